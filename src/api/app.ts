@@ -1,0 +1,186 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import qs from 'qs';
+import { authenticateToken, type AuthenticatedMerchant } from '../core/auth.js';
+import type { Deps } from '../core/deps.js';
+import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
+import { coerceFormValues } from './form-coercion.js';
+import { V1_ENDPOINTS } from './v1-endpoints.js';
+import { registerRoutes } from './routes/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    merchant: AuthenticatedMerchant | null;
+  }
+  interface FastifyContextConfig {
+    /** routes that need no access token (getToken, docs) */
+    public?: boolean;
+  }
+}
+
+export type PierApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+export interface AppOptions {
+  bodyLimit: number;
+  publicUrl: string;
+}
+
+const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots: false } as const;
+
+/**
+ * The V1 API as a Fastify app. Tests drive it in-process with `app.inject`; main.ts listens.
+ */
+export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: opts.bodyLimit,
+    // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    querystringParser: (s) => qs.parse(s, QS_OPTIONS) as Record<string, unknown>,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    schemaErrorFormatter: (errors, dataVar) => validationError(errors, dataVar),
+    disableRequestLogging: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('merchant', null);
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, qs.parse(body as string, QS_OPTIONS));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  // Form bodies, query strings and path params carry strings; coerce them where the schema wants
+  // numbers or booleans. JSON bodies are validated as sent (an amount given as "1000" is an error).
+  app.addHook('preValidation', async (req) => {
+    const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
+    if (!schema) return;
+    if (schema.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
+    if (schema.params) req.params = coerceFormValues(schema.params as never, req.params) as never;
+    const ct = req.headers['content-type'] ?? '';
+    if (schema.body && ct.startsWith('application/x-www-form-urlencoded')) req.body = coerceFormValues(schema.body as never, req.body) as never;
+  });
+
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config?.public || !req.routeOptions.url) return;
+    const token = tokenOf(req);
+    if (!token) throw new ApiError('unauthorized', 'Unauthorized: access token이 필요합니다. (Authorization: Bearer <token>)');
+    req.merchant = await authenticateToken(deps, token);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toEnvelope(err, req);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0].replace(/\/+$/, '') || '/';
+    const matches = V1_ENDPOINTS.filter((e) => pathMatches(e.path, path));
+    let err: ApiError;
+    if (matches.length === 0) err = new ApiError('not_found', `존재하지 않는 API 경로입니다: ${req.method} ${path}`);
+    else if (!matches.some((e) => e.method === req.method)) err = new ApiError('method_not_allowed', `${req.method} is not allowed on ${path}`);
+    else err = new ApiError('not_supported', `Pier는 아직 ${req.method} ${matches[0].path}를 지원하지 않습니다. (not supported by Pier yet; see the compatibility table in the README)`);
+    reply.status(err.httpStatus).send({ code: err.code, message: err.message, response: null } satisfies Envelope);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Pier — PortOne (i\'mport) V1 compatible REST API',
+        version: '0.1.0',
+        description:
+          'Every response is the V1 envelope `{code, message, response}`: `code` 0 is success. Authenticate with `POST /users/getToken`, then send `Authorization: Bearer <access_token>`.',
+      },
+      servers: [{ url: opts.publicUrl }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+  });
+
+  await registerRoutes(app, deps);
+  return app;
+}
+
+function tokenOf(req: FastifyRequest): string | null {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && auth.trim()) {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    return (m ? m[1] : auth).trim();
+  }
+  const legacy = req.headers['x-imptokenheader'];
+  return typeof legacy === 'string' && legacy.trim() ? legacy.trim() : null;
+}
+
+function pathMatches(template: string, path: string): boolean {
+  const re = new RegExp('^' + template.replace(/\{[^}]+\}/g, '[^/]+') + '$');
+  return re.test(path) || (template.endsWith('/{payment_status}') && pathMatches(template.slice(0, -'/{payment_status}'.length), path));
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * Fastify decorates the returned error (sets `code`, `validation`), so this returns a plain Error
+ * whose message names the field; the error handler turns FST_ERR_VALIDATION into the envelope.
+ */
+function validationError(errors: AjvError[], dataVar: string): Error {
+  return new Error(validationMessage(errors, dataVar));
+}
+
+function validationMessage(errors: AjvError[], dataVar: string): string {
+  const e = errors[0];
+  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  if (e.keyword === 'required') {
+    const field = [path, String(e.params.missingProperty)].filter(Boolean).join('.');
+    return `필수 파라미터가 누락되었습니다: ${field} (${field} is required)`;
+  }
+  if (!path && dataVar === 'body') return 'request body must be a JSON object or a form';
+  const field = path || dataVar;
+  let detail = e.message ?? 'is invalid';
+  if (e.keyword === 'anyOf') detail = 'has the wrong type';
+  if (e.keyword === 'pattern') detail = 'has the wrong format';
+  if (e.keyword === 'enum' || (e.keyword === 'const' && e.params.allowedValue !== undefined)) detail = 'is not an allowed value';
+  return `파라미터 형식이 올바르지 않습니다: ${field} ${detail}`;
+}
+
+function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: Envelope } {
+  if (err instanceof ApiError) return { status: err.httpStatus, body: { code: err.code, message: err.message, response: null } };
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  const reply = (kind: keyof typeof ERROR_KINDS, message: string) => ({
+    status: ERROR_KINDS[kind].http,
+    body: { code: ERROR_KINDS[kind].code, message, response: null },
+  });
+  switch (e.code) {
+    case 'FST_ERR_VALIDATION':
+      return reply('invalid_parameter', e.message ?? 'invalid parameter');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return reply('payload_too_large', '요청 본문이 너무 큽니다. (request body too large)');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return reply('unsupported_media_type', `지원하지 않는 Content-Type입니다: ${req.headers['content-type']} (use application/json or application/x-www-form-urlencoded)`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return reply('invalid_parameter', '요청 본문이 비어 있습니다. (empty JSON body)');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return reply('invalid_parameter', `JSON 형식이 올바르지 않습니다. (malformed JSON body)`);
+  }
+  if (e.statusCode === 400 || (err instanceof SyntaxError && /JSON/i.test(err.message))) {
+    return reply('invalid_parameter', `요청 형식이 올바르지 않습니다. (${e.message ?? 'bad request'})`);
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { code: 1, message: e.message ?? 'bad request', response: null } };
+  }
+  return reply('internal', `서버 내부 오류가 발생했습니다. (request id ${req.id})`);
+}

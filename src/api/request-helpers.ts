@@ -1,0 +1,87 @@
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from './errors.js';
+import type { CardInput } from '../lib/card.js';
+
+/** The authenticated merchant of a request (set by the auth hook). */
+export function merchantOf(req: FastifyRequest): string {
+  if (!req.merchant) throw new ApiError('unauthorized', 'Unauthorized');
+  return req.merchant.merchantId;
+}
+
+export function customDataString(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Turns the V1 card fields into in-memory card data. The card never goes further than the PG call. */
+export function cardFromBody(b: { card_number: string; expiry: string; birth?: string | null; pwd_2digit?: string | null; cvc?: string | null }): CardInput {
+  const expiry = b.expiry.replace('-', '');
+  return {
+    number: b.card_number.replace(/[^0-9]/g, ''),
+    expiryYear: Number(expiry.slice(0, 4)),
+    expiryMonth: Number(expiry.slice(4, 6)),
+    birth: b.birth ?? undefined,
+    pwd2digit: b.pwd_2digit ?? undefined,
+    cvc: b.cvc ?? undefined,
+  };
+}
+
+export function buyerFromBody(b: {
+  buyer_name?: string | null;
+  buyer_email?: string | null;
+  buyer_tel?: string | null;
+  buyer_addr?: string | null;
+  buyer_postcode?: string | null;
+}) {
+  return {
+    name: b.buyer_name ?? null,
+    email: b.buyer_email ?? null,
+    tel: b.buyer_tel ?? null,
+    addr: b.buyer_addr ?? null,
+    postcode: b.buyer_postcode ?? null,
+  };
+}
+
+/** `name[]` query arrays arrive as a string when given once. */
+export function asArray(v: string | string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** The order fields shared by onetime and again, as the core wants them. */
+export function orderFromBody(
+  req: FastifyRequest,
+  b: {
+    merchant_uid: string;
+    amount: number;
+    tax_free?: number | null;
+    vat_amount?: number | null;
+    name?: string | null;
+    card_quota?: number | null;
+    custom_data?: unknown;
+    notice_url?: string | string[] | null;
+    customer_uid?: string | null;
+    buyer_name?: string | null;
+    buyer_email?: string | null;
+    buyer_tel?: string | null;
+    buyer_addr?: string | null;
+    buyer_postcode?: string | null;
+  },
+) {
+  if ((b.tax_free ?? 0) > b.amount) throw new ApiError('invalid_parameter', 'tax_free must not exceed amount');
+  return {
+    merchantId: merchantOf(req),
+    merchantUid: b.merchant_uid,
+    amount: b.amount,
+    taxFree: b.tax_free ?? 0,
+    vatAmount: b.vat_amount ?? null,
+    name: b.name ?? null,
+    buyer: buyerFromBody(b),
+    cardQuota: b.card_quota ?? 0,
+    customData: customDataString(b.custom_data),
+    noticeUrl: b.notice_url === undefined || b.notice_url === null ? null : asArray(b.notice_url).join(' '),
+    customerUid: b.customer_uid ?? null,
+    customerUidUsage: b.customer_uid ? 'payment' : null,
+    userAgent: null,
+  };
+}

@@ -1,0 +1,44 @@
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import codes from './codes.js';
+import paymentsCancel from './payments.cancel.js';
+import paymentsFind from './payments.find.js';
+import paymentsFindAll from './payments.find-all.js';
+import paymentsImpUid from './payments.imp-uid.js';
+import paymentsImpUidBalance from './payments.imp-uid.balance.js';
+import paymentsPrepare from './payments.prepare.js';
+import paymentsStatus from './payments.status.js';
+import payments from './payments.js';
+import subscribeCustomers from './subscribe.customers.js';
+import subscribeCustomersCustomerUid from './subscribe.customers.customer-uid.js';
+import subscribeCustomersCustomerUidPayments from './subscribe.customers.customer-uid.payments.js';
+import subscribePaymentsAgain from './subscribe.payments.again.js';
+import subscribePaymentsOnetime from './subscribe.payments.onetime.js';
+import usersGetToken from './users.get-token.js';
+import usersPg from './users.pg.js';
+import vbanks from './vbanks.js';
+
+/** Every V1 route Pier serves. Paths not listed here answer 501 from the not-found handler. */
+export async function registerRoutes(app: PierApp, deps: Deps) {
+  for (const route of [
+    usersGetToken,
+    usersPg,
+    subscribeCustomers,
+    subscribeCustomersCustomerUid,
+    subscribeCustomersCustomerUidPayments,
+    subscribePaymentsOnetime,
+    subscribePaymentsAgain,
+    payments,
+    paymentsImpUid,
+    paymentsImpUidBalance,
+    paymentsFind,
+    paymentsFindAll,
+    paymentsStatus,
+    paymentsCancel,
+    paymentsPrepare,
+    codes,
+    vbanks,
+  ]) {
+    route(app, deps);
+  }
+}

@@ -1,0 +1,32 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { findAllPayments, type Sorting } from '../../core/payment-queries.js';
+import type { PaymentStatus } from '../../domain/payment.js';
+import { ok } from '../errors.js';
+import { MerchantUid, Paging, PaymentStatusParam, SortingParam } from '../schemas.js';
+import { merchantOf } from '../request-helpers.js';
+
+/** GET /payments/findAll/{merchant_uid}[/{payment_status}] — every attempt for a merchant_uid, paged. */
+export default function route(app: PierApp, deps: Deps) {
+  const schema = (withStatus: boolean) => ({
+    tags: ['payments'],
+    summary: withStatus ? 'All payments of a merchant_uid with a status' : 'All payments of a merchant_uid',
+    params: Type.Object({ merchant_uid: MerchantUid, payment_status: withStatus ? PaymentStatusParam : Type.Optional(PaymentStatusParam) }),
+    querystring: Type.Object({ ...Paging, sorting: SortingParam }),
+  });
+  for (const [path, withStatus] of [['/payments/findAll/:merchant_uid', false], ['/payments/findAll/:merchant_uid/:payment_status', true]] as const) {
+    app.get(path, { schema: schema(withStatus) }, async (req) =>
+      ok(
+        await findAllPayments(
+          deps,
+          merchantOf(req),
+          req.params.merchant_uid,
+          req.params.payment_status as PaymentStatus | undefined,
+          { page: req.query.page ?? 1, limit: req.query.limit ?? 20 },
+          req.query.sorting,
+        ),
+      ),
+    );
+  }
+}

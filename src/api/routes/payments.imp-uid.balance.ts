@@ -1,0 +1,43 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { getPayment } from '../../core/payment-queries.js';
+import { ok } from '../errors.js';
+import { ImpUid } from '../schemas.js';
+import { merchantOf } from '../request-helpers.js';
+
+type Block = { tax_free: number; supply: number; vat: number; service: number };
+
+/** Splits an amount into V1's tax-free / supply / VAT parts (VAT = 1/11 of the taxable part, rounded). */
+function split(amount: number, taxFree: number): Block {
+  const taxable = amount - taxFree;
+  const vat = Math.round(taxable / 11);
+  return { tax_free: taxFree, supply: taxable - vat, vat, service: 0 };
+}
+
+const zero: Block = { tax_free: 0, supply: 0, vat: 0, service: 0 };
+
+/**
+ * GET /payments/{imp_uid}/balance — the amount breakdown, net of refunds. V1 offers it for PAYCO
+ * only; Pier computes it for every payment: everything is `primary` (card), no discounts, and the
+ * tax-free part is not split out yet.
+ */
+export default function route(app: PierApp, deps: Deps) {
+  app.get(
+    '/payments/:imp_uid/balance',
+    { schema: { tags: ['payments'], summary: 'Amount breakdown of a payment', params: Type.Object({ imp_uid: ImpUid }) } },
+    async (req) => {
+      const p = await getPayment(deps, merchantOf(req), req.params.imp_uid);
+      const histories = [];
+      if (p.status !== 'ready' && p.status !== 'failed') {
+        histories.push({ cash_receipt: zero, primary: split(p.amount, 0), secondary: zero, discount: zero, created: p.paid_at });
+        for (const c of p.cancel_history) {
+          const s = split(c.amount, 0);
+          histories.push({ cash_receipt: zero, primary: { tax_free: -s.tax_free, supply: -s.supply, vat: -s.vat, service: 0 }, secondary: zero, discount: zero, created: c.cancelled_at });
+        }
+      }
+      const net = p.status === 'paid' || p.status === 'cancelled' ? p.amount - p.cancel_amount : 0;
+      return ok({ amount: p.amount, cash_receipt: zero, primary: split(net, 0), secondary: zero, discount: zero, histories });
+    },
+  );
+}

@@ -1,0 +1,37 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { listPaymentsByStatus, type Sorting } from '../../core/payment-queries.js';
+import { unixSeconds } from '../../lib/clock.js';
+import type { PaymentStatus } from '../../domain/payment.js';
+import { ApiError, ok } from '../errors.js';
+import { Paging, SortingParam } from '../schemas.js';
+import { merchantOf } from '../request-helpers.js';
+
+const NINETY_DAYS = 90 * 24 * 3600;
+const STATUSES = ['all', 'ready', 'paid', 'cancelled', 'failed'];
+
+/** GET /payments/status/{payment_status} — paged list; `from`/`to` in UNIX seconds, window ≤ 90 days. */
+export default function route(app: PierApp, deps: Deps) {
+  app.get(
+    '/payments/status/:payment_status',
+    {
+      schema: {
+        tags: ['payments'],
+        summary: 'List payments by status',
+        params: Type.Object({ payment_status: Type.String({ maxLength: 20 }) }),
+        querystring: Type.Object({ ...Paging, from: Type.Optional(Type.Integer({ minimum: 0 })), to: Type.Optional(Type.Integer({ minimum: 0 })), sorting: SortingParam }),
+      },
+    },
+    async (req) => {
+      const status = req.params.payment_status;
+      if (!STATUSES.includes(status)) throw new ApiError('invalid_parameter', `지원되지 않는 상태값입니다. (payment_status: ${STATUSES.join('|')})`);
+      const to = req.query.to ?? unixSeconds(deps.clock);
+      const from = req.query.from ?? to - NINETY_DAYS;
+      if (from > to) throw new ApiError('invalid_parameter', 'from must not be after to');
+      if (to - from > NINETY_DAYS) throw new ApiError('invalid_parameter', 'from ~ to 조회 기간은 최대 90일입니다. (from..to spans more than 90 days)');
+      const page = { page: req.query.page ?? 1, limit: req.query.limit ?? 20 };
+      return ok(await listPaymentsByStatus(deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting));
+    },
+  );
+}

@@ -1,0 +1,32 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payment-queries.js';
+import { ApiError, ok } from '../errors.js';
+import { asArray, merchantOf } from '../request-helpers.js';
+
+const IdList = (max: number) => Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: max }), { maxItems: 100 }), Type.String({ maxLength: max })]));
+
+/** GET /payments?imp_uid[]=&merchant_uid[]= — up to 100 ids; 207 when only some are found, 404 when none. */
+export default function route(app: PierApp, deps: Deps) {
+  app.get(
+    '/payments',
+    {
+      schema: {
+        tags: ['payments'],
+        summary: 'Get several payments',
+        querystring: Type.Object({ imp_uid: IdList(32), merchant_uid: IdList(40) }),
+      },
+    },
+    async (req, reply) => {
+      const impUids = asArray(req.query.imp_uid);
+      const merchantUids = asArray(req.query.merchant_uid);
+      if (impUids.length + merchantUids.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: imp_uid[] 또는 merchant_uid[]');
+      if (impUids.length + merchantUids.length > 100) throw new ApiError('invalid_parameter', 'imp_uid[] and merchant_uid[] together: at most 100 ids');
+      const { payments, missing } = await getPayments(deps, merchantOf(req), impUids, merchantUids);
+      if (payments.length === 0) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
+      if (missing) reply.status(207);
+      return ok(payments);
+    },
+  );
+}

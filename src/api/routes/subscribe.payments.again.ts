@@ -1,0 +1,26 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { payAgain } from '../../core/pay.js';
+import { ok } from '../errors.js';
+import { CustomerUid } from '../schemas.js';
+import { orderFromBody } from '../request-helpers.js';
+import { ChargeFields } from './charge-fields.js';
+
+/** POST /subscribe/payments/again — charge a stored billing key. Declines answer code 0, status `failed`. */
+export default function route(app: PierApp, deps: Deps) {
+  app.post(
+    '/subscribe/payments/again',
+    {
+      schema: {
+        tags: ['payments (non-authenticated)'],
+        summary: 'Charge a billing key',
+        body: Type.Object({ ...ChargeFields, customer_uid: CustomerUid }),
+      },
+    },
+    async (req) => {
+      const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
+      return ok(await payAgain(deps, order));
+    },
+  );
+}

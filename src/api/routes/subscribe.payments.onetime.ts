@@ -1,0 +1,38 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { payOnetime } from '../../core/pay.js';
+import { ok } from '../errors.js';
+import { Birth, CardNumber, Cvc, Expiry, Pg, Pwd2Digit, CustomerUid } from '../schemas.js';
+import { cardFromBody, orderFromBody } from '../request-helpers.js';
+import { ChargeFields } from './charge-fields.js';
+
+/**
+ * POST /subscribe/payments/onetime — key-in payment; with customer_uid the card is also stored.
+ * A decline answers code 0 with a `failed` Payment whose fail_reason holds the PG's reason.
+ */
+export default function route(app: PierApp, deps: Deps) {
+  app.post(
+    '/subscribe/payments/onetime',
+    {
+      schema: {
+        tags: ['payments (non-authenticated)'],
+        summary: 'Key-in payment',
+        body: Type.Object({
+          ...ChargeFields,
+          card_number: CardNumber,
+          expiry: Expiry,
+          birth: Type.Optional(Birth),
+          pwd_2digit: Type.Optional(Pwd2Digit),
+          cvc: Type.Optional(Cvc),
+          customer_uid: Type.Optional(CustomerUid),
+          pg: Pg,
+        }),
+      },
+    },
+    async (req) => {
+      const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
+      return ok(await payOnetime(deps, order, cardFromBody(req.body), req.body.pg));
+    },
+  );
+}

@@ -1,0 +1,26 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { issueAccessToken } from '../../core/auth.js';
+import { ApiError, ok } from '../errors.js';
+
+/** POST /users/getToken — JSON or form body; 30-minute token, reissued while valid. */
+export default function route(app: PierApp, deps: Deps) {
+  app.post(
+    '/users/getToken',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['auth'],
+        summary: 'Issue an access token',
+        security: [],
+        body: Type.Object({ imp_key: Type.Optional(Type.String({ maxLength: 200 })), imp_secret: Type.Optional(Type.String({ maxLength: 500 })) }),
+      },
+    },
+    async (req) => {
+      const { imp_key, imp_secret } = req.body ?? {};
+      if (!imp_key || !imp_secret) throw new ApiError('invalid_parameter', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
+      return ok(await issueAccessToken(deps, imp_key, imp_secret));
+    },
+  );
+}

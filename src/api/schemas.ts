@@ -1,0 +1,56 @@
+import Type from 'typebox';
+
+/**
+ * Shared field schemas for the V1 routes. Amounts are integers (KRW): a JSON string, a negative
+ * or a fractional value is rejected with a message naming the field. Lengths follow V1 (§1.6).
+ */
+export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000_000, description: 'amount in KRW (integer)' });
+export const AmountOrZero = Type.Integer({ minimum: 0, maximum: 100_000_000_000 });
+export const MerchantUid = Type.String({ minLength: 1, maxLength: 40, description: 'merchant order id (max 40)' });
+export const CustomerUid = Type.String({ minLength: 1, maxLength: 80, pattern: '^[^/?#]+$', description: 'billing key handle (max 80)' });
+export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });
+export const CardNumber = Type.String({ pattern: '^[0-9][0-9 -]{10,22}[0-9]$', description: 'card number, digits with optional dashes' });
+export const Expiry = Type.String({ pattern: '^[0-9]{4}-?(0[1-9]|1[0-2])$', description: 'card expiry `YYYY-MM`' });
+export const Birth = Type.String({ pattern: '^([0-9]{6}|[0-9]{10})$', description: 'YYMMDD birth date or 10-digit business number' });
+export const Pwd2Digit = Type.String({ pattern: '^[0-9]{2}$', description: 'first two digits of the card password' });
+export const Cvc = Type.String({ pattern: '^[0-9]{3,4}$' });
+export const OptString = (max: number) => Type.Optional(Type.Union([Type.String({ maxLength: max }), Type.Null()]));
+export const OptInt = (min = 0) => Type.Optional(Type.Union([Type.Integer({ minimum: min }), Type.Null()]));
+export const Pg = Type.Optional(Type.Union([Type.String({ maxLength: 80 }), Type.Null()]));
+
+export const BuyerFields = {
+  buyer_name: OptString(100),
+  buyer_email: OptString(100),
+  buyer_tel: OptString(40),
+  buyer_addr: OptString(200),
+  buyer_postcode: OptString(16),
+};
+
+export const CustomerFields = {
+  customer_id: OptString(80),
+  customer_name: OptString(100),
+  customer_tel: OptString(40),
+  customer_email: OptString(100),
+  customer_addr: OptString(200),
+  customer_postcode: OptString(16),
+};
+
+/** V1 sends custom_data as a string; SDKs send objects. Objects are stored as JSON strings. */
+export const CustomData = Type.Optional(Type.Union([Type.String({ maxLength: 10_000 }), Type.Object({}), Type.Array(Type.Any()), Type.Null()]));
+
+export const Paging = {
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
+};
+
+export const PaymentStatusParam = Type.Union([Type.Literal('ready'), Type.Literal('paid'), Type.Literal('cancelled'), Type.Literal('failed')]);
+export const SortingParam = Type.Optional(
+  Type.Union([
+    Type.Literal('-started'),
+    Type.Literal('started'),
+    Type.Literal('-paid'),
+    Type.Literal('paid'),
+    Type.Literal('-updated'),
+    Type.Literal('updated'),
+  ]),
+);

@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import Value from 'typebox/value';
+import { ConfigSchema, type Config } from './schema.js';
+
+/** Environment variable → config key (dotted path) and how to read it. */
+const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }> = {
+  PIER_MODE: { key: 'mode', type: 'string' },
+  HOST: { key: 'host', type: 'string' },
+  PORT: { key: 'port', type: 'int' },
+  PIER_PUBLIC_URL: { key: 'publicUrl', type: 'string' },
+  PIER_DATA_DIR: { key: 'dataDir', type: 'string' },
+  DATABASE_URL: { key: 'databaseUrl', type: 'string' },
+  LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  PIER_BODY_LIMIT: { key: 'bodyLimit', type: 'int' },
+  PIER_VAULT_KEYS: { key: 'vault.keys', type: 'string' },
+  PIER_SIMULATOR: { key: 'simulator.enabled', type: 'bool' },
+  PIER_SIMULATOR_HOST: { key: 'simulator.host', type: 'string' },
+  PIER_SIMULATOR_PORT: { key: 'simulator.port', type: 'int' },
+  PIER_JTNET_URL: { key: 'connectors.jtnet.baseUrl', type: 'string' },
+  PIER_JTNET_CONNECT_TIMEOUT_MS: { key: 'connectors.jtnet.connectTimeoutMs', type: 'int' },
+  PIER_JTNET_READ_TIMEOUT_MS: { key: 'connectors.jtnet.readTimeoutMs', type: 'int' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = tree;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+    node = node[p] as Tree;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
+function getPath(tree: Tree, path: string): unknown {
+  return path.split('.').reduce<unknown>((n, p) => (n && typeof n === 'object' ? (n as Tree)[p] : undefined), tree);
+}
+
+function deepMerge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' ? deepMerge(out[k] as Tree, v as Tree) : v;
+  }
+  return out;
+}
+
+function readEnv(env: NodeJS.ProcessEnv): Tree {
+  const tree: Tree = {};
+  for (const [name, { key, type }] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (type === 'int') {
+      if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} (${key}) must be an integer, got "${raw}"`);
+      value = Number(raw);
+    } else if (type === 'bool') {
+      if (!/^(true|false|1|0|on|off)$/i.test(raw)) throw new ConfigError(`${name} (${key}) must be true or false, got "${raw}"`);
+      value = /^(true|1|on)$/i.test(raw);
+    }
+    setPath(tree, key, value);
+  }
+  return tree;
+}
+
+/**
+ * Builds the configuration: defaults, then the JSON file named by PIER_CONFIG, then the environment.
+ * Throws ConfigError naming the bad key.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree = {}): Config {
+  let fileTree: Tree = {};
+  if (env.PIER_CONFIG) {
+    try {
+      fileTree = JSON.parse(readFileSync(env.PIER_CONFIG, 'utf8')) as Tree;
+    } catch (err) {
+      throw new ConfigError(`PIER_CONFIG: cannot read ${env.PIER_CONFIG}: ${(err as Error).message}`);
+    }
+    if (!fileTree || typeof fileTree !== 'object' || Array.isArray(fileTree)) {
+      throw new ConfigError(`PIER_CONFIG: ${env.PIER_CONFIG} must hold a JSON object`);
+    }
+  }
+  const given = deepMerge(deepMerge(fileTree, readEnv(env)), overrides);
+
+  const mode = (getPath(given, 'mode') as string | undefined) ?? 'sandbox';
+  const port = (getPath(given, 'port') as number | undefined) ?? 8080;
+  const dataDir = resolve((getPath(given, 'dataDir') as string | undefined) ?? './data');
+  const defaults: Tree = {
+    mode,
+    host: '127.0.0.1',
+    port,
+    publicUrl: `http://localhost:${port}`,
+    dataDir,
+    databaseUrl: `sqlite:${resolve(dataDir, 'pier.sqlite')}`,
+    logLevel: 'info',
+    bodyLimit: 1024 * 1024,
+    vault: { keys: '' },
+    simulator: { enabled: mode === 'sandbox', host: '127.0.0.1', port: port === 0 ? 0 : port + 11 },
+    connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
+  };
+  const merged = deepMerge(defaults, given);
+  const unknown = findUnknownKeys(merged, ConfigSchema as unknown as SchemaNode);
+  if (unknown.length > 0) throw new ConfigError(`unknown configuration key: ${unknown.join(', ')}`);
+  const errors = [...Value.Errors(ConfigSchema, merged)];
+  if (errors.length > 0) {
+    const e = errors[0];
+    const key = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || (e.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') || '(root)';
+    throw new ConfigError(`invalid configuration key "${key}": ${e.message} (value: ${JSON.stringify(getPath(merged, key))})`);
+  }
+  const config = merged as Config;
+  if (config.mode === 'production' && !config.vault.keys) {
+    throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
+  }
+  return config;
+}
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+}
+
+function findUnknownKeys(value: unknown, schema: SchemaNode, prefix = ''): string[] {
+  if (!schema.properties || !value || typeof value !== 'object') return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value as Tree)) {
+    const sub = schema.properties[k];
+    if (!sub) out.push(prefix + k);
+    else out.push(...findUnknownKeys(v, sub, `${prefix}${k}.`));
+  }
+  return out;
+}

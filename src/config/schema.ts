@@ -1,0 +1,46 @@
+import Type, { type Static } from 'typebox';
+
+/**
+ * Pier's whole configuration, one typed schema (design.md principle 8).
+ * Every key can come from the optional JSON config file (PIER_CONFIG) and most from an
+ * environment variable (see ENV_KEYS in load.ts); the environment wins.
+ */
+export const ConfigSchema = Type.Object({
+  /** `sandbox` creates a demo merchant and mounts the tPay simulator; `production` refuses demo credentials */
+  mode: Type.Union([Type.Literal('sandbox'), Type.Literal('production')]),
+  host: Type.String({ minLength: 1 }),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  /** the URL merchants and browsers reach Pier at; printed at start */
+  publicUrl: Type.String({ pattern: '^https?://' }),
+  /** folder for the SQLite file, the sandbox vault key file and the simulator ledger */
+  dataDir: Type.String({ minLength: 1 }),
+  /** `sqlite:<path>` / `sqlite::memory:` or `postgres://…`; default: sqlite file in dataDir */
+  databaseUrl: Type.String({ pattern: '^(sqlite:|postgres(ql)?://)' }),
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  /** largest accepted request body, bytes */
+  bodyLimit: Type.Integer({ minimum: 1024 }),
+  vault: Type.Object({
+    /**
+     * Billing-key encryption keys, `id:base64key` pairs separated by commas; the first is used to
+     * encrypt, all are tried to decrypt (rotation). Each key is 32 bytes. When empty in sandbox,
+     * a key file is generated in dataDir on first start.
+     */
+    keys: Type.String(),
+  }),
+  simulator: Type.Object({
+    /** run the tPay simulator inside this process on its own port */
+    enabled: Type.Boolean(),
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  }),
+  connectors: Type.Object({
+    jtnet: Type.Object({
+      /** tPay REST base URL; empty = the embedded simulator */
+      baseUrl: Type.String(),
+      connectTimeoutMs: Type.Integer({ minimum: 1 }),
+      readTimeoutMs: Type.Integer({ minimum: 1 }),
+    }),
+  }),
+});
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,122 @@
+/**
+ * HTTP to tPay's REST API: form-encoded POSTs to `{baseUrl}/api/v1/<op>`, JSON answers.
+ * Every technical failure becomes a ConnectorError whose `inDoubt` says whether tPay may have
+ * acted on the request (design.md principle 1). Declines are not failures: tPay answers them
+ * with HTTP 200 and a result code, which transformers.ts maps.
+ */
+import { Agent, request } from 'undici';
+import { ConnectorError } from '../types.js';
+
+export type TpayOperation = 'gen_billkey' | 'payments_token' | 'payments' | 'del_billkey' | 'refunds' | 'trans_search';
+
+export interface TpayClientOptions {
+  /** e.g. `https://webtx.tpay.co.kr`, or the simulator's address (no `/api/v1`) */
+  baseUrl: string;
+  /** TCP (and TLS) connect timeout */
+  connectTimeoutMs: number;
+  /** time allowed for the answer's headers, and between body chunks, once the request is sent */
+  readTimeoutMs: number;
+}
+
+/** Network error codes meaning the request never reached tPay. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+const READ_TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** Error codes found on an error, its cause chain and aggregated errors (happy-eyeballs connects). */
+function codesOf(err: unknown, depth = 0): string[] {
+  if (!err || typeof err !== 'object' || depth > 4) return [];
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  const own = typeof e.code === 'string' ? [e.code] : [];
+  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => codesOf(x, depth + 1)) : [];
+  return [...own, ...nested, ...codesOf(e.cause, depth + 1)];
+}
+
+/**
+ * Sorts a transport error: a connect failure never reached the PG (not in doubt, safe to resend);
+ * a read timeout or a broken socket after sending leaves the outcome unknown (in doubt).
+ */
+export function classifyTransportError(err: unknown, op: string): ConnectorError {
+  const codes = codesOf(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (codes.some((c) => NOT_SENT.has(c))) {
+    return new ConnectorError('connect', `tPay ${op}: could not connect (${codes.join(', ')}): ${detail}`, false, true, { cause: err });
+  }
+  if (codes.some((c) => READ_TIMEOUT.has(c))) {
+    return new ConnectorError('timeout', `tPay ${op}: no answer in time (${codes.join(', ')})`, true, false, { cause: err });
+  }
+  return new ConnectorError(
+    'bad_response',
+    `tPay ${op}: connection failed after the request was sent (${codes.join(', ') || 'unknown'}): ${detail}`,
+    true,
+    false,
+    { cause: err },
+  );
+}
+
+export class TpayClient {
+  readonly #agent: Agent;
+  readonly #base: string;
+  readonly #readTimeoutMs: number;
+
+  constructor(opts: TpayClientOptions) {
+    this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#readTimeoutMs = opts.readTimeoutMs;
+    this.#agent = new Agent({ connect: { timeout: opts.connectTimeoutMs }, keepAliveTimeout: 4_000 });
+  }
+
+  /**
+   * POSTs `fields` form-encoded and returns the parsed JSON body.
+   * Throws ConnectorError: `connect` (not in doubt), `timeout` / `http_status` 5xx / `bad_response` (in doubt).
+   */
+  async post(op: TpayOperation, fields: object): Promise<unknown> {
+    const form = new URLSearchParams();
+    for (const [k, v] of Object.entries(fields)) {
+      if (v !== undefined && v !== null) form.append(k, String(v));
+    }
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(`${this.#base}/api/v1/${op}`, {
+        method: 'POST',
+        dispatcher: this.#agent,
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/json' },
+        body: form.toString(),
+        headersTimeout: this.#readTimeoutMs,
+        bodyTimeout: this.#readTimeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw classifyTransportError(err, op);
+    }
+    if (status >= 500) {
+      throw new ConnectorError('http_status', `tPay ${op}: HTTP ${status}`, true, false);
+    }
+    if (status !== 200) {
+      // 4xx: tPay refused the request itself (wrong path, unsupported content type): nothing happened.
+      throw new ConnectorError('http_status', `tPay ${op}: HTTP ${status}`, false, false);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new ConnectorError('bad_response', `tPay ${op}: answer is not JSON`, true, false, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}

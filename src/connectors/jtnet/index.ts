@@ -1,0 +1,103 @@
+/**
+ * The JTNET (tPay) connector.
+ *
+ * @example
+ *   const jtnet = createJtnetConnector({ baseUrl: 'http://127.0.0.1:8091', connectTimeoutMs: 3000, readTimeoutMs: 30000 });
+ *   const r = await jtnet.chargeBillingKey(channel, billingKey, { moid: 'imp_123456789012', amount: 1000, goodsName: '정기결제', cardQuota: 0, buyer: {} });
+ *   if (r.outcome === 'approved') r.pgTid;
+ */
+import type { Clock } from '../../lib/clock.js';
+import { systemClock, unixSeconds } from '../../lib/clock.js';
+import type { Connector, ConnectorCapabilities } from '../types.js';
+import { ConnectorError } from '../types.js';
+import { TpayClient } from './client.js';
+import {
+  asTpayResponse,
+  fromGenBillkeyResponse,
+  fromPaymentResponse,
+  fromRefundsResponse,
+  fromTransSearchResponse,
+  toDelBillkeyRequest,
+  toGenBillkeyRequest,
+  toPaymentsRequest,
+  toPaymentsTokenRequest,
+  toRefundsRequest,
+  toTransSearchRequest,
+  TPAY_NO_BILLKEY,
+  TPAY_OK,
+  type TpayDelBillkeyResponse,
+  type TpayGenBillkeyResponse,
+  type TpayPaymentResponse,
+  type TpayRefundsResponse,
+  type TpayTransSearchResponse,
+} from './transformers.js';
+
+export interface JtnetConnectorOptions {
+  /** tPay host without `/api/v1`, e.g. `https://webtx.tpay.co.kr` or the simulator's address */
+  baseUrl: string;
+  connectTimeoutMs: number;
+  /** read timeout per request; past it the call fails with ConnectorError kind `timeout`, inDoubt */
+  readTimeoutMs: number;
+  /** fallback time source when tPay's answer carries no timestamp (default: system clock) */
+  clock?: Clock;
+}
+
+/** What JTNET can do through PortOne (spec §1.2). */
+export const JTNET_CAPABILITIES: ConnectorCapabilities = {
+  windowPayMethods: ['card', 'trans', 'vbank', 'phone'],
+  keyIn: true,
+  billingKey: true,
+  partialCancel: { card: true, trans: true, vbank: true, phone: false },
+  vbankApi: false,
+  cashReceipts: false,
+  escrowLogistics: false,
+};
+
+export interface JtnetConnector extends Connector {
+  /** closes the HTTP connection pool */
+  close(): Promise<void>;
+}
+
+export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnector {
+  const client = new TpayClient(opts);
+  const clock = opts.clock ?? systemClock;
+
+  return {
+    provider: 'jtnet',
+    capabilities: JTNET_CAPABILITIES,
+
+    async issueBillingKey(channel, card, holder) {
+      const raw = await client.post('gen_billkey', toGenBillkeyRequest(channel, card, holder));
+      return fromGenBillkeyResponse(asTpayResponse<TpayGenBillkeyResponse>(raw));
+    },
+
+    async deleteBillingKey(channel, billingKey) {
+      const r = asTpayResponse<TpayDelBillkeyResponse>(await client.post('del_billkey', toDelBillkeyRequest(channel, billingKey)));
+      // A key tPay no longer knows is as deleted as it gets.
+      if (r.result_cd === TPAY_OK || r.result_cd === TPAY_NO_BILLKEY) return;
+      throw new ConnectorError('bad_response', `tPay del_billkey refused: ${r.result_cd} ${r.result_msg ?? ''}`.trim(), false, false);
+    },
+
+    async chargeKeyIn(channel, card, req) {
+      const raw = await client.post('payments', toPaymentsRequest(channel, card, req));
+      return fromPaymentResponse(asTpayResponse<TpayPaymentResponse>(raw), req, channel.mid, unixSeconds(clock));
+    },
+
+    async chargeBillingKey(channel, billingKey, req) {
+      const raw = await client.post('payments_token', toPaymentsTokenRequest(channel, billingKey, req));
+      return fromPaymentResponse(asTpayResponse<TpayPaymentResponse>(raw), req, channel.mid, unixSeconds(clock));
+    },
+
+    async refund(channel, req) {
+      const raw = await client.post('refunds', toRefundsRequest(channel, req));
+      return fromRefundsResponse(asTpayResponse<TpayRefundsResponse>(raw), req, unixSeconds(clock));
+    },
+
+    async inquire(channel, q) {
+      const raw = await client.post('trans_search', toTransSearchRequest(channel, q));
+      return fromTransSearchResponse(asTpayResponse<TpayTransSearchResponse>(raw), channel.mid, q);
+    },
+
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,457 @@
+/**
+ * tPay (JTNET) wire types and pure mappings to and from Pier's connector results.
+ * No I/O here: client.ts sends what these functions build and hands back what tPay answered.
+ *
+ * Field names follow tPay's REST API (spec §2.1). Fields marked OUR DESIGN are not confirmed for
+ * the real tPay; they are read when present and have fallbacks when absent.
+ */
+import type { CardInput } from '../../lib/card.js';
+import { kstDate8 } from '../../lib/clock.js';
+import {
+  ConnectorError,
+  type BillingKeyResult,
+  type Buyer,
+  type CardDetails,
+  type ChannelCredentials,
+  type ChargeRequest,
+  type ChargeResult,
+  type InquiryResult,
+  type RefundRequest,
+  type RefundResult,
+} from '../types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Wire types. Every value travels as a string (form fields in, JSON strings out).
+
+export interface TpayAuth {
+  mid: string;
+  /** tPay merchantKey */
+  api_key: string;
+}
+
+/** Fields every tPay answer carries; `error_cd`/`error_msg` hold the issuer's reason (OUR DESIGN name). */
+export interface TpayResponseBase {
+  result_cd: string;
+  result_msg?: string;
+  error_cd?: string;
+  error_msg?: string;
+}
+
+export interface TpayGenBillkeyRequest extends TpayAuth {
+  card_num: string;
+  /** YYMM */
+  card_exp: string;
+  /** first two password digits */
+  card_pwd?: string;
+  /** YYMMDD birth date or 10-digit business number */
+  buyer_auth_num?: string;
+}
+
+export interface TpayGenBillkeyResponse extends TpayResponseBase {
+  card_token?: string;
+  /** masked */
+  card_num?: string;
+  /** tPay 2-digit card company code */
+  card_code?: string;
+  card_name?: string;
+  /** OUR DESIGN: "0" credit, "1" check */
+  card_type?: string;
+}
+
+export interface TpayPaymentsTokenRequest extends TpayAuth {
+  card_token: string;
+  goods_nm: string;
+  amt: string;
+  moid: string;
+  mall_user_id?: string;
+  buyer_name?: string;
+  buyer_tel?: string;
+  buyer_email?: string;
+  batch_div: '1';
+  /** OUR DESIGN: installment months on billing charges */
+  card_quota: string;
+}
+
+/** Key-in payment. The answer's shape is UNCONFIRMED; the simulator mirrors `payments_token`. */
+export interface TpayPaymentsRequest extends TpayAuth {
+  goods_nm: string;
+  amt: string;
+  moid: string;
+  mall_user_id?: string;
+  buyer_nm?: string;
+  buyer_tel?: string;
+  buyer_email?: string;
+  buyer_addr?: string;
+  buyer_post_no?: string;
+  buyer_auth_num?: string;
+  card_num: string;
+  card_exp: string;
+  card_pwd?: string;
+  card_cvc?: string;
+  card_quota: string;
+  card_interest: '0' | '1';
+}
+
+export interface TpayPaymentResponse extends TpayResponseBase {
+  tid?: string;
+  moid?: string;
+  paid_amt?: string;
+  /** approval number (승인번호) */
+  app_no?: string;
+  /** OUR DESIGN: approval time, YYYYMMDDHHmmss KST */
+  app_dt?: string;
+  /** tPay 2-digit card company code */
+  app_co?: string;
+  app_co_name?: string;
+  /** masked */
+  card_num?: string;
+  /** OUR DESIGN */
+  card_quota?: string;
+  /** OUR DESIGN: "0" credit, "1" check */
+  card_type?: string;
+}
+export type TpayPaymentsTokenResponse = TpayPaymentResponse;
+export type TpayPaymentsResponse = TpayPaymentResponse;
+
+export interface TpayDelBillkeyRequest extends TpayAuth {
+  card_token: string;
+}
+export type TpayDelBillkeyResponse = TpayResponseBase;
+
+export interface TpayRefundsRequest extends TpayAuth {
+  tid: string;
+  cancel_pw: string;
+  cancel_amt: string;
+  cancel_msg: string;
+  partial_cancel: '0' | '1';
+  moid?: string;
+}
+
+export interface TpayRefundsResponse extends TpayResponseBase {
+  /** the cancel's own tid */
+  tid?: string;
+  /** YYYYMMDD */
+  CancelDate?: string;
+  /** HHmmss */
+  CancelTime?: string;
+  PayMethod?: string;
+  /** OUR DESIGN */
+  cancel_amt?: string;
+  /** OUR DESIGN */
+  remain_amt?: string;
+}
+
+export interface TpayTransSearchRequest extends TpayAuth {
+  tid?: string;
+  /** OUR DESIGN: lookup by moid, so an attempt that timed out before Pier learned its tid can be found */
+  moid?: string;
+  /** YYYYMMDD */
+  sch_sdate: string;
+  sch_edate: string;
+}
+
+/** One row of `list_arr` (shape is OUR DESIGN; tPay's is UNCONFIRMED). */
+export interface TpayTransSearchItem {
+  tid: string;
+  moid: string;
+  /** "0" approved, "2" partially cancelled, "1" fully cancelled, "9" failed */
+  state_cd: string;
+  amt: string;
+  cancel_amt?: string;
+  app_no?: string;
+  app_dt?: string;
+  app_co?: string;
+  app_co_name?: string;
+  card_num?: string;
+  card_quota?: string;
+  card_type?: string;
+}
+
+export interface TpayTransSearchResponse extends TpayResponseBase {
+  list_arr?: TpayTransSearchItem[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result codes
+
+export const TPAY_OK = '0000';
+export const TPAY_REFUND_OK = '2001';
+/** trans_search: nothing matched (NICE analogue A118) */
+export const TPAY_NOT_FOUND = 'A118';
+/** del_billkey: key already deleted or unknown (NICE analogue A126) */
+export const TPAY_NO_BILLKEY = 'A126';
+
+// ---------------------------------------------------------------------------------------------
+// Card companies: tPay 2-digit code → KFTC code (spec §3.1) and PortOne-style name.
+// tPay's own table is UNCONFIRMED; this one follows NICE's 2-digit list (see docs/simulator.md).
+
+export const TPAY_TO_KFTC: Readonly<Record<string, { code: string; name: string }>> = {
+  '01': { code: '361', name: 'BC카드' },
+  '02': { code: '381', name: 'KB국민카드' },
+  '03': { code: '374', name: '하나카드' },
+  '04': { code: '365', name: '삼성카드' },
+  '06': { code: '366', name: '신한카드' },
+  '07': { code: '367', name: '현대카드' },
+  '08': { code: '368', name: '롯데카드' },
+  '11': { code: '370', name: '씨티카드' },
+  '12': { code: '371', name: 'NH농협카드' },
+  '13': { code: '369', name: '수협' },
+  '14': { code: '048', name: '신협' },
+  '15': { code: '041', name: '우리카드' },
+  '16': { code: '374', name: '하나카드' },
+  '21': { code: '364', name: '광주은행' },
+  '22': { code: '372', name: '전북은행' },
+  '23': { code: '373', name: '제주은행' },
+  '25': { code: '10005', name: '해외비자' },
+  '26': { code: '10004', name: '해외마스터' },
+  '27': { code: '10002', name: '해외다이너스' },
+  '28': { code: '10003', name: '해외아멕스' },
+  '29': { code: '10006', name: '해외JCB' },
+  '32': { code: '071', name: '우체국' },
+  '34': { code: '10001', name: '해외은련' },
+  '35': { code: '045', name: '새마을금고' },
+  '36': { code: '002', name: 'KDB산업은행' },
+  '37': { code: '090', name: '카카오뱅크' },
+  '38': { code: '089', name: '케이뱅크' },
+};
+
+/** KFTC code and name for a tPay card code; an unknown code keeps tPay's name and no KFTC code. */
+export function mapTpayCardCode(tpayCode: string | undefined, tpayName: string | undefined): { cardCode: string | null; cardName: string | null } {
+  const hit = tpayCode ? TPAY_TO_KFTC[tpayCode] : undefined;
+  if (hit) return { cardCode: hit.code, cardName: hit.name };
+  return { cardCode: null, cardName: tpayName || null };
+}
+
+function cardType(raw: string | undefined): 0 | 1 | null {
+  return raw === '1' ? 1 : raw === '0' ? 0 : null;
+}
+
+function cardDetails(r: { card_num?: string; card_type?: string }, code?: string, name?: string): CardDetails {
+  return { ...mapTpayCardCode(code, name), cardNumberMasked: r.card_num || null, cardType: cardType(r.card_type) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** tPay's `card_exp`: YYMM. */
+export function toCardExp(card: Pick<CardInput, 'expiryYear' | 'expiryMonth'>): string {
+  return `${String(card.expiryYear % 100).padStart(2, '0')}${String(card.expiryMonth).padStart(2, '0')}`;
+}
+
+const KST_OFFSET_MS = 9 * 3600 * 1000;
+
+/** `YYYYMMDDHHmmss` (KST) → UNIX seconds, or null when malformed. */
+export function kstTimestampToUnix(ts: string | undefined): number | null {
+  if (!ts || !/^\d{14}$/.test(ts)) return null;
+  const n = (a: number, b: number) => Number(ts.slice(a, b));
+  const ms = Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(8, 10), n(10, 12), n(12, 14)) - KST_OFFSET_MS;
+  return Math.floor(ms / 1000);
+}
+
+/** A tPay TID is MID + yyMMddHHmmss + sequence: the approval time can be read back from it. */
+export function timeFromTid(tid: string, mid: string): number | null {
+  if (!tid.startsWith(mid)) return null;
+  const stamp = tid.slice(mid.length, mid.length + 12);
+  return /^\d{12}$/.test(stamp) ? kstTimestampToUnix(`20${stamp}`) : null;
+}
+
+function amountOf(raw: string | undefined): number | null {
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** The PG's decline code and message: the issuer's when it gave one, else tPay's own. */
+function declineOf(r: TpayResponseBase): { code: string; message: string } {
+  if (r.error_cd) return { code: r.error_cd, message: r.error_msg || r.result_msg || '' };
+  return { code: r.result_cd, message: r.result_msg || '' };
+}
+
+function badResponse(message: string): ConnectorError {
+  return new ConnectorError('bad_response', message, true, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request builders
+
+function auth(channel: ChannelCredentials): TpayAuth {
+  return { mid: channel.mid, api_key: channel.merchantKey.reveal() };
+}
+
+export function toGenBillkeyRequest(channel: ChannelCredentials, card: CardInput, _holder: Buyer): TpayGenBillkeyRequest {
+  return {
+    ...auth(channel),
+    card_num: card.number,
+    card_exp: toCardExp(card),
+    ...(card.pwd2digit ? { card_pwd: card.pwd2digit } : {}),
+    ...(card.birth ? { buyer_auth_num: card.birth } : {}),
+  };
+}
+
+export function toDelBillkeyRequest(channel: ChannelCredentials, billingKey: string): TpayDelBillkeyRequest {
+  return { ...auth(channel), card_token: billingKey };
+}
+
+function opt<K extends string>(key: K, v: string | null | undefined): Partial<Record<K, string>> {
+  return v ? ({ [key]: v } as Record<K, string>) : {};
+}
+
+export function toPaymentsTokenRequest(channel: ChannelCredentials, billingKey: string, req: ChargeRequest): TpayPaymentsTokenRequest {
+  return {
+    ...auth(channel),
+    card_token: billingKey,
+    goods_nm: req.goodsName,
+    amt: String(req.amount),
+    moid: req.moid,
+    ...opt('mall_user_id', req.mallUserId),
+    ...opt('buyer_name', req.buyer.name),
+    ...opt('buyer_tel', req.buyer.tel),
+    ...opt('buyer_email', req.buyer.email),
+    batch_div: '1',
+    card_quota: String(req.cardQuota).padStart(2, '0'),
+  };
+}
+
+export function toPaymentsRequest(channel: ChannelCredentials, card: CardInput, req: ChargeRequest): TpayPaymentsRequest {
+  return {
+    ...auth(channel),
+    goods_nm: req.goodsName,
+    amt: String(req.amount),
+    moid: req.moid,
+    ...opt('mall_user_id', req.mallUserId),
+    ...opt('buyer_nm', req.buyer.name),
+    ...opt('buyer_tel', req.buyer.tel),
+    ...opt('buyer_email', req.buyer.email),
+    ...opt('buyer_addr', req.buyer.addr),
+    ...opt('buyer_post_no', req.buyer.postcode),
+    ...opt('buyer_auth_num', card.birth),
+    card_num: card.number,
+    card_exp: toCardExp(card),
+    ...opt('card_pwd', card.pwd2digit),
+    ...opt('card_cvc', card.cvc),
+    card_quota: String(req.cardQuota).padStart(2, '0'),
+    card_interest: '0',
+  };
+}
+
+export function toRefundsRequest(channel: ChannelCredentials, req: RefundRequest): TpayRefundsRequest {
+  return {
+    ...auth(channel),
+    tid: req.pgTid,
+    cancel_pw: channel.cancelPassword.reveal(),
+    cancel_amt: String(req.amount),
+    cancel_msg: req.reason,
+    partial_cancel: req.partial ? '1' : '0',
+    moid: req.moid,
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Searches by moid (and tid when known) over the KST days from one day before to one day after `aroundMs`. */
+export function toTransSearchRequest(
+  channel: ChannelCredentials,
+  q: { moid: string; pgTid?: string | null; aroundMs: number },
+): TpayTransSearchRequest {
+  return {
+    ...auth(channel),
+    ...opt('tid', q.pgTid),
+    moid: q.moid,
+    sch_sdate: kstDate8(q.aroundMs - DAY_MS),
+    sch_edate: kstDate8(q.aroundMs + DAY_MS),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response mappers
+
+/** Checks that a parsed body looks like a tPay answer. */
+export function asTpayResponse<T extends TpayResponseBase>(raw: unknown): T {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badResponse('tPay answered something that is not a JSON object');
+  const rc = (raw as Record<string, unknown>).result_cd;
+  if (typeof rc !== 'string' || rc === '') throw badResponse('tPay answer has no result_cd');
+  return raw as T;
+}
+
+export function fromGenBillkeyResponse(r: TpayGenBillkeyResponse): BillingKeyResult {
+  if (r.result_cd !== TPAY_OK) return { outcome: 'declined', ...declineOf(r) };
+  if (!r.card_token) throw badResponse('tPay gen_billkey succeeded without a card_token');
+  return { outcome: 'issued', billingKey: r.card_token, ...cardDetails(r, r.card_code, r.card_name) };
+}
+
+/**
+ * Maps a `payments` / `payments_token` answer. `now` is the fallback approval time when tPay
+ * gives neither `app_dt` nor a TID with a readable timestamp.
+ */
+export function fromPaymentResponse(
+  r: TpayPaymentResponse,
+  req: Pick<ChargeRequest, 'amount' | 'cardQuota'>,
+  mid: string,
+  nowSeconds: number,
+): ChargeResult {
+  if (r.result_cd !== TPAY_OK) return { outcome: 'declined', ...declineOf(r), pgTid: r.tid || null };
+  if (!r.tid || !r.app_no) throw badResponse('tPay approval without tid or app_no');
+  const paid = amountOf(r.paid_amt);
+  if (paid !== null && paid !== req.amount) {
+    throw badResponse(`tPay approved ${paid} KRW for a request of ${req.amount} KRW`);
+  }
+  return {
+    outcome: 'approved',
+    pgTid: r.tid,
+    applyNum: r.app_no,
+    cardQuota: amountOf(r.card_quota) ?? req.cardQuota,
+    paidAt: kstTimestampToUnix(r.app_dt) ?? timeFromTid(r.tid, mid) ?? nowSeconds,
+    receiptUrl: null,
+    ...cardDetails(r, r.app_co, r.app_co_name),
+  };
+}
+
+export function fromRefundsResponse(r: TpayRefundsResponse, req: Pick<RefundRequest, 'amount'>, nowSeconds: number): RefundResult {
+  if (r.result_cd !== TPAY_REFUND_OK) return { outcome: 'declined', ...declineOf(r) };
+  if (!r.tid) throw badResponse('tPay refund succeeded without a tid');
+  const amount = amountOf(r.cancel_amt) ?? req.amount;
+  if (amount !== req.amount) throw badResponse(`tPay cancelled ${amount} KRW for a request of ${req.amount} KRW`);
+  return {
+    outcome: 'refunded',
+    pgCancelTid: r.tid,
+    amount,
+    cancelledAt: kstTimestampToUnix(`${r.CancelDate ?? ''}${r.CancelTime ?? ''}`) ?? nowSeconds,
+  };
+}
+
+function stateOf(stateCd: string): 'paid' | 'cancelled' | 'failed' {
+  if (stateCd === '1') return 'cancelled';
+  if (stateCd === '9') return 'failed';
+  return 'paid';
+}
+
+/**
+ * Maps a `trans_search` answer to what Pier needs after a timeout. When several rows match the
+ * moid, an approved one wins over failed attempts.
+ */
+export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string, q: { moid: string; pgTid?: string | null }): InquiryResult {
+  if (r.result_cd === TPAY_NOT_FOUND) return { found: false };
+  if (r.result_cd !== TPAY_OK) {
+    throw new ConnectorError('bad_response', `tPay trans_search refused: ${r.result_cd} ${r.result_msg ?? ''}`.trim(), false, false);
+  }
+  const rows = (Array.isArray(r.list_arr) ? r.list_arr : []).filter(
+    (x) => x && x.moid === q.moid && (!q.pgTid || x.tid === q.pgTid),
+  );
+  if (rows.length === 0) return { found: false };
+  const row = rows.find((x) => stateOf(x.state_cd) !== 'failed') ?? rows[rows.length - 1]!;
+  const amount = amountOf(row.amt);
+  if (amount === null) throw badResponse('tPay trans_search row without a valid amt');
+  const state = stateOf(row.state_cd);
+  return {
+    found: true,
+    state,
+    pgTid: row.tid,
+    amount,
+    cancelledAmount: amountOf(row.cancel_amt) ?? (state === 'cancelled' ? amount : 0),
+    applyNum: row.app_no || null,
+    paidAt: kstTimestampToUnix(row.app_dt) ?? timeFromTid(row.tid, mid) ?? 0,
+    cardQuota: amountOf(row.card_quota) ?? 0,
+    receiptUrl: null,
+    ...cardDetails(row, row.app_co, row.app_co_name),
+  };
+}

@@ -1,0 +1,80 @@
+import { createHmac } from 'node:crypto';
+import { ApiError } from '../api/errors.js';
+import { newId } from '../lib/ids.js';
+import { sha256Hex, verifySecret } from '../lib/password.js';
+import { unixSeconds } from '../lib/clock.js';
+import type { Deps } from './deps.js';
+
+/** V1 token lifetime and last-minute extension (spec/api-v1.md §2). */
+export const TOKEN_TTL_SECONDS = 30 * 60;
+const EXTEND_WINDOW_SECONDS = 60;
+const EXTENSION_SECONDS = 5 * 60;
+
+export interface AuthenticatedMerchant {
+  merchantId: string;
+  merchantCode: string;
+}
+
+/**
+ * A token is an HMAC of its row id under a key derived from the vault, so the same token can be
+ * handed out again while it is valid (V1 behaviour) without storing it: only its hash is stored.
+ */
+function deriveToken(deps: Deps, tokenRowId: string): string {
+  return createHmac('sha256', deps.vault.derivedKey('access-token')).update(tokenRowId).digest('hex').slice(0, 40);
+}
+
+/**
+ * POST /users/getToken. Returns the live token of this REST key if there is one (extended by five
+ * minutes when asked for in its last minute), otherwise a new 30-minute token.
+ */
+export async function issueAccessToken(deps: Deps, impKey: string, impSecret: string) {
+  const { db } = deps.store;
+  const key = await db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('imp_key', '=', impKey)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!key || !(await verifySecret(impSecret, key.secret_hash))) {
+    throw new ApiError('unauthorized', '인증에 실패하였습니다. API 키와 secret을 확인하세요. (imp_key, imp_secret)');
+  }
+  const now = unixSeconds(deps.clock);
+  const live = await db
+    .selectFrom('access_tokens')
+    .selectAll()
+    .where('api_key_id', '=', key.id)
+    .where('expires_at', '>', now)
+    .orderBy('expires_at', 'desc')
+    .executeTakeFirst();
+  if (live) {
+    let expiresAt = live.expires_at;
+    if (expiresAt - now <= EXTEND_WINDOW_SECONDS) {
+      expiresAt += EXTENSION_SECONDS;
+      await db.updateTable('access_tokens').set({ expires_at: expiresAt }).where('id', '=', live.id).execute();
+    }
+    return { access_token: deriveToken(deps, live.id), now, expired_at: expiresAt };
+  }
+  const id = newId('tok');
+  const token = deriveToken(deps, id);
+  const expiresAt = now + TOKEN_TTL_SECONDS;
+  await db
+    .insertInto('access_tokens')
+    .values({ id, merchant_id: key.merchant_id, api_key_id: key.id, token_hash: sha256Hex(token), issued_at: now, expires_at: expiresAt })
+    .execute();
+  return { access_token: token, now, expired_at: expiresAt };
+}
+
+/** Resolves a bearer token to its merchant; 401 when unknown or expired. */
+export async function authenticateToken(deps: Deps, token: string): Promise<AuthenticatedMerchant> {
+  const now = unixSeconds(deps.clock);
+  const row = await deps.store.db
+    .selectFrom('access_tokens')
+    .innerJoin('merchants', 'merchants.id', 'access_tokens.merchant_id')
+    .innerJoin('api_keys', 'api_keys.id', 'access_tokens.api_key_id')
+    .select(['access_tokens.merchant_id', 'access_tokens.expires_at', 'merchants.merchant_code', 'api_keys.revoked_at'])
+    .where('access_tokens.token_hash', '=', sha256Hex(token))
+    .executeTakeFirst();
+  if (!row || row.revoked_at !== null) throw new ApiError('unauthorized', 'Unauthorized: 유효하지 않은 access token입니다.');
+  if (row.expires_at <= now) throw new ApiError('unauthorized', 'Unauthorized: 만료된 access token입니다. /users/getToken으로 다시 발급받으세요.');
+  return { merchantId: row.merchant_id, merchantCode: row.merchant_code };
+}

@@ -1,0 +1,132 @@
+import { ApiError } from '../api/errors.js';
+import { ConnectorError } from '../connectors/types.js';
+import { toV1Customer } from '../domain/billing-key.js';
+import type { CardInput } from '../lib/card.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newId } from '../lib/ids.js';
+import { Vault } from '../vault/vault.js';
+import type { BillingKeysTable } from '../store/types.js';
+import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
+import type { Deps } from './deps.js';
+
+export interface CustomerFields {
+  customer_id?: string | null;
+  customer_name?: string | null;
+  customer_tel?: string | null;
+  customer_email?: string | null;
+  customer_addr?: string | null;
+  customer_postcode?: string | null;
+}
+
+export const UNKNOWN_CUSTOMER = (uid: string) => `요청하신 customer_uid(${uid})로 등록된 정보를 찾을 수 없습니다.`;
+
+export function pgUnavailable(err: ConnectorError): ApiError {
+  return new ApiError('pg_unavailable', `PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요. (${err.kind})`);
+}
+
+/**
+ * Issues a billing key at the PG and stores it, sealed, under customer_uid. Reusing a customer_uid
+ * replaces the stored card (V1); the PG's old key is not revoked, as on i'mport.
+ * No money moves, so there is no intent row: the PG call comes first, then one write.
+ */
+export async function issueBillingKey(
+  deps: Deps,
+  merchantId: string,
+  customerUid: string,
+  card: CardInput,
+  customer: CustomerFields,
+  pg: string | null | undefined,
+  channel?: ResolvedChannel,
+) {
+  const ch = channel ?? (await resolveChannel(deps, merchantId, pg, 'api'));
+  if (!ch.connector.capabilities.billingKey) {
+    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다. (billing keys by API not supported by this PG)`);
+  }
+  let result;
+  try {
+    result = await ch.connector.issueBillingKey(ch.credentials, card, {
+      name: customer.customer_name,
+      email: customer.customer_email,
+      tel: customer.customer_tel,
+    });
+  } catch (err) {
+    if (err instanceof ConnectorError) throw pgUnavailable(err);
+    throw err;
+  }
+  if (result.outcome === 'declined') {
+    throw new ApiError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
+  }
+  const now = unixSeconds(deps.clock);
+  const sealed = deps.vault.seal(result.billingKey);
+  const values: Omit<BillingKeysTable, 'id' | 'inserted'> = {
+    merchant_id: merchantId,
+    customer_uid: customerUid,
+    channel_id: ch.row.id,
+    pg_provider: ch.row.provider,
+    pg_id: ch.row.mid,
+    sandbox: ch.row.sandbox,
+    billing_key_sealed: sealed,
+    vault_key_id: Vault.keyIdOf(sealed),
+    card_code: result.cardCode,
+    card_name: result.cardName,
+    card_number: result.cardNumberMasked,
+    card_type: result.cardType,
+    customer_id: customer.customer_id ?? null,
+    customer_name: customer.customer_name ?? null,
+    customer_tel: customer.customer_tel ?? null,
+    customer_email: customer.customer_email ?? null,
+    customer_addr: customer.customer_addr ?? null,
+    customer_postcode: customer.customer_postcode ?? null,
+    updated: now,
+  };
+  await deps.store.db
+    .insertInto('billing_keys')
+    .values({ id: newId('bk'), inserted: now, ...values })
+    .onConflict((oc) => oc.columns(['merchant_id', 'customer_uid']).doUpdateSet(values))
+    .execute();
+  return toV1Customer((await findBillingKey(deps, merchantId, customerUid))!);
+}
+
+export async function findBillingKey(deps: Deps, merchantId: string, customerUid: string) {
+  return deps.store.db
+    .selectFrom('billing_keys')
+    .selectAll()
+    .where('merchant_id', '=', merchantId)
+    .where('customer_uid', '=', customerUid)
+    .executeTakeFirst();
+}
+
+export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {
+  const row = await findBillingKey(deps, merchantId, customerUid);
+  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  return toV1Customer(row);
+}
+
+export async function getCustomers(deps: Deps, merchantId: string, customerUids: string[]) {
+  if (customerUids.length === 0) return [];
+  const rows = await deps.store.db
+    .selectFrom('billing_keys')
+    .selectAll()
+    .where('merchant_id', '=', merchantId)
+    .where('customer_uid', 'in', customerUids)
+    .execute();
+  return customerUids.flatMap((uid) => rows.filter((r) => r.customer_uid === uid).map(toV1Customer));
+}
+
+/** Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does. */
+export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
+  const row = await findBillingKey(deps, merchantId, customerUid);
+  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  const channel = await channelById(deps, row.channel_id);
+  if (channel) {
+    try {
+      await channel.connector.deleteBillingKey(channel.credentials, deps.vault.open(row.billing_key_sealed));
+    } catch (err) {
+      if (err instanceof ConnectorError) throw pgUnavailable(err);
+      throw err;
+    }
+  }
+  // The channel may have been removed since; the key is then unusable anyway and is simply forgotten.
+  await deps.store.db.deleteFrom('billing_keys').where('id', '=', row.id).execute();
+  return toV1Customer(row);
+}

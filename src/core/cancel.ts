@@ -1,0 +1,162 @@
+import { sql } from 'kysely';
+import { ApiError } from '../api/errors.js';
+import { ConnectorError } from '../connectors/types.js';
+import { cancellableBalance } from '../domain/payment.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newCancellationId } from '../lib/ids.js';
+import { channelById } from './channels.js';
+import type { Deps } from './deps.js';
+import { loadV1Payment } from './payments-store.js';
+
+export interface CancelRequest {
+  merchantId: string;
+  impUid?: string | null;
+  merchantUid?: string | null;
+  /** omitted or 0 = the whole remaining balance */
+  amount?: number | null;
+  taxFree?: number | null;
+  checksum?: number | null;
+  reason?: string | null;
+  refundHolder?: string | null;
+  refundBank?: string | null;
+  refundAccount?: string | null;
+}
+
+export const NOTHING_TO_CANCEL = '취소할 결제건이 존재하지 않습니다.';
+
+/**
+ * POST /payments/cancel, full or partial.
+ *  1. Reserve: one conditional UPDATE adds the amount to cancel_pending_amount only while
+ *     amount − cancelled − pending still covers it (and equals `checksum` when given). Two
+ *     racing refunds can therefore never exceed what was paid, on SQLite or PostgreSQL.
+ *  2. Call the PG's refund with no transaction open.
+ *  3. Record: move the amount from pending to cancelled (or release it on a decline).
+ */
+export async function cancelPayment(deps: Deps, req: CancelRequest) {
+  const { db } = deps.store;
+  let q = db.selectFrom('payments').selectAll().where('merchant_id', '=', req.merchantId);
+  if (req.impUid) q = q.where('imp_uid', '=', req.impUid);
+  else if (req.merchantUid) q = q.where('merchant_uid', '=', req.merchantUid).where('status', 'in', ['paid', 'cancelled']).orderBy('started_at', 'desc');
+  else throw new ApiError('invalid_parameter', 'imp_uid 또는 merchant_uid 중 하나는 필수입니다. (imp_uid or merchant_uid is required)');
+  const payment = await q.executeTakeFirst();
+  if (!payment) throw new ApiError('refused', NOTHING_TO_CANCEL);
+  if (payment.status === 'cancelled') throw new ApiError('refused', '이미 전액 취소된 거래입니다. (already fully cancelled)');
+  if (payment.status !== 'paid') throw new ApiError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (status: ${payment.status})`);
+
+  const balance = cancellableBalance(payment);
+  const amount = req.amount && req.amount > 0 ? req.amount : balance;
+  if (req.checksum !== undefined && req.checksum !== null && req.checksum !== balance) {
+    throw new ApiError('refused', `checksum(${req.checksum})이 취소 가능 잔액(${balance})과 일치하지 않습니다. (checksum mismatch)`);
+  }
+  if (amount <= 0) throw new ApiError('refused', '취소 가능 잔액이 없습니다. (nothing left to cancel)');
+  if (amount > balance) throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다. (amount exceeds the cancellable balance)`);
+  const taxFree = req.taxFree ?? 0;
+  if (taxFree > amount) throw new ApiError('invalid_parameter', 'tax_free must not exceed the cancel amount');
+  const channel = payment.channel_id ? await channelById(deps, payment.channel_id) : undefined;
+  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다. (the payment channel was removed)');
+  const partial = amount < payment.amount - payment.cancel_amount;
+  const partialAllowed = channel.connector.capabilities.partialCancel[payment.pay_method as 'card'] ?? false;
+  if (partial && !partialAllowed) {
+    throw new ApiError('refused', `${payment.pg_provider} ${payment.pay_method} 결제는 부분취소를 지원하지 않습니다. (partial cancel not supported)`);
+  }
+  if (payment.pay_method === 'vbank' && !(req.refundHolder && req.refundBank && req.refundAccount)) {
+    throw new ApiError('invalid_parameter', '가상계좌 환불에는 refund_holder, refund_bank, refund_account가 필요합니다.');
+  }
+
+  const now = unixSeconds(deps.clock);
+  const cancellationId = newCancellationId();
+  const reserved = await db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('payments')
+      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
+      .where('imp_uid', '=', payment.imp_uid)
+      .where('status', '=', 'paid')
+      .where(sql`amount - cancel_amount - cancel_pending_amount`, '>=', amount)
+      .$if(req.checksum !== undefined && req.checksum !== null, (qb) => qb.where(sql`amount - cancel_amount - cancel_pending_amount`, '=', req.checksum!))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await trx
+      .insertInto('payment_cancels')
+      .values({
+        imp_uid: payment.imp_uid,
+        cancellation_id: cancellationId,
+        amount,
+        tax_free: taxFree,
+        reason: req.reason ?? null,
+        state: 'pending',
+        pg_tid: null,
+        fail_reason: null,
+        refund_holder: req.refundHolder ?? null,
+        refund_bank: req.refundBank ?? null,
+        refund_account: req.refundAccount ?? null,
+        requested_at: now,
+        cancelled_at: 0,
+      })
+      .execute();
+    return true;
+  });
+  if (!reserved) {
+    // Another refund got there first; tell the caller what is left now.
+    const fresh = await db.selectFrom('payments').selectAll().where('imp_uid', '=', payment.imp_uid).executeTakeFirstOrThrow();
+    throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${cancellableBalance(fresh)})보다 크거나 다른 취소가 진행 중입니다. (concurrent cancel)`);
+  }
+
+  let result;
+  try {
+    result = await channel.connector.refund(channel.credentials, {
+      pgTid: payment.pg_tid ?? '',
+      moid: payment.imp_uid,
+      amount,
+      partial,
+      reason: req.reason ?? '',
+    });
+  } catch (err) {
+    if (err instanceof ConnectorError && !err.inDoubt) {
+      await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[PG_UNREACHABLE] ${err.message}`);
+      throw new ApiError('pg_unavailable', `PG사와 통신하지 못해 취소하지 못했습니다. (${err.kind})`);
+    }
+    // The refund may have happened. Keep the amount reserved so nobody refunds it twice.
+    await db.updateTable('payment_cancels').set({ state: 'in_doubt' }).where('cancellation_id', '=', cancellationId).execute();
+    throw new ApiError('pg_unavailable', `PG사 응답을 받지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
+  }
+
+  if (result.outcome === 'declined') {
+    await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[${result.code}]${result.message}`);
+    throw new ApiError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
+  }
+
+  const done = unixSeconds(deps.clock);
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('payment_cancels')
+      .set({ state: 'succeeded', pg_tid: result.pgCancelTid, cancelled_at: result.cancelledAt || done })
+      .where('cancellation_id', '=', cancellationId)
+      .execute();
+    await trx
+      .updateTable('payments')
+      .set({
+        cancel_amount: sql`cancel_amount + ${amount}`,
+        cancel_pending_amount: sql`cancel_pending_amount - ${amount}`,
+        // domain statusAfterRefund, written in SQL so concurrent refunds apply it atomically
+        status: sql`CASE WHEN cancel_amount + ${amount} >= amount THEN 'cancelled' ELSE status END`,
+        cancelled_at: result.cancelledAt || done,
+        cancel_reason: req.reason ?? null,
+        updated_at: done,
+      })
+      .where('imp_uid', '=', payment.imp_uid)
+      .execute();
+  });
+  const v1 = (await loadV1Payment(db, payment.imp_uid))!;
+  return { payment: v1, cancellationId };
+}
+
+async function releaseCancel(deps: Deps, impUid: string, cancellationId: string, amount: number, reason: string) {
+  await deps.store.db.transaction().execute(async (trx) => {
+    await trx.updateTable('payment_cancels').set({ state: 'failed', fail_reason: reason.slice(0, 500) }).where('cancellation_id', '=', cancellationId).execute();
+    await trx
+      .updateTable('payments')
+      .set({ cancel_pending_amount: sql`cancel_pending_amount - ${amount}` })
+      .where('imp_uid', '=', impUid)
+      .execute();
+  });
+}

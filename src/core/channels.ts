@@ -1,0 +1,120 @@
+import { ApiError } from '../api/errors.js';
+import type { ChannelCredentials, Connector } from '../connectors/types.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newId } from '../lib/ids.js';
+import { Secret } from '../lib/secret.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { PgChannelsTable } from '../store/types.js';
+import type { Deps } from './deps.js';
+
+export type ChannelKind = 'window' | 'api';
+
+/** A merchant's PG channel with its secrets opened, ready for a connector call. */
+export interface ResolvedChannel {
+  row: PgChannelsTable;
+  connector: Connector;
+  credentials: ChannelCredentials;
+}
+
+export interface ChannelInput {
+  provider: string;
+  mid: string;
+  merchantKey: string;
+  cancelPassword: string;
+  kind: ChannelKind;
+  sandbox: boolean;
+  isDefault?: boolean;
+  name?: string;
+}
+
+export async function addChannel(deps: Deps, merchantId: string, input: ChannelInput): Promise<PgChannelsTable> {
+  if (!deps.connectors.get(input.provider)) {
+    throw new ApiError('invalid_parameter', `provider: unknown PG "${input.provider}" (known: ${deps.connectors.providers().join(', ')})`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(input.mid)) throw new ApiError('invalid_parameter', 'mid: 1-80 letters, digits, _ or -');
+  if (!input.merchantKey) throw new ApiError('invalid_parameter', 'merchantKey is required');
+  const { db } = deps.store;
+  const existing = await db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
+  const row: PgChannelsTable = {
+    id: newId('ch'),
+    merchant_id: merchantId,
+    provider: input.provider,
+    mid: input.mid,
+    kind: input.kind,
+    name: input.name ?? `${input.provider}.${input.mid}`,
+    sandbox: input.sandbox ? 1 : 0,
+    is_default: input.isDefault || existing.length === 0 ? 1 : 0,
+    merchant_key_sealed: deps.vault.seal(input.merchantKey),
+    cancel_password_sealed: deps.vault.seal(input.cancelPassword),
+    created_at: unixSeconds(deps.clock),
+  };
+  try {
+    await db.transaction().execute(async (trx) => {
+      if (row.is_default) {
+        await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
+      }
+      await trx.insertInto('pg_channels').values(row).execute();
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ApiError('refused', `channel ${input.provider}.${input.mid} (${input.kind}) already exists`);
+    throw err;
+  }
+  return row;
+}
+
+export async function listChannels(deps: Deps, merchantId: string) {
+  return deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').execute();
+}
+
+export async function removeChannel(deps: Deps, merchantId: string, channelId: string): Promise<boolean> {
+  const res = await deps.store.db.deleteFrom('pg_channels').where('merchant_id', '=', merchantId).where('id', '=', channelId).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+function open(deps: Deps, row: PgChannelsTable): ResolvedChannel {
+  const connector = deps.connectors.get(row.provider);
+  if (!connector) throw new ApiError('not_supported', `PG "${row.provider}" is not available in this Pier`);
+  return {
+    row,
+    connector,
+    credentials: {
+      mid: row.mid,
+      merchantKey: new Secret(deps.vault.open(row.merchant_key_sealed)),
+      cancelPassword: new Secret(deps.vault.open(row.cancel_password_sealed)),
+    },
+  };
+}
+
+export async function channelById(deps: Deps, channelId: string): Promise<ResolvedChannel | undefined> {
+  const row = await deps.store.db.selectFrom('pg_channels').selectAll().where('id', '=', channelId).executeTakeFirst();
+  return row ? open(deps, row) : undefined;
+}
+
+/**
+ * Resolves V1's `pg` parameter (spec/api-v1.md §5.1, spec/jtnet.md §1.1): `{provider}.{MID}` picks
+ * that MID; `{provider}` picks the default channel of that provider, or its first; an absent
+ * value picks the merchant's default channel of this kind. An unknown value is an error rather
+ * than V1's silent fallback, so a typo never charges through the wrong contract.
+ */
+export async function resolveChannel(deps: Deps, merchantId: string, pg: string | undefined | null, kind: ChannelKind): Promise<ResolvedChannel> {
+  const rows = (await listChannels(deps, merchantId)).filter((c) => c.kind === kind);
+  const label = kind === 'api' ? '비인증결제(API)' : '결제창';
+  if (rows.length === 0) {
+    throw new ApiError('refused', `${label} PG 설정 정보를 찾을 수 없습니다. (no ${kind} PG channel configured)`);
+  }
+  if (pg === undefined || pg === null || pg === '') {
+    return open(deps, rows.find((r) => r.is_default === 1) ?? rows[0]);
+  }
+  const dot = pg.indexOf('.');
+  const provider = dot < 0 ? pg : pg.slice(0, dot);
+  const mid = dot < 0 ? undefined : pg.slice(dot + 1);
+  const ofProvider = rows.filter((r) => r.provider === provider);
+  const row = mid ? ofProvider.find((r) => r.mid === mid) : (ofProvider.find((r) => r.is_default === 1) ?? ofProvider[0]);
+  if (!row) {
+    throw new ApiError(
+      'invalid_parameter',
+      `pg: "${pg}"에 해당하는 ${label} PG 설정이 없습니다. (configured: ${rows.map((r) => `${r.provider}.${r.mid}`).join(', ')})`,
+    );
+  }
+  return open(deps, row);
+}

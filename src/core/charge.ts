@@ -1,0 +1,191 @@
+import { ApiError } from '../api/errors.js';
+import { ConnectorError, type ChargeResult } from '../connectors/types.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newImpUid } from '../lib/ids.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { PaymentsTable } from '../store/types.js';
+import type { ResolvedChannel } from './channels.js';
+import type { Deps } from './deps.js';
+import { loadV1Payment } from './payments-store.js';
+import { settleAttempt } from './reconcile.js';
+
+/** What the merchant asked to charge, after validation. */
+export interface ChargeOrder {
+  merchantId: string;
+  merchantUid: string;
+  amount: number;
+  taxFree: number;
+  vatAmount: number | null;
+  name: string | null;
+  buyer: { name: string | null; email: string | null; tel: string | null; addr: string | null; postcode: string | null };
+  cardQuota: number;
+  customData: string | null;
+  noticeUrl: string | null;
+  customerUid: string | null;
+  /** V1 customer_uid_usage: `payment` for onetime/again, `payment.scheduled` for schedules */
+  customerUidUsage: string | null;
+  userAgent: string | null;
+}
+
+export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입니다. (merchant_uid already paid)';
+export const IN_PROGRESS_MESSAGE = '동일한 merchant_uid로 진행 중인 결제가 있습니다. 결과를 조회한 후 다시 시도하세요. (a payment with this merchant_uid is in progress)';
+
+/**
+ * Record, call, record (design.md principle 4).
+ *  1. Insert the attempt as `ready` holding the merchant_uid lock, and commit. The unique index on
+ *     (merchant_id, merchant_uid_lock) lets exactly one of any number of concurrent requests in.
+ *  2. Call the PG with no transaction open.
+ *  3. Record the outcome. A decline is a `failed` payment (V1 answers it with code 0); a PG that
+ *     never saw the request fails the attempt cleanly; a PG that may have acted (timeout) leaves
+ *     the attempt `in_doubt`, still holding the lock, for reconciliation to settle by inquiry.
+ */
+export async function chargeWith(
+  deps: Deps,
+  channel: ResolvedChannel,
+  order: ChargeOrder,
+  callPg: (moid: string) => Promise<ChargeResult>,
+) {
+  const { db } = deps.store;
+  const now = unixSeconds(deps.clock);
+  const impUid = newImpUid();
+  const row: PaymentsTable = {
+    imp_uid: impUid,
+    merchant_id: order.merchantId,
+    merchant_uid: order.merchantUid,
+    merchant_uid_lock: order.merchantUid,
+    channel_id: channel.row.id,
+    pg_provider: channel.row.provider,
+    pg_id: channel.row.mid,
+    pay_method: 'card',
+    channel: 'api',
+    status: 'ready',
+    pg_state: 'calling',
+    amount: order.amount,
+    cancel_amount: 0,
+    cancel_pending_amount: 0,
+    tax_free: order.taxFree,
+    vat_amount: order.vatAmount,
+    currency: 'KRW',
+    name: order.name,
+    buyer_name: order.buyer.name,
+    buyer_email: order.buyer.email,
+    buyer_tel: order.buyer.tel,
+    buyer_addr: order.buyer.addr,
+    buyer_postcode: order.buyer.postcode,
+    custom_data: order.customData,
+    notice_url: order.noticeUrl,
+    user_agent: order.userAgent,
+    card_code: null,
+    card_name: null,
+    card_number: null,
+    card_type: null,
+    card_quota: order.cardQuota,
+    apply_num: null,
+    pg_tid: null,
+    receipt_url: null,
+    bank_code: null,
+    bank_name: null,
+    customer_uid: order.customerUid,
+    customer_uid_usage: order.customerUidUsage,
+    fail_reason: null,
+    cancel_reason: null,
+    sandbox: channel.row.sandbox,
+    started_at: now,
+    paid_at: 0,
+    failed_at: 0,
+    cancelled_at: 0,
+    updated_at: now,
+  };
+
+  try {
+    await db.insertInto('payments').values(row).execute();
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const holder = await db
+      .selectFrom('payments')
+      .select(['status'])
+      .where('merchant_id', '=', order.merchantId)
+      .where('merchant_uid_lock', '=', order.merchantUid)
+      .executeTakeFirst();
+    throw new ApiError('refused', holder && holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+  }
+
+  let result: ChargeResult;
+  try {
+    result = await callPg(impUid);
+  } catch (err) {
+    if (err instanceof ConnectorError && !err.inDoubt) {
+      deps.logger.warn({ imp_uid: impUid, kind: err.kind }, 'PG unreachable; attempt failed cleanly');
+      await recordFailure(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
+      return (await loadV1Payment(db, impUid))!;
+    }
+    // The PG may have charged the card. Keep the lock, mark the attempt in doubt, and ask the PG once
+    // right away; if that fails too, the reconciliation job settles it later.
+    deps.logger.warn({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'PG outcome unknown; attempt in doubt');
+    await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).execute();
+    try {
+      await settleAttempt(deps, impUid, { giveUpIfUnknown: false });
+    } catch (inquiryErr) {
+      deps.logger.warn({ imp_uid: impUid, err: (inquiryErr as Error).message }, 'inquiry after timeout failed; left for reconciliation');
+    }
+    return (await loadV1Payment(db, impUid))!;
+  }
+
+  if (result.outcome === 'approved') {
+    await recordApproval(deps, impUid, result);
+  } else {
+    await recordFailure(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
+  }
+  return (await loadV1Payment(db, impUid))!;
+}
+
+/** Marks an attempt paid. Only an attempt still waiting for its PG result changes. */
+export async function recordApproval(
+  deps: Deps,
+  impUid: string,
+  r: {
+    pgTid: string;
+    applyNum: string | null;
+    cardCode: string | null;
+    cardName: string | null;
+    cardNumberMasked: string | null;
+    cardType: 0 | 1 | null;
+    cardQuota: number;
+    paidAt: number;
+    receiptUrl: string | null;
+  },
+): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({
+      status: 'paid',
+      pg_state: 'done',
+      pg_tid: r.pgTid,
+      apply_num: r.applyNum,
+      card_code: r.cardCode,
+      card_name: r.cardName,
+      card_number: r.cardNumberMasked,
+      card_type: r.cardType,
+      card_quota: r.cardQuota,
+      receipt_url: r.receiptUrl,
+      paid_at: r.paidAt || now,
+      updated_at: now,
+    })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', 'in', ['calling', 'in_doubt'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Marks an attempt failed and frees its merchant_uid for another try. */
+export async function recordFailure(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', 'in', ['calling', 'in_doubt'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}

@@ -1,0 +1,15 @@
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Store } from '../store/db.js';
+import type { Vault } from '../vault/vault.js';
+import type { ConnectorRegistry } from '../connectors/registry.js';
+
+/** Everything a use case needs, built once in main.ts (or by the test harness). */
+export interface Deps {
+  store: Store;
+  vault: Vault;
+  clock: Clock;
+  connectors: ConnectorRegistry;
+  logger: Logger;
+  mode: 'sandbox' | 'production';
+}

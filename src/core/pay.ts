@@ -1,0 +1,53 @@
+import { ApiError } from '../api/errors.js';
+import type { CardInput } from '../lib/card.js';
+import { issueBillingKey, findBillingKey, type CustomerFields } from './billing-keys.js';
+import { channelById, resolveChannel } from './channels.js';
+import { chargeWith, type ChargeOrder } from './charge.js';
+import type { Deps } from './deps.js';
+
+export const UNKNOWN_BUYER = '등록되지 않은 구매자입니다.';
+
+function chargeRequest(order: ChargeOrder, moid: string) {
+  return {
+    moid,
+    amount: order.amount,
+    goodsName: order.name ?? order.merchantUid,
+    cardQuota: order.cardQuota,
+    buyer: order.buyer,
+    mallUserId: order.customerUid ?? undefined,
+  };
+}
+
+/**
+ * POST /subscribe/payments/onetime: a key-in payment. With customer_uid the card is first stored as
+ * a billing key (V1), and the charge then goes through that key.
+ */
+export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput, pg: string | null | undefined) {
+  const channel = await resolveChannel(deps, order.merchantId, pg, 'api');
+  if (!channel.connector.capabilities.keyIn) {
+    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다. (key-in payments not supported by this PG)`);
+  }
+  if (order.customerUid) {
+    const customer: CustomerFields = {
+      customer_name: order.buyer.name,
+      customer_email: order.buyer.email,
+      customer_tel: order.buyer.tel,
+      customer_addr: order.buyer.addr,
+      customer_postcode: order.buyer.postcode,
+    };
+    await issueBillingKey(deps, order.merchantId, order.customerUid, card, customer, pg, channel);
+    return payAgain(deps, { ...order, customerUidUsage: 'payment' });
+  }
+  return chargeWith(deps, channel, order, (moid) => channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid)));
+}
+
+/** POST /subscribe/payments/again: a charge with a stored billing key, through the channel that issued it. */
+export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
+  if (!order.customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
+  const key = await findBillingKey(deps, order.merchantId, order.customerUid);
+  if (!key) throw new ApiError('refused', UNKNOWN_BUYER);
+  const channel = await channelById(deps, key.channel_id);
+  if (!channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
+  const billingKey = deps.vault.open(key.billing_key_sealed);
+  return chargeWith(deps, channel, order, (moid) => channel.connector.chargeBillingKey(channel.credentials, billingKey, chargeRequest(order, moid)));
+}

@@ -1,0 +1,94 @@
+import type { PaymentCancelsTable, PaymentsTable } from '../store/types.js';
+
+/** V1 payment status values (spec/api-v1.md §12.6). */
+export const PAYMENT_STATUSES = ['ready', 'paid', 'cancelled', 'failed'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+export type PaymentRow = PaymentsTable;
+export type CancelRow = Omit<PaymentCancelsTable, 'id'> & { id: number };
+
+/** What may still be refunded: paid minus refunded minus refunds under way. */
+export function cancellableBalance(p: Pick<PaymentRow, 'amount' | 'cancel_amount' | 'cancel_pending_amount'>): number {
+  return p.amount - p.cancel_amount - p.cancel_pending_amount;
+}
+
+/**
+ * Status after a refund succeeds. Pier's choice (docs/decisions/partial-cancel-status.md):
+ * a payment becomes `cancelled` only once its whole amount is refunded; partially refunded it
+ * stays `paid` with a growing `cancel_amount`, which is what merchants observe on i'mport.
+ */
+export function statusAfterRefund(amount: number, cancelAmount: number): PaymentStatus {
+  return cancelAmount >= amount ? 'cancelled' : 'paid';
+}
+
+/**
+ * The V1 Payment object (spec/api-v1.md §12.1): every key always present, `null`/`0`/`[]` when
+ * absent, times in UNIX seconds, custom_data as a string.
+ */
+export function toV1Payment(p: PaymentRow, cancels: CancelRow[]) {
+  const done = cancels.filter((c) => c.state === 'succeeded');
+  return {
+    imp_uid: p.imp_uid,
+    merchant_uid: p.merchant_uid,
+    pay_method: p.pay_method,
+    channel: p.channel,
+    pg_provider: p.pg_provider,
+    emb_pg_provider: null,
+    pg_tid: p.pg_tid,
+    pg_id: p.pg_id,
+    sandbox: p.sandbox === 1,
+    escrow: false,
+    apply_num: p.apply_num,
+    bank_code: p.bank_code,
+    bank_name: p.bank_name,
+    card_code: p.card_code,
+    card_name: p.card_name,
+    card_issuer_code: p.card_code,
+    card_issuer_name: p.card_name,
+    card_publisher_code: null,
+    card_publisher_name: null,
+    card_quota: p.card_quota,
+    card_number: p.card_number,
+    card_type: p.card_type,
+    vbank_code: null,
+    vbank_name: null,
+    vbank_num: null,
+    vbank_holder: null,
+    vbank_date: 0,
+    vbank_issued_at: 0,
+    name: p.name,
+    amount: p.amount,
+    cancel_amount: p.cancel_amount,
+    currency: p.currency,
+    buyer_name: p.buyer_name,
+    buyer_email: p.buyer_email,
+    buyer_tel: p.buyer_tel,
+    buyer_addr: p.buyer_addr,
+    buyer_postcode: p.buyer_postcode,
+    custom_data: p.custom_data,
+    user_agent: p.user_agent,
+    status: p.status,
+    started_at: p.started_at,
+    paid_at: p.paid_at,
+    failed_at: p.failed_at,
+    cancelled_at: p.cancelled_at,
+    fail_reason: p.fail_reason,
+    cancel_reason: p.cancel_reason,
+    receipt_url: p.receipt_url,
+    cancel_history: done.map((c) => ({
+      pg_tid: c.pg_tid,
+      amount: c.amount,
+      cancelled_at: c.cancelled_at,
+      reason: c.reason ?? '',
+      receipt_url: p.receipt_url,
+      cancellation_id: c.cancellation_id,
+    })),
+    deposit_history: [],
+    cancel_receipt_urls: done.map(() => p.receipt_url ?? ''),
+    cash_receipt_issued: false,
+    customer_uid: p.customer_uid,
+    customer_uid_usage: p.customer_uid_usage,
+  };
+}
+
+export type V1Payment = ReturnType<typeof toV1Payment>;

@@ -1,0 +1,120 @@
+import { join } from 'node:path';
+import { buildApp } from './api/app.js';
+import { loadConfig, ConfigError, type Config } from './config/index.js';
+import { createConnectorRegistry } from './connectors/registry.js';
+import type { Deps } from './core/deps.js';
+import { demoCredentialsExist } from './core/merchants.js';
+import { reconcileInDoubt } from './core/reconcile.js';
+import { ensureDemoMerchant } from './core/sandbox.js';
+import { systemClock } from './lib/clock.js';
+import { createLogger } from './lib/logger.js';
+import { createTpaySimulator } from './simulators/jtnet/index.js';
+import { migrateToLatest, openStore } from './store/db.js';
+import { Vault } from './vault/vault.js';
+
+export function openVault(config: Config): Vault {
+  if (config.vault.keys) return Vault.fromSpec(config.vault.keys);
+  // loadConfig already refused production without keys; the sandbox keeps a generated key file.
+  return Vault.fromKeyFile(join(config.dataDir, 'vault.key'));
+}
+
+/**
+ * Composition root: config -> store -> (simulator) -> connectors -> app -> background work.
+ * Returns a handle that stops everything, for tests of the whole process and for signals.
+ */
+export async function startPier(config: Config) {
+  const logger = createLogger(config.logLevel);
+  const clock = systemClock;
+  const store = openStore(config.databaseUrl);
+  const applied = await migrateToLatest(store);
+  if (applied.length > 0) logger.info({ applied }, 'database migrated');
+
+  let simulator: ReturnType<typeof createTpaySimulator> | null = null;
+  let simulatorUrl = '';
+  if (config.simulator.enabled) {
+    simulator = createTpaySimulator({ dbFile: join(config.dataDir, 'tpay-simulator.sqlite'), clock, logger: false });
+    simulatorUrl = await simulator.listen({ host: config.simulator.host, port: config.simulator.port });
+  }
+  const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
+  if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
+
+  const deps: Deps = {
+    store,
+    vault: openVault(config),
+    clock,
+    logger,
+    mode: config.mode,
+    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl } }),
+  };
+
+  const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
+  if (config.mode === 'production' && (await demoCredentialsExist(deps))) {
+    throw new ConfigError(
+      'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
+    );
+  }
+
+  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl });
+  const address = await app.listen({ host: config.host, port: config.port });
+
+  // Settle payments left in doubt by PG timeouts or by a process that died mid-call.
+  const graceSeconds = Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
+  const reconciler = setInterval(() => {
+    reconcileInDoubt(deps, { graceSeconds }).catch((err) => logger.error({ err }, 'reconciliation failed'));
+  }, 30_000);
+  reconciler.unref();
+
+  const banner = [
+    '',
+    `  Pier is running (${config.mode}, ${store.label})`,
+    `  API          ${config.publicUrl}   (listening on ${address})`,
+    `  API docs     ${config.publicUrl}/docs`,
+    simulatorUrl ? `  tPay sim     ${simulatorUrl}   (ledger: ${simulatorUrl}/__ledger)` : '',
+    demo
+      ? [
+          `  Demo merchant  IMP.init('${demo.merchantCode}')`,
+          `    imp_key      ${demo.impKey}`,
+          `    imp_secret   ${demo.impSecret}`,
+          `    channels     jtnet.tpaytest0m (window), jtnet.tpaytest1m (API, default), jtnet.tpaytest2m (API billing)`,
+        ].join('\n')
+      : '',
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+  process.stdout.write(`${banner}\n\n`);
+
+  return {
+    app,
+    deps,
+    address,
+    simulatorUrl,
+    async stop() {
+      clearInterval(reconciler);
+      await app.close();
+      if (simulator) await simulator.close();
+      await store.close();
+    },
+  };
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  try {
+    const pier = await startPier(loadConfig());
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        pier.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      });
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pier: configuration error: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

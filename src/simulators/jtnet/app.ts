@@ -1,0 +1,98 @@
+/**
+ * The tPay (JTNET) simulator as a Fastify app or as a plugin to mount inside another app.
+ *
+ * @example
+ *   const sim = createTpaySimulator({ dbFile: ':memory:', logger: false });
+ *   await sim.listen({ host: '127.0.0.1', port: 0 });
+ *   // connector baseUrl = `http://127.0.0.1:${port}`; tPay paths are `/api/v1/<op>`
+ *
+ * @example mounted in Pier's own process under a prefix
+ *   await app.register(tpaySimulatorPlugin, { prefix: '/__sim/tpay', dbFile: 'data/tpay-sim.db' });
+ *   // connector baseUrl = `http://127.0.0.1:<pier port>/__sim/tpay`
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import type { Clock } from '../../lib/clock.js';
+import { systemClock } from '../../lib/clock.js';
+import { TpayLedger, type SimMerchant } from './ledger.js';
+import { tpayRoutes } from './routes.js';
+
+export interface TpaySimulatorAccount {
+  mid: string;
+  merchantKey: string;
+  /** one accepted cancel password, or several */
+  cancelPassword: string | string[];
+  name?: string;
+}
+
+export interface TpaySimulatorOptions {
+  /** SQLite file of the simulator's own ledger; `':memory:'` (the default) forgets everything on close */
+  dbFile?: string;
+  /** time source for TIDs, approval times and card expiry checks (default: system clock) */
+  clock?: Clock;
+  /** how long a `0098` answer is held unless the client disconnects first (default 60000) */
+  slowResponseMs?: number;
+  /** charges below this amount decline with 13 금액 오류 (default 100; NICE uses 1000) */
+  minimumAmount?: number;
+  /** overseas brand cards (4…, 51–55…, 34/37…, 35…, 36…, 62…): `decline` (default) or `approve` */
+  overseasCards?: 'decline' | 'approve';
+  /** merchants to add besides the three published test MIDs (same mid replaces the seed) */
+  accounts?: TpaySimulatorAccount[];
+}
+
+/** The three test MIDs PortOne/i'mport published for JTNET (spec §1.1). */
+export const TPAY_TEST_ACCOUNTS: readonly TpaySimulatorAccount[] = [
+  {
+    mid: 'tpaytest0m',
+    merchantKey: 'VXFVMIZGqUJx29I/k52vMM8XG4hizkNfiapAkHHFxq0RwFzPit55D3J3sAeFSrLuOnLNVCIsXXkcBfYK1wv8kQ==',
+    cancelPassword: '123456',
+    name: 'tPay test (authenticated window)',
+  },
+  {
+    mid: 'tpaytest1m',
+    merchantKey: 'hgEY70BdDgoJYVOwj5CHsRDQt5a6IieQLQv+Q2rA6nnW+wXP57fH2ZkvUBJW0c9/eF1Rp5QRZ+qjzJ+Knc8r1A==',
+    cancelPassword: '123456',
+    name: 'tPay test (key-in)',
+  },
+  {
+    mid: 'tpaytest2m',
+    merchantKey: 'coqTx/Taxu9W6dlKPhFuciagoVXr/14ezgoK9+qJCf4bBuo23iRGGWHS4rHIuOSgZ6I/uizX39W/NygDplUYOA==',
+    // The sources disagree (1234 per the settings pages, 123456 per the 2017 manual): both are accepted.
+    cancelPassword: ['123456', '1234'],
+    name: 'tPay test (billing)',
+  },
+];
+
+function toMerchant(a: TpaySimulatorAccount): SimMerchant {
+  return {
+    mid: a.mid,
+    merchantKey: a.merchantKey,
+    cancelPasswords: Array.isArray(a.cancelPassword) ? [...a.cancelPassword] : [a.cancelPassword],
+    name: a.name ?? a.mid,
+  };
+}
+
+/** Opens the ledger, seeds the accounts and registers every route; closes the ledger with the app. */
+export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = async (app, opts) => {
+  const clock = opts.clock ?? systemClock;
+  const ledger = new TpayLedger(opts.dbFile ?? ':memory:', clock);
+  app.addHook('onClose', async () => ledger.close());
+  for (const a of TPAY_TEST_ACCOUNTS) ledger.putMerchant(toMerchant(a), false);
+  for (const a of opts.accounts ?? []) ledger.putMerchant(toMerchant(a), true);
+  await tpayRoutes(app, {
+    ledger,
+    clock,
+    slowResponseMs: opts.slowResponseMs ?? 60_000,
+    minimumAmount: opts.minimumAmount ?? 100,
+    overseasCards: opts.overseasCards ?? 'decline',
+  });
+};
+
+/** A standalone simulator app. `logger` takes Fastify/pino logger options, or false (default). */
+export function createTpaySimulator(
+  options: TpaySimulatorOptions & { logger?: FastifyServerOptions['logger'] } = {},
+): FastifyInstance {
+  const { logger = false, ...rest } = options;
+  const app = Fastify({ logger });
+  app.register(tpaySimulatorPlugin, rest);
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,42 @@
+/**
+ * Runs the tPay simulator alone:
+ *   TPAY_SIM_PORT=8091 TPAY_SIM_HOST=127.0.0.1 TPAY_SIM_DB=./tpay-sim.db npx tsx src/simulators/jtnet/main.ts
+ * Optional: TPAY_SIM_SLOW_MS (hold time of `0098` answers), TPAY_SIM_MIN_AMOUNT, TPAY_SIM_OVERSEAS=approve,
+ * TPAY_SIM_LOG_LEVEL (default info).
+ */
+import { createTpaySimulator } from './app.js';
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return n;
+}
+
+const port = intEnv('TPAY_SIM_PORT', 8091);
+const host = process.env.TPAY_SIM_HOST || '127.0.0.1';
+const dbFile = process.env.TPAY_SIM_DB || 'tpay-sim.db';
+
+const app = createTpaySimulator({
+  dbFile,
+  slowResponseMs: intEnv('TPAY_SIM_SLOW_MS', 60_000),
+  minimumAmount: intEnv('TPAY_SIM_MIN_AMOUNT', 100),
+  overseasCards: process.env.TPAY_SIM_OVERSEAS === 'approve' ? 'approve' : 'decline',
+  logger: { level: process.env.TPAY_SIM_LOG_LEVEL || 'info' },
+});
+
+const address = await app.listen({ port, host });
+app.log.info(`tPay simulator on ${address} (ledger ${dbFile}); tPay REST at ${address}/api/v1/<op>, ledger at ${address}/__ledger`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}

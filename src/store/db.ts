@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PierMigrations, type Dialect } from './migrations/index.js';
+import type { Database } from './types.js';
+
+// BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
+// well inside Number's exact range, so read them as numbers.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** a short label for logs: `sqlite:/path` or `postgres://host/db` (no password) */
+  label: string;
+  close(): Promise<void>;
+}
+
+/** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
+export function openStore(databaseUrl: string, opts: { poolSize?: number } = {}): Store {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const file = databaseUrl.slice('sqlite:'.length);
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const sqlite = new SQLite(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, dialect: 'sqlite', label: `sqlite:${file}`, close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const u = new URL(databaseUrl);
+  return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
+}
+
+/** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const run = async (db: Kysely<Database>) => {
+    const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  };
+  return run(store.db);
+}
+
+/** True when a write failed on a unique constraint (both databases). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export { sql };

@@ -1,0 +1,76 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * Encrypts secrets at rest (billing keys, PG merchant keys, cancel passwords) with AES-256-GCM.
+ * The ciphertext carries the id of the key that made it (`v1.<keyId>.<iv>.<tag>.<data>`), so keys
+ * can rotate: new data uses the first key, old data still opens with any key in the ring.
+ *
+ * @example
+ *   const vault = Vault.fromSpec('k1:' + randomBytes(32).toString('base64'));
+ *   const box = vault.seal('tpay-card-token');   // 'v1.k1.…'
+ *   vault.open(box)                              // 'tpay-card-token'
+ */
+export class Vault {
+  private constructor(private readonly keys: Map<string, Buffer>, readonly activeKeyId: string) {}
+
+  /** `id:base64key[,id:base64key…]`; the first key encrypts. */
+  static fromSpec(spec: string): Vault {
+    const keys = new Map<string, Buffer>();
+    let active = '';
+    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const idx = part.indexOf(':');
+      const id = part.slice(0, idx);
+      const key = Buffer.from(part.slice(idx + 1), 'base64');
+      if (idx <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error(`vault key "${part.slice(0, 8)}…": expected id:base64key`);
+      if (key.length !== 32) throw new Error(`vault key "${id}": must be 32 bytes (base64), got ${key.length}`);
+      keys.set(id, key);
+      if (!active) active = id;
+    }
+    if (!active) throw new Error('vault: no keys given');
+    return new Vault(keys, active);
+  }
+
+  /** Reads the key file, creating it with a fresh random key when it does not exist (sandbox). */
+  static fromKeyFile(path: string): Vault {
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      const id = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
+      writeFileSync(path, `${id}:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    }
+    return Vault.fromSpec(readFileSync(path, 'utf8').trim());
+  }
+
+  seal(plaintext: string): string {
+    const key = this.keys.get(this.activeKeyId)!;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    const tag = cipher.getAuthTag();
+    return ['v1', this.activeKeyId, iv.toString('base64url'), tag.toString('base64url'), data.toString('base64url')].join('.');
+  }
+
+  open(box: string): string {
+    const [version, keyId, iv, tag, data] = box.split('.');
+    if (version !== 'v1' || data === undefined) throw new Error('vault: not a sealed value');
+    const key = this.keys.get(keyId);
+    if (!key) throw new Error(`vault: key "${keyId}" is not in the key ring`);
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+  }
+
+  /**
+   * A key for another purpose (e.g. signing access tokens), derived from the active vault key with
+   * HKDF so Pier needs only one secret in its configuration.
+   */
+  derivedKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys.get(this.activeKeyId)!, Buffer.alloc(0), `pier:${purpose}`, 32));
+  }
+
+  /** the key id recorded in a sealed value */
+  static keyIdOf(box: string): string {
+    return box.split('.')[1] ?? '';
+  }
+}

@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { buildApp, type PierApp } from '../src/api/app.js';
+import { createConnectorRegistry } from '../src/connectors/registry.js';
+import { addChannel } from '../src/core/channels.js';
+import type { Deps } from '../src/core/deps.js';
+import { createMerchant, type CreatedMerchant } from '../src/core/merchants.js';
+import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
+import { ManualClock } from '../src/lib/clock.js';
+import { createLogger } from '../src/lib/logger.js';
+import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
+import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
+import { Vault } from '../src/vault/vault.js';
+
+/**
+ * A fresh database for one test file: a SQLite file in a temp folder, or, when TEST_DATABASE_URL
+ * is set, a new PostgreSQL database created for this file and dropped afterwards.
+ */
+export async function freshDatabase(): Promise<{ url: string; sqliteFile: string | null; drop(): Promise<void> }> {
+  const admin = process.env.TEST_DATABASE_URL;
+  if (!admin) {
+    const dir = mkdtempSync(join(tmpdir(), 'pier-test-'));
+    const file = join(dir, 'pier.sqlite');
+    return { url: `sqlite:${file}`, sqliteFile: file, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `pier_t_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    sqliteFile: null,
+    async drop() {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestMerchant extends CreatedMerchant {
+  token: string;
+}
+
+export interface TestPier {
+  app: PierApp;
+  deps: Deps;
+  store: Store;
+  clock: ManualClock;
+  simulatorUrl: string;
+  simulator: ReturnType<typeof createTpaySimulator>;
+  /** everything Pier logged, as text */
+  logs(): string;
+  sqliteFile: string | null;
+  /** a merchant with the JTNET test channels and a live access token */
+  newMerchant(): Promise<TestMerchant>;
+  /** in-process request with the V1 envelope parsed */
+  call(method: string, url: string, opts?: { token?: string | null; body?: unknown; form?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Pier in-process (app.inject) against a fresh database, with a real tPay simulator on a loopback
+ * port reached over real HTTP, and a manual clock shared by both.
+ */
+export async function startTestPier(opts: { readTimeoutMs?: number; simulatorSlowMs?: number; jtnetUrl?: string } = {}): Promise<TestPier> {
+  const db = await freshDatabase();
+  const store = openStore(db.url, { poolSize: 20 });
+  await migrateToLatest(store);
+  const clock = new ManualClock(Date.UTC(2026, 10, 30, 3, 0, 0));
+  let logText = '';
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logText += chunk.toString();
+      cb();
+    },
+  });
+  const logger = createLogger('info', sink);
+  const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000 });
+  const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
+  const deps: Deps = {
+    store,
+    vault: Vault.fromSpec(`t1:${randomBytes(32).toString('base64')}`),
+    clock,
+    logger,
+    mode: 'sandbox',
+    connectors: createConnectorRegistry({
+      jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 },
+    }),
+  };
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+  await app.ready();
+
+  const call: TestPier['call'] = async (method, url, o = {}) => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    let payload: string | undefined;
+    if (o.form !== undefined) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      payload = o.form;
+    } else if (o.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+    }
+    const res = await app.inject({ method: method as 'GET', url, headers, payload });
+    let body: unknown = res.body;
+    try {
+      body = JSON.parse(res.body);
+    } catch {
+      /* not JSON: the test will say so */
+    }
+    return { status: res.statusCode, body };
+  };
+
+  return {
+    app,
+    deps,
+    store,
+    clock,
+    simulator,
+    simulatorUrl,
+    sqliteFile: db.sqliteFile,
+    logs: () => logText,
+    async newMerchant() {
+      const m = await createMerchant(deps, { name: `Test ${randomBytes(3).toString('hex')}` });
+      for (const t of JTNET_TEST_MIDS) {
+        await addChannel(deps, m.merchantId, { provider: 'jtnet', mid: t.mid, merchantKey: t.merchantKey, cancelPassword: t.cancelPassword, kind: t.kind, sandbox: true, name: t.name });
+      }
+      const res = await call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
+      if (res.body?.code !== 0) throw new Error(`getToken failed: ${JSON.stringify(res.body)}`);
+      return { ...m, token: res.body.response.access_token };
+    },
+    call,
+    async close() {
+      await app.close();
+      await simulator.close();
+      await store.close();
+      await db.drop();
+    },
+  };
+}
+
+/** Card numbers of the simulator's deterministic test-card scheme (docs/simulator.md). */
+export { testCardNumber } from '../src/simulators/jtnet/index.js';
