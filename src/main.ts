@@ -7,9 +7,9 @@ import { demoCredentialsExist } from './core/merchants.js';
 import { reconcileInDoubt } from './core/reconcile.js';
 import { ensureDemoMerchant } from './core/sandbox.js';
 import { systemClock } from './lib/clock.js';
-import { createLogger } from './lib/logger.js';
+import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
-import { migrateToLatest, openStore } from './store/db.js';
+import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { Vault } from './vault/vault.js';
 
 export function openVault(config: Config): Vault {
@@ -24,8 +24,19 @@ export function openVault(config: Config): Vault {
  */
 export async function startPier(config: Config) {
   const logger = createLogger(config.logLevel);
-  const clock = systemClock;
   const store = openStore(config.databaseUrl);
+  let simulator: ReturnType<typeof createTpaySimulator> | null = null;
+  try {
+    return await startOn(config, logger, store, (s) => (simulator = s));
+  } catch (err) {
+    await (simulator as ReturnType<typeof createTpaySimulator> | null)?.close();
+    await store.close();
+    throw err;
+  }
+}
+
+async function startOn(config: Config, logger: Logger, store: Store, onSimulator: (s: ReturnType<typeof createTpaySimulator>) => void) {
+  const clock = systemClock;
   const applied = await migrateToLatest(store);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
@@ -33,6 +44,7 @@ export async function startPier(config: Config) {
   let simulatorUrl = '';
   if (config.simulator.enabled) {
     simulator = createTpaySimulator({ dbFile: join(config.dataDir, 'tpay-simulator.sqlite'), clock, logger: false });
+    onSimulator(simulator);
     simulatorUrl = await simulator.listen({ host: config.simulator.host, port: config.simulator.port });
   }
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
@@ -92,6 +104,7 @@ export async function startPier(config: Config) {
     async stop() {
       clearInterval(reconciler);
       await app.close();
+      await deps.connectors.close();
       if (simulator) await simulator.close();
       await store.close();
     },

@@ -37,11 +37,14 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     loggerInstance: deps.logger,
     bodyLimit: opts.bodyLimit,
     // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
-    querystringParser: (s) => qs.parse(s, QS_OPTIONS) as Record<string, unknown>,
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: true,
+      maxParamLength: 500,
+      querystringParser: (s) => qs.parse(s, QS_OPTIONS) as Record<string, unknown>,
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     schemaErrorFormatter: (errors, dataVar) => validationError(errors, dataVar),
-    disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('merchant', null);
@@ -102,10 +105,12 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  // the docs are public; this hook must be in place before swagger-ui adds its routes
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
   });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   await registerRoutes(app, deps);
   return app;

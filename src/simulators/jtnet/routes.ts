@@ -575,5 +575,8 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
     return { pending: [] };
   });
 
+  /** answers currently held by the `0098` rule */
+  app.get('/__control/holds', async () => ({ held: holds.size }));
+
   app.get('/__health', async () => ({ ok: true, now: clock.now() }));
 }

@@ -1,0 +1,75 @@
+import pino from 'pino';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { createConnectorRegistry } from '../connectors/registry.js';
+import type { Deps } from '../core/deps.js';
+import { findMerchant } from '../core/merchants.js';
+import { systemClock } from '../lib/clock.js';
+import { createLogger } from '../lib/logger.js';
+import { openVault } from '../main.js';
+import { migrateToLatest, openStore } from '../store/db.js';
+
+/** A failure the CLI reports as one line on stderr, exit code 1, no stack trace. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+export interface CliContext {
+  config: Config;
+  deps: Deps;
+  /** migrations applied while opening (normally empty: only the first run on a new database applies any) */
+  applied: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Where the tPay connector points. Only `reconcile` talks to the PG; the other commands get a
+ * placeholder when nothing is configured. With the simulator embedded in the server, that is the
+ * simulator's address (reachable while the server runs).
+ */
+export function jtnetBaseUrl(config: Config, required: boolean): string {
+  if (config.connectors.jtnet.baseUrl) return config.connectors.jtnet.baseUrl;
+  if (config.simulator.enabled) return `http://${config.simulator.host}:${config.simulator.port}`;
+  if (required) {
+    throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled (set PIER_JTNET_URL)');
+  }
+  return 'http://127.0.0.1:9';
+}
+
+/**
+ * Opens what the server opens (same configuration, database and vault), without the server:
+ * config from env/PIER_CONFIG, store + migrations, vault, connectors.
+ */
+export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<CliContext> {
+  const config = loadConfig();
+  const baseUrl = jtnetBaseUrl(config, opts.needPg ?? false);
+  // Logs go to stderr so stdout stays the command's output; quiet unless LOG_LEVEL asks.
+  const level = process.env.LOG_LEVEL ? config.logLevel : 'warn';
+  const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
+  const vault = openVault(config);
+  const store = openStore(config.databaseUrl, { poolSize: 2 });
+  let applied: string[];
+  try {
+    applied = await migrateToLatest(store);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  const connectors = createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl } });
+  const deps: Deps = { store, vault, clock: systemClock, logger, mode: config.mode, connectors };
+  return {
+    config,
+    deps,
+    applied,
+    async close() {
+      await connectors.close().catch(() => {});
+      await store.close();
+    },
+  };
+}
+
+/** The merchant named by its code (`imp12345678`) or internal id; CliError when there is none. */
+export async function requireMerchant(deps: Deps, code: string) {
+  const m = await findMerchant(deps, code);
+  if (!m) throw new CliError(`unknown merchant code "${code}" (see \`pier merchant list\`)`);
+  return m;
+}

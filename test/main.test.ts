@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/index.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants.js';
+import { startPier } from '../src/main.js';
+import { freshDatabase, testCardNumber } from './harness.js';
+
+let dataDir: string;
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+const env = () => ({ PORT: '0', PIER_DATA_DIR: dataDir, DATABASE_URL: db.url, LOG_LEVEL: 'silent', PIER_SIMULATOR_PORT: '0' });
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'pier-main-'));
+  db = await freshDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('starting Pier', () => {
+  it('on first sandbox start creates the demo merchant with i\'mport\'s demo keys, a vault key file and a working simulator', async () => {
+    const pier = await startPier(loadConfig(env()));
+    try {
+      expect(existsSync(join(dataDir, 'vault.key'))).toBe(true);
+      const token = await request(`${pier.address}/users/getToken`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
+      });
+      const t = (await token.body.json()) as { code: number; response: { access_token: string } };
+      expect(t.code).toBe(0);
+      // the seed's key-in curl example, over real HTTP, through the embedded simulator
+      const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        body: JSON.stringify({ merchant_uid: `order_id_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }).replace(/(\d{4})(?=\d)/g, '$1-'), expiry: '2030-01', birth: '123456', amount: 3000 }),
+      });
+      const p = (await pay.body.json()) as { code: number; response: { pg_id: string; status: string; fail_reason: string | null } };
+      expect(p.code).toBe(0);
+      expect(p.response.pg_id).toBe('tpaytest1m');
+      expect(p.response.status).toBe('paid');
+      const channels = await pier.deps.store.db.selectFrom('pg_channels').select(['mid', 'kind', 'is_default']).orderBy('mid').execute();
+      expect(channels).toEqual([
+        { mid: 'tpaytest0m', kind: 'window', is_default: 1 },
+        { mid: 'tpaytest1m', kind: 'api', is_default: 1 },
+        { mid: 'tpaytest2m', kind: 'api', is_default: 0 },
+      ]);
+    } finally {
+      await pier.stop();
+    }
+  });
+
+  it('on a second start finds the demo merchant and creates nothing new', async () => {
+    const pier = await startPier(loadConfig(env()));
+    try {
+      const merchants = await pier.deps.store.db.selectFrom('merchants').select('merchant_code').execute();
+      expect(merchants).toHaveLength(1);
+    } finally {
+      await pier.stop();
+    }
+  });
+
+  it('refuses production mode while the demo credentials exist', async () => {
+    const config = loadConfig({ ...env(), PIER_MODE: 'production', PIER_VAULT_KEYS: `k1:${randomBytes(32).toString('base64')}`, PIER_JTNET_URL: 'http://127.0.0.1:9' });
+    await expect(startPier(config)).rejects.toThrow(/imp_apikey/);
+  });
+});
