@@ -1,0 +1,368 @@
+/**
+ * Pier's admin CLI: `npx pier …` (bin/pier.js) or `npm run pier -- …`.
+ * Reads the server's configuration (env / PIER_CONFIG) and works on the database directly; it
+ * needs no running server. Only `reconcile` calls the PG.
+ */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ApiError } from '../api/errors.js';
+import { ConfigError } from '../config/index.js';
+import { addChannel, listChannels, removeChannel, type ChannelKind } from '../core/channels.js';
+import type { Deps } from '../core/deps.js';
+import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants.js';
+import { reconcileInDoubt } from '../core/reconcile.js';
+import type { PgChannelsTable } from '../store/types.js';
+import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
+import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
+import { formatTime, textTable, yesNo } from './format.js';
+
+const out = (text = '') => process.stdout.write(`${text}\n`);
+
+async function withContext<T>(fn: (ctx: CliContext) => Promise<T>, opts: { needPg?: boolean } = {}): Promise<T> {
+  const ctx = await openCliContext(opts);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number of seconds (0 or more).');
+  return Number(value);
+}
+
+function positiveInt(value: string): number {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a positive whole number.');
+  return Number(value);
+}
+
+const pgSelector = (c: Pick<PgChannelsTable, 'provider' | 'mid'>) => `${c.provider}.${c.mid}`;
+
+function channelRows(channels: PgChannelsTable[]): string {
+  if (channels.length === 0) return '(no channels: add one with `pier channel add`)';
+  return textTable(
+    ['ID', 'PG', 'KIND', 'SANDBOX', 'DEFAULT', 'NAME'],
+    channels.map((c) => [c.id, pgSelector(c), c.kind, yesNo(c.sandbox), yesNo(c.is_default), c.name]),
+  );
+}
+
+/** The channel named by its id, its `provider.MID` selector or its MID alone. */
+function pickChannel(channels: PgChannelsTable[], ref: string, merchantCode: string): PgChannelsTable {
+  const byId = channels.find((c) => c.id === ref);
+  if (byId) return byId;
+  const matches = channels.filter((c) => c.mid === ref || pgSelector(c) === ref);
+  if (matches.length === 1) return matches[0];
+  if (matches.length === 0) {
+    throw new CliError(`merchant ${merchantCode} has no channel "${ref}" (see \`pier channel list ${merchantCode}\`)`);
+  }
+  throw new CliError(
+    `"${ref}" names ${matches.length} channels of merchant ${merchantCode} (${matches.map((c) => `${c.id} ${c.kind}`).join(', ')}); give the channel id`,
+  );
+}
+
+/** What still depends on a channel: refunds and billing-key charges go through it. */
+async function channelUsage(deps: Deps, channelId: string) {
+  const { db } = deps.store;
+  const billingKeys = await db
+    .selectFrom('billing_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('channel_id', '=', channelId)
+    .executeTakeFirstOrThrow();
+  const payments = await db
+    .selectFrom('payments')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('channel_id', '=', channelId)
+    .where((eb) => eb.or([eb('status', '=', 'paid'), eb('pg_state', 'in', ['calling', 'in_doubt'])]))
+    .executeTakeFirstOrThrow();
+  return { billingKeys: Number(billingKeys.n), payments: Number(payments.n) };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('pier');
+  program
+    .description(
+      "Pier admin CLI: merchants, REST keys, PG channels, migrations and reconciliation.\n" +
+        'Uses the server\'s configuration (environment variables or the JSON file named by PIER_CONFIG)\n' +
+        'and opens the database directly; the server need not run.',
+    )
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
+
+  program
+    .command('migrate')
+    .description('bring the database schema up to date and print the migrations applied')
+    .action(async () => {
+      await withContext(async (ctx) => {
+        if (ctx.applied.length === 0) out(`database ${ctx.deps.store.label} is up to date; no migrations applied`);
+        else {
+          out(`applied ${ctx.applied.length} migration(s) to ${ctx.deps.store.label}:`);
+          for (const m of ctx.applied) out(`  ${m}`);
+        }
+      });
+    });
+
+  // ---- merchants --------------------------------------------------------------------------
+  const merchant = program.command('merchant').description('create, list, show merchants; rotate their REST API key');
+
+  merchant
+    .command('create')
+    .description('create a merchant with a new REST API key and secret (the secret is shown only once)')
+    .requiredOption('--name <name>', 'merchant (shop) name, up to 100 characters')
+    .option('--code <code>', 'merchant code for IMP.init: "imp" + 8 digits (default: random)')
+    .action(async (opts: { name: string; code?: string }) => {
+      const name = opts.name.trim();
+      if (!name || name.length > 100) throw new CliError('--name must be 1 to 100 characters');
+      await withContext(async ({ deps }) => {
+        const m = await createMerchant(deps, { name, merchantCode: opts.code });
+        out(`created merchant ${m.merchantCode} (${m.name})`);
+        out(`  merchant code  ${m.merchantCode}    IMP.init('${m.merchantCode}')`);
+        out(`  imp_key        ${m.impKey}`);
+        out(`  imp_secret     ${m.impSecret}`);
+        out('');
+        out('The imp_secret is shown only this once (Pier stores only its hash): save it now.');
+        out(`Lost it? \`pier merchant rotate-key ${m.merchantCode}\` issues a new pair.`);
+        out(`Next: add a PG channel with \`pier channel add ${m.merchantCode} --mid <MID> …\`.`);
+      });
+    });
+
+  merchant
+    .command('list')
+    .description('list merchants with their active REST API keys')
+    .action(async () => {
+      await withContext(async ({ deps }) => {
+        const merchants = await listMerchants(deps);
+        if (merchants.length === 0) {
+          out('(no merchants: create one with `pier merchant create --name <name>`)');
+          return;
+        }
+        const channels = await deps.store.db.selectFrom('pg_channels').select('merchant_id').execute();
+        out(
+          textTable(
+            ['CODE', 'NAME', 'IMP_KEY', 'CHANNELS', 'CREATED'],
+            merchants.map((m) => [
+              m.merchant_code,
+              m.name,
+              m.imp_keys.map((k) => (k === DEMO_IMP_KEY ? `${k} (public demo key)` : k)).join(', ') || '(none)',
+              String(channels.filter((c) => c.merchant_id === m.id).length),
+              formatTime(m.created_at),
+            ]),
+          ),
+        );
+      });
+    });
+
+  merchant
+    .command('show')
+    .description('show a merchant: code, name, REST API keys and PG channels')
+    .argument('<code>', 'merchant code, e.g. imp12345678')
+    .action(async (code: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, code);
+        const keys = await deps.store.db
+          .selectFrom('api_keys')
+          .select(['imp_key', 'created_at', 'revoked_at'])
+          .where('merchant_id', '=', m.id)
+          .orderBy('created_at')
+          .execute();
+        const channels = await listChannels(deps, m.id);
+        out(`merchant  ${m.merchant_code}`);
+        out(`name      ${m.name}`);
+        out(`id        ${m.id}`);
+        out(`created   ${formatTime(m.created_at)}`);
+        out('');
+        out('REST API keys (secrets are stored hashed and never shown again):');
+        const active = keys.filter((k) => k.revoked_at === null);
+        if (active.length === 0) out('  (no active key: issue one with `pier merchant rotate-key`)');
+        for (const k of active) {
+          out(`  ${k.imp_key}   active since ${formatTime(k.created_at)}${k.imp_key === DEMO_IMP_KEY ? "   i'mport's public demo key: rotate it before production" : ''}`);
+        }
+        const revoked = keys.length - active.length;
+        if (revoked > 0) out(`  (${revoked} revoked key(s) not shown)`);
+        out('');
+        out('PG channels:');
+        out(channelRows(channels).replace(/^/gm, '  '));
+      });
+    });
+
+  merchant
+    .command('rotate-key')
+    .description('issue a new REST API key and secret; the old key and its access tokens stop working at once')
+    .argument('<code>', 'merchant code, e.g. imp12345678')
+    .action(async (code: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, code);
+        const old = await deps.store.db.selectFrom('api_keys').select('imp_key').where('merchant_id', '=', m.id).where('revoked_at', 'is', null).execute();
+        const k = await rotateApiKey(deps, m.id);
+        out(`rotated the REST API key of ${m.merchant_code} (${m.name})`);
+        out(`  imp_key        ${k.impKey}`);
+        out(`  imp_secret     ${k.impSecret}`);
+        out('');
+        out('The imp_secret is shown only this once: save it now.');
+        if (old.length > 0) out(`Revoked: ${old.map((o) => o.imp_key).join(', ')} (and every access token issued with it) no longer work.`);
+      });
+    });
+
+  // ---- channels ---------------------------------------------------------------------------
+  const channel = program.command('channel').description("add, list, remove a merchant's PG channels (PG contracts / MIDs)");
+
+  channel
+    .command('add')
+    .description(
+      'add a PG channel to a merchant. V1 requests pick it with pg: "jtnet.{MID}"; the default channel of a kind\n' +
+        'is used when pg is absent (the first channel of a kind becomes its default).',
+    )
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .addOption(new Option('--provider <provider>', 'PG provider code').default('jtnet'))
+    .requiredOption('--mid <MID>', "the PG's merchant id (MID), e.g. tpaytest1m")
+    .requiredOption('--secret <merchantKey>', "the PG's merchant key for this MID (stored encrypted, never printed)")
+    .requiredOption('--cancel-password <pw>', "the PG's cancel (refund) password (stored encrypted, never printed)")
+    .addOption(
+      new Option('--kind <kind>', 'window = payment window (IMP.request_pay); api = key-in and billing-key REST calls')
+        .choices(['window', 'api'])
+        .makeOptionMandatory(),
+    )
+    .option('--sandbox', "the MID is a PG test contract (payments are marked sandbox)", false)
+    .option('--default', 'make it the default channel of its kind', false)
+    .option('--name <name>', 'display name (default: provider.MID)')
+    .action(
+      async (
+        merchantCode: string,
+        opts: { provider: string; mid: string; secret: string; cancelPassword: string; kind: ChannelKind; sandbox: boolean; default: boolean; name?: string },
+      ) => {
+        await withContext(async ({ deps }) => {
+          const m = await requireMerchant(deps, merchantCode);
+          const row = await addChannel(deps, m.id, {
+            provider: opts.provider,
+            mid: opts.mid,
+            merchantKey: opts.secret,
+            cancelPassword: opts.cancelPassword,
+            kind: opts.kind,
+            sandbox: opts.sandbox,
+            isDefault: opts.default,
+            name: opts.name,
+          });
+          out(`added channel ${row.id} to ${m.merchant_code}: pg "${pgSelector(row)}", ${row.kind}${row.sandbox ? ', sandbox' : ''}${row.is_default ? `, default ${row.kind} channel` : ''}`);
+        });
+      },
+    );
+
+  channel
+    .command('list')
+    .description("list a merchant's PG channels (secrets are never printed)")
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .action(async (merchantCode: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        out(channelRows(await listChannels(deps, m.id)));
+      });
+    });
+
+  channel
+    .command('remove')
+    .description('remove a PG channel, named by its id, its pg selector (jtnet.MID) or its MID')
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .argument('<channel>', 'channel id (ch_…), jtnet.MID or MID')
+    .option('--force', 'remove it even though billing keys or refundable payments still use it', false)
+    .action(async (merchantCode: string, ref: string, opts: { force: boolean }) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const c = pickChannel(await listChannels(deps, m.id), ref, m.merchant_code);
+        const usage = await channelUsage(deps, c.id);
+        if ((usage.billingKeys > 0 || usage.payments > 0) && !opts.force) {
+          throw new CliError(
+            `channel ${c.id} (${pgSelector(c)}, ${c.kind}) is still used by ${usage.billingKeys} billing key(s) and ${usage.payments} paid or in-doubt payment(s); ` +
+              'without it they cannot be charged, refunded or reconciled. Add --force to remove it anyway.',
+          );
+        }
+        if (!(await removeChannel(deps, m.id, c.id))) throw new CliError(`channel ${c.id} was already removed`);
+        out(`removed channel ${c.id} (${pgSelector(c)}, ${c.kind}) from ${m.merchant_code}`);
+      });
+    });
+
+  // ---- operations -------------------------------------------------------------------------
+  program
+    .command('reconcile')
+    .description(
+      'settle payments left in doubt (PG timeouts, a process that died mid-call) by asking the PG, once.\n' +
+        'The server does this every 30 s; this runs it now. Needs the PG (PIER_JTNET_URL, or the running server\'s embedded simulator).',
+    )
+    .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: PG read timeout + 30)', nonNegativeInt)
+    .option('--limit <N>', 'at most N attempts', positiveInt, 100)
+    .action(async (opts: { graceSeconds?: number; limit: number }) => {
+      await withContext(
+        async ({ deps, config }) => {
+          const graceSeconds = opts.graceSeconds ?? Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
+          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit });
+          const entries = Object.entries(outcome);
+          if (entries.length === 0) {
+            out(`no payments in doubt for ${graceSeconds}s or more`);
+            return;
+          }
+          out(textTable(['IMP_UID', 'OUTCOME'], entries));
+          const unknown = entries.filter(([, o]) => o === 'unknown').length;
+          out('');
+          out(`${entries.length} attempt(s): ${entries.length - unknown} settled, ${unknown} still unknown${unknown > 0 ? ' (the PG could not be asked; run again later)' : ''}`);
+        },
+        { needPg: true },
+      );
+    });
+
+  program
+    .command('compat-table')
+    .description("print the README's V1 API compatibility table (markdown), generated from src/api/v1-endpoints.ts")
+    .option('--write [file]', 'replace the table between the compat-table markers in a markdown file instead (default: README.md)')
+    .action((opts: { write?: string | boolean }) => {
+      if (opts.write === undefined || opts.write === false) {
+        out(compatTableMarkdown());
+        return;
+      }
+      const file = resolve(typeof opts.write === 'string' ? opts.write : 'README.md');
+      try {
+        out(writeCompatTable(file) ? `updated the compatibility table in ${file}` : `${file} is already up to date`);
+      } catch (err) {
+        throw new CliError(`${file}: ${(err as Error).message}`);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors become one line on stderr, never a stack trace. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander already printed it
+    if (err instanceof ApiError || err instanceof CliError) {
+      process.stderr.write(`pier: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pier: configuration error: ${err.message}\n`);
+      return 78;
+    }
+    const e = err as Error;
+    process.stderr.write(`pier: ${e?.message ?? String(err)}\n`);
+    if (process.env.PIER_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+function isEntry(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  process.exitCode = await main(process.argv);
+}
