@@ -84,9 +84,9 @@ export function buildProgram(): Command {
   const program = new Command('pier');
   program
     .description(
-      "Pier admin CLI: merchants, REST keys, PG channels, migrations and reconciliation.\n" +
-        'Uses the server\'s configuration (environment variables or the JSON file named by PIER_CONFIG)\n' +
-        'and opens the database directly; the server need not run.',
+      'Pier admin CLI: merchants, REST API keys, PG channels, migrations and reconciliation. ' +
+        "It reads the server's configuration (environment variables, or the JSON file named by PIER_CONFIG) " +
+        'and opens the database directly: the server need not run.',
     )
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
@@ -211,9 +211,10 @@ export function buildProgram(): Command {
 
   channel
     .command('add')
+    .summary('add a PG channel (a MID and its keys) to a merchant')
     .description(
-      'add a PG channel to a merchant. V1 requests pick it with pg: "jtnet.{MID}"; the default channel of a kind\n' +
-        'is used when pg is absent (the first channel of a kind becomes its default).',
+      'Add a PG channel to a merchant. V1 requests pick it with pg: "jtnet.{MID}"; when pg is absent, ' +
+        'the default channel of the kind is used (the first channel of a kind becomes its default).',
     )
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .addOption(new Option('--provider <provider>', 'PG provider code').default('jtnet'))
@@ -225,13 +226,13 @@ export function buildProgram(): Command {
         .choices(['window', 'api'])
         .makeOptionMandatory(),
     )
-    .option('--sandbox', "the MID is a PG test contract (payments are marked sandbox)", false)
-    .option('--default', 'make it the default channel of its kind', false)
+    .option('--sandbox', 'the MID is a PG test contract (its payments are marked sandbox)')
+    .option('--default', 'make it the default channel of its kind')
     .option('--name <name>', 'display name (default: provider.MID)')
     .action(
       async (
         merchantCode: string,
-        opts: { provider: string; mid: string; secret: string; cancelPassword: string; kind: ChannelKind; sandbox: boolean; default: boolean; name?: string },
+        opts: { provider: string; mid: string; secret: string; cancelPassword: string; kind: ChannelKind; sandbox?: boolean; default?: boolean; name?: string },
       ) => {
         await withContext(async ({ deps }) => {
           const m = await requireMerchant(deps, merchantCode);
@@ -241,8 +242,8 @@ export function buildProgram(): Command {
             merchantKey: opts.secret,
             cancelPassword: opts.cancelPassword,
             kind: opts.kind,
-            sandbox: opts.sandbox,
-            isDefault: opts.default,
+            sandbox: opts.sandbox === true,
+            isDefault: opts.default === true,
             name: opts.name,
           });
           out(`added channel ${row.id} to ${m.merchant_code}: pg "${pgSelector(row)}", ${row.kind}${row.sandbox ? ', sandbox' : ''}${row.is_default ? `, default ${row.kind} channel` : ''}`);
@@ -266,8 +267,8 @@ export function buildProgram(): Command {
     .description('remove a PG channel, named by its id, its pg selector (jtnet.MID) or its MID')
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .argument('<channel>', 'channel id (ch_…), jtnet.MID or MID')
-    .option('--force', 'remove it even though billing keys or refundable payments still use it', false)
-    .action(async (merchantCode: string, ref: string, opts: { force: boolean }) => {
+    .option('--force', 'remove it even though billing keys or refundable payments still use it')
+    .action(async (merchantCode: string, ref: string, opts: { force?: boolean }) => {
       await withContext(async ({ deps }) => {
         const m = await requireMerchant(deps, merchantCode);
         const c = pickChannel(await listChannels(deps, m.id), ref, m.merchant_code);
@@ -286,9 +287,11 @@ export function buildProgram(): Command {
   // ---- operations -------------------------------------------------------------------------
   program
     .command('reconcile')
+    .summary('settle payments left in doubt by asking the PG, once')
     .description(
-      'settle payments left in doubt (PG timeouts, a process that died mid-call) by asking the PG, once.\n' +
-        'The server does this every 30 s; this runs it now. Needs the PG (PIER_JTNET_URL, or the running server\'s embedded simulator).',
+      'Settle payments left in doubt (PG timeouts, a process that died mid-call) by asking the PG, once. ' +
+        'The server does this every 30 s; this runs it now. Needs the PG: PIER_JTNET_URL, or the embedded ' +
+        "simulator of a running sandbox server. Attempts the PG has no record of are marked failed.",
     )
     .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: PG read timeout + 30)', nonNegativeInt)
     .option('--limit <N>', 'at most N attempts', positiveInt, 100)

@@ -304,7 +304,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'an HTTP 5xx is in doubt (here nothing was processed)',
     async run(h) {
-      if (!h.faults) return;
+      if (!h.faults) throw new Error('this scenario needs the harness to provide the simulator fault hook (faults)');
       await h.faults.http500();
       const req = order(h, 1000);
       const err = await expectConnectorError(h.connector.chargeKeyIn(h.channel, h.cards.approve, req), 'http_status', true);
@@ -315,7 +315,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'an unparsable answer is in doubt, and inquiry finds the approval',
     async run(h) {
-      if (!h.faults) return;
+      if (!h.faults) throw new Error('this scenario needs the harness to provide the simulator fault hook (faults)');
       await h.faults.badBody();
       const req = order(h, 2000);
       await expectConnectorError(h.connector.chargeKeyIn(h.channel, h.cards.approve, req), 'bad_response', true);
@@ -325,7 +325,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'a connection dropped after sending is in doubt, and inquiry finds the approval',
     async run(h) {
-      if (!h.faults) return;
+      if (!h.faults) throw new Error('this scenario needs the harness to provide the simulator fault hook (faults)');
       await h.faults.reset();
       const req = order(h, 3000);
       const err = await expectConnectorError(h.connector.chargeKeyIn(h.channel, h.cards.approve, req), 'bad_response', true);
