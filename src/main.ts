@@ -10,13 +10,7 @@ import { systemClock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
-import { Vault } from './vault/vault.js';
-
-export function openVault(config: Config): Vault {
-  if (config.vault.keys) return Vault.fromSpec(config.vault.keys);
-  // loadConfig already refused production without keys; the sandbox keeps a generated key file.
-  return Vault.fromKeyFile(join(config.dataDir, 'vault.key'));
-}
+import { openVault } from './vault/open-vault.js';
 
 /**
  * Composition root: config -> store -> (simulator) -> connectors -> app -> background work.

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -45,9 +45,17 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     schemaErrorFormatter: (errors, dataVar) => validationError(errors, dataVar),
+    // a bad %-escape or an over-long path segment is refused by the router before any hook runs
+    frameworkErrors: (err, req, reply) => {
+      const { status, body } = toEnvelope(err, req);
+      (reply as FastifyReply).status(status).send(body);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('merchant', null);
+
+  // Only JSON and form bodies are V1 (spec §1.1): text/plain answers 415 like any other type.
+  app.removeContentTypeParser('text/plain');
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     try {
@@ -60,6 +68,11 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // Form bodies, query strings and path params carry strings; coerce them where the schema wants
   // numbers or booleans. JSON bodies are validated as sent (an amount given as "1000" is an error).
   app.addHook('preValidation', async (req) => {
+    // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
+    for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
+      const field = nulField(value);
+      if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where} must not contain a NUL character`);
+    }
     const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
     if (!schema) return;
     if (schema.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
@@ -126,6 +139,19 @@ function tokenOf(req: FastifyRequest): string | null {
   return typeof legacy === 'string' && legacy.trim() ? legacy.trim() : null;
 }
 
+/** The path (`a.b.0`) of the first string holding U+0000 in a parsed input, '' for the input itself, null when none. */
+function nulField(value: unknown, path = '', depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (!value || typeof value !== 'object' || depth > 10) return null;
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (k.includes('\u0000')) return at;
+    const hit = nulField(v, at, depth + 1);
+    if (hit !== null) return hit;
+  }
+  return null;
+}
+
 function pathMatches(template: string, path: string): boolean {
   const re = new RegExp('^' + template.replace(/\{[^}]+\}/g, '[^/]+') + '$');
   return re.test(path) || (template.endsWith('/{payment_status}') && pathMatches(template.slice(0, -'/{payment_status}'.length), path));
@@ -175,7 +201,7 @@ function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: 
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return reply('payload_too_large', '요청 본문이 너무 큽니다. (request body too large)');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return reply('unsupported_media_type', `지원하지 않는 Content-Type입니다: ${req.headers['content-type']} (use application/json or application/x-www-form-urlencoded)`);
+      return reply('unsupported_media_type', `지원하지 않는 Content-Type입니다: ${req.headers['content-type'] ?? '(none)'} (use application/json or application/x-www-form-urlencoded)`);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return reply('invalid_parameter', '요청 본문이 비어 있습니다. (empty JSON body)');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -39,7 +39,8 @@ export const CustomerFields = {
 export const CustomData = Type.Optional(Type.Union([Type.String({ maxLength: 10_000 }), Type.Object({}), Type.Array(Type.Any()), Type.Null()]));
 
 export const Paging = {
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  // bounded so that (page − 1) × limit stays a valid SQL OFFSET on SQLite and PostgreSQL
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
 };
 

@@ -1,3 +1,4 @@
+import { openVault } from '../vault/open-vault.js';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createConnectorRegistry } from '../connectors/registry.js';
@@ -5,7 +6,6 @@ import type { Deps } from '../core/deps.js';
 import { findMerchant } from '../core/merchants.js';
 import { systemClock } from '../lib/clock.js';
 import { createLogger } from '../lib/logger.js';
-import { openVault } from '../main.js';
 import { migrateToLatest, openStore } from '../store/db.js';
 
 /** A failure the CLI reports as one line on stderr, exit code 1, no stack trace. */
@@ -45,6 +45,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
   // Logs go to stderr so stdout stays the command's output; quiet unless LOG_LEVEL asks.
   const level = process.env.LOG_LEVEL ? config.logLevel : 'warn';
   const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
+  // main.ts guards its start-up behind an entry check; imported lazily because it loads the whole app.
   const vault = openVault(config);
   const store = openStore(config.databaseUrl, { poolSize: 2 });
   let applied: string[];

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { unixSeconds } from '../lib/clock.js';
 import { statusAfterRefund } from '../domain/payment.js';
 import { channelById } from './channels.js';
@@ -26,7 +27,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as failed');
     return 'failed';
   }
-  await recordApproval(deps, impUid, {
+  const settledHere = await recordApproval(deps, impUid, {
     pgTid: found.pgTid,
     applyNum: found.applyNum,
     cardCode: found.cardCode,
@@ -37,13 +38,21 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     paidAt: found.paidAt,
     receiptUrl: found.receiptUrl,
   });
+  // Another process settled it first: its record (and any refund made since) stands.
+  if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
   deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');
   if (found.cancelledAmount > 0) {
-    // Refunded at the PG while Pier was in doubt (e.g. a net-cancel): mirror it.
+    // Refunded at the PG while Pier was in doubt (e.g. a net-cancel): mirror it. Added, not set, in
+    // SQL: refunds made through Pier since the approval above are on top of it at the PG as well.
     const now = unixSeconds(deps.clock);
     await db
       .updateTable('payments')
-      .set({ cancel_amount: found.cancelledAmount, status: statusAfterRefund(found.amount, found.cancelledAmount), cancelled_at: now, updated_at: now })
+      .set({
+        cancel_amount: sql`cancel_amount + ${found.cancelledAmount}`,
+        status: sql`CASE WHEN cancel_amount + ${found.cancelledAmount} >= amount THEN 'cancelled' ELSE status END`,
+        cancelled_at: now,
+        updated_at: now,
+      })
       .where('imp_uid', '=', impUid)
       .execute();
     return statusAfterRefund(found.amount, found.cancelledAmount) === 'cancelled' ? 'cancelled' : 'paid';

@@ -9,6 +9,8 @@ import { Paging, SortingParam } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 const NINETY_DAYS = 90 * 24 * 3600;
+/** UNIX seconds up to 9999-12-31: larger values overflow PostgreSQL's BIGINT comparison */
+const UnixTime = Type.Integer({ minimum: 0, maximum: 253_402_300_799 });
 const STATUSES = ['all', 'ready', 'paid', 'cancelled', 'failed'];
 
 /** GET /payments/status/{payment_status} — paged list; `from`/`to` in UNIX seconds, window ≤ 90 days. */
@@ -20,7 +22,7 @@ export default function route(app: PierApp, deps: Deps) {
         tags: ['payments'],
         summary: 'List payments by status',
         params: Type.Object({ payment_status: Type.String({ maxLength: 20 }) }),
-        querystring: Type.Object({ ...Paging, from: Type.Optional(Type.Integer({ minimum: 0 })), to: Type.Optional(Type.Integer({ minimum: 0 })), sorting: SortingParam }),
+        querystring: Type.Object({ ...Paging, from: Type.Optional(UnixTime), to: Type.Optional(UnixTime), sorting: SortingParam }),
       },
     },
     async (req) => {

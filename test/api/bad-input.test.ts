@@ -1,0 +1,358 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+let paidImpUid: string;
+
+const good = testCardNumber({ kftcCode: '381', lastFour: '5678' });
+const card = { card_number: good, expiry: '2030-12', birth: '820213' };
+/** every answer this file received: none may be a 500, and every one must be the V1 envelope */
+const seen: Array<{ what: string; status: number; body: unknown }> = [];
+
+async function raw(method: string, url: string, o: { contentType?: string; payload?: string; token?: string | null } = {}) {
+  const headers: Record<string, string> = {};
+  if (o.token !== null) headers.authorization = `Bearer ${o.token ?? m.token}`;
+  if (o.contentType) headers['content-type'] = o.contentType;
+  const res = await pier.app.inject({ method: method as 'POST', url, headers, payload: o.payload });
+  let body: unknown = res.body;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    /* asserted below */
+  }
+  seen.push({ what: `${method} ${url}`, status: res.statusCode, body });
+  return { status: res.statusCode, body: body as any };
+}
+
+const json = (method: string, url: string, body: unknown, token?: string | null) =>
+  raw(method, url, { contentType: 'application/json', payload: typeof body === 'string' ? body : JSON.stringify(body), token });
+
+function expectEnvelope(res: { status: number; body: any }, status: number, code: number) {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.body).toEqual({ code, message: expect.any(String), response: null });
+}
+
+/** Every POST/PUT endpoint Pier implements, with a body that would be accepted. */
+const WRITE_ENDPOINTS: Array<{ method: string; url: string; body: Record<string, unknown>; token?: null }> = [
+  { method: 'POST', url: '/users/getToken', body: { imp_key: 'k', imp_secret: 's' }, token: null },
+  { method: 'POST', url: '/subscribe/customers/bad_cust', body: { ...card } },
+  { method: 'POST', url: '/subscribe/payments/onetime', body: { merchant_uid: 'bad_onetime', amount: 1000, ...card } },
+  { method: 'POST', url: '/subscribe/payments/again', body: { customer_uid: 'bad_cust', merchant_uid: 'bad_again', amount: 1000 } },
+  { method: 'POST', url: '/payments/cancel', body: { imp_uid: 'imp_000000000000' } },
+  { method: 'POST', url: '/payments/prepare', body: { merchant_uid: 'bad_prepare', amount: 1000 } },
+  { method: 'PUT', url: '/payments/prepare', body: { merchant_uid: 'bad_prepare', amount: 1000 } },
+  { method: 'POST', url: '/vbanks', body: { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: '088', vbank_due: 1900000000 } },
+];
+
+async function counts() {
+  const { db } = pier.store;
+  const n = async (table: 'payments' | 'billing_keys' | 'payment_prepares' | 'payment_cancels') =>
+    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  return { payments: await n('payments'), billing_keys: await n('billing_keys'), payment_prepares: await n('payment_prepares'), payment_cancels: await n('payment_cancels') };
+}
+let before: Awaited<ReturnType<typeof counts>>;
+let ledgerBefore: { approvals: number; billingKeys: number };
+
+async function ledgerCounts() {
+  const l = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: unknown[]; declines: unknown[]; billingKeys: unknown[] };
+  return { approvals: l.approvals.length + l.declines.length, billingKeys: l.billingKeys.length };
+}
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+  const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: 'bad_input_paid', amount: 5000, ...card } });
+  expect(paid.body.response.status).toBe('paid');
+  paidImpUid = paid.body.response.imp_uid;
+  before = await counts();
+  ledgerBefore = await ledgerCounts();
+});
+afterAll(() => pier.close());
+
+describe('malformed and unexpected bodies', () => {
+  it('answers 400 naming JSON for a malformed JSON body, on every write endpoint', async () => {
+    for (const e of WRITE_ENDPOINTS) {
+      for (const payload of ['{"merchant_uid": "x", ', "{'single': 'quotes'}", '{"a":1}}', 'amount=1000']) {
+        const res = await raw(e.method, e.url, { contentType: 'application/json', payload, token: e.token });
+        expectEnvelope(res, 400, 1);
+        expect(res.body.message).toContain('JSON');
+      }
+    }
+  });
+
+  it('answers 400 for an empty body sent as JSON', async () => {
+    for (const e of WRITE_ENDPOINTS) {
+      const res = await raw(e.method, e.url, { contentType: 'application/json', payload: '', token: e.token });
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message).toContain('empty JSON body');
+    }
+  });
+
+  it('answers 400 for a JSON array, string, number or null where an object is expected', async () => {
+    for (const e of WRITE_ENDPOINTS) {
+      for (const payload of ['[]', `[${JSON.stringify(e.body)}]`, '"text"', '42', 'null', 'true']) {
+        const res = await raw(e.method, e.url, { contentType: 'application/json', payload, token: e.token });
+        expectEnvelope(res, 400, 1);
+        expect(res.body.message).toContain('JSON object');
+      }
+    }
+  });
+
+  it('answers 400 for a POST without any body', async () => {
+    for (const e of WRITE_ENDPOINTS) {
+      const res = await raw(e.method, e.url, { token: e.token });
+      expectEnvelope(res, 400, 1);
+    }
+  });
+
+  it('answers 413 for a body over the limit, JSON or form', async () => {
+    const big = 'a'.repeat(70 * 1024);
+    for (const e of WRITE_ENDPOINTS) {
+      const asJson = await json(e.method, e.url, { ...e.body, name: big }, e.token);
+      expectEnvelope(asJson, 413, 1);
+      expect(asJson.body.message).toContain('too large');
+      const asForm = await raw(e.method, e.url, { contentType: 'application/x-www-form-urlencoded', payload: `merchant_uid=x&name=${big}`, token: e.token });
+      expectEnvelope(asForm, 413, 1);
+    }
+  });
+
+  it('answers 415 for a content type other than JSON or form', async () => {
+    const types = ['application/xml', 'text/plain', 'text/html; charset=utf-8', 'multipart/form-data; boundary=x', 'application/octet-stream'];
+    for (const e of WRITE_ENDPOINTS) {
+      for (const contentType of types) {
+        const res = await raw(e.method, e.url, { contentType, payload: JSON.stringify(e.body), token: e.token });
+        expectEnvelope(res, 415, 1);
+        expect(res.body.message).toContain(contentType.split(';')[0]);
+      }
+    }
+    const none = await raw('POST', '/payments/prepare', { payload: 'merchant_uid=x&amount=1' });
+    expectEnvelope(none, 415, 1);
+  });
+
+  it('accepts JSON with a charset and a form body with a charset', async () => {
+    const j = await raw('POST', '/payments/prepare', { contentType: 'application/json;charset=UTF-8', payload: JSON.stringify({ merchant_uid: 'ok_charset_json', amount: 100 }) });
+    expect(j.body.code).toBe(0);
+    const f = await raw('POST', '/payments/prepare', { contentType: 'application/x-www-form-urlencoded; charset=UTF-8', payload: 'merchant_uid=ok_charset_form&amount=100' });
+    expect(f.body.code).toBe(0);
+    // these two are the only rows this file writes on purpose
+    before.payment_prepares += 2;
+  });
+});
+
+describe('unknown paths and methods', () => {
+  it('answers 404 with the envelope for a path outside V1', async () => {
+    for (const url of ['/nope', '/payment/imp_1', '/v2/payments/imp_1', '/Cards', '/']) {
+      const res = await raw('GET', url);
+      expectEnvelope(res, 404, -1);
+      expect(res.body.message).toContain('존재하지 않는 API 경로입니다');
+    }
+  });
+
+  it('answers 501 with a not-supported envelope for a V1 path Pier does not implement, token or not', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/certifications/imp_1', '/certifications/{imp_uid}'],
+      ['POST', '/receipts/imp_1', '/receipts/{imp_uid}'],
+      ['GET', '/subscribe/payments/schedule/x', '/subscribe/payments/schedule/{merchant_uid}'],
+      ['POST', '/subscribe/payments/schedule', '/subscribe/payments/schedule'],
+      ['POST', '/subscribe/payments/unschedule/', '/subscribe/payments/unschedule'],
+      ['DELETE', '/vbanks/imp_1', '/vbanks/{imp_uid}'],
+      ['GET', '/tiers/ABC', '/tiers/{tier_code}'],
+    ];
+    for (const [method, url, template] of cases) {
+      for (const token of [undefined, null]) {
+        const res = method === 'GET' || method === 'DELETE' ? await raw(method, url, { token }) : await json(method, url, {}, token);
+        expectEnvelope(res, 501, 1);
+        expect(res.body.message).toContain('not supported');
+        expect(res.body.message).toContain(`${method} ${template}`);
+      }
+    }
+  });
+
+  it('answers 405 for a wrong method on a known path', async () => {
+    const cases: Array<[string, string]> = [
+      ['DELETE', '/payments/cancel'],
+      ['PUT', '/payments/cancel'],
+      ['DELETE', '/payments/prepare'],
+      ['POST', `/payments/${'imp_000000000000'}`],
+      ['POST', '/payments/imp_1/balance'],
+      ['PUT', '/subscribe/customers/c1'],
+      ['POST', '/cards'],
+      ['DELETE', '/users/getToken'],
+      ['PATCH', '/subscribe/payments/again'],
+    ];
+    for (const [method, url] of cases) {
+      const res = await raw(method, url);
+      expectEnvelope(res, 405, -1);
+      expect(res.body.message).toContain(`${method} is not allowed`);
+    }
+  });
+
+  it('answers 400 with the envelope for a bad %-escape or an over-long path segment', async () => {
+    for (const url of ['/payments/find/%ZZ', '/payments/%E0%A4%A', '/subscribe/customers/%']) {
+      const res = await raw('GET', url);
+      expectEnvelope(res, 400, 1);
+    }
+    const long = await raw('GET', `/payments/find/${'x'.repeat(600)}`);
+    expect(long.status).toBe(414);
+    expect(long.body).toMatchObject({ code: 1, response: null });
+  });
+});
+
+describe('query strings', () => {
+  it('accepts customer_uid[] and imp_uid[] given once', async () => {
+    await pier.call('POST', '/subscribe/customers/q_once', { token: m.token, body: card });
+    before.billing_keys += 1;
+    ledgerBefore.billingKeys += 1;
+    const cust = await raw('GET', '/subscribe/customers?customer_uid[]=q_once');
+    expect(cust.status).toBe(200);
+    expect(cust.body.response.map((c: { customer_uid: string }) => c.customer_uid)).toEqual(['q_once']);
+    const plain = await raw('GET', '/subscribe/customers?customer_uid=q_once');
+    expect(plain.body.response).toHaveLength(1);
+    const pay = await raw('GET', `/payments?imp_uid[]=${paidImpUid}`);
+    expect(pay.status).toBe(200);
+    expect(pay.body.response.map((p: { imp_uid: string }) => p.imp_uid)).toEqual([paidImpUid]);
+  });
+
+  it('answers 400 naming the parameter for a missing or malformed query value', async () => {
+    const cases: Array<[string, string]> = [
+      ['/subscribe/customers', 'customer_uid'],
+      ['/subscribe/customers?customer_uid[]=a&customer_uid[][x]=b', 'customer_uid'],
+      ['/payments/status/all?page=abc', 'page'],
+      ['/payments/status/all?page=0', 'page'],
+      ['/payments/status/all?page=99999999999999999999', 'page'],
+      ['/payments/status/all?limit=1.5', 'limit'],
+      ['/payments/status/all?limit[]=5', 'limit'],
+      ['/payments/status/all?from=99999999999999999999&to=99999999999999999999', 'from'],
+      ['/payments/status/all?to=-1', 'to'],
+      ['/payments/findAll/x?page=99999999999999999999', 'page'],
+      ['/subscribe/customers/q_once/payments?page=99999999999999999999', 'page'],
+      ['/payments/find/x?sorting=amount', 'sorting'],
+      [`/payments/${paidImpUid}?include_sandbox=maybe`, 'include_sandbox'],
+      ['/subscribe/customers/q_once?x=1&reason[]=a', 'reason'],
+    ];
+    for (const [url, field] of cases) {
+      const res = await raw(url.includes('reason[]') ? 'DELETE' : 'GET', url);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, url).toContain(field);
+    }
+    expect((await pier.call('GET', '/subscribe/customers/q_once', { token: m.token })).status).toBe(200);
+  });
+});
+
+describe('wrongly-typed fields', () => {
+  it('names the field for every write endpoint', async () => {
+    const cases: Array<[string, string, Record<string, unknown>, string, null?]> = [
+      ['POST', '/users/getToken', { imp_key: 123, imp_secret: 'x' }, 'imp_key', null],
+      ['POST', '/users/getToken', { imp_key: 'k', imp_secret: ['x'] }, 'imp_secret', null],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, card_number: 9410000000000000 }, 'card_number'],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, expiry: 203012 }, 'expiry'],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, customer_name: { first: 'a' } }, 'customer_name'],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, pg: 5 }, 'pg'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: '1000', ...card }, 'amount'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, card_quota: 'two' }, 'card_quota'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, use_card_point: 'yes' }, 'use_card_point'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 123, amount: 1000, ...card }, 'merchant_uid'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, notice_url: 5 }, 'notice_url'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 12, merchant_uid: 'bad_again', amount: 1000 }, 'customer_uid'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: 1000, tax_free: '0' }, 'tax_free'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: true }, 'amount'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 'all' }, 'amount'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 1000.5 }, 'amount'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, checksum: '5000' }, 'checksum'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: -1000 }, 'amount'],
+      ['POST', '/payments/cancel', { imp_uid: 5 }, 'imp_uid'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, enable_webhook: 'yes' }, 'enable_webhook'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, extra: 'customer' }, 'extra'],
+      ['POST', '/payments/prepare', { merchant_uid: 'bad_prepare', amount: '1000' }, 'amount'],
+      ['POST', '/payments/prepare', { merchant_uid: ['bad_prepare'], amount: 1000 }, 'merchant_uid'],
+      ['PUT', '/payments/prepare', { merchant_uid: 7, amount: 1000 }, 'merchant_uid'],
+      ['POST', '/vbanks', { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: '088', vbank_due: 'tomorrow' }, 'vbank_due'],
+      ['POST', '/vbanks', { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: 88, vbank_due: 1900000000 }, 'vbank_code'],
+    ];
+    for (const [method, url, body, field, token] of cases) {
+      const res = await json(method, url, body, token);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, `${url} ${JSON.stringify(body)}`).toContain(field);
+    }
+  });
+
+  it('names the field in a form body too', async () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['POST', '/payments/cancel', `imp_uid=${paidImpUid}&amount=abc`, 'amount'],
+      ['POST', '/payments/cancel', `imp_uid=${paidImpUid}&checksum=1e3`, 'checksum'],
+      ['POST', '/payments/prepare', 'merchant_uid=bad_prepare&amount=10.5', 'amount'],
+      ['POST', '/payments/prepare', 'merchant_uid=bad_prepare&amount=1&amount=2', 'amount'],
+      ['POST', '/subscribe/payments/again', 'customer_uid=q_once&merchant_uid=bad_again&amount=1000&card_quota=x', 'card_quota'],
+      ['POST', '/subscribe/payments/onetime', `merchant_uid=bad_onetime&amount=1000&card_number=${good}&expiry=2030-12&use_card_point=maybe`, 'use_card_point'],
+    ];
+    for (const [method, url, payload, field] of cases) {
+      const res = await raw(method, url, { contentType: 'application/x-www-form-urlencoded', payload });
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, payload).toContain(field);
+    }
+  });
+
+  it('refuses a NUL character in any string, naming the field, on SQLite and PostgreSQL alike', async () => {
+    const cases: Array<[string, string, unknown, string, null?]> = [
+      ['POST', '/users/getToken', { imp_key: 'k\u0000', imp_secret: 's' }, 'imp_key', null],
+      ['POST', '/payments/prepare', { merchant_uid: 'bad\u0000prepare', amount: 1000 }, 'merchant_uid'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, reason: 'why\u0000' }, 'reason'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, buyer_name: '홍\u0000' }, 'buyer_name'],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, customer_name: 'a\u0000' }, 'customer_name'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, extra: { requester: 'customer\u0000' } }, 'extra.requester'],
+    ];
+    for (const [method, url, body, field, token] of cases) {
+      const res = await json(method, url, body, token);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message).toContain(`${field} must not contain a NUL character`);
+    }
+    for (const [url, field] of [
+      ['/payments/find/bad%00uid', 'merchant_uid'],
+      ['/payments/imp_%00', 'imp_uid'],
+      ['/payments?imp_uid[]=imp_%00', 'imp_uid'],
+      ['/subscribe/customers?customer_uid[]=a%00', 'customer_uid'],
+      ['/payments/prepare/a%00', 'merchant_uid'],
+    ]) {
+      const res = await raw('GET', url);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, url).toContain(field);
+    }
+    const form = await raw('POST', '/subscribe/customers/bad%00cust', { contentType: 'application/json', payload: JSON.stringify(card) });
+    expectEnvelope(form, 400, 1);
+    expect(form.body.message).toContain('customer_uid');
+  });
+
+  it('refuses a body without imp_uid or merchant_uid for a cancel, and a getToken without credentials', async () => {
+    const cancel = await json('POST', '/payments/cancel', { amount: 1000, reason: 'x' });
+    expectEnvelope(cancel, 400, 1);
+    expect(cancel.body.message).toContain('merchant_uid');
+    const token = await json('POST', '/users/getToken', {}, null);
+    expectEnvelope(token, 400, 1);
+    expect(token.body.message).toContain('imp_key');
+  });
+});
+
+describe('after all of the above', () => {
+  it('never answered 500, and always answered the V1 envelope', () => {
+    expect(seen.length).toBeGreaterThan(150);
+    const bad = seen.filter((s) => s.status === 500 || typeof s.body !== 'object' || s.body === null);
+    expect(bad).toEqual([]);
+    for (const s of seen) {
+      expect(Object.keys(s.body as object).sort(), s.what).toEqual(['code', 'message', 'response']);
+      if (s.status >= 400) expect((s.body as { response: unknown }).response, s.what).toBeNull();
+    }
+  });
+
+  it('wrote no payment, refund, billing key or prepare row for a rejected request, and sent nothing to the PG', async () => {
+    expect(await counts()).toEqual(before);
+    expect(await ledgerCounts()).toEqual(ledgerBefore);
+    const p = await pier.call('GET', `/payments/${paidImpUid}`, { token: m.token });
+    expect(p.body.response).toMatchObject({ status: 'paid', cancel_amount: 0, cancel_history: [] });
+    for (const uid of ['bad_onetime', 'bad_again', 'bad_vbank']) {
+      expect((await pier.call('GET', `/payments/find/${uid}`, { token: m.token })).status).toBe(404);
+    }
+    expect((await pier.call('GET', '/subscribe/customers/bad_cust', { token: m.token })).status).toBe(404);
+    expect((await pier.call('GET', '/payments/prepare/bad_prepare', { token: m.token })).status).toBe(404);
+  });
+});

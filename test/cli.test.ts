@@ -1,0 +1,246 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError } from '../src/api/errors.js';
+import { createConnectorRegistry } from '../src/connectors/registry.js';
+import { issueAccessToken } from '../src/core/auth.js';
+import type { Deps } from '../src/core/deps.js';
+import { systemClock } from '../src/lib/clock.js';
+import { createLogger } from '../src/lib/logger.js';
+import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
+import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
+import { openStore, type Store } from '../src/store/db.js';
+import { Vault } from '../src/vault/vault.js';
+import { freshDatabase } from './harness.js';
+
+/**
+ * The real CLI in a child process (through bin/pier.js, as `npx pier` runs it) against a fresh
+ * database and data folder, with the simulator off and the PG pointed at a closed port.
+ */
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin', 'pier.js');
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+let dataDir: string;
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  }
+  return { ...env, DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, PIER_SIMULATOR: 'false', PIER_JTNET_URL: 'http://127.0.0.1:9', ...extra };
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], opts: { env?: Record<string, string>; viaSource?: boolean; cwd?: string } = {}): Promise<Run> {
+  // `--import tsx` would resolve tsx from the cwd: give its loader's own URL so any cwd works
+  const argv = opts.viaSource ? ['--import', TSX_LOADER, join(ROOT, 'src/cli/index.ts'), ...args] : [BIN, ...args];
+  return new Promise((done) => {
+    execFile(process.execPath, argv, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), timeout: 15_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Deps on the CLI's database and vault key file, to check what the CLI did from the outside. */
+function depsFor(store: Store): Deps {
+  return {
+    store,
+    vault: Vault.fromKeyFile(join(dataDir, 'vault.key')),
+    clock: systemClock,
+    logger: createLogger('silent'),
+    mode: 'sandbox',
+    connectors: createConnectorRegistry({ jtnet: { baseUrl: 'http://127.0.0.1:9', connectTimeoutMs: 1000, readTimeoutMs: 1000 } }),
+  };
+}
+
+async function canSignIn(deps: Deps, key: string, secret: string): Promise<boolean> {
+  try {
+    await issueAccessToken(deps, key, secret);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.kind === 'unauthorized') return false;
+    throw err;
+  }
+}
+
+const field = (text: string, name: string) => {
+  const m = new RegExp(`^\\s*${name}\\s+(\\S+)`, 'm').exec(text);
+  if (!m) throw new Error(`no ${name} in:\n${text}`);
+  return m[1];
+};
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'pier-cli-'));
+  db = await freshDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('pier CLI', () => {
+  it('migrates, then manages a merchant, its channels and its REST key', async () => {
+    const migrate = await run(['migrate']);
+    expect(migrate.stderr).toBe('');
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toMatch(/applied \d+ migration\(s\)[\s\S]*001-initial/);
+
+    const created = await run(['merchant', 'create', '--name', 'CLI Shop', '--code', 'imp20260001']);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain('imp20260001');
+    expect(created.stdout).toMatch(/shown only this once/);
+    const oldKey = field(created.stdout, 'imp_key');
+    const oldSecret = field(created.stdout, 'imp_secret');
+    expect(oldSecret).toHaveLength(80);
+
+    // the key-in test MID with its real merchant key, so that `reconcile` below can ask the simulator
+    const keyIn = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
+    const [addApi, addWindow] = await Promise.all([
+      run(['channel', 'add', 'imp20260001', '--provider', 'jtnet', '--mid', 'tpaytest1m', '--secret', keyIn.merchantKey, '--cancel-password', 'pw-123456', '--kind', 'api', '--sandbox']),
+      run(['channel', 'add', 'imp20260001', '--mid', 'tpaytest0m', '--secret', 'MERCHANT-KEY-0', '--cancel-password', 'pw-654321', '--kind', 'window', '--name', 'window test']),
+    ]);
+    expect(addApi.code, addApi.stderr).toBe(0);
+    expect(addApi.stdout).toContain('jtnet.tpaytest1m');
+    expect(addWindow.code, addWindow.stderr).toBe(0);
+
+    const [list, show, mList] = await Promise.all([
+      run(['channel', 'list', 'imp20260001']),
+      run(['merchant', 'show', 'imp20260001']),
+      run(['merchant', 'list']),
+    ]);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/ID\s+PG\s+KIND\s+SANDBOX\s+DEFAULT\s+NAME/);
+    expect(lines.find((l) => l.includes('jtnet.tpaytest1m'))).toMatch(/jtnet\.tpaytest1m\s+api\s+yes\s+yes/);
+    expect(lines.find((l) => l.includes('jtnet.tpaytest0m'))).toMatch(/jtnet\.tpaytest0m\s+window\s+no\s+yes\s+window test/);
+    for (const secret of [keyIn.merchantKey, 'MERCHANT-KEY-0', 'pw-123456', 'pw-654321']) {
+      expect(list.stdout + show.stdout + addApi.stdout + addWindow.stdout).not.toContain(secret);
+    }
+
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/merchant\s+imp20260001/);
+    expect(show.stdout).toMatch(/name\s+CLI Shop/);
+    expect(show.stdout).toContain(oldKey);
+    expect(show.stdout).not.toContain(oldSecret);
+    expect(show.stdout).toContain('jtnet.tpaytest1m');
+    expect(show.stdout).toContain('jtnet.tpaytest0m');
+
+    expect(mList.stdout).toMatch(/imp20260001\s+CLI Shop\s+\d{16}\s+2/);
+
+    const rotated = await run(['merchant', 'rotate-key', 'imp20260001']);
+    expect(rotated.code).toBe(0);
+    const newKey = field(rotated.stdout, 'imp_key');
+    const newSecret = field(rotated.stdout, 'imp_secret');
+    expect(newKey).not.toBe(oldKey);
+    expect(rotated.stdout).toContain(`Revoked: ${oldKey}`);
+
+    const store = openStore(db.url, { poolSize: 2 });
+    const deps = depsFor(store);
+    try {
+      expect(await canSignIn(deps, oldKey, oldSecret)).toBe(false);
+      expect(await canSignIn(deps, newKey, newSecret)).toBe(true);
+      // secrets are sealed at rest, not stored in the clear
+      const rows = await store.db.selectFrom('pg_channels').selectAll().execute();
+      expect(JSON.stringify(rows)).not.toContain('MERCHANT-KEY-0');
+      expect(JSON.stringify(rows)).not.toContain(keyIn.merchantKey);
+    } finally {
+      await deps.connectors.close();
+      await store.close();
+    }
+
+    const removed = await run(['channel', 'remove', 'imp20260001', 'tpaytest0m']);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toMatch(/removed channel ch_\S+ \(jtnet\.tpaytest0m, window\)/);
+    const after = await run(['channel', 'list', 'imp20260001']);
+    expect(after.stdout).toContain('jtnet.tpaytest1m');
+    expect(after.stdout).not.toContain('jtnet.tpaytest0m');
+  });
+
+  it('reports bad input on stderr with exit code 1 and no stack trace', async () => {
+    const [unknownAdd, badKind, missing, badCode, unknownChannel] = await Promise.all([
+      run(['channel', 'add', 'imp99999999', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'api']),
+      run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'keyin']),
+      run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--kind', 'api', '--cancel-password', 'p']),
+      run(['merchant', 'create', '--name', 'x', '--code', 'imp123']),
+      run(['channel', 'remove', 'imp20260001', 'nope']),
+    ]);
+    for (const r of [unknownAdd, badKind, missing, badCode, unknownChannel]) {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(unknownAdd.stderr).toContain('unknown merchant code "imp99999999"');
+    expect(badKind.stderr).toMatch(/--kind.*'keyin' is invalid.*window, api/);
+    expect(missing.stderr).toMatch(/required option '--secret/);
+    expect(badCode.stderr).toContain('merchant code must be "imp" followed by 8 digits');
+    expect(unknownChannel.stderr).toContain('has no channel "nope"');
+  });
+
+  it('reconcile settles an in-doubt payment through the PG, and says when the PG cannot be asked', async () => {
+    const store = openStore(db.url, { poolSize: 2 });
+    const simulator = createTpaySimulator({ dbFile: ':memory:', clock: systemClock, logger: false });
+    try {
+      const m = await store.db.selectFrom('merchants').select('id').where('merchant_code', '=', 'imp20260001').executeTakeFirstOrThrow();
+      const ch = await store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', m.id).executeTakeFirstOrThrow();
+      const t = Math.floor(Date.now() / 1000) - 3600;
+      await store.db
+        .insertInto('payments')
+        .values({
+          imp_uid: 'imp_900000000001', merchant_id: m.id, merchant_uid: 'order-cli-1', merchant_uid_lock: 'order-cli-1', channel_id: ch.id,
+          pg_provider: 'jtnet', pg_id: 'tpaytest1m', pay_method: 'card', channel: 'api', status: 'ready', pg_state: 'in_doubt',
+          amount: 1000, cancel_amount: 0, cancel_pending_amount: 0, tax_free: 0, vat_amount: null, currency: 'KRW', name: 'cli',
+          buyer_name: null, buyer_email: null, buyer_tel: null, buyer_addr: null, buyer_postcode: null, custom_data: null,
+          notice_url: null, user_agent: null, card_code: null, card_name: null, card_number: null, card_type: null, card_quota: 0,
+          apply_num: null, pg_tid: null, receipt_url: null, bank_code: null, bank_name: null, customer_uid: null, customer_uid_usage: null,
+          fail_reason: null, cancel_reason: null, sandbox: 1, started_at: t, paid_at: 0, failed_at: 0, cancelled_at: 0, updated_at: t,
+        })
+        .execute();
+
+      const unreachable = await run(['reconcile', '--grace-seconds', '60']);
+      expect(unreachable.code).toBe(0);
+      expect(unreachable.stdout).toMatch(/imp_900000000001\s+unknown/);
+
+      const simUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
+      const settled = await run(['reconcile'], { env: { PIER_JTNET_URL: simUrl } });
+      expect(settled.code, settled.stderr).toBe(0);
+      expect(settled.stdout).toMatch(/imp_900000000001\s+failed/);
+      const p = await store.db.selectFrom('payments').select(['status', 'pg_state']).where('imp_uid', '=', 'imp_900000000001').executeTakeFirstOrThrow();
+      expect(p.status).toBe('failed');
+
+      const nothing = await run(['reconcile']);
+      expect(nothing.stdout).toMatch(/no payments in doubt/);
+    } finally {
+      await simulator.close();
+      await store.close();
+    }
+  });
+
+  it('prints usage for every command, from any folder, also when run from source', async () => {
+    const [root, add, fromSource] = await Promise.all([
+      run(['--help'], { cwd: tmpdir() }),
+      run(['channel', 'add', '--help'], { cwd: tmpdir() }),
+      run(['compat-table'], { viaSource: true, cwd: tmpdir() }),
+    ]);
+    expect(root.code).toBe(0);
+    expect(root.stdout).toMatch(/Usage: pier \[options\] \[command\]/);
+    for (const c of ['migrate', 'merchant', 'channel', 'reconcile', 'compat-table']) expect(root.stdout).toContain(c);
+    expect(add.code).toBe(0);
+    expect(add.stdout).toMatch(/Usage: pier channel add \[options\] <merchantCode>/);
+    expect(add.stdout).toContain('--cancel-password <pw>');
+    expect(fromSource.code).toBe(0);
+    expect(fromSource.stdout).toMatch(/^\d+ endpoints/);
+    expect(fromSource.stdout).toContain('| POST | `/users/getToken` | supported |');
+  });
+});

@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pier-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function configFile(content: unknown): string {
+  const file = join(dir, `config-${++n}.json`);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+}
+
+/** Runs loadConfig and returns the ConfigError it throws (fails when it does not throw one). */
+function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): ConfigError {
+  try {
+    loadConfig(env, overrides);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
+}
+
+const VAULT_KEYS = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+describe('loadConfig', () => {
+  it('has sandbox defaults when nothing is set', () => {
+    const c = loadConfig({});
+    expect(c).toEqual({
+      mode: 'sandbox',
+      host: '127.0.0.1',
+      port: 8080,
+      publicUrl: 'http://localhost:8080',
+      dataDir: resolve('./data'),
+      databaseUrl: `sqlite:${resolve('./data', 'pier.sqlite')}`,
+      logLevel: 'info',
+      bodyLimit: 1024 * 1024,
+      vault: { keys: '' },
+      simulator: { enabled: true, host: '127.0.0.1', port: 8091 },
+      connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
+    });
+  });
+
+  it('does not read process.env unless given it', () => {
+    const c = loadConfig({ PORT: '9000' });
+    expect(c.port).toBe(9000);
+  });
+
+  it('derives dependent defaults from what was set', () => {
+    const c = loadConfig({ PORT: '9000', PIER_DATA_DIR: join(dir, 'data') });
+    expect(c.publicUrl).toBe('http://localhost:9000');
+    expect(c.simulator.port).toBe(9011);
+    expect(c.databaseUrl).toBe(`sqlite:${join(dir, 'data', 'pier.sqlite')}`);
+    expect(loadConfig({ PORT: '0' }).simulator.port).toBe(0);
+    expect(loadConfig({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS }).simulator.enabled).toBe(false);
+  });
+
+  it('takes every environment variable, typed', () => {
+    const c = loadConfig({
+      PIER_MODE: 'production',
+      HOST: '0.0.0.0',
+      PORT: '8443',
+      PIER_PUBLIC_URL: 'https://pay.example.com',
+      PIER_DATA_DIR: '/var/lib/pier',
+      DATABASE_URL: 'postgres://pier@db:5432/pier',
+      LOG_LEVEL: 'debug',
+      PIER_BODY_LIMIT: '65536',
+      PIER_VAULT_KEYS: VAULT_KEYS,
+      PIER_SIMULATOR: 'on',
+      PIER_SIMULATOR_HOST: '0.0.0.0',
+      PIER_SIMULATOR_PORT: '18091',
+      PIER_JTNET_URL: 'https://webtx.tpay.co.kr',
+      PIER_JTNET_CONNECT_TIMEOUT_MS: '1500',
+      PIER_JTNET_READ_TIMEOUT_MS: '45000',
+    });
+    expect(c).toEqual({
+      mode: 'production',
+      host: '0.0.0.0',
+      port: 8443,
+      publicUrl: 'https://pay.example.com',
+      dataDir: '/var/lib/pier',
+      databaseUrl: 'postgres://pier@db:5432/pier',
+      logLevel: 'debug',
+      bodyLimit: 65536,
+      vault: { keys: VAULT_KEYS },
+      simulator: { enabled: true, host: '0.0.0.0', port: 18091 },
+      connectors: { jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 } },
+    });
+  });
+
+  it('reads booleans in their usual spellings and ignores empty variables', () => {
+    for (const [raw, want] of [['true', true], ['1', true], ['ON', true], ['false', false], ['0', false], ['off', false]] as const) {
+      expect(loadConfig({ PIER_SIMULATOR: raw }).simulator.enabled, raw).toBe(want);
+    }
+    expect(loadConfig({ PORT: '', LOG_LEVEL: '' })).toMatchObject({ port: 8080, logLevel: 'info' });
+  });
+
+  it('reads the JSON file named by PIER_CONFIG, nested keys merged over the defaults', () => {
+    const file = configFile({ port: 7000, logLevel: 'warn', connectors: { jtnet: { readTimeoutMs: 12000 } }, simulator: { enabled: false } });
+    const c = loadConfig({ PIER_CONFIG: file });
+    expect(c).toMatchObject({ port: 7000, logLevel: 'warn', publicUrl: 'http://localhost:7000', simulator: { enabled: false, host: '127.0.0.1', port: 7011 } });
+    expect(c.connectors.jtnet).toEqual({ baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 12000 });
+  });
+
+  it('lets the environment win over the file, and explicit overrides win over both', () => {
+    const file = configFile({ port: 7000, logLevel: 'warn', connectors: { jtnet: { readTimeoutMs: 12000, connectTimeoutMs: 900 } } });
+    const c = loadConfig({ PIER_CONFIG: file, PORT: '7100', PIER_JTNET_READ_TIMEOUT_MS: '13000' }, { logLevel: 'error' });
+    expect(c.port).toBe(7100);
+    expect(c.logLevel).toBe('error');
+    expect(c.connectors.jtnet).toEqual({ baseUrl: '', connectTimeoutMs: 900, readTimeoutMs: 13000 });
+  });
+
+  describe('refuses bad configuration with a ConfigError naming the key', () => {
+    it.each([
+      [{ PORT: 'abc' }, /PORT/, /port/],
+      [{ PORT: '70000' }, /port/, /70000/],
+      [{ PIER_MODE: 'prod' }, /"mode"/, /prod/],
+      [{ DATABASE_URL: 'mysql://x' }, /"databaseUrl"/, /mysql:\/\/x/],
+      [{ LOG_LEVEL: 'loud' }, /"logLevel"/, /loud/],
+      [{ PIER_BODY_LIMIT: '12' }, /"bodyLimit"/, /12/],
+      [{ PIER_SIMULATOR: 'maybe' }, /PIER_SIMULATOR/, /simulator\.enabled/],
+      [{ PIER_PUBLIC_URL: 'ftp://x' }, /"publicUrl"/, /ftp/],
+      [{ PIER_JTNET_READ_TIMEOUT_MS: '0' }, /"connectors\.jtnet\.readTimeoutMs"/, /0/],
+      [{ PIER_JTNET_CONNECT_TIMEOUT_MS: '1.5' }, /PIER_JTNET_CONNECT_TIMEOUT_MS/, /connectors\.jtnet\.connectTimeoutMs/],
+    ] as Array<[NodeJS.ProcessEnv, RegExp, RegExp]>)('%o', (env, key, detail) => {
+      const err = configError(env);
+      expect(err.name).toBe('ConfigError');
+      expect(err.message).toMatch(key);
+      expect(err.message).toMatch(detail);
+    });
+
+    it('a bad value in the file, with its dotted path', () => {
+      const err = configError({ PIER_CONFIG: configFile({ connectors: { jtnet: { readTimeoutMs: 'slow' } } }) });
+      expect(err.message).toContain('connectors.jtnet.readTimeoutMs');
+    });
+
+    it('an unknown key in the file, top-level or nested', () => {
+      expect(configError({ PIER_CONFIG: configFile({ prot: 8080 }) }).message).toMatch(/unknown configuration key: prot\b/);
+      expect(configError({ PIER_CONFIG: configFile({ connectors: { jtnet: { timeout: 5 } } }) }).message).toContain('connectors.jtnet.timeout');
+      expect(configError({ PIER_CONFIG: configFile({ connectors: { toss: {} } }) }).message).toContain('connectors.toss');
+    });
+
+    it('a file that is missing, not JSON, or not an object', () => {
+      expect(configError({ PIER_CONFIG: join(dir, 'nope.json') }).message).toMatch(/PIER_CONFIG.*nope\.json/);
+      expect(configError({ PIER_CONFIG: configFile('{ "port": ') }).message).toMatch(/PIER_CONFIG/);
+      expect(configError({ PIER_CONFIG: configFile('[1, 2]') }).message).toMatch(/PIER_CONFIG.*JSON object/);
+    });
+
+    it('production without vault keys', () => {
+      const err = configError({ PIER_MODE: 'production' });
+      expect(err.message).toContain('vault.keys');
+      expect(err.message).toContain('PIER_VAULT_KEYS');
+      expect(configError({ PIER_CONFIG: configFile({ mode: 'production' }) }).message).toContain('vault.keys');
+      expect(loadConfig({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS }).mode).toBe('production');
+    });
+  });
+});
