@@ -521,8 +521,7 @@ describe('a PG that cannot be reached', () => {
   });
 
   it('refuses a cancel it cannot send, without touching the balance', async () => {
-    // The PG is back (previous test) for the charge; take it away again by pointing at a fresh closed port is not
-    // possible for an existing pier, so check the unreachable cancel on the revived PG after closing it.
+    // Paid while the PG is back (previous test), then the PG goes away again before the refund.
     const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('unreachable_cancel') });
     expect(paid.body.response.status).toBe('paid');
     await revived!.close();

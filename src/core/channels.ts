@@ -63,7 +63,7 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
 }
 
 export async function listChannels(deps: Deps, merchantId: string) {
-  return deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').execute();
+  return deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').orderBy('kind').orderBy('mid').execute();
 }
 
 export async function removeChannel(deps: Deps, merchantId: string, channelId: string): Promise<boolean> {
