@@ -124,6 +124,8 @@ export interface Connector {
   refund(channel: ChannelCredentials, req: RefundRequest): Promise<RefundResult>;
   /** look an attempt up by the moid Pier sent (and the PG tid when known) */
   inquire(channel: ChannelCredentials, q: { moid: string; pgTid?: string | null; aroundMs: number }): Promise<InquiryResult>;
+  /** the PG's payment window, when it has one */
+  readonly window?: WindowConnector;
 }
 
 export type ConnectorErrorKind = 'connect' | 'timeout' | 'http_status' | 'bad_response';
@@ -145,4 +147,95 @@ export class ConnectorError extends Error {
     super(message, options);
     this.name = 'ConnectorError';
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payment window (authenticated payments through the PG's own window, issue #3)
+
+export type WindowPayMethod = 'card' | 'trans' | 'vbank' | 'phone';
+
+/** What Pier's checkout asks the PG window for. */
+export interface WindowRequest {
+  /** order id sent to the PG: the imp_uid of the attempt */
+  moid: string;
+  amount: number;
+  goodsName: string;
+  payMethod: WindowPayMethod;
+  buyer: Buyer;
+  mallUserId?: string;
+  /** where the PG posts the buyer's browser back with the result */
+  returnUrl: string;
+  /** where the PG sends the buyer who closes or cancels the window */
+  cancelUrl: string;
+  /** where the PG notifies later events (virtual-account deposits) server to server */
+  notifyUrl: string;
+  /** mobile window (full-page) rather than PC */
+  mobile: boolean;
+  /** installment months the buyer may choose; [] = lump sum only */
+  cardQuotas: number[];
+  /** KFTC card company chosen in Pier's checkout, if any */
+  cardCode?: string | null;
+  /** issue a billing key in the window (request_pay with customer_uid); card only */
+  billing: boolean;
+  /** virtual-account deposit deadline, ms since the epoch */
+  vbankDueMs?: number | null;
+  language: 'ko' | 'en';
+}
+
+/** A form the buyer's browser posts to open the PG window (tPay: webTxInit). */
+export interface WindowForm {
+  action: string;
+  method: 'POST';
+  fields: Record<string, string>;
+}
+
+export type WindowResult =
+  | ({
+      outcome: 'approved';
+      pgTid: string;
+      applyNum: string | null;
+      paidAt: number;
+      cardQuota: number;
+      receiptUrl: string | null;
+      /** bank of a real-time transfer (KFTC code and name) */
+      bankCode: string | null;
+      bankName: string | null;
+    } & CardDetails)
+  | {
+      outcome: 'vbank_issued';
+      pgTid: string;
+      vbankCode: string;
+      vbankName: string;
+      vbankNum: string;
+      vbankHolder: string | null;
+      /** deposit deadline, UNIX seconds */
+      vbankDate: number;
+      issuedAt: number;
+    }
+  | ({ outcome: 'billing_key_issued'; billingKey: string } & CardDetails)
+  | { outcome: 'declined'; code: string; message: string; pgTid: string | null }
+  | { outcome: 'cancelled_by_buyer'; code: string; message: string };
+
+/** A server-to-server notice from the PG about an earlier window payment (a virtual-account deposit). */
+export interface DepositNotice {
+  moid: string;
+  pgTid: string;
+  amount: number;
+  depositedAt: number;
+  depositorName: string | null;
+}
+
+/** Window support, for connectors whose PG has a payment window. */
+export interface WindowConnector {
+  /** builds the form that opens the PG window */
+  startWindow(channel: ChannelCredentials, req: WindowRequest): WindowForm;
+  /**
+   * Verifies and maps what the PG posted back to `returnUrl` (decrypting and checking amount and
+   * order id against what Pier expects); a tampered result throws ConnectorError('bad_response').
+   */
+  readWindowResult(channel: ChannelCredentials, posted: Record<string, string>, expected: { moid: string; amount: number }): WindowResult;
+  /** acknowledges a result to the PG (tPay resultConfirm), after Pier recorded it */
+  confirmWindowResult(channel: ChannelCredentials, pgTid: string): Promise<void>;
+  /** verifies and maps a deposit notice posted by the PG to `notifyUrl` */
+  readDepositNotice(channel: ChannelCredentials, posted: Record<string, string>): DepositNotice;
 }
