@@ -4,7 +4,7 @@ import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createConnectorRegistry } from './connectors/registry.js';
 import type { Deps } from './core/deps.js';
 import { demoCredentialsExist } from './core/merchants.js';
-import { reconcileInDoubt } from './core/reconcile.js';
+import { reconcileInDoubt, reconcileInDoubtCancels } from './core/reconcile.js';
 import { ensureDemoMerchant } from './core/sandbox.js';
 import { systemClock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
@@ -66,7 +66,9 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // Settle payments left in doubt by PG timeouts or by a process that died mid-call.
   const graceSeconds = Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
   const reconciler = setInterval(() => {
-    reconcileInDoubt(deps, { graceSeconds }).catch((err) => logger.error({ err }, 'reconciliation failed'));
+    reconcileInDoubt(deps, { graceSeconds })
+      .then(() => reconcileInDoubtCancels(deps, { graceSeconds }))
+      .catch((err) => logger.error({ err }, 'reconciliation failed'));
   }, 30_000);
   reconciler.unref();
 

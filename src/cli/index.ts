@@ -12,7 +12,7 @@ import { ConfigError } from '../config/index.js';
 import { addChannel, listChannels, removeChannel, type ChannelKind } from '../core/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants.js';
-import { reconcileInDoubt } from '../core/reconcile.js';
+import { reconcileInDoubt, reconcileInDoubtCancels } from '../core/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
 import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
@@ -300,6 +300,8 @@ export function buildProgram(): Command {
         async ({ deps, config }) => {
           const graceSeconds = opts.graceSeconds ?? Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
           const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit });
+          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit }));
+          if (refunds.length > 0) out(textTable(['CANCELLATION_ID', 'REFUND'], refunds) + '\n');
           const entries = Object.entries(outcome);
           if (entries.length === 0) {
             out(`no payments in doubt for ${graceSeconds}s or more`);

@@ -125,13 +125,33 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     throw new ApiError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
   }
 
+  await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null);
+  const v1 = (await loadV1Payment(db, payment.imp_uid))!;
+  return { payment: v1, cancellationId };
+}
+
+/**
+ * Records a refund the PG confirmed: moves its amount from pending to cancelled. Conditional on the
+ * refund still being open, so the request path and reconciliation can both call it safely.
+ */
+export async function recordRefund(
+  deps: Deps,
+  impUid: string,
+  cancellationId: string,
+  amount: number,
+  pgCancelTid: string | null,
+  cancelledAt: number,
+  reason: string | null,
+): Promise<boolean> {
   const done = unixSeconds(deps.clock);
-  await db.transaction().execute(async (trx) => {
-    await trx
+  return deps.store.db.transaction().execute(async (trx) => {
+    const res = await trx
       .updateTable('payment_cancels')
-      .set({ state: 'succeeded', pg_tid: result.pgCancelTid, cancelled_at: result.cancelledAt || done })
+      .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done })
       .where('cancellation_id', '=', cancellationId)
-      .execute();
+      .where('state', 'in', ['pending', 'in_doubt'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
     await trx
       .updateTable('payments')
       .set({
@@ -139,24 +159,31 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
         cancel_pending_amount: sql`cancel_pending_amount - ${amount}`,
         // domain statusAfterRefund, written in SQL so concurrent refunds apply it atomically
         status: sql`CASE WHEN cancel_amount + ${amount} >= amount THEN 'cancelled' ELSE status END`,
-        cancelled_at: result.cancelledAt || done,
-        cancel_reason: req.reason ?? null,
+        cancelled_at: cancelledAt || done,
+        cancel_reason: reason,
         updated_at: done,
       })
-      .where('imp_uid', '=', payment.imp_uid)
+      .where('imp_uid', '=', impUid)
       .execute();
+    return true;
   });
-  const v1 = (await loadV1Payment(db, payment.imp_uid))!;
-  return { payment: v1, cancellationId };
 }
 
-async function releaseCancel(deps: Deps, impUid: string, cancellationId: string, amount: number, reason: string) {
-  await deps.store.db.transaction().execute(async (trx) => {
-    await trx.updateTable('payment_cancels').set({ state: 'failed', fail_reason: reason.slice(0, 500) }).where('cancellation_id', '=', cancellationId).execute();
+/** Gives a refund's reserved amount back to the balance: the PG refused it or never got it. */
+export async function releaseCancel(deps: Deps, impUid: string, cancellationId: string, amount: number, reason: string): Promise<boolean> {
+  return deps.store.db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('payment_cancels')
+      .set({ state: 'failed', fail_reason: reason.slice(0, 500) })
+      .where('cancellation_id', '=', cancellationId)
+      .where('state', 'in', ['pending', 'in_doubt'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
     await trx
       .updateTable('payments')
       .set({ cancel_pending_amount: sql`cancel_pending_amount - ${amount}` })
       .where('imp_uid', '=', impUid)
       .execute();
+    return true;
   });
 }

@@ -4,6 +4,7 @@ import { statusAfterRefund } from '../domain/payment.js';
 import { channelById } from './channels.js';
 import type { Deps } from './deps.js';
 import { recordApproval, recordFailure } from './charge.js';
+import { recordRefund, releaseCancel } from './cancel.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'unknown';
 
@@ -82,6 +83,52 @@ export async function reconcileInDoubt(deps: Deps, opts: { graceSeconds: number;
     } catch (err) {
       deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: PG inquiry failed; will retry');
       outcome[imp_uid] = 'unknown';
+    }
+  }
+  return outcome;
+}
+
+/**
+ * Settles refunds left in doubt by a PG timeout. The PG reports only its total refunded amount, so
+ * whatever it refunded beyond Pier's recorded refunds is assigned to the in-doubt refunds in the
+ * order they were made; the rest are released. Payments with a refund still being sent are left
+ * for the next round, so that an in-flight refund is never mistaken for an in-doubt one.
+ */
+export async function reconcileInDoubtCancels(deps: Deps, opts: { graceSeconds: number; limit?: number }) {
+  const { db } = deps.store;
+  const cutoff = unixSeconds(deps.clock) - opts.graceSeconds;
+  const stuck = await db
+    .selectFrom('payment_cancels')
+    .select('imp_uid')
+    .distinct()
+    .where('state', '=', 'in_doubt')
+    .where('requested_at', '<=', cutoff)
+    .limit(opts.limit ?? 100)
+    .execute();
+  const outcome: Record<string, 'succeeded' | 'failed'> = {};
+  for (const { imp_uid } of stuck) {
+    const cancels = await db.selectFrom('payment_cancels').selectAll().where('imp_uid', '=', imp_uid).orderBy('id').execute();
+    if (cancels.some((c) => c.state === 'pending')) continue;
+    const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', imp_uid).executeTakeFirstOrThrow();
+    const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+    if (!channel) continue;
+    let found;
+    try {
+      found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+    } catch (err) {
+      deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry');
+      continue;
+    }
+    let refundedBeyondPier = found.found ? found.cancelledAmount - p.cancel_amount : 0;
+    for (const c of cancels.filter((x) => x.state === 'in_doubt')) {
+      if (refundedBeyondPier >= c.amount) {
+        await recordRefund(deps, imp_uid, c.cancellation_id, c.amount, null, 0, c.reason);
+        refundedBeyondPier -= c.amount;
+        outcome[c.cancellation_id] = 'succeeded';
+      } else {
+        await releaseCancel(deps, imp_uid, c.cancellation_id, c.amount, '[PG_NO_RECORD] PG사에 취소 기록이 없습니다. (no refund at the PG after a timeout)');
+        outcome[c.cancellation_id] = 'failed';
+      }
     }
   }
   return outcome;
