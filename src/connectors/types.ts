@@ -88,6 +88,10 @@ export interface RefundRequest {
   /** true when less than the remaining balance is refunded */
   partial: boolean;
   reason: string;
+  /** virtual-account refunds: the buyer's refund account (KFTC bank code, number, holder) */
+  refundBank?: string | null;
+  refundAccount?: string | null;
+  refundHolder?: string | null;
 }
 
 export type RefundResult =

@@ -6,6 +6,7 @@ import { unixSeconds } from '../lib/clock.js';
 import { newCancellationId } from '../lib/ids.js';
 import { channelById } from './channels.js';
 import type { Deps } from './deps.js';
+import { recordPaymentEvent } from './events.js';
 import { loadV1Payment } from './payments-store.js';
 
 export interface CancelRequest {
@@ -20,6 +21,8 @@ export interface CancelRequest {
   refundHolder?: string | null;
   refundBank?: string | null;
   refundAccount?: string | null;
+  /** V1 enable_webhook: send the `cancelled` webhook once the refund succeeds (spec §13) */
+  enableWebhook?: boolean | null;
 }
 
 export const NOTHING_TO_CANCEL = '취소할 결제건이 존재하지 않습니다.';
@@ -89,6 +92,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
         refund_holder: req.refundHolder ?? null,
         refund_bank: req.refundBank ?? null,
         refund_account: req.refundAccount ?? null,
+        notify_webhook: req.enableWebhook ? 1 : 0,
         requested_at: now,
         cancelled_at: 0,
       })
@@ -109,6 +113,9 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       amount,
       partial,
       reason: req.reason ?? '',
+      refundHolder: req.refundHolder ?? undefined,
+      refundBank: req.refundBank ?? undefined,
+      refundAccount: req.refundAccount ?? undefined,
     });
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
@@ -150,9 +157,10 @@ export async function recordRefund(
       .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done })
       .where('cancellation_id', '=', cancellationId)
       .where('state', 'in', ['pending', 'in_doubt'])
+      .returning(['notify_webhook'])
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await trx
+    if (!res) return false;
+    const p = await trx
       .updateTable('payments')
       .set({
         cancel_amount: sql`cancel_amount + ${amount}`,
@@ -164,7 +172,20 @@ export async function recordRefund(
         updated_at: done,
       })
       .where('imp_uid', '=', impUid)
-      .execute();
+      .returning(['merchant_id', 'merchant_uid', 'notice_url'])
+      .executeTakeFirstOrThrow();
+    // V1 sends `cancelled` for an API refund only when it was asked with enable_webhook: true
+    if (Number(res.notify_webhook) === 1) {
+      await recordPaymentEvent(trx, deps.clock, {
+        merchantId: p.merchant_id,
+        impUid,
+        merchantUid: p.merchant_uid,
+        status: 'cancelled',
+        cancellationId,
+        noticeUrl: p.notice_url,
+        cause: 'api_cancel',
+      });
+    }
     return true;
   });
 }

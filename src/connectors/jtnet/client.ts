@@ -82,6 +82,11 @@ export class TpayClient {
    * Throws ConnectorError: `connect` (not in doubt), `timeout` / `http_status` 5xx / `bad_response` (in doubt).
    */
   async post(op: TpayOperation, fields: object): Promise<unknown> {
+    return this.postTo(`/api/v1/${op}`, op, fields);
+  }
+
+  /** Like `post`, to any path of the tPay host (e.g. `/resultConfirm`). */
+  async postTo(path: string, op: string, fields: object): Promise<unknown> {
     const form = new URLSearchParams();
     for (const [k, v] of Object.entries(fields)) {
       if (v !== undefined && v !== null) form.append(k, String(v));
@@ -89,7 +94,7 @@ export class TpayClient {
     let status: number;
     let text: string;
     try {
-      const res = await request(`${this.#base}/api/v1/${op}`, {
+      const res = await request(`${this.#base}${path}`, {
         method: 'POST',
         dispatcher: this.#agent,
         headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/json' },

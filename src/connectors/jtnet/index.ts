@@ -11,6 +11,7 @@ import { systemClock, unixSeconds } from '../../lib/clock.js';
 import type { Connector, ConnectorCapabilities } from '../types.js';
 import { ConnectorError } from '../types.js';
 import { TpayClient } from './client.js';
+import { fromDepositNotice, fromWindowResult, toWebTxInitForm, type WindowUrls } from './window.js';
 import {
   asTpayResponse,
   fromGenBillkeyResponse,
@@ -38,8 +39,14 @@ export interface JtnetConnectorOptions {
   connectTimeoutMs: number;
   /** read timeout per request; past it the call fails with ConnectorError kind `timeout`, inDoubt */
   readTimeoutMs: number;
-  /** fallback time source when tPay's answer carries no timestamp (default: system clock) */
+  /** fallback time source when tPay's answer carries no timestamp, and the window's ediDate (default: system clock) */
   clock?: Clock;
+  /**
+   * where the buyer's browser opens the window; default `{baseUrl}/webTxInit` (PC) and
+   * `{baseUrl}/mobile/webTxInit` (mobile), the simulator's paths. Real tPay: `https://webtx.tpay.co.kr/webTxInit`
+   * and `https://mtx.tpay.co.kr/webTxInit`.
+   */
+  windowUrls?: Partial<WindowUrls>;
 }
 
 /** What JTNET can do through PortOne (spec §1.2). */
@@ -61,6 +68,11 @@ export interface JtnetConnector extends Connector {
 export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnector {
   const client = new TpayClient(opts);
   const clock = opts.clock ?? systemClock;
+  const base = opts.baseUrl.replace(/\/+$/, '');
+  const windowUrls: WindowUrls = {
+    pc: opts.windowUrls?.pc ?? `${base}/webTxInit`,
+    mobile: opts.windowUrls?.mobile ?? `${base}/mobile/webTxInit`,
+  };
 
   return {
     provider: 'jtnet',
@@ -96,6 +108,18 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
     async inquire(channel, q) {
       const raw = await client.post('trans_search', toTransSearchRequest(channel, q));
       return fromTransSearchResponse(asTpayResponse<TpayTransSearchResponse>(raw), channel.mid, q);
+    },
+
+    window: {
+      startWindow: (channel, req) => toWebTxInitForm(channel, req, windowUrls, clock.now()),
+      readWindowResult: (channel, posted, expected) => fromWindowResult(channel, posted, expected),
+      async confirmWindowResult(_channel, pgTid) {
+        const r = (await client.postTo('/resultConfirm', 'resultConfirm', { tid: pgTid, result: '000' })) as { result_cd?: unknown; result_msg?: unknown } | null;
+        if (!r || typeof r !== 'object' || r.result_cd !== TPAY_OK) {
+          throw new ConnectorError('bad_response', `tPay resultConfirm refused: ${String(r?.result_cd ?? '?')} ${String(r?.result_msg ?? '')}`.trim(), false, false);
+        }
+      },
+      readDepositNotice: (channel, posted) => fromDepositNotice(channel, posted),
     },
 
     close: () => client.close(),

@@ -125,6 +125,10 @@ export interface TpayRefundsRequest extends TpayAuth {
   cancel_msg: string;
   partial_cancel: '0' | '1';
   moid?: string;
+  /** OUR DESIGN: VBANK refunds go to this account (KFTC bank code, digits, holder name) */
+  refund_bank_cd?: string;
+  refund_acct_no?: string;
+  refund_acct_nm?: string;
 }
 
 export interface TpayRefundsResponse extends TpayResponseBase {
@@ -154,7 +158,7 @@ export interface TpayTransSearchRequest extends TpayAuth {
 export interface TpayTransSearchItem {
   tid: string;
   moid: string;
-  /** "0" approved, "2" partially cancelled, "1" fully cancelled, "9" failed */
+  /** "0" approved, "2" partially cancelled, "1" fully cancelled, "9" failed, "4" virtual account awaiting deposit */
   state_cd: string;
   amt: string;
   cancel_amt?: string;
@@ -343,6 +347,9 @@ export function toRefundsRequest(channel: ChannelCredentials, req: RefundRequest
     cancel_msg: req.reason,
     partial_cancel: req.partial ? '1' : '0',
     moid: req.moid,
+    ...opt('refund_bank_cd', req.refundBank),
+    ...opt('refund_acct_no', req.refundAccount),
+    ...opt('refund_acct_nm', req.refundHolder),
   };
 }
 
@@ -419,6 +426,9 @@ export function fromRefundsResponse(r: TpayRefundsResponse, req: Pick<RefundRequ
   };
 }
 
+/** trans_search `state_cd` of a virtual account issued in the window and not paid into yet (OUR DESIGN) */
+export const TPAY_STATE_AWAITING_DEPOSIT = '4';
+
 function stateOf(stateCd: string): 'paid' | 'cancelled' | 'failed' {
   if (stateCd === '1') return 'cancelled';
   if (stateCd === '9') return 'failed';
@@ -439,6 +449,10 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
   );
   if (rows.length === 0) return { found: false };
   const row = rows.find((x) => stateOf(x.state_cd) !== 'failed') ?? rows[rows.length - 1]!;
+  if (row.state_cd === TPAY_STATE_AWAITING_DEPOSIT) {
+    // InquiryResult has no "issued, not paid yet" state; reporting it as paid or failed would be wrong.
+    throw new ConnectorError('bad_response', `tPay trans_search: ${row.tid} is a virtual account awaiting its deposit`, false, false);
+  }
   const amount = amountOf(row.amt);
   if (amount === null) throw badResponse('tPay trans_search row without a valid amt');
   const state = stateOf(row.state_cd);

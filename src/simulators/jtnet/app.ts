@@ -15,6 +15,7 @@ import type { Clock } from '../../lib/clock.js';
 import { systemClock } from '../../lib/clock.js';
 import { TpayLedger, type SimMerchant } from './ledger.js';
 import { tpayRoutes } from './routes.js';
+import { tpayWindowRoutes } from './window-routes.js';
 
 export interface TpaySimulatorAccount {
   mid: string;
@@ -35,6 +36,15 @@ export interface TpaySimulatorOptions {
   minimumAmount?: number;
   /** overseas brand cards (4…, 51–55…, 34/37…, 35…, 36…, 62…): `decline` (default) or `approve` */
   overseasCards?: 'decline' | 'approve';
+  /** a payment window left open longer than this can no longer be submitted (default 30 minutes) */
+  windowTtlMs?: number;
+  /**
+   * OUR DESIGN: net-cancel a window approval that the merchant did not acknowledge with
+   * `resultConfirm` within this many ms (0, the default, never does)
+   */
+  netCancelUnconfirmedMs?: number;
+  /** how long a virtual-account deposit notice waits for the merchant's answer (default 10000) */
+  noticeTimeoutMs?: number;
   /** merchants to add besides the three published test MIDs (same mid replaces the seed) */
   accounts?: TpaySimulatorAccount[];
 }
@@ -84,6 +94,15 @@ export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = asy
     slowResponseMs: opts.slowResponseMs ?? 60_000,
     minimumAmount: opts.minimumAmount ?? 100,
     overseasCards: opts.overseasCards ?? 'decline',
+  });
+  await tpayWindowRoutes(app, {
+    ledger,
+    clock,
+    minimumAmount: opts.minimumAmount ?? 100,
+    overseasCards: opts.overseasCards ?? 'decline',
+    windowTtlMs: opts.windowTtlMs ?? 30 * 60_000,
+    netCancelUnconfirmedMs: opts.netCancelUnconfirmedMs ?? 0,
+    noticeTimeoutMs: opts.noticeTimeoutMs ?? 10_000,
   });
 };
 

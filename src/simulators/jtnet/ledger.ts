@@ -31,14 +31,18 @@ export interface SimBillingKey {
   deletedAt: number | null;
 }
 
-export type SimTxStatus = 'paid' | 'cancelled' | 'failed';
+/** `ready`: a virtual account issued in the window, awaiting the deposit. */
+export type SimTxStatus = 'paid' | 'cancelled' | 'failed' | 'ready';
+
+/** tPay's window pay methods; REST charges are `CARD`. */
+export type SimPayMethod = 'CARD' | 'BANK' | 'VBANK' | 'CELLPHONE';
 
 export interface SimTransaction {
   tid: string;
   mid: string;
   moid: string;
-  /** `payments` (key-in) or `payments_token` (billing key) */
-  method: 'keyin' | 'billkey';
+  /** `payments` (key-in), `payments_token` (billing key) or the payment window (`webTxInit`) */
+  method: 'keyin' | 'billkey' | 'window';
   cardToken: string | null;
   amount: number;
   cancelledAmount: number;
@@ -54,6 +58,50 @@ export interface SimTransaction {
   cardQuota: number;
   goodsName: string;
   createdAt: number;
+  /** the window fields below default to CARD / null for REST charges */
+  payMethod: SimPayMethod;
+  /** KFTC bank code of a transfer or a virtual account */
+  bankCode: string | null;
+  vbankNum: string | null;
+  vbankHolder: string | null;
+  /** deposit deadline, ms since the epoch */
+  vbankDueAt: number | null;
+  depositedAt: number | null;
+  depositorName: string | null;
+  /** where deposit notices go (the window's `notifyUrl`) */
+  notifyUrl: string | null;
+  /** when the merchant acknowledged the window result (`resultConfirm`) */
+  confirmedAt: number | null;
+  carrier: string | null;
+  /** masked phone number of a CELLPHONE payment */
+  phoneMasked: string | null;
+}
+
+/** The window-only fields of a transaction, null for REST charges. */
+export const NO_WINDOW_FIELDS = {
+  payMethod: 'CARD',
+  bankCode: null,
+  vbankNum: null,
+  vbankHolder: null,
+  vbankDueAt: null,
+  depositedAt: null,
+  depositorName: null,
+  notifyUrl: null,
+  confirmedAt: null,
+  carrier: null,
+  phoneMasked: null,
+} as const satisfies Partial<SimTransaction>;
+
+/** An open payment window: what the merchant's webTxInit form asked for. */
+export interface SimWindowSession {
+  token: string;
+  mid: string;
+  /** the webTxInit fields as posted (no card data ever) */
+  request: Record<string, string>;
+  mobile: boolean;
+  createdAt: number;
+  /** set when a final result was produced; a session gives one result only */
+  closedAt: number | null;
 }
 
 export interface SimCancel {
@@ -64,6 +112,10 @@ export interface SimCancel {
   reason: string;
   partial: boolean;
   createdAt: number;
+  /** VBANK refunds: the buyer's refund account (number masked) */
+  refundBankCd?: string | null;
+  refundAcctMasked?: string | null;
+  refundAcctName?: string | null;
 }
 
 const SCHEMA = `
@@ -117,8 +169,34 @@ CREATE TABLE IF NOT EXISTS cancels (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cancels_tid ON cancels (tid);
+CREATE TABLE IF NOT EXISTS window_sessions (
+  token TEXT PRIMARY KEY,
+  mid TEXT NOT NULL,
+  request TEXT NOT NULL,
+  mobile INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  closed_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS tid_seq (n INTEGER PRIMARY KEY AUTOINCREMENT, mid TEXT NOT NULL);
 `;
+
+/** Columns added after the first release; added to an older ledger file on open. */
+const ADDED_COLUMNS: ReadonlyArray<[table: string, column: string, ddl: string]> = [
+  ['transactions', 'pay_method', "TEXT NOT NULL DEFAULT 'CARD'"],
+  ['transactions', 'bank_code', 'TEXT'],
+  ['transactions', 'vbank_num', 'TEXT'],
+  ['transactions', 'vbank_holder', 'TEXT'],
+  ['transactions', 'vbank_due_at', 'INTEGER'],
+  ['transactions', 'deposited_at', 'INTEGER'],
+  ['transactions', 'depositor_name', 'TEXT'],
+  ['transactions', 'notify_url', 'TEXT'],
+  ['transactions', 'confirmed_at', 'INTEGER'],
+  ['transactions', 'carrier', 'TEXT'],
+  ['transactions', 'phone_masked', 'TEXT'],
+  ['cancels', 'refund_bank_cd', 'TEXT'],
+  ['cancels', 'refund_acct_masked', 'TEXT'],
+  ['cancels', 'refund_acct_name', 'TEXT'],
+];
 
 type Row = Record<string, unknown>;
 
@@ -141,7 +219,7 @@ function toTransaction(r: Row): SimTransaction {
     tid: r.tid as string,
     mid: r.mid as string,
     moid: r.moid as string,
-    method: r.method as 'keyin' | 'billkey',
+    method: r.method as SimTransaction['method'],
     cardToken: (r.card_token as string | null) ?? null,
     amount: r.amount as number,
     cancelledAmount: r.cancelled_amount as number,
@@ -157,6 +235,17 @@ function toTransaction(r: Row): SimTransaction {
     cardQuota: r.card_quota as number,
     goodsName: r.goods_name as string,
     createdAt: r.created_at as number,
+    payMethod: ((r.pay_method as string | null) ?? 'CARD') as SimPayMethod,
+    bankCode: (r.bank_code as string | null) ?? null,
+    vbankNum: (r.vbank_num as string | null) ?? null,
+    vbankHolder: (r.vbank_holder as string | null) ?? null,
+    vbankDueAt: (r.vbank_due_at as number | null) ?? null,
+    depositedAt: (r.deposited_at as number | null) ?? null,
+    depositorName: (r.depositor_name as string | null) ?? null,
+    notifyUrl: (r.notify_url as string | null) ?? null,
+    confirmedAt: (r.confirmed_at as number | null) ?? null,
+    carrier: (r.carrier as string | null) ?? null,
+    phoneMasked: (r.phone_masked as string | null) ?? null,
   };
 }
 
@@ -169,6 +258,9 @@ function toCancel(r: Row): SimCancel {
     reason: r.reason as string,
     partial: (r.partial as number) === 1,
     createdAt: r.created_at as number,
+    refundBankCd: (r.refund_bank_cd as string | null) ?? null,
+    refundAcctMasked: (r.refund_acct_masked as string | null) ?? null,
+    refundAcctName: (r.refund_acct_name as string | null) ?? null,
   };
 }
 
@@ -183,6 +275,10 @@ export class TpayLedger {
     if (dbFile !== ':memory:') this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    for (const [table, column, ddl] of ADDED_COLUMNS) {
+      const cols = (this.db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((c) => c.name);
+      if (!cols.includes(column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${ddl}`);
+    }
   }
 
   close(): void {
@@ -258,8 +354,10 @@ export class TpayLedger {
     this.db
       .prepare(
         `INSERT INTO transactions (tid, mid, moid, method, card_token, amount, cancelled_amount, status, result_cd, result_msg,
-           error_cd, error_msg, app_no, card_num_masked, tpay_card_code, card_type, card_quota, goods_name, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           error_cd, error_msg, app_no, card_num_masked, tpay_card_code, card_type, card_quota, goods_name, created_at,
+           pay_method, bank_code, vbank_num, vbank_holder, vbank_due_at, deposited_at, depositor_name, notify_url,
+           confirmed_at, carrier, phone_masked)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         t.tid,
@@ -281,7 +379,84 @@ export class TpayLedger {
         t.cardQuota,
         t.goodsName,
         t.createdAt,
+        t.payMethod,
+        t.bankCode,
+        t.vbankNum,
+        t.vbankHolder,
+        t.vbankDueAt,
+        t.depositedAt,
+        t.depositorName,
+        t.notifyUrl,
+        t.confirmedAt,
+        t.carrier,
+        t.phoneMasked,
       );
+  }
+
+  /** Marks a window result acknowledged (`resultConfirm`). False when the tid is unknown. */
+  confirm(tid: string): SimTransaction | undefined {
+    this.db.prepare('UPDATE transactions SET confirmed_at = COALESCE(confirmed_at, ?) WHERE tid = ?').run(this.clock.now(), tid);
+    const r = this.db.prepare('SELECT * FROM transactions WHERE tid = ?').get(tid) as Row | undefined;
+    return r ? toTransaction(r) : undefined;
+  }
+
+  /** Records a deposit into an issued virtual account: `ready` becomes `paid`. */
+  recordDeposit(tid: string, depositorName: string | null): SimTransaction {
+    this.db
+      .prepare(`UPDATE transactions SET status = 'paid', deposited_at = ?, depositor_name = ? WHERE tid = ? AND status = 'ready'`)
+      .run(this.clock.now(), depositorName, tid);
+    return toTransaction(this.db.prepare('SELECT * FROM transactions WHERE tid = ?').get(tid) as Row);
+  }
+
+  /** Issued virtual accounts (any merchant) by tid or moid, newest first. */
+  findVbank(q: { tid?: string; moid?: string; mid?: string }): SimTransaction[] {
+    const where = [`pay_method = 'VBANK'`, `status <> 'failed'`];
+    const args: unknown[] = [];
+    for (const [col, v] of [['tid', q.tid], ['moid', q.moid], ['mid', q.mid]] as const) {
+      if (v) {
+        where.push(`${col} = ?`);
+        args.push(v);
+      }
+    }
+    return (this.db.prepare(`SELECT * FROM transactions WHERE ${where.join(' AND ')} ORDER BY created_at DESC, rowid DESC`).all(...args) as Row[]).map(
+      toTransaction,
+    );
+  }
+
+  /** Window approvals not acknowledged by `resultConfirm` and created at or before `cutoff`. */
+  unconfirmedWindowApprovals(cutoff: number): SimTransaction[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM transactions WHERE method = 'window' AND status = 'paid' AND confirmed_at IS NULL
+             AND cancelled_amount = 0 AND created_at <= ? ORDER BY created_at, rowid`,
+        )
+        .all(cutoff) as Row[]
+    ).map(toTransaction);
+  }
+
+  insertWindowSession(w: SimWindowSession): void {
+    this.db
+      .prepare('INSERT INTO window_sessions (token, mid, request, mobile, created_at, closed_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(w.token, w.mid, JSON.stringify(w.request), w.mobile ? 1 : 0, w.createdAt, w.closedAt);
+  }
+
+  getWindowSession(token: string): SimWindowSession | undefined {
+    const r = this.db.prepare('SELECT * FROM window_sessions WHERE token = ?').get(token) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      token: r.token as string,
+      mid: r.mid as string,
+      request: JSON.parse(r.request as string) as Record<string, string>,
+      mobile: (r.mobile as number) === 1,
+      createdAt: r.created_at as number,
+      closedAt: (r.closed_at as number | null) ?? null,
+    };
+  }
+
+  /** Closes a window session; false when it was already closed (a double submit). */
+  closeWindowSession(token: string): boolean {
+    return this.db.prepare('UPDATE window_sessions SET closed_at = ? WHERE token = ? AND closed_at IS NULL').run(this.clock.now(), token).changes === 1;
   }
 
   getTransaction(mid: string, tid: string): SimTransaction | undefined {
@@ -323,8 +498,22 @@ export class TpayLedger {
   recordCancel(c: SimCancel): SimTransaction {
     return this.db.transaction(() => {
       this.db
-        .prepare('INSERT INTO cancels (cancel_tid, tid, mid, amount, reason, partial, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(c.cancelTid, c.tid, c.mid, c.amount, c.reason, c.partial ? 1 : 0, c.createdAt);
+        .prepare(
+          `INSERT INTO cancels (cancel_tid, tid, mid, amount, reason, partial, created_at, refund_bank_cd, refund_acct_masked, refund_acct_name)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          c.cancelTid,
+          c.tid,
+          c.mid,
+          c.amount,
+          c.reason,
+          c.partial ? 1 : 0,
+          c.createdAt,
+          c.refundBankCd ?? null,
+          c.refundAcctMasked ?? null,
+          c.refundAcctName ?? null,
+        );
       this.db
         .prepare(
           `UPDATE transactions SET cancelled_amount = cancelled_amount + ?,

@@ -7,9 +7,10 @@ import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { maskCardNumber } from '../../lib/card.js';
 import type { Clock } from '../../lib/clock.js';
-import { kstDate8, kstTimestamp14 } from '../../lib/clock.js';
+import { kstDate8, kstParts, kstTimestamp14 } from '../../lib/clock.js';
 import { companyByKftc, companyByTpayCode, type TpayCardCompany } from './card-companies.js';
-import type { SimMerchant, SimTransaction, TpayLedger } from './ledger.js';
+import { NO_WINDOW_FIELDS, type SimMerchant, type SimTransaction, type TpayLedger } from './ledger.js';
+import { isRefundBank } from './banks.js';
 import {
   amountTrigger,
   cardFacts,
@@ -89,12 +90,12 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** 8-digit approval number, stable for a given merchant and moid (spec §6.1). */
-function approvalNumber(mid: string, moid: string): string {
+export function approvalNumber(mid: string, moid: string): string {
   const h = createHash('sha256').update(`${mid}:${moid}`).digest();
   return String(h.readBigUInt64BE(0) % 100_000_000n).padStart(8, '0');
 }
 
-function company(kftcCode: string): TpayCardCompany {
+export function company(kftcCode: string): TpayCardCompany {
   return companyByKftc(kftcCode) ?? companyByKftc('361')!;
 }
 
@@ -223,6 +224,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       cardQuota: p.quota,
       goodsName: p.goodsName,
       createdAt: now,
+      ...NO_WINDOW_FIELDS,
     };
     if (refusal) {
       ledger.insertTransaction({ ...base, resultCd: refusal.resultCd, resultMsg: refusal.resultMsg, errorCd: refusal.errorCd, errorMsg: refusal.errorMsg });
@@ -248,6 +250,35 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         pay_method: 'CARD',
       },
     };
+  }
+
+  /**
+   * Per pay method refund rules (spec §6.2, OUR DESIGN codes): CELLPHONE only in full and within
+   * the KST month of the payment; a deposited VBANK needs the buyer's refund account; an issued
+   * VBANK not yet paid into can only be closed in full (no refund account needed).
+   */
+  function methodCancelRule(
+    tx: SimTransaction,
+    c: { partial: boolean; amount: number; remaining: number; now: number; body: Body },
+  ): TpayFailure | { refundBankCd?: string; refundAcctMasked?: string; refundAcctName?: string } {
+    if (tx.payMethod === 'CELLPHONE') {
+      if (c.partial || c.amount !== tx.amount) return plain('2028', '휴대폰 결제는 부분취소가 불가능합니다');
+      const paid = kstParts(tx.createdAt);
+      const now = kstParts(c.now);
+      if (paid.year !== now.year || paid.month !== now.month) return plain('2029', '휴대폰 결제는 결제 당월에만 취소가 가능합니다');
+    }
+    if (tx.payMethod === 'VBANK') {
+      if (tx.status === 'ready') {
+        return c.amount === c.remaining && !c.partial ? {} : plain('2030', '입금 전 가상계좌는 전액 취소만 가능합니다');
+      }
+      const bank = field(c.body, 'refund_bank_cd');
+      const acct = field(c.body, 'refund_acct_no')?.replace(/[\s-]/g, '');
+      const name = field(c.body, 'refund_acct_nm');
+      if (!bank || !acct || !name) return plain('2040', '환불계좌 정보 필요 (refund_bank_cd, refund_acct_no, refund_acct_nm)');
+      if (!isRefundBank(bank) || !/^\d{10,16}$/.test(acct)) return plain('2041', '환불계좌 정보 오류');
+      return { refundBankCd: bank, refundAcctMasked: `${'*'.repeat(acct.length - 4)}${acct.slice(-4)}`, refundAcctName: name };
+    }
+    return {};
   }
 
   const handlers: Record<TpayOperation, (merchant: SimMerchant, body: Body) => Answer> = {
@@ -402,6 +433,8 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         return { body: failure(plain('2011', '취소 금액 불일치 (전체취소 금액이 취소가능금액과 다릅니다. 부분취소는 partial_cancel=1)')) };
       }
       const now = clock.now();
+      const byMethod = methodCancelRule(tx, { partial, amount, remaining, now, body });
+      if ('resultCd' in byMethod) return { body: failure(byMethod) };
       const cancelTid = ledger.nextTid(merchant.mid);
       const after = ledger.recordCancel({
         cancelTid,
@@ -411,6 +444,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         reason: field(body, 'cancel_msg') ?? '',
         partial,
         createdAt: now,
+        ...byMethod,
       });
       const ts = kstTimestamp14(now);
       return {
@@ -422,7 +456,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
           moid: tx.moid,
           CancelDate: ts.slice(0, 8),
           CancelTime: ts.slice(8),
-          PayMethod: 'CARD',
+          PayMethod: tx.payMethod,
           cancel_amt: String(amount),
           remain_amt: String(after.amount - after.cancelledAmount),
           partial_cancel: partial ? '1' : '0',
@@ -450,12 +484,24 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
 
   function searchItem(t: SimTransaction): Json {
     const c = companyByTpayCode(t.tpayCardCode);
-    const stateCd = t.status === 'failed' ? '9' : t.status === 'cancelled' ? '1' : t.cancelledAmount > 0 ? '2' : '0';
+    const stateCd =
+      t.status === 'failed' ? '9' : t.status === 'cancelled' ? '1' : t.status === 'ready' ? '4' : t.cancelledAmount > 0 ? '2' : '0';
+    const windowFields: Json = {};
+    if (t.payMethod === 'BANK' || t.payMethod === 'VBANK') windowFields.bank_code = t.bankCode ?? '';
+    if (t.payMethod === 'VBANK') {
+      windowFields.vbank_num = t.vbankNum ?? '';
+      windowFields.vbank_exp_dt = t.vbankDueAt === null ? '' : kstTimestamp14(t.vbankDueAt);
+      windowFields.deposit_dt = t.depositedAt === null ? '' : kstTimestamp14(t.depositedAt);
+    }
+    if (t.payMethod === 'CELLPHONE') {
+      windowFields.carrier = t.carrier ?? '';
+      windowFields.phone_no = t.phoneMasked ?? '';
+    }
     return {
       tid: t.tid,
       moid: t.moid,
       mid: t.mid,
-      pay_method: 'CARD',
+      pay_method: t.payMethod,
       state_cd: stateCd,
       amt: String(t.amount),
       cancel_amt: String(t.cancelledAmount),
@@ -479,6 +525,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         cancel_msg: x.reason,
         partial_cancel: x.partial ? '1' : '0',
       })),
+      ...windowFields,
     };
   }
 
