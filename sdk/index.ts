@@ -1,0 +1,237 @@
+/**
+ * Pier's browser SDK: `window.IMP` with init / request_pay, as i'mport's V1 SDK (spec/api-v1.md §14).
+ * Bundled by esbuild (src/api/checkout/sdk-bundle.ts) and served at /v1/iamport.js and under the
+ * legacy name /js/iamport.payment-1.2.0.js.
+ *
+ * request_pay asks Pier to validate the request (POST /checkout/sessions), then opens Pier's hosted
+ * checkout in an overlay iframe (PC), a popup (`popup: true`) or the whole page (mobile with
+ * m_redirect_url). The checkout reports the rsp by postMessage; only messages from Pier's origin and
+ * from the window this SDK opened are read, and the callback runs exactly once.
+ */
+import type { PierIMP, PierRequestPayCallback, PierRequestPayParams, PierRequestPayResponse } from './types.js';
+
+const VERSION = '1.2.0-pier';
+const NO_INIT = '판매자 코드가 설정되지 않았습니다. IMP.init()함수를 먼저 호출하세요.';
+
+declare global {
+  interface Window {
+    __PIER_SDK_ORIGIN__?: string;
+  }
+}
+
+const script = document.currentScript as HTMLScriptElement | null;
+const pierOrigin = window.__PIER_SDK_ORIGIN__ ?? (script && script.src ? new URL(script.src, location.href).origin : location.origin);
+
+let userCode: string | null = null;
+let active: { close(): void } | null = null;
+
+const isMobile = () => /Mobi|Android|iPhone|iPad|iPod|Windows Phone|SamsungBrowser/i.test(navigator.userAgent);
+
+function failure(merchantUid: string, code: string, msg: string, impUid: string | null = null): PierRequestPayResponse {
+  return { success: false, imp_success: false, imp_uid: impUid, merchant_uid: merchantUid, error_code: code, error_msg: msg };
+}
+
+function redirectTo(url: string, rsp: PierRequestPayResponse) {
+  const u = new URL(url, location.href);
+  u.searchParams.set('imp_uid', rsp.imp_uid ?? '');
+  u.searchParams.set('merchant_uid', rsp.merchant_uid);
+  u.searchParams.set('imp_success', rsp.success ? 'true' : 'false');
+  if (!rsp.success) {
+    if (rsp.error_code) u.searchParams.set('error_code', rsp.error_code);
+    if (rsp.error_msg) u.searchParams.set('error_msg', rsp.error_msg);
+  }
+  location.href = u.toString();
+}
+
+async function postJson(path: string, body: unknown): Promise<any> {
+  const res = await fetch(pierOrigin + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    credentials: 'omit',
+  });
+  return res.json();
+}
+
+function css(el: HTMLElement, style: Partial<CSSStyleDeclaration>) {
+  Object.assign(el.style, style);
+}
+
+function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCallback): void {
+  if (!userCode) {
+    alert(NO_INIT);
+    return;
+  }
+  if (active) active.close();
+  const p: PierRequestPayParams = { ...params };
+  if (!p.merchant_uid) p.merchant_uid = `nobody_${Date.now()}`;
+  if (!p.pay_method) p.pay_method = 'card';
+  const merchantUid = p.merchant_uid;
+  const mode: 'overlay' | 'popup' | 'redirect' = p.m_redirect_url && (isMobile() || p.popup === false) ? 'redirect' : p.popup === true && !isMobile() ? 'popup' : 'overlay';
+
+  let done = false;
+  let cleanup = () => {};
+  const finish = (rsp: PierRequestPayResponse) => {
+    if (done) return;
+    done = true;
+    cleanup();
+    if (mode === 'redirect') {
+      redirectTo(p.m_redirect_url!, rsp);
+      return;
+    }
+    if (callback) {
+      try {
+        callback(rsp);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }
+  };
+
+  // A popup must open within the click that called request_pay, or browsers block it.
+  let popup: Window | null = null;
+  if (mode === 'popup') {
+    popup = window.open('about:blank', 'pier_checkout', 'width=720,height=720,resizable=yes,scrollbars=yes');
+    if (!popup) {
+      finish(failure(merchantUid, 'F1000', '팝업이 차단되었습니다. 팝업 차단을 해제한 후 다시 시도해 주세요. (the popup was blocked)'));
+      return;
+    }
+  }
+
+  let sessionId: string | null = null;
+  let closing = false;
+  const closeSession = () => {
+    if (done || closing) return;
+    closing = true;
+    if (!sessionId) return finish(failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.'));
+    postJson(`/checkout/sessions/${sessionId}/close`, {}).then(
+      (r) => finish(r && r.rsp ? r.rsp : failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.')),
+      () => finish(failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.')),
+    );
+  };
+  active = { close: closeSession };
+
+  postJson('/checkout/sessions', { imp_code: userCode, params: p, mode, origin: location.origin }).then(
+    (res) => {
+      if (!res || res.ok !== true) {
+        if (popup) popup.close();
+        finish(res && res.rsp ? res.rsp : failure(merchantUid, 'F1000', '결제 요청이 올바르지 않습니다.'));
+        return;
+      }
+      sessionId = res.session_id as string;
+      const url = `${pierOrigin}/checkout/${sessionId}`;
+      if (mode === 'redirect') {
+        done = true;
+        location.href = url;
+        return;
+      }
+      let source: Window | null = null;
+      const onMessage = (e: MessageEvent) => {
+        if (e.origin !== pierOrigin || !source || e.source !== source) return;
+        const d = e.data as { from?: string; session?: string; action?: string; rsp?: PierRequestPayResponse };
+        if (!d || d.from !== 'pier-checkout' || d.session !== sessionId) return;
+        if (d.action === 'done' && d.rsp) finish(d.rsp);
+      };
+      window.addEventListener('message', onMessage);
+
+      if (mode === 'popup' && popup) {
+        popup.location.href = url;
+        source = popup;
+        const watch = setInterval(() => {
+          if (popup!.closed) closeSession();
+        }, 400);
+        cleanup = () => {
+          clearInterval(watch);
+          window.removeEventListener('message', onMessage);
+          if (!popup!.closed) popup!.close();
+          active = null;
+        };
+        return;
+      }
+
+      const previousFocus = document.activeElement as HTMLElement | null;
+      const previousOverflow = document.documentElement.style.overflow;
+      const overlay = document.createElement('div');
+      overlay.className = 'pier-imp-overlay';
+      css(overlay, {
+        position: 'fixed', inset: '0', zIndex: '2147483000', background: 'rgba(17,24,39,.55)',
+        display: 'flex', alignItems: 'center', justifyContent: 'center',
+      });
+      const box = document.createElement('div');
+      box.setAttribute('role', 'dialog');
+      box.setAttribute('aria-modal', 'true');
+      box.setAttribute('aria-label', p.language === 'en' ? 'Payment window' : '결제창');
+      const small = window.innerWidth < 600;
+      css(box, {
+        position: 'relative', background: '#fff', width: small ? '100%' : 'min(480px, 100%)', height: small ? '100%' : 'min(720px, 100%)',
+        borderRadius: small ? '0' : '12px', overflow: 'hidden', boxShadow: '0 20px 50px rgba(0,0,0,.3)',
+      });
+      const frame = document.createElement('iframe');
+      frame.src = url;
+      frame.name = 'pier_checkout';
+      frame.title = p.language === 'en' ? 'Payment window' : '결제창';
+      frame.setAttribute('allow', 'payment');
+      css(frame, { border: '0', width: '100%', height: '100%', display: 'block' });
+      const close = document.createElement('button');
+      close.type = 'button';
+      close.className = 'pier-imp-close';
+      close.setAttribute('aria-label', p.language === 'en' ? 'Close the payment window' : '결제창 닫기');
+      close.textContent = '×';
+      css(close, {
+        position: 'absolute', top: '6px', right: '6px', width: '36px', height: '36px', border: '0', borderRadius: '18px',
+        background: 'rgba(255,255,255,.9)', color: '#111', font: '24px/36px sans-serif', cursor: 'pointer', zIndex: '1',
+      });
+      close.addEventListener('click', closeSession);
+      const onKey = (e: KeyboardEvent) => {
+        if (e.key === 'Escape') closeSession();
+      };
+      document.addEventListener('keydown', onKey);
+      box.appendChild(frame);
+      box.appendChild(close);
+      overlay.appendChild(box);
+      document.body.appendChild(overlay);
+      document.documentElement.style.overflow = 'hidden';
+      // keep keyboard and screen-reader focus inside the dialog while it is open
+      const madeInert: Element[] = [];
+      for (const el of Array.from(document.body.children)) {
+        if (el !== overlay && !el.hasAttribute('inert')) {
+          el.setAttribute('inert', '');
+          madeInert.push(el);
+        }
+      }
+      source = frame.contentWindow;
+      frame.addEventListener('load', () => frame.focus(), { once: true });
+      cleanup = () => {
+        window.removeEventListener('message', onMessage);
+        document.removeEventListener('keydown', onKey);
+        overlay.remove();
+        for (const el of madeInert) el.removeAttribute('inert');
+        document.documentElement.style.overflow = previousOverflow;
+        if (previousFocus && typeof previousFocus.focus === 'function') previousFocus.focus();
+        active = null;
+      };
+    },
+    () => {
+      if (popup) popup.close();
+      finish(failure(merchantUid, 'F1000', '결제 서버에 연결하지 못했습니다. 잠시 후 다시 시도해 주세요. (could not reach Pier)'));
+    },
+  );
+}
+
+const IMP: PierIMP = {
+  init(code: string) {
+    userCode = code;
+  },
+  agency(code: string) {
+    userCode = code;
+  },
+  request_pay,
+  close() {
+    if (active) active.close();
+  },
+  version: VERSION,
+};
+
+(window as unknown as { IMP: PierIMP }).IMP = IMP;

@@ -1,0 +1,255 @@
+/**
+ * The payment window's routes (not V1 REST paths, all public): the SDK bundle, the checkout session
+ * endpoint the SDK calls, the hosted checkout pages, the PG's return / cancel / notify endpoints,
+ * and the demo shop. Registered by api/app.ts.
+ *
+ *   GET  /v1/iamport.js, /js/iamport.payment-1.2.0.js   the SDK (window.IMP)
+ *   POST /checkout/sessions                              request_pay validation → session (CORS)
+ *   POST /checkout/sessions/:id/close                    the SDK's overlay close button / closed popup (CORS)
+ *   GET  /checkout/:id                                   Pier's checkout page (in the iframe, popup or page)
+ *   POST /checkout/:id/start                             buyer confirmed → lock taken → form into the PG window
+ *   POST /checkout/:id/close                             the checkout's own close button
+ *   POST /checkout/:id/return, /checkout/:id/cancel      the PG posts the buyer back here
+ *   POST /checkout/pg/:channelId/notify                  the PG's server-to-server deposit notice
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  cancelCheckout,
+  checkoutResult,
+  completeCheckout,
+  createCheckoutSession,
+  isExpired,
+  loadCheckout,
+  redirectUrl,
+  releaseAbandonedWindows,
+  startCheckout,
+  type Checkout,
+  type Rsp,
+} from '../../core/checkout.js';
+import { allowedQuotas, enabledCards } from '../../core/checkout-params.js';
+import type { Deps } from '../../core/deps.js';
+import { recordVbankDeposit } from '../../core/vbank-deposit.js';
+import { ApiError } from '../errors.js';
+import { registerDemo } from './demo.js';
+import { checkoutPage, missingPage, resultPage, toPgPage } from './pages.js';
+import { ROOT, sdkBundle } from './sdk-bundle.js';
+
+export interface CheckoutPluginOptions {
+  deps: Deps;
+  /** Pier's public base URL (the PG posts the buyer back to it) */
+  publicUrl: string;
+  /** the embedded tPay simulator, for the demo shop's "deposit" button (sandbox) */
+  simulatorUrl?: string;
+  /** how often abandoned PG windows are handed to reconciliation; 0 = never (default 60 s) */
+  sweepIntervalMs?: number;
+}
+
+const ASSETS: Record<string, { file: string; type: string }> = {
+  'checkout.css': { file: 'web/checkout/checkout.css', type: 'text/css; charset=utf-8' },
+  'checkout.js': { file: 'web/checkout/checkout.js', type: 'text/javascript; charset=utf-8' },
+};
+
+const cors = (reply: FastifyReply) =>
+  reply
+    .header('access-control-allow-origin', '*')
+    .header('access-control-allow-methods', 'POST, GET, OPTIONS')
+    .header('access-control-allow-headers', 'content-type')
+    .header('access-control-max-age', '600');
+
+function html(reply: FastifyReply, body: string, opts: { status?: number; frameOrigin?: string | null } = {}) {
+  reply
+    .status(opts.status ?? 200)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer');
+  // Only the merchant page that opened the checkout may frame it.
+  if (opts.frameOrigin) reply.header('content-security-policy', `frame-ancestors ${opts.frameOrigin}`);
+  else if (opts.frameOrigin === null) reply.header('content-security-policy', "frame-ancestors 'none'");
+  return reply.send(body);
+}
+
+/** Pier's messages read `한국어 (English)`: show the buyer the half in the window's language. */
+function localized(message: string, en: boolean): string {
+  const m = /^(.*?)\s*\(([^()]*)\)$/.exec(message);
+  return m ? (en ? m[2] : m[1]) : message;
+}
+
+function flat(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (body && typeof body === 'object') for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginOptions) {
+  const { deps } = opts;
+  const publicUrl = opts.publicUrl.replace(/\/+$/, '');
+
+  // Every route here is public (no V1 access token) and stays out of the V1 OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...(route.config as object), public: true } as typeof route.config;
+    route.schema = { ...(route.schema ?? {}), hide: true };
+  });
+
+  const assets = new Map(Object.entries(ASSETS).map(([name, a]) => [name, { body: readFileSync(join(ROOT, a.file), 'utf8'), type: a.type }]));
+
+  // ---- the SDK ----
+  const serveSdk = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=300')
+      .header('access-control-allow-origin', '*')
+      .send(await sdkBundle());
+  app.get('/v1/iamport.js', serveSdk);
+  app.get('/js/iamport.payment-1.2.0.js', serveSdk);
+
+  app.get('/checkout/assets/:name', async (req, reply) => {
+    const a = assets.get((req.params as { name: string }).name);
+    if (!a) return reply.status(404).type('text/plain').send('not found');
+    return reply.type(a.type).header('cache-control', 'public, max-age=300').send(a.body);
+  });
+
+  // ---- sessions (called cross-origin by the SDK) ----
+  for (const url of ['/checkout/sessions', '/checkout/sessions/:id/close', '/checkout/sessions/:id/result']) {
+    app.options(url, async (_req, reply) => cors(reply).status(204).send());
+  }
+
+  app.post('/checkout/sessions', async (req, reply) => {
+    cors(reply);
+    const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+    const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
+    const r = await createCheckoutSession(deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });
+    if (!r.ok) return { ok: false, rsp: r.rsp };
+    return { ok: true, session_id: r.sessionId, checkout_url: `${publicUrl}/checkout/${r.sessionId}`, mode: r.mode, merchant_uid: r.merchantUid };
+  });
+
+  app.post('/checkout/sessions/:id/close', async (req, reply) => {
+    cors(reply);
+    const { rsp } = await cancelCheckout(deps, (req.params as { id: string }).id);
+    return { rsp };
+  });
+
+  app.get('/checkout/sessions/:id/result', async (req, reply) => {
+    cors(reply);
+    return { rsp: await checkoutResult(deps, (req.params as { id: string }).id) };
+  });
+
+  // ---- pages ----
+  const windowUrls = (s: { id: string; channel_id: string }) => ({
+    returnUrl: `${publicUrl}/checkout/${s.id}/return`,
+    cancelUrl: `${publicUrl}/checkout/${s.id}/cancel`,
+    notifyUrl: `${publicUrl}/checkout/pg/${s.channel_id}/notify`,
+  });
+
+  async function view(c: Checkout) {
+    const merchant = await deps.store.db.selectFrom('merchants').select('name').where('id', '=', c.session.merchant_id).executeTakeFirst();
+    const channel = await deps.store.db.selectFrom('pg_channels').select('sandbox').where('id', '=', c.session.channel_id).executeTakeFirst();
+    return {
+      sessionId: c.session.id,
+      params: c.params,
+      merchantName: merchant?.name ?? '',
+      sandbox: channel?.sandbox === 1,
+      embedded: c.session.mode === 'overlay',
+      cards: enabledCards(c.params),
+      quotas: allowedQuotas(c.params),
+    };
+  }
+
+  /** The end of a checkout: a redirect to m_redirect_url, or a page that posts the rsp to the merchant page. */
+  function finish(reply: FastifyReply, c: Checkout, rsp: Rsp) {
+    if (c.session.mode === 'redirect' && c.params.m_redirect_url) {
+      return reply.header('cache-control', 'no-store').redirect(redirectUrl(c.params.m_redirect_url, rsp), 303);
+    }
+    return html(reply, resultPage({ lang: c.params.language, sessionId: c.session.id, rsp, origin: c.session.origin, mode: c.session.mode, amount: c.params.amount }), {
+      frameOrigin: c.session.origin,
+    });
+  }
+
+  app.get('/checkout/:id', async (req, reply) => {
+    const c = await loadCheckout(deps, (req.params as { id: string }).id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!));
+    if (c.session.state === 'started' || isExpired(deps, c.session)) {
+      // reloaded after the PG window opened, or too late: end it like a close
+      const { rsp } = await cancelCheckout(deps, c.session.id);
+      return finish(reply, c, rsp);
+    }
+    return html(reply, checkoutPage(await view(c)), { frameOrigin: c.session.origin });
+  });
+
+  app.post('/checkout/:id/start', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const c = await loadCheckout(deps, id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    const b = flat(req.body);
+    const chosen = { cardCode: b.card_code, agreed: b.agree === '1' };
+    const en = c.params.language === 'en';
+    const again = async (error: string) => html(reply, checkoutPage({ ...(await view(c)), error, chosen }), { status: 400, frameOrigin: c.session.origin });
+    if (c.session.state === 'open' && b.agree !== '1') return again(en ? 'Please agree to the terms to continue.' : '결제를 진행하려면 약관에 동의해 주세요.');
+    try {
+      const r = await startCheckout(deps, id, { cardCode: b.card_code }, windowUrls);
+      if (!r.ok) return finish(reply, c, r.rsp);
+      return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin });
+    } catch (err) {
+      if (err instanceof ApiError && err.kind === 'invalid_parameter') return again(localized(err.message, en));
+      if (err instanceof ApiError && err.kind === 'refused') {
+        const done = await checkoutResult(deps, id);
+        if (done) return finish(reply, c, done);
+        const { rsp } = await cancelCheckout(deps, id);
+        return finish(reply, c, rsp);
+      }
+      throw err;
+    }
+  });
+
+  app.post('/checkout/:id/close', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const c = await loadCheckout(deps, id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    const { rsp } = await cancelCheckout(deps, id);
+    return finish(reply, c, rsp);
+  });
+
+  const onReturn = async (req: FastifyRequest, reply: FastifyReply) => {
+    const id = (req.params as { id: string }).id;
+    const c = await loadCheckout(deps, id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    const posted = { ...flat(req.query), ...flat(req.body) };
+    const { rsp } = await completeCheckout(deps, id, posted);
+    return finish(reply, c, rsp);
+  };
+  app.post('/checkout/:id/return', onReturn);
+
+  const onCancel = async (req: FastifyRequest, reply: FastifyReply) => {
+    const id = (req.params as { id: string }).id;
+    const c = await loadCheckout(deps, id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    const posted = { ...flat(req.query), ...flat(req.body) };
+    // a cancel post carrying a result (tPay posts U001 here) is verified like a return
+    const { rsp } = posted.resultCd && c.session.state === 'started' ? await completeCheckout(deps, id, posted) : await cancelCheckout(deps, id);
+    return finish(reply, c, rsp);
+  };
+  app.post('/checkout/:id/cancel', onCancel);
+  app.get('/checkout/:id/cancel', onCancel);
+
+  // ---- server to server: virtual-account deposits ----
+  app.post('/checkout/pg/:channelId/notify', async (req, reply) => {
+    const r = await recordVbankDeposit(deps, (req.params as { channelId: string }).channelId, flat(req.body));
+    if (r.ok) return reply.type('application/json').send({ result_cd: '0000', result_msg: 'OK', imp_uid: r.impUid });
+    req.log.warn({ reason: r.reason, message: r.message }, 'deposit notice refused');
+    return reply.status(r.reason === 'unverified' ? 403 : 400).type('application/json').send({ result_cd: 'FAIL', result_msg: r.message, reason: r.reason });
+  });
+
+  await registerDemo(app, { deps, publicUrl, simulatorUrl: opts.simulatorUrl });
+
+  const sweepMs = opts.sweepIntervalMs ?? 60_000;
+  if (sweepMs > 0) {
+    const timer = setInterval(() => {
+      releaseAbandonedWindows(deps).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'abandoned window sweep failed'));
+    }, sweepMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
+}

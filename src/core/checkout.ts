@@ -1,0 +1,765 @@
+/**
+ * The payment window (issue #3): IMP.request_pay → a checkout session → the PG window → the rsp.
+ *
+ * Money moves by record, call, record as in charge.ts: when the buyer leaves Pier's checkout for the
+ * PG window, the attempt is committed as `ready` holding the merchant_uid lock (pg_state `window`);
+ * the PG's result posted back to Pier is verified by the connector, recorded, then acknowledged to
+ * the PG. A decline or a cancel releases the lock. An attempt whose buyer never comes back is
+ * turned `in_doubt` after the session's lifetime, and reconcile.ts settles it by asking the PG.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { ApiError } from '../api/errors.js';
+import { ConnectorError, type WindowResult } from '../connectors/types.js';
+import type { V1Payment } from '../domain/payment.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newImpUid } from '../lib/ids.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { CheckoutSessionsTable, Database, PaymentsTable } from '../store/types.js';
+import { storeBillingKey } from './billing-keys.js';
+import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
+import {
+  ALREADY_PAID_RSP_MESSAGE,
+  allowedQuotas,
+  CANCELLED_RSP_MESSAGE,
+  enabledCards,
+  isMobileUserAgent,
+  ParamError,
+  RSP_ERRORS,
+  validateRequestPay,
+  type CheckoutParams,
+} from './checkout-params.js';
+import type { Deps } from './deps.js';
+import { recordPaymentEvent } from './events.js';
+import { loadV1Payment } from './payments-store.js';
+import { settleAttempt } from './reconcile.js';
+
+/** How long a checkout session (and a PG window opened from it) may stay open. */
+export const SESSION_TTL_SECONDS = 30 * 60;
+
+export type CheckoutMode = 'overlay' | 'popup' | 'redirect';
+
+/** The V1 callback `rsp` (spec/api-v1.md §14.3). Keys typed as in iamport-typings' RequestPayResponse. */
+export type Rsp = Record<string, unknown> & { success: boolean; imp_uid: string | null; merchant_uid: string };
+
+export interface Checkout {
+  session: CheckoutSessionsTable;
+  params: CheckoutParams;
+}
+
+export interface CreateSessionInput {
+  /** IMP.init code, `imp` + 8 digits */
+  impCode: unknown;
+  params: unknown;
+  mode: unknown;
+  /** the merchant page's origin (location.origin) */
+  origin: unknown;
+  userAgent: string | null;
+}
+
+export type CreateSessionResult = { ok: true; sessionId: string; mode: CheckoutMode; merchantUid: string } | { ok: false; rsp: Rsp; mRedirectUrl: string | null };
+
+const failRsp = (merchantUid: string, errorCode: string, errorMsg: string, impUid: string | null = null): Rsp => ({
+  success: false,
+  imp_success: false,
+  imp_uid: impUid,
+  merchant_uid: merchantUid,
+  error_code: errorCode,
+  error_msg: errorMsg,
+});
+
+function originOf(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Validates a request_pay before anything opens (spec §14.2, §4.1): merchant code, pg, pay_method,
+ * amount, merchant_uid (generated `nobody_<ms>` when absent), already paid (F1002), prepared amount.
+ * Refusals come back as the rsp the SDK hands to the callback (or to m_redirect_url).
+ */
+export async function createCheckoutSession(deps: Deps, input: CreateSessionInput): Promise<CreateSessionResult> {
+  const now = deps.clock.now();
+  const rawParams = (input.params && typeof input.params === 'object' ? input.params : {}) as Record<string, unknown>;
+  const rawUid = typeof rawParams.merchant_uid === 'string' && rawParams.merchant_uid ? rawParams.merchant_uid : `nobody_${now}`;
+  const rawRedirect = typeof rawParams.m_redirect_url === 'string' ? rawParams.m_redirect_url : null;
+  const refuse = (code: string, msg: string, uid = rawUid): CreateSessionResult => ({ ok: false, rsp: failRsp(uid, code, msg), mRedirectUrl: rawRedirect });
+
+  const code = typeof input.impCode === 'string' ? input.impCode : '';
+  const merchant = /^imp\d{8}$/.test(code)
+    ? await deps.store.db.selectFrom('merchants').select(['id', 'name']).where('merchant_code', '=', code).executeTakeFirst()
+    : undefined;
+  if (!merchant) return refuse(RSP_ERRORS.unknownMerchant, `등록되지 않은 가맹점 식별코드입니다: ${code || '(none)'} (IMP.init code unknown)`);
+
+  const mode: CheckoutMode | null = input.mode === 'overlay' || input.mode === 'popup' || input.mode === 'redirect' ? input.mode : null;
+  if (!mode) return refuse(RSP_ERRORS.badParams, 'mode must be overlay, popup or redirect');
+  const origin = originOf(input.origin);
+  if (!origin) return refuse(RSP_ERRORS.badParams, '결제를 요청한 페이지의 origin이 올바르지 않습니다. (the merchant page must be served over http(s))');
+
+  let channel: ResolvedChannel;
+  try {
+    channel = await resolveWindowChannel(deps, merchant.id, rawParams.pg, rawParams.customer_uid);
+  } catch (err) {
+    if (err instanceof ApiError) return refuse(RSP_ERRORS.unknownPg, `등록되지 않은 PG모듈 정보입니다. ${err.message}`);
+    throw err;
+  }
+  const window = channel.connector.window;
+  if (!window) return refuse(RSP_ERRORS.unknownPg, `${channel.row.provider}는 결제창을 지원하지 않습니다. (this PG has no payment window)`);
+
+  let params: CheckoutParams;
+  try {
+    params = validateRequestPay(input.params, now, channel.connector.capabilities.windowPayMethods);
+  } catch (err) {
+    if (err instanceof ParamError) return refuse(err.errorCode, err.message);
+    throw err;
+  }
+  if (mode === 'redirect' && !params.m_redirect_url) return refuse(RSP_ERRORS.badParams, 'm_redirect_url이 필요합니다. (redirect mode needs m_redirect_url)', params.merchant_uid);
+
+  const { db } = deps.store;
+  const holder = await lockHolder(db, merchant.id, params.merchant_uid);
+  if (holder) {
+    if (isDone(holder)) return refuse(RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE, params.merchant_uid);
+    return refuse(RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)', params.merchant_uid);
+  }
+  const prepared = await db
+    .selectFrom('payment_prepares')
+    .select('amount')
+    .where('merchant_id', '=', merchant.id)
+    .where('merchant_uid', '=', params.merchant_uid)
+    .executeTakeFirst();
+  if (prepared && Number(prepared.amount) !== params.amount) {
+    return refuse(
+      RSP_ERRORS.prepareMismatch,
+      `사전 등록된 결제금액(${Number(prepared.amount)}원)과 요청 금액(${params.amount}원)이 일치하지 않습니다. (amount differs from the prepared amount)`,
+      params.merchant_uid,
+    );
+  }
+
+  const sessionId = `cs_${randomBytes(24).toString('base64url')}`;
+  const t = Math.floor(now / 1000);
+  await db
+    .insertInto('checkout_sessions')
+    .values({
+      id: sessionId,
+      merchant_id: merchant.id,
+      channel_id: channel.row.id,
+      merchant_uid: params.merchant_uid,
+      imp_uid: null,
+      pay_method: params.pay_method,
+      amount: params.amount,
+      mode,
+      origin,
+      params: JSON.stringify(params),
+      user_agent: input.userAgent ? input.userAgent.slice(0, 256) : null,
+      state: 'open',
+      result: null,
+      created_at: t,
+      updated_at: t,
+      expires_at: t + SESSION_TTL_SECONDS,
+    })
+    .execute();
+  return { ok: true, sessionId, mode, merchantUid: params.merchant_uid };
+}
+
+/**
+ * The window channel named by `pg` (resolveChannel 'window'). A billing-key request may also name an
+ * API-kind channel by MID (`jtnet.tpaytest2m`: JTNET's billing MID serves the window and the API).
+ */
+async function resolveWindowChannel(deps: Deps, merchantId: string, pg: unknown, customerUid: unknown): Promise<ResolvedChannel> {
+  if (pg !== undefined && pg !== null && typeof pg !== 'string') throw new ApiError('invalid_parameter', 'pg must be a string');
+  try {
+    return await resolveChannel(deps, merchantId, pg as string | null | undefined, 'window');
+  } catch (err) {
+    if (!(err instanceof ApiError) || !customerUid || typeof pg !== 'string' || !pg.includes('.')) throw err;
+    return await resolveChannel(deps, merchantId, pg, 'api').catch(() => {
+      throw err;
+    });
+  }
+}
+
+async function lockHolder(db: Kysely<Database>, merchantId: string, merchantUid: string) {
+  return db
+    .selectFrom('payments')
+    .select(['imp_uid', 'status', 'pg_state', 'pay_method'])
+    .where('merchant_id', '=', merchantId)
+    .where('merchant_uid_lock', '=', merchantUid)
+    .executeTakeFirst();
+}
+
+/** A lock held by a finished payment (paid, refunded, or a virtual account issued) rather than one in flight. */
+const isDone = (h: { status: string; pg_state: string }) => h.status !== 'ready' || h.pg_state === 'done';
+
+export async function loadCheckout(deps: Deps, sessionId: string): Promise<Checkout | null> {
+  if (!/^cs_[A-Za-z0-9_-]{20,60}$/.test(sessionId)) return null;
+  const session = await deps.store.db.selectFrom('checkout_sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
+  if (!session) return null;
+  return { session, params: JSON.parse(session.params) as CheckoutParams };
+}
+
+export function isExpired(deps: Deps, s: CheckoutSessionsTable): boolean {
+  return unixSeconds(deps.clock) > Number(s.expires_at);
+}
+
+export interface CheckoutChoice {
+  cardCode?: unknown;
+}
+
+export interface WindowUrls {
+  returnUrl: string;
+  cancelUrl: string;
+  notifyUrl: string;
+}
+
+export type StartResult = { ok: true; form: { action: string; method: 'POST'; fields: Record<string, string> } } | { ok: false; rsp: Rsp; message: string };
+
+/**
+ * The buyer confirmed Pier's checkout: take the merchant_uid lock in a committed write, then hand
+ * back the form that opens the PG window (tPay webTxInit).
+ */
+export async function startCheckout(deps: Deps, sessionId: string, choice: CheckoutChoice, urls: (s: CheckoutSessionsTable) => WindowUrls): Promise<StartResult> {
+  const c = await loadCheckout(deps, sessionId);
+  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  const { session, params } = c;
+  if (session.state === 'done') return { ok: false, rsp: JSON.parse(session.result!), message: 'done' };
+  if (session.state !== 'open') throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+  if (isExpired(deps, session)) {
+    const rsp = failRsp(params.merchant_uid, RSP_ERRORS.expired, '결제 가능 시간이 지났습니다. 다시 시도해 주세요. (checkout session expired)');
+    await finishSession(deps.store.db, deps, sessionId, rsp);
+    return { ok: false, rsp, message: rsp.error_msg as string };
+  }
+  const channel = await channelById(deps, session.channel_id);
+  if (!channel?.connector.window) throw new ApiError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
+
+  let cardCode: string | null = null;
+  let quotas = [0];
+  if (params.pay_method === 'card') {
+    const cards = enabledCards(params);
+    if (typeof choice.cardCode !== 'string' || !cards.some((x) => x.code === choice.cardCode)) {
+      throw new ApiError('invalid_parameter', '카드사를 선택해 주세요. (choose one of the offered card companies)');
+    }
+    cardCode = choice.cardCode;
+    // the PG window offers these months (lump sum always); Pier applies the 50,000 KRW and display.card_quota rules
+    if (!params.customer_uid) quotas = allowedQuotas(params);
+  }
+
+  const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);
+  const now = unixSeconds(deps.clock);
+  const impUid = newImpUid();
+  const row: PaymentsTable = {
+    imp_uid: impUid,
+    merchant_id: session.merchant_id,
+    merchant_uid: params.merchant_uid,
+    merchant_uid_lock: params.merchant_uid,
+    channel_id: channel.row.id,
+    pg_provider: channel.row.provider,
+    pg_id: channel.row.mid,
+    pay_method: params.pay_method,
+    channel: mobile ? 'mobile' : 'pc',
+    status: 'ready',
+    pg_state: 'window',
+    amount: params.amount,
+    cancel_amount: 0,
+    cancel_pending_amount: 0,
+    tax_free: params.tax_free,
+    vat_amount: params.vat_amount,
+    currency: 'KRW',
+    name: params.name,
+    buyer_name: params.buyer_name,
+    buyer_email: params.buyer_email,
+    buyer_tel: params.buyer_tel,
+    buyer_addr: params.buyer_addr,
+    buyer_postcode: params.buyer_postcode,
+    custom_data: params.custom_data,
+    notice_url: params.notice_url,
+    user_agent: session.user_agent,
+    card_code: cardCode,
+    card_name: null,
+    card_number: null,
+    card_type: null,
+    card_quota: 0,
+    apply_num: null,
+    pg_tid: null,
+    receipt_url: null,
+    bank_code: null,
+    bank_name: null,
+    customer_uid: params.customer_uid,
+    customer_uid_usage: params.customer_uid ? (params.amount > 0 ? 'payment' : 'issue') : null,
+    fail_reason: null,
+    cancel_reason: null,
+    sandbox: channel.row.sandbox,
+    started_at: now,
+    paid_at: 0,
+    failed_at: 0,
+    cancelled_at: 0,
+    updated_at: now,
+  };
+  const { db } = deps.store;
+  try {
+    await db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('checkout_sessions')
+        .set({ state: 'started', imp_uid: impUid, updated_at: now })
+        .where('id', '=', sessionId)
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+      await trx.insertInto('payments').values(row).execute();
+    });
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const holder = await lockHolder(db, session.merchant_id, params.merchant_uid);
+    const rsp =
+      holder && isDone(holder)
+        ? failRsp(params.merchant_uid, RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE)
+        : failRsp(params.merchant_uid, RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)');
+    await finishSession(db, deps, sessionId, rsp);
+    return { ok: false, rsp, message: rsp.error_msg as string };
+  }
+
+  const u = urls({ ...session, imp_uid: impUid });
+  const form = channel.connector.window.startWindow(channel.credentials, {
+    moid: impUid,
+    amount: params.amount,
+    goodsName: params.name ?? params.merchant_uid,
+    payMethod: params.pay_method,
+    buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel, addr: params.buyer_addr, postcode: params.buyer_postcode },
+    mallUserId: params.customer_uid ?? undefined,
+    returnUrl: u.returnUrl,
+    cancelUrl: u.cancelUrl,
+    notifyUrl: u.notifyUrl,
+    mobile,
+    cardQuotas: quotas.filter((q) => q > 0),
+    cardCode,
+    billing: params.customer_uid !== null,
+    vbankDueMs: params.vbank_due_ms,
+    language: params.language,
+  });
+  return { ok: true, form };
+}
+
+/** Stores the rsp on the session, once: the first result wins, later ones read it back. */
+async function finishSession(db: Kysely<Database> | Transaction<Database>, deps: Deps, sessionId: string, rsp: Rsp): Promise<Rsp> {
+  await db
+    .updateTable('checkout_sessions')
+    .set({ state: 'done', result: JSON.stringify(rsp), updated_at: unixSeconds(deps.clock) })
+    .where('id', '=', sessionId)
+    .where('state', '!=', 'done')
+    .execute();
+  const s = await db.selectFrom('checkout_sessions').select('result').where('id', '=', sessionId).executeTakeFirstOrThrow();
+  return JSON.parse(s.result!) as Rsp;
+}
+
+/** Builds the V1 rsp of a recorded window payment. */
+export function toRsp(p: V1Payment, err?: { code: string; message: string }): Rsp {
+  const success = !err && (p.status === 'paid' || (p.status === 'ready' && p.pay_method === 'vbank' && !!p.vbank_num));
+  const rsp: Rsp = {
+    success,
+    imp_success: success,
+    imp_uid: p.imp_uid,
+    merchant_uid: p.merchant_uid,
+    pay_method: p.pay_method,
+    paid_amount: p.status === 'paid' ? p.amount : 0,
+    status: p.status === 'cancelled' ? 'paid' : p.status,
+    currency: p.currency,
+    pg_provider: p.pg_provider,
+    pg_type: 'payment',
+    paid_at: p.paid_at,
+    receipt_url: p.receipt_url,
+    apply_num: p.apply_num ?? undefined,
+    card_name: p.card_name,
+    card_number: p.card_number,
+    card_quota: p.card_quota,
+    bank_name: p.bank_name,
+    customer_uid: p.customer_uid,
+  };
+  // keys iamport-typings types as optional strings are left out rather than null
+  const optional: Record<string, string | null> = {
+    name: p.name,
+    pg_tid: p.pg_tid,
+    buyer_name: p.buyer_name,
+    buyer_email: p.buyer_email,
+    buyer_tel: p.buyer_tel,
+    buyer_addr: p.buyer_addr,
+    buyer_postcode: p.buyer_postcode,
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== null) rsp[k] = v;
+  if (p.apply_num === null) delete rsp.apply_num;
+  if (p.custom_data !== null) {
+    try {
+      rsp.custom_data = JSON.parse(p.custom_data);
+    } catch {
+      rsp.custom_data = p.custom_data;
+    }
+  }
+  if (p.pay_method === 'vbank' && p.vbank_num) {
+    Object.assign(rsp, { vbank_num: p.vbank_num, vbank_name: p.vbank_name ?? undefined, vbank_holder: p.vbank_holder, vbank_date: p.vbank_date, vbank_code: p.vbank_code });
+  }
+  if (err) Object.assign(rsp, { error_code: err.code, error_msg: err.message });
+  return rsp;
+}
+
+/** `[code]message` as recorded in fail_reason, split back for the rsp. */
+function errorOf(p: V1Payment): { code: string; message: string } | undefined {
+  if (p.status !== 'failed') return undefined;
+  const m = /^\[([^\]]*)\](.*)$/s.exec(p.fail_reason ?? '');
+  return m ? { code: m[1], message: m[2] } : { code: 'F0000', message: p.fail_reason ?? '결제에 실패하였습니다.' };
+}
+
+async function rspOfPayment(deps: Deps, impUid: string): Promise<Rsp> {
+  const p = (await loadV1Payment(deps.store.db, impUid))!;
+  if (p.status === 'ready' && p.pay_method !== 'vbank') {
+    return toRsp(p, { code: RSP_ERRORS.unverified, message: '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG outcome is not known yet)' });
+  }
+  return toRsp(p, errorOf(p));
+}
+
+/**
+ * The PG posted the buyer's browser back to Pier's return URL with the window's result: verify it
+ * through the connector, record it, acknowledge it to the PG, and answer the rsp for the SDK.
+ * Idempotent: a second post of the same session answers the first rsp.
+ */
+export async function completeCheckout(deps: Deps, sessionId: string, posted: Record<string, string>): Promise<{ checkout: Checkout; rsp: Rsp }> {
+  const c = await loadCheckout(deps, sessionId);
+  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  const { session, params } = c;
+  if (session.state === 'done') return { checkout: c, rsp: JSON.parse(session.result!) };
+  if (session.state !== 'started' || !session.imp_uid) throw new ApiError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
+  const impUid = session.imp_uid;
+  const channel = await channelById(deps, session.channel_id);
+  if (!channel?.connector.window) throw new ApiError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
+
+  let result: WindowResult;
+  try {
+    result = channel.connector.window.readWindowResult(channel.credentials, posted, { moid: impUid, amount: params.amount });
+  } catch (err) {
+    if (!(err instanceof ConnectorError)) throw err;
+    // Forged or garbled: record nothing from it; the PG will be asked what really happened.
+    deps.logger.warn({ imp_uid: impUid, err: err.message }, 'window result failed verification; left for reconciliation');
+    await markInDoubt(deps, impUid);
+    const rsp = failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 검증하지 못했습니다. 결제 내역을 확인해 주세요. (the PG result could not be verified)', impUid);
+    return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
+  }
+
+  const rsp = await recordWindowResult(deps, c, channel, impUid, result);
+  return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
+}
+
+async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, result: WindowResult): Promise<Rsp> {
+  const { db } = deps.store;
+  const { params, session } = c;
+  const now = unixSeconds(deps.clock);
+  const event = (status: 'paid' | 'ready', cause: 'window' | 'vbank_issued') => ({
+    merchantId: session.merchant_id,
+    impUid,
+    merchantUid: params.merchant_uid,
+    status,
+    noticeUrl: params.notice_url,
+    cause,
+  });
+  const open = ['window', 'calling', 'in_doubt'];
+
+  switch (result.outcome) {
+    case 'approved': {
+      // tPay signs only amt and moid of a result, not resultCd: confirm an approval with the PG itself
+      // (trans_search) before recording money, so a decline replayed as an approval is never paid.
+      const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+      let confirmed = false;
+      try {
+        const found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
+        confirmed = found.found && found.state === 'paid' && found.pgTid === result.pgTid && found.amount === params.amount;
+      } catch (err) {
+        deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
+      }
+      if (!confirmed) {
+        await markInDoubt(deps, impUid);
+        return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the approval yet)', impUid);
+      }
+      const recorded = await db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('payments')
+          .set({
+            status: 'paid',
+            pg_state: 'done',
+            pg_tid: result.pgTid,
+            apply_num: result.applyNum,
+            card_code: result.cardCode ?? (params.pay_method === 'card' ? undefined : null),
+            card_name: result.cardName,
+            card_number: result.cardNumberMasked,
+            card_type: result.cardType,
+            card_quota: result.cardQuota,
+            bank_code: result.bankCode,
+            bank_name: result.bankName,
+            receipt_url: result.receiptUrl,
+            paid_at: result.paidAt || now,
+            updated_at: now,
+          })
+          .where('imp_uid', '=', impUid)
+          .where('pg_state', 'in', open)
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
+        await recordPaymentEvent(trx, deps.clock, event('paid', 'window'));
+        return true;
+      });
+      if (!recorded) await refundLateApproval(deps, channel, impUid, result.pgTid, c.params.amount);
+      else await confirm(deps, channel, impUid, result.pgTid);
+      return rspOfPayment(deps, impUid);
+    }
+    case 'vbank_issued': {
+      const recorded = await db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('payments')
+          .set({
+            pg_state: 'done',
+            pg_tid: result.pgTid,
+            vbank_code: result.vbankCode,
+            vbank_name: result.vbankName,
+            vbank_num: result.vbankNum,
+            vbank_holder: result.vbankHolder,
+            vbank_date: result.vbankDate,
+            vbank_issued_at: result.issuedAt || now,
+            updated_at: now,
+          })
+          .where('imp_uid', '=', impUid)
+          .where('pg_state', 'in', open)
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
+        await recordPaymentEvent(trx, deps.clock, event('ready', 'vbank_issued'));
+        return true;
+      });
+      if (recorded) await confirm(deps, channel, impUid, result.pgTid);
+      return rspOfPayment(deps, impUid);
+    }
+    case 'billing_key_issued':
+      return recordWindowBillingKey(deps, c, channel, impUid, result);
+    case 'declined':
+      await failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
+      return rspOfPayment(deps, impUid);
+    case 'cancelled_by_buyer':
+      await failAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+      return rspOfPayment(deps, impUid);
+  }
+}
+
+/**
+ * A billing key issued in the window (request_pay with customer_uid): store it like
+ * POST /subscribe/customers does. Amount 0 records the issuance as a paid 0 KRW Payment with
+ * customer_uid_usage `issue`; a positive amount is then charged with the new key (first payment).
+ */
+async function recordWindowBillingKey(
+  deps: Deps,
+  c: Checkout,
+  channel: ResolvedChannel,
+  impUid: string,
+  result: Extract<WindowResult, { outcome: 'billing_key_issued' }>,
+): Promise<Rsp> {
+  const { params, session } = c;
+  const { db } = deps.store;
+  const customerUid = params.customer_uid!;
+  await storeBillingKey(deps, session.merchant_id, customerUid, channel, result, {
+    customer_name: params.buyer_name,
+    customer_email: params.buyer_email,
+    customer_tel: params.buyer_tel,
+    customer_addr: params.buyer_addr,
+    customer_postcode: params.buyer_postcode,
+  });
+  const now = unixSeconds(deps.clock);
+  const card = { card_code: result.cardCode, card_name: result.cardName, card_number: result.cardNumberMasked, card_type: result.cardType };
+
+  if (params.amount === 0) {
+    await db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('payments')
+        .set({ ...card, status: 'paid', pg_state: 'done', paid_at: now, updated_at: now })
+        .where('imp_uid', '=', impUid)
+        .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 1) {
+        await recordPaymentEvent(trx, deps.clock, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
+      }
+    });
+    return rspOfPayment(deps, impUid);
+  }
+
+  // First payment with the new key: the attempt row exists; move it from `window` to `calling`.
+  const moved = await db
+    .updateTable('payments')
+    .set({ ...card, pg_state: 'calling', updated_at: now })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', '=', 'window')
+    .executeTakeFirst();
+  if (Number(moved.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);
+  try {
+    const charged = await channel.connector.chargeBillingKey(channel.credentials, result.billingKey, {
+      moid: impUid,
+      amount: params.amount,
+      goodsName: params.name ?? params.merchant_uid,
+      cardQuota: 0,
+      buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel },
+      mallUserId: customerUid,
+    });
+    if (charged.outcome === 'approved') {
+      await db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('payments')
+          .set({
+            status: 'paid',
+            pg_state: 'done',
+            pg_tid: charged.pgTid,
+            apply_num: charged.applyNum,
+            card_code: charged.cardCode ?? result.cardCode,
+            card_name: charged.cardName ?? result.cardName,
+            card_number: charged.cardNumberMasked ?? result.cardNumberMasked,
+            card_type: charged.cardType ?? result.cardType,
+            card_quota: charged.cardQuota,
+            receipt_url: charged.receiptUrl,
+            paid_at: charged.paidAt || now,
+            updated_at: unixSeconds(deps.clock),
+          })
+          .where('imp_uid', '=', impUid)
+          .where('pg_state', 'in', ['calling', 'in_doubt'])
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) === 1) {
+          await recordPaymentEvent(trx, deps.clock, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
+        }
+      });
+    } else {
+      await failAttempt(deps, impUid, `[${charged.code}]${charged.message}`, charged.pgTid);
+    }
+  } catch (err) {
+    if (!(err instanceof ConnectorError)) throw err;
+    if (!err.inDoubt) {
+      await failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
+    } else {
+      await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).execute();
+      await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch((e) => deps.logger.warn({ imp_uid: impUid, err: (e as Error).message }, 'inquiry after timeout failed'));
+    }
+  }
+  return rspOfPayment(deps, impUid);
+}
+
+/** Fails an open attempt and frees its merchant_uid. */
+async function failAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+async function markInDoubt(deps: Deps, impUid: string) {
+  await deps.store.db
+    .updateTable('payments')
+    .set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', '=', 'window')
+    .execute();
+}
+
+async function confirm(deps: Deps, channel: ResolvedChannel, impUid: string, pgTid: string) {
+  try {
+    await channel.connector.window!.confirmWindowResult(channel.credentials, pgTid);
+  } catch (err) {
+    // The payment is recorded; an unacknowledged result only makes the PG re-send it.
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'window result confirmation failed');
+  }
+}
+
+/**
+ * The PG approved an attempt Pier had already closed (the buyer closed the window while the
+ * approval was on its way): refund it at once so no money moves without a record.
+ */
+async function refundLateApproval(deps: Deps, channel: ResolvedChannel, impUid: string, pgTid: string, amount: number) {
+  const p = await deps.store.db.selectFrom('payments').select(['status', 'pg_tid']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!p || p.status !== 'failed') return;
+  deps.logger.warn({ imp_uid: impUid }, 'PG approved a window attempt already closed; refunding it');
+  try {
+    const r = await channel.connector.refund(channel.credentials, { pgTid, moid: impUid, amount, partial: false, reason: '결제창 종료 후 승인 (approved after the buyer closed the window)' });
+    if (r.outcome !== 'refunded') deps.logger.error({ imp_uid: impUid, code: r.code }, 'refund of a late approval was declined');
+  } catch (err) {
+    deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'refund of a late approval failed');
+  }
+}
+
+/**
+ * The buyer left: closed the overlay or popup, pressed cancel in Pier's checkout, or the PG sent the
+ * browser to the cancel URL. Before the PG window opened nothing is recorded. After, the PG is asked
+ * first (the buyer may have paid a moment before closing); an attempt the PG does not know is failed
+ * with the cancel reason and its merchant_uid freed.
+ */
+export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ checkout: Checkout; rsp: Rsp }> {
+  const c = await loadCheckout(deps, sessionId);
+  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  const { session, params } = c;
+  const { db } = deps.store;
+  if (session.state === 'done') return { checkout: c, rsp: JSON.parse(session.result!) };
+  const cancelRsp = (impUid: string | null) => failRsp(params.merchant_uid, RSP_ERRORS.cancelled, CANCELLED_RSP_MESSAGE, impUid);
+  if (session.state === 'open' || !session.imp_uid) {
+    return { checkout: c, rsp: await finishSession(db, deps, sessionId, cancelRsp(null)) };
+  }
+  const impUid = session.imp_uid;
+  const p = await db.selectFrom('payments').select(['pg_state', 'started_at']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (p && p.pg_state === 'window') {
+    const channel = await channelById(deps, session.channel_id);
+    let known: boolean | null = null;
+    try {
+      const found = channel ? await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: Number(p.started_at) * 1000 }) : { found: false as const };
+      known = found.found && found.state !== 'failed';
+    } catch (err) {
+      deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'inquiry on window close failed; left for reconciliation');
+    }
+    if (known === false) {
+      await failAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+    } else {
+      await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).where('pg_state', '=', 'window').execute();
+      if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);
+    }
+  }
+  const v1 = (await loadV1Payment(db, impUid))!;
+  const rsp = v1.status === 'failed' && /^\[F0005\]/.test(v1.fail_reason ?? '') ? cancelRsp(impUid) : await rspOfPayment(deps, impUid);
+  return { checkout: c, rsp: await finishSession(db, deps, sessionId, rsp) };
+}
+
+/** The stored rsp of a finished session, or null while it is open. */
+export async function checkoutResult(deps: Deps, sessionId: string): Promise<Rsp | null> {
+  const c = await loadCheckout(deps, sessionId);
+  if (!c || c.session.state !== 'done') return null;
+  return JSON.parse(c.session.result!) as Rsp;
+}
+
+/**
+ * Attempts whose buyer went to the PG window and never came back (no result, no close) are handed
+ * to reconciliation once the session's lifetime is over: `window` → `in_doubt`, then
+ * reconcileInDoubt asks the PG and records what it says.
+ */
+export async function releaseAbandonedWindows(deps: Deps, opts: { olderThanSeconds?: number } = {}): Promise<number> {
+  const cutoff = unixSeconds(deps.clock) - (opts.olderThanSeconds ?? SESSION_TTL_SECONDS);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ pg_state: 'in_doubt' })
+    .where('pg_state', '=', 'window')
+    .where('updated_at', '<=', cutoff)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** The redirect target of a redirect-mode checkout: m_redirect_url with V1's query string (spec §14.4). */
+export function redirectUrl(mRedirectUrl: string, rsp: Rsp): string {
+  const u = new URL(mRedirectUrl);
+  u.searchParams.set('imp_uid', rsp.imp_uid ?? '');
+  u.searchParams.set('merchant_uid', rsp.merchant_uid);
+  u.searchParams.set('imp_success', rsp.success ? 'true' : 'false');
+  if (!rsp.success) {
+    if (rsp.error_code) u.searchParams.set('error_code', String(rsp.error_code));
+    if (rsp.error_msg) u.searchParams.set('error_msg', String(rsp.error_msg));
+  }
+  return u.toString();
+}
+
