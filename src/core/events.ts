@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { Clock } from '../lib/clock.js';
+import { unixSeconds, type Clock } from '../lib/clock.js';
+import { newId } from '../lib/ids.js';
 import type { Database } from '../store/types.js';
+import { newMessageId } from '../webhooks/payload.js';
 
 /** V1 webhook statuses (spec/api-v1.md §13). */
 export type PaymentEventStatus = 'paid' | 'ready' | 'failed' | 'cancelled';
@@ -19,13 +21,97 @@ export interface PaymentEvent {
   cause: 'charge' | 'window' | 'vbank_issued' | 'vbank_deposit' | 'schedule' | 'api_cancel' | 'console_cancel';
 }
 
+/** How many times a delivery is tried before it is given up (the first try included). */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+
+/** A `pier listen` session that has not polled for this long gets no new deliveries. */
+export const LISTENER_TTL_SECONDS = 60;
+
+/**
+ * V1 sends a webhook for an approval, a virtual account issued or paid, a scheduled payment's
+ * result (paid or failed) and a refund (console, or API with enable_webhook), never for an
+ * ordinary failed payment (spec §13). The one place that rule lives.
+ */
+export function v1SendsWebhook(e: Pick<PaymentEvent, 'status' | 'cause'>): boolean {
+  if (e.status === 'failed') return e.cause === 'schedule';
+  return true;
+}
+
+/** `notice_url` as stored (space-separated) or as given (string or list) → distinct URLs. */
+export function noticeUrls(noticeUrl: string | string[] | null | undefined): string[] {
+  if (!noticeUrl) return [];
+  const list = Array.isArray(noticeUrl) ? noticeUrl : noticeUrl.split(/\s+/);
+  return [...new Set(list.map((u) => u.trim()).filter(Boolean))];
+}
+
 /**
  * Records a payment event for webhook delivery. Call it with the transaction that changes the
  * payment, so that the event exists if and only if the change does (an outbox).
- * Implemented by the webhooks outbox (issue #4).
+ *
+ * It writes the event (`webhook_events`, whose id is the Standard Webhooks `webhook-id`) and one
+ * delivery per target: the payment's notice_url(s), which replace the merchant's webhook URL as
+ * on V1, and every live `pier listen` session of the merchant. The webhook worker sends them.
+ *
+ * @example
+ *   await db.transaction().execute(async (trx) => {
+ *     await trx.updateTable('payments').set({ status: 'paid' }).where('imp_uid', '=', impUid).execute();
+ *     await recordPaymentEvent(trx, deps.clock, { merchantId, impUid, merchantUid, status: 'paid', noticeUrl: null, cause: 'charge' });
+ *   });
  */
 export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Promise<void> {
-  void db;
-  void clock;
-  void event;
+  if (!v1SendsWebhook(event)) return;
+  const now = unixSeconds(clock);
+  const id = newMessageId();
+  await db
+    .insertInto('webhook_events')
+    .values({
+      id,
+      merchant_id: event.merchantId,
+      imp_uid: event.impUid,
+      merchant_uid: event.merchantUid,
+      status: event.status,
+      cancellation_id: event.cancellationId ?? null,
+      cause: event.cause,
+      created_at: now,
+    })
+    .execute();
+
+  const settings = await db.selectFrom('webhook_settings').select(['url', 'content_type']).where('merchant_id', '=', event.merchantId).executeTakeFirst();
+  const given = noticeUrls(event.noticeUrl as string | string[] | null);
+  const urls = given.length > 0 ? given : settings?.url ? [settings.url] : [];
+  const contentType = settings?.content_type ?? 'json';
+  // listener liveness is operational, not business time: the wall clock, like the listener's heartbeat
+  const wallNow = Math.floor(Date.now() / 1000);
+  const listeners = await db
+    .selectFrom('webhook_listeners')
+    .select(['id', 'forward_to'])
+    .where('merchant_id', '=', event.merchantId)
+    .where('closed_at', '=', 0)
+    .where('last_seen_at', '>=', wallNow - LISTENER_TTL_SECONDS)
+    .execute();
+
+  const rows = [
+    ...urls.map((url) => ({ url, listener_id: null as string | null })),
+    ...listeners.map((l) => ({ url: l.forward_to, listener_id: l.id as string | null })),
+  ].map((t) => ({
+    id: newId('whd'),
+    event_id: id,
+    merchant_id: event.merchantId,
+    url: t.url,
+    listener_id: t.listener_id,
+    content_type: contentType,
+    state: 'pending',
+    attempts: 0,
+    max_attempts: DEFAULT_MAX_ATTEMPTS,
+    // due at once: 0 is before any clock, so no process's clock (sandbox or wall) delays it
+    next_attempt_at: 0,
+    lease_owner: null,
+    lease_until: 0,
+    last_status_code: null,
+    last_error: null,
+    created_at: now,
+    updated_at: now,
+    delivered_at: 0,
+  }));
+  if (rows.length > 0) await db.insertInto('webhook_deliveries').values(rows).execute();
 }

@@ -1,0 +1,25 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { retrySchedule } from '../../core/schedules.js';
+import { ok } from '../errors.js';
+import { merchantOf } from '../request-helpers.js';
+import { MerchantUid } from '../schemas.js';
+
+/**
+ * POST /subscribe/payments/schedule/{merchant_uid}/retry — charges a failed or revoked schedule now.
+ * Answers the Payment: read its `status` (a decline is code 0 with `failed`, as V1).
+ */
+export default function route(app: PierApp, deps: Deps) {
+  app.post(
+    '/subscribe/payments/schedule/:merchant_uid/retry',
+    {
+      schema: {
+        tags: ['scheduled payments'],
+        summary: 'Charge a failed or revoked schedule now',
+        params: Type.Object({ merchant_uid: MerchantUid }),
+      },
+    },
+    async (req) => ok(await retrySchedule(deps, merchantOf(req), req.params.merchant_uid)),
+  );
+}

@@ -1,0 +1,37 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { getSchedule, updateScheduleAt } from '../../core/schedules.js';
+import { ApiError, ok } from '../errors.js';
+import { merchantOf } from '../request-helpers.js';
+import { MerchantUid } from '../schemas.js';
+import { UnixTime } from './subscribe.payments.schedule-fields.js';
+
+/**
+ * GET /subscribe/payments/schedule/{merchant_uid} — one ScheduleResult;
+ * PUT — moves a schedule that is still waiting to another schedule_at.
+ */
+export default function route(app: PierApp, deps: Deps) {
+  const params = Type.Object({ merchant_uid: MerchantUid });
+  app.get(
+    '/subscribe/payments/schedule/:merchant_uid',
+    { schema: { tags: ['scheduled payments'], summary: 'One scheduled charge', params } },
+    async (req) => ok(await getSchedule(deps, merchantOf(req), req.params.merchant_uid)),
+  );
+
+  app.put(
+    '/subscribe/payments/schedule/:merchant_uid',
+    {
+      schema: {
+        tags: ['scheduled payments'],
+        summary: 'Change the time of a waiting scheduled charge',
+        params,
+        body: Type.Object({ schedule_at: Type.Optional(UnixTime) }),
+      },
+    },
+    async (req) => {
+      if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at (schedule_at is required)');
+      return ok(await updateScheduleAt(deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
+    },
+  );
+}

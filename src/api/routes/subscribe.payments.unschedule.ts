@@ -1,0 +1,33 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { unschedule } from '../../core/schedules.js';
+import { ok } from '../errors.js';
+import { asArray, merchantOf } from '../request-helpers.js';
+import { CustomerUid, MerchantUid } from '../schemas.js';
+
+/**
+ * POST /subscribe/payments/unschedule — revokes waiting schedules: all of a customer's, or the
+ * listed merchant_uids. Answers the revoked ScheduleResults; nothing to revoke is code 1.
+ * A schedule in the answer is never charged.
+ */
+export default function route(app: PierApp, deps: Deps) {
+  app.post(
+    '/subscribe/payments/unschedule',
+    {
+      schema: {
+        tags: ['scheduled payments'],
+        summary: 'Revoke scheduled charges',
+        body: Type.Object({
+          customer_uid: Type.Optional(Type.Union([CustomerUid, Type.Null()])),
+          merchant_uid: Type.Optional(Type.Union([MerchantUid, Type.Array(MerchantUid, { maxItems: 1000 }), Type.Null()])),
+        }),
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      const merchantUids = b.merchant_uid === undefined || b.merchant_uid === null ? [] : asArray(b.merchant_uid);
+      return ok(await unschedule(deps, merchantOf(req), { customerUid: b.customer_uid ?? null, merchantUids }));
+    },
+  );
+}

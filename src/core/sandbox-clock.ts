@@ -1,0 +1,118 @@
+import { sql } from 'kysely';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Store } from '../store/db.js';
+
+/**
+ * Sandbox time travel. In sandbox mode Pier's clock is the real time plus an offset stored in the
+ * database (`sandbox_settings.clock_offset_ms`), so every Pier process and the CLI agree on it:
+ * `pier sandbox clock advance 30d` makes a schedule due next month run now.
+ *
+ * `now()` must be synchronous, so each process caches the offset and re-reads it every
+ * `refreshMs` (and whenever a worker starts a pass). A process that advanced it sees it at once.
+ *
+ * @example
+ *   const clock = new SandboxClock(store);
+ *   await clock.refresh();
+ *   await advanceSandboxClock(store, parseDuration('30d'), clock);
+ */
+export class SandboxClock implements Clock {
+  private offset = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly base: Clock = systemClock,
+  ) {}
+
+  now(): number {
+    return this.base.now() + this.offset;
+  }
+
+  get offsetMs(): number {
+    return this.offset;
+  }
+
+  /** Sets the cached offset (after this process changed it in the database). */
+  setOffset(ms: number): void {
+    this.offset = ms;
+  }
+
+  /** Re-reads the offset from the database. */
+  async refresh(): Promise<number> {
+    this.offset = await readSandboxOffset(this.store);
+    return this.offset;
+  }
+
+  /** Keeps the offset fresh in the background (unref'd: it never holds the process open). */
+  start(refreshMs = 1000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.refresh().catch(() => undefined);
+    }, refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/** Clocks that can re-read shared state (the sandbox clock); workers call it before each pass. */
+export async function refreshClock(clock: Clock): Promise<void> {
+  if (clock instanceof SandboxClock) await clock.refresh();
+}
+
+export async function readSandboxOffset(store: Store): Promise<number> {
+  const row = await store.db.selectFrom('sandbox_settings').select('clock_offset_ms').where('id', '=', 1).executeTakeFirst();
+  return row ? Number(row.clock_offset_ms) : 0;
+}
+
+/**
+ * Moves the sandbox clock forward by `deltaMs` (one atomic UPDATE, so two operators advancing at
+ * once both count) and returns the new offset. Time never moves backwards except by reset.
+ */
+export async function advanceSandboxClock(store: Store, deltaMs: number, clock?: Clock): Promise<number> {
+  if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0) throw new RangeError('the clock only moves forward: give a positive duration');
+  await store.db
+    .updateTable('sandbox_settings')
+    .set({ clock_offset_ms: sql`clock_offset_ms + ${deltaMs}`, updated_at: Math.floor(Date.now() / 1000) })
+    .where('id', '=', 1)
+    .execute();
+  const offset = await readSandboxOffset(store);
+  if (clock instanceof SandboxClock) clock.setOffset(offset);
+  return offset;
+}
+
+/** Back to the real time. */
+export async function resetSandboxClock(store: Store, clock?: Clock): Promise<void> {
+  await store.db.updateTable('sandbox_settings').set({ clock_offset_ms: 0, updated_at: Math.floor(Date.now() / 1000) }).where('id', '=', 1).execute();
+  if (clock instanceof SandboxClock) clock.setOffset(0);
+}
+
+const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
+
+/**
+ * `30d`, `12h`, `90m`, `45s`, `2w`, combined as `1d12h`, or a bare number of seconds.
+ * Returns milliseconds; throws RangeError on anything else.
+ */
+export function parseDuration(text: string): number {
+  const t = text.trim().toLowerCase();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  if (!/^(\d+[wdhms])+$/.test(t)) throw new RangeError(`"${text}" is not a duration (e.g. 30d, 12h, 90m, 45s, 1d12h)`);
+  let ms = 0;
+  for (const [, n, unit] of t.matchAll(/(\d+)([wdhms])/g)) ms += Number(n) * UNIT_MS[unit];
+  return ms;
+}
+
+/** `31d 4h 0m 5s` */
+export function formatDuration(ms: number): string {
+  let s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86_400);
+  s -= d * 86_400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return d > 0 ? `${d}d ${h}h ${m}m ${s}s` : h > 0 ? `${h}h ${m}m ${s}s` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}

@@ -1,0 +1,306 @@
+import { ApiError } from '../api/errors.js';
+import { unixSeconds } from '../lib/clock.js';
+import { newImpUid } from '../lib/ids.js';
+import { claimRows } from '../jobs/claim.js';
+import type { Store } from '../store/db.js';
+import type { PaymentSchedulesTable } from '../store/types.js';
+import { backoffSeconds, type RetryPolicy } from '../webhooks/deliveries.js';
+import { findBillingKey } from './billing-keys.js';
+import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from './charge.js';
+import type { Deps } from './deps.js';
+import { recordPaymentEvent } from './events.js';
+import { payAgain } from './pay.js';
+import { settleAttempt } from './reconcile.js';
+
+export type ScheduleRow = PaymentSchedulesTable;
+
+/** How scheduled charges are run. Times in seconds of the (sandbox) clock. */
+export interface ScheduleRunPolicy {
+  /** how long a worker holds a schedule; must exceed one PG call (read timeout) by a margin */
+  leaseSeconds: number;
+  /** charge attempts before a schedule whose attempts failed for technical reasons is given up */
+  maxAttempts: number;
+  /** backoff between attempts after a technical failure */
+  retry: RetryPolicy;
+  /** how long to wait before looking at an attempt whose PG outcome is unknown again */
+  inDoubtWaitSeconds: number;
+  /** an attempt in doubt for this long is settled by asking the PG (the reconciliation step) */
+  reconcileGraceSeconds: number;
+}
+
+export const DEFAULT_SCHEDULE_POLICY: ScheduleRunPolicy = {
+  leaseSeconds: 300,
+  maxAttempts: 5,
+  retry: { baseDelaySeconds: 60, maxDelaySeconds: 3600 },
+  inDoubtWaitSeconds: 60,
+  reconcileGraceSeconds: 60,
+};
+
+/** A technical failure: the PG never saw the charge, so trying again cannot charge twice. */
+const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
+
+const dueCondition = (now: number) => (eb: any) =>
+  eb.or([eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]), eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', now)])]);
+
+/**
+ * Leases due schedules to `owner` (state `running`): those whose time has come, and those whose
+ * worker's lease ran out (it died). One conditional UPDATE; on PostgreSQL the candidate rows are
+ * locked with `FOR UPDATE SKIP LOCKED`, so three Pier processes claiming at once split the rows
+ * between them. It is conditional on `state`, as revoking is: a schedule is either claimed or
+ * revoked, never both.
+ */
+export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number }): Promise<ScheduleRow[]> {
+  return claimRows(store, 'payment_schedules', {
+    due: dueCondition(o.now),
+    set: { state: 'running', lease_owner: o.owner, lease_until: o.now + o.leaseSeconds, updated_at: o.now },
+    orderBy: 'due_at',
+    limit: o.limit,
+  });
+}
+
+export type RunOutcome = 'paid' | 'failed' | 'retry' | 'waiting' | 'lost';
+type Verdict = 'paid' | 'declined' | 'technical' | 'open' | 'missing';
+
+function orderOf(s: ScheduleRow, impUid: string): ChargeOrder & { customerUid: string } {
+  return {
+    merchantId: s.merchant_id,
+    merchantUid: s.merchant_uid,
+    amount: s.amount,
+    taxFree: s.tax_free,
+    vatAmount: s.vat_amount,
+    name: s.name,
+    buyer: { name: s.buyer_name, email: s.buyer_email, tel: s.buyer_tel, addr: s.buyer_addr, postcode: s.buyer_postcode },
+    cardQuota: s.card_quota,
+    customData: s.custom_data,
+    noticeUrl: s.notice_url,
+    customerUid: s.customer_uid,
+    customerUidUsage: 'payment.scheduled',
+    userAgent: null,
+    impUid,
+  };
+}
+
+/**
+ * Runs one leased schedule: charges it with its billing key (payAgain, `payment.scheduled`) and
+ * records the result. Every write is fenced by the lease, and the charge by the merchant_uid lock,
+ * so a worker that lost its lease can never charge a schedule a second time.
+ *  - approved → `executed`, payment `paid` (the `paid` webhook is recorded with the approval);
+ *  - declined → `executed`, payment `failed`, a `failed` webhook; never retried;
+ *  - technical failure (PG unreachable) → back to `scheduled`, due again after a backoff, until
+ *    `maxAttempts`; `retryTechnical: false` (the retry API) concludes it as failed at once;
+ *  - PG outcome unknown → stays leased; looked at again after `inDoubtWaitSeconds`, and once it
+ *    is older than the reconciliation grace, settled by asking the PG.
+ */
+export async function runClaimedSchedule(
+  deps: Deps,
+  s: ScheduleRow,
+  owner: string,
+  policy: ScheduleRunPolicy = DEFAULT_SCHEDULE_POLICY,
+  opts: { retryTechnical: boolean } = { retryTechnical: true },
+): Promise<{ outcome: RunOutcome; impUid: string | null }> {
+  let attempts = s.attempts;
+  let impUid = s.imp_uid;
+  if (impUid) {
+    // taken over from a worker whose lease ran out: look at what its attempt came to
+    const verdict = await judgeAttempt(deps, impUid, policy);
+    if (verdict !== 'missing') return conclude(deps, s, owner, impUid, verdict, attempts, policy, opts);
+    // it died before recording the attempt; make it now under the same imp_uid
+  } else {
+    impUid = newImpUid();
+    attempts += 1;
+    if (!(await fenced(deps, s, owner, { imp_uid: impUid, attempts }))) return { outcome: 'lost', impUid: null };
+  }
+
+  try {
+    await payAgain(deps, orderOf(s, impUid));
+  } catch (err) {
+    if (err instanceof ApiError && (err.message === ALREADY_PAID_MESSAGE || err.message === IN_PROGRESS_MESSAGE)) {
+      const holder = await deps.store.db
+        .selectFrom('payments')
+        .select(['imp_uid', 'customer_uid', 'customer_uid_usage'])
+        .where('merchant_id', '=', s.merchant_id)
+        .where('merchant_uid_lock', '=', s.merchant_uid)
+        .executeTakeFirst();
+      if (holder && holder.customer_uid_usage === 'payment.scheduled' && holder.customer_uid === s.customer_uid) {
+        // an attempt of this very schedule by a worker that lost its lease: follow that one
+        if (!(await fenced(deps, s, owner, { imp_uid: holder.imp_uid }))) return { outcome: 'lost', impUid: null };
+        return conclude(deps, s, owner, holder.imp_uid, await judgeAttempt(deps, holder.imp_uid, policy), attempts, policy, opts);
+      }
+      if (holder) {
+        // the merchant paid this merchant_uid some other way: it is never charged twice
+        await recordRefusedAttempt(deps, s, impUid, `[ALREADY_PAID] ${ALREADY_PAID_MESSAGE}`);
+        return conclude(deps, s, owner, impUid, 'declined', attempts, policy, opts);
+      }
+      // the holder settled in between: try again shortly
+      await recordRefusedAttempt(deps, s, impUid, `[PIER_ERROR] ${err.message}`);
+      return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
+    }
+    if (err instanceof ApiError && err.kind !== 'internal' && err.kind !== 'pg_unavailable') {
+      // the billing key was deleted, its channel removed, the PG cannot do it: a definitive failure
+      await recordRefusedAttempt(deps, s, impUid, err.message);
+      return conclude(deps, s, owner, impUid, 'declined', attempts, policy, opts);
+    }
+    deps.logger.warn({ merchant_uid: s.merchant_uid, err: (err as Error).message }, 'scheduled charge could not be made; will retry');
+    await recordRefusedAttempt(deps, s, impUid, `[PIER_ERROR] 예약결제를 실행하지 못했습니다: ${(err as Error).message}`);
+    return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
+  }
+  return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
+}
+
+/** What an attempt came to, settling it with the PG once it has been in doubt long enough. */
+async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolicy): Promise<Verdict> {
+  const load = () => deps.store.db.selectFrom('payments').select(['status', 'pg_state', 'fail_reason', 'updated_at']).where('imp_uid', '=', impUid).executeTakeFirst();
+  let p = await load();
+  if (!p) return 'missing';
+  if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') {
+    if (p.updated_at <= unixSeconds(deps.clock) - policy.reconcileGraceSeconds) {
+      try {
+        await settleAttempt(deps, impUid, { giveUpIfUnknown: true });
+      } catch (err) {
+        deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'scheduled charge in doubt: PG inquiry failed; will ask again');
+      }
+      p = (await load())!;
+    }
+    if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') return 'open';
+  }
+  if (p.status === 'paid' || p.status === 'cancelled') return 'paid';
+  if (p.status === 'failed') return TECHNICAL.test(p.fail_reason ?? '') ? 'technical' : 'declined';
+  return 'open';
+}
+
+async function conclude(
+  deps: Deps,
+  s: ScheduleRow,
+  owner: string,
+  impUid: string,
+  verdict: Verdict,
+  attempts: number,
+  policy: ScheduleRunPolicy,
+  opts: { retryTechnical: boolean },
+): Promise<{ outcome: RunOutcome; impUid: string | null }> {
+  const now = unixSeconds(deps.clock);
+  if (verdict === 'open' || verdict === 'missing') {
+    const kept = await fenced(deps, s, owner, { lease_until: now + policy.inDoubtWaitSeconds });
+    return { outcome: kept ? 'waiting' : 'lost', impUid };
+  }
+  if (verdict === 'technical' && opts.retryTechnical && attempts < policy.maxAttempts) {
+    const reason = (await failReasonOf(deps, impUid)) ?? null;
+    const ok = await fenced(deps, s, owner, {
+      state: 'scheduled',
+      due_at: now + backoffSeconds(attempts, policy.retry),
+      imp_uid: null,
+      lease_owner: null,
+      lease_until: 0,
+      fail_reason: reason,
+    });
+    return { outcome: ok ? 'retry' : 'lost', impUid };
+  }
+  const failed = verdict !== 'paid';
+  const reason = failed ? ((await failReasonOf(deps, impUid)) ?? '예약결제에 실패하였습니다.') : null;
+  const done = await deps.store.db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('payment_schedules')
+      .set({ state: 'executed', executed_at: now, imp_uid: impUid, fail_reason: reason, lease_owner: null, lease_until: 0, updated_at: now })
+      .where('id', '=', s.id)
+      .where('lease_owner', '=', owner)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    // V1 reports every scheduled attempt (spec §13); `paid` was recorded with the approval itself
+    if (failed) {
+      await recordPaymentEvent(trx, deps.clock, {
+        merchantId: s.merchant_id,
+        impUid,
+        merchantUid: s.merchant_uid,
+        status: 'failed',
+        noticeUrl: s.notice_url,
+        cause: 'schedule',
+      });
+    }
+    return true;
+  });
+  if (!done) return { outcome: 'lost', impUid };
+  return { outcome: failed ? 'failed' : 'paid', impUid };
+}
+
+async function failReasonOf(deps: Deps, impUid: string): Promise<string | null> {
+  const p = await deps.store.db.selectFrom('payments').select('fail_reason').where('imp_uid', '=', impUid).executeTakeFirst();
+  return p?.fail_reason ?? null;
+}
+
+/** An update of a schedule this worker still holds; false when its lease was taken over. */
+async function fenced(deps: Deps, s: ScheduleRow, owner: string, set: Partial<ScheduleRow>): Promise<boolean> {
+  const res = await deps.store.db
+    .updateTable('payment_schedules')
+    .set({ ...set, updated_at: unixSeconds(deps.clock) })
+    .where('id', '=', s.id)
+    .where('lease_owner', '=', owner)
+    .where('state', '=', 'running')
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/**
+ * A scheduled attempt refused before any PG call (billing key deleted, merchant_uid paid some other
+ * way): recorded as a failed Payment so the schedule and its webhook have an imp_uid, as V1's do.
+ */
+async function recordRefusedAttempt(deps: Deps, s: ScheduleRow, impUid: string, reason: string): Promise<void> {
+  const now = unixSeconds(deps.clock);
+  const key = await findBillingKey(deps, s.merchant_id, s.customer_uid);
+  try {
+    await deps.store.db
+      .insertInto('payments')
+      .values({
+        imp_uid: impUid,
+        merchant_id: s.merchant_id,
+        merchant_uid: s.merchant_uid,
+        merchant_uid_lock: null,
+        channel_id: key?.channel_id ?? null,
+        pg_provider: key?.pg_provider ?? s.pg_provider,
+        pg_id: key?.pg_id ?? s.pg_id,
+        pay_method: 'card',
+        channel: 'api',
+        status: 'failed',
+        pg_state: 'done',
+        amount: s.amount,
+        cancel_amount: 0,
+        cancel_pending_amount: 0,
+        tax_free: s.tax_free,
+        vat_amount: s.vat_amount,
+        currency: s.currency,
+        name: s.name,
+        buyer_name: s.buyer_name,
+        buyer_email: s.buyer_email,
+        buyer_tel: s.buyer_tel,
+        buyer_addr: s.buyer_addr,
+        buyer_postcode: s.buyer_postcode,
+        custom_data: s.custom_data,
+        notice_url: s.notice_url,
+        user_agent: null,
+        card_code: key?.card_code ?? null,
+        card_name: key?.card_name ?? null,
+        card_number: key?.card_number ?? null,
+        card_type: key?.card_type ?? null,
+        card_quota: s.card_quota,
+        apply_num: null,
+        pg_tid: null,
+        receipt_url: null,
+        bank_code: null,
+        bank_name: null,
+        customer_uid: s.customer_uid,
+        customer_uid_usage: 'payment.scheduled',
+        fail_reason: reason.slice(0, 500),
+        cancel_reason: null,
+        sandbox: key?.sandbox ?? (deps.mode === 'sandbox' ? 1 : 0),
+        started_at: now,
+        paid_at: 0,
+        failed_at: now,
+        cancelled_at: 0,
+        updated_at: now,
+      })
+      .execute();
+  } catch (err) {
+    // the imp_uid was recorded already (a racing worker): its row stands
+    deps.logger.debug({ imp_uid: impUid, err: (err as Error).message }, 'refused scheduled attempt already recorded');
+  }
+}

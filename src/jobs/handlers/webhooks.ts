@@ -1,0 +1,42 @@
+import type { Deps } from '../../core/deps.js';
+import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
+import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
+import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
+import type { JobQueue } from '../runner.js';
+
+export interface WebhookQueueOptions {
+  /** when deliveries are due and retried; the real time in production (not the sandbox clock) */
+  clock?: Clock;
+  /** the real time, for `webhook-timestamp` */
+  signClock?: Clock;
+  timeouts?: SenderOptions;
+  retry?: RetryPolicy;
+  batchSize?: number;
+  concurrency?: number;
+}
+
+/**
+ * Webhook deliveries as a job queue: claim due deliveries to URLs, POST each once, record the
+ * attempt. `close()` releases the HTTP connections.
+ */
+export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<DeliveryRow> & { close(): Promise<void>; sender: WebhookSender } {
+  const clock = o.clock ?? systemClock;
+  const timeouts = o.timeouts ?? V1_WEBHOOK_TIMEOUTS;
+  const sender = new WebhookSender(timeouts);
+  // a lease outlives the slowest attempt, so an attempt in progress is never sent twice at once
+  const leaseSeconds = Math.ceil((timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
+  return {
+    name: 'webhooks',
+    batchSize: o.batchSize ?? 50,
+    concurrency: o.concurrency ?? 10,
+    sender,
+    claim: (owner, limit) => claimDeliveries(deps.store, { now: unixSeconds(clock), owner, leaseSeconds, limit, listenerId: null }),
+    async run(d, owner) {
+      const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY });
+      const log = { delivery: d.id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
+      if (result.ok) deps.logger.debug(log, 'webhook delivered');
+      else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
+    },
+    close: () => sender.close(),
+  };
+}

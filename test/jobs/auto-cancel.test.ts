@@ -1,0 +1,67 @@
+/**
+ * The optional daily auto-cancel of sandbox payments at 23:30 KST (off by default), driven by the
+ * injected clock: once a day, today's sandbox payments only, through Pier so the PG agrees.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxAutoCancelQueue, sandboxAutoCancelStatus, setSandboxAutoCancel } from '../../src/jobs/handlers/sandbox-auto-cancel.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+let runner: JobRunner;
+const card = testCardNumber({ kftcCode: '366', lastFour: '2330' });
+
+async function signIn() {
+  const t = await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
+  m.token = t.body.response.access_token;
+}
+async function pay(uid: string) {
+  await signIn();
+  const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid, amount: 3000, card_number: card, expiry: '2030-12' } });
+  expect(res.body.response.status).toBe('paid');
+  return res.body.response.imp_uid as string;
+}
+const statusOf = async (impUid: string) => (await pier.store.db.selectFrom('payments').select('status').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).status;
+/** Sets the clock to hh:mm KST on the day `days` after 2026-11-30. */
+const atKst = (days: number, hh: number, mm: number) => pier.clock.set(Date.UTC(2026, 10, 30 + days, hh - 9, mm));
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+  runner = new JobRunner({ queues: [sandboxAutoCancelQueue(pier.deps)], logger: pier.deps.logger });
+});
+afterAll(() => pier.close());
+
+describe('sandbox auto-cancel at 23:30 KST', () => {
+  it('is off by default', async () => {
+    atKst(0, 12, 0);
+    const imp = await pay('ac_off');
+    atKst(0, 23, 45);
+    expect(await runner.drain()).toBe(0);
+    expect(await statusOf(imp)).toBe('paid');
+    expect(await sandboxAutoCancelStatus(pier.deps)).toEqual({ on: false, lastDay: null });
+  });
+
+  it("when on, cancels the day's sandbox payments once at 23:30 KST, and leaves earlier days' alone", async () => {
+    await setSandboxAutoCancel(pier.deps, true);
+    atKst(1, 9, 0);
+    const today = await pay('ac_today');
+    atKst(1, 23, 29);
+    expect(await runner.drain()).toBe(0);
+    expect(await statusOf(today)).toBe('paid');
+    atKst(1, 23, 30);
+    expect(await runner.drain()).toBe(1);
+    expect(await statusOf(today)).toBe('cancelled');
+    expect(await statusOf((await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', 'ac_off').executeTakeFirstOrThrow()).imp_uid)).toBe('paid');
+    const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: Array<{ moid: string; status: string }> };
+    expect(ledger.approvals.find((a) => a.moid === today)?.status).toBe('cancelled');
+    // once a day, even with a payment made after the run
+    const late = await pay('ac_late');
+    atKst(1, 23, 50);
+    expect(await runner.drain()).toBe(0);
+    expect(await statusOf(late)).toBe('paid');
+    expect(await sandboxAutoCancelStatus(pier.deps)).toEqual({ on: true, lastDay: '20261201' });
+    await setSandboxAutoCancel(pier.deps, false);
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * `pier listen --forward-to …`: a listen session gets a delivery for every new event of the
+ * merchant (in the event's transaction), the CLI forwards it to a local URL signed with the
+ * merchant's secret, and reports the attempt back. Through the database, through a running
+ * Pier's API, and as the real command. No tunnel: Pier itself never connects to the local URL.
+ */
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DbListenSource, forwardOnce, HttpListenSource } from '../../src/webhooks/listen.js';
+import { WebhookSender } from '../../src/webhooks/sender.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { startReceiver, verify } from './receiver.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+let pier: TestPier;
+let m: TestMerchant;
+let other: TestMerchant;
+let local: Awaited<ReturnType<typeof startReceiver>>;
+let sender: WebhookSender;
+const card = testCardNumber({ kftcCode: '366', lastFour: '8080' });
+let n = 0;
+
+async function pay(merchant = m) {
+  const res = await pier.call('POST', '/subscribe/payments/onetime', { token: merchant.token, body: { merchant_uid: `listen_${++n}`, amount: 1000, card_number: card, expiry: '2030-12' } });
+  expect(res.body.response.status).toBe('paid');
+  return res.body.response as { imp_uid: string; merchant_uid: string };
+}
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+  other = await pier.newMerchant();
+  local = await startReceiver();
+  sender = new WebhookSender({ connectTimeoutMs: 500, readTimeoutMs: 500 });
+});
+afterAll(async () => {
+  await sender.close();
+  await local.stop();
+  await pier.close();
+});
+beforeEach(() => {
+  local.requests.length = 0;
+  local.setAnswer(() => 200);
+});
+
+describe('pier listen through the database', () => {
+  it('forwards events recorded while the session is open, signed with the merchant secret; not earlier ones', async () => {
+    await pay(); // before the session: not forwarded
+    const source = new DbListenSource(pier.deps, m.merchantId, pier.clock);
+    const session = await source.open(local.url);
+    expect(session.secret).toMatch(/^whsec_/);
+    const lines: string[] = [];
+    expect(await forwardOnce(source, local.url, { sender, onLine: (l) => lines.push(l) })).toBe(0);
+
+    const p = await pay();
+    await pay(other); // another merchant's event is not this session's
+    expect(await forwardOnce(source, local.url, { sender, onLine: (l) => lines.push(l) })).toBe(1);
+    expect(local.requests).toHaveLength(1);
+    expect(verify(session.secret, local.requests[0])).toEqual({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid, status: 'paid' });
+    expect(lines[0]).toContain(`paid      ${p.imp_uid}`);
+    expect(lines[0]).toContain('[200]');
+
+    // the attempt is in the delivery log, marked as a listen delivery
+    const log = await pier.call('GET', `/pier/webhooks/deliveries?imp_uid=${p.imp_uid}`, { token: m.token });
+    expect(log.body.response.list).toMatchObject([{ state: 'delivered', attempts: 1, listener_id: session.listenerId, url: local.url }]);
+
+    // the local server is restarting: the delivery waits and is retried shortly
+    await local.stop();
+    const q = await pay();
+    expect(await forwardOnce(source, local.url, { sender, onLine: (l) => lines.push(l) })).toBe(1);
+    expect(lines.at(-1)).toContain('[ERR connection refused]');
+    await local.restart();
+    expect(await forwardOnce(source, local.url, { sender })).toBe(0); // not due yet
+    pier.clock.advance(5_000);
+    expect(await forwardOnce(source, local.url, { sender })).toBe(1);
+    expect(verify(session.secret, local.requests.at(-1)!)).toMatchObject({ imp_uid: q.imp_uid });
+
+    await source.close();
+    await pay();
+    await expect(source.poll()).rejects.toThrow();
+    const after = await pier.store.db.selectFrom('webhook_deliveries').select('id').where('listener_id', '=', session.listenerId).where('state', '=', 'pending').execute();
+    expect(after).toEqual([]);
+  });
+});
+
+describe('pier listen through the API', () => {
+  it("forwards through a running Pier's /pier/webhooks/listeners API with the REST key, and keeps sessions per merchant", async () => {
+    const baseUrl = await pier.app.listen({ host: '127.0.0.1', port: 0 });
+    const source = new HttpListenSource(baseUrl, m.impKey, m.impSecret);
+    const session = await source.open(local.url);
+    const p = await pay();
+    expect(await forwardOnce(source, local.url, { sender })).toBe(1);
+    expect(verify(session.secret, local.requests[0])).toMatchObject({ imp_uid: p.imp_uid, status: 'paid' });
+    const d = await pier.call('GET', `/pier/webhooks/deliveries?imp_uid=${p.imp_uid}`, { token: m.token });
+    expect(d.body.response.list[0]).toMatchObject({ state: 'delivered', listener_id: session.listenerId });
+
+    // another merchant cannot poll or close this session
+    const stolen = await pier.call('POST', `/pier/webhooks/listeners/${session.listenerId}/poll`, { token: other.token, body: {} });
+    expect(stolen.status).toBe(404);
+    const closed = await pier.call('DELETE', `/pier/webhooks/listeners/${session.listenerId}`, { token: other.token });
+    expect(closed.status).toBe(200);
+    await pay();
+    expect(await forwardOnce(source, local.url, { sender })).toBe(1); // still open: the other merchant's DELETE did nothing
+    await source.close();
+    expect((await pier.call('POST', '/pier/webhooks/listeners', { body: { forward_to: local.url } })).status).toBe(401);
+  });
+});
+
+describe('the pier listen command', () => {
+  it('prints the secret, forwards a payment made while it runs, and exits after --max-events', async () => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+    Object.assign(env, { DATABASE_URL: pier.databaseUrl, PIER_DATA_DIR: tmpdir(), PIER_VAULT_KEYS: pier.vaultSpec, PIER_SIMULATOR: 'false', PIER_JTNET_URL: 'http://127.0.0.1:9' });
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'pier.js'), 'listen', '--forward-to', local.url, '--merchant', m.merchantCode, '--interval', '100', '--max-events', '1'], { cwd: ROOT, env });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const lines = createInterface({ input: child.stdout });
+    const output: string[] = [];
+    const ready = new Promise<void>((done) =>
+      lines.on('line', (l) => {
+        output.push(l);
+        if (l.startsWith('Ctrl-C')) done();
+      }),
+    );
+    const exited = new Promise<number>((done) => child.on('exit', (code) => done(code ?? -1)));
+    await Promise.race([ready, exited]);
+    expect(stderr).toBe('');
+    const secret = /Signing secret: (whsec_\S+)/.exec(output.join('\n'))![1];
+    const p = await pay();
+    expect(await exited).toBe(0);
+    expect(local.requests).toHaveLength(1);
+    expect(verify(secret, local.requests[0])).toMatchObject({ imp_uid: p.imp_uid, status: 'paid' });
+    expect(output.join('\n')).toContain('forwarded 1 delivery; session closed');
+  }, 30_000);
+});
