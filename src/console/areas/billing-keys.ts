@@ -1,0 +1,142 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { ApiError } from '../../api/errors.js';
+import { deleteBillingKey, getCustomer } from '../../core/billing-keys.js';
+import { listCustomerPayments } from '../../core/payment-queries.js';
+import { toV1Customer } from '../../domain/billing-key.js';
+import { field, sessionOf, type ConsoleOptions } from '../context.js';
+import { Problems } from '../errors.js';
+import { html } from '../html.js';
+import { csrfField, flash, fmtTime, fmtWon, input, sendPage } from '../layout.js';
+import { methodLabel, statusLabel } from './payments.js';
+
+const PAGE_SIZE = 20;
+
+function likePattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOptions) {
+  const { deps } = opts;
+
+  async function list(merchantId: string, query: unknown) {
+    const q = field(query, 'q').trim();
+    const problems = new Problems();
+    if (q.length > 100) problems.add('q', 'too_long');
+    problems.throwIfAny();
+    const p = field(query, 'page');
+    const page = /^[1-9]\d{0,5}$/.test(p) ? Number(p) : 1;
+    let base = deps.store.db.selectFrom('billing_keys').where('merchant_id', '=', merchantId);
+    if (q) {
+      const pattern = likePattern(q.toLowerCase());
+      const like = (col: string) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`;
+      base = base.where((eb) => eb.or([like('customer_uid'), like('customer_name'), like('customer_email')]));
+    }
+    const n = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const rows = await base.selectAll().orderBy('updated', 'desc').orderBy('customer_uid').limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE).execute();
+    const total = Number(n.n);
+    return { q, page, total, pages: Math.max(1, Math.ceil(total / PAGE_SIZE)), list: rows.map(toV1Customer) };
+  }
+
+  app.get('/billing-keys', async (req, reply) => {
+    const t = req.console.t;
+    const s = sessionOf(req);
+    const r = await list(s.merchantId, req.query);
+    const link = (page: number) => `/console/billing-keys?${new URLSearchParams({ ...(r.q ? { q: r.q } : {}), page: String(page) })}`;
+    return sendPage(req, reply, {
+      title: t('nav_billing'),
+      active: 'billing',
+      body: html`
+        ${flash(req, { deleted: 'billing_key_deleted' })}
+        <form method="get" action="/console/billing-keys" class="filters card">
+          ${input({ name: 'q', label: t('search'), value: r.q, hint: t('billing_search_hint'), attrs: html`maxlength="100"` })}
+          <div class="actions"><button type="submit" class="primary">${t('apply_filters')}</button></div>
+        </form>
+        <p>${t('total_count', { n: r.total })}</p>
+        ${r.total === 0
+          ? html`<p class="empty">${t('no_billing_keys')}</p>`
+          : html`<table class="list" id="billing-table"><thead><tr><th>customer_uid</th><th>${t('card')}</th><th>${t('customer')}</th><th>PG</th><th>${t('updated_at')}</th></tr></thead><tbody>
+            ${r.list.map(
+              (c) => html`<tr>
+                <td data-label="customer_uid"><a href="/console/billing-keys/${encodeURIComponent(c.customer_uid)}">${c.customer_uid}</a></td>
+                <td data-label="${t('card')}">${c.card_name ?? '-'} ${c.card_number ?? ''}</td>
+                <td data-label="${t('customer')}">${c.customer_name ?? '-'}</td>
+                <td data-label="PG" class="mono">${c.pg_provider}.${c.pg_id}</td>
+                <td data-label="${t('updated_at')}">${fmtTime(req, c.updated)}</td>
+              </tr>`,
+            )}</tbody></table>
+            <nav class="pager">${r.page > 1 ? html`<a href="${link(r.page - 1)}">← ${t('prev')}</a>` : html`<span></span>`}<span>${t('page_of', { page: r.page, pages: r.pages })}</span>${r.page < r.pages ? html`<a href="${link(r.page + 1)}">${t('next')} →</a>` : html`<span></span>`}</nav>`}`,
+    });
+  });
+
+  const detail = async (req: FastifyRequest, reply: FastifyReply, customerUid: string, message?: string, status?: number) => {
+    const t = req.console.t;
+    const s = sessionOf(req);
+    const c = await getCustomer(deps, s.merchantId, customerUid);
+    const payments = await listCustomerPayments(deps, s.merchantId, customerUid, { page: 1, limit: 20 });
+    return sendPage(req, reply, {
+      title: `${t('billing_key')} ${customerUid}`,
+      active: 'billing',
+      status,
+      body: html`<p><a href="/console/billing-keys">← ${t('nav_billing')}</a></p>
+        ${message ? html`<p class="alert error" role="alert">${message}</p>` : ''}
+        <div class="grid2">
+          <section class="card"><h2>${t('summary')}</h2><dl class="kv">
+            <dt>customer_uid</dt><dd><code>${c.customer_uid}</code></dd>
+            <dt>${t('card')}</dt><dd>${c.card_name ?? '-'} ${c.card_number ?? ''}</dd>
+            <dt>${t('customer')}</dt><dd>${[c.customer_name, c.customer_email, c.customer_tel].filter(Boolean).join(' · ') || '-'}</dd>
+            <dt>PG</dt><dd><code>${c.pg_provider}.${c.pg_id}</code></dd>
+            <dt>${t('created_at')}</dt><dd>${fmtTime(req, c.inserted)}</dd>
+            <dt>${t('updated_at')}</dt><dd>${fmtTime(req, c.updated)}</dd>
+          </dl></section>
+          <section class="card"><h2>${t('delete_billing_key')}</h2>
+            <p class="hint">${t('delete_billing_key_hint')}</p>
+            <form method="post" action="/console/billing-keys/${encodeURIComponent(customerUid)}/delete" id="delete-billing-key" data-confirm="${t('delete_billing_key_confirm', { uid: customerUid })}">
+              ${csrfField(req)}
+              <button type="submit" class="danger">${t('delete')}</button>
+            </form>
+          </section>
+        </div>
+        <section><h2>${t('customer_payments')}</h2>
+          ${payments.list.length
+            ? html`<table class="list"><thead><tr><th>imp_uid</th><th>merchant_uid</th><th>${t('pay_method')}</th><th>${t('amount')}</th><th>${t('status')}</th><th>${t('started_at')}</th></tr></thead><tbody>
+              ${payments.list.map((p) => html`<tr><td data-label="imp_uid"><a href="/console/payments/${p.imp_uid}">${p.imp_uid}</a></td><td data-label="merchant_uid" class="mono">${p.merchant_uid}</td><td data-label="${t('pay_method')}">${methodLabel(req, p.pay_method)}</td><td data-label="${t('amount')}" class="num">${fmtWon(req, p.amount)}</td><td data-label="${t('status')}">${statusLabel(req, p)}</td><td data-label="${t('started_at')}">${fmtTime(req, p.started_at)}</td></tr>`)}
+              </tbody></table>`
+            : html`<p class="empty">${t('no_payments')}</p>`}
+        </section>
+        <section><h2>${t('v1_object')}</h2><details><summary>GET /subscribe/customers/${customerUid}</summary><pre class="json">${JSON.stringify(c, null, 2)}</pre></details></section>`,
+    });
+  };
+
+  app.get('/billing-keys/:customerUid', async (req, reply) => detail(req, reply, (req.params as { customerUid: string }).customerUid));
+
+  app.post('/billing-keys/:customerUid/delete', async (req, reply) => {
+    const s = sessionOf(req);
+    const { customerUid } = req.params as { customerUid: string };
+    try {
+      await deleteBillingKey(deps, s.merchantId, customerUid);
+    } catch (err) {
+      if (err instanceof ApiError && err.kind === 'pg_unavailable') return detail(req, reply, customerUid, err.message, 502);
+      throw err;
+    }
+    return reply.redirect('/console/billing-keys?ok=deleted', 303);
+  });
+
+  // ---- JSON API ----
+  app.get('/api/billing-keys', async (req) => {
+    const s = sessionOf(req);
+    return { ok: true, ...(await list(s.merchantId, req.query)) };
+  });
+
+  app.get('/api/billing-keys/:customerUid', async (req) => {
+    const s = sessionOf(req);
+    const { customerUid } = req.params as { customerUid: string };
+    return { ok: true, customer: await getCustomer(deps, s.merchantId, customerUid) };
+  });
+
+  app.delete('/api/billing-keys/:customerUid', async (req) => {
+    const s = sessionOf(req);
+    const { customerUid } = req.params as { customerUid: string };
+    return { ok: true, customer: await deleteBillingKey(deps, s.merchantId, customerUid) };
+  });
+}

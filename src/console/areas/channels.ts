@@ -1,0 +1,330 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../api/errors.js';
+import { addChannel, listChannels, removeChannel, type ChannelKind } from '../../core/channels.js';
+import { channelUsage, updateChannel } from '../../core/console-channels.js';
+import { JTNET_TEST_MIDS } from '../../core/sandbox.js';
+import type { PgChannelsTable } from '../../store/types.js';
+import { field, flag, sessionOf, type ConsoleOptions } from '../context.js';
+import { FormError, Problems } from '../errors.js';
+import { html, type Html } from '../html.js';
+import type { MessageKey } from '../i18n.js';
+import { checkbox, csrfField, flash, fmtTime, input, select, sendPage } from '../layout.js';
+
+const PROVIDER_LABELS: Record<string, string> = { jtnet: 'JTNet(tPay)' };
+const MASK = '••••••••';
+
+export interface ChannelForm {
+  provider: string;
+  kind: string;
+  mid: string;
+  merchant_key: string;
+  cancel_password: string;
+  name: string;
+  test_mode: boolean;
+  is_default: boolean;
+}
+
+function readForm(body: unknown): ChannelForm {
+  return {
+    provider: field(body, 'provider').trim() || 'jtnet',
+    kind: field(body, 'kind').trim(),
+    mid: field(body, 'mid').trim(),
+    merchant_key: field(body, 'merchant_key').trim(),
+    cancel_password: field(body, 'cancel_password'),
+    name: field(body, 'name').trim(),
+    test_mode: flag(body, 'test_mode'),
+    is_default: flag(body, 'is_default'),
+  };
+}
+
+/**
+ * Checks a channel form. With test mode on and the MID left empty, the JTNET test contract of the
+ * kind is filled in (as PortOne's console does for the window MID): tpaytest0m for the window,
+ * tpaytest1m for API (key-in) payments.
+ */
+function validate(opts: ConsoleOptions, f: ChannelForm, editing: boolean) {
+  const p = new Problems();
+  if (!opts.deps.connectors.get(f.provider)) p.add('provider', 'invalid_choice');
+  if (f.kind !== 'window' && f.kind !== 'api') p.add('kind', 'invalid_choice');
+  if (!editing && f.test_mode && !f.mid && (f.kind === 'window' || f.kind === 'api') && f.provider === 'jtnet') {
+    const test = JTNET_TEST_MIDS.find((m) => m.kind === f.kind)!;
+    f.mid = test.mid;
+    if (!f.merchant_key) f.merchant_key = test.merchantKey;
+    if (!f.cancel_password) f.cancel_password = test.cancelPassword;
+    if (!f.name) f.name = test.name;
+  }
+  if (!f.mid) p.add('mid', 'required');
+  else if (!/^[A-Za-z0-9_-]{1,80}$/.test(f.mid)) p.add('mid', 'mid_invalid');
+  if (!editing && !f.merchant_key) p.add('merchant_key', 'required');
+  else if (f.merchant_key.length > 200) p.add('merchant_key', 'too_long');
+  if (!editing && !f.cancel_password) p.add('cancel_password', 'required');
+  else if (f.cancel_password.length > 40) p.add('cancel_password', 'too_long');
+  if (f.name.length > 100) p.add('name', 'too_long');
+  p.throwIfAny();
+}
+
+export function channelJson(c: PgChannelsTable) {
+  return {
+    id: c.id,
+    provider: c.provider,
+    kind: c.kind,
+    mid: c.mid,
+    pg: `${c.provider}.${c.mid}`,
+    name: c.name,
+    test_mode: c.sandbox === 1,
+    is_default: c.is_default === 1,
+    merchant_key: '********',
+    cancel_password: '********',
+    created_at: c.created_at,
+  };
+}
+
+async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) {
+  validate(opts, f, false);
+  try {
+    return await addChannel(opts.deps, merchantId, {
+      provider: f.provider,
+      mid: f.mid,
+      merchantKey: f.merchant_key,
+      cancelPassword: f.cancel_password,
+      kind: f.kind as ChannelKind,
+      sandbox: f.test_mode,
+      isDefault: f.is_default,
+      name: f.name || undefined,
+    });
+  } catch (err) {
+    if (err instanceof ApiError && err.kind === 'refused') throw new FormError({ mid: 'channel_exists' });
+    throw err;
+  }
+}
+
+async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: ChannelForm) {
+  validate(opts, f, true);
+  try {
+    return await updateChannel(opts.deps, merchantId, id, {
+      mid: f.mid,
+      kind: f.kind as ChannelKind,
+      name: f.name,
+      sandbox: f.test_mode,
+      isDefault: f.is_default,
+      merchantKey: f.merchant_key || undefined,
+      cancelPassword: f.cancel_password || undefined,
+    });
+  } catch (err) {
+    if (err instanceof ApiError && err.message === 'channel_in_use') throw new FormError({ mid: 'channel_in_use' });
+    if (err instanceof ApiError && err.message === 'channel_exists') throw new FormError({ mid: 'channel_exists' });
+    throw err;
+  }
+}
+
+/** Removes a channel; refuses while payments or billing keys still use it unless forced. */
+async function remove(opts: ConsoleOptions, merchantId: string, id: string, force: boolean) {
+  const channels = await listChannels(opts.deps, merchantId);
+  const row = channels.find((c) => c.id === id);
+  if (!row) throw new ApiError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
+  const usage = await channelUsage(opts.deps, merchantId, id);
+  if ((usage.billingKeys > 0 || usage.openPayments > 0) && !force) {
+    throw new ApiError('refused', `channel_used:${usage.billingKeys}:${usage.openPayments}`);
+  }
+  await removeChannel(opts.deps, merchantId, id);
+  // keep one default per kind
+  const rest = channels.filter((c) => c.id !== id && c.kind === row.kind);
+  if (row.is_default === 1 && rest.length > 0 && !rest.some((c) => c.is_default === 1)) {
+    await opts.deps.store.db.updateTable('pg_channels').set({ is_default: 1 }).where('merchant_id', '=', merchantId).where('id', '=', rest[0].id).execute();
+  }
+  return row;
+}
+
+function usedMessage(req: FastifyRequest, err: ApiError): string | null {
+  const m = /^channel_used:(\d+):(\d+)$/.exec(err.message);
+  return m ? req.console.t('channel_used', { keys: m[1], payments: m[2] }) : null;
+}
+
+export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions) {
+  const { deps } = opts;
+
+  const kindOptions = (req: FastifyRequest): Array<[string, string]> => [
+    ['', req.console.t('choose')],
+    ['window', req.console.t('kind_window')],
+    ['api', req.console.t('kind_api')],
+  ];
+
+  const channelForm = (req: FastifyRequest, o: { action: string; values: Partial<ChannelForm>; errors?: Record<string, string>; editing: boolean; submit: MessageKey }): Html => {
+    const t = req.console.t;
+    const v = o.values;
+    const e = (k: string) => o.errors?.[k];
+    return html`<form method="post" action="${o.action}" class="card" id="channel-form" data-validate novalidate>
+      ${csrfField(req)}
+      ${select({ name: 'provider', label: t('provider'), value: v.provider ?? 'jtnet', error: e('provider'), options: deps.connectors.providers().map((p) => [p, PROVIDER_LABELS[p] ?? p]) })}
+      ${select({ name: 'kind', label: t('channel_kind'), value: v.kind ?? '', error: e('kind'), options: kindOptions(req), hint: t('channel_kind_hint'), attrs: html`required` })}
+      ${input({ name: 'mid', label: t('mid'), value: v.mid, error: e('mid'), hint: o.editing ? t('mid_hint_edit') : t('mid_hint'), attrs: html`maxlength="80" pattern="[A-Za-z0-9_\-]{1,80}" autocomplete="off" ${o.editing ? '' : html`data-required-unless="test_mode"`}` })}
+      ${input({ name: 'merchant_key', label: t('merchant_key'), type: 'password', error: e('merchant_key'), hint: o.editing ? t('secret_keep_hint') : t('merchant_key_hint'), attrs: html`maxlength="200" autocomplete="new-password" ${o.editing ? '' : html`data-required-unless="test_mode"`}` })}
+      ${input({ name: 'cancel_password', label: t('cancel_password'), type: 'password', error: e('cancel_password'), hint: o.editing ? t('secret_keep_hint') : t('cancel_password_hint'), attrs: html`maxlength="40" autocomplete="new-password" ${o.editing ? '' : html`data-required-unless="test_mode"`}` })}
+      ${input({ name: 'name', label: t('channel_name'), value: v.name, error: e('name'), hint: t('channel_name_hint'), attrs: html`maxlength="100"` })}
+      ${checkbox({ name: 'test_mode', label: t('test_mode'), checked: v.test_mode ?? false, hint: o.editing ? undefined : t('test_mode_hint') })}
+      ${checkbox({ name: 'is_default', label: t('is_default'), checked: v.is_default ?? false, hint: t('is_default_hint') })}
+      <button type="submit" class="primary">${t(o.submit)}</button>
+    </form>`;
+  };
+
+  const listPage = async (req: FastifyRequest, reply: FastifyReply, o: { values?: Partial<ChannelForm>; errors?: Record<string, string>; message?: string; status?: number; forceId?: string } = {}) => {
+    const t = req.console.t;
+    const s = sessionOf(req);
+    const channels = await listChannels(deps, s.merchantId);
+    const rows = channels.map(
+      (c) => html`<tr data-channel="${c.provider}.${c.mid}" data-kind="${c.kind}">
+        <td data-label="${t('channel_name')}">${c.name}</td>
+        <td data-label="pg"><code>${c.provider}.${c.mid}</code></td>
+        <td data-label="${t('channel_kind')}">${c.kind === 'window' ? t('kind_window') : t('kind_api')}</td>
+        <td data-label="${t('merchant_key')}"><span class="masked" title="${t('write_only')}">${MASK}</span></td>
+        <td data-label="${t('cancel_password')}"><span class="masked" title="${t('write_only')}">${MASK}</span></td>
+        <td data-label="${t('test_mode')}">${c.sandbox ? html`<span class="badge sandbox">ON</span>` : 'OFF'}</td>
+        <td data-label="${t('is_default')}">${c.is_default ? html`<span class="badge paid">${t('default')}</span>` : ''}</td>
+        <td data-label="${t('created_at')}">${fmtTime(req, c.created_at)}</td>
+        <td class="row-actions">
+          <a href="/console/channels/${c.id}" class="button small">${t('edit')}</a>
+          <form method="post" action="/console/channels/${c.id}/delete" class="inline" data-confirm="${t('channel_delete_confirm', { pg: `${c.provider}.${c.mid}` })}">
+            ${csrfField(req)}
+            ${o.forceId === c.id ? html`<label class="force"><input type="checkbox" name="force"> ${t('force_remove')}</label>` : ''}
+            <button type="submit" class="danger small">${t('remove')}</button>
+          </form>
+        </td>
+      </tr>`,
+    );
+    return sendPage(req, reply, {
+      title: t('nav_channels'),
+      active: 'channels',
+      status: o.status,
+      body: html`
+        ${flash(req, { added: 'channel_added', updated: 'channel_updated', removed: 'channel_removed' })}
+        ${o.message ? html`<p class="alert error" role="alert">${o.message}</p>` : ''}
+        <section class="card explain">
+          <h2>${t('pg_select_title')}</h2>
+          <p>${t('pg_select_1')}</p>
+          <pre class="code">IMP.request_pay({ pg: 'jtnet.tpaytest0m', pay_method: 'card', … })
+POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
+          <p>${t('pg_select_2')}</p>
+        </section>
+        <section>
+          <h2>${t('channels_configured', { n: channels.length })}</h2>
+          ${channels.length
+            ? html`<table class="list" id="channels-table"><thead><tr><th>${t('channel_name')}</th><th>pg</th><th>${t('channel_kind')}</th><th>${t('merchant_key')}</th><th>${t('cancel_password')}</th><th>${t('test_mode')}</th><th>${t('is_default')}</th><th>${t('created_at')}</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
+            : html`<p class="empty">${t('no_channels_yet')}</p>`}
+        </section>
+        <section>
+          <h2>${t('channel_add')}</h2>
+          ${channelForm(req, { action: '/console/channels', values: o.values ?? { provider: 'jtnet' }, errors: o.errors, editing: false, submit: 'channel_add' })}
+        </section>`,
+    });
+  };
+
+  app.get('/channels', async (req, reply) => listPage(req, reply));
+
+  app.post('/channels', async (req, reply) => {
+    const s = sessionOf(req);
+    const f = readForm(req.body);
+    try {
+      await create(opts, s.merchantId, f);
+    } catch (err) {
+      if (err instanceof FormError) {
+        const t = req.console.t;
+        return listPage(req, reply, { values: { ...f, merchant_key: '', cancel_password: '' }, errors: Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k, t(v!)])), message: t('form_has_errors'), status: 400 });
+      }
+      throw err;
+    }
+    return reply.redirect('/console/channels?ok=added', 303);
+  });
+
+  const editPage = async (req: FastifyRequest, reply: FastifyReply, id: string, o: { values?: Partial<ChannelForm>; errors?: Record<string, string>; status?: number } = {}) => {
+    const t = req.console.t;
+    const s = sessionOf(req);
+    const c = (await listChannels(deps, s.merchantId)).find((x) => x.id === id);
+    if (!c) throw new ApiError('not_found', t('not_found'));
+    const usage = await channelUsage(deps, s.merchantId, id);
+    const values = o.values ?? { provider: c.provider, kind: c.kind, mid: c.mid, name: c.name, test_mode: c.sandbox === 1, is_default: c.is_default === 1 };
+    return sendPage(req, reply, {
+      title: `${t('channel_edit')} · ${c.provider}.${c.mid}`,
+      active: 'channels',
+      status: o.status,
+      body: html`<p><a href="/console/channels">← ${t('nav_channels')}</a></p>
+        ${o.errors ? html`<p class="alert error" role="alert">${t('form_has_errors')}</p>` : ''}
+        <p class="hint">${t('channel_usage', { payments: usage.payments, keys: usage.billingKeys })}</p>
+        ${channelForm(req, { action: `/console/channels/${c.id}`, values, errors: o.errors, editing: true, submit: 'save' })}`,
+    });
+  };
+
+  app.get('/channels/:id', async (req, reply) => editPage(req, reply, (req.params as { id: string }).id));
+
+  app.post('/channels/:id', async (req, reply) => {
+    const s = sessionOf(req);
+    const { id } = req.params as { id: string };
+    const f = readForm(req.body);
+    try {
+      await edit(opts, s.merchantId, id, f);
+    } catch (err) {
+      if (err instanceof FormError) {
+        const t = req.console.t;
+        return editPage(req, reply, id, { values: { ...f, merchant_key: '', cancel_password: '' }, errors: Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k, t(v!)])), status: 400 });
+      }
+      throw err;
+    }
+    return reply.redirect('/console/channels?ok=updated', 303);
+  });
+
+  app.post('/channels/:id/delete', async (req, reply) => {
+    const s = sessionOf(req);
+    const { id } = req.params as { id: string };
+    try {
+      await remove(opts, s.merchantId, id, flag(req.body, 'force'));
+    } catch (err) {
+      const msg = err instanceof ApiError ? usedMessage(req, err) : null;
+      if (msg) return listPage(req, reply, { message: msg, status: 409, forceId: id });
+      throw err;
+    }
+    return reply.redirect('/console/channels?ok=removed', 303);
+  });
+
+  // ---- JSON API ----
+  app.get('/api/channels', async (req) => {
+    const s = sessionOf(req);
+    return { ok: true, channels: (await listChannels(deps, s.merchantId)).map(channelJson) };
+  });
+
+  app.post('/api/channels', async (req, reply) => {
+    const s = sessionOf(req);
+    const row = await create(opts, s.merchantId, readForm(req.body));
+    return reply.code(201).send({ ok: true, channel: channelJson(row) });
+  });
+
+  app.patch('/api/channels/:id', async (req) => {
+    const s = sessionOf(req);
+    const { id } = req.params as { id: string };
+    const current = (await listChannels(deps, s.merchantId)).find((c) => c.id === id);
+    if (!current) throw new ApiError('not_found', req.console.t('not_found'));
+    // absent fields keep their value
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const f = readForm({
+      provider: current.provider,
+      kind: current.kind,
+      mid: current.mid,
+      name: current.name,
+      test_mode: current.sandbox === 1,
+      is_default: current.is_default === 1,
+      ...b,
+    });
+    return { ok: true, channel: channelJson(await edit(opts, s.merchantId, id, f)) };
+  });
+
+  app.delete('/api/channels/:id', async (req) => {
+    const s = sessionOf(req);
+    const { id } = req.params as { id: string };
+    try {
+      await remove(opts, s.merchantId, id, field(req.query, 'force') === '1' || field(req.query, 'force') === 'true');
+    } catch (err) {
+      const msg = err instanceof ApiError ? usedMessage(req, err) : null;
+      if (msg) throw new ApiError('refused', msg);
+      throw err;
+    }
+    return { ok: true };
+  });
+}

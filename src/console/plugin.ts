@@ -1,0 +1,131 @@
+import cookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../api/errors.js';
+import { loadSession } from '../core/console-sessions.js';
+import { registerAssets } from './assets.js';
+import { registerAuthRoutes } from './areas/auth.js';
+import { registerBillingKeyRoutes } from './areas/billing-keys.js';
+import { registerChannelRoutes } from './areas/channels.js';
+import { registerDashboardRoutes } from './areas/dashboard.js';
+import { registerKeyRoutes } from './areas/keys.js';
+import { registerPaymentRoutes } from './areas/payments.js';
+import { registerSandboxRoutes } from './areas/sandbox.js';
+import { registerScheduleRoutes } from './areas/schedules.js';
+import { registerWebhookRoutes } from './areas/webhooks.js';
+import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, isApi, sameToken, type ConsoleOptions } from './context.js';
+import { FormError } from './errors.js';
+import { translate, type Lang } from './i18n.js';
+import { errorPage } from './layout.js';
+
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+};
+
+/**
+ * The merchant console, registered under `/console`: HTML pages (forms, no client framework) and
+ * a JSON API under `/console/api`. Not V1 routes: each is `config.public` for the V1 token hook,
+ * and this plugin enforces its own session cookie and CSRF token instead.
+ */
+export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions): Promise<void> {
+  const { deps } = opts;
+  await app.register(cookie);
+
+  app.addHook('onRoute', (route) => {
+    route.config = { ...(route.config as object), public: true };
+    route.schema = { ...(route.schema ?? {}), hide: true };
+  });
+
+  app.decorateRequest('console', null as never);
+
+  app.addHook('onRequest', async (req, reply) => {
+    const lang = langOf(req);
+    req.console = { lang, session: null, t: (key, vars) => translate(lang, key, vars) };
+    reply.headers(SECURITY_HEADERS);
+    reply.header('cache-control', 'no-store');
+    req.console.session = await loadSession(deps, req.cookies[SESSION_COOKIE]);
+    if (req.routeOptions.config?.consoleAnon || !req.routeOptions.url) return;
+    if (!req.console.session) {
+      if (isApi(req)) return reply.code(401).send({ ok: false, error: { code: 'unauthorized', message: req.console.t('api_no_session') } });
+      if (req.console.session === null && req.cookies[SESSION_COOKIE]) reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
+      const next = req.method === 'GET' ? `?next=${encodeURIComponent(req.url)}` : '';
+      return reply.redirect(`/console/login${next}`, 303);
+    }
+  });
+
+  // CSRF: every state-changing request echoes the session's token (form `_csrf` or `x-csrf-token`);
+  // the sign-in form, which has no session yet, echoes a per-browser cookie token instead.
+  app.addHook('preHandler', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || !req.routeOptions.url) return;
+    const sent = (req.headers['x-csrf-token'] as string | undefined) || bodyToken(req.body);
+    const expected = req.routeOptions.config?.consoleAnon ? req.cookies[PRE_CSRF_COOKIE] : req.console.session?.csrfToken;
+    if (sameToken(sent, expected)) return;
+    req.log.warn({ url: req.url }, 'console request refused: missing or wrong CSRF token');
+    if (isApi(req)) return reply.code(403).send({ ok: false, error: { code: 'csrf', message: req.console.t('csrf_failed') } });
+    return reply.code(403).type('text/html; charset=utf-8').send(errorPage(req, 403, req.console.t('csrf_failed')).toString());
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const t = req.console?.t ?? ((k: never) => k);
+    let status = 500;
+    let code = 'internal';
+    let message = req.console ? req.console.t('internal_error', { id: req.id }) : 'internal error';
+    let fields: Record<string, string> | undefined;
+    if (err instanceof FormError) {
+      status = 400;
+      code = 'invalid';
+      message = t(err.messageKey);
+      fields = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k, t(v!)]));
+    } else if (err instanceof ApiError) {
+      status = { not_found: 404, invalid_parameter: 400, unauthorized: 401, refused: 409, card_refused: 409, pg_unavailable: 502, not_supported: 501 }[err.kind as string] ?? err.httpStatus;
+      code = err.kind;
+      message = err.message;
+    } else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {
+      status = (err as { statusCode: number }).statusCode;
+      code = 'bad_request';
+      message = t('bad_request');
+    } else {
+      req.log.error({ err }, 'console request failed');
+    }
+    if (isApi(req) || !req.console) return reply.code(status).send({ ok: false, error: { code, message, ...(fields ? { fields } : {}) } });
+    return reply.code(status).type('text/html; charset=utf-8').send(errorPage(req, status, message).toString());
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    if (!req.console) {
+      const lang = langOf(req);
+      req.console = { lang, session: null, t: (key, vars) => translate(lang, key, vars) };
+      reply.headers(SECURITY_HEADERS);
+    }
+    if (isApi(req)) return reply.code(404).send({ ok: false, error: { code: 'not_found', message: req.console.t('not_found') } });
+    return reply.code(404).type('text/html; charset=utf-8').send(errorPage(req, 404, req.console.t('not_found')).toString());
+  });
+
+  registerAssets(app);
+  registerAuthRoutes(app, opts);
+  registerDashboardRoutes(app, opts);
+  registerPaymentRoutes(app, opts);
+  registerChannelRoutes(app, opts);
+  registerKeyRoutes(app, opts);
+  registerBillingKeyRoutes(app, opts);
+  registerScheduleRoutes(app, opts);
+  registerWebhookRoutes(app, opts);
+  registerSandboxRoutes(app, opts);
+}
+
+function bodyToken(body: unknown): string | undefined {
+  const v = (body as Record<string, unknown> | null | undefined)?._csrf;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function langOf(req: FastifyRequest): Lang {
+  const q = (req.query as Record<string, unknown> | undefined)?.lang;
+  if (q === 'en' || q === 'ko') return q;
+  const c = req.cookies?.[LANG_COOKIE];
+  return c === 'en' ? 'en' : 'ko';
+}
+
+export type { FastifyReply };

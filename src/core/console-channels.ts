@@ -1,0 +1,86 @@
+import { ApiError } from '../api/errors.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { PgChannelsTable } from '../store/types.js';
+import { listChannels, type ChannelKind } from './channels.js';
+import type { Deps } from './deps.js';
+
+/** What still depends on a channel: refunds and billing-key charges go through it. */
+export async function channelUsage(deps: Deps, merchantId: string, channelId: string) {
+  const { db } = deps.store;
+  const keys = await db
+    .selectFrom('billing_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('merchant_id', '=', merchantId)
+    .where('channel_id', '=', channelId)
+    .executeTakeFirstOrThrow();
+  const payments = await db
+    .selectFrom('payments')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('merchant_id', '=', merchantId)
+    .where('channel_id', '=', channelId)
+    .executeTakeFirstOrThrow();
+  const open = await db
+    .selectFrom('payments')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('merchant_id', '=', merchantId)
+    .where('channel_id', '=', channelId)
+    .where((eb) => eb.or([eb('status', '=', 'paid'), eb('pg_state', 'in', ['calling', 'in_doubt'])]))
+    .executeTakeFirstOrThrow();
+  return { billingKeys: Number(keys.n), payments: Number(payments.n), openPayments: Number(open.n) };
+}
+
+export interface ChannelUpdate {
+  name?: string;
+  mid?: string;
+  kind?: ChannelKind;
+  sandbox?: boolean;
+  isDefault?: boolean;
+  /** absent or empty: keep the stored one (secrets are write-only) */
+  merchantKey?: string;
+  cancelPassword?: string;
+}
+
+/**
+ * Edits a merchant's channel. MID and kind can change only while no payment or billing key used
+ * the channel (their refunds and charges must keep going to the same contract); add a new channel
+ * instead. A channel made default stops its kind's previous default from being one.
+ */
+export async function updateChannel(deps: Deps, merchantId: string, channelId: string, input: ChannelUpdate): Promise<PgChannelsTable> {
+  const { db } = deps.store;
+  const row = (await listChannels(deps, merchantId)).find((c) => c.id === channelId);
+  if (!row) throw new ApiError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
+  const mid = input.mid ?? row.mid;
+  const kind = input.kind ?? row.kind;
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(mid)) throw new ApiError('invalid_parameter', 'mid: 1-80 letters, digits, _ or -');
+  if (mid !== row.mid || kind !== row.kind) {
+    const usage = await channelUsage(deps, merchantId, channelId);
+    if (usage.payments > 0 || usage.billingKeys > 0) {
+      throw new ApiError('refused', 'channel_in_use');
+    }
+  }
+  const set: Partial<PgChannelsTable> = { mid, kind };
+  if (input.name !== undefined) set.name = input.name || `${row.provider}.${mid}`;
+  if (input.sandbox !== undefined) set.sandbox = input.sandbox ? 1 : 0;
+  if (input.merchantKey) set.merchant_key_sealed = deps.vault.seal(input.merchantKey);
+  if (input.cancelPassword) set.cancel_password_sealed = deps.vault.seal(input.cancelPassword);
+  const makeDefault = input.isDefault === true || (kind !== row.kind && !(await hasKind(deps, merchantId, kind)));
+  if (makeDefault) set.is_default = 1;
+  else if (input.isDefault === false || kind !== row.kind) set.is_default = 0;
+  try {
+    await db.transaction().execute(async (trx) => {
+      if (set.is_default === 1) {
+        await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', kind).where('id', '!=', channelId).execute();
+      }
+      await trx.updateTable('pg_channels').set(set).where('merchant_id', '=', merchantId).where('id', '=', channelId).execute();
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ApiError('refused', 'channel_exists');
+    throw err;
+  }
+  return (await listChannels(deps, merchantId)).find((c) => c.id === channelId)!;
+}
+
+async function hasKind(deps: Deps, merchantId: string, kind: string) {
+  const r = await deps.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', kind).executeTakeFirst();
+  return r !== undefined;
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { ApiError } from '../api/errors.js';
+import { unixSeconds } from '../lib/clock.js';
+import { consoleNow } from './console-sessions.js';
+import { newId } from '../lib/ids.js';
+import { hashSecret, verifySecret } from '../lib/password.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { ConsoleUsersTable } from '../store/types.js';
+import type { Deps } from './deps.js';
+
+/** Consecutive failed sign-ins that lock a console user. */
+export const LOCKOUT_THRESHOLD = 5;
+/** How long a lock lasts, in seconds (measured on the injected clock). */
+export const LOCKOUT_SECONDS = 15 * 60;
+export const MIN_PASSWORD_LENGTH = 10;
+
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,60}$/;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Field problems with a new console user's e-mail and password; empty when both are fine. */
+export function consoleUserProblems(email: string, password: string): { email?: string; password?: string } {
+  const problems: { email?: string; password?: string } = {};
+  const e = normalizeEmail(email);
+  if (!EMAIL_RE.test(e) || e.length > 200) problems.email = 'email_invalid';
+  if (password.length < MIN_PASSWORD_LENGTH) problems.password = 'password_short';
+  else if (password.length > 200) problems.password = 'password_long';
+  return problems;
+}
+
+/** A random password for a generated user (sandbox): 20 URL-safe characters. */
+export function generatePassword(): string {
+  return randomBytes(15).toString('base64url');
+}
+
+/**
+ * Creates a console user of a merchant. The e-mail is unique across Pier: it alone names the
+ * user at sign-in.
+ *
+ * @example
+ *   await createConsoleUser(deps, merchant.id, 'ops@shop.example', 'correct horse battery');
+ */
+export async function createConsoleUser(deps: Deps, merchantId: string, email: string, password: string): Promise<ConsoleUsersTable> {
+  const problems = consoleUserProblems(email, password);
+  if (problems.email) throw new ApiError('invalid_parameter', `email: not a valid e-mail address`);
+  if (problems.password) throw new ApiError('invalid_parameter', `password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+  const row: ConsoleUsersTable = {
+    id: newId('cu'),
+    merchant_id: merchantId,
+    email: normalizeEmail(email),
+    password_hash: await hashSecret(password),
+    failed_count: 0,
+    locked_until: 0,
+    last_login_at: 0,
+    created_at: unixSeconds(deps.clock),
+  };
+  try {
+    await deps.store.db.insertInto('console_users').values(row).execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ApiError('refused', `a console user with e-mail ${row.email} already exists`);
+    throw err;
+  }
+  return row;
+}
+
+export async function listConsoleUsers(deps: Deps, merchantId: string) {
+  return deps.store.db
+    .selectFrom('console_users')
+    .select(['id', 'email', 'locked_until', 'last_login_at', 'created_at'])
+    .where('merchant_id', '=', merchantId)
+    .orderBy('created_at')
+    .execute();
+}
+
+export type SignInResult =
+  | { outcome: 'ok'; user: ConsoleUsersTable }
+  | { outcome: 'invalid' }
+  | { outcome: 'locked'; until: number };
+
+// Unknown e-mails still cost one scrypt, so timing does not tell which addresses exist.
+let dummyHash: Promise<string> | null = null;
+
+/**
+ * Checks an e-mail and password. After LOCKOUT_THRESHOLD consecutive failures the user is locked
+ * for LOCKOUT_SECONDS; while locked even the right password is refused. Counting is one
+ * conditional UPDATE, so parallel guesses on several Pier processes are all counted.
+ */
+export async function signIn(deps: Deps, email: string, password: string): Promise<SignInResult> {
+  const { db } = deps.store;
+  const now = consoleNow(deps);
+  const user = await db.selectFrom('console_users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
+  if (!user) {
+    dummyHash ??= hashSecret('pier-console-dummy-password');
+    await verifySecret(password, await dummyHash);
+    return { outcome: 'invalid' };
+  }
+  if (user.locked_until > now) return { outcome: 'locked', until: user.locked_until };
+  if (await verifySecret(password, user.password_hash)) {
+    await db.updateTable('console_users').set({ failed_count: 0, locked_until: 0, last_login_at: now }).where('id', '=', user.id).execute();
+    return { outcome: 'ok', user };
+  }
+  // a lock that has expired starts a fresh count
+  const base = user.locked_until > 0 ? 0 : user.failed_count;
+  const failed = base + 1;
+  const lock = failed >= LOCKOUT_THRESHOLD;
+  await db
+    .updateTable('console_users')
+    .set({ failed_count: lock ? 0 : failed, locked_until: lock ? now + LOCKOUT_SECONDS : 0 })
+    .where('id', '=', user.id)
+    .execute();
+  if (lock) {
+    // a lock also ends every open session of the user
+    await db.deleteFrom('console_sessions').where('user_id', '=', user.id).execute();
+    return { outcome: 'locked', until: now + LOCKOUT_SECONDS };
+  }
+  return { outcome: 'invalid' };
+}

@@ -1,0 +1,90 @@
+/**
+ * Console browser tests: Pier listening on 127.0.0.1 (in-process app, fresh database, real tPay
+ * simulator, manual clock) and Debian's chromium driven by playwright-core. Without
+ * /usr/bin/chromium the suites are skipped and say so loudly: skipped, never passed.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { buildApp, type PierApp } from '../../src/api/app.js';
+import { createConsoleUser } from '../../src/core/console-users.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const HAS_CHROMIUM = existsSync(CHROMIUM);
+export const SHOTS = join(process.cwd(), 'test-artifacts', 'screenshots', 'console');
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+export function warnIfNoChromium(suite: string) {
+  if (HAS_CHROMIUM) return;
+  const line = '!'.repeat(100);
+  console.warn(`\n${line}\n!!! CONSOLE BROWSER TESTS DID NOT RUN (${suite}): ${CHROMIUM} is missing.\n!!! Install it with \`apt-get install -y chromium\`. These tests are SKIPPED, not passed.\n${line}\n`);
+}
+
+export interface ConsoleE2E {
+  pier: TestPier;
+  app: PierApp;
+  url: string;
+  browser: Browser;
+  newUser(): Promise<{ merchant: TestMerchant; email: string; password: string }>;
+  /** a fresh browser context (own cookies); confirm() dialogs are accepted */
+  context(opts?: { width?: number; height?: number }): Promise<{ ctx: BrowserContext; page: Page }>;
+  signIn(page: Page, email: string, password: string): Promise<void>;
+  shot(page: Page, name: string): Promise<void>;
+  /** a live V1 token of a merchant (the tests move the clock past token lifetimes) */
+  token(m: TestMerchant): Promise<string>;
+  close(): Promise<void>;
+}
+
+let userSeq = 0;
+
+export async function startConsoleE2E(): Promise<ConsoleE2E> {
+  mkdirSync(SHOTS, { recursive: true });
+  const pier = await startTestPier();
+  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://127.0.0.1', simulatorUrl: pier.simulatorUrl });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const contexts: BrowserContext[] = [];
+  return {
+    pier,
+    app,
+    url: address,
+    browser,
+    async newUser() {
+      const merchant = await pier.newMerchant();
+      userSeq += 1;
+      const email = `console${userSeq}-${merchant.merchantCode}@shop.example`;
+      const password = `Secret-pw-${userSeq}-${merchant.merchantCode}`;
+      await createConsoleUser(pier.deps, merchant.merchantId, email, password);
+      return { merchant, email, password };
+    },
+    async context(o = {}) {
+      const ctx = await browser.newContext({ viewport: { width: o.width ?? 1280, height: o.height ?? 900 }, locale: 'ko-KR' });
+      contexts.push(ctx);
+      const page = await ctx.newPage();
+      page.on('dialog', (d) => void d.accept());
+      return { ctx, page };
+    },
+    async signIn(page, email, password) {
+      await page.goto(`${address}/console/login`);
+      await page.fill('#f-email', email);
+      await page.fill('#f-password', password);
+      await Promise.all([page.waitForURL(`${address}/console`), page.click('button[type=submit].primary')]);
+    },
+    async shot(page, name) {
+      await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    },
+    async token(m) {
+      const r = await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
+      if (r.body.code !== 0) throw new Error(`getToken: ${JSON.stringify(r.body)}`);
+      m.token = r.body.response.access_token;
+      return m.token;
+    },
+    async close() {
+      for (const c of contexts) await c.close().catch(() => {});
+      await browser.close();
+      await app.close();
+      await pier.close();
+    },
+  };
+}
