@@ -5,8 +5,13 @@ import { createConnectorRegistry } from './connectors/registry.js';
 import type { Deps } from './core/deps.js';
 import { demoCredentialsExist } from './core/merchants.js';
 import { reconcileInDoubt, reconcileInDoubtCancels } from './core/reconcile.js';
-import { ensureDemoMerchant } from './core/sandbox.js';
+import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox.js';
 import { systemClock } from './lib/clock.js';
+import { refreshClock, SandboxClock } from './core/sandbox-clock.js';
+import { JobRunner } from './jobs/runner.js';
+import { scheduleQueue } from './jobs/handlers/schedules.js';
+import { webhookQueue } from './jobs/handlers/webhooks.js';
+import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
@@ -30,9 +35,15 @@ export async function startPier(config: Config) {
 }
 
 async function startOn(config: Config, logger: Logger, store: Store, onSimulator: (s: ReturnType<typeof createTpaySimulator>) => void) {
-  const clock = systemClock;
+  // Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
+  // moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
+  const clock = config.mode === 'sandbox' ? new SandboxClock(store) : systemClock;
   const applied = await migrateToLatest(store);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
+  if (clock instanceof SandboxClock) {
+    await clock.refresh();
+    clock.start();
+  }
 
   let simulator: ReturnType<typeof createTpaySimulator> | null = null;
   let simulatorUrl = '';
@@ -54,13 +65,14 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   };
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
+  const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
   if (config.mode === 'production' && (await demoCredentialsExist(deps))) {
     throw new ConfigError(
       'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
     );
   }
 
-  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl });
+  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: simulatorUrl || undefined });
   const address = await app.listen({ host: config.host, port: config.port });
 
   // Settle payments left in doubt by PG timeouts or by a process that died mid-call.
@@ -72,11 +84,20 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   }, 30_000);
   reconciler.unref();
 
+  // Background work kept as rows and leased, so several processes can share the database:
+  // scheduled payments (due on Pier's clock) and webhook deliveries (retried on the real time).
+  const webhooks = webhookQueue(deps, { clock: systemClock });
+  const queues = [scheduleQueue(deps), webhooks, ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
+  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock) });
+  runner.start();
+
   const banner = [
     '',
     `  Pier is running (${config.mode}, ${store.label})`,
     `  API          ${config.publicUrl}   (listening on ${address})`,
     `  API docs     ${config.publicUrl}/docs`,
+    demo ? `  Demo shop    ${config.publicUrl}/demo   (payment window: IMP.request_pay)` : '',
+    `  Console      ${config.publicUrl}/console`,
     simulatorUrl ? `  tPay sim     ${simulatorUrl}   (ledger: ${simulatorUrl}/__ledger)` : '',
     demo
       ? [
@@ -84,7 +105,12 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
           `    imp_key      ${demo.impKey}`,
           `    imp_secret   ${demo.impSecret}`,
           `    channels     jtnet.tpaytest0m (window), jtnet.tpaytest1m (API, default), jtnet.tpaytest2m (API billing)`,
-        ].join('\n')
+          consoleUser
+            ? `    console      ${consoleUser.email}   ${consoleUser.password ? `password ${consoleUser.password}   (shown once: save it)` : '(password shown on the first start; `pier user create` adds users)'}`
+            : '',
+        ]
+          .filter((l) => l !== '')
+          .join('\n')
       : '',
     '',
   ]
@@ -97,8 +123,12 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     deps,
     address,
     simulatorUrl,
+    runner,
     async stop() {
       clearInterval(reconciler);
+      await runner.stop();
+      await webhooks.close();
+      if (clock instanceof SandboxClock) clock.stop();
       await app.close();
       await deps.connectors.close();
       if (simulator) await simulator.close();

@@ -11,6 +11,7 @@ import type { Deps } from '../src/core/deps.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
 import { ManualClock } from '../src/lib/clock.js';
+import { SandboxClock } from '../src/core/sandbox-clock.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
@@ -60,6 +61,10 @@ export interface TestPier {
   /** everything Pier logged, as text */
   logs(): string;
   sqliteFile: string | null;
+  /** the test database's URL, for more Pier instances (stores) on the same database */
+  databaseUrl: string;
+  /** the vault key spec (`id:base64key`), for more Pier instances that must open the same billing keys */
+  vaultSpec: string;
   /** a merchant with the JTNET test channels and a live access token */
   newMerchant(): Promise<TestMerchant>;
   /** in-process request with the V1 envelope parsed */
@@ -71,7 +76,15 @@ export interface TestPier {
  * Pier in-process (app.inject) against a fresh database, with a real tPay simulator on a loopback
  * port reached over real HTTP, and a manual clock shared by both.
  */
-export async function startTestPier(opts: { readTimeoutMs?: number; simulatorSlowMs?: number; jtnetUrl?: string } = {}): Promise<TestPier> {
+export async function startTestPier(
+  opts: {
+    readTimeoutMs?: number;
+    simulatorSlowMs?: number;
+    jtnetUrl?: string;
+    /** deps.clock = the DB-backed sandbox clock over the manual clock (`pier sandbox clock`); `clock` stays the manual base */
+    sandboxClock?: boolean;
+  } = {},
+): Promise<TestPier> {
   const db = await freshDatabase();
   const store = openStore(db.url, { poolSize: 20 });
   await migrateToLatest(store);
@@ -86,10 +99,11 @@ export async function startTestPier(opts: { readTimeoutMs?: number; simulatorSlo
   const logger = createLogger('info', sink);
   const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000 });
   const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
+  const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const deps: Deps = {
     store,
-    vault: Vault.fromSpec(`t1:${randomBytes(32).toString('base64')}`),
-    clock,
+    vault: Vault.fromSpec(vaultSpec),
+    clock: opts.sandboxClock ? new SandboxClock(store, clock) : clock,
     logger,
     mode: 'sandbox',
     connectors: createConnectorRegistry({
@@ -128,6 +142,8 @@ export async function startTestPier(opts: { readTimeoutMs?: number; simulatorSlo
     simulator,
     simulatorUrl,
     sqliteFile: db.sqliteFile,
+    databaseUrl: db.url,
+    vaultSpec,
     logs: () => logText,
     async newMerchant() {
       const m = await createMerchant(deps, { name: `Test ${randomBytes(3).toString('hex')}` });

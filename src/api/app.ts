@@ -9,6 +9,8 @@ import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { V1_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
+import { consolePlugin } from '../console/plugin.js';
+import { checkoutPlugin } from './checkout/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,6 +27,8 @@ export type PierApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 export interface AppOptions {
   bodyLimit: number;
   publicUrl: string;
+  /** the tPay simulator's URL, for the console's sandbox tools */
+  simulatorUrl?: string;
 }
 
 const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots: false } as const;
@@ -126,6 +130,10 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   await registerRoutes(app, deps);
+  // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
+  await app.register(consolePlugin, { prefix: '/console', deps, simulatorUrl: opts.simulatorUrl });
+  // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)
+  await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
   return app;
 }
 

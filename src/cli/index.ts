@@ -12,17 +12,20 @@ import { ConfigError } from '../config/index.js';
 import { addChannel, listChannels, removeChannel, type ChannelKind } from '../core/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants.js';
+import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console-users.js';
 import { reconcileInDoubt, reconcileInDoubtCancels } from '../core/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
 import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
 import { formatTime, textTable, yesNo } from './format.js';
+import { registerJobCommands, usePierClock } from '../jobs/cli.js';
 
 const out = (text = '') => process.stdout.write(`${text}\n`);
 
 async function withContext<T>(fn: (ctx: CliContext) => Promise<T>, opts: { needPg?: boolean } = {}): Promise<T> {
   const ctx = await openCliContext(opts);
   try {
+    await usePierClock(ctx); // sandbox: the CLI works on Pier's (possibly advanced) clock, like the server
     return await fn(ctx);
   } finally {
     await ctx.close();
@@ -284,6 +287,50 @@ export function buildProgram(): Command {
       });
     });
 
+  // ---- console users ----------------------------------------------------------------------
+  const user = program.command('user').description("create and list a merchant's console users (sign-in at /console)");
+
+  user
+    .command('create')
+    .description('create a console user of a merchant; without --password a random one is generated and printed once')
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .requiredOption('--email <email>', 'the e-mail the user signs in with (unique across Pier)')
+    .option('--password <password>', `at least ${MIN_PASSWORD_LENGTH} characters (default: generated)`)
+    .action(async (merchantCode: string, opts: { email: string; password?: string }) => {
+      const password = opts.password ?? generatePassword();
+      const problems = consoleUserProblems(opts.email, password);
+      if (problems.email) throw new CliError(`--email: "${opts.email}" is not a valid e-mail address`);
+      if (problems.password) throw new CliError(`--password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+      await withContext(async ({ deps, config }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const u = await createConsoleUser(deps, m.id, opts.email, password);
+        out(`created console user ${u.email} for ${m.merchant_code} (${m.name})`);
+        if (!opts.password) {
+          out(`  password   ${password}`);
+          out('');
+          out('The password is shown only this once (Pier stores only its hash): save it now.');
+        }
+        out(`Sign in at ${config.publicUrl}/console`);
+      });
+    });
+
+  user
+    .command('list')
+    .description("list a merchant's console users")
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .action(async (merchantCode: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const users = await listConsoleUsers(deps, m.id);
+        if (users.length === 0) {
+          out(`(no console users: create one with \`pier user create ${m.merchant_code} --email <email>\`)`);
+          return;
+        }
+        const now = Math.floor(Date.now() / 1000);
+        out(textTable(['EMAIL', 'CREATED', 'LAST SIGN-IN', 'LOCKED'], users.map((u) => [u.email, formatTime(u.created_at), u.last_login_at ? formatTime(u.last_login_at) : '-', u.locked_until > now ? `until ${formatTime(u.locked_until)}` : 'no'])));
+      });
+    });
+
   // ---- operations -------------------------------------------------------------------------
   program
     .command('reconcile')
@@ -332,6 +379,9 @@ export function buildProgram(): Command {
         throw new CliError(`${file}: ${(err as Error).message}`);
       }
     });
+
+  // webhooks, pier listen, sandbox clock (src/jobs/cli.ts)
+  registerJobCommands(program, withContext);
 
   return program;
 }

@@ -56,6 +56,22 @@ export async function issueBillingKey(
   if (result.outcome === 'declined') {
     throw new ApiError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
   }
+  await storeBillingKey(deps, merchantId, customerUid, ch, result, customer);
+  return toV1Customer((await findBillingKey(deps, merchantId, customerUid))!);
+}
+
+/**
+ * Stores a billing key the PG issued (by REST or through the payment window), sealed by the vault,
+ * under customer_uid: a second key for the same customer_uid replaces the first.
+ */
+export async function storeBillingKey(
+  deps: Deps,
+  merchantId: string,
+  customerUid: string,
+  ch: ResolvedChannel,
+  result: { billingKey: string; cardCode: string | null; cardName: string | null; cardNumberMasked: string | null; cardType: 0 | 1 | null },
+  customer: CustomerFields,
+): Promise<void> {
   const now = unixSeconds(deps.clock);
   const sealed = deps.vault.seal(result.billingKey);
   const values: Omit<BillingKeysTable, 'id' | 'inserted'> = {
@@ -84,7 +100,6 @@ export async function issueBillingKey(
     .values({ id: newId('bk'), inserted: now, ...values })
     .onConflict((oc) => oc.columns(['merchant_id', 'customer_uid']).doUpdateSet(values))
     .execute();
-  return toV1Customer((await findBillingKey(deps, merchantId, customerUid))!);
 }
 
 export async function findBillingKey(deps: Deps, merchantId: string, customerUid: string) {

@@ -23,6 +23,8 @@ export interface CancelRequest {
   refundAccount?: string | null;
   /** V1 enable_webhook: send the `cancelled` webhook once the refund succeeds (spec §13) */
   enableWebhook?: boolean | null;
+  /** who asked: V1 always sends the webhook for a console refund (pass `enableWebhook: true` too) */
+  by?: 'api' | 'console';
 }
 
 export const NOTHING_TO_CANCEL = '취소할 결제건이 존재하지 않습니다.';
@@ -92,7 +94,8 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
         refund_holder: req.refundHolder ?? null,
         refund_bank: req.refundBank ?? null,
         refund_account: req.refundAccount ?? null,
-        notify_webhook: req.enableWebhook ? 1 : 0,
+        // 0: no webhook; 1: API cancel with enable_webhook; 2: console cancel
+        notify_webhook: req.enableWebhook ? (req.by === 'console' ? 2 : 1) : 0,
         requested_at: now,
         cancelled_at: 0,
       })
@@ -175,7 +178,7 @@ export async function recordRefund(
       .returning(['merchant_id', 'merchant_uid', 'notice_url'])
       .executeTakeFirstOrThrow();
     // V1 sends `cancelled` for an API refund only when it was asked with enable_webhook: true
-    if (Number(res.notify_webhook) === 1) {
+    if (Number(res.notify_webhook) > 0) {
       await recordPaymentEvent(trx, deps.clock, {
         merchantId: p.merchant_id,
         impUid,
@@ -183,7 +186,7 @@ export async function recordRefund(
         status: 'cancelled',
         cancellationId,
         noticeUrl: p.notice_url,
-        cause: 'api_cancel',
+        cause: Number(res.notify_webhook) === 2 ? 'console_cancel' : 'api_cancel',
       });
     }
     return true;

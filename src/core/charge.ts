@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../store/db.js';
 import type { PaymentsTable } from '../store/types.js';
 import type { ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
+import { recordPaymentEvent } from './events.js';
 import { loadV1Payment } from './payments-store.js';
 import { settleAttempt } from './reconcile.js';
 
@@ -25,6 +26,8 @@ export interface ChargeOrder {
   /** V1 customer_uid_usage: `payment` for onetime/again, `payment.scheduled` for schedules */
   customerUidUsage: string | null;
   userAgent: string | null;
+  /** the attempt's imp_uid when the caller must know it before the PG is called (scheduled payments); default: a new one */
+  impUid?: string;
 }
 
 export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입니다. (merchant_uid already paid)';
@@ -47,7 +50,7 @@ export async function chargeWith(
 ) {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  const impUid = newImpUid();
+  const impUid = order.impUid ?? newImpUid();
   const row: PaymentsTable = {
     imp_uid: impUid,
     merchant_id: order.merchantId,
@@ -139,7 +142,10 @@ export async function chargeWith(
   return (await loadV1Payment(db, impUid))!;
 }
 
-/** Marks an attempt paid. Only an attempt still waiting for its PG result changes. */
+/**
+ * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
+ * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
+ */
 export async function recordApproval(
   deps: Deps,
   impUid: string,
@@ -156,26 +162,38 @@ export async function recordApproval(
   },
 ): Promise<boolean> {
   const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
-    .updateTable('payments')
-    .set({
+  return deps.store.db.transaction().execute(async (trx) => {
+    const changed = await trx
+      .updateTable('payments')
+      .set({
+        status: 'paid',
+        pg_state: 'done',
+        pg_tid: r.pgTid,
+        apply_num: r.applyNum,
+        card_code: r.cardCode,
+        card_name: r.cardName,
+        card_number: r.cardNumberMasked,
+        card_type: r.cardType,
+        card_quota: r.cardQuota,
+        receipt_url: r.receiptUrl,
+        paid_at: r.paidAt || now,
+        updated_at: now,
+      })
+      .where('imp_uid', '=', impUid)
+      .where('pg_state', 'in', ['calling', 'in_doubt'])
+      .returning(['merchant_id', 'merchant_uid', 'notice_url', 'customer_uid_usage'])
+      .executeTakeFirst();
+    if (!changed) return false;
+    await recordPaymentEvent(trx, deps.clock, {
+      merchantId: changed.merchant_id,
+      impUid,
+      merchantUid: changed.merchant_uid,
       status: 'paid',
-      pg_state: 'done',
-      pg_tid: r.pgTid,
-      apply_num: r.applyNum,
-      card_code: r.cardCode,
-      card_name: r.cardName,
-      card_number: r.cardNumberMasked,
-      card_type: r.cardType,
-      card_quota: r.cardQuota,
-      receipt_url: r.receiptUrl,
-      paid_at: r.paidAt || now,
-      updated_at: now,
-    })
-    .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', ['calling', 'in_doubt'])
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+      noticeUrl: changed.notice_url,
+      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : 'charge',
+    });
+    return true;
+  });
 }
 
 /** Marks an attempt failed and frees its merchant_uid for another try. */

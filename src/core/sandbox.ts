@@ -1,4 +1,5 @@
 import { addChannel } from './channels.js';
+import { createConsoleUser, generatePassword, listConsoleUsers } from './console-users.js';
 import type { Deps } from './deps.js';
 import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET, listMerchants } from './merchants.js';
 
@@ -61,4 +62,20 @@ export async function ensureDemoMerchant(deps: Deps): Promise<DemoMerchant | nul
     });
   }
   return { merchantCode: m.merchantCode, impKey: m.impKey, impSecret: m.impSecret, created: true };
+}
+
+export const DEMO_CONSOLE_EMAIL = 'demo@pier.local';
+
+/**
+ * Gives the sandbox demo merchant a console user on first start, with a random password that the
+ * caller prints once (only its hash is stored). Later starts find a user and create none.
+ */
+export async function ensureDemoConsoleUser(deps: Deps, merchantCode: string): Promise<{ email: string; password: string | null } | null> {
+  const m = (await listMerchants(deps)).find((x) => x.merchant_code === merchantCode);
+  if (!m) return null;
+  const users = await listConsoleUsers(deps, m.id);
+  if (users.length > 0) return { email: users[0].email, password: null };
+  const password = generatePassword();
+  const user = await createConsoleUser(deps, m.id, DEMO_CONSOLE_EMAIL, password);
+  return { email: user.email, password };
 }

@@ -28,13 +28,34 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number } = {})
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     return { db, dialect: 'sqlite', label: `sqlite:${file}`, close: () => db.destroy() };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const u = new URL(databaseUrl);
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares (compiles) every SQLite query anew; a payment runs the same few SQL texts over and
+ * over, so keep the compiled statements (bench/: about a fifth of Pier's CPU per payment on SQLite).
+ * A statement still being iterated (a streamed query) is never handed out twice.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sqlText: string) {
+      let stmt = cache.get(sqlText);
+      if (!stmt || stmt.busy) {
+        stmt = sqlite.prepare(sqlText);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(sqlText, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

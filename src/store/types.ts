@@ -90,6 +90,14 @@ export interface PaymentsTable {
   receipt_url: string | null;
   bank_code: string | null;
   bank_name: string | null;
+  /** issued virtual account (pay_method vbank); migration 002 */
+  vbank_code?: string | null;
+  vbank_name?: string | null;
+  vbank_num?: string | null;
+  vbank_holder?: string | null;
+  /** deposit deadline and issuance time, UNIX seconds, 0 when none */
+  vbank_date?: number;
+  vbank_issued_at?: number;
   customer_uid: string | null;
   customer_uid_usage: string | null;
   fail_reason: string | null;
@@ -118,6 +126,8 @@ export interface PaymentCancelsTable {
   refund_account: string | null;
   requested_at: number;
   cancelled_at: number;
+  /** a `cancelled` webhook once it succeeds: 0 no, 1 API cancel with enable_webhook: true, 2 console cancel; migration 003 */
+  notify_webhook?: Generated<number>;
 }
 
 export interface BillingKeysTable {
@@ -154,6 +164,54 @@ export interface PaymentPreparesTable {
   updated_at: number;
 }
 
+/** One IMP.request_pay that passed validation, from the SDK to the rsp (migration 002). */
+export interface CheckoutSessionsTable {
+  id: string;
+  merchant_id: string;
+  channel_id: string;
+  merchant_uid: string;
+  imp_uid: string | null;
+  pay_method: string;
+  amount: number;
+  /** `overlay` (iframe), `popup` or `redirect` (full page, m_redirect_url) */
+  mode: string;
+  /** the merchant page's origin: the only target of the result's postMessage */
+  origin: string;
+  /** the validated request_pay parameters, JSON */
+  params: string;
+  user_agent: string | null;
+  /** `open`, `started` (buyer sent to the PG window), `done` */
+  state: string;
+  /** the rsp handed to the SDK, JSON, once done */
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+}
+
+/** A merchant console user (migration 004). */
+export interface ConsoleUsersTable {
+  id: string;
+  merchant_id: string;
+  email: string;
+  password_hash: string;
+  failed_count: number;
+  locked_until: number;
+  last_login_at: number;
+  created_at: number;
+}
+
+/** A console sign-in (migration 004): keyed by the cookie's sha256. */
+export interface ConsoleSessionsTable {
+  id_hash: string;
+  user_id: string;
+  merchant_id: string;
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   api_keys: ApiKeysTable;
@@ -163,4 +221,137 @@ export interface Database {
   payment_cancels: PaymentCancelsTable;
   billing_keys: BillingKeysTable;
   payment_prepares: PaymentPreparesTable;
+  checkout_sessions: CheckoutSessionsTable;
+  console_users: ConsoleUsersTable;
+  console_sessions: ConsoleSessionsTable;
+  payment_schedules: PaymentSchedulesTable;
+  webhook_settings: WebhookSettingsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_listeners: WebhookListenersTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  sandbox_settings: SandboxSettingsTable;
+}
+
+/** A scheduled payment (POST /subscribe/payments/schedule), migration 003. */
+export interface PaymentSchedulesTable {
+  id: string;
+  merchant_id: string;
+  customer_uid: string;
+  merchant_uid: string;
+  customer_id: string | null;
+  pg_provider: string;
+  pg_id: string;
+  /** `scheduled`, `running` (leased by a worker; V1 still says scheduled), `executed`, `revoked` */
+  state: string;
+  schedule_at: number;
+  /** when a worker may take it next: schedule_at, or later after a technical failure */
+  due_at: number;
+  /** charge attempts made */
+  attempts: number;
+  lease_owner: string | null;
+  lease_until: number;
+  /** the current or final charge attempt */
+  imp_uid: string | null;
+  amount: number;
+  tax_free: number;
+  vat_amount: number | null;
+  currency: string;
+  name: string | null;
+  buyer_name: string | null;
+  buyer_email: string | null;
+  buyer_tel: string | null;
+  buyer_addr: string | null;
+  buyer_postcode: string | null;
+  custom_data: string | null;
+  notice_url: string | null;
+  card_quota: number;
+  promotion_id: string | null;
+  /** accepted V1 fields that Pier does not act on, JSON */
+  options: string | null;
+  fail_reason: string | null;
+  created_at: number;
+  updated_at: number;
+  executed_at: number;
+  revoked_at: number;
+}
+
+/** A merchant's webhook endpoint and signing secret. */
+export interface WebhookSettingsTable {
+  merchant_id: string;
+  url: string | null;
+  /** `json` or `form` */
+  content_type: string;
+  /** `whsec_…`, sealed by the vault */
+  secret_sealed: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The outbox: one payment event (V1 webhook body), written with the payment change. */
+export interface WebhookEventsTable {
+  /** `msg_…`: the Standard Webhooks `webhook-id` */
+  id: string;
+  merchant_id: string;
+  imp_uid: string;
+  merchant_uid: string;
+  status: string;
+  cancellation_id: string | null;
+  cause: string;
+  created_at: number;
+}
+
+/** A `pier listen` session. */
+export interface WebhookListenersTable {
+  id: string;
+  merchant_id: string;
+  forward_to: string;
+  created_at: number;
+  /** wall-clock UNIX seconds */
+  last_seen_at: number;
+  closed_at: number;
+}
+
+/** One event to one target (a URL, or a `pier listen` session). */
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  merchant_id: string;
+  url: string;
+  listener_id: string | null;
+  content_type: string;
+  /** `pending`, `sending`, `delivered`, `failed` (gave up) */
+  state: string;
+  attempts: number;
+  max_attempts: number;
+  /** wall-clock UNIX seconds */
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_until: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number;
+}
+
+/** One HTTP attempt of a delivery. */
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempt: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+/** Sandbox settings shared by every process (one row, id 1). */
+export interface SandboxSettingsTable {
+  id: number;
+  clock_offset_ms: number;
+  auto_cancel: number;
+  auto_cancel_last_day: string | null;
+  updated_at: number;
 }

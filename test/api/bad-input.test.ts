@@ -153,9 +153,9 @@ describe('unknown paths and methods', () => {
     const cases: Array<[string, string, string]> = [
       ['GET', '/certifications/imp_1', '/certifications/{imp_uid}'],
       ['POST', '/receipts/imp_1', '/receipts/{imp_uid}'],
-      ['GET', '/subscribe/payments/schedule/x', '/subscribe/payments/schedule/{merchant_uid}'],
-      ['POST', '/subscribe/payments/schedule', '/subscribe/payments/schedule'],
-      ['POST', '/subscribe/payments/unschedule/', '/subscribe/payments/unschedule'],
+      ['GET', '/escrows/logis/imp_1', '/escrows/logis/{imp_uid}'],
+      ['POST', '/kcpquick/payment/money', '/kcpquick/payment/money'],
+      ['POST', '/benepia/point/', '/benepia/point'],
       ['DELETE', '/vbanks/imp_1', '/vbanks/{imp_uid}'],
       ['GET', '/tiers/ABC', '/tiers/{tier_code}'],
     ];

@@ -17,6 +17,15 @@ import subscribePaymentsOnetime from './subscribe.payments.onetime.js';
 import usersGetToken from './users.get-token.js';
 import usersPg from './users.pg.js';
 import vbanks from './vbanks.js';
+import sandboxClock from './sandbox.clock.js';
+import subscribeCustomersCustomerUidSchedules from './subscribe.customers.customer-uid.schedules.js';
+import subscribePaymentsSchedule from './subscribe.payments.schedule.js';
+import subscribePaymentsScheduleCustomersCustomerUid from './subscribe.payments.schedule.customers.customer-uid.js';
+import subscribePaymentsScheduleMerchantUid from './subscribe.payments.schedule.merchant-uid.js';
+import subscribePaymentsScheduleMerchantUidReschedule from './subscribe.payments.schedule.merchant-uid.reschedule.js';
+import subscribePaymentsScheduleMerchantUidRetry from './subscribe.payments.schedule.merchant-uid.retry.js';
+import subscribePaymentsUnschedule from './subscribe.payments.unschedule.js';
+import { webhookRoutes } from '../../webhooks/api.js';
 
 /** Every V1 route Pier serves. Paths not listed here answer 501 from the not-found handler. */
 export async function registerRoutes(app: PierApp, deps: Deps) {
@@ -38,6 +47,16 @@ export async function registerRoutes(app: PierApp, deps: Deps) {
     paymentsPrepare,
     codes,
     vbanks,
+    subscribePaymentsSchedule,
+    subscribePaymentsUnschedule,
+    subscribePaymentsScheduleMerchantUid,
+    subscribePaymentsScheduleMerchantUidReschedule,
+    subscribePaymentsScheduleMerchantUidRetry,
+    subscribePaymentsScheduleCustomersCustomerUid,
+    subscribeCustomersCustomerUidSchedules,
+    // Pier's own, non-V1: webhook settings, delivery log, listen sessions; sandbox time
+    webhookRoutes,
+    sandboxClock,
   ]) {
     route(app, deps);
   }

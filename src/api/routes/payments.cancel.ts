@@ -48,6 +48,7 @@ export default function route(app: PierApp, deps: Deps) {
         refundHolder: b.refund_holder,
         refundBank: b.refund_bank,
         refundAccount: b.refund_account,
+        enableWebhook: b.enable_webhook,
       });
       return ok(payment);
     },

@@ -1,5 +1,8 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-window.js';
+import * as m003 from './003-schedules-webhooks.js';
+import * as m004 from './004-console.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -8,6 +11,9 @@ type DialectMigration = { up(db: Kysely<any>, dialect: Dialect): Promise<void> }
 /** Every migration, in order. Names sort lexically; never rename or edit a landed one. */
 const MIGRATIONS: Record<string, DialectMigration> = {
   '001-initial': m001,
+  '002-window': m002,
+  '003-schedules-webhooks': m003,
+  '004-console': m004,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */
