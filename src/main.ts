@@ -61,7 +61,8 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     clock,
     logger,
     mode: config.mode,
-    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl } }),
+    // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator
+    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock } }),
   };
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
@@ -72,8 +73,10 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     );
   }
 
-  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: simulatorUrl || undefined });
-  const address = await app.listen({ host: config.host, port: config.port });
+  // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
+  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined });
+  // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
+  const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 
   // Settle payments left in doubt by PG timeouts or by a process that died mid-call.
   const graceSeconds = Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;

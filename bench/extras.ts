@@ -1,0 +1,270 @@
+/**
+ * Sections that depend on work still in progress. Each one detects its feature at run time against
+ * a running Pier and measures only when it is there; otherwise it reports "not available yet".
+ *
+ *  - schedules + webhooks (issue #4): time to execute N due schedules with 1 and with 3 Pier
+ *    processes on one PostgreSQL; webhook deliveries per second to a local receiver.
+ *    Detected by POST /subscribe/payments/schedule answering something other than 404/501.
+ *  - SDK + checkout (issue #3): the SDK bundle's gzip size; first contentful paint of the hosted
+ *    checkout in headless chromium. Detected by Pier serving the SDK file and creating a checkout
+ *    session (POST /checkout/sessions, as request_pay does).
+ */
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import pg from 'pg';
+import { setupMerchant, startPierProc, v1, type PierProc } from './lib/pier.js';
+import { stop } from './lib/proc.js';
+
+export type Section<T> = { available: false; reason: string } | ({ available: true } & T);
+
+const NOT_YET = 'not available yet';
+
+// ---------------------------------------------------------------- schedules and webhooks
+
+export interface ScheduleRun {
+  processes: number;
+  schedules: number;
+  createSec: number;
+  /** from schedule_at (or the end of creation, if later) until every schedule had a final payment */
+  executeSec: number | null;
+  executedPerSec: number | null;
+  paid: number;
+  failed: number;
+  /** payments rows for these merchant_uids beyond one each (0 = exactly once) */
+  duplicates: number;
+  webhooks: { received: number; perSec: number | null; spanSec: number | null };
+  note?: string;
+}
+
+/**
+ * Does this Pier implement V1 schedules, and does it execute them? The route must exist (not 404 /
+ * 501), and one probe schedule due in 2 s must be executed within `waitSec`.
+ */
+export async function schedulesAvailable(pier: PierProc, token: string, customerUid: string, waitSec = 15): Promise<{ ok: boolean; reason: string }> {
+  const r = await v1(pier.url, 'POST', '/subscribe/payments/schedule', token, {});
+  if (r.status === 404 || r.status === 501) return { ok: false, reason: `${NOT_YET} (POST /subscribe/payments/schedule answers HTTP ${r.status})` };
+  const uid = `bench_sched_probe_${Date.now()}`;
+  const made = await v1(pier.url, 'POST', '/subscribe/payments/schedule', token, {
+    customer_uid: customerUid,
+    schedules: [{ merchant_uid: uid, schedule_at: Math.floor(Date.now() / 1000) + 2, amount: 1000, name: 'bench probe' }],
+  });
+  if (made.json?.code !== 0) return { ok: false, reason: `${NOT_YET} (POST /subscribe/payments/schedule: HTTP ${made.status} ${made.text.slice(0, 160)})` };
+  const until = Date.now() + waitSec * 1000;
+  let status = '';
+  while (Date.now() < until) {
+    await new Promise((res) => setTimeout(res, 500));
+    const g = await v1(pier.url, 'GET', `/subscribe/payments/schedule/${uid}`, token);
+    status = String(g.json?.response?.schedule_status ?? '');
+    if (status && status !== 'scheduled') return { ok: true, reason: `a probe schedule was ${status}` };
+  }
+  return { ok: false, reason: `${NOT_YET} (schedules are accepted, but a schedule due in 2 s was still "${status}" ${waitSec} s later: this Pier process runs no job runner)` };
+}
+
+function startReceiver(): Promise<{ server: Server; url: string; times: number[] }> {
+  const times: number[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      times.push(performance.now());
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/webhook`, times })),
+  );
+}
+
+/**
+ * Starts `processes` Piers on one PostgreSQL database (sharing the data dir, hence the vault key),
+ * schedules `count` charges through the first one and waits until all have run.
+ */
+export async function runSchedules(opts: {
+  processes: number;
+  count: number;
+  dataDir: string;
+  databaseUrl: string;
+  jtnetUrl: string;
+  tag: string;
+  leadSec: number;
+  timeoutSec: number;
+  progress: (line: string) => void;
+}): Promise<ScheduleRun> {
+  const piers: PierProc[] = [];
+  const receiver = await startReceiver();
+  const db = new pg.Client({ connectionString: opts.databaseUrl });
+  await db.connect();
+  try {
+    for (let i = 0; i < opts.processes; i++) {
+      piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl }));
+    }
+    const setup = await setupMerchant(piers[0].url, 1, `${opts.tag}s${opts.processes}`);
+    const prefix = `bsch_${opts.tag}_${opts.processes}p_`;
+    const t0 = performance.now();
+    const scheduleAt = Math.floor(Date.now() / 1000) + opts.leadSec;
+    const CHUNK = 500;
+    for (let start = 0; start < opts.count; start += CHUNK) {
+      const schedules = Array.from({ length: Math.min(CHUNK, opts.count - start) }, (_, k) => ({
+        merchant_uid: `${prefix}${start + k}`,
+        schedule_at: scheduleAt,
+        amount: 1000,
+        name: 'bench schedule',
+        notice_url: receiver.url,
+      }));
+      const r = await v1(piers[(start / CHUNK) % piers.length].url, 'POST', '/subscribe/payments/schedule', setup.token, {
+        customer_uid: setup.customerUids[0],
+        schedules,
+      });
+      if (r.json?.code !== 0) throw new Error(`schedule failed: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+      opts.progress(`created ${Math.min(start + CHUNK, opts.count)}/${opts.count} schedules`);
+    }
+    const createSec = (performance.now() - t0) / 1000;
+    const dueAt = Math.max(scheduleAt * 1000, Date.now());
+    let final = { paid: 0, failed: 0, rows: 0, distinct: 0 };
+    let doneAt: number | null = null;
+    while (Date.now() < dueAt + opts.timeoutSec * 1000) {
+      const q = await db.query(
+        `SELECT count(*) FILTER (WHERE status = 'paid')::int AS paid, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+                count(*)::int AS rows, count(DISTINCT merchant_uid)::int AS distinct
+           FROM payments WHERE merchant_uid LIKE $1`,
+        [`${prefix}%`],
+      );
+      final = q.rows[0];
+      opts.progress(`executed ${final.paid + final.failed}/${opts.count} (${opts.processes} process${opts.processes > 1 ? 'es' : ''}), webhooks ${receiver.times.length}`);
+      if (final.distinct >= opts.count && final.paid + final.failed >= final.rows && final.paid + final.failed >= opts.count) {
+        doneAt = Date.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // let webhook deliveries finish (they trail the payments)
+    const waitUntil = Date.now() + 30_000;
+    let last = -1;
+    while (Date.now() < waitUntil && receiver.times.length < opts.count) {
+      if (receiver.times.length === last && receiver.times.length > 0) break;
+      last = receiver.times.length;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    const t = receiver.times;
+    const spanSec = t.length > 1 ? (t[t.length - 1] - t[0]) / 1000 : null;
+    const executeSec = doneAt === null ? null : (doneAt - dueAt) / 1000;
+    return {
+      processes: opts.processes,
+      schedules: opts.count,
+      createSec,
+      executeSec,
+      executedPerSec: executeSec ? opts.count / executeSec : null,
+      paid: final.paid,
+      failed: final.failed,
+      duplicates: final.rows - final.distinct,
+      webhooks: { received: t.length, perSec: spanSec ? t.length / spanSec : null, spanSec },
+      note: doneAt === null ? `did not finish within ${opts.timeoutSec} s of schedule_at` : undefined,
+    };
+  } finally {
+    await db.end();
+    receiver.server.close();
+    for (const p of piers) await stop(p.child);
+  }
+}
+
+// ---------------------------------------------------------------- SDK and checkout
+
+export interface SdkResult {
+  sdk: { path: string; bytes: number; gzipBytes: number } | { missing: string };
+  firstPaint: { page: string; fcpMs: number; loadMs: number; runs: number } | { missing: string };
+}
+
+const SDK_PATHS = ['/v1/iamport.js', '/js/iamport.payment-1.2.0.js', '/sdk/iamport.js'];
+
+async function fetchOk(url: string, type: RegExp): Promise<Buffer | null> {
+  try {
+    const res = await fetch(url);
+    const body = Buffer.from(await res.arrayBuffer());
+    return res.ok && type.test(res.headers.get('content-type') ?? '') && body.length > 0 ? body : null;
+  } catch {
+    return null;
+  }
+}
+
+function chromiumPath(): string | null {
+  for (const bin of ['chromium', 'chromium-browser', 'google-chrome']) {
+    const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  return null;
+}
+
+/**
+ * A fresh hosted-checkout page (POST /checkout/sessions, as the SDK's request_pay does), or null
+ * when this Pier has no checkout yet.
+ */
+async function newCheckoutUrl(pierUrl: string, merchantCode: string, i: number): Promise<string | null> {
+  try {
+    const res = await fetch(`${pierUrl}/checkout/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        imp_code: merchantCode,
+        params: { pg: 'jtnet', pay_method: 'card', merchant_uid: `bench_checkout_${Date.now()}_${i}`, amount: 1000, name: 'bench checkout' },
+        mode: 'popup',
+        origin: pierUrl,
+      }),
+    });
+    if (!res.ok) return null;
+    const r = (await res.json()) as { ok?: boolean; checkout_url?: string };
+    return r.ok && r.checkout_url ? r.checkout_url : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The SDK bundle's gzip size, and the first contentful paint of the hosted checkout in headless
+ * chromium (a new browser context per load, so nothing is cached; median of 5 after one warm-up).
+ */
+export async function sdkSection(pierUrl: string, merchantCode: string | null): Promise<SdkResult> {
+  let sdk: SdkResult['sdk'] = { missing: `${NOT_YET} (Pier serves none of ${SDK_PATHS.join(', ')})` };
+  for (const path of SDK_PATHS) {
+    const body = await fetchOk(pierUrl + path, /javascript/);
+    if (body) {
+      sdk = { path, bytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
+      break;
+    }
+  }
+
+  const chromium = chromiumPath();
+  const probe = merchantCode ? await newCheckoutUrl(pierUrl, merchantCode, 0) : null;
+  if (!probe) return { sdk, firstPaint: { missing: `${NOT_YET} (POST /checkout/sessions gives no checkout page${merchantCode ? '' : '; no merchant code'})` } };
+  if (!chromium) return { sdk, firstPaint: { missing: 'no chromium on this machine' } };
+  const { chromium: pw } = await import('playwright-core');
+  const browser = await pw.launch({ executablePath: chromium, args: ['--no-sandbox'] });
+  try {
+    const samples: Array<{ fcp: number; load: number }> = [];
+    for (let i = 0; i < 6; i++) {
+      const url = i === 0 ? probe : await newCheckoutUrl(pierUrl, merchantCode!, i);
+      if (!url) throw new Error('checkout session refused');
+      const ctx = await browser.newContext();
+      const tab = await ctx.newPage();
+      await tab.goto(url, { waitUntil: 'load' });
+      // first-contentful-paint can be reported after the load event: wait for it (up to 5 s)
+      const m = await tab.evaluate(`new Promise((resolve) => {
+        const nav = () => performance.getEntriesByType('navigation')[0];
+        const done = (fcp) => resolve({ fcp, load: nav() ? nav().loadEventEnd : NaN });
+        new PerformanceObserver((list) => {
+          const e = list.getEntries().find((x) => x.name === 'first-contentful-paint');
+          if (e) done(e.startTime);
+        }).observe({ type: 'paint', buffered: true });
+        setTimeout(() => done(NaN), 5000);
+      })`);
+      samples.push(m as { fcp: number; load: number });
+      await ctx.close();
+    }
+    // the first load pays for the browser's own warm-up
+    const rest = samples.slice(1).sort((a, b) => a.fcp - b.fcp);
+    const mid = rest[Math.floor(rest.length / 2)];
+    return { sdk, firstPaint: { page: '/checkout/{session} (card, popup mode)', fcpMs: mid.fcp, loadMs: mid.load, runs: rest.length } };
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Child-process helpers for the benchmark: spawn a TypeScript entry point under `node --import tsx`
+ * (one process each, so the load generator, Pier, the simulator and the ceilings never share a CPU
+ * event loop), wait until it answers HTTP, read its memory from /proc, and stop it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  /** the last lines the process wrote (stdout and stderr), for error messages */
+  tail(): string;
+  exited: Promise<number | null>;
+}
+
+const children = new Set<Child>();
+
+/** Starts `node [nodeArgs] --import tsx <entry>` with the given environment. */
+export function startNode(name: string, entry: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', resolve(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(l);
+    if (lines.length > 60) lines.splice(0, lines.length - 60);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const child: Child = { name, proc, pid: proc.pid!, tail: () => lines.join('\n'), exited };
+  children.add(child);
+  void exited.then(() => children.delete(child));
+  return child;
+}
+
+/** Sends SIGTERM, waits up to `ms`, then SIGKILL. */
+export async function stop(child: Child | null | undefined, ms = 10_000): Promise<void> {
+  if (!child || child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+  child.proc.kill('SIGTERM');
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+/** Stops every child still running (on error or Ctrl-C). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((c) => stop(c, 3000)));
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Polls `url` until it answers any HTTP status; fails if the child exits first or after `ms`. */
+export async function waitForHttp(url: string, child: Child, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with ${child.proc.exitCode}:\n${child.tail()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name} did not answer ${url} within ${ms} ms:\n${child.tail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** VmRSS and VmHWM (peak RSS) of a process, in MiB, from /proc/<pid>/status (Linux). */
+export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11] = utime, fields[12] = stime (man 5 proc, counting from field 3 = state)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Summarises a V8 .cpuprofile (node --cpu-prof): self time by package or area, the top functions by
+ * self time, and Pier's own functions by inclusive time, optionally inside a time window (the load).
+ *
+ *   npx tsx bench/lib/profile.ts bench/results/profiles/<file>.cpuprofile [--last <sec>] [--skip-end <sec>]
+ */
+import { readFileSync } from 'node:fs';
+import { ROOT } from './proc.js';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileSummary {
+  windowMs: number;
+  /** share of the window the main thread was busy (not idle) */
+  busyShare: number;
+  byArea: Array<{ area: string; ms: number; share: number }>;
+  topSelf: Array<{ fn: string; where: string; area: string; ms: number; share: number }>;
+  pierInclusive: Array<{ fn: string; where: string; ms: number; share: number }>;
+}
+
+function areaOf(f: CallFrame): string {
+  const url = f.url;
+  if (!url) {
+    if (f.functionName === '(garbage collector)') return 'GC';
+    if (f.functionName === '(idle)') return 'idle';
+    if (f.functionName === '(program)') return 'V8/native (program)';
+    return f.functionName || 'native';
+  }
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (nm) return nm[1];
+  if (url.startsWith('node:')) return 'node internals';
+  const root = `file://${ROOT}/`;
+  if (url.startsWith(root)) {
+    const rel = url.slice(root.length);
+    return rel.startsWith('src/') ? `pier ${rel.split('/').slice(0, 2).join('/')}` : rel;
+  }
+  return url;
+}
+
+function whereOf(f: CallFrame): string {
+  const url = f.url.replace(`file://${ROOT}/`, '').replace(/^.*node_modules\//, '');
+  return url ? `${url}:${f.lineNumber + 1}` : '';
+}
+
+export function summarizeProfile(file: string, opts: { lastSec?: number; skipEndSec?: number } = {}): ProfileSummary {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const to = p.endTime - (opts.skipEndSec ?? 0) * 1e6;
+  const from = opts.lastSec ? to - opts.lastSec * 1e6 : p.startTime;
+
+  const selfByKey = new Map<string, { fn: string; where: string; area: string; us: number }>();
+  const areaUs = new Map<string, number>();
+  const inclusive = new Map<string, { fn: string; where: string; us: number }>();
+  let total = 0;
+  let idle = 0;
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i];
+    if (t < from || t > to) continue;
+    const dt = p.timeDeltas[i + 1] ?? 0; // the time until the next sample belongs to this one
+    const node = byId.get(p.samples[i])!;
+    const f = node.callFrame;
+    total += dt;
+    const area = areaOf(f);
+    if (area === 'idle') idle += dt;
+    areaUs.set(area, (areaUs.get(area) ?? 0) + dt);
+    const key = `${f.functionName}@${f.url}:${f.lineNumber}`;
+    const s = selfByKey.get(key) ?? { fn: f.functionName || '(anonymous)', where: whereOf(f), area, us: 0 };
+    s.us += dt;
+    selfByKey.set(key, s);
+    // inclusive time of Pier's own functions: each distinct frame on the stack once
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const cf = byId.get(id)!.callFrame;
+      if (!cf.url.startsWith(`file://${ROOT}/src/`)) continue;
+      const k = `${cf.functionName}@${cf.url}:${cf.lineNumber}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const e = inclusive.get(k) ?? { fn: cf.functionName || '(anonymous)', where: whereOf(cf), us: 0 };
+      e.us += dt;
+      inclusive.set(k, e);
+    }
+  }
+  const share = (us: number) => (total > 0 ? us / total : 0);
+  return {
+    windowMs: total / 1000,
+    busyShare: share(total - idle),
+    byArea: [...areaUs.entries()].map(([area, us]) => ({ area, ms: us / 1000, share: share(us) })).sort((a, b) => b.ms - a.ms),
+    topSelf: [...selfByKey.values()]
+      .filter((s) => s.area !== 'idle')
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 25)
+      .map((s) => ({ fn: s.fn, where: s.where, area: s.area, ms: s.us / 1000, share: share(s.us) })),
+    pierInclusive: [...inclusive.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 25)
+      .map((s) => ({ fn: s.fn, where: s.where, ms: s.us / 1000, share: share(s.us) })),
+  };
+}
+
+const pctStr = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+export function profileMarkdown(title: string, s: ProfileSummary): string {
+  const lines = [
+    `### ${title}`,
+    '',
+    `Window ${(s.windowMs / 1000).toFixed(1)} s of samples; main thread busy ${pctStr(s.busyShare)} of it.`,
+    '',
+    '| area (self time) | ms | share | share of busy time |',
+    '| --- | ---: | ---: | ---: |',
+    ...s.byArea.slice(0, 18).map((a) => `| ${a.area} | ${a.ms.toFixed(0)} | ${pctStr(a.share)} | ${a.area === 'idle' ? '' : pctStr(a.share / s.busyShare)} |`),
+    '',
+    '| function (self time) | where | ms | share |',
+    '| --- | --- | ---: | ---: |',
+    ...s.topSelf.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)} |`),
+    '',
+    '| Pier function (inclusive time) | where | ms | share |',
+    '| --- | --- | ---: | ---: |',
+    ...s.pierInclusive.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  const file = process.argv[2];
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  if (!file) {
+    console.error('usage: tsx bench/lib/profile.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>]');
+    process.exit(2);
+  }
+  console.log(profileMarkdown(file, summarizeProfile(file, { lastSec: arg('--last'), skipEndSec: arg('--skip-end') })));
+}

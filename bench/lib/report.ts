@@ -1,0 +1,175 @@
+/** The benchmark's markdown report, built from the results JSON. */
+import type { BurstResult } from '../burst.js';
+import type { ScheduleRun, SdkResult, Section } from '../extras.js';
+import type { LoadResult } from '../loadgen.js';
+import type { CpuUse } from './machine.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { CommitRate } from './pg.js';
+
+export interface PathRun {
+  store: 'SQLite' | 'PostgreSQL';
+  path: string;
+  load: LoadResult;
+  cpu: CpuUse;
+  pierMemMiB: { rssMiB: number; hwmMiB: number } | null;
+}
+
+export interface SlowRun {
+  store: 'SQLite' | 'PostgreSQL';
+  delayMs: number;
+  burst: BurstResult;
+  peakInFlightAtPg: number;
+  pierRssBeforeMiB: number | null;
+  pierPeakRssMiB: number | null;
+  /** TCP listen-queue overflows during the burst (machine-wide TcpExt counter): SYNs the kernel dropped */
+  listenOverflows: number | null;
+}
+
+export interface Aim {
+  name: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export interface Results {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  mode: 'full' | 'quick' | 'smoke';
+  settings: { connections: number; durationSec: number; warmupSec: number; burst: number; slowDelayMs: number; logLevel: string };
+  machine: Record<string, unknown>;
+  postgres: Record<string, unknown> | { unavailable: string };
+  ceilings: {
+    bareHttp: { load: LoadResult; cpu: CpuUse } | null;
+    rawCommit: CommitRate | { unavailable: string } | null;
+    rawCommitAtPierPool: CommitRate | null;
+    simulator: { load: LoadResult; cpu: CpuUse } | null;
+  };
+  paths: PathRun[];
+  slow: SlowRun[];
+  aims: Aim[];
+  schedules: Section<{ runs: ScheduleRun[] }>;
+  sdk: SdkResult;
+  profiles: Array<{ store: string; file: string; summaryFile: string; top: string[] }>;
+  notes: string[];
+  errors: string[];
+}
+
+const n0 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : Math.round(x).toLocaleString('en-US'));
+const ms = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : Number.isInteger(x) ? String(x) : x.toFixed(1));
+const n1 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1));
+/** CPU milliseconds per answered request: the number least disturbed by other work on the machine */
+const perReq = (cores: number | undefined, rps: number) => (cores !== undefined && rps > 0 ? ((cores * 1000) / rps).toFixed(2) : '—');
+const busy = (c: CpuUse) => `${n1(c.machineBusyCores)} (${n1(c.otherCores)})`;
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? (a / b).toFixed(2) : '—');
+
+export function renderMarkdown(r: Results): string {
+  const m = r.machine as { nproc: number; cpuModel: string; memoryGiB: number; node: string; kernel: string; loadavgAtStart: number[]; loadavgAtEnd?: number[] };
+  const pgInfo = r.postgres as Record<string, unknown>;
+  const bare = r.ceilings.bareHttp?.load.rps ?? null;
+  const commit = r.ceilings.rawCommit && 'perSec' in r.ceilings.rawCommit ? r.ceilings.rawCommit : null;
+  const out: string[] = [];
+  out.push(`## Pier benchmark, ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC (${r.mode})`);
+  out.push('');
+  out.push(
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
+      ('unavailable' in pgInfo
+        ? `PostgreSQL unavailable (${String(pgInfo.unavailable)}). `
+        : `PostgreSQL ${String(pgInfo.server_version).split(' ')[0]} (synchronous_commit ${pgInfo.synchronous_commit}, fsync ${pgInfo.fsync}, ${pgInfo.wal_sync_method}). `) +
+      `Load average ${m.loadavgAtStart.join(' ')} at start, ${(m.loadavgAtEnd ?? []).join(' ')} at the end.`,
+  );
+  out.push('');
+  const others = [...r.paths.map((p) => p.cpu), r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].map((c) => c?.otherCores ?? 0);
+  out.push(
+    `Other work on the machine during the measurements: up to ${Math.max(0, ...others).toFixed(1)} of ${m.nproc} cores (last column of the table). ` +
+      'The `server CPU ms/req` column is the number least disturbed by it.',
+  );
+  out.push('');
+  out.push(
+    `Concurrency ${r.settings.connections}, ${r.settings.durationSec} s per measurement after ${r.settings.warmupSec} s of warm-up (${r.settings.warmupSec * 3} s before the first path on each Pier); ` +
+      `Pier, the tPay simulator, the load generator (autocannon) and each ceiling run in their own processes; Pier logs at \`${r.settings.logLevel}\`. ` +
+      'Every request has its own merchant_uid; an answer counts only with HTTP 2xx and V1 code 0 (and, sampled, status `paid` for the merchant_uid sent).',
+  );
+  out.push('');
+  out.push('| what | store | req/s | p50 ms | p99 ms | max ms | errors | ÷ bare HTTP | ÷ raw commit | server CPU (cores) | server CPU ms/req | PostgreSQL CPU ms/req | machine busy (other work), cores |');
+  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const p of r.paths) {
+    const l = p.load;
+    out.push(
+      `| ${p.path} | ${p.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${p.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | ${n1(p.cpu.cores.pier)} | ${perReq(p.cpu.cores.pier, l.okPerSec)} | ${perReq(p.cpu.cores.postgres, l.okPerSec)} | ${busy(p.cpu)} |`,
+    );
+  }
+  if (r.ceilings.bareHttp) {
+    const l = r.ceilings.bareHttp.load;
+    out.push(`| ceiling: bare Node HTTP, fixed JSON | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | 1.00 | — | ${n1(r.ceilings.bareHttp.cpu.cores.server)} | ${perReq(r.ceilings.bareHttp.cpu.cores.server, l.okPerSec)} | — | ${busy(r.ceilings.bareHttp.cpu)} |`);
+  }
+  if (commit) {
+    out.push(`| ceiling: raw commit, INSERT + UPDATE per payment (${commit.tool}, ${commit.clients} clients) | PostgreSQL | ${n0(commit.perSec)} | — | — | — | 0 | — | 1.00 | — | — | — | — |`);
+  } else if (r.ceilings.rawCommit && 'unavailable' in r.ceilings.rawCommit) {
+    out.push(`| ceiling: raw commit | PostgreSQL | unavailable: ${r.ceilings.rawCommit.unavailable} | | | | | | | | | | |`);
+  }
+  if (r.ceilings.rawCommitAtPierPool) {
+    const c = r.ceilings.rawCommitAtPierPool;
+    out.push(`| context: raw commit with ${c.clients} clients (Pier's pool size) | PostgreSQL | ${n0(c.perSec)} | — | — | — | 0 | — | ${ratio(c.perSec, commit?.perSec)} | — | — | — | — |`);
+  }
+  if (r.ceilings.simulator) {
+    const l = r.ceilings.simulator.load;
+    out.push(`| context: tPay simulator alone, payments_token | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | — | ${n1(r.ceilings.simulator.cpu.cores.simulator)} | ${perReq(r.ceilings.simulator.cpu.cores.simulator, l.okPerSec)} | — | ${busy(r.ceilings.simulator.cpu)} |`);
+  }
+  out.push('');
+  out.push('| aim | target | measured | met |');
+  out.push('| --- | --- | --- | --- |');
+  for (const a of r.aims) out.push(`| ${a.name} | ${a.target} | ${a.measured} | ${a.met === null ? 'n/a' : a.met ? 'yes' : '**no**'} |`);
+  out.push('');
+  if (r.slow.length > 0) {
+    out.push(`Slow PG: the simulator answers ${r.slow[0].delayMs} ms after each request (a delaying proxy in front of it); ${r.slow[0].burst.count.toLocaleString('en-US')} \`again\` payments sent at once, each on its own connection.`);
+    out.push('');
+    out.push('| store | sent | paid | failed | peak in flight at the PG | SYNs dropped (listen queue full) | wall s | p50 ms | p99 ms | max ms | Pier RSS before MiB | Pier peak RSS (VmHWM) MiB |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const s of r.slow) {
+      const b = s.burst;
+      out.push(`| ${s.store} | ${b.count} | ${b.ok} | ${b.failed} | ${s.peakInFlightAtPg} | ${s.listenOverflows ?? '—'} | ${(b.wallMs / 1000).toFixed(2)} | ${n0(b.latencyMs.p50)} | ${n0(b.latencyMs.p99)} | ${n0(b.latencyMs.max)} | ${n0(s.pierRssBeforeMiB)} | ${n0(s.pierPeakRssMiB)} |`);
+    }
+    out.push('');
+  }
+  if (!r.schedules.available) out.push(`Schedules and webhooks (issue #4): ${r.schedules.reason}.`);
+  else {
+    const first = r.schedules.runs[0];
+    out.push(
+      `Schedules and webhooks (issue #4): ${first ? first.schedules.toLocaleString('en-US') : 'N'} schedules of one billing key, all due at the same second, ` +
+        'each with `notice_url` = a local receiver; execute s = from the due time until every schedule has a final payment; duplicates = payments beyond one per merchant_uid.',
+    );
+    out.push('');
+    out.push('| Pier processes | schedules | create s | execute s | executed/s | paid | failed | duplicates | webhooks received | webhooks/s |');
+    out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const s of r.schedules.runs) {
+      out.push(`| ${s.processes} | ${s.schedules} | ${n1(s.createSec)} | ${n1(s.executeSec)} | ${n0(s.executedPerSec)} | ${s.paid} | ${s.failed} | ${s.duplicates} | ${s.webhooks.received} | ${n0(s.webhooks.perSec)} |${s.note ? ` ${s.note}` : ''}`);
+    }
+  }
+  out.push('');
+  const sdk = r.sdk.sdk;
+  const fp = r.sdk.firstPaint;
+  out.push(
+    'SDK and checkout (issue #3): ' +
+      ('missing' in sdk ? `SDK bundle: ${sdk.missing}` : `SDK bundle ${sdk.path}: ${(sdk.gzipBytes / 1024).toFixed(1)} kB gzipped (gzip -9; ${(sdk.bytes / 1024).toFixed(1)} kB raw; aim < 15 kB)`) +
+      '; ' +
+      ('missing' in fp ? `first paint: ${fp.missing}` : `first contentful paint of the checkout ${fp.page} in headless chromium: ${n0(fp.fcpMs)} ms (load event ${n0(fp.loadMs)} ms; median of ${fp.runs} cold loads; aim < 1 s)`) +
+      '.',
+  );
+  if (r.notes.length > 0 || r.errors.length > 0) {
+    out.push('');
+    for (const note of r.notes) out.push(`- ${note}`);
+    for (const e of r.errors) out.push(`- **error:** ${e.split('\n').slice(0, 3).join(' ').slice(0, 400)}`);
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+// `npx tsx bench/lib/report.ts <results.json> [out.md]` renders a results file again
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  const md = renderMarkdown(JSON.parse(readFileSync(process.argv[2], 'utf8')) as Results);
+  if (process.argv[3]) writeFileSync(process.argv[3], md);
+  else process.stdout.write(md);
+}

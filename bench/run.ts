@@ -1,0 +1,514 @@
+/**
+ * `npm run bench`: throughput, latency and memory of Pier's payment paths against this machine's
+ * own ceilings, in one run. See docs/performance.md.
+ *
+ *   npm run bench                 # full run, 4-6 minutes -> bench/results/<time>.json, latest.md
+ *   npm run bench -- --quick      # 3 s per measurement, 1,000 schedules -> latest-quick.md
+ *   npm run bench -- --smoke      # 1 s per measurement: checks that the bench itself works (exit 1 if not)
+ *   npm run bench -- --profile    # also CPU-profile Pier during the `again` load (SQLite and PostgreSQL)
+ *   npm run bench -- --no-postgres
+ *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite sdk postgres commit slow schedules
+ *   npm run bench -- --skip schedules
+ *
+ * Env: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default TEST_DATABASE_URL or
+ * postgres://postgres@127.0.0.1:5432/postgres), BENCH_NO_PGBENCH=1 (use the script instead).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BurstResult, BurstSpec } from './burst.js';
+import { runSchedules, schedulesAvailable, sdkSection, type ScheduleRun } from './extras.js';
+import type { LoadResult, LoadSpec } from './loadgen.js';
+import { cpuMeter, listenDrops, machineInfo } from './lib/machine.js';
+import { commitRate, createDatabase, serverInfo, type BenchDatabase, type CommitRate } from './lib/pg.js';
+import { setupMerchant, startPierProc, startSimulator, BENCH_CARD, type PierProc } from './lib/pier.js';
+import { profileMarkdown, summarizeProfile } from './lib/profile.js';
+import { freePort, memoryOf, ROOT, startNode, stop, stopAll, waitForHttp, type Child } from './lib/proc.js';
+import { renderMarkdown, type Aim, type PathRun, type Results, type SlowRun } from './lib/report.js';
+
+// ---------------------------------------------------------------- options
+
+const argv = process.argv.slice(2);
+const flag = (f: string) => argv.includes(f);
+const value = (f: string) => {
+  const i = argv.indexOf(f);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+if (flag('--help') || flag('-h')) {
+  console.log('usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,sdk,postgres,commit,slow,schedules] [--connections N] [--duration S] [--out DIR]');
+  process.exit(0);
+}
+const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
+const PRESETS = {
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, customers: 64 },
+  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, customers: 32 },
+  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, customers: 8 },
+} as const;
+const preset = PRESETS[mode];
+const connections = Number(value('--connections') ?? 64);
+const durationSec = Number(value('--duration') ?? preset.durationSec);
+const warmupSec = preset.warmupSec;
+const SLOW_DELAY_MS = 300;
+const LOG_LEVEL = 'warn';
+const withProfile = flag('--profile');
+const withPostgres = !flag('--no-postgres');
+const outDir = value('--out') ?? join(ROOT, 'bench', 'results');
+/** sections: http, simulator, sqlite, sdk, postgres, commit, slow, schedules (--only a,b / --skip a,b) */
+const only = value('--only')?.split(',');
+const skip = value('--skip')?.split(',') ?? [];
+const want = (name: string) => (!only || only.includes(name)) && !skip.includes(name);
+const adminUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const runTag = Date.now().toString(36).slice(-5);
+
+// ---------------------------------------------------------------- progress
+
+const tty = process.stderr.isTTY;
+let lastProgressAt = 0;
+let progressShown = false;
+function say(line: string) {
+  if (progressShown && tty) process.stderr.write('\n');
+  progressShown = false;
+  process.stderr.write(`${line}\n`);
+}
+function progress(line: string) {
+  if (tty) {
+    process.stderr.write(`\r\x1b[2K  ${line}`);
+    progressShown = true;
+  } else if (Date.now() - lastProgressAt > 2000) {
+    process.stderr.write(`  ${line}\n`);
+    lastProgressAt = Date.now();
+  }
+}
+const started = Date.now();
+const clock = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s`;
+function phase(title: string) {
+  say(`[${clock()}] ${title}`);
+}
+
+// ---------------------------------------------------------------- generator processes
+
+interface Worker {
+  proc: ChildProcess;
+  /** `onMeasuring` is called when the warm-up is over and the measured window starts */
+  run<T>(spec: unknown, onMeasuring?: () => void): Promise<T>;
+}
+
+/** Forks bench/loadgen.ts or bench/burst.ts: a separate process that takes orders over IPC. */
+async function forkWorker(entry: string): Promise<Worker> {
+  const proc = fork(join(ROOT, entry), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.once('message', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`${entry} exited with ${code}`)));
+  });
+  return {
+    proc,
+    run<T>(spec: unknown, onMeasuring?: () => void) {
+      return new Promise<T>((resolve, reject) => {
+        const onMsg = (m: { type: string; result?: T; message?: string } & Record<string, unknown>) => {
+          if (m.type === 'measuring') {
+            onMeasuring?.();
+            return;
+          }
+          if (m.type === 'progress') {
+            if ('durationSec' in m) {
+              progress(`${String(m.label)}: ${Number(m.elapsedSec).toFixed(0)}/${Number(m.durationSec)} s, ${Number(m.responses).toLocaleString('en-US')} answers, ${Number(m.errors)} errors`);
+            } else {
+              progress(`${String(m.label)}: ${Number(m.done).toLocaleString('en-US')}/${Number(m.count).toLocaleString('en-US')} answered, ${Number(m.failed)} failed`);
+            }
+            return;
+          }
+          proc.off('message', onMsg);
+          if (m.type === 'result') resolve(m.result as T);
+          else reject(new Error(m.message ?? 'worker failed'));
+        };
+        proc.on('message', onMsg);
+        proc.send({ type: 'run', spec });
+      });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- the run
+
+const work = mkdtempSync(join(tmpdir(), 'pier-bench-'));
+const results: Results = {
+  version: 1,
+  startedAt: new Date().toISOString(),
+  finishedAt: '',
+  mode,
+  settings: { connections, durationSec, warmupSec, burst: preset.burst, slowDelayMs: SLOW_DELAY_MS, logLevel: LOG_LEVEL },
+  machine: machineInfo(),
+  postgres: { unavailable: 'not tried' },
+  ceilings: { bareHttp: null, rawCommit: null, rawCommitAtPierPool: null, simulator: null },
+  paths: [],
+  slow: [],
+  aims: [],
+  schedules: { available: false, reason: 'not available yet' },
+  sdk: { sdk: { missing: 'not measured' }, firstPaint: { missing: 'not measured' } },
+  profiles: [],
+  notes: [],
+  errors: [],
+};
+let benchDb: BenchDatabase | null = null;
+let loadgen: Worker | null = null;
+let burster: Worker | null = null;
+
+async function cleanup() {
+  loadgen?.proc.kill();
+  burster?.proc.kill();
+  await stopAll();
+  if (benchDb) await benchDb.drop().catch((err: Error) => say(`could not drop ${benchDb?.name}: ${err.message}`));
+  rmSync(work, { recursive: true, force: true });
+}
+// Ctrl-C reaches npm, tsx and this process, and tsx relays it again: stay subscribed (a second
+// signal with no listener left would end the process before the database is dropped)
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    say('interrupted: stopping processes and dropping the bench database');
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Runs one section; a failure is recorded and the run goes on. */
+async function section(name: string, fn: () => Promise<void>) {
+  try {
+    await fn();
+  } catch (err) {
+    const msg = `${name}: ${(err as Error).message}`;
+    results.errors.push(msg.slice(0, 2000));
+    say(`  FAILED ${msg}`);
+  }
+}
+
+/** a path relative to the repository when it is inside it */
+const rel = (f: string) => (f.startsWith(`${ROOT}/`) ? f.slice(ROOT.length + 1) : f);
+
+let specSeq = 0;
+function loadSpec(label: string, kind: LoadSpec['kind'], url: string, extra: Partial<LoadSpec>): LoadSpec {
+  // a prefix of its own for every measurement, so merchant_uids never repeat within a run
+  return { label, kind, url, connections, durationSec, warmupSec, uidPrefix: `b${runTag}${(++specSeq).toString(36)}_`, sampleEvery: 25, ...extra };
+}
+
+function summary(l: LoadResult) {
+  return `${Math.round(l.okPerSec).toLocaleString('en-US')} req/s, p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms, max ${l.latencyMs.max} ms, ${l.errors.total} errors${l.errors.examples[0] ? ` (e.g. ${l.errors.examples[0].slice(0, 160)})` : ''}`;
+}
+
+/** again, onetime, GET on one running Pier. */
+async function measurePaths(store: PathRun['store'], pier: PierProc, sim: Child, tag: string) {
+  const setup = await setupMerchant(pier.url, preset.customers, `${runTag}${tag}`);
+  const pids = { pier: pier.child.pid, simulator: sim.pid, loadgen: loadgen!.proc.pid };
+  const run = async (path: string, spec: LoadSpec) => {
+    let meter = cpuMeter(pids, store === 'PostgreSQL');
+    const load = await loadgen!.run<LoadResult>(spec, () => (meter = cpuMeter(pids, store === 'PostgreSQL')));
+    const cpu = meter.end();
+    results.paths.push({ store, path, load: { ...load, impUids: [] }, cpu, pierMemMiB: memoryOf(pier.child.pid) });
+    say(`  ${store} ${path}: ${summary(load)}; Pier ${cpu.cores.pier ?? '?'} cores, machine ${cpu.machineBusyCores ?? '?'} cores busy`);
+    return load;
+  };
+  // the first path measured on a fresh Pier also warms up the code every path shares (JIT): longer warm-up
+  const again = await run(
+    'POST /subscribe/payments/again',
+    loadSpec(`${store} again`, 'again', pier.url, { token: setup.token, customerUids: setup.customerUids, collectImpUids: 20_000, warmupSec: warmupSec * 3 }),
+  );
+  await run('POST /subscribe/payments/onetime', loadSpec(`${store} onetime`, 'onetime', pier.url, { token: setup.token, card: BENCH_CARD }));
+  await run('GET /payments/{imp_uid}', loadSpec(`${store} get`, 'get', pier.url, { token: setup.token, impUids: again.impUids }));
+  return setup;
+}
+
+/** A separate Pier under --cpu-prof on the same database, during the `again` load only. */
+async function profileAgain(store: string, opts: { dataDir: string; databaseUrl: string; jtnetUrl: string }, sim: Child) {
+  const profDir = join(outDir, 'profiles');
+  mkdirSync(profDir, { recursive: true });
+  const before = new Set(readdirSync(profDir));
+  const pier = await startPierProc({ name: `pier-profile-${store}`, ...opts, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+  const setup = await setupMerchant(pier.url, preset.customers, `${runTag}p${store.slice(0, 1)}`);
+  const load = await loadgen!.run<LoadResult>(loadSpec(`${store} again (profiled)`, 'again', pier.url, { token: setup.token, customerUids: setup.customerUids, warmupSec: warmupSec * 3 }));
+  const stopAt = Date.now();
+  await stop(pier.child);
+  const skipEndSec = (Date.now() - stopAt) / 1000;
+  void sim;
+  const fresh = readdirSync(profDir).filter((f) => !before.has(f) && f.endsWith('.cpuprofile')).sort();
+  if (fresh.length === 0) throw new Error('no .cpuprofile written');
+  // the main thread's profile is the first one written by that pid (the others are loader threads)
+  const file = join(profDir, fresh[0]);
+  const s = summarizeProfile(file, { lastSec: durationSec, skipEndSec });
+  const md = profileMarkdown(`Pier on ${store}, \`again\` at concurrency ${connections} (profiled run: ${Math.round(load.okPerSec)} req/s, p99 ${load.latencyMs.p99} ms)`, s);
+  const summaryFile = file.replace(/\.cpuprofile$/, '.md');
+  writeFileSync(summaryFile, md);
+  const top = s.byArea.slice(0, 6).map((a) => `${a.area} ${(a.share * 100).toFixed(0)}%`);
+  results.profiles.push({ store, file: rel(file), summaryFile: rel(summaryFile), top });
+  say(`  profile (${store}): ${top.join(', ')} -> ${rel(summaryFile)}`);
+}
+
+/** 2,000 payments at once against a PG that answers after 300 ms. */
+async function slowBurst(store: SlowRun['store'], databaseUrl: string, dataDir: string, proxyUrl: string) {
+  const pier = await startPierProc({ name: `pier-slow-${store}`, dataDir, databaseUrl, jtnetUrl: proxyUrl, logLevel: LOG_LEVEL });
+  try {
+    const setup = await setupMerchant(pier.url, 16, `${runTag}slow${store.slice(0, 1)}`);
+    await fetch(`${proxyUrl}/__bench_stats/reset`);
+    const before = memoryOf(pier.child.pid);
+    const drops0 = listenDrops();
+    const spec: BurstSpec = { label: `${store} slow PG burst`, url: pier.url, token: setup.token, count: preset.burst, customerUids: setup.customerUids, uidPrefix: `b${runTag}burst${store.slice(0, 1)}_` };
+    const burst = await burster!.run<BurstResult>(spec);
+    const after = memoryOf(pier.child.pid);
+    const drops1 = listenDrops();
+    const listenOverflows = drops0 && drops1 ? drops1.overflows - drops0.overflows : null;
+    const stats = (await (await fetch(`${proxyUrl}/__bench_stats`)).json()) as { peakInFlight: number };
+    results.slow.push({ store, delayMs: SLOW_DELAY_MS, burst, peakInFlightAtPg: stats.peakInFlight, pierRssBeforeMiB: before?.rssMiB ?? null, pierPeakRssMiB: after?.hwmMiB ?? null, listenOverflows });
+    say(
+      `  ${store}: ${burst.ok}/${burst.count} paid, ${burst.failed} failed in ${(burst.wallMs / 1000).toFixed(2)} s; peak ${stats.peakInFlight} in flight at the PG; ` +
+        `p50 ${Math.round(burst.latencyMs.p50)} ms, p99 ${Math.round(burst.latencyMs.p99)} ms; ${listenOverflows ?? '?'} SYNs dropped at a full listen queue; Pier RSS ${Math.round(before?.rssMiB ?? NaN)} MiB -> peak ${Math.round(after?.hwmMiB ?? NaN)} MiB` +
+        (burst.examples[0] ? `; e.g. ${burst.examples[0].slice(0, 160)}` : ''),
+    );
+  } finally {
+    await stop(pier.child);
+  }
+}
+
+try {
+  say(`Pier benchmark (${mode}): concurrency ${connections}, ${durationSec} s per measurement; work dir ${work}`);
+  const m = results.machine as { nproc: number; cpuModel: string; memoryGiB: number; loadavgAtStart: number[] };
+  say(`machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, node ${process.version}, load average ${m.loadavgAtStart.join(' ')}`);
+  if (m.loadavgAtStart[0] > m.nproc * 0.5) results.notes.push(`The machine was busy before the run (load average ${m.loadavgAtStart[0]} on ${m.nproc} CPUs at the start): absolute numbers are noisy; the ratios are measured in the same minutes.`);
+
+  if (withPostgres) {
+    try {
+      results.postgres = await serverInfo(adminUrl);
+    } catch (err) {
+      results.postgres = { unavailable: `${adminUrl.replace(/\/\/[^@]*@/, '//')}: ${(err as Error).message}` };
+      results.notes.push(`PostgreSQL sections skipped: ${(err as Error).message}`);
+    }
+  } else {
+    results.postgres = { unavailable: '--no-postgres' };
+  }
+  const pgOk = !('unavailable' in results.postgres);
+
+  phase('starting the tPay simulator and the load generator (separate processes)');
+  const sim = await startSimulator(join(work, 'sim'));
+  loadgen = await forkWorker('bench/loadgen.ts');
+  burster = await forkWorker('bench/burst.ts');
+
+  // ------------------------------------------------ SQLite, with the ceilings measured alongside
+  phase('SQLite: starting Pier');
+  const sqliteDir = join(work, 'sqlite');
+  const sqliteUrl = `sqlite:${join(sqliteDir, 'pier.sqlite')}`;
+  let pier: PierProc | null = await startPierProc({ name: 'pier-sqlite', dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+  const probe = await setupMerchant(pier.url, 1, `${runTag}probe`);
+
+  await section('HTTP ceiling', async () => {
+    if (!want('http')) return;
+    phase('ceiling: bare Node HTTP server answering a fixed JSON body (a real `again` answer)');
+    const bodyFile = join(work, 'bare-body.json');
+    writeFileSync(bodyFile, probe.sampleAgainBody);
+    const port = await freePort();
+    const bare = startNode('bare-http', 'bench/bare-server.ts', { BARE_PORT: String(port), BARE_BODY_FILE: bodyFile });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/`, bare);
+      const pids = { server: bare.pid, loadgen: loadgen!.proc.pid };
+      let meter = cpuMeter(pids, false);
+      const load = await loadgen!.run<LoadResult>(loadSpec('bare HTTP', 'bare', `http://127.0.0.1:${port}`, {}), () => (meter = cpuMeter(pids, false)));
+      results.ceilings.bareHttp = { load, cpu: meter.end() };
+      say(`  bare HTTP: ${summary(load)}`);
+    } finally {
+      await stop(bare);
+    }
+  });
+
+  await section('simulator context', async () => {
+    if (mode === 'quick' || !want('simulator')) return;
+    phase('context: the tPay simulator alone (payments_token with a billing key)');
+    const { JTNET_TEST_MIDS } = await import('../src/core/sandbox.js');
+    const acct = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
+    const res = await fetch(`${sim.url}/api/v1/gen_billkey`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ mid: acct.mid, api_key: acct.merchantKey, card_num: BENCH_CARD.card_number, card_exp: '3012', card_pwd: '00', buyer_auth_num: '820213' }).toString(),
+    });
+    const key = (await res.json()) as { result_cd: string; card_token: string };
+    if (key.result_cd !== '0000') throw new Error(`gen_billkey: ${JSON.stringify(key)}`);
+    const pids = { simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
+    let meter = cpuMeter(pids, false);
+    const load = await loadgen!.run<LoadResult>(
+      loadSpec('tPay simulator', 'sim', sim.url, { sim: { mid: acct.mid, apiKey: acct.merchantKey, cardToken: key.card_token } }),
+      () => (meter = cpuMeter(pids, false)),
+    );
+    results.ceilings.simulator = { load, cpu: meter.end() };
+    say(`  simulator: ${summary(load)}`);
+  });
+
+  await section('SQLite paths', async () => {
+    if (!want('sqlite')) return;
+    phase('SQLite: again, onetime, GET');
+    await measurePaths('SQLite', pier!, sim.child, 's');
+  });
+  await section('SDK and checkout', async () => {
+    if (!want('sdk')) return;
+    phase('SDK bundle and checkout first paint (issue #3)');
+    results.sdk = await sdkSection(pier!.url, /IMP\.init\('(imp\d{8})'\)/.exec(pier!.child.tail())?.[1] ?? null);
+    const s = results.sdk;
+    say(`  SDK: ${'missing' in s.sdk ? s.sdk.missing : `${s.sdk.path} ${s.sdk.gzipBytes} bytes gzipped`}; first paint: ${'missing' in s.firstPaint ? s.firstPaint.missing : `checkout ${Math.round(s.firstPaint.fcpMs)} ms`}`);
+  });
+  await stop(pier.child);
+  pier = null;
+  if (withProfile && want('sqlite')) {
+    await section('profile SQLite', async () => {
+      phase('profiling Pier on SQLite during `again` (node --cpu-prof, a separate run)');
+      await profileAgain('SQLite', { dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url }, sim.child);
+    });
+  }
+
+  // ------------------------------------------------ PostgreSQL
+  if (pgOk && (want('postgres') || want('commit') || want('slow') || want('schedules'))) {
+    await section('PostgreSQL paths', async () => {
+      benchDb = await createDatabase(adminUrl);
+      phase(`PostgreSQL: created database ${benchDb.name}; starting Pier`);
+      const pgDir = join(work, 'pg');
+      const pgPier = await startPierProc({ name: 'pier-pg', dataDir: pgDir, databaseUrl: benchDb.url, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+      try {
+        // starting Pier migrated the database, which the raw-commit ceiling needs too
+        const setup = want('postgres') ? await measurePaths('PostgreSQL', pgPier, sim.child, 'p') : await setupMerchant(pgPier.url, 1, `${runTag}p`);
+        if (want('schedules')) {
+          phase('schedules and webhooks (issue #4): probing');
+          const avail = await schedulesAvailable(pgPier, setup.token, setup.customerUids[0], mode === 'smoke' ? 6 : 15);
+          results.schedules = avail.ok ? { available: true, runs: [] } : { available: false, reason: avail.reason };
+        }
+      } finally {
+        await stop(pgPier.child);
+      }
+    });
+    await section('raw commit ceiling', async () => {
+      if (!want('commit')) return;
+      if (!benchDb) throw new Error('no bench database');
+      phase(`ceiling: raw commit rate on the same PostgreSQL (INSERT + UPDATE per payment, ${connections} clients)`);
+      const rate = await commitRate(benchDb.url, connections, durationSec, work, (l) => progress(`raw commit: ${l}`));
+      results.ceilings.rawCommit = rate;
+      say(`  raw commit (${rate.tool}, ${rate.clients} clients): ${Math.round(rate.perSec).toLocaleString('en-US')} payments/s`);
+      if (mode === 'full') {
+        const atPool: CommitRate = await commitRate(benchDb.url, 10, Math.min(durationSec, 5), work, (l) => progress(`raw commit (10 clients): ${l}`));
+        results.ceilings.rawCommitAtPierPool = atPool;
+        say(`  raw commit (${atPool.tool}, 10 clients = Pier's pool): ${Math.round(atPool.perSec).toLocaleString('en-US')} payments/s`);
+      }
+    });
+    if (withProfile && want('postgres') && benchDb) {
+      await section('profile PostgreSQL', async () => {
+        phase('profiling Pier on PostgreSQL during `again` (node --cpu-prof, a separate run)');
+        await profileAgain('PostgreSQL', { dataDir: join(work, 'pg'), databaseUrl: benchDb!.url, jtnetUrl: sim.url }, sim.child);
+      });
+    }
+  } else {
+    results.ceilings.rawCommit = { unavailable: 'PostgreSQL not reachable' };
+  }
+
+  // ------------------------------------------------ slow PG
+  await section('slow PG', async () => {
+    if (!want('slow')) return;
+    phase(`slow PG: ${preset.burst.toLocaleString('en-US')} payments at once, simulator answering after ${SLOW_DELAY_MS} ms`);
+    const port = await freePort();
+    const proxy = startNode('delay-proxy', 'bench/delay-proxy.ts', { PROXY_PORT: String(port), PROXY_TARGET: sim.url, PROXY_DELAY_MS: String(SLOW_DELAY_MS) });
+    const proxyUrl = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHttp(`${proxyUrl}/__bench_stats`, proxy);
+      const slowDir = join(work, 'slow-sqlite');
+      await slowBurst('SQLite', `sqlite:${join(slowDir, 'pier.sqlite')}`, slowDir, proxyUrl);
+      if (pgOk && benchDb) await slowBurst('PostgreSQL', benchDb.url, join(work, 'pg'), proxyUrl);
+    } finally {
+      await stop(proxy);
+    }
+  });
+
+  // ------------------------------------------------ schedules and webhooks (issue #4)
+  if (results.schedules.available && benchDb && want('schedules')) {
+    await section('schedules', async () => {
+      const runs: ScheduleRun[] = [];
+      for (const processes of [1, 3]) {
+        phase(`schedules: ${preset.schedules.toLocaleString('en-US')} due at once, ${processes} Pier process(es) on PostgreSQL, webhooks to a local receiver`);
+        const r = await runSchedules({
+          processes,
+          count: preset.schedules,
+          dataDir: join(work, 'pg'),
+          databaseUrl: benchDb!.url,
+          jtnetUrl: sim.url,
+          tag: runTag,
+          // creating 10,000 takes about a second; the lead keeps creation out of the measured time
+          leadSec: 3 + Math.ceil(preset.schedules / 1000),
+          timeoutSec: mode === 'full' ? 120 : 60,
+          progress,
+        });
+        runs.push(r);
+        say(`  ${processes} process(es): executed in ${r.executeSec?.toFixed(1) ?? '—'} s, ${r.paid} paid, ${r.failed} failed, ${r.duplicates} duplicates; ${r.webhooks.received} webhooks (${r.webhooks.perSec?.toFixed(0) ?? '—'}/s)${r.note ? `; ${r.note}` : ''}`);
+      }
+      results.schedules = { available: true, runs };
+    });
+  } else {
+    if (!want('schedules')) results.schedules = { available: false, reason: 'skipped (--only/--skip)' };
+    else if (!benchDb && !results.schedules.available) results.schedules = { available: false, reason: 'needs PostgreSQL' };
+    say(`[${clock()}] schedules and webhooks (issue #4): ${results.schedules.available ? 'needs PostgreSQL' : results.schedules.reason}`);
+  }
+
+  // ------------------------------------------------ aims
+  const bareRps = results.ceilings.bareHttp?.load.rps;
+  const commit = results.ceilings.rawCommit && 'perSec' in results.ceilings.rawCommit ? results.ceilings.rawCommit.perSec : undefined;
+  const find = (store: string, path: string) => results.paths.find((p) => p.store === store && p.path.includes(path))?.load;
+  const aSqlite = find('SQLite', 'again');
+  const aPg = find('PostgreSQL', 'again');
+  const aims: Aim[] = [];
+  aims.push({
+    name: '`again` on SQLite ÷ bare-HTTP ceiling',
+    target: '≥ 0.12',
+    measured: aSqlite && bareRps ? `${(aSqlite.okPerSec / bareRps).toFixed(3)} (${Math.round(aSqlite.okPerSec)} / ${Math.round(bareRps)})` : 'not measured',
+    met: aSqlite && bareRps ? aSqlite.okPerSec / bareRps >= 0.12 : null,
+  });
+  aims.push({
+    name: '`again` on PostgreSQL ÷ raw commit rate',
+    target: '≥ 0.6',
+    measured: aPg && commit ? `${(aPg.okPerSec / commit).toFixed(3)} (${Math.round(aPg.okPerSec)} / ${Math.round(commit)})` : 'not measured',
+    met: aPg && commit ? aPg.okPerSec / commit >= 0.6 : null,
+  });
+  for (const p of results.paths) {
+    aims.push({ name: `p99 of ${p.path} on ${p.store}, c=${connections}`, target: '≤ 20 ms', measured: `${p.load.latencyMs.p99} ms`, met: p.load.latencyMs.p99 <= 20 });
+  }
+  for (const s of results.slow) {
+    aims.push({ name: `slow PG on ${s.store}: ${s.burst.count} in flight, all paid`, target: `${s.burst.count} paid, 0 failed`, measured: `${s.burst.ok} paid, ${s.burst.failed} failed`, met: s.burst.ok === s.burst.count && s.burst.failed === 0 });
+  }
+  const unclean = results.paths.filter((p) => p.load.errors.total > 0);
+  aims.push({ name: 'every request of every measurement succeeded', target: '0 errors', measured: unclean.length === 0 ? '0 errors' : unclean.map((p) => `${p.store} ${p.path}: ${p.load.errors.total}`).join('; '), met: unclean.length === 0 });
+  results.aims = aims;
+} catch (err) {
+  results.errors.push(`run aborted: ${(err as Error).stack ?? (err as Error).message}`);
+  say(`run aborted: ${(err as Error).stack ?? (err as Error).message}`);
+} finally {
+  (results.machine as Record<string, unknown>).loadavgAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  results.finishedAt = new Date().toISOString();
+  await cleanup();
+}
+
+// ---------------------------------------------------------------- output
+mkdirSync(outDir, { recursive: true });
+const stamp = results.startedAt.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+const jsonFile = join(outDir, `${stamp}${mode === 'full' ? '' : `-${mode}`}.json`);
+writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+const md = renderMarkdown(results);
+// latest.md is the last full run (the README shows it); quick and smoke runs have their own file
+const mdFile = join(outDir, mode === 'full' ? 'latest.md' : `latest-${mode}.md`);
+writeFileSync(mdFile, md);
+say(`[${clock()}] done: ${rel(jsonFile)} and ${rel(mdFile)}\n`);
+process.stdout.write(`${md}\n`);
+
+if (mode === 'smoke') {
+  // the smoke run checks the bench itself: every section produced numbers and nothing failed
+  const problems = [...results.errors];
+  if (!results.ceilings.bareHttp) problems.push('no HTTP ceiling');
+  if (results.paths.length < 3) problems.push(`only ${results.paths.length} path measurements`);
+  for (const p of results.paths) if (p.load.errors.total > 0 || p.load.ok === 0) problems.push(`${p.store} ${p.path}: ${p.load.ok} ok, ${p.load.errors.total} errors`);
+  for (const s of results.slow) if (s.burst.failed > 0 || s.burst.ok !== s.burst.count) problems.push(`slow PG ${s.store}: ${s.burst.ok}/${s.burst.count}`);
+  if (problems.length > 0) {
+    console.error(`smoke check FAILED:\n- ${problems.join('\n- ')}`);
+    process.exit(1);
+  }
+  console.error('smoke check passed');
+}
+process.exit(results.errors.length > 0 ? 1 : 0);
