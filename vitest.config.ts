@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     exclude: ['node_modules/**'],
-    testTimeout: 30_000,
+    // generous: CLI tests run child processes and browser tests drive chromium on a 2-core machine
+    testTimeout: 120_000,
     hookTimeout: 60_000,
     // Each file gets its own fresh database; files run in parallel workers.
     pool: 'forks',

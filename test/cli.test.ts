@@ -46,7 +46,7 @@ function run(args: string[], opts: { env?: Record<string, string>; viaSource?: b
   // `--import tsx` would resolve tsx from the cwd: give its loader's own URL so any cwd works
   const argv = opts.viaSource ? ['--import', TSX_LOADER, join(ROOT, 'src/cli/index.ts'), ...args] : [BIN, ...args];
   return new Promise((done) => {
-    execFile(process.execPath, argv, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), timeout: 15_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, argv, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       done({ code, stdout, stderr });
     });

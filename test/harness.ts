@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -58,6 +59,8 @@ export interface TestPier {
   clock: ManualClock;
   simulatorUrl: string;
   simulator: ReturnType<typeof createTpaySimulator>;
+  /** Pier's address when started with `listen: true` */
+  pierUrl: string | null;
   /** everything Pier logged, as text */
   logs(): string;
   sqliteFile: string | null;
@@ -72,6 +75,14 @@ export interface TestPier {
   close(): Promise<void>;
 }
 
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 /**
  * Pier in-process (app.inject) against a fresh database, with a real tPay simulator on a loopback
  * port reached over real HTTP, and a manual clock shared by both.
@@ -83,6 +94,11 @@ export async function startTestPier(
     jtnetUrl?: string;
     /** deps.clock = the DB-backed sandbox clock over the manual clock (`pier sandbox clock`); `clock` stays the manual base */
     sandboxClock?: boolean;
+    /**
+     * also listen on a loopback port (publicUrl = that address), so the simulator can post to Pier
+     * (virtual-account deposit notices); `pierUrl` is then set
+     */
+    listen?: boolean;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
@@ -100,18 +116,22 @@ export async function startTestPier(
   const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000 });
   const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
+  const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;
   const deps: Deps = {
     store,
     vault: Vault.fromSpec(vaultSpec),
-    clock: opts.sandboxClock ? new SandboxClock(store, clock) : clock,
+    clock: pierClock,
     logger,
     mode: 'sandbox',
     connectors: createConnectorRegistry({
-      jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 },
+      jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000, clock: pierClock },
     }),
   };
-  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+  const port = opts.listen ? await freePort() : 0;
+  const publicUrl = opts.listen ? `http://127.0.0.1:${port}` : 'http://localhost:8080';
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorUrl });
   await app.ready();
+  if (opts.listen) await app.listen({ host: '127.0.0.1', port });
 
   const call: TestPier['call'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
@@ -141,6 +161,7 @@ export async function startTestPier(
     clock,
     simulator,
     simulatorUrl,
+    pierUrl: opts.listen ? publicUrl : null,
     sqliteFile: db.sqliteFile,
     databaseUrl: db.url,
     vaultSpec,

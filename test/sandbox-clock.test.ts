@@ -35,7 +35,7 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code
   for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|NODE_OPTIONS$)/.test(k)) env[k] = v;
   Object.assign(env, { DATABASE_URL: pier.databaseUrl, PIER_DATA_DIR: dataDir, PIER_SIMULATOR: 'false', PIER_JTNET_URL: 'http://127.0.0.1:9', ...extra });
   return new Promise((done) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), ...args], { cwd: ROOT, env, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), ...args], { cwd: ROOT, env, timeout: 60_000 }, (err, stdout, stderr) => {
       done({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
   });

@@ -27,7 +27,7 @@ export type PierApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 export interface AppOptions {
   bodyLimit: number;
   publicUrl: string;
-  /** the tPay simulator's URL, for the console's sandbox tools */
+  /** the tPay simulator's URL, for the sandbox tools (console, demo, POST /pier/sandbox/vbank-deposit) */
   simulatorUrl?: string;
 }
 
@@ -129,7 +129,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  await registerRoutes(app, deps);
+  await registerRoutes(app, deps, { simulatorUrl: opts.simulatorUrl });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
   await app.register(consolePlugin, { prefix: '/console', deps, simulatorUrl: opts.simulatorUrl });
   // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)

@@ -63,7 +63,7 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/payments/find/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/findAll/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/status/{payment_status}', support: 'supported' },
-  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card refunds; `enable_webhook: true` sends the `cancelled` webhook; `vat_amount`, `retain_promotion`, `extra` accepted but not acted on' },
+  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card, transfer, phone and virtual-account refunds (a paid vbank needs `refund_holder`, `refund_bank`, `refund_account`); `enable_webhook: true` sends the `cancelled` webhook; `vat_amount`, `retain_promotion`, `extra` accepted but not acted on' },
   { method: 'POST', path: '/payments/prepare', support: 'supported' },
   { method: 'PUT', path: '/payments/prepare', support: 'supported' },
   { method: 'GET', path: '/payments/prepare/{merchant_uid}', support: 'supported' },
@@ -91,6 +91,6 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/tiers/{tier_code}', support: 'not yet' },
   { method: 'GET', path: '/users/pg', support: 'supported' },
   { method: 'POST', path: '/vbanks', support: 'partial', note: 'validates and answers "not supported by this PG" for JTNET, which has no vbank API' },
-  { method: 'PUT', path: '/vbanks/{imp_uid}', support: 'not yet' },
-  { method: 'DELETE', path: '/vbanks/{imp_uid}', support: 'not yet' },
+  { method: 'PUT', path: '/vbanks/{imp_uid}', support: 'partial', note: 'validates and answers "not supported by this PG" (V1: settle only)' },
+  { method: 'DELETE', path: '/vbanks/{imp_uid}', support: 'supported', note: 'virtual accounts issued in the payment window; the account becomes `cancelled`, no webhook' },
 ];

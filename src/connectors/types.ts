@@ -126,6 +126,11 @@ export interface Connector {
   chargeKeyIn(channel: ChannelCredentials, card: CardInput, req: ChargeRequest): Promise<ChargeResult>;
   chargeBillingKey(channel: ChannelCredentials, billingKey: string, req: ChargeRequest): Promise<ChargeResult>;
   refund(channel: ChannelCredentials, req: RefundRequest): Promise<RefundResult>;
+  /**
+   * closes a virtual account issued in the window that nobody has paid into yet (DELETE /vbanks),
+   * when the PG can; a `declined` result leaves it open
+   */
+  revokeVbank?(channel: ChannelCredentials, req: { pgTid: string; moid: string; amount: number; reason: string }): Promise<RefundResult>;
   /** look an attempt up by the moid Pier sent (and the PG tid when known) */
   inquire(channel: ChannelCredentials, q: { moid: string; pgTid?: string | null; aroundMs: number }): Promise<InquiryResult>;
   /** the PG's payment window, when it has one */

@@ -2,8 +2,7 @@ import { ApiError } from '../api/errors.js';
 import { ConnectorError, type ChargeResult } from '../connectors/types.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newImpUid } from '../lib/ids.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { PaymentsTable } from '../store/types.js';
+import { attemptRow, insertAttempt } from './attempts.js';
 import type { ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
@@ -51,66 +50,32 @@ export async function chargeWith(
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
   const impUid = order.impUid ?? newImpUid();
-  const row: PaymentsTable = {
-    imp_uid: impUid,
-    merchant_id: order.merchantId,
-    merchant_uid: order.merchantUid,
-    merchant_uid_lock: order.merchantUid,
-    channel_id: channel.row.id,
-    pg_provider: channel.row.provider,
-    pg_id: channel.row.mid,
-    pay_method: 'card',
-    channel: 'api',
-    status: 'ready',
-    pg_state: 'calling',
-    amount: order.amount,
-    cancel_amount: 0,
-    cancel_pending_amount: 0,
-    tax_free: order.taxFree,
-    vat_amount: order.vatAmount,
-    currency: 'KRW',
-    name: order.name,
-    buyer_name: order.buyer.name,
-    buyer_email: order.buyer.email,
-    buyer_tel: order.buyer.tel,
-    buyer_addr: order.buyer.addr,
-    buyer_postcode: order.buyer.postcode,
-    custom_data: order.customData,
-    notice_url: order.noticeUrl,
-    user_agent: order.userAgent,
-    card_code: null,
-    card_name: null,
-    card_number: null,
-    card_type: null,
-    card_quota: order.cardQuota,
-    apply_num: null,
-    pg_tid: null,
-    receipt_url: null,
-    bank_code: null,
-    bank_name: null,
-    customer_uid: order.customerUid,
-    customer_uid_usage: order.customerUidUsage,
-    fail_reason: null,
-    cancel_reason: null,
-    sandbox: channel.row.sandbox,
-    started_at: now,
-    paid_at: 0,
-    failed_at: 0,
-    cancelled_at: 0,
-    updated_at: now,
-  };
-
-  try {
-    await db.insertInto('payments').values(row).execute();
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    const holder = await db
-      .selectFrom('payments')
-      .select(['status'])
-      .where('merchant_id', '=', order.merchantId)
-      .where('merchant_uid_lock', '=', order.merchantUid)
-      .executeTakeFirst();
-    throw new ApiError('refused', holder && holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+  const row = attemptRow(
+    {
+      impUid,
+      merchantId: order.merchantId,
+      merchantUid: order.merchantUid,
+      channel,
+      payMethod: 'card',
+      via: 'api',
+      pgState: 'calling',
+      amount: order.amount,
+      taxFree: order.taxFree,
+      vatAmount: order.vatAmount,
+      name: order.name,
+      buyer: order.buyer,
+      customData: order.customData,
+      noticeUrl: order.noticeUrl,
+      userAgent: order.userAgent,
+      cardQuota: order.cardQuota,
+      customerUid: order.customerUid,
+      customerUidUsage: order.customerUidUsage,
+    },
+    now,
+  );
+  const locked = await insertAttempt(deps, row);
+  if (!locked.ok) {
+    throw new ApiError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
   }
 
   let result: ChargeResult;

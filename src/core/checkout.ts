@@ -14,8 +14,8 @@ import { ConnectorError, type WindowResult } from '../connectors/types.js';
 import type { V1Payment } from '../domain/payment.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newImpUid } from '../lib/ids.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { CheckoutSessionsTable, Database, PaymentsTable } from '../store/types.js';
+import type { CheckoutSessionsTable, Database } from '../store/types.js';
+import { attemptRow, insertAttempt, lockHolder } from './attempts.js';
 import { storeBillingKey } from './billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
 import {
@@ -121,7 +121,7 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
   if (mode === 'redirect' && !params.m_redirect_url) return refuse(RSP_ERRORS.badParams, 'm_redirect_url이 필요합니다. (redirect mode needs m_redirect_url)', params.merchant_uid);
 
   const { db } = deps.store;
-  const holder = await lockHolder(db, merchant.id, params.merchant_uid);
+  const holder = await lockHolder(deps, merchant.id, params.merchant_uid);
   if (holder) {
     if (isDone(holder)) return refuse(RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE, params.merchant_uid);
     return refuse(RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)', params.merchant_uid);
@@ -180,15 +180,6 @@ async function resolveWindowChannel(deps: Deps, merchantId: string, pg: unknown,
       throw err;
     });
   }
-}
-
-async function lockHolder(db: Kysely<Database>, merchantId: string, merchantUid: string) {
-  return db
-    .selectFrom('payments')
-    .select(['imp_uid', 'status', 'pg_state', 'pay_method'])
-    .where('merchant_id', '=', merchantId)
-    .where('merchant_uid_lock', '=', merchantUid)
-    .executeTakeFirst();
 }
 
 /** A lock held by a finished payment (paid, refunded, or a virtual account issued) rather than one in flight. */
@@ -250,71 +241,43 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);
   const now = unixSeconds(deps.clock);
   const impUid = newImpUid();
-  const row: PaymentsTable = {
-    imp_uid: impUid,
-    merchant_id: session.merchant_id,
-    merchant_uid: params.merchant_uid,
-    merchant_uid_lock: params.merchant_uid,
-    channel_id: channel.row.id,
-    pg_provider: channel.row.provider,
-    pg_id: channel.row.mid,
-    pay_method: params.pay_method,
-    channel: mobile ? 'mobile' : 'pc',
-    status: 'ready',
-    pg_state: 'window',
-    amount: params.amount,
-    cancel_amount: 0,
-    cancel_pending_amount: 0,
-    tax_free: params.tax_free,
-    vat_amount: params.vat_amount,
-    currency: 'KRW',
-    name: params.name,
-    buyer_name: params.buyer_name,
-    buyer_email: params.buyer_email,
-    buyer_tel: params.buyer_tel,
-    buyer_addr: params.buyer_addr,
-    buyer_postcode: params.buyer_postcode,
-    custom_data: params.custom_data,
-    notice_url: params.notice_url,
-    user_agent: session.user_agent,
-    card_code: cardCode,
-    card_name: null,
-    card_number: null,
-    card_type: null,
-    card_quota: 0,
-    apply_num: null,
-    pg_tid: null,
-    receipt_url: null,
-    bank_code: null,
-    bank_name: null,
-    customer_uid: params.customer_uid,
-    customer_uid_usage: params.customer_uid ? (params.amount > 0 ? 'payment' : 'issue') : null,
-    fail_reason: null,
-    cancel_reason: null,
-    sandbox: channel.row.sandbox,
-    started_at: now,
-    paid_at: 0,
-    failed_at: 0,
-    cancelled_at: 0,
-    updated_at: now,
-  };
+  const row = attemptRow(
+    {
+      impUid,
+      merchantId: session.merchant_id,
+      merchantUid: params.merchant_uid,
+      channel,
+      payMethod: params.pay_method,
+      via: mobile ? 'mobile' : 'pc',
+      pgState: 'window',
+      amount: params.amount,
+      taxFree: params.tax_free,
+      vatAmount: params.vat_amount,
+      name: params.name,
+      buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel, addr: params.buyer_addr, postcode: params.buyer_postcode },
+      customData: params.custom_data,
+      noticeUrl: params.notice_url,
+      userAgent: session.user_agent,
+      cardCode,
+      cardQuota: 0,
+      customerUid: params.customer_uid,
+      customerUidUsage: params.customer_uid ? (params.amount > 0 ? 'payment' : 'issue') : null,
+    },
+    now,
+  );
   const { db } = deps.store;
-  try {
-    await db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('checkout_sessions')
-        .set({ state: 'started', imp_uid: impUid, updated_at: now })
-        .where('id', '=', sessionId)
-        .where('state', '=', 'open')
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
-      await trx.insertInto('payments').values(row).execute();
-    });
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    const holder = await lockHolder(db, session.merchant_id, params.merchant_uid);
+  const locked = await insertAttempt(deps, row, async (trx) => {
+    const res = await trx
+      .updateTable('checkout_sessions')
+      .set({ state: 'started', imp_uid: impUid, updated_at: now })
+      .where('id', '=', sessionId)
+      .where('state', '=', 'open')
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+  });
+  if (!locked.ok) {
     const rsp =
-      holder && isDone(holder)
+      locked.holder && isDone(locked.holder)
         ? failRsp(params.merchant_uid, RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE)
         : failRsp(params.merchant_uid, RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)');
     await finishSession(db, deps, sessionId, rsp);

@@ -4,6 +4,7 @@ import { unixSeconds } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import { isUniqueViolation } from '../store/db.js';
 import type { PaymentSchedulesTable } from '../store/types.js';
+import { lockHolder } from './attempts.js';
 import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from './billing-keys.js';
 import type { Deps } from './deps.js';
 import { loadV1Payment } from './payments-store.js';
@@ -108,13 +109,11 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
   const uids = [...seen];
   const taken = await db.selectFrom('payment_schedules').select('merchant_uid').where('merchant_id', '=', merchantId).where('merchant_uid', 'in', uids).executeTakeFirst();
   if (taken) throw new ApiError('refused', DUPLICATE_SCHEDULE(taken.merchant_uid));
-  const paid = await db
-    .selectFrom('payments')
-    .select('merchant_uid')
-    .where('merchant_id', '=', merchantId)
-    .where('merchant_uid_lock', 'in', uids)
-    .executeTakeFirst();
-  if (paid) throw new ApiError('refused', ALREADY_PAID_SCHEDULE(paid.merchant_uid));
+  const held = await db.selectFrom('payments').select('merchant_uid').where('merchant_id', '=', merchantId).where('merchant_uid_lock', 'in', uids).execute();
+  for (const h of held) {
+    // a virtual account past its deposit deadline releases its merchant_uid here (attempts.ts)
+    if (await lockHolder(deps, merchantId, h.merchant_uid)) throw new ApiError('refused', ALREADY_PAID_SCHEDULE(h.merchant_uid));
+  }
 
   if (req.card) {
     try {

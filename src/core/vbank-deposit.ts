@@ -1,8 +1,10 @@
 /**
  * Deposits into virtual accounts issued through the payment window: the PG notifies Pier server to
  * server (tPay's notify to the window's notifyUrl); the connector verifies the notice, and Pier marks
- * the payment paid and records the `paid` event (spec/api-v1.md §13: "deposit → paid").
+ * the payment paid and records the `paid` event (spec/api-v1.md §13: "deposit → paid"). In sandbox
+ * mode, sandboxVbankDeposit makes such a deposit at the tPay simulator.
  */
+import { ApiError } from '../api/errors.js';
 import { ConnectorError, type DepositNotice } from '../connectors/types.js';
 import { unixSeconds } from '../lib/clock.js';
 import { channelById } from './channels.js';
@@ -56,4 +58,69 @@ export async function recordVbankDeposit(deps: Deps, channelId: string, posted: 
     return true;
   });
   return { ok: true, impUid: p.imp_uid, duplicate: !changed };
+}
+
+export interface SandboxDepositInput {
+  impUid: string;
+  /** only this merchant's payments (the API and the console); the CLI may name any */
+  merchantId?: string;
+  /** KRW; default: the payment's amount */
+  amount?: number;
+  depositorName?: string | null;
+}
+
+export interface SandboxDepositResult {
+  /** the simulator (the buyer's bank) took the deposit */
+  ok: boolean;
+  simulatorStatus: number;
+  /** the simulator's answer: `{tid, status, amount, depositedAt, notice: {url, delivered, status…}}` or `{error}` */
+  simulator: Record<string, unknown>;
+  /** Pier's record after the deposit (`paid` once the simulator's notice reached Pier) */
+  payment: { imp_uid: string; merchant_uid: string; status: string; amount: number; paid_at: number; vbank_num: string | null };
+}
+
+/**
+ * Sandbox only: the buyer's transfer into a virtual account, made at the tPay simulator's control
+ * endpoint (`POST {simulatorUrl}/__control/vbank/deposit`). The simulator checks the amount and the
+ * deadline like a bank, then notifies Pier (the window's notifyUrl), which records it through
+ * recordVbankDeposit above. Used by the console, `POST /pier/sandbox/vbank-deposit` and
+ * `pier sandbox deposit`. Throws ApiError not_found for an unknown (or another merchant's) payment
+ * or one that is not a virtual account.
+ */
+export async function sandboxVbankDeposit(deps: Deps, simulatorUrl: string | undefined, input: SandboxDepositInput): Promise<SandboxDepositResult> {
+  if (deps.mode !== 'sandbox') throw new ApiError('not_supported', 'sandbox deposits exist in sandbox mode only');
+  if (!simulatorUrl) throw new ApiError('not_supported', 'no tPay simulator is configured (PIER_SIMULATOR or PIER_JTNET_URL)');
+  let q = deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', input.impUid);
+  if (input.merchantId) q = q.where('merchant_id', '=', input.merchantId);
+  const pay = await q.executeTakeFirst();
+  if (!pay || pay.pay_method !== 'vbank') throw new ApiError('not_found', '가상계좌 결제를 찾을 수 없습니다. (no such virtual-account payment)');
+  let res: Response;
+  try {
+    res = await fetch(`${simulatorUrl.replace(/\/+$/, '')}/__control/vbank/deposit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        moid: pay.imp_uid,
+        mid: pay.pg_id,
+        tid: pay.pg_tid ?? undefined,
+        amount: input.amount ?? Number(pay.amount),
+        depositorName: input.depositorName || undefined,
+      }),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new ApiError('pg_unavailable', `tPay 시뮬레이터에 연결하지 못했습니다: ${simulatorUrl} (${(err as Error).message})`);
+  }
+  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  const after = await deps.store.db
+    .selectFrom('payments')
+    .select(['imp_uid', 'merchant_uid', 'status', 'amount', 'paid_at', 'vbank_num'])
+    .where('imp_uid', '=', pay.imp_uid)
+    .executeTakeFirstOrThrow();
+  return {
+    ok: res.ok,
+    simulatorStatus: res.status,
+    simulator: answer,
+    payment: { ...after, amount: Number(after.amount), paid_at: Number(after.paid_at), vbank_num: after.vbank_num ?? null },
+  };
 }

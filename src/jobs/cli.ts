@@ -1,11 +1,12 @@
 /**
  * CLI commands for background work (registered by src/cli/index.ts): the webhook delivery log and
- * settings, `pier listen`, and sandbox time.
+ * settings, `pier listen`, sandbox time and sandbox virtual-account deposits.
  */
 import { Argument, Option, type Command } from 'commander';
-import { CliError, requireMerchant, type CliContext } from '../cli/context.js';
+import { CliError, jtnetBaseUrl, requireMerchant, type CliContext } from '../cli/context.js';
 import { formatTime, textTable } from '../cli/format.js';
 import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants.js';
+import { sandboxVbankDeposit } from '../core/vbank-deposit.js';
 import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../core/sandbox-clock.js';
 import { getDelivery, listDeliveries, redeliver, deliveryCounts } from '../webhooks/deliveries.js';
 import { DbListenSource, HttpListenSource, runListen, type ListenSource } from '../webhooks/listen.js';
@@ -199,7 +200,8 @@ export function registerJobCommands(program: Command, withContext: WithContext):
     });
 
   // ---- sandbox time -------------------------------------------------------------------------
-  const sandbox = program.command('sandbox').description('sandbox-mode tools: the clock, the daily auto-cancel');
+  const sandbox = program.command('sandbox').description('sandbox-mode tools: virtual-account deposits, the clock, the daily auto-cancel');
+  registerDepositCommand(sandbox, withContext);
   registerAutoCancelCommand(sandbox, withContext);
   const clock = sandbox
     .command('clock')
@@ -259,6 +261,52 @@ export function registerJobCommands(program: Command, withContext: WithContext):
         out('the sandbox clock is back to the real time');
         await show(ctx);
       });
+    });
+}
+
+/** `pier sandbox deposit <imp_uid> [--amount N] [--depositor name]` */
+export function registerDepositCommand(sandbox: Command, withContext: WithContext): void {
+  sandbox
+    .command('deposit')
+    .summary('deposit into an issued virtual account at the tPay simulator')
+    .description(
+      "The buyer's transfer into a virtual account issued in the payment window, made at the tPay simulator " +
+        '(its POST /__control/vbank/deposit: PIER_JTNET_URL, or the embedded simulator of a running sandbox server). ' +
+        'The simulator checks the amount and the deadline like a bank, then notifies Pier, which marks the payment paid ' +
+        'and sends the `paid` webhook. Sandbox mode only.',
+    )
+    .argument('<imp_uid>', 'the virtual account payment, e.g. imp_123456789012')
+    .option('--amount <N>', "KRW deposited (default: the payment's amount)", (v: string) => {
+      if (!/^[1-9]\d{0,11}$/.test(v)) throw new CliError(`--amount: expected a positive whole number of KRW, got "${v}"`);
+      return Number(v);
+    })
+    .option('--depositor <name>', "the depositor's name (up to 40 characters)")
+    .action(async (impUid: string, opts: { amount?: number; depositor?: string }) => {
+      if (opts.depositor !== undefined && opts.depositor.length > 40) throw new CliError('--depositor: up to 40 characters');
+      await withContext(
+        async (ctx) => {
+          if (ctx.config.mode !== 'sandbox') throw new CliError('sandbox deposits exist in sandbox mode only (PIER_MODE=sandbox)');
+          const simulatorUrl = jtnetBaseUrl(ctx.config, true);
+          const r = await sandboxVbankDeposit(ctx.deps, simulatorUrl, { impUid, amount: opts.amount, depositorName: opts.depositor ?? null });
+          const sim = r.simulator as { tid?: string; error?: string; notice?: { url?: string; delivered?: boolean; status?: number | null; error?: string; body?: string } | null };
+          if (!r.ok) {
+            throw new CliError(`the simulator refused the deposit into ${impUid} (HTTP ${r.simulatorStatus}): ${sim.error ?? 'no reason given'}; payment status ${r.payment.status}`);
+          }
+          const amount = opts.amount ?? r.payment.amount;
+          out(`deposited ${amount} KRW into ${r.payment.imp_uid} (merchant_uid ${r.payment.merchant_uid}, account ${r.payment.vbank_num ?? '-'}, tid ${sim.tid ?? '-'})`);
+          const n = sim.notice;
+          if (n?.delivered) out(`the PG notified Pier at ${n.url}: HTTP ${n.status}`);
+          out(`payment     ${r.payment.imp_uid} is ${r.payment.status}${r.payment.paid_at ? ` (paid_at ${formatTime(r.payment.paid_at)})` : ''}`);
+          if (r.payment.status !== 'paid') {
+            const why = !n ? 'the virtual account has no notify URL' : `${n.url} answered ${n.status ?? n.error ?? '?'}${n.body ? `: ${n.body}` : ''}`;
+            throw new CliError(
+              `the PG took the deposit but Pier has not recorded it (${why}). Is the Pier server running? ` +
+                `The simulator sends the notice again on POST ${simulatorUrl}/__control/vbank/notify {"tid": "${sim.tid ?? ''}"}`,
+            );
+          }
+        },
+        { needPg: true },
+      );
     });
 }
 

@@ -156,7 +156,7 @@ describe('unknown paths and methods', () => {
       ['GET', '/escrows/logis/imp_1', '/escrows/logis/{imp_uid}'],
       ['POST', '/kcpquick/payment/money', '/kcpquick/payment/money'],
       ['POST', '/benepia/point/', '/benepia/point'],
-      ['DELETE', '/vbanks/imp_1', '/vbanks/{imp_uid}'],
+      ['DELETE', '/cvs/imp_1', '/cvs/{imp_uid}'],
       ['GET', '/tiers/ABC', '/tiers/{tier_code}'],
     ];
     for (const [method, url, template] of cases) {

@@ -18,6 +18,7 @@ import usersGetToken from './users.get-token.js';
 import usersPg from './users.pg.js';
 import vbanks from './vbanks.js';
 import sandboxClock from './sandbox.clock.js';
+import sandboxVbankDeposit from './sandbox.vbank-deposit.js';
 import subscribeCustomersCustomerUidSchedules from './subscribe.customers.customer-uid.schedules.js';
 import subscribePaymentsSchedule from './subscribe.payments.schedule.js';
 import subscribePaymentsScheduleCustomersCustomerUid from './subscribe.payments.schedule.customers.customer-uid.js';
@@ -28,7 +29,7 @@ import subscribePaymentsUnschedule from './subscribe.payments.unschedule.js';
 import { webhookRoutes } from '../../webhooks/api.js';
 
 /** Every V1 route Pier serves. Paths not listed here answer 501 from the not-found handler. */
-export async function registerRoutes(app: PierApp, deps: Deps) {
+export async function registerRoutes(app: PierApp, deps: Deps, opts: { simulatorUrl?: string } = {}) {
   for (const route of [
     usersGetToken,
     usersPg,
@@ -54,10 +55,11 @@ export async function registerRoutes(app: PierApp, deps: Deps) {
     subscribePaymentsScheduleMerchantUidRetry,
     subscribePaymentsScheduleCustomersCustomerUid,
     subscribeCustomersCustomerUidSchedules,
-    // Pier's own, non-V1: webhook settings, delivery log, listen sessions; sandbox time
+    // Pier's own, non-V1: webhook settings, delivery log, listen sessions; sandbox time and deposits
     webhookRoutes,
     sandboxClock,
+    sandboxVbankDeposit,
   ]) {
-    route(app, deps);
+    route(app, deps, opts);
   }
 }

@@ -2,13 +2,16 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { resolveChannel } from '../../core/channels.js';
-import { ApiError } from '../errors.js';
-import { Amount, BuyerFields, CustomData, MerchantUid, OptString, Pg } from '../schemas.js';
+import { findOpenVbank, revokeVbank } from '../../core/vbanks.js';
+import { ApiError, ok } from '../errors.js';
+import { Amount, BuyerFields, CustomData, ImpUid, MerchantUid, OptString, Pg } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /**
  * POST /vbanks — issuing a virtual account without the payment window. Only PGs whose connector
  * declares `vbankApi` can; JTNET cannot (spec/jtnet.md §1.2), so Pier says so instead of pretending.
+ * DELETE /vbanks/{imp_uid} revokes an unpaid one (issued in the window); PUT answers "not supported"
+ * (V1: settle only). Choices: docs/decisions/0006-virtual-accounts.md.
  */
 export default function route(app: PierApp, deps: Deps) {
   app.post(
@@ -41,5 +44,37 @@ export default function route(app: PierApp, deps: Deps) {
       }
       throw new ApiError('not_supported', 'POST /vbanks is not implemented for any connector yet');
     },
+  );
+
+  app.put(
+    '/vbanks/:imp_uid',
+    {
+      schema: {
+        tags: ['virtual accounts'],
+        summary: "Change an unpaid virtual account's amount or due date (V1: settle only; no connector supports it)",
+        params: Type.Object({ imp_uid: ImpUid }),
+        body: Type.Object({ amount: Type.Optional(Amount), vbank_due: Type.Optional(Type.Integer({ minimum: 0 })) }),
+      },
+    },
+    async (req) => {
+      const p = await findOpenVbank(deps, merchantOf(req), req.params.imp_uid);
+      throw new ApiError(
+        'not_supported',
+        `${p.pg_provider}(${p.pg_id})는 가상계좌 정보 변경을 지원하지 않습니다. (changing a virtual account is not supported by this PG; V1 offers it for settle only)`,
+      );
+    },
+  );
+
+  app.delete(
+    '/vbanks/:imp_uid',
+    {
+      schema: {
+        tags: ['virtual accounts'],
+        summary: 'Revoke an unpaid virtual account (status becomes cancelled)',
+        params: Type.Object({ imp_uid: ImpUid }),
+        querystring: Type.Object({ pg_api_key: Type.Optional(Type.String({ maxLength: 200 })) }),
+      },
+    },
+    async (req) => ok(await revokeVbank(deps, merchantOf(req), req.params.imp_uid)),
   );
 }

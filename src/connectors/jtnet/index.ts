@@ -105,6 +105,13 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
       return fromRefundsResponse(asTpayResponse<TpayRefundsResponse>(raw), req, unixSeconds(clock));
     },
 
+    // tPay closes an issued, unpaid virtual account with a full refund (no refund account needed)
+    async revokeVbank(channel, req) {
+      const full = { ...req, partial: false };
+      const raw = await client.post('refunds', toRefundsRequest(channel, full));
+      return fromRefundsResponse(asTpayResponse<TpayRefundsResponse>(raw), full, unixSeconds(clock));
+    },
+
     async inquire(channel, q) {
       const raw = await client.post('trans_search', toTransSearchRequest(channel, q));
       return fromTransSearchResponse(asTpayResponse<TpayTransSearchResponse>(raw), channel.mid, q);

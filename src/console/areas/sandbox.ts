@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../api/errors.js';
 import { merchantLedger } from '../../core/console-ledger.js';
+import { sandboxVbankDeposit } from '../../core/vbank-deposit.js';
 import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox-clock.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
@@ -12,7 +12,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   const { deps, simulatorUrl } = opts;
   const available = deps.mode === 'sandbox' && !!simulatorUrl;
 
-  /** Deposits into one of this merchant's waiting virtual accounts through the simulator's control endpoint. */
+  /** Deposits into one of this merchant's virtual accounts through the simulator's control endpoint (core/vbank-deposit.ts). */
   async function deposit(merchantId: string, body: unknown) {
     const impUid = field(body, 'imp_uid').trim();
     const amountRaw = field(body, 'amount').replace(/[,\s]/g, '');
@@ -21,17 +21,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     if (!/^\d{1,12}$/.test(amountRaw) || Number(amountRaw) <= 0) p.add('amount', 'amount_invalid');
     if (depositor.length > 40) p.add('depositor_name', 'too_long');
     p.throwIfAny();
-    const pay = await deps.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
-    if (!pay || pay.pay_method !== 'vbank') throw new ApiError('not_found', '가상계좌 결제를 찾을 수 없습니다. (no such virtual-account payment)');
-    const res = await fetch(`${simulatorUrl}/__control/vbank/deposit`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ moid: pay.imp_uid, mid: pay.pg_id, tid: pay.pg_tid ?? undefined, amount: Number(amountRaw), depositorName: depositor || undefined }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    const after = await deps.store.db.selectFrom('payments').select(['status', 'paid_at']).where('imp_uid', '=', pay.imp_uid).executeTakeFirstOrThrow();
-    return { ok: res.ok, simulatorStatus: res.status, simulator: answer, pier: after, impUid: pay.imp_uid };
+    return sandboxVbankDeposit(deps, simulatorUrl, { merchantId, impUid, amount: Number(amountRaw), depositorName: depositor || null });
   }
 
   async function vbankSection(req: FastifyRequest, o: { message?: Html; errors?: Record<string, string> } = {}): Promise<Html> {
@@ -135,7 +125,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     try {
       const r = await deposit(s.merchantId, req.body);
       const msg = r.ok
-        ? html`<p class="alert ok" role="status" id="vbank-result">${t('vbank_done', { imp_uid: r.impUid, status: r.pier.status })}</p>`
+        ? html`<p class="alert ok" role="status" id="vbank-result">${t('vbank_done', { imp_uid: r.payment.imp_uid, status: r.payment.status })}</p>`
         : html`<p class="alert error" role="alert" id="vbank-result">${t('vbank_refused', { reason: String(r.simulator.error ?? r.simulatorStatus) })}</p>`;
       return page(req, reply, { vbank: { message: msg }, status: r.ok ? 200 : 409 });
     } catch (err) {
@@ -182,7 +172,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   app.post('/api/sandbox/vbank-deposit', async (req, reply) => {
     if (!available) return unavailable(req, reply);
     const r = await deposit(sessionOf(req).merchantId, req.body);
-    return reply.code(r.ok ? 200 : 409).send({ ok: r.ok, simulator: r.simulator, payment: { imp_uid: r.impUid, status: r.pier.status, paid_at: r.pier.paid_at } });
+    return reply.code(r.ok ? 200 : 409).send({ ok: r.ok, simulator: r.simulator, payment: { imp_uid: r.payment.imp_uid, status: r.payment.status, paid_at: r.payment.paid_at } });
   });
 
   app.get('/api/sandbox/clock', async (req, reply) => {

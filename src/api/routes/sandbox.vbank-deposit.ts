@@ -1,0 +1,41 @@
+import Type from 'typebox';
+import type { PierApp } from '../app.js';
+import type { Deps } from '../../core/deps.js';
+import { sandboxVbankDeposit } from '../../core/vbank-deposit.js';
+import { ApiError, ok } from '../errors.js';
+import { ImpUid } from '../schemas.js';
+import { merchantOf } from '../request-helpers.js';
+
+/**
+ * POST /pier/sandbox/vbank-deposit (not part of V1, sandbox mode only): the buyer's transfer into
+ * one of the merchant's virtual accounts, made at the tPay simulator, which checks the amount and
+ * the deadline and notifies Pier. Answers the payment as Pier recorded it, with the simulator's
+ * answer under `pg`. The same as `pier sandbox deposit` and the console's sandbox tools.
+ */
+export default function route(app: PierApp, deps: Deps, opts: { simulatorUrl?: string }) {
+  if (deps.mode !== 'sandbox') return;
+  app.post(
+    '/pier/sandbox/vbank-deposit',
+    {
+      schema: {
+        tags: ['sandbox (Pier, non-V1)'],
+        summary: "Deposit into a virtual account at the tPay simulator (amount defaults to the payment's)",
+        body: Type.Object({
+          imp_uid: ImpUid,
+          amount: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000_000 })),
+          depositor_name: Type.Optional(Type.String({ maxLength: 40 })),
+        }),
+      },
+    },
+    async (req) => {
+      const r = await sandboxVbankDeposit(deps, opts.simulatorUrl, {
+        merchantId: merchantOf(req),
+        impUid: req.body.imp_uid,
+        amount: req.body.amount,
+        depositorName: req.body.depositor_name ?? null,
+      });
+      if (!r.ok) throw new ApiError('refused', `입금이 거절되었습니다: ${String(r.simulator.error ?? `HTTP ${r.simulatorStatus}`)}`);
+      return ok({ ...r.payment, pg: r.simulator });
+    },
+  );
+}

@@ -1,0 +1,171 @@
+/**
+ * A new payment attempt and the merchant_uid lock it takes, shared by the API charges (charge.ts)
+ * and the payment window (checkout.ts).
+ *
+ * The lock is the unique index on (merchant_id, merchant_uid_lock): one in-flight, paid or issued
+ * (virtual account) attempt per merchant_uid. A virtual account past its vbank_date can no longer
+ * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
+ * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { unixSeconds } from '../lib/clock.js';
+import { isUniqueViolation } from '../store/db.js';
+import type { Database, PaymentsTable } from '../store/types.js';
+import type { ResolvedChannel } from './channels.js';
+import type { Deps } from './deps.js';
+
+export interface NewAttempt {
+  impUid: string;
+  merchantId: string;
+  merchantUid: string;
+  channel: ResolvedChannel;
+  payMethod: string;
+  /** V1 `channel`: `api`, `pc` or `mobile` */
+  via: string;
+  /** `calling` (API charge) or `window` (the buyer is in the PG window) */
+  pgState: 'calling' | 'window';
+  amount: number;
+  taxFree: number;
+  vatAmount: number | null;
+  name: string | null;
+  buyer: { name: string | null; email: string | null; tel: string | null; addr: string | null; postcode: string | null };
+  customData: string | null;
+  noticeUrl: string | null;
+  userAgent: string | null;
+  cardCode?: string | null;
+  cardQuota: number;
+  customerUid: string | null;
+  customerUidUsage: string | null;
+}
+
+/** The payments row of a new attempt: `ready`, holding the merchant_uid lock, nothing from the PG yet. */
+export function attemptRow(a: NewAttempt, now: number): PaymentsTable {
+  return {
+    imp_uid: a.impUid,
+    merchant_id: a.merchantId,
+    merchant_uid: a.merchantUid,
+    merchant_uid_lock: a.merchantUid,
+    channel_id: a.channel.row.id,
+    pg_provider: a.channel.row.provider,
+    pg_id: a.channel.row.mid,
+    pay_method: a.payMethod,
+    channel: a.via,
+    status: 'ready',
+    pg_state: a.pgState,
+    amount: a.amount,
+    cancel_amount: 0,
+    cancel_pending_amount: 0,
+    tax_free: a.taxFree,
+    vat_amount: a.vatAmount,
+    currency: 'KRW',
+    name: a.name,
+    buyer_name: a.buyer.name,
+    buyer_email: a.buyer.email,
+    buyer_tel: a.buyer.tel,
+    buyer_addr: a.buyer.addr,
+    buyer_postcode: a.buyer.postcode,
+    custom_data: a.customData,
+    notice_url: a.noticeUrl,
+    user_agent: a.userAgent,
+    card_code: a.cardCode ?? null,
+    card_name: null,
+    card_number: null,
+    card_type: null,
+    card_quota: a.cardQuota,
+    apply_num: null,
+    pg_tid: null,
+    receipt_url: null,
+    bank_code: null,
+    bank_name: null,
+    customer_uid: a.customerUid,
+    customer_uid_usage: a.customerUidUsage,
+    fail_reason: null,
+    cancel_reason: null,
+    sandbox: a.channel.row.sandbox,
+    started_at: now,
+    paid_at: 0,
+    failed_at: 0,
+    cancelled_at: 0,
+    updated_at: now,
+  };
+}
+
+export interface LockHolder {
+  imp_uid: string;
+  status: string;
+  pg_state: string;
+  pay_method: string;
+}
+
+/**
+ * Releases the merchant_uid lock of a virtual account whose deposit deadline has passed (by
+ * deps.clock): it can no longer be paid (the PG refuses the deposit, and so does Pier's notice
+ * handler). The account stays `ready`. Conditional, so concurrent callers are safe. True if released.
+ */
+export async function releaseOverdueVbankLock(deps: Deps, merchantId: string, merchantUid: string): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ merchant_uid_lock: null, updated_at: now })
+    .where('merchant_id', '=', merchantId)
+    .where('merchant_uid_lock', '=', merchantUid)
+    .where('pay_method', '=', 'vbank')
+    .where('status', '=', 'ready')
+    .where('pg_state', '=', 'done')
+    .where('vbank_date', '>', 0)
+    .where('vbank_date', '<', now)
+    .executeTakeFirst();
+  const released = Number(res.numUpdatedRows) > 0;
+  if (released) deps.logger.info({ merchant_uid: merchantUid }, 'merchant_uid released by a virtual account past its deposit deadline');
+  return released;
+}
+
+const findHolder = (db: Kysely<Database>, merchantId: string, merchantUid: string): Promise<LockHolder | undefined> =>
+  db
+    .selectFrom('payments')
+    .select(['imp_uid', 'status', 'pg_state', 'pay_method'])
+    .where('merchant_id', '=', merchantId)
+    .where('merchant_uid_lock', '=', merchantUid)
+    .executeTakeFirst();
+
+const mayBeOverdueVbank = (h: LockHolder | undefined) => h?.pay_method === 'vbank' && h.status === 'ready';
+
+/** The attempt holding a merchant_uid, if any; a virtual account past its deadline is released first and holds nothing. */
+export async function lockHolder(deps: Deps, merchantId: string, merchantUid: string): Promise<LockHolder | undefined> {
+  const holder = await findHolder(deps.store.db, merchantId, merchantUid);
+  if (mayBeOverdueVbank(holder) && (await releaseOverdueVbankLock(deps, merchantId, merchantUid))) return findHolder(deps.store.db, merchantId, merchantUid);
+  return holder;
+}
+
+/**
+ * Inserts a new attempt, taking its merchant_uid lock, and commits. `alongside` runs first in the
+ * same transaction (the checkout marks its session started). When the lock is taken by a virtual
+ * account past its deadline, that lock is released and the insert tried once more.
+ */
+export async function insertAttempt(
+  deps: Deps,
+  row: PaymentsTable,
+  alongside?: (trx: Transaction<Database>) => Promise<void>,
+): Promise<{ ok: true } | { ok: false; holder: LockHolder | undefined }> {
+  const { db } = deps.store;
+  const write = (): Promise<unknown> =>
+    alongside
+      ? db.transaction().execute(async (trx) => {
+          await alongside(trx);
+          await insert(trx, row);
+        })
+      : insert(db, row);
+  for (let retried = false; ; retried = true) {
+    try {
+      await write();
+      return { ok: true };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    const holder = await findHolder(db, row.merchant_id, row.merchant_uid);
+    if (!retried && mayBeOverdueVbank(holder) && (await releaseOverdueVbankLock(deps, row.merchant_id, row.merchant_uid))) continue;
+    return { ok: false, holder };
+  }
+}
+
+const insert = (db: Kysely<Database>, row: PaymentsTable) => db.insertInto('payments').values(row).execute();

@@ -1,0 +1,357 @@
+/**
+ * The virtual-account lifecycle without a browser (issue #4, item 4): a vbank issued through the
+ * payment window (the test posts Pier's and the tPay simulator's forms as the buyer's browser
+ * would) → `ready` webhook → a deposit at the simulator (POST /pier/sandbox/vbank-deposit, and
+ * `pier sandbox deposit` in a child process) → the simulator's notice makes it `paid` → `paid`
+ * webhook; wrong amounts and late deposits refused; DELETE /vbanks/{imp_uid}; an overdue account
+ * releases its merchant_uid; a refund of a paid vbank needs the refund account. Pier listens on a
+ * loopback port so the simulator can post its deposit notices; time moves by the injected clock.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { channelById } from '../../src/core/channels.js';
+import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { startReceiver, verify } from '../webhooks/receiver.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+let other: TestMerchant;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let queue: ReturnType<typeof webhookQueue>;
+let runner: JobRunner;
+let secret: string;
+const ORIGIN = 'https://shop.example';
+const card = testCardNumber({ kftcCode: '366', lastFour: '3141' });
+let seq = 0;
+const uid = (p: string) => `${p}_${++seq}`;
+
+beforeAll(async () => {
+  pier = await startTestPier({ listen: true });
+  m = await pier.newMerchant();
+  other = await pier.newMerchant();
+  receiver = await startReceiver();
+  queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 500 } });
+  runner = new JobRunner({ queues: [queue], logger: pier.deps.logger });
+  const set = await pier.call('PUT', '/pier/webhooks/settings', { token: m.token, body: { url: receiver.url } });
+  expect(set.body.code, JSON.stringify(set.body)).toBe(0);
+  secret = set.body.response.secret;
+});
+afterAll(async () => {
+  await queue?.close();
+  await receiver?.stop();
+  await pier?.close();
+});
+beforeEach(async () => {
+  // earlier tests may have moved the clock past the tokens' 30 minutes
+  for (const x of [m, other]) {
+    x.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: x.impKey, imp_secret: x.impSecret } })).body.response.access_token;
+  }
+  await runner.drain();
+  receiver.requests.length = 0;
+});
+
+// ---- the buyer's browser, without a browser ----
+
+const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+/** The action and hidden fields of the form with this id. */
+function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
+  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
+  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 2000)}`);
+  const body = html.slice(open.index, html.indexOf('</form>', open.index));
+  const attr = (tag: string, name: string) => {
+    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
+    return a ? unescapeHtml(a[1]) : undefined;
+  };
+  const fields: Record<string, string> = {};
+  for (const input of body.matchAll(/<input [^>]*>/g)) {
+    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
+  }
+  return { action: attr(open[0], 'action')!, fields };
+}
+
+async function postForm(url: string, fields: Record<string, string>) {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  return { status: res.statusCode, html: await res.body.text() };
+}
+
+const rspOf = (html: string) => JSON.parse(/<script type="application\/json" id="pier-data">(.*?)<\/script>/s.exec(html)![1]).rsp;
+
+/** request_pay with pay_method vbank, through Pier's checkout and the simulator's window; returns the rsp. */
+async function issueVbank(merchantUid: string, amount: number, merchant = m) {
+  const created = await request(`${pier.pierUrl}/checkout/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ imp_code: merchant.merchantCode, params: { pg: 'jtnet', pay_method: 'vbank', merchant_uid: merchantUid, amount, name: '가상계좌 상품', buyer_name: '홍길동', buyer_tel: '010-1234-5678' }, mode: 'overlay', origin: ORIGIN }),
+  });
+  const session = (await created.body.json()) as { session_id?: string; rsp?: unknown };
+  if (!session.session_id) throw new Error(`no session: ${JSON.stringify(session)}`);
+  const toPg = await postForm(`${pier.pierUrl}/checkout/${session.session_id}/start`, { agree: '1' });
+  expect(toPg.status, toPg.html).toBe(200);
+  const pgForm = formOf(toPg.html, 'pg-form');
+  const window = await postForm(pgForm.action, pgForm.fields);
+  expect(window.status, window.html).toBe(200);
+  const payForm = formOf(window.html, 'payForm');
+  const paid = await postForm(new URL(payForm.action, pier.simulatorUrl).toString(), { txToken: payForm.fields.txToken, action: 'pay', bankCode: '004' });
+  expect(paid.status, paid.html).toBe(200);
+  const result = formOf(paid.html, 'tpayResult');
+  expect(result.action).toBe(`${pier.pierUrl}/checkout/${session.session_id}/return`);
+  const back = await postForm(result.action, result.fields);
+  expect(back.status, back.html).toBe(200);
+  return rspOf(back.html) as { success: boolean; imp_uid: string; merchant_uid: string; status: string; vbank_num: string; vbank_date: number };
+}
+
+const payment = async (impUid: string, merchant = m) => (await pier.call('GET', `/payments/${impUid}`, { token: merchant.token })).body.response;
+const deposit = (body: Record<string, unknown>, merchant = m) => pier.call('POST', '/pier/sandbox/vbank-deposit', { token: merchant.token, body });
+const ledgerTx = async (tid: string) => {
+  const l = (await (await fetch(`${pier.simulatorUrl}/__ledger?mid=tpaytest0m`)).json()) as { approvals: Array<{ tid: string; status: string; cancelledAmount: number; cancels: Array<Record<string, unknown>> }> };
+  return l.approvals.find((t) => t.tid === tid);
+};
+const events = () => receiver.requests.map((r) => verify(secret, r));
+
+describe('issue → ready webhook → deposit → paid webhook', () => {
+  it('issues a vbank in the window (ready, `ready` webhook), and a deposit at the simulator makes it paid (`paid` webhook), signed', async () => {
+    const merchantUid = uid('vb_life');
+    const rsp = await issueVbank(merchantUid, 23000);
+    expect(rsp).toMatchObject({ success: true, status: 'ready', merchant_uid: merchantUid });
+    expect(rsp.vbank_num).toMatch(/^\d{10,}$/);
+    expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'ready', pay_method: 'vbank', amount: 23000, vbank_num: rsp.vbank_num, vbank_code: '004', paid_at: 0 });
+
+    expect(await runner.drain()).toBe(1);
+    expect(events()).toEqual([{ imp_uid: rsp.imp_uid, merchant_uid: merchantUid, status: 'ready' }]);
+    receiver.requests.length = 0;
+
+    const res = await deposit({ imp_uid: rsp.imp_uid, depositor_name: '홍길동' });
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({
+      code: 0,
+      response: { imp_uid: rsp.imp_uid, merchant_uid: merchantUid, status: 'paid', amount: 23000, paid_at: Math.floor(pier.clock.now() / 1000), pg: { status: 'paid', notice: { delivered: true, status: 200 } } },
+    });
+    expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'paid', amount: 23000 });
+    expect(await runner.drain()).toBe(1);
+    expect(events()).toEqual([{ imp_uid: rsp.imp_uid, merchant_uid: merchantUid, status: 'paid' }]);
+    expect(receiver.requests[0].headers['webhook-signature']).toMatch(/^v1,/);
+
+    // paid now: the bank refuses a second deposit, and Pier's merchant_uid stays paid
+    const again = await deposit({ imp_uid: rsp.imp_uid });
+    expect(again.body).toMatchObject({ code: 1, response: null });
+    expect(again.body.message).toContain('not awaiting a deposit');
+    const dup = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 1000, card_number: card, expiry: '2030-12' } });
+    expect(dup.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제가 이루어진 거래건입니다') });
+  });
+
+  it('refuses a deposit of the wrong amount; the account stays ready and no webhook is sent', async () => {
+    const rsp = await issueVbank(uid('vb_amount'), 23000);
+    await runner.drain();
+    receiver.requests.length = 0;
+    const res = await deposit({ imp_uid: rsp.imp_uid, amount: 22000 });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ code: 1, response: null });
+    expect(res.body.message).toContain('입금액 불일치');
+    expect((await payment(rsp.imp_uid)).status).toBe('ready');
+    expect(await runner.drain()).toBe(0);
+    // the right amount still goes through
+    expect((await deposit({ imp_uid: rsp.imp_uid, amount: 23000 })).body.response.status).toBe('paid');
+  });
+
+  it('refuses a deposit after vbank_date; the account stays ready', async () => {
+    const rsp = await issueVbank(uid('vb_late'), 15000);
+    const due = (await payment(rsp.imp_uid)).vbank_date as number;
+    pier.clock.set((due + 60) * 1000);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    const res = await deposit({ imp_uid: rsp.imp_uid });
+    expect(res.body).toMatchObject({ code: 1, response: null });
+    expect(res.body.message).toContain('입금기한 경과');
+    expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'ready', paid_at: 0 });
+  });
+
+  it('the deposit endpoint: only the merchant\'s own virtual accounts, a token, and a vbank', async () => {
+    const rsp = await issueVbank(uid('vb_owner'), 5000);
+    expect((await deposit({ imp_uid: rsp.imp_uid }, other)).status).toBe(404);
+    expect((await pier.call('POST', '/pier/sandbox/vbank-deposit', { body: { imp_uid: rsp.imp_uid } })).status).toBe(401);
+    const cardPay = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('card'), amount: 1000, card_number: card, expiry: '2030-12' } });
+    expect((await deposit({ imp_uid: cardPay.body.response.imp_uid })).status).toBe(404);
+    expect((await deposit({ imp_uid: rsp.imp_uid, amount: 0 })).status).toBe(400);
+    expect((await payment(rsp.imp_uid)).status).toBe('ready');
+  });
+});
+
+describe('an overdue virtual account releases its merchant_uid', () => {
+  it('blocks its merchant_uid until vbank_date, then a card payment (API) takes it; the old account stays ready', async () => {
+    const merchantUid = uid('vb_expire_api');
+    const old = await issueVbank(merchantUid, 8000);
+    const onetime = () => pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 8000, card_number: card, expiry: '2030-12' } });
+    expect((await onetime()).body).toMatchObject({ code: 1, message: expect.stringContaining('진행 중인 결제') });
+    pier.clock.set((old.vbank_date + 1) * 1000);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    const paid = await onetime();
+    expect(paid.body, JSON.stringify(paid.body)).toMatchObject({ code: 0, response: { status: 'paid', merchant_uid: merchantUid } });
+    expect(await payment(old.imp_uid)).toMatchObject({ status: 'ready', merchant_uid: merchantUid });
+    // the old account can no longer be paid
+    expect((await deposit({ imp_uid: old.imp_uid })).body.message).toContain('입금기한 경과');
+    const all = (await pier.call('GET', `/payments/findAll/${merchantUid}`, { token: m.token })).body.response.list;
+    expect(all.map((p: { status: string }) => p.status).sort()).toEqual(['paid', 'ready']);
+  });
+
+  it('and for a schedule: the merchant_uid can be scheduled once its account is overdue', async () => {
+    const merchantUid = uid('vb_expire_schedule');
+    const old = await issueVbank(merchantUid, 9900);
+    const customerUid = uid('vb_customer');
+    const key = await pier.call('POST', `/subscribe/customers/${customerUid}`, { token: m.token, body: { card_number: card, expiry: '2030-12', birth: '820213' } });
+    expect(key.body.code, JSON.stringify(key.body)).toBe(0);
+    const schedule = () =>
+      pier.call('POST', '/subscribe/payments/schedule', {
+        token: m.token,
+        body: { customer_uid: customerUid, schedules: [{ merchant_uid: merchantUid, schedule_at: Math.floor(pier.clock.now() / 1000) + 3600, amount: 9900 }] },
+      });
+    expect((await schedule()).body.code).toBe(1);
+    pier.clock.set((old.vbank_date + 1) * 1000);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    const res = await schedule();
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({ code: 0, response: [{ merchant_uid: merchantUid, schedule_status: 'scheduled' }] });
+  });
+
+  it('and through the payment window: request_pay for the same merchant_uid opens and issues a new account', async () => {
+    const merchantUid = uid('vb_expire_window');
+    const old = await issueVbank(merchantUid, 9000);
+    await expect(issueVbank(merchantUid, 9000)).rejects.toThrow(/F1002/);
+    pier.clock.set((old.vbank_date + 1) * 1000);
+    const fresh = await issueVbank(merchantUid, 9000);
+    expect(fresh).toMatchObject({ success: true, status: 'ready', merchant_uid: merchantUid });
+    expect(fresh.imp_uid).not.toBe(old.imp_uid);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    expect((await deposit({ imp_uid: fresh.imp_uid })).body.response.status).toBe('paid');
+    expect((await payment(old.imp_uid)).status).toBe('ready');
+  });
+});
+
+describe('DELETE /vbanks/{imp_uid}', () => {
+  it('revokes an unpaid account at the PG and in Pier: cancelled, merchant_uid free, no webhook; deposits refused after', async () => {
+    const merchantUid = uid('vb_revoke');
+    const rsp = await issueVbank(merchantUid, 12000);
+    await runner.drain();
+    receiver.requests.length = 0;
+    const before = Math.floor(pier.clock.now() / 1000);
+    const res = await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: m.token });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ code: 0, response: { imp_uid: rsp.imp_uid, status: 'cancelled', amount: 12000, cancel_amount: 12000, cancel_history: [], paid_at: 0 } });
+    expect(res.body.response.cancelled_at).toBeGreaterThanOrEqual(before);
+    const pg = await ledgerTx((await payment(rsp.imp_uid)).pg_tid);
+    expect(pg).toMatchObject({ status: 'cancelled', cancelledAmount: 12000 });
+    expect(await runner.drain()).toBe(0);
+    expect((await deposit({ imp_uid: rsp.imp_uid })).body).toMatchObject({ code: 1, message: expect.stringContaining('not awaiting a deposit') });
+    const again = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 12000, card_number: card, expiry: '2030-12' } });
+    expect(again.body).toMatchObject({ code: 0, response: { status: 'paid' } });
+    // not ready any more
+    expect((await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: m.token })).status).toBe(400);
+  });
+
+  it('records a revoke the PG made earlier whose answer was lost', async () => {
+    const rsp = await issueVbank(uid('vb_revoke_lost'), 7000);
+    const p = await pier.store.db.selectFrom('payments').select(['channel_id', 'pg_tid']).where('imp_uid', '=', rsp.imp_uid).executeTakeFirstOrThrow();
+    const ch = (await channelById(pier.deps, p.channel_id!))!;
+    expect(await ch.connector.revokeVbank!(ch.credentials, { pgTid: p.pg_tid!, moid: rsp.imp_uid, amount: 7000, reason: 'lost answer' })).toMatchObject({ outcome: 'refunded' });
+    const res = await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: m.token });
+    expect(res.body).toMatchObject({ code: 0, response: { status: 'cancelled' } });
+  });
+
+  it('answers 400 for a card payment or a paid account, 404 for unknown or another merchant\'s, 401 without a token', async () => {
+    const rsp = await issueVbank(uid('vb_revoke_err'), 6000);
+    expect((await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`)).status).toBe(401);
+    expect((await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: 'not-a-token' })).status).toBe(401);
+    const foreign = await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: other.token });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body).toMatchObject({ code: -1, response: null });
+    expect((await pier.call('DELETE', '/vbanks/imp_000000000000', { token: m.token })).status).toBe(404);
+    const cardPay = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('card'), amount: 1000, card_number: card, expiry: '2030-12' } });
+    const notVbank = await pier.call('DELETE', `/vbanks/${cardPay.body.response.imp_uid}`, { token: m.token });
+    expect(notVbank.status).toBe(400);
+    expect(notVbank.body).toMatchObject({ code: 1, message: expect.stringContaining('가상계좌 결제건이 아닙니다') });
+    expect((await deposit({ imp_uid: rsp.imp_uid })).body.response.status).toBe('paid');
+    const paid = await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`, { token: m.token });
+    expect(paid.status).toBe(400);
+    expect(paid.body.message).toContain('status: paid');
+    expect((await payment(rsp.imp_uid, m)).status).toBe('paid');
+    // the other merchant's attempt changed nothing
+    expect((await ledgerTx((await payment(rsp.imp_uid)).pg_tid))!.status).toBe('paid');
+  });
+
+  it('PUT /vbanks/{imp_uid} answers 501 "not supported by this PG" (V1: settle only), after the same checks', async () => {
+    const rsp = await issueVbank(uid('vb_put'), 4000);
+    const res = await pier.call('PUT', `/vbanks/${rsp.imp_uid}`, { token: m.token, body: { amount: 5000 } });
+    expect(res.status).toBe(501);
+    expect(res.body).toMatchObject({ code: 1, response: null, message: expect.stringContaining('지원하지 않습니다') });
+    expect((await pier.call('PUT', `/vbanks/${rsp.imp_uid}`, { token: other.token, body: { amount: 5000 } })).status).toBe(404);
+    expect((await pier.call('PUT', `/vbanks/${rsp.imp_uid}`, { body: { amount: 5000 } })).status).toBe(401);
+    expect((await payment(rsp.imp_uid)).amount).toBe(4000);
+  });
+});
+
+describe('refunds of a paid virtual account', () => {
+  it('need refund_holder, refund_bank and refund_account; with them the refund goes to that account', async () => {
+    const rsp = await issueVbank(uid('vb_refund'), 30000);
+    expect((await deposit({ imp_uid: rsp.imp_uid })).body.response.status).toBe('paid');
+    const bare = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: rsp.imp_uid, reason: '환불' } });
+    expect(bare.status).toBe(400);
+    expect(bare.body.message).toContain('refund_holder, refund_bank, refund_account');
+    expect((await payment(rsp.imp_uid)).status).toBe('paid');
+    const refund = await pier.call('POST', '/payments/cancel', {
+      token: m.token,
+      body: { imp_uid: rsp.imp_uid, reason: '환불', refund_holder: '홍길동', refund_bank: '088', refund_account: '110-123-456789' },
+    });
+    expect(refund.body, JSON.stringify(refund.body)).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 30000 } });
+    expect(refund.body.response.cancel_history).toHaveLength(1);
+    const pg = await ledgerTx(refund.body.response.pg_tid);
+    expect(pg).toMatchObject({ status: 'cancelled', cancelledAmount: 30000 });
+    expect(pg!.cancels[0]).toMatchObject({ refundBankCd: '088', refundAcctMasked: '********6789', refundAcctName: '홍길동' });
+  });
+});
+
+describe('pier sandbox deposit (CLI, child process)', () => {
+  const ROOT = resolve(import.meta.dirname, '..', '..');
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'pier-vb-cli-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+    Object.assign(env, { DATABASE_URL: pier.databaseUrl, PIER_DATA_DIR: dataDir, PIER_VAULT_KEYS: pier.vaultSpec, PIER_SIMULATOR: 'false', PIER_JTNET_URL: pier.simulatorUrl, ...extra });
+    return new Promise((done) => {
+      execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), ...args], { cwd: ROOT, env, timeout: 60_000 }, (err, stdout, stderr) => {
+        done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it('deposits, prints the outcome, and Pier marks the payment paid; refusals exit 1 with the reason', async () => {
+    const rsp = await issueVbank(uid('vb_cli'), 21000);
+    const wrong = await cli(['sandbox', 'deposit', rsp.imp_uid, '--amount', '20000']);
+    expect(wrong.code, wrong.stderr).toBe(1);
+    expect(wrong.stderr).toContain('입금액 불일치');
+    expect((await payment(rsp.imp_uid)).status).toBe('ready');
+
+    const ok = await cli(['sandbox', 'deposit', rsp.imp_uid, '--depositor', '김철수']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`deposited 21000 KRW into ${rsp.imp_uid}`);
+    expect(ok.stdout).toContain(`the PG notified Pier at ${pier.pierUrl}/checkout/pg/`);
+    expect(ok.stdout).toMatch(new RegExp(`payment\\s+${rsp.imp_uid} is paid`));
+    expect((await payment(rsp.imp_uid)).status).toBe('paid');
+    expect(await runner.drain()).toBe(2); // ready, paid
+    expect(events().map((e) => (e as { status: string }).status)).toEqual(['ready', 'paid']);
+
+    const unknown = await cli(['sandbox', 'deposit', 'imp_000000000000']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no such virtual-account payment');
+    const prod = await cli(['sandbox', 'deposit', rsp.imp_uid], { PIER_MODE: 'production' });
+    expect(prod.code).toBe(1);
+    expect(prod.stderr).toContain('sandbox mode only');
+  }, 120_000); // four CLI processes, each starting tsx
+});
