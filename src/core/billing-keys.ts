@@ -5,7 +5,7 @@ import type { CardInput } from '../lib/card.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import { Vault } from '../vault/vault.js';
-import type { BillingKeysTable } from '../store/types.js';
+import type { BillingKeysTable, PgChannelsTable } from '../store/types.js';
 import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
 
@@ -109,6 +109,57 @@ export async function findBillingKey(deps: Deps, merchantId: string, customerUid
     .where('merchant_id', '=', merchantId)
     .where('customer_uid', '=', customerUid)
     .executeTakeFirst();
+}
+
+/**
+ * The billing key of a customer_uid with the channel that issued it, in one query: `channel` is
+ * undefined when that channel has been removed since.
+ */
+export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, customerUid: string) {
+  const row = await deps.store.db
+    .selectFrom('billing_keys')
+    .leftJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
+    .select([
+      'billing_keys.channel_id',
+      'billing_keys.pg_provider',
+      'billing_keys.pg_id',
+      'billing_keys.billing_key_sealed',
+      'pg_channels.id as ch_id',
+      'pg_channels.merchant_id as ch_merchant_id',
+      'pg_channels.provider as ch_provider',
+      'pg_channels.mid as ch_mid',
+      'pg_channels.kind as ch_kind',
+      'pg_channels.name as ch_name',
+      'pg_channels.sandbox as ch_sandbox',
+      'pg_channels.is_default as ch_is_default',
+      'pg_channels.merchant_key_sealed as ch_merchant_key_sealed',
+      'pg_channels.cancel_password_sealed as ch_cancel_password_sealed',
+      'pg_channels.created_at as ch_created_at',
+    ])
+    .where('billing_keys.merchant_id', '=', merchantId)
+    .where('billing_keys.customer_uid', '=', customerUid)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const channel: PgChannelsTable | undefined =
+    row.ch_id === null
+      ? undefined
+      : {
+          id: row.ch_id,
+          merchant_id: row.ch_merchant_id!,
+          provider: row.ch_provider!,
+          mid: row.ch_mid!,
+          kind: row.ch_kind!,
+          name: row.ch_name!,
+          sandbox: row.ch_sandbox!,
+          is_default: row.ch_is_default!,
+          merchant_key_sealed: row.ch_merchant_key_sealed!,
+          cancel_password_sealed: row.ch_cancel_password_sealed!,
+          created_at: row.ch_created_at!,
+        };
+  return {
+    key: { channel_id: row.channel_id, pg_provider: row.pg_provider, pg_id: row.pg_id, billing_key_sealed: row.billing_key_sealed },
+    channel,
+  };
 }
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {

@@ -71,7 +71,8 @@ export async function removeChannel(deps: Deps, merchantId: string, channelId: s
   return Number(res.numDeletedRows) > 0;
 }
 
-function open(deps: Deps, row: PgChannelsTable): ResolvedChannel {
+/** A channel row with its secrets opened (the connector must exist in this Pier). */
+export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
   const connector = deps.connectors.get(row.provider);
   if (!connector) throw new ApiError('not_supported', `PG "${row.provider}" is not available in this Pier`);
   return {
@@ -87,7 +88,7 @@ function open(deps: Deps, row: PgChannelsTable): ResolvedChannel {
 
 export async function channelById(deps: Deps, channelId: string): Promise<ResolvedChannel | undefined> {
   const row = await deps.store.db.selectFrom('pg_channels').selectAll().where('id', '=', channelId).executeTakeFirst();
-  return row ? open(deps, row) : undefined;
+  return row ? openChannel(deps, row) : undefined;
 }
 
 /**
@@ -103,7 +104,7 @@ export async function resolveChannel(deps: Deps, merchantId: string, pg: string 
     throw new ApiError('refused', `${label} PG 설정 정보를 찾을 수 없습니다. (no ${kind} PG channel configured)`);
   }
   if (pg === undefined || pg === null || pg === '') {
-    return open(deps, rows.find((r) => r.is_default === 1) ?? rows[0]);
+    return openChannel(deps, rows.find((r) => r.is_default === 1) ?? rows[0]);
   }
   const dot = pg.indexOf('.');
   const provider = dot < 0 ? pg : pg.slice(0, dot);
@@ -116,5 +117,5 @@ export async function resolveChannel(deps: Deps, merchantId: string, pg: string 
       `pg: "${pg}"에 해당하는 ${label} PG 설정이 없습니다. (configured: ${rows.map((r) => `${r.provider}.${r.mid}`).join(', ')})`,
     );
   }
-  return open(deps, row);
+  return openChannel(deps, row);
 }

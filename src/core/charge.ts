@@ -6,6 +6,7 @@ import { attemptRow, insertAttempt } from './attempts.js';
 import type { ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
+import { toV1Payment, type PaymentRow } from '../domain/payment.js';
 import { loadV1Payment } from './payments-store.js';
 import { settleAttempt } from './reconcile.js';
 
@@ -84,8 +85,7 @@ export async function chargeWith(
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
       deps.logger.warn({ imp_uid: impUid, kind: err.kind }, 'PG unreachable; attempt failed cleanly');
-      await recordFailure(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
-      return (await loadV1Payment(db, impUid))!;
+      return answer(deps, impUid, await failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`));
     }
     // The PG may have charged the card. Keep the lock, mark the attempt in doubt, and ask the PG once
     // right away; if that fails too, the reconciliation job settles it later.
@@ -99,33 +99,46 @@ export async function chargeWith(
     return (await loadV1Payment(db, impUid))!;
   }
 
-  if (result.outcome === 'approved') {
-    await recordApproval(deps, impUid, result);
-  } else {
-    await recordFailure(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
-  }
-  return (await loadV1Payment(db, impUid))!;
+  const settled =
+    result.outcome === 'approved'
+      ? await approveAttempt(deps, impUid, result)
+      : await failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
+  return answer(deps, impUid, settled);
+}
+
+/**
+ * The V1 answer for an attempt this request just settled: built from the row its update returned
+ * (a payment settled a moment ago has no refunds), so the payment is not read back. When the
+ * conditional update did not apply (settled elsewhere meanwhile) the payment is read as it stands.
+ */
+async function answer(deps: Deps, impUid: string, settled: PaymentRow | undefined) {
+  if (settled) return toV1Payment(settled, []);
+  return (await loadV1Payment(deps.store.db, impUid))!;
+}
+
+/** What the PG said about an approved charge. */
+export interface Approval {
+  pgTid: string;
+  applyNum: string | null;
+  cardCode: string | null;
+  cardName: string | null;
+  cardNumberMasked: string | null;
+  cardType: 0 | 1 | null;
+  cardQuota: number;
+  paidAt: number;
+  receiptUrl: string | null;
 }
 
 /**
  * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
  * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
  */
-export async function recordApproval(
-  deps: Deps,
-  impUid: string,
-  r: {
-    pgTid: string;
-    applyNum: string | null;
-    cardCode: string | null;
-    cardName: string | null;
-    cardNumberMasked: string | null;
-    cardType: 0 | 1 | null;
-    cardQuota: number;
-    paidAt: number;
-    receiptUrl: string | null;
-  },
-): Promise<boolean> {
+export async function recordApproval(deps: Deps, impUid: string, r: Approval): Promise<boolean> {
+  return (await approveAttempt(deps, impUid, r)) !== undefined;
+}
+
+/** recordApproval, answering the payment row as updated (undefined when the attempt was no longer open). */
+export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
   return deps.store.db.transaction().execute(async (trx) => {
     const changed = await trx
@@ -146,9 +159,9 @@ export async function recordApproval(
       })
       .where('imp_uid', '=', impUid)
       .where('pg_state', 'in', ['calling', 'in_doubt'])
-      .returning(['merchant_id', 'merchant_uid', 'notice_url', 'customer_uid_usage'])
+      .returningAll()
       .executeTakeFirst();
-    if (!changed) return false;
+    if (!changed) return undefined;
     await recordPaymentEvent(trx, deps.clock, {
       merchantId: changed.merchant_id,
       impUid,
@@ -157,18 +170,23 @@ export async function recordApproval(
       noticeUrl: changed.notice_url,
       cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : 'charge',
     });
-    return true;
+    return changed;
   });
 }
 
 /** Marks an attempt failed and frees its merchant_uid for another try. */
 export async function recordFailure(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
+  return (await failAttempt(deps, impUid, reason, pgTid)) !== undefined;
+}
+
+/** recordFailure, answering the payment row as updated (undefined when the attempt was no longer open). */
+export async function failAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
+  return deps.store.db
     .updateTable('payments')
     .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
     .where('imp_uid', '=', impUid)
     .where('pg_state', 'in', ['calling', 'in_doubt'])
+    .returningAll()
     .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
 }

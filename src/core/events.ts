@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import type { Database } from '../store/types.js';
@@ -20,6 +20,9 @@ export interface PaymentEvent {
   /** why: decides whether V1 sends a webhook at all */
   cause: 'charge' | 'window' | 'vbank_issued' | 'vbank_deposit' | 'schedule' | 'api_cancel' | 'console_cancel';
 }
+
+/** A row of recordPaymentEvent's target query: the merchant's settings (listener_id null) or a live listener. */
+type WebhookTarget = { listener_id: string | null; url: string | null; content_type: string | null };
 
 /** How many times a delivery is tried before it is given up (the first try included). */
 export const DEFAULT_MAX_ATTEMPTS = 10;
@@ -76,19 +79,29 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
     })
     .execute();
 
-  const settings = await db.selectFrom('webhook_settings').select(['url', 'content_type']).where('merchant_id', '=', event.merchantId).executeTakeFirst();
+  // the merchant's webhook settings and its live `pier listen` sessions, in one round trip
+  // listener liveness is operational, not business time: the wall clock, like the listener's heartbeat
+  const wallNow = Math.floor(Date.now() / 1000);
+  const targets = await db
+    .selectFrom('webhook_settings')
+    .select([sql<string | null>`null`.as('listener_id'), 'url', 'content_type'])
+    .where('merchant_id', '=', event.merchantId)
+    .$castTo<WebhookTarget>()
+    .unionAll(
+      db
+        .selectFrom('webhook_listeners')
+        .select(['id as listener_id', 'forward_to as url', sql<string | null>`null`.as('content_type')])
+        .where('merchant_id', '=', event.merchantId)
+        .where('closed_at', '=', 0)
+        .where('last_seen_at', '>=', wallNow - LISTENER_TTL_SECONDS)
+        .$castTo<WebhookTarget>(),
+    )
+    .execute();
+  const settings = targets.find((t) => t.listener_id === null);
+  const listeners = targets.filter((t) => t.listener_id !== null).map((t) => ({ id: t.listener_id!, forward_to: t.url! }));
   const given = noticeUrls(event.noticeUrl as string | string[] | null);
   const urls = given.length > 0 ? given : settings?.url ? [settings.url] : [];
   const contentType = settings?.content_type ?? 'json';
-  // listener liveness is operational, not business time: the wall clock, like the listener's heartbeat
-  const wallNow = Math.floor(Date.now() / 1000);
-  const listeners = await db
-    .selectFrom('webhook_listeners')
-    .select(['id', 'forward_to'])
-    .where('merchant_id', '=', event.merchantId)
-    .where('closed_at', '=', 0)
-    .where('last_seen_at', '>=', wallNow - LISTENER_TTL_SECONDS)
-    .execute();
 
   const rows = [
     ...urls.map((url) => ({ url, listener_id: null as string | null })),

@@ -1,7 +1,7 @@
 import { ApiError } from '../api/errors.js';
 import type { CardInput } from '../lib/card.js';
-import { issueBillingKey, findBillingKey, type CustomerFields } from './billing-keys.js';
-import { channelById, resolveChannel } from './channels.js';
+import { issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from './billing-keys.js';
+import { openChannel, resolveChannel } from './channels.js';
 import { chargeWith, type ChargeOrder } from './charge.js';
 import type { Deps } from './deps.js';
 
@@ -44,9 +44,10 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
 /** POST /subscribe/payments/again: a charge with a stored billing key, through the channel that issued it. */
 export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
   if (!order.customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
-  const key = await findBillingKey(deps, order.merchantId, order.customerUid);
-  if (!key) throw new ApiError('refused', UNKNOWN_BUYER);
-  const channel = await channelById(deps, key.channel_id);
+  const found = await findBillingKeyWithChannel(deps, order.merchantId, order.customerUid);
+  if (!found) throw new ApiError('refused', UNKNOWN_BUYER);
+  const { key } = found;
+  const channel = found.channel && openChannel(deps, found.channel);
   if (!channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
   const billingKey = deps.vault.open(key.billing_key_sealed);
   return chargeWith(deps, channel, order, (moid) => channel.connector.chargeBillingKey(channel.credentials, billingKey, chargeRequest(order, moid)));

@@ -129,6 +129,7 @@ describe.skipIf(!HAS_CHROMIUM)('keyboard use of the checkout', () => {
     await requestPay(page, { pg: 'jtnet', merchant_uid: uid('kbd'), amount: 3000, buyer_tel: '010' });
     const f = checkoutFrame(page);
     await f.locator('#title').waitFor();
+    await f.locator('html[data-ready="1"]').waitFor({ state: 'attached' }); // checkout.js has run (it is deferred)
     // submit without choosing: the error is announced (role=alert) and focus moves to the first card
     await f.locator('#pay').focus();
     await page.keyboard.press('Enter');

@@ -88,4 +88,6 @@
       send();
     }
   }
+  // tests (and anything else) can wait for this before relying on the script's behaviour
+  document.documentElement.setAttribute('data-ready', '1');
 })();

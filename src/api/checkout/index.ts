@@ -187,6 +187,11 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     const chosen = { cardCode: b.card_code, agreed: b.agree === '1' };
     const en = c.params.language === 'en';
     const again = async (error: string) => html(reply, checkoutPage({ ...(await view(c)), error, chosen }), { status: 400, frameOrigin: c.session.origin });
+    // Same checks, in the same order, as checkout.js, so the answer does not depend on whether the
+    // script had loaded when the buyer submitted.
+    if (c.session.state === 'open' && c.params.pay_method === 'card' && !b.card_code && enabledCards(c.params).length > 1) {
+      return again(en ? 'Choose a card company.' : '카드사를 선택해 주세요.');
+    }
     if (c.session.state === 'open' && b.agree !== '1') return again(en ? 'Please agree to the terms to continue.' : '결제를 진행하려면 약관에 동의해 주세요.');
     try {
       const r = await startCheckout(deps, id, { cardCode: b.card_code }, windowUrls);
