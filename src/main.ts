@@ -23,7 +23,7 @@ import { openVault } from './vault/open-vault.js';
  */
 export async function startPier(config: Config) {
   const logger = createLogger(config.logLevel);
-  const store = openStore(config.databaseUrl);
+  const store = openStore(config.databaseUrl, { onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
   let simulator: ReturnType<typeof createTpaySimulator> | null = null;
   try {
     return await startOn(config, logger, store, (s) => (simulator = s));

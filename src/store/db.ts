@@ -19,7 +19,7 @@ export interface Store {
 }
 
 /** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
-export function openStore(databaseUrl: string, opts: { poolSize?: number } = {}): Store {
+export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -32,6 +32,10 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number } = {})
     return { db, dialect: 'sqlite', label: `sqlite:${file}`, close: () => db.destroy() };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
+  // An idle connection can die under the pool (server restart, failover, a dropped test database).
+  // The pool discards it and the next query opens a new one; without a listener the 'error' event
+  // would be an uncaught exception that takes the whole process down.
+  pool.on('error', (err) => opts.onIdleError?.(err));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const u = new URL(databaseUrl);
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
