@@ -84,7 +84,7 @@ export function toV1Payment(p: PaymentRow, cancels: CancelRow[]) {
       cancellation_id: c.cancellation_id,
     })),
     deposit_history: [],
-    cancel_receipt_urls: done.map(() => p.receipt_url ?? ''),
+    cancel_receipt_urls: p.receipt_url ? done.map(() => p.receipt_url as string) : [],
     cash_receipt_issued: false,
     customer_uid: p.customer_uid,
     customer_uid_usage: p.customer_uid_usage,
