@@ -127,6 +127,9 @@ export interface Approval {
   cardQuota: number;
   paidAt: number;
   receiptUrl: string | null;
+  /** bank of a real-time transfer (payment window) */
+  bankCode?: string | null;
+  bankName?: string | null;
 }
 
 /**
@@ -148,17 +151,21 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
         pg_state: 'done',
         pg_tid: r.pgTid,
         apply_num: r.applyNum,
-        card_code: r.cardCode,
+        // a card company chosen in the checkout stays when the PG does not report one
+        card_code: r.cardCode ?? undefined,
         card_name: r.cardName,
         card_number: r.cardNumberMasked,
         card_type: r.cardType,
         card_quota: r.cardQuota,
+        bank_code: r.bankCode ?? null,
+        bank_name: r.bankName ?? null,
         receipt_url: r.receiptUrl,
         paid_at: r.paidAt || now,
         updated_at: now,
       })
       .where('imp_uid', '=', impUid)
-      .where('pg_state', 'in', ['calling', 'in_doubt'])
+      // `window`: the buyer is in the PG's payment window
+      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
       .returningAll()
       .executeTakeFirst();
     if (!changed) return undefined;
@@ -168,7 +175,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       merchantUid: changed.merchant_uid,
       status: 'paid',
       noticeUrl: changed.notice_url,
-      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : 'charge',
+      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
     });
     return changed;
   });

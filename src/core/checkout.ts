@@ -18,6 +18,7 @@ import type { CheckoutSessionsTable, Database } from '../store/types.js';
 import { attemptRow, insertAttempt, lockHolder } from './attempts.js';
 import { storeBillingKey } from './billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
+import { recordApproval } from './charge.js';
 import {
   ALREADY_PAID_RSP_MESSAGE,
   allowedQuotas,
@@ -442,32 +443,8 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
         await markInDoubt(deps, impUid);
         return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the approval yet)', impUid);
       }
-      const recorded = await db.transaction().execute(async (trx) => {
-        const res = await trx
-          .updateTable('payments')
-          .set({
-            status: 'paid',
-            pg_state: 'done',
-            pg_tid: result.pgTid,
-            apply_num: result.applyNum,
-            card_code: result.cardCode ?? (params.pay_method === 'card' ? undefined : null),
-            card_name: result.cardName,
-            card_number: result.cardNumberMasked,
-            card_type: result.cardType,
-            card_quota: result.cardQuota,
-            bank_code: result.bankCode,
-            bank_name: result.bankName,
-            receipt_url: result.receiptUrl,
-            paid_at: result.paidAt || now,
-            updated_at: now,
-          })
-          .where('imp_uid', '=', impUid)
-          .where('pg_state', 'in', open)
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) return false;
-        await recordPaymentEvent(trx, deps.clock, event('paid', 'window'));
-        return true;
-      });
+      // the same write as an API approval: the row and its `paid` event in one transaction
+      const recorded = await recordApproval(deps, impUid, result);
       if (!recorded) await refundLateApproval(deps, channel, impUid, result.pgTid, c.params.amount);
       else await confirm(deps, channel, impUid, result.pgTid);
       return rspOfPayment(deps, impUid);
