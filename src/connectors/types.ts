@@ -113,6 +113,16 @@ export type InquiryResult =
       receiptUrl: string | null;
     } & CardDetails;
 
+/** What the PG holds for a billing key (asked to confirm a key a browser reported). */
+export type BillingKeyInquiry =
+  | { found: false }
+  | ({
+      found: true;
+      billingKey: string;
+      /** the order id of the window the key was issued in; null when issued otherwise (REST) */
+      moid: string | null;
+    } & CardDetails);
+
 /**
  * A PG connector: wire types, mapping functions and HTTP, nothing else (design.md principle 2).
  * Declines are results; technical failures throw ConnectorError.
@@ -133,6 +143,8 @@ export interface Connector {
   revokeVbank?(channel: ChannelCredentials, req: { pgTid: string; moid: string; amount: number; reason: string }): Promise<RefundResult>;
   /** look an attempt up by the moid Pier sent (and the PG tid when known) */
   inquire(channel: ChannelCredentials, q: { moid: string; pgTid?: string | null; aroundMs: number }): Promise<InquiryResult>;
+  /** look a billing key up at the PG; a deleted or unknown key is `found: false` */
+  inquireBillingKey?(channel: ChannelCredentials, billingKey: string): Promise<BillingKeyInquiry>;
   /** the PG's payment window, when it has one */
   readonly window?: WindowConnector;
 }

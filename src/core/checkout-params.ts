@@ -26,6 +26,10 @@ export const RSP_ERRORS = {
   expired: 'F1006',
   /** the PG's result could not be verified (Pier's code) */
   unverified: 'F1007',
+  /** approved with a card company request_pay's card.detail / card.direct did not enable; refunded (Pier's code) */
+  cardNotAllowed: 'F1008',
+  /** approved with installments outside display.card_quota or the 50,000 KRW rule; refunded (Pier's code) */
+  quotaNotAllowed: 'F1009',
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';

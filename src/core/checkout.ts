@@ -34,6 +34,8 @@ import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
 import { loadV1Payment } from './payments-store.js';
 import { settleAttempt } from './reconcile.js';
+import { confirmNow, enqueueWindowConfirm } from './checkout/window-confirms.js';
+import { recordPgApproval, type FoundAtPg, type WindowAttempt } from './checkout/window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
 export const SESSION_TTL_SECONDS = 30 * 60;
@@ -197,6 +199,9 @@ export function isExpired(deps: Deps, s: CheckoutSessionsTable): boolean {
   return unixSeconds(deps.clock) > Number(s.expires_at);
 }
 
+/** The rsp of a checkout whose lifetime ended before its PG window opened. */
+export const expiredRsp = (merchantUid: string): Rsp => failRsp(merchantUid, RSP_ERRORS.expired, '결제 가능 시간이 지났습니다. 다시 시도해 주세요. (checkout session expired)');
+
 export interface CheckoutChoice {
   cardCode?: unknown;
 }
@@ -220,7 +225,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   if (session.state === 'done') return { ok: false, rsp: JSON.parse(session.result!), message: 'done' };
   if (session.state !== 'open') throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
   if (isExpired(deps, session)) {
-    const rsp = failRsp(params.merchant_uid, RSP_ERRORS.expired, '결제 가능 시간이 지났습니다. 다시 시도해 주세요. (checkout session expired)');
+    const rsp = expiredRsp(params.merchant_uid);
     await finishSession(deps.store.db, deps, sessionId, rsp);
     return { ok: false, rsp, message: rsp.error_msg as string };
   }
@@ -391,11 +396,12 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
   const c = await loadCheckout(deps, sessionId);
   if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
   const { session, params } = c;
-  if (session.state === 'done') return { checkout: c, rsp: JSON.parse(session.result!) };
-  if (session.state !== 'started' || !session.imp_uid) throw new ApiError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
-  const impUid = session.imp_uid;
+  if (session.state === 'done' && !session.imp_uid) return { checkout: c, rsp: JSON.parse(session.result!) };
+  if (session.state !== 'started' && session.state !== 'done') throw new ApiError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
+  const impUid = session.imp_uid!;
   const channel = await channelById(deps, session.channel_id);
   if (!channel?.connector.window) throw new ApiError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
+  if (session.state === 'done') return { checkout: c, rsp: await lateWindowResult(deps, c, channel, impUid, posted) };
 
   let result: WindowResult;
   try {
@@ -429,27 +435,25 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
 
   switch (result.outcome) {
     case 'approved': {
-      // tPay signs only amt and moid of a result, not resultCd: confirm an approval with the PG itself
-      // (trans_search) before recording money, so a decline replayed as an approval is never paid.
+      // tPay signs only amt and moid of a result, not resultCd, card or installments: take the
+      // approval from the PG itself (trans_search on the same moid, tid and amount), never the post.
       const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
-      let confirmed = false;
+      let found: FoundAtPg | null = null;
       try {
-        const found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
-        confirmed = found.found && found.state === 'paid' && found.pgTid === result.pgTid && found.amount === params.amount;
+        const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
+        if (r.found && r.state !== 'failed' && r.pgTid === result.pgTid && r.amount === params.amount) found = r;
       } catch (err) {
         deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
       }
-      if (!confirmed) {
+      if (!found) {
         await markInDoubt(deps, impUid);
         return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the approval yet)', impUid);
       }
-      // the same write as an API approval: the row and its `paid` event in one transaction
-      const recorded = await recordApproval(deps, impUid, result);
-      if (!recorded) await refundLateApproval(deps, channel, impUid, result.pgTid, c.params.amount);
-      else await confirm(deps, channel, impUid, result.pgTid);
+      await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
       return rspOfPayment(deps, impUid);
     }
     case 'vbank_issued': {
+      await enqueueWindowConfirm(deps, impUid, channel.row.id, result.pgTid);
       const recorded = await db.transaction().execute(async (trx) => {
         const res = await trx
           .updateTable('payments')
@@ -471,18 +475,97 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
         await recordPaymentEvent(trx, deps.clock, event('ready', 'vbank_issued'));
         return true;
       });
-      if (recorded) await confirm(deps, channel, impUid, result.pgTid);
+      if (recorded) await confirmNow(deps, impUid, result.pgTid);
       return rspOfPayment(deps, impUid);
     }
     case 'billing_key_issued':
+      if (!params.customer_uid) {
+        // a key result in a checkout that asked for a payment: forged or misrouted, never a key
+        deps.logger.warn({ imp_uid: impUid }, 'billing-key result posted to a checkout that did not ask for one');
+        return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.unverified}]빌링키 발급을 요청하지 않은 결제입니다. (a billing-key result for a checkout that did not ask for one)`);
+      }
       return recordWindowBillingKey(deps, c, channel, impUid, result);
     case 'declined':
-      await failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
-      return rspOfPayment(deps, impUid);
+      return settleNonSuccess(deps, c, channel, impUid, `[${result.code}]${result.message}`, result.pgTid);
     case 'cancelled_by_buyer':
-      await failAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
-      return rspOfPayment(deps, impUid);
+      return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
   }
+}
+
+const attemptOf = (c: Checkout, channel: ResolvedChannel, impUid: string): WindowAttempt => ({
+  impUid,
+  merchantId: c.session.merchant_id,
+  amount: c.params.amount,
+  channel,
+  params: c.params,
+});
+
+/**
+ * A decline, a buyer cancel or a result that cannot stand (tPay does not sign resultCd): recorded
+ * only once the PG confirms it holds no approval for the attempt. An approval it does hold is
+ * recorded as paid; an unreachable PG leaves the attempt in doubt for reconciliation.
+ */
+async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, reason: string, pgTid: string | null = null): Promise<Rsp> {
+  const started = await deps.store.db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+  let found;
+  try {
+    found = await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: Number(started?.started_at ?? unixSeconds(deps.clock)) * 1000 });
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window result with the PG; left for reconciliation');
+    await markInDoubt(deps, impUid);
+    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the result yet)', impUid);
+  }
+  if (found.found && found.state !== 'failed') {
+    if (found.amount !== c.params.amount || c.params.customer_uid) {
+      await markInDoubt(deps, impUid);
+      return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG result differs from the post)', impUid);
+    }
+    deps.logger.warn({ imp_uid: impUid }, 'the browser posted a non-success result for an approval the PG holds; recording the approval');
+    await recordPgApproval(deps, attemptOf(c, channel, impUid), found);
+    return rspOfPayment(deps, impUid);
+  }
+  await failAttempt(deps, impUid, reason, pgTid ?? (found.found ? found.pgTid : null));
+  return rspOfPayment(deps, impUid);
+}
+
+/**
+ * A PG result posted for a checkout Pier already closed (the buyer closed the window, then paid in
+ * it, or the PG was slow). It is verified like any result; an approval is never dropped: the PG is
+ * asked, then it is recorded or refunded (recordPgApproval). The session keeps its first rsp; the
+ * answer is the payment as it stands now.
+ */
+async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, posted: Record<string, string>): Promise<Rsp> {
+  const first = JSON.parse(c.session.result!) as Rsp;
+  let result: WindowResult;
+  try {
+    result = channel.connector.window!.readWindowResult(channel.credentials, posted, { moid: impUid, amount: c.params.amount });
+  } catch {
+    return first;
+  }
+  if (result.outcome !== 'approved' && result.outcome !== 'vbank_issued') return first;
+  const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!p) return first;
+  if (result.outcome === 'vbank_issued') {
+    // an account issued for a closed checkout: close it at the PG, nobody will pay into it
+    if (p.status === 'failed' && channel.connector.revokeVbank) {
+      await channel.connector
+        .revokeVbank(channel.credentials, { pgTid: result.pgTid, moid: impUid, amount: c.params.amount, reason: '결제창 종료 후 발급된 가상계좌 (issued after the checkout closed)' })
+        .catch((err) => deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued after the checkout closed'));
+    }
+    return first;
+  }
+  let found;
+  try {
+    found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: p.started_at * 1000 });
+  } catch (err) {
+    // the PG keeps it; the confirm row makes a worker settle it once the PG answers
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'late window approval could not be confirmed with the PG yet');
+    await enqueueWindowConfirm(deps, impUid, channel.row.id, result.pgTid);
+    return first;
+  }
+  if (!found.found || found.state === 'failed' || found.amount !== c.params.amount) return first;
+  await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
+  return rspOfPayment(deps, impUid);
 }
 
 /**
@@ -500,6 +583,23 @@ async function recordWindowBillingKey(
   const { params, session } = c;
   const { db } = deps.store;
   const customerUid = params.customer_uid!;
+  // The F100 post is not signed: a buyer can turn a cancel into it with any cardToken. Store a key
+  // (and so replace a customer's card) only as the PG reports it: issued in this very window.
+  let confirmed;
+  try {
+    if (!channel.connector.inquireBillingKey) throw new Error(`${channel.row.provider} cannot confirm billing keys`);
+    confirmed = await channel.connector.inquireBillingKey(channel.credentials, result.billingKey);
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window billing key with the PG');
+    await markInDoubt(deps, impUid);
+    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '빌링키 발급 결과를 확인하지 못했습니다. 다시 시도해 주세요. (the PG did not confirm the billing key)', impUid);
+  }
+  if (!confirmed.found || confirmed.moid !== impUid) {
+    deps.logger.warn({ imp_uid: impUid, found: confirmed.found }, 'window billing-key result refused: the PG did not issue that key in this window');
+    await failAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]PG사에서 확인되지 않은 빌링키입니다. (the PG did not issue this billing key for this payment)`);
+    return rspOfPayment(deps, impUid);
+  }
+  result = { ...result, cardCode: confirmed.cardCode, cardName: confirmed.cardName, cardNumberMasked: confirmed.cardNumberMasked, cardType: confirmed.cardType };
   await storeBillingKey(deps, session.merchant_id, customerUid, channel, result, {
     customer_name: params.buyer_name,
     customer_email: params.buyer_email,
@@ -601,31 +701,6 @@ async function markInDoubt(deps: Deps, impUid: string) {
     .where('imp_uid', '=', impUid)
     .where('pg_state', '=', 'window')
     .execute();
-}
-
-async function confirm(deps: Deps, channel: ResolvedChannel, impUid: string, pgTid: string) {
-  try {
-    await channel.connector.window!.confirmWindowResult(channel.credentials, pgTid);
-  } catch (err) {
-    // The payment is recorded; an unacknowledged result only makes the PG re-send it.
-    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'window result confirmation failed');
-  }
-}
-
-/**
- * The PG approved an attempt Pier had already closed (the buyer closed the window while the
- * approval was on its way): refund it at once so no money moves without a record.
- */
-async function refundLateApproval(deps: Deps, channel: ResolvedChannel, impUid: string, pgTid: string, amount: number) {
-  const p = await deps.store.db.selectFrom('payments').select(['status', 'pg_tid']).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!p || p.status !== 'failed') return;
-  deps.logger.warn({ imp_uid: impUid }, 'PG approved a window attempt already closed; refunding it');
-  try {
-    const r = await channel.connector.refund(channel.credentials, { pgTid, moid: impUid, amount, partial: false, reason: '결제창 종료 후 승인 (approved after the buyer closed the window)' });
-    if (r.outcome !== 'refunded') deps.logger.error({ imp_uid: impUid, code: r.code }, 'refund of a late approval was declined');
-  } catch (err) {
-    deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'refund of a late approval failed');
-  }
 }
 
 /**

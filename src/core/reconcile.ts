@@ -5,6 +5,7 @@ import { channelById } from './channels.js';
 import type { Deps } from './deps.js';
 import { recordApproval, recordFailure } from './charge.js';
 import { recordRefund, releaseCancel } from './cancel.js';
+import { isWindowAttempt, settleWindowAttempt } from './checkout/window-settlement.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'unknown';
 
@@ -19,6 +20,8 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   const { db } = deps.store;
   const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p || !['calling', 'in_doubt'].includes(p.pg_state) || !p.channel_id) return 'unknown';
+  // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
+  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts);
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });

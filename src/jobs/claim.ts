@@ -2,7 +2,7 @@ import type { ExpressionBuilder } from 'kysely';
 import type { Store } from '../store/db.js';
 import type { Database } from '../store/types.js';
 
-type LeasedTable = 'payment_schedules' | 'webhook_deliveries';
+type LeasedTable = 'payment_schedules' | 'webhook_deliveries' | 'window_confirms';
 
 /**
  * The one lease primitive of the job runner: marks up to `limit` rows matching `due` with `set`

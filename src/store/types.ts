@@ -231,6 +231,24 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   sandbox_settings: SandboxSettingsTable;
+  window_confirms: WindowConfirmsTable;
+}
+
+/** A window result to acknowledge to the PG (tPay resultConfirm), migration 005. */
+export interface WindowConfirmsTable {
+  id: string;
+  imp_uid: string;
+  channel_id: string;
+  pg_tid: string;
+  /** `pending`, `done`, `failed` */
+  state: string;
+  attempts: number;
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 /** A scheduled payment (POST /subscribe/payments/schedule), migration 003. */

@@ -20,6 +20,7 @@ import {
   checkoutResult,
   completeCheckout,
   createCheckoutSession,
+  expiredRsp,
   isExpired,
   loadCheckout,
   redirectUrl,
@@ -33,7 +34,7 @@ import type { Deps } from '../../core/deps.js';
 import { recordVbankDeposit } from '../../core/vbank-deposit.js';
 import { ApiError } from '../errors.js';
 import { registerDemo } from './demo.js';
-import { checkoutPage, missingPage, resultPage, toPgPage } from './pages.js';
+import { checkoutPage, inProgressPage, missingPage, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
 export interface CheckoutPluginOptions {
@@ -170,12 +171,11 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   app.get('/checkout/:id', async (req, reply) => {
     const c = await loadCheckout(deps, (req.params as { id: string }).id);
     if (!c) return html(reply, missingPage(), { status: 404 });
+    // A GET never changes a session or a payment (Back, reload and link prefetchers send them):
+    // closing is a POST, which asks the PG first.
     if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!));
-    if (c.session.state === 'started' || isExpired(deps, c.session)) {
-      // reloaded after the PG window opened, or too late: end it like a close
-      const { rsp } = await cancelCheckout(deps, c.session.id);
-      return finish(reply, c, rsp);
-    }
+    if (c.session.state === 'started') return html(reply, inProgressPage(c.params.language, c.session.id), { frameOrigin: c.session.origin });
+    if (isExpired(deps, c.session)) return finish(reply, c, expiredRsp(c.params.merchant_uid));
     return html(reply, checkoutPage(await view(c)), { frameOrigin: c.session.origin });
   });
 

@@ -253,3 +253,20 @@ export function missingPage(lang: Lang = 'ko'): string {
   const t = T[lang];
   return layout(lang, t.doneFail, `<main class="window center result fail"><h1>${esc(t.doneFail)}</h1><p class="error-msg" role="alert">${esc(t.missing)}</p></main>`);
 }
+
+/**
+ * A checkout opened again (Back, reload, a prefetcher) while its PG window is in progress. Read-only:
+ * it changes nothing. The button asks Pier to close it, which first asks the PG what happened.
+ */
+export function inProgressPage(lang: Lang, sessionId: string): string {
+  const en = lang === 'en';
+  const title = en ? 'Payment in progress' : '결제가 진행 중입니다';
+  const body = `<main class="window center" aria-live="polite">
+<h1>${esc(title)}</h1>
+<p>${esc(en ? 'This payment continues in the payment window. If you finished paying there, the result follows shortly.' : '결제창에서 결제가 진행 중입니다. 결제를 마치셨다면 잠시 후 결과가 표시됩니다.')}</p>
+<form method="post" action="/checkout/${esc(sessionId)}/close">
+<button type="submit" class="pay">${esc(en ? 'Check the result and close' : '결제 결과 확인 후 닫기')}</button>
+</form>
+</main>`;
+  return layout(lang, title, body, { page: 'in-progress', session: sessionId });
+}

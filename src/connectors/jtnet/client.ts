@@ -7,7 +7,7 @@
 import { Agent, request } from 'undici';
 import { ConnectorError } from '../types.js';
 
-export type TpayOperation = 'gen_billkey' | 'payments_token' | 'payments' | 'del_billkey' | 'refunds' | 'trans_search';
+export type TpayOperation = 'gen_billkey' | 'payments_token' | 'payments' | 'del_billkey' | 'refunds' | 'trans_search' | 'billkey_search';
 
 export interface TpayClientOptions {
   /** e.g. `https://webtx.tpay.co.kr`, or the simulator's address (no `/api/v1`) */

@@ -14,6 +14,7 @@ import { TpayClient } from './client.js';
 import { fromDepositNotice, fromWindowResult, toWebTxInitForm, type WindowUrls } from './window.js';
 import {
   asTpayResponse,
+  fromBillkeySearchResponse,
   fromGenBillkeyResponse,
   fromPaymentResponse,
   fromRefundsResponse,
@@ -26,6 +27,7 @@ import {
   toTransSearchRequest,
   TPAY_NO_BILLKEY,
   TPAY_OK,
+  type TpayBillkeySearchResponse,
   type TpayDelBillkeyResponse,
   type TpayGenBillkeyResponse,
   type TpayPaymentResponse,
@@ -110,6 +112,11 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
       const full = { ...req, partial: false };
       const raw = await client.post('refunds', toRefundsRequest(channel, full));
       return fromRefundsResponse(asTpayResponse<TpayRefundsResponse>(raw), full, unixSeconds(clock));
+    },
+
+    async inquireBillingKey(channel, billingKey) {
+      const raw = await client.post('billkey_search', toDelBillkeyRequest(channel, billingKey));
+      return fromBillkeySearchResponse(asTpayResponse<TpayBillkeySearchResponse>(raw));
     },
 
     async inquire(channel, q) {

@@ -9,6 +9,7 @@ import type { CardInput } from '../../lib/card.js';
 import { kstDate8 } from '../../lib/clock.js';
 import {
   ConnectorError,
+  type BillingKeyInquiry,
   type BillingKeyResult,
   type Buyer,
   type CardDetails,
@@ -56,6 +57,17 @@ export interface TpayGenBillkeyResponse extends TpayResponseBase {
   card_name?: string;
   /** OUR DESIGN: "0" credit, "1" check */
   card_type?: string;
+}
+
+/** OUR DESIGN (simulator): `billkey_search`, a billing key's facts as tPay holds them */
+export interface TpayBillkeySearchRequest extends TpayAuth {
+  card_token: string;
+}
+
+export interface TpayBillkeySearchResponse extends TpayGenBillkeyResponse {
+  /** the window order the key was issued in (`CDBILLRG`), empty for gen_billkey */
+  moid?: string;
+  mall_user_id?: string;
 }
 
 export interface TpayPaymentsTokenRequest extends TpayAuth {
@@ -378,6 +390,14 @@ export function asTpayResponse<T extends TpayResponseBase>(raw: unknown): T {
   const rc = (raw as Record<string, unknown>).result_cd;
   if (typeof rc !== 'string' || rc === '') throw badResponse('tPay answer has no result_cd');
   return raw as T;
+}
+
+/** A key tPay does not know or has deleted answers A126 (`TPAY_NO_BILLKEY`). */
+export function fromBillkeySearchResponse(r: TpayBillkeySearchResponse): BillingKeyInquiry {
+  if (r.result_cd === TPAY_NO_BILLKEY) return { found: false };
+  if (r.result_cd !== TPAY_OK) throw badResponse(`tPay billkey_search refused: ${r.result_cd} ${r.result_msg ?? ''}`.trim());
+  if (!r.card_token) throw badResponse('tPay billkey_search answered without a card_token');
+  return { found: true, billingKey: r.card_token, moid: r.moid || null, ...cardDetails(r, r.card_code, r.card_name) };
 }
 
 export function fromGenBillkeyResponse(r: TpayGenBillkeyResponse): BillingKeyResult {

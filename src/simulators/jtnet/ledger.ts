@@ -29,6 +29,10 @@ export interface SimBillingKey {
   chargeRule: Behaviour;
   createdAt: number;
   deletedAt: number | null;
+  /** the window order (moid) the key was issued in (`CDBILLRG`); null for gen_billkey */
+  moid?: string | null;
+  /** the window's `mallUserId`, if any */
+  mallUserId?: string | null;
 }
 
 /** `ready`: a virtual account issued in the window, awaiting the deposit. */
@@ -193,6 +197,8 @@ const ADDED_COLUMNS: ReadonlyArray<[table: string, column: string, ddl: string]>
   ['transactions', 'confirmed_at', 'INTEGER'],
   ['transactions', 'carrier', 'TEXT'],
   ['transactions', 'phone_masked', 'TEXT'],
+  ['billing_keys', 'moid', 'TEXT'],
+  ['billing_keys', 'mall_user_id', 'TEXT'],
   ['cancels', 'refund_bank_cd', 'TEXT'],
   ['cancels', 'refund_acct_masked', 'TEXT'],
   ['cancels', 'refund_acct_name', 'TEXT'],
@@ -211,6 +217,8 @@ function toBillingKey(r: Row): SimBillingKey {
     chargeRule: JSON.parse(r.charge_rule as string) as Behaviour,
     createdAt: r.created_at as number,
     deletedAt: (r.deleted_at as number | null) ?? null,
+    moid: (r.moid as string | null) ?? null,
+    mallUserId: (r.mall_user_id as string | null) ?? null,
   };
 }
 
@@ -320,8 +328,8 @@ export class TpayLedger {
   insertBillingKey(k: SimBillingKey): void {
     this.db
       .prepare(
-        `INSERT INTO billing_keys (card_token, mid, card_num_masked, tpay_card_code, card_type, card_exp, charge_rule, created_at, deleted_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO billing_keys (card_token, mid, card_num_masked, tpay_card_code, card_type, card_exp, charge_rule, created_at, deleted_at, moid, mall_user_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         k.cardToken,
@@ -333,6 +341,8 @@ export class TpayLedger {
         JSON.stringify(k.chargeRule),
         k.createdAt,
         k.deletedAt,
+        k.moid ?? null,
+        k.mallUserId ?? null,
       );
   }
 

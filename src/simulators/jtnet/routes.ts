@@ -38,7 +38,7 @@ export interface TpayRoutesOptions {
   overseasCards: 'decline' | 'approve';
 }
 
-export const TPAY_OPERATIONS = ['gen_billkey', 'payments_token', 'payments', 'del_billkey', 'refunds', 'trans_search'] as const;
+export const TPAY_OPERATIONS = ['gen_billkey', 'payments_token', 'payments', 'del_billkey', 'refunds', 'trans_search', 'billkey_search'] as const;
 export type TpayOperation = (typeof TPAY_OPERATIONS)[number];
 
 /** A fault injected through `POST /__control/faults`, consumed by the next matching `/api/v1` request. */
@@ -479,6 +479,30 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       });
       if (list.length === 0) return { body: { result_cd: 'A118', result_msg: '조회 결과데이터 없음', list_arr: [] } };
       return { body: { result_cd: RESULT.ok, result_msg: '조회 성공', list_arr: list.map(searchItem) } };
+    },
+
+    // OUR DESIGN: a billing key's facts as the PG holds them, so a merchant can confirm a key a
+    // browser reported (the window's F100 result is not signed). Deleted or unknown keys: A126.
+    billkey_search(merchant, body) {
+      const cardToken = field(body, 'card_token');
+      if (!cardToken) return { body: failure(missing('card_token')) };
+      const key = ledger.getBillingKey(merchant.mid, cardToken);
+      if (!key || key.deletedAt !== null) return { body: failure(plain('A126', '이미 삭제된 빌키이거나 존재하지 않은 빌키입니다')) };
+      const c = companyByTpayCode(key.tpayCardCode);
+      return {
+        body: {
+          result_cd: RESULT.ok,
+          result_msg: '조회 성공',
+          card_token: key.cardToken,
+          card_num: key.cardNumMasked,
+          card_code: key.tpayCardCode,
+          card_name: c?.tpayName ?? '',
+          card_type: String(key.cardType),
+          moid: key.moid ?? '',
+          mall_user_id: key.mallUserId ?? '',
+          reg_dt: kstTimestamp14(key.createdAt),
+        },
+      };
     },
   };
 

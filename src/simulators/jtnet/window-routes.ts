@@ -314,6 +314,8 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
         chargeRule: lastFourRule(pan).charge,
         createdAt: clock.now(),
         deletedAt: null,
+        moid: r.moid ?? null,
+        mallUserId: r.mallUserId || null,
       });
       return {
         kind: 'post',

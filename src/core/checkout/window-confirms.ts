@@ -1,0 +1,157 @@
+/**
+ * Acknowledging window results to the PG (tPay `resultConfirm`) as durable jobs (issue #9 item 3).
+ *
+ * A PG net-cancels an approval it never hears back about, so a lost acknowledgement means a buyer
+ * refunded behind Pier's back. Each acknowledgement is a `window_confirms` row written before the
+ * approval is recorded; it is sent at once on the request path and, when that fails or the process
+ * dies, by the job queue (jobs/handlers/window-confirms.ts), retried with backoff. A confirm that
+ * keeps failing is settled by asking the PG: if it refunded the approval meanwhile (net-cancel),
+ * Pier records that refund (with its `cancelled` webhook) so both books agree.
+ */
+import { randomBytes } from 'node:crypto';
+import { channelById } from '../channels.js';
+import type { Deps } from '../deps.js';
+import { unixSeconds } from '../../lib/clock.js';
+import type { WindowConfirmsTable } from '../../store/types.js';
+import { claimRows } from '../../jobs/claim.js';
+import { mirrorPgRefund, settleWindowAttempt } from './window-settlement.js';
+
+export interface ConfirmRetryPolicy {
+  /** delay before the second try; doubled after each failure */
+  firstDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** tries before the row is given up (`failed`, logged as an error) */
+  maxAttempts: number;
+}
+
+export const DEFAULT_CONFIRM_RETRY: ConfirmRetryPolicy = { firstDelaySeconds: 5, maxDelaySeconds: 300, maxAttempts: 20 };
+
+/** A lease outlives one confirm plus one inquiry at the PG's read timeout. */
+export const CONFIRM_LEASE_SECONDS = 120;
+
+/** Writes the acknowledgement job of a PG result; idempotent per (imp_uid, tid). */
+export async function enqueueWindowConfirm(deps: Deps, impUid: string, channelId: string, pgTid: string): Promise<void> {
+  const now = unixSeconds(deps.clock);
+  await deps.store.db
+    .insertInto('window_confirms')
+    .values({
+      id: `wc_${randomBytes(12).toString('hex')}`,
+      imp_uid: impUid,
+      channel_id: channelId,
+      pg_tid: pgTid,
+      state: 'pending',
+      attempts: 0,
+      due_at: now,
+      lease_owner: null,
+      lease_until: 0,
+      last_error: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.columns(['imp_uid', 'pg_tid']).doNothing())
+    .execute();
+}
+
+/** Leases up to `limit` due acknowledgements (a lease that ran out makes a row due again). */
+export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number }): Promise<WindowConfirmsTable[]> {
+  const now = unixSeconds(deps.clock);
+  return claimRows(deps.store, 'window_confirms', {
+    due: (eb) => eb.and([eb('state', '=', 'pending'), eb('due_at', '<=', now), eb('lease_until', '<=', now)]),
+    set: { lease_owner: o.owner, lease_until: now + (o.leaseSeconds ?? CONFIRM_LEASE_SECONDS) },
+    orderBy: 'due_at',
+    limit: o.limit,
+  });
+}
+
+/**
+ * Sends one acknowledgement now, on the request path, unless a worker holds it. Never throws: a
+ * failure leaves the row to the job queue.
+ */
+export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Promise<void> {
+  const owner = `inline:${randomBytes(6).toString('hex')}`;
+  const now = unixSeconds(deps.clock);
+  try {
+    const job = await deps.store.db
+      .updateTable('window_confirms')
+      .set({ lease_owner: owner, lease_until: now + CONFIRM_LEASE_SECONDS })
+      .where('imp_uid', '=', impUid)
+      .where('pg_tid', '=', pgTid)
+      .where('state', '=', 'pending')
+      .where('lease_until', '<=', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (job) await runWindowConfirm(deps, job, owner);
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'window result confirmation deferred to the job queue');
+  }
+}
+
+/** Runs one leased acknowledgement: settle the attempt if still open, send resultConfirm, or settle by inquiry. */
+export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, owner: string, policy: ConfirmRetryPolicy = DEFAULT_CONFIRM_RETRY): Promise<void> {
+  const { db } = deps.store;
+  const finish = (state: 'done' | 'failed', lastError: string | null) =>
+    db
+      .updateTable('window_confirms')
+      .set({ state, last_error: lastError?.slice(0, 500) ?? null, lease_owner: null, lease_until: 0, attempts: job.attempts + 1, updated_at: unixSeconds(deps.clock) })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .execute();
+  const retry = async (error: string) => {
+    const attempts = job.attempts + 1;
+    if (attempts >= policy.maxAttempts) {
+      deps.logger.error({ imp_uid: job.imp_uid, tid: job.pg_tid, attempts, err: error }, 'window result confirmation given up');
+      return finish('failed', error);
+    }
+    const delay = Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (attempts - 1));
+    const now = unixSeconds(deps.clock);
+    deps.logger.info({ imp_uid: job.imp_uid, tid: job.pg_tid, attempts, retry_in_s: delay, err: error }, 'window result confirmation failed; will retry');
+    await db
+      .updateTable('window_confirms')
+      .set({ attempts, due_at: now + delay, last_error: error.slice(0, 500), lease_owner: null, lease_until: 0, updated_at: now })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .execute();
+  };
+
+  const channel = await channelById(deps, job.channel_id);
+  const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();
+  if (!channel?.connector.window || !payment) return void (await finish('failed', 'the payment or its channel no longer exists'));
+
+  // Acknowledge only what Pier has recorded. A row written before its record that never happened
+  // (the process died), or for a late approval not yet adopted: record what the PG says first.
+  const recorded = (p: typeof payment) => p.pg_tid === job.pg_tid && p.pg_state === 'done' && p.status !== 'failed';
+  if (!recorded(payment)) {
+    let settled;
+    try {
+      settled = await settleWindowAttempt(deps, payment, { giveUpIfUnknown: false });
+    } catch (err) {
+      return void (await retry(`inquiry failed: ${(err as Error).message}`));
+    }
+    const now = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirstOrThrow();
+    if (!recorded(now)) {
+      if (settled === 'failed') return void (await finish('failed', 'the PG holds no approval for this attempt'));
+      return void (await retry('the attempt is not settled yet'));
+    }
+  }
+
+  try {
+    await channel.connector.window.confirmWindowResult(channel.credentials, job.pg_tid);
+    await finish('done', null);
+    return;
+  } catch (err) {
+    const error = (err as Error).message;
+    // Settle by inquiry: an approval the PG refunded meanwhile (net-cancel) needs no confirm any
+    // more, only Pier's record of the refund.
+    try {
+      const found = await channel.connector.inquire(channel.credentials, { moid: job.imp_uid, pgTid: job.pg_tid, aroundMs: payment.started_at * 1000 });
+      if (found.found && found.cancelledAmount >= found.amount) {
+        await mirrorPgRefund(deps, job.imp_uid, found.cancelledAmount, 'PG사 망취소 (the PG net-cancelled an unconfirmed approval)');
+        return void (await finish('done', `refunded at the PG: ${error}`));
+      }
+      if (!found.found || found.state === 'failed') return void (await finish('failed', `the PG has no approval for it: ${error}`));
+    } catch {
+      /* the PG is unreachable: retry the whole job later */
+    }
+    await retry(error);
+  }
+}

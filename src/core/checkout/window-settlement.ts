@@ -1,0 +1,287 @@
+/**
+ * What a payment-window attempt becomes once the PG itself has been asked (issue #9).
+ *
+ * The buyer's browser only carries the PG's result; tPay signs the amount and order id of it but
+ * not the result code, card or installments. So every outcome recorded here comes from the PG's
+ * own answer (`trans_search` on the attempt's moid, tid and amount), and:
+ *  - an approval the merchant's checkout did not allow (card company not enabled, installments
+ *    outside display.card_quota or below 50,000 KRW) is refunded at once and recorded `failed`;
+ *  - an approval that reaches an attempt Pier already closed is recorded when its merchant_uid is
+ *    still free, else refunded at once and recorded as paid and cancelled (`cancelled` webhook);
+ *  - an approval the PG already net-cancelled is recorded with its refund;
+ *  - before any approval is recorded, a row to acknowledge it to the PG (resultConfirm) is
+ *    written (window-confirms.ts), so a crash cannot leave a recorded approval unacknowledged.
+ */
+import { sql } from 'kysely';
+import type { InquiryResult } from '../../connectors/types.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newCancellationId } from '../../lib/ids.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { PaymentsTable } from '../../store/types.js';
+import { cancelPayment, recordRefund } from '../cancel.js';
+import { channelById, type ResolvedChannel } from '../channels.js';
+import { recordApproval, type Approval } from '../charge.js';
+import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from '../checkout-params.js';
+import type { Deps } from '../deps.js';
+import { recordPaymentEvent } from '../events.js';
+import { confirmNow, enqueueWindowConfirm } from './window-confirms.js';
+
+export type FoundAtPg = Extract<InquiryResult, { found: true }>;
+
+/** An approval as the PG reported it in its inquiry; bank facts of a transfer come from the verified post. */
+export function approvalOf(found: FoundAtPg, bank?: { bankCode: string | null; bankName: string | null }): Approval {
+  return {
+    pgTid: found.pgTid,
+    applyNum: found.applyNum,
+    cardCode: found.cardCode,
+    cardName: found.cardName,
+    cardNumberMasked: found.cardNumberMasked,
+    cardType: found.cardType,
+    cardQuota: found.cardQuota,
+    paidAt: found.paidAt,
+    receiptUrl: found.receiptUrl,
+    bankCode: bank?.bankCode ?? null,
+    bankName: bank?.bankName ?? null,
+  };
+}
+
+/**
+ * The merchant's card rules (request_pay `card.detail` / `card.direct`, `display.card_quota`, the
+ * 50,000 KRW installment floor) checked against the approved card: null when it complies.
+ */
+export function cardRuleViolation(params: Pick<CheckoutParams, 'pay_method' | 'customer_uid' | 'amount' | 'card_detail' | 'card_direct' | 'display_card_quota'>, found: FoundAtPg): { code: string; message: string } | null {
+  if (params.pay_method !== 'card' || params.customer_uid) return null;
+  const enabled = enabledCards(params);
+  if (!found.cardCode || !enabled.some((c) => c.code === found.cardCode)) {
+    return {
+      code: RSP_ERRORS.cardNotAllowed,
+      message: `가맹점이 허용하지 않은 카드사(${found.cardName ?? found.cardCode ?? '알 수 없음'})로 승인되어 결제를 취소하였습니다. (the card company is not one the merchant enabled; the approval was refunded)`,
+    };
+  }
+  // 0 and 1 are both a lump sum, which the window always offers
+  if (found.cardQuota >= 2 && !allowedQuotas(params).includes(found.cardQuota)) {
+    return {
+      code: RSP_ERRORS.quotaNotAllowed,
+      message: `허용되지 않은 할부개월(${found.cardQuota}개월)로 승인되어 결제를 취소하였습니다. (installment months not allowed for this payment; the approval was refunded)`,
+    };
+  }
+  return null;
+}
+
+export interface WindowAttempt {
+  impUid: string;
+  merchantId: string;
+  amount: number;
+  channel: ResolvedChannel;
+  /** the checkout's request_pay, for the card rules; null when the session is gone */
+  params: CheckoutParams | null;
+}
+
+export type ApprovalOutcome = 'paid' | 'refused' | 'refunded' | 'already_settled';
+
+/**
+ * Records an approval the PG confirmed for a window attempt, whatever state Pier left the attempt
+ * in. Every step is conditional, so a retry, a second process or reconciliation may run it again.
+ */
+export async function recordPgApproval(
+  deps: Deps,
+  a: WindowAttempt,
+  found: FoundAtPg,
+  opts: { bank?: { bankCode: string | null; bankName: string | null }; confirmInline?: boolean } = {},
+): Promise<ApprovalOutcome> {
+  const violation = a.params ? cardRuleViolation(a.params, found) : null;
+  if (violation && (await refundAtPg(deps, a, found, `가맹점 결제 조건 위반 (${violation.code})`))) {
+    await failWindowAttempt(deps, a.impUid, `[${violation.code}]${violation.message}`, found.pgTid);
+    deps.logger.warn({ imp_uid: a.impUid, code: violation.code }, 'window approval outside the merchant card rules; refunded');
+    return 'refused';
+  }
+
+  // the acknowledgement row first: an approval recorded by a process that then dies is still confirmed
+  await enqueueWindowConfirm(deps, a.impUid, a.channel.row.id, found.pgTid);
+  const approval = approvalOf(found, opts.bank);
+  let outcome: ApprovalOutcome;
+  if (await recordApproval(deps, a.impUid, approval)) outcome = 'paid';
+  else outcome = await adoptLateApproval(deps, a, found, approval);
+
+  // refunded at the PG already (a net-cancel, or a refund by another path): record it at Pier too
+  if (found.cancelledAmount > 0) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, 'PG사에서 취소된 거래 (refunded at the PG)');
+  if (opts.confirmInline !== false) await confirmNow(deps, a.impUid, found.pgTid);
+  return outcome;
+}
+
+/**
+ * An approval for an attempt Pier had already closed as failed (the buyer closed the window, then
+ * the PG's approval arrived): take the merchant_uid back when it is still free and record it paid;
+ * when another payment holds it, record the approval and refund it at once.
+ */
+async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg, approval: Approval): Promise<ApprovalOutcome> {
+  const { db } = deps.store;
+  const p = await db.selectFrom('payments').select(['status', 'pg_state', 'merchant_uid']).where('imp_uid', '=', a.impUid).executeTakeFirst();
+  if (!p || p.status !== 'failed') return 'already_settled';
+  const now = unixSeconds(deps.clock);
+  const fields = {
+    status: 'paid',
+    pg_state: 'done',
+    pg_tid: approval.pgTid,
+    apply_num: approval.applyNum,
+    card_code: approval.cardCode ?? undefined,
+    card_name: approval.cardName,
+    card_number: approval.cardNumberMasked,
+    card_type: approval.cardType,
+    card_quota: approval.cardQuota,
+    bank_code: approval.bankCode ?? null,
+    bank_name: approval.bankName ?? null,
+    paid_at: approval.paidAt || now,
+    fail_reason: null,
+    failed_at: 0,
+    updated_at: now,
+  };
+  try {
+    const adopted = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('payments')
+        .set({ ...fields, merchant_uid_lock: p.merchant_uid })
+        .where('imp_uid', '=', a.impUid)
+        .where('status', '=', 'failed')
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return false;
+      await recordPaymentEvent(trx, deps.clock, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
+      return true;
+    });
+    if (adopted) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');
+    return adopted ? 'paid' : 'already_settled';
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
+  // The merchant_uid was paid by another attempt meanwhile: a merchant_uid is paid once. Record the
+  // approval (without the lock, and without a `paid` webhook), then refund it with a `cancelled` one.
+  const held = await db.updateTable('payments').set(fields).where('imp_uid', '=', a.impUid).where('status', '=', 'failed').executeTakeFirst();
+  if (Number(held.numUpdatedRows) !== 1) return 'already_settled';
+  deps.logger.warn({ imp_uid: a.impUid }, 'late window approval for a merchant_uid paid by another attempt; refunding it');
+  if (found.cancelledAmount >= found.amount) return 'refunded';
+  try {
+    await cancelPayment(deps, {
+      merchantId: a.merchantId,
+      impUid: a.impUid,
+      reason: '동일한 merchant_uid가 이미 결제되어 늦게 도착한 승인을 취소합니다. (late approval for a merchant_uid already paid)',
+      enableWebhook: true,
+    });
+  } catch (err) {
+    // declined or in doubt: the payment stays paid (or its refund in doubt) for reconciliation and the console
+    deps.logger.error({ imp_uid: a.impUid, err: (err as Error).message }, 'refund of a late window approval failed');
+  }
+  return 'refunded';
+}
+
+/** Fails a window attempt that is still open (`window`, `calling`, `in_doubt`) and frees its merchant_uid. */
+export async function failWindowAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Refunds the whole approval at the PG (net cancel). True when the PG has nothing left to refund. */
+async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason: string): Promise<boolean> {
+  const left = found.amount - found.cancelledAmount;
+  if (left <= 0) return true;
+  try {
+    const r = await a.channel.connector.refund(a.channel.credentials, { pgTid: found.pgTid, moid: a.impUid, amount: left, partial: false, reason });
+    if (r.outcome === 'refunded') return true;
+    deps.logger.error({ imp_uid: a.impUid, code: r.code }, 'PG declined the refund of a window approval outside the card rules');
+  } catch (err) {
+    deps.logger.error({ imp_uid: a.impUid, err: (err as Error).message }, 'refund of a window approval outside the card rules failed');
+  }
+  // not refunded: record the approval as it stands (paid), which the merchant can see and refund
+  return false;
+}
+
+/**
+ * The PG refunded `pgCancelledTotal` of an approval (a net-cancel): records the part Pier has not
+ * recorded yet as a refund, with its `cancelled` webhook. Conditional, so safe to repeat.
+ */
+export async function mirrorPgRefund(deps: Deps, impUid: string, pgCancelledTotal: number, reason: string): Promise<boolean> {
+  const { db } = deps.store;
+  const p = await db.selectFrom('payments').select(['status', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!p || p.status !== 'paid') return false;
+  const amount = pgCancelledTotal - Number(p.cancel_amount) - Number(p.cancel_pending_amount);
+  if (amount <= 0) return false;
+  const now = unixSeconds(deps.clock);
+  const cancellationId = newCancellationId();
+  const reserved = await db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('payments')
+      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
+      .where('imp_uid', '=', impUid)
+      .where('status', '=', 'paid')
+      .where('cancel_amount', '=', Number(p.cancel_amount))
+      .where('cancel_pending_amount', '=', Number(p.cancel_pending_amount))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await trx
+      .insertInto('payment_cancels')
+      .values({
+        imp_uid: impUid,
+        cancellation_id: cancellationId,
+        amount,
+        tax_free: 0,
+        reason,
+        state: 'pending',
+        pg_tid: null,
+        fail_reason: null,
+        refund_holder: null,
+        refund_bank: null,
+        refund_account: null,
+        notify_webhook: 1,
+        requested_at: now,
+        cancelled_at: 0,
+      })
+      .execute();
+    return true;
+  });
+  if (!reserved) return false;
+  deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded a window approval (net-cancel); recorded at Pier');
+  return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
+}
+
+/** The request_pay of the checkout that started this attempt, if its session still exists. */
+export async function checkoutParamsOf(deps: Deps, impUid: string): Promise<CheckoutParams | null> {
+  const s = await deps.store.db.selectFrom('checkout_sessions').select('params').where('imp_uid', '=', impUid).executeTakeFirst();
+  return s ? (JSON.parse(s.params) as CheckoutParams) : null;
+}
+
+/** A window attempt (not the REST charge of a billing key issued in the window). */
+export const isWindowAttempt = (p: Pick<PaymentsTable, 'channel' | 'customer_uid'>) => p.channel !== 'api' && !p.customer_uid;
+
+/**
+ * Reconciliation of a window attempt left open (the buyer never came back, the result could not be
+ * verified, or Pier died between the PG's approval and its record): ask the PG, then record what
+ * it says through recordPgApproval (card rules, confirm job, late approvals, net-cancels).
+ */
+export async function settleWindowAttempt(
+  deps: Deps,
+  p: PaymentsTable,
+  opts: { giveUpIfUnknown: boolean },
+): Promise<'paid' | 'failed' | 'cancelled' | 'unknown'> {
+  const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+  if (!channel) return 'unknown';
+  const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+  if (!found.found || found.state === 'failed') {
+    if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
+    const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
+    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null);
+    return 'failed';
+  }
+  if (found.amount !== p.amount) {
+    deps.logger.error({ imp_uid: p.imp_uid, pg_amount: found.amount, amount: p.amount }, 'the PG approved another amount than the attempt; left for an operator');
+    return 'unknown';
+  }
+  await recordPgApproval(deps, { impUid: p.imp_uid, merchantId: p.merchant_id, amount: p.amount, channel, params: await checkoutParamsOf(deps, p.imp_uid) }, found);
+  const after = await deps.store.db.selectFrom('payments').select('status').where('imp_uid', '=', p.imp_uid).executeTakeFirstOrThrow();
+  return after.status === 'paid' || after.status === 'cancelled' || after.status === 'failed' ? after.status : 'unknown';
+}
