@@ -99,6 +99,8 @@ export async function startTestPier(
      * (virtual-account deposit notices); `pierUrl` is then set
      */
     listen?: boolean;
+    /** the simulator net-cancels window approvals not acknowledged (resultConfirm) after this long */
+    simulatorNetCancelMs?: number;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
@@ -113,7 +115,7 @@ export async function startTestPier(
     },
   });
   const logger = createLogger('info', sink);
-  const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000 });
+  const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000, netCancelUnconfirmedMs: opts.simulatorNetCancelMs ?? 0 });
   const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;

@@ -1,0 +1,413 @@
+/**
+ * Payment-window money safety (issue #9 items 1–5), as a buyer, an attacker, a crash and a flaky
+ * PG would have it. Pier runs in-process against a fresh database; the tPay simulator is reached
+ * over real HTTP through a small proxy that can make `resultConfirm` fail; the test posts Pier's
+ * and the simulator's forms as the buyer's browser would, and edits them as an attacker would.
+ * The simulator net-cancels approvals nobody acknowledged (TPAY_SIM_NET_CANCEL_MS) after 40 min.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { releaseAbandonedWindows } from '../../src/core/checkout.js';
+import type { Deps } from '../../src/core/deps.js';
+import { reconcileInDoubt } from '../../src/core/reconcile.js';
+import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { openStore } from '../../src/store/db.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+const NET_CANCEL_MS = 40 * 60_000;
+const ORIGIN = 'https://shop.example';
+let pier: TestPier;
+let m: TestMerchant;
+let proxy: Server;
+let proxyTarget = '';
+/** while set, the proxy answers tPay's resultConfirm with HTTP 503 */
+let failConfirms = false;
+let seq = 0;
+const uid = (p: string) => `${p}_${++seq}_${Date.now() % 100000}`;
+
+beforeAll(async () => {
+  // a pass-through to the simulator, so the test can make the PG's resultConfirm endpoint fail
+  proxy = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (failConfirms && req.url === '/resultConfirm') {
+      res.writeHead(503).end('unavailable');
+      return;
+    }
+    const up = await request(`${proxyTarget}${req.url}`, {
+      method: req.method as 'POST',
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
+    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'text/plain') });
+    res.end(Buffer.from(await up.body.arrayBuffer()));
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  pier = await startTestPier({ jtnetUrl: proxyUrl, simulatorNetCancelMs: NET_CANCEL_MS });
+  proxyTarget = pier.simulatorUrl;
+  m = await pier.newMerchant();
+});
+afterAll(async () => {
+  await pier?.close();
+  await new Promise<void>((r) => proxy.close(() => r()));
+});
+beforeEach(async () => {
+  failConfirms = false;
+  // tests move the clock past the tokens' 30 minutes
+  m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+});
+
+// ---- the buyer's browser, without a browser ----
+
+const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
+  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
+  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 1500)}`);
+  const body = html.slice(open.index, html.indexOf('</form>', open.index));
+  const attr = (tag: string, name: string) => {
+    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
+    return a ? unescapeHtml(a[1]) : undefined;
+  };
+  const fields: Record<string, string> = {};
+  for (const input of body.matchAll(/<input [^>]*>/g)) {
+    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
+  }
+  return { action: attr(open[0], 'action')!, fields };
+}
+
+async function postHttp(url: string, fields: Record<string, string>) {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  return { status: res.statusCode, html: await res.body.text() };
+}
+
+/** A POST to Pier (in-process): `url` may be Pier's absolute public URL. */
+async function postPier(url: string, fields: Record<string, string>) {
+  const path = url.replace(/^https?:\/\/[^/]+/, '');
+  const res = await pier.app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() });
+  return { status: res.statusCode, html: res.body };
+}
+
+const rspOf = (html: string) => JSON.parse(/<script type="application\/json" id="pier-data">(.*?)<\/script>/s.exec(html)![1]).rsp;
+
+interface OpenWindow {
+  sessionId: string;
+  impUid: string;
+  merchantUid: string;
+  submitUrl: string;
+  txToken: string;
+}
+
+/** request_pay → Pier's checkout → the PG window, open and waiting for the buyer. */
+async function openWindow(params: Record<string, unknown>, opts: { cardCode?: string; editPgForm?: (f: Record<string, string>) => void } = {}): Promise<OpenWindow> {
+  const merchantUid = (params.merchant_uid as string) ?? uid('order');
+  const created = await pier.app.inject({
+    method: 'POST',
+    url: '/checkout/sessions',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', name: '상품', amount: 5000, buyer_name: '홍길동', buyer_tel: '010-1234-5678', ...params, merchant_uid: merchantUid }, mode: 'overlay', origin: ORIGIN }),
+  });
+  const s = JSON.parse(created.body);
+  if (!s.session_id) throw new Error(`no session: ${created.body}`);
+  const toPg = await postPier(`/checkout/${s.session_id}/start`, { agree: '1', ...(opts.cardCode === undefined ? { card_code: '366' } : opts.cardCode ? { card_code: opts.cardCode } : {}) });
+  expect(toPg.status, toPg.html).toBe(200);
+  const pgForm = formOf(toPg.html, 'pg-form');
+  opts.editPgForm?.(pgForm.fields);
+  const window = await postHttp(pgForm.action, pgForm.fields);
+  expect(window.status, window.html).toBe(200);
+  const payForm = formOf(window.html, 'payForm');
+  const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+  return { sessionId: s.session_id, impUid: session.imp_uid!, merchantUid, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken };
+}
+
+const cardFields = (pan: string, quota = '00') => ({ cardNo: pan, cardExpiry: '12/30', buyerAuthNum: '900101', cardPwd: '12', cardQuota: quota });
+const card = (lastFour = '4242', kftcCode = '366') => testCardNumber({ kftcCode, lastFour });
+
+/** The buyer pays (or cancels) in the PG window; returns the auto-post form the PG sends back to Pier. */
+async function actInWindow(w: OpenWindow, fields: Record<string, string>) {
+  const res = await postHttp(w.submitUrl, { txToken: w.txToken, ...fields });
+  expect(res.status, res.html).toBe(200);
+  return formOf(res.html, 'tpayResult');
+}
+
+const payment = (impUid: string) => pier.deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+const session = (id: string) => pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', id).executeTakeFirstOrThrow();
+const eventsOf = async (impUid: string) =>
+  (await pier.deps.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).orderBy('created_at').execute()).map((e) => e.status);
+const ledgerTx = async (moid: string) => {
+  const l = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: any[]; declines: any[] };
+  return [...l.approvals, ...l.declines].filter((t) => t.moid === moid);
+};
+const confirmRows = (impUid: string) => pier.deps.store.db.selectFrom('window_confirms').selectAll().where('imp_uid', '=', impUid).execute();
+
+describe('1. GET is read-only, and an approval reaching a closed checkout is never dropped', () => {
+  it('a GET of a checkout whose PG window is open changes nothing; the buyer then pays and is recorded paid', async () => {
+    const w = await openWindow({});
+    const get = await pier.app.inject({ method: 'GET', url: `/checkout/${w.sessionId}` });
+    expect(get.statusCode).toBe(200);
+    expect(get.body).toContain('결제가 진행 중입니다');
+    expect(await session(w.sessionId)).toEqual({ state: 'started', result: null });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'window', merchant_uid_lock: w.merchantUid });
+
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid, merchant_uid: w.merchantUid, paid_amount: 5000 });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', confirmedAt: expect.any(Number) });
+  });
+
+  it('closing asks the PG first; an approval arriving afterwards is recorded paid while its merchant_uid is free', async () => {
+    const w = await openWindow({});
+    const closed = await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+    expect(JSON.parse(closed.body).rsp).toMatchObject({ success: false, error_code: 'F0005' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+    // the buyer had already pressed "pay" in the PG window (or pays there now)
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid, paid_amount: 5000 });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid, fail_reason: null, failed_at: 0 });
+    expect(await eventsOf(w.impUid)).toEqual(['paid']);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', confirmedAt: expect.any(Number) });
+    // the merchant_uid is now paid: a new request_pay for it is refused
+    const again = await pier.app.inject({
+      method: 'POST',
+      url: '/checkout/sessions',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', amount: 5000, merchant_uid: w.merchantUid }, mode: 'overlay', origin: ORIGIN }),
+    });
+    expect(JSON.parse(again.body).rsp.error_code).toBe('F1002');
+  });
+
+  it('an approval arriving after the merchant_uid was paid by another payment is refunded at once, with a `cancelled` webhook', async () => {
+    const w = await openWindow({});
+    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('3141'), expiry: '2030-12' } });
+    expect(other.body.response).toMatchObject({ status: 'paid' });
+
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid, status: 'paid' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, merchant_uid_lock: null });
+    expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    // the merchant_uid stays paid once, by the other payment
+    const holders = await pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', w.merchantUid).execute();
+    expect(holders).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+  });
+});
+
+describe('2. declines and cancels are confirmed with the PG', () => {
+  it('an approval the browser turns into a decline is recorded paid', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    // resultCd is not signed by tPay: the attacker rewrites it
+    const forged = { ...result.fields, resultCd: '3051', resultMsg: '카드 거절', errorCd: '54', errorMsg: '잔액부족' };
+    const rsp = rspOf((await postPier(result.action, forged)).html);
+    expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid, paid_amount: 5000 });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', pg_tid: result.fields.tid });
+  });
+
+  it('an approval the browser turns into a buyer cancel (U001 to the cancel URL) is recorded paid', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const forged = { ...result.fields, resultCd: 'U001', resultMsg: '사용자 취소' };
+    const rsp = rspOf((await postPier(`/checkout/${w.sessionId}/cancel`, forged)).html);
+    expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid });
+    expect((await payment(w.impUid)).status).toBe('paid');
+  });
+
+  it('a real decline is recorded failed once the PG confirms it holds no approval', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+  });
+
+  it('a decline the PG cannot be asked about leaves the attempt in doubt, its merchant_uid held', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+    await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search' }) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F1007' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: w.merchantUid });
+  });
+});
+
+describe('3. resultConfirm is a durable job, retried until the PG has it', () => {
+  const runner = () => new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger });
+
+  it('a failed confirm is retried with backoff, and the PG then keeps the approval past its net-cancel time', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    failConfirms = true;
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: true });
+    const [row] = await confirmRows(w.impUid);
+    expect(row).toMatchObject({ state: 'pending', attempts: 1, pg_tid: result.fields.tid });
+    expect(Number(row.due_at)).toBeGreaterThan(Math.floor(pier.clock.now() / 1000));
+
+    // still failing on the next due try: attempts grow, the delay doubles
+    pier.clock.advance(5_000);
+    expect(await runner().runOnce()).toBe(1);
+    const [again] = await confirmRows(w.impUid);
+    expect(again).toMatchObject({ state: 'pending', attempts: 2 });
+    expect(Number(again.due_at) - Math.floor(pier.clock.now() / 1000)).toBe(10);
+
+    failConfirms = false;
+    pier.clock.advance(10_000);
+    expect(await runner().drain()).toBe(1);
+    expect((await confirmRows(w.impUid))[0]).toMatchObject({ state: 'done', attempts: 3 });
+    pier.clock.advance(NET_CANCEL_MS + 60_000);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0, confirmedAt: expect.any(Number) });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', cancel_amount: 0 });
+  });
+
+  it('a confirm that keeps failing until the PG net-cancels is settled by inquiry: Pier records the refund, with a `cancelled` webhook', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    failConfirms = true;
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ success: true });
+    pier.clock.advance(NET_CANCEL_MS + 60_000);
+    await fetch(`${pier.simulatorUrl}/__health`); // the simulator sweeps on any request
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    await runner().drain();
+    expect((await confirmRows(w.impUid))[0]).toMatchObject({ state: 'done' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
+    expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
+  });
+});
+
+describe('4. billing keys from the window only as the PG confirms them', () => {
+  it('the forgery: cancel in the PG window, post the billing-key success code with any cardToken: refused, the victim keeps the card', async () => {
+    const victim = uid('victim');
+    const issued = await pier.call('POST', `/subscribe/customers/${victim}`, { token: m.token, body: { card_number: card('1234'), expiry: '2030-12', birth: '820213', pwd_2digit: '00' } });
+    expect(issued.body.code, JSON.stringify(issued.body)).toBe(0);
+    const keyBefore = await pier.deps.store.db.selectFrom('billing_keys').selectAll().where('customer_uid', '=', victim).executeTakeFirstOrThrow();
+
+    const w = await openWindow({ amount: 0, customer_uid: victim });
+    const cancel = await actInWindow(w, { action: 'cancel' });
+    const forged = { ...cancel.fields, resultCd: 'F100', resultMsg: '빌키 발급 성공', cardToken: 'attacker-chosen-token', fnCd: '06', cardNo: '9366********9999' };
+    const rsp = rspOf((await postPier(`/checkout/${w.sessionId}/return`, forged)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect(await eventsOf(w.impUid)).toEqual([]);
+    const keyAfter = await pier.deps.store.db.selectFrom('billing_keys').selectAll().where('customer_uid', '=', victim).executeTakeFirstOrThrow();
+    expect(keyAfter).toEqual(keyBefore);
+  });
+
+  it('a real key from another window (or the REST API) replayed into this one is refused', async () => {
+    const donor = await openWindow({ amount: 0, customer_uid: uid('donor') });
+    const real = await actInWindow(donor, { action: 'pay', ...cardFields(card()) });
+    const victim = uid('victim2');
+    const w = await openWindow({ amount: 0, customer_uid: victim });
+    const cancel = await actInWindow(w, { action: 'cancel' });
+    const replayed = { ...cancel.fields, resultCd: 'F100', cardToken: real.fields.cardToken };
+    expect(rspOf((await postPier(`/checkout/${w.sessionId}/return`, replayed)).html)).toMatchObject({ success: false });
+    expect(await pier.deps.store.db.selectFrom('billing_keys').select('customer_uid').where('customer_uid', '=', victim).executeTakeFirst()).toBeUndefined();
+  });
+
+  it('a billing-key result in a checkout that asked for a payment is refused', async () => {
+    const donor = await openWindow({ amount: 0, customer_uid: uid('donor') });
+    const real = await actInWindow(donor, { action: 'pay', ...cardFields(card()) });
+    const w = await openWindow({});
+    const cancel = await actInWindow(w, { action: 'cancel' });
+    const rsp = rspOf((await postPier(`/checkout/${w.sessionId}/return`, { ...cancel.fields, resultCd: 'F100', cardToken: real.fields.cardToken })).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F1007' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', customer_uid: null });
+    expect(await eventsOf(w.impUid)).toEqual([]);
+  });
+
+  it('a key the PG issued in this window is stored with the card facts the PG reports, replacing the old card', async () => {
+    const customer = uid('cust');
+    await pier.call('POST', `/subscribe/customers/${customer}`, { token: m.token, body: { card_number: card('1234'), expiry: '2030-12', birth: '820213', pwd_2digit: '00' } });
+    const w = await openWindow({ amount: 0, customer_uid: customer });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('5678', '381')) });
+    // the browser's card facts are not trusted: the attacker's edits do not reach the record
+    const rsp = rspOf((await postPier(result.action, { ...result.fields, cardNo: '0000********0000', fnCd: '06' })).html);
+    expect(rsp).toMatchObject({ success: true, customer_uid: customer });
+    const key = await pier.call('GET', `/subscribe/customers/${customer}`, { token: m.token });
+    expect(key.body.response).toMatchObject({ customer_uid: customer, card_code: '381', card_number: expect.stringMatching(/5678$/) });
+  });
+});
+
+describe('5. card.detail and installments are enforced on the approval', () => {
+  it('a card company the merchant did not enable is refunded at once and recorded failed with the reason', async () => {
+    const w = await openWindow({ card: { detail: [{ card_code: '*', enabled: false }, { card_code: '366', enabled: true }] } });
+    // the buyer types a KB국민 card into the PG window
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('4242', '381')) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid, error_code: 'F1008', error_msg: expect.stringContaining('허용하지 않은 카드사') });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null, fail_reason: expect.stringMatching(/^\[F1008\]/) });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    expect(await eventsOf(w.impUid)).toEqual([]);
+  });
+
+  it('installments the checkout did not allow (the buyer edited the PG form) are refunded at once', async () => {
+    const w = await openWindow({ amount: 60000, display: { card_quota: [3] } }, { editPgForm: (f) => void (f.quotaFixed = '00:03:06') });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card(), '06') });
+    expect(result.fields.resultCd).toBe('3001');
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F1009', error_msg: expect.stringContaining('6개월') });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', fail_reason: expect.stringMatching(/^\[F1009\]/) });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('installments within display.card_quota from 50,000 KRW are kept', async () => {
+    const w = await openWindow({ amount: 60000, display: { card_quota: [3] } });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card(), '03') });
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ success: true, card_quota: 3 });
+  });
+});
+
+describe('a crash between the PG approval and its record (done-criterion)', () => {
+  /** Pier after a restart: a new store on the same database, a new app, nothing in memory. */
+  async function restartedPier() {
+    const store = openStore(pier.databaseUrl, { poolSize: 5 });
+    const deps: Deps = { ...pier.deps, store };
+    const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+    await app.ready();
+    return { deps, async close() { await app.close(); await store.close(); } };
+  }
+
+  it('the result never recorded: after restart, reconciliation records it paid and acknowledges it, so the PG keeps it', async () => {
+    const w = await openWindow({});
+    await actInWindow(w, { action: 'pay', ...cardFields(card()) }); // approved; Pier dies before the post is recorded
+    const after = await restartedPier();
+    try {
+      pier.clock.advance(31 * 60_000); // the session's lifetime: the window counts as abandoned
+      await releaseAbandonedWindows(after.deps);
+      const settled = await reconcileInDoubt(after.deps, { graceSeconds: 0 });
+      expect(settled[w.impUid]).toBe('paid');
+      await new JobRunner({ queues: [windowConfirmQueue(after.deps)], logger: after.deps.logger }).drain();
+      pier.clock.advance(NET_CANCEL_MS);
+      expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0, confirmedAt: expect.any(Number) });
+      expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid });
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('down past the PG net-cancel: after restart the payment is recorded paid and refunded, as at the PG', async () => {
+    const w = await openWindow({});
+    await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const after = await restartedPier();
+    try {
+      pier.clock.advance(NET_CANCEL_MS + 60_000);
+      await releaseAbandonedWindows(after.deps);
+      await reconcileInDoubt(after.deps, { graceSeconds: 0 });
+      await new JobRunner({ queues: [windowConfirmQueue(after.deps)], logger: after.deps.logger }).drain();
+      expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+      expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
+      expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
+    } finally {
+      await after.close();
+    }
+  });
+});
