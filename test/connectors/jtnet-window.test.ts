@@ -392,6 +392,28 @@ describe('card payments in the window', () => {
     expect(await pay(declined, cardFields(card('0054')))).toMatchObject({ outcome: 'declined', code: '54' });
   });
 
+  it('billkey_search confirms a window key with the order it was issued in; unknown and deleted keys are not found', async () => {
+    const w = await open({ billing: true, amount: 0, mallUserId: 'customer_2' });
+    const r = await pay(w, cardFields(card('4242', '381')));
+    if (r.outcome !== 'billing_key_issued') throw new Error(JSON.stringify(r));
+    expect(await connector.inquireBillingKey!(channel, r.billingKey)).toEqual({
+      found: true,
+      billingKey: r.billingKey,
+      moid: w.req.moid,
+      cardCode: '381',
+      cardName: 'KB국민카드',
+      cardNumberMasked: '938100******4242',
+      cardType: 0,
+    });
+    expect(await connector.inquireBillingKey!(channel, 'no-such-key-0000000000000000')).toEqual({ found: false });
+    await connector.deleteBillingKey(channel, r.billingKey);
+    expect(await connector.inquireBillingKey!(channel, r.billingKey)).toEqual({ found: false });
+    // a key issued by REST (gen_billkey) has no window order
+    const rest = await connector.issueBillingKey(channel, { number: card('4242'), expiryYear: 2030, expiryMonth: 12, birth: '900101', pwd2digit: '12' }, {});
+    if (rest.outcome !== 'issued') throw new Error(JSON.stringify(rest));
+    expect(await connector.inquireBillingKey!(channel, rest.billingKey)).toMatchObject({ found: true, moid: null });
+  });
+
   it('the buyer cancels: the result goes to cancelUrl as cancelled_by_buyer', async () => {
     const w = await open();
     const res = await postForm(w.submitUrl, { txToken: w.txToken, action: 'cancel' });
