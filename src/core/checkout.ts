@@ -34,7 +34,7 @@ import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
 import { loadV1Payment } from './payments-store.js';
 import { settleAttempt } from './reconcile.js';
-import { confirmNow, enqueueWindowConfirm } from './checkout/window-confirms.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './checkout/window-confirms.js';
 import { recordPgApproval, type FoundAtPg, type WindowAttempt } from './checkout/window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
@@ -732,6 +732,8 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
     }
     if (known === false) {
       await failAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+      // the PG window may still be submitted, and its result may never reach Pier: ask again later
+      await enqueueWindowRecheck(deps, impUid, session.channel_id, SESSION_TTL_SECONDS);
     } else {
       await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).where('pg_state', '=', 'window').execute();
       if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);

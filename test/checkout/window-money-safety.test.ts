@@ -202,6 +202,24 @@ describe('1. GET is read-only, and an approval reaching a closed checkout is nev
   });
 });
 
+describe('1b. an approval whose result never reaches Pier after a close', () => {
+  it('is found by the recheck Pier schedules when it closes a window, recorded paid and acknowledged before the PG net-cancels', async () => {
+    const w = await openWindow({});
+    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed' });
+    // the buyer pays in the still-open PG window, and the browser is closed before the post
+    await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const runner = new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger });
+    expect(await runner.drain()).toBe(0); // not due before the PG window's lifetime is over
+    pier.clock.advance(31 * 60_000);
+    await runner.drain();
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid });
+    expect(await eventsOf(w.impUid)).toEqual(['paid']);
+    pier.clock.advance(NET_CANCEL_MS);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0, confirmedAt: expect.any(Number) });
+  });
+});
+
 describe('2. declines and cancels are confirmed with the PG', () => {
   it('an approval the browser turns into a decline is recorded paid', async () => {
     const w = await openWindow({});

@@ -52,6 +52,37 @@ export async function enqueueWindowConfirm(deps: Deps, impUid: string, channelId
     .execute();
 }
 
+/**
+ * A recheck of an attempt closed while its PG window may still have been open (the buyer closed
+ * Pier's overlay, the PG approved a moment later, and its result never reached Pier): a row with no
+ * tid, due once the PG window can no longer be submitted. It asks the PG, and an approval found then
+ * is recorded or refunded like any late approval (then acknowledged through its own row).
+ */
+export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId: string, afterSeconds: number): Promise<void> {
+  const now = unixSeconds(deps.clock);
+  await deps.store.db
+    .insertInto('window_confirms')
+    .values({
+      id: `wc_${randomBytes(12).toString('hex')}`,
+      imp_uid: impUid,
+      channel_id: channelId,
+      pg_tid: RECHECK_TID,
+      state: 'pending',
+      attempts: 0,
+      due_at: now + afterSeconds,
+      lease_owner: null,
+      lease_until: 0,
+      last_error: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.columns(['imp_uid', 'pg_tid']).doNothing())
+    .execute();
+}
+
+/** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
+export const RECHECK_TID = '';
+
 /** Leases up to `limit` due acknowledgements (a lease that ran out makes a row due again). */
 export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number }): Promise<WindowConfirmsTable[]> {
   const now = unixSeconds(deps.clock);
@@ -116,6 +147,16 @@ export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, own
   const channel = await channelById(deps, job.channel_id);
   const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();
   if (!channel?.connector.window || !payment) return void (await finish('failed', 'the payment or its channel no longer exists'));
+
+  if (job.pg_tid === RECHECK_TID) {
+    let settled;
+    try {
+      settled = await settleWindowAttempt(deps, payment, { giveUpIfUnknown: false });
+    } catch (err) {
+      return void (await retry(`inquiry failed: ${(err as Error).message}`));
+    }
+    return void (await finish('done', settled === 'paid' || settled === 'cancelled' ? 'late approval found and recorded' : null));
+  }
 
   // Acknowledge only what Pier has recorded. A row written before its record that never happened
   // (the process died), or for a late approval not yet adopted: record what the PG says first.
