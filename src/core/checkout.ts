@@ -320,20 +320,21 @@ async function finishSession(db: Kysely<Database> | Transaction<Database>, deps:
 
 /** Builds the V1 rsp of a recorded window payment. */
 export function toRsp(p: V1Payment, err?: { code: string; message: string }): Rsp {
-  const success = !err && (p.status === 'paid' || (p.status === 'ready' && p.pay_method === 'vbank' && !!p.vbank_num));
+  const issuedVbank = p.status === 'ready' && p.pay_method === 'vbank' && !!p.vbank_num;
+  const success = !err && (p.status === 'paid' || issuedVbank);
   const rsp: Rsp = {
     success,
     imp_success: success,
     imp_uid: p.imp_uid,
     merchant_uid: p.merchant_uid,
     pay_method: p.pay_method,
-    paid_amount: p.status === 'paid' ? p.amount : 0,
+    // an issued virtual account reports the amount to deposit, as V1 does (merchant code reads it as such)
+    paid_amount: p.status === 'paid' || issuedVbank ? p.amount : 0,
     status: p.status === 'cancelled' ? 'paid' : p.status,
     currency: p.currency,
     pg_provider: p.pg_provider,
     pg_type: 'payment',
     paid_at: p.paid_at,
-    receipt_url: p.receipt_url,
     apply_num: p.apply_num ?? undefined,
     card_name: p.card_name,
     card_number: p.card_number,
@@ -345,6 +346,7 @@ export function toRsp(p: V1Payment, err?: { code: string; message: string }): Rs
   const optional: Record<string, string | null> = {
     name: p.name,
     pg_tid: p.pg_tid,
+    receipt_url: p.receipt_url,
     buyer_name: p.buyer_name,
     buyer_email: p.buyer_email,
     buyer_tel: p.buyer_tel,
@@ -433,9 +435,12 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       // (trans_search) before recording money, so a decline replayed as an approval is never paid.
       const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
       let confirmed = false;
+      // the slip URL comes from the PG's own answer: a posted one could point a buyer anywhere
+      let receiptUrl: string | null = null;
       try {
         const found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
         confirmed = found.found && found.state === 'paid' && found.pgTid === result.pgTid && found.amount === params.amount;
+        if (found.found) receiptUrl = found.receiptUrl;
       } catch (err) {
         deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
       }
@@ -444,7 +449,7 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
         return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the approval yet)', impUid);
       }
       // the same write as an API approval: the row and its `paid` event in one transaction
-      const recorded = await recordApproval(deps, impUid, result);
+      const recorded = await recordApproval(deps, impUid, { ...result, receiptUrl });
       if (!recorded) await refundLateApproval(deps, channel, impUid, result.pgTid, c.params.amount);
       else await confirm(deps, channel, impUid, result.pgTid);
       return rspOfPayment(deps, impUid);
@@ -662,8 +667,9 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
       if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);
     }
   }
-  const v1 = (await loadV1Payment(db, impUid))!;
-  const rsp = v1.status === 'failed' && /^\[F0005\]/.test(v1.fail_reason ?? '') ? cancelRsp(impUid) : await rspOfPayment(deps, impUid);
+  // Once the PG window was open the payment exists, so the rsp is the whole object (status failed),
+  // as V1 answers a cancel inside the PG window; only a close before it has the 6 short fields.
+  const rsp = await rspOfPayment(deps, impUid);
   return { checkout: c, rsp: await finishSession(db, deps, sessionId, rsp) };
 }
 
