@@ -92,8 +92,8 @@ button:focus{outline:3px solid #0969da;outline-offset:1px}
 @media print{
   body{background:#fff;font-size:11pt}
   .slip{max-width:none;margin:0;box-shadow:none;border-radius:0}
-  header{background:none;color:#000;border-bottom:2px solid #000;border-radius:0;padding:0 0 6px}
-  .status{background:none;color:#000;border:1px solid #000}
+  header{background:none;color:#000;border-bottom:2px solid #000;border-radius:0;padding:0 18px 6px}
+  .status,.status.cancel{background:none;color:#000;border:1px solid #000}
   .actions{display:none}
   dl,table{break-inside:avoid}
 }
