@@ -64,6 +64,7 @@ export interface PierRequestPayResponse {
   error_code?: string;
   error_msg?: string;
   pay_method?: PierPayMethod;
+  /** the amount paid; for an issued virtual account (status `ready`) the amount to deposit; 0 on failure */
   paid_amount?: number;
   status?: 'ready' | 'paid' | 'failed';
   name?: string;
@@ -77,7 +78,8 @@ export interface PierRequestPayResponse {
   buyer_postcode?: string;
   custom_data?: unknown;
   paid_at?: number;
-  receipt_url?: string | null;
+  /** the PG's sales slip of an approved card, transfer or phone payment; absent when there is none */
+  receipt_url?: string;
   currency?: 'KRW';
   apply_num?: string;
   card_name?: string | null;

@@ -49,11 +49,15 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   let simulator: ReturnType<typeof createTpaySimulator> | null = null;
   let simulatorUrl = '';
   if (config.simulator.enabled) {
-    simulator = createTpaySimulator({ dbFile: join(config.dataDir, 'tpay-simulator.sqlite'), clock, logger: false });
+    const publicUrl = config.simulator.publicUrl.replace(/\/+$/, '') || undefined;
+    simulator = createTpaySimulator({ dbFile: join(config.dataDir, 'tpay-simulator.sqlite'), clock, logger: false, publicUrl });
     onSimulator(simulator);
     simulatorUrl = await simulator.listen({ host: config.simulator.host, port: config.simulator.port });
   }
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
+  // buyers open the embedded simulator's window (and its slips) at its public address
+  const simulatorPublic = !config.connectors.jtnet.baseUrl && config.simulator.publicUrl ? config.simulator.publicUrl.replace(/\/+$/, '') : '';
+  const windowUrls = simulatorPublic ? { pc: `${simulatorPublic}/webTxInit`, mobile: `${simulatorPublic}/mobile/webTxInit` } : undefined;
   if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
 
   const deps: Deps = {
@@ -63,7 +67,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     logger,
     mode: config.mode,
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator
-    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock } }),
+    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock, windowUrls } }),
   };
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;

@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       bodyLimit: 1024 * 1024,
       vault: { keys: '' },
-      simulator: { enabled: true, host: '127.0.0.1', port: 8091 },
+      simulator: { enabled: true, host: '127.0.0.1', port: 8091, publicUrl: '' },
       connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
     });
   });
@@ -73,6 +73,7 @@ describe('loadConfig', () => {
       PIER_SIMULATOR: 'on',
       PIER_SIMULATOR_HOST: '0.0.0.0',
       PIER_SIMULATOR_PORT: '18091',
+      PIER_SIMULATOR_PUBLIC_URL: 'https://tpay-sim.example.com',
       PIER_JTNET_URL: 'https://webtx.tpay.co.kr',
       PIER_JTNET_CONNECT_TIMEOUT_MS: '1500',
       PIER_JTNET_READ_TIMEOUT_MS: '45000',
@@ -87,7 +88,7 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       bodyLimit: 65536,
       vault: { keys: VAULT_KEYS },
-      simulator: { enabled: true, host: '0.0.0.0', port: 18091 },
+      simulator: { enabled: true, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
       connectors: { jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 } },
     });
   });
@@ -124,6 +125,7 @@ describe('loadConfig', () => {
       [{ PIER_BODY_LIMIT: '12' }, /"bodyLimit"/, /12/],
       [{ PIER_SIMULATOR: 'maybe' }, /PIER_SIMULATOR/, /simulator\.enabled/],
       [{ PIER_PUBLIC_URL: 'ftp://x' }, /"publicUrl"/, /ftp/],
+      [{ PIER_SIMULATOR_PUBLIC_URL: 'tpay-sim:8091' }, /"simulator\.publicUrl"/, /tpay-sim/],
       [{ PIER_JTNET_READ_TIMEOUT_MS: '0' }, /"connectors\.jtnet\.readTimeoutMs"/, /0/],
       [{ PIER_JTNET_CONNECT_TIMEOUT_MS: '1.5' }, /PIER_JTNET_CONNECT_TIMEOUT_MS/, /connectors\.jtnet\.connectTimeoutMs/],
     ] as Array<[NodeJS.ProcessEnv, RegExp, RegExp]>)('%o', (env, key, detail) => {

@@ -65,6 +65,33 @@ describe('starting Pier', () => {
     }
   });
 
+  it('with simulator.publicUrl set, receipt_url and the window open at that public address, not the listen address', async () => {
+    const pier = await startPier(loadConfig({ ...env(), PIER_SIMULATOR_PUBLIC_URL: 'https://tpay-sim.example.test/' }));
+    try {
+      const token = await request(`${pier.address}/users/getToken`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
+      });
+      const t = (await token.body.json()) as { response: { access_token: string } };
+      const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        body: JSON.stringify({ merchant_uid: `order_id_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-01', birth: '123456', amount: 3000 }),
+      });
+      const p = (await pay.body.json()) as { response: { status: string; pg_tid: string; receipt_url: string } };
+      expect(p.response.status).toBe('paid');
+      expect(p.response.receipt_url.startsWith(`https://tpay-sim.example.test/receipt/${p.response.pg_tid}?sig=`)).toBe(true);
+      const form = pier.deps.connectors.get('jtnet')!.window!.startWindow(
+        { mid: 'tpaytest0m', merchantKey: { reveal: () => 'k'.repeat(32) } as never, cancelPassword: { reveal: () => '' } as never },
+        { moid: 'imp_000000000001', amount: 1000, goodsName: 'x', payMethod: 'card', buyer: {}, returnUrl: 'http://r', cancelUrl: 'http://c', notifyUrl: 'http://n', mobile: false, cardQuotas: [], billing: false, language: 'ko' },
+      );
+      expect(form.action).toBe('https://tpay-sim.example.test/webTxInit');
+    } finally {
+      await pier.stop();
+    }
+  });
+
   it('refuses production mode while the demo credentials exist', async () => {
     const config = loadConfig({ ...env(), PIER_MODE: 'production', PIER_VAULT_KEYS: `k1:${randomBytes(32).toString('base64')}`, PIER_JTNET_URL: 'http://127.0.0.1:9' });
     await expect(startPier(config)).rejects.toThrow(/imp_apikey/);

@@ -17,6 +17,7 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }>
   PIER_SIMULATOR: { key: 'simulator.enabled', type: 'bool' },
   PIER_SIMULATOR_HOST: { key: 'simulator.host', type: 'string' },
   PIER_SIMULATOR_PORT: { key: 'simulator.port', type: 'int' },
+  PIER_SIMULATOR_PUBLIC_URL: { key: 'simulator.publicUrl', type: 'string' },
   PIER_JTNET_URL: { key: 'connectors.jtnet.baseUrl', type: 'string' },
   PIER_JTNET_CONNECT_TIMEOUT_MS: { key: 'connectors.jtnet.connectTimeoutMs', type: 'int' },
   PIER_JTNET_READ_TIMEOUT_MS: { key: 'connectors.jtnet.readTimeoutMs', type: 'int' },
@@ -99,7 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     logLevel: 'info',
     bodyLimit: 1024 * 1024,
     vault: { keys: '' },
-    simulator: { enabled: mode === 'sandbox', host: '127.0.0.1', port: port === 0 ? 0 : port + 11 },
+    simulator: { enabled: mode === 'sandbox', host: '127.0.0.1', port: port === 0 ? 0 : port + 11, publicUrl: '' },
     connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
   };
   const merged = deepMerge(defaults, given);

@@ -32,6 +32,11 @@ export const ConfigSchema = Type.Object({
     enabled: Type.Boolean(),
     host: Type.String({ minLength: 1 }),
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /**
+     * where buyers' browsers reach the embedded simulator (its payment window and the receipt_url
+     * slips), e.g. behind a proxy; empty = its listen address
+     */
+    publicUrl: Type.String({ pattern: '^(https?://\\S+)?$' }),
   }),
   connectors: Type.Object({
     jtnet: Type.Object({

@@ -73,6 +73,7 @@ export type ChargeResult =
       cardQuota: number;
       /** UNIX seconds of approval as the PG reports it */
       paidAt: number;
+      /** the PG's sales-slip page a buyer can open (V1 receipt_url); null when the PG gives none */
       receiptUrl: string | null;
     } & CardDetails)
   | { outcome: 'declined'; code: string; message: string; pgTid: string | null };
@@ -95,7 +96,14 @@ export interface RefundRequest {
 }
 
 export type RefundResult =
-  | { outcome: 'refunded'; pgCancelTid: string; amount: number; cancelledAt: number }
+  | {
+      outcome: 'refunded';
+      pgCancelTid: string;
+      amount: number;
+      cancelledAt: number;
+      /** the PG's slip of this cancel (V1 cancel_history[].receipt_url), when it gives one */
+      receiptUrl: string | null;
+    }
   | { outcome: 'declined'; code: string; message: string };
 
 /** What the PG knows about an attempt, asked for when Pier is in doubt (after a timeout). */

@@ -135,7 +135,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     throw new ApiError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
   }
 
-  await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null);
+  await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);
   const v1 = (await loadV1Payment(db, payment.imp_uid))!;
   return { payment: v1, cancellationId };
 }
@@ -152,12 +152,13 @@ export async function recordRefund(
   pgCancelTid: string | null,
   cancelledAt: number,
   reason: string | null,
+  receiptUrl: string | null = null,
 ): Promise<boolean> {
   const done = unixSeconds(deps.clock);
   return deps.store.db.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('payment_cancels')
-      .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done })
+      .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done, receipt_url: receiptUrl })
       .where('cancellation_id', '=', cancellationId)
       .where('state', 'in', ['pending', 'in_doubt'])
       .returning(['notify_webhook'])

@@ -325,20 +325,21 @@ async function finishSession(db: Kysely<Database> | Transaction<Database>, deps:
 
 /** Builds the V1 rsp of a recorded window payment. */
 export function toRsp(p: V1Payment, err?: { code: string; message: string }): Rsp {
-  const success = !err && (p.status === 'paid' || (p.status === 'ready' && p.pay_method === 'vbank' && !!p.vbank_num));
+  const issuedVbank = p.status === 'ready' && p.pay_method === 'vbank' && !!p.vbank_num;
+  const success = !err && (p.status === 'paid' || issuedVbank);
   const rsp: Rsp = {
     success,
     imp_success: success,
     imp_uid: p.imp_uid,
     merchant_uid: p.merchant_uid,
     pay_method: p.pay_method,
-    paid_amount: p.status === 'paid' ? p.amount : 0,
+    // an issued virtual account reports the amount to deposit, as V1 does (merchant code reads it as such)
+    paid_amount: p.status === 'paid' || issuedVbank ? p.amount : 0,
     status: p.status === 'cancelled' ? 'paid' : p.status,
     currency: p.currency,
     pg_provider: p.pg_provider,
     pg_type: 'payment',
     paid_at: p.paid_at,
-    receipt_url: p.receipt_url,
     apply_num: p.apply_num ?? undefined,
     card_name: p.card_name,
     card_number: p.card_number,
@@ -350,6 +351,7 @@ export function toRsp(p: V1Payment, err?: { code: string; message: string }): Rs
   const optional: Record<string, string | null> = {
     name: p.name,
     pg_tid: p.pg_tid,
+    receipt_url: p.receipt_url,
     buyer_name: p.buyer_name,
     buyer_email: p.buyer_email,
     buyer_tel: p.buyer_tel,
@@ -739,8 +741,9 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
       if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);
     }
   }
-  const v1 = (await loadV1Payment(db, impUid))!;
-  const rsp = v1.status === 'failed' && /^\[F0005\]/.test(v1.fail_reason ?? '') ? cancelRsp(impUid) : await rspOfPayment(deps, impUid);
+  // Once the PG window was open the payment exists, so the rsp is the whole object (status failed),
+  // as V1 answers a cancel inside the PG window; only a close before it has the 6 short fields.
+  const rsp = await rspOfPayment(deps, impUid);
   return { checkout: c, rsp: await finishSession(db, deps, sessionId, rsp) };
 }
 

@@ -22,6 +22,14 @@ export function statusAfterRefund(amount: number, cancelAmount: number): Payment
 }
 
 /**
+ * A cancel's slip: the PG's page for that cancel; for refunds recorded without one (before
+ * migration 010, or settled by inquiry) the payment's own slip, which lists its cancels.
+ */
+function cancelReceiptUrl(p: Pick<PaymentRow, 'receipt_url'>, c: Pick<CancelRow, 'receipt_url'>): string | null {
+  return c.receipt_url ?? p.receipt_url;
+}
+
+/**
  * The V1 Payment object (spec/api-v1.md §12.1): every key always present, `null`/`0`/`[]` when
  * absent, times in UNIX seconds, custom_data as a string.
  */
@@ -80,11 +88,11 @@ export function toV1Payment(p: PaymentRow, cancels: CancelRow[]) {
       amount: c.amount,
       cancelled_at: c.cancelled_at,
       reason: c.reason ?? '',
-      receipt_url: p.receipt_url,
+      receipt_url: cancelReceiptUrl(p, c),
       cancellation_id: c.cancellation_id,
     })),
     deposit_history: [],
-    cancel_receipt_urls: p.receipt_url ? done.map(() => p.receipt_url as string) : [],
+    cancel_receipt_urls: done.map((c) => cancelReceiptUrl(p, c)).filter((u): u is string => u !== null),
     cash_receipt_issued: false,
     customer_uid: p.customer_uid,
     customer_uid_usage: p.customer_uid_usage,

@@ -128,6 +128,8 @@ export interface PaymentCancelsTable {
   cancelled_at: number;
   /** a `cancelled` webhook once it succeeds: 0 no, 1 API cancel with enable_webhook: true, 2 console cancel; migration 003 */
   notify_webhook?: Generated<number>;
+  /** the PG's slip of this cancel, when it gave one; migration 010 */
+  receipt_url?: string | null;
 }
 
 export interface BillingKeysTable {

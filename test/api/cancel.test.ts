@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+import { TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
+import { receiptSignature } from '../../src/simulators/jtnet/receipts.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -21,6 +23,9 @@ async function paid(merchant_uid: string, amount: number, token = m.token) {
 const cancel = (body: Record<string, unknown>, token = m.token) => pier.call('POST', '/payments/cancel', { token, body });
 
 /** The simulator's record of the approval Pier sent for this imp_uid (tPay moid = imp_uid). */
+/** The simulator's slip page of a tid (approval or cancel), as it signs it for tpaytest1m. */
+const slipUrl = (tid: string) => `${pier.simulatorUrl}/receipt/${tid}?sig=${receiptSignature(TPAY_TEST_ACCOUNTS[1]!.merchantKey, tid)}`;
+
 async function ledgerOf(impUid: string) {
   const res = await fetch(`${pier.simulatorUrl}/__ledger?mid=tpaytest1m`);
   const ledger = (await res.json()) as {
@@ -62,8 +67,10 @@ describe('POST /payments/cancel: partial refunds', () => {
     expect(typeof h.pg_tid).toBe('string');
     expect(h.pg_tid.length).toBeGreaterThan(0);
     expect(h.pg_tid).not.toBe(p.pg_tid);
-    expect(r.receipt_url).toBeNull();
-    expect(r.cancel_receipt_urls).toEqual([]); // the PG gave no receipt URL, so there is none to list
+    // the slips are the simulator's pages, on the address Pier reaches it at: the payment's, and this cancel's own
+    expect(r.receipt_url).toBe(slipUrl(p.pg_tid));
+    expect(h.receipt_url).toBe(slipUrl(h.pg_tid));
+    expect(r.cancel_receipt_urls).toEqual([h.receipt_url]);
     firstIds.push(h.cancellation_id);
   });
 
@@ -82,6 +89,8 @@ describe('POST /payments/cancel: partial refunds', () => {
     expect(cids[0]).toBe(firstIds[0]);
     expect(new Set(cids).size).toBe(3);
     expect(new Set(r.cancel_history.map((c: { pg_tid: string }) => c.pg_tid)).size).toBe(3);
+    expect(r.cancel_history.map((c: { receipt_url: string }) => c.receipt_url)).toEqual(r.cancel_history.map((c: { pg_tid: string }) => slipUrl(c.pg_tid)));
+    expect(r.cancel_receipt_urls).toEqual(r.cancel_history.map((c: { receipt_url: string }) => c.receipt_url));
     expect(await stored(p.imp_uid)).toEqual(r);
   });
 
@@ -117,8 +126,11 @@ describe('POST /payments/cancel: full refunds', () => {
     expect(res.body.code).toBe(0);
     expect(res.body.response).toMatchObject({ status: 'cancelled', cancel_amount: 4000, cancelled_at: now(), cancel_reason: '전액' });
     expect(res.body.response.cancel_history).toEqual([
-      { pg_tid: expect.any(String), amount: 4000, cancelled_at: now(), reason: '전액', receipt_url: res.body.response.receipt_url, cancellation_id: expect.stringMatching(/^[0-9A-Z]{20}$/) },
+      { pg_tid: expect.any(String), amount: 4000, cancelled_at: now(), reason: '전액', receipt_url: expect.any(String), cancellation_id: expect.stringMatching(/^[0-9A-Z]{20}$/) },
     ]);
+    const [h] = res.body.response.cancel_history;
+    expect(h.receipt_url).toBe(slipUrl(h.pg_tid));
+    expect(h.receipt_url).not.toBe(res.body.response.receipt_url);
     const tx = await ledgerOf(p.imp_uid);
     expect(tx).toMatchObject({ cancelledAmount: 4000, status: 'cancelled' });
     expect(tx.cancels.map((c) => c.partial)).toEqual([false]);

@@ -116,7 +116,7 @@ export const scenarios: Scenario[] = [
         applyNum: expect.stringMatching(/^\d{8}$/),
         cardQuota: 0,
         paidAt: Math.floor(h.nowMs() / 1000),
-        receiptUrl: null,
+        receiptUrl: expect.stringMatching(/^https?:\/\/\S+$/),
         ...h.cards.approveDetails,
       });
       if (r.outcome !== 'approved') return;
@@ -209,8 +209,11 @@ export const scenarios: Scenario[] = [
     async run(h) {
       const paid = await approvedKeyIn(h, 10000);
       const r1 = await h.connector.refund(h.channel, { pgTid: paid.pgTid, moid: paid.moid, amount: 3000, partial: true, reason: '부분 환불' });
-      expect(r1).toEqual({ outcome: 'refunded', pgCancelTid: expect.any(String), amount: 3000, cancelledAt: Math.floor(h.nowMs() / 1000) });
-      if (r1.outcome === 'refunded') expect(r1.pgCancelTid).not.toBe(paid.pgTid);
+      expect(r1).toEqual({ outcome: 'refunded', pgCancelTid: expect.any(String), amount: 3000, cancelledAt: Math.floor(h.nowMs() / 1000), receiptUrl: expect.stringMatching(/^https?:\/\/\S+$/) });
+      if (r1.outcome === 'refunded') {
+        expect(r1.pgCancelTid).not.toBe(paid.pgTid);
+        expect(r1.receiptUrl).not.toBe(paid.receiptUrl); // each cancel has its own slip
+      }
       expect(await h.pgRecord(paid.pgTid)).toEqual({ status: 'paid', amount: 10000, cancelledAmount: 3000 });
       const r2 = await h.connector.refund(h.channel, { pgTid: paid.pgTid, moid: paid.moid, amount: 7000, partial: false, reason: '전액 환불' });
       expect(r2).toMatchObject({ outcome: 'refunded', amount: 7000 });
@@ -219,6 +222,25 @@ export const scenarios: Scenario[] = [
       expect(r3).toMatchObject({ outcome: 'declined', code: h.codes.alreadyRefunded });
       const found = await h.connector.inquire(h.channel, { moid: paid.moid, pgTid: paid.pgTid, aroundMs: h.nowMs() });
       expect(found).toMatchObject({ found: true, state: 'cancelled', amount: 10000, cancelledAmount: 10000 });
+    },
+  },
+  {
+    name: 'an approval and each of its refunds have a slip page a buyer opens without credentials',
+    async run(h) {
+      const paid = await approvedKeyIn(h, 14000);
+      const refund = await h.connector.refund(h.channel, { pgTid: paid.pgTid, moid: paid.moid, amount: 4000, partial: true, reason: '부분 환불' });
+      if (refund.outcome !== 'refunded' || !paid.receiptUrl || !refund.receiptUrl) throw new Error('expected receipt URLs on the approval and the refund');
+      const slip = await fetch(paid.receiptUrl);
+      expect(slip.status).toBe(200);
+      const html = await slip.text();
+      expect(html).toContain(paid.applyNum);
+      expect(html).toContain('14,000');
+      expect(html).toContain('4,000'); // the cancel is listed on the original slip
+      const cancelSlip = await fetch(refund.receiptUrl);
+      expect(cancelSlip.status).toBe(200);
+      expect(await cancelSlip.text()).toContain('10,000'); // what is left after the refund
+      const found = await h.connector.inquire(h.channel, { moid: paid.moid, pgTid: paid.pgTid, aroundMs: h.nowMs() });
+      expect(found).toMatchObject({ found: true, receiptUrl: paid.receiptUrl });
     },
   },
   {
@@ -254,7 +276,7 @@ export const scenarios: Scenario[] = [
         applyNum: expect.stringMatching(/^\d{8}$/),
         paidAt: Math.floor(h.nowMs() / 1000),
         cardQuota: 0,
-        receiptUrl: null,
+        receiptUrl: expect.stringMatching(/^https?:\/\/\S+$/),
         cardCode: expect.any(String),
         cardName: expect.any(String),
         cardNumberMasked: expect.any(String),

@@ -5,6 +5,7 @@ import {
   fromGenBillkeyResponse,
   fromPaymentResponse,
   fromRefundsResponse,
+  receiptUrlOf,
   fromTransSearchResponse,
   kstTimestampToUnix,
   mapTpayCardCode,
@@ -215,15 +216,28 @@ describe('response mappers', () => {
     expect(thrown(() => fromGenBillkeyResponse({ result_cd: '0000' })).kind).toBe('bad_response');
   });
 
+  it('passes on only an absolute http(s) receipt URL that fits V1 (a script: link or an overlong value becomes null)', () => {
+    expect(receiptUrlOf('https://pg.example/receipt/T1?sig=abc')).toBe('https://pg.example/receipt/T1?sig=abc');
+    expect(receiptUrlOf('http://127.0.0.1:8091/__sim/receipt/T1?sig=abc')).toBe('http://127.0.0.1:8091/__sim/receipt/T1?sig=abc');
+    for (const bad of ['javascript:alert(1)', 'data:text/html,<script>1</script>', '/receipt/T1', '', `https://pg.example/${'a'.repeat(300)}`, 42, null, undefined]) {
+      expect(receiptUrlOf(bad)).toBeNull();
+    }
+  });
+
   it('maps refunds: 2001 is success, anything else a decline', () => {
     expect(
-      fromRefundsResponse({ result_cd: '2001', tid: 'C1', CancelDate: '20260115', CancelTime: '120000', cancel_amt: '3000' }, { amount: 3000 }, 0),
-    ).toEqual({ outcome: 'refunded', pgCancelTid: 'C1', amount: 3000, cancelledAt: NOON_KST });
+      fromRefundsResponse(
+        { result_cd: '2001', tid: 'C1', CancelDate: '20260115', CancelTime: '120000', cancel_amt: '3000', receipt_url: 'https://pg.example/receipt/C1?sig=x' },
+        { amount: 3000 },
+        0,
+      ),
+    ).toEqual({ outcome: 'refunded', pgCancelTid: 'C1', amount: 3000, cancelledAt: NOON_KST, receiptUrl: 'https://pg.example/receipt/C1?sig=x' });
     expect(fromRefundsResponse({ result_cd: '2001', tid: 'C1' }, { amount: 3000 }, 7)).toEqual({
       outcome: 'refunded',
       pgCancelTid: 'C1',
       amount: 3000,
       cancelledAt: 7,
+      receiptUrl: null,
     });
     expect(fromRefundsResponse({ result_cd: '2024', result_msg: '취소패스워드 불일치' }, { amount: 1 }, 0)).toEqual({
       outcome: 'declined',

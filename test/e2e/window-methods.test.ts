@@ -37,7 +37,7 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: trans, vbank, phone and bi
     await f.locator('#bankCode').waitFor();
     await f.locator('#payBtn').click();
     const { rsp } = await callbackRsp(page);
-    expect(rsp).toMatchObject({ success: true, pay_method: 'vbank', status: 'ready', paid_amount: 0 });
+    expect(rsp).toMatchObject({ success: true, pay_method: 'vbank', status: 'ready', paid_amount: 23000 }); // V1: the amount to deposit
     expect(rsp.vbank_num).toMatch(/\d{6,}/);
     expect(rsp.vbank_name).toBeTruthy();
     expect(rsp.vbank_date).toBeGreaterThan(Date.now() / 1000);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createTpaySimulator, TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
+import { receiptSignature } from '../../src/simulators/jtnet/receipts.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
 
 const KEYIN = TPAY_TEST_ACCOUNTS[1]!; // tpaytest1m
@@ -144,7 +145,10 @@ describe('payments_token', () => {
       card_quota: '00',
       card_type: '0',
       pay_method: 'CARD',
+      receipt_url: expect.any(String),
     });
+    // the slip's address is where the caller reached the simulator (inject: localhost:80), signed for this tid
+    expect(r.receipt_url).toBe(`http://localhost:80/receipt/${r.tid}?sig=${receiptSignature(TPAY_TEST_ACCOUNTS[2]!.merchantKey, r.tid)}`);
     const l = await ledger('tpaytest2m');
     expect(l.approvals).toHaveLength(1);
     expect(l.approvals[0]).toMatchObject({ tid: r.tid, moid: m, amount: 14000, status: 'paid', appNo: r.app_no, method: 'billkey', cancels: [] });
@@ -253,6 +257,7 @@ describe('refunds', () => {
       cancel_amt: '3000',
       remain_amt: '7000',
       partial_cancel: '1',
+      receipt_url: `http://localhost:80/receipt/${r1.tid}?sig=${receiptSignature(TPAY_TEST_ACCOUNTS[1]!.merchantKey, r1.tid)}`,
     });
     expect(r1.tid).not.toBe(paid.tid);
     const r2 = await call('refunds', { ...auth(), tid: paid.tid, cancel_pw: '123456', cancel_amt: '7000', partial_cancel: '0' });

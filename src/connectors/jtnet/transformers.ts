@@ -121,6 +121,8 @@ export interface TpayPaymentResponse extends TpayResponseBase {
   card_quota?: string;
   /** OUR DESIGN: "0" credit, "1" check */
   card_type?: string;
+  /** OUR DESIGN: the approval's sales-slip page (absolute URL on the PG's public host) */
+  receipt_url?: string;
 }
 export type TpayPaymentsTokenResponse = TpayPaymentResponse;
 export type TpayPaymentsResponse = TpayPaymentResponse;
@@ -155,6 +157,8 @@ export interface TpayRefundsResponse extends TpayResponseBase {
   cancel_amt?: string;
   /** OUR DESIGN */
   remain_amt?: string;
+  /** OUR DESIGN: this cancel's own slip page */
+  receipt_url?: string;
 }
 
 export interface TpayTransSearchRequest extends TpayAuth {
@@ -181,6 +185,8 @@ export interface TpayTransSearchItem {
   card_num?: string;
   card_quota?: string;
   card_type?: string;
+  /** OUR DESIGN: the approval's slip page; empty for declines */
+  receipt_url?: string;
 }
 
 export interface TpayTransSearchResponse extends TpayResponseBase {
@@ -400,6 +406,20 @@ export function fromBillkeySearchResponse(r: TpayBillkeySearchResponse): Billing
   return { found: true, billingKey: r.card_token, moid: r.moid || null, ...cardDetails(r, r.card_code, r.card_name) };
 }
 
+/**
+ * A receipt URL from the PG, or null: only an absolute http(s) URL that fits V1's receipt_url
+ * (300 characters) is passed on, since merchants show it to buyers as a link.
+ */
+export function receiptUrlOf(raw: unknown): string | null {
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 300) return null;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? raw : null;
+  } catch {
+    return null;
+  }
+}
+
 export function fromGenBillkeyResponse(r: TpayGenBillkeyResponse): BillingKeyResult {
   if (r.result_cd !== TPAY_OK) return { outcome: 'declined', ...declineOf(r) };
   if (!r.card_token) throw badResponse('tPay gen_billkey succeeded without a card_token');
@@ -428,7 +448,7 @@ export function fromPaymentResponse(
     applyNum: r.app_no,
     cardQuota: amountOf(r.card_quota) ?? req.cardQuota,
     paidAt: kstTimestampToUnix(r.app_dt) ?? timeFromTid(r.tid, mid) ?? nowSeconds,
-    receiptUrl: null,
+    receiptUrl: receiptUrlOf(r.receipt_url),
     ...cardDetails(r, r.app_co, r.app_co_name),
   };
 }
@@ -443,6 +463,7 @@ export function fromRefundsResponse(r: TpayRefundsResponse, req: Pick<RefundRequ
     pgCancelTid: r.tid,
     amount,
     cancelledAt: kstTimestampToUnix(`${r.CancelDate ?? ''}${r.CancelTime ?? ''}`) ?? nowSeconds,
+    receiptUrl: receiptUrlOf(r.receipt_url),
   };
 }
 
@@ -485,7 +506,7 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
     applyNum: row.app_no || null,
     paidAt: kstTimestampToUnix(row.app_dt) ?? timeFromTid(row.tid, mid) ?? 0,
     cardQuota: amountOf(row.card_quota) ?? 0,
-    receiptUrl: null,
+    receiptUrl: state === 'failed' ? null : receiptUrlOf(row.receipt_url),
     ...cardDetails(row, row.app_co, row.app_co_name),
   };
 }

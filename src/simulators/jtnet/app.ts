@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifySer
 import type { Clock } from '../../lib/clock.js';
 import { systemClock } from '../../lib/clock.js';
 import { TpayLedger, type SimMerchant } from './ledger.js';
+import { tpayReceiptRoutes } from './receipts.js';
 import { tpayRoutes } from './routes.js';
 import { tpayWindowRoutes } from './window-routes.js';
 
@@ -45,6 +46,11 @@ export interface TpaySimulatorOptions {
   netCancelUnconfirmedMs?: number;
   /** how long a virtual-account deposit notice waits for the merchant's answer (default 10000) */
   noticeTimeoutMs?: number;
+  /**
+   * where buyers' browsers reach the simulator, e.g. `https://pg.example.test` (receipt URLs in its
+   * answers); default: the scheme, host and mount prefix the caller used
+   */
+  publicUrl?: string;
   /** merchants to add besides the three published test MIDs (same mid replaces the seed) */
   accounts?: TpaySimulatorAccount[];
 }
@@ -94,7 +100,9 @@ export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = asy
     slowResponseMs: opts.slowResponseMs ?? 60_000,
     minimumAmount: opts.minimumAmount ?? 100,
     overseasCards: opts.overseasCards ?? 'decline',
+    publicUrl: opts.publicUrl,
   });
+  await tpayReceiptRoutes(app, { ledger });
   await tpayWindowRoutes(app, {
     ledger,
     clock,

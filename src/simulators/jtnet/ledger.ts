@@ -500,6 +500,18 @@ export class TpayLedger {
     return rows.map(toTransaction);
   }
 
+  /**
+   * What a receipt page is about: an approval (paid or later cancelled) by its tid, or one cancel by
+   * its cancel tid. Declines and virtual accounts not yet paid into have no slip.
+   */
+  receiptSubject(tid: string): { tx: SimTransaction; cancel: SimCancel | null } | undefined {
+    const c = this.db.prepare('SELECT * FROM cancels WHERE cancel_tid = ?').get(tid) as Row | undefined;
+    const txTid = c ? (c.tid as string) : tid;
+    const r = this.db.prepare(`SELECT * FROM transactions WHERE tid = ? AND status IN ('paid', 'cancelled')`).get(txTid) as Row | undefined;
+    if (!r) return undefined;
+    return { tx: toTransaction(r), cancel: c ? toCancel(c) : null };
+  }
+
   cancelsOf(tid: string): SimCancel[] {
     return (this.db.prepare('SELECT * FROM cancels WHERE tid = ? ORDER BY created_at, rowid').all(tid) as Row[]).map(toCancel);
   }

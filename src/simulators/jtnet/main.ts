@@ -3,6 +3,7 @@
  *   TPAY_SIM_PORT=8091 TPAY_SIM_HOST=127.0.0.1 TPAY_SIM_DB=./tpay-sim.db npx tsx src/simulators/jtnet/main.ts
  * Optional: TPAY_SIM_SLOW_MS (hold time of `0098` answers), TPAY_SIM_MIN_AMOUNT, TPAY_SIM_OVERSEAS=approve,
  * TPAY_SIM_NET_CANCEL_MS (net-cancel unconfirmed window approvals after this long; 0 = never),
+ * TPAY_SIM_PUBLIC_URL (where buyers reach it, for receipt URLs; default: the address callers use),
  * TPAY_SIM_LOG_LEVEL (default info).
  */
 import { createTpaySimulator } from './app.js';
@@ -28,6 +29,7 @@ const app = createTpaySimulator({
   minimumAmount: intEnv('TPAY_SIM_MIN_AMOUNT', 100),
   overseasCards: process.env.TPAY_SIM_OVERSEAS === 'approve' ? 'approve' : 'decline',
   netCancelUnconfirmedMs: intEnv('TPAY_SIM_NET_CANCEL_MS', 0),
+  publicUrl: process.env.TPAY_SIM_PUBLIC_URL || undefined,
   logger: { level: process.env.TPAY_SIM_LOG_LEVEL || 'info' },
 });
 

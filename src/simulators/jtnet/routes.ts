@@ -11,6 +11,7 @@ import { kstDate8, kstParts, kstTimestamp14 } from '../../lib/clock.js';
 import { companyByKftc, companyByTpayCode, type TpayCardCompany } from './card-companies.js';
 import { NO_WINDOW_FIELDS, type SimMerchant, type SimTransaction, type TpayLedger } from './ledger.js';
 import { isRefundBank } from './banks.js';
+import { publicBaseOf, receiptUrl } from './receipts.js';
 import {
   amountTrigger,
   cardFacts,
@@ -36,6 +37,8 @@ export interface TpayRoutesOptions {
   minimumAmount: number;
   /** overseas brands: refused with 3051 (default) or treated like domestic cards */
   overseasCards: 'decline' | 'approve';
+  /** where buyers reach the simulator (receipt URLs); default: the address the caller used */
+  publicUrl?: string;
 }
 
 export const TPAY_OPERATIONS = ['gen_billkey', 'payments_token', 'payments', 'del_billkey', 'refunds', 'trans_search', 'billkey_search'] as const;
@@ -103,6 +106,26 @@ interface ChargeCard {
   masked: string;
   company: TpayCardCompany;
   cardType: 0 | 1;
+}
+
+/**
+ * Adds the sales-slip URL to a successful answer: the approval's (`payments`, `payments_token`),
+ * the cancel's own (`refunds`), and on `trans_search` each approved row's and each cancel's.
+ */
+function withReceiptUrls(op: TpayOperation, body: Json, urlOf: (tid: string) => string): Json {
+  if ((op === 'payments' || op === 'payments_token') && body.result_cd === RESULT.ok && typeof body.tid === 'string') {
+    return { ...body, receipt_url: urlOf(body.tid) };
+  }
+  if (op === 'refunds' && body.result_cd === RESULT.refundOk && typeof body.tid === 'string') return { ...body, receipt_url: urlOf(body.tid) };
+  if (op === 'trans_search' && Array.isArray(body.list_arr)) {
+    const list = (body.list_arr as Json[]).map((item) => {
+      const approved = item.state_cd === '0' || item.state_cd === '1' || item.state_cd === '2';
+      const cancels = Array.isArray(item.cancel_list) ? (item.cancel_list as Json[]).map((c) => ({ ...c, receipt_url: urlOf(String(c.tid)) })) : item.cancel_list;
+      return { ...item, receipt_url: approved ? urlOf(String(item.tid)) : '', cancel_list: cancels };
+    });
+    return { ...body, list_arr: list };
+  }
+  return body;
 }
 
 export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Promise<void> {
@@ -565,6 +588,10 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       }
       const merchant = authenticate(body);
       const answer: Answer = 'resultCd' in merchant ? { body: failure(merchant) } : handlers[op](merchant, body);
+      if (!('resultCd' in merchant)) {
+        const base = publicBaseOf(req, app.prefix, o.publicUrl);
+        answer.body = withReceiptUrls(op, answer.body, (tid) => receiptUrl(base, merchant, tid));
+      }
       req.log.info(
         {
           op,
