@@ -51,6 +51,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'checkout.js': { file: 'web/checkout/checkout.js', type: 'text/javascript; charset=utf-8' },
 };
 
+/** The most a POST /checkout/sessions body may hold: every REQUEST_PAY_LIMITS field at its limit in 3-byte UTF-8, with room to spare. */
+const SESSION_BODY_LIMIT = 128 * 1024;
+
 const cors = (reply: FastifyReply) =>
   reply
     .header('access-control-allow-origin', '*')
@@ -116,8 +119,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     app.options(url, async (_req, reply) => cors(reply).status(204).send());
   }
 
-  app.post('/checkout/sessions', async (req, reply) => {
-    cors(reply);
+  // A valid request_pay is a few KiB (REQUEST_PAY_LIMITS); the sender is anonymous, so a larger body
+  // is refused before it is parsed. CORS headers go on first so the SDK can read that refusal too.
+  app.post('/checkout/sessions', { bodyLimit: SESSION_BODY_LIMIT, onRequest: async (_req, reply) => void cors(reply) }, async (req, reply) => {
     const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
     const r = await createCheckoutSession(deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });
