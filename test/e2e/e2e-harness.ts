@@ -82,7 +82,7 @@ export interface E2E {
   /** POST to a simulator control endpoint */
   sim(path: string, body: unknown): Promise<{ status: number; body: any }>;
   /** a fresh browser context (PC by default, or a 375 px mobile) with the shop page open */
-  shop(opts?: { mobile?: boolean }): Promise<{ context: BrowserContext; page: Page }>;
+  shop(opts?: { mobile?: boolean; viewport?: { width: number; height: number } }): Promise<{ context: BrowserContext; page: Page }>;
   screenshot(page: Page, name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -178,7 +178,9 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     },
     async shop(opts = {}) {
       const context = await browser.newContext(
-        opts.mobile ? { viewport: { width: 375, height: 812 }, userAgent: MOBILE_UA, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : { viewport: { width: 1280, height: 900 } },
+        opts.mobile
+          ? { viewport: opts.viewport ?? { width: 375, height: 812 }, userAgent: MOBILE_UA, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
+          : { viewport: opts.viewport ?? { width: 1280, height: 900 } },
       );
       context.setDefaultTimeout(10_000);
       const page = await context.newPage();

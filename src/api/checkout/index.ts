@@ -33,7 +33,7 @@ import type { Deps } from '../../core/deps.js';
 import { recordVbankDeposit } from '../../core/vbank-deposit.js';
 import { ApiError } from '../errors.js';
 import { registerDemo } from './demo.js';
-import { checkoutPage, missingPage, resultPage, toPgPage } from './pages.js';
+import { checkoutPage, localized, missingPage, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
 export interface CheckoutPluginOptions {
@@ -72,12 +72,6 @@ function html(reply: FastifyReply, body: string, opts: { status?: number; frameO
   if (opts.frameOrigin) reply.header('content-security-policy', `frame-ancestors ${opts.frameOrigin}`);
   else if (opts.frameOrigin === null) reply.header('content-security-policy', "frame-ancestors 'none'");
   return reply.send(body);
-}
-
-/** Pier's messages read `한국어 (English)`: show the buyer the half in the window's language. */
-function localized(message: string, en: boolean): string {
-  const m = /^(.*?)\s*\(([^()]*)\)$/.exec(message);
-  return m ? (en ? m[2] : m[1]) : message;
 }
 
 function flat(body: unknown): Record<string, string> {
