@@ -5,8 +5,10 @@
  *
  * request_pay asks Pier to validate the request (POST /checkout/sessions), then opens Pier's hosted
  * checkout in an overlay iframe (PC), a popup (`popup: true`) or the whole page (mobile with
- * m_redirect_url). The checkout reports the rsp by postMessage; only messages from Pier's origin and
- * from the window this SDK opened are read, and the callback runs exactly once.
+ * m_redirect_url). The checkout is the `checkout_url` Pier answers (its public URL), which need not
+ * share the origin the SDK was loaded from (a CDN, www/apex, http/https, 127.0.0.1/localhost). The
+ * checkout reports the rsp by postMessage; only messages from that checkout's exact origin and from
+ * the window this SDK opened are read, and the callback runs exactly once.
  */
 import type { PierIMP, PierRequestPayCallback, PierRequestPayParams, PierRequestPayResponse } from './types.js';
 
@@ -20,6 +22,7 @@ declare global {
 }
 
 const script = document.currentScript as HTMLScriptElement | null;
+/** where the SDK calls Pier's session endpoints: the origin it was loaded from */
 const pierOrigin = window.__PIER_SDK_ORIGIN__ ?? (script && script.src ? new URL(script.src, location.href).origin : location.origin);
 
 let userCode: string | null = null;
@@ -51,6 +54,17 @@ async function postJson(path: string, body: unknown): Promise<any> {
     credentials: 'omit',
   });
   return res.json();
+}
+
+/** The checkout page Pier answered, or null if it is not an absolute http(s) URL. */
+function checkoutUrlOf(res: { checkout_url?: unknown }): URL | null {
+  if (typeof res.checkout_url !== 'string') return null;
+  try {
+    const u = new URL(res.checkout_url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u : null;
+  } catch {
+    return null;
+  }
 }
 
 function css(el: HTMLElement, style: Partial<CSSStyleDeclaration>) {
@@ -115,13 +129,18 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
 
   postJson('/checkout/sessions', { imp_code: userCode, params: p, mode, origin: location.origin }).then(
     (res) => {
-      if (!res || res.ok !== true) {
+      const checkoutUrl = res && res.ok === true ? checkoutUrlOf(res) : null;
+      if (!checkoutUrl) {
         if (popup) popup.close();
-        finish(res && res.rsp ? res.rsp : failure(merchantUid, 'F1000', '결제 요청이 올바르지 않습니다.'));
+        // a refusal before any window opened: Pier's rsp, or a V1 envelope (e.g. a body too large)
+        const message = res && typeof res.message === 'string' ? res.message : '결제 요청이 올바르지 않습니다.';
+        finish(res && res.rsp ? res.rsp : failure(merchantUid, 'F1000', message));
         return;
       }
       sessionId = res.session_id as string;
-      const url = `${pierOrigin}/checkout/${sessionId}`;
+      const url = checkoutUrl.href;
+      // the checkout page posts the result from its own origin, which may differ from pierOrigin
+      const checkoutOrigin = checkoutUrl.origin;
       if (mode === 'redirect') {
         done = true;
         location.href = url;
@@ -129,7 +148,7 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
       }
       let source: Window | null = null;
       const onMessage = (e: MessageEvent) => {
-        if (e.origin !== pierOrigin || !source || e.source !== source) return;
+        if (e.origin !== checkoutOrigin || !source || e.source !== source) return;
         const d = e.data as { from?: string; session?: string; action?: string; rsp?: PierRequestPayResponse };
         if (!d || d.from !== 'pier-checkout' || d.session !== sessionId) return;
         if (d.action === 'done' && d.rsp) finish(d.rsp);

@@ -13,6 +13,7 @@ import { scheduleQueue } from './jobs/handlers/schedules.js';
 import { webhookQueue } from './jobs/handlers/webhooks.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
+import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
@@ -93,9 +94,10 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   reconciler.unref();
 
   // Background work kept as rows and leased, so several processes can share the database:
-  // scheduled payments (due on Pier's clock) and webhook deliveries (retried on the real time).
+  // scheduled payments (due on Pier's clock), webhook deliveries (retried on the real time) and the
+  // purge of ended checkout sessions.
   const webhooks = webhookQueue(deps, { clock: systemClock });
-  const queues = [scheduleQueue(deps), webhooks, windowConfirmQueue(deps), ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
+  const queues = [scheduleQueue(deps), webhooks, windowConfirmQueue(deps), checkoutSessionPurgeQueue(deps), ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
   const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock) });
   runner.start();
 

@@ -80,13 +80,63 @@ export interface CheckoutParams {
   card_direct: { code: string; quota: number } | null;
 }
 
+/**
+ * Bounds on what request_pay may carry. The buyer's browser is anonymous and untrusted, so every
+ * field is bounded before a session is written (docs/decisions/0008-window-input-limits-and-origins.md).
+ * Text limits are the `payments` columns, each at least V1's documented length (name 40,
+ * buyer_name 16, buyer_email 64, buyer_tel 16, buyer_addr 128, buyer_postcode 8; spec/api-v1.md §12),
+ * so no request V1 takes is refused.
+ */
+export const REQUEST_PAY_LIMITS = {
+  name: 200,
+  buyer_name: 100,
+  buyer_email: 100,
+  buyer_tel: 40,
+  buyer_addr: 200,
+  buyer_postcode: 16,
+  /** characters of the JSON text stored as custom_data */
+  customData: 10_000,
+  /** webhook targets per payment; V1 gives no number, a merchant needs one or two */
+  noticeUrls: 5,
+  /** characters per notice_url (the common URL length limit of browsers, CDNs and servers) */
+  noticeUrlLength: 2_000,
+  mRedirectUrlLength: 2_000,
+  /** card.detail rules (there are fewer than 30 domestic card companies) */
+  cardDetailRules: 64,
+  /** display.card_quota entries (months 0..36) */
+  cardQuotaEntries: 37,
+} as const;
+
+/** C0 controls except tab, line feed and carriage return, and DEL: never text a shop means (and PostgreSQL cannot store NUL). */
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+
 const str = (v: unknown, field: string, max: number): string | null => {
   if (v === undefined || v === null || v === '') return null;
   if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
   if (typeof v !== 'string') throw new ParamError(RSP_ERRORS.badParams, `${field} 파라미터는 문자열이어야 합니다. (${field} must be a string)`);
-  if (v.length > max) throw new ParamError(RSP_ERRORS.badParams, `${field} 파라미터가 너무 깁니다(최대 ${max}자). (${field} is longer than ${max})`);
+  if (v.length > max) throw new ParamError(RSP_ERRORS.badParams, `${field} 파라미터가 너무 깁니다(최대 ${max}자). (${field} is longer than ${max} characters)`);
+  if (CONTROL_CHARS.test(v)) throw new ParamError(RSP_ERRORS.badParams, `${field} 파라미터에 제어 문자를 사용할 수 없습니다. (${field} contains a control character)`);
   return v;
 };
+
+/**
+ * V1's `notice_url`: one URL or a list of them. At most 5 absolute http(s) URLs of at most 2,000
+ * characters, without whitespace (Pier keeps the list space-separated). `[]` means none.
+ */
+export function parseNoticeUrls(v: unknown): string[] {
+  if (v === undefined || v === null || v === '') return [];
+  const { noticeUrls: maxCount, noticeUrlLength: maxLength } = REQUEST_PAY_LIMITS;
+  const bad = (why: string) => new ParamError(RSP_ERRORS.badParams, `notice_url ${why}`);
+  const list: unknown[] = Array.isArray(v) ? v : [v];
+  if (typeof v !== 'string' && !Array.isArray(v)) throw bad('은 URL 문자열 또는 그 배열이어야 합니다. (notice_url must be a URL or an array of URLs)');
+  if (list.length > maxCount) throw bad(`은 최대 ${maxCount}개까지 지정할 수 있습니다(${list.length}개). (notice_url allows at most ${maxCount} URLs, got ${list.length})`);
+  for (const u of list) {
+    if (typeof u !== 'string' || u === '') throw bad('의 각 항목은 URL 문자열이어야 합니다. (each notice_url must be a non-empty string)');
+    if (u.length > maxLength) throw bad(`은 URL당 최대 ${maxLength}자입니다. (each notice_url must be at most ${maxLength} characters)`);
+    if (/\s/.test(u) || CONTROL_CHARS.test(u) || !isHttpUrl(u)) throw bad('은 http(s)로 시작하는 절대 URL이어야 합니다. (notice_url must be an absolute http(s) URL)');
+  }
+  return list as string[];
+}
 
 /** V1 `vbank_due`: `YYYY-MM-DD`, `YYYYMMDD`, `YYYY-MM-DD HH:mm:ss`, `YYYYMMDDHHmmss`, `YYYYMMDDHHmm` (KST). */
 export function parseVbankDue(v: string): number | null {
@@ -144,18 +194,17 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
 
   let customData: string | null = null;
   if (p.custom_data !== undefined && p.custom_data !== null) {
+    // JSON.stringify escapes control characters, so only a custom_data given as a string can hold one
     customData = typeof p.custom_data === 'string' ? p.custom_data : JSON.stringify(p.custom_data);
-    if (customData.length > 10_000) throw new ParamError(RSP_ERRORS.badParams, 'custom_data가 너무 큽니다. (custom_data too large)');
+    const max = REQUEST_PAY_LIMITS.customData;
+    if (customData.length > max) throw new ParamError(RSP_ERRORS.badParams, `custom_data가 너무 큽니다(JSON 최대 ${max}자). (custom_data is larger than ${max} characters of JSON)`);
+    if (CONTROL_CHARS.test(customData)) throw new ParamError(RSP_ERRORS.badParams, 'custom_data에 제어 문자를 사용할 수 없습니다. (custom_data contains a control character)');
   }
 
-  let noticeUrl: string | null = null;
-  if (p.notice_url !== undefined && p.notice_url !== null && p.notice_url !== '') {
-    const list = Array.isArray(p.notice_url) ? p.notice_url : [p.notice_url];
-    for (const u of list) if (typeof u !== 'string' || !isHttpUrl(u)) throw new ParamError(RSP_ERRORS.badParams, 'notice_url은 http(s) URL이어야 합니다. (notice_url must be an http(s) URL)');
-    noticeUrl = (list as string[]).join(' ');
-  }
+  const noticeUrls = parseNoticeUrls(p.notice_url);
+  const noticeUrl = noticeUrls.length > 0 ? noticeUrls.join(' ') : null;
 
-  const mRedirect = str(p.m_redirect_url, 'm_redirect_url', 1000);
+  const mRedirect = str(p.m_redirect_url, 'm_redirect_url', REQUEST_PAY_LIMITS.mRedirectUrlLength);
   if (mRedirect && !isHttpUrl(mRedirect)) throw new ParamError(RSP_ERRORS.badParams, 'm_redirect_url은 http(s) URL이어야 합니다. (m_redirect_url must be an http(s) URL)');
 
   let vbankDue: number | null = null;
@@ -169,6 +218,9 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
   let displayQuota: number[] | null = null;
   const display = p.display as { card_quota?: unknown } | undefined;
   if (display && typeof display === 'object' && display.card_quota !== undefined) {
+    if (Array.isArray(display.card_quota) && display.card_quota.length > REQUEST_PAY_LIMITS.cardQuotaEntries) {
+      throw new ParamError(RSP_ERRORS.badParams, `display.card_quota는 최대 ${REQUEST_PAY_LIMITS.cardQuotaEntries}개입니다. (display.card_quota has too many entries)`);
+    }
     if (!Array.isArray(display.card_quota) || !display.card_quota.every((q) => typeof q === 'number' && Number.isInteger(q) && q >= 0 && q <= 36)) {
       throw new ParamError(RSP_ERRORS.badParams, 'display.card_quota는 할부개월 수(0~36) 배열이어야 합니다. (display.card_quota must be an array of months)');
     }
@@ -180,7 +232,11 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
   const card = p.card as { detail?: unknown; direct?: unknown } | undefined;
   if (card && typeof card === 'object') {
     if (card.detail !== undefined) {
-      if (!Array.isArray(card.detail) || !card.detail.every((r) => r && typeof r === 'object' && typeof r.card_code === 'string' && typeof r.enabled === 'boolean')) {
+      if (Array.isArray(card.detail) && card.detail.length > REQUEST_PAY_LIMITS.cardDetailRules) {
+        throw new ParamError(RSP_ERRORS.badParams, `card.detail은 최대 ${REQUEST_PAY_LIMITS.cardDetailRules}개입니다. (card.detail has too many rules)`);
+      }
+      const isRule = (r: any) => r && typeof r === 'object' && typeof r.card_code === 'string' && /^(\*|[0-9A-Za-z]{1,8})$/.test(r.card_code) && typeof r.enabled === 'boolean';
+      if (!Array.isArray(card.detail) || !card.detail.every(isRule)) {
         throw new ParamError(RSP_ERRORS.badParams, 'card.detail은 {card_code, enabled} 배열이어야 합니다. (card.detail must be an array of {card_code, enabled})');
       }
       cardDetail = (card.detail as CardRule[]).map((r) => ({ card_code: r.card_code, enabled: r.enabled }));
@@ -198,17 +254,17 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
     pg: str(p.pg, 'pg', 80),
     pay_method: payMethod as CheckoutParams['pay_method'],
     merchant_uid: merchantUid,
-    name: str(p.name, 'name', 200),
+    name: str(p.name, 'name', REQUEST_PAY_LIMITS.name),
     amount: p.amount,
     tax_free: taxFree,
     vat_amount: vat,
     currency: 'KRW',
     language: p.language === 'en' ? 'en' : 'ko',
-    buyer_name: str(p.buyer_name, 'buyer_name', 100),
-    buyer_email: str(p.buyer_email, 'buyer_email', 100),
-    buyer_tel: str(p.buyer_tel, 'buyer_tel', 40),
-    buyer_addr: str(p.buyer_addr, 'buyer_addr', 200),
-    buyer_postcode: str(p.buyer_postcode, 'buyer_postcode', 16),
+    buyer_name: str(p.buyer_name, 'buyer_name', REQUEST_PAY_LIMITS.buyer_name),
+    buyer_email: str(p.buyer_email, 'buyer_email', REQUEST_PAY_LIMITS.buyer_email),
+    buyer_tel: str(p.buyer_tel, 'buyer_tel', REQUEST_PAY_LIMITS.buyer_tel),
+    buyer_addr: str(p.buyer_addr, 'buyer_addr', REQUEST_PAY_LIMITS.buyer_addr),
+    buyer_postcode: str(p.buyer_postcode, 'buyer_postcode', REQUEST_PAY_LIMITS.buyer_postcode),
     custom_data: customData,
     notice_url: noticeUrl,
     customer_uid: customerUid,

@@ -36,6 +36,39 @@ export const CARD_CODES: StandardCode[] = [
   { code: '10006', name: '해외JCB' },
 ];
 
+/**
+ * English names of the card companies, for the payment window with `language: 'en'` (GET /cards
+ * keeps PortOne's Korean names). Romanized as the companies write themselves.
+ */
+export const CARD_NAMES_EN: Readonly<Record<string, string>> = {
+  '361': 'BC Card',
+  '364': 'Kwangju Bank',
+  '365': 'Samsung Card',
+  '366': 'Shinhan Card',
+  '367': 'Hyundai Card',
+  '368': 'Lotte Card',
+  '369': 'Suhyup Bank',
+  '370': 'Citi Card',
+  '371': 'NH NongHyup Card',
+  '372': 'Jeonbuk Bank',
+  '373': 'Jeju Bank',
+  '374': 'Hana Card',
+  '381': 'KB Kookmin Card',
+  '041': 'Woori Card',
+  '071': 'Korea Post',
+  '045': 'MG Saemaul Geumgo',
+  '048': 'Shinhyup',
+  '089': 'K bank',
+  '090': 'KakaoBank',
+  '002': 'KDB',
+  '10001': 'UnionPay (overseas)',
+  '10002': 'Diners Club (overseas)',
+  '10003': 'American Express (overseas)',
+  '10004': 'Mastercard (overseas)',
+  '10005': 'Visa (overseas)',
+  '10006': 'JCB (overseas)',
+};
+
 export const BANK_CODES: StandardCode[] = [
   { code: '002', name: '산업은행' },
   { code: '003', name: '기업은행' },

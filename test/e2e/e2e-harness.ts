@@ -35,7 +35,18 @@ export function warnIfNoChromium(suite: string) {
   );
 }
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+/** Host names the browser resolves to this machine, so Pier can be reached under several names (a CDN, www/apex). */
+export const EXTRA_PIER_HOST = 'cdn.pier.test';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  `--host-resolver-rules=MAP ${EXTRA_PIER_HOST} 127.0.0.1, MAP localhost 127.0.0.1`,
+];
 
 export const MOBILE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
 
@@ -47,8 +58,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+export interface E2EOptions {
+  /** the host name of Pier's public URL (the checkout_url it answers); default 127.0.0.1 */
+  publicHost?: string;
+  /** the host name the shop page loads the SDK from; default the public host */
+  sdkHost?: string;
+}
+
 export interface E2E {
+  /** Pier's public URL (where the checkout opens and the PG posts back) */
   pierUrl: string;
+  /** where the shop page loaded the SDK from: the same Pier, under another host name if so configured */
+  sdkUrl: string;
   shopUrl: string;
   simulatorUrl: string;
   app: PierApp;
@@ -61,15 +82,15 @@ export interface E2E {
   /** POST to a simulator control endpoint */
   sim(path: string, body: unknown): Promise<{ status: number; body: any }>;
   /** a fresh browser context (PC by default, or a 375 px mobile) with the shop page open */
-  shop(opts?: { mobile?: boolean }): Promise<{ context: BrowserContext; page: Page }>;
+  shop(opts?: { mobile?: boolean; viewport?: { width: number; height: number } }): Promise<{ context: BrowserContext; page: Page }>;
   screenshot(page: Page, name: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** The merchant's page: loads Pier's SDK from Pier's origin and records every rsp. */
-function shopHtml(pierUrl: string, merchantCode: string) {
+/** The merchant's page: loads Pier's SDK (under its legacy name) from `sdkUrl` and records every rsp. */
+function shopHtml(sdkUrl: string, merchantCode: string) {
   return `<!doctype html><html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Test shop</title><script src="${pierUrl}/v1/iamport.js"></script></head>
+<title>Test shop</title><script src="${sdkUrl}/js/iamport.payment-1.2.0.js"></script></head>
 <body><h1>Test shop</h1><button id="focus-me">주문하기</button><pre id="out"></pre>
 <script>
   IMP.init(${JSON.stringify(merchantCode)});
@@ -80,7 +101,7 @@ function shopHtml(pierUrl: string, merchantCode: string) {
 </script></body></html>`;
 }
 
-export async function startE2E(): Promise<E2E> {
+export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const db = await freshDatabase();
   const store = openStore(db.url, { poolSize: 10 });
   await migrateToLatest(store);
@@ -99,7 +120,9 @@ export async function startE2E(): Promise<E2E> {
   if (!demo) throw new Error('demo merchant was not created');
 
   const port = await freePort();
-  const pierUrl = `http://127.0.0.1:${port}`;
+  const publicHost = opts.publicHost ?? '127.0.0.1';
+  const pierUrl = `http://${publicHost}:${port}`;
+  const sdkUrl = `http://${opts.sdkHost ?? publicHost}:${port}`;
   const app = await buildApp(deps, { bodyLimit: 1024 * 1024, publicUrl: pierUrl, simulatorUrl });
   await app.listen({ host: '127.0.0.1', port });
 
@@ -110,7 +133,7 @@ export async function startE2E(): Promise<E2E> {
       return;
     }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(shopHtml(pierUrl, demo.merchantCode));
+    res.end(shopHtml(sdkUrl, demo.merchantCode));
   });
   await new Promise<void>((r) => shop!.listen(0, '127.0.0.1', () => r()));
   const shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
@@ -118,17 +141,19 @@ export async function startE2E(): Promise<E2E> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   mkdirSync(SCREENSHOTS, { recursive: true });
 
+  // the test's own REST calls go to the listening address (Node may resolve localhost to ::1)
+  const apiUrl = `http://127.0.0.1:${port}`;
   let token: string | null = null;
   const rest: E2E['rest'] = async (method, path, body) => {
     if (!token) {
-      const t = await fetch(`${pierUrl}/users/getToken`, {
+      const t = await fetch(`${apiUrl}/users/getToken`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
       });
       token = ((await t.json()) as any).response.access_token;
     }
-    const res = await fetch(`${pierUrl}${path}`, {
+    const res = await fetch(`${apiUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -138,6 +163,7 @@ export async function startE2E(): Promise<E2E> {
 
   return {
     pierUrl,
+    sdkUrl,
     shopUrl,
     simulatorUrl,
     app,
@@ -152,7 +178,9 @@ export async function startE2E(): Promise<E2E> {
     },
     async shop(opts = {}) {
       const context = await browser.newContext(
-        opts.mobile ? { viewport: { width: 375, height: 812 }, userAgent: MOBILE_UA, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : { viewport: { width: 1280, height: 900 } },
+        opts.mobile
+          ? { viewport: opts.viewport ?? { width: 375, height: 812 }, userAgent: MOBILE_UA, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
+          : { viewport: opts.viewport ?? { width: 1280, height: 900 } },
       );
       context.setDefaultTimeout(10_000);
       const page = await context.newPage();

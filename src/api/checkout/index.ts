@@ -34,7 +34,7 @@ import type { Deps } from '../../core/deps.js';
 import { recordVbankDeposit } from '../../core/vbank-deposit.js';
 import { ApiError } from '../errors.js';
 import { registerDemo } from './demo.js';
-import { checkoutPage, inProgressPage, missingPage, resultPage, toPgPage } from './pages.js';
+import { checkoutPage, inProgressPage, localized, missingPage, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
 export interface CheckoutPluginOptions {
@@ -51,6 +51,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'checkout.css': { file: 'web/checkout/checkout.css', type: 'text/css; charset=utf-8' },
   'checkout.js': { file: 'web/checkout/checkout.js', type: 'text/javascript; charset=utf-8' },
 };
+
+/** The most a POST /checkout/sessions body may hold: every REQUEST_PAY_LIMITS field at its limit in 3-byte UTF-8, with room to spare. */
+const SESSION_BODY_LIMIT = 128 * 1024;
 
 const cors = (reply: FastifyReply) =>
   reply
@@ -70,12 +73,6 @@ function html(reply: FastifyReply, body: string, opts: { status?: number; frameO
   if (opts.frameOrigin) reply.header('content-security-policy', `frame-ancestors ${opts.frameOrigin}`);
   else if (opts.frameOrigin === null) reply.header('content-security-policy', "frame-ancestors 'none'");
   return reply.send(body);
-}
-
-/** Pier's messages read `한국어 (English)`: show the buyer the half in the window's language. */
-function localized(message: string, en: boolean): string {
-  const m = /^(.*?)\s*\(([^()]*)\)$/.exec(message);
-  return m ? (en ? m[2] : m[1]) : message;
 }
 
 function flat(body: unknown): Record<string, string> {
@@ -117,8 +114,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     app.options(url, async (_req, reply) => cors(reply).status(204).send());
   }
 
-  app.post('/checkout/sessions', async (req, reply) => {
-    cors(reply);
+  // A valid request_pay is a few KiB (REQUEST_PAY_LIMITS); the sender is anonymous, so a larger body
+  // is refused before it is parsed. CORS headers go on first so the SDK can read that refusal too.
+  app.post('/checkout/sessions', { bodyLimit: SESSION_BODY_LIMIT, onRequest: async (_req, reply) => void cors(reply) }, async (req, reply) => {
     const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
     const r = await createCheckoutSession(deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });

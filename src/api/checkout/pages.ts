@@ -2,7 +2,7 @@
  * Server-rendered pages of Pier's hosted checkout (web/checkout/ holds their CSS and JS).
  * Korean by default, English with request_pay's `language: 'en'`.
  */
-import type { StandardCode } from '../../domain/codes.js';
+import { CARD_NAMES_EN, type StandardCode } from '../../domain/codes.js';
 import type { CheckoutParams } from '../../core/checkout-params.js';
 import type { Rsp } from '../../core/checkout.js';
 
@@ -87,6 +87,25 @@ const T = {
   },
 } as const;
 
+/**
+ * The buyer-facing text of an rsp's error_msg. The rsp itself keeps V1's exact (Korean) messages for
+ * the shop's code; the page shows them in the window's language. Pier's own messages read
+ * `한국어 (English)`: the half in that language is shown. A PG's message is shown as the PG sent it.
+ */
+export function localized(message: string, en: boolean, errorCode?: unknown): string {
+  if (en && typeof errorCode === 'string' && V1_MESSAGES_EN[errorCode]) return V1_MESSAGES_EN[errorCode];
+  const m = /^(.*?)\s*\(([^()]*)\)$/.exec(message);
+  // only a Korean text followed by an English one is Pier's pair; `잔액부족 (54)` is a PG's message
+  if (!m || !/[가-힣]/.test(m[1]) || !/^[\x20-\x7e]*[A-Za-z][\x20-\x7e]*$/.test(m[2]) || /[가-힣]/.test(m[2])) return message;
+  return en ? m[2] : m[1];
+}
+
+/** English for V1's fixed rsp messages (F0005 cancel, F1002 already paid), which have no English half. */
+const V1_MESSAGES_EN: Record<string, string> = {
+  F0005: 'You cancelled the payment.',
+  F1002: 'This order has already been paid.',
+};
+
 export const esc = (s: unknown): string =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -149,7 +168,8 @@ export function checkoutPage(v: CheckoutView): string {
     const cards = v.cards
       .map((c) => {
         const checked = chosen.cardCode === c.code || single ? ' checked' : '';
-        return `<li><input type="radio" name="card_code" id="card-${esc(c.code)}" value="${esc(c.code)}" required${checked}><label for="card-${esc(c.code)}">${esc(c.name)}</label></li>`;
+        const name = lang === 'en' ? (CARD_NAMES_EN[c.code] ?? c.name) : c.name;
+        return `<li><input type="radio" name="card_code" id="card-${esc(c.code)}" value="${esc(c.code)}" required${checked}><label for="card-${esc(c.code)}">${esc(name)}</label></li>`;
       })
       .join('\n');
     let quota = '';
@@ -242,7 +262,7 @@ export function resultPage(v: ResultView): string {
     : '';
   const body = `<main class="window center result ${ok ? 'ok' : 'fail'}" aria-labelledby="result-title">
 <h1 id="result-title" tabindex="-1">${esc(ok ? (ready ? t.doneReady : t.doneOk) : t.doneFail)}</h1>
-${ok ? `<p class="amount">${esc(t.won(v.amount))}</p>` : `<p class="error-msg" role="alert">${esc(r.error_msg ?? '')}${r.error_code ? ` <span class="code">(${esc(r.error_code)})</span>` : ''}</p>`}
+${ok ? `<p class="amount">${esc(t.won(v.amount))}</p>` : `<p class="error-msg" role="alert">${esc(localized(String(r.error_msg ?? ''), v.lang === 'en', r.error_code))}${r.error_code ? ` <span class="code">(${esc(r.error_code)})</span>` : ''}</p>`}
 ${vbank}
 ${hold ? `<button type="button" class="pay" id="confirm" data-confirm>${esc(t.confirm)}</button>` : ''}
 </main>`;

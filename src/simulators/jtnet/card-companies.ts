@@ -12,37 +12,39 @@ export interface TpayCardCompany {
   tpayCode: string;
   /** tPay's own short name, as the simulator sends it in `card_name` / `app_co_name` */
   tpayName: string;
+  /** the same in English, for the window with `language=EN` (OUR DESIGN) */
+  tpayNameEn: string;
   /** KFTC 3-digit code, or PortOne's 1000x code for overseas brands */
   kftcCode: string;
 }
 
 export const TPAY_CARD_COMPANIES: readonly TpayCardCompany[] = [
-  { tpayCode: '01', tpayName: '비씨', kftcCode: '361' },
-  { tpayCode: '02', tpayName: 'KB국민', kftcCode: '381' },
-  { tpayCode: '03', tpayName: '하나(외환)', kftcCode: '374' },
-  { tpayCode: '04', tpayName: '삼성', kftcCode: '365' },
-  { tpayCode: '06', tpayName: '신한', kftcCode: '366' },
-  { tpayCode: '07', tpayName: '현대', kftcCode: '367' },
-  { tpayCode: '08', tpayName: '롯데', kftcCode: '368' },
-  { tpayCode: '11', tpayName: '씨티', kftcCode: '370' },
-  { tpayCode: '12', tpayName: 'NH채움', kftcCode: '371' },
-  { tpayCode: '13', tpayName: '수협', kftcCode: '369' },
-  { tpayCode: '14', tpayName: '신협', kftcCode: '048' },
-  { tpayCode: '15', tpayName: '우리', kftcCode: '041' },
-  { tpayCode: '21', tpayName: '광주', kftcCode: '364' },
-  { tpayCode: '22', tpayName: '전북', kftcCode: '372' },
-  { tpayCode: '23', tpayName: '제주', kftcCode: '373' },
-  { tpayCode: '25', tpayName: '해외비자', kftcCode: '10005' },
-  { tpayCode: '26', tpayName: '해외마스터', kftcCode: '10004' },
-  { tpayCode: '27', tpayName: '해외다이너스', kftcCode: '10002' },
-  { tpayCode: '28', tpayName: '해외AMX', kftcCode: '10003' },
-  { tpayCode: '29', tpayName: '해외JCB', kftcCode: '10006' },
-  { tpayCode: '32', tpayName: '우체국', kftcCode: '071' },
-  { tpayCode: '34', tpayName: '은련', kftcCode: '10001' },
-  { tpayCode: '35', tpayName: '새마을금고', kftcCode: '045' },
-  { tpayCode: '36', tpayName: 'KDB산업', kftcCode: '002' },
-  { tpayCode: '37', tpayName: '카카오뱅크', kftcCode: '090' },
-  { tpayCode: '38', tpayName: '케이뱅크', kftcCode: '089' },
+  { tpayCode: '01', tpayName: '비씨', tpayNameEn: 'BC', kftcCode: '361' },
+  { tpayCode: '02', tpayName: 'KB국민', tpayNameEn: 'KB Kookmin', kftcCode: '381' },
+  { tpayCode: '03', tpayName: '하나(외환)', tpayNameEn: 'Hana (KEB)', kftcCode: '374' },
+  { tpayCode: '04', tpayName: '삼성', tpayNameEn: 'Samsung', kftcCode: '365' },
+  { tpayCode: '06', tpayName: '신한', tpayNameEn: 'Shinhan', kftcCode: '366' },
+  { tpayCode: '07', tpayName: '현대', tpayNameEn: 'Hyundai', kftcCode: '367' },
+  { tpayCode: '08', tpayName: '롯데', tpayNameEn: 'Lotte', kftcCode: '368' },
+  { tpayCode: '11', tpayName: '씨티', tpayNameEn: 'Citi', kftcCode: '370' },
+  { tpayCode: '12', tpayName: 'NH채움', tpayNameEn: 'NH Chaeum', kftcCode: '371' },
+  { tpayCode: '13', tpayName: '수협', tpayNameEn: 'Suhyup', kftcCode: '369' },
+  { tpayCode: '14', tpayName: '신협', tpayNameEn: 'Shinhyup', kftcCode: '048' },
+  { tpayCode: '15', tpayName: '우리', tpayNameEn: 'Woori', kftcCode: '041' },
+  { tpayCode: '21', tpayName: '광주', tpayNameEn: 'Kwangju', kftcCode: '364' },
+  { tpayCode: '22', tpayName: '전북', tpayNameEn: 'Jeonbuk', kftcCode: '372' },
+  { tpayCode: '23', tpayName: '제주', tpayNameEn: 'Jeju', kftcCode: '373' },
+  { tpayCode: '25', tpayName: '해외비자', tpayNameEn: 'Visa (overseas)', kftcCode: '10005' },
+  { tpayCode: '26', tpayName: '해외마스터', tpayNameEn: 'Mastercard (overseas)', kftcCode: '10004' },
+  { tpayCode: '27', tpayName: '해외다이너스', tpayNameEn: 'Diners (overseas)', kftcCode: '10002' },
+  { tpayCode: '28', tpayName: '해외AMX', tpayNameEn: 'AMEX (overseas)', kftcCode: '10003' },
+  { tpayCode: '29', tpayName: '해외JCB', tpayNameEn: 'JCB (overseas)', kftcCode: '10006' },
+  { tpayCode: '32', tpayName: '우체국', tpayNameEn: 'Korea Post', kftcCode: '071' },
+  { tpayCode: '34', tpayName: '은련', tpayNameEn: 'UnionPay', kftcCode: '10001' },
+  { tpayCode: '35', tpayName: '새마을금고', tpayNameEn: 'MG Saemaul Geumgo', kftcCode: '045' },
+  { tpayCode: '36', tpayName: 'KDB산업', tpayNameEn: 'KDB', kftcCode: '002' },
+  { tpayCode: '37', tpayName: '카카오뱅크', tpayNameEn: 'KakaoBank', kftcCode: '090' },
+  { tpayCode: '38', tpayName: '케이뱅크', tpayNameEn: 'K bank', kftcCode: '089' },
 ];
 
 const byKftc = new Map(TPAY_CARD_COMPANIES.map((c) => [c.kftcCode, c]));

@@ -5,6 +5,7 @@
  * simulator's contract with browser tests (docs/simulator.md, "Payment window").
  */
 import { SIM_BANKS, VBANK_BANKS, DEFAULT_VBANK_CODE } from './banks.js';
+import { TPAY_CARD_COMPANIES } from './card-companies.js';
 
 export type Lang = 'ko' | 'en';
 export type WindowMethod = 'CARD' | 'CDBILLRG' | 'BANK' | 'VBANK' | 'CELLPHONE';
@@ -87,28 +88,33 @@ function won(n: number, lang: Lang): string {
   return `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${T[lang].won}`;
 }
 
+// In a frame or window no wider than the card (Pier's 480 px overlay, a phone), the card fills it:
+// centred with a margin it would leave a strip of page background on one side. The buttons stay
+// at the bottom of the screen, so a short window (1280x720) still shows "Pay" without scrolling.
 const CSS = `
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Apple SD Gothic Neo","Malgun Gothic",sans-serif;color:#1f2328;background:#eef1f5}
-.win{background:#fff;max-width:440px;margin:24px auto;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.12);overflow:hidden}
+.win{background:#fff;max-width:440px;margin:24px auto;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.12)}
+.win>header{border-radius:10px 10px 0 0}
+body.mobile{background:#fff}
 body.mobile .win{max-width:none;margin:0;border-radius:0;box-shadow:none;min-height:100vh}
-@media (max-width:480px){.win{margin:0;border-radius:0;min-height:100vh}}
-header{background:#e8413c;color:#fff;padding:14px 18px;display:flex;align-items:center;gap:10px}
+@media (max-width:488px){body{background:#fff}.win{max-width:none;margin:0;border-radius:0;box-shadow:none;min-height:100vh}.win>header{border-radius:0}}
+header{background:#e8413c;color:#fff;padding:12px 18px;display:flex;align-items:center;gap:10px}
 header .logo{font-weight:800;font-size:18px;letter-spacing:-.5px}
 header h1{font-size:16px;margin:0;font-weight:600}
-.body{padding:16px 18px 20px}
-dl.summary{display:grid;grid-template-columns:auto 1fr;gap:4px 12px;margin:0 0 12px;padding:12px;background:#f6f8fa;border-radius:8px}
-dl.summary dt{color:#57606a}dl.summary dd{margin:0;text-align:right;word-break:break-all}
+.body{padding:12px 18px 16px}
+dl.summary{display:grid;grid-template-columns:auto 1fr;gap:2px 12px;margin:0 0 10px;padding:10px 12px;background:#f6f8fa;border-radius:8px}
+dl.summary dt{color:#57606a;white-space:nowrap}dl.summary dd{margin:0;text-align:right;min-width:0;word-break:keep-all;overflow-wrap:break-word}
 dd.amount{font-weight:700;color:#e8413c}
-.sandbox{font-size:13px;color:#6e4b00;background:#fff8c5;border:1px solid #eed888;padding:8px 10px;border-radius:6px}
+.sandbox{font-size:13px;color:#6e4b00;background:#fff8c5;border:1px solid #eed888;padding:6px 10px;border-radius:6px;margin:0 0 4px}
 .error{color:#82071e;background:#ffebe9;border:1px solid #ff8182;padding:8px 10px;border-radius:6px}
-.field{margin:12px 0}
+.field{margin:10px 0}
 label{display:block;font-weight:600;margin-bottom:4px}
-input,select{width:100%;font:inherit;padding:10px;border:1px solid #8c959f;border-radius:6px;background:#fff}
+input,select{width:100%;font:inherit;padding:9px 10px;border:1px solid #8c959f;border-radius:6px;background:#fff}
 input:focus,select:focus,button:focus{outline:3px solid #0969da;outline-offset:1px}
 .help{font-size:13px;color:#57606a;margin:4px 0 0}
 .row{display:flex;gap:10px}.row .field{flex:1;min-width:0}
-.actions{display:flex;gap:10px;margin-top:18px}
+.actions{display:flex;gap:10px;margin:14px -18px 0;padding:10px 18px 14px;position:sticky;bottom:0;background:#fff;border-top:1px solid #d0d7de}
 .actions button{flex:1;font:inherit;font-weight:700;padding:12px;border-radius:6px;border:1px solid #8c959f;cursor:pointer}
 #payBtn{order:2;background:#e8413c;border-color:#e8413c;color:#fff}
 #cancelBtn{order:1;background:#fff;color:#1f2328}
@@ -188,6 +194,12 @@ const FORMAT_JS = `
   if(f)f.addEventListener('submit',function(ev){var s=ev.submitter;if(s&&s.id==='payBtn'){s.disabled=true;var h=document.createElement('input');h.type='hidden';h.name='action';h.value='pay';f.appendChild(h);}});
 })();`;
 
+/** tPay's Korean short name of a card company, in the window's language. */
+function cardCompanyLabel(tpayName: string, lang: Lang): string {
+  if (lang === 'ko') return tpayName;
+  return TPAY_CARD_COMPANIES.find((c) => c.tpayName === tpayName)?.tpayNameEn ?? tpayName;
+}
+
 export function windowPage(v: WindowView): string {
   const t = T[v.lang];
   const keep = v.keep ?? {};
@@ -195,7 +207,7 @@ export function windowPage(v: WindowView): string {
 <dt>${esc(t.merchant)}</dt><dd id="merchantName">${esc(v.merchantName)}</dd>
 <dt>${esc(t.goods)}</dt><dd id="goodsName">${esc(v.goodsName)}</dd>
 ${v.method === 'CDBILLRG' && v.amount === 0 ? '' : `<dt>${esc(t.amount)}</dt><dd class="amount" id="amount">${esc(won(v.amount, v.lang))}</dd>`}
-${v.cardCompanyName ? `<dt>${v.lang === 'ko' ? '카드사' : 'Card issuer'}</dt><dd id="cardCompany">${esc(v.cardCompanyName)}</dd>` : ''}
+${v.cardCompanyName ? `<dt>${v.lang === 'ko' ? '카드사' : 'Card issuer'}</dt><dd id="cardCompany">${esc(cardCompanyLabel(v.cardCompanyName, v.lang))}</dd>` : ''}
 </dl>`;
   let fields = '';
   if (v.method === 'CARD' || v.method === 'CDBILLRG') {

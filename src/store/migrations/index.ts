@@ -4,6 +4,7 @@ import * as m002 from './002-window.js';
 import * as m003 from './003-schedules-webhooks.js';
 import * as m004 from './004-console.js';
 import * as m005 from './005-window-safety.js';
+import * as m006 from './006-checkout-session-purge.js';
 import * as m010 from './010-receipts.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '003-schedules-webhooks': m003,
   '004-console': m004,
   '005-window-safety': m005,
+  '006-checkout-session-purge': m006,
   '010-receipts': m010,
 };
 
