@@ -194,7 +194,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
   it('settles one in-doubt charge behind 1,000 rows the PG cannot answer for, in one pass, and then leaves those rows to their backoff', async () => {
     // 1,000 abandoned attempts on a channel the PG refuses to answer for (trans_search refused)
     const ghost = await addChannel(pier.deps, m.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
-    const template = await pier.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', m.merchantId).limit(1).executeTakeFirstOrThrow();
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
     const rows = Array.from({ length: 1_000 }, (_, i) => ({
       ...template,
       imp_uid: `imp_9${String(i).padStart(11, '0')}`,
@@ -242,7 +242,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
   it('records a window attempt the PG reports as a virtual account awaiting its deposit as issued, never retries it, and releases its merchant_uid once overdue', async () => {
     const merchantUid = uid('vbank_abandoned');
     const window = await pier.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', m.merchantId).where('kind', '=', 'window').executeTakeFirstOrThrow();
-    const template = await pier.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', m.merchantId).limit(1).executeTakeFirstOrThrow();
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
     const impUid = 'imp_800000000001';
     await pier.store.db
       .insertInto('payments')

@@ -22,6 +22,7 @@ import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
 import { recordApproval, recordFailure } from './payments/record-outcome.js';
 import { recordRefund, releaseCancel } from './cancel.js';
+import { forEachLimit } from '../jobs/runner.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
 
@@ -166,6 +167,8 @@ export interface PassOptions {
   limit?: number;
   /** stop taking new batches after this many ms (default 5 minutes); the rest waits for the next pass */
   budgetMs?: number;
+  /** rows checked at once within a batch (default 8) */
+  concurrency?: number;
 }
 
 /**
@@ -199,15 +202,15 @@ export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
       .limit(opts.limit ?? 100)
       .execute();
     if (due.length === 0) break;
-    for (const { imp_uid, check_count } of due) {
-      if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) continue;
+    await forEachLimit(due, opts.concurrency ?? 8, async ({ imp_uid, check_count }) => {
+      if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
       try {
         outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
       } catch (err) {
         deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: PG inquiry failed; will retry after its backoff');
         outcome[imp_uid] = 'unknown';
       }
-    }
+    });
   }
   return outcome;
 }
@@ -270,16 +273,17 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
       .limit(opts.limit ?? 100)
       .execute();
     if (due.length === 0) break;
-    for (const c of due) {
+    await forEachLimit(due, opts.concurrency ?? 8, async (c) => {
       const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
-      if (!taken || seen.has(c.imp_uid)) continue;
+      // one inquiry per payment per pass: its other open refunds are settled with it
+      if (!taken || seen.has(c.imp_uid)) return;
       seen.add(c.imp_uid);
       try {
         Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds));
       } catch (err) {
         deps.logger.warn({ imp_uid: c.imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry after its backoff');
       }
-    }
+    });
   }
   return outcome;
 }
