@@ -14,6 +14,8 @@ import { addChannel } from '../src/core/channels.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels, settleAttempt } from '../src/core/reconcile.js';
 import { advanceSandboxClock, resetSandboxClock } from '../src/core/sandbox-clock.js';
 import { lockHolder } from '../src/core/attempts.js';
+import { webhookQueue } from '../src/jobs/handlers/webhooks.js';
+import { JobRunner } from '../src/jobs/runner.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
@@ -284,6 +286,31 @@ describe('time (item 4)', () => {
       expect(await reconcileInDoubt(sandbox.deps, { graceSeconds: GRACE })).toEqual({});
       await resetSandboxClock(sandbox.store, sandbox.deps.clock);
     } finally {
+      await sandbox.close();
+    }
+  });
+});
+
+describe('webhook retries and the sandbox clock (item 4)', () => {
+  it('a retry falls due on the sandbox clock, and a reset moves pending retries back with it', async () => {
+    const sandbox = await startTestPier({ sandboxClock: true });
+    const queue = webhookQueue(sandbox.deps, { timeouts: { connectTimeoutMs: 500, readTimeoutMs: 500 } });
+    try {
+      await advanceSandboxClock(sandbox.store, 30 * 86_400_000, sandbox.deps.clock);
+      const sm = await sandbox.newMerchant();
+      const res = await sandbox.call('POST', '/subscribe/payments/onetime', { token: sm.token, body: { merchant_uid: 'wh_1', amount: 1_000, card_number: card, expiry: '2030-01', notice_url: 'http://127.0.0.1:9/hook' } });
+      expect(res.body.response.status).toBe('paid');
+      await new JobRunner({ queues: [queue], logger: sandbox.deps.logger }).drain(); // the receiver is down: a retry is scheduled
+      const nextAttempt = async () => Number((await sandbox.store.db.selectFrom('webhook_deliveries').select('next_attempt_at').where('state', '=', 'pending').executeTakeFirstOrThrow()).next_attempt_at);
+      const sandboxNow = Math.floor(sandbox.deps.clock.now() / 1000);
+      expect((await nextAttempt()) - sandboxNow).toBeGreaterThan(0);
+      expect((await nextAttempt()) - sandboxNow).toBeLessThan(60); // ~30 s ahead on the sandbox clock, not 30 days behind it
+      await resetSandboxClock(sandbox.store, sandbox.deps.clock);
+      const realNow = Math.floor(sandbox.clock.now() / 1000);
+      expect((await nextAttempt()) - realNow).toBeGreaterThan(0);
+      expect((await nextAttempt()) - realNow).toBeLessThan(60); // still ~30 s ahead, not stranded a month away
+    } finally {
+      await queue.close();
       await sandbox.close();
     }
   });

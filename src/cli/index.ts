@@ -347,8 +347,9 @@ export function buildProgram(): Command {
       await withContext(
         async ({ deps, config }) => {
           const graceSeconds = opts.graceSeconds ?? inFlightGraceSeconds(config.connectors.jtnet.readTimeoutMs);
-          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit });
-          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit }));
+          // asked by an operator: every open row past its grace is checked now, whatever its backoff
+          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true });
+          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true }));
           if (refunds.length > 0) out(textTable(['CANCELLATION_ID', 'REFUND'], refunds) + '\n');
           const entries = Object.entries(outcome);
           if (entries.length === 0) {

@@ -169,6 +169,11 @@ export interface PassOptions {
   budgetMs?: number;
   /** rows checked at once within a batch (default 8) */
   concurrency?: number;
+  /**
+   * check every open row past its grace now, whatever its backoff (`pier reconcile`: an operator
+   * asking explicitly); the pass then goes through the rows once, in key order
+   */
+  ignoreBackoff?: boolean;
 }
 
 /**
@@ -192,16 +197,23 @@ async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', k
 export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
   const deadline = Date.now() + (opts.budgetMs ?? 300_000);
   const outcome: Record<string, Settlement> = {};
+  let after: string | null = null;
   while (Date.now() < deadline) {
     const due = await deps.store.db
       .selectFrom('payments')
       .select(['imp_uid', 'check_count'])
       .where('pg_state', 'in', ['calling', 'in_doubt'])
-      .where('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`)
-      .orderBy('next_check_at')
+      .where((eb) => {
+        const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
+        // a row checked before was past its grace then: only its backoff holds it back
+        return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
+      })
+      .$if(!!opts.ignoreBackoff && after !== null, (q) => q.where('imp_uid', '>', after!))
+      .orderBy(opts.ignoreBackoff ? 'imp_uid' : 'next_check_at')
       .limit(opts.limit ?? 100)
       .execute();
     if (due.length === 0) break;
+    after = due[due.length - 1]!.imp_uid;
     await forEachLimit(due, opts.concurrency ?? 8, async ({ imp_uid, check_count }) => {
       if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
       try {
@@ -263,16 +275,22 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   const deadline = Date.now() + (opts.budgetMs ?? 300_000);
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
   const seen = new Set<string>();
+  let after: string | null = null;
   while (Date.now() < deadline) {
     const due = await db
       .selectFrom('payment_cancels')
       .select(['imp_uid', 'cancellation_id', 'check_count'])
       .where('state', 'in', ['pending', 'in_doubt'])
-      .where('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`)
-      .orderBy('next_check_at')
+      .where((eb) => {
+        const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
+        return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
+      })
+      .$if(!!opts.ignoreBackoff && after !== null, (q) => q.where('cancellation_id', '>', after!))
+      .orderBy(opts.ignoreBackoff ? 'cancellation_id' : 'next_check_at')
       .limit(opts.limit ?? 100)
       .execute();
     if (due.length === 0) break;
+    after = due[due.length - 1]!.cancellation_id;
     await forEachLimit(due, opts.concurrency ?? 8, async (c) => {
       const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
       // one inquiry per payment per pass: its other open refunds are settled with it
