@@ -77,8 +77,9 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
       impUid,
       found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG after a timeout)',
       null,
-      // the merchant was answered "being confirmed" (or never answered): tell them how it ended
-      { notify: p.pg_state === 'in_doubt' || p.pg_state === 'calling' },
+      // an API charge was answered "being confirmed" (or its process died before answering): the
+      // `failed` webhook tells the merchant how it ended (window attempts keep V1's no-webhook rule)
+      { notify: p.channel === 'api' },
     );
     deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as failed');
     return 'failed';
