@@ -4,7 +4,7 @@ import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createConnectorRegistry } from './connectors/registry.js';
 import type { Deps } from './core/deps.js';
 import { demoCredentialsExist } from './core/merchants.js';
-import { reconcileInDoubt, reconcileInDoubtCancels } from './core/reconcile.js';
+import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/reconcile.js';
 import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox.js';
 import { systemClock } from './lib/clock.js';
 import { refreshClock, SandboxClock } from './core/sandbox-clock.js';
@@ -84,20 +84,32 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 
-  // Settle payments left in doubt by PG timeouts or by a process that died mid-call.
-  const graceSeconds = Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
+  // Settle payments and refunds left in doubt by PG timeouts or by a process that died mid-call.
+  // One pass at a time; each row carries its own next check (reconcile.ts).
+  const graceSeconds = inFlightGraceSeconds(config.connectors.jtnet.readTimeoutMs);
+  let reconciling = false;
   const reconciler = setInterval(() => {
+    if (reconciling) return;
+    reconciling = true;
     reconcileInDoubt(deps, { graceSeconds })
       .then(() => reconcileInDoubtCancels(deps, { graceSeconds }))
-      .catch((err) => logger.error({ err }, 'reconciliation failed'));
+      .catch((err) => logger.error({ err }, 'reconciliation failed'))
+      .finally(() => (reconciling = false));
   }, 30_000);
   reconciler.unref();
 
   // Background work kept as rows and leased, so several processes can share the database:
-  // scheduled payments (due on Pier's clock), webhook deliveries (retried on the real time) and the
-  // purge of ended checkout sessions.
-  const webhooks = webhookQueue(deps, { clock: systemClock });
-  const queues = [scheduleQueue(deps), webhooks, windowConfirmQueue(deps), checkoutSessionPurgeQueue(deps), ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
+  // scheduled payments and webhook retries fall due on Pier's clock (the sandbox clock in sandbox
+  // mode); leases and graces run on the database's clock. Window confirms retry the PG
+  // acknowledgement; ended checkout sessions are purged.
+  const webhooks = webhookQueue(deps, { clock });
+  const queues = [
+    scheduleQueue(deps, { policy: { reconcileGraceSeconds: graceSeconds } }),
+    webhooks,
+    windowConfirmQueue(deps),
+    checkoutSessionPurgeQueue(deps),
+    ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : []),
+  ];
   const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock) });
   runner.start();
 

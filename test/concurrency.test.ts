@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/charge.js';
 import type { Connector } from '../src/connectors/types.js';
 import type { Deps } from '../src/core/deps.js';
-import { reconcileInDoubt, settleAttempt } from '../src/core/reconcile.js';
+import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, settleAttempt } from '../src/core/reconcile.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
@@ -112,6 +112,16 @@ function depsWithPausedInquiry(deps: Deps, pauses: { before: Promise<void>; afte
       },
     },
   };
+}
+
+/** A charge whose PG answer was lost: V1's error envelope saying the result is being confirmed, naming the imp_uid. */
+function inDoubtImpUid(res: { status: number; body: any }): string {
+  expect(res.status).toBe(502);
+  expect(res.body).toMatchObject({ code: 1, response: null });
+  expect(res.body.message).toContain('결제 결과를 확인 중입니다');
+  const m = /imp_uid: (imp_\d{12})/.exec(res.body.message);
+  expect(m).not.toBeNull();
+  return m![1]!;
 }
 
 const REFUSAL = new RegExp(`^(${escapeRe(ALREADY_PAID_MESSAGE)}|${escapeRe(IN_PROGRESS_MESSAGE)})$`);
@@ -319,11 +329,10 @@ describe('a PG read timeout (0098: the PG approves but answers late)', () => {
     const before = await ledgerOf(pier.simulatorUrl);
 
     const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('timeout_doubt', { card_number: slow }) });
-    expect(res.status).toBe(200);
-    expect(res.body.code).toBe(0);
-    const p = res.body.response;
+    // V1's error envelope, saying the outcome is being confirmed and which imp_uid to look up
+    const impUid = inDoubtImpUid(res);
+    const p = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
     expect(p).toMatchObject({ merchant_uid: 'timeout_doubt', status: 'ready', paid_at: 0, failed_at: 0, amount: 10_000 });
-    const impUid: string = p.imp_uid;
     let row = (await paymentsOf(pier, m.merchantId, 'timeout_doubt'))[0]!;
     expect(row).toMatchObject({ pg_state: 'in_doubt', merchant_uid_lock: 'timeout_doubt' });
 
@@ -346,7 +355,10 @@ describe('a PG read timeout (0098: the PG approves but answers late)', () => {
     pier.clock.advance((GRACE + 1) * 1000);
     expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('unknown');
     row = (await paymentsOf(pier, m.merchantId, 'timeout_doubt'))[0]!;
-    expect(row).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: 'timeout_doubt' });
+    expect(row).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: 'timeout_doubt', check_count: 1 });
+    // a check that could not settle it moves it back (1 min first): the next pass leaves it alone
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).not.toHaveProperty(impUid);
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE) * 1000);
 
     // Once the PG answers, it is settled as paid and matches the PG.
     expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('paid');
@@ -376,12 +388,12 @@ describe('a PG read timeout (0098: the PG approves but answers late)', () => {
     expect(issued.body.code).toBe(0);
     const body = { customer_uid: 'slow_key', merchant_uid: 'timeout_again', amount: 3_000, name: 'x' };
     const res = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body });
-    expect(res.body.response.status).toBe('ready');
+    const impUid = inDoubtImpUid(res);
     const retry = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body });
     expect(retry.body).toEqual({ code: 1, message: IN_PROGRESS_MESSAGE, response: null });
     pier.clock.advance((GRACE + 1) * 1000);
-    expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[res.body.response.imp_uid]).toBe('paid');
-    const sim = (await ledgerOf(pier.simulatorUrl)).approvals.filter((a) => a.moid === res.body.response.imp_uid);
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('paid');
+    const sim = (await ledgerOf(pier.simulatorUrl)).approvals.filter((a) => a.moid === impUid);
     expect(sim).toMatchObject([{ amount: 3_000, status: 'paid' }]);
     const late = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body });
     expect(late.body).toEqual({ code: 1, message: ALREADY_PAID_MESSAGE, response: null });
@@ -393,8 +405,7 @@ describe('a PG read timeout (0098: the PG approves but answers late)', () => {
     // refunds 2,000 more; only then does B record. B must not roll Pier's books back to 1,000.
     await injectFault(pier.simulatorUrl, { mode: 'http_500', op: 'trans_search' });
     const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('two_reconcilers', { card_number: slow }) });
-    expect(res.body.response.status).toBe('ready');
-    const impUid: string = res.body.response.imp_uid;
+    const impUid = inDoubtImpUid(res);
 
     const before = latch();
     const after = latch();
@@ -422,8 +433,7 @@ describe('a PG read timeout (0098: the PG approves but answers late)', () => {
   it('mirrors a refund made at the PG while Pier was in doubt (net-cancel), and further refunds add to it', async () => {
     await injectFault(pier.simulatorUrl, { mode: 'http_500', op: 'trans_search' });
     const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('net_cancel', { card_number: slow }) });
-    expect(res.body.response.status).toBe('ready');
-    const impUid: string = res.body.response.imp_uid;
+    const impUid = inDoubtImpUid(res);
     const tx = (await ledgerOf(pier.simulatorUrl)).approvals.find((a) => a.moid === impUid)!;
 
     // Someone refunds 4,000 of it at the PG directly (tPay `refunds`), outside Pier.

@@ -12,6 +12,7 @@ import type { Deps } from '../src/core/deps.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
 import { ManualClock } from '../src/lib/clock.js';
+import { shiftDbClockForTests } from '../src/store/db-clock.js';
 import { SandboxClock } from '../src/core/sandbox-clock.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
@@ -106,7 +107,7 @@ export async function startTestPier(
   const db = await freshDatabase();
   const store = openStore(db.url, { poolSize: 20 });
   await migrateToLatest(store);
-  const clock = new ManualClock(Date.UTC(2026, 10, 30, 3, 0, 0));
+  const clock = new TestClock(Date.UTC(2026, 10, 30, 3, 0, 0));
   let logText = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -185,6 +186,21 @@ export async function startTestPier(
       await db.drop();
     },
   };
+}
+
+/**
+ * The tests' manual clock. Moving it moves the database clock Pier judges staleness by (leases,
+ * reconciliation grace and backoff: src/store/db-clock.ts) by the same amount, as real time would.
+ */
+export class TestClock extends ManualClock {
+  override advance(ms: number): void {
+    super.advance(ms);
+    shiftDbClockForTests(ms);
+  }
+  override set(ms: number): void {
+    shiftDbClockForTests(ms - this.now());
+    super.set(ms);
+  }
 }
 
 /** Card numbers of the simulator's deterministic test-card scheme (docs/simulator.md). */

@@ -6,6 +6,7 @@ import qs from 'qs';
 import { authenticateToken, type AuthenticatedMerchant } from '../core/auth.js';
 import type { Deps } from '../core/deps.js';
 import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
+import { PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { V1_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
@@ -198,6 +199,8 @@ function validationMessage(errors: AjvError[], dataVar: string): string {
 
 function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: Envelope } {
   if (err instanceof ApiError) return { status: err.httpStatus, body: { code: err.code, message: err.message, response: null } };
+  // in doubt, not refused: the same status as a refund whose answer was lost
+  if (err instanceof PaymentOutcomeUnknownError) return { status: ERROR_KINDS.pg_unavailable.http, body: { code: ERROR_KINDS.pg_unavailable.code, message: err.message, response: null } };
   const e = err as { code?: string; statusCode?: number; message?: string };
   const reply = (kind: keyof typeof ERROR_KINDS, message: string) => ({
     status: ERROR_KINDS[kind].http,

@@ -25,7 +25,7 @@ export const ERROR_KINDS = {
   refused: { http: 200, code: 1 },
   /** the card was refused at authentication (billing key issuance, key-in check) */
   card_refused: { http: 200, code: -1 },
-  /** the PG could not be reached or answered badly; nothing was charged */
+  /** the PG could not be reached (nothing was charged), or its answer was lost (the outcome is being confirmed) */
   pg_unavailable: { http: 502, code: 1 },
   /** a bug: logged with a request id, never with the body */
   internal: { http: 500, code: -1 },

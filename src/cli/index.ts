@@ -13,7 +13,7 @@ import { addChannel, listChannels, removeChannel, type ChannelKind } from '../co
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants.js';
 import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console-users.js';
-import { reconcileInDoubt, reconcileInDoubtCancels } from '../core/reconcile.js';
+import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../core/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
 import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
@@ -338,16 +338,18 @@ export function buildProgram(): Command {
     .description(
       'Settle payments left in doubt (PG timeouts, a process that died mid-call) by asking the PG, once. ' +
         'The server does this every 30 s; this runs it now. Needs the PG: PIER_JTNET_URL, or the embedded ' +
-        "simulator of a running sandbox server. Attempts the PG has no record of are marked failed.",
+        'simulator of a running sandbox server. Attempts the PG has no record of are marked failed; refunds still ' +
+        'pending past the grace (their process died mid-call) are settled by the PG\'s ledger too.',
     )
     .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: PG read timeout + 30)', nonNegativeInt)
-    .option('--limit <N>', 'at most N attempts', positiveInt, 100)
+    .option('--limit <N>', 'rows taken per batch (the pass goes on until nothing is due)', positiveInt, 100)
     .action(async (opts: { graceSeconds?: number; limit: number }) => {
       await withContext(
         async ({ deps, config }) => {
-          const graceSeconds = opts.graceSeconds ?? Math.ceil(config.connectors.jtnet.readTimeoutMs / 1000) + 30;
-          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit });
-          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit }));
+          const graceSeconds = opts.graceSeconds ?? inFlightGraceSeconds(config.connectors.jtnet.readTimeoutMs);
+          // asked by an operator: every open row past its grace is checked now, whatever its backoff
+          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true });
+          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true }));
           if (refunds.length > 0) out(textTable(['CANCELLATION_ID', 'REFUND'], refunds) + '\n');
           const entries = Object.entries(outcome);
           if (entries.length === 0) {
@@ -355,7 +357,7 @@ export function buildProgram(): Command {
             return;
           }
           out(textTable(['IMP_UID', 'OUTCOME'], entries));
-          const unknown = entries.filter(([, o]) => o === 'unknown').length;
+          const unknown = entries.filter(([, o]) => o === 'unknown' || o === 'amount_mismatch').length;
           out('');
           out(`${entries.length} attempt(s): ${entries.length - unknown} settled, ${unknown} still unknown${unknown > 0 ? ' (the PG could not be asked; run again later)' : ''}`);
         },

@@ -106,12 +106,18 @@ export type RefundResult =
     }
   | { outcome: 'declined'; code: string; message: string };
 
-/** What the PG knows about an attempt, asked for when Pier is in doubt (after a timeout). */
+/**
+ * What the PG knows about an attempt, asked for when Pier is in doubt (after a timeout).
+ * `awaiting_deposit`: a virtual account issued and not paid into yet (`vbank` tells which); it is
+ * neither paid nor failed, and stays so until the buyer deposits or its due date passes.
+ */
 export type InquiryResult =
   | { found: false }
   | {
       found: true;
-      state: 'paid' | 'cancelled' | 'failed';
+      state: 'paid' | 'cancelled' | 'failed' | 'awaiting_deposit';
+      /** the issued account, when `state` is `awaiting_deposit` */
+      vbank?: { code: string; name: string; num: string; dueAt: number } | null;
       pgTid: string;
       amount: number;
       cancelledAmount: number;

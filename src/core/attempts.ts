@@ -7,9 +7,10 @@
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import { unixSeconds } from '../lib/clock.js';
 import { isUniqueViolation } from '../store/db.js';
+import { dbNow } from '../store/db-clock.js';
 import type { Database, PaymentsTable } from '../store/types.js';
 import type { ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
@@ -148,13 +149,15 @@ export async function insertAttempt(
   alongside?: (trx: Transaction<Database>) => Promise<void>,
 ): Promise<{ ok: true } | { ok: false; holder: LockHolder | undefined }> {
   const { db } = deps.store;
+  // reconciliation counts its grace from the database's clock (src/store/db-clock.ts)
+  const stampedAt = dbNow(deps.store);
   const write = (): Promise<unknown> =>
     alongside
       ? db.transaction().execute(async (trx) => {
           await alongside(trx);
-          await insert(trx, row);
+          await insert(trx, row, stampedAt);
         })
-      : insert(db, row);
+      : insert(db, row, stampedAt);
   for (let retried = false; ; retried = true) {
     try {
       await write();
@@ -168,4 +171,4 @@ export async function insertAttempt(
   }
 }
 
-const insert = (db: Kysely<Database>, row: PaymentsTable) => db.insertInto('payments').values(row).execute();
+const insert = (db: Kysely<Database>, row: PaymentsTable, stampedAt: RawBuilder<number>) => db.insertInto('payments').values({ ...row, next_check_at: stampedAt }).execute();

@@ -3,6 +3,7 @@ import { ApiError } from '../api/errors.js';
 import { ConnectorError } from '../connectors/types.js';
 import { cancellableBalance } from '../domain/payment.js';
 import { unixSeconds } from '../lib/clock.js';
+import { dbNow } from '../store/db-clock.js';
 import { newCancellationId } from '../lib/ids.js';
 import { channelById } from './channels.js';
 import type { Deps } from './deps.js';
@@ -98,6 +99,8 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
         notify_webhook: req.enableWebhook ? (req.by === 'console' ? 2 : 1) : 0,
         requested_at: now,
         cancelled_at: 0,
+        // reconciliation's grace for a refund whose process dies mid-call counts from here (database clock)
+        next_check_at: dbNow(deps.store),
       })
       .execute();
     return true;
@@ -126,7 +129,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       throw new ApiError('pg_unavailable', `PG사와 통신하지 못해 취소하지 못했습니다. (${err.kind})`);
     }
     // The refund may have happened. Keep the amount reserved so nobody refunds it twice.
-    await db.updateTable('payment_cancels').set({ state: 'in_doubt' }).where('cancellation_id', '=', cancellationId).execute();
+    await db.updateTable('payment_cancels').set({ state: 'in_doubt', next_check_at: dbNow(deps.store) }).where('cancellation_id', '=', cancellationId).where('state', '=', 'pending').execute();
     throw new ApiError('pg_unavailable', `PG사 응답을 받지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
   }
 

@@ -5,10 +5,14 @@ import { newImpUid } from '../lib/ids.js';
 import { attemptRow, insertAttempt } from './attempts.js';
 import type { ResolvedChannel } from './channels.js';
 import type { Deps } from './deps.js';
-import { recordPaymentEvent } from './events.js';
 import { toV1Payment, type PaymentRow } from '../domain/payment.js';
+import { PaymentOutcomeUnknownError } from './payments/errors.js';
+import { approveAttempt, failAttempt } from './payments/record-outcome.js';
 import { loadV1Payment } from './payments-store.js';
-import { settleAttempt } from './reconcile.js';
+import { markInDoubt, settleAttempt } from './reconcile.js';
+
+// recording outcomes lives in payments/record-outcome.ts (reconcile.ts uses it too); kept importable from here
+export { approveAttempt, failAttempt, recordApproval, recordFailure, type Approval } from './payments/record-outcome.js';
 
 /** What the merchant asked to charge, after validation. */
 export interface ChargeOrder {
@@ -88,15 +92,19 @@ export async function chargeWith(
       return answer(deps, impUid, await failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`));
     }
     // The PG may have charged the card. Keep the lock, mark the attempt in doubt, and ask the PG once
-    // right away; if that fails too, the reconciliation job settles it later.
+    // right away; if that cannot settle it, the caller is told the outcome is being confirmed and the
+    // reconciliation job settles it later (its `paid` / `failed` webhook tells the merchant).
     deps.logger.warn({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'PG outcome unknown; attempt in doubt');
-    await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).execute();
+    await markInDoubt(deps, impUid);
+    let settlement = 'unknown';
     try {
-      await settleAttempt(deps, impUid, { giveUpIfUnknown: false });
+      settlement = await settleAttempt(deps, impUid, { giveUpIfUnknown: false });
     } catch (inquiryErr) {
       deps.logger.warn({ imp_uid: impUid, err: (inquiryErr as Error).message }, 'inquiry after timeout failed; left for reconciliation');
     }
-    return (await loadV1Payment(db, impUid))!;
+    const v1 = (await loadV1Payment(db, impUid))!;
+    if (settlement === 'unknown' || settlement === 'amount_mismatch' || v1.status === 'ready') throw new PaymentOutcomeUnknownError(impUid);
+    return v1;
   }
 
   const settled =
@@ -116,84 +124,3 @@ async function answer(deps: Deps, impUid: string, settled: PaymentRow | undefine
   return (await loadV1Payment(deps.store.db, impUid))!;
 }
 
-/** What the PG said about an approved charge. */
-export interface Approval {
-  pgTid: string;
-  applyNum: string | null;
-  cardCode: string | null;
-  cardName: string | null;
-  cardNumberMasked: string | null;
-  cardType: 0 | 1 | null;
-  cardQuota: number;
-  paidAt: number;
-  receiptUrl: string | null;
-  /** bank of a real-time transfer (payment window) */
-  bankCode?: string | null;
-  bankName?: string | null;
-}
-
-/**
- * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
- * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
- */
-export async function recordApproval(deps: Deps, impUid: string, r: Approval): Promise<boolean> {
-  return (await approveAttempt(deps, impUid, r)) !== undefined;
-}
-
-/** recordApproval, answering the payment row as updated (undefined when the attempt was no longer open). */
-export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
-  const now = unixSeconds(deps.clock);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const changed = await trx
-      .updateTable('payments')
-      .set({
-        status: 'paid',
-        pg_state: 'done',
-        pg_tid: r.pgTid,
-        apply_num: r.applyNum,
-        // a card company chosen in the checkout stays when the PG does not report one
-        card_code: r.cardCode ?? undefined,
-        card_name: r.cardName,
-        card_number: r.cardNumberMasked,
-        card_type: r.cardType,
-        card_quota: r.cardQuota,
-        bank_code: r.bankCode ?? null,
-        bank_name: r.bankName ?? null,
-        receipt_url: r.receiptUrl,
-        paid_at: r.paidAt || now,
-        updated_at: now,
-      })
-      .where('imp_uid', '=', impUid)
-      // `window`: the buyer is in the PG's payment window
-      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-      .returningAll()
-      .executeTakeFirst();
-    if (!changed) return undefined;
-    await recordPaymentEvent(trx, deps.clock, {
-      merchantId: changed.merchant_id,
-      impUid,
-      merchantUid: changed.merchant_uid,
-      status: 'paid',
-      noticeUrl: changed.notice_url,
-      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
-    });
-    return changed;
-  });
-}
-
-/** Marks an attempt failed and frees its merchant_uid for another try. */
-export async function recordFailure(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
-  return (await failAttempt(deps, impUid, reason, pgTid)) !== undefined;
-}
-
-/** recordFailure, answering the payment row as updated (undefined when the attempt was no longer open). */
-export async function failAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<PaymentRow | undefined> {
-  const now = unixSeconds(deps.clock);
-  return deps.store.db
-    .updateTable('payments')
-    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
-    .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', ['calling', 'in_doubt'])
-    .returningAll()
-    .executeTakeFirst();
-}

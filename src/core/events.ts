@@ -18,7 +18,8 @@ export interface PaymentEvent {
   /** the payment's own notice_url(s), space-separated; null = the merchant's webhook URL */
   noticeUrl: string | null;
   /** why: decides whether V1 sends a webhook at all */
-  cause: 'charge' | 'window' | 'vbank_issued' | 'vbank_deposit' | 'schedule' | 'api_cancel' | 'console_cancel';
+  /** `reconciled`: a charge answered as "being confirmed" that reconciliation settled */
+  cause: 'charge' | 'window' | 'vbank_issued' | 'vbank_deposit' | 'schedule' | 'api_cancel' | 'console_cancel' | 'reconciled';
 }
 
 /** A row of recordPaymentEvent's target query: the merchant's settings (listener_id null) or a live listener. */
@@ -36,7 +37,8 @@ export const LISTENER_TTL_SECONDS = 60;
  * ordinary failed payment (spec §13). The one place that rule lives.
  */
 export function v1SendsWebhook(e: Pick<PaymentEvent, 'status' | 'cause'>): boolean {
-  if (e.status === 'failed') return e.cause === 'schedule';
+  // and, beyond V1, a charge Pier answered as "being confirmed": its end must reach the merchant
+  if (e.status === 'failed') return e.cause === 'schedule' || e.cause === 'reconciled';
   return true;
 }
 

@@ -84,9 +84,24 @@ export async function advanceSandboxClock(store: Store, deltaMs: number, clock?:
   return offset;
 }
 
-/** Back to the real time. */
+/**
+ * Back to the real time. Webhook retries fall due on the sandbox clock, so pending deliveries are
+ * moved back by the offset too: a retry due a minute from now stays a minute from now instead of
+ * being stranded a month ahead.
+ */
 export async function resetSandboxClock(store: Store, clock?: Clock): Promise<void> {
-  await store.db.updateTable('sandbox_settings').set({ clock_offset_ms: 0, updated_at: Math.floor(Date.now() / 1000) }).where('id', '=', 1).execute();
+  await store.db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('sandbox_settings').select('clock_offset_ms').where('id', '=', 1).executeTakeFirst();
+    const offsetSeconds = Math.floor(Number(row?.clock_offset_ms ?? 0) / 1000);
+    await trx.updateTable('sandbox_settings').set({ clock_offset_ms: 0, updated_at: Math.floor(Date.now() / 1000) }).where('id', '=', 1).execute();
+    if (offsetSeconds > 0) {
+      await trx
+        .updateTable('webhook_deliveries')
+        .set({ next_attempt_at: sql`CASE WHEN next_attempt_at > ${offsetSeconds} THEN next_attempt_at - ${offsetSeconds} ELSE 0 END` })
+        .where('state', '=', 'pending')
+        .execute();
+    }
+  });
   if (clock instanceof SandboxClock) clock.setOffset(0);
 }
 

@@ -3,14 +3,17 @@ import { unixSeconds } from '../lib/clock.js';
 import { newImpUid } from '../lib/ids.js';
 import { claimRows } from '../jobs/claim.js';
 import type { Store } from '../store/db.js';
-import type { PaymentSchedulesTable } from '../store/types.js';
+import { sql, type UpdateObject } from 'kysely';
+import type { Database, PaymentSchedulesTable } from '../store/types.js';
 import { backoffSeconds, type RetryPolicy } from '../webhooks/deliveries.js';
 import { findBillingKey } from './billing-keys.js';
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from './charge.js';
 import type { Deps } from './deps.js';
 import { recordPaymentEvent } from './events.js';
 import { payAgain } from './pay.js';
-import { settleAttempt } from './reconcile.js';
+import { inFlightGraceSeconds, settleAttempt } from './reconcile.js';
+import { PaymentOutcomeUnknownError } from './payments/errors.js';
+import { dbNow } from '../store/db-clock.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
 
@@ -24,7 +27,10 @@ export interface ScheduleRunPolicy {
   retry: RetryPolicy;
   /** how long to wait before looking at an attempt whose PG outcome is unknown again */
   inDoubtWaitSeconds: number;
-  /** an attempt in doubt for this long is settled by asking the PG (the reconciliation step) */
+  /**
+   * an attempt in doubt for this long (database clock) is settled by asking the PG (the
+   * reconciliation step); main.ts derives it from PIER_JTNET_READ_TIMEOUT_MS (reconcile.ts inFlightGraceSeconds)
+   */
   reconcileGraceSeconds: number;
 }
 
@@ -33,14 +39,17 @@ export const DEFAULT_SCHEDULE_POLICY: ScheduleRunPolicy = {
   maxAttempts: 5,
   retry: { baseDelaySeconds: 60, maxDelaySeconds: 3600 },
   inDoubtWaitSeconds: 60,
-  reconcileGraceSeconds: 60,
+  // the default read timeout (30 s) + margin; main.ts passes the configured one
+  reconcileGraceSeconds: inFlightGraceSeconds(30_000),
 };
 
 /** A technical failure: the PG never saw the charge, so trying again cannot charge twice. */
 const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
 
-const dueCondition = (now: number) => (eb: any) =>
-  eb.or([eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]), eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', now)])]);
+// due_at follows Pier's clock (the sandbox clock can make a schedule due); a lease runs out on the
+// database's clock, so moving the sandbox clock never makes a running schedule look abandoned
+const dueCondition = (now: number, store: Store) => (eb: any) =>
+  eb.or([eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]), eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', dbNow(store))])]);
 
 /**
  * Leases due schedules to `owner` (state `running`): those whose time has come, and those whose
@@ -51,8 +60,8 @@ const dueCondition = (now: number) => (eb: any) =>
  */
 export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number }): Promise<ScheduleRow[]> {
   return claimRows(store, 'payment_schedules', {
-    due: dueCondition(o.now),
-    set: { state: 'running', lease_owner: o.owner, lease_until: o.now + o.leaseSeconds, updated_at: o.now },
+    due: dueCondition(o.now, store),
+    set: { state: 'running', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}`, updated_at: o.now },
     orderBy: 'due_at',
     limit: o.limit,
   });
@@ -114,6 +123,8 @@ export async function runClaimedSchedule(
   try {
     await payAgain(deps, orderOf(s, impUid));
   } catch (err) {
+    // the PG's answer was lost: the attempt exists, in doubt; judge it like any open attempt
+    if (err instanceof PaymentOutcomeUnknownError) return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
     if (err instanceof ApiError && (err.message === ALREADY_PAID_MESSAGE || err.message === IN_PROGRESS_MESSAGE)) {
       const holder = await deps.store.db
         .selectFrom('payments')
@@ -149,11 +160,17 @@ export async function runClaimedSchedule(
 
 /** What an attempt came to, settling it with the PG once it has been in doubt long enough. */
 async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolicy): Promise<Verdict> {
-  const load = () => deps.store.db.selectFrom('payments').select(['status', 'pg_state', 'fail_reason', 'updated_at']).where('imp_uid', '=', impUid).executeTakeFirst();
+  // past its grace on the database's clock (the grace counts from its last PG call, see reconcile.ts)
+  const load = () =>
+    deps.store.db
+      .selectFrom('payments')
+      .select(['status', 'pg_state', 'fail_reason', sql<number>`CASE WHEN next_check_at <= ${dbNow(deps.store)} - ${policy.reconcileGraceSeconds} THEN 1 ELSE 0 END`.as('past_grace')])
+      .where('imp_uid', '=', impUid)
+      .executeTakeFirst();
   let p = await load();
   if (!p) return 'missing';
   if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') {
-    if (p.updated_at <= unixSeconds(deps.clock) - policy.reconcileGraceSeconds) {
+    if (Number(p.past_grace) === 1) {
       try {
         await settleAttempt(deps, impUid, { giveUpIfUnknown: true });
       } catch (err) {
@@ -180,7 +197,7 @@ async function conclude(
 ): Promise<{ outcome: RunOutcome; impUid: string | null }> {
   const now = unixSeconds(deps.clock);
   if (verdict === 'open' || verdict === 'missing') {
-    const kept = await fenced(deps, s, owner, { lease_until: now + policy.inDoubtWaitSeconds });
+    const kept = await fenced(deps, s, owner, { lease_until: sql`${dbNow(deps.store)} + ${policy.inDoubtWaitSeconds}` });
     return { outcome: kept ? 'waiting' : 'lost', impUid };
   }
   if (verdict === 'technical' && opts.retryTechnical && attempts < policy.maxAttempts) {
@@ -229,7 +246,7 @@ async function failReasonOf(deps: Deps, impUid: string): Promise<string | null> 
 }
 
 /** An update of a schedule this worker still holds; false when its lease was taken over. */
-async function fenced(deps: Deps, s: ScheduleRow, owner: string, set: Partial<ScheduleRow>): Promise<boolean> {
+async function fenced(deps: Deps, s: ScheduleRow, owner: string, set: UpdateObject<Database, 'payment_schedules'>): Promise<boolean> {
   const res = await deps.store.db
     .updateTable('payment_schedules')
     .set({ ...set, updated_at: unixSeconds(deps.clock) })

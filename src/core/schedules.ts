@@ -2,7 +2,9 @@ import { ApiError } from '../api/errors.js';
 import type { CardInput } from '../lib/card.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
+import { sql } from 'kysely';
 import { isUniqueViolation } from '../store/db.js';
+import { dbNow } from '../store/db-clock.js';
 import type { PaymentSchedulesTable } from '../store/types.js';
 import { lockHolder } from './attempts.js';
 import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from './billing-keys.js';
@@ -343,7 +345,7 @@ export async function retrySchedule(deps: Deps, merchantId: string, merchantUid:
   const owner = newId('api');
   const claimed = await deps.store.db
     .updateTable('payment_schedules')
-    .set({ state: 'running', lease_owner: owner, lease_until: now + policy.leaseSeconds, attempts: 0, imp_uid: null, fail_reason: null, executed_at: 0, revoked_at: 0, updated_at: now })
+    .set({ state: 'running', lease_owner: owner, lease_until: sql`${dbNow(deps.store)} + ${policy.leaseSeconds}`, attempts: 0, imp_uid: null, fail_reason: null, executed_at: 0, revoked_at: 0, updated_at: now })
     .where(sameRow(row))
     .returningAll()
     .executeTakeFirst();

@@ -108,6 +108,14 @@ export interface PaymentsTable {
   failed_at: number;
   cancelled_at: number;
   updated_at: number;
+  /**
+   * Reconciliation (migration 007): the database-clock time (UNIX seconds) from which the
+   * read-timeout grace is counted before this attempt is checked with the PG; a check that could
+   * not settle it moves it back by a growing step. See docs/decisions/0009.
+   */
+  next_check_at?: number;
+  /** checks that could not settle this attempt */
+  check_count?: number;
 }
 
 export interface PaymentCancelsTable {
@@ -130,6 +138,9 @@ export interface PaymentCancelsTable {
   notify_webhook?: Generated<number>;
   /** the PG's slip of this cancel, when it gave one; migration 010 */
   receipt_url?: string | null;
+  /** as payments.next_check_at / check_count (migration 007) */
+  next_check_at?: number;
+  check_count?: number;
 }
 
 export interface BillingKeysTable {

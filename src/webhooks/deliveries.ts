@@ -4,6 +4,7 @@ import type { Deps } from '../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import { claimRows } from '../jobs/claim.js';
+import { dbNow } from '../store/db-clock.js';
 import type { Store } from '../store/db.js';
 import type { WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEventsTable } from '../store/types.js';
 import { encodeBody, signatureHeaders, webhookBody } from './payload.js';
@@ -42,11 +43,13 @@ export async function claimDeliveries(
   const due = (eb: any) =>
     eb.and([
       listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', listenerId),
-      eb.or([eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]), eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', now)])]),
+      // retries fall due on the worker's clock (the sandbox clock in sandbox mode); a lease runs out on
+      // the database's, so moving the sandbox clock never makes a delivery being sent look abandoned
+      eb.or([eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]), eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))])]),
     ]);
   return claimRows(store, 'webhook_deliveries', {
     due,
-    set: { state: 'sending', lease_owner: owner, lease_until: now + leaseSeconds },
+    set: { state: 'sending', lease_owner: owner, lease_until: sql`${dbNow(store)} + ${leaseSeconds}` },
     orderBy: 'next_attempt_at',
     limit,
   });

@@ -477,8 +477,14 @@ describe('bank transfer, virtual account and phone in the window', () => {
     });
     if (r.outcome !== 'vbank_issued') return;
     expect(await tx(r.pgTid)).toMatchObject({ status: 'ready', payMethod: 'VBANK', vbankNum: r.vbankNum });
-    // inquiry cannot express "awaiting deposit": it fails rather than say paid or failed
-    await expect(connector.inquire(channel, { moid: w.req.moid, pgTid: r.pgTid, aroundMs: START })).rejects.toBeInstanceOf(ConnectorError);
+    // inquiry says "awaiting deposit" (neither paid nor failed), with the account
+    expect(await connector.inquire(channel, { moid: w.req.moid, pgTid: r.pgTid, aroundMs: START })).toMatchObject({
+      found: true,
+      state: 'awaiting_deposit',
+      pgTid: r.pgTid,
+      amount: 33000,
+      vbank: { code: '004', name: 'KB국민은행', num: r.vbankNum, dueAt: r.vbankDate },
+    });
 
     const wrong = await deposit({ tid: r.pgTid, amount: 30000, depositorName: '홍길동' });
     expect(wrong.status).toBe(400);

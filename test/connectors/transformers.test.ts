@@ -269,6 +269,11 @@ describe('response mappers', () => {
     expect(fromTransSearchResponse({ result_cd: '0000', list_arr: [{ ...row, state_cd: '1' }] }, 'm', { moid: 'imp_1' })).toMatchObject({ state: 'cancelled' });
     expect(fromTransSearchResponse(res, 'm', { moid: 'imp_other' })).toEqual({ found: false });
     expect(fromTransSearchResponse({ result_cd: 'A118', list_arr: [] }, 'm', { moid: 'imp_1' })).toEqual({ found: false });
+    // a state code Pier does not know is never read as paid: the answer is unusable, the attempt stays in doubt
+    for (const state_cd of ['3', '', 'X']) {
+      const unknown = thrown(() => fromTransSearchResponse({ result_cd: '0000', list_arr: [{ ...row, state_cd }] }, 'm', { moid: 'imp_1' }));
+      expect([unknown.kind, unknown.inDoubt]).toEqual(['bad_response', true]);
+    }
     const e = thrown(() => fromTransSearchResponse({ result_cd: 'A101', result_msg: '상점키 오류' }, 'm', { moid: 'imp_1' }));
     expect([e.kind, e.inDoubt, e.message]).toEqual(['bad_response', false, 'tPay trans_search refused: A101 상점키 오류']);
   });

@@ -79,7 +79,7 @@ export class TpayClient {
 
   /**
    * POSTs `fields` form-encoded and returns the parsed JSON body.
-   * Throws ConnectorError: `connect` (not in doubt), `timeout` / `http_status` 5xx / `bad_response` (in doubt).
+   * Throws ConnectorError: `connect` (not in doubt), `timeout` / `http_status` (any non-200) / `bad_response` (in doubt).
    */
   async post(op: TpayOperation, fields: object): Promise<unknown> {
     return this.postTo(`/api/v1/${op}`, op, fields);
@@ -107,12 +107,11 @@ export class TpayClient {
     } catch (err) {
       throw classifyTransportError(err, op);
     }
-    if (status >= 500) {
-      throw new ConnectorError('http_status', `tPay ${op}: HTTP ${status}`, true, false);
-    }
     if (status !== 200) {
-      // 4xx: tPay refused the request itself (wrong path, unsupported content type): nothing happened.
-      throw new ConnectorError('http_status', `tPay ${op}: HTTP ${status}`, false, false);
+      // 5xx, and 4xx too: a 4xx may come from a proxy or gateway in front of tPay (a 408 or 499
+      // after it forwarded the request, a WAF answering for an upstream that did act), so Pier
+      // cannot know tPay did nothing. In doubt: settled by inquiry, never resent blindly.
+      throw new ConnectorError('http_status', `tPay ${op}: HTTP ${status}`, true, false);
     }
     try {
       return JSON.parse(text) as unknown;

@@ -187,6 +187,10 @@ export interface TpayTransSearchItem {
   card_type?: string;
   /** OUR DESIGN: the approval's slip page; empty for declines */
   receipt_url?: string;
+  /** virtual accounts (OUR DESIGN): KFTC bank code, account number, due date (KST YYYYMMDDHHMMSS) */
+  bank_code?: string;
+  vbank_num?: string;
+  vbank_exp_dt?: string;
 }
 
 export interface TpayTransSearchResponse extends TpayResponseBase {
@@ -206,6 +210,32 @@ export const TPAY_NO_BILLKEY = 'A126';
 // ---------------------------------------------------------------------------------------------
 // Card companies: tPay 2-digit code → KFTC code (spec §3.1) and PortOne-style name.
 // tPay's own table is UNCONFIRMED; this one follows NICE's 2-digit list (see docs/simulator.md).
+
+/** KFTC bank codes and PortOne names (spec §3.2); tPay's own bank table is UNCONFIRMED. (window.ts re-exports it) */
+export const KFTC_BANKS: Readonly<Record<string, string>> = {
+  '002': '산업은행',
+  '003': '기업은행',
+  '004': 'KB국민은행',
+  '007': '수협',
+  '011': '농협',
+  '012': '축협',
+  '020': '우리은행',
+  '023': 'SC제일은행',
+  '027': '한국씨티은행',
+  '031': '대구은행',
+  '032': '부산은행',
+  '034': '광주은행',
+  '037': '전북은행',
+  '039': '경남은행',
+  '045': '새마을금고',
+  '048': '신협',
+  '071': '우체국',
+  '081': '하나은행',
+  '088': '신한은행',
+  '089': '케이뱅크',
+  '090': '카카오뱅크',
+  '092': '토스뱅크',
+};
 
 export const TPAY_TO_KFTC: Readonly<Record<string, { code: string; name: string }>> = {
   '01': { code: '361', name: 'BC카드' },
@@ -470,10 +500,24 @@ export function fromRefundsResponse(r: TpayRefundsResponse, req: Pick<RefundRequ
 /** trans_search `state_cd` of a virtual account issued in the window and not paid into yet (OUR DESIGN) */
 export const TPAY_STATE_AWAITING_DEPOSIT = '4';
 
-function stateOf(stateCd: string): 'paid' | 'cancelled' | 'failed' {
-  if (stateCd === '1') return 'cancelled';
-  if (stateCd === '9') return 'failed';
-  return 'paid';
+/**
+ * trans_search `state_cd` → what it means for Pier. A code Pier does not know is never read as paid
+ * (or as anything else): the answer is treated as unusable and the attempt stays in doubt.
+ */
+function stateOf(stateCd: string): 'paid' | 'cancelled' | 'failed' | 'awaiting_deposit' {
+  switch (stateCd) {
+    case '0':
+    case '2':
+      return 'paid';
+    case '1':
+      return 'cancelled';
+    case '9':
+      return 'failed';
+    case TPAY_STATE_AWAITING_DEPOSIT:
+      return 'awaiting_deposit';
+    default:
+      throw badResponse(`tPay trans_search: unknown state_cd ${JSON.stringify(String(stateCd).slice(0, 8))}`);
+  }
 }
 
 /**
@@ -489,17 +533,20 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
     (x) => x && x.moid === q.moid && (!q.pgTid || x.tid === q.pgTid),
   );
   if (rows.length === 0) return { found: false };
-  const row = rows.find((x) => stateOf(x.state_cd) !== 'failed') ?? rows[rows.length - 1]!;
-  if (row.state_cd === TPAY_STATE_AWAITING_DEPOSIT) {
-    // InquiryResult has no "issued, not paid yet" state; reporting it as paid or failed would be wrong.
-    throw new ConnectorError('bad_response', `tPay trans_search: ${row.tid} is a virtual account awaiting its deposit`, false, false);
+  const row = rows.find((x) => x.state_cd !== '9') ?? rows[rows.length - 1]!;
+  const state = stateOf(row.state_cd);
+  let vbank: { code: string; name: string; num: string; dueAt: number } | null = null;
+  if (state === 'awaiting_deposit') {
+    const dueAt = kstTimestampToUnix(row.vbank_exp_dt);
+    if (!row.bank_code || !row.vbank_num || dueAt === null) throw badResponse(`tPay trans_search: virtual account ${row.tid} without bank, number or due date`);
+    vbank = { code: row.bank_code, name: KFTC_BANKS[row.bank_code] ?? row.bank_code, num: row.vbank_num, dueAt };
   }
   const amount = amountOf(row.amt);
   if (amount === null) throw badResponse('tPay trans_search row without a valid amt');
-  const state = stateOf(row.state_cd);
   return {
     found: true,
     state,
+    ...(vbank ? { vbank } : {}),
     pgTid: row.tid,
     amount,
     cancelledAmount: amountOf(row.cancel_amt) ?? (state === 'cancelled' ? amount : 0),

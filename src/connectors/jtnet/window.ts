@@ -12,7 +12,7 @@ import {
   type WindowRequest,
   type WindowResult,
 } from '../types.js';
-import { kstTimestampToUnix, mapTpayCardCode, timeFromTid, TPAY_TO_KFTC } from './transformers.js';
+import { KFTC_BANKS, kstTimestampToUnix, mapTpayCardCode, timeFromTid, TPAY_TO_KFTC } from './transformers.js';
 import { depositNoticeSignature, sameText, tpayDecrypt, tpayEncrypt } from './window-crypto.js';
 
 /** Window result codes. `3001` and `4000` are FACT (spec §2.1); the rest ANALOGUE (NICE) or OUR DESIGN. */
@@ -29,31 +29,7 @@ export const TPAY_WINDOW = {
 /** tPay's `payMethod` for each V1 pay method; billing windows use `CDBILLRG` (spec §2.1). */
 const PAY_METHOD: Record<WindowPayMethod, string> = { card: 'CARD', trans: 'BANK', vbank: 'VBANK', phone: 'CELLPHONE' };
 
-/** KFTC bank codes and PortOne names (spec §3.2); tPay's own bank table is UNCONFIRMED. */
-export const KFTC_BANKS: Readonly<Record<string, string>> = {
-  '002': '산업은행',
-  '003': '기업은행',
-  '004': 'KB국민은행',
-  '007': '수협',
-  '011': '농협',
-  '012': '축협',
-  '020': '우리은행',
-  '023': 'SC제일은행',
-  '027': '한국씨티은행',
-  '031': '대구은행',
-  '032': '부산은행',
-  '034': '광주은행',
-  '037': '전북은행',
-  '039': '경남은행',
-  '045': '새마을금고',
-  '048': '신협',
-  '071': '우체국',
-  '081': '하나은행',
-  '088': '신한은행',
-  '089': '케이뱅크',
-  '090': '카카오뱅크',
-  '092': '토스뱅크',
-};
+export { KFTC_BANKS };
 
 export interface WindowUrls {
   /** PC window, e.g. `https://webtx.tpay.co.kr/webTxInit` */

@@ -1,11 +1,11 @@
 import type { Deps } from '../../core/deps.js';
-import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
+import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
 
 export interface WebhookQueueOptions {
-  /** when deliveries are due and retried; the real time in production (not the sandbox clock) */
+  /** when deliveries are due and retried (default deps.clock: the sandbox clock in sandbox mode, docs/decisions/0009) */
   clock?: Clock;
   /** the real time, for `webhook-timestamp` */
   signClock?: Clock;
@@ -20,7 +20,7 @@ export interface WebhookQueueOptions {
  * attempt. `close()` releases the HTTP connections.
  */
 export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<DeliveryRow> & { close(): Promise<void>; sender: WebhookSender } {
-  const clock = o.clock ?? systemClock;
+  const clock = o.clock ?? deps.clock;
   const timeouts = o.timeouts ?? V1_WEBHOOK_TIMEOUTS;
   const sender = new WebhookSender(timeouts);
   // a lease outlives the slowest attempt, so an attempt in progress is never sent twice at once

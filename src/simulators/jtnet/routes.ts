@@ -50,8 +50,11 @@ export interface SimFault {
    * `http_500`: answer 500 with an HTML body, without processing.
    * `bad_json`: process the request (an approval is recorded), then answer 200 with a truncated body.
    * `reset`: process the request, then destroy the socket without answering.
+   * `hold`: process the request, then hold the answer like the `0098` rule (a frozen PG: the
+   *   refund or charge is done, its answer does not come until `POST /__control/holds/release`,
+   *   `slowResponseMs` or the client leaving).
    */
-  mode: 'http_500' | 'bad_json' | 'reset';
+  mode: 'http_500' | 'bad_json' | 'reset' | 'hold';
   op?: TpayOperation;
   mid?: string;
 }
@@ -614,7 +617,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         req.raw.socket.destroy();
         return reply;
       }
-      if (answer.hold) {
+      if (answer.hold || fault?.mode === 'hold') {
         const stillThere = await hold(reply);
         if (!stillThere) {
           req.log.info({ op, tid: answer.body.tid }, 'tpay simulator: client left before the held answer');
@@ -648,7 +651,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
 
   app.post('/__control/faults', async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const modes = ['http_500', 'bad_json', 'reset'];
+    const modes = ['http_500', 'bad_json', 'reset', 'hold'];
     if (typeof b.mode !== 'string' || !modes.includes(b.mode)) {
       return reply.code(400).send({ error: `mode must be one of ${modes.join(', ')}` });
     }
@@ -675,6 +678,13 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
 
   /** answers currently held by the `0098` rule */
   app.get('/__control/holds', async () => ({ held: holds.size }));
+
+  /** answers every held request now (the frozen PG resumes) */
+  app.post('/__control/holds/release', async () => {
+    const held = holds.size;
+    for (const release of [...holds]) release();
+    return { released: held };
+  });
 
   app.get('/__health', async () => ({ ok: true, now: clock.now() }));
 }

@@ -5,6 +5,7 @@ import * as m003 from './003-schedules-webhooks.js';
 import * as m004 from './004-console.js';
 import * as m005 from './005-window-safety.js';
 import * as m006 from './006-checkout-session-purge.js';
+import * as m007 from './007-reconcile-backoff.js';
 import * as m010 from './010-receipts.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '004-console': m004,
   '005-window-safety': m005,
   '006-checkout-session-purge': m006,
+  '007-reconcile-backoff': m007,
   '010-receipts': m010,
 };
 

@@ -1,0 +1,19 @@
+/**
+ * Domain errors of payments. The core raises these; the API edge (src/api/app.ts) maps them to the
+ * V1 envelope once.
+ */
+
+/**
+ * The PG may have acted on a charge but its answer was lost (timeout, 5xx, garbage, a proxy's 4xx)
+ * and an immediate inquiry could not settle it. The attempt stays in doubt, holding its
+ * merchant_uid; reconciliation settles it and the `paid` or `failed` webhook follows.
+ */
+export class PaymentOutcomeUnknownError extends Error {
+  override name = 'PaymentOutcomeUnknownError';
+  constructor(readonly impUid: string) {
+    super(
+      `PG사 응답을 받지 못해 결제 결과를 확인 중입니다. 잠시 후 imp_uid로 결제 내역을 조회하세요. 결과가 확정되면 웹훅(paid 또는 failed)이 전송됩니다. ` +
+        `(the PG's answer was lost; the outcome is being confirmed with the PG: look up imp_uid ${impUid}) (imp_uid: ${impUid})`,
+    );
+  }
+}

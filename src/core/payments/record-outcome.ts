@@ -1,0 +1,119 @@
+/**
+ * Recording what the PG said about a payment attempt: approved (with its `paid` event) or failed.
+ * Shared by the API charges (charge.ts), the payment window (checkout.ts) and reconciliation
+ * (reconcile.ts); it calls nothing, so none of them import each other for it.
+ */
+import type { Kysely } from 'kysely';
+import { unixSeconds } from '../../lib/clock.js';
+import type { Database } from '../../store/types.js';
+import type { Deps } from '../deps.js';
+import { recordPaymentEvent } from '../events.js';
+import type { PaymentRow } from '../../domain/payment.js';
+
+/** What the PG said about an approved charge. */
+export interface Approval {
+  pgTid: string;
+  applyNum: string | null;
+  cardCode: string | null;
+  cardName: string | null;
+  cardNumberMasked: string | null;
+  cardType: 0 | 1 | null;
+  cardQuota: number;
+  paidAt: number;
+  receiptUrl: string | null;
+  /** bank of a real-time transfer (payment window) */
+  bankCode?: string | null;
+  bankName?: string | null;
+}
+
+/**
+ * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
+ * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
+ */
+export async function recordApproval(deps: Deps, impUid: string, r: Approval): Promise<boolean> {
+  return (await approveAttempt(deps, impUid, r)) !== undefined;
+}
+
+/** recordApproval, answering the payment row as updated (undefined when the attempt was no longer open). */
+export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
+  const now = unixSeconds(deps.clock);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const changed = await trx
+      .updateTable('payments')
+      .set({
+        status: 'paid',
+        pg_state: 'done',
+        pg_tid: r.pgTid,
+        apply_num: r.applyNum,
+        // a card company chosen in the checkout stays when the PG does not report one
+        card_code: r.cardCode ?? undefined,
+        card_name: r.cardName,
+        card_number: r.cardNumberMasked,
+        card_type: r.cardType,
+        card_quota: r.cardQuota,
+        bank_code: r.bankCode ?? null,
+        bank_name: r.bankName ?? null,
+        receipt_url: r.receiptUrl,
+        paid_at: r.paidAt || now,
+        updated_at: now,
+      })
+      .where('imp_uid', '=', impUid)
+      // `window`: the buyer is in the PG's payment window
+      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+      .returningAll()
+      .executeTakeFirst();
+    if (!changed) return undefined;
+    await recordPaymentEvent(trx, deps.clock, {
+      merchantId: changed.merchant_id,
+      impUid,
+      merchantUid: changed.merchant_uid,
+      status: 'paid',
+      noticeUrl: changed.notice_url,
+      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
+    });
+    return changed;
+  });
+}
+
+/**
+ * Marks an attempt failed and frees its merchant_uid for another try. `notify`: the merchant was
+ * told the outcome was being confirmed (an in-doubt charge, settled by reconciliation), so the
+ * `failed` webhook tells them how it ended; a scheduled payment's own worker sends its `failed`.
+ */
+export async function recordFailure(deps: Deps, impUid: string, reason: string, pgTid: string | null = null, opts: { notify?: boolean } = {}): Promise<boolean> {
+  return (await failAttempt(deps, impUid, reason, pgTid, opts)) !== undefined;
+}
+
+/** recordFailure, answering the payment row as updated (undefined when the attempt was no longer open). */
+export async function failAttempt(
+  deps: Deps,
+  impUid: string,
+  reason: string,
+  pgTid: string | null = null,
+  opts: { notify?: boolean } = {},
+): Promise<PaymentRow | undefined> {
+  const now = unixSeconds(deps.clock);
+  const write = (db: Kysely<Database>) =>
+    db
+      .updateTable('payments')
+      .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
+      .where('imp_uid', '=', impUid)
+      .where('pg_state', 'in', ['calling', 'in_doubt'])
+      .returningAll()
+      .executeTakeFirst();
+  if (!opts.notify) return write(deps.store.db);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const changed = await write(trx);
+    if (changed && changed.customer_uid_usage !== 'payment.scheduled') {
+      await recordPaymentEvent(trx, deps.clock, {
+        merchantId: changed.merchant_id,
+        impUid,
+        merchantUid: changed.merchant_uid,
+        status: 'failed',
+        noticeUrl: changed.notice_url,
+        cause: 'reconciled',
+      });
+    }
+    return changed;
+  });
+}

@@ -1,0 +1,36 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Store } from './db.js';
+
+/**
+ * The installation's one clock for "has this row been left alone long enough?" (leases, the
+ * reconciliation grace, backoff): the database's. Rows are written by one process and judged by
+ * another; comparing one process's `updated_at` with another's clock breaks on clock skew, and the
+ * sandbox clock (real time plus an offset an operator moves) would make every in-flight row look
+ * stale after `pier sandbox clock advance 30d`. V1 timestamps still come from `deps.clock`.
+ * See docs/decisions/0009-reconciliation-and-time.md.
+ */
+let testShiftMs = 0;
+
+/** The database's current time in UNIX seconds, as an SQL expression to use inside a statement. */
+export function dbNow(store: Store): RawBuilder<number> {
+  const shift = Math.floor(testShiftMs / 1000);
+  const native =
+    store.dialect === 'postgres'
+      ? sql<number>`CAST(floor(extract(epoch from clock_timestamp())) AS BIGINT)`
+      : sql<number>`CAST(strftime('%s', 'now') AS INTEGER)`;
+  return shift === 0 ? native : sql<number>`(${native} + ${shift})`;
+}
+
+/** The database's current time in UNIX seconds. */
+export async function readDbNow(store: Store): Promise<number> {
+  const row = await sql<{ now: number | string }>`SELECT ${dbNow(store)} AS now`.execute(store.db);
+  return Number(row.rows[0]!.now);
+}
+
+/**
+ * Tests only: moves this process's view of the database clock, as a test moves its manual clock
+ * (the test harness keeps the two together). Never used by Pier itself.
+ */
+export function shiftDbClockForTests(ms: number): void {
+  testShiftMs += ms;
+}

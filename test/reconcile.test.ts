@@ -1,0 +1,362 @@
+/**
+ * Reconciliation that always finishes (issue #10 items 1, 2, 4, 8), against the tPay simulator
+ * over real HTTP and a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL):
+ * refunds whose process died mid-call, a refund completing while reconciliation looks, rows the
+ * PG cannot answer for that must not starve the rest, the database clock and the sandbox clock,
+ * and what a merchant is told about a charge whose answer was lost.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import type { Connector, InquiryResult } from '../src/connectors/types.js';
+import type { Deps } from '../src/core/deps.js';
+import { cancelPayment } from '../src/core/cancel.js';
+import { addChannel } from '../src/core/channels.js';
+import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels, settleAttempt } from '../src/core/reconcile.js';
+import { advanceSandboxClock, resetSandboxClock } from '../src/core/sandbox-clock.js';
+import { lockHolder } from '../src/core/attempts.js';
+import { webhookQueue } from '../src/jobs/handlers/webhooks.js';
+import { JobRunner } from '../src/jobs/runner.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+
+const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
+const card = testCardNumber({ kftcCode: '361', lastFour: '4444' });
+const slow = testCardNumber({ kftcCode: '381', lastFour: '0098' }); // approved, answer held past the read timeout
+
+let pier: TestPier;
+let m: TestMerchant;
+let seq = 0;
+const uid = (p: string) => `${p}_${++seq}`;
+
+interface LedgerTx {
+  moid: string;
+  tid: string;
+  amount: number;
+  cancelledAmount: number;
+  status: string;
+  cancels: { amount: number }[];
+}
+
+async function ledgerTx(moid: string): Promise<LedgerTx | undefined> {
+  const res = await fetch(`${pier.simulatorUrl}/__ledger`);
+  const l = (await res.json()) as { approvals: LedgerTx[] };
+  return l.approvals.find((a) => a.moid === moid);
+}
+
+async function fault(mode: 'http_500' | 'reset' | 'hold', op: string, times = 1) {
+  const res = await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode, op, times }) });
+  expect(res.status).toBe(201);
+}
+
+async function paid(merchantUid: string, amount = 10_000): Promise<string> {
+  const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount, card_number: card, expiry: '2030-01' } });
+  expect(res.body.response?.status, JSON.stringify(res.body)).toBe('paid');
+  return res.body.response.imp_uid;
+}
+
+/** Pier's deps with some connector methods replaced (the rest talk to the simulator as usual). */
+function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
+  const real = deps.connectors;
+  return {
+    ...deps,
+    connectors: {
+      ...real,
+      get(provider: string) {
+        const c = real.get(provider);
+        return c && { ...c, ...override(c) };
+      },
+    },
+  };
+}
+
+function latch() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+async function until(cond: () => Promise<boolean>, what: string) {
+  for (let i = 0; i < 500; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Pier's books equal the PG's: cancel_amount and cancel_history are the PG's refunds, nothing pending. */
+async function expectBooksMatchPg(impUid: string) {
+  const pg = (await ledgerTx(impUid))!;
+  const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+  expect(v1.cancel_amount).toBe(pg.cancelledAmount);
+  expect(v1.cancel_history.map((c: { amount: number }) => c.amount).sort()).toEqual(pg.cancels.map((c) => c.amount).sort());
+  const row = await pier.store.db.selectFrom('payments').select(['cancel_pending_amount', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+  expect(row).toEqual({ cancel_pending_amount: 0, pg_state: 'done' });
+  const open = await pier.store.db.selectFrom('payment_cancels').select('state').where('imp_uid', '=', impUid).where('state', 'in', ['pending', 'in_doubt']).execute();
+  expect(open).toEqual([]);
+}
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(() => pier.close());
+beforeEach(async () => {
+  await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'DELETE' });
+  // earlier tests move the clock past the tokens' lifetime
+  m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+});
+
+describe('a refund whose process died while the PG was refunding (item 1)', () => {
+  it('stays reserved while it may still be in flight, then is settled by inquiry and recorded as the PG did it', async () => {
+    const impUid = await paid(uid('died_refunded'));
+    // The process sends the refund and never records an answer (it died): the PG did refund.
+    const dead = depsWith(pier.deps, (real) => ({
+      async refund(channel, req) {
+        await real.refund(channel, req);
+        return new Promise(() => undefined);
+      },
+    }));
+    void cancelPayment(dead, { merchantId: m.merchantId, impUid, amount: 1_000 });
+    await until(async () => (await ledgerTx(impUid))?.cancelledAmount === 1_000, 'the PG to refund');
+    const pending = await pier.store.db.selectFrom('payment_cancels').select('state').where('imp_uid', '=', impUid).execute();
+    expect(pending).toEqual([{ state: 'pending' }]);
+
+    // within the grace the refund may still be on its way: left alone
+    expect(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE })).toEqual({});
+    pier.clock.advance((GRACE + 1) * 1000);
+    const outcome = await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE });
+    expect(Object.values(outcome)).toEqual(['succeeded']);
+    await expectBooksMatchPg(impUid);
+
+    // and the payment's other refunds are no longer blocked
+    const rest = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 2_000 } });
+    expect(rest.body.response).toMatchObject({ status: 'paid', cancel_amount: 3_000 });
+    await expectBooksMatchPg(impUid);
+  });
+
+  it('releases a refund the PG never received once its grace has passed', async () => {
+    const impUid = await paid(uid('died_unsent'));
+    const dead = depsWith(pier.deps, () => ({ refund: () => new Promise(() => undefined) }));
+    void cancelPayment(dead, { merchantId: m.merchantId, impUid, amount: 4_000 });
+    await until(async () => (await pier.store.db.selectFrom('payment_cancels').select('id').where('imp_uid', '=', impUid).execute()).length === 1, 'the reservation');
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['failed']);
+    await expectBooksMatchPg(impUid);
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', cancel_amount: 0 });
+  });
+
+  it('never credits a refund that completes during the inquiry to another refund', async () => {
+    const impUid = await paid(uid('race'));
+    // refund A: the PG answers 500 without refunding (in doubt for Pier, not refunded at the PG)
+    await fault('http_500', 'refunds');
+    const a = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 3_000 } });
+    expect(a.status).toBe(502);
+    pier.clock.advance((GRACE + 1) * 1000);
+
+    // reconciliation reads Pier's refunds, then is slow to ask the PG...
+    const asked = latch();
+    const resume = latch();
+    const slowInquiry = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        asked.open();
+        await resume.opened;
+        return real.inquire(channel, q);
+      },
+    }));
+    const pass = reconcileInDoubtCancels(slowInquiry, { graceSeconds: GRACE });
+    await asked.opened;
+    // ...meanwhile refund B of the same amount completes at the PG and in Pier
+    const b = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 3_000 } });
+    expect(b.body.response).toMatchObject({ cancel_amount: 3_000 });
+    resume.open();
+    // the PG now reports 3,000 refunded: that is B's, not A's
+    expect(await pass).toEqual({});
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1.cancel_amount).toBe(3_000);
+
+    // at its next check A is settled for what it is: not refunded
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['failed']);
+    await expectBooksMatchPg(impUid);
+  });
+
+  it('settles two open refunds of different amounts by what the PG refunded, whatever their order', async () => {
+    const impUid = await paid(uid('combo'));
+    await fault('http_500', 'refunds'); // 1,000: not refunded at the PG
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 1_000 } })).status).toBe(502);
+    await fault('reset', 'refunds'); // 2,500: refunded, answer lost
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 2_500 } })).status).toBe(502);
+    pier.clock.advance((GRACE + 1) * 1000);
+    const outcome = await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE });
+    expect(Object.values(outcome).sort()).toEqual(['failed', 'succeeded']);
+    await expectBooksMatchPg(impUid);
+  });
+});
+
+describe('reconciliation cannot be starved (item 2)', () => {
+  it('settles one in-doubt charge behind 1,000 rows the PG cannot answer for, in one pass, and then leaves those rows to their backoff', async () => {
+    // 1,000 abandoned attempts on a channel the PG refuses to answer for (trans_search refused)
+    const ghost = await addChannel(pier.deps, m.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const rows = Array.from({ length: 1_000 }, (_, i) => ({
+      ...template,
+      imp_uid: `imp_9${String(i).padStart(11, '0')}`,
+      merchant_uid: `stuck_${i}`,
+      merchant_uid_lock: `stuck_${i}`,
+      channel_id: ghost.id,
+      pg_id: 'ghostmid',
+      pay_method: 'vbank',
+      status: 'ready',
+      pg_state: 'in_doubt',
+      cancel_amount: 0,
+      cancel_pending_amount: 0,
+      pg_tid: null,
+      next_check_at: 0, // older than anything: first in line
+      check_count: 0,
+    }));
+    for (let i = 0; i < rows.length; i += 100) await pier.store.db.insertInto('payments').values(rows.slice(i, i + 100)).execute();
+
+    // a real charge whose answer and immediate inquiry were both lost
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('behind'), amount: 5_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    pier.clock.advance((GRACE + 1) * 1000);
+
+    const outcome = await reconcileInDoubt(pier.deps, { graceSeconds: GRACE, limit: 100 });
+    expect(outcome[impUid]).toBe('paid');
+    expect(Object.keys(outcome)).toHaveLength(1_001);
+    expect(Object.values(outcome).filter((o) => o === 'unknown')).toHaveLength(1_000);
+    const pg = (await ledgerTx(impUid))!;
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', amount: pg.amount, pg_tid: pg.tid });
+
+    // each stuck row moved itself back by its first step: the next pass has nothing to do
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({});
+    const counts = await pier.store.db.selectFrom('payments').select(sql<number>`count(*)`.as('n')).where('channel_id', '=', ghost.id).where('check_count', '=', 1).executeTakeFirstOrThrow();
+    expect(Number(counts.n)).toBe(1_000);
+    // and comes back after it (1 min), then after 5 min
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE) * 1000);
+    expect(Object.keys(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))).toHaveLength(1_000);
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE) * 1000);
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({});
+    await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
+  });
+
+  it('records a window attempt the PG reports as a virtual account awaiting its deposit as issued, never retries it, and releases its merchant_uid once overdue', async () => {
+    const merchantUid = uid('vbank_abandoned');
+    const window = await pier.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', m.merchantId).where('kind', '=', 'window').executeTakeFirstOrThrow();
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const impUid = 'imp_800000000001';
+    await pier.store.db
+      .insertInto('payments')
+      .values({ ...template, imp_uid: impUid, merchant_uid: merchantUid, merchant_uid_lock: merchantUid, channel_id: window.id, pg_id: window.mid, pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', amount: 33_000, cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 })
+      .execute();
+    const dueAt = Math.floor(pier.clock.now() / 1000) + 86_400;
+    // what the simulator's trans_search answers for such an account (mapped by transformers.ts; see jtnet-window.test.ts)
+    let inquiries = 0;
+    const awaiting: InquiryResult = { found: true, state: 'awaiting_deposit', pgTid: 'tpaytest0m_vbank_1', amount: 33_000, cancelledAmount: 0, applyNum: null, paidAt: 0, cardQuota: 0, receiptUrl: null, cardCode: null, cardName: null, cardNumberMasked: null, cardType: null, vbank: { code: '004', name: 'KB국민은행', num: '00412345678901', dueAt } };
+    const deps = depsWith(pier.deps, () => ({ inquire: async () => (inquiries++, awaiting) }));
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect((await reconcileInDoubt(deps, { graceSeconds: GRACE }))[impUid]).toBe('awaiting_deposit');
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'ready', vbank_num: '00412345678901', vbank_code: '004', vbank_name: 'KB국민은행', vbank_date: dueAt });
+    // issued accounts are out of reconciliation for good
+    pier.clock.advance(2 * 86_400_000);
+    expect(await reconcileInDoubt(deps, { graceSeconds: GRACE })).not.toHaveProperty(impUid);
+    expect(inquiries).toBe(1);
+    // past its due date the merchant_uid is free again
+    expect(await lockHolder(pier.deps, m.merchantId, merchantUid)).toBeUndefined();
+  });
+});
+
+describe('time (item 4)', () => {
+  it('a sandbox clock moved 30 days does not make an in-flight refund or charge look stale', async () => {
+    const sandbox = await startTestPier({ sandboxClock: true });
+    try {
+      const sm = await sandbox.newMerchant();
+      const res = await sandbox.call('POST', '/subscribe/payments/onetime', { token: sm.token, body: { merchant_uid: 'sb_1', amount: 10_000, card_number: card, expiry: '2030-01' } });
+      const impUid = res.body.response.imp_uid;
+      const inFlight = depsWith(sandbox.deps, () => ({ refund: () => new Promise(() => undefined) }));
+      void cancelPayment(inFlight, { merchantId: sm.merchantId, impUid, amount: 1_000 });
+      await until(async () => (await sandbox.store.db.selectFrom('payment_cancels').select('id').where('imp_uid', '=', impUid).execute()).length === 1, 'the reservation');
+      // a charge in flight too (recorded as calling, its PG call not answered yet)
+      await sandbox.store.db.updateTable('payments').set({ pg_state: 'calling' }).where('imp_uid', '=', impUid).execute();
+
+      await advanceSandboxClock(sandbox.store, 30 * 86_400_000, sandbox.deps.clock);
+      expect(await reconcileInDoubtCancels(sandbox.deps, { graceSeconds: GRACE })).toEqual({});
+      expect(await reconcileInDoubt(sandbox.deps, { graceSeconds: GRACE })).toEqual({});
+      await resetSandboxClock(sandbox.store, sandbox.deps.clock);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
+
+describe('webhook retries and the sandbox clock (item 4)', () => {
+  it('a retry falls due on the sandbox clock, and a reset moves pending retries back with it', async () => {
+    const sandbox = await startTestPier({ sandboxClock: true });
+    const queue = webhookQueue(sandbox.deps, { timeouts: { connectTimeoutMs: 500, readTimeoutMs: 500 } });
+    try {
+      await advanceSandboxClock(sandbox.store, 30 * 86_400_000, sandbox.deps.clock);
+      const sm = await sandbox.newMerchant();
+      const res = await sandbox.call('POST', '/subscribe/payments/onetime', { token: sm.token, body: { merchant_uid: 'wh_1', amount: 1_000, card_number: card, expiry: '2030-01', notice_url: 'http://127.0.0.1:9/hook' } });
+      expect(res.body.response.status).toBe('paid');
+      await new JobRunner({ queues: [queue], logger: sandbox.deps.logger }).drain(); // the receiver is down: a retry is scheduled
+      const nextAttempt = async () => Number((await sandbox.store.db.selectFrom('webhook_deliveries').select('next_attempt_at').where('state', '=', 'pending').executeTakeFirstOrThrow()).next_attempt_at);
+      const sandboxNow = Math.floor(sandbox.deps.clock.now() / 1000);
+      expect((await nextAttempt()) - sandboxNow).toBeGreaterThan(0);
+      expect((await nextAttempt()) - sandboxNow).toBeLessThan(60); // ~30 s ahead on the sandbox clock, not 30 days behind it
+      await resetSandboxClock(sandbox.store, sandbox.deps.clock);
+      const realNow = Math.floor(sandbox.clock.now() / 1000);
+      expect((await nextAttempt()) - realNow).toBeGreaterThan(0);
+      expect((await nextAttempt()) - realNow).toBeLessThan(60); // still ~30 s ahead, not stranded a month away
+    } finally {
+      await queue.close();
+      await sandbox.close();
+    }
+  });
+});
+
+describe('a charge whose PG answer is lost (item 8)', () => {
+  it('answers V1\'s error envelope saying the result is being confirmed, and the paid webhook follows reconciliation', async () => {
+    await fault('http_500', 'trans_search');
+    const merchantUid = uid('lost_paid');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 7_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ code: 1, response: null });
+    expect(res.body.message).toContain('결제 결과를 확인 중입니다');
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ merchant_uid: merchantUid, status: 'ready' });
+    const events = () => pier.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).execute();
+    expect(await events()).toEqual([]);
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('paid');
+    expect(await events()).toEqual([{ status: 'paid', cause: 'charge' }]);
+  });
+
+  it('sends the failed webhook when reconciliation finds the PG has no such charge', async () => {
+    await fault('http_500', 'payments'); // 500 without processing: in doubt for Pier, nothing at the PG
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('lost_failed'), amount: 7_000, card_number: card, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('failed');
+    const events = await pier.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).execute();
+    expect(events).toEqual([{ status: 'failed', cause: 'reconciled' }]);
+  });
+
+  it('never records a charge as paid when the PG reports another amount', async () => {
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('mismatch'), amount: 6_000, card_number: slow, expiry: '2030-01' } });
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    const tampered = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        const r = await real.inquire(channel, q);
+        return r.found ? { ...r, amount: 60_000 } : r;
+      },
+    }));
+    expect(await settleAttempt(tampered, impUid, { giveUpIfUnknown: true })).toBe('amount_mismatch');
+    const row = await pier.store.db.selectFrom('payments').select(['status', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+  });
+});
