@@ -17,6 +17,15 @@ export const ConfigSchema = Type.Object({
   /** `sqlite:<path>` / `sqlite::memory:` or `postgres://…`; default: sqlite file in dataDir */
   databaseUrl: Type.String({ pattern: '^(sqlite:|postgres(ql)?://)' }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  /** `auto`: readable lines on a terminal in sandbox, JSON otherwise; `json`; `pretty` */
+  logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')]),
+  metrics: Type.Object({
+    /**
+     * bearer token GET /metrics requires; empty: open in sandbox, answered 404 in production (so a
+     * production install never publishes its numbers by accident)
+     */
+    token: Type.String(),
+  }),
   /** largest accepted request body, bytes */
   bodyLimit: Type.Integer({ minimum: 1024 }),
   vault: Type.Object({

@@ -299,6 +299,8 @@ export interface WebhookEventsTable {
   cancellation_id: string | null;
   cause: string;
   created_at: number;
+  /** the HTTP request that caused the event, for following it in the logs; migration 011 */
+  request_id?: string | null;
 }
 
 /** A `pier listen` session. */
@@ -333,6 +335,8 @@ export interface WebhookDeliveriesTable {
   created_at: number;
   updated_at: number;
   delivered_at: number;
+  /** the event's request_id, so the worker logs the delivery under it; migration 011 */
+  request_id?: string | null;
 }
 
 /** One HTTP attempt of a delivery. */
