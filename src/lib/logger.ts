@@ -36,13 +36,14 @@ export function createLogger(level: string, destination?: DestinationStream, opt
   };
   if (destination) return pino(options, destination);
   if (wantsPretty(opts.format ?? 'auto', opts.mode ?? 'sandbox')) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
   return pino(options);
 }
 
-function wantsPretty(format: LogFormat, mode: 'sandbox' | 'production'): boolean {
+/** Whether lines are printed for a person (pino-pretty) rather than as JSON. */
+export function wantsPretty(format: LogFormat, mode: 'sandbox' | 'production', stdoutIsTTY = process.stdout.isTTY === true): boolean {
   if (format !== 'auto') return format === 'pretty';
   // production stays JSON even on a terminal: its logs are meant for a collector
-  return mode === 'sandbox' && process.stdout.isTTY === true;
+  return mode === 'sandbox' && stdoutIsTTY;
 }
