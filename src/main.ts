@@ -79,7 +79,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   }
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
-  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token });
+  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 

@@ -34,6 +34,8 @@ export interface AppOptions {
   simulatorUrl?: string;
   /** bearer token for GET /metrics (config `metrics.token`) */
   metricsToken?: string;
+  /** config `trustProxy`: the reverse proxies whose X-Forwarded-* headers count (client IP, https) */
+  trustProxy?: string;
 }
 
 const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots: false } as const;
@@ -44,6 +46,8 @@ const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots
 export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   const app = Fastify({
     loggerInstance: deps.logger,
+    // only the configured proxies' X-Forwarded-Proto/-For count (https cookies, client IPs in logs)
+    trustProxy: opts.trustProxy ? opts.trustProxy.split(',').map((s) => s.trim()).filter(Boolean) : false,
     // a caller's x-request-id (validated, bounded) or a fresh one; echoed back and in every log line
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),

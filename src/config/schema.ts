@@ -12,6 +12,11 @@ export const ConfigSchema = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
   /** the URL merchants and browsers reach Pier at; printed at start */
   publicUrl: Type.String({ pattern: '^https?://' }),
+  /**
+   * reverse proxies whose X-Forwarded-For / -Proto / -Host Pier believes: comma-separated addresses
+   * or CIDRs, or `loopback` / `uniquelocal`; empty: none (the headers are ignored, as anyone can send them)
+   */
+  trustProxy: Type.String({ pattern: '^[0-9A-Za-z.:/, ]*$' }),
   /** folder for the SQLite file, the sandbox vault key file and the simulator ledger */
   dataDir: Type.String({ minLength: 1 }),
   /** `sqlite:<path>` / `sqlite::memory:` or `postgres://…`; default: sqlite file in dataDir */

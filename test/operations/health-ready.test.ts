@@ -137,3 +137,22 @@ describe('GET /ready while PostgreSQL is down', () => {
     }
   });
 });
+
+describe('behind a reverse proxy (config trustProxy)', () => {
+  const loginCookie = async (trustProxy: string, headers: Record<string, string>) => {
+    const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'https://pay.example.com', trustProxy });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/console/login', headers, remoteAddress: '10.1.2.3' });
+      return String(res.headers['set-cookie']);
+    } finally {
+      await app.close();
+    }
+  };
+
+  it('believes X-Forwarded-Proto only from the configured proxies, so console cookies are Secure behind HTTPS', async () => {
+    expect(await loginCookie('10.0.0.0/8', { 'x-forwarded-proto': 'https' })).toContain('Secure');
+    // anyone can send the header: from an address that is not a configured proxy it changes nothing
+    expect(await loginCookie('192.168.0.0/16', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
+    expect(await loginCookie('', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
+  });
+});
