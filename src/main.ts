@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { buildApp } from './api/app.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createConnectorRegistry } from './connectors/registry.js';
+import { instrumentConnectors } from './connectors/instrumented.js';
+import { PierMetrics } from './operations/metrics.js';
 import type { Deps } from './core/deps.js';
 import { demoCredentialsExist } from './core/merchants.js';
 import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/reconcile.js';
@@ -24,7 +26,7 @@ import { openVault } from './vault/open-vault.js';
  * Returns a handle that stops everything, for tests of the whole process and for signals.
  */
 export async function startPier(config: Config) {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const store = openStore(config.databaseUrl, { onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
   let simulator: ReturnType<typeof createTpaySimulator> | null = null;
   try {
@@ -61,14 +63,17 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   const windowUrls = simulatorPublic ? { pc: `${simulatorPublic}/webTxInit`, mobile: `${simulatorPublic}/mobile/webTxInit` } : undefined;
   if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
 
+  const metrics = new PierMetrics();
   const deps: Deps = {
     store,
     vault: openVault(config),
     clock,
     logger,
     mode: config.mode,
-    // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator
-    connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock, windowUrls } }),
+    metrics,
+    // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator;
+    // every PG call is timed and logged at this one seam
+    connectors: instrumentConnectors(createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock, windowUrls } }), { metrics, logger }),
   };
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
@@ -80,7 +85,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   }
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
-  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined });
+  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 
@@ -118,6 +123,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     `  Pier is running (${config.mode}, ${store.label})`,
     `  API          ${config.publicUrl}   (listening on ${address})`,
     `  API docs     ${config.publicUrl}/docs`,
+    `  Health       ${config.publicUrl}/health   ${config.publicUrl}/ready   ${config.publicUrl}/metrics${config.metrics.token ? '   (Bearer metrics.token)' : config.mode === 'production' ? '   (off: set PIER_METRICS_TOKEN)' : ''}`,
     demo ? `  Demo shop    ${config.publicUrl}/demo   (payment window: IMP.request_pay)` : '',
     `  Console      ${config.publicUrl}/console`,
     simulatorUrl ? `  tPay sim     ${simulatorUrl}   (ledger: ${simulatorUrl}/__ledger)` : '',

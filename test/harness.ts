@@ -7,6 +7,8 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp, type PierApp } from '../src/api/app.js';
 import { createConnectorRegistry } from '../src/connectors/registry.js';
+import { instrumentConnectors } from '../src/connectors/instrumented.js';
+import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/channels.js';
 import type { Deps } from '../src/core/deps.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants.js';
@@ -120,15 +122,20 @@ export async function startTestPier(
   const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;
+  const metrics = new PierMetrics({ processMetrics: false });
   const deps: Deps = {
     store,
     vault: Vault.fromSpec(vaultSpec),
     clock: pierClock,
     logger,
     mode: 'sandbox',
-    connectors: createConnectorRegistry({
-      jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000, clock: pierClock },
-    }),
+    metrics,
+    connectors: instrumentConnectors(
+      createConnectorRegistry({
+        jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000, clock: pierClock },
+      }),
+      { metrics, logger },
+    ),
   };
   const port = opts.listen ? await freePort() : 0;
   const publicUrl = opts.listen ? `http://127.0.0.1:${port}` : 'http://localhost:8080';

@@ -12,6 +12,9 @@ import { V1_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
 import { consolePlugin } from '../console/plugin.js';
 import { checkoutPlugin } from './checkout/index.js';
+import { BINDS_REQUEST_ID } from '../lib/logger.js';
+import { requestIdFrom } from '../lib/request-context.js';
+import { addRequestPlumbing, registerOperationsRoutes } from '../operations/routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +33,10 @@ export interface AppOptions {
   publicUrl: string;
   /** the tPay simulator's URL, for the sandbox tools (console, demo, POST /pier/sandbox/vbank-deposit) */
   simulatorUrl?: string;
+  /** bearer token for GET /metrics (config `metrics.token`) */
+  metricsToken?: string;
+  /** config `trustProxy`: the reverse proxies whose X-Forwarded-* headers count (client IP, https) */
+  trustProxy?: string;
 }
 
 const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots: false } as const;
@@ -40,6 +47,12 @@ const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots
 export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   const app = Fastify({
     loggerInstance: deps.logger,
+    // only the configured proxies' X-Forwarded-Proto/-For count (https cookies, client IPs in logs)
+    trustProxy: opts.trustProxy ? opts.trustProxy.split(',').map((s) => s.trim()).filter(Boolean) : false,
+    // a caller's x-request-id (validated, bounded) or a fresh one; echoed back and in every log line
+    requestIdHeader: false,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
+    childLoggerFactory: (logger, bindings, options) => Object.assign(logger.child(bindings, options), { [BINDS_REQUEST_ID]: true }),
     bodyLimit: opts.bodyLimit,
     // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
     routerOptions: {
@@ -58,6 +71,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('merchant', null);
+  const metrics = addRequestPlumbing(app, deps);
 
   // Only JSON and form bodies are V1 (spec §1.1): text/plain answers 415 like any other type.
   app.removeContentTypeParser('text/plain');
@@ -130,6 +144,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
+  registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken });
   await registerRoutes(app, deps, { simulatorUrl: opts.simulatorUrl });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
   await app.register(consolePlugin, { prefix: '/console', deps, simulatorUrl: opts.simulatorUrl });

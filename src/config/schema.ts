@@ -12,11 +12,25 @@ export const ConfigSchema = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
   /** the URL merchants and browsers reach Pier at; printed at start */
   publicUrl: Type.String({ pattern: '^https?://' }),
+  /**
+   * reverse proxies whose X-Forwarded-For / -Proto / -Host Pier believes: comma-separated addresses
+   * or CIDRs, or `loopback` / `uniquelocal`; empty: none (the headers are ignored, as anyone can send them)
+   */
+  trustProxy: Type.String({ pattern: '^[0-9A-Za-z.:/, ]*$' }),
   /** folder for the SQLite file, the sandbox vault key file and the simulator ledger */
   dataDir: Type.String({ minLength: 1 }),
   /** `sqlite:<path>` / `sqlite::memory:` or `postgres://…`; default: sqlite file in dataDir */
   databaseUrl: Type.String({ pattern: '^(sqlite:|postgres(ql)?://)' }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  /** `auto`: readable lines on a terminal in sandbox, JSON otherwise; `json`; `pretty` */
+  logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')]),
+  metrics: Type.Object({
+    /**
+     * bearer token GET /metrics requires; empty: open in sandbox, answered 404 in production (so a
+     * production install never publishes its numbers by accident)
+     */
+    token: Type.String(),
+  }),
   /** largest accepted request body, bytes */
   bodyLimit: Type.Integer({ minimum: 1024 }),
   vault: Type.Object({

@@ -161,6 +161,11 @@ export interface Connector {
   inquireBillingKey?(channel: ChannelCredentials, billingKey: string): Promise<BillingKeyInquiry>;
   /** the PG's payment window, when it has one */
   readonly window?: WindowConnector;
+  /**
+   * a cheap call that proves the PG's API answers (for GET /ready); throws ConnectorError when it
+   * cannot be reached. Moves no money and needs no merchant credentials.
+   */
+  ping?(deadlineMs: number): Promise<void>;
 }
 
 export type ConnectorErrorKind = 'connect' | 'timeout' | 'http_status' | 'bad_response';

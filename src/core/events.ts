@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
+import { currentRequestId } from '../lib/request-context.js';
 import type { Database } from '../store/types.js';
 import { newMessageId } from '../webhooks/payload.js';
 
@@ -67,6 +68,7 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
   if (!v1SendsWebhook(event)) return;
   const now = unixSeconds(clock);
   const id = newMessageId();
+  const requestId = currentRequestId() ?? null;
   await db
     .insertInto('webhook_events')
     .values({
@@ -78,6 +80,7 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
       cancellation_id: event.cancellationId ?? null,
       cause: event.cause,
       created_at: now,
+      request_id: requestId,
     })
     .execute();
 
@@ -127,6 +130,7 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
     created_at: now,
     updated_at: now,
     delivered_at: 0,
+    request_id: requestId,
   }));
   if (rows.length > 0) await db.insertInto('webhook_deliveries').values(rows).execute();
 }

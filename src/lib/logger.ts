@@ -1,4 +1,5 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { currentRequestId } from './request-context.js';
 
 export type { Logger };
 
@@ -12,6 +13,37 @@ const REDACT = [
   'card_num', '*.card_num', 'card_pwd', '*.card_pwd', 'buyer_auth_num', '*.buyer_auth_num', 'api_key', '*.api_key', 'cancel_pw', '*.cancel_pw',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+/** Marks a logger that already binds `reqId` (Fastify's per-request child), so the mixin does not repeat it. */
+export const BINDS_REQUEST_ID = Symbol('pier.bindsRequestId');
+
+/**
+ * `json`: one JSON object a line (log shippers, production). `pretty`: readable coloured lines for a
+ * person at a terminal (pino-pretty). `auto`: pretty when stdout is a terminal, JSON otherwise.
+ */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+export function createLogger(level: string, destination?: DestinationStream, opts: { format?: LogFormat; mode?: 'sandbox' | 'production' } = {}): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    // Every line written while serving a request carries its id, also from code that logs through
+    // the process logger (use cases, PG calls), so `grep <reqId>` shows one payment end to end.
+    mixin(_obj, _level, logger) {
+      if ((logger as unknown as Record<symbol, unknown>)[BINDS_REQUEST_ID]) return {};
+      const reqId = currentRequestId();
+      return reqId ? { reqId } : {};
+    },
+  };
+  if (destination) return pino(options, destination);
+  if (wantsPretty(opts.format ?? 'auto', opts.mode ?? 'sandbox')) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  }
+  return pino(options);
+}
+
+/** Whether lines are printed for a person (pino-pretty) rather than as JSON. */
+export function wantsPretty(format: LogFormat, mode: 'sandbox' | 'production', stdoutIsTTY = process.stdout.isTTY === true): boolean {
+  if (format !== 'auto') return format === 'pretty';
+  // production stays JSON even on a terminal: its logs are meant for a collector
+  return mode === 'sandbox' && stdoutIsTTY;
 }

@@ -330,6 +330,8 @@ export interface WebhookEventsTable {
   cancellation_id: string | null;
   cause: string;
   created_at: number;
+  /** the HTTP request that caused the event, for following it in the logs; migration 011 */
+  request_id?: string | null;
 }
 
 /** A `pier listen` session. */
@@ -364,6 +366,8 @@ export interface WebhookDeliveriesTable {
   created_at: number;
   updated_at: number;
   delivered_at: number;
+  /** the event's request_id, so the worker logs the delivery under it; migration 011 */
+  request_id?: string | null;
 }
 
 /** One HTTP attempt of a delivery. */

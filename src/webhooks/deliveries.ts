@@ -251,6 +251,7 @@ export async function redeliver(deps: Deps, id: string, merchantId?: string, now
         lease_until: 0,
         last_status_code: null,
         last_error: null,
+        request_id: d.request_id ?? null,
         created_at: now,
         updated_at: now,
         delivered_at: 0,

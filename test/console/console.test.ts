@@ -444,7 +444,7 @@ describe('payments', () => {
     expect(today.approvalRate).toBeCloseTo(today.approved / (today.approved + 1));
     expect((await a.get('/console/api/stats/daily?days=0')).status).toBe(400);
     const dash = await a.get('/console');
-    expect(dash.body).toContain('<svg class="chart"');
+    expect(dash.body).toContain('<svg class="chart chart-wide"');
   });
 });
 

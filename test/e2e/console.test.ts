@@ -245,7 +245,7 @@ describe.skipIf(!HAS_CHROMIUM)('merchant console in a real browser', () => {
   it('shows the dashboard chart, the API keys and the sandbox ledger (screenshots)', async () => {
     const { page } = await e.context();
     await e.signIn(page, alice.email, alice.password);
-    expect(await page.locator('svg.chart rect.bar').count()).toBe(14);
+    expect(await page.locator('svg.chart-wide rect.bar').count()).toBe(14);
     await e.shot(page, '13-dashboard');
     await page.goto(`${e.url}/console/keys`);
     await e.shot(page, '14-api-keys');

@@ -120,6 +120,19 @@ export class TpayClient {
     }
   }
 
+  /**
+   * Any HTTP answer from tPay's host (even 404) proves it is reachable through the same pool the
+   * payments use; only connect failures and silence count as down.
+   */
+  async ping(deadlineMs: number): Promise<void> {
+    try {
+      const res = await request(`${this.#base}/`, { method: 'GET', dispatcher: this.#agent, headersTimeout: deadlineMs, bodyTimeout: deadlineMs, signal: AbortSignal.timeout(deadlineMs) });
+      await res.body.dump();
+    } catch (err) {
+      throw classifyTransportError(err, 'ping');
+    }
+  }
+
   async close(): Promise<void> {
     await this.#agent.close();
   }

@@ -136,6 +136,8 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
       readDepositNotice: (channel, posted) => fromDepositNotice(channel, posted),
     },
 
+    ping: (deadlineMs) => client.ping(deadlineMs),
+
     close: () => client.close(),
   };
 }

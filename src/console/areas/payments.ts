@@ -148,7 +148,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
           <td data-label="${t('order_name')}">${p.name ?? '-'}</td>
           <td data-label="${t('buyer')}">${p.buyer_name ?? '-'}</td>
           <td data-label="${t('pay_method')}">${methodLabel(req, p.pay_method)}</td>
-          <td data-label="${t('amount')}" class="num">${fmtWon(req, p.amount)}${p.cancel_amount > 0 ? html`<br><small>-${fmtWon(req, p.cancel_amount)}</small>` : ''}</td>
+          <td data-label="${t('amount')}" class="num"><span class="amount-stack"><span class="amount-value">${fmtWon(req, p.amount)}</span>${p.cancel_amount > 0 ? html`<small class="cancelled-amount" title="${t('cancelled_amount')}">-${fmtWon(req, p.cancel_amount)}</small>` : ''}</span></td>
           <td data-label="${t('status')}">${statusLabel(req, p)}</td>
           <td data-label="PG" class="mono">${p.pg_provider}.${p.pg_id}</td>
         </tr>`,

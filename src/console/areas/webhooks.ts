@@ -131,7 +131,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
             (d) => html`<tr data-delivery="${d.id}">
               <td data-label="${t('created_at')}"><a href="/console/webhooks/${d.id}">${fmtTime(req, d.created_at)}</a></td>
               <td data-label="imp_uid">${d.imp_uid ? html`<a href="/console/payments/${d.imp_uid}">${d.imp_uid}</a>` : '-'}</td>
-              <td data-label="${t('event')}">${d.status}${d.cause ? html` <small>(${d.cause})</small>` : ''}</td>
+              <td data-label="${t('event')}"><span>${d.status}${d.cause ? html` <small>(${d.cause})</small>` : ''}</span></td>
               <td data-label="URL" class="mono">${d.url ?? (d.listener_id ? `listener ${d.listener_id}` : '-')}</td>
               <td data-label="${t('state')}">${stateBadge(req, d.state)}</td>
               <td data-label="${t('attempts')}" class="num">${d.attempts}/${d.max_attempts}</td>

@@ -3,6 +3,7 @@ import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
+import { runWithRequestId } from '../../lib/request-context.js';
 
 export interface WebhookQueueOptions {
   /** when deliveries are due and retried (default deps.clock: the sandbox clock in sandbox mode, docs/decisions/0009) */
@@ -32,10 +33,19 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
     sender,
     claim: (owner, limit) => claimDeliveries(deps.store, { now: unixSeconds(clock), owner, leaseSeconds, limit, listenerId: null }),
     async run(d, owner) {
-      const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY });
-      const log = { delivery: d.id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
-      if (result.ok) deps.logger.debug(log, 'webhook delivered');
-      else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
+      // logged under the request id that caused the event, so the payment reads end to end
+      const attempt = async () => {
+        const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY });
+        const log = { delivery: d.id, event: d.event_id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
+        if (result.ok) deps.logger.info(log, 'webhook delivered');
+        else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
+        deps.metrics?.observeWebhookAttempt({
+          result: result.ok ? 'delivered' : state === 'failed' ? 'gave_up' : 'retry',
+          seconds: result.durationMs / 1000,
+          eventAgeSeconds: unixSeconds(clock) - d.created_at,
+        });
+      };
+      return d.request_id ? runWithRequestId(d.request_id, attempt) : attempt();
     },
     close: () => sender.close(),
   };

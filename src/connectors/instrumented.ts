@@ -1,0 +1,88 @@
+/**
+ * Every PG call goes through here once: it is timed into `pier_pg_call_duration_seconds` by
+ * operation and outcome and logged with the request id (from the request context), so the
+ * connectors themselves stay wire-only and a new PG is measured without extra code.
+ *
+ * @example
+ *   const connectors = instrumentConnectors(createConnectorRegistry(config), { metrics, logger });
+ */
+import type { Logger } from '../lib/logger.js';
+import type { PgCallOutcome, PierMetrics } from '../operations/metrics.js';
+import type { ConnectorRegistry } from './registry.js';
+import { ConnectorError, type Connector } from './types.js';
+
+const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire'] as const;
+const WINDOW_OPERATIONS = ['confirmWindowResult'] as const;
+
+/** A PG call's outcome from its result: a decline is an answer, not a failure. */
+export function outcomeOf(result: unknown): PgCallOutcome {
+  const r = result as { outcome?: string } | undefined;
+  return r && typeof r === 'object' && r.outcome === 'declined' ? 'declined' : 'approved';
+}
+
+/** A PG call's outcome from what it threw: in doubt when the PG may have acted, unreachable when it never got the request. */
+export function failureOutcomeOf(err: unknown): PgCallOutcome {
+  if (!(err instanceof ConnectorError)) return 'refused';
+  if (err.inDoubt) return 'in_doubt';
+  return err.kind === 'connect' ? 'unreachable' : 'refused';
+}
+
+export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?: PierMetrics; logger: Logger; now?: () => number }): ConnectorRegistry {
+  const now = o.now ?? (() => performance.now());
+  const wrapped = new Map<string, Connector>();
+  for (const provider of registry.providers()) wrapped.set(provider, instrument(registry.get(provider)!, o.metrics, o.logger, now));
+  return { ...registry, get: (provider) => wrapped.get(provider) };
+}
+
+function instrument(c: Connector, metrics: PierMetrics | undefined, logger: Logger, now: () => number): Connector {
+  const timed =
+    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const started = now();
+      const done = (outcome: PgCallOutcome, extra: object = {}) => {
+        const seconds = (now() - started) / 1000;
+        metrics?.observePgCall({ pg: c.provider, operation, outcome, seconds });
+        const line = { pg: c.provider, operation, outcome, ms: Math.round(seconds * 1000), ...orderOf(operation, args), ...extra };
+        if (outcome === 'approved' || outcome === 'declined') logger.info(line, 'PG call');
+        else logger.warn(line, 'PG call failed');
+      };
+      try {
+        const result = await fn(...args);
+        done(outcomeOf(result), declineOf(result));
+        return result;
+      } catch (err) {
+        done(failureOutcomeOf(err), { err: err instanceof Error ? err.message : String(err) });
+        throw err;
+      }
+    };
+
+  const out: Record<string, unknown> = Object.create(c);
+  for (const op of OPERATIONS) {
+    const fn = c[op] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+    if (fn) out[op] = timed(op, fn.bind(c));
+  }
+  if (c.window) {
+    const w = Object.create(c.window) as Record<string, unknown>;
+    for (const op of WINDOW_OPERATIONS) w[op] = timed(op, (c.window[op] as (...a: unknown[]) => Promise<unknown>).bind(c.window));
+    out.window = w;
+  }
+  return out as unknown as Connector;
+}
+
+/**
+ * The order id (and PG tid) of a call, for following one payment through the log. Only these:
+ * the other arguments are card data, billing keys and credentials.
+ */
+function orderOf(operation: string, args: unknown[]): object {
+  if (operation === 'confirmWindowResult' && typeof args[1] === 'string') return { tid: args[1] };
+  const r = args[1] as { moid?: unknown; pgTid?: unknown } | undefined;
+  if (r && typeof r === 'object' && typeof r.moid === 'string') return { moid: r.moid, ...(typeof r.pgTid === 'string' ? { tid: r.pgTid } : {}) };
+  const q = args[2] as { moid?: unknown } | undefined;
+  if (q && typeof q === 'object' && typeof q.moid === 'string') return { moid: q.moid };
+  return {};
+}
+
+function declineOf(result: unknown): object {
+  const r = result as { outcome?: string; code?: string } | undefined;
+  return r && typeof r === 'object' && r.outcome === 'declined' ? { code: r.code } : {};
+}

@@ -1,0 +1,157 @@
+/**
+ * Pier's Prometheus metrics (prom-client), one registry per app so tests can run several Piers.
+ *
+ * Two kinds: what this process did (HTTP requests, PG calls, webhook attempts: counters and
+ * histograms, summed over processes by Prometheus), and what the database holds (backlogs, counts,
+ * lag: gauges computed from the database at scrape time, so every process reports the same truth
+ * however many share the database).
+ *
+ * @example
+ *   const metrics = new PierMetrics();
+ *   metrics.observePgCall({ pg: 'jtnet', operation: 'payments', outcome: 'approved', seconds: 0.12 });
+ *   const text = await metrics.scrape(deps); // Prometheus text format
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { sql } from 'kysely';
+import type { Clock } from '../lib/clock.js';
+import { systemClock, unixSeconds } from '../lib/clock.js';
+import type { Store } from '../store/db.js';
+
+/** How a PG call ended: an answer (approved or declined), or a technical failure, in doubt or not. */
+export type PgCallOutcome = 'approved' | 'declined' | 'in_doubt' | 'unreachable' | 'refused';
+
+// PG calls: tens of ms on a good day, the read timeout (30 s) on a bad one
+const PG_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// event created -> receiver answered 2xx: seconds when healthy, hours while a receiver is down and retries back off
+const WEBHOOK_LATENCY_BUCKETS = [0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
+
+export interface DbGaugeClocks {
+  /** Pier's clock (the sandbox clock in sandbox): payments, refunds, schedules */
+  pier: Clock;
+  /** the real time: webhook deliveries are due on it */
+  wall?: Clock;
+}
+
+export class PierMetrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'pier_http_request_duration_seconds',
+    help: 'HTTP requests by route pattern (not the raw URL), method and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly pgCallDuration = new Histogram({
+    name: 'pier_pg_call_duration_seconds',
+    help: 'Calls to a PG by operation and outcome (approved, declined, in_doubt, unreachable, refused)',
+    labelNames: ['pg', 'operation', 'outcome'] as const,
+    buckets: PG_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly webhookAttempts = new Counter({
+    name: 'pier_webhook_attempts_total',
+    help: 'Webhook delivery attempts by result (delivered, retry, gave_up)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookAttemptDuration = new Histogram({
+    name: 'pier_webhook_attempt_duration_seconds',
+    help: 'Time a receiver took to answer one webhook attempt',
+    labelNames: ['result'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveryLatency = new Histogram({
+    name: 'pier_webhook_delivery_latency_seconds',
+    help: 'From the payment event to the receiver accepting it, retries included',
+    buckets: WEBHOOK_LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  // --- database state, computed at scrape time -------------------------------------------------
+  readonly payments = this.gauge('pier_payments', 'Payments recorded, by PG, pay method and status (ready, paid, failed, cancelled)', ['pg', 'method', 'status']);
+  readonly paymentsInDoubt = this.gauge('pier_payments_in_doubt', 'Payments whose PG call outcome is unknown until reconciliation asks the PG', ['pg']);
+  readonly refundsPending = this.gauge('pier_refunds_pending', 'Refunds sent to the PG whose outcome is not recorded yet, by state (pending, in_doubt)', ['state']);
+  readonly reconciliationBacklog = this.gauge('pier_reconciliation_backlog', 'Rows reconciliation must settle with the PG (payments calling or in doubt, refunds in doubt)', ['kind']);
+  readonly reconciliationOldest = this.gauge('pier_reconciliation_oldest_seconds', 'Age of the oldest unsettled row (0 when none)', []);
+  readonly schedulesDue = this.gauge('pier_schedules_due', 'Scheduled payments due and not yet run', []);
+  readonly scheduleLag = this.gauge('pier_schedule_lag_seconds', 'Now minus the due time of the oldest due scheduled payment (0 when none)', []);
+  readonly webhookQueueDepth = this.gauge('pier_webhook_queue_depth', 'Webhook deliveries not finished, by state (pending, sending)', ['state']);
+  readonly webhookOldestDue = this.gauge('pier_webhook_oldest_due_seconds', 'How long the oldest due webhook delivery has waited (0 when none)', []);
+  readonly scrapeErrors = new Counter({ name: 'pier_metrics_scrape_errors_total', help: 'Scrapes whose database gauges could not be read', registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    // CPU, memory, event-loop lag, GC; off in tests that build many apps
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });
+  }
+
+  private gauge(name: string, help: string, labelNames: string[]) {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  observePgCall(o: { pg: string; operation: string; outcome: PgCallOutcome; seconds: number }): void {
+    this.pgCallDuration.observe({ pg: o.pg, operation: o.operation, outcome: o.outcome }, o.seconds);
+  }
+
+  observeWebhookAttempt(o: { result: 'delivered' | 'retry' | 'gave_up'; seconds: number; eventAgeSeconds?: number }): void {
+    this.webhookAttempts.inc({ result: o.result });
+    this.webhookAttemptDuration.observe({ result: o.result }, o.seconds);
+    if (o.result === 'delivered' && o.eventAgeSeconds !== undefined) this.webhookDeliveryLatency.observe(Math.max(0, o.eventAgeSeconds));
+  }
+
+  /** Reads the database gauges, then renders every metric in the Prometheus text format. */
+  async scrape(store: Store, clocks: DbGaugeClocks): Promise<string> {
+    try {
+      await this.readDatabaseGauges(store, clocks);
+    } catch {
+      // the process counters are still worth having when the database is down; /ready says why
+      this.scrapeErrors.inc();
+    }
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private async readDatabaseGauges(store: Store, clocks: DbGaugeClocks): Promise<void> {
+    const { db } = store;
+    const now = unixSeconds(clocks.pier);
+    const wallNow = unixSeconds(clocks.wall ?? systemClock);
+    const count = sql<number>`count(*)`;
+    const [byStatus, inDoubt, refunds, unsettledPayments, unsettledRefunds, schedules, webhookStates, webhookOldest] = await Promise.all([
+      db.selectFrom('payments').select(['pg_provider', 'pay_method', 'status', count.as('n')]).groupBy(['pg_provider', 'pay_method', 'status']).execute(),
+      db.selectFrom('payments').select(['pg_provider', count.as('n')]).where('pg_state', '=', 'in_doubt').groupBy('pg_provider').execute(),
+      db.selectFrom('payment_cancels').select(['state', count.as('n')]).where('state', 'in', ['pending', 'in_doubt']).groupBy('state').execute(),
+      db.selectFrom('payments').select([count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')]).where('pg_state', 'in', ['calling', 'in_doubt']).executeTakeFirst(),
+      db.selectFrom('payment_cancels').select([count.as('n'), sql<number | null>`min(requested_at)`.as('oldest')]).where('state', '=', 'in_doubt').executeTakeFirst(),
+      db.selectFrom('payment_schedules').select([count.as('n'), sql<number | null>`min(due_at)`.as('oldest')]).where('state', '=', 'scheduled').where('due_at', '<=', now).executeTakeFirst(),
+      db.selectFrom('webhook_deliveries').select(['state', count.as('n')]).where('state', 'in', ['pending', 'sending']).groupBy('state').execute(),
+      db.selectFrom('webhook_deliveries').select(sql<number | null>`min(next_attempt_at)`.as('oldest')).where('state', '=', 'pending').where('next_attempt_at', '<=', wallNow).executeTakeFirst(),
+    ]);
+
+    this.payments.reset();
+    for (const r of byStatus) this.payments.set({ pg: r.pg_provider, method: r.pay_method, status: r.status }, Number(r.n));
+    this.paymentsInDoubt.reset();
+    for (const r of inDoubt) this.paymentsInDoubt.set({ pg: r.pg_provider }, Number(r.n));
+    this.refundsPending.reset();
+    for (const state of ['pending', 'in_doubt']) this.refundsPending.set({ state }, Number(refunds.find((r) => r.state === state)?.n ?? 0));
+
+    this.reconciliationBacklog.set({ kind: 'payment' }, Number(unsettledPayments?.n ?? 0));
+    this.reconciliationBacklog.set({ kind: 'refund' }, Number(unsettledRefunds?.n ?? 0));
+    const oldest = [unsettledPayments?.oldest, unsettledRefunds?.oldest].filter((v): v is number => v !== null && v !== undefined).map(Number);
+    this.reconciliationOldest.set(oldest.length ? Math.max(0, now - Math.min(...oldest)) : 0);
+
+    this.schedulesDue.set(Number(schedules?.n ?? 0));
+    this.scheduleLag.set(schedules?.oldest != null ? Math.max(0, now - Number(schedules.oldest)) : 0);
+
+    for (const state of ['pending', 'sending']) this.webhookQueueDepth.set({ state }, Number(webhookStates.find((r) => r.state === state)?.n ?? 0));
+    this.webhookOldestDue.set(webhookOldest?.oldest != null ? Math.max(0, wallNow - Number(webhookOldest.oldest)) : 0);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Endpoints for operators and their tools, outside the V1 API (no merchant token, not in the
+ * OpenAPI document):
+ *   GET /health   the process is alive (no I/O), for liveness probes
+ *   GET /ready    database, migrations, vault keys and every PG answer; 503 with what failed
+ *   GET /metrics  Prometheus text format, behind `metrics.token`
+ * and the per-request plumbing: request ids, request latency by route.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+
+// the V1 app's logger and type provider differ from Fastify's defaults; these routes need neither
+type AnyFastify = FastifyInstance<any, any, any, any, any>;
+import type { Deps } from '../core/deps.js';
+import { systemClock } from '../lib/clock.js';
+import { runWithRequestId } from '../lib/request-context.js';
+import { PierMetrics } from './metrics.js';
+import { checkReadiness } from './readiness.js';
+
+export interface OperationsOptions {
+  /** bearer token for GET /metrics; empty: open in sandbox, 404 in production */
+  metricsToken?: string;
+}
+
+/** Hooks that must run before every other hook: the request id context and the latency timer. */
+export function addRequestPlumbing(app: AnyFastify, deps: Deps): PierMetrics {
+  const metrics = deps.metrics ?? new PierMetrics({ processMetrics: false });
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    runWithRequestId(req.id, done);
+  });
+  // a body is parsed in the socket's context, outside the one above: enter it again for the handler
+  app.addHook('preValidation', (req, _reply, done) => runWithRequestId(req.id, done));
+  app.addHook('onResponse', (req, reply, done) => {
+    // the route pattern (`/payments/:imp_uid`), never the raw URL, so labels stay few
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
+  });
+  return metrics;
+}
+
+export function registerOperationsRoutes(app: AnyFastify, deps: Deps, metrics: PierMetrics, opts: OperationsOptions): void {
+  const startedAt = Date.now();
+  const hidden = { hide: true } as const;
+
+  app.get('/health', { config: { public: true }, schema: hidden }, async () => ({ status: 'ok', uptime_seconds: Math.floor((Date.now() - startedAt) / 1000) }));
+
+  app.get('/ready', { config: { public: true }, schema: hidden }, async (_req, reply) => {
+    const report = await checkReadiness(deps);
+    reply.header('cache-control', 'no-store');
+    if (report.ready) return { status: 'ready', checks: report.checks };
+    return reply.status(503).send({ status: 'unavailable', failed: report.failed, checks: report.checks });
+  });
+
+  const token = opts.metricsToken ?? '';
+  app.get('/metrics', { config: { public: true }, schema: hidden }, async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (!token && deps.mode === 'production') {
+      return reply.status(404).send({ code: -1, message: 'metrics are off: set metrics.token (PIER_METRICS_TOKEN) to publish them', response: null });
+    }
+    if (token && !sameToken(bearerOf(req.headers.authorization), token)) {
+      return reply.status(401).header('www-authenticate', 'Bearer realm="pier-metrics"').send({ code: -1, message: 'Unauthorized: GET /metrics needs Authorization: Bearer <metrics.token>', response: null });
+    }
+    const text = await metrics.scrape(deps.store, { pier: deps.clock, wall: systemClock });
+    return reply.type(metrics.contentType).send(text);
+  });
+}
+
+function bearerOf(header: string | undefined): string {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m ? m[1] : '';
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

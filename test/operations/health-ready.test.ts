@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type PierApp } from '../../src/api/app.js';
+import { createConnectorRegistry } from '../../src/connectors/registry.js';
+import type { Deps } from '../../src/core/deps.js';
+import { migrateToLatest, openStore } from '../../src/store/db.js';
+import { Vault } from '../../src/vault/vault.js';
+import { startTestPier, type TestPier } from '../harness.js';
+
+let pier: TestPier;
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  await pier.newMerchant(); // sealed PG keys exist, so the vault check has something to open
+});
+afterAll(() => pier.close());
+
+async function withApp<T>(deps: Deps, fn: (app: PierApp) => Promise<T>): Promise<T> {
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+describe('GET /health', () => {
+  it('answers 200 without a token and without touching the database', async () => {
+    const closed = openStore('sqlite::memory:');
+    await closed.close(); // any query on it would throw
+    await withApp({ ...pier.deps, store: closed }, async (app) => {
+      const res = await app.inject({ method: 'GET', url: '/health' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'ok' });
+    });
+  });
+});
+
+describe('GET /ready', () => {
+  it('answers 200 when the database, migrations, vault and PG are all fine', async () => {
+    const res = await pier.app.inject({ method: 'GET', url: '/ready' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', vault: 'ok', 'pg:jtnet': 'ok' } });
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('answers 503 naming the PG connector that cannot be reached, without its address', async () => {
+    const dead = createConnectorRegistry({ jtnet: { baseUrl: 'http://127.0.0.1:1', connectTimeoutMs: 500, readTimeoutMs: 500 } });
+    try {
+      await withApp({ ...pier.deps, connectors: dead }, async (app) => {
+        const res = await app.inject({ method: 'GET', url: '/ready' });
+        expect(res.statusCode).toBe(503);
+        expect(res.json()).toMatchObject({ status: 'unavailable', failed: ['pg:jtnet'], checks: { 'pg:jtnet': 'unreachable', database: 'ok' } });
+        expect(res.body).not.toContain('127.0.0.1');
+      });
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it('answers 503 when the vault keys do not open the sealed data (a wrong or dropped key)', async () => {
+    const otherKeys = Vault.fromSpec(`t1:${randomBytes(32).toString('base64')}`); // same id, different key
+    await withApp({ ...pier.deps, vault: otherKeys }, async (app) => {
+      const res = await app.inject({ method: 'GET', url: '/ready' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ failed: ['vault'], checks: { vault: 'keys do not open sealed data' } });
+    });
+    const rotatedAway = Vault.fromSpec(`t2:${randomBytes(32).toString('base64')}`); // t1 no longer in the ring
+    await withApp({ ...pier.deps, vault: rotatedAway }, async (app) => {
+      expect((await app.inject({ method: 'GET', url: '/ready' })).json().failed).toEqual(['vault']);
+    });
+  });
+
+  it('answers 503 while migrations are pending', async () => {
+    const empty = openStore('sqlite::memory:');
+    try {
+      await withApp({ ...pier.deps, store: empty }, async (app) => {
+        const res = await app.inject({ method: 'GET', url: '/ready' });
+        expect(res.statusCode).toBe(503);
+        expect(res.json().failed).toEqual(expect.arrayContaining(['migrations']));
+        await migrateToLatest(empty);
+        const again = await app.inject({ method: 'GET', url: '/ready' });
+        expect(again.json().checks).toMatchObject({ database: 'ok', migrations: 'ok', vault: 'ok' });
+        expect(again.statusCode).toBe(200);
+      });
+    } finally {
+      await empty.close();
+    }
+  });
+});
+
+// PostgreSQL specifically (the production database): stop letting anyone connect to Pier's database
+// and kill its connections, as a server restart or failover would, then let them back in.
+describe('GET /ready while PostgreSQL is down', () => {
+  const admin = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `pier_t_ready_${randomBytes(5).toString('hex')}`;
+  const adminQuery = async (text: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(text);
+    } finally {
+      await c.end();
+    }
+  };
+
+  it('goes 503 when PostgreSQL is unreachable and back to 200 when it returns', async () => {
+    await adminQuery(`CREATE DATABASE ${name}`);
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    const lost: string[] = [];
+    const store = openStore(url.toString(), { onIdleError: (err) => lost.push(err.message) });
+    try {
+      await migrateToLatest(store);
+      await withApp({ ...pier.deps, store }, async (app) => {
+        expect((await app.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200);
+
+        await adminQuery(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+        await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+        const down = await app.inject({ method: 'GET', url: '/ready' });
+        expect(down.statusCode).toBe(503);
+        expect(down.json()).toMatchObject({ status: 'unavailable', checks: { database: 'unreachable', 'pg:jtnet': 'ok' } });
+        expect(down.json().failed).toContain('database');
+        expect(down.body).not.toContain(name); // no internal names in a public answer
+        // alive all the same: a liveness probe must not restart a process for its database's outage
+        expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+
+        await adminQuery(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+        const up = await app.inject({ method: 'GET', url: '/ready' });
+        expect(up.statusCode).toBe(200);
+        expect(up.json().checks.database).toBe('ok');
+      });
+    } finally {
+      await store.close();
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
+});
+
+describe('behind a reverse proxy (config trustProxy)', () => {
+  const loginCookie = async (trustProxy: string, headers: Record<string, string>) => {
+    const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'https://pay.example.com', trustProxy });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/console/login', headers, remoteAddress: '10.1.2.3' });
+      return String(res.headers['set-cookie']);
+    } finally {
+      await app.close();
+    }
+  };
+
+  it('believes X-Forwarded-Proto only from the configured proxies, so console cookies are Secure behind HTTPS', async () => {
+    expect(await loginCookie('10.0.0.0/8', { 'x-forwarded-proto': 'https' })).toContain('Secure');
+    // anyone can send the header: from an address that is not a configured proxy it changes nothing
+    expect(await loginCookie('192.168.0.0/16', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
+    expect(await loginCookie('', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
+  });
+});
