@@ -61,6 +61,10 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     clock,
     logger,
     mode: config.mode,
+    rateLimits: {
+      perIp: { limit: config.rateLimits.perIp, windowSeconds: config.rateLimits.windowSeconds },
+      perKey: { limit: config.rateLimits.perKey, windowSeconds: config.rateLimits.windowSeconds },
+    },
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator
     connectors: createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock } }),
   };

@@ -40,6 +40,9 @@ describe('loadConfig', () => {
       logLevel: 'info',
       bodyLimit: 1024 * 1024,
       vault: { keys: '' },
+      rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
+      shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '127.0.0.1', port: 8091 },
       connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
     });
@@ -87,6 +90,9 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       bodyLimit: 65536,
       vault: { keys: VAULT_KEYS },
+      rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
+      shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '0.0.0.0', port: 18091 },
       connectors: { jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 } },
     });

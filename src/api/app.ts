@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import qs from 'qs';
 import { authenticateToken, type AuthenticatedMerchant } from '../core/auth.js';
 import type { Deps } from '../core/deps.js';
+import { RateLimitedError } from '../core/rate-limit.js';
 import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { V1_ENDPOINTS } from './v1-endpoints.js';
@@ -100,6 +101,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toEnvelope(err, req);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
     reply.status(status).send(body);
   });
 

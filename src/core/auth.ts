@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.js';
 import { newId } from '../lib/ids.js';
-import { sha256Hex, verifySecret } from '../lib/password.js';
+import { hashSecret, sha256Hex, verifySecret } from '../lib/password.js';
 import { unixSeconds } from '../lib/clock.js';
 import type { Deps } from './deps.js';
 
@@ -23,6 +23,9 @@ function deriveToken(deps: Deps, tokenRowId: string): string {
   return createHmac('sha256', deps.vault.derivedKey('access-token')).update(tokenRowId).digest('hex').slice(0, 40);
 }
 
+let dummyHash: Promise<string> | null = null;
+const dummySecretHash = () => (dummyHash ??= hashSecret(randomBytes(24).toString('base64url')));
+
 /**
  * POST /users/getToken. Returns the live token of this REST key if there is one (extended by five
  * minutes when asked for in its last minute), otherwise a new 30-minute token.
@@ -35,7 +38,8 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
     .where('imp_key', '=', impKey)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
-  if (!key || !(await verifySecret(impSecret, key.secret_hash))) {
+  // an unknown or revoked key costs the same scrypt as a wrong secret: timing does not tell which keys exist
+  if (!(await verifySecret(impSecret, key?.secret_hash ?? (await dummySecretHash()))) || !key) {
     throw new ApiError('unauthorized', '인증에 실패하였습니다. API 키와 secret을 확인하세요. (imp_key, imp_secret)');
   }
   const now = unixSeconds(deps.clock);

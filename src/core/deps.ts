@@ -3,6 +3,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Store } from '../store/db.js';
 import type { Vault } from '../vault/vault.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
+import type { RateLimits } from './rate-limit.js';
 
 /** Everything a use case needs, built once in main.ts (or by the test harness). */
 export interface Deps {
@@ -12,4 +13,6 @@ export interface Deps {
   connectors: ConnectorRegistry;
   logger: Logger;
   mode: 'sandbox' | 'production';
+  /** sign-in attempt limits (getToken, console); DEFAULT_RATE_LIMITS when absent */
+  rateLimits?: RateLimits;
 }

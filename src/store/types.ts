@@ -231,6 +231,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   sandbox_settings: SandboxSettingsTable;
+  rate_limit_buckets: RateLimitBucketsTable;
 }
 
 /** A scheduled payment (POST /subscribe/payments/schedule), migration 003. */
@@ -354,4 +355,11 @@ export interface SandboxSettingsTable {
   auto_cancel: number;
   auto_cancel_last_day: string | null;
   updated_at: number;
+}
+
+/** Attempts counted in one fixed window, per bucket (migration 008; src/core/rate-limit.ts). */
+export interface RateLimitBucketsTable {
+  bucket: string;
+  window_start: number;
+  hits: number;
 }
