@@ -11,6 +11,8 @@ import { refreshClock, SandboxClock } from './core/sandbox-clock.js';
 import { JobRunner } from './jobs/runner.js';
 import { scheduleQueue } from './jobs/handlers/schedules.js';
 import { webhookQueue } from './jobs/handlers/webhooks.js';
+import { destinationGuard } from './webhooks/network-guard.js';
+import { V1_WEBHOOK_TIMEOUTS } from './webhooks/sender.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
@@ -38,6 +40,12 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
   // moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
   const clock = config.mode === 'sandbox' ? new SandboxClock(store) : systemClock;
+  let guard: ReturnType<typeof destinationGuard>;
+  try {
+    guard = destinationGuard(config);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
+  }
   const applied = await migrateToLatest(store);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
   if (clock instanceof SandboxClock) {
@@ -93,9 +101,13 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
 
   // Background work kept as rows and leased, so several processes can share the database:
   // scheduled payments (due on Pier's clock) and webhook deliveries (retried on the real time).
-  const webhooks = webhookQueue(deps, { clock: systemClock });
+  // Each queue runs in its own lane of the runner: adding a queue is one more entry here.
+  const webhooks = webhookQueue(deps, {
+    clock: systemClock,
+    timeouts: { ...V1_WEBHOOK_TIMEOUTS, deadlineMs: config.webhooks.attemptDeadlineMs, guard },
+  });
   const queues = [scheduleQueue(deps), webhooks, ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
-  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock) });
+  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock), shutdownGraceMs: config.shutdownGraceMs });
   runner.start();
 
   const banner = [
@@ -147,9 +159,15 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
   try {
-    const pier = await startPier(loadConfig());
+    const config = loadConfig();
+    const pier = await startPier(config);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
+        // the runner bounds itself; this backstop bounds everything else (HTTP keep-alives, pools)
+        setTimeout(() => {
+          process.stderr.write('pier: shutdown took too long; exiting\n');
+          process.exit(1);
+        }, config.shutdownGraceMs + 5_000).unref();
         pier.stop().then(
           () => process.exit(0),
           () => process.exit(1),

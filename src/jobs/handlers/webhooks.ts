@@ -1,6 +1,6 @@
 import type { Deps } from '../../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
-import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
+import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, releaseDelivery, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
 
@@ -9,6 +9,7 @@ export interface WebhookQueueOptions {
   clock?: Clock;
   /** the real time, for `webhook-timestamp` */
   signClock?: Clock;
+  /** timeouts, total deadline per attempt, and the production network guard */
   timeouts?: SenderOptions;
   retry?: RetryPolicy;
   batchSize?: number;
@@ -23,16 +24,20 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
   const clock = o.clock ?? systemClock;
   const timeouts = o.timeouts ?? V1_WEBHOOK_TIMEOUTS;
   const sender = new WebhookSender(timeouts);
-  // a lease outlives the slowest attempt, so an attempt in progress is never sent twice at once
-  const leaseSeconds = Math.ceil((timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
+  // a lease outlives the slowest attempt (its total deadline), so an attempt in progress is never sent twice at once
+  const leaseSeconds = Math.ceil((timeouts.deadlineMs ?? timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
   return {
     name: 'webhooks',
     batchSize: o.batchSize ?? 50,
     concurrency: o.concurrency ?? 10,
     sender,
     claim: (owner, limit) => claimDeliveries(deps.store, { now: unixSeconds(clock), owner, leaseSeconds, limit, listenerId: null }),
-    async run(d, owner) {
-      const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY });
+    async run(d, owner, signal) {
+      const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY, signal });
+      if (state === 'released') {
+        deps.logger.info({ delivery: d.id }, 'webhook attempt cut short by shutdown; the delivery is due again');
+        return;
+      }
       const log = { delivery: d.id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
       if (result.ok) deps.logger.debug(log, 'webhook delivered');
       else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
