@@ -69,6 +69,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     clock,
     logger,
     mode: config.mode,
+    destinationGuard: guard,
     rateLimits: {
       perIp: { limit: config.rateLimits.perIp, windowSeconds: config.rateLimits.windowSeconds },
       perKey: { limit: config.rateLimits.perKey, windowSeconds: config.rateLimits.windowSeconds },
@@ -104,7 +105,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // Each queue runs in its own lane of the runner: adding a queue is one more entry here.
   const webhooks = webhookQueue(deps, {
     clock: systemClock,
-    timeouts: { ...V1_WEBHOOK_TIMEOUTS, deadlineMs: config.webhooks.attemptDeadlineMs, guard },
+    timeouts: { ...V1_WEBHOOK_TIMEOUTS, deadlineMs: config.webhooks.attemptDeadlineMs },
   });
   const queues = [scheduleQueue(deps), webhooks, ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : [])];
   const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock), shutdownGraceMs: config.shutdownGraceMs });

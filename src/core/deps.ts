@@ -4,6 +4,7 @@ import type { Store } from '../store/db.js';
 import type { Vault } from '../vault/vault.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { RateLimits } from './rate-limit.js';
+import type { DestinationGuard } from '../webhooks/network-guard.js';
 
 /** Everything a use case needs, built once in main.ts (or by the test harness). */
 export interface Deps {
@@ -15,4 +16,6 @@ export interface Deps {
   mode: 'sandbox' | 'production';
   /** sign-in attempt limits (getToken, console); DEFAULT_RATE_LIMITS when absent */
   rateLimits?: RateLimits;
+  /** where webhooks may go; by mode (production: public addresses only) when absent */
+  destinationGuard?: DestinationGuard;
 }

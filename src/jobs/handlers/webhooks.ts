@@ -3,6 +3,7 @@ import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
 import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, releaseDelivery, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
+import { DestinationGuard } from '../../webhooks/network-guard.js';
 
 export interface WebhookQueueOptions {
   /** when deliveries are due and retried; the real time in production (not the sandbox clock) */
@@ -23,7 +24,9 @@ export interface WebhookQueueOptions {
 export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<DeliveryRow> & { close(): Promise<void>; sender: WebhookSender } {
   const clock = o.clock ?? systemClock;
   const timeouts = o.timeouts ?? V1_WEBHOOK_TIMEOUTS;
-  const sender = new WebhookSender(timeouts);
+  // production never sends to internal addresses, whoever built this queue
+  const guard = timeouts.guard ?? deps.destinationGuard ?? (deps.mode === 'production' ? DestinationGuard.production() : DestinationGuard.sandbox());
+  const sender = new WebhookSender({ ...timeouts, guard });
   // a lease outlives the slowest attempt (its total deadline), so an attempt in progress is never sent twice at once
   const leaseSeconds = Math.ceil((timeouts.deadlineMs ?? timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
   return {
