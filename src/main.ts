@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { openVault } from './vault/open-vault.js';
+import { checkVaultOpensData } from './vault/sealed-data.js';
 
 /**
  * Composition root: config -> store -> (simulator) -> connectors -> app -> background work.
@@ -63,9 +64,14 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
   if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
 
+  // every process on this database must open what the others sealed: refuse to start otherwise
+  const vault = openVault(config);
+  const vaultCheck = await checkVaultOpensData(store, vault);
+  if (!vaultCheck.ok) throw new ConfigError(`invalid configuration key "vault.keys": ${vaultCheck.message}`);
+
   const deps: Deps = {
     store,
-    vault: openVault(config),
+    vault,
     clock,
     logger,
     mode: config.mode,

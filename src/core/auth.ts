@@ -20,7 +20,22 @@ export interface AuthenticatedMerchant {
  * handed out again while it is valid (V1 behaviour) without storing it: only its hash is stored.
  */
 function deriveToken(deps: Deps, tokenRowId: string): string {
-  return createHmac('sha256', deps.vault.derivedKey('access-token')).update(tokenRowId).digest('hex').slice(0, 40);
+  return tokenUnder(deps.vault.derivedKey('access-token'), tokenRowId);
+}
+
+const tokenUnder = (key: Buffer, tokenRowId: string) => createHmac('sha256', key).update(tokenRowId).digest('hex').slice(0, 40);
+
+/**
+ * The token a live row was issued as: derived under whichever vault key was active then, so a
+ * token issued before a key rotation is handed out again (and keeps working) after it. Null when
+ * no key in the ring made it (its key was retired): the caller issues a new token.
+ */
+function liveToken(deps: Deps, row: { id: string; token_hash: string }): string | null {
+  for (const key of deps.vault.derivedKeys('access-token')) {
+    const token = tokenUnder(key, row.id);
+    if (sha256Hex(token) === row.token_hash) return token;
+  }
+  return null;
 }
 
 let dummyHash: Promise<string> | null = null;
@@ -50,13 +65,14 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .executeTakeFirst();
-  if (live) {
+  const liveAs = live ? liveToken(deps, live) : null;
+  if (live && liveAs) {
     let expiresAt = live.expires_at;
     if (expiresAt - now <= EXTEND_WINDOW_SECONDS) {
       expiresAt += EXTENSION_SECONDS;
       await db.updateTable('access_tokens').set({ expires_at: expiresAt }).where('id', '=', live.id).execute();
     }
-    return { access_token: deriveToken(deps, live.id), now, expired_at: expiresAt };
+    return { access_token: liveAs, now, expired_at: expiresAt };
   }
   const id = newId('tok');
   const token = deriveToken(deps, id);
