@@ -64,6 +64,11 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
   if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
 
+  if (config.mode === 'production' && (await demoCredentialsExist({ store } as Deps))) {
+    throw new ConfigError(
+      'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
+    );
+  }
   // every process on this database must open what the others sealed: refuse to start otherwise
   const vault = openVault(config);
   const vaultCheck = await checkVaultOpensData(store, vault);
@@ -86,11 +91,6 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
-  if (config.mode === 'production' && (await demoCredentialsExist(deps))) {
-    throw new ConfigError(
-      'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
-    );
-  }
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
   const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined });
