@@ -5,7 +5,7 @@ import { connect } from 'node:net';
  * the first answer: status and body (chunked bodies decoded). Resolves when the answer is complete
  * or the server closes the connection.
  */
-export function rawRequest(port: number, bytes: string | Buffer, o: { host?: string } = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+export function rawRequest(port: number, bytes: string | Buffer, o: { host?: string; timeoutMs?: number } = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   return new Promise((resolve, reject) => {
     const s = connect(port, o.host ?? '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -38,6 +38,14 @@ export function rawRequest(port: number, bytes: string | Buffer, o: { host?: str
       if (parsed) resolve(parsed);
       else reject(new Error(`connection closed without an answer (got ${JSON.stringify(buf.toString('latin1').slice(0, 200))})`));
     });
+    // a server still waiting for the rest of a request after this long is reported, not waited on
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      s.destroy();
+      resolve({ status: 0, headers: {}, body: `no answer within ${o.timeoutMs ?? 3000} ms (got ${JSON.stringify(buf.toString('latin1').slice(0, 200))})` });
+    }, o.timeoutMs ?? 3000);
+    s.on('close', () => clearTimeout(timer));
     s.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   });
 }
