@@ -13,6 +13,8 @@ import { refreshClock, SandboxClock } from './core/sandbox-clock.js';
 import { JobRunner } from './jobs/runner.js';
 import { scheduleQueue } from './jobs/handlers/schedules.js';
 import { webhookQueue } from './jobs/handlers/webhooks.js';
+import { destinationGuard } from './webhooks/network-guard.js';
+import { V1_WEBHOOK_TIMEOUTS } from './webhooks/sender.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
 import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
@@ -20,6 +22,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { createTpaySimulator } from './simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { openVault } from './vault/open-vault.js';
+import { checkVaultOpensData } from './vault/sealed-data.js';
 
 /**
  * Composition root: config -> store -> (simulator) -> connectors -> app -> background work.
@@ -42,6 +45,12 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
   // moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
   const clock = config.mode === 'sandbox' ? new SandboxClock(store) : systemClock;
+  let guard: ReturnType<typeof destinationGuard>;
+  try {
+    guard = destinationGuard(config);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
+  }
   const applied = await migrateToLatest(store);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
   if (clock instanceof SandboxClock) {
@@ -63,14 +72,29 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   const windowUrls = simulatorPublic ? { pc: `${simulatorPublic}/webTxInit`, mobile: `${simulatorPublic}/mobile/webTxInit` } : undefined;
   if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
 
+  if (config.mode === 'production' && (await demoCredentialsExist({ store } as Deps))) {
+    throw new ConfigError(
+      'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
+    );
+  }
+  // every process on this database must open what the others sealed: refuse to start otherwise
+  const vault = openVault(config);
+  const vaultCheck = await checkVaultOpensData(store, vault);
+  if (!vaultCheck.ok) throw new ConfigError(`invalid configuration key "vault.keys": ${vaultCheck.message}`);
+
   const metrics = new PierMetrics();
   const deps: Deps = {
     store,
-    vault: openVault(config),
+    vault,
     clock,
     logger,
     mode: config.mode,
     metrics,
+    destinationGuard: guard,
+    rateLimits: {
+      perIp: { limit: config.rateLimits.perIp, windowSeconds: config.rateLimits.windowSeconds },
+      perKey: { limit: config.rateLimits.perKey, windowSeconds: config.rateLimits.windowSeconds },
+    },
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator;
     // every PG call is timed and logged at this one seam
     connectors: instrumentConnectors(createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock, windowUrls } }), { metrics, logger }),
@@ -78,11 +102,6 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
-  if (config.mode === 'production' && (await demoCredentialsExist(deps))) {
-    throw new ConfigError(
-      'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
-    );
-  }
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
   const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
@@ -106,8 +125,12 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
   // Background work kept as rows and leased, so several processes can share the database:
   // scheduled payments and webhook retries fall due on Pier's clock (the sandbox clock in sandbox
   // mode); leases and graces run on the database's clock. Window confirms retry the PG
-  // acknowledgement; ended checkout sessions are purged.
-  const webhooks = webhookQueue(deps, { clock });
+  // acknowledgement; ended checkout sessions are purged. Each queue runs in its own lane of the
+  // runner: adding a queue is one more entry here.
+  const webhooks = webhookQueue(deps, {
+    clock,
+    timeouts: { ...V1_WEBHOOK_TIMEOUTS, deadlineMs: config.webhooks.attemptDeadlineMs },
+  });
   const queues = [
     scheduleQueue(deps, { policy: { reconcileGraceSeconds: graceSeconds } }),
     webhooks,
@@ -115,7 +138,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     checkoutSessionPurgeQueue(deps),
     ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : []),
   ];
-  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock) });
+  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock), shutdownGraceMs: config.shutdownGraceMs });
   runner.start();
 
   const banner = [
@@ -168,9 +191,15 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
   try {
-    const pier = await startPier(loadConfig());
+    const config = loadConfig();
+    const pier = await startPier(config);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
+        // the runner bounds itself; this backstop bounds everything else (HTTP keep-alives, pools)
+        setTimeout(() => {
+          process.stderr.write('pier: shutdown took too long; exiting\n');
+          process.exit(1);
+        }, config.shutdownGraceMs + 5_000).unref();
         pier.stop().then(
           () => process.exit(0),
           () => process.exit(1),

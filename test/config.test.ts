@@ -43,6 +43,9 @@ describe('loadConfig', () => {
       metrics: { token: '' },
       bodyLimit: 1024 * 1024,
       vault: { keys: '' },
+      rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
+      shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '127.0.0.1', port: 8091, publicUrl: '' },
       connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
     });
@@ -97,6 +100,9 @@ describe('loadConfig', () => {
       metrics: { token: 'scrape-token-1' },
       bodyLimit: 65536,
       vault: { keys: VAULT_KEYS },
+      rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
+      shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
       connectors: { jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 } },
     });

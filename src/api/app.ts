@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -5,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import qs from 'qs';
 import { authenticateToken, type AuthenticatedMerchant } from '../core/auth.js';
 import type { Deps } from '../core/deps.js';
+import { RateLimitedError } from '../core/rate-limit.js';
 import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
 import { PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
@@ -63,6 +66,9 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     schemaErrorFormatter: (errors, dataVar) => validationError(errors, dataVar),
+    // a request Node's HTTP parser refuses (oversized request line or headers, Transfer-Encoding
+    // with Content-Length, bad chunking, not HTTP at all) never reaches Fastify's routing
+    clientErrorHandler: clientError,
     // a bad %-escape or an over-long path segment is refused by the router before any hook runs
     frameworkErrors: (err, req, reply) => {
       const { status, body } = toEnvelope(err, req);
@@ -110,6 +116,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toEnvelope(err, req);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
     reply.status(status).send(body);
   });
 
@@ -151,6 +158,30 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)
   await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
   return app;
+}
+
+/**
+ * Answers a request the HTTP parser refused with the V1 envelope, then closes the connection
+ * (the parser cannot tell where the next request would start). Nothing of the request is echoed.
+ */
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const kind: keyof typeof ERROR_KINDS =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'header_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'invalid_parameter';
+  const message =
+    kind === 'header_too_large'
+      ? '요청 줄 또는 헤더가 너무 깁니다. (request line or headers over 16 KB)'
+      : kind === 'request_timeout'
+        ? '요청이 제시간에 도착하지 않았습니다. (request timeout)'
+        : '요청 형식이 올바르지 않습니다. (malformed HTTP request)';
+  const { http, code } = ERROR_KINDS[kind];
+  const body = JSON.stringify({ code, message, response: null } satisfies Envelope);
+  socket.end(
+    `HTTP/1.1 ${http} ${STATUS_CODES[http]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function tokenOf(req: FastifyRequest): string | null {

@@ -17,6 +17,12 @@ export const ERROR_KINDS = {
   method_not_allowed: { http: 405, code: -1 },
   /** the body is larger than the configured limit */
   payload_too_large: { http: 413, code: 1 },
+  /** the request line and headers are larger than Node's 16 KB limit */
+  header_too_large: { http: 431, code: 1 },
+  /** the client did not finish sending its request in time */
+  request_timeout: { http: 408, code: 1 },
+  /** too many attempts from this address or for this key (sign-in, getToken); `Retry-After` says when to retry */
+  rate_limited: { http: 429, code: 1 },
   /** the content type is not JSON or form-encoded */
   unsupported_media_type: { http: 415, code: 1 },
   /** a V1 path Pier does not implement, or a feature the channel's PG does not offer */

@@ -19,6 +19,7 @@ import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
 import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
 import { formatTime, textTable, yesNo } from './format.js';
 import { registerJobCommands, usePierClock } from '../jobs/cli.js';
+import { checkVaultOpensData, rewrapVault } from '../vault/sealed-data.js';
 
 const out = (text = '') => process.stdout.write(`${text}\n`);
 
@@ -363,6 +364,37 @@ export function buildProgram(): Command {
         },
         { needPg: true },
       );
+    });
+
+  const vault = program.command('vault').description('the keys that encrypt stored secrets (PG merchant keys, billing keys, webhook secrets)');
+  vault
+    .command('check')
+    .description("check that PIER_VAULT_KEYS opens this database's sealed values (Pier does this at every start)")
+    .action(async () => {
+      await withContext(async ({ deps }) => {
+        const check = await checkVaultOpensData(deps.store, deps.vault);
+        if (!check.ok) throw new CliError(check.message);
+        out(`ok: the key ring (${deps.vault.keyIds.join(', ')}) opens this database's sealed values (${check.checked} checked)`);
+      });
+    });
+  vault
+    .command('rewrap')
+    .summary('re-encrypt every stored secret with the active (first) key')
+    .description(
+      'Re-encrypt every sealed value that is not under the active key (the first of PIER_VAULT_KEYS), so older keys can be removed ' +
+        'from the ring afterwards. Safe to stop and run again (it continues where it stopped) and to run while Pier is serving.',
+    )
+    .option('--batch-size <N>', 'rows per batch', positiveInt, 200)
+    .action(async (opts: { batchSize: number }) => {
+      await withContext(async ({ deps }) => {
+        const check = await checkVaultOpensData(deps.store, deps.vault);
+        if (!check.ok) throw new CliError(check.message);
+        const total = await rewrapVault(deps.store, deps.vault, {
+          batchSize: opts.batchSize,
+          onProgress: (p) => out(`${p.table}.${p.column}: ${p.rewrapped} re-encrypted, ${p.remaining} to go`),
+        });
+        out(`done: ${total} value(s) re-encrypted with key "${deps.vault.activeKeyId}"; every sealed value now uses it`);
+      });
     });
 
   program

@@ -41,6 +41,26 @@ export const ConfigSchema = Type.Object({
      */
     keys: Type.String(),
   }),
+  /** failed sign-in attempts (POST /users/getToken, console sign-in) allowed per window, counted in the database */
+  rateLimits: Type.Object({
+    /** per client address */
+    perIp: Type.Integer({ minimum: 1 }),
+    /** per imp_key / console e-mail */
+    perKey: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  }),
+  webhooks: Type.Object({
+    /**
+     * Production refuses webhook and notice_url destinations on loopback, private, link-local and
+     * multicast addresses (after DNS). Destinations listed here are allowed anyway: comma-separated
+     * host names (`hooks.internal`), IPs or CIDRs (`10.20.0.0/16`). Sandbox allows everything.
+     */
+    allowPrivate: Type.String(),
+    /** total deadline of one delivery attempt: connect, headers and body (V1: connect 10 s + read 30 s) */
+    attemptDeadlineMs: Type.Integer({ minimum: 100 }),
+  }),
+  /** on SIGTERM: how long in-flight background work may finish before its rows are released */
+  shutdownGraceMs: Type.Integer({ minimum: 0 }),
   simulator: Type.Object({
     /** run the tPay simulator inside this process on its own port */
     enabled: Type.Boolean(),

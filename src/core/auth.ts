@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.js';
 import { newId } from '../lib/ids.js';
-import { sha256Hex, verifySecret } from '../lib/password.js';
+import { hashSecret, sha256Hex, verifySecret } from '../lib/password.js';
 import { unixSeconds } from '../lib/clock.js';
 import type { Deps } from './deps.js';
 
@@ -20,8 +20,26 @@ export interface AuthenticatedMerchant {
  * handed out again while it is valid (V1 behaviour) without storing it: only its hash is stored.
  */
 function deriveToken(deps: Deps, tokenRowId: string): string {
-  return createHmac('sha256', deps.vault.derivedKey('access-token')).update(tokenRowId).digest('hex').slice(0, 40);
+  return tokenUnder(deps.vault.derivedKey('access-token'), tokenRowId);
 }
+
+const tokenUnder = (key: Buffer, tokenRowId: string) => createHmac('sha256', key).update(tokenRowId).digest('hex').slice(0, 40);
+
+/**
+ * The token a live row was issued as: derived under whichever vault key was active then, so a
+ * token issued before a key rotation is handed out again (and keeps working) after it. Null when
+ * no key in the ring made it (its key was retired): the caller issues a new token.
+ */
+function liveToken(deps: Deps, row: { id: string; token_hash: string }): string | null {
+  for (const key of deps.vault.derivedKeys('access-token')) {
+    const token = tokenUnder(key, row.id);
+    if (sha256Hex(token) === row.token_hash) return token;
+  }
+  return null;
+}
+
+let dummyHash: Promise<string> | null = null;
+const dummySecretHash = () => (dummyHash ??= hashSecret(randomBytes(24).toString('base64url')));
 
 /**
  * POST /users/getToken. Returns the live token of this REST key if there is one (extended by five
@@ -35,7 +53,8 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
     .where('imp_key', '=', impKey)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
-  if (!key || !(await verifySecret(impSecret, key.secret_hash))) {
+  // an unknown or revoked key costs the same scrypt as a wrong secret: timing does not tell which keys exist
+  if (!(await verifySecret(impSecret, key?.secret_hash ?? (await dummySecretHash()))) || !key) {
     throw new ApiError('unauthorized', '인증에 실패하였습니다. API 키와 secret을 확인하세요. (imp_key, imp_secret)');
   }
   const now = unixSeconds(deps.clock);
@@ -46,13 +65,14 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .executeTakeFirst();
-  if (live) {
+  const liveAs = live ? liveToken(deps, live) : null;
+  if (live && liveAs) {
     let expiresAt = live.expires_at;
     if (expiresAt - now <= EXTEND_WINDOW_SECONDS) {
       expiresAt += EXTENSION_SECONDS;
       await db.updateTable('access_tokens').set({ expires_at: expiresAt }).where('id', '=', live.id).execute();
     }
-    return { access_token: deriveToken(deps, live.id), now, expired_at: expiresAt };
+    return { access_token: liveAs, now, expired_at: expiresAt };
   }
   const id = newId('tok');
   const token = deriveToken(deps, id);

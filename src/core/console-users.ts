@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { ApiError } from '../api/errors.js';
 import { unixSeconds } from '../lib/clock.js';
 import { consoleNow } from './console-sessions.js';
@@ -84,8 +85,10 @@ let dummyHash: Promise<string> | null = null;
 
 /**
  * Checks an e-mail and password. After LOCKOUT_THRESHOLD consecutive failures the user is locked
- * for LOCKOUT_SECONDS; while locked even the right password is refused. Counting is one
- * conditional UPDATE, so parallel guesses on several Pier processes are all counted.
+ * for LOCKOUT_SECONDS; while locked even the right password is refused. Each failure is an atomic
+ * increment in the database (never a value read earlier and written back), so parallel guesses on
+ * several Pier processes are all counted; the lock is set by the UPDATE that sees the count reach
+ * the threshold, and a success clears the count only while the user is not locked.
  */
 export async function signIn(deps: Deps, email: string, password: string): Promise<SignInResult> {
   const { db } = deps.store;
@@ -98,22 +101,40 @@ export async function signIn(deps: Deps, email: string, password: string): Promi
   }
   if (user.locked_until > now) return { outcome: 'locked', until: user.locked_until };
   if (await verifySecret(password, user.password_hash)) {
-    await db.updateTable('console_users').set({ failed_count: 0, locked_until: 0, last_login_at: now }).where('id', '=', user.id).execute();
-    return { outcome: 'ok', user };
+    // guesses running alongside may have locked the user since it was read: then the lock wins
+    const res = await db
+      .updateTable('console_users')
+      .set({ failed_count: 0, locked_until: 0, last_login_at: now })
+      .where('id', '=', user.id)
+      .where('locked_until', '<=', now)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 1) return { outcome: 'ok', user };
+    const locked = await db.selectFrom('console_users').select('locked_until').where('id', '=', user.id).executeTakeFirstOrThrow();
+    return { outcome: 'locked', until: Number(locked.locked_until) };
   }
   // a lock that has expired starts a fresh count
-  const base = user.locked_until > 0 ? 0 : user.failed_count;
-  const failed = base + 1;
-  const lock = failed >= LOCKOUT_THRESHOLD;
-  await db
+  const counted = await db
     .updateTable('console_users')
-    .set({ failed_count: lock ? 0 : failed, locked_until: lock ? now + LOCKOUT_SECONDS : 0 })
+    .set({
+      failed_count: sql<number>`CASE WHEN locked_until > 0 AND locked_until <= ${now} THEN 1 ELSE failed_count + 1 END`,
+      locked_until: sql<number>`CASE WHEN locked_until <= ${now} THEN 0 ELSE locked_until END`,
+    })
     .where('id', '=', user.id)
-    .execute();
-  if (lock) {
+    .returning(['failed_count', 'locked_until'])
+    .executeTakeFirstOrThrow();
+  if (Number(counted.locked_until) > now) return { outcome: 'locked', until: Number(counted.locked_until) };
+  if (Number(counted.failed_count) < LOCKOUT_THRESHOLD) return { outcome: 'invalid' };
+  // only the one UPDATE that still sees the count at the threshold sets the lock
+  const until = now + LOCKOUT_SECONDS;
+  const lockedNow = await db
+    .updateTable('console_users')
+    .set({ failed_count: 0, locked_until: until })
+    .where('id', '=', user.id)
+    .where('failed_count', '>=', LOCKOUT_THRESHOLD)
+    .executeTakeFirst();
+  if (Number(lockedNow.numUpdatedRows) === 1) {
     // a lock also ends every open session of the user
     await db.deleteFrom('console_sessions').where('user_id', '=', user.id).execute();
-    return { outcome: 'locked', until: now + LOCKOUT_SECONDS };
   }
-  return { outcome: 'invalid' };
+  return { outcome: 'locked', until };
 }

@@ -4,6 +4,8 @@ import type { Store } from '../store/db.js';
 import type { Vault } from '../vault/vault.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { PierMetrics } from '../operations/metrics.js';
+import type { RateLimits } from './rate-limit.js';
+import type { DestinationGuard } from '../webhooks/network-guard.js';
 
 /** Everything a use case needs, built once in main.ts (or by the test harness). */
 export interface Deps {
@@ -15,4 +17,8 @@ export interface Deps {
   mode: 'sandbox' | 'production';
   /** Prometheus metrics of this process (GET /metrics); absent in tools that serve no metrics */
   metrics?: PierMetrics;
+  /** sign-in attempt limits (getToken, console); DEFAULT_RATE_LIMITS when absent */
+  rateLimits?: RateLimits;
+  /** where webhooks may go; by mode (production: public addresses only) when absent */
+  destinationGuard?: DestinationGuard;
 }

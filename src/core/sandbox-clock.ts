@@ -74,15 +74,27 @@ export async function readSandboxOffset(store: Store): Promise<number> {
  */
 export async function advanceSandboxClock(store: Store, deltaMs: number, clock?: Clock): Promise<number> {
   if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0) throw new RangeError('the clock only moves forward: give a positive duration');
-  await store.db
+  if (deltaMs > MAX_SANDBOX_OFFSET_MS) throw new RangeError(OFFSET_LIMIT_MESSAGE);
+  // the bound is part of the UPDATE, so two operators advancing at once cannot pass it together
+  const res = await store.db
     .updateTable('sandbox_settings')
     .set({ clock_offset_ms: sql`clock_offset_ms + ${deltaMs}`, updated_at: Math.floor(Date.now() / 1000) })
     .where('id', '=', 1)
-    .execute();
+    .where(sql<boolean>`clock_offset_ms + ${deltaMs} <= ${MAX_SANDBOX_OFFSET_MS}`)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) throw new RangeError(OFFSET_LIMIT_MESSAGE);
   const offset = await readSandboxOffset(store);
   if (clock instanceof SandboxClock) clock.setOffset(offset);
   return offset;
 }
+
+/**
+ * How far the sandbox clock may run ahead: ten years. Far enough for any subscription test, and
+ * small enough that every timestamp, KST date string and PG tid built from the clock stays valid
+ * (an offset of 8.6e15 ms once pushed Date past its range and minted `NNaNNaN…` tids).
+ */
+export const MAX_SANDBOX_OFFSET_MS = 10 * 365 * 86_400_000;
+const OFFSET_LIMIT_MESSAGE = 'the sandbox clock can run at most 10 years ahead of the real time (reset it first)';
 
 /**
  * Back to the real time. Webhook retries fall due on the sandbox clock, so pending deliveries are
@@ -113,10 +125,11 @@ const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3
  */
 export function parseDuration(text: string): number {
   const t = text.trim().toLowerCase();
-  if (/^\d+$/.test(t)) return Number(t) * 1000;
-  if (!/^(\d+[wdhms])+$/.test(t)) throw new RangeError(`"${text}" is not a duration (e.g. 30d, 12h, 90m, 45s, 1d12h)`);
   let ms = 0;
-  for (const [, n, unit] of t.matchAll(/(\d+)([wdhms])/g)) ms += Number(n) * UNIT_MS[unit];
+  if (/^\d+$/.test(t)) ms = Number(t) * 1000;
+  else if (!/^(\d+[wdhms])+$/.test(t)) throw new RangeError(`"${text}" is not a duration (e.g. 30d, 12h, 90m, 45s, 1d12h)`);
+  else for (const [, n, unit] of t.matchAll(/(\d+)([wdhms])/g)) ms += Number(n) * UNIT_MS[unit];
+  if (!Number.isSafeInteger(ms) || ms > MAX_SANDBOX_OFFSET_MS) throw new RangeError(`"${text}" is longer than the 10 years the sandbox clock can move`);
   return ms;
 }
 

@@ -245,7 +245,12 @@ export function registerJobCommands(program: Command, withContext: WithContext):
       if (ms <= 0) throw new CliError('give a positive duration, e.g. 30d');
       await withContext(async (ctx) => {
         sandboxOnly(ctx);
-        await advanceSandboxClock(ctx.deps.store, ms);
+        try {
+          await advanceSandboxClock(ctx.deps.store, ms);
+        } catch (err) {
+          if (err instanceof RangeError) throw new CliError(err.message);
+          throw err;
+        }
         out(`advanced the sandbox clock by ${formatDuration(ms)}`);
         await show(ctx);
       });

@@ -7,15 +7,17 @@ import type { Logger } from '../lib/logger.js';
  * due rows to `owner` in one conditional UPDATE (PostgreSQL: `FOR UPDATE SKIP LOCKED`), so several
  * Pier processes can share a table without taking a row twice; a lease that runs out (the worker
  * died) makes the row claimable again. `run` does one claimed row; it records its own outcome,
- * fenced by the lease, and throws only on bugs.
+ * fenced by the lease, and throws only on bugs. `signal` aborts at shutdown, once the grace period
+ * is over: a run that can stop safely (a webhook attempt) gives its row back; one that cannot
+ * (a charge already sent to the PG) just finishes or leaves the row to its lease.
  */
 export interface JobQueue<J = unknown> {
   name: string;
   claim(owner: string, limit: number): Promise<J[]>;
-  run(job: J, owner: string): Promise<void>;
+  run(job: J, owner: string, signal: AbortSignal): Promise<void>;
   /** rows claimed per pass (default 50) */
   batchSize?: number;
-  /** rows run at once within a pass (default 10) */
+  /** rows run at once in this queue's lane (default 10) */
   concurrency?: number;
 }
 
@@ -24,10 +26,12 @@ export interface JobRunnerOptions {
   logger: Logger;
   /** this worker's lease owner id (default host:pid:random) */
   owner?: string;
-  /** pause between passes when nothing was due (default 1 s) */
+  /** pause before a lane looks again when nothing was due (default 1 s) */
   idleMs?: number;
-  /** called before each pass (e.g. re-read the sandbox clock) */
+  /** called before each claim (e.g. re-read the sandbox clock) */
   beforePass?: () => Promise<void>;
+  /** how long `stop()` lets in-flight rows finish before aborting them (default 10 s) */
+  shutdownGraceMs?: number;
 }
 
 export function newWorkerId(): string {
@@ -35,41 +39,43 @@ export function newWorkerId(): string {
 }
 
 /**
- * Runs job queues. Tests drive it with `runOnce()` / `drain()` against an injected clock; main.ts
- * calls `start()`, which loops until `stop()`.
+ * Runs job queues, each in its own lane (design.md principle 11): a lane claims only as many rows
+ * as it has free slots and claims again as soon as one frees up, so a slow row holds one slot of
+ * its own queue and nothing else — a webhook receiver that trickles its answer never delays a
+ * scheduled payment, and adding a queue is one more entry in `queues`.
+ *
+ * Tests drive it with `runOnce()` / `drain()` against an injected clock; main.ts calls `start()`,
+ * and `stop()` on SIGTERM, which is bounded: in-flight rows get `shutdownGraceMs` to finish, then
+ * their signal aborts and the runner returns within a second more, whatever they do.
  *
  * @example
- *   const runner = new JobRunner({ queues: [scheduleQueue(deps)], logger });
+ *   const runner = new JobRunner({ queues: [scheduleQueue(deps), webhookQueue(deps)], logger });
  *   await runner.drain();           // run everything due now
  *   runner.start(); … await runner.stop();
  */
 export class JobRunner {
   readonly owner: string;
   private stopped = true;
-  private loopDone: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private lanes: Promise<void>[] = [];
+  /** one waker per lane that is pausing */
+  private readonly wakers = new Set<() => void>();
+  private abort = new AbortController();
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.owner = opts.owner ?? newWorkerId();
   }
 
-  /** One pass: claims one batch of each queue and runs it. Returns how many rows were run. */
+  /** One pass: claims one batch of each queue (queues side by side) and runs it. Returns how many rows were run. */
   async runOnce(): Promise<number> {
     if (this.opts.beforePass) await this.opts.beforePass();
-    let ran = 0;
-    for (const q of this.opts.queues) {
-      const jobs = await q.claim(this.owner, q.batchSize ?? 50);
-      ran += jobs.length;
-      await forEachLimit(jobs, q.concurrency ?? 10, async (job) => {
-        try {
-          await q.run(job, this.owner);
-        } catch (err) {
-          // the row keeps its lease; when it runs out, a worker takes the row again
-          this.opts.logger.error({ err, queue: q.name }, 'job failed; it will be retried when its lease runs out');
-        }
-      });
-    }
-    return ran;
+    const counts = await Promise.all(
+      this.opts.queues.map(async (q) => {
+        const jobs = await q.claim(this.owner, q.batchSize ?? 50);
+        await forEachLimit(jobs, q.concurrency ?? 10, (job) => this.runJob(q, job));
+        return jobs.length;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Passes until nothing is due (at most `maxPasses`). Returns the rows run. */
@@ -86,42 +92,99 @@ export class JobRunner {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.loopDone = this.loop();
+    this.abort = new AbortController();
+    this.lanes = this.opts.queues.map((q) => this.lane(q));
   }
 
-  /** Stops after the current pass (its rows are finished, not abandoned). */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming, lets in-flight rows finish for up to `graceMs`, then aborts them and returns
+   * within one more second even if a run ignores its signal (its row's lease then runs out and
+   * another worker takes it).
+   */
+  async stop(graceMs = this.opts.shutdownGraceMs ?? 10_000): Promise<void> {
+    if (this.stopped && this.lanes.length === 0) return;
     this.stopped = true;
-    this.wake?.();
-    await this.loopDone;
-    this.loopDone = null;
+    this.poke();
+    const lanes = Promise.all(this.lanes);
+    if (!(await settlesWithin(lanes, graceMs))) {
+      this.opts.logger.warn({ graceMs }, 'background work still running at shutdown; aborting it');
+      this.abort.abort();
+      if (!(await settlesWithin(lanes, 1000))) this.opts.logger.warn('background work did not stop; its rows are left to their leases');
+    }
+    this.lanes = [];
   }
 
-  /** Ends the idle pause early (after new work was recorded by this process). */
+  /** Ends the idle pause of every lane early (after new work was recorded by this process). */
   poke(): void {
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
   }
 
-  private async loop(): Promise<void> {
+  private async runJob(q: JobQueue<any>, job: unknown): Promise<void> {
+    try {
+      await q.run(job, this.owner, this.abort.signal);
+    } catch (err) {
+      // the row keeps its lease; when it runs out, a worker takes the row again
+      this.opts.logger.error({ err, queue: q.name }, 'job failed; it will be retried when its lease runs out');
+    }
+  }
+
+  private async lane(q: JobQueue<any>): Promise<void> {
+    const slots = q.concurrency ?? 10;
+    const inFlight = new Set<Promise<void>>();
+    // a finished row wakes only its own lane
+    let wakeMe: (() => void) | null = null;
     while (!this.stopped) {
-      let ran = 0;
-      try {
-        ran = await this.runOnce();
-      } catch (err) {
-        this.opts.logger.error({ err }, 'job runner pass failed');
+      let claimed = 0;
+      const free = slots - inFlight.size;
+      if (free > 0) {
+        try {
+          if (this.opts.beforePass) await this.opts.beforePass();
+          const jobs = this.stopped ? [] : await q.claim(this.owner, Math.min(free, q.batchSize ?? 50));
+          claimed = jobs.length;
+          for (const job of jobs) {
+            const p: Promise<void> = this.runJob(q, job).finally(() => {
+              inFlight.delete(p);
+              wakeMe?.();
+            });
+            inFlight.add(p);
+          }
+        } catch (err) {
+          this.opts.logger.error({ err, queue: q.name }, 'claiming jobs failed');
+        }
       }
       if (this.stopped) break;
-      if (ran === 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.opts.idleMs ?? 1000);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = null;
+      // full: wait for a slot; nothing due: wait for the idle pause, a poke or a finished row
+      if (inFlight.size >= slots || claimed === 0) {
+        await this.pause(claimed === 0 ? (this.opts.idleMs ?? 1000) : null, (wake) => (wakeMe = wake));
+        wakeMe = null;
       }
     }
+    await Promise.all(inFlight);
+  }
+
+  /** Waits `ms` (null: no timeout) or until poked; `expose` receives the waker for the lane's own rows. */
+  private pause(ms: number | null, expose: (wake: () => void) => void): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = ms === null ? null : setTimeout(done, ms);
+      this.wakers.add(done);
+      expose(done);
+    });
+  }
+}
+
+/** true when `p` settled within `ms` */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -245,6 +245,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   sandbox_settings: SandboxSettingsTable;
   window_confirms: WindowConfirmsTable;
+  rate_limit_buckets: RateLimitBucketsTable;
 }
 
 /** A window result to acknowledge to the PG (tPay resultConfirm), migration 005. */
@@ -389,4 +390,11 @@ export interface SandboxSettingsTable {
   auto_cancel: number;
   auto_cancel_last_day: string | null;
   updated_at: number;
+}
+
+/** Attempts counted in one fixed window, per bucket (migration 008; src/core/rate-limit.ts). */
+export interface RateLimitBucketsTable {
+  bucket: string;
+  window_start: number;
+  hits: number;
 }

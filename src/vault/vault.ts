@@ -69,6 +69,18 @@ export class Vault {
     return Buffer.from(hkdfSync('sha256', this.keys.get(this.activeKeyId)!, Buffer.alloc(0), `pier:${purpose}`, 32));
   }
 
+  /** The same derivation under every key in the ring, the active key's first (to recognise what older keys made). */
+  derivedKeys(purpose: string): Buffer[] {
+    return [this.activeKeyId, ...[...this.keys.keys()].filter((id) => id !== this.activeKeyId)].map((id) =>
+      Buffer.from(hkdfSync('sha256', this.keys.get(id)!, Buffer.alloc(0), `pier:${purpose}`, 32)),
+    );
+  }
+
+  /** the ids of every key in the ring, the active one first */
+  get keyIds(): string[] {
+    return [this.activeKeyId, ...[...this.keys.keys()].filter((id) => id !== this.activeKeyId)];
+  }
+
   /** the key id recorded in a sealed value */
   static keyIdOf(box: string): string {
     return box.split('.')[1] ?? '';

@@ -63,6 +63,8 @@ export interface AttemptOptions {
   /** the real time, for `webhook-timestamp` (receivers check it against theirs) */
   signClock?: Clock;
   retry?: RetryPolicy;
+  /** aborts the attempt (shutdown): the delivery is then released, not counted */
+  signal?: AbortSignal;
 }
 
 /** The request a delivery makes: body, Content-Type and the signed Standard Webhooks headers. */
@@ -82,9 +84,28 @@ export async function attemptDelivery(deps: Deps, d: DeliveryRow, opts: AttemptO
   const event = await db.selectFrom('webhook_events').selectAll().where('id', '=', d.event_id).executeTakeFirstOrThrow();
   const startedAt = (opts.signClock ?? systemClock).now();
   const req = await buildRequest(deps, event, d.content_type, new Date(startedAt));
-  const result = await opts.sender.send(d.url, req.payload, req.headers);
+  const result = await opts.sender.send(d.url, req.payload, req.headers, opts.signal);
+  if (result.aborted) {
+    await releaseDelivery(deps.store, d, opts.owner, unixSeconds(opts.clock));
+    return { result, state: 'released' };
+  }
   const state = await recordAttempt(deps.store, d, result, { owner: opts.owner, now: unixSeconds(opts.clock), startedAt: Math.floor(startedAt / 1000), retry: opts.retry });
   return { result, state };
+}
+
+/**
+ * Gives a leased delivery back, due now, without counting an attempt (its sender was stopped by a
+ * shutdown, not answered by the receiver), so another worker sends it at once instead of after
+ * the lease. Fenced by the lease like every move.
+ */
+export async function releaseDelivery(store: Store, d: DeliveryRow, owner: string, now: number): Promise<void> {
+  await store.db
+    .updateTable('webhook_deliveries')
+    .set({ state: 'pending', next_attempt_at: now, lease_owner: null, lease_until: 0, updated_at: now })
+    .where('id', '=', d.id)
+    .where('lease_owner', '=', owner)
+    .where('state', '=', 'sending')
+    .execute();
 }
 
 /** Logs an attempt and moves the delivery on; the move is fenced by the lease. */

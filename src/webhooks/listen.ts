@@ -58,15 +58,22 @@ async function touch(deps: Deps, merchantId: string, listenerId: string) {
   if (Number(res.numUpdatedRows) !== 1) throw new ApiError('not_found', LISTENER_NOT_FOUND);
 }
 
+/**
+ * Closes the merchant's own session (again is fine) and drops what it never got. Throws not_found
+ * for a session that is unknown or another merchant's: their deliveries are never touched.
+ */
 export async function closeListener(deps: Deps, merchantId: string, listenerId: string) {
   const { db } = deps.store;
   const now = wallSeconds();
+  const mine = await db.selectFrom('webhook_listeners').select('id').where('id', '=', listenerId).where('merchant_id', '=', merchantId).executeTakeFirst();
+  if (!mine) throw new ApiError('not_found', LISTENER_NOT_FOUND);
   await db.updateTable('webhook_listeners').set({ closed_at: now }).where('id', '=', listenerId).where('merchant_id', '=', merchantId).where('closed_at', '=', 0).execute();
   // what the session never got is dropped, so it does not sit in the log as pending forever
   await db
     .updateTable('webhook_deliveries')
     .set({ state: 'failed', last_error: 'listen session closed', lease_owner: null, lease_until: 0, updated_at: now })
     .where('listener_id', '=', listenerId)
+    .where('merchant_id', '=', merchantId)
     .where('state', 'in', ['pending', 'sending'])
     .execute();
 }

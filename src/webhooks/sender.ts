@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { DESTINATION_REFUSED, DestinationGuard } from './network-guard.js';
 
 /** What one HTTP attempt came to. `ok` is any 2xx; redirects are not followed. */
 export interface SendResult {
@@ -8,13 +9,22 @@ export interface SendResult {
   durationMs: number;
   /** the start of the receiver's answer, for the delivery log */
   excerpt: string | null;
+  /** the attempt was cut short by the caller's signal (shutdown), not by the receiver: it does not count */
+  aborted?: boolean;
 }
 
 export interface SenderOptions {
   /** V1: connect 10 s */
   connectTimeoutMs: number;
-  /** V1: read 30 s */
+  /** V1: read 30 s (between bytes) */
   readTimeoutMs: number;
+  /**
+   * The whole attempt (connect, headers and body) ends by this deadline, however the receiver
+   * trickles its answer. Default: connect + read timeouts.
+   */
+  deadlineMs?: number;
+  /** which destinations may be reached; default: all (sandbox) */
+  guard?: DestinationGuard;
 }
 
 export const V1_WEBHOOK_TIMEOUTS: SenderOptions = { connectTimeoutMs: 10_000, readTimeoutMs: 30_000 };
@@ -22,22 +32,28 @@ export const V1_WEBHOOK_TIMEOUTS: SenderOptions = { connectTimeoutMs: 10_000, re
 const EXCERPT_BYTES = 300;
 
 /**
- * POSTs webhook bodies with V1's timeouts (connect 10 s, read 30 s by default). Never throws:
- * network errors and timeouts come back as a result with `error` set.
+ * POSTs webhook bodies with V1's timeouts (connect 10 s, read 30 s by default) and a total
+ * deadline per attempt. Never throws: network errors, refusals and timeouts come back as a result
+ * with `error` set. Errors name what happened, never an address (the receiver may be internal).
  */
 export class WebhookSender {
   private readonly agent: Agent;
+  private readonly guard: DestinationGuard;
+  private readonly deadlineMs: number;
 
   constructor(private readonly opts: SenderOptions = V1_WEBHOOK_TIMEOUTS) {
+    this.guard = opts.guard ?? DestinationGuard.sandbox();
+    this.deadlineMs = opts.deadlineMs ?? opts.connectTimeoutMs + opts.readTimeoutMs;
     this.agent = new Agent({
-      connect: { timeout: opts.connectTimeoutMs },
+      connect: { timeout: opts.connectTimeoutMs, lookup: this.guard.lookup },
       headersTimeout: opts.readTimeoutMs,
       bodyTimeout: opts.readTimeoutMs,
       keepAliveTimeout: 4_000,
     });
   }
 
-  async send(url: string, payload: string, headers: Record<string, string>): Promise<SendResult> {
+  /** `signal` ends the attempt early (shutdown); the result then has `aborted: true`. */
+  async send(url: string, payload: string, headers: Record<string, string>, signal?: AbortSignal): Promise<SendResult> {
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     let target: URL;
@@ -47,6 +63,9 @@ export class WebhookSender {
     } catch (err) {
       return { ok: false, statusCode: null, error: `invalid URL: ${(err as Error).message}`, durationMs: 0, excerpt: null };
     }
+    if (this.guard.refusesUrl(target)) return { ok: false, statusCode: null, error: describe({ code: DESTINATION_REFUSED }), durationMs: 0, excerpt: null };
+    const deadline = AbortSignal.timeout(this.deadlineMs);
+    const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
     try {
       const res = await request(target, {
         method: 'POST',
@@ -55,6 +74,7 @@ export class WebhookSender {
         dispatcher: this.agent,
         headersTimeout: this.opts.readTimeoutMs,
         bodyTimeout: this.opts.readTimeoutMs,
+        signal: stop,
       });
       let excerpt = '';
       for await (const chunk of res.body) {
@@ -63,6 +83,8 @@ export class WebhookSender {
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       return { ok, statusCode: res.statusCode, error: ok ? null : `HTTP ${res.statusCode}`, durationMs: took(), excerpt: excerpt.slice(0, EXCERPT_BYTES) || null };
     } catch (err) {
+      if (signal?.aborted && !deadline.aborted) return { ok: false, statusCode: null, error: 'aborted: Pier is shutting down', durationMs: took(), excerpt: null, aborted: true };
+      if (deadline.aborted) return { ok: false, statusCode: null, error: `deadline exceeded (${this.deadlineMs} ms for the whole attempt)`, durationMs: took(), excerpt: null };
       return { ok: false, statusCode: null, error: describe(err), durationMs: took(), excerpt: null };
     }
   }
@@ -72,17 +94,36 @@ export class WebhookSender {
   }
 }
 
+const KNOWN_ERRORS: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'read timeout (no response headers)',
+  UND_ERR_BODY_TIMEOUT: 'read timeout (response body)',
+  UND_ERR_SOCKET: 'connection closed by the receiver',
+  UND_ERR_HEADERS_OVERFLOW: 'response headers too large',
+  [DESTINATION_REFUSED]: 'destination refused: not a public address (see webhooks.allowPrivate)',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found (DNS temporarily failing)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connect timeout',
+  EPIPE: 'connection reset',
+  CERT_HAS_EXPIRED: 'TLS certificate expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate not trusted (self-signed)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate not trusted (self-signed)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
+};
+
+/**
+ * A short, fixed description of a network error. Never the error's own message: Node's messages
+ * carry the address and port connected to (`connect ECONNREFUSED 10.0.3.7:5432`), which would
+ * tell whoever set the URL what is listening inside the operator's network.
+ */
 function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = e.code ?? e.cause?.code;
-  const what: Record<string, string> = {
-    UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
-    UND_ERR_HEADERS_TIMEOUT: 'read timeout (no response headers)',
-    UND_ERR_BODY_TIMEOUT: 'read timeout (response body)',
-    ECONNREFUSED: 'connection refused',
-    ECONNRESET: 'connection reset',
-    ENOTFOUND: 'host not found',
-  };
-  const text = (code && what[code]) || e.message || String(err);
-  return `${text}${code && !what[code] ? ` (${code})` : ''}`.slice(0, 500);
+  const e = err as { code?: string; cause?: { code?: string; errors?: { code?: string }[] }; errors?: { code?: string }[] };
+  const code = [e.code, e.cause?.code, e.errors?.[0]?.code, e.cause?.errors?.[0]?.code].find((c) => c && KNOWN_ERRORS[c]) ?? e.code ?? e.cause?.code;
+  if (code && KNOWN_ERRORS[code]) return KNOWN_ERRORS[code];
+  return code && /^[A-Z0-9_]{2,40}$/.test(code) ? `network error (${code})` : 'network error';
 }

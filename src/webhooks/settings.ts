@@ -1,3 +1,4 @@
+import { DestinationGuard } from './network-guard.js';
 import { ApiError } from '../api/errors.js';
 import type { Deps } from '../core/deps.js';
 import { unixSeconds } from '../lib/clock.js';
@@ -45,6 +46,22 @@ export function checkWebhookUrl(url: string): string {
 }
 
 /**
+ * Refuses at once what the sender would refuse at every attempt (production: an internal IP
+ * literal or a localhost name), so the merchant hears it now rather than from ten failed tries.
+ * Names resolving to internal addresses are caught by the sender, after DNS.
+ */
+function checkPublicDestination(deps: Deps, url: string): string {
+  const guard = deps.destinationGuard ?? (deps.mode === 'production' ? DestinationGuard.production() : DestinationGuard.sandbox());
+  const u = new URL(url);
+  const host = u.hostname.toLowerCase();
+  const localName = host === 'localhost' || host.endsWith('.localhost');
+  if (guard.refusesUrl(u) || (guard.enforcing && localName && !guard.allowsHost(host))) {
+    throw new ApiError('invalid_parameter', 'url: must be a public address (loopback, private, link-local and multicast destinations are refused in production; see webhooks.allowPrivate)');
+  }
+  return url;
+}
+
+/**
  * Sets the merchant's Notification URL (null removes it) and/or content type. Deliveries already
  * recorded keep the URL they were made for (V1: re-sends of old payments go to the old URL).
  */
@@ -55,7 +72,7 @@ export async function setWebhookSettings(
 ): Promise<WebhookSettings> {
   await webhookSettings(deps, merchantId);
   const set: { url?: string | null; content_type?: string; updated_at: number } = { updated_at: unixSeconds(deps.clock) };
-  if (change.url !== undefined) set.url = change.url === null || change.url === '' ? null : checkWebhookUrl(change.url);
+  if (change.url !== undefined) set.url = change.url === null || change.url === '' ? null : checkPublicDestination(deps, checkWebhookUrl(change.url));
   if (change.contentType !== undefined) {
     if (change.contentType !== 'json' && change.contentType !== 'form') throw new ApiError('invalid_parameter', 'content_type: json or form');
     set.content_type = change.contentType;

@@ -116,7 +116,7 @@ describe('purging ended checkout sessions', () => {
     const [a, b] = await Promise.all([q1.claim('w1', 100), q2.claim('w2', 100)]);
     expect(a[0]).toEqual(expect.arrayContaining(ids));
     expect(b[0]).toEqual(expect.arrayContaining(ids));
-    await Promise.all([q1.run(a[0], 'w1'), q2.run(b[0], 'w2')]);
+    await Promise.all([q1.run(a[0], 'w1', new AbortController().signal), q2.run(b[0], 'w2', new AbortController().signal)]);
     expect((await pier.deps.store.db.selectFrom('checkout_sessions').select('id').where('id', 'in', ids).execute()).length).toBe(0);
 
     // less than a full batch was found: the next look waits for the interval

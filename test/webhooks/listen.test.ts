@@ -101,7 +101,7 @@ describe('pier listen through the API', () => {
     const stolen = await pier.call('POST', `/pier/webhooks/listeners/${session.listenerId}/poll`, { token: other.token, body: {} });
     expect(stolen.status).toBe(404);
     const closed = await pier.call('DELETE', `/pier/webhooks/listeners/${session.listenerId}`, { token: other.token });
-    expect(closed.status).toBe(200);
+    expect(closed.status).toBe(404);
     await pay();
     expect(await forwardOnce(source, local.url, { sender })).toBe(1); // still open: the other merchant's DELETE did nothing
     await source.close();

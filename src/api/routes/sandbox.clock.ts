@@ -43,7 +43,12 @@ export default function route(app: PierApp, deps: Deps) {
         throw new ApiError('invalid_parameter', `by: ${(err as Error).message}`);
       }
       if (ms <= 0) throw new ApiError('invalid_parameter', 'by: give a positive duration (e.g. 30d)');
-      await advanceSandboxClock(deps.store, ms, deps.clock);
+      try {
+        await advanceSandboxClock(deps.store, ms, deps.clock);
+      } catch (err) {
+        if (err instanceof RangeError) throw new ApiError('invalid_parameter', `by: ${err.message}`);
+        throw err;
+      }
       return ok(await state());
     },
   );

@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { issueAccessToken } from '../../core/auth.js';
+import { attemptBuckets, takeAttempt } from '../../core/rate-limit.js';
 import { ApiError, ok } from '../errors.js';
 
 /** POST /users/getToken — JSON or form body; 30-minute token, reissued while valid. */
@@ -20,7 +21,11 @@ export default function route(app: PierApp, deps: Deps) {
     async (req) => {
       const { imp_key, imp_secret } = req.body ?? {};
       if (!imp_key || !imp_secret) throw new ApiError('invalid_parameter', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
-      return ok(await issueAccessToken(deps, imp_key, imp_secret));
+      // counted before the scrypt runs, so a burst of guesses is refused before it costs anything
+      const attempt = await takeAttempt(deps.store, deps.clock, attemptBuckets('getToken', req.ip, imp_key, deps.rateLimits));
+      const token = await issueAccessToken(deps, imp_key, imp_secret);
+      await attempt.succeeded();
+      return ok(token);
     },
   );
 }

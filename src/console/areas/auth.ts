@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { signIn } from '../../core/console-users.js';
+import { normalizeEmail, signIn } from '../../core/console-users.js';
+import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/rate-limit.js';
 import { createSession, deleteSession } from '../../core/console-sessions.js';
 import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
@@ -54,7 +55,16 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
     if (!email) fields.email = t('required');
     if (!password) fields.password = t('required');
     if (Object.keys(fields).length) return loginPage(req, reply, { email, fields, error: t('form_has_errors'), status: 400, next });
+    let attempt: Attempt;
+    try {
+      attempt = await takeAttempt(deps.store, deps.clock, attemptBuckets('console', req.ip, normalizeEmail(email), deps.rateLimits));
+    } catch (err) {
+      if (!(err instanceof RateLimitedError)) throw err;
+      reply.header('retry-after', String(err.retryAfterSeconds));
+      return loginPage(req, reply, { email, error: t('too_many_attempts', { seconds: String(err.retryAfterSeconds) }), status: 429, next });
+    }
     const result = await signIn(deps, email, password);
+    if (result.outcome === 'ok') await attempt.succeeded();
     if (result.outcome === 'locked') {
       return loginPage(req, reply, { email, error: t('account_locked', { until: fmtTime(req, result.until) }), status: 423, next });
     }

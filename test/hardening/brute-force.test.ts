@@ -1,0 +1,142 @@
+/**
+ * Issue #10 item 6: guessing console passwords and REST secrets. Parallel guesses all count, both
+ * doors answer 429 with Retry-After after a handful of failures (per address and per credential,
+ * shared by every process on the database), and an unknown imp_key costs the same scrypt as a
+ * known one with a wrong secret.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type PierApp } from '../../src/api/app.js';
+import { createConsoleUser, LOCKOUT_THRESHOLD, signIn } from '../../src/core/console-users.js';
+import { openStore, type Store } from '../../src/store/db.js';
+import { Agent } from '../console/console-harness.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(async () => {
+  await pier?.close();
+});
+
+const getToken = (app: PierApp, body: unknown, ip = '198.51.100.7') =>
+  app.inject({ method: 'POST', url: '/users/getToken', remoteAddress: ip, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+
+describe('console lockout under parallel guesses', () => {
+  it('40 wrong passwords at once lock the user, and then the right password is refused too', async () => {
+    const email = 'parallel@shop.example';
+    await createConsoleUser(pier.deps, m.merchantId, email, 'right-password-123');
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => signIn(pier.deps, email, `wrong-${i}-password`)));
+    expect(results.filter((r) => r.outcome === 'locked').length).toBeGreaterThanOrEqual(40 - LOCKOUT_THRESHOLD + 1);
+    const row = await pier.store.db.selectFrom('console_users').select(['failed_count', 'locked_until']).where('email', '=', email).executeTakeFirstOrThrow();
+    expect(Number(row.locked_until)).toBeGreaterThan(Math.floor(pier.clock.now() / 1000));
+    expect((await signIn(pier.deps, email, 'right-password-123')).outcome).toBe('locked');
+  });
+
+  it('a right password racing wrong ones never clears a lock they set', async () => {
+    const email = 'race@shop.example';
+    await createConsoleUser(pier.deps, m.merchantId, email, 'right-password-456');
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => signIn(pier.deps, email, `nope-${i}-password`)),
+      signIn(pier.deps, email, 'right-password-456'),
+    ]);
+    const row = await pier.store.db.selectFrom('console_users').select(['failed_count', 'locked_until']).where('email', '=', email).executeTakeFirstOrThrow();
+    // however the race went, 20 failures end in a lock that is still in place
+    expect(Number(row.locked_until)).toBeGreaterThan(Math.floor(pier.clock.now() / 1000));
+    expect(results.filter((r) => r.outcome === 'locked').length).toBeGreaterThan(0);
+  });
+});
+
+describe('POST /users/getToken rate limits', () => {
+  it('after 10 wrong secrets for one key answers 429 with Retry-After, even to the right secret, until the window passes', async () => {
+    const target = await pier.newMerchant();
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await getToken(pier.app, { imp_key: target.impKey, imp_secret: `wrong${i}` }, `203.0.113.${i}`)).statusCode);
+    expect(statuses).toEqual(Array(10).fill(401));
+    const limited = await getToken(pier.app, { imp_key: target.impKey, imp_secret: target.impSecret }, '203.0.113.99');
+    expect(limited.statusCode).toBe(429);
+    expect(JSON.parse(limited.body)).toMatchObject({ code: 1, response: null });
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    pier.clock.advance(retryAfter * 1000);
+    const again = await getToken(pier.app, { imp_key: target.impKey, imp_secret: target.impSecret }, '203.0.113.99');
+    expect(again.statusCode).toBe(200);
+  });
+
+  it('successful calls never use up the allowance (merchants calling getToken before every request)', async () => {
+    const busy = await pier.newMerchant();
+    for (let i = 0; i < 40; i++) expect((await getToken(pier.app, { imp_key: busy.impKey, imp_secret: busy.impSecret }, '192.0.2.50')).statusCode).toBe(200);
+  });
+
+  it('one address spraying unknown keys is limited per address, and a parallel burst cannot slip past', async () => {
+    const burst = await Promise.all(Array.from({ length: 45 }, (_, i) => getToken(pier.app, { imp_key: `spray_${i}`, imp_secret: 'x' }, '198.51.100.200')));
+    const counts = burst.reduce<Record<number, number>>((a, r) => ((a[r.statusCode] = (a[r.statusCode] ?? 0) + 1), a), {});
+    expect(counts).toEqual({ 401: 30, 429: 15 });
+    // another address is not affected
+    expect((await getToken(pier.app, { imp_key: m.impKey, imp_secret: m.impSecret }, '198.51.100.201')).statusCode).toBe(200);
+  });
+
+  it('a second Pier process on the same database sees the same counts', async () => {
+    const target = await pier.newMerchant();
+    const store2: Store = openStore(pier.databaseUrl);
+    const app2 = await buildApp({ ...pier.deps, store: store2 }, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8081' });
+    try {
+      for (let i = 0; i < 5; i++) expect((await getToken(pier.app, { imp_key: target.impKey, imp_secret: `bad${i}` }, `10.9.0.${i}`)).statusCode).toBe(401);
+      for (let i = 0; i < 5; i++) expect((await getToken(app2, { imp_key: target.impKey, imp_secret: `bad${i}` }, `10.9.1.${i}`)).statusCode).toBe(401);
+      expect((await getToken(app2, { imp_key: target.impKey, imp_secret: target.impSecret }, '10.9.2.1')).statusCode).toBe(429);
+      expect((await getToken(pier.app, { imp_key: target.impKey, imp_secret: target.impSecret }, '10.9.2.2')).statusCode).toBe(429);
+    } finally {
+      await app2.close();
+      await store2.close();
+    }
+  });
+
+  it('an unknown imp_key takes as long as a known one with a wrong secret (both run scrypt)', async () => {
+    const target = await pier.newMerchant();
+    const time = async (body: unknown, ip: string) => {
+      const t0 = performance.now();
+      const r = await getToken(pier.app, body, ip);
+      expect(r.statusCode).toBe(401);
+      return performance.now() - t0;
+    };
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      known.push(await time({ imp_key: target.impKey, imp_secret: `wrong${i}` }, `100.64.0.${i}`));
+      unknown.push(await time({ imp_key: `no_such_key_${i}`, imp_secret: `wrong${i}` }, `100.64.1.${i}`));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    // scrypt (N=16384) dominates: without it an unknown key answered about 15 times faster
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5);
+  });
+});
+
+describe('console sign-in rate limit', () => {
+  it('answers 429 with Retry-After after 10 failures for one e-mail from many addresses', async () => {
+    const email = 'limited@shop.example';
+    await createConsoleUser(pier.deps, m.merchantId, email, 'right-password-789');
+    const agent = new Agent(pier.app);
+    const page = await agent.get('/console/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+    const post = (password: string, ip: string) =>
+      pier.app.inject({
+        method: 'POST',
+        url: '/console/login',
+        remoteAddress: ip,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...agent.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+        payload: new URLSearchParams({ _csrf: csrf, email, password }).toString(),
+      });
+    // the account lock (after 5) and the per-e-mail limit (after 10) both hold
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await post(`wrong-password-${i}`, `172.16.5.${i}`)).statusCode);
+    expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
+    expect(statuses[10]).toBe(429);
+    const last = await post('right-password-789', '172.16.5.200');
+    expect(last.statusCode).toBe(429);
+    expect(Number(last.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * Issue #10 item 7: access tokens survive a vault key rotation; `pier vault rewrap` moves every
+ * sealed value to the active key (resumable, with progress), after which the old key can go; and
+ * a process whose keys cannot open the installation's data refuses to start with a clear message.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { startPier } from '../../src/main.js';
+import { checkVaultOpensData, rewrapVault, SEALED_COLUMNS } from '../../src/vault/sealed-data.js';
+import { Vault } from '../../src/vault/vault.js';
+import { freshDatabase, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+let pier: TestPier;
+let m: TestMerchant;
+const newKey = `k2:${randomBytes(32).toString('base64')}`;
+const card = testCardNumber({ kftcCode: '366', lastFour: '3141' });
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+  // something in every sealed column: channels (newMerchant), a billing key, a webhook secret
+  const key = await pier.call('POST', '/subscribe/customers/vault_cust', { token: m.token, body: { card_number: card, expiry: '2030-12' } });
+  expect(key.body.code).toBe(0);
+  expect((await pier.call('GET', '/pier/webhooks/settings', { token: m.token })).body.code).toBe(0);
+});
+afterAll(async () => {
+  await pier?.close();
+});
+
+/** Pier on the same database with another key ring, as after a restart */
+async function withVault<T>(spec: string, fn: (app: Awaited<ReturnType<typeof buildApp>>) => Promise<T>): Promise<T> {
+  const app = await buildApp({ ...pier.deps, vault: Vault.fromSpec(spec) }, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+const json = (app: Awaited<ReturnType<typeof buildApp>>, method: string, url: string, body?: unknown, token?: string) =>
+  app
+    .inject({ method: method as 'GET', url, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) }, payload: body ? JSON.stringify(body) : undefined })
+    .then((r) => ({ status: r.statusCode, body: JSON.parse(r.body) }));
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const e: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|NODE_OPTIONS$)/.test(k)) e[k] = v;
+  Object.assign(e, { DATABASE_URL: pier.databaseUrl, PIER_DATA_DIR: tmpdir(), PIER_SIMULATOR: 'false', PIER_JTNET_URL: 'http://127.0.0.1:9', ...env });
+  return new Promise((done) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), ...args], { cwd: ROOT, env: e, timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function keyIdsInUse(): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const c of SEALED_COLUMNS) {
+    const rows = await (pier.store.db as any).selectFrom(c.table).select(`${c.column} as v`).execute();
+    for (const r of rows) ids.add(Vault.keyIdOf(r.v));
+  }
+  return [...ids].sort();
+}
+
+describe('key rotation', () => {
+  it('a token issued before the rotation is handed out again and still works after it', async () => {
+    const before = m.token;
+    await withVault(`${newKey},${pier.vaultSpec}`, async (app) => {
+      const again = await json(app, 'POST', '/users/getToken', { imp_key: m.impKey, imp_secret: m.impSecret });
+      expect(again.body.code).toBe(0);
+      expect(again.body.response.access_token).toBe(before);
+      const lookup = await json(app, 'GET', '/subscribe/customers/vault_cust', undefined, before);
+      expect(lookup.status).toBe(200);
+      expect(lookup.body.response.customer_uid).toBe('vault_cust');
+    });
+  });
+
+  it('`pier vault rewrap` re-encrypts every sealed value with the new key, with progress, and a second run has nothing to do', async () => {
+    expect(await keyIdsInUse()).toEqual(['t1']);
+    const env = { PIER_VAULT_KEYS: `${newKey},${pier.vaultSpec}` };
+    const first = await cli(['vault', 'rewrap', '--batch-size', '2'], env);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/pg_channels\.merchant_key_sealed: \d+ re-encrypted/);
+    expect(first.stdout).toMatch(/billing_keys\.billing_key_sealed: 1 re-encrypted, 0 to go/);
+    expect(await keyIdsInUse()).toEqual(['k2']);
+    const second = await cli(['vault', 'rewrap'], env);
+    expect(second.stdout).toMatch(/done: 0 value\(s\) re-encrypted/);
+  });
+
+  it('after the rewrap the old key can be removed: channels, billing keys and webhooks work with the new key alone', async () => {
+    await withVault(newKey, async (app) => {
+      expect(await checkVaultOpensData(pier.store, Vault.fromSpec(newKey))).toMatchObject({ ok: true });
+      const t = await json(app, 'POST', '/users/getToken', { imp_key: m.impKey, imp_secret: m.impSecret });
+      expect(t.body.code).toBe(0);
+      const again = await json(app, 'POST', '/subscribe/payments/again', { customer_uid: 'vault_cust', merchant_uid: 'vault_again_1', amount: 1200, name: 'after rewrap' }, t.body.response.access_token);
+      expect(again.body.response).toMatchObject({ status: 'paid', amount: 1200 });
+      const settings = await json(app, 'GET', '/pier/webhooks/settings', undefined, t.body.response.access_token);
+      expect(settings.body.response.secret).toMatch(/^whsec_/);
+    });
+    // and the old key alone no longer opens the data: the check says so instead of a 500 later
+    const stale = await checkVaultOpensData(pier.store, Vault.fromSpec(pier.vaultSpec));
+    expect(stale.ok).toBe(false);
+  });
+
+  it('rewrap resumes: values already moved are skipped, values still old are moved', async () => {
+    const k3 = `k3:${randomBytes(32).toString('base64')}`;
+    const ring = Vault.fromSpec(`${k3},${newKey}`);
+    const progress: string[] = [];
+    // a first run stopped after one batch of one column
+    const row = await pier.store.db.selectFrom('billing_keys').select(['id', 'billing_key_sealed']).executeTakeFirstOrThrow();
+    await pier.store.db.updateTable('billing_keys').set({ billing_key_sealed: ring.seal(ring.open(row.billing_key_sealed)) }).where('id', '=', row.id).execute();
+    const n = await rewrapVault(pier.store, ring, { onProgress: (p) => progress.push(`${p.table}.${p.column} ${p.rewrapped}`) });
+    expect(progress).toContain('billing_keys.billing_key_sealed 0');
+    expect(n).toBeGreaterThan(0);
+    expect(await keyIdsInUse()).toEqual(['k3']);
+  });
+});
+
+describe('starting with keys that do not open the data', () => {
+  it('two sandbox processes with separate data folders on one database: the second refuses to start and says why', async () => {
+    const db = await freshDatabase();
+    const dirA = mkdtempSync(join(tmpdir(), 'pier-vault-a-'));
+    const dirB = mkdtempSync(join(tmpdir(), 'pier-vault-b-'));
+    const env = (dir: string) => ({ PORT: '0', PIER_DATA_DIR: dir, DATABASE_URL: db.url, LOG_LEVEL: 'silent', PIER_SIMULATOR_PORT: '0' });
+    try {
+      const a = await startPier(loadConfig(env(dirA)));
+      try {
+        const err = await startPier(loadConfig(env(dirB))).then(
+          (b) => b.stop().then(() => null),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).toMatch(/vault\.keys/);
+        expect((err as Error).message).toMatch(/same PIER_VAULT_KEYS/);
+        expect((err as Error).message).not.toMatch(/[A-Za-z0-9+/]{43}=/); // no key material
+      } finally {
+        await a.stop();
+      }
+    } finally {
+      await db.drop();
+      rmSync(dirA, { recursive: true, force: true });
+      rmSync(dirB, { recursive: true, force: true });
+    }
+  });
+});
