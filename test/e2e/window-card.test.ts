@@ -155,7 +155,8 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: card', () => {
     await page.locator('.pier-imp-close').focus();
     await page.keyboard.press('Enter');
     let r = await callbackRsp(page);
-    expect(r.rsp).toMatchObject({ success: false, imp_uid: null, merchant_uid: first, error_code: 'F0005' });
+    // V1's short cancel: exactly six fields
+    expect(r.rsp).toEqual({ success: false, imp_success: false, imp_uid: null, merchant_uid: first, error_code: 'F0005', error_msg: '사용자가 결제를 취소하였습니다.' });
     expect(r.calls).toBe(1);
 
     // 2. inside the PG window, with the overlay's close button: the attempt fails and frees merchant_uid
@@ -167,7 +168,8 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: card', () => {
     await f.locator('#cardNo').waitFor();
     await page.locator('.pier-imp-close').click();
     r = await callbackRsp(page);
-    expect(r.rsp).toMatchObject({ success: false, merchant_uid: second, error_code: 'F0005', error_msg: '사용자가 결제를 취소하였습니다.' });
+    // a cancel inside the PG window: the whole payment object, as V1
+    expect(r.rsp).toMatchObject({ success: false, merchant_uid: second, error_code: 'F0005', error_msg: '사용자가 결제를 취소하였습니다.', status: 'failed', paid_amount: 0, pay_method: 'card', pg_provider: 'jtnet', currency: 'KRW' });
     expect(r.rsp.imp_uid).toMatch(/^imp_/);
     expect((await e.rest('GET', `/payments/${r.rsp.imp_uid}`)).body.response.status).toBe('failed');
 
