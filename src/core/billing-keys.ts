@@ -21,7 +21,7 @@ export interface CustomerFields {
 export const UNKNOWN_CUSTOMER = (uid: string) => `요청하신 customer_uid(${uid})로 등록된 정보를 찾을 수 없습니다.`;
 
 export function pgUnavailable(err: ConnectorError): ApiError {
-  return new ApiError('pg_unavailable', `PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요. (${err.kind})`);
+  return new ApiError('pg_unavailable', 'PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요.');
 }
 
 /**
@@ -40,7 +40,7 @@ export async function issueBillingKey(
 ) {
   const ch = channel ?? (await resolveChannel(deps, merchantId, pg, 'api'));
   if (!ch.connector.capabilities.billingKey) {
-    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다. (billing keys by API not supported by this PG)`);
+    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다.`);
   }
   let result;
   try {
@@ -164,7 +164,8 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  // V1 answers an unknown customer_uid as a business refusal (HTTP 200, code 1), not 404: docs/decisions/0011
+  if (!row) throw new ApiError('refused', UNKNOWN_CUSTOMER(customerUid));
   return toV1Customer(row);
 }
 
@@ -182,7 +183,7 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
 /** Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does. */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  if (!row) throw new ApiError('refused', UNKNOWN_CUSTOMER(customerUid));
   const channel = await channelById(deps, row.channel_id);
   if (channel) {
     try {

@@ -3,6 +3,7 @@ import * as m001 from './001-initial.js';
 import * as m002 from './002-window.js';
 import * as m003 from './003-schedules-webhooks.js';
 import * as m004 from './004-console.js';
+import * as m009 from './009-wire.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '002-window': m002,
   '003-schedules-webhooks': m003,
   '004-console': m004,
+  '009-wire': m009,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */
