@@ -21,7 +21,8 @@ export default function route(app: PierApp, deps: Deps) {
       schema: {
         tags: ['payments'],
         summary: 'List payments by status',
-        params: Type.Object({ payment_status: Type.String({ maxLength: 20 }) }),
+        // any length: an unknown status of any size gets V1's one message, not a schema-length error
+        params: Type.Object({ payment_status: Type.String() }),
         querystring: Type.Object({ ...Paging, from: Type.Optional(UnixTime), to: Type.Optional(UnixTime), sorting: SortingParam }),
       },
     },
