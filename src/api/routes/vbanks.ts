@@ -23,7 +23,7 @@ export default function route(app: PierApp, deps: Deps) {
         body: Type.Object({
           merchant_uid: MerchantUid,
           amount: Amount,
-          vbank_code: Type.String({ pattern: '^[0-9]{3}$' }),
+          vbank_code: Type.String({ pattern: '^[0-9]{2,3}$' }), // older clients send V1's two-digit codes ('03')
           vbank_due: Type.Integer({ minimum: 0 }),
           vbank_holder: OptString(40),
           name: OptString(200),
