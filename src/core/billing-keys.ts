@@ -164,8 +164,7 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  // V1 answers an unknown customer_uid as a business refusal (HTTP 200, code 1), not 404: docs/decisions/0011
-  if (!row) throw new ApiError('refused', UNKNOWN_CUSTOMER(customerUid));
+  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
   return toV1Customer(row);
 }
 
@@ -183,7 +182,7 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
 /** Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does. */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  if (!row) throw new ApiError('refused', UNKNOWN_CUSTOMER(customerUid));
+  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
   const channel = await channelById(deps, row.channel_id);
   if (channel) {
     try {
