@@ -103,7 +103,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
   const seen = new Set<string>();
   for (const s of req.schedules) {
     if (s.scheduleAt < now) throw new ApiError('invalid_parameter', PAST_SCHEDULE(s.scheduleAt, now));
-    if (s.taxFree > s.amount) throw new ApiError('invalid_parameter', `schedules[${s.merchantUid}].tax_free must not exceed amount`);
+    if (s.taxFree > s.amount) throw new ApiError('invalid_parameter', `schedules[${s.merchantUid}].tax_free는 amount보다 클 수 없습니다.`);
     if (seen.has(s.merchantUid)) throw new ApiError('refused', DUPLICATE_SCHEDULE(s.merchantUid));
     seen.add(s.merchantUid);
   }
@@ -234,7 +234,7 @@ export interface ScheduleQuery {
  * V1's lists are `{total, previous, next, list}`.
  */
 export async function listSchedules(deps: Deps, merchantId: string, q: ScheduleQuery & { customerUid?: string }) {
-  if (q.from > q.to) throw new ApiError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from must not be after to');
+  if (q.from > q.to) throw new ApiError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from', 'from must not be after to');
   const states = q.status === 'scheduled' ? ['scheduled', 'running'] : q.status ? [q.status] : null;
   const base = () => {
     let b = deps.store.db
