@@ -11,7 +11,7 @@ import { RateLimitedError } from '../core/rate-limit.js';
 import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
 import { PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
-import { V1_ENDPOINTS } from './v1-endpoints.js';
+import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
 import { consolePlugin } from '../console/plugin.js';
 import { checkoutPlugin } from './checkout/index.js';
@@ -91,43 +91,49 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   });
 
   // Form bodies, query strings and path params carry strings; coerce them where the schema wants
-  // numbers or booleans. JSON bodies are validated as sent (an amount given as "1000" is an error).
+  // numbers or booleans. JSON bodies too: V1 declares its fields as form data, and clients pass on
+  // whatever the merchant gave them (`"amount": "3000"`), which V1 accepts (docs/decisions/0011).
   app.addHook('preValidation', async (req) => {
     // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
     for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
       const field = nulField(value);
-      if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where} must not contain a NUL character`);
+      if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
     }
     const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
     if (!schema) return;
     if (schema.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
     if (schema.params) req.params = coerceFormValues(schema.params as never, req.params) as never;
-    const ct = req.headers['content-type'] ?? '';
-    if (schema.body && ct.startsWith('application/x-www-form-urlencoded')) req.body = coerceFormValues(schema.body as never, req.body) as never;
+    if (schema.body) req.body = coerceFormValues(schema.body as never, req.body) as never;
   });
 
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public || !req.routeOptions.url) return;
-    const token = tokenOf(req);
-    if (!token) throw new ApiError('unauthorized', 'Unauthorized: access token이 필요합니다. (Authorization: Bearer <token>)');
-    req.merchant = await authenticateToken(deps, token);
+    req.merchant = await authenticate(req);
   });
 
+  /** V1 answers every missing, unknown or expired token with 401 and the message `Unauthorized`. */
+  async function authenticate(req: FastifyRequest): Promise<AuthenticatedMerchant> {
+    const token = tokenOf(req);
+    if (!token) throw new ApiError('unauthorized', UNAUTHORIZED, 'send Authorization: Bearer <access_token> from POST /users/getToken');
+    return authenticateToken(deps, token);
+  }
+
   app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toEnvelope(err, req);
+    const { status, body, detail } = toEnvelope(err, req);
     if (status >= 500) req.log.error({ err }, 'request failed');
     if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+    if (detail) reply.header(DETAIL_HEADER, detail);
     reply.status(status).send(body);
   });
 
-  app.setNotFoundHandler((req, reply) => {
+  app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0].replace(/\/+$/, '') || '/';
-    const matches = V1_ENDPOINTS.filter((e) => pathMatches(e.path, path));
-    let err: ApiError;
-    if (matches.length === 0) err = new ApiError('not_found', `존재하지 않는 API 경로입니다: ${req.method} ${path}`);
-    else if (!matches.some((e) => e.method === req.method)) err = new ApiError('method_not_allowed', `${req.method} is not allowed on ${path}`);
-    else err = new ApiError('not_supported', `Pier는 아직 ${req.method} ${matches[0].path}를 지원하지 않습니다. (not supported by Pier yet; see the compatibility table in the README)`);
-    reply.status(err.httpStatus).send({ code: err.code, message: err.message, response: null } satisfies Envelope);
+    const matches = [...V1_ENDPOINTS, ...V1_RETIRED_ENDPOINTS].filter((e) => pathMatches(e.path, path));
+    if (matches.length === 0) throw new ApiError('not_found', `존재하지 않는 API 경로입니다: ${req.method} ${path}`);
+    if (!matches.some((e) => e.method === req.method)) throw new ApiError('method_not_allowed', `허용되지 않는 HTTP 메소드입니다: ${req.method} ${path}`);
+    // V1 checks the token before anything else, so an unimplemented path still answers 401 first
+    await authenticate(req);
+    throw new ApiError('not_supported', `Pier는 아직 ${req.method} ${matches[0].path}를 지원하지 않습니다.`, 'not supported by Pier yet; see the compatibility table in the README');
   });
 
   await app.register(swagger, {
@@ -224,7 +230,7 @@ interface AjvError {
  * whose message names the field; the error handler turns FST_ERR_VALIDATION into the envelope.
  */
 function validationError(errors: AjvError[], dataVar: string): Error {
-  return new Error(validationMessage(errors, dataVar));
+  return Object.assign(new Error(validationMessage(errors, dataVar)), { [DETAIL]: validationDetail(errors, dataVar) });
 }
 
 function validationMessage(errors: AjvError[], dataVar: string): string {
@@ -232,43 +238,68 @@ function validationMessage(errors: AjvError[], dataVar: string): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
   if (e.keyword === 'required') {
     const field = [path, String(e.params.missingProperty)].filter(Boolean).join('.');
-    return `필수 파라미터가 누락되었습니다: ${field} (${field} is required)`;
+    return `필수 파라미터가 누락되었습니다: ${field}`;
   }
-  if (!path && dataVar === 'body') return 'request body must be a JSON object or a form';
-  const field = path || dataVar;
+  if (!path && dataVar === 'body') return '요청 본문은 JSON 객체 또는 form 형식이어야 합니다.';
+  return `파라미터 형식이 올바르지 않습니다: ${path || dataVar}`;
+}
+
+/** The English reason of a schema error, for the detail header: `amount has the wrong type`. */
+function validationDetail(errors: AjvError[], dataVar: string): string {
+  const e = errors[0];
+  const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || dataVar;
+  if (e.keyword === 'required') return `${[field === dataVar ? '' : field, String(e.params.missingProperty)].filter(Boolean).join('.')} is required`;
   let detail = e.message ?? 'is invalid';
   if (e.keyword === 'anyOf') detail = 'has the wrong type';
   if (e.keyword === 'pattern') detail = 'has the wrong format';
   if (e.keyword === 'enum' || (e.keyword === 'const' && e.params.allowedValue !== undefined)) detail = 'is not an allowed value';
-  return `파라미터 형식이 올바르지 않습니다: ${field} ${detail}`;
+  return `${field} ${detail}`;
 }
 
-function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: Envelope } {
-  if (err instanceof ApiError) return { status: err.httpStatus, body: { code: err.code, message: err.message, response: null } };
+/** V1's text for a missing, unknown or expired token; merchant code compares it for equality. */
+export const UNAUTHORIZED = 'Unauthorized';
+
+/**
+ * `message` carries only V1's Korean text, which merchant code compares for equality; Pier's
+ * English explanation, when it has one, travels in this response header instead.
+ */
+export const DETAIL_HEADER = 'x-pier-detail';
+const DETAIL = Symbol('pier.detail');
+
+function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: Envelope; detail?: string } {
+  if (err instanceof ApiError) return { status: err.httpStatus, body: { code: err.code, message: err.message, response: null }, detail: err.detail };
   // in doubt, not refused: the same status as a refund whose answer was lost
-  if (err instanceof PaymentOutcomeUnknownError) return { status: ERROR_KINDS.pg_unavailable.http, body: { code: ERROR_KINDS.pg_unavailable.code, message: err.message, response: null } };
-  const e = err as { code?: string; statusCode?: number; message?: string };
-  const reply = (kind: keyof typeof ERROR_KINDS, message: string) => ({
+  if (err instanceof PaymentOutcomeUnknownError) {
+    return { status: ERROR_KINDS.pg_unavailable.http, body: { code: ERROR_KINDS.pg_unavailable.code, message: err.message, response: null }, detail: err.detail };
+  }
+  const e = err as { code?: string; statusCode?: number; message?: string; [DETAIL]?: string };
+  const reply = (kind: keyof typeof ERROR_KINDS, message: string, detail?: string) => ({
     status: ERROR_KINDS[kind].http,
     body: { code: ERROR_KINDS[kind].code, message, response: null },
+    detail,
   });
   switch (e.code) {
     case 'FST_ERR_VALIDATION':
-      return reply('invalid_parameter', e.message ?? 'invalid parameter');
+      return reply('invalid_parameter', e.message ?? '파라미터 형식이 올바르지 않습니다.', e[DETAIL]);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return reply('payload_too_large', '요청 본문이 너무 큽니다. (request body too large)');
+      return reply('payload_too_large', '요청 본문이 너무 큽니다.', 'request body too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return reply('unsupported_media_type', `지원하지 않는 Content-Type입니다: ${req.headers['content-type'] ?? '(none)'} (use application/json or application/x-www-form-urlencoded)`);
+      return reply('unsupported_media_type', '지원하지 않는 Content-Type입니다.', 'use application/json or application/x-www-form-urlencoded');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return reply('invalid_parameter', '요청 본문이 비어 있습니다. (empty JSON body)');
+      return reply('invalid_parameter', '요청 본문이 비어 있습니다.', 'empty JSON body');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return reply('invalid_parameter', `JSON 형식이 올바르지 않습니다. (malformed JSON body)`);
+      return reply('invalid_parameter', 'JSON 형식이 올바르지 않습니다.', 'malformed JSON body');
   }
   if (e.statusCode === 400 || (err instanceof SyntaxError && /JSON/i.test(err.message))) {
-    return reply('invalid_parameter', `요청 형식이 올바르지 않습니다. (${e.message ?? 'bad request'})`);
+    return reply('invalid_parameter', '요청 형식이 올바르지 않습니다.', asciiDetail(e.message));
   }
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, body: { code: 1, message: e.message ?? 'bad request', response: null } };
   }
   return reply('internal', `서버 내부 오류가 발생했습니다. (request id ${req.id})`);
+}
+
+/** A header value must be printable ASCII; anything else is dropped rather than risk a bad header. */
+function asciiDetail(text: string | undefined): string | undefined {
+  return text && /^[\x20-\x7e]{1,300}$/.test(text) ? text : undefined;
 }

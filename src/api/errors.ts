@@ -31,6 +31,8 @@ export const ERROR_KINDS = {
   refused: { http: 200, code: 1 },
   /** the card was refused at authentication (billing key issuance, key-in check) */
   card_refused: { http: 200, code: -1 },
+  /** `again` with a customer_uid that has no billing key: V1 answers 200 with code -1 (docs/decisions/0011) */
+  unknown_buyer: { http: 200, code: -1 },
   /** the PG could not be reached (nothing was charged), or its answer was lost (the outcome is being confirmed) */
   pg_unavailable: { http: 502, code: 1 },
   /** a bug: logged with a request id, never with the body */
@@ -41,9 +43,14 @@ export type ErrorKind = keyof typeof ERROR_KINDS;
 
 export class ApiError extends Error {
   override name = 'ApiError';
+  /**
+   * @param message V1's Korean text, exactly: merchant code compares it for equality
+   * @param detail Pier's English explanation, sent in the `x-pier-detail` header, never in `message`
+   */
   constructor(
     readonly kind: ErrorKind,
     message: string,
+    readonly detail?: string,
   ) {
     super(message);
   }

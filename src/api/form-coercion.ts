@@ -1,8 +1,8 @@
 /**
- * Form-encoded and query-string values arrive as strings. V1 accepts `amount=3000` in a form body
- * while a JSON body must carry a real number, so only form/query input is coerced, and only where
- * the route schema asks for a number or boolean. A fractional or non-numeric string is left as it
- * is so that validation rejects it and names the field.
+ * Form-encoded and query-string values arrive as strings, and JSON bodies often carry numbers as
+ * strings too (`"amount": "3000"`); V1 accepts both. Values are coerced only where the route schema
+ * asks for a number or boolean. A fractional or non-numeric string is left as it is so that
+ * validation rejects it and names the field.
  */
 type Schema = {
   type?: string | string[];

@@ -68,7 +68,7 @@ export function orderFromBody(
     buyer_postcode?: string | null;
   },
 ) {
-  if ((b.tax_free ?? 0) > b.amount) throw new ApiError('invalid_parameter', 'tax_free must not exceed amount');
+  if ((b.tax_free ?? 0) > b.amount) throw new ApiError('invalid_parameter', 'tax_free는 amount보다 클 수 없습니다.');
   return {
     merchantId: merchantOf(req),
     merchantUid: b.merchant_uid,

@@ -16,8 +16,8 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'POST', path: '/users/getToken', support: 'supported' },
   { method: 'POST', path: '/benepia/point', support: 'not yet' },
   { method: 'POST', path: '/benepia/payment', support: 'not yet' },
-  { method: 'GET', path: '/certifications/{imp_uid}', support: 'not yet' },
-  { method: 'DELETE', path: '/certifications/{imp_uid}', support: 'not yet' },
+  { method: 'GET', path: '/certifications/{imp_uid}', support: 'partial', note: 'Pier has no identity-verification provider, so no certification exists: 404 `인증결과가 존재하지 않습니다.`' },
+  { method: 'DELETE', path: '/certifications/{imp_uid}', support: 'partial', note: 'as GET: 404 `인증결과가 존재하지 않습니다.`' },
   { method: 'POST', path: '/certifications/otp/request', support: 'not yet' },
   { method: 'POST', path: '/certifications/otp/confirm/{imp_uid}', support: 'not yet' },
   { method: 'GET', path: '/subscribe/customers', support: 'supported' },
@@ -94,3 +94,10 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'PUT', path: '/vbanks/{imp_uid}', support: 'partial', note: 'validates and answers "not supported by this PG" (V1: settle only)' },
   { method: 'DELETE', path: '/vbanks/{imp_uid}', support: 'supported', note: 'virtual accounts issued in the payment window; the account becomes `cancelled`, no webhook' },
 ];
+
+/**
+ * Paths V1 served earlier and published clients still call (node-iamporter, the official Python
+ * client's `pay_foreign`). Not in the schema, so not in the table; they answer like any path Pier
+ * does not implement: 401 without a valid token, then 501.
+ */
+export const V1_RETIRED_ENDPOINTS: V1Endpoint[] = [{ method: 'POST', path: '/subscribe/payments/foreign', support: 'not yet' }];

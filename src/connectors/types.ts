@@ -76,7 +76,18 @@ export type ChargeResult =
       /** the PG's sales-slip page a buyer can open (V1 receipt_url); null when the PG gives none */
       receiptUrl: string | null;
     } & CardDetails)
-  | { outcome: 'declined'; code: string; message: string; pgTid: string | null };
+  | {
+      outcome: 'declined';
+      code: string;
+      message: string;
+      pgTid: string | null;
+      /**
+       * where the card was refused: `authentication` when the card data itself is wrong (number,
+       * expiry, birth date, password), `approval` when the issuer declined a valid card (limit,
+       * balance, suspension). V1 answers a key-in authentication failure with code -1 and no payment.
+       */
+      stage?: 'authentication' | 'approval';
+    };
 
 export type BillingKeyResult =
   | ({ outcome: 'issued'; billingKey: string } & CardDetails)

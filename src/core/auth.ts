@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { ApiError } from '../api/errors.js';
 import { newId } from '../lib/ids.js';
 import { hashSecret, sha256Hex, verifySecret } from '../lib/password.js';
@@ -9,6 +10,8 @@ import type { Deps } from './deps.js';
 export const TOKEN_TTL_SECONDS = 30 * 60;
 const EXTEND_WINDOW_SECONDS = 60;
 const EXTENSION_SECONDS = 5 * 60;
+/** getToken with a wrong imp_key or imp_secret (V1 answers 401) */
+export const BAD_CREDENTIALS = '아임포트 API 인증에 실패하였습니다.';
 
 export interface AuthenticatedMerchant {
   merchantId: string;
@@ -50,12 +53,13 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
   const key = await db
     .selectFrom('api_keys')
     .selectAll()
-    .where('imp_key', '=', impKey)
+    // V1 matches imp_key without regard to case (clients default to `imp_apiKey` for `imp_apikey`); the secret stays exact
+    .where(sql<string>`lower(imp_key)`, '=', impKey.toLowerCase())
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   // an unknown or revoked key costs the same scrypt as a wrong secret: timing does not tell which keys exist
   if (!(await verifySecret(impSecret, key?.secret_hash ?? (await dummySecretHash()))) || !key) {
-    throw new ApiError('unauthorized', '인증에 실패하였습니다. API 키와 secret을 확인하세요. (imp_key, imp_secret)');
+    throw new ApiError('unauthorized', BAD_CREDENTIALS, 'wrong imp_key or imp_secret');
   }
   const now = unixSeconds(deps.clock);
   const live = await db
@@ -94,7 +98,7 @@ export async function authenticateToken(deps: Deps, token: string): Promise<Auth
     .select(['access_tokens.merchant_id', 'access_tokens.expires_at', 'merchants.merchant_code', 'api_keys.revoked_at'])
     .where('access_tokens.token_hash', '=', sha256Hex(token))
     .executeTakeFirst();
-  if (!row || row.revoked_at !== null) throw new ApiError('unauthorized', 'Unauthorized: 유효하지 않은 access token입니다.');
-  if (row.expires_at <= now) throw new ApiError('unauthorized', 'Unauthorized: 만료된 access token입니다. /users/getToken으로 다시 발급받으세요.');
+  if (!row || row.revoked_at !== null) throw new ApiError('unauthorized', 'Unauthorized', 'unknown access token');
+  if (row.expires_at <= now) throw new ApiError('unauthorized', 'Unauthorized', 'expired access token: get a new one from POST /users/getToken');
   return { merchantId: row.merchant_id, merchantCode: row.merchant_code };
 }

@@ -21,7 +21,7 @@ export interface CustomerFields {
 export const UNKNOWN_CUSTOMER = (uid: string) => `요청하신 customer_uid(${uid})로 등록된 정보를 찾을 수 없습니다.`;
 
 export function pgUnavailable(err: ConnectorError): ApiError {
-  return new ApiError('pg_unavailable', `PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요. (${err.kind})`);
+  return new ApiError('pg_unavailable', 'PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요.');
 }
 
 /**
@@ -40,7 +40,7 @@ export async function issueBillingKey(
 ) {
   const ch = channel ?? (await resolveChannel(deps, merchantId, pg, 'api'));
   if (!ch.connector.capabilities.billingKey) {
-    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다. (billing keys by API not supported by this PG)`);
+    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다.`);
   }
   let result;
   try {

@@ -29,6 +29,9 @@ export interface CancelRequest {
 }
 
 export const NOTHING_TO_CANCEL = '취소할 결제건이 존재하지 않습니다.';
+/** V1's texts, compared for equality by merchant code (docs/decisions/0011-v1-wire-fidelity.md) */
+export const ALREADY_CANCELLED = '이미 전액취소된 주문입니다.';
+export const CANCEL_UID_MISSING = 'imp_uid 또는 merchant_uid 중 하나는 지정해주셔야합니다.';
 
 /**
  * POST /payments/cancel, full or partial.
@@ -43,27 +46,27 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   let q = db.selectFrom('payments').selectAll().where('merchant_id', '=', req.merchantId);
   if (req.impUid) q = q.where('imp_uid', '=', req.impUid);
   else if (req.merchantUid) q = q.where('merchant_uid', '=', req.merchantUid).where('status', 'in', ['paid', 'cancelled']).orderBy('started_at', 'desc');
-  else throw new ApiError('invalid_parameter', 'imp_uid 또는 merchant_uid 중 하나는 필수입니다. (imp_uid or merchant_uid is required)');
+  else throw new ApiError('invalid_parameter', CANCEL_UID_MISSING);
   const payment = await q.executeTakeFirst();
   if (!payment) throw new ApiError('refused', NOTHING_TO_CANCEL);
-  if (payment.status === 'cancelled') throw new ApiError('refused', '이미 전액 취소된 거래입니다. (already fully cancelled)');
-  if (payment.status !== 'paid') throw new ApiError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (status: ${payment.status})`);
+  if (payment.status === 'cancelled') throw new ApiError('refused', ALREADY_CANCELLED);
+  if (payment.status !== 'paid') throw new ApiError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (${payment.status})`);
 
   const balance = cancellableBalance(payment);
   const amount = req.amount && req.amount > 0 ? req.amount : balance;
   if (req.checksum !== undefined && req.checksum !== null && req.checksum !== balance) {
-    throw new ApiError('refused', `checksum(${req.checksum})이 취소 가능 잔액(${balance})과 일치하지 않습니다. (checksum mismatch)`);
+    throw new ApiError('refused', `checksum(${req.checksum})이 취소 가능 잔액(${balance})과 일치하지 않습니다.`);
   }
-  if (amount <= 0) throw new ApiError('refused', '취소 가능 잔액이 없습니다. (nothing left to cancel)');
-  if (amount > balance) throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다. (amount exceeds the cancellable balance)`);
+  if (amount <= 0) throw new ApiError('refused', '취소 가능 잔액이 없습니다.');
+  if (amount > balance) throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다.`);
   const taxFree = req.taxFree ?? 0;
-  if (taxFree > amount) throw new ApiError('invalid_parameter', 'tax_free must not exceed the cancel amount');
+  if (taxFree > amount) throw new ApiError('invalid_parameter', 'tax_free는 취소 요청 금액보다 클 수 없습니다.');
   const channel = payment.channel_id ? await channelById(deps, payment.channel_id) : undefined;
-  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다. (the payment channel was removed)');
+  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
   const partial = amount < payment.amount - payment.cancel_amount;
   const partialAllowed = channel.connector.capabilities.partialCancel[payment.pay_method as 'card'] ?? false;
   if (partial && !partialAllowed) {
-    throw new ApiError('refused', `${payment.pg_provider} ${payment.pay_method} 결제는 부분취소를 지원하지 않습니다. (partial cancel not supported)`);
+    throw new ApiError('refused', `${payment.pg_provider} ${payment.pay_method} 결제는 부분취소를 지원하지 않습니다.`);
   }
   if (payment.pay_method === 'vbank' && !(req.refundHolder && req.refundBank && req.refundAccount)) {
     throw new ApiError('invalid_parameter', '가상계좌 환불에는 refund_holder, refund_bank, refund_account가 필요합니다.');
@@ -108,7 +111,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
     const fresh = await db.selectFrom('payments').selectAll().where('imp_uid', '=', payment.imp_uid).executeTakeFirstOrThrow();
-    throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${cancellableBalance(fresh)})보다 크거나 다른 취소가 진행 중입니다. (concurrent cancel)`);
+    throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${cancellableBalance(fresh)})보다 크거나 다른 취소가 진행 중입니다.`);
   }
 
   let result;
@@ -126,7 +129,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
       await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[PG_UNREACHABLE] ${err.message}`);
-      throw new ApiError('pg_unavailable', `PG사와 통신하지 못해 취소하지 못했습니다. (${err.kind})`);
+      throw new ApiError('pg_unavailable', 'PG사와 통신하지 못해 취소하지 못했습니다.');
     }
     // The refund may have happened. Keep the amount reserved so nobody refunds it twice.
     await db.updateTable('payment_cancels').set({ state: 'in_doubt', next_check_at: dbNow(deps.store) }).where('cancellation_id', '=', cancellationId).where('state', '=', 'pending').execute();

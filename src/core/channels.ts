@@ -101,7 +101,7 @@ export async function resolveChannel(deps: Deps, merchantId: string, pg: string 
   const rows = (await listChannels(deps, merchantId)).filter((c) => c.kind === kind);
   const label = kind === 'api' ? '비인증결제(API)' : '결제창';
   if (rows.length === 0) {
-    throw new ApiError('refused', `${label} PG 설정 정보를 찾을 수 없습니다. (no ${kind} PG channel configured)`);
+    throw new ApiError('refused', `${label} PG 설정 정보를 찾을 수 없습니다.`, `no ${kind} PG channel configured`);
   }
   if (pg === undefined || pg === null || pg === '') {
     return openChannel(deps, rows.find((r) => r.is_default === 1) ?? rows[0]);

@@ -34,8 +34,8 @@ export interface ChargeOrder {
   impUid?: string;
 }
 
-export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입니다. (merchant_uid already paid)';
-export const IN_PROGRESS_MESSAGE = '동일한 merchant_uid로 진행 중인 결제가 있습니다. 결과를 조회한 후 다시 시도하세요. (a payment with this merchant_uid is in progress)';
+export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입니다.';
+export const IN_PROGRESS_MESSAGE = '동일한 merchant_uid로 진행 중인 결제가 있습니다. 결과를 조회한 후 다시 시도하세요.';
 
 /**
  * Record, call, record (design.md principle 4).

@@ -6,6 +6,7 @@ import { chargeWith, type ChargeOrder } from './charge.js';
 import type { Deps } from './deps.js';
 
 export const UNKNOWN_BUYER = '등록되지 않은 구매자입니다.';
+export const CARD_AUTH_FAILED = '카드정보 인증에 실패하였습니다.';
 
 function chargeRequest(order: ChargeOrder, moid: string) {
   return {
@@ -25,7 +26,7 @@ function chargeRequest(order: ChargeOrder, moid: string) {
 export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput, pg: string | null | undefined) {
   const channel = await resolveChannel(deps, order.merchantId, pg, 'api');
   if (!channel.connector.capabilities.keyIn) {
-    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다. (key-in payments not supported by this PG)`);
+    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다.`);
   }
   if (order.customerUid) {
     const customer: CustomerFields = {
@@ -38,14 +39,26 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
     await issueBillingKey(deps, order.merchantId, order.customerUid, card, customer, pg, channel);
     return payAgain(deps, { ...order, customerUidUsage: 'payment' });
   }
-  return chargeWith(deps, channel, order, (moid) => channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid)));
+  let refusedCard: { code: string; message: string } | null = null;
+  const payment = await chargeWith(deps, channel, order, async (moid) => {
+    const result = await channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid));
+    if (result.outcome === 'declined' && result.stage === 'authentication') refusedCard = result;
+    return result;
+  });
+  // V1 answers card data that fails authentication with code -1 and no payment object; the attempt
+  // is still recorded as failed. An issuer's decline of a valid card stays a `failed` payment, code 0.
+  if (refusedCard) {
+    const { code, message } = refusedCard as { code: string; message: string };
+    throw new ApiError('card_refused', `${CARD_AUTH_FAILED} [${code}]${message}`);
+  }
+  return payment;
 }
 
 /** POST /subscribe/payments/again: a charge with a stored billing key, through the channel that issued it. */
 export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
   if (!order.customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
   const found = await findBillingKeyWithChannel(deps, order.merchantId, order.customerUid);
-  if (!found) throw new ApiError('refused', UNKNOWN_BUYER);
+  if (!found) throw new ApiError('unknown_buyer', UNKNOWN_BUYER);
   const { key } = found;
   const channel = found.channel && openChannel(deps, found.channel);
   if (!channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);

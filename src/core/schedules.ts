@@ -15,10 +15,11 @@ import { DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type Sch
 /** V1 messages (spec/api-v1.md §1.5); the duplicate and not-found texts are Pier's (V1's are unconfirmed). */
 export const NO_CUSTOMER = '등록된 고객정보가 없습니다.';
 export const NOTHING_TO_UNSCHEDULE = '취소할 예약결제 기록이 존재하지 않습니다.';
+const SCHEDULE_CHANGED = '예약결제 상태가 변경되었습니다. 다시 조회하세요.';
 export const SCHEDULE_NOT_FOUND = '존재하지 않는 예약결제 정보입니다.';
-export const DUPLICATE_SCHEDULE = (uid: string) => `이미 예약된 merchant_uid입니다: ${uid} (duplicate merchant_uid)`;
-export const ALREADY_PAID_SCHEDULE = (uid: string) => `이미 결제가 이루어진 merchant_uid입니다: ${uid} (merchant_uid already paid)`;
-export const PAST_SCHEDULE = (at: number, now: number) => `schedule_at(${at})은 현재 시각(${now}) 이후여야 합니다. (schedule_at is in the past)`;
+export const DUPLICATE_SCHEDULE = (uid: string) => `이미 예약된 merchant_uid입니다: ${uid}`;
+export const ALREADY_PAID_SCHEDULE = (uid: string) => `이미 결제가 이루어진 merchant_uid입니다: ${uid}`;
+export const PAST_SCHEDULE = (at: number, now: number) => `schedule_at(${at})은 현재 시각(${now}) 이후여야 합니다.`;
 
 /** One item of `schedules[]`, validated by the route. */
 export interface NewSchedule {
@@ -100,11 +101,11 @@ export async function toV1Schedules(deps: Deps, rows: ScheduleRow[]): Promise<V1
 export async function createSchedules(deps: Deps, merchantId: string, req: ScheduleRequest): Promise<V1Schedule[]> {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  if (req.schedules.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedules (at least one schedule is required)');
+  if (req.schedules.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedules');
   const seen = new Set<string>();
   for (const s of req.schedules) {
     if (s.scheduleAt < now) throw new ApiError('invalid_parameter', PAST_SCHEDULE(s.scheduleAt, now));
-    if (s.taxFree > s.amount) throw new ApiError('invalid_parameter', `schedules[${s.merchantUid}].tax_free must not exceed amount`);
+    if (s.taxFree > s.amount) throw new ApiError('invalid_parameter', `schedules[${s.merchantUid}].tax_free는 amount보다 클 수 없습니다.`);
     if (seen.has(s.merchantUid)) throw new ApiError('refused', DUPLICATE_SCHEDULE(s.merchantUid));
     seen.add(s.merchantUid);
   }
@@ -188,7 +189,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
  */
 export async function unschedule(deps: Deps, merchantId: string, req: { customerUid: string | null; merchantUids: string[] }): Promise<V1Schedule[]> {
   if (!req.customerUid && req.merchantUids.length === 0) {
-    throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid 또는 merchant_uid (customer_uid or merchant_uid is required)');
+    throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid 또는 merchant_uid');
   }
   const now = unixSeconds(deps.clock);
   let q = deps.store.db
@@ -235,7 +236,7 @@ export interface ScheduleQuery {
  * V1's lists are `{total, previous, next, list}`.
  */
 export async function listSchedules(deps: Deps, merchantId: string, q: ScheduleQuery & { customerUid?: string }) {
-  if (q.from > q.to) throw new ApiError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from must not be after to');
+  if (q.from > q.to) throw new ApiError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from', 'from must not be after to');
   const states = q.status === 'scheduled' ? ['scheduled', 'running'] : q.status ? [q.status] : null;
   const base = () => {
     let b = deps.store.db
@@ -271,13 +272,13 @@ export async function listSchedules(deps: Deps, merchantId: string, q: ScheduleQ
 function notWaiting(row: ScheduleRow, paymentStatus: string | null): string {
   switch (row.state) {
     case 'running':
-      return '예약결제가 실행 중입니다. (the schedule is running)';
+      return '예약결제가 실행 중입니다.';
     case 'revoked':
-      return '취소된 예약결제입니다. (the schedule was revoked)';
+      return '취소된 예약결제입니다.';
     case 'executed':
-      return paymentStatus === 'failed' ? '이미 실행된 예약결제입니다. (already executed; use reschedule or retry)' : '이미 결제된 예약결제입니다. (already executed and paid)';
+      return paymentStatus === 'failed' ? '이미 실행된 예약결제입니다.' : '이미 결제된 예약결제입니다.';
     default:
-      return '아직 실행되지 않은 예약결제입니다. (not executed yet)';
+      return '아직 실행되지 않은 예약결제입니다.';
   }
 }
 
@@ -311,7 +312,8 @@ async function reopenable(deps: Deps, merchantId: string, merchantUid: string) {
   const row = await findSchedule(deps, merchantId, merchantUid);
   const status = await paymentStatusOf(deps, row);
   if (!(row.state === 'revoked' || (row.state === 'executed' && status === 'failed'))) {
-    throw new ApiError('invalid_parameter', notWaiting(row, status));
+    // V1 refuses a schedule that cannot run again as a business refusal (HTTP 200, code 1)
+    throw new ApiError('refused', notWaiting(row, status));
   }
   return row;
 }
@@ -330,7 +332,7 @@ export async function reschedule(deps: Deps, merchantId: string, merchantUid: st
     .set({ state: 'scheduled', schedule_at: scheduleAt, due_at: scheduleAt, attempts: 0, imp_uid: null, fail_reason: null, executed_at: 0, revoked_at: 0, lease_owner: null, lease_until: 0, updated_at: now })
     .where(sameRow(row))
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new ApiError('invalid_parameter', '예약결제 상태가 변경되었습니다. 다시 조회하세요. (the schedule changed meanwhile)');
+  if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', SCHEDULE_CHANGED);
   return getSchedule(deps, merchantId, merchantUid);
 }
 
@@ -349,7 +351,7 @@ export async function retrySchedule(deps: Deps, merchantId: string, merchantUid:
     .where(sameRow(row))
     .returningAll()
     .executeTakeFirst();
-  if (!claimed) throw new ApiError('invalid_parameter', '예약결제 상태가 변경되었습니다. 다시 조회하세요. (the schedule changed meanwhile)');
+  if (!claimed) throw new ApiError('refused', SCHEDULE_CHANGED);
   const { impUid } = await runClaimedSchedule(deps, claimed, owner, policy, { retryTechnical: false });
   if (!impUid) throw new ApiError('internal', 'the retried schedule was taken over by a worker');
   return (await loadV1Payment(deps.store.db, impUid))!;

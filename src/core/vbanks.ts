@@ -39,9 +39,9 @@ export async function findOpenVbank(deps: Deps, merchantId: string, impUid: stri
 export async function revokeVbank(deps: Deps, merchantId: string, impUid: string) {
   const p = await findOpenVbank(deps, merchantId, impUid);
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
-  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다. (the payment channel was removed)');
+  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
   const revoke = channel.connector.revokeVbank;
-  if (!revoke) throw new ApiError('not_supported', `${p.pg_provider}는 가상계좌 발급 취소를 지원하지 않습니다. (revoking virtual accounts is not supported by this PG)`);
+  if (!revoke) throw new ApiError('not_supported', `${p.pg_provider}는 가상계좌 발급 취소를 지원하지 않습니다.`, 'revoking virtual accounts is not supported by this PG');
 
   let result: RefundResult;
   try {

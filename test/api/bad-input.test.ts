@@ -22,7 +22,8 @@ async function raw(method: string, url: string, o: { contentType?: string; paylo
     /* asserted below */
   }
   seen.push({ what: `${method} ${url}`, status: res.statusCode, body });
-  return { status: res.statusCode, body: body as any };
+  const detail = res.headers['x-pier-detail'];
+  return { status: res.statusCode, body: body as any, detail: typeof detail === 'string' ? detail : undefined };
 }
 
 const json = (method: string, url: string, body: unknown, token?: string | null) =>
@@ -85,7 +86,8 @@ describe('malformed and unexpected bodies', () => {
     for (const e of WRITE_ENDPOINTS) {
       const res = await raw(e.method, e.url, { contentType: 'application/json', payload: '', token: e.token });
       expectEnvelope(res, 400, 1);
-      expect(res.body.message).toContain('empty JSON body');
+      expect(res.body.message).toBe('요청 본문이 비어 있습니다.');
+      expect(res.detail).toBe('empty JSON body');
     }
   });
 
@@ -94,7 +96,7 @@ describe('malformed and unexpected bodies', () => {
       for (const payload of ['[]', `[${JSON.stringify(e.body)}]`, '"text"', '42', 'null', 'true']) {
         const res = await raw(e.method, e.url, { contentType: 'application/json', payload, token: e.token });
         expectEnvelope(res, 400, 1);
-        expect(res.body.message).toContain('JSON object');
+        expect(res.body.message).toBe('요청 본문은 JSON 객체 또는 form 형식이어야 합니다.');
       }
     }
   });
@@ -111,7 +113,8 @@ describe('malformed and unexpected bodies', () => {
     for (const e of WRITE_ENDPOINTS) {
       const asJson = await json(e.method, e.url, { ...e.body, name: big }, e.token);
       expectEnvelope(asJson, 413, 1);
-      expect(asJson.body.message).toContain('too large');
+      expect(asJson.body.message).toBe('요청 본문이 너무 큽니다.');
+      expect(asJson.detail).toBe('request body too large');
       const asForm = await raw(e.method, e.url, { contentType: 'application/x-www-form-urlencoded', payload: `merchant_uid=x&name=${big}`, token: e.token });
       expectEnvelope(asForm, 413, 1);
     }
@@ -123,7 +126,8 @@ describe('malformed and unexpected bodies', () => {
       for (const contentType of types) {
         const res = await raw(e.method, e.url, { contentType, payload: JSON.stringify(e.body), token: e.token });
         expectEnvelope(res, 415, 1);
-        expect(res.body.message).toContain(contentType.split(';')[0]);
+        expect(res.body.message).toBe('지원하지 않는 Content-Type입니다.');
+        expect(res.detail).toContain('application/json');
       }
     }
     const none = await raw('POST', '/payments/prepare', { payload: 'merchant_uid=x&amount=1' });
@@ -149,23 +153,29 @@ describe('unknown paths and methods', () => {
     }
   });
 
-  it('answers 501 with a not-supported envelope for a V1 path Pier does not implement, token or not', async () => {
+  it('answers 401 without a valid token, then 501, for a V1 path Pier does not implement (V1 checks the token first)', async () => {
     const cases: Array<[string, string, string]> = [
-      ['GET', '/certifications/imp_1', '/certifications/{imp_uid}'],
       ['POST', '/receipts/imp_1', '/receipts/{imp_uid}'],
+      // a path V1 served earlier that clients still call
+      ['POST', '/subscribe/payments/foreign', '/subscribe/payments/foreign'],
       ['GET', '/escrows/logis/imp_1', '/escrows/logis/{imp_uid}'],
       ['POST', '/kcpquick/payment/money', '/kcpquick/payment/money'],
       ['POST', '/benepia/point/', '/benepia/point'],
       ['DELETE', '/cvs/imp_1', '/cvs/{imp_uid}'],
       ['GET', '/tiers/ABC', '/tiers/{tier_code}'],
     ];
+    const send = (method: string, url: string, token: string | null | undefined) =>
+      method === 'GET' || method === 'DELETE' ? raw(method, url, { token }) : json(method, url, {}, token);
     for (const [method, url, template] of cases) {
-      for (const token of [undefined, null]) {
-        const res = method === 'GET' || method === 'DELETE' ? await raw(method, url, { token }) : await json(method, url, {}, token);
-        expectEnvelope(res, 501, 1);
-        expect(res.body.message).toContain('not supported');
-        expect(res.body.message).toContain(`${method} ${template}`);
+      for (const token of [null, 'not-a-token']) {
+        const res = await send(method, url, token);
+        expectEnvelope(res, 401, -1);
+        expect(res.body.message).toBe('Unauthorized');
       }
+      const res = await send(method, url, undefined);
+      expectEnvelope(res, 501, 1);
+      expect(res.body.message).toBe(`Pier는 아직 ${method} ${template}를 지원하지 않습니다.`);
+      expect(res.detail).toContain('not supported');
     }
   });
 
@@ -184,7 +194,7 @@ describe('unknown paths and methods', () => {
     for (const [method, url] of cases) {
       const res = await raw(method, url);
       expectEnvelope(res, 405, -1);
-      expect(res.body.message).toContain(`${method} is not allowed`);
+      expect(res.body.message).toBe(`허용되지 않는 HTTP 메소드입니다: ${method} ${url}`);
     }
   });
 
@@ -249,22 +259,22 @@ describe('wrongly-typed fields', () => {
       ['POST', '/subscribe/customers/bad_cust', { ...card, expiry: 203012 }, 'expiry'],
       ['POST', '/subscribe/customers/bad_cust', { ...card, customer_name: { first: 'a' } }, 'customer_name'],
       ['POST', '/subscribe/customers/bad_cust', { ...card, pg: 5 }, 'pg'],
-      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: '1000', ...card }, 'amount'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: '1,000', ...card }, 'amount'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, card_quota: 'two' }, 'card_quota'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, use_card_point: 'yes' }, 'use_card_point'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 123, amount: 1000, ...card }, 'merchant_uid'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, notice_url: 5 }, 'notice_url'],
       ['POST', '/subscribe/payments/again', { customer_uid: 12, merchant_uid: 'bad_again', amount: 1000 }, 'customer_uid'],
-      ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: 1000, tax_free: '0' }, 'tax_free'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: 1000, tax_free: 'none' }, 'tax_free'],
       ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: true }, 'amount'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 'all' }, 'amount'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 1000.5 }, 'amount'],
-      ['POST', '/payments/cancel', { imp_uid: paidImpUid, checksum: '5000' }, 'checksum'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, checksum: '5000.5' }, 'checksum'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: -1000 }, 'amount'],
       ['POST', '/payments/cancel', { imp_uid: 5 }, 'imp_uid'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, enable_webhook: 'yes' }, 'enable_webhook'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, extra: 'customer' }, 'extra'],
-      ['POST', '/payments/prepare', { merchant_uid: 'bad_prepare', amount: '1000' }, 'amount'],
+      ['POST', '/payments/prepare', { merchant_uid: 'bad_prepare', amount: '1000원' }, 'amount'],
       ['POST', '/payments/prepare', { merchant_uid: ['bad_prepare'], amount: 1000 }, 'merchant_uid'],
       ['PUT', '/payments/prepare', { merchant_uid: 7, amount: 1000 }, 'merchant_uid'],
       ['POST', '/vbanks', { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: '088', vbank_due: 'tomorrow' }, 'vbank_due'],
@@ -305,7 +315,8 @@ describe('wrongly-typed fields', () => {
     for (const [method, url, body, field, token] of cases) {
       const res = await json(method, url, body, token);
       expectEnvelope(res, 400, 1);
-      expect(res.body.message).toContain(`${field} must not contain a NUL character`);
+      expect(res.body.message).toBe(`파라미터 형식이 올바르지 않습니다: ${field}`);
+      expect(res.detail).toBe('must not contain a NUL character');
     }
     for (const [url, field] of [
       ['/payments/find/bad%00uid', 'merchant_uid'],
@@ -352,7 +363,8 @@ describe('after all of the above', () => {
     for (const uid of ['bad_onetime', 'bad_again', 'bad_vbank']) {
       expect((await pier.call('GET', `/payments/find/${uid}`, { token: m.token })).status).toBe(404);
     }
-    expect((await pier.call('GET', '/subscribe/customers/bad_cust', { token: m.token })).status).toBe(404);
+    const noKey = await pier.call('GET', '/subscribe/customers/bad_cust', { token: m.token });
+    expect(noKey.body).toEqual({ code: 1, message: '요청하신 customer_uid(bad_cust)로 등록된 정보를 찾을 수 없습니다.', response: null });
     expect((await pier.call('GET', '/payments/prepare/bad_prepare', { token: m.token })).status).toBe(404);
   });
 });

@@ -54,7 +54,7 @@ describe('POST /subscribe/customers/{customer_uid}', () => {
     expect(res.body.code).toBe(-1);
     expect(res.body.response).toBeNull();
     expect(res.body.message).toMatch(/^카드정보 인증 및 빌키 발급에 실패하였습니다\. \[.+\].+/);
-    expect((await pier.call('GET', '/subscribe/customers/cust_bad', { token: m.token })).status).toBe(404);
+    expect((await pier.call('GET', '/subscribe/customers/cust_bad', { token: m.token })).body.code).toBe(1);
   });
 
   it('rejects an unknown pg with a message naming it', async () => {
@@ -94,15 +94,16 @@ describe('GET and DELETE /subscribe/customers', () => {
     expect(res.body.code).toBe(0);
     expect(res.body.response.customer_uid).toBe('cust_del');
     const after = await pier.call('GET', '/subscribe/customers/cust_del', { token: m.token });
-    expect(after.status).toBe(404);
-    expect(after.body.message).toBe('요청하신 customer_uid(cust_del)로 등록된 정보를 찾을 수 없습니다.');
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual({ code: 1, message: '요청하신 customer_uid(cust_del)로 등록된 정보를 찾을 수 없습니다.', response: null });
     const again = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'cust_del', merchant_uid: 'after_delete', amount: 1000 } });
-    expect(again.body).toEqual({ code: 1, message: '등록되지 않은 구매자입니다.', response: null });
+    expect(again.body).toEqual({ code: -1, message: '등록되지 않은 구매자입니다.', response: null });
   });
 
   it('never shows one merchant another merchant\'s billing key', async () => {
-    expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: other.token })).status).toBe(404);
-    expect((await pier.call('DELETE', '/subscribe/customers/cust_1', { token: other.token })).status).toBe(404);
+    const unknown = { code: 1, message: '요청하신 customer_uid(cust_1)로 등록된 정보를 찾을 수 없습니다.', response: null };
+    expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
+    expect((await pier.call('DELETE', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
     expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: m.token })).status).toBe(200);
   });
 

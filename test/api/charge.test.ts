@@ -92,7 +92,7 @@ describe('POST /subscribe/payments/onetime', () => {
   });
 
   it('lets a failed merchant_uid be paid again, but never a paid one', async () => {
-    const declined = testCardNumber({ kftcCode: '366', lastFour: '0051' });
+    const declined = testCardNumber({ kftcCode: '366', lastFour: '0016' });
     const first = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('order_4', { card_number: declined }) });
     expect(first.body.response.status).toBe('failed');
     const second = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: keyIn('order_4') });
@@ -120,7 +120,7 @@ describe('POST /subscribe/payments/onetime', () => {
 
   it('rejects bad input with 400 naming the field, and records nothing', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [keyIn('bad_1', { amount: '3000' }), 'amount'],
+      [keyIn('bad_1', { amount: '3,000' }), 'amount'],
       [keyIn('bad_2', { amount: -5 }), 'amount'],
       [keyIn('bad_3', { amount: 10.5 }), 'amount'],
       [keyIn('x'.repeat(41)), 'merchant_uid'],
@@ -147,9 +147,11 @@ describe('POST /subscribe/payments/onetime', () => {
 });
 
 describe('POST /subscribe/payments/again', () => {
-  it('answers an unknown customer_uid with V1\'s message', async () => {
+  it('answers an unknown customer_uid with V1\'s message and code -1, recording nothing', async () => {
     const res = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'nobody', merchant_uid: 'a_1', amount: 1000, name: 'x' } });
-    expect(res.body).toEqual({ code: 1, message: '등록되지 않은 구매자입니다.', response: null });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ code: -1, message: '등록되지 않은 구매자입니다.', response: null });
+    expect(await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', 'a_1').execute()).toEqual([]);
   });
 
   it('declines charges on a key whose card fails later (10NN rule), with code 0 and status failed', async () => {
@@ -165,7 +167,7 @@ describe('POST /subscribe/payments/again', () => {
   it('never charges another merchant\'s billing key', async () => {
     await pier.call('POST', '/subscribe/customers/mine', { token: m.token, body: { card_number: good, expiry: '2030-12' } });
     const res = await pier.call('POST', '/subscribe/payments/again', { token: other.token, body: { customer_uid: 'mine', merchant_uid: 'steal', amount: 1000, name: 'x' } });
-    expect(res.body.code).toBe(1);
+    expect(res.body.code).toBe(-1);
     expect(res.body.message).toBe('등록되지 않은 구매자입니다.');
   });
 });

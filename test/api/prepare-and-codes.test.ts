@@ -56,7 +56,7 @@ describe('POST /payments/prepare', () => {
       [{ merchant_uid: 'pre_bad_1', amount: 0 }, 'amount'],
       [{ merchant_uid: 'pre_bad_2', amount: -100 }, 'amount'],
       [{ merchant_uid: 'pre_bad_3', amount: 10.5 }, 'amount'],
-      [{ merchant_uid: 'pre_bad_4', amount: '1000' }, 'amount'],
+      [{ merchant_uid: 'pre_bad_4', amount: '1000.5' }, 'amount'],
       [{ merchant_uid: 'pre_bad_5', amount: 100_000_000_001 }, 'amount'],
       [{ merchant_uid: 'pre_bad_6' }, 'amount'],
       [{ amount: 1000 }, 'merchant_uid'],
@@ -202,15 +202,13 @@ describe('POST /vbanks', () => {
     ...extra,
   });
 
-  it('answers 501 for the JTNET channel: a virtual account by API needs a PG contract', async () => {
+  it('refuses for the JTNET channel like V1 refuses a channel without a vbank contract (HTTP 200, code 1)', async () => {
     for (const body of [vbank(), vbank({ pg: 'jtnet' }), vbank({ pg: 'jtnet.tpaytest2m' })]) {
       const res = await pier.call('POST', '/vbanks', { token: m.token, body });
-      expect(res.status).toBe(501);
+      expect(res.status).toBe(200);
       expect(res.body.code).toBe(1);
       expect(res.body.response).toBeNull();
-      expect(res.body.message).toContain('계약이 필요합니다');
-      expect(res.body.message).toContain('not supported by this PG');
-      expect(res.body.message).toContain('jtnet');
+      expect(res.body.message).toMatch(/^jtnet\(tpaytest\dm\)는 가상계좌 발급 API를 지원하지 않습니다\. PG사와 별도 계약이 필요합니다\.$/);
     }
     const rows = await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', 'vb_1').execute();
     expect(rows).toEqual([]);

@@ -79,7 +79,7 @@ describe('iamport-rest-client-nodejs against Pier', () => {
     expect(read.data.response).toMatchObject({ customer_uid: 'client_customer_1', card_code: '366' });
 
     const missing = await failureOf(Customers.getBillingKey({ customer_uid: 'nobody' }).request(iamport));
-    expect(missing.code).toBe(-1);
+    expect(missing).toEqual({ code: 1, message: '요청하신 customer_uid(nobody)로 등록된 정보를 찾을 수 없습니다.', response: null });
   });
 
   let onetimeImpUid = '';

@@ -21,7 +21,14 @@ const cardFor = (lastFour: string, extra: Partial<CardInput> = {}): CardInput =>
   pwd2digit: '12',
   ...extra,
 });
-const issuer = (nn: string): ExpectedDecline => ({ reason: `issuer ${nn}`, code: nn, message: ISSUER_REASONS[nn]! });
+/** issuer reasons that say the card data is wrong: tPay refuses those at authentication */
+const AUTHENTICATION_REASONS = ['04', '14', '19', '23', '48', '51', '52'];
+const issuer = (nn: string): ExpectedDecline => ({
+  reason: `issuer ${nn}`,
+  code: nn,
+  message: ISSUER_REASONS[nn]!,
+  stage: AUTHENTICATION_REASONS.includes(nn) ? 'authentication' : 'approval',
+});
 
 async function closedPort(): Promise<number> {
   const srv = createServer();
@@ -64,13 +71,14 @@ const harness = (): ScenarioHarness => ({
       ...TEST_DECLINE_CODES.map((nn) => ({ ...cardFor(`00${nn}`), expect: issuer(nn) })),
       {
         ...cardFor('4242', { number: testCardNumber({ kftcCode: '366', lastFour: '4242' }).slice(0, 15) + '0' }),
-        expect: { reason: 'Luhn failure', code: '14', message: '카드번호 오류' },
+        expect: { reason: 'Luhn failure', code: '14', message: '유효하지않은 카드번호를 입력하셨습니다.', stage: 'authentication' },
       },
-      { ...cardFor('4242', { expiryYear: 2025, expiryMonth: 12 }), expect: { reason: 'expired', code: '04', message: '유효기간 만료(기간오류)' } },
-      { ...cardFor('4242', { birth: '999999' }), expect: { reason: 'birth 999999', code: '51', message: '주민(사업자)번호/생년월일 상이' } },
-      { ...cardFor('4242', { pwd2digit: '99' }), expect: { reason: 'password 99', code: '19', message: '비밀번호 상이' } },
+      { ...cardFor('4242', { expiryYear: 2025, expiryMonth: 12 }), expect: { reason: 'expired', code: '04', message: '유효기간 만료(기간오류)', stage: 'authentication' } },
+      { ...cardFor('4242', { birth: '999999' }), expect: { reason: 'birth 999999', code: '51', message: '주민(사업자)번호/생년월일 상이', stage: 'authentication' } },
+      { ...cardFor('4242', { pwd2digit: '99' }), expect: { reason: 'password 99', code: '19', message: '비밀번호 상이', stage: 'authentication' } },
       {
-        number: testCardNumber({ prefix: '411111', lastFour: '1111' }),
+        // the simulator's overseas trigger: any number ending in 3051
+        number: testCardNumber({ prefix: '411111', lastFour: '3051' }),
         expiryYear: 2030,
         expiryMonth: 12,
         expect: { reason: 'overseas Visa', code: '3051', message: '해외카드 거래불가' },

@@ -17,6 +17,8 @@ export interface ExpectedDecline {
   reason: string;
   code: string;
   message: string;
+  /** charges only: card data that fails authentication, or a valid card the issuer declined (default) */
+  stage?: 'authentication' | 'approval';
 }
 
 export interface ScenarioHarness {
@@ -141,7 +143,7 @@ export const scenarios: Scenario[] = [
         const r = await h.connector.chargeKeyIn(h.channel, card, order(h, 1000));
         expect({ reason: card.expect.reason, r }).toEqual({
           reason: card.expect.reason,
-          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: expect.anything() },
+          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: expect.anything(), stage: card.expect.stage ?? 'approval' },
         });
         if (r.outcome === 'declined' && r.pgTid) expect(await h.pgRecord(r.pgTid)).toMatchObject({ status: 'failed', cancelledAmount: 0 });
       }
@@ -170,7 +172,7 @@ export const scenarios: Scenario[] = [
         const r = await h.connector.chargeBillingKey(h.channel, key.billingKey, order(h, 10000));
         expect({ reason: card.expect.reason, r }).toEqual({
           reason: card.expect.reason,
-          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: expect.any(String) },
+          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: expect.any(String), stage: card.expect.stage ?? 'approval' },
         });
       }
     },
@@ -188,7 +190,7 @@ export const scenarios: Scenario[] = [
             : await h.connector.chargeBillingKey(h.channel, key.billingKey, req);
         expect({ reason: c.expect.reason, r }).toEqual({
           reason: c.expect.reason,
-          r: { outcome: 'declined', code: c.expect.code, message: c.expect.message, pgTid: expect.anything() },
+          r: { outcome: 'declined', code: c.expect.code, message: c.expect.message, pgTid: expect.anything(), stage: c.expect.stage ?? 'approval' },
         });
       }
     },
@@ -310,6 +312,7 @@ export const scenarios: Scenario[] = [
         code: h.cards.systemError.expect.code,
         message: h.cards.systemError.expect.message,
         pgTid: expect.anything(),
+        stage: 'approval',
       });
       expect(await h.connector.inquire(h.channel, { moid: req.moid, aroundMs: h.nowMs() })).toMatchObject({ found: true, state: 'failed' });
     },

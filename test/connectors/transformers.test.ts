@@ -188,13 +188,25 @@ describe('response mappers', () => {
   it('surfaces the issuer code and message of a decline, else tPay\'s own', () => {
     expect(
       fromPaymentResponse({ result_cd: '3095', result_msg: '카드사 실패 응답', error_cd: '54', error_msg: '잔액부족', tid: 'T2' }, req, 'm', 0),
-    ).toEqual({ outcome: 'declined', code: '54', message: '잔액부족', pgTid: 'T2' });
+    ).toEqual({ outcome: 'declined', code: '54', message: '잔액부족', pgTid: 'T2', stage: 'approval' });
     expect(fromPaymentResponse({ result_cd: 'A127', result_msg: '주문번호 중복 오류' }, req, 'm', 0)).toEqual({
       outcome: 'declined',
       code: 'A127',
       message: '주문번호 중복 오류',
       pgTid: null,
+      stage: 'approval',
     });
+  });
+
+  it('tells card data that fails authentication (number, expiry, password, birth date) from an issuer\'s decline', () => {
+    const decline = (r: Record<string, string>) => fromPaymentResponse({ result_msg: 'x', tid: 'T', ...r } as never, req, 'm', 0);
+    for (const r of [{ result_cd: '3011', error_cd: '14' }, { result_cd: '3021' }, { result_cd: '3021', error_cd: '04' }] as Array<Record<string, string>>) {
+      expect(decline(r)).toMatchObject({ outcome: 'declined', stage: 'authentication' });
+    }
+    for (const nn of ['04', '14', '19', '23', '48', '51', '52']) expect(decline({ result_cd: '3095', error_cd: nn })).toMatchObject({ stage: 'authentication' });
+    for (const nn of ['01', '02', '16', '26', '49', '54']) expect(decline({ result_cd: '3095', error_cd: nn })).toMatchObject({ stage: 'approval' });
+    expect(decline({ result_cd: '3051' })).toMatchObject({ stage: 'approval' });
+    expect(decline({ result_cd: '9999' })).toMatchObject({ stage: 'approval' });
   });
 
   it('treats an approval without tid or with another amount as a bad, in-doubt answer', () => {

@@ -139,7 +139,8 @@ describe.skipIf(!HAS_CHROMIUM)('merchant console in a real browser', () => {
     expect(await page.textContent('.alert.ok')).toContain('빌링키를 삭제했습니다');
     expect(await page.locator('#billing-table').count()).toBe(0);
     const gone = await e.pier.call('GET', '/subscribe/customers/browser_customer_1', { token: await e.token(alice.merchant) });
-    expect(gone.status).toBe(404);
+    // V1 answers an unknown customer_uid with HTTP 200 and code 1 (docs/decisions/0011)
+    expect(gone.body).toEqual({ code: 1, message: '요청하신 customer_uid(browser_customer_1)로 등록된 정보를 찾을 수 없습니다.', response: null });
   });
 
   it('keeps merchants apart, answers nothing without a session, and refuses requests without the CSRF token', async () => {

@@ -156,7 +156,7 @@ describe('POST /subscribe/payments/schedule', () => {
 
     const dupExisting = await schedule(m, { customer_uid: 'sub_err', schedules: [{ merchant_uid: 'sub_1_m1', schedule_at: now() + HOUR, amount: 1000, name: 'x' }] });
     expect(dupExisting.body).toMatchObject({ code: 1, response: null });
-    expect(dupExisting.body.message).toContain('duplicate merchant_uid');
+    expect(dupExisting.body.message).toBe('이미 예약된 merchant_uid입니다: sub_1_m1');
     // nothing of a refused request is recorded
     expect(await pier.store.db.selectFrom('payment_schedules').select('id').where('merchant_uid', 'in', ['e_1', 'e_2']).execute()).toEqual([]);
 
@@ -169,7 +169,7 @@ describe('POST /subscribe/payments/schedule', () => {
     expect(cardFail.body).toMatchObject({ code: 1, response: null });
     expect(cardFail.body.message).toMatch(/^카드정보 확인에 실패하였습니다\. \[/);
 
-    const bad = await schedule(m, { customer_uid: 'sub_err', schedules: [{ merchant_uid: 'e_5', schedule_at: now() + HOUR, amount: '1000', name: 'x' }] });
+    const bad = await schedule(m, { customer_uid: 'sub_err', schedules: [{ merchant_uid: 'e_5', schedule_at: now() + HOUR, amount: '1,000', name: 'x' }] });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('amount');
     const none = await schedule(m, { customer_uid: 'sub_err', schedules: [] });
@@ -230,10 +230,12 @@ describe('running schedules', () => {
     expect(s).toMatchObject({ schedule_status: 'executed', payment_status: 'paid' });
 
     const paidAgain = await pier.call('POST', '/subscribe/payments/schedule/run_decl_a/reschedule', { token: m.token, body: { schedule_at: now() + HOUR } });
-    expect(paidAgain.status).toBe(400);
-    expect(paidAgain.body.code).toBe(1);
+    // a business refusal, as V1 (issue #11): HTTP 200, code 1
+    expect(paidAgain.status).toBe(200);
+    expect(paidAgain.body).toEqual({ code: 1, message: '이미 결제된 예약결제입니다.', response: null });
     const retryPaid = await pier.call('POST', '/subscribe/payments/schedule/run_decl_a/retry', { token: m.token });
-    expect(retryPaid.status).toBe(400);
+    expect(retryPaid.status).toBe(200);
+    expect(retryPaid.body).toEqual({ code: 1, message: '이미 결제된 예약결제입니다.', response: null });
 
     // retry: declined again answers the failed Payment with code 0, as V1
     await key(m, 'run_retry', failsLater);
@@ -266,7 +268,7 @@ describe('running schedules', () => {
     expect((await pier.call('GET', '/subscribe/payments/schedule/run_put_a', { token: m.token })).body.response.schedule_status).toBe('executed');
     const executed = await pier.call('PUT', '/subscribe/payments/schedule/run_put_a', { token: m.token, body: { schedule_at: now() + HOUR } });
     expect(executed.status).toBe(400);
-    expect(executed.body.message).toContain('already executed');
+    expect(executed.body.message).toBe('이미 결제된 예약결제입니다.');
     const unknown = await pier.call('PUT', '/subscribe/payments/schedule/nope', { token: m.token, body: { schedule_at: now() + HOUR } });
     expect(unknown.status).toBe(404);
   });

@@ -110,8 +110,12 @@ describe('gen_billkey', () => {
     expect((await ledger()).billingKeys).toHaveLength(0);
   });
 
-  it('refuses overseas cards by default', async () => {
-    const r = await call('gen_billkey', { ...auth(BILLING), card_num: testCardNumber({ prefix: '411111', lastFour: '1111' }), card_exp: '3012' });
+  it('issues keys for Visa and Mastercard numbers by default (BC as issuer), and refuses a number ending in 3051 as overseas', async () => {
+    const visa = await call('gen_billkey', { ...auth(BILLING), card_num: '4092023012345677', card_exp: '3012' });
+    expect(visa).toMatchObject({ result_cd: '0000', card_code: '01', card_num: '409202******5677' });
+    const master = await call('gen_billkey', { ...auth(BILLING), card_num: testCardNumber({ prefix: '540000', lastFour: '4242' }), card_exp: '3012' });
+    expect(master).toMatchObject({ result_cd: '0000' });
+    const r = await call('gen_billkey', { ...auth(BILLING), card_num: testCardNumber({ prefix: '411111', lastFour: '3051' }), card_exp: '3012' });
     expect(r).toEqual({ result_cd: '3051', result_msg: '해외카드 거래불가' });
   });
 

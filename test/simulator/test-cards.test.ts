@@ -49,7 +49,21 @@ describe('cardFacts', () => {
     for (const code of spec) expect(cardFacts(testCardNumber({ kftcCode: code, lastFour: '4242' })).kftcCode).toBe(code);
   });
 
-  it('maps overseas brand prefixes to PortOne overseas codes', () => {
+  it('treats brand numbers as ordinary cards of an unnamed Korean issuer (BC) by default', () => {
+    // Korean issuers issue Visa, Mastercard, JCB and Amex cards; merchants test with such numbers
+    for (const pan of ['4092023012345677', testCardNumber({ prefix: '540000', lastFour: '4242' }), testCardNumber({ prefix: '370000', lastFour: '4242' })]) {
+      expect(cardFacts(pan)).toEqual({ overseas: false, kftcCode: '361', cardType: 0 });
+      expect(cardFacts(pan, 'approve')).toEqual({ overseas: false, kftcCode: '361', cardType: 0 });
+    }
+  });
+
+  it('makes any number ending in 3051 an overseas card, whatever its prefix', () => {
+    expect(cardFacts(testCardNumber({ prefix: '411111', lastFour: '3051' }))).toEqual({ overseas: true, kftcCode: '10005', cardType: 0 });
+    expect(cardFacts(testCardNumber({ prefix: '620000', lastFour: '3051' }))).toEqual({ overseas: true, kftcCode: '10001', cardType: 0 });
+    expect(cardFacts(testCardNumber({ kftcCode: '366', lastFour: '3051' }))).toMatchObject({ overseas: true });
+  });
+
+  it('with overseasCards "decline", maps brand prefixes to PortOne overseas codes and refuses them', () => {
     const cases: Array<[string, string]> = [
       ['411111', '10005'],
       ['510000', '10004'],
@@ -61,7 +75,7 @@ describe('cardFacts', () => {
       ['620000', '10001'],
     ];
     for (const [prefix, code] of cases) {
-      expect(cardFacts(testCardNumber({ prefix, lastFour: '4242' }))).toEqual({ overseas: true, kftcCode: code, cardType: 0 });
+      expect(cardFacts(testCardNumber({ prefix, lastFour: '4242' }), 'decline')).toEqual({ overseas: true, kftcCode: code, cardType: 0 });
     }
   });
 
@@ -132,13 +146,13 @@ describe('validateCard (natural validation)', () => {
     expect(validateCard(good, JAN_15_2026)).toBeNull();
   });
 
-  it('a Luhn failure is 14 카드번호 오류', () => {
+  it('a Luhn failure is 14, worded like PortOne\'s demo PG (유효하지않은 카드번호)', () => {
     const bad = good.cardNum.slice(0, 15) + String((Number(good.cardNum[15]) + 1) % 10);
     expect(validateCard({ ...good, cardNum: bad }, JAN_15_2026)).toEqual({
       resultCd: '3011',
-      resultMsg: '카드번호 오류',
+      resultMsg: '유효하지않은 카드번호를 입력하셨습니다.',
       errorCd: '14',
-      errorMsg: '카드번호 오류',
+      errorMsg: '유효하지않은 카드번호를 입력하셨습니다.',
     });
   });
 

@@ -1,5 +1,6 @@
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
+import certificationsImpUid from './certifications.imp-uid.js';
 import codes from './codes.js';
 import paymentsCancel from './payments.cancel.js';
 import paymentsFind from './payments.find.js';
@@ -47,6 +48,7 @@ export async function registerRoutes(app: PierApp, deps: Deps, opts: { simulator
     paymentsCancel,
     paymentsPrepare,
     codes,
+    certificationsImpUid,
     vbanks,
     subscribePaymentsSchedule,
     subscribePaymentsUnschedule,

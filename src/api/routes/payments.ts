@@ -22,7 +22,7 @@ export default function route(app: PierApp, deps: Deps) {
       const impUids = asArray(req.query.imp_uid);
       const merchantUids = asArray(req.query.merchant_uid);
       if (impUids.length + merchantUids.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: imp_uid[] 또는 merchant_uid[]');
-      if (impUids.length + merchantUids.length > 100) throw new ApiError('invalid_parameter', 'imp_uid[] and merchant_uid[] together: at most 100 ids');
+      if (impUids.length + merchantUids.length > 100) throw new ApiError('invalid_parameter', 'imp_uid[]와 merchant_uid[]는 합쳐서 최대 100개까지 조회할 수 있습니다.');
       const { payments, missing } = await getPayments(deps, merchantOf(req), impUids, merchantUids);
       if (payments.length === 0) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
       if (missing) reply.status(207);

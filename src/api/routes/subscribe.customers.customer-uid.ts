@@ -2,16 +2,29 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys.js';
-import { ok } from '../errors.js';
+import { ApiError, ok } from '../errors.js';
 import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString } from '../schemas.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
 
 const Params = Type.Object({ customer_uid: CustomerUid });
 
+/**
+ * V1 answers GET/DELETE of an unknown customer_uid as a business refusal (HTTP 200, code 1), not
+ * with the schema's 404: every client test run against V1 expects that (docs/decisions/0011).
+ */
+async function asV1Refusal<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof ApiError && err.kind === 'not_found') throw new ApiError('refused', err.message, err.detail);
+    throw err;
+  }
+}
+
 /** GET, POST, DELETE /subscribe/customers/{customer_uid} — billing keys. */
 export default function route(app: PierApp, deps: Deps) {
   app.get('/subscribe/customers/:customer_uid', { schema: { tags: ['billing keys'], summary: 'Get a billing key', params: Params } }, async (req) =>
-    ok(await getCustomer(deps, merchantOf(req), req.params.customer_uid)),
+    ok(await asV1Refusal(getCustomer(deps, merchantOf(req), req.params.customer_uid))),
   );
 
   app.post(
@@ -49,6 +62,6 @@ export default function route(app: PierApp, deps: Deps) {
         querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 256 })), extra: Type.Optional(Type.Object({})) }),
       },
     },
-    async (req) => ok(await deleteBillingKey(deps, merchantOf(req), req.params.customer_uid)),
+    async (req) => ok(await asV1Refusal(deleteBillingKey(deps, merchantOf(req), req.params.customer_uid))),
   );
 }

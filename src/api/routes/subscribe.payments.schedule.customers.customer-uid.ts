@@ -28,7 +28,7 @@ export function customerSchedulesRoute(app: PierApp, deps: Deps, path: string, t
     },
     async (req) => {
       const q = req.query;
-      if (q.from === undefined || q.to === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: from, to (from and to are required)');
+      if (q.from === undefined || q.to === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: from, to');
       return ok(
         await listSchedules(deps, merchantOf(req), {
           customerUid: req.params.customer_uid,

@@ -30,7 +30,7 @@ export default function route(app: PierApp, deps: Deps) {
       },
     },
     async (req) => {
-      if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at (schedule_at is required)');
+      if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at');
       return ok(await updateScheduleAt(deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
     },
   );

@@ -44,9 +44,9 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const b = req.body;
-      if (b.card_number && !b.expiry) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: expiry (expiry is required with card_number)');
+      if (b.card_number && !b.expiry) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: expiry');
       // channel_key only picks the channel of a new billing key (V1); Pier picks channels by `pg`
-      if (b.channel_key && b.card_number) throw new ApiError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요. (channel_key not supported; use pg)');
+      if (b.channel_key && b.card_number) throw new ApiError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요.');
       const card = b.card_number && b.expiry ? cardFromBody({ card_number: b.card_number, expiry: b.expiry, birth: b.birth, pwd_2digit: b.pwd_2digit, cvc: b.cvc }) : null;
       return ok(
         await createSchedules(deps, merchantOf(req), {
@@ -78,10 +78,10 @@ export default function route(app: PierApp, deps: Deps) {
     async (req) => {
       const q = req.query;
       if (q.schedule_from === undefined || q.schedule_to === undefined) {
-        throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_from, schedule_to (schedule_from and schedule_to are required)');
+        throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_from, schedule_to');
       }
       if (q.schedule_to > threeMonthsAfter(q.schedule_from)) {
-        throw new ApiError('invalid_parameter', 'schedule_from ~ schedule_to 조회 기간은 최대 3개월입니다. (the period spans more than 3 months)');
+        throw new ApiError('invalid_parameter', 'schedule_from ~ schedule_to 조회 기간은 최대 3개월입니다.');
       }
       return ok(
         await listSchedules(deps, merchantOf(req), {

@@ -15,7 +15,8 @@ export default function route(app: PierApp, deps: Deps) {
         tags: ['auth'],
         summary: 'Issue an access token',
         security: [],
-        body: Type.Object({ imp_key: Type.Optional(Type.String({ maxLength: 200 })), imp_secret: Type.Optional(Type.String({ maxLength: 500 })) }),
+        // null is how clients send an unset key (node-iamporter `getToken(null, null)`): V1 names the missing parameters
+        body: Type.Object({ imp_key: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), imp_secret: Type.Optional(Type.Union([Type.String({ maxLength: 500 }), Type.Null()])) }),
       },
     },
     async (req) => {

@@ -23,7 +23,7 @@ export default function route(app: PierApp, deps: Deps) {
         body: Type.Object({
           merchant_uid: MerchantUid,
           amount: Amount,
-          vbank_code: Type.String({ pattern: '^[0-9]{3}$' }),
+          vbank_code: Type.String({ pattern: '^[0-9]{2,3}$' }), // older clients send V1's two-digit codes ('03')
           vbank_due: Type.Integer({ minimum: 0 }),
           vbank_holder: OptString(40),
           name: OptString(200),
@@ -37,12 +37,10 @@ export default function route(app: PierApp, deps: Deps) {
     async (req) => {
       const channel = await resolveChannel(deps, merchantOf(req), req.body.pg, 'api');
       if (!channel.connector.capabilities.vbankApi) {
-        throw new ApiError(
-          'not_supported',
-          `${channel.row.provider}(${channel.row.mid})는 가상계좌 발급 API를 지원하지 않습니다. PG사와 별도 계약이 필요합니다. (virtual accounts by API are not supported by this PG; use the payment window with pay_method 'vbank')`,
-        );
+        // V1 answers a channel without a virtual-account contract as a business refusal (docs/decisions/0011)
+        throw new ApiError('refused', `${channel.row.provider}(${channel.row.mid})는 가상계좌 발급 API를 지원하지 않습니다. PG사와 별도 계약이 필요합니다.`);
       }
-      throw new ApiError('not_supported', 'POST /vbanks is not implemented for any connector yet');
+      throw new ApiError('not_supported', '가상계좌 발급 API는 아직 지원하지 않습니다.');
     },
   );
 
@@ -60,7 +58,7 @@ export default function route(app: PierApp, deps: Deps) {
       const p = await findOpenVbank(deps, merchantOf(req), req.params.imp_uid);
       throw new ApiError(
         'not_supported',
-        `${p.pg_provider}(${p.pg_id})는 가상계좌 정보 변경을 지원하지 않습니다. (changing a virtual account is not supported by this PG; V1 offers it for settle only)`,
+        `${p.pg_provider}(${p.pg_id})는 가상계좌 정보 변경을 지원하지 않습니다.`,
       );
     },
   );

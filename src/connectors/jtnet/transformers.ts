@@ -314,6 +314,19 @@ function amountOf(raw: string | undefined): number | null {
 }
 
 /** The PG's decline code and message: the issuer's when it gave one, else tPay's own. */
+/**
+ * tPay checks the card data before it asks the issuer to approve (spec jtnet.md §4: a wrong number,
+ * expiry or password fails at authentication; limits and lost cards fail at approval). These codes
+ * name card data that does not authenticate: 3011 card number, 3021 expiry, and issuer reasons
+ * 04/23 expiry, 14/48 number, 19 password, 51/52 birth date.
+ */
+const AUTHENTICATION_RESULT_CODES: ReadonlySet<string> = new Set(['3011', '3021']);
+const AUTHENTICATION_REASONS: ReadonlySet<string> = new Set(['04', '14', '19', '23', '48', '51', '52']);
+
+function declineStage(r: TpayResponseBase): 'authentication' | 'approval' {
+  return AUTHENTICATION_RESULT_CODES.has(r.result_cd) || (r.error_cd && AUTHENTICATION_REASONS.has(r.error_cd)) ? 'authentication' : 'approval';
+}
+
 function declineOf(r: TpayResponseBase): { code: string; message: string } {
   if (r.error_cd) return { code: r.error_cd, message: r.error_msg || r.result_msg || '' };
   return { code: r.result_cd, message: r.result_msg || '' };
@@ -466,7 +479,7 @@ export function fromPaymentResponse(
   mid: string,
   nowSeconds: number,
 ): ChargeResult {
-  if (r.result_cd !== TPAY_OK) return { outcome: 'declined', ...declineOf(r), pgTid: r.tid || null };
+  if (r.result_cd !== TPAY_OK) return { outcome: 'declined', ...declineOf(r), pgTid: r.tid || null, stage: declineStage(r) };
   if (!r.tid || !r.app_no) throw badResponse('tPay approval without tid or app_no');
   const paid = amountOf(r.paid_amt);
   if (paid !== null && paid !== req.amount) {

@@ -11,9 +11,10 @@
 export class PaymentOutcomeUnknownError extends Error {
   override name = 'PaymentOutcomeUnknownError';
   constructor(readonly impUid: string) {
-    super(
-      `PG사 응답을 받지 못해 결제 결과를 확인 중입니다. 잠시 후 imp_uid로 결제 내역을 조회하세요. 결과가 확정되면 웹훅(paid 또는 failed)이 전송됩니다. ` +
-        `(the PG's answer was lost; the outcome is being confirmed with the PG: look up imp_uid ${impUid}) (imp_uid: ${impUid})`,
-    );
+    super(`PG사 응답을 받지 못해 결제 결과를 확인 중입니다. 결과가 확정되면 웹훅(paid 또는 failed)이 전송되니, 잠시 후 결제 내역을 조회하세요. (imp_uid: ${impUid})`);
+  }
+  /** Pier's English explanation (the `x-pier-detail` header; `message` stays Korean) */
+  get detail(): string {
+    return `the PG's answer was lost; the outcome is being confirmed with the PG: look up imp_uid ${this.impUid}`;
   }
 }

@@ -35,7 +35,10 @@ export interface TpaySimulatorOptions {
   slowResponseMs?: number;
   /** charges below this amount decline with 13 금액 오류 (default 100; NICE uses 1000) */
   minimumAmount?: number;
-  /** overseas brand cards (4…, 51–55…, 34/37…, 35…, 36…, 62…): `decline` (default) or `approve` */
+  /**
+   * brand cards (4…, 51–55…, 34/37…, 35…, 36…, 62…): `approve` (default: Korean issuers issue them) or
+   * `decline` as overseas cards (`3051`). A card ending in `3051` is refused as overseas either way.
+   */
   overseasCards?: 'decline' | 'approve';
   /** a payment window left open longer than this can no longer be submitted (default 30 minutes) */
   windowTtlMs?: number;
@@ -99,7 +102,7 @@ export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = asy
     clock,
     slowResponseMs: opts.slowResponseMs ?? 60_000,
     minimumAmount: opts.minimumAmount ?? 100,
-    overseasCards: opts.overseasCards ?? 'decline',
+    overseasCards: opts.overseasCards ?? 'approve',
     publicUrl: opts.publicUrl,
   });
   await tpayReceiptRoutes(app, { ledger });
@@ -107,7 +110,7 @@ export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = asy
     ledger,
     clock,
     minimumAmount: opts.minimumAmount ?? 100,
-    overseasCards: opts.overseasCards ?? 'decline',
+    overseasCards: opts.overseasCards ?? 'approve',
     windowTtlMs: opts.windowTtlMs ?? 30 * 60_000,
     netCancelUnconfirmedMs: opts.netCancelUnconfirmedMs ?? 0,
     noticeTimeoutMs: opts.noticeTimeoutMs ?? 10_000,

@@ -27,7 +27,7 @@ const app = createTpaySimulator({
   dbFile,
   slowResponseMs: intEnv('TPAY_SIM_SLOW_MS', 60_000),
   minimumAmount: intEnv('TPAY_SIM_MIN_AMOUNT', 100),
-  overseasCards: process.env.TPAY_SIM_OVERSEAS === 'approve' ? 'approve' : 'decline',
+  overseasCards: process.env.TPAY_SIM_OVERSEAS === 'decline' ? 'decline' : 'approve',
   netCancelUnconfirmedMs: intEnv('TPAY_SIM_NET_CANCEL_MS', 0),
   publicUrl: process.env.TPAY_SIM_PUBLIC_URL || undefined,
   logger: { level: process.env.TPAY_SIM_LOG_LEVEL || 'info' },

@@ -21,6 +21,7 @@ import {
   ISSUER_REASONS,
   lastFourRule,
   OVERSEAS_REFUSED,
+  type OverseasCards,
   RESULT,
   SYSTEM_ERROR,
   validateCard,
@@ -35,8 +36,8 @@ export interface TpayRoutesOptions {
   slowResponseMs: number;
   /** charges below this amount decline with 13 */
   minimumAmount: number;
-  /** overseas brands: refused with 3051 (default) or treated like domestic cards */
-  overseasCards: 'decline' | 'approve';
+  /** brand cards: ordinary domestic cards (default) or refused with 3051 like cards ending in 3051 */
+  overseasCards: OverseasCards;
   /** where buyers reach the simulator (receipt URLs); default: the address the caller used */
   publicUrl?: string;
 }
@@ -205,7 +206,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
   }
 
   function describeCard(pan: string): ChargeCard & { overseas: boolean } {
-    const facts = cardFacts(pan);
+    const facts = cardFacts(pan, o.overseasCards);
     return { masked: maskCardNumber(pan), company: company(facts.kftcCode), cardType: facts.cardType, overseas: facts.overseas };
   }
 
@@ -321,7 +322,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       );
       if (refusal) return { body: failure(refusal) };
       const card = describeCard(cardNum);
-      if (card.overseas && o.overseasCards === 'decline') return { body: failure(OVERSEAS_REFUSED) };
+      if (card.overseas) return { body: failure(OVERSEAS_REFUSED) };
       const rule = lastFourRule(cardNum);
       if (rule.issue.kind === 'decline') return { body: failure(issuerDecline(rule.issue.nn)) };
       if (rule.issue.kind === 'system_error') return { body: failure(SYSTEM_ERROR) };
@@ -371,7 +372,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       const card = describeCard(cardNum);
       const refusal =
         validateCard({ cardNum, cardExp, cardPwd: field(body, 'card_pwd'), buyerAuthNum: field(body, 'buyer_auth_num') }, clock.now()) ??
-        (card.overseas && o.overseasCards === 'decline' ? OVERSEAS_REFUSED : null) ??
+        (card.overseas ? OVERSEAS_REFUSED : null) ??
         checkAmountAndQuota(amount, quota, o.minimumAmount);
       const byCard = lastFourRule(cardNum).charge;
       return settleCharge(merchant, {

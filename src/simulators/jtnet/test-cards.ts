@@ -95,6 +95,7 @@ export type Behaviour =
 const APPROVE: Behaviour = { kind: 'approve' };
 
 export interface CardFacts {
+  /** refused as an overseas card (`3051 해외카드 거래불가`) */
   overseas: boolean;
   /** KFTC code (or PortOne's 1000x code for overseas brands) */
   kftcCode: string;
@@ -114,8 +115,23 @@ const OVERSEAS_PREFIXES: ReadonlyArray<[RegExp, string]> = [
   [/^62/, '10001'], // UnionPay
 ];
 
-/** Issuer and card type from the PAN shape `9CCC-T…` (spec §6.1). */
-export function cardFacts(pan: string): CardFacts {
+/** Last four digits that make any card an overseas card the PG refuses: the digits of `3051`, tPay's code for it. */
+export const OVERSEAS_LAST_FOUR = '3051';
+
+/** How the simulator treats Visa/Master/Amex/JCB/Diners/UnionPay numbers that do not end in `3051`. */
+export type OverseasCards = 'approve' | 'decline';
+
+/**
+ * Issuer and card type from the PAN (spec §6.1). `9CCC-T…` names the KFTC issuer. Korean issuers
+ * issue Visa, Mastercard, JCB and Amex cards, so by default a brand number is an ordinary domestic
+ * card whose issuer the number does not tell: BC. A number ending in `3051` is an overseas card
+ * (the refusal trigger), and `overseasCards: 'decline'` treats every brand number as overseas.
+ */
+export function cardFacts(pan: string, overseasCards: OverseasCards = 'approve'): CardFacts {
+  const brand = OVERSEAS_PREFIXES.find(([re]) => re.test(pan))?.[1];
+  if (pan.endsWith(OVERSEAS_LAST_FOUR) || (brand && overseasCards === 'decline')) {
+    return { overseas: true, kftcCode: brand ?? '10005', cardType: 0 };
+  }
   if (pan.startsWith('9')) {
     const ccc = pan.slice(1, 4);
     return {
@@ -123,9 +139,6 @@ export function cardFacts(pan: string): CardFacts {
       kftcCode: DOMESTIC_KFTC_CODES.includes(ccc) ? ccc : FALLBACK_KFTC_CODE,
       cardType: pan[4] === '1' ? 1 : 0,
     };
-  }
-  for (const [re, code] of OVERSEAS_PREFIXES) {
-    if (re.test(pan)) return { overseas: true, kftcCode: code, cardType: 0 };
   }
   return { overseas: false, kftcCode: FALLBACK_KFTC_CODE, cardType: 0 };
 }
@@ -166,6 +179,9 @@ export function amountTrigger(amount: number): Behaviour {
   return APPROVE;
 }
 
+/** A PAN that fails the Luhn check or is not 13–19 digits. */
+export const INVALID_CARD_NUMBER = '유효하지않은 카드번호를 입력하셨습니다.';
+
 export interface CardFields {
   /** digits only */
   cardNum: string;
@@ -200,7 +216,8 @@ export function isExpired(cardExp: string, nowMs: number): boolean {
  */
 export function validateCard(card: CardFields, nowMs: number): TpayFailure | null {
   if (!/^\d{13,19}$/.test(card.cardNum) || !luhnValid(card.cardNum)) {
-    return { resultCd: RESULT.cardNumber, resultMsg: '카드번호 오류', errorCd: '14', errorMsg: ISSUER_REASONS['14']! };
+    // wording of PortOne's demo PG (NICE F112), which V1 client tests match on
+    return { resultCd: RESULT.cardNumber, resultMsg: INVALID_CARD_NUMBER, errorCd: '14', errorMsg: INVALID_CARD_NUMBER };
   }
   if (!parseCardExp(card.cardExp)) {
     return { resultCd: RESULT.expiry, resultMsg: '유효기간 오류', errorCd: null, errorMsg: null };

@@ -20,6 +20,7 @@ import {
   issuerDecline,
   lastFourRule,
   OVERSEAS_REFUSED,
+  type OverseasCards,
   RESULT,
   SYSTEM_ERROR,
   testCardNumber,
@@ -34,7 +35,7 @@ export interface TpayWindowOptions {
   ledger: TpayLedger;
   clock: Clock;
   minimumAmount: number;
-  overseasCards: 'decline' | 'approve';
+  overseasCards: OverseasCards;
   /** a window left open longer than this cannot be submitted (default 30 minutes) */
   windowTtlMs: number;
   /** net-cancel window approvals not acknowledged by resultConfirm after this long; 0 = never */
@@ -292,10 +293,10 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     if (!pwd || !/^\d{2}$/.test(pwd)) return again(en ? 'Enter the first 2 digits of the card PIN.' : '카드 비밀번호 앞 2자리를 입력해 주세요.', keep);
     if (!/^\d{1,2}$/.test(quotaRaw)) return again(en ? 'Choose an installment option.' : '할부 기간을 선택해 주세요.', keep);
     const cardExp = `${m[2]}${m[1]}`;
-    const facts = cardFacts(pan);
+    const facts = cardFacts(pan, o.overseasCards);
     const card = { masked: maskCardNumber(pan), company: company(facts.kftcCode), cardType: facts.cardType };
     const natural = validateCard({ cardNum: pan, cardExp, cardPwd: pwd, buyerAuthNum: auth }, clock.now());
-    const overseas = facts.overseas && o.overseasCards === 'decline' ? OVERSEAS_REFUSED : null;
+    const overseas = facts.overseas ? OVERSEAS_REFUSED : null;
     const cardFields = { fnCd: card.company.tpayCode, fnName: card.company.tpayName, cardNo: card.masked, cardType: String(card.cardType) };
 
     if (r.payMethod === 'CDBILLRG') {

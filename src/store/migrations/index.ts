@@ -7,6 +7,7 @@ import * as m005 from './005-window-safety.js';
 import * as m006 from './006-checkout-session-purge.js';
 import * as m007 from './007-reconcile-backoff.js';
 import * as m008 from './008-hardening.js';
+import * as m009 from './009-wire.js';
 import * as m010 from './010-receipts.js';
 import * as m011 from './011-operations.js';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '006-checkout-session-purge': m006,
   '007-reconcile-backoff': m007,
   '008-hardening': m008,
+  '009-wire': m009,
   '010-receipts': m010,
   '011-operations': m011,
 };
