@@ -182,5 +182,5 @@ describe('kill -9 with a charge and a refund in flight', () => {
       await store.close();
       await killPier('SIGTERM');
     }
-  }, 180_000);
+  }, 600_000); // two Pier starts and a CLI run in child processes
 });

@@ -239,7 +239,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
     pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE) * 1000);
     expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({});
     await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
-  });
+  }, 600_000); // 3,000 inquiries over real HTTP: minutes on a loaded CI machine
 
   it('records a window attempt the PG reports as a virtual account awaiting its deposit as issued, never retries it, and releases its merchant_uid once overdue', async () => {
     const merchantUid = uid('vbank_abandoned');
@@ -254,7 +254,13 @@ describe('reconciliation cannot be starved (item 2)', () => {
     // what the simulator's trans_search answers for such an account (mapped by transformers.ts; see jtnet-window.test.ts)
     let inquiries = 0;
     const awaiting: InquiryResult = { found: true, state: 'awaiting_deposit', pgTid: 'tpaytest0m_vbank_1', amount: 33_000, cancelledAmount: 0, applyNum: null, paidAt: 0, cardQuota: 0, receiptUrl: null, cardCode: null, cardName: null, cardNumberMasked: null, cardType: null, vbank: { code: '004', name: 'KB국민은행', num: '00412345678901', dueAt } };
-    const deps = depsWith(pier.deps, () => ({ inquire: async () => (inquiries++, awaiting) }));
+    const deps = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        if (q.moid !== impUid) return real.inquire(channel, q);
+        inquiries++;
+        return awaiting;
+      },
+    }));
     pier.clock.advance((GRACE + 1) * 1000);
     expect((await reconcileInDoubt(deps, { graceSeconds: GRACE }))[impUid]).toBe('awaiting_deposit');
     const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
