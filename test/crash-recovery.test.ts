@@ -63,7 +63,7 @@ async function startPierProcess(): Promise<void> {
   child = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d.toString()));
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 3000; i++) {
     if (child.exitCode !== null) throw new Error(`Pier exited (${child.exitCode}): ${stderr}`);
     const up = await fetch(`${pierUrl()}/users/getToken`, { method: 'POST' }).then(
       () => true,
@@ -182,5 +182,5 @@ describe('kill -9 with a charge and a refund in flight', () => {
       await store.close();
       await killPier('SIGTERM');
     }
-  }, 180_000);
+  }, 600_000); // two Pier starts and a CLI run in child processes
 });
