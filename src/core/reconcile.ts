@@ -64,11 +64,15 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   const { db } = deps.store;
   const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p || !['calling', 'in_doubt'].includes(p.pg_state) || !p.channel_id) return 'unknown';
-  // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
-  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts);
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+  // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
+  if (found.found && found.state === 'awaiting_deposit' && found.amount === Number(p.amount)) {
+    return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
+  }
+  // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
+  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found });
   if (found.found && found.state !== 'failed' && found.amount !== Number(p.amount)) {
     deps.logger.error({ imp_uid: impUid, pg_amount: found.amount, amount: Number(p.amount) }, 'reconciliation: the PG reports another amount than Pier sent; left in doubt for an operator');
     return 'amount_mismatch';

@@ -267,10 +267,13 @@ export async function settleWindowAttempt(
   deps: Deps,
   p: PaymentsTable,
   opts: { giveUpIfUnknown: boolean },
+  asked?: { channel: ResolvedChannel; found: InquiryResult },
 ): Promise<'paid' | 'failed' | 'cancelled' | 'unknown'> {
-  const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+  const channel = asked?.channel ?? (p.channel_id ? await channelById(deps, p.channel_id) : undefined);
   if (!channel) return 'unknown';
-  const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+  const found = asked?.found ?? (await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 }));
+  // the caller (reconcile.ts) records an issued virtual account itself; never as an approval
+  if (found.found && found.state === 'awaiting_deposit') return 'unknown';
   if (!found.found || found.state === 'failed') {
     if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
