@@ -11,7 +11,7 @@ import type { PgCallOutcome, PierMetrics } from '../operations/metrics.js';
 import type { ConnectorRegistry } from './registry.js';
 import { ConnectorError, type Connector } from './types.js';
 
-const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire'] as const;
+const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire', 'inquireBillingKey'] as const;
 const WINDOW_OPERATIONS = ['confirmWindowResult'] as const;
 
 /** A PG call's outcome from its result: a decline is an answer, not a failure. */
@@ -56,13 +56,14 @@ function instrument(c: Connector, metrics: PierMetrics | undefined, logger: Logg
       }
     };
 
-  const out: Record<string, unknown> = Object.create(c);
+  // a plain copy, not a prototype link: callers may spread a connector ({ ...c, ...override })
+  const out: Record<string, unknown> = { ...c };
   for (const op of OPERATIONS) {
     const fn = c[op] as ((...a: unknown[]) => Promise<unknown>) | undefined;
     if (fn) out[op] = timed(op, fn.bind(c));
   }
   if (c.window) {
-    const w = Object.create(c.window) as Record<string, unknown>;
+    const w: Record<string, unknown> = { ...c.window };
     for (const op of WINDOW_OPERATIONS) w[op] = timed(op, (c.window[op] as (...a: unknown[]) => Promise<unknown>).bind(c.window));
     out.window = w;
   }

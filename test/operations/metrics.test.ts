@@ -42,9 +42,10 @@ describe('GET /metrics', () => {
     // the PG takes the charge but its answer is lost (HTTP 500): Pier is in doubt until reconciliation
     const fault = await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'payments' }) });
     expect(fault.ok).toBe(true);
-    // Pier asks the PG at once, which has no record yet: the attempt stays `ready`, in doubt
+    // Pier asks the PG at once, which has no record yet: the attempt stays in doubt, and the answer says so
     const doubt = await charge('met_doubt', good);
-    expect(doubt.body.response.status).toBe('ready');
+    expect(doubt.status).toBe(502);
+    expect(doubt.body).toMatchObject({ code: 1, response: null });
 
     const text = await scrape();
     // database state, read at scrape time
@@ -59,7 +60,8 @@ describe('GET /metrics', () => {
     expect(calls('declined')).toBe(1);
     expect(calls('in_doubt')).toBe(1);
     // HTTP latency by route pattern, never the raw URL
-    expect(value(text, 'pier_http_request_duration_seconds_count', { method: 'POST', route: '/subscribe/payments/onetime', status_code: '200' })).toBe(3);
+    expect(value(text, 'pier_http_request_duration_seconds_count', { method: 'POST', route: '/subscribe/payments/onetime', status_code: '200' })).toBe(2);
+    expect(value(text, 'pier_http_request_duration_seconds_count', { method: 'POST', route: '/subscribe/payments/onetime', status_code: '502' })).toBe(1);
     expect(text).not.toContain('met_paid');
   });
 
