@@ -215,7 +215,7 @@ describe('POST /vbanks', () => {
   });
 
   it('validates the body before anything else, and requires a token', async () => {
-    const bad = await pier.call('POST', '/vbanks', { token: m.token, body: vbank({ vbank_code: '88' }) });
+    const bad = await pier.call('POST', '/vbanks', { token: m.token, body: vbank({ vbank_code: '8' }) });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('vbank_code');
     const missing = await pier.call('POST', '/vbanks', { token: m.token, body: { merchant_uid: 'vb_2', amount: 1000, vbank_code: '088' } });
