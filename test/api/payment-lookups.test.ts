@@ -64,9 +64,14 @@ beforeAll(async () => {
   // the approval's answer is lost (socket reset) and the inquiry fails too: the attempt stays `ready`
   await fault({ mode: 'reset', op: 'payments' });
   await fault({ mode: 'http_500', op: 'trans_search' });
-  const ready = await charge(m.token, 'lk_ready', 4000);
-  expect(ready.status).toBe('ready');
-  ids.Y = ready.imp_uid;
+  // V1's error envelope says the result is being confirmed and names the imp_uid (issue #10 item 8)
+  const ready = await pier.call('POST', '/subscribe/payments/onetime', {
+    token: m.token,
+    body: { merchant_uid: 'lk_ready', amount: 4000, card_number: good, expiry: '2030-12', birth: '820213', name: 'order lk_ready' },
+  });
+  expect(ready.status).toBe(502);
+  ids.Y = /imp_uid: (imp_\d{12})/.exec(ready.body.message)![1]!;
+  expect((await pier.call('GET', `/payments/${ids.Y}`, { token: m.token })).body.response.status).toBe('ready');
   minute();
   ids.P = (await charge(m.token, 'lk_partial', 5000)).imp_uid;
   minute();

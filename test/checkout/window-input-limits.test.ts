@@ -201,7 +201,7 @@ describe('other buyer-supplied fields', () => {
     });
     expect(res.statusCode).toBe(413);
     // the SDK turns this envelope into an F1000 rsp (test/e2e/window-origins.test.ts)
-    expect(JSON.parse(res.body)).toMatchObject({ code: 1, response: null, message: '요청 본문이 너무 큽니다. (request body too large)' });
+    expect(JSON.parse(res.body)).toMatchObject({ code: 1, response: null, message: '요청 본문이 너무 큽니다.' });
     expect(res.headers['access-control-allow-origin']).toBe('*');
     const sessions = await pier.deps.store.db.selectFrom('checkout_sessions').select('id').where('merchant_uid', '=', merchant_uid).execute();
     expect(sessions).toEqual([]);
