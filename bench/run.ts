@@ -321,7 +321,7 @@ try {
   await section('simulator context', async () => {
     if (mode === 'quick' || !want('simulator')) return;
     phase('context: the tPay simulator alone (payments_token with a billing key)');
-    const { JTNET_TEST_MIDS } = await import('../src/core/sandbox.js');
+    const { JTNET_TEST_MIDS } = await import('../src/core/sandbox/demo.js');
     const acct = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
     const res = await fetch(`${sim.url}/api/v1/gen_billkey`, {
       method: 'POST',

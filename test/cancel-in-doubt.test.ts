@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcileInDoubtCancels } from '../src/core/reconcile.js';
+import { reconcileInDoubtCancels } from '../src/core/payments/reconcile.js';
 import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from './harness.js';
 
 let pier: TestPier;

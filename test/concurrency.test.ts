@@ -6,11 +6,11 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/charge.js';
+import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/payments/charge.js';
 import type { Connector } from '../src/connectors/types.js';
 import type { Deps } from '../src/core/deps.js';
-import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, settleAttempt } from '../src/core/reconcile.js';
-import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
+import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, settleAttempt } from '../src/core/payments/reconcile.js';
+import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 

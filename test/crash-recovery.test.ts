@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { openStore, type Store } from '../src/store/db.js';
 import { freshDatabase, testCardNumber } from './harness.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
-import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { startPier } from '../src/main.js';
 import { freshDatabase, testCardNumber } from './harness.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/api/app.js';
-import { advanceSandboxClock, parseDuration, refreshClock, SandboxClock } from '../src/core/sandbox-clock.js';
+import { advanceSandboxClock, parseDuration, refreshClock, SandboxClock } from '../src/core/sandbox/clock.js';
 import { scheduleQueue } from '../src/jobs/handlers/schedules.js';
 import { JobRunner } from '../src/jobs/runner.js';
 import { openStore } from '../src/store/db.js';

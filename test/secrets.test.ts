@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JTNET_TEST_MIDS } from '../src/core/sandbox.js';
+import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 
 interface CardSecrets {

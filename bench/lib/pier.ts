@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
 import { freePort, startNode, waitForHttp, type Child } from './proc.js';
 

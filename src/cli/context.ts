@@ -3,7 +3,7 @@ import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createConnectorRegistry } from '../connectors/registry.js';
 import type { Deps } from '../core/deps.js';
-import { findMerchant } from '../core/merchants.js';
+import { findMerchant } from '../core/merchants/merchants.js';
 import { systemClock } from '../lib/clock.js';
 import { createLogger } from '../lib/logger.js';
 import { migrateToLatest, openStore } from '../store/db.js';

@@ -1,4 +1,4 @@
-import type { DailyStat } from '../core/console-payments.js';
+import type { DailyStat } from '../core/console/payments.js';
 import { esc, raw, type Html } from './html.js';
 
 interface Layout {

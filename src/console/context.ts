@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ConsoleSession } from '../core/console-sessions.js';
+import type { ConsoleSession } from '../core/console/sessions.js';
 import type { Deps } from '../core/deps.js';
 import { translate, type Lang, type MessageKey } from './i18n.js';
 

@@ -1,7 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api/errors.js';
-import { loadSession } from '../core/console-sessions.js';
+import { loadSession } from '../core/console/sessions.js';
 import { registerAssets } from './assets.js';
 import { registerAuthRoutes } from './areas/auth.js';
 import { registerBillingKeyRoutes } from './areas/billing-keys.js';

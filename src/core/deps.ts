@@ -4,7 +4,7 @@ import type { Store } from '../store/db.js';
 import type { Vault } from '../vault/vault.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { PierMetrics } from '../operations/metrics.js';
-import type { RateLimits } from './rate-limit.js';
+import type { RateLimits } from './merchants/rate-limit.js';
 import type { DestinationGuard } from '../webhooks/network-guard.js';
 
 /** Everything a use case needs, built once in main.ts (or by the test harness). */

@@ -5,9 +5,9 @@
 import { Argument, Option, type Command } from 'commander';
 import { CliError, jtnetBaseUrl, requireMerchant, type CliContext } from '../cli/context.js';
 import { formatTime, textTable } from '../cli/format.js';
-import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants.js';
-import { sandboxVbankDeposit } from '../core/vbank-deposit.js';
-import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../core/sandbox-clock.js';
+import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants/merchants.js';
+import { sandboxVbankDeposit } from '../core/virtual-accounts/deposit.js';
+import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../core/sandbox/clock.js';
 import { getDelivery, listDeliveries, redeliver, deliveryCounts } from '../webhooks/deliveries.js';
 import { DbListenSource, HttpListenSource, runListen, type ListenSource } from '../webhooks/listen.js';
 import { WebhookSender } from '../webhooks/sender.js';

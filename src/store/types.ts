@@ -392,7 +392,7 @@ export interface SandboxSettingsTable {
   updated_at: number;
 }
 
-/** Attempts counted in one fixed window, per bucket (migration 008; src/core/rate-limit.ts). */
+/** Attempts counted in one fixed window, per bucket (migration 008; src/core/merchants/rate-limit.ts). */
 export interface RateLimitBucketsTable {
   bucket: string;
   window_start: number;

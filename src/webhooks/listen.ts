@@ -1,6 +1,6 @@
 import { ApiError } from '../api/errors.js';
 import type { Deps } from '../core/deps.js';
-import { LISTENER_TTL_SECONDS } from '../core/events.js';
+import { LISTENER_TTL_SECONDS } from '../core/payments/events.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import { buildRequest, claimDeliveries, recordAttempt, type RetryPolicy } from './deliveries.js';

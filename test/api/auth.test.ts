@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateApiKey } from '../../src/core/merchants.js';
+import { rotateApiKey } from '../../src/core/merchants/merchants.js';
 import { startTestPier, type TestPier, type TestMerchant } from '../harness.js';
 
 let pier: TestPier;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JTNET_TEST_MIDS } from '../../src/core/sandbox.js';
+import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { startTestPier, type TestPier, type TestMerchant } from '../harness.js';
 
 let pier: TestPier;

@@ -4,7 +4,7 @@
  * an attacker sends it. Evidence for each choice: docs/decisions/0011-v1-wire-fidelity.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants.js';
+import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 let pier: TestPier;

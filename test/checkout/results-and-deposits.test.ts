@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { depositNoticeSignature, tpayEncrypt } from '../../src/connectors/jtnet/window-crypto.js';
-import { releaseAbandonedWindows } from '../../src/core/checkout.js';
-import { JTNET_TEST_MIDS } from '../../src/core/sandbox.js';
+import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { kstTimestamp14 } from '../../src/lib/clock.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 

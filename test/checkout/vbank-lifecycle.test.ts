@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { channelById } from '../../src/core/channels.js';
+import { channelById } from '../../src/core/merchants/channels.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { buildApp, type PierApp } from '../../src/api/app.js';
-import { createConsoleUser } from '../../src/core/console-users.js';
+import { createConsoleUser } from '../../src/core/console/users.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 
 export interface ConsoleUser {

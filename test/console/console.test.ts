@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD } from '../../src/core/console-users.js';
+import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD } from '../../src/core/console/users.js';
 import { sha256Hex } from '../../src/lib/password.js';
 import { testCardNumber } from '../harness.js';
 import { startConsolePier, type Agent, type ConsolePier, type ConsoleUser } from './console-harness.js';

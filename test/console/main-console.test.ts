@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { signIn } from '../../src/core/console-users.js';
+import { signIn } from '../../src/core/console/users.js';
 import { startPier } from '../../src/main.js';
 import { freshDatabase } from '../harness.js';
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildApp, type PierApp } from '../../src/api/app.js';
-import { createConsoleUser } from '../../src/core/console-users.js';
+import { createConsoleUser } from '../../src/core/console/users.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 
 export const CHROMIUM = '/usr/bin/chromium';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD } from '../../src/core/console-users.js';
+import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD } from '../../src/core/console/users.js';
 import { testCardNumber } from '../harness.js';
 import { HAS_CHROMIUM, startConsoleE2E, warnIfNoChromium, type ConsoleE2E } from './console-harness.js';
 

@@ -13,8 +13,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import type { Deps } from '../../src/core/deps.js';
-import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants.js';
-import { ensureDemoMerchant } from '../../src/core/sandbox.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
+import { ensureDemoMerchant } from '../../src/core/sandbox/demo.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type PierApp } from '../../src/api/app.js';
-import { createConsoleUser, LOCKOUT_THRESHOLD, signIn } from '../../src/core/console-users.js';
+import { createConsoleUser, LOCKOUT_THRESHOLD, signIn } from '../../src/core/console/users.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { Agent } from '../console/console-harness.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_TTL_SECONDS } from '../../src/core/checkout.js';
+import { SESSION_TTL_SECONDS } from '../../src/core/checkout/sessions.js';
 import { checkoutSessionPurgeQueue, STARTED_SESSION_RETENTION_SECONDS, UNSTARTED_SESSION_RETENTION_SECONDS } from '../../src/jobs/handlers/checkout-session-purge.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { ManualClock } from '../../src/lib/clock.js';

@@ -69,7 +69,7 @@ describe('GET /metrics', () => {
     pier.clock.advance(120_000);
     const before = await scrape();
     expect(value(before, 'pier_reconciliation_oldest_seconds')).toBeGreaterThanOrEqual(120);
-    const { reconcileInDoubt } = await import('../../src/core/reconcile.js');
+    const { reconcileInDoubt } = await import('../../src/core/payments/reconcile.js');
     await reconcileInDoubt(pier.deps, { graceSeconds: 60 });
     const after = await scrape();
     expect(value(after, 'pier_payments_in_doubt', { pg: 'jtnet' })).toBeUndefined();

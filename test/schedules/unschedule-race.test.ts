@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import type { Deps } from '../../src/core/deps.js';
-import { claimDueSchedules } from '../../src/core/schedules-run.js';
+import { claimDueSchedules } from '../../src/core/schedules/run.js';
 import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore, type Store } from '../../src/store/db.js';

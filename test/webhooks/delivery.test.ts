@@ -8,7 +8,7 @@ import { JobRunner } from '../../src/jobs/runner.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
 import { claimDeliveries } from '../../src/webhooks/deliveries.js';
-import { cancelPayment } from '../../src/core/cancel.js';
+import { cancelPayment } from '../../src/core/payments/cancel.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from './receiver.js';
 

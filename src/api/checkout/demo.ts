@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Deps } from '../../core/deps.js';
-import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../core/merchants.js';
+import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../core/merchants/merchants.js';
 import { esc } from './pages.js';
 import { ROOT } from './sdk-bundle.js';
 

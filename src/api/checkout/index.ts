@@ -28,10 +28,10 @@ import {
   startCheckout,
   type Checkout,
   type Rsp,
-} from '../../core/checkout.js';
-import { allowedQuotas, enabledCards } from '../../core/checkout-params.js';
+} from '../../core/checkout/sessions.js';
+import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
-import { recordVbankDeposit } from '../../core/vbank-deposit.js';
+import { recordVbankDeposit } from '../../core/virtual-accounts/deposit.js';
 import { ApiError } from '../errors.js';
 import { registerDemo } from './demo.js';
 import { checkoutPage, inProgressPage, localized, missingPage, resultPage, toPgPage } from './pages.js';

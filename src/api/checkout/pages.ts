@@ -3,8 +3,8 @@
  * Korean by default, English with request_pay's `language: 'en'`.
  */
 import { CARD_NAMES_EN, type StandardCode } from '../../domain/codes.js';
-import type { CheckoutParams } from '../../core/checkout-params.js';
-import type { Rsp } from '../../core/checkout.js';
+import type { CheckoutParams } from '../../core/checkout/params.js';
+import type { Rsp } from '../../core/checkout/sessions.js';
 
 export type Lang = 'ko' | 'en';
 

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { cancelPayment } from '../../core/cancel.js';
+import { cancelPayment } from '../../core/payments/cancel.js';
 import { ok } from '../errors.js';
 import { AmountOrZero, OptString } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { findAllPayments, type Sorting } from '../../core/payment-queries.js';
+import { findAllPayments, type Sorting } from '../../core/payments/queries.js';
 import type { PaymentStatus } from '../../domain/payment.js';
 import { ok } from '../errors.js';
 import { MerchantUid, Paging, PaymentStatusParam, SortingParam } from '../schemas.js';

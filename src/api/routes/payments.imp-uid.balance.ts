@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getPayment } from '../../core/payment-queries.js';
+import { getPayment } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
 import { ImpUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

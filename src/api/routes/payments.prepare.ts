@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getPrepare, registerPrepare, updatePrepare } from '../../core/prepare.js';
+import { getPrepare, registerPrepare, updatePrepare } from '../../core/payments/prepare.js';
 import { ok } from '../errors.js';
 import { Amount, MerchantUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

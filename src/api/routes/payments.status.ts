@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { listPaymentsByStatus, type Sorting } from '../../core/payment-queries.js';
+import { listPaymentsByStatus, type Sorting } from '../../core/payments/queries.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { PaymentStatus } from '../../domain/payment.js';
 import { ApiError, ok } from '../errors.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payment-queries.js';
+import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
 import { ApiError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
 

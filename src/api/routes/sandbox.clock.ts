@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox-clock.js';
+import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox/clock.js';
 import { ApiError, ok } from '../errors.js';
 
 const TAG = 'sandbox (Pier, non-V1)';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { sandboxVbankDeposit } from '../../core/vbank-deposit.js';
+import { sandboxVbankDeposit } from '../../core/virtual-accounts/deposit.js';
 import { ApiError, ok } from '../errors.js';
 import { ImpUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

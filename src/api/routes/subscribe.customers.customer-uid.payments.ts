@@ -1,8 +1,8 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getCustomer } from '../../core/billing-keys.js';
-import { listCustomerPayments } from '../../core/payment-queries.js';
+import { getCustomer } from '../../core/billing-keys/billing-keys.js';
+import { listCustomerPayments } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
 import { CustomerUid, Paging } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

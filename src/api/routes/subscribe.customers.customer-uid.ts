@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys.js';
+import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys/billing-keys.js';
 import { ApiError, ok } from '../errors.js';
 import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString } from '../schemas.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys.js';
+import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys/billing-keys.js';
 import { ApiError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
 

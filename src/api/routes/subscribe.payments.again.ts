@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { payAgain } from '../../core/pay.js';
+import { payAgain } from '../../core/payments/pay.js';
 import { ok } from '../errors.js';
 import { CustomerUid } from '../schemas.js';
 import { orderFromBody } from '../request-helpers.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { payOnetime } from '../../core/pay.js';
+import { payOnetime } from '../../core/payments/pay.js';
 import { ok } from '../errors.js';
 import { Birth, CardNumber, Cvc, Expiry, Pg, Pwd2Digit, CustomerUid } from '../schemas.js';
 import { cardFromBody, orderFromBody } from '../request-helpers.js';

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { NewSchedule } from '../../core/schedules.js';
+import type { NewSchedule } from '../../core/schedules/schedules.js';
 import { ApiError } from '../errors.js';
 import { asArray, buyerFromBody, customDataString } from '../request-helpers.js';
 import { Amount, AmountOrZero, BuyerFields, CustomData, MerchantUid, OptString } from '../schemas.js';

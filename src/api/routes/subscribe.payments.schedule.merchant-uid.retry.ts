@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { retrySchedule } from '../../core/schedules.js';
+import { retrySchedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 import { MerchantUid } from '../schemas.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { getSchedule, updateScheduleAt } from '../../core/schedules.js';
+import { getSchedule, updateScheduleAt } from '../../core/schedules/schedules.js';
 import { ApiError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 import { MerchantUid } from '../schemas.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { createSchedules, listSchedules } from '../../core/schedules.js';
+import { createSchedules, listSchedules } from '../../core/schedules/schedules.js';
 import { ApiError, ok } from '../errors.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
 import { Birth, CardNumber, Cvc, CustomerUid, Expiry, OptString, Paging, Pg, Pwd2Digit } from '../schemas.js';

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { unschedule } from '../../core/schedules.js';
+import { unschedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
 import { CustomerUid, MerchantUid } from '../schemas.js';

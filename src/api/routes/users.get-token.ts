@@ -1,8 +1,8 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { issueAccessToken } from '../../core/auth.js';
-import { attemptBuckets, takeAttempt } from '../../core/rate-limit.js';
+import { issueAccessToken } from '../../core/merchants/auth.js';
+import { attemptBuckets, takeAttempt } from '../../core/merchants/rate-limit.js';
 import { ApiError, ok } from '../errors.js';
 
 /** POST /users/getToken — JSON or form body; 30-minute token, reissued while valid. */

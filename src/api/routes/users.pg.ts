@@ -1,6 +1,6 @@
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { listChannels } from '../../core/channels.js';
+import { listChannels } from '../../core/merchants/channels.js';
 import { ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 

@@ -1,8 +1,8 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { resolveChannel } from '../../core/channels.js';
-import { findOpenVbank, revokeVbank } from '../../core/vbanks.js';
+import { resolveChannel } from '../../core/merchants/channels.js';
+import { findOpenVbank, revokeVbank } from '../../core/virtual-accounts/revoke.js';
 import { ApiError, ok } from '../errors.js';
 import { Amount, BuyerFields, CustomData, ImpUid, MerchantUid, OptString, Pg } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';

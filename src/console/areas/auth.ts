@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { normalizeEmail, signIn } from '../../core/console-users.js';
-import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/rate-limit.js';
-import { createSession, deleteSession } from '../../core/console-sessions.js';
+import { normalizeEmail, signIn } from '../../core/console/users.js';
+import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/merchants/rate-limit.js';
+import { createSession, deleteSession } from '../../core/console/sessions.js';
 import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
 import { fmtTime, input, sendPage } from '../layout.js';
-import { SESSION_MAX_SECONDS } from '../../core/console-sessions.js';
+import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
 
 /** Only console paths on this origin: no open redirects. */
 export function safeNext(next: unknown): string {

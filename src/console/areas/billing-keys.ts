@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { ApiError } from '../../api/errors.js';
-import { deleteBillingKey, getCustomer } from '../../core/billing-keys.js';
-import { listCustomerPayments } from '../../core/payment-queries.js';
+import { deleteBillingKey, getCustomer } from '../../core/billing-keys/billing-keys.js';
+import { listCustomerPayments } from '../../core/payments/queries.js';
 import { toV1Customer } from '../../domain/billing-key.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { Problems } from '../errors.js';

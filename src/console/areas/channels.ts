@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.js';
-import { addChannel, listChannels, removeChannel, type ChannelKind } from '../../core/channels.js';
-import { channelUsage, updateChannel } from '../../core/console-channels.js';
-import { JTNET_TEST_MIDS } from '../../core/sandbox.js';
+import { addChannel, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
+import { channelUsage, updateChannel } from '../../core/console/channels.js';
+import { JTNET_TEST_MIDS } from '../../core/sandbox/demo.js';
 import type { PgChannelsTable } from '../../store/types.js';
 import { field, flag, sessionOf, type ConsoleOptions } from '../context.js';
 import { FormError, Problems } from '../errors.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { dailyStats } from '../../core/console-payments.js';
-import { listChannels } from '../../core/channels.js';
+import { dailyStats } from '../../core/console/payments.js';
+import { listChannels } from '../../core/merchants/channels.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { sessionOf, type ConsoleOptions } from '../context.js';
 import { dailyChart } from '../chart.js';

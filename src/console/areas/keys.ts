@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DEMO_IMP_KEY, rotateApiKey } from '../../core/merchants.js';
+import { DEMO_IMP_KEY, rotateApiKey } from '../../core/merchants/merchants.js';
 import { sessionOf, type ConsoleOptions } from '../context.js';
 import { html, type Html } from '../html.js';
 import { csrfField, fmtTime, sendPage } from '../layout.js';

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.js';
-import { cancelPayment } from '../../core/cancel.js';
-import { dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console-payments.js';
-import { getPayment } from '../../core/payment-queries.js';
+import { cancelPayment } from '../../core/payments/cancel.js';
+import { dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console/payments.js';
+import { getPayment } from '../../core/payments/queries.js';
 import { BANK_CODES } from '../../domain/codes.js';
 import { cancellableBalance, PAYMENT_STATUSES, type PaymentStatus } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';

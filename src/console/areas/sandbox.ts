@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { merchantLedger } from '../../core/console-ledger.js';
-import { sandboxVbankDeposit } from '../../core/vbank-deposit.js';
-import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox-clock.js';
+import { merchantLedger } from '../../core/console/ledger.js';
+import { sandboxVbankDeposit } from '../../core/virtual-accounts/deposit.js';
+import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox/clock.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { FormError, Problems } from '../errors.js';
@@ -12,7 +12,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   const { deps, simulatorUrl } = opts;
   const available = deps.mode === 'sandbox' && !!simulatorUrl;
 
-  /** Deposits into one of this merchant's virtual accounts through the simulator's control endpoint (core/vbank-deposit.ts). */
+  /** Deposits into one of this merchant's virtual accounts through the simulator's control endpoint (core/virtual-accounts/deposit.ts). */
   async function deposit(merchantId: string, body: unknown) {
     const impUid = field(body, 'imp_uid').trim();
     const amountRaw = field(body, 'amount').replace(/[,\s]/g, '');

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.js';
-import { kstDayBound } from '../../core/console-payments.js';
-import { listSchedules, unschedule } from '../../core/schedules.js';
+import { kstDayBound } from '../../core/console/payments.js';
+import { listSchedules, unschedule } from '../../core/schedules/schedules.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';

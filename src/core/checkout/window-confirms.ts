@@ -9,7 +9,7 @@
  * Pier records that refund (with its `cancelled` webhook) so both books agree.
  */
 import { randomBytes } from 'node:crypto';
-import { channelById } from '../channels.js';
+import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { WindowConfirmsTable } from '../../store/types.js';

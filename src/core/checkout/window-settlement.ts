@@ -18,12 +18,12 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newCancellationId } from '../../lib/ids.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
-import { cancelPayment, recordRefund } from '../cancel.js';
-import { channelById, type ResolvedChannel } from '../channels.js';
-import { recordApproval, type Approval } from '../charge.js';
-import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from '../checkout-params.js';
+import { cancelPayment, recordRefund } from '../payments/cancel.js';
+import { channelById, type ResolvedChannel } from '../merchants/channels.js';
+import { recordApproval, type Approval } from '../payments/charge.js';
+import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
-import { recordPaymentEvent } from '../events.js';
+import { recordPaymentEvent } from '../payments/events.js';
 import { confirmNow, enqueueWindowConfirm } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
-import { recordPaymentEvent } from '../events.js';
+import { recordPaymentEvent } from './events.js';
 import type { PaymentRow } from '../../domain/payment.js';
 
 /** What the PG said about an approved charge. */

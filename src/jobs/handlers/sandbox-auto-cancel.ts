@@ -1,4 +1,4 @@
-import { cancelPayment } from '../../core/cancel.js';
+import { cancelPayment } from '../../core/payments/cancel.js';
 import type { Deps } from '../../core/deps.js';
 import { kstDate8, kstParts, unixSeconds } from '../../lib/clock.js';
 import type { JobQueue } from '../runner.js';

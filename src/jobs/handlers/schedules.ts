@@ -1,5 +1,5 @@
 import type { Deps } from '../../core/deps.js';
-import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules-run.js';
+import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules/run.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { JobQueue } from '../runner.js';
 

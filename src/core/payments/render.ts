@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { CancelRow, PaymentRow } from '../domain/payment.js';
-import { toV1Payment } from '../domain/payment.js';
-import type { Database } from '../store/types.js';
+import type { CancelRow, PaymentRow } from '../../domain/payment.js';
+import { toV1Payment } from '../../domain/payment.js';
+import type { Database } from '../../store/types.js';
 
 /** Loads payments with their refunds and renders them as V1 objects, in the given order. */
 export async function loadV1Payments(db: Kysely<Database>, rows: PaymentRow[]) {

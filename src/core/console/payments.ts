@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { PAYMENT_STATUSES, type PaymentStatus } from '../domain/payment.js';
-import type { Deps } from './deps.js';
-import { loadV1Payments } from './payments-store.js';
+import { PAYMENT_STATUSES, type PaymentStatus } from '../../domain/payment.js';
+import type { Deps } from '../deps.js';
+import { loadV1Payments } from '../payments/render.js';
 
 export const PAY_METHODS = ['card', 'trans', 'vbank', 'phone'] as const;
 

@@ -1,9 +1,9 @@
-import { ApiError } from '../api/errors.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newApiKey, newApiSecret, newId, newMerchantCode } from '../lib/ids.js';
-import { hashSecret } from '../lib/password.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newApiKey, newApiSecret, newId, newMerchantCode } from '../../lib/ids.js';
+import { hashSecret } from '../../lib/password.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { Deps } from '../deps.js';
 
 /**
  * i'mport's published demo REST credentials (spec/api-v1.md §2). The sandbox demo merchant uses

@@ -1,18 +1,18 @@
-import { ApiError } from '../api/errors.js';
-import { ConnectorError, type ChargeResult } from '../connectors/types.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newImpUid } from '../lib/ids.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newImpUid } from '../../lib/ids.js';
 import { attemptRow, insertAttempt } from './attempts.js';
-import type { ResolvedChannel } from './channels.js';
-import type { Deps } from './deps.js';
-import { toV1Payment, type PaymentRow } from '../domain/payment.js';
-import { PaymentOutcomeUnknownError } from './payments/errors.js';
-import { approveAttempt, failAttempt } from './payments/record-outcome.js';
-import { loadV1Payment } from './payments-store.js';
+import type { ResolvedChannel } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
+import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
+import { PaymentOutcomeUnknownError } from './errors.js';
+import { approveAttempt, failAttempt } from './record-outcome.js';
+import { loadV1Payment } from './render.js';
 import { markInDoubt, settleAttempt } from './reconcile.js';
 
 // recording outcomes lives in payments/record-outcome.ts (reconcile.ts uses it too); kept importable from here
-export { approveAttempt, failAttempt, recordApproval, recordFailure, type Approval } from './payments/record-outcome.js';
+export { approveAttempt, failAttempt, recordApproval, recordFailure, type Approval } from './record-outcome.js';
 
 /** What the merchant asked to charge, after validation. */
 export interface ChargeOrder {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { sha256Hex } from '../lib/password.js';
-import type { Deps } from './deps.js';
-import { SandboxClock } from './sandbox-clock.js';
+import { sha256Hex } from '../../lib/password.js';
+import type { Deps } from '../deps.js';
+import { SandboxClock } from '../sandbox/clock.js';
 
 /**
  * Console sessions and lockouts run on the injected clock without the sandbox offset: moving the

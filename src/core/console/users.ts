@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { ApiError } from '../api/errors.js';
-import { unixSeconds } from '../lib/clock.js';
-import { consoleNow } from './console-sessions.js';
-import { newId } from '../lib/ids.js';
-import { hashSecret, verifySecret } from '../lib/password.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { ConsoleUsersTable } from '../store/types.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { consoleNow } from './sessions.js';
+import { newId } from '../../lib/ids.js';
+import { hashSecret, verifySecret } from '../../lib/password.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { ConsoleUsersTable } from '../../store/types.js';
+import type { Deps } from '../deps.js';
 
 /** Consecutive failed sign-ins that lock a console user. */
 export const LOCKOUT_THRESHOLD = 5;

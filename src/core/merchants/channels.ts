@@ -1,11 +1,11 @@
-import { ApiError } from '../api/errors.js';
-import type { ChannelCredentials, Connector } from '../connectors/types.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newId } from '../lib/ids.js';
-import { Secret } from '../lib/secret.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { PgChannelsTable } from '../store/types.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import type { ChannelCredentials, Connector } from '../../connectors/types.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { Secret } from '../../lib/secret.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { PgChannelsTable } from '../../store/types.js';
+import type { Deps } from '../deps.js';
 
 export type ChannelKind = 'window' | 'api';
 

@@ -8,12 +8,12 @@
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
 import type { Kysely, RawBuilder, Transaction } from 'kysely';
-import { unixSeconds } from '../lib/clock.js';
-import { isUniqueViolation } from '../store/db.js';
-import { dbNow } from '../store/db-clock.js';
-import type { Database, PaymentsTable } from '../store/types.js';
-import type { ResolvedChannel } from './channels.js';
-import type { Deps } from './deps.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { isUniqueViolation } from '../../store/db.js';
+import { dbNow } from '../../store/db-clock.js';
+import type { Database, PaymentsTable } from '../../store/types.js';
+import type { ResolvedChannel } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 
 export interface NewAttempt {
   impUid: string;

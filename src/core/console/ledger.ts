@@ -1,6 +1,6 @@
-import type { PaymentsTable } from '../store/types.js';
-import { listChannels } from './channels.js';
-import type { Deps } from './deps.js';
+import type { PaymentsTable } from '../../store/types.js';
+import { listChannels } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 
 /** The part of a simulator ledger transaction the comparison reads (GET /__ledger). */
 export interface LedgerTx {

@@ -3,8 +3,8 @@
  * pure rules of the JTNET checkout: which card companies `card.detail` leaves, which installment
  * months may be offered. No I/O here.
  */
-import { CARD_CODES, type StandardCode } from '../domain/codes.js';
-import { kstParts } from '../lib/clock.js';
+import { CARD_CODES, type StandardCode } from '../../domain/codes.js';
+import { kstParts } from '../../lib/clock.js';
 
 /** SDK-side codes Pier answers before a window opens (rsp.error_code). F1001, F1002, F0005 are V1's. */
 export const RSP_ERRORS = {

@@ -1,13 +1,13 @@
-import { ApiError } from '../api/errors.js';
-import { ConnectorError } from '../connectors/types.js';
-import { toV1Customer } from '../domain/billing-key.js';
-import type { CardInput } from '../lib/card.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newId } from '../lib/ids.js';
-import { Vault } from '../vault/vault.js';
-import type { BillingKeysTable, PgChannelsTable } from '../store/types.js';
-import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError } from '../../connectors/types.js';
+import { toV1Customer } from '../../domain/billing-key.js';
+import type { CardInput } from '../../lib/card.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { Vault } from '../../vault/vault.js';
+import type { BillingKeysTable, PgChannelsTable } from '../../store/types.js';
+import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 
 export interface CustomerFields {
   customer_id?: string | null;

@@ -1,10 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { ApiError } from '../api/errors.js';
-import { newId } from '../lib/ids.js';
-import { hashSecret, sha256Hex, verifySecret } from '../lib/password.js';
-import { unixSeconds } from '../lib/clock.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { newId } from '../../lib/ids.js';
+import { hashSecret, sha256Hex, verifySecret } from '../../lib/password.js';
+import { unixSeconds } from '../../lib/clock.js';
+import type { Deps } from '../deps.js';
 
 /** V1 token lifetime and last-minute extension (spec/api-v1.md §2). */
 export const TOKEN_TTL_SECONDS = 30 * 60;

@@ -1,19 +1,19 @@
-import { ApiError } from '../api/errors.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newImpUid } from '../lib/ids.js';
-import { claimRows } from '../jobs/claim.js';
-import type { Store } from '../store/db.js';
+import { ApiError } from '../../api/errors.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newImpUid } from '../../lib/ids.js';
+import { claimRows } from '../../jobs/claim.js';
+import type { Store } from '../../store/db.js';
 import { sql, type UpdateObject } from 'kysely';
-import type { Database, PaymentSchedulesTable } from '../store/types.js';
-import { backoffSeconds, type RetryPolicy } from '../webhooks/deliveries.js';
-import { findBillingKey } from './billing-keys.js';
-import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from './charge.js';
-import type { Deps } from './deps.js';
-import { recordPaymentEvent } from './events.js';
-import { payAgain } from './pay.js';
-import { inFlightGraceSeconds, settleAttempt } from './reconcile.js';
-import { PaymentOutcomeUnknownError } from './payments/errors.js';
-import { dbNow } from '../store/db-clock.js';
+import type { Database, PaymentSchedulesTable } from '../../store/types.js';
+import { backoffSeconds, type RetryPolicy } from '../../webhooks/deliveries.js';
+import { findBillingKey } from '../billing-keys/billing-keys.js';
+import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from '../payments/charge.js';
+import type { Deps } from '../deps.js';
+import { recordPaymentEvent } from '../payments/events.js';
+import { payAgain } from '../payments/pay.js';
+import { inFlightGraceSeconds, settleAttempt } from '../payments/reconcile.js';
+import { PaymentOutcomeUnknownError } from '../payments/errors.js';
+import { dbNow } from '../../store/db-clock.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
 

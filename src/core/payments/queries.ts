@@ -1,7 +1,7 @@
-import { ApiError } from '../api/errors.js';
-import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../domain/payment.js';
-import type { Deps } from './deps.js';
-import { loadV1Payments } from './payments-store.js';
+import { ApiError } from '../../api/errors.js';
+import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
+import type { Deps } from '../deps.js';
+import { loadV1Payments } from './render.js';
 
 export const PAYMENT_NOT_FOUND = '존재하지 않는 결제정보입니다.';
 export const SORTINGS = ['-started', 'started', '-paid', 'paid', '-updated', 'updated'] as const;

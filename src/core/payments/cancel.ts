@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
-import { ApiError } from '../api/errors.js';
-import { ConnectorError } from '../connectors/types.js';
-import { cancellableBalance } from '../domain/payment.js';
-import { unixSeconds } from '../lib/clock.js';
-import { dbNow } from '../store/db-clock.js';
-import { newCancellationId } from '../lib/ids.js';
-import { channelById } from './channels.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError } from '../../connectors/types.js';
+import { cancellableBalance } from '../../domain/payment.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { dbNow } from '../../store/db-clock.js';
+import { newCancellationId } from '../../lib/ids.js';
+import { channelById } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from './events.js';
-import { loadV1Payment } from './payments-store.js';
+import { loadV1Payment } from './render.js';
 
 export interface CancelRequest {
   merchantId: string;

@@ -1,16 +1,16 @@
-import { ApiError } from '../api/errors.js';
-import type { CardInput } from '../lib/card.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newId } from '../lib/ids.js';
+import { ApiError } from '../../api/errors.js';
+import type { CardInput } from '../../lib/card.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
 import { sql } from 'kysely';
-import { isUniqueViolation } from '../store/db.js';
-import { dbNow } from '../store/db-clock.js';
-import type { PaymentSchedulesTable } from '../store/types.js';
-import { lockHolder } from './attempts.js';
-import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from './billing-keys.js';
-import type { Deps } from './deps.js';
-import { loadV1Payment } from './payments-store.js';
-import { DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from './schedules-run.js';
+import { isUniqueViolation } from '../../store/db.js';
+import { dbNow } from '../../store/db-clock.js';
+import type { PaymentSchedulesTable } from '../../store/types.js';
+import { lockHolder } from '../payments/attempts.js';
+import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from '../billing-keys/billing-keys.js';
+import type { Deps } from '../deps.js';
+import { loadV1Payment } from '../payments/render.js';
+import { DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from './run.js';
 
 /** V1 messages (spec/api-v1.md §1.5); the duplicate and not-found texts are Pier's (V1's are unconfirmed). */
 export const NO_CUSTOMER = '등록된 고객정보가 없습니다.';

@@ -9,16 +9,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import { ApiError } from '../api/errors.js';
-import { ConnectorError, type WindowResult } from '../connectors/types.js';
-import type { V1Payment } from '../domain/payment.js';
-import { unixSeconds } from '../lib/clock.js';
-import { newImpUid } from '../lib/ids.js';
-import type { CheckoutSessionsTable, Database } from '../store/types.js';
-import { attemptRow, insertAttempt, lockHolder } from './attempts.js';
-import { storeBillingKey } from './billing-keys.js';
-import { channelById, resolveChannel, type ResolvedChannel } from './channels.js';
-import { recordApproval } from './charge.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError, type WindowResult } from '../../connectors/types.js';
+import type { V1Payment } from '../../domain/payment.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { newImpUid } from '../../lib/ids.js';
+import type { CheckoutSessionsTable, Database } from '../../store/types.js';
+import { attemptRow, insertAttempt, lockHolder } from '../payments/attempts.js';
+import { storeBillingKey } from '../billing-keys/billing-keys.js';
+import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
+import { recordApproval } from '../payments/charge.js';
 import {
   ALREADY_PAID_RSP_MESSAGE,
   allowedQuotas,
@@ -29,13 +29,13 @@ import {
   RSP_ERRORS,
   validateRequestPay,
   type CheckoutParams,
-} from './checkout-params.js';
-import type { Deps } from './deps.js';
-import { recordPaymentEvent } from './events.js';
-import { loadV1Payment } from './payments-store.js';
-import { settleAttempt } from './reconcile.js';
-import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './checkout/window-confirms.js';
-import { recordPgApproval, type FoundAtPg, type WindowAttempt } from './checkout/window-settlement.js';
+} from './params.js';
+import type { Deps } from '../deps.js';
+import { recordPaymentEvent } from '../payments/events.js';
+import { loadV1Payment } from '../payments/render.js';
+import { settleAttempt } from '../payments/reconcile.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './window-confirms.js';
+import { recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
 export const SESSION_TTL_SECONDS = 30 * 60;

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import { ApiError } from '../api/errors.js';
-import { unixSeconds, type Clock } from '../lib/clock.js';
-import { sha256Hex } from '../lib/password.js';
-import type { Store } from '../store/db.js';
+import { ApiError } from '../../api/errors.js';
+import { unixSeconds, type Clock } from '../../lib/clock.js';
+import { sha256Hex } from '../../lib/password.js';
+import type { Store } from '../../store/db.js';
 
 /** At most `limit` attempts per `windowSeconds` in one bucket. */
 export interface RateLimitRule {

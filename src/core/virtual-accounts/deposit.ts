@@ -4,12 +4,12 @@
  * the payment paid and records the `paid` event (spec/api-v1.md §13: "deposit → paid"). In sandbox
  * mode, sandboxVbankDeposit makes such a deposit at the tPay simulator.
  */
-import { ApiError } from '../api/errors.js';
-import { ConnectorError, type DepositNotice } from '../connectors/types.js';
-import { unixSeconds } from '../lib/clock.js';
-import { channelById } from './channels.js';
-import type { Deps } from './deps.js';
-import { recordPaymentEvent } from './events.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError, type DepositNotice } from '../../connectors/types.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { channelById } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
+import { recordPaymentEvent } from '../payments/events.js';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }

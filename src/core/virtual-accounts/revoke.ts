@@ -2,13 +2,13 @@
  * V1 `/vbanks/{imp_uid}` (spec/api-v1.md §7.2-7.3) on virtual accounts issued through the payment
  * window. Choices where V1 is silent: docs/decisions/0006-virtual-accounts.md.
  */
-import { ApiError } from '../api/errors.js';
-import { ConnectorError, type RefundResult } from '../connectors/types.js';
-import { unixSeconds } from '../lib/clock.js';
-import type { PaymentsTable } from '../store/types.js';
-import { channelById } from './channels.js';
-import type { Deps } from './deps.js';
-import { loadV1Payment } from './payments-store.js';
+import { ApiError } from '../../api/errors.js';
+import { ConnectorError, type RefundResult } from '../../connectors/types.js';
+import { unixSeconds } from '../../lib/clock.js';
+import type { PaymentsTable } from '../../store/types.js';
+import { channelById } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
+import { loadV1Payment } from '../payments/render.js';
 
 export const VBANK_NOT_FOUND = '존재하지 않는 결제정보입니다.';
 export const VBANK_REVOKE_REASON = '가상계좌 발급 취소 (virtual account revoked)';

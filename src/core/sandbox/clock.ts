@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { systemClock, type Clock } from '../lib/clock.js';
-import type { Store } from '../store/db.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
+import type { Store } from '../../store/db.js';
 
 /**
  * Sandbox time travel. In sandbox mode Pier's clock is the real time plus an offset stored in the

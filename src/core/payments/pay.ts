@@ -1,9 +1,9 @@
-import { ApiError } from '../api/errors.js';
-import type { CardInput } from '../lib/card.js';
-import { issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from './billing-keys.js';
-import { openChannel, resolveChannel } from './channels.js';
+import { ApiError } from '../../api/errors.js';
+import type { CardInput } from '../../lib/card.js';
+import { issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from '../billing-keys/billing-keys.js';
+import { openChannel, resolveChannel } from '../merchants/channels.js';
 import { chargeWith, type ChargeOrder } from './charge.js';
-import type { Deps } from './deps.js';
+import type { Deps } from '../deps.js';
 
 export const UNKNOWN_BUYER = '등록되지 않은 구매자입니다.';
 export const CARD_AUTH_FAILED = '카드정보 인증에 실패하였습니다.';

@@ -1,8 +1,8 @@
-import { ApiError } from '../api/errors.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { PgChannelsTable } from '../store/types.js';
-import { listChannels, type ChannelKind } from './channels.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { PgChannelsTable } from '../../store/types.js';
+import { listChannels, type ChannelKind } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 
 /** What still depends on a channel: refunds and billing-key charges go through it. */
 export async function channelUsage(deps: Deps, merchantId: string, channelId: string) {

@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import { unixSeconds, type Clock } from '../lib/clock.js';
-import { newId } from '../lib/ids.js';
-import { currentRequestId } from '../lib/request-context.js';
-import type { Database } from '../store/types.js';
-import { newMessageId } from '../webhooks/payload.js';
+import { unixSeconds, type Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { currentRequestId } from '../../lib/request-context.js';
+import type { Database } from '../../store/types.js';
+import { newMessageId } from '../../webhooks/payload.js';
 
 /** V1 webhook statuses (spec/api-v1.md §13). */
 export type PaymentEventStatus = 'paid' | 'ready' | 'failed' | 'cancelled';

@@ -1,7 +1,7 @@
-import { addChannel } from './channels.js';
-import { createConsoleUser, generatePassword, listConsoleUsers } from './console-users.js';
-import type { Deps } from './deps.js';
-import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET, listMerchants } from './merchants.js';
+import { addChannel } from '../merchants/channels.js';
+import { createConsoleUser, generatePassword, listConsoleUsers } from '../console/users.js';
+import type { Deps } from '../deps.js';
+import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET, listMerchants } from '../merchants/merchants.js';
 
 /**
  * JTNET's published test MIDs (spec/jtnet.md §1.1): the window MID, the key-in MID and the

@@ -14,16 +14,16 @@
  * every due row. See docs/decisions/0009-reconciliation-and-time.md.
  */
 import { sql } from 'kysely';
-import { unixSeconds } from '../lib/clock.js';
-import { statusAfterRefund } from '../domain/payment.js';
-import { dbNow } from '../store/db-clock.js';
-import { channelById } from './channels.js';
-import type { Deps } from './deps.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { statusAfterRefund } from '../../domain/payment.js';
+import { dbNow } from '../../store/db-clock.js';
+import { channelById } from '../merchants/channels.js';
+import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from './events.js';
-import { recordApproval, recordFailure } from './payments/record-outcome.js';
+import { recordApproval, recordFailure } from './record-outcome.js';
 import { recordRefund, releaseCancel } from './cancel.js';
-import { isWindowAttempt, settleWindowAttempt } from './checkout/window-settlement.js';
-import { forEachLimit } from '../jobs/runner.js';
+import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
+import { forEachLimit } from '../../jobs/runner.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
 

@@ -1,7 +1,7 @@
-import { ApiError } from '../api/errors.js';
-import { unixSeconds } from '../lib/clock.js';
-import { isUniqueViolation } from '../store/db.js';
-import type { Deps } from './deps.js';
+import { ApiError } from '../../api/errors.js';
+import { unixSeconds } from '../../lib/clock.js';
+import { isUniqueViolation } from '../../store/db.js';
+import type { Deps } from '../deps.js';
 
 export const PREPARE_NOT_FOUND = '사전등록된 결제정보가 존재하지 않습니다.';
 
