@@ -20,30 +20,13 @@ import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
 import { cancelPayment, recordRefund } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
-import { recordApproval, type Approval } from '../payments/charge.js';
+import { approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
 import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { confirmNow, enqueueWindowConfirm } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
-
-/** An approval as the PG reported it in its inquiry; bank facts of a transfer come from the verified post. */
-export function approvalOf(found: FoundAtPg, bank?: { bankCode: string | null; bankName: string | null }): Approval {
-  return {
-    pgTid: found.pgTid,
-    applyNum: found.applyNum,
-    cardCode: found.cardCode,
-    cardName: found.cardName,
-    cardNumberMasked: found.cardNumberMasked,
-    cardType: found.cardType,
-    cardQuota: found.cardQuota,
-    paidAt: found.paidAt,
-    receiptUrl: found.receiptUrl,
-    bankCode: bank?.bankCode ?? null,
-    bankName: bank?.bankName ?? null,
-  };
-}
 
 /**
  * The merchant's card rules (request_pay `card.detail` / `card.direct`, `display.card_quota`, the

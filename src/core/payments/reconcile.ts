@@ -20,7 +20,7 @@ import { dbNow } from '../../store/db-clock.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from './events.js';
-import { recordApproval, recordFailure } from './record-outcome.js';
+import { approvalOf, recordApproval, recordFailure } from './record-outcome.js';
 import { recordRefund, releaseCancel } from './cancel.js';
 import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
@@ -94,17 +94,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   if (found.state === 'awaiting_deposit') {
     return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
   }
-  const settledHere = await recordApproval(deps, impUid, {
-    pgTid: found.pgTid,
-    applyNum: found.applyNum,
-    cardCode: found.cardCode,
-    cardName: found.cardName,
-    cardNumberMasked: found.cardNumberMasked,
-    cardType: found.cardType,
-    cardQuota: found.cardQuota,
-    paidAt: found.paidAt,
-    receiptUrl: found.receiptUrl,
-  });
+  const settledHere = await recordApproval(deps, impUid, approvalOf(found));
   // Another process settled it first: its record (and any refund made since) stands.
   if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
   deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');

@@ -1,8 +1,9 @@
 /**
  * Recording what the PG said about a payment attempt: approved (with its `paid` event) or failed.
- * Shared by the API charges (charge.ts), the payment window (checkout.ts) and reconciliation
+ * Shared by the API charges (charge.ts), the payment window (checkout/) and reconciliation
  * (reconcile.ts); it calls nothing, so none of them import each other for it.
  */
+import type { InquiryResult } from '../../connectors/types.js';
 import type { Kysely } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Database } from '../../store/types.js';
@@ -116,4 +117,21 @@ export async function failAttempt(
     }
     return changed;
   });
+}
+
+/** An approval as the PG reported it in its inquiry; bank facts of a transfer come from the verified post. */
+export function approvalOf(found: Extract<InquiryResult, { found: true }>, bank?: { bankCode: string | null; bankName: string | null }): Approval {
+  return {
+    pgTid: found.pgTid,
+    applyNum: found.applyNum,
+    cardCode: found.cardCode,
+    cardName: found.cardName,
+    cardNumberMasked: found.cardNumberMasked,
+    cardType: found.cardType,
+    cardQuota: found.cardQuota,
+    paidAt: found.paidAt,
+    receiptUrl: found.receiptUrl,
+    bankCode: bank?.bankCode ?? null,
+    bankName: bank?.bankName ?? null,
+  };
 }
