@@ -508,6 +508,9 @@ describe('a PG that cannot be reached', () => {
     expect(res.body.response.failed_at).toBeGreaterThan(0);
     expect(res.body.response.fail_reason).toContain('PG_UNREACHABLE');
     expect(res.body.response.fail_reason).toContain('PG사와 통신하지 못했습니다');
+    // the merchant is told what happened, never where Pier's PG lives (issue #10 item 5)
+    expect(res.body.response.fail_reason).not.toContain('127.0.0.1');
+    expect(res.body.response.fail_reason).not.toContain(String(port));
     const row = (await paymentsOf(pier, m.merchantId, 'unreachable'))[0]!;
     expect(row).toMatchObject({ pg_state: 'done', merchant_uid_lock: null });
     // No PG anywhere saw it (the harness's own simulator is not the configured PG).

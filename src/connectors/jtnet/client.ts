@@ -49,17 +49,18 @@ function codesOf(err: unknown, depth = 0): string[] {
  * a read timeout or a broken socket after sending leaves the outcome unknown (in doubt).
  */
 export function classifyTransportError(err: unknown, op: string): ConnectorError {
+  // The message reaches merchants (fail_reason): error codes only, never the socket's own text,
+  // which names the PG's internal address; the cause keeps it for the logs.
   const codes = codesOf(err);
-  const detail = err instanceof Error ? err.message : String(err);
   if (codes.some((c) => NOT_SENT.has(c))) {
-    return new ConnectorError('connect', `tPay ${op}: could not connect (${codes.join(', ')}): ${detail}`, false, true, { cause: err });
+    return new ConnectorError('connect', `tPay ${op}: could not connect (${codes.join(', ')})`, false, true, { cause: err });
   }
   if (codes.some((c) => READ_TIMEOUT.has(c))) {
     return new ConnectorError('timeout', `tPay ${op}: no answer in time (${codes.join(', ')})`, true, false, { cause: err });
   }
   return new ConnectorError(
     'bad_response',
-    `tPay ${op}: connection failed after the request was sent (${codes.join(', ') || 'unknown'}): ${detail}`,
+    `tPay ${op}: connection failed after the request was sent (${codes.join(', ') || 'unknown'})`,
     true,
     false,
     { cause: err },

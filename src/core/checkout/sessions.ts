@@ -35,7 +35,7 @@ import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './window-confirms.js';
-import { recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
+import { failWindowAttempt, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
 export const SESSION_TTL_SECONDS = 30 * 60;
@@ -526,7 +526,7 @@ async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChanne
     await recordPgApproval(deps, attemptOf(c, channel, impUid), found);
     return rspOfPayment(deps, impUid);
   }
-  await failAttempt(deps, impUid, reason, pgTid ?? (found.found ? found.pgTid : null));
+  await failWindowAttempt(deps, impUid, reason, pgTid ?? (found.found ? found.pgTid : null));
   return rspOfPayment(deps, impUid);
 }
 
@@ -598,7 +598,7 @@ async function recordWindowBillingKey(
   }
   if (!confirmed.found || confirmed.moid !== impUid) {
     deps.logger.warn({ imp_uid: impUid, found: confirmed.found }, 'window billing-key result refused: the PG did not issue that key in this window');
-    await failAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]PG사에서 확인되지 않은 빌링키입니다. (the PG did not issue this billing key for this payment)`);
+    await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]PG사에서 확인되지 않은 빌링키입니다. (the PG did not issue this billing key for this payment)`);
     return rspOfPayment(deps, impUid);
   }
   result = { ...result, cardCode: confirmed.cardCode, cardName: confirmed.cardName, cardNumberMasked: confirmed.cardNumberMasked, cardType: confirmed.cardType };
@@ -670,30 +670,18 @@ async function recordWindowBillingKey(
         }
       });
     } else {
-      await failAttempt(deps, impUid, `[${charged.code}]${charged.message}`, charged.pgTid);
+      await failWindowAttempt(deps, impUid, `[${charged.code}]${charged.message}`, charged.pgTid);
     }
   } catch (err) {
     if (!(err instanceof ConnectorError)) throw err;
     if (!err.inDoubt) {
-      await failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
+      await failWindowAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
     } else {
       await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).execute();
       await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch((e) => deps.logger.warn({ imp_uid: impUid, err: (e as Error).message }, 'inquiry after timeout failed'));
     }
   }
   return rspOfPayment(deps, impUid);
-}
-
-/** Fails an open attempt and frees its merchant_uid. */
-async function failAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
-  const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
-    .updateTable('payments')
-    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
-    .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
 }
 
 async function markInDoubt(deps: Deps, impUid: string) {
@@ -733,7 +721,7 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
       deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'inquiry on window close failed; left for reconciliation');
     }
     if (known === false) {
-      await failAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+      await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
       // the PG window may still be submitted, and its result may never reach Pier: ask again later
       await enqueueWindowRecheck(deps, impUid, session.channel_id, SESSION_TTL_SECONDS);
     } else {
