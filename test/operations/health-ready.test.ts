@@ -93,7 +93,7 @@ describe('GET /ready', () => {
 // PostgreSQL specifically (the production database): stop letting anyone connect to Pier's database
 // and kill its connections, as a server restart or failover would, then let them back in.
 describe('GET /ready while PostgreSQL is down', () => {
-  const admin = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const admin = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `pier_t_ready_${randomBytes(5).toString('hex')}`;
   const adminQuery = async (text: string) => {
     const c = new pg.Client({ connectionString: admin });
