@@ -440,6 +440,9 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       // tPay signs only amt and moid of a result, not resultCd, card or installments: take the
       // approval from the PG itself (trans_search on the same moid, tid and amount), never the post.
       const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+      // The PG says it approved: from here a crash must leave the attempt to reconciliation at once,
+      // not in `window` until the session's lifetime is over (the PG may net-cancel by then).
+      await markInDoubt(deps, impUid);
       let found: FoundAtPg | null = null;
       try {
         const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
