@@ -4,94 +4,28 @@
  * equal to the PG's ledger and nothing left pending. Runs on SQLite, and on PostgreSQL with
  * TEST_DATABASE_URL. The tPay simulator runs in this test process, so it outlives Pier.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { openStore, type Store } from '../src/store/db.js';
+import { childPier, freePort } from './child-pier.js';
 import { freshDatabase, testCardNumber } from './harness.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 let simulator: FastifyInstance;
 let simulatorUrl: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let dataDir: string;
 let port: number;
-let child: ChildProcess | null = null;
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => done(p));
-    });
-  });
-}
-
-function env(): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) base[k] = v;
-  return {
-    ...base,
-    DATABASE_URL: db.url,
-    PIER_DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    PIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    PIER_SIMULATOR: 'false',
-    PIER_JTNET_URL: simulatorUrl,
-    // long enough that the frozen PG's answers are still awaited when Pier is killed
-    PIER_JTNET_READ_TIMEOUT_MS: '60000',
-    LOG_LEVEL: 'silent',
-  };
-}
-
-const pierUrl = () => `http://127.0.0.1:${port}`;
-
-async function startPierProcess(): Promise<void> {
-  child = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d.toString()));
-  for (let i = 0; i < 3000; i++) {
-    if (child.exitCode !== null) throw new Error(`Pier exited (${child.exitCode}): ${stderr}`);
-    const up = await fetch(`${pierUrl()}/users/getToken`, { method: 'POST' }).then(
-      () => true,
-      () => false,
-    );
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100)); // polling a child process's port: no event to wait on
-  }
-  throw new Error(`Pier did not start: ${stderr}`);
-}
-
-function killPier(signal: NodeJS.Signals): Promise<void> {
-  const c = child!;
-  child = null;
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    c.once('exit', () => done());
-    c.kill(signal);
-  });
-}
-
-function reconcileCli(): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), 'reconcile', '--grace-seconds', '0'], { cwd: ROOT, env: env(), timeout: 120_000 }, (err, stdout, stderr) => {
-      done({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
-  });
-}
+const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
+const pierUrl = () => pier.url();
+const startPierProcess = () => pier.start();
+const killPier = (signal: NodeJS.Signals) => pier.kill(signal);
+const reconcileCli = () => pier.reconcile();
 
 async function api(method: string, path: string, token: string | null, body?: unknown) {
   const res = await fetch(`${pierUrl()}${path}`, {
@@ -115,7 +49,7 @@ beforeAll(async () => {
   port = await freePort();
 });
 afterAll(async () => {
-  if (child) await killPier('SIGKILL');
+  await killPier('SIGKILL');
   await simulator?.close();
   await db?.drop();
   rmSync(dataDir, { recursive: true, force: true });

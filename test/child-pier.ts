@@ -1,0 +1,98 @@
+/**
+ * Pier as a real child process (tsx, `src/main.ts`) against a tPay simulator the test runs itself,
+ * for tests that kill Pier with SIGKILL and restart it on the same database: the crash tests of
+ * issue #9 (window) and #10 (charge and refund in flight).
+ *
+ * @example
+ *   const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
+ *   await pier.start(); … await pier.kill('SIGKILL'); await pier.start(); await pier.reconcile();
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface ChildPierSettings {
+  databaseUrl: string;
+  dataDir: string;
+  port: number;
+  simulatorUrl: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => done(p));
+    });
+  });
+}
+
+/** `settings` is read at each start, so a test may fill it in its beforeAll. */
+export function childPier(settings: () => ChildPierSettings) {
+  let child: ChildProcess | null = null;
+  const url = () => `http://127.0.0.1:${settings().port}`;
+
+  function env(): NodeJS.ProcessEnv {
+    const s = settings();
+    const base: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) base[k] = v;
+    return {
+      ...base,
+      DATABASE_URL: s.databaseUrl,
+      PIER_DATA_DIR: s.dataDir,
+      HOST: '127.0.0.1',
+      PORT: String(s.port),
+      PIER_PUBLIC_URL: url(),
+      PIER_SIMULATOR: 'false',
+      PIER_JTNET_URL: s.simulatorUrl,
+      // long enough that a frozen or held PG answer is still awaited when Pier is killed
+      PIER_JTNET_READ_TIMEOUT_MS: '60000',
+      LOG_LEVEL: 'silent',
+    };
+  }
+
+  return {
+    url,
+    async start(): Promise<void> {
+      const c = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+      child = c;
+      let stderr = '';
+      c.stderr!.on('data', (d) => (stderr += d.toString()));
+      for (let i = 0; i < 3000; i++) {
+        if (c.exitCode !== null) throw new Error(`Pier exited (${c.exitCode}): ${stderr}`);
+        const up = await fetch(`${url()}/users/getToken`, { method: 'POST' }).then(
+          () => true,
+          () => false,
+        );
+        if (up) return;
+        await new Promise((r) => setTimeout(r, 100)); // polling a child process's port: no event to wait on
+      }
+      throw new Error(`Pier did not start: ${stderr}`);
+    },
+    /** Ends the running Pier (if any) with `signal` and waits for it to exit. */
+    kill(signal: NodeJS.Signals): Promise<void> {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+      return new Promise((done) => {
+        c.once('exit', () => done());
+        c.kill(signal);
+      });
+    },
+    /** `pier reconcile --grace-seconds 0` as an operator runs it, on the same database. */
+    reconcile(): Promise<{ code: number; stdout: string; stderr: string }> {
+      return new Promise((done) => {
+        execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), 'reconcile', '--grace-seconds', '0'], { cwd: ROOT, env: env(), timeout: 120_000 }, (err, stdout, stderr) => {
+          done({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+        });
+      });
+    },
+  };
+}
