@@ -19,6 +19,7 @@ import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { openStore } from '../src/store/db.js';
 import { childPier, freePort } from './child-pier.js';
 import { freshDatabase, testCardNumber } from './harness.js';
+import { formOf } from './buyer-forms.js';
 
 const NET_CANCEL_MS = 40 * 60_000;
 
@@ -51,22 +52,7 @@ async function until<T>(what: string, check: () => Promise<T | null | undefined 
 
 // ---- the buyer's browser, without a browser ----
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
-  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
-  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 1500)}`);
-  const body = html.slice(open.index, html.indexOf('</form>', open.index));
-  const attr = (tag: string, name: string) => {
-    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
-    return a ? unescapeHtml(a[1]) : undefined;
-  };
-  const fields: Record<string, string> = {};
-  for (const input of body.matchAll(/<input [^>]*>/g)) {
-    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
-  }
-  return { action: attr(open[0], 'action')!, fields };
-}
 
 async function postForm(url: string, fields: Record<string, string>) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
 import { receiptSignature } from '../../src/simulators/jtnet/receipts.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { formOf, postForm, rspOf } from '../buyer-forms.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -29,29 +30,9 @@ beforeEach(async () => {
   m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
 });
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
-  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
-  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 2000)}`);
-  const body = html.slice(open.index, html.indexOf('</form>', open.index));
-  const attr = (tag: string, name: string) => {
-    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
-    return a ? unescapeHtml(a[1]) : undefined;
-  };
-  const fields: Record<string, string> = {};
-  for (const input of body.matchAll(/<input [^>]*>/g)) {
-    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
-  }
-  return { action: attr(open[0], 'action')!, fields };
-}
 
-async function postForm(url: string, fields: Record<string, string>) {
-  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
-  return { status: res.statusCode, html: await res.body.text() };
-}
 
-const rspOf = (html: string) => JSON.parse(/<script type="application\/json" id="pier-data">(.*?)<\/script>/s.exec(html)![1]).rsp as Record<string, any>;
 
 async function newSession(params: Record<string, unknown>) {
   const created = await request(`${pier.pierUrl}/checkout/sessions`, {

@@ -18,6 +18,7 @@ import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from '../webhooks/receiver.js';
+import { formOf, postForm, rspOf } from '../buyer-forms.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -58,30 +59,9 @@ beforeEach(async () => {
 
 // ---- the buyer's browser, without a browser ----
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-/** The action and hidden fields of the form with this id. */
-function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
-  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
-  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 2000)}`);
-  const body = html.slice(open.index, html.indexOf('</form>', open.index));
-  const attr = (tag: string, name: string) => {
-    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
-    return a ? unescapeHtml(a[1]) : undefined;
-  };
-  const fields: Record<string, string> = {};
-  for (const input of body.matchAll(/<input [^>]*>/g)) {
-    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
-  }
-  return { action: attr(open[0], 'action')!, fields };
-}
 
-async function postForm(url: string, fields: Record<string, string>) {
-  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
-  return { status: res.statusCode, html: await res.body.text() };
-}
 
-const rspOf = (html: string) => JSON.parse(/<script type="application\/json" id="pier-data">(.*?)<\/script>/s.exec(html)![1]).rsp;
 
 /** request_pay with pay_method vbank, through Pier's checkout and the simulator's window; returns the rsp. */
 async function issueVbank(merchantUid: string, amount: number, merchant = m) {

@@ -17,6 +17,7 @@ import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore } from '../../src/store/db.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { formOf, rspOf } from '../buyer-forms.js';
 
 const NET_CANCEL_MS = 40 * 60_000;
 const ORIGIN = 'https://shop.example';
@@ -64,22 +65,7 @@ beforeEach(async () => {
 
 // ---- the buyer's browser, without a browser ----
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-function formOf(html: string, id: string): { action: string; fields: Record<string, string> } {
-  const open = new RegExp(`<form[^>]*\\sid="${id}"[^>]*>`).exec(html);
-  if (!open) throw new Error(`no form #${id} in:\n${html.slice(0, 1500)}`);
-  const body = html.slice(open.index, html.indexOf('</form>', open.index));
-  const attr = (tag: string, name: string) => {
-    const a = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
-    return a ? unescapeHtml(a[1]) : undefined;
-  };
-  const fields: Record<string, string> = {};
-  for (const input of body.matchAll(/<input [^>]*>/g)) {
-    if (attr(input[0], 'type') === 'hidden') fields[attr(input[0], 'name')!] = attr(input[0], 'value') ?? '';
-  }
-  return { action: attr(open[0], 'action')!, fields };
-}
 
 async function postHttp(url: string, fields: Record<string, string>) {
   const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
@@ -93,7 +79,6 @@ async function postPier(url: string, fields: Record<string, string>) {
   return { status: res.statusCode, html: res.body };
 }
 
-const rspOf = (html: string) => JSON.parse(/<script type="application\/json" id="pier-data">(.*?)<\/script>/s.exec(html)![1]).rsp;
 
 interface OpenWindow {
   sessionId: string;
