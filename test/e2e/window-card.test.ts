@@ -241,10 +241,13 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: card', () => {
     const page = await (await e.browser.newContext()).newPage();
     await page.setContent(`<script src="${e.pierUrl}/v1/iamport.js"></script>`);
     const dialog = page.waitForEvent('dialog');
-    void page.evaluate(() => (window as any).IMP.request_pay({ amount: 1000, merchant_uid: 'x' }, () => undefined));
+    // The alert blocks request_pay, so the evaluate finishes only after the dialog is dismissed;
+    // it is awaited before the context closes so it cannot reject into the void.
+    const requested = page.evaluate(() => (window as any).IMP.request_pay({ amount: 1000, merchant_uid: 'x' }, () => undefined));
     const d = await dialog;
     expect(d.message()).toBe('판매자 코드가 설정되지 않았습니다. IMP.init()함수를 먼저 호출하세요.');
     await d.dismiss();
+    await requested;
     await page.context().close();
   });
 });
