@@ -19,7 +19,8 @@ import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
 import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
 import { createLogger, type Logger } from './lib/logger.js';
-import { createTpaySimulator } from './simulators/jtnet/index.js';
+import { SIMULATOR_MODULES, simulatorPort, type EmbeddedSimulator } from './simulators/registry.js';
+import { ConnectorConfigError } from './connectors/types.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { openVault } from './vault/open-vault.js';
 import { checkVaultOpensData } from './vault/sealed-data.js';
@@ -31,17 +32,17 @@ import { checkVaultOpensData } from './vault/sealed-data.js';
 export async function startPier(config: Config) {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const store = openStore(config.databaseUrl, { onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
-  let simulator: ReturnType<typeof createTpaySimulator> | null = null;
+  const simulators: EmbeddedSimulator[] = [];
   try {
-    return await startOn(config, logger, store, (s) => (simulator = s));
+    return await startOn(config, logger, store, simulators);
   } catch (err) {
-    await (simulator as ReturnType<typeof createTpaySimulator> | null)?.close();
+    await Promise.all(simulators.map((s) => s.close()));
     await store.close();
     throw err;
   }
 }
 
-async function startOn(config: Config, logger: Logger, store: Store, onSimulator: (s: ReturnType<typeof createTpaySimulator>) => void) {
+async function startOn(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
   // Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
   // moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
   const clock = config.mode === 'sandbox' ? new SandboxClock(store) : systemClock;
@@ -58,20 +59,23 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     clock.start();
   }
 
-  let simulator: ReturnType<typeof createTpaySimulator> | null = null;
-  let simulatorUrl = '';
+  // Sandbox: each PG's simulator runs inside this process on its own port; its connector calls it
+  // there unless configured with a PG address of its own
+  const simulatorAddresses: Record<string, { apiUrl: string; publicUrl: string }> = {};
+  const simulatorLines: string[] = [];
   if (config.simulator.enabled) {
-    const publicUrl = config.simulator.publicUrl.replace(/\/+$/, '') || undefined;
-    simulator = createTpaySimulator({ dbFile: join(config.dataDir, 'tpay-simulator.sqlite'), clock, logger: false, publicUrl });
-    onSimulator(simulator);
-    simulatorUrl = await simulator.listen({ host: config.simulator.host, port: config.simulator.port });
+    const publicBase = config.simulator.publicUrl.replace(/\/+$/, '');
+    for (const m of SIMULATOR_MODULES) {
+      // behind a proxy the first simulator is at simulator.publicUrl, the others at their own ports' public addresses
+      const publicUrl = publicBase ? (m.portOffset === 0 ? publicBase : undefined) : undefined;
+      const sim = m.create({ dbFile: join(config.dataDir, m.dbFileName), clock, publicUrl });
+      simulators.push(sim);
+      const apiUrl = await sim.listen({ host: config.simulator.host, port: simulatorPort(m, config.simulator.port) });
+      simulatorAddresses[m.provider] = { apiUrl, publicUrl: publicUrl ?? apiUrl };
+      simulatorLines.push(`  ${m.label.padEnd(12)} ${apiUrl}   (ledger: ${apiUrl}/__ledger)`);
+    }
   }
-  const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
-  // buyers open the embedded simulator's window (and its slips) at its public address
-  const simulatorPublic = !config.connectors.jtnet.baseUrl && config.simulator.publicUrl ? config.simulator.publicUrl.replace(/\/+$/, '') : '';
-  const windowUrls = simulatorPublic ? { pc: `${simulatorPublic}/webTxInit`, mobile: `${simulatorPublic}/mobile/webTxInit` } : undefined;
-  if (!jtnetUrl) throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled');
-
+  const simulatorUrl = simulatorAddresses.jtnet?.apiUrl ?? '';
   if (config.mode === 'production' && (await demoCredentialsExist({ store } as Deps))) {
     throw new ConfigError(
       'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
@@ -97,20 +101,21 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     },
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator;
     // every PG call is timed and logged at this one seam
-    connectors: instrumentConnectors(createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl: jtnetUrl, clock, windowUrls } }), { metrics, logger }),
+    connectors: instrumentConnectors(createRegistry(config, { clock, simulators: simulatorAddresses }), { metrics, logger }),
   };
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
+  const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
   const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 
   // Settle payments and refunds left in doubt by PG timeouts or by a process that died mid-call.
   // One pass at a time; each row carries its own next check (reconcile.ts).
-  const graceSeconds = inFlightGraceSeconds(config.connectors.jtnet.readTimeoutMs);
+  const graceSeconds = inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs());
   let reconciling = false;
   const reconciler = setInterval(() => {
     if (reconciling) return;
@@ -149,7 +154,7 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     `  Health       ${config.publicUrl}/health   ${config.publicUrl}/ready   ${config.publicUrl}/metrics${config.metrics.token ? '   (Bearer metrics.token)' : config.mode === 'production' ? '   (off: set PIER_METRICS_TOKEN)' : ''}`,
     demo ? `  Demo shop    ${config.publicUrl}/demo   (payment window: IMP.request_pay)` : '',
     `  Console      ${config.publicUrl}/console`,
-    simulatorUrl ? `  tPay sim     ${simulatorUrl}   (ledger: ${simulatorUrl}/__ledger)` : '',
+    ...simulatorLines,
     demo
       ? [
           `  Demo merchant  IMP.init('${demo.merchantCode}')`,
@@ -174,6 +179,8 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
     deps,
     address,
     simulatorUrl,
+    /** each embedded simulator's address by provider (sandbox) */
+    simulators: simulatorAddresses,
     runner,
     async stop() {
       clearInterval(reconciler);
@@ -182,10 +189,20 @@ async function startOn(config: Config, logger: Logger, store: Store, onSimulator
       if (clock instanceof SandboxClock) clock.stop();
       await app.close();
       await deps.connectors.close();
-      if (simulator) await simulator.close();
+      await Promise.all(simulators.map((s) => s.close()));
       await store.close();
     },
   };
+}
+
+/** The connectors of this configuration; a connector that cannot work is a configuration error. */
+function createRegistry(config: Config, context: Parameters<typeof createConnectorRegistry>[1]) {
+  try {
+    return createConnectorRegistry(config.connectors, context);
+  } catch (err) {
+    if (err instanceof ConnectorConfigError) throw new ConfigError(`invalid configuration key "${err.key}": ${err.message}`);
+    throw err;
+  }
 }
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -47,7 +47,10 @@ describe('loadConfig', () => {
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '127.0.0.1', port: 8091, publicUrl: '' },
-      connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
+      connectors: {
+        jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 },
+        nice_v2: { liveUrl: 'https://api.nicepay.co.kr', sandboxUrl: '', sdkUrl: '', connectTimeoutMs: 5000, readTimeoutMs: 30000 },
+      },
     });
   });
 
@@ -86,6 +89,11 @@ describe('loadConfig', () => {
       PIER_JTNET_URL: 'https://webtx.tpay.co.kr',
       PIER_JTNET_CONNECT_TIMEOUT_MS: '1500',
       PIER_JTNET_READ_TIMEOUT_MS: '45000',
+      PIER_NICE_LIVE_URL: 'https://nice-proxy.example.com',
+      PIER_NICE_SANDBOX_URL: 'https://sandbox-api.nicepay.co.kr',
+      PIER_NICE_SDK_URL: 'https://pay.nicepay.co.kr/v1/js/',
+      PIER_NICE_CONNECT_TIMEOUT_MS: '4000',
+      PIER_NICE_READ_TIMEOUT_MS: '25000',
     });
     expect(c).toEqual({
       mode: 'production',
@@ -104,7 +112,10 @@ describe('loadConfig', () => {
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       simulator: { enabled: true, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
-      connectors: { jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 } },
+      connectors: {
+        jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 },
+        nice_v2: { liveUrl: 'https://nice-proxy.example.com', sandboxUrl: 'https://sandbox-api.nicepay.co.kr', sdkUrl: 'https://pay.nicepay.co.kr/v1/js/', connectTimeoutMs: 4000, readTimeoutMs: 25000 },
+      },
     });
   });
 

@@ -131,9 +131,10 @@ export async function startTestPier(
     mode: 'sandbox',
     metrics,
     connectors: instrumentConnectors(
-      createConnectorRegistry({
-        jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000, clock: pierClock },
-      }),
+      createConnectorRegistry(
+        { jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 } },
+        { clock: pierClock },
+      ),
       { metrics, logger },
     ),
   };

@@ -2,6 +2,8 @@ import { openVault } from '../vault/open-vault.js';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createConnectorRegistry } from '../connectors/registry.js';
+import { ConnectorConfigError } from '../connectors/types.js';
+import { SIMULATOR_MODULES, simulatorPort } from '../simulators/registry.js';
 import type { Deps } from '../core/deps.js';
 import { findMerchant } from '../core/merchants/merchants.js';
 import { systemClock } from '../lib/clock.js';
@@ -22,17 +24,43 @@ export interface CliContext {
 }
 
 /**
- * Where the tPay connector points. Only `reconcile` talks to the PG; the other commands get a
- * placeholder when nothing is configured. With the simulator embedded in the server, that is the
- * simulator's address (reachable while the server runs).
+ * Where the embedded simulators of a running sandbox server listen, by provider: the CLI reaches
+ * them there (only `reconcile` and sandbox tools talk to a PG).
  */
+export function embeddedSimulators(config: Config): Record<string, { apiUrl: string; publicUrl: string }> {
+  if (!config.simulator.enabled) return {};
+  return Object.fromEntries(
+    SIMULATOR_MODULES.map((m) => {
+      const url = `http://${config.simulator.host}:${simulatorPort(m, config.simulator.port)}`;
+      return [m.provider, { apiUrl: url, publicUrl: url }];
+    }),
+  );
+}
+
+/** Where the tPay connector points (its configured address, else the embedded simulator's). */
 export function jtnetBaseUrl(config: Config, required: boolean): string {
-  if (config.connectors.jtnet.baseUrl) return config.connectors.jtnet.baseUrl;
-  if (config.simulator.enabled) return `http://${config.simulator.host}:${config.simulator.port}`;
+  const url = config.connectors.jtnet.baseUrl || embeddedSimulators(config).jtnet?.apiUrl;
+  if (url) return url;
   if (required) {
     throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled (set PIER_JTNET_URL)');
   }
-  return 'http://127.0.0.1:9';
+  return UNREACHABLE;
+}
+
+/** A placeholder PG address for commands that never call a PG. */
+const UNREACHABLE = 'http://127.0.0.1:9';
+
+/** The connectors a command uses; a PG without an address only matters to commands that call one. */
+function cliConnectors(config: Config, needPg: boolean) {
+  const simulators = embeddedSimulators(config);
+  try {
+    return createConnectorRegistry(config.connectors, { simulators });
+  } catch (err) {
+    if (!(err instanceof ConnectorConfigError)) throw err;
+    if (needPg) throw new ConfigError(`invalid configuration key "${err.key}": ${err.message}`);
+    const placeholders = Object.fromEntries(SIMULATOR_MODULES.map((m) => [m.provider, { apiUrl: UNREACHABLE, publicUrl: UNREACHABLE }]));
+    return createConnectorRegistry(config.connectors, { simulators: { ...placeholders, ...simulators } });
+  }
 }
 
 /**
@@ -41,7 +69,6 @@ export function jtnetBaseUrl(config: Config, required: boolean): string {
  */
 export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<CliContext> {
   const config = loadConfig();
-  const baseUrl = jtnetBaseUrl(config, opts.needPg ?? false);
   // Logs go to stderr so stdout stays the command's output; quiet unless LOG_LEVEL asks.
   const level = process.env.LOG_LEVEL ? config.logLevel : 'warn';
   const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
@@ -55,7 +82,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
     await store.close().catch(() => {});
     throw err;
   }
-  const connectors = createConnectorRegistry({ jtnet: { ...config.connectors.jtnet, baseUrl } });
+  const connectors = cliConnectors(config, opts.needPg ?? false);
   const deps: Deps = { store, vault, clock: systemClock, logger, mode: config.mode, connectors };
   return {
     config,

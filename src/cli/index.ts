@@ -347,7 +347,7 @@ export function buildProgram(): Command {
     .action(async (opts: { graceSeconds?: number; limit: number }) => {
       await withContext(
         async ({ deps, config }) => {
-          const graceSeconds = opts.graceSeconds ?? inFlightGraceSeconds(config.connectors.jtnet.readTimeoutMs);
+          const graceSeconds = opts.graceSeconds ?? inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs());
           // asked by an operator: every open row past its grace is checked now, whatever its backoff
           const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true });
           const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true }));

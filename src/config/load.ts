@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Value from 'typebox/value';
+import { CONNECTOR_MODULES } from '../connectors/registry.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** Environment variable → config key (dotted path) and how to read it. */
@@ -27,9 +28,10 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }>
   PIER_SIMULATOR_HOST: { key: 'simulator.host', type: 'string' },
   PIER_SIMULATOR_PORT: { key: 'simulator.port', type: 'int' },
   PIER_SIMULATOR_PUBLIC_URL: { key: 'simulator.publicUrl', type: 'string' },
-  PIER_JTNET_URL: { key: 'connectors.jtnet.baseUrl', type: 'string' },
-  PIER_JTNET_CONNECT_TIMEOUT_MS: { key: 'connectors.jtnet.connectTimeoutMs', type: 'int' },
-  PIER_JTNET_READ_TIMEOUT_MS: { key: 'connectors.jtnet.readTimeoutMs', type: 'int' },
+  // each PG's own variables (PIER_JTNET_URL, PIER_NICE_LIVE_URL, …) come with its connector
+  ...Object.fromEntries(
+    CONNECTOR_MODULES.flatMap((m) => Object.entries(m.env).map(([name, v]) => [name, { key: `connectors.${m.provider}.${v.key}`, type: v.type }])),
+  ),
 };
 
 export class ConfigError extends Error {
@@ -116,7 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
     shutdownGraceMs: 10_000,
     simulator: { enabled: mode === 'sandbox', host: '127.0.0.1', port: port === 0 ? 0 : port + 11, publicUrl: '' },
-    connectors: { jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 } },
+    connectors: Object.fromEntries(CONNECTOR_MODULES.map((m) => [m.provider, { ...m.defaults }])),
   };
   const merged = deepMerge(defaults, given);
   const unknown = findUnknownKeys(merged, ConfigSchema as unknown as SchemaNode);

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { CONNECTOR_MODULES, type ConnectorSettings } from '../connectors/registry.js';
 
 /**
  * Pier's whole configuration, one typed schema (design.md principle 8).
@@ -72,14 +73,8 @@ export const ConfigSchema = Type.Object({
      */
     publicUrl: Type.String({ pattern: '^(https?://\\S+)?$' }),
   }),
-  connectors: Type.Object({
-    jtnet: Type.Object({
-      /** tPay REST base URL; empty = the embedded simulator */
-      baseUrl: Type.String(),
-      connectTimeoutMs: Type.Integer({ minimum: 1 }),
-      readTimeoutMs: Type.Integer({ minimum: 1 }),
-    }),
-  }),
+  /** each PG's section, as its connector module defines it (connectors/registry.ts) */
+  connectors: Type.Object(Object.fromEntries(CONNECTOR_MODULES.map((m) => [m.provider, m.schema]))),
 });
 
-export type Config = Static<typeof ConfigSchema>;
+export type Config = Omit<Static<typeof ConfigSchema>, 'connectors'> & { connectors: ConnectorSettings };

@@ -1,34 +1,60 @@
 /**
- * The only list of PGs Pier knows (design.md principle 2). Adding a PG = one line here.
+ * The only list of PGs Pier knows (design.md principle 2). Adding a PG = its folder + one line in
+ * CONNECTOR_MODULES; its configuration section, defaults and environment variables come with it.
  *
  * @example
- *   const connectors = createConnectorRegistry({ jtnet: { baseUrl: 'http://127.0.0.1:8091', connectTimeoutMs: 3000, readTimeoutMs: 30000 } });
+ *   const connectors = createConnectorRegistry({ jtnet: { baseUrl: 'http://127.0.0.1:8091' } }, { clock });
  *   connectors.get('jtnet')?.capabilities.keyIn; // true
  */
-import { createJtnetConnector, type JtnetConnectorOptions } from './jtnet/index.js';
-import type { Connector } from './types.js';
+import { jtnetModule } from './jtnet/index.js';
+import { nicepayModule } from './nicepay/index.js';
+import type { Connector, ConnectorContext, ConnectorModule } from './types.js';
 
-export interface ConnectorRegistryConfig {
-  jtnet: JtnetConnectorOptions;
-}
+/** Every PG connector Pier ships, in the order the console lists them. */
+export const CONNECTOR_MODULES = [jtnetModule, nicepayModule] as const satisfies readonly ConnectorModule<any, string>[];
+
+type Modules = (typeof CONNECTOR_MODULES)[number];
+type SettingsOf<M> = M extends ConnectorModule<infer O, string> ? O : never;
+
+/** `connectors` in Pier's loaded configuration: every PG's section in full. */
+export type ConnectorSettings = { [M in Modules as M['provider']]: SettingsOf<M> };
+
+/** What the registry is built from: each PG's section, missing keys taking the PG's defaults. */
+export type ConnectorRegistryConfig = { [M in Modules as M['provider']]?: Partial<SettingsOf<M>> };
 
 export interface ConnectorRegistry {
   /** the connector for a V1 pg_provider code, e.g. `jtnet` */
   get(provider: string): Connector | undefined;
-  /** every provider code, e.g. `['jtnet']` */
+  /** every provider code, e.g. `['jtnet', 'nice_v2']` */
   providers(): string[];
+  /** the PG's name as the console shows it, e.g. `JTNet(tPay)` */
+  label(provider: string): string;
+  /** the longest read timeout of any PG: how long a call may still be in flight */
+  maxReadTimeoutMs(): number;
   /** closes every connector's HTTP pool */
   close(): Promise<void>;
 }
 
-export function createConnectorRegistry(config: ConnectorRegistryConfig): ConnectorRegistry {
-  const all = [createJtnetConnector(config.jtnet)];
-  const byProvider = new Map<string, Connector>(all.map((c) => [c.provider, c]));
+export interface RegistryContext {
+  clock?: ConnectorContext['clock'];
+  /** embedded simulators by provider (sandbox mode) */
+  simulators?: Partial<Record<string, NonNullable<ConnectorContext['simulator']>>>;
+}
+
+export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, context: RegistryContext = {}): ConnectorRegistry {
+  const built = CONNECTOR_MODULES.map((m) => {
+    const settings = { ...m.defaults, ...((config as Record<string, object | undefined>)[m.provider] ?? {}) } as SettingsOf<typeof m>;
+    const connector = (m as ConnectorModule<typeof settings>).create(settings, { clock: context.clock, simulator: context.simulators?.[m.provider] });
+    return { module: m, settings, connector };
+  });
+  const byProvider = new Map<string, Connector>(built.map((b) => [b.module.provider, b.connector]));
   return {
     get: (provider) => byProvider.get(provider),
     providers: () => [...byProvider.keys()],
+    label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
+    maxReadTimeoutMs: () => Math.max(...built.map((b) => b.settings.readTimeoutMs)),
     close: async () => {
-      await Promise.all(all.map((c) => c.close()));
+      await Promise.all(built.map((b) => b.connector.close()));
     },
   };
 }

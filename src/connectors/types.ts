@@ -1,4 +1,6 @@
+import type { TObject } from 'typebox';
 import type { CardInput } from '../lib/card.js';
+import type { Clock } from '../lib/clock.js';
 import type { Secret } from '../lib/secret.js';
 
 /** V1 pay_method values a connector may support. */
@@ -24,12 +26,21 @@ export interface ConnectorCapabilities {
 
 /** A PG account as configured on a merchant's channel. Secrets stay wrapped until the wire. */
 export interface ChannelCredentials {
-  /** PG merchant id (MID), e.g. `tpaytest1m` */
+  /** the PG's id of the merchant account: tPay's MID (e.g. `tpaytest1m`), NICE's clientId (e.g. `S2_af45…`) */
   mid: string;
-  /** the PG's merchant key; for tPay it doubles as the REST `api_key` */
+  /** the PG's secret for this account: tPay's merchant key (also its REST `api_key`), NICE's secretKey */
   merchantKey: Secret;
-  /** password the PG requires on refunds */
+  /** password the PG requires on refunds (tPay); empty for PGs that have none */
   cancelPassword: Secret;
+  /**
+   * a test account: PGs with separate test hosts (NICE's sandbox) are called there. Absent = false.
+   */
+  sandbox?: boolean;
+  /**
+   * this channel's own API base URL, for an endpoint that speaks the PG's protocol elsewhere (a
+   * simulator, a proxy); absent or null = the connector's configured host for `sandbox`
+   */
+  baseUrl?: string | null;
 }
 
 export interface Buyer {
@@ -147,6 +158,54 @@ export type BillingKeyInquiry =
       /** the order id of the window the key was issued in; null when issued otherwise (REST) */
       moid: string | null;
     } & CardDetails);
+
+/**
+ * How Pier builds a connector: one per PG folder, listed once in `registry.ts`. Its configuration
+ * section (`connectors.<provider>` in Pier's config, with its defaults and environment variables)
+ * lives with the connector, so adding a PG touches no other part of Pier's configuration.
+ */
+export interface ConnectorModule<Options extends ConnectorBaseOptions = ConnectorBaseOptions, Provider extends string = string> {
+  /** V1 pg_provider code, e.g. `jtnet`, `nice_v2` */
+  readonly provider: Provider;
+  /** the PG's name as the console shows it */
+  readonly label: string;
+  /** JSON schema (TypeBox) of `connectors.<provider>` */
+  readonly schema: TObject;
+  readonly defaults: Options;
+  /** environment variable → key inside `connectors.<provider>` and how to read it */
+  readonly env: Readonly<Record<string, { key: keyof Options & string; type: 'string' | 'int' | 'bool' }>>;
+  create(options: Options, context: ConnectorContext): Connector & { close(): Promise<void> };
+}
+
+/** Every connector's configuration has at least its timeouts. */
+export interface ConnectorBaseOptions {
+  connectTimeoutMs: number;
+  /** past it a call fails with ConnectorError kind `timeout`, in doubt */
+  readTimeoutMs: number;
+}
+
+/** What Pier gives every connector besides its own configuration. */
+export interface ConnectorContext {
+  /** time source for request timestamps and fallbacks (default: system clock) */
+  clock?: Clock;
+  /**
+   * this PG's simulator when Pier runs it embedded (sandbox mode): `apiUrl` is where Pier calls it,
+   * `publicUrl` where buyers' browsers reach its window and slips
+   */
+  simulator?: { apiUrl: string; publicUrl: string };
+}
+
+/** A connector's configuration cannot work (e.g. no PG address and no simulator). */
+export class ConnectorConfigError extends Error {
+  override name = 'ConnectorConfigError';
+  constructor(
+    /** the configuration key at fault, e.g. `connectors.jtnet.baseUrl` */
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * A PG connector: wire types, mapping functions and HTTP, nothing else (design.md principle 2).

@@ -64,16 +64,20 @@ export async function checkReadiness(deps: Deps, opts: { deadlineMs?: number } =
         if (!r.ok) throw new CheckFailed('keys do not open sealed data', r.problem);
       },
     ],
-    ...deps.connectors.providers().map((provider): [string, () => Promise<void>] => [
+    // only PGs whose connector has a free way to ask (a PG without one is not reported at all)
+    ...deps.connectors.providers().flatMap((provider): [string, () => Promise<void>][] => {
+      const connector = deps.connectors.get(provider);
+      if (!connector?.ping) return [];
+      const ping = connector.ping.bind(connector);
+      return [[
       `pg:${provider}`,
       async () => {
-        const connector = deps.connectors.get(provider);
-        if (!connector?.ping) return;
-        await connector.ping(deadlineMs).catch((err) => {
+        await ping(deadlineMs).catch((err) => {
           throw new CheckFailed('unreachable', (err as Error).message);
         });
       },
-    ]),
+      ]];
+    }),
   ];
 
   const results = await Promise.all(

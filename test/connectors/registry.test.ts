@@ -21,8 +21,8 @@ afterAll(async () => {
 });
 
 describe('connector registry', () => {
-  it('lists jtnet and nothing else, and knows no other provider', () => {
-    expect(registry.providers()).toEqual(['jtnet']);
+  it('lists jtnet and nice_v2 and nothing else, and knows no other provider', () => {
+    expect(registry.providers()).toEqual(['jtnet', 'nice_v2']);
     expect(registry.get('nice')).toBeUndefined();
     expect(registry.get('jtnet')?.provider).toBe('jtnet');
   });

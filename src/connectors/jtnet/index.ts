@@ -6,10 +6,11 @@
  *   const r = await jtnet.chargeBillingKey(channel, billingKey, { moid: 'imp_123456789012', amount: 1000, goodsName: '정기결제', cardQuota: 0, buyer: {} });
  *   if (r.outcome === 'approved') r.pgTid;
  */
+import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import { systemClock, unixSeconds } from '../../lib/clock.js';
-import type { Connector, ConnectorCapabilities } from '../types.js';
-import { ConnectorError } from '../types.js';
+import type { Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule } from '../types.js';
+import { ConnectorConfigError, ConnectorError } from '../types.js';
 import { TpayClient } from './client.js';
 import { fromDepositNotice, fromWindowResult, toWebTxInitForm, type WindowUrls } from './window.js';
 import {
@@ -35,7 +36,7 @@ import {
   type TpayTransSearchResponse,
 } from './transformers.js';
 
-export interface JtnetConnectorOptions {
+export interface JtnetConnectorOptions extends ConnectorBaseOptions {
   /** tPay host without `/api/v1`, e.g. `https://webtx.tpay.co.kr` or the simulator's address */
   baseUrl: string;
   connectTimeoutMs: number;
@@ -141,3 +142,35 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
     close: () => client.close(),
   };
 }
+
+/** `connectors.jtnet` in Pier's configuration. */
+export interface JtnetSettings extends ConnectorBaseOptions {
+  /** tPay host without `/api/v1`; empty = the embedded simulator */
+  baseUrl: string;
+}
+
+/** The JTNET connector as Pier's registry builds it (registry.ts). */
+export const jtnetModule: ConnectorModule<JtnetSettings, 'jtnet'> = {
+  provider: 'jtnet',
+  label: 'JTNet(tPay)',
+  schema: Type.Object({
+    /** tPay REST base URL; empty = the embedded simulator */
+    baseUrl: Type.String(),
+    connectTimeoutMs: Type.Integer({ minimum: 1 }),
+    readTimeoutMs: Type.Integer({ minimum: 1 }),
+  }),
+  defaults: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 },
+  env: {
+    PIER_JTNET_URL: { key: 'baseUrl', type: 'string' },
+    PIER_JTNET_CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'int' },
+    PIER_JTNET_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
+  },
+  create(settings, context) {
+    const baseUrl = settings.baseUrl || context.simulator?.apiUrl;
+    if (!baseUrl) throw new ConnectorConfigError('connectors.jtnet.baseUrl', 'required when the simulator is disabled (set PIER_JTNET_URL)');
+    // buyers open the embedded simulator's window at its public address, which may differ from where Pier calls it
+    const publicBase = !settings.baseUrl && context.simulator ? context.simulator.publicUrl.replace(/\/+$/, '') : '';
+    const windowUrls = publicBase && publicBase !== baseUrl.replace(/\/+$/, '') ? { pc: `${publicBase}/webTxInit`, mobile: `${publicBase}/mobile/webTxInit` } : undefined;
+    return createJtnetConnector({ ...settings, baseUrl, clock: context.clock, windowUrls });
+  },
+};

@@ -10,7 +10,6 @@ import { html, type Html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
 import { checkbox, csrfField, flash, fmtTime, input, select, sendPage } from '../layout.js';
 
-const PROVIDER_LABELS: Record<string, string> = { jtnet: 'JTNet(tPay)' };
 const MASK = '••••••••';
 
 export interface ChannelForm {
@@ -155,7 +154,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
     const e = (k: string) => o.errors?.[k];
     return html`<form method="post" action="${o.action}" class="card" id="channel-form" data-validate novalidate>
       ${csrfField(req)}
-      ${select({ name: 'provider', label: t('provider'), value: v.provider ?? 'jtnet', error: e('provider'), options: deps.connectors.providers().map((p) => [p, PROVIDER_LABELS[p] ?? p]) })}
+      ${select({ name: 'provider', label: t('provider'), value: v.provider ?? 'jtnet', error: e('provider'), options: deps.connectors.providers().map((p) => [p, deps.connectors.label(p)]) })}
       ${select({ name: 'kind', label: t('channel_kind'), value: v.kind ?? '', error: e('kind'), options: kindOptions(req), hint: t('channel_kind_hint'), attrs: html`required` })}
       ${input({ name: 'mid', label: t('mid'), value: v.mid, error: e('mid'), hint: o.editing ? t('mid_hint_edit') : t('mid_hint'), attrs: html`maxlength="80" pattern="[A-Za-z0-9_\-]{1,80}" autocomplete="off" ${o.editing ? '' : html`data-required-unless="test_mode"`}` })}
       ${input({ name: 'merchant_key', label: t('merchant_key'), type: 'password', error: e('merchant_key'), hint: o.editing ? t('secret_keep_hint') : t('merchant_key_hint'), attrs: html`maxlength="200" autocomplete="new-password" ${o.editing ? '' : html`data-required-unless="test_mode"`}` })}

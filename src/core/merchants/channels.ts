@@ -82,6 +82,7 @@ export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
       mid: row.mid,
       merchantKey: new Secret(deps.vault.open(row.merchant_key_sealed)),
       cancelPassword: new Secret(deps.vault.open(row.cancel_password_sealed)),
+      sandbox: row.sandbox === 1,
     },
   };
 }
