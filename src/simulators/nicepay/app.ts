@@ -58,6 +58,11 @@ export interface NicepaySimulatorOptions {
   windowTtlMs?: number;
   /** how long a `timeout` fault or a `…998` answer is held unless the client leaves first (default 60000) */
   slowResponseMs?: number;
+  /**
+   * send due webhook retries every this many ms of real time (default 0: only when asked, through
+   * `POST /__control/webhooks/retry` or `sim.nicepay.webhooks.retryDue()`, as tests with a manual clock do)
+   */
+  webhookSweepMs?: number;
 }
 
 /** The Fastify app plus the webhook sender, for tests that drive retries in-process. */
@@ -92,7 +97,10 @@ export function createNicepaySimulator(options: NicepaySimulatorOptions = {}): N
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  const sweep = options.webhookSweepMs ? setInterval(() => void webhooks.retryDue(), options.webhookSweepMs) : null;
+  sweep?.unref();
   app.addHook('preClose', async () => {
+    if (sweep) clearInterval(sweep);
     faults.releaseAll();
   });
   app.addHook('onClose', async () => {

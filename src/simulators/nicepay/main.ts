@@ -31,16 +31,15 @@ const app = createNicepaySimulator({
   strictSandbox: process.env.NICE_SIM_STRICT_SANDBOX === '1',
   keyIn: process.env.NICE_SIM_KEY_IN !== '0',
   slowResponseMs: intEnv('NICE_SIM_SLOW_MS', 60_000),
+  webhookSweepMs: sweepMs,
   logger: { level: process.env.NICE_SIM_LOG_LEVEL || 'info' },
 });
 
 const address = await app.listen({ port, host });
 app.log.info(`NICEPAY simulator on ${address} (ledger ${dbFile}); REST at ${address}/v1/..., JS SDK at ${address}/v1/js/, ledger at ${address}/__ledger`);
 
-const sweep = sweepMs > 0 ? setInterval(() => void app.nicepay.webhooks.retryDue(), sweepMs) : null;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    if (sweep) clearInterval(sweep);
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),
