@@ -13,6 +13,7 @@ import {
   fromCancelAnswer,
   fromChargeAnswer,
   fromLookupAnswer,
+  fromNetCancelAnswer,
   fromRegistAnswer,
   isAuthenticationDecline,
   niceEdiDate,
@@ -22,6 +23,7 @@ import {
   toExpireCall,
   toFindByOrderIdCall,
   toGetByTidCall,
+  toNetCancelCall,
   toRegistCall,
   type NiceCall,
   type NicePayment,
@@ -146,6 +148,15 @@ export function createNicepayRestConnector(opts: NicepayRestOptions): NicepayRes
       const byOrder = await lookup(channel, 'find', toFindByOrderIdCall(q.moid, secretOf(channel), ediDate()), q);
       if (byOrder.found || !q.pgTid) return byOrder;
       return lookup(channel, 'lookup', toGetByTidCall(q.pgTid, secretOf(channel), ediDate()), q);
+    },
+
+    /**
+     * Net-cancel by orderId (spec §5.3) before Pier gives up an attempt NICE had no record of, so
+     * an approval NICE applies late is reversed rather than paid beside a retry (decision 0014).
+     */
+    async voidUnknownAttempt(channel, q) {
+      const answer = await send(channel, 'netcancel', toNetCancelCall(q.moid, secretOf(channel), ediDate()));
+      return fromNetCancelAnswer(niceResult<NicePayment>(answer, 'netcancel'), q.moid, secretOf(channel));
     },
 
     close: () => client.close(),

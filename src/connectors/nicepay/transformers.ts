@@ -428,3 +428,15 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
 export function expireDone(r: { resultCode: string }): boolean {
   return r.resultCode === NICE_OK || NICE_KEY_GONE.has(r.resultCode);
 }
+
+/**
+ * Net-cancel's answer (spec §5.3): `voided` when NICE reversed an approval of this order (signed,
+ * `cancelled`); `nothing` when it refused because there was nothing to reverse. A `0000` that is
+ * not a signed cancellation of this order is not understood: the caller keeps the attempt open.
+ */
+export function fromNetCancelAnswer(p: NicePayment, orderId: string, secretKey: string): 'voided' | 'nothing' {
+  if (p.resultCode !== NICE_OK) return 'nothing';
+  verifyPayment(p, secretKey, 'netcancel', false);
+  if (p.orderId !== orderId || p.status !== 'cancelled') throw badResponse(`NICE netcancel answered status ${JSON.stringify(text(p.status).slice(0, 20))} for this order`, false);
+  return 'voided';
+}
