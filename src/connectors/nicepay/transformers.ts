@@ -8,7 +8,7 @@
  * never mapped to a paid or refunded result. Declines (resultCode ≠ 0000) carry no signature at
  * NICE and are read as they come: a decline moves no money.
  */
-import type { CardInput } from '../../lib/card.js';
+import { maskCardNumber, type CardInput } from '../../lib/card.js';
 import { kstParts } from '../../lib/clock.js';
 import { KFTC_BANKS, mapNiceCardCode } from '../kftc-codes.js';
 import {
@@ -307,17 +307,15 @@ export function receiptUrlOf(raw: unknown): string | null {
   }
 }
 
-export function fromRegistAnswer(r: NiceRegistAnswer): BillingKeyResult {
+/**
+ * Regist's answer. NICE reports no card number or card type there (spec §3.1): the number is
+ * masked here from the card Pier sent, NICE's way (first 6 + last 4), so V1 `card_number` reads
+ * the same as on JTNET; the type stays unknown until a charge reports it.
+ */
+export function fromRegistAnswer(r: NiceRegistAnswer, card: Pick<CardInput, 'number'>): BillingKeyResult {
   if (r.resultCode !== NICE_OK) return { outcome: 'declined', ...declineOf(r) };
   if (typeof r.bid !== 'string' || r.bid === '') throw badResponse('NICE regist succeeded without a bid', false);
-  return {
-    outcome: 'issued',
-    billingKey: r.bid,
-    ...mapNiceCardCode(r.cardCode, r.cardName),
-    // regist answers no card number (spec §3.1); the API layer masks the number it was given
-    cardNumberMasked: null,
-    cardType: null,
-  };
+  return { outcome: 'issued', billingKey: r.bid, ...mapNiceCardCode(r.cardCode, r.cardName), cardNumberMasked: maskCardNumber(card.number), cardType: null };
 }
 
 /** Whether a regist decline is about the card data (V1 code -1, no payment) rather than the issuer. */
