@@ -107,6 +107,12 @@ export type BillingKeyResult =
 export interface RefundRequest {
   pgTid: string;
   moid: string;
+  /**
+   * Pier's id of this refund (its `payment_cancels` row), stable across retries: PGs that want a
+   * unique id per cancel call (NICE's cancel `orderId`) derive it from this. Absent = the connector
+   * makes a fresh one.
+   */
+  refundId?: string;
   amount: number;
   /** true when less than the remaining balance is refunded */
   partial: boolean;
