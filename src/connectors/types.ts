@@ -295,6 +295,8 @@ export interface WindowRequest {
   billing: boolean;
   /** virtual-account deposit deadline, ms since the epoch */
   vbankDueMs?: number | null;
+  /** phone payments: digital content (V1 `digital`; NICE `isDigital`) */
+  digital?: boolean;
   language: 'ko' | 'en';
 }
 
@@ -365,6 +367,8 @@ export type PgNotice = { kind: 'deposit'; deposit: DepositNotice } | { kind: 'pa
 
 /** Window support, for connectors whose PG has a payment window. */
 export interface WindowConnector {
+  /** false when the PG window cannot issue billing keys (request_pay with customer_uid is refused before it opens); absent = it can */
+  readonly issuesBillingKeys?: boolean;
   /** builds what opens the PG window (a form to post, or the PG's JS SDK to call) */
   startWindow(channel: ChannelCredentials, req: WindowRequest): WindowForm;
   /**

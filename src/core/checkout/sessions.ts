@@ -122,6 +122,9 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
     if (err instanceof ParamError) return refuse(err.errorCode, err.message);
     throw err;
   }
+  if (params.customer_uid && window.issuesBillingKeys === false) {
+    return refuse(RSP_ERRORS.badParams, `${channel.row.provider} 결제창에서는 빌링키를 발급할 수 없습니다. (this PG's window issues no billing keys; use POST /subscribe/customers/{customer_uid})`, params.merchant_uid);
+  }
   if (mode === 'redirect' && !params.m_redirect_url) return refuse(RSP_ERRORS.badParams, 'm_redirect_url이 필요합니다. (redirect mode needs m_redirect_url)', params.merchant_uid);
 
   const { db } = deps.store;
@@ -307,6 +310,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     cardCode,
     billing: params.customer_uid !== null,
     vbankDueMs: params.vbank_due_ms,
+    digital: params.digital,
     language: params.language,
   });
   return { ok: true, form };
