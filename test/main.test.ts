@@ -86,7 +86,7 @@ describe('starting Pier', () => {
         { mid: 'tpaytest0m', merchantKey: { reveal: () => 'k'.repeat(32) } as never, cancelPassword: { reveal: () => '' } as never },
         { moid: 'imp_000000000001', amount: 1000, goodsName: 'x', payMethod: 'card', buyer: {}, returnUrl: 'http://r', cancelUrl: 'http://c', notifyUrl: 'http://n', mobile: false, cardQuotas: [], billing: false, language: 'ko' },
       );
-      expect(form.action).toBe('https://tpay-sim.example.test/webTxInit');
+      expect(form).toMatchObject({ kind: 'form', action: 'https://tpay-sim.example.test/webTxInit' });
     } finally {
       await pier.stop();
     }

@@ -12,7 +12,7 @@ import type { ConnectorRegistry } from './registry.js';
 import { ConnectorError, type Connector } from './types.js';
 
 const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire', 'inquireBillingKey', 'voidUnknownAttempt'] as const;
-const WINDOW_OPERATIONS = ['confirmWindowResult'] as const;
+const WINDOW_OPERATIONS = ['approveWindowResult', 'confirmWindowResult'] as const;
 
 /** A PG call's outcome from its result: a decline is an answer, not a failure. */
 export function outcomeOf(result: unknown): PgCallOutcome {
@@ -64,7 +64,10 @@ function instrument(c: Connector, metrics: PierMetrics | undefined, logger: Logg
   }
   if (c.window) {
     const w: Record<string, unknown> = { ...c.window };
-    for (const op of WINDOW_OPERATIONS) w[op] = timed(op, (c.window[op] as (...a: unknown[]) => Promise<unknown>).bind(c.window));
+    for (const op of WINDOW_OPERATIONS) {
+      const fn = c.window[op] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+      if (fn) w[op] = timed(op, fn.bind(c.window));
+    }
     out.window = w;
   }
   return out as unknown as Connector;

@@ -302,15 +302,23 @@ export interface WindowRequest {
   billing: boolean;
   /** virtual-account deposit deadline, ms since the epoch */
   vbankDueMs?: number | null;
+  /** phone payments: digital content (V1 `digital`; NICE `isDigital`) */
+  digital?: boolean;
   language: 'ko' | 'en';
 }
 
-/** A form the buyer's browser posts to open the PG window (tPay: webTxInit). */
-export interface WindowForm {
-  action: string;
-  method: 'POST';
-  fields: Record<string, string>;
-}
+/**
+ * How the buyer's browser opens the PG window, handed over by Pier's checkout page:
+ *  - `form`: a form the page posts to the PG (tPay: webTxInit);
+ *  - `script`: the PG's JS SDK loaded from `src`, then the function `call` (a dotted global name)
+ *    called with `params` (NICE: `AUTHNICE.requestPay`). The page adds `fnError`, which hands an SDK
+ *    error back to `returnUrl` as a non-success result, and allows scripts from `src`'s origin only.
+ *
+ * @example { kind: 'script', src: 'https://pay.nicepay.co.kr/v1/js/', call: 'AUTHNICE.requestPay', params: { clientId, method: 'card', orderId, amount, goodsName, returnUrl } }
+ */
+export type WindowForm =
+  | { kind: 'form'; action: string; method: 'POST'; fields: Record<string, string> }
+  | { kind: 'script'; src: string; call: string; params: Record<string, string | number | boolean> };
 
 export type WindowResult =
   | ({
@@ -337,7 +345,15 @@ export type WindowResult =
     }
   | ({ outcome: 'billing_key_issued'; billingKey: string } & CardDetails)
   | { outcome: 'declined'; code: string; message: string; pgTid: string | null }
-  | { outcome: 'cancelled_by_buyer'; code: string; message: string };
+  | { outcome: 'cancelled_by_buyer'; code: string; message: string }
+  /**
+   * The buyer authenticated and the PG waits for the merchant's server to approve (NICE Server 승인):
+   * nothing is charged until Pier calls approveWindowResult with this tid and its own amount.
+   */
+  | { outcome: 'authenticated'; pgTid: string };
+
+/** What an approve call (approveWindowResult) can answer: the payment, or why there is none. */
+export type WindowApproval = Extract<WindowResult, { outcome: 'approved' | 'vbank_issued' | 'declined' }>;
 
 /** A server-to-server notice from the PG about an earlier window payment (a virtual-account deposit). */
 export interface DepositNotice {
@@ -348,17 +364,36 @@ export interface DepositNotice {
   depositorName: string | null;
 }
 
+/**
+ * A notice the PG sent to `notifyUrl`, verified:
+ *  - `deposit`: a virtual-account deposit whose content the PG signed in full (tPay);
+ *  - `payment_changed`: "this payment changed" (NICE webhooks: the signature covers only tid, amount
+ *    and ediDate): Pier re-reads the payment from the PG by tid and applies what the PG says.
+ */
+export type PgNotice = { kind: 'deposit'; deposit: DepositNotice } | { kind: 'payment_changed'; moid: string; pgTid: string };
+
 /** Window support, for connectors whose PG has a payment window. */
 export interface WindowConnector {
-  /** builds the form that opens the PG window */
+  /** false when the PG window cannot issue billing keys (request_pay with customer_uid is refused before it opens); absent = it can */
+  readonly issuesBillingKeys?: boolean;
+  /** builds what opens the PG window (a form to post, or the PG's JS SDK to call) */
   startWindow(channel: ChannelCredentials, req: WindowRequest): WindowForm;
   /**
-   * Verifies and maps what the PG posted back to `returnUrl` (decrypting and checking amount and
-   * order id against what Pier expects); a tampered result throws ConnectorError('bad_response').
+   * Verifies and maps what the PG posted back to `returnUrl` (decrypting or checking the signature,
+   * and the amount and order id against what Pier expects); a tampered result throws
+   * ConnectorError('bad_response'). An `authenticated` result still needs approveWindowResult.
    */
   readWindowResult(channel: ChannelCredentials, posted: Record<string, string>, expected: { moid: string; amount: number }): WindowResult;
-  /** acknowledges a result to the PG (tPay resultConfirm), after Pier recorded it */
+  /**
+   * Server approval of an `authenticated` result (NICE `POST /v1/payments/{tid}` with Pier's amount),
+   * the answer's signature verified. A timeout throws ConnectorError with inDoubt: the PG may have
+   * approved, so the attempt is settled by inquiry. Required when readWindowResult can answer `authenticated`.
+   */
+  approveWindowResult?(channel: ChannelCredentials, req: { pgTid: string; moid: string; amount: number }): Promise<WindowApproval>;
+  /** acknowledges a result to the PG (tPay resultConfirm) after Pier recorded it; resolves at once for a PG without that step (NICE) */
   confirmWindowResult(channel: ChannelCredentials, pgTid: string): Promise<void>;
-  /** verifies and maps a deposit notice posted by the PG to `notifyUrl` */
-  readDepositNotice(channel: ChannelCredentials, posted: Record<string, string>): DepositNotice;
+  /** verifies and maps a notice the PG sent to `notifyUrl`: form fields or a JSON body, as the PG sends them */
+  readNotice(channel: ChannelCredentials, body: Record<string, unknown>): PgNotice;
+  /** the answer the PG expects to a notice it delivered (NICE: `OK` as text/html); absent = Pier's JSON answer */
+  readonly noticeAnswer?: { contentType: string; body: string };
 }

@@ -67,6 +67,32 @@
     if (pg) pg.submit();
   }
 
+  // A PG whose window is opened by its own JS SDK (NICE AUTHNICE.requestPay): call it with the
+  // connector's parameters. An SDK error, or an SDK that never loaded, goes back to the return URL
+  // as a failed result, which Pier checks with the PG like any other.
+  if (data.page === 'to-pg-script') {
+    var errorForm = document.getElementById('pg-error-form');
+    var fail = function (code, message) {
+      errorForm.elements.authResultCode.value = String(code || 'SDK_ERROR');
+      errorForm.elements.authResultMsg.value = String(message || '');
+      errorForm.submit();
+    };
+    var path = String(data.call || '').split('.');
+    var owner = window;
+    for (var i = 0; i < path.length - 1 && owner; i++) owner = owner[path[i]];
+    var fn = owner ? owner[path[path.length - 1]] : null;
+    if (typeof fn !== 'function') {
+      fail('SDK_LOAD', en ? 'The payment window could not be loaded.' : '결제창을 불러오지 못했습니다.');
+    } else {
+      var params = {};
+      for (var k in data.params) if (Object.prototype.hasOwnProperty.call(data.params, k)) params[k] = data.params[k];
+      params.fnError = function (r) {
+        fail(r && r.resultCode, r && (r.errorMsg || r.msg));
+      };
+      fn.call(owner, params);
+    }
+  }
+
   if (data.page === 'result') {
     var target = data.mode === 'popup' ? window.opener : window.parent !== window ? window.parent : null;
     var sent = false;

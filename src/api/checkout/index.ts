@@ -31,10 +31,10 @@ import {
 } from '../../core/checkout/sessions.js';
 import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
-import { recordVbankDeposit } from '../../core/virtual-accounts/deposit.js';
+import { recordPgNotice } from '../../core/virtual-accounts/deposit.js';
 import { ApiError } from '../errors.js';
 import { registerDemo } from './demo.js';
-import { checkoutPage, inProgressPage, localized, missingPage, resultPage, toPgPage } from './pages.js';
+import { checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
 export interface CheckoutPluginOptions {
@@ -62,7 +62,7 @@ const cors = (reply: FastifyReply) =>
     .header('access-control-allow-headers', 'content-type')
     .header('access-control-max-age', '600');
 
-function html(reply: FastifyReply, body: string, opts: { status?: number; frameOrigin?: string | null } = {}) {
+function html(reply: FastifyReply, body: string, opts: { status?: number; frameOrigin?: string | null; scriptOrigin?: string | null } = {}) {
   reply
     .status(opts.status ?? 200)
     .type('text/html; charset=utf-8')
@@ -70,8 +70,10 @@ function html(reply: FastifyReply, body: string, opts: { status?: number; frameO
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer');
   // Only the merchant page that opened the checkout may frame it.
-  if (opts.frameOrigin) reply.header('content-security-policy', `frame-ancestors ${opts.frameOrigin}`);
-  else if (opts.frameOrigin === null) reply.header('content-security-policy', "frame-ancestors 'none'");
+  const csp = opts.frameOrigin ? [`frame-ancestors ${opts.frameOrigin}`] : opts.frameOrigin === null ? ["frame-ancestors 'none'"] : [];
+  // a page that loads a PG's JS SDK runs scripts from Pier and from that one origin only
+  if (opts.scriptOrigin) csp.push(`script-src 'self' ${opts.scriptOrigin}`);
+  if (csp.length > 0) reply.header('content-security-policy', csp.join('; '));
   return reply.send(body);
 }
 
@@ -194,7 +196,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     try {
       const r = await startCheckout(deps, id, { cardCode: b.card_code }, windowUrls);
       if (!r.ok) return finish(reply, c, r.rsp);
-      return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin });
+      return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin, scriptOrigin: pgScriptOrigin(r.form) });
     } catch (err) {
       if (err instanceof ApiError && err.kind === 'invalid_parameter') return again(localized(err.message, en));
       if (err instanceof ApiError && err.kind === 'refused') {
@@ -237,11 +239,21 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   app.post('/checkout/:id/cancel', onCancel);
   app.get('/checkout/:id/cancel', onCancel);
 
-  // ---- server to server: virtual-account deposits ----
+  // ---- server to server: virtual-account deposits and other PG notices (tPay form posts, NICE JSON webhooks) ----
   app.post('/checkout/pg/:channelId/notify', async (req, reply) => {
-    const r = await recordVbankDeposit(deps, (req.params as { channelId: string }).channelId, flat(req.body));
+    const channelId = (req.params as { channelId: string }).channelId;
+    const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
+    const r = await recordPgNotice(deps, channelId, body);
+    if (!r.ok) req.log.warn({ reason: r.reason, message: r.message }, 'PG notice refused');
+    const answer = r.noticeAnswer;
+    if (answer) {
+      // A PG that expects a fixed answer (NICE: `OK`) resends until it gets it: withhold it only when
+      // Pier could not read the payment back from the PG, where a later try can succeed. A notice
+      // that failed verification changed nothing and would fail again.
+      if (!r.ok && r.reason === 'pg_unavailable') return reply.status(503).type('text/plain; charset=utf-8').send('RETRY');
+      return reply.type(answer.contentType).send(answer.body);
+    }
     if (r.ok) return reply.type('application/json').send({ result_cd: '0000', result_msg: 'OK', imp_uid: r.impUid });
-    req.log.warn({ reason: r.reason, message: r.message }, 'deposit notice refused');
     return reply.status(r.reason === 'unverified' ? 403 : 400).type('application/json').send({ result_cd: 'FAIL', result_msg: r.message, reason: r.reason });
   });
 

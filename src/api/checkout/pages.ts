@@ -5,6 +5,7 @@
 import { CARD_NAMES_EN, type StandardCode } from '../../domain/codes.js';
 import type { CheckoutParams } from '../../core/checkout/params.js';
 import type { Rsp } from '../../core/checkout/sessions.js';
+import type { WindowForm } from '../../connectors/types.js';
 
 export type Lang = 'ko' | 'en';
 
@@ -112,7 +113,7 @@ export const esc = (s: unknown): string =>
 /** JSON for a `<script type="application/json">` block: `<` escaped so it can never close the tag. */
 const jsonBlock = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
 
-function layout(lang: Lang, title: string, body: string, data?: unknown): string {
+function layout(lang: Lang, title: string, body: string, data?: unknown, pgScript?: string): string {
   return `<!doctype html>
 <html lang="${lang}">
 <head>
@@ -125,7 +126,7 @@ function layout(lang: Lang, title: string, body: string, data?: unknown): string
 <body>
 ${body}
 ${data === undefined ? '' : `<script type="application/json" id="pier-data">${jsonBlock(data)}</script>`}
-<script src="/checkout/assets/checkout.js" defer></script>
+${pgScript ? `<script src="${esc(pgScript)}" defer></script>\n` : ''}<script src="/checkout/assets/checkout.js" defer></script>
 </body>
 </html>`;
 }
@@ -223,9 +224,24 @@ ${methodBlock}
   return layout(lang, `${t.title} · ${v.merchantName}`, body, { page: 'checkout', session: v.sessionId, lang });
 }
 
-/** Auto-submits the connector's form into the PG window (tPay webTxInit), with a button for no-JS. */
-export function toPgPage(lang: Lang, form: { action: string; method: 'POST'; fields: Record<string, string> }): string {
+/**
+ * Opens the PG window: auto-submits the connector's form (tPay webTxInit), with a button for no-JS;
+ * or loads the PG's JS SDK and calls it (NICE `AUTHNICE.requestPay`). An SDK error (its `fnError`,
+ * or an SDK that did not load) is posted to the return URL as a failed result, like the PG's own.
+ * The script page's CSP allows scripts from the SDK's origin (pgScriptOrigin) besides Pier's own.
+ */
+export function toPgPage(lang: Lang, form: WindowForm): string {
   const t = T[lang];
+  if (form.kind === 'script') {
+    const body = `<main class="window center" aria-live="polite">
+<p class="spinner" role="status">${esc(t.toPg)}</p>
+<form method="post" action="${esc(String(form.params.returnUrl ?? ''))}" id="pg-error-form" accept-charset="utf-8">
+<input type="hidden" name="authResultCode" value="">
+<input type="hidden" name="authResultMsg" value="">
+</form>
+</main>`;
+    return layout(lang, t.toPg, body, { page: 'to-pg-script', call: form.call, params: form.params }, form.src);
+  }
   const inputs = Object.entries(form.fields)
     .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
     .join('\n');
@@ -289,4 +305,14 @@ export function inProgressPage(lang: Lang, sessionId: string): string {
 </form>
 </main>`;
   return layout(lang, title, body, { page: 'in-progress', session: sessionId });
+}
+
+/** The origin a script-kind window loads its SDK from, for the page's CSP; null for a form. */
+export function pgScriptOrigin(form: WindowForm): string | null {
+  if (form.kind !== 'script') return null;
+  try {
+    return new URL(form.src).origin;
+  } catch {
+    return null;
+  }
 }

@@ -9,10 +9,10 @@
 import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import { systemClock, unixSeconds } from '../../lib/clock.js';
-import type { Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule } from '../types.js';
+import type { ChannelCredentials, Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule, DepositNotice, WindowConnector, WindowForm, WindowRequest } from '../types.js';
 import { ConnectorConfigError, ConnectorError } from '../types.js';
 import { TpayClient } from './client.js';
-import { fromDepositNotice, fromWindowResult, toWebTxInitForm, type WindowUrls } from './window.js';
+import { fromDepositNotice, fromWindowResult, stringFields, toWebTxInitForm, type WindowUrls } from './window.js';
 import {
   asTpayResponse,
   fromBillkeySearchResponse,
@@ -63,7 +63,14 @@ export const JTNET_CAPABILITIES: ConnectorCapabilities = {
   escrowLogistics: false,
 };
 
+/** tPay's window: always a form to post (webTxInit); deposit notices are readable by themselves too. */
+export interface JtnetWindow extends WindowConnector {
+  startWindow(channel: ChannelCredentials, req: WindowRequest): Extract<WindowForm, { kind: 'form' }>;
+  readDepositNotice(channel: ChannelCredentials, posted: Record<string, string>): DepositNotice;
+}
+
 export interface JtnetConnector extends Connector {
+  readonly window: JtnetWindow;
   /** closes the HTTP connection pool */
   close(): Promise<void>;
 }
@@ -135,6 +142,7 @@ export function createJtnetConnector(opts: JtnetConnectorOptions): JtnetConnecto
         }
       },
       readDepositNotice: (channel, posted) => fromDepositNotice(channel, posted),
+      readNotice: (channel, body) => ({ kind: 'deposit', deposit: fromDepositNotice(channel, stringFields(body)) }),
     },
 
     ping: (deadlineMs) => client.ping(deadlineMs),

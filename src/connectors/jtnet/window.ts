@@ -50,7 +50,7 @@ function tpayCardCodeOf(kftc: string): string | undefined {
  * OUR DESIGN fields: `notifyUrl` (deposit notices), `language` (`KO`/`EN`), `quotaFixed` as a
  * `00:02:03` list of the months offered (`00` = lump sum only), `cardCode` (tPay code, shown only).
  */
-export function toWebTxInitForm(channel: ChannelCredentials, req: WindowRequest, urls: WindowUrls, nowMs: number): WindowForm {
+export function toWebTxInitForm(channel: ChannelCredentials, req: WindowRequest, urls: WindowUrls, nowMs: number): Extract<WindowForm, { kind: 'form' }> {
   if (req.billing && req.payMethod !== 'card') throw new TypeError('tPay issues billing keys in the window for cards only');
   const merchantKey = channel.merchantKey.reveal();
   const ediDate = kstTimestamp14(nowMs);
@@ -88,7 +88,7 @@ export function toWebTxInitForm(channel: ChannelCredentials, req: WindowRequest,
     if (code) fields.cardCode = code;
   }
   if (req.payMethod === 'vbank') fields.vbankExpDate = kstDate8(req.vbankDueMs ?? nowMs + DAY_MS);
-  return { action: req.mobile ? urls.mobile : urls.pc, method: 'POST', fields };
+  return { kind: 'form', action: req.mobile ? urls.mobile : urls.pc, method: 'POST', fields };
 }
 
 function tampered(message: string): ConnectorError {
@@ -212,4 +212,11 @@ export function fromDepositNotice(channel: ChannelCredentials, posted: Record<st
   const depositedAt = kstTimestampToUnix(p('depositDate'));
   if (amount === null || depositedAt === null || !p('tid') || !p('moid')) throw bad('amt, depositDate, tid or moid missing');
   return { moid: p('moid'), pgTid: p('tid'), amount, depositedAt, depositorName: p('depositorName') || null };
+}
+
+/** The string fields of a posted form (tPay posts form fields only; anything else is ignored). */
+export function stringFields(body: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+  return out;
 }

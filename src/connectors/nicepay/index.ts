@@ -9,6 +9,7 @@ import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import type { Connector, ConnectorBaseOptions, ConnectorModule } from '../types.js';
 import { createNicepayRestConnector } from './connector.js';
+import { createNicepayWindow } from './window.js';
 
 /** NICE's hosts (spec §0.2). */
 export const NICE_HOSTS = {
@@ -42,7 +43,9 @@ export function createNicepayConnector(opts: NicepayConnectorOptions): Connector
   const rest = createNicepayRestConnector(opts);
   return {
     ...rest,
-    // window: (N-window: the payment window, from ./window.js, built on `rest.send`)
+    // the window's methods (spec §0.9): card, bank transfer, virtual account, phone
+    capabilities: { ...rest.capabilities, windowPayMethods: ['card', 'trans', 'vbank', 'phone'] },
+    window: createNicepayWindow({ sdkUrl: opts.sdkUrl, send: rest.send, clock: opts.clock }),
   };
 }
 

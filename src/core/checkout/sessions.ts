@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { ApiError } from '../../api/errors.js';
-import { ConnectorError, type WindowResult } from '../../connectors/types.js';
+import { ConnectorError, type WindowForm, type WindowResult } from '../../connectors/types.js';
 import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
@@ -34,6 +34,7 @@ import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
+import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './window-confirms.js';
 import { failWindowAttempt, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
 
@@ -120,6 +121,9 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
   } catch (err) {
     if (err instanceof ParamError) return refuse(err.errorCode, err.message);
     throw err;
+  }
+  if (params.customer_uid && window.issuesBillingKeys === false) {
+    return refuse(RSP_ERRORS.badParams, `${channel.row.provider} 결제창에서는 빌링키를 발급할 수 없습니다. (this PG's window issues no billing keys; use POST /subscribe/customers/{customer_uid})`, params.merchant_uid);
   }
   if (mode === 'redirect' && !params.m_redirect_url) return refuse(RSP_ERRORS.badParams, 'm_redirect_url이 필요합니다. (redirect mode needs m_redirect_url)', params.merchant_uid);
 
@@ -212,7 +216,7 @@ export interface WindowUrls {
   notifyUrl: string;
 }
 
-export type StartResult = { ok: true; form: { action: string; method: 'POST'; fields: Record<string, string> } } | { ok: false; rsp: Rsp; message: string };
+export type StartResult = { ok: true; form: WindowForm } | { ok: false; rsp: Rsp; message: string };
 
 /**
  * The buyer confirmed Pier's checkout: take the merchant_uid lock in a committed write, then hand
@@ -306,6 +310,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     cardCode,
     billing: params.customer_uid !== null,
     vbankDueMs: params.vbank_due_ms,
+    digital: params.digital,
     language: params.language,
   });
   return { ok: true, form };
@@ -494,7 +499,54 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       return settleNonSuccess(deps, c, channel, impUid, `[${result.code}]${result.message}`, result.pgTid);
     case 'cancelled_by_buyer':
       return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+    case 'authenticated':
+      return approveAuthenticated(deps, c, channel, impUid, result.pgTid);
   }
+}
+
+/**
+ * The buyer authenticated in the PG window and the PG waits for Pier's approval (NICE Server 승인).
+ * Record, call, record: the attempt is marked in doubt first, so a crash or a timeout during the
+ * approve call leaves it to reconciliation (inquiry by order id); the approve is sent with Pier's
+ * own amount; its answer (signature verified by the connector) is then taken only once an inquiry
+ * on the same tid, amount and order id agrees (the `approved` path below), and recorded.
+ */
+async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string): Promise<Rsp> {
+  const { params } = c;
+  const approve = channel.connector.window?.approveWindowResult;
+  if (!approve) throw new Error(`${channel.row.provider} answered an authenticated window result but cannot approve it`);
+  // Only the post that moves the attempt out of `window` approves: a replayed or concurrent post of
+  // the same result answers the payment as it stands. In doubt from now: reconciliation waits a full
+  // PG read timeout past next_check_at before asking, so never while this call is in flight.
+  const claimed = await deps.store.db
+    .updateTable('payments')
+    .set({ pg_state: 'in_doubt', next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
+    .where('imp_uid', '=', impUid)
+    .where('pg_state', '=', 'window')
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);
+  let answer;
+  try {
+    answer = await approve.call(channel.connector.window, channel.credentials, { pgTid, moid: impUid, amount: params.amount });
+  } catch (err) {
+    if (!(err instanceof ConnectorError)) throw err;
+    // the PG may have approved: reconciliation asks it by order id once its read timeout has passed
+    deps.logger.warn({ imp_uid: impUid, err: err.message, in_doubt: err.inDoubt }, 'window approval call failed; left for reconciliation');
+    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not answer the approval)', impUid);
+  }
+  if (answer.outcome === 'vbank_issued') {
+    // the account is recorded only as the PG reports it on an inquiry by the same tid and amount
+    let found;
+    try {
+      found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid, aroundMs: unixSeconds(deps.clock) * 1000 });
+    } catch (err) {
+      deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm an issued virtual account with the PG');
+    }
+    if (!found?.found || found.state !== 'awaiting_deposit' || found.pgTid !== answer.pgTid || found.amount !== params.amount) {
+      return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the virtual account yet)', impUid);
+    }
+  }
+  return recordWindowResult(deps, c, channel, impUid, answer);
 }
 
 const attemptOf = (c: Checkout, channel: ResolvedChannel, impUid: string): WindowAttempt => ({
