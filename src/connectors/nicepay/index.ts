@@ -9,6 +9,7 @@ import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import type { Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule } from '../types.js';
 import { ConnectorError } from '../types.js';
+import { nicepayChannelRules } from './channel-rules.js';
 
 /** NICE's hosts (spec §0.2). */
 export const NICE_HOSTS = {
@@ -84,6 +85,7 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
     PIER_NICE_CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'int' },
     PIER_NICE_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
   },
+  channelRules: nicepayChannelRules,
   create(settings, context) {
     const sim = context.simulator;
     return createNicepayConnector({

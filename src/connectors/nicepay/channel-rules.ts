@@ -1,0 +1,43 @@
+import { baseUrlProblems, secretProblems } from '../channel-rules.js';
+import type { ChannelProblem, ChannelRules } from '../types.js';
+
+/**
+ * A NICE Start API key pair (spec §0.1): `S1_`/`S2_` sandbox, `R1_`/`R2_` live, or an older bare
+ * 32-hex key (whose mode Pier cannot tell). At most 50 characters.
+ */
+const CLIENT_ID = /^(?:[SR][12]_[A-Za-z0-9]{1,47}|[0-9a-fA-F]{32})$/;
+
+/** The mode a clientId's prefix decides: NICE picks sandbox or live by the key (spec §0.2). */
+export function niceKeyMode(clientId: string): 'sandbox' | 'live' | 'unknown' {
+  if (/^S\d_/.test(clientId)) return 'sandbox';
+  if (/^R\d_/.test(clientId)) return 'live';
+  return 'unknown';
+}
+
+/**
+ * A NICE channel: clientId + secretKey (HTTP Basic, spec §0.3), no cancel password, sandbox or live
+ * by the key, and optionally its own base URL (the simulator, a NICE-compatible endpoint).
+ */
+export const nicepayChannelRules: ChannelRules = {
+  accountIdLabel: 'clientId',
+  secretLabel: 'secretKey',
+  accountIdExample: 'S2_af4543a0be4d49a98122e01ec2059a56',
+  cancelPassword: false,
+  baseUrl: true,
+  registeredNotifyUrl: true,
+  check(s, o) {
+    const problems: ChannelProblem[] = [];
+    if (!s.mid) problems.push({ field: 'mid', code: 'required', message: 'clientId is required' });
+    else if (s.mid.length > 50 || !CLIENT_ID.test(s.mid)) {
+      problems.push({ field: 'mid', code: 'invalid', message: 'clientId: a NICE key such as S2_… (sandbox), R2_… (live) or 32 hex digits, at most 50 characters' });
+    } else {
+      const mode = niceKeyMode(s.mid);
+      if (mode === 'sandbox' && !s.sandbox) problems.push({ field: 'sandbox', code: 'mode_mismatch', message: `clientId ${s.mid.slice(0, 3)}… is a sandbox key: a live channel needs an R1_/R2_ key` });
+      if (mode === 'live' && s.sandbox) problems.push({ field: 'sandbox', code: 'mode_mismatch', message: `clientId ${s.mid.slice(0, 3)}… is a live key: a sandbox channel needs an S1_/S2_ key` });
+    }
+    problems.push(...secretProblems(s, o, { label: 'secretKey', max: 100 }));
+    if (s.cancelPassword) problems.push({ field: 'cancelPassword', code: 'not_allowed', message: 'NICE has no cancel password: leave it empty' });
+    problems.push(...baseUrlProblems(s.baseUrl));
+    return problems;
+  },
+};
