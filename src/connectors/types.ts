@@ -179,6 +179,17 @@ export interface ChannelProblem {
   message: string;
 }
 
+/** A PG's published test account (its simulator knows it too). */
+export interface TestAccount {
+  mid: string;
+  kind: 'window' | 'api';
+  name: string;
+  merchantKey: string;
+  cancelPassword: string;
+  /** the sandbox demo merchant's default channel of its kind */
+  demoDefault: boolean;
+}
+
 /**
  * What a PG asks of a channel (issue #13): the names of its credentials as the PG's own admin shows
  * them, which of them exist, and which values are valid. Channels, the console and the CLI stay
@@ -200,6 +211,11 @@ export interface ChannelRules {
    * to a URL given with each payment (tPay): Pier shows `{publicUrl}/checkout/pg/{channelId}/notify`
    */
   registeredNotifyUrl: boolean;
+  /**
+   * the PG's published test accounts: the sandbox demo merchant gets a channel for each, and the
+   * console fills one in for a test-mode channel left without an account id
+   */
+  testAccounts: readonly TestAccount[];
   /** problems with these settings (empty = valid); `editing` lets the secrets stay empty (kept as stored) */
   check(settings: ChannelSettings, o: { editing: boolean }): ChannelProblem[];
 }

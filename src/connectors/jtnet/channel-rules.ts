@@ -1,5 +1,36 @@
 import { noBaseUrl, secretProblems } from '../channel-rules.js';
-import type { ChannelProblem, ChannelRules } from '../types.js';
+import type { ChannelProblem, ChannelRules, TestAccount } from '../types.js';
+
+/**
+ * JTNET's published test MIDs (spec/jtnet.md §1.1): the window MID, the key-in MID and the
+ * billing MID, with their merchant keys and cancel passwords. The simulator knows the same ones.
+ */
+export const JTNET_TEST_MIDS = [
+  {
+    mid: 'tpaytest0m',
+    kind: 'window',
+    name: 'JTNet(tPay) 결제창 테스트',
+    merchantKey: 'VXFVMIZGqUJx29I/k52vMM8XG4hizkNfiapAkHHFxq0RwFzPit55D3J3sAeFSrLuOnLNVCIsXXkcBfYK1wv8kQ==',
+    cancelPassword: '123456',
+    demoDefault: true,
+  },
+  {
+    mid: 'tpaytest1m',
+    kind: 'api',
+    name: 'JTNet(tPay키인결제) 테스트',
+    merchantKey: 'hgEY70BdDgoJYVOwj5CHsRDQt5a6IieQLQv+Q2rA6nnW+wXP57fH2ZkvUBJW0c9/eF1Rp5QRZ+qjzJ+Knc8r1A==',
+    cancelPassword: '123456',
+    demoDefault: true,
+  },
+  {
+    mid: 'tpaytest2m',
+    kind: 'api',
+    name: 'JTNet(tPay) 정기결제 테스트',
+    merchantKey: 'coqTx/Taxu9W6dlKPhFuciagoVXr/14ezgoK9+qJCf4bBuo23iRGGWHS4rHIuOSgZ6I/uizX39W/NygDplUYOA==',
+    cancelPassword: '123456',
+    demoDefault: false,
+  },
+] as const satisfies readonly TestAccount[];
 
 /**
  * A tPay channel (spec/jtnet.md §1.1): a MID, its merchantKey and the cancel password refunds need.
@@ -12,6 +43,7 @@ export const jtnetChannelRules: ChannelRules = {
   cancelPassword: true,
   baseUrl: false,
   registeredNotifyUrl: false,
+  testAccounts: JTNET_TEST_MIDS,
   check(s, o) {
     const problems: ChannelProblem[] = [];
     if (!s.mid) problems.push({ field: 'mid', code: 'required', message: 'mid is required' });

@@ -1,5 +1,15 @@
 import { baseUrlProblems, secretProblems } from '../channel-rules.js';
-import type { ChannelProblem, ChannelRules } from '../types.js';
+import type { ChannelProblem, ChannelRules, TestAccount } from '../types.js';
+
+/**
+ * NICE's published sandbox key pair for server approval (spec §9, from NICE's README and node
+ * sample; `S2_` = Server 승인). It is public: never register webhooks with it at NICE. The NICE
+ * simulator accepts it; Pier's sandbox demo merchant uses it for its window and API channels.
+ */
+export const NICE_SANDBOX_KEYS = [
+  { mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'window', name: 'NICE페이먼츠 결제창 테스트', merchantKey: '9eb85607103646da9f9c02b128f2e5ee', cancelPassword: '', demoDefault: false },
+  { mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'api', name: 'NICE페이먼츠 API 테스트', merchantKey: '9eb85607103646da9f9c02b128f2e5ee', cancelPassword: '', demoDefault: false },
+] as const satisfies readonly TestAccount[];
 
 /**
  * A NICE Start API key pair (spec §0.1): `S1_`/`S2_` sandbox, `R1_`/`R2_` live, or an older bare
@@ -25,6 +35,7 @@ export const nicepayChannelRules: ChannelRules = {
   cancelPassword: false,
   baseUrl: true,
   registeredNotifyUrl: true,
+  testAccounts: NICE_SANDBOX_KEYS,
   check(s, o) {
     const problems: ChannelProblem[] = [];
     if (!s.mid) problems.push({ field: 'mid', code: 'required', message: 'clientId is required' });
