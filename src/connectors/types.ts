@@ -216,6 +216,8 @@ export interface ChannelRules {
    * console fills one in for a test-mode channel left without an account id
    */
   testAccounts: readonly TestAccount[];
+  /** the mode an account id implies by itself (NICE: `S…` sandbox, `R…` live); null or absent when it does not tell */
+  impliedSandbox?(accountId: string): boolean | null;
   /** problems with these settings (empty = valid); `editing` lets the secrets stay empty (kept as stored) */
   check(settings: ChannelSettings, o: { editing: boolean }): ChannelProblem[];
 }

@@ -36,6 +36,10 @@ export const nicepayChannelRules: ChannelRules = {
   baseUrl: true,
   registeredNotifyUrl: true,
   testAccounts: NICE_SANDBOX_KEYS,
+  impliedSandbox(clientId) {
+    const mode = niceKeyMode(clientId);
+    return mode === 'unknown' ? null : mode === 'sandbox';
+  },
   check(s, o) {
     const problems: ChannelProblem[] = [];
     if (!s.mid) problems.push({ field: 'mid', code: 'required', message: 'clientId is required' });

@@ -88,6 +88,14 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
   return row;
 }
 
+/**
+ * Where a PG that is told once, in its own admin, sends server-to-server notices for a channel
+ * (NICE's webhook: virtual-account deposits, cancels): Pier's checkout notify route for it.
+ */
+export function channelNotifyUrl(publicUrl: string, channelId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/checkout/pg/${channelId}/notify`;
+}
+
 export async function listChannels(deps: Deps, merchantId: string) {
   return deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').orderBy('kind').orderBy('mid').execute();
 }
