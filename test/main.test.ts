@@ -46,6 +46,11 @@ describe('starting Pier', () => {
       expect(p.code).toBe(0);
       expect(p.response.pg_id).toBe('tpaytest1m');
       expect(p.response.status).toBe('paid');
+      // the embedded NICE simulator listens on its own port beside tPay's, and the NICE channels' connector points at it
+      const niceSim = pier.simulators.nice_v2;
+      expect(niceSim?.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(niceSim!.apiUrl).not.toBe(pier.simulators.jtnet?.apiUrl);
+      expect((await request(`${niceSim!.apiUrl}/__health`)).statusCode).toBe(200);
       const channels = await pier.deps.store.db.selectFrom('pg_channels').select(['provider', 'mid', 'kind', 'is_default', 'sandbox']).orderBy('provider').orderBy('mid').orderBy('kind').execute();
       // NICE's sandbox channels sit beside JTNET's, which stay the defaults (pg-less demo requests keep going to JTNET)
       expect(channels).toEqual([
@@ -65,6 +70,7 @@ describe('starting Pier', () => {
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, window)');
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, API)');
     expect(banner).not.toContain('9eb85607103646da9f9c02b128f2e5ee');
+    expect(banner).toMatch(/NICE sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
   });
 
   it('on a second start finds the demo merchant and creates nothing new', async () => {
