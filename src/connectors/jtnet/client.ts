@@ -5,6 +5,7 @@
  * with HTTP 200 and a result code, which transformers.ts maps.
  */
 import { Agent, request } from 'undici';
+import { classifyPgTransportError } from '../transport-errors.js';
 import { ConnectorError } from '../types.js';
 
 export type TpayOperation = 'gen_billkey' | 'payments_token' | 'payments' | 'del_billkey' | 'refunds' | 'trans_search' | 'billkey_search';
@@ -18,54 +19,8 @@ export interface TpayClientOptions {
   readTimeoutMs: number;
 }
 
-/** Network error codes meaning the request never reached tPay. */
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-]);
-const READ_TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/** Error codes found on an error, its cause chain and aggregated errors (happy-eyeballs connects). */
-function codesOf(err: unknown, depth = 0): string[] {
-  if (!err || typeof err !== 'object' || depth > 4) return [];
-  const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
-  const own = typeof e.code === 'string' ? [e.code] : [];
-  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => codesOf(x, depth + 1)) : [];
-  return [...own, ...nested, ...codesOf(e.cause, depth + 1)];
-}
-
-/**
- * Sorts a transport error: a connect failure never reached the PG (not in doubt, safe to resend);
- * a read timeout or a broken socket after sending leaves the outcome unknown (in doubt).
- */
-export function classifyTransportError(err: unknown, op: string): ConnectorError {
-  // The message reaches merchants (fail_reason): error codes only, never the socket's own text,
-  // which names the PG's internal address; the cause keeps it for the logs.
-  const codes = codesOf(err);
-  if (codes.some((c) => NOT_SENT.has(c))) {
-    return new ConnectorError('connect', `tPay ${op}: could not connect (${codes.join(', ')})`, false, true, { cause: err });
-  }
-  if (codes.some((c) => READ_TIMEOUT.has(c))) {
-    return new ConnectorError('timeout', `tPay ${op}: no answer in time (${codes.join(', ')})`, true, false, { cause: err });
-  }
-  return new ConnectorError(
-    'bad_response',
-    `tPay ${op}: connection failed after the request was sent (${codes.join(', ') || 'unknown'})`,
-    true,
-    false,
-    { cause: err },
-  );
-}
+/** Sorts a transport error from tPay (see transport-errors.ts). */
+export const classifyTransportError = (err: unknown, op: string): ConnectorError => classifyPgTransportError(err, `tPay ${op}`);
 
 export class TpayClient {
   readonly #agent: Agent;

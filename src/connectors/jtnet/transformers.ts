@@ -7,6 +7,7 @@
  */
 import type { CardInput } from '../../lib/card.js';
 import { kstDate8 } from '../../lib/clock.js';
+import { KFTC_BANKS, NICE_TO_KFTC } from '../kftc-codes.js';
 import {
   ConnectorError,
   type BillingKeyInquiry,
@@ -209,63 +210,12 @@ export const TPAY_NO_BILLKEY = 'A126';
 
 // ---------------------------------------------------------------------------------------------
 // Card companies: tPay 2-digit code → KFTC code (spec §3.1) and PortOne-style name.
-// tPay's own table is UNCONFIRMED; this one follows NICE's 2-digit list (see docs/simulator.md).
 
-/** KFTC bank codes and PortOne names (spec §3.2); tPay's own bank table is UNCONFIRMED. (window.ts re-exports it) */
-export const KFTC_BANKS: Readonly<Record<string, string>> = {
-  '002': '산업은행',
-  '003': '기업은행',
-  '004': 'KB국민은행',
-  '007': '수협',
-  '011': '농협',
-  '012': '축협',
-  '020': '우리은행',
-  '023': 'SC제일은행',
-  '027': '한국씨티은행',
-  '031': '대구은행',
-  '032': '부산은행',
-  '034': '광주은행',
-  '037': '전북은행',
-  '039': '경남은행',
-  '045': '새마을금고',
-  '048': '신협',
-  '071': '우체국',
-  '081': '하나은행',
-  '088': '신한은행',
-  '089': '케이뱅크',
-  '090': '카카오뱅크',
-  '092': '토스뱅크',
-};
+/** KFTC bank codes and names (see kftc-codes.ts). (window.ts re-exports it) */
+export { KFTC_BANKS };
 
-export const TPAY_TO_KFTC: Readonly<Record<string, { code: string; name: string }>> = {
-  '01': { code: '361', name: 'BC카드' },
-  '02': { code: '381', name: 'KB국민카드' },
-  '03': { code: '374', name: '하나카드' },
-  '04': { code: '365', name: '삼성카드' },
-  '06': { code: '366', name: '신한카드' },
-  '07': { code: '367', name: '현대카드' },
-  '08': { code: '368', name: '롯데카드' },
-  '11': { code: '370', name: '씨티카드' },
-  '12': { code: '371', name: 'NH농협카드' },
-  '13': { code: '369', name: '수협' },
-  '14': { code: '048', name: '신협' },
-  '15': { code: '041', name: '우리카드' },
-  '16': { code: '374', name: '하나카드' },
-  '21': { code: '364', name: '광주은행' },
-  '22': { code: '372', name: '전북은행' },
-  '23': { code: '373', name: '제주은행' },
-  '25': { code: '10005', name: '해외비자' },
-  '26': { code: '10004', name: '해외마스터' },
-  '27': { code: '10002', name: '해외다이너스' },
-  '28': { code: '10003', name: '해외아멕스' },
-  '29': { code: '10006', name: '해외JCB' },
-  '32': { code: '071', name: '우체국' },
-  '34': { code: '10001', name: '해외은련' },
-  '35': { code: '045', name: '새마을금고' },
-  '36': { code: '002', name: 'KDB산업은행' },
-  '37': { code: '090', name: '카카오뱅크' },
-  '38': { code: '089', name: '케이뱅크' },
-};
+/** tPay's card codes are NICE's 2-digit list (see card-companies.ts). */
+export const TPAY_TO_KFTC = NICE_TO_KFTC;
 
 /** KFTC code and name for a tPay card code; an unknown code keeps tPay's name and no KFTC code. */
 export function mapTpayCardCode(tpayCode: string | undefined, tpayName: string | undefined): { cardCode: string | null; cardName: string | null } {

@@ -7,9 +7,9 @@
  */
 import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
-import type { Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule } from '../types.js';
-import { ConnectorError } from '../types.js';
+import type { Connector, ConnectorBaseOptions, ConnectorModule } from '../types.js';
 import { nicepayChannelRules } from './channel-rules.js';
+import { createNicepayRestConnector } from './connector.js';
 
 /** NICE's hosts (spec §0.2). */
 export const NICE_HOSTS = {
@@ -37,31 +37,13 @@ export interface NicepayConnectorOptions extends ConnectorBaseOptions {
   clock?: Clock;
 }
 
-// Filled in by the NICE connector work (issue #13); until then every call fails as unreachable.
-export const NICEPAY_CAPABILITIES: ConnectorCapabilities = {
-  windowPayMethods: [],
-  keyIn: false,
-  billingKey: false,
-  partialCancel: {},
-  vbankApi: false,
-  cashReceipts: false,
-  escrowLogistics: false,
-};
+export { NICEPAY_CAPABILITIES } from './connector.js';
 
-export function createNicepayConnector(_opts: NicepayConnectorOptions): Connector & { close(): Promise<void> } {
-  const unavailable = async (): Promise<never> => {
-    throw new ConnectorError('connect', 'the NICEPAY connector is not implemented yet', false, false);
-  };
+export function createNicepayConnector(opts: NicepayConnectorOptions): Connector & { close(): Promise<void> } {
+  const rest = createNicepayRestConnector(opts);
   return {
-    provider: 'nice_v2',
-    capabilities: NICEPAY_CAPABILITIES,
-    issueBillingKey: unavailable,
-    deleteBillingKey: unavailable,
-    chargeKeyIn: unavailable,
-    chargeBillingKey: unavailable,
-    refund: unavailable,
-    inquire: unavailable,
-    close: async () => undefined,
+    ...rest,
+    // window: (N-window: the payment window, from ./window.js, built on `rest.send`)
   };
 }
 

@@ -119,6 +119,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     result = await channel.connector.refund(channel.credentials, {
       pgTid: payment.pg_tid ?? '',
       moid: payment.imp_uid,
+      refundId: cancellationId,
       amount,
       partial,
       reason: req.reason ?? '',
