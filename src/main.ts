@@ -5,6 +5,7 @@ import { createConnectorRegistry } from './connectors/registry.js';
 import { instrumentConnectors } from './connectors/instrumented.js';
 import { PierMetrics } from './operations/metrics.js';
 import type { Deps } from './core/deps.js';
+import { listChannels } from './core/merchants/channels.js';
 import { demoCredentialsExist } from './core/merchants/merchants.js';
 import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/payments/reconcile.js';
 import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox/demo.js';
@@ -106,6 +107,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
 
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
+  const demoChannels = demo ? await listChannels(deps, demo.merchantId) : [];
 
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
@@ -160,7 +162,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
           `  Demo merchant  IMP.init('${demo.merchantCode}')`,
           `    imp_key      ${demo.impKey}`,
           `    imp_secret   ${demo.impSecret}`,
-          `    channels     jtnet.tpaytest0m (window), jtnet.tpaytest1m (API, default), jtnet.tpaytest2m (API billing)`,
+          ...demoChannels.map((c, i) => `    ${i === 0 ? 'channels' : ''.padEnd(8)}     ${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`),
           consoleUser
             ? `    console      ${consoleUser.email}   ${consoleUser.password ? `password ${consoleUser.password}   (shown once: save it)` : '(password shown on the first start; `pier user create` adds users)'}`
             : '',

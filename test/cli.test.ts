@@ -42,14 +42,15 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], opts: { env?: Record<string, string>; viaSource?: boolean; cwd?: string } = {}): Promise<Run> {
+function run(args: string[], opts: { env?: Record<string, string>; viaSource?: boolean; cwd?: string; stdin?: string } = {}): Promise<Run> {
   // `--import tsx` would resolve tsx from the cwd: give its loader's own URL so any cwd works
   const argv = opts.viaSource ? ['--import', TSX_LOADER, join(ROOT, 'src/cli/index.ts'), ...args] : [BIN, ...args];
   return new Promise((done) => {
-    execFile(process.execPath, argv, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, argv, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       done({ code, stdout, stderr });
     });
+    child.stdin?.end(opts.stdin ?? '');
   });
 }
 
@@ -122,9 +123,11 @@ describe('pier CLI', () => {
     ]);
     expect(list.code).toBe(0);
     const lines = list.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/ID\s+PG\s+KIND\s+SANDBOX\s+DEFAULT\s+NAME/);
-    expect(lines.find((l) => l.includes('jtnet.tpaytest1m'))).toMatch(/jtnet\.tpaytest1m\s+api\s+yes\s+yes/);
-    expect(lines.find((l) => l.includes('jtnet.tpaytest0m'))).toMatch(/jtnet\.tpaytest0m\s+window\s+no\s+yes\s+window test/);
+    expect(lines[0]).toMatch(/ID\s+PG\s+KIND\s+MODE\s+DEFAULT\s+BASE URL\s+NAME/);
+    expect(lines.find((l) => l.includes('jtnet.tpaytest1m'))).toMatch(/jtnet\.tpaytest1m\s+api\s+sandbox\s+yes\s+-/);
+    expect(lines.find((l) => l.includes('jtnet.tpaytest0m'))).toMatch(/jtnet\.tpaytest0m\s+window\s+live\s+yes\s+-\s+window test/);
+    // tPay takes its notice URL with each payment: nothing to register in its admin
+    expect(list.stdout).not.toContain('/notify');
     for (const secret of [keyIn.merchantKey, 'MERCHANT-KEY-0', 'pw-123456', 'pw-654321']) {
       expect(list.stdout + show.stdout + addApi.stdout + addWindow.stdout).not.toContain(secret);
     }
@@ -166,6 +169,66 @@ describe('pier CLI', () => {
     const after = await run(['channel', 'list', 'imp20260001']);
     expect(after.stdout).toContain('jtnet.tpaytest1m');
     expect(after.stdout).not.toContain('jtnet.tpaytest0m');
+  });
+
+  it('adds NICE channels (secret from stdin or env), lists their mode, base URL and the webhook URL to register, and moves the default', async () => {
+    const created = await run(['merchant', 'create', '--name', 'NICE Shop', '--code', 'imp20260002']);
+    expect(created.code, created.stderr).toBe(0);
+    const clientId = 'S2_af4543a0be4d49a98122e01ec2059a56';
+    const secretKey = '9eb85607103646da9f9c02b128f2e5ee';
+    // a sandbox key needs no --sandbox: the S… prefix says it; the secret comes from stdin, not argv
+    const addApi = await run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', clientId, '--secret-key', '-', '--kind', 'api', '--base-url', 'http://127.0.0.1:8092/'], { stdin: `${secretKey}\n` });
+    expect(addApi.code, addApi.stderr).toBe(0);
+    expect(addApi.stdout).toContain(`pg "nice_v2.${clientId}", api, sandbox, base URL http://127.0.0.1:8092, default api channel`);
+    const apiId = /added channel (ch_\S+)/.exec(addApi.stdout)![1];
+    expect(addApi.stdout).toContain(`http://localhost:8080/checkout/pg/${apiId}/notify`);
+    const addWindow = await run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', clientId, '--kind', 'window'], { env: { PIER_CHANNEL_SECRET: secretKey } });
+    expect(addWindow.code, addWindow.stderr).toBe(0);
+    const addJtnet = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox', '--default']);
+    expect(addJtnet.code, addJtnet.stderr).toBe(0);
+
+    const list = await run(['channel', 'list', 'imp20260002']);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.split('\n');
+    expect(lines.find((l) => l.includes(apiId) && l.includes('api'))).toMatch(new RegExp(`nice_v2\\.${clientId}\\s+api\\s+sandbox\\s+no\\s+http://127\\.0\\.0\\.1:8092\\s`));
+    expect(list.stdout).toContain("Webhook URLs to register in the PG's admin");
+    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(2);
+    for (const r of [addApi, addWindow, addJtnet, list]) expect(r.stdout + r.stderr).not.toContain(secretKey);
+
+    // switching back to NICE for V1 requests without pg
+    const def = await run(['channel', 'default', 'imp20260002', apiId]);
+    expect(def.code, def.stderr).toBe(0);
+    expect(def.stdout).toContain(`is now the default api channel`);
+    const store = openStore(db.url, { poolSize: 2 });
+    try {
+      const rows = await store.db.selectFrom('pg_channels').selectAll().where('kind', '=', 'api').where('merchant_id', '=', (await store.db.selectFrom('merchants').select('id').where('merchant_code', '=', 'imp20260002').executeTakeFirstOrThrow()).id).execute();
+      expect(rows.filter((r) => r.is_default === 1).map((r) => r.id)).toEqual([apiId]);
+      const nice = rows.find((r) => r.id === apiId)!;
+      expect(nice).toMatchObject({ provider: 'nice_v2', mid: clientId, sandbox: 1, base_url: 'http://127.0.0.1:8092' });
+      expect(JSON.stringify(rows)).not.toContain(secretKey);
+      expect(depsFor(store).vault.open(nice.merchant_key_sealed)).toBe(secretKey);
+      expect(depsFor(store).vault.open(nice.cancel_password_sealed)).toBe('');
+    } finally {
+      await store.close();
+    }
+
+    const [liveWithS, liveKeyAsSandbox, badBase, withCancelPw, noSecret] = await Promise.all([
+      run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', 'S1_ce1bb1ebebc44fe1a3f7cec976c83ea7', '--secret-key', 'x', '--kind', 'api', '--live']),
+      run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', 'R2_0123456789abcdef0123456789abcdef', '--secret-key', 'x', '--kind', 'api', '--sandbox']),
+      run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', 'S1_ce1bb1ebebc44fe1a3f7cec976c83ea7', '--secret-key', 'x', '--kind', 'api', '--base-url', 'ftp://user:pw@example.com']),
+      run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', 'S1_ce1bb1ebebc44fe1a3f7cec976c83ea7', '--secret-key', 'x', '--kind', 'api', '--cancel-password', '1234']),
+      run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', 'S1_ce1bb1ebebc44fe1a3f7cec976c83ea7', '--kind', 'api']),
+    ]);
+    for (const r of [liveWithS, liveKeyAsSandbox, badBase, withCancelPw, noSecret]) {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+    }
+    expect(liveWithS.stderr).toContain('is a sandbox key: a live channel needs an R1_/R2_ key');
+    expect(liveKeyAsSandbox.stderr).toContain('is a live key: a sandbox channel needs an S1_/S2_ key');
+    expect(badBase.stderr).toContain('base URL: http or https only');
+    expect(badBase.stderr).not.toContain('user:pw');
+    expect(withCancelPw.stderr).toContain('NICE has no cancel password');
+    expect(noSecret.stderr).toContain("required option '--secret");
   });
 
   it('reports bad input on stderr with exit code 1 and no stack trace', async () => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { startPier } from '../src/main.js';
@@ -24,6 +24,8 @@ afterAll(async () => {
 
 describe('starting Pier', () => {
   it('on first sandbox start creates the demo merchant with i\'mport\'s demo keys, a vault key file and a working simulator', async () => {
+    const stdout = vi.spyOn(process.stdout, 'write');
+    let banner = '';
     const pier = await startPier(loadConfig(env()));
     try {
       expect(existsSync(join(dataDir, 'vault.key'))).toBe(true);
@@ -44,15 +46,31 @@ describe('starting Pier', () => {
       expect(p.code).toBe(0);
       expect(p.response.pg_id).toBe('tpaytest1m');
       expect(p.response.status).toBe('paid');
-      const channels = await pier.deps.store.db.selectFrom('pg_channels').select(['mid', 'kind', 'is_default']).orderBy('mid').execute();
+      // the embedded NICE simulator listens on its own port beside tPay's, and the NICE channels' connector points at it
+      const niceSim = pier.simulators.nice_v2;
+      expect(niceSim?.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(niceSim!.apiUrl).not.toBe(pier.simulators.jtnet?.apiUrl);
+      expect((await request(`${niceSim!.apiUrl}/__health`)).statusCode).toBe(200);
+      const channels = await pier.deps.store.db.selectFrom('pg_channels').select(['provider', 'mid', 'kind', 'is_default', 'sandbox']).orderBy('provider').orderBy('mid').orderBy('kind').execute();
+      // NICE's sandbox channels sit beside JTNET's, which stay the defaults (pg-less demo requests keep going to JTNET)
       expect(channels).toEqual([
-        { mid: 'tpaytest0m', kind: 'window', is_default: 1 },
-        { mid: 'tpaytest1m', kind: 'api', is_default: 1 },
-        { mid: 'tpaytest2m', kind: 'api', is_default: 0 },
+        { provider: 'jtnet', mid: 'tpaytest0m', kind: 'window', is_default: 1, sandbox: 1 },
+        { provider: 'jtnet', mid: 'tpaytest1m', kind: 'api', is_default: 1, sandbox: 1 },
+        { provider: 'jtnet', mid: 'tpaytest2m', kind: 'api', is_default: 0, sandbox: 1 },
+        { provider: 'nice_v2', mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'api', is_default: 0, sandbox: 1 },
+        { provider: 'nice_v2', mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'window', is_default: 0, sandbox: 1 },
       ]);
     } finally {
       await pier.stop();
+      banner = stdout.mock.calls.map((c) => String(c[0])).join('');
+      stdout.mockRestore();
     }
+    // the start banner names every demo channel, NICE's included, and never a secret
+    expect(banner).toContain('jtnet.tpaytest1m   (JTNet(tPay), API, default)');
+    expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, window)');
+    expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, API)');
+    expect(banner).not.toContain('9eb85607103646da9f9c02b128f2e5ee');
+    expect(banner).toMatch(/NICE sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
   });
 
   it('on a second start finds the demo merchant and creates nothing new', async () => {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiError } from '../api/errors.js';
 import { ConfigError } from '../config/index.js';
-import { addChannel, listChannels, removeChannel, type ChannelKind } from '../core/merchants/channels.js';
+import { addChannel, channelNotifyUrl, channelRulesFor, listChannels, removeChannel, type ChannelKind } from '../core/merchants/channels.js';
+import { updateChannel } from '../core/console/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants/merchants.js';
 import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console/users.js';
@@ -48,9 +49,33 @@ const pgSelector = (c: Pick<PgChannelsTable, 'provider' | 'mid'>) => `${c.provid
 function channelRows(channels: PgChannelsTable[]): string {
   if (channels.length === 0) return '(no channels: add one with `pier channel add`)';
   return textTable(
-    ['ID', 'PG', 'KIND', 'SANDBOX', 'DEFAULT', 'NAME'],
-    channels.map((c) => [c.id, pgSelector(c), c.kind, yesNo(c.sandbox), yesNo(c.is_default), c.name]),
+    ['ID', 'PG', 'KIND', 'MODE', 'DEFAULT', 'BASE URL', 'NAME'],
+    channels.map((c) => [c.id, pgSelector(c), c.kind, c.sandbox ? 'sandbox' : 'live', yesNo(c.is_default), c.base_url ?? '-', c.name]),
   );
+}
+
+/**
+ * The URLs an operator registers in a PG's own admin for its server-to-server notices (NICE's
+ * webhook), one line per channel whose PG needs one; empty for PGs that take the URL per payment.
+ */
+function notifyUrlLines(deps: Deps, publicUrl: string, channels: PgChannelsTable[]): string[] {
+  return channels
+    .filter((c) => deps.connectors.channelRules(c.provider)?.registeredNotifyUrl)
+    .map((c) => `  ${c.id}  ${pgSelector(c)} (${c.kind})  ${channelNotifyUrl(publicUrl, c.id)}`);
+}
+
+/** The secret of a new channel: the flag's value, stdin when it is `-`, else PIER_CHANNEL_SECRET (kept out of shell history). */
+async function channelSecret(flag: string | undefined): Promise<string> {
+  if (flag === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  const secret = flag ?? process.env.PIER_CHANNEL_SECRET;
+  if (!secret) {
+    throw new CliError("required option '--secret <key>' not specified (--secret-key for NICE; give \"-\" to read it from stdin, or set PIER_CHANNEL_SECRET)");
+  }
+  return secret;
 }
 
 /** The channel named by its id, its `provider.MID` selector or its MID alone. */
@@ -215,60 +240,116 @@ export function buildProgram(): Command {
 
   channel
     .command('add')
-    .summary('add a PG channel (a MID and its keys) to a merchant')
+    .summary('add a PG channel (a MID or NICE clientId, and its keys) to a merchant')
     .description(
-      'Add a PG channel to a merchant. V1 requests pick it with pg: "jtnet.{MID}"; when pg is absent, ' +
-        'the default channel of the kind is used (the first channel of a kind becomes its default).',
+      'Add a PG channel to a merchant. V1 requests pick it with pg: "{provider}.{MID or clientId}" (e.g. jtnet.tpaytest1m, ' +
+        'nice_v2.S2_…) or pg: "{provider}" (that PG\'s default channel); when pg is absent, the default channel of the kind is used ' +
+        '(the first channel of a kind becomes its default). Secrets are stored encrypted and never printed; to keep them out of ' +
+        'shell history give "-" and pipe them in, or set PIER_CHANNEL_SECRET.',
     )
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
-    .addOption(new Option('--provider <provider>', 'PG provider code').default('jtnet'))
-    .requiredOption('--mid <MID>', "the PG's merchant id (MID), e.g. tpaytest1m")
-    .requiredOption('--secret <merchantKey>', "the PG's merchant key for this MID (stored encrypted, never printed)")
-    .requiredOption('--cancel-password <pw>', "the PG's cancel (refund) password (stored encrypted, never printed)")
+    .addOption(new Option('--provider <provider>', 'PG provider code: jtnet (tPay), nice_v2 (NICE Start API)').default('jtnet'))
+    .option('--mid <MID>', "the PG's merchant id: tPay's MID (e.g. tpaytest1m)")
+    .option('--client-id <clientId>', "NICE's clientId (S1_/S2_… sandbox, R1_/R2_… live); same as --mid")
+    .option('--secret <merchantKey>', "tPay's merchant key for this MID (\"-\" = read from stdin)")
+    .option('--secret-key <secretKey>', "NICE's secretKey (\"-\" = read from stdin); same as --secret")
+    .option('--cancel-password <pw>', "tPay's cancel (refund) password (NICE has none)")
     .addOption(
       new Option('--kind <kind>', 'window = payment window (IMP.request_pay); api = key-in and billing-key REST calls')
         .choices(['window', 'api'])
         .makeOptionMandatory(),
     )
-    .option('--sandbox', 'the MID is a PG test contract (its payments are marked sandbox)')
+    .option('--sandbox', 'a PG test account (tPay test MID, NICE sandbox key): its payments are marked sandbox')
+    .option('--live', 'a live account (the default for tPay MIDs; NICE keys say it themselves: R…)')
+    .option('--base-url <url>', "this channel's own PG API address (NICE: a simulator or a NICE-compatible endpoint); default the configured host")
     .option('--default', 'make it the default channel of its kind')
     .option('--name <name>', 'display name (default: provider.MID)')
     .action(
       async (
         merchantCode: string,
-        opts: { provider: string; mid: string; secret: string; cancelPassword: string; kind: ChannelKind; sandbox?: boolean; default?: boolean; name?: string },
+        opts: {
+          provider: string;
+          mid?: string;
+          clientId?: string;
+          secret?: string;
+          secretKey?: string;
+          cancelPassword?: string;
+          kind: ChannelKind;
+          sandbox?: boolean;
+          live?: boolean;
+          baseUrl?: string;
+          default?: boolean;
+          name?: string;
+        },
       ) => {
-        await withContext(async ({ deps }) => {
+        if (opts.sandbox && opts.live) throw new CliError('give --sandbox or --live, not both');
+        if (opts.mid && opts.clientId && opts.mid !== opts.clientId) throw new CliError('--mid and --client-id name the same thing: give one');
+        const mid = opts.clientId ?? opts.mid;
+        if (!mid) throw new CliError("required option '--mid <MID>' not specified (--client-id for NICE)");
+        const merchantKey = await channelSecret(opts.secretKey ?? opts.secret);
+        await withContext(async ({ deps, config }) => {
           const m = await requireMerchant(deps, merchantCode);
+          const rules = channelRulesFor(deps, opts.provider);
           const row = await addChannel(deps, m.id, {
             provider: opts.provider,
-            mid: opts.mid,
-            merchantKey: opts.secret,
-            cancelPassword: opts.cancelPassword,
+            mid,
+            merchantKey,
+            cancelPassword: opts.cancelPassword ?? '',
             kind: opts.kind,
-            sandbox: opts.sandbox === true,
+            // a key that says its mode (NICE's S…/R…) decides when no flag does
+            sandbox: opts.sandbox ? true : opts.live ? false : (rules.impliedSandbox?.(mid) ?? false),
             isDefault: opts.default === true,
             name: opts.name,
+            baseUrl: opts.baseUrl ?? null,
           });
-          out(`added channel ${row.id} to ${m.merchant_code}: pg "${pgSelector(row)}", ${row.kind}${row.sandbox ? ', sandbox' : ''}${row.is_default ? `, default ${row.kind} channel` : ''}`);
+          out(
+            `added channel ${row.id} to ${m.merchant_code}: pg "${pgSelector(row)}", ${row.kind}, ${row.sandbox ? 'sandbox' : 'live'}` +
+              `${row.base_url ? `, base URL ${row.base_url}` : ''}${row.is_default ? `, default ${row.kind} channel` : ''}`,
+          );
+          const notify = notifyUrlLines(deps, config.publicUrl, [row]);
+          if (notify.length > 0) {
+            out(`Register this webhook URL in ${deps.connectors.label(row.provider)}'s admin (NICE: 개발정보 → 웹훅) for virtual-account deposits and cancels:`);
+            for (const l of notify) out(l);
+          }
         });
       },
     );
 
   channel
-    .command('list')
-    .description("list a merchant's PG channels (secrets are never printed)")
+    .command('default')
+    .description('make a channel the default of its kind: V1 requests without pg go to it (billing keys keep their own channel)')
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
-    .action(async (merchantCode: string) => {
+    .argument('<channel>', 'channel id (ch_…), provider.MID or MID')
+    .action(async (merchantCode: string, ref: string) => {
       await withContext(async ({ deps }) => {
         const m = await requireMerchant(deps, merchantCode);
-        out(channelRows(await listChannels(deps, m.id)));
+        const c = pickChannel(await listChannels(deps, m.id), ref, m.merchant_code);
+        await updateChannel(deps, m.id, c.id, { isDefault: true });
+        out(`channel ${c.id} (${pgSelector(c)}) is now the default ${c.kind} channel of ${m.merchant_code}`);
+      });
+    });
+
+  channel
+    .command('list')
+    .description("list a merchant's PG channels (secrets are never printed) and the webhook URLs to register at PGs that need one")
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .action(async (merchantCode: string) => {
+      await withContext(async ({ deps, config }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const channels = await listChannels(deps, m.id);
+        out(channelRows(channels));
+        const notify = notifyUrlLines(deps, config.publicUrl, channels);
+        if (notify.length > 0) {
+          out('');
+          out("Webhook URLs to register in the PG's admin (NICE: 개발정보 → 웹훅):");
+          for (const l of notify) out(l);
+        }
       });
     });
 
   channel
     .command('remove')
-    .description('remove a PG channel, named by its id, its pg selector (jtnet.MID) or its MID')
+    .description('remove a PG channel, named by its id, its pg selector (jtnet.MID, nice_v2.clientId) or its MID')
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .argument('<channel>', 'channel id (ch_…), jtnet.MID or MID')
     .option('--force', 'remove it even though billing keys or refundable payments still use it')

@@ -8,7 +8,7 @@
  */
 import { jtnetModule } from './jtnet/index.js';
 import { nicepayModule } from './nicepay/index.js';
-import type { Connector, ConnectorContext, ConnectorModule } from './types.js';
+import type { ChannelRules, Connector, ConnectorContext, ConnectorModule } from './types.js';
 
 /** Every PG connector Pier ships, in the order the console lists them. */
 export const CONNECTOR_MODULES = [jtnetModule, nicepayModule] as const satisfies readonly ConnectorModule<any, string>[];
@@ -29,6 +29,8 @@ export interface ConnectorRegistry {
   providers(): string[];
   /** the PG's name as the console shows it, e.g. `JTNet(tPay)` */
   label(provider: string): string;
+  /** what a channel of this PG holds and which values are valid; undefined for an unknown provider */
+  channelRules(provider: string): ChannelRules | undefined;
   /** the longest read timeout of any PG: how long a call may still be in flight */
   maxReadTimeoutMs(): number;
   /** closes every connector's HTTP pool */
@@ -52,6 +54,7 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     get: (provider) => byProvider.get(provider),
     providers: () => [...byProvider.keys()],
     label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
+    channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
     maxReadTimeoutMs: () => Math.max(...built.map((b) => b.settings.readTimeoutMs)),
     close: async () => {
       await Promise.all(built.map((b) => b.connector.close()));

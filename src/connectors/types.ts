@@ -165,6 +165,69 @@ export type BillingKeyInquiry =
       moid: string | null;
     } & CardDetails);
 
+/** A channel's PG settings as an operator enters them (console, CLI), before they are stored. */
+export interface ChannelSettings {
+  /** the PG's account id: tPay's MID, NICE's clientId */
+  mid: string;
+  /** the PG's secret; empty when editing and keeping the stored one */
+  merchantKey: string;
+  /** empty when the PG has none, or when editing and keeping the stored one */
+  cancelPassword: string;
+  sandbox: boolean;
+  /** the channel's own API base URL, or null for the connector's configured host */
+  baseUrl: string | null;
+}
+
+/** Which setting is wrong and why; `message` is English for the CLI and the API, `code` picks the console's text. */
+export interface ChannelProblem {
+  field: keyof ChannelSettings;
+  code: 'required' | 'invalid' | 'too_long' | 'mode_mismatch' | 'not_allowed';
+  message: string;
+}
+
+/** A PG's published test account (its simulator knows it too). */
+export interface TestAccount {
+  mid: string;
+  kind: 'window' | 'api';
+  name: string;
+  merchantKey: string;
+  cancelPassword: string;
+  /** the sandbox demo merchant's default channel of its kind */
+  demoDefault: boolean;
+}
+
+/**
+ * What a PG asks of a channel (issue #13): the names of its credentials as the PG's own admin shows
+ * them, which of them exist, and which values are valid. Channels, the console and the CLI stay
+ * generic: a new PG brings its rules in its folder.
+ */
+export interface ChannelRules {
+  /** the account id's name, e.g. `MID`, `clientId` */
+  accountIdLabel: string;
+  /** the secret's name, e.g. `merchantKey`, `secretKey` */
+  secretLabel: string;
+  /** an example account id for help texts, e.g. `tpaytest1m` */
+  accountIdExample: string;
+  /** refunds need a cancel password (tPay); false = the channel stores an empty one */
+  cancelPassword: boolean;
+  /** a channel may point at its own API base URL (a simulator, a NICE-compatible endpoint) */
+  baseUrl: boolean;
+  /**
+   * the PG sends server-to-server notices to a URL registered once in its admin (NICE's webhook), not
+   * to a URL given with each payment (tPay): Pier shows `{publicUrl}/checkout/pg/{channelId}/notify`
+   */
+  registeredNotifyUrl: boolean;
+  /**
+   * the PG's published test accounts: the sandbox demo merchant gets a channel for each, and the
+   * console fills one in for a test-mode channel left without an account id
+   */
+  testAccounts: readonly TestAccount[];
+  /** the mode an account id implies by itself (NICE: `S…` sandbox, `R…` live); null or absent when it does not tell */
+  impliedSandbox?(accountId: string): boolean | null;
+  /** problems with these settings (empty = valid); `editing` lets the secrets stay empty (kept as stored) */
+  check(settings: ChannelSettings, o: { editing: boolean }): ChannelProblem[];
+}
+
 /**
  * How Pier builds a connector: one per PG folder, listed once in `registry.ts`. Its configuration
  * section (`connectors.<provider>` in Pier's config, with its defaults and environment variables)
@@ -180,6 +243,8 @@ export interface ConnectorModule<Options extends ConnectorBaseOptions = Connecto
   readonly defaults: Options;
   /** environment variable → key inside `connectors.<provider>` and how to read it */
   readonly env: Readonly<Record<string, { key: keyof Options & string; type: 'string' | 'int' | 'bool' }>>;
+  /** what a channel of this PG holds and which values are valid */
+  readonly channelRules: ChannelRules;
   create(options: Options, context: ConnectorContext): Connector & { close(): Promise<void> };
 }
 

@@ -44,6 +44,8 @@ export interface PgChannelsTable {
   merchant_key_sealed: string;
   cancel_password_sealed: string;
   created_at: number;
+  /** this channel's own PG API base URL (migration 014); null = the connector's host for its mode */
+  base_url: string | null;
 }
 
 export interface PaymentsTable {

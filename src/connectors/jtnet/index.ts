@@ -11,6 +11,7 @@ import type { Clock } from '../../lib/clock.js';
 import { systemClock, unixSeconds } from '../../lib/clock.js';
 import type { ChannelCredentials, Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule, DepositNotice, WindowConnector, WindowForm, WindowRequest } from '../types.js';
 import { ConnectorConfigError, ConnectorError } from '../types.js';
+import { jtnetChannelRules } from './channel-rules.js';
 import { TpayClient } from './client.js';
 import { fromDepositNotice, fromWindowResult, stringFields, toWebTxInitForm, type WindowUrls } from './window.js';
 import {
@@ -173,6 +174,7 @@ export const jtnetModule: ConnectorModule<JtnetSettings, 'jtnet'> = {
     PIER_JTNET_CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'int' },
     PIER_JTNET_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
   },
+  channelRules: jtnetChannelRules,
   create(settings, context) {
     const baseUrl = settings.baseUrl || context.simulator?.apiUrl;
     if (!baseUrl) throw new ConnectorConfigError('connectors.jtnet.baseUrl', 'required when the simulator is disabled (set PIER_JTNET_URL)');

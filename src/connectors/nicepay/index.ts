@@ -8,6 +8,7 @@
 import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import type { Connector, ConnectorBaseOptions, ConnectorModule } from '../types.js';
+import { nicepayChannelRules } from './channel-rules.js';
 import { createNicepayRestConnector } from './connector.js';
 import { createNicepayWindow } from './window.js';
 
@@ -69,6 +70,7 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
     PIER_NICE_CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'int' },
     PIER_NICE_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
   },
+  channelRules: nicepayChannelRules,
   create(settings, context) {
     const sim = context.simulator;
     return createNicepayConnector({

@@ -135,6 +135,7 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
       'pg_channels.merchant_key_sealed as ch_merchant_key_sealed',
       'pg_channels.cancel_password_sealed as ch_cancel_password_sealed',
       'pg_channels.created_at as ch_created_at',
+      'pg_channels.base_url as ch_base_url',
     ])
     .where('billing_keys.merchant_id', '=', merchantId)
     .where('billing_keys.customer_uid', '=', customerUid)
@@ -155,6 +156,7 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
           merchant_key_sealed: row.ch_merchant_key_sealed!,
           cancel_password_sealed: row.ch_cancel_password_sealed!,
           created_at: row.ch_created_at!,
+          base_url: row.ch_base_url,
         };
   return {
     key: { channel_id: row.channel_id, pg_provider: row.pg_provider, pg_id: row.pg_id, billing_key_sealed: row.billing_key_sealed },

@@ -1,7 +1,7 @@
 import { ApiError } from '../../api/errors.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PgChannelsTable } from '../../store/types.js';
-import { listChannels, type ChannelKind } from '../merchants/channels.js';
+import { checkChannelSettings, listChannels, type ChannelKind } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 /** What still depends on a channel: refunds and billing-key charges go through it. */
@@ -38,6 +38,8 @@ export interface ChannelUpdate {
   /** absent or empty: keep the stored one (secrets are write-only) */
   merchantKey?: string;
   cancelPassword?: string;
+  /** absent: keep; empty or null: none (the PG's configured host) */
+  baseUrl?: string | null;
 }
 
 /**
@@ -51,7 +53,14 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   if (!row) throw new ApiError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
   const mid = input.mid ?? row.mid;
   const kind = input.kind ?? row.kind;
-  if (!/^[A-Za-z0-9_-]{1,80}$/.test(mid)) throw new ApiError('invalid_parameter', 'mid: 1-80 letters, digits, _ or -');
+  const sandbox = input.sandbox ?? row.sandbox === 1;
+  const baseUrl = input.baseUrl === undefined ? row.base_url : input.baseUrl ? input.baseUrl.replace(/\/+$/, '') : null;
+  checkChannelSettings(
+    deps,
+    row.provider,
+    { mid, merchantKey: input.merchantKey ?? '', cancelPassword: input.cancelPassword ?? '', sandbox, baseUrl },
+    { editing: true },
+  );
   if (mid !== row.mid || kind !== row.kind) {
     const usage = await channelUsage(deps, merchantId, channelId);
     if (usage.payments > 0 || usage.billingKeys > 0) {
@@ -61,6 +70,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   const set: Partial<PgChannelsTable> = { mid, kind };
   if (input.name !== undefined) set.name = input.name || `${row.provider}.${mid}`;
   if (input.sandbox !== undefined) set.sandbox = input.sandbox ? 1 : 0;
+  if (input.baseUrl !== undefined) set.base_url = baseUrl;
   if (input.merchantKey) set.merchant_key_sealed = deps.vault.seal(input.merchantKey);
   if (input.cancelPassword) set.cancel_password_sealed = deps.vault.seal(input.cancelPassword);
   const makeDefault = input.isDefault === true || (kind !== row.kind && !(await hasKind(deps, merchantId, kind)));

@@ -1,5 +1,5 @@
 import { ApiError } from '../../api/errors.js';
-import type { ChannelCredentials, Connector } from '../../connectors/types.js';
+import type { ChannelCredentials, ChannelProblem, ChannelRules, ChannelSettings, Connector } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Secret } from '../../lib/secret.js';
@@ -18,21 +18,46 @@ export interface ResolvedChannel {
 
 export interface ChannelInput {
   provider: string;
+  /** the PG's account id: tPay's MID, NICE's clientId */
   mid: string;
+  /** the PG's secret: tPay's merchantKey, NICE's secretKey */
   merchantKey: string;
+  /** tPay's refund password; empty for PGs without one (NICE) */
   cancelPassword: string;
   kind: ChannelKind;
   sandbox: boolean;
   isDefault?: boolean;
   name?: string;
+  /** this channel's own PG API base URL (a simulator, a compatible endpoint); absent = the PG's host */
+  baseUrl?: string | null;
+}
+
+/**
+ * The channel rules of a PG this Pier knows; an unknown provider is refused. A channel's settings
+ * are checked by its PG's rules (connectors/<pg>/channel-rules.ts), so this file stays PG-neutral.
+ */
+export function channelRulesFor(deps: Deps, provider: string): ChannelRules {
+  const rules = deps.connectors.get(provider) ? deps.connectors.channelRules(provider) : undefined;
+  if (!rules) throw new ApiError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
+  return rules;
+}
+
+/** Refuses settings the PG's rules find wrong, naming every problem in one message. */
+export function checkChannelSettings(deps: Deps, provider: string, settings: ChannelSettings, o: { editing: boolean }): void {
+  const problems = channelRulesFor(deps, provider).check(settings, o);
+  if (problems.length > 0) throw new ChannelSettingsError(problems);
+}
+
+/** A channel's settings broke its PG's rules; `problems` says which field and why (the console marks the fields). */
+export class ChannelSettingsError extends ApiError {
+  constructor(readonly problems: ChannelProblem[]) {
+    super('invalid_parameter', problems.map((p) => p.message).join('; '));
+  }
 }
 
 export async function addChannel(deps: Deps, merchantId: string, input: ChannelInput): Promise<PgChannelsTable> {
-  if (!deps.connectors.get(input.provider)) {
-    throw new ApiError('invalid_parameter', `provider: unknown PG "${input.provider}" (known: ${deps.connectors.providers().join(', ')})`);
-  }
-  if (!/^[A-Za-z0-9_-]{1,80}$/.test(input.mid)) throw new ApiError('invalid_parameter', 'mid: 1-80 letters, digits, _ or -');
-  if (!input.merchantKey) throw new ApiError('invalid_parameter', 'merchantKey is required');
+  const baseUrl = input.baseUrl ? input.baseUrl.replace(/\/+$/, '') : null;
+  checkChannelSettings(deps, input.provider, { mid: input.mid, merchantKey: input.merchantKey, cancelPassword: input.cancelPassword, sandbox: input.sandbox, baseUrl }, { editing: false });
   const { db } = deps.store;
   const existing = await db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
   const row: PgChannelsTable = {
@@ -47,6 +72,7 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
     merchant_key_sealed: deps.vault.seal(input.merchantKey),
     cancel_password_sealed: deps.vault.seal(input.cancelPassword),
     created_at: unixSeconds(deps.clock),
+    base_url: baseUrl,
   };
   try {
     await db.transaction().execute(async (trx) => {
@@ -60,6 +86,14 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
     throw err;
   }
   return row;
+}
+
+/**
+ * Where a PG that is told once, in its own admin, sends server-to-server notices for a channel
+ * (NICE's webhook: virtual-account deposits, cancels): Pier's checkout notify route for it.
+ */
+export function channelNotifyUrl(publicUrl: string, channelId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/checkout/pg/${channelId}/notify`;
 }
 
 export async function listChannels(deps: Deps, merchantId: string) {
@@ -83,6 +117,7 @@ export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
       merchantKey: new Secret(deps.vault.open(row.merchant_key_sealed)),
       cancelPassword: new Secret(deps.vault.open(row.cancel_password_sealed)),
       sandbox: row.sandbox === 1,
+      baseUrl: row.base_url,
     },
   };
 }

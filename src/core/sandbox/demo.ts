@@ -3,65 +3,45 @@ import { createConsoleUser, generatePassword, listConsoleUsers } from '../consol
 import type { Deps } from '../deps.js';
 import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET, listMerchants } from '../merchants/merchants.js';
 
-/**
- * JTNET's published test MIDs (spec/jtnet.md §1.1): the window MID, the key-in MID and the
- * billing MID, with their merchant keys and cancel passwords. The simulator knows the same ones.
- */
-export const JTNET_TEST_MIDS = [
-  {
-    mid: 'tpaytest0m',
-    kind: 'window' as const,
-    name: 'JTNet(tPay) 결제창 테스트',
-    merchantKey: 'VXFVMIZGqUJx29I/k52vMM8XG4hizkNfiapAkHHFxq0RwFzPit55D3J3sAeFSrLuOnLNVCIsXXkcBfYK1wv8kQ==',
-    cancelPassword: '123456',
-  },
-  {
-    mid: 'tpaytest1m',
-    kind: 'api' as const,
-    name: 'JTNet(tPay키인결제) 테스트',
-    merchantKey: 'hgEY70BdDgoJYVOwj5CHsRDQt5a6IieQLQv+Q2rA6nnW+wXP57fH2ZkvUBJW0c9/eF1Rp5QRZ+qjzJ+Knc8r1A==',
-    cancelPassword: '123456',
-  },
-  {
-    mid: 'tpaytest2m',
-    kind: 'api' as const,
-    name: 'JTNet(tPay) 정기결제 테스트',
-    merchantKey: 'coqTx/Taxu9W6dlKPhFuciagoVXr/14ezgoK9+qJCf4bBuo23iRGGWHS4rHIuOSgZ6I/uizX39W/NygDplUYOA==',
-    cancelPassword: '123456',
-  },
-];
+// the JTNET test MIDs live with the connector; tests and the console import them from here too
+export { JTNET_TEST_MIDS } from '../../connectors/jtnet/channel-rules.js';
 
 export interface DemoMerchant {
   merchantCode: string;
+  merchantId: string;
   impKey: string;
   impSecret: string;
   created: boolean;
 }
 
 /**
- * On the first sandbox start, creates the demo merchant with i'mport's public demo REST pair and
- * JTNET sandbox channels for the three test MIDs. Later starts find it and change nothing.
+ * On the first sandbox start, creates the demo merchant with i'mport's public demo REST pair and a
+ * sandbox channel for every published test account of every PG (JTNET's three test MIDs, NICE's
+ * sandbox key pair), JTNET's being the defaults so `pg`-less demo requests keep going to JTNET.
+ * Later starts find it and change nothing (an operator may have removed or added channels since).
  */
 export async function ensureDemoMerchant(deps: Deps): Promise<DemoMerchant | null> {
   const existing = await listMerchants(deps);
   if (existing.length > 0) {
     const demo = existing.find((m) => m.imp_keys.includes(DEMO_IMP_KEY));
-    return demo ? { merchantCode: demo.merchant_code, impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET, created: false } : null;
+    return demo ? { merchantCode: demo.merchant_code, merchantId: demo.id, impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET, created: false } : null;
   }
   const m = await createMerchant(deps, { name: 'Pier Demo Shop', impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET });
-  for (const t of JTNET_TEST_MIDS) {
-    await addChannel(deps, m.merchantId, {
-      provider: 'jtnet',
-      mid: t.mid,
-      merchantKey: t.merchantKey,
-      cancelPassword: t.cancelPassword,
-      kind: t.kind,
-      sandbox: true,
-      isDefault: t.mid !== 'tpaytest2m',
-      name: t.name,
-    });
+  for (const provider of deps.connectors.providers()) {
+    for (const t of deps.connectors.channelRules(provider)?.testAccounts ?? []) {
+      await addChannel(deps, m.merchantId, {
+        provider,
+        mid: t.mid,
+        merchantKey: t.merchantKey,
+        cancelPassword: t.cancelPassword,
+        kind: t.kind,
+        sandbox: true,
+        isDefault: t.demoDefault,
+        name: t.name,
+      });
+    }
   }
-  return { merchantCode: m.merchantCode, impKey: m.impKey, impSecret: m.impSecret, created: true };
+  return { merchantCode: m.merchantCode, merchantId: m.merchantId, impKey: m.impKey, impSecret: m.impSecret, created: true };
 }
 
 export const DEMO_CONSOLE_EMAIL = 'demo@pier.local';

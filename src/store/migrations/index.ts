@@ -10,6 +10,7 @@ import * as m008 from './008-hardening.js';
 import * as m009 from './009-wire.js';
 import * as m010 from './010-receipts.js';
 import * as m011 from './011-operations.js';
+import * as m014 from './014-channel-base-url.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '009-wire': m009,
   '010-receipts': m010,
   '011-operations': m011,
+  '014-channel-base-url': m014,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */
