@@ -21,6 +21,8 @@ export interface Store {
    * one connection, which it holds meanwhile, so no other statement runs between the unit's. A
    * unit's statements are one hand-off to the database where PostgreSQL needs one network round
    * trip per statement (docs/performance.md). `unit` must not await; it throws to roll back.
+   * Never call it inside a Kysely transaction on the same store: it would wait for the connection
+   * that transaction holds.
    *
    * @example
    *   const [row] = await store.syncTransaction!((run) => run(db.updateTable('payments').set(…).returningAll()));
