@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Compilable } from 'kysely';
 import pg from 'pg';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import type { Database } from './types.js';
@@ -16,7 +16,22 @@ export interface Store {
   /** a short label for logs: `sqlite:/path` or `postgres://host/db` (no password) */
   label: string;
   close(): Promise<void>;
+  /**
+   * SQLite only: runs `unit` as one transaction (BEGIN IMMEDIATE … COMMIT) synchronously on Kysely's
+   * one connection, which it holds meanwhile, so no other statement runs between the unit's. A
+   * unit's statements are one hand-off to the database where PostgreSQL needs one network round
+   * trip per statement (docs/performance.md). `unit` must not await; it throws to roll back.
+   * Never call it inside a Kysely transaction on the same store: it would wait for the connection
+   * that transaction holds.
+   *
+   * @example
+   *   const [row] = await store.syncTransaction!((run) => run(db.updateTable('payments').set(…).returningAll()));
+   */
+  syncTransaction?: <T>(unit: (run: RunSync) => T) => Promise<T>;
 }
+
+/** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
+export type RunSync = <R>(query: Compilable<R>) => R[];
 
 /** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
 export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Store {
@@ -28,8 +43,25 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdle
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-    return { db, dialect: 'sqlite', label: `sqlite:${file}`, close: () => db.destroy() };
+    const statements = withStatementCache(sqlite);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const run: RunSync = <R>(query: Compilable<R>) => {
+      const { sql: text, parameters } = query.compile();
+      const stmt = statements.prepare(text);
+      if (stmt.reader) return stmt.all(parameters as unknown[]) as R[];
+      stmt.run(parameters as unknown[]);
+      return [];
+    };
+    // IMMEDIATE: the unit takes the write lock before it reads, so another process's commit can
+    // never invalidate what it read (SQLITE_BUSY_SNAPSHOT); busy_timeout waits for the lock instead
+    const inTransaction = sqlite.transaction((unit: (run: RunSync) => unknown) => unit(run));
+    return {
+      db,
+      dialect: 'sqlite',
+      label: `sqlite:${file}`,
+      close: () => db.destroy(),
+      syncTransaction: <T>(unit: (run: RunSync) => T) => db.connection().execute(async () => inTransaction.immediate(unit) as T),
+    };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
   // An idle connection can die under the pool (server restart, failover, a dropped test database).

@@ -5,8 +5,8 @@ import type { CardInput } from '../../lib/card.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Vault } from '../../vault/vault.js';
-import type { BillingKeysTable, PgChannelsTable } from '../../store/types.js';
-import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
+import type { BillingKeysTable } from '../../store/types.js';
+import { channelById, channelColumns, channelRowOf, resolveChannel, type ChannelColumns, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 export interface CustomerFields {
@@ -56,13 +56,12 @@ export async function issueBillingKey(
   if (result.outcome === 'declined') {
     throw new ApiError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
   }
-  await storeBillingKey(deps, merchantId, customerUid, ch, result, customer);
-  return toV1Customer((await findBillingKey(deps, merchantId, customerUid))!);
+  return toV1Customer(await storeBillingKey(deps, merchantId, customerUid, ch, result, customer));
 }
 
 /**
  * Stores a billing key the PG issued (by REST or through the payment window), sealed by the vault,
- * under customer_uid: a second key for the same customer_uid replaces the first.
+ * under customer_uid: a second key for the same customer_uid replaces the first. Answers the stored row.
  */
 export async function storeBillingKey(
   deps: Deps,
@@ -71,7 +70,7 @@ export async function storeBillingKey(
   ch: ResolvedChannel,
   result: { billingKey: string; cardCode: string | null; cardName: string | null; cardNumberMasked: string | null; cardType: 0 | 1 | null },
   customer: CustomerFields,
-): Promise<void> {
+) {
   const now = unixSeconds(deps.clock);
   const sealed = deps.vault.seal(result.billingKey);
   const values: Omit<BillingKeysTable, 'id' | 'inserted'> = {
@@ -95,11 +94,12 @@ export async function storeBillingKey(
     customer_postcode: customer.customer_postcode ?? null,
     updated: now,
   };
-  await deps.store.db
+  return deps.store.db
     .insertInto('billing_keys')
     .values({ id: newId('bk'), inserted: now, ...values })
     .onConflict((oc) => oc.columns(['merchant_id', 'customer_uid']).doUpdateSet(values))
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 export async function findBillingKey(deps: Deps, merchantId: string, customerUid: string) {
@@ -119,49 +119,32 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
   const row = await deps.store.db
     .selectFrom('billing_keys')
     .leftJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
-    .select([
-      'billing_keys.channel_id',
-      'billing_keys.pg_provider',
-      'billing_keys.pg_id',
-      'billing_keys.billing_key_sealed',
-      'pg_channels.id as ch_id',
-      'pg_channels.merchant_id as ch_merchant_id',
-      'pg_channels.provider as ch_provider',
-      'pg_channels.mid as ch_mid',
-      'pg_channels.kind as ch_kind',
-      'pg_channels.name as ch_name',
-      'pg_channels.sandbox as ch_sandbox',
-      'pg_channels.is_default as ch_is_default',
-      'pg_channels.merchant_key_sealed as ch_merchant_key_sealed',
-      'pg_channels.cancel_password_sealed as ch_cancel_password_sealed',
-      'pg_channels.created_at as ch_created_at',
-      'pg_channels.base_url as ch_base_url',
-    ])
+    .select(['billing_keys.channel_id', 'billing_keys.pg_provider', 'billing_keys.pg_id', 'billing_keys.billing_key_sealed', ...channelColumns])
     .where('billing_keys.merchant_id', '=', merchantId)
     .where('billing_keys.customer_uid', '=', customerUid)
     .executeTakeFirst();
   if (!row) return undefined;
-  const channel: PgChannelsTable | undefined =
-    row.ch_id === null
-      ? undefined
-      : {
-          id: row.ch_id,
-          merchant_id: row.ch_merchant_id!,
-          provider: row.ch_provider!,
-          mid: row.ch_mid!,
-          kind: row.ch_kind!,
-          name: row.ch_name!,
-          sandbox: row.ch_sandbox!,
-          is_default: row.ch_is_default!,
-          merchant_key_sealed: row.ch_merchant_key_sealed!,
-          cancel_password_sealed: row.ch_cancel_password_sealed!,
-          created_at: row.ch_created_at!,
-          base_url: row.ch_base_url,
-        };
+  const channel = row.ch_id === null ? undefined : channelRowOf(row as ChannelColumns);
   return {
     key: { channel_id: row.channel_id, pg_provider: row.pg_provider, pg_id: row.pg_id, billing_key_sealed: row.billing_key_sealed },
     channel,
   };
+}
+
+/**
+ * findBillingKeyWithChannel as one select that another statement can embed: the sealed key and its
+ * channel (channelColumns), when that channel still exists and its PG is in this Pier. No row: ask
+ * findBillingKeyWithChannel why.
+ */
+export function billingKeyChoice(deps: Deps, merchantId: string, customerUid: string) {
+  return deps.store.db
+    .selectFrom('billing_keys')
+    .innerJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
+    .select(['billing_keys.billing_key_sealed', ...channelColumns])
+    .where('billing_keys.merchant_id', '=', merchantId)
+    .where('billing_keys.customer_uid', '=', customerUid)
+    .where('pg_channels.provider', 'in', deps.connectors.providers())
+    .limit(1);
 }
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {

@@ -122,6 +122,63 @@ export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
   };
 }
 
+/** A channel's columns as a select of the payment path names them (`ch_` + column), beside other tables' columns. */
+export const channelColumns = [
+  'pg_channels.id as ch_id',
+  'pg_channels.merchant_id as ch_merchant_id',
+  'pg_channels.provider as ch_provider',
+  'pg_channels.mid as ch_mid',
+  'pg_channels.kind as ch_kind',
+  'pg_channels.name as ch_name',
+  'pg_channels.sandbox as ch_sandbox',
+  'pg_channels.is_default as ch_is_default',
+  'pg_channels.merchant_key_sealed as ch_merchant_key_sealed',
+  'pg_channels.cancel_password_sealed as ch_cancel_password_sealed',
+  'pg_channels.created_at as ch_created_at',
+  'pg_channels.base_url as ch_base_url',
+] as const;
+
+/** The channel columns of a row selected with channelColumns. */
+export type ChannelColumns = { [K in keyof PgChannelsTable as `ch_${K}`]: PgChannelsTable[K] };
+
+/** The channel row in a row selected with channelColumns. */
+export function channelRowOf(r: ChannelColumns): PgChannelsTable {
+  return {
+    id: r.ch_id,
+    merchant_id: r.ch_merchant_id,
+    provider: r.ch_provider,
+    mid: r.ch_mid,
+    kind: r.ch_kind,
+    name: r.ch_name,
+    sandbox: r.ch_sandbox,
+    is_default: r.ch_is_default,
+    merchant_key_sealed: r.ch_merchant_key_sealed,
+    cancel_password_sealed: r.ch_cancel_password_sealed,
+    created_at: r.ch_created_at,
+    base_url: r.ch_base_url,
+  };
+}
+
+/**
+ * resolveChannel as one select (columns: channelColumns) that another statement can embed: the
+ * channel resolveChannel picks, if its connector is in this Pier and `usable` by it. No row: ask
+ * resolveChannel why (no channel, an unknown `pg`, or a PG this Pier cannot use that way).
+ */
+export function channelChoice(deps: Deps, merchantId: string, pg: string | undefined | null, kind: ChannelKind, usable: (c: Connector) => boolean) {
+  const { db } = deps.store;
+  const dot = pg ? pg.indexOf('.') : -1;
+  const provider = !pg ? undefined : dot < 0 ? pg : pg.slice(0, dot);
+  const mid = pg && dot >= 0 ? pg.slice(dot + 1) : undefined;
+  let picked = db.selectFrom('pg_channels').select(channelColumns).where('merchant_id', '=', merchantId).where('kind', '=', kind);
+  if (provider !== undefined) picked = picked.where('provider', '=', provider);
+  if (mid !== undefined) picked = picked.where('mid', '=', mid);
+  const usableProviders = deps.connectors.providers().filter((p) => usable(deps.connectors.get(p)!));
+  return db
+    .selectFrom(picked.orderBy('is_default', 'desc').orderBy('created_at').orderBy('kind').orderBy('mid').limit(1).as('picked'))
+    .selectAll()
+    .where('ch_provider', 'in', usableProviders.length > 0 ? usableProviders : ['']);
+}
+
 export async function channelById(deps: Deps, channelId: string): Promise<ResolvedChannel | undefined> {
   const row = await deps.store.db.selectFrom('pg_channels').selectAll().where('id', '=', channelId).executeTakeFirst();
   return row ? openChannel(deps, row) : undefined;

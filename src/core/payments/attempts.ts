@@ -7,19 +7,19 @@
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
-import type { Kysely, RawBuilder, Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import { dbNow } from '../../store/db-clock.js';
 import type { Database, PaymentsTable } from '../../store/types.js';
-import type { ResolvedChannel } from '../merchants/channels.js';
+import type { ChannelColumns, ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 export interface NewAttempt {
   impUid: string;
   merchantId: string;
   merchantUid: string;
-  channel: ResolvedChannel;
+  channel: { row: Pick<ResolvedChannel['row'], 'id' | 'provider' | 'mid' | 'sandbox'> };
   payMethod: string;
   /** V1 `channel`: `api`, `pc` or `mobile` */
   via: string;
@@ -172,3 +172,53 @@ export async function insertAttempt(
 }
 
 const insert = (db: Kysely<Database>, row: PaymentsTable, stampedAt: RawBuilder<number>) => db.insertInto('payments').values({ ...row, next_check_at: stampedAt }).execute();
+
+/** The columns of an attempt row that come from the channel it is charged through. */
+const CHANNEL_FIELDS = { channel_id: 'ch_id', pg_provider: 'ch_provider', pg_id: 'ch_mid', sandbox: 'ch_sandbox' } as const;
+
+/** An attempt row charged through the channel of `found` (a row selected with channelColumns). */
+export function throughChannel(row: PaymentsTable, found: ChannelColumns): PaymentsTable {
+  return { ...row, channel_id: found.ch_id, pg_provider: found.ch_provider, pg_id: found.ch_mid, sandbox: found.ch_sandbox };
+}
+
+/**
+ * The first record of an API charge in one round trip and one commit: `source` (a select of at
+ * most one row, channelColumns and whatever else the charge needs) finds the channel, and the
+ * attempt `row` is inserted through it (throughChannel) unless its merchant_uid lock is taken.
+ * On PostgreSQL one statement (a data-modifying CTE); on SQLite one synchronous transaction.
+ * `found` undefined: the source found nothing, and nothing was inserted. `inserted` false: the lock
+ * is taken (insertAttempt then says by whom, releasing an overdue virtual account's).
+ */
+export async function insertAttemptFrom<S extends ChannelColumns>(
+  deps: Deps,
+  source: SelectQueryBuilder<Database, any, S>,
+  row: PaymentsTable,
+): Promise<{ found: S | undefined; inserted: boolean }> {
+  const { db, syncTransaction } = deps.store;
+  const stampedAt = dbNow(deps.store);
+  if (syncTransaction) {
+    return syncTransaction((run) => {
+      const [found] = run(source);
+      if (!found) return { found: undefined, inserted: false };
+      const inserted = run(
+        db
+          .insertInto('payments')
+          .values({ ...throughChannel(row, found), next_check_at: stampedAt })
+          .onConflict((oc) => oc.doNothing())
+          .returning('imp_uid'),
+      );
+      return { found, inserted: inserted.length > 0 };
+    });
+  }
+  const columns = Object.keys(row) as Array<keyof PaymentsTable>;
+  const values = columns.map((c) => (c in CHANNEL_FIELDS ? sql.ref(`src.${CHANNEL_FIELDS[c as keyof typeof CHANNEL_FIELDS]}`) : sql.val(row[c])));
+  const { rows } = await sql<S & { inserted: boolean }>`WITH src AS (${source}), ins AS (
+      INSERT INTO payments (${sql.join(columns.map((c) => sql.ref(c)))}, next_check_at)
+      SELECT ${sql.join(values)}, ${stampedAt} FROM src
+      ON CONFLICT DO NOTHING RETURNING imp_uid
+    ) SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`.execute(db);
+  const [first] = rows;
+  if (!first) return { found: undefined, inserted: false };
+  const { inserted, ...found } = first;
+  return { found: found as unknown as S, inserted };
+}

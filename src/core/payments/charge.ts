@@ -2,8 +2,10 @@ import { ApiError } from '../../api/errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
-import { attemptRow, insertAttempt } from './attempts.js';
-import type { ResolvedChannel } from '../merchants/channels.js';
+import type { SelectQueryBuilder } from 'kysely';
+import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel } from './attempts.js';
+import { channelRowOf, openChannel, type ChannelColumns, type ResolvedChannel } from '../merchants/channels.js';
+import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
 import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
 import { PaymentOutcomeUnknownError } from './errors.js';
@@ -38,20 +40,32 @@ export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입�
 export const IN_PROGRESS_MESSAGE = '동일한 merchant_uid로 진행 중인 결제가 있습니다. 결과를 조회한 후 다시 시도하세요.';
 
 /**
- * Record, call, record (design.md principle 4).
- *  1. Insert the attempt as `ready` holding the merchant_uid lock, and commit. The unique index on
+ * Where an API charge's channel comes from (the billing key's, or the one `pg` names) and how the
+ * PG is asked once the attempt is recorded.
+ */
+export interface ChargeSource<S extends ChannelColumns> {
+  /** a select of at most one row: the channel (channelColumns) and what `charge` needs; it runs with the attempt insert */
+  query: SelectQueryBuilder<Database, any, S>;
+  /** the query found nothing: throws the V1 error that says why */
+  explainMissing(): Promise<never>;
+  /** the PG call for what the query found (opening its secrets) */
+  charge(found: S, channel: ResolvedChannel): (moid: string) => Promise<ChargeResult>;
+}
+
+/** attemptRow's channel before the source has found it: insertAttemptFrom fills in the found one */
+const FOUND_WITH_THE_INSERT = { row: { id: '', provider: '', mid: '', sandbox: 0 } };
+
+/**
+ * Record, call, record (design.md principle 4), in two round trips and two commits.
+ *  1. Find the channel with `source` and insert the attempt through it as `ready`, holding the
+ *     merchant_uid lock, in one statement that commits (insertAttemptFrom). The unique index on
  *     (merchant_id, merchant_uid_lock) lets exactly one of any number of concurrent requests in.
  *  2. Call the PG with no transaction open.
  *  3. Record the outcome. A decline is a `failed` payment (V1 answers it with code 0); a PG that
  *     never saw the request fails the attempt cleanly; a PG that may have acted (timeout) leaves
  *     the attempt `in_doubt`, still holding the lock, for reconciliation to settle by inquiry.
  */
-export async function chargeWith(
-  deps: Deps,
-  channel: ResolvedChannel,
-  order: ChargeOrder,
-  callPg: (moid: string) => Promise<ChargeResult>,
-) {
+export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: ChargeSource<S>, order: ChargeOrder) {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
   const impUid = order.impUid ?? newImpUid();
@@ -60,7 +74,7 @@ export async function chargeWith(
       impUid,
       merchantId: order.merchantId,
       merchantUid: order.merchantUid,
-      channel,
+      channel: FOUND_WITH_THE_INSERT,
       payMethod: 'card',
       via: 'api',
       pgState: 'calling',
@@ -78,9 +92,23 @@ export async function chargeWith(
     },
     now,
   );
-  const locked = await insertAttempt(deps, row);
-  if (!locked.ok) {
-    throw new ApiError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+  const { found, inserted } = await insertAttemptFrom(deps, source.query, row);
+  if (!found) return source.explainMissing();
+  if (!inserted) {
+    // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries
+    const locked = await insertAttempt(deps, throughChannel(row, found));
+    if (!locked.ok) {
+      throw new ApiError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+    }
+  }
+
+  let callPg: (moid: string) => Promise<ChargeResult>;
+  try {
+    callPg = source.charge(found, openChannel(deps, channelRowOf(found)));
+  } catch (err) {
+    // the PG was not asked: free the merchant_uid again
+    await failAttempt(deps, impUid, '[PIER_SETUP] 결제 채널을 열지 못했습니다.');
+    throw err;
   }
 
   let result: ChargeResult;

@@ -1,7 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Compilable, type Kysely, type RawBuilder } from 'kysely';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { currentRequestId } from '../../lib/request-context.js';
+import type { RunSync } from '../../store/db.js';
 import type { Database } from '../../store/types.js';
 import { newMessageId } from '../../webhooks/payload.js';
 
@@ -65,29 +66,36 @@ export function noticeUrls(noticeUrl: string | string[] | null | undefined): str
  *   });
  */
 export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Promise<void> {
+  const steps = paymentEventSteps(db, clock, event);
+  for (let step = steps.next(); !step.done; ) step = steps.next((await db.executeQuery(step.value.compile())).rows);
+}
+
+/** recordPaymentEvent inside Store.syncTransaction (SQLite): the same statements, run synchronously. */
+export function recordPaymentEventNow(run: RunSync, db: Kysely<Database>, clock: Clock, event: PaymentEvent): void {
+  const steps = paymentEventSteps(db, clock, event);
+  for (let step = steps.next(); !step.done; ) step = steps.next(run(step.value));
+}
+
+/** recordPaymentEvent's statements in order: each step yields a query and is given back its rows. */
+function* paymentEventSteps(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Generator<Compilable<unknown>, void, unknown[]> {
   if (!v1SendsWebhook(event)) return;
   const now = unixSeconds(clock);
   const id = newMessageId();
   const requestId = currentRequestId() ?? null;
-  await db
-    .insertInto('webhook_events')
-    .values({
-      id,
-      merchant_id: event.merchantId,
-      imp_uid: event.impUid,
-      merchant_uid: event.merchantUid,
-      status: event.status,
-      cancellation_id: event.cancellationId ?? null,
-      cause: event.cause,
-      created_at: now,
-      request_id: requestId,
-    })
-    .execute();
+  yield db.insertInto('webhook_events').values({
+    id,
+    merchant_id: event.merchantId,
+    imp_uid: event.impUid,
+    merchant_uid: event.merchantUid,
+    status: event.status,
+    cancellation_id: event.cancellationId ?? null,
+    cause: event.cause,
+    created_at: now,
+    request_id: requestId,
+  });
 
   // the merchant's webhook settings and its live `pier listen` sessions, in one round trip
-  // listener liveness is operational, not business time: the wall clock, like the listener's heartbeat
-  const wallNow = Math.floor(Date.now() / 1000);
-  const targets = await db
+  const targets = (yield db
     .selectFrom('webhook_settings')
     .select([sql<string | null>`null`.as('listener_id'), 'url', 'content_type'])
     .where('merchant_id', '=', event.merchantId)
@@ -98,10 +106,9 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
         .select(['id as listener_id', 'forward_to as url', sql<string | null>`null`.as('content_type')])
         .where('merchant_id', '=', event.merchantId)
         .where('closed_at', '=', 0)
-        .where('last_seen_at', '>=', wallNow - LISTENER_TTL_SECONDS)
+        .where('last_seen_at', '>=', liveListenerSince())
         .$castTo<WebhookTarget>(),
-    )
-    .execute();
+    )) as WebhookTarget[];
   const settings = targets.find((t) => t.listener_id === null);
   const listeners = targets.filter((t) => t.listener_id !== null).map((t) => ({ id: t.listener_id!, forward_to: t.url! }));
   const given = noticeUrls(event.noticeUrl as string | string[] | null);
@@ -111,26 +118,63 @@ export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, eve
   const rows = [
     ...urls.map((url) => ({ url, listener_id: null as string | null })),
     ...listeners.map((l) => ({ url: l.forward_to, listener_id: l.id as string | null })),
-  ].map((t) => ({
-    id: newId('whd'),
-    event_id: id,
-    merchant_id: event.merchantId,
-    url: t.url,
-    listener_id: t.listener_id,
-    content_type: contentType,
-    state: 'pending',
-    attempts: 0,
-    max_attempts: DEFAULT_MAX_ATTEMPTS,
-    // due at once: 0 is before any clock, so no process's clock (sandbox or wall) delays it
-    next_attempt_at: 0,
-    lease_owner: null,
-    lease_until: 0,
-    last_status_code: null,
-    last_error: null,
-    created_at: now,
-    updated_at: now,
-    delivered_at: 0,
-    request_id: requestId,
-  }));
-  if (rows.length > 0) await db.insertInto('webhook_deliveries').values(rows).execute();
+  ].map((t) => ({ id: newId('whd'), event_id: id, merchant_id: event.merchantId, url: t.url, listener_id: t.listener_id, content_type: contentType, ...newDelivery(now, requestId) }));
+  if (rows.length > 0) yield db.insertInto('webhook_deliveries').values(rows);
+}
+
+/** listener liveness is operational, not business time: the wall clock, like the listener's heartbeat */
+const liveListenerSince = () => Math.floor(Date.now() / 1000) - LISTENER_TTL_SECONDS;
+
+/** The state every new delivery starts in. */
+const newDelivery = (now: number, requestId: string | null) => ({
+  state: 'pending',
+  attempts: 0,
+  max_attempts: DEFAULT_MAX_ATTEMPTS,
+  // due at once: 0 is before any clock, so no process's clock (sandbox or wall) delays it
+  next_attempt_at: 0,
+  lease_owner: null,
+  lease_until: 0,
+  last_status_code: null,
+  last_error: null,
+  created_at: now,
+  updated_at: now,
+  delivered_at: 0,
+  request_id: requestId,
+});
+
+/**
+ * recordPaymentEvent as common table expressions of one PostgreSQL statement (`ev`, `dl`), for
+ * the payment row that the statement's earlier CTE `changed` returns (none: no event). The same
+ * targets as recordPaymentEvent: the payment's notice_url(s), else the merchant's webhook URL,
+ * plus live listeners. The caller has decided that V1 sends this event (v1SendsWebhook); `cause`
+ * is an SQL expression over `changed` when the row decides it.
+ *
+ * @example
+ *   sql`WITH changed AS (${update.returningAll()}), ${paymentEventCtes(clock, 'paid', sql`'charge'`)} SELECT * FROM changed`
+ */
+export function paymentEventCtes(clock: Clock, status: PaymentEventStatus, cause: RawBuilder<string>): RawBuilder<unknown> {
+  const now = unixSeconds(clock);
+  const requestId = currentRequestId() ?? null;
+  const d = newDelivery(now, requestId);
+  return sql`ev AS (
+    INSERT INTO webhook_events (id, merchant_id, imp_uid, merchant_uid, status, cancellation_id, cause, created_at, request_id)
+    SELECT ${newMessageId()}, merchant_id, imp_uid, merchant_uid, ${status}, NULL, ${cause}, ${now}, ${requestId} FROM changed
+    RETURNING id, merchant_id
+  ), dl AS (
+    INSERT INTO webhook_deliveries (id, event_id, merchant_id, url, listener_id, content_type, state, attempts, max_attempts,
+      next_attempt_at, lease_owner, lease_until, last_status_code, last_error, created_at, updated_at, delivered_at, request_id)
+    SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ev.merchant_id, t.url, t.listener_id, coalesce(s.content_type, 'json'),
+      ${d.state}, ${d.attempts}, ${d.max_attempts}, ${d.next_attempt_at}, NULL, ${d.lease_until}, NULL, NULL, ${now}, ${now}, ${d.delivered_at}, ${requestId}
+    FROM ev
+    CROSS JOIN changed
+    LEFT JOIN webhook_settings s ON s.merchant_id = ev.merchant_id
+    CROSS JOIN LATERAL (
+      SELECT DISTINCT u AS url, NULL::varchar AS listener_id FROM regexp_split_to_table(coalesce(changed.notice_url, ''), '\\s+') u WHERE u <> ''
+      UNION ALL
+      SELECT s.url, NULL FROM (SELECT 1) one WHERE coalesce(s.url, '') <> '' AND coalesce(changed.notice_url, '') !~ '\\S'
+      UNION ALL
+      SELECT l.forward_to, l.id FROM webhook_listeners l
+      WHERE l.merchant_id = ev.merchant_id AND l.closed_at = 0 AND l.last_seen_at >= ${liveListenerSince()}
+    ) t
+  )`;
 }

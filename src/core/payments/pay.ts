@@ -1,7 +1,8 @@
 import { ApiError } from '../../api/errors.js';
 import type { CardInput } from '../../lib/card.js';
-import { issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from '../billing-keys/billing-keys.js';
-import { openChannel, resolveChannel } from '../merchants/channels.js';
+import type { Connector } from '../../connectors/types.js';
+import { billingKeyChoice, issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from '../billing-keys/billing-keys.js';
+import { channelChoice, openChannel, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
 import { chargeWith, type ChargeOrder } from './charge.js';
 import type { Deps } from '../deps.js';
 
@@ -24,10 +25,6 @@ function chargeRequest(order: ChargeOrder, moid: string) {
  * a billing key (V1), and the charge then goes through that key.
  */
 export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput, pg: string | null | undefined) {
-  const channel = await resolveChannel(deps, order.merchantId, pg, 'api');
-  if (!channel.connector.capabilities.keyIn) {
-    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다.`);
-  }
   if (order.customerUid) {
     const customer: CustomerFields = {
       customer_name: order.buyer.name,
@@ -36,15 +33,22 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
       customer_addr: order.buyer.addr,
       customer_postcode: order.buyer.postcode,
     };
-    await issueBillingKey(deps, order.merchantId, order.customerUid, card, customer, pg, channel);
+    await issueBillingKey(deps, order.merchantId, order.customerUid, card, customer, pg, await keyInChannel(deps, order.merchantId, pg));
     return payAgain(deps, { ...order, customerUidUsage: 'payment' });
   }
   let refusedCard: { code: string; message: string } | null = null;
-  const payment = await chargeWith(deps, channel, order, async (moid) => {
-    const result = await channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid));
-    if (result.outcome === 'declined' && result.stage === 'authentication') refusedCard = result;
-    return result;
-  });
+  const payment = await chargeWith(deps, {
+    query: channelChoice(deps, order.merchantId, pg, 'api', keyInCapable),
+    explainMissing: async () => {
+      await keyInChannel(deps, order.merchantId, pg);
+      throw new ApiError('refused', CHANNEL_CHANGED);
+    },
+    charge: (_found, channel) => async (moid) => {
+      const result = await channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid));
+      if (result.outcome === 'declined' && result.stage === 'authentication') refusedCard = result;
+      return result;
+    },
+  }, order);
   // V1 answers card data that fails authentication with code -1 and no payment object; the attempt
   // is still recorded as failed. An issuer's decline of a valid card stays a `failed` payment, code 0.
   if (refusedCard) {
@@ -54,14 +58,37 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
   return payment;
 }
 
+const keyInCapable = (c: Connector) => c.capabilities.keyIn;
+
+/** The API channel `pg` names, able to take a card number; the V1 error when there is none. */
+async function keyInChannel(deps: Deps, merchantId: string, pg: string | null | undefined): Promise<ResolvedChannel> {
+  const channel = await resolveChannel(deps, merchantId, pg, 'api');
+  if (!keyInCapable(channel.connector)) {
+    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다.`);
+  }
+  return channel;
+}
+
+/** The channel was there when asked why it was missing: it changed meanwhile; the merchant may simply retry. */
+const CHANNEL_CHANGED = 'PG 설정이 변경되는 중입니다. 잠시 후 다시 시도하세요.';
+
 /** POST /subscribe/payments/again: a charge with a stored billing key, through the channel that issued it. */
 export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
-  if (!order.customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
-  const found = await findBillingKeyWithChannel(deps, order.merchantId, order.customerUid);
-  if (!found) throw new ApiError('unknown_buyer', UNKNOWN_BUYER);
-  const { key } = found;
-  const channel = found.channel && openChannel(deps, found.channel);
-  if (!channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
-  const billingKey = deps.vault.open(key.billing_key_sealed);
-  return chargeWith(deps, channel, order, (moid) => channel.connector.chargeBillingKey(channel.credentials, billingKey, chargeRequest(order, moid)));
+  const customerUid = order.customerUid;
+  if (!customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
+  return chargeWith(deps, {
+    query: billingKeyChoice(deps, order.merchantId, customerUid),
+    explainMissing: async () => {
+      const found = await findBillingKeyWithChannel(deps, order.merchantId, customerUid);
+      if (!found) throw new ApiError('unknown_buyer', UNKNOWN_BUYER);
+      const { key } = found;
+      if (!found.channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
+      openChannel(deps, found.channel);
+      throw new ApiError('refused', CHANNEL_CHANGED);
+    },
+    charge: (found, channel) => {
+      const billingKey = deps.vault.open(found.billing_key_sealed);
+      return (moid) => channel.connector.chargeBillingKey(channel.credentials, billingKey, chargeRequest(order, moid));
+    },
+  }, order);
 }

@@ -4,11 +4,11 @@
  * (reconcile.ts); it calls nothing, so none of them import each other for it.
  */
 import type { InquiryResult } from '../../connectors/types.js';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
-import { recordPaymentEvent } from './events.js';
+import { paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
 import type { PaymentRow } from '../../domain/payment.js';
 
 /** What the PG said about an approved charge. */
@@ -35,41 +35,52 @@ export async function recordApproval(deps: Deps, impUid: string, r: Approval): P
   return (await approveAttempt(deps, impUid, r)) !== undefined;
 }
 
-/** recordApproval, answering the payment row as updated (undefined when the attempt was no longer open). */
+/**
+ * recordApproval, answering the payment row as updated (undefined when the attempt was no longer
+ * open). One round trip and one commit: on PostgreSQL a single statement whose CTEs update the
+ * payment and write its event and deliveries; on SQLite one synchronous transaction.
+ */
 export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const changed = await trx
-      .updateTable('payments')
-      .set({
-        status: 'paid',
-        pg_state: 'done',
-        pg_tid: r.pgTid,
-        apply_num: r.applyNum,
-        // a card company chosen in the checkout stays when the PG does not report one
-        card_code: r.cardCode ?? undefined,
-        card_name: r.cardName,
-        card_number: r.cardNumberMasked,
-        card_type: r.cardType,
-        card_quota: r.cardQuota,
-        bank_code: r.bankCode ?? null,
-        bank_name: r.bankName ?? null,
-        receipt_url: r.receiptUrl,
-        paid_at: r.paidAt || now,
-        updated_at: now,
-      })
-      .where('imp_uid', '=', impUid)
-      // `window`: the buyer is in the PG's payment window
-      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-      .returningAll()
-      .executeTakeFirst();
+  const { db, syncTransaction } = deps.store;
+  const approve = db
+    .updateTable('payments')
+    .set({
+      status: 'paid',
+      pg_state: 'done',
+      pg_tid: r.pgTid,
+      apply_num: r.applyNum,
+      // a card company chosen in the checkout stays when the PG does not report one
+      card_code: r.cardCode ?? undefined,
+      card_name: r.cardName,
+      card_number: r.cardNumberMasked,
+      card_type: r.cardType,
+      card_quota: r.cardQuota,
+      bank_code: r.bankCode ?? null,
+      bank_name: r.bankName ?? null,
+      receipt_url: r.receiptUrl,
+      paid_at: r.paidAt || now,
+      updated_at: now,
+    })
+    .where('imp_uid', '=', impUid)
+    // `window`: the buyer is in the PG's payment window
+    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+    .returningAll();
+  if (!syncTransaction) {
+    const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
+    const { rows } = await sql<PaymentRow>`WITH changed AS (${approve}), ${paymentEventCtes(deps.clock, 'paid', cause)} SELECT * FROM changed`.execute(db);
+    return rows[0];
+  }
+  return syncTransaction((run) => {
+    const [changed] = run(approve);
     if (!changed) return undefined;
-    await recordPaymentEvent(trx, deps.clock, {
+    recordPaymentEventNow(run, db, deps.clock, {
       merchantId: changed.merchant_id,
       impUid,
       merchantUid: changed.merchant_uid,
       status: 'paid',
       noticeUrl: changed.notice_url,
+      // the CASE above, for PostgreSQL
       cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
     });
     return changed;
