@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { join } from 'node:path';
+import { CONFIG_ERROR_EXIT, runCluster, stopOnSignals, type Installation } from './cluster.js';
 import { buildApp } from './api/app.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createConnectorRegistry } from './connectors/registry.js';
@@ -9,7 +11,7 @@ import { listChannels } from './core/merchants/channels.js';
 import { demoCredentialsExist } from './core/merchants/merchants.js';
 import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/payments/reconcile.js';
 import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox/demo.js';
-import { systemClock } from './lib/clock.js';
+import { systemClock, type Clock } from './lib/clock.js';
 import { refreshClock, SandboxClock } from './core/sandbox/clock.js';
 import { JobRunner } from './jobs/runner.js';
 import { scheduleQueue } from './jobs/handlers/schedules.js';
@@ -26,16 +28,24 @@ import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { openVault } from './vault/open-vault.js';
 import { checkVaultOpensData } from './vault/sealed-data.js';
 
+/** What a cluster worker is handed by the primary, which did the once-only start-up work (cluster.ts). */
+export interface WorkerSetup {
+  /** the embedded simulators' addresses by provider (sandbox), running in the primary */
+  simulators: Record<string, { apiUrl: string; publicUrl: string }>;
+}
+
 /**
  * Composition root: config -> store -> (simulator) -> connectors -> app -> background work.
  * Returns a handle that stops everything, for tests of the whole process and for signals.
+ * Given `worker`, it is one of PIER_WORKERS HTTP workers: the primary has migrated the database,
+ * started the simulators and made the demo merchant, so this process only serves and works.
  */
-export async function startPier(config: Config) {
+export async function startPier(config: Config, opts: { worker?: WorkerSetup } = {}) {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const store = openStore(config.databaseUrl, { onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
   const simulators: EmbeddedSimulator[] = [];
   try {
-    return await startOn(config, logger, store, simulators);
+    return await startOn(config, logger, store, simulators, opts.worker);
   } catch (err) {
     await Promise.all(simulators.map((s) => s.close()));
     await store.close();
@@ -43,26 +53,21 @@ export async function startPier(config: Config) {
   }
 }
 
-async function startOn(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
-  // Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
-  // moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
-  const clock = config.mode === 'sandbox' ? new SandboxClock(store) : systemClock;
-  let guard: ReturnType<typeof destinationGuard>;
-  try {
-    guard = destinationGuard(config);
-  } catch (err) {
-    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
-  }
+/**
+ * The start-up work done once per installation start, whatever the number of workers: migrate,
+ * start the embedded simulators, refuse what production must refuse, check the vault, make the
+ * sandbox demo merchant. `startPier` does it itself; with PIER_WORKERS > 1 the primary does it
+ * before forking (cluster.ts), so workers never race on a migration or print the demo secret twice.
+ */
+export async function prepareInstallation(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
+  const guard = webhookDestinationGuard(config);
   const applied = await migrateToLatest(store);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
-  if (clock instanceof SandboxClock) {
-    await clock.refresh();
-    clock.start();
-  }
+  const clock = await startClock(config, store);
 
   // Sandbox: each PG's simulator runs inside this process on its own port; its connector calls it
   // there unless configured with a PG address of its own
-  const simulatorAddresses: Record<string, { apiUrl: string; publicUrl: string }> = {};
+  const simulatorAddresses: WorkerSetup['simulators'] = {};
   const simulatorLines: string[] = [];
   if (config.simulator.enabled) {
     const publicBase = config.simulator.publicUrl.replace(/\/+$/, '');
@@ -76,7 +81,6 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
       simulatorLines.push(`  ${m.label.padEnd(12)} ${apiUrl}   (ledger: ${apiUrl}/__ledger)`);
     }
   }
-  const simulatorUrl = simulatorAddresses.jtnet?.apiUrl ?? '';
   if (config.mode === 'production' && (await demoCredentialsExist({ store } as Deps))) {
     throw new ConfigError(
       'production mode refuses to start while a merchant still has i\'mport\'s public demo REST key (imp_apikey): rotate it with `pier merchant rotate-key <code>`',
@@ -87,10 +91,51 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   const vaultCheck = await checkVaultOpensData(store, vault);
   if (!vaultCheck.ok) throw new ConfigError(`invalid configuration key "vault.keys": ${vaultCheck.message}`);
 
+  const deps = buildDeps(config, logger, store, { clock, vault, guard, simulators: simulatorAddresses });
+  const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
+  const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
+  const demoChannels = demo ? (await listChannels(deps, demo.merchantId)).map((c) => `${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`) : [];
+  return {
+    clock,
+    deps,
+    setup: { simulators: simulatorAddresses } satisfies WorkerSetup,
+    /** the start banner, once Pier listens at `address` */
+    banner: (address: string) => startBanner(config, { address, storeLabel: store.label, simulatorLines, demo, demoChannels, consoleUser }),
+  };
+}
+
+/**
+ * Sandbox: Pier's clock is the real time plus an offset kept in the database, which an operator
+ * moves forward (`pier sandbox clock advance 30d`). The embedded simulator follows it too.
+ */
+async function startClock(config: Config, store: Store): Promise<Clock> {
+  if (config.mode !== 'sandbox') return systemClock;
+  const clock = new SandboxClock(store);
+  await clock.refresh();
+  clock.start();
+  return clock;
+}
+
+function webhookDestinationGuard(config: Config) {
+  try {
+    return destinationGuard(config);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
+  }
+}
+
+/** The services of one process: store, vault, clock, metrics, connectors. */
+function buildDeps(
+  config: Config,
+  logger: Logger,
+  store: Store,
+  o: { clock: Clock; vault: Deps['vault']; guard: Deps['destinationGuard']; simulators: WorkerSetup['simulators'] },
+): Deps {
+  const { clock, guard } = o;
   const metrics = new PierMetrics();
-  const deps: Deps = {
+  return {
     store,
-    vault,
+    vault: o.vault,
     clock,
     logger,
     mode: config.mode,
@@ -102,13 +147,24 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     },
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator;
     // every PG call is timed and logged at this one seam
-    connectors: instrumentConnectors(createRegistry(config, { clock, simulators: simulatorAddresses }), { metrics, logger }),
+    connectors: instrumentConnectors(createRegistry(config, { clock, simulators: o.simulators }), { metrics, logger }),
   };
+}
 
-  const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
-  const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
-  const demoChannels = demo ? await listChannels(deps, demo.merchantId) : [];
-
+async function startOn(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[], worker: WorkerSetup | undefined) {
+  let installation: Awaited<ReturnType<typeof prepareInstallation>> | null = null;
+  let clock: Clock;
+  let deps: Deps;
+  if (worker) {
+    const guard = webhookDestinationGuard(config);
+    clock = await startClock(config, store);
+    deps = buildDeps(config, logger, store, { clock, vault: openVault(config), guard, simulators: worker.simulators });
+  } else {
+    installation = await prepareInstallation(config, logger, store, simulators);
+    ({ clock, deps } = installation);
+  }
+  const simulatorAddresses = worker?.simulators ?? installation!.setup.simulators;
+  const simulatorUrl = simulatorAddresses.jtnet?.apiUrl ?? '';
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
   const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
@@ -148,33 +204,8 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock), shutdownGraceMs: config.shutdownGraceMs });
   runner.start();
 
-  const banner = [
-    '',
-    `  Pier is running (${config.mode}, ${store.label})`,
-    `  API          ${config.publicUrl}   (listening on ${address})`,
-    `  API docs     ${config.publicUrl}/docs`,
-    `  Health       ${config.publicUrl}/health   ${config.publicUrl}/ready   ${config.publicUrl}/metrics${config.metrics.token ? '   (Bearer metrics.token)' : config.mode === 'production' ? '   (off: set PIER_METRICS_TOKEN)' : ''}`,
-    demo ? `  Demo shop    ${config.publicUrl}/demo   (payment window: IMP.request_pay)` : '',
-    `  Console      ${config.publicUrl}/console`,
-    ...simulatorLines,
-    demo
-      ? [
-          `  Demo merchant  IMP.init('${demo.merchantCode}')`,
-          `    imp_key      ${demo.impKey}`,
-          `    imp_secret   ${demo.impSecret}`,
-          ...demoChannels.map((c, i) => `    ${i === 0 ? 'channels' : ''.padEnd(8)}     ${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`),
-          consoleUser
-            ? `    console      ${consoleUser.email}   ${consoleUser.password ? `password ${consoleUser.password}   (shown once: save it)` : '(password shown on the first start; `pier user create` adds users)'}`
-            : '',
-        ]
-          .filter((l) => l !== '')
-          .join('\n')
-      : '',
-    '',
-  ]
-    .filter((l) => l !== '')
-    .join('\n');
-  process.stdout.write(`${banner}\n\n`);
+  // a worker's start is announced by the primary, once (cluster.ts)
+  if (installation) process.stdout.write(installation.banner(address));
 
   return {
     app,
@@ -197,6 +228,50 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   };
 }
 
+/** What Pier prints once it listens: where everything is and, on the first sandbox start, the demo credentials. */
+function startBanner(
+  config: Config,
+  o: {
+    address: string;
+    storeLabel: string;
+    simulatorLines: string[];
+    demo: Awaited<ReturnType<typeof ensureDemoMerchant>>;
+    /** the demo merchant's channels, one line each */
+    demoChannels: string[];
+    consoleUser: Awaited<ReturnType<typeof ensureDemoConsoleUser>>;
+  },
+): string {
+  const { demo, consoleUser } = o;
+  const workers = config.workers > 1 ? `, ${config.workers} workers` : '';
+  const banner = [
+    '',
+    `  Pier is running (${config.mode}, ${o.storeLabel}${workers})`,
+    `  API          ${config.publicUrl}   (listening on ${o.address})`,
+    `  API docs     ${config.publicUrl}/docs`,
+    `  Health       ${config.publicUrl}/health   ${config.publicUrl}/ready   ${config.publicUrl}/metrics${config.metrics.token ? '   (Bearer metrics.token)' : config.mode === 'production' ? '   (off: set PIER_METRICS_TOKEN)' : ''}`,
+    demo ? `  Demo shop    ${config.publicUrl}/demo   (payment window: IMP.request_pay)` : '',
+    `  Console      ${config.publicUrl}/console`,
+    ...o.simulatorLines,
+    demo
+      ? [
+          `  Demo merchant  IMP.init('${demo.merchantCode}')`,
+          `    imp_key      ${demo.impKey}`,
+          `    imp_secret   ${demo.impSecret}`,
+          ...o.demoChannels.map((line, i) => `    ${i === 0 ? 'channels' : ''.padEnd(8)}     ${line}`),
+          consoleUser
+            ? `    console      ${consoleUser.email}   ${consoleUser.password ? `password ${consoleUser.password}   (shown once: save it)` : '(password shown on the first start; `pier user create` adds users)'}`
+            : '',
+        ]
+          .filter((l) => l !== '')
+          .join('\n')
+      : '',
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+  return `${banner}\n\n`;
+}
+
 /** The connectors of this configuration; a connector that cannot work is a configuration error. */
 function createRegistry(config: Config, context: Parameters<typeof createConnectorRegistry>[1]) {
   try {
@@ -207,28 +282,42 @@ function createRegistry(config: Config, context: Parameters<typeof createConnect
   }
 }
 
+/**
+ * PIER_WORKERS > 1: the primary's part of the start (cluster.ts): the once-only work, and what
+ * stops it when the workers have drained.
+ */
+async function prepareForWorkers(config: Config): Promise<Installation<WorkerSetup>> {
+  const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
+  const store = openStore(config.databaseUrl, { poolSize: 2, onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
+  const simulators: EmbeddedSimulator[] = [];
+  const close = async (installation?: Awaited<ReturnType<typeof prepareInstallation>>) => {
+    if (installation?.clock instanceof SandboxClock) installation.clock.stop();
+    await installation?.deps.connectors.close();
+    await Promise.all(simulators.map((s) => s.close()));
+    await store.close();
+  };
+  try {
+    const installation = await prepareInstallation(config, logger, store, simulators);
+    return { setup: installation.setup, banner: installation.banner, close: () => close(installation) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
   try {
     const config = loadConfig();
-    const pier = await startPier(config);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        // the runner bounds itself; this backstop bounds everything else (HTTP keep-alives, pools)
-        setTimeout(() => {
-          process.stderr.write('pier: shutdown took too long; exiting\n');
-          process.exit(1);
-        }, config.shutdownGraceMs + 5_000).unref();
-        pier.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      });
+    if (config.workers > 1 || cluster.isWorker) {
+      await runCluster(config, { prepare: () => prepareForWorkers(config), startWorker: (setup) => startPier(config, { worker: setup }) });
+    } else {
+      stopOnSignals(config, await startPier(config));
     }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pier: configuration error: ${err.message}\n`);
-      process.exit(78);
+      process.exit(CONFIG_ERROR_EXIT);
     }
     throw err;
   }

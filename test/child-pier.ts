@@ -1,7 +1,7 @@
 /**
  * Pier as a real child process (tsx, `src/main.ts`) against a tPay simulator the test runs itself,
  * for tests that kill Pier with SIGKILL and restart it on the same database: the crash tests of
- * issue #9 (window) and #10 (charge and refund in flight).
+ * issue #9 (window) and #10 (charge and refund in flight), and PIER_WORKERS (test/operations/workers.test.ts).
  *
  * @example
  *   const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
@@ -21,6 +21,8 @@ export interface ChildPierSettings {
   dataDir: string;
   port: number;
   simulatorUrl: string;
+  /** PIER_WORKERS (default 1: one process) */
+  workers?: number;
 }
 
 export function freePort(): Promise<number> {
@@ -55,26 +57,44 @@ export function childPier(settings: () => ChildPierSettings) {
       // long enough that a frozen or held PG answer is still awaited when Pier is killed
       PIER_JTNET_READ_TIMEOUT_MS: '60000',
       LOG_LEVEL: 'silent',
+      PIER_WORKERS: String(s.workers ?? 1),
     };
   }
 
   return {
     url,
+    /** Starts Pier and resolves once it printed its start banner: every worker listens. */
     async start(): Promise<void> {
-      const c = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       let stderr = '';
+      let stdout = '';
       c.stderr!.on('data', (d) => (stderr += d.toString()));
-      for (let i = 0; i < 3000; i++) {
-        if (c.exitCode !== null) throw new Error(`Pier exited (${c.exitCode}): ${stderr}`);
-        const up = await fetch(`${url()}/users/getToken`, { method: 'POST' }).then(
-          () => true,
-          () => false,
-        );
-        if (up) return;
-        await new Promise((r) => setTimeout(r, 100)); // polling a child process's port: no event to wait on
-      }
-      throw new Error(`Pier did not start: ${stderr}`);
+      await new Promise<void>((done, fail) => {
+        const timer = setTimeout(() => fail(new Error(`Pier did not start: ${stderr}`)), 300_000);
+        const onExit = (code: number | null) => {
+          clearTimeout(timer);
+          fail(new Error(`Pier exited (${code}): ${stderr}`));
+        };
+        c.once('exit', onExit);
+        c.stdout!.on('data', (d) => {
+          stdout += d.toString();
+          if (stdout.includes('Pier is running')) {
+            clearTimeout(timer);
+            c.off('exit', onExit);
+            c.stdout!.removeAllListeners('data').resume();
+            done();
+          }
+        });
+      });
+    },
+    /** The worker processes' ids (PIER_WORKERS > 1: the children of Pier's primary process). */
+    workerPids(): Promise<number[]> {
+      const pid = child?.pid;
+      if (!pid) return Promise.resolve([]);
+      return new Promise((done) => {
+        execFile('pgrep', ['-P', String(pid)], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
+      });
     },
     /** Ends the running Pier (if any) with `signal` and waits for it to exit. */
     kill(signal: NodeJS.Signals): Promise<void> {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import Value from 'typebox/value';
 import { CONNECTOR_MODULES } from '../connectors/registry.js';
@@ -24,6 +25,7 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }>
   PIER_WEBHOOK_ALLOW_PRIVATE: { key: 'webhooks.allowPrivate', type: 'string' },
   PIER_WEBHOOK_ATTEMPT_DEADLINE_MS: { key: 'webhooks.attemptDeadlineMs', type: 'int' },
   PIER_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'int' },
+  PIER_WORKERS: { key: 'workers', type: 'int' },
   PIER_SIMULATOR: { key: 'simulator.enabled', type: 'bool' },
   PIER_SIMULATOR_HOST: { key: 'simulator.host', type: 'string' },
   PIER_SIMULATOR_PORT: { key: 'simulator.port', type: 'int' },
@@ -117,6 +119,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
     webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
     shutdownGraceMs: 10_000,
+    // production uses every core; sandbox stays one process (the demo shop keeps its orders in memory)
+    workers: mode === 'production' ? availableParallelism() : 1,
     simulator: { enabled: mode === 'sandbox', host: '127.0.0.1', port: port === 0 ? 0 : port + 11, publicUrl: '' },
     connectors: Object.fromEntries(CONNECTOR_MODULES.map((m) => [m.provider, { ...m.defaults }])),
   };
@@ -132,6 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   const config = merged as Config;
   if (config.mode === 'production' && !config.vault.keys) {
     throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
+  }
+  if (config.workers > 1 && config.databaseUrl === 'sqlite::memory:') {
+    throw new ConfigError('invalid configuration key "workers": an in-memory SQLite database lives in one process; use a file or PostgreSQL with more than one worker');
   }
   return config;
 }

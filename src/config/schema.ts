@@ -60,6 +60,11 @@ export const ConfigSchema = Type.Object({
     /** total deadline of one delivery attempt: connect, headers and body (V1: connect 10 s + read 30 s) */
     attemptDeadlineMs: Type.Integer({ minimum: 100 }),
   }),
+  /**
+   * HTTP worker processes sharing `port` (node:cluster); each also runs background work, leased
+   * row by row so nothing runs twice. Default: the number of cores in production, 1 in sandbox.
+   */
+  workers: Type.Integer({ minimum: 1, maximum: 256 }),
   /** on SIGTERM: how long in-flight background work may finish before its rows are released */
   shutdownGraceMs: Type.Integer({ minimum: 0 }),
   simulator: Type.Object({

@@ -83,6 +83,11 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
   return {
     close: () => sqlite.close(),
     prepare(sqlText: string) {
+      // Several processes may share the file (PIER_WORKERS, `pier` commands). A deferred BEGIN that
+      // reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when another process
+      // wrote in between; BEGIN IMMEDIATE takes the write lock first (waiting up to busy_timeout),
+      // so a transaction's reads and writes never interleave with another process's.
+      if (sqlText === 'begin') sqlText = 'begin immediate';
       let stmt = cache.get(sqlText);
       if (!stmt || stmt.busy) {
         stmt = sqlite.prepare(sqlText);

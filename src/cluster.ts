@@ -1,0 +1,153 @@
+/**
+ * PIER_WORKERS: N HTTP worker processes on one port (node:cluster), docs/decisions/0018.
+ *
+ * The primary does the once-only start-up work (migrations, embedded simulators, the demo merchant
+ * and its banner) and then only supervises: it forks the workers, hands each what it prepared,
+ * restarts a worker that dies (with backoff) and, on SIGTERM/SIGINT, lets every worker drain as a
+ * single Pier would. The port is shared by the cluster module (the primary accepts connections and
+ * deals them out round-robin).
+ *
+ * Every worker serves HTTP and runs the background work too (schedules, webhooks, reconciliation):
+ * that work is rows leased one claim at a time, so it is done once whether it is claimed by one of
+ * these workers or by another Pier process on the same database.
+ *
+ * @example
+ *   // main.ts, when PIER_WORKERS > 1 (and in each forked worker)
+ *   await runCluster(config, { prepare: () => prepareForWorkers(config), startWorker: (setup) => startPier(config, { worker: setup }) });
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Config } from './config/index.js';
+import { createLogger } from './lib/logger.js';
+
+/** The environment variable that carries the primary's WorkerSetup (JSON) to each worker. */
+const SETUP_ENV = 'PIER_WORKER_SETUP';
+/** Exit code of a process stopped by a configuration error (EX_CONFIG): a restart cannot help. */
+export const CONFIG_ERROR_EXIT = 78;
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+export interface Installation<Setup> {
+  /** what each worker is handed (JSON) */
+  setup: Setup;
+  /** the start banner, given the address the workers listen on */
+  banner(address: string): string;
+  /** stops what the primary runs (the embedded simulators, its database pool) */
+  close(): Promise<void>;
+}
+
+export interface ClusterHooks<Setup> {
+  /** the primary's once-only start-up work */
+  prepare(): Promise<Installation<Setup>>;
+  /** one worker: serve and work until stopped */
+  startWorker(setup: Setup): Promise<Stoppable>;
+}
+
+/** A worker that ran this long before dying is restarted at once; quicker deaths back off. */
+const STABLE_AFTER_MS = 30_000;
+const RESTART_BASE_MS = 250;
+const RESTART_MAX_MS = 30_000;
+
+/** Backoff before restarting a worker that died after `failures` quick deaths in a row: 250 ms, 500 ms, 1 s … 30 s. */
+export function restartDelayMs(failures: number): number {
+  return Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.max(0, failures - 1));
+}
+
+/** Runs this process as the primary (forking `config.workers` workers) or, in a forked process, as one worker. */
+export async function runCluster<Setup>(config: Config, hooks: ClusterHooks<Setup>): Promise<void> {
+  if (cluster.isWorker) {
+    const setup = JSON.parse(process.env[SETUP_ENV] ?? 'null') as Setup;
+    const pier = await hooks.startWorker(setup);
+    const stop = stopOnSignals(config, pier);
+    // the primary is gone (killed): nobody will restart or stop this worker, so drain and leave
+    process.once('disconnect', stop);
+    return;
+  }
+  await runPrimary(config, hooks);
+}
+
+async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Promise<void> {
+  const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
+  const installation = await hooks.prepare();
+  const env = { [SETUP_ENV]: JSON.stringify(installation.setup) };
+  const slots = Array.from({ length: config.workers }, () => ({ failures: 0, startedAt: 0, worker: null as Worker | null, restart: null as NodeJS.Timeout | null }));
+  let stopping = false;
+  let bannerShown = false;
+  const listening = new Set<number>();
+
+  const fork = (index: number) => {
+    const slot = slots[index];
+    slot.restart = null;
+    slot.startedAt = Date.now();
+    const worker = cluster.fork(env);
+    slot.worker = worker;
+    worker.on('listening', (address) => {
+      listening.add(index);
+      if (!bannerShown && listening.size === slots.length) {
+        bannerShown = true;
+        const host = address.address ?? config.host;
+        process.stdout.write(installation.banner(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`));
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      slot.worker = null;
+      listening.delete(index);
+      if (stopping) return;
+      if (code === CONFIG_ERROR_EXIT) {
+        // the worker already said why on stderr; every other worker would say the same
+        logger.error({ worker: index + 1 }, 'worker stopped on a configuration error; stopping Pier');
+        void shutdown(CONFIG_ERROR_EXIT);
+        return;
+      }
+      slot.failures = Date.now() - slot.startedAt >= STABLE_AFTER_MS ? 1 : slot.failures + 1;
+      const delayMs = restartDelayMs(slot.failures);
+      logger.error({ worker: index + 1, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; restarting it');
+      slot.restart = setTimeout(() => fork(index), delayMs);
+    });
+  };
+
+  /** Every worker drains as a single Pier does on SIGTERM; the primary leaves once all have. */
+  const shutdown = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    for (const slot of slots) if (slot.restart) clearTimeout(slot.restart);
+    const live = slots.map((s) => s.worker).filter((w): w is Worker => w !== null && !w.isDead());
+    const exited = live.map((w) => new Promise<void>((done) => (w.isDead() ? done() : w.once('exit', () => done()))));
+    for (const w of live) w.process.kill('SIGTERM');
+    // a worker bounds its own shutdown (shutdownGraceMs + 5 s); this is the backstop
+    const backstop = setTimeout(() => {
+      for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
+    }, config.shutdownGraceMs + 10_000);
+    await Promise.all(exited);
+    clearTimeout(backstop);
+    await installation.close().catch((err) => logger.error({ err }, 'closing the primary failed'));
+    process.exit(exitCode);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
+
+  for (let i = 0; i < slots.length; i++) fork(i);
+}
+
+/**
+ * Stops `pier` on SIGTERM/SIGINT (once, however many signals come) and exits: 0 when it stopped
+ * cleanly, 1 otherwise or when stopping outlived `shutdownGraceMs` + 5 s. Returns the same stop.
+ */
+export function stopOnSignals(config: Config, pier: Stoppable): () => void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    // the runner bounds itself; this backstop bounds everything else (HTTP keep-alives, pools)
+    setTimeout(() => {
+      process.stderr.write('pier: shutdown took too long; exiting\n');
+      process.exit(1);
+    }, config.shutdownGraceMs + 5_000).unref();
+    pier.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
+  return stop;
+}
