@@ -3,7 +3,9 @@
  * like bench/loadgen.ts). Requests arrive at a constant rate for a fixed time, whatever the server
  * does; each is timed from its *scheduled* send time (bench/lib/arrivals.ts), so a slow answer delays
  * nothing and hides nothing (coordinated-omission free). A keep-alive undici pool with enough
- * sockets for the rate; a request still unanswered after `timeoutMs` is an error.
+ * sockets for the rate; a request still unanswered `timeoutMs` after its scheduled time (waiting for
+ * a socket included) is an error, so an overloaded server ends a phase at most that long after the
+ * last send instead of draining a backlog for minutes.
  *
  * Every answer is parsed: Pier's must be V1 code 0 with status `paid` for the merchant_uid sent,
  * the simulator's result_cd 0000 for the moid sent. Anything else is an error.
@@ -102,7 +104,7 @@ async function runPhase(spec: OpenLoopSpec, pool: Pool, seconds: number, prefix:
     const r = requestFor(spec, i, prefix);
     inFlight.push(
       pool
-        .request({ method: 'POST', path: r.path, headers: r.headers, body: r.body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+        .request({ method: 'POST', path: r.path, headers: r.headers, body: r.body, signal: AbortSignal.timeout(Math.max(1, due + timeoutMs - performance.now())) })
         .then(async (res) => {
           const text = await res.body.text();
           const latency = performance.now() - due;

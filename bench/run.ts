@@ -706,6 +706,11 @@ if (mode === 'smoke') {
   if (results.paths.length < 3) problems.push(`only ${results.paths.length} path measurements`);
   for (const p of results.paths) if (p.load.errors.total > 0 || p.load.ok === 0) problems.push(`${p.store} ${p.path}: ${p.load.ok} ok, ${p.load.errors.total} errors`);
   for (const s of results.slow) if (s.burst.failed > 0 || s.burst.ok !== s.burst.count) problems.push(`slow PG ${s.store}: ${s.burst.ok}/${s.burst.count}`);
+  const stores = withPostgres && !('unavailable' in results.postgres) ? 2 : 1;
+  if (want('yardstick') && results.yardstick.length < stores) problems.push(`yardstick measured on ${results.yardstick.length} of ${stores} stores`);
+  if (want('openloop') && !results.openLoop.some((o) => o.who !== 'simulator')) problems.push('no open-loop measurement of Pier');
+  if (want('roundtrips') && results.roundTrips.length < stores) problems.push(`round trips counted on ${results.roundTrips.length} of ${stores} stores`);
+  for (const a of results.aims) if (a.name.startsWith('every request') && a.met === false) problems.push(a.detail);
   if (problems.length > 0) {
     console.error(`smoke check FAILED:\n- ${problems.join('\n- ')}`);
     process.exit(1);

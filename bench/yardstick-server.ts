@@ -60,8 +60,15 @@ const MARK_PAID = `UPDATE yardstick_payments SET status = 'paid', pg_tid = $2, a
 const INSERT_EVENT = `INSERT INTO yardstick_webhook_events (imp_uid, status, payload, created_at)`;
 const MARK_FAILED = `UPDATE yardstick_payments SET status = 'failed', fail_reason = $2, failed_at = $3, updated_at = $3 WHERE imp_uid = $1`;
 
-/** `$n` placeholders to SQLite's `?n` (same statements on both stores) */
-const forSqlite = (q: string) => q.replace(/\$(\d+)/g, '?$1');
+/**
+ * A statement written with `$n` placeholders (as for pg), prepared for better-sqlite3 with plain `?`;
+ * the values are given in `$n` order, as to pg.
+ */
+function prepareSqlite(db: SQLite.Database, text: string) {
+  const order = [...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]) - 1);
+  const stmt = db.prepare(text.replace(/\$\d+/g, '?'));
+  return (...values: unknown[]) => stmt.run(...order.map((i) => values[i]));
+}
 
 function sqliteStore(file: string): YardstickStore {
   const db = new SQLite(file);
@@ -72,17 +79,17 @@ function sqliteStore(file: string): YardstickStore {
   db.pragma('busy_timeout = 5000');
   db.exec(`CREATE TABLE IF NOT EXISTS yardstick_payments (${COLUMNS});
     CREATE TABLE IF NOT EXISTS yardstick_webhook_events (id INTEGER PRIMARY KEY AUTOINCREMENT, imp_uid TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)`);
-  const insert = db.prepare(forSqlite(INSERT_ATTEMPT));
-  const paid = db.prepare(forSqlite(MARK_PAID));
-  const event = db.prepare(`${INSERT_EVENT} VALUES (?, 'paid', ?, ?)`);
-  const failed = db.prepare(forSqlite(MARK_FAILED));
+  const insert = prepareSqlite(db, INSERT_ATTEMPT);
+  const paid = prepareSqlite(db, MARK_PAID);
+  const event = prepareSqlite(db, `${INSERT_EVENT} VALUES ($1, 'paid', $2, $3)`);
+  const failed = prepareSqlite(db, MARK_FAILED);
   const approve = db.transaction((a: Approval) => {
-    if (paid.run(a.impUid, a.pgTid, a.applyNum, a.cardName, a.cardNumber, a.paidAt, a.now).changes === 1) event.run(a.impUid, a.event, a.now);
+    if (paid(a.impUid, a.pgTid, a.applyNum, a.cardName, a.cardNumber, a.paidAt, a.now).changes === 1) event(a.impUid, a.event, a.now);
   });
   return {
-    recordAttempt: async (a) => insert.run(a.impUid, a.merchantUid, a.customerUid, a.amount, a.now).changes === 1,
+    recordAttempt: async (a) => insert(a.impUid, a.merchantUid, a.customerUid, a.amount, a.now).changes === 1,
     recordApproval: async (a) => approve(a),
-    recordFailure: async (impUid, reason, now) => void failed.run(impUid, reason, now),
+    recordFailure: async (impUid, reason, now) => void failed(impUid, reason, now),
   };
 }
 
