@@ -104,7 +104,7 @@ async function runPhase(spec: OpenLoopSpec, pool: Pool, seconds: number, prefix:
     const r = requestFor(spec, i, prefix);
     inFlight.push(
       pool
-        .request({ method: 'POST', path: r.path, headers: r.headers, body: r.body, signal: AbortSignal.timeout(Math.max(1, due + timeoutMs - performance.now())) })
+        .request({ method: 'POST', path: r.path, headers: r.headers, body: r.body, signal: AbortSignal.timeout(Math.max(1, Math.ceil(due + timeoutMs - performance.now()))) })
         .then(async (res) => {
           const text = await res.body.text();
           const latency = performance.now() - due;

@@ -126,10 +126,18 @@ async function forkWorker(entry: string): Promise<Worker> {
             return;
           }
           proc.off('message', onMsg);
+          proc.off('exit', onExit);
           if (m.type === 'result') resolve(m.result as T);
           else reject(new Error(m.message ?? 'worker failed'));
         };
+        // a generator that crashes must fail its step, not leave the run waiting forever
+        const onExit = (code: number | null, signal: string | null) => {
+          proc.off('message', onMsg);
+          reject(new Error(`${entry} exited (${signal ?? code}) during a measurement; its stderr is above`));
+        };
+        if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error(`${entry} is not running (exited ${proc.signalCode ?? proc.exitCode})`));
         proc.on('message', onMsg);
+        proc.once('exit', onExit);
         proc.send({ type: 'run', spec });
       });
     },
