@@ -61,7 +61,7 @@ export async function schedulesAvailable(pier: PierProc, token: string, customer
   return { ok: false, reason: `${NOT_YET} (schedules are accepted, but a schedule due in 2 s was still "${status}" ${waitSec} s later: this Pier process runs no job runner)` };
 }
 
-function startReceiver(): Promise<{ server: Server; url: string; times: number[] }> {
+export function startReceiver(): Promise<{ server: Server; url: string; times: number[] }> {
   const times: number[] = [];
   const server = createServer((req, res) => {
     req.resume();

@@ -6,7 +6,7 @@
  */
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
 
-export type LoadKind = 'again' | 'onetime' | 'get' | 'bare' | 'sim';
+export type LoadKind = 'again' | 'onetime' | 'get' | 'bare' | 'sim' | 'webhook';
 
 export interface LoadSpec {
   label: string;
@@ -142,6 +142,23 @@ function requestsFor(spec: LoadSpec, prefix: string, tally: Tally): AutocannonRe
             return req;
           },
           onResponse: v1Check,
+        },
+      ];
+    case 'webhook':
+      // what Pier posts to a notice_url; the receiver answers any 2xx
+      return [
+        {
+          method: 'POST',
+          path: '/webhook',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (req) => {
+            req.body = JSON.stringify({ imp_uid: `imps_${nextUid()}`, merchant_uid: nextUid(), status: 'paid' });
+            return req;
+          },
+          onResponse: (status, body) => {
+            tally.responses++;
+            if (status < 200 || status > 299) tally.fail('non2xx', `HTTP ${status}: ${body.slice(0, 200)}`);
+          },
         },
       ];
     case 'sim': {

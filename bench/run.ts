@@ -7,7 +7,7 @@
  *   npm run bench -- --smoke      # 1 s per measurement: checks that the bench itself works (exit 1 if not)
  *   npm run bench -- --profile    # also CPU-profile Pier during the `again` load (SQLite and PostgreSQL)
  *   npm run bench -- --no-postgres
- *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite sdk postgres commit slow schedules
+ *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite yardstick openloop roundtrips workers sdk postgres commit slow schedules
  *   npm run bench -- --skip schedules
  *
  * Env: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default TEST_DATABASE_URL or
@@ -18,14 +18,17 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BurstResult, BurstSpec } from './burst.js';
-import { runSchedules, schedulesAvailable, sdkSection, type ScheduleRun } from './extras.js';
+import { runSchedules, schedulesAvailable, sdkSection, startReceiver, type ScheduleRun } from './extras.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
-import { cpuMeter, listenDrops, machineInfo } from './lib/machine.js';
+import type { OpenLoopResult, OpenLoopSpec } from './openloop.js';
+import { computeAims, type AgainNumbers, type AimInputs, type Store } from './lib/aims.js';
+import { cpuMeter, listenDrops, machineInfo, type CpuUse } from './lib/machine.js';
 import { commitRate, createDatabase, serverInfo, type BenchDatabase, type CommitRate } from './lib/pg.js';
-import { setupMerchant, startPierProc, startSimulator, BENCH_CARD, type PierProc } from './lib/pier.js';
+import { setupMerchant, simulatorAccount, startPierProc, startSimulator, BENCH_CARD, type PierProc, type SimulatorAccount, type SimulatorProc } from './lib/pier.js';
 import { profileMarkdown, summarizeProfile } from './lib/profile.js';
-import { freePort, memoryOf, ROOT, startNode, stop, stopAll, waitForHttp, type Child } from './lib/proc.js';
-import { renderMarkdown, type Aim, type PathRun, type Results, type SlowRun } from './lib/report.js';
+import { freePort, memoryOf, processTree, ROOT, startNode, stop, stopAll, waitForHttp, type Child } from './lib/proc.js';
+import { renderMarkdown, type PathRun, type Results, type SlowRun, type WorkersRun } from './lib/report.js';
+import { countRoundTrips } from './lib/round-trips.js';
 
 // ---------------------------------------------------------------- options
 
@@ -36,14 +39,16 @@ const value = (f: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 if (flag('--help') || flag('-h')) {
-  console.log('usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,sdk,postgres,commit,slow,schedules] [--connections N] [--duration S] [--out DIR]');
+  console.log(
+    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
+  );
   process.exit(0);
 }
 const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
 const PRESETS = {
-  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, customers: 64 },
-  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, customers: 32 },
-  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, customers: 8 },
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, customers: 64, rates: [200, 1000], countPayments: 20 },
+  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, customers: 32, rates: [200, 1000], countPayments: 10 },
+  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, customers: 8, rates: [200], countPayments: 5 },
 } as const;
 const preset = PRESETS[mode];
 const connections = Number(value('--connections') ?? 64);
@@ -51,10 +56,12 @@ const durationSec = Number(value('--duration') ?? preset.durationSec);
 const warmupSec = preset.warmupSec;
 const SLOW_DELAY_MS = 300;
 const LOG_LEVEL = 'warn';
+/** open-loop arrival rates, requests per second */
+const rates = value('--rates')?.split(',').map(Number) ?? [...preset.rates];
 const withProfile = flag('--profile');
 const withPostgres = !flag('--no-postgres');
 const outDir = value('--out') ?? join(ROOT, 'bench', 'results');
-/** sections: http, simulator, sqlite, sdk, postgres, commit, slow, schedules (--only a,b / --skip a,b) */
+/** sections: http, simulator, sqlite, yardstick, openloop, roundtrips, workers, sdk, postgres, commit, slow, schedules (--only a,b / --skip a,b) */
 const only = value('--only')?.split(',');
 const skip = value('--skip')?.split(',') ?? [];
 const want = (name: string) => (!only || only.includes(name)) && !skip.includes(name);
@@ -94,7 +101,7 @@ interface Worker {
   run<T>(spec: unknown, onMeasuring?: () => void): Promise<T>;
 }
 
-/** Forks bench/loadgen.ts or bench/burst.ts: a separate process that takes orders over IPC. */
+/** Forks bench/loadgen.ts, bench/burst.ts or bench/openloop.ts: a separate process that takes orders over IPC. */
 async function forkWorker(entry: string): Promise<Worker> {
   const proc = fork(join(ROOT, entry), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise<void>((resolve, reject) => {
@@ -119,10 +126,18 @@ async function forkWorker(entry: string): Promise<Worker> {
             return;
           }
           proc.off('message', onMsg);
+          proc.off('exit', onExit);
           if (m.type === 'result') resolve(m.result as T);
           else reject(new Error(m.message ?? 'worker failed'));
         };
+        // a generator that crashes must fail its step, not leave the run waiting forever
+        const onExit = (code: number | null, signal: string | null) => {
+          proc.off('message', onMsg);
+          reject(new Error(`${entry} exited (${signal ?? code}) during a measurement; its stderr is above`));
+        };
+        if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error(`${entry} is not running (exited ${proc.signalCode ?? proc.exitCode})`));
         proc.on('message', onMsg);
+        proc.once('exit', onExit);
         proc.send({ type: 'run', spec });
       });
     },
@@ -133,7 +148,7 @@ async function forkWorker(entry: string): Promise<Worker> {
 
 const work = mkdtempSync(join(tmpdir(), 'pier-bench-'));
 const results: Results = {
-  version: 1,
+  version: 2,
   startedAt: new Date().toISOString(),
   finishedAt: '',
   mode,
@@ -142,6 +157,11 @@ const results: Results = {
   postgres: { unavailable: 'not tried' },
   ceilings: { bareHttp: null, rawCommit: null, rawCommitAtPierPool: null, simulator: null },
   paths: [],
+  yardstick: [],
+  openLoop: [],
+  roundTrips: [],
+  workers: { available: false, reason: 'not measured' },
+  webhookReceiver: null,
   slow: [],
   aims: [],
   schedules: { available: false, reason: 'not available yet' },
@@ -153,10 +173,12 @@ const results: Results = {
 let benchDb: BenchDatabase | null = null;
 let loadgen: Worker | null = null;
 let burster: Worker | null = null;
+let openloop: Worker | null = null;
 
 async function cleanup() {
   loadgen?.proc.kill();
   burster?.proc.kill();
+  openloop?.proc.kill();
   await stopAll();
   if (benchDb) await benchDb.drop().catch((err: Error) => say(`could not drop ${benchDb?.name}: ${err.message}`));
   rmSync(work, { recursive: true, force: true });
@@ -192,6 +214,9 @@ function loadSpec(label: string, kind: LoadSpec['kind'], url: string, extra: Par
   // a prefix of its own for every measurement, so merchant_uids never repeat within a run
   return { label, kind, url, connections, durationSec, warmupSec, uidPrefix: `b${runTag}${(++specSeq).toString(36)}_`, sampleEvery: 25, ...extra };
 }
+
+/** CPU ms per answered request, from cores busy on average and answers per second */
+const perReqMs = (cores: number | undefined, perSec: number) => (cores !== undefined && perSec > 0 ? (cores * 1000) / perSec : null);
 
 function summary(l: LoadResult) {
   return `${Math.round(l.okPerSec).toLocaleString('en-US')} req/s, p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms, max ${l.latencyMs.max} ms, ${l.errors.total} errors${l.errors.examples[0] ? ` (e.g. ${l.errors.examples[0].slice(0, 160)})` : ''}`;
@@ -244,6 +269,111 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
   say(`  profile (${store}): ${top.join(', ')} -> ${rel(summaryFile)}`);
 }
 
+/**
+ * The yardstick (bench/yardstick-server.ts) on one store, closed loop at the same concurrency and
+ * warm-up as Pier's first path, its CPU counted as Pier's is.
+ */
+async function measureYardstick(store: Store, databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
+  const port = await freePort();
+  const ys = startNode(`yardstick-${store}`, 'bench/yardstick-server.ts', {
+    YS_PORT: String(port),
+    YS_DATABASE_URL: databaseUrl,
+    YS_TPAY_URL: sim.url,
+    YS_MID: acct.mid,
+    YS_API_KEY: acct.apiKey,
+    YS_CARD_TOKEN: acct.cardToken,
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/`, ys);
+    const pids = { server: ys.pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
+    const withPg = store === 'PostgreSQL';
+    let meter = cpuMeter(pids, withPg);
+    const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
+    const load = await loadgen!.run<LoadResult>(loadSpec(`yardstick ${store}`, 'again', url, { customerUids, warmupSec: warmupSec * 3 }), () => (meter = cpuMeter(pids, withPg)));
+    const cpu = meter.end();
+    results.yardstick.push({ store, load: { ...load, impUids: [] }, cpu });
+    say(`  yardstick ${store}: ${summary(load)}; server ${cpu.cores.server ?? '?'} cores, ${perReqMs(cpu.cores.server, load.okPerSec)?.toFixed(2) ?? '?'} ms/req`);
+  } finally {
+    await stop(ys);
+  }
+}
+
+/** One fixed arrival rate against `url` (Pier's `again` or the simulator's payments_token). */
+async function openLoopAt(who: Store | 'simulator', spec: Omit<OpenLoopSpec, 'label' | 'durationSec' | 'warmupSec' | 'uidPrefix'>, pids: Record<string, number | undefined>) {
+  const label = `open loop ${who} ${spec.ratePerSec}/s`;
+  const withPg = who === 'PostgreSQL';
+  let meter = cpuMeter(pids, withPg);
+  const full: OpenLoopSpec = { ...spec, label, durationSec, warmupSec, uidPrefix: `o${runTag}${(++specSeq).toString(36)}_` };
+  const result = await openloop!.run<OpenLoopResult>(full, () => (meter = cpuMeter(pids, withPg)));
+  const cpu: CpuUse = meter.end();
+  results.openLoop.push({ who, result, cpu });
+  say(
+    `  ${label}: ${Math.round(result.okPerSec)} answered/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms, ${result.errors.total} errors` +
+      `${result.errors.examples[0] ? ` (e.g. ${result.errors.examples[0].slice(0, 160)})` : ''}; generator lag p99 ${result.sendLagMs.p99} ms`,
+  );
+}
+
+/** The simulator alone at every rate (the baseline Pier's added latency is measured against). */
+async function openLoopSimulator(sim: SimulatorProc, acct: SimulatorAccount) {
+  for (const ratePerSec of rates) {
+    if (results.openLoop.some((o) => o.who === 'simulator' && o.result.ratePerSec === ratePerSec)) continue;
+    await openLoopAt('simulator', { kind: 'sim', url: sim.url, ratePerSec, sim: acct }, { simulator: sim.child.pid, loadgen: openloop!.proc.pid });
+  }
+}
+
+async function openLoopPier(store: Store, pier: PierProc, sim: SimulatorProc) {
+  const setup = await setupMerchant(pier.url, preset.customers, `${runTag}o${store.slice(0, 1)}`);
+  for (const ratePerSec of rates) {
+    await openLoopAt(store, { kind: 'again', url: pier.url, ratePerSec, token: setup.token, customerUids: setup.customerUids }, { pier: pier.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid });
+  }
+}
+
+async function roundTrips(store: Store, databaseUrl: string, dataDir: string, sim: SimulatorProc) {
+  const c = await countRoundTrips({ store, dataDir, databaseUrl, jtnetUrl: sim.url, tag: `${runTag}rt${store.slice(0, 1)}`, payments: preset.countPayments });
+  results.roundTrips.push(c);
+  say(`  ${store}: ${c.roundTrips.min} round trips (median ${c.roundTrips.median}), ${c.commits.min} commits (median ${c.commits.median}) per \`again\`, over ${c.payments} payments`);
+}
+
+const nodeProcesses = (pid: number) => processTree(pid).filter((p) => p.comm === 'node');
+
+/**
+ * `again` with PIER_WORKERS=2, then 1. Support is detected, not assumed: with PIER_WORKERS=2 Pier's
+ * process tree must grow past one node process within 20 s; otherwise this Pier has no workers.
+ */
+async function measureWorkers(store: Store, databaseUrl: string, dataDir: string, sim: SimulatorProc): Promise<WorkersRun[] | string> {
+  const runs: WorkersRun[] = [];
+  for (const workers of [2, 1]) {
+    const pier = await startPierProc({ name: `pier-workers${workers}-${store}`, dataDir, databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL, env: { PIER_WORKERS: String(workers) } });
+    const seen = new Set<number>();
+    try {
+      const deadline = Date.now() + (workers > 1 ? 20_000 : 0);
+      let processes = nodeProcesses(pier.child.pid);
+      while (processes.length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        processes = nodeProcesses(pier.child.pid);
+      }
+      for (const p of processes) seen.add(p.pid);
+      if (workers > 1 && processes.length < 2) return `not supported by this Pier (with PIER_WORKERS=2 it ran ${processes.length} node process)`;
+      const setup = await setupMerchant(pier.url, preset.customers, `${runTag}w${workers}${store.slice(0, 1)}`);
+      const pids = { pier: pier.child.pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
+      let meter = cpuMeter(pids, store === 'PostgreSQL');
+      const load = await loadgen!.run<LoadResult>(
+        loadSpec(`${store} again, PIER_WORKERS=${workers}`, 'again', pier.url, { token: setup.token, customerUids: setup.customerUids, warmupSec: warmupSec * 3 }),
+        () => (meter = cpuMeter(pids, store === 'PostgreSQL')),
+      );
+      const cpu = meter.end();
+      runs.push({ store, workers, processes: processes.length, load: { ...load, impUids: [] }, cpu });
+      say(`  ${store}, PIER_WORKERS=${workers} (${processes.length} node processes): ${summary(load)}; Pier tree ${cpu.cores.pier ?? '?'} cores`);
+    } finally {
+      await stop(pier.child);
+      // a worker its primary failed to take down must not outlive the measurement
+      for (const pid of seen) if (pid !== pier.child.pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  return runs.reverse();
+}
+
 /** 2,000 payments at once against a PG that answers after 300 ms. */
 async function slowBurst(store: SlowRun['store'], databaseUrl: string, dataDir: string, proxyUrl: string) {
   const pier = await startPierProc({ name: `pier-slow-${store}`, dataDir, databaseUrl, jtnetUrl: proxyUrl, logLevel: LOG_LEVEL });
@@ -269,6 +399,47 @@ async function slowBurst(store: SlowRun['store'], databaseUrl: string, dataDir: 
   }
 }
 
+/** The numbers the aims judge, from what this run measured. */
+function aimInputs(): AimInputs {
+  const again = (load: LoadResult, cpu: CpuUse, server: string): AgainNumbers => ({
+    okPerSec: load.okPerSec,
+    serverCpuMsPerReq: perReqMs(cpu.cores[server], load.okPerSec),
+    postgresCpuMsPerReq: perReqMs(cpu.cores.postgres, load.okPerSec),
+  });
+  const pier: AimInputs['pier'] = {};
+  const yardstick: AimInputs['yardstick'] = {};
+  const rt: AimInputs['roundTrips'] = {};
+  for (const p of results.paths) if (p.path.includes('again')) pier[p.store] = again(p.load, p.cpu, 'pier');
+  for (const y of results.yardstick) yardstick[y.store] = again(y.load, y.cpu, 'server');
+  for (const c of results.roundTrips) rt[c.store] = { roundTrips: c.roundTrips.min, commits: c.commits.min };
+  const w = results.workers;
+  const workers: AimInputs['workers'] = w.available
+    ? { supported: true, runs: w.runs.map((r) => ({ store: r.store, workers: r.workers, okPerSec: r.load.okPerSec, cores: r.cpu.cores.pier ?? null })) }
+    : w.reason.startsWith('not supported')
+      ? { supported: false, reason: w.reason }
+      : null;
+  const sch = results.schedules.available ? results.schedules.runs : [];
+  const webhookRates = sch.map((r) => r.webhooks.perSec).filter((x): x is number => x !== null);
+  const failed = [
+    ...results.paths.map((p) => [`${p.store} ${p.path}`, p.load.errors.total] as const),
+    ...results.yardstick.map((y) => [`yardstick ${y.store}`, y.load.errors.total] as const),
+    ...results.openLoop.map((o) => [o.result.label, o.result.errors.total] as const),
+    ...(results.workers.available ? results.workers.runs.map((r) => [`${r.store} PIER_WORKERS=${r.workers}`, r.load.errors.total] as const) : []),
+    ...results.slow.map((b) => [`slow PG ${b.store}`, b.burst.failed + (b.burst.count - b.burst.ok - b.burst.failed)] as const),
+    ...(results.webhookReceiver ? [['webhook receiver', results.webhookReceiver.load.errors.total] as const] : []),
+  ];
+  return {
+    pier,
+    yardstick,
+    roundTrips: rt,
+    workers,
+    openLoop: results.openLoop.map((o) => ({ who: o.who, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
+    schedules: sch.length ? { oneProcessSec: sch.find((r) => r.processes === 1)?.executeSec ?? null, threeProcessesSec: sch.find((r) => r.processes === 3)?.executeSec ?? null } : null,
+    webhooks: results.webhookReceiver || webhookRates.length ? { pierPerSec: webhookRates.length ? Math.max(...webhookRates) : null, receiverPerSec: results.webhookReceiver?.load.okPerSec ?? null } : null,
+    failedRequests: failed.filter(([, n]) => n > 0).map(([what, n]) => `${what}: ${n}`),
+  };
+}
+
 try {
   say(`Pier benchmark (${mode}): concurrency ${connections}, ${durationSec} s per measurement; work dir ${work}`);
   const m = results.machine as { nproc: number; cpuModel: string; memoryGiB: number; loadavgAtStart: number[] };
@@ -291,6 +462,8 @@ try {
   const sim = await startSimulator(join(work, 'sim'));
   loadgen = await forkWorker('bench/loadgen.ts');
   burster = await forkWorker('bench/burst.ts');
+  openloop = await forkWorker('bench/openloop.ts');
+  const simAcct = await simulatorAccount(sim.url);
 
   // ------------------------------------------------ SQLite, with the ceilings measured alongside
   phase('SQLite: starting Pier');
@@ -321,19 +494,10 @@ try {
   await section('simulator context', async () => {
     if (mode === 'quick' || !want('simulator')) return;
     phase('context: the tPay simulator alone (payments_token with a billing key)');
-    const { JTNET_TEST_MIDS } = await import('../src/core/sandbox/demo.js');
-    const acct = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
-    const res = await fetch(`${sim.url}/api/v1/gen_billkey`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ mid: acct.mid, api_key: acct.merchantKey, card_num: BENCH_CARD.card_number, card_exp: '3012', card_pwd: '00', buyer_auth_num: '820213' }).toString(),
-    });
-    const key = (await res.json()) as { result_cd: string; card_token: string };
-    if (key.result_cd !== '0000') throw new Error(`gen_billkey: ${JSON.stringify(key)}`);
     const pids = { simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
     let meter = cpuMeter(pids, false);
     const load = await loadgen!.run<LoadResult>(
-      loadSpec('tPay simulator', 'sim', sim.url, { sim: { mid: acct.mid, apiKey: acct.merchantKey, cardToken: key.card_token } }),
+      loadSpec('tPay simulator', 'sim', sim.url, { sim: simAcct }),
       () => (meter = cpuMeter(pids, false)),
     );
     results.ceilings.simulator = { load, cpu: meter.end() };
@@ -352,8 +516,35 @@ try {
     const s = results.sdk;
     say(`  SDK: ${'missing' in s.sdk ? s.sdk.missing : `${s.sdk.path} ${s.sdk.gzipBytes} bytes gzipped`}; first paint: ${'missing' in s.firstPaint ? s.firstPaint.missing : `checkout ${Math.round(s.firstPaint.fcpMs)} ms`}`);
   });
+  await section('open loop SQLite', async () => {
+    if (!want('openloop')) return;
+    phase(`open loop: the simulator alone, then Pier on SQLite, at ${rates.join(' and ')} requests/s for ${durationSec} s each`);
+    await openLoopSimulator(sim, simAcct);
+    await openLoopPier('SQLite', pier!, sim);
+  });
   await stop(pier.child);
   pier = null;
+  await section('yardstick SQLite', async () => {
+    if (!want('yardstick')) return;
+    phase('yardstick on SQLite: node:http, insert (commit), one simulator call, update + webhook event (commit)');
+    const dir = join(work, 'yardstick');
+    mkdirSync(dir, { recursive: true });
+    await measureYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+  });
+  await section('round trips SQLite', async () => {
+    if (!want('roundtrips')) return;
+    phase(`round trips and commits per \`again\` on SQLite (a counting Pier, ${preset.countPayments} payments one at a time)`);
+    const dir = join(work, 'count-sqlite');
+    await roundTrips('SQLite', `sqlite:${join(dir, 'pier.sqlite')}`, dir, sim);
+  });
+  await section('workers SQLite', async () => {
+    if (!want('workers')) return;
+    phase('PIER_WORKERS: `again` on SQLite with 2 workers, then 1');
+    const dir = join(work, 'workers-sqlite');
+    const r = await measureWorkers('SQLite', `sqlite:${join(dir, 'pier.sqlite')}`, dir, sim);
+    results.workers = typeof r === 'string' ? { available: false, reason: r } : { available: true, runs: r };
+    if (typeof r === 'string') say(`  ${r}`);
+  });
   if (withProfile && want('sqlite')) {
     await section('profile SQLite', async () => {
       phase('profiling Pier on SQLite during `again` (node --cpu-prof, a separate run)');
@@ -362,7 +553,7 @@ try {
   }
 
   // ------------------------------------------------ PostgreSQL
-  if (pgOk && (want('postgres') || want('commit') || want('slow') || want('schedules'))) {
+  if (pgOk && ['postgres', 'yardstick', 'openloop', 'roundtrips', 'workers', 'commit', 'slow', 'schedules'].some(want)) {
     await section('PostgreSQL paths', async () => {
       benchDb = await createDatabase(adminUrl);
       phase(`PostgreSQL: created database ${benchDb.name}; starting Pier`);
@@ -371,6 +562,11 @@ try {
       try {
         // starting Pier migrated the database, which the raw-commit ceiling needs too
         const setup = want('postgres') ? await measurePaths('PostgreSQL', pgPier, sim.child, 'p') : await setupMerchant(pgPier.url, 1, `${runTag}p`);
+        if (want('openloop')) {
+          phase(`open loop: Pier on PostgreSQL at ${rates.join(' and ')} requests/s`);
+          await openLoopSimulator(sim, simAcct);
+          await openLoopPier('PostgreSQL', pgPier, sim);
+        }
         if (want('schedules')) {
           phase('schedules and webhooks (issue #4): probing');
           const avail = await schedulesAvailable(pgPier, setup.token, setup.customerUids[0], mode === 'smoke' ? 6 : 15);
@@ -379,6 +575,30 @@ try {
       } finally {
         await stop(pgPier.child);
       }
+    });
+    await section('yardstick PostgreSQL', async () => {
+      if (!want('yardstick')) return;
+      if (!benchDb) throw new Error('no bench database');
+      phase('yardstick on PostgreSQL (its own tables in the bench database, pool of 10 as Pier)');
+      await measureYardstick('PostgreSQL', benchDb.url, sim, simAcct);
+    });
+    await section('round trips PostgreSQL', async () => {
+      if (!want('roundtrips')) return;
+      if (!benchDb) throw new Error('no bench database');
+      phase(`round trips and commits per \`again\` on PostgreSQL (a counting Pier, ${preset.countPayments} payments one at a time)`);
+      await roundTrips('PostgreSQL', benchDb.url, join(work, 'pg'), sim);
+    });
+    await section('workers PostgreSQL', async () => {
+      if (!want('workers')) return;
+      if (!benchDb) throw new Error('no bench database');
+      if (!results.workers.available) {
+        say(`[${clock()}] PIER_WORKERS on PostgreSQL: skipped (${results.workers.reason})`);
+        return;
+      }
+      phase('PIER_WORKERS: `again` on PostgreSQL with 2 workers, then 1');
+      const r = await measureWorkers('PostgreSQL', benchDb.url, join(work, 'pg'), sim);
+      if (typeof r === 'string') throw new Error(`PIER_WORKERS worked on SQLite but not on PostgreSQL: ${r}`);
+      results.workers.runs.push(...r);
     });
     await section('raw commit ceiling', async () => {
       if (!want('commit')) return;
@@ -422,6 +642,20 @@ try {
 
   // ------------------------------------------------ schedules and webhooks (issue #4)
   if (results.schedules.available && benchDb && want('schedules')) {
+    await section('webhook receiver', async () => {
+      phase(`webhook receiver alone: the plain load generator posting webhook bodies at concurrency ${connections}`);
+      const receiver = await startReceiver();
+      try {
+        const pids = { loadgen: loadgen!.proc.pid };
+        let meter = cpuMeter(pids, false);
+        const load = await loadgen!.run<LoadResult>(loadSpec('webhook receiver', 'webhook', new URL(receiver.url).origin, {}), () => (meter = cpuMeter(pids, false)));
+        results.webhookReceiver = { load: { ...load, impUids: [] }, cpu: meter.end() };
+        say(`  receiver: ${summary(load)}`);
+      } finally {
+        receiver.server.close();
+        receiver.server.closeAllConnections();
+      }
+    });
     await section('schedules', async () => {
       const runs: ScheduleRun[] = [];
       for (const processes of [1, 3]) {
@@ -449,34 +683,8 @@ try {
     say(`[${clock()}] schedules and webhooks (issue #4): ${results.schedules.available ? 'needs PostgreSQL' : results.schedules.reason}`);
   }
 
-  // ------------------------------------------------ aims
-  const bareRps = results.ceilings.bareHttp?.load.rps;
-  const commit = results.ceilings.rawCommit && 'perSec' in results.ceilings.rawCommit ? results.ceilings.rawCommit.perSec : undefined;
-  const find = (store: string, path: string) => results.paths.find((p) => p.store === store && p.path.includes(path))?.load;
-  const aSqlite = find('SQLite', 'again');
-  const aPg = find('PostgreSQL', 'again');
-  const aims: Aim[] = [];
-  aims.push({
-    name: '`again` on SQLite ÷ bare-HTTP ceiling',
-    target: '≥ 0.12',
-    measured: aSqlite && bareRps ? `${(aSqlite.okPerSec / bareRps).toFixed(3)} (${Math.round(aSqlite.okPerSec)} / ${Math.round(bareRps)})` : 'not measured',
-    met: aSqlite && bareRps ? aSqlite.okPerSec / bareRps >= 0.12 : null,
-  });
-  aims.push({
-    name: '`again` on PostgreSQL ÷ raw commit rate',
-    target: '≥ 0.6',
-    measured: aPg && commit ? `${(aPg.okPerSec / commit).toFixed(3)} (${Math.round(aPg.okPerSec)} / ${Math.round(commit)})` : 'not measured',
-    met: aPg && commit ? aPg.okPerSec / commit >= 0.6 : null,
-  });
-  for (const p of results.paths) {
-    aims.push({ name: `p99 of ${p.path} on ${p.store}, c=${connections}`, target: '≤ 20 ms', measured: `${p.load.latencyMs.p99} ms`, met: p.load.latencyMs.p99 <= 20 });
-  }
-  for (const s of results.slow) {
-    aims.push({ name: `slow PG on ${s.store}: ${s.burst.count} in flight, all paid`, target: `${s.burst.count} paid, 0 failed`, measured: `${s.burst.ok} paid, ${s.burst.failed} failed`, met: s.burst.ok === s.burst.count && s.burst.failed === 0 });
-  }
-  const unclean = results.paths.filter((p) => p.load.errors.total > 0);
-  aims.push({ name: 'every request of every measurement succeeded', target: '0 errors', measured: unclean.length === 0 ? '0 errors' : unclean.map((p) => `${p.store} ${p.path}: ${p.load.errors.total}`).join('; '), met: unclean.length === 0 });
-  results.aims = aims;
+  // ------------------------------------------------ aims (issue #14)
+  results.aims = computeAims(aimInputs());
 } catch (err) {
   results.errors.push(`run aborted: ${(err as Error).stack ?? (err as Error).message}`);
   say(`run aborted: ${(err as Error).stack ?? (err as Error).message}`);
@@ -488,12 +696,13 @@ try {
 
 // ---------------------------------------------------------------- output
 mkdirSync(outDir, { recursive: true });
-const stamp = results.startedAt.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
-const jsonFile = join(outDir, `${stamp}${mode === 'full' ? '' : `-${mode}`}.json`);
+// latest.json / latest.md are the last full run (the README shows it, scripts read `aims` from it);
+// quick and smoke runs have their own files, so they never pass for a full run
+const latest = mode === 'full' ? 'latest' : `latest-${mode}`;
+const jsonFile = join(outDir, `${latest}.json`);
 writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
 const md = renderMarkdown(results);
-// latest.md is the last full run (the README shows it); quick and smoke runs have their own file
-const mdFile = join(outDir, mode === 'full' ? 'latest.md' : `latest-${mode}.md`);
+const mdFile = join(outDir, `${latest}.md`);
 writeFileSync(mdFile, md);
 say(`[${clock()}] done: ${rel(jsonFile)} and ${rel(mdFile)}\n`);
 process.stdout.write(`${md}\n`);
@@ -505,6 +714,11 @@ if (mode === 'smoke') {
   if (results.paths.length < 3) problems.push(`only ${results.paths.length} path measurements`);
   for (const p of results.paths) if (p.load.errors.total > 0 || p.load.ok === 0) problems.push(`${p.store} ${p.path}: ${p.load.ok} ok, ${p.load.errors.total} errors`);
   for (const s of results.slow) if (s.burst.failed > 0 || s.burst.ok !== s.burst.count) problems.push(`slow PG ${s.store}: ${s.burst.ok}/${s.burst.count}`);
+  const stores = withPostgres && !('unavailable' in results.postgres) ? 2 : 1;
+  if (want('yardstick') && results.yardstick.length < stores) problems.push(`yardstick measured on ${results.yardstick.length} of ${stores} stores`);
+  if (want('openloop') && !results.openLoop.some((o) => o.who !== 'simulator')) problems.push('no open-loop measurement of Pier');
+  if (want('roundtrips') && results.roundTrips.length < stores) problems.push(`round trips counted on ${results.roundTrips.length} of ${stores} stores`);
+  for (const a of results.aims) if (a.name.startsWith('every request') && a.met === false) problems.push(a.detail);
   if (problems.length > 0) {
     console.error(`smoke check FAILED:\n- ${problems.join('\n- ')}`);
     process.exit(1);

@@ -2,7 +2,7 @@
 import { execSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { cpuSecondsOf } from './proc.js';
+import { cpuSecondsOf, treeCpuSecondsOf } from './proc.js';
 
 export function machineInfo() {
   let nproc = cpus().length;
@@ -57,11 +57,14 @@ export interface CpuUse {
   otherCores: number | null;
 }
 
-/** Starts measuring; `end()` returns the cores used by each named pid, postgres and the machine. */
+/**
+ * Starts measuring; `end()` returns the cores used by each named pid (with its child processes:
+ * cluster workers), postgres and the machine.
+ */
 export function cpuMeter(pids: Record<string, number | undefined>, withPostgres: boolean) {
   const t0 = performance.now();
   const m0 = machineJiffies();
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? cpuSecondsOf(pid) : null]));
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? treeCpuSecondsOf(pid) : null]));
   const pg0 = withPostgres ? postgresCpuSeconds() : 0;
   return {
     end(): CpuUse {
@@ -69,7 +72,7 @@ export function cpuMeter(pids: Record<string, number | undefined>, withPostgres:
       const cores: Record<string, number> = {};
       for (const [k, pid] of Object.entries(pids)) {
         const a = before[k];
-        const b = pid ? cpuSecondsOf(pid) : null;
+        const b = pid ? treeCpuSecondsOf(pid) : null;
         if (a !== null && b !== null) cores[k] = round2((b - a) / seconds);
       }
       if (withPostgres) cores.postgres = round2((postgresCpuSeconds() - pg0) / seconds);

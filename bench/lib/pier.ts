@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
+import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
 import { freePort, startNode, waitForHttp, type Child } from './proc.js';
 
@@ -44,6 +45,8 @@ export async function startPierProc(opts: {
   jtnetUrl: string;
   logLevel?: string;
   nodeArgs?: string[];
+  /** more environment, e.g. PIER_WORKERS */
+  env?: Record<string, string>;
 }): Promise<PierProc> {
   const port = await freePort();
   const env: Record<string, string> = {
@@ -56,6 +59,7 @@ export async function startPierProc(opts: {
     PIER_JTNET_URL: opts.jtnetUrl,
     LOG_LEVEL: opts.logLevel ?? 'warn',
     PIER_CONFIG: '',
+    ...opts.env,
   };
   const child = startNode(opts.name, 'src/main.ts', env, opts.nodeArgs ?? []);
   const url = `http://127.0.0.1:${port}`;
@@ -101,4 +105,24 @@ export async function setupMerchant(url: string, customers: number, tag: string)
   const r = await v1(url, 'POST', '/subscribe/payments/again', token, { customer_uid: customerUids[0], merchant_uid: `bench_${tag}_probe`, amount: 1000, name: 'bench again' });
   if (r.json?.code !== 0 || r.json.response?.status !== 'paid') throw new Error(`probe charge failed: ${r.text}`);
   return { token, customerUids, sampleAgainBody: r.text };
+}
+
+export interface SimulatorAccount {
+  mid: string;
+  apiKey: string;
+  /** a billing key the simulator issued for BENCH_CARD */
+  cardToken: string;
+}
+
+/** The simulator's test MID and a billing key of its own, for load that bypasses Pier. */
+export async function simulatorAccount(simUrl: string): Promise<SimulatorAccount> {
+  const acct = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
+  const res = await fetch(`${simUrl}/api/v1/gen_billkey`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ mid: acct.mid, api_key: acct.merchantKey, card_num: BENCH_CARD.card_number, card_exp: '3012', card_pwd: '00', buyer_auth_num: '820213' }).toString(),
+  });
+  const key = (await res.json()) as { result_cd: string; card_token: string };
+  if (key.result_cd !== '0000') throw new Error(`gen_billkey: ${JSON.stringify(key)}`);
+  return { mid: acct.mid, apiKey: acct.merchantKey, cardToken: key.card_token };
 }

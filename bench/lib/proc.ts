@@ -4,7 +4,7 @@
  * event loop), wait until it answers HTTP, read its memory from /proc, and stop it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
@@ -97,14 +97,61 @@ export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } | null
   }
 }
 
-/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
-export function cpuSecondsOf(pid: number): number | null {
+/** Fields of /proc/<pid>/stat after the command name (field 3 = state is index 0), or null. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[11] = utime, fields[12] = stime (man 5 proc, counting from field 3 = state)
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number | null {
+  const fields = statFields(pid);
+  // fields[11] = utime, fields[12] = stime (man 5 proc, counting from field 3 = state)
+  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : null;
+}
+
+/** `pid` and all its descendants that are alive now, with their command names (comm). */
+export function processTree(pid: number): Array<{ pid: number; comm: string }> {
+  const parentOf = new Map<number, number[]>();
+  const comm = new Map<number, string>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const fields = statFields(Number(d));
+    if (!fields) continue;
+    const ppid = Number(fields[1]);
+    parentOf.set(ppid, [...(parentOf.get(ppid) ?? []), Number(d)]);
+    try {
+      comm.set(Number(d), readFileSync(`/proc/${d}/comm`, 'utf8').trim());
+    } catch {
+      /* gone */
+    }
+  }
+  if (!comm.has(pid)) return [];
+  const out: Array<{ pid: number; comm: string }> = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    out.push({ pid: p, comm: comm.get(p) ?? '?' });
+    queue.push(...(parentOf.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process and its descendants (user + system, plus the children each has already
+ * reaped): Pier with PIER_WORKERS is a primary and its cluster workers.
+ */
+export function treeCpuSecondsOf(pid: number): number | null {
+  const tree = processTree(pid);
+  if (tree.length === 0) return null;
+  let sum = 0;
+  for (const p of tree) {
+    const f = statFields(p.pid);
+    if (f) sum += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  }
+  return sum;
 }

@@ -5,6 +5,9 @@ import type { LoadResult } from '../loadgen.js';
 import type { CpuUse } from './machine.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { CommitRate } from './pg.js';
+import type { OpenLoopResult } from '../openloop.js';
+import type { Aim } from './aims.js';
+import type { RoundTripCount } from './round-trips.js';
 
 export interface PathRun {
   store: 'SQLite' | 'PostgreSQL';
@@ -25,15 +28,34 @@ export interface SlowRun {
   listenOverflows: number | null;
 }
 
-export interface Aim {
-  name: string;
-  target: string;
-  measured: string;
-  met: boolean | null;
+export type { Aim };
+
+/** A closed-loop `again` run of the yardstick server, at the same concurrency as Pier's. */
+export interface YardstickRun {
+  store: 'SQLite' | 'PostgreSQL';
+  load: LoadResult;
+  cpu: CpuUse;
+}
+
+/** A fixed arrival rate against Pier (per store) or the simulator alone. */
+export interface OpenLoopRun {
+  who: 'SQLite' | 'PostgreSQL' | 'simulator';
+  result: OpenLoopResult;
+  cpu: CpuUse;
+}
+
+export interface WorkersRun {
+  store: 'SQLite' | 'PostgreSQL';
+  workers: number;
+  /** node processes in Pier's process tree (primary + workers) */
+  processes: number;
+  load: LoadResult;
+  /** `pier` = the whole process tree */
+  cpu: CpuUse;
 }
 
 export interface Results {
-  version: 1;
+  version: 2;
   startedAt: string;
   finishedAt: string;
   mode: 'full' | 'quick' | 'smoke';
@@ -47,6 +69,12 @@ export interface Results {
     simulator: { load: LoadResult; cpu: CpuUse } | null;
   };
   paths: PathRun[];
+  yardstick: YardstickRun[];
+  openLoop: OpenLoopRun[];
+  roundTrips: RoundTripCount[];
+  workers: Section<{ runs: WorkersRun[] }>;
+  /** the webhook receiver's own accept rate, from the plain load generator */
+  webhookReceiver: { load: LoadResult; cpu: CpuUse } | null;
   slow: SlowRun[];
   aims: Aim[];
   schedules: Section<{ runs: ScheduleRun[] }>;
@@ -92,36 +120,48 @@ export function renderMarkdown(r: Results): string {
       'Every request has its own merchant_uid; an answer counts only with HTTP 2xx and V1 code 0 (and, sampled, status `paid` for the merchant_uid sent).',
   );
   out.push('');
-  out.push('| what | store | req/s | p50 ms | p99 ms | max ms | errors | ÷ bare HTTP | ÷ raw commit | server CPU (cores) | server CPU ms/req | PostgreSQL CPU ms/req | machine busy (other work), cores |');
-  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  out.push('| what | store | req/s | p50 ms | p99 ms | max ms | errors | ÷ bare HTTP | ÷ raw commit | ÷ yardstick | server CPU (cores) | server CPU ms/req | PostgreSQL CPU ms/req | machine busy (other work), cores |');
+  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const p of r.paths) {
     const l = p.load;
     out.push(
-      `| ${p.path} | ${p.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${p.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | ${n1(p.cpu.cores.pier)} | ${perReq(p.cpu.cores.pier, l.okPerSec)} | ${perReq(p.cpu.cores.postgres, l.okPerSec)} | ${busy(p.cpu)} |`,
+      `| ${p.path} | ${p.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${p.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | ${p.path.includes('again') ? ratio(l.okPerSec, r.yardstick.find((y) => y.store === p.store)?.load.okPerSec) : '—'} | ${n1(p.cpu.cores.pier)} | ${perReq(p.cpu.cores.pier, l.okPerSec)} | ${perReq(p.cpu.cores.postgres, l.okPerSec)} | ${busy(p.cpu)} |`,
     );
   }
   if (r.ceilings.bareHttp) {
     const l = r.ceilings.bareHttp.load;
-    out.push(`| ceiling: bare Node HTTP, fixed JSON | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | 1.00 | — | ${n1(r.ceilings.bareHttp.cpu.cores.server)} | ${perReq(r.ceilings.bareHttp.cpu.cores.server, l.okPerSec)} | — | ${busy(r.ceilings.bareHttp.cpu)} |`);
+    out.push(`| ceiling: bare Node HTTP, fixed JSON | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | 1.00 | — | — | ${n1(r.ceilings.bareHttp.cpu.cores.server)} | ${perReq(r.ceilings.bareHttp.cpu.cores.server, l.okPerSec)} | — | ${busy(r.ceilings.bareHttp.cpu)} |`);
   }
   if (commit) {
-    out.push(`| ceiling: raw commit, INSERT + UPDATE per payment (${commit.tool}, ${commit.clients} clients) | PostgreSQL | ${n0(commit.perSec)} | — | — | — | 0 | — | 1.00 | — | — | — | — |`);
+    out.push(`| ceiling: raw commit, INSERT + UPDATE per payment (${commit.tool}, ${commit.clients} clients) | PostgreSQL | ${n0(commit.perSec)} | — | — | — | 0 | — | 1.00 | — | — | — | — | — |`);
   } else if (r.ceilings.rawCommit && 'unavailable' in r.ceilings.rawCommit) {
-    out.push(`| ceiling: raw commit | PostgreSQL | unavailable: ${r.ceilings.rawCommit.unavailable} | | | | | | | | | | |`);
+    out.push(`| ceiling: raw commit | PostgreSQL | unavailable: ${r.ceilings.rawCommit.unavailable} | | | | | | | | | | | |`);
   }
   if (r.ceilings.rawCommitAtPierPool) {
     const c = r.ceilings.rawCommitAtPierPool;
-    out.push(`| context: raw commit with ${c.clients} clients (Pier's pool size) | PostgreSQL | ${n0(c.perSec)} | — | — | — | 0 | — | ${ratio(c.perSec, commit?.perSec)} | — | — | — | — |`);
+    out.push(`| context: raw commit with ${c.clients} clients (Pier's pool size) | PostgreSQL | ${n0(c.perSec)} | — | — | — | 0 | — | ${ratio(c.perSec, commit?.perSec)} | — | — | — | — | — |`);
   }
   if (r.ceilings.simulator) {
     const l = r.ceilings.simulator.load;
-    out.push(`| context: tPay simulator alone, payments_token | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | — | ${n1(r.ceilings.simulator.cpu.cores.simulator)} | ${perReq(r.ceilings.simulator.cpu.cores.simulator, l.okPerSec)} | — | ${busy(r.ceilings.simulator.cpu)} |`);
+    out.push(`| context: tPay simulator alone, payments_token | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | — | — | ${n1(r.ceilings.simulator.cpu.cores.simulator)} | ${perReq(r.ceilings.simulator.cpu.cores.simulator, l.okPerSec)} | — | ${busy(r.ceilings.simulator.cpu)} |`);
+  }
+  for (const y of r.yardstick) {
+    const l = y.load;
+    out.push(
+      `| yardstick: node:http, 2 commits + 1 simulator call (\`again\`) | ${y.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${y.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | 1.00 | ${n1(y.cpu.cores.server)} | ${perReq(y.cpu.cores.server, l.okPerSec)} | ${perReq(y.cpu.cores.postgres, l.okPerSec)} | ${busy(y.cpu)} |`,
+    );
   }
   out.push('');
-  out.push('| aim | target | measured | met |');
-  out.push('| --- | --- | --- | --- |');
-  for (const a of r.aims) out.push(`| ${a.name} | ${a.target} | ${a.measured} | ${a.met === null ? 'n/a' : a.met ? 'yes' : '**no**'} |`);
+  out.push(renderAims(r.aims));
   out.push('');
+  out.push(...renderOpenLoop(r.openLoop));
+  out.push(...renderRoundTrips(r.roundTrips));
+  out.push(...renderWorkers(r.workers));
+  if (r.webhookReceiver) {
+    const l = r.webhookReceiver.load;
+    out.push(`Webhook receiver alone (the one Pier delivers to below), driven by the plain load generator at concurrency ${l.connections}: ${n0(l.okPerSec)} requests/s, p99 ${ms(l.latencyMs.p99)} ms, ${l.errors.total} errors.`);
+    out.push('');
+  }
   if (r.slow.length > 0) {
     out.push(`Slow PG: the simulator answers ${r.slow[0].delayMs} ms after each request (a delaying proxy in front of it); ${r.slow[0].burst.count.toLocaleString('en-US')} \`again\` payments sent at once, each on its own connection.`);
     out.push('');
@@ -164,6 +204,57 @@ export function renderMarkdown(r: Results): string {
   }
   out.push('');
   return out.join('\n');
+}
+
+export function renderAims(aims: Aim[]): string {
+  const out = ['| aim (issue #14) | target | measured | met | from |', '| --- | --- | ---: | --- | --- |'];
+  for (const a of aims) {
+    out.push(`| ${a.name} | ${a.target} ${a.unit} | ${a.measured === null ? '—' : `${a.measured} ${a.unit}`} | ${a.met === null ? 'n/a' : a.met ? 'yes' : '**no**'} | ${a.detail.replace(/\|/g, '\\|')} |`);
+  }
+  return out.join('\n');
+}
+
+function renderOpenLoop(runs: OpenLoopRun[]): string[] {
+  if (runs.length === 0) return [];
+  const out = [
+    'Open loop: `again` (Pier) or `payments_token` (the simulator alone) sent at a constant rate whatever the answers do; latency from each request\'s *scheduled* send time (no coordinated omission). Pier\'s added latency = Pier − simulator alone at the same rate.',
+    '',
+    '| who | rate /s | sent | answered /s | p50 ms | p90 ms | p99 ms | max ms | errors | added p50 ms | added p99 ms | generator lag p99 ms | server CPU ms/req | PostgreSQL CPU ms/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const o of runs) {
+    const l = o.result;
+    const sim = o.who === 'simulator' ? null : runs.find((x) => x.who === 'simulator' && x.result.ratePerSec === l.ratePerSec)?.result;
+    const cores = o.who === 'simulator' ? o.cpu.cores.simulator : o.cpu.cores.pier;
+    out.push(
+      `| ${o.who === 'simulator' ? 'tPay simulator alone' : `Pier on ${o.who}`} | ${l.ratePerSec} | ${l.sent} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p90)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${sim ? ms(l.latencyMs.p50 - sim.latencyMs.p50) : '—'} | ${sim ? ms(l.latencyMs.p99 - sim.latencyMs.p99) : '—'} | ${ms(l.sendLagMs.p99)} | ${perReq(cores, l.okPerSec)} | ${perReq(o.cpu.cores.postgres, l.okPerSec)} |`,
+    );
+  }
+  out.push('');
+  return out;
+}
+
+function renderRoundTrips(counts: RoundTripCount[]): string[] {
+  if (counts.length === 0) return [];
+  const out = ['Database round trips and commits per `again`, counted at the driver (bench/lib/count-queries.mjs; the method of test/api/round-trips.test.ts), one payment at a time:', ''];
+  out.push('| store | payments counted | round trips (fewest / median) | commits (fewest / median) | statements of one payment |', '| --- | ---: | ---: | ---: | --- |');
+  for (const c of counts) {
+    out.push(`| ${c.store} | ${c.payments} | ${c.roundTrips.min} / ${c.roundTrips.median} | ${c.commits.min} / ${c.commits.median} | ${c.sample.map((q) => `\`${q.slice(0, 70).replace(/\|/g, '\\|')}\``).join('<br>')} |`);
+  }
+  out.push('');
+  return out;
+}
+
+function renderWorkers(w: Results['workers']): string[] {
+  if (!w.available) return [`PIER_WORKERS (1 vs 2 workers): ${w.reason}.`, ''];
+  const out = ['`again` at the same concurrency with PIER_WORKERS=1 and 2; CPU is the sum over Pier\'s process tree (primary + workers).', ''];
+  out.push('| store | PIER_WORKERS | Pier processes | req/s | p50 ms | p99 ms | errors | Pier CPU (cores, whole tree) | Pier CPU ms/req | PostgreSQL CPU ms/req | machine busy (other work), cores |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const x of w.runs) {
+    const l = x.load;
+    out.push(`| ${x.store} | ${x.workers} | ${x.processes} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${l.errors.total} | ${n1(x.cpu.cores.pier)} | ${perReq(x.cpu.cores.pier, l.okPerSec)} | ${perReq(x.cpu.cores.postgres, l.okPerSec)} | ${busy(x.cpu)} |`);
+  }
+  out.push('');
+  return out;
 }
 
 // `npx tsx bench/lib/report.ts <results.json> [out.md]` renders a results file again

@@ -1,0 +1,122 @@
+/**
+ * Issue #14's aims, each a ratio to (or a difference from) something measured in the same run:
+ * the yardstick (bench/yardstick-server.ts), the simulator alone at the same arrival rate, one Pier
+ * process, the webhook receiver driven by a plain load generator. Pure: run.ts gathers the numbers
+ * (aimInputs), computeAims judges them; a missing number gives `measured: null, met: null`, never a
+ * pass.
+ */
+
+export type Store = 'SQLite' | 'PostgreSQL';
+
+export interface Aim {
+  name: string;
+  /** e.g. "≤ 1.5"; `met` is null when there is no target (reported only) or nothing was measured */
+  target: string;
+  measured: number | null;
+  unit: string;
+  met: boolean | null;
+  /** the numbers behind the ratio, or why it was not measured */
+  detail: string;
+}
+
+/** One closed-loop `again` measurement, as the aims need it. */
+export interface AgainNumbers {
+  okPerSec: number;
+  /** CPU ms of the server process (tree) per answered request */
+  serverCpuMsPerReq: number | null;
+  /** CPU ms of all postgres processes per answered request (PostgreSQL only) */
+  postgresCpuMsPerReq: number | null;
+}
+
+export interface AimInputs {
+  pier: Partial<Record<Store, AgainNumbers>>;
+  yardstick: Partial<Record<Store, AgainNumbers>>;
+  roundTrips: Partial<Record<Store, { roundTrips: number; commits: number }>>;
+  /** null: not run; `supported: false`: this Pier has no PIER_WORKERS */
+  workers: { supported: false; reason: string } | { supported: true; runs: Array<{ store: Store; workers: number; okPerSec: number; cores: number | null }> } | null;
+  /** p50/p99 in ms at each fixed arrival rate: Pier per store, and the simulator alone */
+  openLoop: Array<{ who: Store | 'simulator'; ratePerSec: number; p50: number; p99: number; errors: number }>;
+  schedules: { oneProcessSec: number | null; threeProcessesSec: number | null } | null;
+  webhooks: { pierPerSec: number | null; receiverPerSec: number | null } | null;
+  /** measurements that had failed requests: "what: n errors" */
+  failedRequests: string[];
+}
+
+const STORES: Store[] = ['SQLite', 'PostgreSQL'];
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const fmt = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : String(r2(x)));
+
+function ratioAim(name: string, op: '≤' | '≥', limit: number, num: number | null | undefined, den: number | null | undefined, unit: string, what: string): Aim {
+  const target = `${op} ${limit}`;
+  if (num === null || num === undefined || !den) return { name, target, measured: null, unit, met: null, detail: `not measured (${what})` };
+  const v = r2(num / den);
+  return { name, target, measured: v, unit, met: op === '≤' ? num / den <= limit : num / den >= limit, detail: `${fmt(num)} / ${fmt(den)} ${what}` };
+}
+
+function atMost(name: string, limit: number, v: number | null | undefined, unit: string, detail: string): Aim {
+  if (v === null || v === undefined) return { name, target: `≤ ${limit}`, measured: null, unit, met: null, detail: 'not measured' };
+  return { name, target: `≤ ${limit}`, measured: v, unit, met: v <= limit, detail };
+}
+
+export function computeAims(x: AimInputs): Aim[] {
+  const aims: Aim[] = [];
+  // 2. CPU per payment, and round trips / commits
+  for (const s of STORES) {
+    aims.push(ratioAim(`CPU per \`again\`, Pier ÷ yardstick (${s})`, '≤', 1.5, x.pier[s]?.serverCpuMsPerReq, x.yardstick[s]?.serverCpuMsPerReq, '×', 'server CPU ms per payment'));
+  }
+  aims.push(ratioAim('PostgreSQL CPU per `again`, Pier ÷ yardstick', '≤', 1.5, x.pier.PostgreSQL?.postgresCpuMsPerReq, x.yardstick.PostgreSQL?.postgresCpuMsPerReq, '×', 'postgres CPU ms per payment'));
+  for (const s of STORES) {
+    const rt = x.roundTrips[s];
+    aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'statements at the driver, fewest over the counted payments'));
+    aims.push(atMost(`commits per \`again\` (${s})`, 2, rt?.commits, 'commits', 'record, call, record: the webhook event in the second commit'));
+  }
+  // 3. throughput at the same concurrency
+  for (const s of STORES) {
+    aims.push(ratioAim(`\`again\` throughput, Pier ÷ yardstick (${s})`, '≥', 0.7, x.pier[s]?.okPerSec, x.yardstick[s]?.okPerSec, '×', 'payments/s'));
+  }
+  // 4. every core: reported, no target
+  for (const s of STORES) {
+    const name = `\`again\` throughput, PIER_WORKERS=2 ÷ 1 (${s})`;
+    if (!x.workers) aims.push({ name, target: 'reported', measured: null, unit: '×', met: null, detail: 'not measured' });
+    else if (!x.workers.supported) aims.push({ name, target: 'reported', measured: null, unit: '×', met: null, detail: x.workers.reason });
+    else {
+      const w = x.workers.runs;
+      const one = w.find((r) => r.store === s && r.workers === 1);
+      const two = w.find((r) => r.store === s && r.workers === 2);
+      const ratio = one && two && one.okPerSec > 0 ? r2(two.okPerSec / one.okPerSec) : null;
+      const cores = (r?: { okPerSec: number; cores: number | null }) => (r ? `${fmt(r.okPerSec)}/s on ${r.cores ?? '?'} cores` : 'not measured');
+      aims.push({ name, target: 'reported', measured: ratio, unit: '×', met: null, detail: `1 worker ${cores(one)}, 2 workers ${cores(two)}` });
+    }
+  }
+  // 5. added latency, open loop
+  const rates = [...new Set(x.openLoop.map((o) => o.ratePerSec))].sort((a, b) => a - b);
+  for (const s of STORES) {
+    for (const rate of rates) {
+      const pier = x.openLoop.find((o) => o.who === s && o.ratePerSec === rate);
+      const sim = x.openLoop.find((o) => o.who === 'simulator' && o.ratePerSec === rate);
+      const name = `p99 latency Pier adds at ${rate}/s, open loop (${s})`;
+      const judged = rate === 200;
+      if (!pier || !sim) {
+        aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: null, unit: 'ms', met: null, detail: 'not measured' });
+        continue;
+      }
+      const added = r2(pier.p99 - sim.p99);
+      const detail = `Pier p50 ${pier.p50} / p99 ${pier.p99} ms − simulator alone p50 ${sim.p50} / p99 ${sim.p99} ms; p50 added ${r2(pier.p50 - sim.p50)} ms${pier.errors ? `; ${pier.errors} errors` : ''}`;
+      aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: added, unit: 'ms', met: judged ? added <= 5 && pier.errors === 0 : null, detail });
+    }
+  }
+  // 6. schedules across processes, webhook delivery
+  const sch = x.schedules;
+  aims.push(ratioAim('due schedules on PostgreSQL (10,000 in a full run): time with 1 process ÷ with 3', '≥', 1.5, sch?.oneProcessSec, sch?.threeProcessesSec, '×', 'seconds'));
+  aims.push(ratioAim('webhook delivery rate, Pier ÷ what the receiver accepts from a plain load generator', '≥', 0.5, x.webhooks?.pierPerSec, x.webhooks?.receiverPerSec, '×', 'webhooks/s'));
+  // correctness is not traded
+  aims.push({
+    name: 'every request of every measurement answered correctly',
+    target: '0 errors',
+    measured: x.failedRequests.length,
+    unit: 'measurements with errors',
+    met: x.failedRequests.length === 0,
+    detail: x.failedRequests.length === 0 ? 'V1 code 0, status paid, the merchant_uid sent' : x.failedRequests.join('; '),
+  });
+  return aims;
+}

@@ -1,0 +1,124 @@
+/**
+ * The bench's pure logic (bench/lib/arrivals.ts, bench/lib/aims.ts): the open-loop schedule that
+ * keeps the arrival rate constant whatever the server does, and the issue #14 aims that judge a run.
+ * No timing here: the bench itself is `npm run bench`.
+ */
+import { describe, expect, it } from 'vitest';
+import { computeAims, type AimInputs } from '../../bench/lib/aims.js';
+import { dueCount, percentile, scheduledAt, summarize } from '../../bench/lib/arrivals.js';
+
+describe('open-loop schedule', () => {
+  it('spaces requests 1/rate apart from the start', () => {
+    expect(scheduledAt(0, 200)).toBe(0);
+    expect(scheduledAt(1, 200)).toBe(5);
+    expect(scheduledAt(200, 200, 1000)).toBe(2000);
+    expect(scheduledAt(3, 1000, 7)).toBe(10);
+  });
+
+  it('counts the requests due so far: one at the start, then one per interval, never past the total', () => {
+    expect(dueCount(-1, 200, 600)).toBe(0);
+    expect(dueCount(0, 200, 600)).toBe(1);
+    expect(dueCount(4.99, 200, 600)).toBe(1);
+    expect(dueCount(5, 200, 600)).toBe(2);
+    expect(dueCount(1000, 200, 600)).toBe(201);
+    expect(dueCount(60_000, 200, 600)).toBe(600);
+  });
+
+  it('a generator woken late sends everything that fell due meanwhile (the rate holds)', () => {
+    // woken 50 ms late at 1,000/s: 50 more requests are due at once, each still timed from its own slot
+    expect(dueCount(150, 1000, 10_000) - dueCount(100, 1000, 10_000)).toBe(50);
+    // float error must not hold a request back: 0.3 s at 10/s is exactly request #3's slot
+    expect(dueCount(300, 10, 100)).toBe(4);
+    expect(dueCount(0.1 * 3 * 1000, 10, 100)).toBe(4);
+  });
+
+  it('latency percentiles are nearest-rank over what was answered', () => {
+    const lat = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(lat, 50)).toBe(50);
+    expect(percentile(lat, 99)).toBe(99);
+    expect(percentile(lat, 100)).toBe(100);
+    expect(percentile([], 50)).toBeNaN();
+    expect(summarize([3, 1, 2, 10])).toEqual({ p50: 2, p90: 10, p99: 10, max: 10, mean: 4 });
+  });
+});
+
+const base: AimInputs = {
+  pier: {
+    SQLite: { okPerSec: 1400, serverCpuMsPerReq: 0.6, postgresCpuMsPerReq: null },
+    PostgreSQL: { okPerSec: 700, serverCpuMsPerReq: 1.0, postgresCpuMsPerReq: 1.3 },
+  },
+  yardstick: {
+    SQLite: { okPerSec: 2000, serverCpuMsPerReq: 0.3, postgresCpuMsPerReq: null },
+    PostgreSQL: { okPerSec: 1000, serverCpuMsPerReq: 0.4, postgresCpuMsPerReq: 1.0 },
+  },
+  roundTrips: { SQLite: { roundTrips: 8, commits: 2 }, PostgreSQL: { roundTrips: 3, commits: 2 } },
+  workers: { supported: false, reason: 'not supported by this Pier (with PIER_WORKERS=2 it ran 1 node process)' },
+  openLoop: [
+    { who: 'simulator', ratePerSec: 200, p50: 1, p99: 3, errors: 0 },
+    { who: 'SQLite', ratePerSec: 200, p50: 3, p99: 7.5, errors: 0 },
+    { who: 'PostgreSQL', ratePerSec: 200, p50: 6, p99: 9, errors: 2 },
+    { who: 'simulator', ratePerSec: 1000, p50: 1, p99: 4, errors: 0 },
+    { who: 'SQLite', ratePerSec: 1000, p50: 5, p99: 40, errors: 0 },
+  ],
+  schedules: { oneProcessSec: 30, threeProcessesSec: 20 },
+  webhooks: { pierPerSec: 300, receiverPerSec: 5000 },
+  failedRequests: [],
+};
+const byName = (aims: ReturnType<typeof computeAims>, part: string) => {
+  const found = aims.filter((a) => a.name.includes(part));
+  expect(found, part).toHaveLength(1);
+  return found[0];
+};
+
+describe('issue #14 aims', () => {
+  const aims = computeAims(base);
+
+  it('judges CPU per payment as a ratio to the yardstick, server and PostgreSQL', () => {
+    expect(byName(aims, 'CPU per `again`, Pier ÷ yardstick (SQLite)')).toMatchObject({ measured: 2, met: false, target: '≤ 1.5', unit: '×' });
+    expect(byName(aims, 'CPU per `again`, Pier ÷ yardstick (PostgreSQL)')).toMatchObject({ measured: 2.5, met: false });
+    expect(byName(aims, 'PostgreSQL CPU per')).toMatchObject({ measured: 1.3, met: true });
+  });
+
+  it('round trips ≤ 3 and commits ≤ 2 per payment', () => {
+    expect(byName(aims, 'round trips per `again` (SQLite)')).toMatchObject({ measured: 8, met: false });
+    expect(byName(aims, 'round trips per `again` (PostgreSQL)')).toMatchObject({ measured: 3, met: true });
+    expect(byName(aims, 'commits per `again` (PostgreSQL)')).toMatchObject({ measured: 2, met: true });
+  });
+
+  it('throughput ≥ 0.7 of the yardstick', () => {
+    expect(byName(aims, 'throughput, Pier ÷ yardstick (SQLite)')).toMatchObject({ measured: 0.7, met: true });
+    expect(byName(aims, 'throughput, Pier ÷ yardstick (PostgreSQL)')).toMatchObject({ measured: 0.7, met: true });
+  });
+
+  it('added p99 is Pier minus the simulator alone at the same rate; judged at 200/s only, errors fail it', () => {
+    expect(byName(aims, 'at 200/s, open loop (SQLite)')).toMatchObject({ measured: 4.5, met: true, target: '≤ 5' });
+    expect(byName(aims, 'at 200/s, open loop (PostgreSQL)')).toMatchObject({ measured: 6, met: false });
+    expect(byName(aims, 'at 1000/s, open loop (SQLite)')).toMatchObject({ measured: 36, met: null, target: 'reported' });
+    expect(byName(aims, 'at 1000/s, open loop (PostgreSQL)')).toMatchObject({ measured: null, met: null });
+  });
+
+  it('schedules 1.5× faster with 3 processes; webhooks at ≥ 0.5 of the receiver', () => {
+    expect(byName(aims, 'due schedules')).toMatchObject({ measured: 1.5, met: true });
+    expect(byName(aims, 'webhook delivery')).toMatchObject({ measured: 0.06, met: false });
+  });
+
+  it('reports workers without judging them, and says why when unsupported', () => {
+    expect(byName(aims, 'PIER_WORKERS=2 ÷ 1 (SQLite)')).toMatchObject({ measured: null, met: null, detail: expect.stringContaining('not supported') });
+    const w = computeAims({
+      ...base,
+      workers: { supported: true, runs: [{ store: 'SQLite', workers: 1, okPerSec: 1000, cores: 1 }, { store: 'SQLite', workers: 2, okPerSec: 1600, cores: 1.9 }] },
+    });
+    expect(byName(w, 'PIER_WORKERS=2 ÷ 1 (SQLite)')).toMatchObject({ measured: 1.6, met: null });
+  });
+
+  it('something not measured is never a pass', () => {
+    const none = computeAims({ pier: {}, yardstick: {}, roundTrips: {}, workers: null, openLoop: [], schedules: null, webhooks: null, failedRequests: [] });
+    for (const a of none.filter((x) => !x.name.startsWith('every request'))) expect(a.met, a.name).toBeNull();
+  });
+
+  it('any failed request fails the correctness aim', () => {
+    expect(byName(aims, 'every request')).toMatchObject({ met: true, measured: 0 });
+    const bad = computeAims({ ...base, failedRequests: ['SQLite again: 3'] });
+    expect(byName(bad, 'every request')).toMatchObject({ met: false, measured: 1, detail: 'SQLite again: 3' });
+  });
+});
