@@ -249,3 +249,20 @@ describe('NICEPAY simulator: net cancel (spec §5.3)', () => {
     expect(late.body.resultCode).toBe('U504');
   });
 });
+
+describe('NICEPAY simulator: envelope for bad requests', () => {
+  it('answers a body that is not JSON with U125, an unknown path with 404 U320, and /__health without auth', async () => {
+    const res = await fetch(`${s.base}/v1/payments/UT0000113m01012601151200001234`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/json' },
+      body: '{"amount":',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ resultCode: 'U125', resultMsg: '잘못된 요청입니다.' });
+    const missing = await call(s.base, 'GET', '/v1/nothing-here');
+    expect(missing.status).toBe(404);
+    expect(missing.body.resultCode).toBe('U320');
+    const health = await fetch(`${s.base}/__health`);
+    expect(await health.json()).toEqual({ ok: true, pg: 'nicepay' });
+  });
+});
