@@ -4,10 +4,8 @@
  * does when NICE's answer is lost: in doubt, settled by lookup, net-cancelled before giving up.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Connector } from '../../src/connectors/types.js';
-import type { Deps } from '../../src/core/deps.js';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
-import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
 const card = testCardNumber({ kftcCode: '366', lastFour: '4242' });
@@ -25,12 +23,6 @@ async function ledger(): Promise<{ payments: { tid: string; orderId: string; sta
 async function fault(op: string, kind: 'timeout' | '5xx' | 'garbage', when: 'before' | 'after', count = 1) {
   const res = await fetch(`${pier.niceSimulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ op, kind, when, count, clientId: m.nice!.clientId }) });
   expect(res.status).toBe(200);
-}
-
-/** Pier's deps with some connector methods replaced (the rest talk to the simulator as usual). */
-function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
-  const real = deps.connectors;
-  return { ...deps, connectors: { ...real, get: (provider: string) => { const c = real.get(provider); return c && { ...c, ...override(c) }; } } };
 }
 
 beforeAll(async () => {
