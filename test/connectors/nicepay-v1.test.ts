@@ -4,7 +4,7 @@
  * does when NICE's answer is lost: in doubt, settled by lookup, net-cancelled before giving up.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { reconcileInDoubt, reconcileInDoubtCancels } from '../../src/core/payments/reconcile.js';
 import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
@@ -118,5 +118,21 @@ describe('V1 on a NICE API channel', () => {
     expect(retry.body.response).toMatchObject({ status: 'paid' });
     const atNice = (await ledger()).payments.filter((x) => x.orderId === impUid || x.orderId === retry.body.response.imp_uid);
     expect(atNice.map((x) => x.status).sort()).toEqual(['cancelled', 'paid']);
+  });
+
+  it('a refund whose answer was lost stays reserved, and reconciliation records it from NICE balance', async () => {
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_lost'), amount: 10000, card_number: card, expiry: '2030-12' } });
+    const impUid = paid.body.response.imp_uid;
+    await fault('cancel', 'timeout', 'after'); // NICE refunds, the answer is lost
+    const res = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 2500, reason: '부분' } });
+    expect(res.body.message).toMatch(/확인 중/);
+    // a second refund cannot take the reserved amount
+    const over = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 8000 } });
+    expect(over.body.code).not.toBe(0);
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['succeeded']);
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', cancel_amount: 2500 });
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ status: 'partialCancelled', balanceAmt: 7500 });
   });
 });
