@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { basic, call, card, encData, EDI_DATE, expectedSignature, KEY, orderId, sha256, startSim, type Sim } from './nicepay-harness.js';
+import { basic, call, card, encData, EDI_DATE, expectedSignature, KEY, orderId, sha256, startReceiver, startSim, until, type Sim } from './nicepay-harness.js';
 
 let s: Sim;
 beforeEach(async () => {
@@ -125,5 +125,27 @@ describe('NICEPAY simulator: key-in (spec §3.5)', () => {
     s = await startSim({ keyIn: false });
     const off = await call(s.base, 'POST', '/v1/key-in/payments', { orderId: orderId(), amount: 1004, goodsName: 'x', encData: encData(plain(card('4242')), KEY.secretKey, 'ECB'), cardQuota: 0, isInterestFree: false });
     expect(off.body.resultCode).toBe('A128');
+  });
+});
+
+describe('NICEPAY simulator: billing webhooks', () => {
+  it('sends the charge with its bid, and nothing for regist or declined charges', async () => {
+    const receiver = await startReceiver();
+    try {
+      await fetch(`${s.base}/__control/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: KEY.clientId, url: receiver.url }) });
+      const bid = (await regist(card('4242'))).body.bid as string;
+      const badBid = (await regist(card('1054'))).body.bid as string;
+      const declined = await call(s.base, 'POST', `/v1/subscribe/${badBid}/payments`, { orderId: orderId(), amount: 1000, goodsName: 'x', cardQuota: 0, useShopInterest: false });
+      expect(declined.body.status).toBe('failed');
+      const pay = await call(s.base, 'POST', `/v1/subscribe/${bid}/payments`, { orderId: orderId(), amount: 1000, goodsName: 'x', cardQuota: 0, useShopInterest: false });
+      await until(() => receiver.received.length === 1);
+      await s.sim.nicepay.webhooks.idle();
+      const event = JSON.parse(receiver.received[0]!.body);
+      expect(event).toMatchObject({ tid: pay.body.tid, bid, status: 'paid', amount: 1000 });
+      expect(event.signature).toBe(expectedSignature(pay.body.tid, 1000, event.ediDate));
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
   });
 });

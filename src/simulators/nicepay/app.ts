@@ -107,6 +107,15 @@ export function createNicepaySimulator(options: NicepaySimulatorOptions = {}): N
     await webhooks.idle();
     ledger.close();
   });
+  // NICE answers in its own envelope, never Fastify's: a body that does not parse is a bad request
+  // (HTTP 200 with U125, as business failures are), an unknown path is 404 U320 ([E2], spec §8.12).
+  app.setErrorHandler((error: { statusCode?: number }, req, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) req.log.error({ err: error }, 'nicepay simulator: internal error');
+    if (status >= 500) return reply.code(500).send({ resultCode: '9999', resultMsg: '일시적인 오류가 발생했습니다.' });
+    return reply.code(200).send({ resultCode: 'U125', resultMsg: '잘못된 요청입니다.' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ resultCode: 'U320', resultMsg: '페이지를 찾을 수 없습니다.' }));
   app.register(async (scope) => {
     await nicepayPaymentRoutes(scope, ctx);
     await nicepayBillingRoutes(scope, ctx);

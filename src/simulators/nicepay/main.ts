@@ -7,17 +7,7 @@
  * are sent; default 10000, 0 = never), NICE_SIM_LOG_LEVEL (default info).
  */
 import { createNicepaySimulator } from './app.js';
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-    process.exit(1);
-  }
-  return n;
-}
+import { intEnv } from '../shared/env.js';
 
 const port = intEnv('NICE_SIM_PORT', 8092);
 const host = process.env.NICE_SIM_HOST || '127.0.0.1';
