@@ -11,6 +11,7 @@ import { instrumentConnectors } from '../src/connectors/instrumented.js';
 import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import type { Deps } from '../src/core/deps.js';
+import type { Connector } from '../src/connectors/types.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { ManualClock } from '../src/lib/clock.js';
@@ -222,6 +223,21 @@ export async function startTestPier(
       await niceSimulator?.close();
       await store.close();
       await db.drop();
+    },
+  };
+}
+
+/** Pier's deps with some connector methods replaced (the rest talk to the simulators as usual). */
+export function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
+  const real = deps.connectors;
+  return {
+    ...deps,
+    connectors: {
+      ...real,
+      get(provider: string) {
+        const c = real.get(provider);
+        return c && { ...c, ...override(c) };
+      },
     },
   };
 }

@@ -4,16 +4,15 @@
  * signatures on answers, Basic auth, net-cancel, a fresh orderId per cancel.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNicepayConnector, nicepayModule } from '../../src/connectors/nicepay/index.js';
-import { ConnectorError, type ChannelCredentials, type Connector } from '../../src/connectors/types.js';
+import type { ChannelCredentials, Connector } from '../../src/connectors/types.js';
 import type { CardInput } from '../../src/lib/card.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { Secret } from '../../src/lib/secret.js';
 import { createNicepaySimulator, testCardNumber, type NicepaySimulator } from '../../src/simulators/nicepay/index.js';
 import { ISSUER_REASONS, TEST_DECLINE_CODES } from '../../src/simulators/shared/test-cards.js';
-import { scenarios, type ExpectedDecline, type ScenarioHarness } from './scenarios.js';
+import { closedPort, expectConnectorError, scenarios, type ExpectedDecline, type ScenarioHarness } from './scenarios.js';
 
 const clock = new ManualClock(Date.UTC(2026, 0, 15, 3, 0, 0)); // 12:00 KST
 const READ_TIMEOUT_MS = 300;
@@ -29,14 +28,6 @@ const cardFor = (lastFour: string, extra: Partial<CardInput> = {}): CardInput =>
 /** a card the issuer refuses at registration: no payment exists, so no tid */
 const refusedAtRegist = (nn: string): ExpectedDecline => ({ reason: `issuer ${nn} at regist`, code: 'F118', message: `사용할 수 없는 카드입니다(${ISSUER_REASONS[nn]})`, pgTid: null });
 const refusedCharge = (nn: string): ExpectedDecline => ({ reason: `issuer ${nn}`, code: '3095', message: `카드사 거절(${ISSUER_REASONS[nn]})` });
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 let sim: NicepaySimulator;
 let simUrl: string;
@@ -163,17 +154,6 @@ async function tamperingProxy(rewrite: (answer: Record<string, unknown>) => Reco
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-async function thrown(p: Promise<unknown>): Promise<ConnectorError> {
-  const err = await p.then(
-    (v) => {
-      throw new Error(`expected a ConnectorError, got ${JSON.stringify(v)}`);
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConnectorError);
-  return err as ConnectorError;
-}
-
 const order = (amount: number) => ({ moid: newMoid(), amount, goodsName: '정기결제', cardQuota: 0, buyer: { name: '홍길동' } });
 
 describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
@@ -188,8 +168,7 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
       const proxy = await tamperingProxy(forge);
       try {
         const req = order(15000);
-        const err = await thrown(connector.chargeBillingKey({ ...channel, baseUrl: proxy.url }, key.billingKey, req));
-        expect({ kind: err.kind, inDoubt: err.inDoubt }).toEqual({ kind: 'bad_response', inDoubt: true });
+        const err = await expectConnectorError(connector.chargeBillingKey({ ...channel, baseUrl: proxy.url }, key.billingKey, req), 'bad_response', true);
         expect(err.message).toMatch(/signature|1500/);
         expect(await connector.inquire(channel, { moid: req.moid, aroundMs: clock.now() })).toMatchObject({ found: true, state: 'paid', amount: 15000 });
       } finally {
@@ -204,8 +183,7 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
     // NICE signs tid, amount and ediDate (spec §10): those are what Pier can hold an answer to
     const proxy = await tamperingProxy((a) => ({ ...a, amount: 1 }));
     try {
-      const err = await thrown(connector.inquire({ ...channel, baseUrl: proxy.url }, { moid: 'x', pgTid: paid.pgTid, aroundMs: clock.now() }));
-      expect(err.kind).toBe('bad_response');
+      const err = await expectConnectorError(connector.inquire({ ...channel, baseUrl: proxy.url }, { moid: 'x', pgTid: paid.pgTid, aroundMs: clock.now() }), 'bad_response', false);
       expect(err.message).toMatch(/signature/);
     } finally {
       await proxy.close();
@@ -214,12 +192,10 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
 
   it('a wrong secret key gets HTTP 401 from NICE: a technical failure before anything moved, not a decline', async () => {
     const wrong: ChannelCredentials = { ...channel, merchantKey: new Secret('ffffffffffffffffffffffffffffffff') };
-    const err = await thrown(connector.chargeKeyIn(wrong, cardFor('4242'), order(1000)));
-    expect({ kind: err.kind, inDoubt: err.inDoubt }).toEqual({ kind: 'http_status', inDoubt: false });
+    const err = await expectConnectorError(connector.chargeKeyIn(wrong, cardFor('4242'), order(1000)), 'http_status', false);
     expect(err.message).toMatch(/HTTP 401 \[U104\]/);
     expect(err.message).not.toContain('ffffffff');
-    const billing = await thrown(connector.issueBillingKey(wrong, cardFor('4242'), {}));
-    expect({ kind: billing.kind, inDoubt: billing.inDoubt }).toEqual({ kind: 'http_status', inDoubt: false });
+    await expectConnectorError(connector.issueBillingKey(wrong, cardFor('4242'), {}), 'http_status', false);
   });
 
   it('each refund gets its own cancel orderId; re-sending the same refund cannot refund twice', async () => {
@@ -263,8 +239,7 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
     const live = createNicepayConnector({ ...nicepayModule.defaults, liveUrl: simUrl, sandboxUrl: `http://127.0.0.1:${await closedPort()}`, connectTimeoutMs: 1000, readTimeoutMs: READ_TIMEOUT_MS, clock });
     try {
       expect(await live.inquire({ ...channel, sandbox: false }, { moid: newMoid(), aroundMs: clock.now() })).toEqual({ found: false });
-      const err = await thrown(live.inquire(channel, { moid: newMoid(), aroundMs: clock.now() }));
-      expect(err.kind).toBe('connect');
+      await expectConnectorError(live.inquire(channel, { moid: newMoid(), aroundMs: clock.now() }), 'connect', false);
       expect(await live.inquire({ ...channel, baseUrl: simUrl }, { moid: newMoid(), aroundMs: clock.now() })).toEqual({ found: false });
     } finally {
       await live.close();

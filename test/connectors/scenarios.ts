@@ -3,6 +3,7 @@
  * A PG's test file builds a ScenarioHarness against that PG's simulator and runs every scenario.
  * Scenarios speak only the Connector interface; PG-specific codes and cards come from the harness.
  */
+import { createServer } from 'node:net';
 import { expect } from 'vitest';
 import type { CardInput } from '../../src/lib/card.js';
 import {
@@ -78,6 +79,15 @@ export interface ScenarioHarness {
   };
 }
 
+/** A loopback port nothing listens on: a connector pointed there cannot connect (the harnesses' `unreachable`). */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
 export interface Scenario {
   name: string;
   /** whether the scenario is about something this PG has (default: every PG); a PG's file runs only those */
@@ -96,7 +106,7 @@ function order(h: ScenarioHarness, amount: number, cardQuota = 0): ChargeRequest
   };
 }
 
-async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
+export async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
   const err = await p.then(
     (v) => {
       throw new Error(`expected a ConnectorError(${kind}), got ${JSON.stringify(v)}`);

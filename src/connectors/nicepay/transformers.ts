@@ -11,6 +11,7 @@
 import { maskCardNumber, type CardInput } from '../../lib/card.js';
 import { kstParts } from '../../lib/clock.js';
 import { KFTC_BANKS, mapNiceCardCode } from '../kftc-codes.js';
+import { receiptUrlOf } from '../receipt-url.js';
 import {
   ConnectorError,
   type BillingKeyResult,
@@ -169,6 +170,11 @@ export function toEncData(card: CardInput, secretKey: string): string {
   );
 }
 
+/** `POST /v1/payments/{tid}` (spec §1.6): server approval of a window authentication, for the amount Pier registered. */
+export function toApproveCall(tid: string, amount: number, secretKey: string, ediDate: string): NiceCall {
+  return { method: 'POST', path: `/v1/payments/${enc(tid)}`, body: { amount, ediDate, signData: paymentSignature({ tid, amount, ediDate }, secretKey) } };
+}
+
 /** `POST /v1/subscribe/regist` */
 export function toRegistCall(card: CardInput, holder: Buyer, orderId: string, secretKey: string, ediDate: string): NiceCall {
   return {
@@ -291,20 +297,6 @@ function cardDetailsOf(card: NiceCard | null | undefined): CardDetails {
     cardNumberMasked: text(card.cardNum) || null,
     cardType: card.cardType === 'check' ? 1 : card.cardType === 'credit' ? 0 : null,
   };
-}
-
-/**
- * A receipt URL from NICE, or null: only an absolute http(s) URL that fits V1's receipt_url (300
- * characters) is passed on, since merchants show it to buyers as a link.
- */
-export function receiptUrlOf(raw: unknown): string | null {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 300) return null;
-  try {
-    const u = new URL(raw);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? raw : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
