@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { postForm, rspOf } from '../buyer-forms.js';
+import { waitFor } from '../hardening/slow-receiver.js';
 import { authenticateAtNice, niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
 
 let n: NicePier;
@@ -179,7 +180,11 @@ describe('virtual accounts and NICE webhooks', () => {
     expect(dep.status).toBe(200);
     const ledger = await niceLedger(impUid);
     expect(ledger.payments.map((p) => p.status)).toEqual(['paid']);
-    const paid = await payment(impUid);
+    // NICE delivers its webhook asynchronously to the deposit: wait for Pier's record of it
+    const paid = await waitFor(async () => {
+      const p = await payment(impUid);
+      return p.status === 'paid' && p;
+    }, 10_000, 'the deposit webhook to be recorded');
     expect(paid).toMatchObject({ status: 'paid', amount: 23000 });
     expect(paid.paid_at).toBeGreaterThan(0);
     const events = await n.pier.deps.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).orderBy('created_at').execute();
