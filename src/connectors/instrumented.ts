@@ -11,7 +11,7 @@ import type { PgCallOutcome, PierMetrics } from '../operations/metrics.js';
 import type { ConnectorRegistry } from './registry.js';
 import { ConnectorError, type Connector } from './types.js';
 
-const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire', 'inquireBillingKey'] as const;
+const OPERATIONS = ['issueBillingKey', 'deleteBillingKey', 'chargeKeyIn', 'chargeBillingKey', 'refund', 'revokeVbank', 'inquire', 'inquireBillingKey', 'voidUnknownAttempt'] as const;
 const WINDOW_OPERATIONS = ['approveWindowResult', 'confirmWindowResult'] as const;
 
 /** A PG call's outcome from its result: a decline is an answer, not a failure. */

@@ -233,6 +233,13 @@ export interface Connector {
   revokeVbank?(channel: ChannelCredentials, req: { pgTid: string; moid: string; amount: number; reason: string }): Promise<RefundResult>;
   /** look an attempt up by the moid Pier sent (and the PG tid when known) */
   inquire(channel: ChannelCredentials, q: { moid: string; pgTid?: string | null; aroundMs: number }): Promise<InquiryResult>;
+  /**
+   * Before Pier gives up an attempt the PG has no record of (and frees its merchant_uid), makes
+   * sure the PG can never approve it late, where the PG has such a call (NICE's net-cancel by
+   * order id). `voided`: the PG had approved it after all and has now reversed it. Throws
+   * ConnectorError when it cannot tell; the attempt then stays open. Absent: nothing to do.
+   */
+  voidUnknownAttempt?(channel: ChannelCredentials, q: { moid: string }): Promise<'voided' | 'nothing'>;
   /** look a billing key up at the PG; a deleted or unknown key is `found: false` */
   inquireBillingKey?(channel: ChannelCredentials, billingKey: string): Promise<BillingKeyInquiry>;
   /** the PG's payment window, when it has one */

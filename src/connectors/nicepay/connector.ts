@@ -13,6 +13,7 @@ import {
   fromCancelAnswer,
   fromChargeAnswer,
   fromLookupAnswer,
+  fromNetCancelAnswer,
   fromRegistAnswer,
   isAuthenticationDecline,
   niceEdiDate,
@@ -22,6 +23,7 @@ import {
   toExpireCall,
   toFindByOrderIdCall,
   toGetByTidCall,
+  toNetCancelCall,
   toRegistCall,
   type NiceCall,
   type NicePayment,
@@ -70,7 +72,7 @@ export function createNicepayRestConnector(opts: NicepayRestOptions): NicepayRes
 
   async function regist(channel: ChannelCredentials, card: CardInput, holder: Parameters<Connector['issueBillingKey']>[2], orderId: string): Promise<BillingKeyResult> {
     const answer = await send(channel, 'regist', toRegistCall(card, holder, orderId, secretOf(channel), ediDate()));
-    return fromRegistAnswer(niceResult<NiceRegistAnswer>(answer, 'regist'));
+    return fromRegistAnswer(niceResult<NiceRegistAnswer>(answer, 'regist'), card);
   }
 
   async function expire(channel: ChannelCredentials, bid: string): Promise<void> {
@@ -146,6 +148,15 @@ export function createNicepayRestConnector(opts: NicepayRestOptions): NicepayRes
       const byOrder = await lookup(channel, 'find', toFindByOrderIdCall(q.moid, secretOf(channel), ediDate()), q);
       if (byOrder.found || !q.pgTid) return byOrder;
       return lookup(channel, 'lookup', toGetByTidCall(q.pgTid, secretOf(channel), ediDate()), q);
+    },
+
+    /**
+     * Net-cancel by orderId (spec §5.3) before Pier gives up an attempt NICE had no record of, so
+     * an approval NICE applies late is reversed rather than paid beside a retry (decision 0014).
+     */
+    async voidUnknownAttempt(channel, q) {
+      const answer = await send(channel, 'netcancel', toNetCancelCall(q.moid, secretOf(channel), ediDate()));
+      return fromNetCancelAnswer(niceResult<NicePayment>(answer, 'netcancel'), q.moid, secretOf(channel));
     },
 
     close: () => client.close(),

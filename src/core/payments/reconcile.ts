@@ -67,6 +67,11 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+  if (!found.found && opts.giveUpIfUnknown && channel.connector.voidUnknownAttempt) {
+    // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE net-cancel)
+    const voided = await channel.connector.voidUnknownAttempt(channel.credentials, { moid: p.imp_uid });
+    if (voided === 'voided') deps.logger.warn({ imp_uid: impUid }, 'reconciliation: the PG had approved an attempt it first had no record of; reversed before giving it up');
+  }
   // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
   if (found.found && found.state === 'awaiting_deposit' && found.amount === Number(p.amount)) {
     return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
