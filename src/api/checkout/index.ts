@@ -146,11 +146,12 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
 
   async function view(c: Checkout) {
     const merchant = await deps.store.db.selectFrom('merchants').select('name').where('id', '=', c.session.merchant_id).executeTakeFirst();
-    const channel = await deps.store.db.selectFrom('pg_channels').select('sandbox').where('id', '=', c.session.channel_id).executeTakeFirst();
+    const channel = await deps.store.db.selectFrom('pg_channels').select(['sandbox', 'provider']).where('id', '=', c.session.channel_id).executeTakeFirst();
     return {
       sessionId: c.session.id,
       params: c.params,
       merchantName: merchant?.name ?? '',
+      pgLabel: channel ? deps.connectors.label(channel.provider) : '',
       sandbox: channel?.sandbox === 1,
       embedded: c.session.mode === 'overlay',
       cards: enabledCards(c.params),

@@ -135,6 +135,8 @@ export interface CheckoutView {
   sessionId: string;
   params: CheckoutParams;
   merchantName: string;
+  /** the PG's name as the console shows it (`JTNet(tPay)`, `NICE페이먼츠`) */
+  pgLabel: string;
   sandbox: boolean;
   /** inside the SDK's overlay iframe, which has its own close button */
   embedded: boolean;
@@ -219,7 +221,7 @@ ${methodBlock}
   <button type="submit" class="pay" id="pay">${esc(billing && p.amount === 0 ? t.register : t.pay(amountText))}</button>
 </div>
 </form>
-<footer class="foot">Pier · JTNET (tPay)</footer>
+<footer class="foot">Pier · ${esc(v.pgLabel)}</footer>
 </main>`;
   return layout(lang, `${t.title} · ${v.merchantName}`, body, { page: 'checkout', session: v.sessionId, lang });
 }

@@ -387,6 +387,12 @@ function stateOf(status: unknown): 'paid' | 'cancelled' | 'failed' | 'awaiting_d
  */
 export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: string | null }, secretKey: string): InquiryResult {
   if (NICE_NOT_FOUND.has(p.resultCode)) return { found: false };
+  // A failed payment (a declined window approve) comes back with its decline code and no signature
+  // (spec §2.1: signature only for valid transactions): it says no money moved. (N-window, for N-rest to review.)
+  if (p.status === 'failed' && typeof p.tid === 'string' && p.tid !== '' && Number.isSafeInteger(p.amount)) {
+    if (p.orderId !== q.moid || (q.pgTid && p.tid !== q.pgTid)) return { found: false };
+    return { found: true, state: 'failed', pgTid: p.tid, amount: p.amount!, cancelledAmount: 0, applyNum: null, paidAt: 0, cardQuota: 0, receiptUrl: null, ...cardDetailsOf(null) };
+  }
   if (p.resultCode !== NICE_OK) throw new ConnectorError('bad_response', `NICE lookup refused: [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}`, false, false);
   verifyPayment(p, secretKey, 'lookup', false);
   if (p.orderId !== q.moid || (q.pgTid && p.tid !== q.pgTid)) return { found: false };

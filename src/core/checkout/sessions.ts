@@ -422,6 +422,12 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
     return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
   }
 
+  if (result.outcome === 'authenticated') {
+    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid);
+    // another post of this result is approving it: its answer, not this one, ends the session
+    if (!approved) return { checkout: c, rsp: await rspOfPayment(deps, impUid) };
+    return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, approved) };
+  }
   const rsp = await recordWindowResult(deps, c, channel, impUid, result);
   return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
 }
@@ -500,7 +506,7 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
     case 'cancelled_by_buyer':
       return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
     case 'authenticated':
-      return approveAuthenticated(deps, c, channel, impUid, result.pgTid);
+      throw new Error('an authenticated window result is approved (approveAuthenticated), not recorded as it stands');
   }
 }
 
@@ -511,20 +517,21 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
  * own amount; its answer (signature verified by the connector) is then taken only once an inquiry
  * on the same tid, amount and order id agrees (the `approved` path below), and recorded.
  */
-async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string): Promise<Rsp> {
+async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string): Promise<Rsp | null> {
   const { params } = c;
   const approve = channel.connector.window?.approveWindowResult;
   if (!approve) throw new Error(`${channel.row.provider} answered an authenticated window result but cannot approve it`);
-  // Only the post that moves the attempt out of `window` approves: a replayed or concurrent post of
-  // the same result answers the payment as it stands. In doubt from now: reconciliation waits a full
-  // PG read timeout past next_check_at before asking, so never while this call is in flight.
+  // One approve per attempt: the post that claims the attempt (still in the window, or in doubt
+  // after an unverifiable post, which leaves no tid) writes the tid it approves; a replayed or
+  // concurrent post finds it taken (null). A closed attempt is never claimed. In doubt from now:
+  // reconciliation waits a full PG read timeout past next_check_at, so never asks mid-call.
   const claimed = await deps.store.db
     .updateTable('payments')
-    .set({ pg_state: 'in_doubt', next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
+    .set({ pg_state: 'in_doubt', pg_tid: pgTid, next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
     .where('imp_uid', '=', impUid)
-    .where('pg_state', '=', 'window')
+    .where((eb) => eb.or([eb('pg_state', '=', 'window'), eb.and([eb('pg_state', '=', 'in_doubt'), eb('pg_tid', 'is', null)])]))
     .executeTakeFirst();
-  if (Number(claimed.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);
+  if (Number(claimed.numUpdatedRows) !== 1) return null;
   let answer;
   try {
     answer = await approve.call(channel.connector.window, channel.credentials, { pgTid, moid: impUid, amount: params.amount });
@@ -599,6 +606,9 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
   } catch {
     return first;
   }
+  // an authentication not approved yet (the first post could not be verified): approved now if the
+  // attempt is still open; a closed attempt is not claimed, and nothing was charged
+  if (result.outcome === 'authenticated') return (await approveAuthenticated(deps, c, channel, impUid, result.pgTid)) ?? first;
   if (result.outcome !== 'approved' && result.outcome !== 'vbank_issued') return first;
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p) return first;

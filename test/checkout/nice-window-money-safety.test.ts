@@ -1,0 +1,202 @@
+/**
+ * NICE's payment window through Pier's checkout (issue #13 item 3), as a buyer, a forger, a replay
+ * and a slow PG would have it: Pier in-process and listening, the NICEPAY simulator over real HTTP,
+ * the buyer's browser played by posting each page's form (nice-harness.ts). What NICE holds is
+ * read from the simulator's ledger, what Pier holds from its REST API.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { testCardNumber } from '../../src/simulators/nicepay/index.js';
+import { postForm, rspOf } from '../buyer-forms.js';
+import { waitFor } from '../hardening/slow-receiver.js';
+import { authenticateAtNice, niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
+
+let n: NicePier;
+let seq = 0;
+const uid = (p: string) => `nice_${p}_${++seq}_${Date.now() % 100000}`;
+const card = (lastFour = '4242') => ({ cardNo: testCardNumber({ kftcCode: '366', lastFour }), cardExpiry: '12/30', cardQuota: '0' });
+const order = (over: Record<string, unknown> = {}) => ({ pay_method: 'card', merchant_uid: uid('o'), name: '나이스 상품', amount: 12000, buyer_name: '홍길동', buyer_tel: '010-1234-5678', ...over });
+
+beforeAll(async () => {
+  n = await startNicePier({ readTimeoutMs: 1500, slowResponseMs: 8_000 });
+});
+afterAll(async () => {
+  await n?.close();
+});
+
+/** Pier's V1 payment, with a fresh token (tests move the clock past a token's life) */
+const payment = async (impUid: string) => {
+  const token = (await n.pier.call('POST', '/users/getToken', { body: { imp_key: n.merchant.impKey, imp_secret: n.merchant.impSecret } })).body.response.access_token;
+  return (await n.pier.call('GET', `/payments/${impUid}`, { token })).body.response;
+};
+const row = (impUid: string) => n.pier.deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+const niceLedger = async (orderId: string) => (await (await fetch(`${n.simUrl}/__ledger?orderId=${encodeURIComponent(orderId)}`)).json()) as { payments: any[]; authentications: any[] };
+const back = (result: { action: string; fields: Record<string, string> }, over: Record<string, string> = {}) => postForm(result.action, { ...result.fields, ...over });
+
+describe('a NICE card payment', () => {
+  it('opens NICE’s SDK under a CSP that allows its origin only, with the attempt’s order id and amount', async () => {
+    const { handOver } = await openNiceWindow(n, order({ amount: 55000, display: { card_quota: [2, 3] } }));
+    expect(handOver.call).toBe('AUTHNICE.requestPay');
+    expect(handOver.csp).toContain(`script-src 'self' ${new URL(n.simUrl).origin}`);
+    expect(handOver.html).toContain(`<script src="${n.simUrl}/v1/js/" defer></script>`);
+    expect(handOver.params).toMatchObject({ clientId: n.clientId, method: 'card', amount: 55000, cardQuota: '00,02,03', cardCode: '06' });
+    expect(handOver.params.orderId).toMatch(/^imp_\d{12}$/);
+    expect(handOver.params.returnUrl).toMatch(new RegExp(`^${n.pierUrl}/checkout/cs_[\\w-]+/return$`));
+  });
+
+  it('is approved by Pier with its own amount, confirmed by inquiry and recorded paid', async () => {
+    const o = order();
+    const { result } = await authenticateAtNice(n, o, card());
+    expect(result.action).toMatch(/\/return$/);
+    const rsp = rspOf((await back(result)).html);
+    expect(rsp).toMatchObject({ success: true, status: 'paid', paid_amount: 12000, pg_provider: 'nice_v2', merchant_uid: o.merchant_uid });
+    expect(rsp.imp_uid).toBe(result.fields.orderId);
+    const stored = await payment(rsp.imp_uid);
+    expect(stored).toMatchObject({ status: 'paid', amount: 12000, pg_provider: 'nice_v2', pg_tid: result.fields.tid, card_code: '366', card_name: '신한카드' });
+    expect(stored.receipt_url).toContain(`TID=${result.fields.tid}`);
+    const at = await niceLedger(rsp.imp_uid);
+    expect(at.payments.map((p) => [p.tid, p.status, p.amount])).toEqual([[result.fields.tid, 'paid', 12000]]);
+  });
+});
+
+describe('a forged or misrouted auth result moves no money', () => {
+  it('a wrong signature: nothing is approved at NICE; the attempt waits in doubt, then reconciliation fails it', async () => {
+    const { result } = await authenticateAtNice(n, order(), card());
+    const rsp = rspOf((await back(result, { signature: result.fields.signature!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')) })).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F1007' });
+    expect((await niceLedger(result.fields.orderId!)).payments).toEqual([]);
+    expect(await row(result.fields.orderId!)).toMatchObject({ status: 'ready', pg_state: 'in_doubt' });
+    // NICE holds nothing for the order: reconciliation gives the merchant_uid back
+    n.pier.clock.advance(5 * 60_000);
+    await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true });
+    expect(await row(result.fields.orderId!)).toMatchObject({ status: 'failed', pg_state: 'done' });
+  });
+
+  it('an amount lowered in the post, or another attempt’s result, is refused before any approve', async () => {
+    const cheap = await authenticateAtNice(n, order({ amount: 1000 }), card());
+    const dear = await authenticateAtNice(n, order({ amount: 50000 }), card());
+    // the 50,000 KRW attempt's post, claiming 1,000 KRW with the cheap window's token and signature
+    const swapped = rspOf((await back(dear.result, { amount: '1000', authToken: cheap.result.fields.authToken!, signature: cheap.result.fields.signature!, tid: cheap.result.fields.tid! })).html);
+    expect(swapped).toMatchObject({ success: false, error_code: 'F1007' });
+    // the cheap window's whole result posted to the dear attempt's return URL (its orderId differs)
+    const misrouted = rspOf((await postForm(dear.result.action, cheap.result.fields)).html);
+    expect(misrouted).toMatchObject({ success: false });
+    for (const r of [cheap, dear]) expect((await niceLedger(r.result.fields.orderId!)).payments).toEqual([]);
+    // each window's genuine result still pays its own attempt (the forged posts claimed nothing)
+    expect(rspOf((await back(cheap.result)).html)).toMatchObject({ success: true, paid_amount: 1000 });
+    expect(rspOf((await back(dear.result)).html)).toMatchObject({ success: true, paid_amount: 50000 });
+    expect((await niceLedger(dear.result.fields.orderId!)).payments.map((p) => [p.status, p.amount])).toEqual([['paid', 50000]]);
+  });
+
+  it('a replayed post, sequential or concurrent, approves once and answers the same payment', async () => {
+    const { result } = await authenticateAtNice(n, order({ amount: 13000 }), card());
+    const [a, b] = await Promise.all([back(result), back(result)]);
+    const c = await back(result);
+    const rsps = [a, b, c].map((r) => rspOf(r.html));
+    const paid = rsps.filter((r) => r.success);
+    expect(paid.length).toBeGreaterThanOrEqual(1);
+    for (const r of rsps) expect(r.imp_uid).toBe(result.fields.orderId);
+    expect(rsps[2]).toMatchObject({ success: true, status: 'paid' });
+    const at = await niceLedger(result.fields.orderId!);
+    expect(at.payments.filter((p) => p.status === 'paid')).toHaveLength(1);
+    expect((await payment(result.fields.orderId!)).status).toBe('paid');
+  });
+});
+
+describe('the buyer cancels or NICE declines', () => {
+  it('a cancel in NICE’s window (I002) fails the attempt once NICE confirms it holds nothing, freeing the merchant_uid', async () => {
+    const o = order();
+    const { result } = await authenticateAtNice(n, o, 'cancel');
+    expect(result.fields).toMatchObject({ authResultCode: 'I002' });
+    const rsp = rspOf((await back(result)).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F0005', imp_uid: result.fields.orderId });
+    expect(await row(result.fields.orderId!)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    // the same order can be paid again
+    const again = await authenticateAtNice(n, o, card());
+    expect(rspOf((await back(again.result)).html)).toMatchObject({ success: true, merchant_uid: o.merchant_uid });
+  });
+
+  it('an I002 forged over a paid order changes nothing: NICE is asked first', async () => {
+    const { result } = await authenticateAtNice(n, order(), card());
+    const { sessionId } = { sessionId: result.action.split('/').at(-2)! };
+    expect(rspOf((await back(result)).html)).toMatchObject({ success: true });
+    const forged = rspOf((await postForm(`${n.pierUrl}/checkout/${sessionId}/return`, { authResultCode: 'I002', authResultMsg: '취소' })).html);
+    expect(forged).toMatchObject({ success: true, status: 'paid' });
+    expect((await payment(result.fields.orderId!)).status).toBe('paid');
+  });
+
+  it('a card NICE declines on approve (00NN) ends failed with NICE’s code', async () => {
+    const { result } = await authenticateAtNice(n, order(), card('0051'));
+    const rsp = rspOf((await back(result)).html);
+    expect(rsp).toMatchObject({ success: false, error_code: '3095' });
+    expect((await payment(result.fields.orderId!)).status).toBe('failed');
+  });
+});
+
+describe('an approve whose answer is lost', () => {
+  it('(NICE approved, the answer timed out) stays in doubt with its merchant_uid held; reconciliation finds it paid', async () => {
+    // amounts ending 998: the simulator records the approval, then holds the answer past Pier's read timeout
+    const o = order({ amount: 10998 });
+    const { result } = await authenticateAtNice(n, o, card());
+    const rsp = rspOf((await back(result)).html);
+    expect(rsp).toMatchObject({ success: false, error_code: 'F1007' });
+    expect(await row(result.fields.orderId!)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: o.merchant_uid });
+    expect((await niceLedger(result.fields.orderId!)).payments.map((p) => p.status)).toEqual(['paid']);
+    // not before the read timeout has passed (the grace), then by inquiry on the order id
+    let out = await reconcileInDoubt(n.pier.deps, { graceSeconds: 3600 });
+    expect(out[result.fields.orderId!]).toBeUndefined();
+    n.pier.clock.advance(2 * 3600_000);
+    out = await reconcileInDoubt(n.pier.deps, { graceSeconds: 60 });
+    expect(out[result.fields.orderId!]).toBe('paid');
+    expect(await payment(result.fields.orderId!)).toMatchObject({ status: 'paid', amount: 10998, pg_tid: result.fields.tid });
+  });
+});
+
+describe('virtual accounts and NICE webhooks', () => {
+  it('issues an account (ready), then NICE’s deposit webhook, re-read from NICE, makes it paid with the merchant’s paid webhook; repeats and forgeries change nothing', async () => {
+    expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: `${n.pierUrl}/checkout/pg/${n.channelId}/notify` })).status).toBe(200);
+    const o = order({ pay_method: 'vbank', amount: 23000, notice_url: 'https://hooks.example/pier' });
+    const { handOver } = await openNiceWindow(n, o);
+    expect(handOver.params).toMatchObject({ method: 'vbank', vbankHolder: '홍길동' });
+    const { token } = await niceWindowPage(n, handOver.params);
+    const result = await submitNiceWindow(n, token, { vbankCode: '004' });
+    const rsp = rspOf((await back(result)).html);
+    expect(rsp).toMatchObject({ success: true, status: 'ready', pay_method: 'vbank', paid_amount: 23000 });
+    expect(rsp.vbank_num).toMatch(/\d{6,}/);
+    const impUid = rsp.imp_uid as string;
+    expect(await payment(impUid)).toMatchObject({ status: 'ready', vbank_code: '004', vbank_num: rsp.vbank_num, paid_at: 0 });
+
+    // a forged deposit notice (signature over another secret) is answered OK and changes nothing
+    const forged = await fetch(`${n.pierUrl}/checkout/pg/${n.channelId}/notify`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json;charset=utf-8' },
+      body: JSON.stringify({ resultCode: '0000', tid: result.fields.tid, orderId: impUid, amount: 23000, status: 'paid', ediDate: '2026-11-30T12:00:00.000+0900', signature: 'f'.repeat(64) }),
+    });
+    expect([forged.status, await forged.text()]).toEqual([200, 'OK']);
+    expect((await payment(impUid)).status).toBe('ready');
+
+    // the buyer deposits at the bank: NICE sends its webhook to Pier, which asks NICE and records it
+    const dep = await n.simPost('/__control/vbank/deposit', { tid: result.fields.tid, amount: 23000 });
+    expect(dep.status).toBe(200);
+    const ledger = await niceLedger(impUid);
+    expect(ledger.payments.map((p) => p.status)).toEqual(['paid']);
+    // NICE delivers its webhook asynchronously to the deposit: wait for Pier's record of it
+    const paid = await waitFor(async () => {
+      const p = await payment(impUid);
+      return p.status === 'paid' && p;
+    }, 10_000, 'the deposit webhook to be recorded');
+    expect(paid).toMatchObject({ status: 'paid', amount: 23000 });
+    expect(paid.paid_at).toBeGreaterThan(0);
+    const events = await n.pier.deps.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).orderBy('created_at').execute();
+    expect(events.map((e) => `${e.status}:${e.cause}`)).toEqual(['ready:vbank_issued', 'paid:vbank_deposit']);
+
+    // NICE sends the same event again (its retries): answered OK, nothing new
+    const deliveries = (await (await fetch(`${n.simUrl}/__ledger?orderId=${impUid}`)).json()) as { webhooks: any[] };
+    expect(deliveries.webhooks.length).toBeGreaterThan(0);
+    const again = await n.simPost('/__control/webhooks/retry', {});
+    expect(again.status).toBe(200);
+    const resent = await fetch(`${n.pierUrl}/checkout/pg/${n.channelId}/notify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deliveries.webhooks.at(-1).body });
+    expect([resent.status, await resent.text()]).toEqual([200, 'OK']);
+    expect(await n.pier.deps.store.db.selectFrom('webhook_events').select('id').where('imp_uid', '=', impUid).execute()).toHaveLength(2);
+  });
+});
