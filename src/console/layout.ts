@@ -165,5 +165,6 @@ export function fmtWon(req: FastifyRequest, amount: number): string {
  * V1 `pg` value, e.g. `NICE페이먼츠` over `nice_v2.S2_af45…`.
  */
 export function pgCell(label: string, provider: string, pgId: string): Html {
-  return html`<span class="pg-label" data-pg="${provider}">${label}</span><br><small class="mono">${provider}.${pgId}</small>`;
+  // one element: a phone card's cell is a flex row, where loose children would sit side by side
+  return html`<span class="pg-cell"><span class="pg-label" data-pg="${provider}">${label}</span><br><small class="mono">${provider}.${pgId}</small></span>`;
 }

@@ -242,7 +242,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
     const rows = channels.map(
       (c) => html`<tr data-channel="${c.provider}.${c.mid}" data-kind="${c.kind}">
         <td data-label="${t('channel_name')}">${c.name}</td>
-        <td data-label="pg">${deps.connectors.label(c.provider)}<br><code>${c.provider}.${c.mid}</code>${c.base_url ? html`<br><small class="mono" title="${t('base_url')}">${c.base_url}</small>` : ''}</td>
+        <td data-label="pg"><span class="pg-cell"><span class="pg-label" data-pg="${c.provider}">${deps.connectors.label(c.provider)}</span><br><code>${c.provider}.${c.mid}</code>${c.base_url ? html`<br><small class="mono" title="${t('base_url')}">${c.base_url}</small>` : ''}</span></td>
         <td data-label="${t('channel_kind')}">${c.kind === 'window' ? t('kind_window') : t('kind_api')}</td>
         <td data-label="${t('secret_header')}"><span class="masked" title="${t('write_only')}">${MASK}</span></td>
         <td data-label="${t('cancel_password')}">${deps.connectors.channelRules(c.provider)?.cancelPassword === false ? '-' : html`<span class="masked" title="${t('write_only')}">${MASK}</span>`}</td>
