@@ -81,7 +81,7 @@ describe('starting Pier', () => {
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, window)');
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, API)');
     expect(banner).not.toContain('9eb85607103646da9f9c02b128f2e5ee');
-    expect(banner).toMatch(/NICE sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
+    expect(banner).toMatch(/NICEPAY sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
   });
 
   it('on a second start finds the demo merchant and creates nothing new', async () => {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { createTpaySimulator } from './jtnet/index.js';
-import { createNicepaySimulator, type NicepaySimulator } from './nicepay/index.js';
+import { createNicepaySimulator } from './nicepay/index.js';
 
 export interface EmbeddedSimulator {
   /** starts listening; resolves to its base URL */
@@ -36,32 +36,12 @@ export const SIMULATOR_MODULES: readonly SimulatorModule[] = [
   },
   {
     provider: 'nice_v2',
-    label: 'NICE sim',
+    label: 'NICEPAY sim',
     portOffset: 1,
     dbFileName: 'nicepay-simulator.sqlite',
-    create: (o) => sendingDueWebhooks(createNicepaySimulator({ dbFile: o.dbFile, clock: o.clock, logger: false, publicUrl: o.publicUrl })),
+    create: (o) => createNicepaySimulator({ dbFile: o.dbFile, clock: o.clock, logger: false, publicUrl: o.publicUrl, webhookSweepMs: 10_000 }),
   },
 ];
-
-/** How often the embedded NICE simulator sends webhook retries that fell due (NICE retries every minute, spec §6.5). */
-const NICE_WEBHOOK_SWEEP_MS = 10_000;
-
-/** The NICE simulator with its webhook retries sent while it listens, as its standalone main.ts does. */
-function sendingDueWebhooks(sim: NicepaySimulator): EmbeddedSimulator {
-  let sweep: NodeJS.Timeout | undefined;
-  return {
-    async listen(o) {
-      const url = await sim.listen(o);
-      sweep = setInterval(() => void sim.nicepay.webhooks.retryDue().catch(() => undefined), NICE_WEBHOOK_SWEEP_MS);
-      sweep.unref();
-      return url;
-    },
-    async close() {
-      clearInterval(sweep);
-      await sim.close();
-    },
-  };
-}
 
 /** The port a simulator listens on, given Pier's `simulator.port`. */
 export function simulatorPort(module: SimulatorModule, basePort: number): number {

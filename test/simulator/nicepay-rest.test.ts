@@ -249,3 +249,59 @@ describe('NICEPAY simulator: net cancel (spec §5.3)', () => {
     expect(late.body.resultCode).toBe('U504');
   });
 });
+
+describe('NICEPAY simulator: envelope for bad requests', () => {
+  it('answers a body that is not JSON with U125, an unknown path with 404 U320, and /__health without auth', async () => {
+    const res = await fetch(`${s.base}/v1/payments/UT0000113m01012601151200001234`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/json' },
+      body: '{"amount":',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ resultCode: 'U125', resultMsg: '잘못된 요청입니다.' });
+    const missing = await call(s.base, 'GET', '/v1/nothing-here');
+    expect(missing.status).toBe(404);
+    expect(missing.body.resultCode).toBe('U320');
+    const health = await fetch(`${s.base}/__health`);
+    expect(await health.json()).toEqual({ ok: true, pg: 'nicepay' });
+  });
+});
+
+describe('NICEPAY simulator: other window methods and persistence', () => {
+  it('approves bank transfers and phone payments with their own objects and tid method codes', async () => {
+    const bank = await authenticate(s.base, { method: 'bank' }, { bankCode: '088' });
+    const b = await call(s.base, 'POST', `/v1/payments/${bank.fields.tid}`, { amount: 1004 });
+    expect(b.body).toMatchObject({ resultCode: '0000', status: 'paid', payMethod: 'bank', bank: { bankCode: '088', bankName: '신한은행' }, card: null, vbank: null });
+    expect(b.body.tid).toMatch(/^UT0000113m0201/);
+    const phone = await authenticate(s.base, { method: 'cellphone', isDigital: 'false' }, { carrier: 'KT', phone: '010-9876-5432' });
+    const p = await call(s.base, 'POST', `/v1/payments/${phone.fields.tid}`, { amount: 1004 });
+    expect(p.body).toMatchObject({ resultCode: '0000', status: 'paid', payMethod: 'cellphone', cellphone: null });
+    expect(p.body.tid).toMatch(/^UT0000113m0501/);
+    // a phone payment cancels in full only
+    const part = await call(s.base, 'POST', `/v1/payments/${p.body.tid}/cancel`, { reason: 'r', orderId: orderId(), cancelAmt: 500 });
+    expect(part.body.resultCode).toBe('2029');
+  });
+
+  it('keeps payments and enrolled keys in its ledger file across restarts', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'nicepay-sim-'));
+    try {
+      await s.close();
+      s = await startSim({ dbFile: join(dir, 'ledger.sqlite') });
+      const shop = basic('S2_persist0000000000000000000000001', 'persistsecretpersistsecret000001');
+      expect((await call(s.base, 'POST', '/v1/access-token', {}, { auth: shop })).body.resultCode).toBe('0000');
+      const a = await authenticate(s.base);
+      await call(s.base, 'POST', `/v1/payments/${a.fields.tid}`, { amount: 1004 });
+      await s.close();
+      s = await startSim({ dbFile: join(dir, 'ledger.sqlite') });
+      expect((await call(s.base, 'GET', `/v1/payments/${a.fields.tid}`)).body).toMatchObject({ status: 'paid', orderId: a.params.orderId });
+      expect((await call(s.base, 'POST', '/v1/access-token', {}, { auth: basic('S2_persist0000000000000000000000001', 'another') })).status).toBe(401);
+    } finally {
+      await s.close();
+      s = await startSim();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

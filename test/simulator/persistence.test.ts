@@ -8,7 +8,7 @@ import type { CardInput } from '../../src/lib/card.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { Secret } from '../../src/lib/secret.js';
 import { createTpaySimulator, TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
-import { testCardNumber } from '../../src/simulators/shared/test-cards.js';
+import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
 
 const BILLING = TPAY_TEST_ACCOUNTS[2]!;
 const channel: ChannelCredentials = {

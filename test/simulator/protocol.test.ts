@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createTpaySimulator, TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
 import { receiptSignature } from '../../src/simulators/jtnet/receipts.js';
-import { testCardNumber } from '../../src/simulators/shared/test-cards.js';
+import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
 
 const KEYIN = TPAY_TEST_ACCOUNTS[1]!; // tpaytest1m
 const BILLING = TPAY_TEST_ACCOUNTS[2]!; // tpaytest2m

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { luhnValid } from '../../src/lib/card.js';
-import { companyByKftc, DOMESTIC_KFTC_CODES, TPAY_CARD_COMPANIES } from '../../src/simulators/shared/card-companies.js';
+import { companyByKftc, DOMESTIC_KFTC_CODES, TPAY_CARD_COMPANIES } from '../../src/simulators/jtnet/card-companies.js';
 import {
   amountTrigger,
   cardFacts,
@@ -13,7 +13,7 @@ import {
   TEST_DECLINE_CODES,
   testCardNumber,
   validateCard,
-} from '../../src/simulators/shared/test-cards.js';
+} from '../../src/simulators/jtnet/test-cards.js';
 
 const JAN_15_2026 = Date.UTC(2026, 0, 15, 3, 0, 0);
 

@@ -7,17 +7,7 @@
  * TPAY_SIM_LOG_LEVEL (default info).
  */
 import { createTpaySimulator } from './app.js';
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-    process.exit(1);
-  }
-  return n;
-}
+import { intEnv } from '../shared/env.js';
 
 const port = intEnv('TPAY_SIM_PORT', 8091);
 const host = process.env.TPAY_SIM_HOST || '127.0.0.1';

@@ -11,6 +11,7 @@ import { kstDate8, kstParts, kstTimestamp14 } from '../../lib/clock.js';
 import { companyByKftc, companyByTpayCode, type TpayCardCompany } from '../shared/card-companies.js';
 import { NO_WINDOW_FIELDS, type SimMerchant, type SimTransaction, type TpayLedger } from './ledger.js';
 import { isRefundBank } from '../shared/banks.js';
+import { HeldAnswers } from '../shared/held-answers.js';
 import { publicBaseOf, receiptUrl } from './receipts.js';
 import {
   amountTrigger,
@@ -135,7 +136,7 @@ function withReceiptUrls(op: TpayOperation, body: Json, urlOf: (tid: string) => 
 export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Promise<void> {
   const { ledger, clock } = o;
   const faults: SimFault[] = [];
-  const holds = new Set<() => void>();
+  const holds = new HeldAnswers(o.slowResponseMs);
 
   // Encapsulated: a parent's form parser (if any) is replaced in this context only.
   if (app.hasContentTypeParser(FORM)) app.removeContentTypeParser(FORM);
@@ -144,28 +145,8 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
   });
 
   app.addHook('preClose', async () => {
-    for (const release of [...holds]) release();
+    holds.releaseAll();
   });
-
-  /** Waits `slowResponseMs` or until the client disconnects. Resolves true if the client is still there. */
-  function hold(reply: FastifyReply): Promise<boolean> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (stillThere: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reply.raw.off('close', onClose);
-        holds.delete(release);
-        resolve(stillThere);
-      };
-      const onClose = () => finish(false);
-      const release = () => finish(!reply.raw.destroyed);
-      const timer = setTimeout(release, o.slowResponseMs);
-      reply.raw.once('close', onClose);
-      holds.add(release);
-    });
-  }
 
   function takeFault(op: TpayOperation, mid: string | undefined): SimFault | undefined {
     const i = faults.findIndex((f) => (!f.op || f.op === op) && (!f.mid || f.mid === mid));
@@ -619,7 +600,7 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
         return reply;
       }
       if (answer.hold || fault?.mode === 'hold') {
-        const stillThere = await hold(reply);
+        const stillThere = await holds.hold(reply);
         if (!stillThere) {
           req.log.info({ op, tid: answer.body.tid }, 'tpay simulator: client left before the held answer');
           reply.hijack();
@@ -678,13 +659,11 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
   });
 
   /** answers currently held by the `0098` rule */
-  app.get('/__control/holds', async () => ({ held: holds.size }));
+  app.get('/__control/holds', async () => ({ held: holds.count }));
 
   /** answers every held request now (the frozen PG resumes) */
   app.post('/__control/holds/release', async () => {
-    const held = holds.size;
-    for (const release of [...holds]) release();
-    return { released: held };
+    return { released: holds.releaseAll() };
   });
 
   app.get('/__health', async () => ({ ok: true, now: clock.now() }));

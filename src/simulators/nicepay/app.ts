@@ -58,6 +58,11 @@ export interface NicepaySimulatorOptions {
   windowTtlMs?: number;
   /** how long a `timeout` fault or a `…998` answer is held unless the client leaves first (default 60000) */
   slowResponseMs?: number;
+  /**
+   * send due webhook retries every this many ms of real time (default 0: only when asked, through
+   * `POST /__control/webhooks/retry` or `sim.nicepay.webhooks.retryDue()`, as tests with a manual clock do)
+   */
+  webhookSweepMs?: number;
 }
 
 /** The Fastify app plus the webhook sender, for tests that drive retries in-process. */
@@ -92,13 +97,25 @@ export function createNicepaySimulator(options: NicepaySimulatorOptions = {}): N
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  const sweep = options.webhookSweepMs ? setInterval(() => void webhooks.retryDue(), options.webhookSweepMs) : null;
+  sweep?.unref();
   app.addHook('preClose', async () => {
+    if (sweep) clearInterval(sweep);
     faults.releaseAll();
   });
   app.addHook('onClose', async () => {
     await webhooks.idle();
     ledger.close();
   });
+  // NICE answers in its own envelope, never Fastify's: a body that does not parse is a bad request
+  // (HTTP 200 with U125, as business failures are), an unknown path is 404 U320 ([E2], spec §8.12).
+  app.setErrorHandler((error: { statusCode?: number }, req, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) req.log.error({ err: error }, 'nicepay simulator: internal error');
+    if (status >= 500) return reply.code(500).send({ resultCode: '9999', resultMsg: '일시적인 오류가 발생했습니다.' });
+    return reply.code(200).send({ resultCode: 'U125', resultMsg: '잘못된 요청입니다.' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ resultCode: 'U320', resultMsg: '페이지를 찾을 수 없습니다.' }));
   app.register(async (scope) => {
     await nicepayPaymentRoutes(scope, ctx);
     await nicepayBillingRoutes(scope, ctx);

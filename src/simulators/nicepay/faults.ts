@@ -3,6 +3,7 @@
  * `POST /__control/faults` and the answer holds of the `…998` amount trigger. docs/simulator-nicepay.md.
  */
 import type { FastifyReply } from 'fastify';
+import { HeldAnswers } from '../shared/held-answers.js';
 
 export const NICE_OPERATIONS = [
   'approve',
@@ -38,9 +39,11 @@ export interface NiceFault {
 
 export class FaultBoard {
   private readonly faults: NiceFault[] = [];
-  private readonly holds = new Set<() => void>();
+  private readonly held: HeldAnswers;
 
-  constructor(private readonly slowResponseMs: number) {}
+  constructor(slowResponseMs: number) {
+    this.held = new HeldAnswers(slowResponseMs);
+  }
 
   add(f: NiceFault): void {
     this.faults.push(f);
@@ -65,33 +68,16 @@ export class FaultBoard {
   }
 
   get heldCount(): number {
-    return this.holds.size;
+    return this.held.count;
   }
 
   releaseAll(): number {
-    const n = this.holds.size;
-    for (const release of [...this.holds]) release();
-    return n;
+    return this.held.releaseAll();
   }
 
-  /** Waits `slowResponseMs`, a release, or the client leaving. Resolves true if the client is still there. */
+  /** Holds an answer (see HeldAnswers). Resolves true if the client is still there. */
   hold(reply: FastifyReply): Promise<boolean> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (stillThere: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reply.raw.off('close', onClose);
-        this.holds.delete(release);
-        resolve(stillThere);
-      };
-      const onClose = () => finish(false);
-      const release = () => finish(!reply.raw.destroyed);
-      const timer = setTimeout(release, this.slowResponseMs);
-      reply.raw.once('close', onClose);
-      this.holds.add(release);
-    });
+    return this.held.hold(reply);
   }
 }
 
