@@ -11,6 +11,7 @@ import { instrumentConnectors } from '../src/connectors/instrumented.js';
 import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import type { Deps } from '../src/core/deps.js';
+import type { Connector } from '../src/connectors/types.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { ManualClock } from '../src/lib/clock.js';
@@ -18,6 +19,7 @@ import { shiftDbClockForTests } from '../src/store/db-clock.js';
 import { SandboxClock } from '../src/core/sandbox/clock.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
+import { createNicepaySimulator, type NicepaySimulator } from '../src/simulators/nicepay/index.js';
 import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
 import { Vault } from '../src/vault/vault.js';
 
@@ -62,6 +64,11 @@ export interface TestPier {
   clock: ManualClock;
   simulatorUrl: string;
   simulator: ReturnType<typeof createTpaySimulator>;
+  /** the PG of new merchants' default API channel (`opts.pg`) */
+  pg: TestPg;
+  /** the NICE simulator (started when `opts.pg` is `nice_v2`), reached over real HTTP as NICE's sandbox */
+  niceSimulator: NicepaySimulator | null;
+  niceSimulatorUrl: string | null;
   /** Pier's address when started with `listen: true` */
   pierUrl: string | null;
   /** everything Pier logged, as text */
@@ -71,8 +78,12 @@ export interface TestPier {
   databaseUrl: string;
   /** the vault key spec (`id:base64key`), for more Pier instances that must open the same billing keys */
   vaultSpec: string;
-  /** a merchant with the JTNET test channels and a live access token */
-  newMerchant(): Promise<TestMerchant>;
+  /**
+   * a merchant with the JTNET test channels and a live access token; with `pg: 'nice_v2'` also a
+   * NICE sandbox API channel of its own (fresh key pair, enrolled at the simulator on first use)
+   * that is its default, so V1 calls without `pg` go to NICE
+   */
+  newMerchant(): Promise<TestMerchant & { nice: { clientId: string; secretKey: string } | null }>;
   /** in-process request with the V1 envelope parsed */
   call(method: string, url: string, opts?: { token?: string | null; body?: unknown; form?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
@@ -85,6 +96,9 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
+
+/** PGs a test Pier can put behind a merchant's default API channel. */
+export type TestPg = 'jtnet' | 'nice_v2';
 
 /**
  * Pier in-process (app.inject) against a fresh database, with a real tPay simulator on a loopback
@@ -104,6 +118,8 @@ export async function startTestPier(
     listen?: boolean;
     /** the simulator net-cancels window approvals not acknowledged (resultConfirm) after this long */
     simulatorNetCancelMs?: number;
+    /** the PG of new merchants' default API channel (default jtnet); `nice_v2` starts the NICE simulator too */
+    pg?: TestPg;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
@@ -120,6 +136,10 @@ export async function startTestPier(
   const logger = createLogger('info', sink);
   const simulator = createTpaySimulator({ dbFile: ':memory:', clock, logger: { level: 'info', stream: sink }, slowResponseMs: opts.simulatorSlowMs ?? 5_000, netCancelUnconfirmedMs: opts.simulatorNetCancelMs ?? 0 });
   const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
+  const pgUnderTest: TestPg = opts.pg ?? 'jtnet';
+  const niceSimulator = pgUnderTest === 'nice_v2' ? createNicepaySimulator({ dbFile: ':memory:', clock, slowResponseMs: opts.simulatorSlowMs ?? 5_000 }) : null;
+  const niceSimulatorUrl = niceSimulator ? await niceSimulator.listen({ host: '127.0.0.1', port: 0 }) : null;
+  const pgTimeouts = { connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 };
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;
   const metrics = new PierMetrics({ processMetrics: false });
@@ -132,7 +152,10 @@ export async function startTestPier(
     metrics,
     connectors: instrumentConnectors(
       createConnectorRegistry(
-        { jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 } },
+        {
+          jtnet: { baseUrl: opts.jtnetUrl ?? simulatorUrl, ...pgTimeouts },
+          ...(niceSimulatorUrl ? { nice_v2: { sandboxUrl: niceSimulatorUrl, ...pgTimeouts } } : {}),
+        },
         { clock: pierClock },
       ),
       { metrics, logger },
@@ -172,6 +195,9 @@ export async function startTestPier(
     clock,
     simulator,
     simulatorUrl,
+    pg: pgUnderTest,
+    niceSimulator,
+    niceSimulatorUrl,
     pierUrl: opts.listen ? publicUrl : null,
     sqliteFile: db.sqliteFile,
     databaseUrl: db.url,
@@ -182,16 +208,36 @@ export async function startTestPier(
       for (const t of JTNET_TEST_MIDS) {
         await addChannel(deps, m.merchantId, { provider: 'jtnet', mid: t.mid, merchantKey: t.merchantKey, cancelPassword: t.cancelPassword, kind: t.kind, sandbox: true, name: t.name });
       }
+      const nice = pgUnderTest === 'nice_v2' ? { clientId: `S2_${randomBytes(16).toString('hex')}`, secretKey: randomBytes(16).toString('hex') } : null;
+      if (nice) {
+        await addChannel(deps, m.merchantId, { provider: 'nice_v2', mid: nice.clientId, merchantKey: nice.secretKey, cancelPassword: '', kind: 'api', sandbox: true, isDefault: true, name: 'NICE sandbox' });
+      }
       const res = await call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
       if (res.body?.code !== 0) throw new Error(`getToken failed: ${JSON.stringify(res.body)}`);
-      return { ...m, token: res.body.response.access_token };
+      return { ...m, token: res.body.response.access_token, nice };
     },
     call,
     async close() {
       await app.close();
       await simulator.close();
+      await niceSimulator?.close();
       await store.close();
       await db.drop();
+    },
+  };
+}
+
+/** Pier's deps with some connector methods replaced (the rest talk to the simulators as usual). */
+export function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
+  const real = deps.connectors;
+  return {
+    ...deps,
+    connectors: {
+      ...real,
+      get(provider: string) {
+        const c = real.get(provider);
+        return c && { ...c, ...override(c) };
+      },
     },
   };
 }

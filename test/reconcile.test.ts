@@ -7,8 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { Connector, InquiryResult } from '../src/connectors/types.js';
-import type { Deps } from '../src/core/deps.js';
+import type { InquiryResult } from '../src/connectors/types.js';
 import { cancelPayment } from '../src/core/payments/cancel.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels, settleAttempt } from '../src/core/payments/reconcile.js';
@@ -16,7 +15,7 @@ import { advanceSandboxClock, resetSandboxClock } from '../src/core/sandbox/cloc
 import { lockHolder } from '../src/core/payments/attempts.js';
 import { webhookQueue } from '../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../src/jobs/runner.js';
-import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
 const card = testCardNumber({ kftcCode: '361', lastFour: '4444' });
@@ -51,21 +50,6 @@ async function paid(merchantUid: string, amount = 10_000): Promise<string> {
   const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount, card_number: card, expiry: '2030-01' } });
   expect(res.body.response?.status, JSON.stringify(res.body)).toBe('paid');
   return res.body.response.imp_uid;
-}
-
-/** Pier's deps with some connector methods replaced (the rest talk to the simulator as usual). */
-function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
-  const real = deps.connectors;
-  return {
-    ...deps,
-    connectors: {
-      ...real,
-      get(provider: string) {
-        const c = real.get(provider);
-        return c && { ...c, ...override(c) };
-      },
-    },
-  };
 }
 
 function latch() {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createJtnetConnector, type JtnetConnector } from '../../src/connectors/jtnet/index.js';
@@ -8,7 +7,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { Secret } from '../../src/lib/secret.js';
 import { createTpaySimulator, TPAY_TEST_ACCOUNTS } from '../../src/simulators/jtnet/app.js';
 import { ISSUER_REASONS, TEST_DECLINE_CODES, testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
-import { scenarios, type ExpectedDecline, type ScenarioHarness } from './scenarios.js';
+import { closedPort, scenarios, type ExpectedDecline, type ScenarioHarness } from './scenarios.js';
 
 const ACCOUNT = TPAY_TEST_ACCOUNTS[1]!; // tpaytest1m, the key-in MID
 const clock = new ManualClock(Date.UTC(2026, 0, 15, 3, 0, 0)); // 12:00 KST
@@ -29,14 +28,6 @@ const issuer = (nn: string): ExpectedDecline => ({
   message: ISSUER_REASONS[nn]!,
   stage: AUTHENTICATION_REASONS.includes(nn) ? 'authentication' : 'approval',
 });
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 let sim: FastifyInstance;
 let connector: JtnetConnector;

@@ -196,15 +196,16 @@ describe('lookup answers', () => {
 
 describe('other answers', () => {
   it('regist: the bid and the card company; declines carry NICE code', () => {
-    expect(fromRegistAnswer({ resultCode: '0000', bid: 'BIKYnictest00m1104191651325596', cardCode: '06', cardName: '[신한]' })).toEqual({
+    const card = { number: '5361120000001234' };
+    expect(fromRegistAnswer({ resultCode: '0000', bid: 'BIKYnictest00m1104191651325596', cardCode: '06', cardName: '[신한]' }, card)).toEqual({
       outcome: 'issued',
       billingKey: 'BIKYnictest00m1104191651325596',
       cardCode: '366',
       cardName: '신한카드',
-      cardNumberMasked: null,
+      cardNumberMasked: '536112******1234',
       cardType: null,
     });
-    expect(fromRegistAnswer({ resultCode: 'F112', resultMsg: '유효하지않은 카드번호' })).toEqual({ outcome: 'declined', code: 'F112', message: '유효하지않은 카드번호' });
+    expect(fromRegistAnswer({ resultCode: 'F112', resultMsg: '유효하지않은 카드번호' }, card)).toEqual({ outcome: 'declined', code: 'F112', message: '유효하지않은 카드번호' });
   });
   it('an unmapped card code keeps NICE name without brackets', () => {
     expect(mapNiceCardCode('24', '[산은캐피탈]')).toEqual({ cardCode: null, cardName: '산은캐피탈' });

@@ -3,6 +3,7 @@
  * A PG's test file builds a ScenarioHarness against that PG's simulator and runs every scenario.
  * Scenarios speak only the Connector interface; PG-specific codes and cards come from the harness.
  */
+import { createServer } from 'node:net';
 import { expect } from 'vitest';
 import type { CardInput } from '../../src/lib/card.js';
 import {
@@ -19,13 +20,15 @@ export interface ExpectedDecline {
   message: string;
   /** charges only: card data that fails authentication, or a valid card the issuer declined (default) */
   stage?: 'authentication' | 'approval';
+  /** key-in charges only: `null` when the PG refused before any payment existed (NICE: at billing-key registration) */
+  pgTid?: null;
 }
 
 export interface ScenarioHarness {
   connector: Connector;
   channel: ChannelCredentials;
-  /** the same account with a wrong cancel password */
-  wrongCancelPassword: ChannelCredentials;
+  /** the same account with a wrong cancel password; null for PGs without one (NICE) */
+  wrongCancelPassword: ChannelCredentials | null;
   /** a connector of the same PG pointed at a closed port */
   unreachable: Connector;
   /** the simulator's clock, for `aroundMs` */
@@ -37,6 +40,8 @@ export interface ScenarioHarness {
     approve: CardInput;
     /** the card facts the PG reports for `approve` */
     approveDetails: { cardCode: string; cardName: string; cardNumberMasked: string; cardType: 0 | 1 };
+    /** the card facts of a billing key issued for `approve`, when the PG reports fewer than on a charge (default approveDetails) */
+    issuedDetails?: { cardCode: string; cardName: string; cardNumberMasked: string; cardType: 0 | 1 | null };
     /** the PG records the approval but answers later than the connector waits */
     timeout: CardInput;
     /** the PG answers with a system error */
@@ -48,9 +53,16 @@ export interface ScenarioHarness {
   };
   /** amount/installment refusals on an otherwise approving card */
   amountDeclines: Array<{ via: 'keyIn' | 'billingKey'; amount: number; cardQuota: number; expect: ExpectedDecline }>;
+  /**
+   * what inquiry reports for a declined key-in attempt: `failed` (tPay keeps declines), or
+   * `not_found` (NICE finds no declined charge by orderId, spec nicepay.md §3.2)
+   */
+  declinedAttempt?: 'failed' | 'not_found';
+  /** what a refund's own slip page shows: the balance left (tPay, default) or the amount cancelled (NICE) */
+  cancelSlipShows?: 'balance' | 'cancelled';
   codes: {
     overRefund: string;
-    wrongCancelPassword: string;
+    wrongCancelPassword: string | null;
     alreadyRefunded: string;
     deletedBillingKey: string;
   };
@@ -62,13 +74,24 @@ export interface ScenarioHarness {
     http500(): Promise<void>;
     /** process, then answer an unparsable body */
     badBody(): Promise<void>;
-    /** process, then drop the connection */
-    reset(): Promise<void>;
+    /** process, then drop the connection; absent when the simulator cannot */
+    reset?(): Promise<void>;
   };
+}
+
+/** A loopback port nothing listens on: a connector pointed there cannot connect (the harnesses' `unreachable`). */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
 }
 
 export interface Scenario {
   name: string;
+  /** whether the scenario is about something this PG has (default: every PG); a PG's file runs only those */
+  appliesTo?(h: ScenarioHarness): boolean;
   run(h: ScenarioHarness): Promise<void>;
 }
 
@@ -83,7 +106,7 @@ function order(h: ScenarioHarness, amount: number, cardQuota = 0): ChargeRequest
   };
 }
 
-async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
+export async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
   const err = await p.then(
     (v) => {
       throw new Error(`expected a ConnectorError(${kind}), got ${JSON.stringify(v)}`);
@@ -108,7 +131,7 @@ export const scenarios: Scenario[] = [
     name: 'issues a billing key and charges it',
     async run(h) {
       const key = await h.connector.issueBillingKey(h.channel, h.cards.approve, { name: '홍길동' });
-      expect(key).toEqual({ outcome: 'issued', billingKey: expect.stringMatching(/\S{16,}/), ...h.cards.approveDetails });
+      expect(key).toEqual({ outcome: 'issued', billingKey: expect.stringMatching(/\S{16,}/), ...(h.cards.issuedDetails ?? h.cards.approveDetails) });
       if (key.outcome !== 'issued') return;
       const req = order(h, 14000);
       const r = await h.connector.chargeBillingKey(h.channel, key.billingKey, req);
@@ -143,7 +166,7 @@ export const scenarios: Scenario[] = [
         const r = await h.connector.chargeKeyIn(h.channel, card, order(h, 1000));
         expect({ reason: card.expect.reason, r }).toEqual({
           reason: card.expect.reason,
-          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: expect.anything(), stage: card.expect.stage ?? 'approval' },
+          r: { outcome: 'declined', code: card.expect.code, message: card.expect.message, pgTid: card.expect.pgTid === null ? null : expect.anything(), stage: card.expect.stage ?? 'approval' },
         });
         if (r.outcome === 'declined' && r.pgTid) expect(await h.pgRecord(r.pgTid)).toMatchObject({ status: 'failed', cancelledAmount: 0 });
       }
@@ -240,7 +263,8 @@ export const scenarios: Scenario[] = [
       expect(html).toContain('4,000'); // the cancel is listed on the original slip
       const cancelSlip = await fetch(refund.receiptUrl);
       expect(cancelSlip.status).toBe(200);
-      expect(await cancelSlip.text()).toContain('10,000'); // what is left after the refund
+      // tPay's cancel slip shows what is left after the refund; NICE's shows the cancelled amount
+      expect(await cancelSlip.text()).toContain(h.cancelSlipShows === 'cancelled' ? '4,000' : '10,000');
       const found = await h.connector.inquire(h.channel, { moid: paid.moid, pgTid: paid.pgTid, aroundMs: h.nowMs() });
       expect(found).toMatchObject({ found: true, receiptUrl: paid.receiptUrl });
     },
@@ -256,9 +280,10 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'refuses a refund with a wrong cancel password',
+    appliesTo: (h) => h.wrongCancelPassword !== null,
     async run(h) {
       const paid = await approvedKeyIn(h, 5000);
-      const r = await h.connector.refund(h.wrongCancelPassword, { pgTid: paid.pgTid, moid: paid.moid, amount: 5000, partial: false, reason: 'x' });
+      const r = await h.connector.refund(h.wrongCancelPassword!, { pgTid: paid.pgTid, moid: paid.moid, amount: 5000, partial: false, reason: 'x' });
       expect(r).toEqual({ outcome: 'declined', code: h.codes.wrongCancelPassword, message: expect.stringMatching(/\S/) });
       expect(await h.pgRecord(paid.pgTid)).toEqual({ status: 'paid', amount: 5000, cancelledAmount: 0 });
     },
@@ -294,12 +319,9 @@ export const scenarios: Scenario[] = [
       const req = order(h, 1000);
       const declined = await h.connector.chargeKeyIn(h.channel, h.cards.declines[0]!, req);
       expect(declined.outcome).toBe('declined');
-      expect(await h.connector.inquire(h.channel, { moid: req.moid, aroundMs: h.nowMs() })).toMatchObject({
-        found: true,
-        state: 'failed',
-        amount: 1000,
-        applyNum: null,
-      });
+      const found = await h.connector.inquire(h.channel, { moid: req.moid, aroundMs: h.nowMs() });
+      if (h.declinedAttempt === 'not_found') expect(found).toEqual({ found: false });
+      else expect(found).toMatchObject({ found: true, state: 'failed', amount: 1000, applyNum: null });
     },
   },
   {
@@ -311,10 +333,12 @@ export const scenarios: Scenario[] = [
         outcome: 'declined',
         code: h.cards.systemError.expect.code,
         message: h.cards.systemError.expect.message,
-        pgTid: expect.anything(),
+        pgTid: h.cards.systemError.expect.pgTid === null ? null : expect.anything(),
         stage: 'approval',
       });
-      expect(await h.connector.inquire(h.channel, { moid: req.moid, aroundMs: h.nowMs() })).toMatchObject({ found: true, state: 'failed' });
+      const found = await h.connector.inquire(h.channel, { moid: req.moid, aroundMs: h.nowMs() });
+      if (h.declinedAttempt === 'not_found') expect(found).toEqual({ found: false });
+      else expect(found).toMatchObject({ found: true, state: 'failed' });
     },
   },
   {
@@ -349,8 +373,9 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'a connection dropped after sending is in doubt, and inquiry finds the approval',
+    appliesTo: (h) => !!h.faults?.reset,
     async run(h) {
-      if (!h.faults) throw new Error('this scenario needs the harness to provide the simulator fault hook (faults)');
+      if (!h.faults?.reset) throw new Error('this scenario needs the harness to provide the simulator fault hook (faults.reset)');
       await h.faults.reset();
       const req = order(h, 3000);
       const err = await expectConnectorError(h.connector.chargeKeyIn(h.channel, h.cards.approve, req), 'bad_response', true);

@@ -8,6 +8,7 @@
 import type { CardInput } from '../../lib/card.js';
 import { kstDate8 } from '../../lib/clock.js';
 import { KFTC_BANKS, NICE_TO_KFTC } from '../kftc-codes.js';
+import { receiptUrlOf } from '../receipt-url.js';
 import {
   ConnectorError,
   type BillingKeyInquiry,
@@ -212,7 +213,7 @@ export const TPAY_NO_BILLKEY = 'A126';
 // Card companies: tPay 2-digit code → KFTC code (spec §3.1) and PortOne-style name.
 
 /** KFTC bank codes and names (see kftc-codes.ts). (window.ts re-exports it) */
-export { KFTC_BANKS };
+export { KFTC_BANKS, receiptUrlOf };
 
 /** tPay's card codes are NICE's 2-digit list (see card-companies.ts). */
 export const TPAY_TO_KFTC = NICE_TO_KFTC;
@@ -397,20 +398,6 @@ export function fromBillkeySearchResponse(r: TpayBillkeySearchResponse): Billing
   if (r.result_cd !== TPAY_OK) throw badResponse(`tPay billkey_search refused: ${r.result_cd} ${r.result_msg ?? ''}`.trim());
   if (!r.card_token) throw badResponse('tPay billkey_search answered without a card_token');
   return { found: true, billingKey: r.card_token, moid: r.moid || null, ...cardDetails(r, r.card_code, r.card_name) };
-}
-
-/**
- * A receipt URL from the PG, or null: only an absolute http(s) URL that fits V1's receipt_url
- * (300 characters) is passed on, since merchants show it to buyers as a link.
- */
-export function receiptUrlOf(raw: unknown): string | null {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 300) return null;
-  try {
-    const u = new URL(raw);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? raw : null;
-  } catch {
-    return null;
-  }
 }
 
 export function fromGenBillkeyResponse(r: TpayGenBillkeyResponse): BillingKeyResult {

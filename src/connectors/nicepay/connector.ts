@@ -72,7 +72,7 @@ export function createNicepayRestConnector(opts: NicepayRestOptions): NicepayRes
 
   async function regist(channel: ChannelCredentials, card: CardInput, holder: Parameters<Connector['issueBillingKey']>[2], orderId: string): Promise<BillingKeyResult> {
     const answer = await send(channel, 'regist', toRegistCall(card, holder, orderId, secretOf(channel), ediDate()));
-    return fromRegistAnswer(niceResult<NiceRegistAnswer>(answer, 'regist'));
+    return fromRegistAnswer(niceResult<NiceRegistAnswer>(answer, 'regist'), card);
   }
 
   async function expire(channel: ChannelCredentials, bid: string): Promise<void> {

@@ -8,9 +8,10 @@
  * never mapped to a paid or refunded result. Declines (resultCode ≠ 0000) carry no signature at
  * NICE and are read as they come: a decline moves no money.
  */
-import type { CardInput } from '../../lib/card.js';
+import { maskCardNumber, type CardInput } from '../../lib/card.js';
 import { kstParts } from '../../lib/clock.js';
 import { KFTC_BANKS, mapNiceCardCode } from '../kftc-codes.js';
+import { receiptUrlOf } from '../receipt-url.js';
 import {
   ConnectorError,
   type BillingKeyResult,
@@ -294,30 +295,14 @@ function cardDetailsOf(card: NiceCard | null | undefined): CardDetails {
 }
 
 /**
- * A receipt URL from NICE, or null: only an absolute http(s) URL that fits V1's receipt_url (300
- * characters) is passed on, since merchants show it to buyers as a link.
+ * Regist's answer. NICE reports no card number or card type there (spec §3.1): the number is
+ * masked here from the card Pier sent, NICE's way (first 6 + last 4), so V1 `card_number` reads
+ * the same as on JTNET; the type stays unknown until a charge reports it.
  */
-export function receiptUrlOf(raw: unknown): string | null {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 300) return null;
-  try {
-    const u = new URL(raw);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? raw : null;
-  } catch {
-    return null;
-  }
-}
-
-export function fromRegistAnswer(r: NiceRegistAnswer): BillingKeyResult {
+export function fromRegistAnswer(r: NiceRegistAnswer, card: Pick<CardInput, 'number'>): BillingKeyResult {
   if (r.resultCode !== NICE_OK) return { outcome: 'declined', ...declineOf(r) };
   if (typeof r.bid !== 'string' || r.bid === '') throw badResponse('NICE regist succeeded without a bid', false);
-  return {
-    outcome: 'issued',
-    billingKey: r.bid,
-    ...mapNiceCardCode(r.cardCode, r.cardName),
-    // regist answers no card number (spec §3.1); the API layer masks the number it was given
-    cardNumberMasked: null,
-    cardType: null,
-  };
+  return { outcome: 'issued', billingKey: r.bid, ...mapNiceCardCode(r.cardCode, r.cardName), cardNumberMasked: maskCardNumber(card.number), cardType: null };
 }
 
 /** Whether a regist decline is about the card data (V1 code -1, no payment) rather than the issuer. */

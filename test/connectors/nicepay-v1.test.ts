@@ -1,0 +1,138 @@
+/**
+ * A merchant's unchanged V1 code on a NICE API channel: Pier in-process with the NICE simulator
+ * over real HTTP (harness `pg: 'nice_v2'`). Billing keys, charges, key-in, cancels, and what Pier
+ * does when NICE's answer is lost: in doubt, settled by lookup, net-cancelled before giving up.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { reconcileInDoubt, reconcileInDoubtCancels } from '../../src/core/payments/reconcile.js';
+import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
+const card = testCardNumber({ kftcCode: '366', lastFour: '4242' });
+const slowCharge = testCardNumber({ kftcCode: '366', lastFour: '1098' }); // registers, the charge's answer is held
+
+let pier: TestPier;
+let m: TestMerchant & { nice: { clientId: string; secretKey: string } | null };
+let seq = 0;
+const uid = (p: string) => `${p}_${++seq}`;
+
+async function ledger(): Promise<{ payments: { tid: string; orderId: string; status: string; amount: number; balanceAmt: number; cancels: { orderId: string; amount: number }[] }[] }> {
+  return (await fetch(`${pier.niceSimulatorUrl}/__ledger?clientId=${m.nice!.clientId}`)).json() as never;
+}
+
+async function fault(op: string, kind: 'timeout' | '5xx' | 'garbage', when: 'before' | 'after', count = 1) {
+  const res = await fetch(`${pier.niceSimulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ op, kind, when, count, clientId: m.nice!.clientId }) });
+  expect(res.status).toBe(200);
+}
+
+beforeAll(async () => {
+  pier = await startTestPier({ pg: 'nice_v2' });
+  m = await pier.newMerchant();
+});
+afterAll(async () => {
+  await fetch(`${pier.niceSimulatorUrl}/__control/holds/release`, { method: 'POST' }).catch(() => undefined);
+  await pier.close();
+});
+beforeEach(async () => {
+  await fetch(`${pier.niceSimulatorUrl}/__control/faults`, { method: 'DELETE' });
+  m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+});
+
+describe('V1 on a NICE API channel', () => {
+  it('issues a billing key, charges it, refunds part of it and deletes the key', async () => {
+    const customerUid = uid('cust');
+    const issued = await pier.call('POST', `/subscribe/customers/${customerUid}`, { token: m.token, body: { card_number: card, expiry: '2030-12', birth: '900101', pwd_2digit: '12' } });
+    expect(issued.body).toMatchObject({ code: 0, response: { customer_uid: customerUid, card_code: '366', card_name: '신한카드', card_number: '936600******4242' } });
+
+    const merchantUid = uid('again');
+    const charged = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: customerUid, merchant_uid: merchantUid, amount: 14000, name: '정기결제' } });
+    const p = charged.body.response;
+    expect(charged.body.code).toBe(0);
+    expect(p).toMatchObject({ status: 'paid', amount: 14000, pg_provider: 'nice_v2', pg_id: m.nice!.clientId, card_code: '366', card_name: '신한카드', card_number: '936600******4242', card_type: 0, customer_uid: customerUid });
+    expect(p.receipt_url).toBe(`${pier.niceSimulatorUrl}/issue/IssueLoader.do?type=0&innerWin=Y&TID=${p.pg_tid}`);
+    const atNice = (await ledger()).payments.find((x) => x.tid === p.pg_tid)!;
+    expect(atNice).toMatchObject({ orderId: p.imp_uid, status: 'paid', amount: 14000 });
+
+    const cancelled = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: p.imp_uid, amount: 4000, reason: '부분 환불' } });
+    expect(cancelled.body.response).toMatchObject({ status: 'paid', cancel_amount: 4000, cancel_history: [{ amount: 4000, reason: '부분 환불' }] });
+    const afterCancel = (await ledger()).payments.find((x) => x.tid === p.pg_tid)!;
+    expect(afterCancel).toMatchObject({ status: 'partialCancelled', balanceAmt: 10000 });
+    // a fresh cancel orderId per refund, naming Pier's refund
+    expect(afterCancel.cancels).toEqual([expect.objectContaining({ orderId: expect.stringMatching(new RegExp(`^${p.imp_uid}-c[A-Za-z0-9]{20}$`)), amount: 4000 })]);
+    expect(cancelled.body.response.cancel_history[0].pg_tid).not.toBe(p.pg_tid);
+
+    const deleted = await pier.call('DELETE', `/subscribe/customers/${customerUid}`, { token: m.token });
+    expect(deleted.body.code).toBe(0);
+    const again = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: customerUid, merchant_uid: uid('after_delete'), amount: 1000, name: 'x' } });
+    expect(again.body.code).not.toBe(0);
+  });
+
+  it('charges by key-in (onetime) and refunds it in full', async () => {
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('onetime'), amount: 3000, card_number: card, expiry: '2030-12', birth: '900101', name: '주문명' } });
+    expect(res.body).toMatchObject({ code: 0, response: { status: 'paid', amount: 3000, pg_provider: 'nice_v2', card_name: '신한카드' } });
+    const full = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: res.body.response.imp_uid, reason: '전액' } });
+    expect(full.body.response).toMatchObject({ status: 'cancelled', cancel_amount: 3000 });
+  });
+
+  it('a card NICE refuses at registration answers V1 code -1 without a payment; an issuer decline is a failed payment with NICE message', async () => {
+    const luhnFail = card.slice(0, 15) + (card.endsWith('0') ? '1' : '0');
+    const auth = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('bad_card'), amount: 3000, card_number: luhnFail, expiry: '2030-12' } });
+    expect(auth.body.code).toBe(-1);
+    const declined = await pier.call('POST', '/subscribe/payments/onetime', {
+      token: m.token,
+      body: { merchant_uid: uid('declined'), amount: 10954, card_number: card, expiry: '2030-12' },
+    });
+    expect(declined.body.response).toMatchObject({ status: 'failed', fail_reason: expect.stringContaining('[3095]카드사 거절(잔액부족)') });
+  });
+
+  it('a lost charge answer is in doubt; when NICE cannot be asked at once, reconciliation later records it as NICE did', async () => {
+    const merchantUid = uid('lost');
+    await fault('billing_pay', 'timeout', 'after'); // processed at NICE, answer held past the read timeout
+    await fault('find', '5xx', 'before'); // and the immediate lookup fails
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 7000, card_number: card, expiry: '2030-12' } });
+    expect(res.body.message).toMatch(/확인 중/);
+    const impUid = (await pier.store.db.selectFrom('payments').select(['imp_uid', 'pg_state']).where('merchant_uid', '=', merchantUid).executeTakeFirstOrThrow());
+    expect(impUid.pg_state).toBe('in_doubt');
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({ [impUid.imp_uid]: 'paid' });
+    const v1 = (await pier.call('GET', `/payments/${impUid.imp_uid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', amount: 7000, pg_provider: 'nice_v2' });
+    expect((await ledger()).payments.find((x) => x.orderId === impUid.imp_uid)).toMatchObject({ tid: v1.pg_tid, status: 'paid' });
+  });
+
+  it('an in-doubt charge NICE has no record of is net-cancelled before Pier gives it up, so a late approval cannot stand', async () => {
+    const merchantUid = uid('late');
+    await fault('billing_pay', 'timeout', 'after');
+    await fault('find', '5xx', 'before');
+    await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 8000, card_number: card, expiry: '2030-12' } });
+    const { imp_uid: impUid } = await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', merchantUid).executeTakeFirstOrThrow();
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ status: 'paid' });
+    // NICE's lookup has not caught up with its approval yet (the approval lands after the lookup)
+    const lagging = depsWith(pier.deps, () => ({ inquire: async () => ({ found: false }) }));
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(await reconcileInDoubt(lagging, { graceSeconds: GRACE })).toEqual({ [impUid]: 'failed' });
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ status: 'cancelled', balanceAmt: 0 });
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'failed' });
+    // the merchant_uid is free again and pays once
+    const retry = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 8000, card_number: card, expiry: '2030-12' } });
+    expect(retry.body.response).toMatchObject({ status: 'paid' });
+    const atNice = (await ledger()).payments.filter((x) => x.orderId === impUid || x.orderId === retry.body.response.imp_uid);
+    expect(atNice.map((x) => x.status).sort()).toEqual(['cancelled', 'paid']);
+  });
+
+  it('a refund whose answer was lost stays reserved, and reconciliation records it from NICE balance', async () => {
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_lost'), amount: 10000, card_number: card, expiry: '2030-12' } });
+    const impUid = paid.body.response.imp_uid;
+    await fault('cancel', 'timeout', 'after'); // NICE refunds, the answer is lost
+    const res = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 2500, reason: '부분' } });
+    expect(res.body.message).toMatch(/확인 중/);
+    // a second refund cannot take the reserved amount
+    const over = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 8000 } });
+    expect(over.body.code).not.toBe(0);
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['succeeded']);
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', cancel_amount: 2500 });
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ status: 'partialCancelled', balanceAmt: 7500 });
+  });
+});
