@@ -46,11 +46,22 @@ describe('starting Pier', () => {
       expect(p.code).toBe(0);
       expect(p.response.pg_id).toBe('tpaytest1m');
       expect(p.response.status).toBe('paid');
+      // the demo's NICE API channel pays through the embedded NICE simulator (no base URL: the connector's sandbox host is the simulator)
+      const nicePay = await request(`${pier.address}/subscribe/payments/onetime`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        body: JSON.stringify({ pg: 'nice_v2', merchant_uid: `nice_order_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-01', birth: '123456', amount: 3000 }),
+      });
+      const np = (await nicePay.body.json()) as { code: number; response: { pg_provider: string; pg_id: string; status: string; imp_uid: string } };
+      expect(np.code, JSON.stringify(np)).toBe(0);
+      expect(np.response).toMatchObject({ pg_provider: 'nice_v2', pg_id: 'S2_af4543a0be4d49a98122e01ec2059a56', status: 'paid' });
       // the embedded NICE simulator listens on its own port beside tPay's, and the NICE channels' connector points at it
       const niceSim = pier.simulators.nice_v2;
       expect(niceSim?.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(niceSim!.apiUrl).not.toBe(pier.simulators.jtnet?.apiUrl);
       expect((await request(`${niceSim!.apiUrl}/__health`)).statusCode).toBe(200);
+      const niceLedger = await request(`${niceSim!.apiUrl}/__ledger`);
+      expect(await niceLedger.body.text()).toContain(np.response.imp_uid);
       const channels = await pier.deps.store.db.selectFrom('pg_channels').select(['provider', 'mid', 'kind', 'is_default', 'sandbox']).orderBy('provider').orderBy('mid').orderBy('kind').execute();
       // NICE's sandbox channels sit beside JTNET's, which stay the defaults (pg-less demo requests keep going to JTNET)
       expect(channels).toEqual([
@@ -70,7 +81,7 @@ describe('starting Pier', () => {
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, window)');
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, API)');
     expect(banner).not.toContain('9eb85607103646da9f9c02b128f2e5ee');
-    expect(banner).toMatch(/NICE sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
+    expect(banner).toMatch(/NICEPAY sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
   });
 
   it('on a second start finds the demo merchant and creates nothing new', async () => {

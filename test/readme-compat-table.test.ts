@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { V1_ENDPOINTS } from '../src/api/v1-endpoints.js';
 import { COMPAT_TABLE_END, COMPAT_TABLE_START, compatTableMarkdown, extractCompatTable } from '../src/cli/compat-table.js';
+import { pgProfiles, type PgProfile } from '../src/connectors/registry.js';
 
 const README = join(resolve(import.meta.dirname, '..'), 'README.md');
 
@@ -26,4 +27,21 @@ describe('README compatibility table', () => {
       expect(table).toContain(`| ${e.method} | \`${e.path}\` | ${e.support} |`);
     }
   });
+
+  it('has a PG column computed from each connector: blank where PGs do not matter, each PG where they do', () => {
+    const pgs: PgProfile[] = [
+      { provider: 'pga', label: 'PG A', revokesVbank: true, capabilities: { windowPayMethods: ['card'], keyIn: true, billingKey: true, partialCancel: { card: true, phone: false }, vbankApi: false, cashReceipts: false, escrowLogistics: false } },
+      { provider: 'pgb', label: 'PG B', revokesVbank: false, capabilities: { windowPayMethods: [], keyIn: false, billingKey: true, partialCancel: {}, vbankApi: false, cashReceipts: false, escrowLogistics: false } },
+    ];
+    const table = compatTableMarkdown(V1_ENDPOINTS, pgs);
+    expect(table).toContain('| Method | Path | Pier | PG | Notes |');
+    expect(table).toContain('| POST | `/subscribe/payments/onetime` | partial | pga: yes<br>pgb: no |');
+    expect(table).toContain('| POST | `/payments/cancel` | partial | pga: partial refunds: card<br>pgb: full refunds only |');
+    expect(table).toContain('| DELETE | `/vbanks/{imp_uid}` | supported | pga: yes<br>pgb: no |');
+    expect(table).toContain('| POST | `/users/getToken` | supported |  |');
+    expect(table).toContain('pay methods by PG: pga (PG A): card; pgb (PG B): none yet.');
+    // the real registry lists both shipped PGs
+    expect(pgProfiles().map((p) => p.provider)).toEqual(['jtnet', 'nice_v2']);
+  });
 });
+

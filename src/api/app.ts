@@ -160,7 +160,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken });
   await registerRoutes(app, deps, { simulatorUrl: opts.simulatorUrl });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
-  await app.register(consolePlugin, { prefix: '/console', deps, simulatorUrl: opts.simulatorUrl });
+  await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
   // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)
   await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
   return app;

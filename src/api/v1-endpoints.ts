@@ -5,11 +5,18 @@
  */
 export type Support = 'supported' | 'partial' | 'not yet';
 
+/**
+ * What an endpoint needs from the PG behind the channel, when PGs differ in it: the README's PG
+ * column is computed from each connector's capabilities for it (src/cli/compat-table.ts).
+ */
+export type PgFeature = 'keyIn' | 'billingKey' | 'partialCancel' | 'vbankApi' | 'vbankRevoke';
+
 export interface V1Endpoint {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   support: Support;
   note?: string;
+  pg?: PgFeature;
 }
 
 export const V1_ENDPOINTS: V1Endpoint[] = [
@@ -22,7 +29,7 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'POST', path: '/certifications/otp/confirm/{imp_uid}', support: 'not yet' },
   { method: 'GET', path: '/subscribe/customers', support: 'supported' },
   { method: 'GET', path: '/subscribe/customers/{customer_uid}', support: 'supported' },
-  { method: 'POST', path: '/subscribe/customers/{customer_uid}', support: 'partial', note: 'card key-in only; `channel_key`, `channel_group_id` (smart routing) not supported' },
+  { method: 'POST', path: '/subscribe/customers/{customer_uid}', support: 'partial', note: 'card key-in only; `channel_key`, `channel_group_id` (smart routing) not supported', pg: 'billingKey' },
   { method: 'DELETE', path: '/subscribe/customers/{customer_uid}', support: 'supported' },
   { method: 'GET', path: '/subscribe/customers/{customer_uid}/payments', support: 'supported' },
   { method: 'GET', path: '/subscribe/customers/{customer_uid}/schedules', support: 'supported', note: 'same as `/subscribe/payments/schedule/customers/{customer_uid}`' },
@@ -63,7 +70,7 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/payments/find/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/findAll/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/status/{payment_status}', support: 'supported' },
-  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card, transfer, phone and virtual-account refunds (a paid vbank needs `refund_holder`, `refund_bank`, `refund_account`); `enable_webhook: true` sends the `cancelled` webhook; `vat_amount`, `retain_promotion`, `extra` accepted but not acted on' },
+  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card, transfer, phone and virtual-account refunds (a paid vbank needs `refund_holder`, `refund_bank`, `refund_account`); `enable_webhook: true` sends the `cancelled` webhook; `vat_amount`, `retain_promotion`, `extra` accepted but not acted on', pg: 'partialCancel' },
   { method: 'POST', path: '/payments/prepare', support: 'supported' },
   { method: 'PUT', path: '/payments/prepare', support: 'supported' },
   { method: 'GET', path: '/payments/prepare/{merchant_uid}', support: 'supported' },
@@ -78,10 +85,10 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/cards/{card_standard_code}', support: 'supported' },
   { method: 'GET', path: '/banks', support: 'supported' },
   { method: 'GET', path: '/banks/{bank_standard_code}', support: 'supported' },
-  { method: 'POST', path: '/subscribe/payments/onetime', support: 'partial', note: 'card key-in; `channelGroupId`, `currency` other than KRW, 3-D Secure fields not supported' },
-  { method: 'POST', path: '/subscribe/payments/again', support: 'partial', note: '`currency` other than KRW, `channel_key`, `extra` not supported' },
+  { method: 'POST', path: '/subscribe/payments/onetime', support: 'partial', note: 'card key-in; `channelGroupId`, `currency` other than KRW, 3-D Secure fields not supported', pg: 'keyIn' },
+  { method: 'POST', path: '/subscribe/payments/again', support: 'partial', note: '`currency` other than KRW, `channel_key`, `extra` not supported', pg: 'billingKey' },
   { method: 'GET', path: '/subscribe/payments/schedule', support: 'supported', note: 'paged `{total, previous, next, list}` (as V1 clients read it); period at most 3 months' },
-  { method: 'POST', path: '/subscribe/payments/schedule', support: 'partial', note: 'card fields issue the billing key in the same call; `checking_amount` accepted without a test charge; `channel_key` not supported; `product_type`, `bypass`, `extra` and the like kept, not sent to the PG' },
+  { method: 'POST', path: '/subscribe/payments/schedule', support: 'partial', note: 'card fields issue the billing key in the same call; `checking_amount` accepted without a test charge; `channel_key` not supported; `product_type`, `bypass`, `extra` and the like kept, not sent to the PG', pg: 'billingKey' },
   { method: 'POST', path: '/subscribe/payments/unschedule', support: 'supported' },
   { method: 'GET', path: '/subscribe/payments/schedule/{merchant_uid}', support: 'supported' },
   { method: 'PUT', path: '/subscribe/payments/schedule/{merchant_uid}', support: 'supported' },
@@ -90,9 +97,9 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/subscribe/payments/schedule/customers/{customer_uid}', support: 'supported', note: '`schedule-status` (hyphen, as V1) or `schedule_status`' },
   { method: 'GET', path: '/tiers/{tier_code}', support: 'not yet' },
   { method: 'GET', path: '/users/pg', support: 'supported' },
-  { method: 'POST', path: '/vbanks', support: 'partial', note: 'validates and answers "not supported by this PG" for JTNET, which has no vbank API' },
-  { method: 'PUT', path: '/vbanks/{imp_uid}', support: 'partial', note: 'validates and answers "not supported by this PG" (V1: settle only)' },
-  { method: 'DELETE', path: '/vbanks/{imp_uid}', support: 'supported', note: 'virtual accounts issued in the payment window; the account becomes `cancelled`, no webhook' },
+  { method: 'POST', path: '/vbanks', support: 'partial', note: 'validates and answers "not supported by this PG" when the PG has no vbank API (JTNET, NICE\'s Start API)', pg: 'vbankApi' },
+  { method: 'PUT', path: '/vbanks/{imp_uid}', support: 'partial', note: 'validates and answers "not supported by this PG" (V1: settle only)', pg: 'vbankApi' },
+  { method: 'DELETE', path: '/vbanks/{imp_uid}', support: 'supported', note: 'virtual accounts issued in the payment window; the account becomes `cancelled`, no webhook', pg: 'vbankRevoke' },
 ];
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { V1_ENDPOINTS, type Support, type V1Endpoint } from '../api/v1-endpoints.js';
+import { V1_ENDPOINTS, type PgFeature, type Support, type V1Endpoint } from '../api/v1-endpoints.js';
+import { pgProfiles, type PgProfile } from '../connectors/registry.js';
 
 export const COMPAT_TABLE_START = '<!-- compat-table:start -->';
 export const COMPAT_TABLE_END = '<!-- compat-table:end -->';
@@ -12,12 +13,41 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+/** One PG's support for a feature, in a few words. */
+function pgSupport(feature: PgFeature, pg: PgProfile): string {
+  const c = pg.capabilities;
+  switch (feature) {
+    case 'keyIn':
+      return c.keyIn ? 'yes' : 'no';
+    case 'billingKey':
+      return c.billingKey ? 'yes' : 'no';
+    case 'vbankApi':
+      return c.vbankApi ? 'yes' : 'no';
+    case 'vbankRevoke':
+      return pg.revokesVbank ? 'yes' : 'no';
+    case 'partialCancel': {
+      const partial = Object.entries(c.partialCancel)
+        .filter(([, yes]) => yes)
+        .map(([method]) => method);
+      return partial.length > 0 ? `partial refunds: ${partial.join(', ')}` : 'full refunds only';
+    }
+  }
+}
+
+/** The PG column: blank when the endpoint works alike on every PG, else each PG's support. */
+function pgColumn(e: V1Endpoint, pgs: readonly PgProfile[]): string {
+  if (!e.pg || e.support === 'not yet') return '';
+  return pgs.map((pg) => `${pg.provider}: ${pgSupport(e.pg!, pg)}`).join('<br>');
+}
+
 /**
- * The README's V1 compatibility table, rendered from src/api/v1-endpoints.ts: a one-line count,
- * then one row per method + path, sorted by path (so each resource's endpoints sit together),
- * then by method. No trailing newline.
+ * The README's V1 compatibility table, rendered from src/api/v1-endpoints.ts and each connector's
+ * capabilities: a one-line count, then one row per method + path, sorted by path (so each
+ * resource's endpoints sit together), then by method; the PG column says, for endpoints whose
+ * support depends on the PG, what each PG does. Then the payment window's methods per PG.
+ * No trailing newline.
  */
-export function compatTableMarkdown(endpoints: readonly V1Endpoint[] = V1_ENDPOINTS): string {
+export function compatTableMarkdown(endpoints: readonly V1Endpoint[] = V1_ENDPOINTS, pgs: readonly PgProfile[] = pgProfiles()): string {
   const rows = [...endpoints].sort((a, b) => {
     const pa = a.path.toLowerCase();
     const pb = b.path.toLowerCase();
@@ -33,9 +63,13 @@ export function compatTableMarkdown(endpoints: readonly V1Endpoint[] = V1_ENDPOI
   const lines = [
     summary,
     '',
-    '| Method | Path | Pier | Notes |',
-    '| --- | --- | --- | --- |',
-    ...rows.map((e) => `| ${e.method} | \`${cell(e.path)}\` | ${e.support} | ${e.note ? cell(e.note) : ''} |`),
+    '| Method | Path | Pier | PG | Notes |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((e) => `| ${e.method} | \`${cell(e.path)}\` | ${e.support} | ${pgColumn(e, pgs)} | ${e.note ? cell(e.note) : ''} |`),
+    '',
+    `Payment window (\`IMP.request_pay\`) pay methods by PG: ${pgs
+      .map((pg) => `${pg.provider} (${pg.label}): ${pg.capabilities.windowPayMethods.length > 0 ? pg.capabilities.windowPayMethods.join(', ') : 'none yet'}`)
+      .join('; ')}.`,
   ];
   return lines.join('\n');
 }

@@ -8,7 +8,7 @@
  */
 import { jtnetModule } from './jtnet/index.js';
 import { nicepayModule } from './nicepay/index.js';
-import type { ChannelRules, Connector, ConnectorContext, ConnectorModule } from './types.js';
+import type { ChannelRules, Connector, ConnectorCapabilities, ConnectorContext, ConnectorModule } from './types.js';
 
 /** Every PG connector Pier ships, in the order the console lists them. */
 export const CONNECTOR_MODULES = [jtnetModule, nicepayModule] as const satisfies readonly ConnectorModule<any, string>[];
@@ -60,4 +60,26 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
       await Promise.all(built.map((b) => b.connector.close()));
     },
   };
+}
+
+/** What one PG can do, as the README's compatibility table shows it. */
+export interface PgProfile {
+  provider: string;
+  label: string;
+  capabilities: ConnectorCapabilities;
+  /** DELETE /vbanks/{imp_uid}: the connector can close an unpaid virtual account */
+  revokesVbank: boolean;
+}
+
+/**
+ * Every PG's capabilities without any configuration: each connector is built on a placeholder
+ * address, read, and closed, never called (`pier compat-table`).
+ */
+export function pgProfiles(): PgProfile[] {
+  const nowhere = { apiUrl: 'http://127.0.0.1:9', publicUrl: 'http://127.0.0.1:9' };
+  return CONNECTOR_MODULES.map((m) => {
+    const connector = (m as ConnectorModule<typeof m.defaults>).create(m.defaults, { simulator: nowhere });
+    void connector.close();
+    return { provider: m.provider, label: m.label, capabilities: connector.capabilities, revokesVbank: typeof connector.revokeVbank === 'function' };
+  });
 }

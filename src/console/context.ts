@@ -11,6 +11,8 @@ export const COOKIE_PATH = '/console';
 
 export interface ConsoleOptions {
   deps: Deps;
+  /** how merchants and PGs reach Pier (the NICE webhook URL a channel shows); default http://localhost:8080 */
+  publicUrl?: string;
   /** the tPay simulator's base URL, for the sandbox tools (sandbox mode only) */
   simulatorUrl?: string;
 }

@@ -159,3 +159,12 @@ export function fmtTime(req: FastifyRequest, seconds: number | null | undefined)
 export function fmtWon(req: FastifyRequest, amount: number): string {
   return req.console.lang === 'ko' ? `${amount.toLocaleString('ko-KR')}원` : `₩${amount.toLocaleString('en-US')}`;
 }
+
+/**
+ * Which PG (and which of its accounts) a payment or billing key belongs to: the PG's name, then its
+ * V1 `pg` value, e.g. `NICE페이먼츠` over `nice_v2.S2_af45…`.
+ */
+export function pgCell(label: string, provider: string, pgId: string): Html {
+  // one element: a phone card's cell is a flex row, where loose children would sit side by side
+  return html`<span class="pg-cell"><span class="pg-label" data-pg="${provider}">${label}</span><br><small class="mono">${provider}.${pgId}</small></span>`;
+}

@@ -36,7 +36,7 @@ export const SIMULATOR_MODULES: readonly SimulatorModule[] = [
   },
   {
     provider: 'nice_v2',
-    label: 'NICE sim',
+    label: 'NICEPAY sim',
     portOffset: 1,
     dbFileName: 'nicepay-simulator.sqlite',
     create: (o) => createNicepaySimulator({ dbFile: o.dbFile, clock: o.clock, logger: false, publicUrl: o.publicUrl, webhookSweepMs: 10_000 }),

@@ -231,7 +231,7 @@ describe('PG settings', () => {
     const r = await a.post('/console/channels', { provider: 'nopg', kind: 'bogus', mid: 'bad mid!', merchant_key: '', cancel_password: '' });
     expect(r.status).toBe(400);
     expect(r.body).toContain('입력값을 확인하세요');
-    expect(r.body).toContain('MID는 영문, 숫자');
+    expect(r.body).toContain('형식이 올바르지 않습니다. 아래 안내의 형식으로 입력하세요.');
     expect(r.body.match(/필수 입력 항목입니다/g)!.length).toBeGreaterThanOrEqual(2);
     const api = await a.api('POST', '/console/api/channels', { kind: 'api' });
     expect(api.status).toBe(400);

@@ -7,7 +7,7 @@ import { toV1Customer } from '../../domain/billing-key.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';
-import { csrfField, flash, fmtTime, fmtWon, input, sendPage } from '../layout.js';
+import { csrfField, flash, fmtTime, fmtWon, input, pgCell, sendPage } from '../layout.js';
 import { methodLabel, statusLabel } from './payments.js';
 
 const PAGE_SIZE = 20;
@@ -61,7 +61,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
                 <td data-label="customer_uid"><a href="/console/billing-keys/${encodeURIComponent(c.customer_uid)}">${c.customer_uid}</a></td>
                 <td data-label="${t('card')}">${c.card_name ?? '-'} ${c.card_number ?? ''}</td>
                 <td data-label="${t('customer')}">${c.customer_name ?? '-'}</td>
-                <td data-label="PG" class="mono">${c.pg_provider}.${c.pg_id}</td>
+                <td data-label="PG">${pgCell(deps.connectors.label(c.pg_provider), c.pg_provider, c.pg_id)}</td>
                 <td data-label="${t('updated_at')}">${fmtTime(req, c.updated)}</td>
               </tr>`,
             )}</tbody></table>
@@ -85,7 +85,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
             <dt>customer_uid</dt><dd><code>${c.customer_uid}</code></dd>
             <dt>${t('card')}</dt><dd>${c.card_name ?? '-'} ${c.card_number ?? ''}</dd>
             <dt>${t('customer')}</dt><dd>${[c.customer_name, c.customer_email, c.customer_tel].filter(Boolean).join(' · ') || '-'}</dd>
-            <dt>PG</dt><dd><code>${c.pg_provider}.${c.pg_id}</code></dd>
+            <dt>PG</dt><dd>${deps.connectors.label(c.pg_provider)} <code>${c.pg_provider}.${c.pg_id}</code></dd>
             <dt>${t('created_at')}</dt><dd>${fmtTime(req, c.inserted)}</dd>
             <dt>${t('updated_at')}</dt><dd>${fmtTime(req, c.updated)}</dd>
           </dl></section>

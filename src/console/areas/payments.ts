@@ -10,7 +10,7 @@ import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { FormError, Problems } from '../errors.js';
 import { html, type Html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
-import { csrfField, flash, fmtTime, fmtWon, input, select, sendPage } from '../layout.js';
+import { csrfField, flash, fmtTime, fmtWon, input, pgCell, select, sendPage } from '../layout.js';
 import { toCsv } from '../csv.js';
 
 const PAGE_SIZE = 20;
@@ -150,7 +150,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
           <td data-label="${t('pay_method')}">${methodLabel(req, p.pay_method)}</td>
           <td data-label="${t('amount')}" class="num"><span class="amount-stack"><span class="amount-value">${fmtWon(req, p.amount)}</span>${p.cancel_amount > 0 ? html`<small class="cancelled-amount" title="${t('cancelled_amount')}">-${fmtWon(req, p.cancel_amount)}</small>` : ''}</span></td>
           <td data-label="${t('status')}">${statusLabel(req, p)}</td>
-          <td data-label="PG" class="mono">${p.pg_provider}.${p.pg_id}</td>
+          <td data-label="PG">${pgCell(deps.connectors.label(p.pg_provider), p.pg_provider, p.pg_id)}</td>
         </tr>`,
       );
       body = html`${filters}
@@ -203,7 +203,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
       ['merchant_uid', html`<code>${v1.merchant_uid}</code>`],
       [t('order_name'), v1.name ?? '-'],
       [t('buyer'), [v1.buyer_name, v1.buyer_email, v1.buyer_tel].filter(Boolean).join(' · ') || '-'],
-      ['PG', html`<code>${v1.pg_provider}.${v1.pg_id}</code> ${v1.sandbox ? html`<span class="badge sandbox">${t('test_mode')}</span>` : ''}`],
+      ['PG', html`${deps.connectors.label(v1.pg_provider)} <code>${v1.pg_provider}.${v1.pg_id}</code> ${v1.sandbox ? html`<span class="badge sandbox">${t('test_mode')}</span>` : ''}`],
       ['pg_tid', html`<code>${v1.pg_tid ?? '-'}</code>`],
       [t('card'), v1.card_name ? `${v1.card_name} ${v1.card_number ?? ''}` : '-'],
       ...(v1.pay_method === 'vbank' ? ([[t('vbank'), `${v1.vbank_name ?? ''} ${v1.vbank_num ?? ''} (${v1.vbank_holder ?? ''}) ${t('due')} ${fmtTime(req, v1.vbank_date)}`]] as Array<[string, string]>) : []),

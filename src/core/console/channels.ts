@@ -1,7 +1,7 @@
 import { ApiError } from '../../api/errors.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PgChannelsTable } from '../../store/types.js';
-import { checkChannelSettings, listChannels, type ChannelKind } from '../merchants/channels.js';
+import { channelBaseUrl, checkChannelSettings, listChannels, type ChannelKind } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 /** What still depends on a channel: refunds and billing-key charges go through it. */
@@ -54,7 +54,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   const mid = input.mid ?? row.mid;
   const kind = input.kind ?? row.kind;
   const sandbox = input.sandbox ?? row.sandbox === 1;
-  const baseUrl = input.baseUrl === undefined ? row.base_url : input.baseUrl ? input.baseUrl.replace(/\/+$/, '') : null;
+  const baseUrl = input.baseUrl === undefined ? row.base_url : channelBaseUrl(input.baseUrl);
   checkChannelSettings(
     deps,
     row.provider,

@@ -42,6 +42,11 @@ export function channelRulesFor(deps: Deps, provider: string): ChannelRules {
   return rules;
 }
 
+/** A base URL as stored: without trailing slashes (the connector appends `/v1/…`); empty = none. */
+export function channelBaseUrl(value: string | null | undefined): string | null {
+  return value ? value.replace(/\/+$/, '') : null;
+}
+
 /** Refuses settings the PG's rules find wrong, naming every problem in one message. */
 export function checkChannelSettings(deps: Deps, provider: string, settings: ChannelSettings, o: { editing: boolean }): void {
   const problems = channelRulesFor(deps, provider).check(settings, o);
@@ -56,7 +61,7 @@ export class ChannelSettingsError extends ApiError {
 }
 
 export async function addChannel(deps: Deps, merchantId: string, input: ChannelInput): Promise<PgChannelsTable> {
-  const baseUrl = input.baseUrl ? input.baseUrl.replace(/\/+$/, '') : null;
+  const baseUrl = channelBaseUrl(input.baseUrl);
   checkChannelSettings(deps, input.provider, { mid: input.mid, merchantKey: input.merchantKey, cancelPassword: input.cancelPassword, sandbox: input.sandbox, baseUrl }, { editing: false });
   const { db } = deps.store;
   const existing = await db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
