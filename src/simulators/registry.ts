@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { createTpaySimulator } from './jtnet/index.js';
+import { createNicepaySimulator } from './nicepay/index.js';
 
 export interface EmbeddedSimulator {
   /** starts listening; resolves to its base URL */
@@ -32,6 +33,13 @@ export const SIMULATOR_MODULES: readonly SimulatorModule[] = [
     portOffset: 0,
     dbFileName: 'tpay-simulator.sqlite',
     create: (o) => createTpaySimulator({ dbFile: o.dbFile, clock: o.clock, logger: false, publicUrl: o.publicUrl }),
+  },
+  {
+    provider: 'nice_v2',
+    label: 'NICEPAY sim',
+    portOffset: 1,
+    dbFileName: 'nicepay-simulator.sqlite',
+    create: (o) => createNicepaySimulator({ dbFile: o.dbFile, clock: o.clock, logger: false, publicUrl: o.publicUrl, webhookSweepMs: 10_000 }),
   },
 ];
 

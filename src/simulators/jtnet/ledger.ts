@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import type { Clock } from '../../lib/clock.js';
 import { kstTimestamp14 } from '../../lib/clock.js';
-import type { Behaviour } from './test-cards.js';
+import type { Behaviour } from '../shared/test-cards.js';
 
 export interface SimMerchant {
   mid: string;

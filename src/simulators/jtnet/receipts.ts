@@ -12,8 +12,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { kstParts } from '../../lib/clock.js';
-import { bankByCode } from './banks.js';
-import { companyByTpayCode } from './card-companies.js';
+import { bankByCode } from '../shared/banks.js';
+import { companyByTpayCode } from '../shared/card-companies.js';
 import type { SimCancel, SimMerchant, SimTransaction, TpayLedger } from './ledger.js';
 import { esc } from './window-pages.js';
 

@@ -8,9 +8,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { maskCardNumber } from '../../lib/card.js';
 import type { Clock } from '../../lib/clock.js';
 import { kstDate8, kstParts, kstTimestamp14 } from '../../lib/clock.js';
-import { companyByKftc, companyByTpayCode, type TpayCardCompany } from './card-companies.js';
+import { companyByKftc, companyByTpayCode, type TpayCardCompany } from '../shared/card-companies.js';
 import { NO_WINDOW_FIELDS, type SimMerchant, type SimTransaction, type TpayLedger } from './ledger.js';
-import { isRefundBank } from './banks.js';
+import { isRefundBank } from '../shared/banks.js';
 import { publicBaseOf, receiptUrl } from './receipts.js';
 import {
   amountTrigger,
@@ -27,7 +27,7 @@ import {
   validateCard,
   type Behaviour,
   type TpayFailure,
-} from './test-cards.js';
+} from '../shared/test-cards.js';
 
 export interface TpayRoutesOptions {
   ledger: TpayLedger;

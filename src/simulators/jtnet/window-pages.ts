@@ -4,8 +4,9 @@
  * pages work with the keyboard alone and at 375px width. Field names and ids are part of the
  * simulator's contract with browser tests (docs/simulator.md, "Payment window").
  */
-import { SIM_BANKS, VBANK_BANKS, DEFAULT_VBANK_CODE } from './banks.js';
-import { TPAY_CARD_COMPANIES } from './card-companies.js';
+import { SIM_BANKS, VBANK_BANKS, DEFAULT_VBANK_CODE } from '../shared/banks.js';
+import { TPAY_CARD_COMPANIES } from '../shared/card-companies.js';
+import { esc } from '../shared/html.js';
 
 export type Lang = 'ko' | 'en';
 export type WindowMethod = 'CARD' | 'CDBILLRG' | 'BANK' | 'VBANK' | 'CELLPHONE';
@@ -80,9 +81,7 @@ const T = {
   },
 } as const;
 
-export function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { esc };
 
 function won(n: number, lang: Lang): string {
   return `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${T[lang].won}`;

@@ -9,8 +9,8 @@ import { request } from 'undici';
 import { maskCardNumber } from '../../lib/card.js';
 import type { Clock } from '../../lib/clock.js';
 import { kstDate8, kstTimestamp14 } from '../../lib/clock.js';
-import { bankByCode, DEFAULT_VBANK_CODE } from './banks.js';
-import { companyByTpayCode } from './card-companies.js';
+import { bankByCode, DEFAULT_VBANK_CODE } from '../shared/banks.js';
+import { companyByTpayCode } from '../shared/card-companies.js';
 import { NO_WINDOW_FIELDS, type SimMerchant, type SimTransaction, type TpayLedger } from './ledger.js';
 import { approvalNumber, company } from './routes.js';
 import {
@@ -27,7 +27,7 @@ import {
   validateCard,
   type Behaviour,
   type TpayFailure,
-} from './test-cards.js';
+} from '../shared/test-cards.js';
 import { depositNoticeSignature, tpayDecrypt, tpayEncrypt } from './window-crypto.js';
 import { autoPostPage, CARRIERS, errorPage, pendingPage, SANDBOX_OTP, windowPage, type Lang, type WindowMethod } from './window-pages.js';
 
