@@ -62,7 +62,7 @@ const jtnet: PgFacts = {
   pgSelector: () => `jtnet.${tpay1.mid}`,
   pgTid: () => new RegExp(`^${tpay1.mid}`),
   billingKeyCardType: 0,
-  laterDeclineReason: '[02] 1일 사용금액초과',
+  laterDeclineReason: '[02]1일 사용금액초과',
   slipUrl: (pier, tid) => `${pier.simulatorUrl}/receipt/${tid}?sig=${receiptSignature(tpay1.merchantKey, tid)}`,
   async ledger(pier, _m, impUid) {
     const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger?mid=${tpay1.mid}`)).json()) as {
