@@ -81,9 +81,10 @@ export interface TestPier {
   /**
    * a merchant with the JTNET test channels and a live access token; with `pg: 'nice_v2'` also a
    * NICE sandbox API channel of its own (fresh key pair, enrolled at the simulator on first use)
-   * that is its default, so V1 calls without `pg` go to NICE
+   * that is its default, so V1 calls without `pg` go to NICE; `{ pg: 'jtnet' }` gives one merchant only the
+   * JTNET channels on such a Pier (a merchant from before its move to NICE)
    */
-  newMerchant(): Promise<TestMerchant & { nice: { clientId: string; secretKey: string } | null }>;
+  newMerchant(opts?: { pg?: TestPg }): Promise<TestMerchant & { nice: { clientId: string; secretKey: string } | null }>;
   /** in-process request with the V1 envelope parsed */
   call(method: string, url: string, opts?: { token?: string | null; body?: unknown; form?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
@@ -203,12 +204,12 @@ export async function startTestPier(
     databaseUrl: db.url,
     vaultSpec,
     logs: () => logText,
-    async newMerchant() {
+    async newMerchant(o = {}) {
       const m = await createMerchant(deps, { name: `Test ${randomBytes(3).toString('hex')}` });
       for (const t of JTNET_TEST_MIDS) {
         await addChannel(deps, m.merchantId, { provider: 'jtnet', mid: t.mid, merchantKey: t.merchantKey, cancelPassword: t.cancelPassword, kind: t.kind, sandbox: true, name: t.name });
       }
-      const nice = pgUnderTest === 'nice_v2' ? { clientId: `S2_${randomBytes(16).toString('hex')}`, secretKey: randomBytes(16).toString('hex') } : null;
+      const nice = (o.pg ?? pgUnderTest) === 'nice_v2' ? { clientId: `S2_${randomBytes(16).toString('hex')}`, secretKey: randomBytes(16).toString('hex') } : null;
       if (nice) {
         await addChannel(deps, m.merchantId, { provider: 'nice_v2', mid: nice.clientId, merchantKey: nice.secretKey, cancelPassword: '', kind: 'api', sandbox: true, isDefault: true, name: 'NICE sandbox' });
       }

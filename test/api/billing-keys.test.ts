@@ -1,128 +1,134 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+import { startTestPier, testCardNumber, type TestPier } from '../harness.js';
+import { PGS } from '../pgs.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-let other: TestMerchant;
 const shinhan = testCardNumber({ kftcCode: '366', lastFour: '4321' });
 const card = (n = shinhan) => ({ card_number: `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8, 12)}-${n.slice(12)}`, expiry: '2030-12', birth: '820213', pwd_2digit: '00' });
 
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-  other = await pier.newMerchant();
-});
-afterAll(() => pier.close());
+describe.each(PGS)('on $pg', (facts) => {
+  let pier: TestPier;
+  let m: Awaited<ReturnType<TestPier['newMerchant']>>;
+  let other: Awaited<ReturnType<TestPier['newMerchant']>>;
 
-describe('POST /subscribe/customers/{customer_uid}', () => {
-  it('issues a billing key and answers the V1 Customer with a masked card', async () => {
-    const res = await pier.call('POST', '/subscribe/customers/cust_1', { token: m.token, body: { ...card(), customer_name: '홍길동', customer_email: 'a@b.c' } });
-    expect(res.status).toBe(200);
-    expect(res.body.code).toBe(0);
-    const c = res.body.response;
-    expect(c).toMatchObject({
-      customer_uid: 'cust_1',
-      pg_provider: 'jtnet',
-      pg_id: 'tpaytest1m',
-      sandbox: true,
-      card_code: '366',
-      card_name: '신한카드',
-      card_type: 0,
-      customer_name: '홍길동',
-      customer_email: 'a@b.c',
-      customer_tel: null,
+  beforeAll(async () => {
+    pier = await startTestPier({ pg: facts.pg });
+    m = await pier.newMerchant();
+    other = await pier.newMerchant();
+  });
+  afterAll(() => pier.close());
+
+  describe('POST /subscribe/customers/{customer_uid}', () => {
+    it('issues a billing key and answers the V1 Customer with a masked card', async () => {
+      const res = await pier.call('POST', '/subscribe/customers/cust_1', { token: m.token, body: { ...card(), customer_name: '홍길동', customer_email: 'a@b.c' } });
+      expect(res.status).toBe(200);
+      expect(res.body.code).toBe(0);
+      const c = res.body.response;
+      expect(c).toMatchObject({
+        customer_uid: 'cust_1',
+        pg_provider: facts.pg,
+        pg_id: facts.pgId(m),
+        sandbox: true,
+        card_code: '366',
+        card_name: '신한카드',
+        card_type: facts.billingKeyCardType,
+        customer_name: '홍길동',
+        customer_email: 'a@b.c',
+        customer_tel: null,
+      });
+      expect(c.card_number).toBe(`${shinhan.slice(0, 6)}******${shinhan.slice(12)}`);
+      expect(c.inserted).toBe(Math.floor(pier.clock.now() / 1000));
+      expect(Object.keys(c).sort()).toEqual(
+        ['customer_uid', 'pg_provider', 'pg_id', 'sandbox', 'customer_id', 'card_name', 'card_code', 'card_issuer_code', 'card_issuer_name', 'card_publisher_code', 'card_publisher_name', 'card_number', 'card_type', 'customer_name', 'customer_tel', 'customer_email', 'customer_addr', 'customer_postcode', 'inserted', 'updated'].sort(),
+      );
     });
-    expect(c.card_number).toBe(`${shinhan.slice(0, 6)}******${shinhan.slice(12)}`);
-    expect(c.inserted).toBe(Math.floor(pier.clock.now() / 1000));
-    expect(Object.keys(c).sort()).toEqual(
-      ['customer_uid', 'pg_provider', 'pg_id', 'sandbox', 'customer_id', 'card_name', 'card_code', 'card_issuer_code', 'card_issuer_name', 'card_publisher_code', 'card_publisher_name', 'card_number', 'card_type', 'customer_name', 'customer_tel', 'customer_email', 'customer_addr', 'customer_postcode', 'inserted', 'updated'].sort(),
-    );
+
+    it('accepts a form-encoded body and a {pg}.{MID} selector, which wins over the default channel', async () => {
+      const c = card();
+      const form = new URLSearchParams({ ...c, pg: 'jtnet.tpaytest2m' }).toString();
+      const res = await pier.call('POST', '/subscribe/customers/cust_form', { token: m.token, form });
+      expect(res.body.code).toBe(0);
+      expect(res.body.response).toMatchObject({ pg_provider: 'jtnet', pg_id: 'tpaytest2m' });
+      const named = await pier.call('POST', '/subscribe/customers/cust_named', { token: m.token, form: new URLSearchParams({ ...c, pg: facts.pgSelector(m) }).toString() });
+      expect(named.body.response).toMatchObject({ pg_provider: facts.pg, pg_id: facts.pgId(m) });
+    });
+
+    it('answers code -1 with the PG reason when the card is refused, and stores nothing', async () => {
+      const bad = testCardNumber({ kftcCode: '366', lastFour: '0014' });
+      const res = await pier.call('POST', '/subscribe/customers/cust_bad', { token: m.token, body: card(bad) });
+      expect(res.status).toBe(200);
+      expect(res.body.code).toBe(-1);
+      expect(res.body.response).toBeNull();
+      expect(res.body.message).toMatch(/^카드정보 인증 및 빌키 발급에 실패하였습니다\. \[.+\].+/);
+      expect((await pier.call('GET', '/subscribe/customers/cust_bad', { token: m.token })).body.code).toBe(1);
+    });
+
+    it('rejects an unknown pg with a message naming it', async () => {
+      const res = await pier.call('POST', '/subscribe/customers/cust_x', { token: m.token, body: { ...card(), pg: `${facts.pg}.nosuchmid` } });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toContain(`${facts.pg}.nosuchmid`);
+    });
+
+    it('rejects a missing card number and an over-long customer_uid, naming the field', async () => {
+      const missing = await pier.call('POST', '/subscribe/customers/cust_y', { token: m.token, body: { expiry: '2030-12' } });
+      expect(missing.status).toBe(400);
+      expect(missing.body.message).toContain('card_number');
+      const long = await pier.call('POST', `/subscribe/customers/${'x'.repeat(81)}`, { token: m.token, body: card() });
+      expect(long.status).toBe(400);
+      expect(long.body.message).toContain('customer_uid');
+    });
   });
 
-  it('accepts a form-encoded body and the jtnet.{MID} pg selector', async () => {
-    const c = card();
-    const form = new URLSearchParams({ ...c, pg: 'jtnet.tpaytest2m' }).toString();
-    const res = await pier.call('POST', '/subscribe/customers/cust_form', { token: m.token, form });
-    expect(res.body.code).toBe(0);
-    expect(res.body.response.pg_id).toBe('tpaytest2m');
-  });
+  describe('GET and DELETE /subscribe/customers', () => {
+    it('gets one, several (207 when some are missing) and 404 when none', async () => {
+      await pier.call('POST', '/subscribe/customers/cust_2', { token: m.token, body: card() });
+      const one = await pier.call('GET', '/subscribe/customers/cust_2', { token: m.token });
+      expect(one.body.response.customer_uid).toBe('cust_2');
+      const both = await pier.call('GET', '/subscribe/customers?customer_uid[]=cust_1&customer_uid[]=cust_2', { token: m.token });
+      expect(both.status).toBe(200);
+      expect(both.body.response.map((c: { customer_uid: string }) => c.customer_uid)).toEqual(['cust_1', 'cust_2']);
+      const some = await pier.call('GET', '/subscribe/customers?customer_uid[]=cust_1&customer_uid[]=nope', { token: m.token });
+      expect(some.status).toBe(207);
+      expect(some.body.response).toHaveLength(1);
+      const none = await pier.call('GET', '/subscribe/customers?customer_uid[]=nope', { token: m.token });
+      expect(none.status).toBe(404);
+    });
 
-  it('answers code -1 with the PG reason when the card is refused, and stores nothing', async () => {
-    const bad = testCardNumber({ kftcCode: '366', lastFour: '0014' });
-    const res = await pier.call('POST', '/subscribe/customers/cust_bad', { token: m.token, body: card(bad) });
-    expect(res.status).toBe(200);
-    expect(res.body.code).toBe(-1);
-    expect(res.body.response).toBeNull();
-    expect(res.body.message).toMatch(/^카드정보 인증 및 빌키 발급에 실패하였습니다\. \[.+\].+/);
-    expect((await pier.call('GET', '/subscribe/customers/cust_bad', { token: m.token })).body.code).toBe(1);
-  });
+    it('deletes the key at the PG and in Pier, answering the deleted Customer', async () => {
+      await pier.call('POST', '/subscribe/customers/cust_del', { token: m.token, body: card() });
+      const res = await pier.call('DELETE', '/subscribe/customers/cust_del?reason=bye', { token: m.token });
+      expect(res.body.code).toBe(0);
+      expect(res.body.response.customer_uid).toBe('cust_del');
+      const after = await pier.call('GET', '/subscribe/customers/cust_del', { token: m.token });
+      expect(after.status).toBe(200);
+      expect(after.body).toEqual({ code: 1, message: '요청하신 customer_uid(cust_del)로 등록된 정보를 찾을 수 없습니다.', response: null });
+      const again = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'cust_del', merchant_uid: 'after_delete', amount: 1000 } });
+      expect(again.body).toEqual({ code: -1, message: '등록되지 않은 구매자입니다.', response: null });
+    });
 
-  it('rejects an unknown pg with a message naming it', async () => {
-    const res = await pier.call('POST', '/subscribe/customers/cust_x', { token: m.token, body: { ...card(), pg: 'jtnet.nosuchmid' } });
-    expect(res.status).toBe(400);
-    expect(res.body.message).toContain('jtnet.nosuchmid');
-  });
+    it('never shows one merchant another merchant\'s billing key', async () => {
+      const unknown = { code: 1, message: '요청하신 customer_uid(cust_1)로 등록된 정보를 찾을 수 없습니다.', response: null };
+      expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
+      expect((await pier.call('DELETE', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
+      expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: m.token })).status).toBe(200);
+    });
 
-  it('rejects a missing card number and an over-long customer_uid, naming the field', async () => {
-    const missing = await pier.call('POST', '/subscribe/customers/cust_y', { token: m.token, body: { expiry: '2030-12' } });
-    expect(missing.status).toBe(400);
-    expect(missing.body.message).toContain('card_number');
-    const long = await pier.call('POST', `/subscribe/customers/${'x'.repeat(81)}`, { token: m.token, body: card() });
-    expect(long.status).toBe(400);
-    expect(long.body.message).toContain('customer_uid');
-  });
-});
+    it('requires a token', async () => {
+      expect((await pier.call('GET', '/subscribe/customers/cust_1')).status).toBe(401);
+      expect((await pier.call('POST', '/subscribe/customers/cust_1', { body: card() })).status).toBe(401);
+    });
 
-describe('GET and DELETE /subscribe/customers', () => {
-  it('gets one, several (207 when some are missing) and 404 when none', async () => {
-    await pier.call('POST', '/subscribe/customers/cust_2', { token: m.token, body: card() });
-    const one = await pier.call('GET', '/subscribe/customers/cust_2', { token: m.token });
-    expect(one.body.response.customer_uid).toBe('cust_2');
-    const both = await pier.call('GET', '/subscribe/customers?customer_uid[]=cust_1&customer_uid[]=cust_2', { token: m.token });
-    expect(both.status).toBe(200);
-    expect(both.body.response.map((c: { customer_uid: string }) => c.customer_uid)).toEqual(['cust_1', 'cust_2']);
-    const some = await pier.call('GET', '/subscribe/customers?customer_uid[]=cust_1&customer_uid[]=nope', { token: m.token });
-    expect(some.status).toBe(207);
-    expect(some.body.response).toHaveLength(1);
-    const none = await pier.call('GET', '/subscribe/customers?customer_uid[]=nope', { token: m.token });
-    expect(none.status).toBe(404);
-  });
-
-  it('deletes the key at the PG and in Pier, answering the deleted Customer', async () => {
-    await pier.call('POST', '/subscribe/customers/cust_del', { token: m.token, body: card() });
-    const res = await pier.call('DELETE', '/subscribe/customers/cust_del?reason=bye', { token: m.token });
-    expect(res.body.code).toBe(0);
-    expect(res.body.response.customer_uid).toBe('cust_del');
-    const after = await pier.call('GET', '/subscribe/customers/cust_del', { token: m.token });
-    expect(after.status).toBe(200);
-    expect(after.body).toEqual({ code: 1, message: '요청하신 customer_uid(cust_del)로 등록된 정보를 찾을 수 없습니다.', response: null });
-    const again = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'cust_del', merchant_uid: 'after_delete', amount: 1000 } });
-    expect(again.body).toEqual({ code: -1, message: '등록되지 않은 구매자입니다.', response: null });
-  });
-
-  it('never shows one merchant another merchant\'s billing key', async () => {
-    const unknown = { code: 1, message: '요청하신 customer_uid(cust_1)로 등록된 정보를 찾을 수 없습니다.', response: null };
-    expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
-    expect((await pier.call('DELETE', '/subscribe/customers/cust_1', { token: other.token })).body).toEqual(unknown);
-    expect((await pier.call('GET', '/subscribe/customers/cust_1', { token: m.token })).status).toBe(200);
-  });
-
-  it('requires a token', async () => {
-    expect((await pier.call('GET', '/subscribe/customers/cust_1')).status).toBe(401);
-    expect((await pier.call('POST', '/subscribe/customers/cust_1', { body: card() })).status).toBe(401);
-  });
-
-  it('lists the payments made with a key, newest first', async () => {
-    await pier.call('POST', '/subscribe/customers/cust_pay', { token: m.token, body: card() });
-    for (const uid of ['p_a', 'p_b']) {
-      const r = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'cust_pay', merchant_uid: uid, amount: 1000, name: 'x' } });
-      expect(r.body.response.status).toBe('paid');
-      pier.clock.advance(1000);
-    }
-    const res = await pier.call('GET', '/subscribe/customers/cust_pay/payments', { token: m.token });
-    expect(res.body.code).toBe(0);
-    expect(res.body.response.total).toBe(2);
-    expect(res.body.response.list.map((p: { merchant_uid: string }) => p.merchant_uid)).toEqual(['p_b', 'p_a']);
-    expect(res.body.response).toMatchObject({ previous: 0, next: 0 });
+    it('lists the payments made with a key, newest first', async () => {
+      await pier.call('POST', '/subscribe/customers/cust_pay', { token: m.token, body: card() });
+      for (const uid of ['p_a', 'p_b']) {
+        const r = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'cust_pay', merchant_uid: uid, amount: 1000, name: 'x' } });
+        expect(r.body.response.status).toBe('paid');
+        pier.clock.advance(1000);
+      }
+      const res = await pier.call('GET', '/subscribe/customers/cust_pay/payments', { token: m.token });
+      expect(res.body.code).toBe(0);
+      expect(res.body.response.total).toBe(2);
+      expect(res.body.response.list.map((p: { merchant_uid: string }) => p.merchant_uid)).toEqual(['p_b', 'p_a']);
+      expect(res.body.response).toMatchObject({ previous: 0, next: 0 });
+    });
   });
 });
