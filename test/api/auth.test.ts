@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_CACHE_MS } from '../../src/core/merchants/auth.js';
 import { rotateApiKey } from '../../src/core/merchants/merchants.js';
+import { openStore } from '../../src/store/db.js';
 import { startTestPier, type TestPier, type TestMerchant } from '../harness.js';
 
 let pier: TestPier;
@@ -65,6 +67,53 @@ describe('POST /users/getToken', () => {
     expect((await pier.call('POST', '/users/getToken', { body: { imp_key: fresh.impKey, imp_secret: fresh.impSecret } })).status).toBe(401);
     const res = await pier.call('POST', '/users/getToken', { body: { imp_key: rotated.impKey, imp_secret: rotated.impSecret } });
     expect(res.body.code).toBe(0);
+  });
+});
+
+describe('tokens remembered by this process (docs/decisions/0017-payment-round-trips.md)', () => {
+  it('stops accepting a key revoked by another process within TOKEN_CACHE_MS, and at once when revoked here', async () => {
+    const fresh = await pier.newMerchant();
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(200);
+    // another process on the same database (the CLI, the console of another Pier) rotates the key
+    const elsewhere = openStore(pier.databaseUrl, { poolSize: 1 });
+    try {
+      await rotateApiKey({ ...pier.deps, store: elsewhere }, fresh.merchantId);
+    } finally {
+      await elsewhere.close();
+    }
+    // within the bound this process may still answer from memory; never once it has passed
+    pier.clock.advance(TOKEN_CACHE_MS - 1);
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(200);
+    pier.clock.advance(1);
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(401);
+
+    const other = await pier.newMerchant();
+    expect((await pier.call('GET', '/cards', { token: other.token })).status).toBe(200);
+    await rotateApiKey(pier.deps, other.merchantId);
+    expect((await pier.call('GET', '/cards', { token: other.token })).status).toBe(401);
+  });
+
+  it('never answers from memory for a token past its expiry, nor after the clock was moved back', async () => {
+    const fresh = await pier.newMerchant();
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(200);
+    const { expired_at } = (await pier.call('POST', '/users/getToken', { body: { imp_key: fresh.impKey, imp_secret: fresh.impSecret } })).body.response;
+    pier.clock.set(expired_at * 1000 - 1000);
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(200);
+    pier.clock.advance(1000);
+    expect((await pier.call('GET', '/cards', { token: fresh.token })).status).toBe(401);
+
+    // a clock moved back makes the entry stale: the database is asked (and still knows the token)
+    const back = await pier.newMerchant();
+    expect((await pier.call('GET', '/cards', { token: back.token })).status).toBe(200);
+    const elsewhere = openStore(pier.databaseUrl, { poolSize: 1 });
+    try {
+      await rotateApiKey({ ...pier.deps, store: elsewhere }, back.merchantId);
+    } finally {
+      await elsewhere.close();
+    }
+    pier.clock.advance(-1);
+    expect((await pier.call('GET', '/cards', { token: back.token })).status).toBe(401);
+    m = await pier.newMerchant(); // the shared merchant's token expired with the clock
   });
 });
 

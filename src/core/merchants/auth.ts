@@ -88,17 +88,63 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
   return { access_token: token, now, expired_at: expiresAt };
 }
 
-/** Resolves a bearer token to its merchant; 401 when unknown or expired. */
+/**
+ * How long this process may answer for a token without asking the database again: a key revoked
+ * or rotated by another process (CLI, console, another Pier on the same PostgreSQL) stops working
+ * here within this time. Rotations made through this process take effect at once.
+ * See docs/decisions/0017-payment-round-trips.md.
+ */
+export const TOKEN_CACHE_MS = 5_000;
+const TOKEN_CACHE_MAX = 10_000;
+
+interface CachedToken {
+  merchant: AuthenticatedMerchant;
+  expiresAt: number;
+  /** deps.clock ms when read from the database */
+  readAt: number;
+}
+
+/** one cache per database handle, so Piers on different databases in one process never share entries */
+const tokenCaches = new WeakMap<object, Map<string, CachedToken>>();
+const tokenCacheOf = (deps: Deps) => {
+  let cache = tokenCaches.get(deps.store);
+  if (!cache) tokenCaches.set(deps.store, (cache = new Map()));
+  return cache;
+};
+
+/** Drops this process's cached tokens of a merchant (its REST key was just revoked or rotated here). */
+export function forgetTokensOf(deps: Deps, merchantId: string): void {
+  const cache = tokenCacheOf(deps);
+  for (const [hash, entry] of cache) if (entry.merchant.merchantId === merchantId) cache.delete(hash);
+}
+
+/**
+ * Resolves a bearer token to its merchant; 401 when unknown or expired. A token found valid is
+ * remembered for TOKEN_CACHE_MS of deps.clock (never past its own expiry; a clock moved back makes
+ * every entry stale), which saves a database round trip on most requests.
+ */
 export async function authenticateToken(deps: Deps, token: string): Promise<AuthenticatedMerchant> {
-  const now = unixSeconds(deps.clock);
+  const nowMs = deps.clock.now();
+  const now = Math.floor(nowMs / 1000);
+  const hash = sha256Hex(token);
+  const cache = tokenCacheOf(deps);
+  const cached = cache.get(hash);
+  if (cached && cached.expiresAt > now && nowMs >= cached.readAt && nowMs - cached.readAt < TOKEN_CACHE_MS) return cached.merchant;
   const row = await deps.store.db
     .selectFrom('access_tokens')
     .innerJoin('merchants', 'merchants.id', 'access_tokens.merchant_id')
     .innerJoin('api_keys', 'api_keys.id', 'access_tokens.api_key_id')
     .select(['access_tokens.merchant_id', 'access_tokens.expires_at', 'merchants.merchant_code', 'api_keys.revoked_at'])
-    .where('access_tokens.token_hash', '=', sha256Hex(token))
+    .where('access_tokens.token_hash', '=', hash)
     .executeTakeFirst();
-  if (!row || row.revoked_at !== null) throw new ApiError('unauthorized', 'Unauthorized', 'unknown access token');
+  if (!row || row.revoked_at !== null) {
+    cache.delete(hash);
+    throw new ApiError('unauthorized', 'Unauthorized', 'unknown access token');
+  }
   if (row.expires_at <= now) throw new ApiError('unauthorized', 'Unauthorized', 'expired access token: get a new one from POST /users/getToken');
-  return { merchantId: row.merchant_id, merchantCode: row.merchant_code };
+  const merchant = { merchantId: row.merchant_id, merchantCode: row.merchant_code };
+  cache.delete(hash);
+  if (cache.size >= TOKEN_CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(hash, { merchant, expiresAt: row.expires_at, readAt: nowMs });
+  return merchant;
 }

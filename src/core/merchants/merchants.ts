@@ -4,6 +4,7 @@ import { newApiKey, newApiSecret, newId, newMerchantCode } from '../../lib/ids.j
 import { hashSecret } from '../../lib/password.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { Deps } from '../deps.js';
+import { forgetTokensOf } from './auth.js';
 
 /**
  * i'mport's published demo REST credentials (spec/api-v1.md §2). The sandbox demo merchant uses
@@ -79,6 +80,7 @@ export async function rotateApiKey(deps: Deps, merchantId: string): Promise<{ im
       .values({ id: newId('key'), merchant_id: merchantId, imp_key: impKey, secret_hash: secretHash, created_at: now, revoked_at: null })
       .execute();
   });
+  forgetTokensOf(deps, merchantId);
   return { impKey, impSecret };
 }
 
