@@ -195,4 +195,19 @@ describe('PIER_WORKERS=2', () => {
     expect(atPg.map((a) => a.merchant_uid).sort()).toEqual([...uids].sort());
     for (const p of payments) expect(atPg.find((a) => a.moid === p.imp_uid)?.tid).toBe(p.pg_tid);
   }, 300_000);
+
+  it('drains every worker on SIGTERM and exits 0, leaving no worker behind', async () => {
+    const workers = await pier.workerPids();
+    expect(workers).toHaveLength(2);
+    expect(await pier.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(workers.filter(alive)).toEqual([]);
+  }, 120_000);
 });
