@@ -96,13 +96,13 @@ export function childPier(settings: () => ChildPierSettings) {
         execFile('pgrep', ['-P', String(pid)], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
       });
     },
-    /** Ends the running Pier (if any) with `signal` and waits for it to exit. */
-    kill(signal: NodeJS.Signals): Promise<void> {
+    /** Ends the running Pier (if any) with `signal` and waits for it to exit; resolves to how it exited (null: it was not running). */
+    kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> {
       const c = child;
       child = null;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+      if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve(null);
       return new Promise((done) => {
-        c.once('exit', () => done());
+        c.once('exit', (code, sig) => done({ code, signal: sig }));
         c.kill(signal);
       });
     },

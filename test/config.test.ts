@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/load.js';
@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
+      workers: 1,
       simulator: { enabled: true, host: '127.0.0.1', port: 8091, publicUrl: '' },
       connectors: {
         jtnet: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 },
@@ -94,6 +95,7 @@ describe('loadConfig', () => {
       PIER_NICE_SDK_URL: 'https://pay.nicepay.co.kr/v1/js/',
       PIER_NICE_CONNECT_TIMEOUT_MS: '4000',
       PIER_NICE_READ_TIMEOUT_MS: '25000',
+      PIER_WORKERS: '4',
     });
     expect(c).toEqual({
       mode: 'production',
@@ -111,6 +113,7 @@ describe('loadConfig', () => {
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
+      workers: 4,
       simulator: { enabled: true, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
       connectors: {
         jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 },
@@ -154,6 +157,9 @@ describe('loadConfig', () => {
       [{ PIER_SIMULATOR_PUBLIC_URL: 'tpay-sim:8091' }, /"simulator\.publicUrl"/, /tpay-sim/],
       [{ PIER_JTNET_READ_TIMEOUT_MS: '0' }, /"connectors\.jtnet\.readTimeoutMs"/, /0/],
       [{ PIER_JTNET_CONNECT_TIMEOUT_MS: '1.5' }, /PIER_JTNET_CONNECT_TIMEOUT_MS/, /connectors\.jtnet\.connectTimeoutMs/],
+      [{ PIER_WORKERS: '0' }, /"workers"/, /0/],
+      [{ PIER_WORKERS: 'all' }, /PIER_WORKERS/, /workers.*all/],
+      [{ PIER_WORKERS: '2', DATABASE_URL: 'sqlite::memory:' }, /"workers"/, /in-memory SQLite/],
     ] as Array<[NodeJS.ProcessEnv, RegExp, RegExp]>)('%o', (env, key, detail) => {
       const err = configError(env);
       expect(err.name).toBe('ConfigError');
@@ -176,6 +182,13 @@ describe('loadConfig', () => {
       expect(configError({ PIER_CONFIG: join(dir, 'nope.json') }).message).toMatch(/PIER_CONFIG.*nope\.json/);
       expect(configError({ PIER_CONFIG: configFile('{ "port": ') }).message).toMatch(/PIER_CONFIG/);
       expect(configError({ PIER_CONFIG: configFile('[1, 2]') }).message).toMatch(/PIER_CONFIG.*JSON object/);
+    });
+
+    it('workers: one in sandbox, one per core in production, as many as asked for', () => {
+      expect(loadConfig({}).workers).toBe(1);
+      expect(loadConfig({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS }).workers).toBe(availableParallelism());
+      expect(loadConfig({ PIER_WORKERS: '3' }).workers).toBe(3);
+      expect(loadConfig({ PIER_CONFIG: configFile({ workers: 2 }) }).workers).toBe(2);
     });
 
     it('production without vault keys', () => {

@@ -33,16 +33,19 @@ export function backoffSeconds(failures: number, policy: RetryPolicy = DEFAULT_R
  * a worker whose lease ran out (it died mid-send: at-least-once, so they go again). PostgreSQL
  * skips rows another worker is claiming (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers.
  * `listenerId` null takes URL deliveries (the webhook worker); a listener id takes that
- * `pier listen` session's.
+ * `pier listen` session's. `skipUrls` leaves the deliveries to those URLs for later.
  */
 export async function claimDeliveries(
   store: Store,
-  opts: { now: number; owner: string; leaseSeconds: number; limit: number; listenerId: string | null },
+  opts: { now: number; owner: string; leaseSeconds: number; limit: number; listenerId: string | null; skipUrls?: string[] },
 ): Promise<DeliveryRow[]> {
   const { now, owner, leaseSeconds, limit, listenerId } = opts;
+  const skipUrls = opts.skipUrls ?? [];
   const due = (eb: any) =>
     eb.and([
       listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', listenerId),
+      // receivers that already have as many attempts in flight as they may (webhookQueue)
+      ...(skipUrls.length > 0 ? [eb('url', 'not in', skipUrls)] : []),
       // retries fall due on the worker's clock (the sandbox clock in sandbox mode); a lease runs out on
       // the database's, so moving the sandbox clock never makes a delivery being sent look abandoned
       eb.or([eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]), eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))])]),

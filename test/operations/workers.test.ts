@@ -11,6 +11,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../../src/core/payments/charge.js';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
@@ -28,13 +29,23 @@ let port: number;
 const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl, workers: 2 }));
 const card = testCardNumber({ kftcCode: '366', lastFour: '1234' });
 
+/**
+ * A V1 call, each on a connection of its own: the primary deals connections to the workers in
+ * turn, so concurrent calls are spread over both (kept-alive connections would stay with one).
+ */
 async function api(method: string, path: string, token: string | null, body?: unknown) {
-  const res = await fetch(`${pier.url()}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: token } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any };
+  const dispatcher = new Agent({ pipelining: 0 });
+  try {
+    const res = await fetch(`${pier.url()}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: token } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      dispatcher,
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  } finally {
+    await dispatcher.destroy();
+  }
 }
 
 async function sim(path: string, body?: unknown) {
@@ -184,4 +195,19 @@ describe('PIER_WORKERS=2', () => {
     expect(atPg.map((a) => a.merchant_uid).sort()).toEqual([...uids].sort());
     for (const p of payments) expect(atPg.find((a) => a.moid === p.imp_uid)?.tid).toBe(p.pg_tid);
   }, 300_000);
+
+  it('drains every worker on SIGTERM and exits 0, leaving no worker behind', async () => {
+    const workers = await pier.workerPids();
+    expect(workers).toHaveLength(2);
+    expect(await pier.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(workers.filter(alive)).toEqual([]);
+  }, 120_000);
 });
