@@ -117,7 +117,7 @@ async function runPhase(spec: OpenLoopSpec, pool: Pool, seconds: number, prefix:
           if (why) fail(why);
           else latencies.push(latency);
         })
-        .catch((err: Error) => fail(`${(err as { code?: string }).code ?? err.name}: ${err.message.slice(0, 160)}`)),
+        .catch((err: Error & { code?: unknown }) => fail(`${typeof err.code === 'string' ? err.code : err.name}: ${err.message.slice(0, 160)}`)),
     );
   };
 

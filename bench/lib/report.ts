@@ -108,7 +108,10 @@ export function renderMarkdown(r: Results): string {
       `Load average ${m.loadavgAtStart.join(' ')} at start, ${(m.loadavgAtEnd ?? []).join(' ')} at the end.`,
   );
   out.push('');
-  const others = [...r.paths.map((p) => p.cpu), r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].map((c) => c?.otherCores ?? 0);
+  const others = [...r.paths, ...r.yardstick, ...r.openLoop, ...(r.workers.available ? r.workers.runs : [])]
+    .map((x) => x.cpu)
+    .concat([r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].filter((c): c is CpuUse => !!c))
+    .map((c) => c.otherCores ?? 0);
   out.push(
     `Other work on the machine during the measurements: up to ${Math.max(0, ...others).toFixed(1)} of ${m.nproc} cores (last column of the table). ` +
       'The `server CPU ms/req` column is the number least disturbed by it.',
