@@ -6,8 +6,8 @@
  *
  *   node --import ./bench/lib/count-queries.mjs --import tsx src/main.ts
  *
- * A commit is an explicit COMMIT, a write issued outside a transaction (autocommit), or one
- * better-sqlite3 `db.transaction()` call. GET http://127.0.0.1:$COUNT_PORT/ answers the totals so far
+ * A commit is an explicit COMMIT (better-sqlite3's `db.transaction()` issues its own, seen here),
+ * or a write issued outside a transaction (autocommit). GET http://127.0.0.1:$COUNT_PORT/ answers the totals so far
  * and the statements since the last GET, so the bench can take the difference around one request.
  *
  * Env: COUNT_PORT (required), COUNT_SQLITE_FILE (Pier's database file, on SQLite).
@@ -30,13 +30,13 @@ function note(text, tx) {
     tx.open = false;
     totals.commits++;
   } else if (/^rollback\b/i.test(sql) && !/^rollback to/i.test(sql)) tx.open = false;
-  else if (!tx.open && tx.depth === 0 && WRITE.test(sql)) totals.commits++;
+  else if (!tx.open && WRITE.test(sql)) totals.commits++;
 }
 
 const pg = require('pg');
 const pgQuery = pg.Client.prototype.query;
 pg.Client.prototype.query = function (q, ...rest) {
-  this.__countTx ??= { open: false, depth: 0 };
+  this.__countTx ??= { open: false };
   note(typeof q === 'string' ? q : q?.text, this.__countTx);
   return pgQuery.call(this, q, ...rest);
 };
@@ -47,7 +47,7 @@ if (sqliteFile) {
   const probe = new Database(':memory:');
   const Statement = probe.prepare('select 1').constructor.prototype;
   probe.close();
-  const sqliteTx = { open: false, depth: 0 };
+  const sqliteTx = { open: false };
   const ours = (db) => db?.name === sqliteFile;
   for (const method of ['run', 'all', 'get', 'iterate']) {
     const orig = Statement[method];
@@ -61,31 +61,8 @@ if (sqliteFile) {
     if (ours(this)) note(sql, sqliteTx);
     return exec.call(this, sql);
   };
-  // db.transaction(fn) begins and commits inside the addon (no Statement): count BEGIN and COMMIT
-  // as two statements and one commit per outermost call, whichever variant is called
-  const transaction = Database.prototype.transaction;
-  Database.prototype.transaction = function (fn) {
-    const txFn = transaction.call(this, fn);
-    if (!ours(this)) return txFn;
-    const counting = (variant) =>
-      function (...args) {
-        const outer = sqliteTx.depth === 0;
-        sqliteTx.depth++;
-        try {
-          const out = variant.apply(this, args);
-          if (outer) {
-            totals.statements += 2;
-            totals.commits++;
-          }
-          return out;
-        } finally {
-          sqliteTx.depth--;
-        }
-      };
-    const counted = counting(txFn);
-    for (const k of ['deferred', 'immediate', 'exclusive']) counted[k] = counting(txFn[k]);
-    return counted;
-  };
+  // db.transaction(fn) needs nothing of its own: better-sqlite3 runs its BEGIN / COMMIT as
+  // prepared statements of the same database (lib/methods/transaction.js), counted above
 }
 
 const port = Number(process.env.COUNT_PORT);
