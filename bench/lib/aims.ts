@@ -67,7 +67,7 @@ export function computeAims(x: AimInputs): Aim[] {
   aims.push(ratioAim('PostgreSQL CPU per `again`, Pier ÷ yardstick', '≤', 1.5, x.pier.PostgreSQL?.postgresCpuMsPerReq, x.yardstick.PostgreSQL?.postgresCpuMsPerReq, '×', 'postgres CPU ms per payment'));
   for (const s of STORES) {
     const rt = x.roundTrips[s];
-    aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'statements at the driver, fewest over the counted payments'));
+    aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'counted at the driver as test/api/round-trips.test.ts does; fewest over the counted payments'));
     aims.push(atMost(`commits per \`again\` (${s})`, 2, rt?.commits, 'commits', 'record, call, record: the webhook event in the second commit'));
   }
   // 3. throughput at the same concurrency

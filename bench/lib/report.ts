@@ -240,9 +240,9 @@ function renderOpenLoop(runs: OpenLoopRun[]): string[] {
 function renderRoundTrips(counts: RoundTripCount[]): string[] {
   if (counts.length === 0) return [];
   const out = ['Database round trips and commits per `again`, counted at the driver (bench/lib/count-queries.mjs; the method of test/api/round-trips.test.ts), one payment at a time:', ''];
-  out.push('| store | payments counted | round trips (fewest / median) | commits (fewest / median) | statements of one payment |', '| --- | ---: | ---: | ---: | --- |');
+  out.push('| store | payments counted | round trips (fewest / median) | commits (fewest / median) | round trips of one payment |', '| --- | ---: | ---: | ---: | --- |');
   for (const c of counts) {
-    out.push(`| ${c.store} | ${c.payments} | ${c.roundTrips.min} / ${c.roundTrips.median} | ${c.commits.min} / ${c.commits.median} | ${c.sample.map((q) => `\`${q.slice(0, 70).replace(/\|/g, '\\|')}\``).join('<br>')} |`);
+    out.push(`| ${c.store} | ${c.payments} | ${c.roundTrips.min} / ${c.roundTrips.median} | ${c.commits.min} / ${c.commits.median} | ${c.sample.map((q) => `\`${q.slice(0, 90).replace(/\|/g, '\\|')}\``).join('<br>')} |`);
   }
   out.push('');
   return out;
