@@ -5,6 +5,7 @@
  * (status `paid`, the merchant_uid that was sent). Anything else counts as an error.
  */
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
+import { againBody, simulatorChargeForm } from './lib/requests.js';
 
 export type LoadKind = 'again' | 'onetime' | 'get' | 'bare' | 'sim' | 'webhook';
 
@@ -90,7 +91,7 @@ function requestsFor(spec: LoadSpec, prefix: string, tally: Tally): AutocannonRe
           setupRequest: (req, context) => {
             const uid = nextUid();
             context.uid = uid;
-            req.body = JSON.stringify({ customer_uid: customers[n % customers.length], merchant_uid: uid, amount: 1000, name: 'bench again' });
+            req.body = againBody(customers[n % customers.length], uid);
             return req;
           },
           onResponse: v1Check,
@@ -138,7 +139,7 @@ function requestsFor(spec: LoadSpec, prefix: string, tally: Tally): AutocannonRe
           setupRequest: (req, context) => {
             const uid = nextUid();
             context.uid = uid;
-            req.body = JSON.stringify({ customer_uid: 'bench_customer_0', merchant_uid: uid, amount: 1000, name: 'bench again' });
+            req.body = againBody('bench_customer_0', uid);
             return req;
           },
           onResponse: v1Check,
@@ -171,7 +172,7 @@ function requestsFor(spec: LoadSpec, prefix: string, tally: Tally): AutocannonRe
           setupRequest: (req, context) => {
             const uid = nextUid();
             context.uid = uid;
-            req.body = new URLSearchParams({ mid: s.mid, api_key: s.apiKey, card_token: s.cardToken, goods_nm: 'bench', amt: '1000', moid: uid }).toString();
+            req.body = simulatorChargeForm(s, uid);
             return req;
           },
           onResponse: (status, body, context) => {

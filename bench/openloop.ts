@@ -12,6 +12,7 @@
  */
 import { Pool } from 'undici';
 import { dueCount, scheduledAt, summarize, type LatencySummary } from './lib/arrivals.js';
+import { againBody, simulatorChargeForm } from './lib/requests.js';
 
 export interface OpenLoopSpec {
   label: string;
@@ -57,7 +58,7 @@ function requestFor(spec: OpenLoopSpec, i: number, prefix: string): Built {
     return {
       path: '/api/v1/payments_token',
       headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      body: new URLSearchParams({ mid: s.mid, api_key: s.apiKey, card_token: s.cardToken, goods_nm: 'bench', amt: '1000', moid: uid }).toString(),
+      body: simulatorChargeForm(s, uid),
       check(status, body) {
         if (status !== 200) return `HTTP ${status}: ${body.slice(0, 200)}`;
         const r = JSON.parse(body) as { result_cd?: string; moid?: string };
@@ -70,7 +71,7 @@ function requestFor(spec: OpenLoopSpec, i: number, prefix: string): Built {
   return {
     path: '/subscribe/payments/again',
     headers: { 'content-type': 'application/json', ...(spec.token ? { authorization: `Bearer ${spec.token}` } : {}) },
-    body: JSON.stringify({ customer_uid: customers[i % customers.length], merchant_uid: uid, amount: 1000, name: 'bench again' }),
+    body: againBody(customers[i % customers.length], uid),
     check(status, body) {
       if (status < 200 || status > 299) return `HTTP ${status}: ${body.slice(0, 200)}`;
       const r = JSON.parse(body) as { code?: number; response?: { status?: string; merchant_uid?: string } };
@@ -117,7 +118,7 @@ async function runPhase(spec: OpenLoopSpec, pool: Pool, seconds: number, prefix:
           if (why) fail(why);
           else latencies.push(latency);
         })
-        .catch((err: Error) => fail(`${(err as { code?: string }).code ?? err.name}: ${err.message.slice(0, 160)}`)),
+        .catch((err: Error & { code?: unknown }) => fail(`${typeof err.code === 'string' ? err.code : err.name}: ${err.message.slice(0, 160)}`)),
     );
   };
 

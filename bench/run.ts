@@ -1,14 +1,20 @@
 /**
- * `npm run bench`: throughput, latency and memory of Pier's payment paths against this machine's
- * own ceilings, in one run. See docs/performance.md.
+ * `npm run bench`: Pier's payment paths against this machine's yardstick (a minimal
+ * record-call-record server, bench/yardstick-server.ts) and ceilings, in one run; Pier's added
+ * latency open loop; round trips and commits per payment; PIER_WORKERS 1 vs 2; schedules and
+ * webhooks; and issue #14's aims judged from all of it. See docs/performance.md.
  *
- *   npm run bench                 # full run, 4-6 minutes -> bench/results/<time>.json, latest.md
- *   npm run bench -- --quick      # 3 s per measurement, 1,000 schedules -> latest-quick.md
+ *   npm run bench                 # full run, 10-15 minutes -> bench/results/latest.json (with `aims`) and latest.md
+ *   npm run bench -- --quick      # 3 s per measurement, 1,000 schedules -> latest-quick.json / .md
  *   npm run bench -- --smoke      # 1 s per measurement: checks that the bench itself works (exit 1 if not)
  *   npm run bench -- --profile    # also CPU-profile Pier during the `again` load (SQLite and PostgreSQL)
  *   npm run bench -- --no-postgres
  *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite yardstick openloop roundtrips workers sdk postgres commit slow schedules
  *   npm run bench -- --skip schedules
+ *   npm run bench -- --rates 200,1000      # open-loop arrival rates per second
+ *
+ * A section that fails is reported (errors[] in the JSON, the Markdown, exit status 1) and the run
+ * goes on.
  *
  * Env: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default TEST_DATABASE_URL or
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_NO_PGBENCH=1 (use the script instead).

@@ -67,7 +67,7 @@ export function computeAims(x: AimInputs): Aim[] {
   aims.push(ratioAim('PostgreSQL CPU per `again`, Pier ÷ yardstick', '≤', 1.5, x.pier.PostgreSQL?.postgresCpuMsPerReq, x.yardstick.PostgreSQL?.postgresCpuMsPerReq, '×', 'postgres CPU ms per payment'));
   for (const s of STORES) {
     const rt = x.roundTrips[s];
-    aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'statements at the driver, fewest over the counted payments'));
+    aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'counted at the driver as test/api/round-trips.test.ts does; fewest over the counted payments'));
     aims.push(atMost(`commits per \`again\` (${s})`, 2, rt?.commits, 'commits', 'record, call, record: the webhook event in the second commit'));
   }
   // 3. throughput at the same concurrency
@@ -100,8 +100,14 @@ export function computeAims(x: AimInputs): Aim[] {
         aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: null, unit: 'ms', met: null, detail: 'not measured' });
         continue;
       }
+      const errors = `${pier.errors ? `; Pier ${pier.errors} errors` : ''}${sim.errors ? `; simulator alone ${sim.errors} errors (baseline not clean)` : ''}`;
+      if (!Number.isFinite(pier.p99) || !Number.isFinite(sim.p99)) {
+        // nothing answered: no latency to subtract, and a judged aim with failed requests is missed
+        aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: null, unit: 'ms', met: judged && pier.errors > 0 ? false : null, detail: `no answers to time${errors}` });
+        continue;
+      }
       const added = r2(pier.p99 - sim.p99);
-      const detail = `Pier p50 ${pier.p50} / p99 ${pier.p99} ms − simulator alone p50 ${sim.p50} / p99 ${sim.p99} ms; p50 added ${r2(pier.p50 - sim.p50)} ms${pier.errors ? `; ${pier.errors} errors` : ''}`;
+      const detail = `Pier p50 ${pier.p50} / p99 ${pier.p99} ms − simulator alone p50 ${sim.p50} / p99 ${sim.p99} ms; p50 added ${r2(pier.p50 - sim.p50)} ms${errors}`;
       aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: added, unit: 'ms', met: judged ? added <= 5 && pier.errors === 0 : null, detail });
     }
   }
@@ -112,7 +118,7 @@ export function computeAims(x: AimInputs): Aim[] {
   // correctness is not traded
   aims.push({
     name: 'every request of every measurement answered correctly',
-    target: '0 errors',
+    target: '= 0',
     measured: x.failedRequests.length,
     unit: 'measurements with errors',
     met: x.failedRequests.length === 0,

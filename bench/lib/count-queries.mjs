@@ -1,14 +1,19 @@
 /**
  * Preload for a Pier process started by the bench to count database round trips and commits per
- * payment (issue #14, aim 2), the way test/api/round-trips.test.ts counts them: at the driver, every
- * pg `Client.query` on PostgreSQL, every better-sqlite3 statement run on Pier's own SQLite file
- * (begin and commit included). Nothing in src/ changes:
+ * payment (issue #14, aim 2), by the method of test/api/round-trips.test.ts. Nothing in src/ changes:
  *
  *   node --import ./bench/lib/count-queries.mjs --import tsx src/main.ts
  *
- * A commit is an explicit COMMIT, a write issued outside a transaction (autocommit), or one
- * better-sqlite3 `db.transaction()` call. GET http://127.0.0.1:$COUNT_PORT/ answers the totals so far
- * and the statements since the last GET, so the bench can take the difference around one request.
+ * What counts as a round trip:
+ *  - PostgreSQL: every pg `Client.query` (a network round trip; BEGIN and COMMIT included).
+ *  - SQLite: no network; the cost of a trip is one hand-off through Kysely's asynchronous driver. So
+ *    statements on Pier's own file that run one after another without yielding (a synchronous
+ *    better-sqlite3 transaction, whose BEGIN and COMMIT are statements too) are one trip, and every
+ *    statement issued on its own is one trip each.
+ * A commit is a COMMIT, or a write outside an explicit transaction (autocommit).
+ *
+ * GET http://127.0.0.1:$COUNT_PORT/ answers the totals so far and the trips since the last GET, so
+ * the bench can take the difference around one request.
  *
  * Env: COUNT_PORT (required), COUNT_SQLITE_FILE (Pier's database file, on SQLite).
  */
@@ -16,28 +21,27 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 
 const require = createRequire(`${process.cwd()}/package.json`);
-const totals = { statements: 0, commits: 0 };
+const totals = { roundTrips: 0, commits: 0 };
+/** the statements of each trip since the last GET, joined with ' + ' */
 let recent = [];
-const WRITE = /^\s*(insert|update|delete|with\b[\s\S]*\b(insert|update|delete)\b)/i;
+const oneLine = (q) => String(q).replace(/\s+/g, ' ').trim();
+const isWrite = (q) => /^(insert|update|delete)\b/i.test(q) || (/^with\b/i.test(q) && /\b(insert into|update \S+ set|delete from)\b/i.test(q));
 
-/** Counts one statement; `tx` is the connection's transaction state, updated here. */
-function note(text, tx) {
-  const sql = String(text).replace(/\s+/g, ' ').trim();
-  totals.statements++;
+function newTrip(sql) {
+  totals.roundTrips++;
   if (recent.length < 200) recent.push(sql.slice(0, 160));
-  if (/^(begin|start transaction)/i.test(sql)) tx.open = true;
-  else if (/^(commit|end)\b/i.test(sql)) {
-    tx.open = false;
-    totals.commits++;
-  } else if (/^rollback\b/i.test(sql) && !/^rollback to/i.test(sql)) tx.open = false;
-  else if (!tx.open && tx.depth === 0 && WRITE.test(sql)) totals.commits++;
 }
 
 const pg = require('pg');
 const pgQuery = pg.Client.prototype.query;
 pg.Client.prototype.query = function (q, ...rest) {
-  this.__countTx ??= { open: false, depth: 0 };
-  note(typeof q === 'string' ? q : q?.text, this.__countTx);
+  const sql = oneLine(typeof q === 'string' ? q : q?.text);
+  newTrip(sql);
+  if (/^begin\b/i.test(sql)) this.__countInTx = true;
+  else if (/^(commit|rollback)\b/i.test(sql) && !/^rollback to/i.test(sql)) {
+    this.__countInTx = false;
+    if (/^commit/i.test(sql)) totals.commits++;
+  } else if (isWrite(sql) && !this.__countInTx) totals.commits++;
   return pgQuery.call(this, q, ...rest);
 };
 
@@ -47,45 +51,23 @@ if (sqliteFile) {
   const probe = new Database(':memory:');
   const Statement = probe.prepare('select 1').constructor.prototype;
   probe.close();
-  const sqliteTx = { open: false, depth: 0 };
-  const ours = (db) => db?.name === sqliteFile;
+  let yielded = true;
   for (const method of ['run', 'all', 'get', 'iterate']) {
     const orig = Statement[method];
     Statement[method] = function (...args) {
-      if (ours(this.database)) note(this.source, sqliteTx);
+      if (this.database?.name === sqliteFile) {
+        const sql = oneLine(this.source);
+        if (yielded) {
+          newTrip(sql);
+          yielded = false;
+          queueMicrotask(() => (yielded = true));
+        } else if (recent.length > 0) recent[recent.length - 1] += ` + ${sql.slice(0, 80)}`;
+        // BEGIN IMMEDIATE is not `readonly` (it takes the write lock), and it commits nothing
+        if (/^commit\b/i.test(sql) || (!this.readonly && !this.database.inTransaction && !/^begin\b/i.test(sql))) totals.commits++;
+      }
       return orig.apply(this, args);
     };
   }
-  const exec = Database.prototype.exec;
-  Database.prototype.exec = function (sql) {
-    if (ours(this)) note(sql, sqliteTx);
-    return exec.call(this, sql);
-  };
-  // db.transaction(fn) begins and commits inside the addon (no Statement): count BEGIN and COMMIT
-  // as two statements and one commit per outermost call, whichever variant is called
-  const transaction = Database.prototype.transaction;
-  Database.prototype.transaction = function (fn) {
-    const txFn = transaction.call(this, fn);
-    if (!ours(this)) return txFn;
-    const counting = (variant) =>
-      function (...args) {
-        const outer = sqliteTx.depth === 0;
-        sqliteTx.depth++;
-        try {
-          const out = variant.apply(this, args);
-          if (outer) {
-            totals.statements += 2;
-            totals.commits++;
-          }
-          return out;
-        } finally {
-          sqliteTx.depth--;
-        }
-      };
-    const counted = counting(txFn);
-    for (const k of ['deferred', 'immediate', 'exclusive']) counted[k] = counting(txFn[k]);
-    return counted;
-  };
 }
 
 const port = Number(process.env.COUNT_PORT);

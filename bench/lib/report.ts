@@ -108,7 +108,10 @@ export function renderMarkdown(r: Results): string {
       `Load average ${m.loadavgAtStart.join(' ')} at start, ${(m.loadavgAtEnd ?? []).join(' ')} at the end.`,
   );
   out.push('');
-  const others = [...r.paths.map((p) => p.cpu), r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].map((c) => c?.otherCores ?? 0);
+  const others = [...r.paths, ...r.yardstick, ...r.openLoop, ...(r.workers.available ? r.workers.runs : [])]
+    .map((x) => x.cpu)
+    .concat([r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].filter((c): c is CpuUse => !!c))
+    .map((c) => c.otherCores ?? 0);
   out.push(
     `Other work on the machine during the measurements: up to ${Math.max(0, ...others).toFixed(1)} of ${m.nproc} cores (last column of the table). ` +
       'The `server CPU ms/req` column is the number least disturbed by it.',
@@ -237,9 +240,9 @@ function renderOpenLoop(runs: OpenLoopRun[]): string[] {
 function renderRoundTrips(counts: RoundTripCount[]): string[] {
   if (counts.length === 0) return [];
   const out = ['Database round trips and commits per `again`, counted at the driver (bench/lib/count-queries.mjs; the method of test/api/round-trips.test.ts), one payment at a time:', ''];
-  out.push('| store | payments counted | round trips (fewest / median) | commits (fewest / median) | statements of one payment |', '| --- | ---: | ---: | ---: | --- |');
+  out.push('| store | payments counted | round trips (fewest / median) | commits (fewest / median) | round trips of one payment |', '| --- | ---: | ---: | ---: | --- |');
   for (const c of counts) {
-    out.push(`| ${c.store} | ${c.payments} | ${c.roundTrips.min} / ${c.roundTrips.median} | ${c.commits.min} / ${c.commits.median} | ${c.sample.map((q) => `\`${q.slice(0, 70).replace(/\|/g, '\\|')}\``).join('<br>')} |`);
+    out.push(`| ${c.store} | ${c.payments} | ${c.roundTrips.min} / ${c.roundTrips.median} | ${c.commits.min} / ${c.commits.median} | ${c.sample.map((q) => `\`${q.slice(0, 90).replace(/\|/g, '\\|')}\``).join('<br>')} |`);
   }
   out.push('');
   return out;

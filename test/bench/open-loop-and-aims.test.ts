@@ -122,3 +122,19 @@ describe('issue #14 aims', () => {
     expect(byName(bad, 'every request')).toMatchObject({ met: false, measured: 1, detail: 'SQLite again: 3' });
   });
 });
+
+describe('open-loop aims when nothing was answered', () => {
+  it('reports no added latency, and a judged rate with failed requests is missed, never negative', () => {
+    const aims = computeAims({
+      ...base,
+      openLoop: [
+        { who: 'simulator', ratePerSec: 200, p50: 1, p99: 3, errors: 0 },
+        { who: 'PostgreSQL', ratePerSec: 200, p50: NaN, p99: NaN, errors: 600 },
+        { who: 'simulator', ratePerSec: 1000, p50: 4000, p99: 9000, errors: 10 },
+        { who: 'PostgreSQL', ratePerSec: 1000, p50: NaN, p99: NaN, errors: 3000 },
+      ],
+    });
+    expect(byName(aims, 'at 200/s, open loop (PostgreSQL)')).toMatchObject({ measured: null, met: false, detail: expect.stringContaining('600 errors') });
+    expect(byName(aims, 'at 1000/s, open loop (PostgreSQL)')).toMatchObject({ measured: null, met: null, detail: expect.stringContaining('baseline not clean') });
+  });
+});
