@@ -15,6 +15,7 @@ import {
   toBillingPayCall,
   toCancelCall,
   toFindByOrderIdCall,
+  toApproveCall,
   toRegistCall,
   type NicePayment,
 } from '../../src/connectors/nicepay/transformers.js';
@@ -94,6 +95,13 @@ describe('requests', () => {
     expect(full.body).toEqual({ reason: '취소요청', orderId: 'imp_000000000001-cA', ediDate: EDI, signData: tidSignData(TID, EDI, SECRET) });
     const partial = toCancelCall({ pgTid: TID, moid: req.moid, amount: 500, partial: true, reason: '부분', refundBank: '088', refundAccount: '1234', refundHolder: '홍길동' }, 'o', SECRET, EDI);
     expect(partial.body).toMatchObject({ cancelAmt: 500, refundBankCode: '088', refundAccount: '1234', refundHolder: '홍길동' });
+  });
+  it('approve: the registered amount, signData over tid + amount + ediDate (spec §1.6; vector 2)', () => {
+    expect(toApproveCall(TID, 1004, SECRET, EDI)).toEqual({
+      method: 'POST',
+      path: `/v1/payments/${TID}`,
+      body: { amount: 1004, ediDate: EDI, signData: '63b251b31c909eebef1a9f4fcc19e77bdcb8f64fc1066a29670f8627186865cd' },
+    });
   });
   it('find by orderId: no orderDate, signData over the orderId', () => {
     expect(toFindByOrderIdCall('imp_1', SECRET, EDI)).toEqual({ method: 'GET', path: '/v1/payments/find/imp_1', query: { ediDate: EDI, signData: orderSignData('imp_1', EDI, SECRET) } });

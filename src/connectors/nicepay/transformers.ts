@@ -170,6 +170,11 @@ export function toEncData(card: CardInput, secretKey: string): string {
   );
 }
 
+/** `POST /v1/payments/{tid}` (spec §1.6): server approval of a window authentication, for the amount Pier registered. */
+export function toApproveCall(tid: string, amount: number, secretKey: string, ediDate: string): NiceCall {
+  return { method: 'POST', path: `/v1/payments/${enc(tid)}`, body: { amount, ediDate, signData: paymentSignature({ tid, amount, ediDate }, secretKey) } };
+}
+
 /** `POST /v1/subscribe/regist` */
 export function toRegistCall(card: CardInput, holder: Buyer, orderId: string, secretKey: string, ediDate: string): NiceCall {
   return {

@@ -163,10 +163,11 @@ function approve(ctx: NiceSimContext, req: FastifyRequest<{ Params: { tid: strin
   if (ctx.ledger.orderIdTaken(caller.clientId, auth.orderId)) return answerFailure(ORDER_ID_USED, ids);
   const outcome =
     auth.details.payMethod === 'card' ? chargeOutcome(amount, auth.details.card?.cardQuota ?? 0, auth.rule, ctx.minimumAmount) : otherOutcome(amount);
+  // a system error records nothing and leaves the tid approvable; any other outcome spends it
+  const spent = isFailure(outcome) || outcome.kind !== 'system_error';
   return ctx.ledger.transaction(() => {
-    const answer = settleCharge(ctx, newPayment(auth, 'window', now), outcome, caller, base);
-    if (answer.body.tid === tid && answer.body.status !== undefined) ctx.ledger.putAuth({ ...auth, state: 'approved' });
-    return answer;
+    if (spent) ctx.ledger.putAuth({ ...auth, state: 'approved' });
+    return settleCharge(ctx, newPayment(auth, 'window', now), outcome, caller, base);
   });
 }
 
