@@ -22,8 +22,8 @@ import {
   type WindowResult,
 } from '../types.js';
 import type { NiceAnswer } from './client.js';
-import { paymentSignature, returnUrlSignature, signaturesEqual } from './crypto.js';
-import { fromLookupAnswer, NICE_OK, niceEdiDate, niceResult, niceVbankExpDate, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
+import { returnUrlSignature, signaturesEqual } from './crypto.js';
+import { fromLookupAnswer, NICE_OK, niceEdiDate, niceResult, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
 
 /** NICE's `method` for each V1 pay method (spec §1.3). */
 const NICE_METHOD: Record<WindowPayMethod, string> = { card: 'card', trans: 'bank', vbank: 'vbank', phone: 'cellphone' };
@@ -106,15 +106,6 @@ export function fromReturnPost(channel: ChannelCredentials, posted: Record<strin
   const expectedSignature = returnUrlSignature({ authToken, clientId: channel.mid, amount: expected.amount }, channel.merchantKey.reveal());
   if (!signaturesEqual(expectedSignature, p('signature'))) throw tampered('signature does not verify');
   return { outcome: 'authenticated', pgTid: tid };
-}
-
-/** `POST /v1/payments/{tid}` (spec §1.6) with Pier's amount and its `signData`. */
-export function toApproveCall(req: { pgTid: string; amount: number }, secretKey: string, ediDate: string): NiceCall {
-  return {
-    method: 'POST',
-    path: `/v1/payments/${encodeURIComponent(req.pgTid)}`,
-    body: { amount: req.amount, ediDate, signData: paymentSignature({ tid: req.pgTid, amount: req.amount, ediDate }, secretKey) },
-  };
 }
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -201,7 +192,7 @@ export function createNicepayWindow(opts: {
     readWindowResult: fromReturnPost,
     async approveWindowResult(channel, req) {
       const secretKey = channel.merchantKey.reveal();
-      const answer = await opts.send(channel, 'approve', toApproveCall(req, secretKey, niceEdiDate(clock.now())));
+      const answer = await opts.send(channel, 'approve', toApproveCall(req.pgTid, req.amount, secretKey, niceEdiDate(clock.now())));
       return fromApproveAnswer(niceResult<NicePayment>(answer, 'approve'), req, secretKey);
     },
     // Server 승인 has no acknowledgement step: the approve is the merchant's confirmation
