@@ -308,7 +308,7 @@ export function buildProgram(): Command {
           );
           const notify = notifyUrlLines(deps, config.publicUrl, [row]);
           if (notify.length > 0) {
-            out(`Register this webhook URL in ${deps.connectors.label(row.provider)}'s admin (NICE: 개발정보 → 웹훅) for virtual-account deposits and cancels:`);
+            out(`Register this webhook URL in ${deps.connectors.label(row.provider)} admin (개발정보 → 웹훅): it receives virtual-account deposits and cancels:`);
             for (const l of notify) out(l);
           }
         });
