@@ -36,6 +36,16 @@ export interface PgFacts {
   billingKeyCardType: 0 | null;
   /** `fail_reason` of a charge declined by the 10NN rule with NN = 02 (a key that issued fine) */
   laterDeclineReason: string;
+  /**
+   * the `[code]reason` of card data the PG refuses at authentication (onetime answers code -1
+   * `카드정보 인증에 실패하였습니다. {reason}`): a Luhn-bad number, an expired card, a wrong birth date, a wrong password
+   */
+  cardAuthReasons: { number: string; expired: string; birth: string; password: string };
+  /**
+   * a key-in with a card whose issuer answers "wrong password" (last four 0019): tPay reports it as an
+   * authentication failure (code -1); NICE's regist refuses it like any issuer refusal (F118), a failed payment
+   */
+  issuerPasswordRefusal: { code: -1; message: string } | { code: 0; fail_reason: string };
   /** the sales slip the PG serves for a tid */
   slipUrl(pier: TestPier, tid: string): string;
   /** the PG's record of the approval Pier made for this imp_uid (order id = imp_uid on both PGs) */
@@ -63,6 +73,8 @@ const jtnet: PgFacts = {
   pgTid: () => new RegExp(`^${tpay1.mid}`),
   billingKeyCardType: 0,
   laterDeclineReason: '[02]1일 사용금액초과',
+  cardAuthReasons: { number: '[14]유효하지않은 카드번호를 입력하셨습니다.', expired: '[04]유효기간 만료(기간오류)', birth: '[51]주민(사업자)번호/생년월일 상이', password: '[19]비밀번호 상이' },
+  issuerPasswordRefusal: { code: -1, message: '카드정보 인증에 실패하였습니다. [19]비밀번호 상이' },
   slipUrl: (pier, tid) => `${pier.simulatorUrl}/receipt/${tid}?sig=${receiptSignature(tpay1.merchantKey, tid)}`,
   async ledger(pier, _m, impUid) {
     const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger?mid=${tpay1.mid}`)).json()) as {
@@ -104,6 +116,9 @@ const nice: PgFacts = {
   pgTid: () => /^UT[0-9a-f]{7}m0101\d{16}$/,
   billingKeyCardType: null,
   laterDeclineReason: '[3095]카드사 거절(1일 사용금액초과)',
+  // NICE's regist codes (spec §8): one code for any failed identity check
+  cardAuthReasons: { number: '[F112]유효하지않은 카드번호를 입력하셨습니다.', expired: '[3021]유효기간 오류', birth: '[F113]본인인증에 실패하였습니다.', password: '[F113]본인인증에 실패하였습니다.' },
+  issuerPasswordRefusal: { code: 0, fail_reason: '[F118]사용할 수 없는 카드입니다(비밀번호 상이)' },
   slipUrl: (pier, tid) => `${niceSimUrl(pier)}/issue/IssueLoader.do?type=0&innerWin=Y&TID=${tid}`,
   async ledger(pier, m, impUid) {
     const url = `${niceSimUrl(pier)}/__ledger?clientId=${encodeURIComponent(niceOf(m).clientId)}&orderId=${encodeURIComponent(impUid)}`;
