@@ -93,7 +93,8 @@ export function childPier(settings: () => ChildPierSettings) {
       const pid = child?.pid;
       if (!pid) return Promise.resolve([]);
       return new Promise((done) => {
-        execFile('pgrep', ['-P', String(pid)], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
+        // only Pier's workers: the primary may have other children (tsx's esbuild service on a cold cache)
+        execFile('pgrep', ['-P', String(pid), '-f', 'src/main\\.ts'], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
       });
     },
     /** Ends the running Pier (if any) with `signal` and waits for it to exit; resolves to how it exited (null: it was not running). */
