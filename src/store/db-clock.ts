@@ -21,6 +21,11 @@ export function dbNow(store: Store): RawBuilder<number> {
   return shift === 0 ? native : sql<number>`(${native} + ${shift})`;
 }
 
+/** What dbNow's SQL text depends on besides the dialect: part of the key of a statement template that uses it. */
+export function dbNowShape(): number {
+  return testShiftMs;
+}
+
 /** The database's current time in UNIX seconds. */
 export async function readDbNow(store: Store): Promise<number> {
   const row = await sql<{ now: number | string }>`SELECT ${dbNow(store)} AS now`.execute(store.db);

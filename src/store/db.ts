@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Compilable } from 'kysely';
 import pg from 'pg';
 import { PierMigrations, type Dialect } from './migrations/index.js';
+import { withPreparedStatements } from './pg-prepared.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
@@ -68,7 +69,7 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdle
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
   pool.on('error', (err) => opts.onIdleError?.(err));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   const u = new URL(databaseUrl);
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
 }

@@ -6,7 +6,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Vault } from '../../vault/vault.js';
 import type { BillingKeysTable } from '../../store/types.js';
-import { channelById, channelColumns, channelRowOf, resolveChannel, type ChannelColumns, type ResolvedChannel } from '../merchants/channels.js';
+import { channelById, channelColumns, channelRowOf, resolveChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 export interface CustomerFields {
@@ -136,16 +136,27 @@ export async function findBillingKeyWithChannel(deps: Deps, merchantId: string, 
  * channel (channelColumns), when that channel still exists and its PG is in this Pier. No row: ask
  * findBillingKeyWithChannel why.
  */
-export function billingKeyChoice(deps: Deps, merchantId: string, customerUid: string) {
-  return deps.store.db
-    .selectFrom('billing_keys')
-    .innerJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
-    .select(['billing_keys.billing_key_sealed', ...channelColumns])
-    .where('billing_keys.merchant_id', '=', merchantId)
-    .where('billing_keys.customer_uid', '=', customerUid)
-    .where('pg_channels.provider', 'in', deps.connectors.providers())
-    .limit(1);
+export function billingKeyChoice(deps: Deps, merchantId: string, customerUid: string): ChannelSource<BillingKeyChoice> {
+  const { db } = deps.store;
+  const providers = deps.connectors.providers();
+  return {
+    // the providers are this process's registry: fixed for its life
+    key: 'billing-key',
+    values: { srcMerchantId: merchantId, srcCustomerUid: customerUid },
+    build: (p) =>
+      db
+        .selectFrom('billing_keys')
+        .innerJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
+        .select(['billing_keys.billing_key_sealed', ...channelColumns])
+        .where('billing_keys.merchant_id', '=', p.srcMerchantId)
+        .where('billing_keys.customer_uid', '=', p.srcCustomerUid)
+        .where('pg_channels.provider', 'in', providers)
+        .limit(1),
+  };
 }
+
+/** What billingKeyChoice finds: the sealed key and its channel. */
+export type BillingKeyChoice = ChannelColumns & { billing_key_sealed: string };
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);

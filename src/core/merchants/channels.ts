@@ -4,7 +4,9 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Secret } from '../../lib/secret.js';
 import { isUniqueViolation } from '../../store/db.js';
-import type { PgChannelsTable } from '../../store/types.js';
+import type { SelectQueryBuilder } from 'kysely';
+import type { TemplateValue } from '../../store/statement-template.js';
+import type { Database, PgChannelsTable } from '../../store/types.js';
 import type { Deps } from '../deps.js';
 
 export type ChannelKind = 'window' | 'api';
@@ -169,19 +171,38 @@ export function channelRowOf(r: ChannelColumns): PgChannelsTable {
  * channel resolveChannel picks, if its connector is in this Pier and `usable` by it. No row: ask
  * resolveChannel why (no channel, an unknown `pg`, or a PG this Pier cannot use that way).
  */
-export function channelChoice(deps: Deps, merchantId: string, pg: string | undefined | null, kind: ChannelKind, usable: (c: Connector) => boolean) {
+export function channelChoice(deps: Deps, merchantId: string, pg: string | undefined | null, kind: ChannelKind, usable: (c: Connector) => boolean): ChannelSource<ChannelColumns> {
   const { db } = deps.store;
   const dot = pg ? pg.indexOf('.') : -1;
   const provider = !pg ? undefined : dot < 0 ? pg : pg.slice(0, dot);
   const mid = pg && dot >= 0 ? pg.slice(dot + 1) : undefined;
-  let picked = db.selectFrom('pg_channels').select(channelColumns).where('merchant_id', '=', merchantId).where('kind', '=', kind);
-  if (provider !== undefined) picked = picked.where('provider', '=', provider);
-  if (mid !== undefined) picked = picked.where('mid', '=', mid);
   const usableProviders = deps.connectors.providers().filter((p) => usable(deps.connectors.get(p)!));
-  return db
-    .selectFrom(picked.orderBy('is_default', 'desc').orderBy('created_at').orderBy('kind').orderBy('mid').limit(1).as('picked'))
-    .selectAll()
-    .where('ch_provider', 'in', usableProviders.length > 0 ? usableProviders : ['']);
+  return {
+    key: `channel:${kind}:${provider !== undefined}:${mid !== undefined}:${usableProviders.join(',')}`,
+    values: { srcMerchantId: merchantId, srcProvider: provider ?? null, srcMid: mid ?? null },
+    build: (p) => {
+      let picked = db.selectFrom('pg_channels').select(channelColumns).where('merchant_id', '=', p.srcMerchantId).where('kind', '=', kind);
+      if (provider !== undefined) picked = picked.where('provider', '=', p.srcProvider);
+      if (mid !== undefined) picked = picked.where('mid', '=', p.srcMid);
+      return db
+        .selectFrom(picked.orderBy('is_default', 'desc').orderBy('created_at').orderBy('kind').orderBy('mid').limit(1).as('picked'))
+        .selectAll()
+        .where('ch_provider', 'in', usableProviders.length > 0 ? usableProviders : ['']);
+    },
+  };
+}
+
+/**
+ * A select of at most one row that finds a charge's channel (channelColumns and whatever else the
+ * charge needs), given as a statement template (store/statement-template.ts) so the attempt insert
+ * it runs with is built once: `key` names its shape, `values` its values. The values are named
+ * `src…`, apart from the attempt row's columns they are compiled with.
+ */
+export interface ChannelSource<S extends ChannelColumns> {
+  key: string;
+  values: Record<string, TemplateValue>;
+  // placeholders stand for `values` (statement-template.ts); typed loosely, as Kysely sees them
+  build: (p: Record<string, any>) => SelectQueryBuilder<Database, any, S>;
 }
 
 export async function channelById(deps: Deps, channelId: string): Promise<ResolvedChannel | undefined> {

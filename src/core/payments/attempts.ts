@@ -7,12 +7,13 @@
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
-import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
-import { dbNow } from '../../store/db-clock.js';
+import { dbNow, dbNowShape } from '../../store/db-clock.js';
+import { fromTemplate, type TemplateValue } from '../../store/statement-template.js';
 import type { Database, PaymentsTable } from '../../store/types.js';
-import type { ChannelColumns, ResolvedChannel } from '../merchants/channels.js';
+import type { ChannelColumns, ChannelSource, ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 export interface NewAttempt {
@@ -185,38 +186,45 @@ export function throughChannel(row: PaymentsTable, found: ChannelColumns): Payme
  * The first record of an API charge in one round trip and one commit: `source` (a select of at
  * most one row, channelColumns and whatever else the charge needs) finds the channel, and the
  * attempt `row` is inserted through it (throughChannel) unless its merchant_uid lock is taken.
- * On PostgreSQL one statement (a data-modifying CTE); on SQLite one synchronous transaction.
+ * On PostgreSQL one statement (a data-modifying CTE); on SQLite one synchronous transaction. Both
+ * are statement templates, built and compiled once per source shape (store/statement-template.ts).
  * `found` undefined: the source found nothing, and nothing was inserted. `inserted` false: the lock
  * is taken (insertAttempt then says by whom, releasing an overdue virtual account's).
  */
 export async function insertAttemptFrom<S extends ChannelColumns>(
   deps: Deps,
-  source: SelectQueryBuilder<Database, any, S>,
+  source: ChannelSource<S>,
   row: PaymentsTable,
 ): Promise<{ found: S | undefined; inserted: boolean }> {
   const { db, syncTransaction } = deps.store;
-  const stampedAt = dbNow(deps.store);
+  const columns = Object.keys(row) as Array<keyof PaymentsTable>;
+  const shape = `${columns.join(',')}:${dbNowShape()}`;
   if (syncTransaction) {
     return syncTransaction((run) => {
-      const [found] = run(source);
+      const [found] = run(fromTemplate(db, `source:${source.key}`, source.values, source.build));
       if (!found) return { found: undefined, inserted: false };
       const inserted = run(
-        db
-          .insertInto('payments')
-          .values({ ...throughChannel(row, found), next_check_at: stampedAt })
-          .onConflict((oc) => oc.doNothing())
-          .returning('imp_uid'),
+        fromTemplate(db, `attempt:${shape}`, throughChannel(row, found) as unknown as Record<string, TemplateValue>, (p) =>
+          db
+            .insertInto('payments')
+            .values({ ...(Object.fromEntries(columns.map((c) => [c, p[c]])) as unknown as PaymentsTable), next_check_at: dbNow(deps.store) })
+            .onConflict((oc) => oc.doNothing())
+            .returning('imp_uid'),
+        ),
       );
       return { found, inserted: inserted.length > 0 };
     });
   }
-  const columns = Object.keys(row) as Array<keyof PaymentsTable>;
-  const values = columns.map((c) => (c in CHANNEL_FIELDS ? sql.ref(`src.${CHANNEL_FIELDS[c as keyof typeof CHANNEL_FIELDS]}`) : sql.val(row[c])));
-  const { rows } = await sql<S & { inserted: boolean }>`WITH src AS (${source}), ins AS (
+  const values = { ...source.values, ...(row as unknown as Record<string, TemplateValue>) };
+  const statement = fromTemplate(db, `attempt-from:${source.key}:${shape}`, values, (p) => {
+    const inserted = columns.map((c) => (c in CHANNEL_FIELDS ? sql.ref(`src.${CHANNEL_FIELDS[c as keyof typeof CHANNEL_FIELDS]}`) : sql.val(p[c])));
+    return sql<S & { inserted: boolean }>`WITH src AS (${source.build(p)}), ins AS (
       INSERT INTO payments (${sql.join(columns.map((c) => sql.ref(c)))}, next_check_at)
-      SELECT ${sql.join(values)}, ${stampedAt} FROM src
+      SELECT ${sql.join(inserted)}, ${dbNow(deps.store)} FROM src
       ON CONFLICT DO NOTHING RETURNING imp_uid
-    ) SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`.execute(db);
+    ) SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`;
+  });
+  const { rows } = await db.executeQuery(statement);
   const [first] = rows;
   if (!first) return { found: undefined, inserted: false };
   const { inserted, ...found } = first;

@@ -2,10 +2,8 @@ import { ApiError } from '../../api/errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
-import type { SelectQueryBuilder } from 'kysely';
 import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel } from './attempts.js';
-import { channelRowOf, openChannel, type ChannelColumns, type ResolvedChannel } from '../merchants/channels.js';
-import type { Database } from '../../store/types.js';
+import { channelRowOf, openChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
 import { PaymentOutcomeUnknownError } from './errors.js';
@@ -45,7 +43,7 @@ export const IN_PROGRESS_MESSAGE = '동일한 merchant_uid로 진행 중인 결�
  */
 export interface ChargeSource<S extends ChannelColumns> {
   /** a select of at most one row: the channel (channelColumns) and what `charge` needs; it runs with the attempt insert */
-  query: SelectQueryBuilder<Database, any, S>;
+  query: ChannelSource<S>;
   /** the query found nothing: throws the V1 error that says why */
   explainMissing(): Promise<never>;
   /** the PG call for what the query found (opening its secrets) */

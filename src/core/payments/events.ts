@@ -3,6 +3,7 @@ import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { currentRequestId } from '../../lib/request-context.js';
 import type { RunSync } from '../../store/db.js';
+import { fromTemplate } from '../../store/statement-template.js';
 import type { Database } from '../../store/types.js';
 import { newMessageId } from '../../webhooks/payload.js';
 
@@ -79,36 +80,53 @@ export function recordPaymentEventNow(run: RunSync, db: Kysely<Database>, clock:
 /** recordPaymentEvent's statements in order: each step yields a query and is given back its rows. */
 function* paymentEventSteps(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Generator<Compilable<unknown>, void, unknown[]> {
   if (!v1SendsWebhook(event)) return;
-  const now = unixSeconds(clock);
-  const id = newMessageId();
-  const requestId = currentRequestId() ?? null;
-  yield db.insertInto('webhook_events').values({
-    id,
-    merchant_id: event.merchantId,
-    imp_uid: event.impUid,
-    merchant_uid: event.merchantUid,
-    status: event.status,
-    cancellation_id: event.cancellationId ?? null,
-    cause: event.cause,
-    created_at: now,
-    request_id: requestId,
-  });
+  const { eventId: id, now, requestId, liveSince } = newEventValues(clock);
+  // statement templates (store/statement-template.ts): every payment writes an event
+  yield fromTemplate(
+    db,
+    'event',
+    {
+      id,
+      merchant_id: event.merchantId,
+      imp_uid: event.impUid,
+      merchant_uid: event.merchantUid,
+      status: event.status,
+      cancellation_id: event.cancellationId ?? null,
+      cause: event.cause,
+      created_at: now,
+      request_id: requestId,
+    },
+    (p) =>
+      db.insertInto('webhook_events').values({
+        id: p.id,
+        merchant_id: p.merchant_id,
+        imp_uid: p.imp_uid,
+        merchant_uid: p.merchant_uid,
+        status: p.status,
+        cancellation_id: p.cancellation_id,
+        cause: p.cause,
+        created_at: p.created_at,
+        request_id: p.request_id,
+      }),
+  );
 
   // the merchant's webhook settings and its live `pier listen` sessions, in one round trip
-  const targets = (yield db
-    .selectFrom('webhook_settings')
-    .select([sql<string | null>`null`.as('listener_id'), 'url', 'content_type'])
-    .where('merchant_id', '=', event.merchantId)
-    .$castTo<WebhookTarget>()
-    .unionAll(
-      db
-        .selectFrom('webhook_listeners')
-        .select(['id as listener_id', 'forward_to as url', sql<string | null>`null`.as('content_type')])
-        .where('merchant_id', '=', event.merchantId)
-        .where('closed_at', '=', 0)
-        .where('last_seen_at', '>=', liveListenerSince())
-        .$castTo<WebhookTarget>(),
-    )) as WebhookTarget[];
+  const targets = (yield fromTemplate(db, 'event-targets', { merchantId: event.merchantId, liveSince }, (p) =>
+    db
+      .selectFrom('webhook_settings')
+      .select([sql<string | null>`null`.as('listener_id'), 'url', 'content_type'])
+      .where('merchant_id', '=', p.merchantId)
+      .$castTo<WebhookTarget>()
+      .unionAll(
+        db
+          .selectFrom('webhook_listeners')
+          .select(['id as listener_id', 'forward_to as url', sql<string | null>`null`.as('content_type')])
+          .where('merchant_id', '=', p.merchantId)
+          .where('closed_at', '=', 0)
+          .where('last_seen_at', '>=', p.liveSince)
+          .$castTo<WebhookTarget>(),
+      ),
+  )) as WebhookTarget[];
   const settings = targets.find((t) => t.listener_id === null);
   const listeners = targets.filter((t) => t.listener_id !== null).map((t) => ({ id: t.listener_id!, forward_to: t.url! }));
   const given = noticeUrls(event.noticeUrl as string | string[] | null);
@@ -120,6 +138,11 @@ function* paymentEventSteps(db: Kysely<Database>, clock: Clock, event: PaymentEv
     ...listeners.map((l) => ({ url: l.forward_to, listener_id: l.id as string | null })),
   ].map((t) => ({ id: newId('whd'), event_id: id, merchant_id: event.merchantId, url: t.url, listener_id: t.listener_id, content_type: contentType, ...newDelivery(now, requestId) }));
   if (rows.length > 0) yield db.insertInto('webhook_deliveries').values(rows);
+}
+
+/** The values a new event is written with: its id (the Standard Webhooks `webhook-id`), time, request, and since when a listener counts as live. */
+export function newEventValues(clock: Clock) {
+  return { eventId: newMessageId(), now: unixSeconds(clock), requestId: currentRequestId() ?? null, liveSince: liveListenerSince() };
 }
 
 /** listener liveness is operational, not business time: the wall clock, like the listener's heartbeat */
@@ -147,24 +170,23 @@ const newDelivery = (now: number, requestId: string | null) => ({
  * the payment row that the statement's earlier CTE `changed` returns (none: no event). The same
  * targets as recordPaymentEvent: the payment's notice_url(s), else the merchant's webhook URL,
  * plus live listeners. The caller has decided that V1 sends this event (v1SendsWebhook); `cause`
- * is an SQL expression over `changed` when the row decides it.
+ * is an SQL expression over `changed` when the row decides it. `v` is newEventValues(clock), or
+ * its placeholders in a statement template.
  *
  * @example
- *   sql`WITH changed AS (${update.returningAll()}), ${paymentEventCtes(clock, 'paid', sql`'charge'`)} SELECT * FROM changed`
+ *   sql`WITH changed AS (${update.returningAll()}), ${paymentEventCtes(newEventValues(clock), 'paid', sql`'charge'`)} SELECT * FROM changed`
  */
-export function paymentEventCtes(clock: Clock, status: PaymentEventStatus, cause: RawBuilder<string>): RawBuilder<unknown> {
-  const now = unixSeconds(clock);
-  const requestId = currentRequestId() ?? null;
-  const d = newDelivery(now, requestId);
+export function paymentEventCtes(v: ReturnType<typeof newEventValues>, status: PaymentEventStatus, cause: RawBuilder<string>): RawBuilder<unknown> {
+  const d = newDelivery(v.now, v.requestId);
   return sql`ev AS (
     INSERT INTO webhook_events (id, merchant_id, imp_uid, merchant_uid, status, cancellation_id, cause, created_at, request_id)
-    SELECT ${newMessageId()}, merchant_id, imp_uid, merchant_uid, ${status}, NULL, ${cause}, ${now}, ${requestId} FROM changed
+    SELECT ${v.eventId}, merchant_id, imp_uid, merchant_uid, ${status}, NULL, ${cause}, ${v.now}, ${v.requestId} FROM changed
     RETURNING id, merchant_id
   ), dl AS (
     INSERT INTO webhook_deliveries (id, event_id, merchant_id, url, listener_id, content_type, state, attempts, max_attempts,
       next_attempt_at, lease_owner, lease_until, last_status_code, last_error, created_at, updated_at, delivered_at, request_id)
     SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ev.merchant_id, t.url, t.listener_id, coalesce(s.content_type, 'json'),
-      ${d.state}, ${d.attempts}, ${d.max_attempts}, ${d.next_attempt_at}, NULL, ${d.lease_until}, NULL, NULL, ${now}, ${now}, ${d.delivered_at}, ${requestId}
+      ${d.state}, ${d.attempts}, ${d.max_attempts}, ${d.next_attempt_at}, NULL, ${d.lease_until}, NULL, NULL, ${v.now}, ${v.now}, ${d.delivered_at}, ${v.requestId}
     FROM ev
     CROSS JOIN changed
     LEFT JOIN webhook_settings s ON s.merchant_id = ev.merchant_id
@@ -174,7 +196,7 @@ export function paymentEventCtes(clock: Clock, status: PaymentEventStatus, cause
       SELECT s.url, NULL FROM (SELECT 1) one WHERE coalesce(s.url, '') <> '' AND coalesce(changed.notice_url, '') !~ '\\S'
       UNION ALL
       SELECT l.forward_to, l.id FROM webhook_listeners l
-      WHERE l.merchant_id = ev.merchant_id AND l.closed_at = 0 AND l.last_seen_at >= ${liveListenerSince()}
+      WHERE l.merchant_id = ev.merchant_id AND l.closed_at = 0 AND l.last_seen_at >= ${v.liveSince}
     ) t
   )`;
 }

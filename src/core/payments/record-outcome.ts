@@ -8,7 +8,8 @@ import { sql, type Kysely } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
-import { paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
+import { newEventValues, paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
+import { fromTemplate } from '../../store/statement-template.js';
 import type { PaymentRow } from '../../domain/payment.js';
 
 /** What the PG said about an approved charge. */
@@ -43,36 +44,56 @@ export async function recordApproval(deps: Deps, impUid: string, r: Approval): P
 export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
   const { db, syncTransaction } = deps.store;
-  const approve = db
-    .updateTable('payments')
-    .set({
-      status: 'paid',
-      pg_state: 'done',
-      pg_tid: r.pgTid,
-      apply_num: r.applyNum,
-      // a card company chosen in the checkout stays when the PG does not report one
-      card_code: r.cardCode ?? undefined,
-      card_name: r.cardName,
-      card_number: r.cardNumberMasked,
-      card_type: r.cardType,
-      card_quota: r.cardQuota,
-      bank_code: r.bankCode ?? null,
-      bank_name: r.bankName ?? null,
-      receipt_url: r.receiptUrl,
-      paid_at: r.paidAt || now,
-      updated_at: now,
-    })
-    .where('imp_uid', '=', impUid)
-    // `window`: the buyer is in the PG's payment window
-    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-    .returningAll();
+  const values = {
+    imp_uid: impUid,
+    pg_tid: r.pgTid,
+    apply_num: r.applyNum,
+    card_code: r.cardCode ?? null,
+    card_name: r.cardName,
+    card_number: r.cardNumberMasked,
+    card_type: r.cardType,
+    card_quota: r.cardQuota,
+    bank_code: r.bankCode ?? null,
+    bank_name: r.bankName ?? null,
+    receipt_url: r.receiptUrl,
+    paid_at: r.paidAt || now,
+    updated_at: now,
+  };
+  // a statement template (store/statement-template.ts): every approval runs it
+  const approve = (p: typeof values) =>
+    db
+      .updateTable('payments')
+      .set({
+        status: 'paid',
+        pg_state: 'done',
+        pg_tid: p.pg_tid,
+        apply_num: p.apply_num,
+        // a card company chosen in the checkout stays when the PG does not report one
+        card_code: sql<string | null>`coalesce(${p.card_code}, card_code)`,
+        card_name: p.card_name,
+        card_number: p.card_number,
+        card_type: p.card_type,
+        card_quota: p.card_quota,
+        bank_code: p.bank_code,
+        bank_name: p.bank_name,
+        receipt_url: p.receipt_url,
+        paid_at: p.paid_at,
+        updated_at: p.updated_at,
+      })
+      .where('imp_uid', '=', p.imp_uid)
+      // `window`: the buyer is in the PG's payment window
+      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+      .returningAll();
   if (!syncTransaction) {
     const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
-    const { rows } = await sql<PaymentRow>`WITH changed AS (${approve}), ${paymentEventCtes(deps.clock, 'paid', cause)} SELECT * FROM changed`.execute(db);
+    const statement = fromTemplate(db, 'approve+event', { ...values, ...newEventValues(deps.clock) }, (p) =>
+      sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)} SELECT * FROM changed`,
+    );
+    const { rows } = await db.executeQuery(statement);
     return rows[0];
   }
   return syncTransaction((run) => {
-    const [changed] = run(approve);
+    const [changed] = run(fromTemplate(db, 'approve', values, approve));
     if (!changed) return undefined;
     recordPaymentEventNow(run, db, deps.clock, {
       merchantId: changed.merchant_id,

@@ -11,6 +11,7 @@ import * as m009 from './009-wire.js';
 import * as m010 from './010-receipts.js';
 import * as m011 from './011-operations.js';
 import * as m014 from './014-channel-base-url.js';
+import * as m015 from './015-payment-write-indexes.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '010-receipts': m010,
   '011-operations': m011,
   '014-channel-base-url': m014,
+  '015-payment-write-indexes': m015,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */

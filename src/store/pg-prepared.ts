@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+
+/**
+ * The pg pool Kysely runs on, with the statements Pier runs again and again sent as named
+ * (prepared) statements: PostgreSQL then parses and analyses each one once per connection instead
+ * of on every call. Pier's payment statements are large data-modifying CTEs, and parsing and
+ * planning them was most of PostgreSQL's CPU per payment (docs/performance.md: 1.7 → 0.7 ms).
+ *
+ * A text is named on its second use with parameters (one-off statements stay unnamed), and at most
+ * `maxNamed` texts are named per process, so statements built with varying shapes (an `in` list of
+ * any length) cannot grow every connection's statement cache without bound.
+ *
+ * A migration run by another process can change a table under a cached plan that returns its rows
+ * (`select *`, `returning *`); PostgreSQL then refuses the statement with 0A000 ("cached plan must
+ * not change result type") before running any of it. Outside a transaction the connection's named
+ * statements are dropped and the statement is sent again; inside one the transaction has failed
+ * (the caller's error), and they are dropped when it ends.
+ */
+export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number } = {}): PostgresPool {
+  const maxNamed = opts.maxNamed ?? 500;
+  const seenOnce = new Set<string>();
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string | undefined => {
+    const name = names.get(text);
+    if (name !== undefined || names.size >= maxNamed) return name;
+    if (!seenOnce.has(text)) {
+      // bounded too: a flood of distinct one-off texts only forgets which were seen once
+      if (seenOnce.size >= 10 * maxNamed) seenOnce.clear();
+      seenOnce.add(text);
+      return undefined;
+    }
+    seenOnce.delete(text);
+    const named = `pier_${createHash('sha1').update(text).digest('base64url')}`;
+    names.set(text, named);
+    return named;
+  };
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let wrapper = wrapped.get(client);
+      if (!wrapper) {
+        wrapper = preparingClient(client, nameOf);
+        wrapped.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
+}
+
+/** pg's record of the statements a connection has prepared: cleared with the server's own (DEALLOCATE ALL). */
+interface PgConnectionInternals {
+  parsedStatements: Record<string, string>;
+  submittedNamedStatements?: Record<string, string>;
+}
+
+function preparingClient(client: pg.PoolClient, nameOf: (text: string) => string | undefined): PostgresPoolClient {
+  let inTransaction = false;
+  let stale = false;
+  const forgetPrepared = async () => {
+    await client.query('DEALLOCATE ALL');
+    const internals = (client as unknown as { connection: PgConnectionInternals }).connection;
+    internals.parsedStatements = {};
+    if (internals.submittedNamedStatements) internals.submittedNamedStatements = {};
+    stale = false;
+  };
+  return {
+    query(q: unknown, values?: ReadonlyArray<unknown>) {
+      if (typeof q !== 'string') return client.query(q as never) as never;
+      return run(q, values ?? []) as never;
+    },
+    release: (destroy?: boolean) => client.release(destroy),
+  } as PostgresPoolClient;
+
+  async function run(text: string, values: ReadonlyArray<unknown>) {
+    // Kysely's transactions are `begin` … `commit` / `rollback` on one connection
+    if (text === 'begin') inTransaction = true;
+    const name = values.length > 0 ? nameOf(text) : undefined;
+    try {
+      const result = name ? await client.query({ name, text, values: values as unknown[] }) : await client.query(text, values as unknown[]);
+      if (text === 'commit' || text === 'rollback') {
+        inTransaction = false;
+        if (stale) await forgetPrepared();
+      }
+      return result;
+    } catch (err) {
+      if (text === 'commit' || text === 'rollback') inTransaction = false;
+      if (name && (err as { code?: string }).code === '0A000') {
+        if (inTransaction) stale = true;
+        else {
+          await forgetPrepared();
+          return client.query({ name, text, values: values as unknown[] });
+        }
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import pg from 'pg';
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/store/db.js';
+import { freshDatabase } from './harness.js';
+
+/** The names of the statements the server has prepared on the connections of `datname`, from pg_prepared_statements of each. */
+const preparedOnServer = async (store: ReturnType<typeof openStore>) =>
+  (await sql<{ name: string }>`SELECT name FROM pg_prepared_statements`.execute(store.db)).rows.map((r) => r.name);
+
+describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/store/pg-prepared.ts)', () => {
+  it('prepares a statement on its second use, and a migration under a cached `select *` does not fail the next call', async () => {
+    const db = await freshDatabase();
+    // one connection, so every call below runs where the statement was prepared
+    const store = openStore(db.url, { poolSize: 1 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query('CREATE TABLE t (id int primary key, a text)');
+      await admin.query(`INSERT INTO t VALUES (1, 'one')`);
+      const read = () => store.db.selectFrom('t' as never).selectAll().where('id' as never, '=', 1 as never).executeTakeFirst() as Promise<Record<string, unknown>>;
+      expect(await read()).toEqual({ id: 1, a: 'one' });
+      expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toEqual([]);
+      expect(await read()).toEqual({ id: 1, a: 'one' });
+      expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toHaveLength(1);
+
+      // another process migrates: the cached plan's row type no longer matches (0A000 on the server)
+      await admin.query(`ALTER TABLE t ADD COLUMN b text DEFAULT 'new'`);
+      expect(await read()).toEqual({ id: 1, a: 'one', b: 'new' });
+
+      // the same inside a transaction: that transaction fails (PostgreSQL aborts it), the next call works
+      await admin.query(`ALTER TABLE t ADD COLUMN c int DEFAULT 3`);
+      await expect(store.db.transaction().execute(async (trx) => trx.selectFrom('t' as never).selectAll().where('id' as never, '=', 1 as never).execute())).rejects.toMatchObject({ code: '0A000' });
+      expect(await read()).toEqual({ id: 1, a: 'one', b: 'new', c: 3 });
+    } finally {
+      await admin.end();
+      await store.close();
+      await db.drop();
+    }
+  });
+
+  it('names at most maxNamed texts per process; the rest stay unnamed and still run', async () => {
+    const db = await freshDatabase();
+    const store = openStore(db.url, { poolSize: 1 });
+    try {
+      for (let i = 0; i < 600; i++) {
+        const q = sql<{ v: number }>`SELECT ${i}::int + ${String(i)}::int AS v, ${sql.lit(i)} AS shape`;
+        expect((await q.execute(store.db)).rows[0]!.v).toBe(2 * i);
+        expect((await q.execute(store.db)).rows[0]!.v).toBe(2 * i);
+      }
+      expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toHaveLength(500);
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  });
+});
