@@ -4,7 +4,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Secret } from '../../lib/secret.js';
 import { isUniqueViolation } from '../../store/db.js';
-import type { SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { TemplateValue } from '../../store/statement-template.js';
 import type { Database, PgChannelsTable } from '../../store/types.js';
 import type { Deps } from '../deps.js';
@@ -185,7 +185,7 @@ export function channelChoice(deps: Deps, merchantId: string, pg: string | undef
       if (provider !== undefined) picked = picked.where('provider', '=', p.srcProvider);
       if (mid !== undefined) picked = picked.where('mid', '=', p.srcMid);
       return db
-        .selectFrom(picked.orderBy('is_default', 'desc').orderBy('created_at').orderBy('kind').orderBy('mid').limit(1).as('picked'))
+        .selectFrom(picked.orderBy('is_default', 'desc').orderBy('created_at').orderBy('kind').orderBy('mid').limit(sql.lit(1)).as('picked'))
         .selectAll()
         .where('ch_provider', 'in', usableProviders.length > 0 ? usableProviders : ['']);
     },
