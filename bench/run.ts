@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: Pier's payment paths against this machine's yardstick (a minimal
- * record-call-record server, bench/yardstick-server.ts) and ceilings, in one run; Pier's added
+ * record-call-record server making Pier's two commits on Pier's schema, bench/yardstick-server.ts;
+ * the same server on two minimal tables of its own as context) and ceilings, in one run; Pier's added
  * latency open loop; round trips and commits per payment; PIER_WORKERS 1 vs 2; schedules and
  * webhooks; and issue #14's aims judged from all of it. See docs/performance.md.
  *
@@ -164,6 +165,7 @@ const results: Results = {
   ceilings: { bareHttp: null, rawCommit: null, rawCommitAtPierPool: null, simulator: null },
   paths: [],
   yardstick: [],
+  yardstickMinimalTables: [],
   openLoop: [],
   roundTrips: [],
   workers: { available: false, reason: 'not measured' },
@@ -177,6 +179,8 @@ const results: Results = {
   errors: [],
 };
 let benchDb: BenchDatabase | null = null;
+/** scratch databases of the yardstick, dropped when it stops (or at cleanup, if interrupted) */
+const scratchDbs = new Set<BenchDatabase>();
 let loadgen: Worker | null = null;
 let burster: Worker | null = null;
 let openloop: Worker | null = null;
@@ -187,6 +191,7 @@ async function cleanup() {
   openloop?.proc.kill();
   await stopAll();
   if (benchDb) await benchDb.drop().catch((err: Error) => say(`could not drop ${benchDb?.name}: ${err.message}`));
+  for (const d of scratchDbs) await d.drop().catch((err: Error) => say(`could not drop ${d.name}: ${err.message}`));
   rmSync(work, { recursive: true, force: true });
 }
 // Ctrl-C reaches npm, tsx and this process, and tsx relays it again: stay subscribed (a second
@@ -277,13 +282,25 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
 
 /**
  * The yardstick (bench/yardstick-server.ts) on one store, closed loop at the same concurrency and
- * warm-up as Pier's first path, its CPU counted as Pier's is.
+ * warm-up as Pier's first path, its CPU counted as Pier's is. `pier`: Pier's two commits on Pier's
+ * schema, in a scratch store migrated by Pier's migrations (the yardstick the aims use); `minimal`:
+ * two minimal tables of its own (context: what Pier's schema costs). `databaseUrl`: a scratch
+ * SQLite file, or the PostgreSQL server's admin URL, on which a scratch database is created (and
+ * dropped after) for `pier`, while `minimal` uses the bench database as before.
  */
-async function measureYardstick(store: Store, databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
+async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
   const port = await freePort();
-  const ys = startNode(`yardstick-${store}`, 'bench/yardstick-server.ts', {
+  let scratch: BenchDatabase | null = null;
+  if (store === 'PostgreSQL' && tables === 'pier') {
+    scratch = await createDatabase(databaseUrl);
+    scratchDbs.add(scratch);
+  }
+  const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
+  const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
     YS_PORT: String(port),
-    YS_DATABASE_URL: databaseUrl,
+    YS_DATABASE_URL: scratch?.url ?? databaseUrl,
+    YS_TABLES: tables,
+    YS_CUSTOMER_UIDS: customerUids.join(','),
     YS_TPAY_URL: sim.url,
     YS_MID: acct.mid,
     YS_API_KEY: acct.apiKey,
@@ -291,17 +308,22 @@ async function measureYardstick(store: Store, databaseUrl: string, sim: Simulato
   });
   try {
     const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/`, ys);
+    // migrating a fresh PostgreSQL database takes a few seconds before it listens
+    await waitForHttp(`${url}/`, ys, 120_000);
     const pids = { server: ys.pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
     const withPg = store === 'PostgreSQL';
     let meter = cpuMeter(pids, withPg);
-    const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
-    const load = await loadgen!.run<LoadResult>(loadSpec(`yardstick ${store}`, 'again', url, { customerUids, warmupSec: warmupSec * 3 }), () => (meter = cpuMeter(pids, withPg)));
+    const label = tables === 'pier' ? 'yardstick' : 'yardstick on minimal tables';
+    const load = await loadgen!.run<LoadResult>(loadSpec(`${label} ${store}`, 'again', url, { customerUids, warmupSec: warmupSec * 3 }), () => (meter = cpuMeter(pids, withPg)));
     const cpu = meter.end();
-    results.yardstick.push({ store, load: { ...load, impUids: [] }, cpu });
-    say(`  yardstick ${store}: ${summary(load)}; server ${cpu.cores.server ?? '?'} cores, ${perReqMs(cpu.cores.server, load.okPerSec)?.toFixed(2) ?? '?'} ms/req`);
+    (tables === 'pier' ? results.yardstick : results.yardstickMinimalTables!).push({ store, tables, load: { ...load, impUids: [] }, cpu });
+    say(`  ${label} ${store}: ${summary(load)}; server ${cpu.cores.server ?? '?'} cores, ${perReqMs(cpu.cores.server, load.okPerSec)?.toFixed(2) ?? '?'} ms/req`);
   } finally {
     await stop(ys);
+    if (scratch) {
+      scratchDbs.delete(scratch);
+      await scratch.drop();
+    }
   }
 }
 
@@ -414,12 +436,14 @@ function aimInputs(): AimInputs {
   });
   const pier: AimInputs['pier'] = {};
   const yardstick: AimInputs['yardstick'] = {};
+  const yardstickMinimalTables: AimInputs['yardstick'] = {};
   const rt: AimInputs['roundTrips'] = {};
   // a run with a handful of answers (a machine too busy to measure on) gives ratios of noise: such a
   // run is reported in the tables but judges no aim ("not measured")
   const MIN_ANSWERS = 50;
   for (const p of results.paths) if (p.path.includes('again') && p.load.ok >= MIN_ANSWERS) pier[p.store] = again(p.load, p.cpu, 'pier');
   for (const y of results.yardstick) if (y.load.ok >= MIN_ANSWERS) yardstick[y.store] = again(y.load, y.cpu, 'server');
+  for (const y of results.yardstickMinimalTables ?? []) if (y.load.ok >= MIN_ANSWERS) yardstickMinimalTables[y.store] = again(y.load, y.cpu, 'server');
   for (const c of results.roundTrips) rt[c.store] = { roundTrips: c.roundTrips.min, commits: c.commits.min };
   const w = results.workers;
   const workers: AimInputs['workers'] = w.available
@@ -432,6 +456,7 @@ function aimInputs(): AimInputs {
   const failed = [
     ...results.paths.map((p) => [`${p.store} ${p.path}`, p.load.errors.total] as const),
     ...results.yardstick.map((y) => [`yardstick ${y.store}`, y.load.errors.total] as const),
+    ...(results.yardstickMinimalTables ?? []).map((y) => [`yardstick on minimal tables ${y.store}`, y.load.errors.total] as const),
     ...results.openLoop.map((o) => [o.result.label, o.result.errors.total] as const),
     ...(results.workers.available ? results.workers.runs.map((r) => [`${r.store} PIER_WORKERS=${r.workers}`, r.load.errors.total] as const) : []),
     ...results.slow.map((b) => [`slow PG ${b.store}`, b.burst.failed + (b.burst.count - b.burst.ok - b.burst.failed)] as const),
@@ -440,6 +465,7 @@ function aimInputs(): AimInputs {
   return {
     pier,
     yardstick,
+    yardstickMinimalTables,
     roundTrips: rt,
     workers,
     openLoop: results.openLoop.map((o) => ({ who: o.who, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
@@ -535,10 +561,12 @@ try {
   pier = null;
   await section('yardstick SQLite', async () => {
     if (!want('yardstick')) return;
-    phase('yardstick on SQLite: node:http, insert (commit), one simulator call, update + webhook event (commit)');
+    phase("yardstick on SQLite: node:http, Pier's two commits on Pier's schema (billing key ⋈ channel + payments row; approval + webhook event), one simulator call");
     const dir = join(work, 'yardstick');
     mkdirSync(dir, { recursive: true });
-    await measureYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+    await measureYardstick('SQLite', 'pier', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+    phase('context: the yardstick on two minimal tables of its own (SQLite), right after');
+    await measureYardstick('SQLite', 'minimal', `sqlite:${join(dir, 'yardstick-minimal.sqlite')}`, sim, simAcct);
   });
   await section('round trips SQLite', async () => {
     if (!want('roundtrips')) return;
@@ -588,8 +616,10 @@ try {
     await section('yardstick PostgreSQL', async () => {
       if (!want('yardstick')) return;
       if (!benchDb) throw new Error('no bench database');
-      phase('yardstick on PostgreSQL (its own tables in the bench database, pool of 10 as Pier)');
-      await measureYardstick('PostgreSQL', benchDb.url, sim, simAcct);
+      phase("yardstick on PostgreSQL: Pier's two commits on Pier's schema in a scratch database, pool of 10 as Pier");
+      await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, simAcct);
+      phase('context: the yardstick on two minimal tables of its own in the bench database (PostgreSQL), right after');
+      await measureYardstick('PostgreSQL', 'minimal', benchDb.url, sim, simAcct);
     });
     await section('round trips PostgreSQL', async () => {
       if (!want('roundtrips')) return;
@@ -725,6 +755,8 @@ if (mode === 'smoke') {
   for (const s of results.slow) if (s.burst.failed > 0 || s.burst.ok !== s.burst.count) problems.push(`slow PG ${s.store}: ${s.burst.ok}/${s.burst.count}`);
   const stores = withPostgres && !('unavailable' in results.postgres) ? 2 : 1;
   if (want('yardstick') && results.yardstick.length < stores) problems.push(`yardstick measured on ${results.yardstick.length} of ${stores} stores`);
+  if (want('yardstick') && (results.yardstickMinimalTables ?? []).length < stores) problems.push(`yardstick on minimal tables measured on ${(results.yardstickMinimalTables ?? []).length} of ${stores} stores`);
+  for (const y of [...results.yardstick, ...(results.yardstickMinimalTables ?? [])]) if (y.load.errors.total > 0 || y.load.ok === 0) problems.push(`yardstick (${y.tables}) ${y.store}: ${y.load.ok} ok, ${y.load.errors.total} errors`);
   if (want('openloop') && !results.openLoop.some((o) => o.who !== 'simulator')) problems.push('no open-loop measurement of Pier');
   if (want('roundtrips') && results.roundTrips.length < stores) problems.push(`round trips counted on ${results.roundTrips.length} of ${stores} stores`);
   for (const a of results.aims) if (a.name.startsWith('every request') && a.met === false) problems.push(a.detail);

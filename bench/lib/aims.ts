@@ -1,6 +1,7 @@
 /**
  * Issue #14's aims, each a ratio to (or a difference from) something measured in the same run:
- * the yardstick (bench/yardstick-server.ts), the simulator alone at the same arrival rate, one Pier
+ * the yardstick (bench/yardstick-server.ts: Pier's two commits on Pier's schema, decision 0021; the
+ * same server on minimal tables is named in the details as context, never judged), the simulator alone at the same arrival rate, one Pier
  * process, the webhook receiver driven by a plain load generator. Pure: run.ts gathers the numbers
  * (aimInputs), computeAims judges them; a missing number gives `measured: null, met: null`, never a
  * pass.
@@ -30,7 +31,10 @@ export interface AgainNumbers {
 
 export interface AimInputs {
   pier: Partial<Record<Store, AgainNumbers>>;
+  /** Pier's two commits on Pier's schema (bench/yardstick-server.ts, YS_TABLES=pier): what the aims are judged against */
   yardstick: Partial<Record<Store, AgainNumbers>>;
+  /** context only, named in the aims' details: the yardstick on two minimal tables of its own */
+  yardstickMinimalTables?: Partial<Record<Store, AgainNumbers>>;
   roundTrips: Partial<Record<Store, { roundTrips: number; commits: number }>>;
   /** null: not run; `supported: false`: this Pier has no PIER_WORKERS */
   workers: { supported: false; reason: string } | { supported: true; runs: Array<{ store: Store; workers: number; okPerSec: number; cores: number | null }> } | null;
@@ -58,13 +62,22 @@ function atMost(name: string, limit: number, v: number | null | undefined, unit:
   return { name, target: `≤ ${limit}`, measured: v, unit, met: v <= limit, detail };
 }
 
+/** Pier's number ÷ the yardstick on minimal tables', as context appended to an aim's detail (never judged) */
+function withMinimal(aim: Aim, pier: number | null | undefined, minimal: number | null | undefined, unit: string): Aim {
+  if (aim.measured === null || pier === null || pier === undefined || !minimal) return aim;
+  return { ...aim, detail: `${aim.detail}; context: the yardstick on minimal tables ${fmt(minimal)} ${unit}, Pier ÷ it ${r2(pier / minimal)}` };
+}
+
 export function computeAims(x: AimInputs): Aim[] {
   const aims: Aim[] = [];
+  const minimal = x.yardstickMinimalTables ?? {};
   // 2. CPU per payment, and round trips / commits
   for (const s of STORES) {
-    aims.push(ratioAim(`CPU per \`again\`, Pier ÷ yardstick (${s})`, '≤', 1.5, x.pier[s]?.serverCpuMsPerReq, x.yardstick[s]?.serverCpuMsPerReq, '×', 'server CPU ms per payment'));
+    const pier = x.pier[s]?.serverCpuMsPerReq;
+    aims.push(withMinimal(ratioAim(`CPU per \`again\`, Pier ÷ yardstick (${s})`, '≤', 1.5, pier, x.yardstick[s]?.serverCpuMsPerReq, '×', 'server CPU ms per payment'), pier, minimal[s]?.serverCpuMsPerReq, 'ms'));
   }
-  aims.push(ratioAim('PostgreSQL CPU per `again`, Pier ÷ yardstick', '≤', 1.5, x.pier.PostgreSQL?.postgresCpuMsPerReq, x.yardstick.PostgreSQL?.postgresCpuMsPerReq, '×', 'postgres CPU ms per payment'));
+  const pgPier = x.pier.PostgreSQL?.postgresCpuMsPerReq;
+  aims.push(withMinimal(ratioAim('PostgreSQL CPU per `again`, Pier ÷ yardstick', '≤', 1.5, pgPier, x.yardstick.PostgreSQL?.postgresCpuMsPerReq, '×', 'postgres CPU ms per payment'), pgPier, minimal.PostgreSQL?.postgresCpuMsPerReq, 'ms'));
   for (const s of STORES) {
     const rt = x.roundTrips[s];
     aims.push(atMost(`database round trips per \`again\` (${s})`, 3, rt?.roundTrips, 'round trips', 'counted at the driver as test/api/round-trips.test.ts does; fewest over the counted payments'));
@@ -72,7 +85,8 @@ export function computeAims(x: AimInputs): Aim[] {
   }
   // 3. throughput at the same concurrency
   for (const s of STORES) {
-    aims.push(ratioAim(`\`again\` throughput, Pier ÷ yardstick (${s})`, '≥', 0.7, x.pier[s]?.okPerSec, x.yardstick[s]?.okPerSec, '×', 'payments/s'));
+    const pier = x.pier[s]?.okPerSec;
+    aims.push(withMinimal(ratioAim(`\`again\` throughput, Pier ÷ yardstick (${s})`, '≥', 0.7, pier, x.yardstick[s]?.okPerSec, '×', 'payments/s'), pier, minimal[s]?.okPerSec, 'payments/s'));
   }
   // 4. every core: reported, no target
   for (const s of STORES) {

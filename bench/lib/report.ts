@@ -33,6 +33,12 @@ export type { Aim };
 /** A closed-loop `again` run of the yardstick server, at the same concurrency as Pier's. */
 export interface YardstickRun {
   store: 'SQLite' | 'PostgreSQL';
+  /**
+   * `pier`: Pier's two commits on Pier's schema (the yardstick since decision 0021; the aims use it);
+   * `minimal`: two minimal tables of its own (context). Absent in results written before 0021,
+   * whose `yardstick` runs were all on minimal tables.
+   */
+  tables?: 'pier' | 'minimal';
   load: LoadResult;
   cpu: CpuUse;
 }
@@ -69,7 +75,10 @@ export interface Results {
     simulator: { load: LoadResult; cpu: CpuUse } | null;
   };
   paths: PathRun[];
+  /** the yardstick the aims are judged against: Pier's two commits on Pier's schema (see YardstickRun.tables) */
   yardstick: YardstickRun[];
+  /** context: the same server on two minimal tables of its own (absent before decision 0021) */
+  yardstickMinimalTables?: YardstickRun[];
   openLoop: OpenLoopRun[];
   roundTrips: RoundTripCount[];
   workers: Section<{ runs: WorkersRun[] }>;
@@ -108,7 +117,7 @@ export function renderMarkdown(r: Results): string {
       `Load average ${m.loadavgAtStart.join(' ')} at start, ${(m.loadavgAtEnd ?? []).join(' ')} at the end.`,
   );
   out.push('');
-  const others = [...r.paths, ...r.yardstick, ...r.openLoop, ...(r.workers.available ? r.workers.runs : [])]
+  const others = [...r.paths, ...r.yardstick, ...(r.yardstickMinimalTables ?? []), ...r.openLoop, ...(r.workers.available ? r.workers.runs : [])]
     .map((x) => x.cpu)
     .concat([r.ceilings.bareHttp?.cpu, r.ceilings.simulator?.cpu].filter((c): c is CpuUse => !!c))
     .map((c) => c.otherCores ?? 0);
@@ -148,13 +157,31 @@ export function renderMarkdown(r: Results): string {
     const l = r.ceilings.simulator.load;
     out.push(`| context: tPay simulator alone, payments_token | — | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | — | — | ${n1(r.ceilings.simulator.cpu.cores.simulator)} | ${perReq(r.ceilings.simulator.cpu.cores.simulator, l.okPerSec)} | — | ${busy(r.ceilings.simulator.cpu)} |`);
   }
-  for (const y of r.yardstick) {
+  const yardstickRow = (what: string, y: YardstickRun, vsYardstick: string) => {
     const l = y.load;
     out.push(
-      `| yardstick: node:http, 2 commits + 1 simulator call (\`again\`) | ${y.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${y.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | 1.00 | ${n1(y.cpu.cores.server)} | ${perReq(y.cpu.cores.server, l.okPerSec)} | ${perReq(y.cpu.cores.postgres, l.okPerSec)} | ${busy(y.cpu)} |`,
+      `| ${what} | ${y.store} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${ratio(l.okPerSec, bare)} | ${y.store === 'PostgreSQL' ? ratio(l.okPerSec, commit?.perSec) : '—'} | ${vsYardstick} | ${n1(y.cpu.cores.server)} | ${perReq(y.cpu.cores.server, l.okPerSec)} | ${perReq(y.cpu.cores.postgres, l.okPerSec)} | ${busy(y.cpu)} |`,
+    );
+  };
+  for (const y of r.yardstick) {
+    // results written before decision 0021 had only the yardstick on minimal tables
+    yardstickRow(
+      y.tables === 'pier' ? "yardstick: node:http, Pier's 2 commits on Pier's schema + 1 simulator call (`again`)" : 'yardstick: node:http, 2 commits on 2 minimal tables + 1 simulator call (`again`)',
+      y,
+      '1.00',
     );
   }
+  for (const y of r.yardstickMinimalTables ?? []) {
+    yardstickRow('context: the yardstick on 2 minimal tables of its own (2 commits + 1 simulator call)', y, ratio(y.load.okPerSec, r.yardstick.find((x) => x.store === y.store)?.load.okPerSec));
+  }
   out.push('');
+  if ((r.yardstickMinimalTables ?? []).length > 0) {
+    out.push(
+      "The yardstick makes Pier's two commits of an `again` on Pier's own schema (the billing key ⋈ channel read and the full `payments` row; the approval update, the `webhook_events` row and the webhook targets read), with hand-written prepared SQL; the aims below are judged against it. " +
+        'The context row is the same server on two minimal tables of its own: the difference between the two is what Pier\'s schema costs (docs/decisions/0021-yardstick-same-commits.md).',
+    );
+    out.push('');
+  }
   out.push(renderAims(r.aims));
   out.push('');
   out.push(...renderOpenLoop(r.openLoop));

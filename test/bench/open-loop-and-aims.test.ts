@@ -85,6 +85,21 @@ describe('issue #14 aims', () => {
     expect(byName(aims, 'commits per `again` (PostgreSQL)')).toMatchObject({ measured: 2, met: true });
   });
 
+  it('the yardstick on minimal tables is context: named in the details, never what is judged', () => {
+    const withMinimal = computeAims({
+      ...base,
+      yardstickMinimalTables: {
+        SQLite: { okPerSec: 4000, serverCpuMsPerReq: 0.15, postgresCpuMsPerReq: null },
+        PostgreSQL: { okPerSec: 2000, serverCpuMsPerReq: 0.2, postgresCpuMsPerReq: 0.5 },
+      },
+    });
+    // the same measured values and verdicts as without it (judged against `yardstick`)
+    for (const a of aims) expect(byName(withMinimal, a.name), a.name).toMatchObject({ measured: a.measured, met: a.met });
+    expect(byName(withMinimal, 'CPU per `again`, Pier ÷ yardstick (SQLite)').detail).toBe('0.6 / 0.3 server CPU ms per payment; context: the yardstick on minimal tables 0.15 ms, Pier ÷ it 4');
+    expect(byName(withMinimal, 'PostgreSQL CPU per').detail).toContain('context: the yardstick on minimal tables 0.5 ms, Pier ÷ it 2.6');
+    expect(byName(withMinimal, 'throughput, Pier ÷ yardstick (PostgreSQL)').detail).toContain('context: the yardstick on minimal tables 2,000 payments/s, Pier ÷ it 0.35');
+  });
+
   it('throughput ≥ 0.7 of the yardstick', () => {
     expect(byName(aims, 'throughput, Pier ÷ yardstick (SQLite)')).toMatchObject({ measured: 0.7, met: true });
     expect(byName(aims, 'throughput, Pier ÷ yardstick (PostgreSQL)')).toMatchObject({ measured: 0.7, met: true });
