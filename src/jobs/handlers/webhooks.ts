@@ -142,22 +142,30 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
       }
     },
     async run(l, owner, signal) {
+      // the receiver's slot is given back once its answer is in (or the attempt failed): the cap
+      // bounds requests at the receiver, not rows waiting for the next batch of records
+      let given = false;
+      const giveSlot = () => {
+        if (!given) receivers.give(l.row.url);
+        given = true;
+      };
       try {
-        await send(l, owner, signal);
+        await send(l, owner, signal, giveSlot);
       } finally {
-        receivers.give(l.row.url);
+        giveSlot();
       }
     },
     close: () => sender.close(),
   };
 
-  async function send(l: LeasedDelivery, owner: string, signal: AbortSignal) {
+  async function send(l: LeasedDelivery, owner: string, signal: AbortSignal, answered: () => void) {
     const d = l.row;
     // logged under the request id that caused the event, so the payment reads end to end
     const attempt = async () => {
       const startedAt = signClock.now();
       const req = leasedRequest(l, new Date(startedAt));
       const result: SendResult = await sender.send(d.url, req.payload, req.headers, signal);
+      answered();
       if (result.aborted) {
         await releaseDelivery(deps.store, d, owner, unixSeconds(clock));
         deps.logger.info({ delivery: d.id }, 'webhook attempt cut short by shutdown; the delivery is due again');
