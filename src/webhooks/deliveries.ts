@@ -82,7 +82,8 @@ async function claimWithinRoom(store: Store, due: (eb: any) => any, set: Record<
     busy.length === 0
       ? sql`CAST(${receivers.cap} AS INTEGER)`
       : sql`CAST(${receivers.cap} AS INTEGER) - CASE r.url ${sql.join(busy.map(([url, n]) => sql`WHEN ${url} THEN CAST(${n} AS INTEGER)`), sql` `)} ELSE 0 END`;
-  const picked = sql`SELECT r.id FROM (SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn FROM cand c) r WHERE r.rn <= ${room} LIMIT ${limit}`;
+  const picked = sql`SELECT r.id FROM (SELECT c.id, c.url, c.next_attempt_at, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn FROM cand c) r
+    WHERE r.rn <= ${room} ORDER BY r.next_attempt_at LIMIT ${limit}`;
   const assignments = sql.join(Object.entries(set).map(([col, v]) => sql`${sql.ref(col)} = ${v}`));
   if (store.dialect === 'postgres') {
     const r = await sql<DeliveryRow>`WITH cand AS MATERIALIZED ${candidates}, picked AS (${picked})
