@@ -99,7 +99,8 @@ async function claimWithinRoom(store: Store, due: (eb: any) => any, set: Record<
 export interface LeasedDelivery {
   row: DeliveryRow;
   event: WebhookEventsTable;
-  secret: string;
+  /** the secret, or why it could not be had (that merchant's rows only: the rest of the batch goes on) */
+  secret: string | Error;
 }
 
 /**
@@ -117,7 +118,15 @@ export async function loadLeased(deps: Deps, rows: DeliveryRow[]): Promise<Lease
     db.selectFrom('webhook_settings').select(['merchant_id', 'secret_sealed']).where('merchant_id', 'in', merchantIds).execute(),
   ]);
   const eventById = new Map(events.map((e) => [e.id, e]));
-  const secrets = new Map(settings.map((s) => [s.merchant_id, deps.vault.open(s.secret_sealed)]));
+  // one merchant's secret that cannot be opened (its vault key retired) fails that merchant's rows, not the batch
+  const secrets = new Map<string, string | Error>();
+  for (const s of settings) {
+    try {
+      secrets.set(s.merchant_id, deps.vault.open(s.secret_sealed));
+    } catch (err) {
+      secrets.set(s.merchant_id, err as Error);
+    }
+  }
   // a merchant that never opened its settings gets its secret made now (as buildRequest does)
   for (const m of merchantIds) if (!secrets.has(m)) secrets.set(m, (await webhookSettings(deps, m)).secret);
   return rows.map((row) => {
@@ -129,6 +138,7 @@ export async function loadLeased(deps: Deps, rows: DeliveryRow[]): Promise<Lease
 
 /** The request of a leased delivery, signed now (`at`: the real time). */
 export function leasedRequest(l: LeasedDelivery, at: Date) {
+  if (l.secret instanceof Error) throw l.secret;
   const { payload, contentType } = encodeBody(webhookBody(l.event), l.row.content_type);
   return { payload, headers: { 'content-type': contentType, ...signatureHeaders(l.secret, l.event.id, payload, at) } };
 }

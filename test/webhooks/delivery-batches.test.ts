@@ -144,4 +144,32 @@ describe('a full queue', () => {
     const after = await deliveriesTo(trickle.url);
     expect(after.every((d) => d.state === 'pending' && d.attempts === 0)).toBe(true);
   });
+
+  it("keeps one merchant's unopenable secret to that merchant's rows: the rest of the batch is delivered", async () => {
+    const receiver = await startReceiver();
+    const broken = await pier.newMerchant();
+    await pier.call('GET', '/pier/webhooks/settings', { token: broken.token });
+    // sealed with a vault key this Pier no longer has (a retired key)
+    await pier.store.db.updateTable('webhook_settings').set({ secret_sealed: 'v1.gone.AAAA.AAAA.AAAA' }).where('merchant_id', '=', broken.merchantId).execute();
+    const queue = webhookQueue(pier.deps, { clock: pier.clock });
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger, idleMs: 20 });
+    const brokenUrl = `${receiver.url}?broken`;
+    try {
+      // one claim takes both merchants' rows
+      await backlog(broken, brokenUrl, 3, 'broken');
+      await backlog(other, receiver.url, 5, 'fine');
+      runner.start();
+      await waitFor(() => receiver.requests.length === 5, 10_000, "the other merchant's five webhooks");
+    } finally {
+      await runner.stop(100);
+      await queue.close();
+      await receiver.stop();
+    }
+    expect(receiver.requests.map((r) => r.path)).toEqual(Array(5).fill('/webhook'));
+    // the broken merchant's rows were never sent nor counted; they wait for their leases like a job that failed
+    const rows = await deliveriesTo(brokenUrl);
+    expect(rows).toHaveLength(3);
+    expect(rows.every((d) => d.state === 'sending' && d.attempts === 0)).toBe(true);
+    expect(pier.logs()).toContain('job failed; it will be retried when its lease runs out');
+  });
 });

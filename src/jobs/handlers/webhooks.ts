@@ -137,7 +137,12 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
       try {
         return await loadLeased(deps, kept);
       } catch (err) {
-        for (const d of kept) receivers.give(d.url);
+        // the batch could not be prepared (the database failed): give its rows back, due now and
+        // uncounted, rather than leave them leased until their leases run out
+        for (const d of kept) {
+          receivers.give(d.url);
+          await releaseDelivery(deps.store, d, owner, now).catch(() => undefined);
+        }
         throw err;
       }
     },
