@@ -61,18 +61,47 @@ export async function schedulesAvailable(pier: PierProc, token: string, customer
   return { ok: false, reason: `${NOT_YET} (schedules are accepted, but a schedule due in 2 s was still "${status}" ${waitSec} s later: this Pier process runs no job runner)` };
 }
 
-export function startReceiver(): Promise<{ server: Server; url: string; times: number[] }> {
+export interface BenchReceiver {
+  server: Server;
+  url: string;
+  /** when each request ended (performance.now()) */
+  times: number[];
+  /** `webhook-id` → requests carrying it */
+  ids: Map<string, number>;
+  /** the first `sample` requests with a `webhook-id`, for signature checks */
+  samples: Array<{ headers: Record<string, string>; body: string }>;
+}
+
+/**
+ * The local webhook receiver: answers 200 to any POST once its body is read. It counts requests per
+ * `webhook-id` (exactly-once checks) and keeps the first `sample` bodies with their signature
+ * headers. The plain load generator's requests carry no `webhook-id`, so it does the same work for
+ * them minus the map update.
+ */
+export function startReceiver(o: { sample?: number } = {}): Promise<BenchReceiver> {
   const times: number[] = [];
+  const ids = new Map<string, number>();
+  const samples: BenchReceiver['samples'] = [];
+  const sample = o.sample ?? 0;
   const server = createServer((req, res) => {
-    req.resume();
+    const id = req.headers['webhook-id'];
+    const keep = typeof id === 'string' && samples.length < sample;
+    let body = '';
+    if (keep) req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    else req.resume();
     req.on('end', () => {
       times.push(performance.now());
+      if (typeof id === 'string') ids.set(id, (ids.get(id) ?? 0) + 1);
+      if (keep) {
+        const h = req.headers;
+        samples.push({ body, headers: { 'webhook-id': String(h['webhook-id']), 'webhook-timestamp': String(h['webhook-timestamp']), 'webhook-signature': String(h['webhook-signature']) } });
+      }
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
     });
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/webhook`, times })),
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/webhook`, times, ids, samples })),
   );
 }
 

@@ -10,7 +10,7 @@
  *   npm run bench -- --smoke      # 1 s per measurement: checks that the bench itself works (exit 1 if not)
  *   npm run bench -- --profile    # also CPU-profile Pier during the `again` load (SQLite and PostgreSQL)
  *   npm run bench -- --no-postgres
- *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite yardstick openloop roundtrips workers sdk postgres commit slow schedules
+ *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite yardstick openloop roundtrips workers sdk postgres commit slow schedules webhooks
  *   npm run bench -- --skip schedules
  *   npm run bench -- --rates 200,1000      # open-loop arrival rates per second
  *
@@ -36,6 +36,7 @@ import { profileMarkdown, summarizeProfile } from './lib/profile.js';
 import { freePort, memoryOf, processTree, ROOT, startNode, stop, stopAll, waitForHttp, type Child } from './lib/proc.js';
 import { renderMarkdown, type PathRun, type Results, type SlowRun, type WorkersRun } from './lib/report.js';
 import { countRoundTrips } from './lib/round-trips.js';
+import { webhookDrain } from './lib/webhook-drain.js';
 
 // ---------------------------------------------------------------- options
 
@@ -47,15 +48,15 @@ const value = (f: string) => {
 };
 if (flag('--help') || flag('-h')) {
   console.log(
-    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
+    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules,webhooks] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
   );
   process.exit(0);
 }
 const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
 const PRESETS = {
-  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, customers: 64, rates: [200, 1000], countPayments: 20 },
-  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, customers: 32, rates: [200, 1000], countPayments: 10 },
-  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, customers: 8, rates: [200], countPayments: 5 },
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20 },
+  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10 },
+  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5 },
 } as const;
 const preset = PRESETS[mode];
 const connections = Number(value('--connections') ?? 64);
@@ -68,7 +69,7 @@ const rates = value('--rates')?.split(',').map(Number) ?? [...preset.rates];
 const withProfile = flag('--profile');
 const withPostgres = !flag('--no-postgres');
 const outDir = value('--out') ?? join(ROOT, 'bench', 'results');
-/** sections: http, simulator, sqlite, yardstick, openloop, roundtrips, workers, sdk, postgres, commit, slow, schedules (--only a,b / --skip a,b) */
+/** sections: http, simulator, sqlite, yardstick, openloop, roundtrips, workers, sdk, postgres, commit, slow, schedules, webhooks (--only a,b / --skip a,b) */
 const only = value('--only')?.split(',');
 const skip = value('--skip')?.split(',') ?? [];
 const want = (name: string) => (!only || only.includes(name)) && !skip.includes(name);
@@ -170,6 +171,7 @@ const results: Results = {
   roundTrips: [],
   workers: { available: false, reason: 'not measured' },
   webhookReceiver: null,
+  webhookDrain: [],
   slow: [],
   aims: [],
   schedules: { available: false, reason: 'not available yet' },
@@ -452,7 +454,8 @@ function aimInputs(): AimInputs {
       ? { supported: false, reason: w.reason }
       : null;
   const sch = results.schedules.available ? results.schedules.runs : [];
-  const webhookRates = sch.map((r) => r.webhooks.perSec).filter((x): x is number => x !== null);
+  // delivery from a full queue; a run that did not deliver all N (or delivered one twice) judges nothing
+  const drained = (store: Store) => results.webhookDrain?.find((w) => w.store === store && w.received === w.count && w.duplicates === 0)?.perSec ?? null;
   const failed = [
     ...results.paths.map((p) => [`${p.store} ${p.path}`, p.load.errors.total] as const),
     ...results.yardstick.map((y) => [`yardstick ${y.store}`, y.load.errors.total] as const),
@@ -461,6 +464,7 @@ function aimInputs(): AimInputs {
     ...(results.workers.available ? results.workers.runs.map((r) => [`${r.store} PIER_WORKERS=${r.workers}`, r.load.errors.total] as const) : []),
     ...results.slow.map((b) => [`slow PG ${b.store}`, b.burst.failed + (b.burst.count - b.burst.ok - b.burst.failed)] as const),
     ...(results.webhookReceiver ? [['webhook receiver', results.webhookReceiver.load.errors.total] as const] : []),
+    ...(results.webhookDrain ?? []).map((w) => [`webhooks from a full queue (${w.store})`, w.count - Math.min(w.count, w.distinct) + w.duplicates + (w.signatures.checked - w.signatures.valid)] as const),
   ];
   return {
     pier,
@@ -470,7 +474,7 @@ function aimInputs(): AimInputs {
     workers,
     openLoop: results.openLoop.map((o) => ({ who: o.who, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
     schedules: sch.length ? { oneProcessSec: sch.find((r) => r.processes === 1)?.executeSec ?? null, threeProcessesSec: sch.find((r) => r.processes === 3)?.executeSec ?? null } : null,
-    webhooks: results.webhookReceiver || webhookRates.length ? { pierPerSec: webhookRates.length ? Math.max(...webhookRates) : null, receiverPerSec: results.webhookReceiver?.load.okPerSec ?? null } : null,
+    webhooks: results.webhookReceiver || results.webhookDrain?.length ? { pierPerSec: { SQLite: drained('SQLite'), PostgreSQL: drained('PostgreSQL') }, receiverPerSec: results.webhookReceiver?.load.okPerSec ?? null } : null,
     failedRequests: failed.filter(([, n]) => n > 0).map(([what, n]) => `${what}: ${n}`),
   };
 }
@@ -590,7 +594,7 @@ try {
   }
 
   // ------------------------------------------------ PostgreSQL
-  if (pgOk && ['postgres', 'yardstick', 'openloop', 'roundtrips', 'workers', 'commit', 'slow', 'schedules'].some(want)) {
+  if (pgOk && ['postgres', 'yardstick', 'openloop', 'roundtrips', 'workers', 'commit', 'slow', 'schedules', 'webhooks'].some(want)) {
     await section('PostgreSQL paths', async () => {
       benchDb = await createDatabase(adminUrl);
       phase(`PostgreSQL: created database ${benchDb.name}; starting Pier`);
@@ -679,22 +683,49 @@ try {
     }
   });
 
-  // ------------------------------------------------ schedules and webhooks (issue #4)
-  if (results.schedules.available && benchDb && want('schedules')) {
+  // ------------------------------------------------ webhooks (issue #14 aim 6) and schedules (issue #4)
+  const schedulesRun = results.schedules.available && benchDb && want('schedules');
+  if (want('webhooks') || schedulesRun) {
     await section('webhook receiver', async () => {
       phase(`webhook receiver alone: the plain load generator posting webhook bodies at concurrency ${connections}`);
       const receiver = await startReceiver();
       try {
         const pids = { loadgen: loadgen!.proc.pid };
         let meter = cpuMeter(pids, false);
-        const load = await loadgen!.run<LoadResult>(loadSpec('webhook receiver', 'webhook', new URL(receiver.url).origin, {}), () => (meter = cpuMeter(pids, false)));
-        results.webhookReceiver = { load: { ...load, impUids: [] }, cpu: meter.end() };
-        say(`  receiver: ${summary(load)}`);
+        // the receiver runs in this process: its CPU is this process's over the measured window
+        let cpu0 = process.cpuUsage();
+        const load = await loadgen!.run<LoadResult>(loadSpec('webhook receiver', 'webhook', new URL(receiver.url).origin, {}), () => {
+          meter = cpuMeter(pids, false);
+          cpu0 = process.cpuUsage();
+        });
+        const used = process.cpuUsage(cpu0);
+        const cpu = meter.end();
+        const receiverCpuMsPerReq = load.okPerSec > 0 ? Math.round(((used.user + used.system) / 1000 / cpu.seconds / load.okPerSec) * 1000) / 1000 : null;
+        results.webhookReceiver = { load: { ...load, impUids: [] }, cpu, receiverCpuMsPerReq };
+        say(`  receiver: ${summary(load)}; receiver CPU ${receiverCpuMsPerReq ?? '?'} ms/request`);
       } finally {
         receiver.server.close();
         receiver.server.closeAllConnections();
       }
     });
+  }
+  if (want('webhooks')) {
+    await section('webhooks from a full queue', async () => {
+      const stores: Array<{ store: Store; databaseUrl: string; dataDir: string }> = [{ store: 'SQLite', databaseUrl: `sqlite:${join(work, 'webhooks-sqlite', 'pier.sqlite')}`, dataDir: join(work, 'webhooks-sqlite') }];
+      // the PostgreSQL Pier's data dir: its vault opens the demo merchant's webhook secret
+      if (benchDb) stores.push({ store: 'PostgreSQL', databaseUrl: benchDb.url, dataDir: join(work, 'pg') });
+      for (const s of stores) {
+        phase(`webhooks from a full queue: ${preset.webhooks.toLocaleString('en-US')} pending deliveries to a local receiver, one Pier process on ${s.store}`);
+        const r = await webhookDrain({ ...s, jtnetUrl: sim.url, count: preset.webhooks, timeoutSec: mode === 'full' ? 180 : 60, tag: `${runTag}${s.store.slice(0, 1)}`, progress });
+        results.webhookDrain!.push(r);
+        say(
+          `  ${s.store}: ${r.received}/${r.count} received, ${r.duplicates} duplicates, signatures ${r.signatures.valid}/${r.signatures.checked} valid; ` +
+            `${r.perSec?.toFixed(0) ?? '—'}/s first → last (${r.totalPerSec?.toFixed(0) ?? '—'}/s from the commit); CPU ms/delivery Pier ${r.cpuMsPerDelivery.pier ?? '?'}, PostgreSQL ${r.cpuMsPerDelivery.postgres ?? '—'}, receiver ${r.cpuMsPerDelivery.receiver ?? '?'}${r.note ? `; ${r.note}` : ''}`,
+        );
+      }
+    });
+  }
+  if (schedulesRun) {
     await section('schedules', async () => {
       const runs: ScheduleRun[] = [];
       for (const processes of [1, 3]) {

@@ -1,6 +1,7 @@
 /** The benchmark's markdown report, built from the results JSON. */
 import type { BurstResult } from '../burst.js';
 import type { ScheduleRun, SdkResult, Section } from '../extras.js';
+import type { WebhookDrainRun } from './webhook-drain.js';
 import type { LoadResult } from '../loadgen.js';
 import type { CpuUse } from './machine.js';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -83,7 +84,9 @@ export interface Results {
   roundTrips: RoundTripCount[];
   workers: Section<{ runs: WorkersRun[] }>;
   /** the webhook receiver's own accept rate, from the plain load generator */
-  webhookReceiver: { load: LoadResult; cpu: CpuUse } | null;
+  webhookReceiver: { load: LoadResult; cpu: CpuUse; receiverCpuMsPerReq?: number | null } | null;
+  /** Pier's webhook delivery from a full queue, per store */
+  webhookDrain?: WebhookDrainRun[];
   slow: SlowRun[];
   aims: Aim[];
   schedules: Section<{ runs: ScheduleRun[] }>;
@@ -189,7 +192,27 @@ export function renderMarkdown(r: Results): string {
   out.push(...renderWorkers(r.workers));
   if (r.webhookReceiver) {
     const l = r.webhookReceiver.load;
-    out.push(`Webhook receiver alone (the one Pier delivers to below), driven by the plain load generator at concurrency ${l.connections}: ${n0(l.okPerSec)} requests/s, p99 ${ms(l.latencyMs.p99)} ms, ${l.errors.total} errors.`);
+    const rc = r.webhookReceiver.receiverCpuMsPerReq;
+    out.push(
+      `Webhook receiver alone (the one Pier delivers to below), driven by the plain load generator at concurrency ${l.connections}: ${n0(l.okPerSec)} requests/s, p99 ${ms(l.latencyMs.p99)} ms, ${l.errors.total} errors` +
+        `${rc ? `; receiver CPU ${rc.toFixed(3)} ms/request, load generator CPU ${perReq(r.webhookReceiver.cpu.cores.loadgen, l.okPerSec)} ms/request` : ''}.`,
+    );
+    out.push('');
+  }
+  if (r.webhookDrain && r.webhookDrain.length > 0) {
+    out.push(
+      'Webhooks from a full queue (issue #14 aim 6): N deliveries to the local receiver written into an idle, running Pier in one transaction (Pier\'s own outbox code), then timed until the receiver has all N. ' +
+        'pickup = commit → first request (the runner\'s idle pause); rate = N over first → last request; duplicates by `webhook-id`; signatures verified on a sample with the merchant\'s secret. CPU ms per delivery over the drain.',
+    );
+    out.push('');
+    out.push('| store | queued | received | duplicates | signatures valid | pickup s | first → last s | deliveries/s | commit → last, /s | Pier CPU ms | PostgreSQL CPU ms | receiver CPU ms | machine busy (other work), cores |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const w of r.webhookDrain) {
+      const c = w.cpuMsPerDelivery;
+      out.push(
+        `| ${w.store} | ${w.count} | ${w.received} | ${w.duplicates} | ${w.signatures.valid}/${w.signatures.checked} | ${n1(w.pickupSec)} | ${n1(w.spanSec)} | ${n0(w.perSec)} | ${n0(w.totalPerSec)} | ${c.pier?.toFixed(2) ?? '—'} | ${c.postgres?.toFixed(2) ?? '—'} | ${c.receiver?.toFixed(2) ?? '—'} | ${w.cpu ? busy(w.cpu) : '—'} |${w.note ? ` ${w.note}` : ''}`,
+      );
+    }
     out.push('');
   }
   if (r.slow.length > 0) {

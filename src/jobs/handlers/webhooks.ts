@@ -1,6 +1,17 @@
 import type { Deps } from '../../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
-import { attemptDelivery, claimDeliveries, DEFAULT_RETRY, releaseDelivery, type DeliveryRow, type RetryPolicy } from '../../webhooks/deliveries.js';
+import {
+  claimDeliveries,
+  DEFAULT_RETRY,
+  leasedRequest,
+  loadLeased,
+  recordAttempts,
+  releaseDelivery,
+  type FinishedAttempt,
+  type LeasedDelivery,
+  type RetryPolicy,
+} from '../../webhooks/deliveries.js';
+import type { SendResult } from '../../webhooks/sender.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
 import { DestinationGuard } from '../../webhooks/network-guard.js';
@@ -14,16 +25,17 @@ export interface WebhookQueueOptions {
   /** timeouts, total deadline per attempt, and the production network guard */
   timeouts?: SenderOptions;
   retry?: RetryPolicy;
+  /** rows claimed per claim at most (default 64) */
   batchSize?: number;
-  /** attempts in flight at once in this process (default 32) */
+  /** attempts in flight at once in this process (default 128) */
   concurrency?: number;
-  /** attempts in flight at once to one receiver URL (default 8), so slow receivers share the lane */
+  /** attempts in flight at once to one receiver URL (default 32), so slow receivers share the lane */
   perReceiver?: number;
 }
 
-/** Attempts in flight per receiver URL; a URL at its cap is left out of the next claim. */
+/** Attempts in flight per receiver URL; the claim leases no more than a URL's room. */
 class ReceiverSlots {
-  private readonly inFlight = new Map<string, number>();
+  readonly inFlight = new Map<string, number>();
   constructor(readonly cap: number) {}
   full(): string[] {
     return [...this.inFlight].filter(([, n]) => n >= this.cap).map(([url]) => url);
@@ -42,56 +54,129 @@ class ReceiverSlots {
 }
 
 /**
+ * Records finished attempts in batches (group commit): an attempt that finishes while a batch is
+ * being written waits for the next one, so under load one commit covers every attempt that
+ * finished meanwhile, and with nothing else finishing an attempt is written at once (no timer).
+ * `record` resolves with the delivery's new state once it is committed; if the write fails, every
+ * attempt of the batch rejects (its lease then runs out and it is sent again: at least once).
+ */
+class AttemptRecorder {
+  private queued: Array<{ owner: string; done: FinishedAttempt; resolve: (state: string) => void; reject: (err: unknown) => void }> = [];
+  private writing = false;
+  constructor(private readonly write: (owner: string, batch: FinishedAttempt[]) => Promise<string[]>) {}
+
+  /** `owner`: the lease the attempt was made under (the move is fenced by it) */
+  record(owner: string, done: FinishedAttempt): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ owner, done, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    // attempts finishing in the same turn of the event loop join the first batch too
+    await new Promise((r) => setImmediate(r));
+    while (this.queued.length > 0) {
+      // one owner per statement (a runner has one; a queue shared by two runners mixes them)
+      const owner = this.queued[0].owner;
+      const batch = this.queued.filter((q) => q.owner === owner).slice(0, RECORD_BATCH);
+      const taken = new Set(batch);
+      this.queued = this.queued.filter((q) => !taken.has(q));
+      try {
+        const states = await this.write(owner, batch.map((b) => b.done));
+        batch.forEach((b, i) => b.resolve(states[i]));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+/** attempts recorded per statement at most (a PostgreSQL statement has at most 65,535 parameters: 10 each) */
+const RECORD_BATCH = 500;
+
+/**
  * Webhook deliveries as a job queue: claim due deliveries to URLs, POST each once, record the
- * attempt. `close()` releases the HTTP connections.
+ * attempt. `close()` releases the HTTP connections (kept alive between attempts, per receiver).
  *
  * Up to `concurrency` attempts run at once, at most `perReceiver` of them to one URL: a receiver
  * that hangs until the attempt deadline holds `perReceiver` slots, and the others keep being
- * delivered to. A claim leaves out URLs at their cap; rows of one URL beyond the cap within one
- * claim are given back at once, due now and uncounted (another process may send them).
+ * delivered to. A claim leaves out URLs at their cap and leases no more rows of a URL than it has
+ * room for (one statement, see claimDeliveries). A claimed batch's events and secrets are read in
+ * two queries; finished attempts are recorded in batches (AttemptRecorder). See
+ * docs/decisions/0023-webhook-delivery-batches.md.
  */
-export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<DeliveryRow> & { close(): Promise<void>; sender: WebhookSender } {
+export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<LeasedDelivery> & { close(): Promise<void>; sender: WebhookSender } {
   const clock = o.clock ?? deps.clock;
+  const signClock = o.signClock ?? systemClock;
+  const retry = o.retry ?? DEFAULT_RETRY;
   const timeouts = o.timeouts ?? V1_WEBHOOK_TIMEOUTS;
   // production never sends to internal addresses, whoever built this queue
   const guard = timeouts.guard ?? deps.destinationGuard ?? (deps.mode === 'production' ? DestinationGuard.production() : DestinationGuard.sandbox());
   const sender = new WebhookSender({ ...timeouts, guard });
   // a lease outlives the slowest attempt (its total deadline), so an attempt in progress is never sent twice at once
   const leaseSeconds = Math.ceil((timeouts.deadlineMs ?? timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
-  const receivers = new ReceiverSlots(o.perReceiver ?? 8);
+  const receivers = new ReceiverSlots(o.perReceiver ?? 32);
+  const recorder = new AttemptRecorder((owner, batch) => recordAttempts(deps.store, batch, { owner, now: unixSeconds(clock), retry }));
   return {
     name: 'webhooks',
-    batchSize: o.batchSize ?? 50,
-    concurrency: o.concurrency ?? 32,
+    batchSize: o.batchSize ?? 64,
+    concurrency: o.concurrency ?? 128,
     sender,
     async claim(owner, limit) {
       const now = unixSeconds(clock);
-      const claimed = await claimDeliveries(deps.store, { now, owner, leaseSeconds, limit, listenerId: null, skipUrls: receivers.full() });
-      const kept: DeliveryRow[] = [];
+      const claimed = await claimDeliveries(deps.store, { now, owner, leaseSeconds, limit, listenerId: null, skipUrls: receivers.full(), receivers });
+      const kept = [];
+      // the statement already kept each URL within its room; this is the in-process guarantee
       for (const d of claimed) {
         if (receivers.take(d.url)) kept.push(d);
         else await releaseDelivery(deps.store, d, owner, now);
       }
-      return kept;
-    },
-    async run(d, owner, signal) {
       try {
-        await send(d, owner, signal);
+        return await loadLeased(deps, kept);
+      } catch (err) {
+        // the batch could not be prepared (the database failed): give its rows back, due now and
+        // uncounted, rather than leave them leased until their leases run out
+        for (const d of kept) {
+          receivers.give(d.url);
+          await releaseDelivery(deps.store, d, owner, now).catch(() => undefined);
+        }
+        throw err;
+      }
+    },
+    async run(l, owner, signal) {
+      // the receiver's slot is given back once its answer is in (or the attempt failed): the cap
+      // bounds requests at the receiver, not rows waiting for the next batch of records
+      let given = false;
+      const giveSlot = () => {
+        if (!given) receivers.give(l.row.url);
+        given = true;
+      };
+      try {
+        await send(l, owner, signal, giveSlot);
       } finally {
-        receivers.give(d.url);
+        giveSlot();
       }
     },
     close: () => sender.close(),
   };
 
-  async function send(d: DeliveryRow, owner: string, signal: AbortSignal) {
+  async function send(l: LeasedDelivery, owner: string, signal: AbortSignal, answered: () => void) {
+    const d = l.row;
     // logged under the request id that caused the event, so the payment reads end to end
     const attempt = async () => {
-      const { result, state } = await attemptDelivery(deps, d, { owner, sender, clock, signClock: o.signClock, retry: o.retry ?? DEFAULT_RETRY, signal });
-      if (state === 'released') {
+      const startedAt = signClock.now();
+      const req = leasedRequest(l, new Date(startedAt));
+      const result: SendResult = await sender.send(d.url, req.payload, req.headers, signal);
+      answered();
+      if (result.aborted) {
+        await releaseDelivery(deps.store, d, owner, unixSeconds(clock));
         deps.logger.info({ delivery: d.id }, 'webhook attempt cut short by shutdown; the delivery is due again');
         return;
       }
+      const state = await recorder.record(owner, { d, result, startedAt: Math.floor(startedAt / 1000) });
       const log = { delivery: d.id, event: d.event_id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
       if (result.ok) deps.logger.info(log, 'webhook delivered');
       else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');

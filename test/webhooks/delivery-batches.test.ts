@@ -1,0 +1,175 @@
+/**
+ * Webhook delivery from a full queue (issue #14 aim 6, decision 0023): claims lease no more rows
+ * of a receiver than it has room for, two runners on one database deliver each of a backlog
+ * exactly once with every attempt logged once, and a receiver that hangs with a large backlog of
+ * its own holds only its cap while another merchant's webhooks go out.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordPaymentEvent } from '../../src/core/payments/events.js';
+import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { openStore } from '../../src/store/db.js';
+import { claimDeliveries } from '../../src/webhooks/deliveries.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { startTrickleReceiver, waitFor } from '../hardening/slow-receiver.js';
+import { startReceiver, verify } from './receiver.js';
+
+let pier: TestPier;
+let shop: TestMerchant;
+let other: TestMerchant;
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  shop = await pier.newMerchant();
+  other = await pier.newMerchant();
+});
+afterAll(() => pier?.close());
+
+/** `n` paid events of `m` with one delivery each to `url`, written as a payment's commit writes them, in one transaction. */
+async function backlog(m: TestMerchant, url: string, n: number, tag: string) {
+  await pier.store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < n; i++) {
+      await recordPaymentEvent(trx, pier.clock, { merchantId: m.merchantId, impUid: `imps_${tag}${i}`, merchantUid: `${tag}_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
+    }
+  });
+}
+
+const deliveriesTo = (url: string) => pier.store.db.selectFrom('webhook_deliveries').selectAll().where('url', '=', url).execute();
+
+describe('claiming within each receiver’s room', () => {
+  it('leases at most cap − in flight rows of a URL, and takes other URLs’ rows in the same statement', async () => {
+    const a = 'http://127.0.0.1:9/room-a';
+    const b = 'http://127.0.0.1:9/room-b';
+    await backlog(shop, a, 10, 'room_a');
+    await backlog(shop, b, 5, 'room_b');
+    const now = Math.floor(pier.clock.now() / 1000);
+    const claimed = await claimDeliveries(pier.store, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, listenerId: null, receivers: { cap: 3, inFlight: new Map([[a, 2]]) } });
+    const byUrl = (u: string) => claimed.filter((d) => d.url === u).length;
+    expect(byUrl(a)).toBe(1);
+    expect(byUrl(b)).toBe(3);
+    // what was not leased was not touched: no lease taken and given back, no attempt counted
+    const rowsA = await deliveriesTo(a);
+    expect(rowsA.filter((d) => d.state === 'sending').map((d) => d.lease_owner)).toEqual(['room-test']);
+    expect(rowsA.filter((d) => d.state === 'pending')).toHaveLength(9);
+    expect(rowsA.every((d) => d.attempts === 0 && d.updated_at === rowsA[0].created_at)).toBe(true);
+    // a URL at its cap is left out entirely
+    const again = await claimDeliveries(pier.store, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, listenerId: null, skipUrls: [a], receivers: { cap: 3, inFlight: new Map([[a, 3]]) } });
+    expect(again.filter((d) => d.url === a)).toEqual([]);
+    expect(again.filter((d) => d.url === b)).toHaveLength(2);
+  });
+});
+
+describe('a full queue', () => {
+  it('is delivered exactly once by two runners with their own database connections, every attempt logged once, every signature valid', async () => {
+    const receiver = await startReceiver();
+    const store2 = openStore(pier.databaseUrl, { poolSize: 5 });
+    const N = 400;
+    const runs = new Map<string, number>();
+    const runners: JobRunner[] = [];
+    const queues = [webhookQueue(pier.deps, { clock: pier.clock }), webhookQueue({ ...pier.deps, store: store2 }, { clock: pier.clock })];
+    try {
+      await backlog(shop, receiver.url, N, 'full');
+      for (const [i, q] of queues.entries()) {
+        const owner = `runner-${i}`;
+        // counts what each runner sent, to show both took part
+        const counted = { ...q, run: (job: Parameters<typeof q.run>[0], o: string, s: AbortSignal) => {
+            // (the first test's rows to a closed port are due too: not counted)
+            if (job.row.url === receiver.url) runs.set(owner, (runs.get(owner) ?? 0) + 1);
+            return q.run(job, o, s);
+          },
+        };
+        runners.push(new JobRunner({ queues: [counted], logger: pier.deps.logger, owner, idleMs: 20 }));
+      }
+      for (const r of runners) r.start();
+      await waitFor(async () => (await deliveriesTo(receiver.url)).every((d) => d.state === 'delivered'), 30_000, `${N} deliveries delivered`);
+    } finally {
+      for (const r of runners) await r.stop(1000);
+      for (const q of queues) await q.close();
+      await store2.close();
+      await receiver.stop();
+    }
+    expect(receiver.requests).toHaveLength(N);
+    const ids = receiver.requests.map((r) => String(r.headers['webhook-id']));
+    expect(new Set(ids).size).toBe(N);
+    const { secret } = (await pier.call('GET', '/pier/webhooks/settings', { token: shop.token })).body.response;
+    const uids = receiver.requests.map((r) => (verify(secret, r) as { merchant_uid: string }).merchant_uid);
+    expect(new Set(uids)).toEqual(new Set(Array.from({ length: N }, (_, i) => `full_${i}`)));
+    expect([...runs.values()].reduce((a, b) => a + b, 0)).toBe(N);
+    expect(runs.get('runner-0')).toBeGreaterThan(0);
+    expect(runs.get('runner-1')).toBeGreaterThan(0);
+
+    const rows = await deliveriesTo(receiver.url);
+    expect(rows.every((d) => d.attempts === 1 && d.lease_owner === null && d.last_status_code === 200)).toBe(true);
+    const attempts = await pier.store.db
+      .selectFrom('webhook_attempts')
+      .select(['delivery_id', 'attempt', 'status_code'])
+      .where(
+        'delivery_id',
+        'in',
+        rows.map((d) => d.id),
+      )
+      .execute();
+    expect(attempts).toHaveLength(N);
+    expect(new Set(attempts.map((a) => a.delivery_id)).size).toBe(N);
+    expect(attempts.every((a) => a.attempt === 1 && a.status_code === 200)).toBe(true);
+  });
+
+  it('lets a hanging receiver with a large backlog hold only its cap, while another merchant’s webhooks go out', async () => {
+    const trickle = await startTrickleReceiver(100);
+    const fast = await startReceiver();
+    const queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 60_000, deadlineMs: 60_000 }, concurrency: 16, perReceiver: 4 });
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger, idleMs: 20 });
+    try {
+      // the hanging receiver's rows are older: they come first in every claim's window
+      await backlog(shop, trickle.url, 300, 'hang');
+      runner.start();
+      await waitFor(() => trickle.open === 4, 10_000, 'four attempts in flight to the hanging receiver');
+      await backlog(other, fast.url, 20, 'quick');
+      runner.poke();
+      await waitFor(() => fast.requests.length === 20, 10_000, "the other merchant's 20 webhooks");
+      expect(new Set(fast.requests.map((r) => JSON.parse(r.body).merchant_uid)).size).toBe(20);
+      // the hanging receiver still has exactly its four; its other rows were never leased
+      expect(trickle.open).toBe(4);
+      expect(trickle.requests).toBe(4);
+      const rows = await deliveriesTo(trickle.url);
+      expect(rows.filter((d) => d.state === 'sending')).toHaveLength(4);
+      expect(rows.filter((d) => d.state === 'pending' && d.attempts === 0 && d.lease_owner === null)).toHaveLength(296);
+    } finally {
+      await runner.stop(100);
+      await queue.close();
+      await trickle.stop();
+      await fast.stop();
+    }
+    // stopped: the four attempts were given back uncounted
+    const after = await deliveriesTo(trickle.url);
+    expect(after.every((d) => d.state === 'pending' && d.attempts === 0)).toBe(true);
+  });
+
+  it("keeps one merchant's unopenable secret to that merchant's rows: the rest of the batch is delivered", async () => {
+    const receiver = await startReceiver();
+    const broken = await pier.newMerchant();
+    await pier.call('GET', '/pier/webhooks/settings', { token: broken.token });
+    // sealed with a vault key this Pier no longer has (a retired key)
+    await pier.store.db.updateTable('webhook_settings').set({ secret_sealed: 'v1.gone.AAAA.AAAA.AAAA' }).where('merchant_id', '=', broken.merchantId).execute();
+    const queue = webhookQueue(pier.deps, { clock: pier.clock });
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger, idleMs: 20 });
+    const brokenUrl = `${receiver.url}?broken`;
+    try {
+      // one claim takes both merchants' rows
+      await backlog(broken, brokenUrl, 3, 'broken');
+      await backlog(other, receiver.url, 5, 'fine');
+      runner.start();
+      await waitFor(() => receiver.requests.length === 5, 10_000, "the other merchant's five webhooks");
+    } finally {
+      await runner.stop(100);
+      await queue.close();
+      await receiver.stop();
+    }
+    expect(receiver.requests.map((r) => r.path)).toEqual(Array(5).fill('/webhook'));
+    // the broken merchant's rows were never sent nor counted; they wait for their leases like a job that failed
+    const rows = await deliveriesTo(brokenUrl);
+    expect(rows).toHaveLength(3);
+    expect(rows.every((d) => d.state === 'sending' && d.attempts === 0)).toBe(true);
+    expect(pier.logs()).toContain('job failed; it will be retried when its lease runs out');
+  });
+});
