@@ -42,7 +42,10 @@ export interface WorkerSetup {
  */
 export async function startPier(config: Config, opts: { worker?: WorkerSetup } = {}) {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
-  const store = openStore(config.databaseUrl, { onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
+  const store = openStore(config.databaseUrl, {
+    onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
+    onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+  });
   const simulators: EmbeddedSimulator[] = [];
   try {
     return await startOn(config, logger, store, simulators, opts.worker);
@@ -288,7 +291,11 @@ function createRegistry(config: Config, context: Parameters<typeof createConnect
  */
 async function prepareForWorkers(config: Config): Promise<Installation<WorkerSetup>> {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
-  const store = openStore(config.databaseUrl, { poolSize: 2, onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one') });
+  const store = openStore(config.databaseUrl, {
+    poolSize: 2,
+    onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
+    onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+  });
   const simulators: EmbeddedSimulator[] = [];
   const close = async (installation?: Awaited<ReturnType<typeof prepareInstallation>>) => {
     if (installation?.clock instanceof SandboxClock) installation.clock.stop();

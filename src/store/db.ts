@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Compilable } from 'kysely';
 import pg from 'pg';
+import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import { withPreparedStatements } from './pg-prepared.js';
 import type { Database } from './types.js';
@@ -29,13 +30,25 @@ export interface Store {
    *   const [row] = await store.syncTransaction!((run) => run(db.updateTable('payments').set(…).returningAll()));
    */
   syncTransaction?: <T>(unit: (run: RunSync) => T) => Promise<T>;
+  /** SQLite file only: the thread that checkpoints the WAL off the event loop (decision 0022) */
+  checkpointer?: Checkpointer;
 }
 
 /** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
 export type RunSync = <R>(query: Compilable<R>) => R[];
 
 /** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
-export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Store {
+export function openStore(
+  databaseUrl: string,
+  opts: {
+    poolSize?: number;
+    onIdleError?: (err: Error) => void;
+    /** SQLite: a failed WAL checkpoint pass, or a checkpointer thread that could not start or died */
+    onCheckpointError?: (err: Error) => void;
+    /** SQLite: ms between checkpoint passes (default 100) */
+    checkpointIntervalMs?: number;
+  } = {},
+): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -44,6 +57,7 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdle
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    const checkpointer = file === ':memory:' || file === '' ? undefined : startWalCheckpointer(sqlite, file, opts);
     const statements = withStatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
     const run: RunSync = <R>(query: Compilable<R>) => {
@@ -60,7 +74,13 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdle
       db,
       dialect: 'sqlite',
       label: `sqlite:${file}`,
-      close: () => db.destroy(),
+      checkpointer,
+      // the thread's connection closes first, so the main connection is the last one and SQLite's
+      // checkpoint-on-close empties the WAL
+      close: async () => {
+        await checkpointer?.stop();
+        await db.destroy();
+      },
       syncTransaction: <T>(unit: (run: RunSync) => T) => db.connection().execute(async () => inTransaction.immediate(unit) as T),
     };
   }
@@ -72,6 +92,23 @@ export function openStore(databaseUrl: string, opts: { poolSize?: number; onIdle
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   const u = new URL(databaseUrl);
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
+}
+
+/**
+ * Checkpoints `file`'s WAL in a worker thread (src/store/checkpointer.ts) and raises the main
+ * connection's auto-checkpoint to a safety net that only runs if the thread falls far behind; if the
+ * thread is gone, SQLite's default comes back, so the WAL stays as bounded as without it.
+ */
+function startWalCheckpointer(sqlite: SQLite.Database, file: string, opts: { onCheckpointError?: (err: Error) => void; checkpointIntervalMs?: number }): Checkpointer {
+  sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+  return startCheckpointer(file, {
+    intervalMs: opts.checkpointIntervalMs,
+    onError: opts.onCheckpointError,
+    onExit: () => {
+      if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+      opts.onCheckpointError?.(new Error('the WAL checkpointer thread stopped; the main connection checkpoints again'));
+    },
+  });
 }
 
 /**
