@@ -20,7 +20,7 @@ import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
 import { cancelPayment, recordRefund } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
-import { approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
+import { approvalColumns, approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
 import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
@@ -105,19 +105,11 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
   const fields = {
     status: 'paid',
     pg_state: 'done',
-    pg_tid: approval.pgTid,
-    apply_num: approval.applyNum,
+    ...approvalColumns(approval, now),
+    // a card company chosen in the checkout stays when the PG does not report one
     card_code: approval.cardCode ?? undefined,
-    card_name: approval.cardName,
-    card_number: approval.cardNumberMasked,
-    card_type: approval.cardType,
-    card_quota: approval.cardQuota,
-    bank_code: approval.bankCode ?? null,
-    bank_name: approval.bankName ?? null,
-    paid_at: approval.paidAt || now,
     fail_reason: null,
     failed_at: 0,
-    updated_at: now,
   };
   try {
     const adopted = await db.transaction().execute(async (trx) => {

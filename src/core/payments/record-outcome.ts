@@ -29,6 +29,27 @@ export interface Approval {
 }
 
 /**
+ * The payment columns an approval sets besides its status (card_code null: the PG reported none,
+ * and the one chosen in the checkout stays). Shared with the window's late approvals.
+ */
+export function approvalColumns(r: Approval, now: number) {
+  return {
+    pg_tid: r.pgTid,
+    apply_num: r.applyNum,
+    card_code: r.cardCode ?? null,
+    card_name: r.cardName,
+    card_number: r.cardNumberMasked,
+    card_type: r.cardType,
+    card_quota: r.cardQuota,
+    bank_code: r.bankCode ?? null,
+    bank_name: r.bankName ?? null,
+    receipt_url: r.receiptUrl,
+    paid_at: r.paidAt || now,
+    updated_at: now,
+  };
+}
+
+/**
  * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
  * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
  */
@@ -44,21 +65,7 @@ export async function recordApproval(deps: Deps, impUid: string, r: Approval): P
 export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
   const { db, syncTransaction } = deps.store;
-  const values = {
-    imp_uid: impUid,
-    pg_tid: r.pgTid,
-    apply_num: r.applyNum,
-    card_code: r.cardCode ?? null,
-    card_name: r.cardName,
-    card_number: r.cardNumberMasked,
-    card_type: r.cardType,
-    card_quota: r.cardQuota,
-    bank_code: r.bankCode ?? null,
-    bank_name: r.bankName ?? null,
-    receipt_url: r.receiptUrl,
-    paid_at: r.paidAt || now,
-    updated_at: now,
-  };
+  const values = { imp_uid: impUid, ...approvalColumns(r, now) };
   // a statement template (store/statement-template.ts): every approval runs it
   const approve = (p: typeof values) =>
     db
