@@ -85,6 +85,17 @@ export async function recordPgApproval(
   let outcome: ApprovalOutcome;
   if (await recordApproval(deps, a.impUid, approval)) outcome = 'paid';
   else outcome = await adoptLateApproval(deps, a, found, approval);
+  // The PG's own notice (NICE's webhook, re-read by inquiry) can record the approval first, and an
+  // inquiry does not name the bank of a transfer: the verified post that does fills it in.
+  if (outcome === 'already_settled' && opts.bank?.bankCode) {
+    await deps.store.db
+      .updateTable('payments')
+      .set({ bank_code: opts.bank.bankCode, bank_name: opts.bank.bankName })
+      .where('imp_uid', '=', a.impUid)
+      .where('pg_tid', '=', found.pgTid)
+      .where('bank_code', 'is', null)
+      .execute();
+  }
 
   // refunded at the PG already (a net-cancel, or a refund by another path): record it at Pier too
   if (found.cancelledAmount > 0) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, 'PG사에서 취소된 거래 (refunded at the PG)');
