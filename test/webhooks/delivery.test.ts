@@ -48,7 +48,10 @@ async function setUp(pg: TestPg) {
   m = await pier.newMerchant();
   other = await pier.newMerchant();
   receiver = await startReceiver();
-  queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 500 } });
+  // the whole-attempt deadline well past the read timeout: undici checks its timeouts on a coarse
+  // (about half-second) tick, so on a busy machine a 500 ms read timeout can fire after a deadline
+  // of connect + read (1,000 ms) and the attempt would be logged as the deadline instead
+  queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 500, deadlineMs: 3000 } });
   runner = new JobRunner({ queues: [scheduleQueue(pier.deps), queue], logger: pier.deps.logger });
   const set = await pier.call('PUT', '/pier/webhooks/settings', { token: m.token, body: { url: receiver.url } });
   expect(set.body.code, JSON.stringify(set.body)).toBe(0);
