@@ -1,49 +1,63 @@
-import type { ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Store } from '../store/db.js';
 import type { Database } from '../store/types.js';
 
 type LeasedTable = 'payment_schedules' | 'webhook_deliveries' | 'window_confirms';
 
+type Due<T extends LeasedTable> = (eb: ExpressionBuilder<Database, T>) => any;
+
 /**
  * The one lease primitive of the job runner: marks up to `limit` rows matching `due` with `set`
- * (state, lease owner, lease expiry) in a single statement, and returns them.
+ * (state, lease owner, lease expiry) in a single statement, and returns them. `due` may be several
+ * conditions, a row being due by any of them (due again, or leased by a worker whose lease ran
+ * out): each is then one walk of its own index.
  *
  * PostgreSQL: the candidates are picked in a MATERIALIZED CTE with `FOR UPDATE SKIP LOCKED`, so
  * concurrent claimers from any number of processes split the rows without waiting on each other,
  * and the CTE runs once (an `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` subquery may be re-run by the
  * planner and lease far more than `limit` rows). A row another transaction changed meanwhile is
- * re-checked against `due` when locked. SQLite: one process, writers serialised; a plain
- * conditional UPDATE is atomic.
+ * re-checked against `due` when locked. Each condition is its own walk that stops at `limit`: one
+ * `WHERE a OR b ORDER BY …` reads and sorts every due row first (a scan of the whole table with
+ * 10,000 schedules due). The update takes the picked ids as one array, found by primary key:
+ * `UPDATE … FROM picked` was planned as a hash join over a scan of the whole table too.
+ * SQLite: one process, writers serialised; a plain conditional UPDATE is atomic.
  */
 export async function claimRows<T extends LeasedTable>(
   store: Store,
   table: T,
   o: {
-    due: (eb: ExpressionBuilder<Database, T>) => any;
+    due: Due<T> | Due<T>[];
     set: Partial<Record<keyof Database[T], unknown>>;
     orderBy: keyof Database[T] & string;
     limit: number;
   },
 ): Promise<Database[T][]> {
   const db = store.db as any;
+  const dues = Array.isArray(o.due) ? o.due : [o.due];
   if (store.dialect === 'postgres') {
+    const walk = (due: Due<T>) => db.selectFrom(table).select(['id', o.orderBy]).where(due).orderBy(o.orderBy).limit(o.limit).forUpdate().skipLocked();
+    const picked =
+      dues.length === 1
+        ? walk(dues[0])
+        : // (raw SQL as a CTE body gets no parentheses from Kysely)
+          sql`(SELECT id FROM (${sql.join(
+            dues.map((d, i) => sql`SELECT * FROM ${walk(d)} AS ${sql.id(`w${i}`)}`),
+            sql` UNION ALL `,
+          )}) AS w ORDER BY ${sql.ref(o.orderBy)} LIMIT ${o.limit})`;
     return db
-      .with(
-        (w: any) => w('picked').materialized(),
-        (q: any) => q.selectFrom(table).select('id').where(o.due).orderBy(o.orderBy).limit(o.limit).forUpdate().skipLocked(),
-      )
+      .with((w: any) => w('picked').materialized(), () => picked)
       .updateTable(table)
-      .from('picked')
       .set(o.set)
-      .whereRef(`${table}.id`, '=', 'picked.id')
-      .returningAll(table)
+      .where(sql`id = ANY(ARRAY(SELECT id FROM picked))`)
+      .returningAll()
       .execute();
   }
+  const due = (eb: ExpressionBuilder<Database, T>) => (dues.length === 1 ? dues[0](eb) : eb.or(dues.map((d) => d(eb))));
   return db
     .updateTable(table)
     .set(o.set)
-    .where('id', 'in', (eb: any) => eb.selectFrom(table).select('id').where(o.due).orderBy(o.orderBy).limit(o.limit))
-    .where(o.due)
+    .where('id', 'in', (eb: any) => eb.selectFrom(table).select('id').where(due).orderBy(o.orderBy).limit(o.limit))
+    .where(due)
     .returningAll()
     .execute();
 }

@@ -19,6 +19,12 @@ export interface JobQueue<J = unknown> {
   batchSize?: number;
   /** rows run at once in this queue's lane (default 10) */
   concurrency?: number;
+  /**
+   * Given, when the lane starts, a function that ends the lane's pause: for a queue whose room to
+   * claim comes back before its rows finish (a webhook receiver's slots free at its answer, the
+   * row finishes once its attempt is recorded), so the next claim overlaps the recording.
+   */
+  wakeWith?(wake: () => void): void;
 }
 
 export interface JobRunnerOptions {
@@ -133,13 +139,16 @@ export class JobRunner {
     const inFlight = new Set<Promise<void>>();
     // a finished row wakes only its own lane
     let wakeMe: (() => void) | null = null;
+    q.wakeWith?.(() => wakeMe?.());
     while (!this.stopped) {
       let claimed = 0;
+      let asked = 0;
       const free = slots - inFlight.size;
       if (free > 0) {
         try {
           if (this.opts.beforePass) await this.opts.beforePass();
-          const jobs = this.stopped ? [] : await q.claim(this.owner, Math.min(free, q.batchSize ?? 50));
+          asked = Math.min(free, q.batchSize ?? 50);
+          const jobs = this.stopped ? [] : await q.claim(this.owner, asked);
           claimed = jobs.length;
           for (const job of jobs) {
             const p: Promise<void> = this.runJob(q, job).finally(() => {
@@ -153,9 +162,12 @@ export class JobRunner {
         }
       }
       if (this.stopped) break;
-      // full: wait for a slot; nothing due: wait for the idle pause, a poke or a finished row
-      if (inFlight.size >= slots || claimed === 0) {
-        await this.pause(claimed === 0 ? (this.opts.idleMs ?? 1000) : null, (wake) => (wakeMe = wake));
+      // full: wait for a slot. Fewer rows than asked (or none): what was due is taken, so wait for
+      // the idle pause, a poke or a finished row rather than claim again at once: the next claim
+      // would find nothing, and finding nothing can cost the most (a webhook claim that leaves out
+      // a busy receiver reads past every row queued for it)
+      if (inFlight.size >= slots || claimed < asked) {
+        await this.pause(inFlight.size >= slots ? null : (this.opts.idleMs ?? 1000), (wake) => (wakeMe = wake));
         wakeMe = null;
       }
     }

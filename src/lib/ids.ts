@@ -1,4 +1,5 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { v7 as uuidV7 } from 'uuid';
 
 function digits(n: number): string {
   let s = '';
@@ -21,8 +22,17 @@ export function newCancellationId(): string {
   return s;
 }
 
-/** Opaque internal row id with a readable prefix, e.g. `ch_5f2c…`. */
-export const newId = (prefix: string): string => `${prefix}_${randomBytes(10).toString('hex')}`;
+/**
+ * Opaque internal row id with a readable prefix, e.g. `whd_019ae4…`: a UUIDv7 (48-bit time, then
+ * random bits) as 32 hex digits, so ids made one after another sort together. A random id sends
+ * every insert to a random page of each index on it, and a commit writes each page it touched:
+ * time-ordered ids made a delivery and its attempt about 3× cheaper to write on SQLite (66 → 23 µs
+ * a row, docs/performance.md).
+ */
+export const newId = (prefix: string): string => `${prefix}_${timeOrderedId()}`;
+
+/** A UUIDv7 as 32 hex digits: unique, ordered by the millisecond it was made. */
+export const timeOrderedId = (): string => uuidV7().replaceAll('-', '');
 
 /** Random printable secret (REST API secret): 80 base62 characters like i'mport's. */
 export function newApiSecret(): string {

@@ -41,21 +41,20 @@ export async function claimDeliveries(
 ): Promise<DeliveryRow[]> {
   const { now, owner, leaseSeconds, limit, listenerId } = opts;
   const skipUrls = opts.skipUrls ?? [];
-  const due = (eb: any) =>
+  const whose = (eb: any) =>
     eb.and([
       listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', listenerId),
       // receivers that already have as many attempts in flight as they may (webhookQueue)
       ...(skipUrls.length > 0 ? [eb('url', 'not in', skipUrls)] : []),
-      // retries fall due on the worker's clock (the sandbox clock in sandbox mode); a lease runs out on
-      // the database's, so moving the sandbox clock never makes a delivery being sent look abandoned
-      eb.or([eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]), eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))])]),
     ]);
   const set = { state: 'sending', lease_owner: owner, lease_until: sql`${dbNow(store)} + ${leaseSeconds}` };
-  if (opts.receivers) {
-    const whose = (eb: any) =>
-      eb.and([listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', listenerId), ...(skipUrls.length > 0 ? [eb('url', 'not in', skipUrls)] : [])]);
-    return claimWithinRoom(store, { whose, now }, set, limit, opts.receivers);
-  }
+  if (opts.receivers) return claimWithinRoom(store, { whose, now }, set, limit, opts.receivers);
+  // retries fall due on the worker's clock (the sandbox clock in sandbox mode); a lease runs out on
+  // the database's, so moving the sandbox clock never makes a delivery being sent look abandoned
+  const due = [
+    (eb: any) => eb.and([whose(eb), eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]),
+    (eb: any) => eb.and([whose(eb), eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))]),
+  ];
   return claimRows(store, 'webhook_deliveries', { due, set, orderBy: 'next_attempt_at', limit });
 }
 
@@ -92,7 +91,7 @@ async function claimWithinRoom(
   const db = store.db;
   const window = Math.min(1000, limit * CANDIDATES_PER_ROW);
   const cols = ['id', 'url', 'next_attempt_at'] as const;
-  let pending = db
+  const pending = db
     .selectFrom('webhook_deliveries')
     .select(cols)
     .where('state', '=', 'pending')
@@ -101,11 +100,7 @@ async function claimWithinRoom(
     .orderBy('next_attempt_at')
     .limit(window);
   // retries fall due on the worker's clock; a lease runs out on the database's (see claimDeliveries)
-  let expired = db.selectFrom('webhook_deliveries').select(cols).where('state', '=', 'sending').where('lease_until', '<=', dbNow(store)).where(due.whose).limit(window);
-  if (store.dialect === 'postgres') {
-    pending = pending.forUpdate().skipLocked();
-    expired = expired.forUpdate().skipLocked();
-  }
+  const expired = db.selectFrom('webhook_deliveries').select(cols).where('state', '=', 'sending').where('lease_until', '<=', dbNow(store)).where(due.whose).limit(window);
   const candidates = sql`(SELECT * FROM ${pending} AS p UNION ALL SELECT * FROM ${expired} AS x)`;
   const busy = [...receivers.inFlight].filter(([, n]) => n > 0);
   const room =
@@ -116,8 +111,16 @@ async function claimWithinRoom(
     WHERE r.rn <= ${room} ORDER BY r.next_attempt_at LIMIT ${limit}`;
   const assignments = sql.join(Object.entries(set).map(([col, v]) => sql`${sql.ref(col)} = ${v}`));
   if (store.dialect === 'postgres') {
-    const r = await sql<DeliveryRow>`WITH cand AS MATERIALIZED ${candidates}, picked AS (${picked})
-      UPDATE webhook_deliveries SET ${assignments} FROM picked WHERE webhook_deliveries.id = picked.id RETURNING webhook_deliveries.*`.execute(db);
+    // only the picked rows are locked, and only if still due when locked (a row another worker
+    // claimed and committed meanwhile is checked again on its new version and left out)
+    const stillDue = sql`SELECT id FROM webhook_deliveries WHERE id IN (SELECT id FROM picked)
+      AND ((state = 'pending' AND next_attempt_at <= ${due.now}) OR (state = 'sending' AND lease_until <= ${dbNow(store)}))
+      FOR UPDATE SKIP LOCKED`;
+    // `id = ANY(ARRAY(…))`: the locked ids as one parameter-like array, so the update finds them by
+    // primary key; `FROM locked` was planned as a hash join over a scan of the whole table
+    // (3 of a claim's 3.6 ms with 10,000 rows queued)
+    const r = await sql<DeliveryRow>`WITH cand AS MATERIALIZED ${candidates}, picked AS (${picked}), locked AS MATERIALIZED (${stillDue})
+      UPDATE webhook_deliveries SET ${assignments} WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING *`.execute(db);
     return r.rows;
   }
   const r = await sql<DeliveryRow>`WITH cand AS ${candidates}
@@ -260,49 +263,33 @@ export async function recordAttempts(store: Store, done: FinishedAttempt[], o: {
     error: m.error,
     response_excerpt: m.excerpt,
   });
-  const update = (db: Store['db'], m: (typeof moves)[number]) =>
-    db
-      .updateTable('webhook_deliveries')
-      .set({
-        state: m.state,
-        attempts: m.attempt,
-        next_attempt_at: m.next_attempt_at,
-        lease_owner: null,
-        lease_until: 0,
-        last_status_code: m.status_code,
-        last_error: m.error,
-        updated_at: o.now,
-        delivered_at: m.delivered_at,
-      })
-      .where('id', '=', m.id)
-      .where('lease_owner', '=', o.owner)
-      .where('state', '=', 'sending');
+  // the moves as a VALUES list, so each database moves the whole batch in one UPDATE … FROM
+  const values = sql.join(
+    moves.map(
+      (m) =>
+        sql`(CAST(${m.id} AS VARCHAR), CAST(${m.attempt} AS INTEGER), CAST(${m.state} AS VARCHAR), CAST(${m.next_attempt_at} AS BIGINT), CAST(${m.status_code} AS INTEGER),
+             CAST(${m.error} AS VARCHAR), CAST(${m.excerpt} AS VARCHAR), CAST(${m.started_at} AS BIGINT), CAST(${m.duration_ms} AS INTEGER), CAST(${m.delivered_at} AS BIGINT))`,
+    ),
+  );
+  const v = sql`v (id, attempt, state, next_attempt_at, status_code, error, excerpt, started_at, duration_ms, delivered_at) AS (VALUES ${values})`;
+  const move = sql`UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, next_attempt_at = v.next_attempt_at, lease_owner = NULL, lease_until = 0,
+      last_status_code = v.status_code, last_error = v.error, updated_at = ${o.now}, delivered_at = v.delivered_at
+    FROM v WHERE webhook_deliveries.id = v.id AND webhook_deliveries.lease_owner = ${o.owner} AND webhook_deliveries.state = 'sending'`;
   if (store.syncTransaction) {
+    // SQLite has no data-modifying CTE: the log and the move are two statements of one transaction
     await store.syncTransaction((run) => {
       run(store.db.insertInto('webhook_attempts').values(moves.map(logRow)));
-      for (const m of moves) run(update(store.db, m));
+      const moveAll = sql`WITH ${v} ${move}`.compile(store.db);
+      run({ compile: () => moveAll });
     });
   } else if (store.dialect === 'postgres') {
-    const values = sql.join(
-      moves.map(
-        (m) =>
-          sql`(CAST(${m.id} AS VARCHAR), CAST(${m.attempt} AS INTEGER), CAST(${m.state} AS VARCHAR), CAST(${m.next_attempt_at} AS BIGINT), CAST(${m.status_code} AS INTEGER),
-               CAST(${m.error} AS VARCHAR), CAST(${m.excerpt} AS VARCHAR), CAST(${m.started_at} AS BIGINT), CAST(${m.duration_ms} AS INTEGER), CAST(${m.delivered_at} AS BIGINT))`,
-      ),
-    );
-    await sql`WITH v (id, attempt, state, next_attempt_at, status_code, error, excerpt, started_at, duration_ms, delivered_at) AS (VALUES ${values}),
-      moved AS (
-        UPDATE webhook_deliveries d SET state = v.state, attempts = v.attempt, next_attempt_at = v.next_attempt_at, lease_owner = NULL, lease_until = 0,
-          last_status_code = v.status_code, last_error = v.error, updated_at = ${o.now}, delivered_at = v.delivered_at
-        FROM v WHERE d.id = v.id AND d.lease_owner = ${o.owner} AND d.state = 'sending'
-        RETURNING d.id
-      )
+    await sql`WITH ${v}, moved AS (${move} RETURNING webhook_deliveries.id)
       INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
       SELECT id, attempt, started_at, duration_ms, status_code, error, excerpt FROM v`.execute(store.db);
   } else {
     await store.db.transaction().execute(async (trx) => {
       await trx.insertInto('webhook_attempts').values(moves.map(logRow)).execute();
-      for (const m of moves) await update(trx, m).execute();
+      await sql`WITH ${v} ${move}`.execute(trx);
     });
   }
   return moves.map((m) => m.state);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
+import { timeOrderedId } from '../lib/ids.js';
 
 /** How a merchant receives webhooks: V1 offers JSON (the default) and form encoding (spec §13). */
 export type WebhookContentType = 'json' | 'form';
@@ -35,15 +36,11 @@ export function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
-
-/** A message id (`webhook-id`): `msg_` + 26 random base32 characters. */
-export function newMessageId(): string {
-  const bytes = randomBytes(26);
-  let s = 'msg_';
-  for (const b of bytes) s += B32[b & 31];
-  return s;
-}
+/**
+ * A message id (`webhook-id`): `msg_` + 32 hex digits ordered by time, as Svix's ids are, so the
+ * events table and its index grow at one end (see newId).
+ */
+export const newMessageId = (): string => `msg_${timeOrderedId()}`;
 
 /**
  * The Standard Webhooks headers for one attempt (`webhook-id`, `webhook-timestamp`,

@@ -64,8 +64,17 @@ export class WebhookSender {
       return { ok: false, statusCode: null, error: `invalid URL: ${(err as Error).message}`, durationMs: 0, excerpt: null };
     }
     if (this.guard.refusesUrl(target)) return { ok: false, statusCode: null, error: describe({ code: DESTINATION_REFUSED }), durationMs: 0, excerpt: null };
-    const deadline = AbortSignal.timeout(this.deadlineMs);
-    const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
+    // one controller for both ends of the attempt: its deadline and the caller's shutdown signal
+    // (AbortSignal.timeout + AbortSignal.any cost more per attempt than the rest of the request setup)
+    const stop = new AbortController();
+    let deadlinePassed = false;
+    const timer = setTimeout(() => {
+      deadlinePassed = true;
+      stop.abort();
+    }, this.deadlineMs);
+    const onShutdown = () => stop.abort();
+    if (signal?.aborted) stop.abort();
+    else signal?.addEventListener('abort', onShutdown, { once: true });
     try {
       const res = await request(target, {
         method: 'POST',
@@ -74,7 +83,7 @@ export class WebhookSender {
         dispatcher: this.agent,
         headersTimeout: this.opts.readTimeoutMs,
         bodyTimeout: this.opts.readTimeoutMs,
-        signal: stop,
+        signal: stop.signal,
       });
       let excerpt = '';
       for await (const chunk of res.body) {
@@ -83,9 +92,12 @@ export class WebhookSender {
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       return { ok, statusCode: res.statusCode, error: ok ? null : `HTTP ${res.statusCode}`, durationMs: took(), excerpt: excerpt.slice(0, EXCERPT_BYTES) || null };
     } catch (err) {
-      if (signal?.aborted && !deadline.aborted) return { ok: false, statusCode: null, error: 'aborted: Pier is shutting down', durationMs: took(), excerpt: null, aborted: true };
-      if (deadline.aborted) return { ok: false, statusCode: null, error: `deadline exceeded (${this.deadlineMs} ms for the whole attempt)`, durationMs: took(), excerpt: null };
+      if (signal?.aborted && !deadlinePassed) return { ok: false, statusCode: null, error: 'aborted: Pier is shutting down', durationMs: took(), excerpt: null, aborted: true };
+      if (deadlinePassed) return { ok: false, statusCode: null, error: `deadline exceeded (${this.deadlineMs} ms for the whole attempt)`, durationMs: took(), excerpt: null };
       return { ok: false, statusCode: null, error: describe(err), durationMs: took(), excerpt: null };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onShutdown);
     }
   }
 

@@ -48,8 +48,10 @@ const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
 
 // due_at follows Pier's clock (the sandbox clock can make a schedule due); a lease runs out on the
 // database's clock, so moving the sandbox clock never makes a running schedule look abandoned
-const dueCondition = (now: number, store: Store) => (eb: any) =>
-  eb.or([eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]), eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', dbNow(store))])]);
+const dueConditions = (now: number, store: Store) => [
+  (eb: any) => eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]),
+  (eb: any) => eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', dbNow(store))]),
+];
 
 /**
  * Leases due schedules to `owner` (state `running`): those whose time has come, and those whose
@@ -60,7 +62,7 @@ const dueCondition = (now: number, store: Store) => (eb: any) =>
  */
 export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number }): Promise<ScheduleRow[]> {
   return claimRows(store, 'payment_schedules', {
-    due: dueCondition(o.now, store),
+    due: dueConditions(o.now, store),
     set: { state: 'running', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}`, updated_at: o.now },
     orderBy: 'due_at',
     limit: o.limit,

@@ -120,12 +120,22 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
   const leaseSeconds = Math.ceil((timeouts.deadlineMs ?? timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
   const receivers = new ReceiverSlots(o.perReceiver ?? 32);
   const recorder = new AttemptRecorder((owner, batch) => recordAttempts(deps.store, batch, { owner, now: unixSeconds(clock), retry }));
+  // receiver slots given back since the last claim; enough of them wake the lane before the rows
+  // are recorded (a claim per answer would cost more than it brings: claims of a few rows each)
+  let freedSinceClaim = 0;
+  let wakeLane: (() => void) | null = null;
+  const batchSize = o.batchSize ?? 64;
+  const wakeAfterFreed = Math.max(1, Math.min(o.perReceiver ?? 32, batchSize) / 2);
   return {
     name: 'webhooks',
-    batchSize: o.batchSize ?? 64,
+    batchSize,
     concurrency: o.concurrency ?? 128,
     sender,
+    wakeWith(wake) {
+      wakeLane = wake;
+    },
     async claim(owner, limit) {
+      freedSinceClaim = 0;
       const now = unixSeconds(clock);
       const claimed = await claimDeliveries(deps.store, { now, owner, leaseSeconds, limit, listenerId: null, skipUrls: receivers.full(), receivers });
       const kept = [];
@@ -151,8 +161,10 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
       // bounds requests at the receiver, not rows waiting for the next batch of records
       let given = false;
       const giveSlot = () => {
-        if (!given) receivers.give(l.row.url);
+        if (given) return;
         given = true;
+        receivers.give(l.row.url);
+        if (++freedSinceClaim >= wakeAfterFreed) wakeLane?.();
       };
       try {
         await send(l, owner, signal, giveSlot);

@@ -1,0 +1,119 @@
+/**
+ * When a job lane claims (src/jobs/runner.ts): a claim that comes back with fewer rows than it asked
+ * for has taken what was due, so the lane waits for a row to finish (or a poke, or its idle pause)
+ * instead of claiming again at once and finding nothing; a queue can wake its lane before its rows
+ * finish (`wakeWith`). A claim that finds nothing is not free: a webhook claim that leaves out a
+ * busy receiver reads past every row queued for it (half of all claims during a drain did, before).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { JobRunner, type JobQueue } from '../../src/jobs/runner.js';
+import { createLogger } from '../../src/lib/logger.js';
+
+/** A promise with its resolve, to finish a job when the test says so. */
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Lets every callback already queued run (event-loop turns, not time). */
+const turns = async (n = 20) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** A queue that hands out `due` rows, at most `limit` a claim, and runs each until the test finishes it. */
+function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number } = {}) {
+  const claims: Array<{ limit: number; got: number }> = [];
+  const jobs = new Map<number, ReturnType<typeof deferred>>();
+  let next = 0;
+  let wake: (() => void) | null = null;
+  const queue: JobQueue<number> = {
+    name: 'fake',
+    batchSize: o.batchSize ?? 10,
+    concurrency: o.concurrency ?? 10,
+    async claim(_owner, limit) {
+      const got = Math.max(0, Math.min(limit, due - next));
+      claims.push({ limit, got });
+      return Array.from({ length: got }, () => next++);
+    },
+    async run(job) {
+      const d = deferred();
+      jobs.set(job, d);
+      await d.promise;
+      jobs.delete(job);
+    },
+    wakeWith(w) {
+      wake = w;
+    },
+  };
+  return { queue, claims, running: (running = jobs), addDue: (n: number) => (due += n), wakeLane: () => wake?.() };
+}
+
+let runner: JobRunner | undefined;
+let running: Map<number, ReturnType<typeof deferred>> | undefined;
+afterEach(async () => {
+  // rows still running finish first, so stopping waits for nothing
+  for (const d of running?.values() ?? []) d.resolve();
+  await runner?.stop(1000);
+  runner = undefined;
+});
+
+const logger = createLogger('silent');
+
+describe('a job lane', () => {
+  it('does not claim again at once after a claim that came back short: it waits for a row to finish', async () => {
+    const f = fakeQueue(3);
+    // a long idle pause: only a finished row (or a poke) may end it within this test
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
+    await turns();
+    expect(f.claims).toEqual([{ limit: 10, got: 3 }]);
+    expect(f.running.size).toBe(3);
+
+    // more became due, but nothing finished: still one claim
+    f.addDue(2);
+    await turns();
+    expect(f.claims).toHaveLength(1);
+
+    // a row finishes: the lane claims again and gets the new rows
+    f.running.get(0)!.resolve();
+    await turns();
+    expect(f.claims).toEqual([
+      { limit: 10, got: 3 },
+      { limit: 8, got: 2 },
+    ]);
+    expect(f.running.size).toBe(4);
+  });
+
+  it('claims again at once after a full claim, until its slots are taken', async () => {
+    const f = fakeQueue(25, { batchSize: 10, concurrency: 30 });
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
+    await turns();
+    // 10 and 10 were full claims; the third came back short (5 of 10) and the lane waits
+    expect(f.claims).toEqual([
+      { limit: 10, got: 10 },
+      { limit: 10, got: 10 },
+      { limit: 10, got: 5 },
+    ]);
+  });
+
+  it('is woken by its queue before any row finishes (wakeWith), and by a poke', async () => {
+    const f = fakeQueue(2);
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
+    await turns();
+    expect(f.claims).toHaveLength(1);
+
+    f.addDue(1);
+    f.wakeLane();
+    await turns();
+    expect(f.claims.map((c) => c.got)).toEqual([2, 1]);
+    expect(f.running.size).toBe(3);
+
+    f.addDue(1);
+    runner.poke();
+    await turns();
+    expect(f.claims.map((c) => c.got)).toEqual([2, 1, 1]);
+  });
+});
