@@ -71,9 +71,10 @@ const CANDIDATES_PER_ROW = 4;
  * claimRows with a per-receiver cap in the statement: of the first due rows (a window of
  * CANDIDATES_PER_ROW × `limit`), at most `cap − in flight` per URL are leased, so no row is leased
  * only to be given back (before, a claim of 24 rows for a receiver with 1 free slot leased 24 and
- * released 23, one UPDATE each). PostgreSQL locks the window `FOR UPDATE SKIP LOCKED` in a
- * MATERIALIZED CTE as claimRows does; rows of the window not leased are unlocked at once when the
- * statement ends. SQLite: one conditional UPDATE, atomic.
+ * released 23, one UPDATE each). PostgreSQL reads the window without locking it and locks only
+ * the rows picked, `FOR UPDATE SKIP LOCKED` with the due condition checked again (a row another
+ * worker claimed meanwhile is left out), then updates them by primary key (decision 0024).
+ * SQLite: one conditional UPDATE, atomic.
  *
  * The window is two index walks that stop at their LIMIT: pending rows in `next_attempt_at` order
  * (index `webhook_deliveries_due`) and rows whose lease ran out (`webhook_deliveries_lease`). One

@@ -185,7 +185,7 @@ export function paymentEventCtes(v: ReturnType<typeof newEventValues>, status: P
   ), dl AS (
     INSERT INTO webhook_deliveries (id, event_id, merchant_id, url, listener_id, content_type, state, attempts, max_attempts,
       next_attempt_at, lease_owner, lease_until, last_status_code, last_error, created_at, updated_at, delivered_at, request_id)
-    SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ev.merchant_id, t.url, t.listener_id, coalesce(s.content_type, 'json'),
+    SELECT 'whd_' || lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || substr(replace(gen_random_uuid()::text, '-', ''), 13), ev.id, ev.merchant_id, t.url, t.listener_id, coalesce(s.content_type, 'json'),
       ${d.state}, ${d.attempts}, ${d.max_attempts}, ${d.next_attempt_at}, NULL, ${d.lease_until}, NULL, NULL, ${v.now}, ${v.now}, ${d.delivered_at}, ${v.requestId}
     FROM ev
     CROSS JOIN changed
