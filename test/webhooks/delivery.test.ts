@@ -86,6 +86,30 @@ describe.each(PGS)('on $pg', (facts) => {
       expect(() => verify('whsec_' + Buffer.alloc(32, 1).toString('base64'), r)).toThrow();
     });
 
+    it("orders event and delivery ids by the time they were made (each index grows at one end; decision 0024)", async () => {
+      const made: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        // the next payment's commit in a later millisecond than this one's
+        const t = Date.now();
+        while (Date.now() === t) await new Promise((r) => setImmediate(r));
+        made.push((await onetime(uid('ordered'))).imp_uid);
+      }
+      const rows = await pier.store.db
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+        .select(['d.id as delivery', 'e.id as event', 'e.imp_uid'])
+        .where('e.imp_uid', 'in', made)
+        .execute();
+      const inPaymentOrder = made.map((imp) => rows.find((r) => r.imp_uid === imp)!);
+      for (const key of ['delivery', 'event'] as const) {
+        const ids = inPaymentOrder.map((r) => r[key]);
+        expect([...ids].sort()).toEqual(ids);
+        expect(new Set(ids).size).toBe(3);
+      }
+      expect(inPaymentOrder.every((r) => /^whd_[0-9a-f]{32}$/.test(r.delivery) && /^msg_[0-9a-f]{32}$/.test(r.event))).toBe(true);
+      expect(await runner.drain()).toBe(3);
+    });
+
     it('sends nothing for an ordinary declined payment', async () => {
       const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('declined'), amount: 1000, card_number: declinedCard, expiry: '2030-12' } });
       expect(res.body.response.status).toBe('failed');
