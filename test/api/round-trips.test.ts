@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_CACHE_MS } from '../../src/core/merchants/auth.js';
+import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY, runClaimedSchedule } from '../../src/core/schedules/run.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 let pier: TestPier;
@@ -79,6 +80,17 @@ afterAll(async () => {
   await pier.close();
 });
 
+/** Round trips and commits of `work` (no HTTP request: background work). */
+async function countWork<T>(label: string, work: () => Promise<T>) {
+  trips = [];
+  commits = 0;
+  counting = true;
+  const result = await work();
+  counting = false;
+  console.log(`${label}: ${trips.length} round trips, ${commits} commits\n${trips.map((t) => `  ${t.map((q) => q.slice(0, 90)).join('\n   + ')}`).join('\n')}`);
+  return { result, trips: trips.length, commits };
+}
+
 async function count(method: string, url: string, body: unknown) {
   trips = [];
   commits = 0;
@@ -92,6 +104,26 @@ async function count(method: string, url: string, body: unknown) {
 
 const dashed = (n: string) => `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8, 12)}-${n.slice(12)}`;
 const card = { card_number: dashed(testCardNumber({ kftcCode: '381', lastFour: '5678' })), expiry: '2030-01', birth: '123456' };
+
+describe('database round trips of a due schedule', () => {
+  it('paid: 5 round trips (the claim; the lease takes its imp_uid; the attempt; the outcome with its webhook; executed), 5 commits', async () => {
+    await count('POST', '/subscribe/customers/rt_sched_cust', { ...card });
+    const at = Math.floor(pier.clock.now() / 1000) + 60;
+    await count('POST', '/subscribe/payments/schedule', { customer_uid: 'rt_sched_cust', schedules: [{ merchant_uid: 'rt_sched_1', schedule_at: at, amount: 1000, name: 'x' }] });
+    pier.clock.advance(61_000);
+    const { result, trips, commits } = await countWork('a due schedule', async () => {
+      const [s] = await claimDueSchedules(pier.store, { now: Math.floor(pier.clock.now() / 1000), owner: 'rt-worker', leaseSeconds: 300, limit: 10 });
+      return runClaimedSchedule(pier.deps, s, 'rt-worker', DEFAULT_SCHEDULE_POLICY);
+    });
+    expect(result.outcome).toBe('paid');
+    // before: the outcome was read back after the charge, and `executed` written in BEGIN … COMMIT (8 round trips)
+    expect({ trips, commits }).toEqual({ trips: 5, commits: 5 });
+    const row = await pier.store.db.selectFrom('payment_schedules').selectAll().where('merchant_uid', '=', 'rt_sched_1').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ state: 'executed', imp_uid: result.impUid, fail_reason: null, lease_owner: null, lease_until: 0 });
+    const paid = await pier.store.db.selectFrom('payments').select(['status', 'customer_uid_usage']).where('imp_uid', '=', result.impUid!).executeTakeFirstOrThrow();
+    expect(paid).toEqual({ status: 'paid', customer_uid_usage: 'payment.scheduled' });
+  });
+});
 
 describe('database round trips per payment', () => {
   it('issuing a billing key: 3 round trips (token, channels, the key stored and read back in one upsert), 1 commit', async () => {

@@ -156,7 +156,9 @@ for (const setup of SETUPS) {
       // the shop page itself, and the same frame navigated to the SDK's origin (same window, wrong origin)
       await page.evaluate((d) => window.postMessage(d, '*'), forged);
       const elsewhere = `${e.sdkUrl}/checkout/assets/checkout.css`;
-      await frame.evaluate((url) => void (location.href = url), elsewhere);
+      // navigate after the evaluate has answered: a navigation started inside it can destroy the
+      // frame's context before the answer arrives ("Execution context was destroyed", CI flake)
+      await frame.evaluate((url) => void setTimeout(() => (location.href = url)), elsewhere);
       await expect.poll(() => page.frames().some((x) => x.url() === elsewhere)).toBe(true);
       const moved = page.frames().find((x) => x.url() === elsewhere)!;
       await moved.waitForLoadState();

@@ -122,8 +122,9 @@ export async function runClaimedSchedule(
     if (!(await fenced(deps, s, owner, { imp_uid: impUid, attempts }))) return { outcome: 'lost', impUid: null };
   }
 
+  let charged: { status: string; fail_reason: string | null };
   try {
-    await payAgain(deps, orderOf(s, impUid));
+    charged = await payAgain(deps, orderOf(s, impUid));
   } catch (err) {
     // the PG's answer was lost: the attempt exists, in doubt; judge it like any open attempt
     if (err instanceof PaymentOutcomeUnknownError) return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
@@ -157,7 +158,15 @@ export async function runClaimedSchedule(
     await recordRefusedAttempt(deps, s, impUid, `[PIER_ERROR] 예약결제를 실행하지 못했습니다: ${(err as Error).message}`);
     return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
   }
-  return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
+  // the charge answered with the payment it recorded: no need to read it back
+  return conclude(deps, s, owner, impUid, verdictOf(charged) ?? (await judgeAttempt(deps, impUid, policy)), attempts, policy, opts);
+}
+
+/** The verdict on a payment the charge answered with, when it is settled (paid or failed). */
+function verdictOf(p: { status: string; fail_reason: string | null }): Verdict | null {
+  if (p.status === 'paid' || p.status === 'cancelled') return 'paid';
+  if (p.status === 'failed') return TECHNICAL.test(p.fail_reason ?? '') ? 'technical' : 'declined';
+  return null;
 }
 
 /** What an attempt came to, settling it with the PG once it has been in doubt long enough. */
@@ -214,8 +223,13 @@ async function conclude(
     });
     return { outcome: ok ? 'retry' : 'lost', impUid };
   }
-  const failed = verdict !== 'paid';
-  const reason = failed ? ((await failReasonOf(deps, impUid)) ?? '예약결제에 실패하였습니다.') : null;
+  if (verdict === 'paid') {
+    // one statement: the `paid` webhook was recorded with the approval itself
+    const executed = await fenced(deps, s, owner, { state: 'executed', executed_at: now, imp_uid: impUid, fail_reason: null, lease_owner: null, lease_until: 0 });
+    return { outcome: executed ? 'paid' : 'lost', impUid };
+  }
+  // declined, or given up after technical failures: executed as failed, with its `failed` webhook
+  const reason = (await failReasonOf(deps, impUid)) ?? '예약결제에 실패하였습니다.';
   const done = await deps.store.db.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('payment_schedules')
@@ -225,21 +239,18 @@ async function conclude(
       .where('state', '=', 'running')
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
-    // V1 reports every scheduled attempt (spec §13); `paid` was recorded with the approval itself
-    if (failed) {
-      await recordPaymentEvent(trx, deps.clock, {
-        merchantId: s.merchant_id,
-        impUid,
-        merchantUid: s.merchant_uid,
-        status: 'failed',
-        noticeUrl: s.notice_url,
-        cause: 'schedule',
-      });
-    }
+    // V1 reports every scheduled attempt (spec §13)
+    await recordPaymentEvent(trx, deps.clock, {
+      merchantId: s.merchant_id,
+      impUid,
+      merchantUid: s.merchant_uid,
+      status: 'failed',
+      noticeUrl: s.notice_url,
+      cause: 'schedule',
+    });
     return true;
   });
-  if (!done) return { outcome: 'lost', impUid };
-  return { outcome: failed ? 'failed' : 'paid', impUid };
+  return { outcome: done ? 'failed' : 'lost', impUid };
 }
 
 async function failReasonOf(deps: Deps, impUid: string): Promise<string | null> {
