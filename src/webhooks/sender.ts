@@ -72,6 +72,8 @@ export class WebhookSender {
       deadlinePassed = true;
       stop.abort();
     }, this.deadlineMs);
+    // like AbortSignal.timeout's: the deadline alone never keeps the process alive
+    timer.unref();
     const onShutdown = () => stop.abort();
     if (signal?.aborted) stop.abort();
     else signal?.addEventListener('abort', onShutdown, { once: true });

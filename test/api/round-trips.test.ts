@@ -80,7 +80,7 @@ afterAll(async () => {
   await pier.close();
 });
 
-/** Round trips and commits of `work` (no HTTP request: background work). */
+/** Round trips and commits of `work`: a request, or background work. */
 async function countWork<T>(label: string, work: () => Promise<T>) {
   trips = [];
   commits = 0;
@@ -92,14 +92,9 @@ async function countWork<T>(label: string, work: () => Promise<T>) {
 }
 
 async function count(method: string, url: string, body: unknown) {
-  trips = [];
-  commits = 0;
-  counting = true;
-  const res = await pier.call(method, url, { token: m.token, body });
-  counting = false;
+  const { result: res, trips, commits } = await countWork(url, () => pier.call(method, url, { token: m.token, body }));
   expect(res.body.code, JSON.stringify(res.body)).toBe(0);
-  console.log(`${url}: ${trips.length} round trips, ${commits} commits\n${trips.map((t) => `  ${t.map((q) => q.slice(0, 90)).join('\n   + ')}`).join('\n')}`);
-  return { res, trips: trips.length, commits };
+  return { res, trips, commits };
 }
 
 const dashed = (n: string) => `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8, 12)}-${n.slice(12)}`;

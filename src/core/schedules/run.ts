@@ -191,9 +191,7 @@ async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolic
     }
     if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') return 'open';
   }
-  if (p.status === 'paid' || p.status === 'cancelled') return 'paid';
-  if (p.status === 'failed') return TECHNICAL.test(p.fail_reason ?? '') ? 'technical' : 'declined';
-  return 'open';
+  return verdictOf(p) ?? 'open';
 }
 
 async function conclude(
