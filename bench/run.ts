@@ -269,17 +269,22 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
   await stop(pier.child);
   const skipEndSec = (Date.now() - stopAt) / 1000;
   void sim;
+  await summarizeFreshProfile(profDir, before, { store, title: `Pier on ${store}`, load, skipEndSec });
+}
+
+/** Summarises the .cpuprofile a process wrote into `profDir` since `before`, next to it as Markdown. */
+async function summarizeFreshProfile(profDir: string, before: Set<string>, p: { store: string; title: string; load: LoadResult; skipEndSec: number }) {
   const fresh = readdirSync(profDir).filter((f) => !before.has(f) && f.endsWith('.cpuprofile')).sort();
   if (fresh.length === 0) throw new Error('no .cpuprofile written');
   // the main thread's profile is the first one written by that pid (the others are loader threads)
   const file = join(profDir, fresh[0]);
-  const s = summarizeProfile(file, { lastSec: durationSec, skipEndSec });
-  const md = profileMarkdown(`Pier on ${store}, \`again\` at concurrency ${connections} (profiled run: ${Math.round(load.okPerSec)} req/s, p99 ${load.latencyMs.p99} ms)`, s);
+  const s = summarizeProfile(file, { lastSec: durationSec, skipEndSec: p.skipEndSec });
+  const md = profileMarkdown(`${p.title}, \`again\` at concurrency ${connections} (profiled run: ${Math.round(p.load.okPerSec)} req/s, p99 ${p.load.latencyMs.p99} ms)`, s, p.load.okPerSec * durationSec);
   const summaryFile = file.replace(/\.cpuprofile$/, '.md');
   writeFileSync(summaryFile, md);
   const top = s.byArea.slice(0, 6).map((a) => `${a.area} ${(a.share * 100).toFixed(0)}%`);
-  results.profiles.push({ store, file: rel(file), summaryFile: rel(summaryFile), top });
-  say(`  profile (${store}): ${top.join(', ')} -> ${rel(summaryFile)}`);
+  results.profiles.push({ store: p.store, subject: p.title, file: rel(file), summaryFile: rel(summaryFile), top });
+  say(`  profile (${p.title}): ${top.join(', ')} -> ${rel(summaryFile)}`);
 }
 
 /**
@@ -290,7 +295,7 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
  * SQLite file, or the PostgreSQL server's admin URL, on which a scratch database is created (and
  * dropped after) for `pier`, while `minimal` uses the bench database as before.
  */
-async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
+async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, opts: { profile?: boolean } = {}) {
   const port = await freePort();
   let scratch: BenchDatabase | null = null;
   if (store === 'PostgreSQL' && tables === 'pier') {
@@ -298,6 +303,8 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     scratchDbs.add(scratch);
   }
   const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
+  const profDir = join(outDir, 'profiles');
+  const profiledBefore = opts.profile ? new Set((mkdirSync(profDir, { recursive: true }), readdirSync(profDir))) : null;
   const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
     YS_PORT: String(port),
     YS_DATABASE_URL: scratch?.url ?? databaseUrl,
@@ -307,7 +314,7 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     YS_MID: acct.mid,
     YS_API_KEY: acct.apiKey,
     YS_CARD_TOKEN: acct.cardToken,
-  });
+  }, profiledBefore ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
   try {
     const url = `http://127.0.0.1:${port}`;
     // migrating a fresh PostgreSQL database takes a few seconds before it listens
@@ -318,6 +325,12 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     const label = tables === 'pier' ? 'yardstick' : 'yardstick on minimal tables';
     const load = await loadgen!.run<LoadResult>(loadSpec(`${label} ${store}`, 'again', url, { customerUids, warmupSec: warmupSec * 3 }), () => (meter = cpuMeter(pids, withPg)));
     const cpu = meter.end();
+    if (profiledBefore) {
+      const stopAt = Date.now();
+      await stop(ys);
+      await summarizeFreshProfile(profDir, profiledBefore, { store, title: `the ${label} on ${store}`, load, skipEndSec: (Date.now() - stopAt) / 1000 });
+      return;
+    }
     (tables === 'pier' ? results.yardstick : results.yardstickMinimalTables!).push({ store, tables, load: { ...load, impUids: [] }, cpu });
     say(`  ${label} ${store}: ${summary(load)}; server ${cpu.cores.server ?? '?'} cores, ${perReqMs(cpu.cores.server, load.okPerSec)?.toFixed(2) ?? '?'} ms/req`);
   } finally {
@@ -590,6 +603,10 @@ try {
     await section('profile SQLite', async () => {
       phase('profiling Pier on SQLite during `again` (node --cpu-prof, a separate run)');
       await profileAgain('SQLite', { dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url }, sim.child);
+      if (want('yardstick')) {
+        phase('profiling the yardstick on SQLite the same way (a separate run)');
+        await measureYardstick('SQLite', 'pier', `sqlite:${join(work, 'yardstick-profiled.sqlite')}`, sim, simAcct, { profile: true });
+      }
     });
   }
 
@@ -660,6 +677,10 @@ try {
       await section('profile PostgreSQL', async () => {
         phase('profiling Pier on PostgreSQL during `again` (node --cpu-prof, a separate run)');
         await profileAgain('PostgreSQL', { dataDir: join(work, 'pg'), databaseUrl: benchDb!.url, jtnetUrl: sim.url }, sim.child);
+        if (want('yardstick')) {
+          phase('profiling the yardstick on PostgreSQL the same way (a separate run)');
+          await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, simAcct, { profile: true });
+        }
       });
     }
   } else {

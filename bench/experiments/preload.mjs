@@ -70,3 +70,33 @@ if (process.env.X_SQLTIME) {
     require('fs').writeFileSync(process.env.X_SQLTIME, rows.map(([k, v]) => `${v.n}\t${(Number(v.ns) / 1e6).toFixed(0)} ms\t${(Number(v.ns) / 1e3 / v.n).toFixed(1)} us\t${k}`).join('\n'));
   });
 }
+if (process.env.X_PGFIELDS) {
+  // per process: pg's RowDescription handling (Result.addFields) and row parsing, by statement text
+  const Result = require('pg/lib/result.js');
+  const pg = require('pg');
+  const stats = new Map();
+  let current = '';
+  const origQuery = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (q, ...rest) {
+    current = String(typeof q === 'string' ? q : q?.text).replace(/\s+/g, ' ').slice(0, 70);
+    const s = stats.get(current) ?? { q: 0, fields: 0, rows: 0, addNs: 0n, rowNs: 0n };
+    s.q++; stats.set(current, s);
+    return origQuery.call(this, q, ...rest);
+  };
+  const origAdd = Result.prototype.addFields;
+  Result.prototype.addFields = function (f) {
+    const t = process.hrtime.bigint();
+    try { return origAdd.call(this, f); } finally { const s = stats.get(current); if (s) { s.fields += f.length; s.addNs += process.hrtime.bigint() - t; } }
+  };
+  const origRow = Result.prototype.parseRow;
+  Result.prototype.parseRow = function (r) {
+    const t = process.hrtime.bigint();
+    try { return origRow.call(this, r); } finally { const s = stats.get(current); if (s) { s.rows++; s.rowNs += process.hrtime.bigint() - t; } }
+  };
+  const write = () => {
+    const rows = [...stats.entries()].sort((a, b) => b[1].q - a[1].q);
+    require('fs').writeFileSync(`${process.env.X_PGFIELDS}/${process.pid}.txt`, `${process.argv.join(' ')}\n` + rows.map(([k, v]) => `${v.q}\tfields/q ${(v.fields / v.q).toFixed(1)}\tadd ${(Number(v.addNs) / 1e3 / v.q).toFixed(1)}us/q\trow ${(Number(v.rowNs) / 1e3 / Math.max(1, v.rows)).toFixed(1)}us/row\t${k}`).join('\n'));
+  };
+  process.on('SIGTERM', () => { write(); process.exit(0); });
+  process.on('exit', write);
+}

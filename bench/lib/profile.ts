@@ -121,23 +121,27 @@ export function summarizeProfile(file: string, opts: { lastSec?: number; skipEnd
 
 const pctStr = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-export function profileMarkdown(title: string, s: ProfileSummary): string {
+/** `requests`: how many requests were answered in the window, to show each row's time per request. */
+export function profileMarkdown(title: string, s: ProfileSummary, requests?: number): string {
+  const per = requests && requests > 0 ? (ms: number) => ` | ${((ms * 1000) / requests).toFixed(1)}` : () => '';
+  const perHead = requests && requests > 0 ? ' | µs per request' : '';
+  const perRule = requests && requests > 0 ? ' | ---:' : '';
   const lines = [
     `### ${title}`,
     '',
     `Window ${(s.windowMs / 1000).toFixed(1)} s of samples; main thread busy ${pctStr(s.busyShare)} of it.`,
     '',
-    '| area (self time) | ms | share | share of busy time |',
-    '| --- | ---: | ---: | ---: |',
-    ...s.byArea.slice(0, 18).map((a) => `| ${a.area} | ${a.ms.toFixed(0)} | ${pctStr(a.share)} | ${a.area === 'idle' ? '' : pctStr(a.share / s.busyShare)} |`),
+    `| area (self time) | ms | share | share of busy time${perHead} |`,
+    `| --- | ---: | ---: | ---:${perRule} |`,
+    ...s.byArea.slice(0, 18).map((a) => `| ${a.area} | ${a.ms.toFixed(0)} | ${pctStr(a.share)} | ${a.area === 'idle' ? '' : pctStr(a.share / s.busyShare)}${per(a.ms)} |`),
     '',
-    '| function (self time) | where | ms | share |',
-    '| --- | --- | ---: | ---: |',
-    ...s.topSelf.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)} |`),
+    `| function (self time) | where | ms | share${perHead} |`,
+    `| --- | --- | ---: | ---:${perRule} |`,
+    ...s.topSelf.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)}${per(f.ms)} |`),
     '',
-    '| Pier function (inclusive time) | where | ms | share |',
-    '| --- | --- | ---: | ---: |',
-    ...s.pierInclusive.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)} |`),
+    `| Pier function (inclusive time) | where | ms | share${perHead} |`,
+    `| --- | --- | ---: | ---:${perRule} |`,
+    ...s.pierInclusive.map((f) => `| ${f.fn} | ${f.where} | ${f.ms.toFixed(0)} | ${pctStr(f.share)}${per(f.ms)} |`),
     '',
   ];
   return lines.join('\n');

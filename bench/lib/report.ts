@@ -91,7 +91,7 @@ export interface Results {
   aims: Aim[];
   schedules: Section<{ runs: ScheduleRun[] }>;
   sdk: SdkResult;
-  profiles: Array<{ store: string; file: string; summaryFile: string; top: string[] }>;
+  profiles: Array<{ store: string; subject: string; file: string; summaryFile: string; top: string[] }>;
   notes: string[];
   errors: string[];
 }

@@ -93,7 +93,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       .returningAll();
   if (!syncTransaction) {
     const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
-    const statement = fromTemplate(db, 'approve+event', { ...values, ...newEventValues(deps.clock) }, (p) =>
+    const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps.clock), values), (p) =>
       sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)} SELECT * FROM changed`,
     );
     const { rows } = await db.executeQuery(statement);
