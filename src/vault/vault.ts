@@ -12,7 +12,12 @@ import { dirname } from 'node:path';
  *   const box = vault.seal('tpay-card-token');   // 'v1.k1.…'
  *   vault.open(box)                              // 'tpay-card-token'
  */
+/** how many opened channel secrets a process keeps (openRemembered); the oldest goes first */
+const REMEMBERED_MAX = 1024;
+
 export class Vault {
+  private readonly remembered = new Map<string, string>();
+
   private constructor(private readonly keys: Map<string, Buffer>, readonly activeKeyId: string) {}
 
   /** `id:base64key[,id:base64key…]`; the first key encrypts. */
@@ -59,6 +64,23 @@ export class Vault {
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+  }
+
+  /**
+   * open() for the few sealed values every payment opens again (a channel's merchant key and cancel
+   * password), remembered after their first opening: AES-GCM and the base64url decoding cost a few
+   * microseconds each, twice per payment. Only values that are few by nature belong here (not
+   * billing keys, one per customer); the ring's keys, which open everything, are in this memory
+   * anyway. A sealed value names its key and IV, so a re-sealed or rotated secret is a new entry.
+   */
+  openRemembered(box: string): string {
+    let plain = this.remembered.get(box);
+    if (plain === undefined) {
+      plain = this.open(box);
+      if (this.remembered.size >= REMEMBERED_MAX) this.remembered.delete(this.remembered.keys().next().value!);
+      this.remembered.set(box, plain);
+    }
+    return plain;
   }
 
   /**

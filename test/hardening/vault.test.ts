@@ -150,3 +150,38 @@ describe('starting with keys that do not open the data', () => {
     }
   });
 });
+
+describe('Vault.openRemembered (a channel secret opened once per process)', () => {
+  const spec = `k1:${randomBytes(32).toString('base64')}`;
+
+  it('answers what open answers, and a re-sealed secret as its new value', () => {
+    const vault = Vault.fromSpec(spec);
+    const first = vault.seal('merchant-key-1');
+    expect(vault.openRemembered(first)).toBe('merchant-key-1');
+    expect(vault.openRemembered(first)).toBe('merchant-key-1');
+    // a channel edit seals the new key under a fresh IV: another entry, never the old value
+    const edited = vault.seal('merchant-key-2');
+    expect(vault.openRemembered(edited)).toBe('merchant-key-2');
+    expect(vault.openRemembered(first)).toBe('merchant-key-1');
+  });
+
+  it('refuses, as open does, a value no key of its ring can open, and a tampered one', () => {
+    const other = Vault.fromSpec(`k9:${randomBytes(32).toString('base64')}`);
+    const vault = Vault.fromSpec(spec);
+    expect(() => vault.openRemembered(other.seal('x'))).toThrow(/not in the key ring/);
+    const box = vault.seal('merchant-key');
+    const parts = box.split('.');
+    parts[4] = Buffer.from('another-key!').toString('base64url');
+    expect(() => vault.openRemembered(parts.join('.'))).toThrow();
+  });
+
+  it('keeps at most 1,024 values, the oldest leaving first', () => {
+    const vault = Vault.fromSpec(spec);
+    const boxes = Array.from({ length: 1025 }, (_, i) => vault.seal(`key-${i}`));
+    for (const b of boxes) vault.openRemembered(b);
+    const remembered = (vault as unknown as { remembered: Map<string, string> }).remembered;
+    expect(remembered.size).toBe(1024);
+    expect(remembered.has(boxes[0])).toBe(false);
+    expect(remembered.get(boxes[1024])).toBe('key-1024');
+  });
+});

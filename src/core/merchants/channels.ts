@@ -121,8 +121,8 @@ export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
     connector,
     credentials: {
       mid: row.mid,
-      merchantKey: new Secret(deps.vault.open(row.merchant_key_sealed)),
-      cancelPassword: new Secret(deps.vault.open(row.cancel_password_sealed)),
+      merchantKey: new Secret(deps.vault.openRemembered(row.merchant_key_sealed)),
+      cancelPassword: new Secret(deps.vault.openRemembered(row.cancel_password_sealed)),
       sandbox: row.sandbox === 1,
       baseUrl: row.base_url,
     },
