@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import qs from 'qs';
-import { authenticateToken, type AuthenticatedMerchant } from '../core/merchants/auth.js';
+import { authenticateToken, rememberedToken, type AuthenticatedMerchant } from '../core/merchants/auth.js';
 import type { Deps } from '../core/deps.js';
 import { RateLimitedError } from '../core/merchants/rate-limit.js';
 import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
@@ -93,22 +93,38 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // Form bodies, query strings and path params carry strings; coerce them where the schema wants
   // numbers or booleans. JSON bodies too: V1 declares its fields as form data, and clients pass on
   // whatever the merchant gave them (`"amount": "3000"`), which V1 accepts (docs/decisions/0011).
-  app.addHook('preValidation', async (req) => {
-    // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
-    for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
-      const field = nulField(value);
-      if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
+  // Both hooks below are callback-style, not async: every request passes them, and an async hook
+  // costs fastify a promise and a turn of the microtask queue each (docs/performance.md).
+  app.addHook('preValidation', (req, _reply, done) => {
+    try {
+      // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
+      for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
+        const field = nulField(value);
+        if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
+      }
+      const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
+      if (schema?.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
+      if (schema?.params) req.params = coerceFormValues(schema.params as never, req.params) as never;
+      if (schema?.body) req.body = coerceFormValues(schema.body as never, req.body) as never;
+    } catch (err) {
+      return done(err as Error);
     }
-    const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
-    if (!schema) return;
-    if (schema.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
-    if (schema.params) req.params = coerceFormValues(schema.params as never, req.params) as never;
-    if (schema.body) req.body = coerceFormValues(schema.body as never, req.body) as never;
+    done();
   });
 
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.config?.public || !req.routeOptions.url) return;
-    req.merchant = await authenticate(req);
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (req.routeOptions.config?.public || !req.routeOptions.url) return done();
+    // a token this process remembers needs no database read, and so no promise
+    const token = tokenOf(req);
+    const remembered = token ? rememberedToken(deps, token) : undefined;
+    if (remembered) {
+      req.merchant = remembered;
+      return done();
+    }
+    authenticate(req).then((merchant) => {
+      req.merchant = merchant;
+      done();
+    }, done);
   });
 
   /** V1 answers every missing, unknown or expired token with 401 and the message `Unauthorized`. */

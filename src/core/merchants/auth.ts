@@ -119,17 +119,28 @@ export function forgetTokensOf(deps: Deps, merchantId: string): void {
 }
 
 /**
+ * authenticateToken's answer when this process still remembers the token, without waiting for
+ * anything (most requests: the HTTP layer then needs no promise); undefined when it must be read.
+ */
+export function rememberedToken(deps: Deps, token: string): AuthenticatedMerchant | undefined {
+  const nowMs = deps.clock.now();
+  const cached = tokenCacheOf(deps).get(sha256Hex(token));
+  if (cached && cached.expiresAt > Math.floor(nowMs / 1000) && nowMs >= cached.readAt && nowMs - cached.readAt < TOKEN_CACHE_MS) return cached.merchant;
+  return undefined;
+}
+
+/**
  * Resolves a bearer token to its merchant; 401 when unknown or expired. A token found valid is
  * remembered for TOKEN_CACHE_MS of deps.clock (never past its own expiry; a clock moved back makes
  * every entry stale), which saves a database round trip on most requests.
  */
 export async function authenticateToken(deps: Deps, token: string): Promise<AuthenticatedMerchant> {
+  const remembered = rememberedToken(deps, token);
+  if (remembered) return remembered;
   const nowMs = deps.clock.now();
   const now = Math.floor(nowMs / 1000);
   const hash = sha256Hex(token);
   const cache = tokenCacheOf(deps);
-  const cached = cache.get(hash);
-  if (cached && cached.expiresAt > now && nowMs >= cached.readAt && nowMs - cached.readAt < TOKEN_CACHE_MS) return cached.merchant;
   const row = await deps.store.db
     .selectFrom('access_tokens')
     .innerJoin('merchants', 'merchants.id', 'access_tokens.merchant_id')
