@@ -13,8 +13,19 @@ const REDACT = [
   'card_num', '*.card_num', 'card_pwd', '*.card_pwd', 'buyer_auth_num', '*.buyer_auth_num', 'api_key', '*.api_key', 'cancel_pw', '*.cancel_pw',
 ];
 
-/** Marks a logger that already binds `reqId` (Fastify's per-request child), so the mixin does not repeat it. */
-export const BINDS_REQUEST_ID = Symbol('pier.bindsRequestId');
+/**
+ * The loggers that already bind `reqId` (Fastify's per-request children), so the mixin does not
+ * repeat it. A WeakSet rather than a mark on the logger: adding a property to every request's child
+ * cost more than making it (docs/performance.md).
+ */
+const bindingRequestId = new WeakSet<object>();
+
+/** Fastify's per-request logger: a child binding `reqId`, which the mixin then leaves alone. */
+export function requestChildLogger(logger: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions): Logger {
+  const child = logger.child(bindings, options);
+  bindingRequestId.add(child);
+  return child;
+}
 
 /**
  * `json`: one JSON object a line (log shippers, production). `pretty`: readable coloured lines for a
@@ -29,7 +40,7 @@ export function createLogger(level: string, destination?: DestinationStream, opt
     // Every line written while serving a request carries its id, also from code that logs through
     // the process logger (use cases, PG calls), so `grep <reqId>` shows one payment end to end.
     mixin(_obj, _level, logger) {
-      if ((logger as unknown as Record<symbol, unknown>)[BINDS_REQUEST_ID]) return {};
+      if (bindingRequestId.has(logger)) return {};
       const reqId = currentRequestId();
       return reqId ? { reqId } : {};
     },
