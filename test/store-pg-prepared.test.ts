@@ -39,6 +39,31 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/
     }
   });
 
+  it('runStatement (the payment statements, outside Kysely): the same naming and 0A000 recovery, the connection back in the pool', async () => {
+    const db = await freshDatabase();
+    // one connection: a statement that kept it would make the next call wait forever
+    const store = openStore(db.url, { poolSize: 1 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query('CREATE TABLE t (id int primary key, a text)');
+      await admin.query(`INSERT INTO t VALUES (1, 'one')`);
+      const read = async () => (await store.runStatement!<Record<string, unknown>>('SELECT * FROM t WHERE id = $1', [1])).rows;
+      expect(await read()).toEqual([{ id: 1, a: 'one' }]);
+      expect(await read()).toEqual([{ id: 1, a: 'one' }]);
+      expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toHaveLength(1);
+      await admin.query(`ALTER TABLE t ADD COLUMN b text DEFAULT 'new'`);
+      expect(await read()).toEqual([{ id: 1, a: 'one', b: 'new' }]);
+      // a failing statement gives its connection back too
+      await expect(store.runStatement!('SELECT * FROM no_such_table WHERE id = $1', [1])).rejects.toMatchObject({ code: '42P01' });
+      expect(await read()).toEqual([{ id: 1, a: 'one', b: 'new' }]);
+    } finally {
+      await admin.end();
+      await store.close();
+      await db.drop();
+    }
+  });
+
   it('names at most maxNamed texts per process; the rest stay unnamed and still run', async () => {
     const db = await freshDatabase();
     const store = openStore(db.url, { poolSize: 1 });

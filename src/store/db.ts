@@ -5,7 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Compilable 
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
-import { withPreparedStatements } from './pg-prepared.js';
+import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
@@ -32,6 +32,13 @@ export interface Store {
   syncTransaction?: <T>(unit: (run: RunSync) => T) => Promise<T>;
   /** SQLite file only: the thread that checkpoints the WAL off the event loop (decision 0022) */
   checkpointer?: Checkpointer;
+  /**
+   * PostgreSQL only: one compiled statement sent straight to the pool (named, as Kysely's are),
+   * outside any transaction. For the statements every payment runs (runTemplate): Kysely's
+   * executor makes about a dozen promises around each statement, and on Node 20 every promise
+   * also runs the AsyncLocalStorage hooks (docs/performance.md).
+   */
+  runStatement?: StatementRunner;
 }
 
 /** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
@@ -89,9 +96,10 @@ export function openStore(
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
   pool.on('error', (err) => opts.onIdleError?.(err));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
+  const prepared = withPreparedStatements(pool);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   const u = new URL(databaseUrl);
-  return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy() };
+  return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy(), runStatement: prepared.run };
 }
 
 /**

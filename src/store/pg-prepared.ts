@@ -18,7 +18,7 @@ import type { PostgresPool, PostgresPoolClient } from 'kysely';
  * statements are dropped and the statement is sent again; inside one the transaction has failed
  * (the caller's error), and they are dropped when it ends.
  */
-export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number } = {}): PostgresPool {
+export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number } = {}): PostgresPool & { run: StatementRunner } {
   const maxNamed = opts.maxNamed ?? 500;
   const seenOnce = new Set<string>();
   const names = new Map<string, string>();
@@ -37,19 +37,31 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
     return named;
   };
   const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const connect = async () => {
+    const client = await pool.connect();
+    let wrapper = wrapped.get(client);
+    if (!wrapper) {
+      wrapper = preparingClient(client, nameOf);
+      wrapped.set(client, wrapper);
+    }
+    return wrapper;
+  };
   return {
-    async connect() {
-      const client = await pool.connect();
-      let wrapper = wrapped.get(client);
-      if (!wrapper) {
-        wrapper = preparingClient(client, nameOf);
-        wrapped.set(client, wrapper);
-      }
-      return wrapper;
-    },
+    connect,
     end: () => pool.end(),
+    async run(text, values) {
+      const client = await connect();
+      try {
+        return (await client.query(text as never, values as never)) as unknown as { rows: never[] };
+      } finally {
+        client.release();
+      }
+    },
   };
 }
+
+/** One statement on a pooled connection, outside any transaction: its rows. */
+export type StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>) => Promise<{ rows: R[] }>;
 
 /** pg's record of the statements a connection has prepared: cleared with the server's own (DEALLOCATE ALL). */
 interface PgConnectionInternals {

@@ -1,4 +1,5 @@
 import { createQueryId, type Compilable, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
+import type { StatementRunner } from './pg-prepared.js';
 
 /** A value a template statement is run with. */
 export type TemplateValue = string | number | bigint | boolean | null;
@@ -61,4 +62,13 @@ export function fromTemplate<V extends Record<string, TemplateValue>, R>(
   });
   const compiled: CompiledQuery<R> & Compilable<R> = { sql: t.sql, query: t.query, queryId: createQueryId(), parameters, compile: () => compiled };
   return compiled;
+}
+
+/**
+ * Runs a template's statement outside any transaction: straight on the PostgreSQL pool when the
+ * store offers it (Store.runStatement), through Kysely otherwise.
+ */
+export async function runTemplate<R>(store: { db: Kysely<any>; runStatement?: StatementRunner }, statement: CompiledQuery<R> & Compilable<R>): Promise<{ rows: R[] }> {
+  if (store.runStatement) return store.runStatement<R>(statement.sql, statement.parameters);
+  return store.db.executeQuery(statement);
 }

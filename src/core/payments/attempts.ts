@@ -11,7 +11,7 @@ import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import { dbNow, dbNowShape } from '../../store/db-clock.js';
-import { fromTemplate, type TemplateValue } from '../../store/statement-template.js';
+import { fromTemplate, runTemplate, type TemplateValue } from '../../store/statement-template.js';
 import type { Database, PaymentsTable } from '../../store/types.js';
 import type { ChannelColumns, ChannelSource, ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
@@ -226,7 +226,7 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
       ON CONFLICT DO NOTHING RETURNING imp_uid
     ) SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`;
   });
-  const { rows } = await db.executeQuery(statement);
+  const { rows } = await runTemplate(deps.store, statement);
   const [first] = rows;
   if (!first) return { found: undefined, inserted: false };
   const { inserted, ...found } = first;

@@ -9,7 +9,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
 import { newEventValues, paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
-import { fromTemplate } from '../../store/statement-template.js';
+import { fromTemplate, runTemplate } from '../../store/statement-template.js';
 import type { PaymentRow } from '../../domain/payment.js';
 
 /** What the PG said about an approved charge. */
@@ -96,7 +96,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
     const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps.clock), values), (p) =>
       sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)} SELECT * FROM changed`,
     );
-    const { rows } = await db.executeQuery(statement);
+    const { rows } = await runTemplate(deps.store, statement);
     return rows[0];
   }
   return syncTransaction((run) => {
