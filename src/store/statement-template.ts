@@ -68,7 +68,7 @@ export function fromTemplate<V extends Record<string, TemplateValue>, R>(
  * Runs a template's statement outside any transaction: straight on the PostgreSQL pool when the
  * store offers it (Store.runStatement), through Kysely otherwise.
  */
-export async function runTemplate<R>(store: { db: Kysely<any>; runStatement?: StatementRunner }, statement: CompiledQuery<R> & Compilable<R>): Promise<{ rows: R[] }> {
+export function runTemplate<R>(store: { db: Kysely<any>; runStatement?: StatementRunner }, statement: CompiledQuery<R> & Compilable<R>): Promise<{ rows: R[] }> {
   if (store.runStatement) return store.runStatement<R>(statement.sql, statement.parameters);
   return store.db.executeQuery(statement);
 }
