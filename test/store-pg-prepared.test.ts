@@ -8,16 +8,30 @@ import { freshDatabase } from './harness.js';
 const preparedOnServer = async (store: ReturnType<typeof openStore>) =>
   (await sql<{ name: string }>`SELECT name FROM pg_prepared_statements`.execute(store.db)).rows.map((r) => r.name);
 
+/**
+ * A store on a fresh database with one connection (every call runs where the statement was
+ * prepared; a call that kept the connection would make the next one wait forever), a table
+ * `t (id, a)` holding (1, 'one'), and an admin client to change it as another process would.
+ */
+async function withOneConnection(fn: (store: ReturnType<typeof openStore>, admin: pg.Client) => Promise<void>): Promise<void> {
+  const db = await freshDatabase();
+  const store = openStore(db.url, { poolSize: 1 });
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    await admin.query('CREATE TABLE t (id int primary key, a text)');
+    await admin.query(`INSERT INTO t VALUES (1, 'one')`);
+    await fn(store, admin);
+  } finally {
+    await admin.end();
+    await store.close();
+    await db.drop();
+  }
+}
+
 describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/store/pg-prepared.ts)', () => {
   it('prepares a statement on its second use, and a migration under a cached `select *` does not fail the next call', async () => {
-    const db = await freshDatabase();
-    // one connection, so every call below runs where the statement was prepared
-    const store = openStore(db.url, { poolSize: 1 });
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
-    try {
-      await admin.query('CREATE TABLE t (id int primary key, a text)');
-      await admin.query(`INSERT INTO t VALUES (1, 'one')`);
+    await withOneConnection(async (store, admin) => {
       const read = () => store.db.selectFrom('t' as never).selectAll().where('id' as never, '=', 1 as never).executeTakeFirst() as Promise<Record<string, unknown>>;
       expect(await read()).toEqual({ id: 1, a: 'one' });
       expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toEqual([]);
@@ -32,22 +46,11 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/
       await admin.query(`ALTER TABLE t ADD COLUMN c int DEFAULT 3`);
       await expect(store.db.transaction().execute(async (trx) => trx.selectFrom('t' as never).selectAll().where('id' as never, '=', 1 as never).execute())).rejects.toMatchObject({ code: '0A000' });
       expect(await read()).toEqual({ id: 1, a: 'one', b: 'new', c: 3 });
-    } finally {
-      await admin.end();
-      await store.close();
-      await db.drop();
-    }
+    });
   });
 
   it('runStatement (the payment statements, outside Kysely): the same naming and 0A000 recovery, the connection back in the pool', async () => {
-    const db = await freshDatabase();
-    // one connection: a statement that kept it would make the next call wait forever
-    const store = openStore(db.url, { poolSize: 1 });
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
-    try {
-      await admin.query('CREATE TABLE t (id int primary key, a text)');
-      await admin.query(`INSERT INTO t VALUES (1, 'one')`);
+    await withOneConnection(async (store, admin) => {
       const read = async () => (await store.runStatement!<Record<string, unknown>>('SELECT * FROM t WHERE id = $1', [1])).rows;
       expect(await read()).toEqual([{ id: 1, a: 'one' }]);
       expect(await read()).toEqual([{ id: 1, a: 'one' }]);
@@ -57,11 +60,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/
       // a failing statement gives its connection back too
       await expect(store.runStatement!('SELECT * FROM no_such_table WHERE id = $1', [1])).rejects.toMatchObject({ code: '42P01' });
       expect(await read()).toEqual([{ id: 1, a: 'one', b: 'new' }]);
-    } finally {
-      await admin.end();
-      await store.close();
-      await db.drop();
-    }
+    });
   });
 
   it('names at most maxNamed texts per process; the rest stay unnamed and still run', async () => {
