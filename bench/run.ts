@@ -304,7 +304,8 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
   }
   const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
   const profDir = join(outDir, 'profiles');
-  const profiledBefore = opts.profile ? new Set((mkdirSync(profDir, { recursive: true }), readdirSync(profDir))) : null;
+  if (opts.profile) mkdirSync(profDir, { recursive: true });
+  const profiledBefore = opts.profile ? new Set(readdirSync(profDir)) : null;
   const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
     YS_PORT: String(port),
     YS_DATABASE_URL: scratch?.url ?? databaseUrl,

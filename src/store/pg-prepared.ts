@@ -49,10 +49,10 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
   return {
     connect,
     end: () => pool.end(),
-    async run(text, values) {
+    async run<R>(text: string, values: ReadonlyArray<unknown>) {
       const client = await connect();
       try {
-        return (await client.query(text as never, values as never)) as unknown as { rows: never[] };
+        return await client.query<R>(text, values);
       } finally {
         client.release();
       }

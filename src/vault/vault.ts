@@ -2,6 +2,9 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+/** how many opened channel secrets a process keeps (openRemembered); the oldest goes first */
+const REMEMBERED_MAX = 1024;
+
 /**
  * Encrypts secrets at rest (billing keys, PG merchant keys, cancel passwords) with AES-256-GCM.
  * The ciphertext carries the id of the key that made it (`v1.<keyId>.<iv>.<tag>.<data>`), so keys
@@ -12,9 +15,6 @@ import { dirname } from 'node:path';
  *   const box = vault.seal('tpay-card-token');   // 'v1.k1.…'
  *   vault.open(box)                              // 'tpay-card-token'
  */
-/** how many opened channel secrets a process keeps (openRemembered); the oldest goes first */
-const REMEMBERED_MAX = 1024;
-
 export class Vault {
   private readonly remembered = new Map<string, string>();
 

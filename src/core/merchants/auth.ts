@@ -123,8 +123,11 @@ export function forgetTokensOf(deps: Deps, merchantId: string): void {
  * anything (most requests: the HTTP layer then needs no promise); undefined when it must be read.
  */
 export function rememberedToken(deps: Deps, token: string): AuthenticatedMerchant | undefined {
-  const nowMs = deps.clock.now();
-  const cached = tokenCacheOf(deps).get(sha256Hex(token));
+  return rememberedByHash(deps, sha256Hex(token), deps.clock.now());
+}
+
+function rememberedByHash(deps: Deps, hash: string, nowMs: number): AuthenticatedMerchant | undefined {
+  const cached = tokenCacheOf(deps).get(hash);
   if (cached && cached.expiresAt > Math.floor(nowMs / 1000) && nowMs >= cached.readAt && nowMs - cached.readAt < TOKEN_CACHE_MS) return cached.merchant;
   return undefined;
 }
@@ -135,11 +138,11 @@ export function rememberedToken(deps: Deps, token: string): AuthenticatedMerchan
  * every entry stale), which saves a database round trip on most requests.
  */
 export async function authenticateToken(deps: Deps, token: string): Promise<AuthenticatedMerchant> {
-  const remembered = rememberedToken(deps, token);
-  if (remembered) return remembered;
   const nowMs = deps.clock.now();
   const now = Math.floor(nowMs / 1000);
   const hash = sha256Hex(token);
+  const remembered = rememberedByHash(deps, hash, nowMs);
+  if (remembered) return remembered;
   const cache = tokenCacheOf(deps);
   const row = await deps.store.db
     .selectFrom('access_tokens')
