@@ -158,8 +158,19 @@ describe('PIER_WORKERS=2', () => {
     // the PG takes the charges but holds its answers, so half of them are in the victim's hands when it dies
     await sim('/__control/faults', { mode: 'hold', op: 'payments', times: 10 });
     const uids = Array.from({ length: 10 }, (_, i) => `kill_${i}`);
-    const inFlight = uids.map((u) => charge(t, u, 3_000).catch(() => null));
-    await until('the PG holding every answer', async () => (await sim('/__control/holds')).held === uids.length);
+    // a charge answered before the PG holds all ten never reached it: say why instead of waiting out the deadline
+    const early: unknown[] = [];
+    const inFlight = uids.map((u) =>
+      charge(t, u, 3_000).then(
+        (r) => (early.push(r.body), r),
+        () => null,
+      ),
+    );
+    await until('the PG holding every answer', async () => {
+      if (early.length > 0) throw new Error(`a charge was answered before the PG held it: ${JSON.stringify(early[0])}`);
+      return (await sim('/__control/holds')).held === uids.length;
+    });
+    early.length = 0;
 
     const killedAt = Date.now() / 1000;
     process.kill(victim!, 'SIGKILL');
