@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/api/app.js';
-import { advanceSandboxClock, parseDuration, refreshClock, SandboxClock } from '../src/core/sandbox/clock.js';
+import { advanceSandboxClock, parseDuration, refreshClock, resetSandboxClock, SandboxClock } from '../src/core/sandbox/clock.js';
 import { scheduleQueue } from '../src/jobs/handlers/schedules.js';
 import { JobRunner } from '../src/jobs/runner.js';
 import { openStore } from '../src/store/db.js';
@@ -101,6 +101,41 @@ describe('sandbox clock', () => {
       await signIn();
     } finally {
       await otherStore.close();
+    }
+  });
+
+  it('judges a token on the shared clock when another process moved it less than a second ago (PIER_WORKERS=2: getToken on one worker, the charge on the other)', async () => {
+    // a merchant of its own: no token from the earlier, moved clocks is live for it
+    const own = await pier.newMerchant();
+    const early = own.token; // issued at offset 0: 30 minutes of life on the real clock
+    // a second process on the same database, whose cached offset is behind until it re-reads it
+    const otherStore = openStore(pier.databaseUrl, { poolSize: 2 });
+    const otherClock = new SandboxClock(otherStore, pier.clock);
+    await otherClock.refresh();
+    const other = await buildApp({ ...pier.deps, store: otherStore, clock: otherClock }, { bodyLimit: 65536, publicUrl: 'http://localhost' });
+    const onOther = (method: 'GET' | 'POST', url: string, token: string | null, body?: unknown) =>
+      other.inject({ method, url, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+    try {
+      expect((await pier.call('POST', '/pier/sandbox/clock/advance', { token: early, body: { by: '2h' } })).body.code).toBe(0);
+      // getToken on the process that has not seen the move: the token it hands out is live on the moved clock
+      const issued = await onOther('POST', '/users/getToken', null, { imp_key: own.impKey, imp_secret: own.impSecret });
+      const token = issued.json().response.access_token as string;
+      expect(issued.json().response.expired_at).toBeGreaterThan(pierNow());
+      expect((await pier.call('GET', '/pier/sandbox/clock', { token })).status).toBe(200);
+
+      // the clock goes back on the first process; the second, still ahead, does not refuse a token live on it
+      expect((await pier.call('POST', '/pier/sandbox/clock/reset', { token })).body.code).toBe(0);
+      const checked = await onOther('GET', '/pier/sandbox/clock', early);
+      expect(checked.statusCode).toBe(200);
+      expect(checked.json().response.offset_seconds).toBe(0);
+      // and a token expired on the shared clock is refused once this process has seen the move
+      await advanceSandboxClock(pier.store, 3600_000, pier.deps.clock);
+      await otherClock.refresh();
+      expect((await onOther('GET', '/pier/sandbox/clock', early)).statusCode).toBe(401);
+    } finally {
+      await other.close();
+      await otherStore.close();
+      await resetSandboxClock(pier.store, pier.deps.clock);
     }
   });
 

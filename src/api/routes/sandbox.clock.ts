@@ -9,8 +9,9 @@ const TAG = 'sandbox (Pier, non-V1)';
 /**
  * Sandbox time control (not part of V1), registered in sandbox mode only: read, advance and reset
  * Pier's clock. The offset is stored in the database, so every Pier process and the CLI
- * (`pier sandbox clock …`) agree within a second. Access tokens are timed by the same clock:
- * advancing it past their 30 minutes makes them expire, so get a new one afterwards.
+ * (`pier sandbox clock …`) agree within a second; getToken and a token found expired re-read it at
+ * once, so a token is never judged on a process's stale view. Access tokens are timed by the same
+ * clock: advancing it past their 30 minutes makes them expire, so get a new one afterwards.
  */
 export default function route(app: PierApp, deps: Deps) {
   if (deps.mode !== 'sandbox') return;
