@@ -90,11 +90,11 @@ export async function webhookDrain(opts: {
     const fillStarted = performance.now();
     if (store.syncTransaction) {
       await store.syncTransaction((run) => {
-        for (const e of events) recordPaymentEventNow(run, store.db, systemClock, e);
+        for (const e of events) recordPaymentEventNow(run, store.db, { clock: systemClock }, e);
       });
     } else {
       await store.db.transaction().execute(async (trx) => {
-        for (const e of events) await recordPaymentEvent(trx, systemClock, e);
+        for (const e of events) await recordPaymentEvent(trx, { clock: systemClock }, e);
       });
     }
     const committedAt = performance.now();

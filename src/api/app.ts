@@ -15,13 +15,14 @@ import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
 import { consolePlugin } from '../console/plugin.js';
 import { checkoutPlugin } from './checkout/index.js';
-import { requestChildLogger } from '../lib/logger.js';
-import { requestIdFrom } from '../lib/request-context.js';
+import { requestIdFrom } from '../lib/request-id.js';
 import { addRequestPlumbing, registerOperationsRoutes } from '../operations/routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     merchant: AuthenticatedMerchant | null;
+    /** the process's deps with this request's logger and id (src/api/request-deps.ts), set by the first hook */
+    deps: Deps;
   }
   interface FastifyContextConfig {
     /** routes that need no access token (getToken, docs) */
@@ -55,7 +56,6 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     // a caller's x-request-id (validated, bounded) or a fresh one; echoed back and in every log line
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
-    childLoggerFactory: (logger, bindings, options) => requestChildLogger(logger as never, bindings, options) as never,
     bodyLimit: opts.bodyLimit,
     // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
     routerOptions: {

@@ -1,10 +1,12 @@
 /**
  * Every PG call goes through here once: it is timed into `pier_pg_call_duration_seconds` by
- * operation and outcome and logged with the request id (from the request context), so the
- * connectors themselves stay wire-only and a new PG is measured without extra code.
+ * operation and outcome and logged (to the serving request's logger, so with its id, when the
+ * registry came from `loggingTo`), so the connectors themselves stay wire-only and a new PG is
+ * measured without extra code.
  *
  * @example
  *   const connectors = instrumentConnectors(createConnectorRegistry(config), { metrics, logger });
+ *   connectors.loggingTo(req.log).get('jtnet'); // its "PG call" lines carry the request's reqId
  */
 import type { Logger } from '../lib/logger.js';
 import type { PgCallOutcome, PierMetrics } from '../operations/metrics.js';
@@ -29,9 +31,22 @@ export function failureOutcomeOf(err: unknown): PgCallOutcome {
 
 export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?: PierMetrics; logger: Logger; now?: () => number }): ConnectorRegistry {
   const now = o.now ?? (() => performance.now());
-  const wrapped = new Map<string, Connector>();
-  for (const provider of registry.providers()) wrapped.set(provider, instrument(registry.get(provider)!, o.metrics, o.logger, now));
-  return { ...registry, get: (provider) => wrapped.get(provider) };
+  const loggingTo = (logger: Logger): ConnectorRegistry => {
+    // wrapped on first use: a request's registry is made for every request, most use one PG or none
+    const wrapped = new Map<string, Connector>();
+    const get = (provider: string) => {
+      let c = wrapped.get(provider);
+      if (!c) {
+        const bare = registry.get(provider);
+        if (!bare) return undefined;
+        wrapped.set(provider, (c = instrument(bare, o.metrics, logger, now)));
+      }
+      return c;
+    };
+    // every key written out: a spread followed by new keys is a slow path on Node 20 (decision 0025)
+    return { get, providers: registry.providers, label: registry.label, channelRules: registry.channelRules, maxReadTimeoutMs: registry.maxReadTimeoutMs, close: registry.close, loggingTo };
+  };
+  return loggingTo(o.logger);
 }
 
 function instrument(c: Connector, metrics: PierMetrics | undefined, logger: Logger, now: () => number): Connector {

@@ -8,6 +8,7 @@
  */
 import { jtnetModule } from './jtnet/index.js';
 import { nicepayModule } from './nicepay/index.js';
+import type { Logger } from '../lib/logger.js';
 import type { ChannelRules, Connector, ConnectorCapabilities, ConnectorContext, ConnectorModule } from './types.js';
 
 /** Every PG connector Pier ships, in the order the console lists them. */
@@ -35,6 +36,11 @@ export interface ConnectorRegistry {
   maxReadTimeoutMs(): number;
   /** closes every connector's HTTP pool */
   close(): Promise<void>;
+  /**
+   * The same connectors, their calls logged to `logger` (a request's, so its lines carry the request
+   * id); absent when the registry does not log (src/connectors/instrumented.ts)
+   */
+  loggingTo?(logger: Logger): ConnectorRegistry;
 }
 
 export interface RegistryContext {

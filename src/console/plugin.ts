@@ -46,7 +46,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
     req.console = { lang, session: null, t: (key, vars) => translate(lang, key, vars) };
     reply.headers(SECURITY_HEADERS);
     reply.header('cache-control', 'no-store');
-    req.console.session = await loadSession(deps, req.cookies[SESSION_COOKIE]);
+    req.console.session = await loadSession(req.deps, req.cookies[SESSION_COOKIE]);
     if (req.routeOptions.config?.consoleAnon || !req.routeOptions.url) return;
     if (!req.console.session) {
       if (isApi(req)) return reply.code(401).send({ ok: false, error: { code: 'unauthorized', message: req.console.t('api_no_session') } });

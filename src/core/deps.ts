@@ -21,4 +21,10 @@ export interface Deps {
   rateLimits?: RateLimits;
   /** where webhooks may go; by mode (production: public addresses only) when absent */
   destinationGuard?: DestinationGuard;
+  /**
+   * The HTTP request these deps serve (its `x-request-id`), written on the webhook events it causes;
+   * absent in background work. The request's deps also log through its logger, so every line a
+   * use case or PG call writes for it carries `reqId` (src/api/request-deps.ts).
+   */
+  requestId?: string;
 }

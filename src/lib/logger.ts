@@ -1,5 +1,4 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
-import { currentRequestId } from './request-context.js';
 
 export type { Logger };
 
@@ -14,20 +13,6 @@ const REDACT = [
 ];
 
 /**
- * The loggers that already bind `reqId` (Fastify's per-request children), so the mixin does not
- * repeat it. A WeakSet rather than a mark on the logger: adding a property to every request's child
- * cost more than making it (docs/performance.md).
- */
-const bindingRequestId = new WeakSet<object>();
-
-/** Fastify's per-request logger: a child binding `reqId`, which the mixin then leaves alone. */
-export function requestChildLogger(logger: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions): Logger {
-  const child = logger.child(bindings, options);
-  bindingRequestId.add(child);
-  return child;
-}
-
-/**
  * `json`: one JSON object a line (log shippers, production). `pretty`: readable coloured lines for a
  * person at a terminal (pino-pretty). `auto`: pretty when stdout is a terminal, JSON otherwise.
  */
@@ -37,13 +22,6 @@ export function createLogger(level: string, destination?: DestinationStream, opt
   const options: pino.LoggerOptions = {
     level,
     redact: { paths: REDACT, censor: '[redacted]' },
-    // Every line written while serving a request carries its id, also from code that logs through
-    // the process logger (use cases, PG calls), so `grep <reqId>` shows one payment end to end.
-    mixin(_obj, _level, logger) {
-      if (bindingRequestId.has(logger)) return {};
-      const reqId = currentRequestId();
-      return reqId ? { reqId } : {};
-    },
   };
   if (destination) return pino(options, destination);
   if (wantsPretty(opts.format ?? 'auto', opts.mode ?? 'sandbox')) {

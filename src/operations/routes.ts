@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 type AnyFastify = FastifyInstance<any, any, any, any, any>;
 import type { Deps } from '../core/deps.js';
 import { systemClock } from '../lib/clock.js';
-import { runWithRequestId } from '../lib/request-context.js';
+import { requestDeps } from '../api/request-deps.js';
 import { PierMetrics } from './metrics.js';
 import { checkReadiness } from './readiness.js';
 
@@ -22,15 +22,16 @@ export interface OperationsOptions {
   metricsToken?: string;
 }
 
-/** Hooks that must run before every other hook: the request id context and the latency timer. */
+/** Hooks that must run before every other hook: the request's deps (its id and logger) and the latency timer. */
 export function addRequestPlumbing(app: AnyFastify, deps: Deps): PierMetrics {
   const metrics = deps.metrics ?? new PierMetrics({ processMetrics: false });
+  // null until the hook below sets it: declared up front so every request object has the same shape
+  app.decorateRequest('deps', null as never);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    runWithRequestId(req.id, done);
+    req.deps = requestDeps(deps, req.id, req.log);
+    done();
   });
-  // a body is parsed in the socket's context, outside the one above: enter it again for the handler
-  app.addHook('preValidation', (req, _reply, done) => runWithRequestId(req.id, done));
   app.addHook('onResponse', (req, reply, done) => {
     // the route pattern (`/payments/:imp_uid`), never the raw URL, so labels stay few
     const route = req.routeOptions.url ?? 'unmatched';

@@ -35,8 +35,7 @@ export interface Store {
   /**
    * PostgreSQL only: one compiled statement sent straight to the pool (named, as Kysely's are),
    * outside any transaction. For the statements every payment runs (runTemplate): Kysely's
-   * executor makes about a dozen promises around each statement, and on Node 20 every promise
-   * also runs the AsyncLocalStorage hooks (docs/performance.md).
+   * executor makes about a dozen promises around each statement (docs/performance.md).
    */
   runStatement?: StatementRunner;
 }

@@ -2,7 +2,6 @@ import Type from 'typebox';
 import type { PierApp } from '../api/app.js';
 import { ApiError, ok } from '../api/errors.js';
 import { merchantOf } from '../api/request-helpers.js';
-import type { Deps } from '../core/deps.js';
 import { DELIVERY_NOT_FOUND, getDelivery, listDeliveries, redeliver } from './deliveries.js';
 import { closeListener, openListener, pollListener, reportListenerResult } from './listen.js';
 import { rotateWebhookSecret, setWebhookSettings, webhookSettings } from './settings.js';
@@ -15,11 +14,11 @@ const Id = Type.String({ minLength: 1, maxLength: 40, pattern: '^[A-Za-z0-9_]+$'
  * merchant's access token and answering the V1 envelope: the merchant's endpoint and signing
  * secret, the delivery log with every attempt, redelivery, and `pier listen` sessions.
  */
-export function webhookRoutes(app: PierApp, deps: Deps) {
+export function webhookRoutes(app: PierApp) {
   const settingsJson = (s: Awaited<ReturnType<typeof webhookSettings>>) => ({ url: s.url, content_type: s.contentType, secret: s.secret });
 
   app.get('/pier/webhooks/settings', { schema: { tags: [TAG], summary: 'Webhook URL, content type and signing secret' } }, async (req) =>
-    ok(settingsJson(await webhookSettings(deps, merchantOf(req)))),
+    ok(settingsJson(await webhookSettings(req.deps, merchantOf(req)))),
   );
 
   app.put(
@@ -34,11 +33,11 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
         }),
       },
     },
-    async (req) => ok(settingsJson(await setWebhookSettings(deps, merchantOf(req), { url: req.body.url, contentType: req.body.content_type }))),
+    async (req) => ok(settingsJson(await setWebhookSettings(req.deps, merchantOf(req), { url: req.body.url, contentType: req.body.content_type }))),
   );
 
   app.post('/pier/webhooks/settings/rotate-secret', { schema: { tags: [TAG], summary: 'Replace the signing secret' } }, async (req) =>
-    ok(settingsJson(await rotateWebhookSecret(deps, merchantOf(req)))),
+    ok(settingsJson(await rotateWebhookSecret(req.deps, merchantOf(req)))),
   );
 
   app.get(
@@ -60,7 +59,7 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
       const q = req.query;
       const page = q.page ?? 1;
       const limit = q.limit ?? 20;
-      const { total, list } = await listDeliveries(deps.store, {
+      const { total, list } = await listDeliveries(req.deps.store, {
         merchantId: merchantOf(req),
         impUid: q.imp_uid,
         merchantUid: q.merchant_uid,
@@ -77,7 +76,7 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
     '/pier/webhooks/deliveries/:id',
     { schema: { tags: [TAG], summary: 'One delivery with every attempt (status code, error, duration)', params: Type.Object({ id: Id }) } },
     async (req) => {
-      const d = await getDelivery(deps.store, req.params.id, merchantOf(req));
+      const d = await getDelivery(req.deps.store, req.params.id, merchantOf(req));
       if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
       return ok(d);
     },
@@ -86,7 +85,7 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
   app.post(
     '/pier/webhooks/deliveries/:id/redeliver',
     { schema: { tags: [TAG], summary: 'Send a delivery (or every delivery of an event) again', params: Type.Object({ id: Id }) } },
-    async (req) => ok({ deliveries: await redeliver(deps, req.params.id, merchantOf(req)) }),
+    async (req) => ok({ deliveries: await redeliver(req.deps, req.params.id, merchantOf(req)) }),
   );
 
   // ---- pier listen --------------------------------------------------------------------------
@@ -100,13 +99,13 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
         body: Type.Object({ forward_to: Type.String({ minLength: 1, maxLength: 2000 }) }),
       },
     },
-    async (req) => ok(await openListener(deps, merchantOf(req), req.body.forward_to)),
+    async (req) => ok(await openListener(req.deps, merchantOf(req), req.body.forward_to)),
   );
 
   app.post(
     '/pier/webhooks/listeners/:id/poll',
     { schema: { tags: [TAG], summary: "Claim the session's due deliveries, signed and ready to forward", params: Type.Object({ id: Id }) } },
-    async (req) => ok(await pollListener(deps, merchantOf(req), req.params.id)),
+    async (req) => ok(await pollListener(req.deps, merchantOf(req), req.params.id)),
   );
 
   app.post(
@@ -127,7 +126,7 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
     async (req) => {
       const b = req.body;
       const okStatus = b.status_code !== null && b.status_code >= 200 && b.status_code < 300;
-      const state = await reportListenerResult(deps, merchantOf(req), req.params.id, req.params.delivery, {
+      const state = await reportListenerResult(req.deps, merchantOf(req), req.params.id, req.params.delivery, {
         ok: okStatus,
         statusCode: b.status_code,
         error: okStatus ? null : (b.error ?? `HTTP ${b.status_code}`),
@@ -139,7 +138,7 @@ export function webhookRoutes(app: PierApp, deps: Deps) {
   );
 
   app.delete('/pier/webhooks/listeners/:id', { schema: { tags: [TAG], summary: 'Close a listen session', params: Type.Object({ id: Id }) } }, async (req) => {
-    await closeListener(deps, merchantOf(req), req.params.id);
+    await closeListener(req.deps, merchantOf(req), req.params.id);
     return ok({ closed: true });
   });
 }

@@ -29,7 +29,7 @@ afterAll(() => pier?.close());
 async function backlog(m: TestMerchant, url: string, n: number, tag: string) {
   await pier.store.db.transaction().execute(async (trx) => {
     for (let i = 0; i < n; i++) {
-      await recordPaymentEvent(trx, pier.clock, { merchantId: m.merchantId, impUid: `imps_${tag}${i}`, merchantUid: `${tag}_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
+      await recordPaymentEvent(trx, { clock: pier.clock }, { merchantId: m.merchantId, impUid: `imps_${tag}${i}`, merchantUid: `${tag}_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
     }
   });
 }

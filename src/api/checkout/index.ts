@@ -121,20 +121,20 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   app.post('/checkout/sessions', { bodyLimit: SESSION_BODY_LIMIT, onRequest: async (_req, reply) => void cors(reply) }, async (req, reply) => {
     const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
-    const r = await createCheckoutSession(deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });
+    const r = await createCheckoutSession(req.deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });
     if (!r.ok) return { ok: false, rsp: r.rsp };
     return { ok: true, session_id: r.sessionId, checkout_url: `${publicUrl}/checkout/${r.sessionId}`, mode: r.mode, merchant_uid: r.merchantUid };
   });
 
   app.post('/checkout/sessions/:id/close', async (req, reply) => {
     cors(reply);
-    const { rsp } = await cancelCheckout(deps, (req.params as { id: string }).id);
+    const { rsp } = await cancelCheckout(req.deps, (req.params as { id: string }).id);
     return { rsp };
   });
 
   app.get('/checkout/sessions/:id/result', async (req, reply) => {
     cors(reply);
-    return { rsp: await checkoutResult(deps, (req.params as { id: string }).id) };
+    return { rsp: await checkoutResult(req.deps, (req.params as { id: string }).id) };
   });
 
   // ---- pages ----
@@ -170,19 +170,19 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   }
 
   app.get('/checkout/:id', async (req, reply) => {
-    const c = await loadCheckout(deps, (req.params as { id: string }).id);
+    const c = await loadCheckout(req.deps, (req.params as { id: string }).id);
     if (!c) return html(reply, missingPage(), { status: 404 });
     // A GET never changes a session or a payment (Back, reload and link prefetchers send them):
     // closing is a POST, which asks the PG first.
     if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!));
     if (c.session.state === 'started') return html(reply, inProgressPage(c.params.language, c.session.id), { frameOrigin: c.session.origin });
-    if (isExpired(deps, c.session)) return finish(reply, c, expiredRsp(c.params.merchant_uid));
+    if (isExpired(req.deps, c.session)) return finish(reply, c, expiredRsp(c.params.merchant_uid));
     return html(reply, checkoutPage(await view(c)), { frameOrigin: c.session.origin });
   });
 
   app.post('/checkout/:id/start', async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    const c = await loadCheckout(deps, id);
+    const c = await loadCheckout(req.deps, id);
     if (!c) return html(reply, missingPage(), { status: 404 });
     const b = flat(req.body);
     const chosen = { cardCode: b.card_code, agreed: b.agree === '1' };
@@ -195,15 +195,15 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     }
     if (c.session.state === 'open' && b.agree !== '1') return again(en ? 'Please agree to the terms to continue.' : '결제를 진행하려면 약관에 동의해 주세요.');
     try {
-      const r = await startCheckout(deps, id, { cardCode: b.card_code }, windowUrls);
+      const r = await startCheckout(req.deps, id, { cardCode: b.card_code }, windowUrls);
       if (!r.ok) return finish(reply, c, r.rsp);
       return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin, scriptOrigin: pgScriptOrigin(r.form) });
     } catch (err) {
       if (err instanceof ApiError && err.kind === 'invalid_parameter') return again(localized(err.message, en));
       if (err instanceof ApiError && err.kind === 'refused') {
-        const done = await checkoutResult(deps, id);
+        const done = await checkoutResult(req.deps, id);
         if (done) return finish(reply, c, done);
-        const { rsp } = await cancelCheckout(deps, id);
+        const { rsp } = await cancelCheckout(req.deps, id);
         return finish(reply, c, rsp);
       }
       throw err;
@@ -212,29 +212,29 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
 
   app.post('/checkout/:id/close', async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    const c = await loadCheckout(deps, id);
+    const c = await loadCheckout(req.deps, id);
     if (!c) return html(reply, missingPage(), { status: 404 });
-    const { rsp } = await cancelCheckout(deps, id);
+    const { rsp } = await cancelCheckout(req.deps, id);
     return finish(reply, c, rsp);
   });
 
   const onReturn = async (req: FastifyRequest, reply: FastifyReply) => {
     const id = (req.params as { id: string }).id;
-    const c = await loadCheckout(deps, id);
+    const c = await loadCheckout(req.deps, id);
     if (!c) return html(reply, missingPage(), { status: 404 });
     const posted = { ...flat(req.query), ...flat(req.body) };
-    const { rsp } = await completeCheckout(deps, id, posted);
+    const { rsp } = await completeCheckout(req.deps, id, posted);
     return finish(reply, c, rsp);
   };
   app.post('/checkout/:id/return', onReturn);
 
   const onCancel = async (req: FastifyRequest, reply: FastifyReply) => {
     const id = (req.params as { id: string }).id;
-    const c = await loadCheckout(deps, id);
+    const c = await loadCheckout(req.deps, id);
     if (!c) return html(reply, missingPage(), { status: 404 });
     const posted = { ...flat(req.query), ...flat(req.body) };
     // a cancel post carrying a result (tPay posts U001 here) is verified like a return
-    const { rsp } = posted.resultCd && c.session.state === 'started' ? await completeCheckout(deps, id, posted) : await cancelCheckout(deps, id);
+    const { rsp } = posted.resultCd && c.session.state === 'started' ? await completeCheckout(req.deps, id, posted) : await cancelCheckout(req.deps, id);
     return finish(reply, c, rsp);
   };
   app.post('/checkout/:id/cancel', onCancel);
@@ -244,7 +244,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   app.post('/checkout/pg/:channelId/notify', async (req, reply) => {
     const channelId = (req.params as { channelId: string }).channelId;
     const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
-    const r = await recordPgNotice(deps, channelId, body);
+    const r = await recordPgNotice(req.deps, channelId, body);
     if (!r.ok) req.log.warn({ reason: r.reason, message: r.message }, 'PG notice refused');
     const answer = r.noticeAnswer;
     if (answer) {

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
 import { ok } from '../errors.js';
 import { AmountOrZero, OptString } from '../schemas.js';
@@ -10,7 +9,7 @@ import { merchantOf } from '../request-helpers.js';
  * POST /payments/cancel — full or partial refund by imp_uid (takes priority) or merchant_uid.
  * Refusals (nothing to cancel, over-cancel, checksum mismatch) answer HTTP 200 with code 1, as V1.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/payments/cancel',
     {
@@ -37,7 +36,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const b = req.body;
-      const { payment } = await cancelPayment(deps, {
+      const { payment } = await cancelPayment(req.deps, {
         merchantId: merchantOf(req),
         impUid: b.imp_uid,
         merchantUid: b.merchant_uid,

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { findAllPayments, type Sorting } from '../../core/payments/queries.js';
 import type { PaymentStatus } from '../../domain/payment.js';
 import { ok } from '../errors.js';
@@ -8,7 +7,7 @@ import { MerchantUid, Paging, PaymentStatusParam, SortingParam } from '../schema
 import { merchantOf } from '../request-helpers.js';
 
 /** GET /payments/findAll/{merchant_uid}[/{payment_status}] — every attempt for a merchant_uid, paged. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   const schema = (withStatus: boolean) => ({
     tags: ['payments'],
     summary: withStatus ? 'All payments of a merchant_uid with a status' : 'All payments of a merchant_uid',
@@ -19,7 +18,7 @@ export default function route(app: PierApp, deps: Deps) {
     app.get(path, { schema: schema(withStatus) }, async (req) =>
       ok(
         await findAllPayments(
-          deps,
+          req.deps,
           merchantOf(req),
           req.params.merchant_uid,
           req.params.payment_status as PaymentStatus | undefined,

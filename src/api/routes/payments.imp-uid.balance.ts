@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { getPayment } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
 import { ImpUid } from '../schemas.js';
@@ -22,12 +21,12 @@ const zero: Block = { tax_free: 0, supply: 0, vat: 0, service: 0 };
  * only; Pier computes it for every payment: everything is `primary` (card), no discounts, and the
  * tax-free part is not split out yet.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get(
     '/payments/:imp_uid/balance',
     { schema: { tags: ['payments'], summary: 'Amount breakdown of a payment', params: Type.Object({ imp_uid: ImpUid }) } },
     async (req) => {
-      const p = await getPayment(deps, merchantOf(req), req.params.imp_uid);
+      const p = await getPayment(req.deps, merchantOf(req), req.params.imp_uid);
       const histories = [];
       if (p.status !== 'ready' && p.status !== 'failed') {
         histories.push({ cash_receipt: zero, primary: split(p.amount, 0), secondary: zero, discount: zero, created: p.paid_at });

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { getPrepare, registerPrepare, updatePrepare } from '../../core/payments/prepare.js';
 import { ok } from '../errors.js';
 import { Amount, MerchantUid } from '../schemas.js';
@@ -9,16 +8,16 @@ import { merchantOf } from '../request-helpers.js';
 const Body = Type.Object({ merchant_uid: MerchantUid, amount: Amount, currency: Type.Optional(Type.Union([Type.Literal('KRW'), Type.Null()])) });
 
 /** POST and PUT /payments/prepare, GET /payments/prepare/{merchant_uid} — amount pre-registration. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Register the amount of a merchant_uid', body: Body } }, async (req) =>
-    ok(await registerPrepare(deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
+    ok(await registerPrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
   app.put('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Change a registered amount', body: Body } }, async (req) =>
-    ok(await updatePrepare(deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
+    ok(await updatePrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
   app.get(
     '/payments/prepare/:merchant_uid',
     { schema: { tags: ['prepare'], summary: 'Get a registered amount', params: Type.Object({ merchant_uid: MerchantUid }) } },
-    async (req) => ok(await getPrepare(deps, merchantOf(req), req.params.merchant_uid)),
+    async (req) => ok(await getPrepare(req.deps, merchantOf(req), req.params.merchant_uid)),
   );
 }

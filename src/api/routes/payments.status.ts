@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { listPaymentsByStatus, type Sorting } from '../../core/payments/queries.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { PaymentStatus } from '../../domain/payment.js';
@@ -14,7 +13,7 @@ const UnixTime = Type.Integer({ minimum: 0, maximum: 253_402_300_799 });
 const STATUSES = ['all', 'ready', 'paid', 'cancelled', 'failed'];
 
 /** GET /payments/status/{payment_status} — paged list; `from`/`to` in UNIX seconds, window ≤ 90 days. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get(
     '/payments/status/:payment_status',
     {
@@ -29,12 +28,12 @@ export default function route(app: PierApp, deps: Deps) {
     async (req) => {
       const status = req.params.payment_status;
       if (!STATUSES.includes(status)) throw new ApiError('invalid_parameter', '지원되지 않는 상태값입니다.');
-      const to = req.query.to ?? unixSeconds(deps.clock);
+      const to = req.query.to ?? unixSeconds(req.deps.clock);
       const from = req.query.from ?? to - NINETY_DAYS;
       if (from > to) throw new ApiError('invalid_parameter', 'from은 to보다 이후일 수 없습니다.');
       if (to - from > NINETY_DAYS) throw new ApiError('invalid_parameter', 'from ~ to 조회 기간은 최대 90일입니다.');
       const page = { page: req.query.page ?? 1, limit: req.query.limit ?? 20 };
-      return ok(await listPaymentsByStatus(deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting));
+      return ok(await listPaymentsByStatus(req.deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting));
     },
   );
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
 import { ApiError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
@@ -8,7 +7,7 @@ import { asArray, merchantOf } from '../request-helpers.js';
 const IdList = (max: number) => Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: max }), { maxItems: 100 }), Type.String({ maxLength: max })]));
 
 /** GET /payments?imp_uid[]=&merchant_uid[]= — up to 100 ids; 207 when only some are found, 404 when none. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get(
     '/payments',
     {
@@ -23,7 +22,7 @@ export default function route(app: PierApp, deps: Deps) {
       const merchantUids = asArray(req.query.merchant_uid);
       if (impUids.length + merchantUids.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: imp_uid[] 또는 merchant_uid[]');
       if (impUids.length + merchantUids.length > 100) throw new ApiError('invalid_parameter', 'imp_uid[]와 merchant_uid[]는 합쳐서 최대 100개까지 조회할 수 있습니다.');
-      const { payments, missing } = await getPayments(deps, merchantOf(req), impUids, merchantUids);
+      const { payments, missing } = await getPayments(req.deps, merchantOf(req), impUids, merchantUids);
       if (payments.length === 0) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
       if (missing) reply.status(207);
       return ok(payments);

@@ -45,7 +45,7 @@ export default function route(app: PierApp, deps: Deps) {
       }
       if (ms <= 0) throw new ApiError('invalid_parameter', 'by: give a positive duration (e.g. 30d)');
       try {
-        await advanceSandboxClock(deps.store, ms, deps.clock);
+        await advanceSandboxClock(req.deps.store, ms, req.deps.clock);
       } catch (err) {
         if (err instanceof RangeError) throw new ApiError('invalid_parameter', `by: ${err.message}`);
         throw err;

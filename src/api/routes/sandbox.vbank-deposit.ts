@@ -28,7 +28,7 @@ export default function route(app: PierApp, deps: Deps, opts: { simulatorUrl?: s
       },
     },
     async (req) => {
-      const r = await sandboxVbankDeposit(deps, opts.simulatorUrl, {
+      const r = await sandboxVbankDeposit(req.deps, opts.simulatorUrl, {
         merchantId: merchantOf(req),
         impUid: req.body.imp_uid,
         amount: req.body.amount,

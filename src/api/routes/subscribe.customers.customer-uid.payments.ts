@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { getCustomer } from '../../core/billing-keys/billing-keys.js';
 import { listCustomerPayments } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
@@ -8,7 +7,7 @@ import { CustomerUid, Paging } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /** GET /subscribe/customers/{customer_uid}/payments — payments made with this billing key, newest first. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get(
     '/subscribe/customers/:customer_uid/payments',
     {
@@ -21,8 +20,8 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const merchantId = merchantOf(req);
-      await getCustomer(deps, merchantId, req.params.customer_uid);
-      return ok(await listCustomerPayments(deps, merchantId, req.params.customer_uid, { page: req.query.page ?? 1, limit: req.query.limit ?? 20 }));
+      await getCustomer(req.deps, merchantId, req.params.customer_uid);
+      return ok(await listCustomerPayments(req.deps, merchantId, req.params.customer_uid, { page: req.query.page ?? 1, limit: req.query.limit ?? 20 }));
     },
   );
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys/billing-keys.js';
 import { ApiError, ok } from '../errors.js';
 import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString } from '../schemas.js';
@@ -22,9 +21,9 @@ async function asV1Refusal<T>(work: Promise<T>): Promise<T> {
 }
 
 /** GET, POST, DELETE /subscribe/customers/{customer_uid} — billing keys. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get('/subscribe/customers/:customer_uid', { schema: { tags: ['billing keys'], summary: 'Get a billing key', params: Params } }, async (req) =>
-    ok(await asV1Refusal(getCustomer(deps, merchantOf(req), req.params.customer_uid))),
+    ok(await asV1Refusal(getCustomer(req.deps, merchantOf(req), req.params.customer_uid))),
   );
 
   app.post(
@@ -48,7 +47,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const b = req.body;
-      return ok(await issueBillingKey(deps, merchantOf(req), req.params.customer_uid, cardFromBody(b), b, b.pg));
+      return ok(await issueBillingKey(req.deps, merchantOf(req), req.params.customer_uid, cardFromBody(b), b, b.pg));
     },
   );
 
@@ -62,6 +61,6 @@ export default function route(app: PierApp, deps: Deps) {
         querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 256 })), extra: Type.Optional(Type.Object({})) }),
       },
     },
-    async (req) => ok(await asV1Refusal(deleteBillingKey(deps, merchantOf(req), req.params.customer_uid))),
+    async (req) => ok(await asV1Refusal(deleteBillingKey(req.deps, merchantOf(req), req.params.customer_uid))),
   );
 }

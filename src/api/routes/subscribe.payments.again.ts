@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { payAgain } from '../../core/payments/pay.js';
 import { ok } from '../errors.js';
 import { CustomerUid } from '../schemas.js';
@@ -8,7 +7,7 @@ import { orderFromBody } from '../request-helpers.js';
 import { ChargeFields } from './charge-fields.js';
 
 /** POST /subscribe/payments/again — charge a stored billing key. Declines answer code 0, status `failed`. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/again',
     {
@@ -20,7 +19,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
-      return ok(await payAgain(deps, order));
+      return ok(await payAgain(req.deps, order));
     },
   );
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { payOnetime } from '../../core/payments/pay.js';
 import { ok } from '../errors.js';
 import { Birth, CardNumber, Cvc, Expiry, Pg, Pwd2Digit, CustomerUid } from '../schemas.js';
@@ -11,7 +10,7 @@ import { ChargeFields } from './charge-fields.js';
  * POST /subscribe/payments/onetime — key-in payment; with customer_uid the card is also stored.
  * A decline answers code 0 with a `failed` Payment whose fail_reason holds the PG's reason.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/onetime',
     {
@@ -32,7 +31,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
-      return ok(await payOnetime(deps, order, cardFromBody(req.body), req.body.pg));
+      return ok(await payOnetime(req.deps, order, cardFromBody(req.body), req.body.pg));
     },
   );
 }

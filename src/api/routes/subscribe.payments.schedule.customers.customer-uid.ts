@@ -30,7 +30,7 @@ export function customerSchedulesRoute(app: PierApp, deps: Deps, path: string, t
       const q = req.query;
       if (q.from === undefined || q.to === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: from, to');
       return ok(
-        await listSchedules(deps, merchantOf(req), {
+        await listSchedules(req.deps, merchantOf(req), {
           customerUid: req.params.customer_uid,
           from: q.from,
           to: q.to,

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { reschedule } from '../../core/schedules/schedules.js';
 import { ApiError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
@@ -8,7 +7,7 @@ import { MerchantUid } from '../schemas.js';
 import { UnixTime } from './subscribe.payments.schedule-fields.js';
 
 /** POST /subscribe/payments/schedule/{merchant_uid}/reschedule — a failed or revoked schedule waits again. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/schedule/:merchant_uid/reschedule',
     {
@@ -21,7 +20,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at');
-      return ok(await reschedule(deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
+      return ok(await reschedule(req.deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
     },
   );
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { retrySchedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
@@ -10,7 +9,7 @@ import { MerchantUid } from '../schemas.js';
  * POST /subscribe/payments/schedule/{merchant_uid}/retry — charges a failed or revoked schedule now.
  * Answers the Payment: read its `status` (a decline is code 0 with `failed`, as V1).
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/schedule/:merchant_uid/retry',
     {
@@ -20,6 +19,6 @@ export default function route(app: PierApp, deps: Deps) {
         params: Type.Object({ merchant_uid: MerchantUid }),
       },
     },
-    async (req) => ok(await retrySchedule(deps, merchantOf(req), req.params.merchant_uid)),
+    async (req) => ok(await retrySchedule(req.deps, merchantOf(req), req.params.merchant_uid)),
   );
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { getSchedule, updateScheduleAt } from '../../core/schedules/schedules.js';
 import { ApiError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
@@ -11,12 +10,12 @@ import { UnixTime } from './subscribe.payments.schedule-fields.js';
  * GET /subscribe/payments/schedule/{merchant_uid} — one ScheduleResult;
  * PUT — moves a schedule that is still waiting to another schedule_at.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   const params = Type.Object({ merchant_uid: MerchantUid });
   app.get(
     '/subscribe/payments/schedule/:merchant_uid',
     { schema: { tags: ['scheduled payments'], summary: 'One scheduled charge', params } },
-    async (req) => ok(await getSchedule(deps, merchantOf(req), req.params.merchant_uid)),
+    async (req) => ok(await getSchedule(req.deps, merchantOf(req), req.params.merchant_uid)),
   );
 
   app.put(
@@ -31,7 +30,7 @@ export default function route(app: PierApp, deps: Deps) {
     },
     async (req) => {
       if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at');
-      return ok(await updateScheduleAt(deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
+      return ok(await updateScheduleAt(req.deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
     },
   );
 }

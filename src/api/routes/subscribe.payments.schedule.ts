@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { createSchedules, listSchedules } from '../../core/schedules/schedules.js';
 import { ApiError, ok } from '../errors.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
@@ -20,7 +19,7 @@ function threeMonthsAfter(from: number): number {
  * POST /subscribe/payments/schedule — schedule charges of a billing key (card fields issue the key
  * in the same call); GET /subscribe/payments/schedule — the merchant's schedules in a period.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/schedule',
     {
@@ -49,7 +48,7 @@ export default function route(app: PierApp, deps: Deps) {
       if (b.channel_key && b.card_number) throw new ApiError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요.');
       const card = b.card_number && b.expiry ? cardFromBody({ card_number: b.card_number, expiry: b.expiry, birth: b.birth, pwd_2digit: b.pwd_2digit, cvc: b.cvc }) : null;
       return ok(
-        await createSchedules(deps, merchantOf(req), {
+        await createSchedules(req.deps, merchantOf(req), {
           customerUid: b.customer_uid,
           customerId: b.customer_id ?? null,
           card,
@@ -84,7 +83,7 @@ export default function route(app: PierApp, deps: Deps) {
         throw new ApiError('invalid_parameter', 'schedule_from ~ schedule_to 조회 기간은 최대 3개월입니다.');
       }
       return ok(
-        await listSchedules(deps, merchantOf(req), {
+        await listSchedules(req.deps, merchantOf(req), {
           from: q.schedule_from,
           to: q.schedule_to,
           status: q.schedule_status ?? null,

@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { unschedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
@@ -11,7 +10,7 @@ import { CustomerUid, MerchantUid } from '../schemas.js';
  * listed merchant_uids. Answers the revoked ScheduleResults; nothing to revoke is code 1.
  * A schedule in the answer is never charged.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/subscribe/payments/unschedule',
     {
@@ -27,7 +26,7 @@ export default function route(app: PierApp, deps: Deps) {
     async (req) => {
       const b = req.body;
       const merchantUids = b.merchant_uid === undefined || b.merchant_uid === null ? [] : asArray(b.merchant_uid);
-      return ok(await unschedule(deps, merchantOf(req), { customerUid: b.customer_uid ?? null, merchantUids }));
+      return ok(await unschedule(req.deps, merchantOf(req), { customerUid: b.customer_uid ?? null, merchantUids }));
     },
   );
 }

@@ -1,12 +1,11 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { issueAccessToken } from '../../core/merchants/auth.js';
 import { attemptBuckets, takeAttempt } from '../../core/merchants/rate-limit.js';
 import { ApiError, ok } from '../errors.js';
 
 /** POST /users/getToken — JSON or form body; 30-minute token, reissued while valid. */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/users/getToken',
     {
@@ -23,8 +22,8 @@ export default function route(app: PierApp, deps: Deps) {
       const { imp_key, imp_secret } = req.body ?? {};
       if (!imp_key || !imp_secret) throw new ApiError('invalid_parameter', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
       // counted before the scrypt runs, so a burst of guesses is refused before it costs anything
-      const attempt = await takeAttempt(deps.store, deps.clock, attemptBuckets('getToken', req.ip, imp_key, deps.rateLimits));
-      const token = await issueAccessToken(deps, imp_key, imp_secret);
+      const attempt = await takeAttempt(req.deps.store, req.deps.clock, attemptBuckets('getToken', req.ip, imp_key, req.deps.rateLimits));
+      const token = await issueAccessToken(req.deps, imp_key, imp_secret);
       await attempt.succeeded();
       return ok(token);
     },

@@ -1,13 +1,12 @@
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { listChannels } from '../../core/merchants/channels.js';
 import { ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 
 /** GET /users/pg — the merchant's PG channels (never their secrets). */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.get('/users/pg', { schema: { tags: ['merchant'], summary: 'PG settings of this merchant' } }, async (req) => {
-    const rows = await listChannels(deps, merchantOf(req));
+    const rows = await listChannels(req.deps, merchantOf(req));
     return ok(
       rows.map((c) => ({
         pg_provider: c.provider,

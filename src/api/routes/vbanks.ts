@@ -1,6 +1,5 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import type { Deps } from '../../core/deps.js';
 import { resolveChannel } from '../../core/merchants/channels.js';
 import { findOpenVbank, revokeVbank } from '../../core/virtual-accounts/revoke.js';
 import { ApiError, ok } from '../errors.js';
@@ -13,7 +12,7 @@ import { merchantOf } from '../request-helpers.js';
  * DELETE /vbanks/{imp_uid} revokes an unpaid one (issued in the window); PUT answers "not supported"
  * (V1: settle only). Choices: docs/decisions/0006-virtual-accounts.md.
  */
-export default function route(app: PierApp, deps: Deps) {
+export default function route(app: PierApp) {
   app.post(
     '/vbanks',
     {
@@ -35,7 +34,7 @@ export default function route(app: PierApp, deps: Deps) {
       },
     },
     async (req) => {
-      const channel = await resolveChannel(deps, merchantOf(req), req.body.pg, 'api');
+      const channel = await resolveChannel(req.deps, merchantOf(req), req.body.pg, 'api');
       if (!channel.connector.capabilities.vbankApi) {
         // V1 answers a channel without a virtual-account contract as a business refusal (docs/decisions/0011)
         throw new ApiError('refused', `${channel.row.provider}(${channel.row.mid})는 가상계좌 발급 API를 지원하지 않습니다. PG사와 별도 계약이 필요합니다.`);
@@ -55,7 +54,7 @@ export default function route(app: PierApp, deps: Deps) {
       },
     },
     async (req) => {
-      const p = await findOpenVbank(deps, merchantOf(req), req.params.imp_uid);
+      const p = await findOpenVbank(req.deps, merchantOf(req), req.params.imp_uid);
       throw new ApiError(
         'not_supported',
         `${p.pg_provider}(${p.pg_id})는 가상계좌 정보 변경을 지원하지 않습니다.`,
@@ -73,6 +72,6 @@ export default function route(app: PierApp, deps: Deps) {
         querystring: Type.Object({ pg_api_key: Type.Optional(Type.String({ maxLength: 200 })) }),
       },
     },
-    async (req) => ok(await revokeVbank(deps, merchantOf(req), req.params.imp_uid)),
+    async (req) => ok(await revokeVbank(req.deps, merchantOf(req), req.params.imp_uid)),
   );
 }

@@ -37,7 +37,7 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
           ${input({ name: 'password', label: t('password'), type: 'password', error: o.fields?.password, attrs: html`autocomplete="current-password" required maxlength="200"` })}
           <button type="submit" class="primary">${t('sign_in')}</button>
         </form>
-        <p class="hint">${deps.mode === 'sandbox' ? t('sign_in_hint_sandbox') : t('sign_in_hint')}</p>`,
+        <p class="hint">${req.deps.mode === 'sandbox' ? t('sign_in_hint_sandbox') : t('sign_in_hint')}</p>`,
     });
   };
 
@@ -57,26 +57,26 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
     if (Object.keys(fields).length) return loginPage(req, reply, { email, fields, error: t('form_has_errors'), status: 400, next });
     let attempt: Attempt;
     try {
-      attempt = await takeAttempt(deps.store, deps.clock, attemptBuckets('console', req.ip, normalizeEmail(email), deps.rateLimits));
+      attempt = await takeAttempt(req.deps.store, req.deps.clock, attemptBuckets('console', req.ip, normalizeEmail(email), req.deps.rateLimits));
     } catch (err) {
       if (!(err instanceof RateLimitedError)) throw err;
       reply.header('retry-after', String(err.retryAfterSeconds));
       return loginPage(req, reply, { email, error: t('too_many_attempts', { seconds: String(err.retryAfterSeconds) }), status: 429, next });
     }
-    const result = await signIn(deps, email, password);
+    const result = await signIn(req.deps, email, password);
     if (result.outcome === 'ok') await attempt.succeeded();
     if (result.outcome === 'locked') {
       return loginPage(req, reply, { email, error: t('account_locked', { until: fmtTime(req, result.until) }), status: 423, next });
     }
     if (result.outcome === 'invalid') return loginPage(req, reply, { email, error: t('bad_credentials'), status: 401, next });
-    await deleteSession(deps, req.cookies[SESSION_COOKIE]);
-    const s = await createSession(deps, result.user.id, result.user.merchant_id);
+    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
+    const s = await createSession(req.deps, result.user.id, result.user.merchant_id);
     reply.setCookie(SESSION_COOKIE, s.token, cookieOptions(req, SESSION_MAX_SECONDS));
     return reply.redirect(next, 303);
   });
 
   app.post('/logout', async (req, reply) => {
-    await deleteSession(deps, req.cookies[SESSION_COOKIE]);
+    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
     return reply.redirect('/console/login?ok=signed_out', 303);
   });
@@ -94,7 +94,7 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
   });
 
   app.post('/api/logout', async (req, reply) => {
-    await deleteSession(deps, req.cookies[SESSION_COOKIE]);
+    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
     return { ok: true };
   });

@@ -61,7 +61,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
                 <td data-label="customer_uid"><a href="/console/billing-keys/${encodeURIComponent(c.customer_uid)}">${c.customer_uid}</a></td>
                 <td data-label="${t('card')}">${c.card_name ?? '-'} ${c.card_number ?? ''}</td>
                 <td data-label="${t('customer')}">${c.customer_name ?? '-'}</td>
-                <td data-label="PG">${pgCell(deps.connectors.label(c.pg_provider), c.pg_provider, c.pg_id)}</td>
+                <td data-label="PG">${pgCell(req.deps.connectors.label(c.pg_provider), c.pg_provider, c.pg_id)}</td>
                 <td data-label="${t('updated_at')}">${fmtTime(req, c.updated)}</td>
               </tr>`,
             )}</tbody></table>
@@ -72,8 +72,8 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
   const detail = async (req: FastifyRequest, reply: FastifyReply, customerUid: string, message?: string, status?: number) => {
     const t = req.console.t;
     const s = sessionOf(req);
-    const c = await getCustomer(deps, s.merchantId, customerUid);
-    const payments = await listCustomerPayments(deps, s.merchantId, customerUid, { page: 1, limit: 20 });
+    const c = await getCustomer(req.deps, s.merchantId, customerUid);
+    const payments = await listCustomerPayments(req.deps, s.merchantId, customerUid, { page: 1, limit: 20 });
     return sendPage(req, reply, {
       title: `${t('billing_key')} ${customerUid}`,
       active: 'billing',
@@ -85,7 +85,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
             <dt>customer_uid</dt><dd><code>${c.customer_uid}</code></dd>
             <dt>${t('card')}</dt><dd>${c.card_name ?? '-'} ${c.card_number ?? ''}</dd>
             <dt>${t('customer')}</dt><dd>${[c.customer_name, c.customer_email, c.customer_tel].filter(Boolean).join(' · ') || '-'}</dd>
-            <dt>PG</dt><dd>${deps.connectors.label(c.pg_provider)} <code>${c.pg_provider}.${c.pg_id}</code></dd>
+            <dt>PG</dt><dd>${req.deps.connectors.label(c.pg_provider)} <code>${c.pg_provider}.${c.pg_id}</code></dd>
             <dt>${t('created_at')}</dt><dd>${fmtTime(req, c.inserted)}</dd>
             <dt>${t('updated_at')}</dt><dd>${fmtTime(req, c.updated)}</dd>
           </dl></section>
@@ -114,7 +114,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
     const s = sessionOf(req);
     const { customerUid } = req.params as { customerUid: string };
     try {
-      await deleteBillingKey(deps, s.merchantId, customerUid);
+      await deleteBillingKey(req.deps, s.merchantId, customerUid);
     } catch (err) {
       if (err instanceof ApiError && err.kind === 'pg_unavailable') return detail(req, reply, customerUid, err.message, 502);
       throw err;
@@ -131,12 +131,12 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
   app.get('/api/billing-keys/:customerUid', async (req) => {
     const s = sessionOf(req);
     const { customerUid } = req.params as { customerUid: string };
-    return { ok: true, customer: await getCustomer(deps, s.merchantId, customerUid) };
+    return { ok: true, customer: await getCustomer(req.deps, s.merchantId, customerUid) };
   });
 
   app.delete('/api/billing-keys/:customerUid', async (req) => {
     const s = sessionOf(req);
     const { customerUid } = req.params as { customerUid: string };
-    return { ok: true, customer: await deleteBillingKey(deps, s.merchantId, customerUid) };
+    return { ok: true, customer: await deleteBillingKey(req.deps, s.merchantId, customerUid) };
   });
 }

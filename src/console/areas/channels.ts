@@ -207,7 +207,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
     const v = o.values;
     const e = (k: string) => o.errors?.[k];
     const { provider, rules } = rulesOf(v.provider);
-    const pg = deps.connectors.label(provider);
+    const pg = req.deps.connectors.label(provider);
     const optionalUnlessTest = o.editing ? '' : html`data-required-unless="test_mode"`;
     return html`<form method="post" action="${o.action}" class="card" id="channel-form" data-provider="${provider}" data-validate novalidate>
       ${csrfField(req)}
@@ -230,22 +230,22 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   /** Links that switch the add form to another PG (works without JavaScript). */
   const providerChoice = (req: FastifyRequest, current: string): Html =>
-    html`<nav class="tabs" aria-label="${req.console.t('pg_choose')}">${req.console.t('pg_choose')}: ${deps.connectors.providers().map(
-      (p) => html`<a href="/console/channels?provider=${p}#channel-form" class="button small${p === current ? ' primary' : ''}" ${p === current ? html`aria-current="true"` : ''}>${deps.connectors.label(p)}</a> `,
+    html`<nav class="tabs" aria-label="${req.console.t('pg_choose')}">${req.console.t('pg_choose')}: ${req.deps.connectors.providers().map(
+      (p) => html`<a href="/console/channels?provider=${p}#channel-form" class="button small${p === current ? ' primary' : ''}" ${p === current ? html`aria-current="true"` : ''}>${req.deps.connectors.label(p)}</a> `,
     )}</nav>`;
 
   const listPage = async (req: FastifyRequest, reply: FastifyReply, o: { values?: Partial<ChannelForm>; errors?: Record<string, string>; message?: string; status?: number; forceId?: string } = {}) => {
     const t = req.console.t;
     const adding = o.values ?? { provider: rulesOf(field(req.query, 'provider')).provider };
     const s = sessionOf(req);
-    const channels = await listChannels(deps, s.merchantId);
+    const channels = await listChannels(req.deps, s.merchantId);
     const rows = channels.map(
       (c) => html`<tr data-channel="${c.provider}.${c.mid}" data-kind="${c.kind}">
         <td data-label="${t('channel_name')}">${c.name}</td>
-        <td data-label="pg"><span class="pg-cell"><span class="pg-label" data-pg="${c.provider}">${deps.connectors.label(c.provider)}</span><br><code>${c.provider}.${c.mid}</code>${c.base_url ? html`<br><small class="mono" title="${t('base_url')}">${c.base_url}</small>` : ''}</span></td>
+        <td data-label="pg"><span class="pg-cell"><span class="pg-label" data-pg="${c.provider}">${req.deps.connectors.label(c.provider)}</span><br><code>${c.provider}.${c.mid}</code>${c.base_url ? html`<br><small class="mono" title="${t('base_url')}">${c.base_url}</small>` : ''}</span></td>
         <td data-label="${t('channel_kind')}">${c.kind === 'window' ? t('kind_window') : t('kind_api')}</td>
         <td data-label="${t('secret_header')}"><span class="masked" title="${t('write_only')}">${MASK}</span></td>
-        <td data-label="${t('cancel_password')}">${deps.connectors.channelRules(c.provider)?.cancelPassword === false ? '-' : html`<span class="masked" title="${t('write_only')}">${MASK}</span>`}</td>
+        <td data-label="${t('cancel_password')}">${req.deps.connectors.channelRules(c.provider)?.cancelPassword === false ? '-' : html`<span class="masked" title="${t('write_only')}">${MASK}</span>`}</td>
         <td data-label="${t('test_mode')}">${c.sandbox ? html`<span class="badge sandbox">ON</span>` : 'OFF'}</td>
         <td data-label="${t('is_default')}">${c.is_default ? html`<span class="badge paid">${t('default')}</span>` : ''}</td>
         <td data-label="${t('created_at')}">${fmtTime(req, c.created_at)}</td>
@@ -292,7 +292,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
 
   app.post('/channels', async (req, reply) => {
     const s = sessionOf(req);
-    const f = readForm(deps, req.body);
+    const f = readForm(req.deps, req.body);
     try {
       await create(opts, s.merchantId, f);
     } catch (err) {
@@ -308,12 +308,12 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
   const editPage = async (req: FastifyRequest, reply: FastifyReply, id: string, o: { values?: Partial<ChannelForm>; errors?: Record<string, string>; status?: number } = {}) => {
     const t = req.console.t;
     const s = sessionOf(req);
-    const c = (await listChannels(deps, s.merchantId)).find((x) => x.id === id);
+    const c = (await listChannels(req.deps, s.merchantId)).find((x) => x.id === id);
     if (!c) throw new ApiError('not_found', t('not_found'));
-    const usage = await channelUsage(deps, s.merchantId, id);
+    const usage = await channelUsage(req.deps, s.merchantId, id);
     const values = o.values ?? { provider: c.provider, kind: c.kind, mid: c.mid, name: c.name, base_url: c.base_url ?? '', test_mode: c.sandbox === 1, is_default: c.is_default === 1 };
     const hook = webhookUrl(opts, c);
-    const pg = deps.connectors.label(c.provider);
+    const pg = req.deps.connectors.label(c.provider);
     return sendPage(req, reply, {
       title: `${t('channel_edit')} · ${c.provider}.${c.mid}`,
       active: 'channels',
@@ -337,7 +337,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
   app.post('/channels/:id', async (req, reply) => {
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
-    const f = readForm(deps, req.body);
+    const f = readForm(req.deps, req.body);
     try {
       await edit(opts, s.merchantId, id, f);
     } catch (err) {
@@ -366,23 +366,23 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
   // ---- JSON API ----
   app.get('/api/channels', async (req) => {
     const s = sessionOf(req);
-    return { ok: true, channels: (await listChannels(deps, s.merchantId)).map((c) => channelJson(opts, c)) };
+    return { ok: true, channels: (await listChannels(req.deps, s.merchantId)).map((c) => channelJson(opts, c)) };
   });
 
   app.post('/api/channels', async (req, reply) => {
     const s = sessionOf(req);
-    const row = await create(opts, s.merchantId, readForm(deps, req.body));
+    const row = await create(opts, s.merchantId, readForm(req.deps, req.body));
     return reply.code(201).send({ ok: true, channel: channelJson(opts, row) });
   });
 
   app.patch('/api/channels/:id', async (req) => {
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
-    const current = (await listChannels(deps, s.merchantId)).find((c) => c.id === id);
+    const current = (await listChannels(req.deps, s.merchantId)).find((c) => c.id === id);
     if (!current) throw new ApiError('not_found', req.console.t('not_found'));
     // absent fields keep their value
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const f = readForm(deps, {
+    const f = readForm(req.deps, {
       provider: current.provider,
       base_url: current.base_url ?? '',
       kind: current.kind,

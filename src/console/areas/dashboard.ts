@@ -11,8 +11,8 @@ export function registerDashboardRoutes(app: FastifyInstance, { deps }: ConsoleO
   app.get('/', async (req, reply) => {
     const t = req.console.t;
     const s = sessionOf(req);
-    const days = await dailyStats(deps, s.merchantId, unixSeconds(deps.clock), 14);
-    const channels = await listChannels(deps, s.merchantId);
+    const days = await dailyStats(req.deps, s.merchantId, unixSeconds(req.deps.clock), 14);
+    const channels = await listChannels(req.deps, s.merchantId);
     const total = days.reduce((a, d) => ({ volume: a.volume + d.volume, approved: a.approved + d.approved, attempts: a.attempts + d.attempts, refunded: a.refunded + d.refunded }), { volume: 0, approved: 0, attempts: 0, refunded: 0 });
     const rate = total.attempts ? `${((total.approved / total.attempts) * 100).toFixed(1)}%` : '-';
     const today = days[days.length - 1];

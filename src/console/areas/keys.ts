@@ -54,7 +54,7 @@ export function registerKeyRoutes(app: FastifyInstance, opts: ConsoleOptions) {
 
   app.post('/keys/rotate', async (req, reply) => {
     const s = sessionOf(req);
-    const issued = await rotateApiKey(deps, s.merchantId);
+    const issued = await rotateApiKey(req.deps, s.merchantId);
     req.log.info({ merchant: s.merchantCode, by: s.email }, 'REST API key rotated from the console');
     return page(req, reply, issued);
   });
@@ -67,7 +67,7 @@ export function registerKeyRoutes(app: FastifyInstance, opts: ConsoleOptions) {
 
   app.post('/api/keys/rotate', async (req) => {
     const s = sessionOf(req);
-    const issued = await rotateApiKey(deps, s.merchantId);
+    const issued = await rotateApiKey(req.deps, s.merchantId);
     req.log.info({ merchant: s.merchantCode, by: s.email }, 'REST API key rotated from the console');
     return { ok: true, imp_key: issued.impKey, imp_secret: issued.impSecret };
   });

@@ -121,7 +121,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const t = req.console.t;
     const s = sessionOf(req);
     const { filter, values, page, problems } = parseFilter(req.query);
-    const result = problems.any ? null : await searchPayments(deps, s.merchantId, filter, { page, limit: PAGE_SIZE });
+    const result = problems.any ? null : await searchPayments(req.deps, s.merchantId, filter, { page, limit: PAGE_SIZE });
     const qs = (extra: Record<string, string | number>) => {
       const p = new URLSearchParams();
       for (const [k, v] of Object.entries({ ...values, ...extra })) if (v !== '' && v !== undefined) p.set(k, String(v));
@@ -150,7 +150,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
           <td data-label="${t('pay_method')}">${methodLabel(req, p.pay_method)}</td>
           <td data-label="${t('amount')}" class="num"><span class="amount-stack"><span class="amount-value">${fmtWon(req, p.amount)}</span>${p.cancel_amount > 0 ? html`<small class="cancelled-amount" title="${t('cancelled_amount')}">-${fmtWon(req, p.cancel_amount)}</small>` : ''}</span></td>
           <td data-label="${t('status')}">${statusLabel(req, p)}</td>
-          <td data-label="PG">${pgCell(deps.connectors.label(p.pg_provider), p.pg_provider, p.pg_id)}</td>
+          <td data-label="PG">${pgCell(req.deps.connectors.label(p.pg_provider), p.pg_provider, p.pg_id)}</td>
         </tr>`,
       );
       body = html`${filters}
@@ -178,11 +178,11 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const s = sessionOf(req);
     const { filter, problems } = parseFilter(req.query);
     problems.throwIfAny();
-    const rows = await exportPayments(deps, s.merchantId, filter);
+    const rows = await exportPayments(req.deps, s.merchantId, filter);
     const header = ['imp_uid', 'merchant_uid', 'status', 'pay_method', 'pg_provider', 'pg_id', 'pg_tid', 'name', 'amount', 'cancel_amount', 'currency', 'buyer_name', 'buyer_email', 'buyer_tel', 'card_name', 'card_number', 'apply_num', 'started_at', 'paid_at', 'failed_at', 'cancelled_at', 'fail_reason', 'cancel_reason', 'sandbox'];
     const kst = (sec: number) => (sec ? fmtTime(req, sec) : '');
     const csv = toCsv(header, rows.map((r) => [r.imp_uid, r.merchant_uid, r.status, r.pay_method, r.pg_provider, r.pg_id, r.pg_tid, r.name, r.amount, r.cancel_amount, r.currency, r.buyer_name, r.buyer_email, r.buyer_tel, r.card_name, r.card_number, r.apply_num, kst(r.started_at), kst(r.paid_at), kst(r.failed_at), kst(r.cancelled_at), r.fail_reason, r.cancel_reason, r.sandbox ? 'Y' : 'N']));
-    const name = `payments-${s.merchantCode}-${new Date(deps.clock.now() + 9 * 3600_000).toISOString().slice(0, 10)}.csv`;
+    const name = `payments-${s.merchantCode}-${new Date(req.deps.clock.now() + 9 * 3600_000).toISOString().slice(0, 10)}.csv`;
     return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(csv);
   });
 
@@ -190,7 +190,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const t = req.console.t;
     const s = sessionOf(req);
     const row = await paymentRow(opts, s.merchantId, impUid);
-    const v1 = await getPayment(deps, s.merchantId, impUid);
+    const v1 = await getPayment(req.deps, s.merchantId, impUid);
     const cancels = await cancelHistory(opts, impUid);
     const balance = cancellableBalance(row);
     const val = (k: string) => o.values?.[k] ?? '';
@@ -203,7 +203,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
       ['merchant_uid', html`<code>${v1.merchant_uid}</code>`],
       [t('order_name'), v1.name ?? '-'],
       [t('buyer'), [v1.buyer_name, v1.buyer_email, v1.buyer_tel].filter(Boolean).join(' · ') || '-'],
-      ['PG', html`${deps.connectors.label(v1.pg_provider)} <code>${v1.pg_provider}.${v1.pg_id}</code> ${v1.sandbox ? html`<span class="badge sandbox">${t('test_mode')}</span>` : ''}`],
+      ['PG', html`${req.deps.connectors.label(v1.pg_provider)} <code>${v1.pg_provider}.${v1.pg_id}</code> ${v1.sandbox ? html`<span class="badge sandbox">${t('test_mode')}</span>` : ''}`],
       ['pg_tid', html`<code>${v1.pg_tid ?? '-'}</code>`],
       [t('card'), v1.card_name ? `${v1.card_name} ${v1.card_number ?? ''}` : '-'],
       ...(v1.pay_method === 'vbank' ? ([[t('vbank'), `${v1.vbank_name ?? ''} ${v1.vbank_num ?? ''} (${v1.vbank_holder ?? ''}) ${t('due')} ${fmtTime(req, v1.vbank_date)}`]] as Array<[string, string]>) : []),
@@ -265,7 +265,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const s = sessionOf(req);
     const row = await paymentRow(opts, s.merchantId, impUid);
     const input = parseCancel(req.body, row, cancellableBalance(row));
-    return cancelPayment(deps, {
+    return cancelPayment(req.deps, {
       merchantId: s.merchantId,
       impUid,
       amount: input.amount,
@@ -305,14 +305,14 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     problems.throwIfAny();
     const limitRaw = field(req.query, 'limit');
     const limit = /^\d{1,3}$/.test(limitRaw) && Number(limitRaw) >= 1 && Number(limitRaw) <= 100 ? Number(limitRaw) : PAGE_SIZE;
-    return { ok: true, ...(await searchPayments(deps, s.merchantId, filter, { page, limit })) };
+    return { ok: true, ...(await searchPayments(req.deps, s.merchantId, filter, { page, limit })) };
   });
 
   app.get('/api/payments/:impUid', async (req) => {
     const s = sessionOf(req);
     const { impUid } = req.params as { impUid: string };
     const row = await paymentRow(opts, s.merchantId, impUid);
-    const payment = await getPayment(deps, s.merchantId, impUid);
+    const payment = await getPayment(req.deps, s.merchantId, impUid);
     const cancels = await cancelHistory(opts, impUid);
     return { ok: true, payment, cancellableBalance: cancellableBalance(row), cancels };
   });
@@ -327,6 +327,6 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const s = sessionOf(req);
     const d = field(req.query, 'days');
     if (d && !(/^\d{1,2}$/.test(d) && Number(d) >= 1 && Number(d) <= 90)) throw new FormError({ days: 'days_invalid' });
-    return { ok: true, days: await dailyStats(deps, s.merchantId, unixSeconds(deps.clock), d ? Number(d) : 14) };
+    return { ok: true, days: await dailyStats(req.deps, s.merchantId, unixSeconds(req.deps.clock), d ? Number(d) : 14) };
   });
 }

@@ -27,7 +27,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   async function vbankSection(req: FastifyRequest, o: { message?: Html; errors?: Record<string, string> } = {}): Promise<Html> {
     const t = req.console.t;
     const s = sessionOf(req);
-    const waiting = await deps.store.db
+    const waiting = await req.deps.store.db
       .selectFrom('payments')
       .selectAll()
       .where('merchant_id', '=', s.merchantId)
@@ -58,12 +58,12 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   async function clockSection(req: FastifyRequest, o: { message?: Html; error?: string } = {}): Promise<Html> {
     const t = req.console.t;
-    const offset = await readSandboxOffset(deps.store).catch(() => null);
+    const offset = await readSandboxOffset(req.deps.store).catch(() => null);
     if (offset === null) return html``;
-    const live = deps.clock instanceof SandboxClock;
+    const live = req.deps.clock instanceof SandboxClock;
     return html`<section class="card" id="clock-tool"><h2>${t('clock_tool')}</h2>
       ${o.message ?? ''}
-      <dl class="kv"><dt>${t('clock_now')}</dt><dd id="clock-now">${fmtTime(req, unixSeconds(deps.clock))} KST</dd>
+      <dl class="kv"><dt>${t('clock_now')}</dt><dd id="clock-now">${fmtTime(req, unixSeconds(req.deps.clock))} KST</dd>
       <dt>${t('clock_offset')}</dt><dd id="clock-offset">${offset > 0 ? `+${formatDuration(offset)}` : '0'}</dd></dl>
       ${live ? '' : html`<p class="alert warn">${t('clock_not_live')}</p>`}
       <p class="hint">${t('clock_hint')}</p>
@@ -84,7 +84,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     }
     let ledger: Html;
     try {
-      const { mids, rows } = await merchantLedger(deps, s.merchantId, simulatorUrl!);
+      const { mids, rows } = await merchantLedger(req.deps, s.merchantId, simulatorUrl!);
       const diffs = rows.filter((r) => r.differences.length > 0).length;
       const statusText = (st: string | undefined) => (st ? st : '—');
       ledger = html`
@@ -171,7 +171,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   app.post('/sandbox/clock/reset', async (req, reply) => {
     const t = req.console.t;
     if (!available) return page(req, reply, { status: 404 });
-    await resetSandboxClock(deps.store, deps.clock);
+    await resetSandboxClock(req.deps.store, req.deps.clock);
     return page(req, reply, { clock: { message: html`<p class="alert ok" role="status">${t('clock_reset_done')}</p>` } });
   });
 
@@ -183,25 +183,25 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   app.get('/api/sandbox/clock', async (req, reply) => {
     if (!available) return unavailable(req, reply);
-    const offset = await readSandboxOffset(deps.store);
-    return { ok: true, now: unixSeconds(deps.clock), offset_seconds: Math.floor(offset / 1000), live: deps.clock instanceof SandboxClock };
+    const offset = await readSandboxOffset(req.deps.store);
+    return { ok: true, now: unixSeconds(req.deps.clock), offset_seconds: Math.floor(offset / 1000), live: req.deps.clock instanceof SandboxClock };
   });
 
   app.post('/api/sandbox/clock/advance', async (req, reply) => {
     if (!available) return unavailable(req, reply);
     const offset = await advance(req.body);
-    return { ok: true, now: unixSeconds(deps.clock), offset_seconds: Math.floor(offset / 1000) };
+    return { ok: true, now: unixSeconds(req.deps.clock), offset_seconds: Math.floor(offset / 1000) };
   });
 
   app.post('/api/sandbox/clock/reset', async (req, reply) => {
     if (!available) return unavailable(req, reply);
-    await resetSandboxClock(deps.store, deps.clock);
-    return { ok: true, now: unixSeconds(deps.clock), offset_seconds: 0 };
+    await resetSandboxClock(req.deps.store, req.deps.clock);
+    return { ok: true, now: unixSeconds(req.deps.clock), offset_seconds: 0 };
   });
 
   app.get('/api/sandbox/ledger', async (req, reply) => {
     const s = sessionOf(req);
     if (!available) return reply.code(404).send({ ok: false, error: { code: 'not_found', message: req.console.t('sandbox_unavailable') } });
-    return { ok: true, ...(await merchantLedger(deps, s.merchantId, simulatorUrl!)) };
+    return { ok: true, ...(await merchantLedger(req.deps, s.merchantId, simulatorUrl!)) };
   });
 }

@@ -44,7 +44,7 @@ export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOp
     const t = req.console.t;
     const s = sessionOf(req);
     const { values, problems, q } = parse(req.query);
-    const result = problems.any ? null : await listSchedules(deps, s.merchantId, q);
+    const result = problems.any ? null : await listSchedules(req.deps, s.merchantId, q);
     const err = (k: string) => (problems.fields[k] ? t(problems.fields[k]!) : undefined);
     const link = (n: number) => `/console/schedules?${new URLSearchParams({ ...Object.fromEntries(Object.entries(values).filter(([, v]) => v)), page: String(n) })}`;
     const back = req.url.startsWith('/console/schedules?') ? req.url : '/console/schedules';
@@ -112,7 +112,7 @@ export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOp
     const s = sessionOf(req);
     const { problems, q } = parse(req.query);
     problems.throwIfAny();
-    return { ok: true, ...(await listSchedules(deps, s.merchantId, q)) };
+    return { ok: true, ...(await listSchedules(req.deps, s.merchantId, q)) };
   });
 
   app.post('/api/schedules/:merchantUid/revoke', async (req) => {

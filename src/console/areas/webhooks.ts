@@ -18,7 +18,7 @@ export function webhookSettingsSection(deps: ConsoleOptions['deps']) {
   return async (req: FastifyRequest, o: { secret?: string; errors?: Record<string, string>; values?: { url: string; content_type: string } } = {}): Promise<Html> => {
     const t = req.console.t;
     const s = sessionOf(req);
-    const ws = await webhookSettings(deps, s.merchantId);
+    const ws = await webhookSettings(req.deps, s.merchantId);
     const v = o.values ?? { url: ws.url ?? '', content_type: ws.contentType };
     return html`<section class="card" id="webhook-settings">
       <h2>${t('webhook_settings')}</h2>
@@ -77,13 +77,13 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
 
   app.post('/keys/webhook/secret', async (req, reply) => {
     const s = sessionOf(req);
-    const ws = await webhookSettings(deps, s.merchantId);
+    const ws = await webhookSettings(req.deps, s.merchantId);
     return keysWith(req, reply, await settingsSection(req, { secret: ws.secret }));
   });
 
   app.post('/keys/webhook/rotate', async (req, reply) => {
     const s = sessionOf(req);
-    const ws = await rotateWebhookSecret(deps, s.merchantId);
+    const ws = await rotateWebhookSecret(req.deps, s.merchantId);
     return keysWith(req, reply, await settingsSection(req, { secret: ws.secret }));
   });
 
@@ -147,7 +147,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
     const t = req.console.t;
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
-    const d = await getDelivery(deps.store, id, s.merchantId);
+    const d = await getDelivery(req.deps.store, id, s.merchantId);
     if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
     return sendPage(req, reply, {
       title: `${t('delivery')} ${d.id}`,
@@ -179,7 +179,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
   app.post('/webhooks/:id/redeliver', async (req, reply) => {
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
-    const created = await redeliver(deps, id, s.merchantId);
+    const created = await redeliver(req.deps, id, s.merchantId);
     req.log.info({ delivery: id, created, by: s.email }, 'webhook redelivered from the console');
     const to = field(req.body, 'back') === 'detail' && created[0] ? `/console/webhooks/${created[0]}` : '/console/webhooks';
     return reply.redirect(`${to}?ok=redelivered`, 303);
@@ -188,7 +188,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
   // ---- JSON API ----
   app.get('/api/webhooks/settings', async (req) => {
     const s = sessionOf(req);
-    const ws = await webhookSettings(deps, s.merchantId);
+    const ws = await webhookSettings(req.deps, s.merchantId);
     return { ok: true, url: ws.url, content_type: ws.contentType, secret: maskSecret(ws.secret) };
   });
 
@@ -200,12 +200,12 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
 
   app.post('/api/webhooks/settings/secret', async (req) => {
     const s = sessionOf(req);
-    return { ok: true, secret: (await webhookSettings(deps, s.merchantId)).secret };
+    return { ok: true, secret: (await webhookSettings(req.deps, s.merchantId)).secret };
   });
 
   app.post('/api/webhooks/settings/rotate-secret', async (req) => {
     const s = sessionOf(req);
-    return { ok: true, secret: (await rotateWebhookSecret(deps, s.merchantId)).secret };
+    return { ok: true, secret: (await rotateWebhookSecret(req.deps, s.merchantId)).secret };
   });
 
   app.get('/api/webhooks/deliveries', async (req) => {
@@ -217,13 +217,13 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
 
   app.get('/api/webhooks/deliveries/:id', async (req) => {
     const s = sessionOf(req);
-    const d = await getDelivery(deps.store, (req.params as { id: string }).id, s.merchantId);
+    const d = await getDelivery(req.deps.store, (req.params as { id: string }).id, s.merchantId);
     if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
     return { ok: true, delivery: d };
   });
 
   app.post('/api/webhooks/deliveries/:id/redeliver', async (req) => {
     const s = sessionOf(req);
-    return { ok: true, created: await redeliver(deps, (req.params as { id: string }).id, s.merchantId) };
+    return { ok: true, created: await redeliver(req.deps, (req.params as { id: string }).id, s.merchantId) };
   });
 }

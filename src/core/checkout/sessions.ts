@@ -488,7 +488,7 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
           .where('pg_state', 'in', open)
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) return false;
-        await recordPaymentEvent(trx, deps.clock, event('ready', 'vbank_issued'));
+        await recordPaymentEvent(trx, deps, event('ready', 'vbank_issued'));
         return true;
       });
       if (recorded) await confirmNow(deps, impUid, result.pgTid);
@@ -686,7 +686,7 @@ async function recordWindowBillingKey(
         .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
-        await recordPaymentEvent(trx, deps.clock, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
+        await recordPaymentEvent(trx, deps, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
       }
     });
     return rspOfPayment(deps, impUid);
@@ -731,7 +731,7 @@ async function recordWindowBillingKey(
           .where('pg_state', 'in', ['calling', 'in_doubt'])
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) === 1) {
-          await recordPaymentEvent(trx, deps.clock, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
+          await recordPaymentEvent(trx, deps, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
         }
       });
     } else {

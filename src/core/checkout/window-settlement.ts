@@ -132,7 +132,7 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
         .returningAll()
         .executeTakeFirst();
       if (!row) return false;
-      await recordPaymentEvent(trx, deps.clock, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
+      await recordPaymentEvent(trx, deps, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
       return true;
     });
     if (adopted) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');

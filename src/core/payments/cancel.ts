@@ -187,7 +187,7 @@ export async function recordRefund(
       .executeTakeFirstOrThrow();
     // V1 sends `cancelled` for an API refund only when it was asked with enable_webhook: true
     if (Number(res.notify_webhook) > 0) {
-      await recordPaymentEvent(trx, deps.clock, {
+      await recordPaymentEvent(trx, deps, {
         merchantId: p.merchant_id,
         impUid,
         merchantUid: p.merchant_uid,

@@ -1,7 +1,6 @@
 import { sql, type Compilable, type Kysely, type RawBuilder } from 'kysely';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { currentRequestId } from '../../lib/request-context.js';
 import type { RunSync } from '../../store/db.js';
 import { fromTemplate } from '../../store/statement-template.js';
 import type { Database } from '../../store/types.js';
@@ -23,6 +22,12 @@ export interface PaymentEvent {
   /** why: decides whether V1 sends a webhook at all */
   /** `reconciled`: a charge answered as "being confirmed" that reconciliation settled */
   cause: 'charge' | 'window' | 'vbank_issued' | 'vbank_deposit' | 'schedule' | 'api_cancel' | 'console_cancel' | 'reconciled';
+}
+
+/** Who writes an event: the time it happened, and the HTTP request that caused it (absent in background work). */
+export interface EventContext {
+  clock: Clock;
+  requestId?: string;
 }
 
 /** A row of recordPaymentEvent's target query: the merchant's settings (listener_id null) or a live listener. */
@@ -63,24 +68,24 @@ export function noticeUrls(noticeUrl: string | string[] | null | undefined): str
  * @example
  *   await db.transaction().execute(async (trx) => {
  *     await trx.updateTable('payments').set({ status: 'paid' }).where('imp_uid', '=', impUid).execute();
- *     await recordPaymentEvent(trx, deps.clock, { merchantId, impUid, merchantUid, status: 'paid', noticeUrl: null, cause: 'charge' });
+ *     await recordPaymentEvent(trx, deps, { merchantId, impUid, merchantUid, status: 'paid', noticeUrl: null, cause: 'charge' });
  *   });
  */
-export async function recordPaymentEvent(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Promise<void> {
-  const steps = paymentEventSteps(db, clock, event);
+export async function recordPaymentEvent(db: Kysely<Database>, by: EventContext, event: PaymentEvent): Promise<void> {
+  const steps = paymentEventSteps(db, by, event);
   for (let step = steps.next(); !step.done; ) step = steps.next((await db.executeQuery(step.value.compile())).rows);
 }
 
 /** recordPaymentEvent inside Store.syncTransaction (SQLite): the same statements, run synchronously. */
-export function recordPaymentEventNow(run: RunSync, db: Kysely<Database>, clock: Clock, event: PaymentEvent): void {
-  const steps = paymentEventSteps(db, clock, event);
+export function recordPaymentEventNow(run: RunSync, db: Kysely<Database>, by: EventContext, event: PaymentEvent): void {
+  const steps = paymentEventSteps(db, by, event);
   for (let step = steps.next(); !step.done; ) step = steps.next(run(step.value));
 }
 
 /** recordPaymentEvent's statements in order: each step yields a query and is given back its rows. */
-function* paymentEventSteps(db: Kysely<Database>, clock: Clock, event: PaymentEvent): Generator<Compilable<unknown>, void, unknown[]> {
+function* paymentEventSteps(db: Kysely<Database>, by: EventContext, event: PaymentEvent): Generator<Compilable<unknown>, void, unknown[]> {
   if (!v1SendsWebhook(event)) return;
-  const { eventId: id, now, requestId, liveSince } = newEventValues(clock);
+  const { eventId: id, now, requestId, liveSince } = newEventValues(by);
   // statement templates (store/statement-template.ts): every payment writes an event
   yield fromTemplate(
     db,
@@ -141,8 +146,8 @@ function* paymentEventSteps(db: Kysely<Database>, clock: Clock, event: PaymentEv
 }
 
 /** The values a new event is written with: its id (the Standard Webhooks `webhook-id`), time, request, and since when a listener counts as live. */
-export function newEventValues(clock: Clock) {
-  return { eventId: newMessageId(), now: unixSeconds(clock), requestId: currentRequestId() ?? null, liveSince: liveListenerSince() };
+export function newEventValues(by: EventContext) {
+  return { eventId: newMessageId(), now: unixSeconds(by.clock), requestId: by.requestId ?? null, liveSince: liveListenerSince() };
 }
 
 /** listener liveness is operational, not business time: the wall clock, like the listener's heartbeat */
@@ -170,11 +175,11 @@ const newDelivery = (now: number, requestId: string | null) => ({
  * the payment row that the statement's earlier CTE `changed` returns (none: no event). The same
  * targets as recordPaymentEvent: the payment's notice_url(s), else the merchant's webhook URL,
  * plus live listeners. The caller has decided that V1 sends this event (v1SendsWebhook); `cause`
- * is an SQL expression over `changed` when the row decides it. `v` is newEventValues(clock), or
+ * is an SQL expression over `changed` when the row decides it. `v` is newEventValues(deps), or
  * its placeholders in a statement template.
  *
  * @example
- *   sql`WITH changed AS (${update.returningAll()}), ${paymentEventCtes(newEventValues(clock), 'paid', sql`'charge'`)} SELECT * FROM changed`
+ *   sql`WITH changed AS (${update.returningAll()}), ${paymentEventCtes(newEventValues(deps), 'paid', sql`'charge'`)} SELECT * FROM changed`
  */
 export function paymentEventCtes(v: ReturnType<typeof newEventValues>, status: PaymentEventStatus, cause: RawBuilder<string>): RawBuilder<unknown> {
   const d = newDelivery(v.now, v.requestId);

@@ -150,7 +150,7 @@ async function recordIssuedVbank(deps: Deps, impUid: string, pgTid: string, vban
       .returning(['merchant_id', 'merchant_uid', 'notice_url'])
       .executeTakeFirst();
     if (!changed) return false;
-    await recordPaymentEvent(trx, deps.clock, {
+    await recordPaymentEvent(trx, deps, {
       merchantId: changed.merchant_id,
       impUid,
       merchantUid: changed.merchant_uid,

@@ -93,7 +93,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       .returningAll();
   if (!syncTransaction) {
     const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
-    const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps.clock), values), (p) =>
+    const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps), values), (p) =>
       sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)} SELECT * FROM changed`,
     );
     const { rows } = await runTemplate(deps.store, statement);
@@ -102,7 +102,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
   return syncTransaction((run) => {
     const [changed] = run(fromTemplate(db, 'approve', values, approve));
     if (!changed) return undefined;
-    recordPaymentEventNow(run, db, deps.clock, {
+    recordPaymentEventNow(run, db, deps, {
       merchantId: changed.merchant_id,
       impUid,
       merchantUid: changed.merchant_uid,
@@ -145,7 +145,7 @@ export async function failAttempt(
   return deps.store.db.transaction().execute(async (trx) => {
     const changed = await write(trx);
     if (changed && changed.customer_uid_usage !== 'payment.scheduled') {
-      await recordPaymentEvent(trx, deps.clock, {
+      await recordPaymentEvent(trx, deps, {
         merchantId: changed.merchant_id,
         impUid,
         merchantUid: changed.merchant_uid,

@@ -238,7 +238,7 @@ async function conclude(
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
     // V1 reports every scheduled attempt (spec §13)
-    await recordPaymentEvent(trx, deps.clock, {
+    await recordPaymentEvent(trx, deps, {
       merchantId: s.merchant_id,
       impUid,
       merchantUid: s.merchant_uid,

@@ -104,7 +104,7 @@ async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: 
       .where('status', '=', 'ready')
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
-    await recordPaymentEvent(trx, deps.clock, {
+    await recordPaymentEvent(trx, deps, {
       merchantId: p.merchant_id,
       impUid: p.imp_uid,
       merchantUid: p.merchant_uid,

@@ -15,7 +15,6 @@ import type { SendResult } from '../../webhooks/sender.js';
 import { V1_WEBHOOK_TIMEOUTS, WebhookSender, type SenderOptions } from '../../webhooks/sender.js';
 import type { JobQueue } from '../runner.js';
 import { DestinationGuard } from '../../webhooks/network-guard.js';
-import { runWithRequestId } from '../../lib/request-context.js';
 
 export interface WebhookQueueOptions {
   /** when deliveries are due and retried (default deps.clock: the sandbox clock in sandbox mode, docs/decisions/0009) */
@@ -178,26 +177,24 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
   async function send(l: LeasedDelivery, owner: string, signal: AbortSignal, answered: () => void) {
     const d = l.row;
     // logged under the request id that caused the event, so the payment reads end to end
-    const attempt = async () => {
-      const startedAt = signClock.now();
-      const req = leasedRequest(l, new Date(startedAt));
-      const result: SendResult = await sender.send(d.url, req.payload, req.headers, signal);
-      answered();
-      if (result.aborted) {
-        await releaseDelivery(deps.store, d, owner, unixSeconds(clock));
-        deps.logger.info({ delivery: d.id }, 'webhook attempt cut short by shutdown; the delivery is due again');
-        return;
-      }
-      const state = await recorder.record(owner, { d, result, startedAt: Math.floor(startedAt / 1000) });
-      const log = { delivery: d.id, event: d.event_id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
-      if (result.ok) deps.logger.info(log, 'webhook delivered');
-      else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
-      deps.metrics?.observeWebhookAttempt({
-        result: result.ok ? 'delivered' : state === 'failed' ? 'gave_up' : 'retry',
-        seconds: result.durationMs / 1000,
-        eventAgeSeconds: unixSeconds(clock) - d.created_at,
-      });
-    };
-    return d.request_id ? runWithRequestId(d.request_id, attempt) : attempt();
+    const reqId = d.request_id ?? undefined;
+    const startedAt = signClock.now();
+    const req = leasedRequest(l, new Date(startedAt));
+    const result: SendResult = await sender.send(d.url, req.payload, req.headers, signal);
+    answered();
+    if (result.aborted) {
+      await releaseDelivery(deps.store, d, owner, unixSeconds(clock));
+      deps.logger.info({ reqId, delivery: d.id }, 'webhook attempt cut short by shutdown; the delivery is due again');
+      return;
+    }
+    const state = await recorder.record(owner, { d, result, startedAt: Math.floor(startedAt / 1000) });
+    const log = { reqId, delivery: d.id, event: d.event_id, url: d.url, attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
+    if (result.ok) deps.logger.info(log, 'webhook delivered');
+    else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
+    deps.metrics?.observeWebhookAttempt({
+      result: result.ok ? 'delivered' : state === 'failed' ? 'gave_up' : 'retry',
+      seconds: result.durationMs / 1000,
+      eventAgeSeconds: unixSeconds(clock) - d.created_at,
+    });
   }
 }
