@@ -31,15 +31,25 @@ export function failureOutcomeOf(err: unknown): PgCallOutcome {
 
 export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?: PierMetrics; logger: Logger; now?: () => number }): ConnectorRegistry {
   const now = o.now ?? (() => performance.now());
+  const instrumenters = new Map<string, (logger: Logger) => Connector>();
+  const instrumenterOf = (provider: string) => {
+    let make = instrumenters.get(provider);
+    if (!make) {
+      const bare = registry.get(provider);
+      if (!bare) return undefined;
+      instrumenters.set(provider, (make = instrumenter(bare, o.metrics, now)));
+    }
+    return make;
+  };
   const loggingTo = (logger: Logger): ConnectorRegistry => {
     // wrapped on first use: a request's registry is made for every request, most use one PG or none
-    const wrapped = new Map<string, Connector>();
+    let wrapped: Map<string, Connector> | undefined;
     const get = (provider: string) => {
-      let c = wrapped.get(provider);
+      let c = wrapped?.get(provider);
       if (!c) {
-        const bare = registry.get(provider);
-        if (!bare) return undefined;
-        wrapped.set(provider, (c = instrument(bare, o.metrics, logger, now)));
+        const make = instrumenterOf(provider);
+        if (!make) return undefined;
+        (wrapped ??= new Map()).set(provider, (c = make(logger)));
       }
       return c;
     };
@@ -49,43 +59,52 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
   return loggingTo(o.logger);
 }
 
-function instrument(c: Connector, metrics: PierMetrics | undefined, logger: Logger, now: () => number): Connector {
-  const timed =
-    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const started = now();
-      const done = (outcome: PgCallOutcome, extra: object = {}) => {
-        const seconds = (now() - started) / 1000;
-        metrics?.observePgCall({ pg: c.provider, operation, outcome, seconds });
-        const line = { pg: c.provider, operation, outcome, ms: Math.round(seconds * 1000), ...orderOf(operation, args), ...extra };
-        if (outcome === 'approved' || outcome === 'declined') logger.info(line, 'PG call');
-        else logger.warn(line, 'PG call failed');
-      };
-      try {
-        const result = await fn(...args);
-        done(outcomeOf(result), declineOf(result));
-        return result;
-      } catch (err) {
-        done(failureOutcomeOf(err), { err: err instanceof Error ? err.message : String(err) });
-        throw err;
-      }
-    };
+type Operation = (...args: unknown[]) => Promise<unknown>;
 
-  // a plain copy, not a prototype link: callers may spread a connector ({ ...c, ...override })
-  const out: Record<string, unknown> = { ...c };
-  for (const op of OPERATIONS) {
-    const fn = c[op] as ((...a: unknown[]) => Promise<unknown>) | undefined;
-    if (fn) out[op] = timed(op, fn.bind(c));
-  }
-  if (c.window) {
-    const w: Record<string, unknown> = { ...c.window };
-    for (const op of WINDOW_OPERATIONS) {
-      const fn = c.window[op] as ((...a: unknown[]) => Promise<unknown>) | undefined;
-      if (fn) w[op] = timed(op, fn.bind(c.window));
+/**
+ * What wrapping `c` for one logger needs, prepared once per process (the bound methods); the
+ * returned function then only makes the wrappers, once per request that calls this PG.
+ */
+function instrumenter(c: Connector, metrics: PierMetrics | undefined, now: () => number): (logger: Logger) => Connector {
+  const bound = (target: object, names: readonly string[]) =>
+    names.flatMap((op) => {
+      const fn = (target as Record<string, unknown>)[op];
+      return typeof fn === 'function' ? [[op, (fn as Operation).bind(target)] as const] : [];
+    });
+  const ops = bound(c, OPERATIONS);
+  const windowOps = c.window ? bound(c.window, WINDOW_OPERATIONS) : [];
+  return (logger) => {
+    // a plain copy, not a prototype link: callers may spread a connector ({ ...c, ...override })
+    const out: Record<string, unknown> = { ...c };
+    for (const [op, fn] of ops) out[op] = timed(c.provider, op, fn, metrics, logger, now);
+    if (c.window) {
+      const w: Record<string, unknown> = { ...c.window };
+      for (const [op, fn] of windowOps) w[op] = timed(c.provider, op, fn, metrics, logger, now);
+      out.window = w;
     }
-    out.window = w;
-  }
-  return out as unknown as Connector;
+    return out as unknown as Connector;
+  };
+}
+
+function timed(pg: string, operation: string, fn: Operation, metrics: PierMetrics | undefined, logger: Logger, now: () => number): Operation {
+  return async (...args) => {
+    const started = now();
+    const done = (outcome: PgCallOutcome, extra: object = {}) => {
+      const seconds = (now() - started) / 1000;
+      metrics?.observePgCall({ pg, operation, outcome, seconds });
+      const line = { pg, operation, outcome, ms: Math.round(seconds * 1000), ...orderOf(operation, args), ...extra };
+      if (outcome === 'approved' || outcome === 'declined') logger.info(line, 'PG call');
+      else logger.warn(line, 'PG call failed');
+    };
+    try {
+      const result = await fn(...args);
+      done(outcomeOf(result), declineOf(result));
+      return result;
+    } catch (err) {
+      done(failureOutcomeOf(err), { err: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+  };
 }
 
 /**
