@@ -49,13 +49,21 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
   return {
     connect,
     end: () => pool.end(),
-    async run<R>(text: string, values: ReadonlyArray<unknown>) {
-      const client = await connect();
-      try {
-        return await client.query<R>(text, values);
-      } finally {
-        client.release();
-      }
+    run<R>(text: string, values: ReadonlyArray<unknown>) {
+      // pg's own pool.query (callbacks inside: a few promises fewer than connect, query, release);
+      // only a statement whose cached plan a migration invalidated takes the wrapped connection,
+      // which drops that connection's statements and sends it again
+      const name = values.length > 0 ? nameOf(text) : undefined;
+      const config = { text, values: values as unknown[], ...(name ? { name } : {}) };
+      return pool.query<R & pg.QueryResultRow>(config).catch(async (err: { code?: string }) => {
+        if (!name || err.code !== '0A000') throw err;
+        const client = await connect();
+        try {
+          return await client.query<R>(text, values);
+        } finally {
+          client.release();
+        }
+      });
     },
   };
 }
