@@ -48,15 +48,15 @@ const value = (f: string) => {
 };
 if (flag('--help') || flag('-h')) {
   console.log(
-    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules,webhooks] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
+    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,pairs,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules,webhooks] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
   );
   process.exit(0);
 }
 const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
 const PRESETS = {
-  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20 },
-  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10 },
-  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5 },
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20, cpuPairs: 3 },
+  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10, cpuPairs: 2 },
+  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5, cpuPairs: 1 },
 } as const;
 const preset = PRESETS[mode];
 const connections = Number(value('--connections') ?? 64);
@@ -69,7 +69,7 @@ const rates = value('--rates')?.split(',').map(Number) ?? [...preset.rates];
 const withProfile = flag('--profile');
 const withPostgres = !flag('--no-postgres');
 const outDir = value('--out') ?? join(ROOT, 'bench', 'results');
-/** sections: http, simulator, sqlite, yardstick, openloop, roundtrips, workers, sdk, postgres, commit, slow, schedules, webhooks (--only a,b / --skip a,b) */
+/** sections: http, simulator, sqlite, yardstick, pairs, openloop, roundtrips, workers, sdk, postgres, commit, slow, schedules, webhooks (--only a,b / --skip a,b) */
 const only = value('--only')?.split(',');
 const skip = value('--skip')?.split(',') ?? [];
 const want = (name: string) => (!only || only.includes(name)) && !skip.includes(name);
@@ -167,6 +167,7 @@ const results: Results = {
   paths: [],
   yardstick: [],
   yardstickMinimalTables: [],
+  cpuPairs: [],
   openLoop: [],
   roundTrips: [],
   workers: { available: false, reason: 'not measured' },
@@ -287,25 +288,29 @@ async function summarizeFreshProfile(profDir: string, before: Set<string>, p: { 
   say(`  profile (${p.title}): ${top.join(', ')} -> ${rel(summaryFile)}`);
 }
 
+interface YardstickProc {
+  child: Child;
+  url: string;
+  customerUids: string[];
+  /** stops it and drops its scratch database */
+  close(): Promise<void>;
+}
+
+let yardstickSeq = 0;
+
 /**
- * The yardstick (bench/yardstick-server.ts) on one store, closed loop at the same concurrency and
- * warm-up as Pier's first path, its CPU counted as Pier's is. `pier`: Pier's two commits on Pier's
- * schema, in a scratch store migrated by Pier's migrations (the yardstick the aims use); `minimal`:
- * two minimal tables of its own (context: what Pier's schema costs). `databaseUrl`: a scratch
- * SQLite file, or the PostgreSQL server's admin URL, on which a scratch database is created (and
- * dropped after) for `pier`, while `minimal` uses the bench database as before.
+ * The yardstick server (bench/yardstick-server.ts) listening on `databaseUrl` (for `pier` tables on
+ * PostgreSQL: a scratch database created from that admin URL, dropped by `close`).
  */
-async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, opts: { profile?: boolean } = {}) {
+async function startYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, nodeArgs: string[] = []): Promise<YardstickProc> {
   const port = await freePort();
   let scratch: BenchDatabase | null = null;
   if (store === 'PostgreSQL' && tables === 'pier') {
     scratch = await createDatabase(databaseUrl);
     scratchDbs.add(scratch);
   }
-  const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}_${i}`);
-  const profDir = join(outDir, 'profiles');
-  if (opts.profile) mkdirSync(profDir, { recursive: true });
-  const profiledBefore = opts.profile ? new Set(readdirSync(profDir)) : null;
+  // customer ids of its own per start: the pairs' yardstick may share a SQLite file with no other, but never ids
+  const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}${(++yardstickSeq).toString(36)}_${i}`);
   const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
     YS_PORT: String(port),
     YS_DATABASE_URL: scratch?.url ?? databaseUrl,
@@ -315,11 +320,40 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     YS_MID: acct.mid,
     YS_API_KEY: acct.apiKey,
     YS_CARD_TOKEN: acct.cardToken,
-  }, profiledBefore ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  }, nodeArgs);
+  const close = async () => {
+    await stop(ys);
+    if (scratch) {
+      scratchDbs.delete(scratch);
+      await scratch.drop();
+    }
+  };
   try {
     const url = `http://127.0.0.1:${port}`;
     // migrating a fresh PostgreSQL database takes a few seconds before it listens
     await waitForHttp(`${url}/`, ys, 120_000);
+    return { child: ys, url, customerUids, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * The yardstick (bench/yardstick-server.ts) on one store, closed loop at the same concurrency and
+ * warm-up as Pier's first path, its CPU counted as Pier's is. `pier`: Pier's two commits on Pier's
+ * schema, in a scratch store migrated by Pier's migrations (the yardstick the aims use); `minimal`:
+ * two minimal tables of its own (context: what Pier's schema costs). `databaseUrl`: a scratch
+ * SQLite file, or the PostgreSQL server's admin URL, on which a scratch database is created (and
+ * dropped after) for `pier`, while `minimal` uses the bench database as before.
+ */
+async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, opts: { profile?: boolean } = {}) {
+  const profDir = join(outDir, 'profiles');
+  if (opts.profile) mkdirSync(profDir, { recursive: true });
+  const profiledBefore = opts.profile ? new Set(readdirSync(profDir)) : null;
+  const ysp = await startYardstick(store, tables, databaseUrl, sim, acct, profiledBefore ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  const { child: ys, url, customerUids } = ysp;
+  try {
     const pids = { server: ys.pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
     const withPg = store === 'PostgreSQL';
     let meter = cpuMeter(pids, withPg);
@@ -335,11 +369,52 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     (tables === 'pier' ? results.yardstick : results.yardstickMinimalTables!).push({ store, tables, load: { ...load, impUids: [] }, cpu });
     say(`  ${label} ${store}: ${summary(load)}; server ${cpu.cores.server ?? '?'} cores, ${perReqMs(cpu.cores.server, load.okPerSec)?.toFixed(2) ?? '?'} ms/req`);
   } finally {
-    await stop(ys);
-    if (scratch) {
-      scratchDbs.delete(scratch);
-      await scratch.drop();
+    await ysp.close();
+  }
+}
+
+/**
+ * `again` on a fresh Pier and on the yardstick, both running, measured in turns (`rounds` pairs,
+ * the order alternating), so that each pair's ratio compares two measurements seconds apart
+ * instead of minutes apart (decision 0027). The CPU aims take the median of the pairs' ratios.
+ */
+async function measureCpuPairs(store: Store, pierAt: { databaseUrl: string; dataDir: string }, yardstickDbUrl: string, sim: SimulatorProc, acct: SimulatorAccount, rounds: number) {
+  const pier = await startPierProc({ name: `pier-pairs-${store}`, dataDir: pierAt.dataDir, databaseUrl: pierAt.databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+  let ys: YardstickProc | null = null;
+  try {
+    const setup = await setupMerchant(pier.url, preset.customers, `${runTag}q${store[0]}`);
+    ys = await startYardstick(store, 'pier', yardstickDbUrl, sim, acct);
+    const servers = {
+      pier: { url: pier.url, pid: pier.child.pid, extra: { token: setup.token, customerUids: setup.customerUids } },
+      yardstick: { url: ys.url, pid: ys.child.pid, extra: { customerUids: ys.customerUids } },
+    };
+    const withPg = store === 'PostgreSQL';
+    const measure = async (who: 'pier' | 'yardstick', label = 'pairs') => {
+      const { url, pid, extra } = servers[who];
+      const pids = { server: pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
+      let meter = cpuMeter(pids, withPg);
+      const spec = loadSpec(`${store} ${who} (${label})`, 'again', url, { ...extra });
+      const load = await loadgen!.run<LoadResult>(spec, () => (meter = cpuMeter(pids, withPg)));
+      const cpu = meter.end();
+      return { okPerSec: load.okPerSec, serverCpuMsPerReq: perReqMs(cpu.cores.server, load.okPerSec), postgresCpuMsPerReq: perReqMs(cpu.cores.postgres, load.okPerSec), errors: load.errors.total };
+    };
+    // a turn of each, not counted, before the pairs: a fresh server's first seconds (JIT, caches)
+    // cost more per payment than its later ones, and would weigh on whichever went first
+    await measure('yardstick', 'warm-up');
+    await measure('pier', 'warm-up');
+    for (let round = 0; round < rounds; round++) {
+      const first = round % 2 === 0 ? 'yardstick' : 'pier';
+      const a = await measure(first);
+      const b = await measure(first === 'pier' ? 'yardstick' : 'pier');
+      const pair = first === 'pier' ? { pier: a, yardstick: b } : { pier: b, yardstick: a };
+      (results.cpuPairs ??= []).push({ store, round, first, ...pair });
+      const p = pair.pier.serverCpuMsPerReq;
+      const y = pair.yardstick.serverCpuMsPerReq;
+      say(`  ${store} pair ${round + 1}/${rounds}: Pier ${p?.toFixed(2) ?? '?'} ms, yardstick ${y?.toFixed(2) ?? '?'} ms of CPU per payment (${p && y ? (p / y).toFixed(2) : '?'}×); ${Math.round(pair.pier.okPerSec)} / ${Math.round(pair.yardstick.okPerSec)} req/s`);
     }
+  } finally {
+    await ys?.close();
+    await stop(pier.child);
   }
 }
 
@@ -460,6 +535,9 @@ function aimInputs(): AimInputs {
   for (const p of results.paths) if (p.path.includes('again') && p.load.ok >= MIN_ANSWERS) pier[p.store] = again(p.load, p.cpu, 'pier');
   for (const y of results.yardstick) if (y.load.ok >= MIN_ANSWERS) yardstick[y.store] = again(y.load, y.cpu, 'server');
   for (const y of results.yardstickMinimalTables ?? []) if (y.load.ok >= MIN_ANSWERS) yardstickMinimalTables[y.store] = again(y.load, y.cpu, 'server');
+  // a pair with failed requests judges nothing (its CPU per answer is not a payment's)
+  const cpuPairs: AimInputs['cpuPairs'] = {};
+  for (const p of results.cpuPairs ?? []) if (p.pier.errors === 0 && p.yardstick.errors === 0) (cpuPairs[p.store] ??= []).push({ pier: p.pier, yardstick: p.yardstick });
   for (const c of results.roundTrips) rt[c.store] = { roundTrips: c.roundTrips.min, commits: c.commits.min };
   const w = results.workers;
   const workers: AimInputs['workers'] = w.available
@@ -474,6 +552,7 @@ function aimInputs(): AimInputs {
     ...results.paths.map((p) => [`${p.store} ${p.path}`, p.load.errors.total] as const),
     ...results.yardstick.map((y) => [`yardstick ${y.store}`, y.load.errors.total] as const),
     ...(results.yardstickMinimalTables ?? []).map((y) => [`yardstick on minimal tables ${y.store}`, y.load.errors.total] as const),
+    ...(results.cpuPairs ?? []).map((p) => [`CPU pair ${p.round + 1} ${p.store}`, p.pier.errors + p.yardstick.errors] as const),
     ...results.openLoop.map((o) => [o.result.label, o.result.errors.total] as const),
     ...(results.workers.available ? results.workers.runs.map((r) => [`${r.store} PIER_WORKERS=${r.workers}`, r.load.errors.total] as const) : []),
     ...results.slow.map((b) => [`slow PG ${b.store}`, b.burst.failed + (b.burst.count - b.burst.ok - b.burst.failed)] as const),
@@ -484,6 +563,7 @@ function aimInputs(): AimInputs {
     pier,
     yardstick,
     yardstickMinimalTables,
+    cpuPairs,
     roundTrips: rt,
     workers,
     openLoop: results.openLoop.map((o) => ({ who: o.who, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
@@ -586,6 +666,13 @@ try {
     phase('context: the yardstick on two minimal tables of its own (SQLite), right after');
     await measureYardstick('SQLite', 'minimal', `sqlite:${join(dir, 'yardstick-minimal.sqlite')}`, sim, simAcct);
   });
+  await section('CPU pairs SQLite', async () => {
+    if (!want('pairs')) return;
+    phase(`CPU per \`again\` on SQLite, Pier and the yardstick in turns (${preset.cpuPairs} pairs, both running)`);
+    const dir = join(work, 'pairs-sqlite');
+    mkdirSync(dir, { recursive: true });
+    await measureCpuPairs('SQLite', { databaseUrl: `sqlite:${join(dir, 'pier.sqlite')}`, dataDir: dir }, `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct, preset.cpuPairs);
+  });
   await section('round trips SQLite', async () => {
     if (!want('roundtrips')) return;
     phase(`round trips and commits per \`again\` on SQLite (a counting Pier, ${preset.countPayments} payments one at a time)`);
@@ -612,7 +699,7 @@ try {
   }
 
   // ------------------------------------------------ PostgreSQL
-  if (pgOk && ['postgres', 'yardstick', 'openloop', 'roundtrips', 'workers', 'commit', 'slow', 'schedules', 'webhooks'].some(want)) {
+  if (pgOk && ['postgres', 'yardstick', 'pairs', 'openloop', 'roundtrips', 'workers', 'commit', 'slow', 'schedules', 'webhooks'].some(want)) {
     await section('PostgreSQL paths', async () => {
       benchDb = await createDatabase(adminUrl);
       phase(`PostgreSQL: created database ${benchDb.name}; starting Pier`);
@@ -642,6 +729,18 @@ try {
       await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, simAcct);
       phase('context: the yardstick on two minimal tables of its own in the bench database (PostgreSQL), right after');
       await measureYardstick('PostgreSQL', 'minimal', benchDb.url, sim, simAcct);
+    });
+    await section('CPU pairs PostgreSQL', async () => {
+      if (!want('pairs')) return;
+      phase(`CPU per \`again\` on PostgreSQL, Pier and the yardstick in turns (${preset.cpuPairs} pairs, both running; databases of their own)`);
+      const pierDb = await createDatabase(adminUrl);
+      scratchDbs.add(pierDb);
+      try {
+        await measureCpuPairs('PostgreSQL', { databaseUrl: pierDb.url, dataDir: join(work, 'pairs-pg') }, adminUrl, sim, simAcct, preset.cpuPairs);
+      } finally {
+        scratchDbs.delete(pierDb);
+        await pierDb.drop();
+      }
     });
     await section('round trips PostgreSQL', async () => {
       if (!want('roundtrips')) return;

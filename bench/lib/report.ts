@@ -61,6 +61,16 @@ export interface WorkersRun {
   cpu: CpuUse;
 }
 
+/** One turn of the interleaved measurement: Pier's and the yardstick's `again`, one right after the other. */
+export interface CpuPair {
+  store: 'SQLite' | 'PostgreSQL';
+  round: number;
+  /** which server was measured first in this round (the order alternates) */
+  first: 'pier' | 'yardstick';
+  pier: { okPerSec: number; serverCpuMsPerReq: number | null; postgresCpuMsPerReq: number | null; errors: number };
+  yardstick: { okPerSec: number; serverCpuMsPerReq: number | null; postgresCpuMsPerReq: number | null; errors: number };
+}
+
 export interface Results {
   version: 2;
   startedAt: string;
@@ -80,6 +90,11 @@ export interface Results {
   yardstick: YardstickRun[];
   /** context: the same server on two minimal tables of its own (absent before decision 0021) */
   yardstickMinimalTables?: YardstickRun[];
+  /**
+   * `again` on Pier and on the yardstick measured in turns, both servers running (decision 0027):
+   * the CPU aims take the median of these pairs' ratios. Absent in runs before it.
+   */
+  cpuPairs?: CpuPair[];
   openLoop: OpenLoopRun[];
   roundTrips: RoundTripCount[];
   workers: Section<{ runs: WorkersRun[] }>;

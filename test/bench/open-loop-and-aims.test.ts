@@ -79,6 +79,27 @@ describe('issue #14 aims', () => {
     expect(byName(aims, 'PostgreSQL CPU per')).toMatchObject({ measured: 1.3, met: true });
   });
 
+  it('judges CPU on the median of the pairs measured in turns when there are any, the single measurements as context', () => {
+    const n = (server: number, postgres: number | null = null) => ({ okPerSec: 1000, serverCpuMsPerReq: server, postgresCpuMsPerReq: postgres });
+    const paired = computeAims({
+      ...base,
+      cpuPairs: {
+        // the single SQLite measurements say 2.0 (0.6 / 0.3); the pairs say 1.2, 1.4, 1.9: median 1.4
+        SQLite: [{ pier: n(0.6), yardstick: n(0.5) }, { pier: n(0.95), yardstick: n(0.5) }, { pier: n(0.7), yardstick: n(0.5) }],
+        PostgreSQL: [{ pier: n(0.8, 1.1), yardstick: n(0.5, 1.0) }, { pier: n(1.0, 1.2), yardstick: n(0.5, 1.0) }],
+      },
+    });
+    expect(byName(paired, 'CPU per `again`, Pier ÷ yardstick (SQLite)')).toMatchObject({ measured: 1.4, met: true });
+    expect(byName(paired, 'CPU per `again`, Pier ÷ yardstick (SQLite)').detail).toBe(
+      'median of 3 pairs measured in turns: 1.2 (0.6 / 0.5), 1.9 (0.95 / 0.5), 1.4 (0.7 / 0.5) server CPU ms per payment; measured once each, minutes apart: 2 (0.6 / 0.3 server CPU ms per payment)',
+    );
+    // an even number of pairs: the mean of the middle two (1.6 and 2.0)
+    expect(byName(paired, 'CPU per `again`, Pier ÷ yardstick (PostgreSQL)')).toMatchObject({ measured: 1.8, met: false });
+    expect(byName(paired, 'PostgreSQL CPU per')).toMatchObject({ measured: 1.15, met: true });
+    // the other aims do not move
+    expect(byName(paired, 'throughput, Pier ÷ yardstick (SQLite)')).toMatchObject(byName(aims, 'throughput, Pier ÷ yardstick (SQLite)'));
+  });
+
   it('round trips ≤ 3 and commits ≤ 2 per payment', () => {
     expect(byName(aims, 'round trips per `again` (SQLite)')).toMatchObject({ measured: 8, met: false });
     expect(byName(aims, 'round trips per `again` (PostgreSQL)')).toMatchObject({ measured: 3, met: true });
