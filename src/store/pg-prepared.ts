@@ -52,7 +52,9 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
     run<R>(text: string, values: ReadonlyArray<unknown>) {
       // pg's own pool.query (callbacks inside: a few promises fewer than connect, query, release);
       // only a statement whose cached plan a migration invalidated takes the wrapped connection,
-      // which drops that connection's statements and sends it again
+      // which drops that connection's statements and sends it again. pg-pool closes a connection
+      // whose pool.query failed: these statements fail only on real errors (a taken merchant_uid
+      // is ON CONFLICT DO NOTHING), so that costs a reconnect only then
       const name = values.length > 0 ? nameOf(text) : undefined;
       const config = { text, values: values as unknown[], ...(name ? { name } : {}) };
       return pool.query<R & pg.QueryResultRow>(config).catch(async (err: { code?: string }) => {
