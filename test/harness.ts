@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp, type PierApp } from '../src/api/app.js';
-import { createConnectorRegistry } from '../src/connectors/registry.js';
+import { createConnectorRegistry, type ConnectorRegistry } from '../src/connectors/registry.js';
 import { instrumentConnectors } from '../src/connectors/instrumented.js';
 import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/merchants/channels.js';
@@ -230,17 +230,17 @@ export async function startTestPier(
 
 /** Pier's deps with some connector methods replaced (the rest talk to the simulators as usual). */
 export function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
-  const real = deps.connectors;
-  return {
-    ...deps,
-    connectors: {
-      ...real,
-      get(provider: string) {
-        const c = real.get(provider);
-        return c && { ...c, ...override(c) };
-      },
+  // a request's registry (loggingTo, src/api/request-deps.ts) keeps the override too, so an app
+  // built on these deps answers with the replaced methods
+  const overridden = (real: ConnectorRegistry): ConnectorRegistry => ({
+    ...real,
+    get(provider: string) {
+      const c = real.get(provider);
+      return c && { ...c, ...override(c) };
     },
-  };
+    loggingTo: (logger) => overridden(real.loggingTo?.(logger) ?? real),
+  });
+  return { ...deps, connectors: overridden(deps.connectors) };
 }
 
 /**

@@ -111,7 +111,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
   registerChannelRoutes(app, opts);
   registerKeyRoutes(app, opts);
   registerBillingKeyRoutes(app, opts);
-  registerScheduleRoutes(app, opts);
+  registerScheduleRoutes(app);
   registerWebhookRoutes(app, opts);
   registerSandboxRoutes(app, opts);
 }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { wantsPretty } from '../../src/lib/logger.js';
-import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+import { buildApp } from '../../src/api/app.js';
+import { depsWith, startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
 import { startReceiver } from '../webhooks/receiver.js';
 
 let pier: TestPier;
@@ -54,6 +55,22 @@ describe('request ids', () => {
     // one reqId per line, never the card
     for (const l of pier.logs().split('\n').filter((x) => x.includes('shop-trace-7f3a'))) expect(l.match(/"reqId"/g)).toHaveLength(1);
     expect(pier.logs()).not.toContain(card);
+  });
+
+  it('answers with a connector replaced in the deps an app is built on: the registry of each request keeps the replacement', async () => {
+    const declining = depsWith(pier.deps, () => ({ chargeKeyIn: async () => ({ outcome: 'declined' as const, code: 'X999', message: '테스트 거절', pgTid: null }) }));
+    const app = await buildApp(declining, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+    try {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/subscribe/payments/onetime',
+        headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ merchant_uid: 'rid_replaced', amount: 1000, card_number: card, expiry: '2030-12' }),
+      });
+      expect(res.json().response).toMatchObject({ merchant_uid: 'rid_replaced', status: 'failed', fail_reason: expect.stringContaining('테스트 거절') });
+    } finally {
+      await app.close();
+    }
   });
 
   it('generates an id when none is sent and replaces one that could forge or flood log lines', async () => {

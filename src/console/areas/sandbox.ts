@@ -13,7 +13,8 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   const available = deps.mode === 'sandbox' && !!simulatorUrl;
 
   /** Deposits into one of this merchant's virtual accounts through the simulator's control endpoint (core/virtual-accounts/deposit.ts). */
-  async function deposit(merchantId: string, body: unknown) {
+  async function deposit(req: FastifyRequest, body: unknown) {
+    const merchantId = sessionOf(req).merchantId;
     const impUid = field(body, 'imp_uid').trim();
     const amountRaw = field(body, 'amount').replace(/[,\s]/g, '');
     const depositor = field(body, 'depositor_name').trim();
@@ -21,7 +22,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     if (!/^\d{1,12}$/.test(amountRaw) || Number(amountRaw) <= 0) p.add('amount', 'amount_invalid');
     if (depositor.length > 40) p.add('depositor_name', 'too_long');
     p.throwIfAny();
-    return sandboxVbankDeposit(deps, simulatorUrl, { merchantId, impUid, amount: Number(amountRaw), depositorName: depositor || null });
+    return sandboxVbankDeposit(req.deps, simulatorUrl, { merchantId, impUid, amount: Number(amountRaw), depositorName: depositor || null });
   }
 
   async function vbankSection(req: FastifyRequest, o: { message?: Html; errors?: Record<string, string> } = {}): Promise<Html> {
@@ -120,10 +121,9 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   app.post('/sandbox/vbank-deposit', async (req, reply) => {
     const t = req.console.t;
-    const s = sessionOf(req);
     if (!available) return page(req, reply, { status: 404 });
     try {
-      const r = await deposit(s.merchantId, req.body);
+      const r = await deposit(req, req.body);
       const msg = r.ok
         ? html`<p class="alert ok" role="status" id="vbank-result">${t('vbank_done', { imp_uid: r.payment.imp_uid, status: r.payment.status })}</p>`
         : html`<p class="alert error" role="alert" id="vbank-result">${t('vbank_refused', { reason: String(r.simulator.error ?? r.simulatorStatus) })}</p>`;
@@ -177,7 +177,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   app.post('/api/sandbox/vbank-deposit', async (req, reply) => {
     if (!available) return unavailable(req, reply);
-    const r = await deposit(sessionOf(req).merchantId, req.body);
+    const r = await deposit(req, req.body);
     return reply.code(r.ok ? 200 : 409).send({ ok: r.ok, simulator: r.simulator, payment: { imp_uid: r.payment.imp_uid, status: r.payment.status, paid_at: r.payment.paid_at } });
   });
 

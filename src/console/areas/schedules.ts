@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.js';
 import { kstDayBound } from '../../core/console/payments.js';
 import { listSchedules, unschedule } from '../../core/schedules/schedules.js';
-import { field, sessionOf, type ConsoleOptions } from '../context.js';
+import type { Deps } from '../../core/deps.js';
+import { field, sessionOf } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
@@ -39,7 +40,7 @@ function parse(query: unknown) {
   return { values, problems: p, q: { from, to, status, page, limit: PAGE_SIZE, customerUid: values.customer_uid || undefined } };
 }
 
-export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOptions) {
+export function registerScheduleRoutes(app: FastifyInstance) {
   const page = async (req: FastifyRequest, reply: FastifyReply, message?: string, status?: number) => {
     const t = req.console.t;
     const s = sessionOf(req);
@@ -87,7 +88,7 @@ export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOp
 
   app.get('/schedules', async (req, reply) => page(req, reply));
 
-  const revoke = async (merchantId: string, merchantUid: string) => {
+  const revoke = async (deps: Deps, merchantId: string, merchantUid: string) => {
     const row = await deps.store.db.selectFrom('payment_schedules').select(['customer_uid']).where('merchant_id', '=', merchantId).where('merchant_uid', '=', merchantUid).executeTakeFirst();
     if (!row) throw new ApiError('not_found', '존재하지 않는 예약결제 정보입니다. (no such schedule)');
     return unschedule(deps, merchantId, { customerUid: row.customer_uid, merchantUids: [merchantUid] });
@@ -97,7 +98,7 @@ export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOp
     const s = sessionOf(req);
     const { merchantUid } = req.params as { merchantUid: string };
     try {
-      await revoke(s.merchantId, merchantUid);
+      await revoke(req.deps, s.merchantId, merchantUid);
     } catch (err) {
       if (err instanceof ApiError && err.kind === 'refused') return page(req, reply, err.message, 409);
       throw err;
@@ -118,6 +119,6 @@ export function registerScheduleRoutes(app: FastifyInstance, { deps }: ConsoleOp
   app.post('/api/schedules/:merchantUid/revoke', async (req) => {
     const s = sessionOf(req);
     const { merchantUid } = req.params as { merchantUid: string };
-    return { ok: true, revoked: await revoke(s.merchantId, merchantUid) };
+    return { ok: true, revoked: await revoke(req.deps, s.merchantId, merchantUid) };
   });
 }
