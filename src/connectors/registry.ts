@@ -38,7 +38,9 @@ export interface ConnectorRegistry {
   close(): Promise<void>;
   /**
    * The same connectors, their calls logged to `logger` (a request's, so its lines carry the request
-   * id); absent when the registry does not log (src/connectors/instrumented.ts)
+   * id); absent when the registry does not log (src/connectors/instrumented.ts). A registry that
+   * wraps another's `get` must wrap this too, or a request's registry bypasses it (depsWith in
+   * test/harness.ts).
    */
   loggingTo?(logger: Logger): ConnectorRegistry;
 }
