@@ -17,7 +17,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('the PostgreSQL pool', () => {
       const killed = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
       await admin.end();
       expect(killed.rowCount).toBeGreaterThan(0);
-      await expect.poll(() => lost.length).toBeGreaterThan(0);
+      await expect.poll(() => lost.length, { timeout: 15_000 }).toBeGreaterThan(0);
       expect(lost[0]).toMatch(/terminating connection/);
       expect(await one()).toBe(1);
     } finally {

@@ -158,9 +158,11 @@ for (const setup of SETUPS) {
       const elsewhere = `${e.sdkUrl}/checkout/assets/checkout.css`;
       // navigate after the evaluate has answered: a navigation started inside it can destroy the
       // frame's context before the answer arrives ("Execution context was destroyed", CI flake)
+      // Wait on the navigation event itself, armed before the navigation starts: polling the
+      // frame list with expect.poll's 1 s default timed out once on a busy CI machine.
+      const navigated = page.waitForEvent('framenavigated', { predicate: (x) => x.url() === elsewhere });
       await frame.evaluate((url) => void setTimeout(() => (location.href = url)), elsewhere);
-      await expect.poll(() => page.frames().some((x) => x.url() === elsewhere)).toBe(true);
-      const moved = page.frames().find((x) => x.url() === elsewhere)!;
+      const moved = await navigated;
       await moved.waitForLoadState();
       expect(await moved.evaluate(() => window.parent !== window)).toBe(true);
       await moved.evaluate((d) => parent.postMessage(d, '*'), forged);
