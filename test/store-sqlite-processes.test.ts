@@ -47,4 +47,96 @@ describe('a SQLite file shared by several processes', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // Another process holding the write lock is played by a second connection on this thread: it can
+  // only commit from a callback of this event loop, so a transaction that waited by sleeping (SQLite's
+  // busy handler, as before) would hold the thread until its busy timeout and fail with SQLITE_BUSY.
+  describe('waiting for the write lock another process holds', () => {
+    const setup = async (opts: { sqliteLockWaitMs?: number } = {}) => {
+      const dir = mkdtempSync(join(tmpdir(), 'pier-sqlite-'));
+      const file = join(dir, 'pier.sqlite');
+      const store = openStore(`sqlite:${file}`, opts);
+      await migrateToLatest(store);
+      const other = new SQLite(file);
+      const offset = async () => Number((await store.db.selectFrom('sandbox_settings').select('clock_offset_ms').executeTakeFirstOrThrow()).clock_offset_ms);
+      const close = async () => {
+        other.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      };
+      return { store, other, offset, close };
+    };
+    /** the other process takes the write lock; returns its commit, to be run from a later callback */
+    const holdLock = (other: SQLite.Database) => {
+      other.prepare('BEGIN IMMEDIATE').run();
+      other.prepare('UPDATE sandbox_settings SET clock_offset_ms = 5000 WHERE id = 1').run();
+      return () => other.prepare('COMMIT').run();
+    };
+
+    it('a Kysely transaction waits without holding the event loop, then reads what the other process committed', async () => {
+      const { store, other, offset, close } = await setup();
+      try {
+        const commitOther = holdLock(other);
+        const tx = store.db.transaction().execute(async (trx) => {
+          const row = await trx.selectFrom('sandbox_settings').select('clock_offset_ms').where('id', '=', 1).executeTakeFirstOrThrow();
+          await trx.updateTable('sandbox_settings').set({ clock_offset_ms: Number(row.clock_offset_ms) + 1 }).where('id', '=', 1).execute();
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
+        // a timer of this event loop fires while the transaction waits: the other process commits
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        commitOther();
+        await tx;
+        expect(await offset()).toBe(5001);
+      } finally {
+        await close();
+      }
+    });
+
+    it('syncTransaction waits the same way, and its unit runs after the other commit', async () => {
+      const { store, other, offset, close } = await setup();
+      try {
+        const commitOther = holdLock(other);
+        const tx = store.syncTransaction!((run) => {
+          const [row] = run(store.db.selectFrom('sandbox_settings').select('clock_offset_ms').where('id', '=', 1));
+          run(store.db.updateTable('sandbox_settings').set({ clock_offset_ms: Number(row.clock_offset_ms) + 2 }).where('id', '=', 1));
+          return Number(row.clock_offset_ms);
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        commitOther();
+        expect(await tx).toBe(5000);
+        expect(await offset()).toBe(5002);
+        // a unit that throws rolls back and gives the lock up
+        await expect(store.syncTransaction!((run) => {
+          run(store.db.updateTable('sandbox_settings').set({ clock_offset_ms: 1 }).where('id', '=', 1));
+          throw new Error('changed my mind');
+        })).rejects.toThrow('changed my mind');
+        expect(await offset()).toBe(5002);
+        other.prepare('UPDATE sandbox_settings SET clock_offset_ms = 7 WHERE id = 1').run();
+        expect(await offset()).toBe(7);
+      } finally {
+        await close();
+      }
+    });
+
+    it('gives up with SQLITE_BUSY after the wait, having served the event loop meanwhile, and works once the lock is free', async () => {
+      const { store, other, offset, close } = await setup({ sqliteLockWaitMs: 30 });
+      try {
+        const commitOther = holdLock(other);
+        let ticks = 0;
+        const ticker = setInterval(() => ticks++, 1);
+        const failed = await store.db.transaction().execute(async (trx) => trx.updateTable('sandbox_settings').set({ clock_offset_ms: 1 }).execute()).catch((err: { code?: string }) => err);
+        clearInterval(ticker);
+        expect((failed as { code?: string }).code).toBe('SQLITE_BUSY');
+        expect(ticks).toBeGreaterThan(0);
+        commitOther();
+        await store.db.transaction().execute(async (trx) => trx.updateTable('sandbox_settings').set({ clock_offset_ms: 9 }).execute());
+        expect(await offset()).toBe(9);
+      } finally {
+        await close();
+      }
+    });
+  });
 });

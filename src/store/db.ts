@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Compilable } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type Compilable, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
+import { sqliteWriteLock, type SqliteWriteLock } from './sqlite-write-lock.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
@@ -32,6 +33,8 @@ export interface Store {
   syncTransaction?: <T>(unit: (run: RunSync) => T) => Promise<T>;
   /** SQLite file only: the thread that checkpoints the WAL off the event loop (decision 0022) */
   checkpointer?: Checkpointer;
+  /** SQLite only: how transactions take the write lock (src/store/sqlite-write-lock.ts) */
+  writeLock?: SqliteWriteLock;
   /**
    * PostgreSQL only: one compiled statement sent straight to the pool (named, as Kysely's are),
    * outside any transaction. For the statements every payment runs (runTemplate): Kysely's
@@ -53,6 +56,8 @@ export function openStore(
     onCheckpointError?: (err: Error) => void;
     /** SQLite: ms between checkpoint passes (default 100) */
     checkpointIntervalMs?: number;
+    /** SQLite: ms a transaction waits for another process's write lock before SQLITE_BUSY (default 5,000) */
+    sqliteLockWaitMs?: number;
   } = {},
 ): Store {
   if (databaseUrl.startsWith('sqlite:')) {
@@ -62,10 +67,11 @@ export function openStore(
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const checkpointer = file === ':memory:' || file === '' ? undefined : startWalCheckpointer(sqlite, file, opts);
     const statements = withStatementCache(sqlite);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const writeLock = sqliteWriteLock(sqlite, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS, waitMs: opts.sqliteLockWaitMs });
+    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, writeLock) });
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);
@@ -73,9 +79,8 @@ export function openStore(
       stmt.run(parameters as unknown[]);
       return [];
     };
-    // IMMEDIATE: the unit takes the write lock before it reads, so another process's commit can
-    // never invalidate what it read (SQLITE_BUSY_SNAPSHOT); busy_timeout waits for the lock instead
-    const inTransaction = sqlite.transaction((unit: (run: RunSync) => unknown) => unit(run));
+    const commit = sqlite.prepare('COMMIT');
+    const rollback = sqlite.prepare('ROLLBACK');
     return {
       db,
       dialect: 'sqlite',
@@ -87,7 +92,22 @@ export function openStore(
         await checkpointer?.stop();
         await db.destroy();
       },
-      syncTransaction: <T>(unit: (run: RunSync) => T) => db.connection().execute(async () => inTransaction.immediate(unit) as T),
+      writeLock,
+      // BEGIN IMMEDIATE (the unit's reads and writes never interleave with another process's), taken
+      // without blocking the event loop; then the unit and COMMIT in one synchronous stretch
+      syncTransaction: <T>(unit: (run: RunSync) => T) =>
+        db.connection().execute(async () => {
+          await writeLock.begin();
+          try {
+            const result = unit(run);
+            commit.run();
+            return result;
+          } catch (err) {
+            // a failed COMMIT (or a statement error SQLite answered with a rollback) may have ended it already
+            if (sqlite.inTransaction) rollback.run();
+            throw err;
+          }
+        }),
     };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
@@ -99,6 +119,42 @@ export function openStore(
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   const u = new URL(databaseUrl);
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy(), runStatement: prepared.run };
+}
+
+/** busy_timeout for statements outside a transaction; transactions wait in sqlite-write-lock.ts */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Kysely's SQLite dialect with one change: a transaction begins with BEGIN IMMEDIATE, taken by
+ * `lock`. IMMEDIATE: several processes may share the file (PIER_WORKERS, `pier` commands), and a
+ * deferred BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when
+ * another process wrote in between; taking the write lock first means a transaction's reads and
+ * writes never interleave with another process's. `lock` waits for it without blocking the event loop.
+ */
+class WriteLockingSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly dialectConfig: SqliteDialectConfig,
+    private readonly lock: SqliteWriteLock,
+  ) {
+    super(dialectConfig);
+  }
+
+  override createDriver(): Driver {
+    return new WriteLockingSqliteDriver(this.dialectConfig, this.lock);
+  }
+}
+
+class WriteLockingSqliteDriver extends SqliteDriver {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly lock: SqliteWriteLock,
+  ) {
+    super(config);
+  }
+
+  override async beginTransaction(): Promise<void> {
+    await this.lock.begin();
+  }
 }
 
 /**
@@ -128,11 +184,6 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
   return {
     close: () => sqlite.close(),
     prepare(sqlText: string) {
-      // Several processes may share the file (PIER_WORKERS, `pier` commands). A deferred BEGIN that
-      // reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when another process
-      // wrote in between; BEGIN IMMEDIATE takes the write lock first (waiting up to busy_timeout),
-      // so a transaction's reads and writes never interleave with another process's.
-      if (sqlText === 'begin') sqlText = 'begin immediate';
       let stmt = cache.get(sqlText);
       if (!stmt || stmt.busy) {
         stmt = sqlite.prepare(sqlText);
