@@ -28,7 +28,7 @@ import type { BurstResult, BurstSpec } from './burst.js';
 import { runSchedules, schedulesAvailable, sdkSection, startReceiver, type ScheduleRun } from './extras.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import type { OpenLoopResult, OpenLoopSpec } from './openloop.js';
-import { computeAims, type AgainNumbers, type AimInputs, type Store } from './lib/aims.js';
+import { computeAims, JUDGED_OPEN_LOOP_RATE, type AgainNumbers, type AimInputs, type Store } from './lib/aims.js';
 import { cpuMeter, listenDrops, machineInfo, type CpuUse } from './lib/machine.js';
 import { commitRate, createDatabase, serverInfo, type BenchDatabase, type CommitRate } from './lib/pg.js';
 import { setupMerchant, simulatorAccount, startPierProc, startSimulator, BENCH_CARD, type PierProc, type SimulatorAccount, type SimulatorProc } from './lib/pier.js';
@@ -419,14 +419,14 @@ async function measureCpuPairs(store: Store, pierAt: { databaseUrl: string; data
 }
 
 /** One fixed arrival rate against `url` (Pier's `again` or the simulator's payments_token). */
-async function openLoopAt(who: Store | 'simulator', spec: Omit<OpenLoopSpec, 'label' | 'durationSec' | 'warmupSec' | 'uidPrefix'>, pids: Record<string, number | undefined>) {
-  const label = `open loop ${who} ${spec.ratePerSec}/s`;
+async function openLoopAt(who: Store | 'simulator', spec: Omit<OpenLoopSpec, 'label' | 'durationSec' | 'warmupSec' | 'uidPrefix'>, pids: Record<string, number | undefined>, server?: 'yardstick') {
+  const label = `open loop ${server ? `${server} ` : ''}${who} ${spec.ratePerSec}/s`;
   const withPg = who === 'PostgreSQL';
   let meter = cpuMeter(pids, withPg);
   const full: OpenLoopSpec = { ...spec, label, durationSec, warmupSec, uidPrefix: `o${runTag}${(++specSeq).toString(36)}_` };
   const result = await openloop!.run<OpenLoopResult>(full, () => (meter = cpuMeter(pids, withPg)));
   const cpu: CpuUse = meter.end();
-  results.openLoop.push({ who, result, cpu });
+  results.openLoop.push({ who, ...(server ? { server } : {}), result, cpu });
   say(
     `  ${label}: ${Math.round(result.okPerSec)} answered/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms, ${result.errors.total} errors` +
       `${result.errors.examples[0] ? ` (e.g. ${result.errors.examples[0].slice(0, 160)})` : ''}; generator lag p99 ${result.sendLagMs.p99} ms`,
@@ -445,6 +445,20 @@ async function openLoopPier(store: Store, pier: PierProc, sim: SimulatorProc) {
   const setup = await setupMerchant(pier.url, preset.customers, `${runTag}o${store.slice(0, 1)}`);
   for (const ratePerSec of rates) {
     await openLoopAt(store, { kind: 'again', url: pier.url, ratePerSec, token: setup.token, customerUids: setup.customerUids }, { pier: pier.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid });
+  }
+}
+
+/**
+ * Context for the p99 aim: the yardstick (Pier's two commits and the simulator call, node:http, no
+ * framework) at the judged rate, on the same store right after Pier: how much of Pier's added
+ * latency this design costs on this machine whatever the code around it.
+ */
+async function openLoopYardstick(store: Store, databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
+  const ys = await startYardstick(store, 'pier', databaseUrl, sim, acct);
+  try {
+    await openLoopAt(store, { kind: 'again', url: ys.url, ratePerSec: JUDGED_OPEN_LOOP_RATE, customerUids: ys.customerUids }, { server: ys.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid }, 'yardstick');
+  } finally {
+    await ys.close();
   }
 }
 
@@ -566,7 +580,7 @@ function aimInputs(): AimInputs {
     cpuPairs,
     roundTrips: rt,
     workers,
-    openLoop: results.openLoop.map((o) => ({ who: o.who, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
+    openLoop: results.openLoop.map((o) => ({ who: o.who, server: o.server, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
     schedules: sch.length ? { oneProcessSec: sch.find((r) => r.processes === 1)?.executeSec ?? null, threeProcessesSec: sch.find((r) => r.processes === 3)?.executeSec ?? null } : null,
     webhooks: results.webhookReceiver || results.webhookDrain?.length ? { pierPerSec: { SQLite: drained('SQLite'), PostgreSQL: drained('PostgreSQL') }, receiverPerSec: results.webhookReceiver?.load.okPerSec ?? null } : null,
     failedRequests: failed.filter(([, n]) => n > 0).map(([what, n]) => `${what}: ${n}`),
@@ -657,6 +671,13 @@ try {
   });
   await stop(pier.child);
   pier = null;
+  await section('open loop yardstick SQLite', async () => {
+    if (!want('openloop') || !rates.includes(JUDGED_OPEN_LOOP_RATE)) return;
+    phase(`open loop, context: the yardstick on SQLite at ${JUDGED_OPEN_LOOP_RATE} requests/s`);
+    const dir = join(work, 'yardstick-openloop');
+    mkdirSync(dir, { recursive: true });
+    await openLoopYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+  });
   await section('yardstick SQLite', async () => {
     if (!want('yardstick')) return;
     phase("yardstick on SQLite: node:http, Pier's two commits on Pier's schema (billing key ⋈ channel + payments row; approval + webhook event), one simulator call");
@@ -721,6 +742,11 @@ try {
       } finally {
         await stop(pgPier.child);
       }
+    });
+    await section('open loop yardstick PostgreSQL', async () => {
+      if (!want('openloop') || !rates.includes(JUDGED_OPEN_LOOP_RATE)) return;
+      phase(`open loop, context: the yardstick on PostgreSQL at ${JUDGED_OPEN_LOOP_RATE} requests/s (a scratch database)`);
+      await openLoopYardstick('PostgreSQL', adminUrl, sim, simAcct);
     });
     await section('yardstick PostgreSQL', async () => {
       if (!want('yardstick')) return;
@@ -909,7 +935,7 @@ if (mode === 'smoke') {
   if (want('yardstick') && results.yardstick.length < stores) problems.push(`yardstick measured on ${results.yardstick.length} of ${stores} stores`);
   if (want('yardstick') && (results.yardstickMinimalTables ?? []).length < stores) problems.push(`yardstick on minimal tables measured on ${(results.yardstickMinimalTables ?? []).length} of ${stores} stores`);
   for (const y of [...results.yardstick, ...(results.yardstickMinimalTables ?? [])]) if (y.load.errors.total > 0 || y.load.ok === 0) problems.push(`yardstick (${y.tables}) ${y.store}: ${y.load.ok} ok, ${y.load.errors.total} errors`);
-  if (want('openloop') && !results.openLoop.some((o) => o.who !== 'simulator')) problems.push('no open-loop measurement of Pier');
+  if (want('openloop') && !results.openLoop.some((o) => o.who !== 'simulator' && o.server !== 'yardstick')) problems.push('no open-loop measurement of Pier');
   if (want('roundtrips') && results.roundTrips.length < stores) problems.push(`round trips counted on ${results.roundTrips.length} of ${stores} stores`);
   for (const a of results.aims) if (a.name.startsWith('every request') && a.met === false) problems.push(a.detail);
   if (problems.length > 0) {

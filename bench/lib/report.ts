@@ -47,6 +47,8 @@ export interface YardstickRun {
 /** A fixed arrival rate against Pier (per store) or the simulator alone. */
 export interface OpenLoopRun {
   who: 'SQLite' | 'PostgreSQL' | 'simulator';
+  /** on a store: Pier (absent in older results) or the yardstick (context for the p99 aim) */
+  server?: 'pier' | 'yardstick';
   result: OpenLoopResult;
   cpu: CpuUse;
 }
@@ -285,7 +287,7 @@ export function renderAims(aims: Aim[]): string {
 function renderOpenLoop(runs: OpenLoopRun[]): string[] {
   if (runs.length === 0) return [];
   const out = [
-    'Open loop: `again` (Pier) or `payments_token` (the simulator alone) sent at a constant rate whatever the answers do; latency from each request\'s *scheduled* send time (no coordinated omission). Pier\'s added latency = Pier − simulator alone at the same rate.',
+    'Open loop: `again` (Pier) or `payments_token` (the simulator alone) sent at a constant rate whatever the answers do; latency from each request\'s *scheduled* send time (no coordinated omission). Pier\'s added latency = Pier − simulator alone at the same rate. The yardstick rows (context, at the judged rate): the same two commits and simulator call without Pier, measured right after Pier on the same store: what this design adds on this machine.',
     '',
     '| who | rate /s | sent | answered /s | p50 ms | p90 ms | p99 ms | max ms | errors | added p50 ms | added p99 ms | generator lag p99 ms | server CPU ms/req | PostgreSQL CPU ms/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -293,9 +295,10 @@ function renderOpenLoop(runs: OpenLoopRun[]): string[] {
   for (const o of runs) {
     const l = o.result;
     const sim = o.who === 'simulator' ? null : runs.find((x) => x.who === 'simulator' && x.result.ratePerSec === l.ratePerSec)?.result;
-    const cores = o.who === 'simulator' ? o.cpu.cores.simulator : o.cpu.cores.pier;
+    const cores = o.who === 'simulator' ? o.cpu.cores.simulator : o.server === 'yardstick' ? o.cpu.cores.server : o.cpu.cores.pier;
+    const who = o.who === 'simulator' ? 'tPay simulator alone' : o.server === 'yardstick' ? `yardstick on ${o.who} (context)` : `Pier on ${o.who}`;
     out.push(
-      `| ${o.who === 'simulator' ? 'tPay simulator alone' : `Pier on ${o.who}`} | ${l.ratePerSec} | ${l.sent} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p90)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${sim ? ms(l.latencyMs.p50 - sim.latencyMs.p50) : '—'} | ${sim ? ms(l.latencyMs.p99 - sim.latencyMs.p99) : '—'} | ${ms(l.sendLagMs.p99)} | ${perReq(cores, l.okPerSec)} | ${perReq(o.cpu.cores.postgres, l.okPerSec)} |`,
+      `| ${who} | ${l.ratePerSec} | ${l.sent} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p90)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${sim ? ms(l.latencyMs.p50 - sim.latencyMs.p50) : '—'} | ${sim ? ms(l.latencyMs.p99 - sim.latencyMs.p99) : '—'} | ${ms(l.sendLagMs.p99)} | ${perReq(cores, l.okPerSec)} | ${perReq(o.cpu.cores.postgres, l.okPerSec)} |`,
     );
   }
   out.push('');

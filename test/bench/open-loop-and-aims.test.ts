@@ -133,6 +133,21 @@ describe('issue #14 aims', () => {
     expect(byName(aims, 'at 1000/s, open loop (PostgreSQL)')).toMatchObject({ measured: null, met: null });
   });
 
+  it('the yardstick in the open loop is context in the detail, never the Pier row judged (whatever order it came in)', () => {
+    const withYardstick = computeAims({
+      ...base,
+      openLoop: [
+        { who: 'simulator', ratePerSec: 200, p50: 1, p99: 3, errors: 0 },
+        { who: 'SQLite', server: 'yardstick', ratePerSec: 200, p50: 2, p99: 5.25, errors: 0 },
+        { who: 'SQLite', server: 'pier', ratePerSec: 200, p50: 3, p99: 9, errors: 0 },
+      ],
+    });
+    const a = byName(withYardstick, 'at 200/s, open loop (SQLite)');
+    expect(a).toMatchObject({ measured: 6, met: false });
+    expect(a.detail).toContain('context: the yardstick adds p50 1 / p99 2.25 ms');
+    expect(byName(aims, 'at 200/s, open loop (SQLite)').detail).not.toContain('yardstick');
+  });
+
   it('schedules 1.5× faster with 3 processes; webhooks at ≥ 0.5 of the receiver', () => {
     expect(byName(aims, 'due schedules')).toMatchObject({ measured: 1.5, met: true });
     expect(byName(aims, 'webhook delivery from a full queue, Pier ÷ what the receiver accepts from a plain load generator (PostgreSQL)')).toMatchObject({ measured: 0.06, met: false });
