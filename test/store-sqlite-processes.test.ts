@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { migrateToLatest, openStore } from '../src/store/db.js';
+import { migrateToLatest, openStore, sql } from '../src/store/db.js';
 
 describe('a SQLite file shared by several processes', () => {
   it("takes the write lock when a transaction begins, so another process's write cannot slip between its read and its write", async () => {
@@ -116,6 +116,27 @@ describe('a SQLite file shared by several processes', () => {
         expect(await offset()).toBe(5002);
         other.prepare('UPDATE sandbox_settings SET clock_offset_ms = 7 WHERE id = 1').run();
         expect(await offset()).toBe(7);
+      } finally {
+        await close();
+      }
+    });
+
+    it('a write outside a transaction (a job claim) waits the same way, in a transaction of its own; reads do not wait', async () => {
+      const { store, other, offset, close } = await setup();
+      try {
+        const commitOther = holdLock(other);
+        // WAL: a read never waits for the write lock (it sees the last commit)
+        expect(await offset()).toBe(0);
+        const claimed = store.db.updateTable('sandbox_settings').set({ clock_offset_ms: sql<number>`clock_offset_ms + 3` }).where('id', '=', 1).returning('clock_offset_ms').executeTakeFirstOrThrow();
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        commitOther();
+        expect(Number((await claimed).clock_offset_ms)).toBe(5003);
+        // a write that fails leaves no transaction open behind it
+        await expect(sql`update sandbox_settings set clock_offset_ms = null where id = 1`.execute(store.db)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_NOTNULL' });
+        other.prepare('UPDATE sandbox_settings SET clock_offset_ms = 11 WHERE id = 1').run();
+        expect(await offset()).toBe(11);
       } finally {
         await close();
       }

@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type Compilable, type Driver, type SqliteDialectConfig } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type Compilable, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
-import { sqliteWriteLock, type SqliteWriteLock } from './sqlite-write-lock.js';
+import { sqliteWriteLock, writesTakeTheLock, type SqliteWriteLock } from './sqlite-write-lock.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
@@ -71,7 +71,7 @@ export function openStore(
     const checkpointer = file === ':memory:' || file === '' ? undefined : startWalCheckpointer(sqlite, file, opts);
     const statements = withStatementCache(sqlite);
     const writeLock = sqliteWriteLock(sqlite, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS, waitMs: opts.sqliteLockWaitMs });
-    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, writeLock) });
+    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, (conn) => writesTakeTheLock(conn, sqlite, statements.prepare, writeLock), writeLock) });
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);
@@ -79,8 +79,6 @@ export function openStore(
       stmt.run(parameters as unknown[]);
       return [];
     };
-    const commit = sqlite.prepare('COMMIT');
-    const rollback = sqlite.prepare('ROLLBACK');
     return {
       db,
       dialect: 'sqlite',
@@ -95,19 +93,7 @@ export function openStore(
       writeLock,
       // BEGIN IMMEDIATE (the unit's reads and writes never interleave with another process's), taken
       // without blocking the event loop; then the unit and COMMIT in one synchronous stretch
-      syncTransaction: <T>(unit: (run: RunSync) => T) =>
-        db.connection().execute(async () => {
-          await writeLock.begin();
-          try {
-            const result = unit(run);
-            commit.run();
-            return result;
-          } catch (err) {
-            // a failed COMMIT (or a statement error SQLite answered with a rollback) may have ended it already
-            if (sqlite.inTransaction) rollback.run();
-            throw err;
-          }
-        }),
+      syncTransaction: <T>(unit: (run: RunSync) => T) => db.connection().execute(() => writeLock.transaction(() => unit(run))),
     };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
@@ -125,31 +111,42 @@ export function openStore(
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Kysely's SQLite dialect with one change: a transaction begins with BEGIN IMMEDIATE, taken by
- * `lock`. IMMEDIATE: several processes may share the file (PIER_WORKERS, `pier` commands), and a
- * deferred BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when
- * another process wrote in between; taking the write lock first means a transaction's reads and
- * writes never interleave with another process's. `lock` waits for it without blocking the event loop.
+ * Kysely's SQLite dialect with two changes: a transaction begins with BEGIN IMMEDIATE, taken by
+ * `lock`, and the connection comes `wrap`ped (writes outside a transaction take the lock too).
+ * IMMEDIATE: several processes may share the file (PIER_WORKERS, `pier` commands), and a deferred
+ * BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when another
+ * process wrote in between; taking the write lock first means a transaction's reads and writes
+ * never interleave with another process's. `lock` waits for it without blocking the event loop.
  */
 class WriteLockingSqliteDialect extends SqliteDialect {
   constructor(
     private readonly dialectConfig: SqliteDialectConfig,
+    private readonly wrap: (conn: DatabaseConnection) => DatabaseConnection,
     private readonly lock: SqliteWriteLock,
   ) {
     super(dialectConfig);
   }
 
   override createDriver(): Driver {
-    return new WriteLockingSqliteDriver(this.dialectConfig, this.lock);
+    return new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock);
   }
 }
 
 class WriteLockingSqliteDriver extends SqliteDriver {
+  #wrapped: DatabaseConnection | null = null;
+
   constructor(
     config: SqliteDialectConfig,
+    private readonly wrap: (conn: DatabaseConnection) => DatabaseConnection,
     private readonly lock: SqliteWriteLock,
   ) {
     super(config);
+  }
+
+  // SQLite has one connection: wrapped once, handed out under Kysely's mutex as before
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const conn = await super.acquireConnection();
+    return (this.#wrapped ??= this.wrap(conn));
   }
 
   override async beginTransaction(): Promise<void> {
