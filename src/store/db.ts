@@ -6,7 +6,7 @@ import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
-import { sqliteWriteLock, writesTakeTheLock, type SqliteWriteLock } from './sqlite-write-lock.js';
+import { sqliteWriteLock, waitingForLocks, type SqliteWriteLock } from './sqlite-write-lock.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
@@ -56,7 +56,7 @@ export function openStore(
     onCheckpointError?: (err: Error) => void;
     /** SQLite: ms between checkpoint passes (default 100) */
     checkpointIntervalMs?: number;
-    /** SQLite: ms a transaction waits for another process's write lock before SQLITE_BUSY (default 5,000) */
+    /** SQLite: ms a statement waits for another process's lock before SQLITE_BUSY (default 5,000) */
     sqliteLockWaitMs?: number;
   } = {},
 ): Store {
@@ -67,11 +67,13 @@ export function openStore(
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const checkpointer = file === ':memory:' || file === '' ? undefined : startWalCheckpointer(sqlite, file, opts);
     const statements = withStatementCache(sqlite);
-    const writeLock = sqliteWriteLock(sqlite, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS, waitMs: opts.sqliteLockWaitMs });
-    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, (conn) => writesTakeTheLock(conn, sqlite, statements.prepare, writeLock), writeLock) });
+    // never sleep in SQLite's busy handler (it would stop the event loop): statements that meet
+    // another process's lock wait in sqlite-write-lock.ts, yielding to the event loop (decision 0028)
+    sqlite.pragma('busy_timeout = 0');
+    const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs });
+    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock) });
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);
@@ -107,12 +109,9 @@ export function openStore(
   return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy(), runStatement: prepared.run };
 }
 
-/** busy_timeout for statements outside a transaction; transactions wait in sqlite-write-lock.ts */
-const SQLITE_BUSY_TIMEOUT_MS = 5000;
-
 /**
  * Kysely's SQLite dialect with two changes: a transaction begins with BEGIN IMMEDIATE, taken by
- * `lock`, and the connection comes `wrap`ped (writes outside a transaction take the lock too).
+ * `lock`, and the connection comes `wrap`ped (statements outside a transaction wait through it too).
  * IMMEDIATE: several processes may share the file (PIER_WORKERS, `pier` commands), and a deferred
  * BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when another
  * process wrote in between; taking the write lock first means a transaction's reads and writes
