@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { migrateToLatest, openStore, sql } from '../src/store/db.js';
+import { migrateToLatest, openStore, sql, type Store } from '../src/store/db.js';
 
 describe('a SQLite file shared by several processes', () => {
   it("takes the write lock when a transaction begins, so another process's write cannot slip between its read and its write", async () => {
@@ -72,6 +72,16 @@ describe('a SQLite file shared by several processes', () => {
       other.prepare('UPDATE sandbox_settings SET clock_offset_ms = 5000 WHERE id = 1').run();
       return () => other.prepare('COMMIT').run();
     };
+    /**
+     * Once Pier's statement has found the lock taken, a timer of this event loop fires while it
+     * waits, and the other process commits from there.
+     */
+    const commitFromATimer = async (store: Store, commitOther: () => void) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      commitOther();
+    };
 
     it('a Kysely transaction waits without holding the event loop, then reads what the other process committed', async () => {
       const { store, other, offset, close } = await setup();
@@ -81,11 +91,7 @@ describe('a SQLite file shared by several processes', () => {
           const row = await trx.selectFrom('sandbox_settings').select('clock_offset_ms').where('id', '=', 1).executeTakeFirstOrThrow();
           await trx.updateTable('sandbox_settings').set({ clock_offset_ms: Number(row.clock_offset_ms) + 1 }).where('id', '=', 1).execute();
         });
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
-        // a timer of this event loop fires while the transaction waits: the other process commits
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        commitOther();
+        await commitFromATimer(store, commitOther);
         await tx;
         expect(await offset()).toBe(5001);
       } finally {
@@ -102,10 +108,7 @@ describe('a SQLite file shared by several processes', () => {
           run(store.db.updateTable('sandbox_settings').set({ clock_offset_ms: Number(row.clock_offset_ms) + 2 }).where('id', '=', 1));
           return Number(row.clock_offset_ms);
         });
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        commitOther();
+        await commitFromATimer(store, commitOther);
         expect(await tx).toBe(5000);
         expect(await offset()).toBe(5002);
         // a unit that throws rolls back and gives the lock up
@@ -128,10 +131,7 @@ describe('a SQLite file shared by several processes', () => {
         // WAL: a read never waits for the write lock (it sees the last commit)
         expect(await offset()).toBe(0);
         const claimed = store.db.updateTable('sandbox_settings').set({ clock_offset_ms: sql<number>`clock_offset_ms + 3` }).where('id', '=', 1).returning('clock_offset_ms').executeTakeFirstOrThrow();
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(store.writeLock!.busyAttempts).toBeGreaterThan(0);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        commitOther();
+        await commitFromATimer(store, commitOther);
         expect(Number((await claimed).clock_offset_ms)).toBe(5003);
         // a write that fails leaves no transaction open behind it
         await expect(sql`update sandbox_settings set clock_offset_ms = null where id = 1`.execute(store.db)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_NOTNULL' });
