@@ -33,7 +33,7 @@ export interface Store {
   syncTransaction?: <T>(unit: (run: RunSync) => T) => Promise<T>;
   /** SQLite file only: the thread that checkpoints the WAL off the event loop (decision 0022) */
   checkpointer?: Checkpointer;
-  /** SQLite only: how transactions take the write lock (src/store/sqlite-write-lock.ts) */
+  /** SQLite only: where statements wait for another process's locks (src/store/sqlite-write-lock.ts) */
   writeLock?: SqliteWriteLock;
   /**
    * PostgreSQL only: one compiled statement sent straight to the pool (named, as Kysely's are),

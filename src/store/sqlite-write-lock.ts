@@ -27,11 +27,8 @@ export const DEFAULT_LOCK_WAIT_MS = 5000;
 const RETRY_TIMER_MS = [1, 1, 2];
 
 export interface SqliteWriteLock {
-  /**
-   * BEGIN IMMEDIATE, waiting (asynchronously) for another connection's write lock; then `then`,
-   * if given, at once when the lock was free.
-   */
-  begin<T = void>(then?: () => Promise<T>): Promise<T>;
+  /** BEGIN IMMEDIATE, waiting (asynchronously) for another connection's write lock */
+  begin(): Promise<void>;
   /**
    * The synchronous `unit` between BEGIN IMMEDIATE (as `begin`) and COMMIT; ROLLBACK when it
    * throws. When the lock is free, BEGIN, the unit and COMMIT run in one synchronous stretch (no
@@ -41,7 +38,7 @@ export interface SqliteWriteLock {
   transaction<T>(unit: () => T): Promise<T>;
   /** `statement` (outside a transaction), tried again while another connection holds a lock it needs */
   whenFree<T>(statement: () => T): Promise<T>;
-  /** attempts that found a lock taken, since the store opened (tests, metrics) */
+  /** attempts that found a lock taken, since the store opened (for tests) */
   readonly busyAttempts: number;
 }
 
@@ -85,10 +82,7 @@ export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number
       return busyAttempts;
     },
     whenFree,
-    begin<T = void>(then?: () => Promise<T>): Promise<T> {
-      const begun = whenFree(() => beginImmediate.run());
-      return then ? begun.then(then) : (begun.then(() => undefined) as Promise<T>);
-    },
+    begin: () => whenFree(() => void beginImmediate.run()),
     transaction<T>(unit: () => T): Promise<T> {
       const inTransaction = (): T => {
         try {
