@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { setupMerchant, startPierProc, v1, type PierProc } from './lib/pier.js';
+import { cpuMeter } from './lib/machine.js';
 import { stop } from './lib/proc.js';
 
 export type Section<T> = { available: false; reason: string } | ({ available: true } & T);
@@ -34,6 +35,11 @@ export interface ScheduleRun {
   /** payments rows for these merchant_uids beyond one each (0 = exactly once) */
   duplicates: number;
   webhooks: { received: number; perSec: number | null; spanSec: number | null };
+  /** CPU from the due time until every schedule had a final payment, in ms per schedule: the Pier processes together, PostgreSQL */
+  cpuMsPerSchedule: { pier: number | null; postgres: number | null };
+  /** busy cores of the whole machine over that time, and those no measured process explains */
+  machineBusyCores: number | null;
+  otherCores: number | null;
   note?: string;
 }
 
@@ -150,6 +156,8 @@ export async function runSchedules(opts: {
     }
     const createSec = (performance.now() - t0) / 1000;
     const dueAt = Math.max(scheduleAt * 1000, Date.now());
+    await new Promise((r) => setTimeout(r, Math.max(0, dueAt - Date.now())));
+    const meter = cpuMeter(Object.fromEntries(piers.map((p, i) => [`pier${i + 1}`, p.child.pid])), true);
     let final = { paid: 0, failed: 0, rows: 0, distinct: 0 };
     let doneAt: number | null = null;
     while (Date.now() < dueAt + opts.timeoutSec * 1000) {
@@ -167,6 +175,9 @@ export async function runSchedules(opts: {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    const cpu = meter.end();
+    const pierCores = piers.reduce((sum, _p, i) => sum + (cpu.cores[`pier${i + 1}`] ?? 0), 0);
+    const perSchedule = (cores: number | undefined) => (cores === undefined || doneAt === null ? null : Math.round(((cores * cpu.seconds * 1000) / opts.count) * 100) / 100);
     // let webhook deliveries finish (they trail the payments)
     const waitUntil = Date.now() + 30_000;
     let last = -1;
@@ -188,6 +199,9 @@ export async function runSchedules(opts: {
       failed: final.failed,
       duplicates: final.rows - final.distinct,
       webhooks: { received: t.length, perSec: spanSec ? t.length / spanSec : null, spanSec },
+      cpuMsPerSchedule: { pier: perSchedule(pierCores), postgres: perSchedule(cpu.cores.postgres) },
+      machineBusyCores: cpu.machineBusyCores,
+      otherCores: cpu.otherCores,
       note: doneAt === null ? `did not finish within ${opts.timeoutSec} s of schedule_at` : undefined,
     };
   } finally {

@@ -48,7 +48,7 @@ const value = (f: string) => {
 };
 if (flag('--help') || flag('-h')) {
   console.log(
-    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,pairs,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules,webhooks] [--connections N] [--duration S] [--rates 200,1000] [--out DIR]',
+    'usage: npm run bench -- [--quick | --smoke] [--profile] [--no-postgres] [--only|--skip http,simulator,sqlite,yardstick,pairs,openloop,roundtrips,workers,sdk,postgres,commit,slow,schedules,webhooks] [--connections N] [--duration S] [--rates 200,1000] [--schedules N] [--out DIR]',
   );
   process.exit(0);
 }
@@ -65,6 +65,8 @@ const warmupSec = preset.warmupSec;
 const SLOW_DELAY_MS = 300;
 const LOG_LEVEL = 'warn';
 /** open-loop arrival rates, requests per second */
+/** due schedules in the schedules section (default: the preset's) */
+const scheduleCount = Number(value('--schedules') ?? preset.schedules);
 const rates = value('--rates')?.split(',').map(Number) ?? [...preset.rates];
 const withProfile = flag('--profile');
 const withPostgres = !flag('--no-postgres');
@@ -876,21 +878,21 @@ try {
     await section('schedules', async () => {
       const runs: ScheduleRun[] = [];
       for (const processes of [1, 3]) {
-        phase(`schedules: ${preset.schedules.toLocaleString('en-US')} due at once, ${processes} Pier process(es) on PostgreSQL, webhooks to a local receiver`);
+        phase(`schedules: ${scheduleCount.toLocaleString('en-US')} due at once, ${processes} Pier process(es) on PostgreSQL, webhooks to a local receiver`);
         const r = await runSchedules({
           processes,
-          count: preset.schedules,
+          count: scheduleCount,
           dataDir: join(work, 'pg'),
           databaseUrl: benchDb!.url,
           jtnetUrl: sim.url,
           tag: runTag,
           // creating 10,000 takes about a second; the lead keeps creation out of the measured time
-          leadSec: 3 + Math.ceil(preset.schedules / 1000),
+          leadSec: 3 + Math.ceil(scheduleCount / 1000),
           timeoutSec: mode === 'full' ? 120 : 60,
           progress,
         });
         runs.push(r);
-        say(`  ${processes} process(es): executed in ${r.executeSec?.toFixed(1) ?? '—'} s, ${r.paid} paid, ${r.failed} failed, ${r.duplicates} duplicates; ${r.webhooks.received} webhooks (${r.webhooks.perSec?.toFixed(0) ?? '—'}/s)${r.note ? `; ${r.note}` : ''}`);
+        say(`  ${processes} process(es): executed in ${r.executeSec?.toFixed(1) ?? '—'} s, ${r.paid} paid, ${r.failed} failed, ${r.duplicates} duplicates; ${r.webhooks.received} webhooks (${r.webhooks.perSec?.toFixed(0) ?? '—'}/s); CPU ms/schedule Pier ${r.cpuMsPerSchedule.pier ?? '?'}, PostgreSQL ${r.cpuMsPerSchedule.postgres ?? '?'}; machine busy ${r.machineBusyCores ?? '?'} cores (other ${r.otherCores ?? '?'})${r.note ? `; ${r.note}` : ''}`);
       }
       results.schedules = { available: true, runs };
     });

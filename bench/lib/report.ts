@@ -248,13 +248,19 @@ export function renderMarkdown(r: Results): string {
     const first = r.schedules.runs[0];
     out.push(
       `Schedules and webhooks (issue #4): ${first ? first.schedules.toLocaleString('en-US') : 'N'} schedules of one billing key, all due at the same second, ` +
-        'each with `notice_url` = a local receiver; execute s = from the due time until every schedule has a final payment; duplicates = payments beyond one per merchant_uid.',
+        'each with `notice_url` = a local receiver; execute s = from the due time until every schedule has a final payment; duplicates = payments beyond one per merchant_uid; ' +
+          'CPU ms per schedule over the execute time (Pier: every Pier process together; PostgreSQL: every postgres process on the machine).',
     );
     out.push('');
-    out.push('| Pier processes | schedules | create s | execute s | executed/s | paid | failed | duplicates | webhooks received | webhooks/s |');
-    out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push('| Pier processes | schedules | create s | execute s | executed/s | paid | failed | duplicates | webhooks received | webhooks/s | Pier CPU ms | PostgreSQL CPU ms | machine busy (other work), cores |');
+    out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of r.schedules.runs) {
-      out.push(`| ${s.processes} | ${s.schedules} | ${n1(s.createSec)} | ${n1(s.executeSec)} | ${n0(s.executedPerSec)} | ${s.paid} | ${s.failed} | ${s.duplicates} | ${s.webhooks.received} | ${n0(s.webhooks.perSec)} |${s.note ? ` ${s.note}` : ''}`);
+      // (runs recorded before the CPU columns have none)
+      const cpu = s.cpuMsPerSchedule ?? { pier: null, postgres: null };
+      out.push(
+        `| ${s.processes} | ${s.schedules} | ${n1(s.createSec)} | ${n1(s.executeSec)} | ${n0(s.executedPerSec)} | ${s.paid} | ${s.failed} | ${s.duplicates} | ${s.webhooks.received} | ${n0(s.webhooks.perSec)} | ` +
+          `${cpu.pier ?? '—'} | ${cpu.postgres ?? '—'} | ${s.machineBusyCores ?? '—'} (${s.otherCores ?? '—'}) |${s.note ? ` ${s.note}` : ''}`,
+      );
     }
   }
   out.push('');

@@ -20,6 +20,12 @@ export interface JobQueue<J = unknown> {
   /** rows run at once in this queue's lane (default 10) */
   concurrency?: number;
   /**
+   * A lane with rows in flight claims again once this many of its slots are free (default 1): a
+   * claim of several rows costs about what a claim of one does, so a queue whose rows finish one
+   * by one (due schedules) claims a few at a time instead of one per finished row.
+   */
+  refillAt?: number;
+  /**
    * Given, when the lane starts, a function that ends the lane's pause: for a queue whose room to
    * claim comes back before its rows finish (a webhook receiver's slots free at its answer, the
    * row finishes once its attempt is recorded), so the next claim overlaps the recording.
@@ -136,6 +142,7 @@ export class JobRunner {
 
   private async lane(q: JobQueue<any>): Promise<void> {
     const slots = q.concurrency ?? 10;
+    const refillAt = Math.max(1, Math.min(q.refillAt ?? 1, slots));
     const inFlight = new Set<Promise<void>>();
     // a finished row wakes only its own lane
     let wakeMe: (() => void) | null = null;
@@ -144,7 +151,7 @@ export class JobRunner {
       let claimed = 0;
       let asked = 0;
       const free = slots - inFlight.size;
-      if (free > 0) {
+      if (free >= refillAt) {
         try {
           if (this.opts.beforePass) await this.opts.beforePass();
           asked = Math.min(free, q.batchSize ?? 50);
@@ -162,12 +169,13 @@ export class JobRunner {
         }
       }
       if (this.stopped) break;
-      // full: wait for a slot. Fewer rows than asked (or none): what was due is taken, so wait for
-      // the idle pause, a poke or a finished row rather than claim again at once: the next claim
-      // would find nothing, and finding nothing can cost the most (a webhook claim that leaves out
-      // a busy receiver reads past every row queued for it)
-      if (inFlight.size >= slots || claimed < asked) {
-        await this.pause(inFlight.size >= slots ? null : (this.opts.idleMs ?? 1000), (wake) => (wakeMe = wake));
+      // full (fewer than refillAt slots free): wait for finished rows. Fewer rows than asked (or
+      // none): what was due is taken, so wait for the idle pause, a poke or a finished row rather
+      // than claim again at once: the next claim would find nothing, and finding nothing can cost
+      // the most (a webhook claim that leaves out a busy receiver reads past every row queued for it)
+      const full = slots - inFlight.size < refillAt;
+      if (full || claimed < asked) {
+        await this.pause(full ? null : (this.opts.idleMs ?? 1000), (wake) => (wakeMe = wake));
         wakeMe = null;
       }
     }

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import type { Deps } from '../../src/core/deps.js';
 import { payAgain } from '../../src/core/payments/pay.js';
-import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY } from '../../src/core/schedules/run.js';
+import { settleAttempt } from '../../src/core/payments/reconcile.js';
+import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow } from '../../src/core/schedules/run.js';
 import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { newImpUid } from '../../src/lib/ids.js';
@@ -49,6 +50,23 @@ async function approvalsFor(impUids: string[]) {
   return ledger.approvals.filter((a) => impUids.includes(a.moid));
 }
 
+/** The charge a schedule makes, as a worker that is about to die makes it. */
+const orderFor = (s: ScheduleRow) => ({
+  merchantId: s.merchant_id,
+  merchantUid: s.merchant_uid,
+  amount: s.amount,
+  taxFree: 0,
+  vatAmount: null,
+  name: s.name,
+  buyer: { name: null, email: null, tel: null, addr: null, postcode: null },
+  cardQuota: 0,
+  customData: null,
+  noticeUrl: null,
+  customerUid: s.customer_uid,
+  customerUidUsage: 'payment.scheduled',
+  userAgent: null,
+});
+
 beforeAll(async () => {
   pier = await startTestPier({ readTimeoutMs: 300 });
   m = await pier.newMerchant();
@@ -64,9 +82,11 @@ describe('a worker that dies holding a schedule', () => {
     const claimed = await claimDueSchedules(pier.store, { now: now(), owner: 'dead', leaseSeconds: LEASE, limit: 10 });
     expect(claimed.map((c) => c.merchant_uid)).toEqual(['dies_before']);
     expect(await runner.drain()).toBe(0); // leased to the dead worker
-    pier.clock.advance((LEASE - 1) * 1000);
+    // the lease runs out on the database's clock: whole seconds of real time plus the test's shift,
+    // so a second boundary may pass between the claim and the look; 5 s short of it is safely short
+    pier.clock.advance((LEASE - 5) * 1000);
     expect(await runner.drain()).toBe(0);
-    pier.clock.advance(1000);
+    pier.clock.advance(5000);
     expect(await runner.drain()).toBe(1);
     const r = await row('dies_before');
     expect(r).toMatchObject({ state: 'executed', lease_owner: null });
@@ -76,33 +96,36 @@ describe('a worker that dies holding a schedule', () => {
     await signIn();
   });
 
-  it('after the PG approved but before recording the schedule: taken over, recorded, not charged again', async () => {
+  it('after the PG approved: its approval executed the schedule in the same commit, so nothing is taken over or charged again', async () => {
     await scheduleOne('dies_after');
     const [s] = await claimDueSchedules(pier.store, { now: now(), owner: 'dead', leaseSeconds: LEASE, limit: 10 });
     // what the dead worker did: chose an imp_uid, recorded it, charged
     const impUid = newImpUid();
     await pier.store.db.updateTable('payment_schedules').set({ imp_uid: impUid, attempts: 1 }).where('id', '=', s.id).execute();
-    const paid = await payAgain(pier.deps, {
-      merchantId: s.merchant_id,
-      merchantUid: s.merchant_uid,
-      amount: s.amount,
-      taxFree: 0,
-      vatAmount: null,
-      name: s.name,
-      buyer: { name: null, email: null, tel: null, addr: null, postcode: null },
-      cardQuota: 0,
-      customData: null,
-      noticeUrl: null,
-      customerUid: s.customer_uid,
-      customerUidUsage: 'payment.scheduled',
-      userAgent: null,
-      impUid,
-    });
+    const paid = await payAgain(pier.deps, { ...orderFor(s), impUid });
     expect(paid.status).toBe('paid');
+    expect(await row('dies_after')).toMatchObject({ state: 'executed', imp_uid: impUid, attempts: 1, lease_owner: null, lease_until: 0, executed_at: now() });
     pier.clock.advance(LEASE * 1000);
-    expect(await runner.drain()).toBe(1);
+    expect(await runner.drain()).toBe(0);
     expect(await row('dies_after')).toMatchObject({ state: 'executed', imp_uid: impUid, attempts: 1 });
     expect((await paymentsOf('dies_after')).map((p) => p.imp_uid)).toEqual([impUid]);
+    expect(await approvalsFor([impUid])).toHaveLength(1);
+    await signIn();
+  });
+
+  it('a schedule left `running` after its approval (by a Pier from before approvals executed schedules): taken over, recorded, not charged again', async () => {
+    await scheduleOne('dies_after_old');
+    const [s] = await claimDueSchedules(pier.store, { now: now(), owner: 'dead', leaseSeconds: LEASE, limit: 10 });
+    const impUid = newImpUid();
+    await pier.store.db.updateTable('payment_schedules').set({ imp_uid: impUid, attempts: 1 }).where('id', '=', s.id).execute();
+    const paid = await payAgain(pier.deps, { ...orderFor(s), impUid });
+    expect(paid.status).toBe('paid');
+    // what an older Pier left: the approval recorded, the schedule still leased
+    await pier.store.db.updateTable('payment_schedules').set({ state: 'running', lease_owner: 'dead', executed_at: 0 }).where('id', '=', s.id).execute();
+    pier.clock.advance(LEASE * 1000);
+    expect(await runner.drain()).toBe(1);
+    expect(await row('dies_after_old')).toMatchObject({ state: 'executed', imp_uid: impUid, attempts: 1, lease_owner: null });
+    expect((await paymentsOf('dies_after_old')).map((p) => p.imp_uid)).toEqual([impUid]);
     expect(await approvalsFor([impUid])).toHaveLength(1);
     await signIn();
   });
@@ -239,5 +262,70 @@ describe('failures', () => {
     expect(p).toMatchObject({ status: 'failed', customer_uid: 'lease_gone', customer_uid_usage: 'payment.scheduled' });
     const retry = await pier.call('POST', '/subscribe/payments/schedule/gone/retry', { token: m.token });
     expect(retry.status).toBe(404);
+  });
+});
+
+describe('a worker whose lease was taken over before it charged', () => {
+  /** `slow` claims the schedule, its lease runs out, and `fast` takes it over: `slow` then goes on with its stale row. */
+  async function takenOver(merchantUid: string, customerUid: string) {
+    await scheduleOne(merchantUid, customerUid);
+    const [stale] = await claimDueSchedules(pier.store, { now: now(), owner: 'slow', leaseSeconds: LEASE, limit: 10 });
+    expect(stale.merchant_uid).toBe(merchantUid);
+    pier.clock.advance(LEASE * 1000);
+    const [current] = await claimDueSchedules(pier.store, { now: now(), owner: 'fast', leaseSeconds: LEASE, limit: 10 });
+    expect(current).toMatchObject({ id: stale.id, lease_owner: 'fast' });
+    return { stale, current };
+  }
+
+  it('records nothing and charges nothing: the lease is checked in the attempt’s own commit', async () => {
+    await pier.call('POST', '/subscribe/customers/lease_race', { token: m.token, body: { card_number: testCardNumber({ kftcCode: '366', lastFour: '6262' }), expiry: '2030-12' } });
+    const { stale, current } = await takenOver('race', 'lease_race');
+    expect(await runClaimedSchedule(pier.deps, stale, 'slow')).toEqual({ outcome: 'lost', impUid: null });
+    expect(await paymentsOf('race')).toEqual([]);
+    expect(await row('race')).toMatchObject({ state: 'running', lease_owner: 'fast', imp_uid: null, attempts: 0 });
+    // the worker that holds it charges it, once
+    const done = await runClaimedSchedule(pier.deps, current, 'fast');
+    expect(done.outcome).toBe('paid');
+    expect(await row('race')).toMatchObject({ state: 'executed', imp_uid: done.impUid, attempts: 1, lease_owner: null });
+    expect((await paymentsOf('race')).map((p) => [p.imp_uid, p.status])).toEqual([[done.impUid, 'paid']]);
+    expect(await approvalsFor([done.impUid!])).toHaveLength(1);
+    await signIn();
+  });
+
+  it('records nothing either when its billing key is gone meanwhile (no failed payment under the lost lease)', async () => {
+    await pier.call('POST', '/subscribe/customers/lease_race_gone', { token: m.token, body: { card_number: testCardNumber({ kftcCode: '366', lastFour: '6363' }), expiry: '2030-12' } });
+    const { stale } = await takenOver('race_gone', 'lease_race_gone');
+    await signIn();
+    await pier.call('DELETE', '/subscribe/customers/lease_race_gone', { token: m.token });
+    expect(await runClaimedSchedule(pier.deps, stale, 'slow')).toEqual({ outcome: 'lost', impUid: null });
+    expect(await paymentsOf('race_gone')).toEqual([]);
+    expect(await row('race_gone')).toMatchObject({ state: 'running', lease_owner: 'fast', imp_uid: null });
+  });
+});
+
+describe('a scheduled charge in doubt, settled by reconciliation', () => {
+  it('the approval reconciliation records executes the schedule in the same commit, before its worker looks again', async () => {
+    const slow = testCardNumber({ kftcCode: '381', lastFour: '1098' });
+    expect((await pier.call('POST', '/subscribe/customers/lease_slow_rec', { token: m.token, body: { card_number: slow, expiry: '2030-12' } })).body.code).toBe(0);
+    // the immediate inquiry after the timeout fails, so the attempt stays in doubt
+    await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search' }) });
+    await scheduleOne('doubt_rec', 'lease_slow_rec');
+    expect(await runner.drain()).toBe(1);
+    const leased = await row('doubt_rec');
+    expect(leased.state).toBe('running');
+    const [attempt] = await paymentsOf('doubt_rec');
+    expect(attempt).toMatchObject({ imp_uid: leased.imp_uid, status: 'ready', pg_state: 'in_doubt' });
+
+    // reconciliation asks the PG, which approved it
+    expect(await settleAttempt(pier.deps, attempt.imp_uid, { giveUpIfUnknown: true })).toBe('paid');
+    expect(await row('doubt_rec')).toMatchObject({ state: 'executed', imp_uid: attempt.imp_uid, attempts: 1, executed_at: now(), lease_owner: null, lease_until: 0 });
+    const events = await pier.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('merchant_uid', '=', 'doubt_rec').execute();
+    expect(events).toEqual([{ status: 'paid', cause: 'schedule' }]);
+
+    // its worker's next look finds nothing left to do
+    pier.clock.advance((DEFAULT_SCHEDULE_POLICY.inDoubtWaitSeconds + DEFAULT_SCHEDULE_POLICY.reconcileGraceSeconds) * 1000);
+    expect(await runner.drain()).toBe(0);
+    expect(await approvalsFor([attempt.imp_uid])).toHaveLength(1);
+    await signIn();
   });
 });

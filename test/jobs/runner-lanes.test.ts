@@ -22,7 +22,7 @@ const turns = async (n = 20) => {
 };
 
 /** A queue that hands out `due` rows, at most `limit` a claim, and runs each until the test finishes it. */
-function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number } = {}) {
+function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number; refillAt?: number } = {}) {
   const claims: Array<{ limit: number; got: number }> = [];
   const jobs = new Map<number, ReturnType<typeof deferred>>();
   let next = 0;
@@ -31,6 +31,7 @@ function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number } 
     name: 'fake',
     batchSize: o.batchSize ?? 10,
     concurrency: o.concurrency ?? 10,
+    refillAt: o.refillAt,
     async claim(_owner, limit) {
       const got = Math.max(0, Math.min(limit, due - next));
       claims.push({ limit, got });
@@ -96,6 +97,29 @@ describe('a job lane', () => {
       { limit: 10, got: 10 },
       { limit: 10, got: 5 },
     ]);
+  });
+
+  it('with refillAt, claims again only once that many slots are free, not once per finished row', async () => {
+    const f = fakeQueue(100, { batchSize: 50, concurrency: 8, refillAt: 4 });
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
+    await turns();
+    expect(f.claims).toEqual([{ limit: 8, got: 8 }]);
+    // three rows finish, one at a time: three slots free, fewer than 4, so no claim
+    for (const job of [0, 1, 2]) {
+      f.running.get(job)!.resolve();
+      await turns();
+    }
+    expect(f.claims).toHaveLength(1);
+    expect(f.running.size).toBe(5);
+    // the fourth: one claim of 4
+    f.running.get(3)!.resolve();
+    await turns();
+    expect(f.claims).toEqual([
+      { limit: 8, got: 8 },
+      { limit: 4, got: 4 },
+    ]);
+    expect(f.running.size).toBe(8);
   });
 
   it('is woken by its queue before any row finishes (wakeWith), and by a poke', async () => {

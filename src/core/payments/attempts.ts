@@ -7,7 +7,7 @@
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction, type UpdateQueryBuilder } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import { dbNow, dbNowShape } from '../../store/db-clock.js';
@@ -183,26 +183,44 @@ export function throughChannel(row: PaymentsTable, found: ChannelColumns): Payme
 }
 
 /**
+ * A write the attempt is recorded with, in its own commit, that must change exactly one row or
+ * nothing is recorded: a scheduled charge stamps the schedule it holds the lease of with the
+ * attempt (schedules/run.ts), so a worker whose lease was taken over neither records nor charges,
+ * and holding the lease costs no commit of its own. A statement template like ChannelSource: `key`
+ * names its shape, `values` (named `fence…`) its values, `build` an UPDATE without RETURNING.
+ */
+export interface AttemptFence {
+  key: string;
+  values: Record<string, TemplateValue>;
+  // placeholders stand for `values` (statement-template.ts); typed loosely, as Kysely sees them
+  build: (p: Record<string, any>) => UpdateQueryBuilder<Database, any, any, any>;
+}
+
+/**
  * The first record of an API charge in one round trip and one commit: `source` (a select of at
  * most one row, channelColumns and whatever else the charge needs) finds the channel, and the
  * attempt `row` is inserted through it (throughChannel) unless its merchant_uid lock is taken.
  * On PostgreSQL one statement (a data-modifying CTE); on SQLite one synchronous transaction. Both
  * are statement templates, built and compiled once per source shape (store/statement-template.ts).
  * `found` undefined: the source found nothing, and nothing was inserted. `inserted` false: the lock
- * is taken (insertAttempt then says by whom, releasing an overdue virtual account's).
+ * is taken (insertAttempt then says by whom, releasing an overdue virtual account's). `fenced`
+ * false: the `fence` changed no row, and nothing was inserted (true without a fence).
  */
 export async function insertAttemptFrom<S extends ChannelColumns>(
   deps: Deps,
   source: ChannelSource<S>,
   row: PaymentsTable,
-): Promise<{ found: S | undefined; inserted: boolean }> {
+  fence?: AttemptFence,
+): Promise<{ found: S | undefined; inserted: boolean; fenced: boolean }> {
   const { db, syncTransaction } = deps.store;
   const columns = Object.keys(row) as Array<keyof PaymentsTable>;
   const shape = `${columns.join(',')}:${dbNowShape()}`;
+  const fenceStatement = (p: Record<string, any>) => fence!.build(p).returning(sql<number>`1`.as('fenced'));
   if (syncTransaction) {
     return syncTransaction((run) => {
+      if (fence && run(fromTemplate(db, `fence:${fence.key}`, fence.values, fenceStatement)).length !== 1) return { found: undefined, inserted: false, fenced: false };
       const [found] = run(fromTemplate(db, `source:${source.key}`, source.values, source.build));
-      if (!found) return { found: undefined, inserted: false };
+      if (!found) return { found: undefined, inserted: false, fenced: true };
       const inserted = run(
         fromTemplate(db, `attempt:${shape}`, throughChannel(row, found) as unknown as Record<string, TemplateValue>, (p) =>
           db
@@ -212,23 +230,31 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
             .returning('imp_uid'),
         ),
       );
-      return { found, inserted: inserted.length > 0 };
+      return { found, inserted: inserted.length > 0, fenced: true };
     });
   }
   // Object.assign, not `{ ...source.values, ...row }`: Node 20 adds each key after a leading spread
   // on a slow path, and this was 70 µs of a payment's CPU (docs/performance.md)
-  const values: Record<string, TemplateValue> = Object.assign({}, source.values, row);
-  const statement = fromTemplate(db, `attempt-from:${source.key}:${shape}`, values, (p) => {
+  const values: Record<string, TemplateValue> = Object.assign({}, source.values, fence?.values, row);
+  const key = `attempt-from:${source.key}:${fence ? `fence:${fence.key}:` : ''}${shape}`;
+  const statement = fromTemplate(db, key, values, (p) => {
     const inserted = columns.map((c) => (c in CHANNEL_FIELDS ? sql.ref(`src.${CHANNEL_FIELDS[c as keyof typeof CHANNEL_FIELDS]}`) : sql.val(p[c])));
-    return sql<S & { inserted: boolean }>`WITH src AS (${source.build(p)}), ins AS (
-      INSERT INTO payments (${sql.join(columns.map((c) => sql.ref(c)))}, next_check_at)
-      SELECT ${sql.join(inserted)}, ${dbNow(deps.store)} FROM src
-      ON CONFLICT DO NOTHING RETURNING imp_uid
-    ) SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`;
+    const insert = (where: RawBuilder<unknown>) => sql`INSERT INTO payments (${sql.join(columns.map((c) => sql.ref(c)))}, next_check_at)
+      SELECT ${sql.join(inserted)}, ${dbNow(deps.store)} FROM src ${where}
+      ON CONFLICT DO NOTHING RETURNING imp_uid`;
+    if (!fence) {
+      return sql<S & { inserted: boolean; fenced: boolean }>`WITH src AS (${source.build(p)}), ins AS (${insert(sql``)})
+        SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`;
+    }
+    // one row whatever the source finds, so that a fence that held is told apart from one that did
+    // not when the source finds nothing (src's columns are then NULL: ch_id tells)
+    return sql<S & { inserted: boolean; fenced: boolean }>`WITH fence AS (${fenceStatement(p)}), src AS (${source.build(p)}),
+      ins AS (${insert(sql`WHERE EXISTS (SELECT 1 FROM fence)`)})
+      SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted, EXISTS (SELECT 1 FROM fence) AS fenced FROM (SELECT 1) AS one LEFT JOIN src ON true`;
   });
   const { rows } = await runTemplate(deps.store, statement);
   const [first] = rows;
-  if (!first) return { found: undefined, inserted: false };
-  const { inserted, ...found } = first;
-  return { found: found as unknown as S, inserted };
+  if (!first) return { found: undefined, inserted: false, fenced: true };
+  const { inserted, fenced = true, ...found } = first as S & { inserted: boolean; fenced?: boolean };
+  return { found: found.ch_id === null ? undefined : (found as unknown as S), inserted, fenced };
 }

@@ -2,11 +2,11 @@ import { ApiError } from '../../api/errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
-import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel } from './attempts.js';
+import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel, type AttemptFence } from './attempts.js';
 import { channelRowOf, openChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
-import { PaymentOutcomeUnknownError } from './errors.js';
+import { AttemptFenceLostError, PaymentOutcomeUnknownError } from './errors.js';
 import { approveAttempt, failAttempt } from './record-outcome.js';
 import { loadV1Payment } from './render.js';
 import { markInDoubt, settleAttempt } from './reconcile.js';
@@ -32,6 +32,8 @@ export interface ChargeOrder {
   userAgent: string | null;
   /** the attempt's imp_uid when the caller must know it before the PG is called (scheduled payments); default: a new one */
   impUid?: string;
+  /** written in the attempt's commit, which records nothing unless it changes a row (a scheduled charge's lease): AttemptFenceLostError */
+  fence?: AttemptFence;
 }
 
 export const ALREADY_PAID_MESSAGE = '이미 결제가 이루어진 거래건입니다.';
@@ -56,8 +58,9 @@ const FOUND_WITH_THE_INSERT = { row: { id: '', provider: '', mid: '', sandbox: 0
 /**
  * Record, call, record (design.md principle 4), in two round trips and two commits.
  *  1. Find the channel with `source` and insert the attempt through it as `ready`, holding the
- *     merchant_uid lock, in one statement that commits (insertAttemptFrom). The unique index on
- *     (merchant_id, merchant_uid_lock) lets exactly one of any number of concurrent requests in.
+ *     merchant_uid lock, in one statement that commits (insertAttemptFrom), with the order's
+ *     fence if it has one. The unique index on (merchant_id, merchant_uid_lock) lets exactly one
+ *     of any number of concurrent requests in.
  *  2. Call the PG with no transaction open.
  *  3. Record the outcome. A decline is a `failed` payment (V1 answers it with code 0); a PG that
  *     never saw the request fails the attempt cleanly; a PG that may have acted (timeout) leaves
@@ -90,7 +93,8 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
     },
     now,
   );
-  const { found, inserted } = await insertAttemptFrom(deps, source.query, row);
+  const { found, inserted, fenced } = await insertAttemptFrom(deps, source.query, row, order.fence);
+  if (!fenced) throw new AttemptFenceLostError(impUid);
   if (!found) return source.explainMissing();
   if (!inserted) {
     // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries

@@ -18,3 +18,14 @@ export class PaymentOutcomeUnknownError extends Error {
     return `the PG's answer was lost; the outcome is being confirmed with the PG: look up imp_uid ${this.impUid}`;
   }
 }
+
+/**
+ * A charge made with a fence (payments/attempts.ts AttemptFence: a scheduled charge's lease) found
+ * its fence gone: nothing was recorded and the PG was not asked.
+ */
+export class AttemptFenceLostError extends Error {
+  override name = 'AttemptFenceLostError';
+  constructor(readonly impUid: string) {
+    super(`the charge's fence changed no row; attempt ${impUid} was not recorded`);
+  }
+}

@@ -11,6 +11,7 @@ import type { Deps } from '../deps.js';
 import { newEventValues, paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
 import { fromTemplate, runTemplate } from '../../store/statement-template.js';
 import type { PaymentRow } from '../../domain/payment.js';
+import { executeScheduleCte, executeScheduleOf } from '../schedules/executed.js';
 
 /** What the PG said about an approved charge. */
 export interface Approval {
@@ -51,7 +52,8 @@ export function approvalColumns(r: Approval, now: number) {
 
 /**
  * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
- * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13).
+ * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13),
+ * and a scheduled payment's schedule becomes `executed` (schedules/executed.ts).
  */
 export async function recordApproval(deps: Deps, impUid: string, r: Approval): Promise<boolean> {
   return (await approveAttempt(deps, impUid, r)) !== undefined;
@@ -94,7 +96,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
   if (!syncTransaction) {
     const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
     const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps), values), (p) =>
-      sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)} SELECT * FROM changed`,
+      sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)}, ${executeScheduleCte(p.now)} SELECT * FROM changed`,
     );
     const { rows } = await runTemplate(deps.store, statement);
     return rows[0];
@@ -111,6 +113,7 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       // the CASE above, for PostgreSQL
       cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
     });
+    if (changed.customer_uid_usage === 'payment.scheduled') run(executeScheduleOf(db, changed, now));
     return changed;
   });
 }

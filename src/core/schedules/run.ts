@@ -12,7 +12,8 @@ import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { payAgain } from '../payments/pay.js';
 import { inFlightGraceSeconds, settleAttempt } from '../payments/reconcile.js';
-import { PaymentOutcomeUnknownError } from '../payments/errors.js';
+import { AttemptFenceLostError, PaymentOutcomeUnknownError } from '../payments/errors.js';
+import type { AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
@@ -94,8 +95,10 @@ function orderOf(s: ScheduleRow, impUid: string): ChargeOrder & { customerUid: s
 /**
  * Runs one leased schedule: charges it with its billing key (payAgain, `payment.scheduled`) and
  * records the result. Every write is fenced by the lease, and the charge by the merchant_uid lock,
- * so a worker that lost its lease can never charge a schedule a second time.
- *  - approved → `executed`, payment `paid` (the `paid` webhook is recorded with the approval);
+ * so a worker that lost its lease can never charge a schedule a second time. The schedule takes
+ * the attempt's imp_uid in the attempt's own commit, fenced there (leaseStamp).
+ *  - approved → `executed`, payment `paid`, in the approval's commit with its `paid` webhook
+ *    (executed.ts): a paid schedule costs the attempt's two commits and nothing more;
  *  - declined → `executed`, payment `failed`, a `failed` webhook; never retried;
  *  - technical failure (PG unreachable) → back to `scheduled`, due again after a backoff, until
  *    `maxAttempts`; `retryTechnical: false` (the retry API) concludes it as failed at once;
@@ -119,13 +122,14 @@ export async function runClaimedSchedule(
   } else {
     impUid = newImpUid();
     attempts += 1;
-    if (!(await fenced(deps, s, owner, { imp_uid: impUid, attempts }))) return { outcome: 'lost', impUid: null };
   }
 
   let charged: { status: string; fail_reason: string | null };
   try {
-    charged = await payAgain(deps, orderOf(s, impUid));
+    // the schedule takes the attempt in the attempt's own commit, which records nothing once the lease is lost
+    charged = await payAgain(deps, { ...orderOf(s, impUid), fence: leaseStamp(deps, s, owner, impUid, attempts) });
   } catch (err) {
+    if (err instanceof AttemptFenceLostError) return { outcome: 'lost', impUid: null };
     // the PG's answer was lost: the attempt exists, in doubt; judge it like any open attempt
     if (err instanceof PaymentOutcomeUnknownError) return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
     if (err instanceof ApiError && (err.message === ALREADY_PAID_MESSAGE || err.message === IN_PROGRESS_MESSAGE)) {
@@ -159,7 +163,29 @@ export async function runClaimedSchedule(
     return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
   }
   // the charge answered with the payment it recorded: no need to read it back
-  return conclude(deps, s, owner, impUid, verdictOf(charged) ?? (await judgeAttempt(deps, impUid, policy)), attempts, policy, opts);
+  const verdict = verdictOf(charged) ?? (await judgeAttempt(deps, impUid, policy));
+  // the approval executed the schedule in its own commit (executed.ts)
+  if (verdict === 'paid') return { outcome: 'paid', impUid };
+  return conclude(deps, s, owner, impUid, verdict, attempts, policy, opts);
+}
+
+/**
+ * The attempt's fence (payments/attempts.ts AttemptFence): the schedule, still leased to `owner`,
+ * takes the attempt's imp_uid and count in the attempt's own commit.
+ */
+function leaseStamp(deps: Deps, s: ScheduleRow, owner: string, impUid: string, attempts: number): AttemptFence {
+  const { db } = deps.store;
+  return {
+    key: 'schedule-lease',
+    values: { fenceId: s.id, fenceOwner: owner, fenceImpUid: impUid, fenceAttempts: attempts, fenceNow: unixSeconds(deps.clock) },
+    build: (p) =>
+      db
+        .updateTable('payment_schedules')
+        .set({ imp_uid: p.fenceImpUid, attempts: p.fenceAttempts, updated_at: p.fenceNow })
+        .where('id', '=', p.fenceId)
+        .where('lease_owner', '=', p.fenceOwner)
+        .where('state', '=', 'running'),
+  };
 }
 
 /** The verdict on a payment the charge answered with, when it is settled (paid or failed). */
@@ -214,6 +240,8 @@ async function conclude(
     const ok = await fenced(deps, s, owner, {
       state: 'scheduled',
       due_at: now + backoffSeconds(attempts, policy.retry),
+      // (also when the attempt's commit, which counts it, never happened)
+      attempts,
       imp_uid: null,
       lease_owner: null,
       lease_until: 0,
@@ -222,16 +250,17 @@ async function conclude(
     return { outcome: ok ? 'retry' : 'lost', impUid };
   }
   if (verdict === 'paid') {
-    // one statement: the `paid` webhook was recorded with the approval itself
+    // the approval executes its schedule itself (executed.ts), also when reconciliation made it
+    // while this worker was looking; this update is for an approval an older Pier recorded
     const executed = await fenced(deps, s, owner, { state: 'executed', executed_at: now, imp_uid: impUid, fail_reason: null, lease_owner: null, lease_until: 0 });
-    return { outcome: executed ? 'paid' : 'lost', impUid };
+    return { outcome: executed || (await executedWith(deps, s, impUid)) ? 'paid' : 'lost', impUid };
   }
   // declined, or given up after technical failures: executed as failed, with its `failed` webhook
   const reason = (await failReasonOf(deps, impUid)) ?? '예약결제에 실패하였습니다.';
   const done = await deps.store.db.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('payment_schedules')
-      .set({ state: 'executed', executed_at: now, imp_uid: impUid, fail_reason: reason, lease_owner: null, lease_until: 0, updated_at: now })
+      .set({ state: 'executed', executed_at: now, imp_uid: impUid, attempts, fail_reason: reason, lease_owner: null, lease_until: 0, updated_at: now })
       .where('id', '=', s.id)
       .where('lease_owner', '=', owner)
       .where('state', '=', 'running')
@@ -249,6 +278,12 @@ async function conclude(
     return true;
   });
   return { outcome: done ? 'failed' : 'lost', impUid };
+}
+
+/** Whether the schedule was executed with this attempt (by its approval). */
+async function executedWith(deps: Deps, s: ScheduleRow, impUid: string): Promise<boolean> {
+  const row = await deps.store.db.selectFrom('payment_schedules').select(['state', 'imp_uid']).where('id', '=', s.id).executeTakeFirst();
+  return row?.state === 'executed' && row.imp_uid === impUid;
 }
 
 async function failReasonOf(deps: Deps, impUid: string): Promise<string | null> {
