@@ -54,7 +54,7 @@ if (flag('--help') || flag('-h')) {
 }
 const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
 const PRESETS = {
-  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20, cpuPairs: 3 },
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20, cpuPairs: 5 },
   quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10, cpuPairs: 2 },
   smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5, cpuPairs: 1 },
 } as const;
