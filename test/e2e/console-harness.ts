@@ -72,7 +72,18 @@ export async function startConsoleE2E(): Promise<ConsoleE2E> {
       await Promise.all([page.waitForURL(`${address}/console`), page.click('button[type=submit].primary')]);
     },
     async shot(page, name) {
-      await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+      const path = join(SHOTS, `${name}.png`);
+      // Chromium's full-page capture sometimes refuses on a busy machine ("Unable to capture
+      // screenshot", a CDP protocol error, not a timeout): the screenshot is for a person to read,
+      // so it is tried again, and then taken of the viewport, rather than failing the test
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await page.screenshot({ path, fullPage: attempt < 3 });
+          return;
+        } catch (err) {
+          if (attempt >= 3 || !/Unable to capture screenshot/.test((err as Error).message)) throw err;
+        }
+      }
     },
     async token(m) {
       const r = await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
