@@ -3,7 +3,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
 import { claimRows } from '../../jobs/claim.js';
 import type { Store } from '../../store/db.js';
-import { sql, type UpdateObject } from 'kysely';
+import { sql, type ExpressionBuilder, type UpdateObject } from 'kysely';
 import type { Database, PaymentSchedulesTable } from '../../store/types.js';
 import { backoffSeconds, type RetryPolicy } from '../../webhooks/deliveries.js';
 import { findBillingKey } from '../billing-keys/billing-keys.js';
@@ -182,9 +182,7 @@ function leaseStamp(deps: Deps, s: ScheduleRow, owner: string, impUid: string, a
       db
         .updateTable('payment_schedules')
         .set({ imp_uid: p.fenceImpUid, attempts: p.fenceAttempts, updated_at: p.fenceNow })
-        .where('id', '=', p.fenceId)
-        .where('lease_owner', '=', p.fenceOwner)
-        .where('state', '=', 'running'),
+        .where(heldBy(p.fenceId, p.fenceOwner)),
   };
 }
 
@@ -261,9 +259,7 @@ async function conclude(
     const res = await trx
       .updateTable('payment_schedules')
       .set({ state: 'executed', executed_at: now, imp_uid: impUid, attempts, fail_reason: reason, lease_owner: null, lease_until: 0, updated_at: now })
-      .where('id', '=', s.id)
-      .where('lease_owner', '=', owner)
-      .where('state', '=', 'running')
+      .where(heldBy(s.id, owner))
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
     // V1 reports every scheduled attempt (spec §13)
@@ -291,14 +287,16 @@ async function failReasonOf(deps: Deps, impUid: string): Promise<string | null> 
   return p?.fail_reason ?? null;
 }
 
+/** The schedule `id`, still leased to `owner`: the condition of every write a worker makes to it. */
+const heldBy = (id: string, owner: string) => (eb: ExpressionBuilder<Database, 'payment_schedules'>) =>
+  eb.and([eb('id', '=', id), eb('lease_owner', '=', owner), eb('state', '=', 'running')]);
+
 /** An update of a schedule this worker still holds; false when its lease was taken over. */
 async function fenced(deps: Deps, s: ScheduleRow, owner: string, set: UpdateObject<Database, 'payment_schedules'>): Promise<boolean> {
   const res = await deps.store.db
     .updateTable('payment_schedules')
     .set({ ...set, updated_at: unixSeconds(deps.clock) })
-    .where('id', '=', s.id)
-    .where('lease_owner', '=', owner)
-    .where('state', '=', 'running')
+    .where(heldBy(s.id, owner))
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
