@@ -48,7 +48,7 @@ export function asArray(v: string | string[] | undefined): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-/** The order fields shared by onetime and again, as the core wants them. */
+/** The order fields shared by onetime and again, as the core wants them (the client's User-Agent, cut to 256 characters, included). */
 export function orderFromBody(
   req: FastifyRequest,
   b: {
@@ -82,6 +82,6 @@ export function orderFromBody(
     noticeUrl: b.notice_url === undefined || b.notice_url === null ? null : asArray(b.notice_url).join(' '),
     customerUid: b.customer_uid ?? null,
     customerUidUsage: b.customer_uid ? 'payment' : null,
-    userAgent: null,
+    userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
   };
 }

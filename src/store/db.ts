@@ -6,12 +6,14 @@ import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
+import { rememberResultShapes } from './pg-result-shapes.js';
 import { sqliteWriteLock, waitingForLocks, type SqliteWriteLock } from './sqlite-write-lock.js';
 import type { Database } from './types.js';
 
 // BIGINT (int8) and NUMERIC come back from pg as strings; Pier's BIGINTs are seconds and KRW,
 // well inside Number's exact range, so read them as numbers.
 pg.types.setTypeParser(20, (v) => Number(v));
+rememberResultShapes();
 
 export interface Store {
   db: Kysely<Database>;
@@ -73,7 +75,8 @@ export function openStore(
     // another process's lock wait in sqlite-write-lock.ts, yielding to the event loop (decision 0028)
     sqlite.pragma('busy_timeout = 0');
     const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs });
-    const db = new Kysely<Database>({ dialect: new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock) });
+    const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock);
+    const db = new Kysely<Database>({ dialect });
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);
@@ -95,7 +98,7 @@ export function openStore(
       writeLock,
       // BEGIN IMMEDIATE (the unit's reads and writes never interleave with another process's), taken
       // without blocking the event loop; then the unit and COMMIT in one synchronous stretch
-      syncTransaction: <T>(unit: (run: RunSync) => T) => db.connection().execute(() => writeLock.transaction(() => unit(run))),
+      syncTransaction: <T>(unit: (run: RunSync) => T) => dialect.exclusively(() => writeLock.transaction(() => unit(run))),
     };
   }
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
@@ -126,8 +129,20 @@ class WriteLockingSqliteDialect extends SqliteDialect {
     super(dialectConfig);
   }
 
+  #driver: WriteLockingSqliteDriver | undefined;
+
   override createDriver(): Driver {
-    return new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock);
+    return (this.#driver = new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock));
+  }
+
+  /**
+   * `work` while holding the one connection, as `db.connection().execute` would, without the
+   * Kysely instance that builds for its callback (frozen props, a query creator: two per payment,
+   * docs/performance.md): Store.syncTransaction runs its statements on the SQLite handle itself.
+   */
+  exclusively<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.#driver) throw new Error('the SQLite store has no driver yet');
+    return this.#driver.exclusively(work);
   }
 }
 
@@ -150,6 +165,16 @@ class WriteLockingSqliteDriver extends SqliteDriver {
 
   override async beginTransaction(): Promise<void> {
     await this.lock.begin();
+  }
+
+  /** Kysely's connection mutex (SqliteDriver's own acquire and release), held around `work` */
+  async exclusively<T>(work: () => Promise<T>): Promise<T> {
+    await super.acquireConnection();
+    try {
+      return await work();
+    } finally {
+      await super.releaseConnection();
+    }
   }
 }
 

@@ -18,7 +18,7 @@ export default function route(app: PierApp) {
       },
     },
     async (req) => {
-      const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
+      const order = orderFromBody(req, req.body);
       return ok(await payAgain(req.deps, order));
     },
   );

@@ -30,7 +30,7 @@ export default function route(app: PierApp) {
       },
     },
     async (req) => {
-      const order = { ...orderFromBody(req, req.body), userAgent: req.headers['user-agent']?.slice(0, 256) ?? null };
+      const order = orderFromBody(req, req.body);
       return ok(await payOnetime(req.deps, order, cardFromBody(req.body), req.body.pg));
     },
   );

@@ -108,7 +108,12 @@ interface CachedToken {
   readAt: number;
 }
 
-/** one cache per database handle, so Piers on different databases in one process never share entries */
+/**
+ * One cache per database handle, so Piers on different databases in one process never share
+ * entries. Keyed by the token itself, not its SHA-256 (the database's key): a remembered token
+ * then costs no hashing (a few µs on every request); the token is in this process's memory for
+ * the request anyway, and entries live TOKEN_CACHE_MS.
+ */
 const tokenCaches = new WeakMap<object, Map<string, CachedToken>>();
 const tokenCacheOf = (deps: Deps) => {
   let cache = tokenCaches.get(deps.store);
@@ -119,7 +124,7 @@ const tokenCacheOf = (deps: Deps) => {
 /** Drops this process's cached tokens of a merchant (its REST key was just revoked or rotated here). */
 export function forgetTokensOf(deps: Deps, merchantId: string): void {
   const cache = tokenCacheOf(deps);
-  for (const [hash, entry] of cache) if (entry.merchant.merchantId === merchantId) cache.delete(hash);
+  for (const [token, entry] of cache) if (entry.merchant.merchantId === merchantId) cache.delete(token);
 }
 
 /**
@@ -127,11 +132,11 @@ export function forgetTokensOf(deps: Deps, merchantId: string): void {
  * anything (most requests: the HTTP layer then needs no promise); undefined when it must be read.
  */
 export function rememberedToken(deps: Deps, token: string): AuthenticatedMerchant | undefined {
-  return rememberedByHash(deps, sha256Hex(token), deps.clock.now());
+  return remembered(deps, token, deps.clock.now());
 }
 
-function rememberedByHash(deps: Deps, hash: string, nowMs: number): AuthenticatedMerchant | undefined {
-  const cached = tokenCacheOf(deps).get(hash);
+function remembered(deps: Deps, token: string, nowMs: number): AuthenticatedMerchant | undefined {
+  const cached = tokenCacheOf(deps).get(token);
   if (cached && cached.expiresAt > Math.floor(nowMs / 1000) && nowMs >= cached.readAt && nowMs - cached.readAt < TOKEN_CACHE_MS) return cached.merchant;
   return undefined;
 }
@@ -144,10 +149,10 @@ function rememberedByHash(deps: Deps, hash: string, nowMs: number): Authenticate
 export async function authenticateToken(deps: Deps, token: string): Promise<AuthenticatedMerchant> {
   const nowMs = deps.clock.now();
   const now = Math.floor(nowMs / 1000);
-  const hash = sha256Hex(token);
-  const remembered = rememberedByHash(deps, hash, nowMs);
-  if (remembered) return remembered;
+  const known = remembered(deps, token, nowMs);
+  if (known) return known;
   const cache = tokenCacheOf(deps);
+  const hash = sha256Hex(token);
   const row = await deps.store.db
     .selectFrom('access_tokens')
     .innerJoin('merchants', 'merchants.id', 'access_tokens.merchant_id')
@@ -156,7 +161,7 @@ export async function authenticateToken(deps: Deps, token: string): Promise<Auth
     .where('access_tokens.token_hash', '=', hash)
     .executeTakeFirst();
   if (!row || row.revoked_at !== null) {
-    cache.delete(hash);
+    cache.delete(token);
     throw new ApiError('unauthorized', 'Unauthorized', 'unknown access token');
   }
   let readAt = nowMs;
@@ -168,8 +173,8 @@ export async function authenticateToken(deps: Deps, token: string): Promise<Auth
     if (row.expires_at <= Math.floor(readAt / 1000)) throw new ApiError('unauthorized', 'Unauthorized', 'expired access token: get a new one from POST /users/getToken');
   }
   const merchant = { merchantId: row.merchant_id, merchantCode: row.merchant_code };
-  cache.delete(hash);
+  cache.delete(token);
   if (cache.size >= TOKEN_CACHE_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(hash, { merchant, expiresAt: row.expires_at, readAt });
+  cache.set(token, { merchant, expiresAt: row.expires_at, readAt });
   return merchant;
 }

@@ -255,6 +255,8 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
   const { rows } = await runTemplate(deps.store, statement);
   const [first] = rows;
   if (!first) return { found: undefined, inserted: false, fenced: true };
-  const { inserted, fenced = true, ...found } = first as S & { inserted: boolean; fenced?: boolean };
-  return { found: found.ch_id === null ? undefined : (found as unknown as S), inserted, fenced };
+  // the row itself is `found`, its `inserted` and `fenced` riding along unread: a rest pattern
+  // (`{ inserted, ...found }`) would copy every column once more
+  const answered = first as S & { inserted: boolean; fenced?: boolean };
+  return { found: answered.ch_id === null ? undefined : answered, inserted: answered.inserted, fenced: answered.fenced ?? true };
 }
