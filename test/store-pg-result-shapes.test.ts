@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/db.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../src/store/db.js';
 import { resultShapeHits } from '../src/store/pg-result-shapes.js';
 
 const url = process.env.TEST_DATABASE_URL;
@@ -18,7 +18,11 @@ async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> 
 
 describe.runIf(url)("pg's per-result setup kept per shape (src/store/pg-result-shapes.ts)", () => {
   // opening a store installs the memo, as Pier does
-  const store = openStore(url!, { poolSize: 1 });
+  let store: Store;
+  beforeAll(() => {
+    store = openStore(url!, { poolSize: 1 });
+  });
+  afterAll(() => store.close());
 
   it('gives the same rows as pg: a kept shape is used only for the same names, types and formats', async () => {
     await withClient(async (c) => {
@@ -103,6 +107,5 @@ describe.runIf(url)("pg's per-result setup kept per shape (src/store/pg-result-s
     const before = resultShapeHits();
     expect(await read()).toEqual(first);
     expect(resultShapeHits()).toBe(before + 1);
-    await store.close();
   });
 });

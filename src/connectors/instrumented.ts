@@ -44,17 +44,25 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
   const loggingTo = (logger: Logger): ConnectorRegistry => {
     // wrapped on first use: a request's registry is made for every request, most use one PG or none
     let wrapped: Map<string, Connector> | undefined;
-    const get = (provider: string) => {
-      let c = wrapped?.get(provider);
-      if (!c) {
-        const make = instrumenterOf(provider);
-        if (!make) return undefined;
-        (wrapped ??= new Map()).set(provider, (c = make(logger)));
-      }
-      return c;
+    // every key written out: a spread followed by new keys is a slow path on Node 20 (decision 0025);
+    // `get` a method: see recordCall
+    return {
+      get(provider: string) {
+        let c = wrapped?.get(provider);
+        if (!c) {
+          const make = instrumenterOf(provider);
+          if (!make) return undefined;
+          (wrapped ??= new Map()).set(provider, (c = make(logger)));
+        }
+        return c;
+      },
+      providers: registry.providers,
+      label: registry.label,
+      channelRules: registry.channelRules,
+      maxReadTimeoutMs: registry.maxReadTimeoutMs,
+      close: registry.close,
+      loggingTo,
     };
-    // every key written out: a spread followed by new keys is a slow path on Node 20 (decision 0025)
-    return { get, providers: registry.providers, label: registry.label, channelRules: registry.channelRules, maxReadTimeoutMs: registry.maxReadTimeoutMs, close: registry.close, loggingTo };
   };
   return loggingTo(o.logger);
 }
@@ -89,22 +97,26 @@ function instrumenter(c: Connector, metrics: PierMetrics | undefined, now: () =>
 function timed(pg: string, operation: string, fn: Operation, metrics: PierMetrics | undefined, logger: Logger, now: () => number): Operation {
   return async (...args) => {
     const started = now();
-    const done = (outcome: PgCallOutcome, extra: object = {}) => {
-      const seconds = (now() - started) / 1000;
-      metrics?.observePgCall({ pg, operation, outcome, seconds });
-      const line = { pg, operation, outcome, ms: Math.round(seconds * 1000), ...orderOf(operation, args), ...extra };
-      if (outcome === 'approved' || outcome === 'declined') logger.info(line, 'PG call');
-      else logger.warn(line, 'PG call failed');
-    };
     try {
       const result = await fn(...args);
-      done(outcomeOf(result), declineOf(result));
+      recordCall(pg, operation, args, now() - started, metrics, logger, outcomeOf(result), declineOf(result));
       return result;
     } catch (err) {
-      done(failureOutcomeOf(err), { err: err instanceof Error ? err.message : String(err) });
+      recordCall(pg, operation, args, now() - started, metrics, logger, failureOutcomeOf(err), { err: err instanceof Error ? err.message : String(err) });
       throw err;
     }
   };
+}
+
+/**
+ * A PG call's metric and log line. At module level: under tsx (esbuild's keepNames) a function made
+ * inside another, arrow or declaration, is named with an Object.defineProperty every time it is made.
+ */
+function recordCall(pg: string, operation: string, args: unknown[], ms: number, metrics: PierMetrics | undefined, logger: Logger, outcome: PgCallOutcome, extra: object) {
+  metrics?.observePgCall({ pg, operation, outcome, seconds: ms / 1000 });
+  const line = { pg, operation, outcome, ms: Math.round(ms), ...orderOf(operation, args), ...extra };
+  if (outcome === 'approved' || outcome === 'declined') logger.info(line, 'PG call');
+  else logger.warn(line, 'PG call failed');
 }
 
 /**

@@ -84,7 +84,9 @@ export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number
     whenFree,
     begin: () => whenFree(() => void beginImmediate.run()),
     transaction<T>(unit: () => T): Promise<T> {
-      const inTransaction = (): T => {
+      // the lock free (the usual case): BEGIN, the unit and COMMIT in one synchronous call
+      return whenFree(() => {
+        beginImmediate.run();
         try {
           const result = unit();
           commit.run();
@@ -94,11 +96,6 @@ export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number
           if (sqlite.inTransaction) rollback.run();
           throw err;
         }
-      };
-      // the lock free (the usual case): BEGIN, the unit and COMMIT in one synchronous call
-      return whenFree(() => {
-        beginImmediate.run();
-        return inTransaction();
       });
     },
   };

@@ -60,8 +60,17 @@ export function fromTemplate<V extends Record<string, TemplateValue>, R>(
     if (!(s.name in values)) throw new Error(`template ${key}: no value for ${s.name}`);
     return values[s.name];
   });
-  const compiled: CompiledQuery<R> & Compilable<R> = { sql: t.sql, query: t.query, queryId: createQueryId(), parameters, compile: () => compiled };
-  return compiled;
+  // a method, not `compile: () => compiled`: tsx (esbuild's keepNames) names every arrow function
+  // assigned to a property or a variable each time it is made, an Object.defineProperty per call
+  return {
+    sql: t.sql,
+    query: t.query,
+    queryId: createQueryId(),
+    parameters,
+    compile() {
+      return this;
+    },
+  };
 }
 
 /**

@@ -247,8 +247,7 @@ const KST_OFFSET_MS = 9 * 3600 * 1000;
 /** `YYYYMMDDHHmmss` (KST) → UNIX seconds, or null when malformed. */
 export function kstTimestampToUnix(ts: string | undefined): number | null {
   if (!ts || !/^\d{14}$/.test(ts)) return null;
-  const n = (a: number, b: number) => Number(ts.slice(a, b));
-  const ms = Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(8, 10), n(10, 12), n(12, 14)) - KST_OFFSET_MS;
+  const ms = Date.UTC(Number(ts.slice(0, 4)), Number(ts.slice(4, 6)) - 1, Number(ts.slice(6, 8)), Number(ts.slice(8, 10)), Number(ts.slice(10, 12)), Number(ts.slice(12, 14))) - KST_OFFSET_MS;
   return Math.floor(ms / 1000);
 }
 

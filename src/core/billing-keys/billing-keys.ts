@@ -144,16 +144,20 @@ export function billingKeyChoice(deps: Deps, merchantId: string, customerUid: st
     // the providers are this process's registry: fixed for its life
     key: 'billing-key',
     values: { srcMerchantId: merchantId, srcCustomerUid: customerUid },
-    build: (p) =>
-      db
-        .selectFrom('billing_keys')
-        .innerJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
-        .select(['billing_keys.billing_key_sealed', ...channelColumns])
-        .where('billing_keys.merchant_id', '=', p.srcMerchantId)
-        .where('billing_keys.customer_uid', '=', p.srcCustomerUid)
-        .where('pg_channels.provider', 'in', providers)
-        // a literal: SQLite runs this join three times slower with `LIMIT ?` (docs/performance.md)
-        .limit(sql.lit(1)),
+    // a method: see fromTemplate's `compile` (every payment makes this object)
+    build(p) {
+      return (
+        db
+          .selectFrom('billing_keys')
+          .innerJoin('pg_channels', 'pg_channels.id', 'billing_keys.channel_id')
+          .select(['billing_keys.billing_key_sealed', ...channelColumns])
+          .where('billing_keys.merchant_id', '=', p.srcMerchantId)
+          .where('billing_keys.customer_uid', '=', p.srcCustomerUid)
+          .where('pg_channels.provider', 'in', providers)
+          // a literal: SQLite runs this join three times slower with `LIMIT ?` (docs/performance.md)
+          .limit(sql.lit(1))
+      );
+    },
   };
 }
 

@@ -180,7 +180,8 @@ export function channelChoice(deps: Deps, merchantId: string, pg: string | undef
   return {
     key: `channel:${kind}:${provider !== undefined}:${mid !== undefined}:${usableProviders.join(',')}`,
     values: { srcMerchantId: merchantId, srcProvider: provider ?? null, srcMid: mid ?? null },
-    build: (p) => {
+    // a method: an arrow property is named anew on every payment under tsx (statement-template.ts)
+    build(p) {
       let picked = db.selectFrom('pg_channels').select(channelColumns).where('merchant_id', '=', p.srcMerchantId).where('kind', '=', kind);
       if (provider !== undefined) picked = picked.where('provider', '=', p.srcProvider);
       if (mid !== undefined) picked = picked.where('mid', '=', p.srcMid);

@@ -196,6 +196,11 @@ export interface AttemptFence {
   build: (p: Record<string, any>) => UpdateQueryBuilder<Database, any, any, any>;
 }
 
+/** The fence's update, answering one row per row it changed (module level: see approvalUpdate in record-outcome.ts). */
+function fenceStatement(fence: AttemptFence, p: Record<string, any>) {
+  return fence.build(p).returning(sql<number>`1`.as('fenced'));
+}
+
 /**
  * The first record of an API charge in one round trip and one commit: `source` (a select of at
  * most one row, channelColumns and whatever else the charge needs) finds the channel, and the
@@ -215,10 +220,9 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
   const { db, syncTransaction } = deps.store;
   const columns = Object.keys(row) as Array<keyof PaymentsTable>;
   const shape = `${columns.join(',')}:${dbNowShape()}`;
-  const fenceStatement = (p: Record<string, any>) => fence!.build(p).returning(sql<number>`1`.as('fenced'));
   if (syncTransaction) {
     return syncTransaction((run) => {
-      if (fence && run(fromTemplate(db, `fence:${fence.key}`, fence.values, fenceStatement)).length !== 1) return { found: undefined, inserted: false, fenced: false };
+      if (fence && run(fromTemplate(db, `fence:${fence.key}`, fence.values, (p) => fenceStatement(fence, p))).length !== 1) return { found: undefined, inserted: false, fenced: false };
       const [found] = run(fromTemplate(db, `source:${source.key}`, source.values, source.build));
       if (!found) return { found: undefined, inserted: false, fenced: true };
       const inserted = run(
@@ -248,7 +252,7 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
     }
     // one row whatever the source finds, so that a fence that held is told apart from one that did
     // not when the source finds nothing (src's columns are then NULL: ch_id tells)
-    return sql<S & { inserted: boolean; fenced: boolean }>`WITH fence AS (${fenceStatement(p)}), src AS (${source.build(p)}),
+    return sql<S & { inserted: boolean; fenced: boolean }>`WITH fence AS (${fenceStatement(fence, p)}), src AS (${source.build(p)}),
       ins AS (${insert(sql`WHERE EXISTS (SELECT 1 FROM fence)`)})
       SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted, EXISTS (SELECT 1 FROM fence) AS fenced FROM (SELECT 1) AS one LEFT JOIN src ON true`;
   });

@@ -37,16 +37,19 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
     return payAgain(deps, { ...order, customerUidUsage: 'payment' });
   }
   let refusedCard: { code: string; message: string } | null = null;
+  // methods, not arrow properties: see payAgain
   const payment = await chargeWith(deps, {
     query: channelChoice(deps, order.merchantId, pg, 'api', keyInCapable),
-    explainMissing: async () => {
+    async explainMissing() {
       await keyInChannel(deps, order.merchantId, pg);
       throw new ApiError('refused', CHANNEL_CHANGED);
     },
-    charge: (_found, channel) => async (moid) => {
-      const result = await channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid));
-      if (result.outcome === 'declined' && result.stage === 'authentication') refusedCard = result;
-      return result;
+    charge(_found, channel) {
+      return async (moid) => {
+        const result = await channel.connector.chargeKeyIn(channel.credentials, card, chargeRequest(order, moid));
+        if (result.outcome === 'declined' && result.stage === 'authentication') refusedCard = result;
+        return result;
+      };
     },
   }, order);
   // V1 answers card data that fails authentication with code -1 and no payment object; the attempt
@@ -76,9 +79,10 @@ const CHANNEL_CHANGED = 'PG 설정이 변경되는 중입니다. 잠시 후 다�
 export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
   const customerUid = order.customerUid;
   if (!customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
+  // methods, not arrow properties: see fromTemplate's `compile` (every payment makes this object)
   return chargeWith(deps, {
     query: billingKeyChoice(deps, order.merchantId, customerUid),
-    explainMissing: async () => {
+    async explainMissing() {
       const found = await findBillingKeyWithChannel(deps, order.merchantId, customerUid);
       if (!found) throw new ApiError('unknown_buyer', UNKNOWN_BUYER);
       const { key } = found;
@@ -86,7 +90,7 @@ export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: s
       openChannel(deps, found.channel);
       throw new ApiError('refused', CHANNEL_CHANGED);
     },
-    charge: (found, channel) => {
+    charge(found, channel) {
       const billingKey = deps.vault.open(found.billing_key_sealed);
       return (moid) => channel.connector.chargeBillingKey(channel.credentials, billingKey, chargeRequest(order, moid));
     },

@@ -68,8 +68,38 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
   const now = unixSeconds(deps.clock);
   const { db, syncTransaction } = deps.store;
   const values = { imp_uid: impUid, ...approvalColumns(r, now) };
-  // a statement template (store/statement-template.ts): every approval runs it
-  const approve = (p: typeof values) =>
+  if (!syncTransaction) {
+    const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps), values), (p) => {
+      const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
+      return sql<PaymentRow>`WITH changed AS (${approvalUpdate(db, p)}), ${paymentEventCtes(p, 'paid', cause)}, ${executeScheduleCte(p.now)} SELECT * FROM changed`;
+    });
+    const { rows } = await runTemplate(deps.store, statement);
+    return rows[0];
+  }
+  return syncTransaction((run) => {
+    const [changed] = run(fromTemplate(db, 'approve', values, (p) => approvalUpdate(db, p)));
+    if (!changed) return undefined;
+    recordPaymentEventNow(run, db, deps, {
+      merchantId: changed.merchant_id,
+      impUid,
+      merchantUid: changed.merchant_uid,
+      status: 'paid',
+      noticeUrl: changed.notice_url,
+      // the CASE above, for PostgreSQL
+      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
+    });
+    if (changed.customer_uid_usage === 'payment.scheduled') run(executeScheduleOf(db, changed, now));
+    return changed;
+  });
+}
+
+/**
+ * The approval's update, built into a statement template (store/statement-template.ts) with
+ * placeholders for `p`. At module level, not an arrow made in approveAttempt: under tsx that would
+ * be named anew (an Object.defineProperty) on every approval.
+ */
+function approvalUpdate(db: Kysely<Database>, p: { imp_uid: string } & ReturnType<typeof approvalColumns>) {
+  return (
     db
       .updateTable('payments')
       .set({
@@ -92,30 +122,8 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       .where('imp_uid', '=', p.imp_uid)
       // `window`: the buyer is in the PG's payment window
       .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-      .returningAll();
-  if (!syncTransaction) {
-    const cause = sql<string>`CASE WHEN changed.customer_uid_usage = 'payment.scheduled' THEN 'schedule' WHEN changed.channel = 'api' THEN 'charge' ELSE 'window' END`;
-    const statement = fromTemplate(db, 'approve+event', Object.assign(newEventValues(deps), values), (p) =>
-      sql<PaymentRow>`WITH changed AS (${approve(p)}), ${paymentEventCtes(p, 'paid', cause)}, ${executeScheduleCte(p.now)} SELECT * FROM changed`,
-    );
-    const { rows } = await runTemplate(deps.store, statement);
-    return rows[0];
-  }
-  return syncTransaction((run) => {
-    const [changed] = run(fromTemplate(db, 'approve', values, approve));
-    if (!changed) return undefined;
-    recordPaymentEventNow(run, db, deps, {
-      merchantId: changed.merchant_id,
-      impUid,
-      merchantUid: changed.merchant_uid,
-      status: 'paid',
-      noticeUrl: changed.notice_url,
-      // the CASE above, for PostgreSQL
-      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
-    });
-    if (changed.customer_uid_usage === 'payment.scheduled') run(executeScheduleOf(db, changed, now));
-    return changed;
-  });
+      .returningAll()
+  );
 }
 
 /**
