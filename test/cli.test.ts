@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../src/api/errors.js';
+import { PierError } from '../src/api/errors.js';
 import { createConnectorRegistry } from '../src/connectors/registry.js';
 import { issueAccessToken } from '../src/core/merchants/auth.js';
 import type { Deps } from '../src/core/deps.js';
@@ -71,7 +71,7 @@ async function canSignIn(deps: Deps, key: string, secret: string): Promise<boole
     await issueAccessToken(deps, key, secret);
     return true;
   } catch (err) {
-    if (err instanceof ApiError && err.kind === 'unauthorized') return false;
+    if (err instanceof PierError && err.kind === 'unauthorized') return false;
     throw err;
   }
 }

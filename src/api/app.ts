@@ -8,7 +8,7 @@ import qs from 'qs';
 import { authenticateToken, rememberedToken, type AuthenticatedMerchant } from '../core/merchants/auth.js';
 import type { Deps } from '../core/deps.js';
 import { RateLimitedError } from '../core/merchants/rate-limit.js';
-import { ApiError, ERROR_KINDS, type Envelope } from './errors.js';
+import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
@@ -100,7 +100,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
       // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
       for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
         const field = nulField(value);
-        if (field !== null) throw new ApiError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
+        if (field !== null) throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
       }
       const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
       if (schema?.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
@@ -130,7 +130,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   /** V1 answers every missing, unknown or expired token with 401 and the message `Unauthorized`. */
   async function authenticate(req: FastifyRequest): Promise<AuthenticatedMerchant> {
     const token = tokenOf(req);
-    if (!token) throw new ApiError('unauthorized', UNAUTHORIZED, 'send Authorization: Bearer <access_token> from POST /users/getToken');
+    if (!token) throw new PierError('unauthorized', UNAUTHORIZED, 'send Authorization: Bearer <access_token> from POST /users/getToken');
     return authenticateToken(deps, token);
   }
 
@@ -145,11 +145,11 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0].replace(/\/+$/, '') || '/';
     const matches = [...V1_ENDPOINTS, ...V1_RETIRED_ENDPOINTS].filter((e) => pathMatches(e.path, path));
-    if (matches.length === 0) throw new ApiError('not_found', `존재하지 않는 API 경로입니다: ${req.method} ${path}`);
-    if (!matches.some((e) => e.method === req.method)) throw new ApiError('method_not_allowed', `허용되지 않는 HTTP 메소드입니다: ${req.method} ${path}`);
+    if (matches.length === 0) throw new PierError('not_found', `존재하지 않는 API 경로입니다: ${req.method} ${path}`);
+    if (!matches.some((e) => e.method === req.method)) throw new PierError('method_not_allowed', `허용되지 않는 HTTP 메소드입니다: ${req.method} ${path}`);
     // V1 checks the token before anything else, so an unimplemented path still answers 401 first
     await authenticate(req);
-    throw new ApiError('not_supported', `Pier는 아직 ${req.method} ${matches[0].path}를 지원하지 않습니다.`, 'not supported by Pier yet; see the compatibility table in the README');
+    throw new PierError('not_supported', `Pier는 아직 ${req.method} ${matches[0].path}를 지원하지 않습니다.`, 'not supported by Pier yet; see the compatibility table in the README');
   });
 
   await app.register(swagger, {
@@ -282,18 +282,16 @@ export const UNAUTHORIZED = 'Unauthorized';
 export const DETAIL_HEADER = 'x-pier-detail';
 const DETAIL = Symbol('pier.detail');
 
+/** V1's answer to an error of `kind`: the kind's HTTP status and envelope code (api/errors.ts), V1's message. */
+function reply(kind: ErrorKind, message: string, detail?: string): { status: number; body: Envelope; detail?: string } {
+  return { status: ERROR_KINDS[kind].http, body: { code: ERROR_KINDS[kind].code, message, response: null }, detail };
+}
+
 function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: Envelope; detail?: string } {
-  if (err instanceof ApiError) return { status: err.httpStatus, body: { code: err.code, message: err.message, response: null }, detail: err.detail };
+  if (err instanceof PierError) return reply(err.kind, err.message, err.detail);
   // in doubt, not refused: the same status as a refund whose answer was lost
-  if (err instanceof PaymentOutcomeUnknownError) {
-    return { status: ERROR_KINDS.pg_unavailable.http, body: { code: ERROR_KINDS.pg_unavailable.code, message: err.message, response: null }, detail: err.detail };
-  }
+  if (err instanceof PaymentOutcomeUnknownError) return reply('pg_unavailable', err.message, err.detail);
   const e = err as { code?: string; statusCode?: number; message?: string; [DETAIL]?: string };
-  const reply = (kind: keyof typeof ERROR_KINDS, message: string, detail?: string) => ({
-    status: ERROR_KINDS[kind].http,
-    body: { code: ERROR_KINDS[kind].code, message, response: null },
-    detail,
-  });
   switch (e.code) {
     case 'FST_ERR_VALIDATION':
       return reply('invalid_parameter', e.message ?? '파라미터 형식이 올바르지 않습니다.', e[DETAIL]);

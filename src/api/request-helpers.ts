@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from './errors.js';
+import { PierError } from './errors.js';
 import type { CardInput } from '../lib/card.js';
 
 /** The authenticated merchant of a request (set by the auth hook). */
 export function merchantOf(req: FastifyRequest): string {
-  if (!req.merchant) throw new ApiError('unauthorized', 'Unauthorized');
+  if (!req.merchant) throw new PierError('unauthorized', 'Unauthorized');
   return req.merchant.merchantId;
 }
 
@@ -68,7 +68,7 @@ export function orderFromBody(
     buyer_postcode?: string | null;
   },
 ) {
-  if ((b.tax_free ?? 0) > b.amount) throw new ApiError('invalid_parameter', 'tax_free는 amount보다 클 수 없습니다.');
+  if ((b.tax_free ?? 0) > b.amount) throw new PierError('invalid_parameter', 'tax_free는 amount보다 클 수 없습니다.');
   return {
     merchantId: merchantOf(req),
     merchantUid: b.merchant_uid,

@@ -7,7 +7,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ApiError } from '../api/errors.js';
+import { PierError } from '../api/errors.js';
 import { ConfigError } from '../config/index.js';
 import { addChannel, channelNotifyUrl, channelRulesFor, listChannels, removeChannel, type ChannelKind } from '../core/merchants/channels.js';
 import { updateChannel } from '../core/console/channels.js';
@@ -509,7 +509,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed it
-    if (err instanceof ApiError || err instanceof CliError) {
+    if (err instanceof PierError || err instanceof CliError) {
       process.stderr.write(`pier: ${err.message}\n`);
       return 1;
     }

@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../api/errors.js';
+import { PierError, httpStatusOf } from '../api/errors.js';
 import { loadSession } from '../core/console/sessions.js';
 import { registerAssets } from './assets.js';
 import { registerAuthRoutes } from './areas/auth.js';
@@ -79,8 +79,8 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
       code = 'invalid';
       message = t(err.messageKey);
       fields = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k, t(v!)]));
-    } else if (err instanceof ApiError) {
-      status = { not_found: 404, invalid_parameter: 400, unauthorized: 401, refused: 409, card_refused: 409, pg_unavailable: 502, not_supported: 501 }[err.kind as string] ?? err.httpStatus;
+    } else if (err instanceof PierError) {
+      status = { not_found: 404, invalid_parameter: 400, unauthorized: 401, refused: 409, card_refused: 409, pg_unavailable: 502, not_supported: 501 }[err.kind as string] ?? httpStatusOf(err);
       code = err.kind;
       message = err.message;
     } else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { PierApp } from '../api/app.js';
-import { ApiError, ok } from '../api/errors.js';
+import { PierError, ok } from '../api/errors.js';
 import { merchantOf } from '../api/request-helpers.js';
 import { DELIVERY_NOT_FOUND, getDelivery, listDeliveries, redeliver } from './deliveries.js';
 import { closeListener, openListener, pollListener, reportListenerResult } from './listen.js';
@@ -77,7 +77,7 @@ export function webhookRoutes(app: PierApp) {
     { schema: { tags: [TAG], summary: 'One delivery with every attempt (status code, error, duration)', params: Type.Object({ id: Id }) } },
     async (req) => {
       const d = await getDelivery(req.deps.store, req.params.id, merchantOf(req));
-      if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
+      if (!d) throw new PierError('not_found', DELIVERY_NOT_FOUND);
       return ok(d);
     },
   );

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { ApiError } from '../api/errors.js';
+import { PierError } from '../api/errors.js';
 import type { Deps } from '../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
@@ -396,7 +396,7 @@ export async function redeliver(deps: Deps, id: string, merchantId?: string, now
   let q = db.selectFrom('webhook_deliveries').selectAll().where((eb) => eb.or([eb('id', '=', id), eb('event_id', '=', id)]));
   if (merchantId) q = q.where('merchant_id', '=', merchantId);
   const found = (await q.orderBy('created_at').execute()).filter((d) => d.listener_id === null);
-  if (found.length === 0) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
+  if (found.length === 0) throw new PierError('not_found', DELIVERY_NOT_FOUND);
   // one new delivery per distinct URL of the event
   const byUrl = new Map(found.map((d) => [`${d.event_id} ${d.url}`, d]));
   const created: string[] = [];

@@ -1,4 +1,4 @@
-import { ApiError } from '../api/errors.js';
+import { PierError } from '../api/errors.js';
 import type { Deps } from '../core/deps.js';
 import { LISTENER_TTL_SECONDS } from '../core/payments/events.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
@@ -55,7 +55,7 @@ async function touch(deps: Deps, merchantId: string, listenerId: string) {
     .where('merchant_id', '=', merchantId)
     .where('closed_at', '=', 0)
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new ApiError('not_found', LISTENER_NOT_FOUND);
+  if (Number(res.numUpdatedRows) !== 1) throw new PierError('not_found', LISTENER_NOT_FOUND);
 }
 
 /**
@@ -66,7 +66,7 @@ export async function closeListener(deps: Deps, merchantId: string, listenerId: 
   const { db } = deps.store;
   const now = wallSeconds();
   const mine = await db.selectFrom('webhook_listeners').select('id').where('id', '=', listenerId).where('merchant_id', '=', merchantId).executeTakeFirst();
-  if (!mine) throw new ApiError('not_found', LISTENER_NOT_FOUND);
+  if (!mine) throw new PierError('not_found', LISTENER_NOT_FOUND);
   await db.updateTable('webhook_listeners').set({ closed_at: now }).where('id', '=', listenerId).where('merchant_id', '=', merchantId).where('closed_at', '=', 0).execute();
   // what the session never got is dropped, so it does not sit in the log as pending forever
   await db
@@ -113,7 +113,7 @@ export async function reportListenerResult(deps: Deps, merchantId: string, liste
     .where('listener_id', '=', listenerId)
     .where('merchant_id', '=', merchantId)
     .executeTakeFirst();
-  if (!d) throw new ApiError('not_found', LISTENER_NOT_FOUND);
+  if (!d) throw new PierError('not_found', LISTENER_NOT_FOUND);
   const now = unixSeconds(clock);
   return recordAttempt(deps.store, d, result, { owner: ownerOf(listenerId), now, startedAt: wallSeconds(), retry: LISTEN_RETRY });
 }

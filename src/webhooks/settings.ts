@@ -1,5 +1,5 @@
 import { DestinationGuard } from './network-guard.js';
-import { ApiError } from '../api/errors.js';
+import { PierError } from '../api/errors.js';
 import type { Deps } from '../core/deps.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newWebhookSecret, type WebhookContentType } from './payload.js';
@@ -37,11 +37,11 @@ export function checkWebhookUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new ApiError('invalid_parameter', `url: "${url}" is not an absolute URL`);
+    throw new PierError('invalid_parameter', `url: "${url}" is not an absolute URL`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ApiError('invalid_parameter', 'url: only http:// and https:// URLs');
-  if (u.username || u.password) throw new ApiError('invalid_parameter', 'url: must not carry a user name or password');
-  if (url.length > 2000) throw new ApiError('invalid_parameter', 'url: at most 2000 characters');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PierError('invalid_parameter', 'url: only http:// and https:// URLs');
+  if (u.username || u.password) throw new PierError('invalid_parameter', 'url: must not carry a user name or password');
+  if (url.length > 2000) throw new PierError('invalid_parameter', 'url: at most 2000 characters');
   return u.toString();
 }
 
@@ -56,7 +56,7 @@ function checkPublicDestination(deps: Deps, url: string): string {
   const host = u.hostname.toLowerCase();
   const localName = host === 'localhost' || host.endsWith('.localhost');
   if (guard.refusesUrl(u) || (guard.enforcing && localName && !guard.allowsHost(host))) {
-    throw new ApiError('invalid_parameter', 'url: must be a public address (loopback, private, link-local and multicast destinations are refused in production; see webhooks.allowPrivate)');
+    throw new PierError('invalid_parameter', 'url: must be a public address (loopback, private, link-local and multicast destinations are refused in production; see webhooks.allowPrivate)');
   }
   return url;
 }
@@ -74,7 +74,7 @@ export async function setWebhookSettings(
   const set: { url?: string | null; content_type?: string; updated_at: number } = { updated_at: unixSeconds(deps.clock) };
   if (change.url !== undefined) set.url = change.url === null || change.url === '' ? null : checkPublicDestination(deps, checkWebhookUrl(change.url));
   if (change.contentType !== undefined) {
-    if (change.contentType !== 'json' && change.contentType !== 'form') throw new ApiError('invalid_parameter', 'content_type: json or form');
+    if (change.contentType !== 'json' && change.contentType !== 'form') throw new PierError('invalid_parameter', 'content_type: json or form');
     set.content_type = change.contentType;
   }
   await deps.store.db.updateTable('webhook_settings').set(set).where('merchant_id', '=', merchantId).execute();

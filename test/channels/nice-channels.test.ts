@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
+import { PierError } from '../../src/api/errors.js';
 import { updateChannel } from '../../src/core/console/channels.js';
 import { addChannel, channelById, resolveChannel } from '../../src/core/merchants/channels.js';
 import { NICE_SANDBOX_KEYS } from '../../src/connectors/nicepay/channel-rules.js';
@@ -47,7 +47,7 @@ describe('NICE channels', () => {
       expect((await resolveChannel(pier.deps, m.merchantId, undefined, kind)).row.provider).toBe('jtnet');
     }
     const err = await resolveChannel(pier.deps, m.merchantId, 'nice_v2.S2_00000000000000000000000000000000', 'api').catch((e) => e);
-    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toBeInstanceOf(PierError);
     expect(err.message).toContain(`nice_v2.${NICE.mid}`); // names what is configured
   });
 
@@ -73,7 +73,7 @@ describe('NICE channels', () => {
     ];
     for (const [override, message] of cases) {
       const err = await addChannel(pier.deps, m.merchantId, { ...base, ...override } as never).catch((e) => e);
-      expect(err, JSON.stringify(override)).toBeInstanceOf(ApiError);
+      expect(err, JSON.stringify(override)).toBeInstanceOf(PierError);
       expect(err.message).toContain(message);
       expect(err.message).not.toContain('secret@');
     }

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
+import { PierError } from '../../src/api/errors.js';
 import { setWebhookSettings } from '../../src/webhooks/settings.js';
 import { DestinationGuard } from '../../src/webhooks/network-guard.js';
 import { WebhookSender } from '../../src/webhooks/sender.js';
@@ -153,9 +153,9 @@ describe('setting a webhook URL in production', () => {
     async (url) => {
       const production = { ...pier.deps, mode: 'production' as const };
       const err = await setWebhookSettings(production, m.merchantId, { url }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(ApiError);
-      expect((err as ApiError).kind).toBe('invalid_parameter');
-      expect((err as ApiError).message).toMatch(/public/);
+      expect(err).toBeInstanceOf(PierError);
+      expect((err as PierError).kind).toBe('invalid_parameter');
+      expect((err as PierError).message).toMatch(/public/);
     },
   );
 

@@ -32,7 +32,7 @@ import {
 import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
 import { recordPgNotice } from '../../core/virtual-accounts/deposit.js';
-import { ApiError } from '../errors.js';
+import { PierError } from '../errors.js';
 import { registerDemo } from './demo.js';
 import { checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
@@ -199,8 +199,8 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
       if (!r.ok) return finish(reply, c, r.rsp);
       return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin, scriptOrigin: pgScriptOrigin(r.form) });
     } catch (err) {
-      if (err instanceof ApiError && err.kind === 'invalid_parameter') return again(localized(err.message, en));
-      if (err instanceof ApiError && err.kind === 'refused') {
+      if (err instanceof PierError && err.kind === 'invalid_parameter') return again(localized(err.message, en));
+      if (err instanceof PierError && err.kind === 'refused') {
         const done = await checkoutResult(req.deps, id);
         if (done) return finish(reply, c, done);
         const { rsp } = await cancelCheckout(req.deps, id);

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
-import { ApiError } from '../errors.js';
+import { PierError } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 
 /** V1's answer for an imp_uid with no certification result. */
@@ -17,7 +17,7 @@ export default function route(app: PierApp, _deps: Deps) {
   const schema = { tags: ['certifications'], params: Type.Object({ imp_uid: Type.String({ maxLength: 100 }) }) };
   const notFound = async (req: FastifyRequest) => {
     merchantOf(req);
-    throw new ApiError('not_found', CERTIFICATION_NOT_FOUND, 'Pier has no identity-verification provider');
+    throw new PierError('not_found', CERTIFICATION_NOT_FOUND, 'Pier has no identity-verification provider');
   };
   app.get('/certifications/:imp_uid', { schema: { ...schema, summary: 'Look up a certification (none exist in Pier)' } }, notFound);
   app.delete('/certifications/:imp_uid', { schema: { ...schema, summary: 'Delete a certification (none exist in Pier)' } }, notFound);

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { BANK_CODES, CARD_CODES, type StandardCode } from '../../domain/codes.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 
 /** GET /cards, /cards/{code}, /banks, /banks/{code} — KFTC standard codes. */
 export default function route(app: PierApp) {
@@ -13,7 +13,7 @@ export default function route(app: PierApp) {
       async (req) => {
         const code = (req.params as Record<string, string>)[param];
         const hit = list.find((c) => c.code === code);
-        if (!hit) throw new ApiError('not_found', `존재하지 않는 ${what === 'card' ? '카드사' : '은행'} 코드입니다: ${code}`);
+        if (!hit) throw new PierError('not_found', `존재하지 않는 ${what === 'card' ? '카드사' : '은행'} 코드입니다: ${code}`);
         return ok(hit);
       },
     );

@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { listPaymentsByStatus, type Sorting } from '../../core/payments/queries.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { PaymentStatus } from '../../domain/payment.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { Paging, SortingParam } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
@@ -27,11 +27,11 @@ export default function route(app: PierApp) {
     },
     async (req) => {
       const status = req.params.payment_status;
-      if (!STATUSES.includes(status)) throw new ApiError('invalid_parameter', '지원되지 않는 상태값입니다.');
+      if (!STATUSES.includes(status)) throw new PierError('invalid_parameter', '지원되지 않는 상태값입니다.');
       const to = req.query.to ?? unixSeconds(req.deps.clock);
       const from = req.query.from ?? to - NINETY_DAYS;
-      if (from > to) throw new ApiError('invalid_parameter', 'from은 to보다 이후일 수 없습니다.');
-      if (to - from > NINETY_DAYS) throw new ApiError('invalid_parameter', 'from ~ to 조회 기간은 최대 90일입니다.');
+      if (from > to) throw new PierError('invalid_parameter', 'from은 to보다 이후일 수 없습니다.');
+      if (to - from > NINETY_DAYS) throw new PierError('invalid_parameter', 'from ~ to 조회 기간은 최대 90일입니다.');
       const page = { page: req.query.page ?? 1, limit: req.query.limit ?? 20 };
       return ok(await listPaymentsByStatus(req.deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting));
     },

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
 
 const IdList = (max: number) => Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: max }), { maxItems: 100 }), Type.String({ maxLength: max })]));
@@ -20,10 +20,10 @@ export default function route(app: PierApp) {
     async (req, reply) => {
       const impUids = asArray(req.query.imp_uid);
       const merchantUids = asArray(req.query.merchant_uid);
-      if (impUids.length + merchantUids.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: imp_uid[] 또는 merchant_uid[]');
-      if (impUids.length + merchantUids.length > 100) throw new ApiError('invalid_parameter', 'imp_uid[]와 merchant_uid[]는 합쳐서 최대 100개까지 조회할 수 있습니다.');
+      if (impUids.length + merchantUids.length === 0) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: imp_uid[] 또는 merchant_uid[]');
+      if (impUids.length + merchantUids.length > 100) throw new PierError('invalid_parameter', 'imp_uid[]와 merchant_uid[]는 합쳐서 최대 100개까지 조회할 수 있습니다.');
       const { payments, missing } = await getPayments(req.deps, merchantOf(req), impUids, merchantUids);
-      if (payments.length === 0) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
+      if (payments.length === 0) throw new PierError('not_found', PAYMENT_NOT_FOUND);
       if (missing) reply.status(207);
       return ok(payments);
     },

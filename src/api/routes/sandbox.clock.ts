@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { advanceSandboxClock, formatDuration, parseDuration, readSandboxOffset, resetSandboxClock, SandboxClock } from '../../core/sandbox/clock.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 
 const TAG = 'sandbox (Pier, non-V1)';
 
@@ -41,13 +41,13 @@ export default function route(app: PierApp, deps: Deps) {
       try {
         ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : parseDuration(req.body.by ?? '');
       } catch (err) {
-        throw new ApiError('invalid_parameter', `by: ${(err as Error).message}`);
+        throw new PierError('invalid_parameter', `by: ${(err as Error).message}`);
       }
-      if (ms <= 0) throw new ApiError('invalid_parameter', 'by: give a positive duration (e.g. 30d)');
+      if (ms <= 0) throw new PierError('invalid_parameter', 'by: give a positive duration (e.g. 30d)');
       try {
         await advanceSandboxClock(req.deps.store, ms, req.deps.clock);
       } catch (err) {
-        if (err instanceof RangeError) throw new ApiError('invalid_parameter', `by: ${err.message}`);
+        if (err instanceof RangeError) throw new PierError('invalid_parameter', `by: ${err.message}`);
         throw err;
       }
       return ok(await state());

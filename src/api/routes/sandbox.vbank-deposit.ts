@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { sandboxVbankDeposit } from '../../core/virtual-accounts/deposit.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { ImpUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
@@ -34,7 +34,7 @@ export default function route(app: PierApp, deps: Deps, opts: { simulatorUrl?: s
         amount: req.body.amount,
         depositorName: req.body.depositor_name ?? null,
       });
-      if (!r.ok) throw new ApiError('refused', `입금이 거절되었습니다: ${String(r.simulator.error ?? `HTTP ${r.simulatorStatus}`)}`);
+      if (!r.ok) throw new PierError('refused', `입금이 거절되었습니다: ${String(r.simulator.error ?? `HTTP ${r.simulatorStatus}`)}`);
       return ok({ ...r.payment, pg: r.simulator });
     },
   );

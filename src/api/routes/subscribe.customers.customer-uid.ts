@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys/billing-keys.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString } from '../schemas.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
 
@@ -15,7 +15,7 @@ async function asV1Refusal<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (err instanceof ApiError && err.kind === 'not_found') throw new ApiError('refused', err.message, err.detail);
+    if (err instanceof PierError && err.kind === 'not_found') throw new PierError('refused', err.message, err.detail);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys/billing-keys.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
 
 /** GET /subscribe/customers?customer_uid[]=… — 207 when only some exist, 404 when none. */
@@ -17,9 +17,9 @@ export default function route(app: PierApp) {
     },
     async (req, reply) => {
       const uids = asArray(req.query.customer_uid);
-      if (uids.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid[]');
+      if (uids.length === 0) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid[]');
       const found = await getCustomers(req.deps, merchantOf(req), uids);
-      if (found.length === 0) throw new ApiError('not_found', UNKNOWN_CUSTOMER(uids.join(',')));
+      if (found.length === 0) throw new PierError('not_found', UNKNOWN_CUSTOMER(uids.join(',')));
       if (found.length < new Set(uids).size) reply.status(207);
       return ok(found);
     },

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { NewSchedule } from '../../core/schedules/schedules.js';
-import { ApiError } from '../errors.js';
+import { PierError } from '../errors.js';
 import { asArray, buyerFromBody, customDataString } from '../request-helpers.js';
 import { Amount, AmountOrZero, BuyerFields, CustomData, MerchantUid, OptString } from '../schemas.js';
 
@@ -61,7 +61,7 @@ export function newScheduleOf(b: ScheduleItemBody): NewSchedule {
   const options: Record<string, unknown> = {};
   for (const k of KEPT_ONLY) if (b[k] !== undefined && b[k] !== null) options[k] = b[k];
   const urls = b.notice_url === undefined || b.notice_url === null ? [] : asArray(b.notice_url).filter(Boolean);
-  if ((b.card_quota ?? 0) === 1) throw new ApiError('invalid_parameter', `schedules[${b.merchant_uid}].card_quota는 0(일시불) 또는 2 이상이어야 합니다.`);
+  if ((b.card_quota ?? 0) === 1) throw new PierError('invalid_parameter', `schedules[${b.merchant_uid}].card_quota는 0(일시불) 또는 2 이상이어야 합니다.`);
   return {
     merchantUid: b.merchant_uid,
     scheduleAt: b.schedule_at,

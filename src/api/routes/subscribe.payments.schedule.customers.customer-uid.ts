@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import type { Deps } from '../../core/deps.js';
 import { listSchedules } from '../../core/schedules/schedules.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 import { CustomerUid, Paging } from '../schemas.js';
 import { ScheduleStatusParam, UnixTime } from './subscribe.payments.schedule-fields.js';
@@ -28,7 +28,7 @@ export function customerSchedulesRoute(app: PierApp, deps: Deps, path: string, t
     },
     async (req) => {
       const q = req.query;
-      if (q.from === undefined || q.to === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: from, to');
+      if (q.from === undefined || q.to === undefined) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: from, to');
       return ok(
         await listSchedules(req.deps, merchantOf(req), {
           customerUid: req.params.customer_uid,

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { getSchedule, updateScheduleAt } from '../../core/schedules/schedules.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
 import { MerchantUid } from '../schemas.js';
 import { UnixTime } from './subscribe.payments.schedule-fields.js';
@@ -29,7 +29,7 @@ export default function route(app: PierApp) {
       },
     },
     async (req) => {
-      if (req.body.schedule_at === undefined) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at');
+      if (req.body.schedule_at === undefined) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_at');
       return ok(await updateScheduleAt(req.deps, merchantOf(req), req.params.merchant_uid, req.body.schedule_at));
     },
   );

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { createSchedules, listSchedules } from '../../core/schedules/schedules.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
 import { Birth, CardNumber, Cvc, CustomerUid, Expiry, OptString, Paging, Pg, Pwd2Digit } from '../schemas.js';
 import { newScheduleOf, ScheduleItem, ScheduleStatusParam, UnixTime } from './subscribe.payments.schedule-fields.js';
@@ -43,9 +43,9 @@ export default function route(app: PierApp) {
     },
     async (req) => {
       const b = req.body;
-      if (b.card_number && !b.expiry) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: expiry');
+      if (b.card_number && !b.expiry) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: expiry');
       // channel_key only picks the channel of a new billing key (V1); Pier picks channels by `pg`
-      if (b.channel_key && b.card_number) throw new ApiError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요.');
+      if (b.channel_key && b.card_number) throw new PierError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요.');
       const card = b.card_number && b.expiry ? cardFromBody({ card_number: b.card_number, expiry: b.expiry, birth: b.birth, pwd_2digit: b.pwd_2digit, cvc: b.cvc }) : null;
       return ok(
         await createSchedules(req.deps, merchantOf(req), {
@@ -77,10 +77,10 @@ export default function route(app: PierApp) {
     async (req) => {
       const q = req.query;
       if (q.schedule_from === undefined || q.schedule_to === undefined) {
-        throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_from, schedule_to');
+        throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedule_from, schedule_to');
       }
       if (q.schedule_to > threeMonthsAfter(q.schedule_from)) {
-        throw new ApiError('invalid_parameter', 'schedule_from ~ schedule_to 조회 기간은 최대 3개월입니다.');
+        throw new PierError('invalid_parameter', 'schedule_from ~ schedule_to 조회 기간은 최대 3개월입니다.');
       }
       return ok(
         await listSchedules(req.deps, merchantOf(req), {

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { resolveChannel } from '../../core/merchants/channels.js';
 import { findOpenVbank, revokeVbank } from '../../core/virtual-accounts/revoke.js';
-import { ApiError, ok } from '../errors.js';
+import { PierError, ok } from '../errors.js';
 import { Amount, BuyerFields, CustomData, ImpUid, MerchantUid, OptString, Pg } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
@@ -37,9 +37,9 @@ export default function route(app: PierApp) {
       const channel = await resolveChannel(req.deps, merchantOf(req), req.body.pg, 'api');
       if (!channel.connector.capabilities.vbankApi) {
         // V1 answers a channel without a virtual-account contract as a business refusal (docs/decisions/0011)
-        throw new ApiError('refused', `${channel.row.provider}(${channel.row.mid})는 가상계좌 발급 API를 지원하지 않습니다. PG사와 별도 계약이 필요합니다.`);
+        throw new PierError('refused', `${channel.row.provider}(${channel.row.mid})는 가상계좌 발급 API를 지원하지 않습니다. PG사와 별도 계약이 필요합니다.`);
       }
-      throw new ApiError('not_supported', '가상계좌 발급 API는 아직 지원하지 않습니다.');
+      throw new PierError('not_supported', '가상계좌 발급 API는 아직 지원하지 않습니다.');
     },
   );
 
@@ -55,7 +55,7 @@ export default function route(app: PierApp) {
     },
     async (req) => {
       const p = await findOpenVbank(req.deps, merchantOf(req), req.params.imp_uid);
-      throw new ApiError(
+      throw new PierError(
         'not_supported',
         `${p.pg_provider}(${p.pg_id})는 가상계좌 정보 변경을 지원하지 않습니다.`,
       );

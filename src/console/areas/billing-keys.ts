@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../../api/errors.js';
 import { deleteBillingKey, getCustomer } from '../../core/billing-keys/billing-keys.js';
 import { listCustomerPayments } from '../../core/payments/queries.js';
 import { toV1Customer } from '../../domain/billing-key.js';
@@ -116,7 +116,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
     try {
       await deleteBillingKey(req.deps, s.merchantId, customerUid);
     } catch (err) {
-      if (err instanceof ApiError && err.kind === 'pg_unavailable') return detail(req, reply, customerUid, err.message, 502);
+      if (err instanceof PierError && err.kind === 'pg_unavailable') return detail(req, reply, customerUid, err.message, 502);
       throw err;
     }
     return reply.redirect('/console/billing-keys?ok=deleted', 303);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../../api/errors.js';
 import type { ChannelProblem, ChannelRules, ChannelSettings } from '../../connectors/types.js';
 import { addChannel, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
 import { channelUsage, updateChannel } from '../../core/console/channels.js';
@@ -131,7 +131,7 @@ async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) 
     });
   } catch (err) {
     if (err instanceof ChannelSettingsError) throw formErrorOf(err);
-    if (err instanceof ApiError && err.kind === 'refused') throw new FormError({ mid: 'channel_exists' });
+    if (err instanceof PierError && err.kind === 'refused') throw new FormError({ mid: 'channel_exists' });
     throw err;
   }
 }
@@ -151,8 +151,8 @@ async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: Cha
     });
   } catch (err) {
     if (err instanceof ChannelSettingsError) throw formErrorOf(err);
-    if (err instanceof ApiError && err.message === 'channel_in_use') throw new FormError({ mid: 'channel_in_use' });
-    if (err instanceof ApiError && err.message === 'channel_exists') throw new FormError({ mid: 'channel_exists' });
+    if (err instanceof PierError && err.message === 'channel_in_use') throw new FormError({ mid: 'channel_in_use' });
+    if (err instanceof PierError && err.message === 'channel_exists') throw new FormError({ mid: 'channel_exists' });
     throw err;
   }
 }
@@ -168,10 +168,10 @@ function formErrorOf(err: ChannelSettingsError): FormError {
 async function remove(opts: ConsoleOptions, merchantId: string, id: string, force: boolean) {
   const channels = await listChannels(opts.deps, merchantId);
   const row = channels.find((c) => c.id === id);
-  if (!row) throw new ApiError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
+  if (!row) throw new PierError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
   const usage = await channelUsage(opts.deps, merchantId, id);
   if ((usage.billingKeys > 0 || usage.openPayments > 0) && !force) {
-    throw new ApiError('refused', `channel_used:${usage.billingKeys}:${usage.openPayments}`);
+    throw new PierError('refused', `channel_used:${usage.billingKeys}:${usage.openPayments}`);
   }
   await removeChannel(opts.deps, merchantId, id);
   // keep one default per kind
@@ -182,7 +182,7 @@ async function remove(opts: ConsoleOptions, merchantId: string, id: string, forc
   return row;
 }
 
-function usedMessage(req: FastifyRequest, err: ApiError): string | null {
+function usedMessage(req: FastifyRequest, err: PierError): string | null {
   const m = /^channel_used:(\d+):(\d+)$/.exec(err.message);
   return m ? req.console.t('channel_used', { keys: m[1], payments: m[2] }) : null;
 }
@@ -309,7 +309,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
     const t = req.console.t;
     const s = sessionOf(req);
     const c = (await listChannels(req.deps, s.merchantId)).find((x) => x.id === id);
-    if (!c) throw new ApiError('not_found', t('not_found'));
+    if (!c) throw new PierError('not_found', t('not_found'));
     const usage = await channelUsage(req.deps, s.merchantId, id);
     const values = o.values ?? { provider: c.provider, kind: c.kind, mid: c.mid, name: c.name, base_url: c.base_url ?? '', test_mode: c.sandbox === 1, is_default: c.is_default === 1 };
     const hook = webhookUrl(opts, c);
@@ -356,7 +356,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
     try {
       await remove(opts, s.merchantId, id, flag(req.body, 'force'));
     } catch (err) {
-      const msg = err instanceof ApiError ? usedMessage(req, err) : null;
+      const msg = err instanceof PierError ? usedMessage(req, err) : null;
       if (msg) return listPage(req, reply, { message: msg, status: 409, forceId: id });
       throw err;
     }
@@ -379,7 +379,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
     const current = (await listChannels(req.deps, s.merchantId)).find((c) => c.id === id);
-    if (!current) throw new ApiError('not_found', req.console.t('not_found'));
+    if (!current) throw new PierError('not_found', req.console.t('not_found'));
     // absent fields keep their value
     const b = (req.body ?? {}) as Record<string, unknown>;
     const f = readForm(req.deps, {
@@ -401,8 +401,8 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
     try {
       await remove(opts, s.merchantId, id, field(req.query, 'force') === '1' || field(req.query, 'force') === 'true');
     } catch (err) {
-      const msg = err instanceof ApiError ? usedMessage(req, err) : null;
-      if (msg) throw new ApiError('refused', msg);
+      const msg = err instanceof PierError ? usedMessage(req, err) : null;
+      if (msg) throw new PierError('refused', msg);
       throw err;
     }
     return { ok: true };

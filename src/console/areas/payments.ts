@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../../api/errors.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
 import { dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console/payments.js';
 import { getPayment } from '../../core/payments/queries.js';
@@ -106,7 +106,7 @@ export function parseCancel(body: unknown, payment: { pay_method: string; amount
 
 async function paymentRow(opts: ConsoleOptions, merchantId: string, impUid: string) {
   const row = await opts.deps.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!row) throw new ApiError('not_found', '존재하지 않는 결제정보입니다. (payment not found)');
+  if (!row) throw new PierError('not_found', '존재하지 않는 결제정보입니다. (payment not found)');
   return row;
 }
 
@@ -290,7 +290,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
         const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k, t(v!)]));
         return detailPage(req, reply, impUid, { errors, values, message: t('form_has_errors'), status: 400 });
       }
-      if (err instanceof ApiError && err.kind !== 'not_found') {
+      if (err instanceof PierError && err.kind !== 'not_found') {
         return detailPage(req, reply, impUid, { values, message: err.message, status: err.kind === 'pg_unavailable' ? 502 : 409 });
       }
       throw err;

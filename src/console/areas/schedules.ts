@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../../api/errors.js';
 import { kstDayBound } from '../../core/console/payments.js';
 import { listSchedules, unschedule } from '../../core/schedules/schedules.js';
 import type { Deps } from '../../core/deps.js';
@@ -90,7 +90,7 @@ export function registerScheduleRoutes(app: FastifyInstance) {
 
   const revoke = async (deps: Deps, merchantId: string, merchantUid: string) => {
     const row = await deps.store.db.selectFrom('payment_schedules').select(['customer_uid']).where('merchant_id', '=', merchantId).where('merchant_uid', '=', merchantUid).executeTakeFirst();
-    if (!row) throw new ApiError('not_found', '존재하지 않는 예약결제 정보입니다. (no such schedule)');
+    if (!row) throw new PierError('not_found', '존재하지 않는 예약결제 정보입니다. (no such schedule)');
     return unschedule(deps, merchantId, { customerUid: row.customer_uid, merchantUids: [merchantUid] });
   };
 
@@ -100,7 +100,7 @@ export function registerScheduleRoutes(app: FastifyInstance) {
     try {
       await revoke(req.deps, s.merchantId, merchantUid);
     } catch (err) {
-      if (err instanceof ApiError && err.kind === 'refused') return page(req, reply, err.message, 409);
+      if (err instanceof PierError && err.kind === 'refused') return page(req, reply, err.message, 409);
       throw err;
     }
     const back = field(req.body, 'back');

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../../api/errors.js';
 import { DELIVERY_NOT_FOUND, getDelivery, listDeliveries, redeliver } from '../../webhooks/deliveries.js';
 import { rotateWebhookSecret, setWebhookSettings, webhookSettings } from '../../webhooks/settings.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
@@ -56,7 +56,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
     try {
       return await setWebhookSettings(deps, merchantId, { url: url || null, contentType });
     } catch (err) {
-      if (err instanceof ApiError && err.kind === 'invalid_parameter') throw new FormError({ url: 'webhook_url_invalid' });
+      if (err instanceof PierError && err.kind === 'invalid_parameter') throw new FormError({ url: 'webhook_url_invalid' });
       throw err;
     }
   };
@@ -148,7 +148,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
     const d = await getDelivery(req.deps.store, id, s.merchantId);
-    if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
+    if (!d) throw new PierError('not_found', DELIVERY_NOT_FOUND);
     return sendPage(req, reply, {
       title: `${t('delivery')} ${d.id}`,
       active: 'webhooks',
@@ -218,7 +218,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
   app.get('/api/webhooks/deliveries/:id', async (req) => {
     const s = sessionOf(req);
     const d = await getDelivery(req.deps.store, (req.params as { id: string }).id, s.merchantId);
-    if (!d) throw new ApiError('not_found', DELIVERY_NOT_FOUND);
+    if (!d) throw new PierError('not_found', DELIVERY_NOT_FOUND);
     return { ok: true, delivery: d };
   });
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
 import { toV1Customer } from '../../domain/billing-key.js';
 import type { CardInput } from '../../lib/card.js';
@@ -21,8 +21,8 @@ export interface CustomerFields {
 
 export const UNKNOWN_CUSTOMER = (uid: string) => `요청하신 customer_uid(${uid})로 등록된 정보를 찾을 수 없습니다.`;
 
-export function pgUnavailable(err: ConnectorError): ApiError {
-  return new ApiError('pg_unavailable', 'PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요.');
+export function pgUnavailable(err: ConnectorError): PierError {
+  return new PierError('pg_unavailable', 'PG사와 통신하지 못했습니다. 잠시 후 다시 시도하세요.');
 }
 
 /**
@@ -41,7 +41,7 @@ export async function issueBillingKey(
 ) {
   const ch = channel ?? (await resolveChannel(deps, merchantId, pg, 'api'));
   if (!ch.connector.capabilities.billingKey) {
-    throw new ApiError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다.`);
+    throw new PierError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다.`);
   }
   let result;
   try {
@@ -55,7 +55,7 @@ export async function issueBillingKey(
     throw err;
   }
   if (result.outcome === 'declined') {
-    throw new ApiError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
+    throw new PierError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
   }
   return toV1Customer(await storeBillingKey(deps, merchantId, customerUid, ch, result, customer));
 }
@@ -166,7 +166,7 @@ export type BillingKeyChoice = ChannelColumns & { billing_key_sealed: string };
 
 export async function getCustomer(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  if (!row) throw new PierError('not_found', UNKNOWN_CUSTOMER(customerUid));
   return toV1Customer(row);
 }
 
@@ -184,7 +184,7 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
 /** Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does. */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
-  if (!row) throw new ApiError('not_found', UNKNOWN_CUSTOMER(customerUid));
+  if (!row) throw new PierError('not_found', UNKNOWN_CUSTOMER(customerUid));
   const channel = await channelById(deps, row.channel_id);
   if (channel) {
     try {

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError, type WindowForm, type WindowResult } from '../../connectors/types.js';
 import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
@@ -109,7 +109,7 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
   try {
     channel = await resolveWindowChannel(deps, merchant.id, rawParams.pg, rawParams.customer_uid);
   } catch (err) {
-    if (err instanceof ApiError) return refuse(RSP_ERRORS.unknownPg, `등록되지 않은 PG모듈 정보입니다. ${err.message}`);
+    if (err instanceof PierError) return refuse(RSP_ERRORS.unknownPg, `등록되지 않은 PG모듈 정보입니다. ${err.message}`);
     throw err;
   }
   const window = channel.connector.window;
@@ -178,11 +178,11 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
  * API-kind channel by MID (`jtnet.tpaytest2m`: JTNET's billing MID serves the window and the API).
  */
 async function resolveWindowChannel(deps: Deps, merchantId: string, pg: unknown, customerUid: unknown): Promise<ResolvedChannel> {
-  if (pg !== undefined && pg !== null && typeof pg !== 'string') throw new ApiError('invalid_parameter', 'pg must be a string');
+  if (pg !== undefined && pg !== null && typeof pg !== 'string') throw new PierError('invalid_parameter', 'pg must be a string');
   try {
     return await resolveChannel(deps, merchantId, pg as string | null | undefined, 'window');
   } catch (err) {
-    if (!(err instanceof ApiError) || !customerUid || typeof pg !== 'string' || !pg.includes('.')) throw err;
+    if (!(err instanceof PierError) || !customerUid || typeof pg !== 'string' || !pg.includes('.')) throw err;
     return await resolveChannel(deps, merchantId, pg, 'api').catch(() => {
       throw err;
     });
@@ -224,24 +224,24 @@ export type StartResult = { ok: true; form: WindowForm } | { ok: false; rsp: Rsp
  */
 export async function startCheckout(deps: Deps, sessionId: string, choice: CheckoutChoice, urls: (s: CheckoutSessionsTable) => WindowUrls): Promise<StartResult> {
   const c = await loadCheckout(deps, sessionId);
-  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  if (!c) throw new PierError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
   const { session, params } = c;
   if (session.state === 'done') return { ok: false, rsp: JSON.parse(session.result!), message: 'done' };
-  if (session.state !== 'open') throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+  if (session.state !== 'open') throw new PierError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
   if (isExpired(deps, session)) {
     const rsp = expiredRsp(params.merchant_uid);
     await finishSession(deps.store.db, deps, sessionId, rsp);
     return { ok: false, rsp, message: rsp.error_msg as string };
   }
   const channel = await channelById(deps, session.channel_id);
-  if (!channel?.connector.window) throw new ApiError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
+  if (!channel?.connector.window) throw new PierError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
 
   let cardCode: string | null = null;
   let quotas = [0];
   if (params.pay_method === 'card') {
     const cards = enabledCards(params);
     if (typeof choice.cardCode !== 'string' || !cards.some((x) => x.code === choice.cardCode)) {
-      throw new ApiError('invalid_parameter', '카드사를 선택해 주세요. (choose one of the offered card companies)');
+      throw new PierError('invalid_parameter', '카드사를 선택해 주세요. (choose one of the offered card companies)');
     }
     cardCode = choice.cardCode;
     // the PG window offers these months (lump sum always); Pier applies the 50,000 KRW and display.card_quota rules
@@ -283,7 +283,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
       .where('id', '=', sessionId)
       .where('state', '=', 'open')
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+    if (Number(res.numUpdatedRows) !== 1) throw new PierError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
   });
   if (!locked.ok) {
     const rsp =
@@ -401,13 +401,13 @@ async function rspOfPayment(deps: Deps, impUid: string): Promise<Rsp> {
  */
 export async function completeCheckout(deps: Deps, sessionId: string, posted: Record<string, string>): Promise<{ checkout: Checkout; rsp: Rsp }> {
   const c = await loadCheckout(deps, sessionId);
-  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  if (!c) throw new PierError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
   const { session, params } = c;
   if (session.state === 'done' && !session.imp_uid) return { checkout: c, rsp: JSON.parse(session.result!) };
-  if (session.state !== 'started' && session.state !== 'done') throw new ApiError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
+  if (session.state !== 'started' && session.state !== 'done') throw new PierError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
   const impUid = session.imp_uid!;
   const channel = await channelById(deps, session.channel_id);
-  if (!channel?.connector.window) throw new ApiError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
+  if (!channel?.connector.window) throw new PierError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
   if (session.state === 'done') return { checkout: c, rsp: await lateWindowResult(deps, c, channel, impUid, posted) };
 
   let result: WindowResult;
@@ -766,7 +766,7 @@ async function markInDoubt(deps: Deps, impUid: string) {
  */
 export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ checkout: Checkout; rsp: Rsp }> {
   const c = await loadCheckout(deps, sessionId);
-  if (!c) throw new ApiError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
+  if (!c) throw new PierError('not_found', '결제 세션을 찾을 수 없습니다. (unknown checkout session)');
   const { session, params } = c;
   const { db } = deps.store;
   if (session.state === 'done') return { checkout: c, rsp: JSON.parse(session.result!) };

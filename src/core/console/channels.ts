@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PgChannelsTable } from '../../store/types.js';
 import { channelBaseUrl, checkChannelSettings, listChannels, type ChannelKind } from '../merchants/channels.js';
@@ -50,7 +50,7 @@ export interface ChannelUpdate {
 export async function updateChannel(deps: Deps, merchantId: string, channelId: string, input: ChannelUpdate): Promise<PgChannelsTable> {
   const { db } = deps.store;
   const row = (await listChannels(deps, merchantId)).find((c) => c.id === channelId);
-  if (!row) throw new ApiError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
+  if (!row) throw new PierError('not_found', 'PG 설정을 찾을 수 없습니다. (no such channel)');
   const mid = input.mid ?? row.mid;
   const kind = input.kind ?? row.kind;
   const sandbox = input.sandbox ?? row.sandbox === 1;
@@ -64,7 +64,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   if (mid !== row.mid || kind !== row.kind) {
     const usage = await channelUsage(deps, merchantId, channelId);
     if (usage.payments > 0 || usage.billingKeys > 0) {
-      throw new ApiError('refused', 'channel_in_use');
+      throw new PierError('refused', 'channel_in_use');
     }
   }
   const set: Partial<PgChannelsTable> = { mid, kind };
@@ -84,7 +84,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
       await trx.updateTable('pg_channels').set(set).where('merchant_id', '=', merchantId).where('id', '=', channelId).execute();
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', 'channel_exists');
+    if (isUniqueViolation(err)) throw new PierError('refused', 'channel_exists');
     throw err;
   }
   return (await listChannels(deps, merchantId)).find((c) => c.id === channelId)!;

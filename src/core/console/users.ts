@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { consoleNow } from './sessions.js';
 import { newId } from '../../lib/ids.js';
@@ -45,8 +45,8 @@ export function generatePassword(): string {
  */
 export async function createConsoleUser(deps: Deps, merchantId: string, email: string, password: string): Promise<ConsoleUsersTable> {
   const problems = consoleUserProblems(email, password);
-  if (problems.email) throw new ApiError('invalid_parameter', `email: not a valid e-mail address`);
-  if (problems.password) throw new ApiError('invalid_parameter', `password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+  if (problems.email) throw new PierError('invalid_parameter', `email: not a valid e-mail address`);
+  if (problems.password) throw new PierError('invalid_parameter', `password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
   const row: ConsoleUsersTable = {
     id: newId('cu'),
     merchant_id: merchantId,
@@ -60,7 +60,7 @@ export async function createConsoleUser(deps: Deps, merchantId: string, email: s
   try {
     await deps.store.db.insertInto('console_users').values(row).execute();
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', `a console user with e-mail ${row.email} already exists`);
+    if (isUniqueViolation(err)) throw new PierError('refused', `a console user with e-mail ${row.email} already exists`);
     throw err;
   }
   return row;

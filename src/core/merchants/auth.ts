@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { newId } from '../../lib/ids.js';
 import { hashSecret, sha256Hex, verifySecret } from '../../lib/password.js';
 import { unixSeconds } from '../../lib/clock.js';
@@ -60,7 +60,7 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
     .executeTakeFirst();
   // an unknown or revoked key costs the same scrypt as a wrong secret: timing does not tell which keys exist
   if (!(await verifySecret(impSecret, key?.secret_hash ?? (await dummySecretHash()))) || !key) {
-    throw new ApiError('unauthorized', BAD_CREDENTIALS, 'wrong imp_key or imp_secret');
+    throw new PierError('unauthorized', BAD_CREDENTIALS, 'wrong imp_key or imp_secret');
   }
   // a sandbox clock moved by another process reaches this one's cache within a second: a token
   // issued on the old time would be born expired for a process that has seen the move
@@ -162,7 +162,7 @@ export async function authenticateToken(deps: Deps, token: string): Promise<Auth
     .executeTakeFirst();
   if (!row || row.revoked_at !== null) {
     cache.delete(token);
-    throw new ApiError('unauthorized', 'Unauthorized', 'unknown access token');
+    throw new PierError('unauthorized', 'Unauthorized', 'unknown access token');
   }
   let readAt = nowMs;
   if (row.expires_at <= now) {
@@ -170,7 +170,7 @@ export async function authenticateToken(deps: Deps, token: string): Promise<Auth
     // brought up to date (a no-op for the real clock)
     await refreshClock(deps.clock);
     readAt = deps.clock.now();
-    if (row.expires_at <= Math.floor(readAt / 1000)) throw new ApiError('unauthorized', 'Unauthorized', 'expired access token: get a new one from POST /users/getToken');
+    if (row.expires_at <= Math.floor(readAt / 1000)) throw new PierError('unauthorized', 'Unauthorized', 'expired access token: get a new one from POST /users/getToken');
   }
   const merchant = { merchantId: row.merchant_id, merchantCode: row.merchant_code };
   cache.delete(token);

@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import type { ChannelCredentials, ChannelProblem, ChannelRules, ChannelSettings, Connector } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
@@ -40,7 +40,7 @@ export interface ChannelInput {
  */
 export function channelRulesFor(deps: Deps, provider: string): ChannelRules {
   const rules = deps.connectors.get(provider) ? deps.connectors.channelRules(provider) : undefined;
-  if (!rules) throw new ApiError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
+  if (!rules) throw new PierError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
   return rules;
 }
 
@@ -56,7 +56,7 @@ export function checkChannelSettings(deps: Deps, provider: string, settings: Cha
 }
 
 /** A channel's settings broke its PG's rules; `problems` says which field and why (the console marks the fields). */
-export class ChannelSettingsError extends ApiError {
+export class ChannelSettingsError extends PierError {
   constructor(readonly problems: ChannelProblem[]) {
     super('invalid_parameter', problems.map((p) => p.message).join('; '));
   }
@@ -89,7 +89,7 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
       await trx.insertInto('pg_channels').values(row).execute();
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', `channel ${input.provider}.${input.mid} (${input.kind}) already exists`);
+    if (isUniqueViolation(err)) throw new PierError('refused', `channel ${input.provider}.${input.mid} (${input.kind}) already exists`);
     throw err;
   }
   return row;
@@ -115,7 +115,7 @@ export async function removeChannel(deps: Deps, merchantId: string, channelId: s
 /** A channel row with its secrets opened (the connector must exist in this Pier). */
 export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
   const connector = deps.connectors.get(row.provider);
-  if (!connector) throw new ApiError('not_supported', `PG "${row.provider}" is not available in this Pier`);
+  if (!connector) throw new PierError('not_supported', `PG "${row.provider}" is not available in this Pier`);
   return {
     row,
     connector,
@@ -221,7 +221,7 @@ export async function resolveChannel(deps: Deps, merchantId: string, pg: string 
   const rows = (await listChannels(deps, merchantId)).filter((c) => c.kind === kind);
   const label = kind === 'api' ? '비인증결제(API)' : '결제창';
   if (rows.length === 0) {
-    throw new ApiError('refused', `${label} PG 설정 정보를 찾을 수 없습니다.`, `no ${kind} PG channel configured`);
+    throw new PierError('refused', `${label} PG 설정 정보를 찾을 수 없습니다.`, `no ${kind} PG channel configured`);
   }
   if (pg === undefined || pg === null || pg === '') {
     return openChannel(deps, rows.find((r) => r.is_default === 1) ?? rows[0]);
@@ -232,7 +232,7 @@ export async function resolveChannel(deps: Deps, merchantId: string, pg: string 
   const ofProvider = rows.filter((r) => r.provider === provider);
   const row = mid ? ofProvider.find((r) => r.mid === mid) : (ofProvider.find((r) => r.is_default === 1) ?? ofProvider[0]);
   if (!row) {
-    throw new ApiError(
+    throw new PierError(
       'invalid_parameter',
       `pg: "${pg}"에 해당하는 ${label} PG 설정이 없습니다. (configured: ${rows.map((r) => `${r.provider}.${r.mid}`).join(', ')})`,
     );

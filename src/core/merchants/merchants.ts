@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newApiKey, newApiSecret, newId, newMerchantCode } from '../../lib/ids.js';
 import { hashSecret } from '../../lib/password.js';
@@ -30,7 +30,7 @@ export async function createMerchant(
   const now = unixSeconds(deps.clock);
   const merchantId = newId('mch');
   const merchantCode = input.merchantCode ?? newMerchantCode();
-  if (!/^imp\d{8}$/.test(merchantCode)) throw new ApiError('invalid_parameter', 'merchant code must be "imp" followed by 8 digits');
+  if (!/^imp\d{8}$/.test(merchantCode)) throw new PierError('invalid_parameter', 'merchant code must be "imp" followed by 8 digits');
   const impKey = input.impKey ?? newApiKey();
   const impSecret = input.impSecret ?? newApiSecret();
   const secretHash = await hashSecret(impSecret);
@@ -43,7 +43,7 @@ export async function createMerchant(
         .execute();
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', 'merchant code or REST API key already exists');
+    if (isUniqueViolation(err)) throw new PierError('refused', 'merchant code or REST API key already exists');
     throw err;
   }
   return { merchantId, merchantCode, name: input.name, impKey, impSecret };

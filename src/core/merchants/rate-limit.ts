@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { sha256Hex } from '../../lib/password.js';
 import type { Store } from '../../store/db.js';
@@ -27,7 +27,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   perKey: { limit: 10, windowSeconds: 60 },
 };
 
-export class RateLimitedError extends ApiError {
+export class RateLimitedError extends PierError {
   constructor(readonly retryAfterSeconds: number) {
     super('rate_limited', `요청이 너무 많습니다. ${retryAfterSeconds}초 후에 다시 시도하세요. (too many attempts; retry after ${retryAfterSeconds} s)`);
   }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
 import { cancellableBalance } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
@@ -46,30 +46,30 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   let q = db.selectFrom('payments').selectAll().where('merchant_id', '=', req.merchantId);
   if (req.impUid) q = q.where('imp_uid', '=', req.impUid);
   else if (req.merchantUid) q = q.where('merchant_uid', '=', req.merchantUid).where('status', 'in', ['paid', 'cancelled']).orderBy('started_at', 'desc');
-  else throw new ApiError('invalid_parameter', CANCEL_UID_MISSING);
+  else throw new PierError('invalid_parameter', CANCEL_UID_MISSING);
   const payment = await q.executeTakeFirst();
-  if (!payment) throw new ApiError('refused', NOTHING_TO_CANCEL);
-  if (payment.status === 'cancelled') throw new ApiError('refused', ALREADY_CANCELLED);
-  if (payment.status !== 'paid') throw new ApiError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (${payment.status})`);
+  if (!payment) throw new PierError('refused', NOTHING_TO_CANCEL);
+  if (payment.status === 'cancelled') throw new PierError('refused', ALREADY_CANCELLED);
+  if (payment.status !== 'paid') throw new PierError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (${payment.status})`);
 
   const balance = cancellableBalance(payment);
   const amount = req.amount && req.amount > 0 ? req.amount : balance;
   if (req.checksum !== undefined && req.checksum !== null && req.checksum !== balance) {
-    throw new ApiError('refused', `checksum(${req.checksum})이 취소 가능 잔액(${balance})과 일치하지 않습니다.`);
+    throw new PierError('refused', `checksum(${req.checksum})이 취소 가능 잔액(${balance})과 일치하지 않습니다.`);
   }
-  if (amount <= 0) throw new ApiError('refused', '취소 가능 잔액이 없습니다.');
-  if (amount > balance) throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다.`);
+  if (amount <= 0) throw new PierError('refused', '취소 가능 잔액이 없습니다.');
+  if (amount > balance) throw new PierError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다.`);
   const taxFree = req.taxFree ?? 0;
-  if (taxFree > amount) throw new ApiError('invalid_parameter', 'tax_free는 취소 요청 금액보다 클 수 없습니다.');
+  if (taxFree > amount) throw new PierError('invalid_parameter', 'tax_free는 취소 요청 금액보다 클 수 없습니다.');
   const channel = payment.channel_id ? await channelById(deps, payment.channel_id) : undefined;
-  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
+  if (!channel) throw new PierError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
   const partial = amount < payment.amount - payment.cancel_amount;
   const partialAllowed = channel.connector.capabilities.partialCancel[payment.pay_method as 'card'] ?? false;
   if (partial && !partialAllowed) {
-    throw new ApiError('refused', `${payment.pg_provider} ${payment.pay_method} 결제는 부분취소를 지원하지 않습니다.`);
+    throw new PierError('refused', `${payment.pg_provider} ${payment.pay_method} 결제는 부분취소를 지원하지 않습니다.`);
   }
   if (payment.pay_method === 'vbank' && !(req.refundHolder && req.refundBank && req.refundAccount)) {
-    throw new ApiError('invalid_parameter', '가상계좌 환불에는 refund_holder, refund_bank, refund_account가 필요합니다.');
+    throw new PierError('invalid_parameter', '가상계좌 환불에는 refund_holder, refund_bank, refund_account가 필요합니다.');
   }
 
   const now = unixSeconds(deps.clock);
@@ -111,7 +111,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
     const fresh = await db.selectFrom('payments').selectAll().where('imp_uid', '=', payment.imp_uid).executeTakeFirstOrThrow();
-    throw new ApiError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${cancellableBalance(fresh)})보다 크거나 다른 취소가 진행 중입니다.`);
+    throw new PierError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${cancellableBalance(fresh)})보다 크거나 다른 취소가 진행 중입니다.`);
   }
 
   let result;
@@ -130,16 +130,16 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
       await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[PG_UNREACHABLE] ${err.message}`);
-      throw new ApiError('pg_unavailable', 'PG사와 통신하지 못해 취소하지 못했습니다.');
+      throw new PierError('pg_unavailable', 'PG사와 통신하지 못해 취소하지 못했습니다.');
     }
     // The refund may have happened. Keep the amount reserved so nobody refunds it twice.
     await db.updateTable('payment_cancels').set({ state: 'in_doubt', next_check_at: dbNow(deps.store) }).where('cancellation_id', '=', cancellationId).where('state', '=', 'pending').execute();
-    throw new ApiError('pg_unavailable', `PG사 응답을 받지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
+    throw new PierError('pg_unavailable', `PG사 응답을 받지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
   }
 
   if (result.outcome === 'declined') {
     await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[${result.code}]${result.message}`);
-    throw new ApiError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
+    throw new PierError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
   }
 
   await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);

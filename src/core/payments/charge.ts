@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
@@ -100,7 +100,7 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
     // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries
     const locked = await insertAttempt(deps, throughChannel(row, found));
     if (!locked.ok) {
-      throw new ApiError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+      throw new PierError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
     }
   }
 

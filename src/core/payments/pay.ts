@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import type { CardInput } from '../../lib/card.js';
 import type { Connector } from '../../connectors/types.js';
 import { billingKeyChoice, issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from '../billing-keys/billing-keys.js';
@@ -42,7 +42,7 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
     query: channelChoice(deps, order.merchantId, pg, 'api', keyInCapable),
     async explainMissing() {
       await keyInChannel(deps, order.merchantId, pg);
-      throw new ApiError('refused', CHANNEL_CHANGED);
+      throw new PierError('refused', CHANNEL_CHANGED);
     },
     charge(_found, channel) {
       return async (moid) => {
@@ -56,7 +56,7 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
   // is still recorded as failed. An issuer's decline of a valid card stays a `failed` payment, code 0.
   if (refusedCard) {
     const { code, message } = refusedCard as { code: string; message: string };
-    throw new ApiError('card_refused', `${CARD_AUTH_FAILED} [${code}]${message}`);
+    throw new PierError('card_refused', `${CARD_AUTH_FAILED} [${code}]${message}`);
   }
   return payment;
 }
@@ -67,7 +67,7 @@ const keyInCapable = (c: Connector) => c.capabilities.keyIn;
 async function keyInChannel(deps: Deps, merchantId: string, pg: string | null | undefined): Promise<ResolvedChannel> {
   const channel = await resolveChannel(deps, merchantId, pg, 'api');
   if (!keyInCapable(channel.connector)) {
-    throw new ApiError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다.`);
+    throw new PierError('not_supported', `${channel.row.provider}는 키인 결제를 지원하지 않습니다.`);
   }
   return channel;
 }
@@ -78,17 +78,17 @@ const CHANNEL_CHANGED = 'PG 설정이 변경되는 중입니다. 잠시 후 다�
 /** POST /subscribe/payments/again: a charge with a stored billing key, through the channel that issued it. */
 export async function payAgain(deps: Deps, order: ChargeOrder & { customerUid: string | null }) {
   const customerUid = order.customerUid;
-  if (!customerUid) throw new ApiError('invalid_parameter', 'customer_uid is required');
+  if (!customerUid) throw new PierError('invalid_parameter', 'customer_uid is required');
   // methods, not arrow properties: see fromTemplate's `compile` (every payment makes this object)
   return chargeWith(deps, {
     query: billingKeyChoice(deps, order.merchantId, customerUid),
     async explainMissing() {
       const found = await findBillingKeyWithChannel(deps, order.merchantId, customerUid);
-      if (!found) throw new ApiError('unknown_buyer', UNKNOWN_BUYER);
+      if (!found) throw new PierError('unknown_buyer', UNKNOWN_BUYER);
       const { key } = found;
-      if (!found.channel) throw new ApiError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
+      if (!found.channel) throw new PierError('refused', `빌링키를 발급한 PG 설정(${key.pg_provider}.${key.pg_id})이 삭제되었습니다.`);
       openChannel(deps, found.channel);
-      throw new ApiError('refused', CHANNEL_CHANGED);
+      throw new PierError('refused', CHANNEL_CHANGED);
     },
     charge(found, channel) {
       const billingKey = deps.vault.open(found.billing_key_sealed);

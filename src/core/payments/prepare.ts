@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { Deps } from '../deps.js';
@@ -23,7 +23,7 @@ export async function registerPrepare(deps: Deps, merchantId: string, merchantUi
       .values({ merchant_id: merchantId, merchant_uid: merchantUid, amount, currency, created_at: now, updated_at: now })
       .execute();
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', '이미 사전등록된 merchant_uid입니다. 금액을 바꾸려면 PUT /payments/prepare를 사용하세요.');
+    if (isUniqueViolation(err)) throw new PierError('refused', '이미 사전등록된 merchant_uid입니다. 금액을 바꾸려면 PUT /payments/prepare를 사용하세요.');
     throw err;
   }
   return view({ merchant_uid: merchantUid, amount, currency });
@@ -36,7 +36,7 @@ export async function updatePrepare(deps: Deps, merchantId: string, merchantUid:
     .where('merchant_id', '=', merchantId)
     .where('merchant_uid', '=', merchantUid)
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) throw new ApiError('not_found', PREPARE_NOT_FOUND);
+  if (Number(res.numUpdatedRows) === 0) throw new PierError('not_found', PREPARE_NOT_FOUND);
   return view({ merchant_uid: merchantUid, amount, currency });
 }
 
@@ -47,6 +47,6 @@ export async function getPrepare(deps: Deps, merchantId: string, merchantUid: st
     .where('merchant_id', '=', merchantId)
     .where('merchant_uid', '=', merchantUid)
     .executeTakeFirst();
-  if (!row) throw new ApiError('not_found', PREPARE_NOT_FOUND);
+  if (!row) throw new PierError('not_found', PREPARE_NOT_FOUND);
   return view(row);
 }

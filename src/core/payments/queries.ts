@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payments } from './render.js';
@@ -21,7 +21,7 @@ function base(deps: Deps, merchantId: string) {
 
 export async function getPayment(deps: Deps, merchantId: string, impUid: string) {
   const row = await base(deps, merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!row) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
+  if (!row) throw new PierError('not_found', PAYMENT_NOT_FOUND);
   return (await loadV1Payments(deps.store.db, [row]))[0];
 }
 
@@ -53,7 +53,7 @@ export async function findPayment(deps: Deps, merchantId: string, merchantUid: s
   let q = base(deps, merchantId).where('merchant_uid', '=', merchantUid);
   if (status) q = q.where('status', '=', status);
   const row = await q.orderBy(column, direction).orderBy('imp_uid', direction).executeTakeFirst();
-  if (!row) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
+  if (!row) throw new PierError('not_found', PAYMENT_NOT_FOUND);
   return (await loadV1Payments(deps.store.db, [row]))[0];
 }
 
@@ -78,7 +78,7 @@ export async function findAllPayments(deps: Deps, merchantId: string, merchantUi
   let q = base(deps, merchantId).where('merchant_uid', '=', merchantUid);
   if (status) q = q.where('status', '=', status);
   const all = await q.orderBy(column, direction).orderBy('imp_uid', direction).execute();
-  if (all.length === 0) throw new ApiError('not_found', PAYMENT_NOT_FOUND);
+  if (all.length === 0) throw new PierError('not_found', PAYMENT_NOT_FOUND);
   const slice = all.slice((page.page - 1) * page.limit, page.page * page.limit);
   return paged(await loadV1Payments(deps.store.db, slice), all.length, page);
 }

@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
 import { claimRows } from '../../jobs/claim.js';
@@ -132,7 +132,7 @@ export async function runClaimedSchedule(
     if (err instanceof AttemptFenceLostError) return { outcome: 'lost', impUid: null };
     // the PG's answer was lost: the attempt exists, in doubt; judge it like any open attempt
     if (err instanceof PaymentOutcomeUnknownError) return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
-    if (err instanceof ApiError && (err.message === ALREADY_PAID_MESSAGE || err.message === IN_PROGRESS_MESSAGE)) {
+    if (err instanceof PierError && (err.message === ALREADY_PAID_MESSAGE || err.message === IN_PROGRESS_MESSAGE)) {
       const holder = await deps.store.db
         .selectFrom('payments')
         .select(['imp_uid', 'customer_uid', 'customer_uid_usage'])
@@ -153,7 +153,7 @@ export async function runClaimedSchedule(
       await recordRefusedAttempt(deps, s, impUid, `[PIER_ERROR] ${err.message}`);
       return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
     }
-    if (err instanceof ApiError && err.kind !== 'internal' && err.kind !== 'pg_unavailable') {
+    if (err instanceof PierError && err.kind !== 'internal' && err.kind !== 'pg_unavailable') {
       // the billing key was deleted, its channel removed, the PG cannot do it: a definitive failure
       await recordRefusedAttempt(deps, s, impUid, err.message);
       return conclude(deps, s, owner, impUid, 'declined', attempts, policy, opts);

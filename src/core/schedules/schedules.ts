@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import type { CardInput } from '../../lib/card.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
@@ -101,21 +101,21 @@ export async function toV1Schedules(deps: Deps, rows: ScheduleRow[]): Promise<V1
 export async function createSchedules(deps: Deps, merchantId: string, req: ScheduleRequest): Promise<V1Schedule[]> {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  if (req.schedules.length === 0) throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedules');
+  if (req.schedules.length === 0) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: schedules');
   const seen = new Set<string>();
   for (const s of req.schedules) {
-    if (s.scheduleAt < now) throw new ApiError('invalid_parameter', PAST_SCHEDULE(s.scheduleAt, now));
-    if (s.taxFree > s.amount) throw new ApiError('invalid_parameter', `schedules[${s.merchantUid}].tax_free는 amount보다 클 수 없습니다.`);
-    if (seen.has(s.merchantUid)) throw new ApiError('refused', DUPLICATE_SCHEDULE(s.merchantUid));
+    if (s.scheduleAt < now) throw new PierError('invalid_parameter', PAST_SCHEDULE(s.scheduleAt, now));
+    if (s.taxFree > s.amount) throw new PierError('invalid_parameter', `schedules[${s.merchantUid}].tax_free는 amount보다 클 수 없습니다.`);
+    if (seen.has(s.merchantUid)) throw new PierError('refused', DUPLICATE_SCHEDULE(s.merchantUid));
     seen.add(s.merchantUid);
   }
   const uids = [...seen];
   const taken = await db.selectFrom('payment_schedules').select('merchant_uid').where('merchant_id', '=', merchantId).where('merchant_uid', 'in', uids).executeTakeFirst();
-  if (taken) throw new ApiError('refused', DUPLICATE_SCHEDULE(taken.merchant_uid));
+  if (taken) throw new PierError('refused', DUPLICATE_SCHEDULE(taken.merchant_uid));
   const held = await db.selectFrom('payments').select('merchant_uid').where('merchant_id', '=', merchantId).where('merchant_uid_lock', 'in', uids).execute();
   for (const h of held) {
     // a virtual account past its deposit deadline releases its merchant_uid here (attempts.ts)
-    if (await lockHolder(deps, merchantId, h.merchant_uid)) throw new ApiError('refused', ALREADY_PAID_SCHEDULE(h.merchant_uid));
+    if (await lockHolder(deps, merchantId, h.merchant_uid)) throw new PierError('refused', ALREADY_PAID_SCHEDULE(h.merchant_uid));
   }
 
   if (req.card) {
@@ -123,14 +123,14 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
       await issueBillingKey(deps, merchantId, req.customerUid, req.card, { customer_id: req.customerId }, req.pg);
     } catch (err) {
       // V1's text for a card check failure on this endpoint (spec §1.5)
-      if (err instanceof ApiError && err.kind === 'card_refused') {
-        throw new ApiError('refused', `카드정보 확인에 실패하였습니다. ${err.message.replace(/^카드정보 인증 및 빌키 발급에 실패하였습니다\.\s*/, '')}`);
+      if (err instanceof PierError && err.kind === 'card_refused') {
+        throw new PierError('refused', `카드정보 확인에 실패하였습니다. ${err.message.replace(/^카드정보 인증 및 빌키 발급에 실패하였습니다\.\s*/, '')}`);
       }
       throw err;
     }
   }
   const key = await findBillingKey(deps, merchantId, req.customerUid);
-  if (!key) throw new ApiError('refused', NO_CUSTOMER);
+  if (!key) throw new PierError('refused', NO_CUSTOMER);
 
   const rows: ScheduleRow[] = req.schedules.map((s) => ({
     id: newId('sch'),
@@ -175,7 +175,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
       for (let i = 0; i < rows.length; i += 200) await trx.insertInto('payment_schedules').values(rows.slice(i, i + 200)).execute();
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ApiError('refused', DUPLICATE_SCHEDULE(uids.join(', ')).slice(0, 300));
+    if (isUniqueViolation(err)) throw new PierError('refused', DUPLICATE_SCHEDULE(uids.join(', ')).slice(0, 300));
     throw err;
   }
   return toV1Schedules(deps, rows);
@@ -189,7 +189,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
  */
 export async function unschedule(deps: Deps, merchantId: string, req: { customerUid: string | null; merchantUids: string[] }): Promise<V1Schedule[]> {
   if (!req.customerUid && req.merchantUids.length === 0) {
-    throw new ApiError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid 또는 merchant_uid');
+    throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: customer_uid 또는 merchant_uid');
   }
   const now = unixSeconds(deps.clock);
   let q = deps.store.db
@@ -200,7 +200,7 @@ export async function unschedule(deps: Deps, merchantId: string, req: { customer
   if (req.customerUid) q = q.where('customer_uid', '=', req.customerUid);
   if (req.merchantUids.length > 0) q = q.where('merchant_uid', 'in', req.merchantUids);
   const revoked = await q.returningAll().execute();
-  if (revoked.length === 0) throw new ApiError('refused', NOTHING_TO_UNSCHEDULE);
+  if (revoked.length === 0) throw new PierError('refused', NOTHING_TO_UNSCHEDULE);
   revoked.sort((a, b) => a.schedule_at - b.schedule_at || (a.merchant_uid < b.merchant_uid ? -1 : 1));
   return toV1Schedules(deps, revoked);
 }
@@ -212,7 +212,7 @@ async function findSchedule(deps: Deps, merchantId: string, merchantUid: string)
     .where('merchant_id', '=', merchantId)
     .where('merchant_uid', '=', merchantUid)
     .executeTakeFirst();
-  if (!row) throw new ApiError('not_found', SCHEDULE_NOT_FOUND);
+  if (!row) throw new PierError('not_found', SCHEDULE_NOT_FOUND);
   return row;
 }
 
@@ -236,7 +236,7 @@ export interface ScheduleQuery {
  * V1's lists are `{total, previous, next, list}`.
  */
 export async function listSchedules(deps: Deps, merchantId: string, q: ScheduleQuery & { customerUid?: string }) {
-  if (q.from > q.to) throw new ApiError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from', 'from must not be after to');
+  if (q.from > q.to) throw new PierError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: from', 'from must not be after to');
   const states = q.status === 'scheduled' ? ['scheduled', 'running'] : q.status ? [q.status] : null;
   const base = () => {
     let b = deps.store.db
@@ -292,8 +292,8 @@ async function paymentStatusOf(deps: Deps, row: ScheduleRow): Promise<string | n
 export async function updateScheduleAt(deps: Deps, merchantId: string, merchantUid: string, scheduleAt: number): Promise<V1Schedule> {
   const row = await findSchedule(deps, merchantId, merchantUid);
   const now = unixSeconds(deps.clock);
-  if (row.state !== 'scheduled') throw new ApiError('invalid_parameter', notWaiting(row, await paymentStatusOf(deps, row)));
-  if (scheduleAt < now) throw new ApiError('invalid_parameter', PAST_SCHEDULE(scheduleAt, now));
+  if (row.state !== 'scheduled') throw new PierError('invalid_parameter', notWaiting(row, await paymentStatusOf(deps, row)));
+  if (scheduleAt < now) throw new PierError('invalid_parameter', PAST_SCHEDULE(scheduleAt, now));
   const res = await deps.store.db
     .updateTable('payment_schedules')
     .set({ schedule_at: scheduleAt, due_at: scheduleAt, updated_at: now })
@@ -302,7 +302,7 @@ export async function updateScheduleAt(deps: Deps, merchantId: string, merchantU
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) {
     const fresh = await findSchedule(deps, merchantId, merchantUid);
-    throw new ApiError('invalid_parameter', notWaiting(fresh, await paymentStatusOf(deps, fresh)));
+    throw new PierError('invalid_parameter', notWaiting(fresh, await paymentStatusOf(deps, fresh)));
   }
   return getSchedule(deps, merchantId, merchantUid);
 }
@@ -313,7 +313,7 @@ async function reopenable(deps: Deps, merchantId: string, merchantUid: string) {
   const status = await paymentStatusOf(deps, row);
   if (!(row.state === 'revoked' || (row.state === 'executed' && status === 'failed'))) {
     // V1 refuses a schedule that cannot run again as a business refusal (HTTP 200, code 1)
-    throw new ApiError('refused', notWaiting(row, status));
+    throw new PierError('refused', notWaiting(row, status));
   }
   return row;
 }
@@ -326,13 +326,13 @@ function sameRow(row: ScheduleRow) {
 export async function reschedule(deps: Deps, merchantId: string, merchantUid: string, scheduleAt: number): Promise<V1Schedule> {
   const row = await reopenable(deps, merchantId, merchantUid);
   const now = unixSeconds(deps.clock);
-  if (scheduleAt < now) throw new ApiError('invalid_parameter', PAST_SCHEDULE(scheduleAt, now));
+  if (scheduleAt < now) throw new PierError('invalid_parameter', PAST_SCHEDULE(scheduleAt, now));
   const res = await deps.store.db
     .updateTable('payment_schedules')
     .set({ state: 'scheduled', schedule_at: scheduleAt, due_at: scheduleAt, attempts: 0, imp_uid: null, fail_reason: null, executed_at: 0, revoked_at: 0, lease_owner: null, lease_until: 0, updated_at: now })
     .where(sameRow(row))
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new ApiError('refused', SCHEDULE_CHANGED);
+  if (Number(res.numUpdatedRows) !== 1) throw new PierError('refused', SCHEDULE_CHANGED);
   return getSchedule(deps, merchantId, merchantUid);
 }
 
@@ -342,7 +342,7 @@ export async function reschedule(deps: Deps, merchantId: string, merchantUid: st
  */
 export async function retrySchedule(deps: Deps, merchantId: string, merchantUid: string, policy: ScheduleRunPolicy = DEFAULT_SCHEDULE_POLICY) {
   const row = await reopenable(deps, merchantId, merchantUid);
-  if (!(await findBillingKey(deps, merchantId, row.customer_uid))) throw new ApiError('not_found', UNKNOWN_CUSTOMER(row.customer_uid));
+  if (!(await findBillingKey(deps, merchantId, row.customer_uid))) throw new PierError('not_found', UNKNOWN_CUSTOMER(row.customer_uid));
   const now = unixSeconds(deps.clock);
   const owner = newId('api');
   const claimed = await deps.store.db
@@ -351,8 +351,8 @@ export async function retrySchedule(deps: Deps, merchantId: string, merchantUid:
     .where(sameRow(row))
     .returningAll()
     .executeTakeFirst();
-  if (!claimed) throw new ApiError('refused', SCHEDULE_CHANGED);
+  if (!claimed) throw new PierError('refused', SCHEDULE_CHANGED);
   const { impUid } = await runClaimedSchedule(deps, claimed, owner, policy, { retryTechnical: false });
-  if (!impUid) throw new ApiError('internal', 'the retried schedule was taken over by a worker');
+  if (!impUid) throw new PierError('internal', 'the retried schedule was taken over by a worker');
   return (await loadV1Payment(deps.store.db, impUid))!;
 }

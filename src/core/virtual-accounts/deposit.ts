@@ -9,7 +9,7 @@
  * Repeats are harmless: every write is conditional on the state it moves from.
  * In sandbox mode, sandboxVbankDeposit makes a deposit at the tPay simulator.
  */
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError, type DepositNotice, type PgNotice } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
@@ -141,16 +141,16 @@ export interface SandboxDepositResult {
  * endpoint (`POST {simulatorUrl}/__control/vbank/deposit`). The simulator checks the amount and the
  * deadline like a bank, then notifies Pier (the window's notifyUrl), which records it through
  * recordVbankDeposit above. Used by the console, `POST /pier/sandbox/vbank-deposit` and
- * `pier sandbox deposit`. Throws ApiError not_found for an unknown (or another merchant's) payment
+ * `pier sandbox deposit`. Throws PierError not_found for an unknown (or another merchant's) payment
  * or one that is not a virtual account.
  */
 export async function sandboxVbankDeposit(deps: Deps, simulatorUrl: string | undefined, input: SandboxDepositInput): Promise<SandboxDepositResult> {
-  if (deps.mode !== 'sandbox') throw new ApiError('not_supported', 'sandbox deposits exist in sandbox mode only');
-  if (!simulatorUrl) throw new ApiError('not_supported', 'no tPay simulator is configured (PIER_SIMULATOR or PIER_JTNET_URL)');
+  if (deps.mode !== 'sandbox') throw new PierError('not_supported', 'sandbox deposits exist in sandbox mode only');
+  if (!simulatorUrl) throw new PierError('not_supported', 'no tPay simulator is configured (PIER_SIMULATOR or PIER_JTNET_URL)');
   let q = deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', input.impUid);
   if (input.merchantId) q = q.where('merchant_id', '=', input.merchantId);
   const pay = await q.executeTakeFirst();
-  if (!pay || pay.pay_method !== 'vbank') throw new ApiError('not_found', '가상계좌 결제를 찾을 수 없습니다. (no such virtual-account payment)');
+  if (!pay || pay.pay_method !== 'vbank') throw new PierError('not_found', '가상계좌 결제를 찾을 수 없습니다. (no such virtual-account payment)');
   let res: Response;
   try {
     res = await fetch(`${simulatorUrl.replace(/\/+$/, '')}/__control/vbank/deposit`, {
@@ -166,7 +166,7 @@ export async function sandboxVbankDeposit(deps: Deps, simulatorUrl: string | und
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {
-    throw new ApiError('pg_unavailable', `tPay 시뮬레이터에 연결하지 못했습니다: ${simulatorUrl} (${(err as Error).message})`);
+    throw new PierError('pg_unavailable', `tPay 시뮬레이터에 연결하지 못했습니다: ${simulatorUrl} (${(err as Error).message})`);
   }
   const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   const after = await deps.store.db

@@ -2,7 +2,7 @@
  * V1 `/vbanks/{imp_uid}` (spec/api-v1.md §7.2-7.3) on virtual accounts issued through the payment
  * window. Choices where V1 is silent: docs/decisions/0006-virtual-accounts.md.
  */
-import { ApiError } from '../../api/errors.js';
+import { PierError } from '../errors.js';
 import { ConnectorError, type RefundResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { PaymentsTable } from '../../store/types.js';
@@ -19,10 +19,10 @@ export const VBANK_REVOKE_REASON = '가상계좌 발급 취소 (virtual account 
  */
 export async function findOpenVbank(deps: Deps, merchantId: string, impUid: string): Promise<PaymentsTable> {
   const p = await deps.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!p) throw new ApiError('not_found', VBANK_NOT_FOUND);
-  if (p.pay_method !== 'vbank') throw new ApiError('invalid_parameter', `가상계좌 결제건이 아닙니다. (pay_method: ${p.pay_method})`);
+  if (!p) throw new PierError('not_found', VBANK_NOT_FOUND);
+  if (p.pay_method !== 'vbank') throw new PierError('invalid_parameter', `가상계좌 결제건이 아닙니다. (pay_method: ${p.pay_method})`);
   if (p.status !== 'ready' || p.pg_state !== 'done' || !p.vbank_num) {
-    throw new ApiError('invalid_parameter', `입금대기(ready) 상태의 가상계좌가 아닙니다. (status: ${p.status})`);
+    throw new PierError('invalid_parameter', `입금대기(ready) 상태의 가상계좌가 아닙니다. (status: ${p.status})`);
   }
   return p;
 }
@@ -39,16 +39,16 @@ export async function findOpenVbank(deps: Deps, merchantId: string, impUid: stri
 export async function revokeVbank(deps: Deps, merchantId: string, impUid: string) {
   const p = await findOpenVbank(deps, merchantId, impUid);
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
-  if (!channel) throw new ApiError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
+  if (!channel) throw new PierError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
   const revoke = channel.connector.revokeVbank;
-  if (!revoke) throw new ApiError('not_supported', `${p.pg_provider}는 가상계좌 발급 취소를 지원하지 않습니다.`, 'revoking virtual accounts is not supported by this PG');
+  if (!revoke) throw new PierError('not_supported', `${p.pg_provider}는 가상계좌 발급 취소를 지원하지 않습니다.`, 'revoking virtual accounts is not supported by this PG');
 
   let result: RefundResult;
   try {
     result = await revoke.call(channel.connector, channel.credentials, { pgTid: p.pg_tid ?? '', moid: p.imp_uid, amount: Number(p.amount), reason: VBANK_REVOKE_REASON });
   } catch (err) {
     if (!(err instanceof ConnectorError)) throw err;
-    throw new ApiError(
+    throw new PierError(
       'pg_unavailable',
       err.inDoubt
         ? 'PG사 응답을 받지 못했습니다. 가상계좌가 닫혔는지 확인할 수 없으니 다시 시도해 주세요. (PG outcome unknown: try again)'
@@ -64,7 +64,7 @@ export async function revokeVbank(deps: Deps, merchantId: string, impUid: string
       .inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 })
       .catch(() => ({ found: false as const }));
     if (!found.found || found.state !== 'cancelled' || found.cancelledAmount < Number(p.amount)) {
-      throw new ApiError('refused', `가상계좌 발급 취소에 실패하였습니다. [${result.code}]${result.message}`);
+      throw new PierError('refused', `가상계좌 발급 취소에 실패하였습니다. [${result.code}]${result.message}`);
     }
     closedAt = 0;
   }

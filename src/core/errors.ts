@@ -1,0 +1,51 @@
+/**
+ * The errors a use case raises: what went wrong (`kind`, one of a closed list) and V1's message.
+ * core/ says what happened; the API edge (api/errors.ts) alone says how V1 answers it (the HTTP
+ * status and the envelope `code` for each kind), and so do the console and the CLI in their own way.
+ */
+export type ErrorKind =
+  /** malformed or missing parameters */
+  | 'invalid_parameter'
+  /** token missing, invalid or expired; wrong imp_key/imp_secret */
+  | 'unauthorized'
+  /** the resource does not exist for this merchant */
+  | 'not_found'
+  /** the HTTP method is not allowed on this path */
+  | 'method_not_allowed'
+  /** the body is larger than the configured limit */
+  | 'payload_too_large'
+  /** the request line and headers are larger than Node's 16 KB limit */
+  | 'header_too_large'
+  /** the client did not finish sending its request in time */
+  | 'request_timeout'
+  /** too many attempts from this address or for this key (sign-in, getToken) */
+  | 'rate_limited'
+  /** the content type is not JSON or form-encoded */
+  | 'unsupported_media_type'
+  /** a V1 path Pier does not implement, or a feature the channel's PG does not offer */
+  | 'not_supported'
+  /** a business refusal (already paid, over-cancel, unknown customer…) */
+  | 'refused'
+  /** the card was refused at authentication (billing key issuance, key-in check) */
+  | 'card_refused'
+  /** `again` with a customer_uid that has no billing key (docs/decisions/0011) */
+  | 'unknown_buyer'
+  /** the PG could not be reached (nothing was charged), or its answer was lost (the outcome is being confirmed) */
+  | 'pg_unavailable'
+  /** a bug: logged with a request id, never with the body */
+  | 'internal';
+
+export class PierError extends Error {
+  override name = 'PierError';
+  /**
+   * @param message V1's Korean text, exactly: merchant code compares it for equality
+   * @param detail Pier's English explanation, sent in the `x-pier-detail` header, never in `message`
+   */
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
