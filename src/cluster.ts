@@ -18,6 +18,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config/index.js';
 import { createLogger } from './lib/logger.js';
+import { serveClusterMetrics } from './operations/cluster-metrics.js';
 
 /** The environment variable that carries the primary's WorkerSetup (JSON) to each worker. */
 const SETUP_ENV = 'PIER_WORKER_SETUP';
@@ -70,6 +71,8 @@ export async function runCluster<Setup>(config: Config, hooks: ClusterHooks<Setu
 async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Promise<void> {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const installation = await hooks.prepare();
+  // a worker answering /metrics asks here for every worker's counters
+  serveClusterMetrics();
   const env = { [SETUP_ENV]: JSON.stringify(installation.setup) };
   const slots = Array.from({ length: config.workers }, () => ({ failures: 0, startedAt: 0, worker: null as Worker | null, restart: null as NodeJS.Timeout | null }));
   let stopping = false;

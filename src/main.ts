@@ -6,6 +6,7 @@ import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createConnectorRegistry } from './connectors/registry.js';
 import { instrumentConnectors } from './connectors/instrumented.js';
 import { PierMetrics } from './operations/metrics.js';
+import { clusterMetricsOf } from './operations/cluster-metrics.js';
 import type { Deps } from './core/deps.js';
 import { listChannels } from './core/merchants/channels.js';
 import { demoCredentialsExist } from './core/merchants/merchants.js';
@@ -170,7 +171,14 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   const simulatorUrl = simulatorAddresses.jtnet?.apiUrl ?? '';
   // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
   const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
-  const app = await buildApp(deps, { bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined, metricsToken: config.metrics.token, trustProxy: config.trustProxy });
+  const app = await buildApp(deps, {
+    bodyLimit: config.bodyLimit,
+    publicUrl: config.publicUrl,
+    simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined,
+    metricsToken: config.metrics.token,
+    workerMetrics: cluster.isWorker && deps.metrics ? clusterMetricsOf(deps.metrics.registry) : undefined,
+    trustProxy: config.trustProxy,
+  });
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 

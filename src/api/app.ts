@@ -39,6 +39,8 @@ export interface AppOptions {
   simulatorUrl?: string;
   /** bearer token for GET /metrics (config `metrics.token`) */
   metricsToken?: string;
+  /** one of PIER_WORKERS' workers: every worker's counters, aggregated (operations/cluster-metrics.ts) */
+  workerMetrics?: () => Promise<string>;
   /** config `trustProxy`: the reverse proxies whose X-Forwarded-* headers count (client IP, https) */
   trustProxy?: string;
 }
@@ -173,7 +175,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken });
+  registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken, workerMetrics: opts.workerMetrics });
   await registerRoutes(app, deps, { simulatorUrl: opts.simulatorUrl });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
   await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });

@@ -1,9 +1,10 @@
 /**
  * Pier's Prometheus metrics (prom-client), one registry per app so tests can run several Piers.
  *
- * Two kinds: what this process did (HTTP requests, PG calls, webhook attempts: counters and
- * histograms, summed over processes by Prometheus), and what the database holds (backlogs, counts,
- * lag: gauges computed from the database at scrape time, so every process reports the same truth
+ * Two kinds, in two registries: what this process did (`registry`: HTTP requests, PG calls,
+ * webhook attempts, CPU and memory; summed over PIER_WORKERS' workers at a scrape, and over Pier
+ * processes by Prometheus), and what the database holds (`databaseRegistry`: backlogs, counts,
+ * lag; gauges computed from the database at scrape time, so every process reports the same truth
  * however many share the database).
  *
  * @example
@@ -34,7 +35,10 @@ export interface DbGaugeClocks {
 }
 
 export class PierMetrics {
+  /** what this process did */
   readonly registry = new Registry();
+  /** what the database holds, read at each scrape: never summed over workers */
+  readonly databaseRegistry = new Registry();
 
   readonly httpDuration = new Histogram({
     name: 'pier_http_request_duration_seconds',
@@ -85,6 +89,11 @@ export class PierMetrics {
   readonly webhookQueueDepth = this.gauge('pier_webhook_queue_depth', 'Webhook deliveries not finished, by state (pending, sending)', ['state']);
   readonly webhookOldestDue = this.gauge('pier_webhook_oldest_due_seconds', 'How long the oldest due webhook delivery has waited (0 when none)', []);
   readonly scrapeErrors = new Counter({ name: 'pier_metrics_scrape_errors_total', help: 'Scrapes whose database gauges could not be read', registers: [this.registry] });
+  readonly clusterScrapeErrors = new Counter({
+    name: 'pier_metrics_cluster_errors_total',
+    help: "Scrapes answered with this worker's own counters because the other workers' could not be collected (PIER_WORKERS > 1)",
+    registers: [this.registry],
+  });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     // CPU, memory, event-loop lag, GC; off in tests that build many apps
@@ -92,7 +101,7 @@ export class PierMetrics {
   }
 
   private gauge(name: string, help: string, labelNames: string[]) {
-    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+    return new Gauge({ name, help, labelNames, registers: [this.databaseRegistry] });
   }
 
   observePgCall(o: { pg: string; operation: string; outcome: PgCallOutcome; seconds: number }): void {
@@ -105,15 +114,29 @@ export class PierMetrics {
     if (o.result === 'delivered' && o.eventAgeSeconds !== undefined) this.webhookDeliveryLatency.observe(Math.max(0, o.eventAgeSeconds));
   }
 
-  /** Reads the database gauges, then renders every metric in the Prometheus text format. */
-  async scrape(store: Store, clocks: DbGaugeClocks): Promise<string> {
+  /**
+   * Reads the database gauges, then renders every metric in the Prometheus text format. `workers`:
+   * this process is one of PIER_WORKERS' workers, and this reads every worker's `registry`
+   * aggregated (cluster-metrics.ts); if that fails, this worker's own counters answer.
+   */
+  async scrape(store: Store, clocks: DbGaugeClocks, workers?: () => Promise<string>): Promise<string> {
     try {
       await this.readDatabaseGauges(store, clocks);
     } catch {
       // the process counters are still worth having when the database is down; /ready says why
       this.scrapeErrors.inc();
     }
-    return this.registry.metrics();
+    let processes: string | undefined;
+    if (workers) {
+      try {
+        processes = await workers();
+      } catch {
+        this.clusterScrapeErrors.inc();
+      }
+    }
+    processes ??= await this.registry.metrics();
+    const database = await this.databaseRegistry.metrics();
+    return processes === '' || processes.endsWith('\n') ? processes + database : `${processes}\n${database}`;
   }
 
   get contentType(): string {

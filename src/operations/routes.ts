@@ -20,6 +20,8 @@ import { checkReadiness } from './readiness.js';
 export interface OperationsOptions {
   /** bearer token for GET /metrics; empty: open in sandbox, 404 in production */
   metricsToken?: string;
+  /** one of PIER_WORKERS' workers: every worker's counters, aggregated (cluster-metrics.ts) */
+  workerMetrics?: () => Promise<string>;
 }
 
 /** Hooks that must run before every other hook: the request's deps (its id and logger) and the latency timer. */
@@ -63,7 +65,7 @@ export function registerOperationsRoutes(app: AnyFastify, deps: Deps, metrics: P
     if (token && !sameToken(bearerOf(req.headers.authorization), token)) {
       return reply.status(401).header('www-authenticate', 'Bearer realm="pier-metrics"').send({ code: -1, message: 'Unauthorized: GET /metrics needs Authorization: Bearer <metrics.token>', response: null });
     }
-    const text = await metrics.scrape(deps.store, { pier: deps.clock, wall: systemClock });
+    const text = await metrics.scrape(deps.store, { pier: deps.clock, wall: systemClock }, opts.workerMetrics);
     return reply.type(metrics.contentType).send(text);
   });
 }

@@ -126,6 +126,36 @@ describe('PIER_WORKERS=2', () => {
     for (const p of paid) expect(atPg.find((a) => a.moid === p.imp_uid)?.tid).toBe(p.pg_tid);
   }, 300_000);
 
+  it("answers /metrics with every worker's counters whichever worker takes the scrape, and the database gauges once", async () => {
+    /** the answered getToken calls in a scrape (every line of that series, summed) */
+    const tokensIn = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('pier_http_request_duration_seconds_count{') && l.includes('route="/users/getToken"') && l.includes('status_code="200"'))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const scrape = () => onNewConnection(`${pier.url()}/metrics`);
+    const before = tokensIn(await scrape());
+    // an odd number, each on a connection of its own: the two workers cannot have taken equal shares
+    for (let i = 0; i < 7; i++) await token();
+    const scrapes: string[] = [];
+    // connections are dealt to the workers in turn: four scrapes land on both
+    for (let i = 0; i < 4; i++) scrapes.push(await scrape());
+    expect(scrapes.map(tokensIn)).toEqual([before + 7, before + 7, before + 7, before + 7]);
+
+    const paid = await store.db.selectFrom('payments').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'paid').executeTakeFirstOrThrow();
+    for (const text of scrapes) {
+      // the database gauges appear once, read from the database, not summed over the workers
+      expect(text.match(/^# TYPE pier_payments gauge$/gm)).toHaveLength(1);
+      expect(text.match(/^# TYPE pier_http_request_duration_seconds histogram$/gm)).toHaveLength(1);
+      const paidInGauge = text
+        .split('\n')
+        .filter((l) => l.startsWith('pier_payments{') && l.includes('status="paid"'))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      expect(paidInGauge).toBe(Number(paid.n));
+      expect(text).toMatch(/^pier_metrics_cluster_errors_total 0$/m);
+    }
+  }, 120_000);
+
   it('runs schedules that fall due at the same moment exactly once between the two workers', async () => {
     const t = await token();
     const key = await api('POST', '/subscribe/customers/workers_c', t, { card_number: card, expiry: '2030-12' });
@@ -187,10 +217,10 @@ describe('PIER_WORKERS=2', () => {
       return now.length === 2 && !now.includes(victim!) && now.includes(survivor!) ? now : null;
     });
     expect(pids).toHaveLength(2);
+    // /health's uptime is the answering process's own (/metrics sums every worker's now)
     await until('the replacement worker answering', async () => {
-      const text = await onNewConnection(`${pier.url()}/metrics`);
-      const started = Number(/^pier_process_start_time_seconds (\d+)/m.exec(text)?.[1] ?? 0);
-      return started >= Math.floor(killedAt);
+      const health = JSON.parse(await onNewConnection(`${pier.url()}/health`)) as { uptime_seconds: number };
+      return health.uptime_seconds <= Date.now() / 1000 - killedAt;
     });
 
     const cli = await pier.reconcile();
