@@ -11,12 +11,19 @@ import type { Store } from './db.js';
  */
 let testShiftMs = 0;
 
-/** The database's current time in UNIX seconds, as an SQL expression to use inside a statement. */
+/**
+ * The database's current time in UNIX seconds, as an SQL expression to use inside a statement.
+ * PostgreSQL: the time the statement arrived (`statement_timestamp()`, STABLE), not
+ * `clock_timestamp()` (VOLATILE): a volatile bound cannot be an index condition, so a claim's
+ * "lease ran out" walk read every leased row's index entry, live or dead (1-2.6 ms of a webhook
+ * claim with a full queue), where it now stops at the first lease still running. Pier holds no
+ * transaction across a call, so the two differ by the few milliseconds a statement runs.
+ */
 export function dbNow(store: Store): RawBuilder<number> {
   const shift = Math.floor(testShiftMs / 1000);
   const native =
     store.dialect === 'postgres'
-      ? sql<number>`CAST(floor(extract(epoch from clock_timestamp())) AS BIGINT)`
+      ? sql<number>`CAST(floor(extract(epoch from statement_timestamp())) AS BIGINT)`
       : sql<number>`CAST(strftime('%s', 'now') AS INTEGER)`;
   return shift === 0 ? native : sql<number>`(${native} + ${shift})`;
 }

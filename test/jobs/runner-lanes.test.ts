@@ -22,7 +22,7 @@ const turns = async (n = 20) => {
 };
 
 /** A queue that hands out `due` rows, at most `limit` a claim, and runs each until the test finishes it. */
-function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number; refillAt?: number } = {}) {
+function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number; refillAt?: number; wakesItself?: boolean } = {}) {
   const claims: Array<{ limit: number; got: number }> = [];
   const jobs = new Map<number, ReturnType<typeof deferred>>();
   let next = 0;
@@ -43,9 +43,14 @@ function fakeQueue(due: number, o: { batchSize?: number; concurrency?: number; r
       await d.promise;
       jobs.delete(job);
     },
-    wakeWith(w) {
-      wake = w;
-    },
+    // a queue that says itself when its room came back (the webhook queue does)
+    ...(o.wakesItself
+      ? {
+          wakeWith(w: () => void) {
+            wake = w;
+          },
+        }
+      : {}),
   };
   return { queue, claims, running: (running = jobs), addDue: (n: number) => (due += n), wakeLane: () => wake?.() };
 }
@@ -123,7 +128,7 @@ describe('a job lane', () => {
   });
 
   it('is woken by its queue before any row finishes (wakeWith), and by a poke', async () => {
-    const f = fakeQueue(2);
+    const f = fakeQueue(2, { wakesItself: true });
     runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
     runner.start();
     await turns();
@@ -139,5 +144,33 @@ describe('a job lane', () => {
     runner.poke();
     await turns();
     expect(f.claims.map((c) => c.got)).toEqual([2, 1, 1]);
+  });
+
+  it('that wakes itself (wakeWith) is not woken by a finished row unless it is full', async () => {
+    // the webhook queue: a recorded attempt finishing is no sign that a claim would find room (its
+    // receiver's slot was given back at the answer, and that wakes the lane); claiming on each one
+    // made claims of a few rows, or none
+    const f = fakeQueue(3, { wakesItself: true, concurrency: 4 });
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
+    await turns();
+    expect(f.claims).toEqual([{ limit: 4, got: 3 }]);
+    f.addDue(5);
+    f.running.get(0)!.resolve();
+    await turns();
+    // not full (1 of 4 slots was free): the finished row did not start a claim
+    expect(f.claims).toHaveLength(1);
+    f.wakeLane();
+    await turns();
+    expect(f.claims.map((c) => c.got)).toEqual([3, 2]);
+    // now full: a finished row is what frees a slot, so it wakes the lane
+    expect(f.running.size).toBe(4);
+    f.running.get(1)!.resolve();
+    await turns();
+    expect(f.claims).toEqual([
+      { limit: 4, got: 3 },
+      { limit: 2, got: 2 },
+      { limit: 1, got: 1 },
+    ]);
   });
 });

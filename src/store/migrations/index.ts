@@ -12,6 +12,7 @@ import * as m010 from './010-receipts.js';
 import * as m011 from './011-operations.js';
 import * as m014 from './014-channel-base-url.js';
 import * as m015 from './015-payment-write-indexes.js';
+import * as m016 from './016-listener-deliveries-index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '011-operations': m011,
   '014-channel-base-url': m014,
   '015-payment-write-indexes': m015,
+  '016-listener-deliveries-index': m016,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */
