@@ -50,25 +50,26 @@ async function planOf(text: string, parameters: readonly unknown[], setup: strin
   }
 }
 
-/** The statement `work` runs through `store.db`, compiled as the store would run it (work's own result discarded). */
-async function statementOf(work: (store: Store) => Promise<unknown>): Promise<{ sql: string; parameters: readonly unknown[] }> {
-  // the statement is the last node transformed before the first result (a statement's subqueries
-  // are transformed before it)
-  let node: RootOperationNode | undefined;
-  let ran = false;
+/**
+ * The statements `work` ran through `store.db`, in order, compiled as the store ran them (a
+ * transaction's own BEGIN and COMMIT are not statements of Kysely's and do not appear).
+ */
+async function statementsOf(work: (store: Store) => Promise<unknown>): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
+  const nodes = new Map<unknown, RootOperationNode>();
+  const ran: RootOperationNode[] = [];
   const capture: KyselyPlugin = {
+    // a statement's subqueries are transformed too: only the node of a query that ran is kept
     transformQuery: (a) => {
-      if (!ran) node = a.node;
+      nodes.set(a.queryId, a.node);
       return a.node;
     },
     transformResult: async (a) => {
-      ran = true;
+      ran.push(nodes.get(a.queryId)!);
       return a.result;
     },
   };
   await work({ ...pier.store, db: pier.store.db.withPlugin(capture) });
-  const compiled = pier.store.db.getExecutor().compileQuery(node!, { queryId: 'plan' } as never);
-  return { sql: compiled.sql, parameters: compiled.parameters };
+  return ran.map((node) => pier.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never));
 }
 
 describe('a walk for leases that ran out', () => {
@@ -94,9 +95,16 @@ describe("the webhook worker's claim", () => {
     const now = Math.floor(pier.clock.now() / 1000);
     const sent = await claimDeliveries(pier.store, { now, owner: 'plans', leaseSeconds: 60, limit: 1000, listenerId: null });
     await recordAttempts(pier.store, sent.map((d) => ({ d, result: { ok: true, statusCode: 200, error: null, durationMs: 1, excerpt: null }, startedAt: now })), { owner: 'plans', now });
-    const claim = await statementOf((store) => claimDeliveries(store, { now, owner: 'plans', leaseSeconds: 60, limit: 32, listenerId: null, receivers: { cap: 32, inFlight: new Map() } }));
-    const plan = await planOf(claim.sql, claim.parameters);
+    const ran = await statementsOf((store) => claimDeliveries(store, { now, owner: 'plans', leaseSeconds: 60, limit: 32, listenerId: null, receivers: { cap: 32, inFlight: new Map() } }));
+    // the claim is the last statement; what ran before it in its transaction (PostgreSQL's planner
+    // settings) runs first here too
+    const claim = ran.at(-1)!;
+    expect(claim.sql).toMatch(/UPDATE webhook_deliveries/);
+    const plan = await planOf(claim.sql, claim.parameters, ran.slice(0, -1).map((q) => q.sql));
     expect(plan).toContain('webhook_deliveries_due');
     expect(plan).not.toContain('webhook_deliveries_listener');
+    // PostgreSQL: no bitmap scan, which would read every due row (and every dead version of one)
+    // and sort them to take the oldest few
+    expect(plan).not.toMatch(/Bitmap/);
   });
 });
