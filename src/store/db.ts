@@ -141,7 +141,8 @@ class WriteLockingSqliteDialect extends SqliteDialect {
    * docs/performance.md): Store.syncTransaction runs its statements on the SQLite handle itself.
    */
   exclusively<T>(work: () => Promise<T>): Promise<T> {
-    if (!this.#driver) throw new Error('the SQLite store has no driver yet');
+    // (Kysely builds the driver in its constructor; a rejection keeps the answer a promise either way)
+    if (!this.#driver) return Promise.reject(new Error('the SQLite store has no driver yet'));
     return this.#driver.exclusively(work);
   }
 }

@@ -127,12 +127,14 @@ describe('PIER_WORKERS=2', () => {
   }, 300_000);
 
   it("answers /metrics with every worker's counters whichever worker takes the scrape, and the database gauges once", async () => {
-    /** the answered getToken calls in a scrape (every line of that series, summed) */
-    const tokensIn = (text: string) =>
+    /** a series in a scrape: its lines whose labels hold every one of `labels`, summed */
+    const sumOf = (text: string, series: string, labels: string[]) =>
       text
         .split('\n')
-        .filter((l) => l.startsWith('pier_http_request_duration_seconds_count{') && l.includes('route="/users/getToken"') && l.includes('status_code="200"'))
+        .filter((l) => l.startsWith(`${series}{`) && labels.every((label) => l.includes(label)))
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    /** the answered getToken calls in a scrape */
+    const tokensIn = (text: string) => sumOf(text, 'pier_http_request_duration_seconds_count', ['route="/users/getToken"', 'status_code="200"']);
     const scrape = () => onNewConnection(`${pier.url()}/metrics`);
     const before = tokensIn(await scrape());
     // an odd number, each on a connection of its own: the two workers cannot have taken equal shares
@@ -147,11 +149,7 @@ describe('PIER_WORKERS=2', () => {
       // the database gauges appear once, read from the database, not summed over the workers
       expect(text.match(/^# TYPE pier_payments gauge$/gm)).toHaveLength(1);
       expect(text.match(/^# TYPE pier_http_request_duration_seconds histogram$/gm)).toHaveLength(1);
-      const paidInGauge = text
-        .split('\n')
-        .filter((l) => l.startsWith('pier_payments{') && l.includes('status="paid"'))
-        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-      expect(paidInGauge).toBe(Number(paid.n));
+      expect(sumOf(text, 'pier_payments', ['status="paid"'])).toBe(Number(paid.n));
       expect(text).toMatch(/^pier_metrics_cluster_errors_total 0$/m);
     }
   }, 120_000);
