@@ -149,7 +149,7 @@ export class JobRunner {
     // a finished row wakes only its own lane; a queue that says itself when its room came back
     // (wakeWith) is woken by a finished row only when the lane is full: otherwise every recorded
     // webhook attempt started a claim that found a few rows or none (9.6 rows a claim on average,
-    // where a claim costs about what one of 32 rows does)
+    // where a claim's fixed cost is about that of 16 of its rows)
     let wakeMe: (() => void) | null = null;
     let pausedFull = false;
     q.wakeWith?.(() => wakeMe?.());
