@@ -6,7 +6,8 @@
  *   reading every leased row, live or dead;
  * - the webhook worker's claim of URL deliveries walks `webhook_deliveries_due` in order, also when
  *   PostgreSQL's statistics are older than the queue: `webhook_deliveries_listener` is partial
- *   (listener rows only) and no longer offers a plan that reads and sorts every pending delivery.
+ *   (listener rows only), and the claim's transaction allows no bitmap scan, so no plan reads and
+ *   sorts every pending delivery.
  */
 import pg from 'pg';
 import SQLite from 'better-sqlite3';
