@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { PierError } from '../api/errors.js';
+import { PierError } from '../core/errors.js';
 import type { Deps } from '../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';

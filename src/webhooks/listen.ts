@@ -1,4 +1,4 @@
-import { PierError } from '../api/errors.js';
+import { PierError } from '../core/errors.js';
 import type { Deps } from '../core/deps.js';
 import { LISTENER_TTL_SECONDS } from '../core/payments/events.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';

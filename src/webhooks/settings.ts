@@ -1,5 +1,5 @@
 import { DestinationGuard } from './network-guard.js';
-import { PierError } from '../api/errors.js';
+import { PierError } from '../core/errors.js';
 import type { Deps } from '../core/deps.js';
 import { unixSeconds } from '../lib/clock.js';
 import { newWebhookSecret, type WebhookContentType } from './payload.js';
