@@ -102,8 +102,10 @@ beforeAll(async () => {
   sim = createTpaySimulator({ clock, slowResponseMs: 30_000 });
   const address = await sim.listen({ host: '127.0.0.1', port: 0 });
   baseUrl = address;
-  connector = createJtnetConnector({ baseUrl, connectTimeoutMs: 1000, readTimeoutMs: 300, clock });
-  unreachable = createJtnetConnector({ baseUrl: `http://127.0.0.1:${await closedPort()}`, connectTimeoutMs: 1000, readTimeoutMs: 300, clock });
+  // as in nicepay.test.ts: the `timeout` card's scenario needs tPay to have processed the charge
+  // before the connector gives up, so the read timeout leaves room for a loaded machine
+  connector = createJtnetConnector({ baseUrl, connectTimeoutMs: 1000, readTimeoutMs: 1500, clock });
+  unreachable = createJtnetConnector({ baseUrl: `http://127.0.0.1:${await closedPort()}`, connectTimeoutMs: 1000, readTimeoutMs: 1500, clock });
 });
 
 afterAll(async () => {
