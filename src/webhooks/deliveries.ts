@@ -3,7 +3,7 @@ import { PierError } from '../core/errors.js';
 import type { Deps } from '../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
-import { claimRows } from '../jobs/claim.js';
+import { byIndexOnly, claimRows } from '../jobs/claim.js';
 import { dbNow } from '../store/db-clock.js';
 import type { Store } from '../store/db.js';
 import type { WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEventsTable } from '../store/types.js';
@@ -32,18 +32,44 @@ export function backoffSeconds(failures: number, policy: RetryPolicy = DEFAULT_R
  * Leases due deliveries to `owner`: pending ones whose time has come, and ones left `sending` by
  * a worker whose lease ran out (it died mid-send: at-least-once, so they go again). PostgreSQL
  * skips rows another worker is claiming (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers.
- * `listenerId` null takes URL deliveries (the webhook worker); a listener id takes that
- * `pier listen` session's. `skipUrls` leaves the deliveries to those URLs for later.
+ * `listenerId` null takes URL deliveries; a listener id takes that `pier listen` session's.
+ * The webhook worker claims with claimForReceivers.
  */
 export async function claimDeliveries(
   store: Store,
-  opts: { now: number; owner: string; leaseSeconds: number; limit: number; listenerId: string | null; skipUrls?: string[]; receivers?: ReceiverRoom },
+  opts: { now: number; owner: string; leaseSeconds: number; limit: number; listenerId: string | null },
 ): Promise<DeliveryRow[]> {
-  const { now, owner, leaseSeconds, limit, listenerId } = opts;
-  const skipUrls = opts.skipUrls ?? [];
+  const { whose, due, set } = claimTerms(store, opts);
+  const whoseAndDue = due.map((d) => (eb: any) => eb.and([whose(eb), d(eb)]));
+  return claimRows(store, 'webhook_deliveries', { due: whoseAndDue, set, orderBy: 'next_attempt_at', limit: opts.limit });
+}
+
+/**
+ * The webhook worker's claim: URL deliveries within each receiver's room (claimWithinRoom), each
+ * with its event and its merchant's signing secret, ready to send. `skipUrls` leaves the
+ * deliveries to those URLs for later. A batch that cannot be made ready (the database failed) is
+ * given back, due now and uncounted, rather than left leased until its leases run out.
+ */
+export async function claimForReceivers(
+  deps: Deps,
+  opts: { now: number; owner: string; leaseSeconds: number; limit: number; skipUrls?: string[]; receivers: ReceiverRoom },
+): Promise<LeasedDelivery[]> {
+  const { whose, due, set } = claimTerms(deps.store, { ...opts, listenerId: null });
+  const claimed = await claimWithinRoom(deps.store, { whose, due }, set, opts.limit, opts.receivers);
+  try {
+    return await leasedOf(deps, claimed.rows, claimed.joined);
+  } catch (err) {
+    for (const d of claimed.rows) await releaseDelivery(deps.store, d, opts.owner, opts.now).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Which deliveries a claim takes (whose, and due by which clock) and how it leases them. */
+function claimTerms(store: Store, o: { now: number; owner: string; leaseSeconds: number; listenerId: string | null; skipUrls?: string[] }) {
+  const skipUrls = o.skipUrls ?? [];
   const whose = (eb: any) =>
     eb.and([
-      listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', listenerId),
+      o.listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', o.listenerId),
       // receivers that already have as many attempts in flight as they may (webhookQueue)
       ...(skipUrls.length > 0 ? [eb('url', 'not in', skipUrls)] : []),
     ]);
@@ -51,13 +77,11 @@ export async function claimDeliveries(
   // mode); a lease runs out on the database's, so moving the sandbox clock never makes a delivery
   // being sent look abandoned
   const due: DueBy = [
-    (eb: any) => eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', now)]),
+    (eb: any) => eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', o.now)]),
     (eb: any) => eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))]),
   ];
-  const set = { state: 'sending', lease_owner: owner, lease_until: sql`${dbNow(store)} + ${leaseSeconds}` };
-  if (opts.receivers) return claimWithinRoom(store, { whose, due }, set, limit, opts.receivers);
-  const whoseAndDue = due.map((d) => (eb: any) => eb.and([whose(eb), d(eb)]));
-  return claimRows(store, 'webhook_deliveries', { due: whoseAndDue, set, orderBy: 'next_attempt_at', limit });
+  const set = { state: 'sending', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}` };
+  return { whose, due, set };
 }
 
 /** When a delivery is due: waiting for its next attempt, or leased by a worker whose lease ran out. */
@@ -81,6 +105,11 @@ const CANDIDATES_PER_ROW = 4;
  * worker claimed meanwhile is left out), then updates them by primary key (decision 0024).
  * SQLite: one conditional UPDATE, atomic.
  *
+ * PostgreSQL returns each row's event and its merchant's sealed secret with it (`joined`), the
+ * statement planned byIndexOnly: the reads that followed cost a round trip, and their generic
+ * plans, made while the tables were small (at install), scanned every event for each batch until
+ * autovacuum analysed the table (5 ms a batch with 10,000 events).
+ *
  * The window is two index walks that stop at their LIMIT: pending rows in `next_attempt_at` order
  * (index `webhook_deliveries_due`) and rows whose lease ran out (`webhook_deliveries_lease`). One
  * `WHERE (pending AND due) OR (sending AND expired) ORDER BY next_attempt_at` makes both databases
@@ -93,7 +122,7 @@ async function claimWithinRoom(
   set: Record<string, unknown>,
   limit: number,
   receivers: ReceiverRoom,
-): Promise<DeliveryRow[]> {
+): Promise<{ rows: DeliveryRow[]; joined?: Joined }> {
   const db = store.db;
   const window = Math.min(1000, limit * CANDIDATES_PER_ROW);
   const cols = ['id', 'url', 'next_attempt_at'] as const;
@@ -121,24 +150,37 @@ async function claimWithinRoom(
       .skipLocked();
     // `id = ANY(ARRAY(…))`: the locked ids as one parameter-like array, so the update finds them by
     // primary key; `FROM locked` was planned as a hash join over a scan of the whole table
-    // (3 of a claim's 3.6 ms with 10,000 rows queued)
-    const claim = sql<DeliveryRow>`WITH cand AS MATERIALIZED ${candidates}, picked AS (${picked}), locked AS MATERIALIZED ${stillDue}
-      UPDATE webhook_deliveries SET ${assignments} WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING *`;
-    // the pending walk must be the ordered index walk that stops at its LIMIT. A burst (a month's
-    // first schedules) fills the table faster than autovacuum analyses it; planned on statistics
-    // that know a few pending rows, PostgreSQL took a bitmap scan instead, which reads every due
-    // row and every dead version of one and sorts them to take the oldest: 4.9 ms a claim with
-    // 20,000 queued, against ~1.3 ms walking the index (whose dead entries the walk marks as it
-    // goes). A bitmap scan has nothing to offer this statement, so it is not allowed in its
-    // transaction (SET LOCAL: only this statement; the round trips cost far less than the scan).
-    return db.transaction().execute(async (trx) => {
-      await sql`SET LOCAL enable_bitmapscan = off`.execute(trx);
-      return (await claim.execute(trx)).rows;
+    // (3 of a claim's 3.6 ms with 10,000 rows queued). A whole-row reference to the outer side of
+    // a join that found nothing is NULL: a missing event or setting comes back as NULL.
+    const claim = sql<DeliveryRow & JoinedColumns>`WITH cand AS MATERIALIZED ${candidates}, picked AS (${picked}), locked AS MATERIALIZED ${stillDue},
+      claimed AS (UPDATE webhook_deliveries SET ${assignments} WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING *)
+      SELECT c.*, row_to_json(e) AS joined_event, s.secret_sealed AS joined_secret_sealed
+      FROM claimed c LEFT JOIN webhook_events e ON e.id = c.event_id LEFT JOIN webhook_settings s ON s.merchant_id = c.merchant_id`;
+    const found = await byIndexOnly(db, async (trx) => (await claim.execute(trx)).rows);
+    const joined: Joined = { events: [], sealedSecrets: new Map() };
+    const claimedRows = found.map(({ joined_event, joined_secret_sealed, ...row }) => {
+      if (joined_event) joined.events.push(joined_event);
+      if (joined_secret_sealed !== null) joined.sealedSecrets.set(row.merchant_id, joined_secret_sealed);
+      return row;
     });
+    return { rows: claimedRows, joined };
   }
   const r = await sql<DeliveryRow>`WITH cand AS ${candidates}
     UPDATE webhook_deliveries SET ${assignments} WHERE id IN (${picked}) RETURNING *`.execute(db);
-  return r.rows;
+  return { rows: r.rows };
+}
+
+/** What PostgreSQL's claim returns beside each delivery's columns. */
+interface JoinedColumns {
+  joined_event: WebhookEventsTable | null;
+  joined_secret_sealed: string | null;
+}
+
+/** The events and sealed secrets of claimed rows, read with the claim. */
+interface Joined {
+  events: WebhookEventsTable[];
+  /** by merchant id; a merchant without settings is absent */
+  sealedSecrets: Map<string, string>;
 }
 
 /** A leased delivery with what sending it needs: its event and the merchant's signing secret. */
@@ -150,27 +192,24 @@ export interface LeasedDelivery {
 }
 
 /**
- * The events and signing secrets of a batch of leased deliveries, in two queries however many
- * rows (before: two per delivery, and a vault decryption per delivery). Secrets are read now, so a
- * rotation applies from the next batch on.
+ * Leased deliveries with their events and signing secrets: read with the claim (`joined`), or
+ * here in two queries however many rows (before: two per delivery, and a vault decryption per
+ * delivery). Secrets are read at each claim, so a rotation applies from the next batch on.
  */
-export async function loadLeased(deps: Deps, rows: DeliveryRow[]): Promise<LeasedDelivery[]> {
+async function leasedOf(deps: Deps, rows: DeliveryRow[], joined?: Joined): Promise<LeasedDelivery[]> {
   if (rows.length === 0) return [];
   const { db } = deps.store;
   const eventIds = [...new Set(rows.map((d) => d.event_id))];
   const merchantIds = [...new Set(rows.map((d) => d.merchant_id))];
-  const [events, settings] = await Promise.all([
-    db.selectFrom('webhook_events').selectAll().where('id', 'in', eventIds).execute(),
-    db.selectFrom('webhook_settings').select(['merchant_id', 'secret_sealed']).where('merchant_id', 'in', merchantIds).execute(),
-  ]);
+  const { events, sealedSecrets }: Joined = joined ?? (await readJoined(deps.store, eventIds, merchantIds));
   const eventById = new Map(events.map((e) => [e.id, e]));
   // one merchant's secret that cannot be opened (its vault key retired) fails that merchant's rows, not the batch
   const secrets = new Map<string, string | Error>();
-  for (const s of settings) {
+  for (const [merchantId, sealed] of sealedSecrets) {
     try {
-      secrets.set(s.merchant_id, deps.vault.open(s.secret_sealed));
+      secrets.set(merchantId, deps.vault.open(sealed));
     } catch (err) {
-      secrets.set(s.merchant_id, err as Error);
+      secrets.set(merchantId, err as Error);
     }
   }
   // a merchant that never opened its settings gets its secret made now (as buildRequest does)
@@ -180,6 +219,14 @@ export async function loadLeased(deps: Deps, rows: DeliveryRow[]): Promise<Lease
     if (!event) throw new Error(`webhook delivery ${row.id}: its event ${row.event_id} is missing`);
     return { row, event, secret: secrets.get(row.merchant_id)! };
   });
+}
+
+async function readJoined(store: Store, eventIds: string[], merchantIds: string[]): Promise<Joined> {
+  const [events, settings] = await Promise.all([
+    store.db.selectFrom('webhook_events').selectAll().where('id', 'in', eventIds).execute(),
+    store.db.selectFrom('webhook_settings').select(['merchant_id', 'secret_sealed']).where('merchant_id', 'in', merchantIds).execute(),
+  ]);
+  return { events, sealedSecrets: new Map(settings.map((s) => [s.merchant_id, s.secret_sealed])) };
 }
 
 /** The request of a leased delivery, signed now (`at`: the real time). */

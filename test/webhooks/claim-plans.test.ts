@@ -7,16 +7,20 @@
  * - the webhook worker's claim of URL deliveries walks `webhook_deliveries_due` in order, also when
  *   PostgreSQL's statistics are older than the queue: `webhook_deliveries_listener` is partial
  *   (listener rows only), and the claim's transaction allows no bitmap scan, so no plan reads and
- *   sorts every pending delivery.
+ *   sorts every pending delivery;
+ * - every job claim, and the events of the claimed deliveries, are read through indexes, also by a
+ *   generic plan made while the tables were empty (at install).
  */
 import pg from 'pg';
 import SQLite from 'better-sqlite3';
 import { sql, type KyselyPlugin, type RootOperationNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimWindowConfirms } from '../../src/core/checkout/window-confirms.js';
 import { recordPaymentEvent } from '../../src/core/payments/events.js';
+import { claimDueSchedules } from '../../src/core/schedules/run.js';
 import { dbNow } from '../../src/store/db-clock.js';
 import type { Store } from '../../src/store/db.js';
-import { claimDeliveries, recordAttempts } from '../../src/webhooks/deliveries.js';
+import { claimDeliveries, claimForReceivers, recordAttempts } from '../../src/webhooks/deliveries.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 
 let pier: TestPier;
@@ -28,22 +32,35 @@ beforeAll(async () => {
 });
 afterAll(() => pier?.close());
 
-/** The plan of `text` with `parameters`, one line per node; `setup` runs first in the same session. */
-async function planOf(text: string, parameters: readonly unknown[], setup: string[] = []): Promise<string> {
-  if (pier.store.dialect === 'sqlite') {
-    const db = new SQLite(pier.databaseUrl.slice('sqlite:'.length), { readonly: true });
+/**
+ * The plan of `text` with `parameters`, one line per node; `setup` runs first in the same session.
+ * `generic`: PostgreSQL's generic plan, the one a connection caches for a named statement and uses
+ * whatever the parameters (SQLite has only one kind).
+ */
+async function planOf(text: string, parameters: readonly unknown[], setup: string[] = [], o: { on?: TestPier; generic?: boolean } = {}): Promise<string> {
+  const on = o.on ?? pier;
+  if (on.store.dialect === 'sqlite') {
+    const db = new SQLite(on.databaseUrl.slice('sqlite:'.length), { readonly: true });
     try {
       return (db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...(parameters as unknown[])) as { detail: string }[]).map((r) => r.detail).join('\n');
     } finally {
       db.close();
     }
   }
-  const c = new pg.Client({ connectionString: pier.databaseUrl });
+  const c = new pg.Client({ connectionString: on.databaseUrl });
   await c.connect();
   try {
     await c.query('BEGIN');
     for (const s of setup) await c.query(s);
-    const r = await c.query({ text: `EXPLAIN ${text}`, values: parameters as unknown[] });
+    let explain = `EXPLAIN ${text}`;
+    if (o.generic) {
+      await c.query(`PREPARE planned AS ${text}`);
+      await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      // EXECUTE takes its arguments as literals only (a generic plan does not look at them)
+      const literal = (v: unknown) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : c.escapeLiteral(String(v)));
+      explain = `EXPLAIN EXECUTE planned(${parameters.map(literal).join(', ')})`;
+    }
+    const r = await c.query({ text: explain, values: o.generic ? [] : (parameters as unknown[]) });
     return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
   } finally {
     await c.query('ROLLBACK').catch(() => undefined);
@@ -55,7 +72,7 @@ async function planOf(text: string, parameters: readonly unknown[], setup: strin
  * The statements `work` ran through `store.db`, in order, compiled as the store ran them (a
  * transaction's own BEGIN and COMMIT are not statements of Kysely's and do not appear).
  */
-async function statementsOf(work: (store: Store) => Promise<unknown>): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
+async function statementsOf(work: (store: Store) => Promise<unknown>, on: TestPier = pier): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
   const nodes = new Map<unknown, RootOperationNode>();
   const ran: RootOperationNode[] = [];
   const capture: KyselyPlugin = {
@@ -69,8 +86,8 @@ async function statementsOf(work: (store: Store) => Promise<unknown>): Promise<A
       return a.result;
     },
   };
-  await work({ ...pier.store, db: pier.store.db.withPlugin(capture) });
-  return ran.map((node) => pier.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never));
+  await work({ ...on.store, db: on.store.db.withPlugin(capture) });
+  return ran.map((node) => on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never));
 }
 
 describe('a walk for leases that ran out', () => {
@@ -96,16 +113,76 @@ describe("the webhook worker's claim", () => {
     const now = Math.floor(pier.clock.now() / 1000);
     const sent = await claimDeliveries(pier.store, { now, owner: 'plans', leaseSeconds: 60, limit: 1000, listenerId: null });
     await recordAttempts(pier.store, sent.map((d) => ({ d, result: { ok: true, statusCode: 200, error: null, durationMs: 1, excerpt: null }, startedAt: now })), { owner: 'plans', now });
-    const ran = await statementsOf((store) => claimDeliveries(store, { now, owner: 'plans', leaseSeconds: 60, limit: 32, listenerId: null, receivers: { cap: 32, inFlight: new Map() } }));
-    // the claim is the last statement; what ran before it in its transaction (PostgreSQL's planner
-    // settings) runs first here too
-    const claim = ran.at(-1)!;
-    expect(claim.sql).toMatch(/UPDATE webhook_deliveries/);
-    const plan = await planOf(claim.sql, claim.parameters, ran.slice(0, -1).map((q) => q.sql));
+    const ran = await statementsOf((store) => claimForReceivers({ ...pier.deps, store }, { now, owner: 'plans', leaseSeconds: 60, limit: 32, receivers: { cap: 32, inFlight: new Map() } }));
+    // what ran before the claim in its transaction (PostgreSQL's planner settings) runs first here too
+    const at = ran.findIndex((q) => /UPDATE webhook_deliveries/.test(q.sql));
+    const plan = await planOf(ran[at]!.sql, ran[at]!.parameters, ran.slice(0, at).map((q) => q.sql));
     expect(plan).toContain('webhook_deliveries_due');
     expect(plan).not.toContain('webhook_deliveries_listener');
     // PostgreSQL: no bitmap scan, which would read every due row (and every dead version of one)
     // and sort them to take the oldest few
     expect(plan).not.toMatch(/Bitmap/);
+  });
+
+});
+
+/**
+ * A connection keeps the generic plan of a named statement until autovacuum analyses its tables;
+ * one made at install, on empty tables, read the whole table: the schedule claim updated its rows
+ * after a scan of every schedule, the webhook claim joined a scan of every event. Every job claim
+ * is planned here on a database of its own as at install, generically, and must read through
+ * indexes only (SQLite: a `SCAN t` without an index is a full scan).
+ */
+describe('the job claims, planned while the tables were empty', () => {
+  let fresh: TestPier;
+  let now: number;
+  const fullScan = /Seq Scan|SCAN webhook_\w+\b(?! USING)|SCAN payment_\w+\b(?! USING)|SCAN window_\w+\b(?! USING)/;
+
+  beforeAll(async () => {
+    fresh = await startTestPier();
+    const m = await fresh.newMerchant();
+    // one delivery due, so the webhook claim's batch is prepared too
+    await recordPaymentEvent(fresh.store.db, { clock: fresh.clock }, { merchantId: m.merchantId, impUid: 'imps_fresh', merchantUid: 'fresh_1', status: 'paid', noticeUrl: 'http://127.0.0.1:9/fresh', cause: 'charge' });
+    now = Math.floor(fresh.clock.now() / 1000);
+  });
+  afterAll(() => fresh?.close());
+
+  /** The generic plans of a claim's statement (the UPDATE) and of what follows it, each with what ran before it in its transaction. */
+  async function plansOf(claim: (store: Store) => Promise<unknown>): Promise<string[]> {
+    const ran = await statementsOf(claim, fresh);
+    const at = ran.findIndex((q) => /^(with .*)?update /is.test(q.sql));
+    expect(at).toBeGreaterThanOrEqual(0);
+    const plans = [];
+    for (const [i, q] of ran.entries()) {
+      if (i >= at) plans.push(await planOf(q.sql, q.parameters, i === at ? ran.slice(0, at).map((s) => s.sql) : [], { on: fresh, generic: true }));
+    }
+    return plans;
+  }
+
+  it("the webhook worker's claim reads the deliveries and their events through indexes", async () => {
+    const plans = await plansOf((store) => claimForReceivers({ ...fresh.deps, store }, { now, owner: 'plans', leaseSeconds: 60, limit: 32, receivers: { cap: 32, inFlight: new Map() } }));
+    // PostgreSQL joins the events in the claim; SQLite reads them after it
+    const eventReads = plans.filter((p) => /webhook_events/.test(p));
+    expect(eventReads.length).toBeGreaterThan(0);
+    for (const plan of eventReads) {
+      if (fresh.store.dialect === 'sqlite') expect(plan).toMatch(/SEARCH \S*webhook_events USING INDEX sqlite_autoindex_webhook_events_1 \(id=\?\)/);
+      else expect(plan).toMatch(/Index Scan using webhook_events_pkey on webhook_events/);
+    }
+    for (const plan of plans) expect(plan).not.toMatch(fullScan);
+  });
+
+  it('the schedule claim reads payment_schedules through indexes', async () => {
+    const plans = await plansOf((store) => claimDueSchedules(store, { now, owner: 'plans', leaseSeconds: 60, limit: 8 }));
+    for (const plan of plans) expect(plan).not.toMatch(fullScan);
+  });
+
+  it('the window acknowledgement claim reads window_confirms through indexes', async () => {
+    const plans = await plansOf((store) => claimWindowConfirms({ ...fresh.deps, store }, { owner: 'plans', limit: 8 }));
+    for (const plan of plans) expect(plan).not.toMatch(fullScan);
+  });
+
+  it("a listener's claim reads webhook_deliveries through indexes", async () => {
+    const plans = await plansOf((store) => claimDeliveries(store, { now, owner: 'plans', leaseSeconds: 60, limit: 8, listenerId: 'lst_plans' }));
+    for (const plan of plans) expect(plan).not.toMatch(fullScan);
   });
 });

@@ -9,7 +9,7 @@ import { recordPaymentEvent } from '../../src/core/payments/events.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore } from '../../src/store/db.js';
-import { claimDeliveries } from '../../src/webhooks/deliveries.js';
+import { claimForReceivers } from '../../src/webhooks/deliveries.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { startTrickleReceiver, waitFor } from '../hardening/slow-receiver.js';
 import { startReceiver, verify } from './receiver.js';
@@ -43,7 +43,7 @@ describe('claiming within each receiver’s room', () => {
     await backlog(shop, a, 10, 'room_a');
     await backlog(shop, b, 5, 'room_b');
     const now = Math.floor(pier.clock.now() / 1000);
-    const claimed = await claimDeliveries(pier.store, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, listenerId: null, receivers: { cap: 3, inFlight: new Map([[a, 2]]) } });
+    const claimed = (await claimForReceivers(pier.deps, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, receivers: { cap: 3, inFlight: new Map([[a, 2]]) } })).map((l) => l.row);
     const byUrl = (u: string) => claimed.filter((d) => d.url === u).length;
     expect(byUrl(a)).toBe(1);
     expect(byUrl(b)).toBe(3);
@@ -53,7 +53,7 @@ describe('claiming within each receiver’s room', () => {
     expect(rowsA.filter((d) => d.state === 'pending')).toHaveLength(9);
     expect(rowsA.every((d) => d.attempts === 0 && d.updated_at === rowsA[0].created_at)).toBe(true);
     // a URL at its cap is left out entirely
-    const again = await claimDeliveries(pier.store, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, listenerId: null, skipUrls: [a], receivers: { cap: 3, inFlight: new Map([[a, 3]]) } });
+    const again = (await claimForReceivers(pier.deps, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, skipUrls: [a], receivers: { cap: 3, inFlight: new Map([[a, 3]]) } })).map((l) => l.row);
     expect(again.filter((d) => d.url === a)).toEqual([]);
     expect(again.filter((d) => d.url === b)).toHaveLength(2);
   });

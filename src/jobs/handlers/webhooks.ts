@@ -1,10 +1,9 @@
 import type { Deps } from '../../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
 import {
-  claimDeliveries,
+  claimForReceivers,
   DEFAULT_RETRY,
   leasedRequest,
-  loadLeased,
   recordAttempts,
   releaseDelivery,
   type FinishedAttempt,
@@ -103,8 +102,9 @@ const RECORD_BATCH = 500;
  * Up to `concurrency` attempts run at once, at most `perReceiver` of them to one URL: a receiver
  * that hangs until the attempt deadline holds `perReceiver` slots, and the others keep being
  * delivered to. A claim leaves out URLs at their cap and leases no more rows of a URL than it has
- * room for (one statement, see claimDeliveries). A claimed batch's events and secrets are read in
- * two queries; finished attempts are recorded in batches (AttemptRecorder). See
+ * room for (one statement, see claimForReceivers), with their events and signing secrets (on
+ * PostgreSQL in the same statement; on SQLite two queries after it); finished attempts are
+ * recorded in batches (AttemptRecorder). See
  * docs/decisions/0023-webhook-delivery-batches.md.
  */
 export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<LeasedDelivery> & { close(): Promise<void>; sender: WebhookSender } {
@@ -136,24 +136,14 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
     async claim(owner, limit) {
       freedSinceClaim = 0;
       const now = unixSeconds(clock);
-      const claimed = await claimDeliveries(deps.store, { now, owner, leaseSeconds, limit, listenerId: null, skipUrls: receivers.full(), receivers });
+      const claimed = await claimForReceivers(deps, { now, owner, leaseSeconds, limit, skipUrls: receivers.full(), receivers });
       const kept = [];
       // the statement already kept each URL within its room; this is the in-process guarantee
-      for (const d of claimed) {
-        if (receivers.take(d.url)) kept.push(d);
-        else await releaseDelivery(deps.store, d, owner, now);
+      for (const l of claimed) {
+        if (receivers.take(l.row.url)) kept.push(l);
+        else await releaseDelivery(deps.store, l.row, owner, now);
       }
-      try {
-        return await loadLeased(deps, kept);
-      } catch (err) {
-        // the batch could not be prepared (the database failed): give its rows back, due now and
-        // uncounted, rather than leave them leased until their leases run out
-        for (const d of kept) {
-          receivers.give(d.url);
-          await releaseDelivery(deps.store, d, owner, now).catch(() => undefined);
-        }
-        throw err;
-      }
+      return kept;
     },
     async run(l, owner, signal) {
       // the receiver's slot is given back once its answer is in (or the attempt failed): the cap
