@@ -1,5 +1,6 @@
-import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Store } from '../store/db.js';
+import { byIndexOnly } from '../store/index-only.js';
 import type { Database } from '../store/types.js';
 
 type LeasedTable = 'payment_schedules' | 'webhook_deliveries' | 'window_confirms';
@@ -20,7 +21,8 @@ type Due<T extends LeasedTable> = (eb: ExpressionBuilder<Database, T>) => any;
  * `WHERE a OR b ORDER BY …` reads and sorts every due row first (a scan of the whole table with
  * 10,000 schedules due). The update takes the picked ids as one array, found by primary key:
  * `UPDATE … FROM picked` was planned as a hash join over a scan of the whole table too.
- * The statement runs under byIndexOnly (a generic plan made at install scanned the whole table).
+ * The statement runs byIndexOnly: a generic plan made at install updated the rows after a scan of
+ * the whole table.
  * SQLite: one process, writers serialised; a plain conditional UPDATE is atomic.
  */
 export async function claimRows<T extends LeasedTable>(
@@ -45,7 +47,7 @@ export async function claimRows<T extends LeasedTable>(
             dues.map((d, i) => sql`SELECT * FROM ${walk(d)} AS ${sql.id(`w${i}`)}`),
             sql` UNION ALL `,
           )}) AS w ORDER BY ${sql.ref(o.orderBy)} LIMIT ${o.limit})`;
-    return byIndexOnly(store.db, (trx: any) =>
+    return byIndexOnly(store, (trx: any) =>
       trx
         .with((w: any) => w('picked').materialized(), () => picked)
         .updateTable(table)
@@ -65,20 +67,3 @@ export async function claimRows<T extends LeasedTable>(
     .execute();
 }
 
-/**
- * Runs a claim on PostgreSQL in a transaction that plans no sequential and no bitmap scan. A
- * claim reads a few rows through an index walk that stops at its LIMIT; a connection keeps its
- * generic plan of a named statement until autovacuum analyses the tables, and one made while they
- * were nearly empty (at install, or before a burst such as a month's first schedules) read whole
- * tables instead: the schedule claim updated its rows after a scan of every schedule, the webhook
- * claim joined a scan of every event and took the oldest pending rows with a bitmap scan that
- * reads and sorts every due row (4.9 ms a claim with 20,000 queued, against ~1.3 ms walking the
- * index). `set_config(…, true)` is SET LOCAL: this transaction only. The round trips it adds cost
- * far less than one such scan.
- */
-export function byIndexOnly<T>(db: Kysely<Database>, claim: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    await sql`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(trx);
-    return claim(trx);
-  });
-}

@@ -9,7 +9,7 @@
  *   (listener rows only), and the claim's transaction allows no bitmap scan, so no plan reads and
  *   sorts every pending delivery;
  * - every job claim, and the events of the claimed deliveries, are read through indexes, also by a
- *   generic plan made while the tables were empty (at install).
+ *   generic plan made while the tables were empty (at install; store/index-only.ts).
  */
 import pg from 'pg';
 import SQLite from 'better-sqlite3';
