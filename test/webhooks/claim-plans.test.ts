@@ -11,9 +11,7 @@
  * - every job claim, and the events of the claimed deliveries, are read through indexes, also by a
  *   generic plan made while the tables were empty (at install; store/index-only.ts).
  */
-import pg from 'pg';
-import SQLite from 'better-sqlite3';
-import { sql, type KyselyPlugin, type RootOperationNode } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimWindowConfirms } from '../../src/core/checkout/window-confirms.js';
 import { recordPaymentEvent } from '../../src/core/payments/events.js';
@@ -22,6 +20,7 @@ import { dbNow } from '../../src/store/db-clock.js';
 import type { Store } from '../../src/store/db.js';
 import { claimDeliveries, claimForReceivers, recordAttempts } from '../../src/webhooks/deliveries.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { planOf, statementsOf } from '../plans.js';
 
 let pier: TestPier;
 let shop: TestMerchant;
@@ -32,69 +31,11 @@ beforeAll(async () => {
 });
 afterAll(() => pier?.close());
 
-/**
- * The plan of `text` with `parameters`, one line per node; `setup` runs first in the same session.
- * `generic`: PostgreSQL's generic plan, the one a connection caches for a named statement and uses
- * whatever the parameters (SQLite has only one kind).
- */
-async function planOf(text: string, parameters: readonly unknown[], setup: string[] = [], o: { on?: TestPier; generic?: boolean } = {}): Promise<string> {
-  const on = o.on ?? pier;
-  if (on.store.dialect === 'sqlite') {
-    const db = new SQLite(on.databaseUrl.slice('sqlite:'.length), { readonly: true });
-    try {
-      return (db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...(parameters as unknown[])) as { detail: string }[]).map((r) => r.detail).join('\n');
-    } finally {
-      db.close();
-    }
-  }
-  const c = new pg.Client({ connectionString: on.databaseUrl });
-  await c.connect();
-  try {
-    await c.query('BEGIN');
-    for (const s of setup) await c.query(s);
-    let explain = `EXPLAIN ${text}`;
-    if (o.generic) {
-      await c.query(`PREPARE planned AS ${text}`);
-      await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
-      // EXECUTE takes its arguments as literals only (a generic plan does not look at them)
-      const literal = (v: unknown) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : c.escapeLiteral(String(v)));
-      explain = `EXPLAIN EXECUTE planned(${parameters.map(literal).join(', ')})`;
-    }
-    const r = await c.query({ text: explain, values: o.generic ? [] : (parameters as unknown[]) });
-    return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
-  } finally {
-    await c.query('ROLLBACK').catch(() => undefined);
-    await c.end();
-  }
-}
-
-/**
- * The statements `work` ran through `store.db`, in order, compiled as the store ran them (a
- * transaction's own BEGIN and COMMIT are not statements of Kysely's and do not appear).
- */
-async function statementsOf(work: (store: Store) => Promise<unknown>, on: TestPier = pier): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
-  const nodes = new Map<unknown, RootOperationNode>();
-  const ran: RootOperationNode[] = [];
-  const capture: KyselyPlugin = {
-    // a statement's subqueries are transformed too: only the node of a query that ran is kept
-    transformQuery: (a) => {
-      nodes.set(a.queryId, a.node);
-      return a.node;
-    },
-    transformResult: async (a) => {
-      ran.push(nodes.get(a.queryId)!);
-      return a.result;
-    },
-  };
-  await work({ ...on.store, db: on.store.db.withPlugin(capture) });
-  return ran.map((node) => on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never));
-}
-
 describe('a walk for leases that ran out', () => {
   it('bounds lease_until by the database clock in the index condition', async () => {
     const q = sql`SELECT id FROM payment_schedules WHERE state = 'running' AND lease_until <= ${dbNow(pier.store)} ORDER BY lease_until`.compile(pier.store.db);
     // an empty table would be read whole; the question is whether the index can take the bound
-    const plan = await planOf(q.sql, q.parameters, ['SET LOCAL enable_seqscan = off', 'SET LOCAL enable_bitmapscan = off']);
+    const plan = await planOf(pier, q.sql, q.parameters, { setup: ['SET LOCAL enable_seqscan = off', 'SET LOCAL enable_bitmapscan = off'] });
     if (pier.store.dialect === 'sqlite') expect(plan).toContain('USING INDEX payment_schedules_lease (state=? AND lease_until<?)');
     else expect(plan).toMatch(/Index Cond: .*\(lease_until <= /);
   });
@@ -113,10 +54,10 @@ describe("the webhook worker's claim", () => {
     const now = Math.floor(pier.clock.now() / 1000);
     const sent = await claimDeliveries(pier.store, { now, owner: 'plans', leaseSeconds: 60, limit: 1000, listenerId: null });
     await recordAttempts(pier.store, sent.map((d) => ({ d, result: { ok: true, statusCode: 200, error: null, durationMs: 1, excerpt: null }, startedAt: now })), { owner: 'plans', now });
-    const ran = await statementsOf((store) => claimForReceivers({ ...pier.deps, store }, { now, owner: 'plans', leaseSeconds: 60, limit: 32, receivers: { cap: 32, inFlight: new Map() } }));
+    const ran = await statementsOf(pier, (store) => claimForReceivers({ ...pier.deps, store }, { now, owner: 'plans', leaseSeconds: 60, limit: 32, receivers: { cap: 32, inFlight: new Map() } }));
     // what ran before the claim in its transaction (PostgreSQL's planner settings) runs first here too
     const at = ran.findIndex((q) => /UPDATE webhook_deliveries/.test(q.sql));
-    const plan = await planOf(ran[at]!.sql, ran[at]!.parameters, ran.slice(0, at).map((q) => q.sql));
+    const plan = await planOf(pier, ran[at]!.sql, ran[at]!.parameters, { setup: ran.slice(0, at).map((q) => q.sql) });
     expect(plan).toContain('webhook_deliveries_due');
     expect(plan).not.toContain('webhook_deliveries_listener');
     // PostgreSQL: no bitmap scan, which would read every due row (and every dead version of one)
@@ -149,12 +90,12 @@ describe('the job claims, planned while the tables were empty', () => {
 
   /** The generic plans of a claim's statement (the UPDATE) and of what follows it, each with what ran before it in its transaction. */
   async function plansOf(claim: (store: Store) => Promise<unknown>): Promise<string[]> {
-    const ran = await statementsOf(claim, fresh);
+    const ran = await statementsOf(fresh, claim);
     const at = ran.findIndex((q) => /^(with .*)?update /is.test(q.sql));
     expect(at).toBeGreaterThanOrEqual(0);
     const plans = [];
     for (const [i, q] of ran.entries()) {
-      if (i >= at) plans.push(await planOf(q.sql, q.parameters, i === at ? ran.slice(0, at).map((s) => s.sql) : [], { on: fresh, generic: true }));
+      if (i >= at) plans.push(await planOf(fresh, q.sql, q.parameters, { setup: i === at ? ran.slice(0, at).map((s) => s.sql) : [], generic: true }));
     }
     return plans;
   }
