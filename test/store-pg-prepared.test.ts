@@ -2,6 +2,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/db.js';
+import { CUSTOM_PLAN } from '../src/store/pg-prepared.js';
 import { freshDatabase } from './harness.js';
 
 /** The names of the statements the server has prepared on the connections of `datname`, from pg_prepared_statements of each. */
@@ -46,6 +47,14 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL named statements (src/
       await admin.query(`ALTER TABLE t ADD COLUMN c int DEFAULT 3`);
       await expect(store.db.transaction().execute(async (trx) => trx.selectFrom('t' as never).selectAll().where('id' as never, '=', 1 as never).execute())).rejects.toMatchObject({ code: '0A000' });
       expect(await read()).toEqual({ id: 1, a: 'one', b: 'new', c: 3 });
+    });
+  });
+
+  it('never names a text marked CUSTOM_PLAN: PostgreSQL plans it with its values at every run', async () => {
+    await withOneConnection(async (store) => {
+      const read = () => store.db.selectFrom('t' as never).modifyFront(sql.raw(CUSTOM_PLAN)).selectAll().where('id' as never, 'in', [1, 2] as never).execute();
+      for (let i = 0; i < 3; i++) expect(await read()).toEqual([{ id: 1, a: 'one' }]);
+      expect((await preparedOnServer(store)).filter((n) => n.startsWith('pier_'))).toEqual([]);
     });
   });
 

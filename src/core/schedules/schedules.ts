@@ -5,6 +5,7 @@ import { newId } from '../../lib/ids.js';
 import { sql } from 'kysely';
 import { isUniqueViolation, type Store } from '../../store/db.js';
 import { dbNow } from '../../store/db-clock.js';
+import { CUSTOM_PLAN } from '../../store/pg-prepared.js';
 import type { PaymentSchedulesTable } from '../../store/types.js';
 import { lockHolder } from '../payments/attempts.js';
 import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from '../billing-keys/billing-keys.js';
@@ -182,12 +183,8 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
 
 /**
  * The merchant_uids of `uids` (up to hundreds) that the merchant's `table` holds in `column` (at
- * most `limit`). PostgreSQL joins the list, one array parameter, to the table: as `column IN
- * ($2 … $501)` a connection's generic plan could walk every row of the merchant and compare each
- * with every listed value (a list of parameters is not hashed): 42 ms for 500 against 5,000
- * schedules on a table not yet analysed, and so for a merchant with far more rows than the
- * average. A join is matched by hash or by unique-index probes, whatever the plan. SQLite looks an
- * IN list up in a temporary index.
+ * most `limit`), planned with the list's values at every request (CUSTOM_PLAN): a generic plan
+ * compares each row with every parameter of the list in turn.
  */
 async function merchantUidsAmong(
   store: Store,
@@ -197,12 +194,14 @@ async function merchantUidsAmong(
   uids: string[],
   limit = uids.length,
 ): Promise<string[]> {
-  if (store.dialect === 'postgres') {
-    const r = await sql<{ uid: string }>`SELECT u.uid FROM unnest(CAST(${uids} AS varchar[])) AS u(uid)
-      JOIN ${sql.table(table)} t ON t.merchant_id = ${merchantId} AND ${sql.ref(`t.${column}`)} = u.uid LIMIT ${limit}`.execute(store.db);
-    return r.rows.map((row) => row.uid);
-  }
-  const rows = await store.db.selectFrom(table).select(`${column} as uid`).where('merchant_id', '=', merchantId).where(column, 'in', uids).limit(limit).execute();
+  const rows = await store.db
+    .selectFrom(table)
+    .modifyFront(sql.raw(CUSTOM_PLAN))
+    .select(`${column} as uid`)
+    .where('merchant_id', '=', merchantId)
+    .where(column, 'in', uids)
+    .limit(limit)
+    .execute();
   return rows.map((row) => row.uid as string);
 }
 
