@@ -66,4 +66,3 @@ export async function claimRows<T extends LeasedTable>(
     .returningAll()
     .execute();
 }
-
