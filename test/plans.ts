@@ -6,6 +6,7 @@ import pg from 'pg';
 import SQLite from 'better-sqlite3';
 import type { KyselyPlugin, RootOperationNode } from 'kysely';
 import type { Store } from '../src/store/db.js';
+import { INDEX_ONLY_SETTINGS } from '../src/store/index-only.js';
 import type { TestPier } from './harness.js';
 
 /**
@@ -46,24 +47,34 @@ export async function planOf(on: TestPier, text: string, parameters: readonly un
   }
 }
 
+/** A statement Pier ran, as compiled, and the settings its session had (byIndexOnly's connections). */
+export interface RanStatement {
+  sql: string;
+  parameters: readonly unknown[];
+  /** SET LOCAL statements that give a planning session the same settings */
+  session: string[];
+}
+
 /**
- * The statements `work` ran through `store.db`, in order, compiled as the store ran them (a
- * transaction's own BEGIN and COMMIT are not statements of Kysely's and do not appear).
+ * The statements `work` ran through the store (`db`, and `indexOnlyDb` on PostgreSQL), in order,
+ * compiled as the store ran them (a transaction's own BEGIN and COMMIT are not statements of
+ * Kysely's and do not appear).
  */
-export async function statementsOf(on: TestPier, work: (store: Store) => Promise<unknown>): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
+export async function statementsOf(on: TestPier, work: (store: Store) => Promise<unknown>): Promise<RanStatement[]> {
   const nodes = new Map<unknown, RootOperationNode>();
-  const ran: RootOperationNode[] = [];
-  const capture: KyselyPlugin = {
+  const ran: Array<{ node: RootOperationNode; session: string[] }> = [];
+  const capture = (session: string[]): KyselyPlugin => ({
     // a statement's subqueries are transformed too: only the node of a query that ran is kept
     transformQuery: (a) => {
       nodes.set(a.queryId, a.node);
       return a.node;
     },
     transformResult: async (a) => {
-      ran.push(nodes.get(a.queryId)!);
+      ran.push({ node: nodes.get(a.queryId)!, session });
       return a.result;
     },
-  };
-  await work({ ...on.store, db: on.store.db.withPlugin(capture) });
-  return ran.map((node) => on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never));
+  });
+  const indexOnly = Object.entries(INDEX_ONLY_SETTINGS).map(([name, value]) => `SET LOCAL ${name} = ${value}`);
+  await work({ ...on.store, db: on.store.db.withPlugin(capture([])), indexOnlyDb: on.store.indexOnlyDb?.withPlugin(capture(indexOnly)) });
+  return ran.map(({ node, session }) => ({ ...on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never), session }));
 }

@@ -21,8 +21,8 @@ type Due<T extends LeasedTable> = (eb: ExpressionBuilder<Database, T>) => any;
  * `WHERE a OR b ORDER BY …` reads and sorts every due row first (a scan of the whole table with
  * 10,000 schedules due). The update takes the picked ids as one array, found by primary key:
  * `UPDATE … FROM picked` was planned as a hash join over a scan of the whole table too.
- * The statement runs byIndexOnly: a generic plan made at install updated the rows after a scan of
- * the whole table.
+ * The statement runs byIndexOnly (a generic plan made at install updated the rows after a scan of
+ * the whole table).
  * SQLite: one process, writers serialised; a plain conditional UPDATE is atomic.
  */
 export async function claimRows<T extends LeasedTable>(
@@ -47,8 +47,8 @@ export async function claimRows<T extends LeasedTable>(
             dues.map((d, i) => sql`SELECT * FROM ${walk(d)} AS ${sql.id(`w${i}`)}`),
             sql` UNION ALL `,
           )}) AS w ORDER BY ${sql.ref(o.orderBy)} LIMIT ${o.limit})`;
-    return byIndexOnly(store, (trx: any) =>
-      trx
+    return byIndexOnly(store, (claimDb: any) =>
+      claimDb
         .with((w: any) => w('picked').materialized(), () => picked)
         .updateTable(table)
         .set(o.set)

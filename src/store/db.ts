@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, ty
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PierMigrations, type Dialect } from './migrations/index.js';
+import { INDEX_ONLY_OPTIONS, INDEX_ONLY_POOL_SIZE } from './index-only.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
 import { rememberResultShapes } from './pg-result-shapes.js';
 import { sqliteWriteLock, waitingForLocks, type SqliteWriteLock } from './sqlite-write-lock.js';
@@ -43,6 +44,11 @@ export interface Store {
    * executor makes about a dozen promises around each statement (docs/performance.md).
    */
   runStatement?: StatementRunner;
+  /**
+   * PostgreSQL only: a small pool whose sessions plan no sequential and no bitmap scan, for the
+   * job claims (byIndexOnly, src/store/index-only.ts).
+   */
+  indexOnlyDb?: Kysely<Database>;
 }
 
 /** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
@@ -108,8 +114,23 @@ export function openStore(
   pool.on('error', (err) => opts.onIdleError?.(err));
   const prepared = withPreparedStatements(pool);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
+  // the job claims' connections: their planner settings are given at connection start, so a claim
+  // is one statement with no SET of its own
+  const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS });
+  indexOnlyPool.on('error', (err) => opts.onIdleError?.(err));
+  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool) }) });
   const u = new URL(databaseUrl);
-  return { db, dialect: 'postgres', label: `postgres://${u.host}${u.pathname}`, close: () => db.destroy(), runStatement: prepared.run };
+  return {
+    db,
+    dialect: 'postgres',
+    label: `postgres://${u.host}${u.pathname}`,
+    close: async () => {
+      await indexOnlyDb.destroy();
+      await db.destroy();
+    },
+    runStatement: prepared.run,
+    indexOnlyDb,
+  };
 }
 
 /**

@@ -157,7 +157,7 @@ async function claimWithinRoom(
       claimed AS (UPDATE webhook_deliveries SET ${assignments} WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING *)
       SELECT c.*, row_to_json(e) AS joined_event, s.secret_sealed AS joined_secret_sealed
       FROM claimed c LEFT JOIN webhook_events e ON e.id = c.event_id LEFT JOIN webhook_settings s ON s.merchant_id = c.merchant_id`;
-    const found = await byIndexOnly(store, async (trx) => (await claim.execute(trx)).rows);
+    const found = await byIndexOnly(store, async (claimDb) => (await claim.execute(claimDb)).rows);
     const joined: Joined = { events: [], sealedSecrets: new Map() };
     const claimedRows = found.map(({ joined_event, joined_secret_sealed, ...row }) => {
       if (joined_event) joined.events.push(joined_event);

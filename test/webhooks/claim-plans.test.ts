@@ -6,7 +6,7 @@
  *   reading every leased row, live or dead;
  * - the webhook worker's claim of URL deliveries walks `webhook_deliveries_due` in order, also when
  *   PostgreSQL's statistics are older than the queue: `webhook_deliveries_listener` is partial
- *   (listener rows only), and the claim's transaction allows no bitmap scan, so no plan reads and
+ *   (listener rows only), and the claim's connection allows no bitmap scan, so no plan reads and
  *   sorts every pending delivery;
  * - every job claim, and the events of the claimed deliveries, are read through indexes, also by a
  *   generic plan made while the tables were empty (at install; store/index-only.ts).
@@ -30,6 +30,18 @@ beforeAll(async () => {
   shop = await pier.newMerchant();
 });
 afterAll(() => pier?.close());
+
+describe("the job claims' connections", () => {
+  it('start with sequential and bitmap scans off (PostgreSQL); every other statement plans as usual', async () => {
+    const settings = sql<{ seq: string; bitmap: string }>`SELECT current_setting('enable_seqscan') AS seq, current_setting('enable_bitmapscan') AS bitmap`;
+    if (pier.store.dialect === 'sqlite') {
+      expect(pier.store.indexOnlyDb).toBeUndefined();
+      return;
+    }
+    expect((await settings.execute(pier.store.indexOnlyDb!)).rows).toEqual([{ seq: 'off', bitmap: 'off' }]);
+    expect((await settings.execute(pier.store.db)).rows).toEqual([{ seq: 'on', bitmap: 'on' }]);
+  });
+});
 
 describe('a walk for leases that ran out', () => {
   it('bounds lease_until by the database clock in the index condition', async () => {
@@ -55,9 +67,9 @@ describe("the webhook worker's claim", () => {
     const sent = await claimDeliveries(pier.store, { now, owner: 'plans', leaseSeconds: 60, limit: 1000, listenerId: null });
     await recordAttempts(pier.store, sent.map((d) => ({ d, result: { ok: true, statusCode: 200, error: null, durationMs: 1, excerpt: null }, startedAt: now })), { owner: 'plans', now });
     const ran = await statementsOf(pier, (store) => claimForReceivers({ ...pier.deps, store }, { now, owner: 'plans', leaseSeconds: 60, limit: 32, receivers: { cap: 32, inFlight: new Map() } }));
-    // what ran before the claim in its transaction (PostgreSQL's planner settings) runs first here too
+    // planned with the settings of the connection it ran on (store/index-only.ts)
     const at = ran.findIndex((q) => /UPDATE webhook_deliveries/.test(q.sql));
-    const plan = await planOf(pier, ran[at]!.sql, ran[at]!.parameters, { setup: ran.slice(0, at).map((q) => q.sql) });
+    const plan = await planOf(pier, ran[at]!.sql, ran[at]!.parameters, { setup: ran[at]!.session });
     expect(plan).toContain('webhook_deliveries_due');
     expect(plan).not.toContain('webhook_deliveries_listener');
     // PostgreSQL: no bitmap scan, which would read every due row (and every dead version of one)
@@ -88,14 +100,14 @@ describe('the job claims, planned while the tables were empty', () => {
   });
   afterAll(() => fresh?.close());
 
-  /** The generic plans of a claim's statement (the UPDATE) and of what follows it, each with what ran before it in its transaction. */
+  /** The generic plans of a claim's statement (the UPDATE) and of what follows it, each with its connection's settings. */
   async function plansOf(claim: (store: Store) => Promise<unknown>): Promise<string[]> {
     const ran = await statementsOf(fresh, claim);
     const at = ran.findIndex((q) => /^(with .*)?update /is.test(q.sql));
     expect(at).toBeGreaterThanOrEqual(0);
     const plans = [];
     for (const [i, q] of ran.entries()) {
-      if (i >= at) plans.push(await planOf(fresh, q.sql, q.parameters, { setup: i === at ? ran.slice(0, at).map((s) => s.sql) : [], generic: true }));
+      if (i >= at) plans.push(await planOf(fresh, q.sql, q.parameters, { setup: q.session, generic: true }));
     }
     return plans;
   }
