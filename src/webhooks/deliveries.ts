@@ -222,6 +222,7 @@ async function leasedOf(deps: Deps, rows: DeliveryRow[], joined?: Joined): Promi
   });
 }
 
+/** The events and sealed secrets of a batch, read after its claim (SQLite: PostgreSQL's claim returns them). */
 async function readJoined(store: Store, eventIds: string[], merchantIds: string[]): Promise<Joined> {
   const [events, settings] = await Promise.all([
     store.db.selectFrom('webhook_events').selectAll().where('id', 'in', eventIds).execute(),
