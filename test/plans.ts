@@ -56,13 +56,14 @@ export interface RanStatement {
 }
 
 /**
- * The statements `work` ran through the store (`db`, and `indexOnlyDb` on PostgreSQL), in order,
- * compiled as the store ran them (a transaction's own BEGIN and COMMIT are not statements of
- * Kysely's and do not appear).
+ * The statements `work` ran through the store (`db`, and `indexOnlyDb` on PostgreSQL; SQLite's
+ * syncTransaction units too), in order, compiled as the store ran them (a transaction's own BEGIN
+ * and COMMIT are not statements of Kysely's and do not appear).
  */
 export async function statementsOf(on: TestPier, work: (store: Store) => Promise<unknown>): Promise<RanStatement[]> {
   const nodes = new Map<unknown, RootOperationNode>();
-  const ran: Array<{ node: RootOperationNode; session: string[] }> = [];
+  const ran: RanStatement[] = [];
+  const compile = (node: RootOperationNode) => on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never);
   const capture = (session: string[]): KyselyPlugin => ({
     // a statement's subqueries are transformed too: only the node of a query that ran is kept
     transformQuery: (a) => {
@@ -70,11 +71,26 @@ export async function statementsOf(on: TestPier, work: (store: Store) => Promise
       return a.node;
     },
     transformResult: async (a) => {
-      ran.push({ node: nodes.get(a.queryId)!, session });
+      ran.push({ ...compile(nodes.get(a.queryId)!), session });
       return a.result;
     },
   });
   const indexOnly = Object.entries(INDEX_ONLY_SETTINGS).map(([name, value]) => `SET LOCAL ${name} = ${value}`);
-  await work({ ...on.store, db: on.store.db.withPlugin(capture([])), indexOnlyDb: on.store.indexOnlyDb?.withPlugin(capture(indexOnly)) });
-  return ran.map(({ node, session }) => ({ ...on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never), session }));
+  const syncTransaction = on.store.syncTransaction;
+  await work({
+    ...on.store,
+    db: on.store.db.withPlugin(capture([])),
+    indexOnlyDb: on.store.indexOnlyDb?.withPlugin(capture(indexOnly)),
+    syncTransaction:
+      syncTransaction &&
+      ((unit) =>
+        syncTransaction((run) =>
+          unit((query) => {
+            const rows = run(query);
+            ran.push({ ...query.compile(), session: [] });
+            return rows;
+          }),
+        )),
+  });
+  return ran.map(({ sql, parameters, session }) => ({ sql, parameters, session }));
 }

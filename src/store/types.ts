@@ -362,6 +362,7 @@ export interface WebhookDeliveriesTable {
   max_attempts: number;
   /** wall-clock UNIX seconds */
   next_attempt_at: number;
+  /** set only while `sending`: every move out of it clears the lease (recordAttempts fences on this alone) */
   lease_owner: string | null;
   lease_until: number;
   last_status_code: number | null;

@@ -334,9 +334,14 @@ export async function recordAttempts(store: Store, done: FinishedAttempt[], o: {
     ),
   );
   const v = sql`v (id, attempt, state, next_attempt_at, status_code, error, excerpt, started_at, duration_ms, delivered_at) AS (VALUES ${values})`;
+  // Fenced by the lease owner alone: every move out of 'sending' clears it, so it implies the state
+  // (a fence on the state too was planned as a walk of every delivery being sent, webhook_deliveries_lease).
+  // PostgreSQL: the ids as an index condition, so each is a primary-key probe (a join on v.id
+  // alone was planned as a walk of the whole primary key with v.id as a filter)
+  const probes = store.dialect === 'postgres' ? sql` AND webhook_deliveries.id = ANY(ARRAY(SELECT id FROM v))` : sql``;
   const move = sql`UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, next_attempt_at = v.next_attempt_at, lease_owner = NULL, lease_until = 0,
       last_status_code = v.status_code, last_error = v.error, updated_at = ${o.now}, delivered_at = v.delivered_at
-    FROM v WHERE webhook_deliveries.id = v.id AND webhook_deliveries.lease_owner = ${o.owner} AND webhook_deliveries.state = 'sending'`;
+    FROM v WHERE webhook_deliveries.id = v.id AND webhook_deliveries.lease_owner = ${o.owner}${probes}`;
   if (store.syncTransaction) {
     // SQLite has no data-modifying CTE: the log and the move are two statements of one transaction
     await store.syncTransaction((run) => {
@@ -345,9 +350,13 @@ export async function recordAttempts(store: Store, done: FinishedAttempt[], o: {
       run({ compile: () => moveAll });
     });
   } else if (store.dialect === 'postgres') {
-    await sql`WITH ${v}, moved AS (${move} RETURNING webhook_deliveries.id)
-      INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
-      SELECT id, attempt, started_at, duration_ms, status_code, error, excerpt FROM v`.execute(store.db);
+    // byIndexOnly: a generic plan made on near-empty tables hashed the batch against a scan of the
+    // table (or, fenced on the state too, of every delivery being sent); each id is a primary-key probe
+    await byIndexOnly(store, (db) =>
+      sql`WITH ${v}, moved AS (${move} RETURNING webhook_deliveries.id)
+        INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+        SELECT id, attempt, started_at, duration_ms, status_code, error, excerpt FROM v`.execute(db),
+    );
   } else {
     await store.db.transaction().execute(async (trx) => {
       await trx.insertInto('webhook_attempts').values(moves.map(logRow)).execute();

@@ -134,6 +134,27 @@ describe('the job claims, planned while the tables were empty', () => {
     for (const plan of plans) expect(plan).not.toMatch(fullScan);
   });
 
+  it("recording a batch of attempts finds each delivery by its primary key, not among every delivery being sent", async () => {
+    // a batch of 17 records, as the worker writes them under load
+    const m = await fresh.newMerchant();
+    for (let i = 0; i < 17; i++) {
+      await recordPaymentEvent(fresh.store.db, { clock: fresh.clock }, { merchantId: m.merchantId, impUid: `imps_rec${i}`, merchantUid: `rec_${i}`, status: 'paid', noticeUrl: 'http://127.0.0.1:9/rec', cause: 'charge' });
+    }
+    const leased = await claimDeliveries(fresh.store, { now, owner: 'recorder', leaseSeconds: 60, limit: 17, listenerId: null });
+    expect(leased).toHaveLength(17);
+    const done = leased.map((d) => ({ d, result: { ok: true, statusCode: 200, error: null, durationMs: 1, excerpt: null }, startedAt: now }));
+    const ran = await statementsOf(fresh, (store) => recordAttempts(store, done, { owner: 'recorder', now }));
+    const moves = ran.filter((q) => /update webhook_deliveries/i.test(q.sql));
+    expect(moves).toHaveLength(1);
+    const plan = await planOf(fresh, moves[0]!.sql, moves[0]!.parameters, { setup: moves[0]!.session, generic: true });
+    if (fresh.store.dialect === 'sqlite') expect(plan).toMatch(/SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 \(id=\?\)/);
+    else expect(plan).toMatch(/Index Scan using webhook_deliveries_pkey on webhook_deliveries .*\n\s*Index Cond: \(\(id\)::text = ANY /);
+    // PostgreSQL's generic plan made on empty tables walked webhook_deliveries_lease (every row
+    // being sent, all workers' leases) with the ids as a join filter
+    expect(plan).not.toContain('webhook_deliveries_lease');
+    expect(plan).not.toMatch(fullScan);
+  });
+
   it("a listener's claim reads webhook_deliveries through indexes", async () => {
     const plans = await plansOf((store) => claimDeliveries(store, { now, owner: 'plans', leaseSeconds: 60, limit: 8, listenerId: 'lst_plans' }));
     for (const plan of plans) expect(plan).not.toMatch(fullScan);

@@ -9,7 +9,7 @@ import { recordPaymentEvent } from '../../src/core/payments/events.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore } from '../../src/store/db.js';
-import { claimForReceivers } from '../../src/webhooks/deliveries.js';
+import { claimDeliveries, claimForReceivers, recordAttempts, releaseDelivery } from '../../src/webhooks/deliveries.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { startTrickleReceiver, waitFor } from '../hardening/slow-receiver.js';
 import { startReceiver, verify } from './receiver.js';
@@ -56,6 +56,35 @@ describe('claiming within each receiver’s room', () => {
     const again = (await claimForReceivers(pier.deps, { now, owner: 'room-test', leaseSeconds: 60, limit: 10, skipUrls: [a], receivers: { cap: 3, inFlight: new Map([[a, 3]]) } })).map((l) => l.row);
     expect(again.filter((d) => d.url === a)).toEqual([]);
     expect(again.filter((d) => d.url === b)).toHaveLength(2);
+  });
+});
+
+describe('recording a batch of attempts', () => {
+  it('moves only the deliveries still leased to the recording worker: a lease taken over or given back is left to its new holder', async () => {
+    const url = 'http://127.0.0.1:9/fence';
+    await backlog(shop, url, 4, 'fence');
+    const now = Math.floor(pier.clock.now() / 1000);
+    const [kept, takenOver, givenBack, failedMeanwhile] = await claimDeliveries(pier.store, { now, owner: 'slow-worker', leaseSeconds: 60, limit: 4, listenerId: null });
+    // the slow worker's lease on one ran out and another worker took the row (a lease that ran out is claimable)
+    await pier.store.db.updateTable('webhook_deliveries').set({ lease_until: 0 }).where('id', '=', takenOver.id).execute();
+    const [retaken] = await claimDeliveries(pier.store, { now, owner: 'new-worker', leaseSeconds: 60, limit: 4, listenerId: null });
+    expect(retaken.id).toBe(takenOver.id);
+    // one was given back at shutdown (pending again), one closed as failed by an operator's move
+    await releaseDelivery(pier.store, givenBack, 'slow-worker', now);
+    await pier.store.db.updateTable('webhook_deliveries').set({ state: 'failed', lease_owner: null, lease_until: 0 }).where('id', '=', failedMeanwhile.id).execute();
+    const answered = { ok: true, statusCode: 200, error: null, durationMs: 3, excerpt: null };
+    await recordAttempts(pier.store, [kept, takenOver, givenBack, failedMeanwhile].map((d) => ({ d, result: answered, startedAt: now })), { owner: 'slow-worker', now });
+    const rows = new Map((await deliveriesTo(url)).map((d) => [d.id, d]));
+    expect(rows.get(kept.id)).toMatchObject({ state: 'delivered', attempts: 1, lease_owner: null, last_status_code: 200 });
+    expect(rows.get(takenOver.id)).toMatchObject({ state: 'sending', attempts: 0, lease_owner: 'new-worker' });
+    expect(rows.get(givenBack.id)).toMatchObject({ state: 'pending', attempts: 0, lease_owner: null });
+    expect(rows.get(failedMeanwhile.id)).toMatchObject({ state: 'failed', attempts: 0, lease_owner: null });
+    // every attempt that was made is in the log, moved or not
+    const logged = await pier.store.db.selectFrom('webhook_attempts').select('delivery_id').where('delivery_id', 'in', [kept.id, takenOver.id, givenBack.id, failedMeanwhile.id]).execute();
+    expect(logged).toHaveLength(4);
+    // the new holder's record moves its row
+    await recordAttempts(pier.store, [{ d: retaken, result: answered, startedAt: now }], { owner: 'new-worker', now });
+    expect(await deliveriesTo(url).then((r) => r.find((d) => d.id === takenOver.id))).toMatchObject({ state: 'delivered', attempts: 1, lease_owner: null });
   });
 });
 
