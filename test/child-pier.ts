@@ -23,6 +23,8 @@ export interface ChildPierSettings {
   simulatorUrl: string;
   /** PIER_WORKERS (default 1: one process) */
   workers?: number;
+  /** more environment variables (PIER_…), set last */
+  env?: Record<string, string>;
 }
 
 export function freePort(): Promise<number> {
@@ -58,6 +60,7 @@ export function childPier(settings: () => ChildPierSettings) {
       PIER_JTNET_READ_TIMEOUT_MS: '60000',
       LOG_LEVEL: 'silent',
       PIER_WORKERS: String(s.workers ?? 1),
+      ...s.env,
     };
   }
 

@@ -22,6 +22,11 @@ export const ConfigSchema = Type.Object({
   dataDir: Type.String({ minLength: 1 }),
   /** `sqlite:<path>` / `sqlite::memory:` or `postgres://…`; default: sqlite file in dataDir */
   databaseUrl: Type.String({ pattern: '^(sqlite:|postgres(ql)?://)' }),
+  /**
+   * PostgreSQL: how long a statement waits for a connection (all busy, or a new one opening) before
+   * it fails, so a database that stops answering cannot hold requests and background work for good
+   */
+  databaseConnectTimeoutMs: Type.Integer({ minimum: 100 }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   /** `auto`: readable lines on a terminal in sandbox, JSON otherwise; `json`; `pretty` */
   logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')]),

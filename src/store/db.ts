@@ -54,6 +54,9 @@ export interface Store {
 /** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
 export type RunSync = <R>(query: Compilable<R>) => R[];
 
+/** How long a PostgreSQL statement waits for a connection by default (config `databaseConnectTimeoutMs`). */
+export const DATABASE_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
 export function openStore(
   databaseUrl: string,
@@ -66,6 +69,11 @@ export function openStore(
     checkpointIntervalMs?: number;
     /** SQLite: ms a statement waits for another process's lock before SQLITE_BUSY (default 5,000) */
     sqliteLockWaitMs?: number;
+    /**
+     * PostgreSQL: ms a statement waits for a connection, whether the pool's are all busy or a new
+     * one is being opened, before it fails (default DATABASE_CONNECT_TIMEOUT_MS)
+     */
+    connectTimeoutMs?: number;
   } = {},
 ): Store {
   if (databaseUrl.startsWith('sqlite:')) {
@@ -107,7 +115,11 @@ export function openStore(
       syncTransaction: <T>(unit: (run: RunSync) => T) => dialect.exclusively(() => writeLock.transaction(() => unit(run))),
     };
   }
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10 });
+  // Without a deadline a server that accepts connections and never answers (frozen, a half-open
+  // network path) holds every request and every job claim for good, and a full pool queues them
+  // without end; with one they fail (V1's internal error, a claim retried later) and the pool recovers.
+  const connectionTimeoutMillis = opts.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10, connectionTimeoutMillis });
   // An idle connection can die under the pool (server restart, failover, a dropped test database).
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
@@ -116,7 +128,7 @@ export function openStore(
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   // the job claims' connections: their planner settings are given at connection start, so a claim
   // is one statement with no SET of its own
-  const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS });
+  const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS, connectionTimeoutMillis });
   indexOnlyPool.on('error', (err) => opts.onIdleError?.(err));
   const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool) }) });
   const u = new URL(databaseUrl);
