@@ -45,6 +45,7 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const store = openStore(config.databaseUrl, {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
     onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
   });
@@ -303,6 +304,7 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
   const store = openStore(config.databaseUrl, {
     poolSize: 2,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
     onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
   });

@@ -1,8 +1,10 @@
 import { createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/store/db.js';
+import { sql } from 'kysely';
+import { openStore, STALLED_ANSWER_MARGIN_MS, type Store } from '../src/store/db.js';
 import { freshDatabase } from './harness.js';
+import { faultyProxy } from './tcp-proxy.js';
 
 /** A server that accepts TCP connections and never answers: a frozen database, or a half-open path to one. */
 async function blackHole(): Promise<{ url: string; accepted: () => number; close(): Promise<void> }> {
@@ -98,4 +100,86 @@ describe.runIf(process.env.TEST_DATABASE_URL)('the PostgreSQL pool', () => {
       await db.drop();
     }
   });
+});
+
+describe.runIf(process.env.TEST_DATABASE_URL)('a PostgreSQL statement’s deadline', () => {
+  /** a fresh database with one row `t (id = 1)`, an admin session on it, and a store with a 300 ms statement deadline */
+  async function withLockedRow(work: (o: { store: Store; admin: pg.Client; lost: string[] }) => Promise<void>) {
+    const db = await freshDatabase();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query('CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO t (id) VALUES (1)');
+    const lost: string[] = [];
+    const store = openStore(db.url, { statementTimeoutMs: 300, onIdleError: (err) => lost.push(err.message) });
+    try {
+      await work({ store, admin, lost });
+    } finally {
+      await admin.end();
+      await store.close();
+      await db.drop();
+    }
+  }
+
+  it('cancels a statement that waits for a row another session holds, and the connection serves the next', async () => {
+    await withLockedRow(async ({ store, admin }) => {
+      // an operator's session (or a frozen process) holding the row
+      await admin.query('BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE');
+      const bump = () => sql`UPDATE t SET n = n + 1 WHERE id = 1`.execute(store.db);
+      expect(await outcome(bump(), 20_000)).toBe('failed: canceling statement due to statement timeout');
+      await admin.query('ROLLBACK');
+      expect(await outcome(bump(), 20_000)).toBe('answered');
+      expect((await admin.query('SELECT n FROM t')).rows).toEqual([{ n: 1 }]);
+    });
+  });
+
+  it('ends a transaction left idle while holding a row, so others get the row, and the holder’s transaction fails (the process lives on)', async () => {
+    await withLockedRow(async ({ store, admin, lost }) => {
+      let resume!: () => void;
+      const paused = new Promise<void>((r) => (resume = r));
+      let locked!: () => void;
+      const holding = new Promise<void>((r) => (locked = r));
+      const holder = store.db.transaction().execute(async (trx) => {
+        await sql`UPDATE t SET n = n + 10 WHERE id = 1`.execute(trx);
+        locked();
+        // a process that stopped mid-transaction (SIGSTOP, a debugger, a stuck await)
+        await paused;
+        await sql`UPDATE t SET n = n + 100 WHERE id = 1`.execute(trx);
+      });
+      const held = outcome(holder, 20_000);
+      await holding;
+      // the other session waits for the row, and gets it once the server ends the idle transaction
+      expect(await outcome(admin.query('UPDATE t SET n = n + 1 WHERE id = 1'), 20_000)).toBe('answered');
+      resume();
+      expect(await held).toMatch(/^failed: /);
+      expect((await admin.query('SELECT n FROM t')).rows).toEqual([{ n: 1 }]);
+      // the server ended the session while the transaction held it between two statements: an error
+      // pg-pool does not listen for then (unheard, it would end the process), reported instead
+      expect(lost).toEqual(['terminating connection due to idle-in-transaction timeout']);
+      // the pool gave up the ended session: the next statement runs on a live one
+      expect(await outcome(selectOne(store.db), 20_000)).toBe('answered');
+    });
+  });
+
+  it('gives up on an open connection that stops answering (a half-open path), closes it, and serves the next statement on a new one', async () => {
+    const db = await freshDatabase();
+    const proxy = await faultyProxy(db.url);
+    const store = openStore(proxy.url, { poolSize: 2, statementTimeoutMs: 300 });
+    try {
+      // two connections open and idle in the pool, then the path to the server stalls
+      await Promise.all([selectOne(store.db).then(() => selectOne(store.db)), store.db.connection().execute((c) => selectOne(c))]);
+      await Promise.all([selectOne(store.db), selectOne(store.db)]);
+      proxy.stall();
+      // one through Kysely's connections, one through the pool's own query (runStatement)
+      const [viaKysely, viaPool] = await Promise.all([outcome(selectOne(store.db), 30_000), outcome(store.runStatement!('SELECT $1::int AS one', [1]), 30_000)]);
+      expect(viaKysely).toBe('failed: Query read timeout');
+      expect(viaPool).toBe('failed: Query read timeout');
+      // the stalled connections were closed, not given back: both statements run on new ones
+      const [a, b] = await Promise.all([outcome(selectOne(store.db), 20_000), outcome(store.runStatement!('SELECT $1::int AS one', [1]), 20_000)]);
+      expect([a, b]).toEqual(['answered', 'answered']);
+    } finally {
+      await proxy.close();
+      await store.close();
+      await db.drop();
+    }
+  }, 60_000 + 2 * STALLED_ANSWER_MARGIN_MS);
 });

@@ -74,7 +74,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
   const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
   // main.ts guards its start-up behind an entry check; imported lazily because it loads the whole app.
   const vault = openVault(config);
-  const store = openStore(config.databaseUrl, { poolSize: 2, connectTimeoutMs: config.databaseConnectTimeoutMs });
+  const store = openStore(config.databaseUrl, { poolSize: 2, connectTimeoutMs: config.databaseConnectTimeoutMs, statementTimeoutMs: config.databaseStatementTimeoutMs });
   let applied: string[];
   try {
     applied = await migrateToLatest(store);

@@ -27,6 +27,12 @@ export const ConfigSchema = Type.Object({
    * it fails, so a database that stops answering cannot hold requests and background work for good
    */
   databaseConnectTimeoutMs: Type.Integer({ minimum: 100 }),
+  /**
+   * PostgreSQL: how long a statement may run or wait for a lock, and a transaction sit idle, before
+   * the server cancels it; an open connection that gives no answer for 5 s more is closed. 0: no
+   * limit. Migrations run without it.
+   */
+  databaseStatementTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 100 })]),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   /** `auto`: readable lines on a terminal in sandbox, JSON otherwise; `json`; `pretty` */
   logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')]),

@@ -49,6 +49,11 @@ export interface Store {
    * job claims (byIndexOnly, src/store/index-only.ts).
    */
   indexOnlyDb?: Kysely<Database>;
+  /**
+   * PostgreSQL only: a connection of its own with no statement deadline, for work that may rightly
+   * take long (migrations: an index built on a large table); the caller destroys it.
+   */
+  maintenance?: () => Kysely<Database>;
 }
 
 /** Runs one query synchronously inside Store.syncTransaction: the rows it returns (none for a write without RETURNING). */
@@ -57,11 +62,21 @@ export type RunSync = <R>(query: Compilable<R>) => R[];
 /** How long a PostgreSQL statement waits for a connection by default (config `databaseConnectTimeoutMs`). */
 export const DATABASE_CONNECT_TIMEOUT_MS = 10_000;
 
+/** How long a PostgreSQL statement may take by default (config `databaseStatementTimeoutMs`). */
+export const DATABASE_STATEMENT_TIMEOUT_MS = 30_000;
+
+/**
+ * How much longer than statement_timeout Pier waits for an answer on an open connection: a live
+ * server cancels the statement first and says so; past this, the server is taken as gone.
+ */
+export const STALLED_ANSWER_MARGIN_MS = 5_000;
+
 /** Opens the database named by a URL: `sqlite:<file>`, `sqlite::memory:` or `postgres://…`. */
 export function openStore(
   databaseUrl: string,
   opts: {
     poolSize?: number;
+    /** PostgreSQL: a pooled connection failed while no statement was running on it (the server ended its session) */
     onIdleError?: (err: Error) => void;
     /** SQLite: a failed WAL checkpoint pass, or a checkpointer thread that could not start or died */
     onCheckpointError?: (err: Error) => void;
@@ -74,6 +89,12 @@ export function openStore(
      * one is being opened, before it fails (default DATABASE_CONNECT_TIMEOUT_MS)
      */
     connectTimeoutMs?: number;
+    /**
+     * PostgreSQL: ms a statement may run, wait for a lock, or wait for an answer, before it fails;
+     * also how long a transaction may sit idle (default DATABASE_STATEMENT_TIMEOUT_MS; 0: no limit).
+     * Migrations run without it (Store.maintenance).
+     */
+    statementTimeoutMs?: number;
   } = {},
 ): Store {
   if (databaseUrl.startsWith('sqlite:')) {
@@ -119,18 +140,29 @@ export function openStore(
   // network path) holds every request and every job claim for good, and a full pool queues them
   // without end; with one they fail (V1's internal error, a claim retried later) and the pool recovers.
   const connectionTimeoutMillis = opts.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10, connectionTimeoutMillis });
+  // The same for a statement once sent: PostgreSQL cancels one that runs or waits for a lock past
+  // statement_timeout, and ends a session left idle in a transaction (a frozen process holding row
+  // locks) past idle_in_transaction_session_timeout. A server that stops answering on an open
+  // connection cannot cancel anything: Pier gives up waiting a little later (withPreparedStatements'
+  // readTimeoutMs) and closes that connection.
+  const statementTimeoutMs = opts.statementTimeoutMs ?? DATABASE_STATEMENT_TIMEOUT_MS;
+  const deadlines = {
+    connectionTimeoutMillis,
+    ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs } : {}),
+  };
+  const readTimeoutMs = statementTimeoutMs > 0 ? statementTimeoutMs + STALLED_ANSWER_MARGIN_MS : 0;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10, ...deadlines });
   // An idle connection can die under the pool (server restart, failover, a dropped test database).
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
   pool.on('error', (err) => opts.onIdleError?.(err));
-  const prepared = withPreparedStatements(pool);
+  const prepared = withPreparedStatements(pool, { readTimeoutMs, onLentError: opts.onIdleError });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   // the job claims' connections: their planner settings are given at connection start, so a claim
   // is one statement with no SET of its own
-  const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS, connectionTimeoutMillis });
+  const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS, ...deadlines });
   indexOnlyPool.on('error', (err) => opts.onIdleError?.(err));
-  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool) }) });
+  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool, { readTimeoutMs, onLentError: opts.onIdleError }) }) });
   const u = new URL(databaseUrl);
   return {
     db,
@@ -142,6 +174,11 @@ export function openStore(
     },
     runStatement: prepared.run,
     indexOnlyDb,
+    maintenance: () => {
+      const one = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis });
+      one.on('error', (err) => opts.onIdleError?.(err));
+      return new Kysely<Database>({ dialect: new PostgresDialect({ pool: one }) });
+    },
   };
 }
 
@@ -258,7 +295,14 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   };
-  return run(store.db);
+  // PostgreSQL: on a connection without the statement deadline (a migration may build an index on
+  // a large table); SQLite has none
+  const maintenance = store.maintenance?.();
+  try {
+    return await run(maintenance ?? store.db);
+  } finally {
+    await maintenance?.destroy();
+  }
 }
 
 /** True when a write failed on a unique constraint (both databases). */

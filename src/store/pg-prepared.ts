@@ -22,8 +22,23 @@ import type { PostgresPool, PostgresPoolClient } from 'kysely';
  * statements are dropped and the statement is sent again; inside one the transaction has failed
  * (the caller's error), and they are dropped when it ends.
  */
-export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number } = {}): PostgresPool & { run: StatementRunner } {
+export function withPreparedStatements(
+  pool: pg.Pool,
+  opts: {
+    maxNamed?: number;
+    readTimeoutMs?: number;
+    /** a connection lent out (in a transaction, between its statements) failed: the server ended its session */
+    onLentError?: (err: Error) => void;
+  } = {},
+): PostgresPool & { run: StatementRunner } {
   const maxNamed = opts.maxNamed ?? 500;
+  // pg's own per-statement wait for the answer (query_timeout); 0 = none
+  const deadline = opts.readTimeoutMs ? { query_timeout: opts.readTimeoutMs } : {};
+  // pg-pool drops a connection whose pool.query failed; one that failed for want of an answer is
+  // closed at once rather than ended politely through a server that no longer reads
+  pool.on('release', (err: unknown, client: pg.PoolClient) => {
+    if (isUnanswered(err)) abandon(client);
+  });
   const seenOnce = new Set<string>();
   const names = new Map<string, string>();
   const nameOf = (text: string): string | undefined => {
@@ -42,13 +57,16 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
     return named;
   };
   const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  // connections lent out through connect(), until given back
+  const lent = new WeakSet<pg.PoolClient>();
   const connect = async () => {
     const client = await pool.connect();
     let wrapper = wrapped.get(client);
     if (!wrapper) {
-      wrapper = preparingClient(client, nameOf);
+      wrapper = preparingClient(client, nameOf, deadline, lent, opts.onLentError);
       wrapped.set(client, wrapper);
     }
+    lent.add(client);
     return wrapper;
   };
   return {
@@ -61,7 +79,7 @@ export function withPreparedStatements(pool: pg.Pool, opts: { maxNamed?: number 
       // whose pool.query failed: these statements fail only on real errors (a taken merchant_uid
       // is ON CONFLICT DO NOTHING), so that costs a reconnect only then
       const name = values.length > 0 ? nameOf(text) : undefined;
-      const config = { text, values: values as unknown[], ...(name ? { name } : {}) };
+      const config = { text, values: values as unknown[], ...(name ? { name } : {}), ...deadline };
       return pool.query<R & pg.QueryResultRow>(config).catch(async (err: { code?: string }) => {
         if (!name || err.code !== '0A000') throw err;
         const client = await connect();
@@ -94,9 +112,38 @@ interface PgConnectionInternals {
   submittedNamedStatements?: Record<string, string>;
 }
 
-function preparingClient(client: pg.PoolClient, nameOf: (text: string) => string | undefined): PostgresPoolClient {
+/** pg's error for a statement whose answer did not come within query_timeout. */
+function isUnanswered(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Query read timeout';
+}
+
+/** Closes a connection whose statement went unanswered: its socket may never answer or close. */
+function abandon(client: pg.PoolClient): void {
+  (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+}
+
+function preparingClient(
+  client: pg.PoolClient,
+  nameOf: (text: string) => string | undefined,
+  deadline: { query_timeout?: number },
+  lent: WeakSet<pg.PoolClient>,
+  onLentError?: (err: Error) => void,
+): PostgresPoolClient {
   let inTransaction = false;
   let stale = false;
+  // a statement went unanswered: the connection still waits for that answer, so nothing more is
+  // sent on it (a ROLLBACK would wait as long again), and it is closed when given back
+  let abandoned = false;
+  // pg-pool listens for a connection's errors only while it is idle in the pool. One lent out,
+  // between two statements of a transaction, whose session the server ends (idle in transaction
+  // too long, pg_terminate_backend, a restart) emits an error nobody hears, which would end the
+  // process; the transaction's next statement fails instead, and the connection is closed when
+  // given back.
+  client.on('error', (err) => {
+    abandoned = true;
+    // an idle one's error is the pool's to report
+    if (lent.has(client)) onLentError?.(err);
+  });
   const forgetPrepared = async () => {
     await client.query('DEALLOCATE ALL');
     const internals = (client as unknown as { connection: PgConnectionInternals }).connection;
@@ -109,27 +156,36 @@ function preparingClient(client: pg.PoolClient, nameOf: (text: string) => string
       if (typeof q !== 'string') return client.query(q as never) as never;
       return run(q, values ?? []) as never;
     },
-    release: (destroy?: boolean) => client.release(destroy),
+    release: (destroy?: boolean) => {
+      lent.delete(client);
+      client.release(destroy || abandoned);
+    },
   } as PostgresPoolClient;
 
   async function run(text: string, values: ReadonlyArray<unknown>) {
+    if (abandoned) throw new Error('database connection lost: its session ended, or an earlier statement on it went unanswered');
     // Kysely's transactions are `begin` … `commit` / `rollback` on one connection
     if (text === 'begin') inTransaction = true;
     const name = values.length > 0 ? nameOf(text) : undefined;
     try {
-      const result = name ? await client.query({ name, text, values: values as unknown[] }) : await client.query(text, values as unknown[]);
+      const result = await client.query({ text, values: values as unknown[], ...(name ? { name } : {}), ...deadline });
       if (text === 'commit' || text === 'rollback') {
         inTransaction = false;
         if (stale) await forgetPrepared();
       }
       return result;
     } catch (err) {
+      if (isUnanswered(err)) {
+        abandoned = true;
+        abandon(client);
+        throw err;
+      }
       if (text === 'commit' || text === 'rollback') inTransaction = false;
       if (name && (err as { code?: string }).code === '0A000') {
         if (inTransaction) stale = true;
         else {
           await forgetPrepared();
-          return client.query({ name, text, values: values as unknown[] });
+          return client.query({ name, text, values: values as unknown[], ...deadline });
         }
       }
       throw err;

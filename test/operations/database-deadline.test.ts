@@ -1,12 +1,12 @@
 /**
  * A PostgreSQL that stops answering: connections are accepted and nothing comes back (a frozen
- * server, a half-open network path). Pier runs as a real process behind a proxy the test freezes.
+ * server), or open connections go silent (a half-open network path after a failover). Pier runs as
+ * a real process behind a proxy the test breaks.
  * Every request is answered with V1's internal error once the connect deadline passes, a charge
  * that could not be recorded never reaches the PG, and once the database answers again Pier serves
  * as before with no restart: the same merchant_uid is then paid once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,62 +16,26 @@ import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchant
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { childPier, freePort } from '../child-pier.js';
 import { freshDatabase, testCardNumber } from '../harness.js';
-
-/** A TCP proxy to `target` that can freeze: it then cuts every open connection and holds new ones unanswered. */
-function freezableProxy(target: URL) {
-  const open = new Set<Socket>();
-  let frozen = false;
-  let held = 0;
-  const server: Server = createServer((client) => {
-    open.add(client);
-    client.on('close', () => open.delete(client));
-    client.on('error', () => client.destroy());
-    if (frozen) {
-      held++;
-      return;
-    }
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    open.add(upstream);
-    upstream.on('close', () => {
-      open.delete(upstream);
-      client.destroy();
-    });
-    upstream.on('error', () => upstream.destroy());
-    client.on('close', () => upstream.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  return {
-    async listen(): Promise<number> {
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return (server.address() as { port: number }).port;
-    },
-    freeze() {
-      frozen = true;
-      for (const s of open) s.destroy();
-    },
-    thaw() {
-      frozen = false;
-      for (const s of open) s.destroy();
-    },
-    held: () => held,
-    close: () => {
-      for (const s of open) s.destroy();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+import { faultyProxy, type FaultyProxy } from '../tcp-proxy.js';
 
 const CONNECT_DEADLINE_MS = 1000;
+const STATEMENT_DEADLINE_MS = 500;
 
 describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under a running Pier', () => {
   let simulator: FastifyInstance;
   let simulatorUrl: string;
   let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let proxy: ReturnType<typeof freezableProxy>;
+  let proxy: FaultyProxy;
   let databaseUrl: string;
   let dataDir: string;
   let port: number;
-  const pier = childPier(() => ({ databaseUrl, dataDir, port, simulatorUrl, env: { PIER_DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_DEADLINE_MS) } }));
+  const pier = childPier(() => ({
+    databaseUrl,
+    dataDir,
+    port,
+    simulatorUrl,
+    env: { PIER_DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_DEADLINE_MS), PIER_DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_DEADLINE_MS) },
+  }));
   const card = testCardNumber({ kftcCode: '366', lastFour: '1234' });
 
   async function api(method: string, path: string, token: string | null, body?: unknown) {
@@ -91,10 +55,8 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under 
     simulator = createTpaySimulator({ dbFile: ':memory:', slowResponseMs: 600_000 });
     simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
     db = await freshDatabase();
-    proxy = freezableProxy(new URL(db.url));
-    const u = new URL(db.url);
-    u.host = `127.0.0.1:${await proxy.listen()}`;
-    databaseUrl = u.toString();
+    proxy = await faultyProxy(db.url);
+    databaseUrl = proxy.url;
     dataDir = mkdtempSync(join(tmpdir(), 'pier-db-deadline-'));
     port = await freePort();
     await pier.start();
@@ -135,5 +97,27 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under 
     expect(await approvalsAtPg()).toBe(approvedBefore + 1);
     const read2 = JSON.parse((await api('GET', `/payments/${first.response.imp_uid}`, t)).text);
     expect(read2).toMatchObject({ code: 0, response: { merchant_uid: 'before_freeze', status: 'paid' } });
+  }, 300_000);
+
+  it('answers requests whose connection went silent mid-way (a half-open path) with V1’s internal error, and serves the next on new connections', async () => {
+    const t = await token();
+    const paid = JSON.parse((await charge(t, 'before_stall')).text);
+    expect(paid).toMatchObject({ code: 0, response: { status: 'paid' } });
+    // Pier's pooled connections stay open, and nothing comes back on them any more
+    proxy.stall();
+    const read = () => api('GET', `/payments/${paid.response.imp_uid}`, t);
+    const during = await Promise.all(Array.from({ length: 12 }, read));
+    const statuses = during.map((r) => r.status);
+    // a request that took a silent connection is answered once the wait for its answer ends; the
+    // others, and every later one, run on connections opened after the stall
+    expect(statuses).toContain(500);
+    for (const r of during) {
+      if (r.status === 500) expect(JSON.parse(r.text)).toMatchObject({ code: -1, message: expect.stringMatching(/^서버 내부 오류가 발생했습니다/), response: null });
+      else expect(JSON.parse(r.text)).toMatchObject({ code: 0, response: { merchant_uid: 'before_stall', status: 'paid' } });
+    }
+    const after = await Promise.all(Array.from({ length: 5 }, read));
+    expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    const again = JSON.parse((await charge(t, 'after_stall')).text);
+    expect(again).toMatchObject({ code: 0, response: { merchant_uid: 'after_stall', status: 'paid' } });
   }, 300_000);
 });
