@@ -60,31 +60,45 @@ describe('claiming within each receiver’s room', () => {
 });
 
 describe('recording a batch of attempts', () => {
+  // a database of its own: the claims below take whatever is due, and the other tests leave rows due
+  let own: TestPier;
+  let m: TestMerchant;
+  beforeAll(async () => {
+    own = await startTestPier();
+    m = await own.newMerchant();
+  });
+  afterAll(() => own?.close());
+
   it('moves only the deliveries still leased to the recording worker: a lease taken over or given back is left to its new holder', async () => {
     const url = 'http://127.0.0.1:9/fence';
-    await backlog(shop, url, 4, 'fence');
-    const now = Math.floor(pier.clock.now() / 1000);
-    const [kept, takenOver, givenBack, failedMeanwhile] = await claimDeliveries(pier.store, { now, owner: 'slow-worker', leaseSeconds: 60, limit: 4, listenerId: null });
+    const rowsOf = () => own.store.db.selectFrom('webhook_deliveries').selectAll().where('url', '=', url).execute();
+    await own.store.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 4; i++) {
+        await recordPaymentEvent(trx, { clock: own.clock }, { merchantId: m.merchantId, impUid: `imps_fence${i}`, merchantUid: `fence_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
+      }
+    });
+    const now = Math.floor(own.clock.now() / 1000);
+    const [kept, takenOver, givenBack, failedMeanwhile] = await claimDeliveries(own.store, { now, owner: 'slow-worker', leaseSeconds: 60, limit: 4, listenerId: null });
     // the slow worker's lease on one ran out and another worker took the row (a lease that ran out is claimable)
-    await pier.store.db.updateTable('webhook_deliveries').set({ lease_until: 0 }).where('id', '=', takenOver.id).execute();
-    const [retaken] = await claimDeliveries(pier.store, { now, owner: 'new-worker', leaseSeconds: 60, limit: 4, listenerId: null });
+    await own.store.db.updateTable('webhook_deliveries').set({ lease_until: 0 }).where('id', '=', takenOver.id).execute();
+    const [retaken] = await claimDeliveries(own.store, { now, owner: 'new-worker', leaseSeconds: 60, limit: 4, listenerId: null });
     expect(retaken.id).toBe(takenOver.id);
     // one was given back at shutdown (pending again), one closed as failed by an operator's move
-    await releaseDelivery(pier.store, givenBack, 'slow-worker', now);
-    await pier.store.db.updateTable('webhook_deliveries').set({ state: 'failed', lease_owner: null, lease_until: 0 }).where('id', '=', failedMeanwhile.id).execute();
+    await releaseDelivery(own.store, givenBack, 'slow-worker', now);
+    await own.store.db.updateTable('webhook_deliveries').set({ state: 'failed', lease_owner: null, lease_until: 0 }).where('id', '=', failedMeanwhile.id).execute();
     const answered = { ok: true, statusCode: 200, error: null, durationMs: 3, excerpt: null };
-    await recordAttempts(pier.store, [kept, takenOver, givenBack, failedMeanwhile].map((d) => ({ d, result: answered, startedAt: now })), { owner: 'slow-worker', now });
-    const rows = new Map((await deliveriesTo(url)).map((d) => [d.id, d]));
+    await recordAttempts(own.store, [kept, takenOver, givenBack, failedMeanwhile].map((d) => ({ d, result: answered, startedAt: now })), { owner: 'slow-worker', now });
+    const rows = new Map((await rowsOf()).map((d) => [d.id, d]));
     expect(rows.get(kept.id)).toMatchObject({ state: 'delivered', attempts: 1, lease_owner: null, last_status_code: 200 });
     expect(rows.get(takenOver.id)).toMatchObject({ state: 'sending', attempts: 0, lease_owner: 'new-worker' });
     expect(rows.get(givenBack.id)).toMatchObject({ state: 'pending', attempts: 0, lease_owner: null });
     expect(rows.get(failedMeanwhile.id)).toMatchObject({ state: 'failed', attempts: 0, lease_owner: null });
     // every attempt that was made is in the log, moved or not
-    const logged = await pier.store.db.selectFrom('webhook_attempts').select('delivery_id').where('delivery_id', 'in', [kept.id, takenOver.id, givenBack.id, failedMeanwhile.id]).execute();
+    const logged = await own.store.db.selectFrom('webhook_attempts').select('delivery_id').where('delivery_id', 'in', [kept.id, takenOver.id, givenBack.id, failedMeanwhile.id]).execute();
     expect(logged).toHaveLength(4);
     // the new holder's record moves its row
-    await recordAttempts(pier.store, [{ d: retaken, result: answered, startedAt: now }], { owner: 'new-worker', now });
-    expect(await deliveriesTo(url).then((r) => r.find((d) => d.id === takenOver.id))).toMatchObject({ state: 'delivered', attempts: 1, lease_owner: null });
+    await recordAttempts(own.store, [{ d: retaken, result: answered, startedAt: now }], { owner: 'new-worker', now });
+    expect((await rowsOf()).find((d) => d.id === takenOver.id)).toMatchObject({ state: 'delivered', attempts: 1, lease_owner: null });
   });
 });
 
