@@ -23,7 +23,7 @@ export interface FaultyProxy {
 export async function faultyProxy(target: string): Promise<FaultyProxy> {
   const to = new URL(target);
   const open = new Set<Socket>();
-  const carried: Array<{ client: Socket; upstream: Socket }> = [];
+  const carried = new Set<{ client: Socket; upstream: Socket }>();
   let frozen = false;
   let held = 0;
   const track = (s: Socket) => {
@@ -42,7 +42,9 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
     upstream.on('close', () => client.destroy());
     client.on('close', () => upstream.destroy());
     client.pipe(upstream).pipe(client);
-    carried.push({ client, upstream });
+    const pair = { client, upstream };
+    carried.add(pair);
+    client.on('close', () => carried.delete(pair));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = new URL(target);
@@ -55,12 +57,13 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
     },
     stall() {
       // neither end hears from the other again; both sockets stay open
-      for (const { client, upstream } of carried.splice(0)) {
+      for (const { client, upstream } of carried) {
         client.unpipe(upstream);
         upstream.unpipe(client);
         client.pause();
         upstream.pause();
       }
+      carried.clear();
     },
     thaw() {
       frozen = false;
