@@ -1,31 +1,9 @@
-import { createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { openStore, STALLED_ANSWER_MARGIN_MS, type Store } from '../src/store/db.js';
 import { freshDatabase } from './harness.js';
 import { faultyProxy } from './tcp-proxy.js';
-
-/** A server that accepts TCP connections and never answers: a frozen database, or a half-open path to one. */
-async function blackHole(): Promise<{ url: string; accepted: () => number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server = createServer((s) => {
-    accepted++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `postgres://pier@127.0.0.1:${port}/pier`,
-    accepted: () => accepted,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** What `query` came to, or 'still waiting' once `ms` passed: a guard, so a hang fails the test at once rather than at its timeout. */
 function outcome(query: Promise<unknown>, ms: number): Promise<string> {
@@ -38,7 +16,9 @@ const selectOne = (db: Store['db']) => db.selectNoFrom((eb) => eb.lit(1).as('one
 
 describe('a PostgreSQL server that accepts connections and never answers', () => {
   it('fails each statement once its connect deadline passes, on the main pool and on the claims\' pool, without the address', async () => {
-    const hole = await blackHole();
+    // frozen from the start: it never reaches a server, so this runs without PostgreSQL too
+    const hole = await faultyProxy('postgres://pier@127.0.0.1:9/pier');
+    hole.freeze();
     const store = openStore(hole.url, { connectTimeoutMs: 300 });
     try {
       for (const db of [store.db, store.indexOnlyDb!]) {
@@ -46,7 +26,7 @@ describe('a PostgreSQL server that accepts connections and never answers', () =>
         expect(result).toMatch(/^failed: .*timeout/i);
         expect(result).not.toContain('127.0.0.1');
       }
-      expect(hole.accepted()).toBe(2);
+      expect(hole.held()).toBe(2);
     } finally {
       await hole.close();
       await store.close();

@@ -25,11 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => pier?.close());
 
-/** `n` paid events of `m` with one delivery each to `url`, written as a payment's commit writes them, in one transaction. */
-async function backlog(m: TestMerchant, url: string, n: number, tag: string) {
-  await pier.store.db.transaction().execute(async (trx) => {
+/** `n` paid events of `m` with one delivery each to `url`, written as a payment's commit writes them, in one transaction (on `on`'s database). */
+async function backlog(m: TestMerchant, url: string, n: number, tag: string, on: TestPier = pier) {
+  await on.store.db.transaction().execute(async (trx) => {
     for (let i = 0; i < n; i++) {
-      await recordPaymentEvent(trx, { clock: pier.clock }, { merchantId: m.merchantId, impUid: `imps_${tag}${i}`, merchantUid: `${tag}_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
+      await recordPaymentEvent(trx, { clock: on.clock }, { merchantId: m.merchantId, impUid: `imps_${tag}${i}`, merchantUid: `${tag}_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
     }
   });
 }
@@ -72,11 +72,7 @@ describe('recording a batch of attempts', () => {
   it('moves only the deliveries still leased to the recording worker: a lease taken over or given back is left to its new holder', async () => {
     const url = 'http://127.0.0.1:9/fence';
     const rowsOf = () => own.store.db.selectFrom('webhook_deliveries').selectAll().where('url', '=', url).execute();
-    await own.store.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < 4; i++) {
-        await recordPaymentEvent(trx, { clock: own.clock }, { merchantId: m.merchantId, impUid: `imps_fence${i}`, merchantUid: `fence_${i}`, status: 'paid', noticeUrl: url, cause: 'charge' });
-      }
-    });
+    await backlog(m, url, 4, 'fence', own);
     const now = Math.floor(own.clock.now() / 1000);
     const [kept, takenOver, givenBack, failedMeanwhile] = await claimDeliveries(own.store, { now, owner: 'slow-worker', leaseSeconds: 60, limit: 4, listenerId: null });
     // the slow worker's lease on one ran out and another worker took the row (a lease that ran out is claimable)
