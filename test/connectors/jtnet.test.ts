@@ -91,6 +91,10 @@ const harness = (): ScenarioHarness => ({
     const t = [...l.approvals, ...l.declines].find((x) => x.tid === pgTid);
     return t ? { status: t.status, amount: t.amount, cancelledAmount: t.cancelledAmount } : null;
   },
+  async pgHasOrder(moid) {
+    const l = (await (await fetch(`${baseUrl}/__ledger?mid=${channel.mid}`)).json()) as { approvals: any[]; declines: any[] };
+    return [...l.approvals, ...l.declines].some((x) => x.moid === moid);
+  },
   faults: {
     http500: () => control('/__control/faults', { mode: 'http_500', mid: channel.mid }),
     badBody: () => control('/__control/faults', { mode: 'bad_json', mid: channel.mid }),

@@ -16,10 +16,10 @@ import { closedPort, expectConnectorError, scenarios, type ExpectedDecline, type
 
 const clock = new ManualClock(Date.UTC(2026, 0, 15, 3, 0, 0)); // 12:00 KST
 /**
- * The `timeout` card's scenario needs the simulator to have processed the charge before the
- * connector gives up on it. With 300 ms it failed once under the full suite (inquiry found
- * nothing) and never alone, under ten parallel runs or a 400 ms event-loop stall: the cause is not
- * pinned down, so the window a late request needs is made five times wider.
+ * The `timeout` card's scenario inquires once the simulator has recorded the charge (`pgHasOrder`).
+ * With 300 ms and no such wait it failed once under the full suite (inquiry found nothing): the
+ * likeliest cause is a connector that gave up before the simulator read the request, whose
+ * inquiry was then handled first. The wider window keeps such a give-up rare as well.
  */
 const READ_TIMEOUT_MS = 1500;
 
@@ -110,6 +110,10 @@ const harness = (): ScenarioHarness => ({
     if (!p) return null;
     const status = p.status === 'partialCancelled' ? 'paid' : p.status;
     return { status, amount: p.amount, cancelledAmount: p.amount - p.balanceAmt };
+  },
+  async pgHasOrder(moid) {
+    const l = (await (await fetch(`${simUrl}/__ledger?clientId=${channel.mid}&orderId=${encodeURIComponent(moid)}`)).json()) as { payments: unknown[] };
+    return l.payments.length > 0;
   },
   faults: {
     // the key-in charge is the billing payment after regist

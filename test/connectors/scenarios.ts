@@ -68,6 +68,8 @@ export interface ScenarioHarness {
   };
   /** the PG's own record of a transaction, or null */
   pgRecord(pgTid: string): Promise<{ status: 'paid' | 'cancelled' | 'failed'; amount: number; cancelledAmount: number } | null>;
+  /** whether the PG has recorded an attempt for this order (moid / orderId) */
+  pgHasOrder(moid: string): Promise<boolean>;
   /** optional fault injection of the simulator (next request only) */
   faults?: {
     /** HTTP 500 without processing */
@@ -104,6 +106,15 @@ function order(h: ScenarioHarness, amount: number, cardQuota = 0): ChargeRequest
     buyer: { name: '홍길동', email: 'buyer@example.com', tel: '010-1234-5678' },
     mallUserId: 'customer_1',
   };
+}
+
+/** Polls until `check` is true (no fixed sleeps), for at most `timeoutMs`. */
+async function untilTrue(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 export async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
@@ -293,6 +304,11 @@ export const scenarios: Scenario[] = [
     async run(h) {
       const req = order(h, 7000);
       await expectConnectorError(h.connector.chargeKeyIn(h.channel, h.cards.timeout, req), 'timeout', true);
+      // The PG records the charge and holds its answer, but on a loaded machine the connector can
+      // give up before the PG has read the request. The inquiry, on a connection of its own, could
+      // then be handled first and rightly find nothing: in doubt, reconciliation asks again later.
+      // This scenario is about the inquiry after the PG has the charge, so it waits for that.
+      await untilTrue(() => h.pgHasOrder(req.moid), `the PG to record order ${req.moid}`);
       const found = await h.connector.inquire(h.channel, { moid: req.moid, pgTid: null, aroundMs: h.nowMs() });
       expect(found).toEqual({
         found: true,
