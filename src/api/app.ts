@@ -138,7 +138,9 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body, detail } = toEnvelope(err, req);
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    // 501 is an answer, not a failure: a merchant calling a V1 path Pier lacks is worth a line, not a stack
+    if (err instanceof PierError && err.kind === 'not_supported') req.log.info({ path: req.routeOptions.url ?? req.url.split('?')[0] }, 'V1 path not supported by Pier');
+    else if (status >= 500) req.log.error({ err }, 'request failed');
     if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
     if (detail) reply.header(DETAIL_HEADER, detail);
     reply.status(status).send(body);

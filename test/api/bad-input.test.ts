@@ -177,6 +177,9 @@ describe('unknown paths and methods', () => {
       expect(res.body.message).toBe(`Pier는 아직 ${method} ${template}를 지원하지 않습니다.`);
       expect(res.detail).toContain('not supported');
     }
+    // an answer by design, logged as such: no error line with a stack for each call
+    expect(pier.logs()).toContain('V1 path not supported by Pier');
+    expect(pier.logs()).not.toMatch(/"level":50[^\n]*not supported/);
   });
 
   it('answers 405 for a wrong method on a known path', async () => {
