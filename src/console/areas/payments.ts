@@ -1,7 +1,8 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError } from '../../api/errors.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
-import { dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console/payments.js';
+import { COUNT_CAP, dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console/payments.js';
 import { getPayment } from '../../core/payments/queries.js';
 import { BANK_CODES } from '../../domain/codes.js';
 import { cancellableBalance, PAYMENT_STATUSES, type PaymentStatus } from '../../domain/payment.js';
@@ -11,7 +12,7 @@ import { FormError, Problems } from '../errors.js';
 import { html, type Html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
 import { csrfField, flash, fmtTime, fmtWon, input, pgCell, select, sendPage } from '../layout.js';
-import { toCsv } from '../csv.js';
+import { CSV_BOM, csvLine } from '../csv.js';
 
 const PAGE_SIZE = 20;
 
@@ -155,7 +156,7 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
       );
       body = html`${filters}
         <div class="toolbar">
-          <span>${t('total_count', { n: result.total })}</span>
+          <span>${result.capped ? t('total_count_capped', { n: COUNT_CAP.toLocaleString('en-US') }) : t('total_count', { n: result.total })}</span>
           <a class="button" href="/console/payments.csv?${qs({ page: '' })}" download>${t('export_csv')}</a>
         </div>
         ${result.total === 0
@@ -178,12 +179,17 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
     const s = sessionOf(req);
     const { filter, problems } = parseFilter(req.query);
     problems.throwIfAny();
-    const rows = await exportPayments(req.deps, s.merchantId, filter);
     const header = ['imp_uid', 'merchant_uid', 'status', 'pay_method', 'pg_provider', 'pg_id', 'pg_tid', 'name', 'amount', 'cancel_amount', 'currency', 'buyer_name', 'buyer_email', 'buyer_tel', 'card_name', 'card_number', 'apply_num', 'started_at', 'paid_at', 'failed_at', 'cancelled_at', 'fail_reason', 'cancel_reason', 'sandbox'];
     const kst = (sec: number) => (sec ? fmtTime(req, sec) : '');
-    const csv = toCsv(header, rows.map((r) => [r.imp_uid, r.merchant_uid, r.status, r.pay_method, r.pg_provider, r.pg_id, r.pg_tid, r.name, r.amount, r.cancel_amount, r.currency, r.buyer_name, r.buyer_email, r.buyer_tel, r.card_name, r.card_number, r.apply_num, kst(r.started_at), kst(r.paid_at), kst(r.failed_at), kst(r.cancelled_at), r.fail_reason, r.cancel_reason, r.sandbox ? 'Y' : 'N']));
+    // written as it is read, a window of payments at a time: every payment, in bounded memory
+    async function* file() {
+      yield CSV_BOM + csvLine(header);
+      for await (const rows of exportPayments(req.deps, s.merchantId, filter)) {
+        yield rows.map((r) => csvLine([r.imp_uid, r.merchant_uid, r.status, r.pay_method, r.pg_provider, r.pg_id, r.pg_tid, r.name, r.amount, r.cancel_amount, r.currency, r.buyer_name, r.buyer_email, r.buyer_tel, r.card_name, r.card_number, r.apply_num, kst(r.started_at), kst(r.paid_at), kst(r.failed_at), kst(r.cancelled_at), r.fail_reason, r.cancel_reason, r.sandbox ? 'Y' : 'N'])).join('');
+      }
+    }
     const name = `payments-${s.merchantCode}-${new Date(req.deps.clock.now() + 9 * 3600_000).toISOString().slice(0, 10)}.csv`;
-    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(csv);
+    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(Readable.from(file(), { objectMode: false }));
   });
 
   const detailPage = async (req: FastifyRequest, reply: FastifyReply, impUid: string, o: { errors?: Record<string, string>; message?: string; values?: Record<string, string>; status?: number } = {}) => {

@@ -1,0 +1,154 @@
+/**
+ * The console on a merchant with more payments than any one statement should read: 50,150 of them,
+ * written straight into the store (copies of one real payment) over ten days, seven to a second so
+ * that windows of the walk end inside a second. Before the walk, the export stopped at 50,000 rows without a
+ * word, the count read every payment, and each page sorted them all: on SQLite, one statement
+ * on the event loop every merchant's payments wait on.
+ */
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COUNT_CAP, dailyStats, exportPayments, searchPayments } from '../../src/core/console/payments.js';
+import { testCardNumber } from '../harness.js';
+import { planOf, statementsOf } from '../plans.js';
+import { startConsolePier, type Agent, type ConsolePier, type ConsoleUser } from './console-harness.js';
+
+const COPIES = 50_150;
+const PER_SECOND = 7;
+/** seven payments share a second, two minutes apart from the next seven: ten days in all */
+const SECONDS_APART = 120;
+
+let c: ConsolePier;
+let alice: ConsoleUser;
+let a: Agent;
+let seed: { imp_uid: string; started_at: number };
+/** every imp_uid of alice's, in the console's order, as one ORDER BY over all of them gives it */
+let newestFirst: string[];
+
+async function inOrder(where: (q: any) => any = (q) => q): Promise<string[]> {
+  const rows = await where(c.pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_id', '=', alice.merchant.merchantId))
+    .orderBy('started_at', 'desc')
+    .orderBy('imp_uid', 'desc')
+    .execute();
+  return rows.map((r: { imp_uid: string }) => r.imp_uid);
+}
+
+beforeAll(async () => {
+  c = await startConsolePier();
+  alice = await c.newUser();
+  const bob = await c.newUser();
+  for (const u of [alice, bob]) {
+    const r = await c.pier.call('POST', '/subscribe/payments/onetime', {
+      token: u.merchant.token,
+      body: { merchant_uid: `seed_${u.merchant.merchantCode}`, amount: 1000, card_number: testCardNumber({ kftcCode: '366', lastFour: '4321' }), expiry: '2030-12', birth: '820213', name: '대량', buyer_name: '홍길동' },
+    });
+    expect(r.body.response?.status).toBe('paid');
+    if (u === alice) seed = { imp_uid: r.body.response.imp_uid, started_at: r.body.response.started_at };
+  }
+  const db = c.pier.store.db;
+  const columns =
+    c.pier.store.dialect === 'sqlite'
+      ? (await sql<{ name: string }>`select name from pragma_table_info('payments')`.execute(db)).rows.map((r) => r.name)
+      : (await sql<{ name: string }>`select column_name as name from information_schema.columns where table_name = 'payments' and table_schema = current_schema()`.execute(db)).rows.map((r) => r.name);
+  const copied: Record<string, string> = {
+    imp_uid: `'imp_bulk_' || (100000 + s.i)`,
+    merchant_uid: `'bulk_' || (100000 + s.i)`,
+    merchant_uid_lock: `'bulk_' || (100000 + s.i)`,
+    started_at: `p.started_at - (s.i / ${PER_SECOND}) * ${SECONDS_APART}`,
+    buyer_name: `case when s.i % 3 = 0 then '김철수' else p.buyer_name end`,
+  };
+  await sql
+    .raw(
+      `with recursive s(i) as (select 1 union all select i + 1 from s where i < ${COPIES}) ` +
+        `insert into payments (${columns.join(', ')}) select ${columns.map((n) => copied[n] ?? `p.${n}`).join(', ')} from payments p, s where p.imp_uid = '${seed.imp_uid}'`,
+    )
+    .execute(db);
+  if (c.pier.store.dialect === 'postgres') await sql`analyze payments`.execute(db);
+  newestFirst = await inOrder();
+  expect(newestFirst).toHaveLength(COPIES + 1);
+  a = c.agent();
+  expect((await a.signIn(alice.email, alice.password)).status).toBe(303);
+}, 120_000);
+
+afterAll(async () => {
+  await c?.close();
+});
+
+const csvIds = (body: string) =>
+  body
+    .replace(/^\uFEFF/, '')
+    .trim()
+    .split('\r\n')
+    .slice(1)
+    .map((line) => line.slice(0, line.indexOf(',')));
+
+describe('the console on a merchant with 50,151 payments', () => {
+  it('exports every payment, newest first, through windows that end inside a second', async () => {
+    const r = await a.get('/console/payments.csv');
+    expect(r.status).toBe(200);
+    expect(r.body.startsWith('\uFEFFimp_uid,merchant_uid,status,')).toBe(true);
+    const ids = csvIds(r.body);
+    expect(ids.length).toBe(COPIES + 1);
+    expect(ids).toEqual(newestFirst);
+  });
+
+  it('exports exactly the payments a text filter matches, in the same order', async () => {
+    const r = await a.get('/console/payments.csv?q=%EC%B2%A0%EC%88%98'); // 철수
+    expect(r.status).toBe(200);
+    const expected = await inOrder((q) => q.where('buyer_name', '=', '김철수'));
+    expect(expected.length).toBe(Math.floor(COPIES / 3));
+    expect(csvIds(r.body)).toEqual(expected);
+  });
+
+  it('counts up to 10,000, says there are more, and pages within them', async () => {
+    const page = await a.get('/console/payments');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('10,000건 이상');
+    const first = await a.get('/console/api/payments?page=2');
+    expect(first.json).toMatchObject({ ok: true, total: COUNT_CAP, capped: true, page: 2, pages: COUNT_CAP / 20 });
+    expect(first.json.list.map((p: { imp_uid: string }) => p.imp_uid)).toEqual(newestFirst.slice(20, 40));
+    // a page past the cap is the last page within it
+    const far = await a.get('/console/api/payments?page=999');
+    expect(far.json).toMatchObject({ total: COUNT_CAP, capped: true, page: COUNT_CAP / 20 });
+    expect(far.json.list.map((p: { imp_uid: string }) => p.imp_uid)).toEqual(newestFirst.slice(COUNT_CAP - 20, COUNT_CAP));
+    // below the cap the count is exact
+    const one = await a.get('/console/api/payments?q=imp_bulk_100007');
+    expect(one.json).toMatchObject({ total: 1, capped: false, pages: 1 });
+    expect(one.json.list.map((p: { imp_uid: string }) => p.imp_uid)).toEqual(['imp_bulk_100007']);
+  });
+
+  it('the dashboard counts every payment of its days', async () => {
+    const days = await dailyStats(c.pier.deps, alice.merchant.merchantId, seed.started_at, 14);
+    expect(days.reduce((n, d) => n + d.approved, 0)).toBe(COPIES + 1);
+    expect(days.reduce((n, d) => n + d.volume, 0)).toBe((COPIES + 1) * 1000);
+  });
+
+  it('reads the payments through indexes, never sorting or scanning the merchant\'s history', async () => {
+    const merchantId = alice.merchant.merchantId;
+    const ran = await statementsOf(c.pier, async (store) => {
+      const deps = { ...c.pier.deps, store };
+      await searchPayments(deps, merchantId, {}, { page: 3, limit: 20 });
+      await searchPayments(deps, merchantId, { q: '철수', status: 'paid' }, { page: 1, limit: 20 });
+      for (const filter of [{ q: '철수' }, {}]) {
+        let windows = 0;
+        for await (const _ of exportPayments(deps, merchantId, filter)) if (++windows === 3) break;
+      }
+      await dailyStats(deps, merchantId, seed.started_at, 2);
+    });
+    const onPayments = ran.filter((s) => /from "payments"/.test(s.sql));
+    expect(onPayments.length).toBeGreaterThan(10);
+    for (const s of onPayments) {
+      const plan = await planOf(c.pier, s.sql, s.parameters);
+      const what = `${s.sql}\n${plan}`;
+      // a count reads every payment it counts: the console counts by walking windows instead
+      expect(s.sql, what).not.toMatch(/count\(/i);
+      if (c.pier.store.dialect === 'sqlite') {
+        expect(plan, what).not.toMatch(/USE TEMP B-TREE FOR ORDER BY|SCAN payments/);
+        expect(plan, what).toMatch(/USING (COVERING )?INDEX (payments_merchant_started|payments_merchant_status_started|sqlite_autoindex_payments_1)/);
+      } else {
+        expect(plan, what).not.toMatch(/Seq Scan on payments/);
+        // a sort is bounded only when the index reads one window (both ends of started_at)
+        if (/(^|->\s+)Sort\s+\(/m.test(plan)) expect(plan, what).toMatch(/Index Cond: .*started_at <= .*started_at >= /);
+      }
+    }
+  });
+});
