@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { PierError } from '../../api/errors.js';
 import { deleteBillingKey, getCustomer } from '../../core/billing-keys/billing-keys.js';
 import { listCustomerPayments } from '../../core/payments/queries.js';
-import { toV1Customer } from '../../domain/billing-key.js';
+import { searchBillingKeys } from '../../core/console/billing-keys.js';
+import { COUNT_CAP } from '../../core/console/walk.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';
@@ -11,10 +11,6 @@ import { csrfField, flash, fmtTime, fmtWon, input, pgCell, sendPage } from '../l
 import { methodLabel, statusLabel } from './payments.js';
 
 const PAGE_SIZE = 20;
-
-function likePattern(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOptions) {
   const { deps } = opts;
@@ -26,16 +22,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
     problems.throwIfAny();
     const p = field(query, 'page');
     const page = /^[1-9]\d{0,5}$/.test(p) ? Number(p) : 1;
-    let base = deps.store.db.selectFrom('billing_keys').where('merchant_id', '=', merchantId);
-    if (q) {
-      const pattern = likePattern(q.toLowerCase());
-      const like = (col: string) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`;
-      base = base.where((eb) => eb.or([like('customer_uid'), like('customer_name'), like('customer_email')]));
-    }
-    const n = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const rows = await base.selectAll().orderBy('updated', 'desc').orderBy('customer_uid').limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE).execute();
-    const total = Number(n.n);
-    return { q, page, total, pages: Math.max(1, Math.ceil(total / PAGE_SIZE)), list: rows.map(toV1Customer) };
+    return { q, ...(await searchBillingKeys(deps, merchantId, q, { page, limit: PAGE_SIZE })) };
   }
 
   app.get('/billing-keys', async (req, reply) => {
@@ -52,7 +39,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
           ${input({ name: 'q', label: t('search'), value: r.q, hint: t('billing_search_hint'), attrs: html`maxlength="100"` })}
           <div class="actions"><button type="submit" class="primary">${t('apply_filters')}</button></div>
         </form>
-        <p>${t('total_count', { n: r.total })}</p>
+        <p>${r.capped ? t('total_count_capped', { n: COUNT_CAP.toLocaleString('en-US') }) : t('total_count', { n: r.total })}</p>
         ${r.total === 0
           ? html`<p class="empty">${t('no_billing_keys')}</p>`
           : html`<table class="list" id="billing-table"><thead><tr><th>customer_uid</th><th>${t('card')}</th><th>${t('customer')}</th><th>PG</th><th>${t('updated_at')}</th></tr></thead><tbody>

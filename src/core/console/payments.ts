@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payments } from '../payments/render.js';
+import { containsPattern, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from './walk.js';
 
 export const PAY_METHODS = ['card', 'trans', 'vbank', 'phone'] as const;
 
@@ -17,53 +18,25 @@ export interface PaymentFilter {
 
 const KST_SECONDS = 9 * 3600;
 
-function likePattern(q: string): string {
-  return `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** The merchant's payments the filters an index serves admit (status, dates), as a walk (decision 0034). */
+function paymentsWalk(deps: Deps, merchantId: string, f: PaymentFilter): Walk<PaymentsQuery> {
+  return {
+    at: 'started_at',
+    id: 'imp_uid',
+    base: () => {
+      const q = deps.store.db.selectFrom('payments').where('merchant_id', '=', merchantId);
+      return f.status && (PAYMENT_STATUSES as readonly string[]).includes(f.status) ? q.where('status', '=', f.status) : q;
+    },
+    earliest: f.from,
+    latest: f.to,
+  };
 }
 
-/**
- * How many matching payments the console counts at most. Beyond it the total reads "10,000+" and
- * the pages stop there: a count or an OFFSET past it would read a large merchant's whole history
- * for one page view.
- */
-export const COUNT_CAP = 10_000;
-
-/**
- * How many of a merchant's payments one statement of a walk reads at most. On SQLite a statement
- * runs on the event loop that serves every merchant's payments, so a console page or an export
- * is many short statements with a turn of the loop between them, never one long one.
- */
-export const WALK_WINDOW = 1_000;
-
-/** The same bound where a window reads whole rows (an export): about 200 rows take as long as 1,000 keys. */
-export const ROWS_WINDOW = 200;
-
-/** A position in a merchant's payments, newest first: `started_at`, then `imp_uid`, both descending. */
-interface WalkKey {
-  started_at: number;
-  imp_uid: string;
+function paymentsOf(deps: Deps) {
+  return deps.store.db.selectFrom('payments');
 }
 
-/**
- * The merchant's payments the indexed filters of `f` admit (status, dates), after `from` and down to
- * `downTo` included in the walk's order. One lower and one upper bound on `started_at`, the
- * tighter of the filter's and the window's: a database uses one range of the index, and with two
- * SQLite took the filter's and read the whole day for each window. The `or`s only settle the
- * payments of a bound's own second.
- */
-function admitted(deps: Deps, merchantId: string, f: PaymentFilter, from: WalkKey | null, downTo: WalkKey | null) {
-  let q = deps.store.db.selectFrom('payments').where('merchant_id', '=', merchantId);
-  if (f.status && (PAYMENT_STATUSES as readonly string[]).includes(f.status)) q = q.where('status', '=', f.status);
-  const upper = Math.min(f.to ?? Infinity, from?.started_at ?? Infinity);
-  const lower = Math.max(f.from ?? -Infinity, downTo?.started_at ?? -Infinity);
-  if (upper !== Infinity) q = q.where('started_at', '<=', upper);
-  if (lower !== -Infinity) q = q.where('started_at', '>=', lower);
-  if (from) q = q.where((eb) => eb.or([eb('started_at', '<', from.started_at), eb('imp_uid', '<', from.imp_uid)]));
-  if (downTo) q = q.where((eb) => eb.or([eb('started_at', '>', downTo.started_at), eb('imp_uid', '>=', downTo.imp_uid)]));
-  return q;
-}
-
-type PaymentsQuery = ReturnType<typeof admitted>;
+type PaymentsQuery = ReturnType<typeof paymentsOf>;
 
 /** The filters no index serves (method, text), or null when there are none. */
 function scanFilters(f: PaymentFilter): ((q: PaymentsQuery) => PaymentsQuery) | null {
@@ -72,7 +45,7 @@ function scanFilters(f: PaymentFilter): ((q: PaymentsQuery) => PaymentsQuery) | 
   return (q) => {
     if (f.payMethod) q = q.where('pay_method', '=', f.payMethod);
     if (!text) return q;
-    const pattern = likePattern(text);
+    const pattern = containsPattern(text);
     const like = (col: string) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`;
     return q.where((eb) =>
       eb.or([eb('imp_uid', '=', text), eb('merchant_uid', '=', text), like('merchant_uid'), like('imp_uid'), like('buyer_name'), like('buyer_email'), like('buyer_tel')]),
@@ -80,63 +53,24 @@ function scanFilters(f: PaymentFilter): ((q: PaymentsQuery) => PaymentsQuery) | 
   };
 }
 
-const newestFirst = <Q extends { orderBy: PaymentsQuery['orderBy'] }>(q: Q) => q.orderBy('started_at', 'desc').orderBy('imp_uid', 'desc') as unknown as Q;
-
-/** One window of a walk: its keys, and a query of exactly its payments for the statement that reads them. */
-interface WalkWindow {
-  keys: WalkKey[];
-  payments(): PaymentsQuery;
-}
-
-/**
- * One merchant's payments that the indexed filters of `f` admit (status, dates), newest first, at
- * most `size` at a time: each window's keys are one walk of `payments_merchant_started` (or of the
- * status index), and what the caller reads of the window is bounded by it. The event loop gets a
- * turn between windows.
- */
-async function* windowsOf(deps: Deps, merchantId: string, f: PaymentFilter, size: number): AsyncGenerator<WalkWindow> {
-  let key: WalkKey | null = null;
-  for (;;) {
-    const keys: WalkKey[] = await newestFirst(admitted(deps, merchantId, f, key, null).select(['started_at', 'imp_uid'])).limit(size).execute();
-    if (keys.length === 0) return;
-    const from = key;
-    const end = keys[keys.length - 1]!;
-    const last: WalkKey = { started_at: Number(end.started_at), imp_uid: end.imp_uid };
-    yield { keys, payments: () => admitted(deps, merchantId, f, from, last) };
-    if (keys.length < size) return;
-    key = last;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
-
 /**
  * The console's payment search: one merchant's payments, newest first, a page at a time. The total
  * counts up to COUNT_CAP (`capped` when there are more), and pages end there.
  */
 export async function searchPayments(deps: Deps, merchantId: string, f: PaymentFilter, page: { page: number; limit: number }) {
-  const scan = scanFilters(f);
-  const keys: string[] = [];
-  for await (const w of windowsOf(deps, merchantId, f, WALK_WINDOW)) {
-    const matched = scan ? await newestFirst(scan(w.payments()).select(['started_at', 'imp_uid'])).execute() : w.keys;
-    for (const k of matched) keys.push(k.imp_uid);
-    if (keys.length > COUNT_CAP) break;
-  }
-  const capped = keys.length > COUNT_CAP;
-  const total = Math.min(keys.length, COUNT_CAP);
-  const pages = Math.max(1, Math.ceil(total / page.limit));
-  const pageNo = Math.min(page.page, pages);
-  const wanted = keys.slice((pageNo - 1) * page.limit, pageNo * page.limit);
-  const rows = wanted.length === 0 ? [] : await deps.store.db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('imp_uid', 'in', wanted).execute();
+  const found = await pageOfWalk(paymentsWalk(deps, merchantId, f), scanFilters(f), page);
+  const rows = found.ids.length === 0 ? [] : await paymentsOf(deps).selectAll().where('merchant_id', '=', merchantId).where('imp_uid', 'in', found.ids).execute();
   const byUid = new Map<string, PaymentRow>(rows.map((r) => [r.imp_uid, r]));
-  const list = wanted.flatMap((uid) => byUid.get(uid) ?? []);
-  return { total, capped, page: pageNo, limit: page.limit, pages, list: await loadV1Payments(deps.store.db, list) };
+  const list = found.ids.flatMap((uid) => byUid.get(uid) ?? []);
+  return { total: found.total, capped: found.capped, page: found.page, limit: page.limit, pages: found.pages, list: await loadV1Payments(deps.store.db, list) };
 }
 
 /** Every payment the filter matches, newest first, a window of whole rows at a time (CSV export). */
 export async function* exportPayments(deps: Deps, merchantId: string, f: PaymentFilter): AsyncGenerator<PaymentRow[]> {
+  const walk = paymentsWalk(deps, merchantId, f);
   const scan = scanFilters(f) ?? ((q: PaymentsQuery) => q);
-  for await (const w of windowsOf(deps, merchantId, f, ROWS_WINDOW)) {
-    const rows = await newestFirst(scan(w.payments()).selectAll()).execute();
+  for await (const w of windowsOf(walk, ROWS_WINDOW)) {
+    const rows = await inWalkOrder(walk, scan(w.rows()).selectAll()).execute();
     if (rows.length > 0) yield rows;
   }
 }
@@ -168,9 +102,9 @@ export async function dailyStats(deps: Deps, merchantId: string, nowSeconds: num
   for (let i = todayIndex - days + 1; i <= todayIndex; i++) {
     const dayStart = i * 86400 - KST_SECONDS;
     const r = { approved: 0, declined: 0, volume: 0, refunded: 0 };
-    for await (const w of windowsOf(deps, merchantId, { from: dayStart, to: Math.min(dayStart + 86399, nowSeconds) }, WALK_WINDOW)) {
+    for await (const w of windowsOf(paymentsWalk(deps, merchantId, { from: dayStart, to: Math.min(dayStart + 86399, nowSeconds) }), WALK_WINDOW)) {
       const sums = await w
-        .payments()
+        .rows()
         .select([
           sql<number>`sum(case when paid_at > 0 then 1 else 0 end)`.as('approved'),
           sql<number>`sum(case when paid_at = 0 and status = 'failed' then 1 else 0 end)`.as('declined'),

@@ -13,7 +13,7 @@ import * as m011 from './011-operations.js';
 import * as m014 from './014-channel-base-url.js';
 import * as m015 from './015-payment-write-indexes.js';
 import * as m016 from './016-listener-deliveries-index.js';
-import * as m017 from './017-payments-merchant-started.js';
+import * as m017 from './017-console-walk-indexes.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -35,7 +35,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '014-channel-base-url': m014,
   '015-payment-write-indexes': m015,
   '016-listener-deliveries-index': m016,
-  '017-payments-merchant-started': m017,
+  '017-console-walk-indexes': m017,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */
