@@ -46,7 +46,7 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
   const store = openStore(config.databaseUrl, {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
-    onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
+    onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
   });
   const simulators: EmbeddedSimulator[] = [];
@@ -305,7 +305,7 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
     poolSize: 2,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
-    onIdleError: (err) => logger.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
+    onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
   });
   const simulators: EmbeddedSimulator[] = [];

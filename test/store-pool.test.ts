@@ -38,7 +38,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('the PostgreSQL pool', () => {
   it('survives the server killing its idle connections, and reconnects for the next query', async () => {
     const db = await freshDatabase();
     const lost: string[] = [];
-    const store = openStore(db.url, { onIdleError: (err) => lost.push(err.message) });
+    const store = openStore(db.url, { onConnectionLost: (err) => lost.push(err.message) });
     try {
       const one = async () => (await store.db.selectNoFrom((eb) => eb.lit(1).as('one')).executeTakeFirstOrThrow()).one;
       expect(await one()).toBe(1);
@@ -90,7 +90,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('a PostgreSQL statement’s deadli
     await admin.connect();
     await admin.query('CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO t (id) VALUES (1)');
     const lost: string[] = [];
-    const store = openStore(db.url, { statementTimeoutMs: 300, onIdleError: (err) => lost.push(err.message) });
+    const store = openStore(db.url, { statementTimeoutMs: 300, onConnectionLost: (err) => lost.push(err.message) });
     try {
       await work({ store, admin, lost });
     } finally {

@@ -76,8 +76,8 @@ export function openStore(
   databaseUrl: string,
   opts: {
     poolSize?: number;
-    /** PostgreSQL: a pooled connection failed while no statement was running on it (the server ended its session) */
-    onIdleError?: (err: Error) => void;
+    /** PostgreSQL: a pooled connection failed while no statement was running on it, idle in the pool or lent between two statements (the server ended its session); the pool opens a new one */
+    onConnectionLost?: (err: Error) => void;
     /** SQLite: a failed WAL checkpoint pass, or a checkpointer thread that could not start or died */
     onCheckpointError?: (err: Error) => void;
     /** SQLite: ms between checkpoint passes (default 100) */
@@ -155,14 +155,14 @@ export function openStore(
   // An idle connection can die under the pool (server restart, failover, a dropped test database).
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
-  pool.on('error', (err) => opts.onIdleError?.(err));
-  const prepared = withPreparedStatements(pool, { readTimeoutMs, onLentError: opts.onIdleError });
+  pool.on('error', (err) => opts.onConnectionLost?.(err));
+  const prepared = withPreparedStatements(pool, { readTimeoutMs, onLentError: opts.onConnectionLost });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   // the job claims' connections: their planner settings are given at connection start, so a claim
   // is one statement with no SET of its own
   const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS, ...deadlines });
-  indexOnlyPool.on('error', (err) => opts.onIdleError?.(err));
-  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool, { readTimeoutMs, onLentError: opts.onIdleError }) }) });
+  indexOnlyPool.on('error', (err) => opts.onConnectionLost?.(err));
+  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool, { readTimeoutMs, onLentError: opts.onConnectionLost }) }) });
   const u = new URL(databaseUrl);
   return {
     db,
@@ -176,7 +176,7 @@ export function openStore(
     indexOnlyDb,
     maintenance: () => {
       const one = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis });
-      one.on('error', (err) => opts.onIdleError?.(err));
+      one.on('error', (err) => opts.onConnectionLost?.(err));
       return new Kysely<Database>({ dialect: new PostgresDialect({ pool: one }) });
     },
   };

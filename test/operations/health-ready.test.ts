@@ -110,7 +110,7 @@ describe('GET /ready while PostgreSQL is down', () => {
     const url = new URL(admin);
     url.pathname = `/${name}`;
     const lost: string[] = [];
-    const store = openStore(url.toString(), { onIdleError: (err) => lost.push(err.message) });
+    const store = openStore(url.toString(), { onConnectionLost: (err) => lost.push(err.message) });
     try {
       await migrateToLatest(store);
       await withApp({ ...pier.deps, store }, async (app) => {
