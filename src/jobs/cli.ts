@@ -84,7 +84,7 @@ export function registerJobCommands(program: Command, withContext: WithContext):
     .action(async (opts: { merchant?: string; impUid?: string; merchantUid?: string; state?: string; limit: number }) => {
       await withContext(async ({ deps }) => {
         const merchant = opts.merchant ? await requireMerchant(deps, opts.merchant) : null;
-        const { total, list } = await listDeliveries(deps.store, { merchantId: merchant?.id, impUid: opts.impUid, merchantUid: opts.merchantUid, state: opts.state, limit: opts.limit });
+        const { total, capped, list } = await listDeliveries(deps.store, { merchantId: merchant?.id, impUid: opts.impUid, merchantUid: opts.merchantUid, state: opts.state, limit: opts.limit });
         if (list.length === 0) {
           out('(no webhook deliveries)');
           return;
@@ -106,7 +106,7 @@ export function registerJobCommands(program: Command, withContext: WithContext):
         );
         const counts = await deliveryCounts(deps.store, merchant?.id);
         out('');
-        out(`${list.length} of ${total} shown; by state: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        out(`${list.length} of ${capped ? `more than ${total.toLocaleString('en-US')}` : total} shown; by state: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
       });
     });
 

@@ -59,7 +59,7 @@ export function webhookRoutes(app: PierApp) {
       const q = req.query;
       const page = q.page ?? 1;
       const limit = q.limit ?? 20;
-      const { total, list } = await listDeliveries(req.deps.store, {
+      const { total, capped, page: shown, list } = await listDeliveries(req.deps.store, {
         merchantId: merchantOf(req),
         impUid: q.imp_uid,
         merchantUid: q.merchant_uid,
@@ -68,7 +68,7 @@ export function webhookRoutes(app: PierApp) {
         offset: (page - 1) * limit,
       });
       const last = Math.max(1, Math.ceil(total / limit));
-      return ok({ total, previous: page > 1 ? page - 1 : 0, next: page < last ? page + 1 : 0, list });
+      return ok({ total, capped, previous: shown > 1 ? shown - 1 : 0, next: shown < last ? shown + 1 : 0, list });
     },
   );
 

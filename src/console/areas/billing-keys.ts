@@ -3,7 +3,7 @@ import { PierError } from '../../api/errors.js';
 import { deleteBillingKey, getCustomer } from '../../core/billing-keys/billing-keys.js';
 import { listCustomerPayments } from '../../core/payments/queries.js';
 import { searchBillingKeys } from '../../core/console/billing-keys.js';
-import { COUNT_CAP } from '../../core/console/walk.js';
+import { COUNT_CAP } from '../../store/walk.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';

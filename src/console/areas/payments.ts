@@ -4,7 +4,7 @@ import { PierError } from '../../api/errors.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
 import { dailyStats, exportPayments, kstDayBound, PAY_METHODS, searchPayments, type PaymentFilter } from '../../core/console/payments.js';
 import { getPayment } from '../../core/payments/queries.js';
-import { COUNT_CAP } from '../../core/console/walk.js';
+import { COUNT_CAP } from '../../store/walk.js';
 import { BANK_CODES } from '../../domain/codes.js';
 import { cancellableBalance, PAYMENT_STATUSES, type PaymentStatus } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';

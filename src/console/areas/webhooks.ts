@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError } from '../../api/errors.js';
 import { DELIVERY_NOT_FOUND, getDelivery, listDeliveries, redeliver } from '../../webhooks/deliveries.js';
+import { COUNT_CAP } from '../../store/walk.js';
 import { rotateWebhookSecret, setWebhookSettings, webhookSettings } from '../../webhooks/settings.js';
 import { field, sessionOf, type ConsoleOptions } from '../context.js';
 import { FormError } from '../errors.js';
@@ -125,7 +126,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
         </form>
         ${r.total === 0
           ? html`<p class="empty">${t('no_deliveries')}</p>`
-          : html`<p>${t('total_count', { n: r.total })}</p>
+          : html`<p>${r.capped ? t('total_count_capped', { n: COUNT_CAP.toLocaleString('en-US') }) : t('total_count', { n: r.total })}</p>
           <table class="list" id="deliveries-table"><thead><tr><th>${t('created_at')}</th><th>imp_uid</th><th>${t('event')}</th><th>URL</th><th>${t('state')}</th><th>${t('attempts')}</th><th>${t('response_code')}</th><th></th></tr></thead><tbody>
           ${r.list.map(
             (d) => html`<tr data-delivery="${d.id}">
@@ -139,7 +140,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
               <td class="row-actions">${d.listener_id ? '' : html`<form method="post" action="/console/webhooks/${d.id}/redeliver" class="inline">${csrfField(req)}<button type="submit" class="small">${t('redeliver')}</button></form>`}</td>
             </tr>`,
           )}</tbody></table>
-          <nav class="pager">${f.page > 1 ? html`<a href="${link(f.page - 1)}">← ${t('prev')}</a>` : html`<span></span>`}<span>${t('page_of', { page: f.page, pages })}</span>${f.page < pages ? html`<a href="${link(f.page + 1)}">${t('next')} →</a>` : html`<span></span>`}</nav>`}`,
+          <nav class="pager">${r.page > 1 ? html`<a href="${link(r.page - 1)}">← ${t('prev')}</a>` : html`<span></span>`}<span>${t('page_of', { page: r.page, pages })}</span>${r.page < pages ? html`<a href="${link(r.page + 1)}">${t('next')} →</a>` : html`<span></span>`}</nav>`}`,
     });
   });
 
@@ -212,7 +213,7 @@ export function registerWebhookRoutes(app: FastifyInstance, { deps }: ConsoleOpt
     const s = sessionOf(req);
     const f = parse(req.query);
     if (f.bad) throw new FormError({ state: 'invalid_choice' });
-    return { ok: true, page: f.page, ...(await list(s.merchantId, f)) };
+    return { ok: true, ...(await list(s.merchantId, f)) };
   });
 
   app.get('/api/webhooks/deliveries/:id', async (req) => {

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { toV1Customer } from '../../domain/billing-key.js';
 import type { BillingKeysTable } from '../../store/types.js';
 import type { Deps } from '../deps.js';
-import { containsPattern, pageOfWalk, type Walk } from './walk.js';
+import { containsPattern, pageOfWalk, type Walk } from '../../store/walk.js';
 
 function billingKeysOf(deps: Deps) {
   return deps.store.db.selectFrom('billing_keys');

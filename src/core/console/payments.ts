@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payments } from '../payments/render.js';
-import { containsPattern, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from './walk.js';
+import { containsPattern, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from '../../store/walk.js';
 
 export const PAY_METHODS = ['card', 'trans', 'vbank', 'phone'] as const;
 
