@@ -22,12 +22,12 @@ export const WALK_WINDOW = 1_000;
 /** The same bound where a window reads whole rows (an export): about 200 rows take as long as 1,000 keys. */
 export const ROWS_WINDOW = 200;
 
-/** A LIKE pattern (with `escape '\\'`) for text that contains `q`, case-insensitively against `lower(column)`. */
-export function containsPattern(q: string): string {
-  return `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** `column` contains `text`, ignoring case (a console search; `%`, `_` and `\\` in `text` are literal). */
+export function containsText(column: string, text: string) {
+  const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnySelect = SelectQueryBuilder<any, any, any>;
 
 export interface Walk<Q extends AnySelect> {

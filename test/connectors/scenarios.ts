@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { expect } from 'vitest';
+import { waitFor } from '../hardening/slow-receiver.js';
 import type { CardInput } from '../../src/lib/card.js';
 import {
   ConnectorError,
@@ -106,15 +107,6 @@ function order(h: ScenarioHarness, amount: number, cardQuota = 0): ChargeRequest
     buyer: { name: '홍길동', email: 'buyer@example.com', tel: '010-1234-5678' },
     mallUserId: 'customer_1',
   };
-}
-
-/** Polls until `check` is true (no fixed sleeps), for at most `timeoutMs`. */
-async function untilTrue(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 export async function expectConnectorError(p: Promise<unknown>, kind: ConnectorError['kind'], inDoubt: boolean): Promise<ConnectorError> {
@@ -308,7 +300,7 @@ export const scenarios: Scenario[] = [
       // give up before the PG has read the request. The inquiry, on a connection of its own, could
       // then be handled first and rightly find nothing: in doubt, reconciliation asks again later.
       // This scenario is about the inquiry after the PG has the charge, so it waits for that.
-      await untilTrue(() => h.pgHasOrder(req.moid), `the PG to record order ${req.moid}`);
+      await waitFor(() => h.pgHasOrder(req.moid), 10_000, `the PG to record order ${req.moid}`);
       const found = await h.connector.inquire(h.channel, { moid: req.moid, pgTid: null, aroundMs: h.nowMs() });
       expect(found).toEqual({
         found: true,

@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
 import { toV1Customer } from '../../domain/billing-key.js';
 import type { BillingKeysTable } from '../../store/types.js';
 import type { Deps } from '../deps.js';
-import { containsPattern, pageOfWalk, type Walk } from '../../store/walk.js';
+import { containsText, pageOfWalk, type Walk } from '../../store/walk.js';
 
 function billingKeysOf(deps: Deps) {
   return deps.store.db.selectFrom('billing_keys');
@@ -17,9 +16,7 @@ type BillingKeysQuery = ReturnType<typeof billingKeysOf>;
  */
 export async function searchBillingKeys(deps: Deps, merchantId: string, q: string, page: { page: number; limit: number }) {
   const walk: Walk<BillingKeysQuery> = { at: 'updated', id: 'customer_uid', base: () => billingKeysOf(deps).where('merchant_id', '=', merchantId) };
-  const pattern = containsPattern(q);
-  const like = (col: string) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`;
-  const matching = q ? (rows: BillingKeysQuery) => rows.where((eb) => eb.or([like('customer_uid'), like('customer_name'), like('customer_email')])) : null;
+  const matching = q ? (rows: BillingKeysQuery) => rows.where((eb) => eb.or(['customer_uid', 'customer_name', 'customer_email'].map((col) => containsText(col, q)))) : null;
   const found = await pageOfWalk(walk, matching, page);
   const rows = found.ids.length === 0 ? [] : await billingKeysOf(deps).selectAll().where('merchant_id', '=', merchantId).where('customer_uid', 'in', found.ids).execute();
   const byUid = new Map<string, BillingKeysTable>(rows.map((r) => [r.customer_uid, r]));

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payments } from '../payments/render.js';
-import { containsPattern, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from '../../store/walk.js';
+import { containsText, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from '../../store/walk.js';
 
 export const PAY_METHODS = ['card', 'trans', 'vbank', 'phone'] as const;
 
@@ -45,10 +45,8 @@ function scanFilters(f: PaymentFilter): ((q: PaymentsQuery) => PaymentsQuery) | 
   return (q) => {
     if (f.payMethod) q = q.where('pay_method', '=', f.payMethod);
     if (!text) return q;
-    const pattern = containsPattern(text);
-    const like = (col: string) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`;
     return q.where((eb) =>
-      eb.or([eb('imp_uid', '=', text), eb('merchant_uid', '=', text), like('merchant_uid'), like('imp_uid'), like('buyer_name'), like('buyer_email'), like('buyer_tel')]),
+      eb.or([eb('imp_uid', '=', text), eb('merchant_uid', '=', text), ...['merchant_uid', 'imp_uid', 'buyer_name', 'buyer_email', 'buyer_tel'].map((col) => containsText(col, text))]),
     );
   };
 }
