@@ -139,10 +139,13 @@ function preparingClient(
   // too long, pg_terminate_backend, a restart) emits an error nobody hears, which would end the
   // process; the transaction's next statement fails instead, and the connection is closed when
   // given back.
+  let lost = false;
   client.on('error', (err) => {
     abandoned = true;
-    // an idle one's error is the pool's to report
-    if (lent.has(client)) onLentError?.(err);
+    // an idle one's error is the pool's to report; one loss is reported once (the server's notice
+    // can be followed by "Connection terminated unexpectedly" when the socket closes)
+    if (lent.has(client) && !lost) onLentError?.(err);
+    lost = true;
   });
   const forgetPrepared = async () => {
     await client.query('DEALLOCATE ALL');
