@@ -48,6 +48,7 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+    onReaderError: (err) => logger.warn({ err: err.message }, 'SQLite reader thread'),
   });
   const simulators: EmbeddedSimulator[] = [];
   try {
@@ -307,6 +308,7 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+    onReaderError: (err) => logger.warn({ err: err.message }, 'SQLite reader thread'),
   });
   const simulators: EmbeddedSimulator[] = [];
   const close = async (installation?: Awaited<ReturnType<typeof prepareInstallation>>) => {

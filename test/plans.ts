@@ -53,6 +53,8 @@ export interface RanStatement {
   parameters: readonly unknown[];
   /** SET LOCAL statements that give a planning session the same settings */
   session: string[];
+  /** `reader`: it ran through Store.readerDb on its own SQLite thread, off the event loop */
+  on?: 'reader';
 }
 
 /**
@@ -64,22 +66,24 @@ export async function statementsOf(on: TestPier, work: (store: Store) => Promise
   const nodes = new Map<unknown, RootOperationNode>();
   const ran: RanStatement[] = [];
   const compile = (node: RootOperationNode) => on.store.db.getExecutor().compileQuery(node, { queryId: 'plan' } as never);
-  const capture = (session: string[]): KyselyPlugin => ({
+  const capture = (session: string[], where?: 'reader'): KyselyPlugin => ({
     // a statement's subqueries are transformed too: only the node of a query that ran is kept
     transformQuery: (a) => {
       nodes.set(a.queryId, a.node);
       return a.node;
     },
     transformResult: async (a) => {
-      ran.push({ ...compile(nodes.get(a.queryId)!), session });
+      ran.push({ ...compile(nodes.get(a.queryId)!), session, ...(where ? { on: where } : {}) });
       return a.result;
     },
   });
   const indexOnly = Object.entries(INDEX_ONLY_SETTINGS).map(([name, value]) => `SET LOCAL ${name} = ${value}`);
   const syncTransaction = on.store.syncTransaction;
+  const db = on.store.db.withPlugin(capture([]));
   await work({
     ...on.store,
-    db: on.store.db.withPlugin(capture([])),
+    db,
+    readerDb: on.store.readerDb === on.store.db ? db : on.store.readerDb.withPlugin(capture([], 'reader')),
     indexOnlyDb: on.store.indexOnlyDb?.withPlugin(capture(indexOnly)),
     syncTransaction:
       syncTransaction &&
@@ -92,5 +96,5 @@ export async function statementsOf(on: TestPier, work: (store: Store) => Promise
           }),
         )),
   });
-  return ran.map(({ sql, parameters, session }) => ({ sql, parameters, session }));
+  return ran.map(({ sql, parameters, session, on: where }) => ({ sql, parameters, session, ...(where ? { on: where } : {}) }));
 }

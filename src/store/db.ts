@@ -8,6 +8,7 @@ import { PierMigrations, type Dialect } from './migrations/index.js';
 import { INDEX_ONLY_OPTIONS, INDEX_ONLY_POOL_SIZE } from './index-only.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
 import { rememberResultShapes } from './pg-result-shapes.js';
+import { SqliteReader, sqliteReaderDialect } from './sqlite-reader.js';
 import { sqliteWriteLock, waitingForLocks, type SqliteWriteLock } from './sqlite-write-lock.js';
 import type { Database } from './types.js';
 
@@ -18,6 +19,12 @@ rememberResultShapes();
 
 export interface Store {
   db: Kysely<Database>;
+  /**
+   * For reads whose rows grow with a merchant's history (the V1 lists, with exact totals): on a
+   * SQLite file their statements run on a reader thread (src/store/sqlite-reader.ts), off the event
+   * loop every payment waits on; elsewhere it is `db`. Single statements only, no transactions.
+   */
+  readerDb: Kysely<Database>;
   dialect: Dialect;
   /** a short label for logs: `sqlite:/path` or `postgres://host/db` (no password) */
   label: string;
@@ -80,6 +87,8 @@ export function openStore(
     onConnectionLost?: (err: Error) => void;
     /** SQLite: a failed WAL checkpoint pass, or a checkpointer thread that could not start or died */
     onCheckpointError?: (err: Error) => void;
+    /** SQLite: the reader thread failed (src/store/sqlite-reader.ts); the next read starts another */
+    onReaderError?: (err: Error) => void;
     /** SQLite: ms between checkpoint passes (default 100) */
     checkpointIntervalMs?: number;
     /** SQLite: ms a statement waits for another process's lock before SQLITE_BUSY (default 5,000) */
@@ -104,7 +113,8 @@ export function openStore(
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    const checkpointer = file === ':memory:' || file === '' ? undefined : startWalCheckpointer(sqlite, file, opts);
+    const onFile = file !== ':memory:' && file !== '';
+    const checkpointer = onFile ? startWalCheckpointer(sqlite, file, opts) : undefined;
     const statements = withStatementCache(sqlite);
     // never sleep in SQLite's busy handler (it would stop the event loop): statements that meet
     // another process's lock wait in sqlite-write-lock.ts, yielding to the event loop (decision 0028)
@@ -112,6 +122,7 @@ export function openStore(
     const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs });
     const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock);
     const db = new Kysely<Database>({ dialect });
+    const readerDb = onFile ? new Kysely<Database>({ dialect: sqliteReaderDialect(new SqliteReader(file, { onError: opts.onReaderError })) }) : db;
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);
@@ -121,12 +132,14 @@ export function openStore(
     };
     return {
       db,
+      readerDb,
       dialect: 'sqlite',
       label: `sqlite:${file}`,
       checkpointer,
-      // the thread's connection closes first, so the main connection is the last one and SQLite's
+      // the threads' connections close first, so the main connection is the last one and SQLite's
       // checkpoint-on-close empties the WAL
       close: async () => {
+        if (readerDb !== db) await readerDb.destroy();
         await checkpointer?.stop();
         await db.destroy();
       },
@@ -166,6 +179,7 @@ export function openStore(
   const u = new URL(databaseUrl);
   return {
     db,
+    readerDb: db,
     dialect: 'postgres',
     label: `postgres://${u.host}${u.pathname}`,
     close: async () => {

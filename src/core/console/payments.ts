@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { PAYMENT_STATUSES, type PaymentRow, type PaymentStatus } from '../../domain/payment.js';
 import type { Deps } from '../deps.js';
+import { paymentRowsOf } from '../payments/queries.js';
 import { loadV1Payments } from '../payments/render.js';
 import { containsText, inWalkOrder, pageOfWalk, ROWS_WINDOW, WALK_WINDOW, windowsOf, type Walk } from '../../store/walk.js';
 
@@ -57,9 +58,7 @@ function scanFilters(f: PaymentFilter): ((q: PaymentsQuery) => PaymentsQuery) | 
  */
 export async function searchPayments(deps: Deps, merchantId: string, f: PaymentFilter, page: { page: number; limit: number }) {
   const found = await pageOfWalk(paymentsWalk(deps, merchantId, f), scanFilters(f), page);
-  const rows = found.ids.length === 0 ? [] : await paymentsOf(deps).selectAll().where('merchant_id', '=', merchantId).where('imp_uid', 'in', found.ids).execute();
-  const byUid = new Map<string, PaymentRow>(rows.map((r) => [r.imp_uid, r]));
-  const list = found.ids.flatMap((uid) => byUid.get(uid) ?? []);
+  const list = await paymentRowsOf(deps, merchantId, found.ids);
   return { total: found.total, capped: found.capped, page: found.page, limit: page.limit, pages: found.pages, list: await loadV1Payments(deps.store.db, list) };
 }
 

@@ -14,6 +14,7 @@ import * as m014 from './014-channel-base-url.js';
 import * as m015 from './015-payment-write-indexes.js';
 import * as m016 from './016-listener-deliveries-index.js';
 import * as m017 from './017-console-walk-indexes.js';
+import * as m018 from './018-payments-list-indexes.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '015-payment-write-indexes': m015,
   '016-listener-deliveries-index': m016,
   '017-console-walk-indexes': m017,
+  '018-payments-list-indexes': m018,
 };
 
 /** Hands Kysely's Migrator our migrations, each told which database it runs on. */

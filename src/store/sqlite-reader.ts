@@ -1,0 +1,165 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import {
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+} from 'kysely';
+
+/**
+ * SQLite reads that may read many rows, on a thread of their own (decision 0035).
+ *
+ * better-sqlite3 runs a statement on the calling thread. The V1 lists give an exact `total` and
+ * sort by any of three times, so what one call reads grows with the merchant: with 200,000
+ * payments, `GET /payments/status/paid` over its default 90 days reads all of them (12 ms to count,
+ * 110-200 ms to sort), and on the main connection every payment of every merchant waits meanwhile.
+ * Here such statements run on a worker thread with its own read-only connection to the file: WAL
+ * lets it read the latest commit while the main connection writes, and the event loop goes on.
+ *
+ * One thread, statements one after another: a long list delays another list, never a payment. The
+ * thread starts at the first read and starts again at the next read after it died; a read that
+ * was running when it died fails (V1's internal error), as it would on a lost database connection.
+ */
+
+// Plain CommonJS run with `eval`, as the checkpointer's: no TypeScript loader, no parent execArgv.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
+// off the event loop a reader may wait for a lock (WAL recovery by another connection)
+db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+const cache = new Map();
+function prepare(text) {
+  let stmt = cache.get(text);
+  if (!stmt) {
+    stmt = db.prepare(text);
+    if (cache.size >= 100) cache.delete(cache.keys().next().value);
+    cache.set(text, stmt);
+  }
+  return stmt;
+}
+parentPort.on('message', (m) => {
+  if (m === 'stop') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const stmt = prepare(m.sql);
+    if (!stmt.reader) throw new Error('the reader thread runs statements that return rows only');
+    parentPort.postMessage({ id: m.id, rows: stmt.all(m.parameters) });
+  } catch (err) {
+    parentPort.postMessage({ id: m.id, error: { message: String((err && err.message) || err), code: err && err.code } });
+  }
+});
+`;
+
+interface Pending {
+  resolve(rows: unknown[]): void;
+  reject(err: Error): void;
+}
+
+/** The thread and the reads waiting for it. */
+export class SqliteReader {
+  #worker: Worker | null = null;
+  #exited: Promise<void> = Promise.resolve();
+  #pending = new Map<number, Pending>();
+  #next = 0;
+  #stopped = false;
+  /** statements the thread has answered (tests: what ran off the event loop) */
+  answered = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly opts: { busyTimeoutMs?: number; onError?: (err: Error) => void } = {},
+  ) {}
+
+  #start(): Worker {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { file: this.file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), busyTimeoutMs: this.opts.busyTimeoutMs ?? 5000 },
+      // a list's rows (a page of 100, or one count) and SQLite's page cache
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+    });
+    // never keeps the process alive: a process that forgot store.close() still exits
+    worker.unref();
+    worker.on('message', (m: { id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      this.answered++;
+      if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      else p.resolve(m.rows ?? []);
+    });
+    // an 'error' event with no listener would throw in the main thread and take the process down
+    worker.on('error', (err) => this.opts.onError?.(err));
+    this.#exited = new Promise((resolve) =>
+      worker.once('exit', () => {
+        if (this.#worker === worker) this.#worker = null;
+        const lost = [...this.#pending.values()];
+        this.#pending.clear();
+        for (const p of lost) p.reject(new Error('the SQLite reader thread stopped while a read was running'));
+        resolve();
+      }),
+    );
+    return worker;
+  }
+
+  /** The rows of one read-only statement, run on the thread. */
+  all(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    if (this.#stopped) return Promise.reject(new Error('the store is closed'));
+    const worker = (this.#worker ??= this.#start());
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
+      worker.postMessage({ id, sql: text, parameters });
+    }).finally(() => {
+      if (this.#pending.size === 0) this.#worker?.unref();
+    }) as Promise<unknown[]>;
+  }
+
+  /** Ends the thread; a statement it is running finishes first. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#worker?.postMessage('stop');
+    await this.#exited;
+  }
+}
+
+/** A Kysely dialect whose statements go to `reader`: SQLite's SQL, no transactions. */
+export function sqliteReaderDialect(reader: SqliteReader): Dialect {
+  const connection: DatabaseConnection = {
+    async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+      return { rows: (await reader.all(q.sql, q.parameters)) as R[] };
+    },
+    async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+      throw new Error('the SQLite reader does not stream');
+    },
+  };
+  const noTransactions = async () => {
+    throw new Error('the SQLite reader runs single reads, not transactions');
+  };
+  const driver: Driver = {
+    init: async () => undefined,
+    acquireConnection: async () => connection,
+    beginTransaction: noTransactions,
+    commitTransaction: noTransactions,
+    rollbackTransaction: noTransactions,
+    releaseConnection: async () => undefined,
+    destroy: () => reader.stop(),
+  };
+  return {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => driver,
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+    createIntrospector: (db: Kysely<any>) => new SqliteIntrospector(db),
+  };
+}
