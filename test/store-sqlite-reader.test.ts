@@ -1,0 +1,75 @@
+/**
+ * SQLite's reader thread (Store.readerDb, decision 0035): the V1 lists' statements run there, on a
+ * read-only connection of its own, off the event loop. Real files; the thread is really killed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { migrateToLatest, openStore, sql, type Store } from '../src/store/db.js';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function openFile(onReaderError?: (err: Error) => void): Promise<Store> {
+  const dir = mkdtempSync(join(tmpdir(), 'pier-reader-'));
+  dirs.push(dir);
+  const store = openStore(`sqlite:${join(dir, 'pier.sqlite')}`, { onReaderError });
+  stores.push(store);
+  await migrateToLatest(store);
+  return store;
+}
+
+it('reads what the main connection committed, and nothing it has not', async () => {
+  const store = await openFile();
+  expect(store.readerDb).not.toBe(store.db);
+  await store.db.insertInto('merchants').values({ id: 'm1', merchant_code: 'imp00000001', name: '가맹점', created_at: 1 } as never).execute();
+  const seen = await store.readerDb.selectFrom('merchants').select('id').execute();
+  expect(seen).toEqual([{ id: 'm1' }]);
+  // a transaction not yet committed on the main connection is invisible to the reader
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const tx = store.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('merchants').where('id', '=', 'm1').execute();
+    entered();
+    await held;
+  });
+  await inside;
+  expect(await store.readerDb.selectFrom('merchants').select('id').execute()).toEqual([{ id: 'm1' }]);
+  release();
+  await tx;
+  expect(await store.readerDb.selectFrom('merchants').select('id').execute()).toEqual([]);
+});
+
+it('refuses writes and transactions, and a bad statement fails alone', async () => {
+  const store = await openFile();
+  await expect(store.readerDb.deleteFrom('merchants').execute()).rejects.toThrow(/returns? rows only|readonly|read-only/i);
+  await expect(store.readerDb.transaction().execute(async () => undefined)).rejects.toThrow(/single reads, not transactions/);
+  await expect(sql`select x from nowhere`.execute(store.readerDb)).rejects.toMatchObject({ message: expect.stringMatching(/no such table/), code: 'SQLITE_ERROR' });
+  expect((await sql<{ n: number }>`select 41 + 1 as n`.execute(store.readerDb)).rows).toEqual([{ n: 42 }]);
+});
+
+it('a thread that dies fails the read it was running, says so, and the next read starts another', async () => {
+  const errors: Error[] = [];
+  const store = await openFile((err) => errors.push(err));
+  expect((await sql<{ n: number }>`select 1 as n`.execute(store.readerDb)).rows).toEqual([{ n: 1 }]);
+  // more rows than the thread's heap holds (2,000 strings of 200 kB): the worker runs out of memory and ends
+  const huge = sql`with recursive s(i) as (select 1 union all select i + 1 from s where i < 2000) select i, hex(randomblob(100000)) as pad from s`.execute(store.readerDb);
+  await expect(huge).rejects.toThrow(/reader thread stopped while a read was running/);
+  expect(errors.map((e) => e.message).join('\n')).toMatch(/memory/i);
+  expect((await sql<{ n: number }>`select 2 as n`.execute(store.readerDb)).rows).toEqual([{ n: 2 }]);
+});
+
+it('a closed store refuses reads', async () => {
+  const store = await openFile();
+  await sql`select 1`.execute(store.readerDb);
+  await store.close();
+  stores.splice(stores.indexOf(store), 1);
+  await expect(sql`select 1`.execute(store.readerDb)).rejects.toThrow();
+});
