@@ -72,8 +72,6 @@ export class SqliteReader {
   #pending = new Map<number, Pending>();
   #next = 0;
   #stopped = false;
-  /** statements the thread has answered (tests: what ran off the event loop) */
-  answered = 0;
 
   constructor(
     private readonly file: string,
@@ -94,7 +92,6 @@ export class SqliteReader {
       const p = this.#pending.get(m.id);
       if (!p) return;
       this.#pending.delete(m.id);
-      this.answered++;
       if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else p.resolve(m.rows ?? []);
     });

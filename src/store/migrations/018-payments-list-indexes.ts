@@ -4,9 +4,9 @@ import { sql, type Kysely } from 'kysely';
  * The indexes of the V1 lists, which give an exact `total` and a page in one of several orders.
  *
  * `payments_merchant_status_time (merchant_id, status, <the status's own time>, imp_uid,
- * started_at)`: the index of `GET /payments/status/{status}`, whose `from`/`to` filter each status by its own time
- * (ready by `started_at`, paid by `paid_at`, cancelled by `cancelled_at`, failed by `failed_at`;
- * spec/api-v1.md §3.5). Without it that call read every payment of the merchant's in the status
+ * started_at)`: the index of `GET /payments/status/{status}`, whose `from`/`to` filter each
+ * status by its own time (ready by `started_at`, paid by `paid_at`, cancelled by `cancelled_at`,
+ * failed by `failed_at`; spec/api-v1.md §3.5). Without it that call read every payment of the merchant's in the status
  * (every payment for `all`) to find a day's: with 200,000 of them, 125-250 ms per call whatever
  * the window, on SQLite one statement on the event loop every merchant's payments wait on.
  *
