@@ -10,6 +10,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPayments, listCustomerPayments, listPaymentsByStatus, type Sorting } from '../../src/core/payments/queries.js';
+import { channelUsage } from '../../src/core/console/channels.js';
 import { listSchedules } from '../../src/core/schedules/schedules.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { planOf, statementsOf } from '../plans.js';
@@ -173,6 +174,22 @@ describe('what the lists run', () => {
         if (byStatusTime) expect(plan, what).toMatch(/payments_merchant_status_time/);
       }
     }
+  });
+
+  it("reads the metrics gauges and a channel's usage, which count whole tables, on SQLite's reader thread", async () => {
+    const channel = (await p.store.db.selectFrom('payments').select('channel_id').where('imp_uid', '=', seed.imp_uid).executeTakeFirstOrThrow()).channel_id!;
+    let text = '';
+    let usage: Awaited<ReturnType<typeof channelUsage>> | null = null;
+    const ran = await statementsOf(p, async (store) => {
+      text = await p.deps.metrics.scrape(store, { pier: p.clock });
+      usage = await channelUsage({ ...p.deps, store }, alice.merchantId, channel);
+    });
+    const paid = rows.filter((r) => r.status === 'paid').length;
+    expect(text).toMatch(new RegExp(`pier_payments\\{[^}]*status="paid"[^}]*\\} ${paid + 1}\\b`)); // and bob's seed
+    expect(usage).toMatchObject({ payments: COPIES + 1, openPayments: paid });
+    const counts = ran.filter((s) => /count\(\*\)/.test(s.sql));
+    expect(counts.length).toBeGreaterThanOrEqual(10);
+    for (const s of counts) expect(s.on, s.sql).toBe(p.store.dialect === 'sqlite' ? 'reader' : undefined);
   });
 
   it('on SQLite, the reader answers while a write holds the main connection', async () => {
