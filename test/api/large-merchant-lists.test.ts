@@ -181,7 +181,7 @@ describe('what the lists run', () => {
     let text = '';
     let usage: Awaited<ReturnType<typeof channelUsage>> | null = null;
     const ran = await statementsOf(p, async (store) => {
-      text = await p.deps.metrics.scrape(store, { pier: p.clock });
+      text = await p.deps.metrics!.scrape(store, { pier: p.clock });
       usage = await channelUsage({ ...p.deps, store }, alice.merchantId, channel);
     });
     const paid = rows.filter((r) => r.status === 'paid').length;

@@ -40,7 +40,8 @@ export function sandboxAutoCancelQueue(deps: Deps): JobQueue<string> {
       const mo = Number(day.slice(4, 6));
       const d = Number(day.slice(6, 8));
       const dayStart = Math.floor((Date.UTC(y, mo - 1, d) - KST_MS) / 1000);
-      const paid = await deps.store.db
+      // every merchant's sandbox payments of the day, by no index: once a day, off SQLite's event loop
+      const paid = await deps.store.readerDb
         .selectFrom('payments')
         .select(['imp_uid', 'merchant_id'])
         .where('sandbox', '=', 1)
