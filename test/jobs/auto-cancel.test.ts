@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxAutoCancelQueue, sandboxAutoCancelStatus, setSandboxAutoCancel } from '../../src/jobs/handlers/sandbox-auto-cancel.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { statementsOf } from '../plans.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -62,6 +63,23 @@ describe('sandbox auto-cancel at 23:30 KST', () => {
     expect(await runner.drain()).toBe(0);
     expect(await statusOf(late)).toBe('paid');
     expect(await sandboxAutoCancelStatus(pier.deps)).toEqual({ on: true, lastDay: '20261201' });
+    await setSandboxAutoCancel(pier.deps, false);
+  });
+
+  it("reads the day's payments, every merchant's by no index, on SQLite's reader thread", async () => {
+    await setSandboxAutoCancel(pier.deps, true);
+    atKst(2, 10, 0);
+    const imp = await pay('ac_reader');
+    atKst(2, 23, 31);
+    const ran = await statementsOf(pier, async (store) => {
+      const queue = sandboxAutoCancelQueue({ ...pier.deps, store });
+      const [day] = await queue.claim('test', 1);
+      expect(day).toBe('20261202');
+      await queue.run(day, 'test', new AbortController().signal);
+    });
+    expect(await statusOf(imp)).toBe('cancelled');
+    const read = ran.find((s) => /from "payments" where "sandbox" = /.test(s.sql));
+    expect(read?.on).toBe(pier.store.dialect === 'sqlite' ? 'reader' : undefined);
     await setSandboxAutoCancel(pier.deps, false);
   });
 });
