@@ -47,11 +47,13 @@ it('reads what the main connection committed, and nothing it has not', async () 
   expect(await store.readerDb.selectFrom('merchants').select('id').execute()).toEqual([]);
 });
 
-it('refuses writes and transactions, and a bad statement fails alone', async () => {
+it('refuses writes and transactions, and a bad statement or parameter fails alone', async () => {
   const store = await openFile();
   await expect(store.readerDb.deleteFrom('merchants').execute()).rejects.toThrow(/returns? rows only|readonly|read-only/i);
   await expect(store.readerDb.transaction().execute(async () => undefined)).rejects.toThrow(/single reads, not transactions/);
   await expect(sql`select x from nowhere`.execute(store.readerDb)).rejects.toMatchObject({ message: expect.stringMatching(/no such table/), code: 'SQLITE_ERROR' });
+  // a parameter no message can carry fails its read, before the thread sees it
+  await expect(sql`select ${{ f() {} } as unknown as number} as n`.execute(store.readerDb)).rejects.toThrow(/could not be cloned/);
   expect((await sql<{ n: number }>`select 41 + 1 as n`.execute(store.readerDb)).rows).toEqual([{ n: 42 }]);
 });
 

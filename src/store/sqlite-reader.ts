@@ -117,7 +117,13 @@ export class SqliteReader {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
-      worker.postMessage({ id, sql: text, parameters });
+      try {
+        worker.postMessage({ id, sql: text, parameters });
+      } catch (err) {
+        // a parameter the structured clone cannot copy: this read fails, the thread goes on
+        this.#pending.delete(id);
+        reject(err);
+      }
     }).finally(() => {
       if (this.#pending.size === 0) this.#worker?.unref();
     }) as Promise<unknown[]>;
