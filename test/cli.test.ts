@@ -13,7 +13,7 @@ import { systemClock } from '../src/lib/clock.js';
 import { createLogger } from '../src/lib/logger.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
-import { openStore, type Store } from '../src/store/db.js';
+import { openStore, sql, type Store } from '../src/store/db.js';
 import { Vault } from '../src/vault/vault.js';
 import { freshDatabase } from './harness.js';
 
@@ -74,6 +74,21 @@ async function canSignIn(deps: Deps, key: string, secret: string): Promise<boole
     if (err instanceof PierError && err.kind === 'unauthorized') return false;
     throw err;
   }
+}
+
+/** Inserts a row into `table` with `values`, and a placeholder (0 or 'x') in every other NOT NULL column. */
+async function insertFilled(store: Store, table: string, values: Record<string, unknown>): Promise<void> {
+  const columns =
+    store.dialect === 'sqlite'
+      ? (await sql<{ name: string; type: string; notnull: number }>`select name, type, "notnull" from pragma_table_info(${table})`.execute(store.db)).rows
+      : (
+          await sql<{ name: string; type: string; nullable: string }>`select column_name as name, data_type as type, is_nullable as nullable from information_schema.columns where table_name = ${table} and table_schema = current_schema()`.execute(
+            store.db,
+          )
+        ).rows.map((c) => ({ ...c, notnull: c.nullable === 'NO' ? 1 : 0 }));
+  const row: Record<string, unknown> = {};
+  for (const c of columns) if (c.notnull) row[c.name] = /int|numeric/i.test(c.type) ? 0 : 'x';
+  await store.db.insertInto(table as 'billing_keys').values({ ...row, ...values } as never).execute();
 }
 
 const field = (text: string, name: string) => {
@@ -163,6 +178,18 @@ describe('pier CLI', () => {
       await store.close();
     }
 
+    // a channel a billing key still charges through is not removed without --force
+    const keyStore = openStore(db.url, { poolSize: 2 });
+    try {
+      const ch = await keyStore.db.selectFrom('pg_channels').select(['id', 'merchant_id']).where('mid', '=', 'tpaytest0m').executeTakeFirstOrThrow();
+      await insertFilled(keyStore, 'billing_keys', { id: 'bk_cli_in_use', merchant_id: ch.merchant_id, channel_id: ch.id, customer_uid: 'cust_in_use' });
+      const refused = await run(['channel', 'remove', 'imp20260001', 'tpaytest0m']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/is still used by 1 billing key\(s\) and 0 paid or in-doubt payment\(s\).*Add --force/s);
+      await keyStore.db.deleteFrom('billing_keys').where('id', '=', 'bk_cli_in_use').execute();
+    } finally {
+      await keyStore.close();
+    }
     const removed = await run(['channel', 'remove', 'imp20260001', 'tpaytest0m']);
     expect(removed.code).toBe(0);
     expect(removed.stdout).toMatch(/removed channel ch_\S+ \(jtnet\.tpaytest0m, window\)/);

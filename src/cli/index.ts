@@ -10,7 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { PierError } from '../api/errors.js';
 import { ConfigError } from '../config/index.js';
 import { addChannel, channelNotifyUrl, channelRulesFor, listChannels, removeChannel, type ChannelKind } from '../core/merchants/channels.js';
-import { updateChannel } from '../core/console/channels.js';
+import { channelUsage, updateChannel } from '../core/console/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants/merchants.js';
 import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console/users.js';
@@ -90,23 +90,6 @@ function pickChannel(channels: PgChannelsTable[], ref: string, merchantCode: str
   throw new CliError(
     `"${ref}" names ${matches.length} channels of merchant ${merchantCode} (${matches.map((c) => `${c.id} ${c.kind}`).join(', ')}); give the channel id`,
   );
-}
-
-/** What still depends on a channel: refunds and billing-key charges go through it. */
-async function channelUsage(deps: Deps, channelId: string) {
-  const { db } = deps.store;
-  const billingKeys = await db
-    .selectFrom('billing_keys')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('channel_id', '=', channelId)
-    .executeTakeFirstOrThrow();
-  const payments = await db
-    .selectFrom('payments')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('channel_id', '=', channelId)
-    .where((eb) => eb.or([eb('status', '=', 'paid'), eb('pg_state', 'in', ['calling', 'in_doubt'])]))
-    .executeTakeFirstOrThrow();
-  return { billingKeys: Number(billingKeys.n), payments: Number(payments.n) };
 }
 
 export function buildProgram(): Command {
@@ -357,10 +340,10 @@ export function buildProgram(): Command {
       await withContext(async ({ deps }) => {
         const m = await requireMerchant(deps, merchantCode);
         const c = pickChannel(await listChannels(deps, m.id), ref, m.merchant_code);
-        const usage = await channelUsage(deps, c.id);
-        if ((usage.billingKeys > 0 || usage.payments > 0) && !opts.force) {
+        const usage = await channelUsage(deps, m.id, c.id);
+        if ((usage.billingKeys > 0 || usage.openPayments > 0) && !opts.force) {
           throw new CliError(
-            `channel ${c.id} (${pgSelector(c)}, ${c.kind}) is still used by ${usage.billingKeys} billing key(s) and ${usage.payments} paid or in-doubt payment(s); ` +
+            `channel ${c.id} (${pgSelector(c)}, ${c.kind}) is still used by ${usage.billingKeys} billing key(s) and ${usage.openPayments} paid or in-doubt payment(s); ` +
               'without it they cannot be charged, refunded or reconciled. Add --force to remove it anyway.',
           );
         }
