@@ -13,8 +13,9 @@ import { systemClock } from '../src/lib/clock.js';
 import { createLogger } from '../src/lib/logger.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
-import { openStore, sql, type Store } from '../src/store/db.js';
+import { openStore, type Store } from '../src/store/db.js';
 import { Vault } from '../src/vault/vault.js';
+import { tableColumns } from './bulk-rows.js';
 import { freshDatabase } from './harness.js';
 
 /**
@@ -78,14 +79,7 @@ async function canSignIn(deps: Deps, key: string, secret: string): Promise<boole
 
 /** Inserts a row into `table` with `values`, and a placeholder (0 or 'x') in every other NOT NULL column. */
 async function insertFilled(store: Store, table: string, values: Record<string, unknown>): Promise<void> {
-  const columns =
-    store.dialect === 'sqlite'
-      ? (await sql<{ name: string; type: string; notnull: number }>`select name, type, "notnull" from pragma_table_info(${table})`.execute(store.db)).rows
-      : (
-          await sql<{ name: string; type: string; nullable: string }>`select column_name as name, data_type as type, is_nullable as nullable from information_schema.columns where table_name = ${table} and table_schema = current_schema()`.execute(
-            store.db,
-          )
-        ).rows.map((c) => ({ ...c, notnull: c.nullable === 'NO' ? 1 : 0 }));
+  const columns = await tableColumns(store, table);
   const row: Record<string, unknown> = {};
   for (const c of columns) if (c.notnull) row[c.name] = /int|numeric/i.test(c.type) ? 0 : 'x';
   await store.db.insertInto(table as 'billing_keys').values({ ...row, ...values } as never).execute();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPayments, listCustomerPayments, listPaymentsByStatus, type Sorting } from '../../src/core/payments/queries.js';
 import { channelUsage } from '../../src/core/console/channels.js';
 import { listSchedules } from '../../src/core/schedules/schedules.js';
+import { insertCopies } from '../bulk-rows.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { planOf, statementsOf } from '../plans.js';
 
@@ -45,10 +46,6 @@ beforeAll(async () => {
     if (m === alice) seed = r.body.response;
   }
   const db = p.store.db;
-  const columns =
-    p.store.dialect === 'sqlite'
-      ? (await sql<{ name: string }>`select name from pragma_table_info('payments')`.execute(db)).rows.map((r) => r.name)
-      : (await sql<{ name: string }>`select column_name as name from information_schema.columns where table_name = 'payments' and table_schema = current_schema()`.execute(db)).rows.map((r) => r.name);
   const started = `(p.started_at - s.i * 60)`;
   const copied: Record<string, string> = {
     imp_uid: `'imp_bulk_' || (100000 + s.i)`,
@@ -64,12 +61,7 @@ beforeAll(async () => {
     updated_at: `${started} + (s.i % 7) * 3000`,
     customer_uid: `case when s.i % 2 = 0 then 'cust_big' else 'cust_other' end`,
   };
-  await sql
-    .raw(
-      `with recursive s(i) as (select 1 union all select i + 1 from s where i < ${COPIES}) ` +
-        `insert into payments (${columns.join(', ')}) select ${columns.map((n) => copied[n] ?? `p.${n}`).join(', ')} from payments p, s where p.imp_uid = '${seed.imp_uid}'`,
-    )
-    .execute(db);
+  await insertCopies(p.store, 'payments', { count: COPIES, where: `p.imp_uid = '${seed.imp_uid}'`, copied });
   if (p.store.dialect === 'postgres') await sql`analyze`.execute(db);
   rows = (await db
     .selectFrom('payments')

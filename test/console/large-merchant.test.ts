@@ -11,6 +11,7 @@ import { searchBillingKeys } from '../../src/core/console/billing-keys.js';
 import { dailyStats, exportPayments, searchPayments } from '../../src/core/console/payments.js';
 import { listDeliveries } from '../../src/webhooks/deliveries.js';
 import { COUNT_CAP } from '../../src/store/walk.js';
+import { insertCopies } from '../bulk-rows.js';
 import { testCardNumber } from '../harness.js';
 import { planOf, statementsOf } from '../plans.js';
 import { startConsolePier, type Agent, type ConsolePier, type ConsoleUser } from './console-harness.js';
@@ -50,11 +51,6 @@ beforeAll(async () => {
     if (u === alice) seed = { imp_uid: r.body.response.imp_uid, started_at: r.body.response.started_at };
   }
   const db = c.pier.store.db;
-  const columnsOf = async (table: string) =>
-    c.pier.store.dialect === 'sqlite'
-      ? (await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db)).rows.map((r) => r.name)
-      : (await sql<{ name: string }>`select column_name as name from information_schema.columns where table_name = ${table} and table_schema = current_schema()`.execute(db)).rows.map((r) => r.name);
-  const columns = await columnsOf('payments');
   const copied: Record<string, string> = {
     imp_uid: `'imp_bulk_' || (100000 + s.i)`,
     merchant_uid: `'bulk_' || (100000 + s.i)`,
@@ -62,45 +58,28 @@ beforeAll(async () => {
     started_at: `p.started_at - (s.i / ${PER_SECOND}) * ${SECONDS_APART}`,
     buyer_name: `case when s.i % 3 = 0 then '김철수' else p.buyer_name end`,
   };
-  await sql
-    .raw(
-      `with recursive s(i) as (select 1 union all select i + 1 from s where i < ${COPIES}) ` +
-        `insert into payments (${columns.join(', ')}) select ${columns.map((n) => copied[n] ?? `p.${n}`).join(', ')} from payments p, s where p.imp_uid = '${seed.imp_uid}'`,
-    )
-    .execute(db);
+  await insertCopies(c.pier.store, 'payments', { count: COPIES, where: `p.imp_uid = '${seed.imp_uid}'`, copied });
   // and 10,050 billing keys of hers, a customer a second apart from the next, three to a second
   const key = await c.pier.call('POST', '/subscribe/customers/cust_seed', {
     token: alice.merchant.token,
     body: { card_number: testCardNumber({ kftcCode: '366', lastFour: '4321' }), expiry: '2030-12', birth: '820213', customer_name: '홍길동' },
   });
   expect(key.body.code).toBe(0);
-  const keyColumns = await columnsOf('billing_keys');
   const keyCopied: Record<string, string> = {
     id: `'bk_bulk_' || s.i`,
     customer_uid: `'cust_' || (100000 + s.i)`,
     updated: `p.updated - s.i / 3`,
     customer_name: `case when s.i % 4 = 0 then '김영희' else p.customer_name end`,
   };
-  await sql
-    .raw(
-      `with recursive s(i) as (select 1 union all select i + 1 from s where i < ${KEY_COPIES}) ` +
-        `insert into billing_keys (${keyColumns.join(', ')}) select ${keyColumns.map((n) => keyCopied[n] ?? `p.${n}`).join(', ')} from billing_keys p, s where p.merchant_id = '${alice.merchant.merchantId}' and p.customer_uid = 'cust_seed'`,
-    )
-    .execute(db);
+  await insertCopies(c.pier.store, 'billing_keys', { count: KEY_COPIES, where: `p.merchant_id = '${alice.merchant.merchantId}' and p.customer_uid = 'cust_seed'`, copied: keyCopied });
   // and 10,050 webhook deliveries of hers (the seed payment's, copied), three to a second, a fifth failed
-  const deliveryColumns = await columnsOf('webhook_deliveries');
   const deliveryCopied: Record<string, string> = {
     id: `'dl_bulk_' || (100000 + s.i)`,
     created_at: `p.created_at - s.i / 3`,
     state: `case when s.i % 5 = 0 then 'failed' else 'delivered' end`,
     lease_owner: 'null',
   };
-  await sql
-    .raw(
-      `with recursive s(i) as (select 1 union all select i + 1 from s where i < ${DELIVERY_COPIES}) ` +
-        `insert into webhook_deliveries (${deliveryColumns.join(', ')}) select ${deliveryColumns.map((n) => deliveryCopied[n] ?? `p.${n}`).join(', ')} from webhook_deliveries p, s where p.merchant_id = '${alice.merchant.merchantId}'`,
-    )
-    .execute(db);
+  await insertCopies(c.pier.store, 'webhook_deliveries', { count: DELIVERY_COPIES, where: `p.merchant_id = '${alice.merchant.merchantId}'`, copied: deliveryCopied });
   if (c.pier.store.dialect === 'postgres') await sql`analyze`.execute(db);
   newestFirst = await inOrder();
   expect(newestFirst).toHaveLength(COPIES + 1);

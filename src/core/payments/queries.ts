@@ -105,12 +105,12 @@ export async function findAllPayments(deps: Deps, merchantId: string, merchantUi
 }
 
 /**
- * The time a status is filtered by (spec/api-v1.md §3.5), as the one expression the index
- * `payments_merchant_status_time` is made on (migration 018): spelled differently, no database
- * would plan the list on it.
+ * The time a status is filtered by (spec/api-v1.md §3.5), and the same as the one expression the
+ * index `payments_merchant_status_time` is made on (migration 018): spelled differently, no
+ * database would plan the list on it.
  */
-const STATUS_TIME = sql<number>`case status when 'ready' then started_at when 'paid' then paid_at when 'cancelled' then cancelled_at when 'failed' then failed_at end`;
 const STATUS_TIME_COLUMN = { ready: 'started_at', paid: 'paid_at', cancelled: 'cancelled_at', failed: 'failed_at' } as const;
+const STATUS_TIME = sql.raw<number>(`case status ${PAYMENT_STATUSES.map((s) => `when '${s}' then ${STATUS_TIME_COLUMN[s]}`).join(' ')} end`);
 
 /** GET /payments/status/{status}: `from <= t <= to` on the status's own time; window ≤ 90 days. */
 export async function listPaymentsByStatus(
