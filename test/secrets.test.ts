@@ -199,7 +199,7 @@ describe('card data at rest and in logs', () => {
     expect(logs.length).toBeGreaterThan(0);
     expect(findLeaks(whatPierLogged(logs), 'log')).toEqual([]);
     // pino's own process id is on every line, and a test process's id can be a CVC of the cards
-    // here (the full run of 2026-12-05 16:02 UTC found "9164" in the logs that way)
+    // here (a full run on PostgreSQL, 2026-12-05, found "9164" in the logs that way)
     const line = `{"level":30,"time":1796486367975,"pid":${CARDS.invalid.cvc},"hostname":"vm","msg":"x"}`;
     expect(findLeaks(line, 'log')).toHaveLength(1);
     expect(findLeaks(whatPierLogged(line), 'log')).toEqual([]);
