@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { confirmNow, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import type { Deps } from '../../src/core/deps.js';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
@@ -284,6 +285,25 @@ describe('3. resultConfirm is a durable job, retried until the PG has it', () =>
     expect((await confirmRows(w.impUid))[0]).toMatchObject({ state: 'done' });
     expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
     expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
+  });
+  it('an acknowledgement whose approval Pier never recorded (the process died after writing its row) is not sent inline: the queue asks the PG, records, then confirms', async () => {
+    const w = await openWindow({});
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    // the row written before the record, then the process died: the buyer's result never reached Pier
+    const channelId = (await payment(w.impUid)).channel_id!;
+    await enqueueWindowConfirm(pier.deps, w.impUid, channelId, result.fields.tid);
+
+    await confirmNow(pier.deps, w.impUid, result.fields.tid);
+    // nothing acknowledged for an approval Pier has not recorded, and the row is the queue's again at once
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', confirmedAt: null });
+    expect((await confirmRows(w.impUid))[0]).toMatchObject({ state: 'pending', attempts: 0, lease_owner: null, lease_until: 0 });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'window' });
+
+    expect(await runner().drain()).toBe(1);
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', pg_state: 'done', pg_tid: result.fields.tid });
+    expect((await confirmRows(w.impUid))[0]).toMatchObject({ state: 'done', attempts: 1 });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid', confirmedAt: expect.any(Number) });
+    expect(await eventsOf(w.impUid)).toEqual(['paid']);
   });
 });
 

@@ -7,14 +7,19 @@
  * dies, by the job queue (jobs/handlers/window-confirms.ts), retried with backoff. A confirm that
  * keeps failing is settled by asking the PG: if it refunded the approval meanwhile (net-cancel),
  * Pier records that refund (with its `cancelled` webhook) so both books agree.
+ *
+ * This module only acknowledges approvals Pier has recorded. A row whose approval is not recorded
+ * yet (the process died between the row and the record, or a recheck) is settled first by the job
+ * (window-confirm-job.ts), which asks the PG through window-settlement.ts; that settlement in turn
+ * writes rows here and acknowledges inline, so the job is the one module that needs both.
  */
 import { randomBytes } from 'node:crypto';
-import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
-import type { WindowConfirmsTable } from '../../store/types.js';
 import { claimRows } from '../../jobs/claim.js';
-import { mirrorPgRefund, settleWindowAttempt } from './window-settlement.js';
+import { channelById, type ResolvedChannel } from '../merchants/channels.js';
+import { mirrorPgRefund } from '../payments/cancel.js';
+import type { PaymentsTable, WindowConfirmsTable } from '../../store/types.js';
 
 export interface ConfirmRetryPolicy {
   /** delay before the second try; doubled after each failure */
@@ -94,39 +99,28 @@ export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: numbe
   });
 }
 
-/**
- * Sends one acknowledgement now, on the request path, unless a worker holds it. Never throws: a
- * failure leaves the row to the job queue.
- */
-export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Promise<void> {
-  const owner = `inline:${randomBytes(6).toString('hex')}`;
-  const now = unixSeconds(deps.clock);
-  try {
-    const job = await deps.store.db
-      .updateTable('window_confirms')
-      .set({ lease_owner: owner, lease_until: now + CONFIRM_LEASE_SECONDS })
-      .where('imp_uid', '=', impUid)
-      .where('pg_tid', '=', pgTid)
-      .where('state', '=', 'pending')
-      .where('lease_until', '<=', now)
-      .returningAll()
-      .executeTakeFirst();
-    if (job) await runWindowConfirm(deps, job, owner);
-  } catch (err) {
-    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'window result confirmation deferred to the job queue');
-  }
+/** Whether `payment` holds the approval `pgTid` as recorded (only a recorded approval is acknowledged). */
+export const recordsApproval = (payment: Pick<PaymentsTable, 'pg_tid' | 'pg_state' | 'status'>, pgTid: string): boolean =>
+  payment.pg_tid === pgTid && payment.pg_state === 'done' && payment.status !== 'failed';
+
+/** The two ways a leased row ends a run: done or given up, or due again after a backoff. */
+export interface LeasedConfirm {
+  job: WindowConfirmsTable;
+  finish(state: 'done' | 'failed', lastError: string | null): Promise<void>;
+  retry(error: string): Promise<void>;
 }
 
-/** Runs one leased acknowledgement: settle the attempt if still open, send resultConfirm, or settle by inquiry. */
-export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, owner: string, policy: ConfirmRetryPolicy = DEFAULT_CONFIRM_RETRY): Promise<void> {
+/** The row `job`, leased by `owner`; every write is fenced on the lease. */
+export function leasedConfirm(deps: Deps, job: WindowConfirmsTable, owner: string, policy: ConfirmRetryPolicy): LeasedConfirm {
   const { db } = deps.store;
-  const finish = (state: 'done' | 'failed', lastError: string | null) =>
-    db
+  const finish = async (state: 'done' | 'failed', lastError: string | null) => {
+    await db
       .updateTable('window_confirms')
       .set({ state, last_error: lastError?.slice(0, 500) ?? null, lease_owner: null, lease_until: 0, attempts: job.attempts + 1, updated_at: unixSeconds(deps.clock) })
       .where('id', '=', job.id)
       .where('lease_owner', '=', owner)
       .execute();
+  };
   const retry = async (error: string) => {
     const attempts = job.attempts + 1;
     if (attempts >= policy.maxAttempts) {
@@ -143,56 +137,63 @@ export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, own
       .where('lease_owner', '=', owner)
       .execute();
   };
+  return { job, finish, retry };
+}
 
-  const channel = await channelById(deps, job.channel_id);
-  const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();
-  if (!channel?.connector.window || !payment) return void (await finish('failed', 'the payment or its channel no longer exists'));
-
-  if (job.pg_tid === RECHECK_TID) {
-    let settled;
-    try {
-      settled = await settleWindowAttempt(deps, payment, { giveUpIfUnknown: false });
-    } catch (err) {
-      return void (await retry(`inquiry failed: ${(err as Error).message}`));
-    }
-    return void (await finish('done', settled === 'paid' || settled === 'cancelled' ? 'late approval found and recorded' : null));
-  }
-
-  // Acknowledge only what Pier has recorded. A row written before its record that never happened
-  // (the process died), or for a late approval not yet adopted: record what the PG says first.
-  const recorded = (p: typeof payment) => p.pg_tid === job.pg_tid && p.pg_state === 'done' && p.status !== 'failed';
-  if (!recorded(payment)) {
-    let settled;
-    try {
-      settled = await settleWindowAttempt(deps, payment, { giveUpIfUnknown: false });
-    } catch (err) {
-      return void (await retry(`inquiry failed: ${(err as Error).message}`));
-    }
-    const now = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirstOrThrow();
-    if (!recorded(now)) {
-      if (settled === 'failed') return void (await finish('failed', 'the PG holds no approval for this attempt'));
-      return void (await retry('the attempt is not settled yet'));
-    }
-  }
-
+/**
+ * Sends resultConfirm for an approval Pier has recorded. When it fails, settles by inquiry: an
+ * approval the PG refunded meanwhile (net-cancel) needs no confirm any more, only Pier's record of
+ * the refund; one the PG does not hold is given up; otherwise the row is retried later.
+ */
+export async function acknowledgeApproval(deps: Deps, lease: LeasedConfirm, channel: ResolvedChannel, payment: PaymentsTable): Promise<void> {
+  const { job } = lease;
   try {
-    await channel.connector.window.confirmWindowResult(channel.credentials, job.pg_tid);
-    await finish('done', null);
+    await channel.connector.window!.confirmWindowResult(channel.credentials, job.pg_tid);
+    await lease.finish('done', null);
     return;
   } catch (err) {
     const error = (err as Error).message;
-    // Settle by inquiry: an approval the PG refunded meanwhile (net-cancel) needs no confirm any
-    // more, only Pier's record of the refund.
     try {
       const found = await channel.connector.inquire(channel.credentials, { moid: job.imp_uid, pgTid: job.pg_tid, aroundMs: payment.started_at * 1000 });
       if (found.found && found.cancelledAmount >= found.amount) {
         await mirrorPgRefund(deps, job.imp_uid, found.cancelledAmount, 'PG사 망취소 (the PG net-cancelled an unconfirmed approval)');
-        return void (await finish('done', `refunded at the PG: ${error}`));
+        return void (await lease.finish('done', `refunded at the PG: ${error}`));
       }
-      if (!found.found || found.state === 'failed') return void (await finish('failed', `the PG has no approval for it: ${error}`));
+      if (!found.found || found.state === 'failed') return void (await lease.finish('failed', `the PG has no approval for it: ${error}`));
     } catch {
       /* the PG is unreachable: retry the whole job later */
     }
-    await retry(error);
+    await lease.retry(error);
+  }
+}
+
+/**
+ * Sends one acknowledgement now, on the request path that has just recorded its approval, unless
+ * a worker holds the row. Never throws: a failure, or an approval not recorded after all, leaves
+ * the row to the job queue.
+ */
+export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Promise<void> {
+  const owner = `inline:${randomBytes(6).toString('hex')}`;
+  const now = unixSeconds(deps.clock);
+  const { db } = deps.store;
+  try {
+    const job = await db
+      .updateTable('window_confirms')
+      .set({ lease_owner: owner, lease_until: now + CONFIRM_LEASE_SECONDS })
+      .where('imp_uid', '=', impUid)
+      .where('pg_tid', '=', pgTid)
+      .where('state', '=', 'pending')
+      .where('lease_until', '<=', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (!job) return;
+    const lease = leasedConfirm(deps, job, owner, DEFAULT_CONFIRM_RETRY);
+    const channel = await channelById(deps, job.channel_id);
+    const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
+    if (channel?.connector.window && payment && recordsApproval(payment, pgTid)) return void (await acknowledgeApproval(deps, lease, channel, payment));
+    // not this request's to settle: hand the row back to the queue, due now
+    await db.updateTable('window_confirms').set({ lease_owner: null, lease_until: 0 }).where('id', '=', job.id).where('lease_owner', '=', owner).execute();
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'window result confirmation deferred to the job queue');
   }
 }

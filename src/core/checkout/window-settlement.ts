@@ -12,13 +12,11 @@
  *  - before any approval is recorded, a row to acknowledge it to the PG (resultConfirm) is
  *    written (window-confirms.ts), so a crash cannot leave a recorded approval unacknowledged.
  */
-import { sql } from 'kysely';
 import type { InquiryResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { newCancellationId } from '../../lib/ids.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
-import { cancelPayment, recordRefund } from '../payments/cancel.js';
+import { cancelPayment, mirrorPgRefund } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { approvalColumns, approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
 import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
@@ -185,54 +183,6 @@ async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason
   }
   // not refunded: record the approval as it stands (paid), which the merchant can see and refund
   return false;
-}
-
-/**
- * The PG refunded `pgCancelledTotal` of an approval (a net-cancel): records the part Pier has not
- * recorded yet as a refund, with its `cancelled` webhook. Conditional, so safe to repeat.
- */
-export async function mirrorPgRefund(deps: Deps, impUid: string, pgCancelledTotal: number, reason: string): Promise<boolean> {
-  const { db } = deps.store;
-  const p = await db.selectFrom('payments').select(['status', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!p || p.status !== 'paid') return false;
-  const amount = pgCancelledTotal - Number(p.cancel_amount) - Number(p.cancel_pending_amount);
-  if (amount <= 0) return false;
-  const now = unixSeconds(deps.clock);
-  const cancellationId = newCancellationId();
-  const reserved = await db.transaction().execute(async (trx) => {
-    const res = await trx
-      .updateTable('payments')
-      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
-      .where('imp_uid', '=', impUid)
-      .where('status', '=', 'paid')
-      .where('cancel_amount', '=', Number(p.cancel_amount))
-      .where('cancel_pending_amount', '=', Number(p.cancel_pending_amount))
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await trx
-      .insertInto('payment_cancels')
-      .values({
-        imp_uid: impUid,
-        cancellation_id: cancellationId,
-        amount,
-        tax_free: 0,
-        reason,
-        state: 'pending',
-        pg_tid: null,
-        fail_reason: null,
-        refund_holder: null,
-        refund_bank: null,
-        refund_account: null,
-        notify_webhook: 1,
-        requested_at: now,
-        cancelled_at: 0,
-      })
-      .execute();
-    return true;
-  });
-  if (!reserved) return false;
-  deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded a window approval (net-cancel); recorded at Pier');
-  return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
 }
 
 /** The request_pay of the checkout that started this attempt, if its session still exists. */

@@ -219,3 +219,51 @@ export async function releaseCancel(deps: Deps, impUid: string, cancellationId: 
     return true;
   });
 }
+
+/**
+ * The PG refunded `pgCancelledTotal` of an approval (a net-cancel): records the part Pier has not
+ * recorded yet as a refund, with its `cancelled` webhook. Conditional, so safe to repeat.
+ */
+export async function mirrorPgRefund(deps: Deps, impUid: string, pgCancelledTotal: number, reason: string): Promise<boolean> {
+  const { db } = deps.store;
+  const p = await db.selectFrom('payments').select(['status', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!p || p.status !== 'paid') return false;
+  const amount = pgCancelledTotal - Number(p.cancel_amount) - Number(p.cancel_pending_amount);
+  if (amount <= 0) return false;
+  const now = unixSeconds(deps.clock);
+  const cancellationId = newCancellationId();
+  const reserved = await db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('payments')
+      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
+      .where('imp_uid', '=', impUid)
+      .where('status', '=', 'paid')
+      .where('cancel_amount', '=', Number(p.cancel_amount))
+      .where('cancel_pending_amount', '=', Number(p.cancel_pending_amount))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await trx
+      .insertInto('payment_cancels')
+      .values({
+        imp_uid: impUid,
+        cancellation_id: cancellationId,
+        amount,
+        tax_free: 0,
+        reason,
+        state: 'pending',
+        pg_tid: null,
+        fail_reason: null,
+        refund_holder: null,
+        refund_bank: null,
+        refund_account: null,
+        notify_webhook: 1,
+        requested_at: now,
+        cancelled_at: 0,
+      })
+      .execute();
+    return true;
+  });
+  if (!reserved) return false;
+  deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded an approval (net-cancel or a refund made at the PG); recorded at Pier');
+  return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
+}

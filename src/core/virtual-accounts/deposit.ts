@@ -16,7 +16,8 @@ import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { settleAttempt } from '../payments/reconcile.js';
-import { mirrorPgRefund, settleWindowAttempt } from '../checkout/window-settlement.js';
+import { settleWindowAttempt } from '../checkout/window-settlement.js';
+import { mirrorPgRefund } from '../payments/cancel.js';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }
