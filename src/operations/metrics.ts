@@ -27,6 +27,16 @@ const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 // event created -> receiver answered 2xx: seconds when healthy, hours while a receiver is down and retries back off
 const WEBHOOK_LATENCY_BUCKETS = [0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
 
+/**
+ * `pier_payments` counts the whole payments table, the one gauge whose cost grows with the
+ * installation's history (every other gauge reads a bounded backlog through an index). A count that
+ * took at least SLOW_COUNT_MS is not run again before COUNT_SPACING times its duration has passed,
+ * so it takes at most 1/COUNT_SPACING of the database's time however often Prometheus scrapes;
+ * between two counts the gauge keeps its last values and `pier_payments_age_seconds` says how old.
+ */
+const SLOW_COUNT_MS = 50;
+const COUNT_SPACING = 20;
+
 export interface DbGaugeClocks {
   /** Pier's clock (the sandbox clock in sandbox): payments, refunds, schedules */
   pier: Clock;
@@ -80,6 +90,7 @@ export class PierMetrics {
 
   // --- database state, computed at scrape time -------------------------------------------------
   readonly payments = this.gauge('pier_payments', 'Payments recorded, by PG, pay method and status (ready, paid, failed, cancelled)', ['pg', 'method', 'status']);
+  readonly paymentsAge = this.gauge('pier_payments_age_seconds', 'How old the pier_payments counts are: a count of a large table is spaced out to at most 5 % of the time (0 when counted at this scrape)', []);
   readonly paymentsInDoubt = this.gauge('pier_payments_in_doubt', 'Payments whose PG call outcome is unknown until reconciliation asks the PG', ['pg']);
   readonly refundsPending = this.gauge('pier_refunds_pending', 'Refunds sent to the PG whose outcome is not recorded yet, by state (pending, in_doubt)', ['state']);
   readonly reconciliationBacklog = this.gauge('pier_reconciliation_backlog', 'Rows reconciliation must settle with the PG (payments calling or in doubt, refunds in doubt)', ['kind']);
@@ -95,9 +106,14 @@ export class PierMetrics {
     registers: [this.registry],
   });
 
-  constructor(opts: { processMetrics?: boolean } = {}) {
+  /** milliseconds on a monotonic clock: when `pier_payments` was last counted and how long it took */
+  private readonly monotonicMs: () => number;
+  private lastPaymentCount?: { startedAtMs: number; tookMs: number };
+
+  constructor(opts: { processMetrics?: boolean; monotonicMs?: () => number } = {}) {
     // CPU, memory, event-loop lag, GC; off in tests that build many apps
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });
+    this.monotonicMs = opts.monotonicMs ?? (() => performance.now());
   }
 
   private gauge(name: string, help: string, labelNames: string[]) {
@@ -145,13 +161,26 @@ export class PierMetrics {
 
   private async readDatabaseGauges(store: Store, clocks: DbGaugeClocks): Promise<void> {
     // `pier_payments` reads the whole payments table (260-330 ms with 200,000 payments on SQLite):
-    // on SQLite's reader thread, not the event loop every payment waits on, at every scrape
+    // on SQLite's reader thread, not the event loop every payment waits on, and spaced out when slow
     const db = store.readerDb;
     const now = unixSeconds(clocks.pier);
     const wallNow = unixSeconds(clocks.wall ?? systemClock);
     const count = sql<number>`count(*)`;
+    const startedAtMs = this.monotonicMs();
+    const last = this.lastPaymentCount;
+    const countPayments = !last || last.tookMs < SLOW_COUNT_MS || startedAtMs - last.startedAtMs >= COUNT_SPACING * last.tookMs;
     const [byStatus, inDoubt, refunds, unsettledPayments, unsettledRefunds, schedules, webhookStates, webhookOldest] = await Promise.all([
-      db.selectFrom('payments').select(['pg_provider', 'pay_method', 'status', count.as('n')]).groupBy(['pg_provider', 'pay_method', 'status']).execute(),
+      countPayments
+        ? db
+            .selectFrom('payments')
+            .select(['pg_provider', 'pay_method', 'status', count.as('n')])
+            .groupBy(['pg_provider', 'pay_method', 'status'])
+            .execute()
+            .then((rows) => {
+              this.lastPaymentCount = { startedAtMs, tookMs: this.monotonicMs() - startedAtMs };
+              return rows;
+            })
+        : undefined,
       db.selectFrom('payments').select(['pg_provider', count.as('n')]).where('pg_state', '=', 'in_doubt').groupBy('pg_provider').execute(),
       db.selectFrom('payment_cancels').select(['state', count.as('n')]).where('state', 'in', ['pending', 'in_doubt']).groupBy('state').execute(),
       db.selectFrom('payments').select([count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')]).where('pg_state', 'in', ['calling', 'in_doubt']).executeTakeFirst(),
@@ -161,8 +190,11 @@ export class PierMetrics {
       db.selectFrom('webhook_deliveries').select(sql<number | null>`min(next_attempt_at)`.as('oldest')).where('state', '=', 'pending').where('next_attempt_at', '<=', wallNow).executeTakeFirst(),
     ]);
 
-    this.payments.reset();
-    for (const r of byStatus) this.payments.set({ pg: r.pg_provider, method: r.pay_method, status: r.status }, Number(r.n));
+    if (byStatus) {
+      this.payments.reset();
+      for (const r of byStatus) this.payments.set({ pg: r.pg_provider, method: r.pay_method, status: r.status }, Number(r.n));
+    }
+    this.paymentsAge.set(byStatus ? 0 : Math.max(0, (startedAtMs - this.lastPaymentCount!.startedAtMs) / 1000));
     this.paymentsInDoubt.reset();
     for (const r of inDoubt) this.paymentsInDoubt.set({ pg: r.pg_provider }, Number(r.n));
     this.refundsPending.reset();

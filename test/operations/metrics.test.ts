@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
+import { PierMetrics } from '../../src/operations/metrics.js';
 import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
 
 let pier: TestPier;
@@ -76,6 +77,33 @@ describe('GET /metrics', () => {
     expect(value(after, 'pier_reconciliation_backlog', { kind: 'payment' })).toBe(0);
     expect(value(after, 'pier_reconciliation_oldest_seconds')).toBe(0);
     expect(value(after, 'pier_pg_call_duration_seconds_count', { pg: 'jtnet', operation: 'inquire', outcome: 'approved' })).toBe(2); // at once, then by reconciliation
+  });
+
+  it('counts the whole payments table at every scrape while that is quick, and spaces a slow count out to 20 times its duration', async () => {
+    // a monotonic clock that moves `step` ms each time it is read: a count "takes" one step
+    let t = 0;
+    let step = 10;
+    const metrics = new PierMetrics({ processMetrics: false, monotonicMs: () => (t += step) });
+    const read = async () => {
+      const text = await metrics.scrape(pier.deps.store, { pier: pier.clock });
+      return { paid: value(text, 'pier_payments', { pg: 'jtnet', method: 'card', status: 'paid' }), age: value(text, 'pier_payments_age_seconds') };
+    };
+    const paid = (await read()).paid!;
+    expect(paid).toBeGreaterThanOrEqual(1);
+
+    // quick counts (10 ms): every scrape counts
+    expect((await charge('met_age_1', good)).body.response.status).toBe('paid');
+    expect(await read()).toEqual({ paid: paid + 1, age: 0 });
+
+    // a count of 100 ms: the next one no sooner than 2 s later; meanwhile the last values, and their age
+    step = 100;
+    expect(await read()).toEqual({ paid: paid + 1, age: 0 });
+    expect((await charge('met_age_2', good)).body.response.status).toBe('paid');
+    expect(await read()).toEqual({ paid: paid + 1, age: 0.2 });
+    t += 1_500;
+    expect(await read()).toEqual({ paid: paid + 1, age: 1.8 });
+    t += 200;
+    expect(await read()).toEqual({ paid: paid + 2, age: 0 });
   });
 
   it('reports a PG that cannot be reached as unreachable, not in doubt', async () => {
