@@ -101,7 +101,8 @@ export function openStore(
     /**
      * PostgreSQL: ms a statement may run, wait for a lock, or wait for an answer, before it fails;
      * also how long a transaction may sit idle (default DATABASE_STATEMENT_TIMEOUT_MS; 0: no limit).
-     * Migrations run without it (Store.maintenance).
+     * Migrations run without it (Store.maintenance). SQLite: ms a read on the reader thread may
+     * take, its wait behind other reads included (the main connection's statements have no deadline).
      */
     statementTimeoutMs?: number;
   } = {},
@@ -122,7 +123,7 @@ export function openStore(
     const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs });
     const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock);
     const db = new Kysely<Database>({ dialect });
-    const readerDb = onFile ? new Kysely<Database>({ dialect: sqliteReaderDialect(new SqliteReader(file, { onError: opts.onReaderError })) }) : db;
+    const readerDb = onFile ? new Kysely<Database>({ dialect: sqliteReaderDialect(new SqliteReader(file, { onError: opts.onReaderError, statementTimeoutMs: opts.statementTimeoutMs ?? DATABASE_STATEMENT_TIMEOUT_MS })) }) : db;
     const run: RunSync = <R>(query: Compilable<R>) => {
       const { sql: text, parameters } = query.compile();
       const stmt = statements.prepare(text);

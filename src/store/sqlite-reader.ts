@@ -22,9 +22,11 @@ import {
  * Here such statements run on a worker thread with its own read-only connection to the file: WAL
  * lets it read the latest commit while the main connection writes, and the event loop goes on.
  *
- * One thread, statements one after another: a long list delays another list, never a payment. The
- * thread starts at the first read and starts again at the next read after it died; a read that
- * was running when it died fails (V1's internal error), as it would on a lost database connection.
+ * One thread, statements one after another: a long list delays another list, never a payment, and
+ * no read waits past the statement deadline (PostgreSQL's `statement_timeout`, decision 0033): one
+ * that would is failed and its thread abandoned to a new one. The thread starts at the first read and
+ * starts again at the next read after it died; a read that was running when it died fails (V1's
+ * internal error), as it would on a lost database connection.
  */
 
 // Plain CommonJS run with `eval`, as the checkpointer's: no TypeScript loader, no parent execArgv.
@@ -61,24 +63,42 @@ parentPort.on('message', (m) => {
 `;
 
 interface Pending {
+  text: string;
+  parameters: readonly unknown[];
   resolve(rows: unknown[]): void;
   reject(err: Error): void;
+  /** the read's deadline, from when it was (last) sent to a thread */
+  timer?: NodeJS.Timeout;
+}
+
+/** One thread and the reads sent to it, in the order it runs them. */
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  exited: Promise<void>;
 }
 
 /** The thread and the reads waiting for it. */
 export class SqliteReader {
-  #worker: Worker | null = null;
-  #exited: Promise<void> = Promise.resolve();
-  #pending = new Map<number, Pending>();
+  #thread: Thread | null = null;
   #next = 0;
   #stopped = false;
 
   constructor(
     private readonly file: string,
-    private readonly opts: { busyTimeoutMs?: number; onError?: (err: Error) => void } = {},
+    private readonly opts: {
+      busyTimeoutMs?: number;
+      /**
+       * ms a read may take, waiting included, before it fails (0 or none: no limit). SQLite cannot be
+       * interrupted from outside its thread, so the thread is left to finish that statement and end,
+       * and the reads queued behind it go to a new thread.
+       */
+      statementTimeoutMs?: number;
+      onError?: (err: Error) => void;
+    } = {},
   ) {}
 
-  #start(): Worker {
+  #start(): Thread {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       execArgv: [],
@@ -88,52 +108,100 @@ export class SqliteReader {
     });
     // never keeps the process alive: a process that forgot store.close() still exits
     worker.unref();
+    const pending = new Map<number, Pending>();
     worker.on('message', (m: { id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
-      const p = this.#pending.get(m.id);
+      const p = pending.get(m.id);
       if (!p) return;
-      this.#pending.delete(m.id);
+      pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
       if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else p.resolve(m.rows ?? []);
     });
     // an 'error' event with no listener would throw in the main thread and take the process down
     worker.on('error', (err) => this.opts.onError?.(err));
-    this.#exited = new Promise((resolve) =>
-      worker.once('exit', () => {
-        if (this.#worker === worker) this.#worker = null;
-        const lost = [...this.#pending.values()];
-        this.#pending.clear();
-        for (const p of lost) p.reject(new Error('the SQLite reader thread stopped while a read was running'));
-        resolve();
-      }),
-    );
-    return worker;
+    const thread: Thread = {
+      worker,
+      pending,
+      exited: new Promise((resolve) =>
+        worker.once('exit', () => {
+          if (this.#thread === thread) this.#thread = null;
+          const lost = [...pending.values()];
+          pending.clear();
+          for (const p of lost) p.reject(new Error('the SQLite reader thread stopped while a read was running'));
+          resolve();
+        }),
+      ),
+    };
+    return thread;
+  }
+
+  #send(thread: Thread, id: number, p: Pending): void {
+    const deadlineMs = this.opts.statementTimeoutMs ?? 0;
+    clearTimeout(p.timer);
+    if (deadlineMs > 0) {
+      p.timer = setTimeout(() => this.#abandon(id, deadlineMs), deadlineMs);
+      p.timer.unref();
+    }
+    thread.pending.set(id, p);
+    thread.worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
+    try {
+      thread.worker.postMessage({ id, sql: p.text, parameters: p.parameters });
+    } catch (err) {
+      // a parameter the structured clone cannot copy: this read fails, the thread goes on
+      thread.pending.delete(id);
+      if (thread.pending.size === 0) thread.worker.unref();
+      p.reject(err as Error);
+    }
+  }
+
+  /** A read ran past its deadline: it fails, its thread is left to end, the reads behind it move on. */
+  #abandon(id: number, ms: number): void {
+    const thread = this.#thread; // reads still waiting are all on the current thread
+    if (!thread?.pending.has(id)) return; // answered meanwhile
+    const late = thread.pending.get(id)!;
+    thread.pending.delete(id);
+    late.reject(Object.assign(new Error(`the read ran past its deadline of ${ms} ms`), { code: 'READ_DEADLINE' }));
+    this.#thread = null;
+    const queued = [...thread.pending];
+    thread.pending.clear();
+    thread.worker.unref();
+    // ends once SQLite returns from the statement: its CPU is spent, its answer is dropped
+    void thread.worker.terminate().catch(() => undefined);
+    this.opts.onError?.(new Error(`a read ran past its deadline of ${ms} ms; its thread is left to finish it and end, ${queued.length} queued read(s) moved to a new thread`));
+    if (queued.length === 0) return;
+    // they waited behind it through no fault of their own: their deadlines start again
+    const next = (this.#thread ??= this.#start());
+    for (const [queuedId, p] of queued) this.#send(next, queuedId, p);
   }
 
   /** The rows of one read-only statement, run on the thread. */
   all(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
     if (this.#stopped) return Promise.reject(new Error('the store is closed'));
-    const worker = (this.#worker ??= this.#start());
+    const thread = (this.#thread ??= this.#start());
     const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
-      try {
-        worker.postMessage({ id, sql: text, parameters });
-      } catch (err) {
-        // a parameter the structured clone cannot copy: this read fails, the thread goes on
-        this.#pending.delete(id);
-        reject(err);
-      }
-    }).finally(() => {
-      if (this.#pending.size === 0) this.#worker?.unref();
-    }) as Promise<unknown[]>;
+    return new Promise<unknown[]>((resolve, reject) => {
+      const p: Pending = {
+        text,
+        parameters,
+        resolve: (rows) => {
+          clearTimeout(p.timer);
+          resolve(rows);
+        },
+        reject: (err) => {
+          clearTimeout(p.timer);
+          reject(err);
+        },
+      };
+      this.#send(thread, id, p);
+    });
   }
 
   /** Ends the thread; a statement it is running finishes first. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#worker?.postMessage('stop');
-    await this.#exited;
+    const thread = this.#thread;
+    thread?.worker.postMessage('stop');
+    await thread?.exited;
   }
 }
 
