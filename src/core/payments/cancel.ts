@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type InsertObject, type SqlBool } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
 import { cancellableBalance } from '../../domain/payment.js';
@@ -7,6 +7,7 @@ import { dbNow } from '../../store/db-clock.js';
 import { newCancellationId } from '../../lib/ids.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
+import type { Database } from '../../store/types.js';
 import { recordPaymentEvent } from './events.js';
 import { loadV1Payment } from './render.js';
 
@@ -74,40 +75,27 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
 
   const now = unixSeconds(deps.clock);
   const cancellationId = newCancellationId();
-  const reserved = await db.transaction().execute(async (trx) => {
-    const res = await trx
-      .updateTable('payments')
-      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
-      .where('imp_uid', '=', payment.imp_uid)
-      .where('status', '=', 'paid')
-      .where(sql`amount - cancel_amount - cancel_pending_amount`, '>=', amount)
-      .$if(req.checksum !== undefined && req.checksum !== null, (qb) => qb.where(sql`amount - cancel_amount - cancel_pending_amount`, '=', req.checksum!))
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await trx
-      .insertInto('payment_cancels')
-      .values({
-        imp_uid: payment.imp_uid,
-        cancellation_id: cancellationId,
-        amount,
-        tax_free: taxFree,
-        reason: req.reason ?? null,
-        state: 'pending',
-        pg_tid: null,
-        fail_reason: null,
-        refund_holder: req.refundHolder ?? null,
-        refund_bank: req.refundBank ?? null,
-        refund_account: req.refundAccount ?? null,
-        // 0: no webhook; 1: API cancel with enable_webhook; 2: console cancel
-        notify_webhook: req.enableWebhook ? (req.by === 'console' ? 2 : 1) : 0,
-        requested_at: now,
-        cancelled_at: 0,
-        // reconciliation's grace for a refund whose process dies mid-call counts from here (database clock)
-        next_check_at: dbNow(deps.store),
-      })
-      .execute();
-    return true;
-  });
+  const left = sql<number>`amount - cancel_amount - cancel_pending_amount`;
+  const reserved = await reserveRefund(
+    deps,
+    payment.imp_uid,
+    amount,
+    (eb) => eb.and([eb(left, '>=', amount), ...(req.checksum !== undefined && req.checksum !== null ? [eb(left, '=', req.checksum)] : [])]),
+    {
+      cancellation_id: cancellationId,
+      tax_free: taxFree,
+      reason: req.reason ?? null,
+      refund_holder: req.refundHolder ?? null,
+      refund_bank: req.refundBank ?? null,
+      refund_account: req.refundAccount ?? null,
+      // 0: no webhook; 1: API cancel with enable_webhook; 2: console cancel
+      notify_webhook: req.enableWebhook ? (req.by === 'console' ? 2 : 1) : 0,
+      requested_at: now,
+      // reconciliation's grace for a refund whose process dies mid-call counts from here (database clock)
+      next_check_at: dbNow(deps.store),
+    },
+    now,
+  );
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
     const fresh = await db.selectFrom('payments').selectAll().where('imp_uid', '=', payment.imp_uid).executeTakeFirstOrThrow();
@@ -232,38 +220,46 @@ export async function mirrorPgRefund(deps: Deps, impUid: string, pgCancelledTota
   if (amount <= 0) return false;
   const now = unixSeconds(deps.clock);
   const cancellationId = newCancellationId();
-  const reserved = await db.transaction().execute(async (trx) => {
+  // the payment as read: a refund recorded meanwhile changes what the PG's total leaves to record
+  const reserved = await reserveRefund(
+    deps,
+    impUid,
+    amount,
+    (eb) => eb.and([eb('cancel_amount', '=', Number(p.cancel_amount)), eb('cancel_pending_amount', '=', Number(p.cancel_pending_amount))]),
+    { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now },
+    now,
+  );
+  if (!reserved) return false;
+  deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded an approval (net-cancel or a refund made at the PG); recorded at Pier');
+  return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
+}
+
+/**
+ * Reserves `amount` of a paid payment for a refund, in one transaction: adds it to
+ * cancel_pending_amount while `guard` holds of the payment row, and writes the refund's `pending`
+ * row. False when the guard no longer held (another refund got there first).
+ */
+async function reserveRefund(
+  deps: Deps,
+  impUid: string,
+  amount: number,
+  guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
+  refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
+  now: number,
+): Promise<boolean> {
+  return deps.store.db.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('payments')
       .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
       .where('imp_uid', '=', impUid)
       .where('status', '=', 'paid')
-      .where('cancel_amount', '=', Number(p.cancel_amount))
-      .where('cancel_pending_amount', '=', Number(p.cancel_pending_amount))
+      .where(guard)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
     await trx
       .insertInto('payment_cancels')
-      .values({
-        imp_uid: impUid,
-        cancellation_id: cancellationId,
-        amount,
-        tax_free: 0,
-        reason,
-        state: 'pending',
-        pg_tid: null,
-        fail_reason: null,
-        refund_holder: null,
-        refund_bank: null,
-        refund_account: null,
-        notify_webhook: 1,
-        requested_at: now,
-        cancelled_at: 0,
-      })
+      .values({ ...refund, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
       .execute();
     return true;
   });
-  if (!reserved) return false;
-  deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded an approval (net-cancel or a refund made at the PG); recorded at Pier');
-  return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
 }
