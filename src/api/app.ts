@@ -9,7 +9,7 @@ import { authenticateToken, rememberedToken, type AuthenticatedMerchant } from '
 import type { Deps } from '../core/deps.js';
 import { RateLimitedError } from '../core/merchants/rate-limit.js';
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
-import { PaymentOutcomeUnknownError } from '../core/payments/errors.js';
+import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
@@ -137,6 +137,11 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   }
 
   app.setErrorHandler((err, req, reply) => {
+    if (err instanceof ClientGoneError) {
+      // no one reads this answer; 499, as proxies log a client that closed its request
+      req.log.info({ imp_uid: err.impUid }, 'client gone while the charge waited for the database: nothing recorded or charged');
+      return reply.status(499).send({ code: -1, message: '요청한 클라이언트의 연결이 끊어져 결제를 진행하지 않았습니다.', response: null });
+    }
     const { status, body, detail } = toEnvelope(err, req);
     // 501 is an answer, not a failure: a merchant calling a V1 path Pier lacks is worth a line, not a stack
     if (err instanceof PierError && err.kind === 'not_supported') req.log.info({ path: req.routeOptions.url ?? req.url.split('?')[0] }, 'V1 path not supported by Pier');

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../core/deps.js';
 import type { Logger } from '../lib/logger.js';
@@ -12,7 +13,7 @@ import type { Logger } from '../lib/logger.js';
  * @example
  *   app.post('/subscribe/payments/again', opts, async (req) => ok(await payAgain(req.deps, order)));
  */
-export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogger): Deps {
+export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogger, socket?: Socket): Deps {
   const logger = log as Logger;
   // every key written out: a spread followed by new keys is a slow path on Node 20 (decision 0025)
   return {
@@ -26,5 +27,8 @@ export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogge
     rateLimits: deps.rateLimits,
     destinationGuard: deps.destinationGuard,
     requestId,
+    // a client that hung up or reset: the socket is ended or destroyed (an injected request's
+    // stand-in socket has neither property, and is never gone)
+    clientGone: socket ? () => socket.destroyed === true || socket.writable === false : undefined,
   };
 }

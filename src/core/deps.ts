@@ -27,4 +27,10 @@ export interface Deps {
    * use case or PG call writes for it carries `reqId` (src/api/request-deps.ts).
    */
   requestId?: string;
+  /**
+   * True once the HTTP client of the request these deps serve has closed its connection (absent
+   * in background work). A charge checks it when it holds a database connection for its first
+   * record, so a request its client gave up on while it queued is never recorded or charged.
+   */
+  clientGone?: () => boolean;
 }

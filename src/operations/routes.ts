@@ -31,7 +31,7 @@ export function addRequestPlumbing(app: AnyFastify, deps: Deps): PierMetrics {
   app.decorateRequest('deps', null as never);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    req.deps = requestDeps(deps, req.id, req.log);
+    req.deps = requestDeps(deps, req.id, req.log, req.raw.socket);
     done();
   });
   app.addHook('onResponse', (req, reply, done) => {

@@ -72,7 +72,7 @@ export function withPreparedStatements(
   return {
     connect,
     end: () => pool.end(),
-    run<R>(text: string, values: ReadonlyArray<unknown>) {
+    run<R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) {
       // pg's own pool.query (callbacks inside: a few promises fewer than connect, query, release);
       // only a statement whose cached plan a migration invalidated takes the wrapped connection,
       // which drops that connection's statements and sends it again. pg-pool closes a connection
@@ -80,7 +80,8 @@ export function withPreparedStatements(
       // is ON CONFLICT DO NOTHING), so that costs a reconnect only then
       const name = values.length > 0 ? nameOf(text) : undefined;
       const config = { text, values: values as unknown[], ...(name ? { name } : {}), ...deadline };
-      return pool.query<R & pg.QueryResultRow>(config).catch(async (err: { code?: string }) => {
+      const sent = beforeSend ? queryAfter<R & pg.QueryResultRow>(pool, config, beforeSend) : pool.query<R & pg.QueryResultRow>(config);
+      return sent.catch(async (err: { code?: string }) => {
         if (!name || err.code !== '0A000') throw err;
         const client = await connect();
         try {
@@ -103,13 +104,51 @@ export function withPreparedStatements(
  */
 export const CUSTOM_PLAN = '/* pier: planned with its values */';
 
-/** One statement on a pooled connection, outside any transaction: its rows. */
-export type StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>) => Promise<{ rows: R[] }>;
+/**
+ * One statement on a pooled connection, outside any transaction: its rows. `beforeSend` runs once
+ * a connection is held, right before the statement is sent: what it throws fails the statement
+ * unsent (a request whose client left while it waited for a connection: see Deps.clientGone).
+ */
+export type StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) => Promise<{ rows: R[] }>;
 
 /** pg's record of the statements a connection has prepared: cleared with the server's own (DEALLOCATE ALL). */
 interface PgConnectionInternals {
   parsedStatements: Record<string, string>;
   submittedNamedStatements?: Record<string, string>;
+}
+
+/**
+ * pool.query with `beforeSend` run once the connection is held: pg-pool's own pool.query (connect,
+ * then the client's query, by callbacks; a connection error while it runs, or the statement's
+ * error, given back with the connection, which pg-pool then closes), with that one check between.
+ */
+function queryAfter<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.QueryConfig, beforeSend: () => void): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client, release) => {
+      if (err || !client) return reject(err ?? new Error('no connection'));
+      try {
+        beforeSend();
+      } catch (refused) {
+        release();
+        return reject(refused);
+      }
+      let released = false;
+      const done = (failure: Error | undefined, result?: pg.QueryResult<R>) => {
+        if (released) return;
+        released = true;
+        client.removeListener('error', done);
+        release(failure);
+        if (failure) reject(failure);
+        else resolve(result!);
+      };
+      client.once('error', done);
+      try {
+        client.query<R>(config, (queryErr, result) => done(queryErr ?? undefined, result));
+      } catch (thrown) {
+        done(thrown as Error);
+      }
+    });
+  });
 }
 
 /** pg's error for a statement whose answer did not come within query_timeout. */

@@ -29,3 +29,16 @@ export class AttemptFenceLostError extends Error {
     super(`the charge's fence changed no row; attempt ${impUid} was not recorded`);
   }
 }
+
+/**
+ * The HTTP client of a charge closed its connection while the charge waited for the database,
+ * before its attempt was recorded (Deps.clientGone): nothing was recorded and the PG was not asked.
+ * Under overload the requests at the back of the queue are the ones their clients give up on;
+ * charging them would spend the capacity the waiting ones need on answers no one reads.
+ */
+export class ClientGoneError extends Error {
+  override name = 'ClientGoneError';
+  constructor(readonly impUid: string) {
+    super(`the client closed its connection before attempt ${impUid} was recorded; nothing was recorded or charged`);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Overload: a merchant's server that gives up on a charge while it waits for a database connection
+ * (its HTTP client times out and closes the connection) must not have it recorded or charged
+ * afterwards. Under overload those are the requests at the back of the pool's queue; before, Pier
+ * charged every one of them, spending the capacity the waiting requests needed on answers no one
+ * read, and a PostgreSQL Pier past its capacity answered fewer and fewer in time (the bench's open
+ * loop at 1,000/s: 276 answered/s and 4,482 client timeouts, against 800/s in a closed loop).
+ *
+ * PostgreSQL only: the wait is in its connection pool (SQLite runs the record synchronously as the
+ * request reaches it).
+ */
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type PierApp } from '../../src/api/app.js';
+import type { Deps } from '../../src/core/deps.js';
+import type { StatementRunner } from '../../src/store/pg-prepared.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
+
+describe.runIf(onPostgres)('a charge whose client left while it waited for a database connection', () => {
+  let pier: TestPier;
+  let m: TestMerchant;
+  let app: PierApp;
+  let baseUrl = '';
+  const serverSockets: Socket[] = [];
+  /** the statements sent straight to the pool (a charge's first record among them), as they start */
+  const started: Array<{ text: string; values: ReadonlyArray<unknown>; done: Promise<unknown> }> = [];
+
+  beforeAll(async () => {
+    pier = await startTestPier();
+    m = await pier.newMerchant();
+    const runStatement = pier.store.runStatement!;
+    const watched: StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) => {
+      const done = runStatement<R>(text, values, beforeSend);
+      started.push({ text, values, done: done.catch((err: unknown) => err) });
+      return done;
+    };
+    const deps: Deps = { ...pier.deps, store: { ...pier.store, runStatement: watched } };
+    app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+    app.server.on('connection', (s: Socket) => serverSockets.push(s));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    app?.server.closeAllConnections();
+    await app?.close();
+    await pier?.close();
+  });
+
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await res.json()) as { code: number; response: { status?: string } | null };
+  };
+
+  it('is neither recorded nor charged; the requests still waiting are charged as before', async () => {
+    const card = testCardNumber({ kftcCode: '366', lastFour: '4321' });
+    expect((await post('/subscribe/customers/cust_gone', { card_number: card, expiry: '2030-12', birth: '820213', pwd_2digit: '00' })).code).toBe(0);
+    // this app's token cache is warm: the charges below go straight to their first record
+    expect((await post('/subscribe/payments/again', { customer_uid: 'cust_gone', merchant_uid: 'gone_warm', amount: 1000 })).response?.status).toBe('paid');
+
+    // every pooled connection busy (the harness's pool holds 20), as under overload
+    let release!: () => void;
+    const busy = new Promise<void>((r) => (release = r));
+    const holders: Array<Promise<void>> = [];
+    const held: Array<Promise<void>> = [];
+    for (let i = 0; i < 20; i++) {
+      let entered!: () => void;
+      held.push(new Promise<void>((r) => (entered = r)));
+      holders.push(
+        pier.store.db.connection().execute(async () => {
+          entered();
+          await busy;
+        }),
+      );
+    }
+    await Promise.all(held);
+
+    // the merchant's server sends a charge, then gives up on it while it queues for a connection
+    const startedBefore = started.length;
+    const gone = httpRequest(`${baseUrl}/subscribe/payments/again`, { method: 'POST', agent: false, headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' } });
+    gone.on('error', () => undefined); // the abort below
+    gone.end(JSON.stringify({ customer_uid: 'cust_gone', merchant_uid: 'gone_left', amount: 2000 }));
+    // and a second one that waits
+    const waiting = post('/subscribe/payments/again', { customer_uid: 'cust_gone', merchant_uid: 'gone_stayed', amount: 3000 });
+    await expect.poll(() => started.length - startedBefore, { interval: 5, timeout: 10_000 }).toBe(2);
+    const charge = (merchantUid: string) => started.slice(startedBefore).find((s) => s.values.includes(merchantUid))!;
+    const [left, stayed] = [charge('gone_left'), charge('gone_stayed')];
+    expect(left.text).toContain('INSERT INTO payments');
+    expect(stayed.text).toBe(left.text);
+
+    const serverSide = serverSockets.find((s) => !s.destroyed && s.remotePort === gone.socket?.localPort)!;
+    expect(serverSide).toBeDefined();
+    const closed = once(serverSide, 'close');
+    gone.destroy();
+    await closed; // Pier has seen the client go
+
+    release();
+    await Promise.all(holders);
+    expect(await left.done).toMatchObject({ name: 'ClientGoneError' });
+    expect((await waiting).response?.status).toBe('paid');
+    expect(await stayed.done).toMatchObject({ rows: [expect.objectContaining({ inserted: true })] });
+
+    const rows = await pier.store.db.selectFrom('payments').select(['merchant_uid', 'status']).where('merchant_uid', 'in', ['gone_left', 'gone_stayed']).orderBy('merchant_uid').execute();
+    expect(rows).toEqual([{ merchant_uid: 'gone_stayed', status: 'paid' }]);
+    const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: Array<{ amount: number }> };
+    expect(ledger.approvals.map((a) => a.amount).sort()).toEqual([1000, 3000]);
+    expect(pier.logs()).toContain('client gone while the charge waited for the database: nothing recorded or charged');
+  });
+});
