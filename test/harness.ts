@@ -101,6 +101,9 @@ async function freePort(): Promise<number> {
 /** PGs a test Pier can put behind a merchant's default API channel. */
 export type TestPg = 'jtnet' | 'nice_v2';
 
+/** The PostgreSQL pool of a test Pier's store (its connections, all of which a test may hold). */
+export const TEST_POOL_SIZE = 20;
+
 /**
  * Pier in-process (app.inject) against a fresh database, with a real tPay simulator on a loopback
  * port reached over real HTTP, and a manual clock shared by both.
@@ -124,7 +127,7 @@ export async function startTestPier(
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
-  const store = openStore(db.url, { poolSize: 20 });
+  const store = openStore(db.url, { poolSize: TEST_POOL_SIZE });
   await migrateToLatest(store);
   const clock = new TestClock(Date.UTC(2026, 10, 30, 3, 0, 0));
   let logText = '';
