@@ -286,6 +286,7 @@ describe('3. resultConfirm is a durable job, retried until the PG has it', () =>
     expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
     expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
   });
+
   it('an acknowledgement whose approval Pier never recorded (the process died after writing its row) is not sent inline: the queue asks the PG, records, then confirms', async () => {
     const w = await openWindow({});
     const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
