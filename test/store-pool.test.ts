@@ -143,19 +143,30 @@ describe.runIf(process.env.TEST_DATABASE_URL)('a PostgreSQL statement’s deadli
   it('gives up on an open connection that stops answering (a half-open path), closes it, and serves the next statement on a new one', async () => {
     const db = await freshDatabase();
     const proxy = await faultyProxy(db.url);
-    const store = openStore(proxy.url, { poolSize: 2, statementTimeoutMs: 300 });
+    const store = openStore(proxy.url, { poolSize: 3, statementTimeoutMs: 300 });
     try {
-      // two connections open and idle in the pool, then the path to the server stalls
-      await Promise.all([selectOne(store.db).then(() => selectOne(store.db)), store.db.connection().execute((c) => selectOne(c))]);
-      await Promise.all([selectOne(store.db), selectOne(store.db)]);
+      // three connections open and idle in the pool, then the path to the server stalls
+      let release!: () => void;
+      const open = new Promise<void>((r) => (release = r));
+      let entered = 0;
+      const holders = Array.from({ length: 3 }, () =>
+        store.db.connection().execute(async (c) => {
+          await selectOne(c);
+          if (++entered === 3) release();
+          await open;
+        }),
+      );
+      await Promise.all(holders);
       proxy.stall();
-      // one through Kysely's connections, one through the pool's own query (runStatement)
-      const [viaKysely, viaPool] = await Promise.all([outcome(selectOne(store.db), 30_000), outcome(store.runStatement!('SELECT $1::int AS one', [1]), 30_000)]);
-      expect(viaKysely).toBe('failed: Query read timeout');
-      expect(viaPool).toBe('failed: Query read timeout');
-      // the stalled connections were closed, not given back: both statements run on new ones
-      const [a, b] = await Promise.all([outcome(selectOne(store.db), 20_000), outcome(store.runStatement!('SELECT $1::int AS one', [1]), 20_000)]);
-      expect([a, b]).toEqual(['answered', 'answered']);
+      // one through Kysely's connections, one through the pool's own query (runStatement), and one
+      // as a charge's first record sends it (runStatement with a check once a connection is held)
+      const viaPool = () => store.runStatement!('SELECT $1::int AS one', [1]);
+      const viaCharge = () => store.runStatement!('SELECT $1::int AS one', [1], () => undefined);
+      const stalled = await Promise.all([outcome(selectOne(store.db), 30_000), outcome(viaPool(), 30_000), outcome(viaCharge(), 30_000)]);
+      expect(stalled).toEqual(['failed: Query read timeout', 'failed: Query read timeout', 'failed: Query read timeout']);
+      // the stalled connections were closed, not given back: every statement runs on a new one
+      const after = await Promise.all([outcome(selectOne(store.db), 20_000), outcome(viaPool(), 20_000), outcome(viaCharge(), 20_000)]);
+      expect(after).toEqual(['answered', 'answered', 'answered']);
     } finally {
       await proxy.close();
       await store.close();
