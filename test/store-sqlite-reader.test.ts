@@ -86,6 +86,31 @@ it('a read past the statement deadline fails alone: the reads queued behind it a
   expect((await sql<{ c: number }>`with recursive s(i) as (select 1 union all select i + 1 from s where i < 2000000) select count(*) as c from s`.execute(patient.readerDb)).rows).toEqual([{ c: 2000000 }]);
 });
 
+it("the reads moved to a new thread are timed from that thread's start, not failed by a slow start", async () => {
+  const errors: Error[] = [];
+  let stalls = 0;
+  // The busy machine a deadline fires on: once the reads behind the late one have gone to a new
+  // thread, the event loop gets no turn for 1.5 s (past their deadline of 1 s) while that thread
+  // starts and answers them. Before, their deadlines ran from the move and fired first.
+  const store = await openFile((err) => {
+    errors.push(err);
+    if (/queued read\(s\) moved/.test(err.message) && stalls++ === 0) {
+      setImmediate(() => {
+        const until = Date.now() + 1500;
+        while (Date.now() < until);
+      });
+    }
+  }, 1000);
+  const n = async (v: number) => (await sql<{ n: number }>`select ${v} as n`.execute(store.readerDb)).rows[0].n;
+  expect(await n(1)).toBe(1);
+  const long = sql`with recursive s(i) as (select 1 union all select i + 1 from s where i < 30000000) select count(*) as c from s`.execute(store.readerDb);
+  const queued = [n(2), n(3)];
+  await expect(long).rejects.toMatchObject({ code: 'READ_DEADLINE' });
+  expect(await Promise.all(queued)).toEqual([2, 3]);
+  expect(stalls).toBe(1);
+  expect(errors.map((e) => e.message)).toEqual(['a read ran past its deadline of 1000 ms; its thread is left to finish it and end, 2 queued read(s) moved to a new thread']);
+});
+
 it('a closed store refuses reads', async () => {
   const store = await openFile();
   await sql`select 1`.execute(store.readerDb);

@@ -36,6 +36,7 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 // off the event loop a reader may wait for a lock (WAL recovery by another connection)
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+parentPort.postMessage({ ready: true });
 const cache = new Map();
 function prepare(text) {
   let stmt = cache.get(text);
@@ -67,7 +68,7 @@ interface Pending {
   parameters: readonly unknown[];
   resolve(rows: unknown[]): void;
   reject(err: Error): void;
-  /** the read's deadline, from when it was (last) sent to a thread */
+  /** the read's deadline, from when it was (last) sent to a thread that had started */
   timer?: NodeJS.Timeout;
 }
 
@@ -75,6 +76,8 @@ interface Pending {
 interface Thread {
   worker: Worker;
   pending: Map<number, Pending>;
+  /** its connection is open: the deadlines of the reads sent to it run from then */
+  started: boolean;
   exited: Promise<void>;
 }
 
@@ -89,9 +92,10 @@ export class SqliteReader {
     private readonly opts: {
       busyTimeoutMs?: number;
       /**
-       * ms a read may take, waiting included, before it fails (0 or none: no limit). SQLite cannot be
-       * interrupted from outside its thread, so the thread is left to finish that statement and end,
-       * and the reads queued behind it go to a new thread.
+       * ms a read may take, waiting behind other reads included (not the start of its thread), before
+       * it fails (0 or none: no limit). SQLite cannot be interrupted from outside its thread, so the
+       * thread is left to finish that statement and end, and the reads queued behind it go to a new
+       * thread.
        */
       statementTimeoutMs?: number;
       onError?: (err: Error) => void;
@@ -109,7 +113,12 @@ export class SqliteReader {
     // never keeps the process alive: a process that forgot store.close() still exits
     worker.unref();
     const pending = new Map<number, Pending>();
-    worker.on('message', (m: { id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
+    worker.on('message', (m: { ready?: true; id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
+      if (m.ready) {
+        thread.started = true;
+        for (const [id, p] of pending) this.#arm(id, p);
+        return;
+      }
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
@@ -122,6 +131,7 @@ export class SqliteReader {
     const thread: Thread = {
       worker,
       pending,
+      started: false,
       exited: new Promise((resolve) =>
         worker.once('exit', () => {
           if (this.#thread === thread) this.#thread = null;
@@ -135,13 +145,23 @@ export class SqliteReader {
     return thread;
   }
 
-  #send(thread: Thread, id: number, p: Pending): void {
+  /**
+   * Starts a read's deadline. Not before its thread has started: a new thread's start (a busy
+   * machine can take a second over it) is not the database's time, and counting it would fail the
+   * reads moved to a replacement thread, which would be replaced in turn, and so on.
+   */
+  #arm(id: number, p: Pending): void {
     const deadlineMs = this.opts.statementTimeoutMs ?? 0;
     clearTimeout(p.timer);
     if (deadlineMs > 0) {
       p.timer = setTimeout(() => this.#abandon(id, deadlineMs), deadlineMs);
       p.timer.unref();
     }
+  }
+
+  #send(thread: Thread, id: number, p: Pending): void {
+    clearTimeout(p.timer);
+    if (thread.started) this.#arm(id, p);
     thread.pending.set(id, p);
     thread.worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
     try {
