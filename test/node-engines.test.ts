@@ -12,7 +12,7 @@ import { expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
-  packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean }>;
+  packages: Record<string, { engines?: { node?: string } | string[] }>;
 };
 
 /** the locked packages whose own Node range leaves out part of `range` */

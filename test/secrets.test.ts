@@ -174,8 +174,8 @@ describe('card data at rest and in logs', () => {
     expect(findLeaks(`{"x":"${c.birth}","y":"${c.cvc}"}`, 't')).toHaveLength(2);
     expect(findLeaks(`birth=${c.birth}&x=${c.cvc}`, 't')).toHaveLength(2);
     expect(findLeaks(`{"cvc":${c.cvc}}`, 't')).toHaveLength(1); // as a number, next to its name
-    // Chance digits, each seen in a test run: pino's pid (a full run on PostgreSQL, 2026-12-05, found
-    // "9164" in the logs), a request id's group, a responseTime, a PG call's ms, a stored duration
+    // Chance digits of the kinds Pier writes: pino's pid (a full run on PostgreSQL, 2026-12-05, found
+    // "9164" in the logs so), a request id's group, a responseTime, a PG call's ms, a stored duration
     const cvc4 = CARDS.invalid.cvc;
     expect(findLeaks(`{"level":30,"time":1796486367975,"pid":${cvc4},"hostname":"vm","msg":"x"}`, 'log')).toEqual([]);
     expect(findLeaks(`{"reqId":"833553c0-${cvc4}-4023-bb17-b1860ca55aeb","res":{"statusCode":200},"responseTime":${c.cvc}.04481399999986}`, 'log')).toEqual([]);
