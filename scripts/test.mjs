@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 const pgUrl = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+const firstLine = (text = '') => (text.split('\n').find((l) => l.trim() !== '') ?? '').slice(0, 300);
 let failedRun = false;
 mkdirSync('test-artifacts', { recursive: true });
 
@@ -27,13 +28,12 @@ for (const [label, dbUrl] of [
     totals.failed += j.numFailedTests;
     totals.skipped += j.numPendingTests + j.numTodoTests;
     for (const file of j.testResults) {
-      for (const t of file.assertionResults) {
-        if (t.status !== 'failed') continue;
-        const firstLine = (t.failureMessages[0] ?? '').split('\n').find((l) => l.trim() !== '') ?? '';
-        failures.push(`${label}: ${file.name.replace(`${process.cwd()}/`, '')} > ${t.fullName}\n    ${firstLine.slice(0, 300)}`);
-      }
+      const where = `${label}: ${file.name.replace(`${process.cwd()}/`, '')}`;
+      const failed = file.assertionResults.filter((t) => t.status === 'failed');
+      for (const t of failed) failures.push(`${where} > ${t.fullName}\n    ${firstLine(t.failureMessages[0])}`);
+      // a file can fail with none of its tests failed: a hook or the file's own code threw
+      if (file.status === 'failed' && failed.length === 0) failures.push(`${where} (outside its tests)\n    ${firstLine(file.message)}`);
     }
-    if (j.numFailedTestSuites > 0 && j.numFailedTests === 0) failures.push(`${label}: a test file failed outside its tests (see the log above)`);
   } else {
     failedRun = true;
   }

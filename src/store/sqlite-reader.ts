@@ -160,8 +160,8 @@ export class SqliteReader {
   }
 
   #send(thread: Thread, id: number, p: Pending): void {
-    clearTimeout(p.timer);
     if (thread.started) this.#arm(id, p);
+    else clearTimeout(p.timer); // a moved read's deadline on the thread it left
     thread.pending.set(id, p);
     thread.worker.ref(); // a read in flight keeps the process alive until its answer, like a socket would
     try {
