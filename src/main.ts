@@ -139,7 +139,7 @@ function buildDeps(
   o: { clock: Clock; vault: Deps['vault']; guard: Deps['destinationGuard']; simulators: WorkerSetup['simulators'] },
 ): Deps {
   const { clock, guard } = o;
-  const metrics = new PierMetrics();
+  const metrics = new PierMetrics({ connectionWaits: store.connectionWaits });
   return {
     store,
     vault: o.vault,

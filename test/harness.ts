@@ -124,10 +124,13 @@ export async function startTestPier(
     simulatorNetCancelMs?: number;
     /** the PG of new merchants' default API channel (default jtnet); `nice_v2` starts the NICE simulator too */
     pg?: TestPg;
+    /** PostgreSQL: the pool's size (default TEST_POOL_SIZE) and the clock its queue judges waits by (ConnectionQueue) */
+    poolSize?: number;
+    queueClock?: () => number;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
-  const store = openStore(db.url, { poolSize: TEST_POOL_SIZE });
+  const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock });
   await migrateToLatest(store);
   const clock = new TestClock(Date.UTC(2026, 10, 30, 3, 0, 0));
   let logText = '';
@@ -146,7 +149,7 @@ export async function startTestPier(
   const pgTimeouts = { connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 };
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;
-  const metrics = new PierMetrics({ processMetrics: false });
+  const metrics = new PierMetrics({ processMetrics: false, connectionWaits: store.connectionWaits });
   const deps: Deps = {
     store,
     vault: Vault.fromSpec(vaultSpec),

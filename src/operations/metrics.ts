@@ -110,10 +110,25 @@ export class PierMetrics {
   private readonly monotonicMs: () => number;
   private lastPaymentCount?: { startedAtMs: number; tookMs: number };
 
-  constructor(opts: { processMetrics?: boolean; monotonicMs?: () => number } = {}) {
+  constructor(opts: { processMetrics?: boolean; monotonicMs?: () => number; connectionWaits?: Store['connectionWaits'] } = {}) {
     // CPU, memory, event-loop lag, GC; off in tests that build many apps
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });
     this.monotonicMs = opts.monotonicMs ?? (() => performance.now());
+    const waits = opts.connectionWaits;
+    if (waits) {
+      // read when the registry is (collect): each PIER_WORKERS worker reports its own queue, summed
+      new Gauge({
+        name: 'pier_database_connection_waits',
+        help: 'Statements waiting for a PostgreSQL connection now, by line: work under way, or new work (a charge\'s first record; decision 0038)',
+        labelNames: ['line'] as const,
+        registers: [this.registry],
+        collect() {
+          const { underWay, opening } = waits();
+          this.set({ line: 'under_way' }, underWay);
+          this.set({ line: 'new' }, opening);
+        },
+      });
+    }
   }
 
   private gauge(name: string, help: string, labelNames: string[]) {

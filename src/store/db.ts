@@ -51,6 +51,8 @@ export interface Store {
    * executor makes about a dozen promises around each statement (docs/performance.md).
    */
   runStatement?: StatementRunner;
+  /** PostgreSQL: how many statements wait for a connection of the main pool now, by line (ConnectionQueue) */
+  connectionWaits?: () => { underWay: number; opening: number };
   /**
    * PostgreSQL only: a small pool whose sessions plan no sequential and no bitmap scan, for the
    * job claims (byIndexOnly, src/store/index-only.ts).
@@ -105,6 +107,8 @@ export function openStore(
      * take, its wait behind other reads included (the main connection's statements have no deadline).
      */
     statementTimeoutMs?: number;
+    /** PostgreSQL: the clock (ms) by which the connection queue judges a wait long (tests; ConnectionQueue) */
+    queueClock?: () => number;
   } = {},
 ): Store {
   if (databaseUrl.startsWith('sqlite:')) {
@@ -165,18 +169,19 @@ export function openStore(
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs } : {}),
   };
   const readTimeoutMs = statementTimeoutMs > 0 ? statementTimeoutMs + STALLED_ANSWER_MARGIN_MS : 0;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.poolSize ?? 10, ...deadlines });
+  const poolSize = opts.poolSize ?? 10;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, ...deadlines });
   // An idle connection can die under the pool (server restart, failover, a dropped test database).
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
   // would be an uncaught exception that takes the whole process down.
   pool.on('error', (err) => opts.onConnectionLost?.(err));
-  const prepared = withPreparedStatements(pool, { readTimeoutMs, onLentError: opts.onConnectionLost });
+  const prepared = withPreparedStatements(pool, { connections: { size: poolSize, waitMs: connectionTimeoutMillis, now: opts.queueClock }, readTimeoutMs, onLentError: opts.onConnectionLost });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepared }) });
   // the job claims' connections: their planner settings are given at connection start, so a claim
   // is one statement with no SET of its own
   const indexOnlyPool = new pg.Pool({ connectionString: databaseUrl, max: INDEX_ONLY_POOL_SIZE, options: INDEX_ONLY_OPTIONS, ...deadlines });
   indexOnlyPool.on('error', (err) => opts.onConnectionLost?.(err));
-  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool, { readTimeoutMs, onLentError: opts.onConnectionLost }) }) });
+  const indexOnlyDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(indexOnlyPool, { connections: { size: INDEX_ONLY_POOL_SIZE, waitMs: connectionTimeoutMillis }, readTimeoutMs, onLentError: opts.onConnectionLost }) }) });
   const u = new URL(databaseUrl);
   return {
     db,
@@ -188,6 +193,7 @@ export function openStore(
       await db.destroy();
     },
     runStatement: prepared.run,
+    connectionWaits: () => prepared.turns.waiting,
     indexOnlyDb,
     maintenance: () => {
       const one = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import { ConnectionQueue } from './connection-queue.js';
 
 /**
  * The pg pool Kysely runs on, with the statements Pier runs again and again sent as named
@@ -21,16 +22,26 @@ import type { PostgresPool, PostgresPoolClient } from 'kysely';
  * not change result type") before running any of it. Outside a transaction the connection's named
  * statements are dropped and the statement is sent again; inside one the transaction has failed
  * (the caller's error), and they are dropped when it ends.
+ *
+ * Every statement and every connection lent out takes its turn from a ConnectionQueue first: a
+ * statement that opens new work (`opening`, a charge's first record) waits for the work already
+ * under way, and past Pier's capacity the newest new work goes first (decision 0038).
  */
 export function withPreparedStatements(
   pool: pg.Pool,
   opts: {
+    /**
+     * the pool's size and how long a statement waits for a connection (its max and
+     * connectionTimeoutMillis); `now`: the clock a standing queue is judged by (ms; tests)
+     */
+    connections: { size: number; waitMs: number; now?: () => number };
     maxNamed?: number;
     readTimeoutMs?: number;
     /** a connection lent out (in a transaction, between its statements) failed: the server ended its session */
     onLentError?: (err: Error) => void;
-  } = {},
-): PostgresPool & { run: StatementRunner } {
+  },
+): PostgresPool & { run: StatementRunner; turns: ConnectionQueue } {
+  const turns = new ConnectionQueue(opts.connections.size, opts.connections.waitMs, opts.connections.now);
   const maxNamed = opts.maxNamed ?? 500;
   // pg's own per-statement wait for the answer (query_timeout); 0 = none
   const deadline = opts.readTimeoutMs ? { query_timeout: opts.readTimeoutMs } : {};
@@ -59,29 +70,41 @@ export function withPreparedStatements(
   const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   // connections lent out through connect(), until given back
   const lent = new WeakSet<pg.PoolClient>();
+  const giveTurn = () => turns.give();
   const connect = async () => {
-    const client = await pool.connect();
+    await turns.take(false);
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      turns.give();
+      throw err;
+    }
     let wrapper = wrapped.get(client);
     if (!wrapper) {
-      wrapper = preparingClient(client, nameOf, deadline, lent, opts.onLentError);
+      wrapper = preparingClient(client, nameOf, deadline, lent, giveTurn, opts.onLentError);
       wrapped.set(client, wrapper);
     }
     lent.add(client);
     return wrapper;
   };
-  return {
-    connect,
-    end: () => pool.end(),
-    run<R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) {
-      // pg's own pool.query (callbacks inside: a few promises fewer than connect, query, release);
-      // only a statement whose cached plan a migration invalidated takes the wrapped connection,
-      // which drops that connection's statements and sends it again. pg-pool closes a connection
-      // whose pool.query failed: these statements fail only on real errors (a taken merchant_uid
-      // is ON CONFLICT DO NOTHING), so that costs a reconnect only then
-      const name = values.length > 0 ? nameOf(text) : undefined;
-      const config = { text, values: values as unknown[], ...(name ? { name } : {}), ...deadline };
-      const sent = beforeSend ? queryAfter<R & pg.QueryResultRow>(pool, config, beforeSend) : pool.query<R & pg.QueryResultRow>(config);
-      return sent.catch(async (err: { code?: string }) => {
+  const send = <R>(text: string, values: ReadonlyArray<unknown>, opening?: () => void): Promise<{ rows: R[] }> => {
+    // pg's own pool.query (callbacks inside: a few promises fewer than connect, query, release);
+    // only a statement whose cached plan a migration invalidated takes the wrapped connection,
+    // which drops that connection's statements and sends it again. pg-pool closes a connection
+    // whose pool.query failed: these statements fail only on real errors (a taken merchant_uid
+    // is ON CONFLICT DO NOTHING), so that costs a reconnect only then
+    const name = values.length > 0 ? nameOf(text) : undefined;
+    const config = { text, values: values as unknown[], ...(name ? { name } : {}), ...deadline };
+    const sent = opening ? queryAfter<R & pg.QueryResultRow>(pool, config, opening) : pool.query<R & pg.QueryResultRow>(config);
+    // the turn is given back once pg-pool has the connection back (it releases before it answers)
+    return sent.then(
+      (result) => {
+        turns.give();
+        return result;
+      },
+      async (err: { code?: string }) => {
+        turns.give();
         if (!name || err.code !== '0A000') throw err;
         const client = await connect();
         try {
@@ -89,7 +112,16 @@ export function withPreparedStatements(
         } finally {
           client.release();
         }
-      });
+      },
+    );
+  };
+  return {
+    connect,
+    end: () => pool.end(),
+    turns,
+    run<R>(text: string, values: ReadonlyArray<unknown>, opening?: () => void) {
+      const turn = turns.take(opening !== undefined);
+      return turn ? turn.then(() => send<R>(text, values, opening)) : send<R>(text, values, opening);
     },
   };
 }
@@ -105,11 +137,13 @@ export function withPreparedStatements(
 export const CUSTOM_PLAN = '/* pier: planned with its values */';
 
 /**
- * One statement on a pooled connection, outside any transaction: its rows. `beforeSend` runs once
- * a connection is held, right before the statement is sent: what it throws fails the statement
- * unsent (a request whose client left while it waited for a connection: see Deps.clientGone).
+ * One statement on a pooled connection, outside any transaction: its rows. `opening` marks the
+ * first statement of new work (a charge's first record): it waits for a connection until no work
+ * already under way does (ConnectionQueue), and is run once the connection is held, right before
+ * the statement is sent: what it throws fails the statement unsent (a request whose client left
+ * while it waited: see Deps.clientGone).
  */
-export type StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) => Promise<{ rows: R[] }>;
+export type StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, opening?: () => void) => Promise<{ rows: R[] }>;
 
 /** pg's record of the statements a connection has prepared: cleared with the server's own (DEALLOCATE ALL). */
 interface PgConnectionInternals {
@@ -118,16 +152,16 @@ interface PgConnectionInternals {
 }
 
 /**
- * pool.query with `beforeSend` run once the connection is held: pg-pool's own pool.query (connect,
+ * pool.query with `opening` run once the connection is held: pg-pool's own pool.query (connect,
  * then the client's query, by callbacks; a connection error while it runs, or the statement's
  * error, given back with the connection, which pg-pool then closes), with that one check between.
  */
-function queryAfter<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.QueryConfig, beforeSend: () => void): Promise<pg.QueryResult<R>> {
+function queryAfter<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.QueryConfig, opening: () => void): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     pool.connect((err, client, release) => {
       if (err || !client) return reject(err ?? new Error('no connection'));
       try {
-        beforeSend();
+        opening();
       } catch (refused) {
         release();
         return reject(refused);
@@ -166,6 +200,7 @@ function preparingClient(
   nameOf: (text: string) => string | undefined,
   deadline: { query_timeout?: number },
   lent: WeakSet<pg.PoolClient>,
+  onRelease: () => void,
   onLentError?: (err: Error) => void,
 ): PostgresPoolClient {
   let inTransaction = false;
@@ -201,6 +236,7 @@ function preparingClient(
     release: (destroy?: boolean) => {
       lent.delete(client);
       client.release(destroy || abandoned);
+      onRelease();
     },
   } as PostgresPoolClient;
 

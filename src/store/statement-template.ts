@@ -75,13 +75,13 @@ export function fromTemplate<V extends Record<string, TemplateValue>, R>(
 
 /**
  * Runs a template's statement outside any transaction: straight on the PostgreSQL pool when the
- * store offers it (Store.runStatement), through Kysely otherwise. `beforeSend`: StatementRunner's
+ * store offers it (Store.runStatement), through Kysely otherwise. `opening`: StatementRunner's
  * (through Kysely it runs before the statement is queued).
  */
-export function runTemplate<R>(store: { db: Kysely<any>; runStatement?: StatementRunner }, statement: CompiledQuery<R> & Compilable<R>, beforeSend?: () => void): Promise<{ rows: R[] }> {
-  if (store.runStatement) return store.runStatement<R>(statement.sql, statement.parameters, beforeSend);
+export function runTemplate<R>(store: { db: Kysely<any>; runStatement?: StatementRunner }, statement: CompiledQuery<R> & Compilable<R>, opening?: () => void): Promise<{ rows: R[] }> {
+  if (store.runStatement) return store.runStatement<R>(statement.sql, statement.parameters, opening);
   try {
-    beforeSend?.();
+    opening?.();
   } catch (err) {
     return Promise.reject(err);
   }

@@ -33,8 +33,8 @@ describe.runIf(onPostgres)('a charge whose client left while it waited for a dat
     pier = await startTestPier();
     m = await pier.newMerchant();
     const runStatement = pier.store.runStatement!;
-    const watched: StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, beforeSend?: () => void) => {
-      const done = runStatement<R>(text, values, beforeSend);
+    const watched: StatementRunner = <R>(text: string, values: ReadonlyArray<unknown>, opening?: () => void) => {
+      const done = runStatement<R>(text, values, opening);
       started.push({ text, values, done: done.catch((err: unknown) => err) });
       return done;
     };

@@ -221,15 +221,15 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
   const { db, syncTransaction } = deps.store;
   const columns = Object.keys(row) as Array<keyof PaymentsTable>;
   const shape = `${columns.join(',')}:${dbNowShape()}`;
-  // checked once the statement holds a connection: the wait for one is where an overloaded Pier queues
+  // The first record opens new work: on PostgreSQL it waits for a connection behind the work under
+  // way (decision 0038), and the client is checked once it holds one: the wait for a connection is
+  // where an overloaded Pier queues (decision 0037)
   const clientGone = deps.clientGone;
-  const unlessClientGone = clientGone
-    ? () => {
-        if (clientGone()) throw new ClientGoneError(row.imp_uid);
-      }
-    : undefined;
+  const opening = () => {
+    if (clientGone?.()) throw new ClientGoneError(row.imp_uid);
+  };
   if (syncTransaction) {
-    unlessClientGone?.();
+    opening();
     return syncTransaction((run) => {
       if (fence && run(fromTemplate(db, `fence:${fence.key}`, fence.values, (p) => fenceStatement(fence, p))).length !== 1) return { found: undefined, inserted: false, fenced: false };
       const [found] = run(fromTemplate(db, `source:${source.key}`, source.values, source.build));
@@ -265,7 +265,7 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
       ins AS (${insert(sql`WHERE EXISTS (SELECT 1 FROM fence)`)})
       SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted, EXISTS (SELECT 1 FROM fence) AS fenced FROM (SELECT 1) AS one LEFT JOIN src ON true`;
   });
-  const { rows } = await runTemplate(deps.store, statement, unlessClientGone);
+  const { rows } = await runTemplate(deps.store, statement, opening);
   const [first] = rows;
   if (!first) return { found: undefined, inserted: false, fenced: true };
   // the row itself is `found`, its `inserted` and `fenced` riding along unread: a rest pattern
