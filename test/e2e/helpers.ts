@@ -19,6 +19,17 @@ export async function callbackRsp(page: Page): Promise<{ rsp: any; calls: number
   return page.evaluate(() => ({ rsp: (window as any).results[0], calls: (window as any).results.length }));
 }
 
+/**
+ * The result page's 확인 after a decline, which hands the rsp to the shop page and so has the SDK
+ * remove the window's iframe. Dispatched as a DOM click: a mouse click whose own handler gets its
+ * (cross-origin, out-of-process) frame removed hung once in Playwright's "performing click action"
+ * until its 10 s timeout, on a loaded machine (npm test, 2026-12-05); the button's handler is what
+ * this tests, and it runs the same either way.
+ */
+export async function confirmResult(f: FrameLocator) {
+  await f.locator('#confirm').dispatchEvent('click');
+}
+
 /** Pier's checkout: pick the card company (if card), agree, and go to the PG window. */
 export async function confirmCheckout(f: FrameLocator | Page, opts: { cardCode?: string } = {}) {
   if (opts.cardCode) await f.locator(`label[for="card-${opts.cardCode}"]`).click();

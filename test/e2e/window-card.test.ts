@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAS_CHROMIUM, startE2E, warnIfNoChromium, type E2E } from './e2e-harness.js';
-import { callbackRsp, card, checkoutFrame, confirmCheckout, enterCard, requestPay, uid } from './helpers.js';
+import { callbackRsp, card, checkoutFrame, confirmCheckout, confirmResult, enterCard, requestPay, uid } from './helpers.js';
 
 warnIfNoChromium('payment window: card');
 
@@ -92,7 +92,7 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: card', () => {
         await e.screenshot(page, 'pc-decline');
         shot = true;
       }
-      await f.locator('#confirm').click();
+      await confirmResult(f);
       const { rsp, calls } = await callbackRsp(page);
       expect(calls).toBe(1);
       expect(rsp).toMatchObject({ success: false, merchant_uid, error_code: c.code, status: 'failed' });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAS_CHROMIUM, startE2E, warnIfNoChromium, type E2E } from './e2e-harness.js';
-import { callbackRsp, card, checkoutFrame, confirmCheckout, enterCard, requestPay, uid } from './helpers.js';
+import { callbackRsp, card, checkoutFrame, confirmCheckout, confirmResult, enterCard, requestPay, uid } from './helpers.js';
 
 warnIfNoChromium('payment window: transfer, virtual account, phone, billing keys');
 
@@ -123,7 +123,7 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: trans, vbank, phone and bi
     const f = checkoutFrame(page);
     await confirmCheckout(f, { cardCode: '366' });
     await enterCard(f, card('1054'));
-    await f.locator('#confirm').click();
+    await confirmResult(f);
     const { rsp } = await callbackRsp(page);
     expect(rsp).toMatchObject({ success: false, error_code: '54', status: 'failed' });
     expect(rsp.error_msg).toContain('잔액부족');

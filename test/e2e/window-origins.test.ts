@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXTRA_PIER_HOST, HAS_CHROMIUM, startE2E, warnIfNoChromium, type E2E, type E2EOptions } from './e2e-harness.js';
-import { callbackRsp, card, checkoutFrame, confirmCheckout, enterCard, requestPay, uid } from './helpers.js';
+import { callbackRsp, card, checkoutFrame, confirmCheckout, confirmResult, enterCard, requestPay, uid } from './helpers.js';
 
 /**
  * Issue #9 item 6: the SDK may be loaded from another origin than Pier's public URL (a CDN, www vs
@@ -51,7 +51,7 @@ for (const setup of SETUPS) {
       const f = checkoutFrame(page);
       await confirmCheckout(f, { cardCode: '366' });
       await enterCard(f, card('0054'));
-      await f.locator('#confirm').click();
+      await confirmResult(f);
       const { rsp, calls } = await callbackRsp(page);
       expect(calls).toBe(1);
       expect(rsp).toMatchObject({ success: false, merchant_uid, error_code: '54', status: 'failed' });
