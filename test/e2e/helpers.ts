@@ -20,13 +20,15 @@ export async function callbackRsp(page: Page): Promise<{ rsp: any; calls: number
 }
 
 /**
- * The result page's 확인 after a decline, which hands the rsp to the shop page and so has the SDK
- * remove the window's iframe. Dispatched as a DOM click: a mouse click whose own handler gets its
- * (cross-origin, out-of-process) frame removed hung once in Playwright's "performing click action"
- * until its 10 s timeout, on a loaded machine (npm test, 2026-12-05); the button's handler is what
- * this tests, and it runs the same either way.
+ * The result page's 확인 after a decline, which hands the rsp to the shop page (and so has the SDK
+ * remove the window's iframe). Its listener is added by checkout.js, which is deferred: on a loaded
+ * machine the button was there before the script had run, and a click then did nothing (npm test,
+ * 2026-12-05/06: the callback never came). So this waits for that document's `data-ready` first.
+ * Dispatched as a DOM click: a mouse click on it also hung once in Playwright's "performing click
+ * action" (cause not established); the button's handler is what this tests, and it runs the same.
  */
 export async function confirmResult(f: FrameLocator) {
+  await f.locator('html[data-ready="1"]:has(#confirm)').waitFor({ state: 'attached' });
   await f.locator('#confirm').dispatchEvent('click');
 }
 
