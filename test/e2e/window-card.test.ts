@@ -104,6 +104,43 @@ describe.skipIf(!HAS_CHROMIUM)('payment window on PC: card', () => {
     await context.close();
   });
 
+  it('keeps a decline\'s 확인 disabled until checkout.js has run (slow connection), then confirms with one press', async () => {
+    const { context, page } = await e.shop();
+    // Hold checkout.js for the result page only (the document Pier answers the PG's return with);
+    // served uncached here, so that page asks for it again.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held = 0;
+    await context.route('**/checkout/assets/checkout.js', async (route) => {
+      if (route.request().frame().url().includes('/return')) {
+        held++;
+        await released;
+      }
+      const response = await route.fetch();
+      await route.fulfill({ response, headers: { ...response.headers(), 'cache-control': 'no-store' } });
+    });
+    const merchant_uid = uid('slow_js');
+    await requestPay(page, { pg: 'jtnet', pay_method: 'card', merchant_uid, name: '거절', amount: 3000, buyer_tel: '010-0000-0000' });
+    const f = checkoutFrame(page);
+    await confirmCheckout(f, { cardCode: '366' });
+    await enterCard(f, card('0054'));
+    await f.locator('.result.fail .error-msg').waitFor();
+    expect(held).toBe(1);
+    const confirm = f.locator('#confirm');
+    expect(await confirm.isDisabled()).toBe(true);
+    // a press now reaches no listener: the button says so instead of swallowing it
+    await confirm.dispatchEvent('click');
+    expect(await page.evaluate(() => (window as any).results.length)).toBe(0);
+    release();
+    await f.locator('html[data-ready="1"]').waitFor({ state: 'attached' });
+    expect(await confirm.isEnabled()).toBe(true);
+    await confirm.click();
+    const { rsp, calls } = await callbackRsp(page);
+    expect(calls).toBe(1);
+    expect(rsp).toMatchObject({ success: false, merchant_uid, error_code: '54', status: 'failed' });
+    await context.close();
+  });
+
   it("offers only the card companies card.detail enables (seed: '*' off + 366 on → 신한 only)", async () => {
     const { context, page } = await e.shop();
     await requestPay(page, {

@@ -103,6 +103,7 @@
     };
     var confirm = document.getElementById('confirm');
     if (data.hold && confirm) {
+      confirm.disabled = false;
       confirm.focus();
       confirm.addEventListener('click', send);
       document.addEventListener('keydown', function (e) {

@@ -274,6 +274,8 @@ export function resultPage(v: ResultView): string {
   const ok = r.success === true;
   const ready = ok && r.status === 'ready';
   // A decline stays on screen until the buyer confirms it; a success or a cancel returns at once.
+  // 확인 is disabled until checkout.js (deferred) has added its listener: on a slow connection a
+  // press before that would do nothing, and look like it did.
   const hold = !ok && r.error_code !== 'F0005';
   const vbank = ready && r.vbank_num
     ? `<dl class="vbank"><div><dt>${esc(t.vbank)}</dt><dd>${esc(r.vbank_name)} ${esc(r.vbank_num)}</dd></div><div><dt>${esc(t.due)}</dt><dd>${esc(new Date(Number(r.vbank_date) * 1000).toLocaleString(v.lang === 'en' ? 'en-US' : 'ko-KR', { timeZone: 'Asia/Seoul' }))}</dd></div></dl>`
@@ -282,7 +284,7 @@ export function resultPage(v: ResultView): string {
 <h1 id="result-title" tabindex="-1">${esc(ok ? (ready ? t.doneReady : t.doneOk) : t.doneFail)}</h1>
 ${ok ? `<p class="amount">${esc(t.won(v.amount))}</p>` : `<p class="error-msg" role="alert">${esc(localized(String(r.error_msg ?? ''), v.lang === 'en', r.error_code))}${r.error_code ? ` <span class="code">(${esc(r.error_code)})</span>` : ''}</p>`}
 ${vbank}
-${hold ? `<button type="button" class="pay" id="confirm" data-confirm>${esc(t.confirm)}</button>` : ''}
+${hold ? `<button type="button" class="pay" id="confirm" data-confirm disabled>${esc(t.confirm)}</button>` : ''}
 </main>`;
   return layout(v.lang, ok ? t.doneOk : t.doneFail, body, { page: 'result', session: v.sessionId, origin: v.origin, mode: v.mode, rsp: r, hold });
 }
