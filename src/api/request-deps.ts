@@ -30,5 +30,6 @@ export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogge
     // a client that hung up or reset: the socket is ended or destroyed (an injected request's
     // stand-in socket has neither property, and is never gone)
     clientGone: socket ? () => socket.destroyed === true || socket.writable === false : undefined,
+    newImpUid: deps.newImpUid,
   };
 }

@@ -33,4 +33,6 @@ export interface Deps {
    * record, so a request its client gave up on while it queued is never recorded or charged.
    */
   clientGone?: () => boolean;
+  /** draws a new payment's imp_uid (lib/ids newImpUid when absent): tests make it repeat one */
+  newImpUid?: () => string;
 }

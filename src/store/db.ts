@@ -332,4 +332,11 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** True when an insert into `table` failed on its primary key (PostgreSQL names it `<table>_pkey`). */
+export function isPrimaryKeyViolation(err: unknown, table: string): boolean {
+  const e = err as { code?: string; constraint?: string; message?: string } | null;
+  if (e?.code === '23505') return e.constraint === `${table}_pkey`;
+  return e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' && (e.message ?? '').includes(`${table}.`);
+}
+
 export { sql };

@@ -13,9 +13,8 @@ import { PierError } from '../errors.js';
 import { ConnectorError, type WindowForm, type WindowResult } from '../../connectors/types.js';
 import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { newImpUid } from '../../lib/ids.js';
 import type { CheckoutSessionsTable, Database } from '../../store/types.js';
-import { attemptRow, insertAttempt, lockHolder } from '../payments/attempts.js';
+import { attemptRow, insertAttempt, lockHolder, withNewImpUid } from '../payments/attempts.js';
 import { storeBillingKey } from '../billing-keys/billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
 import { recordApproval } from '../payments/charge.js';
@@ -250,40 +249,42 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
 
   const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);
   const now = unixSeconds(deps.clock);
-  const impUid = newImpUid();
-  const row = attemptRow(
-    {
-      impUid,
-      merchantId: session.merchant_id,
-      merchantUid: params.merchant_uid,
-      channel,
-      payMethod: params.pay_method,
-      via: mobile ? 'mobile' : 'pc',
-      pgState: 'window',
-      amount: params.amount,
-      taxFree: params.tax_free,
-      vatAmount: params.vat_amount,
-      name: params.name,
-      buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel, addr: params.buyer_addr, postcode: params.buyer_postcode },
-      customData: params.custom_data,
-      noticeUrl: params.notice_url,
-      userAgent: session.user_agent,
-      cardCode,
-      cardQuota: 0,
-      customerUid: params.customer_uid,
-      customerUidUsage: params.customer_uid ? (params.amount > 0 ? 'payment' : 'issue') : null,
-    },
-    now,
-  );
   const { db } = deps.store;
-  const locked = await insertAttempt(deps, row, async (trx) => {
-    const res = await trx
-      .updateTable('checkout_sessions')
-      .set({ state: 'started', imp_uid: impUid, updated_at: now })
-      .where('id', '=', sessionId)
-      .where('state', '=', 'open')
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw new PierError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+  const { impUid, locked } = await withNewImpUid(deps, async (impUid) => {
+    const row = attemptRow(
+      {
+        impUid,
+        merchantId: session.merchant_id,
+        merchantUid: params.merchant_uid,
+        channel,
+        payMethod: params.pay_method,
+        via: mobile ? 'mobile' : 'pc',
+        pgState: 'window',
+        amount: params.amount,
+        taxFree: params.tax_free,
+        vatAmount: params.vat_amount,
+        name: params.name,
+        buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel, addr: params.buyer_addr, postcode: params.buyer_postcode },
+        customData: params.custom_data,
+        noticeUrl: params.notice_url,
+        userAgent: session.user_agent,
+        cardCode,
+        cardQuota: 0,
+        customerUid: params.customer_uid,
+        customerUidUsage: params.customer_uid ? (params.amount > 0 ? 'payment' : 'issue') : null,
+      },
+      now,
+    );
+    const locked = await insertAttempt(deps, row, async (trx) => {
+      const res = await trx
+        .updateTable('checkout_sessions')
+        .set({ state: 'started', imp_uid: impUid, updated_at: now })
+        .where('id', '=', sessionId)
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) throw new PierError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
+    });
+    return { impUid, locked };
   });
   if (!locked.ok) {
     const rsp =

@@ -9,13 +9,14 @@
  */
 import { sql, type Kysely, type RawBuilder, type Transaction, type UpdateQueryBuilder } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
-import { isUniqueViolation } from '../../store/db.js';
+import { newImpUid } from '../../lib/ids.js';
+import { isPrimaryKeyViolation, isUniqueViolation } from '../../store/db.js';
 import { dbNow, dbNowShape } from '../../store/db-clock.js';
 import { fromTemplate, runTemplate, type TemplateValue } from '../../store/statement-template.js';
 import type { Database, PaymentsTable } from '../../store/types.js';
 import type { ChannelColumns, ChannelSource, ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
-import { ClientGoneError } from './errors.js';
+import { ClientGoneError, ImpUidTakenError } from './errors.js';
 
 export interface NewAttempt {
   impUid: string;
@@ -140,10 +141,31 @@ export async function lockHolder(deps: Deps, merchantId: string, merchantUid: st
   return holder;
 }
 
+/** A new attempt's imp_uid: Deps.newImpUid when given (tests), else 12 random digits (lib/ids). */
+export const drawImpUid = (deps: Deps): string => (deps.newImpUid ?? newImpUid)();
+
+/**
+ * `record` (an attempt's first record) under a new imp_uid, and again under another while the one
+ * drawn is a payment's already (ImpUidTakenError: nothing was written). Three draws: a second
+ * taken one in a row is as likely as a billionth payment's id repeating twice.
+ */
+export async function withNewImpUid<T>(deps: Deps, record: (impUid: string) => Promise<T>): Promise<T> {
+  for (let draws = 1; ; draws++) {
+    const impUid = drawImpUid(deps);
+    try {
+      return await record(impUid);
+    } catch (err) {
+      if (!(err instanceof ImpUidTakenError) || draws === 3) throw err;
+      deps.logger.warn({ imp_uid: impUid }, 'new imp_uid already used; drawing another');
+    }
+  }
+}
+
 /**
  * Inserts a new attempt, taking its merchant_uid lock, and commits. `alongside` runs first in the
  * same transaction (the checkout marks its session started). When the lock is taken by a virtual
- * account past its deadline, that lock is released and the insert tried once more.
+ * account past its deadline, that lock is released and the insert tried once more. An imp_uid
+ * already used throws ImpUidTakenError, with nothing written.
  */
 export async function insertAttempt(
   deps: Deps,
@@ -166,6 +188,7 @@ export async function insertAttempt(
       return { ok: true };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
+      if (isPrimaryKeyViolation(err, 'payments')) throw new ImpUidTakenError(row.imp_uid);
     }
     const holder = await findHolder(db, row.merchant_id, row.merchant_uid);
     if (!retried && mayBeOverdueVbank(holder) && (await releaseOverdueVbankLock(deps, row.merchant_id, row.merchant_uid))) continue;
@@ -210,13 +233,29 @@ function fenceStatement(fence: AttemptFence, p: Record<string, any>) {
  * are statement templates, built and compiled once per source shape (store/statement-template.ts).
  * `found` undefined: the source found nothing, and nothing was inserted. `inserted` false: the lock
  * is taken (insertAttempt then says by whom, releasing an overdue virtual account's). `fenced`
- * false: the `fence` changed no row, and nothing was inserted (true without a fence).
+ * false: the `fence` changed no row, and nothing was inserted (true without a fence). Only the
+ * lock's conflict is `inserted` false: an imp_uid already used fails the whole statement (the fence
+ * included) and throws ImpUidTakenError.
  */
 export async function insertAttemptFrom<S extends ChannelColumns>(
   deps: Deps,
   source: ChannelSource<S>,
   row: PaymentsTable,
   fence?: AttemptFence,
+): Promise<{ found: S | undefined; inserted: boolean; fenced: boolean }> {
+  try {
+    return await insertAttemptOnce(deps, source, row, fence);
+  } catch (err) {
+    if (isPrimaryKeyViolation(err, 'payments')) throw new ImpUidTakenError(row.imp_uid);
+    throw err;
+  }
+}
+
+async function insertAttemptOnce<S extends ChannelColumns>(
+  deps: Deps,
+  source: ChannelSource<S>,
+  row: PaymentsTable,
+  fence: AttemptFence | undefined,
 ): Promise<{ found: S | undefined; inserted: boolean; fenced: boolean }> {
   const { db, syncTransaction } = deps.store;
   const columns = Object.keys(row) as Array<keyof PaymentsTable>;
@@ -239,7 +278,7 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
           db
             .insertInto('payments')
             .values({ ...(Object.fromEntries(columns.map((c) => [c, p[c]])) as unknown as PaymentsTable), next_check_at: dbNow(deps.store) })
-            .onConflict((oc) => oc.doNothing())
+            .onConflict((oc) => oc.columns(['merchant_id', 'merchant_uid_lock']).doNothing())
             .returning('imp_uid'),
         ),
       );
@@ -254,7 +293,7 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
     const inserted = columns.map((c) => (c in CHANNEL_FIELDS ? sql.ref(`src.${CHANNEL_FIELDS[c as keyof typeof CHANNEL_FIELDS]}`) : sql.val(p[c])));
     const insert = (where: RawBuilder<unknown>) => sql`INSERT INTO payments (${sql.join(columns.map((c) => sql.ref(c)))}, next_check_at)
       SELECT ${sql.join(inserted)}, ${dbNow(deps.store)} FROM src ${where}
-      ON CONFLICT DO NOTHING RETURNING imp_uid`;
+      ON CONFLICT (merchant_id, merchant_uid_lock) DO NOTHING RETURNING imp_uid`;
     if (!fence) {
       return sql<S & { inserted: boolean; fenced: boolean }>`WITH src AS (${source.build(p)}), ins AS (${insert(sql``)})
         SELECT src.*, EXISTS (SELECT 1 FROM ins) AS inserted FROM src`;

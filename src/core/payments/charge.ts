@@ -1,8 +1,7 @@
 import { PierError } from '../errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { newImpUid } from '../../lib/ids.js';
-import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel, type AttemptFence } from './attempts.js';
+import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel, withNewImpUid, type AttemptFence } from './attempts.js';
 import { channelRowOf, openChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
@@ -69,40 +68,12 @@ const FOUND_WITH_THE_INSERT = { row: { id: '', provider: '', mid: '', sandbox: 0
 export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: ChargeSource<S>, order: ChargeOrder) {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  const impUid = order.impUid ?? newImpUid();
-  const row = attemptRow(
-    {
-      impUid,
-      merchantId: order.merchantId,
-      merchantUid: order.merchantUid,
-      channel: FOUND_WITH_THE_INSERT,
-      payMethod: 'card',
-      via: 'api',
-      pgState: 'calling',
-      amount: order.amount,
-      taxFree: order.taxFree,
-      vatAmount: order.vatAmount,
-      name: order.name,
-      buyer: order.buyer,
-      customData: order.customData,
-      noticeUrl: order.noticeUrl,
-      userAgent: order.userAgent,
-      cardQuota: order.cardQuota,
-      customerUid: order.customerUid,
-      customerUidUsage: order.customerUidUsage,
-    },
-    now,
-  );
-  const { found, inserted, fenced } = await insertAttemptFrom(deps, source.query, row, order.fence);
-  if (!fenced) throw new AttemptFenceLostError(impUid);
-  if (!found) return source.explainMissing();
-  if (!inserted) {
-    // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries
-    const locked = await insertAttempt(deps, throughChannel(row, found));
-    if (!locked.ok) {
-      throw new PierError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
-    }
-  }
+  // a scheduled charge names its imp_uid (its lease is stamped with it) and draws another itself
+  const first = order.impUid
+    ? await recordAttempt(deps, source, order, order.impUid, now)
+    : await withNewImpUid(deps, (impUid) => recordAttempt(deps, source, order, impUid, now));
+  if (first.missing) return source.explainMissing();
+  const { impUid, found } = first;
 
   let callPg: (moid: string) => Promise<ChargeResult>;
   try {
@@ -142,6 +113,54 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
       ? await approveAttempt(deps, impUid, result)
       : await failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
   return answer(deps, impUid, settled);
+}
+
+/**
+ * Step 1 of chargeWith: the attempt recorded as `impUid`, holding the merchant_uid lock, or
+ * `missing` when the source found no channel. Throws the V1 refusal when the lock is held, and
+ * ImpUidTakenError when `impUid` is a payment's already.
+ */
+async function recordAttempt<S extends ChannelColumns>(
+  deps: Deps,
+  source: ChargeSource<S>,
+  order: ChargeOrder,
+  impUid: string,
+  now: number,
+): Promise<{ missing: true } | { missing: false; impUid: string; found: S }> {
+  const row = attemptRow(
+    {
+      impUid,
+      merchantId: order.merchantId,
+      merchantUid: order.merchantUid,
+      channel: FOUND_WITH_THE_INSERT,
+      payMethod: 'card',
+      via: 'api',
+      pgState: 'calling',
+      amount: order.amount,
+      taxFree: order.taxFree,
+      vatAmount: order.vatAmount,
+      name: order.name,
+      buyer: order.buyer,
+      customData: order.customData,
+      noticeUrl: order.noticeUrl,
+      userAgent: order.userAgent,
+      cardQuota: order.cardQuota,
+      customerUid: order.customerUid,
+      customerUidUsage: order.customerUidUsage,
+    },
+    now,
+  );
+  const { found, inserted, fenced } = await insertAttemptFrom(deps, source.query, row, order.fence);
+  if (!fenced) throw new AttemptFenceLostError(impUid);
+  if (!found) return { missing: true };
+  if (!inserted) {
+    // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries
+    const locked = await insertAttempt(deps, throughChannel(row, found));
+    if (!locked.ok) {
+      throw new PierError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+    }
+  }
+  return { missing: false, impUid, found };
 }
 
 /**

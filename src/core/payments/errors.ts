@@ -31,6 +31,19 @@ export class AttemptFenceLostError extends Error {
 }
 
 /**
+ * A new attempt's imp_uid was already a payment's (12 random digits: among a million payments, a
+ * new one draws a used id once in a million). Nothing was recorded and the PG was not asked: the
+ * caller records the attempt again under another imp_uid. Before, the insert's conflict was taken
+ * for the merchant_uid lock's, and the charge was refused as "in progress".
+ */
+export class ImpUidTakenError extends Error {
+  override name = 'ImpUidTakenError';
+  constructor(readonly impUid: string) {
+    super(`imp_uid ${impUid} is taken; the attempt was not recorded`);
+  }
+}
+
+/**
  * The HTTP client of a charge closed its connection while the charge waited for the database,
  * before its attempt was recorded (Deps.clientGone): nothing was recorded and the PG was not asked.
  * Under overload the requests at the back of the queue are the ones their clients give up on;

@@ -1,6 +1,5 @@
 import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { newImpUid } from '../../lib/ids.js';
 import { claimRows } from '../../jobs/claim.js';
 import type { Store } from '../../store/db.js';
 import { sql, type ExpressionBuilder, type UpdateObject } from 'kysely';
@@ -12,8 +11,8 @@ import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { payAgain } from '../payments/pay.js';
 import { inFlightGraceSeconds, settleAttempt } from '../payments/reconcile.js';
-import { AttemptFenceLostError, PaymentOutcomeUnknownError } from '../payments/errors.js';
-import type { AttemptFence } from '../payments/attempts.js';
+import { AttemptFenceLostError, ImpUidTakenError, PaymentOutcomeUnknownError } from '../payments/errors.js';
+import { withNewImpUid, type AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
@@ -112,23 +111,33 @@ export async function runClaimedSchedule(
   policy: ScheduleRunPolicy = DEFAULT_SCHEDULE_POLICY,
   opts: { retryTechnical: boolean } = { retryTechnical: true },
 ): Promise<{ outcome: RunOutcome; impUid: string | null }> {
-  let attempts = s.attempts;
-  let impUid = s.imp_uid;
+  const impUid = s.imp_uid;
   if (impUid) {
     // taken over from a worker whose lease ran out: look at what its attempt came to
     const verdict = await judgeAttempt(deps, impUid, policy);
-    if (verdict !== 'missing') return conclude(deps, s, owner, impUid, verdict, attempts, policy, opts);
+    if (verdict !== 'missing') return conclude(deps, s, owner, impUid, verdict, s.attempts, policy, opts);
     // it died before recording the attempt; make it now under the same imp_uid
-  } else {
-    impUid = newImpUid();
-    attempts += 1;
+    return chargeScheduled(deps, s, owner, impUid, s.attempts, policy, opts);
   }
+  return withNewImpUid(deps, (id) => chargeScheduled(deps, s, owner, id, s.attempts + 1, policy, opts));
+}
 
+/** A schedule's charge as `impUid` and what it came to (ImpUidTakenError: nothing recorded, draw another). */
+async function chargeScheduled(
+  deps: Deps,
+  s: ScheduleRow,
+  owner: string,
+  impUid: string,
+  attempts: number,
+  policy: ScheduleRunPolicy,
+  opts: { retryTechnical: boolean },
+): Promise<{ outcome: RunOutcome; impUid: string | null }> {
   let charged: { status: string; fail_reason: string | null };
   try {
     // the schedule takes the attempt in the attempt's own commit, which records nothing once the lease is lost
     charged = await payAgain(deps, { ...orderOf(s, impUid), fence: leaseStamp(deps, s, owner, impUid, attempts) });
   } catch (err) {
+    if (err instanceof ImpUidTakenError) throw err;
     if (err instanceof AttemptFenceLostError) return { outcome: 'lost', impUid: null };
     // the PG's answer was lost: the attempt exists, in doubt; judge it like any open attempt
     if (err instanceof PaymentOutcomeUnknownError) return conclude(deps, s, owner, impUid, await judgeAttempt(deps, impUid, policy), attempts, policy, opts);
