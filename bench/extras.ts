@@ -132,7 +132,9 @@ export async function runSchedules(opts: {
   await db.connect();
   try {
     for (let i = 0; i < opts.processes; i++) {
-      piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl }));
+      // the first start gives the database a simulator MID of its own (startPierProc)
+      const ownSimulatorMid = i === 0 ? `ps${opts.tag}${opts.processes}` : undefined;
+      piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl, ownSimulatorMid }));
     }
     const setup = await setupMerchant(piers[0].url, 1, `${opts.tag}s${opts.processes}`);
     const prefix = `bsch_${opts.tag}_${opts.processes}p_`;

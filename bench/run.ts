@@ -265,7 +265,7 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
   const profDir = join(outDir, 'profiles');
   mkdirSync(profDir, { recursive: true });
   const before = new Set(readdirSync(profDir));
-  const pier = await startPierProc({ name: `pier-profile-${store}`, ...opts, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+  const pier = await startPierProc({ name: `pier-profile-${store}`, ...opts, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], ownSimulatorMid: pierMid() });
   const setup = await setupMerchant(pier.url, preset.customers, `${runTag}p${store.slice(0, 1)}`);
   const load = await loadgen!.run<LoadResult>(loadSpec(`${store} again (profiled)`, 'again', pier.url, { token: setup.token, customerUids: setup.customerUids, warmupSec: warmupSec * 3 }));
   const stopAt = Date.now();
@@ -299,12 +299,15 @@ interface YardstickProc {
 }
 
 let yardstickSeq = 0;
+let pierSeq = 0;
+/** a simulator MID for one Pier start (startPierProc's ownSimulatorMid) */
+const pierMid = () => `pb${runTag}${(++pierSeq).toString(36)}`;
 
 /**
  * The yardstick server (bench/yardstick-server.ts) listening on `databaseUrl` (for `pier` tables on
  * PostgreSQL: a scratch database created from that admin URL, dropped by `close`).
  */
-async function startYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, nodeArgs: string[] = []): Promise<YardstickProc> {
+async function startYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, nodeArgs: string[] = []): Promise<YardstickProc> {
   const port = await freePort();
   let scratch: BenchDatabase | null = null;
   if (store === 'PostgreSQL' && tables === 'pier') {
@@ -312,7 +315,10 @@ async function startYardstick(store: Store, tables: 'pier' | 'minimal', database
     scratchDbs.add(scratch);
   }
   // customer ids of its own per start: the pairs' yardstick may share a SQLite file with no other, but never ids
-  const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}${(++yardstickSeq).toString(36)}_${i}`);
+  const seq = (++yardstickSeq).toString(36);
+  const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}${seq}_${i}`);
+  // a MID of its own: its imp_uids are drawn per database, like each Pier's (registerSimulatorMid)
+  const acct = await simulatorAccount(sim.url, `ys${runTag}${seq}`);
   const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
     YS_PORT: String(port),
     YS_DATABASE_URL: scratch?.url ?? databaseUrl,
@@ -349,11 +355,11 @@ async function startYardstick(store: Store, tables: 'pier' | 'minimal', database
  * SQLite file, or the PostgreSQL server's admin URL, on which a scratch database is created (and
  * dropped after) for `pier`, while `minimal` uses the bench database as before.
  */
-async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount, opts: { profile?: boolean } = {}) {
+async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, opts: { profile?: boolean } = {}) {
   const profDir = join(outDir, 'profiles');
   if (opts.profile) mkdirSync(profDir, { recursive: true });
   const profiledBefore = opts.profile ? new Set(readdirSync(profDir)) : null;
-  const ysp = await startYardstick(store, tables, databaseUrl, sim, acct, profiledBefore ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  const ysp = await startYardstick(store, tables, databaseUrl, sim, profiledBefore ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
   const { child: ys, url, customerUids } = ysp;
   try {
     const pids = { server: ys.pid, simulator: sim.child.pid, loadgen: loadgen!.proc.pid };
@@ -380,12 +386,12 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
  * the order alternating), so that each pair's ratio compares two measurements seconds apart
  * instead of minutes apart (decision 0027). The CPU aims take the median of the pairs' ratios.
  */
-async function measureCpuPairs(store: Store, pierAt: { databaseUrl: string; dataDir: string }, yardstickDbUrl: string, sim: SimulatorProc, acct: SimulatorAccount, rounds: number) {
-  const pier = await startPierProc({ name: `pier-pairs-${store}`, dataDir: pierAt.dataDir, databaseUrl: pierAt.databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+async function measureCpuPairs(store: Store, pierAt: { databaseUrl: string; dataDir: string }, yardstickDbUrl: string, sim: SimulatorProc, rounds: number) {
+  const pier = await startPierProc({ name: `pier-pairs-${store}`, dataDir: pierAt.dataDir, databaseUrl: pierAt.databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL, ownSimulatorMid: pierMid() });
   let ys: YardstickProc | null = null;
   try {
     const setup = await setupMerchant(pier.url, preset.customers, `${runTag}q${store[0]}`);
-    ys = await startYardstick(store, 'pier', yardstickDbUrl, sim, acct);
+    ys = await startYardstick(store, 'pier', yardstickDbUrl, sim);
     const servers = {
       pier: { url: pier.url, pid: pier.child.pid, extra: { token: setup.token, customerUids: setup.customerUids } },
       yardstick: { url: ys.url, pid: ys.child.pid, extra: { customerUids: ys.customerUids } },
@@ -455,8 +461,8 @@ async function openLoopPier(store: Store, pier: PierProc, sim: SimulatorProc) {
  * framework) at the judged rate, on the same store right after Pier: how much of Pier's added
  * latency this design costs on this machine whatever the code around it.
  */
-async function openLoopYardstick(store: Store, databaseUrl: string, sim: SimulatorProc, acct: SimulatorAccount) {
-  const ys = await startYardstick(store, 'pier', databaseUrl, sim, acct);
+async function openLoopYardstick(store: Store, databaseUrl: string, sim: SimulatorProc) {
+  const ys = await startYardstick(store, 'pier', databaseUrl, sim);
   try {
     await openLoopAt(store, { kind: 'again', url: ys.url, ratePerSec: JUDGED_OPEN_LOOP_RATE, customerUids: ys.customerUids }, { server: ys.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid }, 'yardstick');
   } finally {
@@ -479,7 +485,7 @@ const nodeProcesses = (pid: number) => processTree(pid).filter((p) => p.comm ===
 async function measureWorkers(store: Store, databaseUrl: string, dataDir: string, sim: SimulatorProc): Promise<WorkersRun[] | string> {
   const runs: WorkersRun[] = [];
   for (const workers of [2, 1]) {
-    const pier = await startPierProc({ name: `pier-workers${workers}-${store}`, dataDir, databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL, env: { PIER_WORKERS: String(workers) } });
+    const pier = await startPierProc({ name: `pier-workers${workers}-${store}`, dataDir, databaseUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL, env: { PIER_WORKERS: String(workers) }, ownSimulatorMid: pierMid() });
     const seen = new Set<number>();
     try {
       const deadline = Date.now() + (workers > 1 ? 20_000 : 0);
@@ -511,7 +517,7 @@ async function measureWorkers(store: Store, databaseUrl: string, dataDir: string
 
 /** 2,000 payments at once against a PG that answers after 300 ms. */
 async function slowBurst(store: SlowRun['store'], databaseUrl: string, dataDir: string, proxyUrl: string) {
-  const pier = await startPierProc({ name: `pier-slow-${store}`, dataDir, databaseUrl, jtnetUrl: proxyUrl, logLevel: LOG_LEVEL });
+  const pier = await startPierProc({ name: `pier-slow-${store}`, dataDir, databaseUrl, jtnetUrl: proxyUrl, logLevel: LOG_LEVEL, ownSimulatorMid: pierMid() });
   try {
     const setup = await setupMerchant(pier.url, 16, `${runTag}slow${store.slice(0, 1)}`);
     await fetch(`${proxyUrl}/__bench_stats/reset`);
@@ -618,7 +624,7 @@ try {
   phase('SQLite: starting Pier');
   const sqliteDir = join(work, 'sqlite');
   const sqliteUrl = `sqlite:${join(sqliteDir, 'pier.sqlite')}`;
-  let pier: PierProc | null = await startPierProc({ name: 'pier-sqlite', dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+  let pier: PierProc | null = await startPierProc({ name: 'pier-sqlite', dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url, logLevel: LOG_LEVEL, ownSimulatorMid: pierMid() });
   const probe = await setupMerchant(pier.url, 1, `${runTag}probe`);
 
   await section('HTTP ceiling', async () => {
@@ -678,23 +684,23 @@ try {
     phase(`open loop, context: the yardstick on SQLite at ${JUDGED_OPEN_LOOP_RATE} requests/s`);
     const dir = join(work, 'yardstick-openloop');
     mkdirSync(dir, { recursive: true });
-    await openLoopYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+    await openLoopYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim);
   });
   await section('yardstick SQLite', async () => {
     if (!want('yardstick')) return;
     phase("yardstick on SQLite: node:http, Pier's two commits on Pier's schema (billing key ⋈ channel + payments row; approval + webhook event), one simulator call");
     const dir = join(work, 'yardstick');
     mkdirSync(dir, { recursive: true });
-    await measureYardstick('SQLite', 'pier', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
+    await measureYardstick('SQLite', 'pier', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim);
     phase('context: the yardstick on two minimal tables of its own (SQLite), right after');
-    await measureYardstick('SQLite', 'minimal', `sqlite:${join(dir, 'yardstick-minimal.sqlite')}`, sim, simAcct);
+    await measureYardstick('SQLite', 'minimal', `sqlite:${join(dir, 'yardstick-minimal.sqlite')}`, sim);
   });
   await section('CPU pairs SQLite', async () => {
     if (!want('pairs')) return;
     phase(`CPU per \`again\` on SQLite, Pier and the yardstick in turns (${preset.cpuPairs} pairs, both running)`);
     const dir = join(work, 'pairs-sqlite');
     mkdirSync(dir, { recursive: true });
-    await measureCpuPairs('SQLite', { databaseUrl: `sqlite:${join(dir, 'pier.sqlite')}`, dataDir: dir }, `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct, preset.cpuPairs);
+    await measureCpuPairs('SQLite', { databaseUrl: `sqlite:${join(dir, 'pier.sqlite')}`, dataDir: dir }, `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, preset.cpuPairs);
   });
   await section('round trips SQLite', async () => {
     if (!want('roundtrips')) return;
@@ -716,7 +722,7 @@ try {
       await profileAgain('SQLite', { dataDir: sqliteDir, databaseUrl: sqliteUrl, jtnetUrl: sim.url }, sim.child);
       if (want('yardstick')) {
         phase('profiling the yardstick on SQLite the same way (a separate run)');
-        await measureYardstick('SQLite', 'pier', `sqlite:${join(work, 'yardstick-profiled.sqlite')}`, sim, simAcct, { profile: true });
+        await measureYardstick('SQLite', 'pier', `sqlite:${join(work, 'yardstick-profiled.sqlite')}`, sim, { profile: true });
       }
     });
   }
@@ -727,7 +733,7 @@ try {
       benchDb = await createDatabase(adminUrl);
       phase(`PostgreSQL: created database ${benchDb.name}; starting Pier`);
       const pgDir = join(work, 'pg');
-      const pgPier = await startPierProc({ name: 'pier-pg', dataDir: pgDir, databaseUrl: benchDb.url, jtnetUrl: sim.url, logLevel: LOG_LEVEL });
+      const pgPier = await startPierProc({ name: 'pier-pg', dataDir: pgDir, databaseUrl: benchDb.url, jtnetUrl: sim.url, logLevel: LOG_LEVEL, ownSimulatorMid: pierMid() });
       try {
         // starting Pier migrated the database, which the raw-commit ceiling needs too
         const setup = want('postgres') ? await measurePaths('PostgreSQL', pgPier, sim.child, 'p') : await setupMerchant(pgPier.url, 1, `${runTag}p`);
@@ -748,15 +754,15 @@ try {
     await section('open loop yardstick PostgreSQL', async () => {
       if (!want('openloop') || !rates.includes(JUDGED_OPEN_LOOP_RATE)) return;
       phase(`open loop, context: the yardstick on PostgreSQL at ${JUDGED_OPEN_LOOP_RATE} requests/s (a scratch database)`);
-      await openLoopYardstick('PostgreSQL', adminUrl, sim, simAcct);
+      await openLoopYardstick('PostgreSQL', adminUrl, sim);
     });
     await section('yardstick PostgreSQL', async () => {
       if (!want('yardstick')) return;
       if (!benchDb) throw new Error('no bench database');
       phase("yardstick on PostgreSQL: Pier's two commits on Pier's schema in a scratch database, pool of 10 as Pier");
-      await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, simAcct);
+      await measureYardstick('PostgreSQL', 'pier', adminUrl, sim);
       phase('context: the yardstick on two minimal tables of its own in the bench database (PostgreSQL), right after');
-      await measureYardstick('PostgreSQL', 'minimal', benchDb.url, sim, simAcct);
+      await measureYardstick('PostgreSQL', 'minimal', benchDb.url, sim);
     });
     await section('CPU pairs PostgreSQL', async () => {
       if (!want('pairs')) return;
@@ -764,7 +770,7 @@ try {
       const pierDb = await createDatabase(adminUrl);
       scratchDbs.add(pierDb);
       try {
-        await measureCpuPairs('PostgreSQL', { databaseUrl: pierDb.url, dataDir: join(work, 'pairs-pg') }, adminUrl, sim, simAcct, preset.cpuPairs);
+        await measureCpuPairs('PostgreSQL', { databaseUrl: pierDb.url, dataDir: join(work, 'pairs-pg') }, adminUrl, sim, preset.cpuPairs);
       } finally {
         scratchDbs.delete(pierDb);
         await pierDb.drop();
@@ -807,7 +813,7 @@ try {
         await profileAgain('PostgreSQL', { dataDir: join(work, 'pg'), databaseUrl: benchDb!.url, jtnetUrl: sim.url }, sim.child);
         if (want('yardstick')) {
           phase('profiling the yardstick on PostgreSQL the same way (a separate run)');
-          await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, simAcct, { profile: true });
+          await measureYardstick('PostgreSQL', 'pier', adminUrl, sim, { profile: true });
         }
       });
     }

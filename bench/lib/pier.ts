@@ -2,12 +2,14 @@
  * Pier and the tPay simulator as separate processes, and the sandbox demo merchant's setup for a
  * benchmark: an access token, billing keys for a few customers, a card for key-in payments.
  */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
-import { freePort, startNode, waitForHttp, type Child } from './proc.js';
+import { freePort, ROOT, startNode, waitForHttp, type Child } from './proc.js';
 
 /** An approving 신한 credit card of the simulator (last four digits are not a trigger). */
 export const BENCH_CARD = { card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-12', birth: '820213', pwd_2digit: '00' };
@@ -47,6 +49,11 @@ export async function startPierProc(opts: {
   nodeArgs?: string[];
   /** more environment, e.g. PIER_WORKERS */
   env?: Record<string, string>;
+  /**
+   * give the demo merchant a default API channel on a simulator MID of this start's own, so the
+   * imp_uids of different Pier databases in one run never meet at the simulator's moid check
+   */
+  ownSimulatorMid?: string;
 }): Promise<PierProc> {
   const port = await freePort();
   const env: Record<string, string> = {
@@ -64,7 +71,38 @@ export async function startPierProc(opts: {
   const child = startNode(opts.name, 'src/main.ts', env, opts.nodeArgs ?? []);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/openapi.json`, child, 120_000);
+  if (opts.ownSimulatorMid) {
+    const account = await registerSimulatorMid(opts.jtnetUrl, opts.ownSimulatorMid);
+    const listed = cli(env, ['merchant', 'list']);
+    const code = listed.split('\n').find((l) => l.includes(DEMO_IMP_KEY))?.match(/\bimp\d{8}\b/)?.[0];
+    if (!code) throw new Error(`no demo merchant in \`pier merchant list\`:\n${listed}`);
+    cli(env, ['channel', 'add', code, '--mid', account.mid, '--secret', account.merchantKey, '--cancel-password', account.cancelPassword, '--kind', 'api', '--sandbox', '--default']);
+  }
   return { child, url, databaseUrl: opts.databaseUrl };
+}
+
+/** `pier …` (the CLI) on the database of a Pier started with `env`; its output. */
+function cli(env: Record<string, string>, args: string[]): string {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/pier.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`pier ${args.slice(0, 2).join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/**
+ * A MID of the simulator's own registered for this run (`mid`: 1-20 letters, digits, `_`). The
+ * simulator refuses a moid its MID approved before (tPay's A127); imp_uids are the moids, drawn at
+ * random per database, so servers on different databases charging through one MID can meet there
+ * (about once in four full runs of the bench, which counted it as a failed charge).
+ */
+export async function registerSimulatorMid(simUrl: string, mid: string) {
+  const account = { mid, merchantKey: randomBytes(32).toString('base64'), cancelPassword: '123456' };
+  const res = await fetch(`${simUrl}/__control/merchants`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ mid, merchantKey: account.merchantKey, cancelPassword: account.cancelPassword, name: mid }),
+  });
+  if (res.status !== 201) throw new Error(`registering simulator MID ${mid}: HTTP ${res.status} ${await res.text()}`);
+  return account;
 }
 
 export async function v1(url: string, method: string, path: string, token: string | null, body?: unknown) {
@@ -114,9 +152,12 @@ export interface SimulatorAccount {
   cardToken: string;
 }
 
-/** The simulator's test MID and a billing key of its own, for load that bypasses Pier. */
-export async function simulatorAccount(simUrl: string): Promise<SimulatorAccount> {
-  const acct = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
+/**
+ * A simulator MID and a billing key of its own, for load that bypasses Pier: the test MID
+ * tpaytest1m, or `mid` registered for this run (registerSimulatorMid).
+ */
+export async function simulatorAccount(simUrl: string, mid?: string): Promise<SimulatorAccount> {
+  const acct = mid ? await registerSimulatorMid(simUrl, mid) : JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
   const res = await fetch(`${simUrl}/api/v1/gen_billkey`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
