@@ -142,7 +142,7 @@ export async function lockHolder(deps: Deps, merchantId: string, merchantUid: st
 }
 
 /** A new attempt's imp_uid: Deps.newImpUid when given (tests), else 12 random digits (lib/ids). */
-export const drawImpUid = (deps: Deps): string => (deps.newImpUid ?? newImpUid)();
+const drawImpUid = (deps: Deps): string => (deps.newImpUid ?? newImpUid)();
 
 /**
  * `record` (an attempt's first record) under a new imp_uid, and again under another while the one
