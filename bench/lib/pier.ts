@@ -83,7 +83,7 @@ export async function startPierProc(opts: {
 
 /** `pier …` (the CLI) on the database of a Pier started with `env`; its output. */
 function cli(env: Record<string, string>, args: string[]): string {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/pier.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/pier.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`pier ${args.slice(0, 2).join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
@@ -100,6 +100,7 @@ export async function registerSimulatorMid(simUrl: string, mid: string) {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ mid, merchantKey: account.merchantKey, cancelPassword: account.cancelPassword, name: mid }),
+    signal: AbortSignal.timeout(10_000),
   });
   if (res.status !== 201) throw new Error(`registering simulator MID ${mid}: HTTP ${res.status} ${await res.text()}`);
   return account;

@@ -31,6 +31,11 @@ export function newCancellationId(): string {
  */
 export const newId = (prefix: string): string => `${prefix}_${timeOrderedId()}`;
 
+/** timeOrderedId's random bytes, 256 ids' worth, and the 16 bytes of the id it makes */
+const randomPool = Buffer.allocUnsafe(16 * 256);
+let poolAt = randomPool.length;
+const uuidBytes = Buffer.alloc(16);
+
 /**
  * A UUIDv7 as 32 hex digits: unique, ordered by the millisecond it was made (random within it).
  * Its random bytes come from a pool filled 256 ids at a time: uuid's own source calls
@@ -44,9 +49,6 @@ export function timeOrderedId(): string {
   uuidV7({ random: randomPool.subarray(poolAt, (poolAt += 16)) }, uuidBytes);
   return uuidBytes.toString('hex');
 }
-const randomPool = Buffer.allocUnsafe(16 * 256);
-let poolAt = randomPool.length;
-const uuidBytes = Buffer.alloc(16);
 
 /** Random printable secret (REST API secret): 80 base62 characters like i'mport's. */
 export function newApiSecret(): string {
