@@ -98,6 +98,25 @@ describe('NICEPAY simulator: billing payments and expire (spec §3.2, §3.3)', (
     expect((await call(s.base, 'POST', '/v1/subscribe/BIKYnope/payments', { orderId: orderId(), amount: 1000, goodsName: 'x', cardQuota: 0, useShopInterest: false })).body.resultCode).toBe('A124');
   });
 
+  it('charges in one second each get their own tid, and each orderId finds its own payment', async () => {
+    // a tid leaves 4 random digits per MID and second (spec §2.8): 400 drawn freely repeat one
+    // with probability 1 − e^-8; a repeat overwrote the earlier payment, whose orderId then found nothing
+    const bid = (await regist(card('4242'))).body.bid as string;
+    const charges: { orderId: string; amount: number; tid: string }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const oid = orderId('same-second');
+      const pay = await call(s.base, 'POST', `/v1/subscribe/${bid}/payments`, { orderId: oid, amount: 1000 + i, goodsName: 'x', cardQuota: 0, useShopInterest: false });
+      expect(pay.body.resultCode).toBe('0000');
+      charges.push({ orderId: oid, amount: 1000 + i, tid: pay.body.tid });
+    }
+    expect(new Set(charges.map((c) => c.tid.slice(0, -4))).size).toBe(1);
+    expect(new Set(charges.map((c) => c.tid)).size).toBe(400);
+    for (const c of charges) {
+      const found = await call(s.base, 'GET', `/v1/payments/find/${c.orderId}`);
+      expect(found.body).toMatchObject({ resultCode: '0000', tid: c.tid, orderId: c.orderId, amount: c.amount, status: 'paid' });
+    }
+  });
+
   it("another shop cannot charge or expire a shop's bid", async () => {
     const bid = (await regist(card('4242'))).body.bid as string;
     const other = basic('S1_ce1bb1ebebc44fe1a3f7cec976c83ea7', '13e969a77a0545799242ccc3915243d3');

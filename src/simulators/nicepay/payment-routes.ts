@@ -222,7 +222,7 @@ export function applyCancel(
 ): Answer {
   const now = ctx.clock.now();
   const amount = c.amount ?? p.balanceAmt;
-  const cancelTid = newTid(midOf(p.clientId), WINDOW_METHODS[p.payMethod], now);
+  const cancelTid = ctx.ledger.issueId(() => newTid(midOf(p.clientId), WINDOW_METHODS[p.payMethod], now));
   p.cancels.push({ tid: cancelTid, orderId: c.orderId, amount, cancelledAt: now, reason: c.reason, netCancel: c.netCancel });
   p.balanceAmt -= amount;
   p.status = p.balanceAmt === 0 ? 'cancelled' : 'partialCancelled';

@@ -184,7 +184,7 @@ export async function nicepayWindowRoutes(app: FastifyInstance, ctx: NiceSimCont
     if ('error' in built) return reply.type('text/html').send(viewOf(s, lang, built.error));
     if (!ledger.closeWindowSession(s.token, now)) return reply.code(410).type('text/html').send(windowErrorPage(lang, 'P042', '결제 세션이 만료되었습니다.'));
     const secretKey = ledger.secretOf(s.clientId)!;
-    const auth: SimAuth = { ...built.auth, tid: newTid(midOf(s.clientId), WINDOW_METHODS[method], now), authToken: newAuthToken(), createdAt: now };
+    const auth: SimAuth = { ...built.auth, tid: ctx.ledger.issueId(() => newTid(midOf(s.clientId), WINDOW_METHODS[method], now)), authToken: newAuthToken(), createdAt: now };
     ledger.putAuth(auth);
     const fields = {
       ...AUTH_OK,
