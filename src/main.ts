@@ -44,6 +44,7 @@ export interface WorkerSetup {
 export async function startPier(config: Config, opts: { worker?: WorkerSetup } = {}) {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   const store = openStore(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),

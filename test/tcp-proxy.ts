@@ -6,6 +6,7 @@
  * - `stall()`: keeps the open connections but carries nothing more on them, as a half-open path
  *   after a failover does; new connections are carried as usual;
  * - `thaw()`: carries new connections again.
+ * It also counts the connections it carries at once (`takePeak()`).
  */
 import { connect, createServer, type Socket } from 'node:net';
 
@@ -17,6 +18,8 @@ export interface FaultyProxy {
   thaw(): void;
   /** connections accepted while frozen */
   held(): number;
+  /** the most connections carried at once since the proxy started or since the last call */
+  takePeak(): number;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
   const carried = new Set<{ client: Socket; upstream: Socket }>();
   let frozen = false;
   let held = 0;
+  let peak = 0;
   const track = (s: Socket) => {
     open.add(s);
     s.on('close', () => open.delete(s));
@@ -44,6 +48,7 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
     client.pipe(upstream).pipe(client);
     const pair = { client, upstream };
     carried.add(pair);
+    peak = Math.max(peak, carried.size);
     client.on('close', () => carried.delete(pair));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -69,6 +74,11 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
       frozen = false;
     },
     held: () => held,
+    takePeak() {
+      const seen = peak;
+      peak = carried.size;
+      return seen;
+    },
     close: () => {
       for (const s of open) s.destroy();
       return new Promise<void>((r) => server.close(() => r()));

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import Value from 'typebox/value';
 import { CONNECTOR_MODULES } from '../connectors/registry.js';
-import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_STATEMENT_TIMEOUT_MS } from '../store/db.js';
+import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_SIZE, DATABASE_STATEMENT_TIMEOUT_MS } from '../store/db.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** Environment variable → config key (dotted path) and how to read it. */
@@ -17,6 +17,7 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }>
   DATABASE_URL: { key: 'databaseUrl', type: 'string' },
   PIER_DATABASE_CONNECT_TIMEOUT_MS: { key: 'databaseConnectTimeoutMs', type: 'int' },
   PIER_DATABASE_STATEMENT_TIMEOUT_MS: { key: 'databaseStatementTimeoutMs', type: 'int' },
+  PIER_DATABASE_POOL_SIZE: { key: 'databasePoolSize', type: 'int' },
   LOG_LEVEL: { key: 'logLevel', type: 'string' },
   LOG_FORMAT: { key: 'logFormat', type: 'string' },
   PIER_METRICS_TOKEN: { key: 'metrics.token', type: 'string' },
@@ -116,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     databaseUrl: `sqlite:${resolve(dataDir, 'pier.sqlite')}`,
     databaseConnectTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS,
     databaseStatementTimeoutMs: DATABASE_STATEMENT_TIMEOUT_MS,
+    databasePoolSize: DATABASE_POOL_SIZE,
     logLevel: 'info',
     logFormat: 'auto',
     metrics: { token: '' },

@@ -33,6 +33,11 @@ export const ConfigSchema = Type.Object({
    * limit. Migrations run without it.
    */
   databaseStatementTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 100 })]),
+  /**
+   * PostgreSQL: the most connections one Pier process (each of PIER_WORKERS' workers) opens for
+   * requests and background work; its job claims have 3 of their own. Past it, statements queue.
+   */
+  databasePoolSize: Type.Integer({ minimum: 1, maximum: 1000 }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   /** `auto`: readable lines on a terminal in sandbox, JSON otherwise; `json`; `pretty` */
   logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')]),

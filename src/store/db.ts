@@ -74,6 +74,9 @@ export const DATABASE_CONNECT_TIMEOUT_MS = 10_000;
 /** How long a PostgreSQL statement may take by default (config `databaseStatementTimeoutMs`). */
 export const DATABASE_STATEMENT_TIMEOUT_MS = 30_000;
 
+/** PostgreSQL connections one process opens for its statements by default (config `databasePoolSize`). */
+export const DATABASE_POOL_SIZE = 10;
+
 /**
  * How much longer than statement_timeout Pier waits for an answer on an open connection: a live
  * server cancels the statement first and says so; past this, the server is taken as gone.
@@ -84,6 +87,7 @@ export const STALLED_ANSWER_MARGIN_MS = 5_000;
 export function openStore(
   databaseUrl: string,
   opts: {
+    /** PostgreSQL: the most connections for statements (job claims have INDEX_ONLY_POOL_SIZE more) */
     poolSize?: number;
     /** PostgreSQL: a pooled connection failed while no statement was running on it, idle in the pool or lent between two statements (the server ended its session); the pool opens a new one */
     onConnectionLost?: (err: Error) => void;
@@ -169,7 +173,7 @@ export function openStore(
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs } : {}),
   };
   const readTimeoutMs = statementTimeoutMs > 0 ? statementTimeoutMs + STALLED_ANSWER_MARGIN_MS : 0;
-  const poolSize = opts.poolSize ?? 10;
+  const poolSize = opts.poolSize ?? DATABASE_POOL_SIZE;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, ...deadlines });
   // An idle connection can die under the pool (server restart, failover, a dropped test database).
   // The pool discards it and the next query opens a new one; without a listener the 'error' event
