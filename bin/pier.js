@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npx pier …`: runs the TypeScript CLI (src/cli/index.ts) through tsx's ESM loader, in this process.
-import { register } from 'tsx/esm/api';
+// `npx pier …`: runs the TypeScript CLI (src/cli/index.ts) in this process, from a bundle of src/
+// made on first use (bin/compiled.js), or through tsx's loader when it cannot be made.
+import { importCompiled } from './compiled.js';
 
-register();
-const { main } = await import(new URL('../src/cli/index.ts', import.meta.url).href);
+const { main } = await importCompiled('cli/index.ts');
 process.exitCode = await main(process.argv);
