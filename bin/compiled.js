@@ -17,7 +17,11 @@ export async function importCompiled(entry, root = join(dirname(fileURLToPath(im
   } catch (err) {
     if (process.env.PIER_DEBUG) process.stderr.write(`pier: running from source (${err.message})\n`);
   }
-  if (bundle) return import(pathToFileURL(bundle).href);
+  if (bundle) {
+    // stack traces name src/…/x.ts and its lines, as under tsx
+    process.setSourceMapsEnabled(true);
+    return import(pathToFileURL(bundle).href);
+  }
   const { register } = await import('tsx/esm/api');
   register();
   return import(pathToFileURL(join(root, 'src', entry)).href);
@@ -46,6 +50,7 @@ export async function bundleOf(root, entry) {
     packages: 'external',
     // as tsx compiles: functions and classes keep their names
     keepNames: true,
+    sourcemap: 'inline',
     write: false,
     logLevel: 'silent',
     plugins: [ownModuleUrls],

@@ -327,8 +327,11 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
   }
 }
 
-const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry) {
+/**
+ * The server as `npm start` runs it (bin/start.js): the configuration from the environment, then
+ * one process, or PIER_WORKERS workers (each forked worker runs this again).
+ */
+export async function runServer(): Promise<void> {
   try {
     const config = loadConfig();
     if (config.workers > 1 || cluster.isWorker) {
@@ -344,3 +347,7 @@ if (isEntry) {
     throw err;
   }
 }
+
+// `tsx src/main.ts` (the tests' child processes and the bench start Pier so)
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) await runServer();

@@ -1,15 +1,16 @@
 /**
- * bin/compiled.js: the CLI runs from a bundle of src/ made on first use (decision 0040). A bundle
- * that outlived a source change would run old code, so a changed file must make a new one; each
- * module must keep its own import.meta.url (Pier finds its assets from it); and the real CLI must
- * really run from the bundle, not fall back to tsx without saying so.
+ * bin/compiled.js: the CLI and `npm start` run from a bundle of src/ made on first use (decision
+ * 0040). A bundle that outlived a source change would run old code, so a changed file must make a
+ * new one; each module must keep its own import.meta.url (Pier finds its assets from it); and the
+ * real CLI and server must really run from the bundle, not fall back to tsx without saying so.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './child-pier.js';
 // @ts-expect-error: a plain ES module of the launcher, without types
 import { importCompiled } from '../bin/compiled.js';
 
@@ -22,21 +23,23 @@ describe('the CLI bundle (bin/compiled.js)', () => {
     mkdirSync(join(project, 'src', 'cli'), { recursive: true });
     mkdirSync(join(project, 'node_modules'));
     symlinkSync(join(ROOT, 'node_modules', 'esbuild'), join(project, 'node_modules', 'esbuild'));
-    writeFileSync(join(project, 'src', 'cli', 'index.ts'), "export { message, messageUrl } from '../words/message.js';\nexport const indexUrl: string = import.meta.url;\n");
+    writeFileSync(join(project, 'src', 'cli', 'index.ts'), "export { fail, message, messageUrl } from '../words/message.js';\nexport const indexUrl: string = import.meta.url;\n");
     mkdirSync(join(project, 'src', 'words'));
     const message = join(project, 'src', 'words', 'message.ts');
-    writeFileSync(message, "export const message = 'one';\nexport const messageUrl: string = import.meta.url;\n");
+    writeFileSync(message, "export const message = 'one';\nexport const messageUrl: string = import.meta.url;\nexport function fail(): never {\n  throw new Error('from the source');\n}\n");
 
     const first = await importCompiled('cli/index.ts', project);
     expect(first.message).toBe('one');
     expect(first.indexUrl).toBe(pathToFileURL(join(project, 'src', 'cli', 'index.ts')).href);
     expect(first.messageUrl).toBe(pathToFileURL(message).href);
+    // a stack trace names the source file and line, as under tsx
+    expect(() => first.fail()).toThrow(expect.objectContaining({ stack: expect.stringContaining(`${message}:4:`) }));
     const cache = join(project, 'node_modules', '.cache', 'pier');
     const built = readdirSync(cache);
     expect(built).toHaveLength(1);
 
     // the same size: only the file's time tells it changed
-    writeFileSync(message, "export const message = 'two';\nexport const messageUrl: string = import.meta.url;\n");
+    writeFileSync(message, "export const message = 'two';\nexport const messageUrl: string = import.meta.url;\nexport function fail(): never {\n  throw new Error('from the source');\n}\n");
     const second = await importCompiled('cli/index.ts', project);
     expect(second.message).toBe('two');
     const rebuilt = readdirSync(cache);
@@ -57,5 +60,39 @@ describe('the CLI bundle (bin/compiled.js)', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('Usage: pier');
     expect(stderr).not.toContain('running from source');
+  });
+});
+
+describe('npm start (bin/start.js)', () => {
+  it('runs the server from the bundle, PIER_WORKERS workers included, with its web assets and the SDK, and stops on SIGTERM', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pier-start-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+    Object.assign(env, { PIER_DATA_DIR: dataDir, PORT: String(port), PIER_SIMULATOR_PORT: String(await freePort()), PIER_WORKERS: '2', LOG_LEVEL: 'warn', PIER_DEBUG: '1' });
+    const pier = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    pier.stdout!.on('data', (d) => (stdout += d.toString()));
+    pier.stderr!.on('data', (d) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => pier.once('exit', (code) => done(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 120_000, interval: 100 }).toContain('Pier is running (sandbox');
+      expect(stdout).toContain('2 workers');
+      const base = `http://127.0.0.1:${port}`;
+      // every worker answers: a few requests land on each (the primary deals connections round-robin)
+      for (let i = 0; i < 4; i++) expect(await (await fetch(`${base}/health`, { headers: { connection: 'close' } })).json()).toMatchObject({ status: 'ok' });
+      // files found from their module's own location: the console's assets and the SDK esbuild makes from sdk/
+      const css = await fetch(`${base}/console/assets/console.css`);
+      expect(css.status).toBe(200);
+      const sdk = await fetch(`${base}/v1/iamport.js`);
+      expect(sdk.status).toBe(200);
+      expect(await sdk.text()).toContain('request_pay');
+      expect(stderr).not.toContain('running from source');
+    } finally {
+      pier.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
