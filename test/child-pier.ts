@@ -1,5 +1,5 @@
 /**
- * Pier as a real child process (tsx, `src/main.ts`) against a tPay simulator the test runs itself,
+ * Pier as a real child process (`npm start`'s `bin/start.js`) against a tPay simulator the test runs itself,
  * for tests that kill Pier with SIGKILL and restart it on the same database: the crash tests of
  * issue #9 (window) and #10 (charge and refund in flight), and PIER_WORKERS (test/operations/workers.test.ts).
  *
@@ -8,13 +8,10 @@
  *   await pier.start(); … await pier.kill('SIGKILL'); await pier.start(); await pier.reconcile();
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface ChildPierSettings {
   databaseUrl: string;
@@ -68,7 +65,7 @@ export function childPier(settings: () => ChildPierSettings) {
     url,
     /** Starts Pier and resolves once it printed its start banner: every worker listens. */
     async start(): Promise<void> {
-      const c = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'src/main.ts')], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       let stderr = '';
       let stdout = '';
@@ -96,8 +93,8 @@ export function childPier(settings: () => ChildPierSettings) {
       const pid = child?.pid;
       if (!pid) return Promise.resolve([]);
       return new Promise((done) => {
-        // only Pier's workers: the primary may have other children (tsx's esbuild service on a cold cache)
-        execFile('pgrep', ['-P', String(pid), '-f', 'src/main\\.ts'], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
+        // only Pier's workers: the primary may have other children (esbuild's service while it builds the bundle)
+        execFile('pgrep', ['-P', String(pid), '-f', 'bin/start\\.js'], (_err, stdout) => done(stdout.split('\n').filter(Boolean).map(Number)));
       });
     },
     /** Ends the running Pier (if any) with `signal` and waits for it to exit; resolves to how it exited (null: it was not running). */
