@@ -43,6 +43,8 @@ export async function bundleOf(root, entry) {
   const esbuild = await import('esbuild');
   const built = await esbuild.build({
     entryPoints: [join(src, entry)],
+    // not written here, but the source map's paths are relative to where the bundle goes
+    outfile: file,
     bundle: true,
     platform: 'node',
     format: 'esm',

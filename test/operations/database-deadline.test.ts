@@ -6,68 +6,23 @@
  * that could not be recorded never reaches the PG, and once the database answers again Pier serves
  * as before with no restart: the same merchant_uid is then paid once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
-import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
-import { childPier, freePort } from '../child-pier.js';
-import { freshDatabase, testCardNumber } from '../harness.js';
-import { faultyProxy, type FaultyProxy } from '../tcp-proxy.js';
+import { testCardNumber } from '../harness.js';
+import { pierBehindProxy } from '../pier-behind-proxy.js';
 
 const CONNECT_DEADLINE_MS = 1000;
 const STATEMENT_DEADLINE_MS = 500;
 
 describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under a running Pier', () => {
-  let simulator: FastifyInstance;
-  let simulatorUrl: string;
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let proxy: FaultyProxy;
-  let databaseUrl: string;
-  let dataDir: string;
-  let port: number;
-  const pier = childPier(() => ({
-    databaseUrl,
-    dataDir,
-    port,
-    simulatorUrl,
-    env: { PIER_DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_DEADLINE_MS), PIER_DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_DEADLINE_MS) },
-  }));
+  const rig = pierBehindProxy('db-deadline', { PIER_DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_DEADLINE_MS), PIER_DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_DEADLINE_MS) });
+  const { api, token } = rig;
   const card = testCardNumber({ kftcCode: '366', lastFour: '1234' });
-
-  async function api(method: string, path: string, token: string | null, body?: unknown) {
-    const res = await fetch(`${pier.url()}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: token } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
-    return { status: res.status, text: await res.text() };
-  }
-  const token = async () => JSON.parse((await api('POST', '/users/getToken', null, { imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET })).text).response.access_token as string;
   const charge = (t: string, merchantUid: string) => api('POST', '/subscribe/payments/onetime', t, { merchant_uid: merchantUid, amount: 1_000, card_number: card, expiry: '2030-01', birth: '123456' });
-  const approvalsAtPg = async () => ((await (await fetch(`${simulatorUrl}/__ledger`)).json()) as { approvals: unknown[] }).approvals.length;
+  const approvalsAtPg = async () => ((await (await fetch(`${rig.simulatorUrl()}/__ledger`)).json()) as { approvals: unknown[] }).approvals.length;
 
-  beforeAll(async () => {
-    simulator = createTpaySimulator({ dbFile: ':memory:', slowResponseMs: 600_000 });
-    simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
-    db = await freshDatabase();
-    proxy = await faultyProxy(db.url);
-    databaseUrl = proxy.url;
-    dataDir = mkdtempSync(join(tmpdir(), 'pier-db-deadline-'));
-    port = await freePort();
-    await pier.start();
-  }, 600_000);
-  afterAll(async () => {
-    await pier.kill('SIGKILL');
-    await proxy?.close();
-    await simulator?.close();
-    await db?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  beforeAll(rig.start, 600_000);
+  afterAll(rig.stop);
 
   it('answers every request with V1’s internal error after the deadline, charges nothing it could not record, and recovers when the database answers again', async () => {
     const t = await token();
@@ -75,7 +30,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under 
     expect(first).toMatchObject({ code: 0, response: { merchant_uid: 'before_freeze', status: 'paid' } });
     const approvedBefore = await approvalsAtPg();
 
-    proxy.freeze();
+    rig.proxy().freeze();
     const [read, pay, sign] = await Promise.all([
       api('GET', `/payments/${first.response.imp_uid}`, t),
       charge(t, 'during_freeze'),
@@ -87,11 +42,11 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under 
       // neither the database's address nor the driver's words
       expect(res.text).not.toMatch(/127\.0\.0\.1|timeout|postgres/i);
     }
-    expect(proxy.held()).toBeGreaterThan(0);
+    expect(rig.proxy().held()).toBeGreaterThan(0);
     // the charge failed before its attempt was recorded: the PG was never asked
     expect(await approvalsAtPg()).toBe(approvedBefore);
 
-    proxy.thaw();
+    rig.proxy().thaw();
     const again = JSON.parse((await charge(t, 'during_freeze')).text);
     expect(again).toMatchObject({ code: 0, response: { merchant_uid: 'during_freeze', status: 'paid', amount: 1_000 } });
     expect(await approvalsAtPg()).toBe(approvedBefore + 1);
@@ -104,7 +59,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('PostgreSQL stops answering under 
     const paid = JSON.parse((await charge(t, 'before_stall')).text);
     expect(paid).toMatchObject({ code: 0, response: { status: 'paid' } });
     // Pier's pooled connections stay open, and nothing comes back on them any more
-    proxy.stall();
+    rig.proxy().stall();
     const read = () => api('GET', `/payments/${paid.response.imp_uid}`, t);
     const during = await Promise.all(Array.from({ length: 12 }, read));
     const statuses = during.map((r) => r.status);
