@@ -18,7 +18,7 @@ import {
   SIGN_DATA_FAILED,
   type Answer,
 } from './payment-routes.js';
-import { decryptEncData, midOf, newBid, newTid, niceTime, parseEncCard, WINDOW_METHODS } from './protocol.js';
+import { decryptEncData, niceTime, parseEncCard, WINDOW_METHODS } from './protocol.js';
 
 const BID_GONE = nicepayFailure('U115', '삭제된 BID 입니다.');
 const BID_NOT_FOUND = nicepayFailure('A124', 'BID를 찾을 수 없습니다.');
@@ -46,7 +46,7 @@ function regist(ctx: NiceSimContext, req: FastifyRequest, caller: Caller): Answe
   if (!orderId) return answerFailure(MISSING_FIELD('orderId'));
   if (!signDataOk(b, [orderId], caller.secretKey)) return answerFailure(SIGN_DATA_FAILED);
   const now = ctx.clock.now();
-  const tid = ctx.ledger.issueId(() => newTid(midOf(caller.clientId), WINDOW_METHODS.card, now));
+  const tid = ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now);
   const ids = { tid, orderId, authDate: niceTime(now) };
   const checked = cardOfEncData(ctx, b, caller, 0, nicepayFailure('F101', 'encData 복호화에 실패하였습니다.'));
   if (isFailure(checked)) return answerFailure(registFailure(checked), { ...ids, status: 'failed' });
@@ -57,7 +57,7 @@ function regist(ctx: NiceSimContext, req: FastifyRequest, caller: Caller): Answe
   }
   return ctx.ledger.transaction(() => {
     if (!ctx.ledger.takeOrderId(caller.clientId, orderId, 'regist', now)) return answerFailure(ORDER_ID_USED, ids);
-    const bid = ctx.ledger.issueId(() => newBid(midOf(caller.clientId), now));
+    const bid = ctx.ledger.issueBid(caller.clientId, now);
     ctx.ledger.putBillingKey({ bid, clientId: caller.clientId, orderId, card: checked.card, chargeRule: checked.charge, createdAt: now, expiredAt: null });
     return {
       body: {
@@ -123,7 +123,7 @@ function billingPay(ctx: NiceSimContext, req: FastifyRequest<{ Params: { bid: st
     if (ctx.ledger.orderIdTaken(caller.clientId, f.orderId)) return answerFailure(ORDER_ID_USED, { orderId: f.orderId, bid });
     const card = { ...key.card, cardQuota: f.quota };
     const p = newPayment(
-      { tid: ctx.ledger.issueId(() => newTid(midOf(caller.clientId), WINDOW_METHODS.card, now)), clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, bid) },
+      { tid: ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now), clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, bid) },
       'billing',
       now,
     );
@@ -138,7 +138,7 @@ function expire(ctx: NiceSimContext, req: FastifyRequest<{ Params: { bid: string
   if (!orderId) return answerFailure(MISSING_FIELD('orderId'));
   if (!signDataOk(b, [`${orderId}${bid}`], caller.secretKey)) return answerFailure(SIGN_DATA_FAILED);
   const now = ctx.clock.now();
-  const ids = { tid: ctx.ledger.issueId(() => newTid(midOf(caller.clientId), WINDOW_METHODS.card, now)), orderId, bid, authDate: niceTime(now) };
+  const ids = { tid: ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now), orderId, bid, authDate: niceTime(now) };
   return ctx.ledger.transaction(() => {
     const key = ctx.ledger.billingKey(bid);
     if (!key || key.clientId !== caller.clientId || key.expiredAt !== null) return answerFailure(BID_GONE, ids);
@@ -159,7 +159,7 @@ function keyIn(ctx: NiceSimContext, req: FastifyRequest, caller: Caller, base: s
   const now = ctx.clock.now();
   return ctx.ledger.transaction(() => {
     if (ctx.ledger.orderIdTaken(caller.clientId, f.orderId)) return answerFailure(ORDER_ID_USED, { orderId: f.orderId });
-    const tid = ctx.ledger.issueId(() => newTid(midOf(caller.clientId), WINDOW_METHODS.card, now));
+    const tid = ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now);
     if (isFailure(checked) && checked.resultCode.startsWith('U')) return answerFailure(checked, { orderId: f.orderId });
     const card = isFailure(checked) ? null : checked.card;
     const p = newPayment({ tid, clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, null) }, 'keyin', now);

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Behaviour } from '../shared/test-cards.js';
-import type { WindowMethod } from './protocol.js';
+import { midOf, newBid, newTid, type WindowMethod } from './protocol.js';
 
 export type NiceStatus = 'paid' | 'ready' | 'failed' | 'cancelled' | 'partialCancelled';
 
@@ -251,7 +251,17 @@ export class NicepayLedger {
    * but their shape leaves 4 random digits per MID and second (spec §2.8): 38 payments in one
    * second repeat one about once in 14 runs, and a repeated tid overwrote the earlier payment.
    */
-  issueId(draw: () => string): string {
+  /** A new tid of `clientId`'s MID, `methodCode` (spec §2.8), at `ms`: one no id had before (issueId). */
+  issueTid(clientId: string, methodCode: string, ms: number): string {
+    return this.issueId(() => newTid(midOf(clientId), methodCode, ms));
+  }
+
+  /** A new billing key of `clientId`'s MID at `ms`, one no id had before (issueId). */
+  issueBid(clientId: string, ms: number): string {
+    return this.issueId(() => newBid(midOf(clientId), ms));
+  }
+
+  private issueId(draw: () => string): string {
     const take = this.db.prepare('INSERT INTO nice_issued_ids (id) VALUES (?) ON CONFLICT DO NOTHING');
     for (let i = 0; i < MAX_ID_DRAWS; i++) {
       const id = draw();

@@ -21,7 +21,7 @@ import {
 import { send5xx, sendGarbage, type NiceOperation } from './faults.js';
 import type { SimAuth, SimPayment } from './ledger.js';
 import { OK_MESSAGE, paymentObject } from './payment-object.js';
-import { midOf, newTid, niceTime, WINDOW_METHODS } from './protocol.js';
+import { niceTime, WINDOW_METHODS } from './protocol.js';
 
 /** What a handler produced: the JSON answer, its HTTP status, and whether the answer is then lost. */
 export interface Answer {
@@ -222,7 +222,7 @@ export function applyCancel(
 ): Answer {
   const now = ctx.clock.now();
   const amount = c.amount ?? p.balanceAmt;
-  const cancelTid = ctx.ledger.issueId(() => newTid(midOf(p.clientId), WINDOW_METHODS[p.payMethod], now));
+  const cancelTid = ctx.ledger.issueTid(p.clientId, WINDOW_METHODS[p.payMethod], now);
   p.cancels.push({ tid: cancelTid, orderId: c.orderId, amount, cancelledAt: now, reason: c.reason, netCancel: c.netCancel });
   p.balanceAmt -= amount;
   p.status = p.balanceAmt === 0 ? 'cancelled' : 'partialCancelled';

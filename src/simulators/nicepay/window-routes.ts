@@ -10,7 +10,7 @@ import { autoPostPage } from '../shared/html.js';
 import { checkCard, isFailure, type NiceFailure } from './card-rules.js';
 import { publicBase, text, type NiceSimContext } from './context.js';
 import type { SimAuth, SimPaymentDetails, SimWindowSession } from './ledger.js';
-import { authSignature, midOf, newAuthToken, newTid, niceTime, WINDOW_METHODS, type WindowMethod } from './protocol.js';
+import { authSignature, newAuthToken, niceTime, WINDOW_METHODS, type WindowMethod } from './protocol.js';
 import { CARRIERS, langOf, resultForm, vbankIssuedPage, windowErrorPage, windowPage, type Lang } from './window-pages.js';
 import { offeredQuotas, paramsAsText, validateWindowParams, type WindowParams } from './window-params.js';
 
@@ -184,7 +184,7 @@ export async function nicepayWindowRoutes(app: FastifyInstance, ctx: NiceSimCont
     if ('error' in built) return reply.type('text/html').send(viewOf(s, lang, built.error));
     if (!ledger.closeWindowSession(s.token, now)) return reply.code(410).type('text/html').send(windowErrorPage(lang, 'P042', '결제 세션이 만료되었습니다.'));
     const secretKey = ledger.secretOf(s.clientId)!;
-    const auth: SimAuth = { ...built.auth, tid: ctx.ledger.issueId(() => newTid(midOf(s.clientId), WINDOW_METHODS[method], now)), authToken: newAuthToken(), createdAt: now };
+    const auth: SimAuth = { ...built.auth, tid: ledger.issueTid(s.clientId, WINDOW_METHODS[method], now), authToken: newAuthToken(), createdAt: now };
     ledger.putAuth(auth);
     const fields = {
       ...AUTH_OK,
