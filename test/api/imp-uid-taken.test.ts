@@ -117,4 +117,36 @@ describe('a new attempt whose drawn imp_uid is a payment already', () => {
     expect(s.body.response, JSON.stringify(s.body)).toMatchObject({ imp_uid: drawn[1], schedule_status: 'executed', payment_status: 'paid', fail_reason: null });
     await unchanged(taken);
   });
+
+  it("a due schedule refused before any PG call (its billing key deleted) records its refusal under another imp_uid, not the other payment's", async () => {
+    // the earlier tests moved the clock past the setup's tokens
+    other = { ...other, token: await tokenOf(other) };
+    m = { ...m, token: await tokenOf(m) };
+    const taken = await paidElsewhere('taken_refused');
+    await key(m, 'cu_refused');
+    const at = Math.floor(pier.clock.now() / 1000) + 3600;
+    const scheduled = await pier.call('POST', '/subscribe/payments/schedule', {
+      token: await tokenOf(m),
+      body: { customer_uid: 'cu_refused', schedules: [{ merchant_uid: 'refused_1', schedule_at: at, amount: 7000 }] },
+    });
+    expect(scheduled.body.code, JSON.stringify(scheduled.body)).toBe(0);
+    const deleted = await pier.call('DELETE', '/subscribe/customers/cu_refused', { token: await tokenOf(m) });
+    expect(deleted.body.code, JSON.stringify(deleted.body)).toBe(0);
+    drawFirst(taken.imp_uid);
+    pier.clock.advance(3600 * 1000);
+    const runner = new JobRunner({ queues: [scheduleQueue(pier.deps)], logger: pier.deps.logger });
+    expect(await runner.drain()).toBe(1);
+    expect(drawn).toHaveLength(2);
+    const token = await tokenOf(m);
+    const s = await pier.call('GET', '/subscribe/payments/schedule/refused_1', { token });
+    // before: the schedule took the other merchant's payment's imp_uid, its refusal was never recorded
+    expect(s.body.response, JSON.stringify(s.body)).toMatchObject({ imp_uid: drawn[1], schedule_status: 'executed', payment_status: 'failed' });
+    const refusal = await pier.call('GET', `/payments/${drawn[1]}`, { token });
+    expect(refusal.body.response, JSON.stringify(refusal.body)).toMatchObject({ imp_uid: drawn[1], merchant_uid: 'refused_1', status: 'failed', amount: 7000 });
+    expect(refusal.body.response.fail_reason).toBe(s.body.response.fail_reason);
+    // the `failed` webhook names the refusal, never the other merchant's payment
+    const events = await pier.store.db.selectFrom('webhook_events').select(['imp_uid', 'status']).where('merchant_uid', '=', 'refused_1').execute();
+    expect(events).toEqual([{ imp_uid: drawn[1], status: 'failed' }]);
+    await unchanged(taken);
+  });
 });

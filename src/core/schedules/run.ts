@@ -14,6 +14,7 @@ import { inFlightGraceSeconds, settleAttempt } from '../payments/reconcile.js';
 import { AttemptFenceLostError, ImpUidTakenError, PaymentOutcomeUnknownError } from '../payments/errors.js';
 import { withNewImpUid, type AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
+import { isPrimaryKeyViolation } from '../../store/db.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
 
@@ -313,6 +314,8 @@ async function fenced(deps: Deps, s: ScheduleRow, owner: string, set: UpdateObje
 /**
  * A scheduled attempt refused before any PG call (billing key deleted, merchant_uid paid some other
  * way): recorded as a failed Payment so the schedule and its webhook have an imp_uid, as V1's do.
+ * An imp_uid that is another payment's already throws ImpUidTakenError with nothing written (before,
+ * the schedule and its `failed` webhook took that payment's imp_uid, decision 0039).
  */
 async function recordRefusedAttempt(deps: Deps, s: ScheduleRow, impUid: string, reason: string): Promise<void> {
   const now = unixSeconds(deps.clock);
@@ -370,7 +373,15 @@ async function recordRefusedAttempt(deps: Deps, s: ScheduleRow, impUid: string, 
       })
       .execute();
   } catch (err) {
-    // the imp_uid was recorded already (a racing worker): its row stands
-    deps.logger.debug({ imp_uid: impUid, err: (err as Error).message }, 'refused scheduled attempt already recorded');
+    if (!isPrimaryKeyViolation(err, 'payments')) throw err;
+    // this schedule's refusal, recorded already by a worker racing this one: its row stands
+    const recorded = await deps.store.db
+      .selectFrom('payments')
+      .select(['merchant_id', 'merchant_uid', 'customer_uid_usage'])
+      .where('imp_uid', '=', impUid)
+      .executeTakeFirst();
+    if (recorded?.merchant_id === s.merchant_id && recorded.merchant_uid === s.merchant_uid && recorded.customer_uid_usage === 'payment.scheduled') return;
+    // another payment's imp_uid, drawn again: nothing was written; withNewImpUid draws another
+    throw new ImpUidTakenError(impUid);
   }
 }
