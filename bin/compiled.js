@@ -62,8 +62,23 @@ export async function bundleOf(root, entry) {
   const partial = `${file}.${process.pid}.partial`;
   writeFileSync(partial, built.outputFiles[0].contents);
   renameSync(partial, file);
-  for (const old of readdirSync(cache)) if (old.startsWith(`${name}-`) && join(cache, old) !== file && !old.endsWith('.partial')) rmSync(join(cache, old), { force: true });
+  for (const old of readdirSync(cache)) {
+    if (!old.startsWith(`${name}-`) || join(cache, old) === file) continue;
+    // another build's file aside stays while its process lives; one killed before its rename left it
+    const builder = /\.(\d+)\.partial$/.exec(old)?.[1];
+    if (builder === undefined || !isAlive(Number(builder))) rmSync(join(cache, old), { force: true });
+  }
   return file;
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it lives, as another user's process
+    return err.code === 'EPERM';
+  }
 }
 
 /**

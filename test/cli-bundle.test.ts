@@ -4,7 +4,7 @@
  * new one; each module must keep its own import.meta.url (Pier finds its assets from it); and the
  * real CLI and server must really run from the bundle, not fall back to tsx without saying so.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -51,6 +51,22 @@ describe('the CLI bundle (bin/compiled.js)', () => {
     // unchanged sources: the same bundle, not a new one
     await importCompiled('cli/index.ts', project);
     expect(readdirSync(cache)).toEqual(rebuilt);
+  });
+
+  it("removes what a build killed between its write and its rename left aside, and no live build's", async () => {
+    const cache = join(project, 'node_modules', '.cache', 'pier');
+    const [current] = readdirSync(cache);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const killed = `${current}.${dead}.partial`;
+    const building = `${current}.${process.pid}.partial`;
+    writeFileSync(join(cache, killed), 'half a bundle');
+    writeFileSync(join(cache, building), 'half a bundle');
+    writeFileSync(join(project, 'src', 'words', 'message.ts'), "export const message = 'three';\nexport const messageUrl = '';\nexport function fail(): never {\n  throw new Error('x');\n}\n");
+    expect((await importCompiled('cli/index.ts', project)).message).toBe('three');
+    const left = readdirSync(cache);
+    expect(left).toContain(building);
+    expect(left).not.toContain(killed);
+    expect(left.filter((f) => f.endsWith('.mjs'))).toHaveLength(1);
   });
 
   it('is what bin/pier.js runs', async () => {
