@@ -6,12 +6,14 @@
  * read, and a PostgreSQL Pier past its capacity answered fewer and fewer in time (the bench's open
  * loop at 1,000/s: 276 answered/s and 4,482 client timeouts, against 800/s in a closed loop).
  *
- * PostgreSQL only: the wait is in its connection pool (SQLite runs the record synchronously as the
- * request reaches it).
+ * PostgreSQL: the wait is in its connection pool. SQLite: in SQLite's write lock, when another
+ * process holds it (PIER_WORKERS, a `pier` command): the record waits off the event loop
+ * (store/sqlite-write-lock.ts) and is tried again until the lock is free.
  */
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import type { Deps } from '../../src/core/deps.js';
@@ -109,6 +111,75 @@ describe.runIf(onPostgres)('a charge whose client left while it waited for a dat
     expect(ledger.approvals.map((a) => a.amount).sort()).toEqual([1000, 3000]);
     expect(pier.logs()).toContain('client gone while the charge waited for the database: nothing recorded or charged');
     // and nothing worse: no error or warning from answering a client that is gone
+    expect(pier.logs().split('\n').filter((l) => /"level":(40|50|60)/.test(l))).toEqual([]);
+  });
+});
+
+describe.runIf(!onPostgres)("a charge whose client left while it waited for SQLite's write lock, held by another process", () => {
+  let pier: TestPier;
+  let m: TestMerchant;
+  let app: PierApp;
+  let baseUrl = '';
+  const serverSockets: Socket[] = [];
+
+  beforeAll(async () => {
+    pier = await startTestPier();
+    m = await pier.newMerchant();
+    app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+    app.server.on('connection', (s: Socket) => serverSockets.push(s));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    app?.server.closeAllConnections();
+    await app?.close();
+    await pier?.close();
+  });
+
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await res.json()) as { code: number; response: { status?: string } | null };
+  };
+
+  it('is neither recorded nor charged once the lock is free; a charge still waiting is charged as before', async () => {
+    const card = testCardNumber({ kftcCode: '366', lastFour: '4321' });
+    expect((await post('/subscribe/customers/cust_gone', { card_number: card, expiry: '2030-12', birth: '820213', pwd_2digit: '00' })).code).toBe(0);
+    // the token cache warm: the charges below go straight to their first record
+    expect((await post('/subscribe/payments/again', { customer_uid: 'cust_gone', merchant_uid: 'gone_warm', amount: 1000 })).response?.status).toBe('paid');
+
+    // another process's connection holds the write lock
+    const other = new Database(pier.sqliteFile!);
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const writeLock = pier.store.writeLock!;
+      const busyBefore = writeLock.busyAttempts;
+      const gone = httpRequest(`${baseUrl}/subscribe/payments/again`, { method: 'POST', agent: false, headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' } });
+      gone.on('error', () => undefined); // the abort below
+      gone.end(JSON.stringify({ customer_uid: 'cust_gone', merchant_uid: 'gone_left', amount: 2000 }));
+      // its first record has found the lock taken and waits
+      await expect.poll(() => writeLock.busyAttempts - busyBefore, { interval: 2, timeout: 4_000 }).toBeGreaterThan(0);
+      const waiting = post('/subscribe/payments/again', { customer_uid: 'cust_gone', merchant_uid: 'gone_stayed', amount: 3000 });
+
+      const serverSide = serverSockets.find((s) => !s.destroyed && s.remotePort === gone.socket?.localPort)!;
+      expect(serverSide).toBeDefined();
+      const closed = once(serverSide, 'close');
+      gone.destroy();
+      await closed; // Pier has seen the client go
+
+      other.prepare('COMMIT').run();
+      expect((await waiting).response?.status).toBe('paid');
+    } finally {
+      if (other.inTransaction) other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    const leftCharge = () => pier.store.db.selectFrom('payments').select('status').where('merchant_uid', '=', 'gone_left').executeTakeFirst();
+    // the charge that lost its client ends one way or the other: refused (logged) or recorded
+    await expect.poll(async () => pier.logs().includes('client gone while the charge waited for the database') || (await leftCharge()) !== undefined, { interval: 5, timeout: 5_000 }).toBe(true);
+    const rows = await pier.store.db.selectFrom('payments').select(['merchant_uid', 'status']).where('merchant_uid', 'in', ['gone_left', 'gone_stayed']).orderBy('merchant_uid').execute();
+    expect(rows).toEqual([{ merchant_uid: 'gone_stayed', status: 'paid' }]);
+    const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: Array<{ amount: number }> };
+    expect(ledger.approvals.map((a) => a.amount).sort()).toEqual([1000, 3000]);
+    expect(pier.logs()).toContain('client gone while the charge waited for the database: nothing recorded or charged');
     expect(pier.logs().split('\n').filter((l) => /"level":(40|50|60)/.test(l))).toEqual([]);
   });
 });

@@ -262,14 +262,15 @@ async function insertAttemptOnce<S extends ChannelColumns>(
   const shape = `${columns.join(',')}:${dbNowShape()}`;
   // The first record opens new work: on PostgreSQL it waits for a connection behind the work under
   // way (decision 0038), and the client is checked once it holds one: the wait for a connection is
-  // where an overloaded Pier queues (decision 0037)
+  // where an overloaded Pier queues (decision 0037). On SQLite it is checked once the write lock is
+  // held: another process's lock is waited for off the event loop (store/sqlite-write-lock.ts)
   const clientGone = deps.clientGone;
   const opening = () => {
     if (clientGone?.()) throw new ClientGoneError(row.imp_uid);
   };
   if (syncTransaction) {
-    opening();
     return syncTransaction((run) => {
+      opening();
       if (fence && run(fromTemplate(db, `fence:${fence.key}`, fence.values, (p) => fenceStatement(fence, p))).length !== 1) return { found: undefined, inserted: false, fenced: false };
       const [found] = run(fromTemplate(db, `source:${source.key}`, source.values, source.build));
       if (!found) return { found: undefined, inserted: false, fenced: true };
