@@ -216,7 +216,13 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     checkoutSessionPurgeQueue(deps),
     ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : []),
   ];
-  const runner = new JobRunner({ queues, logger, beforePass: () => refreshClock(clock), shutdownGraceMs: config.shutdownGraceMs });
+  const runner = new JobRunner({
+    queues,
+    logger,
+    beforePass: () => refreshClock(clock),
+    shutdownGraceMs: config.shutdownGraceMs,
+    onClaim: (c) => deps.metrics?.observeClaim(c),
+  });
   runner.start();
 
   // a worker's start is announced by the primary, once (cluster.ts)

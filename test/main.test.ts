@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +84,53 @@ describe('starting Pier', () => {
     expect(banner).toContain('nice_v2.S2_af4543a0be4d49a98122e01ec2059a56   (NICE페이먼츠, API)');
     expect(banner).not.toContain('9eb85607103646da9f9c02b128f2e5ee');
     expect(banner).toMatch(/NICEPAY sim\s+http:\/\/127\.0\.0\.1:\d+\s+\(ledger: http:\/\/127\.0\.0\.1:\d+\/__ledger\)/);
+  });
+
+  it("counts its background work's claims in /metrics: by queue, found or empty, the rows leased and the time taken", async () => {
+    const received: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push(body);
+        res.end('OK');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const pier = await startPier(loadConfig(env()));
+    try {
+      const token = await request(`${pier.address}/users/getToken`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
+      });
+      const t = (await token.body.json()) as { response: { access_token: string } };
+      const merchantUid = `order_claims_${randomBytes(4).toString('hex')}`;
+      const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        body: JSON.stringify({
+          merchant_uid: merchantUid,
+          card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }),
+          expiry: '2030-01',
+          amount: 3000,
+          notice_url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        }),
+      });
+      expect(((await pay.body.json()) as { response: { status: string } }).response.status).toBe('paid');
+      // the payment's webhook is leased by a claim of the running webhook lane, then sent
+      await vi.waitUntil(() => received.some((b) => b.includes(merchantUid)), { timeout: 10_000, interval: 20 });
+      const text = await (await request(`${pier.address}/metrics`)).body.text();
+      const series = (line: RegExp) => Number(line.exec(text)?.[1] ?? NaN);
+      expect(series(/^pier_job_claims_total\{queue="webhooks",result="found"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+      expect(series(/^pier_job_claimed_rows_total\{queue="webhooks"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+      // every lane claims when it starts: nothing is due for schedules
+      expect(series(/^pier_job_claims_total\{queue="schedules",result="empty"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+      expect(series(/^pier_job_claim_duration_seconds_count\{queue="schedules"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await pier.stop();
+      receiver.close();
+    }
   });
 
   it('on a second start finds the demo merchant and creates nothing new', async () => {

@@ -46,6 +46,16 @@ export interface JobRunnerOptions {
   beforePass?: () => Promise<void>;
   /** how long `stop()` lets in-flight rows finish before aborting them (default 10 s) */
   shutdownGraceMs?: number;
+  /** told of each claim that answered (metrics: pier_job_claims_total and the like) */
+  onClaim?: (c: ClaimReport) => void;
+}
+
+/** One claim: the rows asked for and leased, and how long the claim took. */
+export interface ClaimReport {
+  queue: string;
+  asked: number;
+  claimed: number;
+  seconds: number;
 }
 
 export function newWorkerId(): string {
@@ -84,7 +94,7 @@ export class JobRunner {
     if (this.opts.beforePass) await this.opts.beforePass();
     const counts = await Promise.all(
       this.opts.queues.map(async (q) => {
-        const jobs = await q.claim(this.owner, q.batchSize ?? 50);
+        const jobs = await this.claim(q, q.batchSize ?? 50);
         await forEachLimit(jobs, q.concurrency ?? 10, (job) => this.runJob(q, job));
         return jobs.length;
       }),
@@ -133,6 +143,13 @@ export class JobRunner {
     for (const wake of [...this.wakers]) wake();
   }
 
+  private async claim<J>(q: JobQueue<J>, limit: number): Promise<J[]> {
+    const started = performance.now();
+    const jobs = await q.claim(this.owner, limit);
+    this.opts.onClaim?.({ queue: q.name, asked: limit, claimed: jobs.length, seconds: (performance.now() - started) / 1000 });
+    return jobs;
+  }
+
   private async runJob(q: JobQueue<any>, job: unknown): Promise<void> {
     try {
       await q.run(job, this.owner, this.abort.signal);
@@ -161,7 +178,7 @@ export class JobRunner {
         try {
           if (this.opts.beforePass) await this.opts.beforePass();
           asked = Math.min(free, q.batchSize ?? 50);
-          const jobs = this.stopped ? [] : await q.claim(this.owner, asked);
+          const jobs = this.stopped ? [] : await this.claim(q, asked);
           claimed = jobs.length;
           for (const job of jobs) {
             const p: Promise<void> = this.runJob(q, job).finally(() => {

@@ -26,6 +26,8 @@ const PG_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // event created -> receiver answered 2xx: seconds when healthy, hours while a receiver is down and retries back off
 const WEBHOOK_LATENCY_BUCKETS = [0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
+// one claim statement: about a millisecond, up to the connection wait on an overloaded pool
+const CLAIM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 
 /**
  * `pier_payments` counts the whole payments table, the one gauge whose cost grows with the
@@ -88,6 +90,28 @@ export class PierMetrics {
     registers: [this.registry],
   });
 
+  readonly jobClaims = new Counter({
+    name: 'pier_job_claims_total',
+    help: 'Claims of background work by queue, and whether they leased rows (found) or none (empty)',
+    labelNames: ['queue', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobClaimedRows = new Counter({
+    name: 'pier_job_claimed_rows_total',
+    help: 'Rows of background work leased by claims, by queue',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobClaimDuration = new Histogram({
+    name: 'pier_job_claim_duration_seconds',
+    help: 'Time a claim of background work took (one statement, waiting for a connection included), by queue',
+    labelNames: ['queue'] as const,
+    buckets: CLAIM_BUCKETS,
+    registers: [this.registry],
+  });
+
   // --- database state, computed at scrape time -------------------------------------------------
   readonly payments = this.gauge('pier_payments', 'Payments recorded, by PG, pay method and status (ready, paid, failed, cancelled)', ['pg', 'method', 'status']);
   readonly paymentsAge = this.gauge('pier_payments_age_seconds', 'How old the pier_payments counts are: a count of a large table is spaced out to at most 5 % of the time (0 when counted at this scrape)', []);
@@ -133,6 +157,13 @@ export class PierMetrics {
 
   private gauge(name: string, help: string, labelNames: string[]) {
     return new Gauge({ name, help, labelNames, registers: [this.databaseRegistry] });
+  }
+
+  /** A claim of background work (JobRunner's onClaim). */
+  observeClaim(c: { queue: string; claimed: number; seconds: number }): void {
+    this.jobClaims.inc({ queue: c.queue, result: c.claimed > 0 ? 'found' : 'empty' });
+    if (c.claimed > 0) this.jobClaimedRows.inc({ queue: c.queue }, c.claimed);
+    this.jobClaimDuration.observe({ queue: c.queue }, c.seconds);
   }
 
   observePgCall(o: { pg: string; operation: string; outcome: PgCallOutcome; seconds: number }): void {
