@@ -40,7 +40,40 @@ export interface ScheduleRun {
   /** busy cores of the whole machine over that time, and those no measured process explains */
   machineBusyCores: number | null;
   otherCores: number | null;
+  /** the claims every Pier process made over the run (its /metrics), by queue: found, empty, rows leased */
+  claims?: Record<string, ClaimCounts>;
   note?: string;
+}
+
+export interface ClaimCounts {
+  found: number;
+  empty: number;
+  rows: number;
+}
+
+/** The claims of every Pier process, summed by queue. */
+async function claimsOf(piers: PierProc[]): Promise<Record<string, ClaimCounts>> {
+  const sum: Record<string, ClaimCounts> = {};
+  for (const p of piers) {
+    for (const [queue, c] of Object.entries(await claimCounts(p.url))) {
+      const s = (sum[queue] ??= { found: 0, empty: 0, rows: 0 });
+      s.found += c.found;
+      s.empty += c.empty;
+      s.rows += c.rows;
+    }
+  }
+  return sum;
+}
+
+/** The claims of background work a Pier reports in /metrics, by queue (pier_job_claims_total, pier_job_claimed_rows_total). */
+export async function claimCounts(pierUrl: string): Promise<Record<string, ClaimCounts>> {
+  const res = await fetch(`${pierUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const out: Record<string, ClaimCounts> = {};
+  const of = (queue: string) => (out[queue] ??= { found: 0, empty: 0, rows: 0 });
+  for (const m of text.matchAll(/^pier_job_claims_total\{queue="([^"]+)",result="(found|empty)"\} (\d+)$/gm)) of(m[1])[m[2] as 'found' | 'empty'] += Number(m[3]);
+  for (const m of text.matchAll(/^pier_job_claimed_rows_total\{queue="([^"]+)"\} (\d+)$/gm)) of(m[1]).rows += Number(m[2]);
+  return out;
 }
 
 /**
@@ -113,7 +146,8 @@ export function startReceiver(o: { sample?: number } = {}): Promise<BenchReceive
 
 /**
  * Starts `processes` Piers on one PostgreSQL database (sharing the data dir, hence the vault key),
- * schedules `count` charges through the first one and waits until all have run.
+ * runs a warm-up fifth of `count` schedules through them, then schedules `count` charges (created
+ * through the processes in turn) due at one second and waits until all have run.
  */
 export async function runSchedules(opts: {
   processes: number;
@@ -137,47 +171,72 @@ export async function runSchedules(opts: {
       piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl, ownSimulatorMid }));
     }
     const setup = await setupMerchant(piers[0].url, 1, `${opts.tag}s${opts.processes}`);
-    const prefix = `bsch_${opts.tag}_${opts.processes}p_`;
-    const t0 = performance.now();
-    const scheduleAt = Math.floor(Date.now() / 1000) + opts.leadSec;
-    const CHUNK = 500;
-    for (let start = 0; start < opts.count; start += CHUNK) {
-      const schedules = Array.from({ length: Math.min(CHUNK, opts.count - start) }, (_, k) => ({
-        merchant_uid: `${prefix}${start + k}`,
-        schedule_at: scheduleAt,
-        amount: 1000,
-        name: 'bench schedule',
-        notice_url: receiver.url,
-      }));
-      const r = await v1(piers[(start / CHUNK) % piers.length].url, 'POST', '/subscribe/payments/schedule', setup.token, {
-        customer_uid: setup.customerUids[0],
-        schedules,
-      });
-      if (r.json?.code !== 0) throw new Error(`schedule failed: HTTP ${r.status} ${r.text.slice(0, 300)}`);
-      opts.progress(`created ${Math.min(start + CHUNK, opts.count)}/${opts.count} schedules`);
-    }
-    const createSec = (performance.now() - t0) / 1000;
-    const dueAt = Math.max(scheduleAt * 1000, Date.now());
-    await new Promise((r) => setTimeout(r, Math.max(0, dueAt - Date.now())));
-    // The progress poll reads this run's payments only, through the customer's index: a LIKE on
-    // merchant_uid alone read every payment of the bench database (all sections' payments) four
-    // times a second, PostgreSQL CPU that the run's own CPU figures counted.
     const customerUid = setup.customerUids[0];
     const owner = await db.query<{ merchant_id: string }>('SELECT merchant_id FROM billing_keys WHERE customer_uid = $1', [customerUid]);
     if (owner.rows.length !== 1) throw new Error(`expected one billing key for ${customerUid}, found ${owner.rows.length}`);
+    /** `count` schedules due at `scheduleAt`, created in chunks spread over the processes */
+    const create = async (prefix: string, count: number, scheduleAt: number) => {
+      const CHUNK = 500;
+      for (let start = 0; start < count; start += CHUNK) {
+        const schedules = Array.from({ length: Math.min(CHUNK, count - start) }, (_, k) => ({
+          merchant_uid: `${prefix}${start + k}`,
+          schedule_at: scheduleAt,
+          amount: 1000,
+          name: 'bench schedule',
+          notice_url: receiver.url,
+        }));
+        const r = await v1(piers[(start / CHUNK) % piers.length].url, 'POST', '/subscribe/payments/schedule', setup.token, { customer_uid: customerUid, schedules });
+        if (r.json?.code !== 0) throw new Error(`schedule failed: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+        opts.progress(`created ${Math.min(start + CHUNK, count)}/${count} schedules`);
+      }
+    };
+    // The progress poll reads these payments only, through the customer's index: a LIKE on
+    // merchant_uid alone read every payment of the bench database (all sections' payments) four
+    // times a second, PostgreSQL CPU that the run's own CPU figures counted.
+    const executed = async (prefix: string) =>
+      (
+        await db.query<{ paid: number; failed: number; rows: number; distinct: number }>(
+          `SELECT count(*) FILTER (WHERE status = 'paid')::int AS paid, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+                  count(*)::int AS rows, count(DISTINCT merchant_uid)::int AS distinct
+             FROM payments WHERE merchant_id = $1 AND customer_uid = $2 AND merchant_uid LIKE $3`,
+          [owner.rows[0].merchant_id, customerUid, `${prefix}%`],
+        )
+      ).rows[0];
+    const settled = (e: { paid: number; failed: number; rows: number; distinct: number }, count: number) =>
+      e.distinct >= count && e.paid + e.failed >= e.rows && e.paid + e.failed >= count;
+
+    // Warm-up: processes that run for days have their payment path compiled by V8's optimising
+    // compiler; just started, the first few thousand payments run slower and cost more CPU. A fifth
+    // of the count, due at once, run to the end (webhooks included) before the measured schedules
+    // are created, so one process and three are compared warm, not by how much of each one's share
+    // ran before it was compiled.
+    const warmCount = Math.max(100, Math.round(opts.count / 5));
+    const warmPrefix = `bschw_${opts.tag}_${opts.processes}p_`;
+    // (schedule_at must still be ahead when the last chunk is created)
+    await create(warmPrefix, warmCount, Math.floor(Date.now() / 1000) + 1 + Math.ceil(warmCount / 1000));
+    const warmUntil = Date.now() + opts.timeoutSec * 1000;
+    while (!settled(await executed(warmPrefix), warmCount) || receiver.times.length < warmCount) {
+      if (Date.now() > warmUntil) throw new Error(`the warm-up's ${warmCount} schedules did not finish within ${opts.timeoutSec} s`);
+      opts.progress(`warm-up: ${receiver.times.length}/${warmCount} webhooks (${opts.processes} process${opts.processes > 1 ? 'es' : ''})`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const webhooksBefore = receiver.times.length;
+    const claimsBefore = await claimsOf(piers);
+
+    const prefix = `bsch_${opts.tag}_${opts.processes}p_`;
+    const t0 = performance.now();
+    const scheduleAt = Math.floor(Date.now() / 1000) + opts.leadSec;
+    await create(prefix, opts.count, scheduleAt);
+    const createSec = (performance.now() - t0) / 1000;
+    const dueAt = Math.max(scheduleAt * 1000, Date.now());
+    await new Promise((r) => setTimeout(r, Math.max(0, dueAt - Date.now())));
     const meter = cpuMeter(Object.fromEntries(piers.map((p, i) => [`pier${i + 1}`, p.child.pid])), true);
     let final = { paid: 0, failed: 0, rows: 0, distinct: 0 };
     let doneAt: number | null = null;
     while (Date.now() < dueAt + opts.timeoutSec * 1000) {
-      const q = await db.query(
-        `SELECT count(*) FILTER (WHERE status = 'paid')::int AS paid, count(*) FILTER (WHERE status = 'failed')::int AS failed,
-                count(*)::int AS rows, count(DISTINCT merchant_uid)::int AS distinct
-           FROM payments WHERE merchant_id = $1 AND customer_uid = $2 AND merchant_uid LIKE $3`,
-        [owner.rows[0].merchant_id, customerUid, `${prefix}%`],
-      );
-      final = q.rows[0];
-      opts.progress(`executed ${final.paid + final.failed}/${opts.count} (${opts.processes} process${opts.processes > 1 ? 'es' : ''}), webhooks ${receiver.times.length}`);
-      if (final.distinct >= opts.count && final.paid + final.failed >= final.rows && final.paid + final.failed >= opts.count) {
+      final = await executed(prefix);
+      opts.progress(`executed ${final.paid + final.failed}/${opts.count} (${opts.processes} process${opts.processes > 1 ? 'es' : ''}), webhooks ${receiver.times.length - webhooksBefore}`);
+      if (settled(final, opts.count)) {
         doneAt = Date.now();
         break;
       }
@@ -189,12 +248,19 @@ export async function runSchedules(opts: {
     // let webhook deliveries finish (they trail the payments)
     const waitUntil = Date.now() + 30_000;
     let last = -1;
-    while (Date.now() < waitUntil && receiver.times.length < opts.count) {
-      if (receiver.times.length === last && receiver.times.length > 0) break;
+    while (Date.now() < waitUntil && receiver.times.length - webhooksBefore < opts.count) {
+      if (receiver.times.length === last && receiver.times.length > webhooksBefore) break;
       last = receiver.times.length;
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const t = receiver.times;
+    const claimsAfter = await claimsOf(piers);
+    const claims = Object.fromEntries(
+      Object.entries(claimsAfter).map(([queue, c]) => {
+        const b = claimsBefore[queue] ?? { found: 0, empty: 0, rows: 0 };
+        return [queue, { found: c.found - b.found, empty: c.empty - b.empty, rows: c.rows - b.rows }];
+      }),
+    );
+    const t = receiver.times.slice(webhooksBefore);
     const spanSec = t.length > 1 ? (t[t.length - 1] - t[0]) / 1000 : null;
     const executeSec = doneAt === null ? null : (doneAt - dueAt) / 1000;
     return {
@@ -210,6 +276,7 @@ export async function runSchedules(opts: {
       cpuMsPerSchedule: { pier: perSchedule(pierCores), postgres: perSchedule(cpu.cores.postgres) },
       machineBusyCores: cpu.machineBusyCores,
       otherCores: cpu.otherCores,
+      claims,
       note: doneAt === null ? `did not finish within ${opts.timeoutSec} s of schedule_at` : undefined,
     };
   } finally {

@@ -262,6 +262,16 @@ export function renderMarkdown(r: Results): string {
           `${cpu.pier ?? '—'} | ${cpu.postgres ?? '—'} | ${s.machineBusyCores ?? '—'} (${s.otherCores ?? '—'}) |${s.note ? ` ${s.note}` : ''}`,
       );
     }
+    const withClaims = r.schedules.runs.filter((s) => s.claims);
+    if (withClaims.length > 0) {
+      out.push('');
+      out.push("Claims over each run, every Pier process's `/metrics` summed (`pier_job_claims_total`, `pier_job_claimed_rows_total`): claims that leased rows, claims that found none, rows per claim that found some.");
+      out.push('');
+      out.push('| Pier processes | schedules: claims with rows | empty | rows per claim | webhooks: claims with rows | empty | rows per claim |');
+      out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      const cells = (c: { found: number; empty: number; rows: number } | undefined) => (c ? `${c.found} | ${c.empty} | ${c.found > 0 ? n1(c.rows / c.found) : '—'}` : '— | — | —');
+      for (const s of withClaims) out.push(`| ${s.processes} | ${cells(s.claims!.schedules)} | ${cells(s.claims!.webhooks)} |`);
+    }
   }
   out.push('');
   const sdk = r.sdk.sdk;
