@@ -218,7 +218,8 @@ export function renderMarkdown(r: Results): string {
   }
   if (r.webhookDrain && r.webhookDrain.length > 0) {
     out.push(
-      'Webhooks from a full queue (issue #14 aim 6): N deliveries to the local receiver written into an idle, running Pier in one transaction (Pier\'s own outbox code), then timed until the receiver has all N. ' +
+      'Webhooks from a full queue (issue #14 aim 6): N deliveries to the local receiver written into an idle, running Pier in one transaction (Pier\'s own outbox code), then timed until the receiver has all N; ' +
+        'before them, N / 5 are delivered to another receiver and not measured (warm-up: a Pier just started sends its first thousands slower). ' +
         'pickup = commit → first request (the runner\'s idle pause); rate = N over first → last request; duplicates by `webhook-id`; signatures verified on a sample with the merchant\'s secret. CPU ms per delivery over the drain.',
     );
     out.push('');
@@ -247,7 +248,7 @@ export function renderMarkdown(r: Results): string {
   else {
     const first = r.schedules.runs[0];
     out.push(
-      `Schedules and webhooks (issue #4): ${first ? first.schedules.toLocaleString('en-US') : 'N'} schedules of one billing key, all due at the same second, ` +
+      `Schedules and webhooks (issue #4): ${first ? first.schedules.toLocaleString('en-US') : 'N'} schedules of one billing key, all due at the same second, after a warm-up fifth run to the end by the same processes, ` +
         'each with `notice_url` = a local receiver; execute s = from the due time until every schedule has a final payment; duplicates = payments beyond one per merchant_uid; ' +
           'CPU ms per schedule over the execute time (Pier: every Pier process together; PostgreSQL: every postgres process on the machine).',
     );
