@@ -24,6 +24,18 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** The demo merchant's access token (i'mport's demo keys), over real HTTP. */
+async function demoToken(address: string): Promise<string> {
+  const res = await request(`${address}/users/getToken`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
+  });
+  const t = (await res.body.json()) as { code: number; response: { access_token: string } };
+  expect(t.code).toBe(0);
+  return t.response.access_token;
+}
+
 describe('starting Pier', () => {
   it('on first sandbox start creates the demo merchant with i\'mport\'s demo keys, a vault key file and a working simulator', async () => {
     const stdout = vi.spyOn(process.stdout, 'write');
@@ -31,17 +43,11 @@ describe('starting Pier', () => {
     const pier = await startPier(loadConfig(env()));
     try {
       expect(existsSync(join(dataDir, 'vault.key'))).toBe(true);
-      const token = await request(`${pier.address}/users/getToken`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
-      });
-      const t = (await token.body.json()) as { code: number; response: { access_token: string } };
-      expect(t.code).toBe(0);
+      const token = await demoToken(pier.address);
       // the seed's key-in curl example, over real HTTP, through the embedded simulator
       const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        headers: { 'content-type': 'application/json', authorization: token },
         body: JSON.stringify({ merchant_uid: `order_id_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }).replace(/(\d{4})(?=\d)/g, '$1-'), expiry: '2030-01', birth: '123456', amount: 3000 }),
       });
       const p = (await pay.body.json()) as { code: number; response: { pg_id: string; status: string; fail_reason: string | null } };
@@ -51,7 +57,7 @@ describe('starting Pier', () => {
       // the demo's NICE API channel pays through the embedded NICE simulator (no base URL: the connector's sandbox host is the simulator)
       const nicePay = await request(`${pier.address}/subscribe/payments/onetime`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        headers: { 'content-type': 'application/json', authorization: token },
         body: JSON.stringify({ pg: 'nice_v2', merchant_uid: `nice_order_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-01', birth: '123456', amount: 3000 }),
       });
       const np = (await nicePay.body.json()) as { code: number; response: { pg_provider: string; pg_id: string; status: string; imp_uid: string } };
@@ -99,16 +105,11 @@ describe('starting Pier', () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const pier = await startPier(loadConfig(env()));
     try {
-      const token = await request(`${pier.address}/users/getToken`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
-      });
-      const t = (await token.body.json()) as { response: { access_token: string } };
+      const token = await demoToken(pier.address);
       const merchantUid = `order_claims_${randomBytes(4).toString('hex')}`;
       const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        headers: { 'content-type': 'application/json', authorization: token },
         body: JSON.stringify({
           merchant_uid: merchantUid,
           card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }),
@@ -146,15 +147,10 @@ describe('starting Pier', () => {
   it('with simulator.publicUrl set, receipt_url and the window open at that public address, not the listen address', async () => {
     const pier = await startPier(loadConfig({ ...env(), PIER_SIMULATOR_PUBLIC_URL: 'https://tpay-sim.example.test/' }));
     try {
-      const token = await request(`${pier.address}/users/getToken`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET }),
-      });
-      const t = (await token.body.json()) as { response: { access_token: string } };
+      const token = await demoToken(pier.address);
       const pay = await request(`${pier.address}/subscribe/payments/onetime`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: t.response.access_token },
+        headers: { 'content-type': 'application/json', authorization: token },
         body: JSON.stringify({ merchant_uid: `order_id_${randomBytes(4).toString('hex')}`, card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-01', birth: '123456', amount: 3000 }),
       });
       const p = (await pay.body.json()) as { response: { status: string; pg_tid: string; receipt_url: string } };
