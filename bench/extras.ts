@@ -66,7 +66,7 @@ async function claimsOf(piers: PierProc[]): Promise<Record<string, ClaimCounts>>
 }
 
 /** The claims of background work a Pier reports in /metrics, by queue (pier_job_claims_total, pier_job_claimed_rows_total). */
-export async function claimCounts(pierUrl: string): Promise<Record<string, ClaimCounts>> {
+async function claimCounts(pierUrl: string): Promise<Record<string, ClaimCounts>> {
   const res = await fetch(`${pierUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   const out: Record<string, ClaimCounts> = {};

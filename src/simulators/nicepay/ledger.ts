@@ -246,11 +246,6 @@ export class NicepayLedger {
     return this.db.transaction(fn)();
   }
 
-  /**
-   * An id no earlier tid, cancel tid or bid had, from `draw`'s candidates. NICE's ids are unique,
-   * but their shape leaves 4 random digits per MID and second (spec §2.8): 38 payments in one
-   * second repeat one about once in 14 runs, and a repeated tid overwrote the earlier payment.
-   */
   /** A new tid of `clientId`'s MID, `methodCode` (spec §2.8), at `ms`: one no id had before (issueId). */
   issueTid(clientId: string, methodCode: string, ms: number): string {
     return this.issueId(() => newTid(midOf(clientId), methodCode, ms));
@@ -261,6 +256,11 @@ export class NicepayLedger {
     return this.issueId(() => newBid(midOf(clientId), ms));
   }
 
+  /**
+   * An id no earlier tid, cancel tid or bid had, from `draw`'s candidates. NICE's ids are unique,
+   * but their shape leaves 4 random digits per MID and second (spec §2.8): 38 payments in one
+   * second repeat one about once in 14 runs, and a repeated tid overwrote the earlier payment.
+   */
   private issueId(draw: () => string): string {
     const take = this.db.prepare('INSERT INTO nice_issued_ids (id) VALUES (?) ON CONFLICT DO NOTHING');
     for (let i = 0; i < MAX_ID_DRAWS; i++) {
