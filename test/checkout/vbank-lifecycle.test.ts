@@ -210,6 +210,58 @@ describe('an overdue virtual account releases its merchant_uid', () => {
   });
 });
 
+describe('a virtual account past its deadline: the PG is asked before its merchant_uid is released', () => {
+  const simControl = async (path: string, body: unknown) => {
+    const res = await fetch(`${pier.simulatorUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await res.json()) as any;
+  };
+  const freshToken = async () => {
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+  };
+
+  it('a deposit made in time whose notice never reached Pier is recorded, and the merchant_uid stays paid once', async () => {
+    const merchantUid = uid('vb_late_notice');
+    const vb = await issueVbank(merchantUid, 8000);
+    // Pier is down while the buyer deposits, a minute before the deadline: the notice is lost
+    const port = Number(new URL(pier.pierUrl!).port);
+    await new Promise<void>((r) => pier.app.server.close(() => r()));
+    pier.clock.set((vb.vbank_date - 60) * 1000);
+    const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 8000 });
+    expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
+    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+
+    // past the deadline, not told of the deposit, the merchant takes payment for the order by card
+    pier.clock.set((vb.vbank_date + 60) * 1000);
+    await freshToken();
+    const byCard = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 8000, card_number: card, expiry: '2030-12' } });
+    expect(byCard.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제') });
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'paid', paid_at: vb.vbank_date - 60 });
+
+    // the PG's notice, sent again, is a repeat
+    expect((await simControl('/__control/vbank/notify', { tid: dep.tid })).notice.delivered).toBe(true);
+    const all = (await pier.call('GET', `/payments/findAll/${merchantUid}`, { token: m.token })).body.response.list as Array<{ status: string; pay_method: string }>;
+    expect(all.map((p) => `${p.pay_method}:${p.status}`)).toEqual(['vbank:paid']);
+    await runner.drain();
+    expect(events().filter((e) => (e as { imp_uid: string }).imp_uid === vb.imp_uid)).toEqual([{ imp_uid: vb.imp_uid, merchant_uid: merchantUid, status: 'ready' }, { imp_uid: vb.imp_uid, merchant_uid: merchantUid, status: 'paid' }]);
+  });
+
+  it('a PG that cannot be asked keeps the merchant_uid held; once it answers "no deposit" the merchant_uid is free', async () => {
+    const merchantUid = uid('vb_pg_down');
+    const vb = await issueVbank(merchantUid, 7000);
+    pier.clock.set((vb.vbank_date + 60) * 1000);
+    await freshToken();
+    const onetime = () => pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 7000, card_number: card, expiry: '2030-12' } });
+    await simControl('/__control/faults', { mode: 'http_500', op: 'trans_search' });
+    try {
+      expect((await onetime()).body).toMatchObject({ code: 1, message: expect.stringContaining('진행 중인 결제') });
+    } finally {
+      await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'DELETE' });
+    }
+    expect((await onetime()).body).toMatchObject({ code: 0, response: { status: 'paid', merchant_uid: merchantUid } });
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'ready' });
+  });
+});
+
 describe('DELETE /vbanks/{imp_uid}', () => {
   it('revokes an unpaid account at the PG and in Pier: cancelled, merchant_uid free, no webhook; deposits refused after', async () => {
     const merchantUid = uid('vb_revoke');

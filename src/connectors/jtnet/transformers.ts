@@ -193,6 +193,8 @@ export interface TpayTransSearchItem {
   bank_code?: string;
   vbank_num?: string;
   vbank_exp_dt?: string;
+  /** VBANK: when the deposit came (YYYYMMDDHHmmss KST); empty while awaiting it */
+  deposit_dt?: string;
 }
 
 export interface TpayTransSearchResponse extends TpayResponseBase {
@@ -501,7 +503,8 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
     amount,
     cancelledAmount: amountOf(row.cancel_amt) ?? (state === 'cancelled' ? amount : 0),
     applyNum: row.app_no || null,
-    paidAt: kstTimestampToUnix(row.app_dt) ?? timeFromTid(row.tid, mid) ?? 0,
+    // a virtual account is paid when the deposit comes, not when it was issued (app_dt)
+    paidAt: kstTimestampToUnix(row.deposit_dt) ?? kstTimestampToUnix(row.app_dt) ?? timeFromTid(row.tid, mid) ?? 0,
     cardQuota: amountOf(row.card_quota) ?? 0,
     receiptUrl: state === 'failed' ? null : receiptUrlOf(row.receipt_url),
     ...cardDetails(row, row.app_co, row.app_co_name),

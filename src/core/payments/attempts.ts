@@ -7,7 +7,7 @@
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
-import { sql, type Kysely, type RawBuilder, type Transaction, type UpdateQueryBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type RawBuilder, type Transaction, type UpdateQueryBuilder } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
 import { newImpUid } from '../../lib/ids.js';
 import { isPrimaryKeyViolation, isUniqueViolation } from '../../store/db.js';
@@ -17,6 +17,7 @@ import type { Database, PaymentsTable } from '../../store/types.js';
 import type { ChannelColumns, ChannelSource, ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { ClientGoneError, ImpUidTakenError } from './errors.js';
+import { depositAtPgOfOverdueVbank } from '../virtual-accounts/deposit.js';
 
 export interface NewAttempt {
   impUid: string;
@@ -103,24 +104,30 @@ export interface LockHolder {
 
 /**
  * Releases the merchant_uid lock of a virtual account whose deposit deadline has passed (by
- * deps.clock): it can no longer be paid (the PG refuses the deposit, and so does Pier's notice
- * handler). The account stays `ready`. Conditional, so concurrent callers are safe. True if released.
+ * deps.clock) once the PG confirms it holds no deposit: a deposit made in time whose notice never
+ * reached Pier (Pier was down, the notice was lost; the PG sends it again later) is recorded now
+ * instead, and the account keeps its merchant_uid, paid. A PG that cannot tell keeps the lock too.
+ * Past the deadline no deposit can come (the PG refuses it, and so does Pier's notice handler);
+ * the account stays `ready`. Conditional, so concurrent callers are safe. True if released.
  */
 export async function releaseOverdueVbankLock(deps: Deps, merchantId: string, merchantUid: string): Promise<boolean> {
   const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
-    .updateTable('payments')
-    .set({ merchant_uid_lock: null, updated_at: now })
-    .where('merchant_id', '=', merchantId)
-    .where('merchant_uid_lock', '=', merchantUid)
-    .where('pay_method', '=', 'vbank')
-    .where('status', '=', 'ready')
-    .where('pg_state', '=', 'done')
-    .where('vbank_date', '>', 0)
-    .where('vbank_date', '<', now)
-    .executeTakeFirst();
+  const overdue = (eb: ExpressionBuilder<Database, 'payments'>) =>
+    eb.and([
+      eb('merchant_id', '=', merchantId),
+      eb('merchant_uid_lock', '=', merchantUid),
+      eb('pay_method', '=', 'vbank'),
+      eb('status', '=', 'ready'),
+      eb('pg_state', '=', 'done'),
+      eb('vbank_date', '>', 0),
+      eb('vbank_date', '<', now),
+    ]);
+  const account = await deps.store.db.selectFrom('payments').select('imp_uid').where(overdue).executeTakeFirst();
+  if (!account) return false;
+  if ((await depositAtPgOfOverdueVbank(deps, account.imp_uid)) !== 'unpaid') return false;
+  const res = await deps.store.db.updateTable('payments').set({ merchant_uid_lock: null, updated_at: now }).where('imp_uid', '=', account.imp_uid).where(overdue).executeTakeFirst();
   const released = Number(res.numUpdatedRows) > 0;
-  if (released) deps.logger.info({ merchant_uid: merchantUid }, 'merchant_uid released by a virtual account past its deposit deadline');
+  if (released) deps.logger.info({ merchant_uid: merchantUid, imp_uid: account.imp_uid }, 'merchant_uid released by a virtual account past its deposit deadline (the PG holds no deposit)');
   return released;
 }
 
@@ -134,11 +141,15 @@ const findHolder = (db: Kysely<Database>, merchantId: string, merchantUid: strin
 
 const mayBeOverdueVbank = (h: LockHolder | undefined) => h?.pay_method === 'vbank' && h.status === 'ready';
 
-/** The attempt holding a merchant_uid, if any; a virtual account past its deadline is released first and holds nothing. */
+/**
+ * The attempt holding a merchant_uid, if any; a virtual account past its deadline is released
+ * first and holds nothing (or, paid after all, holds it: read again either way).
+ */
 export async function lockHolder(deps: Deps, merchantId: string, merchantUid: string): Promise<LockHolder | undefined> {
   const holder = await findHolder(deps.store.db, merchantId, merchantUid);
-  if (mayBeOverdueVbank(holder) && (await releaseOverdueVbankLock(deps, merchantId, merchantUid))) return findHolder(deps.store.db, merchantId, merchantUid);
-  return holder;
+  if (!mayBeOverdueVbank(holder)) return holder;
+  await releaseOverdueVbankLock(deps, merchantId, merchantUid);
+  return findHolder(deps.store.db, merchantId, merchantUid);
 }
 
 /** A new attempt's imp_uid: Deps.newImpUid when given (tests), else 12 random digits (lib/ids). */
@@ -190,8 +201,12 @@ export async function insertAttempt(
       if (!isUniqueViolation(err)) throw err;
       if (isPrimaryKeyViolation(err, 'payments')) throw new ImpUidTakenError(row.imp_uid);
     }
-    const holder = await findHolder(db, row.merchant_id, row.merchant_uid);
-    if (!retried && mayBeOverdueVbank(holder) && (await releaseOverdueVbankLock(deps, row.merchant_id, row.merchant_uid))) continue;
+    let holder = await findHolder(db, row.merchant_id, row.merchant_uid);
+    if (!retried && mayBeOverdueVbank(holder)) {
+      if (await releaseOverdueVbankLock(deps, row.merchant_id, row.merchant_uid)) continue;
+      // not released: still awaiting its deposit per the PG, or paid after all (recorded just now)
+      holder = await findHolder(db, row.merchant_id, row.merchant_uid);
+    }
     return { ok: false, holder };
   }
 }

@@ -82,6 +82,37 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
   return { ok: true, impUid: moid, duplicate: true };
 }
 
+/**
+ * What the PG holds for a virtual account past its deposit deadline on Pier's clock, asked before
+ * its merchant_uid goes to another attempt (attempts.ts releaseOverdueVbankLock): a deposit made
+ * in time whose notice never reached Pier would otherwise be recorded later, when the PG sends the
+ * notice again, beside the other attempt's payment: one order paid twice. `paid`: the PG holds the
+ * deposit, recorded now; `unpaid`: it holds none (or no such account, or closed it); `unknown`:
+ * it could not tell, or its answer could not be recorded (an operator's case, logged).
+ */
+export async function depositAtPgOfOverdueVbank(deps: Deps, impUid: string): Promise<'paid' | 'unpaid' | 'unknown'> {
+  const p = await deps.store.db.selectFrom('payments').select(['imp_uid', 'channel_id', 'pg_tid', 'started_at']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!p) return 'unknown';
+  const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+  // a channel the merchant removed can be asked nothing, and no notice reaches Pier through it either
+  if (!channel) return 'unpaid';
+  let found;
+  try {
+    found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'virtual account past its deadline: the PG could not be asked about a deposit; its merchant_uid stays held');
+    return 'unknown';
+  }
+  if (!found.found || (p.pg_tid && found.pgTid !== p.pg_tid) || found.state !== 'paid') return 'unpaid';
+  const recorded = await recordVbankDeposit(deps, channel, { moid: p.imp_uid, pgTid: found.pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
+  if (recorded.ok) {
+    deps.logger.info({ imp_uid: impUid }, 'virtual account past its deadline: the PG holds a deposit made in time, whose notice had not reached Pier; recorded');
+    return 'paid';
+  }
+  deps.logger.error({ imp_uid: impUid, reason: recorded.reason, message: recorded.message }, 'virtual account past its deadline: the PG holds a deposit Pier cannot record; its merchant_uid stays held for an operator');
+  return 'unknown';
+}
+
 /** Records a verified deposit into a window virtual account: paid, with its `paid` event, once. */
 async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: DepositNotice): Promise<DepositOutcome> {
   const { db } = deps.store;
