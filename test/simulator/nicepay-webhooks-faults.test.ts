@@ -120,6 +120,22 @@ describe('NICEPAY simulator: virtual accounts', () => {
   });
 });
 
+describe('NICEPAY simulator: a virtual account without a deadline ([E2], spec §2.3)', () => {
+  it('issued while the switch is on for its clientId, it answers vbankExpDate null on approve and every lookup; other clientIds and later accounts keep theirs', async () => {
+    expect((await control('/__control/vbank/no-deadline', { clientId: KEY.clientId, on: true })).body).toEqual({ noDeadline: [KEY.clientId] });
+    const a = await approved({ method: 'vbank', vbankHolder: '피어상점', vbankValidHours: '24', amount: '30000' });
+    expect(a.html).toContain('id="vbankNumber"');
+    expect(a.approve.body).toMatchObject({ resultCode: '0000', status: 'ready', vbank: { vbankCode: '088', vbankExpDate: null } });
+    expect(a.approve.body.signature).toBe(expectedSignature(a.fields.tid, 30000, a.approve.body.ediDate));
+    expect((await call(s.base, 'GET', `/v1/payments/find/${a.params.orderId}`)).body.vbank.vbankExpDate).toBeNull();
+    expect((await control('/__control/vbank/no-deadline', { clientId: KEY.clientId, on: false })).body).toEqual({ noDeadline: [] });
+    expect((await call(s.base, 'GET', `/v1/payments/${a.fields.tid}`)).body.vbank.vbankExpDate).toBeNull();
+    const later = await approved({ method: 'vbank', vbankHolder: '피어상점', vbankValidHours: '24', amount: '30000' });
+    expect(later.approve.body.vbank.vbankExpDate).toBe('2026-01-16T12:00:00.000+0900');
+    expect((await control('/__control/vbank/no-deadline', { on: 'yes' })).status).toBe(400);
+  });
+});
+
 describe('NICEPAY simulator: faults', () => {
   it('timeout after processing: the approve is recorded although the client never gets an answer', async () => {
     const a = await authenticate(s.base);
@@ -176,6 +192,33 @@ describe('NICEPAY simulator: faults', () => {
     const r3 = await call(s.base, 'POST', `/v1/payments/${c.fields.tid}`, { amount: 10999 });
     expect(r3.body.resultCode).toBe('9999');
     expect((await call(s.base, 'GET', `/v1/payments/${c.fields.tid}`)).status).toBe(404);
+  });
+
+  it('code after processing: the charge is approved and recorded, and answered with the failure code (NICE after its own DB insert failed)', async () => {
+    const a = await authenticate(s.base);
+    const set = await control('/__control/faults', { op: 'approve', kind: 'code', resultCode: 'U506', when: 'after' });
+    expect(set.body.faults).toEqual([expect.objectContaining({ op: 'approve', kind: 'code', when: 'after', resultCode: 'U506' })]);
+    const r = await call(s.base, 'POST', `/v1/payments/${a.fields.tid}`, { amount: 1004 });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ resultCode: 'U506', resultMsg: 'DB insert 오류', messageSource: 'nicepay', tid: a.fields.tid, orderId: a.params.orderId });
+    expect((await call(s.base, 'GET', `/v1/payments/find/${a.params.orderId}`)).body).toMatchObject({ resultCode: '0000', status: 'paid', tid: a.fields.tid });
+  });
+
+  it('code before processing: nothing is done, the call is answered with the code and message asked for', async () => {
+    await control('/__control/faults', { op: 'netcancel', kind: 'code', resultCode: '9999', when: 'before' });
+    await control('/__control/faults', { op: 'netcancel', kind: 'code', resultCode: 'P035', resultMsg: '망취소 요청 오류', when: 'before' });
+    const a = await approved();
+    expect(a.approve.body.status).toBe('paid');
+    const first = await call(s.base, 'POST', '/v1/payments/netcancel', { orderId: a.params.orderId });
+    expect([first.status, first.body]).toEqual([200, { resultCode: '9999', resultMsg: '일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.', messageSource: 'nicepay', orderId: a.params.orderId }]);
+    expect((await call(s.base, 'POST', '/v1/payments/netcancel', { orderId: a.params.orderId })).body).toMatchObject({ resultCode: 'P035', resultMsg: '망취소 요청 오류' });
+    expect((await call(s.base, 'GET', `/v1/payments/${a.fields.tid}`)).body.status).toBe('paid');
+    // the faults are used up: the next net-cancel works
+    expect((await call(s.base, 'POST', '/v1/payments/netcancel', { orderId: a.params.orderId })).body).toMatchObject({ resultCode: '0000', status: 'cancelled' });
+    // a code fault needs a failure code, and only a code fault takes one
+    expect((await control('/__control/faults', { op: 'netcancel', kind: 'code' })).status).toBe(400);
+    expect((await control('/__control/faults', { op: 'netcancel', kind: 'code', resultCode: '0000' })).status).toBe(400);
+    expect((await control('/__control/faults', { op: 'netcancel', kind: '5xx', resultCode: '9999' })).status).toBe(400);
   });
 
   it('amount ending 998: recorded, answer held until released', async () => {

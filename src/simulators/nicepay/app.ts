@@ -89,6 +89,7 @@ export function createNicepaySimulator(options: NicepaySimulatorOptions = {}): N
     authTtlMs: options.authTtlMs ?? 15 * 60_000,
     netCancelWindowMs: options.netCancelWindowMs ?? 60 * 60_000,
     windowTtlMs: options.windowTtlMs ?? 30 * 60_000,
+    vbankWithoutDeadline: new Set(),
     publicUrl: options.publicUrl,
   };
 

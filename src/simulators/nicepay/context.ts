@@ -28,6 +28,11 @@ export interface NiceSimContext {
   netCancelWindowMs: number;
   /** how long a window page stays usable */
   windowTtlMs: number;
+  /**
+   * clientIds (`*` = every one) whose virtual accounts are issued without a deadline, answered
+   * `vbankExpDate: null` as NICE sometimes does ([E2], spec §2.3): `POST /__control/vbank/no-deadline`
+   */
+  vbankWithoutDeadline: Set<string>;
   publicUrl?: string;
 }
 

@@ -64,6 +64,17 @@ export async function nicepayControlRoutes(app: FastifyInstance, ctx: NiceSimCon
     return paymentObject(p, { secretKey, now: clock.now(), base });
   });
 
+  // virtual accounts issued from now on for clientId (absent = every clientId) carry no deadline
+  // (`vbankExpDate: null` in every answer about them), or a deadline again with `on: false`
+  app.post('/__control/vbank/no-deadline', async (req, reply) => {
+    const b = body(req);
+    if (typeof b.on !== 'boolean') return reply.code(400).send(bad('on must be true or false'));
+    const key = text(b, 'clientId') ?? '*';
+    if (b.on) ctx.vbankWithoutDeadline.add(key);
+    else ctx.vbankWithoutDeadline.delete(key);
+    return { noDeadline: [...ctx.vbankWithoutDeadline] };
+  });
+
   app.get('/__control/faults', async () => ({ faults: ctx.faults.list(), held: ctx.faults.heldCount }));
   app.delete('/__control/faults', async () => {
     ctx.faults.clear();
@@ -79,7 +90,13 @@ export async function nicepayControlRoutes(app: FastifyInstance, ctx: NiceSimCon
     if (!FAULT_KINDS.includes(kind)) return reply.code(400).send(bad(`kind must be one of ${FAULT_KINDS.join(', ')}`));
     if (when !== 'before' && when !== 'after') return reply.code(400).send(bad('when must be before or after'));
     if (!Number.isInteger(count) || count < 1) return reply.code(400).send(bad('count must be a positive integer'));
-    ctx.faults.add({ op, kind, when, remaining: count, clientId: text(b, 'clientId') ?? undefined });
+    const resultCode = text(b, 'resultCode');
+    const resultMsg = text(b, 'resultMsg');
+    if (kind === 'code' && (!resultCode || !/^[0-9A-Z]{4}$/.test(resultCode) || resultCode === '0000')) {
+      return reply.code(400).send(bad('kind code needs resultCode: a NICE failure code (4 characters, not 0000)'));
+    }
+    if (kind !== 'code' && (resultCode || resultMsg)) return reply.code(400).send(bad('resultCode and resultMsg go with kind code only'));
+    ctx.faults.add({ op, kind, when, remaining: count, clientId: text(b, 'clientId') ?? undefined, ...(kind === 'code' ? { resultCode: resultCode!, ...(resultMsg ? { resultMsg } : {}) } : {}) });
     return { faults: ctx.faults.list() };
   });
   app.post('/__control/holds/release', async () => ({ released: ctx.faults.releaseAll() }));

@@ -19,12 +19,14 @@ export const NICE_OPERATIONS = [
 ] as const;
 export type NiceOperation = (typeof NICE_OPERATIONS)[number];
 
-export const FAULT_KINDS = ['timeout', '5xx', 'garbage'] as const;
+export const FAULT_KINDS = ['timeout', '5xx', 'garbage', 'code'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
  * `before`: the call is not processed at all (nothing recorded). `after`: the call is processed and
- * recorded (an approval is paid), then the answer is lost: held, a 500, or a body that is not JSON.
+ * recorded (an approval is paid), then the answer is lost: held, a 500, or a body that is not JSON;
+ * or, for kind `code`, answered HTTP 200 with `resultCode` instead, as NICE does when its own
+ * processing fails after the approval (a `U506` DB insert error on a charge it approved).
  */
 export type FaultWhen = 'before' | 'after';
 
@@ -35,6 +37,9 @@ export interface NiceFault {
   /** how many more calls of `op` it applies to */
   remaining: number;
   clientId?: string;
+  /** kind `code`: the failure answered (HTTP 200, no signature) */
+  resultCode?: string;
+  resultMsg?: string;
 }
 
 export class FaultBoard {
@@ -89,4 +94,31 @@ export function send5xx(reply: FastifyReply): FastifyReply {
 /** A 200 whose body is not JSON (a truncated answer). */
 export function sendGarbage(reply: FastifyReply): FastifyReply {
   return reply.code(200).type('application/json').send('{"resultCode":"0000","resultMsg":"정상 처리되었');
+}
+
+/** Known messages of codes a `code` fault is likely to be asked for (spec §5.3, §8); others get a generic one. */
+const FAULT_MESSAGES: Record<string, string> = {
+  '9999': '일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.',
+  '2020': '망취소 허용시간을 초과하였습니다.',
+  P035: '망취소 요청 오류',
+  U501: '외부 연동 오류',
+  U503: '망취소 요청',
+  U504: '결제 실패(망취소)',
+  U506: 'DB insert 오류',
+  U507: 'DB update 오류',
+  U508: 'socket 오류',
+  A226: '통신 오류',
+  A299: 'API 지연',
+};
+
+/** The failure answer of a `code` fault: NICE's shape for a failure (no signature), with the call's tid and orderId when it had them. */
+export function codeFaultBody(f: NiceFault, ids: { tid?: unknown; orderId?: unknown }): Record<string, unknown> {
+  const code = f.resultCode!;
+  return {
+    resultCode: code,
+    resultMsg: f.resultMsg ?? FAULT_MESSAGES[code] ?? `시뮬레이터가 주입한 오류 (${code})`,
+    messageSource: 'nicepay',
+    ...(typeof ids.tid === 'string' ? { tid: ids.tid } : {}),
+    ...(typeof ids.orderId === 'string' ? { orderId: ids.orderId } : {}),
+  };
 }

@@ -26,8 +26,8 @@ export interface SimVbank {
   vbankCode: string;
   vbankName: string;
   vbankNumber: string;
-  /** deadline, ms since the epoch */
-  vbankExpAt: number;
+  /** deadline, ms since the epoch; null = issued without one (answered `vbankExpDate: null`, spec §2.3 [E2]) */
+  vbankExpAt: number | null;
   vbankHolder: string;
 }
 

@@ -45,7 +45,7 @@ export function paymentObject(p: SimPayment, o: { secretKey: string; now: number
     issuedCashReceipt: false,
     coupon: null,
     card: p.card,
-    vbank: p.vbank ? { ...p.vbank, vbankExpAt: undefined, vbankExpDate: niceTime(p.vbank.vbankExpAt) } : null,
+    vbank: p.vbank ? { ...p.vbank, vbankExpAt: undefined, vbankExpDate: p.vbank.vbankExpAt === null ? null : niceTime(p.vbank.vbankExpAt) } : null,
     bank: p.bank,
     cellphone: null,
     cancels: p.cancels.length

@@ -18,7 +18,7 @@ import {
   type Json,
   type NiceSimContext,
 } from './context.js';
-import { send5xx, sendGarbage, type NiceOperation } from './faults.js';
+import { codeFaultBody, send5xx, sendGarbage, type NiceOperation } from './faults.js';
 import type { SimAuth, SimPayment } from './ledger.js';
 import { OK_MESSAGE, paymentObject } from './payment-object.js';
 import { niceTime, WINDOW_METHODS } from './protocol.js';
@@ -72,11 +72,14 @@ export function niceRoute(
         req.log.warn({ op, fault: fault.kind }, 'nicepay simulator: injected fault before processing');
         if (fault.kind === '5xx') return send5xx(reply);
         if (fault.kind === 'garbage') return sendGarbage(reply);
+        if (fault.kind === 'code') return reply.code(200).type('application/json;charset=utf-8').send(codeFaultBody(fault, body(req)));
         const stillThere = await ctx.faults.hold(reply);
         return stillThere ? send5xx(reply) : reply;
       }
       const answer = handler(req, caller, publicBase(ctx, req));
-      const lose = fault ? fault.kind : answer.lose;
+      // processed and recorded as usual; only the answer is NICE's failure code
+      if (fault?.kind === 'code') return sendAnswer(ctx, reply, { body: codeFaultBody(fault, answer.body) }, undefined);
+      const lose = fault ? (fault.kind as Answer['lose']) : answer.lose;
       return sendAnswer(ctx, reply, answer, lose);
     },
   });

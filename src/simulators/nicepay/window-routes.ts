@@ -198,7 +198,7 @@ export async function nicepayWindowRoutes(app: FastifyInstance, ctx: NiceSimCont
     };
     const vbank = auth.details.vbank;
     if (vbank) {
-      const due = niceTime(vbank.vbankExpAt).slice(0, 16).replace('T', ' ');
+      const due = vbank.vbankExpAt === null ? '-' : niceTime(vbank.vbankExpAt).slice(0, 16).replace('T', ' ');
       return reply
         .type('text/html')
         .send(vbankIssuedPage(lang, { bankName: vbank.vbankName, number: vbank.vbankNumber, holder: vbank.vbankHolder, due, amount: auth.amount }, resultForm(p.returnUrl!, fields, lang)));
@@ -245,7 +245,7 @@ export async function nicepayWindowRoutes(app: FastifyInstance, ctx: NiceSimCont
       const bank = VBANK_BANKS.find((b) => b.code === form.vbankCode);
       if (!bank) return { error: english ? 'Choose a bank.' : '은행을 선택하세요.' };
       const number = `${randomInt(100, 1000)}${String(randomInt(0, 1e9)).padStart(9, '0')}${randomInt(10, 100)}`;
-      details.vbank = { vbankCode: bank.code, vbankName: bank.name, vbankNumber: number, vbankExpAt: vbankDeadline(p, now), vbankHolder: p.vbankHolder! };
+      details.vbank = { vbankCode: bank.code, vbankName: bank.name, vbankNumber: number, vbankExpAt: ctx.vbankWithoutDeadline.has(s.clientId) || ctx.vbankWithoutDeadline.has('*') ? null : vbankDeadline(p, now), vbankHolder: p.vbankHolder! };
     } else {
       const phone = (form.phone ?? '').replace(/-/g, '');
       if (!(CARRIERS as readonly string[]).includes(form.carrier ?? '') || !/^01\d{8,9}$/.test(phone)) {
