@@ -66,6 +66,9 @@ describe('NICE channels', () => {
       [{ mid: 'R2_abc', sandbox: true }, 'is a live key'],
       [{ mid: 'S1_abc', sandbox: false }, 'is a sandbox key'],
       [{ mid: 'S1_abc', merchantKey: '' }, 'secretKey is required'],
+      // mode A2 encrypts the card with the whole key (spec §3.1): a key that lost a character fails at the first key-in
+      [{ mid: 'S1_abc', merchantKey: NICE.merchantKey.slice(0, 31) }, 'secretKey: exactly 32 characters'],
+      [{ mid: 'S1_abc', merchantKey: `${NICE.merchantKey} ` }, 'secretKey: exactly 32 characters'],
       [{ mid: 'S1_abc', cancelPassword: '1234' }, 'no cancel password'],
       [{ mid: 'S1_abc', baseUrl: 'javascript:alert(1)' }, 'http or https only'],
       [{ mid: 'S1_abc', baseUrl: 'http://u:secret@127.0.0.1:1' }, 'must not carry a user name or password'],

@@ -52,9 +52,14 @@ describe('console: NICE channels', () => {
     expect(r.body).toContain('S1_·S2_ 키는 테스트모드');
     expect(r.body).toContain('사용자 정보·쿼리(?)·#은 넣을 수 없습니다');
     expect(r.body).not.toContain('secret-never-echoed');
-    const api = await a.api('POST', '/console/api/channels', { provider: 'nice_v2', kind: 'api', mid: 'R2_0123456789abcdef0123456789abcdef', merchant_key: 'k', test_mode: true, cancel_password: '1234' });
+    const api = await a.api('POST', '/console/api/channels', { provider: 'nice_v2', kind: 'api', mid: 'R2_0123456789abcdef0123456789abcdef', merchant_key: 'fedcba9876543210fedcba9876543210', test_mode: true, cancel_password: '1234' });
     expect(api.status).toBe(400);
     expect(Object.keys(api.json.error.fields).sort()).toEqual(['cancel_password', 'test_mode']);
+    // a secretKey that lost a character: billing and key-in would fail on it (encData A2 needs all 32)
+    const short = await a.post('/console/channels', { provider: 'nice_v2', kind: 'api', mid: NICE.mid, merchant_key: NICE.merchantKey.slice(0, 31), test_mode: 'on' });
+    expect(short.status).toBe(400);
+    expect(short.body).toContain('형식이나 길이가 올바르지 않습니다');
+    expect(short.body).not.toContain(NICE.merchantKey.slice(0, 31));
     const rows = await c.pier.store.db.selectFrom('pg_channels').select('provider').where('merchant_id', '=', u.merchant.merchantId).where('provider', '=', 'nice_v2').execute();
     expect(rows).toHaveLength(0);
   });

@@ -1,5 +1,6 @@
 import { baseUrlProblems, secretProblems } from '../channel-rules.js';
 import type { ChannelProblem, ChannelRules, TestAccount } from '../types.js';
+import { NICE_SECRET_KEY_LENGTH } from './crypto.js';
 
 /**
  * NICE's published sandbox key pair for server approval (spec §9, from NICE's README and node
@@ -50,7 +51,13 @@ export const nicepayChannelRules: ChannelRules = {
       if (mode === 'sandbox' && !s.sandbox) problems.push({ field: 'sandbox', code: 'mode_mismatch', message: `clientId ${s.mid.slice(0, 3)}… is a sandbox key: a live channel needs an R1_/R2_ key` });
       if (mode === 'live' && s.sandbox) problems.push({ field: 'sandbox', code: 'mode_mismatch', message: `clientId ${s.mid.slice(0, 3)}… is a live key: a sandbox channel needs an S1_/S2_ key` });
     }
-    problems.push(...secretProblems(s, o, { label: 'secretKey', max: 100 }));
+    const secret = secretProblems(s, o, { label: 'secretKey', max: 100 });
+    problems.push(...secret);
+    // NICE issues 32-character secret keys, and billing/key-in encrypt the card with the whole key
+    // (encData A2, spec §3.1): another length fails at the first charge, so it is refused here
+    if (secret.length === 0 && s.merchantKey && s.merchantKey.length !== NICE_SECRET_KEY_LENGTH) {
+      problems.push({ field: 'merchantKey', code: 'invalid', message: `secretKey: exactly ${NICE_SECRET_KEY_LENGTH} characters, as NICE's admin shows it (this one has ${s.merchantKey.length})` });
+    }
     if (s.cancelPassword) problems.push({ field: 'cancelPassword', code: 'not_allowed', message: 'NICE has no cancel password: leave it empty' });
     problems.push(...baseUrlProblems(s.baseUrl));
     return problems;

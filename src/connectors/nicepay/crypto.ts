@@ -8,6 +8,10 @@
  *   if (!signaturesEqual(sig, answer.signature)) throw …;
  */
 import { createCipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { ConnectorError } from '../types.js';
+
+/** The length of a NICE secretKey, which mode A2 uses whole as its AES-256 key (spec §3.1). */
+export const NICE_SECRET_KEY_LENGTH = 32;
 
 /** hex(sha256(parts joined with nothing)) */
 export function sha256Hex(...parts: (string | number)[]): string {
@@ -88,7 +92,9 @@ export function encDataPlaintext(card: EncCardData): string {
  */
 export function encryptEncDataA2(plaintext: string, secretKey: string): string {
   const key = Buffer.from(secretKey, 'utf8');
-  if (key.length !== 32) throw new Error('NICE encData A2 needs a 32-character secret key');
+  // thrown before anything is sent: NICE was never asked, so the attempt is not in doubt (a plain
+  // Error would read as "the PG may have charged"). Channel rules refuse such a key at save.
+  if (key.length !== NICE_SECRET_KEY_LENGTH) throw new ConnectorError('bad_response', `NICE encData A2 needs a ${NICE_SECRET_KEY_LENGTH}-character secretKey; the channel's has ${secretKey.length}`, false, false);
   const cipher = createCipheriv('aes-256-cbc', key, key.subarray(0, 16));
   return Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]).toString('hex');
 }

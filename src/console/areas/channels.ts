@@ -62,7 +62,7 @@ function problemMessage(p: ChannelProblem): MessageKey {
     case 'not_allowed':
       return 'field_not_allowed';
     case 'invalid':
-      return p.field === 'baseUrl' ? 'base_url_invalid' : 'mid_invalid';
+      return p.field === 'baseUrl' ? 'base_url_invalid' : p.field === 'merchantKey' ? 'secret_invalid' : 'mid_invalid';
   }
 }
 
