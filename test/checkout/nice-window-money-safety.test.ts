@@ -5,6 +5,7 @@
  * read from the simulator's ledger, what Pier holds from its REST API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockHolder } from '../../src/core/payments/attempts.js';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { postForm, rspOf } from '../buyer-forms.js';
@@ -198,5 +199,39 @@ describe('virtual accounts and NICE webhooks', () => {
     const resent = await fetch(`${n.pierUrl}/checkout/pg/${n.channelId}/notify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deliveries.webhooks.at(-1).body });
     expect([resent.status, await resent.text()]).toEqual([200, 'OK']);
     expect(await n.pier.deps.store.db.selectFrom('webhook_events').select('id').where('imp_uid', '=', impUid).execute()).toHaveLength(2);
+  });
+
+  // last in the file: it moves the shared clock a month on
+  it('an account NICE issues without a deadline (vbankExpDate null) is recorded with vbank_date 0, never taken for overdue, and its deposit is recorded', async () => {
+    expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: `${n.pierUrl}/checkout/pg/${n.channelId}/notify` })).status).toBe(200);
+    expect((await n.simPost('/__control/vbank/no-deadline', { clientId: n.clientId, on: true })).status).toBe(200);
+    try {
+      // Pier asks for a deadline three days on; NICE issues the account and answers none
+      const due = new Date(n.pier.clock.now() + 3 * 86_400_000 + 9 * 3_600_000).toISOString().slice(0, 10);
+      const o = order({ pay_method: 'vbank', amount: 24000, vbank_due: due });
+      const { handOver } = await openNiceWindow(n, o);
+      expect(handOver.params).toMatchObject({ method: 'vbank', vbankExpDate: expect.stringMatching(new RegExp(`^${due}T`)) });
+      const { token } = await niceWindowPage(n, handOver.params);
+      const result = await submitNiceWindow(n, token, { vbankCode: '004' });
+      const rsp = rspOf((await back(result)).html);
+      expect(rsp).toMatchObject({ success: true, status: 'ready', pay_method: 'vbank', vbank_code: '004', vbank_date: 0 });
+      const impUid = rsp.imp_uid as string;
+      expect((await niceLedger(impUid)).payments.map((p) => [p.status, p.vbank?.vbankExpAt])).toEqual([['ready', null]]);
+      expect(await payment(impUid)).toMatchObject({ status: 'ready', vbank_num: rsp.vbank_num, vbank_date: 0 });
+
+      // a month past the deadline Pier asked for, 0 is still "none": the account holds its merchant_uid
+      n.pier.clock.advance(30 * 86_400_000);
+      expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: impUid, status: 'ready' });
+
+      // the buyer deposits: NICE's webhook is re-read from NICE (a lookup of the account without a deadline) and recorded
+      expect((await n.simPost('/__control/vbank/deposit', { tid: result.fields.tid, amount: 24000 })).status).toBe(200);
+      const paid = await waitFor(async () => {
+        const p = await payment(impUid);
+        return p.status === 'paid' && p;
+      }, 10_000, 'the deposit webhook to be recorded');
+      expect(paid).toMatchObject({ status: 'paid', amount: 24000, vbank_date: 0 });
+    } finally {
+      await n.simPost('/__control/vbank/no-deadline', { clientId: n.clientId, on: false });
+    }
   });
 });

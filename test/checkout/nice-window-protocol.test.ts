@@ -183,6 +183,30 @@ describe('the approve answer', () => {
       vbankDate: Math.floor(Date.UTC(2026, 11, 8, 14, 59) / 1000),
     });
   });
+
+  it('reads an issued virtual account NICE gives no deadline (vbankExpDate null, [E2] §2.3) with vbank_date 0; a signed 0000 it cannot read is in doubt', () => {
+    const edi = '2026-12-01T10:00:00.000+0900';
+    const issued = (vbankExpDate: string | null) =>
+      answer({
+        status: 'ready',
+        payMethod: 'vbank',
+        card: null,
+        approveNo: null,
+        ediDate: edi,
+        signature: paymentSignature({ tid: TID, amount: 1004, ediDate: edi }, SECRET),
+        vbank: { vbankCode: '088', vbankName: '신한', vbankNumber: '56211234567890', vbankExpDate, vbankHolder: '홍길동' },
+      });
+    expect(fromApproveAnswer(issued(null), req, SECRET)).toMatchObject({ outcome: 'vbank_issued', vbankCode: '088', vbankNum: '56211234567890', vbankDate: 0 });
+    // NICE approved and signed: whatever Pier cannot read in it, money may have moved
+    let thrown: unknown;
+    try {
+      fromApproveAnswer(issued('someday'), req, SECRET);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConnectorError);
+    expect((thrown as ConnectorError).inDoubt).toBe(true);
+  });
 });
 
 describe('webhooks', () => {

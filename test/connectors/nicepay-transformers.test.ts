@@ -3,11 +3,12 @@
  * answers (signature first, then status, amounts, codes). No I/O.
  */
 import { describe, expect, it } from 'vitest';
-import { paymentSignature, tidSignData, orderSignData, billingSignData } from '../../src/connectors/nicepay/crypto.js';
+import { paymentSignature, tidSignData, orderSignData, billingSignData, encryptEncDataA2 } from '../../src/connectors/nicepay/crypto.js';
 import {
   fromCancelAnswer,
   fromChargeAnswer,
   fromLookupAnswer,
+  fromNetCancelAnswer,
   fromRegistAnswer,
   niceEdiDate,
   niceResult,
@@ -53,6 +54,15 @@ function payment(over: Partial<NicePayment> = {}): NicePayment {
 }
 
 const req = { moid: 'imp_000000000001', amount: 1004, cardQuota: 0 };
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
 
 describe('times', () => {
   it('reads NICE times with and without a colon in the offset, and "0" as not happened', () => {
@@ -148,6 +158,39 @@ describe('charge answers', () => {
     expect(fromChargeAnswer({ resultCode: '3095', resultMsg: '카드사 거절', tid: TID }, req, SECRET, 0)).toEqual({ outcome: 'declined', code: '3095', message: '카드사 거절', pgTid: TID, stage: 'approval' });
     expect(fromChargeAnswer({ resultCode: 'F113', resultMsg: '본인인증 실패' }, req, SECRET, 0)).toMatchObject({ stage: 'authentication', pgTid: null });
   });
+  // spec §3.2 [E2]: "On U112, U503 or U506 look the charge up by orderId before resending"; the rest by §8
+  it.each(['U112', 'U503', 'U506', 'U507', 'U508', 'U501', 'A226', 'A299', '9999'])('%s does not say the card was not charged: in doubt, never a decline', (code) => {
+    const err = thrown(() => fromChargeAnswer({ resultCode: code, resultMsg: 'x', tid: TID, orderId: req.moid }, req, SECRET, 0));
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ inDoubt: true, kind: 'bad_response' });
+    expect((err as Error).message).toContain(`[${code}]`);
+  });
+});
+
+describe('net-cancel answers (spec §5.3)', () => {
+  const moid = 'imp_000000000001';
+  it('voided when NICE reversed a signed approval of this order', () => {
+    expect(fromNetCancelAnswer(payment({ status: 'cancelled', balanceAmt: 0 }), moid, SECRET)).toBe('voided');
+  });
+  // nothing to reverse: no such order, the hour passed (the lookup just found nothing), already net-cancelled
+  it.each(['U107', 'U111', 'U126', 'A118', 'A251', '2020', 'U504'])('%s: nothing to reverse', (code) => {
+    expect(fromNetCancelAnswer({ resultCode: code, resultMsg: 'x', orderId: moid }, moid, SECRET)).toBe('nothing');
+  });
+  // the order may still be approved at NICE: the attempt must stay open, its merchant_uid held
+  it.each(['9999', 'P035', 'U503', 'U508', 'A299', 'U501', 'Z123'])('%s says nothing about the order: in doubt, asked again later', (code) => {
+    const err = thrown(() => fromNetCancelAnswer({ resultCode: code, resultMsg: 'x', orderId: moid }, moid, SECRET));
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ inDoubt: true, retryable: true });
+  });
+});
+
+describe('encData with a secretKey of another length', () => {
+  it('is a ConnectorError that is not in doubt (nothing was sent)', () => {
+    const err = thrown(() => encryptEncDataA2('cardNo=1', SECRET.slice(0, 31)));
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ inDoubt: false });
+    expect((err as Error).message).toMatch(/32-character/);
+  });
 });
 
 describe('cancel answers', () => {
@@ -192,6 +235,17 @@ describe('lookup answers', () => {
       SECRET,
     );
     expect(r).toMatchObject({ found: true, state: 'awaiting_deposit', vbank: { code: '088', name: '신한은행', num: '56211234567890', dueAt: Date.UTC(2021, 10, 7, 14, 59, 59) / 1000 } });
+  });
+  it('a virtual account NICE gives no deadline (vbankExpDate null, [E2] §2.3) has due date 0, V1 for none; a malformed one is refused', () => {
+    const vbank = { vbankCode: '088', vbankName: '신한', vbankNumber: '56211234567890', vbankExpDate: null, vbankHolder: '홍길동' };
+    expect(fromLookupAnswer(payment({ status: 'ready', payMethod: 'vbank', card: null, approveNo: null, vbank }), q, SECRET)).toMatchObject({
+      found: true,
+      state: 'awaiting_deposit',
+      vbank: { code: '088', num: '56211234567890', dueAt: 0 },
+    });
+    const { vbankExpDate: _, ...absent } = vbank;
+    expect(fromLookupAnswer(payment({ status: 'ready', payMethod: 'vbank', card: null, vbank: absent }), q, SECRET)).toMatchObject({ vbank: { dueAt: 0 } });
+    expect(() => fromLookupAnswer(payment({ status: 'ready', payMethod: 'vbank', card: null, vbank: { ...vbank, vbankExpDate: '20211107' } }), q, SECRET)).toThrow(/malformed deadline/);
   });
   it('an unknown status or a bad signature is never read as paid', () => {
     expect(() => fromLookupAnswer(payment({ status: 'refunded?' }), q, SECRET)).toThrow(/unknown status/);

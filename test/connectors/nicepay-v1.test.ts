@@ -4,7 +4,8 @@
  * does when NICE's answer is lost: in doubt, settled by lookup, net-cancelled before giving up.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { reconcileInDoubt, reconcileInDoubtCancels } from '../../src/core/payments/reconcile.js';
+import { IN_PROGRESS_MESSAGE } from '../../src/core/payments/charge.js';
+import { reconcileInDoubt, reconcileInDoubtCancels, RECHECK_BACKOFF_SECONDS } from '../../src/core/payments/reconcile.js';
 import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
@@ -24,6 +25,16 @@ async function fault(op: string, kind: 'timeout' | '5xx' | 'garbage', when: 'bef
   const res = await fetch(`${pier.niceSimulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ op, kind, when, count, clientId: m.nice!.clientId }) });
   expect(res.status).toBe(200);
 }
+
+/** NICE answers the next call of `op` with `resultCode`: unprocessed (`before`), or processed and recorded (`after`) */
+async function codeFault(op: string, resultCode: string, when: 'before' | 'after') {
+  const res = await fetch(`${pier.niceSimulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ op, kind: 'code', resultCode, when, clientId: m.nice!.clientId }) });
+  expect(res.status).toBe(200);
+}
+
+const onetime = (merchantUid: string, amount: number) =>
+  pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount, card_number: card, expiry: '2030-12' } });
+const attemptOf = (merchantUid: string) => pier.store.db.selectFrom('payments').select(['imp_uid', 'status', 'pg_state', 'merchant_uid_lock']).where('merchant_uid', '=', merchantUid).orderBy('imp_uid').execute();
 
 beforeAll(async () => {
   pier = await startTestPier({ pg: 'nice_v2' });
@@ -118,6 +129,65 @@ describe('V1 on a NICE API channel', () => {
     expect(retry.body.response).toMatchObject({ status: 'paid' });
     const atNice = (await ledger()).payments.filter((x) => x.orderId === impUid || x.orderId === retry.body.response.imp_uid);
     expect(atNice.map((x) => x.status).sort()).toEqual(['cancelled', 'paid']);
+  });
+
+  it('an unknown attempt whose net-cancel NICE refuses with 9999 stays open, holding its merchant_uid; a later run, when net-cancel works, gives it up', async () => {
+    const merchantUid = uid('netcancel_9999');
+    await fault('billing_pay', '5xx', 'before'); // never processed at NICE, but Pier cannot know: in doubt
+    expect((await onetime(merchantUid, 6000)).body.message).toMatch(/확인 중/);
+    const [attempt] = await attemptOf(merchantUid);
+    expect(attempt).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: merchantUid });
+    const impUid = attempt!.imp_uid;
+
+    await codeFault('netcancel', '9999', 'before'); // NICE's temporary error: it says nothing about the order
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({ [impUid]: 'unknown' });
+    expect(await attemptOf(merchantUid)).toEqual([expect.objectContaining({ imp_uid: impUid, status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: merchantUid })]);
+    // meanwhile the merchant cannot charge the order again
+    const retried = await onetime(merchantUid, 6000);
+    expect(retried.body.message).toBe(IN_PROGRESS_MESSAGE);
+    expect((await ledger()).payments.filter((x) => x.orderId === impUid)).toEqual([]);
+
+    // the next run asks again; NICE has nothing to reverse (U107): given up, the merchant_uid freed
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE + 1) * 1000);
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({ [impUid]: 'failed' });
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'failed' });
+    expect((await onetime(merchantUid, 6000)).body.response).toMatchObject({ status: 'paid', amount: 6000 });
+  });
+
+  it('a charge NICE approved and answered U506 (its DB insert failed) is in doubt, not a decline: the merchant_uid stays taken and reconciliation records it paid', async () => {
+    const merchantUid = uid('u506');
+    await codeFault('billing_pay', 'U506', 'after'); // approved and recorded at NICE, answered U506
+    await fault('find', '5xx', 'before'); // and the lookup right after cannot answer
+    const res = await onetime(merchantUid, 7000);
+    expect(res.body.message).toMatch(/확인 중/);
+    const [attempt] = await attemptOf(merchantUid);
+    expect(attempt).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: merchantUid });
+    const impUid = attempt!.imp_uid;
+    expect((await ledger()).payments.filter((x) => x.orderId === impUid).map((x) => x.status)).toEqual(['paid']);
+
+    // a second charge of the same merchant_uid is refused: the card is not charged twice
+    expect((await onetime(merchantUid, 7000)).body.message).toBe(IN_PROGRESS_MESSAGE);
+    expect(await attemptOf(merchantUid)).toHaveLength(1);
+
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({ [impUid]: 'paid' });
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', amount: 7000, pg_provider: 'nice_v2' });
+    expect((await ledger()).payments.filter((x) => x.orderId === impUid)).toEqual([expect.objectContaining({ tid: v1.pg_tid, status: 'paid', amount: 7000 })]);
+  });
+
+  it('a channel whose secretKey is not 32 characters (saved before the rule) fails a key-in cleanly: NICE was never called, the merchant_uid is free', async () => {
+    const other = await pier.newMerchant();
+    // the check at save refuses such a key now (channel-rules.ts); a row from before it is written directly
+    await pier.store.db.updateTable('pg_channels').set({ merchant_key_sealed: pier.deps.vault.seal(other.nice!.secretKey.slice(0, 31)) }).where('merchant_id', '=', other.merchantId).where('provider', '=', 'nice_v2').execute();
+    const token = (await pier.call('POST', '/users/getToken', { body: { imp_key: other.impKey, imp_secret: other.impSecret } })).body.response.access_token;
+    const merchantUid = uid('short_key');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token, body: { merchant_uid: merchantUid, amount: 5000, card_number: card, expiry: '2030-12' } });
+    expect(res.body.message ?? '').not.toMatch(/확인 중/);
+    expect(res.body.response).toMatchObject({ status: 'failed', fail_reason: expect.stringContaining('32-character secretKey') });
+    expect(await attemptOf(merchantUid)).toEqual([expect.objectContaining({ status: 'failed', pg_state: 'done', merchant_uid_lock: null })]);
+    expect((await (await fetch(`${pier.niceSimulatorUrl}/__ledger?clientId=${other.nice!.clientId}`)).json()).payments).toEqual([]);
   });
 
   it('a refund whose answer was lost stays reserved, and reconciliation records it from NICE balance', async () => {

@@ -277,8 +277,12 @@ export function resultPage(v: ResultView): string {
   // 확인 is disabled until checkout.js (deferred) has added its listener: on a slow connection a
   // press before that would do nothing, and look like it did.
   const hold = !ok && r.error_code !== 'F0005';
+  // vbank_date 0 = the PG gave no deadline (V1's "none"): no due line rather than 1970
+  const due = Number(r.vbank_date) > 0
+    ? `<div><dt>${esc(t.due)}</dt><dd>${esc(new Date(Number(r.vbank_date) * 1000).toLocaleString(v.lang === 'en' ? 'en-US' : 'ko-KR', { timeZone: 'Asia/Seoul' }))}</dd></div>`
+    : '';
   const vbank = ready && r.vbank_num
-    ? `<dl class="vbank"><div><dt>${esc(t.vbank)}</dt><dd>${esc(r.vbank_name)} ${esc(r.vbank_num)}</dd></div><div><dt>${esc(t.due)}</dt><dd>${esc(new Date(Number(r.vbank_date) * 1000).toLocaleString(v.lang === 'en' ? 'en-US' : 'ko-KR', { timeZone: 'Asia/Seoul' }))}</dd></div></dl>`
+    ? `<dl class="vbank"><div><dt>${esc(t.vbank)}</dt><dd>${esc(r.vbank_name)} ${esc(r.vbank_num)}</dd></div>${due}</dl>`
     : '';
   const body = `<main class="window center result ${ok ? 'ok' : 'fail'}" aria-labelledby="result-title">
 <h1 id="result-title" tabindex="-1">${esc(ok ? (ready ? t.doneReady : t.doneOk) : t.doneFail)}</h1>

@@ -34,6 +34,27 @@ export const NICE_OK = '0000';
 const LEGACY_CANCEL_OK = new Set(['2001', '2211']);
 /** "no such transaction / order" answers of the lookups (spec §5.1, §5.2) */
 export const NICE_NOT_FOUND = new Set(['U107', 'U111', 'U126', 'A118', 'A251']);
+/**
+ * Net-cancel refusals that mean NICE holds nothing this order could still become (spec §5.3): its
+ * "no such order" codes; `2020`, the net-cancel window passed (the approval request is over an hour
+ * old, and reconciliation only gets here after the lookup found nothing); `U504`, already
+ * net-cancelled. Only these let Pier give an attempt up and free its merchant_uid; any other
+ * refusal (`9999` temporary error, `P035` net-cancel request error, `U503`, `U508` socket error,
+ * `A299` API delay, a code Pier does not know) says nothing about the payment (decision 0041).
+ */
+const NICE_NETCANCEL_NOTHING = new Set([...NICE_NOT_FOUND, '2020', 'U504']);
+/**
+ * Charge answers (billing pay, key-in) whose code does not say the card was not charged: NICE may
+ * have approved before the failure, or holds a payment of this orderId already. Spec §3.2 [E2]: "On
+ * U112, U503 or U506 look the charge up by orderId before resending"; the rest by §8's meanings:
+ * `U507` DB update error (U506's twin), `U508` socket error, `U501` and `A226` communication errors
+ * (with the card company: the issuer may have approved), `A299` API delay, `9999` temporary NICE
+ * error ([E2] §8), `A244`/`A257` order update/save failed, `P044` approval status update failed,
+ * `2000` DB error: all after-the-fact failures of NICE's own processing. `U112` on a charge can only
+ * be this attempt's (Pier's orderId is the attempt's own imp_uid). These are in doubt and settled by
+ * lookup, never recorded as declines (decision 0041).
+ */
+export const NICE_CHARGE_OUTCOME_UNKNOWN = new Set(['U112', 'U501', 'U503', 'U506', 'U507', 'U508', 'A226', 'A244', 'A257', 'A299', 'P044', '2000', '9999']);
 /** expire of a key NICE no longer knows or has deleted: as deleted as it gets (spec §3.3) */
 const NICE_KEY_GONE = new Set(['U115', 'A126', 'A124']);
 /**
@@ -319,6 +340,10 @@ export const isAuthenticationDecline = (code: string) => AUTHENTICATION_CODES.ha
  * moved): reconciliation settles it by orderId.
  */
 export function fromChargeAnswer(p: NicePayment, req: Pick<ChargeRequest, 'moid' | 'amount' | 'cardQuota'>, secretKey: string, nowSeconds: number): ChargeResult {
+  if (NICE_CHARGE_OUTCOME_UNKNOWN.has(p.resultCode)) {
+    // a decline would free the merchant_uid for a second charge while this one may stand at NICE
+    throw new ConnectorError('bad_response', `NICE charge answered [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}: outcome unknown, to be looked up by orderId`, true, false);
+  }
   if (p.resultCode !== NICE_OK) {
     return { outcome: 'declined', ...declineOf(p), pgTid: text(p.tid) || null, stage: isAuthenticationDecline(p.resultCode) ? 'authentication' : 'approval' };
   }
@@ -400,8 +425,11 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
   let vbank: { code: string; name: string; num: string; dueAt: number } | null = null;
   if (state === 'awaiting_deposit') {
     const v = p.vbank;
-    const dueAt = niceTimeToUnix(v?.vbankExpDate);
-    if (!v?.vbankCode || !v.vbankNumber || dueAt === null) throw badResponse(`NICE lookup: virtual account ${p.tid} without bank, number or deadline`, false);
+    // NICE may give no deadline ([E2], spec §2.3): V1's 0 = none, which Pier never reads as overdue
+    // (its deposit check and merchant_uid release skip 0). No deadline of Pier's own is put in its
+    // place: one NICE did not state could refuse a deposit NICE accepted (decision 0041).
+    const dueAt = v?.vbankExpDate == null ? 0 : niceTimeToUnix(v.vbankExpDate);
+    if (!v?.vbankCode || !v.vbankNumber || dueAt === null) throw badResponse(`NICE lookup: virtual account ${p.tid} without bank or number, or with a malformed deadline`, false);
     vbank = { code: v.vbankCode, name: KFTC_BANKS[v.vbankCode] ?? (text(v.vbankName) || v.vbankCode), num: v.vbankNumber, dueAt };
   }
   const balance = Number.isSafeInteger(p.balanceAmt) ? p.balanceAmt! : state === 'cancelled' ? 0 : p.amount;
@@ -427,11 +455,16 @@ export function expireDone(r: { resultCode: string }): boolean {
 
 /**
  * Net-cancel's answer (spec §5.3): `voided` when NICE reversed an approval of this order (signed,
- * `cancelled`); `nothing` when it refused because there was nothing to reverse. A `0000` that is
- * not a signed cancellation of this order is not understood: the caller keeps the attempt open.
+ * `cancelled`); `nothing` when its refusal says there is nothing to reverse (NICE_NETCANCEL_NOTHING).
+ * Any other refusal, and a `0000` that is not a signed cancellation of this order, is not
+ * understood: a ConnectorError in doubt, so the caller keeps the attempt open and asks again later.
  */
 export function fromNetCancelAnswer(p: NicePayment, orderId: string, secretKey: string): 'voided' | 'nothing' {
-  if (p.resultCode !== NICE_OK) return 'nothing';
+  if (NICE_NETCANCEL_NOTHING.has(p.resultCode)) return 'nothing';
+  if (p.resultCode !== NICE_OK) {
+    // NICE may still hold (or later apply) an approval of this order: asking again is the remedy
+    throw new ConnectorError('bad_response', `NICE netcancel refused: [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}; the order may still be approved`, true, true);
+  }
   verifyPayment(p, secretKey, 'netcancel', false);
   if (p.orderId !== orderId || p.status !== 'cancelled') throw badResponse(`NICE netcancel answered status ${JSON.stringify(text(p.status).slice(0, 20))} for this order`, false);
   return 'voided';

@@ -121,7 +121,15 @@ export function fromApproveAnswer(p: NicePayment, req: { pgTid: string; moid: st
   if (p.tid !== req.pgTid || p.orderId !== req.moid || p.amount !== req.amount) {
     throw new ConnectorError('bad_response', `NICE approve answered for another tid, order or amount (${p.amount} KRW)`, true, false);
   }
-  const found = fromLookupAnswer(p, req, secretKey);
+  let found: ReturnType<typeof fromLookupAnswer>;
+  try {
+    found = fromLookupAnswer(p, req, secretKey);
+  } catch (err) {
+    // NICE signed a 0000 approve of this tid, order and amount: whatever Pier cannot read in it, money
+    // may have moved, so the attempt is settled by lookup, never failed
+    if (err instanceof ConnectorError && !err.inDoubt) throw new ConnectorError(err.kind, err.message, true, err.retryable, { cause: err });
+    throw err;
+  }
   if (!found.found) throw new ConnectorError('bad_response', 'NICE approve answer could not be read', true, false);
   switch (found.state) {
     case 'paid': {
