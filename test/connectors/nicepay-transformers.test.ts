@@ -218,6 +218,12 @@ describe('cancel answers', () => {
   it('a refused cancel is a decline with NICE code and message', () => {
     expect(fromCancelAnswer({ resultCode: 'U128', resultMsg: '부분취소는 운영 환경에서 이용 가능합니다.' }, { pgTid: TID, amount: 400 }, SECRET, 0)).toEqual({ outcome: 'declined', code: 'U128', message: '부분취소는 운영 환경에서 이용 가능합니다.' });
   });
+  // a decline gives the amount back to the merchant, who may refund it again: only when NICE says so
+  it.each(['U112', 'U506', 'U508', 'A299', '9999'])('%s does not say NICE did not refund: in doubt, never a decline', (code) => {
+    const err = thrown(() => fromCancelAnswer({ resultCode: code, resultMsg: 'x', tid: TID }, { pgTid: TID, amount: 400 }, SECRET, 0));
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ inDoubt: true, kind: 'bad_response' });
+  });
 });
 
 describe('lookup answers', () => {

@@ -190,6 +190,21 @@ describe('V1 on a NICE API channel', () => {
     expect((await (await fetch(`${pier.niceSimulatorUrl}/__ledger?clientId=${other.nice!.clientId}`)).json()).payments).toEqual([]);
   });
 
+  it('a refund NICE made and answered U506 (its DB update failed) stays reserved, never given back for a second refund; reconciliation records it', async () => {
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_u506'), amount: 10000, card_number: card, expiry: '2030-12' } });
+    const impUid = paid.body.response.imp_uid;
+    await codeFault('cancel', 'U506', 'after'); // refunded at NICE, answered U506
+    const res = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 4000, reason: '부분' } });
+    expect(res.body.message).toMatch(/확인 중/);
+    // the merchant tries again: the 4,000 are still reserved, so only 6,000 can be asked for
+    const again = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 10000 } });
+    expect(again.body.code).not.toBe(0);
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ balanceAmt: 6000 });
+    pier.clock.advance((GRACE + 1) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['succeeded']);
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', cancel_amount: 4000 });
+  });
+
   it('a refund whose answer was lost stays reserved, and reconciliation records it from NICE balance', async () => {
     const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_lost'), amount: 10000, card_number: card, expiry: '2030-12' } });
     const impUid = paid.body.response.imp_uid;

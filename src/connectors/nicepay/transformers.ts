@@ -44,17 +44,18 @@ export const NICE_NOT_FOUND = new Set(['U107', 'U111', 'U126', 'A118', 'A251']);
  */
 const NICE_NETCANCEL_NOTHING = new Set([...NICE_NOT_FOUND, '2020', 'U504']);
 /**
- * Charge answers (billing pay, key-in) whose code does not say the card was not charged: NICE may
- * have approved before the failure, or holds a payment of this orderId already. Spec §3.2 [E2]: "On
- * U112, U503 or U506 look the charge up by orderId before resending"; the rest by §8's meanings:
- * `U507` DB update error (U506's twin), `U508` socket error, `U501` and `A226` communication errors
- * (with the card company: the issuer may have approved), `A299` API delay, `9999` temporary NICE
- * error ([E2] §8), `A244`/`A257` order update/save failed, `P044` approval status update failed,
- * `2000` DB error: all after-the-fact failures of NICE's own processing. `U112` on a charge can only
- * be this attempt's (Pier's orderId is the attempt's own imp_uid). These are in doubt and settled by
- * lookup, never recorded as declines (decision 0041).
+ * Charge and cancel answers (billing pay, key-in, cancel) whose code does not say the money did not
+ * move: NICE may have approved (or refunded) before the failure, or holds this orderId's request
+ * already. Spec §3.2 [E2]: "On U112, U503 or U506 look the charge up by orderId before resending";
+ * the rest by §8's meanings: `U507` DB update error (U506's twin), `U508` socket error, `U501` and
+ * `A226` communication errors (with the card company: the issuer may have approved), `A299` API
+ * delay, `9999` temporary NICE error ([E2] §8), `A244`/`A257` order update/save failed, `P044`
+ * approval status update failed, `2000` DB error: all after-the-fact failures of NICE's own
+ * processing. `U112` can only be this request's own (Pier's charge orderId is the attempt's
+ * imp_uid, a cancel's is its own per refund). These are in doubt and settled by lookup, never
+ * recorded as declines (decision 0041).
  */
-export const NICE_CHARGE_OUTCOME_UNKNOWN = new Set(['U112', 'U501', 'U503', 'U506', 'U507', 'U508', 'A226', 'A244', 'A257', 'A299', 'P044', '2000', '9999']);
+export const NICE_OUTCOME_UNKNOWN = new Set(['U112', 'U501', 'U503', 'U506', 'U507', 'U508', 'A226', 'A244', 'A257', 'A299', 'P044', '2000', '9999']);
 /** expire of a key NICE no longer knows or has deleted: as deleted as it gets (spec §3.3) */
 const NICE_KEY_GONE = new Set(['U115', 'A126', 'A124']);
 /**
@@ -340,7 +341,7 @@ export const isAuthenticationDecline = (code: string) => AUTHENTICATION_CODES.ha
  * moved): reconciliation settles it by orderId.
  */
 export function fromChargeAnswer(p: NicePayment, req: Pick<ChargeRequest, 'moid' | 'amount' | 'cardQuota'>, secretKey: string, nowSeconds: number): ChargeResult {
-  if (NICE_CHARGE_OUTCOME_UNKNOWN.has(p.resultCode)) {
+  if (NICE_OUTCOME_UNKNOWN.has(p.resultCode)) {
     // a decline would free the merchant_uid for a second charge while this one may stand at NICE
     throw new ConnectorError('bad_response', `NICE charge answered [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}: outcome unknown, to be looked up by orderId`, true, false);
   }
@@ -368,6 +369,12 @@ export function fromChargeAnswer(p: NicePayment, req: Pick<ChargeRequest, 'moid'
  * cancel it reports (the `cancels[]` entry of `cancelledTid`) is exactly the amount asked for.
  */
 export function fromCancelAnswer(p: NicePayment, req: Pick<RefundRequest, 'pgTid' | 'amount'>, secretKey: string, nowSeconds: number): RefundResult {
+  if (NICE_OUTCOME_UNKNOWN.has(p.resultCode)) {
+    // the same after-the-fact failures as on a charge; `U112` here is this cancel's own orderId,
+    // already processed. A decline would give the amount back to the merchant, who may then refund
+    // it again while NICE has refunded it once already: in doubt, settled from NICE's cancels.
+    throw new ConnectorError('bad_response', `NICE cancel answered [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}: outcome unknown, to be looked up`, true, false);
+  }
   if (p.resultCode !== NICE_OK && !LEGACY_CANCEL_OK.has(p.resultCode)) return { outcome: 'declined', ...declineOf(p) };
   verifyPayment(p, secretKey, 'cancel', true);
   if (p.tid !== req.pgTid) throw badResponse('NICE cancel answered for another tid', true);
