@@ -12,6 +12,7 @@ import { cancelPayment } from '../src/core/payments/cancel.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels, settleAttempt } from '../src/core/payments/reconcile.js';
 import { advanceSandboxClock, resetSandboxClock } from '../src/core/sandbox/clock.js';
+import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { lockHolder } from '../src/core/payments/attempts.js';
 import { webhookQueue } from '../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../src/jobs/runner.js';
@@ -335,6 +336,37 @@ describe('a charge whose PG answer is lost (item 8)', () => {
     expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('failed');
     const events = await pier.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).execute();
     expect(events).toEqual([{ status: 'failed', cause: 'reconciled' }]);
+  });
+
+  it('records a partial refund the PG made while the charge was in doubt as a refund (cancel_history, `cancelled` webhook), once, however many settle it at once', async () => {
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('pg_refunded'), amount: 10_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+
+    // meanwhile someone refunds 4,000 at the PG itself (its console; NICE's net-cancel does the same)
+    const tx = (await ledgerTx(impUid)) as LedgerTx & { mid: string };
+    const account = JTNET_TEST_MIDS.find((t) => t.mid === tx.mid)!;
+    const form = new URLSearchParams({ mid: tx.mid, api_key: account.merchantKey, tid: tx.tid, cancel_pw: account.cancelPassword, cancel_amt: '4000', cancel_msg: 'refunded at the PG', partial_cancel: '1' });
+    const refund = await fetch(`${pier.simulatorUrl}/api/v1/refunds`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    expect(((await refund.json()) as { result_cd: string }).result_cd).toBe('2001');
+
+    // two reconcilers (the 30 s pass and `pier reconcile`) settle it at the same moment
+    pier.clock.advance((GRACE + 1) * 1000);
+    const settled = await Promise.all([settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true }), settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true })]);
+    expect(settled).toEqual(['paid', 'paid']);
+    await expectBooksMatchPg(impUid);
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', cancel_amount: 4000, cancel_history: [{ amount: 4000, reason: 'PG사에서 취소된 거래 (refunded at the PG)' }] });
+    const events = await pier.store.db.selectFrom('webhook_events').select(['status', 'cancellation_id']).where('imp_uid', '=', impUid).orderBy('created_at').orderBy('id').execute();
+    expect(events).toEqual([{ status: 'paid', cancellation_id: null }, { status: 'cancelled', cancellation_id: v1.cancel_history[0].cancellation_id }]);
+    // settled again later (a pass that had read the row before): nothing more
+    expect(await settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true })).toBe('unknown');
+
+    // the merchant refunds the rest through Pier: the history still adds up to what the PG refunded
+    const rest = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid } });
+    expect(rest.body.response).toMatchObject({ status: 'cancelled', cancel_amount: 10_000 });
+    await expectBooksMatchPg(impUid);
   });
 
   it('never records a charge as paid when the PG reports another amount', async () => {

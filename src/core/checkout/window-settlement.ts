@@ -16,7 +16,7 @@ import type { InquiryResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
-import { cancelPayment, mirrorPgRefund } from '../payments/cancel.js';
+import { cancelPayment, mirrorPgRefund, REFUNDED_AT_PG } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { approvalColumns, approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
 import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
@@ -96,7 +96,7 @@ export async function recordPgApproval(
   }
 
   // refunded at the PG already (a net-cancel, or a refund by another path): record it at Pier too
-  if (found.cancelledAmount > 0) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, 'PG사에서 취소된 거래 (refunded at the PG)');
+  if (found.cancelledAmount > 0) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, REFUNDED_AT_PG);
   if (opts.confirmInline !== false) await confirmNow(deps, a.impUid, found.pgTid);
   return outcome;
 }

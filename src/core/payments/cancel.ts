@@ -208,24 +208,38 @@ export async function releaseCancel(deps: Deps, impUid: string, cancellationId: 
   });
 }
 
+/** The reason recorded for a refund the PG made on its own (a net-cancel, a refund at its console). */
+export const REFUNDED_AT_PG = 'PG사에서 취소된 거래 (refunded at the PG)';
+
 /**
- * The PG refunded `pgCancelledTotal` of an approval (a net-cancel): records the part Pier has not
- * recorded yet as a refund, with its `cancelled` webhook. Conditional, so safe to repeat.
+ * The PG refunded `pgCancelledTotal` of an approval (a net-cancel, a refund made at the PG): records
+ * the part Pier has not recorded yet as a refund, with its `cancelled` webhook. Conditional on the
+ * payment's refunds being what the PG's total is compared with, so safe to repeat.
+ * `pierWhenRead`: what Pier had recorded (refunded, reserved) when the PG's total was read, if the
+ * caller knows it; by default the payment as it stands now. Given, nothing is recorded unless Pier
+ * still has exactly that: a refund through Pier since then is not in the PG's total.
  */
-export async function mirrorPgRefund(deps: Deps, impUid: string, pgCancelledTotal: number, reason: string): Promise<boolean> {
+export async function mirrorPgRefund(
+  deps: Deps,
+  impUid: string,
+  pgCancelledTotal: number,
+  reason: string,
+  pierWhenRead?: { cancelAmount: number; pendingAmount: number },
+): Promise<boolean> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').select(['status', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p || p.status !== 'paid') return false;
-  const amount = pgCancelledTotal - Number(p.cancel_amount) - Number(p.cancel_pending_amount);
+  const known = pierWhenRead ?? { cancelAmount: Number(p.cancel_amount), pendingAmount: Number(p.cancel_pending_amount) };
+  const amount = pgCancelledTotal - known.cancelAmount - known.pendingAmount;
   if (amount <= 0) return false;
   const now = unixSeconds(deps.clock);
   const cancellationId = newCancellationId();
-  // the payment as read: a refund recorded meanwhile changes what the PG's total leaves to record
+  // the refunds the PG's total was compared with: one recorded meanwhile changes what it leaves to record
   const reserved = await reserveRefund(
     deps,
     impUid,
     amount,
-    (eb) => eb.and([eb('cancel_amount', '=', Number(p.cancel_amount)), eb('cancel_pending_amount', '=', Number(p.cancel_pending_amount))]),
+    (eb) => eb.and([eb('cancel_amount', '=', known.cancelAmount), eb('cancel_pending_amount', '=', known.pendingAmount)]),
     { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now },
     now,
   );

@@ -21,7 +21,7 @@ import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from './events.js';
 import { approvalOf, recordApproval, recordFailure } from './record-outcome.js';
-import { recordRefund, releaseCancel } from './cancel.js';
+import { mirrorPgRefund, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
 
@@ -100,26 +100,21 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
   }
   const settledHere = await recordApproval(deps, impUid, approvalOf(found));
-  // Another process settled it first: its record (and any refund made since) stands.
-  if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
-  deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');
+  if (settledHere) deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');
   if (found.cancelledAmount > 0) {
-    // Refunded at the PG while Pier was in doubt (e.g. a net-cancel): mirror it. Added, not set, in
-    // SQL: refunds made through Pier since the approval above are on top of it at the PG as well.
-    const now = unixSeconds(deps.clock);
-    await db
-      .updateTable('payments')
-      .set({
-        cancel_amount: sql`cancel_amount + ${found.cancelledAmount}`,
-        status: sql`CASE WHEN cancel_amount + ${found.cancelledAmount} >= amount THEN 'cancelled' ELSE status END`,
-        cancelled_at: now,
-        updated_at: now,
-      })
-      .where('imp_uid', '=', impUid)
-      .execute();
-    return statusAfterRefund(found.amount, found.cancelledAmount) === 'cancelled' ? 'cancelled' : 'paid';
+    // Refunded at the PG while Pier was in doubt (a refund at the PG's console, NICE's net-cancel):
+    // recorded as a refund like any other the PG made on its own (its cancel_history entry and
+    // `cancelled` webhook). The PG's total was read while the attempt was open, when Pier had no
+    // refunds of it: so it is mirrored only while Pier still has none, which makes a second run (or
+    // the process that lost the approval race) a no-op, and never counts a refund made through Pier
+    // since as the PG's.
+    const mirrored = await mirrorPgRefund(deps, impUid, found.cancelledAmount, REFUNDED_AT_PG, { cancelAmount: 0, pendingAmount: 0 });
+    if (!mirrored && settledHere) {
+      deps.logger.error({ imp_uid: impUid, pg_refunded: found.cancelledAmount }, 'reconciliation: a refund through Pier came between the approval and the PG\'s own refund being recorded; the PG\'s refund is left for an operator');
+    }
   }
-  return 'paid';
+  if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
+  return statusAfterRefund(found.amount, found.cancelledAmount) === 'cancelled' ? 'cancelled' : 'paid';
 }
 
 /**
