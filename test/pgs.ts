@@ -57,6 +57,14 @@ export interface PgFacts {
   expectedCancelWire(impUid: string): unknown[];
   /** make the next key-in charge's answer get lost after the PG records it, and the inquiry fail too */
   loseNextKeyInAnswerAndInquiry(pier: TestPier, m: Merchant): Promise<void>;
+  /**
+   * the PG does its next `call` at once but holds its answer until releaseHeldAnswers (a slow PG):
+   * a billing key issued or deleted, a key-in charge
+   */
+  holdNextAnswer(pier: TestPier, m: Merchant, call: 'issue_key' | 'delete_key' | 'key_in'): Promise<void>;
+  /** how many answers the PG is holding */
+  heldAnswers(pier: TestPier): Promise<number>;
+  releaseHeldAnswers(pier: TestPier): Promise<void>;
 }
 
 const tpay1 = TPAY_TEST_ACCOUNTS[1]!;
@@ -96,6 +104,16 @@ const jtnet: PgFacts = {
   async loseNextKeyInAnswerAndInquiry(pier) {
     await postJson(`${pier.simulatorUrl}/__control/faults`, { mode: 'reset', op: 'payments' }, 201);
     await postJson(`${pier.simulatorUrl}/__control/faults`, { mode: 'http_500', op: 'trans_search' }, 201);
+  },
+  async holdNextAnswer(pier, _m, call) {
+    const op = { issue_key: 'gen_billkey', delete_key: 'del_billkey', key_in: 'payments' }[call];
+    await postJson(`${pier.simulatorUrl}/__control/faults`, { mode: 'hold', op }, 201);
+  },
+  async heldAnswers(pier) {
+    return ((await (await fetch(`${pier.simulatorUrl}/__control/holds`)).json()) as { held: number }).held;
+  },
+  async releaseHeldAnswers(pier) {
+    await postJson(`${pier.simulatorUrl}/__control/holds/release`, {}, 200);
   },
 };
 
@@ -146,6 +164,17 @@ const nice: PgFacts = {
     // key-in on NICE is regist → billing pay → expire (decision 0014): the pay is processed, its answer is garbage
     await postJson(`${niceSimUrl(pier)}/__control/faults`, { op: 'billing_pay', kind: 'garbage', when: 'after', clientId }, 200);
     for (const op of ['find', 'payment']) await postJson(`${niceSimUrl(pier)}/__control/faults`, { op, kind: '5xx', when: 'before', clientId }, 200);
+  },
+  async holdNextAnswer(pier, m, call) {
+    // key-in on NICE is regist → billing pay → expire (decision 0014): its charge is the billing pay
+    const op = { issue_key: 'regist', delete_key: 'expire', key_in: 'billing_pay' }[call];
+    await postJson(`${niceSimUrl(pier)}/__control/faults`, { op, kind: 'timeout', when: 'after', clientId: niceOf(m).clientId }, 200);
+  },
+  async heldAnswers(pier) {
+    return ((await (await fetch(`${niceSimUrl(pier)}/__control/faults`)).json()) as { held: number }).held;
+  },
+  async releaseHeldAnswers(pier) {
+    await postJson(`${niceSimUrl(pier)}/__control/holds/release`, {}, 200);
   },
 };
 

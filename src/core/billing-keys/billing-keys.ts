@@ -181,7 +181,11 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
   return customerUids.flatMap((uid) => rows.filter((r) => r.customer_uid === uid).map(toV1Customer));
 }
 
-/** Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does. */
+/**
+ * Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does.
+ * The record is deleted only while it still holds the key deleted at the PG: a re-registration of
+ * the customer_uid while the PG was deleting stored a new key, which stays (decision 0041).
+ */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
   if (!row) throw new PierError('not_found', UNKNOWN_CUSTOMER(customerUid));
@@ -195,6 +199,14 @@ export async function deleteBillingKey(deps: Deps, merchantId: string, customerU
     }
   }
   // The channel may have been removed since; the key is then unusable anyway and is simply forgotten.
-  await deps.store.db.deleteFrom('billing_keys').where('id', '=', row.id).execute();
+  // Every seal is fresh (a random IV), so the sealed text read names this key and no later one.
+  const res = await deps.store.db
+    .deleteFrom('billing_keys')
+    .where('id', '=', row.id)
+    .where('billing_key_sealed', '=', row.billing_key_sealed)
+    .executeTakeFirst();
+  if (Number(res.numDeletedRows) === 0) {
+    deps.logger.info({ customer_uid: customerUid }, 'billing key replaced while it was being deleted at the PG; the new key stays');
+  }
   return toV1Customer(row);
 }
