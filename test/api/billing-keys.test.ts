@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, testCardNumber, type TestPier } from '../harness.js';
+import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../../src/core/payments/charge.js';
 import { PGS } from '../pgs.js';
 
 const shinhan = testCardNumber({ kftcCode: '366', lastFour: '4321' });
+const bc = testCardNumber({ kftcCode: '361', lastFour: '2222' });
 const card = (n = shinhan) => ({ card_number: `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8, 12)}-${n.slice(12)}`, expiry: '2030-12', birth: '820213', pwd_2digit: '00' });
 
 describe.each(PGS)('on $pg', (facts) => {
@@ -11,7 +13,8 @@ describe.each(PGS)('on $pg', (facts) => {
   let other: Awaited<ReturnType<TestPier['newMerchant']>>;
 
   beforeAll(async () => {
-    pier = await startTestPier({ pg: facts.pg });
+    // a PG answer held for a race waits for the test, not for the read timeout
+    pier = await startTestPier({ pg: facts.pg, readTimeoutMs: 20_000 });
     m = await pier.newMerchant();
     other = await pier.newMerchant();
   });
@@ -129,6 +132,80 @@ describe.each(PGS)('on $pg', (facts) => {
       expect(res.body.response.total).toBe(2);
       expect(res.body.response.list.map((p: { merchant_uid: string }) => p.merchant_uid)).toEqual(['p_b', 'p_a']);
       expect(res.body.response).toMatchObject({ previous: 0, next: 0 });
+    });
+  });
+  describe('a stored card and the requests that race it', () => {
+    const held = async () => {
+      for (let i = 0; (await facts.heldAnswers(pier)) < 1; i++) {
+        if (i > 250) throw new Error('the PG never held the answer');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const cardOf = async (uid: string) => (await pier.call('GET', `/subscribe/customers/${uid}`, { token: m.token })).body.response;
+    const register = async (uid: string) => {
+      const res = await pier.call('POST', `/subscribe/customers/${uid}`, { token: m.token, body: { ...card(), customer_name: '홍길동', customer_tel: '010-1234-5678' } });
+      expect(res.body.code).toBe(0);
+      return res.body.response;
+    };
+    const onetime = (merchantUid: string, extra: Record<string, unknown> = {}, n = shinhan) =>
+      pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 1000, ...card(n), ...extra } });
+
+    it('a DELETE whose PG answer comes after the customer_uid was registered again deletes the old key only: the new card stays and charges', async () => {
+      await register('race_del');
+      await facts.holdNextAnswer(pier, m, 'delete_key');
+      const del = pier.call('DELETE', '/subscribe/customers/race_del', { token: m.token });
+      await held();
+      // the merchant registers the customer's new card under the same customer_uid meanwhile
+      const again = await pier.call('POST', '/subscribe/customers/race_del', { token: m.token, body: card(bc) });
+      expect(again.body.response.card_number).toContain('2222');
+      await facts.releaseHeldAnswers(pier);
+      // the DELETE answers what it deleted: the old card (decision 0041)
+      const deleted = (await del).body;
+      expect(deleted.code).toBe(0);
+      expect(deleted.response.card_number).toContain('4321');
+      expect((await cardOf('race_del')).card_number).toContain('2222');
+      const paid = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'race_del', merchant_uid: 'race_del_pay', amount: 1000 } });
+      expect(paid.body.response).toMatchObject({ status: 'paid', card_number: expect.stringContaining('2222') });
+    });
+
+    it('onetime with customer_uid for a merchant_uid already paid is refused and leaves the stored card as it was', async () => {
+      const before = await register('keep_paid');
+      expect((await onetime('keep_paid_1')).body.response.status).toBe('paid');
+      // a replayed or mistaken request: the same merchant_uid, another card, the existing customer_uid
+      const dup = await onetime('keep_paid_1', { customer_uid: 'keep_paid' }, bc);
+      expect(dup.body).toEqual({ code: 1, message: ALREADY_PAID_MESSAGE, response: null });
+      expect(await cardOf('keep_paid')).toEqual(before);
+    });
+
+    it('onetime with customer_uid for a merchant_uid whose charge is at the PG is refused as in progress and leaves the stored card', async () => {
+      const before = await register('keep_flight');
+      await facts.holdNextAnswer(pier, m, 'key_in');
+      const first = onetime('keep_flight_1');
+      await held();
+      const dup = await onetime('keep_flight_1', { customer_uid: 'keep_flight' }, bc);
+      expect(dup.body).toEqual({ code: 1, message: IN_PROGRESS_MESSAGE, response: null });
+      await facts.releaseHeldAnswers(pier);
+      expect((await first).body.response.status).toBe('paid');
+      expect(await cardOf('keep_flight')).toEqual(before);
+    });
+
+    it('onetime with customer_uid whose merchant_uid is paid while its key is being issued is refused, stores nothing and deletes that key at the PG', async () => {
+      const before = await register('keep_race');
+      await facts.holdNextAnswer(pier, m, 'issue_key');
+      const late = onetime('keep_race_1', { customer_uid: 'keep_race' }, bc);
+      await held();
+      expect((await onetime('keep_race_1')).body.response.status).toBe('paid');
+      await facts.releaseHeldAnswers(pier);
+      expect((await late).body).toEqual({ code: 1, message: ALREADY_PAID_MESSAGE, response: null });
+      expect(await cardOf('keep_race')).toEqual(before);
+      const payments = (await pier.call('GET', '/payments/findAll/keep_race_1', { token: m.token })).body.response.list;
+      expect(payments.map((p: { status: string }) => p.status)).toEqual(['paid']);
+      if (facts.pg === 'jtnet') {
+        // the tPay ledger shows the key issued for the refused request deleted again
+        const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { billingKeys: Array<{ cardNumMasked: string; deletedAt: number | null }> };
+        const bcKeys = ledger.billingKeys.filter((k) => k.cardNumMasked.endsWith('2222'));
+        expect(bcKeys.at(-1)!.deletedAt).not.toBeNull();
+      }
     });
   });
 });

@@ -40,6 +40,16 @@ export async function issueBillingKey(
   channel?: ResolvedChannel,
 ) {
   const ch = channel ?? (await resolveChannel(deps, merchantId, pg, 'api'));
+  const issued = await issueAtPg(ch, card, customer);
+  return toV1Customer(await storeBillingKey(deps, merchantId, customerUid, ch, issued, customer));
+}
+
+/**
+ * The PG's part of issueBillingKey: a key issued through `ch` and not stored anywhere yet (the
+ * caller stores it with storeBillingKey, or deletes it at the PG with forgetIssuedKey). Throws
+ * V1's refusal of the card, or pg_unavailable.
+ */
+export async function issueAtPg(ch: ResolvedChannel, card: CardInput, customer: CustomerFields): Promise<IssuedKey> {
   if (!ch.connector.capabilities.billingKey) {
     throw new PierError('not_supported', `${ch.row.provider}는 REST API 빌링키 발급을 지원하지 않습니다.`);
   }
@@ -57,7 +67,23 @@ export async function issueBillingKey(
   if (result.outcome === 'declined') {
     throw new PierError('card_refused', `카드정보 인증 및 빌키 발급에 실패하였습니다. [${result.code}]${result.message}`);
   }
-  return toV1Customer(await storeBillingKey(deps, merchantId, customerUid, ch, result, customer));
+  return result;
+}
+
+/** A key the PG issued, as storeBillingKey stores it. */
+export type IssuedKey = { billingKey: string; cardCode: string | null; cardName: string | null; cardNumberMasked: string | null; cardType: 0 | 1 | null };
+
+/**
+ * Deletes at the PG a key issueAtPg issued that Pier never stored (the request it was for was
+ * refused), so that it is not left there unknown to anyone. Best effort: a key nobody knows
+ * charges nothing, so a failure is logged, not raised.
+ */
+export async function forgetIssuedKey(deps: Deps, ch: ResolvedChannel, issued: IssuedKey): Promise<void> {
+  try {
+    await ch.connector.deleteBillingKey(ch.credentials, issued.billingKey);
+  } catch (err) {
+    deps.logger.warn({ channel_id: ch.row.id, err: (err as Error).message }, 'a billing key issued for a refused request could not be deleted at the PG; it is stored nowhere');
+  }
 }
 
 /**
@@ -69,7 +95,7 @@ export async function storeBillingKey(
   merchantId: string,
   customerUid: string,
   ch: ResolvedChannel,
-  result: { billingKey: string; cardCode: string | null; cardName: string | null; cardNumberMasked: string | null; cardType: 0 | 1 | null },
+  result: IssuedKey,
   customer: CustomerFields,
 ) {
   const now = unixSeconds(deps.clock);

@@ -194,6 +194,22 @@ export function channelChoice(deps: Deps, merchantId: string, pg: string | undef
 }
 
 /**
+ * One channel of the merchant, by id, as a ChannelSource: a charge through the channel a step
+ * before it used (onetime with customer_uid charges through the channel that issued its key).
+ */
+export function channelOfId(deps: Deps, merchantId: string, channelId: string): ChannelSource<ChannelColumns> {
+  const { db } = deps.store;
+  return {
+    key: 'channel-id',
+    values: { srcMerchantId: merchantId, srcChannelId: channelId },
+    // a method: see channelChoice
+    build(p) {
+      return db.selectFrom('pg_channels').select(channelColumns).where('merchant_id', '=', p.srcMerchantId).where('id', '=', p.srcChannelId).limit(sql.lit(1));
+    },
+  };
+}
+
+/**
  * A select of at most one row that finds a charge's channel (channelColumns and whatever else the
  * charge needs), given as a statement template (store/statement-template.ts) so the attempt insert
  * it runs with is built once: `key` names its shape, `values` its values. The values are named

@@ -1,7 +1,7 @@
 import { PierError } from '../errors.js';
 import { ConnectorError, type ChargeResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { attemptRow, insertAttempt, insertAttemptFrom, throughChannel, withNewImpUid, type AttemptFence } from './attempts.js';
+import { attemptRow, insertAttempt, insertAttemptFrom, lockHolder, throughChannel, withNewImpUid, type AttemptFence, type LockHolder } from './attempts.js';
 import { channelRowOf, openChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { toV1Payment, type PaymentRow } from '../../domain/payment.js';
@@ -49,6 +49,12 @@ export interface ChargeSource<S extends ChannelColumns> {
   explainMissing(): Promise<never>;
   /** the PG call for what the query found (opening its secrets) */
   charge(found: S, channel: ResolvedChannel): (moid: string) => Promise<ChargeResult>;
+  /**
+   * what must be written only once the attempt holds the merchant_uid lock, before the PG is
+   * called (onetime's billing key): a request refused for its merchant_uid writes nothing. A throw
+   * fails the attempt, the PG not having been asked.
+   */
+  admitted?(found: S): Promise<void>;
 }
 
 /** attemptRow's channel before the source has found it: insertAttemptFrom fills in the found one */
@@ -76,11 +82,14 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
   const { impUid, found } = first;
 
   let callPg: (moid: string) => Promise<ChargeResult>;
+  let setup = '결제 채널을 열지 못했습니다.';
   try {
     callPg = source.charge(found, openChannel(deps, channelRowOf(found)));
+    setup = '결제 전 기록을 저장하지 못했습니다.';
+    if (source.admitted) await source.admitted(found);
   } catch (err) {
     // the PG was not asked: free the merchant_uid again
-    await failAttempt(deps, impUid, '[PIER_SETUP] 결제 채널을 열지 못했습니다.');
+    await failAttempt(deps, impUid, `[PIER_SETUP] ${setup}`);
     throw err;
   }
 
@@ -156,11 +165,24 @@ async function recordAttempt<S extends ChannelColumns>(
   if (!inserted) {
     // taken, or held by a virtual account past its deadline: insertAttempt releases that and retries
     const locked = await insertAttempt(deps, throughChannel(row, found));
-    if (!locked.ok) {
-      throw new PierError('refused', locked.holder && locked.holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
-    }
+    if (!locked.ok) throw merchantUidTaken(locked.holder);
   }
   return { missing: false, impUid, found };
+}
+
+/** V1's refusal of a charge whose merchant_uid is held: paid (or issued), or still in flight. */
+export function merchantUidTaken(holder: LockHolder | undefined): PierError {
+  return new PierError('refused', holder && holder.status !== 'ready' ? ALREADY_PAID_MESSAGE : IN_PROGRESS_MESSAGE);
+}
+
+/**
+ * Refuses, before anything is done, a charge whose merchant_uid is paid or in flight now, as the
+ * attempt's insert would (a virtual account past its deadline is released and holds nothing). A
+ * check only: the insert's lock remains the guard against a request that comes in meanwhile.
+ */
+export async function refuseIfMerchantUidTaken(deps: Deps, merchantId: string, merchantUid: string): Promise<void> {
+  const holder = await lockHolder(deps, merchantId, merchantUid);
+  if (holder) throw merchantUidTaken(holder);
 }
 
 /**

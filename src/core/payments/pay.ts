@@ -1,9 +1,9 @@
 import { PierError } from '../errors.js';
 import type { CardInput } from '../../lib/card.js';
 import type { Connector } from '../../connectors/types.js';
-import { billingKeyChoice, issueBillingKey, findBillingKeyWithChannel, type CustomerFields } from '../billing-keys/billing-keys.js';
-import { channelChoice, openChannel, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
-import { chargeWith, type ChargeOrder } from './charge.js';
+import { billingKeyChoice, findBillingKeyWithChannel, forgetIssuedKey, issueAtPg, storeBillingKey, type CustomerFields } from '../billing-keys/billing-keys.js';
+import { channelChoice, channelOfId, openChannel, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
+import { chargeWith, refuseIfMerchantUidTaken, type ChargeOrder } from './charge.js';
 import type { Deps } from '../deps.js';
 
 export const UNKNOWN_BUYER = '등록되지 않은 구매자입니다.';
@@ -25,17 +25,7 @@ function chargeRequest(order: ChargeOrder, moid: string) {
  * a billing key (V1), and the charge then goes through that key.
  */
 export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput, pg: string | null | undefined) {
-  if (order.customerUid) {
-    const customer: CustomerFields = {
-      customer_name: order.buyer.name,
-      customer_email: order.buyer.email,
-      customer_tel: order.buyer.tel,
-      customer_addr: order.buyer.addr,
-      customer_postcode: order.buyer.postcode,
-    };
-    await issueBillingKey(deps, order.merchantId, order.customerUid, card, customer, pg, await keyInChannel(deps, order.merchantId, pg));
-    return payAgain(deps, { ...order, customerUidUsage: 'payment' });
-  }
+  if (order.customerUid) return payOnetimeStoringKey(deps, { ...order, customerUid: order.customerUid }, card, pg);
   let refusedCard: { code: string; message: string } | null = null;
   // methods, not arrow properties: see payAgain
   const payment = await chargeWith(deps, {
@@ -59,6 +49,50 @@ export async function payOnetime(deps: Deps, order: ChargeOrder, card: CardInput
     throw new PierError('card_refused', `${CARD_AUTH_FAILED} [${code}]${message}`);
   }
   return payment;
+}
+
+/**
+ * onetime with customer_uid: the card becomes the customer's billing key, and the charge goes
+ * through it. A request refused for its merchant_uid (paid, or in flight) must change nothing, so
+ * the stored card is replaced only once the attempt holds the merchant_uid lock:
+ *  1. refuse at once when the merchant_uid is taken (no key is issued for a request refused anyway);
+ *  2. issue the key at the PG, storing nothing;
+ *  3. record the attempt through the channel that issued it (the lock); only then store the key
+ *     under customer_uid, before the PG is asked to charge it, so a charge in doubt or declined
+ *     leaves the key as V1 does (a declined first charge keeps the key, decision 0003);
+ *  4. refused at 3 (a request for the same merchant_uid came in after 1): the new key is stored
+ *     nowhere and is deleted at the PG again.
+ */
+async function payOnetimeStoringKey(deps: Deps, order: ChargeOrder & { customerUid: string }, card: CardInput, pg: string | null | undefined) {
+  await refuseIfMerchantUidTaken(deps, order.merchantId, order.merchantUid);
+  const customer: CustomerFields = {
+    customer_name: order.buyer.name,
+    customer_email: order.buyer.email,
+    customer_tel: order.buyer.tel,
+    customer_addr: order.buyer.addr,
+    customer_postcode: order.buyer.postcode,
+  };
+  const issuer = await keyInChannel(deps, order.merchantId, pg);
+  const issued = await issueAtPg(issuer, card, customer);
+  let stored = false;
+  try {
+    return await chargeWith(deps, {
+      query: channelOfId(deps, order.merchantId, issuer.row.id),
+      async explainMissing() {
+        throw new PierError('refused', CHANNEL_CHANGED);
+      },
+      async admitted() {
+        await storeBillingKey(deps, order.merchantId, order.customerUid, issuer, issued, customer);
+        stored = true;
+      },
+      charge(_found, channel) {
+        return (moid) => channel.connector.chargeBillingKey(channel.credentials, issued.billingKey, chargeRequest(order, moid));
+      },
+    }, { ...order, customerUidUsage: 'payment' });
+  } catch (err) {
+    if (!stored) await forgetIssuedKey(deps, issuer, issued);
+    throw err;
+  }
 }
 
 const keyInCapable = (c: Connector) => c.capabilities.keyIn;
