@@ -351,9 +351,20 @@ describe('a charge whose PG answer is lost (item 8)', () => {
     const refund = await fetch(`${pier.simulatorUrl}/api/v1/refunds`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
     expect(((await refund.json()) as { result_cd: string }).result_cd).toBe('2001');
 
-    // two reconcilers (the 30 s pass and `pier reconcile`) settle it at the same moment
+    // two reconcilers (the 30 s pass and `pier reconcile`) settle it at the same moment: both have
+    // the PG's answer before either records anything
     pier.clock.advance((GRACE + 1) * 1000);
-    const settled = await Promise.all([settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true }), settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true })]);
+    let asked = 0;
+    const both = latch();
+    const together = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        const r = await real.inquire(channel, q);
+        if (++asked === 2) both.open();
+        await both.opened;
+        return r;
+      },
+    }));
+    const settled = await Promise.all([settleAttempt(together, impUid, { giveUpIfUnknown: true }), settleAttempt(together, impUid, { giveUpIfUnknown: true })]);
     expect(settled).toEqual(['paid', 'paid']);
     await expectBooksMatchPg(impUid);
     const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
