@@ -159,7 +159,7 @@ describe.each(PGS)('on $pg', (facts) => {
       const again = await pier.call('POST', '/subscribe/customers/race_del', { token: m.token, body: card(bc) });
       expect(again.body.response.card_number).toContain('2222');
       await facts.releaseHeldAnswers(pier);
-      // the DELETE answers what it deleted: the old card (decision 0041)
+      // the DELETE answers what it deleted: the old card (decision 0042)
       const deleted = (await del).body;
       expect(deleted.code).toBe(0);
       expect(deleted.response.card_number).toContain('4321');

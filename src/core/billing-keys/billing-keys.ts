@@ -210,7 +210,7 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
 /**
  * Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does.
  * The record is deleted only while it still holds the key deleted at the PG: a re-registration of
- * the customer_uid while the PG was deleting stored a new key, which stays (decision 0041).
+ * the customer_uid while the PG was deleting stored a new key, which stays (decision 0042).
  */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
