@@ -240,7 +240,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
     const dueAt = Math.floor(pier.clock.now() / 1000) + 86_400;
     // what the simulator's trans_search answers for such an account (mapped by transformers.ts; see jtnet-window.test.ts)
     let inquiries = 0;
-    const awaiting: InquiryResult = { found: true, state: 'awaiting_deposit', pgTid: 'tpaytest0m_vbank_1', amount: 33_000, cancelledAmount: 0, applyNum: null, paidAt: 0, cardQuota: 0, receiptUrl: null, cardCode: null, cardName: null, cardNumberMasked: null, cardType: null, vbank: { code: '004', name: 'KB국민은행', num: '00412345678901', dueAt } };
+    const awaiting: InquiryResult = { found: true, state: 'awaiting_deposit', pgTid: 'tpaytest0m_vbank_1', amount: 33_000, cancelledAmount: 0, applyNum: null, paidAt: 0, cardQuota: 0, receiptUrl: null, cardCode: null, cardName: null, cardNumberMasked: null, cardType: null, vbank: { code: '004', name: 'KB국민은행', num: '00412345678901', holder: null, dueAt } };
     const deps = depsWith(pier.deps, (real) => ({
       async inquire(channel, q) {
         if (q.moid !== impUid) return real.inquire(channel, q);

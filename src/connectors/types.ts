@@ -144,8 +144,9 @@ export type InquiryResult =
   | {
       found: true;
       state: 'paid' | 'cancelled' | 'failed' | 'awaiting_deposit';
-      /** the issued account, when `state` is `awaiting_deposit` */
-      vbank?: { code: string; name: string; num: string; dueAt: number } | null;
+      // the issued account, when `state` is `awaiting_deposit`
+      /** the issued account, as the PG reports it (never as a browser posted it); `holder` null when the PG names none */
+      vbank?: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null;
       pgTid: string;
       amount: number;
       cancelledAmount: number;

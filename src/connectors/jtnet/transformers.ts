@@ -195,6 +195,8 @@ export interface TpayTransSearchItem {
   vbank_exp_dt?: string;
   /** VBANK: when the deposit came (YYYYMMDDHHmmss KST); empty while awaiting it */
   deposit_dt?: string;
+  /** virtual accounts (OUR DESIGN, UNCONFIRMED for tPay; decision 0043): the account holder's name */
+  vbank_holder?: string;
 }
 
 export interface TpayTransSearchResponse extends TpayResponseBase {
@@ -487,11 +489,11 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
   if (rows.length === 0) return { found: false };
   const row = rows.find((x) => x.state_cd !== '9') ?? rows[rows.length - 1]!;
   const state = stateOf(row.state_cd);
-  let vbank: { code: string; name: string; num: string; dueAt: number } | null = null;
+  let vbank: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null = null;
   if (state === 'awaiting_deposit') {
     const dueAt = kstTimestampToUnix(row.vbank_exp_dt);
     if (!row.bank_code || !row.vbank_num || dueAt === null) throw badResponse(`tPay trans_search: virtual account ${row.tid} without bank, number or due date`);
-    vbank = { code: row.bank_code, name: KFTC_BANKS[row.bank_code] ?? row.bank_code, num: row.vbank_num, dueAt };
+    vbank = { code: row.bank_code, name: KFTC_BANKS[row.bank_code] ?? row.bank_code, num: row.vbank_num, holder: row.vbank_holder?.trim() || null, dueAt };
   }
   const amount = amountOf(row.amt);
   if (amount === null) throw badResponse('tPay trans_search row without a valid amt');

@@ -429,7 +429,7 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
   verifyPayment(p, secretKey, 'lookup', false);
   if (p.orderId !== q.moid || (q.pgTid && p.tid !== q.pgTid)) return { found: false };
   const state = stateOf(p.status);
-  let vbank: { code: string; name: string; num: string; dueAt: number } | null = null;
+  let vbank: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null = null;
   if (state === 'awaiting_deposit') {
     const v = p.vbank;
     // NICE may give no deadline ([E2], spec §2.3): V1's 0 = none, which Pier never reads as overdue
@@ -437,7 +437,7 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
     // place: one NICE did not state could refuse a deposit NICE accepted (decision 0041).
     const dueAt = v?.vbankExpDate == null ? 0 : niceTimeToUnix(v.vbankExpDate);
     if (!v?.vbankCode || !v.vbankNumber || dueAt === null) throw badResponse(`NICE lookup: virtual account ${p.tid} without bank or number, or with a malformed deadline`, false);
-    vbank = { code: v.vbankCode, name: KFTC_BANKS[v.vbankCode] ?? (text(v.vbankName) || v.vbankCode), num: v.vbankNumber, dueAt };
+    vbank = { code: v.vbankCode, name: KFTC_BANKS[v.vbankCode] ?? (text(v.vbankName) || v.vbankCode), num: v.vbankNumber, holder: text(v.vbankHolder) || null, dueAt };
   }
   const balance = Number.isSafeInteger(p.balanceAmt) ? p.balanceAmt! : state === 'cancelled' ? 0 : p.amount;
   return {

@@ -15,6 +15,8 @@ import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { CheckoutSessionsTable, Database } from '../../store/types.js';
 import { attemptRow, insertAttempt, lockHolder, withNewImpUid } from '../payments/attempts.js';
+import { recordIssuedVbank } from '../payments/record-outcome.js';
+import { preparedAmount } from '../payments/prepare.js';
 import { storeBillingKey } from '../billing-keys/billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
 import { recordApproval } from '../payments/charge.js';
@@ -25,6 +27,7 @@ import {
   enabledCards,
   isMobileUserAgent,
   ParamError,
+  prepareMismatchMessage,
   RSP_ERRORS,
   validateRequestPay,
   type CheckoutParams,
@@ -34,11 +37,11 @@ import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { dbNow } from '../../store/db-clock.js';
-import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck } from './window-confirms.js';
-import { failWindowAttempt, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
+import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
+import { failWindowAttempt, preparedAmountViolation, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
-export const SESSION_TTL_SECONDS = 30 * 60;
+export const SESSION_TTL_SECONDS = PG_WINDOW_LIFETIME_SECONDS;
 
 export type CheckoutMode = 'overlay' | 'popup' | 'redirect';
 
@@ -132,19 +135,8 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
     if (isDone(holder)) return refuse(RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE, params.merchant_uid);
     return refuse(RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)', params.merchant_uid);
   }
-  const prepared = await db
-    .selectFrom('payment_prepares')
-    .select('amount')
-    .where('merchant_id', '=', merchant.id)
-    .where('merchant_uid', '=', params.merchant_uid)
-    .executeTakeFirst();
-  if (prepared && Number(prepared.amount) !== params.amount) {
-    return refuse(
-      RSP_ERRORS.prepareMismatch,
-      `사전 등록된 결제금액(${Number(prepared.amount)}원)과 요청 금액(${params.amount}원)이 일치하지 않습니다. (amount differs from the prepared amount)`,
-      params.merchant_uid,
-    );
-  }
+  const prepared = await preparedAmount(deps, merchant.id, params.merchant_uid);
+  if (prepared !== null && prepared !== params.amount) return refuse(RSP_ERRORS.prepareMismatch, prepareMismatchMessage(prepared, params.amount), params.merchant_uid);
 
   const sessionId = `cs_${randomBytes(24).toString('base64url')}`;
   const t = Math.floor(now / 1000);
@@ -229,6 +221,15 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   if (session.state !== 'open') throw new PierError('refused', '이미 결제창이 열린 세션입니다. (the PG window was already opened for this session)');
   if (isExpired(deps, session)) {
     const rsp = expiredRsp(params.merchant_uid);
+    await finishSession(deps.store.db, deps, sessionId, rsp);
+    return { ok: false, rsp, message: rsp.error_msg as string };
+  }
+  // V1 checks the prepared amount before the PG window opens. The session was checked when it was
+  // made, but it lives 30 minutes and the merchant may have registered (POST) or changed (PUT) the
+  // amount since: check again here, where the window does open, and open nothing on a mismatch.
+  const prepared = await preparedAmount(deps, session.merchant_id, params.merchant_uid);
+  if (prepared !== null && prepared !== params.amount) {
+    const rsp = failRsp(params.merchant_uid, RSP_ERRORS.prepareMismatch, prepareMismatchMessage(prepared, params.amount));
     await finishSession(deps.store.db, deps, sessionId, rsp);
     return { ok: false, rsp, message: rsp.error_msg as string };
   }
@@ -435,17 +436,8 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
 
 async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, result: WindowResult): Promise<Rsp> {
   const { db } = deps.store;
-  const { params, session } = c;
+  const { params } = c;
   const now = unixSeconds(deps.clock);
-  const event = (status: 'paid' | 'ready', cause: 'window' | 'vbank_issued') => ({
-    merchantId: session.merchant_id,
-    impUid,
-    merchantUid: params.merchant_uid,
-    status,
-    noticeUrl: params.notice_url,
-    cause,
-  });
-  const open = ['window', 'calling', 'in_doubt'];
 
   switch (result.outcome) {
     case 'approved': {
@@ -469,32 +461,8 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
       return rspOfPayment(deps, impUid);
     }
-    case 'vbank_issued': {
-      await enqueueWindowConfirm(deps, impUid, channel.row.id, result.pgTid);
-      const recorded = await db.transaction().execute(async (trx) => {
-        const res = await trx
-          .updateTable('payments')
-          .set({
-            pg_state: 'done',
-            pg_tid: result.pgTid,
-            vbank_code: result.vbankCode,
-            vbank_name: result.vbankName,
-            vbank_num: result.vbankNum,
-            vbank_holder: result.vbankHolder,
-            vbank_date: result.vbankDate,
-            vbank_issued_at: result.issuedAt || now,
-            updated_at: now,
-          })
-          .where('imp_uid', '=', impUid)
-          .where('pg_state', 'in', open)
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) return false;
-        await recordPaymentEvent(trx, deps, event('ready', 'vbank_issued'));
-        return true;
-      });
-      if (recorded) await confirmNow(deps, impUid, result.pgTid);
-      return rspOfPayment(deps, impUid);
-    }
+    case 'vbank_issued':
+      return settleVbankIssued(deps, c, channel, impUid, result.pgTid);
     case 'billing_key_issued':
       if (!params.customer_uid) {
         // a key result in a checkout that asked for a payment: forged or misrouted, never a key
@@ -522,6 +490,13 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   const { params } = c;
   const approve = channel.connector.window?.approveWindowResult;
   if (!approve) throw new Error(`${channel.row.provider} answered an authenticated window result but cannot approve it`);
+  // Pier approves here itself, so a prepared amount changed while the window was open is refused
+  // before anything is charged (the tPay path, where the PG approves, refunds instead: recordPgApproval)
+  const changed = await preparedAmountViolation(deps, impUid, params.amount);
+  if (changed) {
+    if (await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.prepareMismatch}]${prepareMismatchMessage(changed.prepared, params.amount)}`, null, { windowOver: true })) return rspOfPayment(deps, impUid);
+    return null;
+  }
   // One approve per attempt: the post that claims the attempt (still in the window, or in doubt
   // after an unverifiable post, which leaves no tid) writes the tid it approves; a replayed or
   // concurrent post finds it taken (null). A closed attempt is never claimed. In doubt from now:
@@ -553,6 +528,7 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
     if (!found?.found || found.state !== 'awaiting_deposit' || found.pgTid !== answer.pgTid || found.amount !== params.amount) {
       return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the virtual account yet)', impUid);
     }
+    return recordVbankFromPg(deps, c, channel, impUid, found);
   }
   return recordWindowResult(deps, c, channel, impUid, answer);
 }
@@ -564,6 +540,73 @@ const attemptOf = (c: Checkout, channel: ResolvedChannel, impUid: string): Windo
   channel,
   params: c.params,
 });
+
+/**
+ * A virtual account the browser says the PG issued (tPay `4100`). tPay signs only `amt` and `moid` of
+ * the post: its tid, bank, account number, holder and due date are plain fields a buyer can rewrite
+ * (a cancel turned into a 4100 with an account of the buyer's choosing, or a genuine account's number
+ * swapped, which the merchant would then show its customers). So, as for approvals, the post only
+ * says "ask the PG": the account recorded is the one the PG reports on an inquiry by the attempt's
+ * order id, and only when that shows an account awaiting its deposit with the posted tid and Pier's
+ * amount. Nothing at the PG: the attempt fails (merchant_uid freed, recheck written). Any other
+ * answer leaves the attempt in doubt, and reconciliation records what the PG holds.
+ */
+async function settleVbankIssued(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string): Promise<Rsp> {
+  const { params } = c;
+  if (params.pay_method !== 'vbank') {
+    // a card (or transfer, phone) checkout never becomes an "issued account" holding its merchant_uid
+    deps.logger.warn({ imp_uid: impUid }, 'virtual-account result posted to a checkout that did not ask for one');
+    return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.unverified}]가상계좌 발급을 요청하지 않은 결제입니다. (a virtual-account result for a checkout that did not ask for one)`);
+  }
+  const started = await deps.store.db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+  // the PG may have issued an account: from here a crash leaves the attempt to reconciliation at once
+  await markInDoubt(deps, impUid);
+  const unconfirmed = () =>
+    failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the virtual account yet)', impUid);
+  let found;
+  try {
+    // by order id, not by the posted tid: a rewritten tid must not hide an account the PG did issue
+    found = await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: Number(started?.started_at ?? unixSeconds(deps.clock)) * 1000 });
+  } catch (err) {
+    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a virtual account with the PG; left for reconciliation');
+    return unconfirmed();
+  }
+  if (!found.found || found.state === 'failed') {
+    deps.logger.warn({ imp_uid: impUid }, 'virtual-account result refused: the PG issued no account for this payment');
+    await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]PG사에서 확인되지 않은 가상계좌입니다. (the PG issued no virtual account for this payment)`, found.found ? found.pgTid : null);
+    return rspOfPayment(deps, impUid);
+  }
+  if (found.state !== 'awaiting_deposit' || found.pgTid !== pgTid || found.amount !== params.amount) {
+    deps.logger.warn({ imp_uid: impUid, state: found.state }, 'virtual-account result differs from what the PG holds; left for reconciliation');
+    return unconfirmed();
+  }
+  return recordVbankFromPg(deps, c, channel, impUid, found);
+}
+
+/**
+ * Records the account the PG reported (recordIssuedVbank) and acknowledges it to the PG: the
+ * confirm row is written first, as for approvals, so a recorded account is always acknowledged.
+ */
+async function recordVbankFromPg(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, found: FoundAtPg): Promise<Rsp> {
+  // an account for an amount the merchant no longer prepares (PUT while the window was open) is
+  // closed at the PG rather than shown to the buyer; if the PG will not close it, it is recorded
+  const changed = await preparedAmountViolation(deps, impUid, found.amount);
+  if (changed && channel.connector.revokeVbank) {
+    try {
+      const r = await channel.connector.revokeVbank(channel.credentials, { pgTid: found.pgTid, moid: impUid, amount: found.amount, reason: `사전 등록 금액 변경 (${RSP_ERRORS.prepareMismatch})` });
+      if (r.outcome === 'refunded') {
+        await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.prepareMismatch}]${prepareMismatchMessage(changed.prepared, found.amount, true)}`, found.pgTid, { windowOver: true });
+        return rspOfPayment(deps, impUid);
+      }
+      deps.logger.error({ imp_uid: impUid, code: r.code }, 'PG refused to close a virtual account issued for a changed prepared amount');
+    } catch (err) {
+      deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued for a changed prepared amount');
+    }
+  }
+  await enqueueWindowConfirm(deps, impUid, channel.row.id, found.pgTid);
+  if (await recordIssuedVbank(deps, impUid, found)) await confirmNow(deps, impUid, found.pgTid);
+  return rspOfPayment(deps, impUid);
+}
 
 /**
  * A decline, a buyer cancel or a result that cannot stand (tPay does not sign resultCd): recorded
@@ -579,6 +622,13 @@ async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChanne
     deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window result with the PG; left for reconciliation');
     await markInDoubt(deps, impUid);
     return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the result yet)', impUid);
+  }
+  if (found.found && found.state === 'awaiting_deposit') {
+    // The PG issued an account for this attempt (the buyer saw it), whatever the post says: record it
+    // as the PG reports it, never as an approval (nothing was paid into it yet).
+    if (c.params.pay_method === 'vbank' && found.amount === c.params.amount) return recordVbankFromPg(deps, c, channel, impUid, found);
+    await markInDoubt(deps, impUid);
+    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG result differs from the post)', impUid);
   }
   if (found.found && found.state !== 'failed') {
     if (found.amount !== c.params.amount || c.params.customer_uid) {
@@ -614,11 +664,18 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p) return first;
   if (result.outcome === 'vbank_issued') {
-    // an account issued for a closed checkout: close it at the PG, nobody will pay into it
+    // an account issued for a closed checkout: close it at the PG, nobody will pay into it. Only the
+    // account the PG reports for this attempt: the posted tid is not signed, and a rewritten one must
+    // not make Pier close another payment's account.
     if (p.status === 'failed' && channel.connector.revokeVbank) {
-      await channel.connector
-        .revokeVbank(channel.credentials, { pgTid: result.pgTid, moid: impUid, amount: c.params.amount, reason: '결제창 종료 후 발급된 가상계좌 (issued after the checkout closed)' })
-        .catch((err) => deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued after the checkout closed'));
+      try {
+        const found = await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: p.started_at * 1000 });
+        if (found.found && found.state === 'awaiting_deposit' && found.pgTid === result.pgTid && found.amount === c.params.amount) {
+          await channel.connector.revokeVbank(channel.credentials, { pgTid: found.pgTid, moid: impUid, amount: found.amount, reason: '결제창 종료 후 발급된 가상계좌 (issued after the checkout closed)' });
+        }
+      } catch (err) {
+        deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued after the checkout closed');
+      }
     }
     return first;
   }
@@ -693,6 +750,13 @@ async function recordWindowBillingKey(
     return rspOfPayment(deps, impUid);
   }
 
+  // The first payment is Pier's own call: a prepared amount changed while the window was open is
+  // refused before it (the key stays stored: its issuance was genuine).
+  const changed = await preparedAmountViolation(deps, impUid, params.amount);
+  if (changed) {
+    await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.prepareMismatch}]${prepareMismatchMessage(changed.prepared, params.amount)}`, null, { windowOver: true });
+    return rspOfPayment(deps, impUid);
+  }
   // First payment with the new key: the attempt row exists; move it from `window` to `calling`.
   const moved = await db
     .updateTable('payments')
@@ -787,9 +851,9 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
       deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'inquiry on window close failed; left for reconciliation');
     }
     if (known === false) {
+      // failWindowAttempt also writes the recheck: the PG window may still be submitted, and its
+      // result may never reach Pier
       await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
-      // the PG window may still be submitted, and its result may never reach Pier: ask again later
-      await enqueueWindowRecheck(deps, impUid, session.channel_id, SESSION_TTL_SECONDS);
     } else {
       await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).where('pg_state', '=', 'window').execute();
       if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);

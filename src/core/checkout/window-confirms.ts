@@ -85,6 +85,13 @@ export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId
     .execute();
 }
 
+/**
+ * How long a PG window opened from a checkout may still be submitted (Pier's session lifetime,
+ * sessions.ts SESSION_TTL_SECONDS; the simulators' windows live as long): a recheck written when
+ * an attempt is failed waits this long, so it asks the PG once no result can come any more.
+ */
+export const PG_WINDOW_LIFETIME_SECONDS = 30 * 60;
+
 /** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
 export const RECHECK_TID = '';
 

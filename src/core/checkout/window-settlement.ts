@@ -19,10 +19,10 @@ import type { PaymentsTable } from '../../store/types.js';
 import { cancelPayment, mirrorPgRefund, REFUNDED_AT_PG } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { approvalColumns, approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
-import { allowedQuotas, enabledCards, RSP_ERRORS, type CheckoutParams } from './params.js';
+import { allowedQuotas, enabledCards, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
-import { confirmNow, enqueueWindowConfirm } from './window-confirms.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
 
@@ -49,6 +49,26 @@ export function cardRuleViolation(params: Pick<CheckoutParams, 'pay_method' | 'c
   return null;
 }
 
+/**
+ * The prepared amount (POST/PUT /payments/prepare) differs from `amount`, an amount about to be
+ * approved or recorded for this attempt: the merchant changed it after the PG window opened at the
+ * old one. Null when it agrees, when nothing is prepared, or when the attempt is already recorded
+ * (paid, cancelled, an account issued): a recorded payment stands whatever is prepared later.
+ */
+export async function preparedAmountViolation(deps: Deps, impUid: string, amount: number): Promise<{ code: string; message: string; prepared: number } | null> {
+  const row = await deps.store.db
+    .selectFrom('payments')
+    .innerJoin('payment_prepares', (j) => j.onRef('payment_prepares.merchant_id', '=', 'payments.merchant_id').onRef('payment_prepares.merchant_uid', '=', 'payments.merchant_uid'))
+    .select(['payment_prepares.amount as prepared', 'payments.status', 'payments.pg_state'])
+    .where('payments.imp_uid', '=', impUid)
+    .executeTakeFirst();
+  if (!row || Number(row.prepared) === amount) return null;
+  const recorded = row.status === 'paid' || row.status === 'cancelled' || (row.status === 'ready' && row.pg_state === 'done');
+  if (recorded) return null;
+  const prepared = Number(row.prepared);
+  return { code: RSP_ERRORS.prepareMismatch, message: prepareMismatchMessage(prepared, amount, true), prepared };
+}
+
 export interface WindowAttempt {
   impUid: string;
   merchantId: string;
@@ -70,10 +90,12 @@ export async function recordPgApproval(
   found: FoundAtPg,
   opts: { bank?: { bankCode: string | null; bankName: string | null }; confirmInline?: boolean } = {},
 ): Promise<ApprovalOutcome> {
-  const violation = a.params ? cardRuleViolation(a.params, found) : null;
+  // the merchant's card rules, then the prepared amount as it is now (V1 checks it before the window
+  // opens; a PUT while the window was open must not leave the old amount paid: decision 0043)
+  const violation = (a.params ? cardRuleViolation(a.params, found) : null) ?? (await preparedAmountViolation(deps, a.impUid, found.amount));
   if (violation && (await refundAtPg(deps, a, found, `가맹점 결제 조건 위반 (${violation.code})`))) {
-    await failWindowAttempt(deps, a.impUid, `[${violation.code}]${violation.message}`, found.pgTid);
-    deps.logger.warn({ imp_uid: a.impUid, code: violation.code }, 'window approval outside the merchant card rules; refunded');
+    await failWindowAttempt(deps, a.impUid, `[${violation.code}]${violation.message}`, found.pgTid, { windowOver: true });
+    deps.logger.warn({ imp_uid: a.impUid, code: violation.code }, 'window approval outside the merchant rules (card rules, prepared amount); refunded');
     return 'refused';
   }
 
@@ -158,14 +180,33 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
   return 'refunded';
 }
 
-/** Fails a window attempt that is still open (`window`, `calling`, `in_doubt`) and frees its merchant_uid. */
-export async function failWindowAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null): Promise<boolean> {
+/**
+ * Fails a window attempt that is still open (`window`, `calling`, `in_doubt`) and frees its
+ * merchant_uid.
+ *
+ * Unless the caller knows the PG window has given its one result (`windowOver`: an approval the PG
+ * confirmed and Pier refunded), it also writes a recheck (window-confirms.ts), due once the PG window
+ * can no longer be submitted: whatever failed the attempt (a close, a bare U001 post, a decline, an
+ * unverifiable post given up by reconciliation), the buyer may still pay in a PG window that is open,
+ * and that result may never reach Pier. The recheck asks the PG and records or refunds what it finds
+ * (decision 0007: a late approval is never dropped). The recheck row is written before the failure,
+ * so a crash between the two cannot leave a failed attempt nobody asks about again; it is idempotent
+ * per attempt, and a recheck of an attempt that was not failed after all finds it settled.
+ */
+export async function failWindowAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null, opts: { windowOver?: boolean } = {}): Promise<boolean> {
+  const { db } = deps.store;
+  const open = ['window', 'calling', 'in_doubt'];
+  if (!opts.windowOver) {
+    const p = await db.selectFrom('payments').select(['channel', 'channel_id', 'customer_uid', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
+    // a billing-key window's payment is Pier's own REST charge with the new key, not a PG window result
+    if (p?.channel_id && open.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, PG_WINDOW_LIFETIME_SECONDS);
+  }
   const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
+  const res = await db
     .updateTable('payments')
     .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
     .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+    .where('pg_state', 'in', open)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }

@@ -40,6 +40,22 @@ export async function updatePrepare(deps: Deps, merchantId: string, merchantUid:
   return view({ merchant_uid: merchantUid, amount, currency });
 }
 
+/**
+ * The amount registered for a merchant_uid, or null when none is. The window compares it with the
+ * checkout's amount when the session is made, again when the PG window opens, and with what the PG
+ * confirms before recording it (decision 0043): a session lives 30 minutes, and a merchant may
+ * re-register a cart's amount with PUT meanwhile.
+ */
+export async function preparedAmount(deps: Deps, merchantId: string, merchantUid: string): Promise<number | null> {
+  const row = await deps.store.db
+    .selectFrom('payment_prepares')
+    .select('amount')
+    .where('merchant_id', '=', merchantId)
+    .where('merchant_uid', '=', merchantUid)
+    .executeTakeFirst();
+  return row ? Number(row.amount) : null;
+}
+
 export async function getPrepare(deps: Deps, merchantId: string, merchantUid: string) {
   const row = await deps.store.db
     .selectFrom('payment_prepares')

@@ -19,9 +19,14 @@ import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
+<<<<<<< HEAD
 import { recordPaymentEvent } from './events.js';
 import { approvalOf, recordApproval, recordFailure } from './record-outcome.js';
 import { mirrorPgRefund, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
+=======
+import { approvalOf, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
+import { recordRefund, releaseCancel } from './cancel.js';
+>>>>>>> 29d5493 (fix(window): virtual accounts, prepared amounts and rechecks on the PG's word)
 import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
 
@@ -74,7 +79,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   }
   // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
   if (found.found && found.state === 'awaiting_deposit' && found.amount === Number(p.amount)) {
-    return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
+    return (await recordIssuedVbank(deps, impUid, found)) ? 'awaiting_deposit' : 'unknown';
   }
   // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
   if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found });
@@ -97,7 +102,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     return 'failed';
   }
   if (found.state === 'awaiting_deposit') {
-    return (await recordIssuedVbank(deps, impUid, found.pgTid, found.vbank ?? null)) ? 'awaiting_deposit' : 'unknown';
+    return (await recordIssuedVbank(deps, impUid, found)) ? 'awaiting_deposit' : 'unknown';
   }
   const settledHere = await recordApproval(deps, impUid, approvalOf(found));
   if (settledHere) deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');
@@ -115,47 +120,6 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   }
   if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
   return statusAfterRefund(found.amount, found.cancelledAmount) === 'cancelled' ? 'cancelled' : 'paid';
-}
-
-/**
- * A window attempt the PG reports as a virtual account issued and awaiting its deposit (the buyer
- * saw the account, Pier never got the result): recorded as issued, like a window result, with its
- * `ready` event. It is then `status ready / pg_state done`: out of reconciliation for good; the
- * deposit notice pays it, and its merchant_uid is released once its due date has passed.
- */
-async function recordIssuedVbank(deps: Deps, impUid: string, pgTid: string, vbank: { code: string; name: string; num: string; dueAt: number } | null): Promise<boolean> {
-  if (!vbank) return false;
-  const now = unixSeconds(deps.clock);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const changed = await trx
-      .updateTable('payments')
-      .set({
-        pg_state: 'done',
-        pg_tid: pgTid,
-        vbank_code: vbank.code,
-        vbank_name: vbank.name,
-        vbank_num: vbank.num,
-        vbank_date: vbank.dueAt,
-        vbank_issued_at: now,
-        updated_at: now,
-      })
-      .where('imp_uid', '=', impUid)
-      .where('pay_method', '=', 'vbank')
-      .where('pg_state', 'in', ['calling', 'in_doubt'])
-      .returning(['merchant_id', 'merchant_uid', 'notice_url'])
-      .executeTakeFirst();
-    if (!changed) return false;
-    await recordPaymentEvent(trx, deps, {
-      merchantId: changed.merchant_id,
-      impUid,
-      merchantUid: changed.merchant_uid,
-      status: 'ready',
-      noticeUrl: changed.notice_url,
-      cause: 'vbank_issued',
-    });
-    deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as an issued virtual account awaiting its deposit');
-    return true;
-  });
 }
 
 export interface PassOptions {

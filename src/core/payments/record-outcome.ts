@@ -51,6 +51,54 @@ export function approvalColumns(r: Approval, now: number) {
 }
 
 /**
+ * A virtual account the PG reports as issued for an attempt and awaiting its deposit, recorded with
+ * the account the PG reports (bank, number, holder, due date: never the browser's post, which tPay
+ * does not sign) and its `ready` event. Only a `vbank` attempt still open changes: a card checkout
+ * never becomes an "issued account". It is then `status ready / pg_state done`, out of
+ * reconciliation for good; the deposit notice pays it, and its merchant_uid is released once its
+ * due date has passed. False when nothing changed (another process recorded it, or it was closed).
+ * Used by the window (checkout/sessions.ts) and by reconciliation (the buyer saw the account, Pier
+ * never got the result).
+ */
+export async function recordIssuedVbank(deps: Deps, impUid: string, found: Extract<InquiryResult, { found: true }>): Promise<boolean> {
+  const vbank = found.vbank;
+  if (found.state !== 'awaiting_deposit' || !vbank) return false;
+  const now = unixSeconds(deps.clock);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const changed = await trx
+      .updateTable('payments')
+      .set({
+        pg_state: 'done',
+        pg_tid: found.pgTid,
+        vbank_code: vbank.code,
+        vbank_name: vbank.name,
+        vbank_num: vbank.num,
+        vbank_holder: vbank.holder,
+        vbank_date: vbank.dueAt,
+        vbank_issued_at: found.paidAt || now,
+        updated_at: now,
+      })
+      .where('imp_uid', '=', impUid)
+      .where('pay_method', '=', 'vbank')
+      .where('status', '=', 'ready')
+      .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+      .returning(['merchant_id', 'merchant_uid', 'notice_url'])
+      .executeTakeFirst();
+    if (!changed) return false;
+    await recordPaymentEvent(trx, deps, {
+      merchantId: changed.merchant_id,
+      impUid,
+      merchantUid: changed.merchant_uid,
+      status: 'ready',
+      noticeUrl: changed.notice_url,
+      cause: 'vbank_issued',
+    });
+    deps.logger.info({ imp_uid: impUid }, 'virtual account recorded as the PG reports it, awaiting its deposit');
+    return true;
+  });
+}
+
+/**
  * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
  * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13),
  * and a scheduled payment's schedule becomes `executed` (schedules/executed.ts).

@@ -523,6 +523,8 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
     if (t.payMethod === 'VBANK') {
       windowFields.vbank_num = t.vbankNum ?? '';
       windowFields.vbank_exp_dt = t.vbankDueAt === null ? '' : kstTimestamp14(t.vbankDueAt);
+      // OUR DESIGN (decision 0043): the holder the window showed, so a merchant records the PG's account, not the post's
+      windowFields.vbank_holder = t.vbankHolder ?? '';
       windowFields.deposit_dt = t.depositedAt === null ? '' : kstTimestamp14(t.depositedAt);
     }
     if (t.payMethod === 'CELLPHONE') {

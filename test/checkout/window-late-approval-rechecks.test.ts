@@ -1,0 +1,82 @@
+/**
+ * Every path that fails a window attempt while its PG window may still be submitted leaves a
+ * recheck (window_confirms row without a tid), as closing the checkout does: an approval made
+ * afterwards in that window, whose result post never reaches Pier, is then found and recorded or
+ * refunded (decision 0007: "a late approval is never dropped").
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { card, cardFields, rig } from './window-rig.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const r = rig(() => ({ pier, m }));
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(async () => pier?.close());
+
+const runner = () => new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger });
+
+describe('a window attempt failed while its PG window is open', () => {
+  it('after a bare U001 cancel post, the approval made afterwards in that window is found, recorded and acknowledged', async () => {
+    const w = await r.openWindow({});
+    // the buyer's browser posts a cancel Pier cannot verify (tPay's U001 needs no amt/moid)
+    const cancel = await r.postPier(`/checkout/${w.sessionId}/cancel`, { resultCd: 'U001', resultMsg: '사용자 취소' });
+    expect(cancel.status).toBe(200);
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+    // the tPay window is still open: the buyer pays, and the result post never reaches Pier
+    const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    expect(result.fields.resultCd).toBe('3001');
+    expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid' });
+
+    // everything Pier runs in the background, well past the window's lifetime
+    pier.clock.advance(31 * 60_000);
+    await runner().drain();
+    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
+    pier.clock.advance(24 * 3600_000);
+    await runner().drain();
+    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
+
+    const p = await r.payment(w.impUid);
+    const atPg = (await r.ledgerTx(w.impUid))[0];
+    expect({ pier: p.status, pg: atPg.status, pgConfirmed: atPg.confirmedAt !== null && atPg.confirmedAt !== undefined }).toEqual({ pier: 'paid', pg: 'paid', pgConfirmed: true });
+    expect(p.merchant_uid_lock).toBe(w.merchantUid);
+  });
+
+  it('after an unverifiable post that reconciliation gives up (PG_NO_RECORD) while the PG window is open, the approval is still found', async () => {
+    const w = await r.openWindow({});
+    const garbled = await r.postPier(`/checkout/${w.sessionId}/return`, { resultCd: '3001' });
+    expect(garbled.status).toBe(200);
+    expect(await r.payment(w.impUid)).toMatchObject({ pg_state: 'in_doubt' });
+    pier.clock.advance(60_000);
+    await reconcileInDoubt(pier.deps, { graceSeconds: 32 });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
+
+    await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    pier.clock.advance(31 * 60_000);
+    await runner().drain();
+    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
+    const p = await r.payment(w.impUid);
+    const atPg = (await r.ledgerTx(w.impUid))[0];
+    expect({ pier: p.status, pg: atPg.status }).toEqual({ pier: 'paid', pg: 'paid' });
+  });
+
+  it('a decline post the PG confirms leaves the same recheck, due once the PG window can no longer be submitted', async () => {
+    const w = await r.openWindow({});
+    // the buyer's first card is declined (0054: 잔액부족); the post reaches Pier
+    const declined = await r.actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+    expect(declined.fields.resultCd).not.toBe('3001');
+    await r.postPier(declined.action, declined.fields);
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
+    const failedAt = Number((await r.payment(w.impUid)).failed_at);
+    const rechecks = await pier.deps.store.db.selectFrom('window_confirms').select(['pg_tid', 'state', 'due_at']).where('imp_uid', '=', w.impUid).execute();
+    expect(rechecks.map((x) => ({ ...x, due_at: Number(x.due_at) }))).toEqual([{ pg_tid: '', state: 'pending', due_at: failedAt + 30 * 60 }]);
+  });
+});
