@@ -159,9 +159,16 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     };
   }
 
-  /** The end of a checkout: a redirect to m_redirect_url, or a page that posts the rsp to the merchant page. */
-  function finish(reply: FastifyReply, c: Checkout, rsp: Rsp) {
-    if (c.session.mode === 'redirect' && c.params.m_redirect_url) {
+  /**
+   * The end of a checkout: a redirect to m_redirect_url, or a page that posts the rsp to the merchant page.
+   * `viaGet`: m_redirect_url comes from an anonymous request_pay (anyone holding the merchant code), so a
+   * GET, the request a link makes, redirects there only once a PG window was opened for the session;
+   * otherwise Pier's own checkout URL would be an open redirect (make a session, close it, send the link).
+   * The buyer's own POSTs (close, the PG's return) still redirect. Hardening only: see decision 0041.
+   */
+  function finish(reply: FastifyReply, c: Checkout, rsp: Rsp, viaGet = false) {
+    const windowOpened = c.session.imp_uid !== null;
+    if (c.session.mode === 'redirect' && c.params.m_redirect_url && (!viaGet || windowOpened)) {
       return reply.header('cache-control', 'no-store').redirect(redirectUrl(c.params.m_redirect_url, rsp), 303);
     }
     return html(reply, resultPage({ lang: c.params.language, sessionId: c.session.id, rsp, origin: c.session.origin, mode: c.session.mode, amount: c.params.amount }), {
@@ -174,9 +181,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     if (!c) return html(reply, missingPage(), { status: 404 });
     // A GET never changes a session or a payment (Back, reload and link prefetchers send them):
     // closing is a POST, which asks the PG first.
-    if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!));
+    if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!), true);
     if (c.session.state === 'started') return html(reply, inProgressPage(c.params.language, c.session.id), { frameOrigin: c.session.origin });
-    if (isExpired(req.deps, c.session)) return finish(reply, c, expiredRsp(c.params.merchant_uid));
+    if (isExpired(req.deps, c.session)) return finish(reply, c, expiredRsp(c.params.merchant_uid), true);
     return html(reply, checkoutPage(await view(c)), { frameOrigin: c.session.origin });
   });
 
@@ -235,7 +242,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     const posted = { ...flat(req.query), ...flat(req.body) };
     // a cancel post carrying a result (tPay posts U001 here) is verified like a return
     const { rsp } = posted.resultCd && c.session.state === 'started' ? await completeCheckout(req.deps, id, posted) : await cancelCheckout(req.deps, id);
-    return finish(reply, c, rsp);
+    return finish(reply, c, rsp, req.method === 'GET');
   };
   app.post('/checkout/:id/cancel', onCancel);
   app.get('/checkout/:id/cancel', onCancel);
