@@ -19,14 +19,8 @@ import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
-<<<<<<< HEAD
-import { recordPaymentEvent } from './events.js';
-import { approvalOf, recordApproval, recordFailure } from './record-outcome.js';
-import { mirrorPgRefund, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
-=======
 import { approvalOf, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
-import { recordRefund, releaseCancel } from './cancel.js';
->>>>>>> 29d5493 (fix(window): virtual accounts, prepared amounts and rechecks on the PG's word)
+import { mirrorPgRefund, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
 
