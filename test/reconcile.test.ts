@@ -256,8 +256,9 @@ describe('reconciliation cannot be starved (item 2)', () => {
     pier.clock.advance(2 * 86_400_000);
     expect(await reconcileInDoubt(deps, { graceSeconds: GRACE })).not.toHaveProperty(impUid);
     expect(inquiries).toBe(1);
-    // past its due date the merchant_uid is free again
-    expect(await lockHolder(pier.deps, m.merchantId, merchantUid)).toBeUndefined();
+    // past its due date, and the PG holding no deposit (asked once more), the merchant_uid is free again
+    expect(await lockHolder(deps, m.merchantId, merchantUid)).toBeUndefined();
+    expect(inquiries).toBe(2);
   });
 });
 

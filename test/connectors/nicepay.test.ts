@@ -214,8 +214,12 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
     if (paid.outcome !== 'approved') throw new Error('not approved');
     const first = await connector.refund(channel, { pgTid: paid.pgTid, moid: req.moid, refundId: 'R1', amount: 2000, partial: true, reason: '부분' });
     expect(first).toMatchObject({ outcome: 'refunded', amount: 2000 });
-    const again = await connector.refund(channel, { pgTid: paid.pgTid, moid: req.moid, refundId: 'R1', amount: 2000, partial: true, reason: '부분' });
-    expect(again).toMatchObject({ outcome: 'declined', code: 'U112' });
+    // NICE refuses the same cancel orderId (U112): that refund was made; a resend is in doubt (looked
+    // up), never a refusal that would give the amount back to the merchant (decision 0041)
+    await expect(connector.refund(channel, { pgTid: paid.pgTid, moid: req.moid, refundId: 'R1', amount: 2000, partial: true, reason: '부분' })).rejects.toMatchObject({
+      inDoubt: true,
+      message: expect.stringContaining('[U112]'),
+    });
     const second = await connector.refund(channel, { pgTid: paid.pgTid, moid: req.moid, refundId: 'R2', amount: 7000, partial: false, reason: '나머지' });
     expect(second).toMatchObject({ outcome: 'refunded', amount: 7000 });
     const p = await ledgerPayment(paid.pgTid);
