@@ -50,6 +50,24 @@ describe('a window attempt failed while its PG window is open', () => {
     expect(p.merchant_uid_lock).toBe(w.merchantUid);
   });
 
+  it('a virtual account issued in that window afterwards is closed at the PG: no deposit can land where no payment awaits it', async () => {
+    const w = await r.openWindow({ pay_method: 'vbank', amount: 12000 });
+    await r.postPier(`/checkout/${w.sessionId}/cancel`, { resultCd: 'U001', resultMsg: '사용자 취소' });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+    // the buyer has the account issued in the still open tPay window; the result never reaches Pier
+    const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
+    expect(issued.fields.resultCd).toBe('4100');
+    expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'ready' });
+
+    pier.clock.advance(31 * 60_000);
+    await runner().drain();
+    expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled' });
+    const deposit = await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: w.impUid, amount: 12000 }) });
+    expect((await deposit.json()) as Record<string, unknown>).not.toMatchObject({ status: 'paid' });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
+  });
+
   it('after an unverifiable post that reconciliation gives up (PG_NO_RECORD) while the PG window is open, the approval is still found', async () => {
     const w = await r.openWindow({});
     const garbled = await r.postPier(`/checkout/${w.sessionId}/return`, { resultCd: '3001' });

@@ -38,7 +38,7 @@ import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
-import { failWindowAttempt, preparedAmountViolation, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
+import { closeVbankOfFailedAttempt, failWindowAttempt, preparedAmountViolation, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
 export const SESSION_TTL_SECONDS = PG_WINDOW_LIFETIME_SECONDS;
@@ -671,7 +671,7 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
       try {
         const found = await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: p.started_at * 1000 });
         if (found.found && found.state === 'awaiting_deposit' && found.pgTid === result.pgTid && found.amount === c.params.amount) {
-          await channel.connector.revokeVbank(channel.credentials, { pgTid: found.pgTid, moid: impUid, amount: found.amount, reason: '결제창 종료 후 발급된 가상계좌 (issued after the checkout closed)' });
+          await closeVbankOfFailedAttempt(deps, channel, impUid, found);
         }
       } catch (err) {
         deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued after the checkout closed');

@@ -226,6 +226,20 @@ async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason
   return false;
 }
 
+/**
+ * Closes at the PG a virtual account it issued for an attempt Pier has already failed. Throws when
+ * the PG could not close it (a job asks again later); a PG without the call can only be logged.
+ */
+export async function closeVbankOfFailedAttempt(deps: Deps, channel: ResolvedChannel, impUid: string, found: FoundAtPg): Promise<void> {
+  if (!channel.connector.revokeVbank) {
+    deps.logger.error({ imp_uid: impUid, tid: found.pgTid }, 'a virtual account was issued for a failed attempt and this PG cannot close it; left for an operator');
+    return;
+  }
+  const r = await channel.connector.revokeVbank(channel.credentials, { pgTid: found.pgTid, moid: impUid, amount: found.amount, reason: '결제창 종료 후 발급된 가상계좌 (issued after the checkout closed)' });
+  if (r.outcome !== 'refunded') throw new Error(`the PG did not close virtual account ${found.pgTid} of failed attempt ${impUid}: [${r.code}] ${r.message}`);
+  deps.logger.info({ imp_uid: impUid, tid: found.pgTid }, 'virtual account issued after its attempt failed: closed at the PG');
+}
+
 /** The request_pay of the checkout that started this attempt, if its session still exists. */
 export async function checkoutParamsOf(deps: Deps, impUid: string): Promise<CheckoutParams | null> {
   const s = await deps.store.db.selectFrom('checkout_sessions').select('params').where('imp_uid', '=', impUid).executeTakeFirst();
@@ -249,8 +263,17 @@ export async function settleWindowAttempt(
   const channel = asked?.channel ?? (p.channel_id ? await channelById(deps, p.channel_id) : undefined);
   if (!channel) return 'unknown';
   const found = asked?.found ?? (await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 }));
-  // the caller (reconcile.ts) records an issued virtual account itself; never as an approval
-  if (found.found && found.state === 'awaiting_deposit') return 'unknown';
+  if (found.found && found.state === 'awaiting_deposit') {
+    // an attempt Pier failed (its window closed, its result refused) for which the PG issued an
+    // account afterwards: nothing in Pier awaits a deposit into it, and one would find no payment
+    // to be recorded on (the merchant_uid is free, maybe paid otherwise by now), so it is closed at
+    // the PG. An open attempt's account is recorded by the caller (reconcile.ts), never as an approval.
+    if (p.status === 'failed' && p.pg_state === 'done') {
+      await closeVbankOfFailedAttempt(deps, channel, p.imp_uid, found);
+      return 'failed';
+    }
+    return 'unknown';
+  }
   if (!found.found || found.state === 'failed') {
     if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
