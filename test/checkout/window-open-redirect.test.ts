@@ -1,7 +1,7 @@
 /**
  * m_redirect_url comes from an anonymous request_pay (anyone holding the public merchant code) and is
  * checked only for http(s). A GET of Pier's checkout URL (what a link makes) therefore redirects there
- * only once a PG window was opened for the session; the buyer's own POSTs still redirect (decision 0041).
+ * only once a PG window was opened for the session; the buyer's own POSTs still redirect (decision 0043).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';

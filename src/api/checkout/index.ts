@@ -164,7 +164,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
    * `viaGet`: m_redirect_url comes from an anonymous request_pay (anyone holding the merchant code), so a
    * GET, the request a link makes, redirects there only once a PG window was opened for the session;
    * otherwise Pier's own checkout URL would be an open redirect (make a session, close it, send the link).
-   * The buyer's own POSTs (close, the PG's return) still redirect. Hardening only: see decision 0041.
+   * The buyer's own POSTs (close, the PG's return) still redirect. Hardening only: see decision 0043.
    */
   function finish(reply: FastifyReply, c: Checkout, rsp: Rsp, viaGet = false) {
     const windowOpened = c.session.imp_uid !== null;

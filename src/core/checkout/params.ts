@@ -6,13 +6,13 @@
 import { CARD_CODES, type StandardCode } from '../../domain/codes.js';
 import { kstParts } from '../../lib/clock.js';
 
-/** SDK-side codes Pier answers before a window opens (rsp.error_code). F1001, F1002, F0005 are V1's. */
 /** The F1003 message: the amount registered with POST/PUT /payments/prepare and the one at hand differ. */
 export const prepareMismatchMessage = (prepared: number, amount: number, refunded = false) =>
   refunded
     ? `사전 등록된 결제금액(${prepared}원)과 결제 금액(${amount}원)이 일치하지 않아 결제를 취소하였습니다. (the prepared amount was changed while the PG window was open; the payment was cancelled at the PG)`
     : `사전 등록된 결제금액(${prepared}원)과 요청 금액(${amount}원)이 일치하지 않습니다. (amount differs from the prepared amount)`;
 
+/** SDK-side codes Pier answers before a window opens (rsp.error_code). F1001, F1002, F0005 are V1's. */
 export const RSP_ERRORS = {
   /** invalid request_pay parameters (Pier's code; V1 shows an alert or a PG-specific message) */
   badParams: 'F1000',
