@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
+import { sql } from 'kysely';
 import { buildApp, type PierApp } from '../src/api/app.js';
 import { createConnectorRegistry, type ConnectorRegistry } from '../src/connectors/registry.js';
 import { instrumentConnectors } from '../src/connectors/instrumented.js';
@@ -253,6 +254,27 @@ export function depsWith(deps: Deps, override: (real: Connector) => Partial<Conn
  * The tests' manual clock. Moving it moves the database clock Pier judges staleness by (leases,
  * reconciliation grace and backoff: src/store/db-clock.ts) by the same amount, as real time would.
  */
+/**
+ * A process dying just before it writes a row of `table`: every insert into it fails (a trigger)
+ * until the answered function is called. What was committed before stays; the transaction that
+ * would have written the row is rolled back, as a crash before its commit would leave it.
+ */
+export async function dieBeforeInsertInto(store: Store, table: 'payment_cancels' | 'payments' | 'webhook_events'): Promise<() => Promise<void>> {
+  const { db } = store;
+  const name = sql.id(`die_before_${table}`);
+  const message = sql.lit(`the process died before writing ${table}`);
+  if (store.dialect === 'sqlite') {
+    await sql`CREATE TRIGGER ${name} BEFORE INSERT ON ${sql.table(table)} BEGIN SELECT RAISE(ABORT, ${message}); END`.execute(db);
+    return async () => void (await sql`DROP TRIGGER ${name}`.execute(db));
+  }
+  await sql`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS ${sql.lit(`BEGIN RAISE EXCEPTION '${`the process died before writing ${table}`}'; END`)}`.execute(db);
+  await sql`CREATE TRIGGER ${name} BEFORE INSERT ON ${sql.table(table)} FOR EACH ROW EXECUTE FUNCTION ${name}()`.execute(db);
+  return async () => {
+    await sql`DROP TRIGGER ${name} ON ${sql.table(table)}`.execute(db);
+    await sql`DROP FUNCTION ${name}()`.execute(db);
+  };
+}
+
 export class TestClock extends ManualClock {
   override advance(ms: number): void {
     super.advance(ms);

@@ -16,7 +16,7 @@ import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { lockHolder } from '../src/core/payments/attempts.js';
 import { webhookQueue } from '../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../src/jobs/runner.js';
-import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { depsWith, dieBeforeInsertInto, startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 
 const GRACE = 32; // the harness's 2 s read timeout + 30 (reconcile.ts inFlightGraceSeconds)
 const card = testCardNumber({ kftcCode: '361', lastFour: '4444' });
@@ -379,6 +379,37 @@ describe('a charge whose PG answer is lost (item 8)', () => {
     const rest = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid } });
     expect(rest.body.response).toMatchObject({ status: 'cancelled', cancel_amount: 10_000 });
     await expectBooksMatchPg(impUid);
+  });
+
+  it('records the approval and the PG\'s refund of it together: a crash before the refund is written leaves the charge in doubt, and the next pass records both', async () => {
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('crash_before_refund'), amount: 10_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    const tx = (await ledgerTx(impUid)) as LedgerTx & { mid: string };
+    const account = JTNET_TEST_MIDS.find((t) => t.mid === tx.mid)!;
+    const form = new URLSearchParams({ mid: tx.mid, api_key: account.merchantKey, tid: tx.tid, cancel_pw: account.cancelPassword, cancel_amt: '10000', cancel_msg: 'refunded at the PG', partial_cancel: '0' });
+    const refund = await fetch(`${pier.simulatorUrl}/api/v1/refunds`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    expect(((await refund.json()) as { result_cd: string }).result_cd).toBe('2001');
+
+    // the process dies once the approval is written, before the refund is: the refund's write fails
+    const revive = await dieBeforeInsertInto(pier.store, 'payment_cancels');
+    pier.clock.advance((GRACE + 1) * 1000);
+    try {
+      await expect(settleAttempt(pier.deps, impUid, { giveUpIfUnknown: true })).rejects.toThrow(/died before writing payment_cancels/);
+    } finally {
+      await revive();
+    }
+    // a paid payment whose refund nobody records is what a crash must never leave
+    const row = await pier.store.db.selectFrom('payments').select(['status', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+    expect(await pier.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).execute()).toEqual([]);
+
+    // the next pass settles it, approval and refund
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: GRACE }))[impUid]).toBe('cancelled');
+    await expectBooksMatchPg(impUid);
+    const events = await pier.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).orderBy('created_at').orderBy('id').execute();
+    expect(events).toEqual([{ status: 'paid' }, { status: 'cancelled' }]);
   });
 
   it('never records a charge as paid when the PG reports another amount', async () => {

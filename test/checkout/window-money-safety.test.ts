@@ -13,11 +13,11 @@ import { buildApp } from '../../src/api/app.js';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { confirmNow, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import type { Deps } from '../../src/core/deps.js';
-import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore } from '../../src/store/db.js';
-import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { dieBeforeInsertInto, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { formOf, rspOf } from '../buyer-forms.js';
 
 const NET_CANCEL_MS = 40 * 60_000;
@@ -429,6 +429,31 @@ describe('a crash between the PG approval and its record (done-criterion)', () =
       await new JobRunner({ queues: [windowConfirmQueue(after.deps)], logger: after.deps.logger }).drain();
       expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
       expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
+      expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('down past the PG net-cancel, then dead again before the refund is written: nothing is recorded paid alone, and the next pass records both', async () => {
+    const w = await openWindow({});
+    await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const after = await restartedPier();
+    try {
+      pier.clock.advance(NET_CANCEL_MS + 60_000);
+      await releaseAbandonedWindows(after.deps);
+      const revive = await dieBeforeInsertInto(after.deps.store, 'payment_cancels');
+      try {
+        expect((await reconcileInDoubt(after.deps, { graceSeconds: 0 }))[w.impUid]).toBe('unknown');
+      } finally {
+        await revive();
+      }
+      expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', cancel_amount: 0 });
+      expect(await eventsOf(w.impUid)).toEqual([]);
+
+      pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + 1) * 1000);
+      expect((await reconcileInDoubt(after.deps, { graceSeconds: 0 }))[w.impUid]).toBe('cancelled');
+      expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, cancel_pending_amount: 0 });
       expect(await eventsOf(w.impUid)).toEqual(['paid', 'cancelled']);
     } finally {
       await after.close();

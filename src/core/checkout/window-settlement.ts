@@ -16,9 +16,9 @@ import type { InquiryResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
 import type { PaymentsTable } from '../../store/types.js';
-import { cancelPayment, mirrorPgRefund, REFUNDED_AT_PG } from '../payments/cancel.js';
+import { cancelPayment, mirrorPgRefund, pgRefundOfApproval, REFUNDED_AT_PG, type PgRefundOfApproval } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
-import { approvalColumns, approvalOf, recordApproval, type Approval } from '../payments/record-outcome.js';
+import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, type Approval } from '../payments/record-outcome.js';
 import { allowedQuotas, enabledCards, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
@@ -102,9 +102,11 @@ export async function recordPgApproval(
   // the acknowledgement row first: an approval recorded by a process that then dies is still confirmed
   await enqueueWindowConfirm(deps, a.impUid, a.channel.row.id, found.pgTid);
   const approval = approvalOf(found, opts.bank);
-  let outcome: ApprovalOutcome;
-  if (await recordApproval(deps, a.impUid, approval)) outcome = 'paid';
-  else outcome = await adoptLateApproval(deps, a, found, approval);
+  // refunded at the PG already (a net-cancel, or a refund by another path): the refund is reserved
+  // in the approval's own transaction (cancel.ts pgRefundOfApproval), recorded right after
+  const pgRefund = found.cancelledAmount > 0 ? pgRefundOfApproval(deps, a.impUid, found.cancelledAmount, REFUNDED_AT_PG) : null;
+  const approved = pgRefund ? (await approveAttemptWith(deps, a.impUid, approval, pgRefund.reserve)) !== undefined : await recordApproval(deps, a.impUid, approval);
+  const outcome: ApprovalOutcome = approved ? 'paid' : await adoptLateApproval(deps, a, found, approval, pgRefund);
   // The PG's own notice (NICE's webhook, re-read by inquiry) can record the approval first, and an
   // inquiry does not name the bank of a transfer: the verified post that does fills it in.
   if (outcome === 'already_settled' && opts.bank?.bankCode) {
@@ -117,8 +119,10 @@ export async function recordPgApproval(
       .execute();
   }
 
-  // refunded at the PG already (a net-cancel, or a refund by another path): record it at Pier too
-  if (found.cancelledAmount > 0) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, REFUNDED_AT_PG);
+  if (pgRefund && outcome === 'paid') await pgRefund.record();
+  // recorded by another process, or refunded as a late approval for a merchant_uid paid meanwhile:
+  // what the PG refunded beyond Pier's refunds as they stand now
+  else if (pgRefund) await mirrorPgRefund(deps, a.impUid, found.cancelledAmount, REFUNDED_AT_PG);
   if (opts.confirmInline !== false) await confirmNow(deps, a.impUid, found.pgTid);
   return outcome;
 }
@@ -128,7 +132,7 @@ export async function recordPgApproval(
  * the PG's approval arrived): take the merchant_uid back when it is still free and record it paid;
  * when another payment holds it, record the approval and refund it at once.
  */
-async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg, approval: Approval): Promise<ApprovalOutcome> {
+async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg, approval: Approval, pgRefund: PgRefundOfApproval | null): Promise<ApprovalOutcome> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').select(['status', 'pg_state', 'merchant_uid']).where('imp_uid', '=', a.impUid).executeTakeFirst();
   if (!p || p.status !== 'failed') return 'already_settled';
@@ -153,6 +157,7 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
         .executeTakeFirst();
       if (!row) return false;
       await recordPaymentEvent(trx, deps, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
+      await pgRefund?.reserve(trx, row, now);
       return true;
     });
     if (adopted) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');

@@ -1,4 +1,4 @@
-import { sql, type Expression, type ExpressionBuilder, type InsertObject, type SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type InsertObject, type Kysely, type SqlBool } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
 import { cancellableBalance } from '../../domain/payment.js';
@@ -249,6 +249,34 @@ export async function mirrorPgRefund(
 }
 
 /**
+ * The PG's own refund (`pgCancelledTotal`: a net-cancel, a refund at its console) of an approval Pier
+ * is about to record: `reserve` writes it as a pending refund in the approval's transaction
+ * (record-outcome.ts approveAttemptWith), `record` completes it after that commit, with its
+ * `cancelled` webhook. A crash between the two leaves a pending refund that reconcileInDoubtCancels
+ * settles by inquiry (the PG holds it), never a paid payment whose refund nobody records; and no
+ * refund through Pier can come between the approval and the refund's reservation.
+ */
+export function pgRefundOfApproval(deps: Deps, impUid: string, pgCancelledTotal: number, reason: string) {
+  const cancellationId = newCancellationId();
+  let requestedAt = 0;
+  return {
+    async reserve(trx: Kysely<Database>, _paid: unknown, now: number): Promise<void> {
+      requestedAt = now;
+      const refund = { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now };
+      // the approval was an open attempt's: nothing refunded or reserved yet
+      const reserved = await reserveRefundIn(trx, impUid, pgCancelledTotal, (eb) => eb.and([eb('cancel_amount', '=', 0), eb('cancel_pending_amount', '=', 0)]), refund, now);
+      if (!reserved) throw new Error(`the PG's refund of ${impUid} could not be reserved with its approval`);
+    },
+    async record(): Promise<boolean> {
+      deps.logger.warn({ imp_uid: impUid, amount: pgCancelledTotal }, 'the PG refunded an approval before Pier recorded it (net-cancel or a refund made at the PG); recorded at Pier');
+      return recordRefund(deps, impUid, cancellationId, pgCancelledTotal, null, requestedAt, reason);
+    },
+  };
+}
+
+export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
+
+/**
  * Reserves `amount` of a paid payment for a refund, in one transaction: adds it to
  * cancel_pending_amount while `guard` holds of the payment row, and writes the refund's `pending`
  * row. False when the guard no longer held (another refund got there first).
@@ -261,19 +289,29 @@ async function reserveRefund(
   refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
   now: number,
 ): Promise<boolean> {
-  return deps.store.db.transaction().execute(async (trx) => {
-    const res = await trx
-      .updateTable('payments')
-      .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
-      .where('imp_uid', '=', impUid)
-      .where('status', '=', 'paid')
-      .where(guard)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await trx
-      .insertInto('payment_cancels')
-      .values({ ...refund, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
-      .execute();
-    return true;
-  });
+  return deps.store.db.transaction().execute((trx) => reserveRefundIn(trx, impUid, amount, guard, refund, now));
+}
+
+/** reserveRefund in the caller's transaction. */
+async function reserveRefundIn(
+  trx: Kysely<Database>,
+  impUid: string,
+  amount: number,
+  guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
+  refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
+  now: number,
+): Promise<boolean> {
+  const res = await trx
+    .updateTable('payments')
+    .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
+    .where('imp_uid', '=', impUid)
+    .where('status', '=', 'paid')
+    .where(guard)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await trx
+    .insertInto('payment_cancels')
+    .values({ ...refund, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
+    .execute();
+  return true;
 }

@@ -19,8 +19,8 @@ import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
-import { approvalOf, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
-import { mirrorPgRefund, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
+import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
+import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
 
@@ -98,20 +98,15 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   if (found.state === 'awaiting_deposit') {
     return (await recordIssuedVbank(deps, impUid, found)) ? 'awaiting_deposit' : 'unknown';
   }
-  const settledHere = await recordApproval(deps, impUid, approvalOf(found));
+  // Refunded at the PG while Pier was in doubt (a refund at the PG's console, NICE's net-cancel):
+  // recorded as a refund like any other the PG made on its own (its cancel_history entry and
+  // `cancelled` webhook), reserved in the approval's own transaction. The PG's total was read while
+  // the attempt was open, when Pier had no refunds of it, so only the process that records the
+  // approval records the refund: a second run (or the process that lost the race) does nothing.
+  const pgRefund = found.cancelledAmount > 0 ? pgRefundOfApproval(deps, impUid, found.cancelledAmount, REFUNDED_AT_PG) : null;
+  const settledHere = pgRefund ? (await approveAttemptWith(deps, impUid, approvalOf(found), pgRefund.reserve)) !== undefined : await recordApproval(deps, impUid, approvalOf(found));
   if (settledHere) deps.logger.info({ imp_uid: impUid }, 'in-doubt attempt settled as paid');
-  if (found.cancelledAmount > 0) {
-    // Refunded at the PG while Pier was in doubt (a refund at the PG's console, NICE's net-cancel):
-    // recorded as a refund like any other the PG made on its own (its cancel_history entry and
-    // `cancelled` webhook). The PG's total was read while the attempt was open, when Pier had no
-    // refunds of it: so it is mirrored only while Pier still has none, which makes a second run (or
-    // the process that lost the approval race) a no-op, and never counts a refund made through Pier
-    // since as the PG's.
-    const mirrored = await mirrorPgRefund(deps, impUid, found.cancelledAmount, REFUNDED_AT_PG, { cancelAmount: 0, pendingAmount: 0 });
-    if (!mirrored && settledHere) {
-      deps.logger.error({ imp_uid: impUid, pg_refunded: found.cancelledAmount }, 'reconciliation: a refund through Pier came between the approval and the PG\'s own refund being recorded; the PG\'s refund is left for an operator');
-    }
-  }
+  if (settledHere && pgRefund) await pgRefund.record();
   if (!settledHere) return found.state === 'cancelled' ? 'cancelled' : 'paid';
   return statusAfterRefund(found.amount, found.cancelledAmount) === 'cancelled' ? 'cancelled' : 'paid';
 }

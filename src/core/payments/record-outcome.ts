@@ -142,6 +142,38 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
 }
 
 /**
+ * What commits with an approval besides its event: given the transaction and the payment as approved.
+ * Throwing rolls the approval back too.
+ */
+export type AlsoInApproval = (trx: Kysely<Database>, paid: PaymentRow, now: number) => Promise<void>;
+
+/**
+ * approveAttempt with more written in the same transaction (`also`: the PG's own refund of the
+ * approval, reserved by cancel.ts pgRefundOfApproval), so that no crash can leave one without the
+ * other. Rare (an approval the PG refunded before Pier recorded it): an ordinary transaction, not
+ * the statement templates of approveAttempt.
+ */
+export async function approveAttemptWith(deps: Deps, impUid: string, r: Approval, also: AlsoInApproval): Promise<PaymentRow | undefined> {
+  const now = unixSeconds(deps.clock);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const changed = await approvalUpdate(trx, { imp_uid: impUid, ...approvalColumns(r, now) }).executeTakeFirst();
+    if (!changed) return undefined;
+    const scheduled = changed.customer_uid_usage === 'payment.scheduled';
+    await recordPaymentEvent(trx, deps, {
+      merchantId: changed.merchant_id,
+      impUid,
+      merchantUid: changed.merchant_uid,
+      status: 'paid',
+      noticeUrl: changed.notice_url,
+      cause: scheduled ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
+    });
+    if (scheduled) await trx.executeQuery(executeScheduleOf(trx, changed, now).compile());
+    await also(trx, changed, now);
+    return changed;
+  });
+}
+
+/**
  * The approval's update, built into a statement template (store/statement-template.ts) with
  * placeholders for `p`. At module level, not an arrow made in approveAttempt: under tsx that would
  * be named anew (an Object.defineProperty) on every approval.
