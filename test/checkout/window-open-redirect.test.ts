@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { rig } from './window-rig.js';
+import { formOf, rspOf } from '../buyer-forms.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -48,3 +49,24 @@ describe('m_redirect_url', () => {
     expect({ status: again.statusCode, host: hostOf(again.headers.location) }).toEqual({ status: 303, host: 'shop.example' });
   });
 });
+
+describe('a GET of the cancel URL (a PG may send the buyer there with one)', () => {
+  it('changes nothing while the buyer is in the PG window: a link scanner cannot close the checkout; the page posts it from the browser, which then closes it', async () => {
+    const w = await r.openWindow({});
+    const url = `/checkout/${w.sessionId}/cancel?resultCd=U001&resultMsg=${encodeURIComponent('사용자 취소')}`;
+    const got = await pier.app.inject({ method: 'GET', url });
+    expect(got.statusCode).toBe(200);
+    const session = () => pier.deps.store.db.selectFrom('checkout_sessions').select('state').where('id', '=', w.sessionId).executeTakeFirstOrThrow();
+    expect(await session()).toEqual({ state: 'started' });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'window' });
+
+    // the buyer's browser posts what came in the query to the same URL
+    const post = formOf(got.body, 'pg-form');
+    expect(post).toEqual({ action: `http://localhost:8080/checkout/${w.sessionId}/cancel`, fields: { resultCd: 'U001', resultMsg: '사용자 취소' } });
+    const closed = await r.postPier(post.action, post.fields);
+    expect(rspOf(closed.html)).toMatchObject({ success: false, imp_uid: w.impUid, merchant_uid: w.merchantUid });
+    expect(await session()).toEqual({ state: 'done' });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
+  });
+});
+

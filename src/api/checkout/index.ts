@@ -34,7 +34,7 @@ import type { Deps } from '../../core/deps.js';
 import { recordPgNotice } from '../../core/virtual-accounts/deposit.js';
 import { PierError } from '../errors.js';
 import { registerDemo } from './demo.js';
-import { checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';
+import { autoPostPage, checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
 export interface CheckoutPluginOptions {
@@ -235,17 +235,25 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   };
   app.post('/checkout/:id/return', onReturn);
 
-  const onCancel = async (req: FastifyRequest, reply: FastifyReply) => {
+  app.post('/checkout/:id/cancel', async (req, reply) => {
     const id = (req.params as { id: string }).id;
     const c = await loadCheckout(req.deps, id);
     if (!c) return html(reply, missingPage(), { status: 404 });
     const posted = { ...flat(req.query), ...flat(req.body) };
     // a cancel post carrying a result (tPay posts U001 here) is verified like a return
     const { rsp } = posted.resultCd && c.session.state === 'started' ? await completeCheckout(req.deps, id, posted) : await cancelCheckout(req.deps, id);
-    return finish(reply, c, rsp, req.method === 'GET');
-  };
-  app.post('/checkout/:id/cancel', onCancel);
-  app.get('/checkout/:id/cancel', onCancel);
+    return finish(reply, c, rsp);
+  });
+  // A PG may send the buyer to the cancel URL with a GET. Like any GET of a checkout it changes
+  // nothing (link prefetchers, scanners and Back send them): the page posts what came in the query
+  // to the same URL, from the buyer's browser.
+  app.get('/checkout/:id/cancel', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const c = await loadCheckout(req.deps, id);
+    if (!c) return html(reply, missingPage(), { status: 404 });
+    if (c.session.state === 'done') return finish(reply, c, JSON.parse(c.session.result!), true);
+    return html(reply, autoPostPage(c.params.language, 'closing', `${publicUrl}/checkout/${id}/cancel`, flat(req.query)), { frameOrigin: c.session.origin });
+  });
 
   // ---- server to server: virtual-account deposits and other PG notices (tPay form posts, NICE JSON webhooks) ----
   app.post('/checkout/pg/:channelId/notify', async (req, reply) => {

@@ -37,6 +37,7 @@ const T = {
     cancel: '취소',
     errorTitle: '확인해 주세요',
     toPg: 'PG 결제창으로 이동하고 있습니다…',
+    closing: '결제를 닫고 있습니다…',
     continue: '계속',
     doneOk: '결제가 완료되었습니다.',
     doneReady: '가상계좌가 발급되었습니다.',
@@ -75,6 +76,7 @@ const T = {
     cancel: 'Cancel',
     errorTitle: 'Please check',
     toPg: 'Opening the payment provider…',
+    closing: 'Closing the payment…',
     continue: 'Continue',
     doneOk: 'Payment complete.',
     doneReady: 'Virtual account issued.',
@@ -244,17 +246,28 @@ export function toPgPage(lang: Lang, form: WindowForm): string {
 </main>`;
     return layout(lang, t.toPg, body, { page: 'to-pg-script', call: form.call, params: form.params }, form.src);
   }
-  const inputs = Object.entries(form.fields)
+  return autoPostPage(lang, 'toPg', form.action, form.fields);
+}
+
+/**
+ * A page whose script posts `fields` to `action` at once (a button without script): how the buyer's
+ * browser goes on to the PG, and how a PG's GET to Pier's cancel URL becomes the POST that closes
+ * the checkout (a GET changes nothing: link prefetchers and scanners send them).
+ */
+export function autoPostPage(lang: Lang, say: 'toPg' | 'closing', action: string, fields: Record<string, string>): string {
+  const t = T[lang];
+  const text = t[say];
+  const inputs = Object.entries(fields)
     .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
     .join('\n');
   const body = `<main class="window center" aria-live="polite">
-<p class="spinner" role="status">${esc(t.toPg)}</p>
-<form method="post" action="${esc(form.action)}" id="pg-form" accept-charset="utf-8">
+<p class="spinner" role="status">${esc(text)}</p>
+<form method="post" action="${esc(action)}" id="pg-form" accept-charset="utf-8">
 ${inputs}
 <noscript><button type="submit" class="pay">${esc(t.continue)}</button></noscript>
 </form>
 </main>`;
-  return layout(lang, t.toPg, body, { page: 'to-pg' });
+  return layout(lang, text, body, { page: 'to-pg' });
 }
 
 export interface ResultView {
