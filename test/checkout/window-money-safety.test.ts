@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
-import { confirmNow, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
+import { confirmNow, DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import type { Deps } from '../../src/core/deps.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
@@ -183,6 +183,37 @@ describe('1. GET is read-only, and an approval reaching a closed checkout is nev
     expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     // the merchant_uid stays paid once, by the other payment
+    const holders = await pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', w.merchantUid).execute();
+    expect(holders).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+  });
+});
+
+describe('1a. a late approval for a merchant_uid paid meanwhile, whose refund cannot be written at once', () => {
+  it('is not acknowledged while its refund is owed: the confirm job refunds it, never leaving it paid beside the other payment', async () => {
+    const w = await openWindow({});
+    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('2718'), expiry: '2030-12' } });
+    expect(other.body.response).toMatchObject({ status: 'paid' });
+
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    // the database refuses the refund's row at that moment (a failover, a full disk; or the process dies there)
+    const revive = await dieBeforeInsertInto(pier.store, 'payment_cancels');
+    try {
+      expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ imp_uid: w.impUid });
+    } finally {
+      await revive();
+    }
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: null, cancel_amount: 0 });
+    const acknowledgement = (await confirmRows(w.impUid)).find((r) => r.pg_tid !== '')!;
+    expect(acknowledgement).toMatchObject({ state: 'pending' });
+
+    // the job (after its first backoff) refunds it, then acknowledges
+    pier.clock.advance(DEFAULT_CONFIRM_RETRY.firstDelaySeconds * 1000);
+    await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+    expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, cancel_pending_amount: 0, merchant_uid_lock: null });
+    expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    expect((await confirmRows(w.impUid)).find((r) => r.id === acknowledgement.id)).toMatchObject({ state: 'done' });
     const holders = await pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', w.merchantUid).execute();
     expect(holders).toEqual([{ imp_uid: other.body.response.imp_uid }]);
   });

@@ -106,9 +106,20 @@ export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: numbe
   });
 }
 
-/** Whether `payment` holds the approval `pgTid` as recorded (only a recorded approval is acknowledged). */
-export const recordsApproval = (payment: Pick<PaymentsTable, 'pg_tid' | 'pg_state' | 'status'>, pgTid: string): boolean =>
-  payment.pg_tid === pgTid && payment.pg_state === 'done' && payment.status !== 'failed';
+/**
+ * Whether `payment` holds the approval `pgTid` as recorded (only a recorded approval is acknowledged).
+ * A late approval held for a merchant_uid another payment has paid is recorded only once its refund
+ * is under way (window-settlement.ts owesLateRefund): until then its row stays, so the job refunds it.
+ */
+export const recordsApproval = (payment: PaymentsTable, pgTid: string): boolean =>
+  payment.pg_tid === pgTid && payment.pg_state === 'done' && payment.status !== 'failed' && !owesLateRefund(payment);
+
+/**
+ * A late window approval recorded without its merchant_uid (another payment had paid it meanwhile:
+ * adoptLateApproval's held case) and not refunded, nor being refunded, yet.
+ */
+export const owesLateRefund = (p: Pick<PaymentsTable, 'status' | 'merchant_uid_lock' | 'amount' | 'cancel_amount' | 'cancel_pending_amount'>): boolean =>
+  p.status === 'paid' && p.merchant_uid_lock === null && Number(p.cancel_amount) + Number(p.cancel_pending_amount) < Number(p.amount);
 
 /** The two ways a leased row ends a run: done or given up, or due again after a backoff. */
 export interface LeasedConfirm {

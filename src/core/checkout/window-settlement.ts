@@ -22,7 +22,7 @@ import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, type A
 import { allowedQuotas, enabledCards, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
-import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
 
@@ -134,7 +134,13 @@ export async function recordPgApproval(
  */
 async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg, approval: Approval, pgRefund: PgRefundOfApproval | null): Promise<ApprovalOutcome> {
   const { db } = deps.store;
-  const p = await db.selectFrom('payments').select(['status', 'pg_state', 'merchant_uid']).where('imp_uid', '=', a.impUid).executeTakeFirst();
+  const p = await db
+    .selectFrom('payments')
+    .select(['status', 'pg_state', 'merchant_uid', 'merchant_uid_lock', 'amount', 'cancel_amount', 'cancel_pending_amount'])
+    .where('imp_uid', '=', a.impUid)
+    .executeTakeFirst();
+  // held earlier, its refund never made (it could not be written, or the process died): make it now
+  if (p && owesLateRefund(p)) return refundLateApproval(deps, a);
   if (!p || p.status !== 'failed') return 'already_settled';
   const now = unixSeconds(deps.clock);
   const fields = {
@@ -171,6 +177,16 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
   if (Number(held.numUpdatedRows) !== 1) return 'already_settled';
   deps.logger.warn({ imp_uid: a.impUid }, 'late window approval for a merchant_uid paid by another attempt; refunding it');
   if (found.cancelledAmount >= found.amount) return 'refunded';
+  return refundLateApproval(deps, a);
+}
+
+/**
+ * Refunds a late approval held for a merchant_uid paid by another attempt. Until its refund is
+ * under way the approval's acknowledgement row stays (window-confirms.ts recordsApproval), and its
+ * job comes back here: a refund whose row could not be written, or whose process died before
+ * sending it, is made then.
+ */
+async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<ApprovalOutcome> {
   try {
     await cancelPayment(deps, {
       merchantId: a.merchantId,
@@ -179,7 +195,8 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
       enableWebhook: true,
     });
   } catch (err) {
-    // declined or in doubt: the payment stays paid (or its refund in doubt) for reconciliation and the console
+    // in doubt: reserved, settled by the reconciliation of refunds; declined or never sent: still
+    // owed, so the acknowledgement job tries again (within its attempts), then the console
     deps.logger.error({ imp_uid: a.impUid, err: (err as Error).message }, 'refund of a late window approval failed');
   }
   return 'refunded';
