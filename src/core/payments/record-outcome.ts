@@ -133,13 +133,16 @@ export async function approveAttempt(deps: Deps, impUid: string, r: Approval): P
       merchantUid: changed.merchant_uid,
       status: 'paid',
       noticeUrl: changed.notice_url,
-      // the CASE above, for PostgreSQL
-      cause: changed.customer_uid_usage === 'payment.scheduled' ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
+      cause: causeOfApproval(changed),
     });
     if (changed.customer_uid_usage === 'payment.scheduled') run(executeScheduleOf(db, changed, now));
     return changed;
   });
 }
+
+/** The `cause` of an approval's `paid` event: the CASE of approveAttempt's PostgreSQL statement. */
+const causeOfApproval = (p: Pick<PaymentRow, 'customer_uid_usage' | 'channel'>) =>
+  p.customer_uid_usage === 'payment.scheduled' ? 'schedule' : p.channel === 'api' ? 'charge' : 'window';
 
 /**
  * What commits with an approval besides its event: given the transaction and the payment as approved.
@@ -158,16 +161,15 @@ export async function approveAttemptWith(deps: Deps, impUid: string, r: Approval
   return deps.store.db.transaction().execute(async (trx) => {
     const changed = await approvalUpdate(trx, { imp_uid: impUid, ...approvalColumns(r, now) }).executeTakeFirst();
     if (!changed) return undefined;
-    const scheduled = changed.customer_uid_usage === 'payment.scheduled';
     await recordPaymentEvent(trx, deps, {
       merchantId: changed.merchant_id,
       impUid,
       merchantUid: changed.merchant_uid,
       status: 'paid',
       noticeUrl: changed.notice_url,
-      cause: scheduled ? 'schedule' : changed.channel === 'api' ? 'charge' : 'window',
+      cause: causeOfApproval(changed),
     });
-    if (scheduled) await trx.executeQuery(executeScheduleOf(trx, changed, now).compile());
+    if (changed.customer_uid_usage === 'payment.scheduled') await trx.executeQuery(executeScheduleOf(trx, changed, now));
     await also(trx, changed, now);
     return changed;
   });
