@@ -139,8 +139,9 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
     .select(['status', 'pg_state', 'merchant_uid', 'merchant_uid_lock', 'amount', 'cancel_amount', 'cancel_pending_amount'])
     .where('imp_uid', '=', a.impUid)
     .executeTakeFirst();
-  // held earlier, its refund never made (it could not be written, or the process died): make it now
-  if (p && owesLateRefund(p)) return refundLateApproval(deps, a);
+  // held earlier, its refund never made (it could not be written, or the process died): make it
+  // now, unless the PG has refunded it meanwhile (its net-cancel), which the caller then records
+  if (p && owesLateRefund(p)) return found.cancelledAmount >= found.amount ? 'refunded' : refundLateApproval(deps, a);
   if (!p || p.status !== 'failed') return 'already_settled';
   const now = unixSeconds(deps.clock);
   const fields = {
