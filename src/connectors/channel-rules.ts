@@ -15,8 +15,9 @@ export function secretProblems(s: ChannelSettings, o: { editing: boolean }, rule
 
 /**
  * A channel's own API base URL: absent, or an absolute http(s) URL without credentials, query or
- * fragment (it is joined with the PG's paths, and never echoed with secrets in it). Only operators
- * set it, so any host is allowed: the PG's address is theirs to choose, as with the config's hosts.
+ * fragment (it is joined with the PG's paths, and never echoed with secrets in it). In production
+ * only operators set it (the console refuses a new address there, decision 0046), so any host is
+ * allowed: the PG's address is theirs to choose, as with the config's hosts.
  */
 export function baseUrlProblems(baseUrl: string | null): ChannelProblem[] {
   if (baseUrl === null || baseUrl === '') return [];

@@ -13,6 +13,10 @@ import { WebhookSender } from '../../src/webhooks/sender.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { buildApp } from '../../src/api/app.js';
+import { createConsoleUser } from '../../src/core/console/users.js';
+import { Agent } from '../console/console-harness.js';
+import { addChannel } from '../../src/core/merchants/channels.js';
 
 let internal: Server;
 let internalHits = 0;
@@ -182,5 +186,58 @@ describe('setting a webhook URL in production', () => {
   it('sandbox keeps allowing localhost for development', async () => {
     const s = await setWebhookSettings(pier.deps, m.merchantId, { url: 'http://localhost:3000/hook' });
     expect(s.url).toBe('http://localhost:3000/hook');
+  });
+});
+
+describe("a NICE channel's API address set from the console in production", () => {
+  // The channel's base URL receives every charge with the channel's secretKey (HTTP Basic). A
+  // console user is a merchant, not the operator: pointed at Pier's own network, Pier would call it.
+  let pier: TestPier;
+  let m: TestMerchant;
+  let agent: Agent;
+  let production: Awaited<ReturnType<typeof buildApp>>;
+  const liveKey = { mid: 'R2_0123456789abcdef0123456789abcdef', merchant_key: 'fedcba9876543210fedcba9876543210' };
+  beforeAll(async () => {
+    pier = await startTestPier();
+    m = await pier.newMerchant();
+    const deps = { ...pier.deps, mode: 'production' as const };
+    production = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'https://pier.example' });
+    await production.ready();
+    await createConsoleUser(deps, m.merchantId, 'ops@ssrf.example', 'correct horse battery');
+    agent = new Agent(production);
+    expect((await agent.signIn('ops@ssrf.example', 'correct horse battery')).status).toBe(303);
+  });
+  afterAll(async () => {
+    await production?.close();
+    await pier?.close();
+  });
+
+  it('refuses an internal address on a new channel (API and form), so no charge ever goes there', async () => {
+    const before = internalHits;
+    const api = await agent.api('POST', '/console/api/channels', { provider: 'nice_v2', kind: 'api', ...liveKey, base_url: internalUrl, is_default: true });
+    const form = await agent.post('/console/channels', { provider: 'nice_v2', kind: 'window', ...liveKey, base_url: internalUrl.replace('127.0.0.1', 'localhost'), is_default: 'on' });
+    const token = (await production.inject({ method: 'POST', url: '/users/getToken', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ imp_key: m.impKey, imp_secret: m.impSecret }) })).json().response.access_token;
+    const card = { card_number: testCardNumber({ kftcCode: '366', lastFour: '2718' }), expiry: '2030-12', birth: '820213' };
+    const paid = await production.inject({ method: 'POST', url: '/subscribe/payments/onetime', headers: { 'content-type': 'application/json', authorization: token }, payload: JSON.stringify({ pg: 'nice_v2', merchant_uid: 'ssrf_base_1', amount: 1000, ...card }) });
+    expect(internalHits).toBe(before);
+    expect(paid.json().code).not.toBe(0);
+    expect(api.status).toBe(400);
+    expect(Object.keys(api.json.error.fields)).toEqual(['base_url']);
+    expect(form.status).toBe(400);
+    expect(await pier.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', m.merchantId).where('provider', '=', 'nice_v2').execute()).toEqual([]);
+  });
+
+  it("refuses pointing an existing channel elsewhere, keeps the operator's address, and lets it be cleared", async () => {
+    const ch = await addChannel(pier.deps, m.merchantId, { provider: 'nice_v2', mid: liveKey.mid, merchantKey: liveKey.merchant_key, cancelPassword: '', kind: 'api', sandbox: false, baseUrl: 'https://nice-proxy.example' });
+    const moved = await agent.api('PATCH', `/console/api/channels/${ch.id}`, { base_url: internalUrl });
+    expect(moved.status).toBe(400);
+    const form = await agent.post(`/console/channels/${ch.id}`, { provider: 'nice_v2', kind: 'api', mid: liveKey.mid, base_url: internalUrl, name: 'x' });
+    expect(form.status).toBe(400);
+    expect((await pier.store.db.selectFrom('pg_channels').select('base_url').where('id', '=', ch.id).executeTakeFirstOrThrow()).base_url).toBe('https://nice-proxy.example');
+    // the operator's address may stay as it is while other settings change, or go back to NICE's own host
+    const renamed = await agent.api('PATCH', `/console/api/channels/${ch.id}`, { name: 'NICE live' });
+    expect(renamed.json.channel).toMatchObject({ name: 'NICE live', base_url: 'https://nice-proxy.example' });
+    const cleared = await agent.api('PATCH', `/console/api/channels/${ch.id}`, { base_url: '' });
+    expect(cleared.json.channel.base_url).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError } from '../../api/errors.js';
 import type { ChannelProblem, ChannelRules, ChannelSettings } from '../../connectors/types.js';
-import { addChannel, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
+import { addChannel, channelBaseUrl, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
 import { channelUsage, updateChannel } from '../../core/console/channels.js';
 import type { Deps } from '../../core/deps.js';
 import type { PgChannelsTable } from '../../store/types.js';
@@ -91,6 +91,17 @@ function validate(opts: ConsoleOptions, f: ChannelForm, editing: boolean) {
   p.throwIfAny();
 }
 
+/**
+ * A channel's own API address receives every call of the channel with its secret. In production
+ * only the operator points it somewhere (CLI); a console user, who is a merchant, could point
+ * Pier at its own network (decision 0046). The address already stored may stay, or be cleared
+ * (back to the PG's configured host). Sandbox allows any (simulators on localhost).
+ */
+function refuseBaseUrlChange(opts: ConsoleOptions, f: ChannelForm, stored: string | null) {
+  const wanted = channelBaseUrl(f.base_url);
+  if (opts.deps.mode === 'production' && wanted !== null && wanted !== stored) throw new FormError({ base_url: 'base_url_operator_only' });
+}
+
 /** Where a PG that is told once in its admin sends this channel's notices (NICE's webhook); null for others. */
 function webhookUrl(opts: ConsoleOptions, c: PgChannelsTable): string | null {
   return opts.deps.connectors.channelRules(c.provider)?.registeredNotifyUrl ? channelNotifyUrl(opts.publicUrl ?? 'http://localhost:8080', c.id) : null;
@@ -117,6 +128,7 @@ export function channelJson(opts: ConsoleOptions, c: PgChannelsTable) {
 
 async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) {
   validate(opts, f, false);
+  refuseBaseUrlChange(opts, f, null);
   try {
     return await addChannel(opts.deps, merchantId, {
       provider: f.provider,
@@ -138,6 +150,8 @@ async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) 
 
 async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: ChannelForm) {
   validate(opts, f, true);
+  const current = (await listChannels(opts.deps, merchantId)).find((c) => c.id === id);
+  if (current) refuseBaseUrlChange(opts, f, current.base_url);
   try {
     return await updateChannel(opts.deps, merchantId, id, {
       mid: f.mid,
