@@ -73,6 +73,19 @@ export function flag(body: unknown, name: string): boolean {
   return v === true || v === 'on' || v === '1' || v === 'true' || v === 1;
 }
 
+/**
+ * A path as a Location header may carry it: anything beyond printable ASCII percent-encoded (Node
+ * refuses a header with CR, LF or a character past U+00FF, and the answer became a 500 after a
+ * sign-in). Null for text that cannot be encoded (a lone surrogate).
+ */
+export function locationSafe(path: string): string | null {
+  try {
+    return path.replace(/[^\x21-\x7e]/gu, (ch) => encodeURIComponent(ch));
+  } catch {
+    return null;
+  }
+}
+
 export function noStore(reply: FastifyReply) {
   reply.header('cache-control', 'no-store');
 }

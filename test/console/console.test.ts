@@ -185,6 +185,32 @@ describe('console sign-in and sessions', () => {
     const evil = await y.post('/console/login', { _csrf: y.cookies.get('pier_console_pre')!, email: u.email, password: u.password, next: '//evil.example/x' });
     expect(evil.location).toBe('/console');
   });
+
+  it('signs in from a link whose next page holds characters a Location header cannot (Korean, CR LF), instead of failing with a 500', async () => {
+    const u = await c.newUser();
+    for (const [next, location] of [
+      ['/console/payments?q=홍길동', '/console/payments?q=%ED%99%8D%EA%B8%B8%EB%8F%99'],
+      ['/console/keys\r\nSet-Cookie: pier_console=attacker', '/console/keys%0D%0ASet-Cookie:%20pier_console=attacker'],
+    ]) {
+      const x = c.agent();
+      const page = await x.get(`/console/login?next=${encodeURIComponent(next)}`);
+      const sent = /name="next" value="([^"]*)"/.exec(page.body)![1].replace(/&amp;/g, '&');
+      const r = await x.post('/console/login', { _csrf: x.cookies.get('pier_console_pre')!, email: u.email, password: u.password, next: sent });
+      expect(r.status, r.body.slice(0, 200)).toBe(303);
+      expect(r.location).toBe(location);
+      expect(r.headers['set-cookie']).not.toContain('attacker');
+      expect((await x.get('/console/api/session')).status).toBe(200);
+      const lang = await x.get(`/console/lang/en?next=${encodeURIComponent(next)}`);
+      expect(lang.status).toBe(303);
+      expect(lang.location).toBe(location);
+    }
+    // a lone surrogate (only a JSON body carries one) cannot be percent-encoded: the console home instead
+    const y = c.agent();
+    await y.get('/console/login');
+    const r = await y.request('POST', '/console/login', { json: { _csrf: y.cookies.get('pier_console_pre'), email: u.email, password: u.password, next: '/console/\ud800' } });
+    expect(r.status).toBe(303);
+    expect(r.location).toBe('/console');
+  });
 });
 
 describe('CSRF on state-changing console requests', () => {

@@ -81,6 +81,10 @@ describe('schedules', () => {
     expect((await a.get('/console/api/schedules?status=revoked')).json.list.map((x: { merchant_uid: string }) => x.merchant_uid)).toEqual(['sa_1']);
     const again = await a.post('/console/schedules/sa_1/revoke');
     expect(again.status).toBe(409);
+    // a `back` beyond printable ASCII goes back percent-encoded (a raw one made the answer a 500)
+    const odd = await a.post('/console/schedules/sa_2/revoke', { back: '/console/schedules?customer_uid=고객' });
+    expect(odd.status).toBe(303);
+    expect(odd.location).toBe('/console/schedules?customer_uid=%EA%B3%A0%EA%B0%9D&ok=revoked');
     expect((await a.api('POST', '/console/api/schedules/sb_1/revoke')).status).toBe(404);
     expect((await a.api('POST', '/console/api/schedules/sa_2/revoke', {}, { csrf: false })).status).toBe(403);
     expect((await b.get('/console/api/schedules')).json.list[0]).toMatchObject({ merchant_uid: 'sb_1', schedule_status: 'scheduled' });

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { normalizeEmail, signIn } from '../../core/console/users.js';
 import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/merchants/rate-limit.js';
 import { createSession, deleteSession } from '../../core/console/sessions.js';
-import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, type ConsoleOptions } from '../context.js';
+import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, locationSafe, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
 import { fmtTime, input, sendPage } from '../layout.js';
 import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
@@ -12,7 +12,7 @@ import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/console') || next.startsWith('//') || next.includes('\\')) return '/console';
   if (next.startsWith('/console/login') || next.startsWith('/console/api')) return '/console';
-  return next;
+  return locationSafe(next) ?? '/console';
 }
 
 export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOptions) {

@@ -3,7 +3,7 @@ import { PierError } from '../../api/errors.js';
 import { kstDayBound } from '../../core/console/payments.js';
 import { listSchedules, unschedule } from '../../core/schedules/schedules.js';
 import type { Deps } from '../../core/deps.js';
-import { field, sessionOf } from '../context.js';
+import { field, locationSafe, sessionOf } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
@@ -104,7 +104,7 @@ export function registerScheduleRoutes(app: FastifyInstance) {
       throw err;
     }
     const back = field(req.body, 'back');
-    const to = back.startsWith('/console/schedules') && !back.includes('//') ? back : '/console/schedules';
+    const to = (back.startsWith('/console/schedules') && !back.includes('//') && locationSafe(back)) || '/console/schedules';
     return reply.redirect(`${to}${to.includes('?') ? '&' : '?'}ok=revoked`, 303);
   });
 
