@@ -80,6 +80,17 @@ describe('POST /users/getToken rate limits', () => {
     expect((await getToken(pier.app, { imp_key: m.impKey, imp_secret: m.impSecret }, '198.51.100.201')).statusCode).toBe(200);
   });
 
+  it('one IPv6 host spraying keys from every address of its /64 is limited as one address', async () => {
+    // a host is given a whole /64: counting each of its 2^64 addresses apart would limit nothing
+    const burst = await Promise.all(Array.from({ length: 45 }, (_, i) => getToken(pier.app, { imp_key: `spray6_${i}`, imp_secret: 'x' }, `2001:db8:77:1:${(i + 1).toString(16)}::${i + 7}`)));
+    const counts = burst.reduce<Record<number, number>>((a, r) => ((a[r.statusCode] = (a[r.statusCode] ?? 0) + 1), a), {});
+    expect(counts).toEqual({ 401: 30, 429: 15 });
+    // the neighbouring /64 is another host; an IPv4 client written as IPv4-mapped IPv6 is that IPv4 address
+    expect((await getToken(pier.app, { imp_key: m.impKey, imp_secret: m.impSecret }, '2001:db8:77:2::1')).statusCode).toBe(200);
+    for (let i = 0; i < 30; i++) expect((await getToken(pier.app, { imp_key: `spray4_${i}`, imp_secret: 'x' }, i % 2 ? '198.51.100.77' : '::ffff:198.51.100.77')).statusCode).toBe(401);
+    expect((await getToken(pier.app, { imp_key: 'spray4_last', imp_secret: 'x' }, '::ffff:198.51.100.77')).statusCode).toBe(429);
+  });
+
   it('a second Pier process on the same database sees the same counts', async () => {
     const target = await pier.newMerchant();
     const store2: Store = openStore(pier.databaseUrl);
@@ -141,5 +152,23 @@ describe('console sign-in rate limit', () => {
     const last = await post('right-password-789', '172.16.5.200');
     expect(last.statusCode).toBe(429);
     expect(Number(last.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('one IPv6 host trying a password on many e-mails is stopped by its address limit, whichever address of its /64 it uses', async () => {
+    const agent = new Agent(pier.app);
+    const page = await agent.get('/console/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+    const post = (email: string, ip: string) =>
+      pier.app.inject({
+        method: 'POST',
+        url: '/console/login',
+        remoteAddress: ip,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...agent.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+        payload: new URLSearchParams({ _csrf: csrf, email, password: 'Summer2026!!' }).toString(),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 31; i++) statuses.push((await post(`spray${i}@shop.example`, `2001:db8:99:5:${i.toString(16)}:0:0:1`)).statusCode);
+    expect(statuses.slice(0, 30)).toEqual(Array(30).fill(401));
+    expect(statuses[30]).toBe(429);
   });
 });

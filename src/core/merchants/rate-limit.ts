@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { sql } from 'kysely';
 import { PierError } from '../errors.js';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
@@ -90,7 +91,20 @@ export async function takeAttempt(store: Store, clock: Clock, buckets: ({ bucket
 /** Buckets for one door: the client address and the credential (hashed: buckets are not a list of keys). */
 export function attemptBuckets(door: string, ip: string, credential: string, limits: RateLimits = DEFAULT_RATE_LIMITS) {
   return [
-    { bucket: `${door}:ip:${ip.slice(0, 64)}`, ...limits.perIp },
+    { bucket: `${door}:ip:${clientOf(ip).slice(0, 64)}`, ...limits.perIp },
     { bucket: `${door}:key:${sha256Hex(credential).slice(0, 40)}`, ...limits.perKey },
   ];
+}
+
+/**
+ * The client an address stands for: an IPv4 address (also written IPv4-mapped, `::ffff:a.b.c.d`),
+ * or an IPv6 address's /64, which one host or one customer line is given whole: counted address
+ * by address, its 2^64 addresses would each get the full allowance (decision 0047).
+ */
+export function clientOf(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const addr = ipaddr.process(ip);
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const parts = (addr as ipaddr.IPv6).parts;
+  return `${parts.slice(0, 4).map((p) => p.toString(16)).join(':')}::/64`;
 }
