@@ -84,6 +84,17 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // Only JSON and form bodies are V1 (spec §1.1): text/plain answers 415 like any other type.
   app.removeContentTypeParser('text/plain');
 
+  // The official PHP client sends `Content-Type: application/json` on every request, a DELETE of a
+  // billing key without a body too; an API route that reads no body (no body schema) takes an empty
+  // one as none. Everything else is Fastify's own JSON parser (an empty body it refuses).
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
+    if (body === '' && schema && !schema.body) return done(null, undefined);
+    jsonParser(req, body as string, done);
+  });
+
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, qs.parse(body as string, QS_OPTIONS));

@@ -1,0 +1,57 @@
+/**
+ * Requests exactly as published V1 clients put them on the wire, where that differs from what a
+ * hand-written test would send. The official PHP client (iamport/iamport-rest-client-php,
+ * DefaultRequestMiddleware) sets `Content-Type: application/json; charset=utf-8` on every request,
+ * a DELETE without a body included (SubscribeCustomer::delete sends only a query string).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const card = { card_number: testCardNumber({ kftcCode: '366', lastFour: '2468' }), expiry: '2030-12', birth: '820213' };
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(() => pier.close());
+
+/** the PHP client's request: its two default headers, its bearer token, no body */
+const php = (method: string, url: string) =>
+  pier.app.inject({
+    method: method as 'DELETE',
+    url,
+    headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json; charset=utf-8', accept: 'application/json' },
+  });
+
+describe('a body-less request with the PHP client\'s JSON content type', () => {
+  it('DELETE /subscribe/customers/{customer_uid}?reason=… deletes the billing key', async () => {
+    const issued = await pier.call('POST', '/subscribe/customers/php_cust_1', { token: m.token, body: card });
+    expect(issued.body.code, JSON.stringify(issued.body)).toBe(0);
+    const res = await php('DELETE', '/subscribe/customers/php_cust_1?reason=%ED%95%B4%EC%A7%80');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 0, message: null, response: { customer_uid: 'php_cust_1' } });
+    const after = await pier.call('GET', '/subscribe/customers/php_cust_1', { token: m.token });
+    expect(after.body).toEqual({ code: 1, message: '요청하신 customer_uid(php_cust_1)로 등록된 정보를 찾을 수 없습니다.', response: null });
+  });
+
+  it('DELETE /vbanks/{imp_uid} and POST …/retry answer as they do without the header', async () => {
+    for (const [method, url] of [
+      ['DELETE', '/vbanks/imp_000000000000'],
+      ['POST', '/subscribe/payments/schedule/php_no_such_schedule/retry'],
+    ]) {
+      const bare = await pier.app.inject({ method: method as 'POST', url, headers: { authorization: `Bearer ${m.token}` } });
+      const res = await php(method, url);
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(bare.statusCode);
+      expect(JSON.parse(res.body), `${method} ${url}`).toEqual(JSON.parse(bare.body));
+      expect(res.statusCode).toBe(404);
+    }
+  });
+
+  it('still refuses an empty JSON body where the route reads one', async () => {
+    const res = await php('POST', '/payments/cancel');
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ code: 1, message: '요청 본문이 비어 있습니다.', response: null });
+  });
+});
