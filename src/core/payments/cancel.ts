@@ -46,7 +46,17 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   const { db } = deps.store;
   let q = db.selectFrom('payments').selectAll().where('merchant_id', '=', req.merchantId);
   if (req.impUid) q = q.where('imp_uid', '=', req.impUid);
-  else if (req.merchantUid) q = q.where('merchant_uid', '=', req.merchantUid).where('status', 'in', ['paid', 'cancelled']).orderBy('started_at', 'desc');
+  else if (req.merchantUid) {
+    // A merchant_uid may have a paid attempt and a cancelled one (a virtual account revoked before
+    // the card payment), started in the same second: the paid one is what a refund means, whatever
+    // the times say; then the newest, with imp_uid deciding a tie so both stores pick the same row.
+    q = q
+      .where('merchant_uid', '=', req.merchantUid)
+      .where('status', 'in', ['paid', 'cancelled'])
+      .orderBy(sql`CASE WHEN status = 'paid' THEN 0 ELSE 1 END`)
+      .orderBy('started_at', 'desc')
+      .orderBy('imp_uid', 'desc');
+  }
   else throw new PierError('invalid_parameter', CANCEL_UID_MISSING);
   const payment = await q.executeTakeFirst();
   if (!payment) throw new PierError('refused', NOTHING_TO_CANCEL);

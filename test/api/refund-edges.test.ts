@@ -1,0 +1,72 @@
+/**
+ * POST /payments/cancel and GET /payments/{imp_uid}/balance at their edges, as a merchant's server
+ * (or an attacker holding its token) would send them: which attempt a merchant_uid refunds, the
+ * tax-free part of a refund, empty form values in money fields, and a balance whose refund history
+ * adds up. Pier listens on a loopback port so the tPay simulator's window can post back to it.
+ */
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { formOf, postForm, rspOf } from '../buyer-forms.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const card = { card_number: testCardNumber({ kftcCode: '366', lastFour: '1357' }), expiry: '2030-12', birth: '820213' };
+let seq = 0;
+const uid = (p: string) => `${p}_${++seq}`;
+
+beforeAll(async () => {
+  pier = await startTestPier({ listen: true });
+  m = await pier.newMerchant();
+});
+afterAll(() => pier.close());
+
+async function paid(merchantUid: string, amount: number, extra: Record<string, unknown> = {}) {
+  const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount, name: 'refund edges', ...card, ...extra } });
+  expect(res.body.response?.status, JSON.stringify(res.body)).toBe('paid');
+  return res.body.response as { imp_uid: string; merchant_uid: string; pg_tid: string; amount: number; started_at: number };
+}
+const cancel = (body: Record<string, unknown>) => pier.call('POST', '/payments/cancel', { token: m.token, body });
+const cancelForm = (form: string) => pier.call('POST', '/payments/cancel', { token: m.token, form });
+const stored = async (impUid: string) => (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+const pgCancelled = async (tid: string) => {
+  const l = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: Array<{ tid: string; cancelledAmount: number }> };
+  return l.approvals.find((t) => t.tid === tid)?.cancelledAmount;
+};
+
+/** request_pay with pay_method vbank through Pier's checkout and the simulator's window (as vbank-lifecycle.test.ts). */
+async function issueVbank(merchantUid: string, amount: number) {
+  const created = await request(`${pier.pierUrl}/checkout/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'vbank', merchant_uid: merchantUid, amount, name: '가상계좌', buyer_name: '홍길동', buyer_tel: '010-1234-5678' }, mode: 'overlay', origin: 'https://shop.example' }),
+  });
+  const session = (await created.body.json()) as { session_id?: string };
+  if (!session.session_id) throw new Error(`no session: ${JSON.stringify(session)}`);
+  const toPg = await postForm(`${pier.pierUrl}/checkout/${session.session_id}/start`, { agree: '1' });
+  const pgForm = formOf(toPg.html, 'pg-form');
+  const window = await postForm(pgForm.action, pgForm.fields);
+  const payForm = formOf(window.html, 'payForm');
+  const issued = await postForm(new URL(payForm.action, pier.simulatorUrl).toString(), { txToken: payForm.fields.txToken, action: 'pay', bankCode: '004' });
+  const result = formOf(issued.html, 'tpayResult');
+  const back = await postForm(result.action, result.fields);
+  return rspOf(back.html) as { imp_uid: string; status: string };
+}
+
+describe('cancel by merchant_uid', () => {
+  it('refunds the paid attempt, not a revoked virtual account of the same merchant_uid started in the same second', async () => {
+    for (let i = 0; i < 3; i++) {
+      const merchantUid = uid('muid_tie');
+      const vbank = await issueVbank(merchantUid, 5000);
+      expect(vbank.status).toBe('ready');
+      const revoked = await pier.call('DELETE', `/vbanks/${vbank.imp_uid}`, { token: m.token });
+      expect(revoked.body.response?.status, JSON.stringify(revoked.body)).toBe('cancelled');
+      // the clock has not moved: the card payment starts in the same second as the account
+      const p = await paid(merchantUid, 5000);
+      expect(p.started_at).toBe((await stored(vbank.imp_uid)).started_at);
+      const res = await cancel({ merchant_uid: merchantUid, amount: 1000, reason: '부분환불' });
+      expect(res.body, JSON.stringify(res.body)).toMatchObject({ code: 0, response: { imp_uid: p.imp_uid, status: 'paid', cancel_amount: 1000 } });
+      expect(await pgCancelled(p.pg_tid)).toBe(1000);
+    }
+  });
+});
