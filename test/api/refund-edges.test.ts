@@ -70,3 +70,35 @@ describe('cancel by merchant_uid', () => {
     }
   });
 });
+
+describe('tax_free of a refund', () => {
+  it('is refused beyond the tax-free part not yet refunded, with nothing refunded', async () => {
+    const p = await paid(uid('tf'), 10000, { tax_free: 2000 });
+    const first = await cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 1500 });
+    expect(first.body, JSON.stringify(first.body)).toMatchObject({ code: 0, response: { cancel_amount: 3000 } });
+    const over = await cancel({ imp_uid: p.imp_uid, amount: 1000, tax_free: 1000 });
+    expect(over.status).toBe(200);
+    expect(over.body).toMatchObject({ code: 1, response: null });
+    expect(over.body.message).toContain('500');
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(3000);
+    expect(await pgCancelled(p.pg_tid)).toBe(3000);
+    const rest = await cancel({ imp_uid: p.imp_uid, amount: 1000, tax_free: 500 });
+    expect(rest.body).toMatchObject({ code: 0, response: { cancel_amount: 4000 } });
+  });
+
+  it('lets only one of two concurrent refunds take the same tax-free part', async () => {
+    const p = await paid(uid('tf_race'), 10000, { tax_free: 2000 });
+    const results = await Promise.all([cancel({ imp_uid: p.imp_uid, amount: 2000, tax_free: 1500 }), cancel({ imp_uid: p.imp_uid, amount: 2000, tax_free: 1500 })]);
+    expect(results.map((r) => r.body.code).sort()).toEqual([0, 1]);
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(2000);
+    expect(await pgCancelled(p.pg_tid)).toBe(2000);
+  });
+
+  it('is refused on a payment without a tax-free part', async () => {
+    const p = await paid(uid('tf_none'), 5000);
+    const res = await cancel({ imp_uid: p.imp_uid, amount: 1000, tax_free: 1000 });
+    expect(res.body).toMatchObject({ code: 1, response: null });
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(0);
+  });
+});

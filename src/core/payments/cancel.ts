@@ -105,6 +105,21 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       next_check_at: dbNow(deps.store),
     },
     now,
+    // The tax-free part refundable is the payment's, less what recorded and in-flight refunds took.
+    // Checked after the payment row is locked by the reservation (SQLite: the write lock), so two
+    // racing refunds cannot both take the same tax-free won; a refusal rolls the reservation back.
+    taxFree > 0
+      ? async (trx) => {
+          const taken = await trx
+            .selectFrom('payment_cancels')
+            .select(sql<number>`coalesce(sum(tax_free), 0)`.as('n'))
+            .where('imp_uid', '=', payment.imp_uid)
+            .where('state', 'in', ['pending', 'in_doubt', 'succeeded'])
+            .executeTakeFirstOrThrow();
+          const left = Number(payment.tax_free) - Number(taken.n);
+          if (taxFree > left) throw new PierError('refused', `tax_free(${taxFree})가 면세 취소 가능 잔액(${Math.max(left, 0)})보다 큽니다.`);
+        }
+      : undefined,
   );
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
@@ -298,8 +313,9 @@ async function reserveRefund(
   guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
   refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
   now: number,
+  check?: (trx: Kysely<Database>) => Promise<void>,
 ): Promise<boolean> {
-  return deps.store.db.transaction().execute((trx) => reserveRefundIn(trx, impUid, amount, guard, refund, now));
+  return deps.store.db.transaction().execute((trx) => reserveRefundIn(trx, impUid, amount, guard, refund, now, check));
 }
 
 /** reserveRefund in the caller's transaction. */
@@ -310,6 +326,8 @@ async function reserveRefundIn(
   guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
   refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
   now: number,
+  /** runs with the payment row reserved, before the refund's row is written; throws to refuse */
+  check?: (trx: Kysely<Database>) => Promise<void>,
 ): Promise<boolean> {
   const res = await trx
     .updateTable('payments')
@@ -319,6 +337,7 @@ async function reserveRefundIn(
     .where(guard)
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) return false;
+  if (check) await check(trx);
   await trx
     .insertInto('payment_cancels')
     .values({ ...refund, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
