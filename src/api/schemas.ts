@@ -6,6 +6,14 @@ import Type from 'typebox';
  */
 export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000_000, description: 'amount in KRW (integer)' });
 export const AmountOrZero = Type.Integer({ minimum: 0, maximum: 100_000_000_000 });
+/**
+ * An optional refund amount (`amount`, `checksum` of POST /payments/cancel) where JSON null or an
+ * omitted field is the default, but an empty form value is refused, not read as null: omitted
+ * means "everything" for `amount` and "no check" for `checksum`, and an empty field is far more
+ * often a merchant's unset variable than a wish to refund it all (docs/decisions/0048). `enum`
+ * rather than `type: 'null'` so that form-coercion.ts leaves '' as it is for validation to name.
+ */
+export const OptRefundAmount = Type.Optional(Type.Union([AmountOrZero, Type.Unsafe<null>({ enum: [null] })]));
 export const MerchantUid = Type.String({ minLength: 1, maxLength: 40, description: 'merchant order id (max 40)' });
 export const CustomerUid = Type.String({ minLength: 1, maxLength: 80, pattern: '^[^/?#]+$', description: 'billing key handle (max 80)' });
 export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });

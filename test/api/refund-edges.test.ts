@@ -102,3 +102,34 @@ describe('tax_free of a refund', () => {
     expect((await stored(p.imp_uid)).cancel_amount).toBe(0);
   });
 });
+
+describe('empty form values in money fields', () => {
+  it('refuses `amount=` (form) and `"amount": ""` (JSON) naming amount, instead of refunding everything', async () => {
+    for (const send of [(imp: string) => cancelForm(`imp_uid=${imp}&amount=&reason=partial`), (imp: string) => cancel({ imp_uid: imp, amount: '', reason: 'partial' })]) {
+      const p = await paid(uid('empty_amount'), 8000);
+      const res = await send(p.imp_uid);
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body).toEqual({ code: 1, message: '파라미터 형식이 올바르지 않습니다: amount', response: null });
+      expect((await stored(p.imp_uid))).toMatchObject({ status: 'paid', cancel_amount: 0 });
+      expect(await pgCancelled(p.pg_tid)).toBe(0);
+    }
+  });
+
+  it('refuses `checksum=` rather than skipping the balance check', async () => {
+    const p = await paid(uid('empty_checksum'), 8000);
+    const res = await cancelForm(`imp_uid=${p.imp_uid}&amount=1000&checksum=`);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ code: 1, message: '파라미터 형식이 올바르지 않습니다: checksum', response: null });
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+  });
+
+  it('still reads an omitted amount, 0 and JSON null as the whole balance', async () => {
+    for (const body of [{}, { amount: 0 }, { amount: null }]) {
+      const p = await paid(uid('full'), 3000);
+      const res = await cancel({ imp_uid: p.imp_uid, ...body });
+      expect(res.body.response, JSON.stringify(body)).toMatchObject({ status: 'cancelled', cancel_amount: 3000 });
+    }
+    const p = await paid(uid('full_form'), 3000);
+    expect((await cancelForm(`imp_uid=${p.imp_uid}&amount=0`)).body.response).toMatchObject({ status: 'cancelled', cancel_amount: 3000 });
+  });
+});

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
 import { ok } from '../errors.js';
-import { AmountOrZero, OptString } from '../schemas.js';
+import { AmountOrZero, OptRefundAmount, OptString } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /**
@@ -19,10 +19,10 @@ export default function route(app: PierApp) {
         body: Type.Object({
           imp_uid: OptString(32),
           merchant_uid: OptString(40),
-          amount: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),
+          amount: OptRefundAmount,
           tax_free: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),
           vat_amount: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),
-          checksum: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),
+          checksum: OptRefundAmount,
           reason: OptString(256),
           refund_holder: OptString(40),
           refund_bank: OptString(8),
