@@ -133,3 +133,19 @@ describe('empty form values in money fields', () => {
     expect((await cancelForm(`imp_uid=${p.imp_uid}&amount=0`)).body.response).toMatchObject({ status: 'cancelled', cancel_amount: 3000 });
   });
 });
+
+describe('GET /payments/{imp_uid}/balance after partial refunds', () => {
+  it('has histories that add up to the balance, block by block', async () => {
+    const p = await paid(uid('balance'), 10000);
+    for (const amount of [5, 5, 5]) expect((await cancel({ imp_uid: p.imp_uid, amount })).body.code).toBe(0);
+    const res = await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token });
+    expect(res.body.code).toBe(0);
+    const b = res.body.response;
+    expect(b.amount).toBe(10000);
+    const sum = (k: 'tax_free' | 'supply' | 'vat') => b.histories.reduce((s: number, h: { primary: Record<string, number> }) => s + h.primary[k], 0);
+    expect(b.primary.supply + b.primary.vat + b.primary.tax_free).toBe(10000 - 15);
+    expect({ tax_free: sum('tax_free'), supply: sum('supply'), vat: sum('vat') }).toEqual({ tax_free: b.primary.tax_free, supply: b.primary.supply, vat: b.primary.vat });
+    // each history is what its refund took: its parts add up to its amount
+    expect(b.histories.slice(1).map((h: { primary: Record<string, number> }) => -(h.primary.supply + h.primary.vat + h.primary.tax_free))).toEqual([5, 5, 5]);
+  });
+});

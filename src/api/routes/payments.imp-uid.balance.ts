@@ -30,9 +30,15 @@ export default function route(app: PierApp) {
       const histories = [];
       if (p.status !== 'ready' && p.status !== 'failed') {
         histories.push({ cash_receipt: zero, primary: split(p.amount, 0), secondary: zero, discount: zero, created: p.paid_at });
+        // A refund takes what it changes in the balance's parts, not its own amount split and rounded
+        // apart: rounded per refund, small refunds took no VAT and the histories no longer added up
+        // to the balance (10,000 less three refunds of 5: VAT 909 − 0 − 0 − 0 against 908).
+        let net = p.amount;
         for (const c of p.cancel_history) {
-          const s = split(c.amount, 0);
-          histories.push({ cash_receipt: zero, primary: { tax_free: -s.tax_free, supply: -s.supply, vat: -s.vat, service: 0 }, secondary: zero, discount: zero, created: c.cancelled_at });
+          const before = split(net, 0);
+          const after = split((net -= c.amount), 0);
+          const primary = { tax_free: after.tax_free - before.tax_free, supply: after.supply - before.supply, vat: after.vat - before.vat, service: 0 };
+          histories.push({ cash_receipt: zero, primary, secondary: zero, discount: zero, created: c.cancelled_at });
         }
       }
       const net = p.status === 'paid' || p.status === 'cancelled' ? p.amount - p.cancel_amount : 0;
