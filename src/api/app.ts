@@ -73,7 +73,8 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     clientErrorHandler: clientError,
     // a bad %-escape or an over-long path segment is refused by the router before any hook runs
     frameworkErrors: (err, req, reply) => {
-      const { status, body } = toEnvelope(err, req);
+      const { status, body, detail } = toEnvelope(err, req);
+      if (detail) (reply as FastifyReply).header(DETAIL_HEADER, detail);
       (reply as FastifyReply).status(status).send(body);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -323,6 +324,9 @@ function toEnvelope(err: unknown, req: FastifyRequest): { status: number; body: 
       return reply('invalid_parameter', '요청 본문이 비어 있습니다.', 'empty JSON body');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return reply('invalid_parameter', 'JSON 형식이 올바르지 않습니다.', 'malformed JSON body');
+    // Fastify's own text is English and quotes the whole segment back
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return reply('uri_too_long', '요청 경로가 너무 깁니다.', 'a path segment is longer than 500 characters');
   }
   if (e.statusCode === 400 || (err instanceof SyntaxError && /JSON/i.test(err.message))) {
     return reply('invalid_parameter', '요청 형식이 올바르지 않습니다.', asciiDetail(e.message));

@@ -15,6 +15,7 @@ export const ERROR_KINDS = {
   method_not_allowed: { http: 405, code: -1 },
   payload_too_large: { http: 413, code: 1 },
   header_too_large: { http: 431, code: 1 },
+  uri_too_long: { http: 414, code: 1 },
   request_timeout: { http: 408, code: 1 },
   /** `Retry-After` says when to retry */
   rate_limited: { http: 429, code: 1 },

@@ -16,6 +16,8 @@ export type ErrorKind =
   | 'payload_too_large'
   /** the request line and headers are larger than Node's 16 KB limit */
   | 'header_too_large'
+  /** a path segment is longer than the router takes (500 characters) */
+  | 'uri_too_long'
   /** the client did not finish sending its request in time */
   | 'request_timeout'
   /** too many attempts from this address or for this key (sign-in, getToken) */

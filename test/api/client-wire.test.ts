@@ -55,3 +55,15 @@ describe('a body-less request with the PHP client\'s JSON content type', () => {
     expect(JSON.parse(res.body)).toEqual({ code: 1, message: '요청 본문이 비어 있습니다.', response: null });
   });
 });
+
+describe('an over-long path segment', () => {
+  it('answers 414 with a Korean message that does not echo the path (English in x-pier-detail)', async () => {
+    const long = 'x'.repeat(600);
+    for (const url of [`/payments/find/${long}`, `/payments/${long}`, `/subscribe/customers/${long}`]) {
+      const res = await pier.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${m.token}` } });
+      expect(res.statusCode).toBe(414);
+      expect(JSON.parse(res.body)).toEqual({ code: 1, message: '요청 경로가 너무 깁니다.', response: null });
+      expect(res.headers['x-pier-detail']).toBe('a path segment is longer than 500 characters');
+    }
+  });
+});
