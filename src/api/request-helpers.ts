@@ -8,9 +8,26 @@ export function merchantOf(req: FastifyRequest): string {
   return req.merchant.merchantId;
 }
 
-export function customDataString(v: unknown): string | null {
+/** The schema's bound on a custom_data string; an object or array is held to the same length of JSON (as the window's). */
+export const CUSTOM_DATA_MAX = 10_000;
+
+/**
+ * custom_data as stored: a string as given, an object or array as JSON. An object nested deeper
+ * than JSON.stringify's stack reaches (20,000 arrays fit a 40 KB body) throws a RangeError that was
+ * a 500; it and JSON over the string's bound are refused naming `field`.
+ */
+export function customDataString(v: unknown, field = 'custom_data'): string | null {
   if (v === undefined || v === null) return null;
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v === 'string') return v;
+  let text: string;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field}`, `${field} is nested too deep`);
+  }
+  if (text.length > CUSTOM_DATA_MAX) throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field}`, `${field} is longer than ${CUSTOM_DATA_MAX} characters of JSON`);
+  return text;
 }
 
 /** Turns the V1 card fields into in-memory card data. The card never goes further than the PG call. */

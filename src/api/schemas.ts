@@ -43,7 +43,7 @@ export const CustomerFields = {
   customer_postcode: OptString(16),
 };
 
-/** V1 sends custom_data as a string; SDKs send objects. Objects are stored as JSON strings. */
+/** V1 sends custom_data as a string; SDKs send objects. Objects are stored as JSON strings, as long as the string may be (request-helpers.ts customDataString). */
 export const CustomData = Type.Optional(Type.Union([Type.String({ maxLength: 10_000 }), Type.Object({}), Type.Array(Type.Any()), Type.Null()]));
 
 export const Paging = {

@@ -306,6 +306,24 @@ describe('wrongly-typed fields', () => {
     }
   });
 
+  it('refuses a custom_data object nested too deep to serialise, or whose JSON is over 10,000 characters, naming it', async () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const big = JSON.stringify({ note: 'x'.repeat(10_001 - '{"note":""}'.length) });
+    for (const customData of [deep, big]) {
+      for (const [url, body] of [
+        ['/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card }],
+        ['/subscribe/payments/again', { customer_uid: 'bad_cust', merchant_uid: 'bad_again', amount: 1000 }],
+        ['/subscribe/payments/schedule', { customer_uid: 'bad_cust', schedules: [{ merchant_uid: 'bad_sched', schedule_at: 1900000000, amount: 1000, custom_data: 'CD' }] }],
+      ] as const) {
+        // written by hand: JSON.stringify of the deep value overflows the stack, which is the point
+        const payload = JSON.stringify(url.endsWith('schedule') ? body : { ...body, custom_data: 'CD' }).replace('"CD"', customData);
+        const res = await raw('POST', url, { contentType: 'application/json', payload });
+        expectEnvelope(res, 400, 1);
+        expect(res.body.message, url).toBe(`파라미터 형식이 올바르지 않습니다: ${url.endsWith('schedule') ? 'schedules.0.custom_data' : 'custom_data'}`);
+      }
+    }
+  });
+
   it('refuses a NUL character in any string, naming the field, on SQLite and PostgreSQL alike', async () => {
     const cases: Array<[string, string, unknown, string, null?]> = [
       ['POST', '/users/getToken', { imp_key: 'k\u0000', imp_secret: 's' }, 'imp_key', null],

@@ -158,6 +158,19 @@ describe('other buyer-supplied fields', () => {
     expect((await session(order({ custom_data: fits }))).body.ok).toBe(true);
   });
 
+  it('custom_data nested too deep to serialise (20,000 arrays, 40 KB) is refused with F1000, not a 500', async () => {
+    const merchant_uid = `deep_${Date.now()}`;
+    // written by hand: JSON.stringify of such a value overflows the stack, which is the point
+    const payload = JSON.stringify({ imp_code: m.merchantCode, params: order({ merchant_uid, custom_data: 'DEEP' }), mode: 'overlay', origin: ORIGIN }).replace('"DEEP"', '['.repeat(20_000) + ']'.repeat(20_000));
+    const res = await pier.app.inject({ method: 'POST', url: '/checkout/sessions', headers: { 'content-type': 'application/json' }, payload });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = JSON.parse(res.body);
+    expect(body.ok).toBe(false);
+    expect(body.rsp).toMatchObject({ success: false, imp_uid: null, merchant_uid, error_code: 'F1000' });
+    expect(body.rsp.error_msg).toContain('custom_data');
+    expect(await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', merchant_uid).execute()).toEqual([]);
+  });
+
   it('a control character in a text field is refused with F1000 naming the field', async () => {
     for (const [field, value] of [
       ['name', '주문\u0001명'],

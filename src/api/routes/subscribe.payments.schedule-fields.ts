@@ -57,7 +57,8 @@ type ScheduleItemBody = {
 /** Fields Pier accepts and keeps with the schedule but passes on nowhere (tPay has no use for them). */
 const KEPT_ONLY = ['interest_free_by_merchant', 'use_card_point', 'product_type', 'product_count', 'cash_receipt_type', 'browser_ip', 'bypass', 'extra'];
 
-export function newScheduleOf(b: ScheduleItemBody): NewSchedule {
+/** `index`: the item's place in `schedules`, to name a refused field as validation does (`schedules.0.custom_data`). */
+export function newScheduleOf(b: ScheduleItemBody, index = 0): NewSchedule {
   const options: Record<string, unknown> = {};
   for (const k of KEPT_ONLY) if (b[k] !== undefined && b[k] !== null) options[k] = b[k];
   const urls = b.notice_url === undefined || b.notice_url === null ? [] : asArray(b.notice_url).filter(Boolean);
@@ -70,7 +71,7 @@ export function newScheduleOf(b: ScheduleItemBody): NewSchedule {
     vatAmount: b.vat_amount ?? null,
     name: b.name ?? null,
     buyer: buyerFromBody(b),
-    customData: customDataString(b.custom_data),
+    customData: customDataString(b.custom_data, `schedules.${index}.custom_data`),
     noticeUrl: urls.length > 0 ? urls.join(' ') : null,
     cardQuota: b.card_quota ?? 0,
     promotionId: b.promotion_id ?? null,

@@ -53,7 +53,7 @@ export default function route(app: PierApp) {
           customerId: b.customer_id ?? null,
           card,
           pg: b.pg ?? null,
-          schedules: b.schedules.map((s) => newScheduleOf(s)),
+          schedules: b.schedules.map((s, i) => newScheduleOf(s, i)),
         }),
       );
     },

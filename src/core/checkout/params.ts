@@ -201,8 +201,14 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
   let customData: string | null = null;
   if (p.custom_data !== undefined && p.custom_data !== null) {
     // JSON.stringify escapes control characters, so only a custom_data given as a string can hold one
-    customData = typeof p.custom_data === 'string' ? p.custom_data : JSON.stringify(p.custom_data);
     const max = REQUEST_PAY_LIMITS.customData;
+    try {
+      customData = typeof p.custom_data === 'string' ? p.custom_data : JSON.stringify(p.custom_data);
+    } catch (err) {
+      // nested deeper than JSON.stringify's stack reaches (20,000 arrays fit in 40 KB): a RangeError, which was a 500
+      if (!(err instanceof RangeError)) throw err;
+      throw new ParamError(RSP_ERRORS.badParams, `custom_data가 너무 깊게 중첩되어 있습니다. (custom_data is nested too deep)`);
+    }
     if (customData.length > max) throw new ParamError(RSP_ERRORS.badParams, `custom_data가 너무 큽니다(JSON 최대 ${max}자). (custom_data is larger than ${max} characters of JSON)`);
     if (CONTROL_CHARS.test(customData)) throw new ParamError(RSP_ERRORS.badParams, 'custom_data에 제어 문자를 사용할 수 없습니다. (custom_data contains a control character)');
   }
