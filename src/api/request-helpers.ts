@@ -12,20 +12,23 @@ export function merchantOf(req: FastifyRequest): string {
 export const CUSTOM_DATA_MAX = 10_000;
 
 /**
- * custom_data as stored: a string as given, an object or array as JSON. An object nested deeper
- * than JSON.stringify's stack reaches (20,000 arrays fit a 40 KB body) throws a RangeError that was
- * a 500; it and JSON over the string's bound are refused naming `field`.
+ * A parsed body value as JSON text, for storing. A value nested deeper than JSON.stringify's stack
+ * reaches (20,000 arrays fit a 40 KB body) throws a RangeError, which was a 500: refused naming `field`.
  */
-export function customDataString(v: unknown, field = 'custom_data'): string | null {
-  if (v === undefined || v === null) return null;
-  if (typeof v === 'string') return v;
-  let text: string;
+export function jsonTextOf(v: unknown, field: string): string {
   try {
-    text = JSON.stringify(v);
+    return JSON.stringify(v);
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
     throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field}`, `${field} is nested too deep`);
   }
+}
+
+/** custom_data as stored: a string as given, an object or array as JSON within the string's bound. */
+export function customDataString(v: unknown, field = 'custom_data'): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  const text = jsonTextOf(v, field);
   if (text.length > CUSTOM_DATA_MAX) throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field}`, `${field} is longer than ${CUSTOM_DATA_MAX} characters of JSON`);
   return text;
 }

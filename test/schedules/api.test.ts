@@ -180,6 +180,21 @@ describe.each(PGS)('on $pg', (facts) => {
       expect(missing.status).toBe(400);
       expect(missing.body.message).toContain('schedules');
     });
+
+    it('refuses `extra` or `bypass` nested too deep for JSON (11,000 objects in 55 KB) naming the field, and records nothing', async () => {
+      await key(m, 'sub_deep');
+      for (const field of ['extra', 'bypass']) {
+        // written by hand: JSON.stringify of such a value overflows the stack, which is the point
+        const payload = JSON.stringify({ customer_uid: 'sub_deep', schedules: [{ merchant_uid: `deep_${field}`, schedule_at: now() + HOUR, amount: 1000, name: 'x', [field]: 'DEEP' }] }).replace(
+          '"DEEP"',
+          '{"":'.repeat(11_000) + '1' + '}'.repeat(11_000),
+        );
+        const res = await pier.app.inject({ method: 'POST', url: '/subscribe/payments/schedule', headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' }, payload });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(JSON.parse(res.body)).toEqual({ code: 1, message: `파라미터 형식이 올바르지 않습니다: schedules.0.${field}`, response: null });
+      }
+      expect(await pier.store.db.selectFrom('payment_schedules').select('id').where('merchant_uid', 'in', ['deep_extra', 'deep_bypass']).execute()).toEqual([]);
+    });
   });
 
   describe('running schedules', () => {

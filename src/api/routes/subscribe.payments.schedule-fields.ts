@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { NewSchedule } from '../../core/schedules/schedules.js';
 import { PierError } from '../errors.js';
-import { asArray, buyerFromBody, customDataString } from '../request-helpers.js';
+import { asArray, buyerFromBody, customDataString, jsonTextOf } from '../request-helpers.js';
 import { Amount, AmountOrZero, BuyerFields, CustomData, MerchantUid, OptString } from '../schemas.js';
 
 /** UNIX seconds up to 9999-12-31: larger values overflow PostgreSQL's BIGINT comparisons */
@@ -61,6 +61,8 @@ const KEPT_ONLY = ['interest_free_by_merchant', 'use_card_point', 'product_type'
 export function newScheduleOf(b: ScheduleItemBody, index = 0): NewSchedule {
   const options: Record<string, unknown> = {};
   for (const k of KEPT_ONLY) if (b[k] !== undefined && b[k] !== null) options[k] = b[k];
+  // the core stores them as JSON: one nested too deep to serialise is refused here, not a 500 there
+  for (const [k, v] of Object.entries(options)) if (typeof v === 'object') jsonTextOf(v, `schedules.${index}.${k}`);
   const urls = b.notice_url === undefined || b.notice_url === null ? [] : asArray(b.notice_url).filter(Boolean);
   if ((b.card_quota ?? 0) === 1) throw new PierError('invalid_parameter', `schedules[${b.merchant_uid}].card_quota는 0(일시불) 또는 2 이상이어야 합니다.`);
   return {
