@@ -380,6 +380,17 @@ describe.each(PGS)('on $pg', (facts) => {
       expect((await list('all', `?from=${t0 - 90 * DAY}&to=${t0}`)).total).toBe(1);
     });
 
+    it('answers 400 for a page beyond the data (V1: 데이터 범위를 넘어선 page), 200 for the first page of nothing', async () => {
+      const pastEnd = await pier.call('GET', '/payments/status/all?limit=3&page=4', { token: m.token });
+      expect(pastEnd.status).toBe(400);
+      expect(pastEnd.body).toEqual({ code: 1, message: '데이터 범위를 넘어선 page입니다.', response: null });
+      expect((await pier.call('GET', '/payments/status/all?limit=3&page=3', { token: m.token })).body.response).toMatchObject({ total: 7, next: 0 });
+      const empty = await pier.call('GET', `/payments/status/paid?from=${t0 + 1}&to=${t0 + 179}`, { token: m.token });
+      expect(empty.status).toBe(200);
+      expect(empty.body.response).toEqual({ total: 0, previous: 0, next: 0, list: [] });
+      expect((await pier.call('GET', `/payments/status/paid?from=${t0 + 1}&to=${t0 + 179}&page=2`, { token: m.token })).status).toBe(400);
+    });
+
     it('answers 400 for bad paging and sorting values', async () => {
       for (const q of ['?page=0', '?limit=1001', '?limit=abc', '?from=yesterday', '?sorting=amount']) {
         const res = await pier.call('GET', `/payments/status/all${q}`, { token: m.token });

@@ -11,6 +11,8 @@ const NINETY_DAYS = 90 * 24 * 3600;
 /** UNIX seconds up to 9999-12-31: larger values overflow PostgreSQL's BIGINT comparison */
 const UnixTime = Type.Integer({ minimum: 0, maximum: 253_402_300_799 });
 const STATUSES = ['all', 'ready', 'paid', 'cancelled', 'failed'];
+/** V1's text for it is unpublished; Pier's words (docs/decisions/0049) */
+const PAGE_BEYOND_DATA = '데이터 범위를 넘어선 page입니다.';
 
 /** GET /payments/status/{payment_status} — paged list; `from`/`to` in UNIX seconds, window ≤ 90 days. */
 export default function route(app: PierApp) {
@@ -33,7 +35,10 @@ export default function route(app: PierApp) {
       if (from > to) throw new PierError('invalid_parameter', 'from은 to보다 이후일 수 없습니다.');
       if (to - from > NINETY_DAYS) throw new PierError('invalid_parameter', 'from ~ to 조회 기간은 최대 90일입니다.');
       const page = { page: req.query.page ?? 1, limit: req.query.limit ?? 20 };
-      return ok(await listPaymentsByStatus(req.deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting));
+      const list = await listPaymentsByStatus(req.deps, merchantOf(req), status as PaymentStatus | 'all', { from, to }, page, req.query.sorting);
+      // V1 answers 400 for "데이터 범위를 넘어선 page" (its schema); the first page of nothing is still a page (docs/decisions/0049)
+      if (page.page > 1 && (page.page - 1) * page.limit >= list.total) throw new PierError('invalid_parameter', PAGE_BEYOND_DATA);
+      return ok(list);
     },
   );
 }
