@@ -56,6 +56,26 @@ describe('a body-less request with the PHP client\'s JSON content type', () => {
   });
 });
 
+describe("the PHP client's other habits", () => {
+  it('indexed query arrays (imp_uid[0]=…), floats from setAmount(float) (1000.0), trailing slashes, with its JSON content type', async () => {
+    const send = (method: string, url: string, body?: string) =>
+      pier.app.inject({ method: method as 'POST', url, headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json; charset=utf-8', accept: 'application/json' }, payload: body });
+    const paid = JSON.parse((await send('POST', '/subscribe/payments/onetime/', `{"merchant_uid":"php_1","amount":1000.0,"card_number":"${card.card_number}","expiry":"2030-12","customer_uid":"php_cust_2"}`)).body);
+    expect(paid).toMatchObject({ code: 0, response: { status: 'paid', amount: 1000, customer_uid: 'php_cust_2' } });
+    const impUid = paid.response.imp_uid as string;
+    // Guzzle's `query` option writes PHP arrays with indexes, %-encoded
+    const list = await send('GET', `/payments/?imp_uid%5B0%5D=${impUid}&imp_uid%5B1%5D=imp_000000000000`);
+    expect(list.statusCode).toBe(207);
+    expect(JSON.parse(list.body).response.map((p: { imp_uid: string }) => p.imp_uid)).toEqual([impUid]);
+    const keys = await send('GET', '/subscribe/customers/?customer_uid%5B0%5D=php_cust_2');
+    expect(JSON.parse(keys.body)).toMatchObject({ code: 0, response: [{ customer_uid: 'php_cust_2' }] });
+    const again = JSON.parse((await send('POST', '/subscribe/payments/again/', '{"customer_uid":"php_cust_2","merchant_uid":"php_2","amount":1500.0,"name":"정기"}')).body);
+    expect(again).toMatchObject({ code: 0, response: { status: 'paid', amount: 1500 } });
+    const refund = JSON.parse((await send('POST', '/payments/cancel/', `{"imp_uid":"${impUid}","amount":400.0,"checksum":1000.0,"reason":"부분"}`)).body);
+    expect(refund).toMatchObject({ code: 0, response: { status: 'paid', cancel_amount: 400 } });
+  });
+});
+
 describe('an over-long path segment', () => {
   it('answers 414 with a Korean message that does not echo the path (English in x-pier-detail)', async () => {
     const long = 'x'.repeat(600);
