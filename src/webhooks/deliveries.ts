@@ -54,7 +54,7 @@ export async function claimDeliveries(
  */
 export async function claimForReceivers(
   deps: Deps,
-  opts: { now: number; owner: string; leaseSeconds: number; limit: number; skipUrls?: string[]; receivers: ReceiverRoom },
+  opts: { now: number; owner: string; leaseSeconds: number; limit: number; skipUrls?: string[]; skipMerchants?: string[]; receivers: ReceiverRoom },
 ): Promise<LeasedDelivery[]> {
   const { whose, due, set } = claimTerms(deps.store, { ...opts, listenerId: null });
   const claimed = await claimWithinRoom(deps.store, { whose, due }, set, opts.limit, opts.receivers);
@@ -67,13 +67,16 @@ export async function claimForReceivers(
 }
 
 /** Which deliveries a claim takes (whose, and due by which clock) and how it leases them. */
-function claimTerms(store: Store, o: { now: number; owner: string; leaseSeconds: number; listenerId: string | null; skipUrls?: string[] }) {
+function claimTerms(store: Store, o: { now: number; owner: string; leaseSeconds: number; listenerId: string | null; skipUrls?: string[]; skipMerchants?: string[] }) {
   const skipUrls = o.skipUrls ?? [];
+  const skipMerchants = o.skipMerchants ?? [];
   const whose = (eb: any) =>
     eb.and([
       o.listenerId === null ? eb('listener_id', 'is', null) : eb('listener_id', '=', o.listenerId),
       // receivers that already have as many attempts in flight as they may (webhookQueue)
       ...(skipUrls.length > 0 ? [eb('url', 'not in', skipUrls)] : []),
+      // merchants that already have as many attempts in flight as they may, whatever their URLs
+      ...(skipMerchants.length > 0 ? [eb('merchant_id', 'not in', skipMerchants)] : []),
     ]);
   // a row is due by either: retries fall due on the worker's clock (the sandbox clock in sandbox
   // mode); a lease runs out on the database's, so moving the sandbox clock never makes a delivery
@@ -89,10 +92,15 @@ function claimTerms(store: Store, o: { now: number; owner: string; leaseSeconds:
 /** When a delivery is due: waiting for its next attempt, or leased by a worker whose lease ran out. */
 type DueBy = [waiting: (eb: any) => any, abandoned: (eb: any) => any];
 
-/** How many more attempts each receiver URL may take: `cap` minus what is in flight to it. */
+/**
+ * How many more attempts each receiver URL may take: `cap` minus what is in flight to it; and each
+ * merchant, whatever its URLs: `merchantCap` minus what is in flight for it (no limit if absent).
+ */
 export interface ReceiverRoom {
   cap: number;
   inFlight: ReadonlyMap<string, number>;
+  merchantCap?: number;
+  merchantsInFlight?: ReadonlyMap<string, number>;
 }
 
 /** Due rows looked at per claim, as a multiple of the rows wanted: enough to reach past one busy receiver's. */
@@ -100,7 +108,8 @@ const CANDIDATES_PER_ROW = 4;
 
 /**
  * claimRows with a per-receiver cap in the statement: of the first due rows (a window of
- * CANDIDATES_PER_ROW × `limit`), at most `cap − in flight` per URL are leased, so no row is leased
+ * CANDIDATES_PER_ROW × `limit`), at most `cap − in flight` per URL are leased, and of those at most
+ * `merchantCap − in flight` per merchant (decision 0044), so no row is leased
  * only to be given back (before, a claim of 24 rows for a receiver with 1 free slot leased 24 and
  * released 23, one UPDATE each). PostgreSQL reads the window without locking it and locks only
  * the rows picked, `FOR UPDATE SKIP LOCKED` with the due condition checked again (a row another
@@ -127,18 +136,19 @@ async function claimWithinRoom(
 ): Promise<{ rows: DeliveryRow[]; joined?: Joined }> {
   const db = store.db;
   const window = Math.min(1000, limit * CANDIDATES_PER_ROW);
-  const cols = ['id', 'url', 'next_attempt_at'] as const;
+  const cols = ['id', 'url', 'merchant_id', 'next_attempt_at'] as const;
   const [waiting, abandoned] = rows.due;
   const pending = db.selectFrom('webhook_deliveries').select(cols).where(waiting).where(rows.whose).orderBy('next_attempt_at').limit(window);
   const expired = db.selectFrom('webhook_deliveries').select(cols).where(abandoned).where(rows.whose).limit(window);
   const candidates = sql`(SELECT * FROM ${pending} AS p UNION ALL SELECT * FROM ${expired} AS x)`;
-  const busy = [...receivers.inFlight].filter(([, n]) => n > 0);
-  const room =
-    busy.length === 0
-      ? sql`CAST(${receivers.cap} AS INTEGER)`
-      : sql`CAST(${receivers.cap} AS INTEGER) - CASE r.url ${sql.join(busy.map(([url, n]) => sql`WHEN ${url} THEN CAST(${n} AS INTEGER)`), sql` `)} ELSE 0 END`;
-  const picked = sql`SELECT r.id FROM (SELECT c.id, c.url, c.next_attempt_at, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn FROM cand c) r
-    WHERE r.rn <= ${room} ORDER BY r.next_attempt_at LIMIT ${limit}`;
+  const room = roomLeft('r.url', receivers.cap, receivers.inFlight);
+  // a merchant's room counts only its rows within their URL's room (a row a full URL leaves out takes none of it)
+  const merchantRoom = roomLeft('m.merchant_id', receivers.merchantCap ?? limit, receivers.merchantsInFlight ?? new Map());
+  const picked = sql`SELECT m.id FROM (
+      SELECT r.id, r.next_attempt_at, r.merchant_id, row_number() OVER (PARTITION BY r.merchant_id ORDER BY r.next_attempt_at, r.id) AS mrn
+      FROM (SELECT c.id, c.url, c.merchant_id, c.next_attempt_at, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn FROM cand c) r
+      WHERE r.rn <= ${room}) m
+    WHERE m.mrn <= ${merchantRoom} ORDER BY m.next_attempt_at LIMIT ${limit}`;
   const assignments = sql.join(Object.entries(set).map(([col, v]) => sql`${sql.ref(col)} = ${v}`));
   if (store.dialect === 'postgres') {
     // only the picked rows are locked, and only if still due when locked (a row another worker
@@ -170,6 +180,13 @@ async function claimWithinRoom(
   const r = await sql<DeliveryRow>`WITH cand AS ${candidates}
     UPDATE webhook_deliveries SET ${assignments} WHERE id IN (${picked}) RETURNING *`.execute(db);
   return { rows: r.rows };
+}
+
+/** `cap` minus what `inFlight` counts for the value of `column`, as SQL. */
+function roomLeft(column: string, cap: number, inFlight: ReadonlyMap<string, number>) {
+  const busy = [...inFlight].filter(([, n]) => n > 0);
+  if (busy.length === 0) return sql`CAST(${cap} AS INTEGER)`;
+  return sql`CAST(${cap} AS INTEGER) - CASE ${sql.ref(column)} ${sql.join(busy.map(([key, n]) => sql`WHEN ${key} THEN CAST(${n} AS INTEGER)`), sql` `)} ELSE 0 END`;
 }
 
 /** What PostgreSQL's claim returns beside each delivery's columns. */

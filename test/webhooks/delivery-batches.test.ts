@@ -184,6 +184,38 @@ describe('a full queue', () => {
     expect(after.every((d) => d.state === 'pending' && d.attempts === 0)).toBe(true);
   });
 
+  it('lets one merchant whose hanging receivers each have their own URL hold only its share of the lane, while another merchant’s webhooks go out', async () => {
+    // a notice_url per payment (the query varies): each URL has room of its own, so only a cap per
+    // merchant keeps this merchant's hanging attempts from taking every slot
+    const trickle = await startTrickleReceiver(100);
+    const fast = await startReceiver();
+    const queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 60_000, deadlineMs: 60_000 }, concurrency: 16, perReceiver: 4 });
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger, idleMs: 20 });
+    const hangs = await pier.newMerchant();
+    try {
+      await pier.store.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < 100; i++) {
+          await recordPaymentEvent(trx, { clock: pier.clock }, { merchantId: hangs.merchantId, impUid: `imps_many${i}`, merchantUid: `many_${i}`, status: 'paid', noticeUrl: `${trickle.url}?n=${i}`, cause: 'charge' });
+        }
+      });
+      runner.start();
+      await waitFor(() => trickle.open >= 8, 10_000, 'the hanging merchant’s attempts in flight');
+      await backlog(other, fast.url, 20, 'share');
+      runner.poke();
+      await waitFor(() => fast.requests.length === 20, 10_000, "the other merchant's 20 webhooks");
+      // half the lane (16 / 2) at most, whatever the number of its URLs
+      expect(trickle.open).toBe(8);
+      expect(trickle.requests).toBe(8);
+      const sending = await pier.store.db.selectFrom('webhook_deliveries').select('id').where('merchant_id', '=', hangs.merchantId).where('state', '=', 'sending').execute();
+      expect(sending).toHaveLength(8);
+    } finally {
+      await runner.stop(100);
+      await queue.close();
+      await trickle.stop();
+      await fast.stop();
+    }
+  });
+
   it("keeps one merchant's unopenable secret to that merchant's rows: the rest of the batch is delivered", async () => {
     const receiver = await startReceiver();
     const broken = await pier.newMerchant();

@@ -29,26 +29,48 @@ export interface WebhookQueueOptions {
   concurrency?: number;
   /** attempts in flight at once to one receiver URL (default 32), so slow receivers share the lane */
   perReceiver?: number;
+  /**
+   * attempts in flight at once for one merchant, whatever its URLs (default half of `concurrency`):
+   * a notice_url per payment gives each its own receiver room, so only this keeps one merchant's
+   * hanging receivers from taking the whole lane
+   */
+  perMerchant?: number;
 }
 
-/** Attempts in flight per receiver URL; the claim leases no more than a URL's room. */
+/** Attempts in flight per receiver URL and per merchant; the claim leases no more than their room. */
 class ReceiverSlots {
   readonly inFlight = new Map<string, number>();
-  constructor(readonly cap: number) {}
+  readonly merchantsInFlight = new Map<string, number>();
+  constructor(
+    readonly cap: number,
+    readonly merchantCap: number,
+  ) {}
   full(): string[] {
-    return [...this.inFlight].filter(([, n]) => n >= this.cap).map(([url]) => url);
+    return fullOf(this.inFlight, this.cap);
   }
-  take(url: string): boolean {
+  fullMerchants(): string[] {
+    return fullOf(this.merchantsInFlight, this.merchantCap);
+  }
+  take(url: string, merchantId: string): boolean {
     const n = this.inFlight.get(url) ?? 0;
-    if (n >= this.cap) return false;
+    const m = this.merchantsInFlight.get(merchantId) ?? 0;
+    if (n >= this.cap || m >= this.merchantCap) return false;
     this.inFlight.set(url, n + 1);
+    this.merchantsInFlight.set(merchantId, m + 1);
     return true;
   }
-  give(url: string): void {
-    const n = (this.inFlight.get(url) ?? 1) - 1;
-    if (n <= 0) this.inFlight.delete(url);
-    else this.inFlight.set(url, n);
+  give(url: string, merchantId: string): void {
+    lessOne(this.inFlight, url);
+    lessOne(this.merchantsInFlight, merchantId);
   }
+}
+
+const fullOf = (counts: Map<string, number>, cap: number) => [...counts].filter(([, n]) => n >= cap).map(([key]) => key);
+
+function lessOne(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
 }
 
 /**
@@ -99,13 +121,14 @@ const RECORD_BATCH = 500;
  * Webhook deliveries as a job queue: claim due deliveries to URLs, POST each once, record the
  * attempt. `close()` releases the HTTP connections (kept alive between attempts, per receiver).
  *
- * Up to `concurrency` attempts run at once, at most `perReceiver` of them to one URL: a receiver
- * that hangs until the attempt deadline holds `perReceiver` slots, and the others keep being
- * delivered to. A claim leaves out URLs at their cap and leases no more rows of a URL than it has
- * room for (one statement, see claimForReceivers), with their events and signing secrets (on
- * PostgreSQL in the same statement; on SQLite two queries after it); finished attempts are
- * recorded in batches (AttemptRecorder). See
- * docs/decisions/0023-webhook-delivery-batches.md.
+ * Up to `concurrency` attempts run at once, at most `perReceiver` of them to one URL and
+ * `perMerchant` for one merchant: a receiver that hangs until the attempt deadline holds
+ * `perReceiver` slots, a merchant whose every payment names its own hanging notice_url holds
+ * `perMerchant`, and the others keep being delivered to. A claim leaves out URLs and merchants at
+ * their cap and leases no more rows of either than it has room for (one statement, see
+ * claimForReceivers), with their events and signing secrets (on PostgreSQL in the same statement;
+ * on SQLite two queries after it); finished attempts are recorded in batches (AttemptRecorder).
+ * See docs/decisions/0023-webhook-delivery-batches.md and 0044-webhook-room-per-merchant.md.
  */
 export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<LeasedDelivery> & { close(): Promise<void>; sender: WebhookSender } {
   const clock = o.clock ?? deps.clock;
@@ -117,7 +140,8 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
   const sender = new WebhookSender({ ...timeouts, guard });
   // a lease outlives the slowest attempt (its total deadline), so an attempt in progress is never sent twice at once
   const leaseSeconds = Math.ceil((timeouts.deadlineMs ?? timeouts.connectTimeoutMs + timeouts.readTimeoutMs) / 1000) + 30;
-  const receivers = new ReceiverSlots(o.perReceiver ?? 32);
+  const concurrency = o.concurrency ?? 128;
+  const receivers = new ReceiverSlots(o.perReceiver ?? 32, o.perMerchant ?? Math.max(1, Math.floor(concurrency / 2)));
   const recorder = new AttemptRecorder((owner, batch) => recordAttempts(deps.store, batch, { owner, now: unixSeconds(clock), retry }));
   // receiver slots given back since the last claim; enough of them wake the lane before the rows
   // are recorded (a claim per answer would cost more than it brings: claims of a few rows each)
@@ -128,7 +152,7 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
   return {
     name: 'webhooks',
     batchSize,
-    concurrency: o.concurrency ?? 128,
+    concurrency,
     sender,
     wakeWith(wake) {
       wakeLane = wake;
@@ -136,11 +160,11 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
     async claim(owner, limit) {
       freedSinceClaim = 0;
       const now = unixSeconds(clock);
-      const claimed = await claimForReceivers(deps, { now, owner, leaseSeconds, limit, skipUrls: receivers.full(), receivers });
+      const claimed = await claimForReceivers(deps, { now, owner, leaseSeconds, limit, skipUrls: receivers.full(), skipMerchants: receivers.fullMerchants(), receivers });
       const kept = [];
       // the statement already kept each URL within its room; this is the in-process guarantee
       for (const l of claimed) {
-        if (receivers.take(l.row.url)) kept.push(l);
+        if (receivers.take(l.row.url, l.row.merchant_id)) kept.push(l);
         else await releaseDelivery(deps.store, l.row, owner, now);
       }
       return kept;
@@ -152,7 +176,7 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
       const giveSlot = () => {
         if (given) return;
         given = true;
-        receivers.give(l.row.url);
+        receivers.give(l.row.url, l.row.merchant_id);
         if (++freedSinceClaim >= wakeAfterFreed) wakeLane?.();
       };
       try {
