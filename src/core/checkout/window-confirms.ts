@@ -14,9 +14,11 @@
  * writes rows here and acknowledges inline, so the job is the one module that needs both.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { claimRows } from '../../jobs/claim.js';
+import { dbNow } from '../../store/db-clock.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
 import type { PaymentsTable, WindowConfirmsTable } from '../../store/types.js';
@@ -95,12 +97,17 @@ export const PG_WINDOW_LIFETIME_SECONDS = 30 * 60;
 /** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
 export const RECHECK_TID = '';
 
-/** Leases up to `limit` due acknowledgements (a lease that ran out makes a row due again). */
+/**
+ * Leases up to `limit` due acknowledgements (a lease that ran out makes a row due again). Rows fall
+ * due on Pier's clock; a lease runs out on the database's, as schedules' and deliveries' do
+ * (decision 0009): on Pier's, `pier sandbox clock advance` (or a process whose clock runs ahead)
+ * made a row being confirmed look abandoned, and a second worker confirmed it at the same time.
+ */
 export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number }): Promise<WindowConfirmsTable[]> {
   const now = unixSeconds(deps.clock);
   return claimRows(deps.store, 'window_confirms', {
-    due: (eb) => eb.and([eb('state', '=', 'pending'), eb('due_at', '<=', now), eb('lease_until', '<=', now)]),
-    set: { lease_owner: o.owner, lease_until: now + (o.leaseSeconds ?? CONFIRM_LEASE_SECONDS) },
+    due: (eb) => eb.and([eb('state', '=', 'pending'), eb('due_at', '<=', now), eb('lease_until', '<=', dbNow(deps.store))]),
+    set: { lease_owner: o.owner, lease_until: sql`${dbNow(deps.store)} + ${o.leaseSeconds ?? CONFIRM_LEASE_SECONDS}` },
     orderBy: 'due_at',
     limit: o.limit,
   });
@@ -192,16 +199,16 @@ export async function acknowledgeApproval(deps: Deps, lease: LeasedConfirm, chan
  */
 export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Promise<void> {
   const owner = `inline:${randomBytes(6).toString('hex')}`;
-  const now = unixSeconds(deps.clock);
   const { db } = deps.store;
   try {
+    // leased on the database's clock, as the job queue leases (claimWindowConfirms)
     const job = await db
       .updateTable('window_confirms')
-      .set({ lease_owner: owner, lease_until: now + CONFIRM_LEASE_SECONDS })
+      .set({ lease_owner: owner, lease_until: sql`${dbNow(deps.store)} + ${CONFIRM_LEASE_SECONDS}` })
       .where('imp_uid', '=', impUid)
       .where('pg_tid', '=', pgTid)
       .where('state', '=', 'pending')
-      .where('lease_until', '<=', now)
+      .where('lease_until', '<=', dbNow(deps.store))
       .returningAll()
       .executeTakeFirst();
     if (!job) return;
