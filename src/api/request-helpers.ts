@@ -68,6 +68,35 @@ export function asArray(v: string | string[] | undefined): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
+/**
+ * V1 `notice_url` (a URL or a list of them) as Pier keeps it: space-separated, null for none. Each
+ * item must be one absolute http(s) URL, as in the payment window (checkout/params.ts
+ * parseNoticeUrls): the kept list is split on whitespace, so an item packing URLs between spaces
+ * became that many receivers (50 in one 2,000-character item, 500 deliveries of one payment from
+ * ten items), and an item that is no URL was tried ten times for nothing (decision 0045).
+ */
+export function noticeUrlOf(v: string | string[] | null | undefined): string | null {
+  if (v === undefined || v === null) return null;
+  const list = asArray(v)
+    .map((u) => u.trim())
+    .filter(Boolean);
+  for (const u of list) {
+    if (/[\s\u0000-\u001F\u007F]/.test(u) || !isHttpUrl(u)) {
+      throw new PierError('invalid_parameter', 'notice_url의 각 항목은 http(s)로 시작하는 절대 URL 하나여야 합니다. (each notice_url must be one absolute http(s) URL)');
+    }
+  }
+  return list.length > 0 ? list.join(' ') : null;
+}
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 /** The order fields shared by onetime and again, as the core wants them (the client's User-Agent, cut to 256 characters, included). */
 export function orderFromBody(
   req: FastifyRequest,
@@ -99,7 +128,7 @@ export function orderFromBody(
     buyer: buyerFromBody(b),
     cardQuota: b.card_quota ?? 0,
     customData: customDataString(b.custom_data),
-    noticeUrl: b.notice_url === undefined || b.notice_url === null ? null : asArray(b.notice_url).join(' '),
+    noticeUrl: noticeUrlOf(b.notice_url),
     customerUid: b.customer_uid ?? null,
     customerUidUsage: b.customer_uid ? 'payment' : null,
     userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,

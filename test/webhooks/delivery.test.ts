@@ -202,6 +202,30 @@ describe('PG-independent', () => {
   beforeAll(() => setUp('jtnet'));
   afterAll(tearDown);
 
+  describe('notice_url on the REST API', () => {
+    it('refuses a notice_url item that is not one absolute http(s) URL (50 URLs packed in one string), before charging: no payment, no delivery', async () => {
+      const packed = Array.from({ length: 50 }, (_, i) => `${receiver.url}?n=${i}`).join(' ');
+      // within the 2,000 characters a notice_url may have: ten such items were 500 deliveries of one payment
+      expect(packed.length).toBeLessThanOrEqual(2000);
+      for (const notice_url of [packed, [receiver.url, packed], 'not a url', ['ftp://files.example/hook']]) {
+        const merchantUid = uid('packed');
+        const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 1000, card_number: card, expiry: '2030-12', notice_url } });
+        expect(res.status, JSON.stringify(notice_url).slice(0, 80)).toBe(400);
+        expect(res.body.code).toBe(1);
+        expect(res.body.message).toContain('notice_url');
+        expect(await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', merchantUid).execute()).toEqual([]);
+      }
+      const schedule = await pier.call('POST', '/subscribe/payments/schedule', {
+        token: m.token,
+        body: { customer_uid: 'packed_c', card_number: card, expiry: '2030-12', schedules: [{ merchant_uid: uid('packed_s'), schedule_at: Math.floor(pier.clock.now() / 1000) + 3600, amount: 1000, notice_url: packed }] },
+      });
+      expect(schedule.status).toBe(400);
+      expect(schedule.body.code).toBe(1);
+      expect(await pier.store.db.selectFrom('payment_schedules').select('id').where('merchant_id', '=', m.merchantId).where('notice_url', 'like', '% %').execute()).toEqual([]);
+      expect(await pier.store.db.selectFrom('webhook_deliveries').select('id').where('url', 'like', `${receiver.url}?n=%`).execute()).toEqual([]);
+    });
+  });
+
   describe('delivery', () => {
     it('delivers every event to a receiver that was down and comes back, none lost, every signature valid, every attempt logged', async () => {
       await receiver.stop();

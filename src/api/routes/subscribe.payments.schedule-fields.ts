@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { NewSchedule } from '../../core/schedules/schedules.js';
 import { PierError } from '../errors.js';
-import { asArray, buyerFromBody, customDataString, jsonTextOf } from '../request-helpers.js';
+import { buyerFromBody, customDataString, jsonTextOf, noticeUrlOf } from '../request-helpers.js';
 import { Amount, AmountOrZero, BuyerFields, CustomData, MerchantUid, OptString } from '../schemas.js';
 
 /** UNIX seconds up to 9999-12-31: larger values overflow PostgreSQL's BIGINT comparisons */
@@ -63,7 +63,7 @@ export function newScheduleOf(b: ScheduleItemBody, index = 0): NewSchedule {
   for (const k of KEPT_ONLY) if (b[k] !== undefined && b[k] !== null) options[k] = b[k];
   // the core stores them as JSON: one nested too deep to serialise is refused here, not a 500 there
   for (const [k, v] of Object.entries(options)) if (typeof v === 'object') jsonTextOf(v, `schedules.${index}.${k}`);
-  const urls = b.notice_url === undefined || b.notice_url === null ? [] : asArray(b.notice_url).filter(Boolean);
+  const noticeUrl = noticeUrlOf(b.notice_url);
   if ((b.card_quota ?? 0) === 1) throw new PierError('invalid_parameter', `schedules[${b.merchant_uid}].card_quota는 0(일시불) 또는 2 이상이어야 합니다.`);
   return {
     merchantUid: b.merchant_uid,
@@ -74,7 +74,7 @@ export function newScheduleOf(b: ScheduleItemBody, index = 0): NewSchedule {
     name: b.name ?? null,
     buyer: buyerFromBody(b),
     customData: customDataString(b.custom_data, `schedules.${index}.custom_data`),
-    noticeUrl: urls.length > 0 ? urls.join(' ') : null,
+    noticeUrl,
     cardQuota: b.card_quota ?? 0,
     promotionId: b.promotion_id ?? null,
     options,
