@@ -99,7 +99,9 @@ const OFFSET_LIMIT_MESSAGE = 'the sandbox clock can run at most 10 years ahead o
 /**
  * Back to the real time. Webhook retries fall due on the sandbox clock, so pending deliveries are
  * moved back by the offset too: a retry due a minute from now stays a minute from now instead of
- * being stranded a month ahead.
+ * being stranded a month ahead. So are window acknowledgements and rechecks (window_confirms): one
+ * stranded a month ahead left an approval unconfirmed until the PG net-cancelled it, or a late
+ * approval unfound. Schedules keep their schedule_at: it is the merchant's own date.
  */
 export async function resetSandboxClock(store: Store, clock?: Clock): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
@@ -110,6 +112,11 @@ export async function resetSandboxClock(store: Store, clock?: Clock): Promise<vo
       await trx
         .updateTable('webhook_deliveries')
         .set({ next_attempt_at: sql`CASE WHEN next_attempt_at > ${offsetSeconds} THEN next_attempt_at - ${offsetSeconds} ELSE 0 END` })
+        .where('state', '=', 'pending')
+        .execute();
+      await trx
+        .updateTable('window_confirms')
+        .set({ due_at: sql`CASE WHEN due_at > ${offsetSeconds} THEN due_at - ${offsetSeconds} ELSE 0 END` })
         .where('state', '=', 'pending')
         .execute();
     }
