@@ -33,8 +33,16 @@ export interface ListenDelivery {
 /** Listen sessions retry quickly: the developer's server is usually just restarting. */
 export const LISTEN_RETRY: RetryPolicy = { baseDelaySeconds: 2, maxDelaySeconds: 30 };
 const LISTEN_LEASE_SECONDS = 60;
+/**
+ * Live listen sessions one merchant may have at once. Each gets a delivery of every event of the
+ * merchant, written in the payment's own transaction: unbounded, a merchant that opened ~1,900
+ * sessions made each of its approvals unrecordable on SQLite (one INSERT past the 32,766 bound
+ * parameters; the PG approved, Pier answered 500) and every payment write thousands of rows.
+ */
+export const MAX_LIVE_LISTENERS = 10;
 const wallSeconds = () => Math.floor(Date.now() / 1000);
 const ownerOf = (listenerId: string) => `listen:${listenerId}`;
+export const TOO_MANY_LISTENERS = `listen 세션은 가맹점당 동시에 ${MAX_LIVE_LISTENERS}개까지 열 수 있습니다. (at most ${MAX_LIVE_LISTENERS} pier listen sessions at once: close one, or wait ${LISTENER_TTL_SECONDS} s for a silent one to lapse)`;
 export const LISTENER_NOT_FOUND = '존재하지 않거나 종료된 listen 세션입니다. (no such listen session)';
 
 export async function openListener(deps: Deps, merchantId: string, forwardTo: string) {
@@ -42,7 +50,22 @@ export async function openListener(deps: Deps, merchantId: string, forwardTo: st
   const settings = await webhookSettings(deps, merchantId);
   const id = newId('lsn');
   const now = wallSeconds();
-  await deps.store.db.insertInto('webhook_listeners').values({ id, merchant_id: merchantId, forward_to: url, created_at: now, last_seen_at: now, closed_at: 0 }).execute();
+  const opened = await deps.store.db.transaction().execute(async (trx) => {
+    // the merchant's settings row, locked, so that opens racing each other count one after the
+    // other (SQLite serialises writers already)
+    if (deps.store.dialect === 'postgres') await trx.selectFrom('webhook_settings').select('merchant_id').where('merchant_id', '=', merchantId).forUpdate().execute();
+    const live = await trx
+      .selectFrom('webhook_listeners')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('merchant_id', '=', merchantId)
+      .where('closed_at', '=', 0)
+      .where('last_seen_at', '>=', now - LISTENER_TTL_SECONDS)
+      .executeTakeFirstOrThrow();
+    if (Number(live.n) >= MAX_LIVE_LISTENERS) return false;
+    await trx.insertInto('webhook_listeners').values({ id, merchant_id: merchantId, forward_to: url, created_at: now, last_seen_at: now, closed_at: 0 }).execute();
+    return true;
+  });
+  if (!opened) throw new PierError('refused', TOO_MANY_LISTENERS);
   return { listener_id: id, secret: settings.secret, content_type: settings.contentType, ttl_seconds: LISTENER_TTL_SECONDS };
 }
 

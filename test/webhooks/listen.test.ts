@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DbListenSource, forwardOnce, HttpListenSource } from '../../src/webhooks/listen.js';
+import { LISTENER_TTL_SECONDS } from '../../src/core/payments/events.js';
+import { DbListenSource, forwardOnce, HttpListenSource, MAX_LIVE_LISTENERS } from '../../src/webhooks/listen.js';
 import { WebhookSender } from '../../src/webhooks/sender.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from './receiver.js';
@@ -106,6 +107,37 @@ describe('pier listen through the API', () => {
     expect(await forwardOnce(source, local.url, { sender })).toBe(1); // still open: the other merchant's DELETE did nothing
     await source.close();
     expect((await pier.call('POST', '/pier/webhooks/listeners', { body: { forward_to: local.url } })).status).toBe(401);
+  });
+});
+
+describe('listen sessions of one merchant', () => {
+  it('are at most MAX_LIVE_LISTENERS live at once: a flood of opened sessions is refused, and the merchant’s approvals are still recorded', async () => {
+    const flooder = await pier.newMerchant();
+    const opened: string[] = [];
+    let refused: { status: number; body: { code: number; message: string | null } } | null = null;
+    // as many as an attacker cares to open (about 1,900 were enough to make every approval of the
+    // merchant unrecordable on SQLite: one delivery per session, 18 parameters each, one INSERT)
+    for (let i = 0; i < 2000 && !refused; i++) {
+      const res = await pier.call('POST', '/pier/webhooks/listeners', { token: flooder.token, body: { forward_to: `http://localhost:3000/hook${i}` } });
+      if (res.body.code === 0) opened.push(res.body.response.listener_id);
+      else refused = res;
+    }
+    expect(opened).toHaveLength(MAX_LIVE_LISTENERS);
+    expect(refused).toMatchObject({ status: 200, body: { code: 1 } });
+    expect(refused!.body.message).toContain(`${MAX_LIVE_LISTENERS}`);
+
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: flooder.token, body: { merchant_uid: 'flood_1', amount: 1000, card_number: card, expiry: '2030-12' } });
+    expect(paid.body.code, JSON.stringify(paid.body)).toBe(0);
+    expect(paid.body.response.status).toBe('paid');
+    const toSessions = await pier.store.db.selectFrom('webhook_deliveries').select('listener_id').where('merchant_id', '=', flooder.merchantId).where('listener_id', 'is not', null).execute();
+    expect(toSessions.map((d) => d.listener_id).sort()).toEqual([...opened].sort());
+
+    // a session closed, or silent past its time to live, makes room again
+    expect((await pier.call('DELETE', `/pier/webhooks/listeners/${opened[0]}`, { token: flooder.token })).body.code).toBe(0);
+    expect((await pier.call('POST', '/pier/webhooks/listeners', { token: flooder.token, body: { forward_to: local.url } })).body.code).toBe(0);
+    expect((await pier.call('POST', '/pier/webhooks/listeners', { token: flooder.token, body: { forward_to: local.url } })).body.code).toBe(1);
+    await pier.store.db.updateTable('webhook_listeners').set({ last_seen_at: Math.floor(Date.now() / 1000) - LISTENER_TTL_SECONDS - 1 }).where('id', '=', opened[1]).execute();
+    expect((await pier.call('POST', '/pier/webhooks/listeners', { token: flooder.token, body: { forward_to: local.url } })).body.code).toBe(0);
   });
 });
 
