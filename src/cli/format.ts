@@ -1,5 +1,6 @@
 /** Left-aligned text columns separated by two spaces, with a header row. */
-export function textTable(header: string[], rows: string[][]): string {
+export function textTable(header: string[], given: string[][]): string {
+  const rows = given.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
@@ -15,3 +16,12 @@ export function formatTime(unixSeconds: number): string {
 }
 
 export const yesNo = (v: number | boolean): string => (v ? 'yes' : 'no');
+
+/**
+ * `s` with its control characters (C0, DEL, C1) written as `\xNN`. Tables show what others wrote
+ * (a webhook receiver's answer, a buyer's name): an ESC sequence printed as is would clear the
+ * operator's screen, retitle the terminal or set its clipboard (OSC 52).
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001F\u007F-\u009F]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -3,6 +3,8 @@
  * against the test database (the CLI reads its configuration from the environment).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -90,5 +92,29 @@ describe('pier webhooks', () => {
     expect(missing.stderr).toContain('no webhook delivery');
     const removed = await pier_('webhooks', 'endpoint', m.merchantCode, '--no-url');
     expect(removed.stdout).toContain('(none');
+  });
+
+  it("never writes a receiver's control characters to the operator's terminal: `show` and `list` print them escaped", async () => {
+    // a notice_url anyone can give points at a receiver whose answer carries terminal escapes
+    // (clear the screen, set the clipboard through OSC 52)
+    const hostile = createServer((_req, res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('\x1b[2J\x1b]52;c;cGF5bG9hZA==\x07owned\x9b31m'));
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/hook`;
+      // (the test above moved the clock past the token's life)
+      const signedIn = await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } });
+      const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: signedIn.body.response.access_token, body: { merchant_uid: 'cli_escapes', amount: 1000, card_number: testCardNumber({ kftcCode: '366', lastFour: '9090' }), expiry: '2030-12', notice_url: url } });
+      expect(paid.body.code).toBe(0);
+      await runner.drain();
+      const list = await pier_('webhooks', 'list', '--imp-uid', paid.body.response.imp_uid);
+      const id = /^(whd_\w+)/m.exec(list.stdout)![1];
+      const show = await pier_('webhooks', 'show', id);
+      expect(show.stdout).toContain('owned');
+      for (const printed of [show.stdout, list.stdout]) expect(printed).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
+      expect(show.stdout).toContain('\\x1b[2J');
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise<void>((r) => hostile.close(() => r()));
+    }
   });
 });
