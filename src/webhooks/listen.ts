@@ -137,6 +137,10 @@ export async function reportListenerResult(deps: Deps, merchantId: string, liste
     .where('merchant_id', '=', merchantId)
     .executeTakeFirst();
   if (!d) throw new PierError('not_found', LISTENER_NOT_FOUND);
+  // a delivery the session no longer holds (reported already, or the session closed): its attempt
+  // was recorded, or dropped with the session; logging another would count an attempt twice and
+  // answer a state the delivery is not in
+  if (d.state !== 'sending' || d.lease_owner !== ownerOf(listenerId)) return d.state;
   const now = unixSeconds(clock);
   return recordAttempt(deps.store, d, result, { owner: ownerOf(listenerId), now, startedAt: wallSeconds(), retry: LISTEN_RETRY });
 }

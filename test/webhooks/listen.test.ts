@@ -110,6 +110,27 @@ describe('pier listen through the API', () => {
   });
 });
 
+describe('a listen session reporting a result', () => {
+  it('for a delivery it no longer holds (already reported) records nothing and answers the state the delivery is in', async () => {
+    const reporter = await pier.newMerchant();
+    const opened = await pier.call('POST', '/pier/webhooks/listeners', { token: reporter.token, body: { forward_to: local.url } });
+    const listenerId = opened.body.response.listener_id as string;
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: reporter.token, body: { merchant_uid: 'report_1', amount: 1000, card_number: card, expiry: '2030-12' } });
+    expect(paid.body.response.status).toBe('paid');
+    const [d] = (await pier.call('POST', `/pier/webhooks/listeners/${listenerId}/poll`, { token: reporter.token, body: {} })).body.response;
+    const report = (status_code: number) =>
+      pier.call('POST', `/pier/webhooks/listeners/${listenerId}/deliveries/${d.delivery_id}/result`, { token: reporter.token, body: { status_code, duration_ms: 5 } });
+    expect((await report(200)).body.response).toEqual({ state: 'delivered' });
+    // the same report sent again (a retried request), then a contradicting one
+    expect((await report(200)).body.response).toEqual({ state: 'delivered' });
+    expect((await report(500)).body.response).toEqual({ state: 'delivered' });
+    const logged = await pier.store.db.selectFrom('webhook_attempts').select(['attempt', 'status_code']).where('delivery_id', '=', d.delivery_id).execute();
+    expect(logged).toEqual([{ attempt: 1, status_code: 200 }]);
+    const row = await pier.store.db.selectFrom('webhook_deliveries').select(['state', 'attempts']).where('id', '=', d.delivery_id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'delivered', attempts: 1 });
+  });
+});
+
 describe('listen sessions of one merchant', () => {
   it('are at most MAX_LIVE_LISTENERS live at once: a flood of opened sessions is refused, and the merchant’s approvals are still recorded', async () => {
     const flooder = await pier.newMerchant();
