@@ -306,29 +306,19 @@ export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
  * cancel_pending_amount while `guard` holds of the payment row, and writes the refund's `pending`
  * row. False when the guard no longer held (another refund got there first).
  */
-async function reserveRefund(
-  deps: Deps,
-  impUid: string,
-  amount: number,
-  guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
-  refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
-  now: number,
-  check?: (trx: Kysely<Database>) => Promise<void>,
-): Promise<boolean> {
+async function reserveRefund(deps: Deps, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
   return deps.store.db.transaction().execute((trx) => reserveRefundIn(trx, impUid, amount, guard, refund, now, check));
 }
 
+/** What a reservation holds of the payment row (besides `status` paid). */
+type PaymentGuard = (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>;
+/** The refund's row as the caller gives it; the reservation fills in the rest. */
+type NewRefundRow = Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>;
+/** Runs with the payment row reserved, before the refund's row is written; throws to refuse. */
+type RefundCheck = (trx: Kysely<Database>) => Promise<void>;
+
 /** reserveRefund in the caller's transaction. */
-async function reserveRefundIn(
-  trx: Kysely<Database>,
-  impUid: string,
-  amount: number,
-  guard: (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>,
-  refund: Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>,
-  now: number,
-  /** runs with the payment row reserved, before the refund's row is written; throws to refuse */
-  check?: (trx: Kysely<Database>) => Promise<void>,
-): Promise<boolean> {
+async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
   const res = await trx
     .updateTable('payments')
     .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
