@@ -69,7 +69,10 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
  */
 export async function prepareInstallation(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
   const guard = webhookDestinationGuard(config);
-  const applied = await migrateToLatest(store);
+  const applied = await migrateToLatest(store).catch((err: Error) => {
+    // the driver's words alone ("connect ECONNREFUSED …") do not say which database; the label has no password
+    throw new Error(`migrating ${store.label}: ${err.message}`, { cause: err });
+  });
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
   const clock = await startClock(config, store);
 
@@ -350,7 +353,12 @@ export async function runServer(): Promise<void> {
       process.stderr.write(`pier: configuration error: ${err.message}\n`);
       process.exit(CONFIG_ERROR_EXIT);
     }
-    throw err;
+    // a database that does not answer, a port already taken, a full disk: one line an operator
+    // reads at a glance, as the CLI prints its errors (the stack with PIER_DEBUG)
+    const e = err as Error;
+    process.stderr.write(`pier: cannot start: ${e?.message ?? String(err)}\n`);
+    if (process.env.PIER_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    process.exit(1);
   }
 }
 

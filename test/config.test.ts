@@ -171,6 +171,8 @@ describe('loadConfig', () => {
       [{ PIER_DATABASE_POOL_SIZE: 'ten' }, /PIER_DATABASE_POOL_SIZE/, /databasePoolSize.*ten/],
       [{ PIER_WORKERS: 'all' }, /PIER_WORKERS/, /workers.*all/],
       [{ PIER_WORKERS: '2', DATABASE_URL: 'sqlite::memory:' }, /"workers"/, /in-memory SQLite/],
+      [{ PIER_VAULT_KEYS: 'k1:c2hvcnQ=' }, /"vault\.keys"/, /k1.*32 bytes/],
+      [{ PIER_VAULT_KEYS: 'k1 AAAA' }, /"vault\.keys"/, /key 1 of 1: expected id:base64key/],
     ] as Array<[NodeJS.ProcessEnv, RegExp, RegExp]>)('%o', (env, key, detail) => {
       const err = configError(env);
       expect(err.name).toBe('ConfigError');

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import Value from 'typebox/value';
 import { CONNECTOR_MODULES } from '../connectors/registry.js';
 import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_SIZE, DATABASE_STATEMENT_TIMEOUT_MS } from '../store/db.js';
+import { Vault } from '../vault/vault.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** Environment variable → config key (dotted path) and how to read it. */
@@ -143,6 +144,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   const config = merged as Config;
   if (config.mode === 'production' && !config.vault.keys) {
     throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
+  }
+  if (config.vault.keys) {
+    // a key ring that cannot be read stops the boot here, before the database is touched
+    try {
+      Vault.fromSpec(config.vault.keys);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration key "vault.keys": ${(err as Error).message}`);
+    }
   }
   if (config.workers > 1 && config.databaseUrl === 'sqlite::memory:') {
     throw new ConfigError('invalid configuration key "workers": an in-memory SQLite database lives in one process; use a file or PostgreSQL with more than one worker');

@@ -24,11 +24,13 @@ export class Vault {
   static fromSpec(spec: string): Vault {
     const keys = new Map<string, Buffer>();
     let active = '';
-    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const [n, part] of parts.entries()) {
       const idx = part.indexOf(':');
       const id = part.slice(0, idx);
       const key = Buffer.from(part.slice(idx + 1), 'base64');
-      if (idx <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error(`vault key "${part.slice(0, 8)}…": expected id:base64key`);
+      // named by its place in the list, never by its text: a key pasted without its id is all key
+      if (idx <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error(`vault key ${n + 1} of ${parts.length}: expected id:base64key (an id of letters, digits, _ or -, a colon, then the key)`);
       if (key.length !== 32) throw new Error(`vault key "${id}": must be 32 bytes (base64), got ${key.length}`);
       keys.set(id, key);
       if (!active) active = id;

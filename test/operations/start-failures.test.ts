@@ -1,0 +1,84 @@
+/**
+ * `npm start` (bin/start.js, a real child process) with what an operator gets wrong at start: a bad
+ * vault key, a database that does not answer, a port already taken. Each must stop Pier with one
+ * clear line on stderr and a non-zero exit: no stack trace, no key material, no password.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../child-pier.js';
+import { freshDatabase } from '../harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+let dataDir: string;
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'pier-start-failures-'));
+  db = await freshDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function start(extra: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  Object.assign(env, { DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', PIER_SIMULATOR_PORT: '0', LOG_LEVEL: 'warn', ...extra });
+  return new Promise((done) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** one line naming the problem: no stack frames, no `throw` source excerpt */
+function expectOneClearLine(stderr: string, pattern: RegExp) {
+  expect(stderr).toMatch(pattern);
+  expect(stderr).not.toMatch(/\n\s+at /);
+  expect(stderr).not.toMatch(/\^\n/);
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+}
+
+describe('a start that cannot succeed', () => {
+  it('a vault key without its id (the key itself pasted alone) is a configuration error, exit 78, and not one character of the key is printed', async () => {
+    const key = randomBytes(32).toString('base64');
+    const r = await start({ PIER_VAULT_KEYS: key });
+    expect(r.code).toBe(78);
+    expectOneClearLine(r.stderr, /^pier: configuration error: .*"vault\.keys"/);
+    expect(r.stderr).not.toContain(key.slice(0, 8));
+  });
+
+  it('a vault key of the wrong length is a configuration error, exit 78', async () => {
+    const r = await start({ PIER_VAULT_KEYS: `k1:${randomBytes(16).toString('base64')}` });
+    expect(r.code).toBe(78);
+    expectOneClearLine(r.stderr, /^pier: configuration error: .*"vault\.keys".*k1.*32 bytes/);
+  });
+
+  it('a PostgreSQL server that refuses connections: one line naming the database (without its password), exit 1', async () => {
+    const port = await freePort();
+    const r = await start({ DATABASE_URL: `postgres://pier:hunter2@127.0.0.1:${port}/pier` });
+    expect(r.code).toBe(1);
+    expectOneClearLine(r.stderr, new RegExp(`^pier: cannot start: .*postgres://127\\.0\\.0\\.1:${port}/pier.*ECONNREFUSED`));
+    expect(r.stderr).not.toContain('hunter2');
+  });
+
+  it('a port another program holds: one line naming the address, exit 1', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await start({ PORT: String(port) });
+      expect(r.code).toBe(1);
+      expectOneClearLine(r.stderr, new RegExp(`^pier: cannot start: .*EADDRINUSE.*127\\.0\\.0\\.1:${port}`));
+    } finally {
+      holder.close();
+    }
+  });
+});
