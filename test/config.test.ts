@@ -180,6 +180,20 @@ describe('loadConfig', () => {
       expect(err.message).toMatch(detail);
     });
 
+    it('never repeats a password or token of a value it refuses', () => {
+      // a URL copied from another tool's settings: the scheme is wrong, the credentials are real
+      const db = configError({ DATABASE_URL: 'postgresql+psycopg://pier:hunter2@db.internal:5432/pier' });
+      expect(db.message).toContain('"databaseUrl"');
+      expect(db.message).toContain('postgresql+psycopg://pier:***@db.internal:5432/pier');
+      expect(db.message).not.toContain('hunter2');
+      const file = configError({ PIER_CONFIG: configFile({ metrics: { token: 42 } }) });
+      expect(file.message).toContain('"metrics.token"');
+      expect(file.message).not.toContain('42');
+      const keys = configError({ PIER_CONFIG: configFile({ vault: { keys: ['k1:c2VjcmV0c2VjcmV0'] } }) });
+      expect(keys.message).toContain('"vault.keys"');
+      expect(keys.message).not.toContain('c2VjcmV0c2VjcmV0');
+    });
+
     it('a bad value in the file, with its dotted path', () => {
       const err = configError({ PIER_CONFIG: configFile({ connectors: { jtnet: { readTimeoutMs: 'slow' } } }) });
       expect(err.message).toContain('connectors.jtnet.readTimeoutMs');

@@ -139,7 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   if (errors.length > 0) {
     const e = errors[0];
     const key = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || (e.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') || '(root)';
-    throw new ConfigError(`invalid configuration key "${key}": ${e.message} (value: ${JSON.stringify(getPath(merged, key))})`);
+    throw new ConfigError(`invalid configuration key "${key}": ${e.message} (value: ${shownValue(key, getPath(merged, key))})`);
   }
   const config = merged as Config;
   if (config.mode === 'production' && !config.vault.keys) {
@@ -157,6 +157,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     throw new ConfigError('invalid configuration key "workers": an in-memory SQLite database lives in one process; use a file or PostgreSQL with more than one worker');
   }
   return config;
+}
+
+/** Keys whose whole value is a secret: a message about them never repeats it. */
+const SECRET_KEYS = new Set(['vault.keys', 'metrics.token']);
+
+/**
+ * A refused value as the error message shows it: a ConfigError goes to stderr, which the service
+ * manager keeps in its logs, so secrets are left out (a URL keeps its user but not its password).
+ */
+function shownValue(key: string, value: unknown): string {
+  if (SECRET_KEYS.has(key)) return '(not shown: a secret)';
+  return JSON.stringify(value).replace(/(\/\/[^/:@\s"]*):[^@\s"]*@/g, '$1:***@');
 }
 
 interface SchemaNode {
