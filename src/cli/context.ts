@@ -20,6 +20,8 @@ export interface CliContext {
   deps: Deps;
   /** migrations applied while opening (normally empty: only the first run on a new database applies any) */
   applied: string[];
+  /** migrations a newer Pier recorded in this database, which this version does not know */
+  newer: string[];
   close(): Promise<void>;
 }
 
@@ -76,8 +78,9 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
   const vault = openVault(config);
   const store = openStore(config.databaseUrl, { poolSize: 2, connectTimeoutMs: config.databaseConnectTimeoutMs, statementTimeoutMs: config.databaseStatementTimeoutMs });
   let applied: string[];
+  let newer: string[] = [];
   try {
-    applied = await migrateToLatest(store);
+    applied = await migrateToLatest(store, { onNewer: (names) => (newer = names) });
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
@@ -88,6 +91,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
     config,
     deps,
     applied,
+    newer,
     async close() {
       await connectors.close().catch(() => {});
       await store.close();

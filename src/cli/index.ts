@@ -114,6 +114,7 @@ export function buildProgram(): Command {
           out(`applied ${ctx.applied.length} migration(s) to ${ctx.deps.store.label}:`);
           for (const m of ctx.applied) out(`  ${m}`);
         }
+        if (ctx.newer.length > 0) out(`it also has ${ctx.newer.length} migration(s) of a newer Pier, which this version runs without: ${ctx.newer.join(', ')}`);
       });
     });
 

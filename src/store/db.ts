@@ -4,7 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type Compilable, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
-import { PierMigrations, type Dialect } from './migrations/index.js';
+import { MIGRATION_NAMES, PierMigrations, type Dialect } from './migrations/index.js';
 import { INDEX_ONLY_OPTIONS, INDEX_ONLY_POOL_SIZE } from './index-only.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
 import { rememberResultShapes } from './pg-result-shapes.js';
@@ -312,10 +312,16 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
   };
 }
 
-/** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */
-export async function migrateToLatest(store: Store): Promise<string[]> {
+/**
+ * Brings the schema up to date; safe to run from several processes at once on PostgreSQL.
+ * A database a newer Pier migrated is used as it is: `onNewer` is told the migrations this version
+ * does not know (a process restarted mid-rollout, or a rollback, still starts).
+ */
+export async function migrateToLatest(store: Store, opts: { onNewer?: (names: string[]) => void } = {}): Promise<string[]> {
   const run = async (db: Kysely<Database>) => {
-    const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect) });
+    const newer = (await recordedMigrations(db)).filter((name) => !MIGRATION_NAMES.includes(name));
+    if (newer.length > 0) opts.onNewer?.(newer);
+    const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer) });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -327,6 +333,18 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
     return await run(maintenance ?? store.db);
   } finally {
     await maintenance?.destroy();
+  }
+}
+
+/** The migrations recorded in the database by any Pier version (none before the first start). */
+async function recordedMigrations(db: Kysely<Database>): Promise<string[]> {
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    return rows.map((r) => r.name);
+  } catch (err) {
+    // a new database: Kysely's table is made by the migrator
+    if ((err as { code?: string }).code === '42P01' || /no such table/.test((err as Error).message)) return [];
+    throw err;
   }
 }
 

@@ -40,12 +40,29 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '018-payments-list-indexes': m018,
 };
 
-/** Hands Kysely's Migrator our migrations, each told which database it runs on. */
+/** The names of every migration this version knows. */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
+
+/**
+ * Hands Kysely's Migrator our migrations, each told which database it runs on. `newer`: migrations
+ * a newer Pier recorded in this database; they are listed as already run (never run here), since
+ * Kysely refuses a database whose recorded migrations it is not given, and migrations only add
+ * tables and columns, which this version does not read (docs/operations.md, "Upgrading").
+ */
 export class PierMigrations implements MigrationProvider {
-  constructor(private readonly dialect: Dialect) {}
+  constructor(private readonly dialect: Dialect, private readonly newer: readonly string[] = []) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return Object.fromEntries(
-      Object.entries(MIGRATIONS).map(([name, m]) => [name, { up: (db: Kysely<any>) => m.up(db, this.dialect) }]),
-    );
+    const newer = this.newer.map((name): [string, Migration] => [
+      name,
+      {
+        up: async () => {
+          throw new Error(`migration ${name} is a newer Pier's; this version cannot run it`);
+        },
+      },
+    ]);
+    return Object.fromEntries([
+      ...Object.entries(MIGRATIONS).map(([name, m]) => [name, { up: (db: Kysely<any>) => m.up(db, this.dialect) }]),
+      ...newer,
+    ]);
   }
 }
