@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type Compilable, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql, type Compilable, type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { MIGRATION_NAMES, PierMigrations, type Dialect } from './migrations/index.js';
@@ -226,6 +226,10 @@ class WriteLockingSqliteDialect extends SqliteDialect {
 
   #driver: WriteLockingSqliteDriver | undefined;
 
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+
   override createDriver(): Driver {
     return (this.#driver = new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock));
   }
@@ -239,6 +243,19 @@ class WriteLockingSqliteDialect extends SqliteDialect {
     // (Kysely builds the driver in its constructor; a rejection keeps the answer a promise either way)
     if (!this.#driver) return Promise.reject(new Error('the SQLite store has no driver yet'));
     return this.#driver.exclusively(work);
+  }
+}
+
+/**
+ * SQLite runs DDL in transactions, but Kysely's adapter says it does not, so its Migrator ran each
+ * statement on its own: a migration stopped half-way (a full disk, a crash) kept its first
+ * statements unrecorded, and every later start failed on them ("duplicate column name"). Said
+ * true, the Migrator runs the pending migrations in one transaction, which BEGIN IMMEDIATE also
+ * makes one at a time across processes on the file (a `pier` command beside a starting server).
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 

@@ -1,18 +1,20 @@
 /**
  * Pier's schema across versions and interruptions (docs/operations.md, "Upgrading"): a Pier of the
  * previous version that starts again on a database a newer Pier has migrated (a process restarted
- * mid-rollout, a rollback), and the `pier` CLI of that version beside it.
+ * mid-rollout, a rollback), and the `pier` CLI of that version beside it; a migration that stops
+ * half-way (a full disk, a crash) and the start after it.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { sql } from 'kysely';
+import { Migrator, sql, type KyselyPlugin } from 'kysely';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { startPier } from '../../src/main.js';
 import { migrateToLatest, openStore } from '../../src/store/db.js';
+import { PierMigrations } from '../../src/store/migrations/index.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -72,5 +74,44 @@ describe('a Pier of the previous version on a database a newer Pier migrated', (
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/up to date; no migrations applied/);
     expect(cli.stdout).toContain('099-from-a-newer-pier');
+  });
+});
+
+describe('a migration that stops half-way', () => {
+  it('leaves nothing of itself: the next start applies it whole (the disk fills at its second statement)', async () => {
+    const own = await freshDatabase();
+    const store = openStore(own.url);
+    try {
+      await new Migrator({ db: store.db, provider: new PierMigrations(store.dialect) }).migrateTo('010-receipts');
+      // 011-operations adds a column to webhook_events, then one to webhook_deliveries: the disk is full at the second
+      const diskFull: KyselyPlugin = {
+        transformQuery(args) {
+          if (args.node.kind === 'AlterTableNode' && (args.node as { table: { table: { identifier: { name: string } } } }).table.table.identifier.name === 'webhook_deliveries') {
+            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          }
+          return args.node;
+        },
+        async transformResult(args) {
+          return args.result;
+        },
+      };
+      const maintenance = store.maintenance;
+      const failing = { ...store, db: store.db.withPlugin(diskFull), maintenance: maintenance && (() => maintenance().withPlugin(diskFull)) };
+      await expect(migrateToLatest(failing)).rejects.toThrow(/disk is full/);
+    } finally {
+      await store.close();
+    }
+
+    // space is freed; Pier starts again on the same file
+    const again = openStore(own.url);
+    try {
+      expect(await migrateToLatest(again)).toContain('011-operations');
+      const columns = async (table: string) => (await again.db.introspection.getTables()).find((t) => t.name === table)!.columns.map((c) => c.name);
+      expect(await columns('webhook_events')).toContain('request_id');
+      expect(await columns('webhook_deliveries')).toContain('request_id');
+    } finally {
+      await again.close();
+      await own.drop();
+    }
   });
 });
