@@ -1,4 +1,6 @@
 import { openVault } from '../vault/open-vault.js';
+import { checkVaultOpensData } from '../vault/sealed-data.js';
+import type { Vault } from '../vault/vault.js';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createConnectorRegistry } from '../connectors/registry.js';
@@ -75,12 +77,15 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
   const level = process.env.LOG_LEVEL ? config.logLevel : 'warn';
   const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
   // main.ts guards its start-up behind an entry check; imported lazily because it loads the whole app.
-  const vault = openVault(config);
+  const ring = openVault(config);
   const store = openStore(config.databaseUrl, { poolSize: 2, connectTimeoutMs: config.databaseConnectTimeoutMs, statementTimeoutMs: config.databaseStatementTimeoutMs });
   let applied: string[];
   let newer: string[] = [];
+  let vault: Vault;
   try {
     applied = await migrateToLatest(store, { onNewer: (names) => (newer = names) });
+    const check = await checkVaultOpensData(store, ring);
+    vault = check.ok ? ring : refusingVault(ring, check.message);
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
@@ -97,6 +102,20 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
       await store.close();
     },
   };
+}
+
+/**
+ * The key ring of a shell whose keys do not open this installation's data (no PIER_VAULT_KEYS, so
+ * in sandbox a vault.key made anew in a data folder of its own; another installation's ring): it
+ * refuses before anything is sealed or opened. Sealed with it, a channel key or webhook secret would
+ * open in no Pier process, and the servers' start-up check would stop their next start. Commands
+ * that never touch sealed values (the clock, users, merchant lists, migrate) still run.
+ */
+function refusingVault(ring: Vault, message: string): Vault {
+  const refuse = (): never => {
+    throw new CliError(message);
+  };
+  return Object.assign(Object.create(ring) as Vault, { seal: refuse, open: refuse, openRemembered: refuse });
 }
 
 /** The merchant named by its code (`imp12345678`) or internal id; CliError when there is none. */

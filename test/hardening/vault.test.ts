@@ -151,6 +151,26 @@ describe('starting with keys that do not open the data', () => {
   });
 });
 
+describe('the CLI with keys that do not open the data', () => {
+  it('seals nothing: `channel add` and a first `webhooks secret` refuse, naming the problem, and write nothing the servers could not open', async () => {
+    const other = `k1:${randomBytes(32).toString('base64')}`;
+    // an operator's shell without PIER_VAULT_KEYS, or with a ring of another installation
+    const fresh = await pier.newMerchant();
+    await pier.store.db.deleteFrom('webhook_settings').where('merchant_id', '=', fresh.merchantId).execute();
+    const before = await pier.store.db.selectFrom('pg_channels').select('id').execute();
+    const add = await cli(['channel', 'add', m.merchantCode, '--mid', 'tpaytest9m', '--secret', 'k'.repeat(32), '--cancel-password', '123456', '--kind', 'api'], { PIER_VAULT_KEYS: other });
+    const secret = await cli(['webhooks', 'secret', fresh.merchantCode], { PIER_VAULT_KEYS: other });
+    for (const r of [add, secret]) {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^pier: the vault keys of this process do not open the data in this database/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(await pier.store.db.selectFrom('pg_channels').select('id').execute()).toHaveLength(before.length);
+    expect(await pier.store.db.selectFrom('webhook_settings').select('merchant_id').where('merchant_id', '=', fresh.merchantId).execute()).toEqual([]);
+  });
+});
+
 describe('Vault.openRemembered (a channel secret opened once per process)', () => {
   const spec = `k1:${randomBytes(32).toString('base64')}`;
 
