@@ -123,6 +123,40 @@ describe('key rotation', () => {
   });
 });
 
+describe('key rotation, process by process (README "Key rotation"; docs/operations.md)', () => {
+  // each step restarts the processes one by one: while it runs, processes of the step before serve beside restarted ones
+  const oldKey = () => pier.vaultSpec;
+  const k4 = `k4:${randomBytes(32).toString('base64')}`;
+  const steps = () => [
+    { restarted: `${oldKey()},${k4}`, notYet: oldKey() }, // 1. the new key added last: nothing is sealed with it yet
+    { restarted: `${k4},${oldKey()}`, notYet: `${oldKey()},${k4}` }, // 2. the new key first: every process already holds it
+  ];
+
+  it('every process reads what any other sealed, at every step: a billing key made on one is charged on the other', async () => {
+    const shop = await pier.newMerchant();
+    let n = 0;
+    for (const step of steps()) {
+      for (const [sealer, reader] of [
+        [step.restarted, step.notYet],
+        [step.notYet, step.restarted],
+      ]) {
+        n++;
+        await withVault(sealer, async (a) => {
+          const t = await json(a, 'POST', '/users/getToken', { imp_key: shop.impKey, imp_secret: shop.impSecret });
+          const key = await json(a, 'POST', `/subscribe/customers/rot_${n}`, { card_number: card, expiry: '2030-12' }, t.body.response.access_token);
+          expect(key.body.code).toBe(0);
+        });
+        await withVault(reader, async (b) => {
+          const t = await json(b, 'POST', '/users/getToken', { imp_key: shop.impKey, imp_secret: shop.impSecret });
+          const charge = await json(b, 'POST', '/subscribe/payments/again', { customer_uid: `rot_${n}`, merchant_uid: `rot_order_${n}`, amount: 1000, name: 'rotation' }, t.body.response.access_token);
+          expect(charge.status, `step ${n}: ${JSON.stringify(charge.body)}`).toBe(200);
+          expect(charge.body.response).toMatchObject({ status: 'paid' });
+        });
+      }
+    }
+  });
+});
+
 describe('starting with keys that do not open the data', () => {
   it('two sandbox processes with separate data folders on one database: the second refuses to start and says why', async () => {
     const db = await freshDatabase();
