@@ -180,6 +180,24 @@ describe('loadConfig', () => {
       expect(err.message).toMatch(detail);
     });
 
+    // Node holds a timer of at most 2^31-1 ms and runs a longer one after 1 ms; PostgreSQL refuses a
+    // statement_timeout past it on every connection: "no limit, really" must stop the boot, not
+    // make every SIGTERM exit at once, every statement fail or every webhook attempt time out
+    it.each([
+      'PIER_DATABASE_CONNECT_TIMEOUT_MS',
+      'PIER_DATABASE_STATEMENT_TIMEOUT_MS',
+      'PIER_SHUTDOWN_GRACE_MS',
+      'PIER_WEBHOOK_ATTEMPT_DEADLINE_MS',
+      'PIER_JTNET_CONNECT_TIMEOUT_MS',
+      'PIER_JTNET_READ_TIMEOUT_MS',
+      'PIER_NICE_CONNECT_TIMEOUT_MS',
+      'PIER_NICE_READ_TIMEOUT_MS',
+    ])('a duration longer than a day: %s=3000000000', (name) => {
+      const err = configError({ [name]: '3000000000' });
+      expect(err.message).toMatch(/^invalid configuration key ".*(TimeoutMs|GraceMs|DeadlineMs)": .*\(value: 3000000000\)$/);
+      expect(loadConfig({ [name]: '86400000' })).toBeTruthy();
+    });
+
     it('never repeats a password or token of a value it refuses', () => {
       // a URL copied from another tool's settings: the scheme is wrong, the credentials are real
       const db = configError({ DATABASE_URL: 'postgresql+psycopg://pier:hunter2@db.internal:5432/pier' });

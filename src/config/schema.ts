@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { CONNECTOR_MODULES, type ConnectorSettings } from '../connectors/registry.js';
+import { MAX_DURATION_MS } from '../lib/clock.js';
 
 /**
  * Pier's whole configuration, one typed schema (design.md principle 8).
@@ -26,13 +27,13 @@ export const ConfigSchema = Type.Object({
    * PostgreSQL: how long a statement waits for a connection (all busy, or a new one opening) before
    * it fails, so a database that stops answering cannot hold requests and background work for good
    */
-  databaseConnectTimeoutMs: Type.Integer({ minimum: 100 }),
+  databaseConnectTimeoutMs: Type.Integer({ minimum: 100, maximum: MAX_DURATION_MS }),
   /**
    * PostgreSQL: how long a statement may run or wait for a lock, and a transaction sit idle, before
    * the server cancels it; an open connection that gives no answer for 5 s more is closed. 0: no
    * limit. Migrations run without it.
    */
-  databaseStatementTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 100 })]),
+  databaseStatementTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 100, maximum: MAX_DURATION_MS })]),
   /**
    * PostgreSQL: the most connections one Pier process (each of PIER_WORKERS' workers) opens for
    * requests and background work; its job claims have 3 of their own. Past it, statements queue.
@@ -74,7 +75,7 @@ export const ConfigSchema = Type.Object({
      */
     allowPrivate: Type.String(),
     /** total deadline of one delivery attempt: connect, headers and body (V1: connect 10 s + read 30 s) */
-    attemptDeadlineMs: Type.Integer({ minimum: 100 }),
+    attemptDeadlineMs: Type.Integer({ minimum: 100, maximum: MAX_DURATION_MS }),
   }),
   /**
    * HTTP worker processes sharing `port` (node:cluster); each also runs background work, leased
@@ -82,7 +83,7 @@ export const ConfigSchema = Type.Object({
    */
   workers: Type.Integer({ minimum: 1, maximum: 256 }),
   /** on SIGTERM: how long in-flight background work may finish before its rows are released */
-  shutdownGraceMs: Type.Integer({ minimum: 0 }),
+  shutdownGraceMs: Type.Integer({ minimum: 0, maximum: MAX_DURATION_MS }),
   simulator: Type.Object({
     /** run the tPay simulator inside this process on its own port */
     enabled: Type.Boolean(),

@@ -8,6 +8,14 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * The longest duration a setting may give (one day, decision 0050): Node runs a timer longer than
+ * 2^31-1 ms (24.8 days) after 1 ms, and PostgreSQL refuses a statement_timeout past it, so a
+ * larger "no limit, really" would end every timeout at once; a day also leaves room for the
+ * margins added to some (a shutdown's backstop, a stalled answer's wait).
+ */
+export const MAX_DURATION_MS = 86_400_000;
+
 /** A clock that only moves when told to (tests, sandbox time travel). */
 export class ManualClock implements Clock {
   constructor(private ms: number = Date.UTC(2026, 0, 15, 3, 0, 0)) {}

@@ -8,7 +8,7 @@
  */
 import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
-import { systemClock, unixSeconds } from '../../lib/clock.js';
+import { MAX_DURATION_MS, systemClock, unixSeconds } from '../../lib/clock.js';
 import type { ChannelCredentials, Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule, DepositNotice, WindowConnector, WindowForm, WindowRequest } from '../types.js';
 import { ConnectorConfigError, ConnectorError } from '../types.js';
 import { jtnetChannelRules } from './channel-rules.js';
@@ -165,8 +165,8 @@ export const jtnetModule: ConnectorModule<JtnetSettings, 'jtnet'> = {
   schema: Type.Object({
     /** tPay REST base URL; empty = the embedded simulator */
     baseUrl: Type.String(),
-    connectTimeoutMs: Type.Integer({ minimum: 1 }),
-    readTimeoutMs: Type.Integer({ minimum: 1 }),
+    connectTimeoutMs: Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
+    readTimeoutMs: Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
   }),
   defaults: { baseUrl: '', connectTimeoutMs: 3000, readTimeoutMs: 30000 },
   env: {

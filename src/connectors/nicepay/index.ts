@@ -7,6 +7,7 @@
  */
 import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
+import { MAX_DURATION_MS } from '../../lib/clock.js';
 import type { Connector, ConnectorBaseOptions, ConnectorModule } from '../types.js';
 import { nicepayChannelRules } from './channel-rules.js';
 import { createNicepayRestConnector } from './connector.js';
@@ -58,8 +59,8 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
     liveUrl: Type.String({ pattern: '^https?://\\S+$' }),
     sandboxUrl: Type.String({ pattern: '^(https?://\\S+)?$' }),
     sdkUrl: Type.String({ pattern: '^(https?://\\S+)?$' }),
-    connectTimeoutMs: Type.Integer({ minimum: 1 }),
-    readTimeoutMs: Type.Integer({ minimum: 1 }),
+    connectTimeoutMs: Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
+    readTimeoutMs: Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
   }),
   // spec §0.7: connect 5 s, read 30 s
   defaults: { liveUrl: NICE_HOSTS.live, sandboxUrl: '', sdkUrl: '', connectTimeoutMs: 5000, readTimeoutMs: 30000 },
