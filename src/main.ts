@@ -130,6 +130,8 @@ async function startClock(config: Config, store: Store): Promise<Clock> {
 
 function webhookDestinationGuard(config: Config) {
   try {
+    // parsed in sandbox too, where nothing is guarded: the same settings go to production next
+    if (config.mode !== 'production') destinationGuard({ ...config, mode: 'production' });
     return destinationGuard(config);
   } catch (err) {
     throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import Value from 'typebox/value';
 import { CONNECTOR_MODULES } from '../connectors/registry.js';
 import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_SIZE, DATABASE_STATEMENT_TIMEOUT_MS } from '../store/db.js';
@@ -145,6 +146,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   if (config.mode === 'production' && !config.vault.keys) {
     throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
   }
+  const badProxy = config.trustProxy.split(',').map((s) => s.trim()).find((entry) => entry !== '' && !isProxyEntry(entry));
+  if (badProxy !== undefined) {
+    // Fastify would refuse it only once the database is migrated, with a message that names no setting
+    throw new ConfigError(`invalid configuration key "trustProxy": "${badProxy}" is not an IP address, a CIDR, loopback, linklocal or uniquelocal`);
+  }
   if (config.vault.keys) {
     // a key ring that cannot be read stops the boot here, before the database is touched
     try {
@@ -157,6 +163,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     throw new ConfigError('invalid configuration key "workers": an in-memory SQLite database lives in one process; use a file or PostgreSQL with more than one worker');
   }
   return config;
+}
+
+/** One entry of `trustProxy` as Fastify's proxy-addr reads it: a name, an address, address/bits (1 or more) or address/netmask. */
+function isProxyEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const slash = entry.lastIndexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  if (!ipaddr.isValid(address)) return false;
+  if (slash === -1) return true;
+  const range = entry.slice(slash + 1);
+  const maxBits = ipaddr.parse(address).kind() === 'ipv6' ? 128 : 32;
+  const bits = /^\d+$/.test(range)
+    ? Number(range)
+    : maxBits === 32 && ipaddr.IPv4.isValidFourPartDecimal(range)
+      ? ipaddr.IPv4.parse(range).prefixLengthFromSubnetMask()
+      : null;
+  return bits !== null && bits > 0 && bits <= maxBits;
 }
 
 /** Keys whose whole value is a secret: a message about them never repeats it. */

@@ -61,6 +61,17 @@ describe('a start that cannot succeed', () => {
     expectOneClearLine(r.stderr, /^pier: configuration error: .*"vault\.keys".*k1.*32 bytes/);
   });
 
+  it.each([
+    ['PIER_TRUST_PROXY', '10.0.0.0/33', /"trustProxy".*10\.0\.0\.0\/33/],
+    ['PIER_TRUST_PROXY', 'proxy.internal', /"trustProxy".*proxy\.internal/],
+    // sandbox does not guard webhook destinations, but the same file goes to production next
+    ['PIER_WEBHOOK_ALLOW_PRIVATE', '10.20.0.0/33', /"webhooks\.allowPrivate".*10\.20\.0\.0\/33/],
+  ])('%s=%s is a configuration error naming the key, exit 78', async (name, value, message) => {
+    const r = await start({ [name]: value });
+    expect(r.code).toBe(78);
+    expectOneClearLine(r.stderr, message);
+  });
+
   it('a PostgreSQL server that refuses connections: one line naming the database (without its password), exit 1', async () => {
     const port = await freePort();
     const r = await start({ DATABASE_URL: `postgres://pier:hunter2@127.0.0.1:${port}/pier` });
