@@ -163,6 +163,9 @@ describe('loadConfig', () => {
       [{ PIER_BODY_LIMIT: '12' }, /"bodyLimit"/, /12/],
       [{ PIER_SIMULATOR: 'maybe' }, /PIER_SIMULATOR/, /simulator\.enabled/],
       [{ PIER_PUBLIC_URL: 'ftp://x' }, /"publicUrl"/, /ftp/],
+      // an env file's comment is part of the value (docker --env-file, systemd EnvironmentFile)
+      [{ PIER_PUBLIC_URL: 'https://pay.example.com # the load balancer' }, /"publicUrl"/, /the load balancer/],
+      [{ PIER_PUBLIC_URL: 'https://' }, /"publicUrl"/, /https:\/\//],
       [{ PIER_SIMULATOR_PUBLIC_URL: 'tpay-sim:8091' }, /"simulator\.publicUrl"/, /tpay-sim/],
       [{ PIER_JTNET_READ_TIMEOUT_MS: '0' }, /"connectors\.jtnet\.readTimeoutMs"/, /0/],
       [{ PIER_JTNET_CONNECT_TIMEOUT_MS: '1.5' }, /PIER_JTNET_CONNECT_TIMEOUT_MS/, /connectors\.jtnet\.connectTimeoutMs/],

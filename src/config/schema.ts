@@ -13,7 +13,7 @@ export const ConfigSchema = Type.Object({
   host: Type.String({ minLength: 1 }),
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
   /** the URL merchants and browsers reach Pier at; printed at start */
-  publicUrl: Type.String({ pattern: '^https?://' }),
+  publicUrl: Type.String({ pattern: '^https?://[^\\s/?#]+(/\\S*)?$' }),
   /**
    * reverse proxies whose X-Forwarded-For / -Proto / -Host Pier believes: comma-separated addresses
    * or CIDRs, or `loopback` / `uniquelocal`; empty: none (the headers are ignored, as anyone can send them)
