@@ -207,6 +207,10 @@ describe('loadConfig', () => {
       expect(db.message).toContain('"databaseUrl"');
       expect(db.message).toContain('postgresql+psycopg://pier:***@db.internal:5432/pier');
       expect(db.message).not.toContain('hunter2');
+      // a PostgreSQL URL that does not parse (a bracket typed into the host) stops the boot here, naming the key
+      const unparsable = configError({ DATABASE_URL: 'postgres://pier:hunter2@[db.internal/pier' });
+      expect(unparsable.message).toMatch(/"databaseUrl": not a valid URL/);
+      expect(unparsable.message).not.toContain('hunter2');
       const file = configError({ PIER_CONFIG: configFile({ metrics: { token: 42 } }) });
       expect(file.message).toContain('"metrics.token"');
       expect(file.message).not.toContain('42');

@@ -146,6 +146,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   if (config.mode === 'production' && !config.vault.keys) {
     throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
   }
+  if (!config.databaseUrl.startsWith('sqlite:') && !URL.canParse(config.databaseUrl)) {
+    // the driver would say only "Invalid URL", once the start is under way
+    throw new ConfigError(`invalid configuration key "databaseUrl": not a valid URL (value: ${shownValue('databaseUrl', config.databaseUrl)})`);
+  }
   const badProxy = config.trustProxy.split(',').map((s) => s.trim()).find((entry) => entry !== '' && !isProxyEntry(entry));
   if (badProxy !== undefined) {
     // Fastify would refuse it only once the database is migrated, with a message that names no setting
