@@ -336,8 +336,12 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
  */
 export async function migrateToLatest(store: Store, opts: { onNewer?: (names: string[]) => void } = {}): Promise<string[]> {
   const run = async (db: Kysely<Database>) => {
-    const newer = (await recordedMigrations(db)).filter((name) => !MIGRATION_NAMES.includes(name));
+    const recorded = await recordedMigrations(db);
+    const newer = recorded.filter((name) => !MIGRATION_NAMES.includes(name));
     if (newer.length > 0) opts.onNewer?.(newer);
+    // nothing to do: no migration transaction, which on SQLite would take the write lock (a `pier`
+    // command beside a busy server would wait for it)
+    if (MIGRATION_NAMES.every((name) => recorded.includes(name))) return [];
     const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer) });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));

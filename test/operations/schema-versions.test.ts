@@ -115,3 +115,25 @@ describe('a migration that stops half-way', () => {
     }
   });
 });
+
+describe('a start on an up-to-date SQLite file', () => {
+  it('takes no write lock: it starts while another process holds one', async () => {
+    const own = await freshDatabase();
+    if (!own.sqliteFile) return own.drop(); // SQLite only
+    const first = openStore(own.url);
+    await migrateToLatest(first);
+    await first.close();
+    const { default: SQLite } = await import('better-sqlite3');
+    const other = new SQLite(own.sqliteFile);
+    other.prepare('BEGIN IMMEDIATE').run(); // a server mid-write
+    const store = openStore(own.url, { sqliteLockWaitMs: 30 });
+    try {
+      expect(await migrateToLatest(store)).toEqual([]);
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+      await store.close();
+      await own.drop();
+    }
+  });
+});
