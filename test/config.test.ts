@@ -201,6 +201,23 @@ describe('loadConfig', () => {
       expect(loadConfig({ [name]: '86400000' })).toBeTruthy();
     });
 
+    // the file refuses an unknown key; a variable with a typo in its name was ignored, and its
+    // setting silently took its default (PIER_VAULT_KEY: in sandbox a new vault.key file)
+    it.each([
+      ['PIER_VAULT_KEY', 'PIER_VAULT_KEYS'],
+      ['PIER_WORKER', 'PIER_WORKERS'],
+      ['PIER_METRIC_TOKEN', 'PIER_METRICS_TOKEN'],
+      ['PIER_SHUTDOWN_GRACE', 'PIER_SHUTDOWN_GRACE_MS'],
+      ['PIER_DATABASE_URL', 'DATABASE_URL'],
+    ])('a variable whose name is a typo of a setting: %s', (typo, meant) => {
+      const err = configError({ [typo]: '4' });
+      expect(err.message).toBe(`${typo} is not a Pier setting; did you mean ${meant}?`);
+    });
+
+    it("leaves other PIER_ variables alone (a shop's own, the CLI's)", () => {
+      expect(loadConfig({ PIER_IMP_KEY: 'k', PIER_API_URL: 'http://x', PIER_CHANNEL_SECRET: 's', PIER_DEBUG: '1', PIER_WORKER_SETUP: '{}' }).port).toBe(8080);
+    });
+
     it('never repeats a password or token of a value it refuses', () => {
       // a URL copied from another tool's settings: the scheme is wrong, the credentials are real
       const db = configError({ DATABASE_URL: 'postgresql+psycopg://pier:hunter2@db.internal:5432/pier' });

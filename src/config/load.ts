@@ -70,7 +70,39 @@ function deepMerge(base: Tree, over: Tree): Tree {
   return out;
 }
 
+/** PIER_ variables that are not settings: the file's name, the CLI's and the cluster's own. */
+const OTHER_PIER_VARIABLES = new Set(['PIER_CONFIG', 'PIER_DEBUG', 'PIER_CHANNEL_SECRET', 'PIER_API_URL', 'PIER_WORKER_SETUP']);
+
+/**
+ * The setting a PIER_ variable's name looks like a typo of (one or two letters off, a suffix left
+ * out, or a PIER_ prefix on an unprefixed name), else undefined. Other PIER_ variables (a shop's
+ * own PIER_IMP_KEY) are left alone: only near misses are refused.
+ */
+function meantVariable(name: string): string | undefined {
+  if (!name.startsWith('PIER_') || name in ENV_KEYS || OTHER_PIER_VARIABLES.has(name)) return undefined;
+  const known = Object.keys(ENV_KEYS);
+  return (
+    known.find((k) => k === name.slice('PIER_'.length)) ??
+    known.find((k) => k.startsWith('PIER_') && (k.startsWith(name) || editDistance(k, name) <= 2))
+  );
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
 function readEnv(env: NodeJS.ProcessEnv): Tree {
+  for (const name of Object.keys(env)) {
+    const meant = meantVariable(name);
+    // the file refuses an unknown key; a misspelled variable would leave its setting at the default unseen
+    if (meant) throw new ConfigError(`${name} is not a Pier setting; did you mean ${meant}?`);
+  }
   const tree: Tree = {};
   for (const [name, { key, type }] of Object.entries(ENV_KEYS)) {
     const raw = env[name];
