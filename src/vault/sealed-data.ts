@@ -8,7 +8,7 @@ import { Vault } from './vault.js';
 export const SEALED_COLUMNS = [
   { table: 'pg_channels', key: 'id', column: 'merchant_key_sealed' },
   { table: 'pg_channels', key: 'id', column: 'cancel_password_sealed' },
-  { table: 'billing_keys', key: 'id', column: 'billing_key_sealed' },
+  { table: 'billing_keys', key: 'id', column: 'billing_key_sealed', keyIdColumn: 'vault_key_id' },
   { table: 'webhook_settings', key: 'merchant_id', column: 'secret_sealed' },
 ] as const;
 
@@ -105,7 +105,10 @@ export async function rewrapVault(store: Store, vault: Vault, o: { batchSize?: n
         break;
       }
       for (const r of rows) {
-        const res = await db.updateTable(c.table).set({ [c.column]: vault.seal(vault.open(r.v)) }).where(c.key, '=', r.k).where(c.column, '=', r.v).executeTakeFirst();
+        const sealed = vault.seal(vault.open(r.v));
+        // a column that records the key id beside the value (the /ready check groups by it) moves with it
+        const keyId = 'keyIdColumn' in c ? { [c.keyIdColumn]: Vault.keyIdOf(sealed) } : {};
+        const res = await db.updateTable(c.table).set({ [c.column]: sealed, ...keyId }).where(c.key, '=', r.k).where(c.column, '=', r.v).executeTakeFirst();
         if (Number(res.numUpdatedRows) === 1) done++;
       }
       after = rows[rows.length - 1].k;

@@ -90,6 +90,8 @@ describe('key rotation', () => {
     expect(first.stdout).toMatch(/pg_channels\.merchant_key_sealed: \d+ re-encrypted/);
     expect(first.stdout).toMatch(/billing_keys\.billing_key_sealed: 1 re-encrypted, 0 to go/);
     expect(await keyIdsInUse()).toEqual(['k2']);
+    // the key id recorded beside a billing key says the key that seals it now (the /ready check groups by it)
+    expect(await pier.store.db.selectFrom('billing_keys').select('vault_key_id').distinct().execute()).toEqual([{ vault_key_id: 'k2' }]);
     const second = await cli(['vault', 'rewrap'], env);
     expect(second.stdout).toMatch(/done: 0 value\(s\) re-encrypted/);
   });
