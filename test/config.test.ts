@@ -215,7 +215,7 @@ describe('loadConfig', () => {
     });
 
     it("leaves other PIER_ variables alone (a shop's own, the CLI's)", () => {
-      expect(loadConfig({ PIER_IMP_KEY: 'k', PIER_API_URL: 'http://x', PIER_CHANNEL_SECRET: 's', PIER_DEBUG: '1', PIER_WORKER_SETUP: '{}' }).port).toBe(8080);
+      expect(loadConfig({ PIER_IMP_KEY: 'k', PIER_API_URL: 'http://x', PIER_CHANNEL_SECRET: 's', PIER_DEBUG: '1', PIER_WORKER_SETUP: '{}', PIER_HOME: '/srv/pier' }).port).toBe(8080);
     });
 
     it('never repeats a password or token of a value it refuses', () => {

@@ -74,16 +74,18 @@ function deepMerge(base: Tree, over: Tree): Tree {
 const OTHER_PIER_VARIABLES = new Set(['PIER_CONFIG', 'PIER_DEBUG', 'PIER_CHANNEL_SECRET', 'PIER_API_URL', 'PIER_WORKER_SETUP']);
 
 /**
- * The setting a PIER_ variable's name looks like a typo of (one or two letters off, a suffix left
- * out, or a PIER_ prefix on an unprefixed name), else undefined. Other PIER_ variables (a shop's
- * own PIER_IMP_KEY) are left alone: only near misses are refused.
+ * The setting a PIER_ variable's name looks like a typo of (a letter off, two in a name of 8 or
+ * more after PIER_, a suffix left out, or a PIER_ prefix on an unprefixed name), else undefined.
+ * Other PIER_ variables (a shop's own PIER_IMP_KEY, a PIER_HOME) are left alone: only near misses
+ * are refused, and short names are near many others.
  */
 function meantVariable(name: string): string | undefined {
   if (!name.startsWith('PIER_') || name in ENV_KEYS || OTHER_PIER_VARIABLES.has(name)) return undefined;
   const known = Object.keys(ENV_KEYS);
+  const typos = name.length - 'PIER_'.length >= 8 ? 2 : 1;
   return (
     known.find((k) => k === name.slice('PIER_'.length)) ??
-    known.find((k) => k.startsWith('PIER_') && (k.startsWith(name) || editDistance(k, name) <= 2))
+    known.find((k) => k.startsWith('PIER_') && (k.startsWith(name) || editDistance(k, name) <= typos))
   );
 }
 
