@@ -59,11 +59,14 @@ const dueConditions = (now: number, store: Store) => [
  * worker's lease ran out (it died). One conditional UPDATE; on PostgreSQL the candidate rows are
  * locked with `FOR UPDATE SKIP LOCKED`, so three Pier processes claiming at once split the rows
  * between them. It is conditional on `state`, as revoking is: a schedule is either claimed or
- * revoked, never both.
+ * revoked, never both. `skipMerchants`: merchants whose schedules are not taken now (their room in
+ * the lane is full, jobs/handlers/schedules.ts).
  */
-export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number }): Promise<ScheduleRow[]> {
+export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number; skipMerchants?: string[] }): Promise<ScheduleRow[]> {
+  const skip = o.skipMerchants ?? [];
+  const due = dueConditions(o.now, store).map((d) => (skip.length === 0 ? d : (eb: any) => eb.and([d(eb), eb('merchant_id', 'not in', skip)])));
   return claimRows(store, 'payment_schedules', {
-    due: dueConditions(o.now, store),
+    due,
     set: { state: 'running', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}`, updated_at: o.now },
     orderBy: 'due_at',
     limit: o.limit,

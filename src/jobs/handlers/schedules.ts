@@ -6,22 +6,44 @@ import type { JobQueue } from '../runner.js';
 /**
  * Scheduled payments as a job queue: due schedules are claimed (leased) and charged at
  * schedule_at, on the deps clock (the sandbox clock in sandbox mode, so advancing it runs them).
+ *
+ * At most `perMerchant` of the lane's rows run for one merchant at once (default half the lane):
+ * a merchant whose charges hang at its PG until the read timeout would otherwise take every slot,
+ * and another merchant's due schedules would wait behind all of its schedules due earlier. A claim
+ * leaves out merchants at their cap and takes no more rows than the fullest other merchant has
+ * room for, so no merchant goes past it (decision 0051).
  */
 export function scheduleQueue(
   deps: Deps,
-  o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number } = {},
+  o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number; perMerchant?: number } = {},
 ): JobQueue<ScheduleRow> {
   const policy: ScheduleRunPolicy = { ...DEFAULT_SCHEDULE_POLICY, ...o.policy };
+  const concurrency = o.concurrency ?? 16;
+  const cap = o.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
+  const running = new Map<string, number>();
   return {
     name: 'schedules',
     batchSize: o.batchSize ?? 50,
-    concurrency: o.concurrency ?? 16,
+    concurrency,
     // claims of half the lane: a claim costs about the same for 1 row or 8 (docs/performance.md)
     refillAt: o.refillAt ?? 8,
-    claim: (owner, limit) => claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit }),
+    async claim(owner, limit) {
+      const full = [...running].filter(([, n]) => n >= cap).map(([merchantId]) => merchantId);
+      // a claim's rows may all be one merchant's: no more than the room the fullest one has left
+      const room = Math.min(limit, cap, ...[...running.values()].filter((n) => n < cap).map((n) => cap - n));
+      const rows = await claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit: room, skipMerchants: full });
+      for (const s of rows) running.set(s.merchant_id, (running.get(s.merchant_id) ?? 0) + 1);
+      return rows;
+    },
     async run(s, owner) {
-      const { outcome, impUid } = await runClaimedSchedule(deps, s, owner, policy, { retryTechnical: true });
-      deps.logger.info({ merchant_uid: s.merchant_uid, imp_uid: impUid, outcome }, 'scheduled payment run');
+      try {
+        const { outcome, impUid } = await runClaimedSchedule(deps, s, owner, policy, { retryTechnical: true });
+        deps.logger.info({ merchant_uid: s.merchant_uid, imp_uid: impUid, outcome }, 'scheduled payment run');
+      } finally {
+        const n = (running.get(s.merchant_id) ?? 1) - 1;
+        if (n <= 0) running.delete(s.merchant_id);
+        else running.set(s.merchant_id, n);
+      }
     },
   };
 }
