@@ -131,6 +131,22 @@ const ledgerTx = async (moid: string) => {
 };
 const confirmRows = (impUid: string) => pier.deps.store.db.selectFrom('window_confirms').selectAll().where('imp_uid', '=', impUid).execute();
 
+/**
+ * A window closed before the buyer paid in it, its merchant_uid then paid over REST (card ending
+ * `otherCard`), and the PG's approval in the still-open window: the auto-post it sends back to Pier.
+ */
+async function paidElsewhereThenApproved(otherCard: string) {
+  const w = await openWindow({});
+  await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+  const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card(otherCard), expiry: '2030-12' } });
+  expect(other.body.response).toMatchObject({ status: 'paid' });
+  const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+  return { w, otherImpUid: other.body.response.imp_uid as string, result };
+}
+
+/** The payments holding a merchant_uid's lock (paid, issued, or in flight). */
+const lockHolders = (merchantUid: string) => pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', merchantUid).execute();
+
 describe('1. GET is read-only, and an approval reaching a closed checkout is never dropped', () => {
   it('a GET of a checkout whose PG window is open changes nothing; the buyer then pays and is recorded paid', async () => {
     const w = await openWindow({});
@@ -171,31 +187,20 @@ describe('1. GET is read-only, and an approval reaching a closed checkout is nev
   });
 
   it('an approval arriving after the merchant_uid was paid by another payment is refunded at once, with a `cancelled` webhook', async () => {
-    const w = await openWindow({});
-    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
-    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('3141'), expiry: '2030-12' } });
-    expect(other.body.response).toMatchObject({ status: 'paid' });
-
-    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const { w, otherImpUid, result } = await paidElsewhereThenApproved('3141');
     const rsp = rspOf((await postPier(result.action, result.fields)).html);
     expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid, status: 'paid' });
     expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, merchant_uid_lock: null });
     expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     // the merchant_uid stays paid once, by the other payment
-    const holders = await pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', w.merchantUid).execute();
-    expect(holders).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+    expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: otherImpUid }]);
   });
 });
 
 describe('1a. a late approval for a merchant_uid paid meanwhile, whose refund cannot be written at once', () => {
   it('is not acknowledged while its refund is owed: the confirm job refunds it, never leaving it paid beside the other payment', async () => {
-    const w = await openWindow({});
-    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
-    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('2718'), expiry: '2030-12' } });
-    expect(other.body.response).toMatchObject({ status: 'paid' });
-
-    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const { w, otherImpUid, result } = await paidElsewhereThenApproved('2718');
     // the database refuses the refund's row at that moment (a failover, a full disk; or the process dies there)
     const revive = await dieBeforeInsertInto(pier.store, 'payment_cancels');
     try {
@@ -214,8 +219,7 @@ describe('1a. a late approval for a merchant_uid paid meanwhile, whose refund ca
     expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     expect((await confirmRows(w.impUid)).find((r) => r.id === acknowledgement.id)).toMatchObject({ state: 'done' });
-    const holders = await pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', w.merchantUid).execute();
-    expect(holders).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+    expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: otherImpUid }]);
   });
 });
 
