@@ -104,6 +104,21 @@ describe('a forged or misrouted auth result moves no money', () => {
   });
 });
 
+describe('two windows on one merchant_uid (decision 0058: a window takes it only with its approval)', () => {
+  it('both open at once; the first approved is paid, and Pier never approves the second at NICE (F1002)', async () => {
+    const o = order();
+    const first = await authenticateAtNice(n, o, card('1111'));
+    // opened while the first was authenticated and not yet approved: nothing held the merchant_uid
+    const second = await authenticateAtNice(n, o, card('2222'));
+    expect(rspOf((await back(first.result)).html)).toMatchObject({ success: true, status: 'paid', merchant_uid: o.merchant_uid });
+    const refused = rspOf((await back(second.result)).html);
+    expect(refused).toMatchObject({ success: false, imp_uid: second.result.fields.orderId, error_code: 'F1002', error_msg: '이미 결제가 이루어진 거래건입니다.' });
+    expect((await niceLedger(second.result.fields.orderId!)).payments).toEqual([]);
+    expect(await row(second.result.fields.orderId!)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: first.result.fields.orderId, status: 'paid' });
+  });
+});
+
 describe('the buyer cancels or NICE declines', () => {
   it('a cancel in NICE’s window (I002) fails the attempt once NICE confirms it holds nothing, freeing the merchant_uid', async () => {
     const o = order();

@@ -147,6 +147,59 @@ async function paidElsewhereThenApproved(otherCard: string) {
 /** The payments holding a merchant_uid's lock (paid, issued, or in flight). */
 const lockHolders = (merchantUid: string) => pier.deps.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid_lock', '=', merchantUid).execute();
 
+describe('0. a checkout open on a merchant_uid holds nothing until the PG approves (decision 0058)', () => {
+  it('a squatter’s open window does not keep the buyer from paying; the squatter’s approval afterwards is refunded', async () => {
+    // anyone with the public merchant code opens the PG window on the buyer's order and leaves it open
+    const squatter = await openWindow({});
+    expect(await payment(squatter.impUid)).toMatchObject({ status: 'ready', pg_state: 'window', merchant_uid_lock: null });
+    const buyer = await openWindow({ merchant_uid: squatter.merchantUid });
+    const result = await actInWindow(buyer, { action: 'pay', ...cardFields(card('1111')) });
+    const paid = rspOf((await postPier(result.action, result.fields)).html);
+    expect(paid).toMatchObject({ success: true, imp_uid: buyer.impUid, merchant_uid: squatter.merchantUid, paid_amount: 5000 });
+
+    // the squatter pays in their window too: a merchant_uid is paid once, so theirs is refunded at once
+    const late = await actInWindow(squatter, { action: 'pay', ...cardFields(card('2222')) });
+    expect(rspOf((await postPier(late.action, late.fields)).html)).toMatchObject({ success: false, imp_uid: squatter.impUid });
+    expect(await payment(squatter.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, merchant_uid_lock: null });
+    expect(await eventsOf(squatter.impUid)).toEqual(['cancelled']);
+    expect((await ledgerTx(squatter.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    expect(await lockHolders(squatter.merchantUid)).toEqual([{ imp_uid: buyer.impUid }]);
+    expect(await eventsOf(buyer.impUid)).toEqual(['paid']);
+  });
+
+  it('two windows approved at once for one merchant_uid: one is paid, the other refunded', async () => {
+    const a = await openWindow({});
+    const b = await openWindow({ merchant_uid: a.merchantUid });
+    const [ra, rb] = await Promise.all([actInWindow(a, { action: 'pay', ...cardFields(card('3333')) }), actInWindow(b, { action: 'pay', ...cardFields(card('4444')) })]);
+    const rsps = (await Promise.all([postPier(ra.action, ra.fields), postPier(rb.action, rb.fields)])).map((r) => rspOf(r.html));
+    expect(rsps.filter((r) => r.success)).toHaveLength(1);
+    const statuses = [(await payment(a.impUid)).status, (await payment(b.impUid)).status].sort();
+    expect(statuses).toEqual(['cancelled', 'paid']);
+    const winner = (await payment(a.impUid)).status === 'paid' ? a : b;
+    expect(await lockHolders(a.merchantUid)).toEqual([{ imp_uid: winner.impUid }]);
+    const atPg = [...(await ledgerTx(a.impUid)), ...(await ledgerTx(b.impUid))].map((t) => t.status).sort();
+    expect(atPg).toEqual(['cancelled', 'paid']);
+  });
+
+  it('a virtual account issued for a merchant_uid paid meanwhile is closed at the PG, and stays closed (F1002)', async () => {
+    const v = await openWindow({ pay_method: 'vbank', amount: 23000 }, { cardCode: '' });
+    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: v.merchantUid, amount: 23000, card_number: card('5555'), expiry: '2030-12' } });
+    expect(other.body.response).toMatchObject({ status: 'paid' });
+    const issued = await actInWindow(v, { action: 'pay', bankCode: '004' });
+    const rsp = rspOf((await postPier(issued.action, issued.fields)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: v.impUid, error_code: 'F1002' });
+    expect(await payment(v.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null, vbank_num: null });
+    expect((await ledgerTx(v.impUid))[0]).toMatchObject({ status: 'cancelled' });
+    expect(await eventsOf(v.impUid)).toEqual([]);
+    // the acknowledgement and recheck jobs, later, leave it closed: not recorded as paid and refunded
+    pier.clock.advance(31 * 60_000);
+    await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+    expect(await payment(v.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect(await eventsOf(v.impUid)).toEqual([]);
+    expect(await lockHolders(v.merchantUid)).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+  });
+});
+
 describe('1. GET is read-only, and an approval reaching a closed checkout is never dropped', () => {
   it('a GET of a checkout whose PG window is open changes nothing; the buyer then pays and is recorded paid', async () => {
     const w = await openWindow({});
@@ -154,7 +207,7 @@ describe('1. GET is read-only, and an approval reaching a closed checkout is nev
     expect(get.statusCode).toBe(200);
     expect(get.body).toContain('결제가 진행 중입니다');
     expect(await session(w.sessionId)).toEqual({ state: 'started', result: null });
-    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'window', merchant_uid_lock: w.merchantUid });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'window', merchant_uid_lock: null });
 
     const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
     const rsp = rspOf((await postPier(result.action, result.fields)).html);
@@ -195,6 +248,23 @@ describe('1. GET is read-only, and an approval reaching a closed checkout is nev
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     // the merchant_uid stays paid once, by the other payment
     expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: otherImpUid }]);
+  });
+});
+
+describe('1c. a virtual account issued after its checkout closed', () => {
+  it('is closed at the PG, and the recheck then leaves the attempt failed: never recorded paid (no `paid` webhook)', async () => {
+    const v = await openWindow({ pay_method: 'vbank', amount: 21000 }, { cardCode: '' });
+    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${v.sessionId}/close` });
+    expect(await payment(v.impUid)).toMatchObject({ status: 'failed' });
+    // the buyer had the PG window issue the account anyway; its post reaches the closed checkout
+    const issued = await actInWindow(v, { action: 'pay', bankCode: '004' });
+    await postPier(issued.action, issued.fields);
+    expect((await ledgerTx(v.impUid))[0]).toMatchObject({ status: 'cancelled' });
+    // the recheck written by the close, once the PG window's lifetime is over
+    pier.clock.advance(31 * 60_000);
+    await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+    expect(await payment(v.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null, cancel_amount: 0 });
+    expect(await eventsOf(v.impUid)).toEqual([]);
   });
 });
 
@@ -269,13 +339,13 @@ describe('2. declines and cancels are confirmed with the PG', () => {
     expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
   });
 
-  it('a decline the PG cannot be asked about leaves the attempt in doubt, its merchant_uid held', async () => {
+  it('a decline the PG cannot be asked about leaves the attempt in doubt (holding no merchant_uid until the PG approves)', async () => {
     const w = await openWindow({});
     const result = await actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
     await fetch(`${pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search' }) });
     const rsp = rspOf((await postPier(result.action, result.fields)).html);
     expect(rsp).toMatchObject({ success: false, error_code: 'F1007' });
-    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: w.merchantUid });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: null });
   });
 });
 

@@ -2,10 +2,14 @@
  * The payment window (issue #3): IMP.request_pay → a checkout session → the PG window → the rsp.
  *
  * Money moves by record, call, record as in charge.ts: when the buyer leaves Pier's checkout for the
- * PG window, the attempt is committed as `ready` holding the merchant_uid lock (pg_state `window`);
- * the PG's result posted back to Pier is verified by the connector, recorded, then acknowledged to
- * the PG. A decline or a cancel releases the lock. An attempt whose buyer never comes back is
- * turned `in_doubt` after the session's lifetime, and reconcile.ts settles it by asking the PG.
+ * PG window, the attempt is committed as `ready` (pg_state `window`); the PG's result posted back to
+ * Pier is verified by the connector, recorded, then acknowledged to the PG. The attempt takes the
+ * merchant_uid lock only with what the PG confirms (an approval, an issued account) or just before
+ * Pier's own call to the PG (NICE's approve, a new billing key's first charge): a window merely open
+ * holds nothing, so nobody can keep a merchant_uid from being paid by opening checkouts on it
+ * (decision 0058). An approval for a merchant_uid another payment holds is recorded and refunded.
+ * An attempt whose buyer never comes back is turned `in_doubt` after the session's lifetime, and
+ * reconcile.ts settles it by asking the PG.
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
@@ -15,17 +19,16 @@ import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { CheckoutSessionsTable, Database } from '../../store/types.js';
 import { attemptRow, insertAttempt, lockHolder, withNewImpUid } from '../payments/attempts.js';
-import { recordIssuedVbank } from '../payments/record-outcome.js';
 import { preparedAmount } from '../payments/prepare.js';
 import { storeBillingKey } from '../billing-keys/billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
 import { recordApproval } from '../payments/charge.js';
 import {
-  ALREADY_PAID_RSP_MESSAGE,
   allowedQuotas,
   CANCELLED_RSP_MESSAGE,
   enabledCards,
   isMobileUserAgent,
+  merchantUidTakenError,
   ParamError,
   prepareMismatchMessage,
   RSP_ERRORS,
@@ -38,7 +41,16 @@ import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
-import { closeVbankOfFailedAttempt, failWindowAttempt, preparedAmountViolation, recordPgApproval, type FoundAtPg, type WindowAttempt } from './window-settlement.js';
+import {
+  closeVbankOfFailedAttempt,
+  failWindowAttempt,
+  preparedAmountViolation,
+  recordPgApproval,
+  recordWindowVbank,
+  withMerchantUid,
+  type FoundAtPg,
+  type WindowAttempt,
+} from './window-settlement.js';
 
 /** How long a checkout session (and a PG window opened from it) may stay open. */
 export const SESSION_TTL_SECONDS = PG_WINDOW_LIFETIME_SECONDS;
@@ -130,10 +142,12 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
   if (mode === 'redirect' && !params.m_redirect_url) return refuse(RSP_ERRORS.badParams, 'm_redirect_url이 필요합니다. (redirect mode needs m_redirect_url)', params.merchant_uid);
 
   const { db } = deps.store;
+  // Paid already (or an API charge in flight): refused. Another checkout open on the same merchant_uid
+  // is not: a window takes the merchant_uid only once the PG approves (decision 0058).
   const holder = await lockHolder(deps, merchant.id, params.merchant_uid);
   if (holder) {
-    if (isDone(holder)) return refuse(RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE, params.merchant_uid);
-    return refuse(RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)', params.merchant_uid);
+    const taken = merchantUidTakenError(holder);
+    return refuse(taken.code, taken.message, params.merchant_uid);
   }
   const prepared = await preparedAmount(deps, merchant.id, params.merchant_uid);
   if (prepared !== null && prepared !== params.amount) return refuse(RSP_ERRORS.prepareMismatch, prepareMismatchMessage(prepared, params.amount), params.merchant_uid);
@@ -180,9 +194,6 @@ async function resolveWindowChannel(deps: Deps, merchantId: string, pg: unknown,
   }
 }
 
-/** A lock held by a finished payment (paid, refunded, or a virtual account issued) rather than one in flight. */
-const isDone = (h: { status: string; pg_state: string }) => h.status !== 'ready' || h.pg_state === 'done';
-
 export async function loadCheckout(deps: Deps, sessionId: string): Promise<Checkout | null> {
   if (!/^cs_[A-Za-z0-9_-]{20,60}$/.test(sessionId)) return null;
   const session = await deps.store.db.selectFrom('checkout_sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
@@ -210,8 +221,8 @@ export interface WindowUrls {
 export type StartResult = { ok: true; form: WindowForm } | { ok: false; rsp: Rsp; message: string };
 
 /**
- * The buyer confirmed Pier's checkout: take the merchant_uid lock in a committed write, then hand
- * back the form that opens the PG window (tPay webTxInit).
+ * The buyer confirmed Pier's checkout: record the attempt (without the merchant_uid lock, which its
+ * approval takes) in a committed write, then hand back the form that opens the PG window (tPay webTxInit).
  */
 export async function startCheckout(deps: Deps, sessionId: string, choice: CheckoutChoice, urls: (s: CheckoutSessionsTable) => WindowUrls): Promise<StartResult> {
   const c = await loadCheckout(deps, sessionId);
@@ -248,9 +259,17 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     if (!params.customer_uid) quotas = allowedQuotas(params);
   }
 
+  // paid since the session was made (or an API charge is in flight): no PG window opens for it. Another
+  // window open on it does not stop this one; the first approval takes the merchant_uid (decision 0058)
+  const holder = await lockHolder(deps, session.merchant_id, params.merchant_uid);
+  if (holder) {
+    const taken = merchantUidTakenError(holder);
+    const rsp = await finishSession(deps.store.db, deps, sessionId, failRsp(params.merchant_uid, taken.code, taken.message));
+    return { ok: false, rsp, message: rsp.error_msg as string };
+  }
+
   const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);
   const now = unixSeconds(deps.clock);
-  const { db } = deps.store;
   const { impUid, locked } = await withNewImpUid(deps, async (impUid) => {
     const row = attemptRow(
       {
@@ -287,14 +306,8 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     });
     return { impUid, locked };
   });
-  if (!locked.ok) {
-    const rsp =
-      locked.holder && isDone(locked.holder)
-        ? failRsp(params.merchant_uid, RSP_ERRORS.alreadyPaid, ALREADY_PAID_RSP_MESSAGE)
-        : failRsp(params.merchant_uid, RSP_ERRORS.inProgress, '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)');
-    await finishSession(db, deps, sessionId, rsp);
-    return { ok: false, rsp, message: rsp.error_msg as string };
-  }
+  // the attempt holds no lock yet (attemptRow), so only an imp_uid drawn twice can stop its insert
+  if (!locked.ok) throw new Error(`window attempt ${impUid} was refused a merchant_uid lock it does not take`);
 
   const u = urls({ ...session, imp_uid: impUid });
   const form = channel.connector.window.startWindow(channel.credentials, {
@@ -501,13 +514,21 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   // after an unverifiable post, which leaves no tid) writes the tid it approves; a replayed or
   // concurrent post finds it taken (null). A closed attempt is never claimed. In doubt from now:
   // reconciliation waits a full PG read timeout past next_check_at, so never asks mid-call.
-  const claimed = await deps.store.db
-    .updateTable('payments')
-    .set({ pg_state: 'in_doubt', pg_tid: pgTid, next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
-    .where('imp_uid', '=', impUid)
-    .where((eb) => eb.or([eb('pg_state', '=', 'window'), eb.and([eb('pg_state', '=', 'in_doubt'), eb('pg_tid', 'is', null)])]))
-    .executeTakeFirst();
-  if (Number(claimed.numUpdatedRows) !== 1) return null;
+  // The claim takes the merchant_uid too (decision 0058): Pier charges nothing for one another
+  // payment holds, and the attempt fails with that payment's error (NICE charges only on the approve).
+  const claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () =>
+    deps.store.db
+      .updateTable('payments')
+      .set({ pg_state: 'in_doubt', pg_tid: pgTid, merchant_uid_lock: params.merchant_uid, next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
+      .where('imp_uid', '=', impUid)
+      .where((eb) => eb.or([eb('pg_state', '=', 'window'), eb.and([eb('pg_state', '=', 'in_doubt'), eb('pg_tid', 'is', null)])]))
+      .executeTakeFirst(),
+  );
+  if (!claim.ok) {
+    if (await failWindowAttempt(deps, impUid, `[${claim.error.code}]${claim.error.message}`, null, { windowOver: true })) return rspOfPayment(deps, impUid);
+    return null;
+  }
+  if (Number(claim.value.numUpdatedRows) !== 1) return null;
   let answer;
   try {
     answer = await approve.call(channel.connector.window, channel.credentials, { pgTid, moid: impUid, amount: params.amount });
@@ -604,7 +625,15 @@ async function recordVbankFromPg(deps: Deps, c: Checkout, channel: ResolvedChann
     }
   }
   await enqueueWindowConfirm(deps, impUid, channel.row.id, found.pgTid);
-  if (await recordIssuedVbank(deps, impUid, found)) await confirmNow(deps, impUid, found.pgTid);
+  let recorded;
+  try {
+    recorded = await recordWindowVbank(deps, channel, { imp_uid: impUid, merchant_id: c.session.merchant_id, merchant_uid: c.params.merchant_uid }, found);
+  } catch (err) {
+    // another payment holds the merchant_uid and the PG would not close the account: left open, asked again
+    deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued for a merchant_uid another payment holds');
+    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the virtual account could not be settled yet)', impUid);
+  }
+  if (recorded) await confirmNow(deps, impUid, found.pgTid);
   return rspOfPayment(deps, impUid);
 }
 
@@ -735,19 +764,27 @@ async function recordWindowBillingKey(
   const now = unixSeconds(deps.clock);
   const card = { card_code: result.cardCode, card_name: result.cardName, card_number: result.cardNumberMasked, card_type: result.cardType };
 
-  if (params.amount === 0) {
-    await db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('payments')
-        .set({ ...card, status: 'paid', pg_state: 'done', paid_at: now, updated_at: now })
-        .where('imp_uid', '=', impUid)
-        .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 1) {
-        await recordPaymentEvent(trx, deps, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
-      }
-    });
+  // the issuance (amount 0) or the first charge takes the merchant_uid (decision 0058); another payment
+  // holding it fails the attempt, the key staying stored: its issuance was genuine
+  const taken = async (error: { code: string; message: string }) => {
+    await failWindowAttempt(deps, impUid, `[${error.code}]${error.message}`, null, { windowOver: true });
     return rspOfPayment(deps, impUid);
+  };
+  if (params.amount === 0) {
+    const issued = await withMerchantUid(deps, session.merchant_id, params.merchant_uid, () =>
+      db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('payments')
+          .set({ ...card, status: 'paid', pg_state: 'done', merchant_uid_lock: params.merchant_uid, paid_at: now, updated_at: now })
+          .where('imp_uid', '=', impUid)
+          .where('pg_state', 'in', ['window', 'calling', 'in_doubt'])
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) === 1) {
+          await recordPaymentEvent(trx, deps, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
+        }
+      }),
+    );
+    return issued.ok ? rspOfPayment(deps, impUid) : taken(issued.error);
   }
 
   // The first payment is Pier's own call: a prepared amount changed while the window was open is
@@ -758,13 +795,16 @@ async function recordWindowBillingKey(
     return rspOfPayment(deps, impUid);
   }
   // First payment with the new key: the attempt row exists; move it from `window` to `calling`.
-  const moved = await db
-    .updateTable('payments')
-    .set({ ...card, pg_state: 'calling', updated_at: now })
-    .where('imp_uid', '=', impUid)
-    .where('pg_state', '=', 'window')
-    .executeTakeFirst();
-  if (Number(moved.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);
+  const moved = await withMerchantUid(deps, session.merchant_id, params.merchant_uid, () =>
+    db
+      .updateTable('payments')
+      .set({ ...card, pg_state: 'calling', merchant_uid_lock: params.merchant_uid, updated_at: now })
+      .where('imp_uid', '=', impUid)
+      .where('pg_state', '=', 'window')
+      .executeTakeFirst(),
+  );
+  if (!moved.ok) return taken(moved.error);
+  if (Number(moved.value.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);
   try {
     const charged = await channel.connector.chargeBillingKey(channel.credentials, result.billingKey, {
       moid: impUid,

@@ -15,11 +15,13 @@
 import type { InquiryResult } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../store/db.js';
-import type { PaymentsTable } from '../../store/types.js';
+import type { ExpressionBuilder } from 'kysely';
+import type { Database, PaymentsTable } from '../../store/types.js';
 import { cancelPayment, mirrorPgRefund, pgRefundOfApproval, REFUNDED_AT_PG, type PgRefundOfApproval } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
-import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, type Approval } from '../payments/record-outcome.js';
-import { allowedQuotas, enabledCards, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
+import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, recordIssuedVbank, type Approval } from '../payments/record-outcome.js';
+import { lockHolder } from '../payments/attempts.js';
+import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
@@ -105,7 +107,7 @@ export async function recordPgApproval(
   // refunded at the PG already (a net-cancel, or a refund by another path): the refund is reserved
   // in the approval's own transaction (cancel.ts pgRefundOfApproval), recorded right after
   const pgRefund = found.cancelledAmount > 0 ? pgRefundOfApproval(deps, a.impUid, found.cancelledAmount, REFUNDED_AT_PG) : null;
-  const approved = pgRefund ? (await approveAttemptWith(deps, a.impUid, approval, pgRefund.reserve)) !== undefined : await recordApproval(deps, a.impUid, approval);
+  const approved = await approveWindowAttempt(deps, a.impUid, approval, pgRefund);
   const outcome: ApprovalOutcome = approved ? 'paid' : await adoptLateApproval(deps, a, found, approval, pgRefund);
   // The PG's own notice (NICE's webhook, re-read by inquiry) can record the approval first, and an
   // inquiry does not name the bank of a transfer: the verified post that does fills it in.
@@ -128,9 +130,65 @@ export async function recordPgApproval(
 }
 
 /**
- * An approval for an attempt Pier had already closed as failed (the buyer closed the window, then
- * the PG's approval arrived): take the merchant_uid back when it is still free and record it paid;
- * when another payment holds it, record the approval and refund it at once.
+ * recordApproval (or approveAttemptWith, the PG's refund reserved alongside) for a window attempt
+ * still open. False when the attempt is no longer open, or when another payment holds its
+ * merchant_uid (the window takes it only now: decision 0058); adoptLateApproval then tells which.
+ */
+async function approveWindowAttempt(deps: Deps, impUid: string, approval: Approval, pgRefund: PgRefundOfApproval | null): Promise<boolean> {
+  try {
+    return pgRefund ? (await approveAttemptWith(deps, impUid, approval, pgRefund.reserve)) !== undefined : await recordApproval(deps, impUid, approval);
+  } catch (err) {
+    if (isUniqueViolation(err)) return false;
+    throw err;
+  }
+}
+
+const OPEN_STATES = ['window', 'calling', 'in_doubt'];
+
+/**
+ * Runs `take`, a write by which a window attempt takes its merchant_uid lock (decision 0058). When
+ * another payment holds the merchant_uid, `take` fails on the unique index having written nothing,
+ * and the answer is that payment's rsp error (F1002 paid, F1004 in flight). A virtual account past
+ * its deposit deadline gives the merchant_uid up (lockHolder), and `take` runs once more.
+ */
+export async function withMerchantUid<T>(
+  deps: Deps,
+  merchantId: string,
+  merchantUid: string,
+  take: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: { code: string; message: string } }> {
+  for (let retried = false; ; retried = true) {
+    try {
+      return { ok: true, value: await take() };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const holder = await lockHolder(deps, merchantId, merchantUid);
+      if (holder || retried) return { ok: false, error: merchantUidTakenError(holder) };
+    }
+  }
+}
+
+/**
+ * recordIssuedVbank for a window attempt. When another payment holds the merchant_uid (paid while
+ * this account was being issued), the account is closed at the PG, nobody being able to pay into
+ * it, and the attempt failed with that payment's rsp error. False when nothing was recorded.
+ */
+export async function recordWindowVbank(deps: Deps, channel: ResolvedChannel, p: Pick<PaymentsTable, 'imp_uid' | 'merchant_id' | 'merchant_uid'>, found: FoundAtPg): Promise<boolean> {
+  const recorded = await withMerchantUid(deps, p.merchant_id, p.merchant_uid, () => recordIssuedVbank(deps, p.imp_uid, found));
+  if (recorded.ok) return recorded.value;
+  deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account issued for a merchant_uid another payment holds; closing it at the PG');
+  // throws when the PG will not close it: the attempt stays open, and is asked about again
+  await closeVbankOfFailedAttempt(deps, channel, p.imp_uid, found);
+  await failWindowAttempt(deps, p.imp_uid, `[${recorded.error.code}]${recorded.error.message}`, found.pgTid, { windowOver: true });
+  return false;
+}
+
+/**
+ * An approval Pier could not record as an open attempt's: the attempt was closed as failed (the buyer
+ * closed the window, then the PG's approval arrived), or another payment holds its merchant_uid (it
+ * was paid meanwhile: in another window, by an API charge). Take the merchant_uid when it is free
+ * and record the approval paid; when another payment holds it, record the approval and refund it at
+ * once.
  */
 async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg, approval: Approval, pgRefund: PgRefundOfApproval | null): Promise<ApprovalOutcome> {
   const { db } = deps.store;
@@ -142,7 +200,12 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
   // held earlier, its refund never made (it could not be written, or the process died): make it
   // now, unless the PG has refunded it meanwhile (its net-cancel), which the caller then records
   if (p && owesLateRefund(p)) return found.cancelledAmount >= found.amount ? 'refunded' : refundLateApproval(deps, a);
-  if (!p || p.status !== 'failed') return 'already_settled';
+  const closed = p?.status === 'failed';
+  if (!p || !(closed || (p.status === 'ready' && OPEN_STATES.includes(p.pg_state)))) return 'already_settled';
+  // a virtual account past its deposit deadline gives its merchant_uid up here (attempts.ts)
+  await lockHolder(deps, a.merchantId, p.merchant_uid);
+  const unrecorded = (eb: ExpressionBuilder<Database, 'payments'>) =>
+    eb.and([eb('imp_uid', '=', a.impUid), eb.or([eb('status', '=', 'failed'), eb.and([eb('status', '=', 'ready'), eb('pg_state', 'in', OPEN_STATES)])])]);
   const now = unixSeconds(deps.clock);
   const fields = {
     status: 'paid',
@@ -158,8 +221,7 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
       const row = await trx
         .updateTable('payments')
         .set({ ...fields, merchant_uid_lock: p.merchant_uid })
-        .where('imp_uid', '=', a.impUid)
-        .where('status', '=', 'failed')
+        .where(unrecorded)
         .returningAll()
         .executeTakeFirst();
       if (!row) return false;
@@ -167,16 +229,17 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
       await pgRefund?.reserve(trx, row, now);
       return true;
     });
-    if (adopted) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');
+    if (adopted && closed) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');
     return adopted ? 'paid' : 'already_settled';
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
   }
-  // The merchant_uid was paid by another attempt meanwhile: a merchant_uid is paid once. Record the
-  // approval (without the lock, and without a `paid` webhook), then refund it with a `cancelled` one.
-  const held = await db.updateTable('payments').set(fields).where('imp_uid', '=', a.impUid).where('status', '=', 'failed').executeTakeFirst();
+  // Another payment holds the merchant_uid (paid, an account issued, or a charge in flight): a
+  // merchant_uid is paid once. Record the approval (without the lock, and without a `paid` webhook),
+  // then refund it with a `cancelled` one.
+  const held = await db.updateTable('payments').set(fields).where(unrecorded).executeTakeFirst();
   if (Number(held.numUpdatedRows) !== 1) return 'already_settled';
-  deps.logger.warn({ imp_uid: a.impUid }, 'late window approval for a merchant_uid paid by another attempt; refunding it');
+  deps.logger.warn({ imp_uid: a.impUid, closed }, 'window approval for a merchant_uid another payment holds; refunding it');
   if (found.cancelledAmount >= found.amount) return 'refunded';
   return refundLateApproval(deps, a);
 }
@@ -218,18 +281,17 @@ async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<Approva
  */
 export async function failWindowAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null, opts: { windowOver?: boolean } = {}): Promise<boolean> {
   const { db } = deps.store;
-  const open = ['window', 'calling', 'in_doubt'];
   if (!opts.windowOver) {
     const p = await db.selectFrom('payments').select(['channel', 'channel_id', 'customer_uid', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
     // a billing-key window's payment is Pier's own REST charge with the new key, not a PG window result
-    if (p?.channel_id && open.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, PG_WINDOW_LIFETIME_SECONDS);
+    if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, PG_WINDOW_LIFETIME_SECONDS);
   }
   const now = unixSeconds(deps.clock);
   const res = await db
     .updateTable('payments')
     .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
     .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', open)
+    .where('pg_state', 'in', OPEN_STATES)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
@@ -301,6 +363,13 @@ export async function settleWindowAttempt(
     if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
     await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null);
+    return 'failed';
+  }
+  if (p.pay_method === 'vbank' && found.state === 'cancelled') {
+    // A virtual account closed at the PG: Pier closes one issued for an attempt it had failed, or for
+    // a merchant_uid another payment holds. Nothing paid into it stays with the PG, and there is no
+    // approval to record: read as one, it was recorded paid (with a `paid` webhook), then refunded.
+    await failWindowAttempt(deps, p.imp_uid, '[PG_CANCELLED] PG사에서 닫힌 가상계좌입니다. (the PG closed this virtual account)', found.pgTid, { windowOver: true });
     return 'failed';
   }
   if (found.amount !== p.amount) {

@@ -3,7 +3,11 @@
  * and the payment window (checkout.ts).
  *
  * The lock is the unique index on (merchant_id, merchant_uid_lock): one in-flight, paid or issued
- * (virtual account) attempt per merchant_uid. A virtual account past its vbank_date can no longer
+ * (virtual account) attempt per merchant_uid. An API charge takes it when it is first recorded, before
+ * its call. A payment-window attempt takes it only once the PG has approved it (or issued its
+ * account, or Pier is about to call the PG itself): anyone holding the public merchant code can open
+ * a checkout, and a window that held the merchant_uid while open would let them keep a buyer's order
+ * from being paid (decision 0058). A virtual account past its vbank_date can no longer
  * be paid, so it does not hold the lock for ever: the first attempt that collides with it releases
  * it (the account itself stays `ready`, see docs/decisions/0006-virtual-accounts.md) and goes on.
  */
@@ -43,13 +47,16 @@ export interface NewAttempt {
   customerUidUsage: string | null;
 }
 
-/** The payments row of a new attempt: `ready`, holding the merchant_uid lock, nothing from the PG yet. */
+/**
+ * The payments row of a new attempt: `ready`, nothing from the PG yet; an API charge holds the
+ * merchant_uid lock, a window attempt does not yet (see above).
+ */
 export function attemptRow(a: NewAttempt, now: number): PaymentsTable {
   return {
     imp_uid: a.impUid,
     merchant_id: a.merchantId,
     merchant_uid: a.merchantUid,
-    merchant_uid_lock: a.merchantUid,
+    merchant_uid_lock: a.pgState === 'window' ? null : a.merchantUid,
     channel_id: a.channel.row.id,
     pg_provider: a.channel.row.provider,
     pg_id: a.channel.row.mid,

@@ -21,7 +21,7 @@ import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
-import { isWindowAttempt, settleWindowAttempt } from '../checkout/window-settlement.js';
+import { isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
 import { forEachLimit } from '../../jobs/runner.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
@@ -73,7 +73,11 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   }
   // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
   if (found.found && found.state === 'awaiting_deposit' && found.amount === Number(p.amount)) {
-    return (await recordIssuedVbank(deps, impUid, found)) ? 'awaiting_deposit' : 'unknown';
+    // a window attempt takes its merchant_uid only now, and may find it paid meanwhile (decision 0058)
+    const recorded = isWindowAttempt(p) ? await recordWindowVbank(deps, channel, p, found) : await recordIssuedVbank(deps, impUid, found);
+    if (recorded) return 'awaiting_deposit';
+    const after = await db.selectFrom('payments').select('status').where('imp_uid', '=', impUid).executeTakeFirst();
+    return after?.status === 'failed' ? 'failed' : 'unknown';
   }
   // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
   if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found });

@@ -57,7 +57,8 @@ export function approvalColumns(r: Approval, now: number) {
  * never becomes an "issued account". It is then `status ready / pg_state done`, out of
  * reconciliation for good; the deposit notice pays it, and its merchant_uid is released once its
  * due date has passed. False when nothing changed (another process recorded it, or it was closed).
- * Used by the window (checkout/sessions.ts) and by reconciliation (the buyer saw the account, Pier
+ * Throws a unique violation when another payment holds the merchant_uid (only a window attempt,
+ * which holds none until then, can meet that: window-settlement.ts recordWindowVbank). Used by the window (checkout/sessions.ts) and by reconciliation (the buyer saw the account, Pier
  * never got the result).
  */
 export async function recordIssuedVbank(deps: Deps, impUid: string, found: Extract<InquiryResult, { found: true }>): Promise<boolean> {
@@ -69,6 +70,8 @@ export async function recordIssuedVbank(deps: Deps, impUid: string, found: Extra
       .updateTable('payments')
       .set({
         pg_state: 'done',
+        // as an approval does (approvalUpdate): another payment holding it fails the update
+        merchant_uid_lock: sql<string>`merchant_uid`,
         pg_tid: found.pgTid,
         vbank_code: vbank.code,
         vbank_name: vbank.name,
@@ -101,7 +104,9 @@ export async function recordIssuedVbank(deps: Deps, impUid: string, found: Extra
 /**
  * Marks an attempt paid. Only an attempt still waiting for its PG result changes. In the same
  * transaction it records the `paid` webhook event (V1 sends one for every approval, spec §13),
- * and a scheduled payment's schedule becomes `executed` (schedules/executed.ts).
+ * and a scheduled payment's schedule becomes `executed` (schedules/executed.ts). Throws a unique
+ * violation, recording nothing, when another payment holds the merchant_uid (a window attempt's:
+ * window-settlement.ts recordPgApproval holds such an approval and refunds it).
  */
 export async function recordApproval(deps: Deps, impUid: string, r: Approval): Promise<boolean> {
   return (await approveAttempt(deps, impUid, r)) !== undefined;
@@ -187,6 +192,9 @@ function approvalUpdate(db: Kysely<Database>, p: { imp_uid: string } & ReturnTyp
       .set({
         status: 'paid',
         pg_state: 'done',
+        // a window attempt takes its merchant_uid here (an API charge holds it already): when another
+        // payment holds it, the update fails on the unique index and nothing is recorded (decision 0058)
+        merchant_uid_lock: sql<string>`merchant_uid`,
         pg_tid: p.pg_tid,
         apply_num: p.apply_num,
         // a card company chosen in the checkout stays when the PG does not report one
