@@ -453,6 +453,21 @@ describe('4. billing keys from the window only as the PG confirms them', () => {
     expect(await eventsOf(w.impUid)).toEqual([]);
   });
 
+  it('a key issued in a window whose merchant_uid was paid meanwhile is stored, and its first payment never charged (F1002)', async () => {
+    const customer = uid('cust_taken');
+    const w = await openWindow({ amount: 7000, customer_uid: customer });
+    const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 7000, card_number: card('6666'), expiry: '2030-12' } });
+    expect(other.body.response).toMatchObject({ status: 'paid' });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('7777')) });
+    const rsp = rspOf((await postPier(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: false, imp_uid: w.impUid, error_code: 'F1002' });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect((await ledgerTx(w.impUid)).filter((t) => t.status === 'paid')).toEqual([]);
+    expect(await eventsOf(w.impUid)).toEqual([]);
+    expect((await pier.call('GET', `/subscribe/customers/${customer}`, { token: m.token })).body.response).toMatchObject({ customer_uid: customer, card_number: expect.stringMatching(/7777$/) });
+    expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+  });
+
   it('a key the PG issued in this window is stored with the card facts the PG reports, replacing the old card', async () => {
     const customer = uid('cust');
     await pier.call('POST', `/subscribe/customers/${customer}`, { token: m.token, body: { card_number: card('1234'), expiry: '2030-12', birth: '820213', pwd_2digit: '00' } });
