@@ -199,7 +199,6 @@ describe('an overdue virtual account releases its merchant_uid', () => {
   it('and through the payment window: request_pay for the same merchant_uid opens and issues a new account', async () => {
     const merchantUid = uid('vb_expire_window');
     const old = await issueVbank(merchantUid, 9000);
-    await expect(issueVbank(merchantUid, 9000)).rejects.toThrow(/F1002/);
     pier.clock.set((old.vbank_date + 1) * 1000);
     const fresh = await issueVbank(merchantUid, 9000);
     expect(fresh).toMatchObject({ success: true, status: 'ready', merchant_uid: merchantUid });
@@ -207,6 +206,20 @@ describe('an overdue virtual account releases its merchant_uid', () => {
     m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
     expect((await deposit({ imp_uid: fresh.imp_uid })).body.response.status).toBe('paid');
     expect((await payment(old.imp_uid)).status).toBe('ready');
+  });
+});
+
+describe('an unpaid window account before its deadline (decision 0058)', () => {
+  it('gives its merchant_uid to a second window account for the same order, closed at the PG first; a paid one keeps it (F1002)', async () => {
+    const merchantUid = uid('vb_second');
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    const first = await issueVbank(merchantUid, 9000);
+    const second = await issueVbank(merchantUid, 9000);
+    expect(second).toMatchObject({ success: true, status: 'ready', merchant_uid: merchantUid });
+    expect(await payment(first.imp_uid)).toMatchObject({ status: 'cancelled' });
+    expect((await ledgerTx((await payment(first.imp_uid)).pg_tid))?.status).toBe('cancelled');
+    expect((await deposit({ imp_uid: second.imp_uid })).body.response.status).toBe('paid');
+    await expect(issueVbank(merchantUid, 9000)).rejects.toThrow(/F1002/);
   });
 });
 

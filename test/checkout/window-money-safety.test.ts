@@ -181,6 +181,21 @@ describe('0. a checkout open on a merchant_uid holds nothing until the PG approv
     expect(atPg).toEqual(['cancelled', 'paid']);
   });
 
+  it('a squatter’s unpaid virtual account (its due date theirs to choose) gives the order up to the buyer’s approval, closed at the PG', async () => {
+    const squat = await openWindow({ pay_method: 'vbank', amount: 5000, vbank_due: '2099-12-31' }, { cardCode: '' });
+    const issued = await actInWindow(squat, { action: 'pay', bankCode: '004' });
+    expect(rspOf((await postPier(issued.action, issued.fields)).html)).toMatchObject({ success: true, status: 'ready', pay_method: 'vbank' });
+    expect(await lockHolders(squat.merchantUid)).toEqual([{ imp_uid: squat.impUid }]);
+
+    const buyer = await openWindow({ merchant_uid: squat.merchantUid });
+    const result = await actInWindow(buyer, { action: 'pay', ...cardFields(card('8888')) });
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ success: true, imp_uid: buyer.impUid, status: 'paid' });
+    expect(await payment(squat.impUid)).toMatchObject({ status: 'cancelled', merchant_uid_lock: null });
+    expect((await ledgerTx(squat.impUid))[0]).toMatchObject({ status: 'cancelled' });
+    expect(await lockHolders(squat.merchantUid)).toEqual([{ imp_uid: buyer.impUid }]);
+    expect((await ledgerTx(buyer.impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0 });
+  });
+
   it('a virtual account issued for a merchant_uid paid meanwhile is closed at the PG, and stays closed (F1002)', async () => {
     const v = await openWindow({ pay_method: 'vbank', amount: 23000 }, { cardCode: '' });
     const other = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: v.merchantUid, amount: 23000, card_number: card('5555'), expiry: '2030-12' } });

@@ -18,7 +18,7 @@ import { ConnectorError, type WindowForm, type WindowResult } from '../../connec
 import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { CheckoutSessionsTable, Database } from '../../store/types.js';
-import { attemptRow, insertAttempt, lockHolder, withNewImpUid } from '../payments/attempts.js';
+import { attemptRow, insertAttempt, lockHolder, withNewImpUid, yieldsToWindowApproval } from '../payments/attempts.js';
 import { preparedAmount } from '../payments/prepare.js';
 import { storeBillingKey } from '../billing-keys/billing-keys.js';
 import { channelById, resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
@@ -143,9 +143,10 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
 
   const { db } = deps.store;
   // Paid already (or an API charge in flight): refused. Another checkout open on the same merchant_uid
-  // is not: a window takes the merchant_uid only once the PG approves (decision 0058).
+  // is not, nor an unpaid account from one: a window takes the merchant_uid only once the PG
+  // approves, closing such an account then (decision 0058).
   const holder = await lockHolder(deps, merchant.id, params.merchant_uid);
-  if (holder) {
+  if (holder && !yieldsToWindowApproval(holder)) {
     const taken = merchantUidTakenError(holder);
     return refuse(taken.code, taken.message, params.merchant_uid);
   }
@@ -262,7 +263,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   // paid since the session was made (or an API charge is in flight): no PG window opens for it. Another
   // window open on it does not stop this one; the first approval takes the merchant_uid (decision 0058)
   const holder = await lockHolder(deps, session.merchant_id, params.merchant_uid);
-  if (holder) {
+  if (holder && !yieldsToWindowApproval(holder)) {
     const taken = merchantUidTakenError(holder);
     const rsp = await finishSession(deps.store.db, deps, sessionId, failRsp(params.merchant_uid, taken.code, taken.message));
     return { ok: false, rsp, message: rsp.error_msg as string };

@@ -20,7 +20,8 @@ import type { Database, PaymentsTable } from '../../store/types.js';
 import { cancelPayment, mirrorPgRefund, pgRefundOfApproval, REFUNDED_AT_PG, type PgRefundOfApproval } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, recordIssuedVbank, type Approval } from '../payments/record-outcome.js';
-import { lockHolder } from '../payments/attempts.js';
+import { lockHolder, yieldsToWindowApproval, type LockHolder } from '../payments/attempts.js';
+import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
@@ -162,10 +163,30 @@ export async function withMerchantUid<T>(
       return { ok: true, value: await take() };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      const holder = await lockHolder(deps, merchantId, merchantUid);
+      const holder = await holderAfterYield(deps, merchantId, merchantUid);
       if (holder || retried) return { ok: false, error: merchantUidTakenError(holder) };
     }
   }
+}
+
+const YIELD_REASON = '같은 주문이 다른 결제로 승인되어 입금 전 가상계좌를 닫습니다. (another payment of this order was approved; the unpaid virtual account is closed)';
+
+/**
+ * The payment holding a merchant_uid, once it has given it up if it can: a virtual account past its
+ * deposit deadline (lockHolder), or an unpaid virtual account issued in a window, which a window's
+ * approval closes at the PG (attempts.ts yieldsToWindowApproval). The PG serialises the close against
+ * a deposit: an account paid into meanwhile stays, and keeps the merchant_uid.
+ */
+async function holderAfterYield(deps: Deps, merchantId: string, merchantUid: string): Promise<LockHolder | undefined> {
+  const holder = await lockHolder(deps, merchantId, merchantUid);
+  if (!holder || !yieldsToWindowApproval(holder)) return holder;
+  try {
+    await revokeVbank(deps, merchantId, holder.imp_uid, YIELD_REASON);
+    deps.logger.info({ imp_uid: holder.imp_uid, merchant_uid: merchantUid }, 'unpaid window virtual account closed: a window approval takes its merchant_uid');
+  } catch (err) {
+    deps.logger.warn({ imp_uid: holder.imp_uid, err: (err as Error).message }, 'an unpaid virtual account holding the merchant_uid could not be closed; it keeps it');
+  }
+  return lockHolder(deps, merchantId, merchantUid);
 }
 
 /**
@@ -202,8 +223,8 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
   if (p && owesLateRefund(p)) return found.cancelledAmount >= found.amount ? 'refunded' : refundLateApproval(deps, a);
   const closed = p?.status === 'failed';
   if (!p || !(closed || (p.status === 'ready' && OPEN_STATES.includes(p.pg_state)))) return 'already_settled';
-  // a virtual account past its deposit deadline gives its merchant_uid up here (attempts.ts)
-  await lockHolder(deps, a.merchantId, p.merchant_uid);
+  // a virtual account past its deposit deadline, or unpaid from a window, gives its merchant_uid up
+  await holderAfterYield(deps, a.merchantId, p.merchant_uid);
   const unrecorded = (eb: ExpressionBuilder<Database, 'payments'>) =>
     eb.and([eb('imp_uid', '=', a.impUid), eb.or([eb('status', '=', 'failed'), eb.and([eb('status', '=', 'ready'), eb('pg_state', 'in', OPEN_STATES)])])]);
   const now = unixSeconds(deps.clock);

@@ -107,7 +107,17 @@ export interface LockHolder {
   status: string;
   pg_state: string;
   pay_method: string;
+  /** V1 `channel`: `api` for an API charge, `pc`/`mobile` for the payment window */
+  channel: string;
 }
+
+/**
+ * An unpaid virtual account issued in the payment window. Issuing one costs nothing, and anyone with
+ * the public merchant code can open a window: such an account gives its merchant_uid up to a window
+ * approval (closed at the PG first: checkout/window-settlement.ts), rather than holding the order
+ * until its due date, which the one who opened it chose (decision 0058).
+ */
+export const yieldsToWindowApproval = (h: LockHolder) => h.pay_method === 'vbank' && h.status === 'ready' && h.pg_state === 'done' && h.channel !== 'api';
 
 /**
  * Releases the merchant_uid lock of a virtual account whose deposit deadline has passed (by
@@ -141,7 +151,7 @@ export async function releaseOverdueVbankLock(deps: Deps, merchantId: string, me
 const findHolder = (db: Kysely<Database>, merchantId: string, merchantUid: string): Promise<LockHolder | undefined> =>
   db
     .selectFrom('payments')
-    .select(['imp_uid', 'status', 'pg_state', 'pay_method'])
+    .select(['imp_uid', 'status', 'pg_state', 'pay_method', 'channel'])
     .where('merchant_id', '=', merchantId)
     .where('merchant_uid_lock', '=', merchantUid)
     .executeTakeFirst();

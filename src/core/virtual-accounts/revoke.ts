@@ -36,7 +36,7 @@ export async function findOpenVbank(deps: Deps, merchantId: string, impUid: stri
  * and once the buyer has paid it refuses the revoke. A revoke whose answer was lost (timeout) is
  * found by asking the PG when the caller tries again.
  */
-export async function revokeVbank(deps: Deps, merchantId: string, impUid: string) {
+export async function revokeVbank(deps: Deps, merchantId: string, impUid: string, reason = VBANK_REVOKE_REASON) {
   const p = await findOpenVbank(deps, merchantId, impUid);
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
   if (!channel) throw new PierError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
@@ -45,7 +45,7 @@ export async function revokeVbank(deps: Deps, merchantId: string, impUid: string
 
   let result: RefundResult;
   try {
-    result = await revoke.call(channel.connector, channel.credentials, { pgTid: p.pg_tid ?? '', moid: p.imp_uid, amount: Number(p.amount), reason: VBANK_REVOKE_REASON });
+    result = await revoke.call(channel.connector, channel.credentials, { pgTid: p.pg_tid ?? '', moid: p.imp_uid, amount: Number(p.amount), reason });
   } catch (err) {
     if (!(err instanceof ConnectorError)) throw err;
     throw new PierError(
@@ -75,7 +75,7 @@ export async function revokeVbank(deps: Deps, merchantId: string, impUid: string
     .set({
       status: 'cancelled',
       cancel_amount: Number(p.amount),
-      cancel_reason: VBANK_REVOKE_REASON,
+      cancel_reason: reason,
       cancelled_at: closedAt || now,
       merchant_uid_lock: null,
       updated_at: now,
