@@ -117,6 +117,23 @@ describe('two windows on one merchant_uid (decision 0058: a window takes it only
     expect(await row(second.result.fields.orderId!)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
     expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: first.result.fields.orderId, status: 'paid' });
   });
+
+  it('an unpaid account squatting the order is closed by NICE’s approval of a card, not by a card NICE declines', async () => {
+    const o = order({ pay_method: 'vbank', vbank_due: '2099-12-31' });
+    const { handOver } = await openNiceWindow(n, o);
+    const squat = rspOf((await back(await submitNiceWindow(n, (await niceWindowPage(n, handOver.params)).token, { vbankCode: '004' }))).html);
+    expect(squat).toMatchObject({ success: true, status: 'ready', pay_method: 'vbank' });
+
+    const declined = await authenticateAtNice(n, { ...o, pay_method: 'card' }, card('0051'));
+    expect(rspOf((await back(declined.result)).html)).toMatchObject({ success: false });
+    expect(await row(squat.imp_uid)).toMatchObject({ status: 'ready', merchant_uid_lock: o.merchant_uid });
+
+    const buyer = await authenticateAtNice(n, { ...o, pay_method: 'card' }, card('3333'));
+    expect(rspOf((await back(buyer.result)).html)).toMatchObject({ success: true, status: 'paid', imp_uid: buyer.result.fields.orderId });
+    expect(await row(squat.imp_uid)).toMatchObject({ status: 'cancelled', merchant_uid_lock: null });
+    expect((await niceLedger(squat.imp_uid)).payments.map((p) => p.status)).toEqual(['cancelled']);
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: buyer.result.fields.orderId, status: 'paid' });
+  });
 });
 
 describe('the buyer cancels or NICE declines', () => {

@@ -517,14 +517,17 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   // reconciliation waits a full PG read timeout past next_check_at, so never asks mid-call.
   // The claim takes the merchant_uid too (decision 0058): Pier charges nothing for one another
   // payment holds, and the attempt fails with that payment's error (NICE charges only on the approve).
-  const claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () =>
+  // An unpaid window account holding it is closed only by what NICE approves: claimed without the
+  // merchant_uid, the approval's record takes it (window-settlement.ts adoptLateApproval).
+  const claimWith = (lock: string | null) =>
     deps.store.db
       .updateTable('payments')
-      .set({ pg_state: 'in_doubt', pg_tid: pgTid, merchant_uid_lock: params.merchant_uid, next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
+      .set({ pg_state: 'in_doubt', pg_tid: pgTid, merchant_uid_lock: lock, next_check_at: dbNow(deps.store), updated_at: unixSeconds(deps.clock) })
       .where('imp_uid', '=', impUid)
       .where((eb) => eb.or([eb('pg_state', '=', 'window'), eb.and([eb('pg_state', '=', 'in_doubt'), eb('pg_tid', 'is', null)])]))
-      .executeTakeFirst(),
-  );
+      .executeTakeFirst();
+  let claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () => claimWith(params.merchant_uid), { yieldVbank: false });
+  if (!claim.ok && claim.holder && yieldsToWindowApproval(claim.holder)) claim = { ok: true, value: await claimWith(null) };
   if (!claim.ok) {
     if (await failWindowAttempt(deps, impUid, `[${claim.error.code}]${claim.error.message}`, null, { windowOver: true })) return rspOfPayment(deps, impUid);
     return null;
@@ -784,6 +787,7 @@ async function recordWindowBillingKey(
           await recordPaymentEvent(trx, deps, { merchantId: session.merchant_id, impUid, merchantUid: params.merchant_uid, status: 'paid', noticeUrl: params.notice_url, cause: 'window' });
         }
       }),
+      { yieldVbank: false },
     );
     return issued.ok ? rspOfPayment(deps, impUid) : taken(issued.error);
   }
@@ -803,6 +807,8 @@ async function recordWindowBillingKey(
       .where('imp_uid', '=', impUid)
       .where('pg_state', '=', 'window')
       .executeTakeFirst(),
+    // the charge may still be declined: an unpaid account is not closed for it
+    { yieldVbank: false },
   );
   if (!moved.ok) return taken(moved.error);
   if (Number(moved.value.numUpdatedRows) !== 1) return rspOfPayment(deps, impUid);

@@ -149,22 +149,26 @@ const OPEN_STATES = ['window', 'calling', 'in_doubt'];
 /**
  * Runs `take`, a write by which a window attempt takes its merchant_uid lock (decision 0058). When
  * another payment holds the merchant_uid, `take` fails on the unique index having written nothing,
- * and the answer is that payment's rsp error (F1002 paid, F1004 in flight). A virtual account past
- * its deposit deadline gives the merchant_uid up (lockHolder), and `take` runs once more.
+ * and the answer is that payment (`holder`) and its rsp error (F1002 paid, F1004 in flight). A
+ * virtual account past its deposit deadline gives the merchant_uid up (lockHolder), and so does an
+ * unpaid window account when `yieldVbank` (holderAfterYield): `take` then runs once more. Only what
+ * the PG has approved or issued may close such an account: a write made before Pier's own call to
+ * the PG passes false, as that call may still be declined.
  */
 export async function withMerchantUid<T>(
   deps: Deps,
   merchantId: string,
   merchantUid: string,
   take: () => Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: { code: string; message: string } }> {
+  opts: { yieldVbank: boolean },
+): Promise<{ ok: true; value: T } | { ok: false; error: { code: string; message: string }; holder: LockHolder | undefined }> {
   for (let retried = false; ; retried = true) {
     try {
       return { ok: true, value: await take() };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      const holder = await holderAfterYield(deps, merchantId, merchantUid);
-      if (holder || retried) return { ok: false, error: merchantUidTakenError(holder) };
+      const holder = opts.yieldVbank ? await holderAfterYield(deps, merchantId, merchantUid) : await lockHolder(deps, merchantId, merchantUid);
+      if (holder || retried) return { ok: false, error: merchantUidTakenError(holder), holder };
     }
   }
 }
@@ -195,7 +199,7 @@ async function holderAfterYield(deps: Deps, merchantId: string, merchantUid: str
  * it, and the attempt failed with that payment's rsp error. False when nothing was recorded.
  */
 export async function recordWindowVbank(deps: Deps, channel: ResolvedChannel, p: Pick<PaymentsTable, 'imp_uid' | 'merchant_id' | 'merchant_uid'>, found: FoundAtPg): Promise<boolean> {
-  const recorded = await withMerchantUid(deps, p.merchant_id, p.merchant_uid, () => recordIssuedVbank(deps, p.imp_uid, found));
+  const recorded = await withMerchantUid(deps, p.merchant_id, p.merchant_uid, () => recordIssuedVbank(deps, p.imp_uid, found), { yieldVbank: true });
   if (recorded.ok) return recorded.value;
   deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account issued for a merchant_uid another payment holds; closing it at the PG');
   // throws when the PG will not close it: the attempt stays open, and is asked about again
