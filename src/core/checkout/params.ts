@@ -39,10 +39,11 @@ export const RSP_ERRORS = {
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';
+export const CANCELLED_RSP_MESSAGE = '사용자가 결제를 취소하였습니다.';
 export const IN_PROGRESS_RSP_MESSAGE = '동일한 merchant_uid로 진행 중인 결제가 있습니다. (a payment with this merchant_uid is in progress)';
 
 /** A merchant_uid lock held by a finished payment (paid, refunded, or a virtual account issued) rather than one in flight. */
-export const isDone = (h: { status: string; pg_state: string }) => h.status !== 'ready' || h.pg_state === 'done';
+const isDone = (h: { status: string; pg_state: string }) => h.status !== 'ready' || h.pg_state === 'done';
 
 /**
  * The rsp error of a merchant_uid another payment holds: F1002 when it is paid (or its account
@@ -50,7 +51,6 @@ export const isDone = (h: { status: string; pg_state: string }) => h.status !== 
  */
 export const merchantUidTakenError = (holder: { status: string; pg_state: string } | undefined): { code: string; message: string } =>
   !holder || isDone(holder) ? { code: RSP_ERRORS.alreadyPaid, message: ALREADY_PAID_RSP_MESSAGE } : { code: RSP_ERRORS.inProgress, message: IN_PROGRESS_RSP_MESSAGE };
-export const CANCELLED_RSP_MESSAGE = '사용자가 결제를 취소하였습니다.';
 
 export class ParamError extends Error {
   constructor(
