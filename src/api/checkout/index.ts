@@ -31,7 +31,7 @@ import {
 } from '../../core/checkout/sessions.js';
 import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
-import { recordPgNotice } from '../../core/virtual-accounts/deposit.js';
+import { recordPgNotice } from '../../core/virtual-accounts/pg-notices.js';
 import { PierError } from '../errors.js';
 import { registerDemo } from './demo.js';
 import { autoPostPage, checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';

@@ -1,86 +1,21 @@
 /**
- * Notices a PG sends about window payments after the fact, server to server, to the window's
- * notifyUrl (`POST /checkout/pg/:channelId/notify`):
- *  - a virtual-account deposit the PG signs in full (tPay's notify): verified by the connector, then
- *    Pier marks the payment paid and records the `paid` event (spec/api-v1.md §13: "deposit → paid");
- *  - "this payment changed" (NICE webhooks, whose signature covers only tid, amount and ediDate):
- *    Pier never trusts the body; it re-reads the payment from the PG by tid and applies that (a
- *    deposit, an approval Pier missed, a cancel made at the PG).
- * Repeats are harmless: every write is conditional on the state it moves from.
- * In sandbox mode, sandboxVbankDeposit makes a deposit at the tPay simulator.
+ * Deposits into window virtual accounts: one the PG notified and signed in full (tPay's notify,
+ * verified by the connector: pg-notices.ts), or one the PG holds for an account past its deadline,
+ * asked before its merchant_uid is released. Pier marks the payment paid and records the `paid`
+ * event (spec/api-v1.md §13: "deposit → paid"); repeats are harmless, every write being conditional
+ * on the state it moves from. In sandbox mode, sandboxVbankDeposit makes a deposit at the tPay
+ * simulator. Nothing here settles open attempts, so attempts.ts may ask it without a cycle.
  */
 import { PierError } from '../errors.js';
-import { ConnectorError, type DepositNotice, type PgNotice } from '../../connectors/types.js';
+import type { DepositNotice } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
-import { settleAttempt } from '../payments/reconcile.js';
-import { settleWindowAttempt } from '../checkout/window-settlement.js';
-import { mirrorPgRefund } from '../payments/cancel.js';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }
   | { ok: false; reason: 'unverified' | 'unknown_payment' | 'wrong_amount' | 'past_due' | 'not_open' | 'pg_unavailable'; message: string };
-
-/**
- * Verifies and applies one notice the PG sent for a window channel. `noticeAnswer`: the body the PG
- * expects back (NICE: `OK`), when its connector names one.
- */
-export async function recordPgNotice(deps: Deps, channelId: string, body: Record<string, unknown>): Promise<DepositOutcome & { noticeAnswer?: { contentType: string; body: string } }> {
-  const channel = await channelById(deps, channelId);
-  const window = channel?.connector.window;
-  if (!channel || !window) return { ok: false, reason: 'unverified', message: 'unknown channel' };
-  const noticeAnswer = window.noticeAnswer;
-  let notice: PgNotice;
-  try {
-    notice = window.readNotice(channel.credentials, body);
-  } catch (err) {
-    if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: err.message, noticeAnswer };
-    throw err;
-  }
-  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await applyPgPaymentState(deps, channel, notice.moid, notice.pgTid);
-  return { ...outcome, noticeAnswer };
-}
-
-/**
- * The PG says a payment changed: read it back from the PG (by tid and order id) and bring Pier's
- * record to what the PG holds. A PG that cannot be reached is `pg_unavailable`, so the notice is
- * not acknowledged and the PG sends it again.
- */
-async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: string, pgTid: string): Promise<DepositOutcome> {
-  const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
-  if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${moid} on this channel` };
-  let found;
-  try {
-    found = await channel.connector.inquire(channel.credentials, { moid, pgTid, aroundMs: Number(p.started_at) * 1000 });
-  } catch (err) {
-    return { ok: false, reason: 'pg_unavailable', message: (err as Error).message };
-  }
-  if (!found.found || found.pgTid !== pgTid) return { ok: false, reason: 'unknown_payment', message: `the PG does not hold ${pgTid} for ${moid}` };
-  if (found.amount !== Number(p.amount)) {
-    deps.logger.error({ imp_uid: moid, pg_amount: found.amount, amount: Number(p.amount) }, 'PG notice: the PG holds another amount than Pier; left for an operator');
-    return { ok: false, reason: 'wrong_amount', message: `the PG amount ${found.amount} is not ${Number(p.amount)}` };
-  }
-  // an attempt Pier has not settled yet (the buyer's result never came, or is being approved): settle it with the PG's answer
-  if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') {
-    const settled = await settleAttempt(deps, moid, { giveUpIfUnknown: false });
-    return { ok: true, impUid: moid, duplicate: settled === 'unknown' };
-  }
-  if (p.pg_state === 'window' || (p.status === 'failed' && found.state === 'paid')) {
-    // a closed attempt the PG approved after all: recorded or refunded like any late approval
-    const settled = await settleWindowAttempt(deps, p, { giveUpIfUnknown: false }, { channel, found });
-    return { ok: true, impUid: moid, duplicate: settled === 'unknown' };
-  }
-  if (found.state === 'paid' && p.status === 'ready' && p.pay_method === 'vbank') {
-    return recordVbankDeposit(deps, channel, { moid, pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
-  }
-  if (found.cancelledAmount > 0 && p.status === 'paid') {
-    const mirrored = await mirrorPgRefund(deps, moid, found.cancelledAmount, 'PG사에서 취소된 거래 (cancelled at the PG)');
-    return { ok: true, impUid: moid, duplicate: !mirrored };
-  }
-  return { ok: true, impUid: moid, duplicate: true };
-}
 
 /**
  * What the PG holds for a virtual account past its deposit deadline on Pier's clock, asked before
@@ -114,7 +49,7 @@ export async function depositAtPgOfOverdueVbank(deps: Deps, impUid: string): Pro
 }
 
 /** Records a verified deposit into a window virtual account: paid, with its `paid` event, once. */
-async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: DepositNotice): Promise<DepositOutcome> {
+export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: DepositNotice): Promise<DepositOutcome> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
   if (!p || p.pay_method !== 'vbank') return { ok: false, reason: 'unknown_payment', message: `no virtual account for ${notice.moid}` };
