@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import { createConsoleUser, LOCKOUT_THRESHOLD, signIn } from '../../src/core/console/users.js';
+import { createMerchant } from '../../src/core/merchants/merchants.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { Agent } from '../console/console-harness.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
@@ -65,6 +66,21 @@ describe('POST /users/getToken rate limits', () => {
     pier.clock.advance(retryAfter * 1000);
     const again = await getToken(pier.app, { imp_key: target.impKey, imp_secret: target.impSecret }, '203.0.113.99');
     expect(again.statusCode).toBe(200);
+  });
+
+  it('varying the case of one imp_key does not open fresh buckets: the 11th guess is refused whatever its case', async () => {
+    // the key is found without regard to case, so every spelling below is the same key to the lookup.
+    // Generated keys are digits; a key with letters is the demo key's kind (imp_apikey)
+    const target = await createMerchant(pier.deps, { name: 'Case key', impKey: 'impcasekeys' });
+    // spelling i: the key with its i-th character in capitals
+    const spell = (i: number) => [...target.impKey].map((ch, j) => (j === i ? ch.toUpperCase() : ch)).join('');
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await getToken(pier.app, { imp_key: spell(i), imp_secret: `wrong${i}` }, `203.0.114.${i}`)).statusCode);
+    expect(new Set(Array.from({ length: 10 }, (_, i) => spell(i))).size).toBe(10);
+    expect(statuses).toEqual(Array(10).fill(401));
+    const limited = await getToken(pier.app, { imp_key: spell(10).toUpperCase(), imp_secret: target.impSecret }, '203.0.114.99');
+    expect(limited.statusCode).toBe(429);
+    expect(JSON.parse(limited.body)).toMatchObject({ code: 1, response: null });
   });
 
   it('successful calls never use up the allowance (merchants calling getToken before every request)', async () => {

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import { issueAccessToken } from '../../core/merchants/auth.js';
+import { issueAccessToken, normalizeImpKey } from '../../core/merchants/auth.js';
 import { attemptBuckets, takeAttempt } from '../../core/merchants/rate-limit.js';
 import { PierError, ok } from '../errors.js';
 
@@ -22,7 +22,7 @@ export default function route(app: PierApp) {
       const { imp_key, imp_secret } = req.body ?? {};
       if (!imp_key || !imp_secret) throw new PierError('invalid_parameter', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
       // counted before the scrypt runs, so a burst of guesses is refused before it costs anything
-      const attempt = await takeAttempt(req.deps.store, req.deps.clock, attemptBuckets('getToken', req.ip, imp_key, req.deps.rateLimits));
+      const attempt = await takeAttempt(req.deps.store, req.deps.clock, attemptBuckets('getToken', req.ip, normalizeImpKey(imp_key), req.deps.rateLimits));
       const token = await issueAccessToken(req.deps, imp_key, imp_secret);
       await attempt.succeeded();
       return ok(token);

@@ -42,6 +42,15 @@ function liveToken(deps: Deps, row: { id: string; token_hash: string }): string 
   return null;
 }
 
+/**
+ * An imp_key as getToken matches it: V1 matches imp_key without regard to case (clients default
+ * to `imp_apiKey` for `imp_apikey`). The per-key attempt bucket is named by this form too, or each
+ * spelling of one key would get its own allowance of guesses at the secret.
+ */
+export function normalizeImpKey(impKey: string): string {
+  return impKey.toLowerCase();
+}
+
 let dummyHash: Promise<string> | null = null;
 const dummySecretHash = () => (dummyHash ??= hashSecret(randomBytes(24).toString('base64url')));
 
@@ -54,8 +63,8 @@ export async function issueAccessToken(deps: Deps, impKey: string, impSecret: st
   const key = await db
     .selectFrom('api_keys')
     .selectAll()
-    // V1 matches imp_key without regard to case (clients default to `imp_apiKey` for `imp_apikey`); the secret stays exact
-    .where(sql<string>`lower(imp_key)`, '=', impKey.toLowerCase())
+    // the secret stays exact
+    .where(sql<string>`lower(imp_key)`, '=', normalizeImpKey(impKey))
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   // an unknown or revoked key costs the same scrypt as a wrong secret: timing does not tell which keys exist
