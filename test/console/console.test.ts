@@ -134,16 +134,18 @@ describe('console sign-in and sessions', () => {
     const kept = c.agent();
     expect((await kept.signIn(u.email, u.password)).status).toBe(303);
     for (let i = 1; i < LOCKOUT_THRESHOLD; i++) expect((await x.signIn(u.email, `bad-${i}-password`)).status).toBe(401);
+    // locked, the account answers as a wrong password does (decision 0052), naming the lock's rule
     const locked = await x.signIn(u.email, 'bad-last-password');
-    expect(locked.status).toBe(423);
-    expect(locked.body).toContain('계정이 잠겼습니다');
+    expect(locked.status).toBe(401);
+    expect(locked.body).toContain(`${LOCKOUT_THRESHOLD}번 연속 실패하면 ${LOCKOUT_SECONDS / 60}분 동안`);
     // the lock ends open sessions and refuses even the right password
     expect((await kept.get('/console/api/session')).status).toBe(401);
-    expect((await x.signIn(u.email, u.password)).status).toBe(423);
+    expect((await x.signIn(u.email, u.password)).status).toBe(401);
+    expect(x.cookies.has('pier_console')).toBe(false);
     const row = await c.pier.store.db.selectFrom('console_users').select('locked_until').where('email', '=', u.email).executeTakeFirstOrThrow();
     expect(row.locked_until).toBe(Math.floor(c.pier.clock.now() / 1000) + LOCKOUT_SECONDS);
     c.pier.clock.advance((LOCKOUT_SECONDS - 1) * 1000);
-    expect((await x.signIn(u.email, u.password)).status).toBe(423);
+    expect((await x.signIn(u.email, u.password)).status).toBe(401);
     c.pier.clock.advance(1000);
     expect((await x.signIn(u.email, u.password)).status).toBe(303);
   });

@@ -50,12 +50,17 @@ describe.skipIf(!HAS_CHROMIUM)('merchant console in a real browser', () => {
       await page.waitForSelector('#login-error');
       expect(await page.textContent('#login-error')).toContain('이메일 또는 비밀번호가 올바르지 않습니다');
     }
+    // locked, the page answers as it does to a wrong password (decision 0052): wait for each answer
+    const answer = async () => {
+      const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/console/login')), page.click('button[type=submit].primary')]);
+      await page.waitForSelector('#login-error');
+      return res.status();
+    };
     await page.fill('#f-password', 'wrong-password-last');
-    await page.click('button[type=submit].primary');
-    await page.waitForSelector('#login-error:has-text("계정이 잠겼습니다")');
+    expect(await answer()).toBe(401);
     await page.fill('#f-password', alice.password);
-    await page.click('button[type=submit].primary');
-    await page.waitForSelector('#login-error:has-text("계정이 잠겼습니다")');
+    expect(await answer()).toBe(401);
+    expect(await page.textContent('#login-error')).toContain('15분 동안 올바른 비밀번호로도 로그인할 수 없습니다');
     await e.shot(page, '02-sign-in-locked');
     e.pier.clock.advance(LOCKOUT_SECONDS * 1000);
     await page.fill('#f-password', alice.password);

@@ -146,6 +146,65 @@ describe('POST /users/getToken rate limits', () => {
 });
 
 describe('console sign-in rate limit', () => {
+  it('a locked account answers exactly as an e-mail without an account, and its right password is refused all the same', async () => {
+    // decision 0004: the sign-in never tells which e-mails have accounts. A guesser who fails 5
+    // times on each address must not see the account's lock where the unknown address stays open
+    const real = 'locked-0001@shop.example';
+    const ghost = 'nobody-0001@shop.example';
+    await createConsoleUser(pier.deps, m.merchantId, real, 'right-password-lock');
+    const agent = new Agent(pier.app);
+    const page = await agent.get('/console/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+    const cookie = [...agent.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const post = (email: string, password: string, ip: string) =>
+      pier.app.inject({
+        method: 'POST',
+        url: '/console/login',
+        remoteAddress: ip,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+        payload: new URLSearchParams({ _csrf: csrf, email, password }).toString(),
+      });
+    for (let i = 0; i < LOCKOUT_THRESHOLD; i++) {
+      await post(real, `wrong-password-${i}`, `100.70.0.${i}`);
+      await post(ghost, `wrong-password-${i}`, `100.70.1.${i}`);
+    }
+    const lockedRow = await pier.store.db.selectFrom('console_users').select('locked_until').where('email', '=', real).executeTakeFirstOrThrow();
+    expect(Number(lockedRow.locked_until)).toBeGreaterThan(Math.floor(pier.clock.now() / 1000));
+    const answerOf = (r: Awaited<ReturnType<typeof post>>, email: string) => {
+      // the date and the request id differ between any two answers
+      const { date: _date, 'x-request-id': _id, ...headers } = r.headers;
+      return { status: r.statusCode, headers, body: r.body.replaceAll(email, 'EMAIL') };
+    };
+    const toReal = answerOf(await post(real, 'right-password-lock', '100.70.2.1'), real);
+    const toGhost = answerOf(await post(ghost, 'right-password-lock', '100.70.2.2'), ghost);
+    expect(toReal).toEqual(toGhost);
+    expect(toReal.status).toBe(401);
+    expect(toReal.headers['set-cookie']).toBeUndefined();
+    // the lock still holds: no session cookie for the right password
+    expect(toReal.body).toContain('id="login-error"');
+  });
+
+  it('a locked account costs the same scrypt as an unknown e-mail (timing does not tell it either)', async () => {
+    const real = 'locked-cpu@shop.example';
+    await createConsoleUser(pier.deps, m.merchantId, real, 'right-password-cpu');
+    for (let i = 0; i < LOCKOUT_THRESHOLD; i++) await signIn(pier.deps, real, `wrong-${i}-password`);
+    const cpu = async (email: string) => {
+      const t0 = process.cpuUsage();
+      await signIn(pier.deps, email, 'any-password-1');
+      const used = process.cpuUsage(t0);
+      return used.user + used.system;
+    };
+    const locked: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      locked.push(await cpu(real));
+      unknown.push(await cpu(`nobody-cpu-${i}@shop.example`));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    // scrypt dominates: without it a locked account answered with a fraction of the CPU
+    expect(median(locked)).toBeGreaterThan(median(unknown) * 0.5);
+  });
+
   it('answers 429 with Retry-After after 10 failures for one e-mail from many addresses', async () => {
     const email = 'limited@shop.example';
     await createConsoleUser(pier.deps, m.merchantId, email, 'right-password-789');

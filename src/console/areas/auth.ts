@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { normalizeEmail, signIn } from '../../core/console/users.js';
+import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD, normalizeEmail, signIn } from '../../core/console/users.js';
 import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/merchants/rate-limit.js';
 import { createSession, deleteSession } from '../../core/console/sessions.js';
 import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, locationSafe, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
-import { fmtTime, input, sendPage } from '../layout.js';
+import { input, sendPage } from '../layout.js';
 import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
 
 /** Only console paths on this origin: no open redirects. */
@@ -65,10 +65,9 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
     }
     const result = await signIn(req.deps, email, password);
     if (result.outcome === 'ok') await attempt.succeeded();
-    if (result.outcome === 'locked') {
-      return loginPage(req, reply, { email, error: t('account_locked', { until: fmtTime(req, result.until) }), status: 423, next });
-    }
-    if (result.outcome === 'invalid') return loginPage(req, reply, { email, error: t('bad_credentials'), status: 401, next });
+    // a locked account answers as a wrong password does, word for word (decision 0052): an e-mail
+    // without an account is never locked, so a distinct answer would tell which e-mails have one
+    if (result.outcome !== 'ok') return loginPage(req, reply, { email, error: t('bad_credentials', { n: LOCKOUT_THRESHOLD, minutes: LOCKOUT_SECONDS / 60 }), status: 401, next });
     await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
     const s = await createSession(req.deps, result.user.id, result.user.merchant_id);
     reply.setCookie(SESSION_COOKIE, s.token, cookieOptions(req, SESSION_MAX_SECONDS));

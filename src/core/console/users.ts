@@ -99,7 +99,11 @@ export async function signIn(deps: Deps, email: string, password: string): Promi
     await verifySecret(password, await dummyHash);
     return { outcome: 'invalid' };
   }
-  if (user.locked_until > now) return { outcome: 'locked', until: user.locked_until };
+  if (user.locked_until > now) {
+    // the same scrypt as every other answer: a locked account answering at once would tell it exists
+    await verifySecret(password, user.password_hash);
+    return { outcome: 'locked', until: user.locked_until };
+  }
   if (await verifySecret(password, user.password_hash)) {
     // guesses running alongside may have locked the user since it was read: then the lock wins
     const res = await db
