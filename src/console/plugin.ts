@@ -14,6 +14,7 @@ import { registerScheduleRoutes } from './areas/schedules.js';
 import { registerWebhookRoutes } from './areas/webhooks.js';
 import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, isApi, sameToken, type ConsoleOptions } from './context.js';
 import { FormError } from './errors.js';
+import { pathOf } from '../lib/logger.js';
 import { translate, type Lang } from './i18n.js';
 import { errorPage } from './layout.js';
 
@@ -63,7 +64,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
     const sent = (req.headers['x-csrf-token'] as string | undefined) || bodyToken(req.body);
     const expected = req.routeOptions.config?.consoleAnon ? req.cookies[PRE_CSRF_COOKIE] : req.console.session?.csrfToken;
     if (sameToken(sent, expected)) return;
-    req.log.warn({ url: req.url }, 'console request refused: missing or wrong CSRF token');
+    req.log.warn({ url: pathOf(req.url) }, 'console request refused: missing or wrong CSRF token');
     if (isApi(req)) return reply.code(403).send({ ok: false, error: { code: 'csrf', message: req.console.t('csrf_failed') } });
     return reply.code(403).type('text/html; charset=utf-8').send(errorPage(req, 403, req.console.t('csrf_failed')).toString());
   });

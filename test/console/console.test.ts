@@ -476,6 +476,34 @@ describe('payments', () => {
   });
 });
 
+describe('request logs', () => {
+  it('never carry what a console user searched for (buyer e-mail, name, phone), only the path', async () => {
+    const terms = ['logged-buyer@example.com', '홍로그', '010-5550-1234', 'cu_searched_9931'];
+    const urls = [
+      `/console/payments?q=${encodeURIComponent(terms[0])}`,
+      `/console/api/payments?q=${encodeURIComponent(terms[1])}&status=paid`,
+      `/console/payments.csv?q=${encodeURIComponent(terms[2])}`,
+      `/console/billing-keys?q=${encodeURIComponent(terms[3])}`,
+    ];
+    for (const url of urls) expect((await a.get(url)).status).toBe(200);
+    // signed out, the page redirects to sign-in with the search in `next`; a refused CSRF logs a warning
+    const anon = c.agent();
+    expect((await anon.get(urls[0])).status).toBe(303);
+    expect((await anon.get(`/console/login?next=${encodeURIComponent(urls[0])}`)).status).toBe(200);
+    expect((await a.request('POST', `/console/keys/rotate?q=${encodeURIComponent(terms[0])}`, { form: { _csrf: 'forged' } })).status).toBe(403);
+    const logs = c.pier.logs();
+    for (const term of terms) {
+      for (const spelled of [term, encodeURIComponent(term), new URLSearchParams({ q: term }).toString().slice(2), encodeURIComponent(encodeURIComponent(term))]) {
+        expect(logs, `${spelled} in the logs`).not.toContain(spelled);
+      }
+    }
+    // the requests were logged, by path
+    expect(logs).toContain('"url":"/console/payments"');
+    expect(logs).toContain('"url":"/console/billing-keys"');
+    expect(logs).toContain('console request refused: missing or wrong CSRF token');
+  });
+});
+
 describe('billing keys', () => {
   it('lists, shows and deletes billing keys; the PG key is deleted too; another merchant\'s are out of reach', async () => {
     for (const [u, uid] of [[alice, 'cust_alice_1'], [alice, 'cust_alice_2'], [bob, 'cust_bob_1']] as const) {
