@@ -32,7 +32,7 @@ interface LoggedRequest {
  * A request as log lines show it (Fastify's "incoming request", its 5xx lines): Fastify's own
  * fields, with the URL's path only (decision 0053). Query strings carry what people typed: the
  * console's searches (buyers' e-mails, names, phone numbers, customer_uids), a sign-in's `next`
- * that repeats them, V1 lookups (a bank account number for /vbanks/holder).
+ * that repeats them, V1 lookups (`/subscribe/customers?customer_uid[]=…`).
  */
 export function requestForLog(req: LoggedRequest) {
   return {
