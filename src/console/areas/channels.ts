@@ -187,12 +187,8 @@ async function remove(opts: ConsoleOptions, merchantId: string, id: string, forc
   if ((usage.billingKeys > 0 || usage.openPayments > 0) && !force) {
     throw new PierError('refused', `channel_used:${usage.billingKeys}:${usage.openPayments}`);
   }
+  // removing the default makes another channel of its kind the default (in the same transaction)
   await removeChannel(opts.deps, merchantId, id);
-  // keep one default per kind
-  const rest = channels.filter((c) => c.id !== id && c.kind === row.kind);
-  if (row.is_default === 1 && rest.length > 0 && !rest.some((c) => c.is_default === 1)) {
-    await opts.deps.store.db.updateTable('pg_channels').set({ is_default: 1 }).where('merchant_id', '=', merchantId).where('id', '=', rest[0].id).execute();
-  }
   return row;
 }
 

@@ -1,7 +1,8 @@
 import { PierError } from '../errors.js';
 import { isUniqueViolation } from '../../store/db.js';
-import type { PgChannelsTable } from '../../store/types.js';
-import { channelBaseUrl, checkChannelSettings, listChannels, type ChannelKind } from '../merchants/channels.js';
+import type { Database, PgChannelsTable } from '../../store/types.js';
+import { channelBaseUrl, checkChannelSettings, listChannels, lockChannelsOf, type ChannelKind } from '../merchants/channels.js';
+import type { Transaction } from 'kysely';
 import type { Deps } from '../deps.js';
 
 /** What still depends on a channel: refunds and billing-key charges go through it. */
@@ -75,11 +76,13 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   if (input.baseUrl !== undefined) set.base_url = baseUrl;
   if (input.merchantKey) set.merchant_key_sealed = deps.vault.seal(input.merchantKey);
   if (input.cancelPassword) set.cancel_password_sealed = deps.vault.seal(input.cancelPassword);
-  const makeDefault = input.isDefault === true || (kind !== row.kind && !(await hasKind(deps, merchantId, kind)));
-  if (makeDefault) set.is_default = 1;
-  else if (input.isDefault === false || kind !== row.kind) set.is_default = 0;
   try {
     await db.transaction().execute(async (trx) => {
+      await lockChannelsOf(deps, trx, merchantId);
+      // a channel moved to a kind that has none becomes its default: read under the lock
+      const makeDefault = input.isDefault === true || (kind !== row.kind && !(await hasKind(trx, merchantId, kind)));
+      if (makeDefault) set.is_default = 1;
+      else if (input.isDefault === false || kind !== row.kind) set.is_default = 0;
       if (set.is_default === 1) {
         await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', kind).where('id', '!=', channelId).execute();
       }
@@ -92,7 +95,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
   return (await listChannels(deps, merchantId)).find((c) => c.id === channelId)!;
 }
 
-async function hasKind(deps: Deps, merchantId: string, kind: string) {
-  const r = await deps.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', kind).executeTakeFirst();
+async function hasKind(trx: Transaction<Database>, merchantId: string, kind: string) {
+  const r = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', kind).executeTakeFirst();
   return r !== undefined;
 }

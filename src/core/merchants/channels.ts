@@ -4,7 +4,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Secret } from '../../lib/secret.js';
 import { isUniqueViolation } from '../../store/db.js';
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder, type Transaction } from 'kysely';
 import type { TemplateValue } from '../../store/statement-template.js';
 import type { Database, PgChannelsTable } from '../../store/types.js';
 import type { Deps } from '../deps.js';
@@ -66,7 +66,6 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
   const baseUrl = channelBaseUrl(input.baseUrl);
   checkChannelSettings(deps, input.provider, { mid: input.mid, merchantKey: input.merchantKey, cancelPassword: input.cancelPassword, sandbox: input.sandbox, baseUrl }, { editing: false });
   const { db } = deps.store;
-  const existing = await db.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
   const row: PgChannelsTable = {
     id: newId('ch'),
     merchant_id: merchantId,
@@ -75,7 +74,7 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
     kind: input.kind,
     name: input.name ?? `${input.provider}.${input.mid}`,
     sandbox: input.sandbox ? 1 : 0,
-    is_default: input.isDefault || existing.length === 0 ? 1 : 0,
+    is_default: input.isDefault ? 1 : 0,
     merchant_key_sealed: deps.vault.seal(input.merchantKey),
     cancel_password_sealed: deps.vault.seal(input.cancelPassword),
     created_at: unixSeconds(deps.clock),
@@ -83,6 +82,10 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
   };
   try {
     await db.transaction().execute(async (trx) => {
+      await lockChannelsOf(deps, trx, merchantId);
+      // the first channel of its kind is its default: read under the lock, or two first channels added at once were both
+      const existing = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).executeTakeFirst();
+      if (!existing) row.is_default = 1;
       if (row.is_default) {
         await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
       }
@@ -107,9 +110,33 @@ export async function listChannels(deps: Deps, merchantId: string) {
   return deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').orderBy('kind').orderBy('mid').execute();
 }
 
+/**
+ * Serializes one merchant's channel writes: a transaction that adds, edits or removes a channel
+ * takes this first, so the one-default-per-kind rule is kept by reads and writes no other such
+ * transaction interleaves with (decision 0004). PostgreSQL: the merchant's row, locked until the
+ * transaction ends; two writes racing without it left two defaults of a kind (READ COMMITTED: each
+ * cleared the defaults it could see, then inserted its own) or deadlocked. SQLite: every
+ * transaction already holds the write lock from its start (BEGIN IMMEDIATE). The unique index
+ * `pg_channels_one_default` (migration 019) refuses a second default whatever the code does.
+ */
+export async function lockChannelsOf(deps: Deps, trx: Transaction<Database>, merchantId: string): Promise<void> {
+  if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().execute();
+}
+
+/** Removes a channel; when it was its kind's default, the kind's first remaining channel becomes the default. */
 export async function removeChannel(deps: Deps, merchantId: string, channelId: string): Promise<boolean> {
-  const res = await deps.store.db.deleteFrom('pg_channels').where('merchant_id', '=', merchantId).where('id', '=', channelId).executeTakeFirst();
-  return Number(res.numDeletedRows) > 0;
+  return deps.store.db.transaction().execute(async (trx) => {
+    await lockChannelsOf(deps, trx, merchantId);
+    const row = await trx.selectFrom('pg_channels').select(['kind', 'is_default']).where('merchant_id', '=', merchantId).where('id', '=', channelId).executeTakeFirst();
+    if (!row) return false;
+    await trx.deleteFrom('pg_channels').where('merchant_id', '=', merchantId).where('id', '=', channelId).execute();
+    if (row.is_default === 1) {
+      // the channel channelChoice would now pick first
+      const next = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', row.kind).orderBy('created_at').orderBy('mid').orderBy('id').executeTakeFirst();
+      if (next) await trx.updateTable('pg_channels').set({ is_default: 1 }).where('id', '=', next.id).execute();
+    }
+    return true;
+  });
 }
 
 /** A channel row with its secrets opened (the connector must exist in this Pier). */

@@ -15,6 +15,7 @@ import * as m015 from './015-payment-write-indexes.js';
 import * as m016 from './016-listener-deliveries-index.js';
 import * as m017 from './017-console-walk-indexes.js';
 import * as m018 from './018-payments-list-indexes.js';
+import * as m019 from './019-one-default-channel.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '016-listener-deliveries-index': m016,
   '017-console-walk-indexes': m017,
   '018-payments-list-indexes': m018,
+  '019-one-default-channel': m019,
 };
 
 /** The names of every migration this version knows. */
