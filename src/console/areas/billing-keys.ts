@@ -104,6 +104,8 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
       await deleteBillingKey(req.deps, s.merchantId, customerUid);
     } catch (err) {
       if (err instanceof PierError && err.kind === 'pg_unavailable') return detail(req, reply, customerUid, err.message, 502);
+      // its channel was removed: the key is still at the PG, and the page says how to reach it
+      if (err instanceof PierError && err.kind === 'refused') return detail(req, reply, customerUid, err.message, 409);
       throw err;
     }
     return reply.redirect('/console/billing-keys?ok=deleted', 303);

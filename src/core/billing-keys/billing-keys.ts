@@ -7,7 +7,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Vault } from '../../vault/vault.js';
 import type { BillingKeysTable } from '../../store/types.js';
-import { channelById, channelColumns, channelRowOf, resolveChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
+import { channelById, channelColumns, channelRowOf, openChannel, resolveChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
 export interface CustomerFields {
@@ -212,19 +212,37 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
  * The record is deleted only while it still holds the key deleted at the PG: a re-registration of
  * the customer_uid while the PG was deleting stored a new key, which stays (decision 0042).
  */
+/** A channel of the merchant on the PG account (provider, MID, mode) that issued a billing key. */
+async function channelOfAccount(deps: Deps, merchantId: string, key: BillingKeysTable): Promise<ResolvedChannel | undefined> {
+  const row = await deps.store.db
+    .selectFrom('pg_channels')
+    .selectAll()
+    .where('merchant_id', '=', merchantId)
+    .where('provider', '=', key.pg_provider)
+    .where('mid', '=', key.pg_id)
+    .where('sandbox', '=', key.sandbox)
+    .orderBy('created_at')
+    .orderBy('id')
+    .executeTakeFirst();
+  return row ? openChannel(deps, row) : undefined;
+}
+
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
   if (!row) throw new PierError('not_found', UNKNOWN_CUSTOMER(customerUid));
-  const channel = await channelById(deps, row.channel_id);
-  if (channel) {
-    try {
-      await channel.connector.deleteBillingKey(channel.credentials, deps.vault.open(row.billing_key_sealed));
-    } catch (err) {
-      if (err instanceof ConnectorError) throw pgUnavailable(err);
-      throw err;
-    }
+  // A channel removed since ("remove anyway") took the credentials the PG's delete needs: the key
+  // stays registered at the PG, so it is not forgotten here either (the console and V1 would say it
+  // was deleted). The same PG account added again as a channel reaches it.
+  const channel = (await channelById(deps, row.channel_id)) ?? (await channelOfAccount(deps, merchantId, row));
+  if (!channel) {
+    throw new PierError('refused', `빌링키를 발급한 PG 설정(${row.pg_provider}.${row.pg_id})이 삭제되어 PG사의 빌링키를 삭제할 수 없습니다. 같은 PG 설정을 다시 추가한 뒤 삭제하세요.`);
   }
-  // The channel may have been removed since; the key is then unusable anyway and is simply forgotten.
+  try {
+    await channel.connector.deleteBillingKey(channel.credentials, deps.vault.open(row.billing_key_sealed));
+  } catch (err) {
+    if (err instanceof ConnectorError) throw pgUnavailable(err);
+    throw err;
+  }
   // Every seal is fresh (a random IV), so the sealed text read names this key and no later one.
   const res = await deps.store.db
     .deleteFrom('billing_keys')
