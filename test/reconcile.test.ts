@@ -341,7 +341,8 @@ describe('a charge whose PG answer is lost (item 8)', () => {
 
   it('records a partial refund the PG made while the charge was in doubt as a refund (cancel_history, `cancelled` webhook), once, however many settle it at once', async () => {
     await fault('http_500', 'trans_search');
-    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('pg_refunded'), amount: 10_000, card_number: slow, expiry: '2030-01' } });
+    // 8,000 of it tax-free: the PG's refund, whose parts it does not say, is recorded taxable first
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('pg_refunded'), amount: 10_000, tax_free: 8_000, card_number: slow, expiry: '2030-01' } });
     expect(res.status).toBe(502);
     const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
 
@@ -379,6 +380,9 @@ describe('a charge whose PG answer is lost (item 8)', () => {
     const rest = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid } });
     expect(rest.body.response).toMatchObject({ status: 'cancelled', cancel_amount: 10_000 });
     await expectBooksMatchPg(impUid);
+    // 2,000 taxable (all of it) + 2,000 tax-free at the PG, then the 6,000 tax-free left (decision 0055)
+    const parts = await pier.store.db.selectFrom('payment_cancels').select(['amount', 'tax_free']).where('imp_uid', '=', impUid).where('state', '=', 'succeeded').orderBy('id').execute();
+    expect(parts.map((r) => [Number(r.amount), Number(r.tax_free)])).toEqual([[4000, 2000], [6000, 6000]]);
   });
 
   it('records the approval and the PG\'s refund of it together: a crash before the refund is written leaves the charge in doubt, and the next pass records both', async () => {

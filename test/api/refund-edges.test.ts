@@ -103,6 +103,49 @@ describe('tax_free of a refund', () => {
   });
 });
 
+describe('the taxable part of a refund (amount − tax_free)', () => {
+  it('is refused beyond the taxable part not yet refunded, with nothing refunded; the parts that fit are refunded', async () => {
+    // 10,000 of which 8,000 tax-free: 2,000 taxable
+    const p = await paid(uid('taxable'), 10000, { tax_free: 8000 });
+    const over = await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 0 });
+    expect(over.status).toBe(200);
+    expect(over.body).toMatchObject({ code: 1, response: null });
+    expect(over.body.message).toBe('과세 취소 요청 금액(5000)이 과세 취소 가능 잔액(2000)보다 큽니다.');
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(0);
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+
+    const fits = await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 3000 });
+    expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 5000 } });
+    // the taxable part is used up: one more won of it is refused
+    const more = await cancel({ imp_uid: p.imp_uid, amount: 1000, tax_free: 999 });
+    expect(more.body).toMatchObject({ code: 1, response: null });
+    expect(more.body.message).toBe('과세 취소 요청 금액(1)이 과세 취소 가능 잔액(0)보다 큽니다.');
+    // the rest, tax_free omitted: the whole tax-free balance (5,000), nothing taxable
+    const rest = await cancel({ imp_uid: p.imp_uid });
+    expect(rest.body, JSON.stringify(rest.body)).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 10000 } });
+    expect(await pgCancelled(p.pg_tid)).toBe(10000);
+  });
+
+  it('takes, when tax_free is omitted, the taxable part first and only the rest from the tax-free part', async () => {
+    const p = await paid(uid('taxable_omitted'), 10000, { tax_free: 8000 });
+    // 3,000 with tax_free omitted: 2,000 taxable (all of it) + 1,000 tax-free
+    const first = await cancel({ imp_uid: p.imp_uid, amount: 3000 });
+    expect(first.body, JSON.stringify(first.body)).toMatchObject({ code: 0, response: { cancel_amount: 3000 } });
+    const taxable = await cancel({ imp_uid: p.imp_uid, amount: 1000, tax_free: 0 });
+    expect(taxable.body.message).toBe('과세 취소 요청 금액(1000)이 과세 취소 가능 잔액(0)보다 큽니다.');
+    const taxFree = await cancel({ imp_uid: p.imp_uid, amount: 7000, tax_free: 7000 });
+    expect(taxFree.body, JSON.stringify(taxFree.body)).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 10000 } });
+  });
+
+  it('lets only one of two concurrent refunds take the same taxable part', async () => {
+    const p = await paid(uid('taxable_race'), 10000, { tax_free: 8000 });
+    const results = await Promise.all([cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 }), cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 })]);
+    expect(results.map((r) => r.body.code).sort()).toEqual([0, 1]);
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(1500);
+    expect(await pgCancelled(p.pg_tid)).toBe(1500);
+  });
+});
+
 describe('empty form values in money fields', () => {
   it('refuses `amount=` (form) and `"amount": ""` (JSON) naming amount, instead of refunding everything', async () => {
     for (const send of [(imp: string) => cancelForm(`imp_uid=${imp}&amount=&reason=partial`), (imp: string) => cancel({ imp_uid: imp, amount: '', reason: 'partial' })]) {

@@ -17,6 +17,7 @@ export interface CancelRequest {
   merchantUid?: string | null;
   /** omitted or 0 = the whole remaining balance */
   amount?: number | null;
+  /** the refund's tax-free part; omitted: the least that keeps the taxable part within its balance (refundTaxFreeIn) */
   taxFree?: number | null;
   checksum?: number | null;
   reason?: string | null;
@@ -93,7 +94,8 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     (eb) => eb.and([eb(left, '>=', amount), ...(req.checksum !== undefined && req.checksum !== null ? [eb(left, '=', req.checksum)] : [])]),
     {
       cancellation_id: cancellationId,
-      tax_free: taxFree,
+      // decided by refundTaxFreeIn with the payment row reserved
+      tax_free: 0,
       reason: req.reason ?? null,
       refund_holder: req.refundHolder ?? null,
       refund_bank: req.refundBank ?? null,
@@ -105,21 +107,9 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       next_check_at: dbNow(deps.store),
     },
     now,
-    // The tax-free part refundable is the payment's, less what recorded and in-flight refunds took.
     // Checked after the payment row is locked by the reservation (SQLite: the write lock), so two
-    // racing refunds cannot both take the same tax-free won; a refusal rolls the reservation back.
-    taxFree > 0
-      ? async (trx) => {
-          const taken = await trx
-            .selectFrom('payment_cancels')
-            .select(sql<number>`coalesce(sum(tax_free), 0)`.as('n'))
-            .where('imp_uid', '=', payment.imp_uid)
-            .where('state', 'in', ['pending', 'in_doubt', 'succeeded'])
-            .executeTakeFirstOrThrow();
-          const left = Number(payment.tax_free) - Number(taken.n);
-          if (taxFree > left) throw new PierError('refused', `tax_free(${taxFree})가 면세 취소 가능 잔액(${Math.max(left, 0)})보다 큽니다.`);
-        }
-      : undefined,
+    // racing refunds cannot both take the same won of either part; a refusal rolls the reservation back.
+    (trx) => refundTaxFreeIn(trx, payment.imp_uid, amount, req.taxFree ?? null),
   );
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
@@ -267,6 +257,8 @@ export async function mirrorPgRefund(
     (eb) => eb.and([eb('cancel_amount', '=', known.cancelAmount), eb('cancel_pending_amount', '=', known.pendingAmount)]),
     { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now },
     now,
+    // the PG does not say which part it refunded: taxable first, so later refunds through Pier still fit
+    (trx) => refundTaxFreeIn(trx, impUid, amount, null, false),
   );
   if (!reserved) return false;
   deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded an approval (net-cancel or a refund made at the PG); recorded at Pier');
@@ -289,7 +281,8 @@ export function pgRefundOfApproval(deps: Deps, impUid: string, pgCancelledTotal:
       requestedAt = now;
       const refund = { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now };
       // the approval was an open attempt's: nothing refunded or reserved yet
-      const reserved = await reserveRefundIn(trx, impUid, pgCancelledTotal, (eb) => eb.and([eb('cancel_amount', '=', 0), eb('cancel_pending_amount', '=', 0)]), refund, now);
+      const nothingYet: PaymentGuard = (eb) => eb.and([eb('cancel_amount', '=', 0), eb('cancel_pending_amount', '=', 0)]);
+      const reserved = await reserveRefundIn(trx, impUid, pgCancelledTotal, nothingYet, refund, now, (t) => refundTaxFreeIn(t, impUid, pgCancelledTotal, null, false));
       if (!reserved) throw new Error(`the PG's refund of ${impUid} could not be reserved with its approval`);
     },
     async record(): Promise<boolean> {
@@ -300,6 +293,38 @@ export function pgRefundOfApproval(deps: Deps, impUid: string, pgCancelledTotal:
 }
 
 export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
+
+/**
+ * The tax-free part of a refund of `amount`, in the transaction that reserved it (the payment row
+ * locked). A payment's amount is its tax-free part and its taxable part (VAT included); each refund
+ * takes some of both, and neither part may be refunded beyond what the payment had of it, or the
+ * taxable balance goes negative and the VAT of the balance and its history no longer add up
+ * (docs/decisions/0055-refund-tax-parts.md).
+ *  - `taxFree` given: refused (PierError) when it exceeds the tax-free part not yet refunded, or
+ *    when the rest (amount − taxFree) exceeds the taxable part not yet refunded.
+ *  - `taxFree` omitted: the least tax-free part that keeps the taxable part within its balance
+ *    (0 while the taxable balance covers the refund, V1's default; the whole tax-free balance for a
+ *    refund of everything left), refused only if even that does not fit.
+ *  - `strict` false (a refund the PG already made): never refused; the split is recorded as best fits.
+ */
+async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true): Promise<{ tax_free: number }> {
+  const p = await trx.selectFrom('payments').select(['amount', 'tax_free']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+  const taken = await trx
+    .selectFrom('payment_cancels')
+    .select([sql<number>`coalesce(sum(amount), 0)`.as('amount'), sql<number>`coalesce(sum(tax_free), 0)`.as('tax_free')])
+    .where('imp_uid', '=', impUid)
+    .where('state', 'in', ['pending', 'in_doubt', 'succeeded'])
+    .executeTakeFirstOrThrow();
+  const taxFreeLeft = Math.max(Number(p.tax_free) - Number(taken.tax_free), 0);
+  const taxableLeft = Math.max(Number(p.amount) - Number(p.tax_free) - (Number(taken.amount) - Number(taken.tax_free)), 0);
+  const split = taxFree ?? Math.min(Math.max(amount - taxableLeft, 0), amount);
+  if (!strict) return { tax_free: Math.min(split, taxFreeLeft) };
+  if (split > taxFreeLeft) throw new PierError('refused', `tax_free(${split})가 면세 취소 가능 잔액(${taxFreeLeft})보다 큽니다.`);
+  if (amount - split > taxableLeft) {
+    throw new PierError('refused', `과세 취소 요청 금액(${amount - split})이 과세 취소 가능 잔액(${taxableLeft})보다 큽니다.`);
+  }
+  return { tax_free: split };
+}
 
 /**
  * Reserves `amount` of a paid payment for a refund, in one transaction: adds it to
@@ -314,8 +339,8 @@ async function reserveRefund(deps: Deps, impUid: string, amount: number, guard: 
 type PaymentGuard = (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>;
 /** The refund's row as the caller gives it; the reservation fills in the rest. */
 type NewRefundRow = Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>;
-/** Runs with the payment row reserved, before the refund's row is written; throws to refuse. */
-type RefundCheck = (trx: Kysely<Database>) => Promise<void>;
+/** Runs with the payment row reserved, before the refund's row is written: throws to refuse, or answers the refund's tax-free part. */
+type RefundCheck = (trx: Kysely<Database>) => Promise<{ tax_free: number }>;
 
 /** reserveRefund in the caller's transaction. */
 async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
@@ -327,10 +352,10 @@ async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: nu
     .where(guard)
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) return false;
-  if (check) await check(trx);
+  const decided = check ? await check(trx) : {};
   await trx
     .insertInto('payment_cancels')
-    .values({ ...refund, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
+    .values({ ...refund, ...decided, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
     .execute();
   return true;
 }
