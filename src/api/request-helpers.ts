@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { PierError } from './errors.js';
 import type { CardInput } from '../lib/card.js';
+import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../domain/payment.js';
 
 /** The authenticated merchant of a request (set by the auth hook). */
 export function merchantOf(req: FastifyRequest): string {
@@ -118,6 +119,7 @@ export function orderFromBody(
   },
 ) {
   if ((b.tax_free ?? 0) > b.amount) throw new PierError('invalid_parameter', 'tax_free는 amount보다 클 수 없습니다.');
+  if (!vatWithinTaxable(b.amount, b.tax_free ?? 0, b.vat_amount ?? null)) throw new PierError('invalid_parameter', VAT_OVER_TAXABLE);
   return {
     merchantId: merchantOf(req),
     merchantUid: b.merchant_uid,

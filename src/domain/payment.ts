@@ -7,6 +7,16 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export type PaymentRow = PaymentsTable;
 export type CancelRow = Omit<PaymentCancelsTable, 'id'> & { id: number };
 
+/**
+ * V1's `tax_free` and `vat_amount` are parts of `amount` ("amount 중 면세공급가액", "amount 중 부가세
+ * 금액"): the VAT is part of the taxable rest, so it is at most amount − tax_free; more would make
+ * the supply amount negative (docs/decisions/0055-refund-tax-parts.md). `vat` null: not given.
+ */
+export const VAT_OVER_TAXABLE = 'vat_amount는 amount에서 tax_free를 뺀 금액보다 클 수 없습니다.';
+export function vatWithinTaxable(amount: number, taxFree: number, vat: number | null): boolean {
+  return vat === null || vat <= amount - taxFree;
+}
+
 /** What may still be refunded: paid minus refunded minus refunds under way. */
 export function cancellableBalance(p: Pick<PaymentRow, 'amount' | 'cancel_amount' | 'cancel_pending_amount'>): number {
   return p.amount - p.cancel_amount - p.cancel_pending_amount;

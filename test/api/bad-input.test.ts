@@ -365,6 +365,22 @@ describe('wrongly-typed fields', () => {
   });
 });
 
+describe('parts of the amount', () => {
+  it('refuses a vat_amount larger than the taxable part (amount − tax_free) on onetime, again and schedule items', async () => {
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, vat_amount: 1001, ...card }, ''],
+      ['/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, tax_free: 600, vat_amount: 401, ...card }, ''],
+      ['/subscribe/payments/again', { customer_uid: 'bad_cust', merchant_uid: 'bad_again', amount: 1000, vat_amount: 5000 }, ''],
+      ['/subscribe/payments/schedule', { customer_uid: 'bad_cust', ...card, schedules: [{ merchant_uid: 'bad_sched', schedule_at: 4102444800, amount: 1000, tax_free: 1000, vat_amount: 1 }] }, 'schedules[bad_sched].'],
+    ];
+    for (const [url, body, prefix] of cases) {
+      const res = await json('POST', url, body);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, `${url} ${JSON.stringify(body)}`).toBe(`${prefix}vat_amount는 amount에서 tax_free를 뺀 금액보다 클 수 없습니다.`);
+    }
+  });
+});
+
 describe('after all of the above', () => {
   it('never answered 500, and always answered the V1 envelope', () => {
     expect(seen.length).toBeGreaterThan(150);

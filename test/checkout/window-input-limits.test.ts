@@ -188,6 +188,16 @@ describe('other buyer-supplied fields', () => {
     expect((await session(order({ buyer_addr: '서울시\n중구\t1' }))).body.ok).toBe(true);
   });
 
+  it('vat_amount larger than the taxable part (amount − tax_free) is refused with F1000; equal to it is accepted', async () => {
+    for (const extra of [{ vat_amount: 14001 }, { tax_free: 10000, vat_amount: 4001 }, { tax_free: 10000, vat: 5000 }]) {
+      const r = await session(order(extra));
+      expect(r.body.ok, JSON.stringify(extra)).toBe(false);
+      expect(r.body.rsp).toMatchObject({ error_code: 'F1000' });
+      expect(r.body.rsp.error_msg).toContain('vat_amount');
+    }
+    expect((await session(order({ tax_free: 10000, vat_amount: 4000 }))).body.ok).toBe(true);
+  });
+
   it('card.detail and display.card_quota lists are bounded (a huge list is refused, not stored)', async () => {
     const detail = Array.from({ length: 1000 }, () => ({ card_code: '366', enabled: true }));
     const r1 = await session(order({ card: { detail } }));

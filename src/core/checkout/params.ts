@@ -5,6 +5,7 @@
  */
 import { CARD_CODES, type StandardCode } from '../../domain/codes.js';
 import { kstParts } from '../../lib/clock.js';
+import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
 
 /** The F1003 message: the amount registered with POST/PUT /payments/prepare and the one at hand differ. */
 export const prepareMismatchMessage = (prepared: number, amount: number, refunded = false) =>
@@ -208,6 +209,7 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
   const taxFree = num(p.tax_free, 'tax_free') ?? 0;
   if (taxFree > p.amount) throw new ParamError(RSP_ERRORS.badParams, 'tax_free는 amount보다 클 수 없습니다. (tax_free exceeds amount)');
   const vat = num(p.vat_amount ?? p.vat, 'vat_amount');
+  if (!vatWithinTaxable(p.amount, taxFree, vat)) throw new ParamError(RSP_ERRORS.badParams, `${VAT_OVER_TAXABLE} (vat_amount exceeds amount − tax_free)`);
 
   let customData: string | null = null;
   if (p.custom_data !== undefined && p.custom_data !== null) {

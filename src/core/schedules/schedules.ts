@@ -12,6 +12,7 @@ import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from '../billing-ke
 import type { Deps } from '../deps.js';
 import { loadV1Payment } from '../payments/render.js';
 import { DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from './run.js';
+import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
 
 /** V1 messages (spec/api-v1.md §1.5); the duplicate and not-found texts are Pier's (V1's are unconfirmed). */
 export const NO_CUSTOMER = '등록된 고객정보가 없습니다.';
@@ -107,6 +108,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
   for (const s of req.schedules) {
     if (s.scheduleAt < now) throw new PierError('invalid_parameter', PAST_SCHEDULE(s.scheduleAt, now));
     if (s.taxFree > s.amount) throw new PierError('invalid_parameter', `schedules[${s.merchantUid}].tax_free는 amount보다 클 수 없습니다.`);
+    if (!vatWithinTaxable(s.amount, s.taxFree, s.vatAmount)) throw new PierError('invalid_parameter', `schedules[${s.merchantUid}].${VAT_OVER_TAXABLE}`);
     if (seen.has(s.merchantUid)) throw new PierError('refused', DUPLICATE_SCHEDULE(s.merchantUid));
     seen.add(s.merchantUid);
   }
