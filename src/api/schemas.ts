@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { CUSTOMER_UID_PATTERN, MERCHANT_UID_PATTERN } from '../domain/merchant-ids.js';
 
 /**
  * Shared field schemas for the V1 routes. Amounts are integers (KRW): a JSON string, a negative
@@ -14,8 +15,9 @@ export const AmountOrZero = Type.Integer({ minimum: 0, maximum: 100_000_000_000 
  * rather than `type: 'null'` so that form-coercion.ts leaves '' as it is for validation to name.
  */
 export const OptRefundAmount = Type.Optional(Type.Union([AmountOrZero, Type.Unsafe<null>({ enum: [null] })]));
-export const MerchantUid = Type.String({ minLength: 1, maxLength: 40, description: 'merchant order id (max 40)' });
-export const CustomerUid = Type.String({ minLength: 1, maxLength: 80, pattern: '^[^/?#]+$', description: 'billing key handle (max 80)' });
+/** merchant_uid and customer_uid: no control character or unpaired surrogate (domain/merchant-ids.ts) */
+export const MerchantUid = Type.String({ minLength: 1, maxLength: 40, pattern: MERCHANT_UID_PATTERN, description: 'merchant order id (max 40)' });
+export const CustomerUid = Type.String({ minLength: 1, maxLength: 80, pattern: CUSTOMER_UID_PATTERN, description: 'billing key handle (max 80)' });
 export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });
 export const CardNumber = Type.String({ pattern: '^[0-9][0-9 -]{10,22}[0-9]$', description: 'card number, digits with optional dashes' });
 export const Expiry = Type.String({ pattern: '^[0-9]{4}-?(0[1-9]|1[0-2])$', description: 'card expiry `YYYY-MM`' });

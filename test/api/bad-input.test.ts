@@ -365,6 +365,48 @@ describe('wrongly-typed fields', () => {
   });
 });
 
+describe('merchant_uid and customer_uid characters (decision 0054)', () => {
+  it('refuses a control character or an unpaired surrogate in a merchant_uid or customer_uid body field, naming it, on SQLite and PostgreSQL alike', async () => {
+    const cases: Array<[string, string, Record<string, unknown>, string]> = [
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime\n', amount: 1000, ...card }, 'merchant_uid'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime\ud800', amount: 1000, ...card }, 'merchant_uid'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, customer_uid: 'bad_cust\u0085' }, 'customer_uid'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 'bad_cust', merchant_uid: 'bad_again\t', amount: 1000 }, 'merchant_uid'],
+      ['POST', '/subscribe/payments/again', { customer_uid: 'bad_cust\udc00', merchant_uid: 'bad_again', amount: 1000 }, 'customer_uid'],
+      ['POST', '/subscribe/payments/schedule', { customer_uid: 'bad_cust', ...card, schedules: [{ merchant_uid: 'bad_sched\ud800', schedule_at: 4102444800, amount: 1000 }] }, 'schedules.0.merchant_uid'],
+      ['POST', '/subscribe/payments/schedule', { customer_uid: 'bad_cust\r', ...card, schedules: [{ merchant_uid: 'bad_sched', schedule_at: 4102444800, amount: 1000 }] }, 'customer_uid'],
+      ['POST', '/subscribe/payments/unschedule', { customer_uid: 'bad_cust', merchant_uid: ['bad_sched\u007f'] }, 'merchant_uid'],
+      ['POST', '/payments/prepare', { merchant_uid: 'bad_prepare\u001f', amount: 1000 }, 'merchant_uid'],
+      ['PUT', '/payments/prepare', { merchant_uid: 'bad_prepare\ud800', amount: 1000 }, 'merchant_uid'],
+      ['POST', '/payments/cancel', { merchant_uid: 'bad_input_paid\ud800' }, 'merchant_uid'],
+      ['POST', '/vbanks', { merchant_uid: 'bad_vbank\n', amount: 1000, vbank_code: '088', vbank_due: 1900000000 }, 'merchant_uid'],
+    ];
+    for (const [method, url, body, field] of cases) {
+      const res = await json(method, url, body);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, `${url} ${JSON.stringify(body)}`).toBe(`파라미터 형식이 올바르지 않습니다: ${field}`);
+    }
+  });
+
+  it('refuses them in path segments and query lists too, where a valid id that is not there is a 404', async () => {
+    for (const url of [
+      '/payments/find/bad%0Auid',
+      '/payments/findAll/bad%09uid',
+      '/payments/prepare/bad%7Fprepare',
+      '/payments?merchant_uid[]=bad%C2%85',
+      '/subscribe/customers/bad%0Dcust',
+      '/subscribe/customers?customer_uid[]=bad%0A',
+      '/subscribe/payments/schedule/bad%0Asched',
+    ]) {
+      const res = await raw('GET', url);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message, url).toMatch(/^파라미터 형식이 올바르지 않습니다: (merchant_uid|customer_uid)/);
+    }
+    const emoji = await raw('GET', `/payments/find/${encodeURIComponent('주문_😀')}`);
+    expectEnvelope(emoji, 404, -1);
+  });
+});
+
 describe('parts of the amount', () => {
   it('refuses a vat_amount larger than the taxable part (amount − tax_free) on onetime, again and schedule items', async () => {
     const cases: Array<[string, Record<string, unknown>, string]> = [

@@ -188,6 +188,29 @@ describe('other buyer-supplied fields', () => {
     expect((await session(order({ buyer_addr: '서울시\n중구\t1' }))).body.ok).toBe(true);
   });
 
+  it('merchant_uid and customer_uid with a control character (tab and line breaks too), a C1 control or an unpaired surrogate are refused with F1000, as REST refuses them (decision 0054)', async () => {
+    const before = await pier.store.db.selectFrom('checkout_sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    for (const [field, value] of [
+      ['merchant_uid', 'order\n1'],
+      ['merchant_uid', 'order\t1'],
+      ['merchant_uid', 'order\u00851'],
+      ['merchant_uid', 'order\ud8001'],
+      ['merchant_uid', '\udc00order'],
+      ['customer_uid', 'cust\r1'],
+      ['customer_uid', 'cust\ud800'],
+      ['customer_uid', 'cust/1'],
+    ] as const) {
+      const r = await session(order({ [field]: value }));
+      expect(r.body.ok, JSON.stringify(value)).toBe(false);
+      expect(r.body.rsp).toMatchObject({ error_code: 'F1000' });
+      expect(r.body.rsp.error_msg).toContain(field);
+    }
+    const after = await pier.store.db.selectFrom('checkout_sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(after.n)).toBe(Number(before.n));
+    // a paired surrogate (an emoji) and Korean are ordinary characters
+    expect((await session(order({ merchant_uid: `주문_😀_${Math.random().toString(36).slice(2)}` }))).body.ok).toBe(true);
+  });
+
   it('vat_amount larger than the taxable part (amount − tax_free) is refused with F1000; equal to it is accepted', async () => {
     for (const extra of [{ vat_amount: 14001 }, { tax_free: 10000, vat_amount: 4001 }, { tax_free: 10000, vat: 5000 }]) {
       const r = await session(order(extra));

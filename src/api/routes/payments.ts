@@ -3,8 +3,12 @@ import type { PierApp } from '../app.js';
 import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
+import { MERCHANT_UID_PATTERN } from '../../domain/merchant-ids.js';
 
-const IdList = (max: number) => Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: max }), { maxItems: 100 }), Type.String({ maxLength: max })]));
+const IdList = (max: number, pattern?: string) => {
+  const id = Type.String({ maxLength: max, ...(pattern ? { pattern } : {}) });
+  return Type.Optional(Type.Union([Type.Array(id, { maxItems: 100 }), id]));
+};
 
 /** GET /payments?imp_uid[]=&merchant_uid[]= — up to 100 ids; 207 when only some are found, 404 when none. */
 export default function route(app: PierApp) {
@@ -14,7 +18,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['payments'],
         summary: 'Get several payments',
-        querystring: Type.Object({ imp_uid: IdList(32), merchant_uid: IdList(40) }),
+        querystring: Type.Object({ imp_uid: IdList(32), merchant_uid: IdList(40, MERCHANT_UID_PATTERN) }),
       },
     },
     async (req, reply) => {

@@ -3,6 +3,9 @@ import type { PierApp } from '../app.js';
 import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys/billing-keys.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
+import { CUSTOMER_UID_PATTERN } from '../../domain/merchant-ids.js';
+
+const CustomerUidItem = Type.String({ maxLength: 80, pattern: CUSTOMER_UID_PATTERN });
 
 /** GET /subscribe/customers?customer_uid[]=… — 207 when only some exist, 404 when none. */
 export default function route(app: PierApp) {
@@ -12,7 +15,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['billing keys'],
         summary: 'Get several billing keys',
-        querystring: Type.Object({ customer_uid: Type.Union([Type.Array(Type.String({ maxLength: 80 }), { maxItems: 100 }), Type.String({ maxLength: 80 })]) }),
+        querystring: Type.Object({ customer_uid: Type.Union([Type.Array(CustomerUidItem, { maxItems: 100 }), CustomerUidItem]) }),
       },
     },
     async (req, reply) => {

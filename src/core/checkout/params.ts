@@ -6,6 +6,7 @@
 import { CARD_CODES, type StandardCode } from '../../domain/codes.js';
 import { kstParts } from '../../lib/clock.js';
 import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
+import { isCustomerUidForm, isMerchantUidForm } from '../../domain/merchant-ids.js';
 
 /** The F1003 message: the amount registered with POST/PUT /payments/prepare and the one at hand differ. */
 export const prepareMismatchMessage = (prepared: number, amount: number, refunded = false) =>
@@ -137,6 +138,14 @@ const str = (v: unknown, field: string, max: number): string | null => {
   return v;
 };
 
+/** merchant_uid, customer_uid: the characters every path refuses (domain/merchant-ids.ts), tab and line breaks included */
+const BAD_ID_CHARS = {
+  merchant_uid: ['제어 문자, 짝이 없는 서로게이트 문자', 'a control character or an unpaired surrogate'],
+  customer_uid: ['/, ?, #, 제어 문자, 짝이 없는 서로게이트 문자', '/, ?, #, a control character or an unpaired surrogate'],
+} as const;
+const badId = (field: keyof typeof BAD_ID_CHARS) =>
+  new ParamError(RSP_ERRORS.badParams, `${field} 파라미터에 ${BAD_ID_CHARS[field][0]}를 사용할 수 없습니다. (${field} must not contain ${BAD_ID_CHARS[field][1]})`);
+
 /**
  * V1's `notice_url`: one URL or a list of them. At most 5 absolute http(s) URLs of at most 2,000
  * characters, without whitespace (Pier keeps the list space-separated). `[]` means none.
@@ -191,11 +200,13 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
   }
   if (!Number.isInteger(p.amount) || p.amount < 0) throw new ParamError(RSP_ERRORS.badParams, '결제금액(amount)이 올바르지 않습니다. (amount must be a non-negative integer in KRW)');
   const customerUid = str(p.customer_uid, 'customer_uid', 80);
+  if (customerUid && !isCustomerUidForm(customerUid)) throw badId('customer_uid');
   if (customerUid && payMethod !== 'card') throw new ParamError(RSP_ERRORS.badParams, '빌링키 발급(customer_uid)은 신용카드(card)만 지원합니다. (customer_uid requires pay_method card)');
   if (p.amount === 0 && !customerUid) throw new ParamError(RSP_ERRORS.badParams, '결제금액은 0원보다 커야 합니다. (amount must be positive unless customer_uid issues a billing key)');
   if (p.amount > 100_000_000_000) throw new ParamError(RSP_ERRORS.badParams, '결제금액(amount)이 너무 큽니다. (amount too large)');
 
   let merchantUid = str(p.merchant_uid, 'merchant_uid', 40);
+  if (merchantUid && !isMerchantUidForm(merchantUid)) throw badId('merchant_uid');
   if (!merchantUid) merchantUid = `nobody_${now}`;
 
   if (p.currency !== undefined && p.currency !== null && p.currency !== 'KRW') {
