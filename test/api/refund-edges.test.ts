@@ -71,6 +71,31 @@ describe('cancel by merchant_uid', () => {
   });
 });
 
+describe('a refund of a virtual account not yet paid', () => {
+  it('is a business refusal (HTTP 200, code 1) that points to DELETE /vbanks, with nothing reserved or sent; the account can still be revoked', async () => {
+    const merchantUid = uid('vbank_ready');
+    const vbank = await issueVbank(merchantUid, 5000);
+    expect(vbank.status).toBe('ready');
+    const res = await pier.app.inject({
+      method: 'POST',
+      url: '/payments/cancel',
+      headers: { authorization: `Bearer ${m.token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ imp_uid: vbank.imp_uid, reason: '주문취소', refund_holder: '홍길동', refund_bank: '004', refund_account: '12345678901' }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ code: 1, message: '결제완료 상태가 아닌 거래는 취소할 수 없습니다. (ready)', response: null });
+    expect(res.headers['x-pier-detail']).toContain('DELETE /vbanks/{imp_uid}');
+    // by merchant_uid only paid (or refunded) attempts are refund candidates
+    const byUid = await cancel({ merchant_uid: merchantUid });
+    expect(byUid.body).toEqual({ code: 1, message: '취소할 결제건이 존재하지 않습니다.', response: null });
+    expect(await stored(vbank.imp_uid)).toMatchObject({ status: 'ready', cancel_amount: 0, cancel_history: [] });
+    const refunds = await pier.store.db.selectFrom('payment_cancels').select('cancellation_id').where('imp_uid', '=', vbank.imp_uid).execute();
+    expect(refunds).toEqual([]);
+    const revoked = await pier.call('DELETE', `/vbanks/${vbank.imp_uid}`, { token: m.token });
+    expect(revoked.body.response?.status, JSON.stringify(revoked.body)).toBe('cancelled');
+  });
+});
+
 describe('tax_free of a refund', () => {
   it('is refused beyond the tax-free part not yet refunded, with nothing refunded', async () => {
     const p = await paid(uid('tf'), 10000, { tax_free: 2000 });

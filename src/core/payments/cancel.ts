@@ -62,7 +62,15 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   const payment = await q.executeTakeFirst();
   if (!payment) throw new PierError('refused', NOTHING_TO_CANCEL);
   if (payment.status === 'cancelled') throw new PierError('refused', ALREADY_CANCELLED);
-  if (payment.status !== 'paid') throw new PierError('refused', `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (${payment.status})`);
+  if (payment.status !== 'paid') {
+    // V1's answer here is unconfirmed: a business refusal, HTTP 200 and code 1 like the others (spec §1.4)
+    const unpaidAccount = payment.status === 'ready' && payment.pay_method === 'vbank';
+    throw new PierError(
+      'refused',
+      `결제완료 상태가 아닌 거래는 취소할 수 없습니다. (${payment.status})`,
+      unpaidAccount ? 'an unpaid virtual account is revoked with DELETE /vbanks/{imp_uid}; POST /payments/cancel refunds what was paid' : undefined,
+    );
+  }
 
   const balance = cancellableBalance(payment);
   const amount = req.amount && req.amount > 0 ? req.amount : balance;
