@@ -111,10 +111,11 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // costs fastify a promise and a turn of the microtask queue each (docs/performance.md).
   app.addHook('preValidation', (req, _reply, done) => {
     try {
-      // PostgreSQL cannot store U+0000 in text; refuse it everywhere so both stores behave alike
+      // PostgreSQL cannot store U+0000 in text, and neither store keeps an unpaired UTF-16 surrogate
+      // as sent (it has no UTF-8 form); refuse both everywhere so both stores behave alike
       for (const [where, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
-        const field = nulField(value);
-        if (field !== null) throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${field || where}`, 'must not contain a NUL character');
+        const bad = unstorableField(value);
+        if (bad !== null) throw new PierError('invalid_parameter', `파라미터 형식이 올바르지 않습니다: ${bad.field || where}`, UNSTORABLE[bad.why]);
       }
       const schema = req.routeOptions.schema as Record<string, unknown> | undefined;
       if (schema?.querystring) req.query = coerceFormValues(schema.querystring as never, req.query) as never;
@@ -237,16 +238,25 @@ function tokenOf(req: FastifyRequest): string | null {
   return typeof legacy === 'string' && legacy.trim() ? legacy.trim() : null;
 }
 
-/** The path (`a.b.0`) of the first string holding U+0000 in a parsed input, '' for the input itself, null when none. */
-function nulField(value: unknown, path = '', depth = 0): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+const UNSTORABLE = { nul: 'must not contain a NUL character', surrogate: 'must not contain an unpaired UTF-16 surrogate' } as const;
+/** with the `u` flag a surrogate pair is one code point outside the class: only an unpaired half matches */
+const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** The first string (value or key) of a parsed input that no store keeps as sent, with its path (`a.b.0`, '' for the input itself); null when there is none. */
+function unstorableField(value: unknown, path = '', depth = 0): { field: string; why: keyof typeof UNSTORABLE } | null {
+  if (typeof value === 'string') return unstorable(value, path);
   if (!value || typeof value !== 'object' || depth > 10) return null;
   for (const [k, v] of Object.entries(value)) {
     const at = path ? `${path}.${k}` : k;
-    if (k.includes('\u0000')) return at;
-    const hit = nulField(v, at, depth + 1);
+    const hit = unstorable(k, at) ?? unstorableField(v, at, depth + 1);
     if (hit !== null) return hit;
   }
+  return null;
+}
+
+function unstorable(s: string, field: string): { field: string; why: keyof typeof UNSTORABLE } | null {
+  if (s.includes('\u0000')) return { field, why: 'nul' };
+  if (UNPAIRED_SURROGATE.test(s)) return { field, why: 'surrogate' };
   return null;
 }
 

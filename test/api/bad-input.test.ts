@@ -405,6 +405,21 @@ describe('merchant_uid and customer_uid characters (decision 0054)', () => {
     const emoji = await raw('GET', `/payments/find/${encodeURIComponent('주문_😀')}`);
     expectEnvelope(emoji, 404, -1);
   });
+
+  it('refuses an unpaired surrogate in any string like NUL (neither store keeps it as sent), naming the field', async () => {
+    const cases: Array<[string, string, unknown, string]> = [
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 100, reason: '환불\ud800' }, 'reason'],
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, buyer_name: '\udc00홍' }, 'buyer_name'],
+      ['POST', '/subscribe/customers/bad_cust', { ...card, customer_name: 'a\ud83d' }, 'customer_name'],
+      ['POST', '/payments/cancel', { imp_uid: paidImpUid, extra: { 'requester\ud800': 'customer' } }, 'extra.requester\ud800'],
+    ];
+    for (const [method, url, body, field] of cases) {
+      const res = await json(method, url, body);
+      expectEnvelope(res, 400, 1);
+      expect(res.body.message).toBe(`파라미터 형식이 올바르지 않습니다: ${field}`);
+      expect(res.detail).toBe('must not contain an unpaired UTF-16 surrogate');
+    }
+  });
 });
 
 describe('parts of the amount', () => {
