@@ -162,6 +162,18 @@ describe('the taxable part of a refund (amount − tax_free)', () => {
     expect(taxFree.body, JSON.stringify(taxFree.body)).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 10000 } });
   });
 
+  it('refuses a vat_amount larger than the refund\'s taxable part (400, nothing refunded); one within it is accepted', async () => {
+    const p = await paid(uid('refund_vat'), 10000, { tax_free: 8000 });
+    for (const body of [{ amount: 1000, vat_amount: 1001 }, { amount: 3000, tax_free: 2500, vat_amount: 501 }, { vat_amount: 100_000_000_000 }]) {
+      const res = await cancel({ imp_uid: p.imp_uid, ...body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body).toEqual({ code: 1, message: 'vat_amount는 amount에서 tax_free를 뺀 금액보다 클 수 없습니다.', response: null });
+    }
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+    const fits = await cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 2500, vat_amount: 45 });
+    expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 3000 } });
+  });
+
   it('lets only one of two concurrent refunds take the same taxable part', async () => {
     const p = await paid(uid('taxable_race'), 10000, { tax_free: 8000 });
     const results = await Promise.all([cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 }), cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 })]);

@@ -42,6 +42,7 @@ export default function route(app: PierApp) {
         merchantUid: b.merchant_uid,
         amount: b.amount,
         taxFree: b.tax_free,
+        vatAmount: b.vat_amount,
         checksum: b.checksum,
         reason: b.reason,
         refundHolder: b.refund_holder,

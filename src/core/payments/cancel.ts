@@ -1,7 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type InsertObject, type Kysely, type SqlBool } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
-import { cancellableBalance } from '../../domain/payment.js';
+import { cancellableBalance, VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { dbNow } from '../../store/db-clock.js';
 import { newCancellationId } from '../../lib/ids.js';
@@ -19,6 +19,8 @@ export interface CancelRequest {
   amount?: number | null;
   /** the refund's tax-free part; omitted: the least that keeps the taxable part within its balance (refundTaxFreeIn) */
   taxFree?: number | null;
+  /** V1's VAT part of the refund: checked against its taxable part, then not passed on (Pier's PGs take none) */
+  vatAmount?: number | null;
   checksum?: number | null;
   reason?: string | null;
   refundHolder?: string | null;
@@ -81,6 +83,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
   if (amount > balance) throw new PierError('refused', `취소 요청 금액(${amount})이 취소 가능 잔액(${balance})보다 큽니다.`);
   const taxFree = req.taxFree ?? 0;
   if (taxFree > amount) throw new PierError('invalid_parameter', 'tax_free는 취소 요청 금액보다 클 수 없습니다.');
+  if (!vatWithinTaxable(amount, taxFree, req.vatAmount ?? null)) throw new PierError('invalid_parameter', VAT_OVER_TAXABLE);
   const channel = payment.channel_id ? await channelById(deps, payment.channel_id) : undefined;
   if (!channel) throw new PierError('refused', '결제한 PG 설정이 삭제되어 취소할 수 없습니다.');
   const partial = amount < payment.amount - payment.cancel_amount;
