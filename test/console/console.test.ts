@@ -206,12 +206,14 @@ describe('console sign-in and sessions', () => {
       expect(lang.status).toBe(303);
       expect(lang.location).toBe(location);
     }
-    // a lone surrogate (only a JSON body carries one) cannot be percent-encoded: the console home instead
+    // a lone surrogate (only a JSON body carries one) is refused in every request before any handler
+    // runs, as NUL is (decision 0054): no 500, no session
     const y = c.agent();
     await y.get('/console/login');
     const r = await y.request('POST', '/console/login', { json: { _csrf: y.cookies.get('pier_console_pre'), email: u.email, password: u.password, next: '/console/\ud800' } });
-    expect(r.status).toBe(303);
-    expect(r.location).toBe('/console');
+    expect(r.status).toBe(400);
+    expect(r.body).toContain('파라미터 형식이 올바르지 않습니다: next');
+    expect((await y.get('/console/api/session')).status).not.toBe(200);
   });
 });
 
