@@ -229,3 +229,26 @@ describe('GET /payments/{imp_uid}/balance after partial refunds', () => {
     expect(b.histories.slice(1).map((h: { primary: Record<string, number> }) => -(h.primary.supply + h.primary.vat + h.primary.tax_free))).toEqual([5, 5, 5]);
   });
 });
+
+describe('GET /payments/{imp_uid}/balance of a payment with a tax-free part', () => {
+  it('splits out the tax-free part (no VAT on it), and each refund takes what it took of each part', async () => {
+    const zero = { tax_free: 0, supply: 0, vat: 0, service: 0 };
+    // 10,000 of which 8,000 tax-free: taxable 2,000 = supply 1,818 + VAT 182
+    const p = await paid(uid('balance_tf'), 10000, { tax_free: 8000 });
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 3000 })).body.code).toBe(0);
+    const res = await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token });
+    expect(res.body.code).toBe(0);
+    const b = res.body.response;
+    expect(b.primary).toEqual({ tax_free: 5000, supply: 0, vat: 0, service: 0 });
+    expect(b.histories.map((h: { primary: unknown }) => h.primary)).toEqual([
+      { tax_free: 8000, supply: 1818, vat: 182, service: 0 },
+      { tax_free: -3000, supply: -1818, vat: -182, service: 0 },
+    ]);
+    expect(b).toMatchObject({ amount: 10000, cash_receipt: zero, secondary: zero, discount: zero });
+    // the rest (tax_free omitted: the whole tax-free balance) leaves nothing
+    expect((await cancel({ imp_uid: p.imp_uid })).body.code).toBe(0);
+    const after = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(after.primary).toEqual(zero);
+    expect(after.histories[2].primary).toEqual({ tax_free: -5000, supply: 0, vat: 0, service: 0 });
+  });
+});

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { PierApp } from '../app.js';
-import { getPayment } from '../../core/payments/queries.js';
+import { getPaymentWithTaxFreeParts } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
 import { ImpUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
@@ -18,31 +18,38 @@ const zero: Block = { tax_free: 0, supply: 0, vat: 0, service: 0 };
 
 /**
  * GET /payments/{imp_uid}/balance — the amount breakdown, net of refunds. V1 offers it for PAYCO
- * only; Pier computes it for every payment: everything is `primary` (card), no discounts, and the
- * tax-free part is not split out yet.
+ * only; Pier computes it for every payment: everything is `primary` (card), no discounts; the
+ * tax-free part is the payment's `tax_free` less what its refunds took of it.
  */
 export default function route(app: PierApp) {
   app.get(
     '/payments/:imp_uid/balance',
     { schema: { tags: ['payments'], summary: 'Amount breakdown of a payment', params: Type.Object({ imp_uid: ImpUid }) } },
     async (req) => {
-      const p = await getPayment(req.deps, merchantOf(req), req.params.imp_uid);
+      const { payment: p, taxFree, refundTaxFree } = await getPaymentWithTaxFreeParts(req.deps, merchantOf(req), req.params.imp_uid);
+      // never more tax-free than amount left (a refund recorded before its parts were, a revoked account)
+      const parts = (amount: number, tf: number) => split(amount, Math.min(Math.max(tf, 0), amount));
       const histories = [];
       if (p.status !== 'ready' && p.status !== 'failed') {
-        histories.push({ cash_receipt: zero, primary: split(p.amount, 0), secondary: zero, discount: zero, created: p.paid_at });
+        histories.push({ cash_receipt: zero, primary: parts(p.amount, taxFree), secondary: zero, discount: zero, created: p.paid_at });
         // A refund takes what it changes in the balance's parts, not its own amount split and rounded
         // apart: rounded per refund, small refunds took no VAT and the histories no longer added up
         // to the balance (10,000 less three refunds of 5: VAT 909 − 0 − 0 − 0 against 908).
         let net = p.amount;
+        let netTaxFree = taxFree;
         for (const c of p.cancel_history) {
-          const before = split(net, 0);
-          const after = split((net -= c.amount), 0);
+          const before = parts(net, netTaxFree);
+          net -= c.amount;
+          netTaxFree -= refundTaxFree.get(c.cancellation_id) ?? 0;
+          const after = parts(net, netTaxFree);
           const primary = { tax_free: after.tax_free - before.tax_free, supply: after.supply - before.supply, vat: after.vat - before.vat, service: 0 };
           histories.push({ cash_receipt: zero, primary, secondary: zero, discount: zero, created: c.cancelled_at });
         }
       }
-      const net = p.status === 'paid' || p.status === 'cancelled' ? p.amount - p.cancel_amount : 0;
-      return ok({ amount: p.amount, cash_receipt: zero, primary: split(net, 0), secondary: zero, discount: zero, histories });
+      const paidOnce = p.status === 'paid' || p.status === 'cancelled';
+      const refundedTaxFree = p.cancel_history.reduce((n, c) => n + (refundTaxFree.get(c.cancellation_id) ?? 0), 0);
+      const primary = paidOnce ? parts(p.amount - p.cancel_amount, taxFree - refundedTaxFree) : zero;
+      return ok({ amount: p.amount, cash_receipt: zero, primary, secondary: zero, discount: zero, histories });
     },
   );
 }

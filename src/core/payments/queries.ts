@@ -47,6 +47,21 @@ export async function getPayment(deps: Deps, merchantId: string, impUid: string)
   return (await loadV1Payments(deps.store.db, [row]))[0];
 }
 
+/**
+ * GET /payments/{imp_uid}/balance: the payment with its tax-free part and, by cancellation_id, the
+ * tax-free part of each refund in its cancel_history (decision 0055 keeps them within the payment's).
+ */
+export async function getPaymentWithTaxFreeParts(deps: Deps, merchantId: string, impUid: string) {
+  const row = await base(deps, merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!row) throw new PierError('not_found', PAYMENT_NOT_FOUND);
+  const refunds = await deps.store.db.selectFrom('payment_cancels').select(['cancellation_id', 'tax_free']).where('imp_uid', '=', impUid).where('state', '=', 'succeeded').execute();
+  return {
+    payment: (await loadV1Payments(deps.store.db, [row]))[0],
+    taxFree: Number(row.tax_free),
+    refundTaxFree: new Map(refunds.map((r) => [r.cancellation_id, Number(r.tax_free)])),
+  };
+}
+
 /** GET /payments: the found ones, in request order, and whether some were missing (207). */
 export async function getPayments(deps: Deps, merchantId: string, impUids: string[], merchantUids: string[]) {
   const rows = await paymentRowsOf(deps, merchantId, [...new Set(impUids)]);
