@@ -216,7 +216,8 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     timeouts: { ...V1_WEBHOOK_TIMEOUTS, deadlineMs: config.webhooks.attemptDeadlineMs },
   });
   const queues = [
-    scheduleQueue(deps, { policy: { reconcileGraceSeconds: graceSeconds } }),
+    // its leases and grace follow the configured PG timeouts (schedulePolicyFor)
+    scheduleQueue(deps),
     webhooks,
     windowConfirmQueue(deps),
     checkoutSessionPurgeQueue(deps),

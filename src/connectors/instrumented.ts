@@ -60,6 +60,7 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
       label: registry.label,
       channelRules: registry.channelRules,
       maxReadTimeoutMs: registry.maxReadTimeoutMs,
+      maxCallMs: registry.maxCallMs,
       close: registry.close,
       loggingTo,
     };

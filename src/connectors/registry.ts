@@ -34,6 +34,8 @@ export interface ConnectorRegistry {
   channelRules(provider: string): ChannelRules | undefined;
   /** the longest read timeout of any PG: how long a call may still be in flight */
   maxReadTimeoutMs(): number;
+  /** the longest one PG call may take: the slowest PG's connect timeout plus its read timeout */
+  maxCallMs(): number;
   /** closes every connector's HTTP pool */
   close(): Promise<void>;
   /**
@@ -64,6 +66,7 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
     channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
     maxReadTimeoutMs: () => Math.max(...built.map((b) => b.settings.readTimeoutMs)),
+    maxCallMs: () => Math.max(...built.map((b) => b.settings.connectTimeoutMs + b.settings.readTimeoutMs)),
     close: async () => {
       await Promise.all(built.map((b) => b.connector.close()));
     },

@@ -66,3 +66,16 @@ export async function claimRows<T extends LeasedTable>(
     .returningAll()
     .execute();
 }
+
+/** What a lease adds to the PG calls it covers: the claim itself, the run's own statements, clock skew. */
+export const LEASE_MARGIN_SECONDS = 30;
+
+/**
+ * How long a worker's lease on a row lasts: past `calls` PG calls of `callMs` each (the configured
+ * connect plus read timeout, ConnectorRegistry.maxCallMs) and a margin, so a second worker never
+ * takes a row whose first worker may still get an answer from the PG; never under `floorSeconds`
+ * (the lease with the default timeouts). Decision 0056.
+ */
+export function leaseSecondsCovering(callMs: number, calls: number, floorSeconds: number): number {
+  return Math.max(floorSeconds, Math.ceil((calls * callMs) / 1000) + LEASE_MARGIN_SECONDS);
+}

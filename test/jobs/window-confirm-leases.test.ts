@@ -6,7 +6,7 @@
  * on the sandbox clock, so a reset moves them back with it, as it moves webhook retries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimWindowConfirms, confirmNow, CONFIRM_LEASE_SECONDS, enqueueWindowConfirm, enqueueWindowRecheck, PG_WINDOW_LIFETIME_SECONDS } from '../../src/core/checkout/window-confirms.js';
+import { claimWindowConfirms, confirmLeaseSeconds, confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, PG_WINDOW_LIFETIME_SECONDS } from '../../src/core/checkout/window-confirms.js';
 import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
 import { startTestPier, type TestPier } from '../harness.js';
 
@@ -32,7 +32,7 @@ describe('a window acknowledgement held by a worker', () => {
     expect((await rowOf('imp_lease00001')).lease_owner).toBe('worker-a');
 
     // worker-a died: its lease runs out on the database's clock, and the row is taken over
-    pier.clock.advance((CONFIRM_LEASE_SECONDS + 1) * 1000);
+    pier.clock.advance((confirmLeaseSeconds(pier.deps) + 1) * 1000);
     const taken = await claimWindowConfirms(pier.deps, { owner: 'worker-b', limit: 10 });
     expect(taken.map((r) => [r.imp_uid, r.lease_owner])).toEqual([['imp_lease00001', 'worker-b']]);
   });

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { claimRows } from '../../jobs/claim.js';
+import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
@@ -33,8 +33,23 @@ export interface ConfirmRetryPolicy {
 
 export const DEFAULT_CONFIRM_RETRY: ConfirmRetryPolicy = { firstDelaySeconds: 5, maxDelaySeconds: 300, maxAttempts: 20 };
 
-/** A lease outlives one confirm plus one inquiry at the PG's read timeout. */
+/** The lease with the default PG timeouts: the least a lease lasts. */
 export const CONFIRM_LEASE_SECONDS = 120;
+
+/**
+ * PG calls one run may wait on, one after another: settling an approval not recorded yet (an
+ * inquiry, then the refund of a late approval, window-settlement.ts), its resultConfirm, and an
+ * inquiry when that fails.
+ */
+const PG_CALLS_PER_RUN = 4;
+
+/**
+ * How long a worker (or the request path) holds a row: past a run's PG calls at the configured
+ * timeouts, so no second worker confirms, asks about or refunds an approval while the first one's
+ * call may still be answered (a fixed 120 s did not, with a read timeout past about 20 s: decision 0056).
+ */
+export const confirmLeaseSeconds = (deps: Pick<Deps, 'connectors'>): number =>
+  leaseSecondsCovering(deps.connectors.maxCallMs(), PG_CALLS_PER_RUN, CONFIRM_LEASE_SECONDS);
 
 /** Writes the acknowledgement job of a PG result; idempotent per (imp_uid, tid). */
 export async function enqueueWindowConfirm(deps: Deps, impUid: string, channelId: string, pgTid: string): Promise<void> {
@@ -107,7 +122,7 @@ export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: numbe
   const now = unixSeconds(deps.clock);
   return claimRows(deps.store, 'window_confirms', {
     due: (eb) => eb.and([eb('state', '=', 'pending'), eb('due_at', '<=', now), eb('lease_until', '<=', dbNow(deps.store))]),
-    set: { lease_owner: o.owner, lease_until: sql`${dbNow(deps.store)} + ${o.leaseSeconds ?? CONFIRM_LEASE_SECONDS}` },
+    set: { lease_owner: o.owner, lease_until: sql`${dbNow(deps.store)} + ${o.leaseSeconds ?? confirmLeaseSeconds(deps)}` },
     orderBy: 'due_at',
     limit: o.limit,
   });
@@ -204,7 +219,7 @@ export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Pro
     // leased on the database's clock, as the job queue leases (claimWindowConfirms)
     const job = await db
       .updateTable('window_confirms')
-      .set({ lease_owner: owner, lease_until: sql`${dbNow(deps.store)} + ${CONFIRM_LEASE_SECONDS}` })
+      .set({ lease_owner: owner, lease_until: sql`${dbNow(deps.store)} + ${confirmLeaseSeconds(deps)}` })
       .where('imp_uid', '=', impUid)
       .where('pg_tid', '=', pgTid)
       .where('state', '=', 'pending')

@@ -1,6 +1,6 @@
 import { PierError } from '../errors.js';
 import { unixSeconds } from '../../lib/clock.js';
-import { claimRows } from '../../jobs/claim.js';
+import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import type { Store } from '../../store/db.js';
 import { sql, type ExpressionBuilder, type UpdateObject } from 'kysely';
 import type { Database, PaymentSchedulesTable } from '../../store/types.js';
@@ -20,7 +20,7 @@ export type ScheduleRow = PaymentSchedulesTable;
 
 /** How scheduled charges are run. Times in seconds of the (sandbox) clock. */
 export interface ScheduleRunPolicy {
-  /** how long a worker holds a schedule; must exceed one PG call (read timeout) by a margin */
+  /** how long a worker holds a schedule; must exceed a run's PG calls (schedulePolicyFor) */
   leaseSeconds: number;
   /** charge attempts before a schedule whose attempts failed for technical reasons is given up */
   maxAttempts: number;
@@ -40,9 +40,30 @@ export const DEFAULT_SCHEDULE_POLICY: ScheduleRunPolicy = {
   maxAttempts: 5,
   retry: { baseDelaySeconds: 60, maxDelaySeconds: 3600 },
   inDoubtWaitSeconds: 60,
-  // the default read timeout (30 s) + margin; main.ts passes the configured one
+  // the default read timeout (30 s) + margin; schedulePolicyFor takes the configured one
   reconcileGraceSeconds: inFlightGraceSeconds(30_000),
 };
+
+/**
+ * PG calls one run of a schedule may wait on, one after another: taking over an attempt in doubt
+ * asks the PG (an inquiry, then a void of an attempt it does not know, reconcile.ts settleAttempt);
+ * a run charges once. Counted high: a lease too long only delays taking over a dead worker's row.
+ */
+const PG_CALLS_PER_RUN = 3;
+
+/**
+ * The policy for the configured PG timeouts (the job queue's and the retry API's): the lease lasts
+ * past a run's PG calls, so a second worker never takes a schedule whose charge may still be
+ * answered (the fixed 300 s did not, with a read timeout past about 4 minutes: decision 0056), and
+ * the reconciliation grace past one call in flight.
+ */
+export function schedulePolicyFor(deps: Pick<Deps, 'connectors'>): ScheduleRunPolicy {
+  return {
+    ...DEFAULT_SCHEDULE_POLICY,
+    leaseSeconds: leaseSecondsCovering(deps.connectors.maxCallMs(), PG_CALLS_PER_RUN, DEFAULT_SCHEDULE_POLICY.leaseSeconds),
+    reconcileGraceSeconds: inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs()),
+  };
+}
 
 /** A technical failure: the PG never saw the charge, so trying again cannot charge twice. */
 const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;

@@ -11,7 +11,7 @@ import { lockHolder } from '../payments/attempts.js';
 import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from '../billing-keys/billing-keys.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payment } from '../payments/render.js';
-import { DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from './run.js';
+import { runClaimedSchedule, schedulePolicyFor, type ScheduleRow, type ScheduleRunPolicy } from './run.js';
 import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
 
 /** V1 messages (spec/api-v1.md §1.5); the duplicate and not-found texts are Pier's (V1's are unconfirmed). */
@@ -367,7 +367,7 @@ export async function reschedule(deps: Deps, merchantId: string, merchantUid: st
  * POST …/{merchant_uid}/retry: charges a failed or revoked schedule now and answers the Payment
  * (V1: read its `status`). A technical failure is not retried later: the answer says it failed.
  */
-export async function retrySchedule(deps: Deps, merchantId: string, merchantUid: string, policy: ScheduleRunPolicy = DEFAULT_SCHEDULE_POLICY) {
+export async function retrySchedule(deps: Deps, merchantId: string, merchantUid: string, policy: ScheduleRunPolicy = schedulePolicyFor(deps)) {
   const row = await reopenable(deps, merchantId, merchantUid);
   if (!(await findBillingKey(deps, merchantId, row.customer_uid))) throw new PierError('not_found', UNKNOWN_CUSTOMER(row.customer_uid));
   const now = unixSeconds(deps.clock);

@@ -1,5 +1,5 @@
 import type { Deps } from '../../core/deps.js';
-import { claimDueSchedules, DEFAULT_SCHEDULE_POLICY, runClaimedSchedule, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules/run.js';
+import { claimDueSchedules, runClaimedSchedule, schedulePolicyFor, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules/run.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { JobQueue } from '../runner.js';
 
@@ -17,7 +17,8 @@ export function scheduleQueue(
   deps: Deps,
   o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number; perMerchant?: number } = {},
 ): JobQueue<ScheduleRow> {
-  const policy: ScheduleRunPolicy = { ...DEFAULT_SCHEDULE_POLICY, ...o.policy };
+  // leases and grace from the configured PG timeouts (decision 0056)
+  const policy: ScheduleRunPolicy = { ...schedulePolicyFor(deps), ...o.policy };
   const concurrency = o.concurrency ?? 16;
   const cap = o.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
   const running = new Map<string, number>();
