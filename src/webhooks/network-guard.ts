@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { Config } from '../config/index.js';
@@ -65,17 +65,22 @@ export class DestinationGuard {
    * A `lookup` for net/tls connect: resolves as usual, then fails with `PIER_DESTINATION_REFUSED`
    * when any address returned is refused (a host name the operator allowed is not checked).
    */
-  readonly lookup = ((host: string, options: any, callback: any) => {
-    const cb = typeof options === 'function' ? options : callback;
-    const opts = typeof options === 'function' ? {} : typeof options === 'number' ? { family: options } : (options ?? {});
-    const check = this.enforcing && !this.allowsHost(host);
-    dnsLookup(host, { ...opts, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return cb(err);
-      if (check && (addresses.length === 0 || addresses.some((a) => this.refusesAddress(a.address)))) return cb(refusedError());
-      if (opts.all) return cb(null, addresses);
-      cb(null, addresses[0].address, addresses[0].family);
-    });
-  }) as unknown as typeof dnsLookup;
+  readonly lookup = this.lookupVia(dnsLookup);
+
+  /** The same `lookup`, resolving with `resolveHost` (called with `all: true`) instead of dns.lookup. */
+  lookupVia(resolveHost: HostLookup): typeof dnsLookup {
+    return ((host: string, options: any, callback: any) => {
+      const cb = typeof options === 'function' ? options : callback;
+      const opts = typeof options === 'function' ? {} : typeof options === 'number' ? { family: options } : (options ?? {});
+      const check = this.enforcing && !this.allowsHost(host);
+      resolveHost(host, { ...opts, all: true }, (err, addresses) => {
+        if (err) return cb(err);
+        if (check && (addresses.length === 0 || addresses.some((a) => this.refusesAddress(a.address)))) return cb(refusedError());
+        if (opts.all) return cb(null, addresses);
+        cb(null, addresses[0].address, addresses[0].family);
+      });
+    }) as unknown as typeof dnsLookup;
+  }
 
   /** Refuses a URL whose host is an IP literal in a refused range (connect does no lookup for those). */
   refusesUrl(url: URL): boolean {
@@ -83,6 +88,9 @@ export class DestinationGuard {
     return isIP(host) !== 0 && this.refusesAddress(host);
   }
 }
+
+/** dns.lookup with `all: true`: how a host name becomes the addresses to connect to. */
+export type HostLookup = (host: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
 export const DESTINATION_REFUSED = 'PIER_DESTINATION_REFUSED';
 

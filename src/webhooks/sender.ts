@@ -1,5 +1,7 @@
 import { Agent, request } from 'undici';
-import { DESTINATION_REFUSED, DestinationGuard } from './network-guard.js';
+import { lookup as dnsLookup } from 'node:dns';
+import { boundedHostLookup, LOOKUP_TIMED_OUT } from './host-lookup.js';
+import { DESTINATION_REFUSED, DestinationGuard, type HostLookup } from './network-guard.js';
 
 /** What one HTTP attempt came to. `ok` is any 2xx; redirects are not followed. */
 export interface SendResult {
@@ -25,6 +27,8 @@ export interface SenderOptions {
   deadlineMs?: number;
   /** which destinations may be reached; default: all (sandbox) */
   guard?: DestinationGuard;
+  /** how host names are resolved; default dns.lookup (getaddrinfo, as every other connection of Pier) */
+  resolveHost?: HostLookup;
 }
 
 export const V1_WEBHOOK_TIMEOUTS: SenderOptions = { connectTimeoutMs: 10_000, readTimeoutMs: 30_000 };
@@ -45,7 +49,9 @@ export class WebhookSender {
     this.guard = opts.guard ?? DestinationGuard.sandbox();
     this.deadlineMs = opts.deadlineMs ?? opts.connectTimeoutMs + opts.readTimeoutMs;
     this.agent = new Agent({
-      connect: { timeout: opts.connectTimeoutMs, lookup: this.guard.lookup },
+      // a lookup gives up at the attempt's deadline and takes no more than webhooks' share of
+      // libuv's threads (host-lookup.ts)
+      connect: { timeout: opts.connectTimeoutMs, lookup: this.guard.lookupVia(boundedHostLookup(opts.resolveHost ?? (dnsLookup as HostLookup), this.deadlineMs)) },
       headersTimeout: opts.readTimeoutMs,
       bodyTimeout: opts.readTimeoutMs,
       keepAliveTimeout: 4_000,
@@ -77,8 +83,11 @@ export class WebhookSender {
     const onShutdown = () => stop.abort();
     if (signal?.aborted) stop.abort();
     else signal?.addEventListener('abort', onShutdown, { once: true });
+    // undici applies an abort only once the connection is made: until then (a lookup or a TCP
+    // connect still running) the attempt ends by this instead, at its deadline
+    const stopped = new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true }));
     try {
-      const res = await request(target, {
+      const sent = request(target, {
         method: 'POST',
         headers: { 'user-agent': 'Pier-Webhook/1.0', ...headers },
         body: payload,
@@ -87,6 +96,9 @@ export class WebhookSender {
         bodyTimeout: this.opts.readTimeoutMs,
         signal: stop.signal,
       });
+      // it fails later, once its connection is made and the abort applied: nobody waits for it then
+      sent.catch(() => {});
+      const res = await Promise.race([sent, stopped]);
       let excerpt = '';
       for await (const chunk of res.body) {
         if (excerpt.length < EXCERPT_BYTES) excerpt += Buffer.from(chunk as Uint8Array).toString('utf8');
@@ -115,6 +127,7 @@ const KNOWN_ERRORS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed by the receiver',
   UND_ERR_HEADERS_OVERFLOW: 'response headers too large',
   [DESTINATION_REFUSED]: 'destination refused: not a public address (see webhooks.allowPrivate)',
+  [LOOKUP_TIMED_OUT]: 'host lookup timed out',
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
   ENOTFOUND: 'host not found',
