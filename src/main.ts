@@ -245,10 +245,18 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     runner,
     async stop() {
       clearInterval(reconciler);
+      // HTTP first: no new connection from now on (a load balancer sees the port closed and sends
+      // elsewhere), a request on a kept-alive one is answered 503, the requests in flight are
+      // answered and idle keep-alive connections closed (Fastify's close). The jobs get their
+      // grace meanwhile, rather than the server taking requests for as long as they take to stop.
+      const httpClosed = app.close();
+      // a connection whose request was in flight is closed once answered, not kept alive for
+      // Fastify's 72 s (the close would wait for it, past the shutdown's backstop)
+      app.server.keepAliveTimeout = 1;
       await runner.stop();
       await webhooks.close();
       if (clock instanceof SandboxClock) clock.stop();
-      await app.close();
+      await httpClosed;
       await deps.connectors.close();
       await Promise.all(simulators.map((s) => s.close()));
       await store.close();
