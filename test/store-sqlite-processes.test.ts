@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { migrateToLatest, openStore, sql, type Store } from '../src/store/db.js';
 
 describe('a SQLite file shared by several processes', () => {
@@ -52,7 +52,7 @@ describe('a SQLite file shared by several processes', () => {
   // only commit from a callback of this event loop, so a transaction that waited by sleeping (SQLite's
   // busy handler, as before) would hold the thread until its busy timeout and fail with SQLITE_BUSY.
   describe('waiting for the write lock another process holds', () => {
-    const setup = async (opts: { sqliteLockWaitMs?: number } = {}) => {
+    const setup = async (opts: { sqliteLockWaitMs?: number; sqliteLockClock?: () => number } = {}) => {
       const dir = mkdtempSync(join(tmpdir(), 'pier-sqlite-'));
       const file = join(dir, 'pier.sqlite');
       const store = openStore(`sqlite:${file}`, opts);
@@ -143,15 +143,29 @@ describe('a SQLite file shared by several processes', () => {
     });
 
     it('gives up with SQLITE_BUSY after the wait, having served the event loop meanwhile, and works once the lock is free', async () => {
-      const { store, other, offset, close } = await setup({ sqliteLockWaitMs: 30 });
+      // the wait is judged by a clock that only a timer of this event loop moves: the statement can
+      // reach the end of its wait only by letting that timer run while it waits (a wait that held
+      // the thread would never see the clock move), whatever the machine's load
+      let clock = 0;
+      const { store, other, offset, close } = await setup({ sqliteLockWaitMs: 30, sqliteLockClock: () => clock });
       try {
         const commitOther = holdLock(other);
-        let ticks = 0;
-        const ticker = setInterval(() => ticks++, 1);
-        const failed = await store.db.transaction().execute(async (trx) => trx.updateTable('sandbox_settings').set({ clock_offset_ms: 1 }).execute()).catch((err: { code?: string }) => err);
-        clearInterval(ticker);
+        let settled = false;
+        const failing = store.db
+          .transaction()
+          .execute(async (trx) => trx.updateTable('sandbox_settings').set({ clock_offset_ms: 1 }).execute())
+          .catch((err: { code?: string }) => err)
+          .finally(() => (settled = true));
+        await new Promise((resolve) => setImmediate(resolve));
+        const attempts = store.writeLock!.busyAttempts;
+        expect(attempts).toBeGreaterThan(0);
+        // 1 ms short of its wait: still trying, from later callbacks of the event loop
+        setTimeout(() => (clock = 29), 1);
+        await vi.waitUntil(() => clock === 29 && store.writeLock!.busyAttempts >= attempts + 2, { timeout: 10_000, interval: 1 });
+        expect(settled).toBe(false);
+        setTimeout(() => (clock = 30), 1);
+        const failed = await failing;
         expect((failed as { code?: string }).code).toBe('SQLITE_BUSY');
-        expect(ticks).toBeGreaterThan(0);
         commitOther();
         await store.db.transaction().execute(async (trx) => trx.updateTable('sandbox_settings').set({ clock_offset_ms: 9 }).execute());
         expect(await offset()).toBe(9);

@@ -99,6 +99,8 @@ export function openStore(
     checkpointIntervalMs?: number;
     /** SQLite: ms a statement waits for another process's lock before SQLITE_BUSY (default 5,000) */
     sqliteLockWaitMs?: number;
+    /** SQLite: the clock (ms) by which that wait is judged (tests; default performance.now) */
+    sqliteLockClock?: () => number;
     /**
      * PostgreSQL: ms a statement waits for a connection, whether the pool's are all busy or a new
      * one is being opened, before it fails (default DATABASE_CONNECT_TIMEOUT_MS)
@@ -128,7 +130,7 @@ export function openStore(
     // never sleep in SQLite's busy handler (it would stop the event loop): statements that meet
     // another process's lock wait in sqlite-write-lock.ts, yielding to the event loop (decision 0028)
     sqlite.pragma('busy_timeout = 0');
-    const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs });
+    const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs, now: opts.sqliteLockClock });
     const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock);
     const db = new Kysely<Database>({ dialect });
     const readerDb = onFile ? new Kysely<Database>({ dialect: sqliteReaderDialect(new SqliteReader(file, { onError: opts.onReaderError, statementTimeoutMs: opts.statementTimeoutMs ?? DATABASE_STATEMENT_TIMEOUT_MS })) }) : db;

@@ -45,8 +45,9 @@ export interface SqliteWriteLock {
 const isBusy = (err: unknown) => String((err as { code?: string } | null)?.code).startsWith('SQLITE_BUSY');
 
 /** `sqlite` must run with busy_timeout 0: here is where it waits. */
-export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number } = {}): SqliteWriteLock {
+export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number; now?: () => number } = {}): SqliteWriteLock {
   const waitMs = opts.waitMs ?? DEFAULT_LOCK_WAIT_MS;
+  const now = opts.now ?? (() => performance.now());
   const beginImmediate = sqlite.prepare('BEGIN IMMEDIATE');
   const commit = sqlite.prepare('COMMIT');
   const rollback = sqlite.prepare('ROLLBACK');
@@ -63,7 +64,7 @@ export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number
     return retry(statement);
   };
   const retry = async <T>(statement: () => T): Promise<T> => {
-    const deadline = performance.now() + waitMs;
+    const deadline = now() + waitMs;
     for (let n = 0; ; n++) {
       const timerMs = n < 2 ? 0 : RETRY_TIMER_MS[Math.min(n - 2, RETRY_TIMER_MS.length - 1)];
       await (timerMs === 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : new Promise<void>((resolve) => setTimeout(resolve, timerMs)));
@@ -71,7 +72,7 @@ export function sqliteWriteLock(sqlite: SQLite.Database, opts: { waitMs?: number
         return statement();
       } catch (err) {
         // SQLite's own "database is locked" once the wait is over, as busy_timeout would have thrown
-        if (!isBusy(err) || performance.now() >= deadline) throw err;
+        if (!isBusy(err) || now() >= deadline) throw err;
         busyAttempts++;
       }
     }
