@@ -338,16 +338,27 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
  */
 export async function migrateToLatest(store: Store, opts: { onNewer?: (names: string[]) => void } = {}): Promise<string[]> {
   const run = async (db: Kysely<Database>) => {
-    const recorded = await recordedMigrations(db);
-    const newer = recorded.filter((name) => !MIGRATION_NAMES.includes(name));
-    if (newer.length > 0) opts.onNewer?.(newer);
-    // nothing to do: no migration transaction, which on SQLite would take the write lock (a `pier`
-    // command beside a busy server would wait for it)
-    if (MIGRATION_NAMES.every((name) => recorded.includes(name))) return [];
-    const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer) });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error) throw error instanceof Error ? error : new Error(String(error));
-    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    for (let pass = 1; ; pass++) {
+      const recorded = await recordedMigrations(db);
+      const newer = recorded.filter((name) => !MIGRATION_NAMES.includes(name));
+      // nothing to do: no migration transaction, which on SQLite would take the write lock (a `pier`
+      // command beside a busy server would wait for it)
+      if (MIGRATION_NAMES.every((name) => recorded.includes(name))) {
+        if (newer.length > 0) opts.onNewer?.(newer);
+        return [];
+      }
+      const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer) });
+      const { error, results } = await migrator.migrateToLatest();
+      if (!error) {
+        if (newer.length > 0) opts.onNewer?.(newer);
+        return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+      }
+      // A newer Pier committed migrations between the read above and the migration lock this one
+      // waited for: Kysely, not given their names, refused the database ("corrupted migrations")
+      // and ran nothing. Read what is recorded again and go on from there.
+      const committedMeanwhile = (await recordedMigrations(db)).filter((name) => !MIGRATION_NAMES.includes(name) && !newer.includes(name));
+      if (committedMeanwhile.length === 0 || pass >= 3) throw error instanceof Error ? error : new Error(String(error));
+    }
   };
   // PostgreSQL: on a connection without the statement deadline (a migration may build an index on
   // a large table); SQLite has none
