@@ -12,6 +12,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { confirmNow, DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
+import { recordPgApproval, type FoundAtPg } from '../../src/core/checkout/window-settlement.js';
+import { channelById } from '../../src/core/merchants/channels.js';
 import type { Deps } from '../../src/core/deps.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
@@ -506,6 +508,24 @@ describe('5. card.detail and installments are enforced on the approval', () => {
     expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null, fail_reason: expect.stringMatching(/^\[F1008\]/) });
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     expect(await eventsOf(w.impUid)).toEqual([]);
+  });
+
+  it('a second settlement that read the PG before the first refunded it (the confirm job beside the post) does not record it paid', async () => {
+    const w = await openWindow({ card: { detail: [{ card_code: '*', enabled: false }, { card_code: '366', enabled: true }] } });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('4343', '381')) });
+    // the other settlement's inquiry, read while the approval stood
+    const attempt = await payment(w.impUid);
+    const channel = (await channelById(pier.deps, attempt.channel_id!))!;
+    const stale = await channel.connector.inquire(channel.credentials, { moid: w.impUid, aroundMs: attempt.started_at * 1000 });
+    expect(stale).toMatchObject({ found: true, state: 'paid', cancelledAmount: 0 });
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ success: false, error_code: 'F1008' });
+
+    // it goes on with what it read: the PG declines its refund (nothing is left to refund)
+    const params = JSON.parse((await pier.deps.store.db.selectFrom('checkout_sessions').select('params').where('id', '=', w.sessionId).executeTakeFirstOrThrow()).params);
+    await recordPgApproval(pier.deps, { impUid: w.impUid, merchantId: m.merchantId, amount: 5000, channel, params }, stale as FoundAtPg);
+    expect(await payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null, fail_reason: expect.stringMatching(/^\[F1008\]/) });
+    expect(await eventsOf(w.impUid)).toEqual([]);
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
   });
 
   it('installments the checkout did not allow (the buyer edited the PG form) are refunded at once', async () => {

@@ -332,6 +332,15 @@ async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason
   } catch (err) {
     deps.logger.error({ imp_uid: a.impUid, err: (err as Error).message }, 'refund of a window approval outside the card rules failed');
   }
+  // `found` may be stale: another settlement of the same approval (the post beside the confirm job,
+  // or reconciliation) refunded it since, and the PG declines a second refund. Asked again, the PG
+  // says whether anything is left to refund.
+  try {
+    const now = await a.channel.connector.inquire(a.channel.credentials, { moid: a.impUid, pgTid: found.pgTid, aroundMs: found.paidAt ? found.paidAt * 1000 : deps.clock.now() });
+    if (now.found && now.pgTid === found.pgTid && now.cancelledAmount >= now.amount) return true;
+  } catch (err) {
+    deps.logger.warn({ imp_uid: a.impUid, err: (err as Error).message }, 'could not ask the PG whether a window approval outside the card rules was refunded');
+  }
   // not refunded: record the approval as it stands (paid), which the merchant can see and refund
   return false;
 }
