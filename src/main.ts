@@ -159,6 +159,10 @@ function buildDeps(
       perIp: { limit: config.rateLimits.perIp, windowSeconds: config.rateLimits.windowSeconds },
       perKey: { limit: config.rateLimits.perKey, windowSeconds: config.rateLimits.windowSeconds },
     },
+    checkoutRateLimits: {
+      sessionsPerIp: { limit: config.checkoutRateLimits.sessionsPerIp, windowSeconds: config.checkoutRateLimits.windowSeconds },
+      windowsPerIp: { limit: config.checkoutRateLimits.windowsPerIp, windowSeconds: config.checkoutRateLimits.windowSeconds },
+    },
     // Pier's clock: the window's ediDate and default vbank due date follow it, like the embedded simulator;
     // every PG call is timed and logged at this one seam
     connectors: instrumentConnectors(createRegistry(config, { clock, simulators: o.simulators }), { metrics, logger }),

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       bodyLimit: 1024 * 1024,
       vault: { keys: '' },
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      checkoutRateLimits: { sessionsPerIp: 60, windowsPerIp: 30, windowSeconds: 600 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 1,
@@ -102,6 +103,9 @@ describe('loadConfig', () => {
       PIER_NICE_CONNECT_TIMEOUT_MS: '4000',
       PIER_NICE_READ_TIMEOUT_MS: '25000',
       PIER_WORKERS: '4',
+      PIER_CHECKOUT_SESSIONS_PER_IP: '200',
+      PIER_CHECKOUT_WINDOWS_PER_IP: '80',
+      PIER_CHECKOUT_RATE_LIMIT_WINDOW_SECONDS: '300',
     });
     expect(c).toEqual({
       mode: 'production',
@@ -120,6 +124,7 @@ describe('loadConfig', () => {
       bodyLimit: 65536,
       vault: { keys: VAULT_KEYS },
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+      checkoutRateLimits: { sessionsPerIp: 200, windowsPerIp: 80, windowSeconds: 300 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 4,

@@ -12,6 +12,7 @@ import { instrumentConnectors } from '../src/connectors/instrumented.js';
 import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import type { Deps } from '../src/core/deps.js';
+import type { CheckoutRateLimits } from '../src/core/checkout/rate-limits.js';
 import type { Connector } from '../src/connectors/types.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
@@ -102,6 +103,12 @@ async function freePort(): Promise<number> {
 /** PGs a test Pier can put behind a merchant's default API channel. */
 export type TestPg = 'jtnet' | 'nice_v2';
 
+/** Checkout allowances no test meets by accident: every in-process request comes from 127.0.0.1. */
+export const NO_CHECKOUT_LIMITS: CheckoutRateLimits = {
+  sessionsPerIp: { limit: 1_000_000, windowSeconds: 60 },
+  windowsPerIp: { limit: 1_000_000, windowSeconds: 60 },
+};
+
 /** The PostgreSQL pool of a test Pier's store (its connections, all of which a test may hold). */
 export const TEST_POOL_SIZE = 20;
 
@@ -128,6 +135,8 @@ export async function startTestPier(
     /** PostgreSQL: the pool's size (default TEST_POOL_SIZE) and the clock its queue judges waits by (ConnectionQueue) */
     poolSize?: number;
     queueClock?: () => number;
+    /** what one address may ask of the payment window (default: no practical limit, as every test request comes from 127.0.0.1) */
+    checkoutRateLimits?: CheckoutRateLimits;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
@@ -158,6 +167,7 @@ export async function startTestPier(
     logger,
     mode: 'sandbox',
     metrics,
+    checkoutRateLimits: opts.checkoutRateLimits ?? NO_CHECKOUT_LIMITS,
     connectors: instrumentConnectors(
       createConnectorRegistry(
         {

@@ -25,6 +25,7 @@ export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogge
     mode: deps.mode,
     metrics: deps.metrics,
     rateLimits: deps.rateLimits,
+    checkoutRateLimits: deps.checkoutRateLimits,
     destinationGuard: deps.destinationGuard,
     requestId,
     // a client that hung up or reset: the socket is ended or destroyed (an injected request's

@@ -28,6 +28,9 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }>
   PIER_RATE_LIMIT_PER_IP: { key: 'rateLimits.perIp', type: 'int' },
   PIER_RATE_LIMIT_PER_KEY: { key: 'rateLimits.perKey', type: 'int' },
   PIER_RATE_LIMIT_WINDOW_SECONDS: { key: 'rateLimits.windowSeconds', type: 'int' },
+  PIER_CHECKOUT_SESSIONS_PER_IP: { key: 'checkoutRateLimits.sessionsPerIp', type: 'int' },
+  PIER_CHECKOUT_WINDOWS_PER_IP: { key: 'checkoutRateLimits.windowsPerIp', type: 'int' },
+  PIER_CHECKOUT_RATE_LIMIT_WINDOW_SECONDS: { key: 'checkoutRateLimits.windowSeconds', type: 'int' },
   PIER_WEBHOOK_ALLOW_PRIVATE: { key: 'webhooks.allowPrivate', type: 'string' },
   PIER_WEBHOOK_ATTEMPT_DEADLINE_MS: { key: 'webhooks.attemptDeadlineMs', type: 'int' },
   PIER_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'int' },
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     bodyLimit: 1024 * 1024,
     vault: { keys: '' },
     rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
+    checkoutRateLimits: { sessionsPerIp: 60, windowsPerIp: 30, windowSeconds: 600 },
     webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
     shutdownGraceMs: 10_000,
     // production uses every core; sandbox stays one process (the demo shop keeps its orders in memory)

@@ -67,6 +67,17 @@ export const ConfigSchema = Type.Object({
     perKey: Type.Integer({ minimum: 1 }),
     windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   }),
+  /**
+   * what one client address (IPv6: its /64) may ask of the anonymous payment window per window of
+   * time, every request counted; beyond it the SDK's callback gets F1010 (decision 0059)
+   */
+  checkoutRateLimits: Type.Object({
+    /** `POST /checkout/sessions` (IMP.request_pay) */
+    sessionsPerIp: Type.Integer({ minimum: 1 }),
+    /** PG windows opened (`POST /checkout/{id}/start`), each a payments row and later PG inquiries */
+    windowsPerIp: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  }),
   webhooks: Type.Object({
     /**
      * Production refuses webhook and notice_url destinations on loopback, private, link-local and

@@ -5,6 +5,7 @@ import type { Vault } from '../vault/vault.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { PierMetrics } from '../operations/metrics.js';
 import type { RateLimits } from './merchants/rate-limit.js';
+import type { CheckoutRateLimits } from './checkout/rate-limits.js';
 import type { DestinationGuard } from '../webhooks/network-guard.js';
 
 /** Everything a use case needs, built once in main.ts (or by the test harness). */
@@ -19,6 +20,8 @@ export interface Deps {
   metrics?: PierMetrics;
   /** sign-in attempt limits (getToken, console); DEFAULT_RATE_LIMITS when absent */
   rateLimits?: RateLimits;
+  /** what one client address may ask of the anonymous payment window; DEFAULT_CHECKOUT_RATE_LIMITS when absent */
+  checkoutRateLimits?: CheckoutRateLimits;
   /** where webhooks may go; by mode (production: public addresses only) when absent */
   destinationGuard?: DestinationGuard;
   /**

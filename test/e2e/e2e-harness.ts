@@ -20,7 +20,8 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/db.js';
 import { Vault } from '../../src/vault/vault.js';
-import { freshDatabase } from '../harness.js';
+import type { CheckoutRateLimits } from '../../src/core/checkout/rate-limits.js';
+import { freshDatabase, NO_CHECKOUT_LIMITS } from '../harness.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -63,6 +64,8 @@ export interface E2EOptions {
   publicHost?: string;
   /** the host name the shop page loads the SDK from; default the public host */
   sdkHost?: string;
+  /** what one address may ask of the payment window (default: no practical limit; every browser here is 127.0.0.1) */
+  checkoutRateLimits?: CheckoutRateLimits;
 }
 
 export interface E2E {
@@ -114,6 +117,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     clock: systemClock,
     logger,
     mode: 'sandbox',
+    checkoutRateLimits: opts.checkoutRateLimits ?? NO_CHECKOUT_LIMITS,
     connectors: createConnectorRegistry({ jtnet: { baseUrl: simulatorUrl, connectTimeoutMs: 2000, readTimeoutMs: 10_000 } }),
   };
   const demo = await ensureDemoMerchant(deps);

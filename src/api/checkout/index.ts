@@ -121,8 +121,12 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   app.post('/checkout/sessions', { bodyLimit: SESSION_BODY_LIMIT, onRequest: async (_req, reply) => void cors(reply) }, async (req, reply) => {
     const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
-    const r = await createCheckoutSession(req.deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua });
-    if (!r.ok) return { ok: false, rsp: r.rsp };
+    const r = await createCheckoutSession(req.deps, { impCode: b.imp_code, params: b.params, mode: b.mode, origin: b.origin, userAgent: ua, clientIp: req.ip });
+    if (!r.ok) {
+      // the SDK reads the body whatever the status, and hands the rsp to the callback (or m_redirect_url)
+      if (r.retryAfterSeconds) reply.status(429).header('retry-after', String(r.retryAfterSeconds));
+      return { ok: false, rsp: r.rsp };
+    }
     return { ok: true, session_id: r.sessionId, checkout_url: `${publicUrl}/checkout/${r.sessionId}`, mode: r.mode, merchant_uid: r.merchantUid };
   });
 
@@ -202,7 +206,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     }
     if (c.session.state === 'open' && b.agree !== '1') return again(en ? 'Please agree to the terms to continue.' : '결제를 진행하려면 약관에 동의해 주세요.');
     try {
-      const r = await startCheckout(req.deps, id, { cardCode: b.card_code }, windowUrls);
+      const r = await startCheckout(req.deps, id, { cardCode: b.card_code, clientIp: req.ip }, windowUrls);
       if (!r.ok) return finish(reply, c, r.rsp);
       return html(reply, toPgPage(c.params.language, r.form), { frameOrigin: c.session.origin, scriptOrigin: pgScriptOrigin(r.form) });
     } catch (err) {

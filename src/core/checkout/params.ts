@@ -38,6 +38,8 @@ export const RSP_ERRORS = {
   cardNotAllowed: 'F1008',
   /** approved with installments outside display.card_quota or the 50,000 KRW rule; refunded (Pier's code) */
   quotaNotAllowed: 'F1009',
+  /** too many checkouts or PG windows from one client address; nothing opened (Pier's code, decision 0059) */
+  tooManyRequests: 'F1010',
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';

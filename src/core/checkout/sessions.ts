@@ -39,6 +39,7 @@ import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
+import { takeCheckoutTurn, tooManyRequestsMessage } from './rate-limits.js';
 import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
 import {
@@ -73,9 +74,14 @@ export interface CreateSessionInput {
   /** the merchant page's origin (location.origin) */
   origin: unknown;
   userAgent: string | null;
+  /** the client's address (req.ip, after trustProxy): what the request counts against (decision 0059) */
+  clientIp: string;
 }
 
-export type CreateSessionResult = { ok: true; sessionId: string; mode: CheckoutMode; merchantUid: string } | { ok: false; rsp: Rsp; mRedirectUrl: string | null };
+export type CreateSessionResult =
+  | { ok: true; sessionId: string; mode: CheckoutMode; merchantUid: string }
+  /** `retryAfterSeconds`: refused by the client's allowance (F1010) */
+  | { ok: false; rsp: Rsp; mRedirectUrl: string | null; retryAfterSeconds?: number };
 
 const failRsp = (merchantUid: string, errorCode: string, errorMsg: string, impUid: string | null = null): Rsp => ({
   success: false,
@@ -107,6 +113,13 @@ export async function createCheckoutSession(deps: Deps, input: CreateSessionInpu
   const rawUid = typeof rawParams.merchant_uid === 'string' && rawParams.merchant_uid ? rawParams.merchant_uid : `nobody_${now}`;
   const rawRedirect = typeof rawParams.m_redirect_url === 'string' ? rawParams.m_redirect_url : null;
   const refuse = (code: string, msg: string, uid = rawUid): CreateSessionResult => ({ ok: false, rsp: failRsp(uid, code, msg), mRedirectUrl: rawRedirect });
+
+  // counted before anything is looked up: a flood of unknown codes or bad params costs queries too
+  const limited = await takeCheckoutTurn(deps, 'session', input.clientIp);
+  if (limited) {
+    const rsp = failRsp(rawUid, RSP_ERRORS.tooManyRequests, tooManyRequestsMessage(limited.retryAfterSeconds));
+    return { ok: false, rsp, mRedirectUrl: rawRedirect, retryAfterSeconds: limited.retryAfterSeconds };
+  }
 
   const code = typeof input.impCode === 'string' ? input.impCode : '';
   const merchant = /^imp\d{8}$/.test(code)
@@ -211,6 +224,8 @@ export const expiredRsp = (merchantUid: string): Rsp => failRsp(merchantUid, RSP
 
 export interface CheckoutChoice {
   cardCode?: unknown;
+  /** the address of the browser that asks to open the PG window, counted against its allowance (decision 0059) */
+  clientIp: string;
 }
 
 export interface WindowUrls {
@@ -266,6 +281,14 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   if (holder && !yieldsToWindowApproval(holder)) {
     const taken = merchantUidTakenError(holder);
     const rsp = await finishSession(deps.store.db, deps, sessionId, failRsp(params.merchant_uid, taken.code, taken.message));
+    return { ok: false, rsp, message: rsp.error_msg as string };
+  }
+
+  // A PG window opened is a payments row for good and, abandoned, inquiries at the merchant's PG
+  // later: one address opens only so many (decision 0059). Refused, the checkout ends with F1010.
+  const limited = await takeCheckoutTurn(deps, 'window', choice.clientIp);
+  if (limited) {
+    const rsp = await finishSession(deps.store.db, deps, sessionId, failRsp(params.merchant_uid, RSP_ERRORS.tooManyRequests, tooManyRequestsMessage(limited.retryAfterSeconds)));
     return { ok: false, rsp, message: rsp.error_msg as string };
   }
 

@@ -1,0 +1,166 @@
+/**
+ * The anonymous side of the payment window (decision 0059). The merchant code is public, so anyone
+ * can call POST /checkout/sessions and POST /checkout/{id}/start; each window opened is a payments
+ * row for good and, abandoned, inquiries at the merchant's PG. These tests act as the one who
+ * floods them (from one address, one IPv6 /64, many addresses) and as a buyer paying meanwhile.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { DEFAULT_CHECKOUT_RATE_LIMITS } from '../../src/core/checkout/rate-limits.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { rspOf } from '../buyer-forms.js';
+import { card, cardFields, ORIGIN, rig, uid } from './window-rig.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const r = rig(() => ({ pier, m }));
+
+beforeAll(async () => {
+  pier = await startTestPier({ checkoutRateLimits: DEFAULT_CHECKOUT_RATE_LIMITS });
+  m = await pier.newMerchant();
+});
+afterAll(async () => pier?.close());
+
+const SESSIONS = DEFAULT_CHECKOUT_RATE_LIMITS.sessionsPerIp.limit;
+const WINDOWS = DEFAULT_CHECKOUT_RATE_LIMITS.windowsPerIp.limit;
+
+/** IMP.request_pay as the SDK sends it, from `ip` (headers: what the sender adds, e.g. X-Forwarded-For). */
+async function requestPay(ip: string, merchantUid = uid('flood'), headers: Record<string, string> = {}, app = pier.app) {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/checkout/sessions',
+    remoteAddress: ip,
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', merchant_uid: merchantUid, name: '상품', amount: 5000 }, mode: 'overlay', origin: ORIGIN }),
+  });
+  return { status: res.statusCode, headers: res.headers, body: JSON.parse(res.body) };
+}
+
+/** The checkout's 결제하기 from `ip`: opens the PG window (or ends the checkout). */
+const start = (ip: string, sessionId: string) =>
+  pier.app.inject({
+    method: 'POST',
+    url: `/checkout/${sessionId}/start`,
+    remoteAddress: ip,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ card_code: '366', agree: '1' }).toString(),
+  });
+
+const count = async (table: 'checkout_sessions' | 'payments') =>
+  Number((await pier.store.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('merchant_id', '=', m.merchantId).executeTakeFirstOrThrow()).n);
+
+const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((a, s) => ((a[s] = (a[s] ?? 0) + 1), a), {});
+
+/** A buyer (at 127.0.0.1, the rig's address) pays 5,000 KRW by card in the window: the rsp the callback gets. */
+async function buyerPays() {
+  const w = await r.openWindow({});
+  const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+  return rspOf((await r.postPier(result.action, result.fields)).html);
+}
+
+describe('POST /checkout/sessions from one address', () => {
+  it('a parallel burst gets its allowance, then 429 with Retry-After and an F1010 rsp the SDK hands to the callback; no row beyond it', async () => {
+    const before = await count('checkout_sessions');
+    const burst = await Promise.all(Array.from({ length: SESSIONS + 20 }, (_, i) => requestPay('198.51.100.10', `burst_${i}`)));
+    expect(tally(burst.map((b) => b.status))).toEqual({ 200: SESSIONS, 429: 20 });
+    expect(await count('checkout_sessions')).toBe(before + SESSIONS);
+
+    const refused = burst.find((b) => b.status === 429)!;
+    // the SDK reads the body whatever the status (a cross-origin fetch needs the CORS header for that)
+    expect(refused.headers['access-control-allow-origin']).toBe('*');
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(DEFAULT_CHECKOUT_RATE_LIMITS.sessionsPerIp.windowSeconds);
+    expect(refused.body.ok).toBe(false);
+    expect(refused.body.rsp).toEqual({
+      success: false,
+      imp_success: false,
+      imp_uid: null,
+      merchant_uid: expect.stringMatching(/^burst_\d+$/),
+      error_code: 'F1010',
+      error_msg: `결제 요청이 너무 많습니다. ${retryAfter}초 후에 다시 시도해 주세요. (too many payment requests from this address; retry after ${retryAfter} s)`,
+    });
+
+    // a buyer at another address is not affected, and pays
+    expect(await buyerPays()).toMatchObject({ success: true, status: 'paid', paid_amount: 5000 });
+
+    // once the window has passed the address may ask again
+    pier.clock.advance(retryAfter * 1000);
+    expect((await requestPay('198.51.100.10')).body).toMatchObject({ ok: true });
+  });
+
+  it('rotating the addresses of one IPv6 /64, or sending X-Forwarded-For to a Pier that trusts no proxy, counts as one address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < SESSIONS + 5; i++) statuses.push((await requestPay(`2001:db8:5:7:${(i + 1).toString(16)}::${i + 3}`)).status);
+    expect(tally(statuses)).toEqual({ 200: SESSIONS, 429: 5 });
+    expect((await requestPay('2001:db8:5:8::1')).status).toBe(200);
+
+    const spoofed: number[] = [];
+    for (let i = 0; i < SESSIONS + 5; i++) spoofed.push((await requestPay('198.51.100.20', uid('xff'), { 'x-forwarded-for': `203.0.113.${i}` })).status);
+    expect(tally(spoofed)).toEqual({ 200: SESSIONS, 429: 5 });
+  });
+
+  it('behind a trusted proxy, each client the proxy names has its own allowance, and the proxy is not limited as one', async () => {
+    const proxied = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080', trustProxy: '10.0.0.5' });
+    try {
+      const attacker: number[] = [];
+      for (let i = 0; i < SESSIONS + 3; i++) attacker.push((await requestPay('10.0.0.5', uid('px'), { 'x-forwarded-for': '192.0.2.66' }, proxied)).status);
+      expect(tally(attacker)).toEqual({ 200: SESSIONS, 429: 3 });
+      // another buyer through the same proxy
+      expect((await requestPay('10.0.0.5', uid('px'), { 'x-forwarded-for': '192.0.2.67' }, proxied)).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
+
+describe('PG windows opened from one address', () => {
+  it('past its allowance the checkout ends with F1010 (posted to the merchant page), and no payment is recorded for it', async () => {
+    const ip = '198.51.100.30';
+    const sessions: string[] = [];
+    for (let i = 0; i < WINDOWS + 3; i++) sessions.push((await requestPay(ip)).body.session_id);
+    const payments = await count('payments');
+    const opened = await Promise.all(sessions.map((id) => start(ip, id)));
+    const toPg = opened.filter((o) => o.body.includes('id="pg-form"'));
+    expect(toPg.length).toBe(WINDOWS);
+    expect(await count('payments')).toBe(payments + WINDOWS);
+
+    const refused = opened.filter((o) => !o.body.includes('id="pg-form"'));
+    expect(refused.length).toBe(3);
+    for (const page of refused) {
+      expect(page.statusCode).toBe(200);
+      const rsp = rspOf(page.body);
+      expect(rsp).toMatchObject({ success: false, imp_uid: null, error_code: 'F1010' });
+      expect(rsp.error_msg).toMatch(/^결제 요청이 너무 많습니다\. \d+초 후에 다시 시도해 주세요\./);
+    }
+    // the refused sessions are over: their result stays, a second try changes nothing
+    const ended = sessions[opened.indexOf(refused[0]!)]!;
+    const row = await pier.store.db.selectFrom('checkout_sessions').select(['state', 'imp_uid']).where('id', '=', ended).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'done', imp_uid: null });
+    expect(rspOf((await start(ip, ended)).body).error_code).toBe('F1010');
+
+    // the buyer at another address pays meanwhile
+    expect(await buyerPays()).toMatchObject({ success: true, status: 'paid' });
+  });
+
+  it('many addresses: each is held to its own allowance, so one row per window opened, never more', async () => {
+    const addresses = Array.from({ length: 4 }, (_, i) => `192.0.2.${100 + i}`);
+    const payments = await count('payments');
+    for (const ip of addresses) {
+      const ids: string[] = [];
+      for (let i = 0; i < WINDOWS + 2; i++) ids.push((await requestPay(ip)).body.session_id);
+      const pages = await Promise.all(ids.map((id) => start(ip, id)));
+      expect(pages.filter((p) => p.body.includes('id="pg-form"')).length).toBe(WINDOWS);
+    }
+    expect(await count('payments')).toBe(payments + addresses.length * WINDOWS);
+  });
+
+  it('a buyer who opens the window five times, closing it each time, then pays, never meets the limits', async () => {
+    for (let i = 0; i < 5; i++) {
+      const w = await r.openWindow({});
+      const closed = await r.postPier(`/checkout/${w.sessionId}/close`, {});
+      expect(rspOf(closed.html)).toMatchObject({ success: false, error_code: 'F0005', imp_uid: w.impUid });
+    }
+    expect(await buyerPays()).toMatchObject({ success: true, status: 'paid' });
+  });
+});
