@@ -9,7 +9,8 @@ import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
-import { card, cardFields, rig } from './window-rig.js';
+import { formOf } from '../buyer-forms.js';
+import { card, cardFields, postHttp, rig } from './window-rig.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -96,5 +97,27 @@ describe('a window attempt failed while its PG window is open', () => {
     const failedAt = Number((await r.payment(w.impUid)).failed_at);
     const rechecks = await pier.deps.store.db.selectFrom('window_confirms').select(['pg_tid', 'state', 'due_at']).where('imp_uid', '=', w.impUid).execute();
     expect(rechecks.map((x) => ({ ...x, due_at: Number(x.due_at) }))).toEqual([{ pg_tid: '', state: 'pending', due_at: failedAt + 30 * 60 }]);
+  });
+
+  it("after a decline, the PG window submitted again (the browser's Back) and paid: the recheck finds that approval, whose tid is not the decline's", async () => {
+    const w = await r.openWindow({});
+    const declined = await r.actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+    await r.postPier(declined.action, declined.fields);
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', pg_tid: declined.fields.tid });
+
+    // Back resubmits Pier's form to the PG: a new window for the same order id, paid with another card;
+    // its result post never reaches Pier
+    const reopened = await postHttp(w.pgForm.action, w.pgForm.fields);
+    const payForm = formOf(reopened.html, 'payForm');
+    const approved = await r.actInWindow({ submitUrl: new URL(payForm.action, w.pgForm.action).toString(), txToken: payForm.fields.txToken! }, { action: 'pay', ...cardFields(card()) });
+    expect(approved.fields.resultCd).toBe('3001');
+    expect(approved.fields.tid).not.toBe(declined.fields.tid);
+
+    pier.clock.advance(31 * 60_000);
+    await runner().drain();
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, pg_tid: p.pg_tid, lock: p.merchant_uid_lock, amount: Number(p.amount) }).toEqual({ status: 'paid', pg_tid: approved.fields.tid, lock: w.merchantUid, amount: 5000 });
+    const atPg = (await r.ledgerTx(w.impUid)).find((t) => t.tid === approved.fields.tid);
+    expect({ status: atPg.status, confirmed: atPg.confirmedAt != null }).toEqual({ status: 'paid', confirmed: true });
   });
 });

@@ -22,7 +22,10 @@ export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, own
   if (job.pg_tid === RECHECK_TID) {
     let settled;
     try {
-      settled = await settleWindowAttempt(deps, payment, { giveUpIfUnknown: false });
+      // A failed attempt's tid is its decline's. The PG window can be submitted again after it (the
+      // browser's Back resubmits Pier's form), and that approval has a tid of its own: ask by the
+      // order id alone, which finds any approval of this attempt.
+      settled = await settleWindowAttempt(deps, payment.status === 'failed' ? { ...payment, pg_tid: null } : payment, { giveUpIfUnknown: false });
     } catch (err) {
       return void (await lease.retry(`inquiry failed: ${(err as Error).message}`));
     }
