@@ -6,10 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { DEFAULT_CHECKOUT_RATE_LIMITS } from '../../src/core/checkout/rate-limits.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
-import { rspOf } from '../buyer-forms.js';
-import { card, cardFields, ORIGIN, rig, uid } from './window-rig.js';
+import { DEFAULT_CHECKOUT_RATE_LIMITS, INQUIRIES_PER_CHECKOUT } from '../../src/core/checkout/rate-limits.js';
+import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { formOf, rspOf } from '../buyer-forms.js';
+import { card, cardFields, ORIGIN, postHttp, rig, uid } from './window-rig.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -162,5 +164,75 @@ describe('PG windows opened from one address', () => {
       expect(rspOf(closed.html)).toMatchObject({ success: false, error_code: 'F0005', imp_uid: w.impUid });
     }
     expect(await buyerPays()).toMatchObject({ success: true, status: 'paid' });
+  });
+});
+
+/** Pier (the same database and PG) answering through an app that counts its PG inquiries. */
+async function countingInquiries() {
+  const asked: string[] = [];
+  const deps = depsWith(pier.deps, (real) => ({
+    inquire: (channel, q) => {
+      asked.push(q.moid);
+      return real.inquire(channel, q);
+    },
+  }));
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+  const post = (url: string, fields: Record<string, string>) =>
+    app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() });
+  return { asked, post, deps, close: () => app.close() };
+}
+
+describe("PG inquiries a checkout's browser posts cause", () => {
+  it('a declined result edited into approvals with new tids, posted 20 times: a handful of inquiries; the approval made afterwards in that window is still recorded', async () => {
+    const pg = await countingInquiries();
+    try {
+      const w = await r.openWindow({});
+      // the attacker's own window, declined: tPay encrypts its amount and order id, which stay valid in any edit
+      const declined = await r.actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+      expect(declined.fields.resultCd).toBe('3095');
+      expect(rspOf((await pg.post(`/checkout/${w.sessionId}/return`, declined.fields)).body)).toMatchObject({ success: false, error_code: '54' });
+      const before = pg.asked.length;
+      for (let i = 0; i < 20; i++) {
+        const page = await pg.post(`/checkout/${w.sessionId}/return`, { ...declined.fields, resultCd: '3001', tid: `${declined.fields.tid}${i}` });
+        expect(rspOf(page.body)).toMatchObject({ success: false, error_code: '54', imp_uid: w.impUid });
+      }
+      expect(pg.asked.length - before).toBe(INQUIRIES_PER_CHECKOUT.limit);
+      expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+      // the buyer's Back resubmits the form into the PG window, and pays with another card: that
+      // real approval's post, which Pier no longer checks, is found by the recheck written when the
+      // attempt failed (decision 0007)
+      const reopened = await postHttp(w.pgForm.action, w.pgForm.fields);
+      expect(reopened.status, reopened.html).toBe(200);
+      const payForm = formOf(reopened.html, 'payForm');
+      const approved = await r.actInWindow({ submitUrl: new URL(payForm.action, w.pgForm.action).toString(), txToken: payForm.fields.txToken! }, { action: 'pay', ...cardFields(card()) });
+      expect(approved.fields.resultCd).toBe('3001');
+      const askedBefore = pg.asked.length;
+      expect(rspOf((await pg.post(`/checkout/${w.sessionId}/return`, approved.fields)).body)).toMatchObject({ success: false, error_code: '54' });
+      expect(pg.asked.length).toBe(askedBefore);
+      pier.clock.advance(31 * 60_000);
+      await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+      expect(await r.payment(w.impUid)).toMatchObject({ status: 'paid', pg_tid: approved.fields.tid, merchant_uid_lock: w.merchantUid });
+    } finally {
+      await pg.close();
+    }
+  });
+
+  it('30 closes of one open PG window sent at once: a handful of inquiries, one rsp, the attempt settled once', async () => {
+    const pg = await countingInquiries();
+    try {
+      const w = await r.openWindow({});
+      const pages = await Promise.all(Array.from({ length: 30 }, (_, i) => pg.post(i % 2 ? `/checkout/${w.sessionId}/close` : `/checkout/sessions/${w.sessionId}/close`, {})));
+      expect(pg.asked.filter((moid) => moid === w.impUid).length).toBeLessThanOrEqual(INQUIRIES_PER_CHECKOUT.limit);
+      const rsps = pages.map((p) => (p.headers['content-type']?.toString().startsWith('application/json') ? JSON.parse(p.body).rsp : rspOf(p.body)));
+      expect(new Set(rsps.map((x) => JSON.stringify(x))).size).toBe(1);
+      // the closes that asked the PG answer the cancel; one past the allowance may have ended the checkout
+      // first, with "being confirmed": the attempt is failed either way, by the PG's answer
+      expect(rsps[0]).toMatchObject({ success: false, imp_uid: w.impUid });
+      expect(['F0005', 'F1007']).toContain(rsps[0].error_code);
+      expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null });
+    } finally {
+      await pg.close();
+    }
   });
 });

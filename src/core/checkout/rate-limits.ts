@@ -46,3 +46,24 @@ export async function takeCheckoutTurn(deps: Deps, door: 'session' | 'window', i
     throw err;
   }
 }
+
+/**
+ * PG inquiries one checkout's browser posts may cause: its close after the PG window opened, and
+ * results posted after the checkout ended (a late approval). A buyer's checkout needs one or two
+ * (a close, then the approval that raced it, a reload). Beyond these, a post asks the PG nothing:
+ * the attempt is left to reconciliation, or to the recheck written when it was failed (decision
+ * 0007), which ask the PG once whatever the posts. A decline's result post (its amount and order id
+ * are what tPay encrypts) edited into an approval with any tid made one inquiry per post, without end.
+ */
+export const INQUIRIES_PER_CHECKOUT: RateLimitRule = { limit: 5, windowSeconds: 86_400 };
+
+/** Counts one PG inquiry caused by a browser post on checkout `sessionId`: false once its allowance is spent. */
+export async function takeCheckoutInquiry(deps: Deps, sessionId: string): Promise<boolean> {
+  try {
+    await takeAttempt(deps.store, deps.clock, [{ bucket: `checkout-inquiry:${sessionId.slice(0, 64)}`, ...INQUIRIES_PER_CHECKOUT }]);
+    return true;
+  } catch (err) {
+    if (err instanceof RateLimitedError) return false;
+    throw err;
+  }
+}

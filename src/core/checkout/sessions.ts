@@ -39,7 +39,7 @@ import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
 import { settleAttempt } from '../payments/reconcile.js';
-import { takeCheckoutTurn, tooManyRequestsMessage } from './rate-limits.js';
+import { takeCheckoutInquiry, takeCheckoutTurn, tooManyRequestsMessage } from './rate-limits.js';
 import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
 import {
@@ -719,6 +719,12 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
   if (result.outcome !== 'approved' && result.outcome !== 'vbank_issued') return first;
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p) return first;
+  // Posts beyond the checkout's few inquiries ask the PG nothing (decision 0059): an attempt still
+  // open is reconciliation's, a failed one has its recheck (failWindowAttempt), a recorded one is done.
+  if (!(await takeCheckoutInquiry(deps, c.session.id))) {
+    deps.logger.warn({ imp_uid: impUid }, 'late window result not checked with the PG: this checkout has used its inquiries');
+    return first;
+  }
   if (result.outcome === 'vbank_issued') {
     // an account issued for a closed checkout: close it at the PG, nobody will pay into it. Only the
     // account the PG reports for this attempt: the posted tid is not signed, and a rewritten one must
@@ -914,11 +920,16 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
   if (p && p.pg_state === 'window') {
     const channel = await channelById(deps, session.channel_id);
     let known: boolean | null = null;
-    try {
-      const found = channel ? await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: Number(p.started_at) * 1000 }) : { found: false as const };
-      known = found.found && found.state !== 'failed';
-    } catch (err) {
-      deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'inquiry on window close failed; left for reconciliation');
+    // closes sent at once on one checkout each asked the PG; past its few inquiries, reconciliation asks (decision 0059)
+    if (!(await takeCheckoutInquiry(deps, sessionId))) {
+      deps.logger.warn({ imp_uid: impUid }, 'window close not checked with the PG: this checkout has used its inquiries; left for reconciliation');
+    } else {
+      try {
+        const found = channel ? await channel.connector.inquire(channel.credentials, { moid: impUid, aroundMs: Number(p.started_at) * 1000 }) : { found: false as const };
+        known = found.found && found.state !== 'failed';
+      } catch (err) {
+        deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'inquiry on window close failed; left for reconciliation');
+      }
     }
     if (known === false) {
       // failWindowAttempt also writes the recheck: the PG window may still be submitted, and its
