@@ -4,14 +4,17 @@
  * row for good and, abandoned, inquiries at the merchant's PG. These tests act as the one who
  * floods them (from one address, one IPv6 /64, many addresses) and as a buyer paying meanwhile.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { DEFAULT_CHECKOUT_RATE_LIMITS, INQUIRIES_PER_CHECKOUT } from '../../src/core/checkout/rate-limits.js';
+import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { formOf, rspOf } from '../buyer-forms.js';
 import { card, cardFields, ORIGIN, postHttp, rig, uid } from './window-rig.js';
+import { testCardNumber } from '../harness.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -234,5 +237,66 @@ describe("PG inquiries a checkout's browser posts cause", () => {
     } finally {
       await pg.close();
     }
+  });
+});
+
+describe('reconciliation behind abandoned PG windows', () => {
+  let own: TestPier;
+  let shop: TestMerchant;
+  const w = rig(() => ({ pier: own, m: shop }));
+  beforeAll(async () => {
+    own = await startTestPier();
+    shop = await own.newMerchant();
+  });
+  afterAll(async () => own?.close());
+  afterEach(() => vi.useRealTimers());
+
+  const GRACE = 32; // the harness's 2 s PG read timeout + 30 (inFlightGraceSeconds)
+
+  /** PG windows opened and left (many addresses: each within its allowance). */
+  async function abandon(n: number) {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push((await w.openWindow({})).impUid);
+    return ids;
+  }
+
+  it('a charge in doubt before windows were abandoned is asked about before them, in a pass that cannot ask about everything', async () => {
+    const t0 = await abandon(12);
+    own.clock.advance(10 * 60_000);
+    // a real API charge whose answer and immediate inquiry were both lost
+    await fetch(`${own.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
+    const res = await own.call('POST', '/subscribe/payments/onetime', {
+      token: shop.token,
+      body: { merchant_uid: uid('real'), amount: 5_000, card_number: testCardNumber({ kftcCode: '381', lastFour: '0098' }), expiry: '2030-01' },
+    });
+    expect(res.status).toBe(502);
+    const real = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    const t10 = await abandon(12);
+    own.clock.advance(21 * 60_000 + 1000);
+    expect(await releaseAbandonedWindows(own.deps)).toBe(t0.length);
+    own.clock.advance((GRACE + 1) * 1000);
+
+    // every inquiry takes the PG 1 s; a pass may spend 10 s: 2 batches of 5
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const asked: string[] = [];
+    const slowPg = depsWith(own.deps, (real) => ({
+      inquire: async (channel, q) => {
+        asked.push(q.moid);
+        vi.setSystemTime(Date.now() + 1000);
+        return real.inquire(channel, q);
+      },
+    }));
+    const pass = () => reconcileInDoubt(slowPg, { graceSeconds: GRACE, limit: 5, concurrency: 1, budgetMs: 10_000 });
+    const first = await pass();
+    expect(first[real]).toBe('paid');
+    expect(asked[0]).toBe(real);
+    expect(Object.values(first).filter((o) => o === 'failed').length).toBe(asked.length - 1);
+
+    // the windows abandoned after the charge went in doubt are asked about in their turn
+    own.clock.advance(10 * 60_000);
+    expect(await releaseAbandonedWindows(own.deps)).toBe(t10.length);
+    own.clock.advance((GRACE + 1) * 1000);
+    while (Object.keys(await pass()).length > 0);
+    for (const impUid of [...t0, ...t10]) expect(await w.payment(impUid)).toMatchObject({ status: 'failed', fail_reason: '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)' });
   });
 });

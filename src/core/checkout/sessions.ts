@@ -956,13 +956,16 @@ export async function checkoutResult(deps: Deps, sessionId: string): Promise<Rsp
 /**
  * Attempts whose buyer went to the PG window and never came back (no result, no close) are handed
  * to reconciliation once the session's lifetime is over: `window` → `in_doubt`, then
- * reconcileInDoubt asks the PG and records what it says.
+ * reconcileInDoubt asks the PG and records what it says. They join its queue now, behind what went
+ * in doubt before: with the time they were started, which the attempt's row was written with, a
+ * flood of windows opened and left (anyone can open them) came 30 minutes ahead of the charges in
+ * doubt meanwhile, and a pass that could not ask about everything never reached those (decision 0059).
  */
 export async function releaseAbandonedWindows(deps: Deps, opts: { olderThanSeconds?: number } = {}): Promise<number> {
   const cutoff = unixSeconds(deps.clock) - (opts.olderThanSeconds ?? SESSION_TTL_SECONDS);
   const res = await deps.store.db
     .updateTable('payments')
-    .set({ pg_state: 'in_doubt' })
+    .set({ pg_state: 'in_doubt', next_check_at: dbNow(deps.store) })
     .where('pg_state', '=', 'window')
     .where('updated_at', '<=', cutoff)
     .executeTakeFirst();
