@@ -30,7 +30,6 @@ export const DEFAULT_CHECKOUT_RATE_LIMITS: CheckoutRateLimits = {
 export const tooManyRequestsMessage = (retryAfterSeconds: number) =>
   `결제 요청이 너무 많습니다. ${retryAfterSeconds}초 후에 다시 시도해 주세요. (too many payment requests from this address; retry after ${retryAfterSeconds} s)`;
 
-
 /**
  * Counts one request of `door` for the client at `ip`. Null when it may go on; otherwise the
  * refusal (its Retry-After), the request having changed nothing.
