@@ -47,7 +47,7 @@ describe('loadConfig', () => {
       bodyLimit: 1024 * 1024,
       vault: { keys: '' },
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
-      checkoutRateLimits: { sessionsPerIp: 60, windowsPerIp: 30, windowSeconds: 600 },
+      checkoutRateLimits: { sessionsPerIp: 300, windowsPerIp: 150, windowSeconds: 600 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 1,

@@ -163,7 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     bodyLimit: 1024 * 1024,
     vault: { keys: '' },
     rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
-    checkoutRateLimits: { sessionsPerIp: 60, windowsPerIp: 30, windowSeconds: 600 },
+    checkoutRateLimits: { sessionsPerIp: 300, windowsPerIp: 150, windowSeconds: 600 },
     webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
     shutdownGraceMs: 10_000,
     // production uses every core; sandbox stays one process (the demo shop keeps its orders in memory)

@@ -22,8 +22,8 @@ export interface CheckoutRateLimits {
 }
 
 export const DEFAULT_CHECKOUT_RATE_LIMITS: CheckoutRateLimits = {
-  sessionsPerIp: { limit: 60, windowSeconds: 600 },
-  windowsPerIp: { limit: 30, windowSeconds: 600 },
+  sessionsPerIp: { limit: 300, windowSeconds: 600 },
+  windowsPerIp: { limit: 150, windowSeconds: 600 },
 };
 
 /** The rsp message of a request refused by these limits (error_code F1010). */
