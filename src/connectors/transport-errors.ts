@@ -21,6 +21,16 @@ const NOT_SENT = new Set([
 ]);
 const READ_TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
+/**
+ * The signal that bounds a whole PG call: its connect plus read timeout (decision 0061). undici's
+ * read timeouts are per wait (the headers, then each body chunk), so a PG or a proxy sending its
+ * answer a byte at a time would otherwise keep a call alive past what job leases and the
+ * reconciliation grace count on (decisions 0056, 0009). Its abort comes back as a `TimeoutError`.
+ */
+export function pgCallDeadline(timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): AbortSignal {
+  return AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readTimeoutMs);
+}
+
 /** Error codes found on an error, its cause chain and aggregated errors (happy-eyeballs connects). */
 function codesOf(err: unknown, depth = 0): string[] {
   if (!err || typeof err !== 'object' || depth > 4) return [];
@@ -30,9 +40,13 @@ function codesOf(err: unknown, depth = 0): string[] {
   return [...own, ...nested, ...codesOf(e.cause, depth + 1)];
 }
 
+/** The call's deadline passed (pgCallDeadline): AbortSignal.timeout's reason, a DOMException. */
+const passedDeadline = (err: unknown): boolean => err instanceof DOMException && err.name === 'TimeoutError';
+
 /**
  * Sorts a transport error: a connect failure never reached the PG (not in doubt, safe to resend);
- * a read timeout or a broken socket after sending leaves the outcome unknown (in doubt).
+ * a read timeout, the call's deadline or a broken socket after sending leaves the outcome unknown
+ * (in doubt).
  */
 export function classifyPgTransportError(err: unknown, what: string): ConnectorError {
   // The message reaches merchants (fail_reason): error codes only, never the socket's own text,
@@ -43,6 +57,11 @@ export function classifyPgTransportError(err: unknown, what: string): ConnectorE
   }
   if (codes.some((c) => READ_TIMEOUT.has(c))) {
     return new ConnectorError('timeout', `${what}: no answer in time (${codes.join(', ')})`, true, false, { cause: err });
+  }
+  // A connect that fails in time is NOT_SENT above, and a connect that succeeds leaves the read
+  // timeout's worth of the deadline, so the deadline passes after the request went out: in doubt.
+  if (passedDeadline(err)) {
+    return new ConnectorError('timeout', `${what}: no answer in time (the call's deadline passed)`, true, false, { cause: err });
   }
   return new ConnectorError(
     'bad_response',

@@ -5,7 +5,7 @@
  * with HTTP 200 and a result code, which transformers.ts maps.
  */
 import { Agent, request } from 'undici';
-import { classifyPgTransportError } from '../transport-errors.js';
+import { classifyPgTransportError, pgCallDeadline } from '../transport-errors.js';
 import { ConnectorError } from '../types.js';
 
 export type TpayOperation = 'gen_billkey' | 'payments_token' | 'payments' | 'del_billkey' | 'refunds' | 'trans_search' | 'billkey_search';
@@ -15,7 +15,10 @@ export interface TpayClientOptions {
   baseUrl: string;
   /** TCP (and TLS) connect timeout */
   connectTimeoutMs: number;
-  /** time allowed for the answer's headers, and between body chunks, once the request is sent */
+  /**
+   * time allowed for the answer's headers, and between body chunks, once the request is sent; a
+   * whole call (connect included) ends by connect + read timeout, however the answer trickles
+   */
   readTimeoutMs: number;
 }
 
@@ -26,10 +29,12 @@ export class TpayClient {
   readonly #agent: Agent;
   readonly #base: string;
   readonly #readTimeoutMs: number;
+  readonly #timeouts: { connectTimeoutMs: number; readTimeoutMs: number };
 
   constructor(opts: TpayClientOptions) {
     this.#base = opts.baseUrl.replace(/\/+$/, '');
     this.#readTimeoutMs = opts.readTimeoutMs;
+    this.#timeouts = { connectTimeoutMs: opts.connectTimeoutMs, readTimeoutMs: opts.readTimeoutMs };
     this.#agent = new Agent({ connect: { timeout: opts.connectTimeoutMs }, keepAliveTimeout: 4_000 });
   }
 
@@ -57,6 +62,7 @@ export class TpayClient {
         body: form.toString(),
         headersTimeout: this.#readTimeoutMs,
         bodyTimeout: this.#readTimeoutMs,
+        signal: pgCallDeadline(this.#timeouts),
       });
       status = res.statusCode;
       text = await res.body.text();

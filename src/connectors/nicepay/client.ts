@@ -6,13 +6,17 @@
  * `resultCode` (spec §8.12); those bodies go back to transformers.ts, which decides.
  */
 import { Agent, request } from 'undici';
-import { classifyPgTransportError } from '../transport-errors.js';
+import { classifyPgTransportError, pgCallDeadline } from '../transport-errors.js';
 import { ConnectorError, type ChannelCredentials } from '../types.js';
 
 export interface NiceClientOptions {
   /** TCP (and TLS) connect timeout (spec §0.7: 5 s) */
   connectTimeoutMs: number;
-  /** time allowed for the answer's headers, and between body chunks, once the request is sent (spec §0.7: 30 s) */
+  /**
+   * time allowed for the answer's headers, and between body chunks, once the request is sent
+   * (spec §0.7: 30 s); a whole call (connect included) ends by connect + read timeout, however
+   * the answer trickles
+   */
   readTimeoutMs: number;
 }
 
@@ -37,9 +41,11 @@ export function basicAuthorization(channel: Pick<ChannelCredentials, 'mid' | 'me
 export class NiceClient {
   readonly #agent: Agent;
   readonly #readTimeoutMs: number;
+  readonly #timeouts: NiceClientOptions;
 
   constructor(opts: NiceClientOptions) {
     this.#readTimeoutMs = opts.readTimeoutMs;
+    this.#timeouts = { connectTimeoutMs: opts.connectTimeoutMs, readTimeoutMs: opts.readTimeoutMs };
     this.#agent = new Agent({ connect: { timeout: opts.connectTimeoutMs }, keepAliveTimeout: 4_000 });
   }
 
@@ -73,6 +79,7 @@ export class NiceClient {
         body: req.body ? JSON.stringify(req.body) : undefined,
         headersTimeout: this.#readTimeoutMs,
         bodyTimeout: this.#readTimeoutMs,
+        signal: pgCallDeadline(this.#timeouts),
       });
       status = res.statusCode;
       text = await res.body.text();
