@@ -10,7 +10,7 @@ import { clusterMetricsOf } from './operations/cluster-metrics.js';
 import type { Deps } from './core/deps.js';
 import { listChannels } from './core/merchants/channels.js';
 import { demoCredentialsExist } from './core/merchants/merchants.js';
-import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/payments/reconcile.js';
+import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/payments/reconcile.js';
 import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox/demo.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { refreshClock, SandboxClock } from './core/sandbox/clock.js';
@@ -198,7 +198,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
 
   // Settle payments and refunds left in doubt by PG timeouts or by a process that died mid-call.
   // One pass at a time; each row carries its own next check (reconcile.ts).
-  const graceSeconds = inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs());
+  const graceSeconds = reconcileGraceSeconds(deps.connectors);
   let reconciling = false;
   const reconciler = setInterval(() => {
     if (reconciling) return;

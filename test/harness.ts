@@ -119,6 +119,8 @@ export const TEST_POOL_SIZE = 20;
 export async function startTestPier(
   opts: {
     readTimeoutMs?: number;
+    /** both PGs' connect timeout (default 1000 ms) */
+    connectTimeoutMs?: number;
     simulatorSlowMs?: number;
     jtnetUrl?: string;
     /** deps.clock = the DB-backed sandbox clock over the manual clock (`pier sandbox clock`); `clock` stays the manual base */
@@ -156,7 +158,7 @@ export async function startTestPier(
   const pgUnderTest: TestPg = opts.pg ?? 'jtnet';
   const niceSimulator = pgUnderTest === 'nice_v2' ? createNicepaySimulator({ dbFile: ':memory:', clock, slowResponseMs: opts.simulatorSlowMs ?? 5_000 }) : null;
   const niceSimulatorUrl = niceSimulator ? await niceSimulator.listen({ host: '127.0.0.1', port: 0 }) : null;
-  const pgTimeouts = { connectTimeoutMs: 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 };
+  const pgTimeouts = { connectTimeoutMs: opts.connectTimeoutMs ?? 1000, readTimeoutMs: opts.readTimeoutMs ?? 2000 };
   const vaultSpec = `t1:${randomBytes(32).toString('base64')}`;
   const pierClock = opts.sandboxClock ? new SandboxClock(store, clock) : clock;
   const metrics = new PierMetrics({ processMetrics: false, connectionWaits: store.connectionWaits });

@@ -14,7 +14,7 @@ import { channelUsage, updateChannel } from '../core/console/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants/merchants.js';
 import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console/users.js';
-import { inFlightGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../core/payments/reconcile.js';
+import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../core/payments/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
 import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
@@ -407,12 +407,12 @@ export function buildProgram(): Command {
         'simulator of a running sandbox server. Attempts the PG has no record of are marked failed; refunds still ' +
         'pending past the grace (their process died mid-call) are settled by the PG\'s ledger too.',
     )
-    .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: PG read timeout + 30)', nonNegativeInt)
+    .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: the slowest PG\'s connect + read timeout + 30)', nonNegativeInt)
     .option('--limit <N>', 'rows taken per batch (the pass goes on until nothing is due)', positiveInt, 100)
     .action(async (opts: { graceSeconds?: number; limit: number }) => {
       await withContext(
         async ({ deps, config }) => {
-          const graceSeconds = opts.graceSeconds ?? inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs());
+          const graceSeconds = opts.graceSeconds ?? reconcileGraceSeconds(deps.connectors);
           // asked by an operator: every open row past its grace is checked now, whatever its backoff
           const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true });
           const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true }));

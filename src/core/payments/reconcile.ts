@@ -6,8 +6,8 @@
  *   between sending it and recording the answer).
  *
  * Every row carries its own `next_check_at` on the database's clock (migration 007). A row is
- * looked at once `graceSeconds` (longer than the PG read timeout, so no request of it can still be
- * in flight) have passed since then; each look first moves `next_check_at` back by a growing step
+ * looked at once `graceSeconds` (longer than a PG call can last, its connect + read timeout, so no
+ * request of it can still be in flight) have passed since then; each look first moves `next_check_at` back by a growing step
  * (1 min, 5 min, 1 h, 1 day, as Kill Bill's janitor does), fenced on `check_count`, so a row is
  * checked by one process at a time and a row the PG cannot answer for never comes before the
  * others again. One pass takes batches until nothing is due, so it always finishes and reaches
@@ -32,13 +32,20 @@ export const RECHECK_BACKOFF_SECONDS = [60, 300, 3600, 86_400] as const;
 export const recheckDelaySeconds = (checkCount: number) => RECHECK_BACKOFF_SECONDS[Math.min(checkCount, RECHECK_BACKOFF_SECONDS.length - 1)]!;
 
 /**
- * How long a row must have been left alone before reconciliation may ask the PG about it: the PG
- * read timeout (after which no answer of that call can come) plus a margin for clocks and retries.
- * Derived from configuration, never fixed.
+ * How long a row must have been left alone before reconciliation may ask the PG about it: the
+ * longest a PG call can last (after which no answer of that call can come) plus a margin for
+ * clocks and retries. Derived from configuration, never fixed.
  */
-export function inFlightGraceSeconds(readTimeoutMs: number): number {
-  return Math.ceil(readTimeoutMs / 1000) + 30;
+export function inFlightGraceSeconds(callMs: number): number {
+  return Math.ceil(callMs / 1000) + 30;
 }
+
+/**
+ * The grace for the configured PGs: the slowest one's whole call, connect + read timeout, which
+ * ends every call however its answer trickles (decision 0061). The read timeout alone left a call
+ * whose connect took more than 30 s in flight when reconciliation asked about its row.
+ */
+export const reconcileGraceSeconds = (connectors: { maxCallMs(): number }): number => inFlightGraceSeconds(connectors.maxCallMs());
 
 /** Marks an attempt whose PG answer was lost `in_doubt`, its grace counted from now (database clock). */
 export async function markInDoubt(deps: Deps, impUid: string, fromStates: string[] = ['calling']): Promise<void> {

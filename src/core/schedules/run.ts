@@ -10,7 +10,7 @@ import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from '../
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { payAgain } from '../payments/pay.js';
-import { inFlightGraceSeconds, settleAttempt } from '../payments/reconcile.js';
+import { inFlightGraceSeconds, reconcileGraceSeconds, settleAttempt } from '../payments/reconcile.js';
 import { AttemptFenceLostError, ImpUidTakenError, PaymentOutcomeUnknownError } from '../payments/errors.js';
 import { withNewImpUid, type AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
@@ -30,7 +30,7 @@ export interface ScheduleRunPolicy {
   inDoubtWaitSeconds: number;
   /**
    * an attempt in doubt for this long (database clock) is settled by asking the PG (the
-   * reconciliation step); main.ts derives it from PIER_JTNET_READ_TIMEOUT_MS (reconcile.ts inFlightGraceSeconds)
+   * reconciliation step); schedulePolicyFor derives it from the PG timeouts (reconcile.ts reconcileGraceSeconds)
    */
   reconcileGraceSeconds: number;
 }
@@ -61,7 +61,7 @@ export function schedulePolicyFor(deps: Pick<Deps, 'connectors'>): ScheduleRunPo
   return {
     ...DEFAULT_SCHEDULE_POLICY,
     leaseSeconds: leaseSecondsCovering(deps.connectors.maxCallMs(), PG_CALLS_PER_RUN, DEFAULT_SCHEDULE_POLICY.leaseSeconds),
-    reconcileGraceSeconds: inFlightGraceSeconds(deps.connectors.maxReadTimeoutMs()),
+    reconcileGraceSeconds: reconcileGraceSeconds(deps.connectors),
   };
 }
 
