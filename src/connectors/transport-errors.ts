@@ -60,6 +60,8 @@ export function classifyPgTransportError(err: unknown, what: string): ConnectorE
   }
   // A connect that fails in time is NOT_SENT above, and a connect that succeeds leaves the read
   // timeout's worth of the deadline, so the deadline passes after the request went out: in doubt.
+  // (Only a process stalled while connecting sees it pass first; undici then never sends, and
+  // calling that in doubt costs an inquiry, never a second charge.)
   if (passedDeadline(err)) {
     return new ConnectorError('timeout', `${what}: no answer in time (the call's deadline passed)`, true, false, { cause: err });
   }

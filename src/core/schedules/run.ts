@@ -40,7 +40,7 @@ export const DEFAULT_SCHEDULE_POLICY: ScheduleRunPolicy = {
   maxAttempts: 5,
   retry: { baseDelaySeconds: 60, maxDelaySeconds: 3600 },
   inDoubtWaitSeconds: 60,
-  // the default read timeout (30 s) + margin; schedulePolicyFor takes the configured one
+  // a call of the default read timeout (30 s) + margin; schedulePolicyFor takes the configured PGs' whole call (connect + read)
   reconcileGraceSeconds: inFlightGraceSeconds(30_000),
 };
 
