@@ -1,5 +1,6 @@
+import type { Ajv, SchemaValidateFunction } from 'ajv';
 import Type from 'typebox';
-import { CUSTOMER_UID_PATTERN, MERCHANT_UID_PATTERN } from '../domain/merchant-ids.js';
+import { CUSTOMER_UID_MAX_BYTES, CUSTOMER_UID_PATTERN, MERCHANT_UID_MAX_BYTES, MERCHANT_UID_PATTERN, utf8Bytes } from '../domain/merchant-ids.js';
 
 /**
  * Shared field schemas for the V1 routes. Amounts are integers (KRW): a JSON string, a negative
@@ -15,9 +16,29 @@ export const AmountOrZero = Type.Integer({ minimum: 0, maximum: 100_000_000_000 
  * rather than `type: 'null'` so that form-coercion.ts leaves '' as it is for validation to name.
  */
 export const OptRefundAmount = Type.Optional(Type.Union([AmountOrZero, Type.Unsafe<null>({ enum: [null] })]));
-/** merchant_uid and customer_uid: no control character or unpaired surrogate (domain/merchant-ids.ts) */
-export const MerchantUid = Type.String({ minLength: 1, maxLength: 40, pattern: MERCHANT_UID_PATTERN, description: 'merchant order id (max 40)' });
-export const CustomerUid = Type.String({ minLength: 1, maxLength: 80, pattern: CUSTOMER_UID_PATTERN, description: 'billing key handle (max 80)' });
+/**
+ * `maxUtf8Bytes`: a string's length in bytes of UTF-8, the unit V1 gives for merchant_uid (JSON
+ * schema's maxLength counts code points, which let 40 emoji, 160 bytes, through).
+ */
+export const MAX_UTF8_BYTES = 'maxUtf8Bytes';
+/** The Ajv plugin that defines `maxUtf8Bytes` (given to Fastify's validator compiler in app.ts). */
+export function maxUtf8BytesKeyword(ajv: Ajv): Ajv {
+  const validate: SchemaValidateFunction = (max: number, data: string) => {
+    const ok = utf8Bytes(data) <= max;
+    validate.errors = ok ? [] : [{ keyword: MAX_UTF8_BYTES, message: `must be at most ${max} bytes in UTF-8`, params: { limit: max } }];
+    return ok;
+  };
+  return ajv.addKeyword({ keyword: MAX_UTF8_BYTES, type: 'string', schemaType: 'number', errors: true, validate });
+}
+/**
+ * merchant_uid and customer_uid: no control character or unpaired surrogate (domain/merchant-ids.ts),
+ * at most 40 and 80 bytes of UTF-8 (docs/decisions/0062-merchant-id-lengths.md)
+ */
+export const MerchantUid = Type.String({ minLength: 1, [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES, pattern: MERCHANT_UID_PATTERN, description: 'merchant order id (max 40 bytes of UTF-8)' });
+export const CustomerUid = Type.String({ minLength: 1, [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES, pattern: CUSTOMER_UID_PATTERN, description: 'billing key handle (max 80 bytes of UTF-8)' });
+/** the same ids in a lookup list (`merchant_uid[]`, `customer_uid[]`), where an empty entry is the route's business */
+export const MerchantUidItem = Type.String({ [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES, pattern: MERCHANT_UID_PATTERN });
+export const CustomerUidItem = Type.String({ [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES, pattern: CUSTOMER_UID_PATTERN });
 export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });
 export const CardNumber = Type.String({ pattern: '^[0-9][0-9 -]{10,22}[0-9]$', description: 'card number, digits with optional dashes' });
 export const Expiry = Type.String({ pattern: '^[0-9]{4}-?(0[1-9]|1[0-2])$', description: 'card expiry `YYYY-MM`' });

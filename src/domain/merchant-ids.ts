@@ -23,3 +23,14 @@ const customerUidForm = new RegExp(CUSTOMER_UID_PATTERN, 'u');
 
 export const isMerchantUidForm = (v: string): boolean => merchantUidForm.test(v);
 export const isCustomerUidForm = (v: string): boolean => customerUidForm.test(v);
+
+/**
+ * Their lengths, in bytes of UTF-8: V1 documents `merchant_uid` as "Max 40 bytes" and writes both
+ * as `string(40)` and `string(80)` in the same tables (docs/decisions/0062-merchant-id-lengths.md).
+ * Counted the same way on every path, so an id one path takes is never refused by another; 40 bytes
+ * is also at most 40 characters (the `varchar(40)` columns) and within NICE's 64-byte orderId.
+ */
+export const MERCHANT_UID_MAX_BYTES = 40;
+export const CUSTOMER_UID_MAX_BYTES = 80;
+
+export const utf8Bytes = (v: string): number => Buffer.byteLength(v, 'utf8');

@@ -219,6 +219,30 @@ describe('other buyer-supplied fields', () => {
     expect((await session(order({ merchant_uid: `주문_😀_${Math.random().toString(36).slice(2)}` }))).body.ok).toBe(true);
   });
 
+  it('merchant_uid over 40 and customer_uid over 80 bytes of UTF-8 are refused with F1000 as REST refuses them, at exactly 40 and 80 bytes accepted (decision 0062)', async () => {
+    const before = await pier.store.db.selectFrom('checkout_sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    // 14 Hangul: 14 UTF-16 units, 42 bytes; 11 emoji: 22 units, 44 bytes
+    for (const [field, value, max] of [
+      ['merchant_uid', '가'.repeat(14), 40],
+      ['merchant_uid', '😀'.repeat(11), 40],
+      ['customer_uid', '고'.repeat(27), 80],
+      ['customer_uid', '😀'.repeat(21), 80],
+    ] as const) {
+      const r = await session(order({ [field]: value }));
+      expect(r.body.ok, value).toBe(false);
+      expect(r.body.rsp).toMatchObject({ error_code: 'F1000', error_msg: `${field} 파라미터가 너무 깁니다(UTF-8 최대 ${max}바이트). (${field} is longer than ${max} bytes of UTF-8)` });
+    }
+    const after = await pier.store.db.selectFrom('checkout_sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(after.n)).toBe(Number(before.n));
+    for (const merchant_uid of ['가'.repeat(13) + 'a', '😀'.repeat(10), 'x'.repeat(40)]) {
+      const r = await session(order({ merchant_uid }));
+      expect(r.body.ok, merchant_uid).toBe(true);
+      const row = await pier.store.db.selectFrom('checkout_sessions').select('merchant_uid').where('id', '=', r.body.session_id).executeTakeFirstOrThrow();
+      expect(row.merchant_uid).toBe(merchant_uid);
+    }
+    expect((await session(order({ customer_uid: '고'.repeat(26) + 'ab' }))).body.ok).toBe(true);
+  });
+
   it('vat_amount larger than the taxable part (amount − tax_free) is refused with F1000; equal to it is accepted', async () => {
     for (const extra of [{ vat_amount: 14001 }, { tax_free: 10000, vat_amount: 4001 }, { tax_free: 10000, vat: 5000 }]) {
       const r = await session(order(extra));

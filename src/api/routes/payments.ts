@@ -1,14 +1,11 @@
-import Type from 'typebox';
+import Type, { type TSchema } from 'typebox';
 import type { PierApp } from '../app.js';
 import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
-import { MERCHANT_UID_PATTERN } from '../../domain/merchant-ids.js';
+import { MerchantUidItem } from '../schemas.js';
 
-const IdList = (max: number, pattern?: string) => {
-  const id = Type.String({ maxLength: max, ...(pattern ? { pattern } : {}) });
-  return Type.Optional(Type.Union([Type.Array(id, { maxItems: 100 }), id]));
-};
+const IdList = <T extends TSchema>(id: T) => Type.Optional(Type.Union([Type.Array(id, { maxItems: 100 }), id]));
 
 /** GET /payments?imp_uid[]=&merchant_uid[]= — up to 100 ids; 207 when only some are found, 404 when none. */
 export default function route(app: PierApp) {
@@ -18,7 +15,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['payments'],
         summary: 'Get several payments',
-        querystring: Type.Object({ imp_uid: IdList(32), merchant_uid: IdList(40, MERCHANT_UID_PATTERN) }),
+        querystring: Type.Object({ imp_uid: IdList(Type.String({ maxLength: 32 })), merchant_uid: IdList(MerchantUidItem) }),
       },
     },
     async (req, reply) => {

@@ -3,9 +3,7 @@ import type { PierApp } from '../app.js';
 import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys/billing-keys.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
-import { CUSTOMER_UID_PATTERN } from '../../domain/merchant-ids.js';
-
-const CustomerUidItem = Type.String({ maxLength: 80, pattern: CUSTOMER_UID_PATTERN });
+import { CustomerUidItem } from '../schemas.js';
 
 /** GET /subscribe/customers?customer_uid[]=… — 207 when only some exist, 404 when none. */
 export default function route(app: PierApp) {

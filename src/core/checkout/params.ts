@@ -6,7 +6,7 @@
 import { CARD_CODES, type StandardCode } from '../../domain/codes.js';
 import { kstParts } from '../../lib/clock.js';
 import { VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
-import { isCustomerUidForm, isMerchantUidForm } from '../../domain/merchant-ids.js';
+import { CUSTOMER_UID_MAX_BYTES, isCustomerUidForm, isMerchantUidForm, MERCHANT_UID_MAX_BYTES, utf8Bytes } from '../../domain/merchant-ids.js';
 
 /** The F1003 message: the amount registered with POST/PUT /payments/prepare and the one at hand differ. */
 export const prepareMismatchMessage = (prepared: number, amount: number, refunded = false) =>
@@ -148,6 +148,16 @@ const BAD_ID_CHARS = {
 const badId = (field: keyof typeof BAD_ID_CHARS) =>
   new ParamError(RSP_ERRORS.badParams, `${field} 파라미터에 ${BAD_ID_CHARS[field][0]}를 사용할 수 없습니다. (${field} must not contain ${BAD_ID_CHARS[field][1]})`);
 
+/** merchant_uid (40), customer_uid (80): counted in bytes of UTF-8 as REST counts them (docs/decisions/0062-merchant-id-lengths.md) */
+const idText = (v: unknown, field: keyof typeof BAD_ID_CHARS, maxBytes: number): string | null => {
+  // the session endpoint's body limit bounds the text; its length is judged in bytes just below
+  const id = str(v, field, Number.MAX_SAFE_INTEGER);
+  if (id !== null && utf8Bytes(id) > maxBytes) {
+    throw new ParamError(RSP_ERRORS.badParams, `${field} 파라미터가 너무 깁니다(UTF-8 최대 ${maxBytes}바이트). (${field} is longer than ${maxBytes} bytes of UTF-8)`);
+  }
+  return id;
+};
+
 /**
  * V1's `notice_url`: one URL or a list of them. At most 5 absolute http(s) URLs of at most 2,000
  * characters, without whitespace (Pier keeps the list space-separated). `[]` means none.
@@ -201,13 +211,13 @@ export function validateRequestPay(raw: unknown, now: number, supportedMethods: 
     throw new ParamError(RSP_ERRORS.badParams, 'amount 파라미터는 숫자(number)여야 합니다. (amount must be a number, not a string)');
   }
   if (!Number.isInteger(p.amount) || p.amount < 0) throw new ParamError(RSP_ERRORS.badParams, '결제금액(amount)이 올바르지 않습니다. (amount must be a non-negative integer in KRW)');
-  const customerUid = str(p.customer_uid, 'customer_uid', 80);
+  const customerUid = idText(p.customer_uid, 'customer_uid', CUSTOMER_UID_MAX_BYTES);
   if (customerUid && !isCustomerUidForm(customerUid)) throw badId('customer_uid');
   if (customerUid && payMethod !== 'card') throw new ParamError(RSP_ERRORS.badParams, '빌링키 발급(customer_uid)은 신용카드(card)만 지원합니다. (customer_uid requires pay_method card)');
   if (p.amount === 0 && !customerUid) throw new ParamError(RSP_ERRORS.badParams, '결제금액은 0원보다 커야 합니다. (amount must be positive unless customer_uid issues a billing key)');
   if (p.amount > 100_000_000_000) throw new ParamError(RSP_ERRORS.badParams, '결제금액(amount)이 너무 큽니다. (amount too large)');
 
-  let merchantUid = str(p.merchant_uid, 'merchant_uid', 40);
+  let merchantUid = idText(p.merchant_uid, 'merchant_uid', MERCHANT_UID_MAX_BYTES);
   if (merchantUid && !isMerchantUidForm(merchantUid)) throw badId('merchant_uid');
   if (!merchantUid) merchantUid = `nobody_${now}`;
 
