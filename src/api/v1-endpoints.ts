@@ -70,7 +70,7 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/payments/find/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/findAll/{merchant_uid}/{payment_status}', support: 'supported' },
   { method: 'GET', path: '/payments/status/{payment_status}', support: 'supported' },
-  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card, transfer, phone and virtual-account refunds (a paid vbank needs `refund_holder`, `refund_bank`, `refund_account`); `enable_webhook: true` sends the `cancelled` webhook; `tax_free` and `amount − tax_free` within the tax-free and taxable parts not yet refunded (decision 0055); `vat_amount` (at most the taxable part of the refund), `retain_promotion`, `extra` accepted but not acted on', pg: 'partialCancel' },
+  { method: 'POST', path: '/payments/cancel', support: 'partial', note: 'card, transfer, phone and virtual-account refunds (a paid vbank needs `refund_holder`, `refund_bank`, `refund_account`); `enable_webhook: true` sends the `cancelled` webhook; `tax_free` and `amount − tax_free` within the tax-free and taxable parts not yet refunded (decision 0055); `vat_amount` (at most the taxable part the refund takes, with an omitted `tax_free` the part Pier applies; decision 0063), `retain_promotion`, `extra` accepted but not acted on', pg: 'partialCancel' },
   { method: 'POST', path: '/payments/prepare', support: 'supported' },
   { method: 'PUT', path: '/payments/prepare', support: 'supported' },
   { method: 'GET', path: '/payments/prepare/{merchant_uid}', support: 'supported' },

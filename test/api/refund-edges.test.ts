@@ -174,6 +174,24 @@ describe('the taxable part of a refund (amount − tax_free)', () => {
     expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 3000 } });
   });
 
+  it('checks a vat_amount given without tax_free against the taxable part the refund actually takes, not against its amount', async () => {
+    // 10,000 of which 8,000 tax-free: a refund of 5,000 with tax_free omitted takes 2,000 taxable + 3,000 tax-free
+    const p = await paid(uid('refund_vat_omitted'), 10000, { tax_free: 8000 });
+    for (const body of [{ amount: 5000, vat_amount: 2001 }, { vat_amount: 2500 }]) {
+      const res = await cancel({ imp_uid: p.imp_uid, ...body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body).toEqual({ code: 1, message: 'vat_amount는 amount에서 tax_free를 뺀 금액보다 클 수 없습니다.', response: null });
+    }
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+    expect(await stored(p.imp_uid)).toMatchObject({ status: 'paid', cancel_amount: 0, cancel_history: [] });
+    const refunds = await pier.store.db.selectFrom('payment_cancels').select('state').where('imp_uid', '=', p.imp_uid).execute();
+    expect(refunds).toEqual([]);
+    // exactly the taxable part it takes is accepted
+    const fits = await cancel({ imp_uid: p.imp_uid, amount: 5000, vat_amount: 2000 });
+    expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 5000 } });
+    expect(await pgCancelled(p.pg_tid)).toBe(5000);
+  });
+
   it('lets only one of two concurrent refunds take the same taxable part', async () => {
     const p = await paid(uid('taxable_race'), 10000, { tax_free: 8000 });
     const results = await Promise.all([cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 }), cancel({ imp_uid: p.imp_uid, amount: 1500, tax_free: 0 })]);

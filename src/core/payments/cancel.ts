@@ -120,7 +120,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     now,
     // Checked after the payment row is locked by the reservation (SQLite: the write lock), so two
     // racing refunds cannot both take the same won of either part; a refusal rolls the reservation back.
-    (trx) => refundTaxFreeIn(trx, payment.imp_uid, amount, req.taxFree ?? null),
+    (trx) => refundTaxFreeIn(trx, payment.imp_uid, amount, req.taxFree ?? null, true, req.vatAmount ?? null),
   );
   if (!reserved) {
     // Another refund got there first; tell the caller what is left now.
@@ -317,8 +317,10 @@ export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
  *    (0 while the taxable balance covers the refund, V1's default; the whole tax-free balance for a
  *    refund of everything left), refused only if even that does not fit.
  *  - `strict` false (a refund the PG already made): never refused; the split is recorded as best fits.
+ *  - `vatAmount`: refused (400) when more than the refund's taxable part, amount − the tax-free
+ *    part decided here (decision 0055; the check before the reservation assumed tax_free 0).
  */
-async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true): Promise<{ tax_free: number }> {
+async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true, vatAmount: number | null = null): Promise<{ tax_free: number }> {
   const p = await trx.selectFrom('payments').select(['amount', 'tax_free']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
   const taken = await trx
     .selectFrom('payment_cancels')
@@ -334,6 +336,8 @@ async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: nu
   if (amount - split > taxableLeft) {
     throw new PierError('refused', `과세 취소 요청 금액(${amount - split})이 과세 취소 가능 잔액(${taxableLeft})보다 큽니다.`);
   }
+  // against the taxable part this refund actually takes: with tax_free omitted it is only known here
+  if (!vatWithinTaxable(amount, split, vatAmount)) throw new PierError('invalid_parameter', VAT_OVER_TAXABLE);
   return { tax_free: split };
 }
 
