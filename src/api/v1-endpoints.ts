@@ -64,7 +64,7 @@ export const V1_ENDPOINTS: V1Endpoint[] = [
   { method: 'GET', path: '/payments/{imp_uid}/naver/cash-amount', support: 'not yet' },
   { method: 'POST', path: '/partners/receipts/{imp_uid}', support: 'not yet' },
   { method: 'POST', path: '/payco/orders/status/{imp_uid}', support: 'not yet' },
-  { method: 'GET', path: '/payments/{imp_uid}/balance', support: 'partial', note: 'computed for every PG (V1: PAYCO only); the tax-free part split out of the payment and of each refund; VAT 1/11 of the taxable part, `vat_amount` not used' },
+  { method: 'GET', path: '/payments/{imp_uid}/balance', support: 'partial', note: 'computed for every PG (V1: PAYCO only); the tax-free part split out of the payment and of each refund; VAT the payment\'s `vat_amount` (1/11 of the taxable part when none was given), in proportion to the taxable part left after refunds (decision 0063)' },
   { method: 'GET', path: '/payments/{imp_uid}', support: 'supported', note: '`include_sandbox` accepted, sandbox payments always shown' },
   { method: 'GET', path: '/payments', support: 'supported' },
   { method: 'GET', path: '/payments/find/{merchant_uid}/{payment_status}', support: 'supported' },

@@ -270,3 +270,33 @@ describe('GET /payments/{imp_uid}/balance of a payment with a tax-free part', ()
     expect(after.histories[2].primary).toEqual({ tax_free: -5000, supply: 0, vat: 0, service: 0 });
   });
 });
+
+describe('GET /payments/{imp_uid}/balance of a payment with a stated vat_amount', () => {
+  it('shows the payment\'s vat_amount, not 1/11 of the taxable part, and refunds take it in proportion to the taxable part they take', async () => {
+    // 11,000 of which 1,000 tax-free, VAT stated as 500 (1/11 would be 909)
+    const p = await paid(uid('balance_vat'), 11000, { tax_free: 1000, vat_amount: 500 });
+    const first = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(first.primary).toEqual({ tax_free: 1000, supply: 9500, vat: 500, service: 0 });
+    expect(first.histories.map((h: { primary: unknown }) => h.primary)).toEqual([{ tax_free: 1000, supply: 9500, vat: 500, service: 0 }]);
+    // half the taxable part refunded: half the VAT
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 0 })).body.code).toBe(0);
+    const half = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(half.primary).toEqual({ tax_free: 1000, supply: 4750, vat: 250, service: 0 });
+    expect(half.histories[1].primary).toEqual({ tax_free: 0, supply: -4750, vat: -250, service: 0 });
+    // the rest leaves nothing, and the histories add up to it
+    expect((await cancel({ imp_uid: p.imp_uid })).body.code).toBe(0);
+    const none = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(none.primary).toEqual({ tax_free: 0, supply: 0, vat: 0, service: 0 });
+    expect(none.histories[2].primary).toEqual({ tax_free: -1000, supply: -4750, vat: -250, service: 0 });
+  });
+
+  it('shows VAT 0 for a zero-rated payment (vat_amount 0), where 1/11 showed 909', async () => {
+    const p = await paid(uid('balance_zero_rated'), 10000, { vat_amount: 0 });
+    const b = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(b.primary).toEqual({ tax_free: 0, supply: 10000, vat: 0, service: 0 });
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 3000 })).body.code).toBe(0);
+    const after = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
+    expect(after.primary).toEqual({ tax_free: 0, supply: 7000, vat: 0, service: 0 });
+    expect(after.histories[1].primary).toEqual({ tax_free: 0, supply: -3000, vat: 0, service: 0 });
+  });
+});

@@ -7,11 +7,17 @@ import { merchantOf } from '../request-helpers.js';
 
 type Block = { tax_free: number; supply: number; vat: number; service: number };
 
-/** Splits an amount into V1's tax-free / supply / VAT parts (VAT = 1/11 of the taxable part, rounded). */
-function split(amount: number, taxFree: number): Block {
-  const taxable = amount - taxFree;
-  const vat = Math.round(taxable / 11);
-  return { tax_free: taxFree, supply: taxable - vat, vat, service: 0 };
+/**
+ * The VAT in `taxableLeft` won of a payment's taxable part `taxable`. The merchant's `vat_amount`,
+ * when it gave one (V1's `vat` is the VAT amount, "부가세액"), scaled to what is left of the taxable
+ * part and rounded; otherwise 1/11 of it, rounded. In bigint: V × left reaches 10^22.
+ */
+function vatIn(taxableLeft: number, taxable: number, vatAmount: number | null): number {
+  if (vatAmount === null) return Math.round(taxableLeft / 11);
+  if (taxableLeft >= taxable) return vatAmount;
+  if (taxableLeft <= 0) return 0;
+  const [v, left, all] = [BigInt(vatAmount), BigInt(taxableLeft), BigInt(taxable)];
+  return Number((2n * v * left + all) / (2n * all));
 }
 
 const zero: Block = { tax_free: 0, supply: 0, vat: 0, service: 0 };
@@ -19,16 +25,23 @@ const zero: Block = { tax_free: 0, supply: 0, vat: 0, service: 0 };
 /**
  * GET /payments/{imp_uid}/balance — the amount breakdown, net of refunds. V1 offers it for PAYCO
  * only; Pier computes it for every payment: everything is `primary` (card), no discounts; the
- * tax-free part is the payment's `tax_free` less what its refunds took of it.
+ * tax-free part is the payment's `tax_free` less what its refunds took of it; the VAT is the
+ * payment's `vat_amount` (or 1/11) in proportion to the taxable part left (decision 0063).
  */
 export default function route(app: PierApp) {
   app.get(
     '/payments/:imp_uid/balance',
     { schema: { tags: ['payments'], summary: 'Amount breakdown of a payment', params: Type.Object({ imp_uid: ImpUid }) } },
     async (req) => {
-      const { payment: p, taxFree, refundTaxFree } = await getPaymentWithTaxFreeParts(req.deps, merchantOf(req), req.params.imp_uid);
+      const { payment: p, taxFree, vatAmount, refundTaxFree } = await getPaymentWithTaxFreeParts(req.deps, merchantOf(req), req.params.imp_uid);
+      const taxable = p.amount - taxFree;
       // never more tax-free than amount left (a refund recorded before its parts were, a revoked account)
-      const parts = (amount: number, tf: number) => split(amount, Math.min(Math.max(tf, 0), amount));
+      const parts = (amount: number, tf: number): Block => {
+        const taxFreeLeft = Math.min(Math.max(tf, 0), amount);
+        const taxableLeft = amount - taxFreeLeft;
+        const vat = Math.min(vatIn(taxableLeft, taxable, vatAmount), taxableLeft);
+        return { tax_free: taxFreeLeft, supply: taxableLeft - vat, vat, service: 0 };
+      };
       const histories = [];
       if (p.status !== 'ready' && p.status !== 'failed') {
         histories.push({ cash_receipt: zero, primary: parts(p.amount, taxFree), secondary: zero, discount: zero, created: p.paid_at });

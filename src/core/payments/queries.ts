@@ -58,6 +58,8 @@ export async function getPaymentWithTaxFreeParts(deps: Deps, merchantId: string,
   return {
     payment: (await loadV1Payments(deps.store.db, [row]))[0],
     taxFree: Number(row.tax_free),
+    /** the VAT the merchant stated for the payment (`vat_amount`), null when it gave none */
+    vatAmount: row.vat_amount === null ? null : Number(row.vat_amount),
     refundTaxFree: new Map(refunds.map((r) => [r.cancellation_id, Number(r.tax_free)])),
   };
 }
