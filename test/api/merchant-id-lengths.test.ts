@@ -91,6 +91,7 @@ describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062
       `/subscribe/customers/${encodeURIComponent(HANGUL_81)}`,
       `/subscribe/customers?customer_uid[]=${encodeURIComponent(HANGUL_81)}`,
       `/subscribe/customers/${encodeURIComponent(HANGUL_81)}/payments`,
+      `/pier/webhooks/deliveries?merchant_uid=${H}`,
     ]) {
       const res = await call('GET', url);
       expect(res.status, url).toBe(400);
