@@ -8,6 +8,38 @@ export const SESSION_COOKIE = 'pier_console';
 export const PRE_CSRF_COOKIE = 'pier_console_pre';
 export const LANG_COOKIE = 'pier_console_lang';
 export const COOKIE_PATH = '/console';
+/** Browsers accept a `__Host-` cookie only if it is Secure, Path=/ and without Domain, set by an https page. */
+const HOST_PREFIX = '__Host-';
+
+/**
+ * Which cookies carry the console session and the sign-in form's CSRF token (decision 0064).
+ * Behind an https public URL they are `__Host-` cookies, which neither a sibling subdomain nor a
+ * plain-http page can set, so nobody can plant a session or a known CSRF token in a merchant's
+ * browser. Over plain http (a local sandbox) no prefix is possible: the names stay unprefixed,
+ * scoped to /console.
+ */
+export interface CookieScheme {
+  session: string;
+  preCsrf: string;
+  /** `__Host-` names, Path=/, always Secure */
+  hostOnly: boolean;
+  /** cookies an earlier scheme set that this one never reads: cleared when a browser sends them */
+  retired: ReadonlyArray<{ name: string; path: string }>;
+}
+
+export function cookieSchemeOf(publicUrl: string | undefined): CookieScheme {
+  const hostOnly = (publicUrl ?? '').toLowerCase().startsWith('https://');
+  if (!hostOnly) return { session: SESSION_COOKIE, preCsrf: PRE_CSRF_COOKIE, hostOnly, retired: [] };
+  return {
+    session: HOST_PREFIX + SESSION_COOKIE,
+    preCsrf: HOST_PREFIX + PRE_CSRF_COOKIE,
+    hostOnly,
+    retired: [
+      { name: SESSION_COOKIE, path: COOKIE_PATH },
+      { name: PRE_CSRF_COOKIE, path: COOKIE_PATH },
+    ],
+  };
+}
 
 export interface ConsoleOptions {
   deps: Deps;
@@ -19,6 +51,7 @@ export interface ConsoleOptions {
 
 export interface ConsoleContext {
   lang: Lang;
+  cookies: CookieScheme;
   session: ConsoleSession | null;
   t(key: MessageKey, vars?: Record<string, string | number>): string;
 }
@@ -49,14 +82,21 @@ export function sameToken(a: string | undefined, b: string | undefined): boolean
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function cookieOptions(req: FastifyRequest, maxAge?: number) {
+/** Attributes of the session and pre-sign-in CSRF cookies, to set or to clear them (a browser drops a `__Host-` clearing without Secure and Path=/). */
+export function guardCookieOptions(req: FastifyRequest, maxAge?: number) {
+  const { hostOnly } = req.console.cookies;
   return {
-    path: COOKIE_PATH,
+    path: hostOnly ? '/' : COOKIE_PATH,
     httpOnly: true,
     sameSite: 'lax' as const,
-    secure: req.protocol === 'https',
+    secure: hostOnly || req.protocol === 'https',
     ...(maxAge !== undefined ? { maxAge } : {}),
   };
+}
+
+/** The language cookie: read by nothing but the console, so it stays at /console (a planted one only changes the language). */
+export function langCookieOptions(req: FastifyRequest, maxAge: number) {
+  return { path: COOKIE_PATH, httpOnly: false, sameSite: 'lax' as const, secure: req.console.cookies.hostOnly || req.protocol === 'https', maxAge };
 }
 
 /** A string field of a parsed form or JSON body ('' when absent or not a string). */

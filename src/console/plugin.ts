@@ -12,7 +12,7 @@ import { registerPaymentRoutes } from './areas/payments.js';
 import { registerSandboxRoutes } from './areas/sandbox.js';
 import { registerScheduleRoutes } from './areas/schedules.js';
 import { registerWebhookRoutes } from './areas/webhooks.js';
-import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, isApi, sameToken, type ConsoleOptions } from './context.js';
+import { LANG_COOKIE, cookieSchemeOf, guardCookieOptions, isApi, sameToken, type ConsoleOptions } from './context.js';
 import { FormError } from './errors.js';
 import { pathOf } from '../lib/logger.js';
 import { translate, type Lang } from './i18n.js';
@@ -33,6 +33,8 @@ const SECURITY_HEADERS = {
  */
 export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions): Promise<void> {
   const { deps } = opts;
+  const cookies = cookieSchemeOf(opts.publicUrl);
+  // registered in the console's scope only: no route outside /console parses or sets a cookie
   await app.register(cookie);
 
   app.addHook('onRoute', (route) => {
@@ -44,14 +46,19 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
 
   app.addHook('onRequest', async (req, reply) => {
     const lang = langOf(req);
-    req.console = { lang, session: null, t: (key, vars) => translate(lang, key, vars) };
+    req.console = { lang, cookies, session: null, t: (key, vars) => translate(lang, key, vars) };
     reply.headers(SECURITY_HEADERS);
     reply.header('cache-control', 'no-store');
-    req.console.session = await loadSession(req.deps, req.cookies[SESSION_COOKIE]);
+    // a retired cookie is never read (it may have been planted by a sibling subdomain or over
+    // http); the one Pier set before the switch is cleared, and its holder signs in again
+    for (const r of cookies.retired) {
+      if (req.cookies[r.name] !== undefined) reply.clearCookie(r.name, { path: r.path, httpOnly: true, sameSite: 'lax', secure: true });
+    }
+    req.console.session = await loadSession(req.deps, req.cookies[cookies.session]);
     if (req.routeOptions.config?.consoleAnon || !req.routeOptions.url) return;
     if (!req.console.session) {
       if (isApi(req)) return reply.code(401).send({ ok: false, error: { code: 'unauthorized', message: req.console.t('api_no_session') } });
-      if (req.console.session === null && req.cookies[SESSION_COOKIE]) reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
+      if (req.console.session === null && req.cookies[cookies.session]) reply.clearCookie(cookies.session, guardCookieOptions(req));
       const next = req.method === 'GET' ? `?next=${encodeURIComponent(req.url)}` : '';
       return reply.redirect(`/console/login${next}`, 303);
     }
@@ -62,7 +69,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
   app.addHook('preHandler', async (req, reply) => {
     if (req.method === 'GET' || req.method === 'HEAD' || !req.routeOptions.url) return;
     const sent = (req.headers['x-csrf-token'] as string | undefined) || bodyToken(req.body);
-    const expected = req.routeOptions.config?.consoleAnon ? req.cookies[PRE_CSRF_COOKIE] : req.console.session?.csrfToken;
+    const expected = req.routeOptions.config?.consoleAnon ? req.cookies[cookies.preCsrf] : req.console.session?.csrfToken;
     if (sameToken(sent, expected)) return;
     req.log.warn({ url: pathOf(req.url) }, 'console request refused: missing or wrong CSRF token');
     if (isApi(req)) return reply.code(403).send({ ok: false, error: { code: 'csrf', message: req.console.t('csrf_failed') } });
@@ -98,7 +105,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
   app.setNotFoundHandler(async (req, reply) => {
     if (!req.console) {
       const lang = langOf(req);
-      req.console = { lang, session: null, t: (key, vars) => translate(lang, key, vars) };
+      req.console = { lang, cookies, session: null, t: (key, vars) => translate(lang, key, vars) };
       reply.headers(SECURITY_HEADERS);
     }
     if (isApi(req)) return reply.code(404).send({ ok: false, error: { code: 'not_found', message: req.console.t('not_found') } });

@@ -92,9 +92,9 @@ export interface ConsolePier {
 }
 
 /** Pier in-process (fresh database, real simulator) with the console's sandbox tools wired. */
-export async function startConsolePier(opts: { sandboxClock?: boolean } = {}): Promise<ConsolePier> {
-  const pier = await startTestPier(opts);
-  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080', simulatorUrl: pier.simulatorUrl });
+export async function startConsolePier(opts: { sandboxClock?: boolean; publicUrl?: string } = {}): Promise<ConsolePier> {
+  const pier = await startTestPier({ sandboxClock: opts.sandboxClock });
+  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://localhost:8080', simulatorUrl: pier.simulatorUrl });
   await app.ready();
   return {
     pier,

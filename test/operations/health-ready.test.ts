@@ -139,8 +139,8 @@ describe('GET /ready while PostgreSQL is down', () => {
 });
 
 describe('behind a reverse proxy (config trustProxy)', () => {
-  const loginCookie = async (trustProxy: string, headers: Record<string, string>) => {
-    const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'https://pay.example.com', trustProxy });
+  const loginCookie = async (trustProxy: string, headers: Record<string, string>, publicUrl = 'http://pay.example.com') => {
+    const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl, trustProxy });
     try {
       const res = await app.inject({ method: 'GET', url: '/console/login', headers, remoteAddress: '10.1.2.3' });
       return String(res.headers['set-cookie']);
@@ -150,9 +150,17 @@ describe('behind a reverse proxy (config trustProxy)', () => {
   };
 
   it('believes X-Forwarded-Proto only from the configured proxies, so console cookies are Secure behind HTTPS', async () => {
+    // a public URL left at http (no __Host- cookies): the forwarded scheme decides Secure
     expect(await loginCookie('10.0.0.0/8', { 'x-forwarded-proto': 'https' })).toContain('Secure');
     // anyone can send the header: from an address that is not a configured proxy it changes nothing
     expect(await loginCookie('192.168.0.0/16', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
     expect(await loginCookie('', { 'x-forwarded-proto': 'https' })).not.toContain('Secure');
+  });
+
+  it('makes console cookies __Host- and Secure behind an https public URL, whatever the proxy headers say (decision 0064)', async () => {
+    for (const trustProxy of ['10.0.0.0/8', '']) {
+      const cookie = await loginCookie(trustProxy, {}, 'https://pay.example.com');
+      expect(cookie).toMatch(/^__Host-pier_console_pre=[\w-]+; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    }
   });
 });

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD, normalizeEmail, signIn } from '../../core/console/users.js';
 import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/merchants/rate-limit.js';
 import { createSession, deleteSession } from '../../core/console/sessions.js';
-import { COOKIE_PATH, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, cookieOptions, field, locationSafe, type ConsoleOptions } from '../context.js';
+import { LANG_COOKIE, field, guardCookieOptions, langCookieOptions, locationSafe, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
 import { input, sendPage } from '../layout.js';
 import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
@@ -18,10 +18,10 @@ export function safeNext(next: unknown): string {
 export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOptions) {
   const loginPage = (req: FastifyRequest, reply: import('fastify').FastifyReply, o: { email?: string; error?: string; fields?: Record<string, string>; status?: number; next?: string }) => {
     const t = req.console.t;
-    let pre = req.cookies[PRE_CSRF_COOKIE];
+    let pre = req.cookies[req.console.cookies.preCsrf];
     if (!pre || pre.length < 20) {
       pre = randomBytes(24).toString('base64url');
-      reply.setCookie(PRE_CSRF_COOKIE, pre, cookieOptions(req));
+      reply.setCookie(req.console.cookies.preCsrf, pre, guardCookieOptions(req));
     }
     const ok = (req.query as Record<string, unknown>).ok;
     return sendPage(req, reply, {
@@ -68,21 +68,21 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
     // a locked account answers as a wrong password does, word for word (decision 0052): an e-mail
     // without an account is never locked, so a distinct answer would tell which e-mails have one
     if (result.outcome !== 'ok') return loginPage(req, reply, { email, error: t('bad_credentials', { n: LOCKOUT_THRESHOLD, minutes: LOCKOUT_SECONDS / 60 }), status: 401, next });
-    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
+    await deleteSession(req.deps, req.cookies[req.console.cookies.session]);
     const s = await createSession(req.deps, result.user.id, result.user.merchant_id);
-    reply.setCookie(SESSION_COOKIE, s.token, cookieOptions(req, SESSION_MAX_SECONDS));
+    reply.setCookie(req.console.cookies.session, s.token, guardCookieOptions(req, SESSION_MAX_SECONDS));
     return reply.redirect(next, 303);
   });
 
   app.post('/logout', async (req, reply) => {
-    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
-    reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
+    await deleteSession(req.deps, req.cookies[req.console.cookies.session]);
+    reply.clearCookie(req.console.cookies.session, guardCookieOptions(req));
     return reply.redirect('/console/login?ok=signed_out', 303);
   });
 
   app.get('/lang/:lang', { config: { consoleAnon: true } }, async (req, reply) => {
     const { lang } = req.params as { lang: string };
-    reply.setCookie(LANG_COOKIE, lang === 'en' ? 'en' : 'ko', { ...cookieOptions(req, 365 * 86400), httpOnly: false });
+    reply.setCookie(LANG_COOKIE, lang === 'en' ? 'en' : 'ko', langCookieOptions(req, 365 * 86400));
     return reply.redirect(safeNext((req.query as Record<string, unknown>).next), 303);
   });
 
@@ -93,8 +93,8 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
   });
 
   app.post('/api/logout', async (req, reply) => {
-    await deleteSession(req.deps, req.cookies[SESSION_COOKIE]);
-    reply.clearCookie(SESSION_COOKIE, { path: COOKIE_PATH });
+    await deleteSession(req.deps, req.cookies[req.console.cookies.session]);
+    reply.clearCookie(req.console.cookies.session, guardCookieOptions(req));
     return { ok: true };
   });
 }
