@@ -38,11 +38,16 @@ export interface ConsoleE2E {
 
 let userSeq = 0;
 
-export async function startConsoleE2E(): Promise<ConsoleE2E> {
+/**
+ * `publicUrl` https makes the console's cookies `__Host-` ones (decision 0064); Chromium accepts
+ * Secure cookies from http://localhost, so the browser still talks plain http to Pier.
+ */
+export async function startConsoleE2E(opts: { publicUrl?: string } = {}): Promise<ConsoleE2E> {
   mkdirSync(SHOTS, { recursive: true });
   const pier = await startTestPier();
-  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://127.0.0.1', simulatorUrl: pier.simulatorUrl });
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://127.0.0.1', simulatorUrl: pier.simulatorUrl });
+  const listening = await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = opts.publicUrl ? listening.replace('127.0.0.1', 'localhost') : listening;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   const contexts: BrowserContext[] = [];
   return {
