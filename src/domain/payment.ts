@@ -17,6 +17,39 @@ export function vatWithinTaxable(amount: number, taxFree: number, vat: number | 
   return vat === null || vat <= amount - taxFree;
 }
 
+/** A refund's effect on a payment's taxable part: what it leaves of it, and the VAT it stated (null: none). */
+export interface TaxableRefund {
+  taxableLeft: number;
+  vat: number | null;
+}
+
+/**
+ * The VAT of a payment's taxable part `taxable`, then after each refund in order (decision 0066):
+ * `[vat paid, vat left after refund 1, …]`. The payment's VAT is its `vatAmount`, or 1/11 of the
+ * taxable part when it stated none (decision 0063). A refund that stated its VAT takes exactly that;
+ * one that did not takes the VAT in proportion to the taxable part it takes, reckoned from the last
+ * point whose VAT is known (the payment, or the last stated refund) and rounded half up, so that
+ * many small refunds do not drift. Never below 0 nor above the taxable part left. In bigint:
+ * VAT × taxable reaches 10^22.
+ */
+export function vatAfterRefunds(taxable: number, vatAmount: number | null, refunds: readonly TaxableRefund[]): number[] {
+  // VAT of a taxable part t = round(vat × t / per)
+  let rate = vatAmount === null ? { vat: 1n, per: 11n } : { vat: BigInt(vatAmount), per: BigInt(taxable) };
+  const at = (left: number) => (left <= 0 || rate.per === 0n ? 0 : Math.min(Number((2n * rate.vat * BigInt(left) + rate.per) / (2n * rate.per)), left));
+  let vat = at(taxable);
+  const out = [vat];
+  for (const r of refunds) {
+    const left = Math.max(r.taxableLeft, 0);
+    if (r.vat === null) vat = at(left);
+    else {
+      vat = Math.min(Math.max(vat - r.vat, 0), left);
+      rate = { vat: BigInt(vat), per: BigInt(left) };
+    }
+    out.push(vat);
+  }
+  return out;
+}
+
 /** What may still be refunded: paid minus refunded minus refunds under way. */
 export function cancellableBalance(p: Pick<PaymentRow, 'amount' | 'cancel_amount' | 'cancel_pending_amount'>): number {
   return p.amount - p.cancel_amount - p.cancel_pending_amount;

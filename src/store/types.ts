@@ -140,6 +140,8 @@ export interface PaymentCancelsTable {
   notify_webhook?: Generated<number>;
   /** the PG's slip of this cancel, when it gave one; migration 010 */
   receipt_url?: string | null;
+  /** the VAT the merchant stated for this refund (`vat_amount`), null when none; migration 020 */
+  vat_amount?: number | null;
   /** as payments.next_check_at / check_count (migration 007) */
   next_check_at?: number;
   check_count?: number;

@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
+import { cancelPayment, mirrorPgRefund, REFUNDED_AT_PG } from '../../src/core/payments/cancel.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -186,8 +187,8 @@ describe('the taxable part of a refund (amount − tax_free)', () => {
     expect(await stored(p.imp_uid)).toMatchObject({ status: 'paid', cancel_amount: 0, cancel_history: [] });
     const refunds = await pier.store.db.selectFrom('payment_cancels').select('state').where('imp_uid', '=', p.imp_uid).execute();
     expect(refunds).toEqual([]);
-    // exactly the taxable part it takes is accepted
-    const fits = await cancel({ imp_uid: p.imp_uid, amount: 5000, vat_amount: 2000 });
+    // within the taxable part it takes (2,000), and all the VAT left of it (1/11 of 2,000: 182, decision 0066)
+    const fits = await cancel({ imp_uid: p.imp_uid, amount: 5000, vat_amount: 182 });
     expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 5000 } });
     expect(await pgCancelled(p.pg_tid)).toBe(5000);
   });
@@ -298,5 +299,91 @@ describe('GET /payments/{imp_uid}/balance of a payment with a stated vat_amount'
     const after = (await pier.call('GET', `/payments/${p.imp_uid}/balance`, { token: m.token })).body.response;
     expect(after.primary).toEqual({ tax_free: 0, supply: 7000, vat: 0, service: 0 });
     expect(after.histories[1].primary).toEqual({ tax_free: 0, supply: -3000, vat: 0, service: 0 });
+  });
+});
+
+describe('a refund\'s stated vat_amount (decision 0066)', () => {
+  const balanceOf = async (impUid: string) => (await pier.call('GET', `/payments/${impUid}/balance`, { token: m.token })).body.response;
+  type Hist = { primary: Record<string, number> };
+  const addsUp = (b: { primary: Record<string, number>; histories: Hist[] }) => {
+    const sum = (k: string) => b.histories.reduce((n, h) => n + h.primary[k], 0);
+    expect({ tax_free: sum('tax_free'), supply: sum('supply'), vat: sum('vat') }).toEqual({ tax_free: b.primary.tax_free, supply: b.primary.supply, vat: b.primary.vat });
+  };
+
+  it('is what the balance and its history take of the VAT; later refunds without one take the VAT left in proportion', async () => {
+    // 11,000 of which 1,000 tax-free, VAT 500: a refund of 5,000 taxable stating VAT 100 (proportionally 250)
+    const p = await paid(uid('refund_vat_stated'), 11000, { tax_free: 1000, vat_amount: 500 });
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 0, vat_amount: 100 })).body.code).toBe(0);
+    const first = await balanceOf(p.imp_uid);
+    expect(first.primary).toEqual({ tax_free: 1000, supply: 4600, vat: 400, service: 0 });
+    expect(first.histories[1].primary).toEqual({ tax_free: 0, supply: -4900, vat: -100, service: 0 });
+    addsUp(first);
+    // 2,000 more without VAT: 2/5 of the 400 left at 5,000 taxable
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 2000, tax_free: 0 })).body.code).toBe(0);
+    const second = await balanceOf(p.imp_uid);
+    expect(second.primary).toEqual({ tax_free: 1000, supply: 2760, vat: 240, service: 0 });
+    expect(second.histories[2].primary).toEqual({ tax_free: 0, supply: -1840, vat: -160, service: 0 });
+    addsUp(second);
+    const rows = await pier.store.db.selectFrom('payment_cancels').select(['amount', 'vat_amount']).where('imp_uid', '=', p.imp_uid).orderBy('id').execute();
+    expect(rows.map((r) => [Number(r.amount), r.vat_amount === null ? null : Number(r.vat_amount)])).toEqual([[5000, 100], [2000, null]]);
+  });
+
+  it('is taken as stated on a payment that stated no VAT (1/11 of its taxable part)', async () => {
+    const p = await paid(uid('refund_vat_no_payment_vat'), 10000);
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 5000, vat_amount: 500 })).body.code).toBe(0);
+    const b = await balanceOf(p.imp_uid);
+    expect(b.histories.map((h: Hist) => h.primary)).toEqual([
+      { tax_free: 0, supply: 9091, vat: 909, service: 0 },
+      { tax_free: 0, supply: -4500, vat: -500, service: 0 },
+    ]);
+    expect(b.primary).toEqual({ tax_free: 0, supply: 4591, vat: 409, service: 0 });
+  });
+
+  it('is refused (code 1, nothing refunded) beyond the VAT left, or when it leaves the refund more supply than is left', async () => {
+    const p = await paid(uid('refund_vat_over'), 11000, { tax_free: 1000, vat_amount: 500 });
+    const over = await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 0, vat_amount: 501 });
+    expect(over.status).toBe(200);
+    expect(over.body).toEqual({ code: 1, message: '부가세 취소 요청 금액(501)이 부가세 취소 가능 잔액(500)보다 큽니다.', response: null });
+    // all 10,000 taxable with VAT 400: 100 of VAT would stay on nothing taxable
+    const under = await cancel({ imp_uid: p.imp_uid, amount: 10000, tax_free: 0, vat_amount: 400 });
+    expect(under.body).toEqual({ code: 1, message: '과세 공급가액 취소 요청 금액(9600)이 과세 공급가액 취소 가능 잔액(9500)보다 큽니다.', response: null });
+    expect(await pgCancelled(p.pg_tid)).toBe(0);
+    expect(await stored(p.imp_uid)).toMatchObject({ status: 'paid', cancel_amount: 0, cancel_history: [] });
+    // after 300 of it stated, 200 is left
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 0, vat_amount: 300 })).body.code).toBe(0);
+    const more = await cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 0, vat_amount: 201 });
+    expect(more.body.message).toBe('부가세 취소 요청 금액(201)이 부가세 취소 가능 잔액(200)보다 큽니다.');
+    // the whole rest stating exactly what is left empties the balance
+    expect((await cancel({ imp_uid: p.imp_uid, tax_free: 1000, vat_amount: 200 })).body).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 11000 } });
+    const b = await balanceOf(p.imp_uid);
+    expect(b.primary).toEqual({ tax_free: 0, supply: 0, vat: 0, service: 0 });
+    expect(b.histories[2].primary).toEqual({ tax_free: -1000, supply: -6800, vat: -200, service: 0 });
+    addsUp(b);
+  });
+
+  it('lets only one of two concurrent refunds take the same VAT', async () => {
+    const p = await paid(uid('refund_vat_race'), 11000, { tax_free: 1000, vat_amount: 500 });
+    const results = await Promise.all([1, 2].map(() => cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 0, vat_amount: 300 })));
+    expect(results.map((r) => r.body.code).sort()).toEqual([0, 1]);
+    expect((await stored(p.imp_uid)).cancel_amount).toBe(3000);
+    expect(await pgCancelled(p.pg_tid)).toBe(3000);
+  });
+
+  it('is followed correctly by refunds that state none: a console refund, then a refund the PG made', async () => {
+    const p = await paid(uid('refund_vat_other_paths'), 11000, { tax_free: 1000, vat_amount: 500 });
+    expect((await cancel({ imp_uid: p.imp_uid, amount: 5000, tax_free: 0, vat_amount: 100 })).body.code).toBe(0);
+    // as the console's refund form calls it: no tax_free, no vat_amount
+    await cancelPayment(pier.deps, { merchantId: m.merchantId, impUid: p.imp_uid, amount: 2500, reason: 'console', enableWebhook: true, by: 'console' });
+    const afterConsole = await balanceOf(p.imp_uid);
+    // 2,500 taxable of the 5,000 left: half of the 400 left
+    expect(afterConsole.histories[2].primary).toEqual({ tax_free: 0, supply: -2300, vat: -200, service: 0 });
+    // the PG refunded the rest itself (net-cancel, its console): mirrored without VAT
+    expect(await mirrorPgRefund(pier.deps, p.imp_uid, 11000, REFUNDED_AT_PG)).toBe(true);
+    const b = await balanceOf(p.imp_uid);
+    expect(b.primary).toEqual({ tax_free: 0, supply: 0, vat: 0, service: 0 });
+    expect(b.histories[3].primary).toEqual({ tax_free: -1000, supply: -2300, vat: -200, service: 0 });
+    addsUp(b);
+    const rows = await pier.store.db.selectFrom('payment_cancels').select(['vat_amount']).where('imp_uid', '=', p.imp_uid).orderBy('id').execute();
+    expect(rows.map((r) => (r.vat_amount === null ? null : Number(r.vat_amount)))).toEqual([100, null, null]);
   });
 });

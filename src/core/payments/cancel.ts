@@ -1,7 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type InsertObject, type Kysely, type SqlBool } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
-import { cancellableBalance, VAT_OVER_TAXABLE, vatWithinTaxable } from '../../domain/payment.js';
+import { cancellableBalance, VAT_OVER_TAXABLE, vatAfterRefunds, vatWithinTaxable } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { dbNow } from '../../store/db-clock.js';
 import { newCancellationId } from '../../lib/ids.js';
@@ -19,7 +19,7 @@ export interface CancelRequest {
   amount?: number | null;
   /** the refund's tax-free part; omitted: the least that keeps the taxable part within its balance (refundTaxFreeIn) */
   taxFree?: number | null;
-  /** V1's VAT part of the refund: checked against its taxable part, then not passed on (Pier's PGs take none) */
+  /** V1's VAT part of the refund: checked against its taxable part and the VAT left, recorded for the balance (decision 0066), not passed on (Pier's PGs take none) */
   vatAmount?: number | null;
   checksum?: number | null;
   reason?: string | null;
@@ -107,6 +107,7 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       cancellation_id: cancellationId,
       // decided by refundTaxFreeIn with the payment row reserved
       tax_free: 0,
+      vat_amount: null,
       reason: req.reason ?? null,
       refund_holder: req.refundHolder ?? null,
       refund_bank: req.refundBank ?? null,
@@ -266,7 +267,7 @@ export async function mirrorPgRefund(
     impUid,
     amount,
     (eb) => eb.and([eb('cancel_amount', '=', known.cancelAmount), eb('cancel_pending_amount', '=', known.pendingAmount)]),
-    { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now },
+    { cancellation_id: cancellationId, tax_free: 0, vat_amount: null, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now },
     now,
     // the PG does not say which part it refunded: taxable first, so later refunds through Pier still fit
     (trx) => refundTaxFreeIn(trx, impUid, amount, null, false),
@@ -290,7 +291,7 @@ export function pgRefundOfApproval(deps: Deps, impUid: string, pgCancelledTotal:
   return {
     async reserve(trx: Kysely<Database>, _paid: unknown, now: number): Promise<void> {
       requestedAt = now;
-      const refund = { cancellation_id: cancellationId, tax_free: 0, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now };
+      const refund = { cancellation_id: cancellationId, tax_free: 0, vat_amount: null, reason, refund_holder: null, refund_bank: null, refund_account: null, notify_webhook: 1, requested_at: now };
       // the approval was an open attempt's: nothing refunded or reserved yet
       const nothingYet: PaymentGuard = (eb) => eb.and([eb('cancel_amount', '=', 0), eb('cancel_pending_amount', '=', 0)]);
       const reserved = await reserveRefundIn(trx, impUid, pgCancelledTotal, nothingYet, refund, now, (t) => refundTaxFreeIn(t, impUid, pgCancelledTotal, null, false));
@@ -318,27 +319,48 @@ export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
  *    refund of everything left), refused only if even that does not fit.
  *  - `strict` false (a refund the PG already made): never refused; the split is recorded as best fits.
  *  - `vatAmount`: refused (400) when more than the refund's taxable part, amount − the tax-free
- *    part decided here (decision 0055; the check before the reservation assumed tax_free 0).
+ *    part decided here (decision 0055; the check before the reservation assumed tax_free 0); then
+ *    refused (business refusal) when more than the VAT not yet refunded, or when it leaves the
+ *    refund more supply (taxable part − VAT) than the supply not yet refunded: the balance's VAT or
+ *    supply would go negative (decision 0066). Answered to be recorded: the balance takes it.
  */
-async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true, vatAmount: number | null = null): Promise<{ tax_free: number }> {
-  const p = await trx.selectFrom('payments').select(['amount', 'tax_free']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
-  const taken = await trx
+async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true, vatAmount: number | null = null): Promise<RefundParts> {
+  const p = await trx.selectFrom('payments').select(['amount', 'tax_free', 'vat_amount']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+  // recorded, pending and in-doubt refunds, in the order the balance lists them
+  const refunds = await trx
     .selectFrom('payment_cancels')
-    .select([sql<number>`coalesce(sum(amount), 0)`.as('amount'), sql<number>`coalesce(sum(tax_free), 0)`.as('tax_free')])
+    .select(['amount', 'tax_free', 'vat_amount'])
     .where('imp_uid', '=', impUid)
     .where('state', 'in', ['pending', 'in_doubt', 'succeeded'])
-    .executeTakeFirstOrThrow();
-  const taxFreeLeft = Math.max(Number(p.tax_free) - Number(taken.tax_free), 0);
-  const taxableLeft = Math.max(Number(p.amount) - Number(p.tax_free) - (Number(taken.amount) - Number(taken.tax_free)), 0);
+    .orderBy('id')
+    .execute();
+  const taxable = Number(p.amount) - Number(p.tax_free);
+  let [taxFreeTaken, taxableTaken] = [0, 0];
+  const steps = refunds.map((r) => {
+    taxFreeTaken += Number(r.tax_free);
+    taxableTaken += Number(r.amount) - Number(r.tax_free);
+    return { taxableLeft: taxable - taxableTaken, vat: r.vat_amount === null || r.vat_amount === undefined ? null : Number(r.vat_amount) };
+  });
+  const taxFreeLeft = Math.max(Number(p.tax_free) - taxFreeTaken, 0);
+  const taxableLeft = Math.max(taxable - taxableTaken, 0);
   const split = taxFree ?? Math.min(Math.max(amount - taxableLeft, 0), amount);
-  if (!strict) return { tax_free: Math.min(split, taxFreeLeft) };
+  if (!strict) return { tax_free: Math.min(split, taxFreeLeft), vat_amount: null };
   if (split > taxFreeLeft) throw new PierError('refused', `tax_free(${split})가 면세 취소 가능 잔액(${taxFreeLeft})보다 큽니다.`);
   if (amount - split > taxableLeft) {
     throw new PierError('refused', `과세 취소 요청 금액(${amount - split})이 과세 취소 가능 잔액(${taxableLeft})보다 큽니다.`);
   }
   // against the taxable part this refund actually takes: with tax_free omitted it is only known here
   if (!vatWithinTaxable(amount, split, vatAmount)) throw new PierError('invalid_parameter', VAT_OVER_TAXABLE);
-  return { tax_free: split };
+  if (vatAmount !== null) {
+    const vats = vatAfterRefunds(taxable, p.vat_amount === null ? null : Number(p.vat_amount), steps);
+    const vatLeft = vats[vats.length - 1];
+    if (vatAmount > vatLeft) throw new PierError('refused', `부가세 취소 요청 금액(${vatAmount})이 부가세 취소 가능 잔액(${vatLeft})보다 큽니다.`);
+    const supply = amount - split - vatAmount;
+    if (supply > taxableLeft - vatLeft) {
+      throw new PierError('refused', `과세 공급가액 취소 요청 금액(${supply})이 과세 공급가액 취소 가능 잔액(${taxableLeft - vatLeft})보다 큽니다.`);
+    }
+  }
+  return { tax_free: split, vat_amount: vatAmount };
 }
 
 /**
@@ -354,8 +376,10 @@ async function reserveRefund(deps: Deps, impUid: string, amount: number, guard: 
 type PaymentGuard = (eb: ExpressionBuilder<Database, 'payments'>) => Expression<SqlBool>;
 /** The refund's row as the caller gives it; the reservation fills in the rest. */
 type NewRefundRow = Omit<InsertObject<Database, 'payment_cancels'>, 'imp_uid' | 'amount' | 'state' | 'pg_tid' | 'fail_reason' | 'cancelled_at'>;
-/** Runs with the payment row reserved, before the refund's row is written: throws to refuse, or answers the refund's tax-free part. */
-type RefundCheck = (trx: Kysely<Database>) => Promise<{ tax_free: number }>;
+/** What a refund takes of a payment's parts: its tax-free part, and the VAT the merchant stated for it (null: none). */
+type RefundParts = { tax_free: number; vat_amount: number | null };
+/** Runs with the payment row reserved, before the refund's row is written: throws to refuse, or answers the refund's parts. */
+type RefundCheck = (trx: Kysely<Database>) => Promise<RefundParts>;
 
 /** reserveRefund in the caller's transaction. */
 async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {

@@ -48,19 +48,21 @@ export async function getPayment(deps: Deps, merchantId: string, impUid: string)
 }
 
 /**
- * GET /payments/{imp_uid}/balance: the payment with its tax-free part and, by cancellation_id, the
- * tax-free part of each refund in its cancel_history (decision 0055 keeps them within the payment's).
+ * GET /payments/{imp_uid}/balance: the payment with its tax-free part and stated VAT and, by
+ * cancellation_id, the tax-free part and stated VAT of each refund in its cancel_history
+ * (decision 0055 keeps them within the payment's, 0066 records a refund's VAT).
  */
 export async function getPaymentWithTaxFreeParts(deps: Deps, merchantId: string, impUid: string) {
   const row = await base(deps, merchantId).where('imp_uid', '=', impUid).executeTakeFirst();
   if (!row) throw new PierError('not_found', PAYMENT_NOT_FOUND);
-  const refunds = await deps.store.db.selectFrom('payment_cancels').select(['cancellation_id', 'tax_free']).where('imp_uid', '=', impUid).where('state', '=', 'succeeded').execute();
+  const refunds = await deps.store.db.selectFrom('payment_cancels').select(['cancellation_id', 'tax_free', 'vat_amount']).where('imp_uid', '=', impUid).where('state', '=', 'succeeded').execute();
   return {
     payment: (await loadV1Payments(deps.store.db, [row]))[0],
     taxFree: Number(row.tax_free),
     /** the VAT the merchant stated for the payment (`vat_amount`), null when it gave none */
     vatAmount: row.vat_amount === null ? null : Number(row.vat_amount),
-    refundTaxFree: new Map(refunds.map((r) => [r.cancellation_id, Number(r.tax_free)])),
+    /** each refund's tax-free part, and the VAT it stated (null: none) */
+    refundParts: new Map(refunds.map((r) => [r.cancellation_id, { taxFree: Number(r.tax_free), vat: r.vat_amount === null || r.vat_amount === undefined ? null : Number(r.vat_amount) }])),
   };
 }
 

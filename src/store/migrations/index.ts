@@ -16,6 +16,7 @@ import * as m016 from './016-listener-deliveries-index.js';
 import * as m017 from './017-console-walk-indexes.js';
 import * as m018 from './018-payments-list-indexes.js';
 import * as m019 from './019-one-default-channel.js';
+import * as m020 from './020-refund-vat.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '017-console-walk-indexes': m017,
   '018-payments-list-indexes': m018,
   '019-one-default-channel': m019,
+  '020-refund-vat': m020,
 };
 
 /** The names of every migration this version knows. */
