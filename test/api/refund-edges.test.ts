@@ -361,6 +361,15 @@ describe('a refund\'s stated vat_amount (decision 0066)', () => {
     addsUp(b);
   });
 
+  it('on a payment that stated no VAT (Pier counts 1/11) is never refused for that figure: vat_amount 0 on a full refund goes through', async () => {
+    const p = await paid(uid('refund_vat_unstated'), 11000);
+    const r = await cancel({ imp_uid: p.imp_uid, amount: 11000, vat_amount: 0 });
+    expect(r.body).toMatchObject({ code: 0, response: { status: 'cancelled', cancel_amount: 11000 } });
+    const b = await balanceOf(p.imp_uid);
+    expect(b.primary).toEqual({ tax_free: 0, supply: 0, vat: 0, service: 0 });
+    addsUp(b);
+  });
+
   it('lets only one of two concurrent refunds take the same VAT', async () => {
     const p = await paid(uid('refund_vat_race'), 11000, { tax_free: 1000, vat_amount: 500 });
     const results = await Promise.all([1, 2].map(() => cancel({ imp_uid: p.imp_uid, amount: 3000, tax_free: 0, vat_amount: 300 })));

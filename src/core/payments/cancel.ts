@@ -322,7 +322,8 @@ export type PgRefundOfApproval = ReturnType<typeof pgRefundOfApproval>;
  *    part decided here (decision 0055; the check before the reservation assumed tax_free 0); then
  *    refused (business refusal) when more than the VAT not yet refunded, or when it leaves the
  *    refund more supply (taxable part − VAT) than the supply not yet refunded: the balance's VAT or
- *    supply would go negative (decision 0066). Answered to be recorded: the balance takes it.
+ *    supply would go negative (decision 0066). These two only when the payment stated its VAT.
+ *    Answered to be recorded: the balance takes it.
  */
 async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: number, taxFree: number | null, strict = true, vatAmount: number | null = null): Promise<RefundParts> {
   const p = await trx.selectFrom('payments').select(['amount', 'tax_free', 'vat_amount']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
@@ -351,7 +352,10 @@ async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: nu
   }
   // against the taxable part this refund actually takes: with tax_free omitted it is only known here
   if (!vatWithinTaxable(amount, split, vatAmount)) throw new PierError('invalid_parameter', VAT_OVER_TAXABLE);
-  if (vatAmount !== null) {
+  // Only against a VAT the merchant stated: a payment that stated none has Pier's 1/11 as its VAT, a
+  // figure of Pier's that must not refuse a refund (`vat_amount: 0` on a full refund of it, say); its
+  // balance takes the stated VAT as far as it fits (vatAfterRefunds)
+  if (vatAmount !== null && p.vat_amount !== null) {
     const vats = vatAfterRefunds(taxable, p.vat_amount === null ? null : Number(p.vat_amount), steps);
     const vatLeft = vats[vats.length - 1];
     if (vatAmount > vatLeft) throw new PierError('refused', `부가세 취소 요청 금액(${vatAmount})이 부가세 취소 가능 잔액(${vatLeft})보다 큽니다.`);
