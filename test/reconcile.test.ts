@@ -175,6 +175,70 @@ describe('a refund whose process died while the PG was refunding (item 1)', () =
     expect(Object.values(outcome).sort()).toEqual(['failed', 'succeeded']);
     await expectBooksMatchPg(impUid);
   });
+
+  it('settles another merchant\'s in-doubt refund while one merchant\'s PG holds the inquiries of its 40 older refunds (decision 0065)', async () => {
+    const a = await pier.newMerchant();
+    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const payments = Array.from({ length: 40 }, (_, i) => ({
+      ...template,
+      merchant_id: a.merchantId,
+      imp_uid: `imp_6${String(i).padStart(11, '0')}`,
+      merchant_uid: `refunds_${i}`,
+      merchant_uid_lock: `refunds_${i}`,
+      channel_id: ghost.id,
+      pg_id: 'ghostmid',
+      cancel_amount: 0,
+      cancel_pending_amount: 1_000,
+    }));
+    await pier.store.db.insertInto('payments').values(payments).execute();
+    await pier.store.db
+      .insertInto('payment_cancels')
+      .values(payments.map((p, i) => ({ imp_uid: p.imp_uid, cancellation_id: `cncl_flood_${i}`, amount: 1_000, tax_free: 0, reason: null, state: 'in_doubt', pg_tid: null, fail_reason: null, refund_holder: null, refund_bank: null, refund_account: null, requested_at: 0, cancelled_at: 0, next_check_at: i, check_count: 0 })))
+      .execute();
+
+    // merchant B (m): a refund whose answer was lost, the PG never having refunded it
+    const impUid = await paid(uid('refund_behind_flood'));
+    await fault('http_500', 'refunds');
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 3_000 } })).status).toBe(502);
+    pier.clock.advance((GRACE + 1) * 1000);
+
+    const answered = latch();
+    let held = 0;
+    let askedA = 0;
+    const slowPgOfA = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        if (!q.moid.startsWith('imp_6')) return real.inquire(channel, q);
+        askedA++;
+        held++;
+        try {
+          await answered.opened;
+          return await real.inquire(channel, q);
+        } finally {
+          held--;
+        }
+      },
+    }));
+    const pass = reconcileInDoubtCancels(slowPgOfA, { graceSeconds: GRACE, concurrency: 8 });
+    let outcome: Awaited<typeof pass>;
+    try {
+      const open = () => pier.store.db.selectFrom('payment_cancels').select('id').where('imp_uid', '=', impUid).where('state', 'in', ['pending', 'in_doubt']).execute();
+      await until(async () => (await open()).length === 0, 'B\'s refund to settle while A\'s PG holds its inquiries');
+      await until(async () => held === 4, 'A to hold its share');
+      expect(askedA).toBe(4);
+    } finally {
+      answered.open();
+      outcome = await pass;
+    }
+    expect(Object.values(outcome)).toEqual(['failed']); // A's PG refuses to answer: its refunds wait for their backoff
+    await expectBooksMatchPg(impUid);
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', cancel_amount: 0 });
+    expect(askedA).toBe(40);
+    const checked = await pier.store.db.selectFrom('payment_cancels').select(sql<number>`count(*)`.as('n')).where('cancellation_id', 'like', 'cncl_flood_%').where('state', '=', 'in_doubt').where('check_count', '=', 1).executeTakeFirstOrThrow();
+    expect(Number(checked.n)).toBe(40);
+    await pier.store.db.deleteFrom('payment_cancels').where('cancellation_id', 'like', 'cncl_flood_%').execute();
+    await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
+  }, 120_000);
 });
 
 describe('reconciliation cannot be starved (item 2)', () => {
@@ -227,6 +291,79 @@ describe('reconciliation cannot be starved (item 2)', () => {
     expect(await reconcileInDoubt(pier.deps, { graceSeconds: GRACE })).toEqual({});
     await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
   }, 600_000); // 3,000 inquiries over real HTTP: minutes on a loaded CI machine
+
+  it('settles another merchant\'s in-doubt charge while one merchant\'s PG holds the inquiries of its 200 older rows, and still asks every one of them (decision 0065)', async () => {
+    // merchant A: 200 attempts in doubt since long before B's charge (a flood of abandoned windows,
+    // or a PG that went down), and its PG now answers each inquiry only at its timeout
+    const a = await pier.newMerchant();
+    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const rows = Array.from({ length: 200 }, (_, i) => ({
+      ...template,
+      merchant_id: a.merchantId,
+      imp_uid: `imp_7${String(i).padStart(11, '0')}`,
+      merchant_uid: `flood_${i}`,
+      merchant_uid_lock: `flood_${i}`,
+      channel_id: ghost.id,
+      pg_id: 'ghostmid',
+      pay_method: 'vbank',
+      status: 'ready',
+      pg_state: 'in_doubt',
+      cancel_amount: 0,
+      cancel_pending_amount: 0,
+      pg_tid: null,
+      next_check_at: i, // all of them ahead of B's charge
+      check_count: 0,
+    }));
+    for (let i = 0; i < rows.length; i += 100) await pier.store.db.insertInto('payments').values(rows.slice(i, i + 100)).execute();
+
+    // merchant B (m): a real charge whose answer and immediate inquiry were both lost
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('behind_flood'), amount: 5_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+    pier.clock.advance((GRACE + 1) * 1000);
+
+    const answered = latch();
+    let held = 0;
+    let mostHeld = 0;
+    let askedA = 0;
+    const slowPgOfA = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        if (!q.moid.startsWith('imp_7')) return real.inquire(channel, q);
+        askedA++;
+        mostHeld = Math.max(mostHeld, ++held);
+        try {
+          await answered.opened;
+          return await real.inquire(channel, q);
+        } finally {
+          held--;
+        }
+      },
+    }));
+    const pass = reconcileInDoubt(slowPgOfA, { graceSeconds: GRACE, limit: 100, concurrency: 8 });
+    let outcome: Awaited<typeof pass>;
+    try {
+      // B is asked and settled while every inquiry of A is still waiting for its PG
+      await until(async () => (await pier.store.db.selectFrom('payments').select('pg_state').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).pg_state === 'done', 'B\'s charge to settle while A\'s PG holds its inquiries');
+      const pg = (await ledgerTx(impUid))!;
+      expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', amount: 5_000, pg_tid: pg.tid });
+      // A holds its share of the pass, half of its 8 inquiries at once, and no more
+      await until(async () => held === 4, 'A to hold its share');
+      expect(askedA).toBe(4);
+    } finally {
+      answered.open();
+      outcome = await pass; // even when the wait failed: the pass never outlives the test
+    }
+    expect(outcome[impUid]).toBe('paid');
+    // every row of A was still asked once in this pass (its PG refuses: each waits for its backoff)
+    expect(askedA).toBe(200);
+    expect(mostHeld).toBe(4);
+    expect(Object.keys(outcome).filter((k) => k.startsWith('imp_7'))).toHaveLength(200);
+    const checked = await pier.store.db.selectFrom('payments').select(sql<number>`count(*)`.as('n')).where('merchant_id', '=', a.merchantId).where('pg_state', '=', 'in_doubt').where('check_count', '=', 1).executeTakeFirstOrThrow();
+    expect(Number(checked.n)).toBe(200);
+    await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
+  }, 120_000);
 
   it('records a window attempt the PG reports as a virtual account awaiting its deposit as issued, never retries it, and releases its merchant_uid once overdue', async () => {
     const merchantUid = uid('vbank_abandoned');

@@ -10,8 +10,10 @@
  * request of it can still be in flight) have passed since then; each look first moves `next_check_at` back by a growing step
  * (1 min, 5 min, 1 h, 1 day, as Kill Bill's janitor does), fenced on `check_count`, so a row is
  * checked by one process at a time and a row the PG cannot answer for never comes before the
- * others again. One pass takes batches until nothing is due, so it always finishes and reaches
- * every due row. See docs/decisions/0009-reconciliation-and-time.md.
+ * others again. One pass takes rows until nothing is due, so it always finishes and reaches
+ * every due row, merchants taking turns with at most half the inquiries each, so one merchant's
+ * flood or hanging PG never holds back another's rows. See docs/decisions/0009-reconciliation-and-time.md
+ * and 0065-reconciliation-turns-per-merchant.md.
  */
 import { sql } from 'kysely';
 import { unixSeconds } from '../../lib/clock.js';
@@ -22,7 +24,6 @@ import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
-import { forEachLimit } from '../../jobs/runner.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
 
@@ -125,12 +126,18 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
 export interface PassOptions {
   /** seconds a row must have been left alone (database clock); at least the PG read timeout */
   graceSeconds: number;
-  /** rows taken per batch (default 100) */
+  /** rows read at once (default 100) */
   limit?: number;
-  /** stop taking new batches after this many ms (default 5 minutes); the rest waits for the next pass */
+  /** stop taking new rows after this many ms (default 5 minutes); the rest waits for the next pass */
   budgetMs?: number;
-  /** rows checked at once within a batch (default 8) */
+  /** rows checked at once (default 8) */
   concurrency?: number;
+  /**
+   * rows of one merchant checked at once (default half of `concurrency`): a merchant whose PG
+   * answers each inquiry only at its timeout, or whose rows outnumber a pass, never holds the whole
+   * pass (decision 0065)
+   */
+  perMerchant?: number;
   /**
    * check every open row past its grace now, whatever its backoff (`pier reconcile`: an operator
    * asking explicitly); the pass then goes through the rows once, in key order
@@ -143,13 +150,106 @@ export interface PassOptions {
  * check, conditional on nobody else having taken it since it was read. True if this caller has it.
  */
 async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', key: { column: 'imp_uid' | 'cancellation_id'; value: string }, checkCount: number): Promise<boolean> {
+  // a row read a while ago (it waited for its merchant's turn) may have been settled since
+  const open = table === 'payments' ? sql<boolean>`pg_state IN ('calling', 'in_doubt')` : sql<boolean>`state IN ('pending', 'in_doubt')`;
   const res = await deps.store.db
     .updateTable(table as 'payments')
     .set({ next_check_at: sql`${dbNow(deps.store)} + ${recheckDelaySeconds(checkCount)}`, check_count: checkCount + 1 })
     .where(key.column as 'imp_uid', '=', key.value)
     .where('check_count', '=', checkCount)
+    .where(open)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/** How often a pass whose merchants are all at their share looks for rows of other merchants that fell due. */
+const REFRESH_MS = 1_000;
+
+/**
+ * Runs `check` on the rows `read` finds due, at most `concurrency` at once and `perMerchant` of one
+ * merchant at once, merchants taking turns (decision 0065). `read` returns due rows oldest first
+ * within each merchant, merchants interleaved (every merchant's oldest, then every merchant's
+ * second, …), leaving out the merchants it is given: those whose rows are already waiting here or
+ * that are at their share. Reads are rare: one when nothing read is left, and at most one a
+ * second (REFRESH_MS) while rows wait only for their merchant's share, to find other merchants'
+ * rows that fell due. With `ignoreBackoff` the rows come in key order after the last one read, so
+ * a read leaves none out and waits until everything read has started.
+ * Stops starting rows once the budget has run out; the rows under way finish.
+ */
+async function fairPass<R extends { merchant_id: string }>(
+  opts: PassOptions,
+  read: (q: { excluded: string[]; after: R | null; limit: number }) => Promise<R[]>,
+  check: (row: R) => Promise<void>,
+): Promise<void> {
+  const deadline = Date.now() + (opts.budgetMs ?? 300_000);
+  const concurrency = opts.concurrency ?? 8;
+  const perMerchant = opts.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
+  const waiting = new Map<string, R[]>(); // merchant → rows read and not started, oldest first; Map order is the turn
+  const running = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  let last: R | null = null;
+  let readAt = Number.NEGATIVE_INFINITY;
+  let failed: { err: unknown } | undefined;
+
+  const next = (): R | undefined => {
+    for (const [merchant, rows] of waiting) {
+      if ((running.get(merchant) ?? 0) >= perMerchant) continue;
+      const row = rows.shift()!;
+      waiting.delete(merchant);
+      if (rows.length > 0) waiting.set(merchant, rows); // to the back of the turn
+      return row;
+    }
+    return undefined;
+  };
+  const start = (row: R) => {
+    running.set(row.merchant_id, (running.get(row.merchant_id) ?? 0) + 1);
+    // a failure (the database's) ends the pass once the rows under way have ended, as a read's does
+    const done: Promise<void> = check(row).catch((err: unknown) => void (failed ??= { err })).finally(() => {
+      inFlight.delete(done);
+      const n = running.get(row.merchant_id)! - 1;
+      if (n === 0) running.delete(row.merchant_id);
+      else running.set(row.merchant_id, n);
+    });
+    inFlight.add(done);
+  };
+  const mayRead = () => waiting.size === 0 || (!opts.ignoreBackoff && Date.now() - readAt >= REFRESH_MS);
+
+  try {
+    await passLoop();
+  } catch (err) {
+    failed ??= { err };
+  }
+  await Promise.all(inFlight);
+  if (failed) throw failed.err;
+
+  async function passLoop() {
+    while (Date.now() < deadline && !failed) {
+      if (inFlight.size < concurrency) {
+        const row = next();
+        if (row) {
+          start(row);
+          continue;
+        }
+        if (mayRead()) {
+          readAt = Date.now();
+          const full = opts.ignoreBackoff ? [] : [...running].filter(([, n]) => n >= perMerchant).map(([m]) => m);
+          const excluded = opts.ignoreBackoff ? [] : [...new Set([...waiting.keys(), ...full])];
+          const rows = await read({ excluded, after: last, limit: opts.limit ?? 100 });
+          if (rows.length > 0) last = rows[rows.length - 1]!;
+          for (const r of rows) waiting.set(r.merchant_id, [...(waiting.get(r.merchant_id) ?? []), r]);
+          if (rows.length > 0) continue;
+          // every due row has been started: only a read that left no merchant out can tell
+          if (excluded.length === 0 && waiting.size === 0 && inFlight.size === 0) break;
+        }
+      }
+      // the merchants left out of the last read may have finished meanwhile: read again
+      if (inFlight.size === 0) continue;
+      let timer: NodeJS.Timeout | undefined;
+      const refresh = waiting.size > 0 && !opts.ignoreBackoff ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, readAt + REFRESH_MS - Date.now())))) : undefined;
+      await Promise.race(refresh ? [...inFlight, refresh] : [...inFlight]);
+      clearTimeout(timer);
+    }
+  }
 }
 
 /**
@@ -157,35 +257,41 @@ async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', k
  * `calling`, i.e. its process died) whose grace has passed, in one pass that always finishes.
  */
 export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
-  const deadline = Date.now() + (opts.budgetMs ?? 300_000);
+  const { db } = deps.store;
   const outcome: Record<string, Settlement> = {};
-  let after: string | null = null;
-  while (Date.now() < deadline) {
-    const due = await deps.store.db
+  type Due = { imp_uid: string; check_count: number | undefined; merchant_id: string };
+  const read = async ({ excluded, after, limit }: { excluded: string[]; after: Due | null; limit: number }): Promise<Due[]> => {
+    const open = db
       .selectFrom('payments')
-      .select(['imp_uid', 'check_count'])
       .where('pg_state', 'in', ['calling', 'in_doubt'])
       .where((eb) => {
         const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
         // a row checked before was past its grace then: only its backoff holds it back
         return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
-      })
-      .$if(!!opts.ignoreBackoff && after !== null, (q) => q.where('imp_uid', '>', after!))
-      .orderBy(opts.ignoreBackoff ? 'imp_uid' : 'next_check_at')
-      .limit(opts.limit ?? 100)
-      .execute();
-    if (due.length === 0) break;
-    after = due[due.length - 1]!.imp_uid;
-    await forEachLimit(due, opts.concurrency ?? 8, async ({ imp_uid, check_count }) => {
-      if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
-      try {
-        outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
-      } catch (err) {
-        deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: PG inquiry failed; will retry after its backoff');
-        outcome[imp_uid] = 'unknown';
-      }
-    });
-  }
+      });
+    if (opts.ignoreBackoff) {
+      return open
+        .select(['imp_uid', 'check_count', 'merchant_id'])
+        .$if(after !== null, (q) => q.where('imp_uid', '>', after!.imp_uid))
+        .orderBy('imp_uid')
+        .limit(limit)
+        .execute();
+    }
+    // each merchant's rows numbered oldest first; taken by number, so merchants take turns
+    const numbered = open
+      .select(['imp_uid', 'check_count', 'merchant_id', 'next_check_at', sql<number>`row_number() OVER (PARTITION BY merchant_id ORDER BY next_check_at, imp_uid)`.as('turn')])
+      .$if(excluded.length > 0, (q) => q.where('merchant_id', 'not in', excluded));
+    return db.selectFrom(numbered.as('due')).select(['imp_uid', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('imp_uid').limit(limit).execute();
+  };
+  await fairPass(opts, read, async ({ imp_uid, check_count }) => {
+    if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
+    try {
+      outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
+    } catch (err) {
+      deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: PG inquiry failed; will retry after its backoff');
+      outcome[imp_uid] = 'unknown';
+    }
+  });
   return outcome;
 }
 
@@ -234,37 +340,42 @@ export function refundsMakingUp<T extends { amount: number }>(refunds: T[], tota
  */
 export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   const { db } = deps.store;
-  const deadline = Date.now() + (opts.budgetMs ?? 300_000);
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
   const seen = new Set<string>();
-  let after: string | null = null;
-  while (Date.now() < deadline) {
-    const due = await db
-      .selectFrom('payment_cancels')
-      .select(['imp_uid', 'cancellation_id', 'check_count'])
-      .where('state', 'in', ['pending', 'in_doubt'])
+  type Due = { imp_uid: string; cancellation_id: string; check_count: number | undefined; merchant_id: string };
+  const read = async ({ excluded, after, limit }: { excluded: string[]; after: Due | null; limit: number }): Promise<Due[]> => {
+    const open = db
+      .selectFrom('payment_cancels as c')
+      .innerJoin('payments as p', 'p.imp_uid', 'c.imp_uid')
+      .where('c.state', 'in', ['pending', 'in_doubt'])
       .where((eb) => {
-        const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
-        return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
-      })
-      .$if(!!opts.ignoreBackoff && after !== null, (q) => q.where('cancellation_id', '>', after!))
-      .orderBy(opts.ignoreBackoff ? 'cancellation_id' : 'next_check_at')
-      .limit(opts.limit ?? 100)
-      .execute();
-    if (due.length === 0) break;
-    after = due[due.length - 1]!.cancellation_id;
-    await forEachLimit(due, opts.concurrency ?? 8, async (c) => {
-      const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
-      // one inquiry per payment per pass: its other open refunds are settled with it
-      if (!taken || seen.has(c.imp_uid)) return;
-      seen.add(c.imp_uid);
-      try {
-        Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds));
-      } catch (err) {
-        deps.logger.warn({ imp_uid: c.imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry after its backoff');
-      }
-    });
-  }
+        const pastGrace = eb('c.next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
+        return opts.ignoreBackoff ? eb.or([pastGrace, eb('c.check_count', '>', 0)]) : pastGrace;
+      });
+    if (opts.ignoreBackoff) {
+      return open
+        .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id'])
+        .$if(after !== null, (q) => q.where('c.cancellation_id', '>', after!.cancellation_id))
+        .orderBy('c.cancellation_id')
+        .limit(limit)
+        .execute();
+    }
+    const numbered = open
+      .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id', 'c.next_check_at', sql<number>`row_number() OVER (PARTITION BY p.merchant_id ORDER BY c.next_check_at, c.cancellation_id)`.as('turn')])
+      .$if(excluded.length > 0, (q) => q.where('p.merchant_id', 'not in', excluded));
+    return db.selectFrom(numbered.as('due')).select(['imp_uid', 'cancellation_id', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('cancellation_id').limit(limit).execute();
+  };
+  await fairPass(opts, read, async (c) => {
+    const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
+    // one inquiry per payment per pass: its other open refunds are settled with it
+    if (!taken || seen.has(c.imp_uid)) return;
+    seen.add(c.imp_uid);
+    try {
+      Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds));
+    } catch (err) {
+      deps.logger.warn({ imp_uid: c.imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry after its backoff');
+    }
+  });
   return outcome;
 }
 
