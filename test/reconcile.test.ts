@@ -223,8 +223,8 @@ describe('a refund whose process died while the PG was refunding (item 1)', () =
     let outcome: Awaited<typeof pass>;
     try {
       const open = () => pier.store.db.selectFrom('payment_cancels').select('id').where('imp_uid', '=', impUid).where('state', 'in', ['pending', 'in_doubt']).execute();
-      await until(async () => (await open()).length === 0, 'B\'s refund to settle while A\'s PG holds its inquiries');
-      await until(async () => held === 4, 'A to hold its share');
+      await expect.poll(async () => (await open()).length, { timeout: 10_000, interval: 10 }).toBe(0);
+      await expect.poll(() => held, { timeout: 10_000, interval: 10 }).toBe(4); // A holds its share
       expect(askedA).toBe(4);
     } finally {
       answered.open();
@@ -345,11 +345,12 @@ describe('reconciliation cannot be starved (item 2)', () => {
     let outcome: Awaited<typeof pass>;
     try {
       // B is asked and settled while every inquiry of A is still waiting for its PG
-      await until(async () => (await pier.store.db.selectFrom('payments').select('pg_state').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).pg_state === 'done', 'B\'s charge to settle while A\'s PG holds its inquiries');
+      const settled = async () => (await pier.store.db.selectFrom('payments').select('pg_state').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).pg_state;
+      await expect.poll(settled, { timeout: 10_000, interval: 10 }).toBe('done');
       const pg = (await ledgerTx(impUid))!;
       expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', amount: 5_000, pg_tid: pg.tid });
       // A holds its share of the pass, half of its 8 inquiries at once, and no more
-      await until(async () => held === 4, 'A to hold its share');
+      await expect.poll(() => held, { timeout: 10_000, interval: 10 }).toBe(4); // A holds its share
       expect(askedA).toBe(4);
     } finally {
       answered.open();
@@ -362,6 +363,54 @@ describe('reconciliation cannot be starved (item 2)', () => {
     expect(Object.keys(outcome).filter((k) => k.startsWith('imp_7'))).toHaveLength(200);
     const checked = await pier.store.db.selectFrom('payments').select(sql<number>`count(*)`.as('n')).where('merchant_id', '=', a.merchantId).where('pg_state', '=', 'in_doubt').where('check_count', '=', 1).executeTakeFirstOrThrow();
     expect(Number(checked.n)).toBe(200);
+    await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
+  }, 120_000);
+
+  it('reaches another merchant\'s charge that falls due while a pass waits on one merchant\'s held inquiries (decision 0065)', async () => {
+    const a = await pier.newMerchant();
+    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
+    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const rows = Array.from({ length: 20 }, (_, i) => ({ ...template, merchant_id: a.merchantId, imp_uid: `imp_5${String(i).padStart(11, '0')}`, merchant_uid: `late_${i}`, merchant_uid_lock: `late_${i}`, channel_id: ghost.id, pg_id: 'ghostmid', pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 }));
+    await pier.store.db.insertInto('payments').values(rows).execute();
+    // B's charge goes in doubt now: within its grace when the pass starts
+    await fault('http_500', 'trans_search');
+    const res = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('due_mid_pass'), amount: 4_000, card_number: slow, expiry: '2030-01' } });
+    expect(res.status).toBe(502);
+    const impUid = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
+
+    const answered = latch();
+    let held = 0;
+    let askedA = 0;
+    const slowPgOfA = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        if (!q.moid.startsWith('imp_5')) return real.inquire(channel, q);
+        askedA++;
+        held++;
+        try {
+          await answered.opened;
+          return await real.inquire(channel, q);
+        } finally {
+          held--;
+        }
+      },
+    }));
+    const pass = reconcileInDoubt(slowPgOfA, { graceSeconds: GRACE });
+    let outcome: Awaited<typeof pass>;
+    try {
+      await expect.poll(() => held, { timeout: 10_000, interval: 10 }).toBe(4); // A holds its share
+      expect(await pier.store.db.selectFrom('payments').select('pg_state').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).toEqual({ pg_state: 'in_doubt' });
+      pier.clock.advance((GRACE + 1) * 1000); // B falls due while A's inquiries wait
+      const settled = async () => (await pier.store.db.selectFrom('payments').select('pg_state').where('imp_uid', '=', impUid).executeTakeFirstOrThrow()).pg_state === 'done';
+      // the pass looks for other merchants' rows at most a second after its last read
+      await expect.poll(settled, { timeout: 10_000, interval: 20 }).toBe(true);
+      expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', amount: 4_000 });
+      expect(askedA).toBe(4);
+    } finally {
+      answered.open();
+      outcome = await pass;
+    }
+    expect(outcome[impUid]).toBe('paid');
+    expect(askedA).toBe(20);
     await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
   }, 120_000);
 
