@@ -60,6 +60,17 @@ function latch() {
 }
 
 /**
+ * Another merchant ("A") with a window channel at a MID the simulator does not know, and a paid
+ * payment of this test's merchant to copy rows from: A's rows are inserted in doubt on that channel.
+ */
+async function otherMerchantOnAGhostChannel() {
+  const a = await pier.newMerchant();
+  const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
+  const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+  return { a, ghost, template };
+}
+
+/**
  * Pier's deps with one merchant's PG holding every inquiry on the order ids `held` (that merchant's
  * payments) until `release()`: how many are held now, the most held at once, and how many were
  * asked. By id, not by a prefix: another merchant's imp_uid, drawn at random, may share one.
@@ -202,9 +213,7 @@ describe('a refund whose process died while the PG was refunding (item 1)', () =
   });
 
   it('settles another merchant\'s in-doubt refund while one merchant\'s PG holds the inquiries of its 40 older refunds (decision 0065)', async () => {
-    const a = await pier.newMerchant();
-    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
-    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const { a, ghost, template } = await otherMerchantOnAGhostChannel();
     const payments = Array.from({ length: 40 }, (_, i) => ({
       ...template,
       merchant_id: a.merchantId,
@@ -305,9 +314,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
   it('settles another merchant\'s in-doubt charge while one merchant\'s PG holds the inquiries of its 200 older rows, and still asks every one of them (decision 0065)', async () => {
     // merchant A: 200 attempts in doubt since long before B's charge (a flood of abandoned windows,
     // or a PG that went down), and its PG now answers each inquiry only at its timeout
-    const a = await pier.newMerchant();
-    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
-    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const { a, ghost, template } = await otherMerchantOnAGhostChannel();
     const rows = Array.from({ length: 200 }, (_, i) => ({
       ...template,
       merchant_id: a.merchantId,
@@ -361,9 +368,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
   }, 120_000);
 
   it('reaches another merchant\'s charge that falls due while a pass waits on one merchant\'s held inquiries (decision 0065)', async () => {
-    const a = await pier.newMerchant();
-    const ghost = await addChannel(pier.deps, a.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
-    const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
+    const { a, ghost, template } = await otherMerchantOnAGhostChannel();
     const rows = Array.from({ length: 20 }, (_, i) => ({ ...template, merchant_id: a.merchantId, imp_uid: `imp_5${String(i).padStart(11, '0')}`, merchant_uid: `late_${i}`, merchant_uid_lock: `late_${i}`, channel_id: ghost.id, pg_id: 'ghostmid', pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 }));
     await pier.store.db.insertInto('payments').values(rows).execute();
     // B's charge goes in doubt now: within its grace when the pass starts
