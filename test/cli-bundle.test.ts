@@ -94,8 +94,14 @@ describe('npm start (bin/start.js)', () => {
     pier.stdout!.on('data', (d) => (stdout += d.toString()));
     pier.stderr!.on('data', (d) => (stderr += d.toString()));
     const exited = new Promise<number | null>((done) => pier.once('exit', (code) => done(code)));
+    // on a failure, what the server said and where the time went (a timeout alone tells neither)
+    const started = Date.now();
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} at ${Date.now() - started} ms`);
+    const explain = () => `phases: ${phases.join(', ') || 'none'}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
     try {
-      await expect.poll(() => stdout, { timeout: 120_000, interval: 100 }).toContain('Pier is running (sandbox');
+      await expect.poll(() => stdout, { timeout: 180_000, interval: 100, message: explain() }).toContain('Pier is running (sandbox');
+      phase('banner');
       expect(stdout).toContain('2 workers');
       const base = `http://127.0.0.1:${port}`;
       expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok' });
@@ -106,10 +112,15 @@ describe('npm start (bin/start.js)', () => {
       expect(sdk.status).toBe(200);
       expect(await sdk.text()).toContain('request_pay');
       expect(stderr).not.toContain('running from source');
+      phase('answered');
     } finally {
       pier.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      // a worker's own bound is shutdownGraceMs + 5 s; past a minute, kill it and say what happened
+      const code = await Promise.race([exited, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 60_000).unref())]);
+      if (code === 'hung') pier.kill('SIGKILL');
+      phase('exited');
       rmSync(dataDir, { recursive: true, force: true });
+      expect(code, explain()).toBe(0);
     }
-  });
+  }, 300_000);
 });
