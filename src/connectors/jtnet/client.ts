@@ -54,6 +54,7 @@ export class TpayClient {
     }
     let status: number;
     let text: string;
+    const deadline = pgCallDeadline(this.#timeouts);
     try {
       const res = await request(`${this.#base}${path}`, {
         method: 'POST',
@@ -62,12 +63,14 @@ export class TpayClient {
         body: form.toString(),
         headersTimeout: this.#readTimeoutMs,
         bodyTimeout: this.#readTimeoutMs,
-        signal: pgCallDeadline(this.#timeouts),
+        signal: deadline.signal,
       });
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
       throw classifyTransportError(err, op);
+    } finally {
+      deadline.clear();
     }
     if (status !== 200) {
       // 5xx, and 4xx too: a 4xx may come from a proxy or gateway in front of tPay (a 408 or 499

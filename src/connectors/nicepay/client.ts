@@ -67,6 +67,7 @@ export class NiceClient {
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
     let status: number;
     let text: string;
+    const deadline = pgCallDeadline(this.#timeouts);
     try {
       const res = await request(url, {
         method: req.method,
@@ -79,12 +80,14 @@ export class NiceClient {
         body: req.body ? JSON.stringify(req.body) : undefined,
         headersTimeout: this.#readTimeoutMs,
         bodyTimeout: this.#readTimeoutMs,
-        signal: pgCallDeadline(this.#timeouts),
+        signal: deadline.signal,
       });
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
       throw classifyPgTransportError(err, `NICE ${op}`);
+    } finally {
+      deadline.clear();
     }
     let body: unknown;
     try {
