@@ -59,7 +59,6 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
       providers: registry.providers,
       label: registry.label,
       channelRules: registry.channelRules,
-      maxReadTimeoutMs: registry.maxReadTimeoutMs,
       maxCallMs: registry.maxCallMs,
       close: registry.close,
       loggingTo,

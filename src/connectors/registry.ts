@@ -32,9 +32,10 @@ export interface ConnectorRegistry {
   label(provider: string): string;
   /** what a channel of this PG holds and which values are valid; undefined for an unknown provider */
   channelRules(provider: string): ChannelRules | undefined;
-  /** the longest read timeout of any PG: how long a call may still be in flight */
-  maxReadTimeoutMs(): number;
-  /** the longest one PG call may take: the slowest PG's connect timeout plus its read timeout */
+  /**
+   * the longest one PG call may take: the slowest PG's connect timeout plus its read timeout, how
+   * long a call may still be in flight (the read timeout alone is not: decision 0061)
+   */
   maxCallMs(): number;
   /** closes every connector's HTTP pool */
   close(): Promise<void>;
@@ -65,7 +66,6 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     providers: () => [...byProvider.keys()],
     label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
     channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
-    maxReadTimeoutMs: () => Math.max(...built.map((b) => b.settings.readTimeoutMs)),
     maxCallMs: () => Math.max(...built.map((b) => b.settings.connectTimeoutMs + b.settings.readTimeoutMs)),
     close: async () => {
       await Promise.all(built.map((b) => b.connector.close()));
