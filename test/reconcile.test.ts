@@ -432,6 +432,41 @@ describe('reconciliation cannot be starved (item 2)', () => {
   });
 });
 
+describe('the pass budget', () => {
+  it('stops starting rows once its budget has run out on the injected clock, and the next pass takes the rows left', async () => {
+    // 12 rows of one merchant due at once, on a channel the PG refuses to answer for
+    const { a, ghost, template } = await otherMerchantOnAGhostChannel();
+    const rows = Array.from({ length: 12 }, (_, i) => ({ ...template, merchant_id: a.merchantId, imp_uid: `imp_4${String(i).padStart(11, '0')}`, merchant_uid: `budget_${i}`, merchant_uid_lock: `budget_${i}`, channel_id: ghost.id, pg_id: 'ghostmid', pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 }));
+    await pier.store.db.insertInto('payments').values(rows).execute();
+    const ours = new Set(rows.map((r) => r.imp_uid));
+    // every inquiry takes the PG a second of the manual clock, and no real time
+    const asked: string[] = [];
+    const oneSecondEach = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        asked.push(q.moid);
+        pier.clock.advance(1_000);
+        return real.inquire(channel, q);
+      },
+    }));
+    const checkedOnce = async () => Number((await pier.store.db.selectFrom('payments').select(sql<number>`count(*)`.as('n')).where('channel_id', '=', ghost.id).where('check_count', '=', 1).executeTakeFirstOrThrow()).n);
+
+    // one at a time, 5 s of budget: the rows started at 0, 1, 2, 3 and 4 s, none at 5 s
+    const first = await reconcileInDoubt(oneSecondEach, { graceSeconds: GRACE, concurrency: 1, budgetMs: 5_000 });
+    expect(asked).toHaveLength(5);
+    const askedOfOurs = asked.filter((id) => ours.has(id));
+    expect(Object.keys(first).filter((id) => ours.has(id))).toEqual(askedOfOurs);
+    // the rows not started were not taken: no check counted, no backoff
+    expect(await checkedOnce()).toBe(askedOfOurs.length);
+
+    // the next pass, with the default budget, takes every row left
+    asked.length = 0;
+    const second = await reconcileInDoubt(oneSecondEach, { graceSeconds: GRACE, concurrency: 1 });
+    expect(Object.keys(second).filter((id) => ours.has(id))).toHaveLength(rows.length - askedOfOurs.length);
+    expect(await checkedOnce()).toBe(rows.length);
+    await pier.store.db.deleteFrom('payments').where('channel_id', '=', ghost.id).execute();
+  });
+});
+
 describe('time (item 4)', () => {
   it('a sandbox clock moved 30 days does not make an in-flight refund or charge look stale', async () => {
     const sandbox = await startTestPier({ sandboxClock: true });

@@ -16,7 +16,7 @@
  * and 0065-reconciliation-turns-per-merchant.md.
  */
 import { sql } from 'kysely';
-import { unixSeconds } from '../../lib/clock.js';
+import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById } from '../merchants/channels.js';
@@ -128,7 +128,7 @@ export interface PassOptions {
   graceSeconds: number;
   /** rows read at once (default 100) */
   limit?: number;
-  /** stop taking new rows after this many ms (default 5 minutes); the rest waits for the next pass */
+  /** stop taking new rows after this many ms of deps.clock (default 5 minutes); the rest waits for the next pass */
   budgetMs?: number;
   /** rows checked at once (default 8) */
   concurrency?: number;
@@ -174,14 +174,18 @@ const REFRESH_MS = 1_000;
  * second (REFRESH_MS) while rows wait only for their merchant's share, to find other merchants'
  * rows that fell due. With `ignoreBackoff` the rows come in key order after the last one read, so
  * a read leaves none out and waits until everything read has started.
- * Stops starting rows once the budget has run out; the rows under way finish.
+ * Stops starting rows once the budget has run out on `clock` (deps.clock, as every other deadline
+ * of Pier's: a test or the sandbox moves it); the rows under way finish. The once-a-second read
+ * paces database reads, not a deadline, and is timed on the process's own monotonic time with the
+ * timer that waits for it, so a clock nobody moves does not stop it.
  */
 async function fairPass<R extends { merchant_id: string }>(
+  clock: Clock,
   opts: PassOptions,
   read: (q: { excluded: string[]; after: R | null; limit: number }) => Promise<R[]>,
   check: (row: R) => Promise<void>,
 ): Promise<void> {
-  const deadline = Date.now() + (opts.budgetMs ?? 300_000);
+  const deadline = clock.now() + (opts.budgetMs ?? 300_000);
   const concurrency = opts.concurrency ?? 8;
   const perMerchant = opts.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
   const waiting = new Map<string, R[]>(); // merchant → rows read and not started, oldest first; Map order is the turn
@@ -212,7 +216,7 @@ async function fairPass<R extends { merchant_id: string }>(
     });
     inFlight.add(done);
   };
-  const mayRead = () => waiting.size === 0 || (!opts.ignoreBackoff && Date.now() - readAt >= REFRESH_MS);
+  const mayRead = () => waiting.size === 0 || (!opts.ignoreBackoff && performance.now() - readAt >= REFRESH_MS);
 
   try {
     await passLoop();
@@ -223,7 +227,7 @@ async function fairPass<R extends { merchant_id: string }>(
   if (failed) throw failed.err;
 
   async function passLoop() {
-    while (Date.now() < deadline && !failed) {
+    while (clock.now() < deadline && !failed) {
       if (inFlight.size < concurrency) {
         const row = next();
         if (row) {
@@ -231,7 +235,7 @@ async function fairPass<R extends { merchant_id: string }>(
           continue;
         }
         if (mayRead()) {
-          readAt = Date.now();
+          readAt = performance.now();
           const full = opts.ignoreBackoff ? [] : [...running].filter(([, n]) => n >= perMerchant).map(([m]) => m);
           const excluded = opts.ignoreBackoff ? [] : [...new Set([...waiting.keys(), ...full])];
           const rows = await read({ excluded, after: last, limit: opts.limit ?? 100 });
@@ -245,7 +249,7 @@ async function fairPass<R extends { merchant_id: string }>(
       // the merchants left out of the last read may have finished meanwhile: read again
       if (inFlight.size === 0) continue;
       let timer: NodeJS.Timeout | undefined;
-      const refresh = waiting.size > 0 && !opts.ignoreBackoff ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, readAt + REFRESH_MS - Date.now())))) : undefined;
+      const refresh = waiting.size > 0 && !opts.ignoreBackoff ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, readAt + REFRESH_MS - performance.now())))) : undefined;
       await Promise.race(refresh ? [...inFlight, refresh] : [...inFlight]);
       clearTimeout(timer);
     }
@@ -283,7 +287,7 @@ export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
       .$if(excluded.length > 0, (q) => q.where('merchant_id', 'not in', excluded));
     return db.selectFrom(numbered.as('due')).select(['imp_uid', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('imp_uid').limit(limit).execute();
   };
-  await fairPass(opts, read, async ({ imp_uid, check_count }) => {
+  await fairPass(deps.clock, opts, read, async ({ imp_uid, check_count }) => {
     if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
     try {
       outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
@@ -365,7 +369,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
       .$if(excluded.length > 0, (q) => q.where('p.merchant_id', 'not in', excluded));
     return db.selectFrom(numbered.as('due')).select(['imp_uid', 'cancellation_id', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('cancellation_id').limit(limit).execute();
   };
-  await fairPass(opts, read, async (c) => {
+  await fairPass(deps.clock, opts, read, async (c) => {
     const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
     // one inquiry per payment per pass: its other open refunds are settled with it
     if (!taken || seen.has(c.imp_uid)) return;
