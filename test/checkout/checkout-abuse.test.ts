@@ -298,4 +298,73 @@ describe('reconciliation behind abandoned PG windows', () => {
     while (Object.keys(await pass()).length > 0);
     for (const impUid of [...t0, ...t10]) expect(await w.payment(impUid)).toMatchObject({ status: 'failed', fail_reason: '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)' });
   });
+
+  /** own's deps with a PG that counts the inquiries about each order id (imp_uid). */
+  function countedPg() {
+    const asked = new Map<string, number>();
+    const deps = depsWith(own.deps, (real) => ({
+      inquire: (channel, q) => {
+        asked.set(q.moid, (asked.get(q.moid) ?? 0) + 1);
+        return real.inquire(channel, q);
+      },
+    }));
+    return { deps, askedAbout: (impUid: string) => asked.get(impUid) ?? 0 };
+  }
+
+  /** Everything Pier runs in the background for a day: reconciliation passes and the window acknowledgement/recheck jobs. */
+  async function aDayOfBackgroundWork(deps: typeof own.deps) {
+    for (const step of [31 * 60_000, 60 * 60_000, 24 * 3600_000]) {
+      own.clock.advance(step);
+      await new JobRunner({ queues: [windowConfirmQueue(deps)], logger: deps.logger }).drain();
+      while (Object.keys(await reconcileInDoubt(deps, { graceSeconds: GRACE })).length > 0);
+    }
+  }
+
+  const NO_RECORD = '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
+
+  it("a PG window opened and left costs its merchant's PG one inquiry: reconciliation's, asked once the window can give no result, settles it and leaves no recheck (decision 0069)", async () => {
+    const pg = countedPg();
+    const [left] = await abandon(1);
+    own.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
+    own.clock.advance((GRACE + 1) * 1000);
+    expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[left!]).toBe('failed');
+    expect(await w.payment(left!)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: NO_RECORD });
+
+    await aDayOfBackgroundWork(pg.deps);
+    expect(pg.askedAbout(left!)).toBe(1);
+    expect(await own.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
+    expect(await w.payment(left!)).toMatchObject({ status: 'failed', fail_reason: NO_RECORD });
+  });
+
+  it('when the first inquiry about an abandoned window cannot settle it (the PG does not answer), the next one asks, and its answer settles it; still no recheck', async () => {
+    const pg = countedPg();
+    const [left] = await abandon(1);
+    own.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
+    own.clock.advance((GRACE + 1) * 1000);
+    await fetch(`${own.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
+    expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[left!]).toBe('unknown');
+    expect(await w.payment(left!)).toMatchObject({ status: 'ready', pg_state: 'in_doubt' });
+
+    await aDayOfBackgroundWork(pg.deps);
+    expect(pg.askedAbout(left!)).toBe(2);
+    expect(await w.payment(left!)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: NO_RECORD });
+    expect(await own.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
+  });
+
+  it('a PG window left after the buyer paid in it (the result post never came) is recorded paid and acknowledged on one inquiry', async () => {
+    const pg = countedPg();
+    const paidIn = await w.openWindow({});
+    expect((await w.actInWindow(paidIn, { action: 'pay', ...cardFields(card()) })).fields.resultCd).toBe('3001');
+    own.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
+    own.clock.advance((GRACE + 1) * 1000);
+    expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[paidIn.impUid]).toBe('paid');
+
+    await aDayOfBackgroundWork(pg.deps);
+    expect(pg.askedAbout(paidIn.impUid)).toBe(1);
+    expect(await w.payment(paidIn.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: paidIn.merchantUid });
+    expect((await w.ledgerTx(paidIn.impUid))[0]).toMatchObject({ status: 'paid', confirmedAt: expect.any(Number) });
+  });
 });

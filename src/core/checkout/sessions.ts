@@ -960,7 +960,9 @@ export async function checkoutResult(deps: Deps, sessionId: string): Promise<Rsp
  * in doubt before: with the time they were started, which the attempt's row was written with, a
  * flood of windows opened and left (anyone can open them) came 30 minutes ahead of the charges in
  * doubt meanwhile, and a pass that could not ask about everything never reached those (decision 0059).
- * Across merchants a pass takes turns besides (decision 0065).
+ * Across merchants a pass takes turns besides (decision 0065). Handed over only now, they are
+ * asked once their PG window can give no result any more, so that one answer settles them: no
+ * recheck follows a PG that has no record of them (decision 0069).
  */
 export async function releaseAbandonedWindows(deps: Deps, opts: { olderThanSeconds?: number } = {}): Promise<number> {
   const cutoff = unixSeconds(deps.clock) - (opts.olderThanSeconds ?? SESSION_TTL_SECONDS);

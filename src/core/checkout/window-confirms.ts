@@ -109,6 +109,16 @@ export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId
  */
 export const PG_WINDOW_LIFETIME_SECONDS = 30 * 60;
 
+/**
+ * When an attempt's PG window can give no result any more (ms, deps.clock): its lifetime from
+ * when Pier opened it, plus the longest a PG call lasts and 30 s, as the reconciliation grace
+ * counts them (reconcile.ts inFlightGraceSeconds): the buyer's browser posts the window's form to
+ * the PG at once, and a card submitted in the window's last second is approved, or not, within a
+ * PG call. What the PG answers an inquiry sent from then on is its last word on the attempt, so no
+ * recheck follows it (decision 0069).
+ */
+export const windowOverAtMs = (deps: Pick<Deps, 'connectors'>, startedAt: number): number => (startedAt + PG_WINDOW_LIFETIME_SECONDS + 30) * 1000 + deps.connectors.maxCallMs();
+
 /** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
 export const RECHECK_TID = '';
 

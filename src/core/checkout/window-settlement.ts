@@ -25,7 +25,7 @@ import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
-import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS, windowOverAtMs } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
 
@@ -295,8 +295,9 @@ async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<Approva
  * Fails a window attempt that is still open (`window`, `calling`, `in_doubt`) and frees its
  * merchant_uid.
  *
- * Unless the caller knows the PG window has given its one result (`windowOver`: an approval the PG
- * confirmed and Pier refunded), it also writes a recheck (window-confirms.ts), due once the PG window
+ * Unless the caller knows the PG window can give no other result (`windowOver`: an approval the PG
+ * confirmed and Pier refunded, or a PG answer asked once the window's lifetime was over,
+ * windowOverAtMs), it also writes a recheck (window-confirms.ts), due once the PG window
  * can no longer be submitted: whatever failed the attempt (a close, a bare U001 post, a decline, an
  * unverifiable post given up by reconciliation), the buyer may still pay in a PG window that is open,
  * and that result may never reach Pier. The recheck asks the PG and records or refunds what it finds
@@ -372,15 +373,20 @@ export const isWindowAttempt = (p: Pick<PaymentsTable, 'channel' | 'customer_uid
  * Reconciliation of a window attempt left open (the buyer never came back, the result could not be
  * verified, or Pier died between the PG's approval and its record): ask the PG, then record what
  * it says through recordPgApproval (card rules, confirm job, late approvals, net-cancels).
+ * `asked`: the PG's answer already in hand, and when (deps.clock, before the inquiry was sent).
+ * An attempt failed on an answer asked once its PG window could give no result any more
+ * (windowOverAtMs) gets no recheck: that answer was the PG's last word, and asking again only
+ * spent another of the merchant's inquiries (an abandoned window cost two: decision 0069).
  */
 export async function settleWindowAttempt(
   deps: Deps,
   p: PaymentsTable,
   opts: { giveUpIfUnknown: boolean },
-  asked?: { channel: ResolvedChannel; found: InquiryResult },
+  asked?: { channel: ResolvedChannel; found: InquiryResult; askedAtMs: number },
 ): Promise<'paid' | 'failed' | 'cancelled' | 'unknown'> {
   const channel = asked?.channel ?? (p.channel_id ? await channelById(deps, p.channel_id) : undefined);
   if (!channel) return 'unknown';
+  const askedAtMs = asked?.askedAtMs ?? deps.clock.now();
   const found = asked?.found ?? (await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 }));
   if (found.found && found.state === 'awaiting_deposit') {
     // an attempt Pier failed (its window closed, its result refused) for which the PG issued an
@@ -396,7 +402,7 @@ export async function settleWindowAttempt(
   if (!found.found || found.state === 'failed') {
     if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
-    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null);
+    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null, { windowOver: askedAtMs >= windowOverAtMs(deps, p.started_at) });
     return 'failed';
   }
   if (p.pay_method === 'vbank' && found.state === 'cancelled') {

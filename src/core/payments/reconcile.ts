@@ -73,6 +73,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   if (!p || !['calling', 'in_doubt'].includes(p.pg_state) || !p.channel_id) return 'unknown';
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
+  const askedAtMs = deps.clock.now();
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
   if (!found.found && opts.giveUpIfUnknown && channel.connector.voidUnknownAttempt) {
     // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE net-cancel)
@@ -88,7 +89,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     return after?.status === 'failed' ? 'failed' : 'unknown';
   }
   // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
-  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found });
+  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found, askedAtMs });
   if (found.found && found.state !== 'failed' && found.amount !== Number(p.amount)) {
     deps.logger.error({ imp_uid: impUid, pg_amount: found.amount, amount: Number(p.amount) }, 'reconciliation: the PG reports another amount than Pier sent; left in doubt for an operator');
     return 'amount_mismatch';

@@ -45,6 +45,7 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
   if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${moid} on this channel` };
   let found;
+  const askedAtMs = deps.clock.now();
   try {
     found = await channel.connector.inquire(channel.credentials, { moid, pgTid, aroundMs: Number(p.started_at) * 1000 });
   } catch (err) {
@@ -62,7 +63,7 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
   }
   if (p.pg_state === 'window' || (p.status === 'failed' && found.state === 'paid')) {
     // a closed attempt the PG approved after all: recorded or refunded like any late approval
-    const settled = await settleWindowAttempt(deps, p, { giveUpIfUnknown: false }, { channel, found });
+    const settled = await settleWindowAttempt(deps, p, { giveUpIfUnknown: false }, { channel, found, askedAtMs });
     return { ok: true, impUid: moid, duplicate: settled === 'unknown' };
   }
   if (found.state === 'paid' && p.status === 'ready' && p.pay_method === 'vbank') {
