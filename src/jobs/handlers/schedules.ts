@@ -12,27 +12,39 @@ import type { JobQueue } from '../runner.js';
  * and another merchant's due schedules would wait behind all of its schedules due earlier. A claim
  * leaves out merchants at their cap and takes no more rows than the fullest other merchant has
  * room for, so no merchant goes past it (decision 0051).
+ *
+ * A merchant's rows are claimed again only once `merchantRefillAt` of its room is free (default
+ * half the cap): a claim leaves out the merchants with less room than that, so each claim may take
+ * that many rows or more, and the queue wakes its lane when a merchant's room comes back to it.
+ * Claiming each time one of a lone merchant's rows finished took its room of one or two rows per
+ * claim, and a claim costs about what 8 of its rows do (decision 0070).
  */
 export function scheduleQueue(
   deps: Deps,
-  o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number; perMerchant?: number } = {},
+  o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number; perMerchant?: number; merchantRefillAt?: number } = {},
 ): JobQueue<ScheduleRow> {
   // leases and grace from the configured PG timeouts (decision 0056)
   const policy: ScheduleRunPolicy = { ...schedulePolicyFor(deps), ...o.policy };
   const concurrency = o.concurrency ?? 16;
   const cap = o.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
+  const merchantRefillAt = Math.max(1, Math.min(o.merchantRefillAt ?? Math.ceil(cap / 2), cap));
   const running = new Map<string, number>();
+  let wakeLane: () => void = () => {};
   return {
     name: 'schedules',
     batchSize: o.batchSize ?? 50,
     concurrency,
     // claims of half the lane: a claim costs about the same for 1 row or 8 (docs/performance.md)
     refillAt: o.refillAt ?? 8,
+    wakeWith(wake) {
+      wakeLane = wake;
+    },
     async claim(owner, limit) {
-      const full = [...running].filter(([, n]) => n >= cap).map(([merchantId]) => merchantId);
+      // merchants at their cap, or with less room than a batch, wait for their running rows
+      const leftOut = [...running].filter(([, n]) => cap - n < merchantRefillAt).map(([merchantId]) => merchantId);
       // a claim's rows may all be one merchant's: no more than the room the fullest one has left
-      const room = Math.min(limit, cap, ...[...running.values()].filter((n) => n < cap).map((n) => cap - n));
-      const rows = await claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit: room, skipMerchants: full });
+      const room = Math.min(limit, cap, ...[...running.values()].filter((n) => cap - n >= merchantRefillAt).map((n) => cap - n));
+      const rows = await claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit: room, skipMerchants: leftOut });
       for (const s of rows) running.set(s.merchant_id, (running.get(s.merchant_id) ?? 0) + 1);
       return rows;
     },
@@ -44,6 +56,9 @@ export function scheduleQueue(
         const n = (running.get(s.merchant_id) ?? 1) - 1;
         if (n <= 0) running.delete(s.merchant_id);
         else running.set(s.merchant_id, n);
+        // the merchant has room for a batch: a claim may take its rows (again). Every such finish
+        // wakes, not only the one that reached it: a wake while the lane was claiming is lost
+        if (cap - n >= merchantRefillAt) wakeLane();
       }
     },
   };
