@@ -21,6 +21,10 @@ beforeAll(async () => {
 afterAll(() => pier.close());
 
 async function schedule(m: TestMerchant, customerUid: string, lastFour: string, merchantUids: string[], at: number) {
+  await scheduleOn(pier, m, customerUid, lastFour, merchantUids, at);
+}
+
+async function scheduleOn(pier: TestPier, m: TestMerchant, customerUid: string, lastFour: string, merchantUids: string[], at: number) {
   const issued = await pier.call('POST', `/subscribe/customers/${customerUid}`, { token: m.token, body: { card_number: testCardNumber({ kftcCode: '381', lastFour }), expiry: '2030-12' } });
   expect(issued.body.code, JSON.stringify(issued.body)).toBe(0);
   const schedules = merchantUids.map((merchant_uid, i) => ({ merchant_uid, schedule_at: at + i, amount: 1000 + i, name: '정기결제' }));
@@ -52,6 +56,39 @@ describe('the schedules lane, with one merchant whose charges hang', () => {
     } finally {
       await runner.stop(0);
       await fetch(`${pier.simulatorUrl}/__control/holds/release`, { method: 'POST' });
+    }
+  });
+  it("with the lane's default sizes, leaves out the slow merchant while less than half its cap is free, and runs the other merchant's schedule meanwhile (decision 0070)", async () => {
+    // a Pier of its own: the first test's held charges stay leased to its stopped runner
+    const own = await startTestPier({ simulatorSlowMs: 60_000 });
+    try {
+      const slowOne = await own.newMerchant();
+      const otherOne = await own.newMerchant();
+      const at = Math.floor(own.clock.now() / 1000) + 60;
+      // 6 charges the PG holds, then 10 it answers at once, all due before the other merchant's
+      await scheduleOn(own, slowOne, 'hanging', '1098', Array.from({ length: 6 }, (_, i) => `hang_${i}`), at);
+      await scheduleOn(own, slowOne, 'answered', '4444', Array.from({ length: 10 }, (_, i) => `answered_${i}`), at + 10);
+      await scheduleOn(own, otherOne, 'healthy', '4444', ['on_time'], at + 30);
+      own.clock.advance(120_000);
+      const state = async (m: TestMerchant, merchantUid: string) =>
+        (await own.store.db.selectFrom('payment_schedules').select('state').where('merchant_id', '=', m.merchantId).where('merchant_uid', '=', merchantUid).executeTakeFirstOrThrow()).state;
+
+      const runner = new JobRunner({ queues: [scheduleQueue(own.deps)], logger: own.deps.logger, idleMs: 20 });
+      runner.start();
+      try {
+        for (let i = 0; i < 2_000 && (await state(otherOne, 'on_time')) !== 'executed'; i++) await new Promise((r) => setTimeout(r, 5));
+        expect(await state(otherOne, 'on_time')).toBe('executed');
+        // the slow merchant's 6 held charges are still at the PG, and it had its cap (8) and no
+        // more: the claim that took the other merchant's schedule left it out, 2 of its 8 free
+        const payments = await own.store.db.selectFrom('payments').select(['merchant_uid', 'pg_state']).where('merchant_id', '=', slowOne.merchantId).execute();
+        expect(payments.filter((p) => p.merchant_uid.startsWith('hang_')).map((p) => p.pg_state)).toEqual(Array(6).fill('calling'));
+        expect(payments).toHaveLength(8);
+      } finally {
+        await runner.stop(0);
+        await fetch(`${own.simulatorUrl}/__control/holds/release`, { method: 'POST' });
+      }
+    } finally {
+      await own.close();
     }
   });
 });
