@@ -28,9 +28,10 @@ export interface JobQueue<J = unknown> {
   /**
    * Given, when the lane starts, a function that ends the lane's pause: for a queue whose room to
    * claim comes back before its rows finish (a webhook receiver's slots free at its answer, the
-   * row finishes once its attempt is recorded), so the next claim overlaps the recording. Such a
-   * lane is then woken by its finished rows only while it is full: the queue's own wake says when
-   * a claim would find room.
+   * row finishes once its attempt is recorded), so the next claim overlaps the recording, or whose
+   * room comes back only at some of its finished rows (due schedules: a merchant's, once half its
+   * cap is free). Such a lane is then woken by its finished rows only while it is full: the
+   * queue's own wake says when a claim would find room.
    */
   wakeWith?(wake: () => void): void;
 }
