@@ -22,6 +22,7 @@ import { V1_WEBHOOK_TIMEOUTS } from './webhooks/sender.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
 import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
+import { endedRowPurgeQueue } from './jobs/handlers/ended-row-purge.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { SIMULATOR_MODULES, simulatorPort, type EmbeddedSimulator } from './simulators/registry.js';
 import { ConnectorConfigError } from './connectors/types.js';
@@ -213,7 +214,8 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   // Background work kept as rows and leased, so several processes can share the database:
   // scheduled payments and webhook retries fall due on Pier's clock (the sandbox clock in sandbox
   // mode); leases and graces run on the database's clock. Window confirms retry the PG
-  // acknowledgement; ended checkout sessions are purged. Each queue runs in its own lane of the
+  // acknowledgement; ended checkout sessions, console sessions, rate-limit buckets and access
+  // tokens are purged. Each queue runs in its own lane of the
   // runner: adding a queue is one more entry here.
   const webhooks = webhookQueue(deps, {
     clock,
@@ -225,6 +227,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     webhooks,
     windowConfirmQueue(deps),
     checkoutSessionPurgeQueue(deps),
+    endedRowPurgeQueue(deps),
     ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : []),
   ];
   const runner = new JobRunner({

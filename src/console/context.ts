@@ -12,7 +12,8 @@ export const COOKIE_PATH = '/console';
 const HOST_PREFIX = '__Host-';
 
 /**
- * Which cookies carry the console session and the sign-in form's CSRF token (decision 0064).
+ * Which cookies carry the console session and the sign-in form's CSRF token (decision 0064), and
+ * the console's language (decision 0067).
  * Behind an https public URL they are `__Host-` cookies, which neither a sibling subdomain nor a
  * plain-http page can set, so nobody can plant a session or a known CSRF token in a merchant's
  * browser. Over plain http (a local sandbox) no prefix is possible: the names stay unprefixed,
@@ -21,6 +22,8 @@ const HOST_PREFIX = '__Host-';
 export interface CookieScheme {
   session: string;
   preCsrf: string;
+  /** the language the merchant picked (`ko` / `en`) */
+  lang: string;
   /** `__Host-` names, Path=/, always Secure */
   hostOnly: boolean;
   /** cookies an earlier scheme set that this one never reads: cleared when a browser sends them */
@@ -29,14 +32,17 @@ export interface CookieScheme {
 
 export function cookieSchemeOf(publicUrl: string | undefined): CookieScheme {
   const hostOnly = (publicUrl ?? '').toLowerCase().startsWith('https://');
-  if (!hostOnly) return { session: SESSION_COOKIE, preCsrf: PRE_CSRF_COOKIE, hostOnly, retired: [] };
+  if (!hostOnly) return { session: SESSION_COOKIE, preCsrf: PRE_CSRF_COOKIE, lang: LANG_COOKIE, hostOnly, retired: [] };
   return {
     session: HOST_PREFIX + SESSION_COOKIE,
     preCsrf: HOST_PREFIX + PRE_CSRF_COOKIE,
+    lang: HOST_PREFIX + LANG_COOKIE,
     hostOnly,
     retired: [
       { name: SESSION_COOKIE, path: COOKIE_PATH },
       { name: PRE_CSRF_COOKIE, path: COOKIE_PATH },
+      // not read either (decision 0067): the merchant picks the language again once
+      { name: LANG_COOKIE, path: COOKIE_PATH },
     ],
   };
 }
@@ -94,9 +100,12 @@ export function guardCookieOptions(req: FastifyRequest, maxAge?: number) {
   };
 }
 
-/** The language cookie: read by nothing but the console, so it stays at /console (a planted one only changes the language). */
+/**
+ * Attributes of the language cookie: like the session's (a `__Host-` cookie at Path=/ behind an
+ * https public URL, decision 0067), except that it is not HttpOnly (it holds nothing secret).
+ */
 export function langCookieOptions(req: FastifyRequest, maxAge: number) {
-  return { path: COOKIE_PATH, httpOnly: false, sameSite: 'lax' as const, secure: req.console.cookies.hostOnly || req.protocol === 'https', maxAge };
+  return { ...guardCookieOptions(req, maxAge), httpOnly: false };
 }
 
 /** A string field of a parsed form or JSON body ('' when absent or not a string). */

@@ -12,7 +12,7 @@ import { registerPaymentRoutes } from './areas/payments.js';
 import { registerSandboxRoutes } from './areas/sandbox.js';
 import { registerScheduleRoutes } from './areas/schedules.js';
 import { registerWebhookRoutes } from './areas/webhooks.js';
-import { LANG_COOKIE, cookieSchemeOf, guardCookieOptions, isApi, sameToken, type ConsoleOptions } from './context.js';
+import { cookieSchemeOf, guardCookieOptions, isApi, sameToken, type ConsoleOptions } from './context.js';
 import { FormError } from './errors.js';
 import { pathOf } from '../lib/logger.js';
 import { translate, type Lang } from './i18n.js';
@@ -45,7 +45,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
   app.decorateRequest('console', null as never);
 
   app.addHook('onRequest', async (req, reply) => {
-    const lang = langOf(req);
+    const lang = langOf(req, cookies.lang);
     req.console = { lang, cookies, session: null, t: (key, vars) => translate(lang, key, vars) };
     reply.headers(SECURITY_HEADERS);
     reply.header('cache-control', 'no-store');
@@ -104,7 +104,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
 
   app.setNotFoundHandler(async (req, reply) => {
     if (!req.console) {
-      const lang = langOf(req);
+      const lang = langOf(req, cookies.lang);
       req.console = { lang, cookies, session: null, t: (key, vars) => translate(lang, key, vars) };
       reply.headers(SECURITY_HEADERS);
     }
@@ -129,10 +129,10 @@ function bodyToken(body: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-function langOf(req: FastifyRequest): Lang {
+function langOf(req: FastifyRequest, cookieName: string): Lang {
   const q = (req.query as Record<string, unknown> | undefined)?.lang;
   if (q === 'en' || q === 'ko') return q;
-  const c = req.cookies?.[LANG_COOKIE];
+  const c = req.cookies?.[cookieName];
   return c === 'en' ? 'en' : 'ko';
 }
 

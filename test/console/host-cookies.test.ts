@@ -123,6 +123,27 @@ describe('console cookies behind an https public URL', () => {
     expect(setCookies(login).some((s) => /^__Host-pier_console_pre=[\w-]{32};/.test(s))).toBe(true);
   });
 
+  it('keeps the language in a __Host- cookie: Secure, Path=/, no Domain, readable by scripts (decision 0067)', async () => {
+    const sw = await inject('GET', '/console/lang/en?next=%2Fconsole%2Flogin', '');
+    expect(sw.statusCode).toBe(303);
+    expect(setCookies(sw)).toEqual(['__Host-pier_console_lang=en; Max-Age=31536000; Path=/; Secure; SameSite=Lax']);
+    expect((await inject('GET', '/console/login', '__Host-pier_console_lang=en')).body).toContain('<html lang="en">');
+    // the way back to Korean names the same cookie
+    const back = await inject('GET', '/console/lang/ko', '__Host-pier_console_lang=en');
+    expect(setCookies(back)).toEqual(['__Host-pier_console_lang=ko; Max-Age=31536000; Path=/; Secure; SameSite=Lax']);
+  });
+
+  it('does not read an unprefixed language cookie (planted, or from before the switch) and clears it', async () => {
+    const planted = await inject('GET', '/console/login', 'pier_console_lang=en');
+    expect(planted.statusCode).toBe(200);
+    expect(planted.body).toContain('<html lang="ko">');
+    expect(setCookies(planted)).toContain('pier_console_lang=; Max-Age=0; Path=/console; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax');
+    // beside the __Host- one, in either order, the __Host- one decides
+    for (const cookie of ['pier_console_lang=ko; __Host-pier_console_lang=en', '__Host-pier_console_lang=en; pier_console_lang=ko']) {
+      expect((await inject('GET', '/console/login', cookie)).body, cookie).toContain('<html lang="en">');
+    }
+  });
+
   it('sends the Path=/ session cookie to V1 and checkout routes, which neither read it nor echo it', async () => {
     const x = c.agent();
     await x.signIn(victim.email, victim.password);

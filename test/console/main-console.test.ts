@@ -59,3 +59,42 @@ describe('the console on a sandbox start', () => {
     }
   });
 });
+
+describe('ended rows in a running Pier (decision 0067)', () => {
+  it('purges ended console sessions, old rate-limit buckets and expired access tokens in the background', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const first = await start();
+    try {
+      const { db } = first.pier.deps.store;
+      const user = await db.selectFrom('console_users').select(['id', 'merchant_id']).executeTakeFirstOrThrow();
+      const key = await db.selectFrom('api_keys').select(['id', 'merchant_id']).executeTakeFirstOrThrow();
+      const session = (id: string, lastSeen: number) => ({ id_hash: id, user_id: user.id, merchant_id: user.merchant_id, csrf_token: 'x'.repeat(32), created_at: lastSeen, last_seen_at: lastSeen, expires_at: lastSeen + 12 * 3600 });
+      // a browser closed 3 hours ago without signing out, and one in use
+      await db.insertInto('console_sessions').values([session('a'.repeat(64), now - 3 * 3600), session('b'.repeat(64), now)]).execute();
+      await db.insertInto('rate_limit_buckets').values([{ bucket: 'console:key:old', window_start: now - 2 * 86_400, hits: 4 }, { bucket: 'console:key:live', window_start: now - (now % 60), hits: 4 }]).execute();
+      await db.insertInto('access_tokens').values({ id: 'tok_ended', merchant_id: key.merchant_id, api_key_id: key.id, token_hash: 'c'.repeat(64), issued_at: now - 3 * 3600, expires_at: now - 2 * 3600 }).execute();
+    } finally {
+      await first.pier.stop();
+    }
+    // the rows were written after the runner's first look, which then rests a minute: a restart looks at once
+    const second = await start();
+    try {
+      const { db } = second.pier.deps.store;
+      await vi.waitFor(
+        async () => {
+          const [sessions, buckets, tokens] = await Promise.all([
+            db.selectFrom('console_sessions').select('id_hash').execute(),
+            db.selectFrom('rate_limit_buckets').select('bucket').where('bucket', 'like', 'console:key:%').execute(),
+            db.selectFrom('access_tokens').select('id').where('id', '=', 'tok_ended').execute(),
+          ]);
+          expect(sessions.map((r) => r.id_hash)).toEqual(['b'.repeat(64)]);
+          expect(buckets.map((r) => r.bucket)).toEqual(['console:key:live']);
+          expect(tokens).toEqual([]);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+    } finally {
+      await second.pier.stop();
+    }
+  });
+});

@@ -139,10 +139,10 @@ describe('GET /ready while PostgreSQL is down', () => {
 });
 
 describe('behind a reverse proxy (config trustProxy)', () => {
-  const loginCookie = async (trustProxy: string, headers: Record<string, string>, publicUrl = 'http://pay.example.com') => {
+  const loginCookie = async (trustProxy: string, headers: Record<string, string>, publicUrl = 'http://pay.example.com', url = '/console/login') => {
     const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl, trustProxy });
     try {
-      const res = await app.inject({ method: 'GET', url: '/console/login', headers, remoteAddress: '10.1.2.3' });
+      const res = await app.inject({ method: 'GET', url, headers, remoteAddress: '10.1.2.3' });
       return String(res.headers['set-cookie']);
     } finally {
       await app.close();
@@ -162,5 +162,14 @@ describe('behind a reverse proxy (config trustProxy)', () => {
       const cookie = await loginCookie(trustProxy, {}, 'https://pay.example.com');
       expect(cookie).toMatch(/^__Host-pier_console_pre=[\w-]+; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
     }
+  });
+
+  it('makes the console language cookie __Host- and Secure behind an https public URL too (decision 0067)', async () => {
+    for (const trustProxy of ['10.0.0.0/8', '']) {
+      expect(await loginCookie(trustProxy, {}, 'https://pay.example.com', '/console/lang/en')).toBe('__Host-pier_console_lang=en; Max-Age=31536000; Path=/; Secure; SameSite=Lax');
+    }
+    // over an http public URL it stays unprefixed at /console, Secure when a trusted proxy says https
+    expect(await loginCookie('10.0.0.0/8', { 'x-forwarded-proto': 'https' }, undefined, '/console/lang/en')).toBe('pier_console_lang=en; Max-Age=31536000; Path=/console; Secure; SameSite=Lax');
+    expect(await loginCookie('', {}, undefined, '/console/lang/en')).toBe('pier_console_lang=en; Max-Age=31536000; Path=/console; SameSite=Lax');
   });
 });

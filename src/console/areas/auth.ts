@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD, normalizeEmail, signIn } from '../../core/console/users.js';
 import { attemptBuckets, RateLimitedError, takeAttempt, type Attempt } from '../../core/merchants/rate-limit.js';
 import { createSession, deleteSession } from '../../core/console/sessions.js';
-import { LANG_COOKIE, field, guardCookieOptions, langCookieOptions, locationSafe, type ConsoleOptions } from '../context.js';
+import { field, guardCookieOptions, langCookieOptions, locationSafe, type ConsoleOptions } from '../context.js';
 import { html } from '../html.js';
 import { input, sendPage } from '../layout.js';
 import { SESSION_MAX_SECONDS } from '../../core/console/sessions.js';
@@ -82,7 +82,7 @@ export function registerAuthRoutes(app: FastifyInstance, { deps }: ConsoleOption
 
   app.get('/lang/:lang', { config: { consoleAnon: true } }, async (req, reply) => {
     const { lang } = req.params as { lang: string };
-    reply.setCookie(LANG_COOKIE, lang === 'en' ? 'en' : 'ko', langCookieOptions(req, 365 * 86400));
+    reply.setCookie(req.console.cookies.lang, lang === 'en' ? 'en' : 'ko', langCookieOptions(req, 365 * 86400));
     return reply.redirect(safeNext((req.query as Record<string, unknown>).next), 303);
   });
 

@@ -17,6 +17,7 @@ import * as m017 from './017-console-walk-indexes.js';
 import * as m018 from './018-payments-list-indexes.js';
 import * as m019 from './019-one-default-channel.js';
 import * as m020 from './020-refund-vat.js';
+import * as m021 from './021-ended-row-purge.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '018-payments-list-indexes': m018,
   '019-one-default-channel': m019,
   '020-refund-vat': m020,
+  '021-ended-row-purge': m021,
 };
 
 /** The names of every migration this version knows. */
