@@ -51,4 +51,17 @@ describe.skipIf(!HAS_CHROMIUM)('merchant console behind an https public URL, in 
     await Promise.all([page.waitForURL(`${e.url}/console/payments`), page.click('button[type=submit].primary')]);
     expect((await ctx.cookies()).map((c) => c.name).sort()).toEqual(['__Host-pier_console', '__Host-pier_console_pre']);
   });
+
+  it('keeps the language in a __Host- cookie the browser accepts, and ignores and clears an unprefixed one (decision 0067)', async () => {
+    const { ctx, page } = await e.context();
+    // planted by a sibling subdomain, or left from before the switch
+    await ctx.addCookies([{ name: 'pier_console_lang', value: 'en', domain: 'localhost', path: '/console', sameSite: 'Lax' }]);
+    await page.goto(`${e.url}/console/login`);
+    expect(await page.getAttribute('html', 'lang')).toBe('ko');
+    expect((await ctx.cookies()).some((c) => c.name === 'pier_console_lang')).toBe(false);
+    await Promise.all([page.waitForURL(`${e.url}/console/login`), page.click('a.lang')]);
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+    const lang = (await ctx.cookies()).find((c) => c.name === '__Host-pier_console_lang');
+    expect(lang).toMatchObject({ value: 'en', path: '/', secure: true, httpOnly: false, sameSite: 'Lax', domain: 'localhost' });
+  });
 });

@@ -117,3 +117,24 @@ describe('access tokens', () => {
     expect((await sandbox.call('GET', '/payments/status/paid', { token: m.token })).status).toBe(200);
   });
 });
+
+describe('fairness between the tables', () => {
+  it('takes the tables in turn: a backlog of buckets does not keep an ended access token waiting', async () => {
+    const m = await pier.newMerchant();
+    const row = await tokenRow(pier, m.token);
+    pier.clock.advance((row!.expires_at - nowSeconds(pier) + ACCESS_TOKEN_RETENTION_SECONDS + 60) * SECOND);
+    const prefix = `test:backlog:${randomBytes(6).toString('hex')}`;
+    const old = nowSeconds(pier) - RATE_LIMIT_BUCKET_RETENTION_SECONDS - 600;
+    await pier.store.db
+      .insertInto('rate_limit_buckets')
+      .values(Array.from({ length: 6 }, (_, i) => ({ bucket: `${prefix}:${i}`, window_start: old, hits: 1 })))
+      .execute();
+    // what the runner's lane asks when its one slot is free: one job per claim
+    const q = endedRowPurgeQueue(pier.deps, { batchSize: 2, idleIntervalMs: 0 });
+    const tables: string[] = [];
+    for (let i = 0; i < 3; i++) for (const job of await q.claim('test', 1)) tables.push(job.table);
+    expect(tables).toContain('access_tokens');
+    expect(tables.filter((t) => t === 'rate_limit_buckets').length).toBeGreaterThanOrEqual(1);
+    expect(tables).toHaveLength(3);
+  });
+});

@@ -140,20 +140,26 @@ export function endedRowPurgeQueue(deps: Deps, o: EndedRowPurgeOptions = {}): Jo
         turn = (turn + 1) % RULES.length;
         if (intervalClock.now() < (nextLookAt.get(rule.table) ?? 0)) continue;
         const keys = new Set<string>();
+        let more = false;
         // one range scan per condition (an OR would make SQLite read the whole table)
         for (const c of rule.ended(deps)) {
-          if (keys.size >= rowsPerJob) break;
+          const want = rowsPerJob - keys.size;
+          if (want <= 0) {
+            more = true;
+            break;
+          }
           const rows = await db
             .selectFrom(rule.table)
             .select(sql<string>`${sql.ref(rule.key)}`.as('k'))
             .where(condition(c))
             .orderBy(sql.ref(c.column))
-            .limit(rowsPerJob - keys.size)
+            .limit(want)
             .execute();
+          if (rows.length === want) more = true;
           for (const r of rows) keys.add(String(r.k));
         }
-        // a full batch means there may be more: look again at once; otherwise rest
-        if (keys.size < rowsPerJob) nextLookAt.set(rule.table, intervalClock.now() + idleMs);
+        // a scan that filled its share means there may be more: look again at once; otherwise rest
+        if (!more) nextLookAt.set(rule.table, intervalClock.now() + idleMs);
         if (keys.size > 0) jobs.push({ table: rule.table, keys: [...keys] });
       }
       return jobs;
