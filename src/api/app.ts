@@ -11,7 +11,7 @@ import { RateLimitedError } from '../core/merchants/rate-limit.js';
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
-import { maxUtf8BytesKeyword } from './schemas.js';
+import { maxUtf8BytesKeyword, openApiWithUtf8Extension } from './schemas.js';
 import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
 import { consolePlugin } from '../console/plugin.js';
@@ -188,6 +188,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    transformObject: (doc) => openApiWithUtf8Extension('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
   // the docs are public; this hook must be in place before swagger-ui adds its routes
   app.addHook('onRoute', (route) => {
@@ -240,8 +241,6 @@ function tokenOf(req: FastifyRequest): string | null {
 }
 
 const UNSTORABLE = { nul: 'must not contain a NUL character', surrogate: 'must not contain an unpaired UTF-16 surrogate' } as const;
-/** with the `u` flag a surrogate pair is one code point outside the class: only an unpaired half matches */
-const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** The first string (value or key) of a parsed input that no store keeps as sent, with its path (`a.b.0`, '' for the input itself); null when there is none. */
 function unstorableField(value: unknown, path = '', depth = 0): { field: string; why: keyof typeof UNSTORABLE } | null {
@@ -257,7 +256,8 @@ function unstorableField(value: unknown, path = '', depth = 0): { field: string;
 
 function unstorable(s: string, field: string): { field: string; why: keyof typeof UNSTORABLE } | null {
   if (s.includes('\u0000')) return { field, why: 'nul' };
-  if (UNPAIRED_SURROGATE.test(s)) return { field, why: 'surrogate' };
+  // well formed: no UTF-16 surrogate without its pair (a pair, an emoji, is one ordinary character)
+  if (!s.isWellFormed()) return { field, why: 'surrogate' };
   return null;
 }
 
@@ -294,14 +294,44 @@ function validationMessage(errors: AjvError[], dataVar: string): string {
 
 /** The English reason of a schema error, for the detail header: `amount has the wrong type`. */
 function validationDetail(errors: AjvError[], dataVar: string): string {
-  const e = errors[0];
-  const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || dataVar;
+  const union = unionFailure(errors);
+  if (typeof union === 'string') return `${fieldOf(errors[0], dataVar)} ${union}`;
+  const e = union ?? errors[0];
+  const field = fieldOf(e, dataVar);
   if (e.keyword === 'required') return `${[field === dataVar ? '' : field, String(e.params.missingProperty)].filter(Boolean).join('.')} is required`;
   let detail = e.message ?? 'is invalid';
   if (e.keyword === 'anyOf') detail = 'has the wrong type';
   if (e.keyword === 'pattern') detail = 'has the wrong format';
   if (e.keyword === 'enum' || (e.keyword === 'const' && e.params.allowedValue !== undefined)) detail = 'is not an allowed value';
   return `${field} ${detail}`;
+}
+
+function fieldOf(e: AjvError, dataVar: string): string {
+  return e.instancePath.replace(/^\//, '').replace(/\//g, '.') || dataVar;
+}
+
+/**
+ * What a failed union (`anyOf`: a string or a list of them, …) has to say, which its first error
+ * does not: Ajv reports every branch's errors, the first branch's first, so a list with one bad
+ * entry in unschedule's `merchant_uid` was told `merchant_uid must be string`. The branch that got
+ * deepest into the value is the one the value was meant for, and its error names the entry
+ * (`merchant_uid.1 must be string`); a list of too many is told so, not that it is no string. A
+ * value of none of the branches' types is told all of them (`must be string, array or null`).
+ * Null when the first error says it already.
+ */
+function unionFailure(errors: AjvError[]): AjvError | string | null {
+  const union = errors.find((e) => e.keyword === 'anyOf');
+  if (!union) return null;
+  const branches = errors.filter((e) => e !== union && (e.instancePath === union.instancePath || e.instancePath.startsWith(`${union.instancePath}/`)));
+  const depth = (e: AjvError) => e.instancePath.split('/').length;
+  const deepest = branches.reduce<AjvError | null>((best, e) => (best === null || depth(e) > depth(best) ? e : best), null);
+  if (deepest && depth(deepest) > depth(union)) return deepest;
+  // the branch of the value's type fails on something else (a list over maxItems, a string over maxLength)
+  const ofItsType = branches.find((e) => !['type', 'const', 'enum'].includes(e.keyword));
+  if (ofItsType) return ofItsType;
+  const types = branches.map((e) => (e.keyword === 'type' ? String(e.params.type) : null));
+  if (types.length > 1 && types.every((t) => t !== null)) return `must be ${[...new Set(types)].join(', ').replace(/, ([^,]*)$/, ' or $1')}`;
+  return null;
 }
 
 /** V1's text for a missing, unknown or expired token; merchant code compares it for equality. */

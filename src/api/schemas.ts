@@ -1,6 +1,15 @@
 import type { Ajv, SchemaValidateFunction } from 'ajv';
 import Type from 'typebox';
-import { CUSTOMER_UID_MAX_BYTES, CUSTOMER_UID_PATTERN, MERCHANT_UID_MAX_BYTES, MERCHANT_UID_PATTERN, utf8Bytes } from '../domain/merchant-ids.js';
+import {
+  CUSTOMER_UID_MAX_BYTES,
+  CUSTOMER_UID_PATTERN,
+  CUSTOMER_UID_STORED_MAX_CHARS,
+  MERCHANT_UID_MAX_BYTES,
+  MERCHANT_UID_PATTERN,
+  MERCHANT_UID_STORED_MAX_CHARS,
+  STORED_ID_PATTERN,
+  utf8Bytes,
+} from '../domain/merchant-ids.js';
 
 /**
  * Shared field schemas for the V1 routes. Amounts are integers (KRW): a JSON string, a negative
@@ -28,17 +37,62 @@ export function maxUtf8BytesKeyword(ajv: Ajv): Ajv {
     validate.errors = ok ? [] : [{ keyword: MAX_UTF8_BYTES, message: `must be at most ${max} bytes in UTF-8`, params: { limit: max } }];
     return ok;
   };
-  return ajv.addKeyword({ keyword: MAX_UTF8_BYTES, type: 'string', schemaType: 'number', errors: true, validate });
+  // checked before `maxLength`, which the same schemas carry for the OpenAPI document: the bytes are the rule, and the one named
+  return ajv.addKeyword({ keyword: MAX_UTF8_BYTES, type: 'string', schemaType: 'number', errors: true, validate, before: 'maxLength' });
 }
 /**
- * merchant_uid and customer_uid: no control character or unpaired surrogate (domain/merchant-ids.ts),
- * at most 40 and 80 bytes of UTF-8 (docs/decisions/0062-merchant-id-lengths.md)
+ * The OpenAPI document with `maxUtf8Bytes` as the extension `x-maxUtf8Bytes`: OpenAPI 3.0 allows no
+ * keyword of its own in a schema but `x-` ones, and a generator or validator reading the document
+ * would stop at it. A copy: the route schemas Fastify validates with keep the keyword.
  */
-export const MerchantUid = Type.String({ minLength: 1, [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES, pattern: MERCHANT_UID_PATTERN, description: 'merchant order id (max 40 bytes of UTF-8)' });
-export const CustomerUid = Type.String({ minLength: 1, [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES, pattern: CUSTOMER_UID_PATTERN, description: 'billing key handle (max 80 bytes of UTF-8)' });
-/** the same ids in a lookup list (`merchant_uid[]`, `customer_uid[]`), where an empty entry is the route's business */
-export const MerchantUidItem = Type.String({ [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES, pattern: MERCHANT_UID_PATTERN });
-export const CustomerUidItem = Type.String({ [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES, pattern: CUSTOMER_UID_PATTERN });
+export function openApiWithUtf8Extension<T>(doc: T): T {
+  return JSON.parse(JSON.stringify(doc), (_key, value: unknown) => {
+    if (!value || typeof value !== 'object' || Array.isArray(value) || !(MAX_UTF8_BYTES in value)) return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k === MAX_UTF8_BYTES ? `x-${MAX_UTF8_BYTES}` : k, v]));
+  }) as T;
+}
+/**
+ * merchant_uid and customer_uid where a request names a new record by them (a payment, a prepare, a
+ * billing key, a schedule): no control character or unpaired surrogate (domain/merchant-ids.ts),
+ * at most 40 and 80 bytes of UTF-8 (docs/decisions/0062-merchant-id-lengths.md). `maxLength` is
+ * also given, for the OpenAPI document: 40 bytes are never more than 40 characters, so it is true,
+ * and the bytes rule, which OpenAPI cannot state, is in the description.
+ */
+export const MerchantUid = Type.String({
+  minLength: 1,
+  maxLength: MERCHANT_UID_MAX_BYTES,
+  [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES,
+  pattern: MERCHANT_UID_PATTERN,
+  description: `merchant order id, new: at most ${MERCHANT_UID_MAX_BYTES} bytes of UTF-8 (14 Hangul are 42 bytes), no control character`,
+});
+export const CustomerUid = Type.String({
+  minLength: 1,
+  maxLength: CUSTOMER_UID_MAX_BYTES,
+  [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES,
+  pattern: CUSTOMER_UID_PATTERN,
+  description: `billing key handle, new: at most ${CUSTOMER_UID_MAX_BYTES} bytes of UTF-8 (27 Hangul are 81 bytes), no control character, no \`/\`, \`?\` or \`#\``,
+});
+/**
+ * The same ids where a request looks up or acts on a record that already exists (find, cancel,
+ * billing-key and schedule lookups, unschedule, charging a stored billing key): any id an earlier
+ * Pier could have stored, so records kept over the upgrade to decisions 0054 and 0062 are still
+ * found by them (docs/decisions/0068-ids-created-and-looked-up.md).
+ */
+export const StoredMerchantUid = Type.String({
+  minLength: 1,
+  maxLength: MERCHANT_UID_STORED_MAX_CHARS,
+  pattern: STORED_ID_PATTERN,
+  description: `merchant order id of an existing record: as it was stored (ids made before the ${MERCHANT_UID_MAX_BYTES}-byte rule, up to ${MERCHANT_UID_STORED_MAX_CHARS} characters, are found)`,
+});
+export const StoredCustomerUid = Type.String({
+  minLength: 1,
+  maxLength: CUSTOMER_UID_STORED_MAX_CHARS,
+  pattern: STORED_ID_PATTERN,
+  description: `billing key handle of an existing key: as it was stored (ids made before the ${CUSTOMER_UID_MAX_BYTES}-byte rule, up to ${CUSTOMER_UID_STORED_MAX_CHARS} characters, are found)`,
+});
+/** the stored ids in a lookup list (`merchant_uid[]`, `customer_uid[]`), where an empty entry is the route's business */
+export const StoredMerchantUidItem = Type.String({ maxLength: MERCHANT_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
+export const StoredCustomerUidItem = Type.String({ maxLength: CUSTOMER_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
 export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });
 export const CardNumber = Type.String({ pattern: '^[0-9][0-9 -]{10,22}[0-9]$', description: 'card number, digits with optional dashes' });
 export const Expiry = Type.String({ pattern: '^[0-9]{4}-?(0[1-9]|1[0-2])$', description: 'card expiry `YYYY-MM`' });

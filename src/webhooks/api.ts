@@ -2,8 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../api/app.js';
 import { PierError, ok } from '../api/errors.js';
 import { merchantOf } from '../api/request-helpers.js';
-import { MAX_UTF8_BYTES } from '../api/schemas.js';
-import { MERCHANT_UID_MAX_BYTES } from '../domain/merchant-ids.js';
+import { StoredMerchantUidItem } from '../api/schemas.js';
 import { DELIVERY_NOT_FOUND, getDelivery, listDeliveries, redeliver } from './deliveries.js';
 import { closeListener, openListener, pollListener, reportListenerResult } from './listen.js';
 import { rotateWebhookSecret, setWebhookSettings, webhookSettings } from './settings.js';
@@ -50,7 +49,8 @@ export function webhookRoutes(app: PierApp) {
         summary: 'Webhook deliveries, newest first',
         querystring: Type.Object({
           imp_uid: Type.Optional(Type.String({ maxLength: 32 })),
-          merchant_uid: Type.Optional(Type.String({ [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES })),
+          // a lookup: any merchant_uid a payment could have been stored under (decision 0068)
+          merchant_uid: Type.Optional(StoredMerchantUidItem),
           state: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('sending'), Type.Literal('delivered'), Type.Literal('failed')])),
           page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),

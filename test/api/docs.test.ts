@@ -23,6 +23,26 @@ describe('API documentation', () => {
     expect(onetime.requestBody.content['application/json'].schema.properties.amount.type).toBe('integer');
   });
 
+  it('documents the limits of a new merchant_uid and customer_uid (maxLength, and the bytes of UTF-8 in the description) and what a lookup takes (decisions 0062, 0068)', async () => {
+    const res = await pier.call('GET', '/openapi.json');
+    const body = (path: string, method = 'post') => res.body.paths[path][method].requestBody.content['application/json'].schema.properties;
+    const param = (path: string, name: string, method = 'get') => res.body.paths[path][method].parameters.find((p: { name: string; in: string }) => p.name === name && p.in === 'path');
+    for (const created of [body('/subscribe/payments/onetime').merchant_uid, body('/payments/prepare').merchant_uid, body('/subscribe/payments/schedule').schedules.items.properties.merchant_uid]) {
+      expect(created).toMatchObject({ type: 'string', minLength: 1, maxLength: 40, 'x-maxUtf8Bytes': 40 });
+      expect(created.description).toContain('at most 40 bytes of UTF-8');
+    }
+    const newKey = param('/subscribe/customers/{customer_uid}', 'customer_uid', 'post');
+    expect(newKey.schema).toMatchObject({ type: 'string', minLength: 1, maxLength: 80, 'x-maxUtf8Bytes': 80 });
+    expect(newKey.description).toContain('at most 80 bytes of UTF-8');
+    // a lookup takes what an earlier Pier stored: up to 40 and 80 characters, no bytes rule
+    const found = param('/payments/find/{merchant_uid}', 'merchant_uid');
+    expect(found.schema).toMatchObject({ type: 'string', minLength: 1, maxLength: 40 });
+    expect(found.schema['x-maxUtf8Bytes']).toBeUndefined();
+    expect(param('/subscribe/customers/{customer_uid}', 'customer_uid').schema).toMatchObject({ maxLength: 80 });
+    // OpenAPI 3.0 takes no keyword of Pier's own in a schema, only x- extensions
+    expect(JSON.stringify(res.body)).not.toContain('"maxUtf8Bytes"');
+  });
+
   it('serves the docs page without a token', async () => {
     const res = await pier.app.inject({ method: 'GET', url: '/docs/' });
     expect(res.statusCode).toBe(200);

@@ -3,8 +3,9 @@ import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from 
 
 /**
  * V1 documents merchant_uid as "Max 40 bytes" and customer_uid as string(80); Pier counts both in
- * bytes of UTF-8 on every path (docs/decisions/0062-merchant-id-lengths.md). REST counted code points,
- * the window UTF-16 code units: 14 Hangul (42 bytes) or 40 emoji (160 bytes) passed REST.
+ * bytes of UTF-8 wherever a new record is named by one (docs/decisions/0062-merchant-id-lengths.md).
+ * REST counted code points, the window UTF-16 code units: 14 Hangul (42 bytes) or 40 emoji
+ * (160 bytes) passed REST, so lookups still take them (docs/decisions/0068).
  */
 let pier: TestPier;
 let m: TestMerchant;
@@ -46,7 +47,7 @@ beforeAll(async () => {
 afterAll(() => pier.close());
 
 describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062)', () => {
-  it('refuses a merchant_uid over 40 bytes or a customer_uid over 80 bytes in every body that takes one, though it has 40 characters or fewer, and writes nothing', async () => {
+  it('refuses a merchant_uid over 40 bytes or a customer_uid over 80 bytes in every body that names a new record by one, though it has 40 characters or fewer, and writes nothing', async () => {
     const before = await rowCounts();
     const sched = (merchant_uid: string) => [{ merchant_uid, schedule_at: 4102444800, amount: 1000 }];
     const cases: Array<[string, string, Record<string, unknown>, string]> = [];
@@ -55,16 +56,12 @@ describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062
         ['POST', '/subscribe/payments/onetime', { merchant_uid: uid, amount: 1000, ...card }, 'merchant_uid'],
         ['POST', '/subscribe/payments/again', { customer_uid: 'len_cust', merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
         ['POST', '/subscribe/payments/schedule', { customer_uid: 'len_cust', schedules: sched(uid) }, 'schedules.0.merchant_uid'],
-        ['POST', '/subscribe/payments/unschedule', { customer_uid: 'len_cust', merchant_uid: [uid] }, 'merchant_uid'],
         ['POST', '/payments/prepare', { merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
-        ['PUT', '/payments/prepare', { merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
-        ['POST', '/payments/cancel', { merchant_uid: uid }, 'merchant_uid'],
         ['POST', '/vbanks', { merchant_uid: uid, amount: 1000, vbank_code: '088', vbank_due: 1900000000 }, 'merchant_uid'],
       );
     }
     cases.push(
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'len_onetime', amount: 1000, ...card, customer_uid: HANGUL_81 }, 'customer_uid'],
-      ['POST', '/subscribe/payments/again', { customer_uid: HANGUL_81, merchant_uid: 'len_again', amount: 1000 }, 'customer_uid'],
       ['POST', '/subscribe/payments/schedule', { customer_uid: HANGUL_81, ...card, schedules: sched('len_sched') }, 'customer_uid'],
       ['POST', `/subscribe/customers/${encodeURIComponent(HANGUL_81)}`, { ...card }, 'customer_uid'],
     );
@@ -72,36 +69,51 @@ describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062
       const res = await call(method, url, body);
       expect(res.status, `${method} ${url} ${JSON.stringify(body)}`).toBe(400);
       expect(res.body).toEqual({ code: 1, message: `파라미터 형식이 올바르지 않습니다: ${field}`, response: null });
-      // unschedule's merchant_uid is a string or a list: Ajv reports the string branch first
-      if (!url.endsWith('/unschedule')) expect(res.detail, `${method} ${url}`).toBe(`${field} must be at most ${field === 'customer_uid' ? 80 : 40} bytes in UTF-8`);
+      expect(res.detail, `${method} ${url}`).toBe(`${field} must be at most ${field === 'customer_uid' ? 80 : 40} bytes in UTF-8`);
     }
     expect(await rowCounts()).toEqual(before);
   });
 
-  it('refuses them in path segments and query lists too, where an id within the limit that is not there is a 404', async () => {
+  it('takes them where a record that exists is looked up or acted on, as an earlier Pier could have stored them: not found, not malformed (decision 0068)', async () => {
     const H = encodeURIComponent(HANGUL_42);
-    for (const url of [
-      `/payments/find/${H}`,
-      `/payments/find/${H}/paid`,
-      `/payments/findAll/${H}`,
-      `/payments/prepare/${H}`,
-      `/payments?merchant_uid[]=${H}`,
-      `/payments?merchant_uid[]=len_paid&merchant_uid[]=${encodeURIComponent(EMOJI_160)}`,
-      `/subscribe/payments/schedule/${H}`,
-      `/subscribe/customers/${encodeURIComponent(HANGUL_81)}`,
-      `/subscribe/customers?customer_uid[]=${encodeURIComponent(HANGUL_81)}`,
-      `/subscribe/customers/${encodeURIComponent(HANGUL_81)}/payments`,
-      `/pier/webhooks/deliveries?merchant_uid=${H}`,
-    ]) {
+    const NOT_FOUND = { code: -1, message: '존재하지 않는 결제정보입니다.', response: null };
+    const cases: Array<[string, string, Record<string, unknown> | undefined, number, number]> = [
+      ['GET', `/payments/find/${H}`, undefined, 404, -1],
+      ['GET', `/payments/find/${H}/paid`, undefined, 404, -1],
+      ['GET', `/payments/findAll/${encodeURIComponent(EMOJI_160)}`, undefined, 404, -1],
+      ['GET', `/payments/prepare/${H}`, undefined, 404, -1],
+      ['GET', `/subscribe/payments/schedule/${H}`, undefined, 404, -1],
+      ['GET', `/subscribe/customers/${encodeURIComponent(HANGUL_81)}`, undefined, 200, 1],
+      ['GET', `/subscribe/customers/${encodeURIComponent(HANGUL_81)}/payments`, undefined, 404, -1],
+      ['PUT', '/payments/prepare', { merchant_uid: HANGUL_42, amount: 1000 }, 404, -1],
+      ['POST', '/payments/cancel', { merchant_uid: EMOJI_44 }, 200, 1],
+      ['POST', '/subscribe/payments/unschedule', { customer_uid: 'len_cust', merchant_uid: [HANGUL_42] }, 200, 1],
+      ['POST', '/subscribe/payments/again', { customer_uid: HANGUL_81, merchant_uid: 'len_again', amount: 1000 }, 200, -1],
+    ];
+    for (const [method, url, body, status, code] of cases) {
+      const res = await call(method, url, body);
+      expect(res.status, `${method} ${url} ${JSON.stringify(res.body)}`).toBe(status);
+      expect(res.body, url).toEqual({ code, message: expect.any(String), response: null });
+      expect(res.body.message, url).not.toMatch(/파라미터/);
+    }
+    expect((await call('GET', `/payments/find/${H}`)).body).toEqual(NOT_FOUND);
+    // the lists answer what they found: 207 when some of the ids were not (V1)
+    for (const [url, status] of [
+      [`/payments?merchant_uid[]=len_paid&merchant_uid[]=${encodeURIComponent(EMOJI_160)}`, 207],
+      [`/subscribe/customers?customer_uid[]=len_cust&customer_uid[]=${encodeURIComponent(HANGUL_81)}`, 207],
+      [`/pier/webhooks/deliveries?merchant_uid=${H}`, 200],
+    ] as const) {
+      const res = await call('GET', url);
+      expect(res.status, `${url} ${JSON.stringify(res.body)}`).toBe(status);
+      expect(res.body.code, url).toBe(0);
+    }
+    // over what REST ever took (40 and 80 characters) is refused in a lookup too
+    for (const url of [`/payments/find/${encodeURIComponent('가'.repeat(41))}`, `/subscribe/customers/${encodeURIComponent('고'.repeat(81))}`, `/pier/webhooks/deliveries?merchant_uid=${'a'.repeat(41)}`]) {
       const res = await call('GET', url);
       expect(res.status, url).toBe(400);
-      expect(res.body.code, url).toBe(1);
-      expect(res.body.message, url).toMatch(/^파라미터 형식이 올바르지 않습니다: (merchant_uid|customer_uid)/);
-      expect(res.detail, url).toMatch(/must be at most (40|80) bytes in UTF-8$/);
+      expect(res.body.message, url).toMatch(/^파라미터 형식이 올바르지 않습니다: (merchant_uid|customer_uid)$/);
+      expect(res.detail, url).toMatch(/^(merchant_uid|customer_uid) must NOT have more than (40|80) characters$/);
     }
-    const within = await call('GET', `/payments/find/${encodeURIComponent('가'.repeat(13) + 'a')}`);
-    expect(within.status).toBe(404);
-    expect(within.body).toEqual({ code: -1, message: '존재하지 않는 결제정보입니다.', response: null });
   });
 
   it('takes ids of exactly 40 and 80 bytes everywhere: charged, found, charged again and prepared by them', async () => {

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { cancelPayment } from '../../core/payments/cancel.js';
 import { ok } from '../errors.js';
-import { AmountOrZero, MerchantUid, OptRefundAmount, OptString } from '../schemas.js';
+import { AmountOrZero, StoredMerchantUid, OptRefundAmount, OptString } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /**
@@ -18,7 +18,7 @@ export default function route(app: PierApp) {
         summary: 'Cancel (refund) a payment, fully or partially',
         body: Type.Object({
           imp_uid: OptString(32),
-          merchant_uid: Type.Optional(Type.Union([MerchantUid, Type.Null()])),
+          merchant_uid: Type.Optional(Type.Union([StoredMerchantUid, Type.Null()])),
           amount: OptRefundAmount,
           tax_free: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),
           vat_amount: Type.Optional(Type.Union([AmountOrZero, Type.Null()])),

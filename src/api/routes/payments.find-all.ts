@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { findAllPayments, type Sorting } from '../../core/payments/queries.js';
 import type { PaymentStatus } from '../../domain/payment.js';
 import { ok } from '../errors.js';
-import { MerchantUid, Paging, PaymentStatusParam, SortingParam } from '../schemas.js';
+import { StoredMerchantUid, Paging, PaymentStatusParam, SortingParam } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /** GET /payments/findAll/{merchant_uid}[/{payment_status}] — every attempt for a merchant_uid, paged. */
@@ -11,7 +11,7 @@ export default function route(app: PierApp) {
   const schema = (withStatus: boolean) => ({
     tags: ['payments'],
     summary: withStatus ? 'All payments of a merchant_uid with a status' : 'All payments of a merchant_uid',
-    params: Type.Object({ merchant_uid: MerchantUid, payment_status: withStatus ? PaymentStatusParam : Type.Optional(PaymentStatusParam) }),
+    params: Type.Object({ merchant_uid: StoredMerchantUid, payment_status: withStatus ? PaymentStatusParam : Type.Optional(PaymentStatusParam) }),
     querystring: Type.Object({ ...Paging, sorting: SortingParam }),
   });
   for (const [path, withStatus] of [['/payments/findAll/:merchant_uid', false], ['/payments/findAll/:merchant_uid/:payment_status', true]] as const) {

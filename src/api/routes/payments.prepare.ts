@@ -2,22 +2,25 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { getPrepare, registerPrepare, updatePrepare } from '../../core/payments/prepare.js';
 import { ok } from '../errors.js';
-import { Amount, MerchantUid } from '../schemas.js';
+import { Amount, MerchantUid, StoredMerchantUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
-const Body = Type.Object({ merchant_uid: MerchantUid, amount: Amount, currency: Type.Optional(Type.Union([Type.Literal('KRW'), Type.Null()])) });
+const Currency = Type.Optional(Type.Union([Type.Literal('KRW'), Type.Null()]));
+/** POST registers a new merchant_uid; PUT changes one already registered, which may predate decision 0062 (decision 0068) */
+const NewBody = Type.Object({ merchant_uid: MerchantUid, amount: Amount, currency: Currency });
+const ChangeBody = Type.Object({ merchant_uid: StoredMerchantUid, amount: Amount, currency: Currency });
 
 /** POST and PUT /payments/prepare, GET /payments/prepare/{merchant_uid} — amount pre-registration. */
 export default function route(app: PierApp) {
-  app.post('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Register the amount of a merchant_uid', body: Body } }, async (req) =>
+  app.post('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Register the amount of a merchant_uid', body: NewBody } }, async (req) =>
     ok(await registerPrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
-  app.put('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Change a registered amount', body: Body } }, async (req) =>
+  app.put('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Change a registered amount', body: ChangeBody } }, async (req) =>
     ok(await updatePrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
   app.get(
     '/payments/prepare/:merchant_uid',
-    { schema: { tags: ['prepare'], summary: 'Get a registered amount', params: Type.Object({ merchant_uid: MerchantUid }) } },
+    { schema: { tags: ['prepare'], summary: 'Get a registered amount', params: Type.Object({ merchant_uid: StoredMerchantUid }) } },
     async (req) => ok(await getPrepare(req.deps, merchantOf(req), req.params.merchant_uid)),
   );
 }

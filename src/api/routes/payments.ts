@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { getPayments, PAYMENT_NOT_FOUND } from '../../core/payments/queries.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
-import { MerchantUidItem } from '../schemas.js';
+import { StoredMerchantUidItem } from '../schemas.js';
 
 const IdList = <T extends TSchema>(id: T) => Type.Optional(Type.Union([Type.Array(id, { maxItems: 100 }), id]));
 
@@ -15,7 +15,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['payments'],
         summary: 'Get several payments',
-        querystring: Type.Object({ imp_uid: IdList(Type.String({ maxLength: 32 })), merchant_uid: IdList(MerchantUidItem) }),
+        querystring: Type.Object({ imp_uid: IdList(Type.String({ maxLength: 32 })), merchant_uid: IdList(StoredMerchantUidItem) }),
       },
     },
     async (req, reply) => {

@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { getCustomer } from '../../core/billing-keys/billing-keys.js';
 import { listCustomerPayments } from '../../core/payments/queries.js';
 import { ok } from '../errors.js';
-import { CustomerUid, Paging } from '../schemas.js';
+import { StoredCustomerUid, Paging } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 /** GET /subscribe/customers/{customer_uid}/payments — payments made with this billing key, newest first. */
@@ -14,7 +14,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['billing keys'],
         summary: 'Payments made with a billing key',
-        params: Type.Object({ customer_uid: CustomerUid }),
+        params: Type.Object({ customer_uid: StoredCustomerUid }),
         querystring: Type.Object({ ...Paging }),
       },
     },

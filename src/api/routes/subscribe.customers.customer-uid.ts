@@ -2,10 +2,12 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { deleteBillingKey, getCustomer, issueBillingKey } from '../../core/billing-keys/billing-keys.js';
 import { PierError, ok } from '../errors.js';
-import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString } from '../schemas.js';
+import { Birth, CardNumber, CustomerFields, CustomerUid, Cvc, Expiry, Pg, Pwd2Digit, OptString, StoredCustomerUid } from '../schemas.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
 
-const Params = Type.Object({ customer_uid: CustomerUid });
+/** POST issues (or replaces) a key under a new name's rules; GET and DELETE take any name a key could have been stored under (decision 0068) */
+const NewParams = Type.Object({ customer_uid: CustomerUid });
+const StoredParams = Type.Object({ customer_uid: StoredCustomerUid });
 
 /**
  * V1 answers GET/DELETE of an unknown customer_uid as a business refusal (HTTP 200, code 1), not
@@ -22,7 +24,7 @@ async function asV1Refusal<T>(work: Promise<T>): Promise<T> {
 
 /** GET, POST, DELETE /subscribe/customers/{customer_uid} — billing keys. */
 export default function route(app: PierApp) {
-  app.get('/subscribe/customers/:customer_uid', { schema: { tags: ['billing keys'], summary: 'Get a billing key', params: Params } }, async (req) =>
+  app.get('/subscribe/customers/:customer_uid', { schema: { tags: ['billing keys'], summary: 'Get a billing key', params: StoredParams } }, async (req) =>
     ok(await asV1Refusal(getCustomer(req.deps, merchantOf(req), req.params.customer_uid))),
   );
 
@@ -32,7 +34,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['billing keys'],
         summary: 'Issue a billing key from card data (key-in)',
-        params: Params,
+        params: NewParams,
         body: Type.Object({
           card_number: CardNumber,
           expiry: Expiry,
@@ -57,7 +59,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['billing keys'],
         summary: 'Delete a billing key',
-        params: Params,
+        params: StoredParams,
         querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 256 })), extra: Type.Optional(Type.Object({})) }),
       },
     },

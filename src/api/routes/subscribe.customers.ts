@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { getCustomers, UNKNOWN_CUSTOMER } from '../../core/billing-keys/billing-keys.js';
 import { PierError, ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
-import { CustomerUidItem } from '../schemas.js';
+import { StoredCustomerUidItem } from '../schemas.js';
 
 /** GET /subscribe/customers?customer_uid[]=… — 207 when only some exist, 404 when none. */
 export default function route(app: PierApp) {
@@ -13,7 +13,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['billing keys'],
         summary: 'Get several billing keys',
-        querystring: Type.Object({ customer_uid: Type.Union([Type.Array(CustomerUidItem, { maxItems: 100 }), CustomerUidItem]) }),
+        querystring: Type.Object({ customer_uid: Type.Union([Type.Array(StoredCustomerUidItem, { maxItems: 100 }), StoredCustomerUidItem]) }),
       },
     },
     async (req, reply) => {

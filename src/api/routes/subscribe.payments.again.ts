@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { PierApp } from '../app.js';
 import { payAgain } from '../../core/payments/pay.js';
 import { ok } from '../errors.js';
-import { CustomerUid } from '../schemas.js';
+import { StoredCustomerUid } from '../schemas.js';
 import { orderFromBody } from '../request-helpers.js';
 import { ChargeFields } from './charge-fields.js';
 
@@ -14,7 +14,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['payments (non-authenticated)'],
         summary: 'Charge a billing key',
-        body: Type.Object({ ...ChargeFields, customer_uid: CustomerUid }),
+        body: Type.Object({ ...ChargeFields, customer_uid: StoredCustomerUid }),
       },
     },
     async (req) => {

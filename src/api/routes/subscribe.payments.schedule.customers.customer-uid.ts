@@ -4,7 +4,7 @@ import type { Deps } from '../../core/deps.js';
 import { listSchedules } from '../../core/schedules/schedules.js';
 import { PierError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
-import { CustomerUid, Paging } from '../schemas.js';
+import { StoredCustomerUid, Paging } from '../schemas.js';
 import { ScheduleStatusParam, UnixTime } from './subscribe.payments.schedule-fields.js';
 
 /** Shared by GET /subscribe/payments/schedule/customers/{customer_uid} and GET /subscribe/customers/{customer_uid}/schedules. */
@@ -15,7 +15,7 @@ export function customerSchedulesRoute(app: PierApp, deps: Deps, path: string, t
       schema: {
         tags: [tag],
         summary: "A customer's schedules with from <= schedule_at < to (`schedule-status` filter, hyphenated as in V1)",
-        params: Type.Object({ customer_uid: CustomerUid }),
+        params: Type.Object({ customer_uid: StoredCustomerUid }),
         querystring: Type.Object({
           from: Type.Optional(UnixTime),
           to: Type.Optional(UnixTime),

@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { reschedule } from '../../core/schedules/schedules.js';
 import { PierError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
-import { MerchantUid } from '../schemas.js';
+import { StoredMerchantUid } from '../schemas.js';
 import { UnixTime } from './subscribe.payments.schedule-fields.js';
 
 /** POST /subscribe/payments/schedule/{merchant_uid}/reschedule — a failed or revoked schedule waits again. */
@@ -14,7 +14,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['scheduled payments'],
         summary: 'Schedule a failed or revoked charge again',
-        params: Type.Object({ merchant_uid: MerchantUid }),
+        params: Type.Object({ merchant_uid: StoredMerchantUid }),
         body: Type.Object({ schedule_at: Type.Optional(UnixTime) }),
       },
     },

@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { retrySchedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
-import { MerchantUid } from '../schemas.js';
+import { StoredMerchantUid } from '../schemas.js';
 
 /**
  * POST /subscribe/payments/schedule/{merchant_uid}/retry — charges a failed or revoked schedule now.
@@ -16,7 +16,7 @@ export default function route(app: PierApp) {
       schema: {
         tags: ['scheduled payments'],
         summary: 'Charge a failed or revoked schedule now',
-        params: Type.Object({ merchant_uid: MerchantUid }),
+        params: Type.Object({ merchant_uid: StoredMerchantUid }),
       },
     },
     async (req) => ok(await retrySchedule(req.deps, merchantOf(req), req.params.merchant_uid)),

@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { getSchedule, updateScheduleAt } from '../../core/schedules/schedules.js';
 import { PierError, ok } from '../errors.js';
 import { merchantOf } from '../request-helpers.js';
-import { MerchantUid } from '../schemas.js';
+import { StoredMerchantUid } from '../schemas.js';
 import { UnixTime } from './subscribe.payments.schedule-fields.js';
 
 /**
@@ -11,7 +11,7 @@ import { UnixTime } from './subscribe.payments.schedule-fields.js';
  * PUT — moves a schedule that is still waiting to another schedule_at.
  */
 export default function route(app: PierApp) {
-  const params = Type.Object({ merchant_uid: MerchantUid });
+  const params = Type.Object({ merchant_uid: StoredMerchantUid });
   app.get(
     '/subscribe/payments/schedule/:merchant_uid',
     { schema: { tags: ['scheduled payments'], summary: 'One scheduled charge', params } },

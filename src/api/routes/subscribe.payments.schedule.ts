@@ -3,7 +3,8 @@ import type { PierApp } from '../app.js';
 import { createSchedules, listSchedules } from '../../core/schedules/schedules.js';
 import { PierError, ok } from '../errors.js';
 import { cardFromBody, merchantOf } from '../request-helpers.js';
-import { Birth, CardNumber, Cvc, CustomerUid, Expiry, OptString, Paging, Pg, Pwd2Digit } from '../schemas.js';
+import { customerUidCreationProblem } from '../../domain/merchant-ids.js';
+import { Birth, CardNumber, Cvc, Expiry, OptString, Paging, Pg, Pwd2Digit, StoredCustomerUid } from '../schemas.js';
 import { newScheduleOf, ScheduleItem, ScheduleStatusParam, UnixTime } from './subscribe.payments.schedule-fields.js';
 
 const Opt = <T extends Parameters<typeof Type.Optional>[0]>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
@@ -27,7 +28,8 @@ export default function route(app: PierApp) {
         tags: ['scheduled payments'],
         summary: 'Schedule billing-key charges',
         body: Type.Object({
-          customer_uid: CustomerUid,
+          // a stored key's name (decision 0068); with card fields it names a new key, checked below
+          customer_uid: StoredCustomerUid,
           customer_id: OptString(80),
           checking_amount: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 100_000_000 }), Type.Null()])),
           card_number: Opt(CardNumber),
@@ -46,6 +48,10 @@ export default function route(app: PierApp) {
       if (b.card_number && !b.expiry) throw new PierError('invalid_parameter', '필수 파라미터가 누락되었습니다: expiry');
       // channel_key only picks the channel of a new billing key (V1); Pier picks channels by `pg`
       if (b.channel_key && b.card_number) throw new PierError('not_supported', 'channel_key는 지원하지 않습니다. pg를 사용하세요.');
+      if (b.card_number) {
+        const problem = customerUidCreationProblem(b.customer_uid);
+        if (problem) throw new PierError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: customer_uid', `customer_uid ${problem}`);
+      }
       const card = b.card_number && b.expiry ? cardFromBody({ card_number: b.card_number, expiry: b.expiry, birth: b.birth, pwd_2digit: b.pwd_2digit, cvc: b.cvc }) : null;
       return ok(
         await createSchedules(req.deps, merchantOf(req), {

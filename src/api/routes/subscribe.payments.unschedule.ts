@@ -3,7 +3,7 @@ import type { PierApp } from '../app.js';
 import { unschedule } from '../../core/schedules/schedules.js';
 import { ok } from '../errors.js';
 import { asArray, merchantOf } from '../request-helpers.js';
-import { CustomerUid, MerchantUid } from '../schemas.js';
+import { StoredCustomerUid, StoredMerchantUid } from '../schemas.js';
 
 /**
  * POST /subscribe/payments/unschedule — revokes waiting schedules: all of a customer's, or the
@@ -18,8 +18,8 @@ export default function route(app: PierApp) {
         tags: ['scheduled payments'],
         summary: 'Revoke scheduled charges',
         body: Type.Object({
-          customer_uid: Type.Optional(Type.Union([CustomerUid, Type.Null()])),
-          merchant_uid: Type.Optional(Type.Union([MerchantUid, Type.Array(MerchantUid, { maxItems: 1000 }), Type.Null()])),
+          customer_uid: Type.Optional(Type.Union([StoredCustomerUid, Type.Null()])),
+          merchant_uid: Type.Optional(Type.Union([StoredMerchantUid, Type.Array(StoredMerchantUid, { maxItems: 1000 }), Type.Null()])),
         }),
       },
     },

@@ -3,7 +3,7 @@ import { PierError } from '../../api/errors.js';
 import { kstDayBound } from '../../core/console/payments.js';
 import { listSchedules, unschedule } from '../../core/schedules/schedules.js';
 import type { Deps } from '../../core/deps.js';
-import { CUSTOMER_UID_MAX_BYTES, utf8Bytes } from '../../domain/merchant-ids.js';
+import { CUSTOMER_UID_STORED_MAX_CHARS } from '../../domain/merchant-ids.js';
 import { field, locationSafe, sessionOf } from '../context.js';
 import { Problems } from '../errors.js';
 import { html } from '../html.js';
@@ -30,7 +30,8 @@ function parse(query: unknown) {
     else to = b + 1;
   }
   if (from > to) p.add('to', 'date_order');
-  if (utf8Bytes(values.customer_uid) > CUSTOMER_UID_MAX_BYTES) p.add('customer_uid', 'too_long');
+  // a filter finds stored keys, so it takes any name one could have been stored under (decision 0068)
+  if ([...values.customer_uid].length > CUSTOMER_UID_STORED_MAX_CHARS) p.add('customer_uid', 'too_long');
   let status: (typeof STATUSES)[number] | null = null;
   if (values.status && values.status !== 'all') {
     if ((STATUSES as readonly string[]).includes(values.status)) status = values.status as (typeof STATUSES)[number];
