@@ -316,7 +316,7 @@ function fieldOf(e: AjvError, dataVar: string): string {
  * entry in unschedule's `merchant_uid` was told `merchant_uid must be string`. The branch that got
  * deepest into the value is the one the value was meant for, and its error names the entry
  * (`merchant_uid.1 must be string`); a list of too many is told so, not that it is no string. A
- * value of none of the branches' types is told all of them (`must be string, array or null`).
+ * value of none of the branches' types is told all of them (`customer_uid must be string or null`).
  * Null when the first error says it already.
  */
 function unionFailure(errors: AjvError[]): AjvError | string | null {

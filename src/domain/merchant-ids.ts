@@ -53,10 +53,10 @@ export const utf8Bytes = (v: string): number => Buffer.byteLength(v, 'utf8');
 /**
  * What is wrong with a customer_uid that names a new billing key, in the words of a schema error
  * (`must be at most 80 bytes in UTF-8`), or null: for a body field that only sometimes creates
- * one (`POST /subscribe/payments/schedule` with card fields), which its schema cannot tell.
+ * one (`POST /subscribe/payments/schedule` with card fields), which its schema cannot tell. The
+ * schema has already taken it as a stored id (not empty, no unpaired surrogate).
  */
 export function customerUidCreationProblem(v: string): string | null {
-  if (v.length === 0) return 'must NOT have fewer than 1 characters';
   if (utf8Bytes(v) > CUSTOMER_UID_MAX_BYTES) return `must be at most ${CUSTOMER_UID_MAX_BYTES} bytes in UTF-8`;
   if (!isCustomerUidForm(v)) return 'has the wrong format';
   return null;
