@@ -16,7 +16,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { channelById } from '../../src/core/merchants/channels.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { lockHolder } from '../../src/core/payments/attempts.js';
+import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from '../webhooks/receiver.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
 
@@ -256,6 +257,41 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     expect(all.map((p) => `${p.pay_method}:${p.status}`)).toEqual(['vbank:paid']);
     await runner.drain();
     expect(events().filter((e) => (e as { imp_uid: string }).imp_uid === vb.imp_uid)).toEqual([{ imp_uid: vb.imp_uid, merchant_uid: merchantUid, status: 'ready' }, { imp_uid: vb.imp_uid, merchant_uid: merchantUid, status: 'paid' }]);
+  });
+
+  it('a deposit made in time that the PG shows only after the merchant_uid was released takes it back: the order is not paid again', async () => {
+    const merchantUid = uid('vb_pg_lag');
+    const vb = await issueVbank(merchantUid, 6000);
+    // the buyer deposits a minute before the deadline while Pier is down: the notice is lost
+    const port = Number(new URL(pier.pierUrl!).port);
+    await new Promise<void>((r) => pier.app.server.close(() => r()));
+    pier.clock.set((vb.vbank_date - 60) * 1000);
+    const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 6000 });
+    expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
+    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+
+    // Past the deadline Pier asks the PG before releasing the merchant_uid (a checkout for the order
+    // asks who holds it). The PG does not show the deposit yet: the bank's credit reaches its
+    // inquiry after the transfer, which the bank stamped in time. The account gives the order up.
+    pier.clock.set((vb.vbank_date + 60) * 1000);
+    const lagging = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        const found = await real.inquire(channel, q);
+        return q.moid === vb.imp_uid && found.found ? { ...found, state: 'awaiting_deposit' as const, cancelledAmount: 0 } : found;
+      },
+    }));
+    expect(await lockHolder(lagging, m.merchantId, merchantUid)).toBeUndefined();
+
+    // the PG's notice of the deposit, sent again, is recorded: the buyer paid in time
+    expect((await simControl('/__control/vbank/notify', { tid: dep.tid })).notice.delivered).toBe(true);
+    await freshToken();
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'paid', paid_at: vb.vbank_date - 60 });
+
+    // the order is paid: a card payment for it is refused, not charged a second time
+    const byCard = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 6000, card_number: card, expiry: '2030-12' } });
+    expect(byCard.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제') });
+    const all = (await pier.call('GET', `/payments/findAll/${merchantUid}`, { token: m.token })).body.response.list as Array<{ status: string; pay_method: string }>;
+    expect(all.map((p) => `${p.pay_method}:${p.status}`)).toEqual(['vbank:paid']);
   });
 
   it('a PG that cannot be asked keeps the merchant_uid held; once it answers "no deposit" the merchant_uid is free', async () => {

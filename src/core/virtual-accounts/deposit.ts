@@ -12,6 +12,8 @@ import { unixSeconds } from '../../lib/clock.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
+import { isUniqueViolation } from '../../store/db.js';
+import { sql } from 'kysely';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }
@@ -63,24 +65,38 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
     return { ok: false, reason: 'past_due', message: '입금기한이 지난 가상계좌입니다. (past the deposit deadline)' };
   }
   const now = unixSeconds(deps.clock);
-  const changed = await db.transaction().execute(async (trx) => {
-    const res = await trx
-      .updateTable('payments')
-      .set({ status: 'paid', paid_at: depositedAt, updated_at: now })
-      .where('imp_uid', '=', p.imp_uid)
-      .where('status', '=', 'ready')
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await recordPaymentEvent(trx, deps, {
-      merchantId: p.merchant_id,
-      impUid: p.imp_uid,
-      merchantUid: p.merchant_uid,
-      status: 'paid',
-      noticeUrl: p.notice_url,
-      cause: 'vbank_deposit',
+  const pay = (takeMerchantUid: boolean) =>
+    db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('payments')
+        // the account holds its merchant_uid already, unless it was released past the deadline
+        // (attempts.ts releaseOverdueVbankLock) before the PG showed this deposit: paid, it takes it back
+        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
+        .where('imp_uid', '=', p.imp_uid)
+        .where('status', '=', 'ready')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await recordPaymentEvent(trx, deps, {
+        merchantId: p.merchant_id,
+        impUid: p.imp_uid,
+        merchantUid: p.merchant_uid,
+        status: 'paid',
+        noticeUrl: p.notice_url,
+        cause: 'vbank_deposit',
+      });
+      return true;
     });
-    return true;
-  });
+  let changed: boolean;
+  try {
+    changed = await pay(true);
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    // Another payment took the merchant_uid once this account was released. The money is at the PG
+    // and a deposit cannot be refunded without the buyer's bank account: recorded, for the merchant
+    // to refund (a deposit is never dropped), and logged as the second payment of one order it is.
+    deps.logger.error({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid }, 'deposit made in time into a virtual account whose merchant_uid another payment took past its deadline; recorded paid beside it, for the merchant to refund');
+    changed = await pay(false);
+  }
   return { ok: true, impUid: p.imp_uid, duplicate: !changed };
 }
 
