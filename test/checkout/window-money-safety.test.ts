@@ -10,16 +10,16 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { completeCheckout, releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { confirmNow, DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import { recordPgApproval, type FoundAtPg } from '../../src/core/checkout/window-settlement.js';
 import { channelById } from '../../src/core/merchants/channels.js';
 import type { Deps } from '../../src/core/deps.js';
-import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { RECHECK_BACKOFF_SECONDS, reconcileGraceSeconds, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore } from '../../src/store/db.js';
-import { dieBeforeInsertInto, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { depsWith, dieBeforeInsertInto, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { formOf, rspOf } from '../buyer-forms.js';
 
 const NET_CANCEL_MS = 40 * 60_000;
@@ -483,6 +483,38 @@ describe('4. billing keys from the window only as the PG confirms them', () => {
     expect(await eventsOf(w.impUid)).toEqual([]);
     expect((await pier.call('GET', `/subscribe/customers/${customer}`, { token: m.token })).body.response).toMatchObject({ customer_uid: customer, card_number: expect.stringMatching(/7777$/) });
     expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: other.body.response.imp_uid }]);
+  });
+
+  it('the first payment with a key issued in the window is not given up by reconciliation while Pier’s charge is in flight (the buyer took minutes in the window)', async () => {
+    const customer = uid('cust_slow');
+    const w = await openWindow({ amount: 7000, customer_uid: customer });
+    // the buyer types the card for two minutes: the attempt was written when the window opened
+    pier.clock.advance(2 * 60_000);
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('8181')) });
+    // Pier's charge with the new key is held at the PG's door until reconciliation has run a pass
+    let charging!: () => void;
+    let letThrough!: () => void;
+    const atPg = new Promise<void>((r) => (charging = r));
+    const gate = new Promise<void>((r) => (letThrough = r));
+    const slowPg = depsWith(pier.deps, (real) => ({
+      async chargeBillingKey(channel, key, req) {
+        charging();
+        await gate;
+        return real.chargeBillingKey(channel, key, req);
+      },
+    }));
+    const posted = completeCheckout(slowPg, w.sessionId, result.fields);
+    await atPg;
+    // a pass with the real grace: an attempt whose PG call may still be answered is not asked about
+    const out = await reconcileInDoubt(pier.deps, { graceSeconds: reconcileGraceSeconds(pier.deps.connectors) });
+    letThrough();
+    const { rsp } = await posted;
+    // charged at the PG once, and recorded paid at Pier holding the order (not failed with its merchant_uid freed)
+    expect((await ledgerTx(w.impUid)).map((t) => t.status)).toEqual(['paid']);
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid });
+    expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid, status: 'paid', customer_uid: customer });
+    expect(await eventsOf(w.impUid)).toEqual(['paid']);
+    expect(out[w.impUid]).toBeUndefined();
   });
 
   it('a key the PG issued in this window is stored with the card facts the PG reports, replacing the old card', async () => {

@@ -829,10 +829,13 @@ async function recordWindowBillingKey(
     return rspOfPayment(deps, impUid);
   }
   // First payment with the new key: the attempt row exists; move it from `window` to `calling`.
+  // Reconciliation's grace runs from now, not from when the window opened (minutes ago, maybe): a
+  // `calling` row past its grace is one whose process died, and is asked about (and given up when
+  // the PG has no record of it) while this charge may still be on its way.
   const moved = await withMerchantUid(deps, session.merchant_id, params.merchant_uid, () =>
     db
       .updateTable('payments')
-      .set({ ...card, pg_state: 'calling', merchant_uid_lock: params.merchant_uid, updated_at: now })
+      .set({ ...card, pg_state: 'calling', merchant_uid_lock: params.merchant_uid, next_check_at: dbNow(deps.store), updated_at: now })
       .where('imp_uid', '=', impUid)
       .where('pg_state', '=', 'window')
       .executeTakeFirst(),
