@@ -183,6 +183,48 @@ describe('0. a checkout open on a merchant_uid holds nothing until the PG approv
     expect(atPg).toEqual(['cancelled', 'paid']);
   });
 
+  it('a window approval and an API charge for one merchant_uid at the same moment: paid once, the window’s approval refunded when the API charge got the order', async () => {
+    const winners = new Set<string>();
+    for (let round = 0; round < 6; round++) {
+      const w = await openWindow({});
+      const result = await actInWindow(w, { action: 'pay', ...cardFields(card('5151')) });
+      const charge = () => pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('5252'), expiry: '2030-12' } });
+      // The API charge starts when the PG has confirmed the window's approval to Pier, just before
+      // Pier records it: in even rounds the two writes race; in odd rounds the charge is answered first.
+      let api: ReturnType<typeof charge> | undefined;
+      const meanwhile = depsWith(pier.deps, (real) => ({
+        async inquire(channel, q) {
+          const found = await real.inquire(channel, q);
+          if (q.moid === w.impUid && !api) {
+            api = charge();
+            if (round % 2 === 1) await api;
+          }
+          return found;
+        },
+      }));
+      const { rsp: windowRsp } = await completeCheckout(meanwhile, w.sessionId, result.fields);
+      const apiAnswer = await api!;
+      const rows = await pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status', 'merchant_uid_lock']).where('merchant_uid', '=', w.merchantUid).execute();
+      const holding = rows.filter((r) => r.merchant_uid_lock === w.merchantUid);
+      expect(holding, JSON.stringify(rows)).toEqual([expect.objectContaining({ status: 'paid' })]);
+      // at the PG, one approval stands for the order; any other was refunded
+      const atPg = (await Promise.all(rows.map((r) => ledgerTx(r.imp_uid)))).flat();
+      expect(atPg.filter((t) => t.status === 'paid'), JSON.stringify(atPg)).toHaveLength(1);
+      expect(atPg.filter((t) => t.status === 'paid')[0].moid).toBe(holding[0]!.imp_uid);
+      // each side answers what it got
+      if (holding[0]!.imp_uid === w.impUid) {
+        winners.add('window');
+        expect(windowRsp).toMatchObject({ success: true, status: 'paid' });
+        expect(apiAnswer.body).toMatchObject({ code: 1 });
+      } else {
+        winners.add('api');
+        expect(apiAnswer.body).toMatchObject({ code: 0, response: { status: 'paid' } });
+        expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000 });
+      }
+    }
+    expect(winners.has('api')).toBe(true);
+  });
+
   it('a squatter’s unpaid virtual account (its due date theirs to choose) gives the order up to the buyer’s approval, closed at the PG', async () => {
     const squat = await openWindow({ pay_method: 'vbank', amount: 5000, vbank_due: '2099-12-31' }, { cardCode: '' });
     const issued = await actInWindow(squat, { action: 'pay', bankCode: '004' });
