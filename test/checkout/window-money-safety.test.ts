@@ -14,6 +14,7 @@ import { completeCheckout, releaseAbandonedWindows } from '../../src/core/checko
 import { confirmNow, DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import { recordPgApproval, type FoundAtPg } from '../../src/core/checkout/window-settlement.js';
 import { channelById } from '../../src/core/merchants/channels.js';
+import { recordVbankDeposit } from '../../src/core/virtual-accounts/deposit.js';
 import type { Deps } from '../../src/core/deps.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileGraceSeconds, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
@@ -238,6 +239,30 @@ describe('0. a checkout open on a merchant_uid holds nothing until the PG approv
     expect((await ledgerTx(squat.impUid))[0]).toMatchObject({ status: 'cancelled' });
     expect(await lockHolders(squat.merchantUid)).toEqual([{ imp_uid: buyer.impUid }]);
     expect((await ledgerTx(buyer.impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0 });
+  });
+
+  it('an unpaid-looking account the buyer has just paid into at the PG keeps the order: the PG refuses to close it, and the card approval is refunded', async () => {
+    const v = await openWindow({ pay_method: 'vbank', amount: 5000, vbank_due: '2099-12-31' }, { cardCode: '' });
+    const issued = await actInWindow(v, { action: 'pay', bankCode: '004' });
+    expect(rspOf((await postPier(issued.action, issued.fields)).html)).toMatchObject({ success: true, status: 'ready' });
+    // the deposit reaches the PG; its notice has not reached Pier yet (Pier is not listening here)
+    const dep = (await (await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: v.impUid, amount: 5000 }) })).json()) as any;
+    expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
+
+    const buyer = await openWindow({ merchant_uid: v.merchantUid });
+    const result = await actInWindow(buyer, { action: 'pay', ...cardFields(card('9191')) });
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ imp_uid: buyer.impUid });
+    expect(await payment(buyer.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, merchant_uid_lock: null });
+    expect((await ledgerTx(v.impUid))[0]).toMatchObject({ status: 'paid' });
+    expect((await ledgerTx(buyer.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    expect(await lockHolders(v.merchantUid)).toEqual([{ imp_uid: v.impUid }]);
+    expect(await eventsOf(buyer.impUid)).toEqual(['cancelled']);
+
+    // the PG's deposit notice, when it comes, pays the account: the order is paid once
+    const channel = (await channelById(pier.deps, (await payment(v.impUid)).channel_id!))!;
+    expect(await recordVbankDeposit(pier.deps, channel, { moid: v.impUid, pgTid: dep.tid, amount: 5000, depositedAt: Math.floor(dep.depositedAt / 1000), depositorName: null })).toMatchObject({ ok: true, duplicate: false });
+    const rows = await pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status']).where('merchant_uid', '=', v.merchantUid).orderBy('imp_uid').execute();
+    expect(rows.filter((r) => r.status === 'paid')).toEqual([{ imp_uid: v.impUid, status: 'paid' }]);
   });
 
   it('a virtual account issued for a merchant_uid paid meanwhile is closed at the PG, and stays closed (F1002)', async () => {
