@@ -395,6 +395,45 @@ describe('1b. an approval whose result never reaches Pier after a close', () => 
   });
 });
 
+describe('1d. an abandoned window failed on one inquiry, with no recheck (decision 0069)', () => {
+  it('a browser that posts Pier’s form to the PG only after that: its approval, posted back, is recorded paid; never posted, the PG net-cancels it', async () => {
+    for (const postsBack of [true, false]) {
+      const merchantUid = uid('late_form');
+      const created = await pier.app.inject({
+        method: 'POST',
+        url: '/checkout/sessions',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', name: '상품', amount: 5000, buyer_name: '홍길동', merchant_uid: merchantUid }, mode: 'overlay', origin: ORIGIN }),
+      });
+      const sessionId = JSON.parse(created.body).session_id as string;
+      const toPg = await postPier(`/checkout/${sessionId}/start`, { agree: '1', card_code: '366' });
+      const pgForm = formOf(toPg.html, 'pg-form');
+      const impUid = (await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', sessionId).executeTakeFirstOrThrow()).imp_uid!;
+      // the browser holds the form (a laptop asleep); the window is handed over and asked about once
+      pier.clock.advance(32 * 60_000);
+      await releaseAbandonedWindows(pier.deps);
+      expect((await reconcileInDoubt(pier.deps, { graceSeconds: 0 }))[impUid]).toBe('failed');
+      expect(await confirmRows(impUid)).toEqual([]);
+      // awake, it posts the form: the PG opens a window and approves the card
+      const window = await postHttp(pgForm.action, pgForm.fields);
+      const payForm = formOf(window.html, 'payForm');
+      const result = await actInWindow({ sessionId, impUid, merchantUid, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken }, { action: 'pay', ...cardFields(card('2727')) });
+      if (postsBack) {
+        expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ success: true, imp_uid: impUid, status: 'paid' });
+        expect(await payment(impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: merchantUid });
+        pier.clock.advance(NET_CANCEL_MS);
+        expect((await ledgerTx(impUid))[0]).toMatchObject({ status: 'paid', cancelledAmount: 0, confirmedAt: expect.any(Number) });
+      } else {
+        // nothing reaches Pier, which acknowledges nothing: the PG gives the buyer's money back
+        pier.clock.advance(NET_CANCEL_MS + 60_000);
+        await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+        expect(await payment(impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+        expect((await ledgerTx(impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+      }
+    }
+  });
+});
+
 describe('2. declines and cancels are confirmed with the PG', () => {
   it('an approval the browser turns into a decline is recorded paid', async () => {
     const w = await openWindow({});
