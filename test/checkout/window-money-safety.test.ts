@@ -377,6 +377,35 @@ describe('1a. a late approval for a merchant_uid paid meanwhile, whose refund ca
   });
 });
 
+describe('1e. the merchant cancels a late approval while Pier is refunding it', () => {
+  it('refunded once: the merchant’s cancel meets the refund already reserved, and Pier agrees with the PG', async () => {
+    const { w, otherImpUid, result } = await paidElsewhereThenApproved('3131');
+    let refunding!: () => void;
+    let letThrough!: () => void;
+    const atPg = new Promise<void>((r) => (refunding = r));
+    const gate = new Promise<void>((r) => (letThrough = r));
+    const slowRefund = depsWith(pier.deps, (real) => ({
+      async refund(channel, req) {
+        refunding();
+        await gate;
+        return real.refund(channel, req);
+      },
+    }));
+    const posted = completeCheckout(slowRefund, w.sessionId, result.fields);
+    await atPg;
+    // the merchant sees a second paid payment for the order and cancels it, in full and in part
+    const full = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: w.impUid, reason: '중복 결제' } });
+    const part = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: w.impUid, amount: 1000, reason: '중복 결제' } });
+    expect([full.body.code, part.body.code]).toEqual([1, 1]);
+    letThrough();
+    await posted;
+    expect(await payment(w.impUid)).toMatchObject({ status: 'cancelled', cancel_amount: 5000, cancel_pending_amount: 0, merchant_uid_lock: null });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
+    expect(await eventsOf(w.impUid)).toEqual(['cancelled']);
+    expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: otherImpUid }]);
+  });
+});
+
 describe('1b. an approval whose result never reaches Pier after a close', () => {
   it('is found by the recheck Pier schedules when it closes a window, recorded paid and acknowledged before the PG net-cancels', async () => {
     const w = await openWindow({});
