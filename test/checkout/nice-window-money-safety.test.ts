@@ -10,6 +10,7 @@ import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { postForm, rspOf } from '../buyer-forms.js';
 import { waitFor } from '../hardening/slow-receiver.js';
+import { dieBeforeInsertInto } from '../harness.js';
 import { authenticateAtNice, niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
 
 let n: NicePier;
@@ -133,6 +134,33 @@ describe('two windows on one merchant_uid (decision 0058: a window takes it only
     expect(await row(squat.imp_uid)).toMatchObject({ status: 'cancelled', merchant_uid_lock: null });
     expect((await niceLedger(squat.imp_uid)).payments.map((p) => p.status)).toEqual(['cancelled']);
     expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: buyer.result.fields.orderId, status: 'paid' });
+  });
+});
+
+describe('Pier dies between NICE’s approval and its record', () => {
+  it('of a card claimed without the merchant_uid (an unpaid account held it): reconciliation records it paid holding the order, the account closed at NICE', async () => {
+    const o = order({ pay_method: 'vbank', vbank_due: '2099-12-31' });
+    const { handOver } = await openNiceWindow(n, o);
+    const squat = rspOf((await back(await submitNiceWindow(n, (await niceWindowPage(n, handOver.params)).token, { vbankCode: '004' }))).html);
+    expect(squat).toMatchObject({ success: true, status: 'ready' });
+    const buyer = await authenticateAtNice(n, { ...o, pay_method: 'card' }, card('4545'));
+    const impUid = buyer.result.fields.orderId!;
+    // the approval's record (with its webhook event) never commits: the process dies there
+    const revive = await dieBeforeInsertInto(n.pier.store, 'webhook_events');
+    try {
+      await back(buyer.result);
+    } finally {
+      await revive();
+    }
+    expect((await niceLedger(impUid)).payments.map((p) => p.status)).toEqual(['paid']);
+    expect(await row(impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: buyer.result.fields.tid });
+    n.pier.clock.advance(5 * 60_000);
+    const out = await reconcileInDoubt(n.pier.deps, { graceSeconds: 60 });
+    expect(out[impUid]).toBe('paid');
+    expect(await row(impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: o.merchant_uid });
+    expect(await row(squat.imp_uid)).toMatchObject({ status: 'cancelled', merchant_uid_lock: null });
+    expect((await niceLedger(squat.imp_uid)).payments.map((p) => p.status)).toEqual(['cancelled']);
+    expect((await payment(impUid)).status).toBe('paid');
   });
 });
 
