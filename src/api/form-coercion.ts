@@ -1,8 +1,17 @@
+import { isDeepStrictEqual } from 'node:util';
+
 /**
  * Form-encoded and query-string values arrive as strings, and JSON bodies often carry numbers as
  * strings too (`"amount": "3000"`); V1 accepts both. Values are coerced only where the route schema
  * asks for a number or boolean. A fractional or non-numeric string is left as it is so that
  * validation rejects it and names the field.
+ *
+ * A field that takes one value or a list of them (`imp_uid[]`, unschedule's `merchant_uid`,
+ * `notice_url`) gets a list of one for a single value, which is what a form sends for `name=x`
+ * (qs makes a list of repeated keys and of `name[]`). Nothing else becomes a list: an object
+ * (`{"merchant_uid": {"first": "x"}}`, `merchant_uid[first]=x`, or qs's object for an index over
+ * its limit) is left for validation to refuse, and so is a single value for a field that takes a
+ * string, an object or a list of anything (`custom_data: "abc"` stays a string).
  */
 type Schema = {
   type?: string | string[];
@@ -14,10 +23,16 @@ type Schema = {
 const NUMERIC = /^-?\d+(\.\d+)?$/;
 
 export function coerceFormValues(schema: Schema | undefined, value: unknown): unknown {
+  return coerce(schema, value, true);
+}
+
+/** `oneToList`: a single value may become a list of one (the field takes one or a list of the same) */
+function coerce(schema: Schema | undefined, value: unknown, oneToList: boolean): unknown {
   if (!schema) return value;
   if (schema.anyOf) {
+    const listOfOne = isOneOrList(schema.anyOf);
     for (const s of schema.anyOf) {
-      const v = coerceFormValues(s, value);
+      const v = coerce(s, value, listOfOne);
       if (v !== value) return v;
     }
     return value;
@@ -34,24 +49,25 @@ export function coerceFormValues(schema: Schema | undefined, value: unknown): un
     case 'null':
       return value === '' ? null : value;
     case 'array': {
-      if (value === undefined) return value;
-      // qs turns `a[0]=x&a[1]=y` into an array but `a[5]=x` into an object keyed by index
-      const list = Array.isArray(value)
-        ? value
-        : value && typeof value === 'object'
-          ? Object.keys(value).sort((a, b) => Number(a) - Number(b)).map((k) => (value as Record<string, unknown>)[k])
-          : [value];
-      return list.map((v) => coerceFormValues(schema.items, v));
+      if (Array.isArray(value)) return value.map((v) => coerce(schema.items, v, true));
+      // a number or a boolean too, so that validation names the entry (`merchant_uid.0 must be string`)
+      const single = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+      return single && oneToList ? [coerce(schema.items, value, true)] : value;
     }
     case 'object': {
       if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
       const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
       for (const [k, s] of Object.entries(schema.properties ?? {})) {
-        if (k in out) out[k] = coerceFormValues(s, out[k]);
+        if (k in out) out[k] = coerce(s, out[k], true);
       }
       return out;
     }
     default:
       return value;
   }
+}
+
+/** A union of a list and a branch that is the list's entry: a field of one value or a list of them. */
+function isOneOrList(branches: Schema[]): boolean {
+  return branches.some((list) => list.type === 'array' && list.items !== undefined && branches.some((one) => one !== list && isDeepStrictEqual(one, list.items)));
 }

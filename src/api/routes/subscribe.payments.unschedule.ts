@@ -19,13 +19,15 @@ export default function route(app: PierApp) {
         summary: 'Revoke scheduled charges',
         body: Type.Object({
           customer_uid: Type.Optional(Type.Union([StoredCustomerUid, Type.Null()])),
-          merchant_uid: Type.Optional(Type.Union([StoredMerchantUid, Type.Array(StoredMerchantUid, { maxItems: 1000 }), Type.Null()])),
+          // no null: a JSON null is refused as it always was, not read as omitted, which revokes every
+          // schedule of the customer (an unset variable must not do that; decision 0072)
+          merchant_uid: Type.Optional(Type.Union([StoredMerchantUid, Type.Array(StoredMerchantUid, { maxItems: 1000 })])),
         }),
       },
     },
     async (req) => {
       const b = req.body;
-      const merchantUids = b.merchant_uid === undefined || b.merchant_uid === null ? [] : asArray(b.merchant_uid);
+      const merchantUids = b.merchant_uid === undefined ? [] : asArray(b.merchant_uid);
       return ok(await unschedule(req.deps, merchantOf(req), { customerUid: b.customer_uid ?? null, merchantUids }));
     },
   );
