@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_TTL_SECONDS } from '../../src/core/checkout/sessions.js';
 import { checkoutSessionPurgeQueue, STARTED_SESSION_RETENTION_SECONDS, UNSTARTED_SESSION_RETENTION_SECONDS } from '../../src/jobs/handlers/checkout-session-purge.js';
-import { JobRunner } from '../../src/jobs/runner.js';
+import { JobRunner, type ClaimReport } from '../../src/jobs/runner.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { statementsOf } from '../plans.js';
 
 /** Issue #9 item 7: checkout sessions are created anonymously, so they are purged after they end. */
 let pier: TestPier;
@@ -125,5 +126,43 @@ describe('purging ended checkout sessions', () => {
     expect(await q1.claim('w1', 100)).toEqual([]);
     wall.advance(60_000);
     expect(await q1.claim('w1', 100)).toEqual([[later]]);
+  });
+
+  it('in the running server (not runOnce), deletes a backlog a batch per job: ceil(N / batch) claims and DELETEs, not one per session', async () => {
+    const N = 23;
+    const BATCH = 10;
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) ids.push(await openSession(`purge_running_${i}_${Date.now()}`));
+    pier.clock.advance(SESSION_TTL_SECONDS * 1000 + UNSTARTED_SESSION_RETENTION_SECONDS * 1000 + 1000);
+    const left = async () => (await pier.deps.store.db.selectFrom('checkout_sessions').select('id').where('id', 'in', ids).execute()).length;
+    expect(await left()).toBe(N);
+    // sessions of the tests above end too with this clock: the batches are counted over all of them
+    const all = async () => Number((await pier.deps.store.db.selectFrom('checkout_sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const before = await all();
+
+    const claims: ClaimReport[] = [];
+    const ran = await statementsOf(pier, async (store) => {
+      // the lane main.ts runs: start(), one slot, claims as its slot frees; the wall clock of the idle pause never moves
+      const queue = checkoutSessionPurgeQueue({ ...pier.deps, store }, { batchSize: BATCH, intervalClock: new ManualClock(0) });
+      const r = new JobRunner({ queues: [queue], logger: pier.deps.logger, onClaim: (c) => claims.push(c) });
+      r.start();
+      try {
+        for (let i = 0; i < 3_000 && (await left()) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      } finally {
+        await r.stop();
+      }
+    });
+    expect(await left()).toBe(0);
+    const purged = before - (await all());
+    expect(purged).toBeGreaterThanOrEqual(N);
+    const jobs = Math.ceil(purged / BATCH);
+    // each claim with sessions took one job of a full batch but the last (before: one session a claim)
+    expect(claims.filter((c) => c.claimed > 0).length).toBe(jobs);
+    const deletes = ran.filter((st) => /^delete from "checkout_sessions"/.test(st.sql));
+    expect(deletes).toHaveLength(jobs);
+    const idsIn = (d: { parameters: readonly unknown[] }) => d.parameters.filter((p) => typeof p === 'string' && p.startsWith('cs_')).length;
+    expect(deletes.map(idsIn)).toEqual([...Array.from({ length: jobs - 1 }, () => BATCH), purged - (jobs - 1) * BATCH]);
+    // two SELECTs a claim at most (the started sessions are looked at only when the unstarted ones leave room)
+    expect(ran.filter((st) => /^select .* from "checkout_sessions"/.test(st.sql)).length).toBeLessThanOrEqual(2 * jobs);
   });
 });

@@ -35,15 +35,19 @@ export interface CheckoutSessionPurgeOptions {
  * virtual account issued). A session whose payment is still open (`window`, `calling`, `in_doubt`,
  * or any state added later) is kept, however old, so a late PG result can always be matched.
  *
- * One job is a batch of session ids, deleted in one statement that checks the conditions again, so
- * several processes may claim the same batch without harm (a delete is idempotent). Bounded: one
- * batch per pass, and an idle pause between looks once the backlog is gone.
+ * One job is a batch of up to `batchSize` session ids, deleted in one statement that checks the
+ * conditions again, so several processes may claim the same batch without harm (a delete is
+ * idempotent). The batch is the job's own, not the runner's claim size: the running server's lane
+ * has one slot and asks for one job at a time, which before was one session, two SELECTs and a
+ * DELETE per ended session (the 200-session batch happened only in runOnce). Bounded: one batch
+ * per job, and an idle pause between looks once the backlog is gone.
  */
 export function checkoutSessionPurgeQueue(deps: Deps, o: CheckoutSessionPurgeOptions = {}): JobQueue<string[]> {
   const startedRetention = o.startedRetentionSeconds ?? STARTED_SESSION_RETENTION_SECONDS;
   const unstartedRetention = o.unstartedRetentionSeconds ?? UNSTARTED_SESSION_RETENTION_SECONDS;
   const idleMs = o.idleIntervalMs ?? 60_000;
   const intervalClock = o.intervalClock ?? systemClock;
+  const sessionsPerJob = o.batchSize ?? 200;
   let nextLookAt = 0;
 
   const cutoffs = () => {
@@ -53,10 +57,12 @@ export function checkoutSessionPurgeQueue(deps: Deps, o: CheckoutSessionPurgeOpt
 
   return {
     name: 'checkout-session-purge',
-    batchSize: o.batchSize ?? 200,
+    // jobs per claim: one batch of sessions, whatever the lane asks for (runOnce asks batchSize)
+    batchSize: 1,
     concurrency: 1,
-    async claim(_owner, limit) {
-      if (intervalClock.now() < nextLookAt) return [];
+    async claim(_owner, jobs) {
+      if (jobs < 1 || intervalClock.now() < nextLookAt) return [];
+      const limit = sessionsPerJob;
       const { db } = deps.store;
       const c = cutoffs();
       const unstarted = await db
