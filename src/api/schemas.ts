@@ -25,6 +25,8 @@ export const AmountOrZero = Type.Integer({ minimum: 0, maximum: 100_000_000_000 
  * rather than `type: 'null'` so that form-coercion.ts leaves '' as it is for validation to name.
  */
 export const OptRefundAmount = Type.Optional(Type.Union([AmountOrZero, Type.Unsafe<null>({ enum: [null] })]));
+/** JSON `null` only: as `enum`, not `type: 'null'`, so form-coercion.ts leaves an empty string as it is (see OptRefundAmount). */
+export const NullOnly = Type.Unsafe<null>({ enum: [null] });
 /**
  * `maxUtf8Bytes`: a string's length in bytes of UTF-8, the unit V1 gives for merchant_uid (JSON
  * schema's maxLength counts code points, which let 40 emoji, 160 bytes, through).

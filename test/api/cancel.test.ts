@@ -260,4 +260,45 @@ describe.each(PGS)('on $pg', (facts) => {
       expect((await pier.call('POST', '/payments/cancel', { body: { imp_uid: 'imp_000000000000' } })).status).toBe(401);
     });
   });
+
+  describe('POST /payments/cancel: an empty id (decision 0072)', () => {
+    const CANCEL_UID_MISSING = { code: 1, message: 'imp_uid 또는 merchant_uid 중 하나는 지정해주셔야합니다.', response: null };
+    async function raw(url: string, o: { json?: unknown; form?: string }) {
+      const res = await pier.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${m.token}`, 'content-type': o.form === undefined ? 'application/json' : 'application/x-www-form-urlencoded' },
+        payload: o.form ?? JSON.stringify(o.json),
+      });
+      return { status: res.statusCode, body: JSON.parse(res.body), detail: res.headers['x-pier-detail'] };
+    }
+
+    it('refuses an empty merchant_uid (imp_uid absent) naming it, as POST /payments/prepare does, not as if no id were sent', async () => {
+      const prepare = await raw('/payments/prepare', { json: { merchant_uid: '', amount: 1000 } });
+      expect(prepare).toEqual({ status: 400, body: { code: 1, message: '파라미터 형식이 올바르지 않습니다: merchant_uid', response: null }, detail: 'merchant_uid must NOT have fewer than 1 characters' });
+      for (const body of [{ json: { merchant_uid: '' } }, { json: { merchant_uid: '', imp_uid: '' } }, { json: { merchant_uid: '', imp_uid: null, amount: 100 } }, { form: 'merchant_uid=' }, { form: 'imp_uid=&merchant_uid=&amount=100' }]) {
+        expect(await raw('/payments/cancel', body), JSON.stringify(body)).toEqual(prepare);
+      }
+      const emptyImpUid = await raw('/payments/cancel', { json: { imp_uid: '' } });
+      expect(emptyImpUid).toEqual({ status: 400, body: { code: 1, message: '파라미터 형식이 올바르지 않습니다: imp_uid', response: null }, detail: 'imp_uid must NOT have fewer than 1 characters' });
+      // not sent at all, or JSON null: V1's own answer, unchanged
+      for (const body of [{}, { merchant_uid: null }, { imp_uid: null, merchant_uid: null, amount: 100 }]) {
+        const res = await raw('/payments/cancel', { json: body });
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body, JSON.stringify(body)).toEqual(CANCEL_UID_MISSING);
+      }
+    });
+
+    it('refunds by the other id when one is empty (typed V1 clients send "" for the id they do not use)', async () => {
+      const byMerchantUid = await paid('c_empty_imp', 1000);
+      const json = await raw('/payments/cancel', { json: { imp_uid: '', merchant_uid: 'c_empty_imp', amount: 300 } });
+      expect(json.body.response).toMatchObject({ imp_uid: byMerchantUid.imp_uid, cancel_amount: 300 });
+      const form = await raw('/payments/cancel', { form: 'imp_uid=&merchant_uid=c_empty_imp&amount=200' });
+      expect(form.body.response).toMatchObject({ imp_uid: byMerchantUid.imp_uid, cancel_amount: 500 });
+      const byImpUid = await paid('c_empty_muid', 1000);
+      const other = await raw('/payments/cancel', { json: { imp_uid: byImpUid.imp_uid, merchant_uid: '' } });
+      expect(other.body.response).toMatchObject({ imp_uid: byImpUid.imp_uid, status: 'cancelled', cancel_amount: 1000 });
+      expect((await stored(byMerchantUid.imp_uid)).cancel_amount).toBe(500);
+    });
+  });
 });
