@@ -36,8 +36,15 @@ const randomPool = Buffer.allocUnsafe(16 * 256);
 let poolAt = randomPool.length;
 const uuidBytes = Buffer.alloc(16);
 
+/** the last id's millisecond and counter (RFC 9562's monotonic counter, as uuid keeps it without options) */
+const last = { msecs: -Infinity, seq: 0 };
+
 /**
- * A UUIDv7 as 32 hex digits: unique, ordered by the millisecond it was made (random within it).
+ * A UUIDv7 as 32 hex digits: unique, ordered by the millisecond it was made and, within one
+ * process, by the order it was made in: ids of one millisecond count up from a random start (the
+ * state uuid keeps only when it draws its own random bytes). Events written in one transaction (a
+ * payment's approval and its refund) are read back in the order they happened; random within the
+ * millisecond, they came back in either order.
  * Its random bytes come from a pool filled 256 ids at a time: uuid's own source calls
  * crypto.getRandomValues per id, 5 µs each on Node 20, and a payment makes one (its event id).
  */
@@ -46,7 +53,18 @@ export function timeOrderedId(): string {
     randomFillSync(randomPool);
     poolAt = 0;
   }
-  uuidV7({ random: randomPool.subarray(poolAt, (poolAt += 16)) }, uuidBytes);
+  const random = randomPool.subarray(poolAt, (poolAt += 16));
+  const now = Date.now();
+  if (now > last.msecs) {
+    last.msecs = now;
+    // 31 random bits: room to count up within the millisecond
+    last.seq = random.readUInt32BE(6) & 0x7fffffff;
+  } else {
+    last.seq = (last.seq + 1) | 0;
+    // the counter ran over (over 2^31 ids in one millisecond, or a clock set back far): borrow the next millisecond
+    if (last.seq === 0) last.msecs++;
+  }
+  uuidV7({ random, msecs: last.msecs, seq: last.seq }, uuidBytes);
   return uuidBytes.toString('hex');
 }
 
