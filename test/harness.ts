@@ -247,6 +247,18 @@ export async function startTestPier(
   };
 }
 
+/** A V1 call through app.inject with a merchant's token: the HTTP status, the parsed body and the `x-pier-detail` header. */
+export async function v1Call(pier: TestPier, token: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: any; detail: string | undefined }> {
+  const res = await pier.app.inject({
+    method: method as 'POST',
+    url,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    payload: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const detail = res.headers['x-pier-detail'];
+  return { status: res.statusCode, body: JSON.parse(res.body), detail: typeof detail === 'string' ? detail : undefined };
+}
+
 /** Pier's deps with some connector methods replaced (the rest talk to the simulators as usual). */
 export function depsWith(deps: Deps, override: (real: Connector) => Partial<Connector>): Deps {
   // a request's registry (loggingTo, src/api/request-deps.ts) keeps the override too, so an app

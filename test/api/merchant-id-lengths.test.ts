@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+import { startTestPier, testCardNumber, type TestPier, type TestMerchant, v1Call } from '../harness.js';
 
 /**
  * V1 documents merchant_uid as "Max 40 bytes" and customer_uid as string(80); Pier counts both in
@@ -20,16 +20,7 @@ const EMOJI_160 = '😀'.repeat(40);
 /** 27 characters, 81 bytes */
 const HANGUL_81 = '고'.repeat(27);
 
-async function call(method: string, url: string, body?: unknown) {
-  const res = await pier.app.inject({
-    method: method as 'POST',
-    url,
-    headers: { authorization: `Bearer ${m.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    payload: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const detail = res.headers['x-pier-detail'];
-  return { status: res.statusCode, body: JSON.parse(res.body), detail: typeof detail === 'string' ? detail : undefined };
-}
+const call = (method: string, url: string, body?: unknown) => v1Call(pier, m.token, method, url, body);
 
 async function rowCounts() {
   const { db } = pier.store;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPier, testCardNumber, type TestPier, type TestMerchant } from '../harness.js';
+import { startTestPier, testCardNumber, type TestPier, type TestMerchant, v1Call } from '../harness.js';
 
 /**
  * Ids stored before decisions 0054 and 0062 (a merchant_uid over 40 bytes of UTF-8, a customer_uid
@@ -24,16 +24,7 @@ const OLD_WINDOW_CUSTOMER = 'win/user?1#a';
 const OLD_SCHEDULE = '정기_' + '나'.repeat(20);
 const SCHEDULE_AT = 4102444800;
 
-async function call(method: string, url: string, body?: unknown) {
-  const res = await pier.app.inject({
-    method: method as 'POST',
-    url,
-    headers: { authorization: `Bearer ${m.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    payload: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const detail = res.headers['x-pier-detail'];
-  return { status: res.statusCode, body: JSON.parse(res.body), detail: typeof detail === 'string' ? detail : undefined };
-}
+const call = (method: string, url: string, body?: unknown) => v1Call(pier, m.token, method, url, body);
 
 const path = (id: string) => encodeURIComponent(id);
 let oldImpUid: string;
