@@ -294,6 +294,54 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     expect(all.map((p) => `${p.pay_method}:${p.status}`)).toEqual(['vbank:paid']);
   });
 
+  it('a late deposit recorded beside a charge held at the PG takes the merchant_uid once that charge is declined: the order is not paid again', async () => {
+    const merchantUid = uid('vb_lag_held_charge');
+    const vb = await issueVbank(merchantUid, 6100);
+    // the buyer deposits a minute before the deadline while Pier is down: the notice is lost
+    const port = Number(new URL(pier.pierUrl!).port);
+    await new Promise<void>((r) => pier.app.server.close(() => r()));
+    pier.clock.set((vb.vbank_date - 60) * 1000);
+    const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 6100 });
+    expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
+    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+
+    // past the deadline the PG does not show the deposit yet: the account gives the order up
+    pier.clock.set((vb.vbank_date + 60) * 1000);
+    await freshToken();
+    const lagging = depsWith(pier.deps, (real) => ({
+      async inquire(channel, q) {
+        const found = await real.inquire(channel, q);
+        return q.moid === vb.imp_uid && found.found ? { ...found, state: 'awaiting_deposit' as const, cancelledAmount: 0 } : found;
+      },
+    }));
+    expect(await lockHolder(lagging, m.merchantId, merchantUid)).toBeUndefined();
+
+    // a card charge for the order takes the merchant_uid; the PG holds its answer (a decline)
+    await simControl('/__control/faults', { mode: 'hold', op: 'payments' });
+    const declinedCard = testCardNumber({ kftcCode: '366', lastFour: '0051' });
+    const held = pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 6100, card_number: declinedCard, expiry: '2030-12' } });
+    for (let i = 0; (await (await fetch(`${pier.simulatorUrl}/__control/holds`)).json() as { held: number }).held < 1; i++) {
+      if (i > 600) throw new Error('the PG never held the charge');
+      await new Promise((r) => setTimeout(r, 20)); // the simulator's progress: poll it
+    }
+    expect((await lockHolder(pier.deps, m.merchantId, merchantUid))?.pg_state).toBe('calling');
+
+    // the PG's notice of the deposit arrives meanwhile: recorded paid beside the charge in flight
+    expect((await simControl('/__control/vbank/notify', { tid: dep.tid })).notice.delivered).toBe(true);
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'paid', paid_at: vb.vbank_date - 60 });
+
+    // the held charge is declined: its failure gives the merchant_uid to the paid account
+    await simControl('/__control/holds/release', {});
+    expect((await held).body).toMatchObject({ code: -1, message: expect.stringContaining('[51]'), response: null });
+
+    // the order is paid: another card payment for it is refused, not charged a second time
+    const byCard = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 6100, card_number: card, expiry: '2030-12' } });
+    expect(byCard.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제') });
+    expect(await lockHolder(pier.deps, m.merchantId, merchantUid)).toMatchObject({ imp_uid: vb.imp_uid, status: 'paid' });
+    const all = (await pier.call('GET', `/payments/findAll/${merchantUid}`, { token: m.token })).body.response.list as Array<{ status: string; pay_method: string }>;
+    expect(all.map((p) => `${p.pay_method}:${p.status}`).sort()).toEqual(['card:failed', 'vbank:paid']);
+  });
+
   it('a PG that cannot be asked keeps the merchant_uid held; once it answers "no deposit" the merchant_uid is free', async () => {
     const merchantUid = uid('vb_pg_down');
     const vb = await issueVbank(merchantUid, 7000);

@@ -25,6 +25,7 @@ import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
+import { lockedHolder, releasingMerchantUid } from '../payments/merchant-uid-handback.js';
 import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS, windowOverAtMs } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
@@ -241,29 +242,39 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
     fail_reason: null,
     failed_at: 0,
   };
-  try {
-    const adopted = await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('payments')
-        .set({ ...fields, merchant_uid_lock: p.merchant_uid })
-        .where(unrecorded)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) return false;
-      await recordPaymentEvent(trx, deps, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
-      await pgRefund?.reserve(trx, row, now);
-      return true;
+  for (let tries = 1; ; tries++) {
+    try {
+      const adopted = await db.transaction().execute(async (trx) => {
+        const row = await trx
+          .updateTable('payments')
+          .set({ ...fields, merchant_uid_lock: p.merchant_uid })
+          .where(unrecorded)
+          .returningAll()
+          .executeTakeFirst();
+        if (!row) return false;
+        await recordPaymentEvent(trx, deps, { merchantId: row.merchant_id, impUid: a.impUid, merchantUid: row.merchant_uid, status: 'paid', noticeUrl: row.notice_url, cause: 'window' });
+        await pgRefund?.reserve(trx, row, now);
+        return true;
+      });
+      if (adopted && closed) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');
+      return adopted ? 'paid' : 'already_settled';
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    // Another payment holds the merchant_uid (paid, an account issued, or a charge in flight): a
+    // merchant_uid is paid once. Record the approval (without the lock, and without a `paid` webhook),
+    // then refund it with a `cancelled` one. The holder is locked meanwhile: should it fail and free
+    // the merchant_uid, its release finds this approval paid and gives it the lock (decision 0073);
+    // freed already, the approval takes it above.
+    const held = await db.transaction().execute(async (trx) => {
+      if (!(await lockedHolder(trx, deps.store, a.merchantId, p.merchant_uid))) return 'freed';
+      const res = await trx.updateTable('payments').set(fields).where(unrecorded).executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1 ? 'held' : 'settled';
     });
-    if (adopted && closed) deps.logger.warn({ imp_uid: a.impUid }, 'late window approval recorded: the attempt had been closed, its merchant_uid was still free');
-    return adopted ? 'paid' : 'already_settled';
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
+    if (held === 'settled') return 'already_settled';
+    if (held === 'held') break;
+    if (tries === 3) throw new Error(`merchant_uid of ${a.impUid} taken and freed again three times while its late approval was recorded`);
   }
-  // Another payment holds the merchant_uid (paid, an account issued, or a charge in flight): a
-  // merchant_uid is paid once. Record the approval (without the lock, and without a `paid` webhook),
-  // then refund it with a `cancelled` one.
-  const held = await db.updateTable('payments').set(fields).where(unrecorded).executeTakeFirst();
-  if (Number(held.numUpdatedRows) !== 1) return 'already_settled';
   deps.logger.warn({ imp_uid: a.impUid, closed }, 'window approval for a merchant_uid another payment holds; refunding it');
   if (found.cancelledAmount >= found.amount) return 'refunded';
   return refundLateApproval(deps, a);
@@ -313,12 +324,15 @@ export async function failWindowAttempt(deps: Deps, impUid: string, reason: stri
     if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, PG_WINDOW_LIFETIME_SECONDS);
   }
   const now = unixSeconds(deps.clock);
-  const res = await db
-    .updateTable('payments')
-    .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
-    .where('imp_uid', '=', impUid)
-    .where('pg_state', 'in', OPEN_STATES)
-    .executeTakeFirst();
+  // the merchant_uid it frees goes to the order's payment paid without it, if any (decision 0073)
+  const res = await releasingMerchantUid(deps.store, impUid, now, (trx) =>
+    trx
+      .updateTable('payments')
+      .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
+      .where('imp_uid', '=', impUid)
+      .where('pg_state', 'in', OPEN_STATES)
+      .executeTakeFirst(),
+  );
   return Number(res.numUpdatedRows) > 0;
 }
 

@@ -22,6 +22,7 @@ import type { ChannelColumns, ChannelSource, ResolvedChannel } from '../merchant
 import type { Deps } from '../deps.js';
 import { ClientGoneError, ImpUidTakenError } from './errors.js';
 import { depositAtPgOfOverdueVbank } from '../virtual-accounts/deposit.js';
+import { releasingMerchantUid } from './merchant-uid-handback.js';
 
 export interface NewAttempt {
   impUid: string;
@@ -142,7 +143,10 @@ export async function releaseOverdueVbankLock(deps: Deps, merchantId: string, me
   const account = await deps.store.db.selectFrom('payments').select('imp_uid').where(overdue).executeTakeFirst();
   if (!account) return false;
   if ((await depositAtPgOfOverdueVbank(deps, account.imp_uid)) !== 'unpaid') return false;
-  const res = await deps.store.db.updateTable('payments').set({ merchant_uid_lock: null, updated_at: now }).where('imp_uid', '=', account.imp_uid).where(overdue).executeTakeFirst();
+  // the order's payment paid without the merchant_uid, if any, takes it instead (decision 0073)
+  const res = await releasingMerchantUid(deps.store, account.imp_uid, now, (trx) =>
+    trx.updateTable('payments').set({ merchant_uid_lock: null, updated_at: now }).where('imp_uid', '=', account.imp_uid).where(overdue).executeTakeFirst(),
+  );
   const released = Number(res.numUpdatedRows) > 0;
   if (released) deps.logger.info({ merchant_uid: merchantUid, imp_uid: account.imp_uid }, 'merchant_uid released by a virtual account past its deposit deadline (the PG holds no deposit)');
   return released;

@@ -12,6 +12,7 @@ import { newEventValues, paymentEventCtes, recordPaymentEvent, recordPaymentEven
 import { fromTemplate, runTemplate } from '../../store/statement-template.js';
 import type { PaymentRow } from '../../domain/payment.js';
 import { executeScheduleCte, executeScheduleOf } from '../schedules/executed.js';
+import { releasingMerchantUid } from './merchant-uid-handback.js';
 
 /** What the PG said about an approved charge. */
 export interface Approval {
@@ -234,17 +235,16 @@ export async function failAttempt(
   opts: { notify?: boolean } = {},
 ): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
-  const write = (db: Kysely<Database>) =>
-    db
+  // the merchant_uid it frees goes to the order's payment paid without it, if any (decision 0073)
+  return releasingMerchantUid(deps.store, impUid, now, async (trx) => {
+    const changed = await trx
       .updateTable('payments')
       .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
       .where('imp_uid', '=', impUid)
       .where('pg_state', 'in', ['calling', 'in_doubt'])
       .returningAll()
       .executeTakeFirst();
-  if (!opts.notify) return write(deps.store.db);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const changed = await write(trx);
+    if (!opts.notify) return changed;
     if (changed && changed.customer_uid_usage !== 'payment.scheduled') {
       await recordPaymentEvent(trx, deps, {
         merchantId: changed.merchant_id,

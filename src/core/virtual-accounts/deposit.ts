@@ -13,6 +13,7 @@ import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { isUniqueViolation } from '../../store/db.js';
+import { lockedHolder } from '../payments/merchant-uid-handback.js';
 import { sql } from 'kysely';
 
 export type DepositOutcome =
@@ -65,17 +66,28 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
     return { ok: false, reason: 'past_due', message: '입금기한이 지난 가상계좌입니다. (past the deposit deadline)' };
   }
   const now = unixSeconds(deps.clock);
-  const pay = (takeMerchantUid: boolean) =>
+  // The account holds its merchant_uid already, unless it was released past the deadline
+  // (attempts.ts releaseOverdueVbankLock) before the PG showed this deposit: paid, it takes it back
+  // (decision 0071). When another payment took it meanwhile, that holder is locked while the deposit
+  // is recorded beside it: should it fail and free the merchant_uid, its release finds this deposit
+  // paid and gives it the lock (decision 0073).
+  const pay = () =>
     db.transaction().execute(async (trx) => {
+      const holder = await lockedHolder(trx, deps.store, p.merchant_id, p.merchant_uid);
+      const takeMerchantUid = holder === undefined || holder === p.imp_uid;
       const res = await trx
         .updateTable('payments')
-        // the account holds its merchant_uid already, unless it was released past the deadline
-        // (attempts.ts releaseOverdueVbankLock) before the PG showed this deposit: paid, it takes it back
         .set({ status: 'paid', paid_at: depositedAt, updated_at: now, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
         .where('imp_uid', '=', p.imp_uid)
         .where('status', '=', 'ready')
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
+      if (!takeMerchantUid) {
+        // The money is at the PG and a deposit cannot be refunded without the buyer's bank account:
+        // recorded, for the merchant to refund (a deposit is never dropped), and logged as the second
+        // payment of one order it may become (if the holder is paid).
+        deps.logger.error({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid, holder }, 'deposit made in time into a virtual account whose merchant_uid another payment took past its deadline; recorded paid beside it, for the merchant to refund');
+      }
       await recordPaymentEvent(trx, deps, {
         merchantId: p.merchant_id,
         impUid: p.imp_uid,
@@ -87,15 +99,14 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
       return true;
     });
   let changed: boolean;
-  try {
-    changed = await pay(true);
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    // Another payment took the merchant_uid once this account was released. The money is at the PG
-    // and a deposit cannot be refunded without the buyer's bank account: recorded, for the merchant
-    // to refund (a deposit is never dropped), and logged as the second payment of one order it is.
-    deps.logger.error({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid }, 'deposit made in time into a virtual account whose merchant_uid another payment took past its deadline; recorded paid beside it, for the merchant to refund');
-    changed = await pay(false);
+  for (let tries = 1; ; tries++) {
+    try {
+      changed = await pay();
+      break;
+    } catch (err) {
+      // another attempt took the merchant_uid between the look and the write (PostgreSQL): look again
+      if (!isUniqueViolation(err) || tries === 3) throw err;
+    }
   }
   return { ok: true, impUid: p.imp_uid, duplicate: !changed };
 }

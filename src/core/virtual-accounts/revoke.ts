@@ -9,6 +9,7 @@ import type { PaymentsTable } from '../../store/types.js';
 import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payment } from '../payments/render.js';
+import { releasingMerchantUid } from '../payments/merchant-uid-handback.js';
 
 export const VBANK_NOT_FOUND = '존재하지 않는 결제정보입니다.';
 export const VBANK_REVOKE_REASON = '가상계좌 발급 취소 (virtual account revoked)';
@@ -70,19 +71,22 @@ export async function revokeVbank(deps: Deps, merchantId: string, impUid: string
   }
 
   const now = unixSeconds(deps.clock);
-  const res = await deps.store.db
-    .updateTable('payments')
-    .set({
-      status: 'cancelled',
-      cancel_amount: Number(p.amount),
-      cancel_reason: reason,
-      cancelled_at: closedAt || now,
-      merchant_uid_lock: null,
-      updated_at: now,
-    })
-    .where('imp_uid', '=', p.imp_uid)
-    .where('status', '=', 'ready')
-    .executeTakeFirst();
+  // the merchant_uid it frees goes to the order's payment paid without it, if any (decision 0073)
+  const res = await releasingMerchantUid(deps.store, p.imp_uid, now, (trx) =>
+    trx
+      .updateTable('payments')
+      .set({
+        status: 'cancelled',
+        cancel_amount: Number(p.amount),
+        cancel_reason: reason,
+        cancelled_at: closedAt || now,
+        merchant_uid_lock: null,
+        updated_at: now,
+      })
+      .where('imp_uid', '=', p.imp_uid)
+      .where('status', '=', 'ready')
+      .executeTakeFirst(),
+  );
   if (Number(res.numUpdatedRows) !== 1) deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account changed while it was being revoked');
   else deps.logger.info({ imp_uid: p.imp_uid }, 'virtual account revoked');
   return (await loadV1Payment(deps.store.db, p.imp_uid))!;
