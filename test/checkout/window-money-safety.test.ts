@@ -31,6 +31,8 @@ let proxy: Server;
 let proxyTarget = '';
 /** while set, the proxy answers tPay's resultConfirm with HTTP 503 */
 let failConfirms = false;
+/** while set, the proxy answers tPay's refunds with a decline (2024 취소패스워드 불일치) */
+let declineRefunds = false;
 let seq = 0;
 const uid = (p: string) => `${p}_${++seq}_${Date.now() % 100000}`;
 
@@ -41,6 +43,10 @@ beforeAll(async () => {
     for await (const c of req) chunks.push(c as Buffer);
     if (failConfirms && req.url === '/resultConfirm') {
       res.writeHead(503).end('unavailable');
+      return;
+    }
+    if (declineRefunds && req.url === '/api/v1/refunds') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result_cd: '2024', result_msg: '취소패스워드 불일치' }));
       return;
     }
     const up = await request(`${proxyTarget}${req.url}`, {
@@ -63,6 +69,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   failConfirms = false;
+  declineRefunds = false;
   // tests move the clock past the tokens' 30 minutes
   m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
 });
@@ -374,6 +381,48 @@ describe('1a. a late approval for a merchant_uid paid meanwhile, whose refund ca
     expect((await ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled', cancelledAmount: 5000 });
     expect((await confirmRows(w.impUid)).find((r) => r.id === acknowledgement.id)).toMatchObject({ state: 'done' });
     expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: otherImpUid }]);
+  });
+});
+
+describe('1f. a late approval whose refund the PG declines, beside a charge in flight that the PG then declines (decision 0073)', () => {
+  it('takes the merchant_uid when that charge fails: a further charge for the order is refused, not paid a second time', async () => {
+    const sim = (path: string, body: unknown) =>
+      fetch(`${pier.simulatorUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<any>);
+    const w = await openWindow({});
+    await pier.app.inject({ method: 'POST', url: `/checkout/sessions/${w.sessionId}/close` });
+    // a card charge for the order takes the merchant_uid; the PG holds its answer (a decline, 51)
+    await sim('/__control/faults', { mode: 'hold', op: 'payments' });
+    const held = pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('0051'), expiry: '2030-12' } });
+    for (let i = 0; (await (await fetch(`${pier.simulatorUrl}/__control/holds`)).json() as { held: number }).held < 1; i++) {
+      if (i > 600) throw new Error('the PG never held the charge');
+      await new Promise((r) => setTimeout(r, 20)); // the simulator's progress: poll it
+    }
+    const charge = await pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'pg_state']).where('merchant_uid_lock', '=', w.merchantUid).executeTakeFirstOrThrow();
+    expect(charge.pg_state).toBe('calling');
+
+    // the buyer pays in the still-open window meanwhile: recorded beside the charge, its refund declined by the PG
+    declineRefunds = true;
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    expect(rspOf((await postPier(result.action, result.fields)).html)).toMatchObject({ imp_uid: w.impUid });
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: null, cancel_amount: 0, cancel_pending_amount: 0 });
+
+    // the held charge is declined: its failure gives the merchant_uid to the approval
+    await sim('/__control/holds/release', {});
+    expect((await held).body).toMatchObject({ code: -1, message: expect.stringContaining('[51]'), response: null });
+    expect(await payment(charge.imp_uid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+    // the order is paid once, by the window's approval: another charge for it is refused
+    const again = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: w.merchantUid, amount: 5000, card_number: card('1212'), expiry: '2030-12' } });
+    expect(again.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제') });
+    expect(await lockHolders(w.merchantUid)).toEqual([{ imp_uid: w.impUid }]);
+
+    // holding the order, the approval is no longer refunded: the confirm job acknowledges it, the PG keeps it
+    declineRefunds = false;
+    pier.clock.advance(DEFAULT_CONFIRM_RETRY.firstDelaySeconds * 1000);
+    await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', merchant_uid_lock: w.merchantUid, cancel_amount: 0, cancel_pending_amount: 0 });
+    expect((await confirmRows(w.impUid)).find((r) => r.pg_tid !== '')).toMatchObject({ state: 'done' });
+    expect((await ledgerTx(w.impUid))[0]).toMatchObject({ cancelledAmount: 0 });
   });
 });
 
