@@ -17,6 +17,8 @@ import { channelById } from '../../src/core/merchants/channels.js';
 import { webhookQueue } from '../../src/jobs/handlers/webhooks.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { lockHolder } from '../../src/core/payments/attempts.js';
+import { failAttempt } from '../../src/core/payments/record-outcome.js';
+import { recordVbankDeposit } from '../../src/core/virtual-accounts/deposit.js';
 import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from '../webhooks/receiver.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
@@ -340,6 +342,38 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     expect(await lockHolder(pier.deps, m.merchantId, merchantUid)).toMatchObject({ imp_uid: vb.imp_uid, status: 'paid' });
     const all = (await pier.call('GET', `/payments/findAll/${merchantUid}`, { token: m.token })).body.response.list as Array<{ status: string; pay_method: string }>;
     expect(all.map((p) => `${p.pay_method}:${p.status}`).sort()).toEqual(['card:failed', 'vbank:paid']);
+  });
+
+  it('a late deposit recorded at the moment its order\'s holder fails: whichever commits first, the deposit ends holding the order (20 races)', async () => {
+    const merchantUid = uid('vb_race');
+    const vb = await issueVbank(merchantUid, 6200);
+    const { db } = pier.deps.store;
+    const account = await db.selectFrom('payments').selectAll().where('imp_uid', '=', vb.imp_uid).executeTakeFirstOrThrow();
+    const channel = (await channelById(pier.deps, account.channel_id!))!;
+    for (let i = 0; i < 20; i++) {
+      // an account released past its deadline, and the charge that took its order, in flight at the PG
+      const order = `${merchantUid}_${i}`;
+      const late = `imp_7${String(seq * 1000 + 2 * i).padStart(11, '0')}`;
+      const charge = `imp_7${String(seq * 1000 + 2 * i + 1).padStart(11, '0')}`;
+      await db.insertInto('payments').values({ ...account, imp_uid: late, merchant_uid: order, merchant_uid_lock: null, pg_tid: `tid_${late}` }).execute();
+      await db
+        .insertInto('payments')
+        .values({ ...account, imp_uid: charge, merchant_uid: order, merchant_uid_lock: order, pay_method: 'card', channel: 'api', pg_state: 'calling', pg_tid: null, vbank_num: null, vbank_date: 0 })
+        .execute();
+      // the PG's notice of the deposit and the PG's decline of the charge, at once. On PostgreSQL each
+      // side reads before it writes, and without the row locks of merchant-uid-handback.ts neither
+      // saw the other (the deposit paid, nothing holding the order); SQLite runs them one after the other
+      const [recorded] = await Promise.all([
+        recordVbankDeposit(pier.deps, channel, { moid: late, pgTid: `tid_${late}`, amount: 6200, depositedAt: vb.vbank_date - 60, depositorName: null }),
+        failAttempt(pier.deps, charge, '[51] declined'),
+      ]);
+      expect(recorded).toMatchObject({ ok: true, impUid: late });
+      const rows = await db.selectFrom('payments').select(['imp_uid', 'status', 'merchant_uid_lock']).where('merchant_uid', '=', order).orderBy('imp_uid').execute();
+      expect(rows, `race ${i}`).toEqual([
+        { imp_uid: late, status: 'paid', merchant_uid_lock: order },
+        { imp_uid: charge, status: 'failed', merchant_uid_lock: null },
+      ]);
+    }
   });
 
   it('a PG that cannot be asked keeps the merchant_uid held; once it answers "no deposit" the merchant_uid is free', async () => {
