@@ -71,6 +71,31 @@ async function otherMerchantOnAGhostChannel() {
 }
 
 /**
+ * `count` vbank attempts in doubt on the ghost channel, copies of `template`: order ids
+ * `imp_<digit><11 digits>`, merchant_uids `<prefix>_<i>` (each holding its lock), due at
+ * `nextCheckAt(i)` (default 0: older than anything), never asked yet.
+ */
+function inDoubtOnGhost<T extends object>(template: T & { merchant_id: string }, ghost: { id: string }, count: number, o: { impDigit: number; prefix: string; merchantId?: string; nextCheckAt?: (i: number) => number }) {
+  return Array.from({ length: count }, (_, i) => ({
+    ...template,
+    merchant_id: o.merchantId ?? template.merchant_id,
+    imp_uid: `imp_${o.impDigit}${String(i).padStart(11, '0')}`,
+    merchant_uid: `${o.prefix}_${i}`,
+    merchant_uid_lock: `${o.prefix}_${i}`,
+    channel_id: ghost.id,
+    pg_id: 'ghostmid',
+    pay_method: 'vbank',
+    status: 'ready',
+    pg_state: 'in_doubt',
+    cancel_amount: 0,
+    cancel_pending_amount: 0,
+    pg_tid: null,
+    next_check_at: o.nextCheckAt?.(i) ?? 0,
+    check_count: 0,
+  }));
+}
+
+/**
  * Pier's deps with one merchant's PG holding every inquiry on the order ids `held` (that merchant's
  * payments) until `release()`: how many are held now, the most held at once, and how many were
  * asked. By id, not by a prefix: another merchant's imp_uid, drawn at random, may share one.
@@ -265,22 +290,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
     // 1,000 abandoned attempts on a channel the PG refuses to answer for (trans_search refused)
     const ghost = await addChannel(pier.deps, m.merchantId, { provider: 'jtnet', mid: 'ghostmid', merchantKey: 'x', cancelPassword: 'x', kind: 'window', sandbox: true, name: 'ghost' });
     const template = await pier.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', await paid(uid('template'))).executeTakeFirstOrThrow();
-    const rows = Array.from({ length: 1_000 }, (_, i) => ({
-      ...template,
-      imp_uid: `imp_9${String(i).padStart(11, '0')}`,
-      merchant_uid: `stuck_${i}`,
-      merchant_uid_lock: `stuck_${i}`,
-      channel_id: ghost.id,
-      pg_id: 'ghostmid',
-      pay_method: 'vbank',
-      status: 'ready',
-      pg_state: 'in_doubt',
-      cancel_amount: 0,
-      cancel_pending_amount: 0,
-      pg_tid: null,
-      next_check_at: 0, // older than anything: first in line
-      check_count: 0,
-    }));
+    const rows = inDoubtOnGhost(template, ghost, 1_000, { impDigit: 9, prefix: 'stuck' });
     for (let i = 0; i < rows.length; i += 100) await pier.store.db.insertInto('payments').values(rows.slice(i, i + 100)).execute();
 
     // a real charge whose answer and immediate inquiry were both lost
@@ -315,23 +325,8 @@ describe('reconciliation cannot be starved (item 2)', () => {
     // merchant A: 200 attempts in doubt since long before B's charge (a flood of abandoned windows,
     // or a PG that went down), and its PG now answers each inquiry only at its timeout
     const { a, ghost, template } = await otherMerchantOnAGhostChannel();
-    const rows = Array.from({ length: 200 }, (_, i) => ({
-      ...template,
-      merchant_id: a.merchantId,
-      imp_uid: `imp_7${String(i).padStart(11, '0')}`,
-      merchant_uid: `flood_${i}`,
-      merchant_uid_lock: `flood_${i}`,
-      channel_id: ghost.id,
-      pg_id: 'ghostmid',
-      pay_method: 'vbank',
-      status: 'ready',
-      pg_state: 'in_doubt',
-      cancel_amount: 0,
-      cancel_pending_amount: 0,
-      pg_tid: null,
-      next_check_at: i, // all of them ahead of B's charge
-      check_count: 0,
-    }));
+    // all of them due ahead of B's charge
+    const rows = inDoubtOnGhost(template, ghost, 200, { impDigit: 7, prefix: 'flood', merchantId: a.merchantId, nextCheckAt: (i) => i });
     for (let i = 0; i < rows.length; i += 100) await pier.store.db.insertInto('payments').values(rows.slice(i, i + 100)).execute();
 
     // merchant B (m): a real charge whose answer and immediate inquiry were both lost
@@ -369,7 +364,7 @@ describe('reconciliation cannot be starved (item 2)', () => {
 
   it('reaches another merchant\'s charge that falls due while a pass waits on one merchant\'s held inquiries (decision 0065)', async () => {
     const { a, ghost, template } = await otherMerchantOnAGhostChannel();
-    const rows = Array.from({ length: 20 }, (_, i) => ({ ...template, merchant_id: a.merchantId, imp_uid: `imp_5${String(i).padStart(11, '0')}`, merchant_uid: `late_${i}`, merchant_uid_lock: `late_${i}`, channel_id: ghost.id, pg_id: 'ghostmid', pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 }));
+    const rows = inDoubtOnGhost(template, ghost, 20, { impDigit: 5, prefix: 'late', merchantId: a.merchantId });
     await pier.store.db.insertInto('payments').values(rows).execute();
     // B's charge goes in doubt now: within its grace when the pass starts
     await fault('http_500', 'trans_search');
@@ -436,7 +431,7 @@ describe('the pass budget', () => {
   it('stops starting rows once its budget has run out on the injected clock, and the next pass takes the rows left', async () => {
     // 12 rows of one merchant due at once, on a channel the PG refuses to answer for
     const { a, ghost, template } = await otherMerchantOnAGhostChannel();
-    const rows = Array.from({ length: 12 }, (_, i) => ({ ...template, merchant_id: a.merchantId, imp_uid: `imp_4${String(i).padStart(11, '0')}`, merchant_uid: `budget_${i}`, merchant_uid_lock: `budget_${i}`, channel_id: ghost.id, pg_id: 'ghostmid', pay_method: 'vbank', status: 'ready', pg_state: 'in_doubt', cancel_amount: 0, cancel_pending_amount: 0, pg_tid: null, next_check_at: 0, check_count: 0 }));
+    const rows = inDoubtOnGhost(template, ghost, 12, { impDigit: 4, prefix: 'budget', merchantId: a.merchantId });
     await pier.store.db.insertInto('payments').values(rows).execute();
     const ours = new Set(rows.map((r) => r.imp_uid));
     // every inquiry takes the PG a second of the manual clock, and no real time
