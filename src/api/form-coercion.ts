@@ -67,7 +67,15 @@ function coerce(schema: Schema | undefined, value: unknown, oneToList: boolean):
   }
 }
 
+/** isOneOrList's answers: a route's schema is built once, so each union is compared once, not per request */
+const oneOrList = new WeakMap<Schema[], boolean>();
+
 /** A union of a list and a branch that is the list's entry: a field of one value or a list of them. */
 function isOneOrList(branches: Schema[]): boolean {
-  return branches.some((list) => list.type === 'array' && list.items !== undefined && branches.some((one) => one !== list && isDeepStrictEqual(one, list.items)));
+  let known = oneOrList.get(branches);
+  if (known === undefined) {
+    known = branches.some((list) => list.type === 'array' && list.items !== undefined && branches.some((one) => one !== list && isDeepStrictEqual(one, list.items)));
+    oneOrList.set(branches, known);
+  }
+  return known;
 }
