@@ -48,6 +48,7 @@ describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062
         ['POST', '/subscribe/payments/again', { customer_uid: 'len_cust', merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
         ['POST', '/subscribe/payments/schedule', { customer_uid: 'len_cust', schedules: sched(uid) }, 'schedules.0.merchant_uid'],
         ['POST', '/payments/prepare', { merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
+        ['PUT', '/payments/prepare', { merchant_uid: uid, amount: 1000 }, 'merchant_uid'],
         ['POST', '/vbanks', { merchant_uid: uid, amount: 1000, vbank_code: '088', vbank_due: 1900000000 }, 'merchant_uid'],
       );
     }
@@ -76,7 +77,6 @@ describe('merchant_uid and customer_uid lengths in bytes of UTF-8 (decision 0062
       ['GET', `/subscribe/payments/schedule/${H}`, undefined, 404, -1],
       ['GET', `/subscribe/customers/${encodeURIComponent(HANGUL_81)}`, undefined, 200, 1],
       ['GET', `/subscribe/customers/${encodeURIComponent(HANGUL_81)}/payments`, undefined, 404, -1],
-      ['PUT', '/payments/prepare', { merchant_uid: HANGUL_42, amount: 1000 }, 404, -1],
       ['POST', '/payments/cancel', { merchant_uid: EMOJI_44 }, 200, 1],
       ['POST', '/subscribe/payments/unschedule', { customer_uid: 'len_cust', merchant_uid: [HANGUL_42] }, 200, 1],
       ['POST', '/subscribe/payments/again', { customer_uid: HANGUL_81, merchant_uid: 'len_again', amount: 1000 }, 200, -1],

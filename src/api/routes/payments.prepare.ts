@@ -6,16 +6,19 @@ import { Amount, MerchantUid, StoredMerchantUid } from '../schemas.js';
 import { merchantOf } from '../request-helpers.js';
 
 const Currency = Type.Optional(Type.Union([Type.Literal('KRW'), Type.Null()]));
-/** POST registers a new merchant_uid; PUT changes one already registered, which may predate decision 0062 (decision 0068) */
-const NewBody = Type.Object({ merchant_uid: MerchantUid, amount: Amount, currency: Currency });
-const ChangeBody = Type.Object({ merchant_uid: StoredMerchantUid, amount: Amount, currency: Currency });
+/**
+ * POST registers the amount the window must be paid with; PUT changes it. Both take only a
+ * merchant_uid the window takes: an older one (decision 0068) can never be paid through the
+ * window, so an amount set for it would guard nothing (decision 0074). GET reads any stored one.
+ */
+const Body = Type.Object({ merchant_uid: MerchantUid, amount: Amount, currency: Currency });
 
 /** POST and PUT /payments/prepare, GET /payments/prepare/{merchant_uid} — amount pre-registration. */
 export default function route(app: PierApp) {
-  app.post('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Register the amount of a merchant_uid', body: NewBody } }, async (req) =>
+  app.post('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Register the amount of a merchant_uid', body: Body } }, async (req) =>
     ok(await registerPrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
-  app.put('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Change a registered amount', body: ChangeBody } }, async (req) =>
+  app.put('/payments/prepare', { schema: { tags: ['prepare'], summary: 'Change a registered amount', body: Body } }, async (req) =>
     ok(await updatePrepare(req.deps, merchantOf(req), req.body.merchant_uid, req.body.amount, req.body.currency ?? null)),
   );
   app.get(
