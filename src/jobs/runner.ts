@@ -129,7 +129,9 @@ export class JobRunner {
   async stop(graceMs = this.opts.shutdownGraceMs ?? 10_000): Promise<void> {
     if (this.stopped && this.lanes.length === 0) return;
     this.stopped = true;
-    this.poke();
+    // a pausing lane would see `stopped` only when its pause ends (idleMs, or a finished row when
+    // it is full): wake every one now, so none claims again and stop() waits only for rows in flight
+    for (const wake of [...this.wakers]) wake();
     const lanes = Promise.all(this.lanes);
     if (!(await settlesWithin(lanes, graceMs))) {
       this.opts.logger.warn({ graceMs }, 'background work still running at shutdown; aborting it');
@@ -137,11 +139,6 @@ export class JobRunner {
       if (!(await settlesWithin(lanes, 1000))) this.opts.logger.warn('background work did not stop; its rows are left to their leases');
     }
     this.lanes = [];
-  }
-
-  /** Ends the idle pause of every lane early (after new work was recorded by this process). */
-  poke(): void {
-    for (const wake of [...this.wakers]) wake();
   }
 
   private async claim<J>(q: JobQueue<J>, limit: number): Promise<J[]> {
@@ -194,7 +191,7 @@ export class JobRunner {
       }
       if (this.stopped) break;
       // full (fewer than refillAt slots free): wait for finished rows. Fewer rows than asked (or
-      // none): what was due is taken, so wait for the idle pause, a poke or a finished row rather
+      // none): what was due is taken, so wait for the idle pause, a finished row or the queue's wake rather
       // than claim again at once: the next claim would find nothing, and finding nothing can cost
       // the most (a webhook claim that leaves out a busy receiver reads past every row queued for it)
       const full = slots - inFlight.size < refillAt;
@@ -207,7 +204,7 @@ export class JobRunner {
     await Promise.all(inFlight);
   }
 
-  /** Waits `ms` (null: no timeout) or until poked; `expose` receives the waker for the lane's own rows. */
+  /** Waits `ms` (null: no timeout) or until woken (stop()); `expose` receives the waker for the lane's own rows. */
   private pause(ms: number | null, expose: (wake: () => void) => void): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = () => {

@@ -81,7 +81,7 @@ describe('a receiver trickling one byte at a time', () => {
     await waitFor(async () => (await deliveryOf(impUid)).state === 'sending' && trickle.open > 0, 5_000, 'the webhook attempt to be in flight');
 
     pier.clock.advance(61_000);
-    runner.poke();
+    // the schedule lane looks again at the end of its idle pause (50 ms)
     const schedule = await waitFor(
       async () => {
         const s = await pier.store.db.selectFrom('payment_schedules').select(['state', 'imp_uid']).where('merchant_uid', '=', 'lane_sched_1').executeTakeFirstOrThrow();

@@ -1,6 +1,6 @@
 /**
  * When a job lane claims (src/jobs/runner.ts): a claim that comes back with fewer rows than it asked
- * for has taken what was due, so the lane waits for a row to finish (or a poke, or its idle pause)
+ * for has taken what was due, so the lane waits for a row to finish (or its idle pause, or stop())
  * instead of claiming again at once and finding nothing; a queue can wake its lane before its rows
  * finish (`wakeWith`). A claim that finds nothing is not free: a webhook claim that leaves out a
  * busy receiver reads past every row queued for it (half of all claims during a drain did, before).
@@ -69,7 +69,7 @@ const logger = createLogger('silent');
 describe('a job lane', () => {
   it('does not claim again at once after a claim that came back short: it waits for a row to finish', async () => {
     const f = fakeQueue(3);
-    // a long idle pause: only a finished row (or a poke) may end it within this test
+    // a long idle pause: only a finished row (or stop()) may end it within this test
     runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
     runner.start();
     await turns();
@@ -127,7 +127,7 @@ describe('a job lane', () => {
     expect(f.running.size).toBe(8);
   });
 
-  it('is woken by its queue before any row finishes (wakeWith), and by a poke', async () => {
+  it('is woken by its queue before any row finishes (wakeWith)', async () => {
     const f = fakeQueue(2, { wakesItself: true });
     runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
     runner.start();
@@ -139,11 +139,26 @@ describe('a job lane', () => {
     await turns();
     expect(f.claims.map((c) => c.got)).toEqual([2, 1]);
     expect(f.running.size).toBe(3);
+  });
 
-    f.addDue(1);
-    runner.poke();
+  it('ends its idle pause at stop(): stop() waits for the rows in flight, not for the pause, and nothing more is claimed', async () => {
+    // a queue that wakes itself: its finished row does not end the pause either, only stop() does
+    const f = fakeQueue(1, { wakesItself: true });
+    runner = new JobRunner({ queues: [f.queue], logger, idleMs: 60_000 });
+    runner.start();
     await turns();
-    expect(f.claims.map((c) => c.got)).toEqual([2, 1, 1]);
+    expect(f.claims).toEqual([{ limit: 10, got: 1 }]);
+    f.addDue(5);
+    let stopped = false;
+    const stopping = runner.stop(60_000).then(() => (stopped = true));
+    await turns();
+    // the row in flight is still running: stop() waits for it
+    expect(stopped).toBe(false);
+    f.running.get(0)!.resolve();
+    await turns();
+    expect(stopped).toBe(true);
+    await stopping;
+    expect(f.claims).toHaveLength(1);
   });
 
   it('that wakes itself (wakeWith) is not woken by a finished row unless it is full', async () => {

@@ -164,7 +164,7 @@ describe('a full queue', () => {
       runner.start();
       await waitFor(() => trickle.open === 4, 10_000, 'four attempts in flight to the hanging receiver');
       await backlog(other, fast.url, 20, 'quick');
-      runner.poke();
+      // the lane looks again at the end of its idle pause (20 ms)
       await waitFor(() => fast.requests.length === 20, 10_000, "the other merchant's 20 webhooks");
       expect(new Set(fast.requests.map((r) => JSON.parse(r.body).merchant_uid)).size).toBe(20);
       // the hanging receiver still has exactly its four; its other rows were never leased
@@ -201,7 +201,7 @@ describe('a full queue', () => {
       runner.start();
       await waitFor(() => trickle.open >= 8, 10_000, 'the hanging merchant’s attempts in flight');
       await backlog(other, fast.url, 20, 'share');
-      runner.poke();
+      // the lane looks again at the end of its idle pause (20 ms)
       await waitFor(() => fast.requests.length === 20, 10_000, "the other merchant's 20 webhooks");
       // half the lane (16 / 2) at most, whatever the number of its URLs
       expect(trickle.open).toBe(8);
