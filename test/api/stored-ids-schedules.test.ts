@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPier, testCardNumber, type TestPier, type TestMerchant, v1Call } from '../harness.js';
+import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
+import { JobRunner } from '../../src/jobs/runner.js';
 
 /**
  * The schedule paths of decision 0068 that only the shared schema (`StoredMerchantUid`) covered:
  * `PUT /subscribe/payments/schedule/{merchant_uid}`, `POST …/{merchant_uid}/reschedule` and
  * `POST …/{merchant_uid}/retry` take a schedule's merchant_uid as an earlier Pier stored it (over
- * 40 bytes of UTF-8, control characters) and act on that schedule. As in stored-ids.test.ts, each
+ * 40 bytes of UTF-8, control characters) and act on that schedule; `POST /subscribe/payments/schedule`
+ * without card fields takes an old customer_uid (it names a stored key), and the scheduled run
+ * charges all of them. As in stored-ids.test.ts, each
  * schedule is made through REST with an ordinary id, then given its old id in the database.
  */
 let pier: TestPier;
@@ -78,12 +82,33 @@ describe('schedule actions by ids stored before the limits (decision 0068)', () 
     expect(found.body.response).toMatchObject({ imp_uid: res.body.response.imp_uid, amount: 7002, status: 'paid' });
   });
 
+  it('POST /subscribe/payments/schedule without card fields schedules a new charge on a key with an old customer_uid', async () => {
+    const res = await call('POST', '/subscribe/payments/schedule', { customer_uid: OLD_CUSTOMER, schedules: [{ merchant_uid: 'new_on_old_key', schedule_at: scheduleAt + 10_800, amount: 8000, name: 'plan' }] });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.response.map((x: { merchant_uid: string; customer_uid: string; schedule_status: string }) => [x.merchant_uid, x.customer_uid, x.schedule_status])).toEqual([['new_on_old_key', OLD_CUSTOMER, 'scheduled']]);
+  });
+
   it('refuses on these paths what no Pier ever stored (41 characters), naming merchant_uid', async () => {
     for (const [method, suffix, body] of [['PUT', '', { schedule_at: scheduleAt }], ['POST', '/reschedule', { schedule_at: scheduleAt }], ['POST', '/retry', undefined]] as const) {
       const res = await call(method, `/subscribe/payments/schedule/${path('가'.repeat(41))}${suffix}`, body);
       expect(res.status, `${method} ${suffix}`).toBe(400);
       expect(res.body).toEqual({ code: 1, message: '파라미터 형식이 올바르지 않습니다: merchant_uid', response: null });
       expect(res.detail).toBe('merchant_uid must NOT have more than 40 characters');
+    }
+  });
+
+  it('the scheduled run charges the schedules waiting under old ids, on the old key', async () => {
+    pier.clock.advance((scheduleAt + 10_800 + 60) * 1000 - pier.clock.now());
+    // the clock passed the token's expiry: a new one, as a V1 client gets it
+    const token = await call('POST', '/users/getToken', { imp_key: m.impKey, imp_secret: m.impSecret });
+    m.token = token.body.response.access_token;
+    const runner = new JobRunner({ queues: [scheduleQueue(pier.deps)], logger: pier.deps.logger });
+    expect(await runner.drain()).toBe(4);
+    for (const [id, amount] of [[OLD_WAITING, 7000], [OLD_REVOKED, 7001], [OLD_CONTROLS, 7003], ['new_on_old_key', 8000]] as const) {
+      const schedule = await call('GET', `/subscribe/payments/schedule/${path(id)}`);
+      expect(schedule.body.response, id).toMatchObject({ merchant_uid: id, customer_uid: OLD_CUSTOMER, schedule_status: 'executed', payment_status: 'paid', amount });
+      const paid = await call('GET', `/payments/find/${path(id)}`);
+      expect(paid.body.response, id).toMatchObject({ imp_uid: schedule.body.response.imp_uid, merchant_uid: id, customer_uid: OLD_CUSTOMER, status: 'paid', amount });
     }
   });
 });
