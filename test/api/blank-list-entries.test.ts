@@ -21,6 +21,8 @@ const NO_IDS = { code: 1, message: '필수 파라미터가 누락되었습니다
 beforeAll(async () => {
   pier = await startTestPier({ listen: true });
   m = await pier.newMerchant();
+  const key = await pier.call('POST', '/subscribe/customers/blank_key', { token: m.token, body: card });
+  expect(key.body.code, JSON.stringify(key.body)).toBe(0);
   const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: 'blank_paid', amount: 1000, ...card } });
   expect(paid.body.code, JSON.stringify(paid.body)).toBe(0);
   impUid = paid.body.response.imp_uid;
@@ -73,5 +75,29 @@ describe('GET /payments with an empty list entry (decision 0074)', () => {
     const res = await get(node({ merchant_uid: [' '] }));
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ code: -1, message: '존재하지 않는 결제정보입니다.', response: null });
+  });
+});
+
+describe('GET /subscribe/customers with an empty customer_uid[] entry (decision 0074)', () => {
+  const customers = async (query: string) => {
+    const res = await fetch(`${pier.pierUrl}/subscribe/customers?${query}`, { headers: { authorization: `Bearer ${m.token}` } });
+    return { status: res.status, body: (await res.json()) as { code: number; message: string | null; response: Array<{ customer_uid: string }> | null } };
+  };
+
+  it('finds the billing key by the other entries, 200, as if the empty one were not sent', async () => {
+    for (const query of ['customer_uid[]=blank_key&customer_uid[]=', node({ customer_uid: ['', 'blank_key'] }), python({ customer_uid: ['blank_key', ''] })]) {
+      const res = await customers(query);
+      expect(res.status, query).toBe(200);
+      expect(res.body.code, query).toBe(0);
+      expect(res.body.response!.map((k) => k.customer_uid), query).toEqual(['blank_key']);
+    }
+  });
+
+  it('answers empty entries only as a request without customer_uid: 400, code 1', async () => {
+    for (const query of ['customer_uid[]=', node({ customer_uid: ['', ''] }), 'customer_uid=']) {
+      const res = await customers(query);
+      expect(res.status, query).toBe(400);
+      expect(res.body, query).toEqual({ code: 1, message: '필수 파라미터가 누락되었습니다: customer_uid[]', response: null });
+    }
   });
 });
