@@ -159,6 +159,8 @@ export async function runSchedules(opts: {
   leadSec: number;
   timeoutSec: number;
   progress: (line: string) => void;
+  /** node flags for every Pier process, e.g. --cpu-prof */
+  nodeArgs?: string[];
 }): Promise<ScheduleRun> {
   const piers: PierProc[] = [];
   const receiver = await startReceiver();
@@ -168,7 +170,7 @@ export async function runSchedules(opts: {
     for (let i = 0; i < opts.processes; i++) {
       // the first start gives the database a simulator MID of its own (startPierProc)
       const ownSimulatorMid = i === 0 ? `ps${opts.tag}${opts.processes}` : undefined;
-      piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl, ownSimulatorMid }));
+      piers.push(await startPierProc({ name: `pier-sched-${i + 1}`, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, jtnetUrl: opts.jtnetUrl, ownSimulatorMid, nodeArgs: opts.nodeArgs }));
     }
     const setup = await setupMerchant(piers[0].url, 1, `${opts.tag}s${opts.processes}`);
     const customerUid = setup.customerUids[0];
