@@ -18,6 +18,7 @@ import { consolePlugin } from '../console/plugin.js';
 import { checkoutPlugin } from './checkout/index.js';
 import { requestIdFrom } from '../lib/request-id.js';
 import { addRequestPlumbing, registerOperationsRoutes } from '../operations/routes.js';
+import { untrustedProxyHint } from './untrusted-proxy-hint.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -82,6 +83,8 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
 
   app.decorateRequest('merchant', null);
   const metrics = addRequestPlumbing(app, deps);
+  // behind a reverse proxy nobody told Pier about, every buyer shares the proxy's address: say so once
+  if (!opts.trustProxy) app.addHook('onRequest', untrustedProxyHint(deps.logger));
 
   // Only JSON and form bodies are V1 (spec §1.1): text/plain answers 415 like any other type.
   app.removeContentTypeParser('text/plain');

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type PierApp } from '../../src/api/app.js';
+import { UNTRUSTED_PROXY_HINT } from '../../src/api/untrusted-proxy-hint.js';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import type { Deps } from '../../src/core/deps.js';
 import { migrateToLatest, openStore } from '../../src/store/db.js';
@@ -171,5 +172,33 @@ describe('behind a reverse proxy (config trustProxy)', () => {
     // over an http public URL it stays unprefixed at /console, Secure when a trusted proxy says https
     expect(await loginCookie('10.0.0.0/8', { 'x-forwarded-proto': 'https' }, undefined, '/console/lang/en')).toBe('pier_console_lang=en; Max-Age=31536000; Path=/console; Secure; SameSite=Lax');
     expect(await loginCookie('', {}, undefined, '/console/lang/en')).toBe('pier_console_lang=en; Max-Age=31536000; Path=/console; SameSite=Lax');
+  });
+
+  it('says once, naming no address, when a proxy on a private address forwards requests and trustProxy is not set', async () => {
+    const hints = () => pier.logs().split('\n').filter((l) => l.includes(UNTRUSTED_PROXY_HINT.slice(0, 60)));
+    const through = async (trustProxy: string, remoteAddress: string, headers: Record<string, string>) => {
+      const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://pay.example.com', trustProxy });
+      try {
+        for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/health', headers, remoteAddress })).statusCode).toBe(200);
+      } finally {
+        await app.close();
+      }
+    };
+    const before = hints().length;
+    // a configured proxy, a client that sends the header from a public address, a private peer without it: nothing to say
+    await through('10.0.0.0/8', '10.1.2.3', { 'x-forwarded-for': '203.0.113.7' });
+    await through('', '203.0.113.9', { 'x-forwarded-for': '198.51.100.4' });
+    await through('', '10.1.2.3', {});
+    expect(hints().length).toBe(before);
+    // nginx on the same host (IPv4-mapped loopback) without PIER_TRUST_PROXY: one warning for three requests
+    await through('', '::ffff:127.0.0.1', { 'x-forwarded-for': '203.0.113.7' });
+    expect(hints().length).toBe(before + 1);
+    const line = hints().at(-1)!;
+    expect(line).toContain('"level":40');
+    expect(line).toContain('PIER_TRUST_PROXY');
+    expect(line).not.toMatch(/127\.0\.0\.1|203\.0\.113/);
+    // and on a private network
+    await through('', '172.20.0.5', { 'x-forwarded-for': '203.0.113.7' });
+    expect(hints().length).toBe(before + 2);
   });
 });
