@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PierError } from '../src/api/errors.js';
 import { createConnectorRegistry } from '../src/connectors/registry.js';
 import { issueAccessToken } from '../src/core/merchants/auth.js';
+import { deleteBillingKey } from '../src/core/billing-keys/billing-keys.js';
 import type { Deps } from '../src/core/deps.js';
 import { systemClock } from '../src/lib/clock.js';
 import { createLogger } from '../src/lib/logger.js';
@@ -311,6 +312,34 @@ describe('pier CLI', () => {
     }
   });
 
+  it("billing-key forget deletes Pier's record of keys DELETE cannot delete at the PG (their channel is gone), of that merchant only", async () => {
+    const store = openStore(db.url, { poolSize: 2 });
+    const deps = depsFor(store);
+    try {
+      const merchantOf = async (code: string) => (await store.db.selectFrom('merchants').select('id').where('merchant_code', '=', code).executeTakeFirstOrThrow()).id;
+      const [shop, other] = [await merchantOf('imp20260001'), await merchantOf('imp20260002')];
+      // keys issued through a tPay contract that has ended: the channel was removed with --force
+      for (const [id, merchant_id, customer_uid] of [['bk_cli_gone1', shop, 'cust_gone'], ['bk_cli_gone2', shop, 'cust_gone_2'], ['bk_cli_other', other, 'cust_gone']]) {
+        await insertFilled(store, 'billing_keys', { id, merchant_id, customer_uid, channel_id: 'ch_removed', pg_provider: 'jtnet', pg_id: 'tpaygone0m', card_name: '신한카드' });
+      }
+      await expect(deleteBillingKey(deps, shop, 'cust_gone')).rejects.toThrow(/PG 설정\(jtnet\.tpaygone0m\)이 삭제되어/);
+
+      const forgot = await run(['billing-key', 'forget', 'imp20260001', 'cust_gone', 'cust_never']);
+      expect(forgot.code).toBe(1);
+      expect(forgot.stdout).toBe('forgot cust_gone (jtnet.tpaygone0m, 신한카드) in Pier; not deleted at the PG\n');
+      expect(forgot.stderr).toContain('imp20260001 has no billing key for customer_uid cust_never');
+      const left = await store.db.selectFrom('billing_keys').select(['id']).where('id', 'like', 'bk_cli_%').orderBy('id').execute();
+      // the other merchant's key with the same customer_uid and this merchant's other key stay
+      expect(left.map((r) => r.id)).toEqual(['bk_cli_gone2', 'bk_cli_other']);
+      const again = await run(['billing-key', 'forget', 'imp20260001', 'cust_gone_2']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(await store.db.selectFrom('billing_keys').select('id').where('id', '=', 'bk_cli_gone2').executeTakeFirst()).toBeUndefined();
+    } finally {
+      await deps.connectors.close();
+      await store.close();
+    }
+  });
+
   it('prints usage for every command, from any folder, also when run from source', async () => {
     const [root, add, fromSource] = await Promise.all([
       run(['--help'], { cwd: tmpdir() }),
@@ -319,7 +348,7 @@ describe('pier CLI', () => {
     ]);
     expect(root.code).toBe(0);
     expect(root.stdout).toMatch(/Usage: pier \[options\] \[command\]/);
-    for (const c of ['migrate', 'merchant', 'channel', 'reconcile', 'compat-table']) expect(root.stdout).toContain(c);
+    for (const c of ['migrate', 'merchant', 'channel', 'billing-key', 'reconcile', 'compat-table']) expect(root.stdout).toContain(c);
     expect(add.code).toBe(0);
     expect(add.stdout).toMatch(/Usage: pier channel add \[options\] <merchantCode>/);
     expect(add.stdout).toContain('--cancel-password <pw>');

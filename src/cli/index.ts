@@ -21,6 +21,7 @@ import { CliError, openCliContext, requireMerchant, type CliContext } from './co
 import { formatTime, textTable, yesNo } from './format.js';
 import { registerJobCommands, usePierClock } from '../jobs/cli.js';
 import { checkVaultOpensData, rewrapVault } from '../vault/sealed-data.js';
+import { forgetBillingKey } from '../core/billing-keys/billing-keys.js';
 
 const out = (text = '') => process.stdout.write(`${text}\n`);
 
@@ -350,6 +351,30 @@ export function buildProgram(): Command {
         }
         if (!(await removeChannel(deps, m.id, c.id))) throw new CliError(`channel ${c.id} was already removed`);
         out(`removed channel ${c.id} (${pgSelector(c)}, ${c.kind}) from ${m.merchant_code}`);
+      });
+    });
+
+  // ---- billing keys -----------------------------------------------------------------------
+  const billingKey = program.command('billing-key').description("a merchant's stored billing keys");
+
+  billingKey
+    .command('forget')
+    .description(
+      "delete Pier's record of billing keys without asking the PG: for keys whose PG contract has ended or whose channel was removed, " +
+        'which DELETE /subscribe/customers/{customer_uid} cannot delete at the PG (the key stays registered there if the PG still knows it)',
+    )
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .argument('<customerUid...>', 'the customer_uid of each key')
+    .action(async (merchantCode: string, customerUids: string[]) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const missing: string[] = [];
+        for (const uid of customerUids) {
+          const forgotten = await forgetBillingKey(deps, m.id, uid);
+          if (forgotten) out(`forgot ${forgotten.customer_uid} (${forgotten.pg}${forgotten.card_name ? `, ${forgotten.card_name}` : ''}) in Pier; not deleted at the PG`);
+          else missing.push(uid);
+        }
+        if (missing.length > 0) throw new CliError(`${m.merchant_code} has no billing key for customer_uid ${missing.join(', ')}`);
       });
     });
 

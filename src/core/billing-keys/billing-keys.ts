@@ -207,11 +207,6 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
   return customerUids.flatMap((uid) => rows.filter((r) => r.customer_uid === uid).map(toV1Customer));
 }
 
-/**
- * Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does.
- * The record is deleted only while it still holds the key deleted at the PG: a re-registration of
- * the customer_uid while the PG was deleting stored a new key, which stays (decision 0042).
- */
 /** A channel of the merchant on the PG account (provider, MID, mode) that issued a billing key. */
 async function channelOfAccount(deps: Deps, merchantId: string, key: BillingKeysTable): Promise<ResolvedChannel | undefined> {
   const row = await deps.store.db
@@ -227,6 +222,11 @@ async function channelOfAccount(deps: Deps, merchantId: string, key: BillingKeys
   return row ? openChannel(deps, row) : undefined;
 }
 
+/**
+ * Deletes the key at the PG, then Pier's record. Answers the deleted Customer, as V1 does.
+ * The record is deleted only while it still holds the key deleted at the PG: a re-registration of
+ * the customer_uid while the PG was deleting stored a new key, which stays (decision 0042).
+ */
 export async function deleteBillingKey(deps: Deps, merchantId: string, customerUid: string) {
   const row = await findBillingKey(deps, merchantId, customerUid);
   if (!row) throw new PierError('not_found', UNKNOWN_CUSTOMER(customerUid));
@@ -235,7 +235,11 @@ export async function deleteBillingKey(deps: Deps, merchantId: string, customerU
   // was deleted). The same PG account added again as a channel reaches it.
   const channel = (await channelById(deps, row.channel_id)) ?? (await channelOfAccount(deps, merchantId, row));
   if (!channel) {
-    throw new PierError('refused', `빌링키를 발급한 PG 설정(${row.pg_provider}.${row.pg_id})이 삭제되어 PG사의 빌링키를 삭제할 수 없습니다. 같은 PG 설정을 다시 추가한 뒤 삭제하세요.`);
+    throw new PierError(
+      'refused',
+      `빌링키를 발급한 PG 설정(${row.pg_provider}.${row.pg_id})이 삭제되어 PG사의 빌링키를 삭제할 수 없습니다. 같은 PG 설정을 다시 추가한 뒤 삭제하세요.`,
+      'add the channel of that PG account again to delete the key there, or `npx pier billing-key forget` to delete it in Pier only',
+    );
   }
   try {
     await channel.connector.deleteBillingKey(channel.credentials, deps.vault.open(row.billing_key_sealed));
@@ -253,4 +257,20 @@ export async function deleteBillingKey(deps: Deps, merchantId: string, customerU
     deps.logger.info({ customer_uid: customerUid }, 'billing key replaced while it was being deleted at the PG; the new key stays');
   }
   return toV1Customer(row);
+}
+
+/**
+ * Deletes Pier's record of a billing key without asking the PG (`pier billing-key forget`): for a
+ * key the PG can no longer delete because the contract that issued it has ended (tPay's closed in
+ * 2023) or its channel is gone, which DELETE /subscribe/customers/{customer_uid} then refuses for
+ * good. If the PG still knows the key, it stays registered there; Pier never charges it again.
+ * Answers what was forgotten (with its PG account), undefined when there was no such key.
+ */
+export async function forgetBillingKey(deps: Deps, merchantId: string, customerUid: string): Promise<{ customer_uid: string; pg: string; card_name: string | null } | undefined> {
+  const row = await findBillingKey(deps, merchantId, customerUid);
+  if (!row) return undefined;
+  const res = await deps.store.db.deleteFrom('billing_keys').where('id', '=', row.id).executeTakeFirst();
+  if (Number(res.numDeletedRows) === 0) return undefined;
+  deps.logger.info({ customer_uid: customerUid, pg: `${row.pg_provider}.${row.pg_id}` }, 'billing key forgotten in Pier only (not deleted at the PG)');
+  return { customer_uid: row.customer_uid, pg: `${row.pg_provider}.${row.pg_id}`, card_name: row.card_name };
 }
