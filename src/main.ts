@@ -71,7 +71,8 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
 export async function prepareInstallation(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
   const guard = webhookDestinationGuard(config);
   const onNewer = (newer: string[]) => logger.warn({ newer }, 'the database has migrations of a newer Pier; this version runs without them');
-  const applied = await migrateToLatest(store, { onNewer }).catch((err: Error) => {
+  const onNotice = (message: string, detail: Record<string, unknown>) => logger.warn(detail, message);
+  const applied = await migrateToLatest(store, { onNewer, onNotice }).catch((err: Error) => {
     // the driver's words alone ("connect ECONNREFUSED …") do not say which database; the label has no password
     throw new Error(`migrating ${store.label}: ${err.message}`, { cause: err });
   });

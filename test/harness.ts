@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { buildApp, type PierApp } from '../src/api/app.js';
 import { createConnectorRegistry, type ConnectorRegistry } from '../src/connectors/registry.js';
 import { instrumentConnectors } from '../src/connectors/instrumented.js';
@@ -23,6 +23,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { createNicepaySimulator, type NicepaySimulator } from '../src/simulators/nicepay/index.js';
 import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
+import { PierMigrations } from '../src/store/migrations/index.js';
 import { Vault } from '../src/vault/vault.js';
 
 /**
@@ -139,11 +140,21 @@ export async function startTestPier(
     queueClock?: () => number;
     /** what one address may ask of the payment window (default: no practical limit, as every test request comes from 127.0.0.1) */
     checkoutRateLimits?: CheckoutRateLimits;
+    /**
+     * the database migrated only up to this migration, as an older Pier left it; the test builds
+     * that Pier's data and runs the rest itself (migrateToLatest)
+     */
+    migratedUpTo?: string;
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
   const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock });
-  await migrateToLatest(store);
+  if (opts.migratedUpTo) {
+    const { error } = await new Migrator({ db: store.db, provider: new PierMigrations(store.dialect) }).migrateTo(opts.migratedUpTo);
+    if (error) throw error;
+  } else {
+    await migrateToLatest(store);
+  }
   const clock = new TestClock(Date.UTC(2026, 10, 30, 3, 0, 0));
   let logText = '';
   const sink = new Writable({

@@ -83,7 +83,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
   let newer: string[] = [];
   let vault: Vault;
   try {
-    applied = await migrateToLatest(store, { onNewer: (names) => (newer = names) });
+    applied = await migrateToLatest(store, { onNewer: (names) => (newer = names), onNotice: (message, detail) => logger.warn(detail, message) });
     const check = await checkVaultOpensData(store, ring);
     vault = check.ok ? ring : refusingVault(ring, check.message);
   } catch (err) {

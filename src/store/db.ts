@@ -4,7 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql, type Compilable, type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
-import { MIGRATION_NAMES, PierMigrations, type Dialect } from './migrations/index.js';
+import { MIGRATION_NAMES, PierMigrations, type Dialect, type MigrationNotice } from './migrations/index.js';
 import { INDEX_ONLY_OPTIONS, INDEX_ONLY_POOL_SIZE } from './index-only.js';
 import { withPreparedStatements, type StatementRunner } from './pg-prepared.js';
 import { rememberResultShapes } from './pg-result-shapes.js';
@@ -334,9 +334,10 @@ function withStatementCache(sqlite: SQLite.Database, max = 500) {
 /**
  * Brings the schema up to date; safe to run from several processes at once on PostgreSQL.
  * A database a newer Pier migrated is used as it is: `onNewer` is told the migrations this version
- * does not know (a process restarted mid-rollout, or a rollback, still starts).
+ * does not know (a process restarted mid-rollout, or a rollback, still starts). `onNotice`: what a
+ * migration repairing data reports (migration 022: paid orders given back their merchant_uid).
  */
-export async function migrateToLatest(store: Store, opts: { onNewer?: (names: string[]) => void } = {}): Promise<string[]> {
+export async function migrateToLatest(store: Store, opts: { onNewer?: (names: string[]) => void; onNotice?: MigrationNotice } = {}): Promise<string[]> {
   const run = async (db: Kysely<Database>) => {
     for (let pass = 1; ; pass++) {
       const recorded = await recordedMigrations(db);
@@ -347,7 +348,7 @@ export async function migrateToLatest(store: Store, opts: { onNewer?: (names: st
         if (newer.length > 0) opts.onNewer?.(newer);
         return [];
       }
-      const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer) });
+      const migrator = new Migrator({ db, provider: new PierMigrations(store.dialect, newer, opts.onNotice) });
       const { error, results } = await migrator.migrateToLatest();
       if (!error) {
         if (newer.length > 0) opts.onNewer?.(newer);

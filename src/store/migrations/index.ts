@@ -18,10 +18,14 @@ import * as m018 from './018-payments-list-indexes.js';
 import * as m019 from './019-one-default-channel.js';
 import * as m020 from './020-refund-vat.js';
 import * as m021 from './021-ended-row-purge.js';
+import * as m022 from './022-paid-orders-hold-merchant-uid.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
-type DialectMigration = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
+/** What a migration that repairs data tells the operator (migrateToLatest's `onNotice`, logged as a warning). */
+export type MigrationNotice = (message: string, detail: Record<string, unknown>) => void;
+
+type DialectMigration = { up(db: Kysely<any>, dialect: Dialect, notice: MigrationNotice): Promise<void> };
 
 /** Every migration, in order. Names sort lexically; never rename or edit a landed one. */
 const MIGRATIONS: Record<string, DialectMigration> = {
@@ -44,6 +48,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '019-one-default-channel': m019,
   '020-refund-vat': m020,
   '021-ended-row-purge': m021,
+  '022-paid-orders-hold-merchant-uid': m022,
 };
 
 /** The names of every migration this version knows. */
@@ -56,7 +61,11 @@ export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
  * tables and columns, which this version does not read (docs/operations.md, "Upgrading").
  */
 export class PierMigrations implements MigrationProvider {
-  constructor(private readonly dialect: Dialect, private readonly newer: readonly string[] = []) {}
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly newer: readonly string[] = [],
+    private readonly notice: MigrationNotice = () => {},
+  ) {}
   async getMigrations(): Promise<Record<string, Migration>> {
     const newer = this.newer.map((name): [string, Migration] => [
       name,
@@ -67,7 +76,7 @@ export class PierMigrations implements MigrationProvider {
       },
     ]);
     return Object.fromEntries([
-      ...Object.entries(MIGRATIONS).map(([name, m]) => [name, { up: (db: Kysely<any>) => m.up(db, this.dialect) }]),
+      ...Object.entries(MIGRATIONS).map(([name, m]) => [name, { up: (db: Kysely<any>) => m.up(db, this.dialect, this.notice) }]),
       ...newer,
     ]);
   }
