@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { windowOverAtMs } from '../../src/core/checkout/window-confirms.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
@@ -85,6 +86,36 @@ describe('a window attempt failed while its PG window is open', () => {
     const p = await r.payment(w.impUid);
     const atPg = (await r.ledgerTx(w.impUid))[0];
     expect({ pier: p.status, pg: atPg.status }).toEqual({ pier: 'paid', pg: 'paid' });
+  });
+
+  it('reconciliation giving the attempt up late in its window: the recheck asks when the window is over, not a window lifetime after the give-up, and records the approval made meanwhile', async () => {
+    const w = await r.openWindow({});
+    const startedAt = Number((await r.payment(w.impUid)).started_at);
+    // 20 minutes into the window, a post Pier cannot verify; reconciliation gives it up a minute later
+    pier.clock.advance(20 * 60_000);
+    await r.postPier(`/checkout/${w.sessionId}/return`, { resultCd: '3001' });
+    expect(await r.payment(w.impUid)).toMatchObject({ pg_state: 'in_doubt' });
+    pier.clock.advance(60_000);
+    await reconcileInDoubt(pier.deps, { graceSeconds: 32 });
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+
+    // the buyer pays in the still open tPay window; the result post never reaches Pier
+    pier.clock.advance(60_000);
+    expect((await r.actInWindow(w, { action: 'pay', ...cardFields(card()) })).fields.resultCd).toBe('3001');
+
+    // the recheck is due when that window can give no result any more (windowOverAtMs): before
+    // (a window lifetime after the give-up) it came 21 minutes later, the approval unrecorded meanwhile
+    const overAtMs = windowOverAtMs(pier.deps, startedAt);
+    pier.clock.set(overAtMs - 1000);
+    await runner().drain();
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
+    pier.clock.set(overAtMs);
+    await runner().drain();
+    const p = await r.payment(w.impUid);
+    const atPg = (await r.ledgerTx(w.impUid))[0];
+    expect({ pier: p.status, lock: p.merchant_uid_lock, pg: atPg.status, confirmed: atPg.confirmedAt != null }).toEqual({ pier: 'paid', lock: w.merchantUid, pg: 'paid', confirmed: true });
+    const recheck = await pier.deps.store.db.selectFrom('window_confirms').select(['due_at', 'state']).where('imp_uid', '=', w.impUid).where('pg_tid', '=', '').executeTakeFirstOrThrow();
+    expect({ due_at: Number(recheck.due_at), state: recheck.state }).toEqual({ due_at: Math.ceil(overAtMs / 1000), state: 'done' });
   });
 
   it('a decline post the PG confirms leaves the same recheck, due once the PG window can no longer be submitted', async () => {

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimWindowConfirms, confirmLeaseSeconds, confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, PG_WINDOW_LIFETIME_SECONDS } from '../../src/core/checkout/window-confirms.js';
 import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
+import { unixSeconds } from '../../src/lib/clock.js';
 import { startTestPier, type TestPier } from '../harness.js';
 
 let pier: TestPier;
@@ -43,7 +44,7 @@ describe('a window acknowledgement or recheck written while the sandbox clock ra
     await advanceSandboxClock(pier.store, 30 * 86_400_000, pier.deps.clock);
     // the request path wrote a confirm (due now) and a recheck (due in 30 minutes) at sandbox time
     await enqueueWindowConfirm(pier.deps, 'imp_reset00001', 'ch_gone', 'tid_reset_1');
-    await enqueueWindowRecheck(pier.deps, 'imp_reset00002', 'ch_gone', PG_WINDOW_LIFETIME_SECONDS);
+    await enqueueWindowRecheck(pier.deps, 'imp_reset00002', 'ch_gone', unixSeconds(pier.deps.clock) + PG_WINDOW_LIFETIME_SECONDS);
     await resetSandboxClock(pier.store, pier.deps.clock);
 
     const now = await claimWindowConfirms(pier.deps, { owner: 'after-reset', limit: 10 });

@@ -77,10 +77,11 @@ export async function enqueueWindowConfirm(deps: Deps, impUid: string, channelId
 /**
  * A recheck of an attempt closed while its PG window may still have been open (the buyer closed
  * Pier's overlay, the PG approved a moment later, and its result never reached Pier): a row with no
- * tid, due once the PG window can no longer be submitted. It asks the PG, and an approval found then
- * is recorded or refunded like any late approval (then acknowledged through its own row).
+ * tid, due (`dueAt`, UNIX seconds on deps.clock) once the PG window can no longer be submitted. It
+ * asks the PG, and an approval found then is recorded or refunded like any late approval (then
+ * acknowledged through its own row).
  */
-export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId: string, afterSeconds: number): Promise<void> {
+export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId: string, dueAt: number): Promise<void> {
   const now = unixSeconds(deps.clock);
   await deps.store.db
     .insertInto('window_confirms')
@@ -91,7 +92,7 @@ export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId
       pg_tid: RECHECK_TID,
       state: 'pending',
       attempts: 0,
-      due_at: now + afterSeconds,
+      due_at: dueAt,
       lease_owner: null,
       lease_until: 0,
       last_error: null,

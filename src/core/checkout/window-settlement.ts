@@ -315,15 +315,29 @@ async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<Approva
  * (decision 0007: a late approval is never dropped). The recheck row is written before the failure,
  * so a crash between the two cannot leave a failed attempt nobody asks about again; it is idempotent
  * per attempt, and a recheck of an attempt that was not failed after all finds it settled.
+ *
+ * When the recheck is due: `recheckAtMs` (deps.clock) when the caller gives it, else a window's
+ * lifetime after the failure. A failure the buyer caused (a close, a decline) may be followed by
+ * the window submitted again (the browser's Back resubmits Pier's form to the PG), so its window
+ * is counted from the failure. A PG answer asked by Pier (reconciliation, the PG's notices, the
+ * acknowledgement job) comes when Pier's schedule brings it, not the buyer: its recheck is due
+ * at windowOverAtMs, where the same answer would have been final (decision 0075).
  */
-export async function failWindowAttempt(deps: Deps, impUid: string, reason: string, pgTid: string | null = null, opts: { windowOver?: boolean } = {}): Promise<boolean> {
+export async function failWindowAttempt(
+  deps: Deps,
+  impUid: string,
+  reason: string,
+  pgTid: string | null = null,
+  opts: { windowOver?: boolean; recheckAtMs?: number } = {},
+): Promise<boolean> {
   const { db } = deps.store;
+  const now = unixSeconds(deps.clock);
   if (!opts.windowOver) {
     const p = await db.selectFrom('payments').select(['channel', 'channel_id', 'customer_uid', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
+    const dueAt = opts.recheckAtMs !== undefined ? Math.ceil(opts.recheckAtMs / 1000) : now + PG_WINDOW_LIFETIME_SECONDS;
     // a billing-key window's payment is Pier's own REST charge with the new key, not a PG window result
-    if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, PG_WINDOW_LIFETIME_SECONDS);
+    if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, dueAt);
   }
-  const now = unixSeconds(deps.clock);
   // the merchant_uid it frees goes to the order's payment paid without it, if any (decision 0073)
   const res = await releasingMerchantUid(deps.store, impUid, now, (trx) =>
     trx
@@ -416,7 +430,9 @@ export async function settleWindowAttempt(
   if (!found.found || found.state === 'failed') {
     if (!found.found && !opts.giveUpIfUnknown) return 'unknown';
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
-    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null, { windowOver: askedAtMs >= windowOverAtMs(deps, p.started_at) });
+    const overAtMs = windowOverAtMs(deps, p.started_at);
+    // asked before the window was over: the recheck asks again once it is, and not later (decision 0075)
+    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null, { windowOver: askedAtMs >= overAtMs, recheckAtMs: overAtMs });
     return 'failed';
   }
   if (p.pay_method === 'vbank' && found.state === 'cancelled') {
