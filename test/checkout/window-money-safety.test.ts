@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
+import { ConnectorError } from '../../src/connectors/types.js';
 import { completeCheckout, releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { confirmNow, DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import { recordPgApproval, type FoundAtPg } from '../../src/core/checkout/window-settlement.js';
@@ -699,6 +700,41 @@ describe('4. billing keys from the window only as the PG confirms them', () => {
     expect(rsp).toMatchObject({ success: true, imp_uid: w.impUid, status: 'paid', customer_uid: customer });
     expect(await eventsOf(w.impUid)).toEqual(['paid']);
     expect(out[w.impUid]).toBeUndefined();
+  });
+
+  it('the first payment with a key issued in the window, timed out, keeps its grace from the timeout as an API charge does: not given up while the PG may still be charging it', async () => {
+    const customer = uid('cust_timeout');
+    const w = await openWindow({ amount: 7000, customer_uid: customer });
+    const result = await actInWindow(w, { action: 'pay', ...cardFields(card('8282')) });
+    // Pier's charge with the new key reaches the PG, which is still working on it when Pier's call
+    // runs out of its whole deadline (connect + read): the answer is lost, the charge lands later
+    const maxCallMs = pier.deps.connectors.maxCallMs();
+    let landAtPg!: () => Promise<unknown>;
+    const timingOut = depsWith(pier.deps, (real) => ({
+      async chargeBillingKey(channel, key, req) {
+        landAtPg = () => real.chargeBillingKey(channel, key, req);
+        pier.clock.advance(maxCallMs);
+        throw new ConnectorError('timeout', 'read timeout', true, true);
+      },
+    }));
+    await completeCheckout(timingOut, w.sessionId, result.fields);
+    expect(await payment(w.impUid)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: w.merchantUid });
+
+    // 31 s after the timeout: an API charge whose answer was lost at that moment is in its grace
+    // still (markInDoubt counts it from then); before, this one's counted from the call's start
+    const grace = reconcileGraceSeconds(pier.deps.connectors);
+    pier.clock.advance(31_000);
+    const first = await reconcileInDoubt(pier.deps, { graceSeconds: grace });
+    const afterFirst = await payment(w.impUid);
+    // the PG's charge lands; reconciliation, past the grace, finds and records it
+    await landAtPg();
+    pier.clock.advance(grace * 1000);
+    const second = await reconcileInDoubt(pier.deps, { graceSeconds: grace });
+    expect({ first: first[w.impUid], afterFirst: afterFirst.status, second: second[w.impUid] }).toEqual({ first: undefined, afterFirst: 'ready', second: 'paid' });
+    // charged once at the PG and paid at Pier, holding the order (before: failed, the merchant_uid freed, the card charged)
+    expect((await ledgerTx(w.impUid)).map((t) => t.status)).toEqual(['paid']);
+    expect(await payment(w.impUid)).toMatchObject({ status: 'paid', pg_state: 'done', merchant_uid_lock: w.merchantUid });
+    expect(await eventsOf(w.impUid)).toEqual(['paid']);
   });
 
   it('a key the PG issued in this window is stored with the card facts the PG reports, replacing the old card', async () => {

@@ -38,7 +38,7 @@ import {
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { loadV1Payment } from '../payments/render.js';
-import { settleAttempt } from '../payments/reconcile.js';
+import { markInDoubt as markCallInDoubt, settleAttempt } from '../payments/reconcile.js';
 import { takeCheckoutInquiry, takeCheckoutTurn, tooManyRequestsMessage } from './rate-limits.js';
 import { dbNow } from '../../store/db-clock.js';
 import { confirmNow, enqueueWindowConfirm, PG_WINDOW_LIFETIME_SECONDS } from './window-confirms.js';
@@ -886,7 +886,9 @@ async function recordWindowBillingKey(
     if (!err.inDoubt) {
       await failWindowAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`);
     } else {
-      await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).execute();
+      // its grace counted from the lost answer, as an API charge's (decision 0009); from the move to
+      // `calling` it let reconciliation give the charge up while the PG may still be making it
+      await markCallInDoubt(deps, impUid);
       await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch((e) => deps.logger.warn({ imp_uid: impUid, err: (e as Error).message }, 'inquiry after timeout failed'));
     }
   }
