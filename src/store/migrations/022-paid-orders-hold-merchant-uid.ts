@@ -1,6 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationNotice } from './index.js';
 
+/** how many payments of orders paid more than once the notice names (the log line stays bounded) */
+const LISTED_AT_MOST = 1000;
+
 /**
  * A paid order holds its merchant_uid (decision 0073). Before 0073, a payment recorded `paid`
  * without the merchant_uid lock beside another attempt holding it (a deposit the PG showed late,
@@ -16,14 +19,12 @@ import type { MigrationNotice } from './index.js';
  * keeps it, the others stay `paid` as they are (refunding needs the PG, and a deposit the buyer's
  * bank account) and are reported through `notice` for the operator; the merchant sees them all in
  * /payments/findAll. A late window approval among them is still refunded by the acknowledgement
- * job (it does not hold the lock). updated_at is left alone: nothing V1 shows changes.
+ * job while its row is pending (it does not hold the lock). updated_at is left alone: nothing V1
+ * shows changes.
  *
  * Runs once over the payments table; only rows `paid` without the lock (rare) reach the
  * subqueries, each an index lookup (payments_merchant_uid_once, payments_merchant_uid).
  */
-/** how many payments of orders paid more than once the notice names (the log line stays bounded) */
-const LISTED_AT_MOST = 1000;
-
 export async function up(db: Kysely<any>, _dialect: 'sqlite' | 'postgres', notice: MigrationNotice = () => {}): Promise<void> {
   // before the repair, which makes them held: every payment of the orders paid more than once
   const { rows: paidTwice } = await sql<{ merchant_id: string; merchant_uid: string; imp_uid: string }>`
@@ -62,7 +63,7 @@ export async function up(db: Kysely<any>, _dialect: 'sqlite' | 'postgres', notic
       if (order) order.also_paid.push(r.imp_uid);
       else orders.set(key, { merchant_id: r.merchant_id, merchant_uid: r.merchant_uid, kept: r.imp_uid, also_paid: [] });
     }
-    notice('orders paid more than once before this upgrade: the earliest payment holds the merchant_uid, the others are still paid and need a refund', {
+    notice('orders paid more than once before this upgrade: the earliest payment holds the merchant_uid, the others are still paid: refund them unless a refund is under way', {
       orders: [...orders.values()],
       payments_listed_at_most: LISTED_AT_MOST,
     });
