@@ -79,8 +79,12 @@ describe('the schedules lane, with one merchant whose charges hang', () => {
         for (let i = 0; i < 2_000 && (await state(otherOne, 'on_time')) !== 'executed'; i++) await new Promise((r) => setTimeout(r, 5));
         expect(await state(otherOne, 'on_time')).toBe('executed');
         // the slow merchant's 6 held charges are still at the PG, and it had its cap (8) and no
-        // more: the claim that took the other merchant's schedule left it out, 2 of its 8 free
-        const payments = await own.store.db.selectFrom('payments').select(['merchant_uid', 'pg_state']).where('merchant_id', '=', slowOne.merchantId).execute();
+        // more: the claim that took the other merchant's schedule left it out, 2 of its 8 free.
+        // Its last rows of that claim may still be writing their attempts when the other
+        // merchant's is executed (they run side by side): wait for them, not for a 9th.
+        const slowPayments = () => own.store.db.selectFrom('payments').select(['merchant_uid', 'pg_state']).where('merchant_id', '=', slowOne.merchantId).execute();
+        await expect.poll(async () => (await slowPayments()).length, { interval: 5, timeout: 10_000 }).toBeGreaterThanOrEqual(8);
+        const payments = await slowPayments();
         expect(payments.filter((p) => p.merchant_uid.startsWith('hang_')).map((p) => p.pg_state)).toEqual(Array(6).fill('calling'));
         expect(payments).toHaveLength(8);
       } finally {
