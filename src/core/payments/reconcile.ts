@@ -257,37 +257,78 @@ async function fairPass<R extends { merchant_id: string }>(
   }
 }
 
+/** What a pass asks of a read (fairPass): merchants to leave out, the last row read (`ignoreBackoff`), how many. */
+export interface DueRead<R> {
+  excluded: string[];
+  after: R | null;
+  limit: number;
+}
+
+export type DueAttempt = { imp_uid: string; check_count: number | undefined; merchant_id: string };
+export type DueRefund = { imp_uid: string; cancellation_id: string; check_count: number | undefined; merchant_id: string };
+
+/**
+ * The payment attempts due for a check, in the order fairPass takes them: every merchant's oldest
+ * (by next_check_at, then imp_uid), then every merchant's second, …, without the `excluded`
+ * merchants; with `ignoreBackoff`, every open row past its grace or checked before, in key order.
+ */
+export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeconds' | 'ignoreBackoff'>, { excluded, after, limit }: DueRead<DueAttempt>): Promise<DueAttempt[]> {
+  const { db } = deps.store;
+  const open = db
+    .selectFrom('payments')
+    .where('pg_state', 'in', ['calling', 'in_doubt'])
+    .where((eb) => {
+      const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
+      // a row checked before was past its grace then: only its backoff holds it back
+      return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
+    });
+  if (opts.ignoreBackoff) {
+    return open
+      .select(['imp_uid', 'check_count', 'merchant_id'])
+      .$if(after !== null, (q) => q.where('imp_uid', '>', after!.imp_uid))
+      .orderBy('imp_uid')
+      .limit(limit)
+      .execute();
+  }
+  // each merchant's rows numbered oldest first; taken by number, so merchants take turns
+  const numbered = open
+    .select(['imp_uid', 'check_count', 'merchant_id', 'next_check_at', sql<number>`row_number() OVER (PARTITION BY merchant_id ORDER BY next_check_at, imp_uid)`.as('turn')])
+    .$if(excluded.length > 0, (q) => q.where('merchant_id', 'not in', excluded));
+  return db.selectFrom(numbered.as('due')).select(['imp_uid', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('imp_uid').limit(limit).execute();
+}
+
+/** The refunds due for a check, as dueAttempts (by their payment's merchant, then next_check_at, then cancellation_id). */
+export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSeconds' | 'ignoreBackoff'>, { excluded, after, limit }: DueRead<DueRefund>): Promise<DueRefund[]> {
+  const { db } = deps.store;
+  const open = db
+    .selectFrom('payment_cancels as c')
+    .innerJoin('payments as p', 'p.imp_uid', 'c.imp_uid')
+    .where('c.state', 'in', ['pending', 'in_doubt'])
+    .where((eb) => {
+      const pastGrace = eb('c.next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
+      return opts.ignoreBackoff ? eb.or([pastGrace, eb('c.check_count', '>', 0)]) : pastGrace;
+    });
+  if (opts.ignoreBackoff) {
+    return open
+      .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id'])
+      .$if(after !== null, (q) => q.where('c.cancellation_id', '>', after!.cancellation_id))
+      .orderBy('c.cancellation_id')
+      .limit(limit)
+      .execute();
+  }
+  const numbered = open
+    .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id', 'c.next_check_at', sql<number>`row_number() OVER (PARTITION BY p.merchant_id ORDER BY c.next_check_at, c.cancellation_id)`.as('turn')])
+    .$if(excluded.length > 0, (q) => q.where('p.merchant_id', 'not in', excluded));
+  return db.selectFrom(numbered.as('due')).select(['imp_uid', 'cancellation_id', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('cancellation_id').limit(limit).execute();
+}
+
 /**
  * The reconciliation step for payment attempts: settles every attempt in doubt (or stuck
  * `calling`, i.e. its process died) whose grace has passed, in one pass that always finishes.
  */
 export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
-  const { db } = deps.store;
   const outcome: Record<string, Settlement> = {};
-  type Due = { imp_uid: string; check_count: number | undefined; merchant_id: string };
-  const read = async ({ excluded, after, limit }: { excluded: string[]; after: Due | null; limit: number }): Promise<Due[]> => {
-    const open = db
-      .selectFrom('payments')
-      .where('pg_state', 'in', ['calling', 'in_doubt'])
-      .where((eb) => {
-        const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
-        // a row checked before was past its grace then: only its backoff holds it back
-        return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
-      });
-    if (opts.ignoreBackoff) {
-      return open
-        .select(['imp_uid', 'check_count', 'merchant_id'])
-        .$if(after !== null, (q) => q.where('imp_uid', '>', after!.imp_uid))
-        .orderBy('imp_uid')
-        .limit(limit)
-        .execute();
-    }
-    // each merchant's rows numbered oldest first; taken by number, so merchants take turns
-    const numbered = open
-      .select(['imp_uid', 'check_count', 'merchant_id', 'next_check_at', sql<number>`row_number() OVER (PARTITION BY merchant_id ORDER BY next_check_at, imp_uid)`.as('turn')])
-      .$if(excluded.length > 0, (q) => q.where('merchant_id', 'not in', excluded));
-    return db.selectFrom(numbered.as('due')).select(['imp_uid', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('imp_uid').limit(limit).execute();
-  };
+  const read = (q: DueRead<DueAttempt>) => dueAttempts(deps, opts, q);
   await fairPass(deps.clock, opts, read, async ({ imp_uid, check_count }) => {
     if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
     try {
@@ -344,32 +385,9 @@ export function refundsMakingUp<T extends { amount: number }>(refunds: T[], tota
  * refund is still being sent (pending within its grace), the payment waits for its next check.
  */
 export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
-  const { db } = deps.store;
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
   const seen = new Set<string>();
-  type Due = { imp_uid: string; cancellation_id: string; check_count: number | undefined; merchant_id: string };
-  const read = async ({ excluded, after, limit }: { excluded: string[]; after: Due | null; limit: number }): Promise<Due[]> => {
-    const open = db
-      .selectFrom('payment_cancels as c')
-      .innerJoin('payments as p', 'p.imp_uid', 'c.imp_uid')
-      .where('c.state', 'in', ['pending', 'in_doubt'])
-      .where((eb) => {
-        const pastGrace = eb('c.next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
-        return opts.ignoreBackoff ? eb.or([pastGrace, eb('c.check_count', '>', 0)]) : pastGrace;
-      });
-    if (opts.ignoreBackoff) {
-      return open
-        .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id'])
-        .$if(after !== null, (q) => q.where('c.cancellation_id', '>', after!.cancellation_id))
-        .orderBy('c.cancellation_id')
-        .limit(limit)
-        .execute();
-    }
-    const numbered = open
-      .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id', 'c.next_check_at', sql<number>`row_number() OVER (PARTITION BY p.merchant_id ORDER BY c.next_check_at, c.cancellation_id)`.as('turn')])
-      .$if(excluded.length > 0, (q) => q.where('p.merchant_id', 'not in', excluded));
-    return db.selectFrom(numbered.as('due')).select(['imp_uid', 'cancellation_id', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('cancellation_id').limit(limit).execute();
-  };
+  const read = (q: DueRead<DueRefund>) => dueRefunds(deps, opts, q);
   await fairPass(deps.clock, opts, read, async (c) => {
     const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
     // one inquiry per payment per pass: its other open refunds are settled with it
