@@ -15,7 +15,7 @@
  * flood or hanging PG never holds back another's rows. See docs/decisions/0009-reconciliation-and-time.md
  * and 0065-reconciliation-turns-per-merchant.md.
  */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
@@ -290,11 +290,88 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
       .limit(limit)
       .execute();
   }
-  // each merchant's rows numbered oldest first; taken by number, so merchants take turns
-  const numbered = open
-    .select(['imp_uid', 'check_count', 'merchant_id', 'next_check_at', sql<number>`row_number() OVER (PARTITION BY merchant_id ORDER BY next_check_at, imp_uid)`.as('turn')])
-    .$if(excluded.length > 0, (q) => q.where('merchant_id', 'not in', excluded));
-  return db.selectFrom(numbered.as('due')).select(['imp_uid', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('imp_uid').limit(limit).execute();
+  return readInTurns<DueAttempt>(deps, {
+    table: 'payments',
+    key: 'imp_uid',
+    // the predicate of payments_reconcile_merchant, as literals (migration 023)
+    open: sql`pg_state IN ('calling', 'in_doubt')`,
+    columns: ['imp_uid', 'check_count', 'merchant_id'],
+    dueBy: sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`,
+    excluded,
+    limit,
+  });
+}
+
+/**
+ * Due rows in turns (every merchant's oldest by `next_check_at, key`, then every merchant's second,
+ * …), without the `excluded` merchants, at a cost bounded by what the read returns, not by the
+ * backlog (decision 0076): numbering every due row cost 0.1-1 s at 100,000 in doubt, and on SQLite
+ * that stalls every request of the process. One statement walks an index of the open rows by
+ * merchant (`open` must be its predicate, as written there):
+ * - the merchants with open rows, one index seek each (a recursive "loose index scan"), those
+ *   with a due row kept, the excluded left out;
+ * - each of those merchants' oldest `share` due rows, a walk of its own that stops there;
+ * - numbered and ordered in turns, as before, among those rows only.
+ * Every row of turn `share` or below is read, so the first `limit` of them are the first `limit`
+ * of all due rows, unless fewer were read and some merchant reached its share (it may have more):
+ * then the share doubles and the read runs again. The first share is `limit` shared among the
+ * merchants, so a read takes one statement whenever merchants' backlogs are alike, and at most
+ * twice the rows it returns plus one per merchant with open rows.
+ */
+async function readInTurns<R extends { merchant_id: string }>(
+  deps: Deps,
+  o: { table: 'payments'; key: string; open: RawBuilder<unknown>; columns: string[]; dueBy: RawBuilder<number>; excluded: string[]; limit: number },
+): Promise<R[]> {
+  let share: number | null = null;
+  for (;;) {
+    const got = (await turnsStatement(deps.store.dialect, o, share).execute(deps.store.db)).rows as (Record<string, unknown> & { turn: number | string; share: number | string })[];
+    const used = Number(got[0]?.share ?? share ?? 1);
+    // fewer rows than asked, and a merchant that reached its share may have more of the next turns
+    const cut = got.length < o.limit && got.some((r) => Number(r.turn) === used);
+    if (!cut || used >= o.limit) return got.map((r) => Object.fromEntries(o.columns.map((c) => [c, r[c]])) as R);
+    share = Math.min(o.limit, used * 2);
+  }
+}
+
+/**
+ * readInTurns' statement. `open` and the due bound are written unqualified in each subquery (whose
+ * own table they then name); `share` null: `limit` shared among the merchants with due rows.
+ */
+function turnsStatement(
+  dialect: 'sqlite' | 'postgres',
+  o: { table: string; key: string; open: RawBuilder<unknown>; columns: string[]; dueBy: RawBuilder<number>; excluded: string[]; limit: number },
+  share: number | null,
+) {
+  const t = sql.table(o.table);
+  const key = sql.ref(o.key);
+  const cols = (alias: string) => sql.join([...new Set([...o.columns, 'next_check_at', o.key])].map((c) => sql.ref(`${alias}.${c}`)));
+  const excluded = o.excluded.length > 0 ? sql`AND m.merchant_id NOT IN (${sql.join(o.excluded)})` : sql``;
+  const greatest = dialect === 'postgres' ? sql.raw('greatest') : sql.raw('max');
+  // a merchant's oldest `share` due rows, by its own index walk
+  const oldest = (alias: string) =>
+    sql`SELECT ${cols(alias)} FROM ${t} AS ${sql.id(alias)} WHERE ${sql.ref(`${alias}.merchant_id`)} = d.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy} ORDER BY next_check_at, ${key} LIMIT (SELECT n FROM share)`;
+  const taken =
+    dialect === 'postgres'
+      ? sql`SELECT w.* FROM due_merchants d CROSS JOIN LATERAL (${oldest('p')}) AS w`
+      : // SQLite has no LATERAL: the walk is a correlated list, its rows found again by key
+        sql`SELECT ${cols('r')} FROM due_merchants d JOIN ${t} AS r ON ${sql.ref(`r.${o.key}`)} IN (SELECT ${key} FROM (${oldest('p')}))`;
+  // the CASTs: better-sqlite3 may bind a number as REAL, and SQLite's LIMIT takes integers only
+  return sql<Record<string, unknown>>`
+    WITH RECURSIVE merchants(merchant_id) AS (
+      SELECT (SELECT p.merchant_id FROM ${t} AS p WHERE ${o.open} ORDER BY p.merchant_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT p.merchant_id FROM ${t} AS p WHERE ${o.open} AND p.merchant_id > m.merchant_id ORDER BY p.merchant_id LIMIT 1) FROM merchants m WHERE m.merchant_id IS NOT NULL
+    ),
+    due_merchants AS (
+      SELECT m.merchant_id FROM merchants m
+      WHERE m.merchant_id IS NOT NULL ${excluded} AND EXISTS (SELECT 1 FROM ${t} AS p WHERE p.merchant_id = m.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy})
+    ),
+    share(n) AS (SELECT COALESCE(CAST(${share} AS INTEGER), (CAST(${o.limit} AS INTEGER) + count(*) - 1) / ${greatest}(count(*), 1)) FROM due_merchants),
+    taken AS (${taken})
+    SELECT due.*, (SELECT n FROM share) AS share FROM (
+      SELECT taken.*, row_number() OVER (PARTITION BY taken.merchant_id ORDER BY taken.next_check_at, ${sql.ref(`taken.${o.key}`)}) AS turn FROM taken
+    ) AS due
+    ORDER BY turn, next_check_at, ${key} LIMIT ${o.limit}`;
 }
 
 /** The refunds due for a check, as dueAttempts (by their payment's merchant, then next_check_at, then cancellation_id). */

@@ -19,6 +19,7 @@ import * as m019 from './019-one-default-channel.js';
 import * as m020 from './020-refund-vat.js';
 import * as m021 from './021-ended-row-purge.js';
 import * as m022 from './022-paid-orders-hold-merchant-uid.js';
+import * as m023 from './023-reconcile-merchant-walks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -49,6 +50,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '020-refund-vat': m020,
   '021-ended-row-purge': m021,
   '022-paid-orders-hold-merchant-uid': m022,
+  '023-reconcile-merchant-walks': m023,
 };
 
 /** The names of every migration this version knows. */
