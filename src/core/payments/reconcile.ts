@@ -293,6 +293,7 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
   return readInTurns<DueAttempt>(deps, {
     table: 'payments',
     key: 'imp_uid',
+    index: 'payments_reconcile_merchant',
     // the predicate of payments_reconcile_merchant, as literals (migration 023)
     open: sql`pg_state IN ('calling', 'in_doubt')`,
     columns: ['imp_uid', 'check_count', 'merchant_id'],
@@ -318,9 +319,21 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
  * merchants, so a read takes one statement whenever merchants' backlogs are alike, and at most
  * twice the rows it returns plus one per merchant with open rows.
  */
+interface TurnsRead {
+  table: 'payments';
+  key: string;
+  /** the index of open rows by merchant, next_check_at and key, partial on `open` */
+  index: string;
+  open: RawBuilder<unknown>;
+  columns: string[];
+  dueBy: RawBuilder<number>;
+  excluded: string[];
+  limit: number;
+}
+
 async function readInTurns<R extends { merchant_id: string }>(
   deps: Deps,
-  o: { table: 'payments'; key: string; open: RawBuilder<unknown>; columns: string[]; dueBy: RawBuilder<number>; excluded: string[]; limit: number },
+  o: TurnsRead,
 ): Promise<R[]> {
   let share: number | null = null;
   for (;;) {
@@ -339,17 +352,20 @@ async function readInTurns<R extends { merchant_id: string }>(
  */
 function turnsStatement(
   dialect: 'sqlite' | 'postgres',
-  o: { table: string; key: string; open: RawBuilder<unknown>; columns: string[]; dueBy: RawBuilder<number>; excluded: string[]; limit: number },
+  o: TurnsRead,
   share: number | null,
 ) {
+  // SQLite without statistics (Pier runs no ANALYZE) sorted every open row for each merchant seek
+  // (`payments_reconcile (pg_state, …)`): its walks are named. PostgreSQL picks them by cost.
   const t = sql.table(o.table);
+  const walk = (alias: string) => sql`${t} AS ${sql.id(alias)}${dialect === 'sqlite' ? sql` INDEXED BY ${sql.id(o.index)}` : sql``}`;
   const key = sql.ref(o.key);
   const cols = (alias: string) => sql.join([...new Set([...o.columns, 'next_check_at', o.key])].map((c) => sql.ref(`${alias}.${c}`)));
   const excluded = o.excluded.length > 0 ? sql`AND m.merchant_id NOT IN (${sql.join(o.excluded)})` : sql``;
   const greatest = dialect === 'postgres' ? sql.raw('greatest') : sql.raw('max');
   // a merchant's oldest `share` due rows, by its own index walk
   const oldest = (alias: string) =>
-    sql`SELECT ${cols(alias)} FROM ${t} AS ${sql.id(alias)} WHERE ${sql.ref(`${alias}.merchant_id`)} = d.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy} ORDER BY next_check_at, ${key} LIMIT (SELECT n FROM share)`;
+    sql`SELECT ${cols(alias)} FROM ${walk(alias)} WHERE ${sql.ref(`${alias}.merchant_id`)} = d.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy} ORDER BY next_check_at, ${key} LIMIT (SELECT n FROM share)`;
   const taken =
     dialect === 'postgres'
       ? sql`SELECT w.* FROM due_merchants d CROSS JOIN LATERAL (${oldest('p')}) AS w`
@@ -358,13 +374,13 @@ function turnsStatement(
   // the CASTs: better-sqlite3 may bind a number as REAL, and SQLite's LIMIT takes integers only
   return sql<Record<string, unknown>>`
     WITH RECURSIVE merchants(merchant_id) AS (
-      SELECT (SELECT p.merchant_id FROM ${t} AS p WHERE ${o.open} ORDER BY p.merchant_id LIMIT 1)
+      SELECT (SELECT p.merchant_id FROM ${walk('p')} WHERE ${o.open} ORDER BY p.merchant_id LIMIT 1)
       UNION ALL
-      SELECT (SELECT p.merchant_id FROM ${t} AS p WHERE ${o.open} AND p.merchant_id > m.merchant_id ORDER BY p.merchant_id LIMIT 1) FROM merchants m WHERE m.merchant_id IS NOT NULL
+      SELECT (SELECT p.merchant_id FROM ${walk('p')} WHERE ${o.open} AND p.merchant_id > m.merchant_id ORDER BY p.merchant_id LIMIT 1) FROM merchants m WHERE m.merchant_id IS NOT NULL
     ),
     due_merchants AS (
       SELECT m.merchant_id FROM merchants m
-      WHERE m.merchant_id IS NOT NULL ${excluded} AND EXISTS (SELECT 1 FROM ${t} AS p WHERE p.merchant_id = m.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy})
+      WHERE m.merchant_id IS NOT NULL ${excluded} AND EXISTS (SELECT 1 FROM ${walk('p')} WHERE p.merchant_id = m.merchant_id AND ${o.open} AND next_check_at <= ${o.dueBy})
     ),
     share(n) AS (SELECT COALESCE(CAST(${share} AS INTEGER), (CAST(${o.limit} AS INTEGER) + count(*) - 1) / ${greatest}(count(*), 1)) FROM due_merchants),
     taken AS (${taken})
