@@ -9,7 +9,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/core/merchants/merchants.js';
-import { dueAttempts } from '../src/core/payments/reconcile.js';
+import { dueAttempts, dueRefunds } from '../src/core/payments/reconcile.js';
 import type { PaymentsTable } from '../src/store/types.js';
 import { startTestPier, testCardNumber, type TestPier } from './harness.js';
 import { planOf, statementsOf } from './plans.js';
@@ -52,6 +52,30 @@ beforeAll(async () => {
     await pier.store.db.insertInto('payments').values(chunk).execute();
   }
   seeded.push(...rows);
+  // a refund of each of them, due with it: open with the open attempts, succeeded with the paid
+  // ones; those of the merchants with one row written without their merchant, as a process of the
+  // version before migration 023 writes them during an upgrade
+  for (let at = 0; at < rows.length; at += 500) {
+    const chunk = rows.slice(at, at + 500).map((r) => ({
+      imp_uid: r.imp_uid,
+      cancellation_id: r.imp_uid.replace('imp_', 'cncl_'),
+      merchant_id: merchants.ones.includes(r.merchant_id) ? null : r.merchant_id,
+      amount: 100,
+      tax_free: 0,
+      reason: null,
+      state: r.pg_state === 'in_doubt' ? 'in_doubt' : r.pg_state === 'calling' ? 'pending' : 'succeeded',
+      pg_tid: null,
+      fail_reason: null,
+      refund_holder: null,
+      refund_bank: null,
+      refund_account: null,
+      requested_at: 0,
+      cancelled_at: 0,
+      next_check_at: r.next_check_at,
+      check_count: 0,
+    }));
+    await pier.store.db.insertInto('payment_cancels').values(chunk).execute();
+  }
 });
 afterAll(() => pier?.close());
 
@@ -95,22 +119,45 @@ describe("reconciliation's fair read of due attempts", () => {
   });
 });
 
+describe("reconciliation's fair read of due refunds", () => {
+  // a refund's cancellation_id orders as its payment's imp_uid: the refunds come as their payments
+  const refunds = (excluded: string[], limit: number) =>
+    dueRefunds(pier.deps, { graceSeconds: 0 }, { excluded, after: null, limit }).then((rows) => rows.map((r) => ({ imp_uid: r.imp_uid, merchant_id: r.merchant_id, cancellation_id: r.cancellation_id })));
+  const asRefunds = (rows: { imp_uid: string; merchant_id: string }[]) => rows.map((r) => ({ ...r, cancellation_id: r.imp_uid.replace('imp_', 'cncl_') }));
+
+  it.each([1, 16, 100, 400])('takes every merchant\'s oldest, then every merchant\'s second, …, by their payment\'s merchant (limit %i)', async (limit) => {
+    expect(await refunds([], limit)).toEqual(asRefunds(expected([], limit)));
+  });
+
+  it('leaves out the merchants it is given', async () => {
+    const got = await refunds([merchants.left, merchants.flood], 100);
+    expect(got).toEqual(asRefunds(expected([merchants.left, merchants.flood], 100)));
+    expect(got).toHaveLength(5 + 12);
+  });
+
+  it('gives the refunds written without their merchant (by the version before) their payment\'s', async () => {
+    const owners = await pier.store.db.selectFrom('payment_cancels').select(['cancellation_id', 'merchant_id']).where('merchant_id', 'in', merchants.ones).execute();
+    expect(owners).toHaveLength(12);
+    for (const o of owners) expect(seeded.find((r) => r.imp_uid === o.cancellation_id.replace('cncl_', 'imp_'))?.merchant_id).toBe(o.merchant_id);
+  });
+});
+
 describe("the fair read's plan", () => {
   /** Every access to `payments` in `plan`: a walk of payments_reconcile_merchant, or a row found by its key. */
-  function expectWalksOnly(plan: string) {
-    expect(plan).toContain('payments_reconcile_merchant');
+  function expectWalksOnly(plan: string, table: 'payments' | 'payment_cancels' = 'payments') {
+    const index = `${table}_reconcile_merchant`;
+    expect(plan).toContain(index);
     if (pier.store.dialect === 'sqlite') {
-      const accesses = plan.split('\n').filter((l) => /^(SCAN|SEARCH) (p|r|payments)\b/.test(l));
+      const accesses = plan.split('\n').filter((l) => new RegExp(`^(SCAN|SEARCH) (p|r|${table})\\b`).test(l));
       // the first merchant: the index read in its order up to its first row (ORDER BY merchant_id LIMIT 1)
-      const first = accesses.filter((l) => l === 'SCAN p USING INDEX payments_reconcile_merchant');
+      const first: string[] = accesses.filter((l) => l === `SCAN p USING INDEX ${index}`);
       expect(first.length, plan).toBeLessThanOrEqual(1);
       expect(accesses.length).toBeGreaterThan(first.length);
-      for (const l of accesses.filter((x) => !first.includes(x))) {
-        expect(l, plan).toMatch(/USING (COVERING )?INDEX (payments_reconcile_merchant \(merchant_id[=>]\?|sqlite_autoindex_payments_1 \(imp_uid=\?\))/);
-      }
+      const byKey = table === 'payments' ? 'sqlite_autoindex_payments_1 \\(imp_uid=\\?\\)' : 'sqlite_autoindex_payment_cancels_1 \\(cancellation_id=\\?\\)';
+      for (const l of accesses.filter((x) => !first.includes(x))) expect(l, plan).toMatch(new RegExp(`USING (COVERING )?INDEX (${index} \\(merchant_id[=>]\\?|${byKey})`));
     } else {
       expect(plan).not.toMatch(/Seq Scan|Bitmap/);
-      for (const l of plan.split('\n').filter((x) => / on payments\b/.test(x))) expect(l).toMatch(/Index (Only )?Scan using payments_reconcile_merchant on payments/);
+      for (const l of plan.split('\n').filter((x) => new RegExp(` on ${table}\\b`).test(x))) expect(l).toMatch(new RegExp(`Index (Only )?Scan using ${index} on ${table}`));
     }
   }
 
@@ -123,6 +170,18 @@ describe("the fair read's plan", () => {
         expectWalksOnly(await planOf(pier, q.sql, q.parameters));
         if (pier.store.dialect === 'postgres') expectWalksOnly(await planOf(pier, q.sql, q.parameters, { generic: true }));
       }
+    }
+    // the refunds' read, and its look for refunds written without their merchant
+    const refundReads = await statementsOf(pier, (store) => dueRefunds({ ...pier.deps, store }, { graceSeconds: 0 }, { excluded: [merchants.left], after: null, limit: 100 }));
+    const [unowned, ...walks] = refundReads;
+    expect(unowned!.sql).toMatch(/merchant_id" is null/);
+    const unownedPlan = await planOf(pier, unowned!.sql, unowned!.parameters);
+    if (pier.store.dialect === 'sqlite') expect(unownedPlan).toMatch(/USING (COVERING )?INDEX payment_cancels_reconcile_merchant \(merchant_id=\?\)/);
+    else expect(unownedPlan).toMatch(/Index (Only )?Scan using payment_cancels_reconcile_merchant on payment_cancels/);
+    expect(walks.length).toBeGreaterThan(0);
+    for (const q of walks) {
+      expectWalksOnly(await planOf(pier, q.sql, q.parameters), 'payment_cancels');
+      if (pier.store.dialect === 'postgres') expectWalksOnly(await planOf(pier, q.sql, q.parameters, { generic: true }), 'payment_cancels');
     }
     await sql`analyze`.execute(pier.store.db);
     const [q] = await statementsOf(pier, (store) => dueAttempts({ ...pier.deps, store }, { graceSeconds: 0 }, { excluded: [], after: null, limit: 100 }));

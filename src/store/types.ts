@@ -145,6 +145,8 @@ export interface PaymentCancelsTable {
   /** as payments.next_check_at / check_count (migration 007) */
   next_check_at?: number;
   check_count?: number;
+  /** the payment's merchant, for reconciliation's walk by merchant; null on refunds ended before migration 023 */
+  merchant_id?: string | null;
 }
 
 export interface BillingKeysTable {

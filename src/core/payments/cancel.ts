@@ -398,7 +398,8 @@ async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: nu
   const decided = check ? await check(trx) : {};
   await trx
     .insertInto('payment_cancels')
-    .values({ ...refund, ...decided, imp_uid: impUid, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
+    // the payment's merchant (its row is reserved above), for reconciliation's walk by merchant (migration 023)
+    .values({ ...refund, ...decided, imp_uid: impUid, merchant_id: sql<string>`(SELECT merchant_id FROM payments WHERE imp_uid = ${impUid})`, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
     .execute();
   return true;
 }

@@ -320,7 +320,7 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
  * twice the rows it returns plus one per merchant with open rows.
  */
 interface TurnsRead {
-  table: 'payments';
+  table: 'payments' | 'payment_cancels';
   key: string;
   /** the index of open rows by merchant, next_check_at and key, partial on `open` */
   index: string;
@@ -409,10 +409,28 @@ export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSecon
       .limit(limit)
       .execute();
   }
-  const numbered = open
-    .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id', 'c.next_check_at', sql<number>`row_number() OVER (PARTITION BY p.merchant_id ORDER BY c.next_check_at, c.cancellation_id)`.as('turn')])
-    .$if(excluded.length > 0, (q) => q.where('p.merchant_id', 'not in', excluded));
-  return db.selectFrom(numbered.as('due')).select(['imp_uid', 'cancellation_id', 'check_count', 'merchant_id']).orderBy('turn').orderBy('next_check_at').orderBy('cancellation_id').limit(limit).execute();
+  // a refund written by a process of the version before migration 023 (during an upgrade) has no
+  // merchant yet: it is given its payment's here, so the walk by merchant finds it
+  const openRefund = sql<boolean>`state IN ('pending', 'in_doubt')`;
+  const unowned = await db.selectFrom('payment_cancels').select('id').where('merchant_id', 'is', null).where(openRefund).limit(1).execute();
+  if (unowned.length > 0) {
+    await db
+      .updateTable('payment_cancels')
+      .set({ merchant_id: sql<string>`(SELECT p.merchant_id FROM payments p WHERE p.imp_uid = payment_cancels.imp_uid)` })
+      .where('merchant_id', 'is', null)
+      .where(openRefund)
+      .execute();
+  }
+  return readInTurns<DueRefund>(deps, {
+    table: 'payment_cancels',
+    key: 'cancellation_id',
+    index: 'payment_cancels_reconcile_merchant',
+    open: openRefund,
+    columns: ['imp_uid', 'cancellation_id', 'check_count', 'merchant_id'],
+    dueBy: sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`,
+    excluded,
+    limit,
+  });
 }
 
 /**
