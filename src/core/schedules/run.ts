@@ -85,13 +85,70 @@ const dueConditions = (now: number, store: Store) => [
  */
 export async function claimDueSchedules(store: Store, o: { now: number; owner: string; leaseSeconds: number; limit: number; skipMerchants?: string[] }): Promise<ScheduleRow[]> {
   const skip = o.skipMerchants ?? [];
-  const due = dueConditions(o.now, store).map((d) => (skip.length === 0 ? d : (eb: any) => eb.and([d(eb), eb('merchant_id', 'not in', skip)])));
+  const [waiting, leaseRanOut] = dueConditions(o.now, store);
+  let due: ((eb: any) => any)[] = [waiting!, leaseRanOut!];
+  if (skip.length > 0) {
+    // the `due_at` walk would read past every due schedule of the merchants left out (decision 0076)
+    const ids = await dueOfOthers(store, o.now, skip, o.limit);
+    const others = (eb: any) => eb('merchant_id', 'not in', skip);
+    due = [
+      // still waiting and due, checked as an expression no index can take: without statistics both
+      // databases found the few ids by walking every waiting schedule (state, …) and checking its id
+      ...(ids.length > 0 ? [(eb: any) => eb.and([eb('id', 'in', ids), sql<boolean>`(CASE WHEN state = 'scheduled' AND due_at <= ${o.now} THEN 1 ELSE 0 END) = 1`])] : []),
+      (eb: any) => eb.and([leaseRanOut!(eb), others(eb)]),
+    ];
+  }
   return claimRows(store, 'payment_schedules', {
     due,
     set: { state: 'running', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}`, updated_at: o.now },
     orderBy: 'due_at',
     limit: o.limit,
   });
+}
+
+/** Due schedules a claim that leaves merchants out first looks among, before walking merchant by merchant. */
+const OTHERS_WINDOW = 64;
+
+/**
+ * The ids of the oldest `limit` waiting schedules due at `now` of merchants other than `skip`, at a
+ * cost that does not grow with the left-out merchants' due schedules (decision 0076): first among
+ * the oldest OTHERS_WINDOW due schedules of all merchants (as cheap as the claim's own walk); when
+ * those are mostly the left-out merchants', each other merchant's oldest `limit` are walked in
+ * `payment_schedules_merchant_due` (a recursive "loose index scan" over the merchants with waiting
+ * schedules, one seek each), and the oldest `limit` of those taken. Read without a lock: the claim
+ * takes them only if they are still waiting and due.
+ */
+export async function dueOfOthers(store: Store, now: number, skip: string[], limit: number): Promise<string[]> {
+  const waiting = sql<boolean>`state = 'scheduled'`; // payment_schedules_merchant_due's predicate, as written there (migration 023)
+  const head = await store.db
+    .selectFrom('payment_schedules')
+    .select(['id', 'merchant_id'])
+    .where(waiting)
+    .where('due_at', '<=', now)
+    .orderBy('due_at')
+    .limit(OTHERS_WINDOW)
+    .execute();
+  const others = head.filter((r) => !skip.includes(r.merchant_id));
+  if (others.length >= limit || head.length < OTHERS_WINDOW) return others.slice(0, limit).map((r) => r.id);
+  const sqlite = store.dialect === 'sqlite';
+  // SQLite, which has no statistics here, is told the index to walk
+  const walk = (alias: string) => sql`payment_schedules AS ${sql.id(alias)}${sqlite ? sql` INDEXED BY payment_schedules_merchant_due` : sql``}`;
+  const oldest = sql`SELECT s.id, s.due_at FROM ${walk('s')} WHERE s.merchant_id = m.merchant_id AND ${waiting} AND s.due_at <= ${now} ORDER BY s.due_at LIMIT ${sql.lit(limit)}`;
+  const rows = await sql<{ id: string }>`
+    WITH RECURSIVE merchants(merchant_id) AS (
+      SELECT (SELECT s.merchant_id FROM ${walk('s')} WHERE ${waiting} ORDER BY s.merchant_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT s.merchant_id FROM ${walk('s')} WHERE ${waiting} AND s.merchant_id > m.merchant_id ORDER BY s.merchant_id LIMIT 1) FROM merchants m WHERE m.merchant_id IS NOT NULL
+    )
+    SELECT w.id FROM merchants m ${
+      sqlite
+        ? // no LATERAL: the walk is a correlated list, its rows found again by key
+          sql`JOIN payment_schedules w ON w.id IN (SELECT id FROM (${oldest}))`
+        : sql`CROSS JOIN LATERAL (${oldest}) AS w`
+    }
+    WHERE m.merchant_id IS NOT NULL AND m.merchant_id NOT IN (${sql.join(skip)})
+    ORDER BY w.due_at LIMIT ${sql.lit(limit)}`.execute(store.db);
+  return rows.rows.map((r) => r.id);
 }
 
 export type RunOutcome = 'paid' | 'failed' | 'retry' | 'waiting' | 'lost';
