@@ -174,10 +174,10 @@ describe("the fair read's plan", () => {
     // the refunds' read, and its look for refunds written without their merchant
     const refundReads = await statementsOf(pier, (store) => dueRefunds({ ...pier.deps, store }, { graceSeconds: 0 }, { excluded: [merchants.left], after: null, limit: 100 }));
     const [unowned, ...walks] = refundReads;
-    expect(unowned!.sql).toMatch(/merchant_id" is null/);
+    expect(unowned!.sql).toMatch(/merchant_id IS NULL/);
     const unownedPlan = await planOf(pier, unowned!.sql, unowned!.parameters);
-    if (pier.store.dialect === 'sqlite') expect(unownedPlan).toMatch(/USING (COVERING )?INDEX payment_cancels_reconcile_merchant \(merchant_id=\?\)/);
-    else expect(unownedPlan).toMatch(/Index (Only )?Scan using payment_cancels_reconcile_merchant on payment_cancels/);
+    if (pier.store.dialect === 'sqlite') expect(unownedPlan).toMatch(/^SCAN payment_cancels USING (COVERING )?INDEX payment_cancels_without_merchant$/);
+    else expect(unownedPlan).toMatch(/Index (Only )?Scan using payment_cancels_without_merchant on payment_cancels/);
     expect(walks.length).toBeGreaterThan(0);
     for (const q of walks) {
       expectWalksOnly(await planOf(pier, q.sql, q.parameters), 'payment_cancels');
@@ -186,5 +186,8 @@ describe("the fair read's plan", () => {
     await sql`analyze`.execute(pier.store.db);
     const [q] = await statementsOf(pier, (store) => dueAttempts({ ...pier.deps, store }, { graceSeconds: 0 }, { excluded: [], after: null, limit: 100 }));
     expectWalksOnly(await planOf(pier, q!.sql, q!.parameters));
+    // statistics in which every open refund has its merchant: PostgreSQL read the whole table to find none without
+    const [withStats] = await statementsOf(pier, (store) => dueRefunds({ ...pier.deps, store }, { graceSeconds: 0 }, { excluded: [], after: null, limit: 100 }));
+    expect(await planOf(pier, withStats!.sql, withStats!.parameters)).toMatch(/payment_cancels_without_merchant/);
   });
 });

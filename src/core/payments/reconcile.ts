@@ -410,10 +410,12 @@ export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSecon
       .execute();
   }
   // a refund written by a process of the version before migration 023 (during an upgrade) has no
-  // merchant yet: it is given its payment's here, so the walk by merchant finds it
+  // merchant yet: it is given its payment's here, so the walk by merchant finds it. Looked for in
+  // an index of such refunds only, empty but then: PostgreSQL read the whole table otherwise
   const openRefund = sql<boolean>`state IN ('pending', 'in_doubt')`;
-  const unowned = await db.selectFrom('payment_cancels').select('id').where('merchant_id', 'is', null).where(openRefund).limit(1).execute();
-  if (unowned.length > 0) {
+  const withoutMerchant = sql`payment_cancels${deps.store.dialect === 'sqlite' ? sql` INDEXED BY payment_cancels_without_merchant` : sql``}`;
+  const unowned = await sql`SELECT id FROM ${withoutMerchant} WHERE merchant_id IS NULL AND ${openRefund} LIMIT 1`.execute(db);
+  if (unowned.rows.length > 0) {
     await db
       .updateTable('payment_cancels')
       .set({ merchant_id: sql<string>`(SELECT p.merchant_id FROM payments p WHERE p.imp_uid = payment_cancels.imp_uid)` })
