@@ -303,6 +303,18 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
   });
 }
 
+interface TurnsRead {
+  table: 'payments' | 'payment_cancels';
+  key: string;
+  /** the index of open rows by merchant, next_check_at and key, partial on `open` */
+  index: string;
+  open: RawBuilder<unknown>;
+  columns: string[];
+  dueBy: RawBuilder<number>;
+  excluded: string[];
+  limit: number;
+}
+
 /**
  * Due rows in turns (every merchant's oldest by `next_check_at, key`, then every merchant's second,
  * …), without the `excluded` merchants, at a cost bounded by what the read returns, not by the
@@ -316,21 +328,10 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
  * Every row of turn `share` or below is read, so the first `limit` of them are the first `limit`
  * of all due rows, unless fewer were read and some merchant reached its share (it may have more):
  * then the share doubles and the read runs again. The first share is `limit` shared among the
- * merchants, so a read takes one statement whenever merchants' backlogs are alike, and at most
- * twice the rows it returns plus one per merchant with open rows.
+ * merchants, so a read takes one statement whenever merchants' backlogs are alike; its last
+ * statement reads at most twice the rows it needs (plus one per merchant for the last turn), and
+ * those before it no more together, besides one seek per merchant with open rows.
  */
-interface TurnsRead {
-  table: 'payments' | 'payment_cancels';
-  key: string;
-  /** the index of open rows by merchant, next_check_at and key, partial on `open` */
-  index: string;
-  open: RawBuilder<unknown>;
-  columns: string[];
-  dueBy: RawBuilder<number>;
-  excluded: string[];
-  limit: number;
-}
-
 async function readInTurns<R extends { merchant_id: string }>(
   deps: Deps,
   o: TurnsRead,
