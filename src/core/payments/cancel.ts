@@ -387,19 +387,20 @@ type RefundCheck = (trx: Kysely<Database>) => Promise<RefundParts>;
 
 /** reserveRefund in the caller's transaction. */
 async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
-  const res = await trx
+  const reserved = await trx
     .updateTable('payments')
     .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
     .where('imp_uid', '=', impUid)
     .where('status', '=', 'paid')
     .where(guard)
+    .returning('merchant_id')
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) return false;
+  if (!reserved) return false;
   const decided = check ? await check(trx) : {};
   await trx
     .insertInto('payment_cancels')
-    // the payment's merchant (its row is reserved above), for reconciliation's walk by merchant (migration 023)
-    .values({ ...refund, ...decided, imp_uid: impUid, merchant_id: sql<string>`(SELECT merchant_id FROM payments WHERE imp_uid = ${impUid})`, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
+    // the payment's merchant, for reconciliation's walk by merchant (migration 023)
+    .values({ ...refund, ...decided, imp_uid: impUid, merchant_id: reserved.merchant_id, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
     .execute();
   return true;
 }
