@@ -46,3 +46,8 @@ export async function readDbNow(store: Store): Promise<number> {
 export function shiftDbClockForTests(ms: number): void {
   testShiftMs += ms;
 }
+
+/** Tests only: the database clock back to the real one, as each test file starts (test/setup/per-file.ts). */
+export function resetDbClockForTests(): void {
+  testShiftMs = 0;
+}
