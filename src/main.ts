@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_ERROR_EXIT, runCluster, stopOnSignals, type Installation } from './cluster.js';
 import { buildApp } from './api/app.js';
@@ -84,6 +85,9 @@ export async function prepareInstallation(config: Config, logger: Logger, store:
   const simulatorAddresses: WorkerSetup['simulators'] = {};
   const simulatorLines: string[] = [];
   if (config.simulator.enabled) {
+    // their ledger files live in dataDir, which nothing has created yet when the database is
+    // elsewhere (PostgreSQL): opening a ledger in a missing folder fails the start
+    mkdirSync(config.dataDir, { recursive: true });
     const publicBase = config.simulator.publicUrl.replace(/\/+$/, '');
     for (const m of SIMULATOR_MODULES) {
       // behind a proxy the first simulator is at simulator.publicUrl, the others at their own ports' public addresses

@@ -144,6 +144,28 @@ describe('starting Pier', () => {
     }
   });
 
+  it('creates its data folder when the database lives elsewhere (PostgreSQL, or a SQLite file outside it): the simulator ledgers and the vault key go there', async () => {
+    // the database is not in the data folder, so opening it creates nothing there; the simulators'
+    // ledger files came next and failed with "Cannot open database because the directory does not exist"
+    const otherDb = await freshDatabase();
+    const parent = mkdtempSync(join(tmpdir(), 'pier-main-nodir-'));
+    const missingDir = join(parent, 'not', 'yet');
+    try {
+      const pier = await startPier(loadConfig({ ...env(), PIER_DATA_DIR: missingDir, DATABASE_URL: otherDb.url }));
+      try {
+        expect(existsSync(join(missingDir, 'tpay-simulator.sqlite'))).toBe(true);
+        expect(existsSync(join(missingDir, 'nicepay-simulator.sqlite'))).toBe(true);
+        expect(existsSync(join(missingDir, 'vault.key'))).toBe(true);
+        expect((await demoToken(pier.address)).length).toBeGreaterThan(0);
+      } finally {
+        await pier.stop();
+      }
+    } finally {
+      await otherDb.drop();
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   it('with simulator.publicUrl set, receipt_url and the window open at that public address, not the listen address', async () => {
     const pier = await startPier(loadConfig({ ...env(), PIER_SIMULATOR_PUBLIC_URL: 'https://tpay-sim.example.test/' }));
     try {
