@@ -69,10 +69,12 @@ export function schedulePolicyFor(deps: Pick<Deps, 'connectors'>): ScheduleRunPo
 const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
 
 // due_at follows Pier's clock (the sandbox clock can make a schedule due); a lease runs out on the
-// database's clock, so moving the sandbox clock never makes a running schedule look abandoned
+// database's clock, so moving the sandbox clock never makes a running schedule look abandoned.
+// `state = 'running'` is a literal: payment_schedules_lease is partial on it (migration 024), and a
+// partial index serves only a statement whose WHERE states its predicate (not a bound parameter)
 const dueConditions = (now: number, store: Store) => [
   (eb: any) => eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]),
-  (eb: any) => eb.and([eb('state', '=', 'running'), eb('lease_until', '<=', dbNow(store))]),
+  (eb: any) => eb.and([sql<boolean>`state = 'running'`, eb('lease_until', '<=', dbNow(store))]),
 ];
 
 /**

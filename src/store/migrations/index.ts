@@ -20,6 +20,7 @@ import * as m020 from './020-refund-vat.js';
 import * as m021 from './021-ended-row-purge.js';
 import * as m022 from './022-paid-orders-hold-merchant-uid.js';
 import * as m023 from './023-reconcile-merchant-walks.js';
+import * as m024 from './024-schedule-lease-index-running.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -51,6 +52,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '021-ended-row-purge': m021,
   '022-paid-orders-hold-merchant-uid': m022,
   '023-reconcile-merchant-walks': m023,
+  '024-schedule-lease-index-running': m024,
 };
 
 /** The names of every migration this version knows. */
