@@ -372,10 +372,13 @@ function turnsStatement(
       ? sql`SELECT w.* FROM due_merchants d CROSS JOIN LATERAL (${oldest('p')}) AS w`
       : // SQLite has no LATERAL: the walk is a correlated list, its rows found again by key
         sql`SELECT ${cols('r')} FROM due_merchants d JOIN ${t} AS r ON ${sql.ref(`r.${o.key}`)} IN (SELECT ${key} FROM (${oldest('p')}))`;
-  // the CASTs: better-sqlite3 may bind a number as REAL, and SQLite's LIMIT takes integers only
+  // the CASTs: better-sqlite3 may bind a number as REAL, and SQLite's LIMIT takes integers only.
+  // `merchant_id IS NOT NULL` in the first merchant's seek: a refund a process of the version before
+  // migration 023 writes between dueRefunds' fix-up and this statement has none, and SQLite sorts
+  // NULL first (PostgreSQL last): the walk of merchants ended there and read nothing
   return sql<Record<string, unknown>>`
     WITH RECURSIVE merchants(merchant_id) AS (
-      SELECT (SELECT p.merchant_id FROM ${walk('p')} WHERE ${o.open} ORDER BY p.merchant_id LIMIT 1)
+      SELECT (SELECT p.merchant_id FROM ${walk('p')} WHERE ${o.open} AND p.merchant_id IS NOT NULL ORDER BY p.merchant_id LIMIT 1)
       UNION ALL
       SELECT (SELECT p.merchant_id FROM ${walk('p')} WHERE ${o.open} AND p.merchant_id > m.merchant_id ORDER BY p.merchant_id LIMIT 1) FROM merchants m WHERE m.merchant_id IS NOT NULL
     ),
