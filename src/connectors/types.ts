@@ -418,8 +418,13 @@ export type WindowResult =
    */
   | { outcome: 'authenticated'; pgTid: string };
 
-/** What an approve call (approveWindowResult) can answer: the payment, or why there is none. */
-export type WindowApproval = Extract<WindowResult, { outcome: 'approved' | 'vbank_issued' | 'declined' }>;
+/**
+ * What an approve call (approveWindowResult) can answer: the payment, or why there is none.
+ * `another_order`: the PG approved the tid, but for the order it was authenticated for, not this
+ * attempt (an auth result moved from another window: its signature covers neither tid nor order
+ * id). Nothing was charged for this attempt; `moid`'s was.
+ */
+export type WindowApproval = Extract<WindowResult, { outcome: 'approved' | 'vbank_issued' | 'declined' }> | { outcome: 'another_order'; pgTid: string; moid: string };
 
 /** A server-to-server notice from the PG about an earlier window payment (a virtual-account deposit). */
 export interface DepositNotice {

@@ -151,8 +151,8 @@ describe('the approve answer', () => {
     });
   });
 
-  it('never reads a success whose signature fails or that is for another order or amount: in doubt', () => {
-    for (const bad of [answer({ signature: '00'.repeat(32) }), answer({ status: 'paid', amount: 1005 }), answer({ orderId: 'imp_000000000001' })]) {
+  it('never reads a success whose signature fails, that is for another amount or tid, or that names no order: in doubt', () => {
+    for (const bad of [answer({ signature: '00'.repeat(32) }), answer({ status: 'paid', amount: 1005 }), answer({ orderId: undefined }), answer({ orderId: 'imp_000000000001', signature: '00'.repeat(32) })]) {
       let thrown: unknown;
       try {
         fromApproveAnswer(bad, req, SECRET);
@@ -162,6 +162,10 @@ describe('the approve answer', () => {
       expect(thrown).toBeInstanceOf(ConnectorError);
       expect((thrown as ConnectorError).inDoubt).toBe(true);
     }
+  });
+
+  it('reads a signed approval of this tid and amount for another order as that order’s (a result moved from another window), never as this one’s', () => {
+    expect(fromApproveAnswer(answer({ orderId: 'imp_000000000001' }), req, SECRET)).toEqual({ outcome: 'another_order', pgTid: TID, moid: 'imp_000000000001' });
   });
 
   it('reads a decline as it comes, and an issued virtual account with its account', () => {

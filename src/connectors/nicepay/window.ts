@@ -118,6 +118,12 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 export function fromApproveAnswer(p: NicePayment, req: { pgTid: string; moid: string; amount: number }, secretKey: string): WindowApproval {
   if (p.resultCode !== NICE_OK) return { outcome: 'declined', code: p.resultCode, message: text(p.resultMsg).slice(0, 200), pgTid: text(p.tid) || req.pgTid };
   verifyPayment(p, secretKey, 'approve', true);
+  // NICE approves by tid alone, and the returnUrl signature binds neither tid nor orderId: another
+  // window's result of the same amount, posted with this attempt's orderId, gets that window's
+  // order charged. Said so, the caller records that order (it must not be dropped) and charged nothing here.
+  if (p.tid === req.pgTid && p.amount === req.amount && typeof p.orderId === 'string' && p.orderId !== '' && p.orderId !== req.moid) {
+    return { outcome: 'another_order', pgTid: p.tid, moid: p.orderId };
+  }
   if (p.tid !== req.pgTid || p.orderId !== req.moid || p.amount !== req.amount) {
     throw new ConnectorError('bad_response', `NICE approve answered for another tid, order or amount (${p.amount} KRW)`, true, false);
   }

@@ -552,7 +552,11 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   let claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () => claimWith(params.merchant_uid), { yieldVbank: false });
   if (!claim.ok && claim.holder && yieldsToWindowApproval(claim.holder)) claim = { ok: true, value: await claimWith(null) };
   if (!claim.ok) {
-    if (await failWindowAttempt(deps, impUid, `[${claim.error.code}]${claim.error.message}`, null, { windowOver: true })) return rspOfPayment(deps, impUid);
+    // Pier approves nothing for this attempt, but that does not make its order uncharged: its tid
+    // may have been approved through another attempt (its result moved there, the answer lost), the
+    // very one that holds the merchant_uid now. The recheck failWindowAttempt writes asks NICE later
+    // (decision 0078).
+    if (await failWindowAttempt(deps, impUid, `[${claim.error.code}]${claim.error.message}`)) return rspOfPayment(deps, impUid);
     return null;
   }
   if (Number(claim.value.numUpdatedRows) !== 1) return null;
@@ -565,6 +569,7 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
     deps.logger.warn({ imp_uid: impUid, err: err.message, in_doubt: err.inDoubt }, 'window approval call failed; left for reconciliation');
     return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not answer the approval)', impUid);
   }
+  if (answer.outcome === 'another_order') return settleMovedAuthResult(deps, c, channel, impUid, answer);
   if (answer.outcome === 'vbank_issued') {
     // the account is recorded only as the PG reports it on an inquiry by the same tid and amount
     let found;
@@ -579,6 +584,33 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
     return recordVbankFromPg(deps, c, channel, impUid, found);
   }
   return recordWindowResult(deps, c, channel, impUid, answer);
+}
+
+/**
+ * The PG approved the tid this attempt claimed, but for the order it was authenticated for: the
+ * result came from another window (same channel and amount; the PG's returnUrl signature binds
+ * neither tid nor order id). This attempt's order was not charged, so it fails (its merchant_uid
+ * freed; nothing but Pier's approve can charge it, and it is claimed no more). The order that was
+ * charged gets an acknowledgement row with that tid first, whose job asks the PG and records the
+ * approval, or refunds it when its merchant_uid is paid otherwise (decision 0078): Pier made
+ * that approval, and its own attempt may already be failed (refused the merchant_uid this attempt
+ * held), where nothing else would ever ask about it.
+ */
+async function settleMovedAuthResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, answer: { pgTid: string; moid: string }): Promise<Rsp> {
+  const charged = await deps.store.db
+    .selectFrom('payments')
+    .select('imp_uid')
+    .where('imp_uid', '=', answer.moid)
+    .where('channel_id', '=', channel.row.id)
+    .executeTakeFirst();
+  if (charged) {
+    deps.logger.warn({ imp_uid: impUid, charged_imp_uid: charged.imp_uid, tid: answer.pgTid }, "a window result moved from another attempt: the PG approved that attempt's order; recording it there");
+    await enqueueWindowConfirm(deps, charged.imp_uid, channel.row.id, answer.pgTid);
+  } else {
+    deps.logger.error({ imp_uid: impUid, order_id: answer.moid.slice(0, 64), tid: answer.pgTid }, 'the PG approved a moved window result for an order Pier does not know on this channel; left for an operator');
+  }
+  await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]다른 결제의 결제창 결과입니다. 이 결제는 승인되지 않았습니다. (the window result was another payment's; nothing was charged for this one)`, null, { windowOver: true });
+  return rspOfPayment(deps, impUid);
 }
 
 const attemptOf = (c: Checkout, channel: ResolvedChannel, impUid: string): WindowAttempt => ({
