@@ -92,4 +92,26 @@ describe('an auth result moved to another session (same channel and amount: the 
     expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: aImp, status: 'paid' });
     expect((await niceLedger(aImp)).payments).toHaveLength(1);
   });
+
+  it('whose approve answer is lost, then the merchant prepares another amount: the other window, refused for that amount, is asked about again, and NICE’s charge of it refunded', async () => {
+    const o = order({ amount: 11998 });
+    const a = await authenticateAtNice(n, o, card('7777'));
+    const b = await authenticateAtNice(n, o, card('8888'));
+    const aImp = a.result.fields.orderId!;
+    const bImp = b.result.fields.orderId!;
+    expect(rspOf((await postForm(b.result.action, { ...a.result.fields, orderId: bImp })).html)).toMatchObject({ success: false, imp_uid: bImp, error_code: 'F1007' });
+    expect((await niceLedger(aImp)).payments.map((p) => p.status)).toEqual(['paid']);
+    // the merchant registers another amount for the order while both windows are open
+    const token = (await n.pier.call('POST', '/users/getToken', { body: { imp_key: n.merchant.impKey, imp_secret: n.merchant.impSecret } })).body.response.access_token;
+    expect((await n.pier.call('POST', '/payments/prepare', { token, body: { merchant_uid: o.merchant_uid, amount: 20000 } })).body.code).toBe(0);
+    // A's own result: Pier approves nothing for an amount no longer prepared
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1003' });
+    n.pier.clock.advance(31 * 60_000 + 2 * n.pier.deps.connectors.maxCallMs());
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[bImp]).toBe('failed');
+    await drainConfirms();
+    // what NICE charged for A is refunded there, and A stays failed at Pier with the prepared-amount reason
+    expect((await niceLedger(aImp)).payments.map((p) => [p.status, p.balanceAmt])).toEqual([['cancelled', 0]]);
+    expect(await row(aImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect((await row(aImp)).fail_reason).toMatch(/^\[F1003\]/);
+  });
 });

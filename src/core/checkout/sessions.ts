@@ -531,7 +531,9 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   // before anything is charged (the tPay path, where the PG approves, refunds instead: recordPgApproval)
   const changed = await preparedAmountViolation(deps, impUid, params.amount);
   if (changed) {
-    if (await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.prepareMismatch}]${prepareMismatchMessage(changed.prepared, params.amount)}`, null, { windowOver: true })) return rspOfPayment(deps, impUid);
+    // with a recheck: refused Pier's approve, the order may still have been charged through another
+    // attempt that approved its tid (a moved result whose answer was lost: decision 0078)
+    if (await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.prepareMismatch}]${prepareMismatchMessage(changed.prepared, params.amount)}`)) return rspOfPayment(deps, impUid);
     return null;
   }
   // One approve per attempt: the post that claims the attempt (still in the window, or in doubt
@@ -554,8 +556,8 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   if (!claim.ok) {
     // Pier approves nothing for this attempt, but that does not make its order uncharged: its tid
     // may have been approved through another attempt (its result moved there, the answer lost), the
-    // very one that holds the merchant_uid now. The recheck failWindowAttempt writes asks NICE later
-    // (decision 0078).
+    // very one that may hold the merchant_uid now. The recheck failWindowAttempt writes asks NICE
+    // later (decision 0078).
     if (await failWindowAttempt(deps, impUid, `[${claim.error.code}]${claim.error.message}`)) return rspOfPayment(deps, impUid);
     return null;
   }
