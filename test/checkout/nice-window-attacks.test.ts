@@ -5,6 +5,8 @@
  * NICEPAY simulator over real HTTP (nice-harness.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { addChannel } from '../../src/core/merchants/channels.js';
 import { lockHolder } from '../../src/core/payments/attempts.js';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
@@ -113,5 +115,100 @@ describe('an auth result moved to another session (same channel and amount: the 
     expect((await niceLedger(aImp)).payments.map((p) => [p.status, p.balanceAmt])).toEqual([['cancelled', 0]]);
     expect(await row(aImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
     expect((await row(aImp)).fail_reason).toMatch(/^\[F1003\]/);
+  });
+});
+
+describe('a result after the order was paid by another route, or after the session ended (withstood; the recheck is decision 0078\'s)', () => {
+  it('paid by a REST charge while the window was authenticated: the result is refused F1002, NICE never approves it, and the recheck written then finds nothing to record', async () => {
+    const o = order({ amount: 9000 });
+    const a = await authenticateAtNice(n, o, card('1212'));
+    const aImp = a.result.fields.orderId!;
+    await addChannel(n.pier.deps, n.merchant.merchantId, { provider: 'nice_v2', mid: n.clientId, merchantKey: n.secretKey, cancelPassword: '', kind: 'api', sandbox: true, name: 'NICE api' });
+    const token = (await n.pier.call('POST', '/users/getToken', { body: { imp_key: n.merchant.impKey, imp_secret: n.merchant.impSecret } })).body.response.access_token;
+    const rest = await n.pier.call('POST', '/subscribe/payments/onetime', {
+      token,
+      body: { pg: n.pg, merchant_uid: o.merchant_uid, amount: 9000, card_number: testCardNumber({ kftcCode: '366', lastFour: '3434' }), expiry: '2030-12', birth: '900101' },
+    });
+    expect(rest.body).toMatchObject({ code: 0, response: { status: 'paid', merchant_uid: o.merchant_uid } });
+    const restImp = rest.body.response.imp_uid as string;
+    const refused = rspOf((await postForm(a.result.action, a.result.fields)).html);
+    expect(refused).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1002' });
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+    expect(await confirmStates(aImp)).toEqual([['', 'pending']]);
+    n.pier.clock.advance(31 * 60_000);
+    await drainConfirms();
+    expect(await confirmStates(aImp)).toEqual([['', 'done']]);
+    expect(await row(aImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toMatchObject({ imp_uid: restImp, status: 'paid' });
+  });
+
+  it('an authentication posted after the abandoned attempt was reconciled failed is never approved: nothing charged at NICE', async () => {
+    const o = order({ amount: 8000 });
+    const a = await authenticateAtNice(n, o, card('2323'));
+    const aImp = a.result.fields.orderId!;
+    // the buyer's browser holds the result past the session's lifetime; the sweep hands the attempt to reconciliation
+    n.pier.clock.advance(31 * 60_000);
+    await releaseAbandonedWindows(n.pier.deps);
+    n.pier.clock.advance(2 * n.pier.deps.connectors.maxCallMs() + 60_000);
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('failed');
+    const late = rspOf((await postForm(a.result.action, a.result.fields)).html);
+    expect(late).toMatchObject({ success: false, imp_uid: aImp, status: 'failed' });
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+    expect(await row(aImp)).toMatchObject({ status: 'failed', pg_tid: null, merchant_uid_lock: null });
+  });
+});
+
+describe('bodies no browser sends (withstood: the V1 envelope, never a 500, and the attempt unchanged)', () => {
+  it('to the return, cancel and notify URLs: oversized, malformed JSON, unsupported types, NUL; the genuine result then pays', async () => {
+    const o = order({ amount: 7000 });
+    const a = await authenticateAtNice(n, o, card('4545'));
+    const aImp = a.result.fields.orderId!;
+    const send = async (url: string, contentType: string, body: string) => {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body, redirect: 'manual' });
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+    };
+    const notify = `${n.pierUrl}/checkout/pg/${n.channelId}/notify`;
+    const cancel = a.result.action.replace(/\/return$/, '/cancel');
+    const envelope = (message: string) => JSON.stringify({ code: 1, message, response: null });
+    for (const url of [a.result.action, cancel, notify]) {
+      expect(await send(url, 'application/x-www-form-urlencoded', `authResultCode=0000&x=${'a'.repeat(128 * 1024)}`)).toMatchObject({ status: 413, body: envelope('요청 본문이 너무 큽니다.') });
+      expect(await send(url, 'application/json', '{"authResultCode":')).toMatchObject({ status: 400, body: envelope('JSON 형식이 올바르지 않습니다.') });
+      expect(await send(url, 'text/plain', 'authResultCode=0000')).toMatchObject({ status: 415, body: envelope('지원하지 않는 Content-Type입니다.') });
+      expect(await send(url, 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="authResultCode"\r\n\r\n0000\r\n--x--')).toMatchObject({ status: 415 });
+      expect(await send(url, 'application/x-www-form-urlencoded', 'authResultCode=0000%00')).toMatchObject({ status: 400, body: envelope('파라미터 형식이 올바르지 않습니다: authResultCode') });
+    }
+    // a JSON array or a string where an object is expected: the notice answer NICE wants, nothing read from it
+    for (const body of ['[1,2]', '"x"', 'null']) expect(await send(notify, 'application/json', body)).toMatchObject({ status: 200, body: 'OK' });
+    // none of them touched the attempt or the session: the genuine result is approved as usual
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'window', pg_tid: null });
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: true, status: 'paid', imp_uid: aImp, paid_amount: 7000 });
+  });
+});
+
+describe('NICE notices (withstood)', () => {
+  it('a genuine webhook with its orderId rewritten (the signature covers tid, amount and ediDate only) names no other payment: answered OK, the other attempt unchanged', async () => {
+    // NICE's deliveries go nowhere; the test holds the bodies NICE signed
+    expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: 'http://127.0.0.1:9/nowhere' })).status).toBe(200);
+    try {
+      const paid = await authenticateAtNice(n, order({ amount: 6000 }), card('5656'));
+      expect(rspOf((await postForm(paid.result.action, paid.result.fields)).html)).toMatchObject({ success: true, status: 'paid' });
+      const victim = await authenticateAtNice(n, order({ amount: 6000 }), card('6767'));
+      const victimImp = victim.result.fields.orderId!;
+      const hooks = ((await (await fetch(`${n.simUrl}/__ledger?orderId=${paid.result.fields.orderId}`)).json()) as { webhooks: { body: string }[] }).webhooks;
+      expect(hooks.length).toBeGreaterThan(0);
+      const genuine = JSON.parse(hooks.at(-1)!.body) as Record<string, unknown>;
+      expect(genuine).toMatchObject({ resultCode: '0000', status: 'paid', tid: paid.result.fields.tid, orderId: paid.result.fields.orderId });
+      for (const edit of [{ orderId: victimImp }, { orderId: victimImp, status: 'cancelled' }]) {
+        const res = await fetch(`${n.pierUrl}/checkout/pg/${n.channelId}/notify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...genuine, ...edit }) });
+        expect([res.status, await res.text()]).toEqual([200, 'OK']);
+      }
+      expect(await row(victimImp)).toMatchObject({ status: 'ready', pg_state: 'window', pg_tid: null });
+      expect(await row(paid.result.fields.orderId!)).toMatchObject({ status: 'paid', cancel_amount: 0 });
+      // the victim's own result is still approved as usual
+      expect(rspOf((await postForm(victim.result.action, victim.result.fields)).html)).toMatchObject({ success: true, status: 'paid', imp_uid: victimImp });
+    } finally {
+      await n.simPost('/__control/webhook', { clientId: n.clientId });
+    }
   });
 });
