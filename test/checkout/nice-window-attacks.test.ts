@@ -116,6 +116,20 @@ describe('an auth result moved to another session (same channel and amount: the 
     expect(await row(aImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
     expect((await row(aImp)).fail_reason).toMatch(/^\[F1003\]/);
   });
+
+  it('across merchants sharing one NICE key pair (sub-merchants of one contract, the sandbox pair): the order NICE charged, another merchant’s, is recorded paid there at once', async () => {
+    const other = await n.pier.newMerchant();
+    await addChannel(n.pier.deps, other.merchantId, { provider: 'nice_v2', mid: n.clientId, merchantKey: n.secretKey, cancelPassword: '', kind: 'window', sandbox: true, name: 'NICE window (shared pair)' });
+    const a = await authenticateAtNice(n, order({ amount: 14000 }), card('9191'));
+    const b = await authenticateAtNice({ ...n, merchant: other }, order({ amount: 14000 }), card('9292'));
+    const aImp = a.result.fields.orderId!;
+    const bImp = b.result.fields.orderId!;
+    expect(rspOf((await postForm(b.result.action, { ...a.result.fields, orderId: bImp })).html)).toMatchObject({ success: false, imp_uid: bImp, error_code: 'F1007' });
+    await drainConfirms();
+    expect(await row(aImp)).toMatchObject({ merchant_id: n.merchant.merchantId, status: 'paid', pg_tid: a.result.fields.tid, amount: 14000 });
+    expect(await row(bImp)).toMatchObject({ merchant_id: other.merchantId, status: 'failed', merchant_uid_lock: null });
+    expect((await niceLedger(bImp)).payments).toEqual([]);
+  });
 });
 
 describe('a result after the order was paid by another route, or after the session ended (withstood; the recheck is decision 0078\'s)', () => {

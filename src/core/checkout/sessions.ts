@@ -590,26 +590,30 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
 
 /**
  * The PG approved the tid this attempt claimed, but for the order it was authenticated for: the
- * result came from another window (same channel and amount; the PG's returnUrl signature binds
- * neither tid nor order id). This attempt's order was not charged, so it fails (its merchant_uid
- * freed; nothing but Pier's approve can charge it, and it is claimed no more). The order that was
- * charged gets an acknowledgement row with that tid first, whose job asks the PG and records the
- * approval, or refunds it when its merchant_uid is paid otherwise (decision 0078): Pier made
- * that approval, and its own attempt may already be failed (refused the merchant_uid this attempt
- * held), where nothing else would ever ask about it.
+ * result came from another window of the same PG account and amount (the PG's returnUrl signature
+ * binds neither tid nor order id). This attempt's order was not charged, so it fails (its
+ * merchant_uid freed; nothing but Pier's approve can charge it, and it is claimed no more). The
+ * order that was charged (an attempt on any channel of that PG account) gets an acknowledgement
+ * row with that tid, whose job asks the PG and records the approval, or refunds it when its
+ * merchant_uid is paid otherwise (decision 0078): Pier made that approval, and its own attempt may
+ * already be failed (refused the merchant_uid this attempt held), where nothing else asks about it.
  */
 async function settleMovedAuthResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, answer: { pgTid: string; moid: string }): Promise<Rsp> {
+  // the charged attempt is on a channel of the same PG account: this one, or another merchant's
+  // that shares the key pair (sub-merchants of one contract, the sandbox's published pair)
   const charged = await deps.store.db
     .selectFrom('payments')
-    .select('imp_uid')
-    .where('imp_uid', '=', answer.moid)
-    .where('channel_id', '=', channel.row.id)
+    .innerJoin('pg_channels', 'pg_channels.id', 'payments.channel_id')
+    .select(['payments.imp_uid', 'payments.channel_id'])
+    .where('payments.imp_uid', '=', answer.moid)
+    .where('pg_channels.provider', '=', channel.row.provider)
+    .where('pg_channels.mid', '=', channel.row.mid)
     .executeTakeFirst();
-  if (charged) {
+  if (charged?.channel_id) {
     deps.logger.warn({ imp_uid: impUid, charged_imp_uid: charged.imp_uid, tid: answer.pgTid }, "a window result moved from another attempt: the PG approved that attempt's order; recording it there");
-    await enqueueWindowConfirm(deps, charged.imp_uid, channel.row.id, answer.pgTid);
+    await enqueueWindowConfirm(deps, charged.imp_uid, charged.channel_id, answer.pgTid);
   } else {
-    deps.logger.error({ imp_uid: impUid, order_id: answer.moid.slice(0, 64), tid: answer.pgTid }, 'the PG approved a moved window result for an order Pier does not know on this channel; left for an operator');
+    deps.logger.error({ imp_uid: impUid, order_id: answer.moid.slice(0, 64), tid: answer.pgTid }, 'the PG approved a moved window result for an order Pier does not know on this PG account; left for an operator');
   }
   await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]다른 결제의 결제창 결과입니다. 이 결제는 승인되지 않았습니다. (the window result was another payment's; nothing was charged for this one)`, null, { windowOver: true });
   return rspOfPayment(deps, impUid);
