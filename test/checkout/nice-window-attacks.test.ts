@@ -13,6 +13,7 @@ import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { postForm, rspOf } from '../buyer-forms.js';
+import { waitFor } from '../hardening/slow-receiver.js';
 import { authenticateAtNice, startNicePier, type NicePier } from './nice-harness.js';
 
 let n: NicePier;
@@ -170,6 +171,52 @@ describe('a result after the order was paid by another route, or after the sessi
     expect(late).toMatchObject({ success: false, imp_uid: aImp, status: 'failed' });
     expect((await niceLedger(aImp)).payments).toEqual([]);
     expect(await row(aImp)).toMatchObject({ status: 'failed', pg_tid: null, merchant_uid_lock: null });
+  });
+});
+
+describe('posts racing Pier’s approve', () => {
+  it('a forged cancel (I002) posted while Pier’s approve is in flight neither fails the attempt nor frees its merchant_uid: another window on the order is not approved meanwhile', async () => {
+    const o = order({ amount: 13000 });
+    const a = await authenticateAtNice(n, o, card('4141'));
+    const aImp = a.result.fields.orderId!;
+    const other = await authenticateAtNice(n, o, card('4242'));
+    // NICE holds Pier's approve unprocessed until Pier gives up on it (outcome unknown to Pier)
+    expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'timeout', when: 'before', clientId: n.clientId })).status).toBe(200);
+    const genuine = postForm(a.result.action, a.result.fields);
+    await waitFor(async () => (await row(aImp)).pg_tid === a.result.fields.tid, 5_000, 'the attempt to be claimed for the approve');
+    // NICE does not sign a cancel, and NICE holds nothing for the order yet
+    const forged = rspOf((await postForm(a.result.action, { authResultCode: 'I002', authResultMsg: '사용자가 결제를 취소하였습니다.' })).html);
+    expect(forged).toMatchObject({ success: false, imp_uid: aImp });
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', merchant_uid_lock: o.merchant_uid });
+    // the other window's result: Pier does not approve it while its own approve of the order may charge
+    expect(rspOf((await postForm(other.result.action, other.result.fields)).html)).toMatchObject({ success: false, error_code: 'F1004' });
+    expect((await niceLedger(other.result.fields.orderId!)).payments).toEqual([]);
+    expect(rspOf((await genuine).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    // NICE never processed it: reconciliation fails it and frees the order
+    n.pier.clock.advance(5 * 60_000);
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('failed');
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toBeUndefined();
+  });
+});
+
+describe('NICE’s approve times out (outcome unknown), then the buyer retries (withstood)', () => {
+  it('the result posted again approves nothing more; a new checkout on the order is refused F1004 while it is in doubt, F1002 once reconciliation finds it paid', async () => {
+    // amounts ending 998: the simulator records the approval, then holds the answer past Pier's read timeout
+    const o = order({ amount: 12998 });
+    const a = await authenticateAtNice(n, o, card('3131'));
+    const aImp = a.result.fields.orderId!;
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    // the browser resubmits the return page: the attempt's tid is claimed already, so no second approve
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status])).toEqual([[a.result.fields.tid, 'paid']]);
+    // the shop calls request_pay again for the same order
+    const retry = () => n.pier.call('POST', '/checkout/sessions', { body: { imp_code: n.merchant.merchantCode, params: { pg: n.pg, ...o }, mode: 'overlay', origin: 'https://shop.example' } });
+    expect((await retry()).body).toMatchObject({ ok: false, rsp: { success: false, merchant_uid: o.merchant_uid, error_code: 'F1004' } });
+    n.pier.clock.advance(5 * 60_000);
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('paid');
+    expect((await retry()).body).toMatchObject({ ok: false, rsp: { success: false, merchant_uid: o.merchant_uid, error_code: 'F1002' } });
+    expect(await row(aImp)).toMatchObject({ status: 'paid', pg_tid: a.result.fields.tid, merchant_uid_lock: o.merchant_uid });
+    expect((await niceLedger(aImp)).payments).toHaveLength(1);
   });
 });
 

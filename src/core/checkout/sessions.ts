@@ -471,7 +471,8 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
   return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
 }
 
-async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, result: WindowResult): Promise<Rsp> {
+/** `approveAnswered`: `result` is the answer of Pier's own approve of this attempt (approveAuthenticated), not a post. */
+async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, result: WindowResult, approveAnswered = false): Promise<Rsp> {
   const { db } = deps.store;
   const { params } = c;
   const now = unixSeconds(deps.clock);
@@ -508,7 +509,7 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       }
       return recordWindowBillingKey(deps, c, channel, impUid, result);
     case 'declined':
-      return settleNonSuccess(deps, c, channel, impUid, `[${result.code}]${result.message}`, result.pgTid);
+      return settleNonSuccess(deps, c, channel, impUid, `[${result.code}]${result.message}`, result.pgTid, { approveAnswered });
     case 'cancelled_by_buyer':
       return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
     case 'authenticated':
@@ -585,7 +586,7 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
     }
     return recordVbankFromPg(deps, c, channel, impUid, found);
   }
-  return recordWindowResult(deps, c, channel, impUid, answer);
+  return recordWindowResult(deps, c, channel, impUid, answer, true);
 }
 
 /**
@@ -707,7 +708,7 @@ async function recordVbankFromPg(deps: Deps, c: Checkout, channel: ResolvedChann
  * only once the PG confirms it holds no approval for the attempt. An approval it does hold is
  * recorded as paid; an unreachable PG leaves the attempt in doubt for reconciliation.
  */
-async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, reason: string, pgTid: string | null = null): Promise<Rsp> {
+async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, reason: string, pgTid: string | null = null, opts: { approveAnswered?: boolean } = {}): Promise<Rsp> {
   const started = await deps.store.db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
   let found;
   try {
@@ -733,7 +734,10 @@ async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChanne
     await recordPgApproval(deps, attemptOf(c, channel, impUid), found);
     return rspOfPayment(deps, impUid);
   }
-  await failWindowAttempt(deps, impUid, reason, pgTid ?? (found.found ? found.pgTid : null));
+  // NICE holding nothing says nothing while Pier's own approve of the attempt is in flight (it may
+  // be about to charge): a post (a cancel, a decline, NICE signs neither) fails only an attempt not
+  // claimed for an approve; the approve's own decline, or reconciliation, settles a claimed one
+  await failWindowAttempt(deps, impUid, reason, pgTid ?? (found.found ? found.pgTid : null), { unlessClaimed: !opts.approveAnswered });
   return rspOfPayment(deps, impUid);
 }
 
@@ -976,8 +980,9 @@ export async function cancelCheckout(deps: Deps, sessionId: string): Promise<{ c
     }
     if (known === false) {
       // failWindowAttempt also writes the recheck: the PG window may still be submitted, and its
-      // result may never reach Pier
-      await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
+      // result may never reach Pier. Not an attempt the PG's result claimed for Pier's approve
+      // meanwhile (NICE): its approve may be charging, and its answer settles it.
+      await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`, null, { unlessClaimed: true });
     } else {
       await db.updateTable('payments').set({ pg_state: 'in_doubt', updated_at: unixSeconds(deps.clock) }).where('imp_uid', '=', impUid).where('pg_state', '=', 'window').execute();
       if (known) await settleAttempt(deps, impUid, { giveUpIfUnknown: false }).catch(() => undefined);

@@ -322,13 +322,17 @@ async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<Approva
  * is counted from the failure. A PG answer asked by Pier (reconciliation, the PG's notices, the
  * acknowledgement job) comes when Pier's schedule brings it, not the buyer: its recheck is due
  * at windowOverAtMs, where the same answer would have been final (decision 0075).
+ *
+ * `unlessClaimed`: leaves an attempt claimed for Pier's own approve (in doubt with the tid it
+ * approves, NICE) as it is: a PG answer of "nothing" asked beside that call says nothing of it
+ * (decision 0078). Checked in the update itself, so a claim made after the caller asked counts.
  */
 export async function failWindowAttempt(
   deps: Deps,
   impUid: string,
   reason: string,
   pgTid: string | null = null,
-  opts: { windowOver?: boolean; recheckAtMs?: number } = {},
+  opts: { windowOver?: boolean; recheckAtMs?: number; unlessClaimed?: boolean } = {},
 ): Promise<boolean> {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
@@ -345,6 +349,8 @@ export async function failWindowAttempt(
       .set({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: reason.slice(0, 500), pg_tid: pgTid, failed_at: now, updated_at: now })
       .where('imp_uid', '=', impUid)
       .where('pg_state', 'in', OPEN_STATES)
+      // claimed for Pier's approve (sessions.ts approveAuthenticated writes the tid it approves)
+      .$if(opts.unlessClaimed === true, (qb) => qb.where((eb) => eb.or([eb('pg_state', '!=', 'in_doubt'), eb('pg_tid', 'is', null)])))
       .executeTakeFirst(),
   );
   return Number(res.numUpdatedRows) > 0;
