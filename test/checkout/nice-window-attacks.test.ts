@@ -220,6 +220,31 @@ describe('NICE’s approve times out (outcome unknown), then the buyer retries (
   });
 });
 
+describe('billing keys through NICE’s window (withstood: it issues none)', () => {
+  it('request_pay with customer_uid is refused before any window; billing-key fields added to a genuine result, or a tPay-style key result, store no key', async () => {
+    const withKey = await n.pier.call('POST', '/checkout/sessions', {
+      body: { imp_code: n.merchant.merchantCode, params: { pg: n.pg, ...order({ amount: 0, customer_uid: 'cu_nice_1' }) }, mode: 'overlay', origin: 'https://shop.example' },
+    });
+    expect(withKey.body).toMatchObject({ ok: false, rsp: { success: false, error_code: 'F1000' } });
+    expect(withKey.body.rsp.error_msg).toContain('빌링키를 발급할 수 없습니다');
+    const keys = () => n.pier.deps.store.db.selectFrom('billing_keys').select('customer_uid').where('merchant_id', '=', n.merchant.merchantId).execute();
+    // a tPay billing-key success (F100 with a cardToken) posted to a NICE card checkout: not a NICE result at all
+    const a = await authenticateAtNice(n, order({ amount: 5000 }), card('7878'));
+    const aImp = a.result.fields.orderId!;
+    const tpayStyle = rspOf((await postForm(a.result.action, { resultCd: 'F100', cardToken: 'bk_stolen', moid: aImp, amt: '5000', customer_uid: 'cu_nice_1' })).html);
+    expect(tpayStyle).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: null, customer_uid: null });
+    // the genuine result with key fields added is approved as the card payment it is, and no key is stored
+    expect(rspOf((await postForm(a.result.action, { ...a.result.fields, resultCd: 'F100', cardToken: 'bk_stolen', bid: 'BIKYstolen', customer_uid: 'cu_nice_1' })).html)).toMatchObject({
+      success: true,
+      status: 'paid',
+      imp_uid: aImp,
+    });
+    expect(await row(aImp)).toMatchObject({ status: 'paid', customer_uid: null, pg_tid: a.result.fields.tid });
+    expect(await keys()).toEqual([]);
+  });
+});
+
 describe('bodies no browser sends (withstood: the V1 envelope, never a 500, and the attempt unchanged)', () => {
   it('to the return, cancel and notify URLs: oversized, malformed JSON, unsupported types, NUL; the genuine result then pays', async () => {
     const o = order({ amount: 7000 });
