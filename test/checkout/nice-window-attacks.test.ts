@@ -131,6 +131,22 @@ describe('an auth result moved to another session (same channel and amount: the 
     expect(await row(bImp)).toMatchObject({ merchant_id: other.merchantId, status: 'failed', merchant_uid_lock: null });
     expect((await niceLedger(bImp)).payments).toEqual([]);
   });
+
+  it('posted at once to its own window and, moved, to another on the same merchant_uid: whichever claims first, NICE charges once and that charge ends recorded paid on its own order', async () => {
+    const o = order({ amount: 16000 });
+    const a = await authenticateAtNice(n, o, card('2424'));
+    const b = await authenticateAtNice(n, o, card('2525'));
+    const aImp = a.result.fields.orderId!;
+    const bImp = b.result.fields.orderId!;
+    const [own, moved] = await Promise.all([postForm(a.result.action, a.result.fields), postForm(b.result.action, { ...a.result.fields, orderId: bImp })]);
+    expect(rspOf(moved.html)).toMatchObject({ success: false, imp_uid: bImp });
+    expect(rspOf(own.html).imp_uid).toBe(aImp);
+    await drainConfirms();
+    expect(await row(aImp)).toMatchObject({ status: 'paid', pg_tid: a.result.fields.tid, merchant_uid_lock: o.merchant_uid });
+    expect(await row(bImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status])).toEqual([[a.result.fields.tid, 'paid']]);
+    expect((await niceLedger(bImp)).payments).toEqual([]);
+  });
 });
 
 describe('a result after the order was paid by another route, or after the session ended (withstood; the recheck is decision 0078\'s)', () => {
