@@ -1,8 +1,10 @@
 /**
  * Attacks on the buyer's-browser path of NICE's payment window (Server 승인) that
- * nice-window-money-safety.test.ts does not make: a result moved between sessions, results racing
- * a close, bodies no browser sends, notices from elsewhere. Pier in-process and listening, the
- * NICEPAY simulator over real HTTP (nice-harness.ts).
+ * nice-window-money-safety.test.ts does not make: a result moved to another session (decision
+ * 0078), a post racing Pier's approve, the buyer's retry after an approve timed out, results after
+ * the order was paid otherwise or the session ended, billing-key fields, bodies no browser sends, a
+ * rewritten webhook. Pier in-process and listening, the NICEPAY simulator over real HTTP
+ * (nice-harness.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
