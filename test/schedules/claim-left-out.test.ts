@@ -18,16 +18,16 @@ let other: string;
 let third: string;
 const NOW = 1_000_000;
 
-/** `count` waiting schedules of `merchant`, due at `dueAt(i)`. */
-async function schedules(merchant: string, tag: string, count: number, dueAt: (i: number) => number) {
-  const rows = Array.from({ length: count }, (_, i) => ({
+/** `count` schedules of `merchant` in `state` (waiting unless said), due at `dueAt(i)`; a running one leased by a dead owner until `leaseUntil`. */
+function scheduleRows(merchant: string, tag: string, count: number, dueAt: (i: number) => number, state = 'scheduled', leaseUntil = 0) {
+  return Array.from({ length: count }, (_, i) => ({
     id: `sch_${tag}_${String(i).padStart(5, '0')}`,
     merchant_id: merchant,
     customer_uid: 'cust',
     merchant_uid: `${tag}_${i}`,
     pg_provider: 'jtnet',
     pg_id: 'x',
-    state: 'scheduled',
+    state,
     schedule_at: dueAt(i),
     due_at: dueAt(i),
     amount: 1_000,
@@ -36,9 +36,14 @@ async function schedules(merchant: string, tag: string, count: number, dueAt: (i
     card_quota: 0,
     created_at: 0,
     updated_at: 0,
-    ...{ customer_id: null, attempts: 0, lease_owner: null, lease_until: 0, imp_uid: null, vat_amount: null, name: null, custom_data: null, notice_url: null, promotion_id: null, options: null, fail_reason: null, executed_at: 0, revoked_at: 0 },
+    ...{ customer_id: null, attempts: 0, lease_owner: state === 'running' ? 'dead' : null, lease_until: leaseUntil, imp_uid: null, vat_amount: null, name: null, custom_data: null, notice_url: null, promotion_id: null, options: null, fail_reason: null, executed_at: 0, revoked_at: 0 },
     ...{ buyer_name: null, buyer_email: null, buyer_tel: null, buyer_addr: null, buyer_postcode: null },
   }));
+}
+
+/** `count` waiting schedules of `merchant`, due at `dueAt(i)`. */
+async function schedules(merchant: string, tag: string, count: number, dueAt: (i: number) => number) {
+  const rows = scheduleRows(merchant, tag, count, dueAt);
   for (let at = 0; at < rows.length; at += 500) await pier.store.db.insertInto('payment_schedules').values(rows.slice(at, at + 500)).execute();
 }
 
@@ -125,26 +130,7 @@ describe('a schedule claim that leaves a merchant out', () => {
     const fresh = await startTestPier();
     try {
       const m = (await createMerchant(fresh.deps, { name: 'fresh' })).merchantId;
-      const rows = (tag: string, count: number, dueAt: (i: number) => number, state = 'scheduled', leaseUntil = 0) =>
-        Array.from({ length: count }, (_, i) => ({
-          id: `sch_${tag}_${String(i).padStart(5, '0')}`,
-          merchant_id: m,
-          customer_uid: 'cust',
-          merchant_uid: `${tag}_${i}`,
-          pg_provider: 'jtnet',
-          pg_id: 'x',
-          state,
-          schedule_at: dueAt(i),
-          due_at: dueAt(i),
-          amount: 1_000,
-          tax_free: 0,
-          currency: 'KRW',
-          card_quota: 0,
-          created_at: 0,
-          updated_at: 0,
-          ...{ customer_id: null, attempts: 0, lease_owner: state === 'running' ? 'dead' : null, lease_until: leaseUntil, imp_uid: null, vat_amount: null, name: null, custom_data: null, notice_url: null, promotion_id: null, options: null, fail_reason: null, executed_at: 0, revoked_at: 0 },
-          ...{ buyer_name: null, buyer_email: null, buyer_tel: null, buyer_addr: null, buyer_postcode: null },
-        }));
+      const rows = (tag: string, count: number, dueAt: (i: number) => number, state?: string, leaseUntil?: number) => scheduleRows(m, tag, count, dueAt, state, leaseUntil);
       // the first of a burst: due now, and the month's others waiting; two leases that ran out
       const all = [...rows('due', 1_000, (i) => NOW - 1_000 + i), ...rows('wait', 200, (i) => NOW + 1 + i), ...rows('dead', 2, (i) => NOW - 2_000 + i, 'running', 1)];
       for (let at = 0; at < all.length; at += 500) await fresh.store.db.insertInto('payment_schedules').values(all.slice(at, at + 500)).execute();
