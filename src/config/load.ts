@@ -8,8 +8,11 @@ import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_SIZE, DATABASE_STATEMENT_TIM
 import { Vault } from '../vault/vault.js';
 import { ConfigSchema, type Config } from './schema.js';
 
-/** Environment variable → config key (dotted path) and how to read it. */
-const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }> = {
+/**
+ * Environment variable → config key (dotted path) and how to read it. Exported for the test that
+ * keeps docs/configuration.md's table equal to it (test/config-docs.test.ts).
+ */
+export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'bool' }> = {
   PIER_MODE: { key: 'mode', type: 'string' },
   HOST: { key: 'host', type: 'string' },
   PORT: { key: 'port', type: 'int' },
