@@ -254,14 +254,16 @@ describe('pier CLI', () => {
   });
 
   it('reports bad input on stderr with exit code 1 and no stack trace', async () => {
-    const [unknownAdd, badKind, missing, badCode, unknownChannel] = await Promise.all([
+    const [unknownAdd, badKind, missing, badCode, unknownChannel, badLimit, badMaxEvents] = await Promise.all([
       run(['channel', 'add', 'imp99999999', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'api']),
       run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'keyin']),
       run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--kind', 'api', '--cancel-password', 'p']),
       run(['merchant', 'create', '--name', 'x', '--code', 'imp123']),
       run(['channel', 'remove', 'imp20260001', 'nope']),
+      run(['webhooks', 'list', '--limit', '0']),
+      run(['listen', '--forward-to', 'http://127.0.0.1:9/hook', '--max-events', '-1']),
     ]);
-    for (const r of [unknownAdd, badKind, missing, badCode, unknownChannel]) {
+    for (const r of [unknownAdd, badKind, missing, badCode, unknownChannel, badLimit, badMaxEvents]) {
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -271,6 +273,9 @@ describe('pier CLI', () => {
     expect(missing.stderr).toMatch(/required option '--secret/);
     expect(badCode.stderr).toContain('merchant code must be "imp" followed by 8 digits');
     expect(unknownChannel.stderr).toContain('has no channel "nope"');
+    // the message names the option, as for every other bad option value
+    expect(badLimit.stderr).toMatch(/option '--limit <N>' argument '0' is invalid\. expected a positive whole number/);
+    expect(badMaxEvents.stderr).toMatch(/option '--max-events <N>' argument '-1' is invalid\. expected a positive whole number/);
   });
 
   it('reconcile settles an in-doubt payment through the PG, and says when the PG cannot be asked', async () => {

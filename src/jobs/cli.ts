@@ -2,7 +2,7 @@
  * CLI commands for background work (registered by src/cli/index.ts): the webhook delivery log and
  * settings, `pier listen`, sandbox time and sandbox virtual-account deposits.
  */
-import { Argument, Option, type Command } from 'commander';
+import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { CliError, jtnetBaseUrl, requireMerchant, type CliContext } from '../cli/context.js';
 import { formatTime, textTable } from '../cli/format.js';
 import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants/merchants.js';
@@ -28,8 +28,9 @@ export async function usePierClock(ctx: CliContext): Promise<CliContext> {
   return ctx;
 }
 
+/** An option's value; commander's InvalidArgumentError makes the message name the option. */
 function positiveInt(value: string): number {
-  if (!/^[1-9]\d*$/.test(value)) throw new CliError(`expected a positive whole number, got "${value}"`);
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a positive whole number.');
   return Number(value);
 }
 
