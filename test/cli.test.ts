@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -343,6 +343,17 @@ describe('pier CLI', () => {
       await deps.connectors.close();
       await store.close();
     }
+  });
+
+  it('ends quietly when its reader closes the pipe early (`pier … | head`)', async () => {
+    // the pipe is closed before the CLI has started, so its first line meets a pipe with no reader
+    const child = spawn(process.execPath, [BIN, 'compat-table'], { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('prints usage for every command, from any folder, also when run from source', async () => {

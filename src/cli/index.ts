@@ -510,9 +510,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+}
+
 /** Runs the CLI; returns the exit code. Errors become one line on stderr, never a stack trace. */
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
+  // `pier … | head`: a reader that stops early closes the pipe; the command still finishes what it
+  // does, and its remaining lines go nowhere. Installed once: the error comes after the write returns.
+  if (!process.stdout.listeners('error').includes(ignoreClosedPipe)) process.stdout.on('error', ignoreClosedPipe);
   try {
     await program.parseAsync(argv);
     return 0;
