@@ -110,6 +110,7 @@ export async function prepareInstallation(config: Config, logger: Logger, store:
   if (!vaultCheck.ok) throw new ConfigError(`invalid configuration key "vault.keys": ${vaultCheck.message}`);
 
   const deps = buildDeps(config, logger, store, { clock, vault, guard, simulators: simulatorAddresses });
+  await reportUnconfiguredPgs(deps);
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
   const demoChannels = demo ? (await listChannels(deps, demo.merchantId)).map((c) => `${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`) : [];
@@ -318,6 +319,21 @@ function startBanner(
     .filter((l) => l !== '')
     .join('\n');
   return `${banner}\n\n`;
+}
+
+/**
+ * One line naming the PGs this configuration leaves out (decision 0079) and how to set each up: a
+ * warning when channels of them exist (their payments are answered "not configured"), else info.
+ */
+async function reportUnconfiguredPgs(deps: Deps): Promise<void> {
+  const missing = deps.connectors.unconfigured();
+  if (missing.length === 0) return;
+  const providers = missing.map((p) => p.provider);
+  const row = await deps.store.db.selectFrom('pg_channels').select((eb) => eb.fn.countAll<number | string>().as('n')).where('provider', 'in', providers).executeTakeFirst();
+  const channels = Number(row?.n ?? 0);
+  const how = missing.map((p) => `${p.provider} (${p.label}): ${p.setupHint}`).join('; ');
+  if (channels > 0) deps.logger.warn({ pgs: providers, channels }, `PGs not configured, left out of this Pier; their ${channels} channel(s) cannot pay or refund until set up: ${how}`);
+  else deps.logger.info({ pgs: providers }, `PGs not configured, left out of this Pier: ${how}`);
 }
 
 /** The connectors of this configuration; a connector that cannot work is a configuration error. */

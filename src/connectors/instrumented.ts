@@ -57,6 +57,7 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
         return c;
       },
       providers: registry.providers,
+      unconfigured: registry.unconfigured,
       label: registry.label,
       channelRules: registry.channelRules,
       maxCallMs: registry.maxCallMs,

@@ -24,10 +24,15 @@ export type ConnectorSettings = { [M in Modules as M['provider']]: SettingsOf<M>
 export type ConnectorRegistryConfig = { [M in Modules as M['provider']]?: Partial<SettingsOf<M>> };
 
 export interface ConnectorRegistry {
-  /** the connector for a V1 pg_provider code, e.g. `jtnet` */
+  /** the connector for a V1 pg_provider code, e.g. `jtnet`; undefined for a PG unknown or not configured here */
   get(provider: string): Connector | undefined;
-  /** every provider code, e.g. `['jtnet', 'nice_v2']` */
+  /** every configured provider code, e.g. `['jtnet', 'nice_v2']` (not the ones in `unconfigured()`) */
   providers(): string[];
+  /**
+   * PGs Pier ships that this configuration leaves out (their module's `create` gave null), with how
+   * to set each up: absent from `get` and `providers`, so /ready never checks them (decision 0079)
+   */
+  unconfigured(): UnconfiguredPg[];
   /** the PG's name as the console shows it, e.g. `JTNet(tPay)` */
   label(provider: string): string;
   /** what a channel of this PG holds and which values are valid; undefined for an unknown provider */
@@ -48,6 +53,14 @@ export interface ConnectorRegistry {
   loggingTo?(logger: Logger): ConnectorRegistry;
 }
 
+/** A PG this Pier ships and its configuration leaves out. */
+export interface UnconfiguredPg {
+  provider: string;
+  label: string;
+  /** e.g. `set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host` */
+  setupHint: string;
+}
+
 export interface RegistryContext {
   clock?: ConnectorContext['clock'];
   /** embedded simulators by provider (sandbox mode) */
@@ -60,15 +73,19 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     const connector = (m as ConnectorModule<typeof settings>).create(settings, { clock: context.clock, simulator: context.simulators?.[m.provider] });
     return { module: m, settings, connector };
   });
-  const byProvider = new Map<string, Connector>(built.map((b) => [b.module.provider, b.connector]));
+  const configured = built.flatMap((b) => (b.connector ? [{ ...b, connector: b.connector }] : []));
+  const unconfigured: UnconfiguredPg[] = built.flatMap((b) => (b.connector ? [] : [{ provider: b.module.provider, label: b.module.label, setupHint: b.module.setupHint }]));
+  const byProvider = new Map<string, Connector>(configured.map((b) => [b.module.provider, b.connector]));
   return {
     get: (provider) => byProvider.get(provider),
     providers: () => [...byProvider.keys()],
+    unconfigured: () => unconfigured,
     label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
     channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
-    maxCallMs: () => Math.max(...built.map((b) => b.settings.connectTimeoutMs + b.settings.readTimeoutMs)),
+    // no PG configured: no call can be in flight
+    maxCallMs: () => Math.max(0, ...configured.map((b) => b.settings.connectTimeoutMs + b.settings.readTimeoutMs)),
     close: async () => {
-      await Promise.all(built.map((b) => b.connector.close()));
+      await Promise.all(configured.map((b) => b.connector.close()));
     },
   };
 }
@@ -89,7 +106,9 @@ export interface PgProfile {
 export function pgProfiles(): PgProfile[] {
   const nowhere = { apiUrl: 'http://127.0.0.1:9', publicUrl: 'http://127.0.0.1:9' };
   return CONNECTOR_MODULES.map((m) => {
+    // a simulator's address configures every PG
     const connector = (m as ConnectorModule<typeof m.defaults>).create(m.defaults, { simulator: nowhere });
+    if (!connector) throw new Error(`PG ${m.provider} is not configured even with a simulator`);
     void connector.close();
     return { provider: m.provider, label: m.label, capabilities: connector.capabilities, revokesVbank: typeof connector.revokeVbank === 'function' };
   });

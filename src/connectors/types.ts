@@ -246,7 +246,18 @@ export interface ConnectorModule<Options extends ConnectorBaseOptions = Connecto
   readonly env: Readonly<Record<string, { key: keyof Options & string; type: 'string' | 'int' | 'bool' }>>;
   /** what a channel of this PG holds and which values are valid */
   readonly channelRules: ChannelRules;
-  create(options: Options, context: ConnectorContext): Connector & { close(): Promise<void> };
+  /**
+   * how an operator sets this PG up when its configuration leaves it out, for the start's log line
+   * and the refusal of a channel of it (e.g. `set PIER_JTNET_URL to the tPay host`); names no secret
+   */
+  readonly setupHint: string;
+  /**
+   * The connector, or null when this configuration does not set the PG up at all (JTNET: no host and
+   * no embedded simulator): the registry then leaves the PG out, so a Pier that uses only other PGs
+   * needs nothing of it (decision 0079). A configuration that sets it up wrongly throws
+   * ConnectorConfigError.
+   */
+  create(options: Options, context: ConnectorContext): (Connector & { close(): Promise<void> }) | null;
 }
 
 /** Every connector's configuration has at least its timeouts. */

@@ -10,7 +10,7 @@ import Type from 'typebox';
 import type { Clock } from '../../lib/clock.js';
 import { MAX_DURATION_MS, systemClock, unixSeconds } from '../../lib/clock.js';
 import type { ChannelCredentials, Connector, ConnectorBaseOptions, ConnectorCapabilities, ConnectorModule, DepositNotice, WindowConnector, WindowForm, WindowRequest } from '../types.js';
-import { ConnectorConfigError, ConnectorError } from '../types.js';
+import { ConnectorError } from '../types.js';
 import { jtnetChannelRules } from './channel-rules.js';
 import { TpayClient } from './client.js';
 import { fromDepositNotice, fromWindowResult, stringFields, toWebTxInitForm, type WindowUrls } from './window.js';
@@ -175,9 +175,11 @@ export const jtnetModule: ConnectorModule<JtnetSettings, 'jtnet'> = {
     PIER_JTNET_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
   },
   channelRules: jtnetChannelRules,
+  setupHint: 'set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host',
   create(settings, context) {
     const baseUrl = settings.baseUrl || context.simulator?.apiUrl;
-    if (!baseUrl) throw new ConnectorConfigError('connectors.jtnet.baseUrl', 'required when the simulator is disabled (set PIER_JTNET_URL)');
+    // tPay closed in 2023: a production Pier is usually NICE-only and has no tPay host to give
+    if (!baseUrl) return null;
     // buyers open the embedded simulator's window at its public address, which may differ from where Pier calls it
     const publicBase = !settings.baseUrl && context.simulator ? context.simulator.publicUrl.replace(/\/+$/, '') : '';
     const windowUrls = publicBase && publicBase !== baseUrl.replace(/\/+$/, '') ? { pc: `${publicBase}/webTxInit`, mobile: `${publicBase}/mobile/webTxInit` } : undefined;

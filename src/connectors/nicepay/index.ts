@@ -72,6 +72,8 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
     PIER_NICE_READ_TIMEOUT_MS: { key: 'readTimeoutMs', type: 'int' },
   },
   channelRules: nicepayChannelRules,
+  // never left out: NICE's public hosts are the defaults
+  setupHint: 'set PIER_NICE_LIVE_URL / PIER_NICE_SANDBOX_URL',
   create(settings, context) {
     const sim = context.simulator;
     return createNicepayConnector({

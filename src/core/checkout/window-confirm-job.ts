@@ -6,6 +6,7 @@
  * (window-confirms.ts).
  */
 import { channelById } from '../merchants/channels.js';
+import { PierError } from '../errors.js';
 import type { Deps } from '../deps.js';
 import type { WindowConfirmsTable } from '../../store/types.js';
 import { acknowledgeApproval, DEFAULT_CONFIRM_RETRY, leasedConfirm, RECHECK_TID, recordsApproval, type ConfirmRetryPolicy } from './window-confirms.js';
@@ -15,7 +16,14 @@ import { settleWindowAttempt } from './window-settlement.js';
 export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, owner: string, policy: ConfirmRetryPolicy = DEFAULT_CONFIRM_RETRY): Promise<void> {
   const { db } = deps.store;
   const lease = leasedConfirm(deps, job, owner, policy);
-  const channel = await channelById(deps, job.channel_id);
+  let channel;
+  try {
+    channel = await channelById(deps, job.channel_id);
+  } catch (err) {
+    // a channel of a PG this Pier leaves out (decision 0079): kept, backing off, until it is set up
+    if (err instanceof PierError && err.kind === 'not_supported') return void (await lease.retry(err.message));
+    throw err;
+  }
   const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();
   if (!channel?.connector.window || !payment) return void (await lease.finish('failed', 'the payment or its channel no longer exists'));
 

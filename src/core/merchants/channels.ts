@@ -40,8 +40,11 @@ export interface ChannelInput {
  */
 export function channelRulesFor(deps: Deps, provider: string): ChannelRules {
   const rules = deps.connectors.get(provider) ? deps.connectors.channelRules(provider) : undefined;
-  if (!rules) throw new PierError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
-  return rules;
+  if (rules) return rules;
+  const unconfigured = deps.connectors.unconfigured().find((p) => p.provider === provider);
+  // a channel nothing can call: refused, or its payments would all fail (decision 0079)
+  if (unconfigured) throw new PierError('invalid_parameter', `provider: PG "${provider}" is not configured in this Pier (${unconfigured.setupHint})`);
+  throw new PierError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
 }
 
 /** A base URL as stored: without trailing slashes (the connector appends `/v1/…`); empty = none. */
@@ -142,7 +145,11 @@ export async function removeChannel(deps: Deps, merchantId: string, channelId: s
 /** A channel row with its secrets opened (the connector must exist in this Pier). */
 export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
   const connector = deps.connectors.get(row.provider);
-  if (!connector) throw new PierError('not_supported', `PG "${row.provider}" is not available in this Pier`);
+  if (!connector) {
+    // a channel of a PG unknown here, or left out by this configuration (decision 0079)
+    const why = deps.connectors.unconfigured().some((p) => p.provider === row.provider) ? 'is not configured in this Pier' : 'is not available in this Pier';
+    throw new PierError('not_supported', `PG "${row.provider}" ${why}`);
+  }
   return {
     row,
     connector,

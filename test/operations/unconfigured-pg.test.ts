@@ -1,0 +1,99 @@
+/**
+ * A production Pier without a tPay host (PIER_JTNET_URL unset, no simulator): tPay closed in 2023,
+ * so a real production Pier is usually NICE-only (decision 0079). JTNET is then left out of the
+ * registry: the start succeeds, /ready does not wait for a tPay host, and a channel of JTNET made
+ * while it was configured is answered with V1's envelope, never a 500.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { addChannel } from '../../src/core/merchants/channels.js';
+import { createMerchant, type CreatedMerchant } from '../../src/core/merchants/merchants.js';
+import { startPier } from '../../src/main.js';
+import { freshDatabase, testCardNumber } from '../harness.js';
+
+let dataDir: string;
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+let merchant: CreatedMerchant;
+const vaultKeys = `k1:${randomBytes(32).toString('base64')}`;
+const production = (extra: Record<string, string> = {}) =>
+  loadConfig({ PORT: '0', HOST: '127.0.0.1', PIER_DATA_DIR: dataDir, DATABASE_URL: db.url, LOG_LEVEL: 'silent', PIER_MODE: 'production', PIER_VAULT_KEYS: vaultKeys, ...extra });
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'pier-unconfigured-pg-'));
+  db = await freshDatabase();
+  // a Pier that once had a tPay host: a merchant whose API channel is JTNET's
+  const before = await startPier(production({ PIER_JTNET_URL: 'http://127.0.0.1:9' }));
+  try {
+    merchant = await createMerchant(before.deps, { name: 'tPay shop' });
+    await addChannel(before.deps, merchant.merchantId, { provider: 'jtnet', mid: 'tpaylive1m', merchantKey: 'k'.repeat(40), cancelPassword: '123456', kind: 'api', sandbox: false });
+  } finally {
+    await before.stop();
+  }
+});
+afterAll(async () => {
+  await db.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function post(address: string, path: string, body: unknown, token?: string) {
+  const res = await request(`${address}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: token } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.statusCode, body: (await res.body.json()) as { code: number; message: string | null; response: unknown } };
+}
+
+describe('production without PIER_JTNET_URL', () => {
+  it('starts, /ready is 200 without a pg:jtnet check, and JTNET is absent from the registry', async () => {
+    const pier = await startPier(production());
+    try {
+      expect(pier.deps.connectors.providers()).toEqual(['nice_v2']);
+      expect(pier.deps.connectors.get('jtnet')).toBeUndefined();
+      expect(pier.deps.connectors.unconfigured()).toEqual([{ provider: 'jtnet', label: 'JTNet(tPay)', setupHint: expect.stringContaining('PIER_JTNET_URL') }]);
+      const res = await request(`${pier.address}/ready`);
+      const body = (await res.body.json()) as { status: string; checks: Record<string, string> };
+      expect(res.statusCode).toBe(200);
+      expect(body.status).toBe('ready');
+      expect(Object.keys(body.checks)).not.toContain('pg:jtnet');
+      expect(body.checks).toMatchObject({ database: 'ok', migrations: 'ok', vault: 'ok' });
+    } finally {
+      await pier.stop();
+    }
+  });
+
+  it('a payment through a JTNET channel gets V1\'s "not configured" answer, not a 500, and frees its merchant_uid', async () => {
+    const pier = await startPier(production());
+    try {
+      const token = await post(pier.address, '/users/getToken', { imp_key: merchant.impKey, imp_secret: merchant.impSecret });
+      expect(token.body.code).toBe(0);
+      const accessToken = (token.body.response as { access_token: string }).access_token;
+      const card = { card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-01', birth: '123456', amount: 1000 };
+      // one merchant_uid for all: an attempt that kept it would make the next answer "in progress"
+      const merchantUid = `order_${randomBytes(4).toString('hex')}`;
+      for (const pg of ['jtnet', 'jtnet.tpaylive1m', undefined]) {
+        const pay = await post(pier.address, '/subscribe/payments/onetime', { ...card, merchant_uid: merchantUid, ...(pg ? { pg } : {}) }, accessToken);
+        expect(pay.status).toBe(501);
+        expect(pay.body).toEqual({ code: 1, message: 'PG "jtnet" is not configured in this Pier', response: null });
+      }
+    } finally {
+      await pier.stop();
+    }
+  });
+
+  it('adding a JTNET channel is refused with a message naming PIER_JTNET_URL', async () => {
+    const pier = await startPier(production());
+    try {
+      await expect(
+        addChannel(pier.deps, merchant.merchantId, { provider: 'jtnet', mid: 'tpaylive2m', merchantKey: 'k'.repeat(40), cancelPassword: '123456', kind: 'api', sandbox: false }),
+      ).rejects.toThrow('provider: PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host)');
+    } finally {
+      await pier.stop();
+    }
+  });
+});
