@@ -206,6 +206,10 @@ describe('pier CLI', () => {
     expect(addApi.stdout).toContain(`http://localhost:8080/checkout/pg/${apiId}/notify`);
     const addWindow = await run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', clientId, '--kind', 'window'], { env: { PIER_CHANNEL_SECRET: secretKey } });
     expect(addWindow.code, addWindow.stderr).toBe(0);
+    // a Pier without a tPay host leaves JTNET out (decision 0079): a channel of it could never pay
+    const noTpay = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox'], { env: { PIER_JTNET_URL: '' } });
+    expect(noTpay.code).not.toBe(0);
+    expect(noTpay.stderr).toContain('PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host)');
     const addJtnet = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox', '--default']);
     expect(addJtnet.code, addJtnet.stderr).toBe(0);
 

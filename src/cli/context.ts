@@ -54,7 +54,10 @@ export function jtnetBaseUrl(config: Config, required: boolean): string {
 /** A placeholder PG address for commands that never call a PG. */
 const UNREACHABLE = 'http://127.0.0.1:9';
 
-/** The connectors a command uses; a PG without an address only matters to commands that call one. */
+/**
+ * The connectors a command uses; a PG whose address cannot work only matters to commands that call
+ * one. A PG not configured at all (JTNET without PIER_JTNET_URL) is simply absent (decision 0079).
+ */
 function cliConnectors(config: Config, needPg: boolean) {
   const simulators = embeddedSimulators(config);
   try {

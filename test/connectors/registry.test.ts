@@ -27,6 +27,29 @@ describe('connector registry', () => {
     expect(registry.get('jtnet')?.provider).toBe('jtnet');
   });
 
+  it('leaves out a PG its configuration does not set up (JTNET without a host or simulator), listing how to set it up (decision 0079)', async () => {
+    const niceOnly = createConnectorRegistry({});
+    try {
+      expect(niceOnly.providers()).toEqual(['nice_v2']);
+      expect(niceOnly.get('jtnet')).toBeUndefined();
+      expect(niceOnly.unconfigured()).toEqual([{ provider: 'jtnet', label: 'JTNet(tPay)', setupHint: 'set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host' }]);
+      // its rules and name stay known, for the messages that say it is not configured
+      expect(niceOnly.label('jtnet')).toBe('JTNet(tPay)');
+      // only NICE's calls can be in flight: its connect 5 s + read 30 s
+      expect(niceOnly.maxCallMs()).toBe(35_000);
+    } finally {
+      await niceOnly.close();
+    }
+    // an embedded simulator configures it
+    const sandbox = createConnectorRegistry({}, { simulators: { jtnet: { apiUrl: baseUrl, publicUrl: baseUrl } } });
+    try {
+      expect(sandbox.providers()).toEqual(['jtnet', 'nice_v2']);
+      expect(sandbox.unconfigured()).toEqual([]);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('gives jtnet the capabilities of spec §1.2', () => {
     expect(registry.get('jtnet')?.capabilities).toEqual({
       windowPayMethods: ['card', 'trans', 'vbank', 'phone'],
