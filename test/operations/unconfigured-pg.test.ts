@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { addChannel } from '../../src/core/merchants/channels.js';
 import { createMerchant, type CreatedMerchant } from '../../src/core/merchants/merchants.js';
+import { createConsoleUser } from '../../src/core/console/users.js';
 import { startPier } from '../../src/main.js';
+import { Agent } from '../console/console-harness.js';
 import { freshDatabase, testCardNumber } from '../harness.js';
 
 let dataDir: string;
@@ -92,6 +94,28 @@ describe('production without PIER_JTNET_URL', () => {
       await expect(
         addChannel(pier.deps, merchant.merchantId, { provider: 'jtnet', mid: 'tpaylive2m', merchantKey: 'k'.repeat(40), cancelPassword: '123456', kind: 'api', sandbox: false }),
       ).rejects.toThrow('provider: PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host)');
+    } finally {
+      await pier.stop();
+    }
+  });
+
+  it('the console lists the JTNET channel but offers no JTNET tab, and refuses a JTNET channel on its provider field', async () => {
+    const pier = await startPier(production());
+    try {
+      const email = `ops-${randomBytes(3).toString('hex')}@example.com`;
+      await createConsoleUser(pier.deps, merchant.merchantId, email, 'correct horse battery staple');
+      const a = new Agent(pier.app);
+      expect((await a.signIn(email, 'correct horse battery staple')).status).toBe(303);
+      const page = await a.get('/console/channels');
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('jtnet.tpaylive1m');
+      expect(page.body).toContain('/console/channels?provider=nice_v2');
+      expect(page.body).not.toContain('/console/channels?provider=jtnet');
+      const r = await a.api('POST', '/console/api/channels', { provider: 'jtnet', kind: 'api', mid: 'tpaylive3m', merchant_key: 'k'.repeat(40), cancel_password: '123456' });
+      expect(r.status).toBe(400);
+      // the other fields are checked by the default PG's rules, as for any PG this Pier lacks
+      expect(r.json.error.fields.provider).toBe('목록에서 선택하세요.');
+      expect((await pier.deps.store.db.selectFrom('pg_channels').select('mid').where('mid', '=', 'tpaylive3m').execute()).length).toBe(0);
     } finally {
       await pier.stop();
     }
