@@ -13,10 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { addChannel } from '../../src/core/merchants/channels.js';
 import { createMerchant, type CreatedMerchant } from '../../src/core/merchants/merchants.js';
+import { createConnectorRegistry } from '../../src/connectors/registry.js';
+import { runWindowConfirm } from '../../src/core/checkout/window-confirm-job.js';
+import { claimWindowConfirms, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import { createConsoleUser } from '../../src/core/console/users.js';
 import { startPier } from '../../src/main.js';
 import { Agent } from '../console/console-harness.js';
-import { freshDatabase, testCardNumber } from '../harness.js';
+import { freshDatabase, startTestPier, testCardNumber } from '../harness.js';
 
 let dataDir: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -118,6 +121,28 @@ describe('production without PIER_JTNET_URL', () => {
       expect((await pier.deps.store.db.selectFrom('pg_channels').select('mid').where('mid', '=', 'tpaylive3m').execute()).length).toBe(0);
     } finally {
       await pier.stop();
+    }
+  });
+});
+
+describe('background work on a channel of a PG left out', () => {
+  it('a window acknowledgement of a JTNET channel waits with its backoff, naming why, instead of failing as a bug', async () => {
+    const pier = await startTestPier();
+    const niceOnly = createConnectorRegistry({});
+    try {
+      const m = await pier.newMerchant();
+      const ch = await pier.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', m.merchantId).where('provider', '=', 'jtnet').where('kind', '=', 'window').executeTakeFirstOrThrow();
+      await enqueueWindowConfirm(pier.deps, 'imp_nojtnet0001', ch.id, 'tid_nojtnet_1');
+      const [job] = await claimWindowConfirms(pier.deps, { owner: 'worker-a', limit: 10 });
+      expect(job.imp_uid).toBe('imp_nojtnet0001');
+      await runWindowConfirm({ ...pier.deps, connectors: niceOnly }, job, 'worker-a');
+      const row = await pier.store.db.selectFrom('window_confirms').selectAll().where('imp_uid', '=', 'imp_nojtnet0001').executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ state: 'pending', attempts: 1, lease_owner: null, last_error: 'PG "jtnet" is not configured in this Pier' });
+      // the first retry step of DEFAULT_CONFIRM_RETRY: 5 s
+      expect(Number(row.due_at) - Number(job.due_at)).toBeGreaterThanOrEqual(5);
+    } finally {
+      await niceOnly.close();
+      await pier.close();
     }
   });
 });
