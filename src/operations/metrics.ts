@@ -232,8 +232,13 @@ export class PierMetrics {
       db.selectFrom('payments').select([count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')]).where('pg_state', 'in', ['calling', 'in_doubt']).executeTakeFirst(),
       db.selectFrom('payment_cancels').select([count.as('n'), sql<number | null>`min(requested_at)`.as('oldest')]).where('state', '=', 'in_doubt').executeTakeFirst(),
       db.selectFrom('payment_schedules').select([count.as('n'), sql<number | null>`min(due_at)`.as('oldest')]).where('state', '=', 'scheduled').where('due_at', '<=', now).executeTakeFirst(),
-      db.selectFrom('webhook_deliveries').select(['state', count.as('n')]).where('state', 'in', ['pending', 'sending']).groupBy('state').execute(),
-      db.selectFrom('webhook_deliveries').select(sql<number | null>`min(next_attempt_at)`.as('oldest')).where('state', '=', 'pending').where('next_attempt_at', '<=', wallNow).executeTakeFirst(),
+      // one count per state, each with its state as a literal: the webhook queue's indexes are
+      // partial on it (migration 027); `state IN (…)` would read every delivery ever made
+      sql<{ state: string; n: number }>`SELECT 'pending' AS state, count(*) AS n FROM webhook_deliveries WHERE state = 'pending'
+        UNION ALL SELECT 'sending', count(*) FROM webhook_deliveries WHERE state = 'sending'`
+        .execute(db)
+        .then((r) => r.rows),
+      db.selectFrom('webhook_deliveries').select(sql<number | null>`min(next_attempt_at)`.as('oldest')).where(sql<boolean>`state = 'pending'`).where('next_attempt_at', '<=', wallNow).executeTakeFirst(),
     ]);
 
     if (byStatus) {

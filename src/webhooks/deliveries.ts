@@ -80,10 +80,11 @@ function claimTerms(store: Store, o: { now: number; owner: string; leaseSeconds:
     ]);
   // a row is due by either: retries fall due on the worker's clock (the sandbox clock in sandbox
   // mode); a lease runs out on the database's, so moving the sandbox clock never makes a delivery
-  // being sent look abandoned
+  // being sent look abandoned. The states are literals: each walk's index is partial on its state
+  // (migration 027), and a partial index serves only a statement whose WHERE states its predicate.
   const due: DueBy = [
-    (eb: any) => eb.and([eb('state', '=', 'pending'), eb('next_attempt_at', '<=', o.now)]),
-    (eb: any) => eb.and([eb('state', '=', 'sending'), eb('lease_until', '<=', dbNow(store))]),
+    (eb: any) => eb.and([sql<boolean>`state = 'pending'`, eb('next_attempt_at', '<=', o.now)]),
+    (eb: any) => eb.and([sql<boolean>`state = 'sending'`, eb('lease_until', '<=', dbNow(store))]),
   ];
   const set = { state: 'sending', lease_owner: o.owner, lease_until: sql`${dbNow(store)} + ${o.leaseSeconds}` };
   return { whose, due, set };

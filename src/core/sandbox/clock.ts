@@ -112,7 +112,8 @@ export async function resetSandboxClock(store: Store, clock?: Clock): Promise<vo
       await trx
         .updateTable('webhook_deliveries')
         .set({ next_attempt_at: sql`CASE WHEN next_attempt_at > ${offsetSeconds} THEN next_attempt_at - ${offsetSeconds} ELSE 0 END` })
-        .where('state', '=', 'pending')
+        // a literal: webhook_deliveries_due is partial on it (migration 027)
+        .where(sql<boolean>`state = 'pending'`)
         .execute();
       await trx
         .updateTable('window_confirms')

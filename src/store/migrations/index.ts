@@ -21,6 +21,7 @@ import * as m021 from './021-ended-row-purge.js';
 import * as m022 from './022-paid-orders-hold-merchant-uid.js';
 import * as m023 from './023-reconcile-merchant-walks.js';
 import * as m024 from './024-schedule-lease-index-running.js';
+import * as m027 from './027-webhook-queue-indexes-partial.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '022-paid-orders-hold-merchant-uid': m022,
   '023-reconcile-merchant-walks': m023,
   '024-schedule-lease-index-running': m024,
+  '027-webhook-queue-indexes-partial': m027,
 };
 
 /** The names of every migration this version knows. */
