@@ -73,6 +73,11 @@ export interface ChargeRequest {
   buyer: Buyer;
   /** merchant-side user id, if any (customer_uid for billing charges) */
   mallUserId?: string;
+  /**
+   * the tax-free part of `amount` (V1 `tax_free`), for PGs that take one (NICE `taxFreeAmt`); absent
+   * or 0 = none. tPay takes none.
+   */
+  taxFree?: number;
 }
 
 export type ChargeResult =
@@ -121,6 +126,11 @@ export interface RefundRequest {
   refundBank?: string | null;
   refundAccount?: string | null;
   refundHolder?: string | null;
+  /**
+   * the tax-free part of this refund as Pier recorded it (decision 0055), for PGs that take one (NICE
+   * `taxFreeAmt`); absent or 0 = none. No PG of Pier's takes a refund's VAT (decision 0081).
+   */
+  taxFree?: number;
 }
 
 export type RefundResult =
@@ -382,6 +392,8 @@ export interface WindowRequest {
   /** phone payments: digital content (V1 `digital`; NICE `isDigital`) */
   digital?: boolean;
   language: 'ko' | 'en';
+  /** the tax-free part of `amount` (V1 `tax_free`), for PGs whose window takes one (NICE `taxFreeAmt`); absent or 0 = none */
+  taxFree?: number;
 }
 
 /**

@@ -30,6 +30,9 @@ import {
   type NiceRegistAnswer,
 } from './transformers.js';
 
+/** NICE's "tax-free cancel exceeds the cancellable tax-free part" (spec §4.2, §4.3) */
+const NICE_TAX_FREE_OVER = 'U319';
+
 /** What NICE can do through Pier (spec §0.9); the window methods come with window.ts. */
 export const NICEPAY_CAPABILITIES: ConnectorCapabilities = {
   // the payment window's methods come with window.ts (index.ts adds them beside `window`)
@@ -94,8 +97,16 @@ export function createNicepayRestConnector(opts: NicepayRestOptions): NicepayRes
   async function refund(channel: ChannelCredentials, req: RefundRequest): Promise<RefundResult> {
     // unique per refund, stable for Pier's refund id (spec §0.6: a cancel orderId is never reused)
     const cancelOrderId = `${req.moid}-c${req.refundId ?? freshId()}`;
-    const answer = await send(channel, 'cancel', toCancelCall(req, cancelOrderId, secretOf(channel), ediDate()));
-    return fromCancelAnswer(niceResult<NicePayment>(answer, 'cancel'), req, secretOf(channel), unixSeconds(clock));
+    const answer = niceResult<NicePayment>(await send(channel, 'cancel', toCancelCall(req, cancelOrderId, secretOf(channel), ediDate())), 'cancel');
+    if (answer.resultCode === NICE_TAX_FREE_OVER && req.taxFree) {
+      // NICE holds a smaller tax-free part than Pier: a payment charged before Pier sent taxFreeAmt
+      // (decision 0081). U319 refunded nothing, so the refund is sent again as NICE knows the
+      // payment, all taxable (as before), under a cancel orderId of its own (spec §0.6: a spent
+      // orderId is never reused); refused, a payment Pier split could never be refunded at all
+      const again = niceResult<NicePayment>(await send(channel, 'cancel', toCancelCall({ ...req, taxFree: 0 }, `${cancelOrderId}-t`, secretOf(channel), ediDate())), 'cancel');
+      return fromCancelAnswer(again, req, secretOf(channel), unixSeconds(clock));
+    }
+    return fromCancelAnswer(answer, req, secretOf(channel), unixSeconds(clock));
   }
 
   return {

@@ -218,6 +218,8 @@ export function toBillingPayCall(bid: string, req: ChargeRequest, secretKey: str
       cardQuota: req.cardQuota,
       useShopInterest: false,
       ...buyerFields(req.buyer),
+      // NICE splits supply and VAT from amount and taxFreeAmt (spec §0.4): without it the whole amount is taxable
+      ...(req.taxFree ? { taxFreeAmt: req.taxFree } : {}),
       ediDate,
       signData: billingSignData(req.moid, bid, ediDate, secretKey),
     },
@@ -242,6 +244,8 @@ export function toCancelCall(req: RefundRequest, cancelOrderId: string, secretKe
       reason: (req.reason || '취소요청').slice(0, 100),
       orderId: cancelOrderId,
       ...(req.partial ? { cancelAmt: req.amount } : {}),
+      // the refund's tax-free part (NICE takes no VAT on a cancel: it derives it, spec §0.4)
+      ...(req.taxFree ? { taxFreeAmt: req.taxFree } : {}),
       ...(req.refundAccount ? { refundAccount: req.refundAccount } : {}),
       ...(req.refundBank ? { refundBankCode: req.refundBank } : {}),
       ...(req.refundHolder ? { refundHolder: req.refundHolder } : {}),

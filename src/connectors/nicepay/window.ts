@@ -64,6 +64,7 @@ export function toRequestPayParams(channel: ChannelCredentials, req: WindowReque
   if (tel) params.buyerTel = tel.slice(0, 40);
   if (req.buyer.email) params.buyerEmail = req.buyer.email.slice(0, 60);
   if (req.mallUserId) params.mallUserId = req.mallUserId.slice(0, 20);
+  if (req.taxFree) params.taxFreeAmt = req.taxFree;
   if (req.payMethod === 'card') {
     const months = [...new Set(req.cardQuotas.filter((m) => Number.isInteger(m) && m >= 2 && m <= 36))].sort((a, b) => a - b);
     params.cardQuota = ['00', ...months.map((m) => String(m).padStart(2, '0'))].join(',');

@@ -351,6 +351,7 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     vbankDueMs: params.vbank_due_ms,
     digital: params.digital,
     language: params.language,
+    taxFree: params.tax_free,
   });
   return { ok: true, form };
 }
@@ -894,6 +895,7 @@ async function recordWindowBillingKey(
       cardQuota: 0,
       buyer: { name: params.buyer_name, email: params.buyer_email, tel: params.buyer_tel },
       mallUserId: customerUid,
+      taxFree: params.tax_free,
     });
     if (charged.outcome === 'approved') {
       await db.transaction().execute(async (trx) => {

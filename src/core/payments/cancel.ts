@@ -141,6 +141,8 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       refundHolder: req.refundHolder ?? undefined,
       refundBank: req.refundBank ?? undefined,
       refundAccount: req.refundAccount ?? undefined,
+      // the part decided with the payment row locked, so the PG's books split the refund as Pier's do
+      taxFree: reserved.tax_free,
     });
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
@@ -372,7 +374,7 @@ async function refundTaxFreeIn(trx: Kysely<Database>, impUid: string, amount: nu
  * cancel_pending_amount while `guard` holds of the payment row, and writes the refund's `pending`
  * row. False when the guard no longer held (another refund got there first).
  */
-async function reserveRefund(deps: Deps, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
+async function reserveRefund(deps: Deps, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<RefundParts | null> {
   return deps.store.db.transaction().execute((trx) => reserveRefundIn(trx, impUid, amount, guard, refund, now, check));
 }
 
@@ -385,8 +387,8 @@ type RefundParts = { tax_free: number; vat_amount: number | null };
 /** Runs with the payment row reserved, before the refund's row is written: throws to refuse, or answers the refund's parts. */
 type RefundCheck = (trx: Kysely<Database>) => Promise<RefundParts>;
 
-/** reserveRefund in the caller's transaction. */
-async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<boolean> {
+/** reserveRefund in the caller's transaction: the refund's parts as recorded, or null when the guard refused it. */
+async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: number, guard: PaymentGuard, refund: NewRefundRow, now: number, check?: RefundCheck): Promise<RefundParts | null> {
   const reserved = await trx
     .updateTable('payments')
     .set({ cancel_pending_amount: sql`cancel_pending_amount + ${amount}`, updated_at: now })
@@ -395,12 +397,12 @@ async function reserveRefundIn(trx: Kysely<Database>, impUid: string, amount: nu
     .where(guard)
     .returning('merchant_id')
     .executeTakeFirst();
-  if (!reserved) return false;
-  const decided = check ? await check(trx) : {};
+  if (!reserved) return null;
+  const decided: Partial<RefundParts> = check ? await check(trx) : {};
   await trx
     .insertInto('payment_cancels')
     // the payment's merchant, for reconciliation's walk by merchant (migration 023)
     .values({ ...refund, ...decided, imp_uid: impUid, merchant_id: reserved.merchant_id, amount, state: 'pending', pg_tid: null, fail_reason: null, cancelled_at: 0 })
     .execute();
-  return true;
+  return { tax_free: decided.tax_free ?? 0, vat_amount: decided.vat_amount ?? null };
 }

@@ -17,6 +17,7 @@ function chargeRequest(order: ChargeOrder, moid: string) {
     cardQuota: order.cardQuota,
     buyer: order.buyer,
     mallUserId: order.customerUid ?? undefined,
+    taxFree: order.taxFree,
   };
 }
 

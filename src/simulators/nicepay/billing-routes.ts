@@ -76,7 +76,7 @@ function regist(ctx: NiceSimContext, req: FastifyRequest, caller: Caller): Answe
 }
 
 /** The fields of a REST charge (billing or key-in) that every charge needs; a failure when one is missing. */
-function chargeFields(b: Json): { orderId: string; amount: number; goodsName: string; quota: number } | NiceFailure {
+function chargeFields(b: Json): { orderId: string; amount: number; goodsName: string; quota: number; taxFreeAmt: number } | NiceFailure {
   const orderId = text(b, 'orderId');
   const goodsName = text(b, 'goodsName');
   if (!orderId) return MISSING_FIELD('orderId');
@@ -86,10 +86,14 @@ function chargeFields(b: Json): { orderId: string; amount: number; goodsName: st
   if (amount === null) return nicepayFailure('A116', '유효하지 않은 금액입니다.');
   const quota = Number(b.cardQuota ?? 0);
   if (!Number.isInteger(quota) || quota < 0) return nicepayFailure('3022', '할부개월 오류');
-  return { orderId, amount, goodsName: goodsName.replace(/["¦]/g, '-'), quota };
+  const hasTaxFree = b.taxFreeAmt !== undefined && b.taxFreeAmt !== null && b.taxFreeAmt !== '';
+  const taxFreeAmt = hasTaxFree ? Number(b.taxFreeAmt) : 0;
+  if (!Number.isSafeInteger(taxFreeAmt) || taxFreeAmt < 0) return nicepayFailure('A116', '유효하지 않은 금액입니다.');
+  if (taxFreeAmt > amount) return nicepayFailure('U321', '면세금액이 결제금액보다 큽니다.');
+  return { orderId, amount, goodsName: goodsName.replace(/["¦]/g, '-'), quota, taxFreeAmt };
 }
 
-function restDetails(b: Json, goodsName: string, card: SimPaymentDetails['card'], bid: string | null): SimPaymentDetails {
+function restDetails(b: Json, goodsName: string, card: SimPaymentDetails['card'], bid: string | null, taxFreeAmt: number): SimPaymentDetails {
   return {
     payMethod: 'card',
     goodsName,
@@ -105,6 +109,7 @@ function restDetails(b: Json, goodsName: string, card: SimPaymentDetails['card']
     bank: null,
     vbank: null,
     bid,
+    taxFreeAmt,
   };
 }
 
@@ -123,7 +128,7 @@ function billingPay(ctx: NiceSimContext, req: FastifyRequest<{ Params: { bid: st
     if (ctx.ledger.orderIdTaken(caller.clientId, f.orderId)) return answerFailure(ORDER_ID_USED, { orderId: f.orderId, bid });
     const card = { ...key.card, cardQuota: f.quota };
     const p = newPayment(
-      { tid: ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now), clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, bid) },
+      { tid: ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now), clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, bid, f.taxFreeAmt) },
       'billing',
       now,
     );
@@ -162,7 +167,7 @@ function keyIn(ctx: NiceSimContext, req: FastifyRequest, caller: Caller, base: s
     const tid = ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now);
     if (isFailure(checked) && checked.resultCode.startsWith('U')) return answerFailure(checked, { orderId: f.orderId });
     const card = isFailure(checked) ? null : checked.card;
-    const p = newPayment({ tid, clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, null) }, 'keyin', now);
+    const p = newPayment({ tid, clientId: caller.clientId, orderId: f.orderId, amount: f.amount, details: restDetails(b, f.goodsName, card, null, f.taxFreeAmt) }, 'keyin', now);
     const outcome = isFailure(checked) ? checked : chargeOutcome(f.amount, f.quota, checked.charge, ctx.minimumAmount);
     return settleCharge(ctx, p, outcome, caller, base);
   });

@@ -39,6 +39,8 @@ export interface SimCancel {
   cancelledAt: number;
   reason: string;
   netCancel: boolean;
+  /** the tax-free part of this cancel (`taxFreeAmt`; 0 when none was sent). Absent in books written before it was kept. */
+  taxFreeAmt?: number;
 }
 
 /** What a payment is, apart from its state: copied from the window authentication or the REST request. */
@@ -58,6 +60,8 @@ export interface SimPaymentDetails {
   vbank: SimVbank | null;
   /** the billing key charged, for billing payments */
   bid: string | null;
+  /** the tax-free part of `amount` the request gave (`taxFreeAmt`, spec §1.2, §3.2, §3.5; 0 when none). Absent in books written before it was kept. */
+  taxFreeAmt?: number;
 }
 
 export interface SimPayment extends SimPaymentDetails {

@@ -211,6 +211,8 @@ const CANCEL_FAILURE = {
   sandbox: { resultCode: 'U128', resultMsg: '부분취소는 운영 환경에서 이용 가능합니다.' },
   vbankPartial: { resultCode: '2031', resultMsg: '입금 전 가상계좌는 전체 취소만 가능합니다.' },
   phonePartial: { resultCode: '2029', resultMsg: '부분취소가 불가능한 결제수단입니다.' },
+  taxFreeOver: { resultCode: 'U319', resultMsg: '면세 취소 요청 금액이 취소 가능 면세금액보다 큽니다.' },
+  taxFreeOverAmount: { resultCode: 'U321', resultMsg: '면세금액이 취소 요청 금액보다 큽니다.' },
   refundAccount: { resultCode: 'U100', resultMsg: '필수 파라미터(refundAccount, refundBankCode, refundHolder)가 누락되었습니다.' },
 } as const;
 const cancelFailure = (k: keyof typeof CANCEL_FAILURE, extra: Json): Answer => answerFailure({ ...CANCEL_FAILURE[k], messageSource: 'nicepay' }, extra);
@@ -219,14 +221,16 @@ const cancelFailure = (k: keyof typeof CANCEL_FAILURE, extra: Json): Answer => a
 export function applyCancel(
   ctx: NiceSimContext,
   p: SimPayment,
-  c: { orderId: string; amount: number | null; reason: string; netCancel: boolean },
+  c: { orderId: string; amount: number | null; reason: string; netCancel: boolean; taxFreeAmt?: number },
   caller: Caller,
   base: string,
 ): Answer {
   const now = ctx.clock.now();
   const amount = c.amount ?? p.balanceAmt;
+  // a cancel of everything left takes the tax-free part left with it; otherwise what was sent (spec §4.1)
+  const taxFreeAmt = c.amount === null ? taxFreeLeft(p) : (c.taxFreeAmt ?? 0);
   const cancelTid = ctx.ledger.issueTid(p.clientId, WINDOW_METHODS[p.payMethod], now);
-  p.cancels.push({ tid: cancelTid, orderId: c.orderId, amount, cancelledAt: now, reason: c.reason, netCancel: c.netCancel });
+  p.cancels.push({ tid: cancelTid, orderId: c.orderId, amount, cancelledAt: now, reason: c.reason, netCancel: c.netCancel, taxFreeAmt });
   p.balanceAmt -= amount;
   p.status = p.balanceAmt === 0 ? 'cancelled' : 'partialCancelled';
   p.cancelledAt = now;
@@ -236,6 +240,11 @@ export function applyCancel(
   ctx.ledger.putPayment(p);
   ctx.webhooks.notify(p, caller.secretKey, base);
   return paymentAnswer(ctx, p, caller, base);
+}
+
+/** The tax-free part of a payment not cancelled yet. */
+function taxFreeLeft(p: SimPayment): number {
+  return (p.taxFreeAmt ?? 0) - p.cancels.reduce((sum, c) => sum + (c.taxFreeAmt ?? 0), 0);
 }
 
 function cancel(ctx: NiceSimContext, req: FastifyRequest<{ Params: { tid: string } }>, caller: Caller, base: string): Answer {
@@ -262,10 +271,15 @@ function cancel(ctx: NiceSimContext, req: FastifyRequest<{ Params: { tid: string
     const partial = amount !== null && amount < p.balanceAmt;
     if (partial && p.status === 'ready') return cancelFailure('vbankPartial', ids);
     if (partial && p.payMethod === 'cellphone') return cancelFailure('phonePartial', ids);
+    const hasTaxFree = b.taxFreeAmt !== undefined && b.taxFreeAmt !== null && b.taxFreeAmt !== '';
+    const taxFreeAmt = hasTaxFree ? Number(b.taxFreeAmt) : 0;
+    if (!Number.isSafeInteger(taxFreeAmt) || taxFreeAmt < 0) return cancelFailure('amount', ids);
+    if (taxFreeAmt > (amount ?? p.balanceAmt)) return cancelFailure('taxFreeOverAmount', ids);
+    if (taxFreeAmt > taxFreeLeft(p)) return cancelFailure('taxFreeOver', ids);
     if (p.payMethod === 'vbank' && p.status !== 'ready' && !(text(b, 'refundAccount') && text(b, 'refundBankCode') && text(b, 'refundHolder'))) {
       return cancelFailure('refundAccount', ids);
     }
-    return applyCancel(ctx, p, { orderId, amount, reason, netCancel: false }, caller, base);
+    return applyCancel(ctx, p, { orderId, amount, reason, netCancel: false, taxFreeAmt }, caller, base);
   });
 }
 

@@ -225,6 +225,8 @@ export async function nicepayWindowRoutes(app: FastifyInstance, ctx: NiceSimCont
       bank: null,
       vbank: null,
       bid: null,
+      // checked against amount with the window's other parameters (P036)
+      taxFreeAmt: p.taxFreeAmt === undefined ? 0 : Number(p.taxFreeAmt),
     };
     let rule: SimAuth['rule'] = { kind: 'approve' };
     const english = langOf(p.language) === 'en';
