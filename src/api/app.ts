@@ -47,7 +47,16 @@ export interface AppOptions {
   trustProxy?: string;
 }
 
-const QS_OPTIONS = { depth: 5, arrayLimit: 1000, parameterLimit: 2000, allowDots: false } as const;
+/**
+ * qs as V1's clients write lists (`name[]=a&name[]=b`, repeated keys, `name[0]=a`). A list may be as
+ * long as the parameters allow, so that one over a field's own limit is refused naming the field and
+ * its limit (`merchant_uid must NOT have more than 1000 items`), not turned into an object and
+ * refused as "no string or array" (decision 0081). Form bodies over the parameter limit are refused
+ * (QS_FORM_OPTIONS) rather than cut short: a dropped `merchant_uid[]` would leave unschedule
+ * revoking every schedule of the customer.
+ */
+const QS_OPTIONS = { depth: 5, arrayLimit: 2000, parameterLimit: 2000, allowDots: false } as const;
+const QS_FORM_OPTIONS = { ...QS_OPTIONS, throwOnLimitExceeded: true } as const;
 
 /**
  * The V1 API as a Fastify app. Tests drive it in-process with `app.inject`; main.ts listens.
@@ -102,8 +111,12 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, qs.parse(body as string, QS_OPTIONS));
+      done(null, qs.parse(body as string, QS_FORM_OPTIONS));
     } catch (err) {
+      // qs's "Parameter limit exceeded" / "Array limit exceeded": the request's fault, never a 500
+      if (err instanceof RangeError) {
+        return done(new PierError('invalid_parameter', '파라미터 형식이 올바르지 않습니다: body', `a form body of more than ${QS_OPTIONS.parameterLimit} parameters or list entries`), undefined);
+      }
       done(err as Error, undefined);
     }
   });

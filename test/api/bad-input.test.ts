@@ -434,7 +434,8 @@ describe("unschedule's merchant_uid, a string or a list", () => {
       [['sched_ok', 5], 'merchant_uid.1 must be string'],
       [['sched_ok', ['nested']], 'merchant_uid.1 must be string'],
       [['sched_ok', null], 'merchant_uid.1 must be string'],
-      [['sched_ok', ''], 'merchant_uid.1 must NOT have fewer than 1 characters'],
+      // an empty entry beside ids is ignored (decision 0081); a list of none is refused
+      [['', ''], 'merchant_uid lists no id; omit it to revoke every schedule of the customer'],
       [['a'.repeat(41)], 'merchant_uid.0 must NOT have more than 40 characters'],
       [Array.from({ length: 1001 }, (_, i) => `sched_${i}`), 'merchant_uid must NOT have more than 1000 items'],
       // a single id is read as a list of one, as form bodies send it (form-coercion.ts) and the route reads it
@@ -447,9 +448,9 @@ describe("unschedule's merchant_uid, a string or a list", () => {
       expect(res.body.message, JSON.stringify(merchantUid).slice(0, 80)).toBe('파라미터 형식이 올바르지 않습니다: merchant_uid');
       expect(res.detail, JSON.stringify(merchantUid).slice(0, 80)).toBe(detail);
     }
-    const form = await raw('POST', '/subscribe/payments/unschedule', { contentType: 'application/x-www-form-urlencoded', payload: 'customer_uid=bad_cust&merchant_uid[0]=sched_ok&merchant_uid[1]=' });
+    const form = await raw('POST', '/subscribe/payments/unschedule', { contentType: 'application/x-www-form-urlencoded', payload: 'customer_uid=bad_cust&merchant_uid[0]=&merchant_uid[1]=' });
     expectEnvelope(form, 400, 1);
-    expect(form.detail).toBe('merchant_uid.1 must NOT have fewer than 1 characters');
+    expect(form.detail).toBe('merchant_uid lists no id; omit it to revoke every schedule of the customer');
     // a union of no list is told every type it takes
     const customer = await json('POST', '/subscribe/payments/unschedule', { customer_uid: 5 });
     expectEnvelope(customer, 400, 1);

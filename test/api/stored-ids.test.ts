@@ -156,7 +156,8 @@ describe('ids stored before the limits of decisions 0054 and 0062 (decision 0068
       ['GET', `/payments?merchant_uid[]=${path('a'.repeat(41))}`, undefined, 'merchant_uid.0 must NOT have more than 40 characters'],
       ['GET', `/subscribe/customers/${path('고'.repeat(81))}`, undefined, 'customer_uid must NOT have more than 80 characters'],
       ['POST', '/payments/cancel', { merchant_uid: 'a'.repeat(41) }, 'merchant_uid must NOT have more than 40 characters'],
-      ['POST', '/subscribe/payments/unschedule', { merchant_uid: ['stored_ok', ''] }, 'merchant_uid.1 must NOT have fewer than 1 characters'],
+      // an empty entry beside ids is ignored since decision 0081; a list of none is refused
+      ['POST', '/subscribe/payments/unschedule', { merchant_uid: [''] }, 'merchant_uid lists no id; omit it to revoke every schedule of the customer'],
       ['POST', '/subscribe/payments/again', { customer_uid: '고'.repeat(81), merchant_uid: 'stored_again_2', amount: 1000 }, 'customer_uid must NOT have more than 80 characters'],
       ['POST', '/subscribe/payments/unschedule', { customer_uid: `${OLD_CUSTOMER}\ud800` }, 'must not contain an unpaired UTF-16 surrogate'],
     ];
