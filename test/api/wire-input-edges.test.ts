@@ -102,6 +102,19 @@ describe("unschedule's merchant_uid without an id", () => {
   });
 });
 
+describe('the parts of a refund (POST /payments/cancel)', () => {
+  it('refuses a taxable part (amount − tax_free) beyond the taxable part left and a vat_amount beyond it, refunding nothing', async () => {
+    const paid = await http('POST', '/subscribe/payments/onetime', { json: { merchant_uid: uid('refund'), amount: 10000, tax_free: 8000, ...card } });
+    const impUid = paid.body.response.imp_uid as string;
+    const over = await http('POST', '/payments/cancel', { json: { imp_uid: impUid, amount: 5000, tax_free: 0 } });
+    expect([over.status, over.body]).toEqual([200, { code: 1, message: '과세 취소 요청 금액(5000)이 과세 취소 가능 잔액(2000)보다 큽니다.', response: null }]);
+    const vat = await http('POST', '/payments/cancel', { json: { imp_uid: impUid, amount: 5000, tax_free: 4000, vat_amount: 1001 } });
+    expect([vat.status, vat.body]).toEqual([400, { code: 1, message: 'vat_amount는 amount에서 tax_free를 뺀 금액보다 클 수 없습니다.', response: null }]);
+    const fits = await http('POST', '/payments/cancel', { json: { imp_uid: impUid, amount: 5000, tax_free: 3000, vat_amount: 100 } });
+    expect(fits.body, JSON.stringify(fits.body)).toMatchObject({ code: 0, response: { cancel_amount: 5000, status: 'paid' } });
+  });
+});
+
 describe('the parts of a charge amount on onetime, again and schedule', () => {
   it('refuses tax_free over amount, vat_amount over the taxable part and negative parts (400, code 1), charging nothing', async () => {
     expect((await http('POST', '/subscribe/customers/we_parts', { json: card })).body.code).toBe(0);
