@@ -98,6 +98,25 @@ describe('NICEPAY simulator: billing payments and expire (spec §3.2, §3.3)', (
     expect((await call(s.base, 'POST', '/v1/subscribe/BIKYnope/payments', { orderId: orderId(), amount: 1000, goodsName: 'x', cardQuota: 0, useShopInterest: false })).body.resultCode).toBe('A124');
   });
 
+  it('keeps the tax-free part of a charge and of each cancel: U321 over the amount, U319 over the tax-free part left', async () => {
+    const bid = (await regist(card('4242'))).body.bid as string;
+    const charge = (o: Record<string, unknown>) => call(s.base, 'POST', `/v1/subscribe/${bid}/payments`, { orderId: orderId('tf'), goodsName: '면세', cardQuota: 0, useShopInterest: false, ...o });
+    expect((await charge({ amount: 10000, taxFreeAmt: 10001 })).body.resultCode).toBe('U321');
+    const paid = await charge({ amount: 10000, taxFreeAmt: 6000 });
+    expect(paid.body).toMatchObject({ resultCode: '0000', status: 'paid' });
+    const tid = paid.body.tid as string;
+    const cancel = (o: Record<string, unknown>) => call(s.base, 'POST', `/v1/payments/${tid}/cancel`, { reason: '환불', orderId: orderId('c'), ...o });
+    expect((await cancel({ cancelAmt: 1000, taxFreeAmt: 1001 })).body.resultCode).toBe('U321');
+    expect((await cancel({ cancelAmt: 4000, taxFreeAmt: 4000 })).body).toMatchObject({ resultCode: '0000', balanceAmt: 6000 });
+    expect((await cancel({ cancelAmt: 3000, taxFreeAmt: 2001 })).body.resultCode).toBe('U319');
+    expect((await cancel({ cancelAmt: 3000, taxFreeAmt: 2000 })).body).toMatchObject({ resultCode: '0000', balanceAmt: 3000 });
+    // the rest, without cancelAmt, takes the tax-free part left (0)
+    expect((await cancel({})).body).toMatchObject({ resultCode: '0000', status: 'cancelled', balanceAmt: 0 });
+    const ledger = (await (await fetch(`${s.base}/__ledger?orderId=${paid.body.orderId}`)).json()) as { payments: Array<{ taxFreeAmt: number; cancels: Array<{ amount: number; taxFreeAmt: number }> }> };
+    expect(ledger.payments[0]!.taxFreeAmt).toBe(6000);
+    expect(ledger.payments[0]!.cancels.map((c) => [c.amount, c.taxFreeAmt])).toEqual([[4000, 4000], [3000, 2000], [3000, 0]]);
+  });
+
   it('charges in one second each get their own tid, and each orderId finds its own payment', async () => {
     // a tid leaves 4 random digits per MID and second (spec §2.8): 400 drawn freely repeat one
     // with probability 1 − e^-8; a repeat overwrote the earlier payment, whose orderId then found nothing
