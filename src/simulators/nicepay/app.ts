@@ -13,7 +13,7 @@ import type { OverseasCards } from '../shared/test-cards.js';
 import { nicepayBillingRoutes } from './billing-routes.js';
 import type { NiceSimContext } from './context.js';
 import { nicepayControlRoutes } from './control-routes.js';
-import { FaultBoard } from './faults.js';
+import { CallCounts, FaultBoard } from './faults.js';
 import { NicepayLedger } from './ledger.js';
 import { nicepayPaymentRoutes } from './payment-routes.js';
 import { webhookSender, type WebhookSender } from './webhooks.js';
@@ -81,6 +81,7 @@ export function createNicepaySimulator(options: NicepaySimulatorOptions = {}): N
     ledger,
     clock,
     faults,
+    calls: new CallCounts(),
     webhooks,
     minimumAmount: options.minimumAmount ?? 1000,
     overseasCards: options.overseasCards ?? 'approve',

@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../lib/clock.js';
 import type { OverseasCards } from '../shared/test-cards.js';
-import type { FaultBoard } from './faults.js';
+import type { CallCounts, FaultBoard } from './faults.js';
 import type { NicepayLedger } from './ledger.js';
 import { sameHex, sha256Hex } from './protocol.js';
 import type { WebhookSender } from './webhooks.js';
@@ -14,6 +14,8 @@ export interface NiceSimContext {
   ledger: NicepayLedger;
   clock: Clock;
   faults: FaultBoard;
+  /** the REST calls made, per clientId and operation (`GET /__control/calls`) */
+  calls: CallCounts;
   webhooks: WebhookSender;
   /** card approvals below this answer `3041` */
   minimumAmount: number;

@@ -99,6 +99,11 @@ export async function nicepayControlRoutes(app: FastifyInstance, ctx: NiceSimCon
     ctx.faults.add({ op, kind, when, remaining: count, clientId: text(b, 'clientId') ?? undefined, ...(kind === 'code' ? { resultCode: resultCode!, ...(resultMsg ? { resultMsg } : {}) } : {}) });
     return { faults: ctx.faults.list() };
   });
+  app.get('/__control/calls', async (req) => ({ calls: ctx.calls.of(((req.query ?? {}) as Record<string, string | undefined>).clientId || undefined) }));
+  app.delete('/__control/calls', async () => {
+    ctx.calls.clear();
+    return { calls: {} };
+  });
   app.post('/__control/holds/release', async () => ({ released: ctx.faults.releaseAll() }));
 
   // The sales slip (spec §0.2 shape). Public like NICE's: whoever has the tid may see it.

@@ -42,6 +42,32 @@ export interface NiceFault {
   resultMsg?: string;
 }
 
+/**
+ * How many REST calls of each operation each clientId made (authenticated calls, faulty or not), so a
+ * test can count what Pier asked of NICE: `GET /__control/calls?clientId=`, `DELETE` to start over.
+ */
+export class CallCounts {
+  private readonly counts = new Map<string, Partial<Record<NiceOperation, number>>>();
+
+  count(op: NiceOperation, clientId: string): void {
+    let c = this.counts.get(clientId);
+    if (!c) this.counts.set(clientId, (c = {}));
+    c[op] = (c[op] ?? 0) + 1;
+  }
+
+  /** per operation, for one clientId or summed over all */
+  of(clientId?: string): Partial<Record<NiceOperation, number>> {
+    if (clientId) return { ...(this.counts.get(clientId) ?? {}) };
+    const sum: Partial<Record<NiceOperation, number>> = {};
+    for (const c of this.counts.values()) for (const [op, n] of Object.entries(c)) sum[op as NiceOperation] = (sum[op as NiceOperation] ?? 0) + n;
+    return sum;
+  }
+
+  clear(): void {
+    this.counts.clear();
+  }
+}
+
 export class FaultBoard {
   private readonly faults: NiceFault[] = [];
   private readonly held: HeldAnswers;

@@ -67,6 +67,7 @@ export function niceRoute(
     handler: async (req, reply) => {
       const caller = authenticate(ctx, req, opts);
       if (!caller) return sendUnauthorized(reply);
+      ctx.calls.count(op, caller.clientId);
       const fault = ctx.faults.take(op, caller.clientId);
       if (fault?.when === 'before') {
         req.log.warn({ op, fault: fault.kind }, 'nicepay simulator: injected fault before processing');
