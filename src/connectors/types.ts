@@ -464,7 +464,26 @@ export interface DepositNotice {
  *  - `payment_changed`: "this payment changed" (NICE webhooks: the signature covers only tid, amount
  *    and ediDate): Pier re-reads the payment from the PG by tid and applies what the PG says.
  */
-export type PgNotice = { kind: 'deposit'; deposit: DepositNotice } | { kind: 'payment_changed'; moid: string; pgTid: string };
+export type PgNotice = { kind: 'deposit'; deposit: DepositNotice } | PaymentChangedNotice;
+
+/** "This payment changed, ask me" (NICE's webhooks): verified, it names the payment and nothing more is trusted. */
+export interface PaymentChangedNotice {
+  kind: 'payment_changed';
+  moid: string;
+  pgTid: string;
+  /**
+   * What tells this message from the PG's other messages about the tid, taken from its signed part
+   * (NICE: `ediDate`, fresh for every event and the same on every resend of it): a repeat of a
+   * message Pier already asked the PG about brings nothing new. Absent: every notice is asked about.
+   */
+  messageId?: string;
+  /**
+   * The state the notice claims, from fields its signature does not cover (NICE: `status`,
+   * `balanceAmt`): never recorded, only used to leave the PG unasked when Pier already records the
+   * payment exactly so. Absent when the PG's status is not one Pier reads.
+   */
+  claimed?: { state: 'paid' | 'awaiting_deposit' | 'cancelled'; amount: number; cancelledAmount: number };
+}
 
 /** Window support, for connectors whose PG has a payment window. */
 export interface WindowConnector {

@@ -226,8 +226,27 @@ describe('webhooks', () => {
     status: 'paid',
   };
 
-  it('name the payment to re-read when the signature verifies', () => {
-    expect(fromWebhook(hookChannel, hook)).toEqual({ kind: 'payment_changed', moid: MOID, pgTid: hook.tid });
+  it('name the payment to re-read when the signature verifies, the message by its signed ediDate and status, and the state it claims', () => {
+    expect(fromWebhook(hookChannel, hook)).toEqual({
+      kind: 'payment_changed',
+      moid: MOID,
+      pgTid: hook.tid,
+      messageId: '2021-07-27T20:01:25.000+0900 paid',
+      claimed: { state: 'paid', amount: 1004, cancelledAmount: 0 },
+    });
+    // the unsigned status, rewritten, still verifies: it only names another message and claims another state
+    expect(fromWebhook(hookChannel, { ...hook, status: 'partialCancelled', balanceAmt: 4 })).toMatchObject({
+      messageId: '2021-07-27T20:01:25.000+0900 partialCancelled',
+      claimed: { state: 'paid', amount: 1004, cancelledAmount: 1000 },
+    });
+    expect(fromWebhook(hookChannel, { ...hook, status: 'ready' })).toMatchObject({ claimed: { state: 'awaiting_deposit', cancelledAmount: 0 } });
+    expect(fromWebhook(hookChannel, { ...hook, status: 'cancelled', balanceAmt: 0 })).toMatchObject({ claimed: { state: 'cancelled', cancelledAmount: 1004 } });
+    // a status Pier does not read, or a partial cancel without a balance it can read, claims nothing
+    for (const odd of [{ status: 'refunded' }, { status: 'partialCancelled', balanceAmt: '4' }, { status: 'partialCancelled', balanceAmt: 1004 }]) {
+      const notice = fromWebhook(hookChannel, { ...hook, ...odd });
+      expect(notice).not.toHaveProperty('claimed');
+      expect(notice).toMatchObject({ messageId: `2021-07-27T20:01:25.000+0900 ${odd.status === 'refunded' ? '?' : odd.status}` });
+    }
   });
 
   it('are refused when the signature does not verify (a forger, or the admin TEST payload)', () => {

@@ -3,7 +3,9 @@ import { depositNoticeSignature, tpayEncrypt } from '../../src/connectors/jtnet/
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { kstTimestamp14 } from '../../src/lib/clock.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { buildApp } from '../../src/api/app.js';
+import type { Connector } from '../../src/connectors/types.js';
+import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -139,6 +141,35 @@ describe('virtual-account deposit notices (POST /checkout/pg/:channelId/notify)'
     expect(res.statusCode).toBe(200);
     expect(await status(impUid)).toMatchObject({ status: 'paid', paid_at: Math.floor(pier.clock.now() / 1000) });
     expect((await form(`/checkout/pg/${windowChannelId}/notify`, notice(impUid, 23000))).statusCode).toBe(200);
+  });
+
+  it('a genuine notice replayed 30 times, then 30 at once, asks tPay nothing (it is signed in full): recorded once, answered each time (decision 0082)', async () => {
+    // Pier's app on the same database, its PG counting every call made through it
+    const calls: string[] = [];
+    const deps = depsWith(pier.deps, (real) =>
+      Object.fromEntries(
+        Object.entries(real)
+          .filter(([, v]) => typeof v === 'function')
+          .map(([op, fn]) => [op, (...args: unknown[]) => (calls.push(op), (fn as (...a: unknown[]) => unknown).apply(real, args))]),
+      ) as Partial<Connector>,
+    );
+    const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+    try {
+      const impUid = await issuedVbank('vb_replayed', 23000, 86400);
+      const genuine = notice(impUid, 23000);
+      const post = () => app.inject({ method: 'POST', url: `/checkout/pg/${windowChannelId}/notify`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(genuine).toString() });
+      const answers = [];
+      for (let i = 0; i < 30; i++) answers.push(await post());
+      answers.push(...(await Promise.all(Array.from({ length: 30 }, post))));
+      expect(answers.map((a) => a.statusCode)).toEqual(Array(60).fill(200));
+      expect(answers.map((a) => JSON.parse(a.body).imp_uid)).toEqual(Array(60).fill(impUid));
+      expect(calls).toEqual([]);
+      expect(await status(impUid)).toMatchObject({ status: 'paid', amount: 23000 });
+      const events = await pier.deps.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).execute();
+      expect(events.map((e) => e.status)).toEqual(['paid']);
+    } finally {
+      await app.close();
+    }
   });
 
   it('refuses a deposit of the wrong amount', async () => {

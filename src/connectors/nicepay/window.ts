@@ -13,6 +13,7 @@ import { KFTC_BANKS, NICE_TO_KFTC } from '../kftc-codes.js';
 import {
   ConnectorError,
   type ChannelCredentials,
+  type PaymentChangedNotice,
   type PgNotice,
   type WindowApproval,
   type WindowConnector,
@@ -186,7 +187,36 @@ export function fromWebhook(channel: ChannelCredentials, body: Record<string, un
   if (p.resultCode !== NICE_OK) throw new ConnectorError('bad_response', `NICE webhook with resultCode ${String(p.resultCode).slice(0, 10)}`, false, false);
   verifyPayment(p, channel.merchantKey.reveal(), 'webhook', false);
   if (typeof p.orderId !== 'string' || p.orderId === '') throw new ConnectorError('bad_response', 'NICE webhook without orderId', false, false);
-  return { kind: 'payment_changed', moid: p.orderId, pgTid: p.tid };
+  const claimed = claimedState(p);
+  // ediDate is signed and new for every event (NICE resends an event with the same one, §6.5); the
+  // status, one of a handful, tells apart events stamped in the same millisecond (a simulator's
+  // stopped clock) and costs a rewriter at most that many inquiries per event
+  const status = typeof p.status === 'string' && NICE_STATUSES.has(p.status) ? p.status : '?';
+  return { kind: 'payment_changed', moid: p.orderId, pgTid: p.tid, messageId: `${p.ediDate} ${status}`, ...(claimed ? { claimed } : {}) };
+}
+
+/** NICE's payment statuses (spec §2.6). */
+const NICE_STATUSES = new Set(['paid', 'ready', 'failed', 'cancelled', 'partialCancelled', 'expired']);
+
+/**
+ * The state a webhook claims (spec §2.6, §6.1), read from its unsigned `status` and `balanceAmt`:
+ * only ever compared with what Pier records, never recorded.
+ */
+function claimedState(p: NicePayment & { amount: number }): PaymentChangedNotice['claimed'] {
+  const amount = p.amount;
+  const balance: unknown = p.balanceAmt;
+  switch (p.status) {
+    case 'paid':
+      return { state: 'paid', amount, cancelledAmount: 0 };
+    case 'ready':
+      return { state: 'awaiting_deposit', amount, cancelledAmount: 0 };
+    case 'cancelled':
+      return { state: 'cancelled', amount, cancelledAmount: amount };
+    case 'partialCancelled':
+      return Number.isSafeInteger(balance) && (balance as number) > 0 && (balance as number) < amount ? { state: 'paid', amount, cancelledAmount: amount - (balance as number) } : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** NICE expects `OK` as text/html to a webhook, else it resends (spec §6.5). */

@@ -2,19 +2,23 @@
  * Notices a PG sends about window payments after the fact, server to server, to the window's
  * notifyUrl (`POST /checkout/pg/:channelId/notify`):
  *  - a virtual-account deposit the PG signs in full (tPay's notify): verified by the connector, then
- *    recorded (deposit.ts);
+ *    recorded (deposit.ts), asking the PG nothing;
  *  - "this payment changed" (NICE webhooks, whose signature covers only tid, amount and ediDate):
  *    Pier never trusts the body; it re-reads the payment from the PG by tid and applies that (a
- *    deposit, an approval Pier missed, a cancel made at the PG).
+ *    deposit, an approval Pier missed, a cancel made at the PG). What that may cost the PG is bounded
+ *    (decision 0082): a payment Pier records as the notice claims is not asked about, a message is
+ *    asked about once (notice-inquiries.ts), and each channel's notices within a token bucket.
  * Repeats are harmless: every write is conditional on the state it moves from.
  */
-import { ConnectorError, type PgNotice } from '../../connectors/types.js';
+import { ConnectorError, type PaymentChangedNotice, type PgNotice } from '../../connectors/types.js';
+import type { PaymentsTable } from '../../store/types.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { settleWindowAttempt } from '../checkout/window-settlement.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
 import { recordVbankDeposit, type DepositOutcome } from './deposit.js';
+import { noticeInquiriesOf } from './notice-inquiries.js';
 
 /**
  * Verifies and applies one notice the PG sent for a window channel. `noticeAnswer`: the body the PG
@@ -32,8 +36,45 @@ export async function recordPgNotice(deps: Deps, channelId: string, body: Record
     if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: err.message, noticeAnswer };
     throw err;
   }
-  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await applyPgPaymentState(deps, channel, notice.moid, notice.pgTid);
+  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await onPaymentChanged(deps, channel, notice);
   return { ...outcome, noticeAnswer };
+}
+
+/** The payment a "payment changed" notice names, on the channel it came to. */
+async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: PaymentChangedNotice): Promise<DepositOutcome> {
+  const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
+  if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this channel` };
+  return askAndApply(deps, channel, p, notice);
+}
+
+/**
+ * Asks the PG about the notice's payment, unless Pier already records it as the notice claims,
+ * at most once per message and within the channel's bucket (notice-inquiries.ts).
+ */
+async function askAndApply(deps: Deps, channel: ResolvedChannel, p: PaymentsTable, notice: PaymentChangedNotice): Promise<DepositOutcome> {
+  if (recordedAsClaimed(p, notice)) return { ok: true, impUid: p.imp_uid, duplicate: true };
+  const messageKey = notice.messageId === undefined ? null : [notice.pgTid, notice.messageId, notice.moid].join('\u0000');
+  return noticeInquiriesOf(deps).ask(channel.row.id, messageKey, () => applyPgPaymentState(deps, channel, notice.moid, notice.pgTid));
+}
+
+/**
+ * Pier records the payment settled, with the notice's tid and amount, in the state the notice
+ * claims: asking the PG could change nothing the notice announces. The claim is unsigned (NICE's
+ * `status`): rewritten, it can only make Pier ask (bounded) or, matching Pier, leave unasked a
+ * notice that announces nothing; the PG's own delivery of a real change carries its real status.
+ */
+function recordedAsClaimed(p: PaymentsTable, notice: PaymentChangedNotice): boolean {
+  const c = notice.claimed;
+  if (!c || p.pg_state !== 'done' || p.pg_tid !== notice.pgTid || Number(p.amount) !== c.amount || Number(p.cancel_pending_amount) !== 0) return false;
+  const cancelled = Number(p.cancel_amount);
+  switch (c.state) {
+    case 'paid':
+      return p.status === 'paid' && cancelled === c.cancelledAmount;
+    case 'awaiting_deposit':
+      return p.status === 'ready' && p.pay_method === 'vbank' && cancelled === 0;
+    case 'cancelled':
+      return p.status === 'cancelled' && cancelled === c.amount;
+  }
 }
 
 /**
@@ -42,6 +83,7 @@ export async function recordPgNotice(deps: Deps, channelId: string, body: Record
  * not acknowledged and the PG sends it again.
  */
 async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: string, pgTid: string): Promise<DepositOutcome> {
+  // read again: the row may have moved while the notice waited for its turn
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
   if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${moid} on this channel` };
   let found;
