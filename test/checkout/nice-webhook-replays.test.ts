@@ -6,11 +6,13 @@
  * simulator (`GET /__control/calls`): `find` (by order id) and `payment` (by tid) are inquiries.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { channelById } from '../../src/core/merchants/channels.js';
+import { randomBytes } from 'node:crypto';
+import { paymentSignature } from '../../src/connectors/nicepay/crypto.js';
+import { addChannel, channelById } from '../../src/core/merchants/channels.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { postForm, rspOf } from '../buyer-forms.js';
 import { waitFor } from '../hardening/slow-receiver.js';
-import { authenticateAtNice, startNicePier, type NicePier } from './nice-harness.js';
+import { authenticateAtNice, niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
 
 let n: NicePier;
 let seq = 0;
@@ -117,5 +119,49 @@ describe('a genuine NICE webhook replayed', () => {
     expect(await notify(rewritten)).toEqual([200, 'OK']);
     expect(await inquiries()).toBe(2);
     expect(await row(impUid)).toMatchObject({ status: 'paid' });
+  });
+});
+
+describe('two channels on one NICE key pair (decision 0082)', () => {
+  it("a deposit into another channel's virtual account, notified to the URL NICE has for the key, is recorded on that channel's payment", async () => {
+    // another merchant (a sub-merchant of the same NICE contract) with a channel on the same key pair;
+    // NICE calls one URL per key: the first channel's
+    const other = await n.pier.newMerchant();
+    const shared = await addChannel(n.pier.deps, other.merchantId, { provider: 'nice_v2', mid: n.clientId, merchantKey: n.secretKey, cancelPassword: '', kind: 'window', sandbox: true, name: 'NICE shared' });
+    const o = order({ pay_method: 'vbank', amount: 23000 });
+    const { handOver } = await openNiceWindow({ ...n, merchant: other }, o);
+    const { token } = await niceWindowPage(n, handOver.params);
+    const result = await submitNiceWindow(n, token, { vbankCode: '004' });
+    const rsp = rspOf((await postForm(result.action, result.fields)).html);
+    expect(rsp).toMatchObject({ success: true, status: 'ready', pay_method: 'vbank' });
+    const impUid = rsp.imp_uid as string;
+    expect(await row(impUid)).toMatchObject({ channel_id: shared.id, merchant_id: other.merchantId, status: 'ready' });
+
+    expect((await n.simPost('/__control/vbank/deposit', { tid: result.fields.tid, amount: 23000 })).status).toBe(200);
+    await deliveredWebhooks(impUid, 2);
+    const paid = await waitFor(async () => {
+      const p = await row(impUid);
+      return p.status === 'paid' && p;
+    }, 10_000, "the deposit recorded on the other channel's payment");
+    expect(paid).toMatchObject({ status: 'paid', channel_id: shared.id, amount: 23000 });
+    const events = await n.pier.deps.store.db.selectFrom('webhook_events').select(['status', 'cause', 'merchant_id']).where('imp_uid', '=', impUid).orderBy('created_at').execute();
+    expect(events).toEqual([
+      { status: 'ready', cause: 'vbank_issued', merchant_id: other.merchantId },
+      { status: 'paid', cause: 'vbank_deposit', merchant_id: other.merchantId },
+    ]);
+  });
+
+  it("a channel naming another merchant's clientId with a secret of its own reaches none of that merchant's payments, and costs that key no inquiry", async () => {
+    const { impUid, tid } = await paidByCard();
+    // the clientId is public (every requestPay carries it); the secret is not
+    const intruder = await n.pier.newMerchant();
+    const forgedSecret = randomBytes(16).toString('hex');
+    const foreign = await addChannel(n.pier.deps, intruder.merchantId, { provider: 'nice_v2', mid: n.clientId, merchantKey: forgedSecret, cancelPassword: '', kind: 'window', sandbox: true, name: 'NICE intruder' });
+    const ediDate = '2026-12-07T12:00:00.000+0900';
+    const forged = { resultCode: '0000', tid, orderId: impUid, amount: 12000, status: 'cancelled', ediDate, signature: paymentSignature({ tid, amount: 12000, ediDate }, forgedSecret) };
+    await resetCalls();
+    for (let i = 0; i < 10; i++) expect(await notify(forged, foreign.id)).toEqual([200, 'OK']);
+    expect(await inquiries()).toBe(0);
+    expect(await row(impUid)).toMatchObject({ status: 'paid', cancel_amount: 0 });
   });
 });

@@ -36,15 +36,41 @@ export async function recordPgNotice(deps: Deps, channelId: string, body: Record
     if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: err.message, noticeAnswer };
     throw err;
   }
-  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await onPaymentChanged(deps, channel, notice);
+  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await onPaymentChanged(deps, channel, notice, body);
   return { ...outcome, noticeAnswer };
 }
 
-/** The payment a "payment changed" notice names, on the channel it came to. */
-async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: PaymentChangedNotice): Promise<DepositOutcome> {
-  const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
-  if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this channel` };
-  return askAndApply(deps, channel, p, notice);
+/**
+ * The payment a "payment changed" notice names, on the channel it came to or on another channel of
+ * the same PG account (provider and key). NICE calls one URL per key (spec §6.2): channels sharing
+ * a key pair (a window and an API channel, sub-merchants of one contract, even other merchants)
+ * get every notice of that key at the URL registered for one of them. The notice must verify with
+ * the other channel's own secret too, so a channel that merely names another's public key (clientId)
+ * with a secret of its own reaches nothing of it.
+ */
+async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: PaymentChangedNotice, body: Record<string, unknown>): Promise<DepositOutcome> {
+  const { db } = deps.store;
+  const here = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
+  if (here) return askAndApply(deps, channel, here, notice);
+  const elsewhere = await db
+    .selectFrom('payments')
+    .innerJoin('pg_channels', 'pg_channels.id', 'payments.channel_id')
+    .select('payments.channel_id')
+    .where('payments.imp_uid', '=', notice.moid)
+    .where('pg_channels.provider', '=', channel.row.provider)
+    .where('pg_channels.mid', '=', channel.row.mid)
+    .executeTakeFirst();
+  const sibling = elsewhere?.channel_id ? await channelById(deps, elsewhere.channel_id) : undefined;
+  if (!sibling?.connector.window) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
+  try {
+    sibling.connector.window.readNotice(sibling.credentials, body);
+  } catch (err) {
+    if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: `the notice does not verify with the key of payment ${notice.moid}'s channel` };
+    throw err;
+  }
+  const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', sibling.row.id).executeTakeFirst();
+  if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
+  return askAndApply(deps, sibling, p, notice);
 }
 
 /**
