@@ -55,22 +55,20 @@ async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: Pa
   const elsewhere = await db
     .selectFrom('payments')
     .innerJoin('pg_channels', 'pg_channels.id', 'payments.channel_id')
-    .select('payments.channel_id')
+    .selectAll('payments')
     .where('payments.imp_uid', '=', notice.moid)
     .where('pg_channels.provider', '=', channel.row.provider)
     .where('pg_channels.mid', '=', channel.row.mid)
     .executeTakeFirst();
   const sibling = elsewhere?.channel_id ? await channelById(deps, elsewhere.channel_id) : undefined;
-  if (!sibling?.connector.window) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
+  if (!elsewhere || !sibling?.connector.window) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
   try {
     sibling.connector.window.readNotice(sibling.credentials, body);
   } catch (err) {
     if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: `the notice does not verify with the key of payment ${notice.moid}'s channel` };
     throw err;
   }
-  const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', sibling.row.id).executeTakeFirst();
-  if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
-  return askAndApply(deps, sibling, p, notice);
+  return askAndApply(deps, sibling, elsewhere, notice);
 }
 
 /**
