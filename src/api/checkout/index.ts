@@ -268,8 +268,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     const answer = r.noticeAnswer;
     if (answer) {
       // A PG that expects a fixed answer (NICE: `OK`) resends until it gets it: withhold it only when
-      // Pier could not read the payment back from the PG, where a later try can succeed. A notice
-      // that failed verification changed nothing and would fail again.
+      // Pier could not read the payment back from the PG (or the channel's notices are over their
+      // bound, decision 0082), where a later try can succeed. A notice that failed verification
+      // changed nothing and would fail again.
       if (!r.ok && r.reason === 'pg_unavailable') return reply.status(503).type('text/plain; charset=utf-8').send('RETRY');
       return reply.type(answer.contentType).send(answer.body);
     }
