@@ -126,7 +126,7 @@ describe('production without PIER_JTNET_URL', () => {
 });
 
 describe('background work on a channel of a PG left out', () => {
-  it('a window acknowledgement of a JTNET channel waits with its backoff, naming why, instead of failing as a bug', async () => {
+  it('a window acknowledgement of a JTNET channel waits, no try counted, naming why, instead of failing as a bug (decision 0080)', async () => {
     const pier = await startTestPier();
     const niceOnly = createConnectorRegistry({});
     try {
@@ -137,9 +137,9 @@ describe('background work on a channel of a PG left out', () => {
       expect(job.imp_uid).toBe('imp_nojtnet0001');
       await runWindowConfirm({ ...pier.deps, connectors: niceOnly }, job, 'worker-a');
       const row = await pier.store.db.selectFrom('window_confirms').selectAll().where('imp_uid', '=', 'imp_nojtnet0001').executeTakeFirstOrThrow();
-      expect(row).toMatchObject({ state: 'pending', attempts: 1, lease_owner: null, last_error: 'PG "jtnet" is not configured in this Pier' });
-      // the first retry step of DEFAULT_CONFIRM_RETRY: 5 s
-      expect(Number(row.due_at) - Number(job.due_at)).toBeGreaterThanOrEqual(5);
+      expect(row).toMatchObject({ state: 'pending', attempts: 0, lease_owner: null, last_error: 'PG "jtnet" is not configured in this Pier' });
+      // PG_LEFT_OUT_WAIT_SECONDS, whatever its tries (test/operations/left-out-pg-rows-wait.test.ts runs it past all of them)
+      expect(Number(row.due_at)).toBe(Math.floor(pier.clock.now() / 1000) + 300);
     } finally {
       await niceOnly.close();
       await pier.close();

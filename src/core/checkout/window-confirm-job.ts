@@ -5,8 +5,7 @@
  * asking the PG first (window-settlement.ts); a recorded approval is then acknowledged
  * (window-confirms.ts).
  */
-import { channelById } from '../merchants/channels.js';
-import { PierError } from '../errors.js';
+import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import type { WindowConfirmsTable } from '../../store/types.js';
 import { acknowledgeApproval, DEFAULT_CONFIRM_RETRY, leasedConfirm, RECHECK_TID, recordsApproval, type ConfirmRetryPolicy } from './window-confirms.js';
@@ -20,8 +19,9 @@ export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, own
   try {
     channel = await channelById(deps, job.channel_id);
   } catch (err) {
-    // a channel of a PG this Pier leaves out (decision 0079): kept, backing off, until it is set up
-    if (err instanceof PierError && err.kind === 'not_supported') return void (await lease.retry(err.message));
+    // a channel of a PG this process leaves out (decision 0079): the approval may be paid money, so
+    // the row waits, no try counted, never given up, until a process with the PG's settings runs it (decision 0080)
+    if (err instanceof PgNotConfiguredError) return void (await lease.wait(err.message, PG_LEFT_OUT_WAIT_SECONDS));
     throw err;
   }
   const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();

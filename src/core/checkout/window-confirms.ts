@@ -154,11 +154,15 @@ export const recordsApproval = (payment: PaymentsTable, pgTid: string): boolean 
 export const owesLateRefund = (p: Pick<PaymentsTable, 'status' | 'merchant_uid_lock' | 'amount' | 'cancel_amount' | 'cancel_pending_amount'>): boolean =>
   p.status === 'paid' && p.merchant_uid_lock === null && Number(p.cancel_amount) + Number(p.cancel_pending_amount) < Number(p.amount);
 
-/** The two ways a leased row ends a run: done or given up, or due again after a backoff. */
+/**
+ * The ways a leased row ends a run: done or given up; due again after a backoff, the try counted;
+ * or due again after `seconds`, no try counted (its PG is left out of this process: decision 0080).
+ */
 export interface LeasedConfirm {
   job: WindowConfirmsTable;
   finish(state: 'done' | 'failed', lastError: string | null): Promise<void>;
   retry(error: string): Promise<void>;
+  wait(reason: string, seconds: number): Promise<void>;
 }
 
 /** The row `job`, leased by `owner`; every write is fenced on the lease. */
@@ -188,7 +192,17 @@ export function leasedConfirm(deps: Deps, job: WindowConfirmsTable, owner: strin
       .where('lease_owner', '=', owner)
       .execute();
   };
-  return { job, finish, retry };
+  const wait = async (reason: string, seconds: number) => {
+    const now = unixSeconds(deps.clock);
+    deps.logger.info({ imp_uid: job.imp_uid, tid: job.pg_tid, attempts: job.attempts, retry_in_s: seconds, err: reason }, 'window result confirmation waits for its PG to be configured');
+    await db
+      .updateTable('window_confirms')
+      .set({ due_at: now + seconds, last_error: reason.slice(0, 500), lease_owner: null, lease_until: 0, updated_at: now })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .execute();
+  };
+  return { job, finish, retry, wait };
 }
 
 /**

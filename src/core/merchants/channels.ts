@@ -142,13 +142,33 @@ export async function removeChannel(deps: Deps, merchantId: string, channelId: s
   });
 }
 
+/**
+ * A channel's PG is one Pier ships that this process's configuration leaves out (decision 0079):
+ * V1's 501 "not configured" to a request. Background work tells it from every other failure
+ * (decision 0080): the PG is not refusing or unreachable, this process simply cannot ask it, and
+ * another process, or this one once its settings are back, can. A row of such a PG therefore
+ * waits (PG_LEFT_OUT_WAIT_SECONDS) without counting a try, and is never failed or given up for it.
+ */
+export class PgNotConfiguredError extends PierError {
+  constructor(readonly provider: string) {
+    super('not_supported', `PG "${provider}" is not configured in this Pier`);
+  }
+}
+
+/**
+ * How long background work on a row of a PG left out waits before looking again (decision 0080):
+ * long enough that thousands of such rows cost a claim each every few minutes, short enough that
+ * they resume within minutes once a process with the PG's settings runs.
+ */
+export const PG_LEFT_OUT_WAIT_SECONDS = 300;
+
 /** A channel row with its secrets opened (the connector must exist in this Pier). */
 export function openChannel(deps: Deps, row: PgChannelsTable): ResolvedChannel {
   const connector = deps.connectors.get(row.provider);
   if (!connector) {
-    // a channel of a PG unknown here, or left out by this configuration (decision 0079)
-    const why = deps.connectors.unconfigured().some((p) => p.provider === row.provider) ? 'is not configured in this Pier' : 'is not available in this Pier';
-    throw new PierError('not_supported', `PG "${row.provider}" ${why}`);
+    // a channel of a PG left out by this configuration (decision 0079), or unknown here
+    if (deps.connectors.unconfigured().some((p) => p.provider === row.provider)) throw new PgNotConfiguredError(row.provider);
+    throw new PierError('not_supported', `PG "${row.provider}" is not available in this Pier`);
   }
   return {
     row,

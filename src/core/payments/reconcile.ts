@@ -19,7 +19,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
-import { channelById } from '../merchants/channels.js';
+import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
@@ -161,6 +161,23 @@ async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', k
     .where(open)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/**
+ * A row taken for a check (takeForCheck) whose PG this process leaves out (decision 0080): its
+ * check is given back (its backoff step as before) and it is due again after
+ * PG_LEFT_OUT_WAIT_SECONDS, so it is neither asked about on every pass nor pushed towards a
+ * day-long step while nobody can ask; once a process with the PG's settings runs, it is settled
+ * within minutes. Fenced on the check this caller took.
+ */
+async function waitForLeftOutPg(deps: Deps, table: 'payments' | 'payment_cancels', key: { column: 'imp_uid' | 'cancellation_id'; value: string }, checkCount: number, err: PgNotConfiguredError): Promise<void> {
+  await deps.store.db
+    .updateTable(table as 'payments')
+    .set({ next_check_at: sql`${dbNow(deps.store)} + ${PG_LEFT_OUT_WAIT_SECONDS}`, check_count: checkCount })
+    .where(key.column as 'imp_uid', '=', key.value)
+    .where('check_count', '=', checkCount + 1)
+    .execute();
+  deps.logger.info({ [key.column]: key.value, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS, err: err.message }, 'reconciliation: the PG is not configured in this process; the row waits for it');
 }
 
 /** How often a pass whose merchants are all at their share looks for rows of other merchants that fell due. */
@@ -451,6 +468,8 @@ export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
     try {
       outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
     } catch (err) {
+      outcome[imp_uid] = 'unknown';
+      if (err instanceof PgNotConfiguredError) return waitForLeftOutPg(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0), err);
       deps.logger.warn({ imp_uid, err: (err as Error).message }, 'reconciliation: PG inquiry failed; will retry after its backoff');
       outcome[imp_uid] = 'unknown';
     }
@@ -513,6 +532,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
     try {
       Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds));
     } catch (err) {
+      if (err instanceof PgNotConfiguredError) return waitForLeftOutPg(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0), err);
       deps.logger.warn({ imp_uid: c.imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry after its backoff');
     }
   });

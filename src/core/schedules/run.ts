@@ -1,4 +1,5 @@
 import { PierError } from '../errors.js';
+import { PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import type { Store } from '../../store/db.js';
@@ -64,6 +65,15 @@ export function schedulePolicyFor(deps: Pick<Deps, 'connectors'>): ScheduleRunPo
     reconcileGraceSeconds: reconcileGraceSeconds(deps.connectors),
   };
 }
+
+/**
+ * How late a schedule whose PG this process leaves out may still be charged (decision 0080): until
+ * then it waits, no attempt counted and no payment recorded, for a process with the PG's settings
+ * (a deploy that forgot the PG's URL, put right the same day); past it, it fails with
+ * PG_NOT_CONFIGURED and its `failed` webhook, rather than charge the buyer a day or more after
+ * the date they agreed to.
+ */
+export const PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS = 24 * 3600;
 
 /** A technical failure: the PG never saw the charge, so trying again cannot charge twice. */
 const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
@@ -154,7 +164,8 @@ export async function dueOfOthers(store: Store, now: number, skip: string[], lim
 }
 
 export type RunOutcome = 'paid' | 'failed' | 'retry' | 'waiting' | 'lost';
-type Verdict = 'paid' | 'declined' | 'technical' | 'open' | 'missing';
+/** `left_out`: the attempt is open and its PG left out of this process, so nobody here can settle it (decision 0080) */
+type Verdict = 'paid' | 'declined' | 'technical' | 'open' | 'left_out' | 'missing';
 
 function orderOf(s: ScheduleRow, impUid: string): ChargeOrder & { customerUid: string } {
   return {
@@ -246,6 +257,7 @@ async function chargeScheduled(
       await recordRefusedAttempt(deps, s, impUid, `[PIER_ERROR] ${err.message}`);
       return conclude(deps, s, owner, impUid, 'technical', attempts, policy, opts);
     }
+    if (err instanceof PgNotConfiguredError) return waitForLeftOutPg(deps, s, owner, impUid, attempts, policy, opts, err);
     if (err instanceof PierError && err.kind !== 'internal' && err.kind !== 'pg_unavailable') {
       // the billing key was deleted, its channel removed, the PG cannot do it: a definitive failure
       await recordRefusedAttempt(deps, s, impUid, err.message);
@@ -260,6 +272,42 @@ async function chargeScheduled(
   // the approval executed the schedule in its own commit (executed.ts)
   if (verdict === 'paid') return { outcome: 'paid', impUid };
   return conclude(deps, s, owner, impUid, verdict, attempts, policy, opts);
+}
+
+/**
+ * A schedule whose charge was refused before any PG call because this process leaves its PG out
+ * (no attempt recorded: billingKeyChoice finds only configured PGs' keys). The job hands it back,
+ * due again after PG_LEFT_OUT_WAIT_SECONDS with its attempts as they were, until it is
+ * PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS past its schedule_at; then, or at once for the retry API
+ * (a merchant asking now), it fails with the reason (decision 0080).
+ */
+async function waitForLeftOutPg(
+  deps: Deps,
+  s: ScheduleRow,
+  owner: string,
+  impUid: string,
+  attempts: number,
+  policy: ScheduleRunPolicy,
+  opts: { retryTechnical: boolean },
+  err: PgNotConfiguredError,
+): Promise<{ outcome: RunOutcome; impUid: string | null }> {
+  const now = unixSeconds(deps.clock);
+  if (opts.retryTechnical && now - s.schedule_at < PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS) {
+    deps.logger.info({ merchant_uid: s.merchant_uid, provider: err.provider, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS }, 'scheduled charge waits for its PG to be configured');
+    const ok = await fenced(deps, s, owner, {
+      state: 'scheduled',
+      due_at: now + PG_LEFT_OUT_WAIT_SECONDS,
+      attempts: s.attempts,
+      imp_uid: null,
+      lease_owner: null,
+      lease_until: 0,
+      fail_reason: `[PG_NOT_CONFIGURED] ${err.message}`,
+    });
+    return { outcome: ok ? 'waiting' : 'lost', impUid: null };
+  }
+  const late = opts.retryTechnical ? ` (waited ${Math.floor((now - s.schedule_at) / 3600)} h past its schedule_at for a Pier with its settings)` : '';
+  await recordRefusedAttempt(deps, s, impUid, `[PG_NOT_CONFIGURED] ${err.message}${late}`);
+  return conclude(deps, s, owner, impUid, 'declined', attempts, policy, opts);
 }
 
 /**
@@ -302,6 +350,7 @@ async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolic
       try {
         await settleAttempt(deps, impUid, { giveUpIfUnknown: true });
       } catch (err) {
+        if (err instanceof PgNotConfiguredError) return 'left_out';
         deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'scheduled charge in doubt: PG inquiry failed; will ask again');
       }
       p = (await load())!;
@@ -322,8 +371,10 @@ async function conclude(
   opts: { retryTechnical: boolean },
 ): Promise<{ outcome: RunOutcome; impUid: string | null }> {
   const now = unixSeconds(deps.clock);
-  if (verdict === 'open' || verdict === 'missing') {
-    const kept = await fenced(deps, s, owner, { lease_until: sql`${dbNow(deps.store)} + ${policy.inDoubtWaitSeconds}` });
+  if (verdict === 'open' || verdict === 'missing' || verdict === 'left_out') {
+    // an attempt in doubt is never given up: its PG left out of this process, it waits longer (decision 0080)
+    const wait = verdict === 'left_out' ? Math.max(policy.inDoubtWaitSeconds, PG_LEFT_OUT_WAIT_SECONDS) : policy.inDoubtWaitSeconds;
+    const kept = await fenced(deps, s, owner, { lease_until: sql`${dbNow(deps.store)} + ${wait}` });
     return { outcome: kept ? 'waiting' : 'lost', impUid };
   }
   if (verdict === 'technical' && opts.retryTechnical && attempts < policy.maxAttempts) {
