@@ -25,7 +25,7 @@ import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
 import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
 import { endedRowPurgeQueue } from './jobs/handlers/ended-row-purge.js';
 import { createLogger, type Logger } from './lib/logger.js';
-import { SIMULATOR_MODULES, simulatorPort, type EmbeddedSimulator } from './simulators/registry.js';
+import { SIMULATOR_MODULES, simulatorPort, simulatorTools, type EmbeddedSimulator } from './simulators/registry.js';
 import { ConnectorConfigError } from './connectors/types.js';
 import { migrateToLatest, openStore, type Store } from './store/db.js';
 import { openVault } from './vault/open-vault.js';
@@ -189,13 +189,11 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     ({ clock, deps } = installation);
   }
   const simulatorAddresses = worker?.simulators ?? installation!.setup.simulators;
-  const simulatorUrl = simulatorAddresses.jtnet?.apiUrl ?? '';
-  // sandbox tools (deposits, ledger) talk to the simulator the connector uses, embedded or standalone
-  const jtnetUrl = config.connectors.jtnet.baseUrl || simulatorUrl;
   const app = await buildApp(deps, {
     bodyLimit: config.bodyLimit,
     publicUrl: config.publicUrl,
-    simulatorUrl: config.mode === 'sandbox' ? jtnetUrl : undefined,
+    // sandbox tools (deposits, ledgers) talk to the simulator each PG's connector uses, embedded or standalone
+    simulatorTools: config.mode === 'sandbox' ? simulatorTools(deps.connectors) : undefined,
     metricsToken: config.metrics.token,
     workerMetrics: cluster.isWorker && deps.metrics ? clusterMetricsOf(deps.metrics.registry) : undefined,
     trustProxy: config.trustProxy,
@@ -252,7 +250,6 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     app,
     deps,
     address,
-    simulatorUrl,
     /** each embedded simulator's address by provider (sandbox) */
     simulators: simulatorAddresses,
     runner,

@@ -120,7 +120,7 @@ describe('pier CLI', () => {
     const keyIn = JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest1m')!;
     const [addApi, addWindow] = await Promise.all([
       run(['channel', 'add', 'imp20260001', '--provider', 'jtnet', '--mid', 'tpaytest1m', '--secret', keyIn.merchantKey, '--cancel-password', 'pw-123456', '--kind', 'api', '--sandbox']),
-      run(['channel', 'add', 'imp20260001', '--mid', 'tpaytest0m', '--secret', 'MERCHANT-KEY-0', '--cancel-password', 'pw-654321', '--kind', 'window', '--name', 'window test']),
+      run(['channel', 'add', 'imp20260001', '--provider', 'jtnet', '--mid', 'tpaytest0m', '--secret', 'MERCHANT-KEY-0', '--cancel-password', 'pw-654321', '--kind', 'window', '--name', 'window test']),
     ]);
     expect(addApi.code, addApi.stderr).toBe(0);
     expect(addApi.stdout).toContain('jtnet.tpaytest1m');
@@ -207,10 +207,18 @@ describe('pier CLI', () => {
     const addWindow = await run(['channel', 'add', 'imp20260002', '--provider', 'nice_v2', '--client-id', clientId, '--kind', 'window'], { env: { PIER_CHANNEL_SECRET: secretKey } });
     expect(addWindow.code, addWindow.stderr).toBe(0);
     // a Pier without a tPay host leaves JTNET out (decision 0079): a channel of it could never pay
-    const noTpay = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox'], { env: { PIER_JTNET_URL: '' } });
+    const noTpay = await run(['channel', 'add', 'imp20260002', '--provider', 'jtnet', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox'], { env: { PIER_JTNET_URL: '' } });
     expect(noTpay.code).not.toBe(0);
     expect(noTpay.stderr).toContain('PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host)');
-    const addJtnet = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox', '--default']);
+    // without --provider: the only PG this Pier configures (NICE, on a Pier without a tPay host), or refused naming the choices (decision 0080)
+    const niceOnly = await run(['channel', 'add', 'imp20260002', '--client-id', 'S2_0123456789abcdef0123456789abcdef', '--secret-key', 'k'.repeat(32), '--kind', 'window', '--name', 'picked'], { env: { PIER_JTNET_URL: '' } });
+    expect(niceOnly.code, niceOnly.stderr).toBe(0);
+    expect(niceOnly.stdout).toContain('pg "nice_v2.S2_0123456789abcdef0123456789abcdef", window, sandbox');
+    const several = await run(['channel', 'add', 'imp20260002', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox']);
+    expect(several.code).toBe(1);
+    expect(several.stderr).toContain('provider: this Pier configures several PGs; name one of jtnet (JTNet(tPay)), nice_v2 (NICE페이먼츠)');
+    expect(several.stderr).not.toMatch(/\n\s+at /);
+    const addJtnet = await run(['channel', 'add', 'imp20260002', '--provider', 'jtnet', '--mid', 'tpaytest1m', '--secret', 'K', '--cancel-password', 'p', '--kind', 'api', '--sandbox', '--default']);
     expect(addJtnet.code, addJtnet.stderr).toBe(0);
 
     const list = await run(['channel', 'list', 'imp20260002']);
@@ -218,7 +226,7 @@ describe('pier CLI', () => {
     const lines = list.stdout.split('\n');
     expect(lines.find((l) => l.includes(apiId) && l.includes('api'))).toMatch(new RegExp(`nice_v2\\.${clientId}\\s+api\\s+sandbox\\s+no\\s+http://127\\.0\\.0\\.1:8092\\s`));
     expect(list.stdout).toContain("Webhook URLs to register in the PG's admin");
-    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(2);
+    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(3);
     for (const r of [addApi, addWindow, addJtnet, list]) expect(r.stdout + r.stderr).not.toContain(secretKey);
 
     // switching back to NICE for V1 requests without pg
@@ -259,9 +267,9 @@ describe('pier CLI', () => {
 
   it('reports bad input on stderr with exit code 1 and no stack trace', async () => {
     const [unknownAdd, badKind, missing, badCode, unknownChannel, badLimit, badMaxEvents] = await Promise.all([
-      run(['channel', 'add', 'imp99999999', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'api']),
-      run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'keyin']),
-      run(['channel', 'add', 'imp20260001', '--mid', 'm1', '--kind', 'api', '--cancel-password', 'p']),
+      run(['channel', 'add', 'imp99999999', '--provider', 'jtnet', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'api']),
+      run(['channel', 'add', 'imp20260001', '--provider', 'jtnet', '--mid', 'm1', '--secret', 's', '--cancel-password', 'p', '--kind', 'keyin']),
+      run(['channel', 'add', 'imp20260001', '--provider', 'jtnet', '--mid', 'm1', '--kind', 'api', '--cancel-password', 'p']),
       run(['merchant', 'create', '--name', 'x', '--code', 'imp123']),
       run(['channel', 'remove', 'imp20260001', 'nope']),
       run(['webhooks', 'list', '--limit', '0']),

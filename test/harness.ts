@@ -25,6 +25,7 @@ import { createNicepaySimulator, type NicepaySimulator } from '../src/simulators
 import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
 import { PierMigrations } from '../src/store/migrations/index.js';
 import { Vault } from '../src/vault/vault.js';
+import { simulatorTools } from '../src/simulators/registry.js';
 
 /**
  * A fresh database for one test file: a SQLite file in a temp folder, or, when TEST_DATABASE_URL
@@ -194,7 +195,7 @@ export async function startTestPier(
   };
   const port = opts.listen ? await freePort() : 0;
   const publicUrl = opts.listen ? `http://127.0.0.1:${port}` : 'http://localhost:8080';
-  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorUrl });
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorTools: simulatorTools(deps.connectors) });
   await app.ready();
   if (opts.listen) await app.listen({ host: '127.0.0.1', port });
 

@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import qs from 'qs';
 import { authenticateToken, rememberedToken, type AuthenticatedMerchant } from '../core/merchants/auth.js';
 import type { Deps } from '../core/deps.js';
+import type { PgSimulatorTools } from '../lib/simulator-tools.js';
 import { RateLimitedError } from '../core/merchants/rate-limit.js';
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
@@ -37,8 +38,8 @@ export type PierApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 export interface AppOptions {
   bodyLimit: number;
   publicUrl: string;
-  /** the tPay simulator's URL, for the sandbox tools (console, demo, POST /pier/sandbox/vbank-deposit) */
-  simulatorUrl?: string;
+  /** the PGs' simulator tools, for the sandbox tools (console, demo, POST /pier/sandbox/vbank-deposit); simulators/registry.ts simulatorTools */
+  simulatorTools?: readonly PgSimulatorTools[];
   /** bearer token for GET /metrics (config `metrics.token`) */
   metricsToken?: string;
   /** one of PIER_WORKERS' workers: every worker's counters, aggregated (operations/cluster-metrics.ts) */
@@ -214,11 +215,11 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken, workerMetrics: opts.workerMetrics });
-  await registerRoutes(app, deps, { simulatorUrl: opts.simulatorUrl });
+  await registerRoutes(app, deps, { simulatorTools: opts.simulatorTools });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
-  await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
+  await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools });
   // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)
-  await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorUrl: opts.simulatorUrl });
+  await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools });
   return app;
 }
 

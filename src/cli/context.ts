@@ -41,16 +41,6 @@ export function embeddedSimulators(config: Config): Record<string, { apiUrl: str
   );
 }
 
-/** Where the tPay connector points (its configured address, else the embedded simulator's). */
-export function jtnetBaseUrl(config: Config, required: boolean): string {
-  const url = config.connectors.jtnet.baseUrl || embeddedSimulators(config).jtnet?.apiUrl;
-  if (url) return url;
-  if (required) {
-    throw new ConfigError('invalid configuration key "connectors.jtnet.baseUrl": required when the simulator is disabled (set PIER_JTNET_URL)');
-  }
-  return UNREACHABLE;
-}
-
 /** A placeholder PG address for commands that never call a PG. */
 const UNREACHABLE = 'http://127.0.0.1:9';
 

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PierError } from '../api/errors.js';
 import { ConfigError } from '../config/index.js';
-import { addChannel, channelNotifyUrl, channelRulesFor, listChannels, removeChannel, type ChannelKind } from '../core/merchants/channels.js';
+import { addChannel, channelNotifyUrl, channelRulesFor, listChannels, removeChannel, soleProvider, type ChannelKind } from '../core/merchants/channels.js';
+import { CONNECTOR_MODULES } from '../connectors/registry.js';
 import { channelUsage, updateChannel } from '../core/console/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants/merchants.js';
@@ -233,7 +234,7 @@ export function buildProgram(): Command {
         'shell history give "-" and pipe them in, or set PIER_CHANNEL_SECRET.',
     )
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
-    .addOption(new Option('--provider <provider>', 'PG provider code: jtnet (tPay), nice_v2 (NICE Start API)').default('jtnet'))
+    .option('--provider <provider>', `PG provider code: ${CONNECTOR_MODULES.map((m) => `${m.provider} (${m.label})`).join(', ')}; default: the only PG this Pier configures`)
     .option('--mid <MID>', "the PG's merchant id: tPay's MID (e.g. tpaytest1m)")
     .option('--client-id <clientId>', "NICE's clientId (S1_/S2_… sandbox, R1_/R2_… live); same as --mid")
     .option('--secret <merchantKey>', "tPay's merchant key for this MID (\"-\" = read from stdin)")
@@ -253,7 +254,7 @@ export function buildProgram(): Command {
       async (
         merchantCode: string,
         opts: {
-          provider: string;
+          provider?: string;
           mid?: string;
           clientId?: string;
           secret?: string;
@@ -274,9 +275,10 @@ export function buildProgram(): Command {
         const merchantKey = await channelSecret(opts.secretKey ?? opts.secret);
         await withContext(async ({ deps, config }) => {
           const m = await requireMerchant(deps, merchantCode);
-          const rules = channelRulesFor(deps, opts.provider);
+          const provider = opts.provider ?? soleProvider(deps);
+          const rules = channelRulesFor(deps, provider);
           const row = await addChannel(deps, m.id, {
-            provider: opts.provider,
+            provider,
             mid,
             merchantKey,
             cancelPassword: opts.cancelPassword ?? '',
@@ -428,8 +430,8 @@ export function buildProgram(): Command {
     .summary('settle payments left in doubt by asking the PG, once')
     .description(
       'Settle payments left in doubt (PG timeouts, a process that died mid-call) by asking the PG, once. ' +
-        'The server does this every 30 s; this runs it now. Needs the PG: PIER_JTNET_URL, or the embedded ' +
-        'simulator of a running sandbox server. Attempts the PG has no record of are marked failed; refunds still ' +
+        "The server does this every 30 s; this runs it now. Needs each PG's address (its connector's settings), or the embedded " +
+        'simulators of a running sandbox server; rows of a PG this configuration leaves out wait for it. Attempts the PG has no record of are marked failed; refunds still ' +
         'pending past the grace (their process died mid-call) are settled by the PG\'s ledger too.',
     )
     .option('--grace-seconds <N>', 'only attempts untouched for at least N seconds (default: the slowest PG\'s connect + read timeout + 30)', nonNegativeInt)

@@ -58,6 +58,7 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
       },
       providers: registry.providers,
       unconfigured: registry.unconfigured,
+      sandboxHost: registry.sandboxHost,
       label: registry.label,
       channelRules: registry.channelRules,
       maxCallMs: registry.maxCallMs,

@@ -35,6 +35,11 @@ export interface ConnectorRegistry {
   unconfigured(): UnconfiguredPg[];
   /** the PG's name as the console shows it, e.g. `JTNet(tPay)` */
   label(provider: string): string;
+  /**
+   * where a configured PG's test calls go when that is a simulator (ConnectorModule.sandboxHost),
+   * e.g. `http://127.0.0.1:8091`; undefined otherwise
+   */
+  sandboxHost(provider: string): string | undefined;
   /** what a channel of this PG holds and which values are valid; undefined for an unknown provider */
   channelRules(provider: string): ChannelRules | undefined;
   /**
@@ -70,8 +75,10 @@ export interface RegistryContext {
 export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, context: RegistryContext = {}): ConnectorRegistry {
   const built = CONNECTOR_MODULES.map((m) => {
     const settings = { ...m.defaults, ...((config as Record<string, object | undefined>)[m.provider] ?? {}) } as SettingsOf<typeof m>;
-    const connector = (m as ConnectorModule<typeof settings>).create(settings, { clock: context.clock, simulator: context.simulators?.[m.provider] });
-    return { module: m, settings, connector };
+    const ctx = { clock: context.clock, simulator: context.simulators?.[m.provider] };
+    const connector = (m as ConnectorModule<typeof settings>).create(settings, ctx);
+    const sandboxHost = connector ? (m as ConnectorModule<typeof settings>).sandboxHost(settings, ctx) : null;
+    return { module: m, settings, connector, sandboxHost };
   });
   const configured = built.flatMap((b) => (b.connector ? [{ ...b, connector: b.connector }] : []));
   const unconfigured: UnconfiguredPg[] = built.flatMap((b) => (b.connector ? [] : [{ provider: b.module.provider, label: b.module.label, setupHint: b.module.setupHint }]));
@@ -80,6 +87,7 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     get: (provider) => byProvider.get(provider),
     providers: () => [...byProvider.keys()],
     unconfigured: () => unconfigured,
+    sandboxHost: (provider) => configured.find((b) => b.module.provider === provider)?.sandboxHost ?? undefined,
     label: (provider) => built.find((b) => b.module.provider === provider)?.module.label ?? provider,
     channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
     // no PG configured: no call can be in flight

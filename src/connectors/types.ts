@@ -262,6 +262,12 @@ export interface ConnectorModule<Options extends ConnectorBaseOptions = Connecto
    */
   readonly setupHint: string;
   /**
+   * Where this configuration sends the PG's test (sandbox) calls when that is a simulator Pier can
+   * drive (the embedded one, or one named in the settings), for the sandbox tools (lib/simulator-tools.ts);
+   * null when it is the PG's own test host or nothing (decision 0080)
+   */
+  sandboxHost(options: Options, context: ConnectorContext): string | null;
+  /**
    * The connector, or null when this configuration does not set the PG up at all (JTNET: no host and
    * no embedded simulator): the registry then leaves the PG out, so a Pier that uses only other PGs
    * needs nothing of it (decision 0079). A configuration that sets it up wrongly throws

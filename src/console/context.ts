@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleSession } from '../core/console/sessions.js';
 import type { Deps } from '../core/deps.js';
+import type { PgSimulatorTools } from '../lib/simulator-tools.js';
 import { translate, type Lang, type MessageKey } from './i18n.js';
 
 export const SESSION_COOKIE = 'pier_console';
@@ -51,8 +52,8 @@ export interface ConsoleOptions {
   deps: Deps;
   /** how merchants and PGs reach Pier (the NICE webhook URL a channel shows); default http://localhost:8080 */
   publicUrl?: string;
-  /** the tPay simulator's base URL, for the sandbox tools (sandbox mode only) */
-  simulatorUrl?: string;
+  /** the PGs' simulator tools, for the sandbox page (sandbox mode only) */
+  simulatorTools?: readonly PgSimulatorTools[];
 }
 
 export interface ConsoleContext {

@@ -3,7 +3,8 @@
  * settings, `pier listen`, sandbox time and sandbox virtual-account deposits.
  */
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
-import { CliError, jtnetBaseUrl, requireMerchant, type CliContext } from '../cli/context.js';
+import { CliError, requireMerchant, type CliContext } from '../cli/context.js';
+import { simulatorTools } from '../simulators/registry.js';
 import { formatTime, textTable } from '../cli/format.js';
 import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants/merchants.js';
 import { sandboxVbankDeposit } from '../core/virtual-accounts/deposit.js';
@@ -274,12 +275,12 @@ export function registerJobCommands(program: Command, withContext: WithContext):
 export function registerDepositCommand(sandbox: Command, withContext: WithContext): void {
   sandbox
     .command('deposit')
-    .summary('deposit into an issued virtual account at the tPay simulator')
+    .summary("deposit into an issued virtual account at its PG's simulator")
     .description(
-      "The buyer's transfer into a virtual account issued in the payment window, made at the tPay simulator " +
-        '(its POST /__control/vbank/deposit: PIER_JTNET_URL, or the embedded simulator of a running sandbox server). ' +
+      "The buyer's transfer into a virtual account issued in the payment window, made at the simulator of the account's PG " +
+        "(the one its connector calls: the PG's configured address, or the embedded simulator of a running sandbox server). " +
         'The simulator checks the amount and the deadline like a bank, then notifies Pier, which marks the payment paid ' +
-        'and sends the `paid` webhook. Sandbox mode only.',
+        "and sends the `paid` webhook. Sandbox mode only; a PG whose simulator takes no deposits is named.",
     )
     .argument('<imp_uid>', 'the virtual account payment, e.g. imp_123456789012')
     .option('--amount <N>', "KRW deposited (default: the payment's amount)", (v: string) => {
@@ -292,8 +293,7 @@ export function registerDepositCommand(sandbox: Command, withContext: WithContex
       await withContext(
         async (ctx) => {
           if (ctx.config.mode !== 'sandbox') throw new CliError('sandbox deposits exist in sandbox mode only (PIER_MODE=sandbox)');
-          const simulatorUrl = jtnetBaseUrl(ctx.config, true);
-          const r = await sandboxVbankDeposit(ctx.deps, simulatorUrl, { impUid, amount: opts.amount, depositorName: opts.depositor ?? null });
+          const r = await sandboxVbankDeposit(ctx.deps, simulatorTools(ctx.deps.connectors), { impUid, amount: opts.amount, depositorName: opts.depositor ?? null });
           const sim = r.simulator as { tid?: string; error?: string; notice?: { url?: string; delivered?: boolean; status?: number | null; error?: string; body?: string } | null };
           if (!r.ok) {
             throw new CliError(`the simulator refused the deposit into ${impUid} (HTTP ${r.simulatorStatus}): ${sim.error ?? 'no reason given'}; payment status ${r.payment.status}`);
@@ -303,11 +303,13 @@ export function registerDepositCommand(sandbox: Command, withContext: WithContex
           const n = sim.notice;
           if (n?.delivered) out(`the PG notified Pier at ${n.url}: HTTP ${n.status}`);
           out(`payment     ${r.payment.imp_uid} is ${r.payment.status}${r.payment.paid_at ? ` (paid_at ${formatTime(r.payment.paid_at)})` : ''}`);
-          if (r.payment.status !== 'paid') {
+          if (r.payment.status !== 'paid' && n === undefined) {
+            // a simulator that notifies after it answers (NICE's webhook): Pier records the deposit when its notice arrives
+            out('the PG notifies Pier after it answers: the payment is paid once its notice reaches the Pier server');
+          } else if (r.payment.status !== 'paid') {
             const why = !n ? 'the virtual account has no notify URL' : `${n.url} answered ${n.status ?? n.error ?? '?'}${n.body ? `: ${n.body}` : ''}`;
             throw new CliError(
-              `the PG took the deposit but Pier has not recorded it (${why}). Is the Pier server running? ` +
-                `The simulator sends the notice again on POST ${simulatorUrl}/__control/vbank/notify {"tid": "${sim.tid ?? ''}"}`,
+              `the PG took the deposit but Pier has not recorded it (${why}). Is the Pier server running?` + (r.renotify ? ` The simulator sends the notice again on ${r.renotify}` : ''),
             );
           }
         },

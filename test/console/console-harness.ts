@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import { createConsoleUser } from '../../src/core/console/users.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { simulatorTools } from '../../src/simulators/registry.js';
 
 export interface ConsoleUser {
   merchant: TestMerchant;
@@ -94,7 +95,7 @@ export interface ConsolePier {
 /** Pier in-process (fresh database, real simulator) with the console's sandbox tools wired. */
 export async function startConsolePier(opts: { sandboxClock?: boolean; publicUrl?: string } = {}): Promise<ConsolePier> {
   const pier = await startTestPier({ sandboxClock: opts.sandboxClock });
-  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://localhost:8080', simulatorUrl: pier.simulatorUrl });
+  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://localhost:8080', simulatorTools: simulatorTools(pier.deps.connectors) });
   await app.ready();
   return {
     pier,

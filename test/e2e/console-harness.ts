@@ -9,6 +9,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import { createConsoleUser } from '../../src/core/console/users.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { simulatorTools } from '../../src/simulators/registry.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -45,7 +46,7 @@ let userSeq = 0;
 export async function startConsoleE2E(opts: { publicUrl?: string } = {}): Promise<ConsoleE2E> {
   mkdirSync(SHOTS, { recursive: true });
   const pier = await startTestPier();
-  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://127.0.0.1', simulatorUrl: pier.simulatorUrl });
+  const app = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: opts.publicUrl ?? 'http://127.0.0.1', simulatorTools: simulatorTools(pier.deps.connectors) });
   const listening = await app.listen({ host: '127.0.0.1', port: 0 });
   const address = opts.publicUrl ? listening.replace('127.0.0.1', 'localhost') : listening;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });

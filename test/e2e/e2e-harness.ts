@@ -22,6 +22,7 @@ import { migrateToLatest, openStore, type Store } from '../../src/store/db.js';
 import { Vault } from '../../src/vault/vault.js';
 import type { CheckoutRateLimits } from '../../src/core/checkout/rate-limits.js';
 import { freshDatabase, NO_CHECKOUT_LIMITS } from '../harness.js';
+import { simulatorTools } from '../../src/simulators/registry.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -127,7 +128,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const publicHost = opts.publicHost ?? '127.0.0.1';
   const pierUrl = `http://${publicHost}:${port}`;
   const sdkUrl = `http://${opts.sdkHost ?? publicHost}:${port}`;
-  const app = await buildApp(deps, { bodyLimit: 1024 * 1024, publicUrl: pierUrl, simulatorUrl });
+  const app = await buildApp(deps, { bodyLimit: 1024 * 1024, publicUrl: pierUrl, simulatorTools: simulatorTools(deps.connectors) });
   await app.listen({ host: '127.0.0.1', port });
 
   let shop: Server | null = createServer((req, res) => {

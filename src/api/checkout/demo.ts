@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Deps } from '../../core/deps.js';
+import type { PgSimulatorTools } from '../../lib/simulator-tools.js';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../core/merchants/merchants.js';
 import { esc } from './pages.js';
 import { ROOT } from './sdk-bundle.js';
@@ -34,8 +35,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'demo.js': { file: 'web/demo/demo.js', type: 'text/javascript; charset=utf-8' },
 };
 
-export async function registerDemo(app: FastifyInstance, opts: { deps: Deps; publicUrl: string; simulatorUrl?: string }) {
-  const { deps, publicUrl, simulatorUrl } = opts;
+export async function registerDemo(app: FastifyInstance, opts: { deps: Deps; publicUrl: string; simulatorTools?: readonly PgSimulatorTools[] }) {
+  const { deps, publicUrl } = opts;
+  const tools = opts.simulatorTools ?? [];
   if (deps.mode !== 'sandbox') return;
   const page = readFileSync(join(ROOT, 'web/demo/index.html'), 'utf8');
   const assets = new Map(Object.entries(ASSETS).map(([name, a]) => [name, { body: readFileSync(join(ROOT, a.file), 'utf8'), type: a.type }]));
@@ -114,16 +116,14 @@ export async function registerDemo(app: FastifyInstance, opts: { deps: Deps; pub
    */
   app.post('/demo/api/deposit', async (req, reply) => {
     const b = (req.body ?? {}) as { imp_uid?: string };
-    if (!simulatorUrl) return reply.status(501).send({ error: 'no embedded simulator' });
     if (typeof b.imp_uid !== 'string') return reply.status(400).send({ error: 'imp_uid is required' });
     const r = await rest('GET', `/payments/${encodeURIComponent(b.imp_uid)}`, undefined, await token());
     if (r.code !== 0 || r.response.pay_method !== 'vbank') return reply.status(400).send({ error: r.message ?? 'not a virtual account' });
-    const res = await fetch(`${simulatorUrl}/__control/vbank/deposit`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ moid: r.response.imp_uid, amount: r.response.amount, depositorName: r.response.buyer_name ?? '구매자' }),
-    });
-    return reply.status(res.status).send(await res.json());
+    // the simulator of the account's PG (its `deposit` tool, lib/simulator-tools.ts)
+    const sim = tools.find((t) => t.provider === r.response.pg_provider);
+    if (!sim?.deposit) return reply.status(501).send({ error: `no simulator takes deposits for ${String(r.response.pg_provider)} in this Pier` });
+    const answer = await sim.deposit({ moid: r.response.imp_uid, mid: r.response.pg_id, tid: r.response.pg_tid ?? null, amount: r.response.amount, depositorName: r.response.buyer_name ?? '구매자' });
+    return reply.status(answer.status).send(answer.body);
   });
 
   /** The server-side check V1 recommends: look the payment up and compare it with the order. */

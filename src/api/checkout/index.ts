@@ -31,6 +31,7 @@ import {
 } from '../../core/checkout/sessions.js';
 import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
+import type { PgSimulatorTools } from '../../lib/simulator-tools.js';
 import { recordPgNotice } from '../../core/virtual-accounts/pg-notices.js';
 import { PierError } from '../errors.js';
 import { registerDemo } from './demo.js';
@@ -41,8 +42,8 @@ export interface CheckoutPluginOptions {
   deps: Deps;
   /** Pier's public base URL (the PG posts the buyer back to it) */
   publicUrl: string;
-  /** the embedded tPay simulator, for the demo shop's "deposit" button (sandbox) */
-  simulatorUrl?: string;
+  /** the PGs' simulator tools, for the demo shop's "deposit" button (sandbox) */
+  simulatorTools?: readonly PgSimulatorTools[];
   /** how often abandoned PG windows are handed to reconciliation; 0 = never (default 60 s) */
   sweepIntervalMs?: number;
 }
@@ -278,7 +279,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     return reply.status(r.reason === 'unverified' ? 403 : 400).type('application/json').send({ result_cd: 'FAIL', result_msg: r.message, reason: r.reason });
   });
 
-  await registerDemo(app, { deps, publicUrl, simulatorUrl: opts.simulatorUrl });
+  await registerDemo(app, { deps, publicUrl, simulatorTools: opts.simulatorTools });
 
   const sweepMs = opts.sweepIntervalMs ?? 60_000;
   if (sweepMs > 0) {

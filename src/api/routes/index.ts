@@ -28,9 +28,10 @@ import subscribePaymentsScheduleMerchantUidReschedule from './subscribe.payments
 import subscribePaymentsScheduleMerchantUidRetry from './subscribe.payments.schedule.merchant-uid.retry.js';
 import subscribePaymentsUnschedule from './subscribe.payments.unschedule.js';
 import { webhookRoutes } from '../../webhooks/api.js';
+import type { PgSimulatorTools } from '../../lib/simulator-tools.js';
 
 /** Every V1 route Pier serves. Paths not listed here answer 501 from the not-found handler. */
-export async function registerRoutes(app: PierApp, deps: Deps, opts: { simulatorUrl?: string } = {}) {
+export async function registerRoutes(app: PierApp, deps: Deps, opts: { simulatorTools?: readonly PgSimulatorTools[] } = {}) {
   for (const route of [
     usersGetToken,
     usersPg,

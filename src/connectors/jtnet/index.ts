@@ -176,6 +176,8 @@ export const jtnetModule: ConnectorModule<JtnetSettings, 'jtnet'> = {
   },
   channelRules: jtnetChannelRules,
   setupHint: 'set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host',
+  // tPay closed in 2023: its only host now is a simulator, embedded or named by PIER_JTNET_URL
+  sandboxHost: (settings, context) => settings.baseUrl || context.simulator?.apiUrl || null,
   create(settings, context) {
     const baseUrl = settings.baseUrl || context.simulator?.apiUrl;
     // tPay closed in 2023: a production Pier is usually NICE-only and has no tPay host to give

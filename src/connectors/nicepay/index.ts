@@ -74,6 +74,8 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
   channelRules: nicepayChannelRules,
   // never left out: NICE's public hosts are the defaults
   setupHint: 'set PIER_NICE_LIVE_URL / PIER_NICE_SANDBOX_URL',
+  // NICE's own sandbox (the default without a simulator) has no simulator tools
+  sandboxHost: (settings, context) => settings.sandboxUrl || context.simulator?.apiUrl || null,
   create(settings, context) {
     const sim = context.simulator;
     return createNicepayConnector({

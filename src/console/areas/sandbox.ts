@@ -9,8 +9,9 @@ import { html, type Html } from '../html.js';
 import { csrfField, fmtTime, fmtWon, input, sendPage } from '../layout.js';
 
 export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions) {
-  const { deps, simulatorUrl } = opts;
-  const available = deps.mode === 'sandbox' && !!simulatorUrl;
+  const { deps } = opts;
+  const tools = opts.simulatorTools ?? [];
+  const available = deps.mode === 'sandbox' && tools.length > 0;
 
   /** Deposits into one of this merchant's virtual accounts through the simulator's control endpoint (core/virtual-accounts/deposit.ts). */
   async function deposit(req: FastifyRequest, body: unknown) {
@@ -22,7 +23,7 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     if (!/^\d{1,12}$/.test(amountRaw) || Number(amountRaw) <= 0) p.add('amount', 'amount_invalid');
     if (depositor.length > 40) p.add('depositor_name', 'too_long');
     p.throwIfAny();
-    return sandboxVbankDeposit(req.deps, simulatorUrl, { merchantId, impUid, amount: Number(amountRaw), depositorName: depositor || null });
+    return sandboxVbankDeposit(req.deps, tools, { merchantId, impUid, amount: Number(amountRaw), depositorName: depositor || null });
   }
 
   async function vbankSection(req: FastifyRequest, o: { message?: Html; errors?: Record<string, string> } = {}): Promise<Html> {
@@ -85,11 +86,12 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
     }
     let ledger: Html;
     try {
-      const { mids, rows } = await merchantLedger(req.deps, s.merchantId, simulatorUrl!);
+      const { mids, rows, without } = await merchantLedger(req.deps, s.merchantId, tools);
       const diffs = rows.filter((r) => r.differences.length > 0).length;
       const statusText = (st: string | undefined) => (st ? st : '—');
       ledger = html`
         <p>${t('ledger_intro', { mids: mids.join(', ') || '-' })}</p>
+        ${without.length > 0 ? html`<p class="alert warn" id="ledger-without">${t('ledger_without', { pgs: without.join(', ') })}</p>` : ''}
         <p class="${diffs ? 'alert error' : 'alert ok'}" id="ledger-summary">${diffs ? t('ledger_diffs', { n: diffs }) : t('ledger_same', { n: rows.length })}</p>
         <table class="list ledger" id="ledger-table"><thead><tr><th>imp_uid</th><th>MID</th><th>tid</th><th>${t('pier_record')}</th><th>${t('pg_record')}</th><th>${t('differences')}</th></tr></thead><tbody>
         ${rows.map(
@@ -202,6 +204,6 @@ export function registerSandboxRoutes(app: FastifyInstance, opts: ConsoleOptions
   app.get('/api/sandbox/ledger', async (req, reply) => {
     const s = sessionOf(req);
     if (!available) return reply.code(404).send({ ok: false, error: { code: 'not_found', message: req.console.t('sandbox_unavailable') } });
-    return { ok: true, ...(await merchantLedger(req.deps, s.merchantId, simulatorUrl!)) };
+    return { ok: true, ...(await merchantLedger(req.deps, s.merchantId, tools)) };
   });
 }

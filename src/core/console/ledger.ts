@@ -1,18 +1,10 @@
+import type { PgSimulatorTools, SimulatorTx } from '../../lib/simulator-tools.js';
 import type { PaymentsTable } from '../../store/types.js';
 import { listChannels } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
-/** The part of a simulator ledger transaction the comparison reads (GET /__ledger). */
-export interface LedgerTx {
-  tid: string;
-  mid: string;
-  moid: string;
-  amount: number;
-  cancelledAmount: number;
-  status: string;
-  createdAt: number;
-  payMethod?: string;
-}
+/** A simulator's transaction, as its `ledger` tool gives it. */
+export type LedgerTx = SimulatorTx;
 
 export interface LedgerRow {
   impUid: string | null;
@@ -72,23 +64,24 @@ export function compareLedger(pier: PaymentsTable[], pg: LedgerTx[]): LedgerRow[
 }
 
 /**
- * One merchant's reconciliation view against the tPay simulator: the latest `limit` payments of
- * its MIDs, and the simulator's transactions for the same MIDs. Simulator records that belong to
- * another Pier merchant (their moid is that merchant's imp_uid) are left out.
+ * One merchant's reconciliation view against the simulators of its PGs (each one's `ledger` tool,
+ * lib/simulator-tools.ts): the latest `limit` payments through those PGs, and the simulators'
+ * transactions of the same accounts. Simulator records that belong to another Pier merchant (their
+ * moid is that merchant's imp_uid) are left out. `without`: the merchant's PGs whose simulator is
+ * not in this Pier or keeps no ledger it shows, by label, so the console says so.
  */
-export async function merchantLedger(deps: Deps, merchantId: string, simulatorUrl: string, limit = 100) {
+export async function merchantLedger(deps: Deps, merchantId: string, tools: readonly PgSimulatorTools[], limit = 100) {
   const channels = await listChannels(deps, merchantId);
-  const mids = [...new Set(channels.filter((c) => c.provider === 'jtnet').map((c) => c.mid))];
+  const withLedger = tools.filter((t) => t.ledger);
+  const providers = withLedger.map((t) => t.provider);
+  const without = [...new Set(channels.map((c) => c.provider).filter((p) => !providers.includes(p)))].map((p) => deps.connectors.label(p));
+  const accounts = withLedger.flatMap((t) => [...new Set(channels.filter((c) => c.provider === t.provider).map((c) => c.mid))].map((mid) => ({ tool: t, mid })));
+  const mids = accounts.map((a) => a.mid);
   const { db } = deps.store;
-  const pier = await db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('pg_provider', '=', 'jtnet').orderBy('started_at', 'desc').limit(limit).execute();
+  const pier = providers.length === 0 ? [] : await db.selectFrom('payments').selectAll().where('merchant_id', '=', merchantId).where('pg_provider', 'in', providers).orderBy('started_at', 'desc').limit(limit).execute();
   const oldest = pier.length === limit ? pier[pier.length - 1].started_at : 0;
   const txs: LedgerTx[] = [];
-  for (const mid of mids) {
-    const res = await fetch(`${simulatorUrl}/__ledger?mid=${encodeURIComponent(mid)}`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`simulator ledger answered ${res.status}`);
-    const snap = (await res.json()) as { approvals: LedgerTx[]; declines: LedgerTx[] };
-    txs.push(...snap.approvals, ...snap.declines);
-  }
+  for (const { tool, mid } of accounts) txs.push(...(await tool.ledger!(mid)));
   const mine = new Set(pier.map((p) => p.imp_uid));
   const unknown = txs.filter((t) => !mine.has(t.moid)).map((t) => t.moid);
   const others = new Set<string>();
@@ -98,5 +91,5 @@ export async function merchantLedger(deps: Deps, merchantId: string, simulatorUr
     for (const f of found) if (f.merchant_id !== merchantId || f.started_at < oldest || !mine.has(f.imp_uid)) others.add(f.imp_uid);
   }
   const relevant = txs.filter((t) => !others.has(t.moid) && (mine.has(t.moid) || t.createdAt / 1000 >= oldest));
-  return { mids, rows: compareLedger(pier, relevant) };
+  return { mids, rows: compareLedger(pier, relevant), without };
 }

@@ -47,6 +47,19 @@ export function channelRulesFor(deps: Deps, provider: string): ChannelRules {
   throw new PierError('invalid_parameter', `provider: unknown PG "${provider}" (known: ${deps.connectors.providers().join(', ')})`);
 }
 
+/**
+ * The PG of a channel added without naming one (`pier channel add` without --provider): the only
+ * PG this Pier configures; with several, or none, refused naming the choices (decision 0080).
+ */
+export function soleProvider(deps: Deps): string {
+  const configured = deps.connectors.providers();
+  if (configured.length === 1) return configured[0]!;
+  const choices = configured.map((p) => `${p} (${deps.connectors.label(p)})`).join(', ');
+  if (configured.length > 1) throw new PierError('invalid_parameter', `provider: this Pier configures several PGs; name one of ${choices}`);
+  const missing = deps.connectors.unconfigured().map((p) => `${p.provider}: ${p.setupHint}`).join('; ');
+  throw new PierError('invalid_parameter', `provider: this Pier configures no PG${missing ? ` (${missing})` : ''}`);
+}
+
 /** A base URL as stored: without trailing slashes (the connector appends `/v1/…`); empty = none. */
 export function channelBaseUrl(value: string | null | undefined): string | null {
   return value ? value.replace(/\/+$/, '') : null;

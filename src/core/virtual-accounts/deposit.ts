@@ -3,12 +3,13 @@
  * verified by the connector: pg-notices.ts), or one the PG holds for an account past its deadline,
  * asked before its merchant_uid is released. Pier marks the payment paid and records the `paid`
  * event (spec/api-v1.md §13: "deposit → paid"); repeats are harmless, every write being conditional
- * on the state it moves from. In sandbox mode, sandboxVbankDeposit makes a deposit at the tPay
- * simulator. Nothing here settles open attempts, so attempts.ts may ask it without a cycle.
+ * on the state it moves from. In sandbox mode, sandboxVbankDeposit makes a deposit at the payment's
+ * PG's simulator. Nothing here settles open attempts, so attempts.ts may ask it without a cycle.
  */
 import { PierError } from '../errors.js';
 import type { DepositNotice } from '../../connectors/types.js';
 import { unixSeconds } from '../../lib/clock.js';
+import type { PgSimulatorTools, SimulatorAnswer } from '../../lib/simulator-tools.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
@@ -126,52 +127,47 @@ export interface SandboxDepositResult {
   simulatorStatus: number;
   /** the simulator's answer: `{tid, status, amount, depositedAt, notice: {url, delivered, status…}}` or `{error}` */
   simulator: Record<string, unknown>;
+  /** how to have the simulator send its notice again (the CLI's hint); null when it cannot say */
+  renotify: string | null;
   /** Pier's record after the deposit (`paid` once the simulator's notice reached Pier) */
   payment: { imp_uid: string; merchant_uid: string; status: string; amount: number; paid_at: number; vbank_num: string | null };
 }
 
 /**
- * Sandbox only: the buyer's transfer into a virtual account, made at the tPay simulator's control
- * endpoint (`POST {simulatorUrl}/__control/vbank/deposit`). The simulator checks the amount and the
- * deadline like a bank, then notifies Pier (the window's notifyUrl), which records it through
- * recordVbankDeposit above. Used by the console, `POST /pier/sandbox/vbank-deposit` and
- * `pier sandbox deposit`. Throws PierError not_found for an unknown (or another merchant's) payment
- * or one that is not a virtual account.
+ * Sandbox only: the buyer's transfer into a virtual account, made at the simulator of the payment's
+ * PG (its `deposit` tool, lib/simulator-tools.ts). The simulator checks the amount and the
+ * deadline like a bank, then notifies Pier (the window's notifyUrl, or the PG's webhook), which
+ * records it through recordVbankDeposit or the PG notice path. Used by the console,
+ * `POST /pier/sandbox/vbank-deposit` and `pier sandbox deposit`. Throws PierError not_found for an
+ * unknown (or another merchant's) payment or one that is not a virtual account, and not_supported,
+ * naming the PG, when its simulator is not in this Pier or takes no deposits.
  */
-export async function sandboxVbankDeposit(deps: Deps, simulatorUrl: string | undefined, input: SandboxDepositInput): Promise<SandboxDepositResult> {
+export async function sandboxVbankDeposit(deps: Deps, tools: readonly PgSimulatorTools[] | undefined, input: SandboxDepositInput): Promise<SandboxDepositResult> {
   if (deps.mode !== 'sandbox') throw new PierError('not_supported', 'sandbox deposits exist in sandbox mode only');
-  if (!simulatorUrl) throw new PierError('not_supported', 'no tPay simulator is configured (PIER_SIMULATOR or PIER_JTNET_URL)');
   let q = deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', input.impUid);
   if (input.merchantId) q = q.where('merchant_id', '=', input.merchantId);
   const pay = await q.executeTakeFirst();
   if (!pay || pay.pay_method !== 'vbank') throw new PierError('not_found', '가상계좌 결제를 찾을 수 없습니다. (no such virtual-account payment)');
-  let res: Response;
+  const sim = tools?.find((t) => t.provider === pay.pg_provider);
+  const label = deps.connectors.label(pay.pg_provider);
+  if (!sim) throw new PierError('not_supported', `${label}(${pay.pg_provider}) 시뮬레이터가 이 Pier에 없습니다. (no simulator of ${pay.pg_provider} in this Pier: its test calls go to no simulator)`);
+  if (!sim.deposit) throw new PierError('not_supported', `${label}(${pay.pg_provider}) 시뮬레이터는 입금 도구를 제공하지 않습니다. (the ${pay.pg_provider} simulator takes no deposits)`);
+  let answer: SimulatorAnswer;
   try {
-    res = await fetch(`${simulatorUrl.replace(/\/+$/, '')}/__control/vbank/deposit`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        moid: pay.imp_uid,
-        mid: pay.pg_id,
-        tid: pay.pg_tid ?? undefined,
-        amount: input.amount ?? Number(pay.amount),
-        depositorName: input.depositorName || undefined,
-      }),
-      signal: AbortSignal.timeout(15_000),
-    });
+    answer = await sim.deposit({ moid: pay.imp_uid, mid: pay.pg_id, tid: pay.pg_tid, amount: input.amount ?? Number(pay.amount), depositorName: input.depositorName || null });
   } catch (err) {
-    throw new PierError('pg_unavailable', `tPay 시뮬레이터에 연결하지 못했습니다: ${simulatorUrl} (${(err as Error).message})`);
+    throw new PierError('pg_unavailable', `${label} 시뮬레이터에 연결하지 못했습니다: ${sim.url} (${(err as Error).message})`);
   }
-  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   const after = await deps.store.db
     .selectFrom('payments')
     .select(['imp_uid', 'merchant_uid', 'status', 'amount', 'paid_at', 'vbank_num'])
     .where('imp_uid', '=', pay.imp_uid)
     .executeTakeFirstOrThrow();
   return {
-    ok: res.ok,
-    simulatorStatus: res.status,
-    simulator: answer,
+    ok: answer.status >= 200 && answer.status < 300,
+    simulatorStatus: answer.status,
+    simulator: answer.body,
+    renotify: answer.status < 300 ? (sim.renotifyHint?.(answer.body) ?? null) : null,
     payment: { ...after, amount: Number(after.amount), paid_at: Number(after.paid_at), vbank_num: after.vbank_num ?? null },
   };
 }
