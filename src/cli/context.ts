@@ -5,7 +5,8 @@ import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createConnectorRegistry } from '../connectors/registry.js';
 import { ConnectorConfigError } from '../connectors/types.js';
-import { SIMULATOR_MODULES, simulatorPort } from '../simulators/registry.js';
+import { SIMULATOR_MODULES, simulatorPort, simulatorTools } from '../simulators/registry.js';
+import type { PgSimulatorTools } from '../lib/simulator-tools.js';
 import type { Deps } from '../core/deps.js';
 import { findMerchant } from '../core/merchants/merchants.js';
 import { systemClock } from '../lib/clock.js';
@@ -39,6 +40,15 @@ export function embeddedSimulators(config: Config): Record<string, { apiUrl: str
       return [m.provider, { apiUrl: url, publicUrl: url }];
     }),
   );
+}
+
+/**
+ * The sandbox tools of this configuration's PGs (`pier sandbox deposit`): each talks to the
+ * simulator its PG's connector calls, the configured address or a running sandbox server's
+ * embedded simulator (decision 0080).
+ */
+export function cliSimulatorTools(deps: Deps): PgSimulatorTools[] {
+  return simulatorTools(deps.connectors);
 }
 
 /** A placeholder PG address for commands that never call a PG. */

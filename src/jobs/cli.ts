@@ -3,8 +3,7 @@
  * settings, `pier listen`, sandbox time and sandbox virtual-account deposits.
  */
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
-import { CliError, requireMerchant, type CliContext } from '../cli/context.js';
-import { simulatorTools } from '../simulators/registry.js';
+import { CliError, cliSimulatorTools, requireMerchant, type CliContext } from '../cli/context.js';
 import { formatTime, textTable } from '../cli/format.js';
 import { findMerchant, listMerchants, DEMO_IMP_KEY } from '../core/merchants/merchants.js';
 import { sandboxVbankDeposit } from '../core/virtual-accounts/deposit.js';
@@ -293,7 +292,7 @@ export function registerDepositCommand(sandbox: Command, withContext: WithContex
       await withContext(
         async (ctx) => {
           if (ctx.config.mode !== 'sandbox') throw new CliError('sandbox deposits exist in sandbox mode only (PIER_MODE=sandbox)');
-          const r = await sandboxVbankDeposit(ctx.deps, simulatorTools(ctx.deps.connectors), { impUid, amount: opts.amount, depositorName: opts.depositor ?? null });
+          const r = await sandboxVbankDeposit(ctx.deps, cliSimulatorTools(ctx.deps), { impUid, amount: opts.amount, depositorName: opts.depositor ?? null });
           const sim = r.simulator as { tid?: string; error?: string; notice?: { url?: string; delivered?: boolean; status?: number | null; error?: string; body?: string } | null };
           if (!r.ok) {
             throw new CliError(`the simulator refused the deposit into ${impUid} (HTTP ${r.simulatorStatus}): ${sim.error ?? 'no reason given'}; payment status ${r.payment.status}`);
