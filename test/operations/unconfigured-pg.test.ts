@@ -125,6 +125,40 @@ describe('production without PIER_JTNET_URL', () => {
   });
 });
 
+describe('editing a channel of a PG left out (decision 0080)', () => {
+  it('the console shows its own PG\'s form and saves what needs no PG (its name, its secret), but refuses to make it the default', async () => {
+    const pier = await startPier(production());
+    try {
+      const email = `edit-${randomBytes(3).toString('hex')}@example.com`;
+      await createConsoleUser(pier.deps, merchant.merchantId, email, 'correct horse battery staple');
+      const a = new Agent(pier.app);
+      expect((await a.signIn(email, 'correct horse battery staple')).status).toBe(303);
+      const jtnet = await pier.deps.store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchant.merchantId).where('provider', '=', 'jtnet').executeTakeFirstOrThrow();
+      const page = await a.get(`/console/channels/${jtnet.id}`);
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('data-provider="jtnet"');
+      expect(page.body).toContain('name="cancel_password"');
+
+      const renamed = await a.api('PATCH', `/console/api/channels/${jtnet.id}`, { name: 'old tPay contract', merchant_key: 'n'.repeat(40) });
+      expect(renamed.status, JSON.stringify(renamed.json)).toBe(200);
+      expect(renamed.json.channel).toMatchObject({ provider: 'jtnet', mid: 'tpaylive1m', name: 'old tPay contract' });
+      const row = await pier.deps.store.db.selectFrom('pg_channels').selectAll().where('id', '=', jtnet.id).executeTakeFirstOrThrow();
+      expect(pier.deps.vault.open(row.merchant_key_sealed)).toBe('n'.repeat(40));
+
+      // a NICE channel is the API default now; the JTNET one may not take it back while JTNET is left out
+      const nice = await addChannel(pier.deps, merchant.merchantId, { provider: 'nice_v2', mid: 'R2_0123456789abcdef0123456789abcdef', merchantKey: 'k'.repeat(32), cancelPassword: '', kind: 'api', sandbox: false, isDefault: true });
+      const refused = await a.api('PATCH', `/console/api/channels/${jtnet.id}`, { is_default: '1' });
+      expect(refused.status).toBe(400);
+      expect(refused.json.error.fields.is_default).toBe('이 Pier에 설정되지 않은 PG의 설정은 기본 설정이 될 수 없습니다. (pg 없이 요청한 결제가 모두 실패합니다.)');
+      expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(0);
+      expect((await a.api('DELETE', `/console/api/channels/${nice.id}`)).status).toBe(200);
+      expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(1);
+    } finally {
+      await pier.stop();
+    }
+  });
+});
+
 describe('background work on a channel of a PG left out', () => {
   it('a window acknowledgement of a JTNET channel waits, no try counted, naming why, instead of failing as a bug (decision 0080)', async () => {
     const pier = await startTestPier();

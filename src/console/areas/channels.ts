@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError } from '../../api/errors.js';
 import type { ChannelProblem, ChannelRules, ChannelSettings } from '../../connectors/types.js';
 import { addChannel, channelBaseUrl, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
-import { channelUsage, updateChannel } from '../../core/console/channels.js';
+import { channelUsage, LEFT_OUT_DEFAULT, updateChannel } from '../../core/console/channels.js';
 import type { Deps } from '../../core/deps.js';
 import type { PgChannelsTable } from '../../store/types.js';
 import { field, flag, sessionOf, type ConsoleOptions } from '../context.js';
@@ -73,7 +73,9 @@ function problemMessage(p: ChannelProblem): MessageKey {
  */
 function validate(opts: ConsoleOptions, f: ChannelForm, editing: boolean) {
   const p = new Problems();
-  const rules = opts.deps.connectors.get(f.provider) ? opts.deps.connectors.channelRules(f.provider) : undefined;
+  // a new channel only of a PG this Pier configures; an existing one by its own PG's rules, also
+  // when this Pier leaves that PG out: editing calls no PG (decision 0080)
+  const rules = editing || opts.deps.connectors.get(f.provider) ? opts.deps.connectors.channelRules(f.provider) : undefined;
   if (!rules) p.add('provider', 'invalid_choice');
   if (f.kind !== 'window' && f.kind !== 'api') p.add('kind', 'invalid_choice');
   const test = rules?.testAccounts.find((a) => a.kind === f.kind);
@@ -149,8 +151,10 @@ async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) 
 }
 
 async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: ChannelForm) {
-  validate(opts, f, true);
   const current = (await listChannels(opts.deps, merchantId)).find((c) => c.id === id);
+  // a channel keeps its PG: the form's provider is only what the page showed
+  if (current) f.provider = current.provider;
+  validate(opts, f, true);
   if (current) refuseBaseUrlChange(opts, f, current.base_url);
   try {
     return await updateChannel(opts.deps, merchantId, id, {
@@ -167,6 +171,7 @@ async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: Cha
     if (err instanceof ChannelSettingsError) throw formErrorOf(err);
     if (err instanceof PierError && err.message === 'channel_in_use') throw new FormError({ mid: 'channel_in_use' });
     if (err instanceof PierError && err.message === 'channel_exists') throw new FormError({ mid: 'channel_exists' });
+    if (err instanceof PierError && err.message === LEFT_OUT_DEFAULT) throw new FormError({ is_default: 'left_out_default' });
     throw err;
   }
 }
@@ -206,8 +211,9 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
     ['api', req.console.t('kind_api')],
   ];
 
-  const rulesOf = (provider: string | undefined): { provider: string; rules: ChannelRules } => {
-    const known = provider && deps.connectors.get(provider) ? provider : defaultProvider(deps);
+  // an existing channel's form is its own PG's, also of a PG this Pier leaves out (decision 0080)
+  const rulesOf = (provider: string | undefined, editing: boolean): { provider: string; rules: ChannelRules } => {
+    const known = provider && (editing ? deps.connectors.channelRules(provider) : deps.connectors.get(provider)) ? provider : defaultProvider(deps);
     return { provider: known, rules: deps.connectors.channelRules(known)! };
   };
 
@@ -216,7 +222,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
     const t = req.console.t;
     const v = o.values;
     const e = (k: string) => o.errors?.[k];
-    const { provider, rules } = rulesOf(v.provider);
+    const { provider, rules } = rulesOf(v.provider, o.editing);
     const pg = req.deps.connectors.label(provider);
     const optionalUnlessTest = o.editing ? '' : html`data-required-unless="test_mode"`;
     return html`<form method="post" action="${o.action}" class="card" id="channel-form" data-provider="${provider}" data-validate novalidate>
@@ -246,7 +252,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
 
   const listPage = async (req: FastifyRequest, reply: FastifyReply, o: { values?: Partial<ChannelForm>; errors?: Record<string, string>; message?: string; status?: number; forceId?: string } = {}) => {
     const t = req.console.t;
-    const adding = o.values ?? { provider: rulesOf(field(req.query, 'provider')).provider };
+    const adding = o.values ?? { provider: rulesOf(field(req.query, 'provider'), false).provider };
     const s = sessionOf(req);
     const channels = await listChannels(req.deps, s.merchantId);
     const rows = channels.map(
@@ -292,7 +298,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
         </section>
         <section>
           <h2>${t('channel_add')}</h2>
-          ${providerChoice(req, rulesOf(adding.provider).provider)}
+          ${providerChoice(req, rulesOf(adding.provider, false).provider)}
           ${channelForm(req, { action: '/console/channels', values: adding, errors: o.errors, editing: false, submit: 'channel_add' })}
         </section>`,
     });

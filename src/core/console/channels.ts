@@ -50,6 +50,12 @@ export interface ChannelUpdate {
  * the channel (their refunds and charges must keep going to the same contract); add a new channel
  * instead. A channel made default stops its kind's previous default from being one.
  */
+/**
+ * The refusal of making a channel of a PG this Pier leaves out its kind's default: payments without
+ * `pg` would all be answered "not configured" (decision 0080). Its other settings may be edited.
+ */
+export const LEFT_OUT_DEFAULT = 'channel_left_out_default';
+
 export async function updateChannel(deps: Deps, merchantId: string, channelId: string, input: ChannelUpdate): Promise<PgChannelsTable> {
   const { db } = deps.store;
   const row = (await listChannels(deps, merchantId)).find((c) => c.id === channelId);
@@ -64,6 +70,7 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
     { mid, merchantKey: input.merchantKey ?? '', cancelPassword: input.cancelPassword ?? '', sandbox, baseUrl },
     { editing: true },
   );
+  if (input.isDefault === true && row.is_default !== 1 && !deps.connectors.get(row.provider)) throw new PierError('invalid_parameter', LEFT_OUT_DEFAULT);
   if (mid !== row.mid || kind !== row.kind) {
     const usage = await channelUsage(deps, merchantId, channelId);
     if (usage.payments > 0 || usage.billingKeys > 0) {

@@ -67,7 +67,9 @@ export function channelBaseUrl(value: string | null | undefined): string | null 
 
 /** Refuses settings the PG's rules find wrong, naming every problem in one message. */
 export function checkChannelSettings(deps: Deps, provider: string, settings: ChannelSettings, o: { editing: boolean }): void {
-  const problems = channelRulesFor(deps, provider).check(settings, o);
+  // an existing channel is edited by its PG's rules also while this Pier leaves the PG out: editing calls no PG (decision 0080)
+  const rules = (o.editing ? deps.connectors.channelRules(provider) : undefined) ?? channelRulesFor(deps, provider);
+  const problems = rules.check(settings, o);
   if (problems.length > 0) throw new ChannelSettingsError(problems);
 }
 
