@@ -182,6 +182,41 @@ describe('a payment schedule due while its PG is left out', () => {
     expect((await w.ledgerTx(payments[0]!.imp_uid)).map((t) => [t.status, t.amount])).toEqual([['paid', 9_900]]);
   });
 
+  it('a scheduled charge in doubt is looked at every PG_LEFT_OUT_WAIT_SECONDS, never concluded, and settles as paid once JTNET is configured again', async () => {
+    const merchantUid = await scheduled('left_out_doubt', now() + 60);
+    pier.clock.advance(61_000);
+    // the PG approves and the answer is lost; the inquiry right after fails too: in doubt
+    await fault('reset', 'payments_token');
+    await fault('http_500', 'trans_search');
+    expect(await new JobRunner({ queues: [scheduleQueue(pier.deps)], logger: pier.deps.logger }).runOnce()).toBe(1);
+    const inDoubt = await schedule(merchantUid);
+    expect(inDoubt).toMatchObject({ state: 'running', attempts: 1, imp_uid: expect.any(String) });
+    const payment = () => pier.store.db.selectFrom('payments').select(['status', 'pg_state']).where('imp_uid', '=', inDoubt.imp_uid!).executeTakeFirstOrThrow();
+    expect(await payment()).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+
+    await withoutJtnet(async (deps) => {
+      const runner = new JobRunner({ queues: [scheduleQueue(deps)], logger: deps.logger });
+      // past the lease the first worker took and the reconciliation grace
+      pier.clock.advance(3600_000);
+      for (let i = 0; i < 5; i++) {
+        expect(await runner.runOnce()).toBe(1);
+        expect(await schedule(merchantUid)).toMatchObject({ state: 'running', attempts: 1, imp_uid: inDoubt.imp_uid });
+        expect(await payment()).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+        // not after the minute an open attempt waits, only after PG_LEFT_OUT_WAIT_SECONDS
+        pier.clock.advance(61_000);
+        expect(await runner.runOnce()).toBe(0);
+        pier.clock.advance((PG_LEFT_OUT_WAIT_SECONDS - 61 + 1) * 1000);
+      }
+    });
+
+    await withJtnet(async (deps) => {
+      expect(await new JobRunner({ queues: [scheduleQueue(deps)], logger: deps.logger }).drain()).toBe(1);
+    });
+    expect(await schedule(merchantUid)).toMatchObject({ state: 'executed', attempts: 1, imp_uid: inDoubt.imp_uid, fail_reason: null });
+    expect(await payment()).toEqual({ status: 'paid', pg_state: 'done' });
+    expect((await w.ledgerTx(inDoubt.imp_uid!)).map((t) => [t.status, t.amount])).toEqual([['paid', 9_900]]);
+  });
+
   it('still waiting a day after its schedule_at, fails with PG_NOT_CONFIGURED and its `failed` webhook, nothing charged', async () => {
     const merchantUid = await scheduled('left_out_late', now() + 60);
     await withoutJtnet(async (deps) => {
