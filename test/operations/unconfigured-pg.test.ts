@@ -16,6 +16,7 @@ import { createMerchant, type CreatedMerchant } from '../../src/core/merchants/m
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import { runWindowConfirm } from '../../src/core/checkout/window-confirm-job.js';
 import { claimWindowConfirms, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
+import { updateChannel } from '../../src/core/console/channels.js';
 import { createConsoleUser } from '../../src/core/console/users.js';
 import { startPier } from '../../src/main.js';
 import { Agent } from '../console/console-harness.js';
@@ -151,6 +152,10 @@ describe('editing a channel of a PG left out (decision 0080)', () => {
       expect(refused.status).toBe(400);
       expect(refused.json.error.fields.is_default).toBe('이 Pier에 설정되지 않은 PG의 설정은 기본 설정이 될 수 없습니다. (pg 없이 요청한 결제가 모두 실패합니다.)');
       expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(0);
+      // what `pier channel default` says
+      await expect(updateChannel(pier.deps, merchant.merchantId, jtnet.id, { isDefault: true })).rejects.toThrow(
+        'is_default: PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host): its channel cannot be the default',
+      );
       expect((await a.api('DELETE', `/console/api/channels/${nice.id}`)).status).toBe(200);
       expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(1);
     } finally {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError } from '../../api/errors.js';
 import type { ChannelProblem, ChannelRules, ChannelSettings } from '../../connectors/types.js';
 import { addChannel, channelBaseUrl, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
-import { channelUsage, LEFT_OUT_DEFAULT, updateChannel } from '../../core/console/channels.js';
+import { channelUsage, LeftOutDefaultError, updateChannel } from '../../core/console/channels.js';
 import type { Deps } from '../../core/deps.js';
 import type { PgChannelsTable } from '../../store/types.js';
 import { field, flag, sessionOf, type ConsoleOptions } from '../context.js';
@@ -171,7 +171,7 @@ async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: Cha
     if (err instanceof ChannelSettingsError) throw formErrorOf(err);
     if (err instanceof PierError && err.message === 'channel_in_use') throw new FormError({ mid: 'channel_in_use' });
     if (err instanceof PierError && err.message === 'channel_exists') throw new FormError({ mid: 'channel_exists' });
-    if (err instanceof PierError && err.message === LEFT_OUT_DEFAULT) throw new FormError({ is_default: 'left_out_default' });
+    if (err instanceof LeftOutDefaultError) throw new FormError({ is_default: 'left_out_default' });
     throw err;
   }
 }

@@ -54,7 +54,11 @@ export interface ChannelUpdate {
  * The refusal of making a channel of a PG this Pier leaves out its kind's default: payments without
  * `pg` would all be answered "not configured" (decision 0080). Its other settings may be edited.
  */
-export const LEFT_OUT_DEFAULT = 'channel_left_out_default';
+export class LeftOutDefaultError extends PierError {
+  constructor(provider: string, setupHint: string | undefined) {
+    super('invalid_parameter', `is_default: PG "${provider}" is not configured in this Pier${setupHint ? ` (${setupHint})` : ''}: its channel cannot be the default`);
+  }
+}
 
 export async function updateChannel(deps: Deps, merchantId: string, channelId: string, input: ChannelUpdate): Promise<PgChannelsTable> {
   const { db } = deps.store;
@@ -70,7 +74,9 @@ export async function updateChannel(deps: Deps, merchantId: string, channelId: s
     { mid, merchantKey: input.merchantKey ?? '', cancelPassword: input.cancelPassword ?? '', sandbox, baseUrl },
     { editing: true },
   );
-  if (input.isDefault === true && row.is_default !== 1 && !deps.connectors.get(row.provider)) throw new PierError('invalid_parameter', LEFT_OUT_DEFAULT);
+  if (input.isDefault === true && row.is_default !== 1 && !deps.connectors.get(row.provider)) {
+    throw new LeftOutDefaultError(row.provider, deps.connectors.unconfigured().find((p) => p.provider === row.provider)?.setupHint);
+  }
   if (mid !== row.mid || kind !== row.kind) {
     const usage = await channelUsage(deps, merchantId, channelId);
     if (usage.payments > 0 || usage.billingKeys > 0) {
