@@ -164,6 +164,13 @@ export type InquiryResult =
       paidAt: number;
       cardQuota: number;
       receiptUrl: string | null;
+      /**
+       * The method the PG says it was paid with; null or absent when its answer does not say (or
+       * names one Pier does not know). A window's method is the browser's to post (tPay signs only
+       * amt, mid and moid; NICE's SDK takes it from the page), so this is what the attempt's method
+       * is checked against (decision 0085).
+       */
+      payMethod?: WindowPayMethod | null;
     } & CardDetails;
 
 /** What the PG holds for a billing key (asked to confirm a key a browser reported). */

@@ -316,6 +316,8 @@ export const scenarios: Scenario[] = [
         cardName: expect.any(String),
         cardNumberMasked: expect.any(String),
         cardType: expect.any(Number),
+        // a PG that names the method names a card (decision 0085)
+        ...('payMethod' in found ? { payMethod: 'card' } : {}),
       });
       if (found.found) expect(await h.pgRecord(found.pgTid)).toEqual({ status: 'paid', amount: 7000, cancelledAmount: 0 });
     },

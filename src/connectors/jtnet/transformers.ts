@@ -21,6 +21,7 @@ import {
   type InquiryResult,
   type RefundRequest,
   type RefundResult,
+  type WindowPayMethod,
 } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +198,14 @@ export interface TpayTransSearchItem {
   deposit_dt?: string;
   /** virtual accounts (OUR DESIGN, UNCONFIRMED for tPay; decision 0043): the account holder's name */
   vbank_holder?: string;
+  /** the window's `payMethod` the transaction was made with: CARD, BANK, VBANK, CELLPHONE (OUR DESIGN, UNCONFIRMED for tPay) */
+  pay_method?: string;
 }
+
+/** tPay's `payMethod` → V1's pay_method; null for one Pier does not know (or none given). */
+const TPAY_PAY_METHODS: Readonly<Record<string, WindowPayMethod>> = { CARD: 'card', CDBILLRG: 'card', BANK: 'trans', VBANK: 'vbank', CELLPHONE: 'phone' };
+export const payMethodOfTpay = (raw: unknown): WindowPayMethod | null =>
+  typeof raw === 'string' && Object.prototype.hasOwnProperty.call(TPAY_PAY_METHODS, raw.toUpperCase()) ? TPAY_PAY_METHODS[raw.toUpperCase()]! : null;
 
 export interface TpayTransSearchResponse extends TpayResponseBase {
   list_arr?: TpayTransSearchItem[];
@@ -509,6 +517,7 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
     paidAt: kstTimestampToUnix(row.deposit_dt) ?? kstTimestampToUnix(row.app_dt) ?? timeFromTid(row.tid, mid) ?? 0,
     cardQuota: amountOf(row.card_quota) ?? 0,
     receiptUrl: state === 'failed' ? null : receiptUrlOf(row.receipt_url),
+    ...(payMethodOfTpay(row.pay_method) ? { payMethod: payMethodOfTpay(row.pay_method) } : {}),
     ...cardDetails(row, row.app_co, row.app_co_name),
   };
 }

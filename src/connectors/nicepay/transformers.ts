@@ -22,6 +22,7 @@ import {
   type InquiryResult,
   type RefundRequest,
   type RefundResult,
+  type WindowPayMethod,
 } from '../types.js';
 import { billingSignData, encDataPlaintext, encryptEncDataA2, orderSignData, paymentSignature, signaturesEqual, tidSignData } from './crypto.js';
 import type { NiceAnswer } from './client.js';
@@ -455,9 +456,26 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
     paidAt: niceTimeToUnix(p.paidAt) ?? 0,
     cardQuota: cardQuotaOf(p.card?.cardQuota, 0),
     receiptUrl: state === 'failed' ? null : receiptUrlOf(p.receiptUrl),
+    ...(payMethodOfNice(p.payMethod) ? { payMethod: payMethodOfNice(p.payMethod) } : {}),
     ...cardDetailsOf(p.card),
   };
 }
+
+/** NICE's `payMethod` (spec §2.6) → V1's pay_method: the easy pays are cards, as V1 reports them (spec's V1 mapping); null for one Pier does not know. */
+const NICE_PAY_METHODS: Readonly<Record<string, WindowPayMethod>> = {
+  card: 'card',
+  naverpay: 'card',
+  kakaopay: 'card',
+  payco: 'card',
+  ssgpay: 'card',
+  samsungpay: 'card',
+  tosspay: 'card',
+  bank: 'trans',
+  vbank: 'vbank',
+  cellphone: 'phone',
+};
+export const payMethodOfNice = (raw: unknown): WindowPayMethod | null =>
+  typeof raw === 'string' && Object.prototype.hasOwnProperty.call(NICE_PAY_METHODS, raw) ? NICE_PAY_METHODS[raw]! : null;
 
 /** Expire's answer: done when NICE deleted the key or no longer has it. */
 export function expireDone(r: { resultCode: string }): boolean {

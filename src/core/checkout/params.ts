@@ -40,6 +40,8 @@ export const RSP_ERRORS = {
   quotaNotAllowed: 'F1009',
   /** too many checkouts or PG windows from one client address; nothing opened (Pier's code, decision 0059) */
   tooManyRequests: 'F1010',
+  /** paid (or an account issued) with another pay_method than request_pay asked for; refunded or closed (Pier's code, decision 0085) */
+  payMethodNotAsked: 'F1011',
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';

@@ -4,8 +4,10 @@
  * The buyer's browser only carries the PG's result; tPay signs the amount and order id of it but
  * not the result code, card or installments. So every outcome recorded here comes from the PG's
  * own answer (`trans_search` on the attempt's moid, tid and amount), and:
- *  - an approval the merchant's checkout did not allow (card company not enabled, installments
- *    outside display.card_quota or below 50,000 KRW) is refunded at once and recorded `failed`;
+ *  - an approval the merchant's checkout did not allow (a payment method other than the one it
+ *    asked for, card company not enabled, installments outside display.card_quota or below 50,000
+ *    KRW) is refunded at once and recorded `failed`; an account issued for a checkout that asked
+ *    for no account is closed at the PG (decision 0085);
  *  - an approval that reaches an attempt Pier already closed is recorded when its merchant_uid is
  *    still free, else refunded at once and recorded as paid and cancelled (`cancelled` webhook);
  *  - an approval the PG already net-cancelled is recorded with its refund;
@@ -53,6 +55,29 @@ export function cardRuleViolation(params: Pick<CheckoutParams, 'pay_method' | 'c
   return null;
 }
 
+const PAY_METHOD_NAMES: Record<string, string> = { card: '신용카드', trans: '실시간계좌이체', vbank: '가상계좌', phone: '휴대폰소액결제' };
+
+/**
+ * The PG reports a window attempt paid (or its account issued) with another method than the one
+ * its checkout asked for: the method is the browser's to post (tPay signs only amt, mid and moid of
+ * its form; NICE's SDK reads it from the page), so a buyer can rewrite it and pay with a method the
+ * merchant did not offer, its card rules never applied (decision 0085). Null when it agrees, when
+ * the PG does not say, or when the attempt is already recorded: a recorded payment stands.
+ */
+export async function payMethodViolation(deps: Deps, impUid: string, found: FoundAtPg): Promise<{ code: string; message: string } | null> {
+  if (!found.payMethod) return null;
+  const row = await deps.store.db.selectFrom('payments').select(['pay_method', 'status', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
+  if (!row || row.pay_method === found.payMethod) return null;
+  const recorded = row.status === 'paid' || row.status === 'cancelled' || (row.status === 'ready' && row.pg_state === 'done');
+  if (recorded) return null;
+  const asked = PAY_METHOD_NAMES[row.pay_method] ?? row.pay_method;
+  const paid = PAY_METHOD_NAMES[found.payMethod] ?? found.payMethod;
+  return {
+    code: RSP_ERRORS.payMethodNotAsked,
+    message: `요청한 결제수단(${asked})이 아닌 ${paid}(으)로 결제되어 취소하였습니다. (paid with ${found.payMethod}, not the ${row.pay_method} the checkout asked for; refunded)`,
+  };
+}
+
 /**
  * The prepared amount (POST/PUT /payments/prepare) differs from `amount`, an amount about to be
  * approved or recorded for this attempt: the merchant changed it after the PG window opened at the
@@ -96,7 +121,8 @@ export async function recordPgApproval(
 ): Promise<ApprovalOutcome> {
   // the merchant's card rules, then the prepared amount as it is now (V1 checks it before the window
   // opens; a PUT while the window was open must not leave the old amount paid: decision 0043)
-  const violation = (a.params ? cardRuleViolation(a.params, found) : null) ?? (await preparedAmountViolation(deps, a.impUid, found.amount));
+  const violation =
+    (await payMethodViolation(deps, a.impUid, found)) ?? (a.params ? cardRuleViolation(a.params, found) : null) ?? (await preparedAmountViolation(deps, a.impUid, found.amount));
   if (violation && (await refundAtPg(deps, a, found, `가맹점 결제 조건 위반 (${violation.code})`))) {
     await failWindowAttempt(deps, a.impUid, `[${violation.code}]${violation.message}`, found.pgTid, { windowOver: true });
     deps.logger.warn({ imp_uid: a.impUid, code: violation.code }, 'window approval outside the merchant rules (card rules, prepared amount); refunded');
@@ -200,6 +226,15 @@ async function holderAfterYield(deps: Deps, merchantId: string, merchantUid: str
  * it, and the attempt failed with that payment's rsp error. False when nothing was recorded.
  */
 export async function recordWindowVbank(deps: Deps, channel: ResolvedChannel, p: Pick<PaymentsTable, 'imp_uid' | 'merchant_id' | 'merchant_uid'>, found: FoundAtPg): Promise<boolean> {
+  // an account for a checkout that asked for a card, a transfer or a phone payment (its method
+  // rewritten in the browser): nobody is to pay into it; closed at the PG like one issued too late
+  const method = await payMethodViolation(deps, p.imp_uid, { ...found, payMethod: found.payMethod ?? 'vbank' });
+  if (method) {
+    deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account issued for a checkout that asked for another payment method; closing it at the PG');
+    await closeVbankOfFailedAttempt(deps, channel, p.imp_uid, found);
+    await failWindowAttempt(deps, p.imp_uid, `[${method.code}]${method.message}`, found.pgTid, { windowOver: true });
+    return false;
+  }
   const recorded = await withMerchantUid(deps, p.merchant_id, p.merchant_uid, () => recordIssuedVbank(deps, p.imp_uid, found), { yieldVbank: true });
   if (recorded.ok) return recorded.value;
   deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account issued for a merchant_uid another payment holds; closing it at the PG');

@@ -1,0 +1,127 @@
+/**
+ * The buyer rewrites `payMethod` in the form Pier hands the browser for tPay's window. tPay signs only
+ * amt, mid and moid of that form (encryptData), so its window opens for the method the browser
+ * posted: a merchant that asked for a virtual account (or a transfer) gets a card (or phone)
+ * payment it never offered, with none of its card rules applied. The PG reports the method it was
+ * paid with (trans_search `pay_method`); Pier records nothing on the browser's word, the method
+ * included: such an approval is refunded, and the checkout fails with F1011 (decision 0085).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formOf, postForm, rspOf } from '../buyer-forms.js';
+import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { settleAttempt } from '../../src/core/payments/reconcile.js';
+import { testCardNumber as niceCard } from '../../src/simulators/nicepay/index.js';
+import { niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
+import { card, cardFields, ORIGIN, postHttp, rig, uid } from './window-rig.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const r = rig(() => ({ pier, m }));
+
+beforeAll(async () => {
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(async () => pier?.close());
+
+/** request_pay with `payMethod`, then the tPay form posted with the method the attacker wants. */
+async function openSwapped(payMethod: 'vbank' | 'trans' | 'card', postedMethod: 'CARD' | 'CELLPHONE' | 'VBANK') {
+  const merchantUid = uid('swap');
+  const s = await r.createSession({ pay_method: payMethod, merchant_uid: merchantUid, amount: 30000 });
+  const toPg = await r.postPier(`/checkout/${s.session_id}/start`, { agree: '1', ...(payMethod === 'card' ? { card_code: '366' } : {}) });
+  expect(toPg.status, toPg.html).toBe(200);
+  const pgForm = formOf(toPg.html, 'pg-form');
+  expect(pgForm.fields.payMethod).toBe({ vbank: 'VBANK', trans: 'BANK', card: 'CARD' }[payMethod]);
+  const window = await postHttp(pgForm.action, { ...pgForm.fields, payMethod: postedMethod });
+  expect(window.status, window.html).toBe(200);
+  const payForm = formOf(window.html, 'payForm');
+  const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+  return { sessionId: s.session_id as string, impUid: session.imp_uid!, merchantUid, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! };
+}
+
+describe('a payment method the checkout did not ask for (payMethod rewritten in the tPay form)', () => {
+  it('a virtual-account checkout paid by card: the PG approval is refunded, the payment failed F1011, no paid webhook', async () => {
+    const w = await openSwapped('vbank', 'CARD');
+    const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    expect(result.fields.resultCd).toBe('3001');
+    const rsp = rspOf((await r.postPier(result.action, result.fields)).html);
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_method: tx.payMethod, pg_status: tx.status }).toEqual({ pg_method: 'CARD', pg_status: 'cancelled' });
+    expect({ success: rsp.success, error_code: rsp.error_code }).toEqual({ success: false, error_code: 'F1011' });
+    expect({ status: p.status, pay_method: p.pay_method, merchant_uid_lock: p.merchant_uid_lock }).toEqual({ status: 'failed', pay_method: 'vbank', merchant_uid_lock: null });
+    expect(await r.eventsOf(w.impUid)).toEqual([]);
+  });
+
+  it('a transfer checkout paid by phone: refunded the same way', async () => {
+    const w = await openSwapped('trans', 'CELLPHONE');
+    const phone = await r.actInWindow(w, { action: 'pay', carrier: 'SKT', phoneNo: '01012345678', otp: '123456' });
+    expect(phone.fields.resultCd).toBe('A000');
+    const rsp = rspOf((await r.postPier(phone.action, phone.fields)).html);
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_method: tx.payMethod, pg_status: tx.status }).toEqual({ pg_method: 'CELLPHONE', pg_status: 'cancelled' });
+    expect({ success: rsp.success, error_code: rsp.error_code, status: p.status, pay_method: p.pay_method }).toEqual({ success: false, error_code: 'F1011', status: 'failed', pay_method: 'trans' });
+  });
+
+  it('the same approval found by reconciliation (the buyer never posts the result back) is refunded too', async () => {
+    const w = await openSwapped('vbank', 'CARD');
+    await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    // the buyer closes the checkout instead of letting the result post come back: Pier asks the PG
+    const closed = await r.postPier(`/checkout/${w.sessionId}/close`, {});
+    const rsp = rspOf(closed.html);
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_status: tx.status, status: p.status, error_code: rsp.error_code }).toEqual({ pg_status: 'cancelled', status: 'failed', error_code: 'F1011' });
+  });
+
+  it('a card checkout turned into a virtual account: the account is never recorded (nor shown as the order\'s); reconciliation closes it at the PG', async () => {
+    const w = await openSwapped('card', 'VBANK');
+    const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
+    expect(issued.fields.resultCd).toBe('4100');
+    const rsp = rspOf((await r.postPier(issued.action, issued.fields)).html);
+    expect({ success: rsp.success, vbank_num: rsp.vbank_num }).toEqual({ success: false, vbank_num: undefined });
+    // the post left the attempt in doubt; reconciliation asks the PG, which holds an account for it
+    await settleAttempt(pier.deps, w.impUid, { giveUpIfUnknown: true });
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_method: tx.payMethod, pg_status: tx.status }).toEqual({ pg_method: 'VBANK', pg_status: 'cancelled' });
+    expect({ status: p.status, vbank_num: p.vbank_num, merchant_uid_lock: p.merchant_uid_lock, fail: p.fail_reason?.slice(0, 7) }).toEqual({ status: 'failed', vbank_num: null, merchant_uid_lock: null, fail: '[F1011]' });
+    expect(await r.eventsOf(w.impUid)).toEqual([]);
+  });
+
+  it('a checkout paid with the method it asked for is recorded as before', async () => {
+    const w = await r.openWindow({ pay_method: 'card', amount: 30000 });
+    const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    const rsp = rspOf((await r.postPier(result.action, result.fields)).html);
+    expect({ success: rsp.success, status: (await r.payment(w.impUid)).status, origin: ORIGIN.length > 0 }).toEqual({ success: true, status: 'paid', origin: true });
+  });
+});
+
+describe("the same on NICE's window (the SDK's `method` rewritten in the page)", () => {
+  let n: NicePier;
+  beforeAll(async () => {
+    n = await startNicePier();
+  });
+  afterAll(async () => n?.close());
+  const niceLedger = async (orderId: string) => (await (await fetch(`${n.simUrl}/__ledger?orderId=${encodeURIComponent(orderId)}`)).json()) as { payments: any[] };
+
+  it('a virtual-account checkout paid by card: Pier approves what the buyer authenticated, then refunds it (F1011)', async () => {
+    const { sessionId, handOver } = await openNiceWindow(n, { pay_method: 'vbank', merchant_uid: uid('nswap'), name: '상품', amount: 12000, buyer_name: '홍길동' });
+    expect(handOver.params.method).toBe('vbank');
+    const { token } = await niceWindowPage(n, { ...handOver.params, method: 'card' });
+    const result = await submitNiceWindow(n, token, { cardNo: niceCard({ kftcCode: '366', lastFour: '4242' }), cardExpiry: '12/30', cardQuota: '0' });
+    const rsp = rspOf((await postForm(result.action, result.fields)).html);
+    const impUid = handOver.params.orderId as string;
+    const p = await n.pier.deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+    const [pg] = (await niceLedger(impUid)).payments;
+    expect({ pg_method: pg.payMethod, pg_status: pg.status }).toEqual({ pg_method: 'card', pg_status: 'cancelled' });
+    expect({ success: rsp.success, error_code: rsp.error_code, status: p.status, pay_method: p.pay_method, session: sessionId.startsWith('cs_') }).toEqual({
+      success: false,
+      error_code: 'F1011',
+      status: 'failed',
+      pay_method: 'vbank',
+      session: true,
+    });
+  });
+});
