@@ -98,6 +98,40 @@ describe('a payment method the checkout did not ask for (payMethod rewritten in 
   });
 });
 
+describe('a deposit deadline the checkout did not ask for (vbankExpDate rewritten in the tPay form)', () => {
+  async function issueWith(dueAsked: string | undefined, duePosted: string) {
+    const s = await r.createSession({ pay_method: 'vbank', merchant_uid: uid('due'), amount: 30000, ...(dueAsked ? { vbank_due: dueAsked } : {}) });
+    const toPg = await r.postPier(`/checkout/${s.session_id}/start`, { agree: '1' });
+    const pgForm = formOf(toPg.html, 'pg-form');
+    const window = await postHttp(pgForm.action, { ...pgForm.fields, vbankExpDate: duePosted });
+    const payForm = formOf(window.html, 'payForm');
+    const issued = await r.actInWindow({ submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! }, { action: 'pay', bankCode: '004' });
+    expect(issued.fields.resultCd).toBe('4100');
+    const rsp = rspOf((await r.postPier(issued.action, issued.fields)).html);
+    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    return { rsp, impUid: session.imp_uid!, asked: pgForm.fields.vbankExpDate };
+  }
+
+  it('an account due in 2099 for a checkout that asked for tomorrow is closed at the PG, never recorded (F1012), its merchant_uid free', async () => {
+    // the test clock is 2026-11-30 (KST): the merchant gives the buyer until 2026-12-01
+    const { rsp, impUid, asked } = await issueWith('2026-12-01', '20991231');
+    expect(asked).toBe('20261201');
+    const p = await r.payment(impUid);
+    const [tx] = await r.ledgerTx(impUid);
+    expect({ pg_status: tx.status, success: rsp.success, error_code: rsp.error_code }).toEqual({ pg_status: 'cancelled', success: false, error_code: 'F1012' });
+    expect({ status: p.status, vbank_num: p.vbank_num, vbank_date: Number(p.vbank_date), merchant_uid_lock: p.merchant_uid_lock }).toEqual({ status: 'failed', vbank_num: null, vbank_date: 0, merchant_uid_lock: null });
+    expect(await r.eventsOf(impUid)).toEqual([]);
+  });
+
+  it('without vbank_due, an account beyond a week is closed too; the deadline the checkout asked for is recorded as before', async () => {
+    const far = await issueWith(undefined, '20270630');
+    expect({ status: (await r.payment(far.impUid)).status, error_code: far.rsp.error_code }).toEqual({ status: 'failed', error_code: 'F1012' });
+    const asked = await issueWith('2026-12-03', '20261203');
+    const p = await r.payment(asked.impUid);
+    expect({ success: asked.rsp.success, status: p.status, vbank_date: Number(p.vbank_date) }).toEqual({ success: true, status: 'ready', vbank_date: Date.UTC(2026, 11, 3, 14, 59, 59) / 1000 });
+  });
+});
+
 describe("the same on NICE's window (the SDK's `method` rewritten in the page)", () => {
   let n: NicePier;
   beforeAll(async () => {

@@ -42,6 +42,8 @@ export const RSP_ERRORS = {
   tooManyRequests: 'F1010',
   /** paid (or an account issued) with another pay_method than request_pay asked for; refunded or closed (Pier's code, decision 0085) */
   payMethodNotAsked: 'F1011',
+  /** a window account whose deposit deadline is later than request_pay's vbank_due; closed at the PG (Pier's code, decision 0085) */
+  vbankDueNotAsked: 'F1012',
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';

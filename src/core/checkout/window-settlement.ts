@@ -7,7 +7,7 @@
  *  - an approval the merchant's checkout did not allow (a payment method other than the one it
  *    asked for, card company not enabled, installments outside display.card_quota or below 50,000
  *    KRW) is refunded at once and recorded `failed`; an account issued for a checkout that asked
- *    for no account is closed at the PG (decision 0085);
+ *    for no account, or due later than it asked, is closed at the PG (decision 0085);
  *  - an approval that reaches an attempt Pier already closed is recorded when its merchant_uid is
  *    still free, else refunded at once and recorded as paid and cancelled (`cancelled` webhook);
  *  - an approval the PG already net-cancelled is recorded with its refund;
@@ -75,6 +75,36 @@ export async function payMethodViolation(deps: Deps, impUid: string, found: Foun
   return {
     code: RSP_ERRORS.payMethodNotAsked,
     message: `요청한 결제수단(${asked})이 아닌 ${paid}(으)로 결제되어 취소하였습니다. (paid with ${found.payMethod}, not the ${row.pay_method} the checkout asked for; refunded)`,
+  };
+}
+
+const DAY_MS = 86_400_000;
+const KST_OFFSET_MS = 9 * 3_600_000;
+/** The longest deadline a window account may get when request_pay named no vbank_due: the longer PG default (NICE's D+7; tPay's is Pier's own D+1). */
+const DEFAULT_VBANK_DAYS = 7;
+
+/**
+ * The PG issued a window account whose deposit deadline is later than the checkout asked for:
+ * `vbank_due` (or, without one, 7 days after the window opened), to the end of that day in KST,
+ * as tPay takes a date only. The deadline is the browser's to post (tPay's `vbankExpDate` is not
+ * signed; NICE's SDK takes `vbankExpDate` and `vbankValidHours` from the page), so a buyer could
+ * hold the order's merchant_uid for years and pay long after the merchant gave the order up
+ * (decision 0085). Null when it agrees, when the PG names no deadline (NICE may not: 0041), or
+ * when the checkout's session is gone.
+ */
+export async function vbankDueViolation(deps: Deps, impUid: string, found: FoundAtPg): Promise<{ code: string; message: string } | null> {
+  const dueAt = found.vbank?.dueAt ?? 0;
+  if (!dueAt) return null;
+  const row = await deps.store.db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+  // the checkout's request (kept 7 days past its expiry) says what was asked; without it, nothing is refused
+  const params = await checkoutParamsOf(deps, impUid);
+  if (!row || !params) return null;
+  const asked = params.vbank_due_ms ?? Number(row.started_at) * 1000 + DEFAULT_VBANK_DAYS * DAY_MS;
+  const latest = (Math.floor((asked + KST_OFFSET_MS) / DAY_MS) * DAY_MS + DAY_MS - KST_OFFSET_MS) / 1000;
+  if (dueAt <= latest) return null;
+  return {
+    code: RSP_ERRORS.vbankDueNotAsked,
+    message: `가상계좌 입금기한이 요청한 기한보다 늦어 계좌를 닫았습니다. (the PG set a deposit deadline later than the checkout asked for; the account was closed)`,
   };
 }
 
@@ -229,10 +259,12 @@ export async function recordWindowVbank(deps: Deps, channel: ResolvedChannel, p:
   // an account for a checkout that asked for a card, a transfer or a phone payment (its method
   // rewritten in the browser): nobody is to pay into it; closed at the PG like one issued too late
   const method = await payMethodViolation(deps, p.imp_uid, { ...found, payMethod: found.payMethod ?? 'vbank' });
-  if (method) {
-    deps.logger.warn({ imp_uid: p.imp_uid }, 'virtual account issued for a checkout that asked for another payment method; closing it at the PG');
+  // an account open longer than the checkout asked (the deadline rewritten in the browser): closed too
+  const refused = method ?? (await vbankDueViolation(deps, p.imp_uid, found));
+  if (refused) {
+    deps.logger.warn({ imp_uid: p.imp_uid, code: refused.code }, 'virtual account issued outside what its checkout asked for (method, deadline); closing it at the PG');
     await closeVbankOfFailedAttempt(deps, channel, p.imp_uid, found);
-    await failWindowAttempt(deps, p.imp_uid, `[${method.code}]${method.message}`, found.pgTid, { windowOver: true });
+    await failWindowAttempt(deps, p.imp_uid, `[${refused.code}]${refused.message}`, found.pgTid, { windowOver: true });
     return false;
   }
   const recorded = await withMerchantUid(deps, p.merchant_id, p.merchant_uid, () => recordIssuedVbank(deps, p.imp_uid, found), { yieldVbank: true });
