@@ -132,7 +132,7 @@ describe('a deposit deadline the checkout did not ask for (vbankExpDate rewritte
   });
 });
 
-describe("the same on NICE's window (the SDK's `method` rewritten in the page)", () => {
+describe("the same on NICE's window (the SDK's `method` and deadline rewritten in the page)", () => {
   let n: NicePier;
   beforeAll(async () => {
     n = await startNicePier();
@@ -156,6 +156,24 @@ describe("the same on NICE's window (the SDK's `method` rewritten in the page)",
       status: 'failed',
       pay_method: 'vbank',
       session: true,
+    });
+  });
+
+  it('an account the buyer gave 9,999 hours (over a year) (vbankValidHours, which wins over vbankExpDate) is closed at NICE, never recorded (F1012)', async () => {
+    const { handOver } = await openNiceWindow(n, { pay_method: 'vbank', merchant_uid: uid('ndue'), name: '상품', amount: 12000, buyer_name: '홍길동', vbank_due: '2026-12-02' });
+    const { token } = await niceWindowPage(n, { ...handOver.params, vbankValidHours: 9999 });
+    const result = await submitNiceWindow(n, token, { vbankCode: '004' });
+    const rsp = rspOf((await postForm(result.action, result.fields)).html);
+    const impUid = handOver.params.orderId as string;
+    const p = await n.pier.deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+    const [pg] = (await niceLedger(impUid)).payments;
+    expect({ pg_status: pg.status, success: rsp.success, error_code: rsp.error_code, status: p.status, vbank_num: p.vbank_num, lock: p.merchant_uid_lock }).toEqual({
+      pg_status: 'cancelled',
+      success: false,
+      error_code: 'F1012',
+      status: 'failed',
+      vbank_num: null,
+      lock: null,
     });
   });
 });
