@@ -98,6 +98,44 @@ describe('a payment method the checkout did not ask for (payMethod rewritten in 
   });
 });
 
+describe('a billing-key checkout turned into a plain card payment (CDBILLRG rewritten to CARD in the tPay form)', () => {
+  async function openBillingAsCard() {
+    const merchantUid = uid('bk');
+    const customerUid = uid('cust');
+    const s = await r.createSession({ pay_method: 'card', merchant_uid: merchantUid, customer_uid: customerUid, amount: 9900 });
+    const toPg = await r.postPier(`/checkout/${s.session_id}/start`, { agree: '1', card_code: '366' });
+    const pgForm = formOf(toPg.html, 'pg-form');
+    expect(pgForm.fields.payMethod).toBe('CDBILLRG');
+    const window = await postHttp(pgForm.action, { ...pgForm.fields, payMethod: 'CARD' });
+    const payForm = formOf(window.html, 'payForm');
+    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const w = { sessionId: s.session_id as string, impUid: session.imp_uid!, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! };
+    const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
+    expect(result.fields.resultCd).toBe('3001');
+    return { ...w, customerUid, result };
+  }
+  const keyOf = (customerUid: string) => pier.deps.store.db.selectFrom('billing_keys').select('customer_uid').where('customer_uid', '=', customerUid).executeTakeFirst();
+
+  it('posted back: refunded at once (F1011), never "paid with customer_uid" while no key exists', async () => {
+    const w = await openBillingAsCard();
+    const rsp = rspOf((await r.postPier(w.result.action, w.result.fields)).html);
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_status: tx.status, success: rsp.success, error_code: rsp.error_code, status: p.status, lock: p.merchant_uid_lock }).toEqual({ pg_status: 'cancelled', success: false, error_code: 'F1011', status: 'failed', lock: null });
+    expect({ key: await keyOf(w.customerUid), events: await r.eventsOf(w.impUid) }).toEqual({ key: undefined, events: [] });
+  });
+
+  it('the buyer closes instead of posting: the approval Pier finds at the PG is refunded too, not recorded paid', async () => {
+    const w = await openBillingAsCard();
+    const rsp = rspOf((await r.postPier(`/checkout/${w.sessionId}/close`, {})).html);
+    await settleAttempt(pier.deps, w.impUid, { giveUpIfUnknown: true });
+    const p = await r.payment(w.impUid);
+    const [tx] = await r.ledgerTx(w.impUid);
+    expect({ pg_status: tx.status, status: p.status, fail: p.fail_reason?.slice(0, 7), success: rsp.success }).toEqual({ pg_status: 'cancelled', status: 'failed', fail: '[F1011]', success: false });
+    expect(await r.eventsOf(w.impUid)).toEqual([]);
+  });
+});
+
 describe('a deposit deadline the checkout did not ask for (vbankExpDate rewritten in the tPay form)', () => {
   async function issueWith(dueAsked: string | undefined, duePosted: string) {
     const s = await r.createSession({ pay_method: 'vbank', merchant_uid: uid('due'), amount: 30000, ...(dueAsked ? { vbank_due: dueAsked } : {}) });

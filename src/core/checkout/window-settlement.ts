@@ -65,11 +65,23 @@ const PAY_METHOD_NAMES: Record<string, string> = { card: '신용카드', trans: 
  * the PG does not say, or when the attempt is already recorded: a recorded payment stands.
  */
 export async function payMethodViolation(deps: Deps, impUid: string, found: FoundAtPg): Promise<{ code: string; message: string } | null> {
-  if (!found.payMethod) return null;
-  const row = await deps.store.db.selectFrom('payments').select(['pay_method', 'status', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
-  if (!row || row.pay_method === found.payMethod) return null;
+  const row = await deps.store.db
+    .selectFrom('payments')
+    .select(['pay_method', 'status', 'pg_state', 'channel', 'customer_uid', 'merchant_uid_lock'])
+    .where('imp_uid', '=', impUid)
+    .executeTakeFirst();
+  if (!row) return null;
   const recorded = row.status === 'paid' || row.status === 'cancelled' || (row.status === 'ready' && row.pg_state === 'done');
   if (recorded) return null;
+  if (isBillingWindowBeforeCharge(row)) {
+    // tPay's CDBILLRG rewritten to CARD: a card payment with no key behind it, reported to the
+    // merchant as a billing key registered with its first payment
+    return {
+      code: RSP_ERRORS.payMethodNotAsked,
+      message: '빌링키 발급을 요청한 결제창에서 일반 결제로 승인되어 취소하였습니다. (a plain payment approved in a billing-key window, no key issued; refunded)',
+    };
+  }
+  if (!found.payMethod || row.pay_method === found.payMethod) return null;
   const asked = PAY_METHOD_NAMES[row.pay_method] ?? row.pay_method;
   const paid = PAY_METHOD_NAMES[found.payMethod] ?? found.payMethod;
   return {
@@ -466,6 +478,15 @@ export async function checkoutParamsOf(deps: Deps, impUid: string): Promise<Chec
   const s = await deps.store.db.selectFrom('checkout_sessions').select('params').where('imp_uid', '=', impUid).executeTakeFirst();
   return s ? (JSON.parse(s.params) as CheckoutParams) : null;
 }
+
+/**
+ * A billing-key window's attempt before Pier's own first charge with the new key: that charge
+ * takes the merchant_uid as it moves the attempt to `calling` (sessions.ts recordWindowBillingKey),
+ * so an attempt still without it has had no charge of Pier's, and any approval the PG holds for
+ * its order came out of the window itself (the billing form rewritten into a payment, decision 0085).
+ */
+export const isBillingWindowBeforeCharge = (p: Pick<PaymentsTable, 'channel' | 'customer_uid' | 'status' | 'pg_state' | 'merchant_uid_lock'>) =>
+  p.channel !== 'api' && !!p.customer_uid && p.status === 'ready' && OPEN_STATES.includes(p.pg_state) && p.merchant_uid_lock === null;
 
 /** A window attempt (not the REST charge of a billing key issued in the window). */
 export const isWindowAttempt = (p: Pick<PaymentsTable, 'channel' | 'customer_uid'>) => p.channel !== 'api' && !p.customer_uid;

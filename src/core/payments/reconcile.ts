@@ -23,7 +23,7 @@ import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../
 import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
-import { isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
+import { isBillingWindowBeforeCharge, isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
 
@@ -89,7 +89,8 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
     return after?.status === 'failed' ? 'failed' : 'unknown';
   }
   // window attempts: card rules, late approvals and the PG acknowledgement (issue #9)
-  if (isWindowAttempt(p)) return settleWindowAttempt(deps, p, opts, { channel, found, askedAtMs });
+  // and a billing-key window's attempt before Pier's own charge: an approval is the window's (refunded)
+  if (isWindowAttempt(p) || isBillingWindowBeforeCharge(p)) return settleWindowAttempt(deps, p, opts, { channel, found, askedAtMs });
   if (found.found && found.state !== 'failed' && found.amount !== Number(p.amount)) {
     deps.logger.error({ imp_uid: impUid, pg_amount: found.amount, amount: Number(p.amount) }, 'reconciliation: the PG reports another amount than Pier sent; left in doubt for an operator');
     return 'amount_mismatch';
