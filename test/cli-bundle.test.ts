@@ -83,37 +83,60 @@ describe('the CLI bundle (bin/compiled.js)', () => {
 
 describe('npm start (bin/start.js)', () => {
   it('runs the server from the bundle, PIER_WORKERS workers included, with its web assets and the SDK, and stops on SIGTERM', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'pier-start-'));
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
-    Object.assign(env, { PIER_DATA_DIR: dataDir, PORT: String(port), PIER_SIMULATOR_PORT: String(await freePort()), PIER_WORKERS: '2', LOG_LEVEL: 'warn', PIER_DEBUG: '1' });
-    const pier = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    pier.stdout!.on('data', (d) => (stdout += d.toString()));
-    pier.stderr!.on('data', (d) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((done) => pier.once('exit', (code) => done(code)));
-    // on a failure, what the server said and where the time went (a timeout alone tells neither)
-    const started = Date.now();
-    const phases: string[] = [];
-    const phase = (name: string) => phases.push(`${name} at ${Date.now() - started} ms`);
-    const explain = () => `phases: ${phases.join(', ') || 'none'}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
-    try {
-      await expect.poll(() => stdout, { timeout: 180_000, interval: 100, message: explain() }).toContain('Pier is running (sandbox');
-      phase('banner');
-      expect(stdout).toContain('2 workers');
-      const base = `http://127.0.0.1:${port}`;
-      expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok' });
-      // files found from their module's own location: the console's assets and the SDK esbuild makes from sdk/
-      const css = await fetch(`${base}/console/assets/console.css`);
-      expect(css.status).toBe(200);
-      const sdk = await fetch(`${base}/v1/iamport.js`);
-      expect(sdk.status).toBe(200);
-      expect(await sdk.text()).toContain('request_pay');
-      expect(stderr).not.toContain('running from source');
-      phase('answered');
-    } finally {
+    // a port freePort found free can be taken before Pier binds it (an outgoing connection of
+    // another test takes it as its local port on a busy machine): such a start is made again on
+    // new ports, and only that failure is
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await startFromTheBundle();
+      if (outcome !== 'port taken') return;
+      if (attempt === 3) throw new Error('three starts in a row found their port taken');
+    }
+  }, 600_000);
+});
+
+/** One `npm start` with 2 workers on fresh ports, checked and stopped; 'port taken' when a port was taken before Pier bound it. */
+async function startFromTheBundle(): Promise<'checked' | 'port taken'> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pier-start-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  Object.assign(env, { PIER_DATA_DIR: dataDir, PORT: String(port), PIER_SIMULATOR_PORT: String(await freePort()), PIER_WORKERS: '2', LOG_LEVEL: 'warn', PIER_DEBUG: '1' });
+  const pier = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  pier.stdout!.on('data', (d) => (stdout += d.toString()));
+  pier.stderr!.on('data', (d) => (stderr += d.toString()));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((done) =>
+    pier.once('exit', (code) => {
+      exitCode = code;
+      done(code);
+    }),
+  );
+  // on a failure, what the server said and where the time went (a timeout alone tells neither)
+  const started = Date.now();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} at ${Date.now() - started} ms`);
+  const explain = () => `phases: ${phases.join(', ') || 'none'}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
+  try {
+    // a server that stopped before its banner ends the wait at once
+    await expect.poll(() => (exitCode !== undefined ? 'exited' : stdout), { timeout: 180_000, interval: 100, message: explain() }).toMatch(/Pier is running \(sandbox|^exited$/);
+    if (exitCode !== undefined && /EADDRINUSE/.test(stderr)) return 'port taken';
+    expect(exitCode, explain()).toBeUndefined();
+    phase('banner');
+    expect(stdout).toContain('2 workers');
+    const base = `http://127.0.0.1:${port}`;
+    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok' });
+    // files found from their module's own location: the console's assets and the SDK esbuild makes from sdk/
+    const css = await fetch(`${base}/console/assets/console.css`);
+    expect(css.status).toBe(200);
+    const sdk = await fetch(`${base}/v1/iamport.js`);
+    expect(sdk.status).toBe(200);
+    expect(await sdk.text()).toContain('request_pay');
+    expect(stderr).not.toContain('running from source');
+    phase('answered');
+  } finally {
+    if (exitCode === undefined) {
       pier.kill('SIGTERM');
       // a worker's own bound is shutdownGraceMs + 5 s; past a minute, kill it and say what happened
       const code = await Promise.race([exited, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 60_000).unref())]);
@@ -121,6 +144,7 @@ describe('npm start (bin/start.js)', () => {
       phase('exited');
       rmSync(dataDir, { recursive: true, force: true });
       expect(code, explain()).toBe(0);
-    }
-  }, 300_000);
-});
+    } else rmSync(dataDir, { recursive: true, force: true });
+  }
+  return 'checked';
+}

@@ -194,7 +194,7 @@ describe('the CLI with keys that do not open the data', () => {
     const fresh = await pier.newMerchant();
     await pier.store.db.deleteFrom('webhook_settings').where('merchant_id', '=', fresh.merchantId).execute();
     const before = await pier.store.db.selectFrom('pg_channels').select('id').execute();
-    const add = await cli(['channel', 'add', m.merchantCode, '--mid', 'tpaytest9m', '--secret', 'k'.repeat(32), '--cancel-password', '123456', '--kind', 'api'], { PIER_VAULT_KEYS: other });
+    const add = await cli(['channel', 'add', m.merchantCode, '--provider', 'jtnet', '--mid', 'tpaytest9m', '--secret', 'k'.repeat(32), '--cancel-password', '123456', '--kind', 'api'], { PIER_VAULT_KEYS: other });
     const secret = await cli(['webhooks', 'secret', fresh.merchantCode], { PIER_VAULT_KEYS: other });
     for (const r of [add, secret]) {
       expect(r.code).toBe(1);
