@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     rolling: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'crash-schedules': { type: 'boolean', default: false },
   },
 });
 if (!args.from) {
@@ -386,6 +387,21 @@ async function scheduleSettled(base: string, token: string, m: string): Promise<
 
 // ---------------------------------------------------------------- main
 
+/** a database of its own on the PostgreSQL server, or a SQLite file in `dataDir` */
+async function prepareStore(dataDir = join(work, 'data')): Promise<void> {
+  if (store === 'postgres') {
+    const admin = process.env.PIER_UPGRADE_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    pgDatabase = `pier_upgrade_${process.pid}`;
+    const c = new pg.Client(admin);
+    await c.connect();
+    await c.query(`create database ${pgDatabase}`);
+    await c.end();
+    const u = new URL(admin);
+    u.pathname = `/${pgDatabase}`;
+    database = u.toString();
+  } else database = `sqlite:${join(dataDir, 'pier.sqlite')}`;
+}
+
 /** `pier migrate` of this tree on the database, timed; prints what it applied */
 async function migrateWithNewPier(dataDir: string): Promise<void> {
   const t0 = Date.now();
@@ -410,17 +426,7 @@ async function main(): Promise<void> {
   const oldTree = materialise(commit);
   const dataDir = join(work, 'data');
   mkdirSync(dataDir);
-  if (store === 'postgres') {
-    const admin = process.env.PIER_UPGRADE_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-    pgDatabase = `pier_upgrade_${process.pid}`;
-    const c = new pg.Client(admin);
-    await c.connect();
-    await c.query(`create database ${pgDatabase}`);
-    await c.end();
-    const u = new URL(admin);
-    u.pathname = `/${pgDatabase}`;
-    database = u.toString();
-  } else database = `sqlite:${join(dataDir, 'pier.sqlite')}`;
+  await prepareStore(dataDir);
 
   const sim = await startSimulator();
   simUrl = sim.url;
@@ -455,6 +461,21 @@ async function main(): Promise<void> {
     const r = await call(old.url, token, 'GET', `/pier/webhooks/deliveries?imp_uid=${c.response.imp_uid}`);
     return r.response?.list?.some((d: any) => d.attempts > 0 || d.attempt_count > 0 || (d.last_error ?? d.error)) ? true : undefined;
   }).catch(() => say('(no failed attempt seen in the log; the delivery is pending either way)'));
+
+  // --crash-schedules: a burst of schedules due now, the old Pier killed once the first is paid, so
+  // others are held under its lease (the new Pier takes them when the lease runs out: 5 minutes)
+  const burst: string[] = [];
+  if (args['crash-schedules']) {
+    const now = Math.floor(Date.now() / 1000);
+    const list = Array.from({ length: 12 }, (_, i) => ({ merchant_uid: `upg_burst_${i}`, schedule_at: now + 1, amount: 1500 + i, name: 'burst' }));
+    const r = await call(old.url, token, 'POST', '/subscribe/payments/schedule', { customer_uid: 'upg_c1', schedules: list });
+    if (r.code !== 0) throw new Error(`burst: ${JSON.stringify(r)}`);
+    burst.push(...list.map((x) => x.merchant_uid));
+    await until('the first schedule of the burst', async () => {
+      for (const m of burst) if (await scheduleSettled(old.url, token, m)) return true;
+      return undefined;
+    }, 60_000, 20);
+  }
 
   // a charge in doubt: its PG answer is held, and the old Pier is killed while it waits
   const held = call(old.url, token, 'POST', '/subscribe/payments/onetime', { merchant_uid: 'upg_in_doubt', amount: 8800, card_number: card('0098'), expiry: EXPIRY, birth: BIRTH, name: 'in doubt' }).catch(() => null);
@@ -528,6 +549,17 @@ async function main(): Promise<void> {
   }, 90_000).catch((e) => e as Error);
   check(!(far instanceof Error) && (far as any).payment_status === 'paid', 'the far schedule made by the old Pier runs on the new one', far instanceof Error ? String(far) : far);
 
+  if (burst.length) {
+    const states = async () => Promise.all(burst.map(async (m) => (await call(neu.url, token, 'GET', `/subscribe/payments/schedule/${m}`)).response?.schedule_status as string));
+    say(`burst schedules at the switch: ${JSON.stringify(await states())}`);
+    const done = await until('the burst to run', async () => {
+      token = await tokenOf(neu.url);
+      const st = await states();
+      return st.every((x) => x === 'executed' || x === 'failed') ? st : undefined;
+    }, 420_000, 5000).catch((e) => e as Error);
+    check(!(done instanceof Error) && (done as string[]).every((x) => x === 'executed'), 'every schedule of the burst the killed old Pier held runs once on the new one', done instanceof Error ? String(done) : done);
+  }
+
   // console sign-in with the password the old Pier printed
   if (s.consolePassword) {
     const page = await fetch(`${neu.url}/console/login`);
@@ -544,33 +576,177 @@ async function main(): Promise<void> {
     check(signIn.status === 303 && me.ok, 'the console user the old Pier made signs in on the new one', { signIn: signIn.status, session: me.status });
   } else check(false, 'the old Pier printed a console password');
 
-  await settleAndCount(neu.url, sim.url, deliveredBefore);
+  await settleAndCount(neu.url, sim.url, deliveredBefore, [...s.merchantUids, 'upg_after_again', 'upg_sched_far', ...burst]);
   await kill(neu, 'SIGTERM');
 }
 
-/** every order charged at most once at the PG; no delivery left pending; none received twice */
-async function settleAndCount(base: string, sim: string, deliveredBefore: number): Promise<void> {
+/**
+ * every order (merchant_uid) approved at most once at the PG, and every approval the PG holds is a
+ * payment Pier shows paid or cancelled (tPay's `moid` is Pier's imp_uid); no delivery left pending;
+ * none received twice. Returns each order's imp_uids.
+ */
+async function settleAndCount(base: string, sim: string, deliveredBefore: number, merchantUids: string[]): Promise<Map<string, string[]>> {
   const token = await tokenOf(base);
   await until('the webhook queue to empty', async () => {
     const r = await call(base, token, 'GET', '/pier/webhooks/deliveries?state=pending&limit=100');
     const rs = await call(base, token, 'GET', '/pier/webhooks/deliveries?state=sending&limit=100');
     return (r.response?.list?.length ?? 1) === 0 && (rs.response?.list?.length ?? 1) === 0 ? true : undefined;
   }, 90_000, 500).catch(() => check(false, 'the webhook queue empties'));
-  const ledger = (await (await fetch(`${sim}/__ledger`)).json()) as any;
-  const approvals: { moid: string }[] = ledger.approvals ?? [];
-  const approvedPerOrder = new Map<string, number>();
-  for (const t of approvals) approvedPerOrder.set(t.moid, (approvedPerOrder.get(t.moid) ?? 0) + 1);
-  const twice = [...approvedPerOrder].filter(([, n]) => n > 1);
-  check(approvals.length > 0 && twice.length === 0, `no order charged twice at the PG (${approvedPerOrder.size} orders approved)`, twice.length ? twice : Object.keys(ledger));
+  const ledger = (await (await fetch(`${sim}/__ledger`)).json()) as { approvals?: { moid: string }[] };
+  const approved = new Set((ledger.approvals ?? []).map((t) => t.moid));
+  const ordersOf = new Map<string, string[]>();
+  const statusOf = new Map<string, string>();
+  const twice: unknown[] = [];
+  for (const m of new Set(merchantUids)) {
+    const r = await call(base, token, 'GET', `/payments/findAll/${m}`);
+    const list: { imp_uid: string; status: string }[] = r.response?.list ?? [];
+    ordersOf.set(m, list.map((p) => p.imp_uid));
+    for (const p of list) statusOf.set(p.imp_uid, p.status);
+    const atPg = list.filter((p) => approved.has(p.imp_uid));
+    if (atPg.length > 1) twice.push({ m, atPg });
+  }
+  check(approved.size > 0 && twice.length === 0, `no order approved twice at the PG (${approved.size} approvals, ${ordersOf.size} orders)`, twice.slice(0, 5));
+  const unshown = [...approved].filter((imp) => statusOf.has(imp) && !['paid', 'cancelled'].includes(statusOf.get(imp)!));
+  check(unshown.length === 0, 'every approval at the PG is a payment Pier shows paid or cancelled', unshown.map((i) => [i, statusOf.get(i)]));
   const ids = new Map<string, number>();
   for (const r of received) ids.set(r.id, (ids.get(r.id) ?? 0) + 1);
   const dup = [...ids].filter(([, n]) => n > 1);
   check(dup.length === 0, `no webhook received twice (${received.length} received, ${deliveredBefore} before the switch)`, dup);
+  return ordersOf;
+}
+
+/**
+ * A rolling upgrade on PostgreSQL: the old process serves and runs background work while the new
+ * one migrates and starts on the same database; both serve charges and claim schedules and webhook
+ * deliveries for a minute; then the old one is stopped (SIGTERM) and the new one finishes the work.
+ */
+async function rolling(): Promise<void> {
+  const commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', args.from!]).toString().trim();
+  say(`rolling upgrade from ${commit} to this tree on one PostgreSQL database`);
+  const oldTree = materialise(commit);
+  const charges = new Map<string, string[]>();
+  const proxyOld = await pgProxy('old', simUrl, charges);
+  const proxyNew = await pgProxy('new', simUrl, charges);
+  const oldDir = join(work, 'data-old');
+  const newDir = join(work, 'data-new');
+  mkdirSync(oldDir);
+  mkdirSync(newDir);
+  // one vault key for both processes (sandbox generates one per data dir otherwise)
+  const vault = { PIER_VAULT_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` };
+  const old = await startPier(oldTree, await freePort(), oldDir, vault, proxyOld.url);
+  say(`old Pier up in ${old.startedMs} ms`);
+  let oldToken = await tokenOf(old.url);
+  const must = (r: V1 & { status: number }, what: string) => {
+    if (r.code !== 0) throw new Error(`${what}: ${JSON.stringify(r)}`);
+    return r.response;
+  };
+  must(await call(old.url, oldToken, 'PUT', '/pier/webhooks/settings', { url: `http://127.0.0.1:${receiverPort}/hook`, content_type: 'json' }), 'webhook settings');
+  must(await call(old.url, oldToken, 'POST', '/subscribe/customers/roll_c1', { card_number: card('4242'), expiry: EXPIRY, birth: BIRTH }), 'billing key');
+  const scheduled: string[] = [];
+  const schedule = async (base: string, token: string, tag: string, inSeconds: number[]) => {
+    const now = Math.floor(Date.now() / 1000);
+    const list = inSeconds.map((d, i) => ({ merchant_uid: `roll_sched_${tag}_${i}`, schedule_at: now + d, amount: 1000 + i, name: 'rolling' }));
+    must(await call(base, token, 'POST', '/subscribe/payments/schedule', { customer_uid: 'roll_c1', schedules: list }), `schedules ${tag}`);
+    scheduled.push(...list.map((x) => x.merchant_uid));
+  };
+  await schedule(old.url, oldToken, 'old', Array.from({ length: 30 }, (_, i) => 25 + i * 2));
+
+  // the new process migrates and starts while the old one serves
+  const neu = await startPier(ROOT, await freePort(), newDir, { ...vault, PIER_JTNET_READ_TIMEOUT_MS: '5000' }, proxyNew.url);
+  check(true, `new process started beside the old one in ${neu.startedMs} ms (migrations included)`);
+  let newToken = await tokenOf(neu.url);
+  await schedule(neu.url, newToken, 'new', Array.from({ length: 30 }, (_, i) => 5 + i * 2));
+
+  const orders: string[] = [];
+  const raced: string[] = [];
+  const errors: unknown[] = [];
+  const end = Date.now() + 60_000;
+  for (let i = 0; Date.now() < end; i++) {
+    oldToken = i % 20 === 0 ? await tokenOf(old.url) : oldToken;
+    newToken = i % 20 === 0 ? await tokenOf(neu.url) : newToken;
+    const [base, token] = i % 2 === 0 ? [old.url, oldToken] : [neu.url, newToken];
+    const m = `roll_again_${i}`;
+    const r = await call(base, token, 'POST', '/subscribe/payments/again', { customer_uid: 'roll_c1', merchant_uid: m, amount: 2000 + i, name: 'rolling' });
+    if (r.code !== 0) errors.push({ m, base, r });
+    orders.push(m);
+    if (i % 5 === 0) {
+      // the same order at both processes at once: paid once
+      const rm = `roll_race_${i}`;
+      raced.push(rm);
+      await Promise.all([old.url, neu.url].map((b, k) => call(b, k === 0 ? oldToken : newToken, 'POST', '/subscribe/payments/again', { customer_uid: 'roll_c1', merchant_uid: rm, amount: 3000, name: 'race' })));
+    }
+    if (i % 7 === 3 && r.code === 0) {
+      // a refund at the other process
+      const [ob, ot] = i % 2 === 0 ? [neu.url, newToken] : [old.url, oldToken];
+      const c = await call(ob, ot, 'POST', '/payments/cancel', { imp_uid: r.response.imp_uid, amount: 500, reason: 'rolling' });
+      if (c.code !== 0) errors.push({ cancel: r.response.imp_uid, c });
+    }
+    await sleep(300);
+  }
+  check(errors.length === 0, `both processes served ${orders.length} charges, ${raced.length} raced orders and refunds for a minute`, errors.slice(0, 3));
+
+  await kill(old, 'SIGTERM');
+  say('old process stopped (SIGTERM)');
+  // a process of the old version restarted on the migrated database (a rollback, a crash mid-rollout)
+  const again = await startPier(oldTree, await freePort(), oldDir, vault, proxyOld.url).catch((e) => e as Error);
+  if (again instanceof Error) {
+    const knowsNewer = execFileSync('git', ['-C', ROOT, 'show', `${commit}:src/store/migrations/index.ts`]).toString().includes('newer');
+    check(!knowsNewer, `the old version ${knowsNewer ? 'should start' : 'refuses to start (it predates f8038cc: known, documented)'} on the migrated database`, String(again.message).slice(-400));
+  } else {
+    check(true, 'the old version starts again on the migrated database (a rollback)');
+    await kill(again, 'SIGTERM');
+  }
+
+  newToken = await tokenOf(neu.url);
+  const lastDue = await until(
+    'every schedule to run',
+    async () => {
+      for (const m of scheduled) {
+        const r = await call(neu.url, newToken, 'GET', `/subscribe/payments/schedule/${m}`);
+        if (r.response?.schedule_status !== 'executed' && r.response?.schedule_status !== 'failed') return undefined;
+      }
+      return true;
+    },
+    240_000,
+    2000,
+  ).catch((e) => e as Error);
+  check(!(lastDue instanceof Error), `every one of ${scheduled.length} schedules ran`, String(lastDue));
+  const notPaid: unknown[] = [];
+  for (const m of scheduled) {
+    const r = await call(neu.url, newToken, 'GET', `/subscribe/payments/schedule/${m}`);
+    if (r.response?.schedule_status !== 'executed' || r.response?.payment_status !== 'paid') notPaid.push({ m, s: r.response?.schedule_status, p: r.response?.payment_status });
+  }
+  check(notPaid.length === 0, 'every schedule executed and paid', notPaid.slice(0, 5));
+  for (const m of raced) {
+    const r = await call(neu.url, newToken, 'GET', `/payments/findAll/${m}`);
+    const paid = (r.response?.list ?? []).filter((p: any) => p.status === 'paid');
+    if (paid.length !== 1) check(false, `raced order ${m} paid once`, r.response?.list);
+  }
+  const ordersOf = await settleAndCount(neu.url, simUrl, 0, [...scheduled, ...orders, ...raced]);
+  const callers = (m: string) => (ordersOf.get(m) ?? []).flatMap((imp) => charges.get(imp) ?? []);
+  const by = (who: string, list: string[]) => list.filter((m) => callers(m).includes(who)).length;
+  say(`orders charged through each process: schedules old ${by('old', scheduled)} / new ${by('new', scheduled)}, charges old ${by('old', orders)} / new ${by('new', orders)}`);
+  check(by('old', scheduled) > 0 && by('new', scheduled) > 0, 'both processes claimed schedules');
+  const twiceCalled = scheduled.filter((m) => callers(m).length > 1).map((m) => [m, callers(m)]);
+  check(twiceCalled.length === 0, 'no schedule charged by both processes (or twice by one)', twiceCalled.slice(0, 5));
+  // every paid payment and refund announced at least once
+  const announced = new Set(received.map((r) => `${r.body.merchant_uid}:${r.body.status}`));
+  const missing = [...scheduled, ...orders].filter((m) => !announced.has(`${m}:paid`));
+  check(missing.length === 0, `every paid order's webhook received (${announced.size} distinct)`, missing.slice(0, 5));
+  await kill(neu, 'SIGTERM');
+  await proxyOld.close();
+  await proxyNew.close();
 }
 
 let code = 1;
 try {
-  await main();
+  if (args.rolling) {
+    await prepareStore();
+    const sim = await startSimulator();
+    simUrl = sim.url;
+    await receiverUp();
+    await rolling();
+  } else await main();
   code = failures.length ? 1 : 0;
 } catch (e) {
   process.stdout.write(`FAIL ${(e as Error).stack ?? String(e)}\n`);
