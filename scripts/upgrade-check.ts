@@ -470,8 +470,8 @@ async function main(): Promise<void> {
 
   const oldAnswers = await readAll(old.url, token, s);
   // the charge in doubt changes when it is settled, and with it the list of every payment: left out
-  // (and the status lists while a burst of schedules runs)
-  const inDoubtPaths = Object.keys(oldAnswers).filter((p) => p.includes('upg_in_doubt') || p === '/payments/status/all' || (args['crash-schedules'] && p.startsWith('/payments/status/')));
+  // (and, with --crash-schedules, the lists the burst made after this read joins)
+  const inDoubtPaths = Object.keys(oldAnswers).filter((p) => p.includes('upg_in_doubt') || p === '/payments/status/all' || (args['crash-schedules'] && (p.startsWith('/payments/status/') || p === '/subscribe/customers/upg_c1/payments')));
   writeFileSync(join(work, 'old-answers.json'), JSON.stringify(oldAnswers, null, 2));
   say(`old answers saved: ${Object.keys(oldAnswers).length} paths (${join(work, 'old-answers.json')})`);
   // --crash-schedules: a burst of schedules due now, the old Pier killed while the PG holds the
@@ -500,6 +500,9 @@ async function main(): Promise<void> {
     return r.ok ? true : undefined;
   });
   check(ready, `new Pier started (migrations included) in ${neu.startedMs} ms, /ready 200`);
+  // a merchant's server keeps its access token across the upgrade (V1 tokens live 30 minutes)
+  const kept = await call(neu.url, token, 'GET', `/payments/${s.impUids[0]}`);
+  check(kept.status === 200 && kept.code === 0, 'an access token the old Pier issued is accepted by the new one', { status: kept.status, code: kept.code, message: kept.message });
   token = await tokenOf(neu.url);
   const newAnswers = await readAll(neu.url, token, s);
   writeFileSync(join(work, 'new-answers.json'), JSON.stringify(newAnswers, null, 2));
