@@ -14,7 +14,7 @@ import { sql, type Kysely } from 'kysely';
  * its claim and leaves both at its record: the indexes hold the queue, not the history.
  *
  * Every statement that should take them states its predicate as a literal (a partial index serves
- * only a statement whose WHERE says so; a bound `state = ?` does not): the claim's two walks
+ * only a statement whose WHERE says so; a bound `state = $1` does not in a PostgreSQL generic plan): the claim's two walks
  * (webhooks/deliveries.ts claimTerms), the metrics' queue gauges and the sandbox clock's reset.
  * The columns stay as they were (state first), so the walks' plans read as before. Rebuilding the
  * indexes holds writes to `webhook_deliveries` while it runs (a second or so per million rows).
