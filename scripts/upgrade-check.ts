@@ -113,43 +113,45 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
-/** Pier from `tree`'s src/main.ts (one node process, so SIGKILL kills all of it) */
-async function startPier(tree: string, port: number, dataDir: string, env: Record<string, string> = {}, pgUrl = simUrl): Promise<Proc & { startedMs: number }> {
-  const t0 = Date.now();
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) base[k] = v;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(tree, 'src', 'main.ts')], {
-    cwd: tree,
-    env: {
-      ...base,
-      PIER_MODE: 'sandbox',
-      DATABASE_URL: database,
-      PIER_DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      PIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      PIER_SIMULATOR: 'false',
-      PIER_JTNET_URL: pgUrl,
-      PIER_WEBHOOK_ALLOW_PRIVATE: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** A node process of this run, its output kept, stopped with the others at the end. */
+function launch(cwd: string, args: string[], env: NodeJS.ProcessEnv): Omit<Proc, 'url'> {
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d.toString()));
   child.stderr!.on('data', (d) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => (children.delete(child), r(code))));
+  return { child, out: () => out, exited };
+}
+
+/** Pier from `tree`'s src/main.ts (one node process, so SIGKILL kills all of it) */
+async function startPier(tree: string, port: number, dataDir: string, env: Record<string, string> = {}, pgUrl = simUrl): Promise<Proc & { startedMs: number }> {
+  const t0 = Date.now();
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) base[k] = v;
+  const { child, out, exited } = launch(tree, ['--import', 'tsx', join(tree, 'src', 'main.ts')], {
+    ...base,
+    PIER_MODE: 'sandbox',
+    DATABASE_URL: database,
+    PIER_DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    PIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PIER_SIMULATOR: 'false',
+    PIER_JTNET_URL: pgUrl,
+    PIER_WEBHOOK_ALLOW_PRIVATE: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+    ...env,
+  });
   const url = `http://127.0.0.1:${port}`;
   await Promise.race([
     until(`${tree} to answer /health`, async () => ((await fetch(`${url}/health`)).ok ? true : undefined), 180_000),
     exited.then((code) => {
-      throw new Error(`Pier (${tree}) exited ${code}:\n${out}`);
+      throw new Error(`Pier (${tree}) exited ${code}:\n${out()}`);
     }),
   ]);
-  return { url, child, out: () => out, exited, startedMs: Date.now() - t0 };
+  return { url, child, out, exited, startedMs: Date.now() - t0 };
 }
 
 async function kill(p: Proc, signal: NodeJS.Signals): Promise<void> {
@@ -160,19 +162,16 @@ async function kill(p: Proc, signal: NodeJS.Signals): Promise<void> {
 let simUrl = '';
 async function startSimulator(): Promise<Proc> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'simulators', 'jtnet', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, TPAY_SIM_PORT: String(port), TPAY_SIM_DB: join(work, 'tpay-sim.sqlite'), TPAY_SIM_SLOW_MS: '600000', TPAY_SIM_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, out, exited } = launch(ROOT, ['--import', 'tsx', join(ROOT, 'src', 'simulators', 'jtnet', 'main.ts')], {
+    ...process.env,
+    TPAY_SIM_PORT: String(port),
+    TPAY_SIM_DB: join(work, 'tpay-sim.sqlite'),
+    TPAY_SIM_SLOW_MS: '600000',
+    TPAY_SIM_LOG_LEVEL: 'warn',
   });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d.toString()));
-  child.stderr!.on('data', (d) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => (children.delete(child), r(code))));
   const url = `http://127.0.0.1:${port}`;
   await until('the tPay simulator', async () => ((await fetch(`${url}/__ledger`)).ok ? true : undefined), 60_000);
-  return { url, child, out: () => out, exited };
+  return { url, child, out, exited };
 }
 
 /**
