@@ -19,12 +19,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { freePort } from '../bench/lib/proc.js';
 import { testCardNumber } from '../src/simulators/shared/test-cards.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -63,17 +63,6 @@ const check = (ok: boolean, what: string, detail?: unknown) => {
 };
 const say = (s: string) => process.stdout.write(`-- ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createNetServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => done(p));
-    });
-  });
-}
 
 /** polls `probe` until it returns a value (not undefined) or `ms` pass */
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000, every = 200): Promise<T> {
