@@ -76,7 +76,7 @@ export async function startPierProc(opts: {
     const listed = cli(env, ['merchant', 'list']);
     const code = listed.split('\n').find((l) => l.includes(DEMO_IMP_KEY))?.match(/\bimp\d{8}\b/)?.[0];
     if (!code) throw new Error(`no demo merchant in \`pier merchant list\`:\n${listed}`);
-    cli(env, ['channel', 'add', code, '--mid', account.mid, '--secret', account.merchantKey, '--cancel-password', account.cancelPassword, '--kind', 'api', '--sandbox', '--default']);
+    cli(env, ['channel', 'add', code, '--provider', 'jtnet', '--mid', account.mid, '--secret', account.merchantKey, '--cancel-password', account.cancelPassword, '--kind', 'api', '--sandbox', '--default']);
   }
   return { child, url, databaseUrl: opts.databaseUrl };
 }
