@@ -197,6 +197,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     metricsToken: config.metrics.token,
     workerMetrics: cluster.isWorker && deps.metrics ? clusterMetricsOf(deps.metrics.registry) : undefined,
     trustProxy: config.trustProxy,
+    pgNoticeRateLimit: { limit: config.pgNoticeRateLimit.perIp, windowSeconds: config.pgNoticeRateLimit.windowSeconds },
   });
   // a deep accept queue: bursts of thousands of payments (bench/) otherwise lose SYNs and retry seconds later
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });

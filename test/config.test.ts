@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       vault: { keys: '' },
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
       checkoutRateLimits: { sessionsPerIp: 300, windowsPerIp: 150, windowSeconds: 600 },
+      pgNoticeRateLimit: { perIp: 600, windowSeconds: 60 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 1,
@@ -106,6 +107,8 @@ describe('loadConfig', () => {
       PIER_CHECKOUT_SESSIONS_PER_IP: '200',
       PIER_CHECKOUT_WINDOWS_PER_IP: '80',
       PIER_CHECKOUT_RATE_LIMIT_WINDOW_SECONDS: '300',
+      PIER_PG_NOTICES_PER_IP: '1200',
+      PIER_PG_NOTICE_RATE_LIMIT_WINDOW_SECONDS: '30',
     });
     expect(c).toEqual({
       mode: 'production',
@@ -125,6 +128,7 @@ describe('loadConfig', () => {
       vault: { keys: VAULT_KEYS },
       rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
       checkoutRateLimits: { sessionsPerIp: 200, windowsPerIp: 80, windowSeconds: 300 },
+      pgNoticeRateLimit: { perIp: 1200, windowSeconds: 30 },
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 4,

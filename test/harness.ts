@@ -13,6 +13,7 @@ import { PierMetrics } from '../src/operations/metrics.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import type { Deps } from '../src/core/deps.js';
 import type { CheckoutRateLimits } from '../src/core/checkout/rate-limits.js';
+import type { RateLimitRule } from '../src/core/merchants/rate-limit.js';
 import type { Connector } from '../src/connectors/types.js';
 import { createMerchant, type CreatedMerchant } from '../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
@@ -111,6 +112,9 @@ export const NO_CHECKOUT_LIMITS: CheckoutRateLimits = {
   windowsPerIp: { limit: 1_000_000, windowSeconds: 60 },
 };
 
+/** Posts to the PG notify route no test meets by accident: every in-process request and the simulators' notices come from 127.0.0.1. */
+export const NO_PG_NOTICE_LIMIT: RateLimitRule = { limit: 1_000_000, windowSeconds: 60 };
+
 /** The PostgreSQL pool of a test Pier's store (its connections, all of which a test may hold). */
 export const TEST_POOL_SIZE = 20;
 
@@ -195,7 +199,7 @@ export async function startTestPier(
   };
   const port = opts.listen ? await freePort() : 0;
   const publicUrl = opts.listen ? `http://127.0.0.1:${port}` : 'http://localhost:8080';
-  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorTools: simulatorTools(deps.connectors) });
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorTools: simulatorTools(deps.connectors), pgNoticeRateLimit: NO_PG_NOTICE_LIMIT });
   await app.ready();
   if (opts.listen) await app.listen({ host: '127.0.0.1', port });
 

@@ -8,7 +8,7 @@ import qs from 'qs';
 import { authenticateToken, rememberedToken, type AuthenticatedMerchant } from '../core/merchants/auth.js';
 import type { Deps } from '../core/deps.js';
 import type { PgSimulatorTools } from '../lib/simulator-tools.js';
-import { RateLimitedError } from '../core/merchants/rate-limit.js';
+import { RateLimitedError, type RateLimitRule } from '../core/merchants/rate-limit.js';
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
@@ -46,6 +46,8 @@ export interface AppOptions {
   workerMetrics?: () => Promise<string>;
   /** config `trustProxy`: the reverse proxies whose X-Forwarded-* headers count (client IP, https) */
   trustProxy?: string;
+  /** config `pgNoticeRateLimit`: posts one client address may send the PG notify route per window (api/checkout/notice-limits.ts) */
+  pgNoticeRateLimit?: RateLimitRule;
 }
 
 /**
@@ -219,7 +221,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
   await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools });
   // the payment window: SDK, hosted checkout, PG return/notify, demo shop (public, not V1 paths)
-  await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools });
+  await app.register(checkoutPlugin, { deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools, pgNoticeRateLimit: opts.pgNoticeRateLimit });
   return app;
 }
 

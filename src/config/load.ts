@@ -34,6 +34,8 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'b
   PIER_CHECKOUT_SESSIONS_PER_IP: { key: 'checkoutRateLimits.sessionsPerIp', type: 'int' },
   PIER_CHECKOUT_WINDOWS_PER_IP: { key: 'checkoutRateLimits.windowsPerIp', type: 'int' },
   PIER_CHECKOUT_RATE_LIMIT_WINDOW_SECONDS: { key: 'checkoutRateLimits.windowSeconds', type: 'int' },
+  PIER_PG_NOTICES_PER_IP: { key: 'pgNoticeRateLimit.perIp', type: 'int' },
+  PIER_PG_NOTICE_RATE_LIMIT_WINDOW_SECONDS: { key: 'pgNoticeRateLimit.windowSeconds', type: 'int' },
   PIER_WEBHOOK_ALLOW_PRIVATE: { key: 'webhooks.allowPrivate', type: 'string' },
   PIER_WEBHOOK_ATTEMPT_DEADLINE_MS: { key: 'webhooks.attemptDeadlineMs', type: 'int' },
   PIER_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'int' },
@@ -167,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
     vault: { keys: '' },
     rateLimits: { perIp: 30, perKey: 10, windowSeconds: 60 },
     checkoutRateLimits: { sessionsPerIp: 300, windowsPerIp: 150, windowSeconds: 600 },
+    pgNoticeRateLimit: { perIp: 600, windowSeconds: 60 },
     webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
     shutdownGraceMs: 10_000,
     // production uses every core; sandbox stays one process (the demo shop keeps its orders in memory)

@@ -78,6 +78,15 @@ export const ConfigSchema = Type.Object({
     windowsPerIp: Type.Integer({ minimum: 1 }),
     windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   }),
+  /**
+   * posts one client address (IPv6: its /64) may send the PG notify route
+   * (`POST /checkout/pg/{channel}/notify`) per window, counted in each process's memory; beyond
+   * it HTTP 429 `RETRY`, which a PG takes as a failed delivery and resends (decision 0087)
+   */
+  pgNoticeRateLimit: Type.Object({
+    perIp: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  }),
   webhooks: Type.Object({
     /**
      * Production refuses webhook and notice_url destinations on loopback, private, link-local and

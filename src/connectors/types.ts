@@ -171,6 +171,12 @@ export type InquiryResult =
        * is checked against (decision 0085).
        */
       payMethod?: WindowPayMethod | null;
+      /**
+       * When the PG made this answer, UNIX seconds by the PG's own clock, from a part of the answer
+       * it signs (NICE: `ediDate`, "response creation time"); absent when the PG does not say. Compared
+       * only with a notice's `sentAt`, the same clock (decision 0087).
+       */
+      answeredAt?: number;
     } & CardDetails;
 
 /** What the PG holds for a billing key (asked to confirm a key a browser reported). */
@@ -490,6 +496,13 @@ export interface PaymentChangedNotice {
    * message Pier already asked the PG about brings nothing new. Absent: every notice is asked about.
    */
   messageId?: string;
+  /**
+   * When the PG made this message, UNIX seconds by the PG's own clock, from its signed part (NICE:
+   * `ediDate`, made after the event and the same on every resend). A message made well before an
+   * answer about the payment that Pier applied (InquiryResult `answeredAt`) announces nothing that
+   * answer did not hold (decision 0087). Absent: no such comparison.
+   */
+  sentAt?: number;
   /**
    * The state the notice claims, from fields its signature does not cover (NICE: `status`,
    * `balanceAmt`): never recorded, only used to leave the PG unasked when Pier already records the

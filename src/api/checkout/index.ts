@@ -33,8 +33,10 @@ import { allowedQuotas, enabledCards } from '../../core/checkout/params.js';
 import type { Deps } from '../../core/deps.js';
 import type { PgSimulatorTools } from '../../lib/simulator-tools.js';
 import { recordPgNotice } from '../../core/virtual-accounts/pg-notices.js';
+import type { RateLimitRule } from '../../core/merchants/rate-limit.js';
 import { PierError } from '../errors.js';
 import { registerDemo } from './demo.js';
+import { pgNoticeLimit } from './notice-limits.js';
 import { autoPostPage, checkoutPage, inProgressPage, localized, missingPage, pgScriptOrigin, resultPage, toPgPage } from './pages.js';
 import { ROOT, sdkBundle } from './sdk-bundle.js';
 
@@ -46,6 +48,8 @@ export interface CheckoutPluginOptions {
   simulatorTools?: readonly PgSimulatorTools[];
   /** how often abandoned PG windows are handed to reconciliation; 0 = never (default 60 s) */
   sweepIntervalMs?: number;
+  /** posts one client address may send the PG notify route per window (notice-limits.ts; default DEFAULT_PG_NOTICE_RATE_LIMIT) */
+  pgNoticeRateLimit?: RateLimitRule;
 }
 
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -261,7 +265,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   });
 
   // ---- server to server: virtual-account deposits and other PG notices (tPay form posts, NICE JSON webhooks) ----
-  app.post('/checkout/pg/:channelId/notify', async (req, reply) => {
+  // anonymous: each client address within its allowance, refused before its body is read (decision 0087)
+  const limitPgNotices = await pgNoticeLimit(app, deps.clock, opts.pgNoticeRateLimit);
+  app.post('/checkout/pg/:channelId/notify', { onRequest: limitPgNotices }, async (req, reply) => {
     const channelId = (req.params as { channelId: string }).channelId;
     const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
     const r = await recordPgNotice(req.deps, channelId, body);

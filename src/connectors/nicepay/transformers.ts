@@ -445,6 +445,8 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
     vbank = { code: v.vbankCode, name: KFTC_BANKS[v.vbankCode] ?? (text(v.vbankName) || v.vbankCode), num: v.vbankNumber, holder: text(v.vbankHolder) || null, dueAt };
   }
   const balance = Number.isSafeInteger(p.balanceAmt) ? p.balanceAmt! : state === 'cancelled' ? 0 : p.amount;
+  // signed (verifyPayment): NICE's own time of this answer, which notices' times are compared with (decision 0087)
+  const answeredAt = niceTimeToUnix(p.ediDate);
   return {
     found: true,
     state,
@@ -457,6 +459,7 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
     cardQuota: cardQuotaOf(p.card?.cardQuota, 0),
     receiptUrl: state === 'failed' ? null : receiptUrlOf(p.receiptUrl),
     ...(payMethodOfNice(p.payMethod) ? { payMethod: payMethodOfNice(p.payMethod) } : {}),
+    ...(answeredAt !== null ? { answeredAt } : {}),
     ...cardDetailsOf(p.card),
   };
 }

@@ -24,7 +24,7 @@ import {
 } from '../types.js';
 import type { NiceAnswer } from './client.js';
 import { returnUrlSignature, signaturesEqual } from './crypto.js';
-import { fromLookupAnswer, NICE_OK, niceEdiDate, niceResult, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
+import { fromLookupAnswer, NICE_OK, niceEdiDate, niceResult, niceTimeToUnix, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
 
 /** NICE's `method` for each V1 pay method (spec §1.3). */
 const NICE_METHOD: Record<WindowPayMethod, string> = { card: 'card', trans: 'bank', vbank: 'vbank', phone: 'cellphone' };
@@ -192,7 +192,15 @@ export function fromWebhook(channel: ChannelCredentials, body: Record<string, un
   // status, one of a handful, tells apart events stamped in the same millisecond (a simulator's
   // stopped clock) and costs a rewriter at most that many inquiries per event
   const status = typeof p.status === 'string' && NICE_STATUSES.has(p.status) ? p.status : '?';
-  return { kind: 'payment_changed', moid: p.orderId, pgTid: p.tid, messageId: `${p.ediDate} ${status}`, ...(claimed ? { claimed } : {}) };
+  const sentAt = niceTimeToUnix(p.ediDate);
+  return {
+    kind: 'payment_changed',
+    moid: p.orderId,
+    pgTid: p.tid,
+    messageId: `${p.ediDate} ${status}`,
+    ...(sentAt !== null ? { sentAt } : {}),
+    ...(claimed ? { claimed } : {}),
+  };
 }
 
 /** NICE's payment statuses (spec §2.6). */

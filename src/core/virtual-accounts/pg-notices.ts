@@ -77,8 +77,20 @@ async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: Pa
  */
 async function askAndApply(deps: Deps, channel: ResolvedChannel, p: PaymentsTable, notice: PaymentChangedNotice): Promise<DepositOutcome> {
   if (recordedAsClaimed(p, notice)) return { ok: true, impUid: p.imp_uid, duplicate: true };
+  const inquiries = noticeInquiriesOf(deps);
+  // made before an answer about the payment Pier applied: that answer held its event (decision 0087)
+  if (notice.sentAt !== undefined && inquiries.readAfter(channel.row.id, notice.pgTid, notice.sentAt)) return { ok: true, impUid: p.imp_uid, duplicate: true };
   const messageKey = notice.messageId === undefined ? null : [notice.pgTid, notice.messageId, notice.moid].join('\u0000');
-  return noticeInquiriesOf(deps).ask(channel.row.id, messageKey, () => applyPgPaymentState(deps, channel, notice.moid, notice.pgTid));
+  return inquiries.ask(channel.row.id, messageKey, () => applyPgPaymentState(deps, channel, notice.moid, notice.pgTid), { open: heldOpen(p) });
+}
+
+/**
+ * A payment whose notices may carry what Pier still waits for: an attempt not settled, a virtual
+ * account awaiting its deposit, a refund whose outcome is not recorded. Its notices are asked about
+ * from a bucket of their own (decision 0087), so replays about settled payments cannot use it up.
+ */
+function heldOpen(p: PaymentsTable): boolean {
+  return p.pg_state !== 'done' || (p.status === 'ready' && p.pay_method === 'vbank') || Number(p.cancel_pending_amount) > 0;
 }
 
 /**
@@ -122,23 +134,29 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
     deps.logger.error({ imp_uid: moid, pg_amount: found.amount, amount: Number(p.amount) }, 'PG notice: the PG holds another amount than Pier; left for an operator');
     return { ok: false, reason: 'wrong_amount', message: `the PG amount ${found.amount} is not ${Number(p.amount)}` };
   }
+  /** Pier did with the PG's answer what a notice can make it do: a notice the PG made well before that answer, asked about again, would read the same or newer (decision 0087). */
+  const applied = (outcome: DepositOutcome): DepositOutcome => {
+    if (outcome.ok && found.answeredAt !== undefined) noticeInquiriesOf(deps).noteRead(channel.row.id, pgTid, found.answeredAt);
+    return outcome;
+  };
   // an attempt Pier has not settled yet (the buyer's result never came, or is being approved): settle it with the PG's answer
   if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') {
     const settled = await settleAttempt(deps, moid, { giveUpIfUnknown: false });
-    return { ok: true, impUid: moid, duplicate: settled === 'unknown' };
+    // 'unknown': settleAttempt's own reading was not applied
+    return settled === 'unknown' ? { ok: true, impUid: moid, duplicate: true } : applied({ ok: true, impUid: moid, duplicate: false });
   }
   if (p.pg_state === 'window' || (p.status === 'failed' && found.state === 'paid')) {
     // a closed attempt the PG approved after all: recorded or refunded like any late approval
     const settled = await settleWindowAttempt(deps, p, { giveUpIfUnknown: false }, { channel, found, askedAtMs });
-    return { ok: true, impUid: moid, duplicate: settled === 'unknown' };
+    return settled === 'unknown' ? { ok: true, impUid: moid, duplicate: true } : applied({ ok: true, impUid: moid, duplicate: false });
   }
   if (found.state === 'paid' && p.status === 'ready' && p.pay_method === 'vbank') {
-    return recordVbankDeposit(deps, channel, { moid, pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
+    return applied(await recordVbankDeposit(deps, channel, { moid, pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null }));
   }
   if (found.cancelledAmount > 0 && p.status === 'paid') {
     const mirrored = await mirrorPgRefund(deps, moid, found.cancelledAmount, 'PG사에서 취소된 거래 (cancelled at the PG)');
-    return { ok: true, impUid: moid, duplicate: !mirrored };
+    return applied({ ok: true, impUid: moid, duplicate: !mirrored });
   }
-  return { ok: true, impUid: moid, duplicate: true };
+  return applied({ ok: true, impUid: moid, duplicate: true });
 }
 
