@@ -93,3 +93,37 @@ describe('notice inquiries', () => {
     expect(pg.asked).toBe(NOTICE_INQUIRY_LIMITS.burst + 1 + 10);
   });
 });
+
+describe('notice inquiries (decision 0087)', () => {
+  it("notices about payments Pier holds open have a bucket of their own: a channel's settled payments' notices cannot spend it", async () => {
+    const n = new NoticeInquiries(new ManualClock(0));
+    const pg = counted();
+    for (let i = 0; i < NOTICE_INQUIRY_LIMITS.burst + 5; i++) await n.ask('ch_1', `settled${i}`, pg.now);
+    expect(await n.ask('ch_1', 'settled-more', pg.now)).toMatchObject({ ok: false, reason: 'pg_unavailable' });
+    expect(await n.ask('ch_1', 'deposit', pg.now, { open: true })).toEqual(paid('imp_1'));
+    // and the other way round
+    for (let i = 0; i < NOTICE_INQUIRY_LIMITS.burst; i++) await n.ask('ch_2', `open${i}`, pg.now, { open: true });
+    expect(await n.ask('ch_2', 'open-more', pg.now, { open: true })).toMatchObject({ ok: false, reason: 'pg_unavailable' });
+    expect(await n.ask('ch_2', 'cancel', pg.now)).toEqual(paid('imp_1'));
+  });
+
+  it("a message the PG made more than the margin before an answer Pier applied is read already; the PG's times only, per channel and tid, bounded", async () => {
+    const n = new NoticeInquiries(new ManualClock(0), { ...NOTICE_INQUIRY_LIMITS, maxRemembered: 3 });
+    const read = 1_800_000_000;
+    expect(n.readAfter('ch_1', 'tid1', read - 3600)).toBe(false);
+    n.noteRead('ch_1', 'tid1', read);
+    expect(n.readAfter('ch_1', 'tid1', read - NOTICE_INQUIRY_LIMITS.readMarginSeconds - 1)).toBe(true);
+    // within the margin (the PG's clocks may differ by that much), or after the read: asked about
+    expect(n.readAfter('ch_1', 'tid1', read - NOTICE_INQUIRY_LIMITS.readMarginSeconds)).toBe(false);
+    expect(n.readAfter('ch_1', 'tid1', read + 1)).toBe(false);
+    expect(n.readAfter('ch_2', 'tid1', read - 3600)).toBe(false);
+    expect(n.readAfter('ch_1', 'tid2', read - 3600)).toBe(false);
+    // an older answer noted late does not move the read back
+    n.noteRead('ch_1', 'tid1', read - 7200);
+    expect(n.readAfter('ch_1', 'tid1', read - 3600)).toBe(true);
+    // at most its bound of reads, the least recently noted forgotten first
+    for (const tid of ['a', 'b', 'c']) n.noteRead('ch_1', tid, read);
+    expect(n.readAfter('ch_1', 'tid1', read - 3600)).toBe(false);
+    expect(n.readAfter('ch_1', 'c', read - 3600)).toBe(true);
+  });
+});

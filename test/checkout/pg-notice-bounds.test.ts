@@ -153,8 +153,9 @@ describe('genuine NICE bodies replayed with their status rewritten', () => {
     // fresh bodies, made at the same instant as Pier's reads of them (the clock stands still): each rewrite asks NICE
     await resetCalls();
     const flood = await replay(bodies, notifyUrl);
-    expect(flood.filter((a) => a.status === 503)).not.toHaveLength(0);
-    expect(await inquiries()).toBe(60);
+    // the channel's burst is spent: the rest are answered RETRY, unasked
+    expect(flood.filter((a) => a.status === 503 && a.text === 'RETRY')).not.toHaveLength(0);
+    expect(await inquiries()).toBeLessThanOrEqual(60);
 
     // the buyer pays into the account: NICE's notice is asked about and recorded at once, not resent
     expect((await n.simPost('/__control/vbank/deposit', { tid: account.tid, amount: 23000 })).status).toBe(200);
@@ -166,6 +167,8 @@ describe('genuine NICE bodies replayed with their status rewritten', () => {
   it("made before Pier's last read of their payments, they ask NICE once per payment whatever they claim; a cancel made at NICE afterwards is recorded at its first delivery", async () => {
     const notifyUrl = `${n.pierUrl}/checkout/pg/${n.channelId}/notify`;
     expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: notifyUrl })).status).toBe(200);
+    // the channel's inquiries have refilled since the last test's flood
+    n.pier.clock.advance(120_000);
     const paid = [];
     for (let i = 0; i < BODIES; i++) paid.push(await paidByCard());
     // captured bodies are old by the time they are replayed (past 0082's hour of remembered messages too)
@@ -173,8 +176,10 @@ describe('genuine NICE bodies replayed with their status rewritten', () => {
 
     await resetCalls();
     // one at a time, then all again at once: the first rewrite of each payment reads it, the rest are older than that read
-    for (const p of paid) for (const status of REWRITES) expect(await post(notifyUrl, JSON.stringify({ ...p.paidHook, status }))).toMatchObject({ status: 200, text: 'OK' });
+    const oneByOne = [];
+    for (const p of paid) for (const status of REWRITES) oneByOne.push(await post(notifyUrl, JSON.stringify({ ...p.paidHook, status })));
     expect(await inquiries()).toBe(BODIES);
+    expect(oneByOne.every((a) => a.status === 200 && a.text === 'OK')).toBe(true);
     const again = await replay(paid.map((p) => p.paidHook), notifyUrl);
     expect(again.every((a) => a.status === 200 && a.text === 'OK')).toBe(true);
     expect(await inquiries()).toBe(BODIES);
