@@ -351,8 +351,17 @@ export function buildProgram(): Command {
               'without it they cannot be charged, refunded or reconciled. Add --force to remove it anyway.',
           );
         }
-        if (!(await removeChannel(deps, m.id, c.id))) throw new CliError(`channel ${c.id} was already removed`);
+        const removal = await removeChannel(deps, m.id, c.id);
+        if (!removal) throw new CliError(`channel ${c.id} was already removed`);
         out(`removed channel ${c.id} (${pgSelector(c)}, ${c.kind}) from ${m.merchant_code}`);
+        if (removal.newDefault) out(`${pgSelector(removal.newDefault)} is now the default ${c.kind} channel`);
+        // its remaining channels are of PGs this Pier leaves out, and none becomes the default (decision 0087)
+        if (removal.leftWithoutDefault) {
+          out(
+            `no ${c.kind} channel is the default now: the remaining ones are of PGs not configured in this Pier; payments without pg take the first of them, ` +
+              'answered "not configured" until its PG is set up. Add a channel, or make one the default once its PG is configured (pier channel default)',
+          );
+        }
       });
     });
 

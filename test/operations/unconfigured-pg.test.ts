@@ -4,10 +4,11 @@
  * registry: the start succeeds, /ready does not wait for a tPay host, and a channel of JTNET made
  * while it was configured is answered with V1's envelope, never a 500.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
@@ -20,7 +21,10 @@ import { updateChannel } from '../../src/core/console/channels.js';
 import { createConsoleUser } from '../../src/core/console/users.js';
 import { startPier } from '../../src/main.js';
 import { Agent } from '../console/console-harness.js';
+import { openStore } from '../../src/store/db.js';
 import { freshDatabase, startTestPier, testCardNumber } from '../harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
 
 let dataDir: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -156,13 +160,82 @@ describe('editing a channel of a PG left out (decision 0080)', () => {
       await expect(updateChannel(pier.deps, merchant.merchantId, jtnet.id, { isDefault: true })).rejects.toThrow(
         'is_default: PG "jtnet" is not configured in this Pier (set PIER_JTNET_URL (connectors.jtnet.baseUrl) to the tPay host): its channel cannot be the default',
       );
-      expect((await a.api('DELETE', `/console/api/channels/${nice.id}`)).status).toBe(200);
-      expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(1);
+      // nor become it when the default is removed: the kind is left without one, and the answer says so (decision 0087)
+      const removed = await a.api('DELETE', `/console/api/channels/${nice.id}`);
+      expect(removed.status).toBe(200);
+      expect((await pier.deps.store.db.selectFrom('pg_channels').select('is_default').where('id', '=', jtnet.id).executeTakeFirstOrThrow()).is_default).toBe(0);
+      expect(removed.json).toEqual({ ok: true, new_default: null, without_default: true });
     } finally {
       await pier.stop();
     }
   });
 });
+
+describe("removing a kind's default on a Pier that leaves a PG out (decision 0087)", () => {
+  /** `pier …` (bin/pier.js) as a child process on this Pier's database, JTNET left out as in `production()` */
+  function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+    Object.assign(env, { DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, PIER_MODE: 'production', PIER_VAULT_KEYS: vaultKeys, LOG_LEVEL: 'silent' });
+    return new Promise((done) => {
+      execFile(process.execPath, [join(ROOT, 'bin', 'pier.js'), ...args], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
+        done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it("promotes the kind's first channel of a PG this Pier configures, never a left-out PG's older one; with only those left, none, and the console and the CLI say so", async () => {
+    // made while the Pier had a tPay host: the API channels, oldest first, JTNET's, then two of NICE, the first of them the default
+    const before = await startPier(production({ PIER_JTNET_URL: 'http://127.0.0.1:9' }));
+    let shop!: CreatedMerchant;
+    const nice: { id: string; mid: string }[] = [];
+    try {
+      shop = await createMerchant(before.deps, { name: 'tPay and NICE shop' });
+      const jtnet = await addChannel(before.deps, shop.merchantId, { provider: 'jtnet', mid: 'tpaylive5m', merchantKey: 'k'.repeat(40), cancelPassword: '123456', kind: 'api', sandbox: false });
+      for (const mid of ['R2_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'R2_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb']) {
+        nice.push(await addChannel(before.deps, shop.merchantId, { provider: 'nice_v2', mid, merchantKey: 'k'.repeat(32), cancelPassword: '', kind: 'api', sandbox: false }));
+      }
+      await updateChannel(before.deps, shop.merchantId, nice[0]!.id, { isDefault: true });
+      for (const [i, id] of [jtnet.id, nice[0]!.id, nice[1]!.id].entries()) await before.deps.store.db.updateTable('pg_channels').set({ created_at: 1_800_000_000 + i }).where('id', '=', id).execute();
+    } finally {
+      await before.stop();
+    }
+    const defaults = async () => (await channelsOf(shop.merchantId)).filter((c) => c.is_default === 1).map((c) => `${c.provider}.${c.mid}`);
+    expect(await defaults()).toEqual([`nice_v2.${nice[0]!.mid}`]);
+
+    // the console of a Pier without JTNET removes the default: the other NICE channel takes it, not the older JTNET one
+    const pier = await startPier(production());
+    try {
+      const email = `remove-${randomBytes(3).toString('hex')}@example.com`;
+      await createConsoleUser(pier.deps, shop.merchantId, email, 'correct horse battery staple');
+      const a = new Agent(pier.app);
+      expect((await a.signIn(email, 'correct horse battery staple')).status).toBe(303);
+      const removed = await a.api('DELETE', `/console/api/channels/${nice[0]!.id}`);
+      expect(removed.status).toBe(200);
+      expect(await defaults()).toEqual([`nice_v2.${nice[1]!.mid}`]);
+      expect(removed.json).toEqual({ ok: true, new_default: `nice_v2.${nice[1]!.mid}`, without_default: false });
+    } finally {
+      await pier.stop();
+    }
+
+    // `pier channel remove` of the last NICE one: only JTNET's is left, and it does not become the default
+    const last = await cli(['channel', 'remove', shop.merchantCode, nice[1]!.id]);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stdout).toContain(`removed channel ${nice[1]!.id} (nice_v2.${nice[1]!.mid}, api) from ${shop.merchantCode}`);
+    expect(last.stdout).toContain('no api channel is the default now: the remaining ones are of PGs not configured in this Pier');
+    expect(await defaults()).toEqual([]);
+  });
+});
+
+/** A merchant's channels, read straight from the database. */
+async function channelsOf(merchantId: string) {
+  const store = openStore(db.url, { poolSize: 1 });
+  try {
+    return await store.db.selectFrom('pg_channels').selectAll().where('merchant_id', '=', merchantId).orderBy('created_at').execute();
+  } finally {
+    await store.close();
+  }
+}
 
 describe('background work on a channel of a PG left out', () => {
   it('a window acknowledgement of a JTNET channel waits, no try counted, naming why, instead of failing as a bug (decision 0080)', async () => {

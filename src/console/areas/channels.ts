@@ -192,9 +192,10 @@ async function remove(opts: ConsoleOptions, merchantId: string, id: string, forc
   if ((usage.billingKeys > 0 || usage.openPayments > 0) && !force) {
     throw new PierError('refused', `channel_used:${usage.billingKeys}:${usage.openPayments}`);
   }
-  // removing the default makes another channel of its kind the default (in the same transaction)
-  await removeChannel(opts.deps, merchantId, id);
-  return row;
+  // removing the default makes another channel of its kind the default (in the same transaction),
+  // never one of a PG this Pier leaves out (decision 0087)
+  const removal = await removeChannel(opts.deps, merchantId, id);
+  return { row, removal };
 }
 
 function usedMessage(req: FastifyRequest, err: PierError): string | null {
@@ -280,7 +281,7 @@ export function registerChannelRoutes(app: FastifyInstance, opts: ConsoleOptions
       active: 'channels',
       status: o.status,
       body: html`
-        ${flash(req, { added: 'channel_added', updated: 'channel_updated', removed: 'channel_removed' })}
+        ${flash(req, { added: 'channel_added', updated: 'channel_updated', removed: 'channel_removed', removed_no_default: 'channel_removed_no_default' })}
         ${o.message ? html`<p class="alert error" role="alert">${o.message}</p>` : ''}
         <section class="card explain">
           <h2>${t('pg_select_title')}</h2>
@@ -369,14 +370,15 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
   app.post('/channels/:id/delete', async (req, reply) => {
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
+    let removed;
     try {
-      await remove(opts, s.merchantId, id, flag(req.body, 'force'));
+      removed = await remove(opts, s.merchantId, id, flag(req.body, 'force'));
     } catch (err) {
       const msg = err instanceof PierError ? usedMessage(req, err) : null;
       if (msg) return listPage(req, reply, { message: msg, status: 409, forceId: id });
       throw err;
     }
-    return reply.redirect('/console/channels?ok=removed', 303);
+    return reply.redirect(`/console/channels?ok=${removed.removal?.leftWithoutDefault ? 'removed_no_default' : 'removed'}`, 303);
   });
 
   // ---- JSON API ----
@@ -414,13 +416,16 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
   app.delete('/api/channels/:id', async (req) => {
     const s = sessionOf(req);
     const { id } = req.params as { id: string };
+    let removed;
     try {
-      await remove(opts, s.merchantId, id, field(req.query, 'force') === '1' || field(req.query, 'force') === 'true');
+      removed = await remove(opts, s.merchantId, id, field(req.query, 'force') === '1' || field(req.query, 'force') === 'true');
     } catch (err) {
       const msg = err instanceof PierError ? usedMessage(req, err) : null;
       if (msg) throw new PierError('refused', msg);
       throw err;
     }
-    return { ok: true };
+    // the kind's default in its place (`provider.mid`), or none: its remaining channels' PGs are left out of this Pier (decision 0087)
+    const r = removed.removal;
+    return { ok: true, new_default: r?.newDefault ? `${r.newDefault.provider}.${r.newDefault.mid}` : null, without_default: r?.leftWithoutDefault ?? false };
   });
 }

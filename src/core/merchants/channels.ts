@@ -141,19 +141,47 @@ export async function lockChannelsOf(deps: Deps, trx: Transaction<Database>, mer
   if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().execute();
 }
 
-/** Removes a channel; when it was its kind's default, the kind's first remaining channel becomes the default. */
-export async function removeChannel(deps: Deps, merchantId: string, channelId: string): Promise<boolean> {
+/**
+ * What removing a channel did to its kind's default: `newDefault` the channel made the default in
+ * its place; `leftWithoutDefault` when it was the default and none of the kind's remaining channels
+ * is of a PG this process configures (decision 0087).
+ */
+export interface ChannelRemoval {
+  kind: ChannelKind;
+  newDefault: Pick<PgChannelsTable, 'id' | 'provider' | 'mid'> | null;
+  leftWithoutDefault: boolean;
+}
+
+/**
+ * Removes a channel (null: there was none). When it was its kind's default, the kind's first
+ * remaining channel of a PG this process configures becomes the default. A channel of a PG left
+ * out never does (decision 0087), as it may not be made one by hand (decision 0080): every payment
+ * without `pg` would be answered "not configured". With only such channels left, the kind keeps no
+ * default, and a payment without `pg` takes the kind's first channel as any kind without one does.
+ */
+export async function removeChannel(deps: Deps, merchantId: string, channelId: string): Promise<ChannelRemoval | null> {
   return deps.store.db.transaction().execute(async (trx) => {
     await lockChannelsOf(deps, trx, merchantId);
     const row = await trx.selectFrom('pg_channels').select(['kind', 'is_default']).where('merchant_id', '=', merchantId).where('id', '=', channelId).executeTakeFirst();
-    if (!row) return false;
+    if (!row) return null;
+    const kind = row.kind as ChannelKind;
     await trx.deleteFrom('pg_channels').where('merchant_id', '=', merchantId).where('id', '=', channelId).execute();
-    if (row.is_default === 1) {
-      // the channel channelChoice would now pick first
-      const next = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', row.kind).orderBy('created_at').orderBy('mid').orderBy('id').executeTakeFirst();
-      if (next) await trx.updateTable('pg_channels').set({ is_default: 1 }).where('id', '=', next.id).execute();
-    }
-    return true;
+    if (row.is_default !== 1) return { kind, newDefault: null, leftWithoutDefault: false };
+    const configured = deps.connectors.providers();
+    // of those this process can call, the channel channelChoice would now pick first
+    const next = await trx
+      .selectFrom('pg_channels')
+      .select(['id', 'provider', 'mid'])
+      .where('merchant_id', '=', merchantId)
+      .where('kind', '=', kind)
+      .where('provider', 'in', configured.length > 0 ? configured : [''])
+      .orderBy('created_at')
+      .orderBy('mid')
+      .orderBy('id')
+      .executeTakeFirst();
+    if (next) await trx.updateTable('pg_channels').set({ is_default: 1 }).where('id', '=', next.id).execute();
+    const remaining = next ? undefined : await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', kind).executeTakeFirst();
+    return { kind, newDefault: next ?? null, leftWithoutDefault: remaining !== undefined };
   });
 }
 
