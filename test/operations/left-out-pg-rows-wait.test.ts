@@ -6,6 +6,7 @@
  * process with the PG's settings runs again, the rows settle on what the PG (the tPay simulator,
  * over real HTTP) says, within minutes. Both stores (TEST_DATABASE_URL for PostgreSQL).
  */
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import { DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
@@ -17,6 +18,7 @@ import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { openStore, type Store } from '../../src/store/db.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { card, cardFields, rig } from '../checkout/window-rig.js';
 
@@ -46,12 +48,12 @@ beforeEach(async () => {
  * A Pier process started on the same database without JTNET's settings (no PIER_JTNET_URL, no
  * simulator): its own store and its own registry, in which JTNET is left out.
  */
-async function withoutJtnet<T>(run: (deps: Deps) => Promise<T>): Promise<T> {
+async function withoutJtnet<T>(run: (deps: Deps) => Promise<T>, logger: Logger = pier.deps.logger): Promise<T> {
   const store: Store = openStore(pier.databaseUrl, { poolSize: 5 });
   const connectors = createConnectorRegistry({}, { clock: pier.clock });
   expect(connectors.unconfigured().map((p) => p.provider)).toEqual(['jtnet']);
   try {
-    return await run({ ...pier.deps, store, connectors });
+    return await run({ ...pier.deps, store, connectors, logger });
   } finally {
     await connectors.close();
     await store.close();
@@ -233,5 +235,56 @@ describe('a payment schedule due while its PG is left out', () => {
     expect(payments).toEqual([{ imp_uid: expect.any(String), status: 'failed', amount: 9_900, fail_reason: reason }]);
     expect(await w.eventsOf(payments[0]!.imp_uid)).toEqual(['failed']);
     expect(await w.ledgerTx(payments[0]!.imp_uid)).toEqual([]);
+  });
+});
+
+describe('what the log says of rows waiting for a PG left out (decision 0087)', () => {
+  it('one info line per PG a sweep, counting its rows by kind and naming the one waiting longest; each row only at debug', async () => {
+    // window acknowledgements of approvals whose record waits, one of them three days old
+    const channelId = (await pier.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', m.merchantId).where('provider', '=', 'jtnet').where('kind', '=', 'window').executeTakeFirstOrThrow()).id;
+    const confirms = Array.from({ length: 6 }, (_, i) => `imp_leftoutlog${String(i).padStart(2, '0')}`);
+    for (const impUid of confirms) await enqueueWindowConfirm(pier.deps, impUid, channelId, `tid_${impUid}`);
+    const oldSince = now() - 3 * 86_400;
+    await pier.store.db.updateTable('window_confirms').set({ created_at: oldSince }).where('imp_uid', '=', confirms[3]!).execute();
+    // a charge and a refund in doubt
+    await fault('http_500', 'trans_search');
+    const charge = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('log_lost'), amount: 7_000, card_number: slow, expiry: '2030-01' } });
+    expect(charge.status).toBe(502);
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('log_refunded'), amount: 10_000, card_number: good, expiry: '2030-01' } });
+    await fault('reset', 'refunds');
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: paid.body.response.imp_uid, amount: 4_000 } })).status).toBe(502);
+
+    let text = '';
+    const logger = createLogger('debug', new Writable({ write: (chunk, _enc, done) => void ((text += chunk.toString()), done()) }));
+    const SWEEPS = 3;
+    await withoutJtnet(async (deps) => {
+      const runner = new JobRunner({ queues: [windowConfirmQueue(deps)], logger: deps.logger });
+      for (let i = 0; i < SWEEPS; i++) {
+        // every row is due once a sweep: the acknowledgements after their wait, the rows in doubt after it and the grace
+        pier.clock.advance((PG_LEFT_OUT_WAIT_SECONDS + GRACE) * 1000);
+        expect(await runner.runOnce()).toBe(confirms.length);
+        expect(await reconcileInDoubt(deps, { graceSeconds: GRACE })).toEqual({ [/imp_uid: (imp_\d{12})/.exec(charge.body.message)![1]!]: 'unknown' });
+        await reconcileInDoubtCancels(deps, { graceSeconds: GRACE });
+      }
+    }, logger);
+
+    const lines = text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; provider?: string; rows?: number; by_kind?: unknown; oldest?: unknown });
+    const perRow = ['window result confirmation waits for its PG to be configured', 'reconciliation: the PG is not configured in this process; the row waits for it'];
+    // each row's wait: at debug only
+    expect(lines.filter((l) => perRow.includes(l.msg) && l.level >= 30)).toEqual([]);
+    expect(lines.filter((l) => perRow.includes(l.msg) && l.level === 20)).toHaveLength(SWEEPS * (confirms.length + 2));
+    // a sweep's line is written when the next sweep's first row waits: one for each sweep before the last
+    const summaries = lines.filter((l) => l.level === 30 && l.provider === 'jtnet');
+    expect(summaries).toHaveLength(SWEEPS - 1);
+    for (const line of summaries) {
+      expect(line).toMatchObject({
+        msg: `${confirms.length + 2} row(s) wait for PG "jtnet", which this process leaves out; they resume once a process with its settings runs`,
+        rows: confirms.length + 2,
+        by_kind: { window_confirm: confirms.length, payment: 1, refund: 1 },
+        oldest: { kind: 'window_confirm', key: confirms[3], since: oldSince, waiting_s: expect.any(Number) },
+      });
+    }
+    // nothing else of this at info or above
+    expect(lines.filter((l) => l.level >= 30).map((l) => l.msg)).toEqual(summaries.map((l) => l.msg));
   });
 });

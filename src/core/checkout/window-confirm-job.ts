@@ -21,7 +21,7 @@ export async function runWindowConfirm(deps: Deps, job: WindowConfirmsTable, own
   } catch (err) {
     // a channel of a PG this process leaves out (decision 0079): the approval may be paid money, so
     // the row waits, no try counted, never given up, until a process with the PG's settings runs it (decision 0080)
-    if (err instanceof PgNotConfiguredError) return void (await lease.wait(err.message, PG_LEFT_OUT_WAIT_SECONDS));
+    if (err instanceof PgNotConfiguredError) return void (await lease.wait(err, PG_LEFT_OUT_WAIT_SECONDS));
     throw err;
   }
   const payment = await db.selectFrom('payments').selectAll().where('imp_uid', '=', job.imp_uid).executeTakeFirst();

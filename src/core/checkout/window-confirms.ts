@@ -19,7 +19,8 @@ import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import { dbNow } from '../../store/db-clock.js';
-import { channelById, type ResolvedChannel } from '../merchants/channels.js';
+import { channelById, type PgNotConfiguredError, type ResolvedChannel } from '../merchants/channels.js';
+import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
 import type { PaymentsTable, WindowConfirmsTable } from '../../store/types.js';
 
@@ -162,7 +163,8 @@ export interface LeasedConfirm {
   job: WindowConfirmsTable;
   finish(state: 'done' | 'failed', lastError: string | null): Promise<void>;
   retry(error: string): Promise<void>;
-  wait(reason: string, seconds: number): Promise<void>;
+  /** due again after `seconds`, no try counted: `err`'s PG is left out of this process */
+  wait(err: PgNotConfiguredError, seconds: number): Promise<void>;
 }
 
 /** The row `job`, leased by `owner`; every write is fenced on the lease. */
@@ -192,9 +194,17 @@ export function leasedConfirm(deps: Deps, job: WindowConfirmsTable, owner: strin
       .where('lease_owner', '=', owner)
       .execute();
   };
-  const wait = async (reason: string, seconds: number) => {
+  const wait = async (err: PgNotConfiguredError, seconds: number) => {
     const now = unixSeconds(deps.clock);
-    deps.logger.info({ imp_uid: job.imp_uid, tid: job.pg_tid, attempts: job.attempts, retry_in_s: seconds, err: reason }, 'window result confirmation waits for its PG to be configured');
+    const reason = err.message;
+    // one summary line per PG a sweep at info, this row at debug (decision 0087)
+    noteLeftOutWait(
+      deps,
+      err.provider,
+      { kind: 'window_confirm', key: job.imp_uid, since: Number(job.created_at) },
+      { imp_uid: job.imp_uid, tid: job.pg_tid, attempts: job.attempts, retry_in_s: seconds, err: reason },
+      'window result confirmation waits for its PG to be configured',
+    );
     await db
       .updateTable('window_confirms')
       .set({ due_at: now + seconds, last_error: reason.slice(0, 500), lease_owner: null, lease_until: 0, updated_at: now })

@@ -20,6 +20,7 @@ import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
 import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
+import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
@@ -172,13 +173,22 @@ async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', k
  * within minutes. Fenced on the check this caller took.
  */
 async function waitForLeftOutPg(deps: Deps, table: 'payments' | 'payment_cancels', key: { column: 'imp_uid' | 'cancellation_id'; value: string }, checkCount: number, err: PgNotConfiguredError): Promise<void> {
-  await deps.store.db
+  const handedBack = await deps.store.db
     .updateTable(table as 'payments')
     .set({ next_check_at: sql`${dbNow(deps.store)} + ${PG_LEFT_OUT_WAIT_SECONDS}`, check_count: checkCount })
     .where(key.column as 'imp_uid', '=', key.value)
     .where('check_count', '=', checkCount + 1)
-    .execute();
-  deps.logger.info({ [key.column]: key.value, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS, err: err.message }, 'reconciliation: the PG is not configured in this process; the row waits for it');
+    // since when it waits, for the summary line: the attempt's start, the refund's request
+    .returning(sql<number>`${sql.ref(table === 'payments' ? 'started_at' : 'requested_at')}`.as('since'))
+    .executeTakeFirst();
+  // one summary line per PG a sweep at info, this row at debug (decision 0087)
+  noteLeftOutWait(
+    deps,
+    err.provider,
+    { kind: table === 'payments' ? 'payment' : 'refund', key: key.value, since: Number(handedBack?.since ?? unixSeconds(deps.clock)) },
+    { [key.column]: key.value, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS, err: err.message },
+    'reconciliation: the PG is not configured in this process; the row waits for it',
+  );
 }
 
 /** How often a pass whose merchants are all at their share looks for rows of other merchants that fell due. */
@@ -463,8 +473,13 @@ export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSecon
  */
 export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
   const outcome: Record<string, Settlement> = {};
+  const started = new Set<string>();
   const read = (q: DueRead<DueAttempt>) => dueAttempts(deps, opts, q);
   await fairPass(deps.clock, opts, read, async ({ imp_uid, check_count }) => {
+    // once a pass: a read while the row's first check was starting lists it again, and a row handed
+    // back to wait for its left-out PG has its check_count as read, so the fence would let it through
+    if (started.has(imp_uid)) return;
+    started.add(imp_uid);
     if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
     try {
       outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
@@ -524,8 +539,12 @@ export function refundsMakingUp<T extends { amount: number }>(refunds: T[], tota
 export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
   const seen = new Set<string>();
+  const started = new Set<string>();
   const read = (q: DueRead<DueRefund>) => dueRefunds(deps, opts, q);
   await fairPass(deps.clock, opts, read, async (c) => {
+    // once a pass, as reconcileInDoubt's rows
+    if (started.has(c.cancellation_id)) return;
+    started.add(c.cancellation_id);
     const taken = await takeForCheck(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0));
     // one inquiry per payment per pass: its other open refunds are settled with it
     if (!taken || seen.has(c.imp_uid)) return;

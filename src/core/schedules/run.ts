@@ -1,5 +1,6 @@
 import { PierError } from '../errors.js';
 import { PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
+import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import type { Store } from '../../store/db.js';
@@ -293,7 +294,8 @@ async function waitForLeftOutPg(
 ): Promise<{ outcome: RunOutcome; impUid: string | null }> {
   const now = unixSeconds(deps.clock);
   if (opts.retryTechnical && now - s.schedule_at < PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS) {
-    deps.logger.info({ merchant_uid: s.merchant_uid, provider: err.provider, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS }, 'scheduled charge waits for its PG to be configured');
+    // one summary line per PG a sweep at info, this row at debug (decision 0087)
+    noteLeftOutWait(deps, err.provider, { kind: 'schedule', key: s.merchant_uid, since: s.schedule_at }, { merchant_uid: s.merchant_uid, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS }, 'scheduled charge waits for its PG to be configured');
     const ok = await fenced(deps, s, owner, {
       state: 'scheduled',
       due_at: now + PG_LEFT_OUT_WAIT_SECONDS,
@@ -340,7 +342,7 @@ async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolic
   const load = () =>
     deps.store.db
       .selectFrom('payments')
-      .select(['status', 'pg_state', 'fail_reason', sql<number>`CASE WHEN next_check_at <= ${dbNow(deps.store)} - ${policy.reconcileGraceSeconds} THEN 1 ELSE 0 END`.as('past_grace')])
+      .select(['status', 'pg_state', 'fail_reason', 'started_at', sql<number>`CASE WHEN next_check_at <= ${dbNow(deps.store)} - ${policy.reconcileGraceSeconds} THEN 1 ELSE 0 END`.as('past_grace')])
       .where('imp_uid', '=', impUid)
       .executeTakeFirst();
   let p = await load();
@@ -350,7 +352,12 @@ async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolic
       try {
         await settleAttempt(deps, impUid, { giveUpIfUnknown: true });
       } catch (err) {
-        if (err instanceof PgNotConfiguredError) return 'left_out';
+        if (err instanceof PgNotConfiguredError) {
+          // one summary line per PG a sweep at info, this row at debug (decision 0087)
+          const waitS = Math.max(policy.inDoubtWaitSeconds, PG_LEFT_OUT_WAIT_SECONDS);
+          noteLeftOutWait(deps, err.provider, { kind: 'scheduled_payment', key: impUid, since: Number(p.started_at) }, { imp_uid: impUid, retry_in_s: waitS, err: err.message }, 'scheduled charge in doubt waits for its PG to be configured');
+          return 'left_out';
+        }
         deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'scheduled charge in doubt: PG inquiry failed; will ask again');
       }
       p = (await load())!;
