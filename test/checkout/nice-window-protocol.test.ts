@@ -232,6 +232,8 @@ describe('webhooks', () => {
       moid: MOID,
       pgTid: hook.tid,
       messageId: '2021-07-27T20:01:25.000+0900 paid',
+      // its signed ediDate, NICE's clock: compared with NICE's answers' times (decision 0087)
+      sentAt: Date.UTC(2021, 6, 27, 11, 1, 25) / 1000,
       claimed: { state: 'paid', amount: 1004, cancelledAmount: 0 },
     });
     // the unsigned status, rewritten, still verifies: it only names another message and claims another state

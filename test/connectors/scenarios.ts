@@ -318,6 +318,8 @@ export const scenarios: Scenario[] = [
         cardType: expect.any(Number),
         // a PG that names the method names a card (decision 0085)
         ...('payMethod' in found ? { payMethod: 'card' } : {}),
+        // a PG that stamps its answers stamps this one now, by its clock (decision 0087)
+        ...('answeredAt' in found ? { answeredAt: Math.floor(h.nowMs() / 1000) } : {}),
       });
       if (found.found) expect(await h.pgRecord(found.pgTid)).toEqual({ status: 'paid', amount: 7000, cancelledAmount: 0 });
     },
