@@ -37,7 +37,7 @@ export async function planOf(on: TestPier, text: string, parameters: readonly un
       const element = (x: unknown) => `"${String(x).replace(/["\\]/g, '\\$&')}"`;
       const literal = (v: unknown): string =>
         v === null ? 'NULL' : typeof v === 'number' ? String(v) : Array.isArray(v) ? c.escapeLiteral(`{${v.map(element).join(',')}}`) : c.escapeLiteral(String(v));
-      explain = `EXPLAIN EXECUTE planned(${parameters.map(literal).join(', ')})`;
+      explain = `EXPLAIN EXECUTE planned${parameters.length > 0 ? `(${parameters.map(literal).join(', ')})` : ''}`;
     }
     const r = await c.query({ text: explain, values: o.generic ? [] : (parameters as unknown[]) });
     return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');

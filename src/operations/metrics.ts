@@ -215,7 +215,7 @@ export class PierMetrics {
     const startedAtMs = this.monotonicMs();
     const last = this.lastPaymentCount;
     const countPayments = !last || last.tookMs < SLOW_COUNT_MS || startedAtMs - last.startedAtMs >= COUNT_SPACING * last.tookMs;
-    const [byStatus, inDoubt, refunds, unsettledPayments, unsettledRefunds, schedules, webhookStates, webhookOldest] = await Promise.all([
+    const [byStatus, openPayments, openRefunds, schedules, webhookStates, webhookOldest] = await Promise.all([
       countPayments
         ? db
             .selectFrom('payments')
@@ -227,11 +227,24 @@ export class PierMetrics {
               return rows;
             })
         : undefined,
-      db.selectFrom('payments').select(['pg_provider', count.as('n')]).where('pg_state', '=', 'in_doubt').groupBy('pg_provider').execute(),
-      db.selectFrom('payment_cancels').select(['state', count.as('n')]).where('state', 'in', ['pending', 'in_doubt']).groupBy('state').execute(),
-      db.selectFrom('payments').select([count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')]).where('pg_state', 'in', ['calling', 'in_doubt']).executeTakeFirst(),
-      db.selectFrom('payment_cancels').select([count.as('n'), sql<number | null>`min(requested_at)`.as('oldest')]).where('state', '=', 'in_doubt').executeTakeFirst(),
-      db.selectFrom('payment_schedules').select([count.as('n'), sql<number | null>`min(due_at)`.as('oldest')]).where('state', '=', 'scheduled').where('due_at', '<=', now).executeTakeFirst(),
+      // The states below are literals, each table's open rows in one statement: the indexes these
+      // gauges read are partial on them (migrations 027, 028), and a bound state takes none of them
+      // in a PostgreSQL generic plan. `pg_state <> 'done'` is payments_reconcile's predicate, which
+      // SQLite matches only as written there.
+      db
+        .selectFrom('payments')
+        .select(['pg_provider', 'pg_state', count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')])
+        .where(sql<boolean>`pg_state <> 'done'`)
+        .where(sql<boolean>`pg_state IN ('calling', 'in_doubt')`)
+        .groupBy(['pg_provider', 'pg_state'])
+        .execute(),
+      db
+        .selectFrom('payment_cancels')
+        .select(['state', count.as('n'), sql<number | null>`min(requested_at)`.as('oldest')])
+        .where(sql<boolean>`state IN ('pending', 'in_doubt')`)
+        .groupBy('state')
+        .execute(),
+      db.selectFrom('payment_schedules').select([count.as('n'), sql<number | null>`min(due_at)`.as('oldest')]).where(sql<boolean>`state = 'scheduled'`).where('due_at', '<=', now).executeTakeFirst(),
       // one count per state, each with its state as a literal: the webhook queue's indexes are
       // partial on it (migration 027); `state IN (…)` would read every delivery ever made
       sql<{ state: string; n: number }>`SELECT 'pending' AS state, count(*) AS n FROM webhook_deliveries WHERE state = 'pending'
@@ -247,13 +260,15 @@ export class PierMetrics {
     }
     this.paymentsAge.set(byStatus ? 0 : Math.max(0, (startedAtMs - this.lastPaymentCount!.startedAtMs) / 1000));
     this.paymentsInDoubt.reset();
-    for (const r of inDoubt) this.paymentsInDoubt.set({ pg: r.pg_provider }, Number(r.n));
+    for (const r of openPayments) if (r.pg_state === 'in_doubt') this.paymentsInDoubt.set({ pg: r.pg_provider }, Number(r.n));
     this.refundsPending.reset();
-    for (const state of ['pending', 'in_doubt']) this.refundsPending.set({ state }, Number(refunds.find((r) => r.state === state)?.n ?? 0));
+    for (const state of ['pending', 'in_doubt']) this.refundsPending.set({ state }, Number(openRefunds.find((r) => r.state === state)?.n ?? 0));
 
-    this.reconciliationBacklog.set({ kind: 'payment' }, Number(unsettledPayments?.n ?? 0));
-    this.reconciliationBacklog.set({ kind: 'refund' }, Number(unsettledRefunds?.n ?? 0));
-    const oldest = [unsettledPayments?.oldest, unsettledRefunds?.oldest].filter((v): v is number => v !== null && v !== undefined).map(Number);
+    // the backlog: attempts calling or in doubt, refunds in doubt
+    const refundsInDoubt = openRefunds.find((r) => r.state === 'in_doubt');
+    this.reconciliationBacklog.set({ kind: 'payment' }, openPayments.reduce((n, r) => n + Number(r.n), 0));
+    this.reconciliationBacklog.set({ kind: 'refund' }, Number(refundsInDoubt?.n ?? 0));
+    const oldest = [...openPayments.map((r) => r.oldest), refundsInDoubt?.oldest].filter((v): v is number => v !== null && v !== undefined).map(Number);
     this.reconciliationOldest.set(oldest.length ? Math.max(0, now - Math.min(...oldest)) : 0);
 
     this.schedulesDue.set(Number(schedules?.n ?? 0));

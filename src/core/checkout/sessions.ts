@@ -12,7 +12,7 @@
  * reconcile.ts settles it by asking the PG.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError, type WindowForm, type WindowResult } from '../../connectors/types.js';
 import type { V1Payment } from '../../domain/payment.js';
@@ -1019,7 +1019,10 @@ export async function releaseAbandonedWindows(deps: Deps, opts: { olderThanSecon
   const res = await deps.store.db
     .updateTable('payments')
     .set({ pg_state: 'in_doubt', next_check_at: dbNow(deps.store) })
-    .where('pg_state', '=', 'window')
+    // literals, `<> 'done'` first: payments_reconcile holds the attempts not settled (migration 028),
+    // and a partial index serves only a statement whose WHERE states its predicate as written there
+    .where(sql<boolean>`pg_state <> 'done'`)
+    .where(sql<boolean>`pg_state = 'window'`)
     .where('updated_at', '<=', cutoff)
     .executeTakeFirst();
   return Number(res.numUpdatedRows);

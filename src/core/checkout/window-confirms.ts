@@ -133,7 +133,9 @@ export const RECHECK_TID = '';
 export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number }): Promise<WindowConfirmsTable[]> {
   const now = unixSeconds(deps.clock);
   return claimRows(deps.store, 'window_confirms', {
-    due: (eb) => eb.and([eb('state', '=', 'pending'), eb('due_at', '<=', now), eb('lease_until', '<=', dbNow(deps.store))]),
+    // `state = 'pending'` a literal: window_confirms_due is partial on it (migration 028), and a
+    // bound state takes no partial index in a PostgreSQL generic plan
+    due: (eb) => eb.and([sql<boolean>`state = 'pending'`, eb('due_at', '<=', now), eb('lease_until', '<=', dbNow(deps.store))]),
     set: { lease_owner: o.owner, lease_until: sql`${dbNow(deps.store)} + ${o.leaseSeconds ?? confirmLeaseSeconds(deps)}` },
     orderBy: 'due_at',
     limit: o.limit,

@@ -304,7 +304,11 @@ export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeco
   const { db } = deps.store;
   const open = db
     .selectFrom('payments')
-    .where('pg_state', 'in', ['calling', 'in_doubt'])
+    // literals, `<> 'done'` as written in payments_reconcile's predicate (migration 028): a partial
+    // index serves only a statement whose WHERE states it, and a bound state does not in a
+    // PostgreSQL generic plan (which then read every payment)
+    .where(sql<boolean>`pg_state <> 'done'`)
+    .where(sql<boolean>`pg_state IN ('calling', 'in_doubt')`)
     .where((eb) => {
       const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
       // a row checked before was past its grace then: only its backoff holds it back
@@ -428,7 +432,8 @@ export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSecon
   const open = db
     .selectFrom('payment_cancels as c')
     .innerJoin('payments as p', 'p.imp_uid', 'c.imp_uid')
-    .where('c.state', 'in', ['pending', 'in_doubt'])
+    // a literal: payment_cancels_reconcile is partial on it (migration 028)
+    .where(sql<boolean>`c.state IN ('pending', 'in_doubt')`)
     .where((eb) => {
       const pastGrace = eb('c.next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
       return opts.ignoreBackoff ? eb.or([pastGrace, eb('c.check_count', '>', 0)]) : pastGrace;

@@ -118,7 +118,8 @@ export async function resetSandboxClock(store: Store, clock?: Clock): Promise<vo
       await trx
         .updateTable('window_confirms')
         .set({ due_at: sql`CASE WHEN due_at > ${offsetSeconds} THEN due_at - ${offsetSeconds} ELSE 0 END` })
-        .where('state', '=', 'pending')
+        // a literal: window_confirms_due is partial on it (migration 028)
+        .where(sql<boolean>`state = 'pending'`)
         .execute();
     }
   });

@@ -81,10 +81,11 @@ const TECHNICAL = /^\[(PG_UNREACHABLE|PG_NO_RECORD|PIER_ERROR)\]/;
 
 // due_at follows Pier's clock (the sandbox clock can make a schedule due); a lease runs out on the
 // database's clock, so moving the sandbox clock never makes a running schedule look abandoned.
-// `state = 'running'` is a literal: payment_schedules_lease is partial on it (migration 024), and a
-// partial index serves only a statement whose WHERE states its predicate (not a bound parameter)
+// The states are literals: payment_schedules_due is partial on `state = 'scheduled'` (migration
+// 028), payment_schedules_lease on `state = 'running'` (024), and a partial index serves only a
+// statement whose WHERE states its predicate (not a bound parameter in a PostgreSQL generic plan)
 const dueConditions = (now: number, store: Store) => [
-  (eb: any) => eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<=', now)]),
+  (eb: any) => eb.and([sql<boolean>`state = 'scheduled'`, eb('due_at', '<=', now)]),
   (eb: any) => eb.and([sql<boolean>`state = 'running'`, eb('lease_until', '<=', dbNow(store))]),
 ];
 
@@ -132,7 +133,8 @@ const OTHERS_WINDOW = 64;
  * takes them only if they are still waiting and due.
  */
 export async function dueOfOthers(store: Store, now: number, skip: string[], limit: number): Promise<string[]> {
-  const waiting = sql<boolean>`state = 'scheduled'`; // payment_schedules_merchant_due's predicate, as written there (migration 023)
+  // the predicate of payment_schedules_due and payment_schedules_merchant_due, as written there (migrations 028, 023)
+  const waiting = sql<boolean>`state = 'scheduled'`;
   const head = await store.db
     .selectFrom('payment_schedules')
     .select(['id', 'merchant_id'])

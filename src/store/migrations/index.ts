@@ -22,6 +22,7 @@ import * as m022 from './022-paid-orders-hold-merchant-uid.js';
 import * as m023 from './023-reconcile-merchant-walks.js';
 import * as m024 from './024-schedule-lease-index-running.js';
 import * as m027 from './027-webhook-queue-indexes-partial.js';
+import * as m028 from './028-open-row-indexes-partial.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '023-reconcile-merchant-walks': m023,
   '024-schedule-lease-index-running': m024,
   '027-webhook-queue-indexes-partial': m027,
+  '028-open-row-indexes-partial': m028,
 };
 
 /** The names of every migration this version knows. */
