@@ -17,6 +17,7 @@ import { sql } from 'kysely';
 import type { Clock } from '../lib/clock.js';
 import { systemClock, unixSeconds } from '../lib/clock.js';
 import type { Store } from '../store/db.js';
+import { tableIndexedBy } from '../store/indexed-by.js';
 
 /** How a PG call ended: an answer (approved or declined), or a technical failure, in doubt or not. */
 export type PgCallOutcome = 'approved' | 'declined' | 'in_doubt' | 'unreachable' | 'refused';
@@ -227,23 +228,17 @@ export class PierMetrics {
               return rows;
             })
         : undefined,
-      // The states below are literals, each table's open rows in one statement: the indexes these
-      // gauges read are partial on them (migrations 027, 028), and a bound state takes none of them
-      // in a PostgreSQL generic plan. `pg_state <> 'done'` is payments_reconcile's predicate, which
-      // SQLite matches only as written there.
-      db
-        .selectFrom('payments')
-        .select(['pg_provider', 'pg_state', count.as('n'), sql<number | null>`min(updated_at)`.as('oldest')])
-        .where(sql<boolean>`pg_state <> 'done'`)
-        .where(sql<boolean>`pg_state IN ('calling', 'in_doubt')`)
-        .groupBy(['pg_provider', 'pg_state'])
-        .execute(),
-      db
-        .selectFrom('payment_cancels')
-        .select(['state', count.as('n'), sql<number | null>`min(requested_at)`.as('oldest')])
-        .where(sql<boolean>`state IN ('pending', 'in_doubt')`)
-        .groupBy('state')
-        .execute(),
+      // The states below are literals, each table's open rows in one statement, read in the
+      // indexes that hold just those rows (migrations 023, 027, 028): a bound state takes no partial
+      // index in a PostgreSQL generic plan, and SQLite read the whole tables unless told the index
+      sql<{ pg_provider: string; pg_state: string; n: number; oldest: number | null }>`SELECT p.pg_provider, p.pg_state, count(*) AS n, min(p.updated_at) AS oldest
+        FROM ${tableIndexedBy(store.dialect, 'payments', 'p', 'payments_reconcile_merchant')} WHERE p.pg_state IN ('calling', 'in_doubt') GROUP BY p.pg_provider, p.pg_state`
+        .execute(db)
+        .then((r) => r.rows),
+      sql<{ state: string; n: number; oldest: number | null }>`SELECT c.state, count(*) AS n, min(c.requested_at) AS oldest
+        FROM ${tableIndexedBy(store.dialect, 'payment_cancels', 'c', 'payment_cancels_reconcile_merchant')} WHERE c.state IN ('pending', 'in_doubt') GROUP BY c.state`
+        .execute(db)
+        .then((r) => r.rows),
       db.selectFrom('payment_schedules').select([count.as('n'), sql<number | null>`min(due_at)`.as('oldest')]).where(sql<boolean>`state = 'scheduled'`).where('due_at', '<=', now).executeTakeFirst(),
       // one count per state, each with its state as a literal: the webhook queue's indexes are
       // partial on it (migration 027); `state IN (…)` would read every delivery ever made

@@ -1019,9 +1019,8 @@ export async function releaseAbandonedWindows(deps: Deps, opts: { olderThanSecon
   const res = await deps.store.db
     .updateTable('payments')
     .set({ pg_state: 'in_doubt', next_check_at: dbNow(deps.store) })
-    // literals, `<> 'done'` first: payments_reconcile holds the attempts not settled (migration 028),
-    // and a partial index serves only a statement whose WHERE states its predicate as written there
-    .where(sql<boolean>`pg_state <> 'done'`)
+    // a literal: payments_in_window is partial on it (migration 028), and a bound state takes no
+    // partial index in a PostgreSQL generic plan
     .where(sql<boolean>`pg_state = 'window'`)
     .where('updated_at', '<=', cutoff)
     .executeTakeFirst();

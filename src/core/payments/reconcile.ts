@@ -19,6 +19,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { unixSeconds, type Clock } from '../../lib/clock.js';
 import { statusAfterRefund } from '../../domain/payment.js';
 import { dbNow } from '../../store/db-clock.js';
+import { tableIndexedBy } from '../../store/indexed-by.js';
 import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import type { Deps } from '../deps.js';
@@ -301,26 +302,15 @@ export type DueRefund = { imp_uid: string; cancellation_id: string; check_count:
  * merchants; with `ignoreBackoff`, every open row past its grace or checked before, in key order.
  */
 export async function dueAttempts(deps: Deps, opts: Pick<PassOptions, 'graceSeconds' | 'ignoreBackoff'>, { excluded, after, limit }: DueRead<DueAttempt>): Promise<DueAttempt[]> {
-  const { db } = deps.store;
-  const open = db
-    .selectFrom('payments')
-    // literals, `<> 'done'` as written in payments_reconcile's predicate (migration 028): a partial
-    // index serves only a statement whose WHERE states it, and a bound state does not in a
-    // PostgreSQL generic plan (which then read every payment)
-    .where(sql<boolean>`pg_state <> 'done'`)
-    .where(sql<boolean>`pg_state IN ('calling', 'in_doubt')`)
-    .where((eb) => {
-      const pastGrace = eb('next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
-      // a row checked before was past its grace then: only its backoff holds it back
-      return opts.ignoreBackoff ? eb.or([pastGrace, eb('check_count', '>', 0)]) : pastGrace;
-    });
   if (opts.ignoreBackoff) {
-    return open
-      .select(['imp_uid', 'check_count', 'merchant_id'])
-      .$if(after !== null, (q) => q.where('imp_uid', '>', after!.imp_uid))
-      .orderBy('imp_uid')
-      .limit(limit)
-      .execute();
+    // read in payments_reconcile_merchant, which holds the open attempts, its predicate a literal
+    // as written there (migration 023): a bound state takes no partial index in a PostgreSQL
+    // generic plan, and SQLite walked every payment by imp_uid. A row checked before was past its
+    // grace then: only its backoff holds it back
+    const rows = await sql<DueAttempt>`SELECT p.imp_uid, p.check_count, p.merchant_id FROM ${tableIndexedBy(deps.store.dialect, 'payments', 'p', 'payments_reconcile_merchant')}
+      WHERE p.pg_state IN ('calling', 'in_doubt') AND (p.next_check_at <= ${dbNow(deps.store)} - ${opts.graceSeconds} OR p.check_count > 0)${after !== null ? sql` AND p.imp_uid > ${after.imp_uid}` : sql``}
+      ORDER BY p.imp_uid LIMIT ${limit}`.execute(deps.store.db);
+    return rows.rows;
   }
   return readInTurns<DueAttempt>(deps, {
     table: 'payments',
@@ -389,9 +379,10 @@ function turnsStatement(
   share: number | null,
 ) {
   // SQLite without statistics (Pier runs no ANALYZE) sorted every open row for each merchant seek
-  // (`payments_reconcile (pg_state, …)`): its walks are named. PostgreSQL picks them by cost.
+  // (in `payments_reconcile (pg_state, …)`, dropped by migration 028): its walks are named.
+  // PostgreSQL picks them by cost.
   const t = sql.table(o.table);
-  const walk = (alias: string) => sql`${t} AS ${sql.id(alias)}${dialect === 'sqlite' ? sql` INDEXED BY ${sql.id(o.index)}` : sql``}`;
+  const walk = (alias: string) => tableIndexedBy(dialect, o.table, alias, o.index);
   const key = sql.ref(o.key);
   const cols = (alias: string) => sql.join([...new Set([...o.columns, 'next_check_at', o.key])].map((c) => sql.ref(`${alias}.${c}`)));
   const excluded = o.excluded.length > 0 ? sql`AND m.merchant_id NOT IN (${sql.join(o.excluded)})` : sql``;
@@ -429,22 +420,13 @@ function turnsStatement(
 /** The refunds due for a check, as dueAttempts (by their payment's merchant, then next_check_at, then cancellation_id). */
 export async function dueRefunds(deps: Deps, opts: Pick<PassOptions, 'graceSeconds' | 'ignoreBackoff'>, { excluded, after, limit }: DueRead<DueRefund>): Promise<DueRefund[]> {
   const { db } = deps.store;
-  const open = db
-    .selectFrom('payment_cancels as c')
-    .innerJoin('payments as p', 'p.imp_uid', 'c.imp_uid')
-    // a literal: payment_cancels_reconcile is partial on it (migration 028)
-    .where(sql<boolean>`c.state IN ('pending', 'in_doubt')`)
-    .where((eb) => {
-      const pastGrace = eb('c.next_check_at', '<=', sql<number>`${dbNow(deps.store)} - ${opts.graceSeconds}`);
-      return opts.ignoreBackoff ? eb.or([pastGrace, eb('c.check_count', '>', 0)]) : pastGrace;
-    });
   if (opts.ignoreBackoff) {
-    return open
-      .select(['c.imp_uid', 'c.cancellation_id', 'c.check_count', 'p.merchant_id'])
-      .$if(after !== null, (q) => q.where('c.cancellation_id', '>', after!.cancellation_id))
-      .orderBy('c.cancellation_id')
-      .limit(limit)
-      .execute();
+    // as dueAttempts': read in payment_cancels_reconcile_merchant, which holds the open refunds
+    const rows = await sql<DueRefund>`SELECT c.imp_uid, c.cancellation_id, c.check_count, p.merchant_id
+      FROM ${tableIndexedBy(deps.store.dialect, 'payment_cancels', 'c', 'payment_cancels_reconcile_merchant')} JOIN payments AS p ON p.imp_uid = c.imp_uid
+      WHERE c.state IN ('pending', 'in_doubt') AND (c.next_check_at <= ${dbNow(deps.store)} - ${opts.graceSeconds} OR c.check_count > 0)${after !== null ? sql` AND c.cancellation_id > ${after.cancellation_id}` : sql``}
+      ORDER BY c.cancellation_id LIMIT ${limit}`.execute(db);
+    return rows.rows;
   }
   // a refund written by a process of the version before migration 023 (during an upgrade) has no
   // merchant yet: it is given its payment's here, so the walk by merchant finds it. Looked for in

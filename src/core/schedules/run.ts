@@ -16,6 +16,7 @@ import { inFlightGraceSeconds, reconcileGraceSeconds, settleAttempt } from '../p
 import { AttemptFenceLostError, ImpUidTakenError, PaymentOutcomeUnknownError } from '../payments/errors.js';
 import { withNewImpUid, type AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
+import { tableIndexedBy } from '../../store/indexed-by.js';
 import { isPrimaryKeyViolation } from '../../store/db.js';
 
 export type ScheduleRow = PaymentSchedulesTable;
@@ -147,7 +148,7 @@ export async function dueOfOthers(store: Store, now: number, skip: string[], lim
   if (others.length >= limit || head.length < OTHERS_WINDOW) return others.slice(0, limit).map((r) => r.id);
   const sqlite = store.dialect === 'sqlite';
   // SQLite, which has no statistics here, is told the index to walk
-  const walk = (alias: string) => sql`payment_schedules AS ${sql.id(alias)}${sqlite ? sql` INDEXED BY payment_schedules_merchant_due` : sql``}`;
+  const walk = (alias: string) => tableIndexedBy(store.dialect, 'payment_schedules', alias, 'payment_schedules_merchant_due');
   const oldest = sql`SELECT s.id, s.due_at FROM ${walk('s')} WHERE s.merchant_id = m.merchant_id AND ${waiting} AND s.due_at <= ${now} ORDER BY s.due_at LIMIT ${sql.lit(limit)}`;
   const rows = await sql<{ id: string }>`
     WITH RECURSIVE merchants(merchant_id) AS (
