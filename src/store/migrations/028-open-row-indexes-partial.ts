@@ -41,8 +41,8 @@ import { sql, type Kysely } from 'kysely';
  * Every statement that should take them states the predicate as a literal (a partial index serves
  * only a statement whose WHERE says so; a bound parameter does not in a PostgreSQL generic plan).
  * The other columns stay as they were, the predicate's column first: SQLite, with no statistics,
- * walked `checkout_sessions_imp_uid` and sorted for the purge when the sessions' index was
- * `(expires_at)` alone. Rebuilding an index holds writes to its table while it runs (a second or
+ * walked `checkout_sessions_imp_uid` and sorted for the purge when the sessions' index was made
+ * `(expires_at)` alone (tried). Rebuilding an index holds writes to its table while it runs (a second or
  * so per million rows each); a partial index is built from a read of the whole table but writes
  * only the open rows.
  */
