@@ -27,24 +27,25 @@ import { sql, type Kysely } from 'kysely';
  *
  * Two partial indexes of the same rows tie: PostgreSQL, before the table's first VACUUM, takes a
  * partial index built on an empty table (a new install's) for empty (its reltuples is 0), and
- * costs two such indexes alike to the last digit for a walk both can serve; it then took the one
- * made last. `payment_cancels_reconcile`, partial, took reconciliation's per-merchant walk from
+ * costs two such indexes alike to the last digit for a walk both can serve.
+ * `payment_cancels_reconcile`, partial, took reconciliation's per-merchant walk from
  * `payment_cancels_reconcile_merchant` so (and read past other merchants' refunds): dropped, as
- * the per-merchant index serves every read of open refunds. `payment_schedules_due` cannot go
- * (the claim walks all merchants' due schedules in `due_at` order), so the per-merchant index of
- * waiting schedules is made after it, and keeps the walk of one merchant's due schedules (run.ts
- * dueOfOthers; with `payment_schedules_due` it read past the due schedules of the merchants left
- * out, decision 0076) as it had it since 023. test/schedules/claim-left-out.test.ts checks both
- * walks without statistics; a later migration that rebuilds `payment_schedules_due` must rebuild
- * the other after it. With statistics (after autovacuum's first pass) PostgreSQL costs them apart.
+ * the per-merchant index serves every read of open refunds. `payment_schedules_due` cannot go (the
+ * claim walks all merchants' due schedules in `due_at` order), so the per-merchant index of waiting
+ * schedules is made after it (PostgreSQL took the one made last) and keeps the walk of one
+ * merchant's due schedules (run.ts dueOfOthers; in `payment_schedules_due` it read past the due
+ * schedules of the merchants left out, decision 0076), as since 023.
+ * test/schedules/claim-left-out.test.ts checks both walks without statistics; a later migration
+ * that rebuilds `payment_schedules_due` must rebuild the other after it. With statistics (after
+ * autovacuum's first pass) PostgreSQL costs them apart.
  *
  * Every statement that should take them states the predicate as a literal (a partial index serves
  * only a statement whose WHERE says so; a bound parameter does not in a PostgreSQL generic plan).
  * The other columns stay as they were, the predicate's column first: SQLite, with no statistics,
  * walked `checkout_sessions_imp_uid` and sorted for the purge when the sessions' index was made
- * `(expires_at)` alone (tried). Rebuilding an index holds writes to its table while it runs (a second or
- * so per million rows each); a partial index is built from a read of the whole table but writes
- * only the open rows.
+ * `(expires_at)` alone (tried). Rebuilding an index holds writes to its table while it runs (a
+ * second or so per million rows each); a partial index is built from a read of the whole table but
+ * writes only the open rows.
  */
 export async function up(db: Kysely<any>, _dialect: 'sqlite' | 'postgres'): Promise<void> {
   await db.schema.dropIndex('payment_schedules_due').ifExists().execute();
