@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { openStore, type Store } from '../src/store/db.js';
-import { childPier, freePort } from './child-pier.js';
+import { childPier } from './child-pier.js';
 import { freshDatabase, testCardNumber } from './harness.js';
 
 
@@ -20,8 +20,7 @@ let simulator: FastifyInstance;
 let simulatorUrl: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let dataDir: string;
-let port: number;
-const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
+const pier = childPier(() => ({ databaseUrl: db.url, dataDir, simulatorUrl }));
 const pierUrl = () => pier.url();
 const startPierProcess = () => pier.start();
 const killPier = (signal: NodeJS.Signals) => pier.kill(signal);
@@ -46,7 +45,6 @@ beforeAll(async () => {
   simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'pier-crash-'));
-  port = await freePort();
 });
 afterAll(async () => {
   await killPier('SIGKILL');

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { fetch } from 'undici';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
-import { childPier, freePort } from './child-pier.js';
+import { childPier } from './child-pier.js';
 import { freshDatabase } from './harness.js';
 import { faultyProxy, type FaultyProxy } from './tcp-proxy.js';
 
@@ -25,8 +25,7 @@ export function pierBehindProxy(name: string, env: Record<string, string>) {
   let db: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   let proxy: FaultyProxy | undefined;
   let dataDir = '';
-  let port = 0;
-  const pier = childPier(() => ({ databaseUrl: proxy!.url, dataDir, port, simulatorUrl, env }));
+  const pier = childPier(() => ({ databaseUrl: proxy!.url, dataDir, simulatorUrl, env }));
 
   /** A V1 call with the JSON body given; the answer's status and text. */
   async function api(method: string, path: string, token: string | null, body?: unknown) {
@@ -52,7 +51,6 @@ export function pierBehindProxy(name: string, env: Record<string, string>) {
       db = await freshDatabase();
       proxy = await faultyProxy(db.url);
       dataDir = mkdtempSync(join(tmpdir(), `pier-${name}-`));
-      port = await freePort();
       await pier.start();
     },
     async stop() {

@@ -17,7 +17,7 @@ import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../src/core/merchants/merchants.j
 import { ManualClock } from '../src/lib/clock.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { openStore } from '../src/store/db.js';
-import { childPier, freePort } from './child-pier.js';
+import { childPier } from './child-pier.js';
 import { freshDatabase, testCardNumber } from './harness.js';
 import { formOf } from './buyer-forms.js';
 
@@ -28,8 +28,7 @@ let simulatorUrl: string;
 const simClock = new ManualClock(Date.now());
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let dataDir: string;
-let port: number;
-const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
+const pier = childPier(() => ({ databaseUrl: db.url, dataDir, simulatorUrl }));
 const pierUrl = () => pier.url();
 const startPierProcess = () => pier.start();
 const killPier = (signal: NodeJS.Signals) => pier.kill(signal);
@@ -102,7 +101,6 @@ beforeAll(async () => {
   simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'pier-wcrash-'));
-  port = await freePort();
 });
 afterEach(async () => {
   await killPier('SIGKILL');

@@ -16,14 +16,13 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
-import { childPier, freePort } from '../child-pier.js';
+import { childPier } from '../child-pier.js';
 import { freshDatabase, testCardNumber } from '../harness.js';
 
 let simulator: FastifyInstance;
 let simulatorUrl: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let dataDir: string;
-let port: number;
 /** a webhook receiver that holds every request until `answerWebhooks` */
 let receiver: Server;
 let receiverUrl: string;
@@ -35,7 +34,6 @@ const answerWebhooks = () => heldWebhooks.splice(0).forEach((answer) => answer()
 const pier = childPier(() => ({
   databaseUrl: db.url,
   dataDir,
-  port,
   simulatorUrl,
   // the webhook attempt in flight holds the jobs' stop for as long as the test wants; the
   // backstop (grace + 5 s) comes before Fastify's keep-alive timeout (72 s) would end a connection
@@ -79,7 +77,6 @@ beforeAll(async () => {
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'pier-shutdown-'));
-  port = await freePort();
 });
 afterAll(async () => {
   answerWebhooks();

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { MIGRATION_NAMES, PierMigrations } from '../../src/store/migrations/index.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { childPier, freePort } from '../child-pier.js';
+import { childPier } from '../child-pier.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -29,8 +29,7 @@ let simulator: FastifyInstance;
 let simulatorUrl: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let dataDir: string;
-let port: number;
-const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl }));
+const pier = childPier(() => ({ databaseUrl: db.url, dataDir, simulatorUrl }));
 
 /** Polls another process's progress. */
 async function until(what: string, ok: () => Promise<boolean> | boolean, tries = 600): Promise<void> {
@@ -46,7 +45,6 @@ beforeAll(async () => {
   simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'pier-migration-race-'));
-  port = await freePort();
 });
 afterAll(async () => {
   if (!ON_POSTGRES) return;

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../child-pier.js';
+import { envWithoutPier, freePort } from '../child-process.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -28,9 +28,7 @@ afterAll(async () => {
 });
 
 function start(extra: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
-  Object.assign(env, { DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', PIER_SIMULATOR_PORT: '0', LOG_LEVEL: 'warn', ...extra });
+  const env = { ...envWithoutPier(), DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', PIER_SIMULATOR_PORT: '0', LOG_LEVEL: 'warn', ...extra };
   return new Promise((done) => {
     execFile(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });

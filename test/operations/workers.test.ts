@@ -17,7 +17,7 @@ import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../../src/core/paymen
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { childPier, freePort } from '../child-pier.js';
+import { childPier } from '../child-pier.js';
 import { freshDatabase, testCardNumber } from '../harness.js';
 
 let simulator: FastifyInstance;
@@ -25,8 +25,7 @@ let simulatorUrl: string;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let store: Store;
 let dataDir: string;
-let port: number;
-const pier = childPier(() => ({ databaseUrl: db.url, dataDir, port, simulatorUrl, workers: 2 }));
+const pier = childPier(() => ({ databaseUrl: db.url, dataDir, simulatorUrl, workers: 2 }));
 const card = testCardNumber({ kftcCode: '366', lastFour: '1234' });
 
 /**
@@ -92,7 +91,6 @@ beforeAll(async () => {
   simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 });
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'pier-workers-'));
-  port = await freePort();
   await pier.start();
   store = openStore(db.url);
 }, 600_000);
