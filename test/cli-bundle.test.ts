@@ -4,13 +4,13 @@
  * new one; each module must keep its own import.meta.url (Pier finds its assets from it); and the
  * real CLI and server must really run from the bundle, not fall back to tsx without saying so.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from './child-pier.js';
+import { envWithoutPier, listeningPort, PIER_BANNER, startChild } from './child-process.js';
 // @ts-expect-error: a plain ES module of the launcher, without types
 import { importCompiled } from '../bin/compiled.js';
 
@@ -83,68 +83,42 @@ describe('the CLI bundle (bin/compiled.js)', () => {
 
 describe('npm start (bin/start.js)', () => {
   it('runs the server from the bundle, PIER_WORKERS workers included, with its web assets and the SDK, and stops on SIGTERM', async () => {
-    // a port freePort found free can be taken before Pier binds it (an outgoing connection of
-    // another test takes it as its local port on a busy machine): such a start is made again on
-    // new ports, and only that failure is
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await startFromTheBundle();
-      if (outcome !== 'port taken') return;
-      if (attempt === 3) throw new Error('three starts in a row found their port taken');
+    const dataDir = mkdtempSync(join(tmpdir(), 'pier-start-'));
+    // port 0 (its simulators' too): Pier binds ports nobody can take first and names its address in the banner
+    const env = { ...envWithoutPier(), PIER_DATA_DIR: dataDir, PORT: '0', PIER_WORKERS: '2', LOG_LEVEL: 'warn', PIER_DEBUG: '1' };
+    const pier = startChild('npm start', [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env });
+    // on a failure, what the server said and where the time went (a timeout alone tells neither)
+    const started = Date.now();
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} at ${Date.now() - started} ms`);
+    const explain = () => `phases: ${phases.join(', ') || 'none'}\n--- stdout ---\n${pier.stdout()}\n--- stderr ---\n${pier.stderr()}`;
+    try {
+      // a server that stops before its banner ends the wait at once (ChildExited, with its stderr)
+      const banner = await pier.waitFor(PIER_BANNER, 180_000);
+      expect(banner[0]).toMatch(/Pier is running \(sandbox/);
+      expect(pier.running(), explain()).toBe(true);
+      phase('banner');
+      expect(pier.stdout()).toContain('2 workers');
+      const base = `http://127.0.0.1:${listeningPort(banner)}`;
+      expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok' });
+      // files found from their module's own location: the console's assets and the SDK esbuild makes from sdk/
+      const css = await fetch(`${base}/console/assets/console.css`);
+      expect(css.status).toBe(200);
+      const sdk = await fetch(`${base}/v1/iamport.js`);
+      expect(sdk.status).toBe(200);
+      expect(await sdk.text()).toContain('request_pay');
+      expect(pier.stderr()).not.toContain('running from source');
+      phase('answered');
+    } finally {
+      if (pier.running()) {
+        pier.process.kill('SIGTERM');
+        // a worker's own bound is shutdownGraceMs + 5 s; past a minute, kill it and say what happened
+        const exit = await Promise.race([pier.exited, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 60_000).unref())]);
+        if (exit === 'hung') pier.process.kill('SIGKILL');
+        phase('exited');
+        rmSync(dataDir, { recursive: true, force: true });
+        expect(exit === 'hung' ? exit : exit.code, explain()).toBe(0);
+      } else rmSync(dataDir, { recursive: true, force: true });
     }
   }, 600_000);
 });
-
-/** One `npm start` with 2 workers on fresh ports, checked and stopped; 'port taken' when a port was taken before Pier bound it. */
-async function startFromTheBundle(): Promise<'checked' | 'port taken'> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'pier-start-'));
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) env[k] = v;
-  Object.assign(env, { PIER_DATA_DIR: dataDir, PORT: String(port), PIER_SIMULATOR_PORT: String(await freePort()), PIER_WORKERS: '2', LOG_LEVEL: 'warn', PIER_DEBUG: '1' });
-  const pier = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  pier.stdout!.on('data', (d) => (stdout += d.toString()));
-  pier.stderr!.on('data', (d) => (stderr += d.toString()));
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((done) =>
-    pier.once('exit', (code) => {
-      exitCode = code;
-      done(code);
-    }),
-  );
-  // on a failure, what the server said and where the time went (a timeout alone tells neither)
-  const started = Date.now();
-  const phases: string[] = [];
-  const phase = (name: string) => phases.push(`${name} at ${Date.now() - started} ms`);
-  const explain = () => `phases: ${phases.join(', ') || 'none'}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
-  try {
-    // a server that stopped before its banner ends the wait at once
-    await expect.poll(() => (exitCode !== undefined ? 'exited' : stdout), { timeout: 180_000, interval: 100, message: explain() }).toMatch(/Pier is running \(sandbox|^exited$/);
-    if (exitCode !== undefined && /EADDRINUSE/.test(stderr)) return 'port taken';
-    expect(exitCode, explain()).toBeUndefined();
-    phase('banner');
-    expect(stdout).toContain('2 workers');
-    const base = `http://127.0.0.1:${port}`;
-    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ status: 'ok' });
-    // files found from their module's own location: the console's assets and the SDK esbuild makes from sdk/
-    const css = await fetch(`${base}/console/assets/console.css`);
-    expect(css.status).toBe(200);
-    const sdk = await fetch(`${base}/v1/iamport.js`);
-    expect(sdk.status).toBe(200);
-    expect(await sdk.text()).toContain('request_pay');
-    expect(stderr).not.toContain('running from source');
-    phase('answered');
-  } finally {
-    if (exitCode === undefined) {
-      pier.kill('SIGTERM');
-      // a worker's own bound is shutdownGraceMs + 5 s; past a minute, kill it and say what happened
-      const code = await Promise.race([exited, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 60_000).unref())]);
-      if (code === 'hung') pier.kill('SIGKILL');
-      phase('exited');
-      rmSync(dataDir, { recursive: true, force: true });
-      expect(code, explain()).toBe(0);
-    } else rmSync(dataDir, { recursive: true, force: true });
-  }
-  return 'checked';
-}

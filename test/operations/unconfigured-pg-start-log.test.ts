@@ -4,7 +4,6 @@
  * PIER_JTNET_URL, its JSON log lines read from stdout. With channels of the PG left out it is a
  * warning counting them; without, information. Either way it names the PG and how to set it up.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { addChannel, removeChannel } from '../../src/core/merchants/channels.js';
 import { createMerchant } from '../../src/core/merchants/merchants.js';
 import { startPier } from '../../src/main.js';
-import { freePort } from '../child-pier.js';
+import { envWithoutPier, PIER_BANNER, startChild } from '../child-process.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -36,25 +35,17 @@ afterAll(async () => {
 
 /** Starts Pier as `npm start` does, without PIER_JTNET_URL, until its banner; its log lines, parsed, once it has stopped. */
 async function startWithoutJtnet(): Promise<{ level: number; msg: string; pgs?: string[]; channels?: number }[]> {
-  const vars: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_LEVEL$|LOG_FORMAT$|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) vars[k] = v;
-  Object.assign(vars, env(), { PORT: String(await freePort()), LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env: vars, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`Pier did not start: ${stderr}`)), 300_000);
-    child.once('exit', (code) => (clearTimeout(timer), fail(new Error(`Pier exited (${code}): ${stderr}`))));
-    child.stdout.on('data', (d) => {
-      stdout += d.toString();
-      if (stdout.includes('Pier is running')) (clearTimeout(timer), done());
-    });
-  });
-  child.kill('SIGTERM');
-  await exited;
-  return stdout
+  // port 0: nothing here calls it, and no other process can take it before Pier binds it
+  const vars = { ...envWithoutPier(), ...env(), PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json' };
+  const child = startChild('Pier', [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env: vars });
+  try {
+    await child.waitFor(PIER_BANNER);
+  } finally {
+    child.process.kill('SIGTERM');
+    await child.ended;
+  }
+  return child
+    .stdout()
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l));
