@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -27,6 +26,7 @@ import { migrateToLatest, openStore, type Store } from '../src/store/db.js';
 import { PierMigrations } from '../src/store/migrations/index.js';
 import { Vault } from '../src/vault/vault.js';
 import { simulatorTools } from '../src/simulators/registry.js';
+import { onFreshPort } from './child-process.js';
 
 /**
  * A fresh database for one test file: a SQLite file in a temp folder, or, when TEST_DATABASE_URL
@@ -93,14 +93,6 @@ export interface TestPier {
   /** in-process request with the V1 envelope parsed */
   call(method: string, url: string, opts?: { token?: string | null; body?: unknown; form?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** PGs a test Pier can put behind a merchant's default API channel. */
@@ -197,11 +189,24 @@ export async function startTestPier(
       { metrics, logger },
     ),
   };
-  const port = opts.listen ? await freePort() : 0;
-  const publicUrl = opts.listen ? `http://127.0.0.1:${port}` : 'http://localhost:8080';
-  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorTools: simulatorTools(deps.connectors), pgNoticeRateLimit: NO_PG_NOTICE_LIMIT });
-  await app.ready();
-  if (opts.listen) await app.listen({ host: '127.0.0.1', port });
+  const serve = async (publicUrl: string) => {
+    const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl, simulatorTools: simulatorTools(deps.connectors), pgNoticeRateLimit: NO_PG_NOTICE_LIMIT });
+    await app.ready();
+    return app;
+  };
+  // listening, Pier's public URL is its address, which its pages name before it binds it: on a port
+  // another process takes meanwhile, it is made again on a new one (child-process.ts)
+  const { app, publicUrl } = opts.listen
+    ? await onFreshPort(async (port) => {
+        const publicUrl = `http://127.0.0.1:${port}`;
+        const app = await serve(publicUrl);
+        await app.listen({ host: '127.0.0.1', port }).catch(async (err: unknown) => {
+          await app.close();
+          throw err;
+        });
+        return { app, publicUrl };
+      })
+    : { app: await serve('http://localhost:8080'), publicUrl: 'http://localhost:8080' };
 
   const call: TestPier['call'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -21,6 +20,7 @@ import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/db.js';
 import { Vault } from '../../src/vault/vault.js';
 import type { CheckoutRateLimits } from '../../src/core/checkout/rate-limits.js';
+import { onFreshPort } from '../child-process.js';
 import { freshDatabase, NO_CHECKOUT_LIMITS } from '../harness.js';
 import { simulatorTools } from '../../src/simulators/registry.js';
 
@@ -51,14 +51,6 @@ const CHROMIUM_ARGS = [
 ];
 
 export const MOBILE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface E2EOptions {
   /** the host name of Pier's public URL (the checkout_url it answers); default 127.0.0.1 */
@@ -124,12 +116,19 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const demo = await ensureDemoMerchant(deps);
   if (!demo) throw new Error('demo merchant was not created');
 
-  const port = await freePort();
   const publicHost = opts.publicHost ?? '127.0.0.1';
+  // Pier's public URL is its address, which its pages name before it binds it: on a port another
+  // process takes meanwhile, it is made again on a new one (child-process.ts)
+  const { port, app } = await onFreshPort(async (port) => {
+    const app = await buildApp(deps, { bodyLimit: 1024 * 1024, publicUrl: `http://${publicHost}:${port}`, simulatorTools: simulatorTools(deps.connectors) });
+    await app.listen({ host: '127.0.0.1', port }).catch(async (err: unknown) => {
+      await app.close();
+      throw err;
+    });
+    return { port, app };
+  });
   const pierUrl = `http://${publicHost}:${port}`;
   const sdkUrl = `http://${opts.sdkHost ?? publicHost}:${port}`;
-  const app = await buildApp(deps, { bodyLimit: 1024 * 1024, publicUrl: pierUrl, simulatorTools: simulatorTools(deps.connectors) });
-  await app.listen({ host: '127.0.0.1', port });
 
   let shop: Server | null = createServer((req, res) => {
     if (req.url?.startsWith('/done')) {
