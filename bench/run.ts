@@ -33,7 +33,7 @@ import { cpuMeter, listenDrops, machineInfo, type CpuUse } from './lib/machine.j
 import { commitRate, createDatabase, serverInfo, type BenchDatabase, type CommitRate } from './lib/pg.js';
 import { setupMerchant, simulatorAccount, startPierProc, startSimulator, BENCH_CARD, type PierProc, type SimulatorAccount, type SimulatorProc } from './lib/pier.js';
 import { profileMarkdown, summarizeProfile } from './lib/profile.js';
-import { freePort, memoryOf, processTree, ROOT, startNode, stop, stopAll, waitForHttp, type Child } from './lib/proc.js';
+import { memoryOf, processTree, ROOT, serveOnFreshPort, stop, stopAll, type Child } from './lib/proc.js';
 import { renderMarkdown, type PathRun, type Results, type SlowRun, type WorkersRun } from './lib/report.js';
 import { countRoundTrips } from './lib/round-trips.js';
 import { webhookDrain } from './lib/webhook-drain.js';
@@ -308,7 +308,6 @@ const pierMid = () => `pb${runTag}${(++pierSeq).toString(36)}`;
  * PostgreSQL: a scratch database created from that admin URL, dropped by `close`).
  */
 async function startYardstick(store: Store, tables: 'pier' | 'minimal', databaseUrl: string, sim: SimulatorProc, nodeArgs: string[] = []): Promise<YardstickProc> {
-  const port = await freePort();
   let scratch: BenchDatabase | null = null;
   if (store === 'PostgreSQL' && tables === 'pier') {
     scratch = await createDatabase(databaseUrl);
@@ -317,32 +316,38 @@ async function startYardstick(store: Store, tables: 'pier' | 'minimal', database
   // customer ids of its own per start: the pairs' yardstick may share a SQLite file with no other, but never ids
   const seq = (++yardstickSeq).toString(36);
   const customerUids = Array.from({ length: preset.customers }, (_, i) => `ys_${runTag}${seq}_${i}`);
-  // a MID of its own: its imp_uids are drawn per database, like each Pier's (registerSimulatorMid)
-  const acct = await simulatorAccount(sim.url, `ys${runTag}${seq}`);
-  const ys = startNode(`yardstick-${tables}-${store}`, 'bench/yardstick-server.ts', {
-    YS_PORT: String(port),
-    YS_DATABASE_URL: scratch?.url ?? databaseUrl,
-    YS_TABLES: tables,
-    YS_CUSTOMER_UIDS: customerUids.join(','),
-    YS_TPAY_URL: sim.url,
-    YS_MID: acct.mid,
-    YS_API_KEY: acct.apiKey,
-    YS_CARD_TOKEN: acct.cardToken,
-  }, nodeArgs);
-  const close = async () => {
-    await stop(ys);
+  const dropScratch = async () => {
     if (scratch) {
       scratchDbs.delete(scratch);
       await scratch.drop();
     }
   };
   try {
-    const url = `http://127.0.0.1:${port}`;
-    // migrating a fresh PostgreSQL database takes a few seconds before it listens
-    await waitForHttp(`${url}/`, ys, 120_000);
-    return { child: ys, url, customerUids, close };
+    // a MID of its own: its imp_uids are drawn per database, like each Pier's (registerSimulatorMid)
+    const acct = await simulatorAccount(sim.url, `ys${runTag}${seq}`);
+    const ys = await serveOnFreshPort(
+      `yardstick-${tables}-${store}`,
+      'bench/yardstick-server.ts',
+      (port) => ({
+        YS_PORT: String(port),
+        YS_DATABASE_URL: scratch?.url ?? databaseUrl,
+        YS_TABLES: tables,
+        YS_CUSTOMER_UIDS: customerUids.join(','),
+        YS_TPAY_URL: sim.url,
+        YS_MID: acct.mid,
+        YS_API_KEY: acct.apiKey,
+        YS_CARD_TOKEN: acct.cardToken,
+      }),
+      // migrating a fresh PostgreSQL database takes a few seconds before it listens
+      { path: '/', ms: 120_000, nodeArgs },
+    );
+    const close = async () => {
+      await stop(ys.child);
+      await dropScratch();
+    };
+    return { child: ys.child, url: ys.url, customerUids, close };
   } catch (err) {
-    await close();
+    await dropScratch();
     throw err;
   }
 }
@@ -632,13 +637,11 @@ try {
     phase('ceiling: bare Node HTTP server answering a fixed JSON body (a real `again` answer)');
     const bodyFile = join(work, 'bare-body.json');
     writeFileSync(bodyFile, probe.sampleAgainBody);
-    const port = await freePort();
-    const bare = startNode('bare-http', 'bench/bare-server.ts', { BARE_PORT: String(port), BARE_BODY_FILE: bodyFile });
+    const { child: bare, url: bareUrl } = await serveOnFreshPort('bare-http', 'bench/bare-server.ts', (port) => ({ BARE_PORT: String(port), BARE_BODY_FILE: bodyFile }), { path: '/' });
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/`, bare);
       const pids = { server: bare.pid, loadgen: loadgen!.proc.pid };
       let meter = cpuMeter(pids, false);
-      const load = await loadgen!.run<LoadResult>(loadSpec('bare HTTP', 'bare', `http://127.0.0.1:${port}`, {}), () => (meter = cpuMeter(pids, false)));
+      const load = await loadgen!.run<LoadResult>(loadSpec('bare HTTP', 'bare', bareUrl, {}), () => (meter = cpuMeter(pids, false)));
       results.ceilings.bareHttp = { load, cpu: meter.end() };
       say(`  bare HTTP: ${summary(load)}`);
     } finally {
@@ -825,11 +828,13 @@ try {
   await section('slow PG', async () => {
     if (!want('slow')) return;
     phase(`slow PG: ${preset.burst.toLocaleString('en-US')} payments at once, simulator answering after ${SLOW_DELAY_MS} ms`);
-    const port = await freePort();
-    const proxy = startNode('delay-proxy', 'bench/delay-proxy.ts', { PROXY_PORT: String(port), PROXY_TARGET: sim.url, PROXY_DELAY_MS: String(SLOW_DELAY_MS) });
-    const proxyUrl = `http://127.0.0.1:${port}`;
+    const { child: proxy, url: proxyUrl } = await serveOnFreshPort(
+      'delay-proxy',
+      'bench/delay-proxy.ts',
+      (port) => ({ PROXY_PORT: String(port), PROXY_TARGET: sim.url, PROXY_DELAY_MS: String(SLOW_DELAY_MS) }),
+      { path: '/__bench_stats' },
+    );
     try {
-      await waitForHttp(`${proxyUrl}/__bench_stats`, proxy);
       const slowDir = join(work, 'slow-sqlite');
       await slowBurst('SQLite', `sqlite:${join(slowDir, 'pier.sqlite')}`, slowDir, proxyUrl);
       if (pgOk && benchDb) await slowBurst('PostgreSQL', benchDb.url, join(work, 'pg'), proxyUrl);

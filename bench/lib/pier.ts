@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
-import { freePort, ROOT, startNode, waitForHttp, type Child } from './proc.js';
+import { freePort, ROOT, serveOnFreshPort, type Child } from './proc.js';
 
 /** An approving 신한 credit card of the simulator (last four digits are not a trigger). */
 export const BENCH_CARD = { card_number: testCardNumber({ kftcCode: '366', lastFour: '1234' }), expiry: '2030-12', birth: '820213', pwd_2digit: '00' };
@@ -21,22 +21,21 @@ export interface SimulatorProc {
 
 export async function startSimulator(dataDir: string): Promise<SimulatorProc> {
   mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
-  const child = startNode('tpay-simulator', 'src/simulators/jtnet/main.ts', {
-    TPAY_SIM_PORT: String(port),
-    TPAY_SIM_HOST: '127.0.0.1',
-    TPAY_SIM_DB: join(dataDir, 'tpay-sim.sqlite'),
-    TPAY_SIM_LOG_LEVEL: 'warn',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/__ledger`, child);
-  return { child, url };
+  const sim = await serveOnFreshPort(
+    'tpay-simulator',
+    'src/simulators/jtnet/main.ts',
+    (port) => ({ TPAY_SIM_PORT: String(port), TPAY_SIM_HOST: '127.0.0.1', TPAY_SIM_DB: join(dataDir, 'tpay-sim.sqlite'), TPAY_SIM_LOG_LEVEL: 'warn' }),
+    { path: '/__ledger' },
+  );
+  return { child: sim.child, url: sim.url };
 }
 
 export interface PierProc {
   child: Child;
   url: string;
   databaseUrl: string;
+  /** what it was started with (PORT and the ports of `portsIn` included) */
+  env: Record<string, string>;
 }
 
 /** Starts `src/main.ts` in its own process, embedded simulator off, pointed at `jtnetUrl`. */
@@ -54,23 +53,32 @@ export async function startPierProc(opts: {
    * imp_uids of different Pier databases in one run never meet at the simulator's moid check
    */
   ownSimulatorMid?: string;
+  /** environment variables to set to a port of their own, as PORT is (for the preload's server: bench/lib/count-queries.mjs) */
+  portsIn?: string[];
 }): Promise<PierProc> {
-  const port = await freePort();
-  const env: Record<string, string> = {
-    PIER_MODE: 'sandbox',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    PIER_DATA_DIR: opts.dataDir,
-    DATABASE_URL: opts.databaseUrl,
-    PIER_SIMULATOR: 'false',
-    PIER_JTNET_URL: opts.jtnetUrl,
-    LOG_LEVEL: opts.logLevel ?? 'warn',
-    PIER_CONFIG: '',
-    ...opts.env,
-  };
-  const child = startNode(opts.name, 'src/main.ts', env, opts.nodeArgs ?? []);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/openapi.json`, child, 120_000);
+  // a port taken before Pier (or its preload) bound it: started again on new ones
+  const { child, env, url } = await serveOnFreshPort(
+    opts.name,
+    'src/main.ts',
+    async (port) => {
+      const more: Record<string, string> = {};
+      for (const name of opts.portsIn ?? []) more[name] = String(await freePort());
+      return {
+        PIER_MODE: 'sandbox',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        PIER_DATA_DIR: opts.dataDir,
+        DATABASE_URL: opts.databaseUrl,
+        PIER_SIMULATOR: 'false',
+        PIER_JTNET_URL: opts.jtnetUrl,
+        LOG_LEVEL: opts.logLevel ?? 'warn',
+        PIER_CONFIG: '',
+        ...opts.env,
+        ...more,
+      };
+    },
+    { path: '/openapi.json', ms: 120_000, nodeArgs: opts.nodeArgs },
+  );
   if (opts.ownSimulatorMid) {
     const account = await registerSimulatorMid(opts.jtnetUrl, opts.ownSimulatorMid);
     const listed = cli(env, ['merchant', 'list']);
@@ -78,7 +86,7 @@ export async function startPierProc(opts: {
     if (!code) throw new Error(`no demo merchant in \`pier merchant list\`:\n${listed}`);
     cli(env, ['channel', 'add', code, '--provider', 'jtnet', '--mid', account.mid, '--secret', account.merchantKey, '--cancel-password', account.cancelPassword, '--kind', 'api', '--sandbox', '--default']);
   }
-  return { child, url, databaseUrl: opts.databaseUrl };
+  return { child, url, databaseUrl: opts.databaseUrl, env };
 }
 
 /** `pier …` (the CLI) on the database of a Pier started with `env`; its output. */

@@ -5,9 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { ChildExited, type ChildExit } from '../../test/child-process.js';
+
+// a port freePort() found free can be taken before the child binds it: onFreshPort starts it again
+// on a new one (the suite's one mechanism for it, shared with the tests)
+import { freePort, onFreshPort } from '../../test/child-process.js';
+export { freePort, onFreshPort };
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,6 +23,8 @@ export interface Child {
   /** the last lines the process wrote (stdout and stderr), for error messages */
   tail(): string;
   exited: Promise<number | null>;
+  /** once it exited, how, with the last lines of its stdout and of its stderr (read to their end, or a few seconds after its exit) */
+  ended: Promise<{ exit: ChildExit; stdout: string; stderr: string }>;
 }
 
 const children = new Set<Child>();
@@ -30,17 +37,56 @@ export function startNode(name: string, entry: string, env: Record<string, strin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(l);
-    if (lines.length > 60) lines.splice(0, lines.length - 60);
+  const out: string[] = [];
+  const err: string[] = [];
+  const keep = (stream: string[]) => (chunk: Buffer) => {
+    for (const l of chunk.toString('utf8').split('\n')) {
+      if (!l.trim()) continue;
+      lines.push(l);
+      stream.push(l);
+    }
+    for (const kept of [lines, stream]) if (kept.length > 60) kept.splice(0, kept.length - 60);
   };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
-  const child: Child = { name, proc, pid: proc.pid!, tail: () => lines.join('\n'), exited };
+  proc.stdout!.on('data', keep(out));
+  proc.stderr!.on('data', keep(err));
+  const exit = new Promise<ChildExit>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+  const exited = exit.then((e) => e.code);
+  // what it wrote last may still be in the pipes at its exit: 'close' says they were read (a worker
+  // it forked may hold them open past its exit: then what was read a few seconds on will do)
+  const closed = new Promise<void>((res) => proc.once('close', () => res()));
+  const ended = exit.then(async (e) => {
+    await Promise.race([closed, new Promise<void>((res) => setTimeout(res, 5_000).unref())]);
+    return { exit: e, stdout: out.join('\n'), stderr: err.join('\n') };
+  });
+  const child: Child = { name, proc, pid: proc.pid!, tail: () => lines.join('\n'), exited, ended };
   children.add(child);
   void exited.then(() => children.delete(child));
   return child;
+}
+
+/**
+ * startNode with the environment `env(port)` gives for a port nobody listened on a moment ago, until
+ * it answers HTTP at `path` (waitForHttp); started again on a new port when that one was taken before
+ * it bound it (onFreshPort). A start that fails otherwise is stopped and its failure thrown.
+ */
+export async function serveOnFreshPort(
+  name: string,
+  entry: string,
+  env: (port: number) => Promise<Record<string, string>> | Record<string, string>,
+  opts: { path: string; ms?: number; nodeArgs?: string[] },
+): Promise<{ child: Child; url: string; env: Record<string, string> }> {
+  return onFreshPort(async (port) => {
+    const vars = await env(port);
+    const child = startNode(name, entry, vars, opts.nodeArgs ?? []);
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHttp(`${url}${opts.path}`, child, opts.ms);
+    } catch (err) {
+      await stop(child);
+      throw err;
+    }
+    return { child, url, env: vars };
+  });
 }
 
 /** Sends SIGTERM, waits up to `ms`, then SIGKILL. */
@@ -57,23 +103,18 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...children].map((c) => stop(c, 3000)));
 }
 
-/** A TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
-
-/** Polls `url` until it answers any HTTP status; fails if the child exits first or after `ms`. */
+/**
+ * Polls `url` until it answers any HTTP status. Fails as soon as the child exits first (ChildExited,
+ * with its last lines: a port taken before it bound it is EADDRINUSE there, which onFreshPort
+ * starts again on a new port), or after `ms`.
+ */
 export async function waitForHttp(url: string, child: Child, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with ${child.proc.exitCode}:\n${child.tail()}`);
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
+      const { exit, stdout, stderr } = await child.ended;
+      throw new ChildExited(child.name, exit, stdout, stderr);
+    }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();

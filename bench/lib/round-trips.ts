@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { percentile } from './arrivals.js';
 import { setupMerchant, startPierProc, v1 } from './pier.js';
-import { freePort, ROOT, stop } from './proc.js';
+import { ROOT, stop } from './proc.js';
 
 export interface RoundTripCount {
   store: 'SQLite' | 'PostgreSQL';
@@ -28,8 +28,7 @@ export async function countRoundTrips(opts: {
   tag: string;
   payments: number;
 }): Promise<RoundTripCount> {
-  const port = await freePort();
-  const env: Record<string, string> = { COUNT_PORT: String(port) };
+  const env: Record<string, string> = {};
   if (opts.databaseUrl.startsWith('sqlite:')) env.COUNT_SQLITE_FILE = opts.databaseUrl.slice('sqlite:'.length);
   const pier = await startPierProc({
     name: `pier-count-${opts.store}`,
@@ -38,9 +37,10 @@ export async function countRoundTrips(opts: {
     jtnetUrl: opts.jtnetUrl,
     nodeArgs: ['--import', join(ROOT, 'bench/lib/count-queries.mjs')],
     env,
+    portsIn: ['COUNT_PORT'],
   });
   try {
-    const read = async () => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { roundTrips: number; commits: number; recent: string[] };
+    const read = async () => (await (await fetch(`http://127.0.0.1:${pier.env.COUNT_PORT}/`)).json()) as { roundTrips: number; commits: number; recent: string[] };
     const setup = await setupMerchant(pier.url, 1, opts.tag);
     const each: Array<{ roundTrips: number; commits: number; sample: string[] }> = [];
     for (let i = 0; i < opts.payments; i++) {
