@@ -4,46 +4,38 @@
  * row for good and, abandoned, inquiries at the merchant's PG. These tests act as the one who
  * floods them (from one address, one IPv6 /64, many addresses) and as a buyer paying meanwhile.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { DEFAULT_CHECKOUT_RATE_LIMITS, INQUIRIES_PER_CHECKOUT } from '../../src/core/checkout/rate-limits.js';
 import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { depsWith } from '../harness.js';
 import { formOf, rspOf } from '../buyer-forms.js';
-import { card, cardFields, ORIGIN, postHttp, rig, uid } from './window-rig.js';
+import { card, cardFields, ORIGIN, postHttp, uid, windowRig } from './window-rig.js';
 import { testCardNumber } from '../harness.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
-
-beforeAll(async () => {
-  pier = await startTestPier({ checkoutRateLimits: DEFAULT_CHECKOUT_RATE_LIMITS });
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
+const r = windowRig({ checkoutRateLimits: DEFAULT_CHECKOUT_RATE_LIMITS });
 
 const SESSIONS = DEFAULT_CHECKOUT_RATE_LIMITS.sessionsPerIp.limit;
 const WINDOWS = DEFAULT_CHECKOUT_RATE_LIMITS.windowsPerIp.limit;
 
 /** IMP.request_pay as the SDK sends it, from `ip` (headers: what the sender adds, e.g. X-Forwarded-For). */
-async function requestPay(ip: string, merchantUid = uid('flood'), headers: Record<string, string> = {}, app = pier.app) {
+async function requestPay(ip: string, merchantUid = uid('flood'), headers: Record<string, string> = {}, app = r.pier.app) {
   const res = await app.inject({
     method: 'POST',
     url: '/checkout/sessions',
     remoteAddress: ip,
     headers: { 'content-type': 'application/json', ...headers },
-    payload: JSON.stringify({ imp_code: m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', merchant_uid: merchantUid, name: '상품', amount: 5000 }, mode: 'overlay', origin: ORIGIN }),
+    payload: JSON.stringify({ imp_code: r.m.merchantCode, params: { pg: 'jtnet', pay_method: 'card', merchant_uid: merchantUid, name: '상품', amount: 5000 }, mode: 'overlay', origin: ORIGIN }),
   });
   return { status: res.statusCode, headers: res.headers, body: JSON.parse(res.body) };
 }
 
 /** The checkout's 결제하기 from `ip`: opens the PG window (or ends the checkout). */
 const start = (ip: string, sessionId: string) =>
-  pier.app.inject({
+  r.pier.app.inject({
     method: 'POST',
     url: `/checkout/${sessionId}/start`,
     remoteAddress: ip,
@@ -52,7 +44,7 @@ const start = (ip: string, sessionId: string) =>
   });
 
 const count = async (table: 'checkout_sessions' | 'payments') =>
-  Number((await pier.store.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('merchant_id', '=', m.merchantId).executeTakeFirstOrThrow()).n);
+  Number((await r.pier.store.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('merchant_id', '=', r.m.merchantId).executeTakeFirstOrThrow()).n);
 
 const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((a, s) => ((a[s] = (a[s] ?? 0) + 1), a), {});
 
@@ -90,7 +82,7 @@ describe('POST /checkout/sessions from one address', () => {
     expect(await buyerPays()).toMatchObject({ success: true, status: 'paid', paid_amount: 5000 });
 
     // once the window has passed the address may ask again
-    pier.clock.advance(retryAfter * 1000);
+    r.pier.clock.advance(retryAfter * 1000);
     expect((await requestPay('198.51.100.10')).body).toMatchObject({ ok: true });
   });
 
@@ -106,7 +98,7 @@ describe('POST /checkout/sessions from one address', () => {
   });
 
   it('behind a trusted proxy, each client the proxy names has its own allowance, and the proxy is not limited as one', async () => {
-    const proxied = await buildApp(pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080', trustProxy: '10.0.0.5' });
+    const proxied = await buildApp(r.pier.deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080', trustProxy: '10.0.0.5' });
     try {
       const attacker: number[] = [];
       for (let i = 0; i < SESSIONS + 3; i++) attacker.push((await requestPay('10.0.0.5', uid('px'), { 'x-forwarded-for': '192.0.2.66' }, proxied)).status);
@@ -140,7 +132,7 @@ describe('PG windows opened from one address', () => {
     }
     // the refused sessions are over: their result stays, a second try changes nothing
     const ended = sessions[opened.indexOf(refused[0]!)]!;
-    const row = await pier.store.db.selectFrom('checkout_sessions').select(['state', 'imp_uid']).where('id', '=', ended).executeTakeFirstOrThrow();
+    const row = await r.pier.store.db.selectFrom('checkout_sessions').select(['state', 'imp_uid']).where('id', '=', ended).executeTakeFirstOrThrow();
     expect(row).toEqual({ state: 'done', imp_uid: null });
     expect(rspOf((await start(ip, ended)).body).error_code).toBe('F1010');
 
@@ -173,7 +165,7 @@ describe('PG windows opened from one address', () => {
 /** Pier (the same database and PG) answering through an app that counts its PG inquiries. */
 async function countingInquiries() {
   const asked: string[] = [];
-  const deps = depsWith(pier.deps, (real) => ({
+  const deps = depsWith(r.pier.deps, (real) => ({
     inquire: (channel, q) => {
       asked.push(q.moid);
       return real.inquire(channel, q);
@@ -213,8 +205,8 @@ describe("PG inquiries a checkout's browser posts cause", () => {
       const askedBefore = pg.asked.length;
       expect(rspOf((await pg.post(`/checkout/${w.sessionId}/return`, approved.fields)).body)).toMatchObject({ success: false, error_code: '54' });
       expect(pg.asked.length).toBe(askedBefore);
-      pier.clock.advance(31 * 60_000);
-      await new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger }).drain();
+      r.pier.clock.advance(31 * 60_000);
+      await new JobRunner({ queues: [windowConfirmQueue(r.pier.deps)], logger: r.pier.deps.logger }).drain();
       expect(await r.payment(w.impUid)).toMatchObject({ status: 'paid', pg_tid: approved.fields.tid, merchant_uid_lock: w.merchantUid });
     } finally {
       await pg.close();
@@ -241,14 +233,7 @@ describe("PG inquiries a checkout's browser posts cause", () => {
 });
 
 describe('reconciliation behind abandoned PG windows', () => {
-  let own: TestPier;
-  let shop: TestMerchant;
-  const w = rig(() => ({ pier: own, m: shop }));
-  beforeAll(async () => {
-    own = await startTestPier();
-    shop = await own.newMerchant();
-  });
-  afterAll(async () => own?.close());
+  const w = windowRig();
 
   const GRACE = 32; // the harness's 2 s PG read timeout + 30 (inFlightGraceSeconds)
 
@@ -261,26 +246,26 @@ describe('reconciliation behind abandoned PG windows', () => {
 
   it('a charge in doubt before windows were abandoned is asked about before them, in a pass that cannot ask about everything', async () => {
     const t0 = await abandon(12);
-    own.clock.advance(10 * 60_000);
+    w.pier.clock.advance(10 * 60_000);
     // a real API charge whose answer and immediate inquiry were both lost
-    await fetch(`${own.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
-    const res = await own.call('POST', '/subscribe/payments/onetime', {
-      token: shop.token,
+    await fetch(`${w.pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
+    const res = await w.pier.call('POST', '/subscribe/payments/onetime', {
+      token: w.m.token,
       body: { merchant_uid: uid('real'), amount: 5_000, card_number: testCardNumber({ kftcCode: '381', lastFour: '0098' }), expiry: '2030-01' },
     });
     expect(res.status).toBe(502);
     const real = /imp_uid: (imp_\d{12})/.exec(res.body.message)![1]!;
     const t10 = await abandon(12);
-    own.clock.advance(21 * 60_000 + 1000);
-    expect(await releaseAbandonedWindows(own.deps)).toBe(t0.length);
-    own.clock.advance((GRACE + 1) * 1000);
+    w.pier.clock.advance(21 * 60_000 + 1000);
+    expect(await releaseAbandonedWindows(w.pier.deps)).toBe(t0.length);
+    w.pier.clock.advance((GRACE + 1) * 1000);
 
     // every inquiry takes the PG 1 s of the manual clock; a pass may spend 10 s: 10 inquiries
     const asked: string[] = [];
-    const slowPg = depsWith(own.deps, (real) => ({
+    const slowPg = depsWith(w.pier.deps, (real) => ({
       inquire: async (channel, q) => {
         asked.push(q.moid);
-        own.clock.advance(1000);
+        w.pier.clock.advance(1000);
         return real.inquire(channel, q);
       },
     }));
@@ -292,17 +277,17 @@ describe('reconciliation behind abandoned PG windows', () => {
     expect(Object.values(first).filter((o) => o === 'failed').length).toBe(asked.length - 1);
 
     // the windows abandoned after the charge went in doubt are asked about in their turn
-    own.clock.advance(10 * 60_000);
-    expect(await releaseAbandonedWindows(own.deps)).toBe(t10.length);
-    own.clock.advance((GRACE + 1) * 1000);
+    w.pier.clock.advance(10 * 60_000);
+    expect(await releaseAbandonedWindows(w.pier.deps)).toBe(t10.length);
+    w.pier.clock.advance((GRACE + 1) * 1000);
     while (Object.keys(await pass()).length > 0);
     for (const impUid of [...t0, ...t10]) expect(await w.payment(impUid)).toMatchObject({ status: 'failed', fail_reason: '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)' });
   });
 
-  /** own's deps with a PG that counts the inquiries about each order id (imp_uid). */
+  /** this block's Pier's deps with a PG that counts the inquiries about each order id (imp_uid). */
   function countedPg() {
     const asked = new Map<string, number>();
-    const deps = depsWith(own.deps, (real) => ({
+    const deps = depsWith(w.pier.deps, (real) => ({
       inquire: (channel, q) => {
         asked.set(q.moid, (asked.get(q.moid) ?? 0) + 1);
         return real.inquire(channel, q);
@@ -312,9 +297,9 @@ describe('reconciliation behind abandoned PG windows', () => {
   }
 
   /** Everything Pier runs in the background for a day: reconciliation passes and the window acknowledgement/recheck jobs. */
-  async function aDayOfBackgroundWork(deps: typeof own.deps) {
+  async function aDayOfBackgroundWork(deps: typeof w.pier.deps) {
     for (const step of [31 * 60_000, 60 * 60_000, 24 * 3600_000]) {
-      own.clock.advance(step);
+      w.pier.clock.advance(step);
       await new JobRunner({ queues: [windowConfirmQueue(deps)], logger: deps.logger }).drain();
       while (Object.keys(await reconcileInDoubt(deps, { graceSeconds: GRACE })).length > 0);
     }
@@ -325,41 +310,41 @@ describe('reconciliation behind abandoned PG windows', () => {
   it("a PG window opened and left costs its merchant's PG one inquiry: reconciliation's, asked once the window can give no result, settles it and leaves no recheck (decision 0069)", async () => {
     const pg = countedPg();
     const [left] = await abandon(1);
-    own.clock.advance(31 * 60_000);
-    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
-    own.clock.advance((GRACE + 1) * 1000);
+    w.pier.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(w.pier.deps)).toBeGreaterThanOrEqual(1);
+    w.pier.clock.advance((GRACE + 1) * 1000);
     expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[left!]).toBe('failed');
     expect(await w.payment(left!)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: NO_RECORD });
 
     await aDayOfBackgroundWork(pg.deps);
     expect(pg.askedAbout(left!)).toBe(1);
-    expect(await own.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
+    expect(await w.pier.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
     expect(await w.payment(left!)).toMatchObject({ status: 'failed', fail_reason: NO_RECORD });
   });
 
   it('when the first inquiry about an abandoned window cannot settle it (the PG does not answer), the next one asks, and its answer settles it; still no recheck', async () => {
     const pg = countedPg();
     const [left] = await abandon(1);
-    own.clock.advance(31 * 60_000);
-    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
-    own.clock.advance((GRACE + 1) * 1000);
-    await fetch(`${own.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
+    w.pier.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(w.pier.deps)).toBeGreaterThanOrEqual(1);
+    w.pier.clock.advance((GRACE + 1) * 1000);
+    await fetch(`${w.pier.simulatorUrl}/__control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'http_500', op: 'trans_search', times: 1 }) });
     expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[left!]).toBe('unknown');
     expect(await w.payment(left!)).toMatchObject({ status: 'ready', pg_state: 'in_doubt' });
 
     await aDayOfBackgroundWork(pg.deps);
     expect(pg.askedAbout(left!)).toBe(2);
     expect(await w.payment(left!)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null, fail_reason: NO_RECORD });
-    expect(await own.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
+    expect(await w.pier.store.db.selectFrom('window_confirms').select('pg_tid').where('imp_uid', '=', left!).execute()).toEqual([]);
   });
 
   it('a PG window left after the buyer paid in it (the result post never came) is recorded paid and acknowledged on one inquiry', async () => {
     const pg = countedPg();
     const paidIn = await w.openWindow({});
     expect((await w.actInWindow(paidIn, { action: 'pay', ...cardFields(card()) })).fields.resultCd).toBe('3001');
-    own.clock.advance(31 * 60_000);
-    expect(await releaseAbandonedWindows(own.deps)).toBeGreaterThanOrEqual(1);
-    own.clock.advance((GRACE + 1) * 1000);
+    w.pier.clock.advance(31 * 60_000);
+    expect(await releaseAbandonedWindows(w.pier.deps)).toBeGreaterThanOrEqual(1);
+    w.pier.clock.advance((GRACE + 1) * 1000);
     expect((await reconcileInDoubt(pg.deps, { graceSeconds: GRACE }))[paidIn.impUid]).toBe('paid');
 
     await aDayOfBackgroundWork(pg.deps);

@@ -4,26 +4,17 @@
  * afterwards in that window, whose result post never reaches Pier, is then found and recorded or
  * refunded (decision 0007: "a late approval is never dropped").
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { reconcileInDoubt } from '../../src/core/payments/reconcile.js';
 import { windowOverAtMs } from '../../src/core/checkout/window-confirms.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { formOf } from '../buyer-forms.js';
-import { card, cardFields, postHttp, rig } from './window-rig.js';
+import { card, cardFields, postHttp, windowRig } from './window-rig.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
+const r = windowRig();
 
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
-
-const runner = () => new JobRunner({ queues: [windowConfirmQueue(pier.deps)], logger: pier.deps.logger });
+const runner = () => new JobRunner({ queues: [windowConfirmQueue(r.pier.deps)], logger: r.pier.deps.logger });
 
 describe('a window attempt failed while its PG window is open', () => {
   it('after a bare U001 cancel post, the approval made afterwards in that window is found, recorded and acknowledged', async () => {
@@ -39,12 +30,12 @@ describe('a window attempt failed while its PG window is open', () => {
     expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'paid' });
 
     // everything Pier runs in the background, well past the window's lifetime
-    pier.clock.advance(31 * 60_000);
+    r.pier.clock.advance(31 * 60_000);
     await runner().drain();
-    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
-    pier.clock.advance(24 * 3600_000);
+    await reconcileInDoubt(r.pier.deps, { graceSeconds: 0 });
+    r.pier.clock.advance(24 * 3600_000);
     await runner().drain();
-    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
+    await reconcileInDoubt(r.pier.deps, { graceSeconds: 0 });
 
     const p = await r.payment(w.impUid);
     const atPg = (await r.ledgerTx(w.impUid))[0];
@@ -62,10 +53,10 @@ describe('a window attempt failed while its PG window is open', () => {
     expect(issued.fields.resultCd).toBe('4100');
     expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'ready' });
 
-    pier.clock.advance(31 * 60_000);
+    r.pier.clock.advance(31 * 60_000);
     await runner().drain();
     expect((await r.ledgerTx(w.impUid))[0]).toMatchObject({ status: 'cancelled' });
-    const deposit = await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: w.impUid, amount: 12000 }) });
+    const deposit = await fetch(`${r.pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: w.impUid, amount: 12000 }) });
     expect((await deposit.json()) as Record<string, unknown>).not.toMatchObject({ status: 'paid' });
     expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
   });
@@ -75,14 +66,14 @@ describe('a window attempt failed while its PG window is open', () => {
     const garbled = await r.postPier(`/checkout/${w.sessionId}/return`, { resultCd: '3001' });
     expect(garbled.status).toBe(200);
     expect(await r.payment(w.impUid)).toMatchObject({ pg_state: 'in_doubt' });
-    pier.clock.advance(60_000);
-    await reconcileInDoubt(pier.deps, { graceSeconds: 32 });
+    r.pier.clock.advance(60_000);
+    await reconcileInDoubt(r.pier.deps, { graceSeconds: 32 });
     expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
 
     await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
-    pier.clock.advance(31 * 60_000);
+    r.pier.clock.advance(31 * 60_000);
     await runner().drain();
-    await reconcileInDoubt(pier.deps, { graceSeconds: 0 });
+    await reconcileInDoubt(r.pier.deps, { graceSeconds: 0 });
     const p = await r.payment(w.impUid);
     const atPg = (await r.ledgerTx(w.impUid))[0];
     expect({ pier: p.status, pg: atPg.status }).toEqual({ pier: 'paid', pg: 'paid' });
@@ -92,29 +83,29 @@ describe('a window attempt failed while its PG window is open', () => {
     const w = await r.openWindow({});
     const startedAt = Number((await r.payment(w.impUid)).started_at);
     // 20 minutes into the window, a post Pier cannot verify; reconciliation gives it up a minute later
-    pier.clock.advance(20 * 60_000);
+    r.pier.clock.advance(20 * 60_000);
     await r.postPier(`/checkout/${w.sessionId}/return`, { resultCd: '3001' });
     expect(await r.payment(w.impUid)).toMatchObject({ pg_state: 'in_doubt' });
-    pier.clock.advance(60_000);
-    await reconcileInDoubt(pier.deps, { graceSeconds: 32 });
+    r.pier.clock.advance(60_000);
+    await reconcileInDoubt(r.pier.deps, { graceSeconds: 32 });
     expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
 
     // the buyer pays in the still open tPay window; the result post never reaches Pier
-    pier.clock.advance(60_000);
+    r.pier.clock.advance(60_000);
     expect((await r.actInWindow(w, { action: 'pay', ...cardFields(card()) })).fields.resultCd).toBe('3001');
 
     // the recheck is due when that window can give no result any more (windowOverAtMs): before
     // (a window lifetime after the give-up) it came 21 minutes later, the approval unrecorded meanwhile
-    const overAtMs = windowOverAtMs(pier.deps, startedAt);
-    pier.clock.set(overAtMs - 1000);
+    const overAtMs = windowOverAtMs(r.pier.deps, startedAt);
+    r.pier.clock.set(overAtMs - 1000);
     await runner().drain();
     expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
-    pier.clock.set(overAtMs);
+    r.pier.clock.set(overAtMs);
     await runner().drain();
     const p = await r.payment(w.impUid);
     const atPg = (await r.ledgerTx(w.impUid))[0];
     expect({ pier: p.status, lock: p.merchant_uid_lock, pg: atPg.status, confirmed: atPg.confirmedAt != null }).toEqual({ pier: 'paid', lock: w.merchantUid, pg: 'paid', confirmed: true });
-    const recheck = await pier.deps.store.db.selectFrom('window_confirms').select(['due_at', 'state']).where('imp_uid', '=', w.impUid).where('pg_tid', '=', '').executeTakeFirstOrThrow();
+    const recheck = await r.pier.deps.store.db.selectFrom('window_confirms').select(['due_at', 'state']).where('imp_uid', '=', w.impUid).where('pg_tid', '=', '').executeTakeFirstOrThrow();
     expect({ due_at: Number(recheck.due_at), state: recheck.state }).toEqual({ due_at: Math.ceil(overAtMs / 1000), state: 'done' });
   });
 
@@ -126,7 +117,7 @@ describe('a window attempt failed while its PG window is open', () => {
     await r.postPier(declined.action, declined.fields);
     expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed' });
     const failedAt = Number((await r.payment(w.impUid)).failed_at);
-    const rechecks = await pier.deps.store.db.selectFrom('window_confirms').select(['pg_tid', 'state', 'due_at']).where('imp_uid', '=', w.impUid).execute();
+    const rechecks = await r.pier.deps.store.db.selectFrom('window_confirms').select(['pg_tid', 'state', 'due_at']).where('imp_uid', '=', w.impUid).execute();
     expect(rechecks.map((x) => ({ ...x, due_at: Number(x.due_at) }))).toEqual([{ pg_tid: '', state: 'pending', due_at: failedAt + 30 * 60 }]);
   });
 
@@ -144,7 +135,7 @@ describe('a window attempt failed while its PG window is open', () => {
     expect(approved.fields.resultCd).toBe('3001');
     expect(approved.fields.tid).not.toBe(declined.fields.tid);
 
-    pier.clock.advance(31 * 60_000);
+    r.pier.clock.advance(31 * 60_000);
     await runner().drain();
     const p = await r.payment(w.impUid);
     expect({ status: p.status, pg_tid: p.pg_tid, lock: p.merchant_uid_lock, amount: Number(p.amount) }).toEqual({ status: 'paid', pg_tid: approved.fields.tid, lock: w.merchantUid, amount: 5000 });

@@ -8,21 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { settleAttempt } from '../../src/core/payments/reconcile.js';
 import { testCardNumber as niceCard } from '../../src/simulators/nicepay/index.js';
 import { niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
-import { card, cardFields, ORIGIN, postHttp, rig, uid } from './window-rig.js';
+import { card, cardFields, ORIGIN, postHttp, uid, windowRig } from './window-rig.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
-
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
+const r = windowRig();
 
 /** request_pay with `payMethod`, then the tPay form posted with the method the attacker wants. */
 async function openSwapped(payMethod: 'vbank' | 'trans' | 'card', postedMethod: 'CARD' | 'CELLPHONE' | 'VBANK') {
@@ -35,7 +26,7 @@ async function openSwapped(payMethod: 'vbank' | 'trans' | 'card', postedMethod: 
   const window = await postHttp(pgForm.action, { ...pgForm.fields, payMethod: postedMethod });
   expect(window.status, window.html).toBe(200);
   const payForm = formOf(window.html, 'payForm');
-  const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+  const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
   return { sessionId: s.session_id as string, impUid: session.imp_uid!, merchantUid, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! };
 }
 
@@ -82,7 +73,7 @@ describe('a payment method the checkout did not ask for (payMethod rewritten in 
     const rsp = rspOf((await r.postPier(issued.action, issued.fields)).html);
     expect({ success: rsp.success, vbank_num: rsp.vbank_num }).toEqual({ success: false, vbank_num: undefined });
     // the post left the attempt in doubt; reconciliation asks the PG, which holds an account for it
-    await settleAttempt(pier.deps, w.impUid, { giveUpIfUnknown: true });
+    await settleAttempt(r.pier.deps, w.impUid, { giveUpIfUnknown: true });
     const p = await r.payment(w.impUid);
     const [tx] = await r.ledgerTx(w.impUid);
     expect({ pg_method: tx.payMethod, pg_status: tx.status }).toEqual({ pg_method: 'VBANK', pg_status: 'cancelled' });
@@ -108,13 +99,13 @@ describe('a billing-key checkout turned into a plain card payment (CDBILLRG rewr
     expect(pgForm.fields.payMethod).toBe('CDBILLRG');
     const window = await postHttp(pgForm.action, { ...pgForm.fields, payMethod: 'CARD' });
     const payForm = formOf(window.html, 'payForm');
-    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
     const w = { sessionId: s.session_id as string, impUid: session.imp_uid!, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! };
     const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card()) });
     expect(result.fields.resultCd).toBe('3001');
     return { ...w, customerUid, result };
   }
-  const keyOf = (customerUid: string) => pier.deps.store.db.selectFrom('billing_keys').select('customer_uid').where('customer_uid', '=', customerUid).executeTakeFirst();
+  const keyOf = (customerUid: string) => r.pier.deps.store.db.selectFrom('billing_keys').select('customer_uid').where('customer_uid', '=', customerUid).executeTakeFirst();
 
   it('posted back: refunded at once (F1011), never "paid with customer_uid" while no key exists', async () => {
     const w = await openBillingAsCard();
@@ -128,7 +119,7 @@ describe('a billing-key checkout turned into a plain card payment (CDBILLRG rewr
   it('the buyer closes instead of posting: the approval Pier finds at the PG is refunded too, not recorded paid', async () => {
     const w = await openBillingAsCard();
     const rsp = rspOf((await r.postPier(`/checkout/${w.sessionId}/close`, {})).html);
-    await settleAttempt(pier.deps, w.impUid, { giveUpIfUnknown: true });
+    await settleAttempt(r.pier.deps, w.impUid, { giveUpIfUnknown: true });
     const p = await r.payment(w.impUid);
     const [tx] = await r.ledgerTx(w.impUid);
     expect({ pg_status: tx.status, status: p.status, fail: p.fail_reason?.slice(0, 7), success: rsp.success }).toEqual({ pg_status: 'cancelled', status: 'failed', fail: '[F1011]', success: false });
@@ -146,7 +137,7 @@ describe('a deposit deadline the checkout did not ask for (vbankExpDate rewritte
     const issued = await r.actInWindow({ submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! }, { action: 'pay', bankCode: '004' });
     expect(issued.fields.resultCd).toBe('4100');
     const rsp = rspOf((await r.postPier(issued.action, issued.fields)).html);
-    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
     return { rsp, impUid: session.imp_uid!, asked: pgForm.fields.vbankExpDate };
   }
 

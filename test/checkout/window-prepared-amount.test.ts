@@ -4,20 +4,11 @@
  * against the amount the PG confirms before an approval is recorded (a PUT while the PG window was
  * open: the approval is refunded, F1003). Decision 0043.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formOf, rspOf } from '../buyer-forms.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
-import { card, cardFields, postHttp, rig, uid } from './window-rig.js';
+import { card, cardFields, postHttp, uid, windowRig } from './window-rig.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
-
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
+const r = windowRig();
 
 async function startAndPay(sessionId: string) {
   const toPg = await r.postPier(`/checkout/${sessionId}/start`, { agree: '1', card_code: '366' });
@@ -30,8 +21,8 @@ async function startAndPay(sessionId: string) {
 }
 
 const prepare = async (method: 'POST' | 'PUT', merchantUid: string, amount: number) =>
-  expect((await pier.call(method, '/payments/prepare', { token: m.token, body: { merchant_uid: merchantUid, amount } })).body.code).toBe(0);
-const paymentsOf = (merchantUid: string) => pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status', 'amount', 'fail_reason', 'merchant_uid_lock']).where('merchant_uid', '=', merchantUid).execute();
+  expect((await r.pier.call(method, '/payments/prepare', { token: r.m.token, body: { merchant_uid: merchantUid, amount } })).body.code).toBe(0);
+const paymentsOf = (merchantUid: string) => r.pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status', 'amount', 'fail_reason', 'merchant_uid_lock']).where('merchant_uid', '=', merchantUid).execute();
 
 describe('prepared amount', () => {
   it('a session made while the prepared amount was 10,000 KRW cannot pay 10,000 after the merchant changed it to 50,000 (PUT /payments/prepare)', async () => {
@@ -46,7 +37,7 @@ describe('prepared amount', () => {
     expect(paid.refused).toBe(true);
     expect(await paymentsOf(merchantUid)).toEqual([]);
     // the checkout ends with V1's pre-window refusal
-    const done = await pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const done = await r.pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
     expect({ state: done.state, error_code: JSON.parse(done.result!).error_code }).toEqual({ state: 'done', error_code: 'F1003' });
   });
 

@@ -4,9 +4,9 @@
  * (Modelled on window-money-safety.test.ts; first written by the window review.)
  */
 import { request } from 'undici';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { formOf } from '../buyer-forms.js';
-import { testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 
 export const ORIGIN = 'https://shop.example';
 let seq = 0;
@@ -62,6 +62,37 @@ export function rig(get: () => { pier: TestPier; m: TestMerchant }) {
     return [...l.approvals, ...l.declines].filter((t) => t.moid === moid);
   };
   return { postPier, createSession, openWindow, actInWindow, payment, eventsOf, ledgerTx };
+}
+
+/**
+ * The rig on a Pier in-process (startTestPier with `opts`) and a merchant of its own, which the file or
+ * describe block that calls this starts in its beforeAll and closes in its afterAll.
+ *
+ * @example
+ *   const r = windowRig();
+ *   it('…', async () => { const w = await r.openWindow({}); … r.pier.deps … r.m.token … });
+ */
+export function windowRig(opts?: Parameters<typeof startTestPier>[0]) {
+  let pier: TestPier | undefined;
+  let m: TestMerchant | undefined;
+  beforeAll(async () => {
+    pier = await startTestPier(opts);
+    m = await pier.newMerchant();
+  });
+  afterAll(async () => pier?.close());
+  const started = () => {
+    if (!pier || !m) throw new Error('windowRig: its Pier starts in beforeAll; it was used before');
+    return { pier, m };
+  };
+  return {
+    ...rig(started),
+    get pier() {
+      return started().pier;
+    },
+    get m() {
+      return started().m;
+    },
+  };
 }
 
 export const cardFields = (pan: string, quota = '00') => ({ cardNo: pan, cardExpiry: '12/30', buyerAuthNum: '900101', cardPwd: '12', cardQuota: quota });

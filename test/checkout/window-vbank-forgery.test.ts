@@ -4,20 +4,11 @@
  * fields. Pier asks the PG (trans_search by the attempt's order id) and records the account the PG
  * holds, with the posted tid and Pier's amount, or nothing (decision 0043).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rspOf } from '../buyer-forms.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
-import { rig } from './window-rig.js';
+import { windowRig } from './window-rig.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
-
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
+const r = windowRig();
 
 describe('a forged virtual-account result', () => {
   it('a buyer who cancelled in the PG window cannot turn the cancel post into an issued account (4100) that the PG never issued', async () => {
