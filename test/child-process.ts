@@ -1,5 +1,6 @@
 /**
- * Servers a test starts on a port, in a child process above all, and the wait for them to be ready.
+ * Servers the tests (and the bench: bench/lib/proc.ts) start on a port, in a child process above all
+ * (in-process too: harness.ts, e2e-harness.ts), and the wait for them to be ready.
  *
  * A port freePort() found free can be taken by another process before the server binds it (on a
  * busy machine an outgoing connection of a parallel test gets it as its local port): the start then
