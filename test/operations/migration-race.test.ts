@@ -6,7 +6,6 @@
  * migration lock, and Kysely then found a recorded migration it was not given: "corrupted
  * migrations", and the older Pier did not start (docs/operations.md, "Upgrading", says it does).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { MIGRATION_NAMES, PierMigrations } from '../../src/store/migrations/index.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { childPier } from '../child-pier.js';
+import { startChild } from '../child-process.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -66,15 +66,14 @@ describe.skipIf(!ON_POSTGRES)('a Pier starting while a newer Pier migrates Postg
 
       const inside = join(dataDir, 'newer-inside');
       const release = join(dataDir, 'newer-release');
-      const newer = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'test/operations/newer-pier-migrator.ts')], {
+      const newer = startChild('the newer Pier', ['--import', TSX_LOADER, join(ROOT, 'test/operations/newer-pier-migrator.ts')], {
         cwd: ROOT,
         env: { ...process.env, DATABASE_URL: db.url, INSIDE_FILE: inside, RELEASE_FILE: release },
-        stdio: ['ignore', 'pipe', 'inherit'],
       });
-      let newerOut = '';
-      newer.stdout!.on('data', (d) => (newerOut += d.toString()));
-      const newerExit = new Promise<number | null>((r) => newer.once('exit', (code) => r(code)));
-      await until('the newer Pier is in the middle of its migration', () => existsSync(inside));
+      await until('the newer Pier is in the middle of its migration', () => {
+        if (!newer.running()) throw new Error(`the newer Pier exited first: ${newer.stderr()}`);
+        return existsSync(inside);
+      });
 
       // this version starts; it waits for the migration lock the newer Pier holds
       const started = pier.start().then(
@@ -86,8 +85,8 @@ describe.skipIf(!ON_POSTGRES)('a Pier starting while a newer Pier migrates Postg
         return Number(rows[0]!.n) > 0;
       });
       writeFileSync(release, 'go');
-      expect(await newerExit).toBe(0);
-      expect(JSON.parse(newerOut).applied).toEqual([...MIGRATION_NAMES.slice(-2), '999-newer']);
+      expect((await newer.ended).code, newer.stderr()).toBe(0);
+      expect(JSON.parse(newer.stdout()).applied).toEqual([...MIGRATION_NAMES.slice(-2), '999-newer']);
 
       expect(await started).toBeNull();
       const health = await fetch(`${pier.url()}/health`);
