@@ -25,6 +25,7 @@ import {
   loadCheckout,
   redirectUrl,
   releaseAbandonedWindows,
+  reopenStartedWindow,
   startCheckout,
   type Checkout,
   type Rsp,
@@ -219,6 +220,11 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
       if (err instanceof PierError && err.kind === 'refused') {
         const done = await checkoutResult(req.deps, id);
         if (done) return finish(reply, c, done);
+        // pay pressed again once the PG window was opened (a double click, a resubmitted form): the
+        // same window again, or the page a GET shows; never a close (decision 0086)
+        const again = await reopenStartedWindow(req.deps, id, windowUrls);
+        if (again.kind === 'form') return html(reply, toPgPage(c.params.language, again.form), { frameOrigin: c.session.origin, scriptOrigin: pgScriptOrigin(again.form) });
+        if (again.kind === 'in_progress') return html(reply, inProgressPage(c.params.language, c.session.id), { frameOrigin: c.session.origin });
         const { rsp } = await cancelCheckout(req.deps, id);
         return finish(reply, c, rsp);
       }

@@ -333,9 +333,20 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
   // the attempt holds no lock yet (attemptRow), so only an imp_uid drawn twice can stop its insert
   if (!locked.ok) throw new Error(`window attempt ${impUid} was refused a merchant_uid lock it does not take`);
 
-  const u = urls({ ...session, imp_uid: impUid });
-  const form = channel.connector.window.startWindow(channel.credentials, {
-    moid: impUid,
+  return { ok: true, form: windowFormOf(channel, { ...session, imp_uid: impUid }, params, { impUid, cardCode, quotas, mobile }, urls) };
+}
+
+/** The form (or SDK call) that opens the PG window of a checkout's attempt. */
+function windowFormOf(
+  channel: ResolvedChannel,
+  session: CheckoutSessionsTable,
+  params: CheckoutParams,
+  a: { impUid: string; cardCode: string | null; quotas: number[]; mobile: boolean },
+  urls: (s: CheckoutSessionsTable) => WindowUrls,
+): WindowForm {
+  const u = urls(session);
+  return channel.connector.window!.startWindow(channel.credentials, {
+    moid: a.impUid,
     amount: params.amount,
     goodsName: params.name ?? params.merchant_uid,
     payMethod: params.pay_method,
@@ -344,16 +355,49 @@ export async function startCheckout(deps: Deps, sessionId: string, choice: Check
     returnUrl: u.returnUrl,
     cancelUrl: u.cancelUrl,
     notifyUrl: u.notifyUrl,
-    mobile,
-    cardQuotas: quotas.filter((q) => q > 0),
-    cardCode,
+    mobile: a.mobile,
+    cardQuotas: a.quotas.filter((q) => q > 0),
+    cardCode: a.cardCode,
     billing: params.customer_uid !== null,
     vbankDueMs: params.vbank_due_ms,
     digital: params.digital,
     language: params.language,
     taxFree: params.tax_free,
   });
-  return { ok: true, form };
+}
+
+/**
+ * "Pay" pressed again on a checkout whose PG window was already opened: the buyer's browser sent
+ * the checkout's form twice (a double click before checkout.js disabled the button, a slow answer
+ * clicked again, a form resubmitted after Back). The first press opened the window and recorded
+ * the attempt; the second is answered with the same attempt's window again (`form`), so the buyer
+ * goes on paying. It never closes the checkout (that took the buyer's payment away and told the
+ * merchant the buyer had cancelled: decision 0086). The window is opened again only while its
+ * attempt is still open in it (`window`) within the checkout's lifetime, for the same order id and
+ * amount: a form the PG would take again anyway, reposted (tPay signs only amt, mid and moid), and
+ * whose approval, once, is recorded like any. Otherwise `in_progress`, the page a GET shows;
+ * `not_started` when no window was opened for the session (the caller's refusal stands).
+ */
+export async function reopenStartedWindow(
+  deps: Deps,
+  sessionId: string,
+  urls: (s: CheckoutSessionsTable) => WindowUrls,
+): Promise<{ kind: 'form'; form: WindowForm } | { kind: 'in_progress' } | { kind: 'not_started' }> {
+  const c = await loadCheckout(deps, sessionId);
+  if (!c || c.session.state !== 'started' || !c.session.imp_uid) return { kind: 'not_started' };
+  const { session, params } = c;
+  const attempt = await deps.store.db
+    .selectFrom('payments')
+    .select(['status', 'pg_state', 'card_code', 'channel_id'])
+    .where('imp_uid', '=', session.imp_uid!)
+    .executeTakeFirst();
+  if (!attempt || attempt.status !== 'ready' || attempt.pg_state !== 'window' || isExpired(deps, session)) return { kind: 'in_progress' };
+  const channel = attempt.channel_id ? await channelById(deps, attempt.channel_id) : undefined;
+  if (!channel?.connector.window) return { kind: 'in_progress' };
+  const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);
+  const quotas = params.pay_method === 'card' && !params.customer_uid ? allowedQuotas(params) : [0];
+  const form = windowFormOf(channel, session, params, { impUid: session.imp_uid!, cardCode: attempt.card_code, quotas, mobile }, urls);
+  return { kind: 'form', form };
 }
 
 /** Stores the rsp on the session, once: the first result wins, later ones read it back. */
