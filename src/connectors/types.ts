@@ -177,6 +177,12 @@ export type InquiryResult =
        * only with a notice's `sentAt`, the same clock (decision 0087).
        */
       answeredAt?: number;
+       * True when the PG made it an escrow payment (tPay `trans_type` 1, NICE `useEscrow`), false when
+       * it says it did not, absent when its answer does not say. Escrow is the browser's to ask for
+       * as well (tPay's `transType`, NICE's `useEscrow`), and Pier's checkout never asks for it
+       * (decision 0086).
+       */
+      escrow?: boolean;
     } & CardDetails;
 
 /** What the PG holds for a billing key (asked to confirm a key a browser reported). */

@@ -320,6 +320,8 @@ export const scenarios: Scenario[] = [
         ...('payMethod' in found ? { payMethod: 'card' } : {}),
         // a PG that stamps its answers stamps this one now, by its clock (decision 0087)
         ...('answeredAt' in found ? { answeredAt: Math.floor(h.nowMs() / 1000) } : {}),
+        // a PG that says whether it is an escrow payment says it is not (decision 0086)
+        ...('escrow' in found ? { escrow: false } : {}),
       });
       if (found.found) expect(await h.pgRecord(found.pgTid)).toEqual({ status: 'paid', amount: 7000, cancelledAmount: 0 });
     },

@@ -200,7 +200,12 @@ export interface TpayTransSearchItem {
   vbank_holder?: string;
   /** the window's `payMethod` the transaction was made with: CARD, BANK, VBANK, CELLPHONE (OUR DESIGN, UNCONFIRMED for tPay) */
   pay_method?: string;
+  /** the window's `transType`: "0" normal, "1" escrow (OUR DESIGN, UNCONFIRMED for tPay; decision 0086) */
+  trans_type?: string;
 }
+
+/** tPay's `trans_type` → escrow or not; undefined when the row does not say. */
+export const escrowOfTpay = (raw: unknown): boolean | undefined => (raw === '1' ? true : raw === '0' ? false : undefined);
 
 /** tPay's `payMethod` → V1's pay_method; null for one Pier does not know (or none given). */
 const TPAY_PAY_METHODS: Readonly<Record<string, WindowPayMethod>> = { CARD: 'card', CDBILLRG: 'card', BANK: 'trans', VBANK: 'vbank', CELLPHONE: 'phone' };
@@ -518,6 +523,7 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
     cardQuota: amountOf(row.card_quota) ?? 0,
     receiptUrl: state === 'failed' ? null : receiptUrlOf(row.receipt_url),
     ...(payMethodOfTpay(row.pay_method) ? { payMethod: payMethodOfTpay(row.pay_method) } : {}),
+    ...(escrowOfTpay(row.trans_type) !== undefined ? { escrow: escrowOfTpay(row.trans_type) } : {}),
     ...cardDetails(row, row.app_co, row.app_co_name),
   };
 }

@@ -99,6 +99,8 @@ export interface NicePayment {
   failedAt?: string;
   cancelledAt?: string;
   payMethod?: string;
+  /** an escrow payment (spec §2.1) */
+  useEscrow?: boolean;
   amount?: number;
   balanceAmt?: number;
   approveNo?: string | null;
@@ -460,6 +462,7 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
     receiptUrl: state === 'failed' ? null : receiptUrlOf(p.receiptUrl),
     ...(payMethodOfNice(p.payMethod) ? { payMethod: payMethodOfNice(p.payMethod) } : {}),
     ...(answeredAt !== null ? { answeredAt } : {}),
+    ...(typeof p.useEscrow === 'boolean' ? { escrow: p.useEscrow } : {}),
     ...cardDetailsOf(p.card),
   };
 }

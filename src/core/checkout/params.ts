@@ -40,7 +40,7 @@ export const RSP_ERRORS = {
   quotaNotAllowed: 'F1009',
   /** too many checkouts or PG windows from one client address; nothing opened (Pier's code, decision 0059) */
   tooManyRequests: 'F1010',
-  /** paid (or an account issued) with another pay_method than request_pay asked for; refunded or closed (Pier's code, decision 0085) */
+  /** paid (or an account issued) with another pay_method than request_pay asked for, or as an escrow payment it never asks for; refunded or closed (Pier's code, decisions 0085, 0086) */
   payMethodNotAsked: 'F1011',
   /** a window account whose deposit deadline is later than request_pay's vbank_due; closed at the PG (Pier's code, decision 0085) */
   vbankDueNotAsked: 'F1012',

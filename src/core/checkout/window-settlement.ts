@@ -61,8 +61,9 @@ const PAY_METHOD_NAMES: Record<string, string> = { card: '신용카드', trans: 
  * The PG reports a window attempt paid (or its account issued) with another method than the one
  * its checkout asked for: the method is the browser's to post (tPay signs only amt, mid and moid of
  * its form; NICE's SDK reads it from the page), so a buyer can rewrite it and pay with a method the
- * merchant did not offer, its card rules never applied (decision 0085). Null when it agrees, when
- * the PG does not say, or when the attempt is already recorded: a recorded payment stands.
+ * merchant did not offer, its card rules never applied (decision 0085); so is escrow, which the
+ * checkout never asks for (decision 0086). Null when it agrees, when the PG does not say, or when
+ * the attempt is already recorded: a recorded payment stands.
  */
 export async function payMethodViolation(deps: Deps, impUid: string, found: FoundAtPg): Promise<{ code: string; message: string } | null> {
   const row = await deps.store.db
@@ -79,6 +80,16 @@ export async function payMethodViolation(deps: Deps, impUid: string, found: Foun
     return {
       code: RSP_ERRORS.payMethodNotAsked,
       message: '빌링키 발급을 요청한 결제창에서 일반 결제로 승인되어 취소하였습니다. (a plain payment approved in a billing-key window, no key issued; refunded)',
+    };
+  }
+  if (found.escrow === true) {
+    // tPay's transType=1 or NICE's useEscrow set in the browser: an escrow payment, whose money the
+    // PG holds until the buyer confirms delivery, which Pier's checkout never asks for and whose
+    // delivery registration (V1 /escrows/logis) Pier does not offer, so the merchant could not
+    // release it (decision 0086)
+    return {
+      code: RSP_ERRORS.payMethodNotAsked,
+      message: '요청하지 않은 에스크로 결제로 승인되어 취소하였습니다. (an escrow payment, which the checkout did not ask for; refunded)',
     };
   }
   if (!found.payMethod || row.pay_method === found.payMethod) return null;

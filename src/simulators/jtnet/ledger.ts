@@ -74,6 +74,8 @@ export interface SimTransaction {
   depositorName: string | null;
   /** where deposit notices go (the window's `notifyUrl`) */
   notifyUrl: string | null;
+  /** the window's `transType`: 0 normal, 1 escrow (REST charges: 0) */
+  transType: 0 | 1;
   /** when the merchant acknowledged the window result (`resultConfirm`) */
   confirmedAt: number | null;
   carrier: string | null;
@@ -91,6 +93,7 @@ export const NO_WINDOW_FIELDS = {
   depositedAt: null,
   depositorName: null,
   notifyUrl: null,
+  transType: 0,
   confirmedAt: null,
   carrier: null,
   phoneMasked: null,
@@ -194,6 +197,7 @@ const ADDED_COLUMNS: ReadonlyArray<[table: string, column: string, ddl: string]>
   ['transactions', 'deposited_at', 'INTEGER'],
   ['transactions', 'depositor_name', 'TEXT'],
   ['transactions', 'notify_url', 'TEXT'],
+  ['transactions', 'trans_type', 'INTEGER NOT NULL DEFAULT 0'],
   ['transactions', 'confirmed_at', 'INTEGER'],
   ['transactions', 'carrier', 'TEXT'],
   ['transactions', 'phone_masked', 'TEXT'],
@@ -251,6 +255,7 @@ function toTransaction(r: Row): SimTransaction {
     depositedAt: (r.deposited_at as number | null) ?? null,
     depositorName: (r.depositor_name as string | null) ?? null,
     notifyUrl: (r.notify_url as string | null) ?? null,
+    transType: (r.trans_type as number | null) === 1 ? 1 : 0,
     confirmedAt: (r.confirmed_at as number | null) ?? null,
     carrier: (r.carrier as string | null) ?? null,
     phoneMasked: (r.phone_masked as string | null) ?? null,
@@ -366,8 +371,8 @@ export class TpayLedger {
         `INSERT INTO transactions (tid, mid, moid, method, card_token, amount, cancelled_amount, status, result_cd, result_msg,
            error_cd, error_msg, app_no, card_num_masked, tpay_card_code, card_type, card_quota, goods_name, created_at,
            pay_method, bank_code, vbank_num, vbank_holder, vbank_due_at, deposited_at, depositor_name, notify_url,
-           confirmed_at, carrier, phone_masked)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           confirmed_at, carrier, phone_masked, trans_type)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         t.tid,
@@ -400,6 +405,7 @@ export class TpayLedger {
         t.confirmedAt,
         t.carrier,
         t.phoneMasked,
+        t.transType,
       );
   }
 

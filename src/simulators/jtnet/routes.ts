@@ -536,6 +536,9 @@ export async function tpayRoutes(app: FastifyInstance, o: TpayRoutesOptions): Pr
       moid: t.moid,
       mid: t.mid,
       pay_method: t.payMethod,
+      // OUR DESIGN: the window's transType (0 normal, 1 escrow), so a merchant can tell an escrow
+      // payment it did not ask for (the form field is not signed)
+      trans_type: String(t.transType),
       state_cd: stateCd,
       amt: String(t.amount),
       cancel_amt: String(t.cancelledAmount),

@@ -175,6 +175,12 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     if (!isHttpUrl(returnUrl) || !isHttpUrl(cancelUrl) || (notifyUrl !== undefined && !isHttpUrl(notifyUrl))) {
       return fail(reply, lang, 400, 'A212', '잘못된 데이터 형식입니다 (returnUrl / cancelUrl / notifyUrl)');
     }
+    // tPay's transType: 0 일반, 1 에스크로, escrow for CARD, BANK and VBANK only (FACT, spec §1.2; the
+    // code is OUR DESIGN). Not signed (encryptData covers amt, mid and moid), so the browser may set
+    // it; the PG keeps what the window was opened with and reports it (trans_search `trans_type`)
+    const transType = str(body, 'transType') ?? '0';
+    if (transType !== '0' && transType !== '1') return fail(reply, lang, 400, 'A212', '잘못된 데이터 형식입니다 (transType)');
+    if (transType === '1' && !['CARD', 'BANK', 'VBANK'].includes(method)) return fail(reply, lang, 400, 'A212', '에스크로에서 지원하지 않는 결제수단입니다');
     let vbankExpDate = str(body, 'vbankExpDate');
     if (method === 'VBANK') {
       const today = kstDate8(clock.now());
@@ -185,6 +191,7 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     const request: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string') request[k] = v;
     request.payMethod = method;
+    request.transType = transType;
     if (vbankExpDate) request.vbankExpDate = vbankExpDate;
     request.cancelUrl = cancelUrl;
     ledger.insertWindowSession({ token, mid, request, mobile, createdAt: clock.now(), closedAt: null });
@@ -268,6 +275,7 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
       ...NO_WINDOW_FIELDS,
       payMethod: r.payMethod === 'CDBILLRG' ? 'CARD' : (r.payMethod as SimTransaction['payMethod']),
       notifyUrl: r.notifyUrl ?? null,
+      transType: r.transType === '1' ? 1 : 0,
     };
   }
 

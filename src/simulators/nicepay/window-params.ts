@@ -80,6 +80,8 @@ export function validateWindowParams(p: WindowParams): NiceFailure | null {
     }
   }
   if (p.method === 'cellphone' && p.isDigital === undefined) return fail('P007', '필수 파라미터 누락(isDigital)');
+  // escrow for card, bank and vbank only (PortOne's nice_v2 list, spec §0.9; the phone refusal is OUR DESIGN)
+  if (p.useEscrow === 'true' && p.method === 'cellphone') return fail('U331', '에스크로를 사용할 수 없는 결제수단입니다.');
   return null;
 }
 
