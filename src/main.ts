@@ -13,6 +13,7 @@ import { listChannels } from './core/merchants/channels.js';
 import { demoCredentialsExist } from './core/merchants/merchants.js';
 import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from './core/payments/reconcile.js';
 import { ensureDemoConsoleUser, ensureDemoMerchant } from './core/sandbox/demo.js';
+import { registerSandboxNotifyUrls } from './core/sandbox/notify-urls.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { refreshClock, SandboxClock } from './core/sandbox/clock.js';
 import { JobRunner } from './jobs/runner.js';
@@ -22,6 +23,7 @@ import { destinationGuard } from './webhooks/network-guard.js';
 import { V1_WEBHOOK_TIMEOUTS } from './webhooks/sender.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
+import { vbankDepositCheckQueue } from './jobs/handlers/vbank-deposit-checks.js';
 import { checkoutSessionPurgeQueue } from './jobs/handlers/checkout-session-purge.js';
 import { endedRowPurgeQueue } from './jobs/handlers/ended-row-purge.js';
 import { createLogger, type Logger } from './lib/logger.js';
@@ -112,6 +114,9 @@ export async function prepareInstallation(config: Config, logger: Logger, store:
   const deps = buildDeps(config, logger, store, { clock, vault, guard, simulators: simulatorAddresses });
   await reportUnconfiguredPgs(deps);
   const demo = config.mode === 'sandbox' ? await ensureDemoMerchant(deps) : null;
+  // where each sandbox account's notices go, told to its simulator as an operator tells the PG's
+  // admin: the payment window carries no notice URL (decision 0086)
+  if (config.mode === 'sandbox') await registerSandboxNotifyUrls(deps, simulatorTools(deps.connectors), config.publicUrl);
   const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
   const demoChannels = demo ? (await listChannels(deps, demo.merchantId)).map((c) => `${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`) : [];
   return {
@@ -231,6 +236,8 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     scheduleQueue(deps),
     webhooks,
     windowConfirmQueue(deps),
+    // issued virtual accounts whose deposit notice may have been lost (decision 0086)
+    vbankDepositCheckQueue(deps),
     checkoutSessionPurgeQueue(deps),
     endedRowPurgeQueue(deps),
     ...(config.mode === 'sandbox' ? [sandboxAutoCancelQueue(deps)] : []),

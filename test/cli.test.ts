@@ -136,8 +136,13 @@ describe('pier CLI', () => {
     expect(lines[0]).toMatch(/ID\s+PG\s+KIND\s+MODE\s+DEFAULT\s+BASE URL\s+NAME/);
     expect(lines.find((l) => l.includes('jtnet.tpaytest1m'))).toMatch(/jtnet\.tpaytest1m\s+api\s+sandbox\s+yes\s+-/);
     expect(lines.find((l) => l.includes('jtnet.tpaytest0m'))).toMatch(/jtnet\.tpaytest0m\s+window\s+live\s+yes\s+-\s+window test/);
-    // tPay takes its notice URL with each payment: nothing to register in its admin
-    expect(list.stdout).not.toContain('/notify');
+    // tPay takes no notice URL with the payment: each channel's is registered in its admin (decision 0086)
+    expect(list.stdout).toContain("Webhook URLs to register in the PG's admin");
+    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(2);
+    expect(list.stdout).toContain('(JTNet(tPay): 가맹점 관리자 → 가상계좌 입금통보 URL)');
+    // a sandbox channel's simulator is told where its notices go, here none listens (the server tells it when it starts)
+    expect(addApi.stdout).toContain('the simulator could not be told where jtnet.tpaytest1m');
+    expect(addWindow.stdout).not.toContain('the simulator');
     for (const secret of [keyIn.merchantKey, 'MERCHANT-KEY-0', 'pw-123456', 'pw-654321']) {
       expect(list.stdout + show.stdout + addApi.stdout + addWindow.stdout).not.toContain(secret);
     }
@@ -226,7 +231,8 @@ describe('pier CLI', () => {
     const lines = list.stdout.split('\n');
     expect(lines.find((l) => l.includes(apiId) && l.includes('api'))).toMatch(new RegExp(`nice_v2\\.${clientId}\\s+api\\s+sandbox\\s+no\\s+http://127\\.0\\.0\\.1:8092\\s`));
     expect(list.stdout).toContain("Webhook URLs to register in the PG's admin");
-    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(3);
+    // the three NICE channels' and the tPay one's (decision 0086)
+    expect(list.stdout.match(/\/checkout\/pg\/ch_\S+\/notify/g)).toHaveLength(4);
     for (const r of [addApi, addWindow, addJtnet, list]) expect(r.stdout + r.stderr).not.toContain(secretKey);
 
     // switching back to NICE for V1 requests without pg

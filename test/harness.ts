@@ -27,6 +27,7 @@ import { PierMigrations } from '../src/store/migrations/index.js';
 import { Vault } from '../src/vault/vault.js';
 import { simulatorTools } from '../src/simulators/registry.js';
 import { onFreshPort } from './child-process.js';
+import { registerSandboxNotifyUrls } from '../src/core/sandbox/notify-urls.js';
 
 /**
  * A fresh database for one test file: a SQLite file in a temp folder, or, when TEST_DATABASE_URL
@@ -249,6 +250,9 @@ export async function startTestPier(
       for (const t of JTNET_TEST_MIDS) {
         await addChannel(deps, m.merchantId, { provider: 'jtnet', mid: t.mid, merchantKey: t.merchantKey, cancelPassword: t.cancelPassword, kind: t.kind, sandbox: true, name: t.name });
       }
+      // tPay's deposit notices go where the MID's settings say, as Pier's sandbox registers them at
+      // its start (decision 0086); the first merchant's channels keep them, the others are found by MID
+      if (opts.listen) for (const t of JTNET_TEST_MIDS) await registerSandboxNotifyUrls(deps, simulatorTools(deps.connectors), publicUrl, { provider: 'jtnet', mid: t.mid });
       const nice = (o.pg ?? pgUnderTest) === 'nice_v2' ? { clientId: `S2_${randomBytes(16).toString('hex')}`, secretKey: randomBytes(16).toString('hex') } : null;
       if (nice) {
         await addChannel(deps, m.merchantId, { provider: 'nice_v2', mid: nice.clientId, merchantKey: nice.secretKey, cancelPassword: '', kind: 'api', sandbox: true, isDefault: true, name: 'NICE sandbox' });

@@ -79,6 +79,11 @@ describe('starting Pier', () => {
         { provider: 'nice_v2', mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'api', is_default: 0, sandbox: 1 },
         { provider: 'nice_v2', mid: 'S2_af4543a0be4d49a98122e01ec2059a56', kind: 'window', is_default: 0, sandbox: 1 },
       ]);
+      // the window carries no notice URL: the sandbox told the embedded tPay simulator (its "merchant
+      // admin") where the window MID's deposit notices go, the demo window channel's notify URL (decision 0086)
+      const window = await pier.deps.store.db.selectFrom('pg_channels').select('id').where('mid', '=', 'tpaytest0m').executeTakeFirstOrThrow();
+      const noticeUrl = (await (await request(`${pier.simulators.jtnet!.apiUrl}/__control/notify-url?mid=tpaytest0m`)).body.json()) as { url: string | null };
+      expect(noticeUrl.url).toMatch(new RegExp(`^https?://[^/]+/checkout/pg/${window.id}/notify$`));
     } finally {
       await pier.stop();
       banner = stdout.mock.calls.map((c) => String(c[0])).join('');
@@ -180,7 +185,7 @@ describe('starting Pier', () => {
       expect(p.response.receipt_url.startsWith(`https://tpay-sim.example.test/receipt/${p.response.pg_tid}?sig=`)).toBe(true);
       const form = pier.deps.connectors.get('jtnet')!.window!.startWindow(
         { mid: 'tpaytest0m', merchantKey: { reveal: () => 'k'.repeat(32) } as never, cancelPassword: { reveal: () => '' } as never },
-        { moid: 'imp_000000000001', amount: 1000, goodsName: 'x', payMethod: 'card', buyer: {}, returnUrl: 'http://r', cancelUrl: 'http://c', notifyUrl: 'http://n', mobile: false, cardQuotas: [], billing: false, language: 'ko' },
+        { moid: 'imp_000000000001', amount: 1000, goodsName: 'x', payMethod: 'card', buyer: {}, returnUrl: 'http://r', cancelUrl: 'http://c', mobile: false, cardQuotas: [], billing: false, language: 'ko' },
       );
       expect(form).toMatchObject({ kind: 'form', action: 'https://tpay-sim.example.test/webTxInit' });
     } finally {

@@ -18,11 +18,12 @@ import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUs
 import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../core/payments/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
-import { CliError, openCliContext, requireMerchant, type CliContext } from './context.js';
+import { CliError, cliSimulatorTools, openCliContext, requireMerchant, type CliContext } from './context.js';
 import { formatTime, textTable, yesNo } from './format.js';
 import { registerJobCommands, usePierClock } from '../jobs/cli.js';
 import { checkVaultOpensData, rewrapVault } from '../vault/sealed-data.js';
 import { forgetBillingKey } from '../core/billing-keys/billing-keys.js';
+import { registerSandboxNotifyUrls } from '../core/sandbox/notify-urls.js';
 
 const out = (text = '') => process.stdout.write(`${text}\n`);
 
@@ -58,12 +59,30 @@ function channelRows(channels: PgChannelsTable[]): string {
 
 /**
  * The URLs an operator registers in a PG's own admin for its server-to-server notices (NICE's
- * webhook), one line per channel whose PG needs one; empty for PGs that take the URL per payment.
+ * webhook, tPay's deposit notice URL), one line per channel whose PG needs one, with where in that
+ * admin. The payment window carries none (decision 0086).
  */
 function notifyUrlLines(deps: Deps, publicUrl: string, channels: PgChannelsTable[]): string[] {
   return channels
     .filter((c) => deps.connectors.channelRules(c.provider)?.registeredNotifyUrl)
-    .map((c) => `  ${c.id}  ${pgSelector(c)} (${c.kind})  ${channelNotifyUrl(publicUrl, c.id)}`);
+    .map((c) => {
+      const where = deps.connectors.channelRules(c.provider)?.notifyUrlSetting?.ko;
+      return `  ${c.id}  ${pgSelector(c)} (${c.kind})  ${channelNotifyUrl(publicUrl, c.id)}${where ? `   (${deps.connectors.label(c.provider)}: ${where})` : ''}`;
+    });
+}
+
+/**
+ * A sandbox channel added or removed: the simulator its PG's connector calls is told again where the
+ * account's notices go (its oldest sandbox channel's URL), as Pier's sandbox does at its start. A
+ * simulator embedded in a sandbox server that is not running cannot be told now; the server does
+ * it when it starts.
+ */
+async function sandboxNotifyUrlLines(deps: Deps, publicUrl: string, c: Pick<PgChannelsTable, 'provider' | 'mid'>) {
+  if (deps.mode !== 'sandbox') return;
+  for (const r of await registerSandboxNotifyUrls(deps, cliSimulatorTools(deps), publicUrl, { provider: c.provider, mid: c.mid })) {
+    if (r.ok) out(`the simulator sends ${pgSelector(r)}'s notices to ${r.url}`);
+    else out(`the simulator could not be told where ${pgSelector(r)}'s notices go (${r.error}); the sandbox server tells it when it starts`);
+  }
 }
 
 /** The secret of a new channel: the flag's value, stdin when it is `-`, else PIER_CHANNEL_SECRET (kept out of shell history). */
@@ -295,9 +314,10 @@ export function buildProgram(): Command {
           );
           const notify = notifyUrlLines(deps, config.publicUrl, [row]);
           if (notify.length > 0) {
-            out(`Register this webhook URL in ${deps.connectors.label(row.provider)} admin (개발정보 → 웹훅): it receives virtual-account deposits and cancels:`);
+            out(`Register this notice (webhook) URL in ${deps.connectors.label(row.provider)}'s admin: it receives the PG's server notices (virtual-account deposits among them):`);
             for (const l of notify) out(l);
           }
+          if (row.sandbox) await sandboxNotifyUrlLines(deps, config.publicUrl, row);
         });
       },
     );
@@ -328,7 +348,7 @@ export function buildProgram(): Command {
         const notify = notifyUrlLines(deps, config.publicUrl, channels);
         if (notify.length > 0) {
           out('');
-          out("Webhook URLs to register in the PG's admin (NICE: 개발정보 → 웹훅):");
+          out("Webhook URLs to register in the PG's admin (NICE's webhook, tPay's deposit notice URL):");
           for (const l of notify) out(l);
         }
       });
@@ -341,7 +361,7 @@ export function buildProgram(): Command {
     .argument('<channel>', 'channel id (ch_…), jtnet.MID or MID')
     .option('--force', 'remove it even though billing keys or refundable payments still use it')
     .action(async (merchantCode: string, ref: string, opts: { force?: boolean }) => {
-      await withContext(async ({ deps }) => {
+      await withContext(async ({ deps, config }) => {
         const m = await requireMerchant(deps, merchantCode);
         const c = pickChannel(await listChannels(deps, m.id), ref, m.merchant_code);
         const usage = await channelUsage(deps, m.id, c.id);
@@ -362,6 +382,7 @@ export function buildProgram(): Command {
               'answered "not configured" until its PG is set up. Add a channel, or make one the default once its PG is configured (pier channel default)',
           );
         }
+        if (c.sandbox) await sandboxNotifyUrlLines(deps, config.publicUrl, c);
       });
     });
 

@@ -177,6 +177,7 @@ export type InquiryResult =
        * only with a notice's `sentAt`, the same clock (decision 0087).
        */
       answeredAt?: number;
+      /**
        * True when the PG made it an escrow payment (tPay `trans_type` 1, NICE `useEscrow`), false when
        * it says it did not, absent when its answer does not say. Escrow is the browser's to ask for
        * as well (tPay's `transType`, NICE's `useEscrow`), and Pier's checkout never asks for it
@@ -243,10 +244,13 @@ export interface ChannelRules {
   /** a channel may point at its own API base URL (a simulator, a NICE-compatible endpoint) */
   baseUrl: boolean;
   /**
-   * the PG sends server-to-server notices to a URL registered once in its admin (NICE's webhook), not
-   * to a URL given with each payment (tPay): Pier shows `{publicUrl}/checkout/pg/{channelId}/notify`
+   * the PG sends server-to-server notices to a URL registered once in its admin (NICE's webhook,
+   * tPay's deposit notice URL), never to one the payment window carries (decision 0086): Pier shows
+   * `{publicUrl}/checkout/pg/{channelId}/notify` to register there
    */
   registeredNotifyUrl: boolean;
+  /** where in the PG's admin that URL is registered, for help texts (Korean, English) */
+  notifyUrlSetting?: { ko: string; en: string };
   /**
    * the PG's published test accounts: the sandbox demo merchant gets a channel for each, and the
    * console fills one in for a test-mode channel left without an account id
@@ -402,8 +406,6 @@ export interface WindowRequest {
   returnUrl: string;
   /** where the PG sends the buyer who closes or cancels the window */
   cancelUrl: string;
-  /** where the PG notifies later events (virtual-account deposits) server to server */
-  notifyUrl: string;
   /** mobile window (full-page) rather than PC */
   mobile: boolean;
   /** installment months the buyer may choose; [] = lump sum only */
@@ -484,7 +486,8 @@ export interface DepositNotice {
 }
 
 /**
- * A notice the PG sent to `notifyUrl`, verified:
+ * A notice the PG sent to the channel's notify URL (`/checkout/pg/{channel}/notify`, registered in the
+ * PG's admin: decision 0086), verified:
  *  - `deposit`: a virtual-account deposit whose content the PG signed in full (tPay);
  *  - `payment_changed`: "this payment changed" (NICE webhooks: the signature covers only tid, amount
  *    and ediDate): Pier re-reads the payment from the PG by tid and applies what the PG says.
@@ -537,7 +540,7 @@ export interface WindowConnector {
   approveWindowResult?(channel: ChannelCredentials, req: { pgTid: string; moid: string; amount: number }): Promise<WindowApproval>;
   /** acknowledges a result to the PG (tPay resultConfirm) after Pier recorded it; resolves at once for a PG without that step (NICE) */
   confirmWindowResult(channel: ChannelCredentials, pgTid: string): Promise<void>;
-  /** verifies and maps a notice the PG sent to `notifyUrl`: form fields or a JSON body, as the PG sends them */
+  /** verifies and maps a notice the PG sent to the channel's notify URL: form fields or a JSON body, as the PG sends them */
   readNotice(channel: ChannelCredentials, body: Record<string, unknown>): PgNotice;
   /** the answer the PG expects to a notice it delivered (NICE: `OK` as text/html); absent = Pier's JSON answer */
   readonly noticeAnswer?: { contentType: string; body: string };

@@ -49,6 +49,12 @@ export interface PgSimulatorTools {
   ledger?(mid: string): Promise<SimulatorTx[]>;
   /** pays into the virtual account; the simulator then notifies Pier as the PG would */
   deposit?(d: SimulatorDeposit): Promise<SimulatorAnswer>;
+  /**
+   * sets where the simulator sends account `mid`'s server-to-server notices (deposits, NICE's
+   * webhooks): what an operator registers in the PG's own admin, which Pier's sandbox does for its
+   * channels (core/sandbox/notify-urls.ts, decision 0086)
+   */
+  registerNotifyUrl?(mid: string, notifyUrl: string): Promise<SimulatorAnswer>;
   /** how to have the simulator send a deposit's notice again, for the CLI's hint; absent = it has no such endpoint */
   renotifyHint?(answer: Record<string, unknown>): string | null;
 }

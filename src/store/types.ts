@@ -118,6 +118,11 @@ export interface PaymentsTable {
   next_check_at?: number;
   /** checks that could not settle this attempt */
   check_count?: number;
+  /**
+   * An issued virtual account: when (Pier's clock, UNIX seconds) Pier next asks the PG whether it
+   * was paid into, its notice lost; null when none is due (migration 029, decision 0086)
+   */
+  deposit_check_at?: number | null;
 }
 
 export interface PaymentCancelsTable {

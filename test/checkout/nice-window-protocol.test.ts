@@ -41,7 +41,6 @@ const request = (over: Partial<WindowRequest> = {}): WindowRequest => ({
   buyer: { name: '홍길동', tel: '010-1234-5678', email: 'buyer@example.com' },
   returnUrl: 'https://pier.example/checkout/cs_x/return',
   cancelUrl: 'https://pier.example/checkout/cs_x/cancel',
-  notifyUrl: 'https://pier.example/checkout/pg/ch_1/notify',
   mobile: false,
   cardQuotas: [3, 2],
   cardCode: '366',

@@ -83,7 +83,6 @@ function windowRequest(over: Partial<WindowRequest> = {}): WindowRequest {
     buyer: { name: '홍길동', email: 'buyer@example.com', tel: '01012345678' },
     returnUrl: 'https://pier.example/checkout/return',
     cancelUrl: 'https://pier.example/checkout/cancel',
-    notifyUrl,
     mobile: false,
     cardQuotas: [],
     billing: false,
@@ -176,6 +175,9 @@ beforeAll(async () => {
   notifyUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/notify`;
   sim = createTpaySimulator({ clock });
   baseUrl = await sim.listen({ host: '127.0.0.1', port: 0 });
+  // the MID's deposit notice URL, as a merchant registers it in tPay's admin (decision 0086)
+  const registered = await request(`${baseUrl}/__control/notify-url`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mid: ACCOUNT.mid, url: notifyUrl }) });
+  if (registered.statusCode !== 200) throw new Error(`notify-url: ${await registered.body.text()}`);
   connector = createJtnetConnector({ baseUrl, connectTimeoutMs: 1000, readTimeoutMs: 2000, clock });
   win = connector.window!;
 });
@@ -232,11 +234,12 @@ describe('startWindow', () => {
       ediDate: '20260115120000',
       returnUrl: req.returnUrl,
       cancelUrl: req.cancelUrl,
-      notifyUrl,
       quotaFixed: '00:02:03:12',
       language: 'KO',
       connType: '0',
     });
+    // no notice URL in the form: the browser could rewrite it (decision 0086)
+    expect(form.fields.notifyUrl).toBeUndefined();
     expect(simCrypto.tpayDecrypt(form.fields.encryptData!, form.fields.ediDate!, ACCOUNT.merchantKey)).toBe(`55000${channel.mid}${req.moid}`);
   });
 
@@ -460,7 +463,7 @@ describe('bank transfer, virtual account and phone in the window', () => {
     expect(await pay(poor, { bankCode: '004' })).toEqual({ outcome: 'declined', code: '4004', message: '잔액부족', pgTid: expect.any(String) });
   });
 
-  it('issues a virtual account, refuses a wrong deposit, takes the right one and notifies notifyUrl', async () => {
+  it('issues a virtual account, refuses a wrong deposit, takes the right one and notifies the notice URL registered for the MID', async () => {
     const w = await open({ payMethod: 'vbank', amount: 33000, vbankDueMs: Date.UTC(2026, 0, 17, 14, 0, 0) });
     expect(options(w.html, 'bankCode')[0]).toBeDefined();
     expect(w.html).toMatch(/<option value="004" selected>/);

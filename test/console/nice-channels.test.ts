@@ -80,11 +80,12 @@ describe('console: NICE channels', () => {
     expect(detail.body).toContain(`<code id="channel-webhook-url">http://localhost:8080/checkout/pg/${row.id}/notify</code>`);
     expect(detail.body).toContain('NICE페이먼츠 관리자(개발정보 → 웹훅)');
     expect(detail.body).not.toContain(NICE.merchantKey);
-    // JTNET channels take their notice URL with each payment: nothing to register
+    // a JTNET channel's deposit notice URL is registered in tPay's admin as well: the window carries none (decision 0086)
     const jt = (await a.get('/console/api/channels')).json.channels.find((x: { provider: string }) => x.provider === 'jtnet');
-    expect(jt.webhook_url).toBeNull();
+    expect(jt.webhook_url).toBe(`http://localhost:8080/checkout/pg/${jt.id}/notify`);
     const jtDetail = await a.get(`/console/channels/${jt.id}`);
-    expect(jtDetail.body).not.toContain('channel-webhook-url');
+    expect(jtDetail.body).toContain(`<code id="channel-webhook-url">http://localhost:8080/checkout/pg/${jt.id}/notify</code>`);
+    expect(jtDetail.body).toContain('JTNet(tPay) 관리자(가맹점 관리자 → 가상계좌 입금통보 URL)');
   });
 
   it('edits a NICE channel: blank secret keeps the stored one, the base URL can be cleared', async () => {

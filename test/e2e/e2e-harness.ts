@@ -23,6 +23,7 @@ import type { CheckoutRateLimits } from '../../src/core/checkout/rate-limits.js'
 import { onFreshPort } from '../child-process.js';
 import { freshDatabase, NO_CHECKOUT_LIMITS } from '../harness.js';
 import { simulatorTools } from '../../src/simulators/registry.js';
+import { registerSandboxNotifyUrls } from '../../src/core/sandbox/notify-urls.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -129,6 +130,8 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   });
   const pierUrl = `http://${publicHost}:${port}`;
   const sdkUrl = `http://${opts.sdkHost ?? publicHost}:${port}`;
+  // as Pier's sandbox does at its start: the simulator's deposit notices go to the demo channels (decision 0086)
+  await registerSandboxNotifyUrls(deps, simulatorTools(deps.connectors), pierUrl);
 
   let shop: Server | null = createServer((req, res) => {
     if (req.url?.startsWith('/done')) {

@@ -151,7 +151,6 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
   const windowUrls = (s: { id: string; channel_id: string }) => ({
     returnUrl: `${publicUrl}/checkout/${s.id}/return`,
     cancelUrl: `${publicUrl}/checkout/${s.id}/cancel`,
-    notifyUrl: `${publicUrl}/checkout/pg/${s.channel_id}/notify`,
   });
 
   async function view(c: Checkout) {

@@ -42,7 +42,9 @@ export const jtnetChannelRules: ChannelRules = {
   accountIdExample: 'tpaytest1m',
   cancelPassword: true,
   baseUrl: false,
-  registeredNotifyUrl: false,
+  registeredNotifyUrl: true,
+  // tPay's admin menu for it is UNCONFIRMED (spec/jtnet.md lists no notice URL among the window's fields)
+  notifyUrlSetting: { ko: '가맹점 관리자 → 가상계좌 입금통보 URL', en: 'merchant admin → virtual-account deposit notice URL' },
   testAccounts: JTNET_TEST_MIDS,
   check(s, o) {
     const problems: ChannelProblem[] = [];

@@ -47,8 +47,9 @@ function tpayCardCodeOf(kftc: string): string | undefined {
 
 /**
  * The webTxInit form. `ediDate` is the connector's clock in KST; `encryptData` = enc(amt+mid+moid).
- * OUR DESIGN fields: `notifyUrl` (deposit notices), `language` (`KO`/`EN`), `quotaFixed` as a
- * `00:02:03` list of the months offered (`00` = lump sum only), `cardCode` (tPay code, shown only).
+ * OUR DESIGN fields: `language` (`KO`/`EN`), `quotaFixed` as a `00:02:03` list of the months
+ * offered (`00` = lump sum only), `cardCode` (tPay code, shown only). No notice URL: deposit notices
+ * go where the MID's tPay settings say (the channel's notify URL, registered there: decision 0086).
  */
 export function toWebTxInitForm(channel: ChannelCredentials, req: WindowRequest, urls: WindowUrls, nowMs: number): Extract<WindowForm, { kind: 'form' }> {
   if (req.billing && req.payMethod !== 'card') throw new TypeError('tPay issues billing keys in the window for cards only');
@@ -76,7 +77,6 @@ export function toWebTxInitForm(channel: ChannelCredentials, req: WindowRequest,
     encryptData: tpayEncrypt(`${amt}${channel.mid}${req.moid}`, ediDate, merchantKey),
     returnUrl: req.returnUrl,
     cancelUrl: req.cancelUrl,
-    notifyUrl: req.notifyUrl,
     language: req.language === 'en' ? 'EN' : 'KO',
   };
   if (req.payMethod === 'card' && !req.billing) {

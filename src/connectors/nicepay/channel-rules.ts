@@ -36,6 +36,7 @@ export const nicepayChannelRules: ChannelRules = {
   cancelPassword: false,
   baseUrl: true,
   registeredNotifyUrl: true,
+  notifyUrlSetting: { ko: '개발정보 → 웹훅', en: '개발정보 → 웹훅 (Webhook)' },
   testAccounts: NICE_SANDBOX_KEYS,
   impliedSandbox(clientId) {
     const mode = niceKeyMode(clientId);

@@ -4,6 +4,7 @@ import type { ChannelProblem, ChannelRules, ChannelSettings } from '../../connec
 import { addChannel, channelBaseUrl, channelNotifyUrl, ChannelSettingsError, listChannels, removeChannel, type ChannelKind } from '../../core/merchants/channels.js';
 import { channelUsage, LeftOutDefaultError, updateChannel } from '../../core/console/channels.js';
 import type { Deps } from '../../core/deps.js';
+import { registerSandboxNotifyUrls } from '../../core/sandbox/notify-urls.js';
 import type { PgChannelsTable } from '../../store/types.js';
 import { field, flag, sessionOf, type ConsoleOptions } from '../context.js';
 import { FormError, Problems } from '../errors.js';
@@ -104,7 +105,7 @@ function refuseBaseUrlChange(opts: ConsoleOptions, f: ChannelForm, stored: strin
   if (opts.deps.mode === 'production' && wanted !== null && wanted !== stored) throw new FormError({ base_url: 'base_url_operator_only' });
 }
 
-/** Where a PG that is told once in its admin sends this channel's notices (NICE's webhook); null for others. */
+/** Where a PG that is told once in its admin sends this channel's notices (NICE's webhook, tPay's deposit notice); null for others. */
 function webhookUrl(opts: ConsoleOptions, c: PgChannelsTable): string | null {
   return opts.deps.connectors.channelRules(c.provider)?.registeredNotifyUrl ? channelNotifyUrl(opts.publicUrl ?? 'http://localhost:8080', c.id) : null;
 }
@@ -128,7 +129,23 @@ export function channelJson(opts: ConsoleOptions, c: PgChannelsTable) {
   };
 }
 
+/**
+ * Sandbox: a channel of this account added, moved or removed, the simulator its PG's connector calls
+ * is told again where the account's notices go (core/sandbox/notify-urls.ts, decision 0086). Best
+ * effort: the sandbox server tells it at its next start anyway.
+ */
+async function tellSimulator(opts: ConsoleOptions, accounts: Array<{ provider: string; mid: string }>) {
+  if (opts.deps.mode !== 'sandbox' || !opts.simulatorTools) return;
+  for (const a of accounts) await registerSandboxNotifyUrls(opts.deps, opts.simulatorTools, opts.publicUrl ?? 'http://localhost:8080', a);
+}
+
 async function create(opts: ConsoleOptions, merchantId: string, f: ChannelForm) {
+  const row = await insertChannel(opts, merchantId, f);
+  await tellSimulator(opts, [row]);
+  return row;
+}
+
+async function insertChannel(opts: ConsoleOptions, merchantId: string, f: ChannelForm) {
   validate(opts, f, false);
   refuseBaseUrlChange(opts, f, null);
   try {
@@ -156,8 +173,9 @@ async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: Cha
   if (current) f.provider = current.provider;
   validate(opts, f, true);
   if (current) refuseBaseUrlChange(opts, f, current.base_url);
+  let updated;
   try {
-    return await updateChannel(opts.deps, merchantId, id, {
+    updated = await updateChannel(opts.deps, merchantId, id, {
       mid: f.mid,
       kind: f.kind as ChannelKind,
       name: f.name,
@@ -174,6 +192,8 @@ async function edit(opts: ConsoleOptions, merchantId: string, id: string, f: Cha
     if (err instanceof LeftOutDefaultError) throw new FormError({ is_default: 'left_out_default' });
     throw err;
   }
+  await tellSimulator(opts, current && current.mid !== f.mid ? [current, { provider: current.provider, mid: f.mid }] : current ? [current] : []);
+  return updated;
 }
 
 /** The core's verdict on settings the form let through (e.g. a mode the key contradicts), per field. */
@@ -195,6 +215,7 @@ async function remove(opts: ConsoleOptions, merchantId: string, id: string, forc
   // removing the default makes another channel of its kind the default (in the same transaction),
   // never one of a PG this Pier leaves out (decision 0087)
   const removal = await removeChannel(opts.deps, merchantId, id);
+  await tellSimulator(opts, [row]);
   return { row, removal };
 }
 
@@ -342,7 +363,7 @@ POST /subscribe/payments/onetime  { "pg": "jtnet.tpaytest1m", … }</pre>
           ? html`<section class="card explain" id="webhook-url">
               <h2>${t('pg_webhook_url_title', { pg })}</h2>
               <p><code id="channel-webhook-url">${hook}</code> <button type="button" class="small" data-copy="#channel-webhook-url">${t('copy')}</button></p>
-              <p class="hint">${t('pg_webhook_url_hint', { pg })}</p>
+              <p class="hint">${t('pg_webhook_url_hint', { pg, where: req.deps.connectors.channelRules(c.provider)?.notifyUrlSetting?.[req.console.lang === 'en' ? 'en' : 'ko'] ?? '' })}</p>
             </section>`
           : ''}
         ${channelForm(req, { action: `/console/channels/${c.id}`, values, errors: o.errors, editing: true, submit: 'save' })}`,

@@ -231,7 +231,6 @@ export interface CheckoutChoice {
 export interface WindowUrls {
   returnUrl: string;
   cancelUrl: string;
-  notifyUrl: string;
 }
 
 export type StartResult = { ok: true; form: WindowForm } | { ok: false; rsp: Rsp; message: string };
@@ -354,7 +353,6 @@ function windowFormOf(
     mallUserId: params.customer_uid ?? undefined,
     returnUrl: u.returnUrl,
     cancelUrl: u.cancelUrl,
-    notifyUrl: u.notifyUrl,
     mobile: a.mobile,
     cardQuotas: a.quotas.filter((q) => q > 0),
     cardCode: a.cardCode,
@@ -366,6 +364,9 @@ function windowFormOf(
   });
 }
 
+/** How long after the first press of "pay" a second one opens the same PG window again (a double click, a slow answer). */
+export const REOPEN_SECONDS = 10;
+
 /**
  * "Pay" pressed again on a checkout whose PG window was already opened: the buyer's browser sent
  * the checkout's form twice (a double click before checkout.js disabled the button, a slow answer
@@ -373,10 +374,12 @@ function windowFormOf(
  * the attempt; the second is answered with the same attempt's window again (`form`), so the buyer
  * goes on paying. It never closes the checkout (that took the buyer's payment away and told the
  * merchant the buyer had cancelled: decision 0086). The window is opened again only while its
- * attempt is still open in it (`window`) within the checkout's lifetime, for the same order id and
- * amount: a form the PG would take again anyway, reposted (tPay signs only amt, mid and moid), and
- * whose approval, once, is recorded like any. Otherwise `in_progress`, the page a GET shows;
- * `not_started` when no window was opened for the session (the caller's refusal stands).
+ * attempt is still open in it (`window`), and only within REOPEN_SECONDS of the first press, for the
+ * same order id and amount: a form the PG would take again anyway, reposted (tPay signs only amt,
+ * mid and moid), and whose approval, once, is recorded like any. The bound keeps the PG window
+ * within the lifetime Pier counts from the attempt's start (window-confirms.ts windowOverAtMs,
+ * whose 30 s margin absorbs it). Otherwise `in_progress`, the page a GET shows; `not_started` when
+ * no window was opened for the session (the caller's refusal stands).
  */
 export async function reopenStartedWindow(
   deps: Deps,
@@ -388,10 +391,11 @@ export async function reopenStartedWindow(
   const { session, params } = c;
   const attempt = await deps.store.db
     .selectFrom('payments')
-    .select(['status', 'pg_state', 'card_code', 'channel_id'])
+    .select(['status', 'pg_state', 'card_code', 'channel_id', 'started_at'])
     .where('imp_uid', '=', session.imp_uid!)
     .executeTakeFirst();
-  if (!attempt || attempt.status !== 'ready' || attempt.pg_state !== 'window' || isExpired(deps, session)) return { kind: 'in_progress' };
+  const pressedAfter = unixSeconds(deps.clock) - Number(attempt?.started_at ?? 0);
+  if (!attempt || attempt.status !== 'ready' || attempt.pg_state !== 'window' || isExpired(deps, session) || pressedAfter > REOPEN_SECONDS) return { kind: 'in_progress' };
   const channel = attempt.channel_id ? await channelById(deps, attempt.channel_id) : undefined;
   if (!channel?.connector.window) return { kind: 'in_progress' };
   const mobile = session.mode === 'redirect' || isMobileUserAgent(session.user_agent);

@@ -129,26 +129,37 @@ export const yieldsToWindowApproval = (h: LockHolder) => h.pay_method === 'vbank
  * the account stays `ready`. Conditional, so concurrent callers are safe. True if released.
  */
 export async function releaseOverdueVbankLock(deps: Deps, merchantId: string, merchantUid: string): Promise<boolean> {
-  const now = unixSeconds(deps.clock);
-  const overdue = (eb: ExpressionBuilder<Database, 'payments'>) =>
-    eb.and([
-      eb('merchant_id', '=', merchantId),
-      eb('merchant_uid_lock', '=', merchantUid),
-      eb('pay_method', '=', 'vbank'),
-      eb('status', '=', 'ready'),
-      eb('pg_state', '=', 'done'),
-      eb('vbank_date', '>', 0),
-      eb('vbank_date', '<', now),
-    ]);
-  const account = await deps.store.db.selectFrom('payments').select('imp_uid').where(overdue).executeTakeFirst();
+  const account = await deps.store.db.selectFrom('payments').select('imp_uid').where(overdueHolder(merchantId, merchantUid, unixSeconds(deps.clock))).executeTakeFirst();
   if (!account) return false;
   if ((await depositAtPgOfOverdueVbank(deps, account.imp_uid)) !== 'unpaid') return false;
+  return releaseUnpaidOverdueLock(deps, account.imp_uid, merchantId, merchantUid);
+}
+
+/** A virtual account holding merchantUid, unpaid and past its deposit deadline at `now`. */
+const overdueHolder = (merchantId: string, merchantUid: string, now: number) => (eb: ExpressionBuilder<Database, 'payments'>) =>
+  eb.and([
+    eb('merchant_id', '=', merchantId),
+    eb('merchant_uid_lock', '=', merchantUid),
+    eb('pay_method', '=', 'vbank'),
+    eb('status', '=', 'ready'),
+    eb('pg_state', '=', 'done'),
+    eb('vbank_date', '>', 0),
+    eb('vbank_date', '<', now),
+  ]);
+
+/**
+ * Releases the merchant_uid lock of virtual account `impUid`, past its deadline, for which the PG
+ * has just said it holds no deposit (depositAtPgOfOverdueVbank answered `unpaid`). Conditional on
+ * the account still holding it, unpaid and overdue. True if released.
+ */
+export async function releaseUnpaidOverdueLock(deps: Deps, impUid: string, merchantId: string, merchantUid: string): Promise<boolean> {
+  const now = unixSeconds(deps.clock);
   // the order's payment paid without the merchant_uid, if any, takes it instead (decision 0073)
-  const res = await releasingMerchantUid(deps.store, account.imp_uid, now, (trx) =>
-    trx.updateTable('payments').set({ merchant_uid_lock: null, updated_at: now }).where('imp_uid', '=', account.imp_uid).where(overdue).executeTakeFirst(),
+  const res = await releasingMerchantUid(deps.store, impUid, now, (trx) =>
+    trx.updateTable('payments').set({ merchant_uid_lock: null, updated_at: now }).where('imp_uid', '=', impUid).where(overdueHolder(merchantId, merchantUid, now)).executeTakeFirst(),
   );
   const released = Number(res.numUpdatedRows) > 0;
-  if (released) deps.logger.info({ merchant_uid: merchantUid, imp_uid: account.imp_uid }, 'merchant_uid released by a virtual account past its deposit deadline (the PG holds no deposit)');
+  if (released) deps.logger.info({ merchant_uid: merchantUid, imp_uid: impUid }, 'merchant_uid released by a virtual account past its deposit deadline (the PG holds no deposit)');
   return released;
 }
 

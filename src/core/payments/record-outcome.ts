@@ -11,6 +11,7 @@ import type { Deps } from '../deps.js';
 import { newEventValues, paymentEventCtes, recordPaymentEvent, recordPaymentEventNow } from './events.js';
 import { fromTemplate, runTemplate } from '../../store/statement-template.js';
 import type { PaymentRow } from '../../domain/payment.js';
+import { firstDepositCheckAt } from '../../domain/deposit-checks.js';
 import { executeScheduleCte, executeScheduleOf } from '../schedules/executed.js';
 import { releasingMerchantUid } from './merchant-uid-handback.js';
 
@@ -80,6 +81,8 @@ export async function recordIssuedVbank(deps: Deps, impUid: string, found: Extra
         vbank_holder: vbank.holder,
         vbank_date: vbank.dueAt,
         vbank_issued_at: found.paidAt || now,
+        // asked about later in case the PG's deposit notice never comes (domain/deposit-checks.ts, decision 0086)
+        deposit_check_at: firstDepositCheckAt(now),
         updated_at: now,
       })
       .where('imp_uid', '=', impUid)

@@ -78,7 +78,7 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
       const takeMerchantUid = holder === undefined || holder === p.imp_uid;
       const res = await trx
         .updateTable('payments')
-        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
+        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, deposit_check_at: null, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
         .where('imp_uid', '=', p.imp_uid)
         .where('status', '=', 'ready')
         .executeTakeFirst();
@@ -136,7 +136,7 @@ export interface SandboxDepositResult {
 /**
  * Sandbox only: the buyer's transfer into a virtual account, made at the simulator of the payment's
  * PG (its `deposit` tool, lib/simulator-tools.ts). The simulator checks the amount and the
- * deadline like a bank, then notifies Pier (the window's notifyUrl, or the PG's webhook), which
+ * deadline like a bank, then notifies Pier at the URL registered for the account (tPay's notice, NICE's webhook), which
  * records it through recordVbankDeposit or the PG notice path. Used by the console,
  * `POST /pier/sandbox/vbank-deposit` and `pier sandbox deposit`. Throws PierError not_found for an
  * unknown (or another merchant's) payment or one that is not a virtual account, and not_supported,

@@ -1,6 +1,7 @@
 /**
- * Notices a PG sends about window payments after the fact, server to server, to the window's
- * notifyUrl (`POST /checkout/pg/:channelId/notify`):
+ * Notices a PG sends about window payments after the fact, server to server, to the URL registered
+ * for the account in the PG's admin (`POST /checkout/pg/:channelId/notify`; never a URL the window
+ * carries, which the browser could rewrite: decision 0086):
  *  - a virtual-account deposit the PG signs in full (tPay's notify): verified by the connector, then
  *    recorded (deposit.ts), asking the PG nothing;
  *  - "this payment changed" (NICE webhooks, whose signature covers only tid, amount and ediDate):
@@ -36,39 +37,47 @@ export async function recordPgNotice(deps: Deps, channelId: string, body: Record
     if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: err.message, noticeAnswer };
     throw err;
   }
-  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, channel, notice.deposit) : await onPaymentChanged(deps, channel, notice, body);
+  const on = await channelOfNoticedPayment(deps, channel, notice.kind === 'deposit' ? notice.deposit.moid : notice.moid, body);
+  if (!on.ok) return { ...on, noticeAnswer };
+  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, on.channel, notice.deposit) : await askAndApply(deps, on.channel, on.payment, notice);
   return { ...outcome, noticeAnswer };
 }
 
 /**
- * The payment a "payment changed" notice names, on the channel it came to or on another channel of
- * the same PG account (provider and key). NICE calls one URL per key (spec §6.2): channels sharing
- * a key pair (a window and an API channel, sub-merchants of one contract, even other merchants)
- * get every notice of that key at the URL registered for one of them. The notice must verify with
- * the other channel's own secret too, so a channel that merely names another's public key (clientId)
- * with a secret of its own reaches nothing of it.
+ * The payment a notice names, on the channel it came to or on another channel of the same PG
+ * account (provider and MID or key). A PG calls one URL per account, registered in its admin (NICE's
+ * webhook per key, spec §6.2; tPay's deposit notice per MID, decision 0086): channels sharing an
+ * account (a window and an API channel, sub-merchants of one contract, other merchants on a test
+ * MID) get every notice of that account at the URL registered for one of them. The notice must
+ * verify with the other channel's own key too, so a channel that merely names another's account id
+ * with a key of its own reaches nothing of it.
  */
-async function onPaymentChanged(deps: Deps, channel: ResolvedChannel, notice: PaymentChangedNotice, body: Record<string, unknown>): Promise<DepositOutcome> {
+async function channelOfNoticedPayment(
+  deps: Deps,
+  channel: ResolvedChannel,
+  moid: string,
+  body: Record<string, unknown>,
+): Promise<{ ok: true; channel: ResolvedChannel; payment: PaymentsTable } | { ok: false; reason: 'unknown_payment' | 'unverified'; message: string }> {
   const { db } = deps.store;
-  const here = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
-  if (here) return askAndApply(deps, channel, here, notice);
+  const here = await db.selectFrom('payments').selectAll().where('imp_uid', '=', moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
+  if (here) return { ok: true, channel, payment: here };
   const elsewhere = await db
     .selectFrom('payments')
     .innerJoin('pg_channels', 'pg_channels.id', 'payments.channel_id')
     .selectAll('payments')
-    .where('payments.imp_uid', '=', notice.moid)
+    .where('payments.imp_uid', '=', moid)
     .where('pg_channels.provider', '=', channel.row.provider)
     .where('pg_channels.mid', '=', channel.row.mid)
     .executeTakeFirst();
   const sibling = elsewhere?.channel_id ? await channelById(deps, elsewhere.channel_id) : undefined;
-  if (!elsewhere || !sibling?.connector.window) return { ok: false, reason: 'unknown_payment', message: `no payment ${notice.moid} on this PG account` };
+  if (!elsewhere || !sibling?.connector.window) return { ok: false, reason: 'unknown_payment', message: `no payment ${moid} on this PG account` };
   try {
     sibling.connector.window.readNotice(sibling.credentials, body);
   } catch (err) {
-    if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: `the notice does not verify with the key of payment ${notice.moid}'s channel` };
+    if (err instanceof ConnectorError) return { ok: false, reason: 'unverified', message: `the notice does not verify with the key of payment ${moid}'s channel` };
     throw err;
   }
-  return askAndApply(deps, sibling, elsewhere, notice);
+  return { ok: true, channel: sibling, payment: elsewhere };
 }
 
 /**

@@ -24,6 +24,8 @@ export interface TpaySimulatorAccount {
   /** one accepted cancel password, or several */
   cancelPassword: string | string[];
   name?: string;
+  /** where the MID's deposit notices go (tPay's merchant admin setting); absent keeps what the ledger holds */
+  noticeUrl?: string | null;
 }
 
 export interface TpaySimulatorOptions {
@@ -96,7 +98,10 @@ export const tpaySimulatorPlugin: FastifyPluginAsync<TpaySimulatorOptions> = asy
   const ledger = new TpayLedger(opts.dbFile ?? ':memory:', clock);
   app.addHook('onClose', async () => ledger.close());
   for (const a of TPAY_TEST_ACCOUNTS) ledger.putMerchant(toMerchant(a), false);
-  for (const a of opts.accounts ?? []) ledger.putMerchant(toMerchant(a), true);
+  for (const a of opts.accounts ?? []) {
+    ledger.putMerchant(toMerchant(a), true);
+    if (a.noticeUrl !== undefined) ledger.setNoticeUrl(a.mid, a.noticeUrl);
+  }
   await tpayRoutes(app, {
     ledger,
     clock,

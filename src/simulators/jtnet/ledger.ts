@@ -15,6 +15,11 @@ export interface SimMerchant {
   /** accepted `cancel_pw` values */
   cancelPasswords: string[];
   name: string;
+  /**
+   * where this MID's virtual-account deposit notices go: the URL a merchant registers in tPay's
+   * merchant admin (OUR DESIGN: tPay takes no notice URL with the payment, spec §2.1); null = none
+   */
+  noticeUrl?: string | null;
 }
 
 export interface SimBillingKey {
@@ -72,8 +77,6 @@ export interface SimTransaction {
   vbankDueAt: number | null;
   depositedAt: number | null;
   depositorName: string | null;
-  /** where deposit notices go (the window's `notifyUrl`) */
-  notifyUrl: string | null;
   /** the window's `transType`: 0 normal, 1 escrow (REST charges: 0) */
   transType: 0 | 1;
   /** when the merchant acknowledged the window result (`resultConfirm`) */
@@ -92,7 +95,6 @@ export const NO_WINDOW_FIELDS = {
   vbankDueAt: null,
   depositedAt: null,
   depositorName: null,
-  notifyUrl: null,
   transType: 0,
   confirmedAt: null,
   carrier: null,
@@ -189,6 +191,7 @@ CREATE TABLE IF NOT EXISTS tid_seq (n INTEGER PRIMARY KEY AUTOINCREMENT, mid TEX
 
 /** Columns added after the first release; added to an older ledger file on open. */
 const ADDED_COLUMNS: ReadonlyArray<[table: string, column: string, ddl: string]> = [
+  ['merchants', 'notice_url', 'TEXT'],
   ['transactions', 'pay_method', "TEXT NOT NULL DEFAULT 'CARD'"],
   ['transactions', 'bank_code', 'TEXT'],
   ['transactions', 'vbank_num', 'TEXT'],
@@ -196,7 +199,6 @@ const ADDED_COLUMNS: ReadonlyArray<[table: string, column: string, ddl: string]>
   ['transactions', 'vbank_due_at', 'INTEGER'],
   ['transactions', 'deposited_at', 'INTEGER'],
   ['transactions', 'depositor_name', 'TEXT'],
-  ['transactions', 'notify_url', 'TEXT'],
   ['transactions', 'trans_type', 'INTEGER NOT NULL DEFAULT 0'],
   ['transactions', 'confirmed_at', 'INTEGER'],
   ['transactions', 'carrier', 'TEXT'],
@@ -254,7 +256,6 @@ function toTransaction(r: Row): SimTransaction {
     vbankDueAt: (r.vbank_due_at as number | null) ?? null,
     depositedAt: (r.deposited_at as number | null) ?? null,
     depositorName: (r.depositor_name as string | null) ?? null,
-    notifyUrl: (r.notify_url as string | null) ?? null,
     transType: (r.trans_type as number | null) === 1 ? 1 : 0,
     confirmedAt: (r.confirmed_at as number | null) ?? null,
     carrier: (r.carrier as string | null) ?? null,
@@ -317,7 +318,13 @@ export class TpayLedger {
       merchantKey: r.merchant_key as string,
       cancelPasswords: JSON.parse(r.cancel_passwords as string) as string[],
       name: r.name as string,
+      noticeUrl: (r.notice_url as string | null) ?? null,
     };
+  }
+
+  /** Registers (or, with null, removes) the URL a MID's deposit notices go to. False for an unknown MID. */
+  setNoticeUrl(mid: string, url: string | null): boolean {
+    return this.db.prepare('UPDATE merchants SET notice_url = ? WHERE mid = ?').run(url, mid).changes === 1;
   }
 
   listMerchantIds(): string[] {
@@ -370,9 +377,9 @@ export class TpayLedger {
       .prepare(
         `INSERT INTO transactions (tid, mid, moid, method, card_token, amount, cancelled_amount, status, result_cd, result_msg,
            error_cd, error_msg, app_no, card_num_masked, tpay_card_code, card_type, card_quota, goods_name, created_at,
-           pay_method, bank_code, vbank_num, vbank_holder, vbank_due_at, deposited_at, depositor_name, notify_url,
+           pay_method, bank_code, vbank_num, vbank_holder, vbank_due_at, deposited_at, depositor_name,
            confirmed_at, carrier, phone_masked, trans_type)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         t.tid,
@@ -401,7 +408,6 @@ export class TpayLedger {
         t.vbankDueAt,
         t.depositedAt,
         t.depositorName,
-        t.notifyUrl,
         t.confirmedAt,
         t.carrier,
         t.phoneMasked,

@@ -171,9 +171,11 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     }
     const returnUrl = str(body, 'returnUrl');
     const cancelUrl = str(body, 'cancelUrl') ?? returnUrl;
-    const notifyUrl = str(body, 'notifyUrl');
-    if (!isHttpUrl(returnUrl) || !isHttpUrl(cancelUrl) || (notifyUrl !== undefined && !isHttpUrl(notifyUrl))) {
-      return fail(reply, lang, 400, 'A212', '잘못된 데이터 형식입니다 (returnUrl / cancelUrl / notifyUrl)');
+    // No notice URL is taken from the form (a `notifyUrl` field is ignored like any unknown one): the
+    // browser could send a deposit's notice anywhere. It is the MID's setting (`/__control/notify-url`,
+    // tPay's merchant admin: decision 0086)
+    if (!isHttpUrl(returnUrl) || !isHttpUrl(cancelUrl)) {
+      return fail(reply, lang, 400, 'A212', '잘못된 데이터 형식입니다 (returnUrl / cancelUrl)');
     }
     // tPay's transType: 0 일반, 1 에스크로, escrow for CARD, BANK and VBANK only (FACT, spec §1.2; the
     // code is OUR DESIGN). Not signed (encryptData covers amt, mid and moid), so the browser may set
@@ -274,7 +276,6 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
       createdAt: clock.now(),
       ...NO_WINDOW_FIELDS,
       payMethod: r.payMethod === 'CDBILLRG' ? 'CARD' : (r.payMethod as SimTransaction['payMethod']),
-      notifyUrl: r.notifyUrl ?? null,
       transType: r.transType === '1' ? 1 : 0,
     };
   }
@@ -557,8 +558,10 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
 
   // ---- simulator-only: a buyer's deposit into an issued virtual account ----
 
+  /** The deposit notice, to the URL registered for the MID at the time of the deposit (as NICE's webhooks go to the clientId's). */
   async function sendNotice(tx: SimTransaction, merchant: SimMerchant) {
-    if (!tx.notifyUrl) return null;
+    const url = merchant.noticeUrl;
+    if (!url) return null;
     const now = clock.now();
     const fields: Record<string, string> = {
       payMethod: 'VBANK',
@@ -576,7 +579,7 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     };
     fields.signature = depositNoticeSignature(merchant.merchantKey, fields);
     try {
-      const res = await request(tx.notifyUrl, {
+      const res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
         body: new URLSearchParams(fields).toString(),
@@ -584,9 +587,9 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
         bodyTimeout: o.noticeTimeoutMs,
       });
       const text = await res.body.text();
-      return { url: tx.notifyUrl, delivered: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: text.slice(0, 500) };
+      return { url, delivered: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: text.slice(0, 500) };
     } catch (err) {
-      return { url: tx.notifyUrl, delivered: false, status: null, error: err instanceof Error ? err.message : String(err) };
+      return { url, delivered: false, status: null, error: err instanceof Error ? err.message : String(err) };
     }
   }
 
@@ -612,6 +615,28 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     req.log.info({ tid: tx.tid, mid: tx.mid }, 'tpay simulator: vbank deposit');
     const notice = await sendNotice(paid, merchant);
     return reply.code(200).send({ tid: paid.tid, moid: paid.moid, status: paid.status, amount: paid.amount, depositedAt: paid.depositedAt, notice });
+  });
+
+  /**
+   * tPay's merchant admin, simulated: the URL this MID's deposit notices go to (`url`: null or absent
+   * removes it). OUR DESIGN; tPay's admin menu for it is UNCONFIRMED.
+   */
+  app.post('/__control/notify-url', async (req, reply) => {
+    const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+    const mid = typeof b.mid === 'string' ? b.mid.trim() : '';
+    const url = typeof b.url === 'string' && b.url.trim() !== '' ? b.url.trim() : null;
+    if (!mid) return reply.code(400).send({ error: 'mid is required' });
+    if (url !== null && !isHttpUrl(url)) return reply.code(400).send({ error: 'url must be an absolute http(s) URL' });
+    if (!ledger.setNoticeUrl(mid, url)) return reply.code(404).send({ error: `no merchant ${mid}` });
+    req.log.info({ mid, url }, 'tpay simulator: deposit notice URL set');
+    return { mid, url };
+  });
+
+  app.get('/__control/notify-url', async (req, reply) => {
+    const mid = ((req.query ?? {}) as Record<string, string | undefined>).mid ?? '';
+    const merchant = ledger.getMerchant(mid);
+    if (!merchant) return reply.code(404).send({ error: `no merchant ${mid}` });
+    return { mid, url: merchant.noticeUrl ?? null };
   });
 
   /** Sends the deposit notice of a paid virtual account again (e.g. after the merchant was down). */

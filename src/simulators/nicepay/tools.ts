@@ -1,8 +1,8 @@
 /**
  * The NICEPAY simulator's sandbox tools (lib/simulator-tools.ts), through its own control
- * endpoints: `GET /__ledger?clientId=` and `POST /__control/vbank/deposit`. A deposit's webhook
- * goes to the URL registered for the clientId (`POST /__control/webhook`, NICE's admin setting),
- * sent after the simulator answers: Pier's record follows it.
+ * endpoints: `GET /__ledger?clientId=`, `POST /__control/vbank/deposit` and `POST /__control/webhook`.
+ * A deposit's webhook goes to the URL registered for the clientId (NICE's admin setting, which
+ * Pier's sandbox registers: decision 0086), sent after the simulator answers: Pier's record follows it.
  */
 import { getFromSimulator, postToSimulator, type SimulatorTx } from '../../lib/simulator-tools.js';
 import type { SimPayment } from './ledger.js';
@@ -30,4 +30,6 @@ export const nicepaySimulatorTools = (url: string) => ({
     if (answer.status >= 300 && answer.body.error === undefined && typeof answer.body.resultMsg === 'string') answer.body.error = `${String(answer.body.resultCode ?? '')} ${answer.body.resultMsg}`.trim();
     return answer;
   },
+  // NICE's admin (개발정보 → 웹훅): the clientId's webhook URL
+  registerNotifyUrl: (clientId: string, notifyUrl: string) => postToSimulator(url, '/__control/webhook', { clientId, url: notifyUrl }),
 });

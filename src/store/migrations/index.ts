@@ -23,6 +23,7 @@ import * as m023 from './023-reconcile-merchant-walks.js';
 import * as m024 from './024-schedule-lease-index-running.js';
 import * as m027 from './027-webhook-queue-indexes-partial.js';
 import * as m028 from './028-open-row-indexes-partial.js';
+import * as m029 from './029-vbank-deposit-checks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -57,6 +58,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '024-schedule-lease-index-running': m024,
   '027-webhook-queue-indexes-partial': m027,
   '028-open-row-indexes-partial': m028,
+  '029-vbank-deposit-checks': m029,
 };
 
 /** The names of every migration this version knows. */

@@ -1,0 +1,101 @@
+/**
+ * Deposit checks (decision 0086): Pier asks the PG, on the schedule of domain/deposit-checks.ts,
+ * whether an issued window virtual account was paid into, so that a deposit whose notice never
+ * reached Pier is recorded within about a day (and, after the account's deadline, for good) rather
+ * than never: before this, such a deposit was found only if something asked for the order's
+ * merchant_uid after the deadline.
+ *
+ * A check is a lease on the row: the claim moves `deposit_check_at` on (fenced on its value), so two
+ * processes never ask about one account at once, and a process that dies mid-check leaves it due
+ * again within the hour. The run writes the next check fenced on that lease.
+ */
+import { sql } from 'kysely';
+import { DEPOSIT_CHECK_EVERY_SECONDS, nextDepositCheckAt, OVERDUE_GIVE_UP_SECONDS, OVERDUE_RETRY_SECONDS, pastDeadline } from '../../domain/deposit-checks.js';
+import { unixSeconds } from '../../lib/clock.js';
+import type { Deps } from '../deps.js';
+import { channelById } from '../merchants/channels.js';
+import { releaseUnpaidOverdueLock } from '../payments/attempts.js';
+import { depositAtPgOfOverdueVbank, recordVbankDeposit } from './deposit.js';
+
+/** A claimed check: the account, and the lease its row holds (its deposit_check_at now). */
+export interface DepositCheck {
+  impUid: string;
+  lease: number;
+}
+
+/** How long a claimed check holds its row: past it, another process may take the check. */
+const LEASE_SECONDS = OVERDUE_RETRY_SECONDS;
+
+/** Leases up to `limit` checks due on Pier's clock, the earliest first. */
+export async function claimDepositChecks(deps: Deps, limit: number): Promise<DepositCheck[]> {
+  const { db } = deps.store;
+  const now = unixSeconds(deps.clock);
+  const due = await db
+    .selectFrom('payments')
+    .select(['imp_uid', 'deposit_check_at'])
+    // the predicate of payments_deposit_check as a literal (migration 029)
+    .where(sql<boolean>`deposit_check_at is not null`)
+    .where('deposit_check_at', '<=', now)
+    .orderBy('deposit_check_at')
+    .orderBy('imp_uid')
+    .limit(limit)
+    .execute();
+  const lease = now + LEASE_SECONDS;
+  const claimed: DepositCheck[] = [];
+  for (const d of due) {
+    const res = await db.updateTable('payments').set({ deposit_check_at: lease }).where('imp_uid', '=', d.imp_uid).where('deposit_check_at', '=', Number(d.deposit_check_at)).executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 1) claimed.push({ impUid: d.imp_uid, lease });
+  }
+  return claimed;
+}
+
+/** Asks the PG about one account and records what it holds; writes the next check (or none). */
+export async function runDepositCheck(deps: Deps, job: DepositCheck): Promise<void> {
+  const { db } = deps.store;
+  const setNext = async (next: number | null) => {
+    await db.updateTable('payments').set({ deposit_check_at: next }).where('imp_uid', '=', job.impUid).where('deposit_check_at', '=', job.lease).execute();
+  };
+  const p = await db
+    .selectFrom('payments')
+    .select(['imp_uid', 'merchant_id', 'merchant_uid', 'channel_id', 'pg_tid', 'status', 'pg_state', 'pay_method', 'vbank_num', 'vbank_date', 'vbank_issued_at', 'started_at'])
+    .where('imp_uid', '=', job.impUid)
+    .executeTakeFirst();
+  // paid (its notice came), closed or failed since: nothing to ask
+  if (!p || p.status !== 'ready' || p.pg_state !== 'done' || p.pay_method !== 'vbank' || !p.vbank_num) return setNext(null);
+  const now = unixSeconds(deps.clock);
+  const account = { vbankDate: Number(p.vbank_date), issuedAt: Number(p.vbank_issued_at) };
+
+  if (pastDeadline(account, now)) {
+    // the last check: the PG takes no deposit after the deadline, so its answer is final
+    const held = await depositAtPgOfOverdueVbank(deps, p.imp_uid);
+    if (held === 'unpaid') {
+      await releaseUnpaidOverdueLock(deps, p.imp_uid, p.merchant_id, p.merchant_uid);
+      return setNext(null);
+    }
+    if (held === 'paid') return setNext(null);
+    const giveUp = now - account.vbankDate >= OVERDUE_GIVE_UP_SECONDS;
+    if (giveUp) deps.logger.error({ imp_uid: p.imp_uid }, 'virtual account past its deadline: the PG could not say for a week whether it holds a deposit; no more checks (an operator asks it)');
+    return setNext(giveUp ? null : now + OVERDUE_RETRY_SECONDS);
+  }
+
+  let found;
+  const channel = p.channel_id ? await channelById(deps, p.channel_id).catch(() => undefined) : undefined;
+  // a removed channel can be asked nothing (and receives no notice either)
+  if (!channel) return setNext(null);
+  try {
+    found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
+  } catch (err) {
+    deps.logger.warn({ imp_uid: p.imp_uid, err: (err as Error).message }, 'deposit check: the PG could not be asked; asked again later');
+    return setNext(Math.min(now + OVERDUE_RETRY_SECONDS, nextDepositCheckAt(account, now) ?? now + OVERDUE_RETRY_SECONDS));
+  }
+  if (found.found && (!p.pg_tid || found.pgTid === p.pg_tid) && found.state === 'paid') {
+    const recorded = await recordVbankDeposit(deps, channel, { moid: p.imp_uid, pgTid: found.pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
+    if (recorded.ok) {
+      deps.logger.warn({ imp_uid: p.imp_uid }, 'deposit check: the PG holds a deposit whose notice had not reached Pier; recorded');
+      return;
+    }
+    deps.logger.error({ imp_uid: p.imp_uid, reason: recorded.reason, message: recorded.message }, 'deposit check: the PG holds a deposit Pier cannot record; left for an operator');
+    return setNext(now + DEPOSIT_CHECK_EVERY_SECONDS);
+  }
+  return setNext(nextDepositCheckAt(account, now));
+}

@@ -1,0 +1,76 @@
+/**
+ * A deposit into a window virtual account whose notice never reaches Pier (Pier was down when the PG
+ * sent it; the PG gave up): Pier learnt of it only if, after the account's deadline, something asked
+ * for the order's merchant_uid, and otherwise never. Now Pier asks the PG on a bounded schedule: an
+ * hour after the account is issued, daily while it is open, and once just after its deadline
+ * (decision 0086, src/domain/deposit-checks.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rspOf } from '../buyer-forms.js';
+import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { JobRunner } from '../../src/jobs/runner.js';
+import { vbankDepositCheckQueue } from '../../src/jobs/handlers/vbank-deposit-checks.js';
+import type { Deps } from '../../src/core/deps.js';
+import { rig, uid } from './window-rig.js';
+
+let pier: TestPier;
+let m: TestMerchant;
+const r = rig(() => ({ pier, m }));
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+beforeAll(async () => {
+  // not listening: no notice the simulator sends can reach this Pier, as when it was down
+  pier = await startTestPier();
+  m = await pier.newMerchant();
+});
+afterAll(async () => pier?.close());
+
+const checks = (deps: Deps) => new JobRunner({ queues: [vbankDepositCheckQueue(deps)], logger: deps.logger }).drain();
+
+async function issue(params: Record<string, unknown> = {}) {
+  const w = await r.openWindow({ pay_method: 'vbank', amount: 17000, merchant_uid: uid('dcheck'), ...params });
+  const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
+  expect(rspOf((await r.postPier(issued.action, issued.fields)).html)).toMatchObject({ success: true, status: 'ready' });
+  return w;
+}
+
+const depositAtPg = async (impUid: string) =>
+  (await (await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: impUid, amount: 17000 }) })).json()) as { status: string; notice: unknown };
+
+describe('a deposit whose notice never reached Pier', () => {
+  it('is recorded by the check an hour after the account was issued, with its paid webhook', async () => {
+    const w = await issue();
+    const dep = await depositAtPg(w.impUid);
+    expect({ status: dep.status, notice: dep.notice }).toEqual({ status: 'paid', notice: null });
+    await checks(pier.deps);
+    expect((await r.payment(w.impUid)).status).toBe('ready');
+
+    pier.clock.advance(HOUR);
+    await checks(pier.deps);
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, paid_at: Number(p.paid_at) > 0, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ status: 'paid', paid_at: true, lock: w.merchantUid, next: null });
+    expect(await r.eventsOf(w.impUid)).toEqual(['ready', 'paid']);
+  });
+});
+
+describe('an account never paid into', () => {
+  it('is asked about an hour after issue, daily, and once after its deadline, which frees its merchant_uid; then never again', async () => {
+    // issued on 2026-11-30 (KST), due 2026-12-03 23:59:59 KST
+    const w = await issue({ vbank_due: '2026-12-03' });
+    let asked = 0;
+    const counted = depsWith(pier.deps, (real) => ({
+      inquire: (...a: Parameters<typeof real.inquire>) => {
+        if (a[1].moid === w.impUid) asked++;
+        return real.inquire(...a);
+      },
+    }));
+    for (let h = 0; h < 24 * 10; h++) {
+      pier.clock.advance(HOUR);
+      await checks(counted);
+    }
+    const p = await r.payment(w.impUid);
+    // an hour after issue; then daily on Dec 1, 2 and 3; then 10 minutes after the deadline
+    expect({ asked, status: p.status, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ asked: 5, status: 'ready', lock: null, next: null });
+  });
+});
