@@ -11,6 +11,7 @@ import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../ha
 import { JobRunner } from '../../src/jobs/runner.js';
 import { vbankDepositCheckQueue } from '../../src/jobs/handlers/vbank-deposit-checks.js';
 import type { Deps } from '../../src/core/deps.js';
+import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
 import { rig, uid } from './window-rig.js';
 
 let pier: TestPier;
@@ -72,5 +73,17 @@ describe('an account never paid into', () => {
     const p = await r.payment(w.impUid);
     // an hour after issue; then daily on Dec 1, 2 and 3; then 10 minutes after the deadline
     expect({ asked, status: p.status, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ asked: 5, status: 'ready', lock: null, next: null });
+  });
+});
+
+describe('the sandbox clock set back', () => {
+  it('moves a deposit check back with it, as webhook retries and window acknowledgements', async () => {
+    const w = await issue();
+    const checkAt = Number((await r.payment(w.impUid)).deposit_check_at);
+    // the check as a sandbox clock a day ahead would have set it
+    await advanceSandboxClock(pier.store, DAY);
+    await pier.deps.store.db.updateTable('payments').set({ deposit_check_at: checkAt + 86_400 }).where('imp_uid', '=', w.impUid).execute();
+    await resetSandboxClock(pier.store);
+    expect(Number((await r.payment(w.impUid)).deposit_check_at)).toBe(checkAt);
   });
 });

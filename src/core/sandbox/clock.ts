@@ -101,7 +101,8 @@ const OFFSET_LIMIT_MESSAGE = 'the sandbox clock can run at most 10 years ahead o
  * moved back by the offset too: a retry due a minute from now stays a minute from now instead of
  * being stranded a month ahead. So are window acknowledgements and rechecks (window_confirms): one
  * stranded a month ahead left an approval unconfirmed until the PG net-cancelled it, or a late
- * approval unfound. Schedules keep their schedule_at: it is the merchant's own date.
+ * approval unfound. So are virtual accounts' deposit checks (decision 0086). Schedules keep their
+ * schedule_at: it is the merchant's own date.
  */
 export async function resetSandboxClock(store: Store, clock?: Clock): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
@@ -120,6 +121,12 @@ export async function resetSandboxClock(store: Store, clock?: Clock): Promise<vo
         .set({ due_at: sql`CASE WHEN due_at > ${offsetSeconds} THEN due_at - ${offsetSeconds} ELSE 0 END` })
         // a literal: window_confirms_due is partial on it (migration 028)
         .where(sql<boolean>`state = 'pending'`)
+        .execute();
+      await trx
+        .updateTable('payments')
+        .set({ deposit_check_at: sql`CASE WHEN deposit_check_at > ${offsetSeconds} THEN deposit_check_at - ${offsetSeconds} ELSE 0 END` })
+        // a literal: payments_deposit_check is partial on it (migration 029)
+        .where(sql<boolean>`deposit_check_at is not null`)
         .execute();
     }
   });
