@@ -9,15 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupMerchant, startPierProc, startSimulator, type PierProc, type SimulatorProc } from '../../bench/lib/pier.js';
-import { stop } from '../../bench/lib/proc.js';
+import { setupMerchant, startPierProc, startSimulator, type SimulatorProc } from '../../bench/lib/pier.js';
+import { stopAll } from '../../bench/lib/proc.js';
 import { freshDatabase } from '../harness.js';
 
 describe("the bench's Pier start (bench/lib/pier.ts)", () => {
   let work: string;
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   let sim: SimulatorProc | null = null;
-  let pier: PierProc | null = null;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'pier-bench-start-'));
@@ -26,14 +25,14 @@ describe("the bench's Pier start (bench/lib/pier.ts)", () => {
   });
 
   afterAll(async () => {
-    await stop(pier?.child);
-    await stop(sim?.child);
+    // every child the bench's helpers started, also a Pier whose start threw after its spawn
+    await stopAll();
     await db.drop();
     rmSync(work, { recursive: true, force: true });
   });
 
   it('adds its own simulator MID as the default API channel and charges through it', async () => {
-    pier = await startPierProc({ name: 'pier-bench-start', dataDir: join(work, 'pier'), databaseUrl: db.url, jtnetUrl: sim!.url, ownSimulatorMid: 'benchstart1' });
+    const pier = await startPierProc({ name: 'pier-bench-start', dataDir: join(work, 'pier'), databaseUrl: db.url, jtnetUrl: sim!.url, ownSimulatorMid: 'benchstart1' });
     const setup = await setupMerchant(pier.url, 1, 'start');
     const probe = JSON.parse(setup.sampleAgainBody);
     expect(probe.code).toBe(0);
