@@ -13,6 +13,10 @@ import { vbankDepositCheckQueue } from '../../src/jobs/handlers/vbank-deposit-ch
 import type { Deps } from '../../src/core/deps.js';
 import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
 import { rig, uid } from './window-rig.js';
+import { createConnectorRegistry } from '../../src/connectors/registry.js';
+import { PG_LEFT_OUT_WAIT_SECONDS } from '../../src/core/merchants/channels.js';
+import { unixSeconds } from '../../src/lib/clock.js';
+import { openStore } from '../../src/store/db.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -52,6 +56,31 @@ describe('a deposit whose notice never reached Pier', () => {
     const p = await r.payment(w.impUid);
     expect({ status: p.status, paid_at: Number(p.paid_at) > 0, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ status: 'paid', paid_at: true, lock: w.merchantUid, next: null });
     expect(await r.eventsOf(w.impUid)).toEqual(['ready', 'paid']);
+  });
+});
+
+describe('a check made by a process that leaves the PG out', () => {
+  it('waits for a process with the PG (decision 0080), not giving the account up, and the next check records the deposit', async () => {
+    const w = await issue();
+    await depositAtPg(w.impUid);
+    pier.clock.advance(HOUR);
+    // a Pier process on the same database without JTNET's settings runs the due check
+    const store = openStore(pier.databaseUrl, { poolSize: 5 });
+    const connectors = createConnectorRegistry({}, { clock: pier.clock });
+    try {
+      expect(connectors.unconfigured().map((p) => p.provider)).toEqual(['jtnet']);
+      await checks({ ...pier.deps, store, connectors });
+    } finally {
+      await connectors.close();
+      await store.close();
+    }
+    const waiting = await r.payment(w.impUid);
+    expect({ status: waiting.status, next: Number(waiting.deposit_check_at) }).toEqual({ status: 'ready', next: unixSeconds(pier.clock) + PG_LEFT_OUT_WAIT_SECONDS });
+
+    pier.clock.advance(PG_LEFT_OUT_WAIT_SECONDS * 1000);
+    await checks(pier.deps);
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, next: p.deposit_check_at }).toEqual({ status: 'paid', next: null });
   });
 });
 

@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import { DEPOSIT_CHECK_EVERY_SECONDS, nextDepositCheckAt, OVERDUE_GIVE_UP_SECONDS, OVERDUE_RETRY_SECONDS, pastDeadline } from '../../domain/deposit-checks.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Deps } from '../deps.js';
-import { channelById } from '../merchants/channels.js';
+import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import { releaseUnpaidOverdueLock } from '../payments/attempts.js';
 import { depositAtPgOfOverdueVbank, recordVbankDeposit } from './deposit.js';
 
@@ -79,7 +79,16 @@ export async function runDepositCheck(deps: Deps, job: DepositCheck): Promise<vo
   }
 
   let found;
-  const channel = p.channel_id ? await channelById(deps, p.channel_id).catch(() => undefined) : undefined;
+  let channel;
+  try {
+    channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+  } catch (err) {
+    // a PG this process leaves out (decision 0080): the account waits for a process that has its
+    // settings, never given up for it; any other failure to open the channel is asked again later
+    if (err instanceof PgNotConfiguredError) return setNext(now + PG_LEFT_OUT_WAIT_SECONDS);
+    deps.logger.warn({ imp_uid: p.imp_uid, err: (err as Error).message }, 'deposit check: the channel could not be opened; asked again later');
+    return setNext(now + OVERDUE_RETRY_SECONDS);
+  }
   // a removed channel can be asked nothing (and receives no notice either)
   if (!channel) return setNext(null);
   try {
