@@ -5,31 +5,23 @@
  * hour after the account is issued, daily while it is open, and once just after its deadline
  * (decision 0086, src/domain/deposit-checks.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rspOf } from '../buyer-forms.js';
-import { depsWith, startTestPier, type TestMerchant, type TestPier } from '../harness.js';
+import { depsWith } from '../harness.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { vbankDepositCheckQueue } from '../../src/jobs/handlers/vbank-deposit-checks.js';
 import type { Deps } from '../../src/core/deps.js';
 import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
-import { rig, uid } from './window-rig.js';
+import { windowRig, uid } from './window-rig.js';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
 import { PG_LEFT_OUT_WAIT_SECONDS } from '../../src/core/merchants/channels.js';
 import { unixSeconds } from '../../src/lib/clock.js';
 import { openStore } from '../../src/store/db.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
+// not listening: no notice the simulator sends can reach this Pier, as when it was down
+const r = windowRig();
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-
-beforeAll(async () => {
-  // not listening: no notice the simulator sends can reach this Pier, as when it was down
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
 
 const checks = (deps: Deps) => new JobRunner({ queues: [vbankDepositCheckQueue(deps)], logger: deps.logger }).drain();
 
@@ -41,18 +33,18 @@ async function issue(params: Record<string, unknown> = {}) {
 }
 
 const depositAtPg = async (impUid: string) =>
-  (await (await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: impUid, amount: 17000 }) })).json()) as { status: string; notice: unknown };
+  (await (await fetch(`${r.pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: impUid, amount: 17000 }) })).json()) as { status: string; notice: unknown };
 
 describe('a deposit whose notice never reached Pier', () => {
   it('is recorded by the check an hour after the account was issued, with its paid webhook', async () => {
     const w = await issue();
     const dep = await depositAtPg(w.impUid);
     expect({ status: dep.status, notice: dep.notice }).toEqual({ status: 'paid', notice: null });
-    await checks(pier.deps);
+    await checks(r.pier.deps);
     expect((await r.payment(w.impUid)).status).toBe('ready');
 
-    pier.clock.advance(HOUR);
-    await checks(pier.deps);
+    r.pier.clock.advance(HOUR);
+    await checks(r.pier.deps);
     const p = await r.payment(w.impUid);
     expect({ status: p.status, paid_at: Number(p.paid_at) > 0, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ status: 'paid', paid_at: true, lock: w.merchantUid, next: null });
     expect(await r.eventsOf(w.impUid)).toEqual(['ready', 'paid']);
@@ -63,22 +55,22 @@ describe('a check made by a process that leaves the PG out', () => {
   it('waits for a process with the PG (decision 0080), not giving the account up, and the next check records the deposit', async () => {
     const w = await issue();
     await depositAtPg(w.impUid);
-    pier.clock.advance(HOUR);
+    r.pier.clock.advance(HOUR);
     // a Pier process on the same database without JTNET's settings runs the due check
-    const store = openStore(pier.databaseUrl, { poolSize: 5 });
-    const connectors = createConnectorRegistry({}, { clock: pier.clock });
+    const store = openStore(r.pier.databaseUrl, { poolSize: 5 });
+    const connectors = createConnectorRegistry({}, { clock: r.pier.clock });
     try {
       expect(connectors.unconfigured().map((p) => p.provider)).toEqual(['jtnet']);
-      await checks({ ...pier.deps, store, connectors });
+      await checks({ ...r.pier.deps, store, connectors });
     } finally {
       await connectors.close();
       await store.close();
     }
     const waiting = await r.payment(w.impUid);
-    expect({ status: waiting.status, next: Number(waiting.deposit_check_at) }).toEqual({ status: 'ready', next: unixSeconds(pier.clock) + PG_LEFT_OUT_WAIT_SECONDS });
+    expect({ status: waiting.status, next: Number(waiting.deposit_check_at) }).toEqual({ status: 'ready', next: unixSeconds(r.pier.clock) + PG_LEFT_OUT_WAIT_SECONDS });
 
-    pier.clock.advance(PG_LEFT_OUT_WAIT_SECONDS * 1000);
-    await checks(pier.deps);
+    r.pier.clock.advance(PG_LEFT_OUT_WAIT_SECONDS * 1000);
+    await checks(r.pier.deps);
     const p = await r.payment(w.impUid);
     expect({ status: p.status, next: p.deposit_check_at }).toEqual({ status: 'paid', next: null });
   });
@@ -89,14 +81,14 @@ describe('an account never paid into', () => {
     // issued on 2026-11-30 (KST), due 2026-12-03 23:59:59 KST
     const w = await issue({ vbank_due: '2026-12-03' });
     let asked = 0;
-    const counted = depsWith(pier.deps, (real) => ({
+    const counted = depsWith(r.pier.deps, (real) => ({
       inquire: (...a: Parameters<typeof real.inquire>) => {
         if (a[1].moid === w.impUid) asked++;
         return real.inquire(...a);
       },
     }));
     for (let h = 0; h < 24 * 10; h++) {
-      pier.clock.advance(HOUR);
+      r.pier.clock.advance(HOUR);
       await checks(counted);
     }
     const p = await r.payment(w.impUid);
@@ -110,9 +102,9 @@ describe('the sandbox clock set back', () => {
     const w = await issue();
     const checkAt = Number((await r.payment(w.impUid)).deposit_check_at);
     // the check as a sandbox clock a day ahead would have set it
-    await advanceSandboxClock(pier.store, DAY);
-    await pier.deps.store.db.updateTable('payments').set({ deposit_check_at: checkAt + 86_400 }).where('imp_uid', '=', w.impUid).execute();
-    await resetSandboxClock(pier.store);
+    await advanceSandboxClock(r.pier.store, DAY);
+    await r.pier.deps.store.db.updateTable('payments').set({ deposit_check_at: checkAt + 86_400 }).where('imp_uid', '=', w.impUid).execute();
+    await resetSandboxClock(r.pier.store);
     expect(Number((await r.payment(w.impUid)).deposit_check_at)).toBe(checkAt);
   });
 });

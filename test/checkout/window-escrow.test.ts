@@ -9,21 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { settleAttempt } from '../../src/core/payments/reconcile.js';
 import { testCardNumber as niceCard } from '../../src/simulators/nicepay/index.js';
 import { niceWindowPage, openNiceWindow, startNicePier, submitNiceWindow, type NicePier } from './nice-harness.js';
-import { card, cardFields, postHttp, rig, uid } from './window-rig.js';
+import { card, cardFields, postHttp, windowRig, uid } from './window-rig.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
+const r = windowRig();
 
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
 
 /** request_pay, then the tPay form posted with `transType=1`. */
 async function openAsEscrow(payMethod: 'card' | 'vbank' | 'trans') {
@@ -34,7 +26,7 @@ async function openAsEscrow(payMethod: 'card' | 'vbank' | 'trans') {
   const window = await postHttp(pgForm.action, { ...pgForm.fields, transType: '1' });
   expect(window.status, window.html).toBe(200);
   const payForm = formOf(window.html, 'payForm');
-  const session = await pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
+  const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select('imp_uid').where('id', '=', s.session_id).executeTakeFirstOrThrow();
   return { sessionId: s.session_id as string, impUid: session.imp_uid!, submitUrl: new URL(payForm.action, pgForm.action).toString(), txToken: payForm.fields.txToken! };
 }
 
@@ -71,7 +63,7 @@ describe("an escrow payment the checkout did not ask for (tPay's transType rewri
     const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
     expect(issued.fields.resultCd).toBe('4100');
     const rsp = rspOf((await r.postPier(issued.action, issued.fields)).html);
-    await settleAttempt(pier.deps, w.impUid, { giveUpIfUnknown: true });
+    await settleAttempt(r.pier.deps, w.impUid, { giveUpIfUnknown: true });
     const p = await r.payment(w.impUid);
     const [tx] = await r.ledgerTx(w.impUid);
     expect({ pg_status: tx.status, success: rsp.success, vbank_num: rsp.vbank_num }).toEqual({ pg_status: 'cancelled', success: false, vbank_num: undefined });

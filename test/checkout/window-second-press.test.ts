@@ -5,24 +5,16 @@
  * Now it gets the same attempt's window again, or the in-progress page; never a close (decision
  * 0086). The browser's side of it: test/e2e/window-second-press.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formOf, rspOf } from '../buyer-forms.js';
-import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
-import { card, cardFields, postHttp, rig, uid } from './window-rig.js';
+import { card, cardFields, postHttp, windowRig, uid } from './window-rig.js';
 import { REOPEN_SECONDS } from '../../src/core/checkout/sessions.js';
 
-let pier: TestPier;
-let m: TestMerchant;
-const r = rig(() => ({ pier, m }));
+const r = windowRig();
 
-beforeAll(async () => {
-  pier = await startTestPier();
-  m = await pier.newMerchant();
-});
-afterAll(async () => pier?.close());
 
 const attemptsOf = (merchantUid: string) =>
-  pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status', 'pg_state']).where('merchant_uid', '=', merchantUid).execute();
+  r.pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status', 'pg_state']).where('merchant_uid', '=', merchantUid).execute();
 
 describe('pay pressed again on a checkout whose PG window is open', () => {
   it('the second press answers the same attempt\'s PG window; the buyer pays in it and the checkout ends paid', async () => {
@@ -35,7 +27,7 @@ describe('pay pressed again on a checkout whose PG window is open', () => {
     expect({ moid: b.fields.moid, amt: b.fields.amt, payMethod: b.fields.payMethod, action: b.action }).toEqual({ moid: a.fields.moid, amt: '14000', payMethod: 'CARD', action: a.action });
     const attempts = await attemptsOf(merchantUid);
     expect(attempts).toEqual([{ imp_uid: a.fields.moid, status: 'ready', pg_state: 'window' }]);
-    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
     expect(session).toEqual({ state: 'started', result: null });
 
     // the window the second answer opens takes the payment
@@ -54,12 +46,12 @@ describe('pay pressed again on a checkout whose PG window is open', () => {
     const s = await r.createSession({ pay_method: 'card', merchant_uid: merchantUid, amount: 14000 });
     await r.postPier(`/checkout/${s.session_id}/start`, { agree: '1', card_code: '366' });
     // a window opened again this late could outlive the lifetime Pier counts from the attempt's start
-    pier.clock.advance((REOPEN_SECONDS + 1) * 1000);
+    r.pier.clock.advance((REOPEN_SECONDS + 1) * 1000);
     const again = await r.postPier(`/checkout/${s.session_id}/start`, { agree: '1', card_code: '366' });
     expect({ status: again.status, inProgress: again.html.includes('"page":"in-progress"'), pgForm: again.html.includes('id="pg-form"') }).toEqual({ status: 200, inProgress: true, pgForm: false });
     const [attempt] = await attemptsOf(merchantUid);
     expect({ status: attempt!.status, pg_state: attempt!.pg_state }).toEqual({ status: 'ready', pg_state: 'window' });
-    const session = await pier.deps.store.db.selectFrom('checkout_sessions').select(['state']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
+    const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select(['state']).where('id', '=', s.session_id).executeTakeFirstOrThrow();
     expect(session.state).toBe('started');
   });
 });

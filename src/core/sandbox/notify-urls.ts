@@ -50,19 +50,22 @@ export async function registerSandboxNotifyUrls(
     const key = `${c.provider}\u0000${c.mid}`;
     if (!oldest.has(key)) oldest.set(key, c);
   }
-  const done: RegisteredNotifyUrl[] = [];
-  for (const c of oldest.values()) {
-    const tool = tools!.find((t) => t.provider === c.provider)!;
-    const url = channelNotifyUrl(publicUrl, c.id);
-    const base = { provider: c.provider, mid: c.mid, channelId: c.id, url };
-    try {
-      const answer = await tool.registerNotifyUrl!(c.mid, url);
-      const ok = answer.status >= 200 && answer.status < 300;
-      done.push(ok ? { ...base, ok } : { ...base, ok, error: `HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` });
-    } catch (err) {
-      done.push({ ...base, ok: false, error: `${tool.url}: ${(err as Error).message}` });
-    }
-  }
+  // at once, not one after another: the sandbox's start waits for these, and each may take its
+  // simulator's whole deadline (postToSimulator) when that simulator is down
+  const done: RegisteredNotifyUrl[] = await Promise.all(
+    [...oldest.values()].map(async (c): Promise<RegisteredNotifyUrl> => {
+      const tool = tools!.find((t) => t.provider === c.provider)!;
+      const url = channelNotifyUrl(publicUrl, c.id);
+      const base = { provider: c.provider, mid: c.mid, channelId: c.id, url };
+      try {
+        const answer = await tool.registerNotifyUrl!(c.mid, url);
+        const ok = answer.status >= 200 && answer.status < 300;
+        return ok ? { ...base, ok } : { ...base, ok, error: `HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` };
+      } catch (err) {
+        return { ...base, ok: false, error: `${tool.url}: ${(err as Error).message}` };
+      }
+    }),
+  );
   for (const r of done) {
     if (r.ok) deps.logger.info({ provider: r.provider, mid: r.mid, url: r.url }, 'sandbox: notice URL registered at the simulator');
     else deps.logger.warn({ provider: r.provider, mid: r.mid, error: r.error }, 'sandbox: the simulator did not take the notice URL; deposits there will not reach Pier until it does');
