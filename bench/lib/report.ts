@@ -94,7 +94,8 @@ export interface Results {
   yardstickMinimalTables?: YardstickRun[];
   /**
    * `again` on Pier and on the yardstick measured in turns, both servers running (decision 0027):
-   * the CPU aims take the median of these pairs' ratios. Absent in runs before it.
+   * the CPU aims take the median of these pairs' ratios, and the throughput aim too since decision
+   * 0089. Absent in runs before 0027.
    */
   cpuPairs?: CpuPair[];
   openLoop: OpenLoopRun[];
