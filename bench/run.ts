@@ -54,9 +54,9 @@ if (flag('--help') || flag('-h')) {
 }
 const mode: Results['mode'] = flag('--smoke') ? 'smoke' : flag('--quick') ? 'quick' : 'full';
 const PRESETS = {
-  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20, cpuPairs: 5 },
-  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10, cpuPairs: 2 },
-  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5, cpuPairs: 1 },
+  full: { durationSec: 10, warmupSec: 2, burst: 2000, schedules: 10_000, webhooks: 10_000, customers: 64, rates: [200, 1000], countPayments: 20, cpuPairs: 5, openLoopRounds: 3 },
+  quick: { durationSec: 3, warmupSec: 1, burst: 2000, schedules: 1_000, webhooks: 2_000, customers: 32, rates: [200, 1000], countPayments: 10, cpuPairs: 2, openLoopRounds: 2 },
+  smoke: { durationSec: 1, warmupSec: 0, burst: 200, schedules: 100, webhooks: 200, customers: 8, rates: [200], countPayments: 5, cpuPairs: 1, openLoopRounds: 1 },
 } as const;
 const preset = PRESETS[mode];
 const connections = Number(value('--connections') ?? 64);
@@ -432,46 +432,59 @@ async function measureCpuPairs(store: Store, pierAt: { databaseUrl: string; data
 }
 
 /** One fixed arrival rate against `url` (Pier's `again` or the simulator's payments_token). */
-async function openLoopAt(who: Store | 'simulator', spec: Omit<OpenLoopSpec, 'label' | 'durationSec' | 'warmupSec' | 'uidPrefix'>, pids: Record<string, number | undefined>, server?: 'yardstick') {
-  const label = `open loop ${server ? `${server} ` : ''}${who} ${spec.ratePerSec}/s`;
+async function openLoopAt(
+  who: Store | 'simulator',
+  spec: Omit<OpenLoopSpec, 'label' | 'durationSec' | 'warmupSec' | 'uidPrefix'>,
+  pids: Record<string, number | undefined>,
+  meta: { server?: 'yardstick'; round?: number; baselineFor?: Store } = {},
+) {
+  const round = meta.round === undefined ? '' : `, round ${meta.round + 1}`;
+  const label = `open loop ${meta.server ? `${meta.server} ` : ''}${who}${meta.baselineFor ? ` (baseline for ${meta.baselineFor})` : ''} ${spec.ratePerSec}/s${round}`;
   const withPg = who === 'PostgreSQL';
   let meter = cpuMeter(pids, withPg);
   const full: OpenLoopSpec = { ...spec, label, durationSec, warmupSec, uidPrefix: `o${runTag}${(++specSeq).toString(36)}_` };
   const result = await openloop!.run<OpenLoopResult>(full, () => (meter = cpuMeter(pids, withPg)));
   const cpu: CpuUse = meter.end();
-  results.openLoop.push({ who, ...(server ? { server } : {}), result, cpu });
+  results.openLoop.push({ who, ...meta, result, cpu });
   say(
     `  ${label}: ${Math.round(result.okPerSec)} answered/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms, ${result.errors.total} errors` +
       `${result.errors.examples[0] ? ` (e.g. ${result.errors.examples[0].slice(0, 160)})` : ''}; generator lag p99 ${result.sendLagMs.p99} ms`,
   );
 }
 
-/** The simulator alone at every rate (the baseline Pier's added latency is measured against). */
-async function openLoopSimulator(sim: SimulatorProc, acct: SimulatorAccount) {
-  for (const ratePerSec of rates) {
-    if (results.openLoop.some((o) => o.who === 'simulator' && o.result.ratePerSec === ratePerSec)) continue;
-    await openLoopAt('simulator', { kind: 'sim', url: sim.url, ratePerSec, sim: acct }, { simulator: sim.child.pid, loadgen: openloop!.proc.pid });
-  }
-}
-
-async function openLoopPier(store: Store, pier: PierProc, sim: SimulatorProc) {
-  const setup = await setupMerchant(pier.url, preset.customers, `${runTag}o${store.slice(0, 1)}`);
-  for (const ratePerSec of rates) {
-    await openLoopAt(store, { kind: 'again', url: pier.url, ratePerSec, token: setup.token, customerUids: setup.customerUids }, { pier: pier.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid });
-  }
-}
-
 /**
- * Context for the p99 aim: the yardstick (Pier's two commits and the simulator call, node:http, no
- * framework) at the judged rate, on the same store right after Pier: how much of Pier's added
- * latency this design costs on this machine whatever the code around it.
+ * Aim 5 on one store (decision 0090): at the judged rate, rounds of three turns measured one right
+ * after the other, the order rotating: the simulator alone (the baseline), Pier, and the yardstick
+ * (context: Pier's two commits and the simulator call without Pier, started beside Pier on a store
+ * of its own). The aim takes the median of the rounds' added p99, so neither side of a difference
+ * is measured minutes away from the other. The other rates are reported, measured once.
  */
-async function openLoopYardstick(store: Store, databaseUrl: string, sim: SimulatorProc) {
-  const ys = await startYardstick(store, 'pier', databaseUrl, sim);
-  try {
-    await openLoopAt(store, { kind: 'again', url: ys.url, ratePerSec: JUDGED_OPEN_LOOP_RATE, customerUids: ys.customerUids }, { server: ys.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid }, 'yardstick');
-  } finally {
-    await ys.close();
+async function openLoopInTurns(store: Store, pier: PierProc, yardstickDbUrl: string, sim: SimulatorProc, simAcct: SimulatorAccount) {
+  const setup = await setupMerchant(pier.url, preset.customers, `${runTag}o${store.slice(0, 1)}`);
+  const simulatorAt = (ratePerSec: number, round?: number) =>
+    openLoopAt('simulator', { kind: 'sim', url: sim.url, ratePerSec, sim: simAcct }, { simulator: sim.child.pid, loadgen: openloop!.proc.pid }, { round, baselineFor: store });
+  const pierAt = (ratePerSec: number, round?: number) =>
+    openLoopAt(store, { kind: 'again', url: pier.url, ratePerSec, token: setup.token, customerUids: setup.customerUids }, { pier: pier.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid }, { round });
+  if (rates.includes(JUDGED_OPEN_LOOP_RATE)) {
+    const ys = await startYardstick(store, 'pier', yardstickDbUrl, sim);
+    try {
+      const turns = {
+        simulator: (round: number) => simulatorAt(JUDGED_OPEN_LOOP_RATE, round),
+        pier: (round: number) => pierAt(JUDGED_OPEN_LOOP_RATE, round),
+        yardstick: (round: number) =>
+          openLoopAt(store, { kind: 'again', url: ys.url, ratePerSec: JUDGED_OPEN_LOOP_RATE, customerUids: ys.customerUids }, { server: ys.child.pid, simulator: sim.child.pid, loadgen: openloop!.proc.pid }, { server: 'yardstick', round }),
+      };
+      const order = ['simulator', 'pier', 'yardstick'] as const;
+      for (let round = 0; round < preset.openLoopRounds; round++) {
+        for (let i = 0; i < order.length; i++) await turns[order[(round + i) % order.length]](round);
+      }
+    } finally {
+      await ys.close();
+    }
+  }
+  for (const ratePerSec of rates.filter((r) => r !== JUDGED_OPEN_LOOP_RATE)) {
+    await simulatorAt(ratePerSec);
+    await pierAt(ratePerSec);
   }
 }
 
@@ -593,7 +606,7 @@ function aimInputs(): AimInputs {
     cpuPairs,
     roundTrips: rt,
     workers,
-    openLoop: results.openLoop.map((o) => ({ who: o.who, server: o.server, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
+    openLoop: results.openLoop.map((o) => ({ who: o.who, server: o.server, round: o.round, baselineFor: o.baselineFor, ratePerSec: o.result.ratePerSec, p50: o.result.latencyMs.p50, p99: o.result.latencyMs.p99, errors: o.result.errors.total })),
     schedules: sch.length ? { oneProcessSec: sch.find((r) => r.processes === 1)?.executeSec ?? null, threeProcessesSec: sch.find((r) => r.processes === 3)?.executeSec ?? null } : null,
     webhooks: results.webhookReceiver || results.webhookDrain?.length ? { pierPerSec: { SQLite: drained('SQLite'), PostgreSQL: drained('PostgreSQL') }, receiverPerSec: results.webhookReceiver?.load.okPerSec ?? null } : null,
     failedRequests: failed.filter(([, n]) => n > 0).map(([what, n]) => `${what}: ${n}`),
@@ -676,19 +689,13 @@ try {
   });
   await section('open loop SQLite', async () => {
     if (!want('openloop')) return;
-    phase(`open loop: the simulator alone, then Pier on SQLite, at ${rates.join(' and ')} requests/s for ${durationSec} s each`);
-    await openLoopSimulator(sim, simAcct);
-    await openLoopPier('SQLite', pier!, sim);
+    phase(`open loop on SQLite: at ${JUDGED_OPEN_LOOP_RATE}/s the simulator alone, Pier and the yardstick in turns (${preset.openLoopRounds} rounds), then ${rates.filter((r) => r !== JUDGED_OPEN_LOOP_RATE).join(', ') || 'no other rate'}; ${durationSec} s each`);
+    const dir = join(work, 'yardstick-openloop');
+    mkdirSync(dir, { recursive: true });
+    await openLoopInTurns('SQLite', pier!, `sqlite:${join(dir, 'yardstick.sqlite')}`, sim, simAcct);
   });
   await stop(pier.child);
   pier = null;
-  await section('open loop yardstick SQLite', async () => {
-    if (!want('openloop') || !rates.includes(JUDGED_OPEN_LOOP_RATE)) return;
-    phase(`open loop, context: the yardstick on SQLite at ${JUDGED_OPEN_LOOP_RATE} requests/s`);
-    const dir = join(work, 'yardstick-openloop');
-    mkdirSync(dir, { recursive: true });
-    await openLoopYardstick('SQLite', `sqlite:${join(dir, 'yardstick.sqlite')}`, sim);
-  });
   await section('yardstick SQLite', async () => {
     if (!want('yardstick')) return;
     phase("yardstick on SQLite: node:http, Pier's two commits on Pier's schema (billing key ⋈ channel + payments row; approval + webhook event), one simulator call");
@@ -741,9 +748,8 @@ try {
         // starting Pier migrated the database, which the raw-commit ceiling needs too
         const setup = want('postgres') ? await measurePaths('PostgreSQL', pgPier, sim.child, 'p') : await setupMerchant(pgPier.url, 1, `${runTag}p`);
         if (want('openloop')) {
-          phase(`open loop: Pier on PostgreSQL at ${rates.join(' and ')} requests/s`);
-          await openLoopSimulator(sim, simAcct);
-          await openLoopPier('PostgreSQL', pgPier, sim);
+          phase(`open loop on PostgreSQL: at ${JUDGED_OPEN_LOOP_RATE}/s the simulator alone, Pier and the yardstick (a scratch database) in turns (${preset.openLoopRounds} rounds), then ${rates.filter((r) => r !== JUDGED_OPEN_LOOP_RATE).join(', ') || 'no other rate'}`);
+          await openLoopInTurns('PostgreSQL', pgPier, adminUrl, sim, simAcct);
         }
         if (want('schedules')) {
           phase('schedules and webhooks (issue #4): probing');
@@ -753,11 +759,6 @@ try {
       } finally {
         await stop(pgPier.child);
       }
-    });
-    await section('open loop yardstick PostgreSQL', async () => {
-      if (!want('openloop') || !rates.includes(JUDGED_OPEN_LOOP_RATE)) return;
-      phase(`open loop, context: the yardstick on PostgreSQL at ${JUDGED_OPEN_LOOP_RATE} requests/s (a scratch database)`);
-      await openLoopYardstick('PostgreSQL', adminUrl, sim);
     });
     await section('yardstick PostgreSQL', async () => {
       if (!want('yardstick')) return;

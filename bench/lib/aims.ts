@@ -46,8 +46,12 @@ export interface AimInputs {
   roundTrips: Partial<Record<Store, { roundTrips: number; commits: number }>>;
   /** null: not run; `supported: false`: this Pier has no PIER_WORKERS */
   workers: { supported: false; reason: string } | { supported: true; runs: Array<{ store: Store; workers: number; okPerSec: number; cores: number | null }> } | null;
-  /** p50/p99 in ms at each fixed arrival rate: Pier per store, and the simulator alone */
-  openLoop: Array<{ who: Store | 'simulator'; server?: 'pier' | 'yardstick'; ratePerSec: number; p50: number; p99: number; errors: number }>;
+  /**
+   * p50/p99 in ms at each fixed arrival rate: Pier and the yardstick per store, and the simulator
+   * alone; at the judged rate in rounds of turns (`round`, decision 0090), each store with its own
+   * simulator-alone baseline (`baselineFor`)
+   */
+  openLoop: Array<{ who: Store | 'simulator'; server?: 'pier' | 'yardstick'; round?: number; baselineFor?: Store; ratePerSec: number; p50: number; p99: number; errors: number }>;
   schedules: { oneProcessSec: number | null; threeProcessesSec: number | null } | null;
   /**
    * webhooks/s: Pier's delivery rate from a full queue (N deliveries pending before the clock
@@ -59,7 +63,23 @@ export interface AimInputs {
 }
 
 const STORES: Store[] = ['SQLite', 'PostgreSQL'];
+
+/**
+ * The simulator-alone run a server's open-loop run is compared with: the same rate and round, measured
+ * as that store's baseline; in results from before decision 0090 (no rounds, one baseline for both
+ * stores), the simulator alone at that rate.
+ */
+export function openLoopBaseline<T extends { who: string; round?: number; baselineFor?: string }>(runs: readonly T[], of: T, rateOf: (x: T) => number): T | undefined {
+  const sims = runs.filter((x) => x.who === 'simulator' && rateOf(x) === rateOf(of));
+  return sims.find((x) => x.round === of.round && x.baselineFor === of.who) ?? sims.find((x) => x.round === undefined && x.baselineFor === undefined);
+}
 const r2 = (x: number) => Math.round(x * 100) / 100;
+/** the middle value, or the mean of the middle two */
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((m, n) => m - n);
+  const mid = sorted.length / 2;
+  return sorted.length % 2 === 1 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 const fmt = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : String(r2(x)));
 
 function ratioAim(name: string, op: '≤' | '≥', limit: number, num: number | null | undefined, den: number | null | undefined, unit: string, what: string): Aim {
@@ -103,13 +123,11 @@ function pairedAim(
     return a !== null && b ? [{ ratio: a / b, a, b }] : [];
   });
   if (ratios.length === 0) return single;
-  const sorted = [...ratios].sort((m, n) => m.ratio - n.ratio);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 === 1 ? sorted[Math.floor(mid)].ratio : (sorted[mid - 1].ratio + sorted[mid].ratio) / 2;
+  const middle = median(ratios.map((r) => r.ratio));
   const each = ratios.map((r) => `${r2(r.ratio)} (${fmt(r.a)} / ${fmt(r.b)})`).join(', ');
   const context = single.measured === null ? '' : `; measured once each, minutes apart: ${single.measured} (${single.detail})`;
-  const met = op === '≤' ? median <= limit : median >= limit;
-  return { name, target: `${op} ${limit}`, measured: r2(median), unit: '×', met, detail: `median of ${ratios.length} pairs measured in turns: ${each} ${what}${context}` };
+  const met = op === '≤' ? middle <= limit : middle >= limit;
+  return { name, target: `${op} ${limit}`, measured: r2(middle), unit: '×', met, detail: `median of ${ratios.length} pairs measured in turns: ${each} ${what}${context}` };
 }
 
 export function computeAims(x: AimInputs): Aim[] {
@@ -149,28 +167,44 @@ export function computeAims(x: AimInputs): Aim[] {
   }
   // 5. added latency, open loop
   const rates = [...new Set(x.openLoop.map((o) => o.ratePerSec))].sort((a, b) => a - b);
+  const rateOf = (o: AimInputs['openLoop'][number]) => o.ratePerSec;
   for (const s of STORES) {
     for (const rate of rates) {
-      const pier = x.openLoop.find((o) => o.who === s && o.server !== 'yardstick' && o.ratePerSec === rate);
-      const yardstick = x.openLoop.find((o) => o.who === s && o.server === 'yardstick' && o.ratePerSec === rate);
-      const sim = x.openLoop.find((o) => o.who === 'simulator' && o.ratePerSec === rate);
       const name = `p99 latency Pier adds at ${rate}/s, open loop (${s})`;
       const judged = rate === JUDGED_OPEN_LOOP_RATE;
-      if (!pier || !sim) {
-        aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: null, unit: 'ms', met: null, detail: 'not measured' });
+      const target = judged ? '≤ 5' : 'reported';
+      const piers = x.openLoop.filter((o) => o.who === s && o.server !== 'yardstick' && o.ratePerSec === rate);
+      // rounds measured in turns (decision 0090), else the one measurement
+      const measured = piers.flatMap((pier) => {
+        const sim = openLoopBaseline(x.openLoop, pier, rateOf);
+        const yardstick = x.openLoop.find((o) => o.who === s && o.server === 'yardstick' && o.ratePerSec === rate && o.round === pier.round);
+        return sim ? [{ pier, sim, yardstick }] : [];
+      });
+      if (measured.length === 0) {
+        aims.push({ name, target, measured: null, unit: 'ms', met: null, detail: 'not measured' });
         continue;
       }
-      const errors = `${pier.errors ? `; Pier ${pier.errors} errors` : ''}${sim.errors ? `; simulator alone ${sim.errors} errors (baseline not clean)` : ''}`;
-      if (!Number.isFinite(pier.p99) || !Number.isFinite(sim.p99)) {
+      const pierErrors = measured.reduce((n, m) => n + m.pier.errors, 0);
+      const simErrors = measured.reduce((n, m) => n + m.sim.errors, 0);
+      const errors = `${pierErrors ? `; Pier ${pierErrors} errors` : ''}${simErrors ? `; simulator alone ${simErrors} errors (baseline not clean)` : ''}`;
+      const timed = measured.filter((m) => Number.isFinite(m.pier.p99) && Number.isFinite(m.sim.p99));
+      if (timed.length === 0) {
         // nothing answered: no latency to subtract, and a judged aim with failed requests is missed
-        aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: null, unit: 'ms', met: judged && pier.errors > 0 ? false : null, detail: `no answers to time${errors}` });
+        aims.push({ name, target, measured: null, unit: 'ms', met: judged && pierErrors > 0 ? false : null, detail: `no answers to time${errors}` });
         continue;
       }
-      const added = r2(pier.p99 - sim.p99);
+      const added = median(timed.map((m) => m.pier.p99 - m.sim.p99));
+      const addedP50 = median(timed.map((m) => m.pier.p50 - m.sim.p50));
+      const ys = timed.flatMap((m) => (m.yardstick && Number.isFinite(m.yardstick.p99) ? [{ p50: m.yardstick.p50 - m.sim.p50, p99: m.yardstick.p99 - m.sim.p99, errors: m.yardstick.errors }] : []));
+      const ysErrors = ys.reduce((n, y) => n + y.errors, 0);
       // context: what the yardstick (the same commits and call, no framework) adds at this rate
-      const design = yardstick && Number.isFinite(yardstick.p99) ? `; context: the yardstick adds p50 ${r2(yardstick.p50 - sim.p50)} / p99 ${r2(yardstick.p99 - sim.p99)} ms${yardstick.errors ? ` (${yardstick.errors} errors)` : ''}` : '';
-      const detail = `Pier p50 ${pier.p50} / p99 ${pier.p99} ms − simulator alone p50 ${sim.p50} / p99 ${sim.p99} ms; p50 added ${r2(pier.p50 - sim.p50)} ms${errors}${design}`;
-      aims.push({ name, target: judged ? '≤ 5' : 'reported', measured: added, unit: 'ms', met: judged ? added <= 5 && pier.errors === 0 : null, detail });
+      const design = ys.length > 0 ? `; context: the yardstick adds p50 ${r2(median(ys.map((y) => y.p50)))} / p99 ${r2(median(ys.map((y) => y.p99)))} ms${ys.length > 1 ? ` (medians; p99 ${ys.map((y) => r2(y.p99)).join(', ')})` : ''}${ysErrors ? ` (${ysErrors} errors)` : ''}` : '';
+      const each = (m: (typeof timed)[number]) => `Pier p50 ${m.pier.p50} / p99 ${m.pier.p99} ms − simulator alone p50 ${m.sim.p50} / p99 ${m.sim.p99} ms`;
+      const what =
+        timed.length === 1
+          ? `${each(timed[0])}; p50 added ${r2(addedP50)} ms`
+          : `median of ${timed.length} rounds measured in turns: p99 added ${timed.map((m) => r2(m.pier.p99 - m.sim.p99)).join(', ')} ms (${timed.map(each).join('; ')}); p50 added ${r2(addedP50)} ms (median)`;
+      aims.push({ name, target, measured: r2(added), unit: 'ms', met: judged ? added <= 5 && pierErrors === 0 : null, detail: `${what}${errors}${design}` });
     }
   }
   // 6. schedules across processes, webhook delivery

@@ -7,7 +7,7 @@ import type { CpuUse } from './machine.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { CommitRate } from './pg.js';
 import type { OpenLoopResult } from '../openloop.js';
-import type { Aim } from './aims.js';
+import { openLoopBaseline, type Aim } from './aims.js';
 import type { RoundTripCount } from './round-trips.js';
 
 export interface PathRun {
@@ -49,6 +49,10 @@ export interface OpenLoopRun {
   who: 'SQLite' | 'PostgreSQL' | 'simulator';
   /** on a store: Pier (absent in older results) or the yardstick (context for the p99 aim) */
   server?: 'pier' | 'yardstick';
+  /** at the judged rate, the round of turns it was measured in (decision 0090); absent: measured once */
+  round?: number;
+  /** the simulator alone: the store whose Pier it is the baseline of (absent in results before 0090) */
+  baselineFor?: 'SQLite' | 'PostgreSQL';
   result: OpenLoopResult;
   cpu: CpuUse;
 }
@@ -305,18 +309,18 @@ export function renderAims(aims: Aim[]): string {
 function renderOpenLoop(runs: OpenLoopRun[]): string[] {
   if (runs.length === 0) return [];
   const out = [
-    'Open loop: `again` (Pier) or `payments_token` (the simulator alone) sent at a constant rate whatever the answers do; latency from each request\'s *scheduled* send time (no coordinated omission). Pier\'s added latency = Pier − simulator alone at the same rate. The yardstick rows (context, at the judged rate): the same two commits and simulator call without Pier, measured right after Pier on the same store: what this design adds on this machine.',
+    'Open loop: `again` (Pier) or `payments_token` (the simulator alone) sent at a constant rate whatever the answers do; latency from each request\'s *scheduled* send time (no coordinated omission). Pier\'s added latency = Pier − the simulator alone at the same rate, in the same round. At the judged rate each store has rounds of three turns one right after the other, the order rotating (decision 0090): the simulator alone, Pier, and the yardstick (context: the same two commits and simulator call without Pier, what this design adds on this machine); the other rates are measured once.',
     '',
-    '| who | rate /s | sent | answered /s | p50 ms | p90 ms | p99 ms | max ms | errors | added p50 ms | added p99 ms | generator lag p99 ms | server CPU ms/req | PostgreSQL CPU ms/req |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| who | rate /s | round | sent | answered /s | p50 ms | p90 ms | p99 ms | max ms | errors | added p50 ms | added p99 ms | generator lag p99 ms | server CPU ms/req | PostgreSQL CPU ms/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const o of runs) {
     const l = o.result;
-    const sim = o.who === 'simulator' ? null : runs.find((x) => x.who === 'simulator' && x.result.ratePerSec === l.ratePerSec)?.result;
+    const sim = o.who === 'simulator' ? null : openLoopBaseline(runs, o, (x) => x.result.ratePerSec)?.result;
     const cores = o.who === 'simulator' ? o.cpu.cores.simulator : o.server === 'yardstick' ? o.cpu.cores.server : o.cpu.cores.pier;
-    const who = o.who === 'simulator' ? 'tPay simulator alone' : o.server === 'yardstick' ? `yardstick on ${o.who} (context)` : `Pier on ${o.who}`;
+    const who = o.who === 'simulator' ? `tPay simulator alone${o.baselineFor ? ` (${o.baselineFor}'s baseline)` : ''}` : o.server === 'yardstick' ? `yardstick on ${o.who} (context)` : `Pier on ${o.who}`;
     out.push(
-      `| ${who} | ${l.ratePerSec} | ${l.sent} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p90)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${sim ? ms(l.latencyMs.p50 - sim.latencyMs.p50) : '—'} | ${sim ? ms(l.latencyMs.p99 - sim.latencyMs.p99) : '—'} | ${ms(l.sendLagMs.p99)} | ${perReq(cores, l.okPerSec)} | ${perReq(o.cpu.cores.postgres, l.okPerSec)} |`,
+      `| ${who} | ${l.ratePerSec} | ${o.round === undefined ? '—' : o.round + 1} | ${l.sent} | ${n0(l.okPerSec)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p90)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.max)} | ${l.errors.total} | ${sim ? ms(l.latencyMs.p50 - sim.latencyMs.p50) : '—'} | ${sim ? ms(l.latencyMs.p99 - sim.latencyMs.p99) : '—'} | ${ms(l.sendLagMs.p99)} | ${perReq(cores, l.okPerSec)} | ${perReq(o.cpu.cores.postgres, l.okPerSec)} |`,
     );
   }
   out.push('');

@@ -168,6 +168,41 @@ describe('issue #14 aims', () => {
     expect(byName(aims, 'at 200/s, open loop (SQLite)').detail).not.toContain('yardstick');
   });
 
+  it('at the judged rate, rounds measured in turns: each round against its own baseline, the median of the rounds judged (decision 0090)', () => {
+    const round = (r: number, sim: number, pier: number, yardstick: number, store: 'SQLite' | 'PostgreSQL' = 'PostgreSQL') => [
+      { who: 'simulator' as const, baselineFor: store, round: r, ratePerSec: 200, p50: 1, p99: sim, errors: 0 },
+      { who: store, server: 'pier' as const, round: r, ratePerSec: 200, p50: 2, p99: pier, errors: 0 },
+      { who: store, server: 'yardstick' as const, round: r, ratePerSec: 200, p50: 1.5, p99: yardstick, errors: 0 },
+    ];
+    const inTurns = computeAims({
+      ...base,
+      openLoop: [
+        // rounds in any order; round 2's slow baseline (30) is subtracted only from round 2's Pier (33)
+        ...round(1, 30, 33, 31),
+        ...round(0, 10, 14, 12),
+        ...round(2, 12, 40, 13),
+        // a baseline of the other store at the same rate and round is not this store's
+        { who: 'simulator', baselineFor: 'SQLite', round: 0, ratePerSec: 200, p50: 1, p99: 1, errors: 0 },
+        // the reported rate, measured once against its own baseline
+        { who: 'simulator', baselineFor: 'PostgreSQL', ratePerSec: 1000, p50: 1, p99: 5, errors: 0 },
+        { who: 'PostgreSQL', server: 'pier', ratePerSec: 1000, p50: 3, p99: 25, errors: 0 },
+      ],
+    });
+    const a = byName(inTurns, 'at 200/s, open loop (PostgreSQL)');
+    // rounds added 3, 4, 28: median 4, though a single round said 28
+    expect(a).toMatchObject({ measured: 4, met: true, target: '≤ 5' });
+    expect(a.detail).toBe(
+      'median of 3 rounds measured in turns: p99 added 3, 4, 28 ms (Pier p50 2 / p99 33 ms − simulator alone p50 1 / p99 30 ms; Pier p50 2 / p99 14 ms − simulator alone p50 1 / p99 10 ms; Pier p50 2 / p99 40 ms − simulator alone p50 1 / p99 12 ms); p50 added 1 ms (median); context: the yardstick adds p50 0.5 / p99 1 ms (medians; p99 1, 2, 1)',
+    );
+    expect(byName(inTurns, 'at 1000/s, open loop (PostgreSQL)')).toMatchObject({ measured: 20, met: null, target: 'reported' });
+    // no SQLite Pier was measured: its baseline alone is not a measurement
+    expect(byName(inTurns, 'at 200/s, open loop (SQLite)')).toMatchObject({ measured: null, met: null });
+
+    // failed requests in any round miss the judged aim, whatever the median
+    const failed = computeAims({ ...base, openLoop: [...round(0, 10, 11, 11), ...round(1, 10, 11, 11).map((o) => (o.server === 'pier' ? { ...o, errors: 3 } : o)), ...round(2, 10, 11, 11)] });
+    expect(byName(failed, 'at 200/s, open loop (PostgreSQL)')).toMatchObject({ measured: 1, met: false, detail: expect.stringContaining('Pier 3 errors') });
+  });
+
   it('schedules 1.5× faster with 3 processes; webhooks at ≥ 0.5 of the receiver', () => {
     expect(byName(aims, 'due schedules')).toMatchObject({ measured: 1.5, met: true });
     expect(byName(aims, 'webhook delivery from a full queue, Pier ÷ what the receiver accepts from a plain load generator (PostgreSQL)')).toMatchObject({ measured: 0.06, met: false });
