@@ -8,7 +8,7 @@
  *   npm run bench                 # full run, 10-15 minutes -> bench/results/latest.json (with `aims`) and latest.md
  *   npm run bench -- --quick      # 3 s per measurement, 1,000 schedules -> latest-quick.json / .md
  *   npm run bench -- --smoke      # 1 s per measurement: checks that the bench itself works (exit 1 if not)
- *   npm run bench -- --profile    # also CPU-profile Pier during the `again` load (SQLite and PostgreSQL)
+ *   npm run bench -- --profile    # also CPU-profile Pier and the yardstick during `again` (SQLite and PostgreSQL): summaries and flame graphs
  *   npm run bench -- --no-postgres
  *   npm run bench -- --only sqlite,http    # sections: http simulator sqlite yardstick openloop roundtrips workers sdk postgres commit slow schedules webhooks
  *   npm run bench -- --skip schedules
@@ -32,6 +32,7 @@ import { computeAims, JUDGED_OPEN_LOOP_RATE, type AgainNumbers, type AimInputs, 
 import { cpuMeter, listenDrops, machineInfo, type CpuUse } from './lib/machine.js';
 import { commitRate, createDatabase, serverInfo, type BenchDatabase, type CommitRate } from './lib/pg.js';
 import { setupMerchant, simulatorAccount, startPierProc, startSimulator, BENCH_CARD, type PierProc, type SimulatorAccount, type SimulatorProc } from './lib/pier.js';
+import { flameGraphSvg } from './lib/flamegraph.js';
 import { profileMarkdown, summarizeProfile } from './lib/profile.js';
 import { memoryOf, processTree, ROOT, serveOnFreshPort, stop, stopAll, type Child } from './lib/proc.js';
 import { renderMarkdown, type PathRun, type Results, type SlowRun, type WorkersRun } from './lib/report.js';
@@ -261,7 +262,7 @@ async function measurePaths(store: PathRun['store'], pier: PierProc, sim: Child,
 }
 
 /** A separate Pier under --cpu-prof on the same database, during the `again` load only. */
-async function profileAgain(store: string, opts: { dataDir: string; databaseUrl: string; jtnetUrl: string }, sim: Child) {
+async function profileAgain(store: Store, opts: { dataDir: string; databaseUrl: string; jtnetUrl: string }, sim: Child) {
   const profDir = join(outDir, 'profiles');
   mkdirSync(profDir, { recursive: true });
   const before = new Set(readdirSync(profDir));
@@ -272,22 +273,36 @@ async function profileAgain(store: string, opts: { dataDir: string; databaseUrl:
   await stop(pier.child);
   const skipEndSec = (Date.now() - stopAt) / 1000;
   void sim;
-  await summarizeFreshProfile(profDir, before, { store, title: `Pier on ${store}`, load, skipEndSec });
+  await summarizeFreshProfile(profDir, before, { who: 'pier', store, title: `Pier on ${store}`, load, skipEndSec });
 }
 
-/** Summarises the .cpuprofile a process wrote into `profDir` since `before`, next to it as Markdown. */
-async function summarizeFreshProfile(profDir: string, before: Set<string>, p: { store: string; title: string; load: LoadResult; skipEndSec: number }) {
+/**
+ * Summarises the .cpuprofile a process wrote into `profDir` since `before`, next to it as Markdown
+ * and as a flame graph; the flame graph also goes to `<outDir>/flamegraphs/<who>-<store>.svg`, a
+ * name that stays the same from run to run, so a full run's graphs can be committed (a quick or
+ * smoke run's names end in -quick or -smoke, which git ignores, as latest-quick.* and latest-smoke.*).
+ */
+async function summarizeFreshProfile(profDir: string, before: Set<string>, p: { who: 'pier' | 'yardstick'; store: Store; title: string; load: LoadResult; skipEndSec: number }) {
   const fresh = readdirSync(profDir).filter((f) => !before.has(f) && f.endsWith('.cpuprofile')).sort();
   if (fresh.length === 0) throw new Error('no .cpuprofile written');
   // the main thread's profile is the first one written by that pid (the others are loader threads)
   const file = join(profDir, fresh[0]);
-  const s = summarizeProfile(file, { lastSec: durationSec, skipEndSec: p.skipEndSec });
-  const md = profileMarkdown(`${p.title}, \`again\` at concurrency ${connections} (profiled run: ${Math.round(p.load.okPerSec)} req/s, p99 ${p.load.latencyMs.p99} ms)`, s, p.load.okPerSec * durationSec);
+  const window = { lastSec: durationSec, skipEndSec: p.skipEndSec };
+  const s = summarizeProfile(file, window);
+  const title = `${p.title}, \`again\` at concurrency ${connections} (profiled run: ${Math.round(p.load.okPerSec)} req/s, p99 ${p.load.latencyMs.p99} ms)`;
+  const requests = p.load.okPerSec * durationSec;
+  const md = profileMarkdown(title, s, requests);
   const summaryFile = file.replace(/\.cpuprofile$/, '.md');
   writeFileSync(summaryFile, md);
+  const svg = flameGraphSvg(file, { ...window, title: title.replace(/`/g, ''), requests });
+  writeFileSync(file.replace(/\.cpuprofile$/, '.svg'), svg);
+  const graphDir = join(outDir, 'flamegraphs');
+  mkdirSync(graphDir, { recursive: true });
+  const flameGraph = join(graphDir, `${p.who}-${p.store.toLowerCase()}${mode === 'full' ? '' : `-${mode}`}.svg`);
+  writeFileSync(flameGraph, svg);
   const top = s.byArea.slice(0, 6).map((a) => `${a.area} ${(a.share * 100).toFixed(0)}%`);
-  results.profiles.push({ store: p.store, subject: p.title, file: rel(file), summaryFile: rel(summaryFile), top });
-  say(`  profile (${p.title}): ${top.join(', ')} -> ${rel(summaryFile)}`);
+  results.profiles.push({ store: p.store, subject: p.title, file: rel(file), summaryFile: rel(summaryFile), flameGraph: rel(flameGraph), top });
+  say(`  profile (${p.title}): ${top.join(', ')} -> ${rel(summaryFile)}, flame graph ${rel(flameGraph)} (${Math.round(Buffer.byteLength(svg) / 1024)} KB)`);
 }
 
 interface YardstickProc {
@@ -376,7 +391,7 @@ async function measureYardstick(store: Store, tables: 'pier' | 'minimal', databa
     if (profiledBefore) {
       const stopAt = Date.now();
       await stop(ys);
-      await summarizeFreshProfile(profDir, profiledBefore, { store, title: `the ${label} on ${store}`, load, skipEndSec: (Date.now() - stopAt) / 1000 });
+      await summarizeFreshProfile(profDir, profiledBefore, { who: 'yardstick', store, title: `the ${label} on ${store}`, load, skipEndSec: (Date.now() - stopAt) / 1000 });
       return;
     }
     (tables === 'pier' ? results.yardstick : results.yardstickMinimalTables!).push({ store, tables, load: { ...load, impUids: [] }, cpu });

@@ -7,22 +7,45 @@
 import { readFileSync } from 'node:fs';
 import { ROOT } from './proc.js';
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
 }
-interface ProfileNode {
+export interface ProfileNode {
   id: number;
   callFrame: CallFrame;
   children?: number[];
 }
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** Which samples count: the last `lastSec` seconds before `skipEndSec` from the end (the load, not start-up or shut-down). */
+export interface ProfileWindow {
+  lastSec?: number;
+  skipEndSec?: number;
+}
+
+export const readProfile = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+
+/**
+ * The samples inside the window, each with the time it stands for: the time until the next sample
+ * belongs to this one.
+ */
+export function* samplesInWindow(p: CpuProfile, w: ProfileWindow = {}): Generator<{ nodeId: number; us: number }> {
+  const to = p.endTime - (w.skipEndSec ?? 0) * 1e6;
+  const from = w.lastSec ? to - w.lastSec * 1e6 : p.startTime;
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i];
+    if (t < from || t > to) continue;
+    yield { nodeId: p.samples[i], us: p.timeDeltas[i + 1] ?? 0 };
+  }
 }
 
 export interface ProfileSummary {
@@ -34,7 +57,7 @@ export interface ProfileSummary {
   pierInclusive: Array<{ fn: string; where: string; ms: number; share: number }>;
 }
 
-function areaOf(f: CallFrame): string {
+export function areaOf(f: CallFrame): string {
   const url = f.url;
   if (!url) {
     if (f.functionName === '(garbage collector)') return 'GC';
@@ -53,33 +76,27 @@ function areaOf(f: CallFrame): string {
   return url;
 }
 
-function whereOf(f: CallFrame): string {
+export function whereOf(f: CallFrame): string {
   const url = f.url.replace(`file://${ROOT}/`, '').replace(/^.*node_modules\//, '');
   return url ? `${url}:${f.lineNumber + 1}` : '';
 }
 
-export function summarizeProfile(file: string, opts: { lastSec?: number; skipEndSec?: number } = {}): ProfileSummary {
-  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+export function summarizeProfile(file: string, opts: ProfileWindow = {}): ProfileSummary {
+  const p = readProfile(file);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) {
     byId.set(n.id, n);
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
-  const to = p.endTime - (opts.skipEndSec ?? 0) * 1e6;
-  const from = opts.lastSec ? to - opts.lastSec * 1e6 : p.startTime;
 
   const selfByKey = new Map<string, { fn: string; where: string; area: string; us: number }>();
   const areaUs = new Map<string, number>();
   const inclusive = new Map<string, { fn: string; where: string; us: number }>();
   let total = 0;
   let idle = 0;
-  let t = p.startTime;
-  for (let i = 0; i < p.samples.length; i++) {
-    t += p.timeDeltas[i];
-    if (t < from || t > to) continue;
-    const dt = p.timeDeltas[i + 1] ?? 0; // the time until the next sample belongs to this one
-    const node = byId.get(p.samples[i])!;
+  for (const { nodeId, us: dt } of samplesInWindow(p, opts)) {
+    const node = byId.get(nodeId)!;
     const f = node.callFrame;
     total += dt;
     const area = areaOf(f);

@@ -5,6 +5,7 @@ import type { WebhookDrainRun } from './webhook-drain.js';
 import type { LoadResult } from '../loadgen.js';
 import type { CpuUse } from './machine.js';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { CommitRate } from './pg.js';
 import type { OpenLoopResult } from '../openloop.js';
 import { openLoopBaseline, type Aim } from './aims.js';
@@ -113,7 +114,8 @@ export interface Results {
   aims: Aim[];
   schedules: Section<{ runs: ScheduleRun[] }>;
   sdk: SdkResult;
-  profiles: Array<{ store: string; subject: string; file: string; summaryFile: string; top: string[] }>;
+  /** `--profile` runs; `flameGraph` (absent in runs before it) is the SVG under `<out>/flamegraphs/` */
+  profiles: Array<{ store: string; subject: string; file: string; summaryFile: string; flameGraph?: string; top: string[] }>;
   notes: string[];
   errors: string[];
 }
@@ -289,6 +291,14 @@ export function renderMarkdown(r: Results): string {
       ('missing' in fp ? `first paint: ${fp.missing}` : `first contentful paint of the checkout ${fp.page} in headless chromium: ${n0(fp.fcpMs)} ms (load event ${n0(fp.loadMs)} ms; median of ${fp.runs} cold loads; aim < 1 s)`) +
       '.',
   );
+  if (r.profiles.length > 0) {
+    out.push('', 'CPU profiles of the `again` load (`--profile`; self time by area, the summary next to the `.cpuprofile`):', '');
+    for (const p of r.profiles) {
+      // the report is written next to flamegraphs/, so the link is relative to it
+      const graph = p.flameGraph ? `; flame graph [${basename(p.flameGraph)}](flamegraphs/${basename(p.flameGraph)})` : '';
+      out.push(`- ${p.subject}: ${p.top.join(', ')}; summary \`${p.summaryFile}\`${graph}`);
+    }
+  }
   if (r.notes.length > 0 || r.errors.length > 0) {
     out.push('');
     for (const note of r.notes) out.push(`- ${note}`);
