@@ -4,16 +4,16 @@
  * with their children, and names that are not XML-safe come out escaped (checked by Chromium's XML
  * parser, when /usr/bin/chromium is there).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flameGraphSvg } from '../../bench/lib/flamegraph.js';
 import { ROOT } from '../../bench/lib/proc.js';
+import { CHROMIUM, HAS_CHROMIUM } from '../chromium.js';
 import { summarizeProfile, type CpuProfile } from '../../bench/lib/profile.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TRICKY = `tricky&<name>"q'`;
 const file = (path: string) => `file://${ROOT}/${path}`;
 
@@ -208,7 +208,7 @@ describe('the window', () => {
   });
 });
 
-describe.skipIf(!existsSync(CHROMIUM))('the SVG is well-formed XML (Chromium)', () => {
+describe.skipIf(!HAS_CHROMIUM)('the SVG is well-formed XML (Chromium)', () => {
   it('parses, and every tooltip reads back as the name', async () => {
     // a control character is not allowed in XML even as an entity: it comes out as ?
     const svg = flameGraphSvg(profileOf(MAIN_RUNS), { title: `a & b <c> "d" 'e'\u0001` });
@@ -234,4 +234,4 @@ describe.skipIf(!existsSync(CHROMIUM))('the SVG is well-formed XML (Chromium)', 
     }
   });
 });
-if (!existsSync(CHROMIUM)) console.warn(`!!! flamegraph XML check DID NOT RUN: ${CHROMIUM} is missing (the escaping tests above still ran)`);
+if (!HAS_CHROMIUM) console.warn(`!!! flamegraph XML check DID NOT RUN: ${CHROMIUM} is missing (the escaping tests above still ran)`);

@@ -3,7 +3,7 @@
  * simulator, manual clock) and Debian's chromium driven by playwright-core. Without
  * /usr/bin/chromium the suites are skipped and say so loudly: skipped, never passed.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildApp, type PierApp } from '../../src/api/app.js';
@@ -11,8 +11,9 @@ import { createConsoleUser } from '../../src/core/console/users.js';
 import { startTestPier, type TestMerchant, type TestPier } from '../harness.js';
 import { simulatorTools } from '../../src/simulators/registry.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const HAS_CHROMIUM = existsSync(CHROMIUM);
+import { CHROMIUM, HAS_CHROMIUM } from '../chromium.js';
+
+export { CHROMIUM, HAS_CHROMIUM };
 export const SHOTS = join(process.cwd(), 'test-artifacts', 'screenshots', 'console');
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 

@@ -4,7 +4,7 @@
  * playwright-core. Without /usr/bin/chromium the suites are skipped and say so loudly.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -25,8 +25,9 @@ import { freshDatabase, NO_CHECKOUT_LIMITS } from '../harness.js';
 import { simulatorTools } from '../../src/simulators/registry.js';
 import { registerSandboxNotifyUrls } from '../../src/core/sandbox/notify-urls.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const HAS_CHROMIUM = existsSync(CHROMIUM);
+import { CHROMIUM, HAS_CHROMIUM } from '../chromium.js';
+
+export { CHROMIUM, HAS_CHROMIUM };
 export const SCREENSHOTS = join(process.cwd(), 'test-artifacts', 'screenshots');
 
 /** Call at the top of an e2e file: a skipped browser suite must never pass silently. */
