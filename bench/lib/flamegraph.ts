@@ -9,7 +9,7 @@
  *   npx tsx bench/lib/flamegraph.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>] [--requests <n>] > out.svg
  */
 import { basename } from 'node:path';
-import { areaOf, readProfile, samplesInWindow, whereOf, type CallFrame, type CpuProfile, type ProfileWindow } from './profile.js';
+import { areaOf, profileCommandLine, readProfile, samplesInWindow, whereOf, type CallFrame, type CpuProfile, type ProfileWindow } from './profile.js';
 
 export interface FlameGraphOptions extends ProfileWindow {
   title?: string;
@@ -193,14 +193,6 @@ export function flameGraphSvg(profile: string | CpuProfile, opts: FlameGraphOpti
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
-  const file = process.argv[2];
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
-  if (!file) {
-    console.error('usage: tsx bench/lib/flamegraph.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>] [--requests <n>] > out.svg');
-    process.exit(2);
-  }
-  process.stdout.write(flameGraphSvg(file, { lastSec: arg('--last'), skipEndSec: arg('--skip-end'), requests: arg('--requests') }));
+  const { file, numberAfter } = profileCommandLine('tsx bench/lib/flamegraph.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>] [--requests <n>] > out.svg');
+  process.stdout.write(flameGraphSvg(file, { lastSec: numberAfter('--last'), skipEndSec: numberAfter('--skip-end'), requests: numberAfter('--requests') }));
 }

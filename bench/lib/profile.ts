@@ -164,16 +164,22 @@ export function profileMarkdown(title: string, s: ProfileSummary, requests?: num
   return lines.join('\n');
 }
 
-const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry) {
+/** The command line of this file's CLI and flamegraph.ts's: the profile named first and the numeric flags; the usage and exit 2 without a file. */
+export function profileCommandLine(usage: string): { file: string; numberAfter: (flag: string) => number | undefined } {
   const file = process.argv[2];
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
   if (!file) {
-    console.error('usage: tsx bench/lib/profile.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>]');
+    console.error(`usage: ${usage}`);
     process.exit(2);
   }
-  console.log(profileMarkdown(file, summarizeProfile(file, { lastSec: arg('--last'), skipEndSec: arg('--skip-end') })));
+  const numberAfter = (flag: string) => {
+    const i = process.argv.indexOf(flag);
+    return i > 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  return { file, numberAfter };
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  const { file, numberAfter } = profileCommandLine('tsx bench/lib/profile.ts <file.cpuprofile> [--last <sec>] [--skip-end <sec>]');
+  console.log(profileMarkdown(file, summarizeProfile(file, { lastSec: numberAfter('--last'), skipEndSec: numberAfter('--skip-end') })));
 }
