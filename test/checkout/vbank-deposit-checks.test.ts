@@ -5,7 +5,7 @@
  * hour after the account is issued, daily while it is open, and once just after its deadline
  * (decision 0086, src/domain/deposit-checks.ts).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { rspOf } from '../buyer-forms.js';
 import { depsWith } from '../harness.js';
 import { JobRunner } from '../../src/jobs/runner.js';
@@ -73,6 +73,38 @@ describe('a check made by a process that leaves the PG out', () => {
     await checks(r.pier.deps);
     const p = await r.payment(w.impUid);
     expect({ status: p.status, next: p.deposit_check_at }).toEqual({ status: 'paid', next: null });
+  });
+});
+
+describe('the last check, after the deadline, made by a process that leaves the PG out', () => {
+  it('waits for a process with the PG as the checks before it do, and that process records the deposit made in time', async () => {
+    const w = await issue();
+    await depositAtPg(w.impUid);
+    // no check ran before the deadline (Pier was down): the first one is made after it
+    const issued = await r.payment(w.impUid);
+    // the simulator dates accounts by its own clock: Pier's is set back after, for the tests below
+    const before = r.pier.clock.now();
+    onTestFinished(() => r.pier.clock.set(before));
+    r.pier.clock.set((Number(issued.vbank_date) + 3600) * 1000);
+    const store = openStore(r.pier.databaseUrl, { poolSize: 5 });
+    const connectors = createConnectorRegistry({}, { clock: r.pier.clock });
+    try {
+      await checks({ ...r.pier.deps, store, connectors });
+    } finally {
+      await connectors.close();
+      await store.close();
+    }
+    const waiting = await r.payment(w.impUid);
+    expect({ status: waiting.status, lock: waiting.merchant_uid_lock, next: Number(waiting.deposit_check_at) }).toEqual({
+      status: 'ready',
+      lock: w.merchantUid,
+      next: unixSeconds(r.pier.clock) + PG_LEFT_OUT_WAIT_SECONDS,
+    });
+
+    r.pier.clock.advance(PG_LEFT_OUT_WAIT_SECONDS * 1000);
+    await checks(r.pier.deps);
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ status: 'paid', lock: w.merchantUid, next: null });
   });
 });
 

@@ -65,6 +65,19 @@ export async function runDepositCheck(deps: Deps, job: DepositCheck): Promise<vo
   const now = unixSeconds(deps.clock);
   const account = { vbankDate: Number(p.vbank_date), issuedAt: Number(p.vbank_issued_at) };
 
+  // opened before either branch: a PG this process leaves out is waited for the same way after the
+  // deadline as before it
+  let channel;
+  try {
+    channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
+  } catch (err) {
+    // a PG this process leaves out (decision 0080): the account waits for a process that has its
+    // settings, never given up for it; any other failure to open the channel is asked again later
+    if (err instanceof PgNotConfiguredError) return setNext(now + PG_LEFT_OUT_WAIT_SECONDS);
+    deps.logger.warn({ imp_uid: p.imp_uid, err: (err as Error).message }, 'deposit check: the channel could not be opened; asked again later');
+    return setNext(now + OVERDUE_RETRY_SECONDS);
+  }
+
   if (pastDeadline(account, now)) {
     // the last check: the PG takes no deposit after the deadline, so its answer is final
     const held = await depositAtPgOfOverdueVbank(deps, p.imp_uid);
@@ -78,19 +91,10 @@ export async function runDepositCheck(deps: Deps, job: DepositCheck): Promise<vo
     return setNext(giveUp ? null : now + OVERDUE_RETRY_SECONDS);
   }
 
-  let found;
-  let channel;
-  try {
-    channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
-  } catch (err) {
-    // a PG this process leaves out (decision 0080): the account waits for a process that has its
-    // settings, never given up for it; any other failure to open the channel is asked again later
-    if (err instanceof PgNotConfiguredError) return setNext(now + PG_LEFT_OUT_WAIT_SECONDS);
-    deps.logger.warn({ imp_uid: p.imp_uid, err: (err as Error).message }, 'deposit check: the channel could not be opened; asked again later');
-    return setNext(now + OVERDUE_RETRY_SECONDS);
-  }
-  // a removed channel can be asked nothing (and receives no notice either)
+  // a removed channel can be asked nothing (and receives no notice either); past the deadline
+  // depositAtPgOfOverdueVbank takes that as unpaid and frees the merchant_uid
   if (!channel) return setNext(null);
+  let found;
   try {
     found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
   } catch (err) {
