@@ -71,6 +71,10 @@ export function childPier(settings: () => ChildPierSettings) {
         { first: port ?? undefined },
       );
     },
+    /** The process `start` began (with PIER_WORKERS=1, Pier's one process); null when none runs. */
+    pid(): number | null {
+      return child?.running() ? (child.process.pid ?? null) : null;
+    },
     /** The worker processes' ids (PIER_WORKERS > 1: the children of Pier's primary process). */
     workerPids(): Promise<number[]> {
       const pid = child?.process.pid;

@@ -37,11 +37,25 @@ export interface PgCallDeadline {
  * answer (tens of thousands of them at a few hundred payments a second); this one is cleared.
  */
 export function pgCallDeadline(timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): PgCallDeadline {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeouts.connectTimeoutMs + timeouts.readTimeoutMs);
-  // like AbortSignal.timeout's: the deadline alone never keeps the process alive
-  timer.unref();
-  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  return new CallDeadline(timeouts.connectTimeoutMs + timeouts.readTimeoutMs);
+}
+
+/** A class, not an object with a `clear` arrow: a method needs no name set per call (decision 0030). */
+class CallDeadline implements PgCallDeadline {
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  constructor(ms: number) {
+    const controller = this.#controller;
+    this.#timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    // like AbortSignal.timeout's: the deadline alone never keeps the process alive
+    this.#timer.unref();
+  }
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 /** Error codes found on an error, its cause chain and aggregated errors (happy-eyeballs connects). */

@@ -166,23 +166,43 @@ function queryAfter<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.Query
         release();
         return reject(refused);
       }
-      let released = false;
-      const done = (failure: Error | undefined, result?: pg.QueryResult<R>) => {
-        if (released) return;
-        released = true;
-        client.removeListener('error', done);
-        release(failure);
-        if (failure) reject(failure);
-        else resolve(result!);
-      };
-      client.once('error', done);
+      const end = new StatementEnd<R>(client, release, resolve, reject);
+      client.once('error', end.onError);
       try {
-        client.query<R>(config, (queryErr, result) => done(queryErr ?? undefined, result));
+        client.query<R>(config, (queryErr, result) => end.settle(queryErr ?? undefined, result));
       } catch (thrown) {
-        done(thrown as Error);
+        end.settle(thrown as Error);
       }
     });
   });
+}
+
+/**
+ * queryAfter's end of a statement, by its answer or by the connection's error, whichever comes
+ * first: the connection is given back once. A class, not a named arrow made in queryAfter: a
+ * function made per payment and given a name costs a defineProperty each time under esbuild's
+ * keepNames (decision 0030).
+ */
+class StatementEnd<R extends pg.QueryResultRow> {
+  #released = false;
+  readonly onError: (err: Error) => void;
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly release: (err?: Error | boolean) => void,
+    private readonly resolve: (result: pg.QueryResult<R>) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.onError = (err) => this.settle(err);
+  }
+
+  settle(failure: Error | undefined, result?: pg.QueryResult<R>): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.client.removeListener('error', this.onError);
+    this.release(failure);
+    if (failure) this.reject(failure);
+    else this.resolve(result!);
+  }
 }
 
 /** pg's error for a statement whose answer did not come within query_timeout. */

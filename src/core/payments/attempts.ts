@@ -298,6 +298,16 @@ export async function insertAttemptFrom<S extends ChannelColumns>(
   }
 }
 
+/**
+ * The check a charge's first record runs once it holds the database (see insertAttemptOnce). Made
+ * here so that no function made per payment has a name to keep (decision 0030).
+ */
+function refusedIfClientGone(clientGone: Deps['clientGone'], impUid: string): () => void {
+  return () => {
+    if (clientGone?.()) throw new ClientGoneError(impUid);
+  };
+}
+
 async function insertAttemptOnce<S extends ChannelColumns>(
   deps: Deps,
   source: ChannelSource<S>,
@@ -311,10 +321,7 @@ async function insertAttemptOnce<S extends ChannelColumns>(
   // way (decision 0038), and the client is checked once it holds one: the wait for a connection is
   // where an overloaded Pier queues (decision 0037). On SQLite it is checked once the write lock is
   // held: another process's lock is waited for off the event loop (store/sqlite-write-lock.ts)
-  const clientGone = deps.clientGone;
-  const opening = () => {
-    if (clientGone?.()) throw new ClientGoneError(row.imp_uid);
-  };
+  const opening = refusedIfClientGone(deps.clientGone, row.imp_uid);
   if (syncTransaction) {
     return syncTransaction((run) => {
       opening();
