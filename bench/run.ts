@@ -34,6 +34,7 @@ import { commitRate, createDatabase, serverInfo, type BenchDatabase, type Commit
 import { setupMerchant, simulatorAccount, startPierProc, startSimulator, BENCH_CARD, type PierProc, type SimulatorAccount, type SimulatorProc } from './lib/pier.js';
 import { flameGraphSvg } from './lib/flamegraph.js';
 import { profileMarkdown, summarizeProfile } from './lib/profile.js';
+import { compiled } from './lib/compile.js';
 import { memoryOf, processTree, ROOT, serveOnFreshPort, stop, stopAll, type Child } from './lib/proc.js';
 import { renderMarkdown, type PathRun, type Results, type SlowRun, type WorkersRun } from './lib/report.js';
 import { countRoundTrips } from './lib/round-trips.js';
@@ -191,6 +192,9 @@ let loadgen: Worker | null = null;
 let burster: Worker | null = null;
 let openloop: Worker | null = null;
 
+/** the yardstick compiled as Pier is (compile.ts), once per run */
+let yardstickBundle: ReturnType<typeof compiled> | null = null;
+
 async function cleanup() {
   loadgen?.proc.kill();
   burster?.proc.kill();
@@ -198,6 +202,7 @@ async function cleanup() {
   await stopAll();
   if (benchDb) await benchDb.drop().catch((err: Error) => say(`could not drop ${benchDb?.name}: ${err.message}`));
   for (const d of scratchDbs) await d.drop().catch((err: Error) => say(`could not drop ${d.name}: ${err.message}`));
+  if (yardstickBundle) (await yardstickBundle.catch(() => null))?.remove();
   rmSync(work, { recursive: true, force: true });
 }
 // Ctrl-C reaches npm, tsx and this process, and tsx relays it again: stay subscribed (a second
@@ -340,9 +345,10 @@ async function startYardstick(store: Store, tables: 'pier' | 'minimal', database
   try {
     // a MID of its own: its imp_uids are drawn per database, like each Pier's (registerSimulatorMid)
     const acct = await simulatorAccount(sim.url, `ys${runTag}${seq}`);
+    yardstickBundle ??= compiled('bench/yardstick-server.ts');
     const ys = await serveOnFreshPort(
       `yardstick-${tables}-${store}`,
-      'bench/yardstick-server.ts',
+      (await yardstickBundle).file,
       (port) => ({
         YS_PORT: String(port),
         YS_DATABASE_URL: scratch?.url ?? databaseUrl,

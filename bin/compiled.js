@@ -41,22 +41,7 @@ export async function bundleOf(root, entry) {
     // not built for these sources yet
   }
   const esbuild = await import('esbuild');
-  const built = await esbuild.build({
-    entryPoints: [join(src, entry)],
-    // not written here, but the source map's paths are relative to where the bundle goes
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    // as tsx compiles: functions and classes keep their names
-    keepNames: true,
-    sourcemap: 'inline',
-    write: false,
-    logLevel: 'silent',
-    plugins: [ownModuleUrls],
-  });
+  const built = await esbuild.build({ ...bundleBuildOptions(join(src, entry), file), write: false });
   mkdirSync(cache, { recursive: true });
   // written aside and renamed: a CLI started meanwhile never imports half a file
   const partial = `${file}.${process.pid}.partial`;
@@ -69,6 +54,29 @@ export async function bundleOf(root, entry) {
     if (builder === undefined || !isAlive(Number(builder))) rmSync(join(cache, old), { force: true });
   }
   return file;
+}
+
+/**
+ * esbuild's options for a bundle of the TypeScript module `entryPath` (and what it imports, packages
+ * left out) meant to be written to `outfile`. The bench compiles its yardstick with these too, so
+ * both servers it compares run as compiled code (bench/lib/compile.ts).
+ */
+export function bundleBuildOptions(entryPath, outfile) {
+  return {
+    entryPoints: [entryPath],
+    // the source map's paths are relative to where the bundle goes
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    // as tsx compiles: functions and classes keep their names
+    keepNames: true,
+    sourcemap: 'inline',
+    logLevel: 'silent',
+    plugins: [ownModuleUrls],
+  };
 }
 
 function isAlive(pid) {

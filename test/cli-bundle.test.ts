@@ -11,7 +11,6 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envWithoutPier, listeningPort, PIER_BANNER, startChild } from './child-process.js';
-// @ts-expect-error: a plain ES module of the launcher, without types
 import { importCompiled } from '../bin/compiled.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -105,7 +105,10 @@ export async function commitRate(
   if (hasPgbench()) {
     const script = join(workDir, 'payment.pgbench.sql');
     writeFileSync(script, `${INSERT_SQL.replace(/\n/g, ' ')} \\gset\n${UPDATE_SQL.replace(/\n/g, ' ')};\n`);
-    const args = ['-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-T', String(seconds), '-P', '1', '-f', script, url];
+    // pgbench's -T runs from its start, its clients' connections included: on a busy machine 64
+    // connections took over a second, and a smoke run's 1 s measured nothing ("0 transactions")
+    const pgbenchSeconds = Math.max(seconds, 3);
+    const args = ['-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-T', String(pgbenchSeconds), '-P', '1', '-f', script, url];
     const out = await new Promise<string>((resolve, reject) => {
       const p = spawn('pgbench', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -121,7 +124,7 @@ export async function commitRate(
     const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1] ?? /tps = ([\d.]+)/.exec(out)?.[1]);
     const lat = /latency average = ([\d.]+) ms/.exec(out)?.[1];
     if (!Number.isFinite(tps)) throw new Error(`cannot read pgbench output:\n${out}`);
-    return { tool: 'pgbench', clients, seconds, perSec: tps, latencyMsAvg: lat ? Number(lat) : null, command: `pgbench ${args.slice(0, -1).join(' ')} <db>` };
+    return { tool: 'pgbench', clients, seconds: pgbenchSeconds, perSec: tps, latencyMsAvg: lat ? Number(lat) : null, command: `pgbench ${args.slice(0, -1).join(' ')} <db>` };
   }
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/commit-rate.ts')], {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
 import { testCardNumber } from '../../src/simulators/jtnet/test-cards.js';
+import { PIER_ENTRY } from './compile.js';
 import { freePort, ROOT, serveOnFreshPort, type Child } from './proc.js';
 
 /** An approving 신한 credit card of the simulator (last four digits are not a trigger). */
@@ -38,7 +39,7 @@ export interface PierProc {
   env: Record<string, string>;
 }
 
-/** Starts `src/main.ts` in its own process, embedded simulator off, pointed at `jtnetUrl`. */
+/** Starts Pier as `npm start` does (bin/start.js, compile.ts) in its own process, embedded simulator off, pointed at `jtnetUrl`. */
 export async function startPierProc(opts: {
   name: string;
   dataDir: string;
@@ -59,7 +60,7 @@ export async function startPierProc(opts: {
   // a port taken before Pier (or its preload) bound it: started again on new ones
   const { child, env, url } = await serveOnFreshPort(
     opts.name,
-    'src/main.ts',
+    PIER_ENTRY,
     async (port) => {
       const more: Record<string, string> = {};
       for (const name of opts.portsIn ?? []) more[name] = String(await freePort());

@@ -29,9 +29,13 @@ export interface Child {
 
 const children = new Set<Child>();
 
-/** Starts `node [nodeArgs] --import tsx <entry>` with the given environment. */
+/**
+ * Starts `node [nodeArgs] <entry>` with the given environment: a TypeScript entry through tsx's
+ * loader (`--import tsx`), a JavaScript one (Pier's launcher, a compiled bundle: compile.ts) as it is.
+ */
 export function startNode(name: string, entry: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', resolve(ROOT, entry)], {
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const proc = spawn(process.execPath, [...nodeArgs, ...loader, resolve(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,12 +5,15 @@
  *   npx tsx bench/lib/profile.ts bench/results/profiles/<file>.cpuprofile [--last <sec>] [--skip-end <sec>]
  */
 import { readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { ROOT } from './proc.js';
 
 export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber?: number;
 }
 export interface ProfileNode {
   id: number;
@@ -31,7 +34,50 @@ export interface ProfileWindow {
   skipEndSec?: number;
 }
 
-export const readProfile = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+/** A profile, with the frames of compiled bundles named by the source file and line they came from (inSources). */
+export const readProfile = (file: string) => inSources(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+
+/**
+ * The bench runs Pier and the yardstick as bundles (compile.ts): V8 names their frames by the
+ * bundle's file and line. Each such frame is renamed, in place, after the source file, line and
+ * column the bundle's inline source map gives for it, so that areas and lines read as under tsx
+ * (`pier src/core`, `src/core/payments/charge.ts:120`). Frames of files without an inline map
+ * (packages, Node's own, tsx's output) are left as they are.
+ */
+export function inSources(p: CpuProfile): CpuProfile {
+  const maps = new Map<string, SourceMap | null>();
+  const mapOf = (url: string): SourceMap | null => {
+    let map = maps.get(url);
+    if (map === undefined) {
+      map = inlineSourceMap(url);
+      maps.set(url, map);
+    }
+    return map;
+  };
+  for (const { callFrame: f } of p.nodes) {
+    if (!f.url.startsWith(`file://${ROOT}/node_modules/.cache/`)) continue;
+    const map = mapOf(f.url);
+    const entry = map?.findEntry(f.lineNumber, f.columnNumber ?? 0);
+    if (!entry || !('originalSource' in entry)) continue;
+    f.url = new URL(entry.originalSource, f.url).href;
+    f.lineNumber = entry.originalLine;
+    f.columnNumber = entry.originalColumn;
+  }
+  return p;
+}
+
+function inlineSourceMap(url: string): SourceMap | null {
+  try {
+    const text = readFileSync(fileURLToPath(url), 'utf8');
+    const at = text.lastIndexOf('//# sourceMappingURL=data:application/json;base64,');
+    if (at < 0) return null;
+    const base64 = text.slice(text.indexOf(',', at) + 1).trim();
+    return new SourceMap(JSON.parse(Buffer.from(base64, 'base64').toString('utf8')));
+  } catch {
+    // a bundle removed since (compile.ts removes the yardstick's at the end of the run)
+    return null;
+  }
+}
 
 /**
  * The samples inside the window, each with the time it stands for: the time until the next sample
