@@ -13,15 +13,21 @@
  *   PG's window posts back) gets one from onFreshPort, which starts it again on a new port when the
  *   port was taken meanwhile.
  * - startChild(…).waitFor(banner) is every wait for a child's banner: it ends when the child exits.
+ * - A server that must come back on the port it had, because what the test checks remembers its
+ *   address (a merchant's webhook endpoint going down and back up, a PG, Pier's public URL), binds
+ *   it with listenAgain: a port another socket took meanwhile is tried again until it is let go, and
+ *   fails the test with a message naming the port if it is not, within a bound.
  *
  * @example
  *   const pier = startChild('Pier', [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env: { ...env, PORT: '0' } });
  *   const port = listeningPort(await pier.waitFor(PIER_BANNER));
  *
  *   await onFreshPort(async (port) => { const c = startChild(…PORT: String(port)…); await c.waitFor(PIER_BANNER); return c; });
+ *
+ *   await receiverServer.close(); …; await listenAgain('the webhook receiver', port, () => listenOn(receiverServer, port));
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 /** What Pier prints once every worker listens (src/main.ts startBanner, the primary's in cluster.ts). */
 export const PIER_BANNER = /Pier is running \(.*\n.*\(listening on (https?:\/\/\S+)\)/;
@@ -168,6 +174,86 @@ export async function onFreshPort<T>(start: (port: number) => Promise<T>, opts: 
       return await start(port);
     } catch (err) {
       if (!portWasTaken(err) || attempt >= PORT_TAKEN_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/**
+ * `server.listen(port, host)` as a promise that also rejects: a bind that fails (EADDRINUSE: the
+ * port is taken) emits 'error', which a listen callback never hears of; unheard, it is an uncaught
+ * exception in the test process, and the wait for the callback never ends.
+ */
+export function listenOn(server: Server, port: number, host = '127.0.0.1'): Promise<void> {
+  return new Promise((done, fail) => {
+    const failed = (err: Error) => {
+      server.off('listening', listening);
+      fail(err);
+    };
+    const listening = () => {
+      server.off('error', failed);
+      done();
+    };
+    server.once('error', failed);
+    server.once('listening', listening);
+    server.listen(port, host);
+  });
+}
+
+/** How long listenAgain waits, by default, for another socket to let go of the port. */
+export const SAME_PORT_WAIT_MS = 10_000;
+
+/** A server that had to come back on its port found it taken for longer than listenAgain waits. */
+export class PortStillTaken extends Error {
+  constructor(
+    readonly what: string,
+    readonly port: number,
+    readonly attempts: number,
+    readonly waitedMs: number,
+    cause: unknown,
+  ) {
+    super(
+      `${what} could not listen on 127.0.0.1:${port} again: another socket held the port for ${waitedMs} ms (${attempts} binds, the last: ${(cause as Error)?.message ?? String(cause)}). ` +
+        'It must come back on that port (what the test checks keeps its address), and a server of this or another process took the port while it was down.',
+      { cause },
+    );
+    this.name = 'PortStillTaken';
+  }
+}
+
+export interface ListenAgainOptions {
+  /** how long to wait for the port to be let go (default SAME_PORT_WAIT_MS) */
+  withinMs?: number;
+  /** how often to try to bind it meanwhile (default 50 ms) */
+  everyMs?: number;
+  /** called after each bind that found the port taken */
+  onTaken?: (attempt: number, err: unknown) => void;
+}
+
+/**
+ * `listen()` (it binds `port`: listenOn, or a Fastify app's listen) for a server that must come back
+ * on the port it had. A bind that failed only because another socket holds the port (portWasTaken:
+ * an outgoing connection given it as its local port, a server started meanwhile) is made again every
+ * `everyMs` until the port is let go, for `withinMs` at most; then it fails with PortStillTaken. Any
+ * other failure is `listen`'s own, at once. `onTaken` hears each bind that found the port taken.
+ */
+export async function listenAgain<T>(
+  what: string,
+  port: number,
+  listen: () => Promise<T>,
+  opts: ListenAgainOptions = {},
+): Promise<T> {
+  const withinMs = opts.withinMs ?? SAME_PORT_WAIT_MS;
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listen();
+    } catch (err) {
+      if (!portWasTaken(err)) throw err;
+      opts.onTaken?.(attempt, err);
+      const waited = Date.now() - started;
+      if (waited >= withinMs) throw new PortStillTaken(what, port, attempt, waited, err);
+      // nothing announces that a port was let go: try again shortly, within the bound
+      await new Promise((r) => setTimeout(r, Math.min(opts.everyMs ?? 50, withinMs - waited)));
     }
   }
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
+import { listenAgain, listenOn, type ListenAgainOptions } from '../child-process.js';
 
 export interface Received {
   headers: IncomingHttpHeaders;
@@ -10,15 +11,17 @@ export interface Received {
 /**
  * A merchant's webhook endpoint on a loopback port, recording every request. `answer` decides the
  * status code of each (default 200). It can be stopped and started again on the same port, like a
- * server that goes down and comes back.
+ * server that goes down and comes back: Pier keeps its URL. Another socket may take the port while
+ * it is down (child-process.ts listenAgain): its restart binds it once it is let go, or fails saying
+ * the port stayed taken (after `SAME_PORT_WAIT_MS`, or `withinMs`), never hangs.
  */
 export async function startReceiver(o: { port?: number; answer?: (r: Received, n: number) => number } = {}) {
   const requests: Received[] = [];
   let answer = o.answer ?? (() => 200);
   let server: Server | null = null;
   let port = o.port ?? 0;
-  const listen = async () => {
-    server = createServer((req, res) => {
+  const listen = async (again: ListenAgainOptions = {}) => {
+    const s = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString('utf8')));
       req.on('end', () => {
@@ -28,8 +31,11 @@ export async function startReceiver(o: { port?: number; answer?: (r: Received, n
         res.end('ok');
       });
     });
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
-    port = (server!.address() as { port: number }).port;
+    // port 0 the first time (nobody can take it); the port it had (or was given) ever after
+    if (port === 0) await listenOn(s, 0);
+    else await listenAgain('the webhook receiver', port, () => listenOn(s, port), again);
+    server = s;
+    port = (s.address() as { port: number }).port;
   };
   await listen();
   return {
@@ -51,7 +57,8 @@ export async function startReceiver(o: { port?: number; answer?: (r: Received, n
         await new Promise<void>((resolve) => s.close(() => resolve()));
       }
     },
-    restart: listen,
+    /** Listens again on its port (stop() first); `withinMs` bounds the wait for a port another socket took meanwhile. */
+    restart: (again?: ListenAgainOptions) => listen(again),
   };
 }
 
