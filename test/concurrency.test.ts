@@ -13,6 +13,7 @@ import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, settleAttempt } from '../src
 import { JTNET_TEST_MIDS } from '../src/core/sandbox/demo.js';
 import { createTpaySimulator } from '../src/simulators/jtnet/index.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { listenAgain } from './child-process.js';
 
 // ---- helpers (local to this file) ----------------------------------------------------------
 
@@ -518,9 +519,10 @@ describe('a PG that cannot be reached', () => {
     // Nothing is left for reconciliation.
     expect(await reconcileInDoubt(pier.deps, { graceSeconds: 0 })).toEqual({});
 
-    // The PG comes back on the same address.
-    revived = createTpaySimulator({ dbFile: ':memory:', clock: pier.clock });
-    await revived.listen({ host: '127.0.0.1', port });
+    // The PG comes back on the same address (Pier's configured jtnet URL; child-process.ts listenAgain).
+    const back = createTpaySimulator({ dbFile: ':memory:', clock: pier.clock });
+    revived = back;
+    await listenAgain('the revived tPay simulator', port, () => back.listen({ host: '127.0.0.1', port }));
     const revivedUrl = `http://127.0.0.1:${port}`;
     expect((await ledgerOf(revivedUrl)).approvals).toEqual([]);
 

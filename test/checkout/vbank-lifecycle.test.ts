@@ -22,6 +22,7 @@ import { recordVbankDeposit } from '../../src/core/virtual-accounts/deposit.js';
 import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from '../webhooks/receiver.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
+import { listenAgain, listenOn } from '../child-process.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -97,6 +98,8 @@ const ledgerTx = async (tid: string) => {
   return l.approvals.find((t) => t.tid === tid);
 };
 const events = () => receiver.requests.map((r) => verify(secret, r));
+/** Pier up again after it was down, on the port of the public URL the simulator posts its notices to (bounded wait if another socket took it meanwhile) */
+const pierBackOn = (port: number) => listenAgain('Pier', port, () => listenOn(pier.app.server, port));
 
 describe('issue → ready webhook → deposit → paid webhook', () => {
   it('issues a vbank in the window (ready, `ready` webhook), and a deposit at the simulator makes it paid (`paid` webhook), signed', async () => {
@@ -244,7 +247,7 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     pier.clock.set((vb.vbank_date - 60) * 1000);
     const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 8000 });
     expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
-    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+    await pierBackOn(port);
 
     // past the deadline, not told of the deposit, the merchant takes payment for the order by card
     pier.clock.set((vb.vbank_date + 60) * 1000);
@@ -270,7 +273,7 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     pier.clock.set((vb.vbank_date - 60) * 1000);
     const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 6000 });
     expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
-    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+    await pierBackOn(port);
 
     // Past the deadline Pier asks the PG before releasing the merchant_uid (a checkout for the order
     // asks who holds it). The PG does not show the deposit yet: the bank's credit reaches its
@@ -305,7 +308,7 @@ describe('a virtual account past its deadline: the PG is asked before its mercha
     pier.clock.set((vb.vbank_date - 60) * 1000);
     const dep = await simControl('/__control/vbank/deposit', { moid: vb.imp_uid, amount: 6100 });
     expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
-    await new Promise<void>((r) => pier.app.server.listen(port, '127.0.0.1', () => r()));
+    await pierBackOn(port);
 
     // past the deadline the PG does not show the deposit yet: the account gives the order up
     pier.clock.set((vb.vbank_date + 60) * 1000);
