@@ -17,14 +17,14 @@
  * dropped. The PG is the tPay simulator of THIS tree run alone (a PG outlives Pier's processes).
  * Exit code 0 when every check passed; each failed check is printed. docs/operations.md, "Upgrading".
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../bench/lib/proc.js';
+import { ChildExited, listenAgain, listenOn, onFreshPort, startChild, type Child } from '../test/child-process.js';
 import { testCardNumber } from '../src/simulators/shared/test-cards.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -83,7 +83,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 // ---------------------------------------------------------------- processes
 
 const work = mkdtempSync(join(tmpdir(), 'pier-upgrade-'));
-const children = new Set<ChildProcess>();
+const children = new Set<Child>();
 let database = '';
 let pgDatabase = '';
 
@@ -97,70 +97,101 @@ function materialise(commit: string): string {
 
 interface Proc {
   url: string;
-  child: ChildProcess;
+  child: Child;
+  /** what it wrote, stdout then stderr */
   out: () => string;
-  exited: Promise<number | null>;
 }
 
-/** A node process of this run, its output kept, stopped with the others at the end. */
-function launch(cwd: string, args: string[], env: NodeJS.ProcessEnv): Omit<Proc, 'url'> {
-  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A node process of this run (test/child-process.ts startChild), its output kept, stopped with the others at the end. */
+function launch(what: string, cwd: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  const child = startChild(what, args, { cwd, env });
   children.add(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d.toString()));
-  child.stderr!.on('data', (d) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => (children.delete(child), r(code))));
-  return { child, out: () => out, exited };
+  void child.exited.then(() => children.delete(child));
+  return child;
 }
 
-/** Pier from `tree`'s src/main.ts (one node process, so SIGKILL kills all of it) */
-async function startPier(tree: string, port: number, dataDir: string, env: Record<string, string> = {}, pgUrl = simUrl): Promise<Proc & { startedMs: number }> {
+/**
+ * Polls `url` until it answers 2xx, `ms` at most. Ends as soon as `child` exits first, with a
+ * ChildExited carrying what it wrote: EADDRINUSE there is a port taken before it bound it, which
+ * onFreshPort starts again on a new one. A child that did not answer in time is killed.
+ */
+async function answering(child: Child, what: string, url: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (!child.running()) throw new ChildExited(what, await child.ended, child.stdout(), child.stderr());
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(5_000) })).ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > end) {
+      child.process.kill('SIGKILL');
+      await child.exited;
+      throw new Error(`timed out waiting for ${what} to answer ${url} (${ms} ms)\n--- stderr ---\n${child.stderr()}\n--- stdout ---\n${child.stdout()}`);
+    }
+    await sleep(200);
+  }
+}
+
+/**
+ * Pier from `tree`'s src/main.ts (one node process, so SIGKILL kills all of it), on a port nobody
+ * listened on a moment ago, named in its settings (PIER_PUBLIC_URL) before it binds it: a port
+ * taken meanwhile starts it again on a new one (onFreshPort), after `beforeAnotherStart`.
+ */
+async function startPier(
+  tree: string,
+  dataDir: string,
+  env: Record<string, string> = {},
+  pgUrl = simUrl,
+  beforeAnotherStart?: () => Promise<void>,
+): Promise<Proc & { startedMs: number }> {
   const t0 = Date.now();
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^(PIER_|DATABASE_URL$|LOG_|PORT$|HOST$|NODE_OPTIONS$)/.test(k)) base[k] = v;
-  const { child, out, exited } = launch(tree, ['--import', 'tsx', join(tree, 'src', 'main.ts')], {
-    ...base,
-    PIER_MODE: 'sandbox',
-    DATABASE_URL: database,
-    PIER_DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    PIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    PIER_SIMULATOR: 'false',
-    PIER_JTNET_URL: pgUrl,
-    PIER_WEBHOOK_ALLOW_PRIVATE: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    LOG_FORMAT: 'json',
-    ...env,
+  let starts = 0;
+  return onFreshPort(async (port) => {
+    if (starts++ > 0) await beforeAnotherStart?.();
+    const child = launch(`Pier (${tree})`, tree, ['--import', 'tsx', join(tree, 'src', 'main.ts')], {
+      ...base,
+      PIER_MODE: 'sandbox',
+      DATABASE_URL: database,
+      PIER_DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      PIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      PIER_SIMULATOR: 'false',
+      PIER_JTNET_URL: pgUrl,
+      PIER_WEBHOOK_ALLOW_PRIVATE: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      ...env,
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await answering(child, `Pier (${tree})`, `${url}/health`, 180_000);
+    return { url, child, out: () => child.stdout() + child.stderr(), startedMs: Date.now() - t0 };
   });
-  const url = `http://127.0.0.1:${port}`;
-  await Promise.race([
-    until(`${tree} to answer /health`, async () => ((await fetch(`${url}/health`)).ok ? true : undefined), 180_000),
-    exited.then((code) => {
-      throw new Error(`Pier (${tree}) exited ${code}:\n${out()}`);
-    }),
-  ]);
-  return { url, child, out, exited, startedMs: Date.now() - t0 };
 }
 
 async function kill(p: Proc, signal: NodeJS.Signals): Promise<void> {
-  p.child.kill(signal);
-  await p.exited;
+  p.child.process.kill(signal);
+  await p.child.exited;
 }
 
 let simUrl = '';
+/** This tree's tPay simulator alone, on a port nobody listened on a moment ago (a new one if it was taken before it bound it). */
 async function startSimulator(): Promise<Proc> {
-  const port = await freePort();
-  const { child, out, exited } = launch(ROOT, ['--import', 'tsx', join(ROOT, 'src', 'simulators', 'jtnet', 'main.ts')], {
-    ...process.env,
-    TPAY_SIM_PORT: String(port),
-    TPAY_SIM_DB: join(work, 'tpay-sim.sqlite'),
-    TPAY_SIM_SLOW_MS: '600000',
-    TPAY_SIM_LOG_LEVEL: 'warn',
+  return onFreshPort(async (port) => {
+    const child = launch('the tPay simulator', ROOT, ['--import', 'tsx', join(ROOT, 'src', 'simulators', 'jtnet', 'main.ts')], {
+      ...process.env,
+      TPAY_SIM_PORT: String(port),
+      TPAY_SIM_DB: join(work, 'tpay-sim.sqlite'),
+      TPAY_SIM_SLOW_MS: '600000',
+      TPAY_SIM_LOG_LEVEL: 'warn',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await answering(child, 'the tPay simulator', `${url}/__ledger`, 60_000);
+    return { url, child, out: () => child.stdout() + child.stderr() };
   });
-  const url = `http://127.0.0.1:${port}`;
-  await until('the tPay simulator', async () => ((await fetch(`${url}/__ledger`)).ok ? true : undefined), 60_000);
-  return { url, child, out, exited };
 }
 
 /**
@@ -206,8 +237,13 @@ interface Received {
 const received: Received[] = [];
 let receiver: Server | null = null;
 let receiverPort = 0;
+/**
+ * The merchant's webhook receiver, up: on port 0 the first time, then again on the port it had, the
+ * one the webhook settings name (a port another socket took while it was down: listenAgain, which
+ * waits a bounded time for it and fails saying so).
+ */
 async function receiverUp(): Promise<void> {
-  receiver = createServer((req: IncomingMessage, res) => {
+  const server = createServer((req: IncomingMessage, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
@@ -219,8 +255,10 @@ async function receiverUp(): Promise<void> {
       res.end('ok');
     });
   });
-  await new Promise<void>((r) => receiver!.listen(receiverPort, '127.0.0.1', () => r()));
-  receiverPort = (receiver.address() as { port: number }).port;
+  if (receiverPort === 0) await listenOn(server, 0);
+  else await listenAgain('the webhook receiver', receiverPort, () => listenOn(server, receiverPort));
+  receiver = server;
+  receiverPort = (server.address() as { port: number }).port;
 }
 async function receiverDown(): Promise<void> {
   const r = receiver;
@@ -390,6 +428,23 @@ async function prepareStore(dataDir = join(work, 'data')): Promise<void> {
   } else database = `sqlite:${join(dataDir, 'pier.sqlite')}`;
 }
 
+/**
+ * The store prepareStore made, empty again: a first start that died at its bind (its port taken)
+ * had made the sandbox's console user, whose password only the banner of a start that listens shows.
+ */
+async function emptyStore(dataDir: string): Promise<void> {
+  if (store === 'postgres') {
+    const c = new pg.Client(process.env.PIER_UPGRADE_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+    await c.connect();
+    await c.query(`drop database if exists ${pgDatabase} with (force)`);
+    await c.query(`create database ${pgDatabase}`);
+    await c.end();
+  } else {
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir);
+  }
+}
+
 /** `pier migrate` of this tree on the database, timed; prints what it applied */
 async function migrateWithNewPier(dataDir: string): Promise<void> {
   const t0 = Date.now();
@@ -421,8 +476,8 @@ async function main(): Promise<void> {
   await receiverUp();
 
   // ---- the old Pier
-  const oldPort = await freePort();
-  const old = await startPier(oldTree, oldPort, dataDir);
+  // its first start on the new database; started again (a port taken), on an empty one again
+  const old = await startPier(oldTree, dataDir, {}, simUrl, () => emptyStore(dataDir));
   say(`old Pier up in ${old.startedMs} ms`);
   const consolePassword = /password (\S+)\s+\(shown once/.exec(old.out())?.[1] ?? null;
   let token = await tokenOf(old.url);
@@ -483,8 +538,7 @@ async function main(): Promise<void> {
 
   // ---- the new Pier: its migrations alone first, as a deploy job would (operations.md, Upgrading)
   await migrateWithNewPier(dataDir);
-  const newPort = await freePort();
-  const neu = await startPier(ROOT, newPort, dataDir, { PIER_JTNET_READ_TIMEOUT_MS: '2000', PIER_JTNET_CONNECT_TIMEOUT_MS: '1000' });
+  const neu = await startPier(ROOT, dataDir, { PIER_JTNET_READ_TIMEOUT_MS: '2000', PIER_JTNET_CONNECT_TIMEOUT_MS: '1000' });
   const ready = await until('/ready', async () => {
     const r = await fetch(`${neu.url}/ready`);
     return r.ok ? true : undefined;
@@ -637,7 +691,7 @@ async function rolling(): Promise<void> {
   mkdirSync(newDir);
   // one vault key for both processes (sandbox generates one per data dir otherwise)
   const vault = { PIER_VAULT_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` };
-  const old = await startPier(oldTree, await freePort(), oldDir, vault, proxyOld.url);
+  const old = await startPier(oldTree, oldDir, vault, proxyOld.url);
   say(`old Pier up in ${old.startedMs} ms`);
   let oldToken = await tokenOf(old.url);
   const must = (r: V1 & { status: number }, what: string) => {
@@ -656,7 +710,7 @@ async function rolling(): Promise<void> {
   await schedule(old.url, oldToken, 'old', Array.from({ length: 30 }, (_, i) => 25 + i * 2));
 
   // the new process migrates and starts while the old one serves
-  const neu = await startPier(ROOT, await freePort(), newDir, { ...vault, PIER_JTNET_READ_TIMEOUT_MS: '5000' }, proxyNew.url);
+  const neu = await startPier(ROOT, newDir, { ...vault, PIER_JTNET_READ_TIMEOUT_MS: '5000' }, proxyNew.url);
   check(true, `new process started beside the old one in ${neu.startedMs} ms (migrations included)`);
   let newToken = await tokenOf(neu.url);
   await schedule(neu.url, newToken, 'new', Array.from({ length: 30 }, (_, i) => 5 + i * 2));
@@ -692,10 +746,10 @@ async function rolling(): Promise<void> {
   await kill(old, 'SIGTERM');
   say('old process stopped (SIGTERM)');
   // a process of the old version restarted on the migrated database (a rollback, a crash mid-rollout)
-  const again = await startPier(oldTree, await freePort(), oldDir, vault, proxyOld.url).catch((e) => e as Error);
+  const again = await startPier(oldTree, oldDir, vault, proxyOld.url).catch((e) => e as Error);
   if (again instanceof Error) {
     const knowsNewer = execFileSync('git', ['-C', ROOT, 'show', `${commit}:src/store/migrations/index.ts`]).toString().includes('newer');
-    check(!knowsNewer, `the old version ${knowsNewer ? 'should start' : 'refuses to start (it predates f8038cc: known, documented)'} on the migrated database`, String(again.message).slice(-400));
+    check(!knowsNewer, `the old version ${knowsNewer ? 'should start' : 'refuses to start (it predates f8038cc: known, documented)'} on the migrated database`, (again instanceof ChildExited ? again.stderr : again.message).slice(-400));
   } else {
     const ready = await fetch(`${again.url}/ready`);
     check(ready.status === 200, 'the old version starts again on the migrated database (a rollback) and is ready', { ready: ready.status, body: await ready.text() });
@@ -756,7 +810,7 @@ try {
 } catch (e) {
   process.stdout.write(`FAIL ${(e as Error).stack ?? String(e)}\n`);
 } finally {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) c.process.kill('SIGKILL');
   await receiverDown();
   if (pgDatabase) {
     const c = new pg.Client(process.env.PIER_UPGRADE_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres');
