@@ -5,7 +5,8 @@
  * are read in `payments_reconcile_merchant`), no more `payment_cancels_reconcile` (the open
  * refunds are `payment_cancels_reconcile_merchant`'s), `window_confirms_due` the pending
  * acknowledgements, `checkout_sessions_unstarted_expiry` the sessions whose buyer never reached the
- * PG window. Executed schedules, settled payments and refunds, acknowledged results and started
+ * PG window; and `payments_deposit_check` (migration 029) the virtual accounts awaiting their
+ * deposit. Executed schedules, settled payments and refunds, acknowledged results and started
  * sessions (nearly every row, and every row ever written but for the sessions) are in none, so
  * settling a row no longer rewrites an entry and the indexes do not grow with the history.
  * Every statement that looks for those rows still finds them through these indexes, on PostgreSQL
@@ -18,6 +19,7 @@ import { claimWindowConfirms } from '../src/core/checkout/window-confirms.js';
 import { dueAttempts, dueRefunds } from '../src/core/payments/reconcile.js';
 import { advanceSandboxClock, resetSandboxClock } from '../src/core/sandbox/clock.js';
 import { claimDueSchedules, dueOfOthers } from '../src/core/schedules/run.js';
+import { claimDepositChecks } from '../src/core/virtual-accounts/deposit-checks.js';
 import { checkoutSessionPurgeQueue } from '../src/jobs/handlers/checkout-session-purge.js';
 import { PierMetrics } from '../src/operations/metrics.js';
 import type { PaymentsTable } from '../src/store/types.js';
@@ -38,6 +40,7 @@ const INDEXES = [
   'payment_cancels_reconcile_merchant',
   'window_confirms_due',
   'checkout_sessions_unstarted_expiry',
+  'payments_deposit_check',
 ] as const;
 const TABLES = ['payment_schedules', 'payments', 'payment_cancels', 'window_confirms', 'checkout_sessions'] as const;
 
@@ -108,6 +111,22 @@ beforeAll(async () => {
   // each row written open and then settled, as Pier writes them
   await chunks(payments, (c) => db.insertInto('payments').values(c.map((p) => ({ ...p, status: 'ready', pg_state: p.pg_state === 'done' ? 'calling' : p.pg_state }))).execute());
   await db.updateTable('payments').set({ status: 'paid', pg_state: 'done' }).where('imp_uid', 'in', payments.filter((p) => p.pg_state === 'done').map((p) => p.imp_uid)).execute();
+
+  // virtual accounts: 15 awaiting their deposit (10 of them due a check), 25 paid, whose checks
+  // their deposits cleared (recordVbankDeposit)
+  const accounts = Array.from({ length: 40 }, (_, i) => ({
+    ...template,
+    imp_uid: `imp_dep${String(i).padStart(5, '0')}`,
+    merchant_uid: `dep_${i}`,
+    merchant_uid_lock: `dep_${i}`,
+    pay_method: 'vbank',
+    status: 'ready',
+    pg_state: 'done',
+    paid_at: 0,
+    deposit_check_at: i < 10 ? now - 600 + i : now + 3_600 + i,
+  }));
+  await chunks(accounts, (c) => db.insertInto('payments').values(c).execute());
+  await db.updateTable('payments').set({ status: 'paid', paid_at: now, deposit_check_at: null }).where('imp_uid', 'in', accounts.slice(15).map((a) => a.imp_uid)).execute();
 
   // refunds of the settled payments: 300 succeeded or failed, 15 pending, 25 in doubt
   const refunds = [...Array.from({ length: 300 }, (_, i) => (i % 3 ? 'succeeded' : 'failed')), ...Array.from({ length: 15 }, () => 'pending'), ...Array.from({ length: 25 }, () => 'in_doubt')].map((state, i) => ({
@@ -225,6 +244,8 @@ describe('the indexes of the rows background work looks for', () => {
       payment_cancels_reconcile_merchant: 40,
       window_confirms_due: 20,
       checkout_sessions_unstarted_expiry: 20,
+      // accounts awaiting their deposit (migration 029)
+      payments_deposit_check: 15,
     });
   });
 
@@ -289,6 +310,16 @@ describe('the indexes of the rows background work looks for', () => {
     for (const { q, plan } of [...claim, ...reset]) {
       expect(plan, `${q.sql}\n${plan}`).toContain('window_confirms_due');
       expect(plan, `${q.sql}\n${plan}`).not.toMatch(scanOf('window_confirms'));
+    }
+  });
+
+  it("serve the claim of deposit checks, which leases the earliest due ones", async () => {
+    const claimed: string[] = [];
+    const claim = await plansOf(async (store) => claimed.push(...(await claimDepositChecks({ ...pier.deps, store }, 8)).map((c) => c.impUid)), /update "?payments/i);
+    expect(claimed.sort()).toEqual(Array.from({ length: 8 }, (_, i) => `imp_dep${String(i).padStart(5, '0')}`));
+    for (const { q, plan } of claim) {
+      expect(plan, `${q.sql}\n${plan}`).toContain('payments_deposit_check');
+      expect(plan, `${q.sql}\n${plan}`).not.toMatch(scanOf('payments'));
     }
   });
 

@@ -3,15 +3,30 @@ import type { Store } from '../store/db.js';
 import { byIndexOnly } from '../store/index-only.js';
 import type { Database } from '../store/types.js';
 
-type LeasedTable = 'payment_schedules' | 'webhook_deliveries' | 'window_confirms';
+/** The tables whose rows are leased, each with the column that keys its rows (its primary key). */
+interface LeaseKeys {
+  payment_schedules: 'id';
+  webhook_deliveries: 'id';
+  window_confirms: 'id';
+  /** deposit checks (core/virtual-accounts/deposit-checks.ts): a payment is keyed by its imp_uid */
+  payments: 'imp_uid';
+}
+
+type LeasedTable = keyof LeaseKeys;
+
+type Column<T extends LeasedTable> = keyof Database[T] & string;
 
 type Due<T extends LeasedTable> = (eb: ExpressionBuilder<Database, T>) => any;
+
+/** The table's key column: optional where it is `id`, and then `id`; elsewhere required, and only that column. */
+type KeyColumn<T extends LeasedTable> = LeaseKeys[T] extends 'id' ? { key?: 'id' } : { key: LeaseKeys[T] };
 
 /**
  * The one lease primitive of the job runner: marks up to `limit` rows matching `due` with `set`
  * (state, lease owner, lease expiry) in a single statement, and returns them. `due` may be several
  * conditions, a row being due by any of them (due again, or leased by a worker whose lease ran
- * out): each is then one walk of its own index.
+ * out): each is then one walk of its own index. `orderBy` is one column or several (the later ones
+ * break ties); `key` is the table's key column (LeaseKeys), by which the picked rows are updated.
  *
  * PostgreSQL: the candidates are picked in a MATERIALIZED CTE with `FOR UPDATE SKIP LOCKED`, so
  * concurrent claimers from any number of processes split the rows without waiting on each other,
@@ -19,11 +34,15 @@ type Due<T extends LeasedTable> = (eb: ExpressionBuilder<Database, T>) => any;
  * planner and lease far more than `limit` rows). A row another transaction changed meanwhile is
  * re-checked against `due` when locked. Each condition is its own walk that stops at `limit`: one
  * `WHERE a OR b ORDER BY …` reads and sorts every due row first (a scan of the whole table with
- * 10,000 schedules due). The update takes the picked ids as one array, found by primary key:
+ * 10,000 schedules due). The update takes the picked keys as one array, found by primary key:
  * `UPDATE … FROM picked` was planned as a hash join over a scan of the whole table too.
  * The statement runs byIndexOnly (a generic plan made at install updated the rows after a scan of
  * the whole table).
  * SQLite: one process, writers serialised; a plain conditional UPDATE is atomic.
+ *
+ * @example
+ *   // payments (deposit checks), keyed by imp_uid; checks due in the same second taken in imp_uid order
+ *   await claimRows(store, 'payments', { key: 'imp_uid', due, set: { deposit_check_at: lease }, orderBy: ['deposit_check_at', 'imp_uid'], limit: 20 });
  */
 export async function claimRows<T extends LeasedTable>(
   store: Store,
@@ -31,28 +50,34 @@ export async function claimRows<T extends LeasedTable>(
   o: {
     due: Due<T> | Due<T>[];
     set: Partial<Record<keyof Database[T], unknown>>;
-    orderBy: keyof Database[T] & string;
+    orderBy: Column<T> | readonly [Column<T>, ...Column<T>[]];
     limit: number;
-  },
+  } & KeyColumn<T>,
 ): Promise<Database[T][]> {
   const db = store.db as any;
   const dues = Array.isArray(o.due) ? o.due : [o.due];
+  const key: string = o.key ?? 'id';
+  const order: readonly string[] = typeof o.orderBy === 'string' ? [o.orderBy] : o.orderBy;
+  // what a walk reads: the key, and what the walks' union is ordered by again (each column once)
+  const walked = [...new Set([key, ...order])];
+  const ordered = (q: any) => order.reduce((sorted, column) => sorted.orderBy(column), q);
+  const orderOfUnion = sql.join(order.map((column) => sql.ref(column)));
   if (store.dialect === 'postgres') {
-    const walk = (due: Due<T>) => db.selectFrom(table).select(['id', o.orderBy]).where(due).orderBy(o.orderBy).limit(o.limit).forUpdate().skipLocked();
+    const walk = (due: Due<T>) => ordered(db.selectFrom(table).select(walked).where(due)).limit(o.limit).forUpdate().skipLocked();
     const picked =
       dues.length === 1
         ? walk(dues[0])
         : // (raw SQL as a CTE body gets no parentheses from Kysely)
-          sql`(SELECT id FROM (${sql.join(
+          sql`(SELECT ${sql.ref(key)} FROM (${sql.join(
             dues.map((d, i) => sql`SELECT * FROM ${walk(d)} AS ${sql.id(`w${i}`)}`),
             sql` UNION ALL `,
-          )}) AS w ORDER BY ${sql.ref(o.orderBy)} LIMIT ${o.limit})`;
+          )}) AS w ORDER BY ${orderOfUnion} LIMIT ${o.limit})`;
     return byIndexOnly(store, (claimDb: any) =>
       claimDb
         .with((w: any) => w('picked').materialized(), () => picked)
         .updateTable(table)
         .set(o.set)
-        .where(sql`id = ANY(ARRAY(SELECT id FROM picked))`)
+        .where(sql`${sql.ref(key)} = ANY(ARRAY(SELECT ${sql.ref(key)} FROM picked))`)
         .returningAll()
         .execute(),
     );
@@ -62,7 +87,7 @@ export async function claimRows<T extends LeasedTable>(
     return db
       .updateTable(table)
       .set(o.set)
-      .where('id', 'in', (eb: any) => eb.selectFrom(table).select('id').where(due).orderBy(o.orderBy).limit(o.limit))
+      .where(key, 'in', (eb: any) => ordered(eb.selectFrom(table).select(key).where(due)).limit(o.limit))
       .where(due)
       .returningAll()
       .execute();
@@ -70,13 +95,13 @@ export async function claimRows<T extends LeasedTable>(
   // Several conditions: each its own walk that stops at `limit`, as on PostgreSQL. One `a OR b`
   // was planned as a MULTI-INDEX OR whose rows (every due row) were sorted for the LIMIT: 35-50 ms
   // a schedule claim with 100,000 due, on the event loop (decision 0076). The claimed rows are
-  // checked again as an expression no index takes, so the UPDATE finds them by id.
-  const walks = dues.map((d) => sql`SELECT * FROM (${db.selectFrom(table).select(['id', o.orderBy]).where(d).orderBy(o.orderBy).limit(o.limit)})`);
-  const picked = sql`SELECT id FROM (${sql.join(walks, sql` UNION ALL `)}) ORDER BY ${sql.ref(o.orderBy)} LIMIT ${o.limit}`;
+  // checked again as an expression no index takes, so the UPDATE finds them by key.
+  const walks = dues.map((d) => sql`SELECT * FROM (${ordered(db.selectFrom(table).select(walked).where(d)).limit(o.limit)})`);
+  const picked = sql`SELECT ${sql.ref(key)} FROM (${sql.join(walks, sql` UNION ALL `)}) ORDER BY ${orderOfUnion} LIMIT ${o.limit}`;
   return db
     .updateTable(table)
     .set(o.set)
-    .where(sql<boolean>`id IN (${picked})`)
+    .where(sql<boolean>`${sql.ref(key)} IN (${picked})`)
     .where((eb: any) => eb(eb.case().when(due(eb)).then(1).else(0).end(), '=', 1))
     .returningAll()
     .execute();

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimWindowConfirms } from '../../src/core/checkout/window-confirms.js';
 import { recordPaymentEvent } from '../../src/core/payments/events.js';
 import { claimDueSchedules } from '../../src/core/schedules/run.js';
+import { claimDepositChecks } from '../../src/core/virtual-accounts/deposit-checks.js';
 import { dbNow } from '../../src/store/db-clock.js';
 import type { Store } from '../../src/store/db.js';
 import { claimDeliveries, claimForReceivers, recordAttempts } from '../../src/webhooks/deliveries.js';
@@ -132,6 +133,21 @@ describe('the job claims, planned while the tables were empty', () => {
   it('the window acknowledgement claim reads window_confirms through indexes', async () => {
     const plans = await plansOf((store) => claimWindowConfirms({ ...fresh.deps, store }, { owner: 'plans', limit: 8 }));
     for (const plan of plans) expect(plan).not.toMatch(fullScan);
+  });
+
+  it('the deposit check claim walks payments_deposit_check and updates the payments it picked by imp_uid', async () => {
+    const plans = await plansOf((store) => claimDepositChecks({ ...fresh.deps, store }, 8));
+    expect(plans).toHaveLength(1);
+    const [plan] = plans as [string];
+    if (fresh.store.dialect === 'sqlite') {
+      expect(plan).toMatch(/SEARCH payments USING INDEX sqlite_autoindex_payments_1 \(imp_uid=\?\)/);
+      expect(plan).toMatch(/SEARCH payments USING INDEX payments_deposit_check \(deposit_check_at/);
+    } else {
+      expect(plan).toMatch(/Index Scan using payments_deposit_check on payments/);
+      expect(plan).toMatch(/Index Scan using payments_pkey on payments .*\n\s*Index Cond: \(\(imp_uid\)::text = ANY /);
+    }
+    expect(plan).not.toMatch(fullScan);
+    expect(plan).not.toMatch(/\bSCAN payments\b(?! USING)/);
   });
 
   it("recording a batch of attempts finds each delivery by its primary key, not among every delivery being sent", async () => {

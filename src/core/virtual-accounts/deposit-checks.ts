@@ -5,12 +5,13 @@
  * than never: before this, such a deposit was found only if something asked for the order's
  * merchant_uid after the deadline.
  *
- * A check is a lease on the row: the claim moves `deposit_check_at` on (fenced on its value), so two
- * processes never ask about one account at once, and a process that dies mid-check leaves it due
- * again within the hour. The run writes the next check fenced on that lease.
+ * A check is a lease on the row: the claim (claimRows, one statement) moves `deposit_check_at` on,
+ * so two processes never ask about one account at once, and a process that dies mid-check leaves it
+ * due again within the hour. The run writes the next check fenced on that lease.
  */
 import { sql } from 'kysely';
 import { DEPOSIT_CHECK_EVERY_SECONDS, nextDepositCheckAt, OVERDUE_GIVE_UP_SECONDS, OVERDUE_RETRY_SECONDS, pastDeadline } from '../../domain/deposit-checks.js';
+import { claimRows } from '../../jobs/claim.js';
 import { unixSeconds } from '../../lib/clock.js';
 import type { Deps } from '../deps.js';
 import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
@@ -26,27 +27,27 @@ export interface DepositCheck {
 /** How long a claimed check holds its row: past it, another process may take the check. */
 const LEASE_SECONDS = OVERDUE_RETRY_SECONDS;
 
-/** Leases up to `limit` checks due on Pier's clock, the earliest first. */
+/**
+ * Leases up to `limit` checks due on Pier's clock, the earliest first. The lease is the check's own
+ * time moved on, on Pier's clock too (decision 0086: the sandbox clock moves checks, and its reset
+ * moves them back), so there is no lease of the database's clock to run out here: a check whose
+ * process died is due again once Pier's clock passes it. On PostgreSQL a payment another
+ * transaction holds locked meanwhile (a deposit being recorded, its merchant_uid released) is
+ * skipped rather than waited for; it stays due, and a later claim takes it.
+ */
 export async function claimDepositChecks(deps: Deps, limit: number): Promise<DepositCheck[]> {
-  const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  const due = await db
-    .selectFrom('payments')
-    .select(['imp_uid', 'deposit_check_at'])
-    // the predicate of payments_deposit_check as a literal (migration 029)
-    .where(sql<boolean>`deposit_check_at is not null`)
-    .where('deposit_check_at', '<=', now)
-    .orderBy('deposit_check_at')
-    .orderBy('imp_uid')
-    .limit(limit)
-    .execute();
   const lease = now + LEASE_SECONDS;
-  const claimed: DepositCheck[] = [];
-  for (const d of due) {
-    const res = await db.updateTable('payments').set({ deposit_check_at: lease }).where('imp_uid', '=', d.imp_uid).where('deposit_check_at', '=', Number(d.deposit_check_at)).executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 1) claimed.push({ impUid: d.imp_uid, lease });
-  }
-  return claimed;
+  const claimed = await claimRows(deps.store, 'payments', {
+    key: 'imp_uid',
+    // the predicate of payments_deposit_check as a literal (migration 029): a partial index serves
+    // only a statement whose WHERE states it
+    due: (eb) => eb.and([sql<boolean>`deposit_check_at is not null`, eb('deposit_check_at', '<=', now)]),
+    set: { deposit_check_at: lease },
+    orderBy: ['deposit_check_at', 'imp_uid'],
+    limit,
+  });
+  return claimed.map((p) => ({ impUid: p.imp_uid, lease }));
 }
 
 /** Asks the PG about one account and records what it holds; writes the next check (or none). */
