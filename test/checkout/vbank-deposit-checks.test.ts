@@ -14,6 +14,7 @@ import type { Deps } from '../../src/core/deps.js';
 import { advanceSandboxClock, resetSandboxClock } from '../../src/core/sandbox/clock.js';
 import { windowRig, uid } from './window-rig.js';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
+import { ConnectorError } from '../../src/connectors/types.js';
 import { PG_LEFT_OUT_WAIT_SECONDS } from '../../src/core/merchants/channels.js';
 import { unixSeconds } from '../../src/lib/clock.js';
 import { openStore } from '../../src/store/db.js';
@@ -48,6 +49,57 @@ describe('a deposit whose notice never reached Pier', () => {
     const p = await r.payment(w.impUid);
     expect({ status: p.status, paid_at: Number(p.paid_at) > 0, lock: p.merchant_uid_lock, next: p.deposit_check_at }).toEqual({ status: 'paid', paid_at: true, lock: w.merchantUid, next: null });
     expect(await r.eventsOf(w.impUid)).toEqual(['ready', 'paid']);
+  });
+});
+
+describe('a check the PG cannot answer, before the deadline', () => {
+  it('is made again within the hour, which records the deposit', async () => {
+    // the dates of the accounts issued by the tests below are the clock's: it is set back after
+    const before = r.pier.clock.now();
+    onTestFinished(() => r.pier.clock.set(before));
+    const w = await issue();
+    await depositAtPg(w.impUid);
+    r.pier.clock.advance(HOUR);
+    const pgDown = depsWith(r.pier.deps, (real) => ({
+      inquire: (...a: Parameters<typeof real.inquire>) => (a[1].moid === w.impUid ? Promise.reject(new ConnectorError('timeout', 'no answer from the PG', false, true)) : real.inquire(...a)),
+    }));
+    await checks(pgDown);
+    const waiting = await r.payment(w.impUid);
+    expect({ status: waiting.status, next: Number(waiting.deposit_check_at) }).toEqual({ status: 'ready', next: unixSeconds(r.pier.clock) + 3600 });
+
+    r.pier.clock.advance(HOUR);
+    await checks(r.pier.deps);
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, next: p.deposit_check_at }).toEqual({ status: 'paid', next: null });
+  });
+});
+
+describe('a deposit the PG holds that Pier cannot record, before the deadline', () => {
+  it('is left for an operator and asked about again a day on, not sooner', async () => {
+    // the dates of the accounts issued by the tests below are the clock's: it is set back after
+    const before = r.pier.clock.now();
+    onTestFinished(() => r.pier.clock.set(before));
+    const w = await issue();
+    await depositAtPg(w.impUid);
+    r.pier.clock.advance(HOUR);
+    // the PG reports another amount than the account's (recordVbankDeposit: wrong_amount)
+    const otherAmount = depsWith(r.pier.deps, (real) => ({
+      inquire: async (...a: Parameters<typeof real.inquire>) => {
+        const found = await real.inquire(...a);
+        return a[1].moid === w.impUid && found.found ? { ...found, amount: found.amount + 1 } : found;
+      },
+    }));
+    await checks(otherAmount);
+    const left = await r.payment(w.impUid);
+    expect({ status: left.status, next: Number(left.deposit_check_at) }).toEqual({ status: 'ready', next: unixSeconds(r.pier.clock) + 86_400 });
+
+    r.pier.clock.advance(DAY - 1000);
+    await checks(r.pier.deps);
+    expect((await r.payment(w.impUid)).status).toBe('ready');
+    r.pier.clock.advance(1000);
+    await checks(r.pier.deps);
+    const p = await r.payment(w.impUid);
+    expect({ status: p.status, next: p.deposit_check_at }).toEqual({ status: 'paid', next: null });
   });
 });
 
