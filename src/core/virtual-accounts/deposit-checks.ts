@@ -16,7 +16,7 @@ import { unixSeconds } from '../../lib/clock.js';
 import type { Deps } from '../deps.js';
 import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import { releaseUnpaidOverdueLock } from '../payments/attempts.js';
-import { depositAtPgOfOverdueVbank, recordVbankDeposit } from './deposit.js';
+import { depositAskedOfPg, depositAtPgOfOverdueVbank } from './deposit.js';
 
 /** A claimed check: the account, and the lease its row holds (its deposit_check_at now). */
 export interface DepositCheck {
@@ -95,21 +95,18 @@ export async function runDepositCheck(deps: Deps, job: DepositCheck): Promise<vo
   // a removed channel can be asked nothing (and receives no notice either); past the deadline
   // depositAtPgOfOverdueVbank takes that as unpaid and frees the merchant_uid
   if (!channel) return setNext(null);
-  let found;
-  try {
-    found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
-  } catch (err) {
-    deps.logger.warn({ imp_uid: p.imp_uid, err: (err as Error).message }, 'deposit check: the PG could not be asked; asked again later');
-    return setNext(Math.min(now + OVERDUE_RETRY_SECONDS, nextDepositCheckAt(account, now) ?? now + OVERDUE_RETRY_SECONDS));
-  }
-  if (found.found && (!p.pg_tid || found.pgTid === p.pg_tid) && found.state === 'paid') {
-    const recorded = await recordVbankDeposit(deps, channel, { moid: p.imp_uid, pgTid: found.pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
-    if (recorded.ok) {
+  const atPg = await depositAskedOfPg(deps, channel, p);
+  switch (atPg.held) {
+    case 'unasked':
+      deps.logger.warn({ imp_uid: p.imp_uid, err: atPg.err.message }, 'deposit check: the PG could not be asked; asked again later');
+      return setNext(Math.min(now + OVERDUE_RETRY_SECONDS, nextDepositCheckAt(account, now) ?? now + OVERDUE_RETRY_SECONDS));
+    case 'recorded':
       deps.logger.warn({ imp_uid: p.imp_uid }, 'deposit check: the PG holds a deposit whose notice had not reached Pier; recorded');
       return;
-    }
-    deps.logger.error({ imp_uid: p.imp_uid, reason: recorded.reason, message: recorded.message }, 'deposit check: the PG holds a deposit Pier cannot record; left for an operator');
-    return setNext(now + DEPOSIT_CHECK_EVERY_SECONDS);
+    case 'unrecordable':
+      deps.logger.error({ imp_uid: p.imp_uid, reason: atPg.refused.reason, message: atPg.refused.message }, 'deposit check: the PG holds a deposit Pier cannot record; left for an operator');
+      return setNext(now + DEPOSIT_CHECK_EVERY_SECONDS);
+    case 'none':
+      return setNext(nextDepositCheckAt(account, now));
   }
-  return setNext(nextDepositCheckAt(account, now));
 }

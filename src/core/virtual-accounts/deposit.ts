@@ -35,21 +35,50 @@ export async function depositAtPgOfOverdueVbank(deps: Deps, impUid: string): Pro
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
   // a channel the merchant removed can be asked nothing, and no notice reaches Pier through it either
   if (!channel) return 'unpaid';
+  const atPg = await depositAskedOfPg(deps, channel, p);
+  switch (atPg.held) {
+    case 'none':
+      return 'unpaid';
+    case 'recorded':
+      deps.logger.info({ imp_uid: impUid }, 'virtual account past its deadline: the PG holds a deposit made in time, whose notice had not reached Pier; recorded');
+      return 'paid';
+    case 'unasked':
+      deps.logger.warn({ imp_uid: impUid, err: atPg.err.message }, 'virtual account past its deadline: the PG could not be asked about a deposit; its merchant_uid stays held');
+      return 'unknown';
+    case 'unrecordable':
+      deps.logger.error({ imp_uid: impUid, reason: atPg.refused.reason, message: atPg.refused.message }, 'virtual account past its deadline: the PG holds a deposit Pier cannot record; its merchant_uid stays held for an operator');
+      return 'unknown';
+  }
+}
+
+/**
+ * What the PG answered when asked about a virtual account (depositAskedOfPg): `recorded`, it holds
+ * a deposit, now recorded (or recorded before); `none`, it holds none (or no such account, one of
+ * another tid, or closed it); `unasked`, it could not be asked; `unrecordable`, it holds a deposit
+ * Pier cannot record (`refused` says why).
+ */
+export type DepositAtPg =
+  | { held: 'recorded' }
+  | { held: 'none' }
+  | { held: 'unasked'; err: Error }
+  | { held: 'unrecordable'; refused: Extract<DepositOutcome, { ok: false }> };
+
+/**
+ * Asks the PG, on the account's channel, whether it holds a deposit into virtual account `p`, and
+ * records one it holds (recordVbankDeposit). What follows each answer is the caller's: the deposit
+ * checks before the deadline write the next check (deposit-checks.ts), depositAtPgOfOverdueVbank
+ * after it decides on the merchant_uid, and each logs the answer in its own words.
+ */
+export async function depositAskedOfPg(deps: Deps, channel: ResolvedChannel, p: { imp_uid: string; pg_tid: string | null; started_at: number }): Promise<DepositAtPg> {
   let found;
   try {
     found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
   } catch (err) {
-    deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'virtual account past its deadline: the PG could not be asked about a deposit; its merchant_uid stays held');
-    return 'unknown';
+    return { held: 'unasked', err: err as Error };
   }
-  if (!found.found || (p.pg_tid && found.pgTid !== p.pg_tid) || found.state !== 'paid') return 'unpaid';
+  if (!found.found || (p.pg_tid && found.pgTid !== p.pg_tid) || found.state !== 'paid') return { held: 'none' };
   const recorded = await recordVbankDeposit(deps, channel, { moid: p.imp_uid, pgTid: found.pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
-  if (recorded.ok) {
-    deps.logger.info({ imp_uid: impUid }, 'virtual account past its deadline: the PG holds a deposit made in time, whose notice had not reached Pier; recorded');
-    return 'paid';
-  }
-  deps.logger.error({ imp_uid: impUid, reason: recorded.reason, message: recorded.message }, 'virtual account past its deadline: the PG holds a deposit Pier cannot record; its merchant_uid stays held for an operator');
-  return 'unknown';
+  return recorded.ok ? { held: 'recorded' } : { held: 'unrecordable', refused: recorded };
 }
 
 /** Records a verified deposit into a window virtual account: paid, with its `paid` event, once. */
