@@ -33,7 +33,7 @@ export interface Installation<Setup> {
   /** what each worker is handed (JSON) */
   setup: Setup;
   /** the start banner, given the address the workers listen on */
-  banner(address: string): string;
+  banner(address: string): Promise<string>;
   /** stops what the primary runs (the embedded simulators, its database pool) */
   close(): Promise<void>;
 }
@@ -90,7 +90,7 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
       if (!bannerShown && listening.size === slots.length) {
         bannerShown = true;
         const host = address.address ?? config.host;
-        process.stdout.write(installation.banner(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`));
+        void installation.banner(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`).then((banner) => process.stdout.write(banner));
       }
     });
     worker.on('exit', (code, signal) => {

@@ -117,15 +117,31 @@ export async function prepareInstallation(config: Config, logger: Logger, store:
   // where each sandbox account's notices go, told to its simulator as an operator tells the PG's
   // admin: the payment window carries no notice URL (decision 0086)
   if (config.mode === 'sandbox') await registerSandboxNotifyUrls(deps, simulatorTools(deps.connectors), config.publicUrl);
-  const consoleUser = demo ? await ensureDemoConsoleUser(deps, demo.merchantCode) : null;
   const demoChannels = demo ? (await listChannels(deps, demo.merchantId)).map((c) => `${c.provider}.${c.mid}   (${deps.connectors.label(c.provider)}, ${c.kind === 'api' ? 'API' : 'window'}${c.is_default ? ', default' : ''})`) : [];
   return {
     clock,
     deps,
     setup: { simulators: simulatorAddresses } satisfies WorkerSetup,
-    /** the start banner, once Pier listens at `address` */
-    banner: (address: string) => startBanner(config, { address, storeLabel: store.label, simulatorLines, demo, demoChannels, consoleUser }),
+    /**
+     * The start banner, once Pier listens at `address`. The sandbox's demo console user is made
+     * here, not before: its password is shown once, in this banner, and a start that failed before
+     * listening (a taken port) left a user whose password nobody saw.
+     */
+    banner: async (address: string) => {
+      const consoleUser = demo ? await demoConsoleUserFor(deps, demo.merchantCode, logger) : null;
+      return startBanner(config, { address, storeLabel: store.label, simulatorLines, demo, demoChannels, consoleUser });
+    },
   };
+}
+
+/** ensureDemoConsoleUser for the banner: Pier already listens, so a failure costs the line, not the start. */
+async function demoConsoleUserFor(deps: Deps, merchantCode: string, logger: Logger): Promise<Awaited<ReturnType<typeof ensureDemoConsoleUser>>> {
+  try {
+    return await ensureDemoConsoleUser(deps, merchantCode);
+  } catch (err) {
+    logger.error({ err }, 'could not make the demo console user; `pier user create` adds one');
+    return null;
+  }
 }
 
 /**
@@ -252,7 +268,7 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   runner.start();
 
   // a worker's start is announced by the primary, once (cluster.ts)
-  if (installation) process.stdout.write(installation.banner(address));
+  if (installation) process.stdout.write(await installation.banner(address));
 
   return {
     app,

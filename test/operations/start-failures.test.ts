@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envWithoutPier, freePort } from '../child-process.js';
+import { envWithoutPier, freePort, PIER_BANNER, startChild } from '../child-process.js';
 import { freshDatabase } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -90,4 +90,31 @@ describe('a start that cannot succeed', () => {
       holder.close();
     }
   });
+
+  it("a sandbox's first start that fails on a taken port makes no demo console user: the next start shows its password", async () => {
+    const own = await freshDatabase();
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const failed = await start({ DATABASE_URL: own.url, PIER_MODE: 'sandbox', PORT: String(port) });
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).not.toMatch(/password/);
+      await new Promise((r) => holder.close(r));
+      const env = { ...envWithoutPier(), DATABASE_URL: own.url, PIER_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', PIER_SIMULATOR_PORT: '0', LOG_LEVEL: 'warn', PIER_MODE: 'sandbox' };
+      const pier = startChild('Pier', [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env });
+      try {
+        await pier.waitFor(PIER_BANNER);
+        const line = (await pier.waitFor(/console\s+demo@pier\.local[^\n]*\n/))[0];
+        // the user's password, once: not "(password shown on the first start …)"
+        expect(line).toMatch(/password \S{12,}\s+\(shown once: save it\)/);
+      } finally {
+        pier.process.kill('SIGTERM');
+        await pier.exited;
+      }
+    } finally {
+      if (holder.listening) holder.close();
+      await own.drop();
+    }
+  }, 180_000);
 });
