@@ -2,7 +2,7 @@
  * Preload for a Pier process started by the bench to count database round trips and commits per
  * payment (issue #14, aim 2), by the method of test/api/round-trips.test.ts. Nothing in src/ changes:
  *
- *   node --import ./bench/lib/count-queries.mjs --import tsx src/main.ts
+ *   node --import ./bench/lib/count-queries.mjs bin/start.js
  *
  * What counts as a round trip:
  *  - PostgreSQL: every pg `Client.query` (a network round trip; BEGIN and COMMIT included).
