@@ -196,6 +196,11 @@ export async function getCustomer(deps: Deps, merchantId: string, customerUid: s
   return toV1Customer(row);
 }
 
+/**
+ * GET /subscribe/customers: the found keys in request order, each once however often its
+ * customer_uid is listed, so fewer keys than distinct customer_uids means some were not found (207;
+ * decision 0094).
+ */
 export async function getCustomers(deps: Deps, merchantId: string, customerUids: string[]) {
   if (customerUids.length === 0) return [];
   const rows = await deps.store.db
@@ -204,7 +209,7 @@ export async function getCustomers(deps: Deps, merchantId: string, customerUids:
     .where('merchant_id', '=', merchantId)
     .where('customer_uid', 'in', customerUids)
     .execute();
-  return customerUids.flatMap((uid) => rows.filter((r) => r.customer_uid === uid).map(toV1Customer));
+  return [...new Set(customerUids)].flatMap((uid) => rows.filter((r) => r.customer_uid === uid).map(toV1Customer));
 }
 
 /** A channel of the merchant on the PG account (provider, MID, mode) that issued a billing key. */

@@ -66,9 +66,10 @@ export async function getPaymentWithTaxFreeParts(deps: Deps, merchantId: string,
   };
 }
 
-/** GET /payments: the found ones, in request order, and whether some were missing (207). */
+/** GET /payments: the found ones, in request order, each once however often it is named (decision 0094), and whether some were missing (207). */
 export async function getPayments(deps: Deps, merchantId: string, impUids: string[], merchantUids: string[]) {
-  const rows = await paymentRowsOf(deps, merchantId, [...new Set(impUids)]);
+  const distinctImpUids = [...new Set(impUids)];
+  const rows = await paymentRowsOf(deps, merchantId, distinctImpUids);
   if (merchantUids.length > 0) {
     const byMuid = await base(deps, merchantId).where('merchant_uid', 'in', merchantUids).orderBy('started_at', 'desc').execute();
     // one payment per merchant_uid: the latest attempt, as /payments/find does
@@ -78,7 +79,7 @@ export async function getPayments(deps: Deps, merchantId: string, impUids: strin
     }
   }
   const ordered = [
-    ...impUids.flatMap((id) => rows.filter((r) => r.imp_uid === id)),
+    ...distinctImpUids.flatMap((id) => rows.filter((r) => r.imp_uid === id)),
     ...rows.filter((r) => !impUids.includes(r.imp_uid)),
   ];
   const foundImp = new Set(ordered.map((r) => r.imp_uid));
