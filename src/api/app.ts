@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -73,6 +73,9 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     bodyLimit: opts.bodyLimit,
+    // Node would answer an HTTP/1.1 request without Host itself, with an empty 400; the hook below
+    // refuses it with the envelope instead (decision 0094)
+    http: { requireHostHeader: false },
     // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
     routerOptions: {
       ignoreTrailingSlash: true,
@@ -95,6 +98,16 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
 
   app.decorateRequest('merchant', null);
   const metrics = addRequestPlumbing(app, deps);
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400, before the token is read
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.raw.httpVersion !== '1.1' || req.headers.host !== undefined) return done();
+    reply.header('connection', 'close');
+    done(new PierError('invalid_parameter', MALFORMED_HTTP, 'an HTTP/1.1 request needs a Host header'));
+  });
+  // Node answers these two itself when nobody listens: an Expect other than 100-continue with an
+  // empty 417, a CONNECT by closing the connection without a word (decision 0094)
+  app.server.on('checkExpectation', expectationFailed);
+  app.server.on('connect', (_req, socket: Duplex) => endWithEnvelope(socket, 'method_not_allowed', '허용되지 않는 HTTP 메소드입니다: CONNECT'));
   // behind a reverse proxy nobody told Pier about, every buyer shares the proxy's address: say so once
   if (!opts.trustProxy) app.addHook('onRequest', untrustedProxyHint(deps.logger));
 
@@ -241,12 +254,27 @@ function clientError(err: Error & { code?: string }, socket: Duplex): void {
       ? '요청 줄 또는 헤더가 너무 깁니다. (request line or headers over 16 KB)'
       : kind === 'request_timeout'
         ? '요청이 제시간에 도착하지 않았습니다. (request timeout)'
-        : '요청 형식이 올바르지 않습니다. (malformed HTTP request)';
+        : MALFORMED_HTTP;
+  endWithEnvelope(socket, kind, message);
+}
+
+const MALFORMED_HTTP = '요청 형식이 올바르지 않습니다. (malformed HTTP request)';
+
+/** Writes V1's answer for `kind` straight to a socket no HTTP response object owns, and closes it. */
+function endWithEnvelope(socket: Duplex, kind: ErrorKind, message: string): void {
   const { http, code } = ERROR_KINDS[kind];
   const body = JSON.stringify({ code, message, response: null } satisfies Envelope);
   socket.end(
     `HTTP/1.1 ${http} ${STATUS_CODES[http]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/** An `Expect` other than `100-continue` (Node's 'checkExpectation'; the request never reaches Fastify). */
+function expectationFailed(_req: unknown, res: ServerResponse): void {
+  const { http, code } = ERROR_KINDS.expectation_failed;
+  const body = JSON.stringify({ code, message: '지원하지 않는 Expect 헤더입니다.', response: null } satisfies Envelope);
+  res.writeHead(http, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), [DETAIL_HEADER]: 'only Expect: 100-continue is supported' });
+  res.end(body);
 }
 
 function tokenOf(req: FastifyRequest): string | null {

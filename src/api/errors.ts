@@ -17,6 +17,7 @@ export const ERROR_KINDS = {
   header_too_large: { http: 431, code: 1 },
   uri_too_long: { http: 414, code: 1 },
   request_timeout: { http: 408, code: 1 },
+  expectation_failed: { http: 417, code: 1 },
   /** `Retry-After` says when to retry */
   rate_limited: { http: 429, code: 1 },
   unsupported_media_type: { http: 415, code: 1 },

@@ -20,6 +20,8 @@ export type ErrorKind =
   | 'uri_too_long'
   /** the client did not finish sending its request in time */
   | 'request_timeout'
+  /** an `Expect` header other than `100-continue` */
+  | 'expectation_failed'
   /** too many attempts from this address or for this key (sign-in, getToken) */
   | 'rate_limited'
   /** the content type is not JSON or form-encoded */
