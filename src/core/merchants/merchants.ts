@@ -66,7 +66,10 @@ export async function listMerchants(deps: Deps) {
 
 /**
  * Replaces a merchant's REST key and secret. The old key stops working at once, and so do the
- * tokens issued with it.
+ * tokens issued with it. Rotations of one merchant take turns: on PostgreSQL a rotation's UPDATE
+ * cannot see a key another rotation inserted and has not committed yet, so two at once (a
+ * double-clicked button, the console and the CLI) each revoked only the key before both and left
+ * two new keys working.
  */
 export async function rotateApiKey(deps: Deps, merchantId: string): Promise<{ impKey: string; impSecret: string }> {
   const now = unixSeconds(deps.clock);
@@ -74,6 +77,8 @@ export async function rotateApiKey(deps: Deps, merchantId: string): Promise<{ im
   const impSecret = newApiSecret();
   const secretHash = await hashSecret(impSecret);
   await deps.store.db.transaction().execute(async (trx) => {
+    // SQLite runs one write transaction at a time already
+    if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().execute();
     await trx.updateTable('api_keys').set({ revoked_at: now }).where('merchant_id', '=', merchantId).where('revoked_at', 'is', null).execute();
     await trx
       .insertInto('api_keys')
