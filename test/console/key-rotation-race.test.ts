@@ -27,6 +27,12 @@ async function waitingForLocks(): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/** Backends of this test's database waiting for a lock while inserting into `table`. */
+async function insertsWaiting(table: string): Promise<number> {
+  const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike ${`insert into "${table}"%`}`.execute(c.pier.store.db);
+  return Number(rows[0]!.n);
+}
+
 async function until(what: string, ok: () => Promise<boolean>) {
   for (let i = 0; !(await ok()); i++) {
     if (i >= 10_000) throw new Error(`never: ${what}`);
@@ -63,5 +69,32 @@ describe('two REST key rotations at once', () => {
     }
     // the key issued before both is gone as well
     expect((await c.pier.call('POST', '/users/getToken', { body: { imp_key: alice.merchant.impKey, imp_secret: alice.merchant.impSecret } })).status).toBe(401);
+  });
+});
+
+describe('a REST key rotation under way', () => {
+  // the rotation locks the merchant's row to take turns with other rotations; a row lock that also
+  // held up the merchant's own inserts (their foreign key key-share-locks that row) would stall its
+  // payments for as long as a rotation waits
+  it.runIf(process.env.TEST_DATABASE_URL)('does not hold up the merchant’s payments (PostgreSQL)', async () => {
+    const bob = await c.newUser();
+    const b = c.agent();
+    expect((await b.signIn(bob.email, bob.password)).status).toBe(303);
+    let prepare: { status: number; body: any } | undefined;
+    let rotation: Promise<unknown>;
+    await c.pier.store.db.transaction().execute(async (trx) => {
+      // the rotation waits inside its transaction, the merchant row already locked
+      await trx.selectFrom('api_keys').select('id').where('merchant_id', '=', bob.merchant.merchantId).where('revoked_at', 'is', null).forUpdate().execute();
+      rotation = b.api('POST', '/console/api/keys/rotate');
+      await until('the rotation waits for a lock', async () => (await waitingForLocks()) >= 1);
+      void c.pier
+        .call('POST', '/payments/prepare', { token: bob.merchant.token, body: { merchant_uid: `rot_${Date.now()}`, amount: 1000 } })
+        .then((r) => (prepare = r));
+      await until('the prepare is answered or waits for a lock', async () => prepare !== undefined || (await insertsWaiting('payment_prepares')) > 0);
+      expect(await insertsWaiting('payment_prepares'), 'the prepare waits for the rotation').toBe(0);
+    });
+    expect(prepare?.status).toBe(200);
+    expect(prepare?.body.code).toBe(0);
+    await rotation!;
   });
 });

@@ -136,9 +136,11 @@ export async function listChannels(deps: Deps, merchantId: string) {
  * cleared the defaults it could see, then inserted its own) or deadlocked. SQLite: every
  * transaction already holds the write lock from its start (BEGIN IMMEDIATE). The unique index
  * `pg_channels_one_default` (migration 019) refuses a second default whatever the code does.
+ * `FOR NO KEY UPDATE`: it excludes the other channel writes as `FOR UPDATE` would, without making the
+ * merchant's payments wait (their inserts key-share-lock the merchant row through the foreign key).
  */
 export async function lockChannelsOf(deps: Deps, trx: Transaction<Database>, merchantId: string): Promise<void> {
-  if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().execute();
+  if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forNoKeyUpdate().execute();
 }
 
 /**

@@ -77,8 +77,9 @@ export async function rotateApiKey(deps: Deps, merchantId: string): Promise<{ im
   const impSecret = newApiSecret();
   const secretHash = await hashSecret(impSecret);
   await deps.store.db.transaction().execute(async (trx) => {
-    // SQLite runs one write transaction at a time already
-    if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().execute();
+    // SQLite runs one write transaction at a time already; NO KEY: the merchant's payment inserts
+    // (a foreign key to this row) need not wait for a rotation
+    if (deps.store.dialect === 'postgres') await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forNoKeyUpdate().execute();
     await trx.updateTable('api_keys').set({ revoked_at: now }).where('merchant_id', '=', merchantId).where('revoked_at', 'is', null).execute();
     await trx
       .insertInto('api_keys')
