@@ -150,6 +150,20 @@ describe('the job claims, planned while the tables were empty', () => {
     expect(plan).not.toMatch(/\bSCAN payments\b(?! USING)/);
   });
 
+  it('the deposit check claim that leaves merchants out walks the same index (decision 0093)', async () => {
+    const plans = await plansOf((store) => claimDepositChecks({ ...fresh.deps, store }, 1, ['mch_at_its_share']));
+    expect(plans).toHaveLength(1);
+    const [plan] = plans as [string];
+    if (fresh.store.dialect === 'sqlite') {
+      expect(plan).toMatch(/SEARCH payments USING INDEX sqlite_autoindex_payments_1 \(imp_uid=\?\)/);
+      expect(plan).toMatch(/SEARCH payments USING INDEX payments_deposit_check \(deposit_check_at/);
+    } else {
+      expect(plan).toMatch(/Index Scan using payments_deposit_check on payments/);
+    }
+    expect(plan).not.toMatch(fullScan);
+    expect(plan).not.toMatch(/\bSCAN payments\b(?! USING)/);
+  });
+
   it("recording a batch of attempts finds each delivery by its primary key, not among every delivery being sent", async () => {
     // a batch of 17 records, as the worker writes them under load
     const m = await fresh.newMerchant();

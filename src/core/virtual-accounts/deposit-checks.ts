@@ -18,9 +18,10 @@ import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../
 import { releaseUnpaidOverdueLock } from '../payments/attempts.js';
 import { depositAskedOfPg, depositAtPgOfOverdueVbank } from './deposit.js';
 
-/** A claimed check: the account, and the lease its row holds (its deposit_check_at now). */
+/** A claimed check: the account, its merchant, and the lease its row holds (its deposit_check_at now). */
 export interface DepositCheck {
   impUid: string;
+  merchantId: string;
   lease: number;
 }
 
@@ -33,21 +34,28 @@ const LEASE_SECONDS = OVERDUE_RETRY_SECONDS;
  * moves them back), so there is no lease of the database's clock to run out here: a check whose
  * process died is due again once Pier's clock passes it. On PostgreSQL a payment another
  * transaction holds locked meanwhile (a deposit being recorded, its merchant_uid released) is
- * skipped rather than waited for; it stays due, and a later claim takes it.
+ * skipped rather than waited for; it stays due, and a later claim takes it. `skipMerchants`:
+ * merchants whose checks are not taken now (their room in the lane is full,
+ * jobs/handlers/vbank-deposit-checks.ts).
  */
-export async function claimDepositChecks(deps: Deps, limit: number): Promise<DepositCheck[]> {
+export async function claimDepositChecks(deps: Deps, limit: number, skipMerchants: string[] = []): Promise<DepositCheck[]> {
   const now = unixSeconds(deps.clock);
   const lease = now + LEASE_SECONDS;
   const claimed = await claimRows(deps.store, 'payments', {
     key: 'imp_uid',
     // the predicate of payments_deposit_check as a literal (migration 029): a partial index serves
     // only a statement whose WHERE states it
-    due: (eb) => eb.and([sql<boolean>`deposit_check_at is not null`, eb('deposit_check_at', '<=', now)]),
+    due: (eb) =>
+      eb.and([
+        sql<boolean>`deposit_check_at is not null`,
+        eb('deposit_check_at', '<=', now),
+        ...(skipMerchants.length > 0 ? [eb('merchant_id', 'not in', skipMerchants)] : []),
+      ]),
     set: { deposit_check_at: lease },
     orderBy: ['deposit_check_at', 'imp_uid'],
     limit,
   });
-  return claimed.map((p) => ({ impUid: p.imp_uid, lease }));
+  return claimed.map((p) => ({ impUid: p.imp_uid, merchantId: p.merchant_id, lease }));
 }
 
 /** Asks the PG about one account and records what it holds; writes the next check (or none). */
