@@ -173,9 +173,13 @@ export class JobRunner {
       let asked = 0;
       const free = slots - inFlight.size;
       if (free >= refillAt) {
+        // asked before beforePass: a pass that fails there (the sandbox clock's database down) took
+        // nothing and waits its idle pause like any claim that came back short; set after it, the
+        // lane tried again at once, a statement and an error log per turn (on SQLite never leaving
+        // the microtask queue, so no request of the process was answered)
+        asked = Math.min(free, q.batchSize ?? 50);
         try {
           if (this.opts.beforePass) await this.opts.beforePass();
-          asked = Math.min(free, q.batchSize ?? 50);
           const jobs = this.stopped ? [] : await this.claim(q, asked);
           claimed = jobs.length;
           for (const job of jobs) {

@@ -5,9 +5,12 @@
  * finish (`wakeWith`). A claim that finds nothing is not free: a webhook claim that leaves out a
  * busy receiver reads past every row queued for it (half of all claims during a drain did, before).
  */
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import { refreshClock, SandboxClock } from '../../src/core/sandbox/clock.js';
 import { JobRunner, type JobQueue } from '../../src/jobs/runner.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { startTestPier } from '../harness.js';
 
 /** A promise with its resolve, to finish a job when the test says so. */
 function deferred() {
@@ -187,5 +190,44 @@ describe('a job lane', () => {
       { limit: 2, got: 2 },
       { limit: 1, got: 1 },
     ]);
+  });
+});
+
+describe('a job lane whose pass cannot start', () => {
+  it("waits its idle pause when the sandbox clock's read fails (the database failing), rather than trying again at once", async () => {
+    // a real database whose statement fails: the sandbox clock's row is not there to read
+    const pier = await startTestPier();
+    const clock = new SandboxClock(pier.store);
+    await clock.refresh();
+    await sql`ALTER TABLE sandbox_settings RENAME TO sandbox_settings_away`.execute(pier.store.db);
+    try {
+      const f = fakeQueue(3);
+      let reads = 0;
+      let failed = 0;
+      runner = new JobRunner({
+        queues: [f.queue],
+        logger,
+        idleMs: 60_000,
+        beforePass: async () => {
+          // before the fix the lane retried at once, on SQLite without ever leaving the microtask
+          // queue (no timer, no request of the process could run): stop it, so the test can fail
+          if (++reads > 50) void runner!.stop(0);
+          await refreshClock(clock).catch((err) => {
+            failed++;
+            throw err;
+          });
+        },
+      });
+      runner.start();
+      await expect.poll(() => failed, { interval: 1, timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await turns(100);
+      // one read, one failure, then the idle pause (60 s): no claim was made on a clock it could not read
+      expect({ reads, failed, claims: f.claims.length }).toEqual({ reads: 1, failed: 1, claims: 0 });
+    } finally {
+      await runner?.stop(0);
+      runner = undefined;
+      await sql`ALTER TABLE sandbox_settings_away RENAME TO sandbox_settings`.execute(pier.store.db);
+      await pier.close();
+    }
   });
 });
