@@ -5,6 +5,7 @@
  * holds, with the posted tid and Pier's amount, or nothing (decision 0043).
  */
 import { describe, expect, it } from 'vitest';
+import { settleAttempt } from '../../src/core/payments/reconcile.js';
 import { rspOf } from '../buyer-forms.js';
 import { windowRig } from './window-rig.js';
 
@@ -73,5 +74,64 @@ describe('a forged virtual-account result', () => {
     const p = await r.payment(w.impUid);
     expect({ status: p.status, pg_state: p.pg_state, vbank_num: p.vbank_num, paid_at: Number(p.paid_at) }).toEqual({ status: 'ready', pg_state: 'done', vbank_num: issued.fields.vbankNum, paid_at: 0 });
     expect(await r.eventsOf(w.impUid)).toEqual(['ready']);
+  });
+});
+
+describe('a genuine virtual-account result posted as an approval (decision 0092)', () => {
+  // tPay signs amt and moid, not resultCd: the issue post's code rewritten to a card approval's
+  const asCardApproval = (issued: Record<string, string>) => ({ ...issued, resultCd: '3001', resultMsg: '카드 결제 성공', authCode: '30000001', cardQuota: '00' });
+
+  it('an account issued and never paid into is not recorded paid: the post is left to reconciliation, which records the account as the PG holds it', async () => {
+    const w = await r.openWindow({ pay_method: 'vbank', amount: 30000 });
+    const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
+    expect(issued.fields.resultCd).toBe('4100');
+    const rsp = rspOf((await r.postPier(issued.action, asCardApproval(issued.fields))).html);
+    // nothing was deposited: the PG holds an account awaiting its deposit, no payment
+    expect((await r.ledgerTx(w.impUid)).map((t) => ({ status: t.status, depositedAt: t.depositedAt }))).toEqual([{ status: 'ready', depositedAt: null }]);
+    const p = await r.payment(w.impUid);
+    expect({ success: rsp.success, error_code: rsp.error_code, status: p.status, paid_at: Number(p.paid_at), merchant_uid_lock: p.merchant_uid_lock }).toEqual({
+      success: false,
+      error_code: 'F1007',
+      status: 'ready',
+      paid_at: 0,
+      merchant_uid_lock: null,
+    });
+    expect(await r.eventsOf(w.impUid)).toEqual([]);
+    // reconciliation asks the PG and records what it holds: the account, awaiting its deposit
+    expect(await settleAttempt(r.pier.deps, w.impUid, { giveUpIfUnknown: false })).toBe('awaiting_deposit');
+    const after = await r.payment(w.impUid);
+    expect({ status: after.status, pg_state: after.pg_state, vbank_num: after.vbank_num, paid_at: Number(after.paid_at), merchant_uid_lock: after.merchant_uid_lock }).toEqual({
+      status: 'ready',
+      pg_state: 'done',
+      vbank_num: issued.fields.vbankNum,
+      paid_at: 0,
+      merchant_uid_lock: w.merchantUid,
+    });
+    expect(await r.eventsOf(w.impUid)).toEqual(['ready']);
+  });
+
+  it('posted after the checkout closed, neither the open account nor the account Pier then closed is recorded as a late approval', async () => {
+    const w = await r.openWindow({ pay_method: 'vbank', amount: 30000 });
+    await r.postPier(`/checkout/${w.sessionId}/close`, {});
+    expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    // the PG window, still open, issues the account anyway
+    const issued = await r.actInWindow(w, { action: 'pay', bankCode: '004' });
+    const settled = async () => {
+      const p = await r.payment(w.impUid);
+      return { status: p.status, paid_at: Number(p.paid_at), cancel_amount: Number(p.cancel_amount), merchant_uid_lock: p.merchant_uid_lock, events: await r.eventsOf(w.impUid) };
+    };
+    const failed = { status: 'failed', paid_at: 0, cancel_amount: 0, merchant_uid_lock: null, events: [] };
+
+    // awaiting its deposit at the PG
+    const rsp = rspOf((await r.postPier(issued.action, asCardApproval(issued.fields))).html);
+    expect({ success: rsp.success, error_code: rsp.error_code }).toEqual({ success: false, error_code: 'F0005' });
+    expect(await settled()).toEqual(failed);
+
+    // the genuine issue post makes Pier close the account at the PG; the rewritten one then finds it cancelled there
+    await r.postPier(issued.action, issued.fields);
+    expect((await r.ledgerTx(w.impUid)).map((t) => ({ status: t.status, depositedAt: t.depositedAt }))).toEqual([{ status: 'cancelled', depositedAt: null }]);
+    await r.postPier(issued.action, asCardApproval(issued.fields));
+    // never a `paid` webhook, a refund of money nobody paid, nor the order's merchant_uid held
+    expect(await settled()).toEqual(failed);
   });
 });

@@ -537,7 +537,7 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       let found: FoundAtPg | null = null;
       try {
         const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
-        if (r.found && r.state !== 'failed' && r.pgTid === result.pgTid && r.amount === params.amount) found = r;
+        if (r.found && isApprovalAtPg(r, params.pay_method) && r.pgTid === result.pgTid && r.amount === params.amount) found = r;
       } catch (err) {
         deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
       }
@@ -668,6 +668,18 @@ async function settleMovedAuthResult(deps: Deps, c: Checkout, channel: ResolvedC
   await failWindowAttempt(deps, impUid, `[${RSP_ERRORS.unverified}]다른 결제의 결제창 결과입니다. 이 결제는 승인되지 않았습니다. (the window result was another payment's; nothing was charged for this one)`, null, { windowOver: true });
   return rspOfPayment(deps, impUid);
 }
+
+/**
+ * The PG's answer is an approval that a posted one (tPay 3001, 4000, A000; tPay signs none of these
+ * codes) may be recorded on: paid, or paid and refunded since. A virtual account is not, whatever
+ * code the browser posts: awaiting its deposit it holds no money (a genuine 4100 post rewritten as
+ * 3001 was recorded paid, with its `paid` webhook), and on a vbank checkout a cancelled one is an
+ * account closed at the PG, as reconciliation reads it (settleWindowAttempt). Such a post is left to
+ * what Pier asks the PG itself: reconciliation records the account, the recheck closes one issued
+ * for a failed attempt (decision 0092).
+ */
+const isApprovalAtPg = (found: FoundAtPg, payMethod: CheckoutParams['pay_method']): boolean =>
+  found.state === 'paid' || (found.state === 'cancelled' && payMethod !== 'vbank');
 
 const attemptOf = (c: Checkout, channel: ResolvedChannel, impUid: string): WindowAttempt => ({
   impUid,
@@ -841,7 +853,7 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
     await enqueueWindowConfirm(deps, impUid, channel.row.id, result.pgTid);
     return first;
   }
-  if (!found.found || found.state === 'failed' || found.amount !== c.params.amount) return first;
+  if (!found.found || !isApprovalAtPg(found, c.params.pay_method) || found.amount !== c.params.amount) return first;
   await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
   return rspOfPayment(deps, impUid);
 }
