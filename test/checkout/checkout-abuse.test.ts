@@ -191,7 +191,8 @@ describe("PG inquiries a checkout's browser posts cause", () => {
         const page = await pg.post(`/checkout/${w.sessionId}/return`, { ...declined.fields, resultCd: '3001', tid: `${declined.fields.tid}${i}` });
         expect(rspOf(page.body)).toMatchObject({ success: false, error_code: '54', imp_uid: w.impUid });
       }
-      expect(pg.asked.length - before).toBe(INQUIRIES_PER_CHECKOUT.limit);
+      // the first post, which ended the checkout, asked one of its inquiries (decision 0092)
+      expect(pg.asked.length - before).toBe(INQUIRIES_PER_CHECKOUT.limit - 1);
       expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
 
       // the buyer's Back resubmits the form into the PG window, and pays with another card: that
@@ -208,6 +209,26 @@ describe("PG inquiries a checkout's browser posts cause", () => {
       r.pier.clock.advance(31 * 60_000);
       await new JobRunner({ queues: [windowConfirmQueue(r.pier.deps)], logger: r.pier.deps.logger }).drain();
       expect(await r.payment(w.impUid)).toMatchObject({ status: 'paid', pg_tid: approved.fields.tid, merchant_uid_lock: w.merchantUid });
+    } finally {
+      await pg.close();
+    }
+  });
+
+  it('a declined result posted 100 times at once while the checkout is still open: a handful of inquiries, the checkout ended once by a post that asked (decision 0092)', async () => {
+    const pg = await countingInquiries();
+    try {
+      const w = await r.openWindow({});
+      const declined = await r.actInWindow(w, { action: 'pay', ...cardFields(card('0054')) });
+      expect(declined.fields.resultCd).toBe('3095');
+      // every post finds the checkout started, none yet ended by another: sent at once, not one after another
+      const pages = await Promise.all(Array.from({ length: 100 }, () => pg.post(`/checkout/${w.sessionId}/return`, declined.fields)));
+      expect(pages.map((p) => p.statusCode)).toEqual(pages.map(() => 200));
+      expect(pg.asked.filter((moid) => moid === w.impUid).length).toBeLessThanOrEqual(INQUIRIES_PER_CHECKOUT.limit);
+      expect(await r.payment(w.impUid)).toMatchObject({ status: 'failed', pg_state: 'done', merchant_uid_lock: null });
+      // the checkout ends once, with a post that asked the PG; the posts beyond its allowance answer the payment as it stands
+      const session = await r.pier.deps.store.db.selectFrom('checkout_sessions').select(['state', 'result']).where('id', '=', w.sessionId).executeTakeFirstOrThrow();
+      expect({ state: session.state, error_code: JSON.parse(session.result!).error_code }).toEqual({ state: 'done', error_code: '54' });
+      expect(new Set(pages.map((p) => rspOf(p.body).imp_uid))).toEqual(new Set([w.impUid]));
     } finally {
       await pg.close();
     }

@@ -47,9 +47,10 @@ export async function takeCheckoutTurn(deps: Deps, door: 'session' | 'window', i
 }
 
 /**
- * PG inquiries one checkout's browser posts may cause: its close after the PG window opened, and
- * results posted after the checkout ended (a late approval). A buyer's checkout needs one or two
- * (a close, then the approval that raced it, a reload). Beyond these, a post asks the PG nothing:
+ * PG inquiries one checkout's browser posts may cause: its close after the PG window opened, its
+ * result (every post of it that finds the checkout still open: sent at once, they all do, decision
+ * 0092), and results posted after the checkout ended (a late approval). A buyer's checkout needs one
+ * or two (a result or a close, then the approval that raced it, a reload). Beyond these, a post asks the PG nothing:
  * the attempt is left to reconciliation, or to the recheck written when it was failed (decision
  * 0007), which ask the PG once whatever the posts. A decline's result post (its amount and order id
  * are what tPay encrypts) edited into an approval with any tid made one inquiry per post, without end.

@@ -516,6 +516,15 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
     if (!approved) return { checkout: c, rsp: await rspOfPayment(deps, impUid) };
     return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, approved) };
   }
+  // Posts sent at once all find the checkout started, and each asked the PG: the checkout's few
+  // inquiries (decision 0059) held only once a post had ended it. Beyond them a post asks nothing
+  // and ends nothing: a post that asked ends the checkout, and the attempt, open or failed, is
+  // reconciliation's or its recheck's as after any post (decision 0092). Pier's own approve (NICE)
+  // is not a post's inquiry: its claim lets one post make it.
+  if (!(await takeCheckoutInquiry(deps, sessionId))) {
+    deps.logger.warn({ imp_uid: impUid }, 'window result not checked with the PG: this checkout has used its inquiries');
+    return { checkout: c, rsp: (await checkoutResult(deps, sessionId)) ?? (await rspOfPayment(deps, impUid)) };
+  }
   const rsp = await recordWindowResult(deps, c, channel, impUid, result);
   return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
 }
