@@ -1,6 +1,7 @@
 import type { Deps } from '../../core/deps.js';
 import { claimDueSchedules, runClaimedSchedule, schedulePolicyFor, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules/run.js';
 import { unixSeconds } from '../../lib/clock.js';
+import { MerchantRoom } from '../merchant-room.js';
 import type { JobQueue } from '../runner.js';
 
 /**
@@ -11,7 +12,7 @@ import type { JobQueue } from '../runner.js';
  * a merchant whose charges hang at its PG until the read timeout would otherwise take every slot,
  * and another merchant's due schedules would wait behind all of its schedules due earlier. A claim
  * leaves out merchants at their cap and takes no more rows than the fullest other merchant has
- * room for, so no merchant goes past it (decision 0051).
+ * room for, so no merchant goes past it (MerchantRoom, decision 0051).
  *
  * A merchant's rows are claimed again only once `merchantRefillAt` of its room is free (default
  * half the cap): a claim leaves out the merchants with less room than that, so each claim may take
@@ -27,8 +28,7 @@ export function scheduleQueue(
   const policy: ScheduleRunPolicy = { ...schedulePolicyFor(deps), ...o.policy };
   const concurrency = o.concurrency ?? 16;
   const cap = o.perMerchant ?? Math.max(1, Math.floor(concurrency / 2));
-  const merchantRefillAt = Math.max(1, Math.min(o.merchantRefillAt ?? Math.ceil(cap / 2), cap));
-  const running = new Map<string, number>();
+  const room = new MerchantRoom(cap, o.merchantRefillAt ?? Math.ceil(cap / 2));
   let wakeLane: () => void = () => {};
   return {
     name: 'schedules',
@@ -41,11 +41,9 @@ export function scheduleQueue(
     },
     async claim(owner, limit) {
       // merchants at their cap, or with less room than a batch, wait for their running rows
-      const leftOut = [...running].filter(([, n]) => cap - n < merchantRefillAt).map(([merchantId]) => merchantId);
-      // a claim's rows may all be one merchant's: no more than the room the fullest one has left
-      const room = Math.min(limit, cap, ...[...running.values()].filter((n) => cap - n >= merchantRefillAt).map((n) => cap - n));
-      const rows = await claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit: room, skipMerchants: leftOut });
-      for (const s of rows) running.set(s.merchant_id, (running.get(s.merchant_id) ?? 0) + 1);
+      const take = room.forClaim(limit);
+      const rows = await claimDueSchedules(deps.store, { now: unixSeconds(deps.clock), owner, leaseSeconds: policy.leaseSeconds, limit: take.limit, skipMerchants: take.leftOut });
+      for (const s of rows) room.took(s.merchant_id);
       return rows;
     },
     async run(s, owner) {
@@ -53,12 +51,9 @@ export function scheduleQueue(
         const { outcome, impUid } = await runClaimedSchedule(deps, s, owner, policy, { retryTechnical: true });
         deps.logger.info({ merchant_uid: s.merchant_uid, imp_uid: impUid, outcome }, 'scheduled payment run');
       } finally {
-        const n = (running.get(s.merchant_id) ?? 1) - 1;
-        if (n <= 0) running.delete(s.merchant_id);
-        else running.set(s.merchant_id, n);
         // the merchant has room for a batch: a claim may take its rows (again). Every such finish
         // wakes, not only the one that reached it: a wake while the lane was claiming is lost
-        if (cap - n >= merchantRefillAt) wakeLane();
+        if (room.ended(s.merchant_id)) wakeLane();
       }
     },
   };
