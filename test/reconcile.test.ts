@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { InquiryResult } from '../src/connectors/types.js';
+import { ConnectorError, type InquiryResult } from '../src/connectors/types.js';
 import { cancelPayment } from '../src/core/payments/cancel.js';
 import { addChannel } from '../src/core/merchants/channels.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels, settleAttempt } from '../src/core/payments/reconcile.js';
@@ -235,6 +235,42 @@ describe('a refund whose process died while the PG was refunding (item 1)', () =
     const outcome = await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE });
     expect(Object.values(outcome).sort()).toEqual(['failed', 'succeeded']);
     await expectBooksMatchPg(impUid);
+  });
+
+  it('leaves a refund whose answer was just lost to its own grace when another refund of the payment is settled: tPay may still make it', async () => {
+    const impUid = await paid(uid('sibling'));
+    // refund A: the PG answers 500 without refunding; its grace passes
+    await fault('http_500', 'refunds');
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 3_000 } })).status).toBe(502);
+    pier.clock.advance((GRACE + 1) * 1000);
+    // refund B: Pier's call ends without an answer (its deadline passed) while the request is still
+    // on its way (a gateway in front of tPay holds it); tPay makes the refund only afterwards
+    let reachTpay!: () => Promise<unknown>;
+    const slowGateway = depsWith(pier.deps, (real) => ({
+      async refund(channel, req) {
+        reachTpay = () => real.refund(channel, req);
+        throw new ConnectorError('timeout', 'tPay refunds: no answer in time (the call\'s deadline passed)', true, false);
+      },
+    }));
+    await expect(cancelPayment(slowGateway, { merchantId: m.merchantId, impUid, amount: 2_000 })).rejects.toThrow('취소 결과를 확인 중입니다');
+    const [a, b] = await pier.store.db.selectFrom('payment_cancels').select(['cancellation_id', 'state']).where('imp_uid', '=', impUid).orderBy('id').execute();
+    expect([a!.state, b!.state]).toEqual(['in_doubt', 'in_doubt']);
+
+    // A is due, B inside its grace: asking tPay now could not tell B's refund from none, so the payment waits
+    expect(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE })).toEqual({});
+    expect((await pier.store.db.selectFrom('payment_cancels').select('state').where('cancellation_id', '=', b!.cancellation_id).executeTakeFirstOrThrow()).state).toBe('in_doubt');
+    await reachTpay();
+    expect((await ledgerTx(impUid))!.cancelledAmount).toBe(2_000);
+
+    // past B's grace and A's backoff both are settled as tPay made them: B refunded, A not
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE + 1) * 1000);
+    expect(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE })).toEqual({ [a!.cancellation_id]: 'failed', [b!.cancellation_id]: 'succeeded' });
+    await expectBooksMatchPg(impUid);
+    const v1 = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    expect(v1).toMatchObject({ status: 'paid', cancel_amount: 2_000 });
+    // what is left to refund is what tPay holds: 8,000, not 10,000 (B refunded a second time)
+    const over = await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 8_001 } });
+    expect(over.body.message).toContain('8000');
   });
 
   it('settles another merchant\'s in-doubt refund while one merchant\'s PG holds the inquiries of its 40 older refunds (decision 0065)', async () => {

@@ -521,7 +521,8 @@ export function refundsMakingUp<T extends { amount: number }>(refunds: T[], tota
  * refunded amount, so the refunds whose amounts make up exactly what it refunded beyond Pier's
  * recorded refunds are recorded, the others released. To never credit one refund with another's
  * money, Pier's refunds are read before and after the inquiry: if anything changed meanwhile, or a
- * refund is still being sent (pending within its grace), the payment waits for its next check.
+ * refund is still inside its grace (pending: being sent; in doubt: its answer just lost, the PG may
+ * still act on it), the payment waits for its next check.
  */
 export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
@@ -552,7 +553,10 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number)
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
   if (!channel) return {};
   const before = await cancelSnapshot(deps, impUid, graceSeconds);
-  if (before.rows.some((r) => r.state === 'pending' && r.fresh)) return {}; // a refund is on its way to the PG right now
+  // a refund is on its way to the PG right now, or its answer was lost so recently that the PG may
+  // still make it (a timed-out request it has yet to act on): its absence from the PG's total would
+  // not mean it failed, and it is settled with the others once past its own grace
+  if (before.rows.some((r) => (r.state === 'pending' || r.state === 'in_doubt') && r.fresh)) return {};
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
   const after = await cancelSnapshot(deps, impUid, graceSeconds);
   if (!sameSnapshot(before, after)) {
