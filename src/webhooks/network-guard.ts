@@ -58,6 +58,9 @@ export class DestinationGuard {
       return true;
     }
     if (this.allowedRanges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits))) return false;
+    // IPv6 has public unicast only in 2000::/3; ipaddr.js calls most of the IETF-reserved rest
+    // "unicast", among it the IPv4-compatible ::/96 that `[::127.0.0.1]` is spelled as (::7f00:1)
+    if (ip.kind() === 'ipv6' && !(ip as ipaddr.IPv6).match(IPV6_GLOBAL_UNICAST)) return true;
     return ip.range() !== 'unicast';
   }
 
@@ -91,6 +94,9 @@ export class DestinationGuard {
 
 /** dns.lookup with `all: true`: how a host name becomes the addresses to connect to. */
 export type HostLookup = (host: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+/** IPv6 global unicast, IANA's IPv6 address space registry (RFC 4291): every other IPv6 address is no public destination. */
+const IPV6_GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
 
 export const DESTINATION_REFUSED = 'PIER_DESTINATION_REFUSED';
 

@@ -51,6 +51,8 @@ describe('the production destination guard', () => {
   it.each([
     '127.0.0.1', '127.8.9.10', '0.0.0.0', '10.0.0.1', '172.16.5.4', '192.168.1.1', '100.64.0.1', '169.254.169.254',
     '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.1.2.3',
+    // IPv4-compatible IPv6 (deprecated ::/96, inside IETF-reserved ::/8): `[::127.0.0.1]` is canonicalised to ::7f00:1
+    '::7f00:1', '::a9fe:a9fe', '::a00:5', '::2', '100::1:2', '400::1',
   ])('refuses %s', (address) => {
     expect(guard.refusesAddress(address)).toBe(true);
   });
@@ -110,6 +112,19 @@ describe('sending in production', () => {
     }
   });
 
+  it('refuses loopback and metadata spelled as IPv4-compatible IPv6 literals without connecting', async () => {
+    const sender = new WebhookSender({ ...timeouts, guard: DestinationGuard.production() });
+    try {
+      for (const host of ['[::127.0.0.1]', '[::169.254.169.254]', '[0:0:0:0:0:0:10.0.0.5]']) {
+        const r = await sender.send(internalUrl.replace('127.0.0.1', host), '{}', {});
+        expect(r).toMatchObject({ ok: false, statusCode: null, durationMs: 0 });
+        expect(r.error).toMatch(/^destination refused/);
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
   it('delivers to an internal receiver the operator allowed', async () => {
     const sender = new WebhookSender({ ...timeouts, guard: DestinationGuard.production('127.0.0.0/8') });
     try {
@@ -152,7 +167,7 @@ describe('setting a webhook URL in production', () => {
     await pier.close();
   });
 
-  it.each(['http://127.0.0.1:8080/hook', 'http://localhost/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/x', 'http://10.0.0.5/x'])(
+  it.each(['http://127.0.0.1:8080/hook', 'http://localhost/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/x', 'http://10.0.0.5/x', 'http://[::127.0.0.1]:8080/hook', 'http://[::169.254.169.254]/latest/meta-data'])(
     'refuses %s at once with an invalid_parameter error',
     async (url) => {
       const production = { ...pier.deps, mode: 'production' as const };
