@@ -207,5 +207,43 @@ describe.each(PGS)('on $pg', (facts) => {
         expect(bcKeys.at(-1)!.deletedAt).not.toBeNull();
       }
     });
+
+    it('a schedule request with card fields refused for a merchant_uid scheduled while its key was being issued stores nothing: the schedule made meanwhile charges the card it was made with', async () => {
+      const before = await register('keep_sched');
+      const scheduleAt = Math.floor(pier.clock.now() / 1000) + 3600;
+      const item = { merchant_uid: 'keep_sched_1', schedule_at: scheduleAt, amount: 1000, name: 'monthly' };
+      await facts.holdNextAnswer(pier, m, 'issue_key');
+      // a replayed request (or a second tab) schedules the same merchant_uid with another card
+      const late = pier.call('POST', '/subscribe/payments/schedule', { token: m.token, body: { customer_uid: 'keep_sched', ...card(bc), schedules: [item] } });
+      await held();
+      const first = await pier.call('POST', '/subscribe/payments/schedule', { token: m.token, body: { customer_uid: 'keep_sched', schedules: [item] } });
+      expect(first.body.code).toBe(0);
+      await facts.releaseHeldAnswers(pier);
+      const refused = (await late).body;
+      expect(refused).toMatchObject({ code: 1, message: expect.stringContaining('keep_sched_1'), response: null });
+      // the refused request changed nothing: the schedule it lost to charges the card it was made with
+      expect(await cardOf('keep_sched')).toEqual(before);
+      if (facts.pg === 'jtnet') {
+        // the key issued for the refused request is deleted at tPay again, not left there unknown
+        const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { billingKeys: Array<{ cardNumMasked: string; deletedAt: number | null }> };
+        const bcKeys = ledger.billingKeys.filter((k) => k.cardNumMasked.endsWith('2222'));
+        expect(bcKeys.at(-1)!.deletedAt).not.toBeNull();
+      }
+    });
+
+    it('a schedule request with card fields whose merchant_uid is paid while its key is being issued is refused and records nothing', async () => {
+      const before = await register('keep_sched_paid');
+      const item = { merchant_uid: 'keep_sched_paid_1', schedule_at: Math.floor(pier.clock.now() / 1000) + 3600, amount: 1000 };
+      await facts.holdNextAnswer(pier, m, 'issue_key');
+      const late = pier.call('POST', '/subscribe/payments/schedule', { token: m.token, body: { customer_uid: 'keep_sched_paid', ...card(bc), schedules: [item] } });
+      await held();
+      const paid = await pier.call('POST', '/subscribe/payments/again', { token: m.token, body: { customer_uid: 'keep_sched_paid', merchant_uid: 'keep_sched_paid_1', amount: 1000 } });
+      expect(paid.body.response.status).toBe('paid');
+      await facts.releaseHeldAnswers(pier);
+      expect((await late).body).toMatchObject({ code: 1, message: expect.stringContaining('keep_sched_paid_1'), response: null });
+      expect(await cardOf('keep_sched_paid')).toEqual(before);
+      const found = await pier.call('GET', '/subscribe/payments/schedule/keep_sched_paid_1', { token: m.token });
+      expect(found.body.code).toBe(-1);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { PierError } from '../errors.js';
 import { ConnectorError } from '../../connectors/types.js';
 import { toV1Customer } from '../../domain/billing-key.js';
@@ -6,7 +6,7 @@ import type { CardInput } from '../../lib/card.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Vault } from '../../vault/vault.js';
-import type { BillingKeysTable } from '../../store/types.js';
+import type { BillingKeysTable, Database } from '../../store/types.js';
 import { channelById, channelColumns, channelRowOf, openChannel, resolveChannel, type ChannelColumns, type ChannelSource, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 
@@ -89,6 +89,7 @@ export async function forgetIssuedKey(deps: Deps, ch: ResolvedChannel, issued: I
 /**
  * Stores a billing key the PG issued (by REST or through the payment window), sealed by the vault,
  * under customer_uid: a second key for the same customer_uid replaces the first. Answers the stored row.
+ * `db`: a transaction the key is stored in with what it was issued for (schedules.ts createSchedules).
  */
 export async function storeBillingKey(
   deps: Deps,
@@ -97,6 +98,7 @@ export async function storeBillingKey(
   ch: ResolvedChannel,
   result: IssuedKey,
   customer: CustomerFields,
+  db: Kysely<Database> = deps.store.db,
 ) {
   const now = unixSeconds(deps.clock);
   const sealed = deps.vault.seal(result.billingKey);
@@ -121,7 +123,7 @@ export async function storeBillingKey(
     customer_postcode: customer.customer_postcode ?? null,
     updated: now,
   };
-  return deps.store.db
+  return db
     .insertInto('billing_keys')
     .values({ id: newId('bk'), inserted: now, ...values })
     .onConflict((oc) => oc.columns(['merchant_id', 'customer_uid']).doUpdateSet(values))

@@ -6,9 +6,10 @@ import { sql } from 'kysely';
 import { isUniqueViolation, type Store } from '../../store/db.js';
 import { dbNow } from '../../store/db-clock.js';
 import { CUSTOM_PLAN } from '../../store/pg-prepared.js';
-import type { PaymentSchedulesTable } from '../../store/types.js';
+import type { BillingKeysTable, PaymentSchedulesTable } from '../../store/types.js';
 import { lockHolder } from '../payments/attempts.js';
-import { findBillingKey, issueBillingKey, UNKNOWN_CUSTOMER } from '../billing-keys/billing-keys.js';
+import { findBillingKey, forgetIssuedKey, issueAtPg, storeBillingKey, UNKNOWN_CUSTOMER, type CustomerFields, type IssuedKey } from '../billing-keys/billing-keys.js';
+import { resolveChannel, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payment } from '../payments/render.js';
 import { runClaimedSchedule, schedulePolicyFor, type ScheduleRow, type ScheduleRunPolicy } from './run.js';
@@ -113,28 +114,59 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
     seen.add(s.merchantUid);
   }
   const uids = [...seen];
+  await refuseTakenMerchantUids(deps, merchantId, uids);
+
+  // Card fields: the key is issued at the PG first, storing nothing, and replaces the customer's
+  // card only in the commit that records the schedules. A request refused for a merchant_uid
+  // scheduled or paid while the PG was issuing changes nothing: the schedule made meanwhile
+  // charges the card it was made with, and the new key is deleted at the PG again (as onetime's, pay.ts).
+  const customer: CustomerFields = { customer_id: req.customerId };
+  const issued = req.card ? await issueForSchedules(deps, merchantId, req.pg, req.card, customer) : null;
+  const stored = issued ? null : await findBillingKey(deps, merchantId, req.customerUid);
+  if (!issued && !stored) throw new PierError('refused', NO_CUSTOMER);
+  let rows: ScheduleRow[] = [];
+  try {
+    if (issued) await refuseTakenMerchantUids(deps, merchantId, uids);
+    await db.transaction().execute(async (trx) => {
+      const key = issued ? await storeBillingKey(deps, merchantId, req.customerUid, issued.channel, issued.key, customer, trx) : stored!;
+      rows = req.schedules.map((s) => scheduleRowOf(merchantId, req, s, key, now));
+      // in chunks: SQLite allows at most 32,766 bound parameters per statement
+      for (let i = 0; i < rows.length; i += 200) await trx.insertInto('payment_schedules').values(rows.slice(i, i + 200)).execute();
+    });
+  } catch (err) {
+    // the key was stored nowhere: not left at the PG unknown to anyone
+    if (issued) await forgetIssuedKey(deps, issued.channel, issued.key);
+    if (isUniqueViolation(err)) throw new PierError('refused', DUPLICATE_SCHEDULE(uids.join(', ')).slice(0, 300));
+    throw err;
+  }
+  return toV1Schedules(deps, rows);
+}
+
+/** Refuses a request any of whose merchant_uids is scheduled already, or paid or being paid. */
+async function refuseTakenMerchantUids(deps: Deps, merchantId: string, uids: string[]): Promise<void> {
   const [taken] = await merchantUidsAmong(deps.store, 'payment_schedules', 'merchant_uid', merchantId, uids, 1);
   if (taken) throw new PierError('refused', DUPLICATE_SCHEDULE(taken));
   for (const uid of await merchantUidsAmong(deps.store, 'payments', 'merchant_uid_lock', merchantId, uids)) {
     // a virtual account past its deposit deadline releases its merchant_uid here (attempts.ts)
     if (await lockHolder(deps, merchantId, uid)) throw new PierError('refused', ALREADY_PAID_SCHEDULE(uid));
   }
+}
 
-  if (req.card) {
-    try {
-      await issueBillingKey(deps, merchantId, req.customerUid, req.card, { customer_id: req.customerId }, req.pg);
-    } catch (err) {
-      // V1's text for a card check failure on this endpoint (spec §1.5)
-      if (err instanceof PierError && err.kind === 'card_refused') {
-        throw new PierError('refused', `카드정보 확인에 실패하였습니다. ${err.message.replace(/^카드정보 인증 및 빌키 발급에 실패하였습니다\.\s*/, '')}`);
-      }
-      throw err;
+/** A billing key issued at the PG for a schedule request, stored nowhere yet; V1's text for a refused card (spec §1.5). */
+async function issueForSchedules(deps: Deps, merchantId: string, pg: string | null, card: CardInput, customer: CustomerFields): Promise<{ channel: ResolvedChannel; key: IssuedKey }> {
+  const channel = await resolveChannel(deps, merchantId, pg, 'api');
+  try {
+    return { channel, key: await issueAtPg(channel, card, customer) };
+  } catch (err) {
+    if (err instanceof PierError && err.kind === 'card_refused') {
+      throw new PierError('refused', `카드정보 확인에 실패하였습니다. ${err.message.replace(/^카드정보 인증 및 빌키 발급에 실패하였습니다\.\s*/, '')}`);
     }
+    throw err;
   }
-  const key = await findBillingKey(deps, merchantId, req.customerUid);
-  if (!key) throw new PierError('refused', NO_CUSTOMER);
+}
 
-  const rows: ScheduleRow[] = req.schedules.map((s) => ({
+function scheduleRowOf(merchantId: string, req: ScheduleRequest, s: NewSchedule, key: BillingKeysTable, now: number): ScheduleRow {
+  return {
     id: newId('sch'),
     merchant_id: merchantId,
     customer_uid: req.customerUid,
@@ -170,17 +202,7 @@ export async function createSchedules(deps: Deps, merchantId: string, req: Sched
     updated_at: now,
     executed_at: 0,
     revoked_at: 0,
-  }));
-  try {
-    await db.transaction().execute(async (trx) => {
-      // in chunks: SQLite allows at most 32,766 bound parameters per statement
-      for (let i = 0; i < rows.length; i += 200) await trx.insertInto('payment_schedules').values(rows.slice(i, i + 200)).execute();
-    });
-  } catch (err) {
-    if (isUniqueViolation(err)) throw new PierError('refused', DUPLICATE_SCHEDULE(uids.join(', ')).slice(0, 300));
-    throw err;
-  }
-  return toV1Schedules(deps, rows);
+  };
 }
 
 /**
