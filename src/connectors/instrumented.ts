@@ -62,6 +62,7 @@ export function instrumentConnectors(registry: ConnectorRegistry, o: { metrics?:
       label: registry.label,
       channelRules: registry.channelRules,
       maxCallMs: registry.maxCallMs,
+      maxOperationMs: registry.maxOperationMs,
       close: registry.close,
       loggingTo,
     };

@@ -47,6 +47,11 @@ export interface ConnectorRegistry {
    * long a call may still be in flight (the read timeout alone is not: decision 0061)
    */
   maxCallMs(): number;
+  /**
+   * the longest one operation may wait on its PG: the slowest PG's call (as maxCallMs) times the
+   * calls one of its operations makes one after another (ConnectorModule.callsPerOperation)
+   */
+  maxOperationMs(): number;
   /** closes every connector's HTTP pool */
   close(): Promise<void>;
   /**
@@ -92,6 +97,7 @@ export function createConnectorRegistry(config: ConnectorRegistryConfig = {}, co
     channelRules: (provider) => built.find((b) => b.module.provider === provider)?.module.channelRules,
     // no PG configured: no call can be in flight
     maxCallMs: () => Math.max(0, ...configured.map((b) => b.settings.connectTimeoutMs + b.settings.readTimeoutMs)),
+    maxOperationMs: () => Math.max(0, ...configured.map((b) => (b.settings.connectTimeoutMs + b.settings.readTimeoutMs) * (b.module.callsPerOperation ?? 1))),
     close: async () => {
       await Promise.all(configured.map((b) => b.connector.close()));
     },

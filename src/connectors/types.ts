@@ -291,6 +291,12 @@ export interface ConnectorModule<Options extends ConnectorBaseOptions = Connecto
    */
   sandboxHost(options: Options, context: ConnectorContext): string | null;
   /**
+   * PG calls one operation (a charge, a refund) may make one after another before its outcome is
+   * recorded; 1 when absent. How long after an attempt or a refund is recorded one of its calls may
+   * still be in flight, so how long reconciliation leaves it alone (decision 0099).
+   */
+  readonly callsPerOperation?: number;
+  /**
    * The connector, or null when this configuration does not set the PG up at all (JTNET: no host and
    * no embedded simulator): the registry then leaves the PG out, so a Pier that uses only other PGs
    * needs nothing of it (decision 0079). A configuration that sets it up wrongly throws

@@ -37,6 +37,8 @@ describe('connector registry', () => {
       expect(niceOnly.label('jtnet')).toBe('JTNet(tPay)');
       // only NICE's calls can be in flight: its connect 5 s + read 30 s
       expect(niceOnly.maxCallMs()).toBe(35_000);
+      // and a key-in or a refund of NICE's makes two, one after the other (decision 0099)
+      expect(niceOnly.maxOperationMs()).toBe(70_000);
     } finally {
       await niceOnly.close();
     }

@@ -76,6 +76,9 @@ export const nicepayModule: ConnectorModule<NicepaySettings, 'nice_v2'> = {
   setupHint: 'set PIER_NICE_LIVE_URL / PIER_NICE_SANDBOX_URL',
   // NICE's own sandbox (the default without a simulator) has no simulator tools
   sandboxHost: (settings, context) => settings.sandboxUrl || context.simulator?.apiUrl || null,
+  // key-in registers a throw-away billing key, then charges it (decision 0014); a refund NICE refuses
+  // with U319 is sent again all taxable (decision 0081)
+  callsPerOperation: 2,
   create(settings, context) {
     const sim = context.simulator;
     return createNicepayConnector({

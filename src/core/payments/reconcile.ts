@@ -44,11 +44,12 @@ export function inFlightGraceSeconds(callMs: number): number {
 }
 
 /**
- * The grace for the configured PGs: the slowest one's whole call, connect + read timeout, which
- * ends every call however its answer trickles (decision 0061). The read timeout alone left a call
- * whose connect took more than 30 s in flight when reconciliation asked about its row.
+ * The grace for the configured PGs: the slowest one's whole operation, each of its calls ending by
+ * its connect + read timeout however its answer trickles (decision 0061). The read timeout alone
+ * left a call whose connect took more than 30 s in flight when reconciliation asked about its row;
+ * one call alone, the charge of a NICE key-in after its slow registration (decision 0099).
  */
-export const reconcileGraceSeconds = (connectors: { maxCallMs(): number }): number => inFlightGraceSeconds(connectors.maxCallMs());
+export const reconcileGraceSeconds = (connectors: { maxOperationMs(): number }): number => inFlightGraceSeconds(connectors.maxOperationMs());
 
 /** Marks an attempt whose PG answer was lost `in_doubt`, its grace counted from now (database clock). */
 export async function markInDoubt(deps: Deps, impUid: string, fromStates: string[] = ['calling']): Promise<void> {
