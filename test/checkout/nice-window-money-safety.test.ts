@@ -213,6 +213,45 @@ describe('an approve whose answer is lost', () => {
   });
 });
 
+describe('an approve NICE answers with a code that leaves its outcome unknown (decision 0095)', () => {
+  it('A299 (NICE still processing): in doubt holding its merchant_uid, so another window on the order is refused F1004; reconciliation net-cancels the authentication before it fails the attempt', async () => {
+    const o = order({ amount: 14000 });
+    const a = await authenticateAtNice(n, o, card('2929'));
+    const aImp = a.result.fields.orderId!;
+    // a second window on the order (decision 0058), authenticated too
+    const b = await authenticateAtNice(n, o, card('3030'));
+    // NICE answers A299 (API delay) without having approved yet: the authentication stays approvable at NICE
+    expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'code', resultCode: 'A299', when: 'before', clientId: n.clientId })).status).toBe(200);
+    expect(rspOf((await back(a.result)).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: a.result.fields.tid, merchant_uid_lock: o.merchant_uid });
+    expect((await niceLedger(aImp)).authentications.map((x) => x.state)).toEqual(['pending']);
+    // the buyer, told "failed", would pay again in the second window: Pier approves nothing while the first may still be charged
+    expect(rspOf((await back(b.result)).html)).toMatchObject({ success: false, error_code: 'F1004' });
+    expect((await niceLedger(b.result.fields.orderId!)).payments).toEqual([]);
+    // reconciliation, past the approve's read timeout: NICE has no record; the net-cancel voids the authentication first
+    n.pier.clock.advance(2 * n.pier.deps.connectors.maxCallMs() + 60_000);
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('failed');
+    expect((await niceLedger(aImp)).authentications.map((x) => x.state)).toEqual(['void']);
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+    expect(await row(aImp)).toMatchObject({ status: 'failed', merchant_uid_lock: null });
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toBeUndefined();
+  });
+
+  it('U506 (NICE approved, then its DB insert failed): in doubt, then recorded paid from NICE by reconciliation, charged once', async () => {
+    const o = order({ amount: 14500 });
+    const a = await authenticateAtNice(n, o, card('3131'));
+    const aImp = a.result.fields.orderId!;
+    expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'code', resultCode: 'U506', when: 'after', clientId: n.clientId })).status).toBe(200);
+    const rsp = rspOf((await back(a.result)).html);
+    expect(rsp).toMatchObject({ imp_uid: aImp });
+    expect(rsp.status).not.toBe('failed');
+    n.pier.clock.advance(2 * n.pier.deps.connectors.maxCallMs() + 60_000);
+    await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true });
+    expect(await payment(aImp)).toMatchObject({ status: 'paid', amount: 14500, pg_tid: a.result.fields.tid });
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status])).toEqual([[a.result.fields.tid, 'paid']]);
+  });
+});
+
 describe('virtual accounts and NICE webhooks', () => {
   it('issues an account (ready), then NICE’s deposit webhook, re-read from NICE, makes it paid with the merchant’s paid webhook; repeats and forgeries change nothing', async () => {
     expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: `${n.pierUrl}/checkout/pg/${n.channelId}/notify` })).status).toBe(200);

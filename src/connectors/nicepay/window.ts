@@ -24,7 +24,7 @@ import {
 } from '../types.js';
 import type { NiceAnswer } from './client.js';
 import { returnUrlSignature, signaturesEqual } from './crypto.js';
-import { fromLookupAnswer, NICE_OK, niceEdiDate, niceResult, niceTimeToUnix, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
+import { fromLookupAnswer, NICE_OK, NICE_OUTCOME_UNKNOWN, niceEdiDate, niceResult, niceTimeToUnix, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
 
 /** NICE's `method` for each V1 pay method (spec §1.3). */
 const NICE_METHOD: Record<WindowPayMethod, string> = { card: 'card', trans: 'bank', vbank: 'vbank', phone: 'cellphone' };
@@ -113,11 +113,19 @@ export function fromReturnPost(channel: ChannelCredentials, posted: Record<strin
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /**
- * The approve's answer. A decline (resultCode ≠ 0000) moved no money and is read as it comes. A
+ * The approve's answer. A decline (resultCode ≠ 0000) moved no money and is read as it comes, except
+ * the codes that leave the outcome unknown (NICE_OUTCOME_UNKNOWN): in doubt, like a timeout. A
  * success is read only once its signature verifies, and must be for this tid, order and amount:
  * anything else is in doubt (money may have moved), for reconciliation.
  */
 export function fromApproveAnswer(p: NicePayment, req: { pgTid: string; moid: string; amount: number }, secretKey: string): WindowApproval {
+  if (NICE_OUTCOME_UNKNOWN.has(p.resultCode)) {
+    // NICE's processing failed after (or while) approving (U506 DB insert error, A299 API delay, 9999…):
+    // a lookup made now may not show an approval that stands or completes later, so the attempt stays
+    // claimed in doubt holding its merchant_uid, and reconciliation settles it, net-cancelling before it
+    // gives up, as for a billing charge (decisions 0041, 0095)
+    throw new ConnectorError('bad_response', `NICE approve answered [${p.resultCode}]${text(p.resultMsg).slice(0, 100)}: outcome unknown, to be looked up by orderId`, true, false);
+  }
   if (p.resultCode !== NICE_OK) return { outcome: 'declined', code: p.resultCode, message: text(p.resultMsg).slice(0, 200), pgTid: text(p.tid) || req.pgTid };
   verifyPayment(p, secretKey, 'approve', true);
   // NICE approves by tid alone, and the returnUrl signature binds neither tid nor orderId: another
