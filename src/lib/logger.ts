@@ -45,6 +45,20 @@ export function requestForLog(req: LoggedRequest) {
   };
 }
 
+/**
+ * Where a request of Pier's went, as log lines show it: an absolute URL's origin and path, without
+ * the user information, query string or fragment a receiver's secret may travel in (a `notice_url`
+ * with `user:password@`, a `?token=`); what is not an absolute URL, without its query (pathOf).
+ */
+export function destinationOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return pathOf(url)!;
+  }
+}
+
 /** A request URL without its query string (or fragment). */
 export function pathOf(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;

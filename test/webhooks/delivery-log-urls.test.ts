@@ -51,3 +51,23 @@ describe('webhook delivery log lines', () => {
     expect(pier.logs()).not.toContain(SECRET);
   });
 });
+
+describe('a notice_url with user information', () => {
+  it('is logged without it', async () => {
+    const target = new URL(receiver.url);
+    const noticeUrl = `${target.protocol}//hookuser:${SECRET}-pw@${target.host}${target.pathname}/notice`;
+    // the test above moved the clock past the token's life
+    const token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token as string;
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', {
+      token,
+      body: { merchant_uid: 'log_url_2', amount: 1000, card_number: testCardNumber({ kftcCode: '366', lastFour: '3141' }), expiry: '2030-12', notice_url: noticeUrl },
+    });
+    expect(paid.body).toMatchObject({ code: 0, response: { status: 'paid' } });
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger });
+    expect(await runner.drain()).toBe(1);
+    const lines = pier.logs().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const attempt = lines.filter((l) => l.delivery !== undefined && l.url === `${receiver.url}/notice`);
+    expect(attempt).toHaveLength(1);
+    expect(pier.logs()).not.toContain(`${SECRET}-pw`);
+  });
+});

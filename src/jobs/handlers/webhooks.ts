@@ -1,6 +1,6 @@
 import type { Deps } from '../../core/deps.js';
 import { systemClock, unixSeconds, type Clock } from '../../lib/clock.js';
-import { pathOf } from '../../lib/logger.js';
+import { destinationOf } from '../../lib/logger.js';
 import {
   claimForReceivers,
   DEFAULT_RETRY,
@@ -203,8 +203,8 @@ export function webhookQueue(deps: Deps, o: WebhookQueueOptions = {}): JobQueue<
       return;
     }
     const state = await recorder.record(owner, { d, result, startedAt: Math.floor(startedAt / 1000) });
-    // the receiver's origin and path: a query string may hold the receiver's own secret (decision 0053)
-    const log = { reqId, delivery: d.id, event: d.event_id, url: pathOf(d.url), attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
+    // the receiver's origin and path: user information or a query string may hold its secret (decision 0053)
+    const log = { reqId, delivery: d.id, event: d.event_id, url: destinationOf(d.url), attempt: d.attempts + 1, status_code: result.statusCode, error: result.error, ms: result.durationMs, state };
     if (result.ok) deps.logger.info(log, 'webhook delivered');
     else deps.logger.info(log, state === 'failed' ? 'webhook delivery given up' : 'webhook delivery failed; will retry');
     deps.metrics?.observeWebhookAttempt({
