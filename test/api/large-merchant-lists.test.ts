@@ -119,7 +119,8 @@ describe('GET /payments/status/{status} on a large merchant', () => {
     const ids = [rows[5].imp_uid, seed.imp_uid, rows[400].imp_uid, rows[5].imp_uid];
     const r = await p.call('GET', `/payments?${ids.map((id) => `imp_uid[]=${id}`).join('&')}`, { token: alice.token });
     expect(r.status).toBe(200);
-    expect(r.body.response.map((x: { imp_uid: string }) => x.imp_uid)).toEqual(ids);
+    // each once, at its first mention (decision 0094)
+    expect(r.body.response.map((x: { imp_uid: string }) => x.imp_uid)).toEqual(ids.slice(0, 3));
     const bob = await p.newMerchant();
     const other = await p.call('GET', `/payments?imp_uid[]=${seed.imp_uid}`, { token: bob.token });
     expect(other.status).toBe(404);
