@@ -185,7 +185,7 @@ describe('pier CLI', () => {
       await insertFilled(keyStore, 'billing_keys', { id: 'bk_cli_in_use', merchant_id: ch.merchant_id, channel_id: ch.id, customer_uid: 'cust_in_use' });
       const refused = await run(['channel', 'remove', 'imp20260001', 'tpaytest0m']);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/is still used by 1 billing key\(s\) and 0 paid or in-doubt payment\(s\).*Add --force/s);
+      expect(refused.stderr).toMatch(/is still used by 1 billing key\(s\) and 0 paid, in-doubt or awaiting-deposit payment\(s\).*Add --force/s);
       await keyStore.db.deleteFrom('billing_keys').where('id', '=', 'bk_cli_in_use').execute();
     } finally {
       await keyStore.close();

@@ -359,7 +359,7 @@ export function buildProgram(): Command {
     .description('remove a PG channel, named by its id, its pg selector (jtnet.MID, nice_v2.clientId) or its MID')
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .argument('<channel>', 'channel id (ch_…), jtnet.MID or MID')
-    .option('--force', 'remove it even though billing keys or refundable payments still use it')
+    .option('--force', 'remove it even though billing keys, refundable payments or virtual accounts awaiting a deposit still use it')
     .action(async (merchantCode: string, ref: string, opts: { force?: boolean }) => {
       await withContext(async ({ deps, config }) => {
         const m = await requireMerchant(deps, merchantCode);
@@ -367,8 +367,8 @@ export function buildProgram(): Command {
         const usage = await channelUsage(deps, m.id, c.id);
         if ((usage.billingKeys > 0 || usage.openPayments > 0) && !opts.force) {
           throw new CliError(
-            `channel ${c.id} (${pgSelector(c)}, ${c.kind}) is still used by ${usage.billingKeys} billing key(s) and ${usage.openPayments} paid or in-doubt payment(s); ` +
-              'without it they cannot be charged, refunded or reconciled. Add --force to remove it anyway.',
+            `channel ${c.id} (${pgSelector(c)}, ${c.kind}) is still used by ${usage.billingKeys} billing key(s) and ${usage.openPayments} paid, in-doubt or awaiting-deposit payment(s); ` +
+              'without it they cannot be charged, refunded or reconciled, and deposits into its virtual accounts are not recorded. Add --force to remove it anyway.',
           );
         }
         const removal = await removeChannel(deps, m.id, c.id);

@@ -142,7 +142,7 @@ const ko = {
   channel_removed_no_default:
     'PG 설정을 삭제했습니다. 같은 연동 방식의 남은 설정은 모두 이 Pier에 설정되지 않은 PG의 것이라 기본 설정이 없습니다. pg 없이 요청한 결제는 그중 첫 설정으로 가며, 그 PG가 설정될 때까지 실패합니다. 설정을 추가하거나, PG가 설정된 뒤 기본 설정으로 지정하세요.',
   channel_delete_confirm: '{pg} 설정을 삭제할까요?',
-  channel_used: '이 설정을 쓰는 빌링키 {keys}개와 환불 가능한 결제 {payments}건이 있습니다. 삭제하면 이들은 결제·환불할 수 없고, 빌링키는 같은 PG 설정을 다시 추가할 때까지 PG사에서 삭제할 수도 없습니다. 그래도 삭제하려면 "강제 삭제"를 선택하세요.',
+  channel_used: '이 설정을 쓰는 빌링키 {keys}개와 환불 가능하거나 입금을 기다리는 결제 {payments}건이 있습니다. 삭제하면 이들은 결제·환불할 수 없고 가상계좌 입금은 기록되지 않으며, 빌링키는 같은 PG 설정을 다시 추가할 때까지 PG사에서 삭제할 수도 없습니다. 그래도 삭제하려면 "강제 삭제"를 선택하세요.',
   channel_usage: '이 설정으로 처리된 결제 {payments}건, 빌링키 {keys}개',
   force_remove: '강제 삭제',
   provider: 'PG사',
@@ -418,7 +418,7 @@ const en: Record<MessageKey, string> = {
   channel_removed_no_default:
     'The PG setting was removed. The remaining settings of its kind are all of PGs not configured in this Pier, so none is the default: payments that name no pg go to the first of them and fail until its PG is set up. Add a setting, or make one the default once its PG is configured.',
   channel_delete_confirm: 'Remove the {pg} setting?',
-  channel_used: '{keys} billing key(s) and {payments} refundable payment(s) use this setting; without it they cannot be charged or refunded, and the billing keys cannot be deleted at the PG until the same setting is added again. Tick "Remove anyway" to remove it.',
+  channel_used: '{keys} billing key(s) and {payments} payment(s) refundable or awaiting a deposit use this setting; without it they cannot be charged or refunded, deposits into its virtual accounts are not recorded, and the billing keys cannot be deleted at the PG until the same setting is added again. Tick "Remove anyway" to remove it.',
   channel_usage: '{payments} payment(s) and {keys} billing key(s) went through this setting',
   force_remove: 'Remove anyway',
   provider: 'PG',

@@ -5,7 +5,7 @@ import { channelBaseUrl, checkChannelSettings, listChannels, lockChannelsOf, typ
 import type { Transaction } from 'kysely';
 import type { Deps } from '../deps.js';
 
-/** What still depends on a channel: refunds and billing-key charges go through it. */
+/** What still depends on a channel: refunds, billing-key charges and deposits into open virtual accounts go through it. */
 export async function channelUsage(deps: Deps, merchantId: string, channelId: string) {
   // no index has a payment's channel: these count a merchant's whole history (160-260 ms with
   // 200,000 payments on SQLite), so on SQLite they run on the reader thread, off the event loop
@@ -27,7 +27,16 @@ export async function channelUsage(deps: Deps, merchantId: string, channelId: st
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('merchant_id', '=', merchantId)
     .where('channel_id', '=', channelId)
-    .where((eb) => eb.or([eb('status', '=', 'paid'), eb('pg_state', 'in', ['calling', 'in_doubt'])]))
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'paid'),
+        eb('pg_state', 'in', ['calling', 'in_doubt']),
+        // a virtual account still holding its order: its deposit may still come, notified to this
+        // channel or found by asking the PG through it (decision 0086); it gives the order up only
+        // once the PG says it holds no deposit (decision 0006)
+        eb.and([eb('status', '=', 'ready'), eb('pay_method', '=', 'vbank'), eb('pg_state', '=', 'done'), eb('merchant_uid_lock', 'is not', null)]),
+      ]),
+    )
     .executeTakeFirstOrThrow();
   return { billingKeys: Number(keys.n), payments: Number(payments.n), openPayments: Number(open.n) };
 }
