@@ -154,9 +154,14 @@ export type InquiryResult =
   | {
       found: true;
       state: 'paid' | 'cancelled' | 'failed' | 'awaiting_deposit';
-      // the issued account, when `state` is `awaiting_deposit`
-      /** the issued account, as the PG reports it (never as a browser posted it); `holder` null when the PG names none */
-      vbank?: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null;
+      /**
+       * The issued account, as the PG reports it (never as a browser posted it): always when `state`
+       * is `awaiting_deposit`; for an account paid into (or closed) when the PG's answer names it,
+       * so that one Pier first hears of already paid is recorded with its account (decision 0103).
+       * `holder` null when the PG names none; `dueAt` 0 when it gives no deadline; `issuedAt` (UNIX
+       * s) when the answer tells the issue apart from the deposit (`paidAt` is the deposit's time).
+       */
+      vbank?: { code: string; name: string; num: string; holder: string | null; dueAt: number; issuedAt?: number } | null;
       pgTid: string;
       amount: number;
       cancelledAmount: number;

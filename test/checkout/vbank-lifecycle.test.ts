@@ -19,6 +19,8 @@ import { JobRunner } from '../../src/jobs/runner.js';
 import { lockHolder } from '../../src/core/payments/attempts.js';
 import { failAttempt } from '../../src/core/payments/record-outcome.js';
 import { recordVbankDeposit } from '../../src/core/virtual-accounts/deposit.js';
+import { releaseAbandonedWindows } from '../../src/core/checkout/sessions.js';
+import { settleAttempt } from '../../src/core/payments/reconcile.js';
 import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver, verify } from '../webhooks/receiver.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
@@ -69,6 +71,17 @@ beforeEach(async () => {
 
 /** request_pay with pay_method vbank, through Pier's checkout and the simulator's window; returns the rsp. */
 async function issueVbank(merchantUid: string, amount: number, merchant = m) {
+  const result = await issueVbankAtPg(merchantUid, amount, merchant);
+  const back = await postForm(result.action, result.fields);
+  expect(back.status, back.html).toBe(200);
+  return rspOf(back.html) as { success: boolean; imp_uid: string; merchant_uid: string; status: string; vbank_num: string; vbank_date: number };
+}
+
+/**
+ * request_pay with pay_method vbank up to the PG's issuance: the simulator's window has shown the
+ * buyer the account; its result form, which the browser would post to Pier, is returned unposted.
+ */
+async function issueVbankAtPg(merchantUid: string, amount: number, merchant = m) {
   const created = await request(`${pier.pierUrl}/checkout/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -86,9 +99,7 @@ async function issueVbank(merchantUid: string, amount: number, merchant = m) {
   expect(paid.status, paid.html).toBe(200);
   const result = formOf(paid.html, 'tpayResult');
   expect(result.action).toBe(`${pier.pierUrl}/checkout/${session.session_id}/return`);
-  const back = await postForm(result.action, result.fields);
-  expect(back.status, back.html).toBe(200);
-  return rspOf(back.html) as { success: boolean; imp_uid: string; merchant_uid: string; status: string; vbank_num: string; vbank_date: number };
+  return result;
 }
 
 const payment = async (impUid: string, merchant = m) => (await pier.call('GET', `/payments/${impUid}`, { token: merchant.token })).body.response;
@@ -426,6 +437,37 @@ describe('DELETE /vbanks/{imp_uid}', () => {
     expect(res.body).toMatchObject({ code: 0, response: { status: 'cancelled' } });
   });
 
+  it('an account the buyer paid into while its notice was lost: the PG refuses the revoke, and Pier records the deposit the PG reports (paid, `paid` webhook, order paid once)', async () => {
+    const merchantUid = uid('vb_revoke_paid');
+    const vb = await issueVbank(merchantUid, 9000);
+    await runner.drain();
+    receiver.requests.length = 0;
+    // Pier is down while the buyer deposits: the PG's notice is lost
+    const port = Number(new URL(pier.pierUrl!).port);
+    await new Promise<void>((r) => pier.app.server.close(() => r()));
+    const dep = (await (await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: vb.imp_uid, amount: 9000 }) })).json()) as any;
+    expect(dep).toMatchObject({ status: 'paid', notice: { delivered: false } });
+    await pierBackOn(port);
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'ready', paid_at: 0 });
+
+    // the merchant, seeing the order unpaid, revokes the account: the PG refuses (money is in it)
+    const res = await pier.call('DELETE', `/vbanks/${vb.imp_uid}`, { token: m.token });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 1, response: null, message: expect.stringContaining('status: paid') });
+    // and the deposit the PG reported on the way is recorded now, not a day later
+    expect(await payment(vb.imp_uid)).toMatchObject({ status: 'paid', amount: 9000, paid_at: Math.floor(dep.depositedAt / 1000), vbank_num: vb.vbank_num, cancel_amount: 0 });
+    expect(await ledgerTx(dep.tid)).toMatchObject({ status: 'paid', cancelledAmount: 0 });
+    await runner.drain();
+    expect(events().filter((e) => (e as { imp_uid: string }).imp_uid === vb.imp_uid)).toEqual([{ imp_uid: vb.imp_uid, merchant_uid: merchantUid, status: 'paid' }]);
+    // the order is paid: the merchant cannot have it paid a second time
+    const byCard = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 9000, card_number: card, expiry: '2030-12' } });
+    expect(byCard.body).toMatchObject({ code: 1, message: expect.stringContaining('이미 결제') });
+    // the PG's notice, sent again, is a repeat
+    const renotified = (await (await fetch(`${pier.simulatorUrl}/__control/vbank/notify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tid: dep.tid }) })).json()) as any;
+    expect(renotified.notice.delivered).toBe(true);
+    expect(await runner.drain()).toBe(0);
+  });
+
   it('answers 400 for a card payment or a paid account, 404 for unknown or another merchant\'s, 401 without a token', async () => {
     const rsp = await issueVbank(uid('vb_revoke_err'), 6000);
     expect((await pier.call('DELETE', `/vbanks/${rsp.imp_uid}`)).status).toBe(401);
@@ -455,6 +497,47 @@ describe('DELETE /vbanks/{imp_uid}', () => {
     expect((await pier.call('PUT', `/vbanks/${rsp.imp_uid}`, { token: other.token, body: { amount: 5000 } })).status).toBe(404);
     expect((await pier.call('PUT', `/vbanks/${rsp.imp_uid}`, { body: { amount: 5000 } })).status).toBe(401);
     expect((await payment(rsp.imp_uid)).amount).toBe(4000);
+  });
+});
+
+describe('a window account paid into before Pier recorded its issuance', () => {
+  it('reconciliation records it paid with the account the PG reports (bank, number, holder, deadline, issue time), as the window would have', async () => {
+    const merchantUid = uid('vb_reconciled_paid');
+    // the PG issued the account and showed it to the buyer; the browser never came back to Pier
+    await issueVbankAtPg(merchantUid, 11000);
+    const { db } = pier.deps.store;
+    const attempt = await db.selectFrom('payments').selectAll().where('merchant_id', '=', m.merchantId).where('merchant_uid', '=', merchantUid).executeTakeFirstOrThrow();
+    expect(attempt).toMatchObject({ pay_method: 'vbank', status: 'ready', pg_state: 'window', vbank_num: null });
+    const channel = (await channelById(pier.deps, attempt.channel_id!))!;
+    const issued = await channel.connector.inquire(channel.credentials, { moid: attempt.imp_uid, pgTid: null, aroundMs: Number(attempt.started_at) * 1000 });
+    if (!issued.found || !issued.vbank) throw new Error(`the PG shows no account: ${JSON.stringify(issued)}`);
+
+    // ten minutes later the buyer deposits into the account the window showed; Pier, awaiting the
+    // window, records nothing yet
+    pier.clock.advance(10 * 60_000);
+    const dep = (await (await fetch(`${pier.simulatorUrl}/__control/vbank/deposit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ moid: attempt.imp_uid, amount: 11000 }) })).json()) as any;
+    expect(dep).toMatchObject({ status: 'paid' });
+    expect(await payment(attempt.imp_uid)).toMatchObject({ status: 'ready', vbank_num: null });
+
+    // the window is abandoned and reconciliation asks the PG
+    pier.clock.advance(2 * 3600_000);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    expect(await releaseAbandonedWindows(pier.deps)).toBeGreaterThanOrEqual(1);
+    expect(await settleAttempt(pier.deps, attempt.imp_uid, { giveUpIfUnknown: false })).toBe('paid');
+    expect(await payment(attempt.imp_uid)).toMatchObject({
+      status: 'paid',
+      pay_method: 'vbank',
+      amount: 11000,
+      paid_at: Math.floor(dep.depositedAt / 1000),
+      vbank_code: issued.vbank.code,
+      vbank_name: issued.vbank.name,
+      vbank_num: issued.vbank.num,
+      vbank_holder: issued.vbank.holder,
+      vbank_date: issued.vbank.dueAt,
+      vbank_issued_at: issued.paidAt,
+    });
+    expect(issued.vbank.num).toMatch(/^\d{10,}$/);
+    expect(Math.floor(dep.depositedAt / 1000) - issued.paidAt).toBe(600);
   });
 });
 

@@ -267,9 +267,12 @@ describe('0. a checkout open on a merchant_uid holds nothing until the PG approv
     expect(await lockHolders(v.merchantUid)).toEqual([{ imp_uid: v.impUid }]);
     expect(await eventsOf(buyer.impUid)).toEqual(['cancelled']);
 
-    // the PG's deposit notice, when it comes, pays the account: the order is paid once
+    // the PG, refusing to close the account, was asked why: it holds the deposit, recorded then
+    // (decision 0103); the PG's deposit notice, when it comes, is a repeat: the order is paid once
+    expect(await payment(v.impUid)).toMatchObject({ status: 'paid', paid_at: Math.floor(dep.depositedAt / 1000) });
+    expect((await eventsOf(v.impUid)).sort()).toEqual(['paid', 'ready']);
     const channel = (await channelById(pier.deps, (await payment(v.impUid)).channel_id!))!;
-    expect(await recordVbankDeposit(pier.deps, channel, { moid: v.impUid, pgTid: dep.tid, amount: 5000, depositedAt: Math.floor(dep.depositedAt / 1000), depositorName: null })).toMatchObject({ ok: true, duplicate: false });
+    expect(await recordVbankDeposit(pier.deps, channel, { moid: v.impUid, pgTid: dep.tid, amount: 5000, depositedAt: Math.floor(dep.depositedAt / 1000), depositorName: null })).toMatchObject({ ok: true, duplicate: true });
     const rows = await pier.deps.store.db.selectFrom('payments').select(['imp_uid', 'status']).where('merchant_uid', '=', v.merchantUid).orderBy('imp_uid').execute();
     expect(rows.filter((r) => r.status === 'paid')).toEqual([{ imp_uid: v.impUid, status: 'paid' }]);
   });

@@ -502,11 +502,22 @@ export function fromTransSearchResponse(r: TpayTransSearchResponse, mid: string,
   if (rows.length === 0) return { found: false };
   const row = rows.find((x) => x.state_cd !== '9') ?? rows[rows.length - 1]!;
   const state = stateOf(row.state_cd);
-  let vbank: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null = null;
+  let vbank: NonNullable<Extract<InquiryResult, { found: true }>['vbank']> | null = null;
   if (state === 'awaiting_deposit') {
     const dueAt = kstTimestampToUnix(row.vbank_exp_dt);
     if (!row.bank_code || !row.vbank_num || dueAt === null) throw badResponse(`tPay trans_search: virtual account ${row.tid} without bank, number or due date`);
     vbank = { code: row.bank_code, name: KFTC_BANKS[row.bank_code] ?? row.bank_code, num: row.vbank_num, holder: row.vbank_holder?.trim() || null, dueAt };
+  } else if (payMethodOfTpay(row.pay_method) === 'vbank' && row.bank_code && row.vbank_num) {
+    // paid into (or closed): the account as tPay still reports it, issued at app_dt
+    const issuedAt = kstTimestampToUnix(row.app_dt);
+    vbank = {
+      code: row.bank_code,
+      name: KFTC_BANKS[row.bank_code] ?? row.bank_code,
+      num: row.vbank_num,
+      holder: row.vbank_holder?.trim() || null,
+      dueAt: kstTimestampToUnix(row.vbank_exp_dt) ?? 0,
+      ...(issuedAt !== null ? { issuedAt } : {}),
+    };
   }
   const amount = amountOf(row.amt);
   if (amount === null) throw badResponse('tPay trans_search row without a valid amt');

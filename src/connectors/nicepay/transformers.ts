@@ -436,8 +436,13 @@ export function fromLookupAnswer(p: NicePayment, q: { moid: string; pgTid?: stri
   verifyPayment(p, secretKey, 'lookup', false);
   if (p.orderId !== q.moid || (q.pgTid && p.tid !== q.pgTid)) return { found: false };
   const state = stateOf(p.status);
-  let vbank: { code: string; name: string; num: string; holder: string | null; dueAt: number } | null = null;
-  if (state === 'awaiting_deposit') {
+  let vbank: NonNullable<Extract<InquiryResult, { found: true }>['vbank']> | null = null;
+  if (state !== 'awaiting_deposit') {
+    // paid into (or closed): the account as NICE still reports it, when it does
+    const v = p.vbank;
+    const dueAt = v?.vbankExpDate == null ? 0 : niceTimeToUnix(v.vbankExpDate);
+    if (v?.vbankCode && v.vbankNumber) vbank = { code: v.vbankCode, name: KFTC_BANKS[v.vbankCode] ?? (text(v.vbankName) || v.vbankCode), num: v.vbankNumber, holder: text(v.vbankHolder) || null, dueAt: dueAt ?? 0 };
+  } else {
     const v = p.vbank;
     // NICE may give no deadline ([E2], spec §2.3): V1's 0 = none, which Pier never reads as overdue
     // (its deposit check and merchant_uid release skip 0). No deadline of Pier's own is put in its

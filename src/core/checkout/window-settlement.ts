@@ -21,7 +21,7 @@ import type { ExpressionBuilder } from 'kysely';
 import type { Database, PaymentsTable } from '../../store/types.js';
 import { cancelPayment, mirrorPgRefund, pgRefundOfApproval, REFUNDED_AT_PG, type PgRefundOfApproval } from '../payments/cancel.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
-import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, recordIssuedVbank, type Approval } from '../payments/record-outcome.js';
+import { approvalColumns, approvalOf, approveAttemptWith, recordApproval, recordIssuedVbank, vbankColumns, type Approval } from '../payments/record-outcome.js';
 import { lockHolder, yieldsToWindowApproval, type LockHolder } from '../payments/attempts.js';
 import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
@@ -327,6 +327,8 @@ async function adoptLateApproval(deps: Deps, a: WindowAttempt, found: FoundAtPg,
     status: 'paid',
     pg_state: 'done',
     ...approvalColumns(approval, now),
+    // a virtual account paid into before Pier recorded it issued: its account (decision 0103)
+    ...(approval.vbank ? vbankColumns(approval.vbank) : {}),
     // a card company chosen in the checkout stays when the PG does not report one
     card_code: approval.cardCode ?? undefined,
     fail_reason: null,

@@ -29,6 +29,31 @@ export interface Approval {
   /** bank of a real-time transfer (payment window) */
   bankCode?: string | null;
   bankName?: string | null;
+  /**
+   * the account of a virtual account the PG reports already paid into, when Pier never recorded
+   * it issued (the window's result never came): written with the approval (vbankColumns)
+   */
+  vbank?: VbankAtPg | null;
+}
+
+/** A virtual account as the PG reports it (InquiryResult's `vbank`). */
+export type VbankAtPg = NonNullable<Extract<InquiryResult, { found: true }>['vbank']>;
+
+/**
+ * The payment's vbank_* columns for an account as the PG reports it, as recordIssuedVbank writes
+ * them for one recorded issued (vbank_issued_at 0, V1's "none", when the PG does not tell the issue
+ * apart from the deposit). Written with an approval of a virtual account Pier first hears of paid
+ * (decision 0103): GET /payments then shows the account the buyer paid into.
+ */
+export function vbankColumns(v: VbankAtPg) {
+  return {
+    vbank_code: v.code,
+    vbank_name: v.name,
+    vbank_num: v.num,
+    vbank_holder: v.holder,
+    vbank_date: v.dueAt,
+    vbank_issued_at: v.issuedAt ?? 0,
+  };
 }
 
 /**
@@ -122,6 +147,8 @@ export async function recordApproval(deps: Deps, impUid: string, r: Approval): P
  * payment and write its event and deliveries; on SQLite one synchronous transaction.
  */
 export async function approveAttempt(deps: Deps, impUid: string, r: Approval): Promise<PaymentRow | undefined> {
+  // a virtual account first heard of paid (rare): its account columns too, outside the card path's template
+  if (r.vbank) return approveAttemptWith(deps, impUid, r, async () => {});
   const now = unixSeconds(deps.clock);
   const { db, syncTransaction } = deps.store;
   const values = { imp_uid: impUid, ...approvalColumns(r, now) };
@@ -168,7 +195,7 @@ export type AlsoInApproval = (trx: Kysely<Database>, paid: PaymentRow, now: numb
 export async function approveAttemptWith(deps: Deps, impUid: string, r: Approval, also: AlsoInApproval): Promise<PaymentRow | undefined> {
   const now = unixSeconds(deps.clock);
   return deps.store.db.transaction().execute(async (trx) => {
-    const changed = await approvalUpdate(trx, { imp_uid: impUid, ...approvalColumns(r, now) }).executeTakeFirst();
+    const changed = await approvalUpdate(trx, { imp_uid: impUid, ...approvalColumns(r, now) }, r.vbank ? vbankColumns(r.vbank) : undefined).executeTakeFirst();
     if (!changed) return undefined;
     await recordPaymentEvent(trx, deps, {
       merchantId: changed.merchant_id,
@@ -189,7 +216,7 @@ export async function approveAttemptWith(deps: Deps, impUid: string, r: Approval
  * placeholders for `p`. At module level, not an arrow made in approveAttempt: under tsx that would
  * be named anew (an Object.defineProperty) on every approval.
  */
-function approvalUpdate(db: Kysely<Database>, p: { imp_uid: string } & ReturnType<typeof approvalColumns>) {
+function approvalUpdate(db: Kysely<Database>, p: { imp_uid: string } & ReturnType<typeof approvalColumns>, vbank?: ReturnType<typeof vbankColumns>) {
   return (
     db
       .updateTable('payments')
@@ -212,6 +239,8 @@ function approvalUpdate(db: Kysely<Database>, p: { imp_uid: string } & ReturnTyp
         receipt_url: p.receipt_url,
         paid_at: p.paid_at,
         updated_at: p.updated_at,
+        // never in a template (approveAttempt leaves a virtual account's approval to approveAttemptWith)
+        ...vbank,
       })
       .where('imp_uid', '=', p.imp_uid)
       // `window`: the buyer is in the PG's payment window
@@ -276,5 +305,7 @@ export function approvalOf(found: Extract<InquiryResult, { found: true }>, bank?
     receiptUrl: found.receiptUrl,
     bankCode: bank?.bankCode ?? null,
     bankName: bank?.bankName ?? null,
+    // a virtual account paid into before Pier recorded it issued: its account (decision 0103)
+    ...(found.state !== 'awaiting_deposit' && found.vbank ? { vbank: found.vbank } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { channelById } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { loadV1Payment } from '../payments/render.js';
 import { releasingMerchantUid } from '../payments/merchant-uid-handback.js';
+import { recordVbankDeposit } from './deposit.js';
 
 export const VBANK_NOT_FOUND = '존재하지 않는 결제정보입니다.';
 export const VBANK_REVOKE_REASON = '가상계좌 발급 취소 (virtual account revoked)';
@@ -60,10 +61,23 @@ export async function revokeVbank(deps: Deps, merchantId: string, impUid: string
   if (result.outcome === 'refunded') {
     closedAt = result.cancelledAt;
   } else {
-    // Already closed by an earlier revoke whose answer was lost? The PG knows.
+    // Refused: already closed by an earlier revoke whose answer was lost, or paid into (the PG
+    // refuses to close an account holding a deposit)? The PG knows.
     const found = await channel.connector
       .inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 })
       .catch(() => ({ found: false as const }));
+    if (found.found && found.state === 'paid' && (!p.pg_tid || found.pgTid === p.pg_tid)) {
+      // The buyer paid and the PG's notice has not reached Pier (lost, or still on its way): the PG
+      // has just confirmed the deposit, so it is recorded now (paid, `paid` webhook) rather than at
+      // the next deposit check, up to a day later, with the merchant seeing `ready` meanwhile and
+      // free to take payment for the order another way (decision 0103).
+      const recorded = await recordVbankDeposit(deps, channel, { moid: p.imp_uid, pgTid: found.pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null });
+      if (recorded.ok) {
+        deps.logger.warn({ imp_uid: p.imp_uid }, 'revoke refused by the PG: the account holds a deposit whose notice had not reached Pier; recorded');
+        throw new PierError('invalid_parameter', '입금대기(ready) 상태의 가상계좌가 아닙니다. (status: paid) PG사에서 입금이 확인되어 결제완료로 기록했습니다. (the PG holds a deposit: recorded paid)');
+      }
+      deps.logger.error({ imp_uid: p.imp_uid, reason: recorded.reason, message: recorded.message }, 'revoke refused by the PG: the account holds a deposit Pier cannot record; left for an operator');
+    }
     if (!found.found || found.state !== 'cancelled' || found.cancelledAmount < Number(p.amount)) {
       throw new PierError('refused', `가상계좌 발급 취소에 실패하였습니다. [${result.code}]${result.message}`);
     }
