@@ -3,8 +3,9 @@
  *
  * The primary does the once-only start-up work (migrations, embedded simulators, the demo merchant
  * and its banner) and then only supervises: it forks the workers, hands each what it prepared,
- * restarts a worker that dies (with backoff) and, on SIGTERM/SIGINT, lets every worker drain as a
- * single Pier would. The port is shared by the cluster module (the primary accepts connections and
+ * restarts a worker that dies (with backoff) once every worker has listened, stops Pier with a
+ * non-zero exit when one dies before that (the start failed, as a single Pier's would) and, on
+ * SIGTERM/SIGINT, lets every worker drain as a single Pier would. The port is shared by the cluster module (the primary accepts connections and
  * deals them out round-robin).
  *
  * Every worker serves HTTP and runs the background work too (schedules, webhooks, reconciliation):
@@ -76,7 +77,8 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
   const env = { [SETUP_ENV]: JSON.stringify(installation.setup) };
   const slots = Array.from({ length: config.workers }, () => ({ failures: 0, startedAt: 0, worker: null as Worker | null, restart: null as NodeJS.Timeout | null }));
   let stopping = false;
-  let bannerShown = false;
+  /** every worker listened once: from then on a worker that dies is restarted */
+  let started = false;
   const listening = new Set<number>();
 
   const fork = (index: number) => {
@@ -87,8 +89,8 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
     slot.worker = worker;
     worker.on('listening', (address) => {
       listening.add(index);
-      if (!bannerShown && listening.size === slots.length) {
-        bannerShown = true;
+      if (!started && listening.size === slots.length) {
+        started = true;
         const host = address.address ?? config.host;
         void installation.banner(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`).then((banner) => process.stdout.write(banner));
       }
@@ -101,6 +103,15 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
         // the worker already said why on stderr; every other worker would say the same
         logger.error({ worker: index + 1 }, 'worker stopped on a configuration error; stopping Pier');
         void shutdown(CONFIG_ERROR_EXIT);
+        return;
+      }
+      if (!started) {
+        // Pier's start failed (a port another program holds, an address not on this machine, a
+        // database that does not answer), as a single Pier's would: stop with a non-zero exit, for
+        // the service manager to see and restart. Forked again and again instead, the workers
+        // failed the same way for good, behind a primary that never served and never exited.
+        logger.error({ worker: index + 1, code, signal }, 'a worker could not start; stopping Pier');
+        void shutdown(1);
         return;
       }
       slot.failures = Date.now() - slot.startedAt >= STABLE_AFTER_MS ? 1 : slot.failures + 1;

@@ -27,10 +27,11 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function start(extra: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** `timeoutMs`: past it the start is ended with SIGTERM (a Pier that neither serves nor exits) */
+function start(extra: Record<string, string>, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { ...envWithoutPier(), DATABASE_URL: db.url, PIER_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', PIER_SIMULATOR_PORT: '0', LOG_LEVEL: 'warn', ...extra };
   return new Promise((done) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env, timeout: timeoutMs }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
@@ -90,6 +91,26 @@ describe('a start that cannot succeed', () => {
       holder.close();
     }
   });
+
+  it('with PIER_WORKERS=2, a port another program holds stops Pier too: exit 1 with the one clear line, not workers forked again for good behind a primary that never serves', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      // a failed start takes a few seconds; before, the primary forked its workers again (backoff
+      // up to 30 s) until the service manager gave up, and exited 0 on the SIGTERM that ended it
+      const r = await start({ PORT: String(port), PIER_WORKERS: '2' }, 60_000);
+      expect(r.code).toBe(1);
+      // each worker that tried says so, in the same one line
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      for (const line of lines) expect(line).toMatch(new RegExp(`^pier: cannot start: .*EADDRINUSE.*127\\.0\\.0\\.1:${port}$`));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stdout).not.toMatch(/Pier is running/);
+    } finally {
+      holder.close();
+    }
+  }, 120_000);
 
   it("a sandbox's first start that fails on a taken port makes no demo console user: the next start shows its password", async () => {
     const own = await freshDatabase();
