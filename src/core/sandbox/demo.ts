@@ -1,6 +1,7 @@
 import { addChannel } from '../merchants/channels.js';
 import { createConsoleUser, generatePassword, listConsoleUsers } from '../console/users.js';
 import type { Deps } from '../deps.js';
+import { PierError } from '../errors.js';
 import { createMerchant, DEMO_IMP_KEY, DEMO_IMP_SECRET, listMerchants } from '../merchants/merchants.js';
 
 // the JTNET test MIDs live with the connector; tests and the console import them from here too
@@ -22,11 +23,20 @@ export interface DemoMerchant {
  */
 export async function ensureDemoMerchant(deps: Deps): Promise<DemoMerchant | null> {
   const existing = await listMerchants(deps);
-  if (existing.length > 0) {
-    const demo = existing.find((m) => m.imp_keys.includes(DEMO_IMP_KEY));
-    return demo ? { merchantCode: demo.merchant_code, merchantId: demo.id, impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET, created: false } : null;
+  if (existing.length > 0) return demoAmong(existing);
+  let m: Awaited<ReturnType<typeof createMerchant>>;
+  try {
+    m = await createMerchant(deps, { name: 'Pier Demo Shop', impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET });
+  } catch (err) {
+    // another Pier starting on this database at the same moment read "no merchant" too and
+    // inserted the demo key first (decision 0104): its merchant is the demo, and that process adds
+    // its channels. Refused otherwise, the second start failed on the unique index.
+    if (err instanceof PierError && err.kind === 'refused') {
+      const demo = demoAmong(await listMerchants(deps));
+      if (demo) return demo;
+    }
+    throw err;
   }
-  const m = await createMerchant(deps, { name: 'Pier Demo Shop', impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET });
   for (const provider of deps.connectors.providers()) {
     for (const t of deps.connectors.channelRules(provider)?.testAccounts ?? []) {
       await addChannel(deps, m.merchantId, {
@@ -44,6 +54,12 @@ export async function ensureDemoMerchant(deps: Deps): Promise<DemoMerchant | nul
   return { merchantCode: m.merchantCode, merchantId: m.merchantId, impKey: m.impKey, impSecret: m.impSecret, created: true };
 }
 
+/** The demo merchant among `merchants` (the one with i'mport's demo REST key), as found by a later start. */
+function demoAmong(merchants: Awaited<ReturnType<typeof listMerchants>>): DemoMerchant | null {
+  const demo = merchants.find((m) => m.imp_keys.includes(DEMO_IMP_KEY));
+  return demo ? { merchantCode: demo.merchant_code, merchantId: demo.id, impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET, created: false } : null;
+}
+
 export const DEMO_CONSOLE_EMAIL = 'demo@pier.local';
 
 /**
@@ -56,6 +72,15 @@ export async function ensureDemoConsoleUser(deps: Deps, merchantCode: string): P
   const users = await listConsoleUsers(deps, m.id);
   if (users.length > 0) return { email: users[0].email, password: null };
   const password = generatePassword();
-  const user = await createConsoleUser(deps, m.id, DEMO_CONSOLE_EMAIL, password);
-  return { email: user.email, password };
+  try {
+    const user = await createConsoleUser(deps, m.id, DEMO_CONSOLE_EMAIL, password);
+    return { email: user.email, password };
+  } catch (err) {
+    // another Pier starting at the same moment made it first and shows its password (decision 0104)
+    if (err instanceof PierError && err.kind === 'refused') {
+      const made = await listConsoleUsers(deps, m.id);
+      if (made.length > 0) return { email: made[0].email, password: null };
+    }
+    throw err;
+  }
 }
