@@ -159,9 +159,44 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
     throw new PierError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
   }
 
-  await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);
+  const recorded = await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);
+  // not open any more: reconciliation settled it while the request was on its way (decision 0102)
+  if (!recorded) await recordConfirmedAfterAll(deps, payment.imp_uid, cancellationId, amount, result, req.reason ?? null);
   const v1 = (await loadV1Payment(db, payment.imp_uid))!;
   return { payment: v1, cancellationId };
+}
+
+/**
+ * The PG confirmed a refund that was no longer open at Pier: reconciliation asked the PG about it
+ * once its grace had passed (the request still on its way: a stalled process, a gateway holding
+ * it) and settled it. Recorded, it needs nothing more. Released (the PG had no refund yet when
+ * asked), it is recorded after all, as the PG made it, if the balance still holds it. If a refund
+ * has taken that balance since, Pier cannot book it now: the PG's total is measured against Pier's
+ * once no refund is open (leavePgRefundToMeasure, left first in either case) and the merchant is
+ * told the result is being confirmed. Decision 0102.
+ */
+async function recordConfirmedAfterAll(
+  deps: Deps,
+  impUid: string,
+  cancellationId: string,
+  amount: number,
+  result: { pgCancelTid: string | null; cancelledAt: number; receiptUrl: string | null },
+  reason: string | null,
+): Promise<void> {
+  const row = await deps.store.db.selectFrom('payment_cancels').select('state').where('cancellation_id', '=', cancellationId).executeTakeFirst();
+  if (row?.state !== 'failed') return;
+  // first, so a process that dies from here on still leaves the PG's refund to be found: once the
+  // refund below is recorded, the measure finds nothing beyond Pier's refunds and is removed
+  await leavePgRefundToMeasure(deps, impUid, REFUNDED_AT_PG);
+  if (await writeRefund(deps, impUid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, reason, result.receiptUrl, 'released')) {
+    deps.logger.warn({ imp_uid: impUid, cancellation_id: cancellationId, amount }, 'the PG confirmed a refund reconciliation had released (the PG had none yet when asked); recorded as refunded');
+    return;
+  }
+  deps.logger.error(
+    { imp_uid: impUid, cancellation_id: cancellationId, amount },
+    'the PG confirmed a refund reconciliation had released, and another refund has taken its balance since; the PG\'s total is measured once no refund of the payment is open',
+  );
+  throw new PierError('pg_unavailable', `PG사에서 취소되었으나 결제 정보에 반영하지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
 }
 
 /**
@@ -178,30 +213,54 @@ export async function recordRefund(
   reason: string | null,
   receiptUrl: string | null = null,
 ): Promise<boolean> {
+  return writeRefund(deps, impUid, cancellationId, amount, pgCancelTid, cancelledAt, reason, receiptUrl, 'open');
+}
+
+/** Rolls back a transaction whose refund the payment's balance no longer holds. */
+class BalanceTakenMeanwhile extends Error {}
+
+/**
+ * recordRefund, from an open refund (its amount reserved in cancel_pending_amount) or from one
+ * released (`released`: its reservation given back; recorded only while the balance still holds its
+ * amount, false otherwise, nothing written).
+ */
+async function writeRefund(
+  deps: Deps,
+  impUid: string,
+  cancellationId: string,
+  amount: number,
+  pgCancelTid: string | null,
+  cancelledAt: number,
+  reason: string | null,
+  receiptUrl: string | null,
+  from: 'open' | 'released',
+): Promise<boolean> {
   const done = unixSeconds(deps.clock);
-  return deps.store.db.transaction().execute(async (trx) => {
+  const write = deps.store.db.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('payment_cancels')
-      .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done, receipt_url: receiptUrl })
+      .set({ state: 'succeeded', pg_tid: pgCancelTid, cancelled_at: cancelledAt || done, receipt_url: receiptUrl, ...(from === 'released' ? { fail_reason: null } : {}) })
       .where('cancellation_id', '=', cancellationId)
-      .where('state', 'in', ['pending', 'in_doubt'])
+      .where('state', 'in', from === 'open' ? ['pending', 'in_doubt'] : ['failed'])
       .returning(['notify_webhook'])
       .executeTakeFirst();
     if (!res) return false;
-    const p = await trx
+    let payment = trx
       .updateTable('payments')
       .set({
         cancel_amount: sql`cancel_amount + ${amount}`,
-        cancel_pending_amount: sql`cancel_pending_amount - ${amount}`,
+        // a released refund's reservation was given back already
+        ...(from === 'open' ? { cancel_pending_amount: sql`cancel_pending_amount - ${amount}` } : {}),
         // domain statusAfterRefund, written in SQL so concurrent refunds apply it atomically
         status: sql`CASE WHEN cancel_amount + ${amount} >= amount THEN 'cancelled' ELSE status END`,
         cancelled_at: cancelledAt || done,
         cancel_reason: reason,
         updated_at: done,
       })
-      .where('imp_uid', '=', impUid)
-      .returning(['merchant_id', 'merchant_uid', 'notice_url'])
-      .executeTakeFirstOrThrow();
+      .where('imp_uid', '=', impUid);
+    if (from === 'released') payment = payment.where('status', '=', 'paid').where(sql<number>`amount - cancel_amount - cancel_pending_amount`, '>=', amount);
+    const p = await payment.returning(['merchant_id', 'merchant_uid', 'notice_url']).executeTakeFirst();
+    if (!p) throw new BalanceTakenMeanwhile();
     // V1 sends `cancelled` for an API refund only when it was asked with enable_webhook: true
     if (Number(res.notify_webhook) > 0) {
       await recordPaymentEvent(trx, deps, {
@@ -215,6 +274,10 @@ export async function recordRefund(
       });
     }
     return true;
+  });
+  return write.catch((err: unknown) => {
+    if (err instanceof BalanceTakenMeanwhile) return false;
+    throw err;
   });
 }
 
@@ -247,6 +310,8 @@ export const REFUNDED_AT_PG = 'PG사에서 취소된 거래 (refunded at the PG)
  * `pierWhenRead`: what Pier had recorded (refunded, reserved) when the PG's total was read, if the
  * caller knows it; by default the payment as it stands now. Given, nothing is recorded unless Pier
  * still has exactly that: a refund through Pier since then is not in the PG's total.
+ * With a refund through Pier open (reserved), the PG's refund is left to be measured once none is
+ * (leavePgRefundToMeasure; true: left), never guessed from the reserved amount (decision 0102).
  */
 export async function mirrorPgRefund(
   deps: Deps,
@@ -259,7 +324,16 @@ export async function mirrorPgRefund(
   const p = await db.selectFrom('payments').select(['status', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p || p.status !== 'paid') return false;
   const known = pierWhenRead ?? { cancelAmount: Number(p.cancel_amount), pendingAmount: Number(p.cancel_pending_amount) };
-  const amount = pgCancelledTotal - known.cancelAmount - known.pendingAmount;
+  if (known.pendingAmount > 0) {
+    // A refund through Pier is open: the PG's total may or may not hold it yet (on its way, or its
+    // answer lost), so what the PG refunded on its own cannot be told from it. Subtracting it dropped
+    // the PG's refund when that one was then declined or made after all (decision 0102): it is
+    // measured once no refund of the payment is open.
+    if (pgCancelledTotal <= known.cancelAmount) return false;
+    await leavePgRefundToMeasure(deps, impUid, reason);
+    return true;
+  }
+  const amount = pgCancelledTotal - known.cancelAmount;
   if (amount <= 0) return false;
   const now = unixSeconds(deps.clock);
   const cancellationId = newCancellationId();
@@ -277,6 +351,43 @@ export async function mirrorPgRefund(
   if (!reserved) return false;
   deps.logger.warn({ imp_uid: impUid, amount }, 'the PG refunded an approval (net-cancel or a refund made at the PG); recorded at Pier');
   return recordRefund(deps, impUid, cancellationId, amount, null, now, reason);
+}
+
+/**
+ * A refund the PG made whose amount Pier cannot tell yet (decision 0102): an open `payment_cancels`
+ * row of amount 0 (so it reserves nothing and no refund has one) in doubt, which reconciliation
+ * settles by inquiry like the refunds in doubt (reconcile.ts settleRefundsOf): once no refund of the
+ * payment with an amount is open, what the PG refunded beyond Pier's refunds is recorded as a refund
+ * made at the PG (`reason`), and the row removed. One such row a payment is enough.
+ */
+export async function leavePgRefundToMeasure(deps: Deps, impUid: string, reason: string): Promise<void> {
+  const { db } = deps.store;
+  const waiting = await db.selectFrom('payment_cancels').select('id').where('imp_uid', '=', impUid).where('amount', '=', 0).where('state', 'in', ['pending', 'in_doubt']).executeTakeFirst();
+  if (waiting) return;
+  const p = await db.selectFrom('payments').select('merchant_id').where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+  await db
+    .insertInto('payment_cancels')
+    .values({
+      imp_uid: impUid,
+      merchant_id: p.merchant_id,
+      cancellation_id: newCancellationId(),
+      amount: 0,
+      tax_free: 0,
+      vat_amount: null,
+      reason,
+      state: 'in_doubt',
+      pg_tid: null,
+      fail_reason: null,
+      refund_holder: null,
+      refund_bank: null,
+      refund_account: null,
+      notify_webhook: 1,
+      requested_at: unixSeconds(deps.clock),
+      cancelled_at: 0,
+      next_check_at: dbNow(deps.store),
+    })
+    .execute();
+  deps.logger.warn({ imp_uid: impUid }, 'the PG refunded a payment while a refund of it through Pier was open; its amount is measured once none is open');
 }
 
 /**

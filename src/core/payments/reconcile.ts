@@ -24,7 +24,7 @@ import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../
 import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import type { Deps } from '../deps.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
-import { pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
+import { mirrorPgRefund, pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isBillingWindowBeforeCharge, isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
@@ -548,7 +548,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   return outcome;
 }
 
-async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number): Promise<Record<string, 'succeeded' | 'failed'>> {
+async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number, followUp = true): Promise<Record<string, 'succeeded' | 'failed'>> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').select(['imp_uid', 'pg_tid', 'started_at', 'channel_id']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
@@ -556,16 +556,21 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number)
   const before = await cancelSnapshot(deps, impUid, graceSeconds);
   // a refund is on its way to the PG right now, or its answer was lost so recently that the PG may
   // still make it (a timed-out request it has yet to act on): its absence from the PG's total would
-  // not mean it failed, and it is settled with the others once past its own grace
-  if (before.rows.some((r) => (r.state === 'pending' || r.state === 'in_doubt') && r.fresh)) return {};
+  // not mean it failed, and it is settled with the others once past its own grace. A PG refund to
+  // measure (amount 0) is no request of Pier's: nothing of it can be on its way.
+  if (before.rows.some((r) => isOpenRefund(r) && r.amount > 0 && r.fresh)) return {};
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: Number(p.started_at) * 1000 });
   const after = await cancelSnapshot(deps, impUid, graceSeconds);
   if (!sameSnapshot(before, after)) {
     deps.logger.info({ imp_uid: impUid }, 'reconciliation: refunds changed during the inquiry; asking again later');
     return {};
   }
-  const open = after.rows.filter((r) => r.state === 'pending' || r.state === 'in_doubt');
+  const open = after.rows.filter((r) => isOpenRefund(r) && r.amount > 0);
+  // refunds the PG made on its own while one of Pier's was open (cancel.ts leavePgRefundToMeasure)
+  const toMeasure = after.rows.filter((r) => isOpenRefund(r) && r.amount === 0);
   const refundedBeyondPier = (found.found ? found.cancelledAmount : 0) - after.cancelAmount;
+  // (a PG that does not find the payment it reported refunded says nothing of the refund: asked again later)
+  if (open.length === 0) return found.found ? measurePgRefunds(deps, impUid, toMeasure, refundedBeyondPier, after.cancelAmount, found.cancelledAmount) : {};
   const refunded = refundedBeyondPier < 0 ? null : refundsMakingUp(open, refundedBeyondPier);
   if (!refunded) {
     deps.logger.error({ imp_uid: impUid, pg_refunded_beyond_pier: refundedBeyondPier }, 'reconciliation: no combination of open refunds makes up what the PG refunded; left for an operator');
@@ -582,5 +587,40 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number)
     }
   }
   deps.logger.info({ imp_uid: impUid, outcome }, 'reconciliation: refunds settled');
+  // none of Pier's is open now: the PG's own refund is measured by a fresh inquiry, not left to its backoff
+  if (toMeasure.length > 0 && followUp) Object.assign(outcome, await settleRefundsOf(deps, impUid, graceSeconds, false));
   return outcome;
+}
+
+const isOpenRefund = (r: { state: string }) => r.state === 'pending' || r.state === 'in_doubt';
+
+/**
+ * With no refund of Pier's open, what the PG refunded beyond Pier's refunds (`refundedBeyondPier`,
+ * read after they were all settled) is the PG's own: recorded as a refund made at the PG, guarded on
+ * Pier's refunds being what it was compared with (mirrorPgRefund). Then the rows that waited for it
+ * are removed: they were markers, never refunds. Decision 0102.
+ */
+async function measurePgRefunds(
+  deps: Deps,
+  impUid: string,
+  toMeasure: CancelSnapshot['rows'],
+  refundedBeyondPier: number,
+  cancelAmount: number,
+  pgCancelledTotal: number,
+): Promise<Record<string, 'succeeded' | 'failed'>> {
+  if (toMeasure.length === 0) return {};
+  if (refundedBeyondPier > 0) {
+    const recorded = await mirrorPgRefund(deps, impUid, pgCancelledTotal, toMeasure[0]!.reason ?? REFUNDED_AT_PG, { cancelAmount, pendingAmount: 0 });
+    // Pier's refunds changed since they were read (a refund through Pier): measured again at the next check
+    if (!recorded) return {};
+  }
+  await deps.store.db
+    .deleteFrom('payment_cancels')
+    .where('cancellation_id', 'in', toMeasure.map((r) => r.cancellation_id))
+    .where('amount', '=', 0)
+    .where('state', 'in', ['pending', 'in_doubt'])
+    .execute();
+  const outcome = refundedBeyondPier > 0 ? 'succeeded' : 'failed';
+  deps.logger.info({ imp_uid: impUid, pg_refunded_beyond_pier: refundedBeyondPier }, 'reconciliation: the PG\'s own refund measured once no refund through Pier was open');
+  return Object.fromEntries(toMeasure.map((r) => [r.cancellation_id, outcome]));
 }
