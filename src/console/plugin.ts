@@ -24,6 +24,13 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
+  // a page of another site that opened the console (window.open, a link with target) keeps no
+  // handle on it: it could otherwise watch it and send the tab to a look-alike sign-in page
+  // (decision 0105). Only the console: the checkout's popup hands its result to window.opener.
+  'cross-origin-opener-policy': 'same-origin',
+  // no other site may embed a console answer (an <img>/<script> of a CSV or JSON sent with a
+  // same-site cookie) into its own process
+  'cross-origin-resource-policy': 'same-origin',
 };
 
 /**

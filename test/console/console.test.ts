@@ -570,6 +570,12 @@ describe('language, headers and errors', () => {
     expect(r.headers['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(r.headers['x-frame-options']).toBe('DENY');
     expect(r.headers['cache-control']).toBe('no-store');
+    // decision 0105: no other site keeps a handle on a console window or embeds a console answer
+    for (const path of ['/console/payments', '/console/login', '/console/payments.csv', '/console/api/session', '/console/assets/console.js', '/console/no-such-page']) {
+      const res = await a.get(path);
+      expect(res.headers['cross-origin-opener-policy'], path).toBe('same-origin');
+      expect(res.headers['cross-origin-resource-policy'], path).toBe('same-origin');
+    }
   });
 
   it('answers unknown console paths with a console 404, and keeps console routes out of the V1 OpenAPI document', async () => {
