@@ -217,6 +217,94 @@ describe('posts racing Pier’s approve', () => {
   });
 });
 
+/**
+ * Runs `between` when reconciliation sends its net-cancel of an attempt it is about to give up
+ * (`before`), or once NICE has answered it (`after`): a result post landing between
+ * reconciliation's read of the attempt and its write, injected there rather than raced by timing.
+ */
+async function withNetCancelHook<T>(at: 'before' | 'after', impUid: string, between: () => Promise<void>, run: () => Promise<T>): Promise<T> {
+  const registry = n.pier.deps.connectors;
+  const hooked = new Proxy(registry, {
+    get(target, prop, receiver) {
+      if (prop !== 'get') return Reflect.get(target, prop, receiver);
+      return (provider: string) => {
+        const c = target.get(provider);
+        if (!c || provider !== 'nice_v2' || !c.voidUnknownAttempt) return c;
+        const w = Object.create(c) as typeof c;
+        w.voidUnknownAttempt = async (channel, q) => {
+          if (q.moid !== impUid) return c.voidUnknownAttempt!(channel, q);
+          if (at === 'before') await between();
+          const answer = await c.voidUnknownAttempt!(channel, q);
+          if (at === 'after') await between();
+          return answer;
+        };
+        return w;
+      };
+    },
+  });
+  n.pier.deps.connectors = hooked;
+  try {
+    return await run();
+  } finally {
+    n.pier.deps.connectors = registry;
+  }
+}
+
+describe('a result posted while reconciliation gives up an attempt it found NICE holds nothing for (decision 0101)', () => {
+  // the first post's signature garbled (by the browser, or rewritten): the attempt waits in doubt
+  // without a tid, and the genuine result, posted again, may still claim it for Pier's approve
+  const leftInDoubt = async (o: Record<string, unknown>, lastFour: string) => {
+    const a = await authenticateAtNice(n, o, card(lastFour));
+    const garbled = { ...a.result.fields, signature: a.result.fields.signature!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')) };
+    expect(rspOf((await postForm(a.result.action, garbled)).html)).toMatchObject({ success: false, error_code: 'F1007' });
+    expect(await row(a.result.fields.orderId!)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: null });
+    // past reconciliation's grace, within NICE's time to approve an authentication
+    n.pier.clock.advance(5 * 60_000);
+    return a;
+  };
+
+  it('claimed for Pier’s approve after reconciliation’s net-cancel: reconciliation leaves it in doubt holding its merchant_uid, so another window on the order is not approved while that approve may charge', async () => {
+    const o = order({ amount: 15000 });
+    const a = await leftInDoubt(o, '5151');
+    const aImp = a.result.fields.orderId!;
+    // another window on the order (the first holds no merchant_uid until its approval: decision 0058)
+    const other = await authenticateAtNice(n, o, card('5252'));
+    let genuine: ReturnType<typeof postForm> | undefined;
+    const outcome = await withNetCancelHook('after', aImp, async () => {
+      // NICE holds Pier's approve unanswered (whether NICE's net-cancel voids an authentication is
+      // UNCONFIRMED: a NICE that does not may charge it)
+      expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'timeout', when: 'before', clientId: n.clientId })).status).toBe(200);
+      genuine = postForm(a.result.action, a.result.fields);
+      await waitFor(async () => (await row(aImp)).pg_tid === a.result.fields.tid, 5_000, 'the attempt to be claimed for the approve');
+    }, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
+    // read before the claim, NICE holding nothing: that says nothing of the approve made since
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: a.result.fields.tid, merchant_uid_lock: o.merchant_uid });
+    expect(outcome[aImp]).toBe('unknown');
+    expect(rspOf((await postForm(other.result.action, other.result.fields)).html)).toMatchObject({ success: false, error_code: 'F1004' });
+    expect((await niceLedger(other.result.fields.orderId!)).payments).toEqual([]);
+    await n.simPost('/__control/holds/release', {});
+    expect(rspOf((await genuine!).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    // the approve's answer lost: reconciliation asks again after its grace; NICE charged nothing (the simulator's net-cancel voided the authentication)
+    n.pier.clock.advance(5 * 60_000);
+    expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('failed');
+    expect((await niceLedger(aImp)).payments.filter((p) => p.status === 'paid')).toEqual([]);
+    expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toBeUndefined();
+  });
+
+  it('approved and recorded paid before reconciliation’s net-cancel reverses it at NICE: the reversal is recorded, the payment cancelled at Pier as at NICE', async () => {
+    const o = order({ amount: 16000 });
+    const a = await leftInDoubt(o, '6161');
+    const aImp = a.result.fields.orderId!;
+    const outcome = await withNetCancelHook('before', aImp, async () => {
+      expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: true, imp_uid: aImp, status: 'paid' });
+    }, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
+    // NICE's net-cancel (by order id) reversed the approval Pier had just recorded
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status, p.balanceAmt])).toEqual([[a.result.fields.tid, 'cancelled', 0]]);
+    expect(await row(aImp)).toMatchObject({ status: 'cancelled', pg_tid: a.result.fields.tid, amount: 16000, cancel_amount: 16000, cancel_pending_amount: 0 });
+    expect(outcome[aImp]).toBe('cancelled');
+  });
+});
+
 describe('NICE’s approve times out (outcome unknown), then the buyer retries (withstood)', () => {
   it('the result posted again approves nothing more; a new checkout on the order is refused F1004 while it is in doubt, F1002 once reconciliation finds it paid', async () => {
     // amounts ending 998: the simulator records the approval, then holds the answer past Pier's read timeout

@@ -418,13 +418,17 @@ async function refundLateApproval(deps: Deps, a: WindowAttempt): Promise<Approva
  * `unlessClaimed`: leaves an attempt claimed for Pier's own approve (in doubt with the tid it
  * approves, NICE) as it is: a PG answer of "nothing" asked beside that call says nothing of it
  * (decision 0078). Checked in the update itself, so a claim made after the caller asked counts.
+ *
+ * `whileTid`: fails the attempt only while its tid is still the one the caller read with it (null:
+ * none), checked in the update itself: a caller that asked the PG about the row as it read it
+ * (reconciliation) must not fail an attempt claimed for Pier's approve since (decision 0101).
  */
 export async function failWindowAttempt(
   deps: Deps,
   impUid: string,
   reason: string,
   pgTid: string | null = null,
-  opts: { windowOver?: boolean; recheckAtMs?: number; unlessClaimed?: boolean } = {},
+  opts: { windowOver?: boolean; recheckAtMs?: number; unlessClaimed?: boolean; whileTid?: string | null } = {},
 ): Promise<boolean> {
   const { db } = deps.store;
   const now = unixSeconds(deps.clock);
@@ -443,6 +447,8 @@ export async function failWindowAttempt(
       .where('pg_state', 'in', OPEN_STATES)
       // claimed for Pier's approve (sessions.ts approveAuthenticated writes the tid it approves)
       .$if(opts.unlessClaimed === true, (qb) => qb.where((eb) => eb.or([eb('pg_state', '!=', 'in_doubt'), eb('pg_tid', 'is', null)])))
+      // the row as the caller read it: no claim (a tid written) since
+      .$if(opts.whileTid !== undefined, (qb) => (opts.whileTid === null || opts.whileTid === undefined ? qb.where('pg_tid', 'is', null) : qb.where('pg_tid', '=', opts.whileTid)))
       .executeTakeFirst(),
   );
   return Number(res.numUpdatedRows) > 0;
@@ -512,6 +518,12 @@ export const isWindowAttempt = (p: Pick<PaymentsTable, 'channel' | 'customer_uid
  * An attempt failed on an answer asked once its PG window could give no result any more
  * (windowOverAtMs) gets no recheck: that answer was the PG's last word, and asking again only
  * spent another of the merchant's inquiries (an abandoned window cost two: decision 0069).
+ *
+ * `p` is the row as read before the PG was asked (and, in reconciliation, before NICE's net-cancel
+ * by order id). A result posted meanwhile may have claimed the attempt for Pier's approve, or had it
+ * approved and recorded: the PG's "nothing" says nothing of that, so the failure is written only
+ * while the attempt's tid is still the one read, and otherwise the attempt is settled on what it
+ * has become (decision 0101).
  */
 export async function settleWindowAttempt(
   deps: Deps,
@@ -539,15 +551,15 @@ export async function settleWindowAttempt(
     const reason = found.found ? '[PG_FAILED] PG사에서 승인되지 않은 거래입니다.' : '[PG_NO_RECORD] PG사에 거래 기록이 없습니다. (no record at the PG)';
     const overAtMs = windowOverAtMs(deps, p.started_at);
     // asked before the window was over: the recheck asks again once it is, and not later (decision 0075)
-    await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null, { windowOver: askedAtMs >= overAtMs, recheckAtMs: overAtMs });
-    return 'failed';
+    if (await failWindowAttempt(deps, p.imp_uid, reason, found.found ? found.pgTid : null, { windowOver: askedAtMs >= overAtMs, recheckAtMs: overAtMs, whileTid: p.pg_tid })) return 'failed';
+    return settledSinceRead(deps, p, opts);
   }
   if (p.pay_method === 'vbank' && found.state === 'cancelled') {
     // A virtual account closed at the PG: Pier closes one issued for an attempt it had failed, or for
     // a merchant_uid another payment holds. Nothing paid into it stays with the PG, and there is no
     // approval to record: read as one, it was recorded paid (with a `paid` webhook), then refunded.
-    await failWindowAttempt(deps, p.imp_uid, '[PG_CANCELLED] PG사에서 닫힌 가상계좌입니다. (the PG closed this virtual account)', found.pgTid, { windowOver: true });
-    return 'failed';
+    if (await failWindowAttempt(deps, p.imp_uid, '[PG_CANCELLED] PG사에서 닫힌 가상계좌입니다. (the PG closed this virtual account)', found.pgTid, { windowOver: true, whileTid: p.pg_tid })) return 'failed';
+    return settledSinceRead(deps, p, opts);
   }
   if (found.amount !== p.amount) {
     deps.logger.error({ imp_uid: p.imp_uid, pg_amount: found.amount, amount: p.amount }, 'the PG approved another amount than the attempt; left for an operator');
@@ -556,4 +568,19 @@ export async function settleWindowAttempt(
   await recordPgApproval(deps, { impUid: p.imp_uid, merchantId: p.merchant_id, amount: p.amount, channel, params: await checkoutParamsOf(deps, p.imp_uid) }, found);
   const after = await deps.store.db.selectFrom('payments').select('status').where('imp_uid', '=', p.imp_uid).executeTakeFirstOrThrow();
   return after.status === 'paid' || after.status === 'cancelled' || after.status === 'failed' ? after.status : 'unknown';
+}
+
+/**
+ * settleWindowAttempt's failure found the attempt no longer as `p` was read: it was claimed for
+ * Pier's approve (its tid written: that approve's answer settles it, or reconciliation after the
+ * grace the claim restarted), recorded, or failed by another path. An attempt open when read and
+ * recorded since is asked about once more, so what the PG did meanwhile counts: reconciliation's
+ * net-cancel by order id may have reversed the approval that was recorded, and that refund is
+ * recorded too (recordPgApproval), never left paid at Pier while the PG refunded it (decision 0101).
+ */
+async function settledSinceRead(deps: Deps, p: PaymentsTable, opts: { giveUpIfUnknown: boolean }): Promise<'paid' | 'failed' | 'cancelled' | 'unknown'> {
+  const now = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', p.imp_uid).executeTakeFirst();
+  if (!now || OPEN_STATES.includes(now.pg_state)) return 'unknown';
+  if (now.status === 'paid' && OPEN_STATES.includes(p.pg_state)) return settleWindowAttempt(deps, now, opts);
+  return now.status === 'paid' || now.status === 'cancelled' || now.status === 'failed' ? now.status : 'unknown';
 }
