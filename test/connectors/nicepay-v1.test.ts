@@ -205,6 +205,31 @@ describe('V1 on a NICE API channel', () => {
     expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', cancel_amount: 4000 });
   });
 
+  it('a refund NICE made and answered A299, whose reconciliation NICE answers "no such payment": stays reserved, never given back while NICE may hold it; a later pass records it (decision 0101)', async () => {
+    const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_nodata'), amount: 10000, card_number: card, expiry: '2030-12' } });
+    const impUid = paid.body.response.imp_uid;
+    await codeFault('cancel', 'A299', 'after'); // refunded at NICE, answered "API delay"
+    expect((await pier.call('POST', '/payments/cancel', { token: m.token, body: { imp_uid: impUid, amount: 3000, reason: '부분' } })).body.message).toMatch(/확인 중/);
+    pier.clock.advance((GRACE + 1) * 1000);
+    // both lookups answer "no data" for a payment NICE approved: it says nothing of the refund
+    await codeFault('find', 'U107', 'before');
+    await codeFault('payment', 'U107', 'before');
+    expect(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE, ignoreBackoff: true })).toEqual({});
+    const refundable = async () => {
+      const p = await pier.store.db.selectFrom('payments').select(['amount', 'cancel_amount', 'cancel_pending_amount']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+      return Number(p.amount) - Number(p.cancel_amount) - Number(p.cancel_pending_amount);
+    };
+    // what Pier would still refund is what NICE still holds: no second refund of the 3,000
+    expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ balanceAmt: 7000 });
+    expect(await refundable()).toBe(7000);
+    expect((await pier.store.db.selectFrom('payment_cancels').select('state').where('imp_uid', '=', impUid).execute()).map((r) => r.state)).toEqual(['in_doubt']);
+    // NICE answers again, once the refund's backoff and grace have passed: the refund it made is recorded
+    pier.clock.advance((RECHECK_BACKOFF_SECONDS[0] + GRACE + 1) * 1000);
+    expect(Object.values(await reconcileInDoubtCancels(pier.deps, { graceSeconds: GRACE }))).toEqual(['succeeded']);
+    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'paid', cancel_amount: 3000 });
+    expect(await refundable()).toBe(7000);
+  });
+
   it('a refund whose answer was lost stays reserved, and reconciliation records it from NICE balance', async () => {
     const paid = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: uid('refund_lost'), amount: 10000, card_number: card, expiry: '2030-12' } });
     const impUid = paid.body.response.imp_uid;

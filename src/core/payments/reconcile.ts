@@ -523,7 +523,8 @@ export function refundsMakingUp<T extends { amount: number }>(refunds: T[], tota
  * recorded refunds are recorded, the others released. To never credit one refund with another's
  * money, Pier's refunds are read before and after the inquiry: if anything changed meanwhile, or a
  * refund is still inside its grace (pending: being sent; in doubt: its answer just lost, the PG may
- * still act on it), the payment waits for its next check.
+ * still act on it), the payment waits for its next check. So does a payment the PG's answer does
+ * not report (no such payment, failed, another tid or amount): nothing is released on it.
  */
 export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
@@ -550,7 +551,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
 
 async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number, followUp = true): Promise<Record<string, 'succeeded' | 'failed'>> {
   const { db } = deps.store;
-  const p = await db.selectFrom('payments').select(['imp_uid', 'pg_tid', 'started_at', 'channel_id']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+  const p = await db.selectFrom('payments').select(['imp_uid', 'pg_tid', 'amount', 'started_at', 'channel_id']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
   if (!channel) return {};
   const before = await cancelSnapshot(deps, impUid, graceSeconds);
@@ -565,12 +566,19 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number,
     deps.logger.info({ imp_uid: impUid }, 'reconciliation: refunds changed during the inquiry; asking again later');
     return {};
   }
+  // Only the PG's word on the payment Pier recorded (its tid, its amount) says what was refunded of
+  // it. "No such payment" (NICE's no-data codes), a failed one or another one says nothing of its
+  // refunds: read as "nothing refunded", it released a refund the PG had made, and the merchant could
+  // refund the same amount again (decision 0101). Asked again after the backoff.
+  if (!found.found || found.state === 'failed' || (p.pg_tid && found.pgTid !== p.pg_tid) || found.amount !== Number(p.amount)) {
+    deps.logger.warn({ imp_uid: impUid, found: found.found }, 'reconciliation: the PG did not report the payment whose refunds are open; asking again later');
+    return {};
+  }
   const open = after.rows.filter((r) => isOpenRefund(r) && r.amount > 0);
   // refunds the PG made on its own while one of Pier's was open (cancel.ts leavePgRefundToMeasure)
   const toMeasure = after.rows.filter((r) => isOpenRefund(r) && r.amount === 0);
-  const refundedBeyondPier = (found.found ? found.cancelledAmount : 0) - after.cancelAmount;
-  // (a PG that does not find the payment it reported refunded says nothing of the refund: asked again later)
-  if (open.length === 0) return found.found ? measurePgRefunds(deps, impUid, toMeasure, refundedBeyondPier, after.cancelAmount, found.cancelledAmount) : {};
+  const refundedBeyondPier = found.cancelledAmount - after.cancelAmount;
+  if (open.length === 0) return measurePgRefunds(deps, impUid, toMeasure, refundedBeyondPier, after.cancelAmount, found.cancelledAmount);
   const refunded = refundedBeyondPier < 0 ? null : refundsMakingUp(open, refundedBeyondPier);
   if (!refunded) {
     deps.logger.error({ imp_uid: impUid, pg_refunded_beyond_pier: refundedBeyondPier }, 'reconciliation: no combination of open refunds makes up what the PG refunded; left for an operator');
