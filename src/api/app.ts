@@ -12,7 +12,7 @@ import { RateLimitedError, type RateLimitRule } from '../core/merchants/rate-lim
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
 import { coerceFormValues } from './form-coercion.js';
-import { maxUtf8BytesKeyword, openApiWithUtf8Extension } from './schemas.js';
+import { pierSchemaKeywords, openApiWithUtf8Extension } from './schemas.js';
 import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
 import { registerRoutes } from './routes/index.js';
 import { consolePlugin } from '../console/plugin.js';
@@ -83,7 +83,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
       maxParamLength: 500,
       querystringParser: (s) => qs.parse(s, QS_OPTIONS) as Record<string, unknown>,
     },
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false }, plugins: [maxUtf8BytesKeyword] },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false }, plugins: [pierSchemaKeywords] },
     schemaErrorFormatter: (errors, dataVar) => validationError(errors, dataVar),
     // a request Node's HTTP parser refuses (oversized request line or headers, Transfer-Encoding
     // with Content-Length, bad chunking, not HTTP at all) never reaches Fastify's routing

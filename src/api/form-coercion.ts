@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { INTEGER_ID } from './schemas.js';
 
 /**
  * Form-encoded and query-string values arrive as strings, and JSON bodies often carry numbers as
@@ -12,9 +13,17 @@ import { isDeepStrictEqual } from 'node:util';
  * (`{"merchant_uid": {"first": "x"}}`, `merchant_uid[first]=x`, or qs's object for an index over
  * its limit) is left for validation to refuse, and so is a single value for a field that takes a
  * string, an object or a list of anything (`custom_data: "abc"` stays a string).
+ *
+ * An id field marked `x-integerId` (merchant_uid, customer_uid) takes a JSON integer as its digits:
+ * `customer_uid: 17` is `"17"`, what V1's Node client sends for a merchant's numeric key
+ * (docs/decisions/0109). Only an integer JSON carries exactly: one past 2^53 was already rounded
+ * by the parser, so it is left for validation to refuse rather than stored as an id nobody sent.
+ * No other string field takes a number (a card number, a birth date or a phone number as a number
+ * has lost its digits or its leading zero).
  */
 type Schema = {
   type?: string | string[];
+  [INTEGER_ID]?: boolean;
   properties?: Record<string, Schema>;
   items?: Schema;
   anyOf?: Schema[];
@@ -46,6 +55,8 @@ function coerce(schema: Schema | undefined, value: unknown, oneToList: boolean):
       if (value === 'true' || value === '1') return true;
       if (value === 'false' || value === '0') return false;
       return value;
+    case 'string':
+      return typeof value === 'number' && schema[INTEGER_ID] === true && Number.isSafeInteger(value) ? String(value) : value;
     case 'null':
       return value === '' ? null : value;
     case 'array': {

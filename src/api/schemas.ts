@@ -32,8 +32,16 @@ export const NullOnly = Type.Unsafe<null>({ enum: [null] });
  * schema's maxLength counts code points, which let 40 emoji, 160 bytes, through).
  */
 export const MAX_UTF8_BYTES = 'maxUtf8Bytes';
-/** The Ajv plugin that defines `maxUtf8Bytes` (given to Fastify's validator compiler in app.ts). */
-export function maxUtf8BytesKeyword(ajv: Ajv): Ajv {
+/**
+ * `x-integerId`: an id field (merchant_uid, customer_uid) that also takes a JSON integer, read as its
+ * decimal digits (form-coercion.ts). Merchant code passes its own numeric keys (`customer_uid:
+ * user.id`) and V1's clients send them on unchanged as JSON numbers (docs/decisions/0109). An
+ * annotation for the validator; an `x-` extension, so the OpenAPI document may carry it as it is.
+ */
+export const INTEGER_ID = 'x-integerId';
+/** The Ajv plugin that defines `maxUtf8Bytes` and `x-integerId` (given to Fastify's validator compiler in app.ts). */
+export function pierSchemaKeywords(ajv: Ajv): Ajv {
+  ajv.addKeyword({ keyword: INTEGER_ID, schemaType: 'boolean' });
   const validate: SchemaValidateFunction = (max: number, data: string) => {
     const ok = utf8Bytes(data) <= max;
     validate.errors = ok ? [] : [{ keyword: MAX_UTF8_BYTES, message: `must be at most ${max} bytes in UTF-8`, params: { limit: max } }];
@@ -62,6 +70,7 @@ export function openApiWithUtf8Extension<T>(doc: T): T {
  */
 export const MerchantUid = Type.String({
   minLength: 1,
+  [INTEGER_ID]: true,
   maxLength: MERCHANT_UID_MAX_BYTES,
   [MAX_UTF8_BYTES]: MERCHANT_UID_MAX_BYTES,
   pattern: MERCHANT_UID_PATTERN,
@@ -69,6 +78,7 @@ export const MerchantUid = Type.String({
 });
 export const CustomerUid = Type.String({
   minLength: 1,
+  [INTEGER_ID]: true,
   maxLength: CUSTOMER_UID_MAX_BYTES,
   [MAX_UTF8_BYTES]: CUSTOMER_UID_MAX_BYTES,
   pattern: CUSTOMER_UID_PATTERN,
@@ -82,19 +92,21 @@ export const CustomerUid = Type.String({
  */
 export const StoredMerchantUid = Type.String({
   minLength: 1,
+  [INTEGER_ID]: true,
   maxLength: MERCHANT_UID_STORED_MAX_CHARS,
   pattern: STORED_ID_PATTERN,
   description: `merchant order id of an existing record: as it was stored (ids made before the ${MERCHANT_UID_MAX_BYTES}-byte rule, up to ${MERCHANT_UID_STORED_MAX_CHARS} characters, are found)`,
 });
 export const StoredCustomerUid = Type.String({
   minLength: 1,
+  [INTEGER_ID]: true,
   maxLength: CUSTOMER_UID_STORED_MAX_CHARS,
   pattern: STORED_ID_PATTERN,
   description: `billing key handle of an existing key: as it was stored (ids made before the ${CUSTOMER_UID_MAX_BYTES}-byte rule, up to ${CUSTOMER_UID_STORED_MAX_CHARS} characters, are found)`,
 });
 /** the stored ids in a lookup list (`merchant_uid[]`, `customer_uid[]`), where an empty entry is the route's business */
-export const StoredMerchantUidItem = Type.String({ maxLength: MERCHANT_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
-export const StoredCustomerUidItem = Type.String({ maxLength: CUSTOMER_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
+export const StoredMerchantUidItem = Type.String({ [INTEGER_ID]: true, maxLength: MERCHANT_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
+export const StoredCustomerUidItem = Type.String({ [INTEGER_ID]: true, maxLength: CUSTOMER_UID_STORED_MAX_CHARS, pattern: STORED_ID_PATTERN });
 export const ImpUid = Type.String({ minLength: 1, maxLength: 32, description: 'Pier payment id, `imp_` + 12 digits' });
 export const CardNumber = Type.String({ pattern: '^[0-9][0-9 -]{10,22}[0-9]$', description: 'card number, digits with optional dashes' });
 export const Expiry = Type.String({ pattern: '^[0-9]{4}-?(0[1-9]|1[0-2])$', description: 'card expiry `YYYY-MM`' });

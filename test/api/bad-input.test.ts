@@ -265,9 +265,10 @@ describe('wrongly-typed fields', () => {
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: '1,000', ...card }, 'amount'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, card_quota: 'two' }, 'card_quota'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, use_card_point: 'yes' }, 'use_card_point'],
-      ['POST', '/subscribe/payments/onetime', { merchant_uid: 123, amount: 1000, ...card }, 'merchant_uid'],
+      // an integer id is its digits (decision 0109); a fraction or a boolean is not an id
+      ['POST', '/subscribe/payments/onetime', { merchant_uid: 123.5, amount: 1000, ...card }, 'merchant_uid'],
       ['POST', '/subscribe/payments/onetime', { merchant_uid: 'bad_onetime', amount: 1000, ...card, notice_url: 5 }, 'notice_url'],
-      ['POST', '/subscribe/payments/again', { customer_uid: 12, merchant_uid: 'bad_again', amount: 1000 }, 'customer_uid'],
+      ['POST', '/subscribe/payments/again', { customer_uid: true, merchant_uid: 'bad_again', amount: 1000 }, 'customer_uid'],
       ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: 1000, tax_free: 'none' }, 'tax_free'],
       ['POST', '/subscribe/payments/again', { customer_uid: 'q_once', merchant_uid: 'bad_again', amount: true }, 'amount'],
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, amount: 'all' }, 'amount'],
@@ -279,7 +280,7 @@ describe('wrongly-typed fields', () => {
       ['POST', '/payments/cancel', { imp_uid: paidImpUid, extra: 'customer' }, 'extra'],
       ['POST', '/payments/prepare', { merchant_uid: 'bad_prepare', amount: '1000원' }, 'amount'],
       ['POST', '/payments/prepare', { merchant_uid: ['bad_prepare'], amount: 1000 }, 'merchant_uid'],
-      ['PUT', '/payments/prepare', { merchant_uid: 7, amount: 1000 }, 'merchant_uid'],
+      ['PUT', '/payments/prepare', { merchant_uid: 7.5, amount: 1000 }, 'merchant_uid'],
       ['POST', '/vbanks', { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: '088', vbank_due: 'tomorrow' }, 'vbank_due'],
       ['POST', '/vbanks', { merchant_uid: 'bad_vbank', amount: 1000, vbank_code: 88, vbank_due: 1900000000 }, 'vbank_code'],
     ];
@@ -431,7 +432,7 @@ describe('merchant_uid and customer_uid characters (decision 0054)', () => {
 describe("unschedule's merchant_uid, a string or a list", () => {
   it('names the entry of the list that is wrong, and says what is wrong with it, in x-pier-detail', async () => {
     const cases: Array<[unknown, string]> = [
-      [['sched_ok', 5], 'merchant_uid.1 must be string'],
+      [['sched_ok', 5.5], 'merchant_uid.1 must be string'],
       [['sched_ok', ['nested']], 'merchant_uid.1 must be string'],
       [['sched_ok', null], 'merchant_uid.1 must be string'],
       // an empty entry beside ids is ignored (decision 0081); a list of none is refused
@@ -440,7 +441,7 @@ describe("unschedule's merchant_uid, a string or a list", () => {
       [Array.from({ length: 1001 }, (_, i) => `sched_${i}`), 'merchant_uid must NOT have more than 1000 items'],
       // a single id is read as a list of one, as form bodies send it (form-coercion.ts) and the route reads it
       ['a'.repeat(41), 'merchant_uid.0 must NOT have more than 40 characters'],
-      [7, 'merchant_uid.0 must be string'],
+      [7.5, 'merchant_uid.0 must be string'],
     ];
     for (const [merchantUid, detail] of cases) {
       const res = await json('POST', '/subscribe/payments/unschedule', { customer_uid: 'bad_cust', merchant_uid: merchantUid });
@@ -452,7 +453,7 @@ describe("unschedule's merchant_uid, a string or a list", () => {
     expectEnvelope(form, 400, 1);
     expect(form.detail).toBe('merchant_uid lists no id; omit it to revoke every schedule of the customer');
     // a union of no list is told every type it takes
-    const customer = await json('POST', '/subscribe/payments/unschedule', { customer_uid: 5 });
+    const customer = await json('POST', '/subscribe/payments/unschedule', { customer_uid: 5.5 });
     expectEnvelope(customer, 400, 1);
     expect(customer.body.message).toBe('파라미터 형식이 올바르지 않습니다: customer_uid');
     expect(customer.detail).toBe('customer_uid must be string or null');

@@ -87,3 +87,66 @@ describe('an over-long path segment', () => {
     }
   });
 });
+
+/**
+ * V1's Node client (`iamport` on npm, iamport/iamport-rest-client-nodejs lib/resource.js) sends the
+ * merchant's object as JSON unchanged (`json: true, body: param`) with the raw token in
+ * Authorization. A merchant keying billing keys by its users' integer ids (`customer_uid: user.id`,
+ * JWWon/livle-server src/billing.js) sends `"customer_uid": 17`; V1 charges it (decision 0109).
+ */
+describe("V1's Node client with the merchant's integer ids", () => {
+  const node = (method: string, url: string, body?: string) =>
+    pier.app.inject({ method: method as 'POST', url, headers: { authorization: m.token, 'content-type': 'application/json', accept: 'application/json' }, payload: body });
+  const answer = (res: { body: string }) => JSON.parse(res.body);
+
+  it('issues, charges and lists a billing key named by an integer customer_uid, and revokes its schedules by integer merchant_uids', async () => {
+    // subscribe_customer.create posts to /subscribe/customers/17 with the id in the body too
+    const issued = answer(await node('POST', '/subscribe/customers/17', `{"customer_uid":17,"card_number":"${card.card_number}","expiry":"2030-12","birth":"820213","pwd_2digit":"12"}`));
+    expect(issued).toMatchObject({ code: 0, response: { customer_uid: '17' } });
+
+    // subscribe.again: the recurring charge
+    const charged = answer(await node('POST', '/subscribe/payments/again', '{"customer_uid":17,"merchant_uid":"livle_subscription1768446000000","amount":100,"name":"정기구독권"}'));
+    expect(charged, JSON.stringify(charged)).toMatchObject({ code: 0, message: null, response: { status: 'paid', amount: 100, customer_uid: '17', merchant_uid: 'livle_subscription1768446000000' } });
+    const found = answer(await node('GET', '/payments/find/livle_subscription1768446000000'));
+    expect(found.response).toMatchObject({ imp_uid: charged.response.imp_uid, customer_uid: '17', status: 'paid' });
+
+    // an integer merchant_uid (the merchant's order number) on schedule and unschedule
+    const at = Math.floor(pier.clock.now() / 1000) + 86_400;
+    const scheduled = answer(await node('POST', '/subscribe/payments/schedule', `{"customer_uid":17,"schedules":[{"merchant_uid":20260001,"schedule_at":${at},"amount":100},{"merchant_uid":20260002,"schedule_at":${at + 60},"amount":100}]}`));
+    expect(scheduled, JSON.stringify(scheduled)).toMatchObject({ code: 0, response: [{ merchant_uid: '20260001', customer_uid: '17' }, { merchant_uid: '20260002' }] });
+    const revoked = answer(await node('POST', '/subscribe/payments/unschedule', '{"customer_uid":17,"merchant_uid":[20260001]}'));
+    expect(revoked, JSON.stringify(revoked)).toMatchObject({ code: 0, response: [{ merchant_uid: '20260001', schedule_status: 'revoked' }] });
+    const left = answer(await node('GET', '/subscribe/payments/schedule/20260002'));
+    expect(left.response).toMatchObject({ merchant_uid: '20260002', schedule_status: 'scheduled' });
+  });
+
+  it('prepares, pays and refunds by an integer merchant_uid', async () => {
+    const prepared = answer(await node('POST', '/payments/prepare', '{"merchant_uid":20260101,"amount":3000}'));
+    expect(prepared, JSON.stringify(prepared)).toMatchObject({ code: 0, response: { merchant_uid: '20260101', amount: 3000 } });
+    const paid = answer(await node('POST', '/subscribe/payments/onetime', `{"merchant_uid":20260102,"amount":3000,"card_number":"${card.card_number}","expiry":"2030-12","birth":"820213"}`));
+    expect(paid, JSON.stringify(paid)).toMatchObject({ code: 0, response: { merchant_uid: '20260102', status: 'paid', amount: 3000 } });
+    const refunded = answer(await node('POST', '/payments/cancel', '{"merchant_uid":20260102,"amount":1000,"reason":"부분"}'));
+    expect(refunded, JSON.stringify(refunded)).toMatchObject({ code: 0, response: { imp_uid: paid.response.imp_uid, cancel_amount: 1000 } });
+  });
+
+  it('still refuses an integer JSON could not carry exactly, a fraction, and a number for any other text field, naming it and writing nothing', async () => {
+    const cases: Array<[string, string, string, string]> = [
+      // 2^53 + 1: the parser has already rounded it to another id
+      ['/payments/prepare', '{"merchant_uid":9007199254740993,"amount":1000}', 'merchant_uid', 'merchant_uid must be string'],
+      ['/payments/prepare', '{"merchant_uid":20260201.5,"amount":1000}', 'merchant_uid', 'merchant_uid must be string'],
+      ['/subscribe/payments/again', '{"customer_uid":true,"merchant_uid":"cw_again_bool","amount":1000}', 'customer_uid', 'customer_uid must be string'],
+      // a birth date as a number has lost a leading zero (010203 is 10203)
+      ['/subscribe/customers/cw_birth', `{"card_number":"${card.card_number}","expiry":"2030-12","birth":10203}`, 'birth', 'birth must be string'],
+    ];
+    for (const [url, body, field, detail] of cases) {
+      const res = await node('POST', url, body);
+      expect(res.statusCode, body).toBe(400);
+      expect(answer(res), body).toEqual({ code: 1, message: `파라미터 형식이 올바르지 않습니다: ${field}`, response: null });
+      expect(res.headers['x-pier-detail'], body).toBe(detail);
+    }
+    for (const id of ['9007199254740992', '9007199254740993', '20260201']) {
+      expect(answer(await node('GET', `/payments/prepare/${id}`)).code, id).not.toBe(0);
+    }
+    expect(answer(await node('GET', '/subscribe/customers/cw_birth')).code).toBe(1);
+  });
+});

@@ -65,9 +65,9 @@ describe("unschedule's merchant_uid", () => {
     }
     // a null is refused as before, not read as omitted (which would revoke every schedule of the customer)
     expectRefused(await send('POST', '/subscribe/payments/unschedule', { json: { customer_uid: 'lf_cust', merchant_uid: null } }), 'merchant_uid', 'merchant_uid must be string or array', 'null');
-    // a list inside the list, a number: refused naming the entry
+    // a list inside the list, a number that is no integer id (decision 0109): refused naming the entry
     expectRefused(await send('POST', '/subscribe/payments/unschedule', { json: { customer_uid: 'lf_cust', merchant_uid: [['lf_keep']] } }), 'merchant_uid', 'merchant_uid.0 must be string', 'nested list');
-    expectRefused(await send('POST', '/subscribe/payments/unschedule', { json: { customer_uid: 'lf_cust', merchant_uid: 7 } }), 'merchant_uid', 'merchant_uid.0 must be string', 'number');
+    expectRefused(await send('POST', '/subscribe/payments/unschedule', { json: { customer_uid: 'lf_cust', merchant_uid: 7.5 } }), 'merchant_uid', 'merchant_uid.0 must be string', 'number');
     expect(await scheduleStatus('lf_keep')).toBe('scheduled');
   });
 
