@@ -14,7 +14,20 @@ import { CONNECTOR_MODULES } from '../connectors/registry.js';
 import { channelUsage, updateChannel } from '../core/console/channels.js';
 import type { Deps } from '../core/deps.js';
 import { createMerchant, DEMO_IMP_KEY, listMerchants, rotateApiKey } from '../core/merchants/merchants.js';
-import { consoleUserProblems, createConsoleUser, generatePassword, listConsoleUsers, MIN_PASSWORD_LENGTH } from '../core/console/users.js';
+import {
+  consoleUserProblems,
+  createConsoleUser,
+  findConsoleUser,
+  generatePassword,
+  listConsoleUsers,
+  LOCKOUT_THRESHOLD,
+  MIN_PASSWORD_LENGTH,
+  passwordProblem,
+  removeConsoleUser,
+  setConsoleUserPassword,
+  unlockConsoleUser,
+} from '../core/console/users.js';
+import { consoleNow } from '../core/console/sessions.js';
 import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../core/payments/reconcile.js';
 import type { PgChannelsTable } from '../store/types.js';
 import { compatTableMarkdown, writeCompatTable } from './compat-table.js';
@@ -85,18 +98,31 @@ async function sandboxNotifyUrlLines(deps: Deps, publicUrl: string, c: Pick<PgCh
   }
 }
 
+/** Everything piped to stdin, without one trailing line break. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
 /** The secret of a new channel: the flag's value, stdin when it is `-`, else PIER_CHANNEL_SECRET (kept out of shell history). */
 async function channelSecret(flag: string | undefined): Promise<string> {
-  if (flag === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  }
+  if (flag === '-') return readStdin();
   const secret = flag ?? process.env.PIER_CHANNEL_SECRET;
   if (!secret) {
     throw new CliError("required option '--secret <key>' not specified (--secret-key for NICE; give \"-\" to read it from stdin, or set PIER_CHANNEL_SECRET)");
   }
   return secret;
+}
+
+/** The merchant's console user with this e-mail, or a CLI error that says where to look. */
+async function requireConsoleUser(deps: Deps, m: { id: string; merchant_code: string }, email: string) {
+  try {
+    return await findConsoleUser(deps, m.id, email);
+  } catch (err) {
+    if (err instanceof PierError && err.kind === 'not_found') throw new CliError(`merchant ${m.merchant_code} has no console user ${email.trim().toLowerCase()} (see \`pier user list ${m.merchant_code}\`)`);
+    throw err;
+  }
 }
 
 /** The channel named by its id, its `provider.MID` selector or its MID alone. */
@@ -411,24 +437,27 @@ export function buildProgram(): Command {
     });
 
   // ---- console users ----------------------------------------------------------------------
-  const user = program.command('user').description("create and list a merchant's console users (sign-in at /console)");
+  const user = program.command('user').description("create, list, reset, unlock and remove a merchant's console users (sign-in at /console)");
 
   user
     .command('create')
-    .description('create a console user of a merchant; without --password a random one is generated and printed once')
+    .description('create a console user of a merchant; without --password-stdin (or --password) a random one is generated and printed once')
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .requiredOption('--email <email>', 'the e-mail the user signs in with (unique across Pier)')
-    .option('--password <password>', `at least ${MIN_PASSWORD_LENGTH} characters (default: generated)`)
-    .action(async (merchantCode: string, opts: { email: string; password?: string }) => {
-      const password = opts.password ?? generatePassword();
+    .option('--password-stdin', `read the password (at least ${MIN_PASSWORD_LENGTH} characters) from stdin`)
+    .option('--password <password>', `at least ${MIN_PASSWORD_LENGTH} characters; other users of this machine see it in \`ps\`: prefer --password-stdin`)
+    .action(async (merchantCode: string, opts: { email: string; password?: string; passwordStdin?: boolean }) => {
+      if (opts.password !== undefined && opts.passwordStdin) throw new CliError('give --password or --password-stdin, not both');
+      const given = opts.passwordStdin ? await readStdin() : opts.password;
+      const password = given ?? generatePassword();
       const problems = consoleUserProblems(opts.email, password);
       if (problems.email) throw new CliError(`--email: "${opts.email}" is not a valid e-mail address`);
-      if (problems.password) throw new CliError(`--password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+      if (problems.password) throw new CliError(`${opts.passwordStdin ? 'the password on stdin' : '--password'}: ${MIN_PASSWORD_LENGTH} to 200 characters`);
       await withContext(async ({ deps, config }) => {
         const m = await requireMerchant(deps, merchantCode);
         const u = await createConsoleUser(deps, m.id, opts.email, password);
         out(`created console user ${u.email} for ${m.merchant_code} (${m.name})`);
-        if (!opts.password) {
+        if (given === undefined) {
           out(`  password   ${password}`);
           out('');
           out('The password is shown only this once (Pier stores only its hash): save it now.');
@@ -451,6 +480,71 @@ export function buildProgram(): Command {
         }
         const now = Math.floor(Date.now() / 1000);
         out(textTable(['EMAIL', 'CREATED', 'LAST SIGN-IN', 'LOCKED'], users.map((u) => [u.email, formatTime(u.created_at), u.last_login_at ? formatTime(u.last_login_at) : '-', u.locked_until > now ? `until ${formatTime(u.locked_until)}` : 'no'])));
+      });
+    });
+
+  // decision 0108: a leaked password is replaced, a lock lifted, a user removed; each ends every
+  // session of the user at once (sessions live in the database, so on every Pier process)
+  const sessionsEndedLine = (n: number) => `${n} open session(s) of the user ended: every browser signs in again`;
+
+  user
+    .command('set-password')
+    .summary("replace a console user's password; ends their sessions")
+    .description(
+      "Replace a console user's password (a leaked one, or one the user forgot). Without --password-stdin a random one is generated and " +
+        'printed once. It also lifts a lock and ends every session of the user, on every browser. The password is never taken from ' +
+        "the command line, where other users of the machine see it in `ps`.",
+    )
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .argument('<email>', "the user's e-mail")
+    .option('--password-stdin', `read the new password (at least ${MIN_PASSWORD_LENGTH} characters) from stdin`)
+    .action(async (merchantCode: string, email: string, opts: { passwordStdin?: boolean }) => {
+      const given = opts.passwordStdin ? await readStdin() : undefined;
+      const password = given ?? generatePassword();
+      if (passwordProblem(password)) throw new CliError(`the password on stdin: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const u = await requireConsoleUser(deps, m, email);
+        const { sessionsEnded } = await setConsoleUserPassword(deps, u.id, password);
+        out(`set a new password for console user ${u.email} of ${m.merchant_code}; the old one no longer signs in`);
+        if (given === undefined) {
+          out(`  password   ${password}`);
+          out('');
+          out('The password is shown only this once (Pier stores only its hash): hand it to the user over a channel other than the e-mail it opens.');
+        }
+        if (u.locked_until > consoleNow(deps)) out('the lock on the user is lifted');
+        out(sessionsEndedLine(sessionsEnded));
+      });
+    });
+
+  user
+    .command('unlock')
+    .description(`lift the lock that ${LOCKOUT_THRESHOLD} failed sign-ins put on a console user (and reset the count); ends their sessions`)
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .argument('<email>', "the user's e-mail")
+    .action(async (merchantCode: string, email: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const u = await requireConsoleUser(deps, m, email);
+        const { wasLocked, sessionsEnded } = await unlockConsoleUser(deps, u.id);
+        out(wasLocked ? `unlocked console user ${u.email} of ${m.merchant_code}: the right password signs in again` : `console user ${u.email} of ${m.merchant_code} was not locked; its count of failed sign-ins is reset`);
+        out(sessionsEndedLine(sessionsEnded));
+        out(`Someone guessing? Replace the password as well: \`pier user set-password ${m.merchant_code} ${u.email}\``);
+      });
+    });
+
+  user
+    .command('remove')
+    .description('remove a console user; their sessions end at once')
+    .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
+    .argument('<email>', "the user's e-mail")
+    .action(async (merchantCode: string, email: string) => {
+      await withContext(async ({ deps }) => {
+        const m = await requireMerchant(deps, merchantCode);
+        const u = await requireConsoleUser(deps, m, email);
+        const { sessionsEnded } = await removeConsoleUser(deps, u.id);
+        out(`removed console user ${u.email} of ${m.merchant_code}`);
+        out(sessionsEndedLine(sessionsEnded));
       });
     });
 

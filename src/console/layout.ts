@@ -44,7 +44,7 @@ export function shell(req: FastifyRequest, opts: PageOptions): Html {
   const user = session
     ? html`<div class="user">
         <span class="merchant" title="${session.merchantCode}">${session.merchantName} <code>${session.merchantCode}</code></span>
-        <span class="email">${session.email}</span>
+        <a class="email" href="/console/account" title="${t('account_title')}">${session.email}</a>
         <form method="post" action="/console/logout" class="inline">
           <input type="hidden" name="_csrf" value="${session.csrfToken}">
           <button type="submit" class="link">${t('sign_out')}</button>

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PierError, httpStatusOf } from '../api/errors.js';
 import { loadSession } from '../core/console/sessions.js';
 import { registerAssets } from './assets.js';
+import { registerAccountRoutes } from './areas/account.js';
 import { registerAuthRoutes } from './areas/auth.js';
 import { registerBillingKeyRoutes } from './areas/billing-keys.js';
 import { registerChannelRoutes } from './areas/channels.js';
@@ -121,6 +122,7 @@ export async function consolePlugin(app: FastifyInstance, opts: ConsoleOptions):
 
   registerAssets(app);
   registerAuthRoutes(app, opts);
+  registerAccountRoutes(app, opts);
   registerDashboardRoutes(app, opts);
   registerPaymentRoutes(app, opts);
   registerChannelRoutes(app, opts);

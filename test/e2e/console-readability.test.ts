@@ -179,6 +179,7 @@ describe.skipIf(!HAS_CHROMIUM)('console readability at 375 px and 1280 px', () =
       [`/console/webhooks/${deliveryId}`, 'webhook-delivery'],
       ['/console/schedules', 'schedules'],
       ['/console/billing-keys', 'billing-keys'],
+      ['/console/account', 'account'],
     ] as const;
     for (const width of [375, 1280]) {
       const { page } = await e.context({ width, height: 900 });

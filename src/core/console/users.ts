@@ -21,13 +21,20 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+/** What is wrong with a console password (at creation, reset or change alike), or undefined. */
+export function passwordProblem(password: string): 'password_short' | 'password_long' | undefined {
+  if (password.length < MIN_PASSWORD_LENGTH) return 'password_short';
+  if (password.length > 200) return 'password_long';
+  return undefined;
+}
+
 /** Field problems with a new console user's e-mail and password; empty when both are fine. */
 export function consoleUserProblems(email: string, password: string): { email?: string; password?: string } {
   const problems: { email?: string; password?: string } = {};
   const e = normalizeEmail(email);
   if (!EMAIL_RE.test(e) || e.length > 200) problems.email = 'email_invalid';
-  if (password.length < MIN_PASSWORD_LENGTH) problems.password = 'password_short';
-  else if (password.length > 200) problems.password = 'password_long';
+  const p = passwordProblem(password);
+  if (p) problems.password = p;
   return problems;
 }
 
@@ -111,11 +118,23 @@ export async function signIn(deps: Deps, email: string, password: string): Promi
       .set({ failed_count: 0, locked_until: 0, last_login_at: now })
       .where('id', '=', user.id)
       .where('locked_until', '<=', now)
+      // an operator's reset or the user's own change made since it was read: the old password no longer opens it
+      .where('password_hash', '=', user.password_hash)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) return { outcome: 'ok', user };
-    const locked = await db.selectFrom('console_users').select('locked_until').where('id', '=', user.id).executeTakeFirstOrThrow();
-    return { outcome: 'locked', until: Number(locked.locked_until) };
+    const locked = await db.selectFrom('console_users').select('locked_until').where('id', '=', user.id).executeTakeFirst();
+    if (locked && Number(locked.locked_until) > now) return { outcome: 'locked', until: Number(locked.locked_until) };
+    return { outcome: 'invalid' };
   }
+  return countFailure(deps, user.id, now);
+}
+
+/**
+ * Counts one wrong password of a user (at sign-in, or as the current password of a change) and
+ * locks the user at the threshold, ending every open session of theirs.
+ */
+async function countFailure(deps: Deps, userId: string, now: number): Promise<Exclude<SignInResult, { outcome: 'ok' }>> {
+  const { db } = deps.store;
   // a lock that has expired starts a fresh count
   const counted = await db
     .updateTable('console_users')
@@ -123,9 +142,11 @@ export async function signIn(deps: Deps, email: string, password: string): Promi
       failed_count: sql<number>`CASE WHEN locked_until > 0 AND locked_until <= ${now} THEN 1 ELSE failed_count + 1 END`,
       locked_until: sql<number>`CASE WHEN locked_until <= ${now} THEN 0 ELSE locked_until END`,
     })
-    .where('id', '=', user.id)
+    .where('id', '=', userId)
     .returning(['failed_count', 'locked_until'])
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  // removed meanwhile: nothing to count
+  if (!counted) return { outcome: 'invalid' };
   if (Number(counted.locked_until) > now) return { outcome: 'locked', until: Number(counted.locked_until) };
   if (Number(counted.failed_count) < LOCKOUT_THRESHOLD) return { outcome: 'invalid' };
   // only the one UPDATE that still sees the count at the threshold sets the lock
@@ -133,12 +154,111 @@ export async function signIn(deps: Deps, email: string, password: string): Promi
   const lockedNow = await db
     .updateTable('console_users')
     .set({ failed_count: 0, locked_until: until })
-    .where('id', '=', user.id)
+    .where('id', '=', userId)
     .where('failed_count', '>=', LOCKOUT_THRESHOLD)
     .executeTakeFirst();
   if (Number(lockedNow.numUpdatedRows) === 1) {
     // a lock also ends every open session of the user
-    await db.deleteFrom('console_sessions').where('user_id', '=', user.id).execute();
+    await db.deleteFrom('console_sessions').where('user_id', '=', userId).execute();
   }
   return { outcome: 'locked', until };
+}
+
+/**
+ * The console user of a merchant with this e-mail. The operator names both, so a typo in either
+ * never reaches another merchant's user.
+ */
+export async function findConsoleUser(deps: Deps, merchantId: string, email: string): Promise<ConsoleUsersTable> {
+  const user = await deps.store.db
+    .selectFrom('console_users')
+    .selectAll()
+    .where('email', '=', normalizeEmail(email))
+    .where('merchant_id', '=', merchantId)
+    .executeTakeFirst();
+  if (!user) throw new PierError('not_found', `no console user ${normalizeEmail(email)} for this merchant`);
+  return user;
+}
+
+/**
+ * Operator: gives a user a new password (decision 0108). It also clears the failure count and any
+ * lock (the operator acting on the account is the remedy the lock waits for) and ends every session
+ * of the user, on every browser: whoever held the old password or a session made with it is out.
+ * One transaction, so no request sees the new password beside an old session.
+ */
+export async function setConsoleUserPassword(deps: Deps, userId: string, password: string): Promise<{ sessionsEnded: number }> {
+  if (passwordProblem(password)) throw new PierError('invalid_parameter', `password: ${MIN_PASSWORD_LENGTH} to 200 characters`);
+  const hash = await hashSecret(password);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const res = await trx.updateTable('console_users').set({ password_hash: hash, failed_count: 0, locked_until: 0 }).where('id', '=', userId).executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw new PierError('not_found', 'the console user was removed meanwhile');
+    const ended = await trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst();
+    return { sessionsEnded: Number(ended.numDeletedRows) };
+  });
+}
+
+/**
+ * Operator: lifts a lock (and the count of failures toward one) and ends every session of the
+ * user: an operator asked to unlock is told someone was guessing, and the user signs in afresh.
+ */
+export async function unlockConsoleUser(deps: Deps, userId: string): Promise<{ wasLocked: boolean; sessionsEnded: number }> {
+  const now = consoleNow(deps);
+  return deps.store.db.transaction().execute(async (trx) => {
+    const before = await trx.selectFrom('console_users').select('locked_until').where('id', '=', userId).executeTakeFirst();
+    if (!before) throw new PierError('not_found', 'the console user was removed meanwhile');
+    await trx.updateTable('console_users').set({ failed_count: 0, locked_until: 0 }).where('id', '=', userId).execute();
+    const ended = await trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst();
+    return { wasLocked: Number(before.locked_until) > now, sessionsEnded: Number(ended.numDeletedRows) };
+  });
+}
+
+/** Operator: removes a user and every session of theirs (sessions first: they reference the user). */
+export async function removeConsoleUser(deps: Deps, userId: string): Promise<{ sessionsEnded: number }> {
+  return deps.store.db.transaction().execute(async (trx) => {
+    const ended = await trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst();
+    const res = await trx.deleteFrom('console_users').where('id', '=', userId).executeTakeFirst();
+    if (Number(res.numDeletedRows) !== 1) throw new PierError('not_found', 'the console user was removed meanwhile');
+    return { sessionsEnded: Number(ended.numDeletedRows) };
+  });
+}
+
+export type PasswordChangeResult =
+  | { outcome: 'ok' }
+  | { outcome: 'invalid'; fields: { current_password?: 'wrong_current_password'; new_password?: 'password_short' | 'password_long' | 'password_unchanged' } }
+  | { outcome: 'locked' };
+
+/**
+ * A signed-in user changes their own password (decision 0108). The current password is required,
+ * and a wrong one counts toward the lockout exactly as a wrong sign-in does: a stolen session cannot
+ * guess it more than LOCKOUT_THRESHOLD times, and the lock then ends that session too. On success
+ * every session of the user ends, the one the change came from included (a copy of its cookie may
+ * be what was stolen): the caller starts a new one for the browser that made the change.
+ */
+export async function changeOwnPassword(deps: Deps, userId: string, current: string, next: string): Promise<PasswordChangeResult> {
+  const { db } = deps.store;
+  const now = consoleNow(deps);
+  const short = passwordProblem(next);
+  const user = await db.selectFrom('console_users').selectAll().where('id', '=', userId).executeTakeFirst();
+  if (!user) return { outcome: 'locked' };
+  if (user.locked_until > now) return { outcome: 'locked' };
+  if (!(await verifySecret(current, user.password_hash))) {
+    const counted = await countFailure(deps, userId, now);
+    return counted.outcome === 'locked' ? { outcome: 'locked' } : { outcome: 'invalid', fields: { current_password: 'wrong_current_password', ...(short ? { new_password: short } : {}) } };
+  }
+  if (short) return { outcome: 'invalid', fields: { new_password: short } };
+  if (next === current) return { outcome: 'invalid', fields: { new_password: 'password_unchanged' } };
+  const hash = await hashSecret(next);
+  return db.transaction().execute(async (trx) => {
+    // the hash the current password was checked against: a change or reset made meanwhile wins,
+    // and this one answers as a wrong current password (which it now is)
+    const res = await trx
+      .updateTable('console_users')
+      .set({ password_hash: hash, failed_count: 0 })
+      .where('id', '=', userId)
+      .where('password_hash', '=', user.password_hash)
+      .where('locked_until', '<=', now)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return { outcome: 'invalid', fields: { current_password: 'wrong_current_password' } } as const;
+    await trx.deleteFrom('console_sessions').where('user_id', '=', userId).execute();
+    return { outcome: 'ok' } as const;
+  });
 }
