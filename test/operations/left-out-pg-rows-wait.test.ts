@@ -262,7 +262,8 @@ describe('what the log says of rows waiting for a PG left out (decision 0087)', 
       for (let i = 0; i < SWEEPS; i++) {
         // every row is due once a sweep: the acknowledgements after their wait, the rows in doubt after it and the grace
         pier.clock.advance((PG_LEFT_OUT_WAIT_SECONDS + GRACE) * 1000);
-        expect(await runner.runOnce()).toBe(confirms.length);
+        // passes until none is due: one merchant's rows are claimed a few a pass (its room, decision 0107)
+        expect(await runner.drain()).toBe(confirms.length);
         expect(await reconcileInDoubt(deps, { graceSeconds: GRACE })).toEqual({ [/imp_uid: (imp_\d{12})/.exec(charge.body.message)![1]!]: 'unknown' });
         await reconcileInDoubtCancels(deps, { graceSeconds: GRACE });
       }

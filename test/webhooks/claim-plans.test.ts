@@ -13,7 +13,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimWindowConfirms } from '../../src/core/checkout/window-confirms.js';
+import { claimWindowConfirms, enqueueWindowConfirm } from '../../src/core/checkout/window-confirms.js';
 import { recordPaymentEvent } from '../../src/core/payments/events.js';
 import { claimDueSchedules } from '../../src/core/schedules/run.js';
 import { claimDepositChecks } from '../../src/core/virtual-accounts/deposit-checks.js';
@@ -130,9 +130,23 @@ describe('the job claims, planned while the tables were empty', () => {
     for (const plan of plans) expect(plan).not.toMatch(fullScan);
   });
 
-  it('the window acknowledgement claim reads window_confirms through indexes', async () => {
-    const plans = await plansOf((store) => claimWindowConfirms({ ...fresh.deps, store }, { owner: 'plans', limit: 8 }));
-    for (const plan of plans) expect(plan).not.toMatch(fullScan);
+  it.each([
+    ['every merchant', false],
+    ['leaving out a merchant at its share (decision 0107)', true],
+  ])('the window acknowledgement claim, %s, reads window_confirms and the channels through indexes', async (_what, leaveOut) => {
+    // a row due, so the read of the claimed rows' merchants runs too; and a merchant left out
+    const m = await fresh.newMerchant();
+    const shop = await fresh.store.db.selectFrom('pg_channels').select('id').where('merchant_id', '=', m.merchantId).executeTakeFirstOrThrow();
+    await enqueueWindowConfirm(fresh.deps, `imp_plans_${leaveOut}`, shop.id, 'tid_plans');
+    const other = await fresh.newMerchant();
+    const ran = await statementsOf(fresh, (store) => claimWindowConfirms({ ...fresh.deps, store }, { owner: 'plans', limit: 8, skipMerchants: leaveOut ? [other.merchantId] : [] }));
+    expect(ran.filter((q) => /pg_channels/.test(q.sql))).toHaveLength(leaveOut ? 2 : 1);
+    for (const q of ran) {
+      const plan = await planOf(fresh, q.sql, q.parameters, { setup: q.session, generic: true });
+      expect(plan).not.toMatch(fullScan);
+      expect(plan).not.toMatch(/\bSCAN pg_channels\b(?! USING)/);
+    }
+    await fresh.store.db.updateTable('window_confirms').set({ state: 'done' }).where('imp_uid', '=', `imp_plans_${leaveOut}`).execute();
   });
 
   it.each([

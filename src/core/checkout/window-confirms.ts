@@ -124,22 +124,48 @@ export const windowOverAtMs = (deps: Pick<Deps, 'connectors'>, startedAt: number
 /** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
 export const RECHECK_TID = '';
 
+/** A leased acknowledgement, with the merchant whose channel it goes through (null: the channel is gone). */
+export type ClaimedWindowConfirm = WindowConfirmsTable & { merchantId: string | null };
+
 /**
  * Leases up to `limit` due acknowledgements (a lease that ran out makes a row due again). Rows fall
  * due on Pier's clock; a lease runs out on the database's, as schedules' and deliveries' do
  * (decision 0009): on Pier's, `pier sandbox clock advance` (or a process whose clock runs ahead)
  * made a row being confirmed look abandoned, and a second worker confirmed it at the same time.
+ *
+ * `skipMerchants`: merchants whose rows are not taken now (their room in the lane is full,
+ * jobs/handlers/window-confirms.ts, decision 0107). A row names its channel, not its merchant: the
+ * claim leaves out those merchants' channels, and the claimed rows' merchants are read after it
+ * (pg_channels by primary key), so the lane can count them.
  */
-export function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number }): Promise<WindowConfirmsTable[]> {
+export async function claimWindowConfirms(deps: Deps, o: { owner: string; limit: number; leaseSeconds?: number; skipMerchants?: string[] }): Promise<ClaimedWindowConfirm[]> {
+  const { db } = deps.store;
   const now = unixSeconds(deps.clock);
-  return claimRows(deps.store, 'window_confirms', {
+  const skip = o.skipMerchants ?? [];
+  // a merchant's channels (pg_channels_merchant_kind_provider_mid leads with merchant_id): a few each
+  const skipChannels = skip.length === 0 ? [] : (await db.selectFrom('pg_channels').select('id').where('merchant_id', 'in', skip).execute()).map((c) => c.id);
+  const rows = await claimRows(deps.store, 'window_confirms', {
     // `state = 'pending'` a literal: window_confirms_due is partial on it (migration 028), and a
     // bound state takes no partial index in a PostgreSQL generic plan
-    due: (eb) => eb.and([sql<boolean>`state = 'pending'`, eb('due_at', '<=', now), eb('lease_until', '<=', dbNow(deps.store))]),
+    due: (eb) =>
+      eb.and([
+        sql<boolean>`state = 'pending'`,
+        eb('due_at', '<=', now),
+        eb('lease_until', '<=', dbNow(deps.store)),
+        ...(skipChannels.length > 0 ? [eb('channel_id', 'not in', skipChannels)] : []),
+      ]),
     set: { lease_owner: o.owner, lease_until: sql`${dbNow(deps.store)} + ${o.leaseSeconds ?? confirmLeaseSeconds(deps)}` },
     orderBy: 'due_at',
     limit: o.limit,
   });
+  if (rows.length === 0) return [];
+  const channels = await db
+    .selectFrom('pg_channels')
+    .select(['id', 'merchant_id'])
+    .where('id', 'in', [...new Set(rows.map((r) => r.channel_id))])
+    .execute();
+  const merchantOf = new Map(channels.map((c) => [c.id, c.merchant_id]));
+  return rows.map((r) => ({ ...r, merchantId: merchantOf.get(r.channel_id) ?? null }));
 }
 
 /**
