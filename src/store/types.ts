@@ -400,7 +400,10 @@ export interface SandboxSettingsTable {
   id: number;
   clock_offset_ms: number;
   auto_cancel: number;
+  /** KST date (YYYYMMDD) of the last day whose auto-cancel ended with nothing left to cancel */
   auto_cancel_last_day: string | null;
+  /** while a process runs the day's auto-cancel, when its hold runs out (database clock; 0 = none; migration 030) */
+  auto_cancel_until: number;
   updated_at: number;
 }
 

@@ -24,6 +24,7 @@ import * as m024 from './024-schedule-lease-index-running.js';
 import * as m027 from './027-webhook-queue-indexes-partial.js';
 import * as m028 from './028-open-row-indexes-partial.js';
 import * as m029 from './029-vbank-deposit-checks.js';
+import * as m030 from './030-sandbox-auto-cancel-lease.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '027-webhook-queue-indexes-partial': m027,
   '028-open-row-indexes-partial': m028,
   '029-vbank-deposit-checks': m029,
+  '030-sandbox-auto-cancel-lease': m030,
 };
 
 /** The names of every migration this version knows. */
