@@ -28,7 +28,17 @@ export const CONFIG_ERROR_EXIT = 78;
 
 export interface Stoppable {
   stop(): Promise<void>;
+  /**
+   * How long `stop` may take: the jobs' grace or the slowest PG operation a request in flight may
+   * still wait for, whichever is longer (stopDeadlineMs in main.ts, decision 0106).
+   */
+  stopDeadlineMs: number;
 }
+
+/** How long past its stop's deadline a process is given to close what is left (keep-alives, pools) before it exits anyway. */
+const STOP_BACKSTOP_MARGIN_MS = 5_000;
+/** The primary SIGKILLs a worker this long past its stop's deadline: after the worker's own backstop. */
+const WORKER_KILL_MARGIN_MS = 10_000;
 
 export interface Installation<Setup> {
   /** what each worker is handed (JSON) */
@@ -37,6 +47,8 @@ export interface Installation<Setup> {
   banner(address: string): Promise<string>;
   /** stops what the primary runs (the embedded simulators, its database pool) */
   close(): Promise<void>;
+  /** how long a worker's stop may take (Stoppable.stopDeadlineMs): the workers run the same connectors */
+  stopDeadlineMs: number;
 }
 
 export interface ClusterHooks<Setup> {
@@ -60,10 +72,13 @@ export function restartDelayMs(failures: number): number {
 export async function runCluster<Setup>(config: Config, hooks: ClusterHooks<Setup>): Promise<void> {
   if (cluster.isWorker) {
     const setup = JSON.parse(process.env[SETUP_ENV] ?? 'null') as Setup;
-    const pier = await hooks.startWorker(setup);
-    const stop = stopOnSignals(config, pier);
+    // before the start: the primary's SIGTERM may come while this worker starts (a stop requested
+    // as the workers were forked), and a worker listens and runs jobs before its start ends
+    const pier = hooks.startWorker(setup);
+    const stop = stopOnSignals(pier);
     // the primary is gone (killed): nobody will restart or stop this worker, so drain and leave
     process.once('disconnect', stop);
+    await pier;
     return;
   }
   await runPrimary(config, hooks);
@@ -71,6 +86,13 @@ export async function runCluster<Setup>(config: Config, hooks: ClusterHooks<Setu
 
 async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Promise<void> {
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
+  // listened for before the once-only work: a stop requested meanwhile is honoured when it ends
+  // (no worker is forked), rather than the signal's default killing the primary mid-start
+  let stopRequested = false;
+  let onStopSignal = () => {
+    stopRequested = true;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onStopSignal());
   const installation = await hooks.prepare();
   // a worker answering /metrics asks here for every worker's counters
   serveClusterMetrics();
@@ -129,37 +151,48 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
     const live = slots.map((s) => s.worker).filter((w): w is Worker => w !== null && !w.isDead());
     const exited = live.map((w) => new Promise<void>((done) => (w.isDead() ? done() : w.once('exit', () => done()))));
     for (const w of live) w.process.kill('SIGTERM');
-    // a worker bounds its own shutdown (shutdownGraceMs + 5 s); this is the backstop
+    // a worker bounds its own shutdown (its stop's deadline + 5 s); this is the backstop
     const backstop = setTimeout(() => {
       for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
-    }, config.shutdownGraceMs + 10_000);
+    }, installation.stopDeadlineMs + WORKER_KILL_MARGIN_MS);
     await Promise.all(exited);
     clearTimeout(backstop);
     await installation.close().catch((err) => logger.error({ err }, 'closing the primary failed'));
     process.exit(exitCode);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
+  onStopSignal = () => void shutdown(0);
+  if (stopRequested) return shutdown(0);
 
   for (let i = 0; i < slots.length; i++) fork(i);
 }
 
 /**
  * Stops `pier` on SIGTERM/SIGINT (once, however many signals come) and exits: 0 when it stopped
- * cleanly, 1 otherwise or when stopping outlived `shutdownGraceMs` + 5 s. Returns the same stop.
+ * cleanly, 1 otherwise or when stopping outlived its deadline (`stopDeadlineMs`) + 5 s. Installed
+ * while `pier` still starts: Pier listens and runs jobs before its start ends, so a signal then is
+ * honoured as soon as the start ends (a drain, not the signal's default kill); a start that fails
+ * exits on its own path. Returns the same stop.
  */
-export function stopOnSignals(config: Config, pier: Stoppable): () => void {
+export function stopOnSignals(pier: Promise<Stoppable>): () => void {
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    // the runner bounds itself; this backstop bounds everything else (HTTP keep-alives, pools)
-    setTimeout(() => {
-      process.stderr.write('pier: shutdown took too long; exiting\n');
-      process.exit(1);
-    }, config.shutdownGraceMs + 5_000).unref();
-    pier.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
+    pier.then(
+      (started) => {
+        // what stops by itself is bounded (the runner by its grace, a PG call by its timeouts);
+        // this backstop bounds everything else (HTTP keep-alives, pools)
+        setTimeout(() => {
+          process.stderr.write('pier: shutdown took too long; exiting\n');
+          process.exit(1);
+        }, started.stopDeadlineMs + STOP_BACKSTOP_MARGIN_MS).unref();
+        started.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      },
+      // the start failed: its caller says why and exits (runServer)
+      () => {},
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);

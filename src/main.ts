@@ -277,12 +277,15 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     /** each embedded simulator's address by provider (sandbox) */
     simulators: simulatorAddresses,
     runner,
+    stopDeadlineMs: stopDeadlineMs(config, deps.connectors),
     async stop() {
       clearInterval(reconciler);
       // HTTP first: no new connection from now on (a load balancer sees the port closed and sends
       // elsewhere), a request on a kept-alive one is answered 503, the requests in flight are
       // answered and idle keep-alive connections closed (Fastify's close). The jobs get their
       // grace meanwhile, rather than the server taking requests for as long as they take to stop.
+      // A request in flight is waited for however long its PG takes within the PG's timeouts
+      // (stopDeadlineMs, decision 0106): cut off, a charge would leave the merchant a socket error.
       const httpClosed = app.close();
       // a connection whose request was in flight is closed once answered, not kept alive for
       // Fastify's 72 s (the close would wait for it, past the shutdown's backstop)
@@ -296,6 +299,15 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
       await store.close();
     },
   };
+}
+
+/**
+ * How long a Pier process's stop may take before its backstop (decision 0106): the jobs' grace, or
+ * the slowest configured PG's whole operation (every call's connect + read timeout), which a
+ * request in flight may still be waiting for, whichever is longer.
+ */
+function stopDeadlineMs(config: Config, connectors: Deps['connectors']): number {
+  return Math.max(config.shutdownGraceMs, connectors.maxOperationMs());
 }
 
 /** What Pier prints once it listens: where everything is and, on the first sandbox start, the demo credentials. */
@@ -390,7 +402,12 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
   };
   try {
     const installation = await prepareInstallation(config, logger, store, simulators);
-    return { setup: installation.setup, banner: installation.banner, close: () => close(installation) };
+    return {
+      setup: installation.setup,
+      banner: installation.banner,
+      close: () => close(installation),
+      stopDeadlineMs: stopDeadlineMs(config, installation.deps.connectors),
+    };
   } catch (err) {
     await close();
     throw err;
@@ -407,7 +424,11 @@ export async function runServer(): Promise<void> {
     if (config.workers > 1 || cluster.isWorker) {
       await runCluster(config, { prepare: () => prepareForWorkers(config), startWorker: (setup) => startPier(config, { worker: setup }) });
     } else {
-      stopOnSignals(config, await startPier(config));
+      // listened for from the start: Pier listens and runs jobs before startPier resolves, and a
+      // signal then must drain it, not kill it (decision 0106)
+      const pier = startPier(config);
+      stopOnSignals(pier);
+      await pier;
     }
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -111,7 +111,7 @@ describe('npm start (bin/start.js)', () => {
     } finally {
       if (pier.running()) {
         pier.process.kill('SIGTERM');
-        // a worker's own bound is shutdownGraceMs + 5 s; past a minute, kill it and say what happened
+        // nothing is in flight, so a worker stops at once (its bound, decision 0106, is up to 75 s); past a minute, kill it and say what happened
         const exit = await Promise.race([pier.exited, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 60_000).unref())]);
         if (exit === 'hung') pier.process.kill('SIGKILL');
         phase('exited');

@@ -71,8 +71,7 @@ describe('two sandbox Piers starting at once on one fresh database', () => {
         expect(consoleLines.filter((l) => /password \S{12,}\s+\(shown once: save it\)/.test(l))).toHaveLength(1);
         for (const p of piers) expect(p.stdout()).toContain(`imp_key      ${DEMO_IMP_KEY}`);
 
-        // (how they exit is not this test's: a SIGTERM this close to the banner may come before
-        // Pier's signal handlers, runServer's stopOnSignals)
+        // (how they exit is not this test's: test/operations/stop-during-start.test.ts)
         for (const p of piers) p.process.kill('SIGTERM');
         await Promise.all(piers.map((p) => p.exited));
         const store = openStore(db.url);
