@@ -73,6 +73,7 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
  */
 export async function prepareInstallation(config: Config, logger: Logger, store: Store, simulators: EmbeddedSimulator[]) {
   const guard = webhookDestinationGuard(config);
+  checkSimulatorPorts(config);
   const onNewer = (newer: string[]) => logger.warn({ newer }, 'the database has migrations of a newer Pier; this version runs without them');
   const onNotice = (message: string, detail: Record<string, unknown>) => logger.warn(detail, message);
   const applied = await migrateToLatest(store, { onNewer, onNotice }).catch((err: Error) => {
@@ -132,6 +133,22 @@ export async function prepareInstallation(config: Config, logger: Logger, store:
       return startBanner(config, { address, storeLabel: store.label, simulatorLines, demo, demoChannels, consoleUser });
     },
   };
+}
+
+/**
+ * The embedded simulators take `simulator.port` and the ports after it, one per PG; the schema
+ * checks only the first. Past 65535 the listen would fail once the database is migrated, with
+ * Fastify's words and exit 1 (`PORT=65524` puts NICE's on 65536): a configuration error instead.
+ */
+function checkSimulatorPorts(config: Config): void {
+  if (!config.simulator.enabled) return;
+  const ports = SIMULATOR_MODULES.map((m) => simulatorPort(m, config.simulator.port));
+  const last = Math.max(...ports);
+  if (last > 65535) {
+    throw new ConfigError(
+      `invalid configuration key "simulator.port": the embedded simulators take ports ${config.simulator.port} to ${last}, past 65535 (value: ${config.simulator.port}; it follows PORT + 11 unless PIER_SIMULATOR_PORT is set)`,
+    );
+  }
 }
 
 /** ensureDemoConsoleUser for the banner: Pier already listens, so a failure costs the line, not the start. */

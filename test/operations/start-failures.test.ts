@@ -71,6 +71,13 @@ describe('a start that cannot succeed', () => {
     expectOneClearLine(r.stderr, message);
   });
 
+  it('PORT=65524 in sandbox (its embedded simulators on 65535 and 65536) is a configuration error naming simulator.port, exit 78, before anything listens', async () => {
+    // PIER_SIMULATOR_PORT unset (undefined is left out of the child's environment): the simulators follow PORT
+    const r = await start({ PIER_MODE: 'sandbox', PORT: '65524', PIER_SIMULATOR_PORT: undefined as unknown as string });
+    expect(r.code).toBe(78);
+    expectOneClearLine(r.stderr, /^pier: configuration error: invalid configuration key "simulator\.port": .*65535.*65536/);
+  });
+
   it('a PostgreSQL server that refuses connections: one line naming the database (without its password), exit 1', async () => {
     const port = await freePort();
     const r = await start({ DATABASE_URL: `postgres://pier:hunter2@127.0.0.1:${port}/pier` });
