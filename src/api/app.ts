@@ -76,6 +76,9 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
     // Node would answer an HTTP/1.1 request without Host itself, with an empty 400; the hook below
     // refuses it with the envelope instead (decision 0094)
     http: { requireHostHeader: false },
+    // while stopping, a request that still arrives (pipelined, or on a connection busy at the
+    // signal) is answered by the hook below in V1's envelope, not by Fastify's own 503 body
+    return503OnClosing: false,
     // V1 clients call `/payments/cancel/` and `/payments/findAll/{uid}/` (spec §1.1)
     routerOptions: {
       ignoreTrailingSlash: true,
@@ -98,6 +101,17 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
 
   app.decorateRequest('merchant', null);
   const metrics = addRequestPlumbing(app, deps);
+  // set by app.close() (SIGTERM) before the server closes: nothing new is taken from then on
+  let stopping = false;
+  app.addHook('preClose', (done) => {
+    stopping = true;
+    done();
+  });
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!stopping) return done();
+    reply.header('connection', 'close');
+    done(new PierError('unavailable', '서버가 종료 중입니다. 다시 요청해 주세요.', 'this Pier process is stopping: the request was not processed; send it again'));
+  });
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400, before the token is read
   app.addHook('onRequest', (req, reply, done) => {
     if (req.raw.httpVersion !== '1.1' || req.headers.host !== undefined) return done();

@@ -28,6 +28,8 @@ export const ERROR_KINDS = {
   /** V1 answers 200 with code -1 (docs/decisions/0011) */
   unknown_buyer: { http: 200, code: -1 },
   pg_unavailable: { http: 502, code: 1 },
+  /** a process that is stopping (SIGTERM) answers what still reaches it so, as Fastify would, in V1's envelope */
+  unavailable: { http: 503, code: 1 },
   internal: { http: 500, code: -1 },
 } as const satisfies Record<ErrorKind, { http: number; code: number }>;
 

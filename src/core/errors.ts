@@ -36,6 +36,8 @@ export type ErrorKind =
   | 'unknown_buyer'
   /** the PG could not be reached (nothing was charged), or its answer was lost (the outcome is being confirmed) */
   | 'pg_unavailable'
+  /** this Pier process is stopping: the request was not taken (nothing done); send it again */
+  | 'unavailable'
   /** a bug: logged with a request id, never with the body */
   | 'internal';
 
