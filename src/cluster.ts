@@ -88,11 +88,14 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
   const logger = createLogger(config.logLevel, undefined, { format: config.logFormat, mode: config.mode });
   // listened for before the once-only work: a stop requested meanwhile is honoured when it ends
   // (no worker is forked), rather than the signal's default killing the primary mid-start
-  let stopRequested = false;
-  let onStopSignal = () => {
-    stopRequested = true;
+  let stopRequested: NodeJS.Signals | null = null;
+  let onStopSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested === signal) exitDuringStart();
+    if (stopRequested) return;
+    stopRequested = signal;
+    process.stderr.write(STOP_AFTER_START);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onStopSignal());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onStopSignal(signal));
   const installation = await hooks.prepare();
   // a worker answering /metrics asks here for every worker's counters
   serveClusterMetrics();
@@ -166,18 +169,40 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
   for (let i = 0; i < slots.length; i++) fork(i);
 }
 
+const STOP_AFTER_START = 'pier: stopping once the start has ended (the same signal again exits now)\n';
+
+/**
+ * The same signal again while a stop waits for the start: the start may wait on something that
+ * does not end soon (another process's migration), and whoever sends it (Ctrl-C twice) wants out
+ * now. Only the same signal: Ctrl-C reaches a starting worker as SIGINT and then, from its
+ * primary, as SIGTERM, and that worker should still drain.
+ */
+function exitDuringStart(): never {
+  process.stderr.write('pier: stopped during its start\n');
+  process.exit(1);
+}
+
 /**
  * Stops `pier` on SIGTERM/SIGINT (once, however many signals come) and exits: 0 when it stopped
  * cleanly, 1 otherwise or when stopping outlived its deadline (`stopDeadlineMs`) + 5 s. Installed
  * while `pier` still starts: Pier listens and runs jobs before its start ends, so a signal then is
- * honoured as soon as the start ends (a drain, not the signal's default kill); a start that fails
- * exits on its own path. Returns the same stop.
+ * honoured as soon as the start ends (a drain, not the signal's default kill; a second signal
+ * before then exits at once, 1); a start that fails exits on its own path. Returns the same stop.
  */
 export function stopOnSignals(pier: Promise<Stoppable>): () => void {
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
+  let stopping: NodeJS.Signals | 'disconnect' | null = null;
+  let startEnded = false;
+  pier.then(
+    () => (startEnded = true),
+    () => (startEnded = true),
+  );
+  const stop = (why: NodeJS.Signals | 'disconnect') => {
+    if (stopping) {
+      if (!startEnded && why === stopping) exitDuringStart();
+      return;
+    }
+    stopping = why;
+    if (!startEnded) process.stderr.write(STOP_AFTER_START);
     pier.then(
       (started) => {
         // what stops by itself is bounded (the runner by its grace, a PG call by its timeouts);
@@ -195,6 +220,6 @@ export function stopOnSignals(pier: Promise<Stoppable>): () => void {
       () => {},
     );
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
-  return stop;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
+  return () => stop('disconnect');
 }

@@ -30,6 +30,8 @@ export interface ChildPierSettings {
  */
 export function childPier(settings: () => ChildPierSettings) {
   let child: Child | null = null;
+  /** the last child started, kept after kill() for what it wrote */
+  let last: Child | null = null;
   /** the port of the last start that listened */
   let port: number | null = null;
   const urlOf = (p: number) => `http://127.0.0.1:${p}`;
@@ -65,6 +67,7 @@ export function childPier(settings: () => ChildPierSettings) {
           // kept before it is ready, so that kill() stops a start still under way
           const c = startChild('Pier', [join(ROOT, 'bin', 'start.js')], { cwd: ROOT, env: env(p) });
           child = c;
+          last = c;
           await c.waitFor(PIER_BANNER);
           port = p;
         },
@@ -74,6 +77,10 @@ export function childPier(settings: () => ChildPierSettings) {
     /** The process `start` began (with PIER_WORKERS=1, Pier's one process); null when none runs. */
     pid(): number | null {
       return child?.running() ? (child.process.pid ?? null) : null;
+    },
+    /** What the last Pier started wrote to stderr so far (after it was killed, too). */
+    stderr(): string {
+      return last?.stderr() ?? '';
     },
     /** The worker processes' ids (PIER_WORKERS > 1: the children of Pier's primary process). */
     workerPids(): Promise<number[]> {

@@ -36,6 +36,14 @@ const releaseRegistrations = () => {
 
 const pier = childPier(() => ({ databaseUrl: db.url, dataDir, simulatorUrl, workers }));
 
+/** Polls another process's progress (no timer of this test can know when it gets there). */
+async function until(what: string, ok: () => Promise<boolean>, tries = 200): Promise<void> {
+  for (let i = 0; !(await ok()); i++) {
+    if (i >= tries) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 beforeAll(async () => {
   simulator = createTpaySimulator({ dbFile: ':memory:' });
   simulator.addHook('onRequest', async (req) => {
@@ -73,5 +81,24 @@ describe('SIGTERM during the start', () => {
     // PIER_WORKERS=1 ended its start (the banner) before draining; the primary forks no worker
     if (n === 1) expect(await started).toBe('started');
     else await started;
+  }, 120_000);
+
+  it.each([1, 2])('PIER_WORKERS=%i: the same signal again before the start ends exits at once, 1 (a start that waits on another process)', async (n) => {
+    workers = n;
+    holding = true;
+    const arrived = new Promise<void>((r) => (registrationArrived = r));
+    const started = pier.start().catch(() => {});
+    await arrived;
+    const pid = pier.pid()!;
+    const exited = pier.kill('SIGINT');
+    // the first signal is taken (two sent at once may reach the process as one)
+    await until('Pier says it stops once started', async () => pier.stderr().includes('stopping once the start has ended'));
+    process.kill(pid, 'SIGINT');
+    expect(await exited).toEqual({ code: 1, signal: null });
+    expect(pier.stderr()).toContain('pier: stopped during its start');
+    // it exited while its start still waited for the simulator
+    expect(heldRegistrations.length).toBeGreaterThan(0);
+    releaseRegistrations();
+    await started;
   }, 120_000);
 });
