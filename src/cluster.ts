@@ -202,7 +202,8 @@ export function stopOnSignals(pier: Promise<Stoppable>): () => void {
       return;
     }
     stopping = why;
-    if (!startEnded) process.stderr.write(STOP_AFTER_START);
+    // a worker's stderr says only why it could not start: the primary that stops it speaks for Pier
+    if (!startEnded && !cluster.isWorker) process.stderr.write(STOP_AFTER_START);
     pier.then(
       (started) => {
         // what stops by itself is bounded (the runner by its grace, a PG call by its timeouts);
