@@ -125,13 +125,19 @@ export function waitingForLocks(conn: DatabaseConnection, sqlite: SQLite.Databas
         return Promise.reject(err);
       }
       const parameters = query.parameters as unknown[];
-      const execute = (): QueryResult<R> => {
-        if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
-        const { changes, lastInsertRowid } = stmt.run(parameters);
-        return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
-      };
-      return !stmt.readonly && WRITE_STATEMENT.test(query.sql) ? lock.transaction(execute) : lock.whenFree(execute);
+      // inline arrows, not one assigned to a name: the bundle's keepNames would name such a
+      // function on every statement run here (decision 0030)
+      return !stmt.readonly && WRITE_STATEMENT.test(query.sql)
+        ? lock.transaction(() => runStatement<R>(stmt, parameters))
+        : lock.whenFree(() => runStatement<R>(stmt, parameters));
     },
     streamQuery: (query, chunkSize) => conn.streamQuery(query, chunkSize),
   };
+}
+
+/** One statement as Kysely's SqliteConnection runs it: `all` when it returns rows, else `run`. */
+function runStatement<R>(stmt: SQLite.Statement, parameters: unknown[]): QueryResult<R> {
+  if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
+  const { changes, lastInsertRowid } = stmt.run(parameters);
+  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
 }
