@@ -19,7 +19,7 @@ import { refreshClock, SandboxClock } from './core/sandbox/clock.js';
 import { JobRunner } from './jobs/runner.js';
 import { scheduleQueue } from './jobs/handlers/schedules.js';
 import { webhookQueue } from './jobs/handlers/webhooks.js';
-import { destinationGuard } from './webhooks/network-guard.js';
+import { webhookDestinationGuard } from './webhooks/network-guard.js';
 import { V1_WEBHOOK_TIMEOUTS } from './webhooks/sender.js';
 import { sandboxAutoCancelQueue } from './jobs/handlers/sandbox-auto-cancel.js';
 import { windowConfirmQueue } from './jobs/handlers/window-confirms.js';
@@ -171,16 +171,6 @@ async function startClock(config: Config, store: Store): Promise<Clock> {
   await clock.refresh();
   clock.start();
   return clock;
-}
-
-function webhookDestinationGuard(config: Config) {
-  try {
-    // parsed in sandbox too, where nothing is guarded: the same settings go to production next
-    if (config.mode !== 'production') destinationGuard({ ...config, mode: 'production' });
-    return destinationGuard(config);
-  } catch (err) {
-    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
-  }
 }
 
 /** The services of one process: store, vault, clock, metrics, connectors. */

@@ -12,6 +12,7 @@ import { findMerchant } from '../core/merchants/merchants.js';
 import { systemClock } from '../lib/clock.js';
 import { createLogger } from '../lib/logger.js';
 import { migrateToLatest, openStore } from '../store/db.js';
+import { webhookDestinationGuard } from '../webhooks/network-guard.js';
 
 /** A failure the CLI reports as one line on stderr, exit code 1, no stack trace. */
 export class CliError extends Error {
@@ -72,10 +73,12 @@ function cliConnectors(config: Config, needPg: boolean) {
 
 /**
  * Opens what the server opens (same configuration, database and vault), without the server:
- * config from env/PIER_CONFIG, store + migrations, vault, connectors.
+ * config from env/PIER_CONFIG, store + migrations, vault, connectors, the webhook destination guard.
  */
 export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<CliContext> {
   const config = loadConfig();
+  // the server's guard from the same settings: a webhook URL the server accepts, the CLI accepts (and the reverse)
+  const destinationGuard = webhookDestinationGuard(config);
   // Logs go to stderr so stdout stays the command's output; quiet unless LOG_LEVEL asks.
   const level = process.env.LOG_LEVEL ? config.logLevel : 'warn';
   const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
@@ -94,7 +97,7 @@ export async function openCliContext(opts: { needPg?: boolean } = {}): Promise<C
     throw err;
   }
   const connectors = cliConnectors(config, opts.needPg ?? false);
-  const deps: Deps = { store, vault, clock: systemClock, logger, mode: config.mode, connectors };
+  const deps: Deps = { store, vault, clock: systemClock, logger, mode: config.mode, connectors, destinationGuard };
   return {
     config,
     deps,

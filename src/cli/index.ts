@@ -110,9 +110,52 @@ async function channelSecret(flag: string | undefined): Promise<string> {
   if (flag === '-') return readStdin();
   const secret = flag ?? process.env.PIER_CHANNEL_SECRET;
   if (!secret) {
-    throw new CliError("required option '--secret <key>' not specified (--secret-key for NICE; give \"-\" to read it from stdin, or set PIER_CHANNEL_SECRET)");
+    throw new CliError(
+      "required option '--secret <key>' not specified (--secret-key for NICE; give --secrets-stdin and pipe `secret=…` in, or give \"-\" to read it alone from stdin, or set PIER_CHANNEL_SECRET)",
+    );
   }
   return secret;
+}
+
+/** The names `--secrets-stdin` reads, by the option each stands for (decision 0112). */
+const STDIN_SECRET_NAMES: Record<string, 'secret' | 'cancelPassword'> = { secret: 'secret', 'secret-key': 'secret', 'cancel-password': 'cancelPassword' };
+
+/**
+ * A new channel's secrets piped in as `name=value` lines (`secret` or `secret-key`, `cancel-password`;
+ * `_` for `-` too), so that none is on the command line, where every user of the machine reads it
+ * (`ps`, /proc/<pid>/cmdline) and the shell's history keeps it. Blank lines and `#` comments are
+ * skipped; a value is taken as written after the first `=`. Errors name the line, never its value.
+ */
+function parseStdinSecrets(text: string): { secret?: string; cancelPassword?: string } {
+  const found: { secret?: string; cancelPassword?: string } = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].replace(/\r$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    const name = (eq < 0 ? '' : line.slice(0, eq)).trim().toLowerCase().replace(/_/g, '-');
+    const field = STDIN_SECRET_NAMES[name];
+    if (!field) {
+      throw new CliError(`--secrets-stdin: line ${i + 1} is not \`secret=…\`, \`secret-key=…\` or \`cancel-password=…\` (one name=value a line)`);
+    }
+    if (found[field] !== undefined) throw new CliError(`--secrets-stdin: ${field === 'secret' ? 'the secret (secret or secret-key)' : 'cancel-password'} is given twice (line ${i + 1})`);
+    found[field] = line.slice(eq + 1);
+  }
+  return found;
+}
+
+/** A new channel's merchant key and cancel password, from stdin (`--secrets-stdin`) or the options. */
+async function channelSecrets(opts: { secretsStdin?: boolean; secret?: string; secretKey?: string; cancelPassword?: string }): Promise<{ merchantKey: string; cancelPassword: string }> {
+  const flag = opts.secretKey ?? opts.secret;
+  if (opts.cancelPassword === '-') throw new CliError('--cancel-password: to read it from stdin give --secrets-stdin and pipe `cancel-password=…` in');
+  if (!opts.secretsStdin) return { merchantKey: await channelSecret(flag), cancelPassword: opts.cancelPassword ?? '' };
+  // stdin is read once: every secret comes from it, none from the command line
+  if (flag !== undefined || opts.cancelPassword !== undefined) {
+    throw new CliError('--secrets-stdin reads every secret from stdin: give no --secret, --secret-key or --cancel-password with it');
+  }
+  const given = parseStdinSecrets(await readStdin());
+  if (given.secret === undefined || given.secret === '') throw new CliError('--secrets-stdin: no `secret=…` line on stdin (`secret-key=…` for NICE)');
+  return { merchantKey: given.secret, cancelPassword: given.cancelPassword ?? '' };
 }
 
 /** The merchant's console user with this e-mail, or a CLI error that says where to look. */
@@ -275,16 +318,18 @@ export function buildProgram(): Command {
     .description(
       'Add a PG channel to a merchant. V1 requests pick it with pg: "{provider}.{MID or clientId}" (e.g. jtnet.tpaytest1m, ' +
         'nice_v2.S2_…) or pg: "{provider}" (that PG\'s default channel); when pg is absent, the default channel of the kind is used ' +
-        '(the first channel of a kind becomes its default). Secrets are stored encrypted and never printed; to keep them out of ' +
-        'shell history give "-" and pipe them in, or set PIER_CHANNEL_SECRET.',
+        '(the first channel of a kind becomes its default). Secrets are stored encrypted and never printed. Pipe them in with ' +
+        '--secrets-stdin (`secret=…` or `secret-key=…`, and `cancel-password=…`, one a line): a value on the command line is seen by ' +
+        'every user of the machine in `ps` and kept in shell history.',
     )
     .argument('<merchantCode>', 'merchant code, e.g. imp12345678')
     .option('--provider <provider>', `PG provider code: ${CONNECTOR_MODULES.map((m) => `${m.provider} (${m.label})`).join(', ')}; default: the only PG this Pier configures`)
     .option('--mid <MID>', "the PG's merchant id: tPay's MID (e.g. tpaytest1m)")
     .option('--client-id <clientId>', "NICE's clientId (S1_/S2_… sandbox, R1_/R2_… live); same as --mid")
-    .option('--secret <merchantKey>', "tPay's merchant key for this MID (\"-\" = read from stdin)")
-    .option('--secret-key <secretKey>', "NICE's secretKey (\"-\" = read from stdin); same as --secret")
-    .option('--cancel-password <pw>', "tPay's cancel (refund) password (NICE has none)")
+    .option('--secrets-stdin', 'read the secrets from stdin, one name=value a line: secret= (tPay\'s merchant key) or secret-key= (NICE\'s secretKey), and cancel-password= (tPay)')
+    .option('--secret <merchantKey>', "tPay's merchant key for this MID (\"-\" = read it alone from stdin); other users of this machine see it in `ps`: prefer --secrets-stdin")
+    .option('--secret-key <secretKey>', "NICE's secretKey (\"-\" = read it alone from stdin); same as --secret")
+    .option('--cancel-password <pw>', "tPay's cancel (refund) password (NICE has none); other users of this machine see it in `ps`: prefer --secrets-stdin")
     .addOption(
       new Option('--kind <kind>', 'window = payment window (IMP.request_pay); api = key-in and billing-key REST calls')
         .choices(['window', 'api'])
@@ -302,6 +347,7 @@ export function buildProgram(): Command {
           provider?: string;
           mid?: string;
           clientId?: string;
+          secretsStdin?: boolean;
           secret?: string;
           secretKey?: string;
           cancelPassword?: string;
@@ -317,7 +363,7 @@ export function buildProgram(): Command {
         if (opts.mid && opts.clientId && opts.mid !== opts.clientId) throw new CliError('--mid and --client-id name the same thing: give one');
         const mid = opts.clientId ?? opts.mid;
         if (!mid) throw new CliError("required option '--mid <MID>' not specified (--client-id for NICE)");
-        const merchantKey = await channelSecret(opts.secretKey ?? opts.secret);
+        const { merchantKey, cancelPassword } = await channelSecrets(opts);
         await withContext(async ({ deps, config }) => {
           const m = await requireMerchant(deps, merchantCode);
           const provider = opts.provider ?? soleProvider(deps);
@@ -326,7 +372,7 @@ export function buildProgram(): Command {
             provider,
             mid,
             merchantKey,
-            cancelPassword: opts.cancelPassword ?? '',
+            cancelPassword,
             kind: opts.kind,
             // a key that says its mode (NICE's S…/R…) decides when no flag does
             sandbox: opts.sandbox ? true : opts.live ? false : (rules.impliedSandbox?.(mid) ?? false),

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 
 /**
  * Where Pier may send webhooks (merchant Notification URLs and per-payment `notice_url`, which
@@ -116,4 +116,19 @@ function parseCidr(entry: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
 /** The guard for this installation: enforcing in production (with the operator's allow-list), open in sandbox. */
 export function destinationGuard(config: Pick<Config, 'mode' | 'webhooks'>): DestinationGuard {
   return config.mode === 'production' ? DestinationGuard.production(config.webhooks.allowPrivate) : DestinationGuard.sandbox();
+}
+
+/**
+ * The guard every Pier process of this configuration uses, the server's and the CLI's alike, so a
+ * URL one accepts the other does not refuse (a `pier webhooks endpoint` in production with
+ * webhooks.allowPrivate). A list that does not parse is a configuration error, also in sandbox,
+ * where nothing is guarded: the same settings go to production next.
+ */
+export function webhookDestinationGuard(config: Pick<Config, 'mode' | 'webhooks'>): DestinationGuard {
+  try {
+    if (config.mode !== 'production') destinationGuard({ ...config, mode: 'production' });
+    return destinationGuard(config);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration key "webhooks.allowPrivate": ${(err as Error).message}`);
+  }
 }
