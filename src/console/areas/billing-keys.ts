@@ -12,6 +12,19 @@ import { methodLabel, statusLabel } from './payments.js';
 
 const PAGE_SIZE = 20;
 
+/**
+ * A billing key's console page: its customer_uid in the query, never in the path. V1 takes `.` and
+ * `..` as a customer_uid (decision 0054) and a key stored by an earlier Pier may hold `/`; a browser
+ * resolves such a path segment (`/console/billing-keys/..` is `/console/`, `%2E%2E` included, as
+ * the WHATWG URL parser does) before the request leaves it, so the page could not be reached
+ * (decision 0111). `/console/billing-keys/{customer_uid}` still answers for links made before.
+ */
+export const billingKeyHref = (customerUid: string) => `/console/billing-key?${new URLSearchParams({ customer_uid: customerUid })}`;
+
+/** the customer_uid a query or a form names ('' when none: no key has it, a 404) */
+const customerUidOf = (from: unknown) => field(from, 'customer_uid');
+const customerUidParam = (req: FastifyRequest) => (req.params as { customerUid: string }).customerUid;
+
 export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOptions) {
   const { deps } = opts;
 
@@ -45,7 +58,7 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
           : html`<table class="list" id="billing-table"><thead><tr><th>customer_uid</th><th>${t('card')}</th><th>${t('customer')}</th><th>PG</th><th>${t('updated_at')}</th></tr></thead><tbody>
             ${r.list.map(
               (c) => html`<tr>
-                <td data-label="customer_uid"><a href="/console/billing-keys/${encodeURIComponent(c.customer_uid)}">${c.customer_uid}</a></td>
+                <td data-label="customer_uid"><a href="${billingKeyHref(c.customer_uid)}">${c.customer_uid}</a></td>
                 <td data-label="${t('card')}">${c.card_name ?? '-'} ${c.card_number ?? ''}</td>
                 <td data-label="${t('customer')}">${c.customer_name ?? '-'}</td>
                 <td data-label="PG">${pgCell(req.deps.connectors.label(c.pg_provider), c.pg_provider, c.pg_id)}</td>
@@ -78,8 +91,8 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
           </dl></section>
           <section class="card"><h2>${t('delete_billing_key')}</h2>
             <p class="hint">${t('delete_billing_key_hint')}</p>
-            <form method="post" action="/console/billing-keys/${encodeURIComponent(customerUid)}/delete" id="delete-billing-key" data-confirm="${t('delete_billing_key_confirm', { uid: customerUid })}">
-              ${csrfField(req)}
+            <form method="post" action="/console/billing-key/delete" id="delete-billing-key" data-confirm="${t('delete_billing_key_confirm', { uid: customerUid })}">
+              ${csrfField(req)}<input type="hidden" name="customer_uid" value="${customerUid}">
               <button type="submit" class="danger">${t('delete')}</button>
             </form>
           </section>
@@ -95,11 +108,11 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
     });
   };
 
-  app.get('/billing-keys/:customerUid', async (req, reply) => detail(req, reply, (req.params as { customerUid: string }).customerUid));
+  app.get('/billing-key', async (req, reply) => detail(req, reply, customerUidOf(req.query)));
+  app.get('/billing-keys/:customerUid', async (req, reply) => detail(req, reply, customerUidParam(req)));
 
-  app.post('/billing-keys/:customerUid/delete', async (req, reply) => {
+  const remove = async (req: FastifyRequest, reply: FastifyReply, customerUid: string) => {
     const s = sessionOf(req);
-    const { customerUid } = req.params as { customerUid: string };
     try {
       await deleteBillingKey(req.deps, s.merchantId, customerUid);
     } catch (err) {
@@ -109,7 +122,10 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
       throw err;
     }
     return reply.redirect('/console/billing-keys?ok=deleted', 303);
-  });
+  };
+
+  app.post('/billing-key/delete', async (req, reply) => remove(req, reply, customerUidOf(req.body)));
+  app.post('/billing-keys/:customerUid/delete', async (req, reply) => remove(req, reply, customerUidParam(req)));
 
   // ---- JSON API ----
   app.get('/api/billing-keys', async (req) => {
@@ -117,15 +133,24 @@ export function registerBillingKeyRoutes(app: FastifyInstance, opts: ConsoleOpti
     return { ok: true, ...(await list(s.merchantId, req.query)) };
   });
 
+  app.get('/api/billing-key', async (req) => {
+    const s = sessionOf(req);
+    return { ok: true, customer: await getCustomer(req.deps, s.merchantId, customerUidOf(req.query)) };
+  });
+
+  app.delete('/api/billing-key', async (req) => {
+    const s = sessionOf(req);
+    return { ok: true, customer: await deleteBillingKey(req.deps, s.merchantId, customerUidOf(req.query)) };
+  });
+
+  // the forms before decision 0111, kept for scripts; an id that is a dot segment needs the above
   app.get('/api/billing-keys/:customerUid', async (req) => {
     const s = sessionOf(req);
-    const { customerUid } = req.params as { customerUid: string };
-    return { ok: true, customer: await getCustomer(req.deps, s.merchantId, customerUid) };
+    return { ok: true, customer: await getCustomer(req.deps, s.merchantId, customerUidParam(req)) };
   });
 
   app.delete('/api/billing-keys/:customerUid', async (req) => {
     const s = sessionOf(req);
-    const { customerUid } = req.params as { customerUid: string };
-    return { ok: true, customer: await deleteBillingKey(req.deps, s.merchantId, customerUid) };
+    return { ok: true, customer: await deleteBillingKey(req.deps, s.merchantId, customerUidParam(req)) };
   });
 }

@@ -9,6 +9,7 @@ import { Problems } from '../errors.js';
 import { html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
 import { csrfField, flash, fmtTime, fmtWon, input, select, sendPage } from '../layout.js';
+import { billingKeyHref } from './billing-keys.js';
 
 const PAGE_SIZE = 20;
 const STATUSES = ['scheduled', 'executed', 'revoked'] as const;
@@ -50,7 +51,11 @@ export function registerScheduleRoutes(app: FastifyInstance) {
     const result = problems.any ? null : await listSchedules(req.deps, s.merchantId, q);
     const err = (k: string) => (problems.fields[k] ? t(problems.fields[k]!) : undefined);
     const link = (n: number) => `/console/schedules?${new URLSearchParams({ ...Object.fromEntries(Object.entries(values).filter(([, v]) => v)), page: String(n) })}`;
-    const back = req.url.startsWith('/console/schedules?') ? req.url : '/console/schedules';
+    // the page to come back to after a revoke, without the last revoke's `ok` (twice, it is an
+    // array and no notice shows)
+    const backQuery = new URLSearchParams(req.url.startsWith('/console/schedules?') ? req.url.slice('/console/schedules?'.length) : '');
+    backQuery.delete('ok');
+    const back = backQuery.size ? `/console/schedules?${backQuery}` : '/console/schedules';
     return sendPage(req, reply, {
       title: t('nav_schedules'),
       active: 'schedules',
@@ -74,13 +79,13 @@ export function registerScheduleRoutes(app: FastifyInstance) {
             ${result.list.map(
               (x) => html`<tr data-merchant-uid="${x.merchant_uid}">
                 <td data-label="${t('schedule_at')}">${fmtTime(req, x.schedule_at)}</td>
-                <td data-label="customer_uid"><a href="/console/billing-keys/${encodeURIComponent(x.customer_uid)}">${x.customer_uid}</a></td>
+                <td data-label="customer_uid"><a href="${billingKeyHref(x.customer_uid)}">${x.customer_uid}</a></td>
                 <td data-label="merchant_uid" class="mono">${x.merchant_uid}</td>
                 <td data-label="${t('amount')}" class="num">${fmtWon(req, x.amount)}</td>
                 <td data-label="${t('status')}"><span class="badge ${x.schedule_status === 'executed' ? (x.payment_status === 'failed' ? 'failed' : 'paid') : x.schedule_status === 'revoked' ? 'cancelled' : 'partial'}">${t(`schedule_state_${x.schedule_status}` as MessageKey)}</span>${x.fail_reason ? html`<br><small>${x.fail_reason}</small>` : ''}</td>
                 <td data-label="${t('payment')}">${x.imp_uid ? html`<a href="/console/payments/${x.imp_uid}">${x.imp_uid}</a>` : '-'}</td>
                 <td class="row-actions">${x.schedule_status === 'scheduled'
-                  ? html`<form method="post" action="/console/schedules/${encodeURIComponent(x.merchant_uid)}/revoke" class="inline" data-confirm="${t('schedule_revoke_confirm', { uid: x.merchant_uid })}">${csrfField(req)}<input type="hidden" name="back" value="${back}"><button type="submit" class="danger small">${t('schedule_revoke')}</button></form>`
+                  ? html`<form method="post" action="/console/schedules/revoke" class="inline" data-confirm="${t('schedule_revoke_confirm', { uid: x.merchant_uid })}">${csrfField(req)}<input type="hidden" name="merchant_uid" value="${x.merchant_uid}"><input type="hidden" name="back" value="${back}"><button type="submit" class="danger small">${t('schedule_revoke')}</button></form>`
                   : ''}</td>
               </tr>`,
             )}</tbody></table>
@@ -96,9 +101,13 @@ export function registerScheduleRoutes(app: FastifyInstance) {
     return unschedule(deps, merchantId, { customerUid: row.customer_uid, merchantUids: [merchantUid] });
   };
 
-  app.post('/schedules/:merchantUid/revoke', async (req, reply) => {
+  /**
+   * The schedule's merchant_uid travels in the form, not the path: V1 takes `.`, `..`, `/`, `?`, `#`
+   * and `%` in one, and a browser resolves a `.` or `..` segment (`%2E` too) before the request
+   * leaves it, so the revoke reached another URL (decision 0111). The path form stays for old links.
+   */
+  const revokeForm = async (req: FastifyRequest, reply: FastifyReply, merchantUid: string) => {
     const s = sessionOf(req);
-    const { merchantUid } = req.params as { merchantUid: string };
     try {
       await revoke(req.deps, s.merchantId, merchantUid);
     } catch (err) {
@@ -108,7 +117,10 @@ export function registerScheduleRoutes(app: FastifyInstance) {
     const back = field(req.body, 'back');
     const to = (back.startsWith('/console/schedules') && !back.includes('//') && locationSafe(back)) || '/console/schedules';
     return reply.redirect(`${to}${to.includes('?') ? '&' : '?'}ok=revoked`, 303);
-  });
+  };
+
+  app.post('/schedules/revoke', async (req, reply) => revokeForm(req, reply, field(req.body, 'merchant_uid')));
+  app.post('/schedules/:merchantUid/revoke', async (req, reply) => revokeForm(req, reply, (req.params as { merchantUid: string }).merchantUid));
 
   // ---- JSON API ----
   app.get('/api/schedules', async (req) => {
@@ -116,6 +128,11 @@ export function registerScheduleRoutes(app: FastifyInstance) {
     const { problems, q } = parse(req.query);
     problems.throwIfAny();
     return { ok: true, ...(await listSchedules(req.deps, s.merchantId, q)) };
+  });
+
+  app.post('/api/schedules/revoke', async (req) => {
+    const s = sessionOf(req);
+    return { ok: true, revoked: await revoke(req.deps, s.merchantId, field(req.body, 'merchant_uid')) };
   });
 
   app.post('/api/schedules/:merchantUid/revoke', async (req) => {
