@@ -217,13 +217,18 @@ describe('posts racing Pier’s approve', () => {
   });
 });
 
+const netCancels = new Map<string, number>();
+/** net-cancels reconciliation sent for an order while withNetCancelHook ran */
+const netCancelsOf = (impUid: string) => netCancels.get(impUid) ?? 0;
+
 /**
  * Runs `between` when reconciliation sends its net-cancel of an attempt it is about to give up
  * (`before`), or once NICE has answered it (`after`): a result post landing between
  * reconciliation's read of the attempt and its write, injected there rather than raced by timing.
  */
-async function withNetCancelHook<T>(at: 'before' | 'after', impUid: string, between: () => Promise<void>, run: () => Promise<T>): Promise<T> {
+async function withNetCancelHook<T>(at: 'inquired' | 'before' | 'after', impUid: string, between: () => Promise<void>, run: () => Promise<T>): Promise<T> {
   const registry = n.pier.deps.connectors;
+  let inquired = false;
   const hooked = new Proxy(registry, {
     get(target, prop, receiver) {
       if (prop !== 'get') return Reflect.get(target, prop, receiver);
@@ -231,7 +236,18 @@ async function withNetCancelHook<T>(at: 'before' | 'after', impUid: string, betw
         const c = target.get(provider);
         if (!c || provider !== 'nice_v2' || !c.voidUnknownAttempt) return c;
         const w = Object.create(c) as typeof c;
+        // `inquired`: once reconciliation's own inquiry about the attempt is answered (the post's
+        // inquiries, made inside `between`, pass through)
+        w.inquire = async (channel, q) => {
+          const answer = await c.inquire(channel, q);
+          if (at === 'inquired' && q.moid === impUid && !inquired) {
+            inquired = true;
+            await between();
+          }
+          return answer;
+        };
         w.voidUnknownAttempt = async (channel, q) => {
+          netCancels.set(q.moid, (netCancels.get(q.moid) ?? 0) + 1);
           if (q.moid !== impUid) return c.voidUnknownAttempt!(channel, q);
           if (at === 'before') await between();
           const answer = await c.voidUnknownAttempt!(channel, q);
@@ -263,16 +279,15 @@ describe('a result posted while reconciliation gives up an attempt it found NICE
     return a;
   };
 
-  it('claimed for Pier’s approve after reconciliation’s net-cancel: reconciliation leaves it in doubt holding its merchant_uid, so another window on the order is not approved while that approve may charge', async () => {
+  it('claimed for Pier’s approve after reconciliation asked NICE about it: no net-cancel is sent, and it stays in doubt holding its merchant_uid, so another window on the order is not approved while that approve may charge', async () => {
     const o = order({ amount: 15000 });
     const a = await leftInDoubt(o, '5151');
     const aImp = a.result.fields.orderId!;
     // another window on the order (the first holds no merchant_uid until its approval: decision 0058)
     const other = await authenticateAtNice(n, o, card('5252'));
     let genuine: ReturnType<typeof postForm> | undefined;
-    const outcome = await withNetCancelHook('after', aImp, async () => {
-      // NICE holds Pier's approve unanswered (whether NICE's net-cancel voids an authentication is
-      // UNCONFIRMED: a NICE that does not may charge it)
+    const outcome = await withNetCancelHook('inquired', aImp, async () => {
+      // NICE holds Pier's approve unanswered
       expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'timeout', when: 'before', clientId: n.clientId })).status).toBe(200);
       genuine = postForm(a.result.action, a.result.fields);
       await waitFor(async () => (await row(aImp)).pg_tid === a.result.fields.tid, 5_000, 'the attempt to be claimed for the approve');
@@ -280,28 +295,89 @@ describe('a result posted while reconciliation gives up an attempt it found NICE
     // read before the claim, NICE holding nothing: that says nothing of the approve made since
     expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: a.result.fields.tid, merchant_uid_lock: o.merchant_uid });
     expect(outcome[aImp]).toBe('unknown');
+    expect(netCancelsOf(aImp)).toBe(0);
     expect(rspOf((await postForm(other.result.action, other.result.fields)).html)).toMatchObject({ success: false, error_code: 'F1004' });
     expect((await niceLedger(other.result.fields.orderId!)).payments).toEqual([]);
     await n.simPost('/__control/holds/release', {});
     expect(rspOf((await genuine!).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
-    // the approve's answer lost: reconciliation asks again after its grace; NICE charged nothing (the simulator's net-cancel voided the authentication)
+    // the approve's answer lost: reconciliation asks again after its grace; NICE never processed it
     n.pier.clock.advance(5 * 60_000);
     expect((await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }))[aImp]).toBe('failed');
     expect((await niceLedger(aImp)).payments.filter((p) => p.status === 'paid')).toEqual([]);
     expect(await lockHolder(n.pier.deps, n.merchant.merchantId, o.merchant_uid)).toBeUndefined();
   });
+});
 
-  it('approved and recorded paid before reconciliation’s net-cancel reverses it at NICE: the reversal is recorded, the payment cancelled at Pier as at NICE', async () => {
+describe('a result posted around reconciliation’s net-cancel of an attempt NICE held nothing for (decision 0110)', () => {
+  const leftInDoubt = async (o: Record<string, unknown>, lastFour: string) => {
+    const a = await authenticateAtNice(n, o, card(lastFour));
+    const garbled = { ...a.result.fields, signature: a.result.fields.signature!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')) };
+    expect(rspOf((await postForm(a.result.action, garbled)).html)).toMatchObject({ success: false, error_code: 'F1007' });
+    n.pier.clock.advance(5 * 60_000);
+    return a;
+  };
+  const webhooksOf = async (impUid: string) =>
+    (await n.pier.deps.store.db.selectFrom('webhook_events').select(['status']).where('imp_uid', '=', impUid).execute()).map((e) => e.status);
+
+  it('posted while the net-cancel is in flight: not approved (answered “being confirmed”), so the net-cancel reverses nothing the buyer was told is paid; the attempt fails, nothing charged', async () => {
     const o = order({ amount: 16000 });
     const a = await leftInDoubt(o, '6161');
     const aImp = a.result.fields.orderId!;
+    let posted: unknown;
     const outcome = await withNetCancelHook('before', aImp, async () => {
+      posted = rspOf((await postForm(a.result.action, a.result.fields)).html);
+    }, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
+    expect(posted).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    expect(outcome[aImp]).toBe('failed');
+    expect(await row(aImp)).toMatchObject({ status: 'failed', pg_state: 'done', pg_tid: null, cancel_amount: 0, merchant_uid_lock: null });
+    // NICE charged nothing and reversed nothing; the merchant was told nothing was paid
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+    expect(await webhooksOf(aImp)).toEqual([]);
+    // the buyer's browser posts the result again: the attempt is over, Pier approves nothing
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: false, imp_uid: aImp });
+    expect((await niceLedger(aImp)).payments).toEqual([]);
+  });
+
+  it('approved and recorded paid between reconciliation’s inquiry and its net-cancel: no net-cancel is sent, and the payment stays paid at Pier as at NICE', async () => {
+    const o = order({ amount: 16500 });
+    const a = await leftInDoubt(o, '6262');
+    const aImp = a.result.fields.orderId!;
+    const outcome = await withNetCancelHook('inquired', aImp, async () => {
       expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: true, imp_uid: aImp, status: 'paid' });
     }, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
-    // NICE's net-cancel (by order id) reversed the approval Pier had just recorded
-    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status, p.balanceAmt])).toEqual([[a.result.fields.tid, 'cancelled', 0]]);
-    expect(await row(aImp)).toMatchObject({ status: 'cancelled', pg_tid: a.result.fields.tid, amount: 16000, cancel_amount: 16000, cancel_pending_amount: 0 });
-    expect(outcome[aImp]).toBe('cancelled');
+    expect(netCancelsOf(aImp)).toBe(0);
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status, p.balanceAmt])).toEqual([[a.result.fields.tid, 'paid', 16500]]);
+    expect(await row(aImp)).toMatchObject({ status: 'paid', pg_tid: a.result.fields.tid, cancel_amount: 0, merchant_uid_lock: o.merchant_uid });
+    expect(await webhooksOf(aImp)).toEqual(['paid']);
+    // this pass settled nothing: the attempt is what the post made it
+    expect(outcome[aImp]).toBe('unknown');
+  });
+
+  it('a net-cancel NICE does not answer gives the attempt back as it was read: the genuine result posted then is approved and recorded', async () => {
+    const o = order({ amount: 16600 });
+    const a = await leftInDoubt(o, '6363');
+    const aImp = a.result.fields.orderId!;
+    expect((await n.simPost('/__control/faults', { op: 'netcancel', kind: '5xx', when: 'before', clientId: n.clientId })).status).toBe(200);
+    const outcome = await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true });
+    expect(outcome[aImp]).not.toBe('failed');
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'in_doubt', pg_tid: null });
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: true, imp_uid: aImp, status: 'paid' });
+    expect((await niceLedger(aImp)).payments.map((p) => [p.status, p.balanceAmt])).toEqual([['paid', 16600]]);
+  });
+
+  it('held by a process that died during its net-cancel: a post is still not approved, and a later pass gives the attempt up', async () => {
+    const o = order({ amount: 16700 });
+    const a = await leftInDoubt(o, '6464');
+    const aImp = a.result.fields.orderId!;
+    // what the hold leaves when its process dies before the net-cancel is answered
+    await n.pier.deps.store.db.updateTable('payments').set({ pg_state: 'calling' }).where('imp_uid', '=', aImp).execute();
+    expect(rspOf((await postForm(a.result.action, a.result.fields)).html)).toMatchObject({ success: false, imp_uid: aImp, error_code: 'F1007' });
+    expect(await row(aImp)).toMatchObject({ status: 'ready', pg_state: 'calling', pg_tid: null });
+    n.pier.clock.advance(5 * 60_000);
+    const outcome = await withNetCancelHook('after', aImp, async () => {}, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
+    expect(outcome[aImp]).toBe('failed');
+    expect(netCancelsOf(aImp)).toBe(1);
+    expect((await niceLedger(aImp)).payments).toEqual([]);
   });
 });
 

@@ -23,6 +23,7 @@ import { tableIndexedBy } from '../../store/indexed-by.js';
 import { channelById, PG_LEFT_OUT_WAIT_SECONDS, PgNotConfiguredError } from '../merchants/channels.js';
 import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import type { Deps } from '../deps.js';
+import type { PaymentsTable } from '../../store/types.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { mirrorPgRefund, pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isBillingWindowBeforeCharge, isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
@@ -62,6 +63,41 @@ export async function markInDoubt(deps: Deps, impUid: string, fromStates: string
 }
 
 /**
+ * Holds an attempt for reconciliation's net-cancel (NICE's by order id, which reverses whatever the
+ * order holds): `calling` (Pier's own PG call in flight), conditional on the row as read, still
+ * open, its tid unchanged. A result post claims only an attempt in the window or in doubt without
+ * a tid (sessions.ts approveAuthenticated), so a held attempt is not claimed: the post is answered
+ * "being confirmed" and Pier approves nothing the net-cancel could reverse. False when the row
+ * changed since it was read (claimed, recorded or failed): then no net-cancel is sent. Crash-safe:
+ * a held attempt is open (`calling`), so a later pass, past the backoff step and grace its check
+ * set, asks about it again (decision 0110).
+ */
+async function holdForNetCancel(deps: Deps, p: PaymentsTable): Promise<boolean> {
+  const res = await deps.store.db
+    .updateTable('payments')
+    .set({ pg_state: 'calling', updated_at: unixSeconds(deps.clock) })
+    .where('imp_uid', '=', p.imp_uid)
+    .where('status', '=', 'ready')
+    .where('pg_state', '=', p.pg_state)
+    .where((eb) => (p.pg_tid === null ? eb('pg_tid', 'is', null) : eb('pg_tid', '=', p.pg_tid)))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** The net-cancel was not answered: the attempt goes back to how it was read (a post may claim it again). */
+async function releaseNetCancelHold(deps: Deps, p: PaymentsTable): Promise<void> {
+  if (p.pg_state === 'calling') return;
+  await deps.store.db
+    .updateTable('payments')
+    .set({ pg_state: p.pg_state, updated_at: unixSeconds(deps.clock) })
+    .where('imp_uid', '=', p.imp_uid)
+    .where('status', '=', 'ready')
+    .where('pg_state', '=', 'calling')
+    .where((eb) => (p.pg_tid === null ? eb('pg_tid', 'is', null) : eb('pg_tid', '=', p.pg_tid)))
+    .execute();
+}
+
+/**
  * Settles one attempt whose PG outcome Pier does not know (a timeout, or a process that died
  * between the call and the record) by asking the PG (tPay `trans_search`).
  * `giveUpIfUnknown`: when the PG has no record of it, fail the attempt and free its merchant_uid.
@@ -79,8 +115,20 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   const askedAtMs = deps.clock.now();
   const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
   if (!found.found && opts.giveUpIfUnknown && channel.connector.voidUnknownAttempt) {
-    // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE net-cancel)
-    const voided = await channel.connector.voidUnknownAttempt(channel.credentials, { moid: p.imp_uid });
+    // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE
+    // net-cancel, by order id). Held first, on the row as read: a result post claiming it for
+    // Pier's approve since would have that approval reversed by the net-cancel (decision 0110)
+    if (!(await holdForNetCancel(deps, p))) {
+      deps.logger.info({ imp_uid: impUid }, 'reconciliation: the attempt changed since it was read; no net-cancel, asked about again later');
+      return 'unknown';
+    }
+    let voided: 'voided' | 'nothing';
+    try {
+      voided = await channel.connector.voidUnknownAttempt(channel.credentials, { moid: p.imp_uid });
+    } catch (err) {
+      await releaseNetCancelHold(deps, p);
+      throw err;
+    }
     if (voided === 'voided') deps.logger.warn({ imp_uid: impUid }, 'reconciliation: the PG had approved an attempt it first had no record of; reversed before giving it up');
   }
   // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
