@@ -363,10 +363,11 @@ export interface Connector {
   /**
    * Before Pier gives up an attempt the PG has no record of (and frees its merchant_uid), makes
    * sure the PG can never approve it late, where the PG has such a call (NICE's net-cancel by
-   * order id). `voided`: the PG had approved it after all and has now reversed it. Throws
+   * order id). `voided`: the PG had approved it after all and has now reversed it; the approval
+   * as the PG's signed answer reports it (reversed), to be recorded with its refund. Throws
    * ConnectorError when it cannot tell; the attempt then stays open. Absent: nothing to do.
    */
-  voidUnknownAttempt?(channel: ChannelCredentials, q: { moid: string }): Promise<'voided' | 'nothing'>;
+  voidUnknownAttempt?(channel: ChannelCredentials, q: { moid: string }): Promise<'nothing' | { voided: Extract<InquiryResult, { found: true }> }>;
   /** look a billing key up at the PG; a deleted or unknown key is `found: false` */
   inquireBillingKey?(channel: ChannelCredentials, billingKey: string): Promise<BillingKeyInquiry>;
   /** the PG's payment window, when it has one */

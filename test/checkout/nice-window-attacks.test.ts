@@ -353,6 +353,30 @@ describe('a result posted around reconciliation’s net-cancel of an attempt NIC
     expect(outcome[aImp]).toBe('unknown');
   });
 
+  it('an approval NICE made after answering “nothing”, reversed by the net-cancel: recorded paid with its refund (paid and cancelled webhooks), not failed as “no record”', async () => {
+    const o = order({ amount: 16800 });
+    const a = await leftInDoubt(o, '6565');
+    const aImp = a.result.fields.orderId!;
+    const tid = a.result.fields.tid!;
+    const outcome = await withNetCancelHook('before', aImp, async () => {
+      // an approve of this authentication NICE applies only now (an earlier call whose answer was
+      // lost, held at NICE): sent straight to NICE, as that call reached it
+      const approved = await fetch(`${n.simUrl}/v1/payments/${tid}`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${n.clientId}:${n.secretKey}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 16800 }),
+      });
+      expect(((await approved.json()) as { resultCode: string }).resultCode).toBe('0000');
+    }, () => reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true }));
+    // NICE charged the buyer and reversed it: Pier's record says the same
+    expect((await niceLedger(aImp)).payments.map((p) => [p.tid, p.status, p.balanceAmt])).toEqual([[tid, 'cancelled', 0]]);
+    expect(outcome[aImp]).toBe('cancelled');
+    expect(await row(aImp)).toMatchObject({ status: 'cancelled', pg_state: 'done', pg_tid: tid, amount: 16800, cancel_amount: 16800, cancel_pending_amount: 0, fail_reason: null });
+    const history = await n.pier.deps.store.db.selectFrom('payment_cancels').select(['amount', 'state']).where('imp_uid', '=', aImp).execute();
+    expect(history).toEqual([{ amount: 16800, state: 'succeeded' }]);
+    expect(await webhooksOf(aImp)).toEqual(['paid', 'cancelled']);
+  });
+
   it('a net-cancel NICE does not answer gives the attempt back as it was read: the genuine result posted then is approved and recorded', async () => {
     const o = order({ amount: 16600 });
     const a = await leftInDoubt(o, '6363');

@@ -169,8 +169,9 @@ describe('charge answers', () => {
 
 describe('net-cancel answers (spec §5.3)', () => {
   const moid = 'imp_000000000001';
-  it('voided when NICE reversed a signed approval of this order', () => {
-    expect(fromNetCancelAnswer(payment({ status: 'cancelled', balanceAmt: 0 }), moid, SECRET)).toBe('voided');
+  it('voided when NICE reversed a signed approval of this order, with that approval as NICE reports it (recorded with its refund)', () => {
+    const p = payment({ status: 'cancelled', balanceAmt: 0 });
+    expect(fromNetCancelAnswer(p, moid, SECRET)).toEqual({ voided: expect.objectContaining({ found: true, state: 'cancelled', pgTid: TID, amount: p.amount, cancelledAmount: p.amount }) });
   });
   // nothing to reverse: no such order, the hour passed (the lookup just found nothing), already net-cancelled
   it.each(['U107', 'U111', 'U126', 'A118', 'A251', '2020', 'U504'])('%s: nothing to reverse', (code) => {

@@ -111,7 +111,7 @@ describe('V1 on a NICE API channel', () => {
     expect((await ledger()).payments.find((x) => x.orderId === impUid.imp_uid)).toMatchObject({ tid: v1.pg_tid, status: 'paid' });
   });
 
-  it('an in-doubt charge NICE has no record of is net-cancelled before Pier gives it up, so a late approval cannot stand', async () => {
+  it('an in-doubt charge NICE has no record of is net-cancelled before Pier gives it up, so a late approval cannot stand; one NICE had made is recorded paid and refunded, holding its merchant_uid', async () => {
     const merchantUid = uid('late');
     await fault('billing_pay', 'timeout', 'after');
     await fault('find', '5xx', 'before');
@@ -121,14 +121,20 @@ describe('V1 on a NICE API channel', () => {
     // NICE's lookup has not caught up with its approval yet (the approval lands after the lookup)
     const lagging = depsWith(pier.deps, () => ({ inquire: async () => ({ found: false }) }));
     pier.clock.advance((GRACE + 1) * 1000);
-    expect(await reconcileInDoubt(lagging, { graceSeconds: GRACE })).toEqual({ [impUid]: 'failed' });
+    expect(await reconcileInDoubt(lagging, { graceSeconds: GRACE })).toEqual({ [impUid]: 'cancelled' });
     expect((await ledger()).payments.find((x) => x.orderId === impUid)).toMatchObject({ status: 'cancelled', balanceAmt: 0 });
-    expect((await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response).toMatchObject({ status: 'failed' });
-    // the merchant_uid is free again and pays once
+    // NICE charged and reversed it: recorded so, from the net-cancel's own signed answer (decision 0110)
+    const reversed = (await pier.call('GET', `/payments/${impUid}`, { token: m.token })).body.response;
+    const atNiceFirst = (await ledger()).payments.find((x) => x.orderId === impUid);
+    expect(atNiceFirst?.tid).toEqual(expect.any(String));
+    expect(reversed).toMatchObject({ status: 'cancelled', amount: 8000, cancel_amount: 8000, pg_tid: atNiceFirst?.tid, fail_reason: null });
+    expect(reversed.cancel_history.map((c: { amount: number }) => c.amount)).toEqual([8000]);
+    const events = await pier.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).execute();
+    expect(events.map((e) => e.status)).toEqual(['paid', 'cancelled']);
+    // a merchant_uid paid once, refunded or not: the order was charged (and refunded), as V1 says of any cancelled payment
     const retry = await pier.call('POST', '/subscribe/payments/onetime', { token: m.token, body: { merchant_uid: merchantUid, amount: 8000, card_number: card, expiry: '2030-12' } });
-    expect(retry.body.response).toMatchObject({ status: 'paid' });
-    const atNice = (await ledger()).payments.filter((x) => x.orderId === impUid || x.orderId === retry.body.response.imp_uid);
-    expect(atNice.map((x) => x.status).sort()).toEqual(['cancelled', 'paid']);
+    expect(retry.body).toMatchObject({ code: 1, message: '이미 결제가 이루어진 거래건입니다.', response: null });
+    expect((await pier.store.db.selectFrom('payments').select('imp_uid').where('merchant_uid', '=', merchantUid).execute()).map((r) => r.imp_uid)).toEqual([impUid]);
   });
 
   it('an unknown attempt whose net-cancel NICE refuses with 9999 stays open, holding its merchant_uid; a later run, when net-cancel works, gives it up', async () => {

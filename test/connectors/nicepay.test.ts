@@ -234,7 +234,7 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
     const req = order(6000);
     const paid = await connector.chargeKeyIn(channel, cardFor('4242'), req);
     if (paid.outcome !== 'approved') throw new Error('not approved');
-    expect(await connector.voidUnknownAttempt!(channel, { moid: req.moid })).toBe('voided');
+    expect(await connector.voidUnknownAttempt!(channel, { moid: req.moid })).toEqual({ voided: expect.objectContaining({ found: true, state: 'cancelled', pgTid: paid.pgTid, amount: 6000, cancelledAmount: 6000 }) });
     expect(await ledgerPayment(paid.pgTid)).toMatchObject({ status: 'cancelled', balanceAmt: 0 });
     expect(await connector.inquire(channel, { moid: req.moid, aroundMs: clock.now() })).toMatchObject({ found: true, state: 'cancelled', cancelledAmount: 6000 });
     expect(await connector.voidUnknownAttempt!(channel, { moid: newMoid() })).toBe('nothing');

@@ -499,7 +499,7 @@ export function expireDone(r: { resultCode: string }): boolean {
  * Any other refusal, and a `0000` that is not a signed cancellation of this order, is not
  * understood: a ConnectorError in doubt, so the caller keeps the attempt open and asks again later.
  */
-export function fromNetCancelAnswer(p: NicePayment, orderId: string, secretKey: string): 'voided' | 'nothing' {
+export function fromNetCancelAnswer(p: NicePayment, orderId: string, secretKey: string): 'nothing' | { voided: Extract<InquiryResult, { found: true }> } {
   if (NICE_NETCANCEL_NOTHING.has(p.resultCode)) return 'nothing';
   if (p.resultCode !== NICE_OK) {
     // NICE may still hold (or later apply) an approval of this order: asking again is the remedy
@@ -507,5 +507,9 @@ export function fromNetCancelAnswer(p: NicePayment, orderId: string, secretKey: 
   }
   verifyPayment(p, secretKey, 'netcancel', false);
   if (p.orderId !== orderId || p.status !== 'cancelled') throw badResponse(`NICE netcancel answered status ${JSON.stringify(text(p.status).slice(0, 20))} for this order`, false);
-  return 'voided';
+  // the payment object of the approval it reversed (spec §5.3), read as a lookup's: recorded paid
+  // with its refund, never as "no record" (decision 0110)
+  const reversed = fromLookupAnswer(p, { moid: orderId }, secretKey);
+  if (!reversed.found || reversed.state !== 'cancelled') throw badResponse('NICE netcancel answered a payment it did not report cancelled', false);
+  return { voided: reversed };
 }

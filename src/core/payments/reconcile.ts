@@ -113,7 +113,7 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
   const askedAtMs = deps.clock.now();
-  const found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
+  let found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
   if (!found.found && opts.giveUpIfUnknown && channel.connector.voidUnknownAttempt) {
     // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE
     // net-cancel, by order id). Held first, on the row as read: a result post claiming it for
@@ -122,14 +122,20 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
       deps.logger.info({ imp_uid: impUid }, 'reconciliation: the attempt changed since it was read; no net-cancel, asked about again later');
       return 'unknown';
     }
-    let voided: 'voided' | 'nothing';
+    let voided: Awaited<ReturnType<NonNullable<typeof channel.connector.voidUnknownAttempt>>>;
     try {
       voided = await channel.connector.voidUnknownAttempt(channel.credentials, { moid: p.imp_uid });
     } catch (err) {
       await releaseNetCancelHold(deps, p);
       throw err;
     }
-    if (voided === 'voided') deps.logger.warn({ imp_uid: impUid }, 'reconciliation: the PG had approved an attempt it first had no record of; reversed before giving it up');
+    if (voided !== 'nothing') {
+      // the PG had approved the attempt after all (late), and reversed it now: that approval, as
+      // the PG's signed answer reports it, is recorded with its refund like any approval the PG
+      // net-cancelled, not failed as "no record" (decision 0110)
+      deps.logger.warn({ imp_uid: impUid }, 'reconciliation: the PG had approved an attempt it first had no record of; reversed, recorded with its refund');
+      found = voided.voided;
+    }
   }
   // a virtual account the buyer saw but Pier never recorded: issued, awaiting its deposit
   if (found.found && found.state === 'awaiting_deposit' && found.amount === Number(p.amount)) {
