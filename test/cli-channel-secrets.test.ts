@@ -99,6 +99,10 @@ describe('pier channel add --secrets-stdin', () => {
     const mixed = await run(['channel', 'add', 'imp30500001', '--provider', 'jtnet', '--mid', 'tpaytest0m', '--kind', 'api', '--secrets-stdin', '--cancel-password', 'pw'], { stdin: 'secret=K-1\n' });
     expect(mixed.code).toBe(1);
     expect(mixed.stderr).toContain('--secrets-stdin reads every secret from stdin');
+    // both names of the one secret: which was meant cannot be told (--secret-key used to win silently)
+    const both = await run(['channel', 'add', 'imp30500001', '--provider', 'jtnet', '--mid', 'tpaytest0m', '--kind', 'api', '--secret', 'K-1', '--secret-key', 'K-2', '--cancel-password', 'pw']);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toBe("pier: --secret and --secret-key name the same secret (tPay's merchant key, NICE's secretKey): give one\n");
     const noKey = await run(['channel', 'add', 'imp30500001', '--provider', 'jtnet', '--mid', 'tpaytest0m', '--kind', 'api', '--secrets-stdin'], { stdin: 'cancel-password=pw-1\n' });
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toContain('no `secret=…` line on stdin');

@@ -146,6 +146,8 @@ function parseStdinSecrets(text: string): { secret?: string; cancelPassword?: st
 
 /** A new channel's merchant key and cancel password, from stdin (`--secrets-stdin`) or the options. */
 async function channelSecrets(opts: { secretsStdin?: boolean; secret?: string; secretKey?: string; cancelPassword?: string }): Promise<{ merchantKey: string; cancelPassword: string }> {
+  // two names of one secret: which one was meant cannot be told, and taking either stored the other's typo
+  if (opts.secretKey !== undefined && opts.secret !== undefined) throw new CliError('--secret and --secret-key name the same secret (tPay\'s merchant key, NICE\'s secretKey): give one');
   const flag = opts.secretKey ?? opts.secret;
   if (opts.cancelPassword === '-') throw new CliError('--cancel-password: to read it from stdin give --secrets-stdin and pipe `cancel-password=…` in');
   if (!opts.secretsStdin) return { merchantKey: await channelSecret(flag), cancelPassword: opts.cancelPassword ?? '' };

@@ -163,7 +163,7 @@ export function registerJobCommands(program: Command, withContext: WithContext):
     .option('--merchant <code>', 'merchant code (default: the only merchant, or the sandbox demo merchant)')
     .option('--api <url>', "a running Pier's base URL: use its API instead of the database (env PIER_API_URL)")
     .option('--imp-key <key>', 'with --api: the REST API key (env PIER_IMP_KEY)')
-    .option('--imp-secret <secret>', 'with --api: the REST API secret (env PIER_IMP_SECRET)')
+    .option('--imp-secret <secret>', 'with --api: the REST API secret; other users of this machine see it in `ps`: prefer env PIER_IMP_SECRET')
     .option('--interval <ms>', 'pause between polls', positiveInt, 1000)
     .option('--max-events <N>', 'exit after forwarding N deliveries', positiveInt)
     .action(async (opts: { forwardTo: string; merchant?: string; api?: string; impKey?: string; impSecret?: string; interval: number; maxEvents?: number }) => {
