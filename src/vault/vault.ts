@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** how many opened channel secrets a process keeps (openRemembered); the oldest goes first */
@@ -39,12 +39,25 @@ export class Vault {
     return new Vault(keys, active);
   }
 
-  /** Reads the key file, creating it with a fresh random key when it does not exist (sandbox). */
+  /**
+   * Reads the key file, creating it with a fresh random key when it does not exist (sandbox). Made
+   * whole beside it and linked into place, which fails if the file exists: two processes starting
+   * at once on one data dir read the one key that won, never a file still empty (written in place,
+   * the other read "" and did not start) nor each a key of its own (sealing what the other cannot open).
+   */
   static fromKeyFile(path: string): Vault {
     if (!existsSync(path)) {
       mkdirSync(dirname(path), { recursive: true });
       const id = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
-      writeFileSync(path, `${id}:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      const made = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+      writeFileSync(made, `${id}:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      try {
+        linkSync(made, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        rmSync(made, { force: true });
+      }
     }
     return Vault.fromSpec(readFileSync(path, 'utf8').trim());
   }
