@@ -13,7 +13,7 @@ import { DEFAULT_CONFIRM_RETRY, enqueueWindowConfirm } from '../../src/core/chec
 import type { Deps } from '../../src/core/deps.js';
 import { PG_LEFT_OUT_WAIT_SECONDS } from '../../src/core/merchants/channels.js';
 import { RECHECK_BACKOFF_SECONDS, reconcileInDoubt, reconcileInDoubtCancels } from '../../src/core/payments/reconcile.js';
-import { PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS } from '../../src/core/schedules/run.js';
+import { PG_LEFT_OUT_SCHEDULE_LATENESS_SECONDS, schedulePolicyFor } from '../../src/core/schedules/run.js';
 import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
 import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
@@ -184,7 +184,7 @@ describe('a payment schedule due while its PG is left out', () => {
     expect((await w.ledgerTx(payments[0]!.imp_uid)).map((t) => [t.status, t.amount])).toEqual([['paid', 9_900]]);
   });
 
-  it('a scheduled charge in doubt is looked at every PG_LEFT_OUT_WAIT_SECONDS, never concluded, and settles as paid once JTNET is configured again', async () => {
+  it('a scheduled charge in doubt is looked at every PG_LEFT_OUT_WAIT_SECONDS and grace, never concluded, and settles as paid once JTNET is configured again', async () => {
     const merchantUid = await scheduled('left_out_doubt', now() + 60);
     pier.clock.advance(61_000);
     // the PG approves and the answer is lost; the inquiry right after fails too: in doubt
@@ -198,16 +198,18 @@ describe('a payment schedule due while its PG is left out', () => {
 
     await withoutJtnet(async (deps) => {
       const runner = new JobRunner({ queues: [scheduleQueue(deps)], logger: deps.logger });
+      const grace = schedulePolicyFor(deps).reconcileGraceSeconds;
       // past the lease the first worker took and the reconciliation grace
       pier.clock.advance(3600_000);
       for (let i = 0; i < 5; i++) {
         expect(await runner.runOnce()).toBe(1);
         expect(await schedule(merchantUid)).toMatchObject({ state: 'running', attempts: 1, imp_uid: inDoubt.imp_uid });
         expect(await payment()).toEqual({ status: 'ready', pg_state: 'in_doubt' });
-        // not after the minute an open attempt waits, only after PG_LEFT_OUT_WAIT_SECONDS
+        // not after the minute an open attempt waits, only once the check it gave back is due again:
+        // after PG_LEFT_OUT_WAIT_SECONDS and the grace, as for reconciliation (decision 0115)
         pier.clock.advance(61_000);
         expect(await runner.runOnce()).toBe(0);
-        pier.clock.advance((PG_LEFT_OUT_WAIT_SECONDS - 61 + 1) * 1000);
+        pier.clock.advance((PG_LEFT_OUT_WAIT_SECONDS + grace - 61 + 1) * 1000);
       }
     });
 

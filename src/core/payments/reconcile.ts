@@ -229,14 +229,7 @@ async function takeForCheck(deps: Deps, table: 'payments' | 'payment_cancels', k
  * within minutes. Fenced on the check this caller took.
  */
 async function waitForLeftOutPg(deps: Deps, table: 'payments' | 'payment_cancels', key: { column: 'imp_uid' | 'cancellation_id'; value: string }, checkCount: number, err: PgNotConfiguredError): Promise<void> {
-  const handedBack = await deps.store.db
-    .updateTable(table as 'payments')
-    .set({ next_check_at: sql`${dbNow(deps.store)} + ${PG_LEFT_OUT_WAIT_SECONDS}`, check_count: checkCount })
-    .where(key.column as 'imp_uid', '=', key.value)
-    .where('check_count', '=', checkCount + 1)
-    // since when it waits, for the summary line: the attempt's start, the refund's request
-    .returning(sql<number>`${sql.ref(table === 'payments' ? 'started_at' : 'requested_at')}`.as('since'))
-    .executeTakeFirst();
+  const handedBack = await handBackCheck(deps, table, key, checkCount);
   // one summary line per PG a sweep at info, this row at debug (decision 0087)
   noteLeftOutWait(
     deps,
@@ -245,6 +238,38 @@ async function waitForLeftOutPg(deps: Deps, table: 'payments' | 'payment_cancels
     { [key.column]: key.value, retry_in_s: PG_LEFT_OUT_WAIT_SECONDS, err: err.message },
     'reconciliation: the PG is not configured in this process; the row waits for it',
   );
+}
+
+/** The write of waitForLeftOutPg: the check given back, due again after PG_LEFT_OUT_WAIT_SECONDS; since when the row waits. */
+async function handBackCheck(deps: Deps, table: 'payments' | 'payment_cancels', key: { column: 'imp_uid' | 'cancellation_id'; value: string }, checkCount: number): Promise<{ since: number } | undefined> {
+  return deps.store.db
+    .updateTable(table as 'payments')
+    .set({ next_check_at: sql`${dbNow(deps.store)} + ${PG_LEFT_OUT_WAIT_SECONDS}`, check_count: checkCount })
+    .where(key.column as 'imp_uid', '=', key.value)
+    .where('check_count', '=', checkCount + 1)
+    // since when it waits, for the summary line: the attempt's start, the refund's request
+    .returning(sql<number>`${sql.ref(table === 'payments' ? 'started_at' : 'requested_at')}`.as('since'))
+    .executeTakeFirst();
+}
+
+/**
+ * Checks one attempt whose outcome Pier does not know, as every settler of it must: first takes it
+ * for the check (takeForCheck: its next check moved back by its backoff step, fenced on the
+ * `check_count` it was read with), then asks the PG (settleAttempt, giving it up when the PG has
+ * nothing). Null when another settler took it since it was read (a reconciliation pass of this or
+ * another process, a schedule worker judging its own attempt): that one asks the PG and records
+ * what it says, so the PG is asked once and sent one net-cancel, and this caller waits for its
+ * record (decision 0115). A PgNotConfiguredError leaves the check taken: the caller gives it back
+ * (handBackAttemptCheck) and says so in its own words.
+ */
+export async function checkAttempt(deps: Deps, impUid: string, checkCount: number): Promise<Settlement | null> {
+  if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: impUid }, checkCount))) return null;
+  return settleAttempt(deps, impUid, { giveUpIfUnknown: true });
+}
+
+/** An attempt checkAttempt took, whose PG this process leaves out: its check given back, due again after PG_LEFT_OUT_WAIT_SECONDS (decision 0080). */
+export async function handBackAttemptCheck(deps: Deps, impUid: string, checkCount: number): Promise<void> {
+  await handBackCheck(deps, 'payments', { column: 'imp_uid', value: impUid }, checkCount);
 }
 
 /** How often a pass whose merchants are all at their share looks for rows of other merchants that fell due. */
@@ -522,9 +547,10 @@ export async function reconcileInDoubt(deps: Deps, opts: PassOptions) {
     // back to wait for its left-out PG has its check_count as read, so the fence would let it through
     if (started.has(imp_uid)) return;
     started.add(imp_uid);
-    if (!(await takeForCheck(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0)))) return;
     try {
-      outcome[imp_uid] = await settleAttempt(deps, imp_uid, { giveUpIfUnknown: true });
+      const settled = await checkAttempt(deps, imp_uid, Number(check_count ?? 0));
+      if (settled === null) return;
+      outcome[imp_uid] = settled;
     } catch (err) {
       outcome[imp_uid] = 'unknown';
       if (err instanceof PgNotConfiguredError) return waitForLeftOutPg(deps, 'payments', { column: 'imp_uid', value: imp_uid }, Number(check_count ?? 0), err);
@@ -638,17 +664,20 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number,
     deps.logger.error({ imp_uid: impUid, pg_refunded_beyond_pier: refundedBeyondPier }, 'reconciliation: no combination of open refunds makes up what the PG refunded; left for an operator');
     return {};
   }
+  // the pass reports (the `pier reconcile` table, this log line) only what it wrote: a refund settled
+  // since the read after the inquiry (another settler of the same payment, through another of its
+  // refunds, or its own late answer) was recorded or released by that one, not here (decision 0115)
   const outcome: Record<string, 'succeeded' | 'failed'> = {};
+  const settledElsewhere: string[] = [];
   for (const c of open) {
-    if (refunded.includes(c)) {
-      await recordRefund(deps, impUid, c.cancellation_id, c.amount, null, 0, c.reason);
-      outcome[c.cancellation_id] = 'succeeded';
-    } else {
-      await releaseCancel(deps, impUid, c.cancellation_id, c.amount, '[PG_NO_RECORD] PG사에 취소 기록이 없습니다. (no refund at the PG after a timeout)');
-      outcome[c.cancellation_id] = 'failed';
-    }
+    const written = refunded.includes(c)
+      ? (await recordRefund(deps, impUid, c.cancellation_id, c.amount, null, 0, c.reason)) && 'succeeded'
+      : (await releaseCancel(deps, impUid, c.cancellation_id, c.amount, '[PG_NO_RECORD] PG사에 취소 기록이 없습니다. (no refund at the PG after a timeout)')) && 'failed';
+    if (written) outcome[c.cancellation_id] = written;
+    else settledElsewhere.push(c.cancellation_id);
   }
-  deps.logger.info({ imp_uid: impUid, outcome }, 'reconciliation: refunds settled');
+  if (settledElsewhere.length > 0) deps.logger.info({ imp_uid: impUid, cancellation_ids: settledElsewhere }, 'reconciliation: refunds settled elsewhere meanwhile; not reported here');
+  if (Object.keys(outcome).length > 0) deps.logger.info({ imp_uid: impUid, outcome }, 'reconciliation: refunds settled');
   // none of Pier's is open now: the PG's own refund is measured by a fresh inquiry, not left to its backoff
   if (toMeasure.length > 0 && followUp) Object.assign(outcome, await settleRefundsOf(deps, impUid, graceSeconds, false));
   return outcome;

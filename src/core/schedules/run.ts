@@ -12,7 +12,7 @@ import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from '../
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { payAgain } from '../payments/pay.js';
-import { inFlightGraceSeconds, reconcileGraceSeconds, settleAttempt } from '../payments/reconcile.js';
+import { checkAttempt, handBackAttemptCheck, inFlightGraceSeconds, reconcileGraceSeconds } from '../payments/reconcile.js';
 import { AttemptFenceLostError, ImpUidTakenError, PaymentOutcomeUnknownError } from '../payments/errors.js';
 import { withNewImpUid, type AttemptFence } from '../payments/attempts.js';
 import { dbNow } from '../../store/db-clock.js';
@@ -339,25 +339,40 @@ function verdictOf(p: { status: string; fail_reason: string | null }): Verdict |
   return null;
 }
 
+/**
+ * How long a worker waits on an attempt in doubt whose PG this process leaves out: until the check
+ * it gave back (handBackAttemptCheck: due after PG_LEFT_OUT_WAIT_SECONDS and the grace, as for a
+ * reconciliation pass) is due again, so its next look asks, not finds it held (decision 0115).
+ */
+const leftOutWaitSeconds = (policy: ScheduleRunPolicy) => Math.max(policy.inDoubtWaitSeconds, PG_LEFT_OUT_WAIT_SECONDS + policy.reconcileGraceSeconds);
+
 /** What an attempt came to, settling it with the PG once it has been in doubt long enough. */
 async function judgeAttempt(deps: Deps, impUid: string, policy: ScheduleRunPolicy): Promise<Verdict> {
   // past its grace on the database's clock (the grace counts from its last PG call, see reconcile.ts)
   const load = () =>
     deps.store.db
       .selectFrom('payments')
-      .select(['status', 'pg_state', 'fail_reason', 'started_at', sql<number>`CASE WHEN next_check_at <= ${dbNow(deps.store)} - ${policy.reconcileGraceSeconds} THEN 1 ELSE 0 END`.as('past_grace')])
+      .select(['status', 'pg_state', 'fail_reason', 'started_at', 'check_count', sql<number>`CASE WHEN next_check_at <= ${dbNow(deps.store)} - ${policy.reconcileGraceSeconds} THEN 1 ELSE 0 END`.as('past_grace')])
       .where('imp_uid', '=', impUid)
       .executeTakeFirst();
   let p = await load();
   if (!p) return 'missing';
   if (p.pg_state === 'calling' || p.pg_state === 'in_doubt') {
     if (Number(p.past_grace) === 1) {
+      const checkCount = Number(p.check_count ?? 0);
       try {
-        await settleAttempt(deps, impUid, { giveUpIfUnknown: true });
+        // taken for the check as reconciliation takes it: a pass (every 30 s, or another Pier's)
+        // may be settling it right now, and two settlers both asked the PG and, on its "nothing",
+        // both net-cancelled. Taken by the other, it is left to it: judged again after the wait,
+        // on what it recorded (decision 0115)
+        if ((await checkAttempt(deps, impUid, checkCount)) === null) {
+          deps.logger.debug({ imp_uid: impUid }, 'scheduled charge in doubt: another settler is asking the PG; waiting for its record');
+        }
       } catch (err) {
         if (err instanceof PgNotConfiguredError) {
+          await handBackAttemptCheck(deps, impUid, checkCount);
           // one summary line per PG a sweep at info, this row at debug (decision 0087)
-          const waitS = Math.max(policy.inDoubtWaitSeconds, PG_LEFT_OUT_WAIT_SECONDS);
+          const waitS = leftOutWaitSeconds(policy);
           noteLeftOutWait(deps, err.provider, { kind: 'scheduled_payment', key: impUid, since: Number(p.started_at) }, { imp_uid: impUid, retry_in_s: waitS, err: err.message }, 'scheduled charge in doubt waits for its PG to be configured');
           return 'left_out';
         }
@@ -383,7 +398,7 @@ async function conclude(
   const now = unixSeconds(deps.clock);
   if (verdict === 'open' || verdict === 'missing' || verdict === 'left_out') {
     // an attempt in doubt is never given up: its PG left out of this process, it waits longer (decision 0080)
-    const wait = verdict === 'left_out' ? Math.max(policy.inDoubtWaitSeconds, PG_LEFT_OUT_WAIT_SECONDS) : policy.inDoubtWaitSeconds;
+    const wait = verdict === 'left_out' ? leftOutWaitSeconds(policy) : policy.inDoubtWaitSeconds;
     const kept = await fenced(deps, s, owner, { lease_until: sql`${dbNow(deps.store)} + ${wait}` });
     return { outcome: kept ? 'waiting' : 'lost', impUid };
   }
