@@ -49,7 +49,7 @@ export const DEFAULT_SCHEDULE_POLICY: ScheduleRunPolicy = {
 
 /**
  * PG calls one run of a schedule may wait on, one after another: taking over an attempt in doubt
- * asks the PG (an inquiry, then a void of an attempt it does not know, reconcile.ts settleAttempt);
+ * asks the PG (an inquiry, then a void of an attempt it does not know, reconcile.ts checkAttempt);
  * a run charges once. Counted high: a lease too long only delays taking over a dead worker's row.
  */
 const PG_CALLS_PER_RUN = 3;
