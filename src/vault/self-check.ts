@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database } from '../store/types.js';
 import { Vault } from './vault.js';
 
@@ -22,12 +22,21 @@ export async function vaultSelfCheck(db: Kysely<Database>, vault: Vault): Promis
     const webhook = await db.selectFrom('webhook_settings').select('secret_sealed').orderBy('created_at', order).limit(1).executeTakeFirst();
     if (webhook) samples.push({ kind: 'webhook secret', box: webhook.secret_sealed });
   }
-  const billingKeys = await db
-    .selectFrom('billing_keys')
-    .select(sql<string>`min(billing_key_sealed)`.as('box'))
-    .groupBy('vault_key_id')
-    .execute();
-  for (const b of billingKeys) samples.push({ kind: 'billing key', box: b.box });
+  // one billing key per key id, each found by one step in billing_keys_vault_key (migration 031)
+  // past the last id found: GET /ready runs this for anyone who asks, and a GROUP BY read every
+  // billing key stored (decision 0116). Key ids are the ring's few rotations, so few steps.
+  for (let after = ''; ; ) {
+    const next = await db
+      .selectFrom('billing_keys')
+      .select(['vault_key_id', 'billing_key_sealed'])
+      .where('vault_key_id', '>', after)
+      .orderBy('vault_key_id')
+      .limit(1)
+      .executeTakeFirst();
+    if (!next) break;
+    samples.push({ kind: 'billing key', box: next.billing_key_sealed });
+    after = next.vault_key_id;
+  }
 
   for (const s of samples) {
     try {

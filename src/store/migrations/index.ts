@@ -25,6 +25,7 @@ import * as m027 from './027-webhook-queue-indexes-partial.js';
 import * as m028 from './028-open-row-indexes-partial.js';
 import * as m029 from './029-vbank-deposit-checks.js';
 import * as m030 from './030-sandbox-auto-cancel-lease.js';
+import * as m031 from './031-billing-keys-vault-key-index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -61,6 +62,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '028-open-row-indexes-partial': m028,
   '029-vbank-deposit-checks': m029,
   '030-sandbox-auto-cancel-lease': m030,
+  '031-billing-keys-vault-key-index': m031,
 };
 
 /** The names of every migration this version knows. */
