@@ -48,6 +48,8 @@ export interface AppOptions {
   trustProxy?: string;
   /** config `pgNoticeRateLimit`: posts one client address may send the PG notify route per window (api/checkout/notice-limits.ts) */
   pgNoticeRateLimit?: RateLimitRule;
+  /** milliseconds on a monotonic clock, by which GET /ready reuses a recent run (tests; default performance.now; operations/routes.ts READY_REUSE_MS) */
+  operationsClock?: () => number;
 }
 
 /**
@@ -243,7 +245,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken, workerMetrics: opts.workerMetrics });
+  registerOperationsRoutes(app, deps, metrics, { metricsToken: opts.metricsToken, workerMetrics: opts.workerMetrics, clock: opts.operationsClock });
   await registerRoutes(app, deps, { simulatorTools: opts.simulatorTools });
   // the merchant console: its own session cookie and CSRF checks; its routes are public to the V1 token hook
   await app.register(consolePlugin, { prefix: '/console', deps, publicUrl: opts.publicUrl, simulatorTools: opts.simulatorTools });

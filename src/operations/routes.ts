@@ -15,14 +15,24 @@ import type { Deps } from '../core/deps.js';
 import { systemClock } from '../lib/clock.js';
 import { requestDeps } from '../api/request-deps.js';
 import { PierMetrics } from './metrics.js';
-import { checkReadiness } from './readiness.js';
+import { checkReadiness, type ReadinessReport } from './readiness.js';
 
 export interface OperationsOptions {
   /** bearer token for GET /metrics; empty: open in sandbox, 404 in production */
   metricsToken?: string;
   /** one of PIER_WORKERS' workers: every worker's counters, aggregated (cluster-metrics.ts) */
   workerMetrics?: () => Promise<string>;
+  /** milliseconds on a monotonic clock, by which GET /ready reuses a recent run (tests; default performance.now) */
+  clock?: () => number;
 }
+
+/**
+ * How long GET /ready answers every caller with the run of its checks that started last (decision
+ * 0116). /ready is public: run per request, anyone decided how often Pier asked its database (a
+ * dozen statements, on the connections payments use) and its PG's host (over the agent payments
+ * use). A probe every few seconds still sees a fresh run.
+ */
+export const READY_REUSE_MS = 1_000;
 
 /** Hooks that must run before every other hook: the request's deps (its id and logger) and the latency timer. */
 export function addRequestPlumbing(app: AnyFastify, deps: Deps): PierMetrics {
@@ -49,8 +59,9 @@ export function registerOperationsRoutes(app: AnyFastify, deps: Deps, metrics: P
 
   app.get('/health', { config: { public: true }, schema: hidden }, async () => ({ status: 'ok', uptime_seconds: Math.floor((Date.now() - startedAt) / 1000) }));
 
+  const readiness = sharedReadiness(deps, opts.clock ?? (() => performance.now()));
   app.get('/ready', { config: { public: true }, schema: hidden }, async (_req, reply) => {
-    const report = await checkReadiness(deps);
+    const report = await readiness();
     reply.header('cache-control', 'no-store');
     if (report.ready) return { status: 'ready', checks: report.checks };
     return reply.status(503).send({ status: 'unavailable', failed: report.failed, checks: report.checks });
@@ -68,6 +79,25 @@ export function registerOperationsRoutes(app: AnyFastify, deps: Deps, metrics: P
     const text = await metrics.scrape(deps.store, { pier: deps.clock, wall: systemClock }, opts.workerMetrics);
     return reply.type(metrics.contentType).send(text);
   });
+}
+
+/**
+ * The readiness report, run at most once per READY_REUSE_MS and never twice at once: a caller
+ * while a run is under way, or within READY_REUSE_MS of its start, is answered with that run.
+ */
+function sharedReadiness(deps: Deps, now: () => number): () => Promise<ReadinessReport> {
+  let last: { startedAtMs: number; report: Promise<ReadinessReport>; done: boolean } | undefined;
+  return () => {
+    const t = now();
+    if (last && (!last.done || (t >= last.startedAtMs && t - last.startedAtMs < READY_REUSE_MS))) return last.report;
+    const run = { startedAtMs: t, report: checkReadiness(deps), done: false };
+    const settled = () => {
+      run.done = true;
+    };
+    run.report.then(settled, settled);
+    last = run;
+    return run.report;
+  };
 }
 
 function bearerOf(header: string | undefined): string {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type PierApp } from '../../src/api/app.js';
 import { UNTRUSTED_PROXY_HINT } from '../../src/api/untrusted-proxy-hint.js';
 import { createConnectorRegistry } from '../../src/connectors/registry.js';
+import { READY_REUSE_MS } from '../../src/operations/routes.js';
 import type { Deps } from '../../src/core/deps.js';
 import { migrateToLatest, openStore } from '../../src/store/db.js';
 import { Vault } from '../../src/vault/vault.js';
@@ -17,8 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => pier.close());
 
-async function withApp<T>(deps: Deps, fn: (app: PierApp) => Promise<T>): Promise<T> {
-  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080' });
+/** `clock`: the monotonic ms by which /ready reuses its last run (READY_REUSE_MS); moved on between calls that must see a change */
+async function withApp<T>(deps: Deps, fn: (app: PierApp) => Promise<T>, clock?: () => number): Promise<T> {
+  const app = await buildApp(deps, { bodyLimit: 64 * 1024, publicUrl: 'http://localhost:8080', operationsClock: clock });
   try {
     return await fn(app);
   } finally {
@@ -75,16 +77,18 @@ describe('GET /ready', () => {
 
   it('answers 503 while migrations are pending', async () => {
     const empty = openStore('sqlite::memory:');
+    let nowMs = 0;
     try {
       await withApp({ ...pier.deps, store: empty }, async (app) => {
         const res = await app.inject({ method: 'GET', url: '/ready' });
         expect(res.statusCode).toBe(503);
         expect(res.json().failed).toEqual(expect.arrayContaining(['migrations']));
         await migrateToLatest(empty);
+        nowMs += READY_REUSE_MS;
         const again = await app.inject({ method: 'GET', url: '/ready' });
         expect(again.json().checks).toMatchObject({ database: 'ok', migrations: 'ok', vault: 'ok' });
         expect(again.statusCode).toBe(200);
-      });
+      }, () => nowMs);
     } finally {
       await empty.close();
     }
@@ -112,6 +116,7 @@ describe('GET /ready while PostgreSQL is down', () => {
     url.pathname = `/${name}`;
     const lost: string[] = [];
     const store = openStore(url.toString(), { onConnectionLost: (err) => lost.push(err.message) });
+    let nowMs = 0;
     try {
       await migrateToLatest(store);
       await withApp({ ...pier.deps, store }, async (app) => {
@@ -119,6 +124,7 @@ describe('GET /ready while PostgreSQL is down', () => {
 
         await adminQuery(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
         await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+        nowMs += READY_REUSE_MS;
         const down = await app.inject({ method: 'GET', url: '/ready' });
         expect(down.statusCode).toBe(503);
         expect(down.json()).toMatchObject({ status: 'unavailable', checks: { database: 'unreachable', 'pg:jtnet': 'ok' } });
@@ -128,10 +134,11 @@ describe('GET /ready while PostgreSQL is down', () => {
         expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
 
         await adminQuery(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+        nowMs += READY_REUSE_MS;
         const up = await app.inject({ method: 'GET', url: '/ready' });
         expect(up.statusCode).toBe(200);
         expect(up.json().checks.database).toBe('ok');
-      });
+      }, () => nowMs);
     } finally {
       await store.close();
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
