@@ -2,10 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
- * A webhook receiver that answers 200 and then trickles its body one byte every `everyMs`, never
- * finishing: every byte resets a read timeout, so only a total deadline ends the attempt.
+ * A webhook receiver that trickles one byte every `everyMs`, never finishing.
+ * - `head` (default): the status line, then its headers a byte at a time, never ending them: the
+ *   attempt has no status to decide on, so only the headers timeout or the total deadline ends it.
+ * - `body`: answers 200 (the head and a first byte of the body) and trickles the body: every byte
+ *   resets a read timeout, but the 200 has said it has the webhook (decision 0114).
  */
-export async function startTrickleReceiver(everyMs = 100) {
+export async function startTrickleReceiver(everyMs = 100, trickle: 'head' | 'body' = 'head') {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let requests = 0;
@@ -14,9 +17,17 @@ export async function startTrickleReceiver(everyMs = 100) {
     requests++;
     open++;
     req.resume();
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.write('.');
-    const t = setInterval(() => res.write('.'), everyMs);
+    let write: () => void;
+    if (trickle === 'body') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      write = () => res.write('.');
+    } else {
+      // raw bytes on the socket: node:http writes a head only whole
+      req.socket.write('HTTP/1.1 200 OK\r\nx-trickle: ');
+      write = () => req.socket.write('.');
+    }
+    write();
+    const t = setInterval(write, everyMs);
     timers.add(t);
     res.on('close', () => {
       open--;

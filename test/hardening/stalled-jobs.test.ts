@@ -1,7 +1,9 @@
 /**
  * Issue #10 item 3: a webhook receiver that sends one byte at a time used to hold the whole job
  * pass open (schedules waited behind it) and made SIGTERM hang. Now each attempt has a total
- * deadline, each queue runs in its own lane, and stopping is bounded.
+ * deadline, each queue runs in its own lane, and stopping is bounded. The receiver here trickles
+ * its headers (startTrickleReceiver's `head`): once a status is in, the body no longer holds an
+ * attempt (decision 0114, test/webhooks/receiver-faults.test.ts).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scheduleQueue } from '../../src/jobs/handlers/schedules.js';
@@ -45,8 +47,8 @@ const deliveryOf = (impUid: string) =>
     .where('e.imp_uid', '=', impUid)
     .executeTakeFirstOrThrow();
 
-describe('a receiver trickling one byte at a time', () => {
-  it('is cut off at the total deadline of the attempt, though every byte resets the read timeout', async () => {
+describe('a receiver trickling its headers one byte at a time', () => {
+  it('is cut off at the total deadline of the attempt, though its headers timeout is later', async () => {
     const queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 500, readTimeoutMs: 5_000, deadlineMs: 800 } });
     cleanups.push(() => queue.close());
     const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger });
