@@ -1,3 +1,4 @@
+import type { LookupAddress } from 'node:dns';
 import type { HostLookup } from './network-guard.js';
 
 /**
@@ -52,8 +53,26 @@ class LookupThreads {
 
 const threads = new LookupThreads(WEBHOOK_LOOKUP_THREADS);
 
-/** `resolveHost` bounded: it waits for a thread of webhooks' share and fails after `timeoutMs` (waiting included). */
+/** One getaddrinfo per host (and options) at a time: every attempt that needs that host waits on it. */
+interface SharedLookup {
+  /** the attempts waiting for its answer (an attempt whose deadline passed has left) */
+  waiting: Set<(err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void>;
+  /** it holds a thread; until then it can leave the queue */
+  started: boolean;
+  leaveQueue: () => void;
+}
+/** per resolver (dns.lookup in production, whichever sender asks; tests inject their own) */
+const sharedBy = new WeakMap<HostLookup, Map<string, SharedLookup>>();
+
+/**
+ * `resolveHost` bounded: it waits for a thread of webhooks' share and fails after `timeoutMs`
+ * (waiting included). Lookups of a host already being looked up join that lookup, so a receiver
+ * whose resolver hangs holds one thread however many of its deliveries are in flight or retried,
+ * and every other receiver's lookups keep the rest of the share (decision 0114).
+ */
 export function boundedHostLookup(resolveHost: HostLookup, timeoutMs: number): HostLookup {
+  const shared = sharedBy.get(resolveHost) ?? new Map<string, SharedLookup>();
+  sharedBy.set(resolveHost, shared);
   return (host, options, callback) => {
     let done = false;
     const finish: typeof callback = (err, addresses) => {
@@ -62,17 +81,30 @@ export function boundedHostLookup(resolveHost: HostLookup, timeoutMs: number): H
       clearTimeout(timer);
       callback(err, addresses);
     };
+    const key = `${host}\n${JSON.stringify(options)}`;
+    const joined = shared.get(key) ?? { waiting: new Set(), started: false, leaveQueue: () => {} };
+    joined.waiting.add(finish);
     const timer = setTimeout(() => {
-      leaveQueue();
+      joined.waiting.delete(finish);
+      // a lookup nobody waits for any more leaves the queue; one already running stays shared
+      // until getaddrinfo returns, so the next attempt to this host joins it instead of taking a thread
+      if (joined.waiting.size === 0 && !joined.started) {
+        joined.leaveQueue();
+        if (shared.get(key) === joined) shared.delete(key);
+      }
       finish(Object.assign(new Error('host lookup timed out'), { code: LOOKUP_TIMED_OUT }), []);
     }, timeoutMs);
     // the connection waiting for it keeps the process alive, not this timer
     timer.unref();
-    const leaveQueue = threads.whenFree(() =>
+    if (shared.get(key) === joined) return;
+    shared.set(key, joined);
+    joined.leaveQueue = threads.whenFree(() => {
+      joined.started = true;
       resolveHost(host, options, (err, addresses) => {
         threads.release();
-        finish(err, addresses);
-      }),
-    );
+        if (shared.get(key) === joined) shared.delete(key);
+        for (const waiter of joined.waiting) waiter(err, addresses);
+      });
+    });
   };
 }

@@ -1,10 +1,11 @@
 /**
  * Receivers that misbehave after their status line (decision 0114). V1's rule is the status: a
  * receiver's 2xx says it has the notification, so what its body does next (never ends, trickles,
- * is reset) must not turn the delivery into a failure sent again and again, and an answer of any
+ * is cut off) must not turn the delivery into a failure sent again and again, and an answer of any
  * status holds its delivery slot only briefly once its status is in. Real HTTP from the real queue
  * and sender to node:http servers on loopback; the deadline is far from the bound on
  * reading a body, so an attempt that waited for the body's end is told apart from one that did not.
+ * Last, a receiver whose resolver never answers must not take the lookups of every other receiver.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -170,5 +171,65 @@ describe('a receiver that answers non-2xx and never ends its body', () => {
     const [attempt] = await attemptsOf(d.id);
     expect(attempt).toMatchObject({ status_code: 503, error: 'HTTP 503', response_excerpt: 'busy' });
     expect(attempt.duration_ms).toBeLessThan(DEADLINE_MS);
+  });
+});
+
+describe("a receiver whose host name's resolver never answers", () => {
+  it("holds one lookup thread however many of its deliveries are in flight: another merchant's webhooks to another host are delivered meanwhile", async () => {
+    // a nameserver that drops the queries of one zone: its getaddrinfo holds a thread until the
+    // system resolver gives up (30 s and more); this one answers only when the test lets it
+    const stuck: Array<() => void> = [];
+    let stuckLookups = 0;
+    const resolveHost = (host: string, _opts: object, cb: (err: NodeJS.ErrnoException | null, addresses: { address: string; family: number }[]) => void) => {
+      const answer = () => cb(null, [{ address: '127.0.0.1', family: 4 }]);
+      if (host !== 'hooks.stuck-dns.example') return void setImmediate(answer);
+      stuckLookups++;
+      stuck.push(answer);
+    };
+    const good = await startReceiverThat((res) => res.end('ok'));
+    const goodUrl = good.url.replace('127.0.0.1', 'hooks.other-shop.example');
+    const stuckUrl = good.url.replace('127.0.0.1', 'hooks.stuck-dns.example');
+    const queue = webhookQueue(pier.deps, { clock: pier.clock, timeouts: { connectTimeoutMs: 1_000, readTimeoutMs: 20_000, deadlineMs: DEADLINE_MS, resolveHost: resolveHost as never } });
+    cleanups.push(() => queue.close());
+    const runner = new JobRunner({ queues: [queue], logger: pier.deps.logger, idleMs: 20 });
+    cleanups.push(async () => {
+      await runner.stop(0);
+      // the stuck lookups return: their threads go back to the share for the tests after this one
+      for (const answer of stuck.splice(0)) answer();
+    });
+
+    const slowImpUids: string[] = [];
+    for (let i = 0; i < 6; i++) slowImpUids.push(await pay(`fault_dns_${i}`, stuckUrl));
+    runner.start();
+    // every one of its six attempts is waiting for a lookup of its host
+    await waitFor(async () => (await Promise.all(slowImpUids.map(deliveryOf))).every((d) => d.state === 'sending') && stuckLookups > 0, 5_000, 'the six attempts to the stuck host');
+
+    const other = await pier.newMerchant();
+    const t = await pier.call('POST', '/users/getToken', { body: { imp_key: other.impKey, imp_secret: other.impSecret } });
+    const otherImpUids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await pier.call('POST', '/subscribe/payments/onetime', {
+        token: t.body.response.access_token,
+        body: { merchant_uid: `fault_dns_other_${i}`, amount: 1000, card_number: card, expiry: '2030-12', notice_url: goodUrl },
+      });
+      expect(res.body.response?.status, JSON.stringify(res.body)).toBe('paid');
+      otherImpUids.push(res.body.response.imp_uid);
+    }
+    // the other merchant's attempts are made and answered (or, before, end at their deadline)
+    const others = await waitFor(
+      async () => {
+        const ds = await Promise.all(otherImpUids.map(deliveryOf));
+        return ds.every((d) => d.attempts === 1 && d.state !== 'sending') ? ds : null;
+      },
+      DEADLINE_MS + 10_000,
+      "the other merchant's two attempts",
+    );
+    expect(others!.map((d) => [d.state, d.last_status_code, d.last_error])).toEqual([
+      ['delivered', 200, null],
+      ['delivered', 200, null],
+    ]);
+    expect(good.requests).toBe(2);
+    // six attempts to the stuck host, one getaddrinfo for them all
+    expect(stuckLookups).toBe(1);
   });
 });
