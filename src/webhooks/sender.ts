@@ -131,8 +131,8 @@ export class WebhookSender {
 
 /**
  * The start of a response body, read within BODY_READ_MS and BODY_READ_BYTES; the body is then
- * destroyed unless it ended, which closes its connection instead of returning it to the pool in
- * the middle of an answer. Never throws: a body that errors or is reset gives what had arrived.
+ * destroyed unless it ended, which closes its connection rather than leaving it open and busy with
+ * an answer nobody reads. Never throws: a body that errors or is reset gives what had arrived.
  */
 async function excerptOf(body: Readable): Promise<string> {
   // for good: destroying an unfinished body emits an error (undici's RequestAbortedError), and so
@@ -156,6 +156,7 @@ async function excerptOf(body: Readable): Promise<string> {
       if (bytes >= BODY_READ_BYTES) done();
     };
     const timer = setTimeout(done, BODY_READ_MS);
+    timer.unref();
     body.on('data', onData);
     body.once('end', done);
     body.once('error', done);
