@@ -26,7 +26,13 @@ const script = document.currentScript as HTMLScriptElement | null;
 const pierOrigin = window.__PIER_SDK_ORIGIN__ ?? (script && script.src ? new URL(script.src, location.href).origin : location.origin);
 
 let userCode: string | null = null;
-let active: { close(): void } | null = null;
+/**
+ * The request_pay under way. A later request_pay supersedes it (decision 0117): what it put on the
+ * page goes at once, its session is closed on the server, and its callback gets that close's rsp.
+ */
+let active: { close(): void; supersede(): void } | null = null;
+/** each popup gets its own name, so a new request_pay never reuses (or loses) a popup closed a moment ago */
+let popups = 0;
 
 const isMobile = () => /Mobi|Android|iPhone|iPad|iPod|Windows Phone|SamsungBrowser/i.test(navigator.userAgent);
 
@@ -76,7 +82,7 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
     alert(NO_INIT);
     return;
   }
-  if (active) active.close();
+  if (active) active.supersede();
   const p: PierRequestPayParams = { ...params };
   if (!p.merchant_uid) p.merchant_uid = `nobody_${Date.now()}`;
   if (!p.pay_method) p.pay_method = 'card';
@@ -84,11 +90,23 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
   const mode: 'overlay' | 'popup' | 'redirect' = p.m_redirect_url && (isMobile() || p.popup === false) ? 'redirect' : p.popup === true && !isMobile() ? 'popup' : 'overlay';
 
   let done = false;
-  let cleanup = () => {};
+  // what this call put on the page (popup, overlay, listeners), undone once, newest first
+  const undo: Array<() => void> = [];
+  const cleanup = () => {
+    while (undo.length > 0) undo.pop()!();
+  };
+  const handle = {
+    close: () => closeSession(),
+    supersede: () => {
+      cleanup();
+      closeSession();
+    },
+  };
   const finish = (rsp: PierRequestPayResponse) => {
     if (done) return;
     done = true;
     cleanup();
+    if (active === handle) active = null;
     if (mode === 'redirect') {
       redirectTo(p.m_redirect_url!, rsp);
       return;
@@ -107,11 +125,15 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
   // A popup must open within the click that called request_pay, or browsers block it.
   let popup: Window | null = null;
   if (mode === 'popup') {
-    popup = window.open('about:blank', 'pier_checkout', 'width=720,height=720,resizable=yes,scrollbars=yes');
+    popup = window.open('about:blank', `pier_checkout_${++popups}`, 'width=720,height=720,resizable=yes,scrollbars=yes');
     if (!popup) {
       finish(failure(merchantUid, 'F1000', '팝업이 차단되었습니다. 팝업 차단을 해제한 후 다시 시도해 주세요. (the popup was blocked)'));
       return;
     }
+    const opened = popup;
+    undo.push(() => {
+      if (!opened.closed) opened.close();
+    });
   }
 
   let sessionId: string | null = null;
@@ -125,13 +147,20 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
       () => finish(failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.')),
     );
   };
-  active = { close: closeSession };
+  active = handle;
 
   postJson('/checkout/sessions', { imp_code: userCode, params: p, mode, origin: location.origin }).then(
     (res) => {
+      if (done) {
+        // superseded (or closed) while its session was being made: that session never opens, and is
+        // closed so that nothing stays open in its name
+        if (res && res.ok === true && typeof res.session_id === 'string') {
+          postJson(`/checkout/sessions/${encodeURIComponent(res.session_id)}/close`, {}).catch(() => undefined);
+        }
+        return;
+      }
       const checkoutUrl = res && res.ok === true ? checkoutUrlOf(res) : null;
       if (!checkoutUrl) {
-        if (popup) popup.close();
         // a refusal before any window opened: Pier's rsp, or a V1 envelope (e.g. a body too large)
         const message = res && typeof res.message === 'string' ? res.message : '결제 요청이 올바르지 않습니다.';
         finish(res && res.rsp ? res.rsp : failure(merchantUid, 'F1000', message));
@@ -154,6 +183,7 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
         if (d.action === 'done' && d.rsp) finish(d.rsp);
       };
       window.addEventListener('message', onMessage);
+      undo.push(() => window.removeEventListener('message', onMessage));
 
       if (mode === 'popup' && popup) {
         popup.location.href = url;
@@ -161,12 +191,7 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
         const watch = setInterval(() => {
           if (popup!.closed) closeSession();
         }, 400);
-        cleanup = () => {
-          clearInterval(watch);
-          window.removeEventListener('message', onMessage);
-          if (!popup!.closed) popup!.close();
-          active = null;
-        };
+        undo.push(() => clearInterval(watch));
         return;
       }
 
@@ -222,18 +247,15 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
       }
       source = frame.contentWindow;
       frame.addEventListener('load', () => frame.focus(), { once: true });
-      cleanup = () => {
-        window.removeEventListener('message', onMessage);
+      undo.push(() => {
         document.removeEventListener('keydown', onKey);
         overlay.remove();
         for (const el of madeInert) el.removeAttribute('inert');
         document.documentElement.style.overflow = previousOverflow;
         if (previousFocus && typeof previousFocus.focus === 'function') previousFocus.focus();
-        active = null;
-      };
+      });
     },
     () => {
-      if (popup) popup.close();
       finish(failure(merchantUid, 'F1000', '결제 서버에 연결하지 못했습니다. 잠시 후 다시 시도해 주세요. (could not reach Pier)'));
     },
   );
