@@ -38,7 +38,7 @@
       .then(function (v) {
         verification.innerHTML = '';
         var labels = { paid: '결제 완료 (금액 일치)', vbank_issued: '가상계좌 발급 (입금 대기, 금액 일치)', card_registered: '카드 등록 완료', failed: '결제 실패', ready: '미결제', forgery: '위조된 결제 시도: 주문과 금액이 다릅니다' };
-        var h = text('h3', '서버 검증: ' + (labels[v.outcome] || v.message || v.outcome), v.verified && v.outcome !== 'failed' ? 'ok' : 'fail');
+        var h = text('h3', '서버 검증: ' + (labels[v.outcome] || v.message || v.outcome), v.verified && (v.outcome === 'paid' || v.outcome === 'vbank_issued' || v.outcome === 'card_registered') ? 'ok' : 'fail');
         h.id = 'verify-title';
         h.setAttribute('data-outcome', v.outcome || 'error');
         verification.appendChild(h);
@@ -76,13 +76,24 @@
   }
 
   // Back from a redirect-mode window (mobile): the result is in the query string (spec §14.4).
-  var q = new URLSearchParams(location.search);
-  if (location.pathname === '/demo/complete' && q.has('merchant_uid')) {
-    var rsp = { success: q.get('imp_success') === 'true', imp_uid: q.get('imp_uid') || null, merchant_uid: q.get('merchant_uid') };
+  // Anyone can write that query (a link with imp_success=true), so this page never calls it a
+  // success: only the server's verification below says what was paid (decision 0117).
+  function showRedirectQuery(q) {
+    var rsp = { imp_success: q.get('imp_success'), imp_uid: q.get('imp_uid') || null, merchant_uid: q.get('merchant_uid') };
     if (q.get('error_code')) rsp.error_code = q.get('error_code');
     if (q.get('error_msg')) rsp.error_msg = q.get('error_msg');
-    showRsp(rsp);
+    result.innerHTML = '';
+    if (rsp.imp_uid) result.appendChild(text('p', '결제창에서 돌아왔습니다. 결과는 아래 서버 검증을 따릅니다.', 'muted'));
+    else result.appendChild(text('p', '결제창 결과: 결제되지 않음 (imp_uid 없음)', 'fail'));
+    if (rsp.error_code || rsp.error_msg) result.appendChild(text('p', (rsp.error_code ? '[' + rsp.error_code + '] ' : '') + (rsp.error_msg || ''), 'error-msg'));
+    var pre = text('pre', JSON.stringify(rsp, null, 2));
+    pre.id = 'rsp';
+    result.appendChild(pre);
     if (rsp.imp_uid) verify(rsp.imp_uid, rsp.merchant_uid);
+  }
+  var q = new URLSearchParams(location.search);
+  if (location.pathname === '/demo/complete' && q.has('merchant_uid')) {
+    showRedirectQuery(q);
     document.getElementById('result-title').scrollIntoView();
   }
 
