@@ -91,7 +91,8 @@ describe('loadConfig', () => {
       PIER_METRICS_TOKEN: 'scrape-token-1',
       PIER_BODY_LIMIT: '65536',
       PIER_VAULT_KEYS: VAULT_KEYS,
-      PIER_SIMULATOR: 'on',
+      // production runs no embedded simulator (decision 0118); 'on' is read in the table below
+      PIER_SIMULATOR: 'off',
       PIER_SIMULATOR_HOST: '0.0.0.0',
       PIER_SIMULATOR_PORT: '18091',
       PIER_SIMULATOR_PUBLIC_URL: 'https://tpay-sim.example.com',
@@ -132,7 +133,7 @@ describe('loadConfig', () => {
       webhooks: { allowPrivate: '', attemptDeadlineMs: 40_000 },
       shutdownGraceMs: 10_000,
       workers: 4,
-      simulator: { enabled: true, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
+      simulator: { enabled: false, host: '0.0.0.0', port: 18091, publicUrl: 'https://tpay-sim.example.com' },
       connectors: {
         jtnet: { baseUrl: 'https://webtx.tpay.co.kr', connectTimeoutMs: 1500, readTimeoutMs: 45000 },
         nice_v2: { liveUrl: 'https://nice-proxy.example.com', sandboxUrl: 'https://sandbox-api.nicepay.co.kr', sdkUrl: 'https://pay.nicepay.co.kr/v1/js/', connectTimeoutMs: 4000, readTimeoutMs: 25000 },
@@ -275,6 +276,15 @@ describe('loadConfig', () => {
       expect(err.message).toContain('PIER_VAULT_KEYS');
       expect(configError({ PIER_CONFIG: configFile({ mode: 'production' }) }).message).toContain('vault.keys');
       expect(loadConfig({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS }).mode).toBe('production');
+    });
+
+    it('production with the embedded simulators (decision 0118)', () => {
+      const err = configError({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS, PIER_SIMULATOR: 'true' });
+      expect(err.message).toContain('simulator.enabled');
+      expect(err.message).toContain('PIER_SIMULATOR');
+      expect(configError({ PIER_CONFIG: configFile({ mode: 'production', simulator: { enabled: true } }), PIER_VAULT_KEYS: VAULT_KEYS }).message).toContain('simulator.enabled');
+      // a standalone simulator named as the PG's host is the operator's choice
+      expect(loadConfig({ PIER_MODE: 'production', PIER_VAULT_KEYS: VAULT_KEYS, PIER_JTNET_URL: 'http://127.0.0.1:8091' }).connectors.jtnet.baseUrl).toBe('http://127.0.0.1:8091');
     });
   });
 });

@@ -190,6 +190,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Tree
   if (config.mode === 'production' && !config.vault.keys) {
     throw new ConfigError('invalid configuration key "vault.keys": production mode needs PIER_VAULT_KEYS (id:base64key)');
   }
+  if (config.mode === 'production' && config.simulator.enabled) {
+    // An embedded simulator becomes JTNET's host (every tPay channel, live ones too) and NICE's for
+    // sandbox channels: it approves any test card and takes deposits, faults and notify URLs on its
+    // unauthenticated /__control endpoints, so production would record payments no PG confirmed
+    // (decision 0118). A standalone simulator named by PIER_JTNET_URL stays the operator's choice.
+    throw new ConfigError(
+      'invalid configuration key "simulator.enabled": production mode runs no embedded PG simulator (PIER_SIMULATOR): it would answer for the PGs; unset it, or name a PG host (PIER_JTNET_URL) instead',
+    );
+  }
   if (!config.databaseUrl.startsWith('sqlite:') && !URL.canParse(config.databaseUrl)) {
     // the driver would say only "Invalid URL", once the start is under way
     throw new ConfigError(`invalid configuration key "databaseUrl": not a valid URL (value: ${shownValue('databaseUrl', config.databaseUrl)})`);
