@@ -102,7 +102,9 @@ const OFFSET_LIMIT_MESSAGE = 'the sandbox clock can run at most 10 years ahead o
  * being stranded a month ahead. So are window acknowledgements and rechecks (window_confirms): one
  * stranded a month ahead left an approval unconfirmed until the PG net-cancelled it, or a late
  * approval unfound. So are virtual accounts' deposit checks (decision 0086). Schedules keep their
- * schedule_at: it is the merchant's own date.
+ * schedule_at: it is the merchant's own date. A schedule's retry after a technical failure (or its
+ * wait for a PG left out) is Pier's own time, due_at past schedule_at: moved back too, never
+ * before schedule_at, or it was stranded the offset ahead, up to ten years (decision 0118).
  */
 export async function resetSandboxClock(store: Store, clock?: Clock): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
@@ -127,6 +129,13 @@ export async function resetSandboxClock(store: Store, clock?: Clock): Promise<vo
         .set({ deposit_check_at: sql`CASE WHEN deposit_check_at > ${offsetSeconds} THEN deposit_check_at - ${offsetSeconds} ELSE 0 END` })
         // a literal: payments_deposit_check is partial on it (migration 029)
         .where(sql<boolean>`deposit_check_at is not null`)
+        .execute();
+      await trx
+        .updateTable('payment_schedules')
+        .set({ due_at: sql`CASE WHEN due_at - ${offsetSeconds} > schedule_at THEN due_at - ${offsetSeconds} ELSE schedule_at END` })
+        // a literal: payment_schedules_due is partial on it (migration 028); a first run is due at schedule_at
+        .where(sql<boolean>`state = 'scheduled'`)
+        .where(sql<boolean>`due_at > schedule_at`)
         .execute();
     }
   });
