@@ -216,6 +216,10 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     installation = await prepareInstallation(config, logger, store, simulators);
     ({ clock, deps } = installation);
   }
+  // aborted when the stop begins: reconciliation starts no further row, a request no further PG call
+  // (decision 0113)
+  const stopping = new AbortController();
+  deps.stopping = stopping.signal;
   const simulatorAddresses = worker?.simulators ?? installation!.setup.simulators;
   const app = await buildApp(deps, {
     bodyLimit: config.bodyLimit,
@@ -231,16 +235,21 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
   const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 
   // Settle payments and refunds left in doubt by PG timeouts or by a process that died mid-call.
-  // One pass at a time; each row carries its own next check (reconcile.ts).
+  // One pass at a time; each row carries its own next check (reconcile.ts). The pass under way is
+  // kept: a stop tells it to start no further row and waits for the rows it has started, whose PG
+  // may already have answered, before closing the connectors and the store (decision 0113)
   const graceSeconds = reconcileGraceSeconds(deps.connectors);
-  let reconciling = false;
+  let reconciling: Promise<void> | null = null;
   const reconciler = setInterval(() => {
-    if (reconciling) return;
-    reconciling = true;
-    reconcileInDoubt(deps, { graceSeconds })
-      .then(() => reconcileInDoubtCancels(deps, { graceSeconds }))
-      .catch((err) => logger.error({ err }, 'reconciliation failed'))
-      .finally(() => (reconciling = false));
+    if (reconciling || stopping.signal.aborted) return;
+    const pass = { graceSeconds, signal: stopping.signal };
+    reconciling = reconcileInDoubt(deps, pass)
+      .then(() => reconcileInDoubtCancels(deps, pass))
+      .then(
+        () => undefined,
+        (err: unknown) => logger.error({ err }, 'reconciliation failed'),
+      )
+      .finally(() => (reconciling = null));
   }, 30_000);
   reconciler.unref();
 
@@ -287,6 +296,8 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
     stopDeadlineMs: stopDeadlineMs(config, deps.connectors),
     async stop() {
       clearInterval(reconciler);
+      stopping.abort();
+      const reconciled = reconciling ?? Promise.resolve();
       // HTTP first: no new connection from now on (a load balancer sees the port closed and sends
       // elsewhere), a request on a kept-alive one is answered 503, the requests in flight are
       // answered and idle keep-alive connections closed (Fastify's close). The jobs get their
@@ -301,6 +312,10 @@ async function startOn(config: Config, logger: Logger, store: Store, simulators:
       await webhooks.close();
       if (clock instanceof SandboxClock) clock.stop();
       await httpClosed;
+      // a row under way finishes its inquiry (one PG operation, within the stop's deadline) and
+      // records what the PG said: closed under it, the answer was lost (a net-cancel the PG made,
+      // unrecorded) or the row half-settled
+      await reconciled;
       await deps.connectors.close();
       await Promise.all(simulators.map((s) => s.close()));
       await store.close();

@@ -11,6 +11,7 @@ import type { PgSimulatorTools } from '../lib/simulator-tools.js';
 import { RateLimitedError, type RateLimitRule } from '../core/merchants/rate-limit.js';
 import { PierError, ERROR_KINDS, type Envelope, type ErrorKind } from './errors.js';
 import { ClientGoneError, PaymentOutcomeUnknownError } from '../core/payments/errors.js';
+import { STOPPING_MESSAGE } from '../core/errors.js';
 import { coerceFormValues } from './form-coercion.js';
 import { pierSchemaKeywords, openApiWithUtf8Extension } from './schemas.js';
 import { V1_ENDPOINTS, V1_RETIRED_ENDPOINTS } from './v1-endpoints.js';
@@ -112,7 +113,7 @@ export async function buildApp(deps: Deps, opts: AppOptions): Promise<PierApp> {
   app.addHook('onRequest', (_req, reply, done) => {
     if (!stopping) return done();
     reply.header('connection', 'close');
-    done(new PierError('unavailable', '서버가 종료 중입니다. 다시 요청해 주세요.', 'this Pier process is stopping: the request was not processed; send it again'));
+    done(new PierError('unavailable', STOPPING_MESSAGE, 'this Pier process is stopping: the request was not processed; send it again'));
   });
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400, before the token is read
   app.addHook('onRequest', (req, reply, done) => {

@@ -32,5 +32,6 @@ export function requestDeps(deps: Deps, requestId: string, log: FastifyBaseLogge
     // stand-in socket has neither property, and is never gone)
     clientGone: socket ? () => socket.destroyed === true || socket.writable === false : undefined,
     newImpUid: deps.newImpUid,
+    stopping: deps.stopping,
   };
 }

@@ -36,6 +36,13 @@ export interface Deps {
    * record, so a request its client gave up on while it queued is never recorded or charged.
    */
   clientGone?: () => boolean;
+  /**
+   * Aborted once this process stops (SIGTERM): a request in flight then starts no further PG call
+   * of its own (a charge's inquiry after a timeout, the charge after a billing key's issue), so that
+   * what it still waits for is one PG operation, which the stop's deadline covers (decision 0113).
+   * Absent in tools that do not stop so.
+   */
+  stopping?: AbortSignal;
   /** draws a new payment's imp_uid (lib/ids newImpUid when absent): tests make it repeat one */
   newImpUid?: () => string;
 }

@@ -41,6 +41,12 @@ export type ErrorKind =
   /** a bug: logged with a request id, never with the body */
   | 'internal';
 
+/**
+ * V1's answer to a request this process will not process because it stops (SIGTERM): nothing was
+ * asked of the PG for it, so sending it again (to another process, or after the restart) is safe.
+ */
+export const STOPPING_MESSAGE = '서버가 종료 중입니다. 다시 요청해 주세요.';
+
 export class PierError extends Error {
   override name = 'PierError';
   /**

@@ -106,6 +106,13 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
     // reconciliation job settles it later (its `paid` / `failed` webhook tells the merchant).
     deps.logger.warn({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'PG outcome unknown; attempt in doubt');
     await markInDoubt(deps, impUid);
+    // a stop began during the call: no call more (the stop's deadline covers one PG operation, and
+    // the backstop would cut this request off mid-inquiry, a socket error for the merchant). V1's
+    // answer for an unknown outcome now; reconciliation asks the PG after the restart (decision 0113)
+    if (deps.stopping?.aborted) {
+      deps.logger.warn({ imp_uid: impUid }, 'stopping: no inquiry after the PG call; left for reconciliation');
+      throw new PaymentOutcomeUnknownError(impUid);
+    }
     let settlement = 'unknown';
     try {
       settlement = await settleAttempt(deps, impUid, { giveUpIfUnknown: false });

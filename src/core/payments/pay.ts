@@ -1,4 +1,4 @@
-import { PierError } from '../errors.js';
+import { PierError, STOPPING_MESSAGE } from '../errors.js';
 import type { CardInput } from '../../lib/card.js';
 import type { Connector } from '../../connectors/types.js';
 import { billingKeyChoice, findBillingKeyWithChannel, forgetIssuedKey, issueAtPg, storeBillingKey, type CustomerFields } from '../billing-keys/billing-keys.js';
@@ -77,6 +77,10 @@ async function payOnetimeStoringKey(deps: Deps, order: ChargeOrder & { customerU
   const issued = await issueAtPg(issuer, card, customer);
   let stored = false;
   try {
+    // a stop began while the PG issued the key: the charge would be a second PG operation past
+    // what the stop's deadline covers. Nothing is charged or stored; the key is deleted at the PG
+    // again (below) and the merchant sends the request again (decision 0113)
+    if (deps.stopping?.aborted) throw new PierError('unavailable', STOPPING_MESSAGE, 'this Pier process began stopping while the PG issued the billing key: nothing was charged or stored; send the request again');
     return await chargeWith(deps, {
       query: channelOfId(deps, order.merchantId, issuer.row.id),
       async explainMissing() {

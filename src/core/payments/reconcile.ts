@@ -202,6 +202,12 @@ export interface PassOptions {
    * asking explicitly); the pass then goes through the rows once, in key order
    */
   ignoreBackoff?: boolean;
+  /**
+   * aborted when the process stops: the pass starts no further row, and the rows under way finish
+   * their record-call-record, so that the stop can wait for them before it closes the connectors and
+   * the store (decision 0113)
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -285,7 +291,8 @@ const REFRESH_MS = 1_000;
  * rows that fell due. With `ignoreBackoff` the rows come in key order after the last one read, so
  * a read leaves none out and waits until everything read has started.
  * Stops starting rows once the budget has run out on `clock` (deps.clock, as every other deadline
- * of Pier's: a test or the sandbox moves it); the rows under way finish. The once-a-second read
+ * of Pier's: a test or the sandbox moves it), or once `opts.signal` is aborted (the process
+ * stops); the rows under way finish. The once-a-second read
  * paces database reads, not a deadline, and is timed on the process's own monotonic time with the
  * timer that waits for it, so a clock nobody moves does not stop it.
  */
@@ -337,7 +344,7 @@ async function fairPass<R extends { merchant_id: string }>(
   if (failed) throw failed.err;
 
   async function passLoop() {
-    while (clock.now() < deadline && !failed) {
+    while (clock.now() < deadline && !failed && !opts.signal?.aborted) {
       if (inFlight.size < concurrency) {
         const row = next();
         if (row) {
@@ -620,7 +627,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
     if (!taken || seen.has(c.imp_uid)) return;
     seen.add(c.imp_uid);
     try {
-      Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds));
+      Object.assign(outcome, await settleRefundsOf(deps, c.imp_uid, opts.graceSeconds, opts.signal));
     } catch (err) {
       if (err instanceof PgNotConfiguredError) return waitForLeftOutPg(deps, 'payment_cancels', { column: 'cancellation_id', value: c.cancellation_id }, Number(c.check_count ?? 0), err);
       deps.logger.warn({ imp_uid: c.imp_uid, err: (err as Error).message }, 'reconciliation: refund inquiry failed; will retry after its backoff');
@@ -629,7 +636,7 @@ export async function reconcileInDoubtCancels(deps: Deps, opts: PassOptions) {
   return outcome;
 }
 
-async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number, followUp = true): Promise<Record<string, 'succeeded' | 'failed'>> {
+async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number, stopping: AbortSignal | undefined, followUp = true): Promise<Record<string, 'succeeded' | 'failed'>> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').select(['imp_uid', 'pg_tid', 'amount', 'started_at', 'channel_id']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
   const channel = p.channel_id ? await channelById(deps, p.channel_id) : undefined;
@@ -678,8 +685,10 @@ async function settleRefundsOf(deps: Deps, impUid: string, graceSeconds: number,
   }
   if (settledElsewhere.length > 0) deps.logger.info({ imp_uid: impUid, cancellation_ids: settledElsewhere }, 'reconciliation: refunds settled elsewhere meanwhile; not reported here');
   if (Object.keys(outcome).length > 0) deps.logger.info({ imp_uid: impUid, outcome }, 'reconciliation: refunds settled');
-  // none of Pier's is open now: the PG's own refund is measured by a fresh inquiry, not left to its backoff
-  if (toMeasure.length > 0 && followUp) Object.assign(outcome, await settleRefundsOf(deps, impUid, graceSeconds, false));
+  // none of Pier's is open now: the PG's own refund is measured by a fresh inquiry, not left to its
+  // backoff; unless the process stops, which waits for this row: a call more than one operation,
+  // and the next pass measures it (decision 0113)
+  if (toMeasure.length > 0 && followUp && !stopping?.aborted) Object.assign(outcome, await settleRefundsOf(deps, impUid, graceSeconds, stopping, false));
   return outcome;
 }
 
