@@ -152,15 +152,21 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
     stopping = true;
     for (const slot of slots) if (slot.restart) clearTimeout(slot.restart);
     const live = slots.map((s) => s.worker).filter((w): w is Worker => w !== null && !w.isDead());
-    const exited = live.map((w) => new Promise<void>((done) => (w.isDead() ? done() : w.once('exit', () => done()))));
+    // whether each worker stopped cleanly (exit 0): one cut off by its own backstop (exit 1) or killed
+    // by this one did not drain, and the service manager must see that in Pier's exit (decision 0113)
+    const exited = live.map((w) => new Promise<boolean>((done) => (w.isDead() ? done(w.process.exitCode === 0) : w.once('exit', (code, signal) => done(code === 0 && !signal)))));
     for (const w of live) w.process.kill('SIGTERM');
     // a worker bounds its own shutdown (its stop's deadline + 5 s); this is the backstop
     const backstop = setTimeout(() => {
       for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
     }, installation.stopDeadlineMs + WORKER_KILL_MARGIN_MS);
-    await Promise.all(exited);
+    const drained = (await Promise.all(exited)).every(Boolean);
     clearTimeout(backstop);
     await installation.close().catch((err) => logger.error({ err }, 'closing the primary failed'));
+    if (exitCode === 0 && !drained) {
+      process.stderr.write('pier: a worker did not stop cleanly (cut off or killed past its deadline); exiting 1\n');
+      process.exit(1);
+    }
     process.exit(exitCode);
   };
   onStopSignal = () => void shutdown(0);
