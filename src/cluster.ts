@@ -152,19 +152,25 @@ async function runPrimary<Setup>(config: Config, hooks: ClusterHooks<Setup>): Pr
     stopping = true;
     for (const slot of slots) if (slot.restart) clearTimeout(slot.restart);
     const live = slots.map((s) => s.worker).filter((w): w is Worker => w !== null && !w.isDead());
-    // whether each worker stopped cleanly (exit 0): one cut off by its own backstop (exit 1) or killed
-    // by this one did not drain, and the service manager must see that in Pier's exit (decision 0113)
-    const exited = live.map((w) => new Promise<boolean>((done) => (w.isDead() ? done(w.process.exitCode === 0) : w.once('exit', (code, signal) => done(code === 0 && !signal)))));
+    // how each worker ended, null when it stopped cleanly: exit 0, or killed by the SIGTERM itself (or
+    // a terminal's SIGINT), which only a worker still loading can be (its handlers are installed
+    // before it listens or takes a job: it had nothing to drain). One cut off by its own backstop
+    // (exit 1) or killed by this one did not drain, and the service manager must see that in Pier's
+    // exit (decision 0113)
+    const howEnded = (code: number | null, signal: string | null) => (code === 0 || signal === 'SIGTERM' || signal === 'SIGINT' ? null : signal ? `killed by ${signal}` : `exit ${code}`);
+    const exited = live.map(
+      (w) => new Promise<string | null>((done) => (w.isDead() ? done(howEnded(w.process.exitCode, w.process.signalCode)) : w.once('exit', (code: number | null, signal: string | null) => done(howEnded(code, signal))))),
+    );
     for (const w of live) w.process.kill('SIGTERM');
     // a worker bounds its own shutdown (its stop's deadline + 5 s); this is the backstop
     const backstop = setTimeout(() => {
       for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
     }, installation.stopDeadlineMs + WORKER_KILL_MARGIN_MS);
-    const drained = (await Promise.all(exited)).every(Boolean);
+    const unclean = (await Promise.all(exited)).filter((how): how is string => how !== null);
     clearTimeout(backstop);
     await installation.close().catch((err) => logger.error({ err }, 'closing the primary failed'));
-    if (exitCode === 0 && !drained) {
-      process.stderr.write('pier: a worker did not stop cleanly (cut off or killed past its deadline); exiting 1\n');
+    if (exitCode === 0 && unclean.length > 0) {
+      process.stderr.write(`pier: ${unclean.length} worker(s) did not stop cleanly (${unclean.join(', ')}: cut off past the stop's deadline); exiting 1\n`);
       process.exit(1);
     }
     process.exit(exitCode);

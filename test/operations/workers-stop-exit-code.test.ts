@@ -69,7 +69,7 @@ describe('SIGTERM to the primary while a worker cannot stop', () => {
 
     const exit = await pier.kill('SIGTERM');
     expect(exit).toEqual({ code: 1, signal: null });
-    expect(pier.stderr()).toContain('pier: a worker did not stop cleanly');
+    expect(pier.stderr()).toContain("pier: 1 worker(s) did not stop cleanly (killed by SIGKILL: cut off past the stop's deadline); exiting 1");
     // the frozen worker was killed, the other drained: none is left behind
     expect(workers.filter(alive)).toEqual([]);
   }, 120_000);
