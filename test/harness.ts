@@ -136,6 +136,10 @@ export async function startTestPier(
     /** PostgreSQL: the pool's size (default TEST_POOL_SIZE) and the clock its queue judges waits by (ConnectionQueue) */
     poolSize?: number;
     queueClock?: () => number;
+    /** PostgreSQL: statement_timeout of Pier's connections (default DATABASE_STATEMENT_TIMEOUT_MS) */
+    statementTimeoutMs?: number;
+    /** SQLite: how long a statement waits for another connection's write lock before SQLITE_BUSY (default 5,000 ms) */
+    sqliteLockWaitMs?: number;
     /** what one address may ask of the payment window (default: no practical limit, as every test request comes from 127.0.0.1) */
     checkoutRateLimits?: CheckoutRateLimits;
     /**
@@ -146,7 +150,7 @@ export async function startTestPier(
   } = {},
 ): Promise<TestPier> {
   const db = await freshDatabase();
-  const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock });
+  const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock, statementTimeoutMs: opts.statementTimeoutMs, sqliteLockWaitMs: opts.sqliteLockWaitMs });
   if (opts.migratedUpTo) {
     const { error } = await new Migrator({ db: store.db, provider: new PierMigrations(store.dialect) }).migrateTo(opts.migratedUpTo);
     if (error) throw error;

@@ -145,25 +145,60 @@ export async function cancelPayment(deps: Deps, req: CancelRequest) {
       taxFree: reserved.tax_free,
     });
   } catch (err) {
+    const ids = { imp_uid: payment.imp_uid, cancellation_id: cancellationId };
     if (err instanceof ConnectorError && !err.inDoubt) {
-      await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[PG_UNREACHABLE] ${err.message}`);
+      await recordingRefundAnswer(deps, ids, () => releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[PG_UNREACHABLE] ${err.message}`));
       throw new PierError('pg_unavailable', 'PG사와 통신하지 못해 취소하지 못했습니다.');
     }
     // The refund may have happened. Keep the amount reserved so nobody refunds it twice.
-    await db.updateTable('payment_cancels').set({ state: 'in_doubt', next_check_at: dbNow(deps.store) }).where('cancellation_id', '=', cancellationId).where('state', '=', 'pending').execute();
+    await recordingRefundAnswer(deps, ids, () => db.updateTable('payment_cancels').set({ state: 'in_doubt', next_check_at: dbNow(deps.store) }).where('cancellation_id', '=', cancellationId).where('state', '=', 'pending').execute());
     throw new PierError('pg_unavailable', `PG사 응답을 받지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
   }
 
+  const ids = { imp_uid: payment.imp_uid, cancellation_id: cancellationId };
   if (result.outcome === 'declined') {
-    await releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[${result.code}]${result.message}`);
+    await recordingRefundAnswer(deps, ids, () => releaseCancel(deps, payment.imp_uid, cancellationId, amount, `[${result.code}]${result.message}`));
     throw new PierError('refused', `취소에 실패하였습니다. [${result.code}]${result.message}`);
   }
 
-  const recorded = await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);
-  // not open any more: reconciliation settled it while the request was on its way (decision 0102)
-  if (!recorded) await recordConfirmedAfterAll(deps, payment.imp_uid, cancellationId, amount, result, req.reason ?? null);
+  await recordingRefundAnswer(
+    deps,
+    ids,
+    async () => {
+      const recorded = await recordRefund(deps, payment.imp_uid, cancellationId, amount, result.pgCancelTid, result.cancelledAt, req.reason ?? null, result.receiptUrl);
+      // not open any more: reconciliation settled it while the request was on its way (decision 0102)
+      if (!recorded) await recordConfirmedAfterAll(deps, payment.imp_uid, cancellationId, amount, result, req.reason ?? null);
+    },
+    refundedNotRecorded(cancellationId),
+  );
   const v1 = (await loadV1Payment(db, payment.imp_uid))!;
   return { payment: v1, cancellationId };
+}
+
+/** The PG refunded, and Pier has not recorded it (yet): reconciliation will, with its webhook. */
+const refundedNotRecorded = (cancellationId: string) => `PG사에서 취소되었으나 결제 정보에 반영하지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`;
+
+/**
+ * Recording what the PG answered a refund (or that its answer was lost). When the database fails it
+ * (a lock held past the lock wait or statement_timeout, a connection ended mid-statement), nothing of
+ * the record is written: the refund stays open (`pending`), its amount reserved, so it is never
+ * refunded twice, and reconciliation asks the PG once its grace has passed and records it refunded
+ * or releases it. The merchant is told the result is being confirmed (V1's 502, code 1), never a 500;
+ * the database's own words go to the error log only (decision 0119). Other errors (a V1 refusal) pass.
+ */
+async function recordingRefundAnswer<T>(
+  deps: Deps,
+  ids: { imp_uid: string; cancellation_id: string },
+  write: () => Promise<T>,
+  message = `취소 결과를 기록하지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${ids.cancellation_id})`,
+): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (err instanceof PierError) throw err;
+    deps.logger.error({ ...ids, err: err instanceof Error ? err.message : String(err) }, 'recording the PG\'s answer to a refund failed; the refund stays reserved for reconciliation');
+    throw new PierError('pg_unavailable', message);
+  }
 }
 
 /**
@@ -196,7 +231,7 @@ async function recordConfirmedAfterAll(
     { imp_uid: impUid, cancellation_id: cancellationId, amount },
     'the PG confirmed a refund reconciliation had released, and another refund has taken its balance since; the PG\'s total is measured once no refund of the payment is open',
   );
-  throw new PierError('pg_unavailable', `PG사에서 취소되었으나 결제 정보에 반영하지 못했습니다. 취소 결과를 확인 중입니다. (cancellation_id: ${cancellationId})`);
+  throw new PierError('pg_unavailable', refundedNotRecorded(cancellationId));
 }
 
 /**

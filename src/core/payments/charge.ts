@@ -99,13 +99,14 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
   } catch (err) {
     if (err instanceof ConnectorError && !err.inDoubt) {
       deps.logger.warn({ imp_uid: impUid, kind: err.kind }, 'PG unreachable; attempt failed cleanly');
-      return answer(deps, impUid, await failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`));
+      const failed = await recordingPgAnswer(deps, impUid, () => failAttempt(deps, impUid, `[PG_UNREACHABLE] PG사와 통신하지 못했습니다: ${err.message}`));
+      return answer(deps, impUid, failed);
     }
     // The PG may have charged the card. Keep the lock, mark the attempt in doubt, and ask the PG once
     // right away; if that cannot settle it, the caller is told the outcome is being confirmed and the
     // reconciliation job settles it later (its `paid` / `failed` webhook tells the merchant).
     deps.logger.warn({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'PG outcome unknown; attempt in doubt');
-    await markInDoubt(deps, impUid);
+    await recordingPgAnswer(deps, impUid, () => markInDoubt(deps, impUid));
     // a stop began during the call: no call more (the stop's deadline covers one PG operation, and
     // the backstop would cut this request off mid-inquiry, a socket error for the merchant). V1's
     // answer for an unknown outcome now; reconciliation asks the PG after the restart (decision 0113)
@@ -119,16 +120,36 @@ export async function chargeWith<S extends ChannelColumns>(deps: Deps, source: C
     } catch (inquiryErr) {
       deps.logger.warn({ imp_uid: impUid, err: (inquiryErr as Error).message }, 'inquiry after timeout failed; left for reconciliation');
     }
-    const v1 = (await loadV1Payment(db, impUid))!;
+    const v1 = (await recordingPgAnswer(deps, impUid, () => loadV1Payment(db, impUid)))!;
     if (settlement === 'unknown' || settlement === 'amount_mismatch' || v1.status === 'ready') throw new PaymentOutcomeUnknownError(impUid);
     return v1;
   }
 
-  const settled =
+  const settled = await recordingPgAnswer(deps, impUid, () =>
     result.outcome === 'approved'
-      ? await approveAttempt(deps, impUid, result)
-      : await failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid);
+      ? approveAttempt(deps, impUid, result)
+      : failAttempt(deps, impUid, `[${result.code}]${result.message}`, result.pgTid),
+  );
   return answer(deps, impUid, settled);
+}
+
+/**
+ * Step 3's database work: recording what the PG answered (or that its answer was lost). When the
+ * database fails it (a lock held past the lock wait or statement_timeout, a connection ended
+ * mid-statement), nothing of the record is written: the attempt is still open (`calling`), holding
+ * its merchant_uid, with the grace it was recorded with, so reconciliation asks the PG and records
+ * what it says, with its webhook, and a retry of the merchant_uid is refused meanwhile. The
+ * merchant is told, as for a lost answer, that the outcome is being confirmed (V1's 502, code 1,
+ * with the imp_uid), never a 500: the card may have been charged. The database's own words (SQL,
+ * addresses, constraint names) go to the error log only (decision 0119).
+ */
+async function recordingPgAnswer<T>(deps: Deps, impUid: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    deps.logger.error({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'recording the PG\'s answer failed; the attempt stays open for reconciliation');
+    throw new PaymentOutcomeUnknownError(impUid);
+  }
 }
 
 /**
