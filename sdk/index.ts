@@ -8,7 +8,8 @@
  * m_redirect_url). The checkout is the `checkout_url` Pier answers (its public URL), which need not
  * share the origin the SDK was loaded from (a CDN, www/apex, http/https, 127.0.0.1/localhost). The
  * checkout reports the rsp by postMessage; only messages from that checkout's exact origin and from
- * the window this SDK opened are read, and the callback runs exactly once.
+ * the window this SDK opened are read, and the callback runs exactly once. A close reports the
+ * server's outcome, asked again when its answer is lost, and never "cancelled" unheard (decision 0120).
  */
 import type { PierIMP, PierRequestPayCallback, PierRequestPayParams, PierRequestPayResponse } from './types.js';
 
@@ -60,6 +61,47 @@ async function postJson(path: string, body: unknown): Promise<any> {
     credentials: 'omit',
   });
   return res.json();
+}
+
+/**
+ * The pauses between the tries of a close whose answer did not arrive (a dropped connection, a
+ * proxy's 502, Pier restarting): five tries over about 7.5 s, then the outcome is reported as
+ * unknown, never as a cancel (decision 0120).
+ */
+const CLOSE_RETRY_PAUSES_MS = [500, 1000, 2000, 4000];
+/** Pier's code for "the window closed and its result could not be confirmed" (V1's SDK has none; decision 0120). */
+const UNCONFIRMED = 'F1013';
+const unconfirmedMessage = (merchantUid: string) =>
+  `결제 결과를 확인하지 못했습니다. 결제가 완료되었을 수 있으니 다시 결제하기 전에 가맹점 서버에서 주문번호(merchant_uid: ${merchantUid})로 결제 상태를 확인해 주세요. ` +
+  '(the payment result could not be confirmed; the buyer may have paid: verify this merchant_uid on the server before taking another payment)';
+
+/**
+ * Closes a session on the server and answers its rsp: the server's record, which asks the PG first
+ * (a buyer who paid just before closing gets the paid rsp). A close is safe to send again (a closed
+ * session answers its stored rsp), so one whose answer did not arrive, or was not Pier's JSON, is
+ * sent again after a pause; null once every try failed, or once `wanted` says the result came
+ * another way meanwhile (the checkout's own message).
+ */
+async function closeOnServer(sessionId: string, wanted: () => boolean): Promise<PierRequestPayResponse | null> {
+  for (let tried = 0; ; tried++) {
+    try {
+      const res = await fetch(`${pierOrigin}/checkout/sessions/${encodeURIComponent(sessionId)}/close`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+        credentials: 'omit',
+      });
+      if (res.ok) {
+        const body = await res.json();
+        if (body && body.rsp && typeof body.rsp === 'object' && typeof body.rsp.success === 'boolean') return body.rsp as PierRequestPayResponse;
+      }
+    } catch {
+      // no answer, or not JSON: asked again below
+    }
+    if (tried >= CLOSE_RETRY_PAUSES_MS.length || !wanted()) return null;
+    await new Promise((resolve) => setTimeout(resolve, CLOSE_RETRY_PAUSES_MS[tried]));
+    if (!wanted()) return null;
+  }
 }
 
 /** The checkout page Pier answered, or null if it is not an absolute http(s) URL. */
@@ -141,11 +183,10 @@ function request_pay(params: PierRequestPayParams, callback?: PierRequestPayCall
   const closeSession = () => {
     if (done || closing) return;
     closing = true;
+    // before a session exists nothing can have been paid: V1's cancel
     if (!sessionId) return finish(failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.'));
-    postJson(`/checkout/sessions/${sessionId}/close`, {}).then(
-      (r) => finish(r && r.rsp ? r.rsp : failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.')),
-      () => finish(failure(merchantUid, 'F0005', '사용자가 결제를 취소하였습니다.')),
-    );
+    // after, only the server knows: its rsp, or "unknown" when it could not be asked (decision 0120)
+    void closeOnServer(sessionId, () => !done).then((rsp) => finish(rsp ?? failure(merchantUid, UNCONFIRMED, unconfirmedMessage(merchantUid))));
   };
   active = handle;
 

@@ -44,6 +44,12 @@ export const RSP_ERRORS = {
   payMethodNotAsked: 'F1011',
   /** a window account whose deposit deadline is later than request_pay's vbank_due; closed at the PG (Pier's code, decision 0085) */
   vbankDueNotAsked: 'F1012',
+  /**
+   * Given by the SDK only, never by the server: the window was closed and no close could reach Pier
+   * to learn its outcome; the buyer may have paid (Pier's code, decision 0120). Listed so that no
+   * server answer takes it.
+   */
+  closeUnconfirmed: 'F1013',
 } as const;
 
 export const ALREADY_PAID_RSP_MESSAGE = '이미 결제가 이루어진 거래건입니다.';
