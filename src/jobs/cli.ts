@@ -208,7 +208,7 @@ export function registerJobCommands(program: Command, withContext: WithContext):
     .command('clock')
     .description(
       "Pier's sandbox clock: the real time plus an offset stored in the database, shared by every Pier process and the CLI. " +
-        'Advance it to make a schedule due next month run now.',
+        "Advance it to make a schedule due next month run now (a sandbox channel's: a live channel's schedules wait for the real time, decision 0121).",
     );
 
   const sandboxOnly = (ctx: CliContext) => {

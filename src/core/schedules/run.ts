@@ -7,7 +7,8 @@ import type { Store } from '../../store/db.js';
 import { sql, type ExpressionBuilder, type UpdateObject } from 'kysely';
 import type { Database, PaymentSchedulesTable } from '../../store/types.js';
 import { backoffSeconds, type RetryPolicy } from '../../webhooks/deliveries.js';
-import { findBillingKey } from '../billing-keys/billing-keys.js';
+import { findBillingKey, findBillingKeyWithChannel } from '../billing-keys/billing-keys.js';
+import { SandboxClock } from '../sandbox/clock.js';
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE, type ChargeOrder } from '../payments/charge.js';
 import type { Deps } from '../deps.js';
 import { recordPaymentEvent } from '../payments/events.js';
@@ -218,7 +219,47 @@ export async function runClaimedSchedule(
     // it died before recording the attempt; make it now under the same imp_uid
     return chargeScheduled(deps, s, owner, impUid, s.attempts, policy, opts);
   }
+  if (opts.retryTechnical && (await liveChannelScheduleAheadOfRealTime(deps, s))) return waitForRealTime(deps, s, owner);
   return withNewImpUid(deps, (id) => chargeScheduled(deps, s, owner, id, s.attempts + 1, policy, opts));
+}
+
+/**
+ * True when only the sandbox clock made `s` due and its billing key is a live channel's (decision
+ * 0121). The sandbox clock is global and any merchant's REST token moves it, the public demo key
+ * included: a live channel's schedule falls due on the real time only, or whoever advanced the
+ * clock charged a real card a month early. A sandbox channel's keeps following the sandbox clock.
+ * Costs a query only for a schedule not yet due on the real time, before a first attempt (a
+ * retry's schedule_at has passed); the retry API is a merchant charging now, not the clock.
+ */
+async function liveChannelScheduleAheadOfRealTime(deps: Deps, s: ScheduleRow): Promise<boolean> {
+  const clock = deps.clock;
+  if (!(clock instanceof SandboxClock)) return false;
+  // the real time whatever the offset is now: a reset refreshed in after the claim must not let it through
+  const realNow = Math.floor((clock.now() - clock.offsetMs) / 1000);
+  if (s.schedule_at <= realNow) return false;
+  const found = await findBillingKeyWithChannel(deps, s.merchant_id, s.customer_uid);
+  // no key or no channel: the charge refuses it as it always has, before any PG call
+  return found?.channel !== undefined && found.channel.sandbox !== 1;
+}
+
+/**
+ * Hands a live channel's schedule back, due when the real time reaches its schedule_at as seen on
+ * the sandbox clock (schedule_at + the offset), no attempt counted. The offset is read in the
+ * UPDATE itself, so a reset committed meanwhile leaves it due at schedule_at, not stranded; a reset
+ * afterwards moves it back to schedule_at (due_at > schedule_at, decision 0118), and a further
+ * advance makes it due again only to be handed back once more.
+ */
+async function waitForRealTime(deps: Deps, s: ScheduleRow, owner: string): Promise<{ outcome: RunOutcome; impUid: string | null }> {
+  deps.logger.debug({ merchant_uid: s.merchant_uid, schedule_at: s.schedule_at }, 'live channel: the scheduled charge waits for its date on the real time, not the sandbox clock');
+  const offsetSeconds = sql<number>`(SELECT clock_offset_ms FROM sandbox_settings WHERE id = 1) / 1000`;
+  const ok = await fenced(deps, s, owner, {
+    state: 'scheduled',
+    due_at: sql<number>`${s.schedule_at} + COALESCE(${offsetSeconds}, 0)`,
+    imp_uid: null,
+    lease_owner: null,
+    lease_until: 0,
+  });
+  return { outcome: ok ? 'waiting' : 'lost', impUid: null };
 }
 
 /** A schedule's charge as `impUid` and what it came to (ImpUidTakenError: nothing recorded, draw another). */
