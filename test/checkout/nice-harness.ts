@@ -32,8 +32,8 @@ export interface NicePier {
   close(): Promise<void>;
 }
 
-export async function startNicePier(o: { readTimeoutMs?: number; slowResponseMs?: number } = {}): Promise<NicePier> {
-  const pier = await startTestPier({ listen: true });
+export async function startNicePier(o: { readTimeoutMs?: number; slowResponseMs?: number; sqliteLockWaitMs?: number } = {}): Promise<NicePier> {
+  const pier = await startTestPier({ listen: true, sqliteLockWaitMs: o.sqliteLockWaitMs });
   const sim = createNicepaySimulator({ dbFile: ':memory:', clock: pier.clock, slowResponseMs: o.slowResponseMs ?? 10_000 });
   const simUrl = await sim.listen({ host: '127.0.0.1', port: 0 });
   // the same Pier with NICE's sandbox host pointed at the simulator (the routes read deps.connectors per request)

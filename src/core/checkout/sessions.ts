@@ -92,6 +92,13 @@ const failRsp = (merchantUid: string, errorCode: string, errorMsg: string, impUi
   error_msg: errorMsg,
 });
 
+/**
+ * The window's "being confirmed" answer (F1007): the PG may have charged, and Pier has not recorded
+ * it (yet); reconciliation or a later post of the result settles it. `why` says which step it is.
+ */
+const confirmingRsp = (merchantUid: string, impUid: string, why: string): Rsp =>
+  failRsp(merchantUid, RSP_ERRORS.unverified, `결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (${why})`, impUid);
+
 function originOf(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   try {
@@ -514,7 +521,7 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
     const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid);
     // another post of this result is approving it: its answer, not this one, ends the session
     if (!approved) return { checkout: c, rsp: await rspOfPayment(deps, impUid) };
-    return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, approved) };
+    return { checkout: c, rsp: await endCheckout(deps, sessionId, impUid, approved) };
   }
   // Posts sent at once all find the checkout started, and each asked the PG: the checkout's few
   // inquiries (decision 0059) held only once a post had ended it. Beyond them a post asks nothing
@@ -526,7 +533,7 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
     return { checkout: c, rsp: (await checkoutResult(deps, sessionId)) ?? (await rspOfPayment(deps, impUid)) };
   }
   const rsp = await recordWindowResult(deps, c, channel, impUid, result);
-  return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
+  return { checkout: c, rsp: await endCheckout(deps, sessionId, impUid, rsp) };
 }
 
 /** `approveAnswered`: `result` is the answer of Pier's own approve of this attempt (approveAuthenticated), not a post. */
@@ -536,27 +543,28 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
   const now = unixSeconds(deps.clock);
 
   switch (result.outcome) {
-    case 'approved': {
-      // tPay signs only amt and moid of a result, not resultCd, card or installments: take the
-      // approval from the PG itself (trans_search on the same moid, tid and amount), never the post.
-      const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
-      // The PG says it approved: from here a crash must leave the attempt to reconciliation at once,
-      // not in `window` until the session's lifetime is over (the PG may net-cancel by then).
-      await markInDoubt(deps, impUid);
-      let found: FoundAtPg | null = null;
-      try {
-        const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
-        if (r.found && isApprovalAtPg(r, params.pay_method) && r.pgTid === result.pgTid && r.amount === params.amount) found = r;
-      } catch (err) {
-        deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
-      }
-      if (!found) {
+    case 'approved':
+      return recordingWindowApproval(deps, params.merchant_uid, impUid, async () => {
+        // tPay signs only amt and moid of a result, not resultCd, card or installments: take the
+        // approval from the PG itself (trans_search on the same moid, tid and amount), never the post.
+        const started = await db.selectFrom('payments').select('started_at').where('imp_uid', '=', impUid).executeTakeFirst();
+        // The PG says it approved: from here a crash must leave the attempt to reconciliation at once,
+        // not in `window` until the session's lifetime is over (the PG may net-cancel by then).
         await markInDoubt(deps, impUid);
-        return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the approval yet)', impUid);
-      }
-      await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
-      return rspOfPayment(deps, impUid);
-    }
+        let found: FoundAtPg | null = null;
+        try {
+          const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
+          if (r.found && isApprovalAtPg(r, params.pay_method) && r.pgTid === result.pgTid && r.amount === params.amount) found = r;
+        } catch (err) {
+          deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window approval with the PG');
+        }
+        if (!found) {
+          await markInDoubt(deps, impUid);
+          return confirmingRsp(params.merchant_uid, impUid, 'the PG did not confirm the approval yet');
+        }
+        await recordPgApproval(deps, attemptOf(c, channel, impUid), found, { bank: { bankCode: result.bankCode, bankName: result.bankName } });
+        return rspOfPayment(deps, impUid);
+      });
     case 'vbank_issued':
       return settleVbankIssued(deps, c, channel, impUid, result.pgTid);
     case 'billing_key_issued':
@@ -572,6 +580,42 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
       return settleNonSuccess(deps, c, channel, impUid, `[${RSP_ERRORS.cancelled}]${CANCELLED_RSP_MESSAGE}`);
     case 'authenticated':
       throw new Error('an authenticated window result is approved (approveAuthenticated), not recorded as it stands');
+  }
+}
+
+/**
+ * Recording a window approval the PG has made (tPay approves in its window, NICE on Pier's approve).
+ * When the database fails it (a lock held past the lock wait or statement_timeout, a connection
+ * ended mid-statement), nothing of the approval is recorded: the attempt stays open (in doubt, or
+ * in `window` if even that mark failed, which the abandoned-window sweep hands over), holding its
+ * merchant_uid, and reconciliation asks the PG and records it paid, with its webhook; a later post
+ * of the result records it too. The buyer gets the window's "being confirmed" answer with the
+ * imp_uid, as when the PG's confirmation is missing, never a 500; the database's own words go to
+ * the error log only (decision 0119). A V1 refusal (PierError) passes.
+ */
+async function recordingWindowApproval(deps: Deps, merchantUid: string, impUid: string, record: () => Promise<Rsp>): Promise<Rsp> {
+  try {
+    return await record();
+  } catch (err) {
+    if (err instanceof PierError) throw err;
+    deps.logger.error({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'recording a window approval failed; the attempt stays open for reconciliation');
+    return confirmingRsp(merchantUid, impUid, 'the approval could not be recorded yet');
+  }
+}
+
+/**
+ * Ends the checkout with its rsp after a PG result was handled. When the database fails that write
+ * too (it has just failed the record, decision 0119), the buyer still gets `rsp`, which says what is
+ * recorded (or that it is being confirmed); the session stays `started`, and a later post of the
+ * result, or closing the window, ends it. The database's words go to the error log only.
+ */
+async function endCheckout(deps: Deps, sessionId: string, impUid: string, rsp: Rsp): Promise<Rsp> {
+  try {
+    return await finishSession(deps.store.db, deps, sessionId, rsp);
+  } catch (err) {
+    if (err instanceof PierError) throw err;
+    deps.logger.error({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'ending a checkout with its result failed; answered the result without it');
+    return rsp;
   }
 }
 
@@ -628,7 +672,7 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
     if (!(err instanceof ConnectorError)) throw err;
     // the PG may have approved: reconciliation asks it by order id once its read timeout has passed
     deps.logger.warn({ imp_uid: impUid, err: err.message, in_doubt: err.inDoubt }, 'window approval call failed; left for reconciliation');
-    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not answer the approval)', impUid);
+    return confirmingRsp(params.merchant_uid, impUid, 'the PG did not answer the approval');
   }
   if (answer.outcome === 'another_order') return settleMovedAuthResult(deps, c, channel, impUid, answer);
   if (answer.outcome === 'vbank_issued') {
@@ -640,7 +684,7 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
       deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm an issued virtual account with the PG');
     }
     if (!found?.found || found.state !== 'awaiting_deposit' || found.pgTid !== answer.pgTid || found.amount !== params.amount) {
-      return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the virtual account yet)', impUid);
+      return confirmingRsp(params.merchant_uid, impUid, 'the PG did not confirm the virtual account yet');
     }
     return recordVbankFromPg(deps, c, channel, impUid, found);
   }
@@ -719,7 +763,7 @@ async function settleVbankIssued(deps: Deps, c: Checkout, channel: ResolvedChann
   // the PG may have issued an account: from here a crash leaves the attempt to reconciliation at once
   await markInDoubt(deps, impUid);
   const unconfirmed = () =>
-    failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the virtual account yet)', impUid);
+    confirmingRsp(params.merchant_uid, impUid, 'the PG did not confirm the virtual account yet');
   let found;
   try {
     // by order id, not by the posted tid: a rewritten tid must not hide an account the PG did issue
@@ -767,7 +811,7 @@ async function recordVbankFromPg(deps: Deps, c: Checkout, channel: ResolvedChann
   } catch (err) {
     // another payment holds the merchant_uid and the PG would not close the account: left open, asked again
     deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued for a merchant_uid another payment holds');
-    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the virtual account could not be settled yet)', impUid);
+    return confirmingRsp(c.params.merchant_uid, impUid, 'the virtual account could not be settled yet');
   }
   if (recorded) await confirmNow(deps, impUid, found.pgTid);
   return rspOfPayment(deps, impUid);
@@ -786,19 +830,19 @@ async function settleNonSuccess(deps: Deps, c: Checkout, channel: ResolvedChanne
   } catch (err) {
     deps.logger.warn({ imp_uid: impUid, err: (err as Error).message }, 'could not confirm a window result with the PG; left for reconciliation');
     await markInDoubt(deps, impUid);
-    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG did not confirm the result yet)', impUid);
+    return confirmingRsp(c.params.merchant_uid, impUid, 'the PG did not confirm the result yet');
   }
   if (found.found && found.state === 'awaiting_deposit') {
     // The PG issued an account for this attempt (the buyer saw it), whatever the post says: record it
     // as the PG reports it, never as an approval (nothing was paid into it yet).
     if (c.params.pay_method === 'vbank' && found.amount === c.params.amount) return recordVbankFromPg(deps, c, channel, impUid, found);
     await markInDoubt(deps, impUid);
-    return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG result differs from the post)', impUid);
+    return confirmingRsp(c.params.merchant_uid, impUid, 'the PG result differs from the post');
   }
   if (found.found && found.state !== 'failed') {
     if (found.amount !== c.params.amount || c.params.customer_uid) {
       await markInDoubt(deps, impUid);
-      return failRsp(c.params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 확인하는 중입니다. 잠시 후 결제 내역을 확인해 주세요. (the PG result differs from the post)', impUid);
+      return confirmingRsp(c.params.merchant_uid, impUid, 'the PG result differs from the post');
     }
     deps.logger.warn({ imp_uid: impUid }, 'the browser posted a non-success result for an approval the PG holds; recording the approval');
     await recordPgApproval(deps, attemptOf(c, channel, impUid), found);
@@ -826,8 +870,15 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
     return first;
   }
   // an authentication not approved yet (the first post could not be verified): approved now if the
-  // attempt is still open; a closed attempt is not claimed, and nothing was charged
-  if (result.outcome === 'authenticated') return (await approveAuthenticated(deps, c, channel, impUid, result.pgTid)) ?? first;
+  // attempt is still open; a closed attempt is not claimed, and nothing was charged by this post.
+  // One the first post's approve charged, recorded paid since (its record had failed, decision
+  // 0119, or its confirmation was missing), is answered as it stands: paid.
+  if (result.outcome === 'authenticated') {
+    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid);
+    if (approved) return approved;
+    const now = await deps.store.db.selectFrom('payments').select('status').where('imp_uid', '=', impUid).executeTakeFirst();
+    return now?.status === 'paid' ? rspOfPayment(deps, impUid) : first;
+  }
   if (result.outcome !== 'approved' && result.outcome !== 'vbank_issued') return first;
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', impUid).executeTakeFirst();
   if (!p) return first;

@@ -1,0 +1,183 @@
+/**
+ * The database failing while Pier records a payment window's approval (decision 0119): the buyer
+ * paid in tPay's window (the simulator over real HTTP), the browser posts the result to Pier's
+ * return URL over real HTTP, Pier asks tPay (trans_search, its answer held until the fault is in
+ * place), and recording the approval fails. SQLite: another connection holds the write lock
+ * (BEGIN IMMEDIATE) past Pier's lock wait; PostgreSQL: another session holds the payment's row
+ * (FOR UPDATE) and the Pier connection waiting for it is ended (pg_terminate_backend). The buyer
+ * must get the checkout's "being confirmed" result page (F1007, with the imp_uid), never a JSON 500
+ * nor the database's words; the card charged once; reconciliation records it paid once, with one
+ * `paid` webhook; a post of the result replayed after the database recovers ends with the paid page.
+ */
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { reconcileGraceSeconds, reconcileInDoubt } from '../../src/core/payments/reconcile.js';
+import { postForm, rspOf } from '../buyer-forms.js';
+import type { TestPier } from '../harness.js';
+import { testCardNumber } from '../../src/simulators/nicepay/index.js';
+import { authenticateAtNice, startNicePier, type NicePier } from './nice-harness.js';
+import { card, cardFields, postHttp, uid, windowRig } from './window-rig.js';
+
+const r = windowRig({ listen: true, sqliteLockWaitMs: 300, simulatorSlowMs: 60_000, readTimeoutMs: 10_000 });
+/** what a database error says that no buyer and no info line may see */
+const DATABASE_WORDS = /SQLITE|database is locked|terminating connection|administrator command|statement timeout|pier_t_|postgres:\/\/|syntax error|constraint|update "payments"|insert into/i;
+
+async function control(path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${r.pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(res.ok, `${path}: ${res.status}`).toBe(true);
+  return res.json();
+}
+
+/** Another session keeps Pier from writing (as in test/money-path-db-faults.test.ts). */
+async function lockOut(pier: TestPier, impUid: string): Promise<{ fail(): Promise<void>; release(): Promise<void> }> {
+  if (pier.sqliteFile) {
+    const other = new SQLite(pier.sqliteFile);
+    other.exec('BEGIN IMMEDIATE');
+    return {
+      async fail() {},
+      async release() {
+        other.exec('COMMIT');
+        other.close();
+      },
+    };
+  }
+  const other = new pg.Client({ connectionString: pier.databaseUrl });
+  await other.connect();
+  await other.query('BEGIN');
+  await other.query('SELECT 1 FROM payments WHERE imp_uid = $1 FOR UPDATE', [impUid]);
+  return {
+    async fail() {
+      const waiting = async () =>
+        (await other.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`)).rows as { pid: number }[];
+      await vi.waitUntil(async () => (await waiting()).length > 0, { timeout: 10_000, interval: 10 });
+      for (const { pid } of await waiting()) await other.query('SELECT pg_terminate_backend($1)', [pid]);
+    },
+    async release() {
+      await other.query('COMMIT');
+      await other.end();
+    },
+  };
+}
+
+/** The buyer pays in tPay's window; the browser's post of the result to Pier fails to be recorded. */
+async function paidWindowWhoseRecordFails(amount: number) {
+  const w = await r.openWindow({ merchant_uid: uid('dbf_w'), amount });
+  const result = await r.actInWindow(w, { action: 'pay', ...cardFields(card('5151')) });
+  expect(result.action).toBe(`${r.pier.pierUrl}/checkout/${w.sessionId}/return`);
+  await control('faults', { mode: 'hold', op: 'trans_search' });
+  const pending = postHttp(result.action, result.fields);
+  await vi.waitUntil(async () => (await control('holds')).held === 1, { timeout: 10_000, interval: 10 });
+  const lock = await lockOut(r.pier, w.impUid);
+  let answer: { status: number; html: string };
+  try {
+    await control('holds/release', {});
+    await lock.fail();
+    answer = await pending;
+  } finally {
+    await lock.release();
+  }
+  return { w, result, answer };
+}
+
+function expectBeingConfirmed(answer: { status: number; html: string }, impUid: string, pier: TestPier = r.pier) {
+  expect(answer.status, answer.html.slice(0, 500)).toBe(200);
+  expect(answer.html).toContain('id="pier-data"');
+  const rsp = rspOf(answer.html);
+  expect({ success: rsp.success, imp_uid: rsp.imp_uid, error_code: rsp.error_code }).toEqual({ success: false, imp_uid: impUid, error_code: 'F1007' });
+  expect(rsp.error_msg).toContain('결제 결과를 확인하는 중입니다');
+  expect(answer.html).not.toMatch(DATABASE_WORDS);
+  const infoLines = pier.logs().split('\n').filter((l) => l.includes('"level":30'));
+  expect(infoLines.filter((l) => DATABASE_WORDS.test(l))).toEqual([]);
+  // the cause is in the error log, with the imp_uid
+  expect(pier.logs().split('\n').some((l) => l.includes('"level":50') && l.includes(impUid) && l.includes('recording a window approval failed'))).toBe(true);
+}
+
+async function expectChargedOnceAndOpen(impUid: string, amount: number) {
+  expect((await r.ledgerTx(impUid)).map((t) => t.amount)).toEqual([amount]);
+  const p = await r.payment(impUid);
+  expect({ status: p.status, pg_state: p.pg_state }).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+  expect(await r.eventsOf(impUid)).toEqual([]);
+}
+
+describe("the payment window's result post whose approval the database cannot record", () => {
+  it('answers the "being confirmed" result page with the imp_uid; reconciliation records it paid once, with one webhook; a replayed post then ends paid', async () => {
+    const { w, result, answer } = await paidWindowWhoseRecordFails(23_000);
+    expectBeingConfirmed(answer, w.impUid);
+    await expectChargedOnceAndOpen(w.impUid, 23_000);
+
+    const grace = reconcileGraceSeconds(r.pier.deps.connectors);
+    r.pier.clock.advance((grace + 1) * 1000);
+    expect((await reconcileInDoubt(r.pier.deps, { graceSeconds: grace }))[w.impUid]).toBe('paid');
+    expect((await reconcileInDoubt(r.pier.deps, { graceSeconds: grace }))[w.impUid]).toBeUndefined();
+    expect((await r.payment(w.impUid)).status).toBe('paid');
+
+    const replay = await postHttp(result.action, result.fields);
+    expect(replay.status).toBe(200);
+    expect(rspOf(replay.html)).toMatchObject({ success: true, imp_uid: w.impUid, status: 'paid', paid_amount: 23_000 });
+    expect(await r.eventsOf(w.impUid)).toEqual(['paid']);
+    expect((await r.ledgerTx(w.impUid)).map((t) => t.amount)).toEqual([23_000]);
+  });
+
+  it('a post of the result replayed once the database is back ends with the paid result page; reconciliation then has nothing to record', async () => {
+    const { w, result, answer } = await paidWindowWhoseRecordFails(24_000);
+    expectBeingConfirmed(answer, w.impUid);
+    await expectChargedOnceAndOpen(w.impUid, 24_000);
+
+    const replay = await postHttp(result.action, result.fields);
+    expect(replay.status).toBe(200);
+    expect(rspOf(replay.html)).toMatchObject({ success: true, imp_uid: w.impUid, status: 'paid', paid_amount: 24_000 });
+    expect((await r.payment(w.impUid)).status).toBe('paid');
+
+    const grace = reconcileGraceSeconds(r.pier.deps.connectors);
+    r.pier.clock.advance((grace + 1) * 1000);
+    expect((await reconcileInDoubt(r.pier.deps, { graceSeconds: grace }))[w.impUid]).toBeUndefined();
+    expect(await r.eventsOf(w.impUid)).toEqual(['paid']);
+    expect((await r.ledgerTx(w.impUid)).map((t) => t.amount)).toEqual([24_000]);
+  });
+});
+
+describe("NICE's window: the approval Pier made, whose record the database cannot write", () => {
+  let n: NicePier;
+  beforeAll(async () => {
+    n = await startNicePier({ sqliteLockWaitMs: 300, readTimeoutMs: 10_000, slowResponseMs: 60_000 });
+  });
+  afterAll(async () => n?.close());
+
+  it('answers the "being confirmed" result page; reconciliation records it paid once, with one webhook; a replayed post then ends paid', async () => {
+    const { pier } = n;
+    const { result } = await authenticateAtNice(n, { pay_method: 'card', merchant_uid: uid('dbf_n'), name: '나이스 상품', amount: 31_000, buyer_name: '홍길동' }, { cardNo: testCardNumber({ kftcCode: '366', lastFour: '5252' }), cardExpiry: '12/30', cardQuota: '0' });
+    const impUid = result.fields.orderId!;
+    // Pier approves (NICE charges), then asks NICE (GET /v1/payments/find/{orderId}): that answer is held
+    const fault = await n.simPost('/__control/faults', { op: 'find', kind: 'timeout', when: 'after' });
+    expect(fault.status).toBe(200);
+    const pending = postForm(result.action, result.fields);
+    await vi.waitUntil(async () => ((await (await fetch(`${n.simUrl}/__control/faults`)).json()) as { held: number }).held === 1, { timeout: 10_000, interval: 10 });
+    const lock = await lockOut(pier, impUid);
+    let answer: { status: number; html: string };
+    try {
+      await n.simPost('/__control/holds/release', {});
+      await lock.fail();
+      answer = await pending;
+    } finally {
+      await lock.release();
+    }
+    expectBeingConfirmed(answer, impUid, pier);
+    const niceLedger = async () => ((await (await fetch(`${n.simUrl}/__ledger?orderId=${encodeURIComponent(impUid)}`)).json()) as { payments: any[] }).payments.map((p) => [p.status, p.amount]);
+    expect(await niceLedger()).toEqual([['paid', 31_000]]);
+    const row = () => pier.deps.store.db.selectFrom('payments').select(['status', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirstOrThrow();
+    const events = async () => (await pier.deps.store.db.selectFrom('webhook_events').select('status').where('imp_uid', '=', impUid).execute()).map((e) => e.status);
+    expect(await row()).toEqual({ status: 'ready', pg_state: 'in_doubt' });
+    expect(await events()).toEqual([]);
+
+    const grace = reconcileGraceSeconds(pier.deps.connectors);
+    pier.clock.advance((grace + 1) * 1000);
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: grace }))[impUid]).toBe('paid');
+    expect((await reconcileInDoubt(pier.deps, { graceSeconds: grace }))[impUid]).toBeUndefined();
+    const replay = await postForm(result.action, result.fields);
+    expect(rspOf(replay.html)).toMatchObject({ success: true, imp_uid: impUid, status: 'paid', paid_amount: 31_000 });
+    expect(await row()).toEqual({ status: 'paid', pg_state: 'done' });
+    expect(await events()).toEqual(['paid']);
+    expect(await niceLedger()).toEqual([['paid', 31_000]]);
+  });
+});
