@@ -253,6 +253,31 @@ describe('an approve NICE answers with a code that leaves its outcome unknown (d
 });
 
 describe('virtual accounts and NICE webhooks', () => {
+  it('an account NICE issued whose approve answer Pier lost, paid into before reconciliation asked: recorded paid with an issue time (vbank_issued_at), not 0 (decision 0123)', async () => {
+    const o = order({ pay_method: 'vbank', amount: 21000 });
+    const { handOver } = await openNiceWindow(n, o);
+    const { token } = await niceWindowPage(n, handOver.params);
+    const result = await submitNiceWindow(n, token, { vbankCode: '004' });
+    const impUid = result.fields.orderId!;
+    // NICE issues the account, then its answer to Pier's approve fails (U506): Pier holds it in doubt
+    expect((await n.simPost('/__control/faults', { op: 'approve', kind: 'code', resultCode: 'U506', when: 'after', clientId: n.clientId })).status).toBe(200);
+    expect(rspOf((await back(result)).html).status).not.toBe('failed');
+    const attempt = await row(impUid);
+    expect(attempt).toMatchObject({ status: 'ready', pg_state: 'in_doubt', vbank_num: null });
+    // the buyer, shown the account by NICE's window, deposits before Pier asks
+    n.pier.clock.advance(10 * 60_000);
+    expect((await n.simPost('/__control/vbank/deposit', { tid: result.fields.tid, amount: 21000 })).status).toBe(200);
+    n.pier.clock.advance(2 * n.pier.deps.connectors.maxCallMs() + 60_000);
+    await reconcileInDoubt(n.pier.deps, { graceSeconds: 60, ignoreBackoff: true });
+    const paid = await payment(impUid);
+    expect(paid).toMatchObject({ status: 'paid', pay_method: 'vbank', amount: 21000, vbank_code: '004' });
+    expect(paid.vbank_num).toMatch(/\d{6,}/);
+    // NICE tells no issue time for a paid account: the time Pier opened the window stands in
+    expect(paid.vbank_issued_at).toBe(Number(attempt.started_at));
+    expect(paid.vbank_issued_at).toBeGreaterThan(0);
+    expect(paid.vbank_issued_at).toBeLessThan(paid.paid_at);
+  });
+
   it('issues an account (ready), then NICE’s deposit webhook, re-read from NICE, makes it paid with the merchant’s paid webhook; repeats and forgeries change nothing', async () => {
     expect((await n.simPost('/__control/webhook', { clientId: n.clientId, url: `${n.pierUrl}/checkout/pg/${n.channelId}/notify` })).status).toBe(200);
     const o = order({ pay_method: 'vbank', amount: 23000, notice_url: 'https://hooks.example/pier' });

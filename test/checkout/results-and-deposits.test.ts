@@ -172,20 +172,32 @@ describe('virtual-account deposit notices (POST /checkout/pg/:channelId/notify)'
     }
   });
 
-  it('refuses a deposit of the wrong amount', async () => {
+  // decision 0123: a notice the PG signs says the buyer's money arrived; it is never answered with a
+  // refusal and dropped
+  it('a signed deposit of another amount is written on the payment for an operator (not paid), answered OK; the right amount later pays it', async () => {
     const impUid = await issuedVbank('vb_amount', 23000, 86400);
     const res = await form(`/checkout/pg/${windowChannelId}/notify`, notice(impUid, 22000));
-    expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body).reason).toBe('wrong_amount');
-    expect((await status(impUid)).status).toBe('ready');
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ result_cd: '0000', reason: 'wrong_amount' });
+    const noted = await status(impUid);
+    expect(noted).toMatchObject({ status: 'ready', paid_at: 0, amount: 23000 });
+    expect(noted.fail_reason).toContain('22000원');
+    expect(noted.fail_reason).toContain(`tid_${impUid}`);
+    expect(await pier.deps.store.db.selectFrom('webhook_events').select('id').where('imp_uid', '=', impUid).execute()).toEqual([]);
+    // the account stays open: a deposit of its amount is recorded as ever, and the note goes
+    expect((await form(`/checkout/pg/${windowChannelId}/notify`, notice(impUid, 23000))).statusCode).toBe(200);
+    expect(await status(impUid)).toMatchObject({ status: 'paid', fail_reason: null, amount: 23000 });
   });
 
-  it('refuses a deposit after the due date', async () => {
+  it('a signed deposit made after the due date is recorded paid (the PG took the money), with its paid event, answered OK', async () => {
     const impUid = await issuedVbank('vb_late', 23000, 60);
-    const res = await form(`/checkout/pg/${windowChannelId}/notify`, notice(impUid, 23000, pier.clock.now() + 3600_000));
-    expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body).reason).toBe('past_due');
-    expect((await status(impUid)).status).toBe('ready');
+    const depositMs = pier.clock.now() + 3600_000;
+    const res = await form(`/checkout/pg/${windowChannelId}/notify`, notice(impUid, 23000, depositMs));
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ result_cd: '0000', imp_uid: impUid });
+    expect(await status(impUid)).toMatchObject({ status: 'paid', amount: 23000, paid_at: Math.floor(depositMs / 1000) });
+    const events = await pier.deps.store.db.selectFrom('webhook_events').select(['status', 'cause']).where('imp_uid', '=', impUid).execute();
+    expect(events).toEqual([{ status: 'paid', cause: 'vbank_deposit' }]);
   });
 
   it('refuses a tampered notice (signature) and a notice for another channel', async () => {

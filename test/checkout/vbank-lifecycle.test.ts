@@ -25,6 +25,9 @@ import { depsWith, startTestPier, testCardNumber, type TestMerchant, type TestPi
 import { startReceiver, verify } from '../webhooks/receiver.js';
 import { formOf, postForm, rspOf } from '../buyer-forms.js';
 import { listenAgain, listenOn } from '../child-process.js';
+import { depositNoticeSignature } from '../../src/simulators/jtnet/window-crypto.js';
+import { JTNET_TEST_MIDS } from '../../src/core/sandbox/demo.js';
+import { kstTimestamp14 } from '../../src/lib/clock.js';
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -165,6 +168,52 @@ describe('issue → ready webhook → deposit → paid webhook', () => {
     expect(res.body).toMatchObject({ code: 1, response: null });
     expect(res.body.message).toContain('입금기한 경과');
     expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'ready', paid_at: 0 });
+  });
+
+  /**
+   * tPay's deposit notice for an account as tPay signs it (the simulator's sendNotice: same fields,
+   * same HMAC over the MID's merchantKey), posted over HTTP to the URL registered for the MID: what
+   * tPay sends when it took a deposit the simulator's bank refuses (another amount, past the deadline).
+   */
+  async function pgNotice(impUid: string, amount: number, depositMs: number) {
+    const p = await payment(impUid);
+    const registered = (await (await fetch(`${pier.simulatorUrl}/__control/notify-url?mid=tpaytest0m`)).json()) as { url: string };
+    const fields: Record<string, string> = {
+      payMethod: 'VBANK', mid: 'tpaytest0m', tid: p.pg_tid, moid: impUid, amt: String(amount), resultCd: '4110', resultMsg: '가상계좌 입금 완료',
+      depositDate: kstTimestamp14(depositMs), depositorName: '홍길동', vbankCode: p.vbank_code, vbankNum: p.vbank_num, ediDate: kstTimestamp14(pier.clock.now()),
+    };
+    fields.signature = depositNoticeSignature(JTNET_TEST_MIDS.find((t) => t.mid === 'tpaytest0m')!.merchantKey, fields);
+    const res = await request(registered.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: new URLSearchParams(fields).toString() });
+    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+  }
+
+  it('a deposit of another amount tPay signs is answered OK (tPay stops sending it) and written on the payment for an operator; not paid, no webhook (decision 0123)', async () => {
+    const rsp = await issueVbank(uid('vb_pg_amount'), 23000);
+    await runner.drain();
+    receiver.requests.length = 0;
+    const answer = await pgNotice(rsp.imp_uid, 22000, pier.clock.now());
+    expect(answer).toMatchObject({ status: 200, body: { result_cd: '0000', reason: 'wrong_amount' } });
+    const p = await payment(rsp.imp_uid);
+    expect(p).toMatchObject({ status: 'ready', paid_at: 0, amount: 23000 });
+    expect(p.fail_reason).toContain('22000원');
+    expect(await runner.drain()).toBe(0);
+    // the buyer's right deposit still pays it, and the note goes
+    expect((await deposit({ imp_uid: rsp.imp_uid, amount: 23000 })).body.response.status).toBe('paid');
+    expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'paid', amount: 23000, fail_reason: null });
+  });
+
+  it('a deposit after vbank_date that tPay signs is recorded paid with the `paid` webhook (the PG took the money; decision 0123)', async () => {
+    const rsp = await issueVbank(uid('vb_pg_late'), 15000);
+    await runner.drain();
+    receiver.requests.length = 0;
+    const due = (await payment(rsp.imp_uid)).vbank_date as number;
+    pier.clock.set((due + 60) * 1000);
+    m.token = (await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey, imp_secret: m.impSecret } })).body.response.access_token;
+    const answer = await pgNotice(rsp.imp_uid, 15000, pier.clock.now());
+    expect(answer).toMatchObject({ status: 200, body: { result_cd: '0000', imp_uid: rsp.imp_uid } });
+    expect(await payment(rsp.imp_uid)).toMatchObject({ status: 'paid', amount: 15000, paid_at: due + 60 });
+    await runner.drain();
+    expect(events()).toEqual([{ imp_uid: rsp.imp_uid, merchant_uid: rsp.merchant_uid, status: 'paid' }]);
   });
 
   it('the deposit endpoint: only the merchant\'s own virtual accounts, a token, and a vbank', async () => {

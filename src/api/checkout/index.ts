@@ -276,7 +276,7 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
     const channelId = (req.params as { channelId: string }).channelId;
     const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
     const r = await recordPgNotice(req.deps, channelId, body);
-    if (!r.ok) req.log.warn({ reason: r.reason, message: r.message }, 'PG notice refused');
+    if (!r.ok && !r.noted) req.log.warn({ reason: r.reason, message: r.message }, 'PG notice refused');
     const answer = r.noticeAnswer;
     if (answer) {
       // A PG that expects a fixed answer (NICE: `OK`) resends until it gets it: withhold it only when
@@ -287,6 +287,9 @@ export async function checkoutPlugin(app: FastifyInstance, opts: CheckoutPluginO
       return reply.type(answer.contentType).send(answer.body);
     }
     if (r.ok) return reply.type('application/json').send({ result_cd: '0000', result_msg: 'OK', imp_uid: r.impUid });
+    // written on the payment for an operator (a deposit of another amount, decision 0123): received,
+    // so the PG need not send it again; the payment is not paid, and the answer says why
+    if (r.noted) return reply.type('application/json').send({ result_cd: '0000', result_msg: 'OK', reason: r.reason, message: r.message });
     return reply.status(r.reason === 'unverified' ? 403 : 400).type('application/json').send({ result_cd: 'FAIL', result_msg: r.message, reason: r.reason });
   });
 

@@ -216,7 +216,8 @@ export function registerPaymentRoutes(app: FastifyInstance, opts: ConsoleOptions
       ...(v1.pay_method === 'vbank' ? ([[t('vbank'), `${v1.vbank_name ?? ''} ${v1.vbank_num ?? ''} (${v1.vbank_holder ?? ''}) ${t('due')} ${fmtTime(req, v1.vbank_date)}`]] as Array<[string, string]>) : []),
       [t('started_at'), fmtTime(req, v1.started_at)],
       [t('paid_at'), fmtTime(req, v1.paid_at)],
-      [t('failed_at'), v1.failed_at ? `${fmtTime(req, v1.failed_at)} ${v1.fail_reason ?? ''}` : '-'],
+      // a note on an open payment (a deposit of another amount the PG reported, decision 0123) shows too
+      [t('failed_at'), v1.failed_at ? `${fmtTime(req, v1.failed_at)} ${v1.fail_reason ?? ''}` : (v1.fail_reason ?? '-')],
       [t('cancelled_at'), fmtTime(req, v1.cancelled_at)],
     ];
     const stateKey = (st: string) => `cancel_state_${st}` as MessageKey;

@@ -41,8 +41,8 @@ export type VbankAtPg = NonNullable<Extract<InquiryResult, { found: true }>['vba
 
 /**
  * The payment's vbank_* columns for an account as the PG reports it, as recordIssuedVbank writes
- * them for one recorded issued (vbank_issued_at 0, V1's "none", when the PG does not tell the issue
- * apart from the deposit). Written with an approval of a virtual account Pier first hears of paid
+ * them for one recorded issued (vbank_issued_at the attempt's start when the PG does not tell the
+ * issue apart from the deposit, decision 0123). Written with an approval of a virtual account Pier first hears of paid
  * (decision 0103): GET /payments then shows the account the buyer paid into.
  */
 export function vbankColumns(v: VbankAtPg) {
@@ -52,7 +52,10 @@ export function vbankColumns(v: VbankAtPg) {
     vbank_num: v.num,
     vbank_holder: v.holder,
     vbank_date: v.dueAt,
-    vbank_issued_at: v.issuedAt ?? 0,
+    // NICE reports no issue time for an account already paid into (its paidAt is then the deposit's):
+    // the time Pier opened the PG window for it stands in, which the issue followed within the
+    // window's life (decision 0123); V1's 0 would tell merchants the account was never issued
+    vbank_issued_at: v.issuedAt ?? sql<number>`started_at`,
   };
 }
 

@@ -19,7 +19,13 @@ import { sql } from 'kysely';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }
-  | { ok: false; reason: 'unverified' | 'unknown_payment' | 'wrong_amount' | 'past_due' | 'not_open' | 'pg_unavailable'; message: string };
+  | {
+      ok: false;
+      reason: 'unverified' | 'unknown_payment' | 'wrong_amount' | 'not_open' | 'pg_unavailable';
+      message: string;
+      /** the PG's word was written on the payment for an operator (a deposit of another amount, decision 0123): the PG need not send it again */
+      noted?: true;
+    };
 
 /**
  * What the PG holds for a virtual account past its deposit deadline on Pier's clock, asked before
@@ -88,14 +94,25 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
   if (!p || p.pay_method !== 'vbank') return { ok: false, reason: 'unknown_payment', message: `no virtual account for ${notice.moid}` };
   if (p.status === 'paid' && p.pg_tid === notice.pgTid) return { ok: true, impUid: p.imp_uid, duplicate: true };
   if (p.status !== 'ready' || p.pg_state !== 'done' || !p.vbank_num) return { ok: false, reason: 'not_open', message: `payment ${p.imp_uid} is ${p.status}` };
-  if (notice.amount !== Number(p.amount)) {
-    return { ok: false, reason: 'wrong_amount', message: `입금액(${notice.amount})이 결제금액(${Number(p.amount)})과 다릅니다.` };
-  }
-  const depositedAt = notice.depositedAt || unixSeconds(deps.clock);
-  if (p.vbank_date && depositedAt > Number(p.vbank_date)) {
-    return { ok: false, reason: 'past_due', message: '입금기한이 지난 가상계좌입니다. (past the deposit deadline)' };
-  }
   const now = unixSeconds(deps.clock);
+  if (notice.amount !== Number(p.amount)) {
+    // The PG says money of another amount arrived (decision 0123): not a payment of the order (V1
+    // merchants ship on `paid`), but never dropped either. It is written on the payment where the
+    // merchant and the console read it (`fail_reason` of a `ready` account), and logged for an
+    // operator; the account stays open, so a deposit of the right amount is still recorded.
+    const message = `입금액(${notice.amount})이 결제금액(${Number(p.amount)})과 다릅니다.`;
+    const note = `PG가 결제금액(${Number(p.amount)}원)과 다른 입금 ${notice.amount}원을 알려 왔습니다 (tid ${notice.pgTid}). 결제로 기록하지 않았고 입금액은 PG에 있습니다: 운영자 확인이 필요합니다. (a deposit of another amount the PG reports; not recorded as paid, the money is at the PG)`;
+    await db.updateTable('payments').set({ fail_reason: note, updated_at: now }).where('imp_uid', '=', p.imp_uid).where('status', '=', 'ready').execute();
+    deps.logger.error({ imp_uid: p.imp_uid, pg_tid: notice.pgTid, pg_amount: notice.amount, amount: Number(p.amount) }, 'the PG reports a deposit of another amount than the virtual account\'s; written on the payment for an operator, not recorded paid');
+    return { ok: false, reason: 'wrong_amount', message, noted: true };
+  }
+  const depositedAt = notice.depositedAt || now;
+  if (p.vbank_date && depositedAt > Number(p.vbank_date)) {
+    // The PG took a deposit after the deadline it was given (decision 0123): the money is there and
+    // the PG says so, so it is recorded paid (the merchant refunds it if the order is gone), and
+    // logged for an operator, since the PG accepted what it should have refused.
+    deps.logger.error({ imp_uid: p.imp_uid, pg_tid: notice.pgTid, deposited_at: depositedAt, vbank_date: Number(p.vbank_date) }, 'the PG reports a deposit made after the virtual account\'s deadline; recorded paid, for the merchant to keep or refund');
+  }
   // The account holds its merchant_uid already, unless it was released past the deadline
   // (attempts.ts releaseOverdueVbankLock) before the PG showed this deposit: paid, it takes it back
   // (decision 0071). When another payment took it meanwhile, that holder is locked while the deposit
@@ -107,7 +124,7 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
       const takeMerchantUid = holder === undefined || holder === p.imp_uid;
       const res = await trx
         .updateTable('payments')
-        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, deposit_check_at: null, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
+        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, deposit_check_at: null, fail_reason: null, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
         .where('imp_uid', '=', p.imp_uid)
         .where('status', '=', 'ready')
         .executeTakeFirst();
