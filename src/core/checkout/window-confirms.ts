@@ -19,6 +19,7 @@ import type { Deps } from '../deps.js';
 import { unixSeconds } from '../../lib/clock.js';
 import { claimRows, leaseSecondsCovering } from '../../jobs/claim.js';
 import { dbNow } from '../../store/db-clock.js';
+import { realNowMs, SandboxClock } from '../sandbox/clock.js';
 import { channelById, type PgNotConfiguredError, type ResolvedChannel } from '../merchants/channels.js';
 import { noteLeftOutWait } from '../merchants/left-out-waits.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
@@ -81,10 +82,21 @@ export async function enqueueWindowConfirm(deps: Deps, impUid: string, channelId
  * tid, due (`dueAt`, UNIX seconds on deps.clock) once the PG window can no longer be submitted. It
  * asks the PG, and an approval found then is recorded or refunded like any late approval (then
  * acknowledged through its own row).
+ *
+ * A live channel's window (`sandbox = 0`) is open on the real time, whatever the sandbox clock
+ * says: anyone's token moves that clock (the public demo key too), and a recheck it made due asked
+ * the PG while the buyer could still pay, its "nothing" taken as the last word. On the sandbox
+ * clock such a row is also held (`lease_until`, the database's clock, which no advance or reset
+ * moves) until `realDueAtMs`, the window's end on the real time (default: `dueAt` taken as the
+ * real time, which is never early: decision 0121, amended).
  */
-export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId: string, dueAt: number): Promise<void> {
+export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId: string, dueAt: number, realDueAtMs = dueAt * 1000): Promise<void> {
   const now = unixSeconds(deps.clock);
-  await deps.store.db
+  const { db } = deps.store;
+  // production's clock is the real time: no hold there
+  const holdSeconds = deps.clock instanceof SandboxClock ? Math.max(0, Math.ceil((realDueAtMs - realNowMs(deps.clock)) / 1000)) : 0;
+  const liveChannel = sql<boolean>`(SELECT sandbox FROM pg_channels WHERE id = ${channelId}) = 0`;
+  await db
     .insertInto('window_confirms')
     .values({
       id: `wc_${randomBytes(12).toString('hex')}`,
@@ -95,7 +107,7 @@ export async function enqueueWindowRecheck(deps: Deps, impUid: string, channelId
       attempts: 0,
       due_at: dueAt,
       lease_owner: null,
-      lease_until: 0,
+      lease_until: holdSeconds === 0 ? 0 : sql<number>`CASE WHEN ${liveChannel} THEN ${dbNow(deps.store)} + ${holdSeconds} ELSE 0 END`,
       last_error: null,
       created_at: now,
       updated_at: now,
@@ -120,6 +132,15 @@ export const PG_WINDOW_LIFETIME_SECONDS = 30 * 60;
  * recheck follows it (decision 0069).
  */
 export const windowOverAtMs = (deps: Pick<Deps, 'connectors'>, startedAt: number): number => (startedAt + PG_WINDOW_LIFETIME_SECONDS + 30) * 1000 + deps.connectors.maxCallMs();
+
+/**
+ * Now (ms) as `channel`'s PG window runs: the real time for a live channel (`sandbox = 0`), Pier's
+ * clock for a sandbox one. The sandbox clock is global and any merchant's token moves it, the
+ * public demo key included; a live PG's window is open on the real time however far it is moved,
+ * so a PG answer asked about it by the sandbox clock is not its last word (decision 0121, amended).
+ */
+export const windowNowMs = (deps: Pick<Deps, 'clock'>, channel: { row: Pick<ResolvedChannel['row'], 'sandbox'> }): number =>
+  channel.row.sandbox === 1 ? deps.clock.now() : realNowMs(deps.clock);
 
 /** The `pg_tid` of a recheck row: the approval, if any, is not known yet. */
 export const RECHECK_TID = '';

@@ -26,9 +26,10 @@ import { lockHolder, yieldsToWindowApproval, type LockHolder } from '../payments
 import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
+import { realNowMs } from '../sandbox/clock.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { lockedHolder, releasingMerchantUid } from '../payments/merchant-uid-handback.js';
-import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS, windowOverAtMs } from './window-confirms.js';
+import { confirmNow, enqueueWindowConfirm, enqueueWindowRecheck, owesLateRefund, PG_WINDOW_LIFETIME_SECONDS, windowNowMs, windowOverAtMs } from './window-confirms.js';
 
 export type FoundAtPg = Extract<InquiryResult, { found: true }>;
 
@@ -435,8 +436,12 @@ export async function failWindowAttempt(
   if (!opts.windowOver) {
     const p = await db.selectFrom('payments').select(['channel', 'channel_id', 'customer_uid', 'pg_state']).where('imp_uid', '=', impUid).executeTakeFirst();
     const dueAt = opts.recheckAtMs !== undefined ? Math.ceil(opts.recheckAtMs / 1000) : now + PG_WINDOW_LIFETIME_SECONDS;
+    // when a live channel's window is over on the real time (decision 0121, amended): a window's
+    // lifetime from now on it, or windowOverAtMs of the attempt's start stamp taken as the real
+    // time; a stamp is the real time plus the offset it was made under, never less, so never early
+    const realDueAtMs = opts.recheckAtMs ?? realNowMs(deps.clock) + PG_WINDOW_LIFETIME_SECONDS * 1000;
     // a billing-key window's payment is Pier's own REST charge with the new key, not a PG window result
-    if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, dueAt);
+    if (p?.channel_id && OPEN_STATES.includes(p.pg_state) && isWindowAttempt(p)) await enqueueWindowRecheck(deps, impUid, p.channel_id, dueAt, realDueAtMs);
   }
   // the merchant_uid it frees goes to the order's payment paid without it, if any (decision 0073)
   const res = await releasingMerchantUid(deps.store, impUid, now, (trx) =>
@@ -514,7 +519,7 @@ export const isWindowAttempt = (p: Pick<PaymentsTable, 'channel' | 'customer_uid
  * Reconciliation of a window attempt left open (the buyer never came back, the result could not be
  * verified, or Pier died between the PG's approval and its record): ask the PG, then record what
  * it says through recordPgApproval (card rules, confirm job, late approvals, net-cancels).
- * `asked`: the PG's answer already in hand, and when (deps.clock, before the inquiry was sent).
+ * `asked`: the PG's answer already in hand, and when (windowNowMs, before the inquiry was sent).
  * An attempt failed on an answer asked once its PG window could give no result any more
  * (windowOverAtMs) gets no recheck: that answer was the PG's last word, and asking again only
  * spent another of the merchant's inquiries (an abandoned window cost two: decision 0069).
@@ -533,7 +538,8 @@ export async function settleWindowAttempt(
 ): Promise<'paid' | 'failed' | 'cancelled' | 'unknown'> {
   const channel = asked?.channel ?? (p.channel_id ? await channelById(deps, p.channel_id) : undefined);
   if (!channel) return 'unknown';
-  const askedAtMs = asked?.askedAtMs ?? deps.clock.now();
+  // on the real time for a live channel (windowNowMs): an advanced sandbox clock makes no answer final
+  const askedAtMs = asked?.askedAtMs ?? windowNowMs(deps, channel);
   const found = asked?.found ?? (await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 }));
   if (found.found && found.state === 'awaiting_deposit') {
     // an attempt Pier failed (its window closed, its result refused) for which the PG issued an

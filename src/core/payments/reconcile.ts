@@ -27,6 +27,7 @@ import type { PaymentsTable } from '../../store/types.js';
 import { approvalOf, approveAttemptWith, recordApproval, recordFailure, recordIssuedVbank } from './record-outcome.js';
 import { mirrorPgRefund, pgRefundOfApproval, recordRefund, REFUNDED_AT_PG, releaseCancel } from './cancel.js';
 import { isBillingWindowBeforeCharge, isWindowAttempt, recordWindowVbank, settleWindowAttempt } from '../checkout/window-settlement.js';
+import { windowNowMs } from '../checkout/window-confirms.js';
 
 export type Settlement = 'paid' | 'failed' | 'cancelled' | 'awaiting_deposit' | 'amount_mismatch' | 'unknown';
 
@@ -112,7 +113,8 @@ export async function settleAttempt(deps: Deps, impUid: string, opts: { giveUpIf
   if (!p || !['calling', 'in_doubt'].includes(p.pg_state) || !p.channel_id) return 'unknown';
   const channel = await channelById(deps, p.channel_id);
   if (!channel) return 'unknown';
-  const askedAtMs = deps.clock.now();
+  // the window's clock: the real time for a live channel (decision 0121, amended)
+  const askedAtMs = windowNowMs(deps, channel);
   let found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: p.pg_tid, aroundMs: p.started_at * 1000 });
   if (!found.found && opts.giveUpIfUnknown && channel.connector.voidUnknownAttempt) {
     // the merchant_uid is about to be freed: a late approval of this attempt must not stand (NICE

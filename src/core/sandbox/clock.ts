@@ -58,6 +58,14 @@ export class SandboxClock implements Clock {
   }
 }
 
+/**
+ * The real time (ms) under Pier's clock: the sandbox clock minus its offset, both from the same
+ * cached read; any other clock as it is. What a live channel's PG runs on (decision 0121).
+ */
+export function realNowMs(clock: Clock): number {
+  return clock instanceof SandboxClock ? clock.now() - clock.offsetMs : clock.now();
+}
+
 /** Clocks that can re-read shared state (the sandbox clock); workers call it before each pass. */
 export async function refreshClock(clock: Clock): Promise<void> {
   if (clock instanceof SandboxClock) await clock.refresh();

@@ -17,6 +17,7 @@ import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
 import { settleAttempt } from '../payments/reconcile.js';
 import { settleWindowAttempt } from '../checkout/window-settlement.js';
+import { windowNowMs } from '../checkout/window-confirms.js';
 import { mirrorPgRefund } from '../payments/cancel.js';
 import { recordVbankDeposit, type DepositOutcome } from './deposit.js';
 import { noticeInquiriesOf } from './notice-inquiries.js';
@@ -132,7 +133,8 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
   const p = await deps.store.db.selectFrom('payments').selectAll().where('imp_uid', '=', moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
   if (!p) return { ok: false, reason: 'unknown_payment', message: `no payment ${moid} on this channel` };
   let found;
-  const askedAtMs = deps.clock.now();
+  // the window's clock: the real time for a live channel (decision 0121, amended)
+  const askedAtMs = windowNowMs(deps, channel);
   try {
     found = await channel.connector.inquire(channel.credentials, { moid, pgTid, aroundMs: Number(p.started_at) * 1000 });
   } catch (err) {
