@@ -210,6 +210,12 @@ function isUnanswered(err: unknown): boolean {
   return err instanceof Error && err.message === 'Query read timeout';
 }
 
+/** SQLSTATE class 57P: the server is ending the session that ran the statement. */
+function isSessionEnding(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('57P');
+}
+
 /** Closes a connection whose statement went unanswered: its socket may never answer or close. */
 function abandon(client: pg.PoolClient): void {
   (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
@@ -278,6 +284,10 @@ function preparingClient(
         abandon(client);
         throw err;
       }
+      // the server ends this session (57P01 pg_terminate_backend or an admin shutdown, 57P02/57P03 a
+      // crash or restart): its socket closes after this answer, so the connection is closed when given
+      // back rather than lent again before pg-pool hears of it ("Connection terminated unexpectedly")
+      if (isSessionEnding(err)) abandoned = true;
       if (text === 'commit' || text === 'rollback') inTransaction = false;
       if (name && (err as { code?: string }).code === '0A000') {
         if (inTransaction) stale = true;

@@ -501,9 +501,52 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
   if (session.state === 'done' && !session.imp_uid) return { checkout: c, rsp: JSON.parse(session.result!) };
   if (session.state !== 'started' && session.state !== 'done') throw new PierError('refused', '결제창이 열리지 않은 세션입니다. (no PG window was opened for this session)');
   const impUid = session.imp_uid!;
+  // tPay approves (or issues an account) in its window before the browser posts anything: until the
+  // post is read as an authentication Pier still has to approve (NICE), the PG may have acted
+  const progress: WindowProgress = { pgMayHaveActed: true };
+  try {
+    return { checkout: c, rsp: await handleWindowResult(deps, c, impUid, posted, progress) };
+  } catch (err) {
+    if (err instanceof PierError) throw err;
+    return { checkout: c, rsp: await windowResultFailed(deps, c, impUid, progress, err) };
+  }
+}
+
+/** How far a post of the window's result got: whether the PG may have charged or issued anything by now. */
+interface WindowProgress {
+  pgMayHaveActed: boolean;
+}
+
+/**
+ * The database failed while a post of the window's result was handled (reading the channel, taking
+ * the checkout's inquiry, recording an account, a decline, a buyer's cancel, a billing key, a late
+ * result; decision 0119). Whatever was written stands and the attempt stays open, which
+ * reconciliation or the abandoned-window sweep settles by asking the PG. The buyer gets the
+ * checkout's result page, never V1's JSON 500: "being confirmed" (F1007, with the imp_uid) when the
+ * PG may have charged or issued an account, "not paid, try again" when nothing was asked of it
+ * (NICE's authentication, before Pier's approve). The database's words go to the error log only.
+ */
+async function windowResultFailed(deps: Deps, c: Checkout, impUid: string, progress: WindowProgress, err: unknown): Promise<Rsp> {
+  const { params, session } = c;
+  deps.logger.error(
+    { imp_uid: impUid, pg_may_have_acted: progress.pgMayHaveActed, err: err instanceof Error ? err.message : String(err) },
+    'handling a window result failed; the attempt stays open for reconciliation',
+  );
+  if (!progress.pgMayHaveActed) {
+    // the session stays `started`: the same result posted again may still be approved
+    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제를 완료하지 못했습니다. 결제되지 않았으니 다시 시도해 주세요. (the result could not be processed; nothing was charged)', impUid);
+  }
+  const rsp = confirmingRsp(params.merchant_uid, impUid, 'the result could not be recorded yet');
+  // a late result leaves the session's first rsp as it is
+  return session.state === 'done' ? rsp : endCheckout(deps, session.id, impUid, rsp);
+}
+
+async function handleWindowResult(deps: Deps, c: Checkout, impUid: string, posted: Record<string, string>, progress: WindowProgress): Promise<Rsp> {
+  const { session, params } = c;
+  const sessionId = session.id;
   const channel = await channelById(deps, session.channel_id);
   if (!channel?.connector.window) throw new PierError('refused', 'PG 설정이 삭제되었습니다. (the channel was removed)');
-  if (session.state === 'done') return { checkout: c, rsp: await lateWindowResult(deps, c, channel, impUid, posted) };
+  if (session.state === 'done') return lateWindowResult(deps, c, channel, impUid, posted);
 
   let result: WindowResult;
   try {
@@ -514,14 +557,14 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
     deps.logger.warn({ imp_uid: impUid, err: err.message }, 'window result failed verification; left for reconciliation');
     await markInDoubt(deps, impUid);
     const rsp = failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제 결과를 검증하지 못했습니다. 결제 내역을 확인해 주세요. (the PG result could not be verified)', impUid);
-    return { checkout: c, rsp: await finishSession(deps.store.db, deps, sessionId, rsp) };
+    return finishSession(deps.store.db, deps, sessionId, rsp);
   }
 
   if (result.outcome === 'authenticated') {
-    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid);
+    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid, progress);
     // another post of this result is approving it: its answer, not this one, ends the session
-    if (!approved) return { checkout: c, rsp: await rspOfPayment(deps, impUid) };
-    return { checkout: c, rsp: await endCheckout(deps, sessionId, impUid, approved) };
+    if (!approved) return rspOfPayment(deps, impUid);
+    return endCheckout(deps, sessionId, impUid, approved);
   }
   // Posts sent at once all find the checkout started, and each asked the PG: the checkout's few
   // inquiries (decision 0059) held only once a post had ended it. Beyond them a post asks nothing
@@ -530,10 +573,10 @@ export async function completeCheckout(deps: Deps, sessionId: string, posted: Re
   // is not a post's inquiry: its claim lets one post make it.
   if (!(await takeCheckoutInquiry(deps, sessionId))) {
     deps.logger.warn({ imp_uid: impUid }, 'window result not checked with the PG: this checkout has used its inquiries');
-    return { checkout: c, rsp: (await checkoutResult(deps, sessionId)) ?? (await rspOfPayment(deps, impUid)) };
+    return (await checkoutResult(deps, sessionId)) ?? (await rspOfPayment(deps, impUid));
   }
   const rsp = await recordWindowResult(deps, c, channel, impUid, result);
-  return { checkout: c, rsp: await endCheckout(deps, sessionId, impUid, rsp) };
+  return endCheckout(deps, sessionId, impUid, rsp);
 }
 
 /** `approveAnswered`: `result` is the answer of Pier's own approve of this attempt (approveAuthenticated), not a post. */
@@ -626,8 +669,10 @@ async function endCheckout(deps: Deps, sessionId: string, impUid: string, rsp: R
  * own amount; its answer (signature verified by the connector) is then taken only once an inquiry
  * on the same tid, amount and order id agrees (the `approved` path below), and recorded.
  */
-async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string): Promise<Rsp | null> {
+async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedChannel, impUid: string, pgTid: string, progress: WindowProgress): Promise<Rsp | null> {
   const { params } = c;
+  // NICE charges only on Pier's approve: a failure before the claim below charged nothing for this post
+  progress.pgMayHaveActed = false;
   const approve = channel.connector.window?.approveWindowResult;
   if (!approve) throw new Error(`${channel.row.provider} answered an authenticated window result but cannot approve it`);
   // Pier approves here itself, so a prepared amount changed while the window was open is refused
@@ -656,6 +701,8 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
       .executeTakeFirst();
   let claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () => claimWith(params.merchant_uid), { yieldVbank: false });
   if (!claim.ok && claim.holder && yieldsToWindowApproval(claim.holder)) claim = { ok: true, value: await claimWith(null) };
+  // claimed or not, from here another post's approve (or this one's) may have charged the order
+  progress.pgMayHaveActed = true;
   if (!claim.ok) {
     // Pier approves nothing for this attempt, but that does not make its order uncharged: its tid
     // may have been approved through another attempt (its result moved there, the answer lost), the
@@ -809,8 +856,9 @@ async function recordVbankFromPg(deps: Deps, c: Checkout, channel: ResolvedChann
   try {
     recorded = await recordWindowVbank(deps, channel, { imp_uid: impUid, merchant_id: c.session.merchant_id, merchant_uid: c.params.merchant_uid }, found);
   } catch (err) {
-    // another payment holds the merchant_uid and the PG would not close the account: left open, asked again
-    deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'could not close a virtual account issued for a merchant_uid another payment holds');
+    // another payment holds the merchant_uid and the PG would not close the account, or the database
+    // failed the record (decision 0119): left open, asked again
+    deps.logger.error({ imp_uid: impUid, err: (err as Error).message }, 'recording a window virtual account failed (the database, or the PG would not close one issued for a merchant_uid another payment holds); left open');
     return confirmingRsp(c.params.merchant_uid, impUid, 'the virtual account could not be settled yet');
   }
   if (recorded) await confirmNow(deps, impUid, found.pgTid);
@@ -874,7 +922,9 @@ async function lateWindowResult(deps: Deps, c: Checkout, channel: ResolvedChanne
   // One the first post's approve charged, recorded paid since (its record had failed, decision
   // 0119, or its confirmation was missing), is answered as it stands: paid.
   if (result.outcome === 'authenticated') {
-    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid);
+    // its own progress: the first post's approve may have charged the order, so a database failure
+    // here is "being confirmed" even before this post's claim (completeCheckout's progress stays so)
+    const approved = await approveAuthenticated(deps, c, channel, impUid, result.pgTid, { pgMayHaveActed: true });
     if (approved) return approved;
     const now = await deps.store.db.selectFrom('payments').select('status').where('imp_uid', '=', impUid).executeTakeFirst();
     return now?.status === 'paid' ? rspOfPayment(deps, impUid) : first;
