@@ -81,9 +81,21 @@ export class ChannelSettingsError extends PierError {
 }
 
 export async function addChannel(deps: Deps, merchantId: string, input: ChannelInput): Promise<PgChannelsTable> {
+  try {
+    return await deps.store.db.transaction().execute((trx) => addChannelIn(deps, trx, merchantId, input));
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new PierError('refused', `channel ${input.provider}.${input.mid} (${input.kind}) already exists`);
+    throw err;
+  }
+}
+
+/**
+ * addChannel's writes inside a transaction the caller holds (the sandbox demo merchant's, whose
+ * channels are committed with it: decision 0122). No network call: checks, seals and inserts.
+ */
+export async function addChannelIn(deps: Deps, trx: Transaction<Database>, merchantId: string, input: ChannelInput): Promise<PgChannelsTable> {
   const baseUrl = channelBaseUrl(input.baseUrl);
   checkChannelSettings(deps, input.provider, { mid: input.mid, merchantKey: input.merchantKey, cancelPassword: input.cancelPassword, sandbox: input.sandbox, baseUrl }, { editing: false });
-  const { db } = deps.store;
   const row: PgChannelsTable = {
     id: newId('ch'),
     merchant_id: merchantId,
@@ -98,21 +110,14 @@ export async function addChannel(deps: Deps, merchantId: string, input: ChannelI
     created_at: unixSeconds(deps.clock),
     base_url: baseUrl,
   };
-  try {
-    await db.transaction().execute(async (trx) => {
-      await lockChannelsOf(deps, trx, merchantId);
-      // the first channel of its kind is its default: read under the lock, or two first channels added at once were both
-      const existing = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).executeTakeFirst();
-      if (!existing) row.is_default = 1;
-      if (row.is_default) {
-        await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
-      }
-      await trx.insertInto('pg_channels').values(row).execute();
-    });
-  } catch (err) {
-    if (isUniqueViolation(err)) throw new PierError('refused', `channel ${input.provider}.${input.mid} (${input.kind}) already exists`);
-    throw err;
+  await lockChannelsOf(deps, trx, merchantId);
+  // the first channel of its kind is its default: read under the lock, or two first channels added at once were both
+  const existing = await trx.selectFrom('pg_channels').select('id').where('merchant_id', '=', merchantId).where('kind', '=', input.kind).executeTakeFirst();
+  if (!existing) row.is_default = 1;
+  if (row.is_default) {
+    await trx.updateTable('pg_channels').set({ is_default: 0 }).where('merchant_id', '=', merchantId).where('kind', '=', input.kind).execute();
   }
+  await trx.insertInto('pg_channels').values(row).execute();
   return row;
 }
 

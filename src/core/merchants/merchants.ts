@@ -3,6 +3,8 @@ import { unixSeconds } from '../../lib/clock.js';
 import { newApiKey, newApiSecret, newId, newMerchantCode } from '../../lib/ids.js';
 import { hashSecret } from '../../lib/password.js';
 import { isUniqueViolation } from '../../store/db.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../../store/types.js';
 import type { Deps } from '../deps.js';
 import { forgetTokensOf } from './auth.js';
 
@@ -23,9 +25,15 @@ export interface CreatedMerchant {
   impSecret: string;
 }
 
+/**
+ * Makes a merchant and its REST key. `withMerchant` writes more of the merchant's rows in the same
+ * transaction (the sandbox demo's channels, decision 0122): the merchant is committed with them or
+ * not at all. It must make no network call (the transaction is open meanwhile).
+ */
 export async function createMerchant(
   deps: Deps,
   input: { name: string; merchantCode?: string; impKey?: string; impSecret?: string },
+  withMerchant?: (trx: Transaction<Database>, merchantId: string) => Promise<void>,
 ): Promise<CreatedMerchant> {
   const now = unixSeconds(deps.clock);
   const merchantId = newId('mch');
@@ -41,6 +49,7 @@ export async function createMerchant(
         .insertInto('api_keys')
         .values({ id: newId('key'), merchant_id: merchantId, imp_key: impKey, secret_hash: secretHash, created_at: now, revoked_at: null })
         .execute();
+      await withMerchant?.(trx, merchantId);
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new PierError('refused', 'merchant code or REST API key already exists');

@@ -1,4 +1,4 @@
-import { addChannel } from '../merchants/channels.js';
+import { addChannelIn } from '../merchants/channels.js';
 import { createConsoleUser, generatePassword, listConsoleUsers } from '../console/users.js';
 import type { Deps } from '../deps.js';
 import { PierError } from '../errors.js';
@@ -19,37 +19,40 @@ export interface DemoMerchant {
  * On the first sandbox start, creates the demo merchant with i'mport's public demo REST pair and a
  * sandbox channel for every published test account of every PG (JTNET's three test MIDs, NICE's
  * sandbox key pair), JTNET's being the defaults so `pg`-less demo requests keep going to JTNET.
- * Later starts find it and change nothing (an operator may have removed or added channels since).
+ * The merchant and its channels are one transaction (decision 0122): a start killed or failing
+ * before the last channel leaves no demo merchant, and the next start makes it whole. Later starts
+ * find it and change nothing (an operator may have removed or added channels since).
  */
 export async function ensureDemoMerchant(deps: Deps): Promise<DemoMerchant | null> {
   const existing = await listMerchants(deps);
   if (existing.length > 0) return demoAmong(existing);
   let m: Awaited<ReturnType<typeof createMerchant>>;
   try {
-    m = await createMerchant(deps, { name: 'Pier Demo Shop', impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET });
+    m = await createMerchant(deps, { name: 'Pier Demo Shop', impKey: DEMO_IMP_KEY, impSecret: DEMO_IMP_SECRET }, async (trx, merchantId) => {
+      for (const provider of deps.connectors.providers()) {
+        for (const t of deps.connectors.channelRules(provider)?.testAccounts ?? []) {
+          await addChannelIn(deps, trx, merchantId, {
+            provider,
+            mid: t.mid,
+            merchantKey: t.merchantKey,
+            cancelPassword: t.cancelPassword,
+            kind: t.kind,
+            sandbox: true,
+            isDefault: t.demoDefault,
+            name: t.name,
+          });
+        }
+      }
+    });
   } catch (err) {
     // another Pier starting on this database at the same moment read "no merchant" too and
-    // inserted the demo key first (decision 0104): its merchant is the demo, and that process adds
-    // its channels. Refused otherwise, the second start failed on the unique index.
+    // inserted the demo key first (decision 0104): its merchant, committed with every channel
+    // (decision 0122), is the demo. Refused otherwise, the second start failed on the unique index.
     if (err instanceof PierError && err.kind === 'refused') {
       const demo = demoAmong(await listMerchants(deps));
       if (demo) return demo;
     }
     throw err;
-  }
-  for (const provider of deps.connectors.providers()) {
-    for (const t of deps.connectors.channelRules(provider)?.testAccounts ?? []) {
-      await addChannel(deps, m.merchantId, {
-        provider,
-        mid: t.mid,
-        merchantKey: t.merchantKey,
-        cancelPassword: t.cancelPassword,
-        kind: t.kind,
-        sandbox: true,
-        isDefault: t.demoDefault,
-        name: t.name,
-      });
-    }
   }
   return { merchantCode: m.merchantCode, merchantId: m.merchantId, impKey: m.impKey, impSecret: m.impSecret, created: true };
 }
