@@ -7,18 +7,15 @@
  * never a 500 or the database's words; the open attempt or refund is settled by asking the PG, once;
  * the merchant_uid is never charged twice and the refund's amount never refunded twice.
  */
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../src/core/payments/reconcile.js';
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/payments/charge.js';
+import { DATABASE_WORDS, lockOut } from './db-lockout.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
 
 /** SQLite: how long Pier waits for another connection's write lock (real time; the fault ends by Pier's own deadline) */
 const SQLITE_LOCK_WAIT_MS = 300;
 const card = testCardNumber({ kftcCode: '361', lastFour: '4444' });
-/** what a database error says that no merchant and no info line may see */
-const DATABASE_WORDS = /SQLITE|database is locked|terminating connection|administrator command|statement timeout|pier_t_|postgres:\/\/|syntax error|constraint|update "payments"|insert into/i;
 
 let pier: TestPier;
 let m: TestMerchant;
@@ -34,48 +31,12 @@ async function ledger(): Promise<{ approvals: { moid: string; amount: number; ca
   return (await fetch(`${pier.simulatorUrl}/__ledger`)).json() as never;
 }
 
-/**
- * Another session keeps Pier from writing: SQLite, the write lock (BEGIN IMMEDIATE on its own
- * connection), which Pier waits for SQLITE_LOCK_WAIT_MS and then fails; PostgreSQL, the payment's
- * row (FOR UPDATE), and `fail` ends the Pier connection that waits for it (pg_terminate_backend),
- * as a failover or an operator would.
- */
-async function lockOut(impUid: string): Promise<{ fail(): Promise<void>; release(): Promise<void> }> {
-  if (pier.sqliteFile) {
-    const other = new SQLite(pier.sqliteFile);
-    other.exec('BEGIN IMMEDIATE');
-    return {
-      async fail() {},
-      async release() {
-        other.exec('COMMIT');
-        other.close();
-      },
-    };
-  }
-  const other = new pg.Client({ connectionString: pier.databaseUrl });
-  await other.connect();
-  await other.query('BEGIN');
-  await other.query('SELECT 1 FROM payments WHERE imp_uid = $1 FOR UPDATE', [impUid]);
-  return {
-    async fail() {
-      const waiting = async () =>
-        (await other.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`)).rows as { pid: number }[];
-      await vi.waitUntil(async () => (await waiting()).length > 0, { timeout: 10_000, interval: 10 });
-      for (const { pid } of await waiting()) await other.query('SELECT pg_terminate_backend($1)', [pid]);
-    },
-    async release() {
-      await other.query('COMMIT');
-      await other.end();
-    },
-  };
-}
-
 /** Runs `request` with the PG's answer held, then fails the database write that records it. */
 async function withRecordFailing<T>(op: 'payments_token' | 'refunds', request: () => Promise<T>, impUidOf: () => Promise<string>): Promise<T> {
   await control('faults', { mode: 'hold', op });
   const pending = request();
   await vi.waitUntil(async () => (await control('holds')).held === 1, { timeout: 10_000, interval: 10 });
-  const lock = await lockOut(await impUidOf());
+  const lock = await lockOut(pier, await impUidOf());
   try {
     await control('holds/release', {});
     await lock.fail();

@@ -13,56 +13,22 @@
  * later post. A failure before NICE's approve is sent (its claim) answers a "not paid, try again"
  * page, and the same result posted again is approved once.
  */
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseAbandonedWindows, SESSION_TTL_SECONDS } from '../../src/core/checkout/sessions.js';
 import { reconcileGraceSeconds, reconcileInDoubt, settleAttempt } from '../../src/core/payments/reconcile.js';
 import { postForm, rspOf } from '../buyer-forms.js';
+import { DATABASE_WORDS, lockOut } from '../db-lockout.js';
 import type { TestPier } from '../harness.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { authenticateAtNice, startNicePier, type NicePier } from './nice-harness.js';
 import { card, cardFields, postHttp, uid, windowRig } from './window-rig.js';
 
 const r = windowRig({ listen: true, sqliteLockWaitMs: 300, simulatorSlowMs: 60_000, readTimeoutMs: 10_000 });
-/** what a database error says that no buyer and no info line may see */
-const DATABASE_WORDS = /SQLITE|database is locked|terminating connection|administrator command|statement timeout|pier_t_|postgres:\/\/|syntax error|constraint|update "payments"|insert into/i;
 
 async function control(path: string, body?: unknown): Promise<any> {
   const res = await fetch(`${r.pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(res.ok, `${path}: ${res.status}`).toBe(true);
   return res.json();
-}
-
-/** Another session keeps Pier from writing (as in test/money-path-db-faults.test.ts). */
-async function lockOut(pier: TestPier, impUid: string): Promise<{ fail(): Promise<void>; release(): Promise<void> }> {
-  if (pier.sqliteFile) {
-    const other = new SQLite(pier.sqliteFile);
-    other.exec('BEGIN IMMEDIATE');
-    return {
-      async fail() {},
-      async release() {
-        other.exec('COMMIT');
-        other.close();
-      },
-    };
-  }
-  const other = new pg.Client({ connectionString: pier.databaseUrl });
-  await other.connect();
-  await other.query('BEGIN');
-  await other.query('SELECT 1 FROM payments WHERE imp_uid = $1 FOR UPDATE', [impUid]);
-  return {
-    async fail() {
-      const waiting = async () =>
-        (await other.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`)).rows as { pid: number }[];
-      await vi.waitUntil(async () => (await waiting()).length > 0, { timeout: 10_000, interval: 10 });
-      for (const { pid } of await waiting()) await other.query('SELECT pg_terminate_backend($1)', [pid]);
-    },
-    async release() {
-      await other.query('COMMIT');
-      await other.end();
-    },
-  };
 }
 
 /**
