@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEMO_IMP_KEY, DEMO_IMP_SECRET } from '../../src/core/merchants/merchants.js';
 import { createTpaySimulator } from '../../src/simulators/jtnet/index.js';
 import { openStore } from '../../src/store/db.js';
@@ -52,14 +52,6 @@ const answerOf = (p: Promise<{ status: number; body: any }>) =>
 async function sim(path: string, body?: unknown) {
   const res = await fetch(`${simulatorUrl}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return (await res.json()) as any;
-}
-
-/** Polls another process's progress (no timer of this test can know when it gets there). */
-async function until(what: string, ok: () => Promise<boolean>, tries = 400): Promise<void> {
-  for (let i = 0; !(await ok()); i++) {
-    if (i >= tries) throw new Error(`never: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const refusesConnections = () =>
@@ -100,7 +92,7 @@ describe('SIGTERM while a charge waits for a PG that will not answer in time', (
     await pier.start();
     const token = (await api('/users/getToken', null, { imp_key: DEMO_IMP_KEY, imp_secret: DEMO_IMP_SECRET })).body.response.access_token as string;
     const inFlight = answerOf(api('/subscribe/payments/onetime', token, { merchant_uid: 'sigterm_charge_times_out', amount: 3_000, card_number: card, expiry: '2030-01', birth: '123456' }));
-    await until('the PG holds the charge', async () => (await sim('/__control/holds')).held === 1);
+    await vi.waitUntil(async () => (await sim('/__control/holds')).held === 1, { timeout: 20_000, interval: 50 }); // the PG holds the charge
 
     const exited = pier.kill('SIGTERM');
     const answered = await inFlight;
@@ -127,10 +119,10 @@ describe('SIGTERM while onetime with customer_uid waits for its billing key', ()
     const inFlight = answerOf(
       api('/subscribe/payments/onetime', token, { merchant_uid: 'sigterm_key_then_charge', customer_uid: 'sigterm_customer', amount: 3_000, card_number: card, expiry: '2030-01', birth: '123456' }),
     );
-    await until('the PG holds the key issue', async () => (await sim('/__control/holds')).held === 1);
+    await vi.waitUntil(async () => (await sim('/__control/holds')).held === 1, { timeout: 20_000, interval: 50 }); // the PG holds the key issue
 
     const exited = pier.kill('SIGTERM');
-    await until('Pier refuses new connections', refusesConnections);
+    await vi.waitUntil(refusesConnections, { timeout: 20_000, interval: 50 }); // Pier refuses new connections
     await sim('/__control/holds/release', {});
     const answered = await inFlight;
     expect(answered).toEqual({ status: 503, body: { code: 1, message: '서버가 종료 중입니다. 다시 요청해 주세요.', response: null } });

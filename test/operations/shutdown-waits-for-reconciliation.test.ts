@@ -43,14 +43,6 @@ async function sim(path: string, body?: unknown) {
   return (await res.json()) as any;
 }
 
-/** Polls the other side's progress (no timer of this test can know when it gets there). */
-async function until(what: string, ok: () => Promise<boolean>, tries = 400): Promise<void> {
-  for (let i = 0; !(await ok()); i++) {
-    if (i >= tries) throw new Error(`never: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('a stop while reconciliation asks the PG about an attempt in doubt', () => {
   it('waits for the pass under way: the PG\'s answer is recorded, nothing fails on a closed store', async () => {
     // only the interval is faked: the test fires the reconciliation's 30 s tick; every other timer is real
@@ -106,15 +98,18 @@ describe('a stop while reconciliation asks the PG about an attempt in doubt', ()
       failures.length = 0;
       await sim('/__control/faults', { mode: 'hold', op: 'trans_search', times: ROWS - 1 });
       vi.advanceTimersByTime(30_000);
-      await until('the PG holds the inquiries', async () => (await sim('/__control/holds')).held === ROWS - 1);
+      await vi.waitUntil(async () => (await sim('/__control/holds')).held === ROWS - 1, { timeout: 20_000, interval: 50 }); // the PG holds the inquiries
 
       // SIGTERM's stop begins (the port closes), then the PG answers
       const stop = pier.stop().finally(() => (stopped = true));
-      await until('Pier refuses new connections', () =>
-        fetch(`${pier.address}/health`).then(
-          () => false,
-          (err: { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED',
-        ),
+      // Pier refuses new connections
+      await vi.waitUntil(
+        () =>
+          fetch(`${pier.address}/health`).then(
+            () => false,
+            (err: { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED',
+          ),
+        { timeout: 20_000, interval: 50 },
       );
       await sim('/__control/holds/release', {});
       await stop;
