@@ -4,6 +4,7 @@
  * needs no running server. Only `reconcile` calls the PG.
  */
 import { realpathSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -612,19 +613,32 @@ export function buildProgram(): Command {
       await withContext(
         async ({ deps, config }) => {
           const graceSeconds = opts.graceSeconds ?? reconcileGraceSeconds(deps.connectors);
-          // asked by an operator: every open row past its grace is checked now, whatever its backoff
-          const outcome = await reconcileInDoubt(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true });
-          const refunds = Object.entries(await reconcileInDoubtCancels(deps, { graceSeconds, limit: opts.limit, ignoreBackoff: true }));
-          if (refunds.length > 0) out(textTable(['CANCELLATION_ID', 'REFUND'], refunds) + '\n');
-          const entries = Object.entries(outcome);
-          if (entries.length === 0) {
-            out(`no payments in doubt for ${graceSeconds}s or more`);
-            return;
+          // SIGTERM / SIGINT: no further row is started and the rows under way finish their
+          // record-call-record, as the server's pass at its stop (decisions 0113, 0126); killed
+          // mid-call, a row's check was spent and the PG's answer (a net-cancel it made) unrecorded
+          const stop = stopOnSignal();
+          try {
+            // asked by an operator: every open row past its grace is checked now, whatever its backoff
+            const pass = { graceSeconds, limit: opts.limit, ignoreBackoff: true, signal: stop.signal };
+            const outcome = await reconcileInDoubt(deps, pass);
+            const refunds = stop.signal.aborted ? [] : Object.entries(await reconcileInDoubtCancels(deps, pass));
+            if (refunds.length > 0) out(textTable(['CANCELLATION_ID', 'REFUND'], refunds) + '\n');
+            const entries = Object.entries(outcome);
+            if (entries.length === 0) {
+              if (!stop.signal.aborted) out(`no payments in doubt for ${graceSeconds}s or more`);
+            } else {
+              out(textTable(['IMP_UID', 'OUTCOME'], entries));
+              const unknown = entries.filter(([, o]) => o === 'unknown' || o === 'amount_mismatch').length;
+              out('');
+              out(`${entries.length} attempt(s): ${entries.length - unknown} settled, ${unknown} still unknown${unknown > 0 ? ' (the PG could not be asked; run again later)' : ''}`);
+            }
+            if (stop.received) {
+              process.stderr.write(`pier: stopped by ${stop.received}: the rows under way were recorded; the rest were not started (run again)\n`);
+              throw new CliExit(128 + (osConstants.signals[stop.received] ?? 15));
+            }
+          } finally {
+            stop.remove();
           }
-          out(textTable(['IMP_UID', 'OUTCOME'], entries));
-          const unknown = entries.filter(([, o]) => o === 'unknown' || o === 'amount_mismatch').length;
-          out('');
-          out(`${entries.length} attempt(s): ${entries.length - unknown} settled, ${unknown} still unknown${unknown > 0 ? ' (the PG could not be asked; run again later)' : ''}`);
         },
         { needPg: true },
       );
@@ -684,6 +698,40 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `pier reconcile`'s stop: the first SIGTERM or SIGINT aborts `signal` (the pass starts no further
+ * row; the rows under way finish, decision 0126); a second one exits at once, as Node's default would.
+ */
+function stopOnSignal() {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (received) process.exit(128 + (osConstants.signals[signal] ?? 15));
+    received = signal;
+    process.stderr.write(`pier: ${signal}: finishing the rows under way (asked of the PG already), starting no more; ${signal} again exits now\n`);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    signal: controller.signal,
+    get received() {
+      return received;
+    },
+    remove() {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
+
+/** A command's own exit code (after it printed its own words). */
+class CliExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
 function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
   if (err.code !== 'EPIPE') throw err;
 }
@@ -699,6 +747,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed it
+    if (err instanceof CliExit) return err.exitCode;
     if (err instanceof PierError || err instanceof CliError) {
       process.stderr.write(`pier: ${err.message}\n`);
       return 1;
