@@ -16,6 +16,7 @@ import { recordPaymentEvent } from '../payments/events.js';
 import { isUniqueViolation } from '../../store/db.js';
 import { lockedHolder } from '../payments/merchant-uid-handback.js';
 import { sql } from 'kysely';
+import type { PaymentsTable } from '../../store/types.js';
 
 export type DepositOutcome =
   | { ok: true; impUid: string; duplicate: boolean }
@@ -87,12 +88,17 @@ export async function depositAskedOfPg(deps: Deps, channel: ResolvedChannel, p: 
   return recorded.ok ? { held: 'recorded' } : { held: 'unrecordable', refused: recorded };
 }
 
-/** Records a verified deposit into a window virtual account: paid, with its `paid` event, once. */
-export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: DepositNotice): Promise<DepositOutcome> {
+/**
+ * Records a verified deposit into a window virtual account: paid, with its `paid` event, once.
+ * `confirmedByPg`: the PG's own inquiry, just made, reported this deposit (NICE's notices, deposit
+ * checks), so a deposit into an account Pier records closed is not asked about again.
+ */
+export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, notice: DepositNotice, o: { confirmedByPg?: boolean } = {}): Promise<DepositOutcome> {
   const { db } = deps.store;
   const p = await db.selectFrom('payments').selectAll().where('imp_uid', '=', notice.moid).where('channel_id', '=', channel.row.id).executeTakeFirst();
   if (!p || p.pay_method !== 'vbank') return { ok: false, reason: 'unknown_payment', message: `no virtual account for ${notice.moid}` };
   if (p.status === 'paid' && p.pg_tid === notice.pgTid) return { ok: true, impUid: p.imp_uid, duplicate: true };
+  if (isRevokedUnpaid(p, notice.pgTid)) return recordDepositIntoRevoked(deps, channel, p, notice, o);
   if (p.status !== 'ready' || p.pg_state !== 'done' || !p.vbank_num) return { ok: false, reason: 'not_open', message: `payment ${p.imp_uid} is ${p.status}` };
   const now = unixSeconds(deps.clock);
   if (notice.amount !== Number(p.amount)) {
@@ -113,27 +119,95 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
     // logged for an operator, since the PG accepted what it should have refused.
     deps.logger.error({ imp_uid: p.imp_uid, pg_tid: notice.pgTid, deposited_at: depositedAt, vbank_date: Number(p.vbank_date) }, 'the PG reports a deposit made after the virtual account\'s deadline; recorded paid, for the merchant to keep or refund');
   }
+  const changed = await recordPaid(deps, p, { depositedAt, now, from: 'ready', failReason: null });
+  return { ok: true, impUid: p.imp_uid, duplicate: !changed };
+}
+
+/**
+ * A virtual account the merchant revoked (DELETE /vbanks, or Pier's yield to a window approval):
+ * `cancelled` without ever being paid (`paid_at` 0, no refund), closed at the PG, which confirmed the
+ * close (revoke.ts records nothing else). A deposit the PG reports into it is one its close did not
+ * stop (decision 0124). A revoke the PG refused or never answered left the account `ready`, and its
+ * deposit is an ordinary one.
+ */
+function isRevokedUnpaid(p: PaymentsTable, pgTid: string): boolean {
+  return (
+    p.status === 'cancelled' &&
+    p.pg_state === 'done' &&
+    !!p.vbank_num &&
+    Number(p.paid_at) === 0 &&
+    Number(p.cancel_amount) === Number(p.amount) &&
+    (!p.pg_tid || p.pg_tid === pgTid)
+  );
+}
+
+/**
+ * A deposit the PG reports into an account Pier records revoked (decision 0124): the PG closed it
+ * and said so, and now says it took money into it. Two words of the PG's disagree, so the newer is
+ * taken only as the PG's books hold it, asked now (unless the caller just did): a PG that holds the
+ * deposit has the buyer's money, and the payment is recorded paid (the `paid` webhook; a note in
+ * `fail_reason` saying the account had been revoked, for the merchant to refund it; the merchant_uid
+ * taken back when free, or recorded beside its holder: decision 0073), never dropped. A PG whose
+ * books do not hold it changes no state: its word is written on the payment for an operator.
+ */
+async function recordDepositIntoRevoked(deps: Deps, channel: ResolvedChannel, p: PaymentsTable, notice: DepositNotice, o: { confirmedByPg?: boolean }): Promise<DepositOutcome> {
+  const now = unixSeconds(deps.clock);
+  let held = o.confirmedByPg === true;
+  let depositedAt = notice.depositedAt || now;
+  if (!held) {
+    let found;
+    try {
+      found = await channel.connector.inquire(channel.credentials, { moid: p.imp_uid, pgTid: notice.pgTid, aroundMs: Number(p.started_at) * 1000 });
+    } catch (err) {
+      // not acknowledged: the PG sends the notice again, and Pier asks again then
+      return { ok: false, reason: 'pg_unavailable', message: (err as Error).message };
+    }
+    held = found.found && found.pgTid === notice.pgTid && found.state === 'paid' && found.amount === notice.amount;
+    if (held && found.found && found.paidAt) depositedAt = found.paidAt;
+  }
+  const amount = Number(p.amount);
+  if (!held || notice.amount !== amount) {
+    const why = !held ? 'PG 조회로 확인되지 않아' : `결제금액(${amount}원)과 달라`;
+    const note = `발급 취소된 가상계좌에 PG가 입금 ${notice.amount}원을 알려 왔으나 ${why} 결제로 기록하지 않았습니다 (tid ${notice.pgTid}): 운영자 확인이 필요합니다. (a deposit the PG reports into a revoked virtual account; ${!held ? 'the PG does not confirm it when asked' : 'of another amount'}; not recorded as paid)`;
+    await deps.store.db.updateTable('payments').set({ fail_reason: note, updated_at: now }).where('imp_uid', '=', p.imp_uid).where('status', '=', 'cancelled').where('paid_at', '=', 0).execute();
+    deps.logger.error({ imp_uid: p.imp_uid, pg_tid: notice.pgTid, pg_amount: notice.amount, amount, confirmed: held }, 'the PG reports a deposit into a revoked virtual account that Pier cannot record paid; written on the payment for an operator');
+    return { ok: false, reason: held ? 'wrong_amount' : 'not_open', message: `payment ${p.imp_uid} is a revoked virtual account: ${note}`, noted: true };
+  }
+  const note = `발급 취소된 가상계좌에 입금되었습니다 (PG 확인, tid ${notice.pgTid}): 주문이 없으면 환불해 주세요. (a deposit into a revoked virtual account, confirmed by the PG; refund it if the order is gone)`;
+  const changed = await recordPaid(deps, p, { depositedAt, now, from: 'cancelled', failReason: note });
+  deps.logger.error({ imp_uid: p.imp_uid, pg_tid: notice.pgTid, deposited_at: depositedAt }, 'the PG reports a deposit into a virtual account it had closed at the merchant\'s revoke; recorded paid, for the merchant to keep or refund');
+  return { ok: true, impUid: p.imp_uid, duplicate: !changed };
+}
+
+/**
+ * Writes a deposit: the payment paid with its `paid` event, in one transaction, conditional on the
+ * state it moves from (`ready`, or `cancelled` unpaid for a revoked account, whose close is undone).
+ */
+async function recordPaid(deps: Deps, p: PaymentsTable, w: { depositedAt: number; now: number; from: 'ready' | 'cancelled'; failReason: string | null }): Promise<boolean> {
+  const { db } = deps.store;
   // The account holds its merchant_uid already, unless it was released past the deadline
-  // (attempts.ts releaseOverdueVbankLock) before the PG showed this deposit: paid, it takes it back
-  // (decision 0071). When another payment took it meanwhile, that holder is locked while the deposit
-  // is recorded beside it: should it fail and free the merchant_uid, its release finds this deposit
-  // paid and gives it the lock (decision 0073).
+  // (attempts.ts releaseOverdueVbankLock) or by a revoke before the PG showed this deposit: paid,
+  // it takes it back (decision 0071). When another payment took it meanwhile, that holder is locked
+  // while the deposit is recorded beside it: should it fail and free the merchant_uid, its release
+  // finds this deposit paid and gives it the lock (decision 0073).
   const pay = () =>
     db.transaction().execute(async (trx) => {
       const holder = await lockedHolder(trx, deps.store, p.merchant_id, p.merchant_uid);
       const takeMerchantUid = holder === undefined || holder === p.imp_uid;
-      const res = await trx
+      const undoRevoke = w.from === 'cancelled' ? { cancel_amount: 0, cancel_reason: null, cancelled_at: 0 } : {};
+      let q = trx
         .updateTable('payments')
-        .set({ status: 'paid', paid_at: depositedAt, updated_at: now, deposit_check_at: null, fail_reason: null, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
+        .set({ status: 'paid', paid_at: w.depositedAt, updated_at: w.now, deposit_check_at: null, fail_reason: w.failReason, ...undoRevoke, ...(takeMerchantUid ? { merchant_uid_lock: sql<string>`merchant_uid` } : {}) })
         .where('imp_uid', '=', p.imp_uid)
-        .where('status', '=', 'ready')
-        .executeTakeFirst();
+        .where('status', '=', w.from);
+      if (w.from === 'cancelled') q = q.where('paid_at', '=', 0);
+      const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
       if (!takeMerchantUid) {
         // The money is at the PG and a deposit cannot be refunded without the buyer's bank account:
         // recorded, for the merchant to refund (a deposit is never dropped), and logged as the second
         // payment of one order it may become (if the holder is paid).
-        deps.logger.error({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid, holder }, 'deposit made in time into a virtual account whose merchant_uid another payment took past its deadline; recorded paid beside it, for the merchant to refund');
+        deps.logger.error({ imp_uid: p.imp_uid, merchant_uid: p.merchant_uid, holder }, 'deposit into a virtual account whose merchant_uid another payment took (past its deadline, or after its revoke); recorded paid beside it, for the merchant to refund');
       }
       await recordPaymentEvent(trx, deps, {
         merchantId: p.merchant_id,
@@ -145,17 +219,14 @@ export async function recordVbankDeposit(deps: Deps, channel: ResolvedChannel, n
       });
       return true;
     });
-  let changed: boolean;
   for (let tries = 1; ; tries++) {
     try {
-      changed = await pay();
-      break;
+      return await pay();
     } catch (err) {
       // another attempt took the merchant_uid between the look and the write (PostgreSQL): look again
       if (!isUniqueViolation(err) || tries === 3) throw err;
     }
   }
-  return { ok: true, impUid: p.imp_uid, duplicate: !changed };
 }
 
 export interface SandboxDepositInput {

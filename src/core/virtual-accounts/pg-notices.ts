@@ -11,7 +11,7 @@
  *    asked about once (notice-inquiries.ts), and each channel's notices within a token bucket.
  * Repeats are harmless: every write is conditional on the state it moves from.
  */
-import { ConnectorError, type PaymentChangedNotice, type PgNotice } from '../../connectors/types.js';
+import { ConnectorError, type DepositNotice, type PaymentChangedNotice, type PgNotice } from '../../connectors/types.js';
 import type { PaymentsTable } from '../../store/types.js';
 import { channelById, type ResolvedChannel } from '../merchants/channels.js';
 import type { Deps } from '../deps.js';
@@ -40,8 +40,36 @@ export async function recordPgNotice(deps: Deps, channelId: string, body: Record
   }
   const on = await channelOfNoticedPayment(deps, channel, notice.kind === 'deposit' ? notice.deposit.moid : notice.moid, body);
   if (!on.ok) return { ...on, noticeAnswer };
-  const outcome = notice.kind === 'deposit' ? await recordVbankDeposit(deps, on.channel, notice.deposit) : await askAndApply(deps, on.channel, on.payment, notice);
+  const outcome =
+    notice.kind === 'payment_changed'
+      ? await askAndApply(deps, on.channel, on.payment, notice)
+      : closedForFailedAttempt(on.payment, notice.deposit.pgTid)
+        ? await askAboutClosedAccount(deps, on.channel, notice.deposit)
+        : await recordVbankDeposit(deps, on.channel, notice.deposit);
   return { ...outcome, noticeAnswer };
+}
+
+/**
+ * An attempt Pier failed whose account the PG had issued with this tid and Pier closed at the PG
+ * (issued outside what the checkout asked for, F1011 / F1012, or after the attempt was closed:
+ * window-settlement.ts closeVbankOfFailedAttempt). A deposit the PG reports into it is one its
+ * close did not stop (decision 0124).
+ */
+function closedForFailedAttempt(p: PaymentsTable, pgTid: string): boolean {
+  return p.status === 'failed' && p.pg_state === 'done' && p.pg_tid === pgTid;
+}
+
+/**
+ * A deposit notice (signed in full) for an account closed with its failed attempt: Pier holds the
+ * PG's word that the account is closed, so it asks the PG, as it does about NICE's notices, and
+ * records what the PG holds the way any late result of a closed attempt is (applyPgPaymentState:
+ * settleWindowAttempt, a paid account recorded paid or refunded, never dropped). At most one
+ * inquiry per notice and tid while it is remembered, within the channel's bucket (decision 0082):
+ * a signed body can be posted again by anyone who has it.
+ */
+function askAboutClosedAccount(deps: Deps, channel: ResolvedChannel, d: DepositNotice): Promise<DepositOutcome> {
+  const messageKey = ['deposit', d.pgTid, d.moid, d.amount, d.depositedAt].join('\u0000');
+  return noticeInquiriesOf(deps).ask(channel.row.id, messageKey, () => applyPgPaymentState(deps, channel, d.moid, d.pgTid));
 }
 
 /**
@@ -163,6 +191,11 @@ async function applyPgPaymentState(deps: Deps, channel: ResolvedChannel, moid: s
   }
   if (found.state === 'paid' && p.status === 'ready' && p.pay_method === 'vbank') {
     return applied(await recordVbankDeposit(deps, channel, { moid, pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null }));
+  }
+  if (found.state === 'paid' && found.cancelledAmount === 0 && p.status === 'cancelled' && p.pay_method === 'vbank') {
+    // an account the merchant revoked, which NICE now reports paid into: recorded paid if it was
+    // revoked unpaid, never dropped (decision 0124); NICE's answer just read is the confirmation
+    return applied(await recordVbankDeposit(deps, channel, { moid, pgTid, amount: found.amount, depositedAt: found.paidAt, depositorName: null }, { confirmedByPg: true }));
   }
   if (found.cancelledAmount > 0 && p.status === 'paid') {
     const mirrored = await mirrorPgRefund(deps, moid, found.cancelledAmount, 'PG사에서 취소된 거래 (cancelled at the PG)');

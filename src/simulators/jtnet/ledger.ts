@@ -430,6 +430,20 @@ export class TpayLedger {
     return toTransaction(this.db.prepare('SELECT * FROM transactions WHERE tid = ?').get(tid) as Row);
   }
 
+  /**
+   * A fault on request (`/__control/vbank/deposit` with `closedAccount`): a deposit into a virtual
+   * account closed unpaid, which the PG took after all: `cancelled` becomes `paid`, its close gone.
+   */
+  recordDepositIntoClosed(tid: string, depositorName: string | null): SimTransaction {
+    this.db.transaction(() => {
+      const changed = this.db
+        .prepare(`UPDATE transactions SET status = 'paid', cancelled_amount = 0, deposited_at = ?, depositor_name = ? WHERE tid = ? AND status = 'cancelled' AND deposited_at IS NULL`)
+        .run(this.clock.now(), depositorName, tid);
+      if (changed.changes === 1) this.db.prepare('DELETE FROM cancels WHERE tid = ?').run(tid);
+    })();
+    return toTransaction(this.db.prepare('SELECT * FROM transactions WHERE tid = ?').get(tid) as Row);
+  }
+
   /** Issued virtual accounts (any merchant) by tid or moid, newest first. */
   findVbank(q: { tid?: string; moid?: string; mid?: string }): SimTransaction[] {
     const where = [`pay_method = 'VBANK'`, `status <> 'failed'`];

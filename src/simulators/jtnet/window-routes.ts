@@ -603,6 +603,17 @@ export async function tpayWindowRoutes(app: FastifyInstance, o: TpayWindowOption
     if (!amountRaw || !/^\d{1,12}$/.test(amountRaw)) return reply.code(400).send({ error: 'amount (KRW, integer) is required' });
     const [tx] = ledger.findVbank({ tid, moid, mid: s('mid') });
     if (!tx) return reply.code(404).send({ error: 'no virtual account issued for that tid/moid' });
+    if (b.closedAccount === true) {
+      // A fault of the PG's, on request only: the bank takes a transfer into an account tPay had
+      // closed (revoked, never paid into), the close not having reached it, and tPay's books then
+      // hold the deposit (the account paid, its close undone) and notify it, signed like any deposit
+      // (decision 0124). Amount and deadline are not checked: the close is what failed.
+      if (tx.status !== 'cancelled' || tx.depositedAt !== null) return reply.code(409).send({ error: `the virtual account was not closed unpaid (status ${tx.status})`, tid: tx.tid });
+      const paid = ledger.recordDepositIntoClosed(tx.tid, s('depositorName') ?? null);
+      req.log.warn({ tid: tx.tid, mid: tx.mid }, 'tpay simulator: vbank deposit into a closed account (fault on request)');
+      const notice = await sendNotice(paid, ledger.getMerchant(tx.mid)!);
+      return reply.code(200).send({ tid: paid.tid, moid: paid.moid, status: paid.status, amount: paid.amount, depositedAt: paid.depositedAt, notice });
+    }
     if (tx.status !== 'ready') return reply.code(409).send({ error: `the virtual account is not awaiting a deposit (status ${tx.status})`, tid: tx.tid });
     if (Number(amountRaw) !== tx.amount) {
       return reply.code(400).send({ error: `입금액 불일치: ${amountRaw}원 입금, ${tx.amount}원 필요 (wrong amount)`, tid: tx.tid });

@@ -51,6 +51,19 @@ export async function nicepayControlRoutes(app: FastifyInstance, ctx: NiceSimCon
     const clientId = text(b, 'clientId');
     const p = tid ? ledger.payment(tid) : orderId && clientId ? paymentOfOrder(ctx, clientId, orderId) : null;
     if (!p) return reply.code(404).send(bad('no such payment (give tid, or clientId + orderId)'));
+    if (b.closedAccount === true) {
+      // A fault of the PG's, on request only: the bank takes a transfer into an account NICE had
+      // closed (cancelled, never paid into: no approveNo), the close not having reached it; NICE's books then hold
+      // the deposit (the payment paid, its close undone) and its webhook says so (decision 0124).
+      if (p.payMethod !== 'vbank' || p.status !== 'cancelled' || p.approveNo !== null) return reply.code(409).send(bad(`payment is ${p.payMethod}/${p.status}, not a vbank closed unpaid`));
+      Object.assign(p, { status: 'paid', balanceAmt: p.amount, cancels: [], cancelledAt: null, cancelledTid: null, paidAt: clock.now() });
+      p.approveNo = String(p.paidAt! % 100_000_000).padStart(8, '0');
+      ledger.putPayment(p);
+      const secretKey = ledger.secretOf(p.clientId)!;
+      const base = publicBase(ctx, req);
+      ctx.webhooks.notify(p, secretKey, base);
+      return paymentObject(p, { secretKey, now: clock.now(), base });
+    }
     if (p.payMethod !== 'vbank' || p.status !== 'ready') return reply.code(409).send(bad(`payment is ${p.payMethod}/${p.status}, not a vbank awaiting deposit`));
     const amount = b.amount === undefined ? p.amount : Number(b.amount);
     if (amount !== p.amount) return reply.code(409).send({ resultCode: '4122', resultMsg: '입금금액 불일치' });
