@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import { lookup as dnsLookup } from 'node:dns';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { boundedHostLookup, LOOKUP_TIMED_OUT } from './host-lookup.js';
+import { boundedHostLookup, dnsFirstHostLookup, LOOKUP_TIMED_OUT } from './host-lookup.js';
 import { DESTINATION_REFUSED, DestinationGuard, type HostLookup } from './network-guard.js';
 
 /** What one HTTP attempt came to. `ok` is any 2xx; redirects are not followed. */
@@ -29,8 +29,14 @@ export interface SenderOptions {
   deadlineMs?: number;
   /** which destinations may be reached; default: all (sandbox) */
   guard?: DestinationGuard;
-  /** how host names are resolved; default dns.lookup (getaddrinfo, as every other connection of Pier) */
+  /**
+   * The system's lookup, for names DNS does not know and those of the hosts file; default
+   * dns.lookup (getaddrinfo, as every other connection of Pier). Given without `nameservers`
+   * (tests), it resolves every name, and DNS is not asked first.
+   */
   resolveHost?: HostLookup;
+  /** DNS servers (`host:port`) webhook host names are asked of first; default the system's (decision 0125) */
+  nameservers?: string[];
 }
 
 export const V1_WEBHOOK_TIMEOUTS: SenderOptions = { connectTimeoutMs: 10_000, readTimeoutMs: 30_000 };
@@ -58,10 +64,13 @@ export class WebhookSender {
   constructor(private readonly opts: SenderOptions = V1_WEBHOOK_TIMEOUTS) {
     this.guard = opts.guard ?? DestinationGuard.sandbox();
     this.deadlineMs = opts.deadlineMs ?? opts.connectTimeoutMs + opts.readTimeoutMs;
+    // a lookup gives up at the attempt's deadline; DNS is asked without taking a thread, and what
+    // only the system's lookup knows takes no more than webhooks' share of libuv's threads
+    // (host-lookup.ts, decisions 0057, 0114, 0125); the guard checks the addresses either gives
+    const systemLookup = boundedHostLookup(opts.resolveHost ?? (dnsLookup as HostLookup), this.deadlineMs);
+    const lookup = opts.resolveHost && !opts.nameservers ? systemLookup : dnsFirstHostLookup({ timeoutMs: this.deadlineMs, systemLookup, nameservers: opts.nameservers });
     this.agent = new Agent({
-      // a lookup gives up at the attempt's deadline and takes no more than webhooks' share of
-      // libuv's threads (host-lookup.ts)
-      connect: { timeout: opts.connectTimeoutMs, lookup: this.guard.lookupVia(boundedHostLookup(opts.resolveHost ?? (dnsLookup as HostLookup), this.deadlineMs)) },
+      connect: { timeout: opts.connectTimeoutMs, lookup: this.guard.lookupVia(lookup) },
       headersTimeout: opts.readTimeoutMs,
       bodyTimeout: opts.readTimeoutMs,
       keepAliveTimeout: 4_000,
