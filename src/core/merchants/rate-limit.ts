@@ -45,6 +45,13 @@ export interface Attempt {
  * bucket in the database, so parallel attempts on any number of Pier processes are all counted
  * and a burst cannot slip through between a read and a write.
  *
+ * Each process puts an attempt in a window by its own clock, and clocks differ a little between
+ * processes (hosts, a sandbox clock one process has not re-read yet: decision 0127). An attempt
+ * whose window is the one just before the bucket's counts in the bucket's window, which a process
+ * ahead has opened; only an attempt in a later window, or one far off (a clock moved back by more
+ * than a window), starts the count again. Started again by any window but its own, as it was, a
+ * bucket was reset at every attempt alternated between two such processes near a window's end.
+ *
  * @example
  *   const attempt = await takeAttempt(store, clock, [{ bucket: `getToken:ip:${ip}`, ...limits.perIp }]);
  *   if (await verify()) await attempt.succeeded();
@@ -55,20 +62,24 @@ export async function takeAttempt(store: Store, clock: Clock, buckets: ({ bucket
   let retryAfter = 0;
   for (const b of buckets) {
     const windowStart = now - (now % b.windowSeconds);
+    // the bucket's window is the next one: a process whose clock is ahead opened it
+    const opened = sql<boolean>`rate_limit_buckets.window_start > ${windowStart} AND rate_limit_buckets.window_start <= ${windowStart + b.windowSeconds}`;
     const row = await store.db
       .insertInto('rate_limit_buckets')
       .values({ bucket: b.bucket, window_start: windowStart, hits: 1 })
       .onConflict((oc) =>
         oc.column('bucket').doUpdateSet({
           // both sides of SET read the old row, on SQLite and PostgreSQL alike
-          hits: sql<number>`CASE WHEN rate_limit_buckets.window_start = ${windowStart} THEN rate_limit_buckets.hits + 1 ELSE 1 END`,
-          window_start: windowStart,
+          hits: sql<number>`CASE WHEN rate_limit_buckets.window_start = ${windowStart} OR (${opened}) THEN rate_limit_buckets.hits + 1 ELSE 1 END`,
+          window_start: sql<number>`CASE WHEN ${opened} THEN rate_limit_buckets.window_start ELSE ${windowStart} END`,
         }),
       )
-      .returning(['hits'])
+      .returning(['hits', 'window_start'])
       .executeTakeFirstOrThrow();
-    taken.push({ bucket: b.bucket, windowStart });
-    if (Number(row.hits) > b.limit) retryAfter = Math.max(retryAfter, Math.max(1, windowStart + b.windowSeconds - now));
+    // the window the attempt was counted in: its end is what Retry-After names, and what succeeded() gives back to
+    const countedIn = Number(row.window_start);
+    taken.push({ bucket: b.bucket, windowStart: countedIn });
+    if (Number(row.hits) > b.limit) retryAfter = Math.max(retryAfter, Math.max(1, countedIn + b.windowSeconds - now));
   }
   // buckets of old windows are deleted in the background, a bounded batch at a time
   // (jobs/handlers/ended-row-purge.ts), not here: a sweep on the request path deleted every old
