@@ -53,6 +53,7 @@ export async function startPier(config: Config, opts: { worker?: WorkerSetup } =
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+    onCheckpointRecovered: (failedPasses) => logger.info({ failedPasses }, 'SQLite WAL checkpoint works again'),
     onReaderError: (err) => logger.warn({ err: err.message }, 'SQLite reader thread'),
   });
   const simulators: EmbeddedSimulator[] = [];
@@ -413,6 +414,7 @@ async function prepareForWorkers(config: Config): Promise<Installation<WorkerSet
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionLost: (err) => logger.warn({ err: err.message }, 'database connection lost between statements; the pool opens a new one'),
     onCheckpointError: (err) => logger.warn({ err: err.message }, 'SQLite WAL checkpoint'),
+    onCheckpointRecovered: (failedPasses) => logger.info({ failedPasses }, 'SQLite WAL checkpoint works again'),
     onReaderError: (err) => logger.warn({ err: err.message }, 'SQLite reader thread'),
   });
   const simulators: EmbeddedSimulator[] = [];

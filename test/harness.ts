@@ -33,10 +33,10 @@ import { registerSandboxNotifyUrls } from '../src/core/sandbox/notify-urls.js';
  * A fresh database for one test file: a SQLite file in a temp folder, or, when TEST_DATABASE_URL
  * is set, a new PostgreSQL database created for this file and dropped afterwards.
  */
-export async function freshDatabase(): Promise<{ url: string; sqliteFile: string | null; drop(): Promise<void> }> {
+export async function freshDatabase(opts: { sqliteDir?: string } = {}): Promise<{ url: string; sqliteFile: string | null; drop(): Promise<void> }> {
   const admin = process.env.TEST_DATABASE_URL;
   if (!admin) {
-    const dir = mkdtempSync(join(tmpdir(), 'pier-test-'));
+    const dir = mkdtempSync(join(opts.sqliteDir ?? tmpdir(), 'pier-test-'));
     const file = join(dir, 'pier.sqlite');
     return { url: `sqlite:${file}`, sqliteFile: file, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
@@ -147,10 +147,16 @@ export async function startTestPier(
      * that Pier's data and runs the rest itself (migrateToLatest)
      */
     migratedUpTo?: string;
+    /** SQLite: the folder the database's file is made in (default the OS's temp folder): a small filesystem a test fills */
+    sqliteDir?: string;
+    /** SQLite: what the WAL checkpointer thread reports (a failed pass, the thread gone) */
+    onCheckpointError?: (err: Error) => void;
+    /** SQLite: a checkpoint pass succeeded after that many failed in a row */
+    onCheckpointRecovered?: (failedPasses: number) => void;
   } = {},
 ): Promise<TestPier> {
-  const db = await freshDatabase();
-  const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock, statementTimeoutMs: opts.statementTimeoutMs, sqliteLockWaitMs: opts.sqliteLockWaitMs });
+  const db = await freshDatabase({ sqliteDir: opts.sqliteDir });
+  const store = openStore(db.url, { poolSize: opts.poolSize ?? TEST_POOL_SIZE, queueClock: opts.queueClock, statementTimeoutMs: opts.statementTimeoutMs, sqliteLockWaitMs: opts.sqliteLockWaitMs, onCheckpointError: opts.onCheckpointError, onCheckpointRecovered: opts.onCheckpointRecovered });
   if (opts.migratedUpTo) {
     const { error } = await new Migrator({ db: store.db, provider: new PierMigrations(store.dialect) }).migrateTo(opts.migratedUpTo);
     if (error) throw error;

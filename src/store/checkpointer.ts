@@ -23,6 +23,12 @@ export const SAFETY_NET_PAGES = 10_000;
 /** SQLite's default wal_autocheckpoint, restored when the checkpointer is gone. */
 export const DEFAULT_AUTOCHECKPOINT_PAGES = 1_000;
 
+/** The longest wait between passes while they fail (each failed pass doubles the wait up to it). */
+export const MAX_FAILED_INTERVAL_MS = 5_000;
+
+/** How often a failure that lasts, the same each pass, is told again (decision 0129). */
+export const REPORT_EVERY_MS = 60_000;
+
 export interface CheckpointerStats {
   /** checkpoint passes run */
   passes: number;
@@ -32,7 +38,7 @@ export interface CheckpointerStats {
   walFrames: number;
   /** of those, frames that are in the database file (all of them: the WAL restarts at the next write) */
   checkpointedFrames: number;
-  /** passes that failed with an error (the next pass tries again) */
+  /** passes that failed with an error (the next pass tries again, after a longer wait while they fail) */
   errors: number;
   /** passes that found another connection's checkpoint running (they leave the counts above as they were) */
   busyPasses: number;
@@ -63,6 +69,10 @@ const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let timer = null;
 let stopped = false;
 let catchUps = 0;
+// passes failed since the last that succeeded; the failure told last, and when
+let failedInRow = 0;
+let reported = null;
+let reportedAt = 0;
 function pass() {
   timer = null;
   if (stopped) return;
@@ -84,13 +94,29 @@ function pass() {
       // restarts from its beginning (stays small) only when a write finds every frame copied, so
       // look again at once until a pass finds nothing new (a few times, not forever under load).
       again = copied && catchUps < 5;
+      // (a busy pass checkpointed nothing, so it says nothing of whether the fault has ended)
+      if (failedInRow > 0) parentPort.postMessage({ type: 'recovered', failedPasses: failedInRow });
+      failedInRow = 0;
+      reported = null;
     }
   } catch (err) {
     add(4);
-    parentPort.postMessage({ type: 'error', message: String((err && err.message) || err) });
+    failedInRow++;
+    // a fault that lasts (a full disk, a file made read-only) fails every pass the same way: told
+    // once, again only if it changes or once a REPORT_EVERY_MS while it lasts, not on every pass
+    const message = String((err && err.message) || err);
+    if (message !== reported || Date.now() - reportedAt >= workerData.reportEveryMs) {
+      parentPort.postMessage({ type: 'error', message, failedPasses: failedInRow });
+      reported = message;
+      reportedAt = Date.now();
+    }
   }
   catchUps = again ? catchUps + 1 : 0;
-  timer = again ? setImmediate(pass) : setTimeout(pass, workerData.intervalMs);
+  // after failures, each pass waits twice as long as the last, up to the most: a failed pass may
+  // have copied (written) pages before it failed, and syncs the WAL; the first pass after the
+  // fault ends checkpoints everything, at most that long later
+  const waitMs = failedInRow > 0 ? Math.min(workerData.intervalMs * 2 ** failedInRow, Math.max(workerData.intervalMs, workerData.maxFailedIntervalMs)) : workerData.intervalMs;
+  timer = again ? setImmediate(pass) : setTimeout(pass, waitMs);
 }
 parentPort.on('message', (m) => {
   if (m !== 'stop') return;
@@ -104,12 +130,14 @@ pass();
 
 /**
  * Starts the checkpointer for `file` (an existing SQLite file already in WAL mode).
- * `onError` gets a failed pass or a thread that could not start; `onExit` is called once when the
- * thread ends for any reason other than `stop()`.
+ * `onError` gets a failed pass (of passes failing the same way, the first, then one a
+ * REPORT_EVERY_MS) or a thread that could not start; `onRecovered` the first pass that succeeded
+ * after failures, with how many failed; `onExit` is called once when the thread ends for any
+ * reason other than `stop()`.
  */
 export function startCheckpointer(
   file: string,
-  opts: { intervalMs?: number; busyTimeoutMs?: number; onError?: (err: Error) => void; onExit?: () => void } = {},
+  opts: { intervalMs?: number; busyTimeoutMs?: number; onError?: (err: Error) => void; onRecovered?: (failedPasses: number) => void; onExit?: () => void } = {},
 ): Checkpointer {
   // written by the thread, read here: Atomics, so no read is torn
   const counters = new SharedArrayBuffer(6 * BigInt64Array.BYTES_PER_ELEMENT);
@@ -118,7 +146,7 @@ export function startCheckpointer(
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     execArgv: [],
-    workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), counters, intervalMs: opts.intervalMs ?? 100, busyTimeoutMs: opts.busyTimeoutMs ?? 1000 },
+    workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), counters, intervalMs: opts.intervalMs ?? 100, busyTimeoutMs: opts.busyTimeoutMs ?? 1000, maxFailedIntervalMs: MAX_FAILED_INTERVAL_MS, reportEveryMs: REPORT_EVERY_MS },
     // a checkpoint needs a few MB at most; keep the thread's heap small
     resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
   });
@@ -133,8 +161,9 @@ export function startCheckpointer(
       resolve();
     });
   });
-  worker.on('message', (m: { type?: string; message?: string }) => {
-    if (m?.type === 'error') opts.onError?.(new Error(`WAL checkpoint failed: ${m.message}`));
+  worker.on('message', (m: { type?: string; message?: string; failedPasses?: number }) => {
+    if (m?.type === 'error') opts.onError?.(new Error(`WAL checkpoint failed: ${m.message}${(m.failedPasses ?? 1) > 1 ? ` (${m.failedPasses} passes in a row)` : ''}`));
+    if (m?.type === 'recovered') opts.onRecovered?.(m.failedPasses ?? 0);
   });
   // an 'error' event with no listener would throw in the main thread and take the process down
   worker.on('error', (err) => opts.onError?.(err));

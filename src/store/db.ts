@@ -91,8 +91,10 @@ export function openStore(
     poolSize?: number;
     /** PostgreSQL: a pooled connection failed while no statement was running on it, idle in the pool or lent between two statements (the server ended its session); the pool opens a new one */
     onConnectionLost?: (err: Error) => void;
-    /** SQLite: a failed WAL checkpoint pass, or a checkpointer thread that could not start or died */
+    /** SQLite: a failed WAL checkpoint pass (a failure that lasts: once, then once a minute), or a checkpointer thread that could not start or died */
     onCheckpointError?: (err: Error) => void;
+    /** SQLite: a WAL checkpoint pass succeeded after `failedPasses` failed in a row (space freed on a full disk) */
+    onCheckpointRecovered?: (failedPasses: number) => void;
     /** SQLite: the reader thread failed (src/store/sqlite-reader.ts); the next read starts another */
     onReaderError?: (err: Error) => void;
     /** SQLite: ms between checkpoint passes (default 100) */
@@ -131,7 +133,7 @@ export function openStore(
     // another process's lock wait in sqlite-write-lock.ts, yielding to the event loop (decision 0028)
     sqlite.pragma('busy_timeout = 0');
     const writeLock = sqliteWriteLock(sqlite, { waitMs: opts.sqliteLockWaitMs, now: opts.sqliteLockClock });
-    const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock);
+    const dialect = new WriteLockingSqliteDialect({ database: statements }, (conn) => waitingForLocks(conn, sqlite, statements.prepare, writeLock), writeLock, sqlite);
     const db = new Kysely<Database>({ dialect });
     const readerDb = onFile ? new Kysely<Database>({ dialect: sqliteReaderDialect(new SqliteReader(file, { onError: opts.onReaderError, statementTimeoutMs: opts.statementTimeoutMs ?? DATABASE_STATEMENT_TIMEOUT_MS })) }) : db;
     const run: RunSync = <R>(query: Compilable<R>) => {
@@ -222,6 +224,7 @@ class WriteLockingSqliteDialect extends SqliteDialect {
     private readonly dialectConfig: SqliteDialectConfig,
     private readonly wrap: (conn: DatabaseConnection) => DatabaseConnection,
     private readonly lock: SqliteWriteLock,
+    private readonly sqlite: SQLite.Database,
   ) {
     super(dialectConfig);
   }
@@ -233,7 +236,7 @@ class WriteLockingSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return (this.#driver = new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock));
+    return (this.#driver = new WriteLockingSqliteDriver(this.dialectConfig, this.wrap, this.lock, this.sqlite));
   }
 
   /**
@@ -268,6 +271,7 @@ class WriteLockingSqliteDriver extends SqliteDriver {
     config: SqliteDialectConfig,
     private readonly wrap: (conn: DatabaseConnection) => DatabaseConnection,
     private readonly lock: SqliteWriteLock,
+    private readonly sqlite: SQLite.Database,
   ) {
     super(config);
   }
@@ -280,6 +284,16 @@ class WriteLockingSqliteDriver extends SqliteDriver {
 
   override async beginTransaction(): Promise<void> {
     await this.lock.begin();
+  }
+
+  /**
+   * ROLLBACK only if the transaction is still open. SQLite ends it itself on some errors (a full
+   * disk, an I/O error, out of memory: SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM); Kysely's ROLLBACK
+   * then failed with "cannot rollback - no transaction is active", and that error replaced the
+   * statement's, so the log named a rollback instead of the full disk (decision 0129).
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.sqlite.inTransaction) await super.rollbackTransaction(connection);
   }
 
   /** Kysely's connection mutex (SqliteDriver's own acquire and release), held around `work` */
@@ -298,11 +312,16 @@ class WriteLockingSqliteDriver extends SqliteDriver {
  * connection's auto-checkpoint to a safety net that only runs if the thread falls far behind; if the
  * thread is gone, SQLite's default comes back, so the WAL stays as bounded as without it.
  */
-function startWalCheckpointer(sqlite: SQLite.Database, file: string, opts: { onCheckpointError?: (err: Error) => void; checkpointIntervalMs?: number }): Checkpointer {
+function startWalCheckpointer(
+  sqlite: SQLite.Database,
+  file: string,
+  opts: { onCheckpointError?: (err: Error) => void; onCheckpointRecovered?: (failedPasses: number) => void; checkpointIntervalMs?: number },
+): Checkpointer {
   sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
   return startCheckpointer(file, {
     intervalMs: opts.checkpointIntervalMs,
     onError: opts.onCheckpointError,
+    onRecovered: opts.onCheckpointRecovered,
     onExit: () => {
       if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
       opts.onCheckpointError?.(new Error('the WAL checkpointer thread stopped; the main connection checkpoints again'));
