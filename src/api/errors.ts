@@ -11,6 +11,8 @@ import { PierError, type ErrorKind } from '../core/errors.js';
 export const ERROR_KINDS = {
   invalid_parameter: { http: 400, code: 1 },
   unauthorized: { http: 401, code: -1 },
+  /** V1 answers a getToken without credentials with 400 and code -1, not 1 (docs/decisions/0131) */
+  missing_credentials: { http: 400, code: -1 },
   not_found: { http: 404, code: -1 },
   method_not_allowed: { http: 405, code: -1 },
   payload_too_large: { http: 413, code: 1 },

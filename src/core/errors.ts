@@ -8,6 +8,8 @@ export type ErrorKind =
   | 'invalid_parameter'
   /** token missing, invalid or expired; wrong imp_key/imp_secret */
   | 'unauthorized'
+  /** getToken without imp_key or imp_secret (docs/decisions/0131) */
+  | 'missing_credentials'
   /** the resource does not exist for this merchant */
   | 'not_found'
   /** the HTTP method is not allowed on this path */

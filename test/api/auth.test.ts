@@ -57,7 +57,7 @@ describe('POST /users/getToken', () => {
   it('names the missing parameters', async () => {
     const res = await pier.call('POST', '/users/getToken', { body: { imp_key: m.impKey } });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ code: 1, message: 'imp_key, imp_secret 파라메터가 누락되었습니다.', response: null });
+    expect(res.body).toEqual({ code: -1, message: 'imp_key, imp_secret 파라메터가 누락되었습니다.', response: null });
   });
 
   it('stops accepting the old key and its tokens after rotation', async () => {

@@ -361,7 +361,7 @@ describe('wrongly-typed fields', () => {
     expectEnvelope(cancel, 400, 1);
     expect(cancel.body.message).toContain('merchant_uid');
     const token = await json('POST', '/users/getToken', {}, null);
-    expectEnvelope(token, 400, 1);
+    expectEnvelope(token, 400, -1); // V1's code for missing credentials (decision 0131)
     expect(token.body.message).toContain('imp_key');
   });
 });

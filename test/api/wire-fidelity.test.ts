@@ -70,11 +70,13 @@ describe.each(PGS)('on $pg', (facts) => {
   });
 
   describe('2. message carries V1\'s Korean text exactly', () => {
-    it('names the missing credentials for null, empty or absent imp_key/imp_secret', async () => {
+    // code -1, as ModernPUG/iamport-rest-client-modern-php's HttpClientTest asserts of V1 for the
+    // `{"imp_key":null,"imp_secret":null}` its unconfigured client sends (docs/decisions/0131)
+    it('names the missing credentials for null, empty or absent imp_key/imp_secret, with code -1', async () => {
       for (const body of [{ imp_key: null, imp_secret: null }, { imp_key: null }, { imp_key: 'imp_apikey', imp_secret: '' }, {}]) {
         const res = await pier.call('POST', '/users/getToken', { body });
         expect(res.status, JSON.stringify(body)).toBe(400);
-        expect(res.body).toEqual({ code: 1, message: 'imp_key, imp_secret 파라메터가 누락되었습니다.', response: null });
+        expect(res.body).toEqual({ code: -1, message: 'imp_key, imp_secret 파라메터가 누락되었습니다.', response: null });
       }
     });
 

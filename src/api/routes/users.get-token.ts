@@ -20,7 +20,7 @@ export default function route(app: PierApp) {
     },
     async (req) => {
       const { imp_key, imp_secret } = req.body ?? {};
-      if (!imp_key || !imp_secret) throw new PierError('invalid_parameter', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
+      if (!imp_key || !imp_secret) throw new PierError('missing_credentials', 'imp_key, imp_secret 파라메터가 누락되었습니다.');
       // counted before the scrypt runs, so a burst of guesses is refused before it costs anything
       const attempt = await takeAttempt(req.deps.store, req.deps.clock, attemptBuckets('getToken', req.ip, normalizeImpKey(imp_key), req.deps.rateLimits));
       const token = await issueAccessToken(req.deps, imp_key, imp_secret);
