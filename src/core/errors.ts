@@ -63,3 +63,19 @@ export class PierError extends Error {
     super(message);
   }
 }
+
+/**
+ * A PG call refused because this Pier process began stopping (SIGTERM) after the request had made
+ * its one PG call (decisions 0113, 0130): the stop's deadline covers one PG operation, and a call
+ * started past it would be cut off by the backstop. Not a V1 answer: whoever raises it leaves what
+ * it was doing open (an attempt in doubt, a confirmation pending) for reconciliation or the jobs,
+ * and the handler that catches it answers as it does for an outcome not yet known.
+ */
+export class PgCallRefusedAtStop extends Error {
+  override name = 'PgCallRefusedAtStop';
+}
+
+/** Throws PgCallRefusedAtStop when the stop has begun; `what` names the call refused (for the log). */
+export function refusePgCallWhenStopping(stopping: AbortSignal | undefined, what: string): void {
+  if (stopping?.aborted) throw new PgCallRefusedAtStop(`this Pier process is stopping: ${what} was not sent`);
+}

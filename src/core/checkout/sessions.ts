@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { PierError } from '../errors.js';
+import { PgCallRefusedAtStop, PierError, refusePgCallWhenStopping } from '../errors.js';
 import { ConnectorError, type WindowForm, type WindowResult } from '../../connectors/types.js';
 import type { V1Payment } from '../../domain/payment.js';
 import { unixSeconds } from '../../lib/clock.js';
@@ -528,15 +528,21 @@ interface WindowProgress {
  */
 async function windowResultFailed(deps: Deps, c: Checkout, impUid: string, progress: WindowProgress, err: unknown): Promise<Rsp> {
   const { params, session } = c;
-  deps.logger.error(
-    { imp_uid: impUid, pg_may_have_acted: progress.pgMayHaveActed, err: err instanceof Error ? err.message : String(err) },
-    'handling a window result failed; the attempt stays open for reconciliation',
-  );
+  // the stop refused a PG call the handling would have made next (decision 0130): not a failure
+  const stopped = err instanceof PgCallRefusedAtStop;
+  if (stopped) deps.logger.warn({ imp_uid: impUid, pg_may_have_acted: progress.pgMayHaveActed, err: err.message }, 'stopping: a window result left for reconciliation');
+  else {
+    deps.logger.error(
+      { imp_uid: impUid, pg_may_have_acted: progress.pgMayHaveActed, err: err instanceof Error ? err.message : String(err) },
+      'handling a window result failed; the attempt stays open for reconciliation',
+    );
+  }
   if (!progress.pgMayHaveActed) {
     // the session stays `started`: the same result posted again may still be approved
-    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, '결제를 완료하지 못했습니다. 결제되지 않았으니 다시 시도해 주세요. (the result could not be processed; nothing was charged)', impUid);
+    const why = stopped ? 'the server is stopping; nothing was charged' : 'the result could not be processed; nothing was charged';
+    return failRsp(params.merchant_uid, RSP_ERRORS.unverified, `결제를 완료하지 못했습니다. 결제되지 않았으니 다시 시도해 주세요. (${why})`, impUid);
   }
-  const rsp = confirmingRsp(params.merchant_uid, impUid, 'the result could not be recorded yet');
+  const rsp = confirmingRsp(params.merchant_uid, impUid, stopped ? 'the server is stopping; the PG is asked again later' : 'the result could not be recorded yet');
   // a late result leaves the session's first rsp as it is
   return session.state === 'done' ? rsp : endCheckout(deps, session.id, impUid, rsp);
 }
@@ -594,6 +600,9 @@ async function recordWindowResult(deps: Deps, c: Checkout, channel: ResolvedChan
         // The PG says it approved: from here a crash must leave the attempt to reconciliation at once,
         // not in `window` until the session's lifetime is over (the PG may net-cancel by then).
         await markInDoubt(deps, impUid);
+        // NICE: Pier's approve was this post's PG call; once stopping, the inquiry confirming it is
+        // not sent, and the attempt, in doubt, is reconciliation's (decision 0130)
+        if (approveAnswered) refusePgCallWhenStopping(deps.stopping, 'the inquiry confirming the approval');
         let found: FoundAtPg | null = null;
         try {
           const r = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid: result.pgTid, aroundMs: Number(started?.started_at ?? now) * 1000 });
@@ -640,7 +649,8 @@ async function recordingWindowApproval(deps: Deps, merchantUid: string, impUid: 
   try {
     return await record();
   } catch (err) {
-    if (err instanceof PierError) throw err;
+    // a stop's refusal is answered by completeCheckout's seam (windowResultFailed), as any other post's
+    if (err instanceof PierError || err instanceof PgCallRefusedAtStop) throw err;
     deps.logger.error({ imp_uid: impUid, err: err instanceof Error ? err.message : String(err) }, 'recording a window approval failed; the attempt stays open for reconciliation');
     return confirmingRsp(merchantUid, impUid, 'the approval could not be recorded yet');
   }
@@ -699,6 +709,11 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
       .where('imp_uid', '=', impUid)
       .where((eb) => eb.or([eb('pg_state', '=', 'window'), eb.and([eb('pg_state', '=', 'in_doubt'), eb('pg_tid', 'is', null)])]))
       .executeTakeFirst();
+  // Once the stop has begun, nothing is approved: the approve would be followed by the inquiry that
+  // confirms it, which a stop does not send, and the buyer left with "being confirmed" for a charge
+  // made during the stop. Unclaimed, nothing is charged: the buyer gets "not paid, try again" and the
+  // same result posted again (to another process, or after the restart) is approved (decision 0130).
+  refusePgCallWhenStopping(deps.stopping, "Pier's approve");
   let claim = await withMerchantUid(deps, c.session.merchant_id, params.merchant_uid, () => claimWith(params.merchant_uid), { yieldVbank: false });
   if (!claim.ok && claim.holder && yieldsToWindowApproval(claim.holder)) claim = { ok: true, value: await claimWith(null) };
   // claimed or not, from here another post's approve (or this one's) may have charged the order
@@ -723,7 +738,9 @@ async function approveAuthenticated(deps: Deps, c: Checkout, channel: ResolvedCh
   }
   if (answer.outcome === 'another_order') return settleMovedAuthResult(deps, c, channel, impUid, answer);
   if (answer.outcome === 'vbank_issued') {
-    // the account is recorded only as the PG reports it on an inquiry by the same tid and amount
+    // the account is recorded only as the PG reports it on an inquiry by the same tid and amount;
+    // once stopping that inquiry is not sent: the attempt, in doubt, is reconciliation's (decision 0130)
+    refusePgCallWhenStopping(deps.stopping, 'the inquiry confirming the virtual account');
     let found;
     try {
       found = await channel.connector.inquire(channel.credentials, { moid: impUid, pgTid, aroundMs: unixSeconds(deps.clock) * 1000 });

@@ -297,6 +297,9 @@ export async function acknowledgeApproval(deps: Deps, lease: LeasedConfirm, chan
  * the row to the job queue.
  */
 export async function confirmNow(deps: Deps, impUid: string, pgTid: string): Promise<void> {
+  // once stopping, no PG call after the one that found the approval: its row is the queue's, which
+  // the next process runs (decision 0130)
+  if (deps.stopping?.aborted) return;
   const owner = `inline:${randomBytes(6).toString('hex')}`;
   const { db } = deps.store;
   try {

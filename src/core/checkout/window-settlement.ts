@@ -26,6 +26,7 @@ import { lockHolder, yieldsToWindowApproval, type LockHolder } from '../payments
 import { revokeVbank } from '../virtual-accounts/revoke.js';
 import { allowedQuotas, enabledCards, merchantUidTakenError, prepareMismatchMessage, RSP_ERRORS, type CheckoutParams } from './params.js';
 import type { Deps } from '../deps.js';
+import { refusePgCallWhenStopping } from '../errors.js';
 import { realNowMs } from '../sandbox/clock.js';
 import { recordPaymentEvent } from '../payments/events.js';
 import { lockedHolder, releasingMerchantUid } from '../payments/merchant-uid-handback.js';
@@ -463,6 +464,10 @@ export async function failWindowAttempt(
 async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason: string): Promise<boolean> {
   const left = found.amount - found.cancelledAmount;
   if (left <= 0) return true;
+  // Once the stop has begun this refund follows the PG call that found the approval: not sent, and
+  // thrown rather than answered false, which would record the approval paid (decision 0130). The
+  // attempt stays open; reconciliation asks the PG again and refunds it then.
+  refusePgCallWhenStopping(deps.stopping, 'the refund of a window approval outside the merchant rules');
   try {
     const r = await a.channel.connector.refund(a.channel.credentials, { pgTid: found.pgTid, moid: a.impUid, amount: left, partial: false, reason });
     if (r.outcome === 'refunded') return true;
@@ -472,7 +477,8 @@ async function refundAtPg(deps: Deps, a: WindowAttempt, found: FoundAtPg, reason
   }
   // `found` may be stale: another settlement of the same approval (the post beside the confirm job,
   // or reconciliation) refunded it since, and the PG declines a second refund. Asked again, the PG
-  // says whether anything is left to refund.
+  // says whether anything is left to refund. Not once stopping: thrown, never false (see above).
+  refusePgCallWhenStopping(deps.stopping, 'the inquiry after a refund of a window approval that did not go through');
   try {
     const now = await a.channel.connector.inquire(a.channel.credentials, { moid: a.impUid, pgTid: found.pgTid, aroundMs: found.paidAt ? found.paidAt * 1000 : deps.clock.now() });
     if (now.found && now.pgTid === found.pgTid && now.cancelledAmount >= now.amount) return true;
