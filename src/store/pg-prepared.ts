@@ -71,6 +71,20 @@ export function withPreparedStatements(
   // connections lent out through connect(), until given back
   const lent = new WeakSet<pg.PoolClient>();
   const giveTurn = () => turns.give();
+  const wrap = (client: pg.PoolClient) => {
+    const wrapper = preparingClient(client, nameOf, deadline, lent, giveTurn, opts.onLentError);
+    wrapped.set(client, wrapper);
+    return wrapper;
+  };
+  // Each new connection gets its error listener (the wrapper's) as pg-pool opens it, before it is
+  // handed out: pg-pool takes its own listener off a connection it hands out, and connect()'s
+  // caller gets the connection only a turn of promises later. A session the server ended as it
+  // began (pg_terminate_backend of every connection in a loop, a shutdown while Pier reconnects)
+  // sends its FATAL in the packet that brought ReadyForQuery; pg emitted it in between, to no
+  // listener, and Node ended the process (decision 0128).
+  pool.on('connect', (client: pg.PoolClient) => {
+    if (!wrapped.has(client)) wrap(client);
+  });
   const connect = async () => {
     await turns.take(false);
     let client: pg.PoolClient;
@@ -80,11 +94,7 @@ export function withPreparedStatements(
       turns.give();
       throw err;
     }
-    let wrapper = wrapped.get(client);
-    if (!wrapper) {
-      wrapper = preparingClient(client, nameOf, deadline, lent, giveTurn, opts.onLentError);
-      wrapped.set(client, wrapper);
-    }
+    const wrapper = wrapped.get(client) ?? wrap(client);
     lent.add(client);
     return wrapper;
   };

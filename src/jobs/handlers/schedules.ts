@@ -22,7 +22,16 @@ import type { JobQueue } from '../runner.js';
  */
 export function scheduleQueue(
   deps: Deps,
-  o: { policy?: Partial<ScheduleRunPolicy>; batchSize?: number; concurrency?: number; refillAt?: number; perMerchant?: number; merchantRefillAt?: number } = {},
+  o: {
+    policy?: Partial<ScheduleRunPolicy>;
+    batchSize?: number;
+    concurrency?: number;
+    refillAt?: number;
+    perMerchant?: number;
+    merchantRefillAt?: number;
+    /** the pause before a run that failed is run again (default RERUN_PAUSE_MS) */
+    rerunPauseMs?: number;
+  } = {},
 ): JobQueue<ScheduleRow> {
   // leases and grace from the configured PG timeouts (decision 0056)
   const policy: ScheduleRunPolicy = { ...schedulePolicyFor(deps), ...o.policy };
@@ -46,10 +55,17 @@ export function scheduleQueue(
       for (const s of rows) room.took(s.merchant_id);
       return rows;
     },
-    async run(s, owner) {
+    async run(s, owner, signal) {
       try {
-        const { outcome, impUid } = await runClaimedSchedule(deps, s, owner, policy, { retryTechnical: true });
-        deps.logger.info({ merchant_uid: s.merchant_uid, imp_uid: impUid, outcome }, 'scheduled payment run');
+        let ran: Awaited<ReturnType<typeof runClaimedSchedule>>;
+        try {
+          ran = await runClaimedSchedule(deps, s, owner, policy, { retryTechnical: true });
+        } catch (err) {
+          const again = await stillHeld(deps, s, owner, err, signal, o.rerunPauseMs ?? RERUN_PAUSE_MS);
+          if (!again) throw err;
+          ran = await runClaimedSchedule(deps, again, owner, policy, { retryTechnical: true });
+        }
+        deps.logger.info({ merchant_uid: s.merchant_uid, imp_uid: ran.impUid, outcome: ran.outcome }, 'scheduled payment run');
       } finally {
         // the merchant has room for a batch: a claim may take its rows (again). Every such finish
         // wakes, not only the one that reached it: a wake while the lane was claiming is lost
@@ -57,4 +73,46 @@ export function scheduleQueue(
       }
     },
   };
+}
+
+/**
+ * How long a scheduled run that failed waits before it is run again (once): about the job lanes'
+ * idle pause, so a pool whose connections the database has just ended has let them go.
+ */
+export const RERUN_PAUSE_MS = 1_000;
+
+/**
+ * A run that threw (a step and the write that would hand the schedule back both failed: the
+ * database ended Pier's sessions, a lock held past its wait) has nothing under way any more: each
+ * PG call it made was answered or timed out before it threw. Its row, still leased to `owner`, is
+ * then read again and run once more from what the database holds (its attempt's imp_uid judged, or
+ * a new attempt), as a worker taking it over after the lease would; left to the lease, the charge
+ * waited at least 300 s, longer with long PG timeouts (decision 0128). Null: not run again (the
+ * stop began, the lease is gone, or the database still fails).
+ */
+async function stillHeld(deps: Deps, s: ScheduleRow, owner: string, err: unknown, signal: AbortSignal, pauseMs: number): Promise<ScheduleRow | null> {
+  deps.logger.warn({ merchant_uid: s.merchant_uid, err: (err as Error).message }, 'scheduled payment run failed; running it again from its row');
+  if (signal.aborted) return null;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, pauseMs);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+  if (signal.aborted) return null;
+  try {
+    const row = await deps.store.db
+      .selectFrom('payment_schedules')
+      .selectAll()
+      .where('id', '=', s.id)
+      .where('lease_owner', '=', owner)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    return row ?? null;
+  } catch {
+    return null;
+  }
 }
