@@ -12,6 +12,7 @@ import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/payments/charge.js';
 import { DATABASE_WORDS, lockOut } from './db-lockout.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { simulatorControl } from './sim-control.js';
 
 /** SQLite: how long Pier waits for another connection's write lock (real time; the fault ends by Pier's own deadline) */
 const SQLITE_LOCK_WAIT_MS = 300;
@@ -21,11 +22,7 @@ let pier: TestPier;
 let m: TestMerchant;
 let graceSeconds: number;
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(pier.simulatorUrl, path, body);
 
 async function ledger(): Promise<{ approvals: { moid: string; amount: number; cancelledAmount: number }[] }> {
   return (await fetch(`${pier.simulatorUrl}/__ledger`)).json() as never;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { reconcileGraceSeconds, reconcileInDoubt } from '../src/core/payments/reconcile.js';
 import { schedulePolicyFor } from '../src/core/schedules/run.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { simulatorControl } from './sim-control.js';
 
 const CONNECT_TIMEOUT_MS = 60_000;
 /** long enough that the held call does not end on its own while the test looks (real time) */
@@ -18,11 +19,7 @@ const READ_TIMEOUT_MS = 10_000;
 let pier: TestPier;
 let m: TestMerchant;
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(pier.simulatorUrl, path, body);
 
 beforeAll(async () => {
   pier = await startTestPier({ connectTimeoutMs: CONNECT_TIMEOUT_MS, readTimeoutMs: READ_TIMEOUT_MS, simulatorSlowMs: 4 * READ_TIMEOUT_MS });

@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ALREADY_PAID_MESSAGE, IN_PROGRESS_MESSAGE } from '../src/core/payments/charge.js';
 import { reconcileGraceSeconds, reconcileInDoubt, reconcileInDoubtCancels } from '../src/core/payments/reconcile.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from './harness.js';
+import { simulatorControl } from './sim-control.js';
 
 const card = testCardNumber({ kftcCode: '361', lastFour: '4444' });
 
@@ -28,11 +29,7 @@ let graceSeconds: number;
 const checkpointReports: string[] = [];
 const checkpointRecoveries: number[] = [];
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(pier.simulatorUrl, path, body);
 
 async function ledger(): Promise<{ approvals: { moid: string; amount: number; cancelledAmount: number }[] }> {
   return (await fetch(`${pier.simulatorUrl}/__ledger`)).json() as never;

@@ -22,14 +22,11 @@ import type { TestPier } from '../harness.js';
 import { testCardNumber } from '../../src/simulators/nicepay/index.js';
 import { authenticateAtNice, startNicePier, type NicePier } from './nice-harness.js';
 import { card, cardFields, postHttp, uid, windowRig } from './window-rig.js';
+import { simulatorControl } from '../sim-control.js';
 
 const r = windowRig({ listen: true, sqliteLockWaitMs: 300, simulatorSlowMs: 60_000, readTimeoutMs: 10_000 });
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${r.pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(r.pier.simulatorUrl, path, body);
 
 /**
  * The buyer acts in tPay's window (pays, is declined, gets an account, cancels); Pier asks tPay about

@@ -27,6 +27,7 @@ import { reconcileGraceSeconds } from '../../src/core/payments/reconcile.js';
 import { openStore } from '../../src/store/db.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
 import { startReceiver } from '../webhooks/receiver.js';
+import { simulatorControl } from '../sim-control.js';
 
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 /** SQLite: how long Pier waits for another connection's write lock (real time; the fault ends by Pier's own deadline) */
@@ -108,11 +109,7 @@ function messagesOf(buf: Buffer): { type: string; body: Buffer }[] {
   return out;
 }
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(pier.simulatorUrl, path, body);
 
 async function approvalsOf(impUids: string[]): Promise<string[]> {
   const ledger = (await (await fetch(`${pier.simulatorUrl}/__ledger`)).json()) as { approvals: Array<{ moid: string }> };

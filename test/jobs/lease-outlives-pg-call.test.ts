@@ -13,6 +13,7 @@ import { windowConfirmQueue } from '../../src/jobs/handlers/window-confirms.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { readDbNow } from '../../src/store/db-clock.js';
 import { startTestPier, testCardNumber, type TestMerchant, type TestPier } from '../harness.js';
+import { simulatorControl } from '../sim-control.js';
 
 /** far past the old fixed leases (300 s, 120 s), well under a day */
 const READ_TIMEOUT_MS = 600_000;
@@ -21,11 +22,7 @@ let pier: TestPier;
 let m: TestMerchant;
 const now = () => Math.floor(pier.clock.now() / 1000);
 
-async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${pier.simulatorUrl}/__control/${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.ok, `${path}: ${res.status}`).toBe(true);
-  return res.json();
-}
+const control = (path: string, body?: unknown) => simulatorControl(pier.simulatorUrl, path, body);
 
 beforeAll(async () => {
   // the simulator holds an answer until released, longer than any lease this test moves past
