@@ -18,10 +18,13 @@ import {
   toFindByOrderIdCall,
   toApproveCall,
   toRegistCall,
+  niceText,
   type NicePayment,
 } from '../../src/connectors/nicepay/transformers.js';
+import { toRequestPayParams } from '../../src/connectors/nicepay/window.js';
 import { mapNiceCardCode } from '../../src/connectors/kftc-codes.js';
 import { ConnectorError } from '../../src/connectors/types.js';
+import { Secret } from '../../src/lib/secret.js';
 
 const SECRET = '9eb85607103646da9f9c02b128f2e5ee';
 const TID = 'UT0000113m01012111051714341073';
@@ -288,5 +291,47 @@ describe('other answers', () => {
     }
     expect(err).toBeInstanceOf(ConnectorError);
     expect([(err as ConnectorError).kind, (err as ConnectorError).inDoubt, (err as ConnectorError).message]).toEqual(['http_status', false, 'NICE billing payment: HTTP 401 [U104]사용자 인증에 실패하였습니다.']);
+  });
+});
+
+// NICE's limits are bytes (the manual's "Byte" column; U105/P009 refuse, they do not cut): decision 0133
+describe("NICE's byte limits", () => {
+  const bytes = (v: unknown) => Buffer.byteLength(String(v), 'utf8');
+  const longName = '프리미엄 유기농 제철 과일 정기배송 (3개월 약정)'; // 28 characters, 62 UTF-8 bytes
+  const longPerson = '김수한무거북이와두루미삼천갑자동방삭'; // 18 characters, 54 bytes
+
+  it('cuts at a byte count, never inside a character', () => {
+    expect(niceText('abc', 3)).toBe('abc');
+    expect(niceText('가나다', 8)).toBe('가나');
+    expect(niceText('a가', 3)).toBe('a');
+    expect(niceText('😀😀', 5)).toBe('😀');
+  });
+
+  it('a billing charge sends goodsName within 40 bytes and buyerName within 30', () => {
+    const call = toBillingPayCall('BIKY/1', { moid: 'imp_1', amount: 1004, goodsName: longName, cardQuota: 0, buyer: { name: longPerson } }, SECRET, EDI);
+    const body = call.body as Record<string, string>;
+    expect(body.goodsName).toBe('프리미엄 유기농 제철 과일 정');
+    expect(bytes(body.goodsName)).toBeLessThanOrEqual(40);
+    expect(body.buyerName).toBe('김수한무거북이와두루');
+    expect(bytes(body.buyerName)).toBeLessThanOrEqual(30);
+  });
+
+  it('a cancel sends a reason within 100 bytes', () => {
+    const reason = '고객님의 요청으로 정기배송 상품의 남은 회차를 모두 취소하고 결제하신 금액 전액을 환불해 드립니다';
+    const call = toCancelCall({ pgTid: TID, moid: 'imp_1', amount: 1004, partial: false, reason }, 'imp_1-c1', SECRET, EDI);
+    const sent = (call.body as Record<string, string>).reason!;
+    expect(bytes(sent)).toBeLessThanOrEqual(100);
+    expect(reason.startsWith(sent)).toBe(true);
+    expect(bytes(sent)).toBeGreaterThan(97);
+  });
+
+  it('the window gets goodsName, buyerName and vbankHolder within their bytes', () => {
+    const channel = { mid: 'S2_af4543a0be4d49a98122e01ec2059a56', merchantKey: new Secret(SECRET), cancelPassword: new Secret('') };
+    const base = { moid: 'imp_1', amount: 60000, goodsName: longName, buyer: { name: longPerson }, returnUrl: 'https://pier.test/r', cancelUrl: 'https://pier.test/c', mobile: false, cardQuotas: [], cardCode: null, billing: false } as const;
+    const card = toRequestPayParams(channel, { ...base, payMethod: 'card' } as never);
+    expect(bytes(card.goodsName)).toBeLessThanOrEqual(40);
+    expect(bytes(card.buyerName)).toBeLessThanOrEqual(30);
+    const vbank = toRequestPayParams(channel, { ...base, payMethod: 'vbank' } as never);
+    expect(bytes(vbank.vbankHolder)).toBeLessThanOrEqual(40);
   });
 });

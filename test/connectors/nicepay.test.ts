@@ -249,6 +249,41 @@ describe('NICEPAY connector: what only NICE has (real HTTP)', () => {
     expect(key?.expiredAt).toBe(clock.now());
   });
 
+  // NICE's field limits are bytes and an over-long field is refused (U105), not cut (decision 0133):
+  // a Korean goods name or refund reason within V1's length but over NICE's bytes must still pay and refund
+  it('a Korean goods name, buyer name and refund reason over NICE\'s byte limits still charge and refund', async () => {
+    const key = await connector.issueBillingKey(channel, cardFor('4242'), { name: '김수한무거북이와두루미삼천갑자동방삭' });
+    expect(key.outcome).toBe('issued');
+    if (key.outcome !== 'issued') return;
+    const req = { ...order(6000), goodsName: '프리미엄 유기농 제철 과일 정기배송 (3개월 약정)', buyer: { name: '김수한무거북이와두루미삼천갑자동방삭' } };
+    expect(Buffer.byteLength(req.goodsName, 'utf8')).toBeGreaterThan(40);
+    expect(req.goodsName.length).toBeLessThanOrEqual(40);
+    const paid = await connector.chargeBillingKey(channel, key.billingKey, req);
+    expect(paid.outcome).toBe('approved');
+    if (paid.outcome !== 'approved') return;
+    const stored = await ledgerPayment(paid.pgTid);
+    expect(stored.goodsName).toBe('프리미엄 유기농 제철 과일 정');
+    expect(stored.buyerName).toBe('김수한무거북이와두루');
+    const reason = '고객님의 요청으로 정기배송 상품의 남은 회차를 모두 취소하고 결제하신 금액 전액을 환불해 드립니다';
+    expect(Buffer.byteLength(reason, 'utf8')).toBeGreaterThan(100);
+    const refunded = await connector.refund(channel, { pgTid: paid.pgTid, moid: req.moid, amount: 6000, partial: false, reason });
+    expect(refunded).toMatchObject({ outcome: 'refunded', amount: 6000 });
+    expect((await ledgerPayment(paid.pgTid)).status).toBe('cancelled');
+  });
+
+  it("the simulator refuses, as NICE does, a field over its byte limit with U105 (not cut)", async () => {
+    const auth = `Basic ${Buffer.from(`${channel.mid}:${channel.merchantKey.reveal()}`).toString('base64')}`;
+    const res = await fetch(`${simUrl}/v1/subscribe/BIKYnone/payments`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json;charset=utf-8' },
+      // 14 Hangul syllables: 14 characters, 42 UTF-8 bytes
+      body: JSON.stringify({ orderId: newMoid(), amount: 1000, goodsName: '가나다라마바사아자차카타파하', cardQuota: 0, useShopInterest: false }),
+    });
+    const answer = (await res.json()) as { resultCode: string; resultMsg: string };
+    expect(answer.resultCode).toBe('U105');
+    expect(answer.resultMsg).toContain('max:40, realLength:42');
+  });
+
   it('a channel base URL wins over the configured host; a live channel goes to the live host', async () => {
     const live = createNicepayConnector({ ...nicepayModule.defaults, liveUrl: simUrl, sandboxUrl: `http://127.0.0.1:${await closedPort()}`, connectTimeoutMs: 1000, readTimeoutMs: READ_TIMEOUT_MS, clock });
     try {

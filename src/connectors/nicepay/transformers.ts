@@ -171,11 +171,30 @@ export interface NiceCall {
 
 const enc = encodeURIComponent;
 
+/**
+ * `value` cut to at most `maxBytes` UTF-8 bytes, never inside a character. NICE's limits are bytes
+ * (the manual's "Byte" column) and an over-long field is refused (`U105`/`P009`), not cut; which
+ * encoding NICE counts in is not published, and UTF-8 (3 bytes a Hangul syllable) is the longest
+ * of the candidates, so a value cut here fits whichever NICE uses (decision 0133).
+ */
+export function niceText(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
+  let out = '';
+  let bytes = 0;
+  for (const ch of value) {
+    const size = Buffer.byteLength(ch, 'utf8');
+    if (bytes + size > maxBytes) break;
+    out += ch;
+    bytes += size;
+  }
+  return out;
+}
+
 /** Buyer fields NICE takes; `buyerTel` digits only (spec §3.1, §3.2). */
 function buyerFields(buyer: Buyer): Record<string, string> {
   const out: Record<string, string> = {};
-  if (buyer.name) out.buyerName = buyer.name.slice(0, 30);
-  if (buyer.email) out.buyerEmail = buyer.email.slice(0, 60);
+  if (buyer.name) out.buyerName = niceText(buyer.name, 30);
+  if (buyer.email) out.buyerEmail = niceText(buyer.email, 60);
   const tel = buyer.tel?.replace(/\D/g, '');
   if (tel) out.buyerTel = tel.slice(0, 20);
   return out;
@@ -217,7 +236,7 @@ export function toBillingPayCall(bid: string, req: ChargeRequest, secretKey: str
     body: {
       orderId: req.moid,
       amount: req.amount,
-      goodsName: req.goodsName.slice(0, 40),
+      goodsName: niceText(req.goodsName, 40),
       cardQuota: req.cardQuota,
       useShopInterest: false,
       ...buyerFields(req.buyer),
@@ -244,7 +263,7 @@ export function toCancelCall(req: RefundRequest, cancelOrderId: string, secretKe
     method: 'POST',
     path: `/v1/payments/${enc(req.pgTid)}/cancel`,
     body: {
-      reason: (req.reason || '취소요청').slice(0, 100),
+      reason: niceText(req.reason || '취소요청', 100),
       orderId: cancelOrderId,
       ...(req.partial ? { cancelAmt: req.amount } : {}),
       // the refund's tax-free part (NICE takes no VAT on a cancel: it derives it, spec §0.4)

@@ -24,7 +24,7 @@ import {
 } from '../types.js';
 import type { NiceAnswer } from './client.js';
 import { returnUrlSignature, signaturesEqual } from './crypto.js';
-import { fromLookupAnswer, NICE_OK, NICE_OUTCOME_UNKNOWN, niceEdiDate, niceResult, niceTimeToUnix, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
+import { fromLookupAnswer, NICE_OK, NICE_OUTCOME_UNKNOWN, niceEdiDate, niceResult, niceText, niceTimeToUnix, niceVbankExpDate, toApproveCall, verifyPayment, type NiceCall, type NicePayment } from './transformers.js';
 
 /** NICE's `method` for each V1 pay method (spec §1.3). */
 const NICE_METHOD: Record<WindowPayMethod, string> = { card: 'card', trans: 'bank', vbank: 'vbank', phone: 'cellphone' };
@@ -56,15 +56,15 @@ export function toRequestPayParams(channel: ChannelCredentials, req: WindowReque
     method: NICE_METHOD[req.payMethod],
     orderId: req.moid,
     amount: req.amount,
-    goodsName: req.goodsName.slice(0, 40),
+    goodsName: niceText(req.goodsName, 40),
     returnUrl: req.returnUrl,
     language: req.language === 'en' ? 'EN' : 'KO',
   };
-  if (req.buyer.name) params.buyerName = req.buyer.name.slice(0, 30);
+  if (req.buyer.name) params.buyerName = niceText(req.buyer.name, 30);
   const tel = req.buyer.tel?.replace(/\D/g, '');
   if (tel) params.buyerTel = tel.slice(0, 40);
-  if (req.buyer.email) params.buyerEmail = req.buyer.email.slice(0, 60);
-  if (req.mallUserId) params.mallUserId = req.mallUserId.slice(0, 20);
+  if (req.buyer.email) params.buyerEmail = niceText(req.buyer.email, 60);
+  if (req.mallUserId) params.mallUserId = niceText(req.mallUserId, 20);
   if (req.taxFree) params.taxFreeAmt = req.taxFree;
   if (req.payMethod === 'card') {
     const months = [...new Set(req.cardQuotas.filter((m) => Number.isInteger(m) && m >= 2 && m <= 36))].sort((a, b) => a - b);
@@ -73,7 +73,7 @@ export function toRequestPayParams(channel: ChannelCredentials, req: WindowReque
     if (code) params.cardCode = code;
   }
   if (req.payMethod === 'vbank') {
-    params.vbankHolder = (req.buyer.name || req.goodsName).slice(0, 40);
+    params.vbankHolder = niceText(req.buyer.name || req.goodsName, 40);
     if (req.vbankDueMs) params.vbankExpDate = niceVbankExpDate(req.vbankDueMs);
   }
   if (req.payMethod === 'phone') params.isDigital = req.digital === true;

@@ -11,6 +11,7 @@ import type { SimPaymentDetails } from './ledger.js';
 import {
   answerFailure,
   MISSING_FIELD,
+  overLongField,
   newPayment,
   niceRoute,
   ORDER_ID_USED,
@@ -44,6 +45,8 @@ function regist(ctx: NiceSimContext, req: FastifyRequest, caller: Caller): Answe
   const b = body(req);
   const orderId = text(b, 'orderId');
   if (!orderId) return answerFailure(MISSING_FIELD('orderId'));
+  const tooLong = overLongField(b, { orderId: 64, buyerName: 30, buyerEmail: 60, buyerTel: 20 });
+  if (tooLong) return answerFailure(tooLong);
   if (!signDataOk(b, [orderId], caller.secretKey)) return answerFailure(SIGN_DATA_FAILED);
   const now = ctx.clock.now();
   const tid = ctx.ledger.issueTid(caller.clientId, WINDOW_METHODS.card, now);
@@ -82,6 +85,8 @@ function chargeFields(b: Json): { orderId: string; amount: number; goodsName: st
   if (!orderId) return MISSING_FIELD('orderId');
   if (b.amount === undefined) return MISSING_FIELD('amount');
   if (!goodsName) return MISSING_FIELD('goodsName');
+  const tooLong = overLongField(b, { orderId: 64, goodsName: 40, buyerName: 30, buyerEmail: 60, buyerTel: 20 });
+  if (tooLong) return tooLong;
   const amount = parseAmount(b.amount);
   if (amount === null) return nicepayFailure('A116', '유효하지 않은 금액입니다.');
   const quota = Number(b.cardQuota ?? 0);

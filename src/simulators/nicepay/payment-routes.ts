@@ -36,6 +36,20 @@ export const answerFailure = (f: NiceFailure, extra: Json = {}, status = 200): A
 });
 
 export const MISSING_FIELD = (field: string): NiceFailure => ({ resultCode: 'U100', resultMsg: `필수 파라미터(${field})가 누락되었습니다.`, messageSource: 'nicepay' });
+/**
+ * The first of `limits` (field → bytes) that a body's text exceeds, as NICE's `U105` "필드 최대길이
+ * 초과[max, realLength]" (spec §8): NICE's limits are bytes and an over-long field is refused, not
+ * cut. The simulator counts UTF-8 bytes, the strictest reading (decision 0133); null when all fit.
+ */
+export function overLongField(b: Json, limits: Record<string, number>): NiceFailure | null {
+  for (const [field, max] of Object.entries(limits)) {
+    const v = b[field];
+    if (typeof v !== 'string') continue;
+    const realLength = Buffer.byteLength(v, 'utf8');
+    if (realLength > max) return { resultCode: 'U105', resultMsg: `필드 최대길이 초과[max:${max}, realLength:${realLength}](${field})`, messageSource: 'nicepay' };
+  }
+  return null;
+}
 export const SIGN_DATA_FAILED: NiceFailure = { resultCode: 'A101', resultMsg: 'SIGN DATA 검증에 실패하였습니다.', messageSource: 'nicepay' };
 export const ORDER_ID_USED: NiceFailure = { resultCode: 'U112', resultMsg: '이미 사용된 OrderId 입니다.', messageSource: 'nicepay' };
 const NO_TRANSACTION: NiceFailure = { resultCode: 'U107', resultMsg: '거래 내역이 존재하지 않습니다.', messageSource: 'nicepay' };
@@ -255,6 +269,8 @@ function cancel(ctx: NiceSimContext, req: FastifyRequest<{ Params: { tid: string
   const orderId = text(b, 'orderId');
   if (!reason) return answerFailure(MISSING_FIELD('reason'));
   if (!orderId) return answerFailure(MISSING_FIELD('orderId'));
+  const tooLong = overLongField(b, { reason: 100, orderId: 64 });
+  if (tooLong) return answerFailure(tooLong);
   if (!signDataOk(b, [tid], caller.secretKey)) return answerFailure(SIGN_DATA_FAILED);
   return ctx.ledger.transaction(() => {
     const p = ctx.ledger.payment(tid);

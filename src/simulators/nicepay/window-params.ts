@@ -49,7 +49,8 @@ export function validateWindowParams(p: WindowParams): NiceFailure | null {
     if (!p[name]) return fail('P007', `필수 파라미터 누락(${name})`);
   }
   for (const [name, max] of Object.entries(MAX_LENGTH)) {
-    if (p[name] !== undefined && [...p[name]].length > max) return fail('P009', `파라미터 길이 초과(${name})`);
+    // NICE's limits are bytes (the manual's "Byte" column); counted in UTF-8, the strictest reading (decision 0133)
+    if (p[name] !== undefined && Buffer.byteLength(p[name], 'utf8') > max) return fail('P009', `파라미터 길이 초과(${name})`);
   }
   if (!/^\d{1,12}$/.test(p.amount!)) return fail('P010', '숫자가 아닌 값이 입력되었습니다(amount)');
   const amount = Number(p.amount);
