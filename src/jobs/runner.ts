@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+
+/** How often a lane's claim failing the same way, pass after pass, is logged again (decision 0132, as 0129's checkpointer). */
+export const CLAIM_FAILURE_REPORT_EVERY_MS = 60_000;
+/** The longest pause of a lane between claims that fail (each failure doubles the idle pause up to it). */
+export const MAX_FAILED_CLAIM_PAUSE_MS = 5_000;
 
 /**
  * A kind of background work kept as rows (design.md principle 5). `claim` leases up to `limit`
@@ -49,6 +55,10 @@ export interface JobRunnerOptions {
   shutdownGraceMs?: number;
   /** told of each claim that answered (metrics: pier_job_claims_total and the like) */
   onClaim?: (c: ClaimReport) => void;
+  /** the clock a lasting claim failure's reports are spaced by (default the real time) */
+  clock?: Clock;
+  /** the longest pause between claims while they fail (default MAX_FAILED_CLAIM_PAUSE_MS) */
+  maxFailedPauseMs?: number;
 }
 
 /** One claim: the rows asked for and leased, and how long the claim took. */
@@ -168,6 +178,7 @@ export class JobRunner {
     let wakeMe: (() => void) | null = null;
     let pausedFull = false;
     q.wakeWith?.(() => wakeMe?.());
+    const failures = new ClaimFailures(q.name, this.opts.logger, this.opts.clock ?? systemClock);
     while (!this.stopped) {
       let claimed = 0;
       let asked = 0;
@@ -182,6 +193,7 @@ export class JobRunner {
           if (this.opts.beforePass) await this.opts.beforePass();
           const jobs = this.stopped ? [] : await this.claim(q, asked);
           claimed = jobs.length;
+          if (!this.stopped) failures.succeeded();
           for (const job of jobs) {
             const p: Promise<void> = this.runJob(q, job).finally(() => {
               inFlight.delete(p);
@@ -190,7 +202,7 @@ export class JobRunner {
             inFlight.add(p);
           }
         } catch (err) {
-          this.opts.logger.error({ err, queue: q.name }, 'claiming jobs failed');
+          failures.failed(err);
         }
       }
       if (this.stopped) break;
@@ -201,7 +213,12 @@ export class JobRunner {
       const full = slots - inFlight.size < refillAt;
       if (full || claimed < asked) {
         pausedFull = full;
-        await this.pause(full ? null : (this.opts.idleMs ?? 1000), (wake) => (wakeMe = wake));
+        // while claims fail (the database down, its disk full), each waits twice as long as the
+        // last, up to a few seconds: a failed claim costs a statement (and on SQLite a lock wait on
+        // the event loop); the first claim after the fault ends comes at most that long later
+        const idleMs = this.opts.idleMs ?? 1000;
+        const waitMs = failures.inRow > 0 ? Math.min(idleMs * 2 ** (failures.inRow - 1), Math.max(idleMs, this.opts.maxFailedPauseMs ?? MAX_FAILED_CLAIM_PAUSE_MS)) : idleMs;
+        await this.pause(full ? null : waitMs, (wake) => (wakeMe = wake));
         wakeMe = null;
       }
     }
@@ -220,6 +237,43 @@ export class JobRunner {
       this.wakers.add(done);
       expose(done);
     });
+  }
+}
+
+/**
+ * A lane's failed claims (decision 0132). A fault that lasts (PostgreSQL down, a full disk) fails
+ * every claim the same way: it is logged at its first failure, again when the error's text changes
+ * or once a CLAIM_FAILURE_REPORT_EVERY_MS while it lasts (with the count of failed tries), and its
+ * end once ("works again"), as the WAL checkpointer's (decision 0129). Before, every failed claim
+ * was an error line, one a second per lane with due rows, onto a disk that may already be full.
+ */
+class ClaimFailures {
+  /** claims failed since the last that answered */
+  inRow = 0;
+  private reported: string | null = null;
+  private reportedAt = 0;
+
+  constructor(
+    private readonly queue: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  failed(err: unknown): void {
+    this.inRow++;
+    const message = String((err as Error)?.message ?? err);
+    const now = this.clock.now();
+    if (message === this.reported && now - this.reportedAt < CLAIM_FAILURE_REPORT_EVERY_MS) return;
+    this.logger.error({ err, queue: this.queue, failedTries: this.inRow }, 'claiming jobs failed');
+    this.reported = message;
+    this.reportedAt = now;
+  }
+
+  succeeded(): void {
+    if (this.inRow === 0) return;
+    this.logger.info({ queue: this.queue, failedTries: this.inRow }, 'claiming jobs works again');
+    this.inRow = 0;
+    this.reported = null;
   }
 }
 
