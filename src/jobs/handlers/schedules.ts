@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deps } from '../../core/deps.js';
 import { claimDueSchedules, runClaimedSchedule, schedulePolicyFor, type ScheduleRow, type ScheduleRunPolicy } from '../../core/schedules/run.js';
 import { unixSeconds } from '../../lib/clock.js';
@@ -92,17 +93,9 @@ export const RERUN_PAUSE_MS = 1_000;
  */
 async function stillHeld(deps: Deps, s: ScheduleRow, owner: string, err: unknown, signal: AbortSignal, pauseMs: number): Promise<ScheduleRow | null> {
   deps.logger.warn({ merchant_uid: s.merchant_uid, err: (err as Error).message }, 'scheduled payment run failed; running it again from its row');
-  if (signal.aborted) return null;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, pauseMs);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-  if (signal.aborted) return null;
+  // the pause ends early (rejects) when the stop begins: then the row is left to its lease
+  const paused = await sleep(pauseMs, true, { signal }).catch(() => false);
+  if (!paused) return null;
   try {
     const row = await deps.store.db
       .selectFrom('payment_schedules')
